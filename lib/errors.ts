@@ -1,0 +1,103 @@
+/**
+ * cohort's error family. Every error a caller can act on is a {@link CohortError} with a stable
+ * string `code` and the HTTP status a route answers with. Anything else that escapes to a route
+ * is an internal fault and is reported as a generic 500 without details.
+ *
+ * Messages follow one style: sentence case, no trailing period, quoted values, the action that
+ * failed first and the detail after a colon.
+ *
+ * @module
+ */
+
+/** Stable machine-readable error codes. Never renamed once released. */
+export type ErrorCode =
+  | "E_INVALID"
+  | "E_NOT_FOUND"
+  | "E_CONFLICT"
+  | "E_FORBIDDEN"
+  | "E_UNAVAILABLE"
+  | "E_NOT_SUPPORTED"
+  | "E_INCOMPATIBLE"
+  | "E_LOCKED"
+  | "E_INTERNAL";
+
+/** Base class of every error cohort raises on purpose. */
+export class CohortError extends Error {
+  /** Stable code, e.g. `"E_INVALID"`. */
+  readonly code: ErrorCode;
+  /** HTTP status that a route maps this error to. */
+  readonly status: number;
+
+  constructor(code: ErrorCode, status: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** Bad input: a request field, a CLI argument or a configuration value breaks a rule (400). */
+export class InvalidInputError extends CohortError {
+  /** Dotted path of the offending field (`"extensions.2"`), when one field is to blame. */
+  readonly field?: string;
+  constructor(message: string, options?: { field?: string; cause?: unknown }) {
+    super("E_INVALID", 400, message, options);
+    this.field = options?.field;
+  }
+}
+
+/** The named thing does not exist (404). */
+export class NotFoundError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_NOT_FOUND", 404, message, options);
+  }
+}
+
+/** The request conflicts with the current state, e.g. bootstrapping twice (409). */
+export class ConflictError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_CONFLICT", 409, message, options);
+  }
+}
+
+/** The caller is not trusted for this endpoint (403). */
+export class ForbiddenError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_FORBIDDEN", 403, message, options);
+  }
+}
+
+/** The member cannot serve this yet (not initialised, waiting, shutting down) (503). */
+export class UnavailableError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_UNAVAILABLE", 503, message, options);
+  }
+}
+
+/** The operation exists in the protocol but this member does not support it yet (501). */
+export class NotSupportedError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_NOT_SUPPORTED", 501, message, options);
+  }
+}
+
+/** Two members' API extensions or schema versions do not match (409). */
+export class IncompatibleError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_INCOMPATIBLE", 409, message, options);
+  }
+}
+
+/** The state directory is in use by another daemon (409). */
+export class LockedError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_LOCKED", 409, message, options);
+  }
+}
+
+/** Reports whether `err` is one of cohort's own errors (by `code`, so it survives duplicate copies). */
+export function isCohortError(err: unknown): err is CohortError {
+  if (!(err instanceof Error)) return false;
+  const { code, status } = err as Error & { code?: unknown; status?: unknown };
+  return typeof code === "string" && code.startsWith("E_") && typeof status === "number";
+}

@@ -1,0 +1,56 @@
+/**
+ * The one place that knows which JavaScript runtime cohort runs on.
+ *
+ * Everything else uses `node:` built-ins that behave the same in Node and Deno; only what truly
+ * differs (how to tell the runtimes apart, how to relaunch ourselves, how to detect the main
+ * module) lives here.
+ *
+ * @module
+ */
+import process from "node:process";
+import { pathToFileURL } from "node:url";
+
+/** The runtime cohort is running on. */
+export type RuntimeName = "node" | "deno";
+
+// `process.release.name` is "node" inside Deno too, so only the Deno global is a reliable tell.
+const denoGlobal = (globalThis as { Deno?: { version?: { deno?: string } } }).Deno;
+
+/** `true` when running under Deno (2.x), `false` under Node. */
+export const isDeno: boolean = denoGlobal !== undefined;
+
+/** The name of the current runtime. */
+export const runtimeName: RuntimeName = isDeno ? "deno" : "node";
+
+/** A human-readable runtime and version, for logs and `GET /core/1.0` diagnostics. */
+export const runtimeVersion: string = isDeno
+  ? `deno ${denoGlobal?.version?.deno ?? "unknown"}`
+  : `node ${process.versions.node}`;
+
+/**
+ * Reports whether the module with the given `import.meta` is the program's entry point.
+ *
+ * Deno sets `import.meta.main`; Node 20 does not, so there the module URL is compared with the
+ * script named on the command line.
+ */
+export function isMainModule(meta: { url: string; main?: boolean }): boolean {
+  if (typeof meta.main === "boolean") return meta.main;
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return meta.url === pathToFileURL(entry).href;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The command (executable and leading arguments) that starts a new process running the given
+ * entry module with the current runtime: `deno run -A <file>` or `node <file>`.
+ *
+ * Used to start daemons from the CLI and from tests without caring which runtime is in use.
+ */
+export function selfCommand(entryFile: string): { command: string; args: string[] } {
+  if (isDeno) return { command: process.execPath, args: ["run", "-A", entryFile] };
+  return { command: process.execPath, args: [entryFile] };
+}
