@@ -1,0 +1,91 @@
+/**
+ * The contract between a member daemon and the HTTP routes that expose it. `routes/` programs
+ * against this interface only, so it never needs to know how the daemon, the store or gossip
+ * are built.
+ *
+ * @module
+ */
+
+/**
+ * Lifecycle state of a member, with MicroCluster's wording for its database status:
+ * `uninitialized` ("Database is not yet initialized"), `starting`, `waiting` (for other members
+ * to upgrade), `online`, `stopping`.
+ */
+export type MemberStatus = "uninitialized" | "starting" | "waiting" | "online" | "stopping";
+
+/** `GET /core/1.0` metadata (MicroCluster §2.1). */
+export interface ServerInfo {
+  /** Member name (the host name before initialisation). */
+  name: string;
+  /** `host:port` the member serves HTTPS on, `""` before initialisation. */
+  address: string;
+  /** The embedding app's version string. */
+  version: string;
+  /** `true` once the member serves the cluster API. */
+  ready: boolean;
+  /** Unified API extension list: internal first, then the app's. Always an array. */
+  extensions: string[];
+}
+
+/** One element of `GET /core/1.0/cluster` (MicroCluster §2.2, plus cohort's fields). */
+export interface ClusterMemberEntry {
+  name: string;
+  address: string;
+  /** The member's own (server) certificate, PEM. */
+  certificate: string;
+  /** `PENDING`, `voter`, `stand-by` or `spare`. */
+  role: string;
+  schema_internal_version: number;
+  schema_external_version: number;
+  /** RFC 3339 time of the last heartbeat seen, `"0001-01-01T00:00:00Z"` when never. */
+  last_heartbeat: string;
+  /** `ONLINE`, `UNREACHABLE`, `SUSPECT`, `UPGRADING`, `NEEDS UPGRADE`. */
+  status: string;
+  extensions: string[];
+  /** The embedding app's version string on that member. */
+  app_version: string;
+}
+
+/** `POST /core/control` body, validated. */
+export interface ControlRequest {
+  bootstrap: boolean;
+  name: string;
+  address: string;
+  join_token?: string;
+  config?: Record<string, string>;
+}
+
+/** One statement's result in `POST /core/internal/sql` (MicroCluster §2.5). */
+export type SqlResult =
+  | { type: "select"; columns: string[]; rows: unknown[][] }
+  | { type: "exec"; rows_affected: number };
+
+/** Who is calling, as established by the listener (unix socket or mutual TLS). */
+export interface Caller {
+  /** `unix`: the local control socket, always trusted. `https`: the network listener. */
+  transport: "unix" | "https";
+  /** SHA-256 hex fingerprint of the client certificate, when one was presented. */
+  peerFingerprint?: string;
+  /** Remote address, for logs. */
+  remoteAddress?: string;
+}
+
+/** What the routes may ask of a member daemon. */
+export interface MemberService {
+  /** Current lifecycle state. */
+  status(): MemberStatus;
+  /** Server info for `GET /core/1.0`. */
+  info(): ServerInfo;
+  /** Reports whether a client certificate fingerprint belongs to a cluster member. */
+  isTrusted(fingerprint: string): boolean;
+  /** Initialises this member: bootstrap a new cluster, or join one with a token. */
+  initialize(request: ControlRequest): Promise<ServerInfo>;
+  /** The cluster's members as this member sees them. */
+  clusterMembers(): Promise<ClusterMemberEntry[]>;
+  /** Runs `;`-separated SQL statements against the local store. */
+  executeSql(query: string): Promise<{ results: SqlResult[] }>;
+  /** A text dump of the store (schema only when asked). */
+  dumpSql(schemaOnly: boolean): Promise<string>;
+  /** Asks the daemon to stop once the current response has been sent. */
+  requestShutdown(): void;
+}

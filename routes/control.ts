@@ -1,0 +1,42 @@
+/**
+ * `/core/control`: local administration over the unix socket (bootstrap, join, shutdown).
+ *
+ * @module
+ */
+import type { RouterType } from "itty-router";
+import { ConflictError, InvalidInputError } from "../lib/errors.ts";
+import type { Caller, MemberService } from "../lib/daemon/service.ts";
+import { requireLocal } from "./access.ts";
+import { readBody } from "./body.ts";
+import { sync } from "./envelope.ts";
+import { ControlBody } from "./structs.ts";
+
+/** Registers the control endpoints on `router`. */
+export function controlRoutes(router: RouterType, service: MemberService): void {
+  router.post("/core/control", async (request: Request, caller: Caller) => {
+    requireLocal(caller, "Initialisation");
+    const body = await readBody(request, ControlBody);
+    if (body.bootstrap && body.join_token !== undefined) {
+      throw new InvalidInputError(
+        "Invalid request body: bootstrap and join_token cannot be used together",
+        { field: "join_token" },
+      );
+    }
+    if (!body.bootstrap && body.join_token === undefined) {
+      throw new InvalidInputError(
+        "Invalid request body: either bootstrap must be true or a join_token must be given",
+        { field: "bootstrap" },
+      );
+    }
+    if (service.status() !== "uninitialized") {
+      throw new ConflictError(`Member is already initialized as "${service.info().name}"`);
+    }
+    return sync(await service.initialize(body));
+  });
+
+  router.post("/core/control/shutdown", (_request: Request, caller: Caller) => {
+    requireLocal(caller, "Shutdown");
+    service.requestShutdown();
+    return sync(null);
+  });
+}

@@ -1,0 +1,33 @@
+/**
+ * `/core/1.0`: the public API, served on the unix socket and over HTTPS.
+ *
+ * @module
+ */
+import type { RouterType } from "itty-router";
+import { UnavailableError } from "../lib/errors.ts";
+import type { Caller, MemberService } from "../lib/daemon/service.ts";
+import { requireTrusted, STATUS_MESSAGES } from "./access.ts";
+import { sync } from "./envelope.ts";
+
+/** Registers the public endpoints on `router`. */
+export function publicRoutes(router: RouterType, service: MemberService): void {
+  // Server info is readable by anyone (MicroCluster: AllowUntrusted): a joiner and a probe need it.
+  router.get("/core/1.0", () => sync(service.info()));
+
+  router.get("/core/1.0/ready", (_request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    const status = service.status();
+    if (status === "stopping") throw new UnavailableError("Daemon is shutting down");
+    if (status !== "online") throw new UnavailableError("Daemon is not ready yet");
+    return sync(null);
+  });
+
+  router.get("/core/1.0/cluster", async (_request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    const status = service.status();
+    if (status === "uninitialized" || status === "starting" || status === "stopping") {
+      throw new UnavailableError(STATUS_MESSAGES[status]);
+    }
+    return sync(await service.clusterMembers());
+  });
+}

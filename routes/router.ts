@@ -1,0 +1,53 @@
+/**
+ * Assembles cohort's REST API into one fetch handler: `(Request, Caller) => Promise<Response>`.
+ * It speaks only web-standard `Request`/`Response`; the listener that feeds it lives in `lib/net`.
+ *
+ * @module
+ */
+import { Router, type RouterType } from "itty-router";
+import type { Caller, MemberService } from "../lib/daemon/service.ts";
+import { type Logger, silentLogger } from "../lib/log.ts";
+import { controlRoutes } from "./control.ts";
+import { failure } from "./envelope.ts";
+import { errorResponse } from "./errors.ts";
+import { internalRoutes } from "./internal.ts";
+import { publicRoutes } from "./public.ts";
+
+/** A fetch handler as served by `lib/net/serve.ts`. */
+export type FetchHandler = (request: Request, caller: Caller) => Promise<Response>;
+
+/** Options for {@link createRouter}. */
+export interface RouterOptions {
+  /** Where internal faults are logged. @default silentLogger */
+  logger?: Logger;
+}
+
+/**
+ * Builds the API for one member. Unknown paths answer a 404 envelope, a known path with another
+ * method a 405 envelope with an `Allow` header, and faults a 500 envelope without details.
+ */
+export function createRouter(service: MemberService, options: RouterOptions = {}): FetchHandler {
+  const logger = options.logger ?? silentLogger;
+  // Our own catch: itty's default turns validation errors into 500s and echoes error fields.
+  const router: RouterType = Router({
+    catch: (err: unknown, request: Request) => errorResponse(err, logger, request),
+  });
+  controlRoutes(router, service);
+  publicRoutes(router, service);
+  internalRoutes(router, service);
+
+  return async (request: Request, caller: Caller): Promise<Response> => {
+    const response = await router.fetch(request, caller);
+    if (response) return response;
+    const path = new URL(request.url).pathname;
+    const allowed = router.routes
+      .filter(([method, pattern]) => method !== "ALL" && pattern.test(path))
+      .map(([method]) => method);
+    if (allowed.length) {
+      return failure(405, `Method ${request.method} is not allowed on "${path}"`, {
+        allow: [...new Set(allowed)].join(", "),
+      });
+    }
+    return failure(404, `No endpoint at "${path}"`);
+  };
+}

@@ -1,0 +1,76 @@
+/** A scriptable in-memory MemberService for route tests. */
+import type {
+  Caller,
+  ClusterMemberEntry,
+  ControlRequest,
+  MemberService,
+  MemberStatus,
+  ServerInfo,
+  SqlResult,
+} from "../../lib/daemon/service.ts";
+
+export class FakeService implements MemberService {
+  state: MemberStatus = "uninitialized";
+  name = "host1";
+  address = "";
+  trusted = new Set<string>(["trusted-fp"]);
+  initialized: ControlRequest[] = [];
+  shutdowns = 0;
+  sqlQueries: string[] = [];
+  fault?: Error;
+
+  status(): MemberStatus {
+    return this.state;
+  }
+  info(): ServerInfo {
+    return {
+      name: this.name,
+      address: this.address,
+      version: "1.2.3",
+      ready: this.state === "online",
+      extensions: ["internal:runtime_extension_v1", "a"],
+    };
+  }
+  isTrusted(fingerprint: string): boolean {
+    return this.trusted.has(fingerprint);
+  }
+  initialize(request: ControlRequest): Promise<ServerInfo> {
+    if (this.fault) return Promise.reject(this.fault);
+    this.initialized.push(request);
+    this.state = "online";
+    this.name = request.name;
+    this.address = request.address;
+    return Promise.resolve(this.info());
+  }
+  clusterMembers(): Promise<ClusterMemberEntry[]> {
+    if (this.fault) return Promise.reject(this.fault);
+    return Promise.resolve([{
+      name: this.name,
+      address: this.address,
+      certificate: "PEM",
+      role: "voter",
+      schema_internal_version: 1,
+      schema_external_version: 0,
+      last_heartbeat: "0001-01-01T00:00:00Z",
+      status: "ONLINE",
+      extensions: this.info().extensions,
+      app_version: "1.2.3",
+    }]);
+  }
+  executeSql(query: string): Promise<{ results: SqlResult[] }> {
+    if (this.fault) return Promise.reject(this.fault);
+    this.sqlQueries.push(query);
+    return Promise.resolve({ results: [{ type: "exec", rows_affected: 1 }] });
+  }
+  dumpSql(schemaOnly: boolean): Promise<string> {
+    return Promise.resolve(schemaOnly ? "CREATE TABLE t (x);" : "CREATE TABLE t (x);\nINSERT;");
+  }
+  requestShutdown(): void {
+    this.shutdowns++;
+  }
+}
+
+export const UNIX: Caller = { transport: "unix" };
+export const TRUSTED: Caller = { transport: "https", peerFingerprint: "trusted-fp" };
+export const STRANGER: Caller = { transport: "https", peerFingerprint: "other-fp" };
+export const ANONYMOUS: Caller = { transport: "https" };

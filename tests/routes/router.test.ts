@@ -1,0 +1,242 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { createRouter } from "../../routes/router.ts";
+import { ConflictError } from "../../lib/errors.ts";
+import { createLogger } from "../../lib/log.ts";
+import { ANONYMOUS, FakeService, STRANGER, TRUSTED, UNIX } from "./fake_service.ts";
+import type { Caller } from "../../lib/daemon/service.ts";
+
+interface Ctx {
+  service: FakeService;
+  logs: string[];
+  call(method: string, path: string, caller: Caller, body?: unknown): Promise<[number, any]>;
+}
+
+const test = suite<Ctx>("routes");
+
+test.before.each((ctx) => {
+  ctx.service = new FakeService();
+  ctx.logs = [];
+  const handler = createRouter(ctx.service, {
+    logger: createLogger({ level: "debug", write: (l) => ctx.logs.push(l) }),
+  });
+  ctx.call = async (method, path, caller, body) => {
+    const init: RequestInit = { method };
+    if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
+    const res = await handler(new Request(`http://cohort${path}`, init), caller);
+    return [res.status, await res.json()];
+  };
+});
+
+const bootstrap = { bootstrap: true, name: "c1", address: "127.0.0.1:9001" };
+
+test("GET /core/1.0 answers server info in a sync envelope to anyone", async ({ call }) => {
+  const [status, body] = await call("GET", "/core/1.0", ANONYMOUS);
+  assert.is(status, 200);
+  assert.equal(body, {
+    type: "sync",
+    status: "Success",
+    status_code: 200,
+    operation: "",
+    error_code: 0,
+    error: "",
+    metadata: {
+      name: "host1",
+      address: "",
+      version: "1.2.3",
+      ready: false,
+      extensions: ["internal:runtime_extension_v1", "a"],
+    },
+  });
+});
+
+test("POST /core/control bootstraps over the socket", async ({ call, service }) => {
+  const [status, body] = await call("POST", "/core/control", UNIX, bootstrap);
+  assert.is(status, 200);
+  assert.is(body.metadata.name, "c1");
+  assert.is(body.metadata.ready, true);
+  assert.equal(service.initialized, [{ ...bootstrap }]);
+});
+
+test("POST /core/control over HTTPS is forbidden even for a trusted peer", async (ctx) => {
+  const [status, body] = await ctx.call("POST", "/core/control", TRUSTED, bootstrap);
+  assert.is(status, 403);
+  assert.is(body.type, "error");
+  assert.is(body.error_code, 403);
+  assert.match(body.error, /only served on the local control socket/);
+  assert.is(ctx.service.initialized.length, 0);
+});
+
+test("POST /core/control with a bad name is a 400 naming the field and rule", async ({ call }) => {
+  const [status, body] = await call("POST", "/core/control", UNIX, { ...bootstrap, name: "-x" });
+  assert.is(status, 400);
+  assert.match(body.error, /^Invalid request body: name: must be a DNS name/);
+});
+
+test("POST /core/control with a bad port is a 400 naming address", async ({ call }) => {
+  const [status, body] = await call("POST", "/core/control", UNIX, {
+    ...bootstrap,
+    address: "127.0.0.1:70000",
+  });
+  assert.is(status, 400);
+  assert.match(body.error, /address: port must be a whole number from 1 to 65535/);
+});
+
+test("a wrong type never echoes the value (it may be a secret)", async ({ call }) => {
+  const [status, body] = await call("POST", "/core/control", UNIX, {
+    name: "c2",
+    address: "127.0.0.1:1",
+    join_token: 12345678987654321,
+  });
+  assert.is(status, 400);
+  assert.match(body.error, /join_token: Expected a string/);
+  assert.not.match(body.error, /12345678987654321/);
+});
+
+test("an unknown field is a 400 that names it", async ({ call }) => {
+  const [status, body] = await call("POST", "/core/control", UNIX, { ...bootstrap, extra: 1 });
+  assert.is(status, 400);
+  assert.match(body.error, /extra: unknown field/);
+});
+
+test("a body that is not JSON is a 400", async ({ call }) => {
+  const [status, body] = await call("POST", "/core/control", UNIX, "{nope");
+  assert.is(status, 400);
+  assert.is(body.error, "Invalid request body: it is not valid JSON");
+});
+
+test("bootstrap with a join token is refused", async ({ call }) => {
+  const [status, body] = await call("POST", "/core/control", UNIX, {
+    ...bootstrap,
+    join_token: "abc",
+  });
+  assert.is(status, 400);
+  assert.match(body.error, /bootstrap and join_token cannot be used together/);
+});
+
+test("neither bootstrap nor token is refused", async ({ call }) => {
+  const [status, body] = await call("POST", "/core/control", UNIX, {
+    name: "c1",
+    address: "127.0.0.1:1",
+  });
+  assert.is(status, 400);
+  assert.match(body.error, /either bootstrap must be true or a join_token/);
+});
+
+test("bootstrapping twice is a 409", async ({ call }) => {
+  await call("POST", "/core/control", UNIX, bootstrap);
+  const [status, body] = await call("POST", "/core/control", UNIX, bootstrap);
+  assert.is(status, 409);
+  assert.is(body.error, 'Member is already initialized as "c1"');
+});
+
+test("a cohort error from the service keeps its status and message", async (ctx) => {
+  ctx.service.fault = new ConflictError("Something specific");
+  const [status, body] = await ctx.call("POST", "/core/control", UNIX, bootstrap);
+  assert.is(status, 409);
+  assert.is(body.error, "Something specific");
+});
+
+test("an unexpected fault is a 500 that leaks nothing and is logged", async (ctx) => {
+  const secret = "s3cr3t-token-value";
+  ctx.service.state = "online";
+  ctx.service.fault = new Error(`Failed query: select * from t\nparams: ${secret}`);
+  const [status, body] = await ctx.call("GET", "/core/1.0/cluster", UNIX);
+  assert.is(status, 500);
+  assert.equal(body, {
+    type: "error",
+    status: "",
+    status_code: 0,
+    operation: "",
+    error_code: 500,
+    error: "Internal server error",
+    metadata: null,
+  });
+  assert.is(ctx.logs.length, 1);
+  assert.not.match(ctx.logs.join(""), secret);
+  assert.match(ctx.logs[0], /"path":"\/core\/1.0\/cluster"/);
+});
+
+test("an unknown path is a 404 envelope", async ({ call }) => {
+  const [status, body] = await call("GET", "/core/1.0/nope", UNIX);
+  assert.is(status, 404);
+  assert.is(body.type, "error");
+  assert.is(body.error, 'No endpoint at "/core/1.0/nope"');
+});
+
+test("a known path with the wrong method is a 405 envelope", async ({ call }) => {
+  const [status, body] = await call("DELETE", "/core/1.0", UNIX);
+  assert.is(status, 405);
+  assert.match(body.error, /Method DELETE is not allowed/);
+});
+
+test("GET /core/1.0/ready is 503 before init and 200 once online", async ({ call, service }) => {
+  const [before, body] = await call("GET", "/core/1.0/ready", UNIX);
+  assert.is(before, 503);
+  assert.is(body.error, "Daemon is not ready yet");
+  service.state = "online";
+  assert.is((await call("GET", "/core/1.0/ready", UNIX))[0], 200);
+});
+
+test("GET /core/1.0/ready needs a trusted certificate over HTTPS", async ({ call, service }) => {
+  service.state = "online";
+  assert.is((await call("GET", "/core/1.0/ready", TRUSTED))[0], 200);
+  const [status, body] = await call("GET", "/core/1.0/ready", STRANGER);
+  assert.is(status, 403);
+  assert.is(body.error, "Client certificate is not trusted by this cluster");
+  const [anon] = await call("GET", "/core/1.0/ready", ANONYMOUS);
+  assert.is(anon, 403);
+});
+
+test("GET /core/1.0/cluster lists members once online, 503 before", async ({ call, service }) => {
+  const [before, err] = await call("GET", "/core/1.0/cluster", UNIX);
+  assert.is(before, 503);
+  assert.is(err.error, "Database is not yet initialized");
+  service.state = "online";
+  const [status, body] = await call("GET", "/core/1.0/cluster", TRUSTED);
+  assert.is(status, 200);
+  assert.is(body.metadata.length, 1);
+  assert.is(body.metadata[0].role, "voter");
+  assert.is(body.metadata[0].status, "ONLINE");
+});
+
+test("POST /core/internal/sql runs the query over the socket only", async ({ call, service }) => {
+  service.state = "online";
+  const [status, body] = await call("POST", "/core/internal/sql", UNIX, { query: "select 1" });
+  assert.is(status, 200);
+  assert.equal(body.metadata, { results: [{ type: "exec", rows_affected: 1 }] });
+  assert.equal(service.sqlQueries, ["select 1"]);
+  const [remote] = await call("POST", "/core/internal/sql", TRUSTED, { query: "select 1" });
+  assert.is(remote, 403);
+});
+
+test("POST /core/internal/sql with an empty query is a 400", async ({ call, service }) => {
+  service.state = "online";
+  const [status, body] = await call("POST", "/core/internal/sql", UNIX, { query: "" });
+  assert.is(status, 400);
+  assert.match(body.error, /query: Expected a string with a length between `1` and `1048576`/);
+});
+
+test("GET /core/internal/sql?schema=1 returns the schema only", async ({ call, service }) => {
+  service.state = "online";
+  const [status, body] = await call("GET", "/core/internal/sql?schema=1", UNIX);
+  assert.is(status, 200);
+  assert.is(body.metadata.text, "CREATE TABLE t (x);");
+});
+
+test("GET /core/internal/sql before init is a 503", async ({ call }) => {
+  const [status, body] = await call("GET", "/core/internal/sql", UNIX);
+  assert.is(status, 503);
+  assert.is(body.error, "Database is not yet initialized");
+});
+
+test("POST /core/control/shutdown asks the daemon to stop", async ({ call, service }) => {
+  const [status] = await call("POST", "/core/control/shutdown", UNIX);
+  assert.is(status, 200);
+  assert.is(service.shutdowns, 1);
+  const [remote] = await call("POST", "/core/control/shutdown", TRUSTED);
+  assert.is(remote, 403);
+  assert.is(service.shutdowns, 1);
+});
+
+test.run();
