@@ -1,0 +1,57 @@
+/**
+ * cohort's own tables, after MicroCluster's `core_cluster_members` and `core_token_records`.
+ *
+ * This file is the single source of truth for the schema: migrations are generated from it with
+ * `npx drizzle-kit generate --name <slug>` and committed (never hand-written). Column names stay
+ * snake_case in SQL so `cohort sql` output reads like MicroCluster's.
+ *
+ * @module
+ */
+import { sql } from "drizzle-orm";
+import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/** The roles a member row can hold, as MicroCluster spells them. */
+export const MEMBER_ROLES = ["PENDING", "voter", "stand-by", "spare"] as const;
+
+/** A member's role: `PENDING` until its join completes, then one of the dqlite-style roles. */
+export type MemberRole = typeof MEMBER_ROLES[number];
+
+/**
+ * One row per cluster member (including pending joiners).
+ *
+ * - `heartbeat`: ms since the epoch of the last heartbeat seen; `0` means never.
+ * - `schema_internal` / `schema_external`: the number of cohort and app migrations the member's
+ *   code knows (see `Store.versions`).
+ * - `api_extensions`: the member's unified extension list as a JSON array of strings.
+ * - `app_version`: the embedding app's version string, carried by gossip.
+ */
+export const coreClusterMembers = sqliteTable("core_cluster_members", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  address: text("address").notNull(),
+  certificate: text("certificate").notNull().unique(),
+  schemaInternal: integer("schema_internal").notNull().default(0),
+  schemaExternal: integer("schema_external").notNull().default(0),
+  heartbeat: integer("heartbeat").notNull().default(0),
+  role: text("role", { enum: MEMBER_ROLES }).notNull().default("PENDING"),
+  apiExtensions: text("api_extensions").notNull().default(sql`'[]'`),
+  appVersion: text("app_version").notNull().default(""),
+});
+
+/**
+ * One row per outstanding join token. Only a SHA-256 hex hash of the token's secret is stored,
+ * so a leaked database cannot be replayed as join tokens.
+ *
+ * - `expiry_date`: ms since the epoch after which the token is refused; `NULL` = never expires.
+ */
+export const coreTokenRecords = sqliteTable("core_token_records", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  secretHash: text("secret_hash").notNull().unique(),
+  expiryDate: integer("expiry_date"),
+});
+
+/** A member row as read from the database (extensions still JSON text). */
+export type MemberRecord = typeof coreClusterMembers.$inferSelect;
+/** A token row as read from the database. */
+export type TokenRecord = typeof coreTokenRecords.$inferSelect;

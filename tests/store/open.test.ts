@@ -1,0 +1,239 @@
+import { createClient } from "@libsql/client";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { IncompatibleError, InvalidInputError, isCohortError } from "../../lib/errors.ts";
+import { createLogger } from "../../lib/log.ts";
+import {
+  appliedVersions,
+  applyMigrations,
+  MIGRATIONS_TABLES,
+  openStore,
+} from "../../lib/store/open.ts";
+import { readJournal } from "../../lib/store/migrate.ts";
+import {
+  APP_MIGRATIONS,
+  appFolder,
+  count,
+  fileUrl,
+  hasTable,
+  rejection,
+  tempDir,
+} from "./helpers.ts";
+
+const test = suite("store/open");
+
+test("in memory: cohort migrations applied once, versions reported, idempotent", async () => {
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", write: (l) => lines.push(l) });
+  const store = await openStore({ url: ":memory:", logger });
+  try {
+    assert.equal(store.versions, { internal: 1, external: 0 });
+    assert.equal(await appliedVersions(store), { internal: 1, external: 0 });
+    assert.ok(await hasTable(store.client, "core_cluster_members"));
+    assert.ok(await hasTable(store.client, "core_token_records"));
+    assert.is(await count(store.client, "__cohort_migrations"), 1);
+    assert.is(lines.length, 1);
+    assert.match(lines[0], /"msg":"Applied schema migrations"/);
+    assert.match(lines[0], /"kind":"internal","from":0,"to":1/);
+
+    const again = await applyMigrations(store, { logger });
+    assert.equal(again, { internal: 0, external: 0 });
+    assert.is(await count(store.client, "__cohort_migrations"), 1);
+    assert.is(lines.length, 1);
+  } finally {
+    store.close();
+  }
+});
+
+test("file database: reopening re-applies nothing and keeps data", async () => {
+  const tmp = tempDir();
+  try {
+    const url = fileUrl(tmp.dir);
+    const first = await openStore({ url });
+    await first.client.execute(
+      "INSERT INTO core_cluster_members (name, address, certificate) VALUES ('m1', 'a:1', 'c1')",
+    );
+    const before = await first.client.execute("SELECT hash, created_at FROM __cohort_migrations");
+    first.close();
+
+    const second = await openStore({ url });
+    try {
+      const after = await second.client.execute(
+        "SELECT hash, created_at FROM __cohort_migrations",
+      );
+      assert.is(after.rows.length, 1);
+      assert.equal(after.rows.map((r) => Array.from(r)), before.rows.map((r) => Array.from(r)));
+      assert.is(await count(second.client, "core_cluster_members"), 1);
+      assert.equal(await appliedVersions(second), { internal: 1, external: 0 });
+    } finally {
+      second.close();
+    }
+  } finally {
+    tmp.remove();
+  }
+});
+
+test("app migrations: applied after cohort's, in their own table, idempotent", async () => {
+  const tmp = tempDir();
+  try {
+    const url = fileUrl(tmp.dir);
+    const store = await openStore({ url, appMigrations: APP_MIGRATIONS });
+    assert.equal(store.versions, { internal: 1, external: 2 });
+    assert.equal(await appliedVersions(store), { internal: 1, external: 2 });
+    assert.is(await count(store.client, MIGRATIONS_TABLES.external), 2);
+    await store.client.execute("INSERT INTO widgets (name) VALUES ('w')");
+    const rs = await store.client.execute("SELECT name, colour FROM widgets");
+    assert.equal(Array.from(rs.rows[0]), ["w", "grey"]);
+    store.close();
+
+    const again = await openStore({ url, appMigrations: APP_MIGRATIONS });
+    try {
+      assert.is(await count(again.client, MIGRATIONS_TABLES.internal), 1);
+      assert.is(await count(again.client, MIGRATIONS_TABLES.external), 2);
+      assert.is(await count(again.client, "widgets"), 1);
+    } finally {
+      again.close();
+    }
+  } finally {
+    tmp.remove();
+  }
+});
+
+test("app migrations: an upgrade applies only the new ones", async () => {
+  const tmp = tempDir();
+  try {
+    const url = fileUrl(tmp.dir);
+    const old = await openStore({ url, appMigrations: appFolder(tmp.dir, { keep: 1 }) });
+    assert.equal(old.versions, { internal: 1, external: 1 });
+    const cols = await old.client.execute("SELECT name FROM pragma_table_info('widgets')");
+    assert.equal(cols.rows.map((r) => r[0]), ["id", "name"]);
+    old.close();
+
+    const upgraded = await openStore({ url, appMigrations: APP_MIGRATIONS });
+    try {
+      assert.equal(await appliedVersions(upgraded), { internal: 1, external: 2 });
+      const cols2 = await upgraded.client.execute(
+        "SELECT name FROM pragma_table_info('widgets')",
+      );
+      assert.equal(cols2.rows.map((r) => r[0]), ["id", "name", "colour"]);
+    } finally {
+      upgraded.close();
+    }
+  } finally {
+    tmp.remove();
+  }
+});
+
+test("downgrade: a database ahead of the code is refused, per kind", async () => {
+  const tmp = tempDir();
+  try {
+    const url = fileUrl(tmp.dir);
+    (await openStore({ url, appMigrations: APP_MIGRATIONS })).close();
+
+    const older = appFolder(tmp.dir, { keep: 1 });
+    const err = await rejection(openStore({ url, appMigrations: older }));
+    assert.instance(err, IncompatibleError);
+    assert.is(
+      err.message,
+      "Schema version 2 of external migrations is more recent than this member's 1: please upgrade",
+    );
+
+    const raw = createClient({ url });
+    await raw.execute(
+      "INSERT INTO __cohort_migrations (hash, created_at) VALUES ('future', 99999999999999)",
+    );
+    raw.close();
+    const err2 = await rejection(openStore({ url }));
+    assert.instance(err2, IncompatibleError);
+    assert.is(
+      err2.message,
+      "Schema version 2 of internal migrations is more recent than this member's 1: please upgrade",
+    );
+  } finally {
+    tmp.remove();
+  }
+});
+
+test("diverged history (a migration stamped before an applied one) is refused", async () => {
+  const tmp = tempDir();
+  try {
+    const url = fileUrl(tmp.dir);
+    (await openStore({ url, appMigrations: appFolder(tmp.dir, { keep: 1 }) })).close();
+    const other = tempDir();
+    try {
+      const branch = appFolder(other.dir, { shiftFirst: -1 });
+      const err = await rejection(openStore({ url, appMigrations: branch }));
+      assert.instance(err, IncompatibleError);
+      assert.match(err.message, /external migrations: applied migration 0 .* diverged/);
+    } finally {
+      other.remove();
+    }
+  } finally {
+    tmp.remove();
+  }
+});
+
+const BROKEN = "CREATE TABLE `gadgets` (`id` integer);\n--> statement-breakpoint\n" +
+  "INSERT INTO `no_such_table` VALUES (1);";
+
+test("a failing migration leaves nothing of its kind applied (fresh database)", async () => {
+  const tmp = tempDir();
+  try {
+    const url = fileUrl(tmp.dir);
+    const folder = appFolder(tmp.dir, { extra: { "0002_broken": BROKEN } });
+    const err = await rejection(openStore({ url, appMigrations: folder }));
+    assert.ok(isCohortError(err));
+    assert.match(err.message, /^Apply external migrations: .*no such table: no_such_table/);
+
+    const raw = createClient({ url });
+    try {
+      // cohort's own migrations are a separate transaction and did commit
+      assert.is(await count(raw, MIGRATIONS_TABLES.internal), 1);
+      assert.is(await count(raw, MIGRATIONS_TABLES.external), 0);
+      assert.not.ok(await hasTable(raw, "widgets"));
+      assert.not.ok(await hasTable(raw, "gadgets"));
+    } finally {
+      raw.close();
+    }
+  } finally {
+    tmp.remove();
+  }
+});
+
+test("a failing migration rolls back its statements on an up-to-date database", async () => {
+  const tmp = tempDir();
+  try {
+    const url = fileUrl(tmp.dir);
+    (await openStore({ url, appMigrations: APP_MIGRATIONS })).close();
+    const folder = appFolder(tmp.dir, { extra: { "0002_broken": BROKEN } });
+    await rejection(openStore({ url, appMigrations: folder }));
+    const raw = createClient({ url });
+    try {
+      assert.is(await count(raw, MIGRATIONS_TABLES.external), 2);
+      assert.not.ok(await hasTable(raw, "gadgets"));
+      assert.ok(await hasTable(raw, "widgets"));
+    } finally {
+      raw.close();
+    }
+  } finally {
+    tmp.remove();
+  }
+});
+
+test("bad inputs: unreadable app folder, invalid URL", async () => {
+  const err = await rejection(openStore({ url: ":memory:", appMigrations: "/nonexistent/x" }));
+  assert.instance(err, InvalidInputError);
+  assert.match(err.message, /Read migrations journal "\/nonexistent\/x\/meta\/_journal.json"/);
+
+  const err2 = await rejection(openStore({ url: "ftp://user:s3cret@host/db" }));
+  assert.instance(err2, InvalidInputError);
+  assert.not.match(err2.message, /s3cret/);
+});
+
+test("readJournal counts the generated fixture's entries in order", () => {
+  const times = readJournal(APP_MIGRATIONS);
+  assert.is(times.length, 2);
+  assert.ok(times[0] < times[1]);
+});
+
+test.run();
