@@ -1,0 +1,161 @@
+/**
+ * A small JSON-over-HTTP client for the CLI (unix control socket) and for members talking to each
+ * other (HTTPS pinned with {@link pinnedTlsOptions}).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { request as httpRequest } from "node:http";
+import type { Agent as HttpAgent, ClientRequest, IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { Agent as HttpsAgent } from "node:https";
+import { isCohortError, UnavailableError } from "../errors.ts";
+import type { PinnedTlsOptions } from "./pin.ts";
+
+export type { PinnedTlsOptions } from "./pin.ts";
+
+interface CommonRequest {
+  /** HTTP method, e.g. `"GET"`. */
+  method: string;
+  /** JSON-serialisable request body; omitted (no body) when `undefined`. */
+  body?: unknown;
+  /** Extra request headers (e.g. `user-agent`). */
+  headers?: Record<string, string>;
+  /** Deadline for the whole exchange, in ms. @default 30000 */
+  timeoutMs?: number;
+  /** Largest accepted response body, in bytes. @default 16777216 */
+  maxResponseBytes?: number;
+}
+
+/** A request to the local daemon over its unix socket. */
+export interface UnixRequest extends CommonRequest {
+  /** Path and query, e.g. `"/core/1.0/cluster"`. */
+  path: string;
+  /** The daemon's control socket. */
+  socketPath: string;
+  /** Keep-alive agent; by default each request uses a fresh connection. */
+  agent?: HttpAgent;
+}
+
+/** A request to a member over HTTPS. */
+export interface HttpsRequest extends CommonRequest {
+  /** Absolute `https://` URL. */
+  url: string | URL;
+  /** Pinning (and client certificate) options from {@link pinnedTlsOptions}. */
+  tls: PinnedTlsOptions;
+  /**
+   * Keep-alive agent. Only usable with options pinned by `peerCert`; options pinned by
+   * fingerprint alone verify in their own connection factory, which an agent bypasses.
+   */
+  agent?: HttpsAgent;
+}
+
+/** An answer: the HTTP status and the parsed JSON body (`null` when empty, text when not JSON). */
+export interface JsonResponse {
+  status: number;
+  body: unknown;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_RESPONSE = 16 * 1024 * 1024;
+const UNREACHABLE = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK"]);
+
+/**
+ * Sends one JSON request and reads the JSON answer. Any HTTP status is returned, not thrown.
+ *
+ * @throws {UnavailableError} when the target cannot be reached (for a unix socket:
+ *   `Cannot reach the cohort daemon at "<path>": is it running?`), the exchange times out, or the
+ *   answer is too large or malformed JSON
+ * @throws {ForbiddenError} when a pinned peer presents another certificate
+ */
+export function requestJson(req: UnixRequest | HttpsRequest): Promise<JsonResponse> {
+  const target = "socketPath" in req ? `"${req.socketPath}"` : `"${String(req.url)}"`;
+  const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const limit = req.maxResponseBytes ?? DEFAULT_MAX_RESPONSE;
+  const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
+  const headers: Record<string, string | number> = { accept: "application/json", ...req.headers };
+  if (payload) {
+    headers["content-type"] = "application/json";
+    headers["content-length"] = payload.length;
+  }
+  return new Promise<JsonResponse>((resolve, reject) => {
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      outgoing.destroy();
+      reject(err);
+    };
+    const onResponse = (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) {
+          fail(new UnavailableError(`Read answer from ${target}: over ${limit} bytes`));
+        } else chunks.push(chunk);
+      });
+      res.once("error", (err) => fail(translate(err, req, target)));
+      res.once("end", () => {
+        if (settled) return;
+        try {
+          const body = parseBody(res, Buffer.concat(chunks));
+          settled = true;
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body });
+        } catch (err) {
+          fail(new UnavailableError(`Read answer from ${target}: malformed JSON`, { cause: err }));
+        }
+      });
+    };
+    let outgoing: ClientRequest;
+    if ("socketPath" in req) {
+      outgoing = httpRequest({
+        socketPath: req.socketPath,
+        path: req.path,
+        method: req.method,
+        headers,
+        agent: req.agent ?? false,
+      }, onResponse);
+    } else {
+      const url = new URL(req.url);
+      if (url.protocol !== "https:") {
+        throw new UnavailableError(`Request ${target}: only https:// URLs are supported`);
+      }
+      // `agent: undefined` lets node:http use our `createConnection`; `false` (a throw-away agent)
+      // avoids the global keep-alive agent otherwise.
+      const agent = req.agent ?? (req.tls.createConnection ? undefined : false);
+      outgoing = httpsRequest(url, { ...req.tls, method: req.method, headers, agent }, onResponse);
+    }
+    const timer = setTimeout(() => {
+      fail(new UnavailableError(`Request ${target}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    outgoing.once("error", (err) => fail(translate(err, req, target)));
+    outgoing.end(payload);
+  });
+}
+
+function parseBody(res: IncomingMessage, raw: Buffer): unknown {
+  if (raw.length === 0) return null;
+  const text = raw.toString("utf8");
+  return /\bjson\b/i.test(res.headers["content-type"] ?? "") ? JSON.parse(text) : text;
+}
+
+function translate(err: Error, req: UnixRequest | HttpsRequest, target: string): Error {
+  if (isCohortError(err)) return err; // e.g. a pin mismatch raised by pinnedTlsOptions
+  const code = (err as { code?: string }).code;
+  if ("socketPath" in req && code !== undefined && UNREACHABLE.has(code)) {
+    return new UnavailableError(
+      `Cannot reach the cohort daemon at "${req.socketPath}": is it running?`,
+      { cause: err },
+    );
+  }
+  if ("socketPath" in req && code === "EACCES") {
+    return new UnavailableError(
+      `Cannot reach the cohort daemon at "${req.socketPath}": permission denied`,
+      { cause: err },
+    );
+  }
+  return new UnavailableError(`Request ${target}: ${code ?? err.message}`, { cause: err });
+}

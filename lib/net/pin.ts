@@ -1,0 +1,148 @@
+/**
+ * The one place that pins TLS peers by certificate fingerprint, for `https.request` and for the
+ * `ws` client alike, in Node and in Deno.
+ *
+ * Two traps shape this module (ecosystem.md §3.2, verified again in both runtimes):
+ * - `checkServerIdentity` is only consulted after the chain verified, and its verdict is
+ *   **ignored** when `rejectUnauthorized` is `false`. "Accept any chain and reject in
+ *   checkServerIdentity" therefore accepts everyone; `rejectUnauthorized` stays `true` here.
+ * - `checkServerIdentity` must return an `Error` to reject. `@types/ws` types it as returning
+ *   `boolean`, and `false` ACCEPTS. The options object carries one callback typed for both.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { RequestOptions } from "node:https";
+import type { createConnection as netCreateConnection, Socket } from "node:net";
+import { connect } from "node:tls";
+import type { ConnectionOptions, PeerCertificate, TLSSocket } from "node:tls";
+import { ForbiddenError, InvalidInputError, UnavailableError } from "../errors.ts";
+import { fingerprint as certFingerprint } from "./certificates.ts";
+
+/** What to pin and what to present. */
+export interface PinOptions {
+  /** Expected peer certificate fingerprint: hex SHA-256 of its DER (colons and case ignored). */
+  fingerprint: string;
+  /** The expected peer certificate (PEM), when known (trust store): pinned as the only CA. */
+  peerCert?: string;
+  /** Our certificate (PEM), presented for mutual TLS. */
+  cert?: string;
+  /** Our private key (PEM) for `cert`. */
+  key?: string;
+  /** Handshake deadline when `peerCert` is unknown, in ms. @default 30000 */
+  handshakeTimeoutMs?: number;
+}
+
+type NodeCheck = (host: string, cert: PeerCertificate) => Error | undefined;
+type WsCheck = (servername: string, cert: unknown) => boolean;
+type NodeCreate = NonNullable<RequestOptions["createConnection"]>;
+
+/**
+ * TLS options for `https.request(url, opts)` and `new WebSocket(url, opts)`. Spread them into the
+ * call as they are. Without `peerCert`, the options carry a `createConnection` that checks the
+ * fingerprint before handing the socket over, so do not pass an `agent` alongside them.
+ * With an agent, every connection then fails.
+ */
+export interface PinnedTlsOptions {
+  /** The pinned fingerprint, normalised (lowercase hex). */
+  readonly fingerprint: string;
+  readonly rejectUnauthorized: true;
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly checkServerIdentity: NodeCheck & WsCheck;
+  readonly createConnection?: NodeCreate & typeof netCreateConnection;
+}
+
+/** Lowercase hex without separators; throws when `value` is not a SHA-256 fingerprint. */
+export function normalizeFingerprint(value: string): string {
+  const hex = value.replace(/:/g, "").toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw new InvalidInputError(`Pin certificate: "${value}" is not a SHA-256 fingerprint`, {
+      field: "fingerprint",
+    });
+  }
+  return hex;
+}
+
+function derFingerprint(raw: Uint8Array | undefined): string | undefined {
+  return raw && raw.length > 0 ? createHash("sha256").update(raw).digest("hex") : undefined;
+}
+
+function mismatch(host: string, got: string | undefined, want: string): ForbiddenError {
+  return new ForbiddenError(
+    got === undefined
+      ? `Verify the certificate of "${host}": the peer presented none`
+      : `Verify the certificate of "${host}": fingerprint "${got}" does not match the pinned "${want}"`,
+  );
+}
+
+/**
+ * Builds TLS options that accept exactly one peer certificate, identified by `fingerprint`, and
+ * present `cert`/`key` when given.
+ *
+ * With `peerCert`, it becomes the only trusted CA and `checkServerIdentity` compares fingerprints
+ * instead of host names (cohort trusts keys, not names). Without it, a self-signed peer cannot
+ * pass chain verification, so the options carry a `createConnection` that handshakes without
+ * chain verification and hands the socket to HTTP only after the fingerprint matched, before a
+ * single request byte is written. A mismatch fails the request with a {@link ForbiddenError}.
+ *
+ * @throws {InvalidInputError} when `fingerprint` is malformed
+ * @throws {ForbiddenError} when `peerCert` does not have the pinned fingerprint
+ */
+export function pinnedTlsOptions(options: PinOptions): PinnedTlsOptions {
+  const want = normalizeFingerprint(options.fingerprint);
+  const check: NodeCheck = (host, cert) => {
+    const got = derFingerprint(cert?.raw);
+    return got === want ? undefined : mismatch(host, got, want);
+  };
+  const base = {
+    fingerprint: want,
+    rejectUnauthorized: true as const,
+    ...(options.cert !== undefined ? { cert: options.cert, key: options.key } : {}),
+    // The one cast: the runtime follows Node's contract (Error rejects), not @types/ws' boolean.
+    checkServerIdentity: check as NodeCheck & WsCheck,
+  };
+  if (options.peerCert !== undefined) {
+    const got = certFingerprint(options.peerCert);
+    if (got !== want) throw mismatch("trust store", got, want);
+    return { ...base, ca: options.peerCert };
+  }
+  const timeoutMs = options.handshakeTimeoutMs ?? 30_000;
+  const create = (opts: ConnectionOptions, done: (err: Error | null, s?: Socket) => void) => {
+    const socket = connect({ ...opts, rejectUnauthorized: false, checkServerIdentity: undefined });
+    const host = String(opts.servername ?? opts.host ?? "peer");
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      done(err);
+    };
+    const timer = setTimeout(() => {
+      fail(new UnavailableError(`Connect to "${host}": TLS handshake timed out`));
+    }, timeoutMs);
+    socket.once("error", fail);
+    socket.once("secureConnect", () => {
+      const got = derFingerprint(socket.getPeerCertificate()?.raw);
+      if (got !== want) return fail(mismatch(host, got, want));
+      clearTimeout(timer);
+      socket.off("error", fail);
+      done(null, socket);
+    });
+    return undefined; // tells node:http to wait for `done`
+  };
+  return {
+    ...base,
+    createConnection: create as unknown as NodeCreate & typeof netCreateConnection,
+  };
+}
+
+/**
+ * The fingerprint (lowercase hex SHA-256 of the DER) of the certificate the peer of a server-side
+ * TLS socket presented, or `undefined` for a plain socket or a peer that sent no certificate.
+ * The certificate is not verified: trust is decided by looking the fingerprint up.
+ */
+export function peerFingerprint(socket: Socket | TLSSocket): string | undefined {
+  const tls = socket as Partial<TLSSocket>;
+  if (!tls.encrypted || typeof tls.getPeerCertificate !== "function") return undefined;
+  return derFingerprint(tls.getPeerCertificate()?.raw);
+}
