@@ -1,8 +1,71 @@
 /**
  * cohort: leaderless clustering for Deno and Node.
  *
+ * Importing this module starts nothing. It re-exports the public API and offers
+ * {@link createMember}, which assembles a member daemon from `lib/` and `routes/`. Run as the
+ * main module (`deno run -A mod.ts …`, `node dist/mod.js …`) it is the `cohort` command line.
+ *
+ * @example
+ * ```ts
+ * import { createMember } from "cohort";
+ * const member = await createMember({ stateDir: "/var/lib/app", extensions: ["feature_a"] });
+ * await member.closed;
+ * ```
+ *
  * @module
  */
+import process from "node:process";
+import { runCli } from "./lib/cli/main.ts";
+import type { DaemonCommandOptions } from "./lib/cli/command.ts";
+import { type Daemon, type DaemonOptions, startDaemon } from "./lib/daemon/daemon.ts";
+import { createLogger, type Logger } from "./lib/log.ts";
+import { isMainModule } from "./lib/runtime.ts";
+import { createRouter } from "./routes/router.ts";
+
 export * from "./lib/errors.ts";
 export * from "./lib/log.ts";
 export * from "./lib/cluster/extensions.ts";
+export * from "./lib/cluster/address.ts";
+export type * from "./lib/daemon/service.ts";
+export type { DaemonHooks, HookContext } from "./lib/daemon/hooks.ts";
+export type { Daemon, DaemonOptions } from "./lib/daemon/daemon.ts";
+export { createRouter } from "./routes/router.ts";
+export { runCli } from "./lib/cli/main.ts";
+
+/** Options of {@link createMember}: a daemon's options without the handler, which cohort supplies. */
+export type MemberOptions = Omit<DaemonOptions, "handler"> & { logger?: Logger };
+
+/**
+ * Starts a cohort member with cohort's REST API: the embedding app's entry point.
+ *
+ * @throws {LockedError} when another daemon uses the state directory.
+ * @throws {InvalidInputError} for invalid extension names.
+ */
+export function createMember(options: MemberOptions): Promise<Daemon> {
+  const logger = options.logger ?? createLogger({ bindings: { component: "daemon" } });
+  return startDaemon({
+    ...options,
+    logger,
+    handler: (service) => createRouter(service, { logger: logger.child({ component: "api" }) }),
+  });
+}
+
+function startFromCli(options: DaemonCommandOptions): Promise<Daemon> {
+  return createMember({
+    stateDir: options.stateDir,
+    extensions: options.extensions,
+    appMigrations: options.appMigrations,
+    appVersion: options.appVersion,
+    databaseUrl: options.databaseUrl,
+  });
+}
+
+if (isMainModule(import.meta)) {
+  const code = await runCli(process.argv.slice(2), {
+    startDaemon: startFromCli,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+  // Exit explicitly: an idle keep-alive socket must not hold a finished command open.
+  process.exit(code);
+}

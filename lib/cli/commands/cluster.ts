@@ -1,0 +1,56 @@
+import type { ClusterMemberEntry } from "../../daemon/service.ts";
+import type { Command } from "../command.ts";
+import { callDaemon } from "../daemon_client.ts";
+import { type Format, FORMATS, renderList } from "../format.ts";
+import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
+
+/** Parses `-f/--format`. */
+export function formatFrom(value: string | undefined): Format {
+  const format = value ?? "table";
+  if (!(FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, got "${format}"`);
+  }
+  return format as Format;
+}
+
+/** `cohort cluster list [-f table|json|yaml]`. */
+export const clusterListCommand: Command = {
+  path: ["cluster", "list"],
+  summary: "List the cluster's members",
+  usage: `Usage: cohort cluster list [-f table|json|yaml] [--state-dir DIR]
+
+Lists the cluster's members as the local member sees them: name, address, role, schema
+versions, API extensions and status.
+
+Options:
+  -f, --format FORMAT   table (default), json or yaml
+  --state-dir DIR       State directory of the local daemon
+  -h, --help            Show this help
+`,
+  async run(argv, deps) {
+    const { values, positionals: rest } = parse(argv, {
+      format: { type: "string", short: "f" },
+    });
+    positionals(rest, []);
+    const format = formatFrom(values.format);
+    const members = await callDaemon<ClusterMemberEntry[]>(
+      stateDirFrom(values),
+      "GET",
+      "/core/1.0/cluster",
+    );
+    deps.stdout.write(renderList(
+      format,
+      members,
+      ["NAME", "ADDRESS", "ROLE", "SCHEMA", "EXTENSIONS", "STATUS"],
+      (m) => [
+        m.name,
+        m.address,
+        m.role,
+        `${m.schema_internal_version}/${m.schema_external_version}`,
+        m.extensions.length,
+        m.status,
+      ],
+    ));
+    return 0;
+  },
+};

@@ -1,0 +1,54 @@
+import process from "node:process";
+import type { Command } from "../command.ts";
+import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
+
+/** `cohort daemon`: runs a member in the foreground until SIGTERM/SIGINT or a shutdown request. */
+export const daemonCommand: Command = {
+  path: ["daemon"],
+  summary: "Run a cohort member in the foreground",
+  usage: `Usage: cohort daemon [--state-dir DIR] [--extensions a,b,c] [--app-migrations DIR]
+                     [--app-version V] [--database URL]
+
+Runs a member daemon in the foreground. It serves the control API on DIR/control.socket and,
+once initialised, HTTPS on the member's address. Logs are JSON lines on stderr.
+
+Options:
+  --state-dir DIR        State directory (default: $COHORT_STATE_DIR or ~/.local/state/cohort)
+  --extensions LIST      The app's API extensions, comma-separated, oldest first
+  --app-migrations DIR   Folder of the app's drizzle-kit migrations ("schema extensions")
+  --app-version V        The app's version string, shown in GET /core/1.0 (default 0.0.0)
+  --database URL         libSQL URL of the store (default: file:DIR/database/cohort.db)
+  -h, --help             Show this help
+`,
+  async run(argv, deps) {
+    const { values, positionals: rest } = parse(argv, {
+      extensions: { type: "string" },
+      "app-migrations": { type: "string" },
+      "app-version": { type: "string" },
+      database: { type: "string" },
+    });
+    positionals(rest, []);
+    const list = values.extensions ?? "";
+    const extensions = list === "" ? [] : list.split(",").map((s) => s.trim());
+    if (extensions.some((e) => e === "")) {
+      throw new UsageError(`--extensions has an empty entry: "${list}"`);
+    }
+    const daemon = await deps.startDaemon({
+      stateDir: stateDirFrom(values),
+      extensions,
+      appMigrations: values["app-migrations"],
+      appVersion: values["app-version"],
+      databaseUrl: values.database,
+    });
+    const onSignal = () => void daemon.stop();
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    try {
+      await daemon.closed;
+    } finally {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    }
+    return 0;
+  },
+};

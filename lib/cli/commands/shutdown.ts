@@ -1,0 +1,40 @@
+import { existsSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { statePaths } from "../../daemon/state_dir.ts";
+import type { Command } from "../command.ts";
+import { callDaemon } from "../daemon_client.ts";
+import { parse, parseSeconds, positionals, stateDirFrom } from "../usage.ts";
+
+/** `cohort shutdown`. */
+export const shutdownCommand: Command = {
+  path: ["shutdown"],
+  summary: "Stop the local daemon",
+  usage: `Usage: cohort shutdown [--timeout S] [--state-dir DIR]
+
+Asks the local daemon to stop and waits until it has released its control socket.
+
+Options:
+  -t, --timeout S   Give up waiting after S seconds (default 30)
+  --state-dir DIR   State directory of the local daemon
+  -h, --help        Show this help
+`,
+  async run(argv, deps) {
+    const { values, positionals: rest } = parse(argv, {
+      timeout: { type: "string", short: "t" },
+    });
+    positionals(rest, []);
+    const timeout = parseSeconds("timeout", values.timeout, 30);
+    const stateDir = stateDirFrom(values);
+    await callDaemon(stateDir, "POST", "/core/control/shutdown");
+    const { lock } = statePaths(stateDir);
+    const deadline = Date.now() + timeout * 1000;
+    while (existsSync(lock)) {
+      if (Date.now() > deadline) {
+        deps.stderr.write(`Error: the daemon did not stop within ${timeout} s\n`);
+        return 1;
+      }
+      await sleep(50);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,46 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Command } from "../command.ts";
+import { callDaemon, DaemonError, isUnreachable } from "../daemon_client.ts";
+import { parse, parseSeconds, positionals, stateDirFrom } from "../usage.ts";
+
+/** How often `waitready` asks, in ms. */
+const POLL_MS = 100;
+
+/** `cohort waitready [--timeout S]`. */
+export const waitreadyCommand: Command = {
+  path: ["waitready"],
+  summary: "Wait until the local member is ready",
+  usage: `Usage: cohort waitready [--timeout S] [--state-dir DIR]
+
+Waits until the local daemon answers GET /core/1.0/ready, also while the daemon is still
+starting. Exit code 0 once ready, 1 on timeout.
+
+Options:
+  -t, --timeout S   Give up after S seconds (default 0: wait forever)
+  --state-dir DIR   State directory of the local daemon
+  -h, --help        Show this help
+`,
+  async run(argv, deps) {
+    const { values, positionals: rest } = parse(argv, {
+      timeout: { type: "string", short: "t" },
+    });
+    positionals(rest, []);
+    const timeout = parseSeconds("timeout", values.timeout, 0);
+    const stateDir = stateDirFrom(values);
+    const deadline = timeout > 0 ? Date.now() + timeout * 1000 : Infinity;
+    let last = "the daemon is not running";
+    while (Date.now() < deadline) {
+      try {
+        await callDaemon(stateDir, "GET", "/core/1.0/ready", undefined, 5000);
+        return 0;
+      } catch (err) {
+        // Not running yet and not ready yet both mean: ask again.
+        if (!(err instanceof DaemonError) && !isUnreachable(err)) throw err;
+        last = (err as Error).message;
+      }
+      await sleep(POLL_MS);
+    }
+    deps.stderr.write(`Error: the daemon was not ready after ${timeout} s: ${last}\n`);
+    return 1;
+  },
+};

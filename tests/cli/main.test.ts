@@ -1,0 +1,156 @@
+import { Writable } from "node:stream";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { CliDeps, DaemonCommandOptions } from "../../lib/cli/command.ts";
+import { runCli } from "../../lib/cli/main.ts";
+import { InvalidInputError } from "../../lib/errors.ts";
+import { removeDir, tempDir } from "../helpers/process.ts";
+
+function sink(): Writable & { text: string } {
+  const w = new Writable({
+    write(chunk, _enc, done) {
+      w.text += chunk.toString();
+      done();
+    },
+  }) as Writable & { text: string };
+  w.text = "";
+  return w;
+}
+
+function deps(started: DaemonCommandOptions[] = [], fail?: Error) {
+  const out = sink();
+  const err = sink();
+  const d: CliDeps = {
+    stdout: out,
+    stderr: err,
+    startDaemon(options) {
+      if (fail) return Promise.reject(fail);
+      started.push(options);
+      return Promise.resolve({ closed: Promise.resolve(), stop: () => Promise.resolve() });
+    },
+  };
+  return { d, out, err };
+}
+
+const test = suite("runCli()");
+
+test("no arguments prints the overview on stderr and exits 2", async () => {
+  const { d, err } = deps();
+  assert.is(await runCli([], d), 2);
+  assert.match(err.text, /Usage: cohort COMMAND/);
+  assert.match(err.text, /cluster list/);
+});
+
+test("--help prints the overview on stdout and exits 0", async () => {
+  const { d, out } = deps();
+  assert.is(await runCli(["--help"], d), 0);
+  assert.match(out.text, /Commands:/);
+});
+
+test("every command has --help", async () => {
+  for (
+    const argv of [["daemon"], ["init"], ["cluster", "list"], ["sql"], ["waitready"], [
+      "shutdown",
+    ]]
+  ) {
+    const { d, out } = deps();
+    assert.is(await runCli([...argv, "--help"], d), 0, argv.join(" "));
+    assert.match(out.text, `Usage: cohort ${argv.join(" ")}`);
+  }
+});
+
+test("an unknown command exits 2 and names it", async () => {
+  const { d, err } = deps();
+  assert.is(await runCli(["frobnicate"], d), 2);
+  assert.match(err.text, 'unknown command "frobnicate"');
+  const second = deps();
+  assert.is(await runCli(["cluster", "explode"], second.d), 2);
+  assert.match(second.err.text, 'unknown command "cluster explode"');
+});
+
+test("an unknown flag is a usage error (exit 2)", async () => {
+  const { d, err } = deps();
+  assert.is(await runCli(["waitready", "--bogus"], d), 2);
+  assert.match(err.text, /Unknown option '--bogus'/);
+  assert.match(err.text, /Usage: cohort waitready/);
+});
+
+test("init checks its arguments before calling the daemon", async () => {
+  const dir = tempDir();
+  try {
+    const cases: [string[], RegExp][] = [
+      [["init", "c1"], /Missing argument: ADDRESS/],
+      [["init", "c1", "127.0.0.1:1"], /exactly one of --bootstrap or --token/],
+      [["init", "c1", "127.0.0.1:1", "--bootstrap", "--token", "x"], /exactly one of/],
+      [["init", "bad_name", "127.0.0.1:1", "--bootstrap"], /Invalid NAME "bad_name"/],
+      [["init", "c1", "127.0.0.1", "--bootstrap"], /Invalid ADDRESS "127.0.0.1"/],
+      [["init", "c1", "h:0", "--bootstrap"], /port must be a whole number/],
+    ];
+    for (const [argv, message] of cases) {
+      const { d, err } = deps();
+      assert.is(await runCli([...argv, "--state-dir", dir], d), 2, argv.join(" "));
+      assert.match(err.text, message);
+    }
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test("a command against a daemon that is not running exits 1 with a clear message", async () => {
+  const dir = tempDir();
+  try {
+    const { d, err } = deps();
+    assert.is(await runCli(["cluster", "list", "--state-dir", dir], d), 1);
+    assert.match(err.text, /Cannot reach the cohort daemon/);
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test("cluster list rejects an unknown format", async () => {
+  const { d, err } = deps();
+  assert.is(await runCli(["cluster", "list", "-f", "xml"], d), 2);
+  assert.match(err.text, /--format must be one of table, json, yaml, got "xml"/);
+});
+
+test("waitready rejects a negative timeout", async () => {
+  const { d, err } = deps();
+  assert.is(await runCli(["waitready", "--timeout=-1"], d), 2);
+  assert.match(err.text, /--timeout must be a number of seconds/);
+});
+
+test("daemon passes its flags to startDaemon", async () => {
+  const started: DaemonCommandOptions[] = [];
+  const { d } = deps(started);
+  const code = await runCli([
+    "daemon",
+    "--state-dir",
+    "/tmp/x",
+    "--extensions",
+    "a, b",
+    "--app-version",
+    "3",
+  ], d);
+  assert.is(code, 0);
+  assert.equal(started, [{
+    stateDir: "/tmp/x",
+    extensions: ["a", "b"],
+    appMigrations: undefined,
+    appVersion: "3",
+    databaseUrl: undefined,
+  }]);
+});
+
+test("daemon with an empty extension entry is a usage error", async () => {
+  const { d, err } = deps();
+  assert.is(await runCli(["daemon", "--extensions", "a,,b"], d), 2);
+  assert.match(err.text, /--extensions has an empty entry/);
+});
+
+test("daemon with an invalid extension name exits 2 with the daemon's message", async () => {
+  const { d, err } = deps([], new InvalidInputError('Invalid extensions.0 "A": must match'));
+  assert.is(await runCli(["daemon", "--extensions", "A"], d), 2);
+  assert.match(err.text, /Invalid extensions.0 "A"/);
+});
+
+test.run();

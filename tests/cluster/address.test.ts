@@ -1,0 +1,40 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  addressProblem,
+  joinHostPort,
+  memberNameProblem,
+  splitHostPort,
+} from "../../lib/cluster/address.ts";
+
+const test = suite("address");
+
+test("memberNameProblem() accepts DNS names", () => {
+  for (const name of ["c1", "node-1.example.com", "a", "1"]) {
+    assert.is(memberNameProblem(name), undefined, name);
+  }
+});
+test("memberNameProblem() rejects what DNS does not allow", () => {
+  for (const name of ["", "-a", "a-", "a_b", "a..b", "x".repeat(64), "a b"]) {
+    assert.type(memberNameProblem(name), "string", JSON.stringify(name));
+  }
+});
+test("addressProblem() accepts IPv4, IPv6 and names with ports", () => {
+  for (const a of ["127.0.0.1:9000", "[::1]:1", "host.example:65535"]) {
+    assert.is(addressProblem(a), undefined, a);
+  }
+});
+test("addressProblem() names the broken part", () => {
+  assert.match(addressProblem("127.0.0.1")!, /host:port/);
+  assert.match(addressProblem("::1:80")!, /host:port/);
+  assert.match(addressProblem("h:0")!, /port must be/);
+  assert.match(addressProblem("h:65536")!, /port must be/);
+  assert.match(addressProblem("bad_host:80")!, /host must be/);
+});
+test("splitHostPort() and joinHostPort() round-trip IPv6", () => {
+  assert.equal(splitHostPort("[::1]:9"), { host: "::1", port: 9 });
+  assert.is(joinHostPort("::1", 9), "[::1]:9");
+  assert.is(joinHostPort("10.0.0.1", 9), "10.0.0.1:9");
+});
+
+test.run();
