@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createRouter } from "../../routes/router.ts";
