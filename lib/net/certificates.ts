@@ -212,7 +212,9 @@ export async function loadOrCreateKeyPair(
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeAtomic(keyPath, pair.key, 0o600);
   await writeAtomic(certPath, pair.cert, 0o644);
-  logger.info("Generated key pair", { file: certPath, reason, fingerprint: pair.fingerprint });
+  // Replacing an existing identity changes the fingerprint peers pin, so make it stand out.
+  const log = reason === "missing" ? logger.info : logger.warn;
+  log.call(logger, "Generated key pair", { file: certPath, reason, fingerprint: pair.fingerprint });
   return pair;
 }
 

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { X509Certificate } from "node:crypto";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -1,0 +1,278 @@
+import { once } from "node:events";
+import { lstat, rename, stat, writeFile } from "node:fs/promises";
+import { Agent, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { LockedError, UnavailableError } from "../../lib/errors.ts";
+import { requestJson } from "../../lib/net/client.ts";
+import { pinnedTlsOptions } from "../../lib/net/pin.ts";
+import { serveHttps, serveUnix } from "../../lib/net/serve.ts";
+import type { FetchHandler, Listener } from "../../lib/net/serve.ts";
+import { keyPair, memoryLogger, tempDir } from "./_helpers.ts";
+
+/** Answers with what it saw: method, path, body, context and the host header. */
+const echo: FetchHandler = async (request, ctx) => {
+  if (new URL(request.url).pathname === "/throw") throw new Error("db password is hunter2");
+  const body = await request.text();
+  return Response.json({ method: request.method, path: new URL(request.url).pathname, body, ctx });
+};
+
+const https = suite("serveHttps()");
+
+https("serves on port 0, reports the real port, and passes the client fingerprint", async () => {
+  const [alpha, client] = [await keyPair("alpha"), await keyPair("client")];
+  const listener = await serveHttps({ host: "127.0.0.1", port: 0, ...alpha, handler: echo });
+  try {
+    assert.ok(listener.port! > 0);
+    assert.is(listener.address, `127.0.0.1:${listener.port}`);
+    const url = `https://127.0.0.1:${listener.port}/core/1.0?x=1`;
+    const mtls = pinnedTlsOptions({
+      fingerprint: alpha.fingerprint,
+      cert: client.cert,
+      key: client.key,
+    });
+    const withCert = await requestJson({ method: "POST", url, body: { a: 1 }, tls: mtls });
+    assert.is(withCert.status, 200);
+    assert.equal(withCert.body, {
+      method: "POST",
+      path: "/core/1.0",
+      body: '{"a":1}',
+      ctx: { transport: "https", peerFingerprint: client.fingerprint, remoteAddress: "127.0.0.1" },
+    });
+    const anonymous = pinnedTlsOptions({ fingerprint: alpha.fingerprint, peerCert: alpha.cert });
+    const without = await requestJson({ method: "GET", url, tls: anonymous });
+    assert.equal((without.body as { ctx: unknown }).ctx, {
+      transport: "https",
+      remoteAddress: "127.0.0.1",
+    });
+  } finally {
+    await listener.close();
+  }
+});
+
+https("answers 413 with an error envelope for a body over the limit", async () => {
+  const alpha = await keyPair("alpha");
+  const listener = await serveHttps({ host: "127.0.0.1", port: 0, ...alpha, handler: echo });
+  try {
+    const tls = pinnedTlsOptions({ fingerprint: alpha.fingerprint, peerCert: alpha.cert });
+    const url = `https://127.0.0.1:${listener.port}/`;
+    const big = await requestJson({ method: "POST", url, body: "x".repeat(1_048_577), tls });
+    assert.is(big.status, 413);
+    assert.equal(big.body, {
+      type: "error",
+      status: "",
+      status_code: 0,
+      operation: "",
+      error_code: 413,
+      error: "Request body exceeds 1048576 bytes",
+      metadata: null,
+    });
+    const fits = await requestJson({ method: "POST", url, body: "x".repeat(1_000_000), tls });
+    assert.is(fits.status, 200);
+  } finally {
+    await listener.close();
+  }
+});
+
+https("refuses a port in use with an UnavailableError", async () => {
+  const alpha = await keyPair("alpha");
+  const first = await serveHttps({ host: "127.0.0.1", port: 0, ...alpha, handler: echo });
+  try {
+    await serveHttps({ host: "127.0.0.1", port: first.port!, ...alpha, handler: echo });
+    assert.unreachable("bound twice");
+  } catch (err) {
+    assert.instance(err, UnavailableError);
+  } finally {
+    await first.close();
+  }
+});
+
+const unix = suite("serveUnix()");
+
+async function withUnix(
+  run: (listener: Listener, dir: string) => Promise<void>,
+  handler: FetchHandler = echo,
+  logger = memoryLogger().logger,
+): Promise<void> {
+  const { dir, cleanup } = await tempDir();
+  const listener = await serveUnix({ path: join(dir, "control.socket"), handler, logger });
+  try {
+    await run(listener, dir);
+  } finally {
+    await listener.close();
+    await cleanup();
+  }
+}
+
+unix("serves on a 0660 socket with transport unix and removes it on close", async () => {
+  let path = "";
+  await withUnix(async (listener) => {
+    path = listener.address;
+    assert.is((await stat(path)).mode & 0o777, 0o660);
+    assert.is(listener.port, undefined);
+    const res = await requestJson({ method: "PUT", path: "/x", body: [1], socketPath: path });
+    assert.equal(res, {
+      status: 200,
+      body: { method: "PUT", path: "/x", body: "[1]", ctx: { transport: "unix" } },
+    });
+  });
+  try {
+    await lstat(path);
+    assert.unreachable("socket file left behind");
+  } catch (err) {
+    assert.is((err as { code?: string }).code, "ENOENT");
+  }
+});
+
+unix("refuses a second server on a live socket with a LockedError", async () => {
+  await withUnix(async (listener) => {
+    try {
+      await serveUnix({ path: listener.address, handler: echo });
+      assert.unreachable("served twice");
+    } catch (err) {
+      assert.instance(err, LockedError);
+      assert.match((err as Error).message, /another process/);
+    }
+    const res = await requestJson({ method: "GET", path: "/", socketPath: listener.address });
+    assert.is(res.status, 200, "the first server still answers");
+  });
+});
+
+unix("reclaims a stale socket file, refuses a path that is not a socket", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    // A socket file nobody listens on: move a live socket aside, then stop its server.
+    const live = join(dir, "live.socket");
+    const stale = join(dir, "control.socket");
+    const old = createServer();
+    old.listen(live);
+    await once(old, "listening");
+    await rename(live, stale);
+    await new Promise((resolve) => old.close(resolve));
+    assert.ok((await lstat(stale)).isSocket());
+    const listener = await serveUnix({ path: stale, handler: echo });
+    const res = await requestJson({ method: "GET", path: "/", socketPath: stale });
+    assert.is(res.status, 200);
+    await listener.close();
+    const plain = join(dir, "plain");
+    await writeFile(plain, "data");
+    try {
+      await serveUnix({ path: plain, handler: echo });
+      assert.unreachable("replaced a regular file");
+    } catch (err) {
+      assert.instance(err, UnavailableError);
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+unix("a throwing handler gets a generic 500 and a log line, never the error text", async () => {
+  const { logger, lines } = memoryLogger();
+  await withUnix(
+    async (listener) => {
+      const res = await requestJson({
+        method: "GET",
+        path: "/throw",
+        socketPath: listener.address,
+      });
+      assert.is(res.status, 500);
+      const body = res.body as Record<string, unknown>;
+      assert.is(body.type, "error");
+      assert.is(body.error_code, 500);
+      assert.is(body.error, "Internal server error");
+      assert.not.match(JSON.stringify(body), /hunter2/);
+      const logged = lines.find((l) => l.msg === "Request handler failed");
+      assert.ok(logged, "the fault is logged");
+      const ok = await requestJson({ method: "GET", path: "/", socketPath: listener.address });
+      assert.is(ok.status, 200, "the server survives");
+    },
+    echo,
+    logger,
+  );
+});
+
+unix("streams a Response body and aborts the request signal when the client leaves", async () => {
+  let aborted: () => void = () => {};
+  const sawAbort = new Promise<void>((resolve) => aborted = resolve);
+  const handler: FetchHandler = (request) => {
+    if (new URL(request.url).pathname === "/hang") {
+      request.signal.addEventListener("abort", () => aborted());
+      return new Promise(() => {});
+    }
+    const parts = ["[1,", "2,", "3]"];
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        const next = parts.shift();
+        if (next === undefined) c.close();
+        else c.enqueue(new TextEncoder().encode(next));
+      },
+    });
+    return Promise.resolve(
+      new Response(stream, { headers: { "content-type": "application/json" } }),
+    );
+  };
+  await withUnix(async (listener) => {
+    const res = await requestJson({ method: "GET", path: "/", socketPath: listener.address });
+    assert.equal(res.body, [1, 2, 3]);
+    const req = httpRequest({ socketPath: listener.address, path: "/hang" });
+    req.on("error", () => {});
+    req.end();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    req.destroy();
+    await sawAbort;
+  }, handler);
+});
+
+unix("close() ends idle keep-alive connections at once", async () => {
+  await withUnix(async (listener) => {
+    const agent = new Agent({ keepAlive: true });
+    const res = await requestJson({
+      method: "GET",
+      path: "/",
+      socketPath: listener.address,
+      agent,
+    });
+    assert.is(res.status, 200);
+    const sockets = Object.values(agent.freeSockets).flat();
+    assert.is(sockets.length, 1, "the connection is kept alive");
+    const started = Date.now();
+    await listener.close();
+    assert.ok(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
+    if (!sockets[0]!.destroyed) await once(sockets[0]!, "close");
+    agent.destroy();
+  });
+});
+
+https(
+  "close() ends idle TLS keep-alive connections and lets requests in flight finish",
+  async () => {
+    const alpha = await keyPair("alpha");
+    const handler: FetchHandler = async (request) => {
+      if (new URL(request.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 200));
+      return Response.json({ ok: true });
+    };
+    const listener = await serveHttps({ host: "127.0.0.1", port: 0, ...alpha, handler });
+    const tls = pinnedTlsOptions({ fingerprint: alpha.fingerprint, peerCert: alpha.cert });
+    const agent = new HttpsAgent({ keepAlive: true });
+    const url = `https://127.0.0.1:${listener.port}`;
+    assert.is((await requestJson({ method: "GET", url: `${url}/`, tls, agent })).status, 200);
+    const idle = Object.values(agent.freeSockets).flat()[0]!;
+    assert.ok(idle, "the connection is kept alive");
+    const slow = requestJson({ method: "GET", url: `${url}/slow`, tls });
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await listener.close();
+    const took = Date.now() - started;
+    assert.is((await slow).status, 200, "the request in flight was answered");
+    assert.ok(took < 1500, `close took ${took} ms`);
+    if (!idle.destroyed) await once(idle, "close");
+    agent.destroy();
+  },
+);
+
+https.run();
+unix.run();
