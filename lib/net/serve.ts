@@ -111,7 +111,12 @@ export async function serveUnix(options: ServeUnixOptions): Promise<Listener> {
   const tracker = track(server, options, "unix", logger);
   await listen(server, path, (done) => server.listen(path, done));
   // Bound with the umask's mode first; the state directory (0700) guards that short window.
-  await chmod(path, options.mode ?? 0o660);
+  try {
+    await chmod(path, options.mode ?? 0o660);
+  } catch (err) {
+    await tracker.close();
+    throw new UnavailableError(`Serve on "${path}": cannot set the socket mode`, { cause: err });
+  }
   logger.info("Listening", { address: path, transport: "unix" });
   const close = once(async () => {
     await tracker.close();
