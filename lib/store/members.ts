@@ -7,7 +7,7 @@
 import { asc, eq, type SQL, sql } from "drizzle-orm";
 import { InvalidInputError, NotFoundError } from "../errors.ts";
 import { toStoreError } from "./errors.ts";
-import type { HasDb } from "./open.ts";
+import type { HasDb } from "./types.ts";
 import { coreClusterMembers, type MemberRecord, type MemberRole } from "./schema.ts";
 
 /** A cluster member as cohort code sees it. */

@@ -17,7 +17,7 @@ import { migrate } from "drizzle-orm/libsql/migrator";
 import { IncompatibleError, InvalidInputError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { toStoreError } from "./errors.ts";
-import type { MigrationKind, SchemaVersions, Store } from "./open.ts";
+import type { MigrationKind, SchemaVersions, Store } from "./types.ts";
 
 /** Where each kind's applied migrations are recorded. */
 export const MIGRATIONS_TABLES: Readonly<Record<MigrationKind, string>> = Object.freeze({

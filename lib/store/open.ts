@@ -11,40 +11,13 @@
  * @module
  */
 import { type Client, createClient } from "@libsql/client";
-import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
+import { drizzle } from "drizzle-orm/libsql";
 import { InvalidInputError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { toStoreError } from "./errors.ts";
 import { applyMigrations, knownVersions } from "./migrate.ts";
 import * as schema from "./schema.ts";
-
-/** The Drizzle database over cohort's schema. */
-export type StoreDb = LibSQLDatabase<typeof schema>;
-
-/**
- * Anything repository functions can run on: the store's `db` or a transaction opened on it
- * (`store.db.transaction((tx) => listMembers({ db: tx }))`).
- */
-export type Executor = Pick<
-  StoreDb,
-  "select" | "insert" | "update" | "delete" | "transaction" | "run" | "all" | "get"
->;
-
-/** Something holding a Drizzle database or transaction: a {@link Store}, or `{ db: tx }`. */
-export interface HasDb {
-  db: Executor;
-}
-
-/** Migration kinds, named as in MicroCluster. */
-export type MigrationKind = "internal" | "external";
-
-/** A number of migrations per kind. */
-export interface SchemaVersions {
-  /** cohort's own migrations. */
-  internal: number;
-  /** The embedding app's migrations (0 without an app folder). */
-  external: number;
-}
+import type { Store } from "./types.ts";
 
 /** Options for {@link openStore}. */
 export interface StoreOptions {
@@ -61,18 +34,7 @@ export interface StoreOptions {
 }
 
 export { appliedVersions, applyMigrations, MIGRATIONS_TABLES } from "./migrate.ts";
-
-/** An open database. Close it with {@link Store.close}. */
-export interface Store {
-  /** The Drizzle database (relational queries included). */
-  readonly db: StoreDb;
-  /** The underlying libSQL client, for raw SQL (`cohort sql`). */
-  readonly client: Client;
-  /** Migrations this code knows, per kind (this member's schema versions). */
-  readonly versions: Readonly<SchemaVersions>;
-  /** Closes the client. Idempotent. */
-  close(): void;
-}
+export type { Executor, HasDb, MigrationKind, SchemaVersions, Store, StoreDb } from "./types.ts";
 
 /**
  * Opens (creating if needed) and migrates a database.

@@ -19,25 +19,22 @@ const WORD = /[A-Za-z_0-9$]/;
  * Splits `text` on the `;` that end statements. A `;` does not split inside a quoted string or
  * identifier (`'…'`, `"…"`, `` `…` ``, `[…]`), a comment (`-- …`, `/* … *\/`), or the body of a
  * `CREATE TRIGGER … BEGIN … END` (where `CASE … END` is tracked so it does not end the body).
- * Statements holding only whitespace and comments are dropped; an unterminated last statement
- * is kept.
+ * Comments before a statement are not part of it, statements holding only whitespace and
+ * comments are dropped, and an unterminated last statement is kept.
  */
 export function splitSqlStatements(text: string): SqlStatement[] {
   const out: SqlStatement[] = [];
-  let start = 0;
+  let start = -1; // index of the current statement's first code character, -1 before it
   let words: string[] = []; // first words of the current statement, upper-cased
   let lastWord = "";
   let caseDepth = 0;
-  let hasCode = false;
 
   const finish = (end: number) => {
-    const stmt = text.slice(start, end).trim();
-    if (hasCode && stmt) out.push({ text: stmt, keyword: words[0] ?? "" });
-    start = end + 1;
+    if (start !== -1) out.push({ text: text.slice(start, end).trim(), keyword: words[0] ?? "" });
+    start = -1;
     words = [];
     lastWord = "";
     caseDepth = 0;
-    hasCode = false;
   };
   const inTrigger = () => {
     if (words[0] !== "CREATE") return false;
@@ -72,7 +69,7 @@ export function splitSqlStatements(text: string): SqlStatement[] {
         j = k + 1;
         break;
       }
-      hasCode = true;
+      if (start === -1) start = i;
       lastWord = "";
       i = j;
     } else if (WORD.test(c)) {
@@ -80,7 +77,7 @@ export function splitSqlStatements(text: string): SqlStatement[] {
       while (j < text.length && WORD.test(text[j])) j++;
       const word = text.slice(i, j).toUpperCase();
       if (words.length < 4) words.push(word);
-      hasCode = true;
+      if (start === -1) start = i;
       if (inTrigger() && word === "CASE") caseDepth++;
       else if (inTrigger() && word === "END" && caseDepth > 0) {
         caseDepth--;
@@ -96,7 +93,7 @@ export function splitSqlStatements(text: string): SqlStatement[] {
       i++;
     } else {
       if (!/\s/.test(c)) {
-        hasCode = true;
+        if (start === -1) start = i;
         lastWord = "";
       }
       i++;

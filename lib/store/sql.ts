@@ -7,7 +7,7 @@
 import type { Client, InValue, Transaction } from "@libsql/client";
 import { InvalidInputError } from "../errors.ts";
 import { toStoreError } from "./errors.ts";
-import type { Store } from "./open.ts";
+import type { Store } from "./types.ts";
 import { splitSqlStatements } from "./split_sql.ts";
 
 /** A JSON-safe cell: blobs become lowercase hex strings, integers beyond 2^53 decimal strings. */

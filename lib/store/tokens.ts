@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { and, asc, eq, gt, isNotNull, isNull, lte, or } from "drizzle-orm";
 import { InvalidInputError } from "../errors.ts";
 import { toStoreError } from "./errors.ts";
-import type { HasDb } from "./open.ts";
+import type { HasDb } from "./types.ts";
 import { coreTokenRecords, type TokenRecord } from "./schema.ts";
 
 /** A stored join token (its secret is not recoverable). */

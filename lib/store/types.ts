@@ -1,0 +1,49 @@
+/**
+ * The store's shared types, kept apart so that `open.ts` and `migrate.ts` do not import each
+ * other.
+ *
+ * @module
+ */
+import type { Client } from "@libsql/client";
+import type { LibSQLDatabase } from "drizzle-orm/libsql";
+import type * as schema from "./schema.ts";
+
+/** The Drizzle database over cohort's schema. */
+export type StoreDb = LibSQLDatabase<typeof schema>;
+
+/**
+ * Anything repository functions can run on: the store's `db` or a transaction opened on it
+ * (`store.db.transaction((tx) => listMembers({ db: tx }))`).
+ */
+export type Executor = Pick<
+  StoreDb,
+  "select" | "insert" | "update" | "delete" | "transaction" | "run" | "all" | "get"
+>;
+
+/** Something holding a Drizzle database or transaction: a {@link Store}, or `{ db: tx }`. */
+export interface HasDb {
+  db: Executor;
+}
+
+/** Migration kinds, named as in MicroCluster. */
+export type MigrationKind = "internal" | "external";
+
+/** A number of migrations per kind. */
+export interface SchemaVersions {
+  /** cohort's own migrations. */
+  internal: number;
+  /** The embedding app's migrations (0 without an app folder). */
+  external: number;
+}
+
+/** An open database. Close it with {@link Store.close}. */
+export interface Store {
+  /** The Drizzle database (relational queries included). */
+  readonly db: StoreDb;
+  /** The underlying libSQL client, for raw SQL (`cohort sql`). */
+  readonly client: Client;
+  /** Migrations this code knows, per kind (this member's schema versions). */
+  readonly versions: Readonly<SchemaVersions>;
+  /** Closes the client. Idempotent. */
+  close(): void;
+}

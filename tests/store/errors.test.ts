@@ -1,0 +1,89 @@
+import { createClient } from "@libsql/client";
+import { drizzle } from "drizzle-orm/libsql";
+import { sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  UnavailableError,
+} from "../../lib/errors.ts";
+import { DatabaseError, toStoreError } from "../../lib/store/errors.ts";
+import { rejection } from "./helpers.ts";
+
+const test = suite("store/errors");
+const SECRET = "hunter2-very-secret";
+const secrets = sqliteTable("secrets", { value: text("value").notNull().unique() });
+
+/** The raw error drizzle throws when inserting SECRET (once more than `before` times). */
+async function drizzleError(setup: string, before = 1): Promise<Error> {
+  const client = createClient({ url: ":memory:" });
+  try {
+    await client.execute(setup);
+    const db = drizzle(client);
+    for (let i = 0; i < before; i++) await db.insert(secrets).values({ value: SECRET });
+    return await rejection(db.insert(secrets).values({ value: SECRET }));
+  } finally {
+    client.close();
+  }
+}
+
+test("the raw Drizzle error does carry the parameter (what we must hide)", async () => {
+  const raw = await drizzleError("CREATE TABLE secrets (value TEXT NOT NULL UNIQUE)");
+  assert.match(raw.message, SECRET);
+});
+
+test("UNIQUE becomes a ConflictError naming the column, without parameters", async () => {
+  const raw = await drizzleError("CREATE TABLE secrets (value TEXT NOT NULL UNIQUE)");
+  const err = toStoreError(raw, "Store secret");
+  assert.instance(err, ConflictError);
+  assert.is(err.status, 409);
+  assert.is(
+    err.message,
+    'Store secret: another record already has the same "value" (secrets.value)',
+  );
+  assert.not.match(JSON.stringify({ m: err.message, c: (err.cause as Error).message }), SECRET);
+});
+
+test("other driver errors become a DatabaseError with SQLite's message only", async () => {
+  const raw = await drizzleError(
+    "CREATE TABLE secrets (value TEXT NOT NULL UNIQUE CHECK (length(value) < 5))",
+    0,
+  );
+  assert.match(raw.message, SECRET);
+  const err = toStoreError(raw, "Store secret");
+  assert.instance(err, DatabaseError);
+  assert.is(err.status, 500);
+  assert.is(err.code, "E_INTERNAL");
+  assert.is((err as DatabaseError).sqliteCode, "SQLITE_CONSTRAINT_CHECK");
+  assert.match(err.message, /^Store secret: SQLITE_CONSTRAINT_CHECK: CHECK constraint failed/);
+  assert.not.match(err.message, SECRET);
+});
+
+test("userSql turns SQLite errors into InvalidInputError", async () => {
+  const client = createClient({ url: ":memory:" });
+  try {
+    const raw = await rejection(client.execute("SELECT * FROM foo"));
+    const err = toStoreError(raw, "Execute SQL", { userSql: true });
+    assert.instance(err, InvalidInputError);
+    assert.is(err.message, "Execute SQL: no such table: foo");
+  } finally {
+    client.close();
+  }
+});
+
+test("busy maps to Unavailable; cohort errors pass; unknown errors lose their message", () => {
+  const busy = Object.assign(new Error("SQLITE_BUSY: database is locked"), {
+    code: "SQLITE_BUSY",
+  });
+  assert.instance(toStoreError(busy, "Write"), UnavailableError);
+  const nf = new NotFoundError("x");
+  assert.is(toStoreError(nf, "Write"), nf);
+  const odd = toStoreError(new TypeError(`Failed query: insert\nparams: ${SECRET}`), "Write");
+  assert.instance(odd, DatabaseError);
+  assert.is(odd.message, "Write: unexpected TypeError");
+  assert.is(odd.cause, undefined);
+});
+
+test.run();
