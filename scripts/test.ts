@@ -23,7 +23,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const runtimes = values.runtime ?? ["node", "deno"];
-const pattern = positionals[0] ?? "\\.test\\.ts$";
+// uvu imports every file matching its pattern, so a filter must still end in `.test.ts`.
+const pattern = positionals[0] ? `^(?=.*(?:${positionals[0]})).*\\.test\\.ts$` : "\\.test\\.ts$";
 const bin = (name: string) => resolve(root, "node_modules/.bin", name);
 const RUN_TIMEOUT_MS = 240_000;
 

@@ -25,7 +25,9 @@ export const COMMON_OPTIONS = {
 
 /** The result of {@link parse}: typed flag values and the positionals. */
 export type ParsedArgs<O extends NonNullable<ParseArgsConfig["options"]>> = ReturnType<
-  typeof parseArgs<{ args: string[]; options: typeof COMMON_OPTIONS & O; allowPositionals: true; strict: true }>
+  typeof parseArgs<
+    { args: string[]; options: typeof COMMON_OPTIONS & O; allowPositionals: true; strict: true }
+  >
 >;
 
 /** Parses `argv` with `options` (plus the common ones) or throws a {@link UsageError}. */
