@@ -1,0 +1,370 @@
+/**
+ * The gossip {@link Transport} over WebSockets (`ws`, the same code in Node and Deno) on the
+ * member's own `node:https` listener, path {@link GOSSIP_PATH}, with mutual TLS.
+ *
+ * Connections are one-way: a member sends only on connections it dialled (one per peer address,
+ * reused, closed when idle) and receives only on connections it accepted. The `from` of an
+ * inbound frame is the listening address the authenticated dialler advertised in
+ * {@link ADDRESS_HEADER}; any trusted member may advertise any address, so the engine must not
+ * treat `from` as proof of identity beyond "a trusted member".
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { Duplex } from "node:stream";
+import WebSocket, { WebSocketServer } from "ws";
+import type { RawData } from "ws";
+import type {
+  Frame,
+  SendOptions,
+  Transport,
+  TransportHandlers,
+} from "../lib/cluster/membership.ts";
+import type { Logger } from "../lib/log.ts";
+import { peerFingerprint, pinnedTlsOptions } from "../lib/net/pin.ts";
+import type { PinnedTlsOptions } from "../lib/net/pin.ts";
+
+/** The HTTP path gossip connections upgrade on. */
+export const GOSSIP_PATH = "/core/internal/gossip";
+/** Request header in which a dialler advertises its own listening address (`host:port`). */
+export const ADDRESS_HEADER = "x-cohort-address";
+/** A `reliable` frame may exceed the high-water mark, but not this multiple of it. */
+export const RELIABLE_FACTOR = 4;
+
+/** Options of {@link createWsTransport}. */
+export interface WsTransportOptions {
+  /** The member's listener (`Listener.server` of `serveHttps`); gets an `upgrade` listener. */
+  server: HttpsServer | HttpServer;
+  /** Our advertised listening address, `host:port` (IPv6 bracketed). */
+  address: string;
+  /** Our certificate (PEM), presented as the client certificate when dialling. */
+  cert: string;
+  /** Its private key (PEM). */
+  key: string;
+  /** Fingerprint of the certificate every member's listener presents (the cluster's). */
+  serverFingerprint: string;
+  /** That certificate (PEM) when known: pinned as the only CA instead of a custom handshake. */
+  serverCert?: string;
+  /** Whether a client certificate fingerprint (lowercase hex) belongs to the trust set. */
+  isTrusted(fingerprint: string): boolean;
+  logger: Logger;
+  /** Largest frame sent or accepted, in bytes (ws `maxPayload` both ways). @default 1048576 */
+  maxFrameBytes?: number;
+  /**
+   * High-water mark per outbound connection, in bytes (queued while connecting plus ws's
+   * `bufferedAmount`). A frame that would cross it is dropped unless `reliable`; a reliable one
+   * only when it would cross {@link RELIABLE_FACTOR} times the mark. An empty buffer takes any
+   * frame, so at most `max(RELIABLE_FACTOR × mark, maxFrameBytes)` is ever buffered.
+   * @default 1048576
+   */
+  maxBufferedBytes?: number;
+  /**
+   * A connection unused (no frame sent, or for an inbound one received) for this long is
+   * closed, in ms; an outbound one within 1.5× that, an inbound one within 3× (the dialler
+   * closes first). Live outbound connections are pinged at half this period and dropped when
+   * the previous ping went unanswered. @default 30000
+   */
+  idleCloseMs?: number;
+  /** Deadline for TCP + TLS + WebSocket handshake when dialling, in ms. @default 5000 */
+  connectTimeoutMs?: number;
+}
+
+/** Counters since creation (payload bytes, not framing). */
+export interface WsTransportStats {
+  framesSent: number;
+  bytesSent: number;
+  framesReceived: number;
+  bytesReceived: number;
+  /** Frames dropped: back-pressure, oversized, unencodable, or lost with a failed dial. */
+  dropped: number;
+  /** Dials answered by a refused connection. */
+  refused: number;
+  outbound: number;
+  inbound: number;
+}
+
+/** A {@link Transport} with trust refresh and counters. */
+export interface WsTransport extends Transport {
+  /**
+   * Re-evaluates `isTrusted` for every inbound connection and cuts (terminates) those whose
+   * client certificate is no longer trusted. Call it whenever the trust set shrinks.
+   */
+  refreshTrust(): void;
+  /** A snapshot of the counters. */
+  stats(): WsTransportStats;
+}
+
+interface Outbound {
+  ws: WebSocket;
+  /** Frames sent before `open`, and their byte total; `undefined` once open. */
+  queue: (string | Uint8Array)[] | undefined;
+  queued: number;
+  /** Sweeps since the last send. */
+  idle: number;
+  awaitingPong: boolean;
+}
+
+interface Inbound {
+  ws: WebSocket;
+  from: string;
+  fingerprint: string;
+  idle: number;
+}
+
+const ADDRESS_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/;
+const noop = () => {};
+const noHandlers: TransportHandlers = { message: noop, refused: noop };
+
+/**
+ * Creates the transport and attaches its `upgrade` listener to `options.server`. Upgrades on
+ * other paths are left to other listeners, or answered 404 when there is none.
+ *
+ * @throws {InvalidInputError} when `serverFingerprint` is malformed
+ * @throws {ForbiddenError} when `serverCert` does not have `serverFingerprint`
+ */
+export function createWsTransport(options: WsTransportOptions): WsTransport {
+  const log = options.logger.child({ component: "gossip:ws" });
+  const maxFrame = options.maxFrameBytes ?? 1_048_576;
+  const mark = options.maxBufferedBytes ?? 1_048_576;
+  const idleMs = options.idleCloseMs ?? 30_000;
+  const connectMs = options.connectTimeoutMs ?? 5_000;
+  const server = options.server;
+  const tls: PinnedTlsOptions = pinnedTlsOptions({
+    fingerprint: options.serverFingerprint,
+    peerCert: options.serverCert,
+    cert: options.cert,
+    key: options.key,
+    handshakeTimeoutMs: connectMs,
+  });
+  const dialOptions = {
+    ...tls,
+    perMessageDeflate: false, // the ws client default is true
+    handshakeTimeout: connectMs,
+    maxPayload: maxFrame,
+    headers: { [ADDRESS_HEADER]: options.address },
+  };
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: maxFrame,
+    clientTracking: false,
+  });
+  const out = new Map<string, Outbound>();
+  const inbound = new Set<Inbound>();
+  const s: WsTransportStats = {
+    framesSent: 0,
+    bytesSent: 0,
+    framesReceived: 0,
+    bytesReceived: 0,
+    dropped: 0,
+    refused: 0,
+    outbound: 0,
+    inbound: 0,
+  };
+  let handlers = noHandlers;
+  let closed = false;
+
+  function reject(socket: Duplex, status: string, fields: Record<string, unknown>): void {
+    log.warn("Gossip connection rejected", { status, ...fields });
+    socket.once("finish", () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    if ((q < 0 ? url : url.slice(0, q)) !== GOSSIP_PATH) {
+      if (server.listenerCount("upgrade") === 1) reject(socket, "404 Not Found", { url });
+      return;
+    }
+    // node:http drops its own error listener on upgrade; an unhandled ECONNRESET would crash.
+    socket.on("error", noop);
+    const remote = req.socket.remoteAddress;
+    if (closed) return reject(socket, "503 Service Unavailable", { remote });
+    const fingerprint = peerFingerprint(req.socket);
+    if (fingerprint === undefined || !options.isTrusted(fingerprint)) {
+      return reject(socket, "403 Forbidden", { remote, fingerprint: fingerprint ?? null });
+    }
+    const from = req.headers[ADDRESS_HEADER];
+    if (typeof from !== "string" || !ADDRESS_RE.test(from)) {
+      return reject(socket, "400 Bad Request", { remote, fingerprint, advertised: from ?? null });
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn: Inbound = { ws, from, fingerprint, idle: 0 };
+      inbound.add(conn);
+      ws.on("error", (err) => log.warn("Gossip frame rejected", { from, err }));
+      ws.on("close", () => inbound.delete(conn));
+      ws.on("message", (data, isBinary) => receive(conn, data, isBinary));
+      if (closed) ws.terminate();
+    });
+  }
+
+  function receive(conn: Inbound, data: RawData, isBinary: boolean): void {
+    if (!inbound.has(conn)) return; // cut by refreshTrust
+    conn.idle = 0;
+    // binaryType stays "nodebuffer", so `data` is one Buffer; the rest is for completeness.
+    const bytes = Buffer.isBuffer(data)
+      ? data
+      : Array.isArray(data)
+      ? Buffer.concat(data)
+      : Buffer.from(data);
+    s.framesReceived++;
+    s.bytesReceived += bytes.byteLength;
+    try {
+      handlers.message(conn.from, isBinary ? bytes : bytes.toString("utf8"));
+    } catch (err) {
+      log.error("Gossip message handler failed", { from: conn.from, err });
+    }
+  }
+
+  function dial(to: string): Outbound | undefined {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(`wss://${to}${GOSSIP_PATH}`, dialOptions);
+    } catch (err) {
+      log.debug("Gossip dial failed", { to, err });
+      return undefined;
+    }
+    const peer: Outbound = { ws, queue: [], queued: 0, idle: 0, awaitingPong: false };
+    out.set(to, peer);
+    ws.on("open", () => {
+      const queue = peer.queue!;
+      peer.queue = undefined;
+      peer.queued = 0;
+      for (const data of queue) ws.send(data);
+    });
+    ws.on("pong", () => peer.awaitingPong = false);
+    ws.on("error", (err: Error & { code?: string }) => {
+      if (peer.queue) s.dropped += peer.queue.length;
+      peer.queue = undefined;
+      if (err.code === "ECONNREFUSED") {
+        s.refused++;
+        log.debug("Gossip peer refused the connection", { to });
+        if (!closed) callRefused(to);
+      } else if (err.name === "ForbiddenError") {
+        log.warn("Gossip peer failed the certificate pin", { to, err });
+      } else {
+        log.debug("Gossip connection failed", { to, err });
+      }
+    });
+    ws.on("close", () => {
+      if (out.get(to) === peer) out.delete(to);
+    });
+    return peer;
+  }
+
+  function callRefused(to: string): void {
+    try {
+      handlers.refused(to);
+    } catch (err) {
+      log.error("Gossip refused handler failed", { to, err });
+    }
+  }
+
+  function encode(frame: Frame): string | Uint8Array | undefined {
+    if (typeof frame === "string" || frame instanceof Uint8Array) return frame;
+    try {
+      return JSON.stringify(frame);
+    } catch (err) {
+      log.error("Gossip frame not encodable", { err });
+      return undefined;
+    }
+  }
+
+  function send(to: string, frame: Frame, sendOptions?: SendOptions): void {
+    if (closed) return;
+    const data = encode(frame);
+    if (data === undefined) return void s.dropped++;
+    let size = data.length; // UTF-16 units: the exact size of ASCII JSON, a bound otherwise
+    if (typeof data === "string" && size * 3 > maxFrame) size = Buffer.byteLength(data);
+    if (size > maxFrame) {
+      log.warn("Gossip frame larger than maxFrameBytes dropped", { to, size, maxFrame });
+      return void s.dropped++;
+    }
+    let peer = out.get(to);
+    if (peer && peer.ws.readyState > WebSocket.OPEN) peer = undefined; // closing: dial anew
+    if (!peer) {
+      if (!ADDRESS_RE.test(to)) {
+        log.warn("Gossip frame to a malformed address dropped", { to });
+        return void s.dropped++;
+      }
+      peer = dial(to);
+      if (!peer) return void s.dropped++;
+    }
+    peer.idle = 0;
+    const limit = sendOptions?.reliable ? mark * RELIABLE_FACTOR : mark;
+    const queue = peer.queue;
+    const buffered = queue ? peer.queued : peer.ws.bufferedAmount;
+    // An empty buffer takes any frame, so a frame above the mark is never dropped for its size.
+    if (buffered > 0 && buffered + size > limit) return void s.dropped++;
+    s.framesSent++;
+    s.bytesSent += size;
+    if (queue) {
+      queue.push(data);
+      peer.queued += size;
+    } else if (peer.ws.readyState === WebSocket.OPEN) {
+      peer.ws.send(data);
+    } else {
+      s.dropped++; // the dial failed and the close event has not arrived yet
+    }
+  }
+
+  function sweep(): void {
+    for (const [to, peer] of out) {
+      if (peer.queue) continue; // still connecting: handshakeTimeout applies
+      if (++peer.idle >= 3 || peer.awaitingPong) {
+        if (peer.awaitingPong) log.debug("Gossip connection unresponsive, closed", { to });
+        out.delete(to);
+        peer.ws.terminate();
+      } else {
+        peer.awaitingPong = true;
+        peer.ws.ping();
+      }
+    }
+    for (const conn of inbound) if (++conn.idle >= 6) conn.ws.terminate();
+  }
+
+  const timer = setInterval(sweep, Math.max(1, idleMs / 2));
+  (timer as { unref?: () => void }).unref?.();
+  server.on("upgrade", onUpgrade);
+
+  return {
+    address: options.address,
+    send,
+    listen(h: TransportHandlers): void {
+      handlers = h;
+    },
+    refreshTrust(): void {
+      for (const conn of inbound) {
+        if (options.isTrusted(conn.fingerprint)) continue;
+        log.info("Gossip peer no longer trusted, cut", {
+          from: conn.from,
+          fingerprint: conn.fingerprint,
+        });
+        inbound.delete(conn);
+        conn.ws.terminate();
+      }
+    },
+    stats(): WsTransportStats {
+      return { ...s, outbound: out.size, inbound: inbound.size };
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      server.off("upgrade", onUpgrade);
+      const sockets = [...[...out.values()].map((p) => p.ws), ...[...inbound].map((c) => c.ws)];
+      out.clear();
+      inbound.clear();
+      await Promise.all(sockets.map((ws) => {
+        if (ws.readyState === WebSocket.CLOSED) return;
+        const done = new Promise<void>((resolve) => ws.once("close", () => resolve()));
+        ws.terminate();
+        return done;
+      }));
+      wss.close();
+    },
+  };
+}

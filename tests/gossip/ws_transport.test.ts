@@ -1,0 +1,228 @@
+import { once } from "node:events";
+import { createServer } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import WebSocket from "ws";
+import { GOSSIP_PATH } from "../../gossip/ws_transport.ts";
+import { pinnedTlsOptions } from "../../lib/net/pin.ts";
+import { keyPair } from "../net/_helpers.ts";
+import { clusterPair, logged, sleep, startMember, waitFor } from "./ws_helpers.ts";
+import type { WsMember } from "./ws_helpers.ts";
+
+interface Ctx {
+  trust: Set<string>;
+  members: WsMember[];
+}
+
+const test = suite<Ctx>("WebSocket transport", { trust: new Set(), members: [] });
+
+test.before.each(async (ctx) => {
+  ctx.members = [];
+  ctx.trust = new Set();
+  for (const name of ["alpha", "beta", "gamma"]) ctx.trust.add((await keyPair(name)).fingerprint);
+});
+
+test.after.each(async (ctx) => {
+  await Promise.all(ctx.members.map((m) => m.close()));
+});
+
+async function member(ctx: Ctx, name: string, overrides = {}): Promise<WsMember> {
+  const m = await startMember(name, ctx.trust, overrides);
+  ctx.members.push(m);
+  return m;
+}
+
+/** Opens a raw gossip WebSocket and reports the upgrade answer's status code (101 when open). */
+async function upgradeStatus(port: number, path: string, client?: string): Promise<number> {
+  const cluster = await clusterPair();
+  const pair = client ? await keyPair(client) : undefined;
+  const tls = pinnedTlsOptions({
+    fingerprint: cluster.fingerprint,
+    cert: pair?.cert,
+    key: pair?.key,
+  });
+  const ws = new WebSocket(`wss://127.0.0.1:${port}${path}`, {
+    ...tls,
+    perMessageDeflate: false,
+    headers: { "x-cohort-address": "127.0.0.1:1" },
+  });
+  return await new Promise<number>((resolve) => {
+    ws.on("error", () => {});
+    ws.on("unexpected-response", (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on("open", () => {
+      resolve(101);
+      ws.terminate();
+    });
+  });
+}
+
+test("two members exchange frames both ways with the right `from`", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const b = await member(ctx, "beta");
+  // Sent before the connection opened: queued, then delivered in order.
+  a.transport.send(b.listener.address, { t: "ping", s: 1 });
+  a.transport.send(b.listener.address, "text frame");
+  a.transport.send(b.listener.address, { t: "ping", s: 2 }, { reliable: true });
+  await waitFor(() => b.inbox.length === 3, "three frames at beta");
+  assert.equal(b.inbox.map((m) => m.from), Array(3).fill(a.listener.address));
+  assert.equal(b.inbox.map((m) => m.frame), [
+    '{"t":"ping","s":1}',
+    "text frame",
+    '{"t":"ping","s":2}',
+  ]);
+  b.transport.send(a.listener.address, new Uint8Array([1, 2, 3]));
+  await waitFor(() => a.inbox.length === 1, "a frame at alpha");
+  assert.is(a.inbox[0].from, b.listener.address);
+  assert.instance(a.inbox[0].frame, Uint8Array);
+  assert.equal([...(a.inbox[0].frame as Uint8Array)], [1, 2, 3]);
+  for (let i = 0; i < 10; i++) a.transport.send(b.listener.address, { s: i });
+  await waitFor(() => b.inbox.length === 13, "ten more frames at beta");
+  const stats = a.transport.stats();
+  assert.is(stats.outbound, 1, "the connection is reused");
+  assert.is(stats.inbound, 1);
+  assert.is(stats.framesSent, 13);
+  assert.is(stats.dropped, 0);
+  assert.is(b.transport.stats().framesReceived, 13);
+});
+
+test("an untrusted client certificate gets 403 and delivers nothing", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const mallory = await member(ctx, "mallory");
+  mallory.transport.send(a.listener.address, { t: "ping" });
+  await waitFor(() => logged(a, /rejected/).length === 1, "a rejection logged by alpha");
+  assert.is(logged(a, /rejected/)[0].status, "403 Forbidden");
+  assert.is(logged(a, /rejected/)[0].fingerprint, mallory.pair.fingerprint);
+  const port = a.listener.port!;
+  assert.is(await upgradeStatus(port, GOSSIP_PATH, "mallory"), 403);
+  assert.is(await upgradeStatus(port, GOSSIP_PATH), 403, "no client certificate");
+  assert.is(await upgradeStatus(port, "/other"), 404, "other upgrade paths");
+  assert.is(await upgradeStatus(port, GOSSIP_PATH, "beta"), 101, "a trusted member");
+  await sleep(50);
+  assert.is(a.inbox.length, 0);
+  assert.equal(mallory.refused, [], "a 403 is no crash evidence");
+});
+
+test("the client refuses a server with the wrong fingerprint", async (ctx) => {
+  const b = await member(ctx, "beta");
+  const impostor = await keyPair("gamma");
+  const a = await member(ctx, "alpha", { serverFingerprint: impostor.fingerprint });
+  a.transport.send(b.listener.address, { t: "ping" });
+  await waitFor(() => logged(a, /certificate pin/).length === 1, "a pin failure logged");
+  await sleep(50);
+  assert.is(b.inbox.length, 0);
+  assert.equal(a.refused, []);
+  assert.is(a.transport.stats().dropped, 1, "the queued frame is dropped");
+});
+
+test("an oversized frame is dropped and the member keeps working", async (ctx) => {
+  const a = await member(ctx, "alpha", { maxFrameBytes: 1 << 20 });
+  const b = await member(ctx, "beta", { maxFrameBytes: 64 * 1024 });
+  const c = await member(ctx, "gamma");
+  a.transport.send(b.listener.address, "hello");
+  await waitFor(() => b.inbox.length === 1, "the first frame");
+  a.transport.send(b.listener.address, "x".repeat(100 * 1024));
+  await waitFor(() => logged(b, /frame rejected/).length === 1, "the oversized frame logged");
+  await waitFor(() => a.transport.stats().outbound === 0, "alpha's connection closed by beta");
+  c.transport.send(b.listener.address, "from gamma");
+  a.transport.send(b.listener.address, "again");
+  await waitFor(() => b.inbox.length === 3, "frames after the oversized one");
+  assert.equal(b.inbox.map((m) => m.frame).sort(), ["again", "from gamma", "hello"]);
+  // Beyond our own limit, the frame never leaves.
+  b.transport.send(a.listener.address, "y".repeat(65 * 1024));
+  assert.is(b.transport.stats().dropped, 1);
+  assert.is(logged(b, /larger than maxFrameBytes/).length, 1);
+});
+
+test("a refused connection is reported; a black hole is not", async (ctx) => {
+  const a = await member(ctx, "alpha", { connectTimeoutMs: 300 });
+  const closedPort = await freePort();
+  const dead = `127.0.0.1:${closedPort}`;
+  a.transport.send(dead, { t: "ping" });
+  await waitFor(() => a.refused.length === 1, "refused(to)");
+  assert.equal(a.refused, [dead]);
+  const sockets: Socket[] = [];
+  const hole: NetServer = createServer((s) => {
+    s.on("error", () => {});
+    sockets.push(s); // accepts TCP, never speaks TLS
+  });
+  hole.listen(0, "127.0.0.1");
+  await once(hole, "listening");
+  const silent = `127.0.0.1:${(hole.address() as AddressInfo).port}`;
+  try {
+    a.transport.send(silent, { t: "ping" });
+    await waitFor(() => sockets.length === 1, "the TCP connection");
+    await waitFor(() => a.transport.stats().outbound === 0, "the handshake timeout", 2000);
+    assert.equal(a.refused, [dead], "a timeout stays silent");
+    assert.is(a.transport.stats().refused, 1);
+  } finally {
+    for (const s of sockets) s.destroy();
+    hole.close();
+  }
+});
+
+test("refreshTrust() cuts a member removed from the trust set", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const b = await member(ctx, "beta");
+  a.transport.send(b.listener.address, "before");
+  await waitFor(() => b.inbox.length === 1, "the first frame");
+  ctx.trust.delete(a.pair.fingerprint);
+  b.transport.refreshTrust();
+  assert.is(b.transport.stats().inbound, 0);
+  await waitFor(() => a.transport.stats().outbound === 0, "alpha sees the cut");
+  a.transport.send(b.listener.address, "after");
+  await waitFor(() => logged(b, /rejected/).length === 1, "the redial refused");
+  await sleep(50);
+  assert.equal(b.inbox.map((m) => m.frame), ["before"]);
+});
+
+test("back-pressure drops non-reliable frames above the mark", async (ctx) => {
+  const mark = 256 * 1024;
+  const a = await member(ctx, "alpha", { maxBufferedBytes: mark });
+  const b = await member(ctx, "beta");
+  const to = b.listener.address;
+  a.transport.send(to, "open");
+  await waitFor(() => b.inbox.length === 1, "the connection");
+  const pad = "z".repeat(64 * 1024 - 8);
+  let dropped = 0;
+  // One synchronous burst: the receiver cannot read meanwhile, so the sender's buffer fills.
+  for (let i = 0; i < 600; i++) a.transport.send(to, `${i}:${pad}`);
+  dropped = a.transport.stats().dropped;
+  assert.ok(dropped > 0, "some frames were dropped");
+  a.transport.send(to, "unreliable tail");
+  assert.is(a.transport.stats().dropped, dropped + 1, "dropped above the mark");
+  a.transport.send(to, "reliable tail", { reliable: true });
+  assert.is(a.transport.stats().dropped, dropped + 1, "a reliable frame passes");
+  const expected = 1 + 600 - dropped + 1;
+  await waitFor(() => b.inbox.length === expected, `${expected} frames`, 10_000);
+  assert.is(b.inbox.at(-1)!.frame, "reliable tail");
+  a.transport.send(to, "after the drain");
+  await waitFor(() => b.inbox.length === expected + 1, "a frame after the drain");
+});
+
+test("close() detaches the upgrade listener and drops later sends", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const b = await member(ctx, "beta");
+  a.transport.send(b.listener.address, "x");
+  await waitFor(() => b.inbox.length === 1, "the frame");
+  await b.transport.close();
+  assert.is(b.listener.server.listenerCount("upgrade"), 0);
+  b.transport.send(a.listener.address, "late");
+  await sleep(50);
+  assert.is(a.inbox.length, 0);
+  assert.is(b.transport.stats().outbound, 0);
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test.run();
