@@ -168,6 +168,8 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
 
   function reject(socket: Duplex, status: string, fields: Record<string, unknown>): void {
     log.warn("Gossip connection rejected", { status, ...fields });
+    // node:http drops its own error listener on upgrade; an unhandled ECONNRESET would crash.
+    socket.on("error", noop);
     socket.once("finish", () => socket.destroy());
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
@@ -179,10 +181,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       if (server.listenerCount("upgrade") === 1) reject(socket, "404 Not Found", { url });
       return;
     }
-    // node:http drops its own error listener on upgrade; an unhandled ECONNRESET would crash.
-    socket.on("error", noop);
     const remote = req.socket.remoteAddress;
-    if (closed) return reject(socket, "503 Service Unavailable", { remote });
     const fingerprint = peerFingerprint(req.socket);
     if (fingerprint === undefined || !options.isTrusted(fingerprint)) {
       return reject(socket, "403 Forbidden", { remote, fingerprint: fingerprint ?? null });
@@ -194,10 +193,14 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn: Inbound = { ws, from, fingerprint, idle: 0 };
       inbound.add(conn);
-      ws.on("error", (err) => log.warn("Gossip frame rejected", { from, err }));
+      // Oversized or malformed frames land here (ws closes with 1009/1002); so do resets.
+      ws.on(
+        "error",
+        (err) => log.warn("Gossip inbound frame rejected or connection failed", { from, err }),
+      );
       ws.on("close", () => inbound.delete(conn));
       ws.on("message", (data, isBinary) => receive(conn, data, isBinary));
-      if (closed) ws.terminate();
+      if (closed) ws.terminate(); // close() ran while the handshake was finishing
     });
   }
 

@@ -50,7 +50,7 @@ export async function startMember(
     port: 0,
     cert: cluster.cert,
     key: cluster.key,
-    handler: () => new Response("not found", { status: 404 }),
+    handler: () => Promise.resolve(new Response("not found", { status: 404 })),
     closeGraceMs: 100,
   });
   const transport = createWsTransport({

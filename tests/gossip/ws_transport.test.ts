@@ -203,6 +203,17 @@ test("back-pressure drops non-reliable frames above the mark", async (ctx) => {
   await waitFor(() => b.inbox.length === expected + 1, "a frame after the drain");
 });
 
+test("idle connections are closed, and a later send dials again", async (ctx) => {
+  const a = await member(ctx, "alpha", { idleCloseMs: 150 });
+  const b = await member(ctx, "beta", { idleCloseMs: 150 });
+  a.transport.send(b.listener.address, "one");
+  await waitFor(() => b.inbox.length === 1, "the first frame");
+  await waitFor(() => a.transport.stats().outbound === 0, "the idle close", 1000);
+  await waitFor(() => b.transport.stats().inbound === 0, "the peer side closed", 1000);
+  a.transport.send(b.listener.address, "two");
+  await waitFor(() => b.inbox.length === 2, "a frame on a new connection");
+});
+
 test("close() detaches the upgrade listener and drops later sends", async (ctx) => {
   const a = await member(ctx, "alpha");
   const b = await member(ctx, "beta");
