@@ -1,0 +1,125 @@
+/**
+ * The transmit-limited broadcast queue: updates waiting to be piggybacked on probes or pushed
+ * by gossip. Each update goes out at most `limit` times; the least-transmitted (newest) go
+ * first; a newer update about a member replaces the queued one.
+ *
+ * Items sit in buckets by transmit count, so taking a message's worth costs O(items taken +
+ * stale skipped), not a sort of the whole queue: with 1000 members joining at once a queue
+ * holds 1000 items and every probe message takes a few.
+ *
+ * @module
+ */
+import { updateSize } from "./messages.ts";
+import type { Update } from "./messages.ts";
+
+interface Item {
+  readonly key: string;
+  readonly update: Update;
+  readonly size: number;
+  transmits: number;
+  removed: boolean;
+}
+
+/** A transmit-limited queue of updates, keyed by member name. */
+export class BroadcastQueue {
+  readonly #byKey = new Map<string, Item>();
+  /** `#buckets[t]` holds items sent `t` times, oldest first; stale references are skipped. */
+  readonly #buckets: Item[][] = [];
+  readonly #stale: number[] = [];
+
+  /** Number of queued updates. */
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  /** The update queued for `key`, if any. */
+  peek(key: string): Update | undefined {
+    return this.#byKey.get(key)?.update;
+  }
+
+  /**
+   * Queues `update` about member `key`, replacing any older one. Returns `true` when the queue
+   * was empty before (a hint to push at once).
+   */
+  queue(key: string, update: Update): boolean {
+    const wasEmpty = this.#byKey.size === 0;
+    const old = this.#byKey.get(key);
+    if (old) this.#drop(old);
+    const item: Item = { key, update, size: updateSize(update), transmits: 0, removed: false };
+    this.#byKey.set(key, item);
+    (this.#buckets[0] ??= []).push(item);
+    this.#stale[0] ??= 0;
+    return wasEmpty;
+  }
+
+  /** Removes the update queued for `key`. */
+  remove(key: string): void {
+    const item = this.#byKey.get(key);
+    if (item) this.#drop(item);
+  }
+
+  /**
+   * Takes updates whose sizes fit in `budget` (bytes of JSON), fewest transmissions first and
+   * newest first among equals, counting one transmission for each. Updates reaching `limit`
+   * transmissions leave the queue.
+   */
+  take(budget: number, limit: number): Update[] {
+    const out: Update[] = [];
+    if (this.#byKey.size === 0 || budget <= 0) return out;
+    const picked: Item[] = [];
+    let remaining = budget;
+    const buckets = this.#buckets;
+    outer: for (let t = 0; t < buckets.length; t++) {
+      const bucket = buckets[t];
+      if (!bucket) continue;
+      for (let i = bucket.length - 1; i >= 0; i--) {
+        const item = bucket[i];
+        if (item.removed || item.transmits !== t) continue;
+        if (item.size > remaining) continue;
+        remaining -= item.size;
+        picked.push(item);
+        out.push(item.update);
+        // Smaller than any update: stop scanning.
+        if (remaining < 24) break outer;
+      }
+    }
+    for (let p = picked.length - 1; p >= 0; p--) {
+      const item = picked[p];
+      this.#markStale(item.transmits);
+      item.transmits++;
+      if (item.transmits >= limit) {
+        item.removed = true;
+        this.#byKey.delete(item.key);
+      } else {
+        (buckets[item.transmits] ??= []).push(item);
+        this.#stale[item.transmits] ??= 0;
+      }
+    }
+    return out;
+  }
+
+  /** Empties the queue. */
+  clear(): void {
+    for (const item of this.#byKey.values()) item.removed = true;
+    this.#byKey.clear();
+    this.#buckets.length = 0;
+    this.#stale.length = 0;
+  }
+
+  #drop(item: Item): void {
+    item.removed = true;
+    this.#byKey.delete(item.key);
+    this.#markStale(item.transmits);
+  }
+
+  #markStale(t: number): void {
+    const bucket = this.#buckets[t];
+    if (!bucket) return;
+    const stale = ++this.#stale[t];
+    if (stale > 16 && stale * 2 > bucket.length) {
+      const kept = bucket.filter((it) => !it.removed && it.transmits === t);
+      this.#buckets[t] = kept;
+      this.#stale[t] = 0;
+    }
+  }
+}

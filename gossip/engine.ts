@@ -1,0 +1,610 @@
+/**
+ * The gossip engine: wires the member state machine, the prober, the broadcast queue, push-pull
+ * anti-entropy and extension fetching to a transport, and exposes the result as a
+ * {@link MembershipView}. Every dependency (clock, randomness, logger, transport) is injected,
+ * so a simulation drives many engines deterministically in one process.
+ *
+ * @module
+ */
+import type {
+  Clock,
+  ExtensionStatus,
+  Frame,
+  MemberInfo,
+  MemberMeta,
+  MembershipEventName,
+  MembershipEvents,
+  MembershipView,
+  MemberState,
+  Random,
+  SendOptions,
+  TimerHandle,
+  Transport,
+} from "../lib/cluster/membership.ts";
+import { isLive } from "../lib/cluster/membership.ts";
+import { extensionDigest } from "../lib/cluster/extensions.ts";
+import { InvalidInputError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { Awareness } from "./awareness.ts";
+import type { GossipConfig, GossipPreset } from "./config.ts";
+import { pushPullScale, resolveConfig, retransmitLimit } from "./config.ts";
+import { ExtensionFetcher } from "./ext_fetch.ts";
+import type { FetchHost } from "./ext_fetch.ts";
+import { decodeMessage } from "./messages.ts";
+import type { Message, PushPullMsg, Update } from "./messages.ts";
+import { Prober } from "./probe.ts";
+import type { ProbeHost } from "./probe.ts";
+import { pickRandom } from "./random.ts";
+import { StateMachine } from "./state.ts";
+
+/** The injected components ("components + init", as js-libp2p does it). */
+export interface GossipComponents {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly transport: Transport;
+}
+
+/** What a member is and how it gossips. */
+export interface GossipInit {
+  /** Unique member name. */
+  readonly name: string;
+  /**
+   * The member's metadata. `address` defaults to the transport's; `extensions` (default `[]`)
+   * determines `extensionCount` and `extensionDigest`.
+   */
+  readonly meta?: Partial<MemberMeta>;
+  /** Timing preset. @default "lan" */
+  readonly preset?: GossipPreset;
+  /** Overrides of single knobs of the preset. */
+  readonly config?: Partial<GossipConfig>;
+  /** Addresses joined by {@link Gossip.start} (and retried while no other member is known). */
+  readonly seeds?: readonly string[];
+  /**
+   * Starting incarnation. A restarted member that persisted its incarnation passes a higher one;
+   * otherwise it refutes its stale record when it first hears it. @default 0
+   */
+  readonly incarnation?: number;
+  /**
+   * Members known from a previous run (e.g. restored from `core_cluster_members`), added as
+   * `alive` without events or gossip; probing corrects whatever is stale.
+   */
+  readonly peers?: readonly { name: string; incarnation: number; meta: MemberMeta }[];
+}
+
+/** Counters for diagnostics and benchmarks. */
+export interface GossipStats {
+  messagesSent: number;
+  messagesReceived: number;
+  malformedDropped: number;
+  probes: number;
+  probesFailed: number;
+  suspicions: number;
+  refutations: number;
+  listsFetched: number;
+  queued: number;
+  localHealth: number;
+}
+
+/** A running member: its membership view plus lifecycle. */
+export interface Gossip extends MembershipView {
+  /** The resolved configuration. */
+  readonly config: Readonly<GossipConfig>;
+  /** The local member's current incarnation. */
+  readonly incarnation: number;
+  /** Starts receiving, probing and gossiping; joins the seeds in the background. */
+  start(): void;
+  /**
+   * Push-pulls with each address (skipping our own). Resolves with the number that answered
+   * within `requestTimeoutMs`; never rejects.
+   */
+  join(addresses: readonly string[]): Promise<number>;
+  /**
+   * Graceful leave: spreads `left` (so no member reports us `dead`), keeps answering for
+   * `leavePropagateMs`, then stops.
+   */
+  leave(): Promise<void>;
+  /** Changes the local metadata; bumps the incarnation and gossips at once. */
+  updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void;
+  /** Stops every timer and ignores further frames (no goodbye: the others see a failure). */
+  stop(): void;
+  /** Counters. */
+  stats(): GossipStats;
+  /** The state of one member without building a snapshot (hot paths, simulations). */
+  stateOf(name: string): MemberState | undefined;
+}
+
+const RELIABLE: SendOptions = Object.freeze({ reliable: true });
+/** Room left in a message for its own fields around the piggybacked updates. */
+const HEADER_BYTES = 96;
+
+interface PendingPushPull {
+  readonly address: string;
+  readonly done: (ok: boolean) => void;
+  timer: TimerHandle | undefined;
+}
+
+class GossipEngine implements Gossip, ProbeHost, FetchHost {
+  readonly name: string;
+  readonly localName: string;
+  readonly config: GossipConfig;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly awareness: Awareness;
+  readonly state: StateMachine;
+  readonly timeoutMs: number;
+  readonly #transport: Transport;
+  readonly #prober: Prober;
+  readonly #fetcher: ExtensionFetcher;
+  readonly #seeds: readonly string[];
+  readonly #pushPulls = new Map<number, PendingPushPull>();
+  readonly #timers: (TimerHandle | undefined)[] = [];
+  #seq = 0;
+  #started = false;
+  #stopped = false;
+  #burstLeft = 0;
+  #lastPush = -Infinity;
+  #malformedLogged = -Infinity;
+  #leaving: Promise<void> | undefined;
+  readonly #counters = { sent: 0, received: 0, malformed: 0 };
+
+  constructor(components: GossipComponents, init: GossipInit) {
+    if (typeof init.name !== "string" || init.name === "" || init.name.length > 256) {
+      throw new InvalidInputError("Invalid gossip member name: expected 1 to 256 characters", {
+        field: "name",
+      });
+    }
+    this.name = this.localName = init.name;
+    this.config = resolveConfig(init.preset, init.config);
+    this.clock = components.clock;
+    this.random = components.random;
+    this.logger = components.logger.child({ component: "gossip", member: init.name });
+    this.#transport = components.transport;
+    this.timeoutMs = this.config.requestTimeoutMs;
+    this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
+    this.#seeds = init.seeds ?? [];
+    const meta: MemberMeta = {
+      address: components.transport.address,
+      fingerprint: "",
+      role: "member",
+      schemaInternal: 0,
+      schemaExternal: 0,
+      appVersion: "",
+      extensionCount: 0,
+      extensionDigest: extensionDigest([]),
+      ...init.meta,
+    };
+    this.state = new StateMachine(init.name, meta, init.incarnation ?? 0, this, {
+      queued: () => this.#queued(),
+      becameLive: (e) => this.#prober?.add(e),
+      listMissing: (e) => this.#fetcher?.want(e),
+    });
+    this.#prober = new Prober(this);
+    this.#fetcher = new ExtensionFetcher(this);
+    if (init.peers) this.state.restore(init.peers);
+  }
+
+  stateOf(name: string): MemberState | undefined {
+    return this.state.table.get(name)?.state;
+  }
+
+  get incarnation(): number {
+    return this.state.self.incarnation;
+  }
+
+  // --- lifecycle -----------------------------------------------------------------------------
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#transport.listen({
+      message: (from, frame) => this.#receive(from, frame),
+      refused: (to) => this.#refused(to),
+    });
+    this.#prober.start();
+    const c = this.config;
+    this.#every(() => c.gossipIntervalMs, () => this.#gossip());
+    if (c.pushPullIntervalMs > 0) {
+      this.#every(() => pushPullScale(c.pushPullIntervalMs, this.state.table.live), () => {
+        const peer = this.#randomPeer((e) => e.state === "alive");
+        if (peer) this.#pushPull(peer.address, false);
+      });
+    }
+    this.#every(() => c.reconnectIntervalMs, () => this.#reconnect());
+    this.#every(() => c.reapIntervalMs, () => this.#reap());
+    if (this.#seeds.length) void this.join(this.#seeds);
+  }
+
+  join(addresses: readonly string[]): Promise<number> {
+    const own = this.#transport.address;
+    const targets = addresses.filter((a) => a !== own);
+    if (this.#stopped || targets.length === 0) return Promise.resolve(0);
+    return Promise.all(targets.map((a) => this.#pushPull(a, true))).then((oks) =>
+      oks.filter(Boolean).length
+    );
+  }
+
+  leave(): Promise<void> {
+    if (this.#leaving) return this.#leaving;
+    this.#leaving = new Promise((resolve) => {
+      if (this.#stopped) return resolve();
+      this.#prober.stop();
+      this.state.startLeave();
+      // Make sure the `left` goes out now even when immediate pushes are off.
+      this.#gossip();
+      this.clock.setTimeout(() => {
+        this.stop();
+        resolve();
+      }, this.config.leavePropagateMs);
+    });
+    return this.#leaving;
+  }
+
+  updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void {
+    if (this.#stopped) return;
+    this.state.setLocalMeta({
+      ...this.state.self.meta,
+      extensions: this.state.localList,
+      ...meta,
+    } as MemberMeta);
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const t of this.#timers) if (t !== undefined) this.clock.clearTimeout(t);
+    this.#timers.length = 0;
+    this.#prober.stop();
+    this.#fetcher.stop();
+    this.state.stopTimers();
+    for (const p of this.#pushPulls.values()) {
+      if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+      p.done(false);
+    }
+    this.#pushPulls.clear();
+  }
+
+  stats(): GossipStats {
+    const c = this.state.counters;
+    return {
+      messagesSent: this.#counters.sent,
+      messagesReceived: this.#counters.received,
+      malformedDropped: this.#counters.malformed,
+      probes: this.#prober.counters.probes,
+      probesFailed: this.#prober.counters.failed,
+      suspicions: c.suspicions,
+      refutations: c.refutations,
+      listsFetched: this.#fetcher.fetched,
+      queued: this.state.queue.size,
+      localHealth: this.awareness.score,
+    };
+  }
+
+  // --- MembershipView ------------------------------------------------------------------------
+
+  members(): MemberInfo[] {
+    return this.state.table.list.map((e) => this.state.info(e));
+  }
+
+  member(name: string): MemberInfo | undefined {
+    const e = this.state.table.get(name);
+    return e && this.state.info(e);
+  }
+
+  extensionStatus(name: string): ExtensionStatus | undefined {
+    return this.state.table.get(name)?.ext;
+  }
+
+  on<E extends MembershipEventName>(
+    event: E,
+    listener: (event: MembershipEvents[E]) => void,
+  ): () => void {
+    return this.state.events.on(event, listener);
+  }
+
+  // --- sending -------------------------------------------------------------------------------
+
+  nextSeq(): number {
+    this.#seq = (this.#seq + 1) % Number.MAX_SAFE_INTEGER;
+    return this.#seq;
+  }
+
+  send(address: string, msg: Message, reliable = false): void {
+    if (this.#stopped) return;
+    this.#counters.sent++;
+    try {
+      this.#transport.send(address, msg, reliable ? RELIABLE : undefined);
+    } catch (err) {
+      this.logger.warn("Transport send failed", { to: address, err });
+    }
+  }
+
+  ping(address: string, targetName: string, seq: number): void {
+    const target = this.state.table.get(targetName);
+    let pb: Update[];
+    if (target && target.state === "suspect") {
+      // Buddy system: tell the accused first so it can refute in its ack.
+      const accusation: Update = {
+        k: "suspect",
+        n: targetName,
+        i: target.incarnation,
+        by: this.name,
+      };
+      pb = [accusation, ...this.#piggyback(64)];
+    } else {
+      pb = this.#piggyback(0);
+    }
+    this.send(
+      address,
+      pb.length
+        ? { t: "ping", f: this.name, s: seq, n: targetName, pb }
+        : { t: "ping", f: this.name, s: seq, n: targetName },
+    );
+  }
+
+  #piggyback(reserved: number): Update[] {
+    const state = this.state;
+    if (state.queue.size === 0) return [];
+    const limit = retransmitLimit(this.config.retransmitMult, state.table.live);
+    return state.queue.take(this.config.maxMessageBytes - HEADER_BYTES - reserved, limit);
+  }
+
+  /** Sends one message of pending updates to each of `gossipNodes` random members. */
+  #gossip(): void {
+    const state = this.state;
+    if (state.queue.size === 0 || this.#stopped) return;
+    const now = this.clock.now();
+    const self = state.self;
+    const toDead = this.config.gossipToTheDeadMs;
+    const targets = pickRandom(
+      state.table.list,
+      this.config.gossipNodes,
+      this.random,
+      (e) =>
+        e !== self &&
+        (isLive(e.state) || (e.state === "dead" && now - e.stateChangedAt < toDead)),
+    );
+    for (const t of targets) {
+      const pb = this.#piggyback(0);
+      if (pb.length === 0) break;
+      this.send(t.address, { t: "gossip", f: this.name, pb });
+    }
+  }
+
+  /**
+   * A new update was queued: start a burst of immediate pushes unless one started within the
+   * last gossip interval (then the regular rounds carry it: batching under load).
+   */
+  #queued(): void {
+    if (!this.config.immediatePush || !this.#started || this.#stopped || this.#burstLeft > 0) {
+      return;
+    }
+    if (this.clock.now() - this.#lastPush < this.config.gossipIntervalMs) return;
+    this.#lastPush = this.clock.now();
+    this.#burstLeft = this.config.pushRounds;
+    // Deferred to the end of the current turn so updates created together leave together.
+    this.clock.setTimeout(this.#burstRound, 0);
+  }
+
+  readonly #burstRound = (): void => {
+    if (this.#stopped || this.#burstLeft <= 0) return;
+    this.#burstLeft--;
+    this.#gossip();
+    if (this.#burstLeft > 0 && this.state.queue.size > 0) {
+      this.clock.setTimeout(this.#burstRound, this.config.pushRoundGapMs);
+    } else this.#burstLeft = 0;
+  };
+
+  // --- receiving -----------------------------------------------------------------------------
+
+  #receive(from: string, frame: Frame): void {
+    if (this.#stopped) return;
+    const msg = decodeMessage(frame);
+    if (typeof msg === "string") {
+      this.#counters.malformed++;
+      const now = this.clock.now();
+      // One line per 10 s: a flood of garbage must not become a flood of logs.
+      if (now - this.#malformedLogged >= 10_000) {
+        this.#malformedLogged = now;
+        this.logger.warn("Dropping a malformed gossip frame", {
+          from,
+          reason: msg,
+          dropped: this.#counters.malformed,
+        });
+      }
+      return;
+    }
+    this.#counters.received++;
+    try {
+      this.#dispatch(from, msg);
+    } catch (err) {
+      this.logger.error("Failed to handle a gossip message", { from, type: msg.t, err });
+    }
+  }
+
+  #dispatch(from: string, msg: Message): void {
+    const state = this.state;
+    state.heard(msg.f);
+    switch (msg.t) {
+      case "ping": {
+        if (msg.pb) this.#applyAll(msg.pb);
+        if (msg.n !== this.name) {
+          this.logger.debug("Ignoring a ping meant for another member", { target: msg.n, from });
+          return;
+        }
+        // Updates first: a refutation queued by the piggybacked suspicion rides on this ack.
+        const pb = this.#piggyback(0);
+        this.send(
+          from,
+          pb.length
+            ? { t: "ack", f: this.name, s: msg.s, pb }
+            : { t: "ack", f: this.name, s: msg.s },
+        );
+        return;
+      }
+      case "ack":
+        if (msg.pb) this.#applyAll(msg.pb);
+        this.#prober.handleAck(msg.s);
+        return;
+      case "nack":
+        this.#prober.handleNack(msg.s, msg.r === true);
+        return;
+      case "preq":
+        if (msg.pb) this.#applyAll(msg.pb);
+        this.#prober.handlePingReq(msg, from);
+        return;
+      case "gossip":
+        this.#applyAll(msg.pb);
+        return;
+      case "pp":
+        this.#handlePushPull(from, msg);
+        return;
+      case "extq":
+        this.#fetcher.handleRequest(msg, from);
+        return;
+      case "ext":
+        this.#fetcher.handleReply(msg);
+        return;
+    }
+  }
+
+  #applyAll(updates: readonly Update[]): void {
+    for (const u of updates) this.state.apply(u);
+  }
+
+  #refused(to: string): void {
+    if (this.#stopped) return;
+    try {
+      this.#prober.handleRefused(to);
+      this.#fetcher.handleRefused(to);
+      for (const [seq, p] of this.#pushPulls) {
+        if (p.address !== to) continue;
+        this.#pushPulls.delete(seq);
+        if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+        p.done(false);
+      }
+    } catch (err) {
+      this.logger.error("Failed to handle a refused connection", { to, err });
+    }
+  }
+
+  // --- anti-entropy --------------------------------------------------------------------------
+
+  #pushPull(address: string, join: boolean): Promise<boolean> {
+    return new Promise((done) => {
+      if (this.#stopped) return done(false);
+      const seq = this.nextSeq();
+      const pending: PendingPushPull = { address, done, timer: undefined };
+      this.#pushPulls.set(seq, pending);
+      pending.timer = this.clock.setTimeout(() => {
+        if (!this.#pushPulls.delete(seq)) return;
+        this.logger.debug("Push-pull timed out", { address });
+        done(false);
+      }, this.config.requestTimeoutMs);
+      const { st, x } = this.state.fullState();
+      this.send(address, { t: "pp", f: this.name, s: seq, j: join || undefined, st, x }, true);
+    });
+  }
+
+  #handlePushPull(from: string, msg: PushPullMsg): void {
+    if (msg.r) {
+      const pending = this.#pushPulls.get(msg.s);
+      if (!pending) return;
+      this.#pushPulls.delete(msg.s);
+      if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
+      this.#merge(msg);
+      pending.done(true);
+      return;
+    }
+    // Merge first, so the reply already carries our refutation of anything they hold against us.
+    this.#merge(msg);
+    const { st, x } = this.state.fullState();
+    this.send(from, { t: "pp", f: this.name, s: msg.s, r: true, st, x }, true);
+  }
+
+  #merge(msg: PushPullMsg): void {
+    if (msg.x) {
+      for (const d in msg.x) {
+        if (this.state.lists.has(d)) continue;
+        const list = msg.x[d];
+        if (extensionDigest(list) !== d) {
+          this.logger.warn("Dropping an extension list that does not match its digest", {
+            digest: d,
+            from: msg.f,
+          });
+          continue;
+        }
+        this.state.learnList(d, list);
+        this.#fetcher.learned(d);
+      }
+    }
+    this.state.merge(msg.st, msg.f);
+  }
+
+  /** Tries one dead member (or a seed while alone) so partitions heal, as serf does. */
+  #reconnect(): void {
+    const table = this.state.table;
+    if (table.live <= 1 && this.#seeds.length) {
+      void this.join([this.#seeds[this.random.int(this.#seeds.length)]]);
+      return;
+    }
+    if (table.dead === 0) return;
+    // Each member tries with probability dead/live, so the cluster as a whole tries about one
+    // dead member per interval instead of every member hammering every dead one.
+    if (this.random.next() > table.dead / Math.max(1, table.live)) return;
+    const peer = this.#randomPeer((e) => e.state === "dead");
+    if (peer) void this.#pushPull(peer.address, true);
+  }
+
+  /** Forgets dead and left members after their timeouts. */
+  #reap(): void {
+    const now = this.clock.now();
+    const table = this.state.table;
+    for (let i = table.list.length - 1; i >= 0; i--) {
+      const e = table.list[i];
+      const age = now - e.stateChangedAt;
+      if (
+        (e.state === "dead" && age >= this.config.reconnectTimeoutMs) ||
+        (e.state === "left" && age >= this.config.tombstoneTimeoutMs && e !== this.state.self)
+      ) {
+        table.remove(e);
+        this.state.queue.remove(e.name);
+      }
+    }
+  }
+
+  #randomPeer(accept: (e: import("./members.ts").MemberEntry) => boolean) {
+    const self = this.state.self;
+    return pickRandom(this.state.table.list, 1, this.random, (e) => e !== self && accept(e))[0];
+  }
+
+  /** Runs `fn` every `period()` ms, first after a random stagger, logging (never throwing) faults. */
+  #every(period: () => number, fn: () => void): void {
+    const slot = this.#timers.length;
+    const tick = () => {
+      if (this.#stopped) return;
+      try {
+        fn();
+      } catch (err) {
+        this.logger.error("Gossip loop failed", { err });
+      }
+      this.#timers[slot] = this.clock.setTimeout(tick, period());
+    };
+    this.#timers.push(this.clock.setTimeout(tick, this.random.int(period()) + 1));
+  }
+}
+
+/**
+ * Creates a member (not started). Throws {@link InvalidInputError} for a bad name or
+ * configuration; after that, faults are logged, never thrown.
+ *
+ * @example
+ * const g = createGossip({ clock: systemClock, random: defaultRandom(), logger, transport },
+ *   { name: "m1", meta: { role: "voter", extensions: registry.list }, seeds: ["10.0.0.2:7443"] });
+ * g.on("member-failed", ({ member }) => console.log(member.name));
+ * g.start();
+ */
+export function createGossip(components: GossipComponents, init: GossipInit): Gossip {
+  return new GossipEngine(components, init);
+}

@@ -1,0 +1,149 @@
+/**
+ * Fetches a member's full extension list when gossip brings a digest we have not seen: one
+ * request per digest at a time, to the member that announced it (or, on failure, another live
+ * member running that digest), verified against the digest before it is trusted.
+ *
+ * @module
+ */
+import type { Clock, Random, TimerHandle } from "../lib/cluster/membership.ts";
+import { isLive } from "../lib/cluster/membership.ts";
+import { extensionDigest } from "../lib/cluster/extensions.ts";
+import type { Logger } from "../lib/log.ts";
+import type { MemberEntry } from "./members.ts";
+import type { ExtMsg, ExtReqMsg, Message } from "./messages.ts";
+import type { StateMachine } from "./state.ts";
+
+interface Pending {
+  readonly digest: string;
+  tries: number;
+  address: string;
+  timer: TimerHandle | undefined;
+}
+
+/** What the fetcher needs from the engine. */
+export interface FetchHost {
+  readonly name: string;
+  readonly state: StateMachine;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly timeoutMs: number;
+  nextSeq(): number;
+  send(address: string, msg: Message, reliable?: boolean): void;
+}
+
+/** Attempts per digest before waiting for the next sighting. */
+const MAX_TRIES = 3;
+
+/** Extension-list fetching for one member. */
+export class ExtensionFetcher {
+  readonly #h: FetchHost;
+  readonly #bySeq = new Map<number, Pending>();
+  readonly #byDigest = new Map<string, Pending>();
+  /** Lists fetched (diagnostics). */
+  fetched = 0;
+
+  constructor(host: FetchHost) {
+    this.#h = host;
+  }
+
+  /** `entry` runs a digest whose list we lack: fetch it unless a fetch is under way. */
+  want(entry: MemberEntry): void {
+    const digest = entry.wire.ed;
+    if (this.#byDigest.has(digest) || this.#h.state.lists.has(digest)) return;
+    const p: Pending = { digest, tries: 0, address: entry.address, timer: undefined };
+    this.#byDigest.set(digest, p);
+    this.#request(p);
+  }
+
+  /** Answers a request with our list when the digest is ours (or one we hold). */
+  handleRequest(msg: ExtReqMsg, from: string): void {
+    const list = this.#h.state.lists.get(msg.d);
+    const reply: ExtMsg = list
+      ? { t: "ext", f: this.#h.name, s: msg.s, d: msg.d, l: list }
+      : { t: "ext", f: this.#h.name, s: msg.s, d: msg.d };
+    this.#h.send(from, reply, true);
+  }
+
+  /** A reply arrived. */
+  handleReply(msg: ExtMsg): void {
+    const p = this.#bySeq.get(msg.s);
+    if (!p || p.digest !== msg.d) return;
+    this.#bySeq.delete(msg.s);
+    if (p.timer !== undefined) this.#h.clock.clearTimeout(p.timer);
+    if (!msg.l) return this.#retry(p);
+    // Never trust a list that does not hash to the digest it claims.
+    if (extensionDigest(msg.l) !== msg.d) {
+      this.#h.logger.warn("Dropping an extension list that does not match its digest", {
+        digest: msg.d,
+        from: msg.f,
+      });
+      return this.#retry(p);
+    }
+    this.#byDigest.delete(p.digest);
+    this.fetched++;
+    this.#h.state.learnList(msg.d, msg.l);
+  }
+
+  /** A push-pull brought lists: settle pending fetches for them. */
+  learned(digest: string): void {
+    const p = this.#byDigest.get(digest);
+    if (!p) return;
+    this.#byDigest.delete(digest);
+    if (p.timer !== undefined) this.#h.clock.clearTimeout(p.timer);
+  }
+
+  /** The transport refused `address`: retry pending fetches aimed at it elsewhere. */
+  handleRefused(address: string): void {
+    for (const [seq, p] of this.#bySeq) {
+      if (p.address !== address) continue;
+      this.#bySeq.delete(seq);
+      if (p.timer !== undefined) this.#h.clock.clearTimeout(p.timer);
+      this.#retry(p);
+    }
+  }
+
+  /** Cancels every timer. */
+  stop(): void {
+    for (const p of this.#byDigest.values()) {
+      if (p.timer !== undefined) this.#h.clock.clearTimeout(p.timer);
+    }
+    this.#bySeq.clear();
+    this.#byDigest.clear();
+  }
+
+  #request(p: Pending): void {
+    const h = this.#h;
+    p.tries++;
+    const seq = h.nextSeq();
+    this.#bySeq.set(seq, p);
+    h.send(p.address, { t: "extq", f: h.name, s: seq, d: p.digest }, true);
+    p.timer = h.clock.setTimeout(() => {
+      p.timer = undefined;
+      if (this.#bySeq.delete(seq)) this.#retry(p);
+    }, h.timeoutMs);
+  }
+
+  #retry(p: Pending): void {
+    if (this.#h.state.lists.has(p.digest)) {
+      this.#byDigest.delete(p.digest);
+      return;
+    }
+    if (p.tries >= MAX_TRIES) {
+      // Give up for now; the next member seen with this digest starts a new fetch.
+      this.#byDigest.delete(p.digest);
+      return;
+    }
+    // Ask another live member running that digest (the announcer may be gone).
+    const self = this.#h.state.self;
+    const holders = this.#h.state.table.list.filter((e) =>
+      e !== self && e.wire.ed === p.digest && isLive(e.state)
+    );
+    if (holders.length === 0) {
+      this.#byDigest.delete(p.digest);
+      return;
+    }
+    p.address = holders[this.#h.random.int(holders.length)].address;
+    this.#request(p);
+  }
+}

@@ -1,0 +1,360 @@
+/**
+ * The wire protocol: message and update shapes, and the cheap structural validation every
+ * inbound frame goes through. Frames are JSON objects with short keys (idle traffic is mostly
+ * pings and acks, so every byte counts). A malformed frame yields a reason string, never an
+ * exception, and never reaches the member table.
+ *
+ * @module
+ */
+import type { MemberMeta, MemberState } from "../lib/cluster/membership.ts";
+
+/** Member metadata on the wire (short keys; the extension list itself is never included). */
+export interface WireMeta {
+  /** address */ readonly a: string;
+  /** certificate fingerprint */ readonly fp: string;
+  /** role */ readonly r: string;
+  /** schema internal version */ readonly si: number;
+  /** schema external version */ readonly se: number;
+  /** app version */ readonly v: string;
+  /** extension count */ readonly ec: number;
+  /** extension digest */ readonly ed: string;
+}
+
+/** A gossiped state update about one member (a "broadcast"). */
+export type Update =
+  | { readonly k: "alive"; readonly n: string; readonly i: number; readonly m: WireMeta }
+  | { readonly k: "suspect"; readonly n: string; readonly i: number; readonly by: string }
+  | { readonly k: "dead"; readonly n: string; readonly i: number; readonly by: string }
+  | { readonly k: "left"; readonly n: string; readonly i: number };
+
+/** One member's full state in a push-pull exchange. */
+export interface StateEntry {
+  readonly k: MemberState;
+  readonly n: string;
+  readonly i: number;
+  readonly m: WireMeta;
+}
+
+/** Direct probe. `n` names the intended target so a reused address does not ack by mistake. */
+export interface PingMsg {
+  readonly t: "ping";
+  readonly f: string;
+  readonly s: number;
+  readonly n: string;
+  readonly pb?: readonly Update[];
+}
+/** Answer to a ping (or a relayed answer to a ping-req, with the requester's sequence). */
+export interface AckMsg {
+  readonly t: "ack";
+  readonly f: string;
+  readonly s: number;
+  readonly pb?: readonly Update[];
+}
+/** A relay's "I could not reach the target" (`r`: the target refused the connection). */
+export interface NackMsg {
+  readonly t: "nack";
+  readonly f: string;
+  readonly s: number;
+  readonly r?: boolean;
+}
+/** Indirect probe request: probe member `n` at address `a` for me. */
+export interface PingReqMsg {
+  readonly t: "preq";
+  readonly f: string;
+  readonly s: number;
+  readonly n: string;
+  readonly a: string;
+  readonly pb?: readonly Update[];
+}
+/** Dedicated gossip message carrying only updates. */
+export interface GossipMsg {
+  readonly t: "gossip";
+  readonly f: string;
+  readonly pb: readonly Update[];
+}
+/**
+ * Full state exchange (anti-entropy). `j`: sent on join; `r`: this is the reply. `x` maps
+ * extension digests to their lists, deduplicated, so a joiner learns every list at once.
+ */
+export interface PushPullMsg {
+  readonly t: "pp";
+  readonly f: string;
+  readonly s: number;
+  readonly j?: boolean;
+  readonly r?: boolean;
+  readonly st: readonly StateEntry[];
+  readonly x?: Readonly<Record<string, readonly string[]>>;
+}
+/** Request for the extension list with digest `d`. */
+export interface ExtReqMsg {
+  readonly t: "extq";
+  readonly f: string;
+  readonly s: number;
+  readonly d: string;
+}
+/** The extension list for digest `d` (`l` absent when the sender no longer has it). */
+export interface ExtMsg {
+  readonly t: "ext";
+  readonly f: string;
+  readonly s: number;
+  readonly d: string;
+  readonly l?: readonly string[];
+}
+
+/** Every message of the protocol. */
+export type Message =
+  | PingMsg
+  | AckMsg
+  | NackMsg
+  | PingReqMsg
+  | GossipMsg
+  | PushPullMsg
+  | ExtReqMsg
+  | ExtMsg;
+
+/** Limits enforced on inbound frames. */
+export const LIMITS: Readonly<{
+  frameChars: number;
+  name: number;
+  text: number;
+  updates: number;
+  state: number;
+  extensions: number;
+}> = Object.freeze({
+  /** Largest JSON text accepted (chars). */
+  frameChars: 32 * 1024 * 1024,
+  /** Longest member name, address, role, version or digest. */
+  name: 256,
+  /** Longest free-form text field. */
+  text: 1024,
+  /** Most updates in one message. */
+  updates: 4096,
+  /** Most members in one push-pull. */
+  state: 200_000,
+  /** Most names in one extension list. */
+  extensions: 10_000,
+});
+
+// Objects already validated (or converted) once: in-process transports hand the same frozen
+// update to every receiver, so a 1000-member simulation validates each update once, not 1000×.
+const validUpdates = new WeakSet<object>();
+const validMetas = new WeakSet<object>();
+const metaCache = new WeakMap<WireMeta, MemberMeta>();
+const sizeCache = new WeakMap<object, number>();
+const decoder = new TextDecoder();
+
+const isStr = (v: unknown, max = LIMITS.name): v is string =>
+  typeof v === "string" && v.length <= max;
+const isName = (v: unknown): v is string =>
+  typeof v === "string" && v.length > 0 && v.length <= LIMITS.name;
+const isUint = (v: unknown): v is number =>
+  typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const STATES = new Set<string>(["alive", "suspect", "dead", "left"]);
+
+/** Validates wire metadata. */
+export function isWireMeta(v: unknown): v is WireMeta {
+  if (!isObj(v)) return false;
+  if (validMetas.has(v)) return true;
+  const ok = isName(v.a) && isStr(v.fp) && isStr(v.r) && isUint(v.si) && isUint(v.se) &&
+    isStr(v.v) && isUint(v.ec) && isStr(v.ed);
+  if (ok) validMetas.add(v);
+  return ok;
+}
+
+/** Validates one update. */
+export function isUpdate(v: unknown): v is Update {
+  if (!isObj(v)) return false;
+  if (validUpdates.has(v)) return true;
+  if (!isName(v.n) || !isUint(v.i)) return false;
+  let ok: boolean;
+  switch (v.k) {
+    case "alive":
+      ok = isWireMeta(v.m);
+      break;
+    case "suspect":
+    case "dead":
+      ok = isName(v.by);
+      break;
+    case "left":
+      ok = true;
+      break;
+    default:
+      ok = false;
+  }
+  if (ok) validUpdates.add(v);
+  return ok;
+}
+
+function checkUpdates(v: unknown, required: boolean): string | undefined {
+  if (v === undefined && !required) return undefined;
+  if (!Array.isArray(v)) return "pb: expected an array";
+  if (v.length > LIMITS.updates) return "pb: too many updates";
+  for (let i = 0; i < v.length; i++) if (!isUpdate(v[i])) return `pb.${i}: malformed update`;
+  return undefined;
+}
+
+/** Validates an extension list received from a peer: an array of short strings. */
+export function isExtensionList(v: unknown): v is string[] {
+  if (!Array.isArray(v) || v.length > LIMITS.extensions) return false;
+  for (const s of v) if (!isName(s)) return false;
+  return true;
+}
+
+function checkState(msg: Record<string, unknown>): string | undefined {
+  const st = msg.st;
+  if (!Array.isArray(st)) return "st: expected an array";
+  if (st.length > LIMITS.state) return "st: too many members";
+  for (let i = 0; i < st.length; i++) {
+    const e = st[i];
+    if (!isObj(e) || !STATES.has(e.k as string) || !isName(e.n) || !isUint(e.i)) {
+      return `st.${i}: malformed member`;
+    }
+    if (!isWireMeta(e.m)) return `st.${i}.m: malformed metadata`;
+  }
+  if (msg.x !== undefined) {
+    if (!isObj(msg.x)) return "x: expected an object";
+    for (const d in msg.x) {
+      if (!isName(d) || !isExtensionList(msg.x[d])) return `x.${d}: malformed extension list`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Decodes and validates an inbound frame (an object, JSON text, or UTF-8 bytes of JSON text).
+ * Returns the message, or a short reason string when the frame is malformed. Never throws.
+ */
+export function decodeMessage(frame: unknown): Message | string {
+  let v: unknown = frame;
+  if (frame instanceof Uint8Array) {
+    if (frame.byteLength > LIMITS.frameChars) return "frame too large";
+    try {
+      v = decoder.decode(frame);
+    } catch {
+      return "frame is not UTF-8";
+    }
+  }
+  if (typeof v === "string") {
+    if (v.length > LIMITS.frameChars) return "frame too large";
+    try {
+      v = JSON.parse(v);
+    } catch {
+      return "frame is not JSON";
+    }
+  }
+  if (!isObj(v)) return "frame is not an object";
+  if (!isName(v.f)) return "f: expected a member name";
+  let problem: string | undefined;
+  switch (v.t) {
+    case "ping":
+      problem = !isUint(v.s)
+        ? "s: expected a sequence number"
+        : !isName(v.n)
+        ? "n: expected a member name"
+        : checkUpdates(v.pb, false);
+      break;
+    case "ack":
+      problem = !isUint(v.s) ? "s: expected a sequence number" : checkUpdates(v.pb, false);
+      break;
+    case "nack":
+      problem = !isUint(v.s)
+        ? "s: expected a sequence number"
+        : v.r !== undefined && typeof v.r !== "boolean"
+        ? "r: expected a boolean"
+        : undefined;
+      break;
+    case "preq":
+      problem = !isUint(v.s)
+        ? "s: expected a sequence number"
+        : !isName(v.n) || !isName(v.a)
+        ? "n, a: expected a member name and address"
+        : checkUpdates(v.pb, false);
+      break;
+    case "gossip":
+      problem = checkUpdates(v.pb, true);
+      break;
+    case "pp":
+      problem = !isUint(v.s) ? "s: expected a sequence number" : checkState(v);
+      break;
+    case "extq":
+      problem = !isUint(v.s) || !isName(v.d) ? "s, d: expected a sequence and a digest" : undefined;
+      break;
+    case "ext":
+      problem = !isUint(v.s) || !isName(v.d)
+        ? "s, d: expected a sequence and a digest"
+        : v.l !== undefined && !isExtensionList(v.l)
+        ? "l: malformed extension list"
+        : undefined;
+      break;
+    default:
+      problem = "t: unknown message type";
+  }
+  return problem ?? (v as unknown as Message);
+}
+
+/** Encodes a message as JSON text (for transports that cross a process boundary). */
+export function encodeMessage(message: Message): string {
+  return JSON.stringify(message);
+}
+
+const wireCache = new WeakMap<MemberMeta, WireMeta>();
+
+/** Converts metadata to its wire form (without the extension list); memoized per object. */
+export function toWireMeta(meta: MemberMeta): WireMeta {
+  let wire = wireCache.get(meta);
+  if (!wire) {
+    wire = makeWire(meta);
+    wireCache.set(meta, wire);
+  }
+  return wire;
+}
+
+function makeWire(meta: MemberMeta): WireMeta {
+  return {
+    a: meta.address,
+    fp: meta.fingerprint,
+    r: meta.role,
+    si: meta.schemaInternal,
+    se: meta.schemaExternal,
+    v: meta.appVersion,
+    ec: meta.extensionCount,
+    ed: meta.extensionDigest,
+  };
+}
+
+/** Converts wire metadata to {@link MemberMeta}; memoized per object. */
+export function fromWireMeta(m: WireMeta): MemberMeta {
+  let meta = metaCache.get(m);
+  if (!meta) {
+    meta = Object.freeze({
+      address: m.a,
+      fingerprint: m.fp,
+      role: m.r,
+      schemaInternal: m.si,
+      schemaExternal: m.se,
+      appVersion: m.v,
+      extensionCount: m.ec,
+      extensionDigest: m.ed,
+    });
+    metaCache.set(m, meta);
+  }
+  return meta;
+}
+
+/** Reports whether two wire metadata values are equal field by field. */
+export function sameWireMeta(x: WireMeta, y: WireMeta): boolean {
+  return x === y || (x.a === y.a && x.fp === y.fp && x.r === y.r && x.si === y.si &&
+    x.se === y.se && x.v === y.v && x.ec === y.ec && x.ed === y.ed);
+}
+
+/** Encoded size (JSON chars) of an update, plus one for the separating comma; memoized. */
+export function updateSize(u: Update): number {
+  let size = sizeCache.get(u);
+  if (size === undefined) {
+    size = JSON.stringify(u).length + 1;
+    sizeCache.set(u, size);
+  }
+  return size;
+}

@@ -1,0 +1,305 @@
+/**
+ * The SWIM failure detector: one probe per (health-scaled) interval, round-robin over a
+ * shuffled member list; a direct ping, then `k` indirect pings through relays that answer
+ * with an ack or a nack; no answer by the end of the interval makes the target suspect.
+ * A refused direct ping that a relay confirms declares the target dead at once.
+ *
+ * Also the relay side: probing a member on behalf of another.
+ *
+ * @module
+ */
+import type { Clock, Random, TimerHandle } from "../lib/cluster/membership.ts";
+import { isLive } from "../lib/cluster/membership.ts";
+import type { Logger } from "../lib/log.ts";
+import type { Awareness } from "./awareness.ts";
+import type { GossipConfig } from "./config.ts";
+import type { MemberEntry } from "./members.ts";
+import type { Message, PingReqMsg } from "./messages.ts";
+import { pickRandom, shuffle } from "./random.ts";
+import type { StateMachine } from "./state.ts";
+
+/** What the prober needs from the engine. */
+export interface ProbeHost {
+  readonly name: string;
+  readonly state: StateMachine;
+  readonly config: GossipConfig;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly awareness: Awareness;
+  nextSeq(): number;
+  /** Sends a ping to `target` (with piggybacked updates, the suspicion first if suspect). */
+  ping(address: string, targetName: string, seq: number): void;
+  /** Sends a protocol message. */
+  send(address: string, msg: Message): void;
+}
+
+interface Probe {
+  readonly target: MemberEntry;
+  readonly address: string;
+  readonly seq: number;
+  acked: boolean;
+  /** Done early (refusal confirmed): nothing left to decide at the end of the interval. */
+  settled: boolean;
+  indirect: boolean;
+  expectedNacks: number;
+  nacks: number;
+  refused: boolean;
+  relayRefusals: number;
+  timer: TimerHandle | undefined;
+}
+
+interface Relay {
+  readonly requester: string;
+  readonly origSeq: number;
+  readonly address: string;
+  timer: TimerHandle | undefined;
+}
+
+/** Drives probing for one member. */
+export class Prober {
+  readonly #h: ProbeHost;
+  #order: MemberEntry[] = [];
+  #index = 0;
+  #current: Probe | undefined;
+  #tick: TimerHandle | undefined;
+  #urgent: MemberEntry | undefined;
+  readonly #relays = new Map<number, Relay>();
+  #stopped = true;
+  /** Probes started, and probes that ended without an ack (diagnostics). */
+  readonly counters = { probes: 0, failed: 0 };
+
+  constructor(host: ProbeHost) {
+    this.#h = host;
+  }
+
+  /** Starts probing after a random stagger within one interval. */
+  start(): void {
+    this.#stopped = false;
+    const first = this.#h.random.int(this.#h.config.probeIntervalMs);
+    this.#tick = this.#h.clock.setTimeout(() => this.#round(), first);
+  }
+
+  /** Stops every timer. */
+  stop(): void {
+    this.#stopped = true;
+    const clock = this.#h.clock;
+    if (this.#tick !== undefined) clock.clearTimeout(this.#tick);
+    if (this.#current?.timer !== undefined) clock.clearTimeout(this.#current.timer);
+    for (const r of this.#relays.values()) if (r.timer !== undefined) clock.clearTimeout(r.timer);
+    this.#relays.clear();
+    this.#current = undefined;
+  }
+
+  /** Adds a newly live member at a random place in the rest of this round. */
+  add(entry: MemberEntry): void {
+    const order = this.#order;
+    order.push(entry);
+    const from = Math.min(this.#index, order.length - 1);
+    const j = from + this.#h.random.int(order.length - from);
+    order[order.length - 1] = order[j];
+    order[j] = entry;
+  }
+
+  /** Probes `entry` next (a send to it was refused outside a probe). */
+  prioritize(entry: MemberEntry): void {
+    if (this.#current?.target !== entry) this.#urgent = entry;
+  }
+
+  /** An ack for `seq` arrived. Returns `true` when it belonged to the prober. */
+  handleAck(seq: number): boolean {
+    const p = this.#current;
+    if (p && p.seq === seq) {
+      if (!p.acked) {
+        p.acked = true;
+        this.#h.state.heard(p.target.name);
+        if (p.timer !== undefined) this.#h.clock.clearTimeout(p.timer);
+        p.timer = undefined;
+      }
+      return true;
+    }
+    const relay = this.#relays.get(seq);
+    if (relay) {
+      this.#relays.delete(seq);
+      if (relay.timer !== undefined) this.#h.clock.clearTimeout(relay.timer);
+      this.#h.send(relay.requester, { t: "ack", f: this.#h.name, s: relay.origSeq });
+      return true;
+    }
+    return false;
+  }
+
+  /** A relay's nack for our current probe. */
+  handleNack(seq: number, refused: boolean): void {
+    const p = this.#current;
+    if (!p || p.seq !== seq || p.acked || p.settled) return;
+    p.nacks++;
+    if (refused) {
+      p.relayRefusals++;
+      this.#maybeConfirmRefusal(p);
+    }
+  }
+
+  /** The transport reports that nothing listens at `address`. */
+  handleRefused(address: string): void {
+    for (const [seq, r] of this.#relays) {
+      if (r.address !== address) continue;
+      this.#relays.delete(seq);
+      if (r.timer !== undefined) this.#h.clock.clearTimeout(r.timer);
+      this.#h.send(r.requester, { t: "nack", f: this.#h.name, s: r.origSeq, r: true });
+    }
+    const p = this.#current;
+    if (p && p.address === address && !p.acked && !p.settled) {
+      if (!p.refused) {
+        p.refused = true;
+        // No point waiting out the ack timeout: ask the relays now.
+        if (!p.indirect) {
+          if (p.timer !== undefined) this.#h.clock.clearTimeout(p.timer);
+          this.#indirect(p);
+        }
+        this.#maybeConfirmRefusal(p);
+      }
+      return;
+    }
+    // A refusal outside a probe: probe that member next.
+    for (const e of this.#h.state.table.list) {
+      if (e.address === address && isLive(e.state) && e !== this.#h.state.self) {
+        this.prioritize(e);
+        break;
+      }
+    }
+  }
+
+  /** Relays a ping for another member (ping-req). */
+  handlePingReq(msg: PingReqMsg, from: string): void {
+    const h = this.#h;
+    const seq = h.nextSeq();
+    const relay: Relay = { requester: from, origSeq: msg.s, address: msg.a, timer: undefined };
+    this.#relays.set(seq, relay);
+    relay.timer = h.clock.setTimeout(() => {
+      if (this.#relays.delete(seq)) h.send(from, { t: "nack", f: h.name, s: msg.s });
+    }, h.config.probeTimeoutMs);
+    h.ping(msg.a, msg.n, seq);
+  }
+
+  #round(): void {
+    if (this.#stopped) return;
+    const h = this.#h;
+    try {
+      this.#finish();
+      const target = this.#next();
+      if (target) this.#probe(target);
+    } catch (err) {
+      h.logger.error("Probe round failed", { err });
+    }
+    this.#tick = h.clock.setTimeout(
+      () => this.#round(),
+      h.awareness.scale(h.config.probeIntervalMs),
+    );
+  }
+
+  #next(): MemberEntry | undefined {
+    const self = this.#h.state.self;
+    const urgent = this.#urgent;
+    this.#urgent = undefined;
+    if (urgent && urgent.index >= 0 && isLive(urgent.state)) return urgent;
+    for (let pass = 0; pass < 2; pass++) {
+      const order = this.#order;
+      while (this.#index < order.length) {
+        const e = order[this.#index++];
+        if (e.index >= 0 && e !== self && isLive(e.state)) return e;
+      }
+      // Wrap-around: rebuild from the table (dropping dead and reaped members) and reshuffle.
+      this.#order = shuffle(
+        this.#h.state.table.list.filter((e) => e !== self && isLive(e.state)),
+        this.#h.random,
+      );
+      this.#index = 0;
+    }
+    return undefined;
+  }
+
+  #probe(target: MemberEntry): void {
+    const h = this.#h;
+    const p: Probe = {
+      target,
+      address: target.address,
+      seq: h.nextSeq(),
+      acked: false,
+      settled: false,
+      indirect: false,
+      expectedNacks: 0,
+      nacks: 0,
+      refused: false,
+      relayRefusals: 0,
+      timer: undefined,
+    };
+    this.#current = p;
+    this.counters.probes++;
+    h.ping(p.address, target.name, p.seq);
+    p.timer = h.clock.setTimeout(() => {
+      p.timer = undefined;
+      if (!p.acked && !p.indirect && this.#current === p) this.#indirect(p);
+    }, h.config.probeTimeoutMs);
+  }
+
+  #indirect(p: Probe): void {
+    const h = this.#h;
+    p.indirect = true;
+    const self = h.state.self;
+    const relays = pickRandom(
+      h.state.table.list,
+      h.config.indirectChecks,
+      h.random,
+      (e) => e !== self && e !== p.target && e.state === "alive",
+    );
+    p.expectedNacks = relays.length;
+    for (const r of relays) {
+      h.send(r.address, {
+        t: "preq",
+        f: h.name,
+        s: p.seq,
+        n: p.target.name,
+        a: p.address,
+      });
+    }
+    this.#maybeConfirmRefusal(p);
+  }
+
+  #maybeConfirmRefusal(p: Probe): void {
+    const h = this.#h;
+    if (!h.config.refusalDeclaresDead || !p.refused || !p.indirect || p.acked || p.settled) return;
+    // One relay seeing the same refusal rules out a problem on our side; with no relay to ask,
+    // our own refusal is all the evidence there is.
+    if (p.relayRefusals < 1 && p.expectedNacks > 0) return;
+    p.settled = true;
+    const t = p.target;
+    if (!isLive(t.state)) return;
+    h.logger.info("Connection refused, confirmed: declaring the member dead", {
+      member: t.name,
+      relays: p.relayRefusals,
+    });
+    h.state.dead(t.name, t.incarnation, h.name);
+  }
+
+  #finish(): void {
+    const p = this.#current;
+    if (!p) return;
+    this.#current = undefined;
+    const h = this.#h;
+    if (p.timer !== undefined) h.clock.clearTimeout(p.timer);
+    if (p.acked) {
+      h.awareness.apply(-1);
+      return;
+    }
+    if (p.settled) return;
+    this.counters.failed++;
+    // Lifeguard: missing nacks mean our own messages are not getting through.
+    let delta = 1;
+    if (p.expectedNacks > 0) delta = Math.max(0, p.expectedNacks - p.nacks);
+    h.awareness.apply(delta);
+    const t = p.target;
+    if (t.index < 0 || !isLive(t.state)) return;
+    h.logger.debug("Probe failed: suspecting the member", { member: t.name });
+    h.state.suspect(t.name, t.incarnation, h.name);
+  }
+}

@@ -1,0 +1,408 @@
+/**
+ * The state machine over the member table: applies alive/suspect/dead/left updates by the
+ * precedence rules, refutes accusations against the local member, runs suspicion timers,
+ * queues accepted updates for re-gossip, keeps extension verdicts and emits events.
+ *
+ * @module
+ */
+import type {
+  Clock,
+  MemberInfo,
+  MemberMeta,
+  MembershipEventName,
+  MemberState,
+} from "../lib/cluster/membership.ts";
+import { extensionStatusOf, isLive } from "../lib/cluster/membership.ts";
+import { extensionDigest } from "../lib/cluster/extensions.ts";
+import type { Logger } from "../lib/log.ts";
+import type { Awareness } from "./awareness.ts";
+import { BroadcastQueue } from "./broadcast.ts";
+import type { GossipConfig } from "./config.ts";
+import { suspicionTimeout } from "./config.ts";
+import { Emitter } from "./events.ts";
+import { MemberEntry, MemberTable, supersedes } from "./members.ts";
+import { fromWireMeta, sameWireMeta, toWireMeta } from "./messages.ts";
+import type { StateEntry, Update, WireMeta } from "./messages.ts";
+import { expectedConfirmations, Suspicion } from "./suspicion.ts";
+
+/** What the state machine asks of the engine around it. */
+export interface StateHooks {
+  /** An update was queued for gossip (the engine may push at once). */
+  queued(): void;
+  /** A member became live (new, or back from dead/left): add it to the probe order. */
+  becameLive(entry: MemberEntry): void;
+  /** The extension list for `entry`'s digest is unknown: fetch it. */
+  listMissing(entry: MemberEntry): void;
+}
+
+/** Fills in the extension digest and count from the list, when the list is given. */
+export function normalizeMeta(meta: MemberMeta): MemberMeta {
+  if (!meta.extensions) return meta;
+  const list = Object.freeze([...meta.extensions]);
+  return {
+    ...meta,
+    extensions: list,
+    extensionCount: list.length,
+    extensionDigest: extensionDigest(list),
+  };
+}
+
+/** The member table plus every rule that changes it. */
+export class StateMachine {
+  readonly table: MemberTable = new MemberTable();
+  readonly queue: BroadcastQueue = new BroadcastQueue();
+  readonly events: Emitter;
+  readonly self: MemberEntry;
+  /** Extension lists by digest (members running the same list share one array). */
+  readonly lists: Map<string, readonly string[]> = new Map();
+  /** Set once `leave()` starts: accusations are no longer refuted. */
+  leaving = false;
+  localList: readonly string[];
+  readonly #clock: Clock;
+  readonly #config: GossipConfig;
+  readonly #log: Logger;
+  readonly #awareness: Awareness;
+  readonly #hooks: StateHooks;
+  /** Live members whose list differs from ours, with the digest the mismatch was reported for. */
+  readonly #mismatched = new Map<string, string>();
+  /** Counters for benchmarks and diagnostics. */
+  readonly counters = { refutations: 0, suspicions: 0, deaths: 0 };
+
+  constructor(
+    name: string,
+    meta: MemberMeta,
+    incarnation: number,
+    ctx: { clock: Clock; config: GossipConfig; logger: Logger; awareness: Awareness },
+    hooks: StateHooks,
+  ) {
+    this.#clock = ctx.clock;
+    this.#config = ctx.config;
+    this.#log = ctx.logger;
+    this.#awareness = ctx.awareness;
+    this.#hooks = hooks;
+    this.events = new Emitter(ctx.logger);
+    const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? [] });
+    this.localList = full.extensions!;
+    this.lists.set(full.extensionDigest, this.localList);
+    const wire = toWireMeta(full);
+    this.self = new MemberEntry(name, incarnation, wire, fromWireMeta(wire), ctx.clock.now());
+    this.self.lastHeartbeat = ctx.clock.now();
+    this.table.add(this.self);
+    this.#updateExt(this.self);
+  }
+
+  /** The local member's extension digest. */
+  get localDigest(): string {
+    return this.self.wire.ed;
+  }
+
+  /** Applies one gossiped update. Returns `true` when it changed the table. */
+  apply(u: Update): boolean {
+    switch (u.k) {
+      case "alive":
+        return this.alive(u.n, u.i, u.m, u);
+      case "suspect":
+        return this.suspect(u.n, u.i, u.by, u);
+      case "dead":
+        return this.dead(u.n, u.i, u.by, u);
+      case "left":
+        return this.left(u.n, u.i, u);
+    }
+  }
+
+  /** An `alive` claim about `name` at incarnation `inc` with metadata `wire`. */
+  alive(name: string, inc: number, wire: WireMeta, u?: Update): boolean {
+    const self = this.self;
+    if (name === self.name) {
+      // Our own echo is fine; a newer or different claim about us is an impostor or a stale
+      // record from a previous run: out-bid it.
+      if (
+        !this.leaving && (inc > self.incarnation || (inc === self.incarnation &&
+          !sameWireMeta(wire, self.wire)))
+      ) this.refute(inc, false);
+      return false;
+    }
+    const now = this.#clock.now();
+    const cur = this.table.get(name);
+    if (!cur) {
+      const entry = new MemberEntry(name, inc, wire, fromWireMeta(wire), now);
+      entry.lastHeartbeat = now;
+      this.table.add(entry);
+      this.#queue(name, u ?? { k: "alive", n: name, i: inc, m: wire });
+      this.#hooks.becameLive(entry);
+      this.#updateExt(entry);
+      this.#emit("member-join", entry, undefined);
+      return true;
+    }
+    if (!supersedes(cur, "alive", inc)) return false;
+    if (cur.wire.a !== wire.a && isLive(cur.state)) {
+      this.#log.warn("Conflicting address for a live member: ignoring the claim", {
+        member: name,
+        address: cur.wire.a,
+        claimed: wire.a,
+      });
+      return false;
+    }
+    const prev = cur.state;
+    const metaChanged = !sameWireMeta(cur.wire, wire);
+    cur.suspicion?.cancel();
+    cur.suspicion = undefined;
+    cur.incarnation = inc;
+    cur.wire = wire;
+    cur.meta = fromWireMeta(wire);
+    cur.lastHeartbeat = now;
+    this.table.setState(cur, "alive", now);
+    this.#queue(name, u ?? { k: "alive", n: name, i: inc, m: wire });
+    if (prev === "dead" || prev === "left") this.#hooks.becameLive(cur);
+    if (metaChanged || prev !== "alive") this.#updateExt(cur);
+    if (prev === "dead" || prev === "left") this.#emit("member-join", cur, prev);
+    else if (prev === "suspect" || metaChanged) this.#emit("member-update", cur, prev);
+    return true;
+  }
+
+  /** A `suspect` accusation against `name` at `inc`, made by `by`. */
+  suspect(name: string, inc: number, by: string, u?: Update): boolean {
+    const self = this.self;
+    if (name === self.name) {
+      if (!this.leaving && inc >= self.incarnation) this.refute(inc, true);
+      return false;
+    }
+    const cur = this.table.get(name);
+    if (!cur) return false;
+    if (cur.state === "suspect" && inc === cur.incarnation && cur.suspicion) {
+      // Same suspicion from someone else: an independent confirmation shortens the timer.
+      if (cur.suspicion.confirm(by)) {
+        this.#queue(name, u ?? { k: "suspect", n: name, i: inc, by });
+        return true;
+      }
+      return false;
+    }
+    if (!supersedes(cur, "suspect", inc)) return false;
+    const now = this.#clock.now();
+    cur.suspicion?.cancel();
+    cur.incarnation = inc;
+    this.table.setState(cur, "suspect", now);
+    const n = this.table.live;
+    const k = expectedConfirmations(this.#config.suspicionMult, n);
+    const min = suspicionTimeout(this.#config.suspicionMult, n, this.#config.probeIntervalMs);
+    const max = this.#config.suspicionMaxTimeoutMult * min;
+    cur.suspicion = new Suspicion(this.#clock, by, k, min, max, (confirmations) => {
+      if (cur.state !== "suspect" || cur.incarnation !== inc) return;
+      this.#log.info("Suspect timeout reached: declaring the member dead", {
+        member: name,
+        confirmations,
+      });
+      this.dead(name, inc, self.name);
+    });
+    this.counters.suspicions++;
+    this.#queue(name, u ?? { k: "suspect", n: name, i: inc, by });
+    this.#emit("member-suspect", cur, "alive");
+    return true;
+  }
+
+  /** A `dead` verdict about `name` at `inc` (from a suspicion timeout or a confirmed refusal). */
+  dead(name: string, inc: number, by: string, u?: Update): boolean {
+    const self = this.self;
+    if (name === self.name) {
+      if (!this.leaving && inc >= self.incarnation) this.refute(inc, true);
+      return false;
+    }
+    const cur = this.table.get(name);
+    if (!cur || !supersedes(cur, "dead", inc)) return false;
+    const prev = cur.state;
+    cur.suspicion?.cancel();
+    cur.suspicion = undefined;
+    cur.incarnation = inc;
+    this.table.setState(cur, "dead", this.#clock.now());
+    this.counters.deaths++;
+    this.#queue(name, u ?? { k: "dead", n: name, i: inc, by });
+    this.#trackMismatch(cur);
+    this.#emit("member-failed", cur, prev);
+    return true;
+  }
+
+  /** A graceful leave of `name` at `inc`. */
+  left(name: string, inc: number, u?: Update): boolean {
+    const self = this.self;
+    if (name === self.name) {
+      // A `left` about us while we run is a record of an earlier run: we are back.
+      if (!this.leaving && inc >= self.incarnation) this.refute(inc, false);
+      return false;
+    }
+    const cur = this.table.get(name);
+    if (!cur || !supersedes(cur, "left", inc)) return false;
+    const prev = cur.state;
+    cur.suspicion?.cancel();
+    cur.suspicion = undefined;
+    cur.incarnation = inc;
+    this.table.setState(cur, "left", this.#clock.now());
+    this.#queue(name, u ?? { k: "left", n: name, i: inc });
+    this.#trackMismatch(cur);
+    this.#emit("member-left", cur, prev);
+    return true;
+  }
+
+  /**
+   * Out-bids an accusation made at incarnation `accused` with a fresh `alive` about ourselves.
+   * `penalize`: the accusation means others could not reach us in time (Lifeguard counts it
+   * against our local health).
+   */
+  refute(accused: number, penalize: boolean): void {
+    const self = this.self;
+    self.incarnation = Math.max(self.incarnation, accused) + 1;
+    this.counters.refutations++;
+    if (penalize) this.#awareness.apply(1);
+    this.#log.debug("Refuting an accusation", { incarnation: self.incarnation });
+    this.#queue(self.name, { k: "alive", n: self.name, i: self.incarnation, m: self.wire });
+  }
+
+  /** Adds members known from a previous run as alive, silently (no events, no gossip). */
+  restore(peers: readonly { name: string; incarnation: number; meta: MemberMeta }[]): void {
+    const now = this.#clock.now();
+    for (const p of peers) {
+      if (p.name === this.self.name || this.table.get(p.name)) continue;
+      const wire = toWireMeta(p.meta);
+      const entry = new MemberEntry(p.name, p.incarnation, wire, fromWireMeta(wire), now);
+      this.table.add(entry);
+      this.#hooks.becameLive(entry);
+      this.#updateExt(entry);
+    }
+  }
+
+  /** Changes the local metadata: bumps the incarnation and gossips it. */
+  setLocalMeta(meta: MemberMeta): void {
+    const self = this.self;
+    const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? this.localList });
+    const wire = toWireMeta(full);
+    const listChanged = full.extensionDigest !== self.wire.ed;
+    self.wire = wire;
+    self.meta = fromWireMeta(wire);
+    self.incarnation++;
+    if (listChanged) {
+      this.localList = full.extensions!;
+      this.lists.set(full.extensionDigest, this.localList);
+      for (const e of this.table.list) {
+        e.ext = undefined;
+        this.#updateExt(e);
+      }
+    }
+    this.#queue(self.name, { k: "alive", n: self.name, i: self.incarnation, m: wire });
+  }
+
+  /** Marks the local member as leaving and queues the `left` update. */
+  startLeave(): void {
+    this.leaving = true;
+    const self = this.self;
+    this.table.setState(self, "left", this.#clock.now());
+    this.#queue(self.name, { k: "left", n: self.name, i: self.incarnation });
+  }
+
+  /**
+   * Merges a remote member's full state (memberlist's mergeState): alive and left are applied
+   * as such; a remote dead or suspect is never trusted as dead but becomes a local suspicion
+   * the accused can refute, unless we heard from it within the last probe interval.
+   */
+  merge(entries: readonly StateEntry[], from: string): void {
+    const now = this.#clock.now();
+    const fresh = this.#config.probeIntervalMs;
+    for (const e of entries) {
+      switch (e.k) {
+        case "alive":
+          this.alive(e.n, e.i, e.m);
+          break;
+        case "left":
+          if (!this.table.get(e.n) && e.n !== this.self.name) break;
+          this.left(e.n, e.i);
+          break;
+        case "suspect":
+        case "dead": {
+          const cur = this.table.get(e.n);
+          if (!cur && e.n !== this.self.name) {
+            if (e.k === "dead") break;
+            this.alive(e.n, e.i, e.m);
+          } else if (cur && cur !== this.self && now - cur.lastHeartbeat < fresh) break;
+          this.suspect(e.n, e.i, from);
+          break;
+        }
+      }
+    }
+  }
+
+  /** The local full state for a push-pull, plus the lists of every digest it mentions. */
+  fullState(): { st: StateEntry[]; x: Record<string, readonly string[]> } {
+    const st: StateEntry[] = [];
+    const x: Record<string, readonly string[]> = {};
+    for (const e of this.table.list) {
+      st.push({ k: e.state, n: e.name, i: e.incarnation, m: e.wire });
+      const d = e.wire.ed;
+      if (isLive(e.state) && !(d in x)) {
+        const list = this.lists.get(d);
+        if (list) x[d] = list;
+      }
+    }
+    return { st, x };
+  }
+
+  /** Stores a fetched extension list and settles the verdicts waiting for it. */
+  learnList(digest: string, list: readonly string[]): void {
+    if (this.lists.has(digest)) return;
+    this.lists.set(digest, Object.freeze([...list]));
+    for (const e of this.table.list) if (e.wire.ed === digest) this.#updateExt(e);
+  }
+
+  /** Records direct contact with `name`. */
+  heard(name: string): void {
+    const e = this.table.get(name);
+    if (e) e.lastHeartbeat = this.#clock.now();
+  }
+
+  /** A snapshot of `entry` with its extension list when known. */
+  info(entry: MemberEntry): MemberInfo {
+    return entry.snapshot(this.lists.get(entry.wire.ed));
+  }
+
+  /** Cancels every suspicion timer (engine stop). */
+  stopTimers(): void {
+    for (const e of this.table.list) {
+      e.suspicion?.cancel();
+      e.suspicion = undefined;
+    }
+  }
+
+  #queue(name: string, u: Update): void {
+    this.queue.queue(name, u);
+    this.#hooks.queued();
+  }
+
+  #emit(event: MembershipEventName, entry: MemberEntry, previous: MemberState | undefined): void {
+    if (!this.events.has(event)) return;
+    this.events.emit(event as "member-join", { member: this.info(entry), previous });
+  }
+
+  #updateExt(entry: MemberEntry): void {
+    const digest = entry.wire.ed;
+    const list = this.lists.get(digest);
+    entry.ext = extensionStatusOf(this.localList, this.localDigest, entry.meta, list);
+    if (entry.ext.verdict === "unknown" && entry !== this.self) this.#hooks.listMissing(entry);
+    this.#trackMismatch(entry);
+  }
+
+  #trackMismatch(entry: MemberEntry): void {
+    if (entry === this.self) return;
+    const v = entry.ext?.verdict;
+    const bad = isLive(entry.state) && v !== undefined && v !== "equal" && v !== "unknown";
+    const had = this.#mismatched.get(entry.name);
+    if (bad) {
+      if (had === entry.wire.ed) return;
+      this.#mismatched.set(entry.name, entry.wire.ed);
+      if (this.events.has("extensions-mismatch")) {
+        this.events.emit("extensions-mismatch", { member: this.info(entry), status: entry.ext! });
+      }
+    } else if (had !== undefined) {
+      this.#mismatched.delete(entry.name);
+      if (this.#mismatched.size === 0) {
+        this.events.emit("extensions-converged", { members: this.table.live });
+      }
+    }
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * What the rest of cohort reads from the gossip layer, without importing `gossip/`: member
+ * states and metadata, the {@link MembershipView} with its events and extension verdicts, and
+ * the components the engine is built from ({@link Transport}, {@link Clock}, {@link Random}).
+ *
+ * Types and tiny pure helpers only. The engine lives in `gossip/`; routes and daemon code
+ * depend on this file so that a test can hand them any view (a fake, a simulated cluster).
+ *
+ * @module
+ */
+import { compareExtensions } from "./extensions.ts";
+import type { ExtensionComparison, Verdict } from "./extensions.ts";
+
+/**
+ * A member's state as one observer sees it.
+ *
+ * - `alive`: answers probes (or was recently vouched for at its current incarnation).
+ * - `suspect`: missed a direct and indirect probe; it has until the suspicion timeout to refute.
+ * - `dead`: the suspicion timed out (or a refused connection confirmed a crash). A dead member
+ *   that comes back refutes with a higher incarnation.
+ * - `left`: the member announced a graceful leave. Never reported as `dead`.
+ */
+export type MemberState = "alive" | "suspect" | "dead" | "left";
+
+/** Metadata every member gossips about itself. Changing any field bumps its incarnation. */
+export interface MemberMeta {
+  /** Where the member's transport listens (`host:port` or a transport-specific address). */
+  readonly address: string;
+  /** Hex SHA-256 fingerprint of the member's TLS certificate (`""` when not known). */
+  readonly fingerprint: string;
+  /** The member's role (`"voter"`, `"spare"`, an app-defined role, …). */
+  readonly role: string;
+  /** Version of cohort's own schema (`schema_internal_version`). */
+  readonly schemaInternal: number;
+  /** Version of the app's schema (`schema_external_version`). */
+  readonly schemaExternal: number;
+  /** The app's version string. */
+  readonly appVersion: string;
+  /** Number of API extensions the member runs (its API level). */
+  readonly extensionCount: number;
+  /** {@link import("./extensions.ts").extensionDigest} of the member's extension list. */
+  readonly extensionDigest: string;
+  /**
+   * The full unified extension list, when known. Gossip carries only the digest and count;
+   * the list is fetched once per new digest.
+   */
+  readonly extensions?: readonly string[];
+}
+
+/** A snapshot of one member as seen by the local member. */
+export interface MemberInfo {
+  /** Unique member name. */
+  readonly name: string;
+  readonly state: MemberState;
+  /** The member's incarnation: bumped by itself on refutation and on every metadata change. */
+  readonly incarnation: number;
+  readonly meta: MemberMeta;
+  /**
+   * When (clock ms) the local member last heard from it directly or learnt a newer incarnation
+   * of it; `0` when never.
+   */
+  readonly lastHeartbeat: number;
+  /** When (clock ms) its state last changed locally. */
+  readonly stateChangedAt: number;
+}
+
+/**
+ * The extension verdict of one member against the local member: `equal`, `ahead` (they must
+ * upgrade), `behind` (we must upgrade), `diverged`, or `unknown` while the member's list for a
+ * new digest is still being fetched.
+ */
+export interface ExtensionStatus {
+  readonly verdict: Verdict | "unknown";
+  /** The digest the verdict is about. */
+  readonly digest: string;
+  /** Their extension count. */
+  readonly count: number;
+  /** The full comparison (names missing and extra) once the list is known. */
+  readonly comparison?: ExtensionComparison;
+}
+
+/** Payload of the `member-*` events. */
+export interface MemberEvent {
+  readonly member: MemberInfo;
+  /** The state before the change (`undefined` for a member seen for the first time). */
+  readonly previous: MemberState | undefined;
+}
+
+/** Payload of `extensions-mismatch`: a live member's list differs from ours. */
+export interface ExtensionsMismatchEvent {
+  readonly member: MemberInfo;
+  readonly status: ExtensionStatus;
+}
+
+/** Payload of `extensions-converged`: every live member with a known list now equals ours. */
+export interface ExtensionsConvergedEvent {
+  /** Number of live members (alive or suspect, the local one included). */
+  readonly members: number;
+}
+
+/** Events a {@link MembershipView} emits, by name. */
+export interface MembershipEvents {
+  /** A member was seen alive for the first time, or came back after `dead`/`left`. */
+  "member-join": MemberEvent;
+  /** An alive member's metadata changed, or a suspect member refuted. */
+  "member-update": MemberEvent;
+  "member-suspect": MemberEvent;
+  /** A member was declared dead (crash). */
+  "member-failed": MemberEvent;
+  /** A member left gracefully. */
+  "member-left": MemberEvent;
+  "extensions-mismatch": ExtensionsMismatchEvent;
+  /** Emitted once when the last mismatch among live members disappears. */
+  "extensions-converged": ExtensionsConvergedEvent;
+}
+
+/** An event name of {@link MembershipEvents}. */
+export type MembershipEventName = keyof MembershipEvents;
+
+/**
+ * The merged membership as one member sees it. Listeners run synchronously inside the engine;
+ * a listener that throws is logged and does not disturb the others. Keep them short.
+ */
+export interface MembershipView {
+  /** The local member's name. */
+  readonly localName: string;
+  /** Every known member (the local one included), in no particular order. O(N) snapshot. */
+  members(): MemberInfo[];
+  /** One member, or `undefined` when unknown (never seen, or reaped). */
+  member(name: string): MemberInfo | undefined;
+  /** The extension verdict of a member against the local member; `undefined` when unknown. */
+  extensionStatus(name: string): ExtensionStatus | undefined;
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<E extends MembershipEventName>(
+    event: E,
+    listener: (event: MembershipEvents[E]) => void,
+  ): () => void;
+}
+
+/** Reports whether a state counts as a live member (probed, gossiped to, part of N). */
+export function isLive(state: MemberState): boolean {
+  return state === "alive" || state === "suspect";
+}
+
+/**
+ * Computes a member's extension status against ours. `list` is their full list when known.
+ * Equal digests are `equal` without the list (the digest is collision-resistant enough for
+ * a compatibility check and saves the fetch).
+ */
+export function extensionStatusOf(
+  localList: readonly string[],
+  localDigest: string,
+  meta: Pick<MemberMeta, "extensionDigest" | "extensionCount">,
+  list: readonly string[] | undefined,
+): ExtensionStatus {
+  const digest = meta.extensionDigest;
+  const count = meta.extensionCount;
+  if (digest === localDigest) {
+    return {
+      verdict: "equal",
+      digest,
+      count,
+      comparison: { verdict: "equal", missing: [], extra: [], firstDifference: -1 },
+    };
+  }
+  if (!list) return { verdict: "unknown", digest, count };
+  const comparison = compareExtensions(localList, list);
+  return { verdict: comparison.verdict, digest, count, comparison };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Components injected into the engine.
+
+/** An opaque timer handle returned by {@link Clock.setTimeout}. */
+export type TimerHandle = unknown;
+
+/**
+ * Time source and timers. The engine never reads `Date.now` or calls `setTimeout` itself, so a
+ * simulated clock can drive many members deterministically.
+ */
+export interface Clock {
+  /** Current time in milliseconds (any epoch, monotonic). */
+  now(): number;
+  /** Calls `fn` once after `ms` milliseconds. */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer; a no-op for a timer that fired or was cancelled. */
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/** A seeded pseudo-random source. */
+export interface Random {
+  /** A float in [0, 1). */
+  next(): number;
+  /** An integer in [0, n). */
+  int(n: number): number;
+}
+
+/** The real clock: `Date.now` and the runtime's timers, unref'd so they never keep a process up. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms) as unknown as { unref?: () => void };
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/**
+ * A frame the engine hands to a transport: a JSON-compatible object. A transport that crosses
+ * a process boundary encodes it (JSON text); an in-process transport may pass the object
+ * itself. Inbound, the engine accepts the object, JSON text, or UTF-8 bytes of JSON text and
+ * validates whatever arrives, so a transport never needs to understand the protocol.
+ */
+export type Frame = string | Uint8Array | object;
+
+/** Per-send hints. */
+export interface SendOptions {
+  /**
+   * The frame carries state that should not be dropped under back-pressure (push-pull, leave).
+   * Without it a transport under pressure may drop the frame. @default false
+   */
+  readonly reliable?: boolean;
+}
+
+/** What a transport calls back into. */
+export interface TransportHandlers {
+  /**
+   * A frame arrived. `from` is the sender's listening address (where a reply should go), as
+   * established by the transport (for WebSockets: the address the authenticated peer
+   * advertised).
+   */
+  message(from: string, frame: Frame): void;
+  /**
+   * Positive evidence that nothing listens at `to` any more (a refused connection). Only report
+   * refusals: a silent timeout must stay silent so that the full suspicion path applies.
+   */
+  refused(to: string): void;
+}
+
+/**
+ * The engine's only way to reach other members: best-effort, message-oriented, unordered.
+ * Request/response (acks, push-pull, extension fetch) is built by the engine on top of it with
+ * sequence numbers, so a transport needs no streams.
+ */
+export interface Transport {
+  /** The local listening address others use to reach this member. */
+  readonly address: string;
+  /** Sends a frame. Never throws and never blocks; failures are dropped (or `refused`). */
+  send(to: string, frame: Frame, options?: SendOptions): void;
+  /** Installs the inbound handlers (replacing previous ones). */
+  listen(handlers: TransportHandlers): void;
+  /** Stops receiving and sending; later sends are dropped silently. */
+  close(): Promise<void>;
+}
