@@ -3,9 +3,9 @@
  * by gossip. Each update goes out at most `limit` times; the least-transmitted (newest) go
  * first; a newer update about a member replaces the queued one.
  *
- * Items sit in buckets by transmit count, so taking a message's worth costs O(items taken +
- * stale skipped), not a sort of the whole queue: with 1000 members joining at once a queue
- * holds 1000 items and every probe message takes a few.
+ * Items sit in buckets by transmit count, each ordered by age, so taking a message's worth
+ * costs O(items taken + stale skipped), not a sort of the whole queue: with 1000 members
+ * joining at once a queue holds 1000 items and every probe message takes a few.
  *
  * @module
  */
@@ -16,6 +16,8 @@ interface Item {
   readonly key: string;
   readonly update: Update;
   readonly size: number;
+  /** Queue order: higher is newer. */
+  readonly id: number;
   transmits: number;
   removed: boolean;
 }
@@ -26,6 +28,7 @@ export class BroadcastQueue {
   /** `#buckets[t]` holds items sent `t` times, oldest first; stale references are skipped. */
   readonly #buckets: Item[][] = [];
   readonly #stale: number[] = [];
+  #nextId = 0;
 
   /** Number of queued updates. */
   get size(): number {
@@ -45,7 +48,14 @@ export class BroadcastQueue {
     const wasEmpty = this.#byKey.size === 0;
     const old = this.#byKey.get(key);
     if (old) this.#drop(old);
-    const item: Item = { key, update, size: updateSize(update), transmits: 0, removed: false };
+    const item: Item = {
+      key,
+      update,
+      size: updateSize(update),
+      id: this.#nextId++,
+      transmits: 0,
+      removed: false,
+    };
     this.#byKey.set(key, item);
     (this.#buckets[0] ??= []).push(item);
     this.#stale[0] ??= 0;
@@ -91,7 +101,7 @@ export class BroadcastQueue {
         item.removed = true;
         this.#byKey.delete(item.key);
       } else {
-        (buckets[item.transmits] ??= []).push(item);
+        insertById(buckets[item.transmits] ??= [], item);
         this.#stale[item.transmits] ??= 0;
       }
     }
@@ -122,4 +132,20 @@ export class BroadcastQueue {
       this.#stale[t] = 0;
     }
   }
+}
+
+/** Inserts `item` keeping `bucket` ordered by id (usually at the end: moved items are new). */
+function insertById(bucket: Item[], item: Item): void {
+  let lo = bucket.length;
+  if (lo === 0 || bucket[lo - 1].id < item.id) {
+    bucket.push(item);
+    return;
+  }
+  let l = 0;
+  while (l < lo) {
+    const mid = (l + lo) >> 1;
+    if (bucket[mid].id < item.id) l = mid + 1;
+    else lo = mid;
+  }
+  bucket.splice(l, 0, item);
 }

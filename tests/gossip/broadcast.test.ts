@@ -1,0 +1,68 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { BroadcastQueue } from "../../gossip/broadcast.ts";
+import { updateSize } from "../../gossip/messages.ts";
+import type { Update } from "../../gossip/messages.ts";
+
+const test = suite("BroadcastQueue");
+const left = (n: string, i = 0): Update => ({ k: "left", n, i });
+
+test("each update is sent at most `limit` times", () => {
+  const q = new BroadcastQueue();
+  q.queue("a", left("a"));
+  for (let i = 0; i < 3; i++) assert.equal(q.take(1400, 3), [left("a")]);
+  assert.equal(q.take(1400, 3), []);
+  assert.is(q.size, 0);
+});
+
+test("a newer update about a member replaces the queued one", () => {
+  const q = new BroadcastQueue();
+  const old = left("a", 1);
+  q.queue("a", old);
+  q.take(1400, 10);
+  const newer = left("a", 2);
+  q.queue("a", newer);
+  assert.is(q.size, 1);
+  assert.equal(q.take(1400, 10), [newer]);
+});
+
+test("fewest transmissions first, newest first among equals", () => {
+  const q = new BroadcastQueue();
+  const [a, b, c] = [left("a"), left("b"), left("c")];
+  q.queue("a", a);
+  q.queue("b", b);
+  const one = updateSize(a);
+  assert.equal(q.take(one, 10), [b], "newest of the never-sent");
+  q.queue("c", c);
+  assert.equal(q.take(one, 10), [c]);
+  assert.equal(q.take(one, 10), [a], "a was never sent, c and b once");
+  assert.equal(q.take(3 * one, 10), [c, b, a]);
+});
+
+test("respects the byte budget and skips what does not fit", () => {
+  const q = new BroadcastQueue();
+  const small = left("s");
+  const big: Update = {
+    k: "alive",
+    n: "big",
+    i: 0,
+    m: { a: "x".repeat(200), fp: "", r: "", si: 0, se: 0, v: "", ec: 0, ed: "" },
+  };
+  q.queue("s", small);
+  q.queue("big", big);
+  assert.equal(q.take(updateSize(small) + 5, 10), [small]);
+  assert.equal(q.take(updateSize(big), 10), [big]);
+  assert.equal(q.take(0, 10), []);
+});
+
+test("stays correct through many replacements (stale entries compacted)", () => {
+  const q = new BroadcastQueue();
+  for (let i = 0; i < 500; i++) q.queue(`m${i % 50}`, left(`m${i % 50}`, i));
+  assert.is(q.size, 50);
+  const got = q.take(1_000_000, 1);
+  assert.is(got.length, 50);
+  assert.ok(got.every((u) => u.i >= 450));
+  assert.is(q.size, 0);
+});
+
+test.run();

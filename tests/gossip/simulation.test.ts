@@ -1,0 +1,208 @@
+/**
+ * Deterministic simulations (seeded, simulated time) of the scenarios issue 3 names. Bounds are
+ * derived from the configuration, never from wall-clock time.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { resolveConfig, suspicionTimeout } from "../../gossip/config.ts";
+import { createSimCluster } from "../../gossip/sim.ts";
+import type { SimCluster } from "../../gossip/sim.ts";
+import { extensionDigest } from "../../lib/cluster/extensions.ts";
+
+const test = suite("gossip simulation");
+
+/** Records every `member-failed` about anyone, per observer. */
+function recordFailures(c: SimCluster): string[] {
+  const out: string[] = [];
+  c.members.forEach((g, o) =>
+    g.on("member-failed", (e) => out.push(`${c.names[o]} saw ${e.member.name} fail`))
+  );
+  return out;
+}
+
+/**
+ * Upper bound for "every survivor declares a silent crash dead": the victim is probed by some
+ * member within one full round-robin round (every survivor probes each member once per
+ * N − 1 intervals, so some probe starts within (N − 1) intervals, rounded up by one for the
+ * round in progress), the probe fails within one interval, the suspicion runs at most its
+ * maximum, and the `dead` then spreads within a few gossip intervals.
+ */
+function crashBound(n: number, preset: "lan" | "local" = "lan"): { min: number; max: number } {
+  const c = resolveConfig(preset);
+  const min = suspicionTimeout(c.suspicionMult, n, c.probeIntervalMs);
+  const firstFailure = n * c.probeIntervalMs + c.probeIntervalMs;
+  return { min, max: firstFailure + c.suspicionMaxTimeoutMult * min + 10 * c.gossipIntervalMs };
+}
+
+test("a silent crash (hung or unplugged) is declared dead by all within the configured bound", () => {
+  const n = 10;
+  const c = createSimCluster({ size: n, seed: 11 });
+  const failures = recordFailures(c);
+  const victim = 4;
+  // No refusal: the victim just stops answering (a partition of one), the full Lifeguard path.
+  c.net.partition([c.addresses[victim]]);
+  c.members[victim].stop();
+  const { min, max } = crashBound(n);
+  const took = c.clock.runWhileNot(() => c.allSee(victim, "dead"), max + 1, 10);
+  assert.ok(took >= 0, `not everyone saw the crash within ${max} ms`);
+  assert.ok(took >= min, `declared dead after ${took} ms, before the minimum suspicion ${min} ms`);
+  assert.ok(failures.every((f) => f.endsWith(`${c.names[victim]} fail`)));
+  c.stop();
+});
+
+test("a kill -9 (refused connections) is declared dead well before the suspicion timeout", () => {
+  const n = 10;
+  const c = createSimCluster({ size: n, seed: 12 });
+  const failures = recordFailures(c);
+  c.crash(7);
+  const { min, max } = crashBound(n);
+  const took = c.clock.runWhileNot(() => c.allSee(7, "dead"), max + 1, 10);
+  assert.ok(took >= 0 && took <= max, `took ${took} ms (bound ${max})`);
+  assert.ok(took < min, `refusal path took ${took} ms, not faster than the ${min} ms suspicion`);
+  assert.is(failures.length, n - 1);
+  c.stop();
+});
+
+test("a falsely suspected (stalled) member refutes and is never declared dead", () => {
+  const n = 10;
+  const c = createSimCluster({ size: n, seed: 13 });
+  const failures = recordFailures(c);
+  let suspected = 0;
+  c.members.forEach((g) => g.on("member-suspect", (e) => e.member.name === "m3" && suspected++));
+  const before = c.members[3].incarnation;
+  // Stalled (kill -STOP) for 3 s: long enough for failed probes, shorter than the minimum
+  // suspicion timeout of 4 s at n = 10.
+  c.net.stall(c.addresses[3]);
+  c.clock.runWhileNot(() => suspected > 0, 3000, 10);
+  assert.ok(suspected > 0, "someone should have suspected the stalled member");
+  c.clock.advance(3000 - c.clock.now() % 3000);
+  c.net.resume(c.addresses[3]);
+  const took = c.clock.runWhileNot(() => c.converged(), 30_000, 10);
+  assert.ok(took >= 0, "cluster did not converge after the stall");
+  c.clock.advance(30_000);
+  assert.ok(c.converged());
+  assert.equal(failures, []);
+  assert.ok(c.members[3].incarnation > before, "the stalled member refuted");
+  c.stop();
+});
+
+test("a partition of a third of the members heals and converges", () => {
+  const n = 15;
+  const c = createSimCluster({
+    size: n,
+    seed: 14,
+    config: { reconnectIntervalMs: 5000, pushPullIntervalMs: 10_000 },
+  });
+  const third = c.addresses.slice(0, 5);
+  c.net.partition(third);
+  const { max } = crashBound(n);
+  c.clock.advance(max);
+  // Each side has declared the other dead.
+  assert.ok(c.allSee(0, "dead", [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]));
+  assert.ok(c.allSee(14, "dead", [0, 1, 2, 3, 4]));
+  c.net.heal();
+  const took = c.clock.runWhileNot(() => c.converged(), 180_000, 100);
+  assert.ok(took >= 0, "the partition did not heal within 180 s of simulated time");
+  c.stop();
+});
+
+test("a graceful leave is `left` everywhere and never `dead`", async () => {
+  const n = 10;
+  const c = createSimCluster({ size: n, seed: 15 });
+  const failures = recordFailures(c);
+  const done = c.members[2].leave();
+  c.clock.advance(1000);
+  await done;
+  const took = c.clock.runWhileNot(() => c.allSee(2, "left"), 5000, 5);
+  assert.ok(took >= 0, "not everyone saw the leave");
+  c.clock.advance(60_000);
+  assert.ok(c.allSee(2, "left"));
+  assert.equal(failures, []);
+  c.stop();
+});
+
+test("a member that rejoins with a higher incarnation wins, even after a crash", async () => {
+  const n = 10;
+  const c = createSimCluster({ size: n, seed: 16 });
+  await (async () => {
+    const done = c.members[5].leave();
+    c.clock.advance(1000);
+    await done;
+  })();
+  c.clock.runWhileNot(() => c.allSee(5, "left"), 5000, 5);
+  const old = c.members[0].member("m5")!.incarnation;
+  c.crash(5); // the address is free again
+  c.restart(5, old + 10);
+  const took = c.clock.runWhileNot(() => c.converged(), 10_000, 5);
+  assert.ok(took >= 0, "the rejoin did not converge");
+  for (const o of c.running()) {
+    if (o !== 5) assert.is(c.members[o].member("m5")!.incarnation, old + 10);
+  }
+  // A crash, then a restart that forgot its incarnation: it refutes its own `dead` record.
+  c.crash(6);
+  c.clock.runWhileNot(() => c.allSee(6, "dead"), 60_000, 10);
+  const dead = c.members[0].member("m6")!.incarnation;
+  c.restart(6);
+  assert.ok(c.clock.runWhileNot(() => c.converged(), 10_000, 5) >= 0);
+  assert.ok(c.members[0].member("m6")!.incarnation > dead);
+  c.stop();
+});
+
+test("an extension-list change reaches every member, the full list fetched by digest", () => {
+  const n = 10;
+  const base = ["internal:runtime_extension_v1", "alpha"];
+  const c = createSimCluster({
+    size: n,
+    seed: 17,
+    meta: () => ({ extensions: base }),
+    network: { frames: "json" },
+  });
+  const mismatches: string[] = [];
+  c.members.forEach((g, o) =>
+    g.on("extensions-mismatch", (e) => mismatches.push(`${o}:${e.member.name}:${e.status.verdict}`))
+  );
+  const next = [...base, "beta"];
+  c.members[3].updateMeta({ extensions: next });
+  const digest = extensionDigest(next);
+  const took = c.clock.runWhileNot(
+    () =>
+      c.running().every((o) =>
+        o === 3 || (c.members[o].member("m3")?.meta.extensions?.length === 3 &&
+          c.members[o].extensionStatus("m3")?.verdict === "behind")
+      ),
+    10_000,
+    1,
+  );
+  assert.ok(took >= 0, "the new list did not reach everyone");
+  for (const o of c.running()) {
+    if (o === 3) continue;
+    const m = c.members[o].member("m3")!;
+    assert.is(m.meta.extensionDigest, digest);
+    assert.is(m.meta.extensionCount, 3);
+    assert.equal(m.meta.extensions, next);
+    assert.equal(c.members[o].extensionStatus("m3")!.comparison!.missing, ["beta"]);
+  }
+  // Everyone reports m3 once ("behind": we must upgrade); m3 reports everyone ("ahead").
+  assert.is(mismatches.filter((m) => m.endsWith(":m3:behind")).length, n - 1);
+  assert.is(mismatches.filter((m) => m.startsWith("3:") && m.endsWith(":ahead")).length, n - 1);
+  assert.is(mismatches.length, 2 * (n - 1));
+  assert.ok(c.members.some((g) => g.stats().listsFetched > 0));
+  // From m3's side the others' lists are a prefix of its own.
+  assert.is(c.members[3].extensionStatus("m0")!.verdict, "ahead");
+  c.stop();
+});
+
+test("10 % loss for an hour of simulated time produces no false `dead`", () => {
+  const n = 12;
+  const c = createSimCluster({ size: n, seed: 18 });
+  const failures = recordFailures(c);
+  c.net.setLoss(0.1);
+  c.clock.advance(3600_000);
+  assert.equal(failures, []);
+  c.net.setLoss(0);
+  c.clock.advance(5000);
+  assert.ok(c.converged());
+  c.stop();
+});
+
+test.run();
