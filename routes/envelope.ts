@@ -26,7 +26,7 @@ export interface ErrorEnvelope {
   metadata: null;
 }
 
-const JSON_HEADERS = { "content-type": "application/json" };
+import { jsonResponse } from "../lib/net/json_response.ts";
 
 /** Wraps `metadata` in a sync envelope with HTTP status `status` (default 200). */
 export function sync<T>(metadata: T, status = 200): Response {
@@ -39,7 +39,7 @@ export function sync<T>(metadata: T, status = 200): Response {
     error: "",
     metadata,
   };
-  return new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
+  return jsonResponse(JSON.stringify(body), status);
 }
 
 /** An error envelope with HTTP status `status` and a human-readable `message`. */
@@ -57,5 +57,5 @@ export function failure(
     error: message,
     metadata: null,
   };
-  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
+  return jsonResponse(JSON.stringify(body), status, headers);
 }

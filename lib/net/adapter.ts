@@ -7,6 +7,7 @@
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.ts";
+import { knownBody } from "./json_response.ts";
 import { peerFingerprint } from "./pin.ts";
 
 /** What the transport knows about a request beyond HTTP. */
@@ -85,7 +86,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
 function toRequest(
   req: IncomingMessage,
   body: Buffer | undefined,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
   transport: "unix" | "https",
 ): Request {
   const scheme = transport === "https" ? "https" : "http";
@@ -95,13 +96,23 @@ function toRequest(
   } catch {
     url = new URL(req.url ?? "/", `${scheme}://localhost`); // a malformed Host header
   }
-  const headers = new Headers();
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  // node has already parsed and lower-cased the headers; duplicates other than set-cookie are
+  // joined with ", " as the Fetch standard does.
+  const headers: [string, string][] = [];
+  for (const name in req.headers) {
+    const value = req.headers[name];
+    if (value === undefined) continue;
+    if (typeof value === "string") headers.push([name, value]);
+    else for (const v of value) headers.push([name, v]);
   }
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD" && body !== undefined && body.length > 0;
-  return new Request(url, { method, headers, body: hasBody ? body : undefined, signal });
+  return new Request(url, {
+    method,
+    headers,
+    body: hasBody ? body : undefined,
+    signal: signal ?? undefined,
+  });
 }
 
 async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
@@ -111,22 +122,41 @@ async function writeResponse(res: ServerResponse, response: Response): Promise<v
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers["set-cookie"] = cookies;
-  res.writeHead(response.status, response.statusText || undefined, headers);
-  if (response.body === null) return void res.end();
-  const reader = response.body.getReader();
-  res.once("close", () => void reader.cancel().catch(() => {}));
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (res.destroyed) return;
-    if (!res.write(value)) {
-      await new Promise<void>((resolve) => {
-        res.once("drain", resolve);
-        res.once("close", resolve);
-      });
-    }
+  if (response.body === null) {
+    res.writeHead(response.status, response.statusText || undefined, headers);
+    return void res.end();
   }
-  res.end();
+  const known = knownBody(response);
+  if (known !== undefined) {
+    headers["content-length"] = String(Buffer.byteLength(known));
+    res.writeHead(response.status, response.statusText || undefined, headers);
+    return void res.end(known);
+  }
+  // cohort's responses are small JSON documents: one buffered write with a length is much
+  // cheaper than pumping a web stream chunk by chunk, and lets keep-alive work without chunking.
+  const body = Buffer.from(await response.arrayBuffer());
+  if (res.destroyed) return;
+  headers["content-length"] = String(body.length);
+  res.writeHead(response.status, response.statusText || undefined, headers);
+  res.end(body);
+}
+
+const fingerprints = new WeakMap<object, string | undefined>();
+
+/** The client certificate fingerprint of a socket, hashed once per connection, not per request. */
+function socketFingerprint(socket: IncomingMessage["socket"]): string | undefined {
+  if (fingerprints.has(socket)) return fingerprints.get(socket);
+  const fp = peerFingerprint(socket);
+  fingerprints.set(socket, fp);
+  return fp;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A GET or HEAD without a declared body needs no read: skip straight to the handler. */
+function bodyless(req: IncomingMessage): boolean {
+  return (req.method === "GET" || req.method === "HEAD") &&
+    req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined;
 }
 
 /**
@@ -140,29 +170,37 @@ export function createRequestListener(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { handler, logger, transport, maxBodyBytes } = options;
   return (req, res) => {
-    const aborter = new AbortController();
-    res.once("close", () => {
-      if (!res.writableFinished) aborter.abort();
-    });
+    // Only requests with a body get an abort signal: they are the ones that can take long, and
+    // an AbortController per GET is a measurable share of a small request's cost.
+    const noBody = bodyless(req);
+    const aborter = noBody ? undefined : new AbortController();
+    if (aborter) {
+      res.once("close", () => {
+        if (!res.writableFinished) aborter.abort();
+      });
+    }
     const ctx: RequestContext = { transport };
     if (transport === "https") {
-      ctx.peerFingerprint = peerFingerprint(req.socket);
+      ctx.peerFingerprint = socketFingerprint(req.socket);
       ctx.remoteAddress = req.socket.remoteAddress;
     }
     void (async () => {
       let body: Buffer | undefined;
       try {
-        body = await readBody(req, maxBodyBytes);
+        if (noBody) {
+          req.resume();
+          body = EMPTY;
+        } else body = await readBody(req, maxBodyBytes);
       } catch {
         return sendError(res, 413, `Request body exceeds ${maxBodyBytes} bytes`, true);
       }
-      if (body === undefined || aborter.signal.aborted) return; // the client went away
+      if (body === undefined || aborter?.signal.aborted || res.destroyed) return; // client left
       let response: Response;
       try {
-        response = await handler(toRequest(req, body, aborter.signal, transport), ctx);
+        response = await handler(toRequest(req, body, aborter?.signal, transport), ctx);
         if (!(response instanceof Response)) throw new TypeError("Handler returned no Response");
       } catch (err) {
-        if (aborter.signal.aborted) return;
+        if (aborter?.signal.aborted || res.destroyed) return;
         logger.error("Request handler failed", { err, method: req.method, url: req.url });
         return sendError(res, 500, "Internal server error");
       }

@@ -97,7 +97,8 @@ try {
   ]);
   if (init.code !== 0) throw new Error(`bootstrap failed: ${init.stderr}`);
   const cert = readFileSync(join(dir, "cluster.crt"), "utf8");
-  const tls = pinnedTlsOptions({ fingerprint: fingerprint(cert) });
+  // peerCert pinning (the certificate as the only CA) works with a keep-alive agent.
+  const tls = pinnedTlsOptions({ fingerprint: fingerprint(cert), peerCert: cert });
 
   // The bare server answers exactly what cohort answers.
   const { writeFileSync } = await import("node:fs");
