@@ -86,7 +86,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
 function toRequest(
   req: IncomingMessage,
   body: Buffer | undefined,
-  signal: AbortSignal | undefined,
   transport: "unix" | "https",
 ): Request {
   const scheme = transport === "https" ? "https" : "http";
@@ -107,12 +106,32 @@ function toRequest(
   }
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD" && body !== undefined && body.length > 0;
-  return new Request(url, {
-    method,
-    headers,
-    body: hasBody ? body : undefined,
-    signal: signal ?? undefined,
+  return new Request(url, { method, headers, body: hasBody ? body : undefined });
+}
+
+/**
+ * Gives `request` a `signal` that aborts when the client leaves before the answer is written,
+ * created only when a handler reads it: an AbortController handed to `new Request` for every
+ * call costs about a third of a small request's time, and most handlers never look.
+ */
+function withLazySignal(request: Request, res: ServerResponse): Request {
+  let controller: AbortController | undefined;
+  Object.defineProperty(request, "signal", {
+    configurable: true,
+    get() {
+      if (!controller) {
+        controller = new AbortController();
+        if (res.destroyed && !res.writableFinished) controller.abort();
+        else {
+          res.once("close", () => {
+            if (!res.writableFinished) controller!.abort();
+          });
+        }
+      }
+      return controller.signal;
+    },
   });
+  return request;
 }
 
 async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
@@ -132,13 +151,22 @@ async function writeResponse(res: ServerResponse, response: Response): Promise<v
     res.writeHead(response.status, response.statusText || undefined, headers);
     return void res.end(known);
   }
-  // cohort's responses are small JSON documents: one buffered write with a length is much
-  // cheaper than pumping a web stream chunk by chunk, and lets keep-alive work without chunking.
-  const body = Buffer.from(await response.arrayBuffer());
-  if (res.destroyed) return;
-  headers["content-length"] = String(body.length);
+  // Anything else (an event stream, a large dump) is pumped chunk by chunk.
   res.writeHead(response.status, response.statusText || undefined, headers);
-  res.end(body);
+  const reader = response.body.getReader();
+  res.once("close", () => void reader.cancel().catch(() => {}));
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (res.destroyed) return;
+    if (!res.write(value)) {
+      await new Promise<void>((resolve) => {
+        res.once("drain", resolve);
+        res.once("close", resolve);
+      });
+    }
+  }
+  res.end();
 }
 
 const fingerprints = new WeakMap<object, string | undefined>();
@@ -170,15 +198,7 @@ export function createRequestListener(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { handler, logger, transport, maxBodyBytes } = options;
   return (req, res) => {
-    // Only requests with a body get an abort signal: they are the ones that can take long, and
-    // an AbortController per GET is a measurable share of a small request's cost.
     const noBody = bodyless(req);
-    const aborter = noBody ? undefined : new AbortController();
-    if (aborter) {
-      res.once("close", () => {
-        if (!res.writableFinished) aborter.abort();
-      });
-    }
     const ctx: RequestContext = { transport };
     if (transport === "https") {
       ctx.peerFingerprint = socketFingerprint(req.socket);
@@ -194,13 +214,13 @@ export function createRequestListener(
       } catch {
         return sendError(res, 413, `Request body exceeds ${maxBodyBytes} bytes`, true);
       }
-      if (body === undefined || aborter?.signal.aborted || res.destroyed) return; // client left
+      if (body === undefined || res.destroyed) return; // the client went away
       let response: Response;
       try {
-        response = await handler(toRequest(req, body, aborter?.signal, transport), ctx);
+        response = await handler(withLazySignal(toRequest(req, body, transport), res), ctx);
         if (!(response instanceof Response)) throw new TypeError("Handler returned no Response");
       } catch (err) {
-        if (aborter?.signal.aborted || res.destroyed) return;
+        if (res.destroyed) return;
         logger.error("Request handler failed", { err, method: req.method, url: req.url });
         return sendError(res, 500, "Internal server error");
       }
