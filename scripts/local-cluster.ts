@@ -1,0 +1,185 @@
+/**
+ * Starts a local cohort cluster on loopback: N member daemons with temporary state directories,
+ * the first bootstrapped, the others joined with fresh tokens. Prints a progress line per step,
+ * then the member table, and keeps running until interrupted; then it stops every member it
+ * started (by PID) and removes their directories.
+ *
+ * Usage: `npm run cluster -- [--members N] [--runtime node|deno] [--extensions a,b]
+ *         [--member-extensions 2=a,b,c ...]`
+ * - `--extensions` is every member's app extension list (default `feature_a,feature_b`).
+ * - `--member-extensions I=LIST` overrides member I's list (1-based), so a mismatch can be
+ *   watched being refused.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+
+const root = resolve(import.meta.dirname ?? ".", "..");
+const USAGE = "Usage: local-cluster [--members N] [--runtime node|deno] [--extensions a,b] " +
+  "[--member-extensions I=a,b,c ...]";
+
+function usage(message: string): never {
+  console.error(`Error: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      members: { type: "string", default: "3" },
+      runtime: { type: "string", default: "node" },
+      extensions: { type: "string", default: "feature_a,feature_b" },
+      "member-extensions": { type: "string", multiple: true, default: [] },
+      help: { type: "boolean", short: "h" },
+    },
+  }).values;
+} catch (err) {
+  usage((err as Error).message);
+}
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const count = Number(args.members);
+if (!Number.isInteger(count) || count < 1 || count > 50) {
+  usage(`--members must be a whole number from 1 to 50, got "${args.members}"`);
+}
+if (args.runtime !== "node" && args.runtime !== "deno") {
+  usage(`--runtime must be node or deno, got "${args.runtime}"`);
+}
+const extensionsOf = new Map<number, string>();
+for (const spec of args["member-extensions"]) {
+  const m = /^(\d+)=(.*)$/.exec(spec);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > count) {
+    usage(`--member-extensions must be I=LIST with I from 1 to ${count}, got "${spec}"`);
+  }
+  extensionsOf.set(Number(m[1]), m[2]);
+}
+
+const entry = args.runtime === "deno"
+  ? { command: join(root, "node_modules/.bin/deno"), args: ["run", "-A", join(root, "mod.ts")] }
+  : { command: process.execPath, args: [join(root, "dist/mod.js")] };
+if (args.runtime === "node" && !existsSync(join(root, "dist/mod.js"))) {
+  usage("dist/mod.js is missing: run `npm run build` first (npm run cluster does)");
+}
+
+interface Member {
+  index: number;
+  name: string;
+  dir: string;
+  address: string;
+  child?: ChildProcess;
+}
+const members: Member[] = [];
+const step = (text: string) => console.error(`[local-cluster] ${text}`);
+
+function cohort(
+  member: Member,
+  argv: string[],
+): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((done) => {
+    const child = spawn(entry.command, [...entry.args, ...argv, "--state-dir", member.dir], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (err += d));
+    child.on("close", (code) => done({ code: code ?? 1, out, err }));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+async function waitForSocket(member: Member): Promise<void> {
+  const socket = join(member.dir, "control.socket");
+  for (let i = 0; i < 400; i++) {
+    if (member.child?.exitCode !== null) throw new Error(`${member.name} exited early`);
+    if (existsSync(socket)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${member.name} did not open its control socket`);
+}
+
+let stopping = false;
+async function stopAll(code: number): Promise<never> {
+  if (stopping) process.exit(code);
+  stopping = true;
+  step("stopping members");
+  for (const m of members) {
+    if (m.child?.pid && m.child.exitCode === null) process.kill(m.child.pid, "SIGTERM");
+  }
+  const deadline = Date.now() + 10_000;
+  for (const m of members) {
+    while (m.child && m.child.exitCode === null && m.child.signalCode === null) {
+      if (Date.now() > deadline) {
+        if (m.child.pid) process.kill(m.child.pid, "SIGKILL");
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    rmSync(m.dir, { recursive: true, force: true });
+  }
+  step("stopped every member and removed their state directories");
+  process.exit(code);
+}
+process.on("SIGINT", () => void stopAll(0));
+process.on("SIGTERM", () => void stopAll(0));
+
+try {
+  for (let i = 1; i <= count; i++) {
+    const name = `member${i}`;
+    const dir = mkdtempSync(join(tmpdir(), `cohort-${name}-`));
+    const address = `127.0.0.1:${await freePort()}`;
+    const member: Member = { index: i, name, dir, address };
+    const extensions = extensionsOf.get(i) ?? args.extensions;
+    member.child = spawn(entry.command, [
+      ...entry.args,
+      "daemon",
+      "--state-dir",
+      dir,
+      "--extensions",
+      extensions,
+    ], { stdio: ["ignore", "ignore", "ignore"] });
+    members.push(member);
+    step(`started ${name} (pid ${member.child.pid}, ${args.runtime}) extensions [${extensions}]`);
+  }
+  const [first, ...rest] = members;
+  await waitForSocket(first);
+  let started = Date.now();
+  const boot = await cohort(first, ["init", first.name, first.address, "--bootstrap"]);
+  if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.err.trim()}`);
+  step(`bootstrapped ${first.name} at ${first.address} (${Date.now() - started} ms)`);
+  for (const m of rest) {
+    await waitForSocket(m);
+    const token = await cohort(first, ["tokens", "add", m.name]);
+    if (token.code !== 0) {
+      step(`could not issue a token for ${m.name}: ${token.err.trim()}`);
+      continue;
+    }
+    started = Date.now();
+    const joined = await cohort(m, ["init", m.name, m.address, "--token", token.out.trim()]);
+    if (joined.code === 0) step(`joined ${m.name} at ${m.address} (${Date.now() - started} ms)`);
+    else step(`${m.name} was refused: ${joined.err.replace(/^Error: /, "").trim()}`);
+  }
+  const table = await cohort(first, ["cluster", "list"]);
+  console.log(table.out || table.err);
+  step("running; press Ctrl-C to stop");
+} catch (err) {
+  step(`failed: ${(err as Error).message}`);
+  await stopAll(1);
+}
