@@ -74,8 +74,8 @@ export class SimClock implements Clock {
 
   /** Runs every timer due up to `until` (inclusive), then sets the time to `until`. */
   runUntil(until: number): void {
-    const heap = this.#heap;
-    while (heap.length > 0 && heap[0].at <= until) {
+    // Re-read the heap each step: a callback may compact it.
+    while (this.#heap.length > 0 && this.#heap[0].at <= until) {
       const entry = this.#pop();
       const fn = entry.fn;
       if (fn === null) {
@@ -142,9 +142,11 @@ export class SimClock implements Clock {
 
   #compact(): void {
     const live = this.#heap.filter((e) => e.fn !== null);
-    this.#heap = [];
+    // A sorted array is a valid binary heap: rebuild in O(n log n), in place.
+    live.sort((a, b) => a.at - b.at || a.seq - b.seq);
+    this.#heap.length = 0;
+    for (const e of live) this.#heap.push(e);
     this.#cancelled = 0;
-    for (const e of live) this.#push(e);
   }
 }
 

@@ -143,3 +143,23 @@ clk("timers scheduled from timers run within the same advance", () => {
 });
 
 clk.run();
+
+const compaction = suite("SimClock compaction");
+
+compaction("cancelling many timers from inside a callback keeps time order", () => {
+  const clock = new SimClock();
+  const handles = Array.from({ length: 5000 }, (_, i) => clock.setTimeout(() => {}, 1000 + i));
+  const fired: number[] = [];
+  clock.setTimeout(() => {
+    for (const h of handles) clock.clearTimeout(h);
+    clock.setTimeout(() => fired.push(clock.now()), 50);
+  }, 10);
+  clock.setTimeout(() => fired.push(clock.now()), 30_000);
+  clock.advance(100);
+  assert.equal(fired, [60]);
+  assert.is(clock.now(), 100);
+  clock.advance(40_000);
+  assert.equal(fired, [60, 30_000]);
+});
+
+compaction.run();
