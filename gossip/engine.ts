@@ -539,7 +539,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         this.#fetcher.learned(d);
       }
     }
-    this.state.merge(msg.st, msg.f);
+    this.state.merge(msg.st);
   }
 
   /** Tries one dead member (or a seed while alone) so partitions heal, as serf does. */

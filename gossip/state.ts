@@ -164,7 +164,7 @@ export class StateMachine {
   suspect(name: string, inc: number, by: string, u?: Update): boolean {
     const self = this.self;
     if (name === self.name) {
-      if (!this.leaving && inc >= self.incarnation) this.refute(inc, true);
+      if (!this.leaving) this.#accused(inc);
       return false;
     }
     const cur = this.table.get(name);
@@ -204,7 +204,7 @@ export class StateMachine {
   dead(name: string, inc: number, by: string, u?: Update): boolean {
     const self = this.self;
     if (name === self.name) {
-      if (!this.leaving && inc >= self.incarnation) this.refute(inc, true);
+      if (!this.leaving) this.#accused(inc);
       return false;
     }
     const cur = this.table.get(name);
@@ -269,6 +269,19 @@ export class StateMachine {
     }
   }
 
+  /**
+   * An accusation against us: refute it when it is current; when it is stale (an incarnation
+   * we already out-bid), the accuser missed our refutation, so announce our current `alive`
+   * again (no bump) and the answer to its next ping carries it.
+   */
+  #accused(inc: number): void {
+    const self = this.self;
+    if (inc >= self.incarnation) return this.refute(inc, true);
+    const queued = this.queue.peek(self.name);
+    if (queued?.k === "alive" && queued.i === self.incarnation) return;
+    this.#queue(self.name, { k: "alive", n: self.name, i: self.incarnation, m: self.wire });
+  }
+
   /** Changes the local metadata: bumps the incarnation and gossips it. */
   setLocalMeta(meta: MemberMeta): void {
     const self = this.self;
@@ -300,9 +313,11 @@ export class StateMachine {
   /**
    * Merges a remote member's full state (memberlist's mergeState): alive and left are applied
    * as such; a remote dead or suspect is never trusted as dead but becomes a local suspicion
-   * the accused can refute, unless we heard from it within the last probe interval.
+   * the accused can refute (accused by us, as memberlist does, so a relayed suspicion never
+   * counts as an independent confirmation), unless we heard from it within the last probe
+   * interval.
    */
-  merge(entries: readonly StateEntry[], from: string): void {
+  merge(entries: readonly StateEntry[]): void {
     const now = this.#clock.now();
     const fresh = this.#config.probeIntervalMs;
     for (const e of entries) {
@@ -321,7 +336,7 @@ export class StateMachine {
             if (e.k === "dead") break;
             this.alive(e.n, e.i, e.m);
           } else if (cur && cur !== this.self && now - cur.lastHeartbeat < fresh) break;
-          this.suspect(e.n, e.i, from);
+          this.suspect(e.n, e.i, this.self.name);
           break;
         }
       }
