@@ -71,9 +71,11 @@ export class BroadcastQueue {
   /**
    * Takes updates whose sizes fit in `budget` (bytes of JSON), fewest transmissions first and
    * newest first among equals, counting one transmission for each. Updates reaching `limit`
-   * transmissions leave the queue.
+   * transmissions leave the queue. With `oversize`, an update larger than the whole budget
+   * (a big replicated record) may be taken alone as the first one, so it still leaves in a
+   * dedicated message instead of waiting forever. @default oversize false
    */
-  take(budget: number, limit: number): Update[] {
+  take(budget: number, limit: number, oversize = false): Update[] {
     const out: Update[] = [];
     if (this.#byKey.size === 0 || budget <= 0) return out;
     const picked: Item[] = [];
@@ -85,7 +87,12 @@ export class BroadcastQueue {
       for (let i = bucket.length - 1; i >= 0; i--) {
         const item = bucket[i];
         if (item.removed || item.transmits !== t) continue;
-        if (item.size > remaining) continue;
+        if (item.size > remaining) {
+          if (!oversize || picked.length > 0 || item.size <= budget) continue;
+          picked.push(item);
+          out.push(item.update);
+          break outer;
+        }
         remaining -= item.size;
         picked.push(item);
         out.push(item.update);

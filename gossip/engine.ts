@@ -17,7 +17,11 @@ import type {
   MembershipView,
   MemberState,
   Random,
+  RecordInput,
+  RecordStore,
+  ReplicatedRecord,
   SendOptions,
+  SetRecordOptions,
   TimerHandle,
   Transport,
 } from "../lib/cluster/membership.ts";
@@ -35,6 +39,7 @@ import type { Message, PushPullMsg, Update } from "./messages.ts";
 import { Prober } from "./probe.ts";
 import type { ProbeHost } from "./probe.ts";
 import { pickRandom } from "./random.ts";
+import { RecordTable } from "./records.ts";
 import { StateMachine } from "./state.ts";
 
 /** The injected components ("components + init", as js-libp2p does it). */
@@ -70,6 +75,11 @@ export interface GossipInit {
    * `alive` without events or gossip; probing corrects whatever is stale.
    */
   readonly peers?: readonly { name: string; incarnation: number; meta: MemberMeta }[];
+  /**
+   * Replicated records persisted by a previous run, restored at creation without events or
+   * gossip (push-pulls carry them from there). Malformed and expired ones are skipped.
+   */
+  readonly records?: readonly ReplicatedRecord[];
 }
 
 /** Counters for diagnostics and benchmarks. */
@@ -84,10 +94,14 @@ export interface GossipStats {
   listsFetched: number;
   queued: number;
   localHealth: number;
+  /** Replicated records held (expired ones not yet purged included). */
+  records: number;
+  /** Replicated records received malformed and dropped. */
+  recordsDropped: number;
 }
 
-/** A running member: its membership view plus lifecycle. */
-export interface Gossip extends MembershipView {
+/** A running member: its membership view and replicated records, plus lifecycle. */
+export interface Gossip extends MembershipView, RecordStore {
   /** The resolved configuration. */
   readonly config: Readonly<GossipConfig>;
   /** The local member's current incarnation. */
@@ -137,6 +151,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
   readonly #transport: Transport;
   readonly #prober: Prober;
   readonly #fetcher: ExtensionFetcher;
+  readonly #records: RecordTable;
   readonly #seeds: readonly string[];
   readonly #pushPulls = new Map<number, PendingPushPull>();
   readonly #timers: (TimerHandle | undefined)[] = [];
@@ -183,6 +198,15 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     this.#prober = new Prober(this);
     this.#fetcher = new ExtensionFetcher(this);
     if (init.peers) this.state.restore(init.peers);
+    const ctx = { clock: this.clock, logger: this.logger, events: this.state.events };
+    this.#records = new RecordTable(init.name, ctx, {
+      queue: (key, u) => {
+        this.state.queue.queue(key, u);
+        this.#queued();
+      },
+      unqueue: (key) => this.state.queue.remove(key),
+    });
+    if (init.records) this.#records.restore(init.records);
   }
 
   stateOf(name: string): MemberState | undefined {
@@ -278,6 +302,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
       listsFetched: this.#fetcher.fetched,
       queued: this.state.queue.size,
       localHealth: this.awareness.score,
+      records: this.#records.size,
+      recordsDropped: this.#records.dropped,
     };
   }
 
@@ -301,6 +327,25 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     listener: (event: MembershipEvents[E]) => void,
   ): () => void {
     return this.state.events.on(event, listener);
+  }
+
+  // --- RecordStore --------------------------------------------------------------------------
+
+  setRecord(
+    kind: string,
+    key: string,
+    value: RecordInput | null,
+    options?: SetRecordOptions,
+  ): ReplicatedRecord {
+    return this.#records.set(kind, key, value, options);
+  }
+
+  record(kind: string, key: string): ReplicatedRecord | undefined {
+    return this.#records.get(kind, key);
+  }
+
+  records(kind: string): ReplicatedRecord[] {
+    return this.#records.list(kind);
   }
 
   // --- sending -------------------------------------------------------------------------------
@@ -343,11 +388,13 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     );
   }
 
-  #piggyback(reserved: number): Update[] {
+  /** Queued updates for one message; `oversize`: a record above the budget may go alone. */
+  #piggyback(reserved: number, oversize = false): Update[] {
     const state = this.state;
     if (state.queue.size === 0) return [];
     const limit = retransmitLimit(this.config.retransmitMult, state.table.live);
-    return state.queue.take(this.config.maxMessageBytes - HEADER_BYTES - reserved, limit);
+    const budget = this.config.maxMessageBytes - HEADER_BYTES - reserved;
+    return state.queue.take(budget, limit, oversize);
   }
 
   /** Sends one message of pending updates to each of `gossipNodes` random members. */
@@ -366,7 +413,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         (isLive(e.state) || (e.state === "dead" && now - e.stateChangedAt < toDead)),
     );
     for (const t of targets) {
-      const pb = this.#piggyback(0);
+      const pb = this.#piggyback(0, true);
       if (pb.length === 0) break;
       this.send(t.address, { t: "gossip", f: this.name, pb });
     }
@@ -428,7 +475,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     state.heard(msg.f);
     switch (msg.t) {
       case "ping": {
-        if (msg.pb) this.#applyAll(msg.pb);
+        if (msg.pb) this.#applyAll(msg.pb, from);
         if (msg.n !== this.name) {
           this.logger.debug("Ignoring a ping meant for another member", { target: msg.n, from });
           return;
@@ -444,18 +491,18 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         return;
       }
       case "ack":
-        if (msg.pb) this.#applyAll(msg.pb);
+        if (msg.pb) this.#applyAll(msg.pb, from);
         this.#prober.handleAck(msg.s);
         return;
       case "nack":
         this.#prober.handleNack(msg.s, msg.r === true);
         return;
       case "preq":
-        if (msg.pb) this.#applyAll(msg.pb);
+        if (msg.pb) this.#applyAll(msg.pb, from);
         this.#prober.handlePingReq(msg, from);
         return;
       case "gossip":
-        this.#applyAll(msg.pb);
+        this.#applyAll(msg.pb, from);
         return;
       case "pp":
         this.#handlePushPull(from, msg);
@@ -469,8 +516,11 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     }
   }
 
-  #applyAll(updates: readonly Update[]): void {
-    for (const u of updates) this.state.apply(u);
+  #applyAll(updates: readonly Update[], from: string): void {
+    for (const u of updates) {
+      if (u.k === "rec") this.#records.receive(u.r, from);
+      else this.state.apply(u);
+    }
   }
 
   #refused(to: string): void {
@@ -503,7 +553,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         done(false);
       }, this.config.requestTimeoutMs);
       const { st, x } = this.state.fullState();
-      this.send(address, { t: "pp", f: this.name, s: seq, j: join || undefined, st, x }, true);
+      const rc = this.#recordsForPushPull();
+      this.send(address, { t: "pp", f: this.name, s: seq, j: join || undefined, st, x, rc }, true);
     });
   }
 
@@ -520,7 +571,15 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     // Merge first, so the reply already carries our refutation of anything they hold against us.
     this.#merge(msg);
     const { st, x } = this.state.fullState();
-    this.send(from, { t: "pp", f: this.name, s: msg.s, r: true, st, x }, true);
+    const rc = this.#recordsForPushPull();
+    this.send(from, { t: "pp", f: this.name, s: msg.s, r: true, st, x, rc }, true);
+  }
+
+  /** Every record, or `undefined` (no field on the wire) when there are none. */
+  #recordsForPushPull(): ReplicatedRecord[] | undefined {
+    if (this.#records.size === 0) return undefined;
+    const all = this.#records.all();
+    return all.length ? all : undefined;
   }
 
   #merge(msg: PushPullMsg): void {
@@ -540,6 +599,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
       }
     }
     this.state.merge(msg.st);
+    if (msg.rc) { for (const r of msg.rc) this.#records.receive(r, msg.f); }
   }
 
   /** Tries one dead member (or a seed while alone) so partitions heal, as serf does. */
@@ -557,8 +617,9 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     if (peer) void this.#pushPull(peer.address, true);
   }
 
-  /** Forgets dead and left members after their timeouts. */
+  /** Forgets dead and left members after their timeouts, and expired records. */
   #reap(): void {
+    this.#records.purge();
     const now = this.clock.now();
     const table = this.state.table;
     for (let i = table.list.length - 1; i >= 0; i--) {

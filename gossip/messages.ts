@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { MemberMeta, MemberState } from "../lib/cluster/membership.ts";
+import type { MemberMeta, MemberState, ReplicatedRecord } from "../lib/cluster/membership.ts";
 
 /** Member metadata on the wire (short keys; the extension list itself is never included). */
 export interface WireMeta {
@@ -21,11 +21,23 @@ export interface WireMeta {
 }
 
 /** A gossiped state update about one member (a "broadcast"). */
-export type Update =
+export type MemberUpdate =
   | { readonly k: "alive"; readonly n: string; readonly i: number; readonly m: WireMeta }
   | { readonly k: "suspect"; readonly n: string; readonly i: number; readonly by: string }
   | { readonly k: "dead"; readonly n: string; readonly i: number; readonly by: string }
   | { readonly k: "left"; readonly n: string; readonly i: number };
+
+/**
+ * A gossiped replicated record. Frame validation only checks that `r` is an object: the record
+ * itself is validated where it is merged, so one bad record is dropped alone, not its frame.
+ */
+export interface RecordUpdate {
+  readonly k: "rec";
+  readonly r: ReplicatedRecord;
+}
+
+/** A gossiped update: about a member, or a replicated record. */
+export type Update = MemberUpdate | RecordUpdate;
 
 /** One member's full state in a push-pull exchange. */
 export interface StateEntry {
@@ -84,6 +96,8 @@ export interface PushPullMsg {
   readonly r?: boolean;
   readonly st: readonly StateEntry[];
   readonly x?: Readonly<Record<string, readonly string[]>>;
+  /** Every replicated record the sender holds (absent when none); validated on merge. */
+  readonly rc?: readonly ReplicatedRecord[];
 }
 /** Request for the extension list with digest `d`. */
 export interface ExtReqMsg {
@@ -120,6 +134,7 @@ export const LIMITS: Readonly<{
   updates: number;
   state: number;
   extensions: number;
+  records: number;
 }> = Object.freeze({
   /** Largest JSON text accepted (chars). */
   frameChars: 32 * 1024 * 1024,
@@ -133,6 +148,8 @@ export const LIMITS: Readonly<{
   state: 200_000,
   /** Most names in one extension list. */
   extensions: 10_000,
+  /** Most replicated records in one push-pull. */
+  records: 100_000,
 });
 
 // Objects already validated (or converted) once: in-process transports hand the same frozen
@@ -167,6 +184,7 @@ export function isWireMeta(v: unknown): v is WireMeta {
 export function isUpdate(v: unknown): v is Update {
   if (!isObj(v)) return false;
   if (validUpdates.has(v)) return true;
+  if (v.k === "rec") return isObj(v.r);
   if (!isName(v.n) || !isUint(v.i)) return false;
   let ok: boolean;
   switch (v.k) {
@@ -212,6 +230,10 @@ function checkState(msg: Record<string, unknown>): string | undefined {
       return `st.${i}: malformed member`;
     }
     if (!isWireMeta(e.m)) return `st.${i}.m: malformed metadata`;
+  }
+  if (msg.rc !== undefined) {
+    if (!Array.isArray(msg.rc)) return "rc: expected an array";
+    if (msg.rc.length > LIMITS.records) return "rc: too many records";
   }
   if (msg.x !== undefined) {
     if (!isObj(msg.x)) return "x: expected an object";

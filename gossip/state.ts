@@ -22,7 +22,7 @@ import { suspicionTimeout } from "./config.ts";
 import { Emitter } from "./events.ts";
 import { MemberEntry, MemberTable, supersedes } from "./members.ts";
 import { fromWireMeta, sameWireMeta, toWireMeta } from "./messages.ts";
-import type { StateEntry, Update, WireMeta } from "./messages.ts";
+import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
 import { expectedConfirmations, Suspicion } from "./suspicion.ts";
 
 /** What the state machine asks of the engine around it. */
@@ -96,8 +96,8 @@ export class StateMachine {
     return this.self.wire.ed;
   }
 
-  /** Applies one gossiped update. Returns `true` when it changed the table. */
-  apply(u: Update): boolean {
+  /** Applies one gossiped member update. Returns `true` when it changed the table. */
+  apply(u: MemberUpdate): boolean {
     switch (u.k) {
       case "alive":
         return this.alive(u.n, u.i, u.m, u);

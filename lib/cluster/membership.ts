@@ -112,6 +112,12 @@ export interface MembershipEvents {
   "extensions-mismatch": ExtensionsMismatchEvent;
   /** Emitted once when the last mismatch among live members disappears. */
   "extensions-converged": ExtensionsConvergedEvent;
+  /**
+   * A replicated record changed locally: a local write, or a newer version received from the
+   * cluster. Fires once per change; re-deliveries of a known version and expiry purges are
+   * silent.
+   */
+  "record-change": RecordChangeEvent;
 }
 
 /** An event name of {@link MembershipEvents}. */
@@ -135,6 +141,127 @@ export interface MembershipView {
     event: E,
     listener: (event: MembershipEvents[E]) => void,
   ): () => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replicated records: a small last-writer-wins map every member converges on without a leader.
+
+/** A JSON value, as carried by a {@link ReplicatedRecord}. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | readonly JsonValue[]
+  | { readonly [key: string]: JsonValue };
+
+/**
+ * One entry of the cluster-wide last-writer-wins map, identified by `kind` + `key` (e.g. a
+ * join-token record, its single-use tombstone, a "member removed" tombstone). Immutable: a
+ * change is a new record with a higher version. Records are meant to be few (tens to
+ * hundreds) and small: every push-pull carries all of them.
+ */
+export interface ReplicatedRecord {
+  /** The record family (`"token"`, `"removed"`, …): 1 to {@link RECORD_LIMITS}`.kind` chars. */
+  readonly kind: string;
+  /** The key within the family: 1 to {@link RECORD_LIMITS}`.key` chars. */
+  readonly key: string;
+  /**
+   * The value; `null` is a tombstone (deleted, consumed, removed), kept and gossiped like a value
+   * so that an older version cannot come back. At most {@link RECORD_LIMITS}`.valueChars` chars
+   * of JSON.
+   */
+  readonly value: JsonValue | null;
+  /** The writer's clock (ms) at the write, raised above the version it replaced. */
+  readonly version: number;
+  /** The writer's member name. */
+  readonly origin: string;
+  /**
+   * When (clock ms) every member drops the record, tombstones included; absent: never.
+   * Compared with each member's own clock, so clocks must be roughly in sync.
+   */
+  readonly expiresAt?: number;
+}
+
+/** Size limits of a {@link ReplicatedRecord}, enforced on local writes and on the wire. */
+export const RECORD_LIMITS: Readonly<{ kind: number; key: number; valueChars: number }> = Object
+  .freeze({
+    /** Longest `kind` (chars). */
+    kind: 64,
+    /** Longest `key` (chars): a member name fits. */
+    key: 256,
+    /**
+     * Longest `value` as JSON text (chars): room for a certificate PEM. A record larger than the
+     * message budget travels alone in dedicated gossip messages, never on probes.
+     */
+    valueChars: 4096,
+  });
+
+/**
+ * What {@link RecordStore.setRecord} takes: a {@link JsonValue}, or a plain object typed by an
+ * interface (TypeScript gives interfaces no index signature, so they are not `JsonValue`s);
+ * either is checked at run time and stored as a frozen deep copy.
+ */
+export type RecordInput = JsonValue | Readonly<Record<string, unknown>>;
+
+/** Payload of `record-change`. */
+export interface RecordChangeEvent {
+  /** The record now held (its `value` is `null` for a tombstone). */
+  readonly record: ReplicatedRecord;
+  /** The record it replaced; `undefined` when none was held (or it had expired). */
+  readonly previous: ReplicatedRecord | undefined;
+}
+
+/** Options of {@link RecordStore.setRecord}. */
+export interface SetRecordOptions {
+  /**
+   * Expiry (clock ms). Default: none for a value; for a tombstone, the expiry of the record it
+   * replaces, so that the tombstone lives exactly as long as anything it must suppress.
+   */
+  readonly expiresAt?: number;
+}
+
+/**
+ * The cluster-wide last-writer-wins record map. Merge rule ({@link compareRecords}): the higher
+ * `version` wins; on a tie a tombstone wins; then the higher `origin`; so every member converges
+ * on the same record whatever order writes arrive in. Reads never return expired records.
+ */
+export interface RecordStore {
+  /**
+   * Writes a record locally (version `max(now, current version + 1)`, so it supersedes what
+   * this member has seen), emits `record-change` and gossips it. `value` `null` writes a
+   * tombstone. Returns the record written.
+   *
+   * @throws {InvalidInputError} for an empty or too long kind or key, a value that is not JSON
+   *   or is larger than {@link RECORD_LIMITS}`.valueChars`, or a bad `expiresAt`.
+   */
+  setRecord(
+    kind: string,
+    key: string,
+    value: RecordInput | null,
+    options?: SetRecordOptions,
+  ): ReplicatedRecord;
+  /** The current record (tombstones included), or `undefined` when unknown or expired. */
+  record(kind: string, key: string): ReplicatedRecord | undefined;
+  /** Every current record of a kind (tombstones included, expired ones not), in no order. */
+  records(kind: string): ReplicatedRecord[];
+}
+
+/**
+ * Orders two versions of the same record: positive when `a` wins, negative when `b` wins, `0`
+ * when they are the same. Higher `version` wins; on a tie a tombstone wins; then the higher
+ * `origin`; then (only a misbehaving writer reuses a version) the larger JSON of value and
+ * expiry, so the order is total and every member picks the same winner.
+ */
+export function compareRecords(a: ReplicatedRecord, b: ReplicatedRecord): number {
+  if (a.version !== b.version) return a.version > b.version ? 1 : -1;
+  const aDead = a.value === null;
+  if (aDead !== (b.value === null)) return aDead ? 1 : -1;
+  if (a.origin !== b.origin) return a.origin > b.origin ? 1 : -1;
+  if (a === b) return 0;
+  const x = JSON.stringify([a.value, a.expiresAt ?? null]);
+  const y = JSON.stringify([b.value, b.expiresAt ?? null]);
+  return x === y ? 0 : x > y ? 1 : -1;
 }
 
 /** Reports whether a state counts as a live member (probed, gossiped to, part of N). */

@@ -61,7 +61,7 @@ test("stays correct through many replacements (stale entries compacted)", () => 
   assert.is(q.size, 50);
   const got = q.take(1_000_000, 1);
   assert.is(got.length, 50);
-  assert.ok(got.every((u) => u.i >= 450));
+  assert.ok(got.every((u) => u.k === "left" && u.i >= 450));
   assert.is(q.size, 0);
 });
 
