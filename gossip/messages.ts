@@ -28,8 +28,8 @@ export type MemberUpdate =
   | { readonly k: "left"; readonly n: string; readonly i: number };
 
 /**
- * A gossiped replicated record. Frame validation only checks that `r` is an object: the record
- * itself is validated where it is merged, so one bad record is dropped alone, not its frame.
+ * A gossiped replicated record. Frame validation does not look at `r`: the record is validated
+ * where it is merged, so one bad record is dropped alone, not with its frame.
  */
 export interface RecordUpdate {
   readonly k: "rec";
@@ -184,7 +184,8 @@ export function isWireMeta(v: unknown): v is WireMeta {
 export function isUpdate(v: unknown): v is Update {
   if (!isObj(v)) return false;
   if (validUpdates.has(v)) return true;
-  if (v.k === "rec") return isObj(v.r);
+  // The record is validated where it is merged, so a bad one is dropped alone.
+  if (v.k === "rec") return true;
   if (!isName(v.n) || !isUint(v.i)) return false;
   let ok: boolean;
   switch (v.k) {

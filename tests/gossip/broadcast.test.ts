@@ -55,6 +55,22 @@ test("respects the byte budget and skips what does not fit", () => {
   assert.equal(q.take(0, 10), []);
 });
 
+test("with `oversize`, an update above the whole budget leaves alone, never with others", () => {
+  const q = new BroadcastQueue();
+  const rec: Update = {
+    k: "rec",
+    r: { kind: "member", key: "m1", value: "p".repeat(3000), version: 1, origin: "m1" },
+  };
+  const [a, b] = [left("a"), left("b")];
+  q.queue("a", a);
+  q.queue("\u0000member\u0000m1", rec);
+  q.queue("b", b);
+  assert.equal(q.take(1000, 10), [b, a], "never on a budgeted message");
+  assert.equal(q.take(1000, 10, true), [rec], "alone, as the first pick");
+  assert.equal(q.take(1000, 10, true), [b, a], "not added after other picks");
+  assert.equal(q.take(1000, 10, true), [rec]);
+});
+
 test("stays correct through many replacements (stale entries compacted)", () => {
   const q = new BroadcastQueue();
   for (let i = 0; i < 500; i++) q.queue(`m${i % 50}`, left(`m${i % 50}`, i));
