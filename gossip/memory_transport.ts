@@ -199,10 +199,19 @@ export class MemoryNetwork {
     let bytes = 0;
     if (typeof f === "string") bytes = f.length;
     else if (f instanceof Uint8Array) bytes = f.byteLength;
-    else if (this.#json) {
-      f = JSON.stringify(f);
-      bytes = f.length;
-    } else if (this.#countBytes) bytes = JSON.stringify(f).length;
+    else if (this.#json || this.#countBytes) {
+      // A frame that cannot be encoded (a cycle, a BigInt) is dropped, as a real transport
+      // does: `send` never throws.
+      let text: string;
+      try {
+        text = JSON.stringify(f);
+      } catch {
+        from.stats.dropped++;
+        return;
+      }
+      bytes = text.length;
+      if (this.#json) f = text;
+    }
     const d: Delivery = { from, to, frame: f, bytes, refusal: false };
     if (from.stalled) {
       from.held.push({ inbound: false, d });

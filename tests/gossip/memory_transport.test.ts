@@ -23,6 +23,7 @@ for (const frames of ["object", "json"] as const) {
       b,
       deadAddress: "nobody:1",
       settle: () => Promise.resolve(clock.advance(50)),
+      crashB: () => Promise.resolve(net.crash("b:1")),
       close: async () => {
         await a.close();
         await b.close();
