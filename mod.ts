@@ -21,6 +21,7 @@ import { type Daemon, type DaemonOptions, startDaemon } from "./lib/daemon/daemo
 import { createLogger, type Logger } from "./lib/log.ts";
 import { isMainModule } from "./lib/runtime.ts";
 import { createRouter } from "./routes/router.ts";
+import { createGossipMember } from "./gossip/member_factory.ts";
 
 export * from "./lib/errors.ts";
 export * from "./lib/log.ts";
@@ -32,8 +33,14 @@ export type { Daemon, DaemonOptions } from "./lib/daemon/daemon.ts";
 export { createRouter } from "./routes/router.ts";
 export { runCli } from "./lib/cli/main.ts";
 
-/** Options of {@link createMember}: a daemon's options without the handler, which cohort supplies. */
-export type MemberOptions = Omit<DaemonOptions, "handler"> & { logger?: Logger };
+/**
+ * Options of {@link createMember}: a daemon's options; the HTTP handler and the gossip layer
+ * default to cohort's own.
+ */
+export type MemberOptions =
+  & Omit<DaemonOptions, "handler" | "gossip">
+  & Partial<Pick<DaemonOptions, "handler" | "gossip">>
+  & { logger?: Logger };
 
 /**
  * Starts a cohort member with cohort's REST API: the embedding app's entry point.
@@ -46,7 +53,9 @@ export function createMember(options: MemberOptions): Promise<Daemon> {
   return startDaemon({
     ...options,
     logger,
-    handler: (service) => createRouter(service, { logger: logger.child({ component: "api" }) }),
+    handler: options.handler ??
+      ((service) => createRouter(service, { logger: logger.child({ component: "api" }) })),
+    gossip: options.gossip ?? createGossipMember,
   });
 }
 
@@ -57,6 +66,7 @@ function startFromCli(options: DaemonCommandOptions): Promise<Daemon> {
     appMigrations: options.appMigrations,
     appVersion: options.appVersion,
     databaseUrl: options.databaseUrl,
+    gossipPreset: options.gossipPreset,
   });
 }
 

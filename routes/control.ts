@@ -9,7 +9,12 @@ import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireLocal } from "./access.ts";
 import { readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
-import { ControlBody } from "./structs.ts";
+import { ControlBody, TokenBody } from "./structs.ts";
+
+/** A request after itty-router matched its path parameters. */
+interface Params {
+  params: Record<string, string>;
+}
 
 /** Registers the control endpoints on `router`. */
 export function controlRoutes(router: RouterType, service: MemberService): void {
@@ -32,6 +37,24 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
       throw new ConflictError(`Member is already initialized as "${service.info().name}"`);
     }
     return sync(await service.initialize(body));
+  });
+
+  router.post("/core/control/tokens", async (request: Request, caller: Caller) => {
+    requireLocal(caller, "Issuing join tokens");
+    const body = await readBody(request, TokenBody);
+    // MicroCluster sends nanoseconds; cohort keeps milliseconds.
+    return sync(await service.createToken(body.name, Math.ceil(body.expire_after / 1e6)));
+  });
+
+  router.get("/core/control/tokens", async (_request: Request, caller: Caller) => {
+    requireLocal(caller, "Listing join tokens");
+    return sync(await service.listTokens());
+  });
+
+  router.delete("/core/control/tokens/:name", async (request: Request, caller: Caller) => {
+    requireLocal(caller, "Revoking join tokens");
+    await service.revokeToken(decodeURIComponent((request as unknown as Params).params.name));
+    return sync(null);
   });
 
   router.post("/core/control/shutdown", (_request: Request, caller: Caller) => {

@@ -1,18 +1,50 @@
 /**
- * `/core/internal`: member-to-member and administrative endpoints. In this version only the SQL
- * console, on the local socket.
+ * `/core/internal`: member-to-member and administrative endpoints: join requests (token-gated,
+ * no certificate needed), the request to leave, and the SQL console (local socket only).
  *
  * @module
  */
 import type { RouterType } from "itty-router";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
-import { requireLocal, requireOnline } from "./access.ts";
+import { requireLocal, requireOnline, requireTrusted } from "./access.ts";
 import { readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
-import { SqlBody } from "./structs.ts";
+import { ForbiddenError } from "../lib/errors.ts";
+import { JoinBody, ResetBody, SqlBody } from "./structs.ts";
 
 /** Registers the internal endpoints on `router`. */
 export function internalRoutes(router: RouterType, service: MemberService): void {
+  // A prospective member has no trusted certificate yet: the token's secret is its credential.
+  router.post("/core/internal/cluster", async (request: Request) => {
+    requireOnline(service);
+    const body = await readBody(request, JoinBody);
+    return sync(
+      await service.acceptJoin({
+        name: body.name,
+        address: body.address,
+        certificate: body.certificate,
+        schema_internal_version: body.schema_internal_version,
+        schema_external_version: body.schema_external_version,
+        extensions: body.extensions,
+        secret: body.secret,
+      }),
+    );
+  });
+
+  router.put("/core/internal/cluster/:name", async (request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    const name = decodeURIComponent(
+      (request as unknown as { params: { name: string } }).params.name,
+    );
+    if (name !== service.info().name) {
+      throw new ForbiddenError(`This member is "${service.info().name}", not "${name}"`);
+    }
+    await readBody(request, ResetBody);
+    // Answer first: the reset closes the listener this request arrived on.
+    setTimeout(() => void service.resetSelf(), 10);
+    return sync(null);
+  });
+
   router.get("/core/internal/sql", async (request: Request, caller: Caller) => {
     requireLocal(caller, "The SQL console");
     requireOnline(service);

@@ -6,8 +6,14 @@
 import type { RouterType } from "itty-router";
 import { UnavailableError } from "../lib/errors.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
-import { requireTrusted, STATUS_MESSAGES } from "./access.ts";
+import { requireOnline, requireTrusted, STATUS_MESSAGES } from "./access.ts";
 import { sync } from "./envelope.ts";
+
+/** A request after itty-router matched its path parameters and query. */
+interface Matched {
+  params: Record<string, string>;
+  query: Record<string, string | string[] | undefined>;
+}
 
 /** Registers the public endpoints on `router`. */
 export function publicRoutes(router: RouterType, service: MemberService): void {
@@ -19,6 +25,22 @@ export function publicRoutes(router: RouterType, service: MemberService): void {
     const status = service.status();
     if (status === "stopping") throw new UnavailableError("Daemon is shutting down");
     if (status !== "online") throw new UnavailableError("Daemon is not ready yet");
+    return sync(null);
+  });
+
+  router.delete("/core/1.0/cluster/:name", async (request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    requireOnline(service);
+    const { params, query } = request as unknown as Matched;
+    const force = ["1", "true"].includes(String(query.force ?? ""));
+    await service.removeMember(decodeURIComponent(params.name), force);
+    return sync(null);
+  });
+
+  router.delete("/core/1.0/tokens/:name", async (request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    requireOnline(service);
+    await service.revokeToken(decodeURIComponent((request as unknown as Matched).params.name));
     return sync(null);
   });
 

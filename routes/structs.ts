@@ -5,9 +5,12 @@
  * @module
  */
 import {
+  array,
   boolean,
   defaulted,
   type Infer,
+  integer,
+  min,
   object,
   optional,
   record,
@@ -33,6 +36,34 @@ export const ControlBody = object({
 });
 /** Validated `POST /core/control` body. */
 export type ControlBody = Infer<typeof ControlBody>;
+
+/** `POST /core/control/tokens`: `expire_after` in nanoseconds as MicroCluster (0 = never). */
+export const TokenBody = object({
+  name: MemberName,
+  expire_after: defaulted(min(integer(), 0), 0),
+});
+/** Validated `POST /core/control/tokens` body. */
+export type TokenBody = Infer<typeof TokenBody>;
+
+/** `POST /core/internal/cluster`: a join request (MicroCluster's ClusterMember). */
+export const JoinBody = object({
+  name: MemberName,
+  address: Address,
+  certificate: size(string(), 1, 16384),
+  schema_internal_version: min(integer(), 0),
+  schema_external_version: min(integer(), 0),
+  extensions: array(size(string(), 1, 256)),
+  secret: size(string(), 1, 256),
+  // MicroCluster sends these empty in join requests; accepted and ignored.
+  role: optional(string()),
+  status: optional(string()),
+  last_heartbeat: optional(string()),
+});
+/** Validated `POST /core/internal/cluster` body. */
+export type JoinBody = Infer<typeof JoinBody>;
+
+/** `PUT /core/internal/cluster/{name}`: the member is asked to leave. */
+export const ResetBody = object({ force: defaulted(boolean(), false) });
 
 /** `POST /core/internal/sql`: one or more `;`-separated statements. */
 export const SqlBody = object({

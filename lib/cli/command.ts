@@ -24,6 +24,8 @@ export interface DaemonCommandOptions {
   appVersion?: string;
   /** libSQL URL overriding the state directory's `file:` database. */
   databaseUrl?: string;
+  /** Gossip timing preset. */
+  gossipPreset?: "lan" | "local";
 }
 
 /** What the CLI needs from the outside: `mod.ts` assembles daemons, the CLI only runs them. */

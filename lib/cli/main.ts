@@ -6,7 +6,8 @@
  */
 import { isCohortError } from "../errors.ts";
 import type { CliDeps, Command } from "./command.ts";
-import { clusterListCommand } from "./commands/cluster.ts";
+import { clusterListCommand, clusterRemoveCommand } from "./commands/cluster.ts";
+import { tokensAddCommand, tokensListCommand, tokensRevokeCommand } from "./commands/tokens.ts";
 import { daemonCommand } from "./commands/daemon.ts";
 import { initCommand } from "./commands/init.ts";
 import { shutdownCommand } from "./commands/shutdown.ts";
@@ -20,6 +21,10 @@ export const COMMANDS: readonly Command[] = [
   daemonCommand,
   initCommand,
   clusterListCommand,
+  clusterRemoveCommand,
+  tokensAddCommand,
+  tokensListCommand,
+  tokensRevokeCommand,
   sqlCommand,
   waitreadyCommand,
   shutdownCommand,

@@ -1,73 +1,50 @@
 /**
- * A cohort member daemon: owns the state directory, the store and the listeners, and
- * implements {@link MemberService} for the routes. The HTTP handler is injected (`mod.ts` passes
- * the one built by `routes/`), so this module knows nothing of routing.
+ * A cohort member daemon: owns the state directory, the store, the listeners and the gossip
+ * member, and implements {@link MemberService} for the routes. The HTTP handler and the gossip
+ * layer are injected (`mod.ts` passes the ones from `routes/` and `gossip/`), so this module
+ * knows neither.
  *
  * @module
  */
-import { readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { ExtensionRegistry } from "../cluster/extensions.ts";
+import type { MemberVersion } from "../cluster/compat.ts";
 import { splitHostPort } from "../cluster/address.ts";
-import { CohortError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { fingerprint, loadOrCreateKeyPair } from "../net/certificates.ts";
+import { fingerprint } from "../net/certificates.ts";
 import { type Listener, serveHttps, serveUnix } from "../net/serve.ts";
-import {
-  deleteMember,
-  getMember,
-  insertMember,
-  listMembers,
-  updateMember,
-} from "../store/members.ts";
+import { listMembers } from "../store/members.ts";
+import { loadRecords } from "../store/records.ts";
 import { openStore, type Store } from "../store/open.ts";
 import { dumpSql, executeSql } from "../store/sql.ts";
-import { type DaemonHooks, runHook } from "./hooks.ts";
+import { UnavailableError } from "../errors.ts";
+import type { GossipHandle } from "./gossip_port.ts";
+import { ClusterMembership } from "./membership.ts";
+import { Lifecycle } from "./lifecycle.ts";
+import type { DaemonCore, DaemonOptions, Handler } from "./options.ts";
+
+export type { DaemonCore, DaemonOptions, Handler } from "./options.ts";
 import type {
-  Caller,
   ClusterMemberEntry,
   ControlRequest,
+  JoinRequest,
+  JoinResponse,
   MemberService,
   MemberStatus,
   ServerInfo,
   SqlResult,
+  TokenInfo,
 } from "./service.ts";
 import {
   acquireLock,
   type DaemonConfig,
   ensureStateDir,
   readDaemonConfig,
-  removeDaemonConfig,
   type StatePaths,
   statePaths,
-  writeDaemonConfig,
 } from "./state_dir.ts";
-import { NotSupportedError } from "../errors.ts";
-import { toClusterEntry } from "./entries.ts";
-
-/** A fetch handler as served by the listeners. */
-export type Handler = (request: Request, caller: Caller) => Promise<Response>;
-
-/** Options of {@link startDaemon}. */
-export interface DaemonOptions {
-  /** State directory; created (mode 0711) when missing. */
-  stateDir: string;
-  /** The app's API extensions, oldest first. @default [] */
-  extensions?: readonly string[];
-  /** Folder of the app's drizzle-kit migrations. @default none */
-  appMigrations?: string;
-  /** The app's version string. @default "0.0.0" */
-  appVersion?: string;
-  /** libSQL URL of the store. @default `file:<stateDir>/database/cohort.db` */
-  databaseUrl?: string;
-  /** Builds the HTTP handler for this member (cohort's routes, possibly wrapped by the app). */
-  handler: (service: MemberService) => Handler;
-  /** App hooks (MicroCluster's names and moments). */
-  hooks?: DaemonHooks;
-  /** @default silentLogger */
-  logger?: Logger;
-}
 
 /** A started daemon. */
 export interface Daemon extends MemberService {
@@ -75,13 +52,15 @@ export interface Daemon extends MemberService {
   readonly closed: Promise<void>;
   /** The state directory's paths. */
   readonly paths: StatePaths;
-  /** Stops listeners, closes the store and releases the lock. Idempotent. */
+  /** The gossip view, once the member is initialised. */
+  readonly view: GossipHandle | undefined;
+  /** Stops listeners, gossip (telling peers) and the store, and releases the lock. Idempotent. */
   stop(): Promise<void>;
 }
 
 /**
  * Starts a member: locks the state directory, opens and migrates the store, serves the control
- * socket and, when the member is initialised, HTTPS on its address.
+ * socket and, when the member is initialised, HTTPS and gossip on its address.
  *
  * @throws {LockedError} when another daemon uses the state directory.
  * @throws {InvalidInputError} for invalid extension names or configuration.
@@ -102,21 +81,29 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return daemon;
 }
 
-class MemberDaemon implements Daemon {
+class MemberDaemon implements Daemon, DaemonCore {
   readonly paths: StatePaths;
   readonly closed: Promise<void>;
-  #registry: ExtensionRegistry;
-  #options: DaemonOptions;
-  #logger: Logger;
+  readonly registry: ExtensionRegistry;
+  readonly options: DaemonOptions;
+  readonly logger: Logger;
+  readonly service: MemberService = this;
+  store!: Store;
+  phase: MemberStatus = "uninitialized";
+  config?: DaemonConfig;
+  https?: Listener;
+  gossip?: GossipHandle;
+  membership?: ClusterMembership;
+  clusterCert?: string;
+  clusterKey?: string;
+  serverCert?: string;
+  serverKey?: string;
   #release: () => void;
   #resolveClosed!: () => void;
-  #status: MemberStatus = "uninitialized";
-  #store?: Store;
   #control?: Listener;
-  #https?: Listener;
-  #config?: DaemonConfig;
-  #trusted = new Set<string>();
+  #handler?: Handler;
   #stopping?: Promise<void>;
+  #lifecycle = new Lifecycle(this);
 
   constructor(
     paths: StatePaths,
@@ -125,183 +112,187 @@ class MemberDaemon implements Daemon {
     release: () => void,
   ) {
     this.paths = paths;
-    this.#registry = registry;
-    this.#options = options;
-    this.#logger = options.logger ?? silentLogger;
+    this.registry = registry;
+    this.options = options;
+    this.logger = options.logger ?? silentLogger;
     this.#release = release;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
+  get view(): GossipHandle | undefined {
+    return this.gossip;
+  }
+
+  local(): MemberVersion {
+    return {
+      schemaInternal: this.store.versions.internal,
+      schemaExternal: this.store.versions.external,
+      extensions: this.registry.list,
+    };
+  }
+
   async open(): Promise<void> {
-    this.#store = await openStore({
-      url: this.#options.databaseUrl ?? `file:${this.paths.database}`,
-      appMigrations: this.#options.appMigrations,
-      logger: this.#logger.child({ component: "store" }),
+    this.store = await openStore({
+      url: this.options.databaseUrl ?? `file:${this.paths.database}`,
+      appMigrations: this.options.appMigrations,
+      logger: this.logger.child({ component: "store" }),
     });
-    const handler = this.#options.handler(this);
+    this.#handler = this.options.handler(this);
     this.#control = await serveUnix({
       path: this.paths.socket,
-      handler,
-      logger: this.#logger.child({ component: "control" }),
+      handler: this.#handler,
+      logger: this.logger.child({ component: "control" }),
     });
-    this.#config = readDaemonConfig(this.paths);
-    if (this.#config) {
-      this.#status = "starting";
-      await this.#startNetwork(this.#config, handler);
-      await this.#refreshOwnRow();
-      this.#status = "online";
+    this.config = readDaemonConfig(this.paths);
+    if (this.config) {
+      this.phase = "starting";
+      const others = (await listMembers(this.store)).filter((m) => m.name !== this.config!.name);
+      await this.startNetwork(this.config, others.map((m) => m.address));
+      this.phase = "online";
     }
-    await runHook(this.#options.hooks?.onStart, "onStart", { daemon: this });
-    this.#logger.info("Daemon started", {
+    await this.#lifecycle.hook("onStart", {});
+    this.logger.info("Daemon started", {
       state_dir: this.paths.dir,
-      status: this.#status,
-      name: this.#config?.name,
-      address: this.#config?.address,
-      extensions: this.#registry.count,
-      schema_internal: this.#store.versions.internal,
-      schema_external: this.#store.versions.external,
+      status: this.phase,
+      name: this.config?.name,
+      address: this.config?.address,
+      extensions: this.registry.count,
+      schema_internal: this.store.versions.internal,
+      schema_external: this.store.versions.external,
     });
   }
 
+  async startNetwork(
+    config: DaemonConfig,
+    seeds: readonly string[],
+    provisional: string[] = [],
+  ): Promise<void> {
+    const hostPort = splitHostPort(config.address)!;
+    const read = (file: string) => readFile(join(this.paths.dir, file), "utf8");
+    const [cert, key, clusterCert, clusterKey] = await Promise.all(
+      ["server.crt", "server.key", "cluster.crt", "cluster.key"].map(read),
+    );
+    Object.assign(this, { clusterCert, clusterKey, serverCert: cert, serverKey: key });
+    const own = fingerprint(cert);
+    const provisionalTrust = new Set([own, ...provisional]);
+    const isTrusted = (fp: string) => this.membership?.isTrusted(fp) || provisionalTrust.has(fp);
+    this.https = await serveHttps({
+      host: hostPort.host,
+      port: hostPort.port,
+      cert: clusterCert,
+      key: clusterKey,
+      handler: this.#handler!,
+      logger: this.logger.child({ component: "https" }),
+    });
+    const gossip = this.options.gossip({
+      name: config.name,
+      address: config.address,
+      meta: {
+        address: config.address,
+        fingerprint: own,
+        role: "PENDING",
+        schemaInternal: this.store.versions.internal,
+        schemaExternal: this.store.versions.external,
+        appVersion: this.options.appVersion ?? "0.0.0",
+        extensions: this.registry.list,
+      },
+      server: this.https.server as import("node:https").Server,
+      cert,
+      key,
+      clusterCert,
+      isTrusted,
+      seeds,
+      records: await loadRecords(this.store, Date.now()),
+      preset: this.options.gossipPreset ?? "lan",
+      logger: this.logger.child({ component: "gossip" }),
+    });
+    this.gossip = gossip;
+    this.membership = new ClusterMembership({
+      name: config.name,
+      gossip,
+      store: this.store,
+      local: this.local(),
+      appVersion: this.options.appVersion ?? "0.0.0",
+      logger: this.logger.child({ component: "cluster" }),
+      onTrustChange: () => gossip.refreshTrust(),
+      onSelfRemoved: () => void this.#lifecycle.selfRemoved(),
+      onMemberRemoved: (name) => void this.#lifecycle.hook("postRemove", { name, force: false }),
+      onMemberAdded: (name) => {
+        if (name !== config.name) void this.#lifecycle.hook("onNewMember", { name });
+      },
+    });
+    await this.membership.start();
+    gossip.start();
+  }
+
+  async stopNetwork(leave: boolean): Promise<void> {
+    const gossip = this.gossip;
+    if (gossip && leave) await gossip.leave().catch(() => {});
+    await this.membership?.stop().catch(() => {});
+    await gossip?.close().catch(() => {});
+    await this.https?.close().catch(() => {});
+    this.gossip = undefined;
+    this.membership = undefined;
+    this.https = undefined;
+  }
+
   status(): MemberStatus {
-    return this.#status;
+    return this.phase;
   }
 
   info(): ServerInfo {
     return {
-      name: this.#config?.name ?? hostname(),
-      address: this.#config?.address ?? "",
-      version: this.#options.appVersion ?? "0.0.0",
-      ready: this.#status === "online",
-      extensions: [...this.#registry.list],
+      name: this.config?.name ?? hostname(),
+      address: this.config?.address ?? "",
+      version: this.options.appVersion ?? "0.0.0",
+      ready: this.phase === "online",
+      extensions: [...this.registry.list],
     };
   }
 
   isTrusted(fp: string): boolean {
-    return this.#trusted.has(fp);
+    return this.membership?.isTrusted(fp) ?? false;
   }
 
-  async initialize(request: ControlRequest): Promise<ServerInfo> {
-    if (!request.bootstrap) {
-      throw new NotSupportedError("Joining an existing cluster is not supported yet");
-    }
-    if (this.#status !== "uninitialized") {
-      throw new CohortError(
-        "E_CONFLICT",
-        409,
-        `Member is already initialized as "${this.info().name}"`,
-      );
-    }
-    this.#status = "starting";
-    const config = { name: request.name, address: request.address };
-    try {
-      await runHook(this.#options.hooks?.preInit, "preInit", {
-        daemon: this,
-        bootstrap: true,
-        config: request.config ?? {},
-      });
-      await this.#bootstrap(config);
-      await runHook(this.#options.hooks?.postBootstrap, "postBootstrap", {
-        daemon: this,
-        config: request.config ?? {},
-      });
-    } catch (err) {
-      await this.#undoInit(config.name);
-      throw err;
-    }
-    this.#status = "online";
-    this.#logger.info("Bootstrapped a new cluster", config);
-    return this.info();
+  initialize(request: ControlRequest): Promise<ServerInfo> {
+    return this.#lifecycle.initialize(request);
   }
 
-  async #bootstrap(config: DaemonConfig): Promise<void> {
-    const host = splitHostPort(config.address)!.host;
-    const server = await loadOrCreateKeyPair(this.paths.dir, "server", {
-      name: config.name,
-      addresses: [host],
-    });
-    await loadOrCreateKeyPair(this.paths.dir, "cluster", { name: config.name, addresses: [host] });
-    await insertMember(this.#store!, {
-      name: config.name,
-      address: config.address,
-      certificate: server.cert,
-      role: "voter",
-      heartbeat: Date.now(),
-      schemaInternal: this.#store!.versions.internal,
-      schemaExternal: this.#store!.versions.external,
-      extensions: [...this.#registry.list],
-      appVersion: this.#options.appVersion ?? "0.0.0",
-    });
-    await this.#startNetwork(config, this.#options.handler(this));
-    // daemon.json last: its presence is what makes a restart resume as an initialised member.
-    writeDaemonConfig(this.paths, config);
-    this.#config = config;
-  }
-
-  /** Removes everything a failed initialisation may have left, so the member stays clean. */
-  async #undoInit(name: string): Promise<void> {
-    await this.#https?.close().catch(() => {});
-    this.#https = undefined;
-    this.#config = undefined;
-    this.#trusted.clear();
-    removeDaemonConfig(this.paths);
-    await deleteMember(this.#store!, name).catch(() => false);
-    for (const file of ["server.crt", "server.key", "cluster.crt", "cluster.key"]) {
-      await rm(join(this.paths.dir, file), { force: true });
-    }
-    this.#status = "uninitialized";
-  }
-
-  async #startNetwork(config: DaemonConfig, handler: Handler): Promise<void> {
-    const hostPort = splitHostPort(config.address);
-    if (!hostPort) throw new CohortError("E_INVALID", 400, `Invalid address "${config.address}"`);
-    const [cert, key] = await Promise.all([
-      readFile(join(this.paths.dir, "cluster.crt"), "utf8"),
-      readFile(join(this.paths.dir, "cluster.key"), "utf8"),
-    ]);
-    await this.#reloadTrust();
-    this.#https = await serveHttps({
-      host: hostPort.host,
-      port: hostPort.port,
-      cert,
-      key,
-      handler,
-      logger: this.#logger.child({ component: "https" }),
-    });
-  }
-
-  async #reloadTrust(): Promise<void> {
-    const members = await listMembers(this.#store!);
-    this.#trusted = new Set(members.map((m) => fingerprint(m.certificate)));
-  }
-
-  /** A restarted member records the versions and extensions its (possibly new) code runs. */
-  async #refreshOwnRow(): Promise<void> {
-    const name = this.#config!.name;
-    if (!(await getMember(this.#store!, name))) return;
-    await updateMember(this.#store!, name, {
-      schemaInternal: this.#store!.versions.internal,
-      schemaExternal: this.#store!.versions.external,
-      extensions: [...this.#registry.list],
-      appVersion: this.#options.appVersion ?? "0.0.0",
-      heartbeat: Date.now(),
-    });
-  }
-
-  async clusterMembers(): Promise<ClusterMemberEntry[]> {
-    const members = await listMembers(this.#store!);
-    const self = this.#config?.name;
-    return members.map((m) =>
-      toClusterEntry(m, m.name === self && this.#status === "online" ? "ONLINE" : "UNREACHABLE")
-    );
+  clusterMembers(): Promise<ClusterMemberEntry[]> {
+    if (!this.membership) throw new UnavailableError("Database is not yet initialized");
+    return Promise.resolve(this.membership.entries(this.phase === "online"));
   }
 
   executeSql(query: string): Promise<{ results: SqlResult[] }> {
-    return executeSql(this.#store!, query);
+    return executeSql(this.store, query);
   }
 
   dumpSql(schemaOnly: boolean): Promise<string> {
-    return dumpSql(this.#store!, { schemaOnly });
+    return dumpSql(this.store, { schemaOnly });
+  }
+
+  createToken(name: string, expireAfterMs: number): Promise<string> {
+    return this.#lifecycle.createToken(name, expireAfterMs);
+  }
+
+  listTokens(): Promise<TokenInfo[]> {
+    return this.#lifecycle.listTokens();
+  }
+
+  revokeToken(name: string): Promise<void> {
+    return this.#lifecycle.revokeToken(name);
+  }
+
+  acceptJoin(request: JoinRequest): Promise<JoinResponse> {
+    return this.#lifecycle.acceptJoin(request);
+  }
+
+  removeMember(name: string, force: boolean): Promise<void> {
+    return this.#lifecycle.removeMember(name, force);
+  }
+
+  resetSelf(): Promise<void> {
+    return this.#lifecycle.resetSelf();
   }
 
   requestShutdown(): void {
@@ -315,19 +306,16 @@ class MemberDaemon implements Daemon {
   }
 
   async #stop(): Promise<void> {
-    this.#status = "stopping";
-    const faults: unknown[] = [];
-    for (const listener of [this.#https, this.#control]) {
-      await listener?.close().catch((err) => faults.push(err));
-    }
+    this.phase = "stopping";
+    // A stopped daemon stays a member (only `cluster remove` takes it out), but it tells its
+    // peers it is going, so they show it UNREACHABLE at once instead of after failure detection.
+    await this.stopNetwork(true);
+    await this.#control?.close().catch(() => {});
     try {
-      this.#store?.close();
-    } catch (err) {
-      faults.push(err);
-    }
+      this.store?.close();
+    } catch { /* already closed */ }
     this.#release();
-    if (faults.length) this.#logger.warn("Faults while stopping", { count: faults.length });
-    this.#logger.info("Daemon stopped", { state_dir: this.paths.dir });
+    this.logger.info("Daemon stopped", { state_dir: this.paths.dir });
     this.#resolveClosed();
   }
 }

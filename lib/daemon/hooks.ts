@@ -1,6 +1,8 @@
 /**
  * Hooks an embedding app may give the daemon, with MicroCluster's names and moments. A hook
- * that throws aborts the step it guards, and the daemon undoes that step.
+ * that throws aborts the step it guards, and the daemon undoes that step, so no half-made member
+ * is left behind. Hooks that only observe (`onNewMember`, `postRemove`, `onHeartbeat`) are
+ * logged when they throw.
  *
  * @module
  */
@@ -13,7 +15,7 @@ export interface HookContext {
   daemon: MemberService;
 }
 
-/** The hooks available in this version. */
+/** Every hook, by name. */
 export interface DaemonHooks {
   /** Before a member initialises (bootstrap or join); throwing aborts initialisation. */
   preInit?: (ctx: HookContext & { bootstrap: boolean; config: Record<string, string> }) => unknown;
@@ -21,6 +23,18 @@ export interface DaemonHooks {
   postBootstrap?: (ctx: HookContext & { config: Record<string, string> }) => unknown;
   /** On every daemon start, before it reports itself started; throwing stops the daemon. */
   onStart?: (ctx: HookContext) => unknown;
+  /** On a joiner once admitted, before it starts serving; throwing undoes the join. */
+  preJoin?: (ctx: HookContext & { config: Record<string, string> }) => unknown;
+  /** On a joiner once it serves as a member. */
+  postJoin?: (ctx: HookContext & { config: Record<string, string> }) => unknown;
+  /** On every other member when a new member enters the roster. */
+  onNewMember?: (ctx: HookContext & { name: string }) => unknown;
+  /** On the departing member before it leaves; throwing aborts a removal without --force. */
+  preRemove?: (ctx: HookContext & { force: boolean }) => unknown;
+  /** On every remaining member after a member was removed. */
+  postRemove?: (ctx: HookContext & { name: string; force: boolean }) => unknown;
+  /** When this member's role changes (the leaderless rule re-ranked the members). */
+  onHeartbeat?: (ctx: HookContext & { role: string; previous: string }) => unknown;
 }
 
 /** Runs `hook` (if any) and awaits it; a rejection propagates with the hook's name attached. */

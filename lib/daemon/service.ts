@@ -33,6 +33,8 @@ export interface ClusterMemberEntry {
   address: string;
   /** The member's own (server) certificate, PEM. */
   certificate: string;
+  /** Hex SHA-256 of `certificate`. */
+  fingerprint: string;
   /** `PENDING`, `voter`, `stand-by` or `spare`. */
   role: string;
   schema_internal_version: number;
@@ -42,8 +44,49 @@ export interface ClusterMemberEntry {
   /** `ONLINE`, `UNREACHABLE`, `SUSPECT`, `UPGRADING`, `NEEDS UPGRADE`. */
   status: string;
   extensions: string[];
+  /**
+   * Its extension list compared with this member's (`ahead`: this member is ahead of it),
+   * `unknown` while its list has not arrived yet.
+   */
+  extension_verdict: { verdict: string; missing: string[]; extra: string[] };
   /** The embedding app's version string on that member. */
   app_version: string;
+}
+
+/** `POST /core/internal/cluster` body: a prospective member asks to join. */
+export interface JoinRequest {
+  name: string;
+  address: string;
+  /** The joiner's certificate (PEM); its SAN must contain `name`. */
+  certificate: string;
+  schema_internal_version: number;
+  schema_external_version: number;
+  extensions: string[];
+  /** The token's secret. */
+  secret: string;
+}
+
+/** A cluster member as carried in a join response. */
+export interface MemberIdentity {
+  name: string;
+  address: string;
+  certificate: string;
+}
+
+/** `POST /core/internal/cluster` response metadata (MicroCluster's TokenResponse). */
+export interface JoinResponse {
+  cluster_cert: string;
+  /** The cluster's private key (PEM): every member serves the cluster certificate. */
+  cluster_key: string;
+  cluster_members: MemberIdentity[];
+  trusted_member: MemberIdentity;
+}
+
+/** One element of `GET /core/control/tokens`. */
+export interface TokenInfo {
+  name: string;
+  /** RFC 3339, or `null` when the token never expires. */
+  expires_at: string | null;
 }
 
 /** `POST /core/control` body, validated. */
@@ -88,4 +131,16 @@ export interface MemberService {
   dumpSql(schemaOnly: boolean): Promise<string>;
   /** Asks the daemon to stop once the current response has been sent. */
   requestShutdown(): void;
+  /** Issues a join token for member `name`; `expireAfterMs` 0 = never. Returns the token. */
+  createToken(name: string, expireAfterMs: number): Promise<string>;
+  /** Unexpired, unused tokens. */
+  listTokens(): Promise<TokenInfo[]>;
+  /** Revokes the token issued for `name`. */
+  revokeToken(name: string): Promise<void>;
+  /** Admits (or refuses, with the reason) a prospective member. */
+  acceptJoin(request: JoinRequest): Promise<JoinResponse>;
+  /** Removes member `name` from the cluster (`force`: even when it cannot be reached). */
+  removeMember(name: string, force: boolean): Promise<void>;
+  /** Resets this member (it was removed): leave, wipe its cluster state, stay running. */
+  resetSelf(): Promise<void>;
 }

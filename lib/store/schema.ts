@@ -8,7 +8,7 @@
  * @module
  */
 import { sql } from "drizzle-orm";
-import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /** The roles a member row can hold, as MicroCluster spells them. */
 export const MEMBER_ROLES = ["PENDING", "voter", "stand-by", "spare"] as const;
@@ -55,3 +55,23 @@ export const coreTokenRecords = sqliteTable("core_token_records", {
 export type MemberRecord = typeof coreClusterMembers.$inferSelect;
 /** A token row as read from the database. */
 export type TokenRecord = typeof coreTokenRecords.$inferSelect;
+
+/**
+ * The gossip layer's replicated records (join tokens, roster entries and their tombstones), so a
+ * restarted member resumes with what the cluster agreed on. One row per (kind, key).
+ *
+ * - `value`: the record's JSON value; `NULL` for a tombstone.
+ * - `version`: the writer's clock in ms (last writer wins); `origin`: the writer's name.
+ * - `expires_at`: ms since the epoch after which the record is dropped; `NULL` = never.
+ */
+export const coreRecords = sqliteTable("core_records", {
+  kind: text("kind").notNull(),
+  key: text("key").notNull(),
+  value: text("value"),
+  version: integer("version").notNull(),
+  origin: text("origin").notNull(),
+  expiresAt: integer("expires_at"),
+}, (t) => [primaryKey({ columns: [t.kind, t.key] })]);
+
+/** A replicated record row. */
+export type RecordRow = typeof coreRecords.$inferSelect;

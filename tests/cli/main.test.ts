@@ -133,6 +133,7 @@ test("daemon passes its flags to startDaemon", async () => {
   ], d);
   assert.is(code, 0);
   assert.equal(started, [{
+    gossipPreset: "lan",
     stateDir: "/tmp/x",
     extensions: ["a", "b"],
     appMigrations: undefined,

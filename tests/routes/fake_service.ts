@@ -3,10 +3,13 @@ import type {
   Caller,
   ClusterMemberEntry,
   ControlRequest,
+  JoinRequest,
+  JoinResponse,
   MemberService,
   MemberStatus,
   ServerInfo,
   SqlResult,
+  TokenInfo,
 } from "../../lib/daemon/service.ts";
 
 export class FakeService implements MemberService {
@@ -48,12 +51,14 @@ export class FakeService implements MemberService {
       name: this.name,
       address: this.address,
       certificate: "PEM",
+      fingerprint: "trusted-fp",
       role: "voter",
       schema_internal_version: 1,
       schema_external_version: 0,
       last_heartbeat: "0001-01-01T00:00:00Z",
       status: "ONLINE",
       extensions: this.info().extensions,
+      extension_verdict: { verdict: "equal", missing: [], extra: [] },
       app_version: "1.2.3",
     }]);
   }
@@ -67,6 +72,41 @@ export class FakeService implements MemberService {
   }
   requestShutdown(): void {
     this.shutdowns++;
+  }
+  tokens: { name: string; expireAfterMs: number }[] = [];
+  joins: JoinRequest[] = [];
+  removals: { name: string; force: boolean }[] = [];
+  resets = 0;
+  createToken(name: string, expireAfterMs: number): Promise<string> {
+    this.tokens.push({ name, expireAfterMs });
+    return Promise.resolve(`token-for-${name}`);
+  }
+  listTokens(): Promise<TokenInfo[]> {
+    return Promise.resolve(this.tokens.map((t) => ({ name: t.name, expires_at: null })));
+  }
+  revokeToken(name: string): Promise<void> {
+    this.tokens = this.tokens.filter((t) => t.name !== name);
+    return Promise.resolve();
+  }
+  acceptJoin(request: JoinRequest): Promise<JoinResponse> {
+    if (this.fault) return Promise.reject(this.fault);
+    this.joins.push(request);
+    const me = { name: this.name, address: this.address, certificate: "PEM" };
+    return Promise.resolve({
+      cluster_cert: "CERT",
+      cluster_key: "KEY",
+      cluster_members: [me],
+      trusted_member: me,
+    });
+  }
+  removeMember(name: string, force: boolean): Promise<void> {
+    if (this.fault) return Promise.reject(this.fault);
+    this.removals.push({ name, force });
+    return Promise.resolve();
+  }
+  resetSelf(): Promise<void> {
+    this.resets++;
+    return Promise.resolve();
   }
 }
 

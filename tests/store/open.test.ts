@@ -10,6 +10,7 @@ import {
   openStore,
 } from "../../lib/store/open.ts";
 import { readJournal } from "../../lib/store/migrate.ts";
+import { INTERNAL_MIGRATIONS as OURS } from "../../lib/store/migrate.ts";
 import {
   APP_MIGRATIONS,
   appFolder,
@@ -20,6 +21,9 @@ import {
   tempDir,
 } from "./helpers.ts";
 
+/** How many migrations cohort ships: every version below is relative to it. */
+const N = readJournal(OURS).length;
+
 const test = suite("store/open");
 
 test("in memory: cohort migrations applied once, versions reported, idempotent", async () => {
@@ -27,18 +31,18 @@ test("in memory: cohort migrations applied once, versions reported, idempotent",
   const logger = createLogger({ level: "info", write: (l) => lines.push(l) });
   const store = await openStore({ url: ":memory:", logger });
   try {
-    assert.equal(store.versions, { internal: 1, external: 0 });
-    assert.equal(await appliedVersions(store), { internal: 1, external: 0 });
+    assert.equal(store.versions, { internal: N, external: 0 });
+    assert.equal(await appliedVersions(store), { internal: N, external: 0 });
     assert.ok(await hasTable(store.client, "core_cluster_members"));
     assert.ok(await hasTable(store.client, "core_token_records"));
-    assert.is(await count(store.client, "__cohort_migrations"), 1);
+    assert.is(await count(store.client, "__cohort_migrations"), N);
     assert.is(lines.length, 1);
     assert.match(lines[0], /"msg":"Applied schema migrations"/);
-    assert.match(lines[0], /"kind":"internal","from":0,"to":1/);
+    assert.match(lines[0], new RegExp(`"kind":"internal","from":0,"to":${N}`));
 
     const again = await applyMigrations(store, { logger });
     assert.equal(again, { internal: 0, external: 0 });
-    assert.is(await count(store.client, "__cohort_migrations"), 1);
+    assert.is(await count(store.client, "__cohort_migrations"), N);
     assert.is(lines.length, 1);
   } finally {
     store.close();
@@ -61,10 +65,10 @@ test("file database: reopening re-applies nothing and keeps data", async () => {
       const after = await second.client.execute(
         "SELECT hash, created_at FROM __cohort_migrations",
       );
-      assert.is(after.rows.length, 1);
+      assert.is(after.rows.length, N);
       assert.equal(after.rows.map((r) => Array.from(r)), before.rows.map((r) => Array.from(r)));
       assert.is(await count(second.client, "core_cluster_members"), 1);
-      assert.equal(await appliedVersions(second), { internal: 1, external: 0 });
+      assert.equal(await appliedVersions(second), { internal: N, external: 0 });
     } finally {
       second.close();
     }
@@ -78,8 +82,8 @@ test("app migrations: applied after cohort's, in their own table, idempotent", a
   try {
     const url = fileUrl(tmp.dir);
     const store = await openStore({ url, appMigrations: APP_MIGRATIONS });
-    assert.equal(store.versions, { internal: 1, external: 2 });
-    assert.equal(await appliedVersions(store), { internal: 1, external: 2 });
+    assert.equal(store.versions, { internal: N, external: 2 });
+    assert.equal(await appliedVersions(store), { internal: N, external: 2 });
     assert.is(await count(store.client, MIGRATIONS_TABLES.external), 2);
     await store.client.execute("INSERT INTO widgets (name) VALUES ('w')");
     const rs = await store.client.execute("SELECT name, colour FROM widgets");
@@ -88,7 +92,7 @@ test("app migrations: applied after cohort's, in their own table, idempotent", a
 
     const again = await openStore({ url, appMigrations: APP_MIGRATIONS });
     try {
-      assert.is(await count(again.client, MIGRATIONS_TABLES.internal), 1);
+      assert.is(await count(again.client, MIGRATIONS_TABLES.internal), N);
       assert.is(await count(again.client, MIGRATIONS_TABLES.external), 2);
       assert.is(await count(again.client, "widgets"), 1);
     } finally {
@@ -104,14 +108,14 @@ test("app migrations: an upgrade applies only the new ones", async () => {
   try {
     const url = fileUrl(tmp.dir);
     const old = await openStore({ url, appMigrations: appFolder(tmp.dir, { keep: 1 }) });
-    assert.equal(old.versions, { internal: 1, external: 1 });
+    assert.equal(old.versions, { internal: N, external: 1 });
     const cols = await old.client.execute("SELECT name FROM pragma_table_info('widgets')");
     assert.equal(cols.rows.map((r) => r[0]), ["id", "name"]);
     old.close();
 
     const upgraded = await openStore({ url, appMigrations: APP_MIGRATIONS });
     try {
-      assert.equal(await appliedVersions(upgraded), { internal: 1, external: 2 });
+      assert.equal(await appliedVersions(upgraded), { internal: N, external: 2 });
       const cols2 = await upgraded.client.execute(
         "SELECT name FROM pragma_table_info('widgets')",
       );
@@ -147,7 +151,9 @@ test("downgrade: a database ahead of the code is refused, per kind", async () =>
     assert.instance(err2, IncompatibleError);
     assert.is(
       err2.message,
-      "Schema version 2 of internal migrations is more recent than this member's 1: please upgrade",
+      `Schema version ${
+        N + 1
+      } of internal migrations is more recent than this member's ${N}: please upgrade`,
     );
   } finally {
     tmp.remove();
@@ -188,7 +194,7 @@ test("a failing migration leaves nothing of its kind applied (fresh database)", 
     const raw = createClient({ url });
     try {
       // cohort's own migrations are a separate transaction and did commit
-      assert.is(await count(raw, MIGRATIONS_TABLES.internal), 1);
+      assert.is(await count(raw, MIGRATIONS_TABLES.internal), N);
       assert.is(await count(raw, MIGRATIONS_TABLES.external), 0);
       assert.not.ok(await hasTable(raw, "widgets"));
       assert.not.ok(await hasTable(raw, "gadgets"));

@@ -90,6 +90,7 @@ test("schema-only dump lists the CREATE statements", async ({ store }) => {
   assert.equal(lines, [
     'CREATE TABLE "__cohort_migrations" (',
     "CREATE TABLE `core_cluster_members` (",
+    "CREATE TABLE `core_records` (",
     "CREATE TABLE `core_token_records` (",
     "CREATE UNIQUE INDEX `core_cluster_members_certificate_unique` ON `core_cluster_members` (`certificate`);",
     "CREATE UNIQUE INDEX `core_cluster_members_name_unique` ON `core_cluster_members` (`name`);",

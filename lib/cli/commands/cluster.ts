@@ -54,3 +54,31 @@ Options:
     return 0;
   },
 };
+
+/** `cohort cluster remove NAME [--force]`. */
+export const clusterRemoveCommand: Command = {
+  path: ["cluster", "remove"],
+  summary: "Remove a member from the cluster",
+  usage: `Usage: cohort cluster remove NAME [--force] [--state-dir DIR]
+
+Removes member NAME from the cluster (run it on any member). The departing member runs its
+pre-remove hook, leaves gossip gracefully and resets to an uninitialised daemon; the others run
+their post-remove hook and stop trusting its certificate.
+
+Options:
+  -f, --force       Remove the member even when it cannot be reached
+  --state-dir DIR   State directory of the local daemon
+  -h, --help        Show this help
+`,
+  async run(argv) {
+    const { values, positionals: rest } = parse(argv, { force: { type: "boolean", short: "f" } });
+    const [name] = positionals(rest, ["NAME"]);
+    const query = values.force ? "?force=1" : "";
+    await callDaemon(
+      stateDirFrom(values),
+      "DELETE",
+      `/core/1.0/cluster/${encodeURIComponent(name)}${query}`,
+    );
+    return 0;
+  },
+};

@@ -7,7 +7,7 @@ export const daemonCommand: Command = {
   path: ["daemon"],
   summary: "Run a cohort member in the foreground",
   usage: `Usage: cohort daemon [--state-dir DIR] [--extensions a,b,c] [--app-migrations DIR]
-                     [--app-version V] [--database URL]
+                     [--app-version V] [--database URL] [--gossip-preset lan|local]
 
 Runs a member daemon in the foreground. It serves the control API on DIR/control.socket and,
 once initialised, HTTPS on the member's address. Logs are JSON lines on stderr.
@@ -18,6 +18,8 @@ Options:
   --app-migrations DIR   Folder of the app's drizzle-kit migrations ("schema extensions")
   --app-version V        The app's version string, shown in GET /core/1.0 (default 0.0.0)
   --database URL         libSQL URL of the store (default: file:DIR/database/cohort.db)
+  --gossip-preset P      Gossip timing: lan (default, memberlist's LAN values) or local
+                         (loopback and tests: faster probes and suspicion)
   -h, --help             Show this help
 `,
   async run(argv, deps) {
@@ -26,6 +28,7 @@ Options:
       "app-migrations": { type: "string" },
       "app-version": { type: "string" },
       database: { type: "string" },
+      "gossip-preset": { type: "string" },
     });
     positionals(rest, []);
     const list = values.extensions ?? "";
@@ -33,7 +36,12 @@ Options:
     if (extensions.some((e) => e === "")) {
       throw new UsageError(`--extensions has an empty entry: "${list}"`);
     }
+    const preset = values["gossip-preset"] ?? "lan";
+    if (preset !== "lan" && preset !== "local") {
+      throw new UsageError(`--gossip-preset must be lan or local, got "${preset}"`);
+    }
     const daemon = await deps.startDaemon({
+      gossipPreset: preset,
       stateDir: stateDirFrom(values),
       extensions,
       appMigrations: values["app-migrations"],

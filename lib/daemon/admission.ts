@@ -1,0 +1,107 @@
+/**
+ * The accepting side of a join: the checks a member runs before it admits a prospective member.
+ * Any member can accept a join; each check fails with an error that says exactly what differs.
+ *
+ * @module
+ */
+import { compareExtensions, describeComparison } from "../cluster/extensions.ts";
+import { compareVersions, describeVersions, type MemberVersion } from "../cluster/compat.ts";
+import type { RosterEntry, TokenEntry } from "../cluster/roster.ts";
+import { ConflictError, ForbiddenError, IncompatibleError } from "../errors.ts";
+import { certificateNames } from "../net/certificates.ts";
+import type { JoinRequest } from "./service.ts";
+
+/** What the accepting member knows when it decides. */
+export interface AdmissionContext {
+  request: JoinRequest;
+  /** The token record found for the request's secret. */
+  token: { state: "live"; entry: TokenEntry } | { state: "used" } | { state: "unknown" };
+  now: number;
+  /** This member's version. */
+  local: MemberVersion;
+  /** The live roster, by name. */
+  roster: ReadonlyMap<string, RosterEntry>;
+  /** Last known version of a member (undefined when never heard). */
+  versionOf(name: string): MemberVersion | undefined;
+}
+
+/**
+ * Throws the reason a join must be refused, or returns when the joiner may be admitted.
+ *
+ * @throws {ForbiddenError} for token problems (unknown, used, expired, wrong name or SAN).
+ * @throws {ConflictError} when the name or address is taken.
+ * @throws {IncompatibleError} when versions differ from the cluster's, or the cluster's members
+ *   disagree among themselves (an upgrade is in progress).
+ */
+export function checkAdmission(ctx: AdmissionContext): void {
+  const { request, token } = ctx;
+  if (token.state === "used") throw new ForbiddenError("Join token was already used");
+  if (token.state === "unknown") {
+    throw new ForbiddenError("Join token is not valid: it is unknown or was revoked");
+  }
+  const { entry } = token;
+  if (entry.expiresAt !== null && ctx.now >= entry.expiresAt) {
+    throw new ForbiddenError(`Join token expired at ${new Date(entry.expiresAt).toISOString()}`);
+  }
+  if (entry.name !== request.name) {
+    throw new ForbiddenError(
+      `Join token was issued for "${entry.name}", not for "${request.name}"`,
+    );
+  }
+  let names: string[];
+  try {
+    names = certificateNames(request.certificate).dns;
+  } catch {
+    throw new ForbiddenError("Joining member certificate is not a valid PEM certificate");
+  }
+  if (!names.includes(request.name)) {
+    throw new ForbiddenError(
+      `Joining member certificate SAN does not contain the join token name "${request.name}"`,
+    );
+  }
+  if (ctx.roster.has(request.name)) {
+    throw new ConflictError(`A member named "${request.name}" already exists`);
+  }
+  for (const [name, member] of ctx.roster) {
+    if (member.address === request.address) {
+      throw new ConflictError(`Address ${request.address} is already used by member "${name}"`);
+    }
+  }
+  const joiner: MemberVersion = {
+    schemaInternal: request.schema_internal_version,
+    schemaExternal: request.schema_external_version,
+    extensions: request.extensions,
+  };
+  const ext = compareExtensions(joiner.extensions, ctx.local.extensions);
+  if (ext.verdict !== "equal") {
+    throw new IncompatibleError(
+      `Join refused: API extensions differ from the cluster's: the joiner ${
+        describeComparison(ext, ctx.local.extensions).replace("the other", "the cluster")
+      }`,
+    );
+  }
+  const schema = compareVersions(joiner, ctx.local);
+  if (schema.verdict !== "equal") {
+    throw new IncompatibleError(
+      `Join refused: schema versions differ from the cluster's: ${
+        describeVersions(joiner, ctx.local, schema).replaceAll(" vs ", ", cluster ")
+      }`,
+    );
+  }
+  const differing: string[] = [];
+  for (const name of ctx.roster.keys()) {
+    const version = ctx.versionOf(name);
+    if (!version) continue;
+    const c = compareVersions(ctx.local, version);
+    if (c.verdict !== "equal") {
+      differing.push(`"${name}" (${describeVersions(ctx.local, version, c)})`);
+    }
+  }
+  if (differing.length) {
+    throw new IncompatibleError(
+      `Join refused: an upgrade is in progress, members differ from this member: ${
+        differing.join(", ")
+      }`,
+    );
+  }
+}

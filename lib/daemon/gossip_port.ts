@@ -1,0 +1,64 @@
+/**
+ * How a daemon reaches the gossip layer without importing `gossip/`: `mod.ts` passes a
+ * {@link GossipFactory} that builds the SWIM engine on the WebSocket transport, and the daemon
+ * only sees this interface (tests can pass a fake).
+ *
+ * @module
+ */
+import type { Server as HttpsServer } from "node:https";
+import type {
+  MemberMeta,
+  MembershipView,
+  RecordStore,
+  ReplicatedRecord,
+} from "../cluster/membership.ts";
+import type { Logger } from "../log.ts";
+
+/** A running gossip member as the daemon uses it. */
+export interface GossipHandle extends MembershipView, RecordStore {
+  /** Starts probing and gossiping; joins the seeds in the background. */
+  start(): void;
+  /** Push-pulls with each address; resolves with how many answered. Never rejects. */
+  join(addresses: readonly string[]): Promise<number>;
+  /** Graceful leave: spreads `left`, keeps answering briefly, then stops. */
+  leave(): Promise<void>;
+  /** Stops at once (others will see a failure, or a refused connection). */
+  stop(): void;
+  /** Changes the local metadata (bumps the incarnation, gossips at once). */
+  updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void;
+  /** The state of one member without building a snapshot. */
+  stateOf(name: string): import("../cluster/membership.ts").MemberState | undefined;
+  /** Re-applies the trust set to open connections (call after it shrinks). */
+  refreshTrust(): void;
+  /** Stops transport and engine, releasing every connection. */
+  close(): Promise<void>;
+}
+
+/** What the daemon hands the factory. */
+export interface GossipSetup {
+  /** Member name. */
+  name: string;
+  /** Advertised `host:port` (the HTTPS listener's). */
+  address: string;
+  /** Initial metadata (address and fingerprint included). */
+  meta: Partial<MemberMeta>;
+  /** The member's HTTPS server, on which the gossip WebSocket endpoint is mounted. */
+  server: HttpsServer;
+  /** This member's certificate and key (PEM), presented when dialling peers. */
+  cert: string;
+  key: string;
+  /** The cluster certificate (PEM) every member's listener presents; peers are pinned to it. */
+  clusterCert: string;
+  /** The current trust set: fingerprints of member certificates. */
+  isTrusted(fingerprint: string): boolean;
+  /** Addresses to join at start. */
+  seeds: readonly string[];
+  /** Records restored from the store. */
+  records: readonly ReplicatedRecord[];
+  /** Timing preset. */
+  preset: "lan" | "local";
+  logger: Logger;
+}
+
+/** Builds a gossip member. */
+export type GossipFactory = (setup: GossipSetup) => GossipHandle;

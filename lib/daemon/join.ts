@@ -1,0 +1,75 @@
+/**
+ * The joining side: try each address of a join token in turn, pinning the cluster certificate by
+ * the token's fingerprint, until one member answers.
+ *
+ * @module
+ */
+import type { JoinToken } from "../cluster/token.ts";
+import { CohortError, type ErrorCode, UnavailableError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { requestJson } from "../net/client.ts";
+import { pinnedTlsOptions } from "../net/pin.ts";
+import type { JoinRequest, JoinResponse } from "./service.ts";
+
+const CODES: Record<number, ErrorCode> = {
+  400: "E_INVALID",
+  403: "E_FORBIDDEN",
+  404: "E_NOT_FOUND",
+  409: "E_INCOMPATIBLE",
+  503: "E_UNAVAILABLE",
+};
+
+/** How long one join attempt may take, in ms. */
+export const JOIN_TIMEOUT_MS = 15_000;
+
+/**
+ * Sends the join request to the token's addresses in order. An address that does not answer,
+ * or whose certificate does not match the token's fingerprint, is skipped; the first member that
+ * answers decides: its admission is returned, its refusal is thrown with its own message.
+ *
+ * @throws {CohortError} the refusal of the member that answered.
+ * @throws {UnavailableError} when no address could be reached.
+ */
+export async function requestJoin(
+  token: JoinToken,
+  request: Omit<JoinRequest, "secret">,
+  identity: { cert: string; key: string },
+  logger: Logger,
+): Promise<{ response: JoinResponse; via: string }> {
+  const skipped: string[] = [];
+  const tls = pinnedTlsOptions({
+    fingerprint: token.fingerprint,
+    cert: identity.cert,
+    key: identity.key,
+  });
+  for (const address of token.join_addresses) {
+    let answer: { status: number; body: unknown };
+    try {
+      answer = await requestJson({
+        method: "POST",
+        url: `https://${address}/core/internal/cluster`,
+        body: { ...request, secret: token.secret },
+        tls,
+        timeoutMs: JOIN_TIMEOUT_MS,
+      });
+    } catch (err) {
+      const why = (err as Error).message;
+      logger.warn("Join address skipped", { address, reason: why });
+      skipped.push(`${address} (${why})`);
+      continue;
+    }
+    const env = answer.body as { type?: string; error?: string; metadata?: unknown } | null;
+    if (answer.status >= 400 || env?.type !== "sync") {
+      const status = answer.status >= 400 ? answer.status : 502;
+      throw new CohortError(
+        CODES[status] ?? "E_INTERNAL",
+        status,
+        env?.error || `Join refused by ${address} with HTTP ${answer.status}`,
+      );
+    }
+    return { response: env.metadata as JoinResponse, via: address };
+  }
+  throw new UnavailableError(
+    `Cannot join: no join address could be reached: ${skipped.join("; ")}`,
+  );
+}

@@ -1,0 +1,338 @@
+/**
+ * The member's cluster lifecycle on top of the daemon core: bootstrap, join (both sides), join
+ * tokens, removal and reset. Every step either completes or is undone, so a refused or failed
+ * step leaves a clean state directory behind.
+ *
+ * @module
+ */
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { splitHostPort } from "../cluster/address.ts";
+import type { JsonValue } from "../cluster/membership.ts";
+import {
+  MEMBER_RECORD,
+  type RosterEntry,
+  TOKEN_RECORD,
+  tokenOf,
+  tokensOf,
+} from "../cluster/roster.ts";
+import { decodeToken, encodeToken, hashSecret, newTokenSecret } from "../cluster/token.ts";
+import { ConflictError, NotFoundError, UnavailableError } from "../errors.ts";
+import { fingerprint, loadOrCreateKeyPair } from "../net/certificates.ts";
+import { requestJson } from "../net/client.ts";
+import { pinnedTlsOptions } from "../net/pin.ts";
+import { clearRecords } from "../store/records.ts";
+import { deleteMember, listMembers } from "../store/members.ts";
+import { checkAdmission } from "./admission.ts";
+import type { DaemonCore } from "./options.ts";
+import { type DaemonHooks, runHook } from "./hooks.ts";
+import { requestJoin } from "./join.ts";
+import type {
+  ControlRequest,
+  JoinRequest,
+  JoinResponse,
+  ServerInfo,
+  TokenInfo,
+} from "./service.ts";
+import { removeDaemonConfig, writeDaemonConfig } from "./state_dir.ts";
+
+/** How long a consumed or revoked token's tombstone is kept when the token never expired. */
+const TOMBSTONE_MS = 30 * 86_400_000;
+const CERT_FILES = ["server.crt", "server.key", "cluster.crt", "cluster.key"];
+
+type HookArgs<K extends keyof DaemonHooks> = Omit<
+  Parameters<NonNullable<DaemonHooks[K]>>[0],
+  "daemon"
+>;
+
+/** Lifecycle operations of one daemon; see the module docs. */
+export class Lifecycle {
+  readonly #d: DaemonCore;
+  #resetting?: Promise<void>;
+
+  constructor(core: DaemonCore) {
+    this.#d = core;
+  }
+
+  /** Runs an app hook with this daemon as context. */
+  hook<K extends keyof DaemonHooks>(name: K, args: HookArgs<K>): Promise<void> {
+    const fn = this.#d.options.hooks?.[name] as ((ctx: unknown) => unknown) | undefined;
+    const run = runHook(fn, name, { daemon: this.#d.service, ...args });
+    if (name === "onNewMember" || name === "postRemove" || name === "onHeartbeat") {
+      return run.catch((err) => this.#d.logger.error("Hook failed", { hook: name, err }));
+    }
+    return run;
+  }
+
+  #requireOnline(): void {
+    if (this.#d.phase !== "online" || !this.#d.gossip || !this.#d.membership) {
+      throw new UnavailableError("Database is not yet initialized");
+    }
+  }
+
+  /** Bootstrap or join, then serve; undone completely on any failure. */
+  async initialize(request: ControlRequest): Promise<ServerInfo> {
+    const d = this.#d;
+    if (d.phase !== "uninitialized") {
+      throw new ConflictError(`Member is already initialized as "${d.service.info().name}"`);
+    }
+    d.phase = "starting";
+    const config = { name: request.name, address: request.address };
+    const initConfig = request.config ?? {};
+    try {
+      await this.hook("preInit", { bootstrap: request.bootstrap, config: initConfig });
+      const host = splitHostPort(config.address)!.host;
+      const server = await loadOrCreateKeyPair(d.paths.dir, "server", {
+        name: config.name,
+        addresses: [host],
+      }, d.logger);
+      if (request.bootstrap) {
+        await loadOrCreateKeyPair(d.paths.dir, "cluster", {
+          name: config.name,
+          addresses: [host],
+        }, d.logger);
+        await d.startNetwork(config, []);
+        d.gossip!.setRecord(
+          MEMBER_RECORD,
+          config.name,
+          {
+            address: config.address,
+            certificate: server.cert,
+            fingerprint: server.fingerprint,
+            joinedAt: Date.now(),
+          } satisfies RosterEntry as unknown as Record<string, unknown>,
+        );
+        writeDaemonConfig(d.paths, config);
+        d.config = config;
+        await this.hook("postBootstrap", { config: initConfig });
+      } else {
+        const token = decodeToken(request.join_token!);
+        const { response, via } = await requestJoin(
+          token,
+          {
+            name: config.name,
+            address: config.address,
+            certificate: server.cert,
+            schema_internal_version: d.store.versions.internal,
+            schema_external_version: d.store.versions.external,
+            extensions: [...d.registry.list],
+          },
+          server,
+          d.logger,
+        );
+        await writeFile(join(d.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 });
+        await writeFile(join(d.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 });
+        const others = response.cluster_members.filter((m) => m.name !== config.name);
+        await d.startNetwork(
+          config,
+          [via, ...others.map((m) => m.address).filter((a) => a !== via)],
+          others.map((m) => fingerprint(m.certificate)),
+        );
+        await this.hook("preJoin", { config: initConfig });
+        writeDaemonConfig(d.paths, config);
+        d.config = config;
+        await d.gossip!.join([via]);
+      }
+    } catch (err) {
+      await this.#undoInit(config.name);
+      throw err;
+    }
+    d.phase = "online";
+    d.logger.info(request.bootstrap ? "Bootstrapped a new cluster" : "Joined the cluster", config);
+    if (!request.bootstrap) await this.hook("postJoin", { config: initConfig });
+    return d.service.info();
+  }
+
+  /** Removes everything a failed initialisation may have left, so the member stays clean. */
+  async #undoInit(name: string): Promise<void> {
+    const d = this.#d;
+    await d.stopNetwork(false);
+    d.config = undefined;
+    removeDaemonConfig(d.paths);
+    await clearRecords(d.store).catch(() => {});
+    await deleteMember(d.store, name).catch(() => false);
+    for (const file of CERT_FILES) await rm(join(d.paths.dir, file), { force: true });
+    d.phase = "uninitialized";
+  }
+
+  /** Issues a join token for `name`, valid for `expireAfterMs` (0 = no expiry). */
+  createToken(name: string, expireAfterMs: number): Promise<string> {
+    this.#requireOnline();
+    const d = this.#d;
+    if (d.membership!.roster().has(name)) {
+      throw new ConflictError(`A member named "${name}" already exists`);
+    }
+    if (tokensOf(d.gossip!).some(([, t]) => t.name === name && !expired(t.expiresAt))) {
+      throw new ConflictError(`A join token for "${name}" already exists: revoke it first`);
+    }
+    const secret = newTokenSecret();
+    const now = Date.now();
+    const expiresAt = expireAfterMs > 0 ? now + expireAfterMs : null;
+    d.gossip!.setRecord(TOKEN_RECORD, hashSecret(secret), { name, expiresAt, createdAt: now }, {
+      ...(expiresAt !== null ? { expiresAt } : {}),
+    });
+    const clusterFingerprint = d.gossip ? this.#clusterFingerprint() : "";
+    return Promise.resolve(encodeToken({
+      secret,
+      fingerprint: clusterFingerprint,
+      join_addresses: d.membership!.liveAddresses(),
+    }));
+  }
+
+  #clusterFingerprint(): string {
+    return fingerprint(this.#d.clusterCert!);
+  }
+
+  /** Unexpired, unused tokens, by name. */
+  listTokens(): Promise<TokenInfo[]> {
+    this.#requireOnline();
+    const list = tokensOf(this.#d.gossip!)
+      .filter(([, t]) => !expired(t.expiresAt))
+      .map(([, t]) => ({
+        name: t.name,
+        expires_at: t.expiresAt === null ? null : new Date(t.expiresAt).toISOString(),
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return Promise.resolve(list);
+  }
+
+  /** Revokes the token issued for `name`. */
+  revokeToken(name: string): Promise<void> {
+    this.#requireOnline();
+    const found = tokensOf(this.#d.gossip!).filter(([, t]) => t.name === name);
+    if (!found.length) throw new NotFoundError(`No join token for "${name}"`);
+    for (const [hash, t] of found) this.#tombstone(hash, t.expiresAt);
+    return Promise.resolve();
+  }
+
+  #tombstone(hash: string, expiresAt: number | null): void {
+    this.#d.gossip!.setRecord(TOKEN_RECORD, hash, null, {
+      expiresAt: expiresAt ?? Date.now() + TOMBSTONE_MS,
+    });
+  }
+
+  /** The accepting side of a join. */
+  acceptJoin(request: JoinRequest): Promise<JoinResponse> {
+    this.#requireOnline();
+    const d = this.#d;
+    const hash = hashSecret(request.secret);
+    const token = tokenOf(d.gossip!, hash);
+    const roster = d.membership!.roster();
+    checkAdmission({
+      request,
+      token,
+      now: Date.now(),
+      local: d.local(),
+      roster,
+      versionOf: (name) => d.membership!.versionOf(name),
+    });
+    // Check and consumption run without an await between them: single-use on this member.
+    if (token.state === "live") this.#tombstone(hash, token.entry.expiresAt);
+    const entry: RosterEntry = {
+      address: request.address,
+      certificate: request.certificate,
+      fingerprint: fingerprint(request.certificate),
+      joinedAt: Date.now(),
+    };
+    d.gossip!.setRecord(MEMBER_RECORD, request.name, entry as unknown as JsonValue);
+    d.logger.info("Admitted a new member", { name: request.name, address: request.address });
+    const members = [...d.membership!.roster()].map(([name, m]) => ({
+      name,
+      address: m.address,
+      certificate: m.certificate,
+    }));
+    const self = members.find((m) => m.name === d.config!.name)!;
+    return Promise.resolve({
+      cluster_cert: d.clusterCert!,
+      cluster_key: d.clusterKey!,
+      cluster_members: members,
+      trusted_member: self,
+    });
+  }
+
+  /** Removes a member from the cluster, from any member. */
+  async removeMember(name: string, force: boolean): Promise<void> {
+    this.#requireOnline();
+    const d = this.#d;
+    const roster = d.membership!.roster();
+    const entry = roster.get(name);
+    if (!entry) throw new NotFoundError(`No member named "${name}"`);
+    if (roster.size === 1) {
+      throw new ConflictError(`Cannot remove "${name}": it is the last member of the cluster`);
+    }
+    if (name === d.config!.name) {
+      await this.hook("preRemove", { force }).catch((err) => {
+        if (!force) throw err;
+      });
+      d.gossip!.setRecord(MEMBER_RECORD, name, null);
+      setTimeout(() => void this.resetSelf(), 10);
+      return;
+    }
+    try {
+      const answer = await requestJson({
+        method: "PUT",
+        url: `https://${entry.address}/core/internal/cluster/${encodeURIComponent(name)}`,
+        body: { force },
+        tls: pinnedTlsOptions({
+          fingerprint: this.#clusterFingerprint(),
+          peerCert: d.clusterCert!,
+          cert: d.serverCert!,
+          key: d.serverKey!,
+        }),
+        timeoutMs: 10_000,
+      });
+      if (answer.status >= 400) {
+        const msg = (answer.body as { error?: string })?.error ?? `HTTP ${answer.status}`;
+        if (!force) throw new ConflictError(`Member "${name}" refused to leave: ${msg}`);
+      }
+    } catch (err) {
+      if (err instanceof ConflictError) throw err;
+      if (!force) {
+        throw new UnavailableError(
+          `Cannot reach member "${name}" at ${entry.address}: use --force to remove it anyway`,
+        );
+      }
+      d.logger.warn("Removing an unreachable member", { name });
+    }
+    // The tombstone is what distrusts the member everywhere, whatever it did itself.
+    d.gossip!.setRecord(MEMBER_RECORD, name, null);
+    await this.hook("postRemove", { name, force });
+  }
+
+  /** This member was removed: run preRemove, leave gracefully, wipe the cluster state. */
+  resetSelf(): Promise<void> {
+    this.#resetting ??= this.#reset().finally(() => (this.#resetting = undefined));
+    return this.#resetting;
+  }
+
+  async #reset(): Promise<void> {
+    const d = this.#d;
+    if (d.phase === "uninitialized" || d.phase === "stopping") return;
+    const name = d.config?.name;
+    await this.hook("preRemove", { force: false }).catch((err) =>
+      d.logger.error("Hook failed", { hook: "preRemove", err })
+    );
+    if (name && d.gossip?.record(MEMBER_RECORD, name)?.value !== null) {
+      d.gossip?.setRecord(MEMBER_RECORD, name, null);
+    }
+    await d.stopNetwork(true);
+    d.config = undefined;
+    removeDaemonConfig(d.paths);
+    await clearRecords(d.store).catch(() => {});
+    for (const m of await listMembers(d.store).catch(() => [])) {
+      await deleteMember(d.store, m.name).catch(() => false);
+    }
+    for (const file of CERT_FILES) await rm(join(d.paths.dir, file), { force: true });
+    d.phase = "uninitialized";
+    d.logger.info("Left the cluster: this member is uninitialized again", { name });
+  }
+
+  /** Called when this member sees its own roster record removed. */
+  selfRemoved(): Promise<void> {
+    return this.resetSelf();
+  }
+}
+
+function expired(expiresAt: number | null): boolean {
+  return expiresAt !== null && Date.now() >= expiresAt;
+}

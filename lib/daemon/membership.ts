@@ -1,0 +1,270 @@
+/**
+ * The daemon's view of its cluster: the roster (replicated `member` records) joined with the
+ * gossip layer's liveness and metadata. It derives the trust set, the roles (the leaderless rule
+ * of lib/cluster/roles.ts), the `GET /core/1.0/cluster` entries, and persists the merged view
+ * into `core_cluster_members` in batches, never on every frame.
+ *
+ * @module
+ */
+import { compareVersions, type MemberVersion } from "../cluster/compat.ts";
+import type { MemberInfo, ReplicatedRecord } from "../cluster/membership.ts";
+import { assignRoles, type Role } from "../cluster/roles.ts";
+import { isPersistedKind, MEMBER_RECORD, type RosterEntry, rosterOf } from "../cluster/roster.ts";
+import type { Logger } from "../log.ts";
+import { deleteMember, listMembers, type NewMember, upsertMembers } from "../store/members.ts";
+import { saveRecords } from "../store/records.ts";
+import type { Store } from "../store/open.ts";
+import { heartbeatTime } from "./entries.ts";
+import type { GossipHandle } from "./gossip_port.ts";
+import type { ClusterMemberEntry } from "./service.ts";
+
+/** How often the merged view is written to the store, in ms. */
+export const PERSIST_INTERVAL_MS = 1000;
+
+/** Options of {@link ClusterMembership}. */
+export interface ClusterMembershipOptions {
+  name: string;
+  gossip: GossipHandle;
+  store: Store;
+  /** This member's version (schema versions and extensions). */
+  local: MemberVersion;
+  appVersion: string;
+  logger: Logger;
+  /** Called after the trust set changed (e.g. to cut removed members' connections). */
+  onTrustChange?: () => void;
+  /** Called when this member's own roster record became a tombstone (it was removed). */
+  onSelfRemoved?: () => void;
+  /** Called with the name of every other member that was removed. */
+  onMemberRemoved?: (name: string) => void;
+  /** Called with the name of every member newly added to the roster. */
+  onMemberAdded?: (name: string) => void;
+}
+
+/** The roster joined with gossip liveness; see the module docs. */
+export class ClusterMembership {
+  readonly #o: ClusterMembershipOptions;
+  #roster = new Map<string, RosterEntry>();
+  #trust = new Set<string>();
+  #seenAlive = new Set<string>();
+  #storedHeartbeat = new Map<string, number>();
+  #dirtyRecords = new Map<string, ReplicatedRecord>();
+  #dirtyView = true;
+  #removed: string[] = [];
+  #timer?: ReturnType<typeof setInterval>;
+  #unsubscribe: (() => void)[] = [];
+  #role: Role = "PENDING";
+  #flushing?: Promise<void>;
+
+  constructor(options: ClusterMembershipOptions) {
+    this.#o = options;
+  }
+
+  /** Loads stored heartbeats, derives trust and roles, and starts listening and persisting. */
+  async start(): Promise<void> {
+    for (const m of await listMembers(this.#o.store)) {
+      this.#storedHeartbeat.set(m.name, m.heartbeat);
+    }
+    this.#reloadRoster();
+    const g = this.#o.gossip;
+    const touch = (e: { member: MemberInfo }) => {
+      if (e.member.state === "alive") this.#seenAlive.add(e.member.name);
+      this.#dirtyView = true;
+      this.#updateRole();
+    };
+    for (const ev of ["member-join", "member-update", "member-suspect"] as const) {
+      this.#unsubscribe.push(g.on(ev, touch));
+    }
+    for (const ev of ["member-failed", "member-left"] as const) {
+      this.#unsubscribe.push(g.on(ev, touch));
+    }
+    this.#unsubscribe.push(g.on("record-change", ({ record, previous }) => {
+      if (!isPersistedKind(record)) return;
+      this.#dirtyRecords.set(`${record.kind}\n${record.key}`, record);
+      if (record.kind !== MEMBER_RECORD) return;
+      this.#reloadRoster();
+      this.#dirtyView = true;
+      if (record.value !== null && (previous === undefined || previous.value === null)) {
+        this.#o.onMemberAdded?.(record.key);
+      }
+      if (record.value === null && previous !== undefined && previous.value !== null) {
+        if (record.key === this.#o.name) this.#o.onSelfRemoved?.();
+        else {
+          this.#removed.push(record.key);
+          this.#o.onMemberRemoved?.(record.key);
+        }
+      }
+      this.#updateRole();
+    }));
+    this.#seenAlive.add(this.#o.name);
+    this.#updateRole();
+    const timer = setInterval(() => void this.flush(), PERSIST_INTERVAL_MS);
+    (timer as { unref?: () => void }).unref?.();
+    this.#timer = timer;
+  }
+
+  /** Stops listening; writes what is pending. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    for (const u of this.#unsubscribe) u();
+    this.#unsubscribe = [];
+    await this.flush();
+  }
+
+  /** Reports whether a certificate fingerprint belongs to a live roster member. */
+  isTrusted(fingerprint: string): boolean {
+    return this.#trust.has(fingerprint);
+  }
+
+  /** The live roster, by name. */
+  roster(): ReadonlyMap<string, RosterEntry> {
+    return this.#roster;
+  }
+
+  /** This member's role by the rule. */
+  get role(): Role {
+    return this.#role;
+  }
+
+  /** Addresses of roster members that gossip believes alive (ours included), for tokens. */
+  liveAddresses(): string[] {
+    const out: string[] = [];
+    for (const [name, entry] of this.#roster) {
+      const info = this.#o.gossip.member(name);
+      if (name === this.#o.name || info?.state === "alive" || info?.state === "suspect") {
+        out.push(entry.address);
+      }
+    }
+    return out;
+  }
+
+  #reloadRoster(): void {
+    this.#roster = rosterOf(this.#o.gossip);
+    const trust = new Set<string>();
+    for (const entry of this.#roster.values()) trust.add(entry.fingerprint);
+    const shrank = [...this.#trust].some((fp) => !trust.has(fp));
+    this.#trust = trust;
+    if (shrank) this.#o.onTrustChange?.();
+  }
+
+  /** Roles of every roster member by the leaderless rule. */
+  roles(): Map<string, Role> {
+    const candidates = [...this.#roster].map(([name, entry]) => {
+      const state = name === this.#o.name ? "alive" : this.#o.gossip.member(name)?.state;
+      return {
+        name,
+        joinedAt: entry.joinedAt,
+        live: state === "alive" || state === "suspect",
+        pending: !this.#seenAlive.has(name) && !(this.#storedHeartbeat.get(name)! > 0),
+      };
+    });
+    return assignRoles(candidates);
+  }
+
+  #updateRole(): void {
+    const role = this.roles().get(this.#o.name) ?? "PENDING";
+    if (role === this.#role) return;
+    const old = this.#role;
+    this.#role = role;
+    this.#o.gossip.updateMeta({ role });
+    this.#o.logger.info("Role changed", { from: old, to: role });
+  }
+
+  /** The version of one member as the view knows it, or `undefined` when not known yet. */
+  versionOf(name: string): MemberVersion | undefined {
+    if (name === this.#o.name) return this.#o.local;
+    const meta = this.#o.gossip.member(name)?.meta;
+    if (!meta?.extensions) return undefined;
+    return {
+      schemaInternal: meta.schemaInternal,
+      schemaExternal: meta.schemaExternal,
+      extensions: meta.extensions,
+    };
+  }
+
+  /** `GET /core/1.0/cluster` entries, answered from memory. */
+  entries(selfOnline: boolean): ClusterMemberEntry[] {
+    const roles = this.roles();
+    const out: ClusterMemberEntry[] = [];
+    for (const [name, entry] of this.#roster) {
+      const self = name === this.#o.name;
+      const info = self ? undefined : this.#o.gossip.member(name);
+      const meta = info?.meta;
+      const version = this.versionOf(name);
+      const comparison = version ? compareVersions(this.#o.local, version) : undefined;
+      let status = "UNREACHABLE";
+      if (self) status = selfOnline ? "ONLINE" : "UPGRADING";
+      else if (info?.state === "suspect") status = "SUSPECT";
+      else if (info?.state === "alive") {
+        status = !comparison || comparison.verdict === "equal"
+          ? "ONLINE"
+          : comparison.verdict === "behind"
+          ? "UPGRADING"
+          : "NEEDS UPGRADE";
+      }
+      out.push({
+        name,
+        address: entry.address,
+        certificate: entry.certificate,
+        fingerprint: entry.fingerprint,
+        role: roles.get(name) ?? "PENDING",
+        schema_internal_version: version?.schemaInternal ?? meta?.schemaInternal ?? 0,
+        schema_external_version: version?.schemaExternal ?? meta?.schemaExternal ?? 0,
+        last_heartbeat: heartbeatTime(
+          self ? Date.now() : info?.lastHeartbeat ?? this.#storedHeartbeat.get(name) ?? 0,
+        ),
+        status,
+        extensions: [...(version?.extensions ?? [])],
+        extension_verdict: comparison
+          ? {
+            verdict: comparison.extensions.verdict,
+            missing: comparison.extensions.missing,
+            extra: comparison.extensions.extra,
+          }
+          : { verdict: "unknown", missing: [], extra: [] },
+        app_version: self ? this.#o.appVersion : meta?.appVersion ?? "",
+      });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Writes changed records and the merged member view, if anything changed. */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#flush().finally(() => (this.#flushing = undefined));
+    return this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      if (this.#dirtyRecords.size) {
+        const records = [...this.#dirtyRecords.values()];
+        this.#dirtyRecords.clear();
+        await saveRecords(this.#o.store, records, Date.now());
+      }
+      if (!this.#dirtyView) return;
+      this.#dirtyView = false;
+      const removed = this.#removed.splice(0);
+      for (const name of removed) await deleteMember(this.#o.store, name);
+      const rows: NewMember[] = this.entries(true).map((e) => {
+        const heartbeat = Date.parse(e.last_heartbeat);
+        if (heartbeat > 0) this.#storedHeartbeat.set(e.name, heartbeat);
+        const row: NewMember = {
+          name: e.name,
+          address: e.address,
+          certificate: e.certificate,
+          role: e.role as NewMember["role"],
+          heartbeat: heartbeat > 0 ? heartbeat : 0,
+          schemaInternal: e.schema_internal_version,
+          schemaExternal: e.schema_external_version,
+          appVersion: e.app_version,
+        };
+        if (e.extension_verdict.verdict !== "unknown") row.extensions = e.extensions;
+        return row;
+      });
+      await upsertMembers(this.#o.store, rows);
+    } catch (err) {
+      // A failed batch is retried on the next tick; the view in memory stays authoritative.
+      this.#dirtyView = true;
+      this.#o.logger.warn("Could not persist the cluster view", { err });
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The daemon's options, and the core state its lifecycle operations work on.
+ *
+ * @module
+ */
+import type { ExtensionRegistry } from "../cluster/extensions.ts";
+import type { MemberVersion } from "../cluster/compat.ts";
+import type { Logger } from "../log.ts";
+import type { Listener } from "../net/serve.ts";
+import type { Store } from "../store/open.ts";
+import type { DaemonHooks } from "./hooks.ts";
+import type { GossipFactory, GossipHandle } from "./gossip_port.ts";
+import type { ClusterMembership } from "./membership.ts";
+import type { Caller, MemberService, MemberStatus } from "./service.ts";
+import type { DaemonConfig, StatePaths } from "./state_dir.ts";
+
+/** A fetch handler as served by the listeners. */
+export type Handler = (request: Request, caller: Caller) => Promise<Response>;
+
+/** Options of {@link startDaemon}. */
+export interface DaemonOptions {
+  /** State directory; created (mode 0711) when missing. */
+  stateDir: string;
+  /** The app's API extensions, oldest first. @default [] */
+  extensions?: readonly string[];
+  /** Folder of the app's drizzle-kit migrations. @default none */
+  appMigrations?: string;
+  /** The app's version string. @default "0.0.0" */
+  appVersion?: string;
+  /** libSQL URL of the store. @default `file:<stateDir>/database/cohort.db` */
+  databaseUrl?: string;
+  /** Builds the HTTP handler for this member (cohort's routes, possibly wrapped by the app). */
+  handler: (service: MemberService) => Handler;
+  /** Builds the gossip member once the member serves HTTPS. */
+  gossip: GossipFactory;
+  /** Gossip timing preset. @default "lan" */
+  gossipPreset?: "lan" | "local";
+  /** App hooks (MicroCluster's names and moments). */
+  hooks?: DaemonHooks;
+  /** @default silentLogger */
+  logger?: Logger;
+}
+
+/** What the lifecycle helpers need from the daemon (see lifecycle.ts). */
+export interface DaemonCore {
+  readonly paths: StatePaths;
+  readonly registry: ExtensionRegistry;
+  readonly options: DaemonOptions;
+  readonly logger: Logger;
+  readonly store: Store;
+  readonly service: MemberService;
+  /** Lifecycle state (what `status()` reports). */
+  phase: MemberStatus;
+  config?: DaemonConfig;
+  https?: Listener;
+  gossip?: GossipHandle;
+  membership?: ClusterMembership;
+  /** PEM of the cluster certificate and key, and of this member's, once serving. */
+  clusterCert?: string;
+  clusterKey?: string;
+  serverCert?: string;
+  serverKey?: string;
+  /** This member's version. */
+  local(): MemberVersion;
+  /** Starts HTTPS, gossip and the cluster view for `config`. */
+  startNetwork(
+    config: DaemonConfig,
+    seeds: readonly string[],
+    provisional?: string[],
+  ): Promise<void>;
+  /** Stops gossip (leaving gracefully when asked), the view and HTTPS. */
+  stopNetwork(leave: boolean): Promise<void>;
+}

@@ -1,0 +1,91 @@
+/**
+ * Persistence of the gossip layer's replicated records (`core_records`): loaded once at start,
+ * written in batches as they change.
+ *
+ * @module
+ */
+import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
+import type { ReplicatedRecord } from "../cluster/membership.ts";
+import { toStoreError } from "./errors.ts";
+import { coreRecords } from "./schema.ts";
+import type { HasDb } from "./types.ts";
+
+const r = coreRecords;
+/** Rows per statement; six columns a row keeps far below SQLite's bound-parameter limit. */
+const CHUNK = 500;
+
+/** Every stored record that has not expired at `now` (ms since the epoch). */
+export async function loadRecords(store: HasDb, now: number): Promise<ReplicatedRecord[]> {
+  try {
+    const rows = await store.db.select().from(r);
+    const out: ReplicatedRecord[] = [];
+    for (const row of rows) {
+      if (row.expiresAt !== null && row.expiresAt <= now) continue;
+      let value: ReplicatedRecord["value"] = null;
+      if (row.value !== null) {
+        try {
+          value = JSON.parse(row.value);
+        } catch {
+          continue; // a hand-edited row must not stop the member
+        }
+      }
+      out.push({
+        kind: row.kind,
+        key: row.key,
+        value,
+        version: row.version,
+        origin: row.origin,
+        ...(row.expiresAt !== null ? { expiresAt: row.expiresAt } : {}),
+      });
+    }
+    return out;
+  } catch (err) {
+    throw toStoreError(err, "Load replicated records");
+  }
+}
+
+/**
+ * Writes records (insert or replace by kind and key) in one transaction, and drops those that
+ * expired by `now`.
+ */
+export async function saveRecords(
+  store: HasDb,
+  records: readonly ReplicatedRecord[],
+  now: number,
+): Promise<void> {
+  try {
+    await store.db.transaction(async (tx) => {
+      for (let i = 0; i < records.length; i += CHUNK) {
+        const rows = records.slice(i, i + CHUNK).map((rec) => ({
+          kind: rec.kind,
+          key: rec.key,
+          value: rec.value === null ? null : JSON.stringify(rec.value),
+          version: rec.version,
+          origin: rec.origin,
+          expiresAt: rec.expiresAt ?? null,
+        }));
+        await tx.insert(r).values(rows).onConflictDoUpdate({
+          target: [r.kind, r.key],
+          set: {
+            value: sql`excluded.value`,
+            version: sql`excluded.version`,
+            origin: sql`excluded.origin`,
+            expiresAt: sql`excluded.expires_at`,
+          },
+        });
+      }
+      await tx.delete(r).where(and(isNotNull(r.expiresAt), lte(r.expiresAt, now)));
+    });
+  } catch (err) {
+    throw toStoreError(err, "Save replicated records");
+  }
+}
+
+/** Deletes every record of `kind` (used when a member leaves its cluster). */
+export async function clearRecords(store: HasDb, kind?: string): Promise<void> {
+  try {
+    await (kind ? store.db.delete(r).where(eq(r.kind, kind)) : store.db.delete(r));
+  } catch (err) {
+    throw toStoreError(err, "Clear replicated records");
+  }
+}
