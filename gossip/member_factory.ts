@@ -109,5 +109,37 @@ export const createGossipMember: GossipFactory = (setup: GossipSetup): GossipHan
       records: setup.records,
     },
   );
+  logMembershipEvents(engine, setup.logger);
   return new GossipMember(engine, transport);
 };
+
+const LOGGED_EVENTS = [
+  "member-join",
+  "member-update",
+  "member-suspect",
+  "member-failed",
+  "member-left",
+] as const;
+
+/**
+ * One info line per change of the member table, written when the table changes (as serf's
+ * `EventMember*` lines are): operators see joins and failures, and the loopback benchmark times
+ * them from the lines' `time` without polling bias. Changes are rare (a few per member event),
+ * so this costs nothing while the cluster is steady.
+ */
+function logMembershipEvents(engine: Gossip, logger: GossipSetup["logger"]): void {
+  const log = logger.child({ component: "gossip:events" });
+  for (const event of LOGGED_EVENTS) {
+    engine.on(event, ({ member, previous }) =>
+      log.info("Membership event", {
+        event,
+        member: member.name,
+        state: member.state,
+        previous: previous ?? null,
+        incarnation: member.incarnation,
+        extension_digest: member.meta.extensionDigest,
+        extension_count: member.meta.extensionCount,
+        app_version: member.meta.appVersion,
+      }));
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * End to end: five real daemon processes on 127.0.0.1 (this test's runtime, `local` gossip
+ * preset) gossip over mutual-TLS WebSockets. Every member's view is read over its control socket
+ * (`GET /core/1.0/cluster`), once through `cohort cluster list -f json`.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import WebSocket from "ws";
+import { PRESETS, suspicionTimeout } from "../../gossip/config.ts";
+import { generateCertificate } from "../../lib/net/certificates.ts";
+import { fingerprint } from "../../lib/net/certificates.ts";
+import { pinnedTlsOptions } from "../../lib/net/pin.ts";
+import {
+  type ClusterEntry,
+  type ClusterMember,
+  type GossipCluster,
+  startGossipCluster,
+  waitUntil,
+} from "../helpers/gossip_cluster.ts";
+import { cohort } from "../helpers/process.ts";
+
+const N = 5;
+const RUNTIME_EXTENSION = "internal:runtime_extension_v1";
+
+interface Ctx {
+  cluster: GossipCluster;
+}
+
+const test = suite<Ctx>("gossip cluster end to end");
+
+test.before(async (ctx) => {
+  ctx.cluster = await startGossipCluster({
+    members: N,
+    preset: "local",
+    extensions: ["feature_a"],
+  });
+});
+
+test.after(async (ctx) => {
+  await ctx.cluster?.stopAll();
+});
+
+const byName = (view: ClusterEntry[], name: string) => view.find((e) => e.name === name);
+const running = (ctx: Ctx) => ctx.cluster.members.filter((m) => ctx.cluster.running(m));
+
+/** Waits until `check` holds for the view of every member in `observers`. */
+async function everyView(
+  ctx: Ctx,
+  observers: ClusterMember[],
+  check: (view: ClusterEntry[], observer: ClusterMember) => boolean,
+  what: string,
+  timeoutMs: number,
+): Promise<number> {
+  return await waitUntil(
+    async () => {
+      const views = await Promise.all(observers.map((m) => ctx.cluster.view(m)));
+      return views.every((v, i) => check(v, observers[i]));
+    },
+    what,
+    timeoutMs,
+  );
+}
+
+/**
+ * The longest a crash may take to be declared everywhere under the `local` preset when only the
+ * suspicion path works: every survivor reaches the victim in its round-robin within N−1 probe
+ * intervals, then the probe timeout, the full (unconfirmed) suspicion timeout, and one second
+ * for the `dead` update to spread.
+ */
+function localDetectionBoundMs(n: number): number {
+  const c = PRESETS.local;
+  const suspicion = c.suspicionMaxTimeoutMult *
+    suspicionTimeout(c.suspicionMult, n, c.probeIntervalMs);
+  return (n - 1) * c.probeIntervalMs + c.probeTimeoutMs + suspicion + 1000;
+}
+
+/** Gossip state changes a member logged about `name` (its "Membership event" lines). */
+function loggedStates(observer: ClusterMember, name: string): string[] {
+  const out: string[] = [];
+  for (const line of observer.proc!.logs().split("\n")) {
+    if (!line.includes('"Membership event"')) continue;
+    try {
+      const rec = JSON.parse(line) as { member?: string; state?: string };
+      if (rec.member === name && rec.state) out.push(rec.state);
+    } catch { /* a partial line at the end of the buffer */ }
+  }
+  return out;
+}
+
+test("every member lists all five ONLINE with their extension lists and verdicts", async (ctx) => {
+  const { members } = ctx.cluster;
+  const expected = [RUNTIME_EXTENSION, "feature_a"];
+  await everyView(
+    ctx,
+    members,
+    (view) =>
+      view.length === N &&
+      view.every((e) => e.status === "ONLINE" && e.extension_verdict.verdict === "equal"),
+    "five ONLINE members with equal verdicts in every view",
+    20_000,
+  );
+  for (const m of members) {
+    const view = await ctx.cluster.view(m);
+    assert.equal(view.map((e) => e.name), members.map((x) => x.name), `names at ${m.name}`);
+    for (const e of view) {
+      assert.equal(e.extensions, expected, `${e.name}'s extensions at ${m.name}`);
+      assert.equal(e.extension_verdict, { verdict: "equal", missing: [], extra: [] });
+      assert.is(e.app_version, "1.0.0");
+    }
+  }
+  // The same through the real CLI.
+  const list = await cohort(["cluster", "list", "-f", "json", "--state-dir", members[2].dir]);
+  assert.is(list.code, 0, list.stderr);
+  const json = JSON.parse(list.stdout) as ClusterEntry[];
+  assert.equal(json.map((e) => e.status), Array(N).fill("ONLINE"));
+  assert.equal(json.map((e) => e.extensions), Array(N).fill(expected));
+});
+
+test("the merged view is persisted into core_cluster_members", async (ctx) => {
+  const first = ctx.cluster.members[0];
+  const view = await ctx.cluster.view(first);
+  const roles = new Map(view.map((e) => [e.name, e.role]));
+  let rows: string[][] = [];
+  // Written in batches (once a second), so allow a few batches.
+  await waitUntil(
+    async () => {
+      const r = await cohort([
+        "sql",
+        "SELECT name, heartbeat, role FROM core_cluster_members ORDER BY name",
+        "--state-dir",
+        first.dir,
+      ]);
+      if (r.code !== 0) throw new Error(r.stderr);
+      rows = r.stdout.trim().split("\n").slice(1).map((l) => l.trim().split(/\s+/));
+      return rows.length === N && rows.every(([name, , role]) => roles.get(name) === role);
+    },
+    "five persisted rows with the view's roles",
+    10_000,
+    200,
+  );
+  assert.equal(rows.map((r) => r[0]), ctx.cluster.members.map((m) => m.name));
+  assert.ok(roles.get(first.name) === "voter", "the bootstrap member votes");
+  for (const [name, heartbeat] of rows) {
+    assert.ok(heartbeat !== "0" && heartbeat !== "" && heartbeat !== "NULL", `${name} heartbeat`);
+  }
+});
+
+test("a peer whose certificate is not trusted is refused (403) and the member keeps working", async (ctx) => {
+  const target = ctx.cluster.members[0];
+  const clusterCert = readFileSync(join(target.dir, "cluster.crt"), "utf8");
+  const stranger = await generateCertificate({ name: "mallory", addresses: ["127.0.0.1"] });
+  const ws = new WebSocket(`wss://${target.address}/core/internal/gossip`, {
+    ...pinnedTlsOptions({
+      fingerprint: fingerprint(clusterCert),
+      peerCert: clusterCert,
+      cert: stranger.cert,
+      key: stranger.key,
+    }),
+    perMessageDeflate: false,
+    headers: { "x-cohort-address": "127.0.0.1:1" },
+  });
+  const status = await new Promise<number>((resolve) => {
+    const timer = setTimeout(() => resolve(-1), 5000);
+    ws.on("error", () => {});
+    ws.on("unexpected-response", (_req, res) => {
+      clearTimeout(timer);
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on("open", () => {
+      clearTimeout(timer);
+      resolve(101);
+      ws.terminate();
+    });
+  });
+  assert.is(status, 403, "the upgrade is refused");
+  assert.match(target.proc!.logs(), /Gossip connection rejected/);
+  // Still gossiping: every member still sees the target ONLINE, and it sees them.
+  await everyView(
+    ctx,
+    ctx.cluster.members,
+    (view) => view.length === N && view.every((e) => e.status === "ONLINE"),
+    "five ONLINE members after the refused peer",
+    5000,
+  );
+  assert.is(target.proc!.child.exitCode, null, "the member is still running");
+});
+
+test("an extension-list change (restart with one more) reaches every member", async (ctx) => {
+  const { cluster } = ctx;
+  const changed = cluster.members[1];
+  const others = cluster.members.filter((m) => m !== changed);
+  assert.is(await cluster.stop(changed), 0, changed.proc!.logs());
+  changed.extensions = ["feature_a", "feature_b"];
+  await cluster.start(changed);
+  const full = [RUNTIME_EXTENSION, "feature_a", "feature_b"];
+  await everyView(
+    ctx,
+    others,
+    (view) => {
+      const e = byName(view, changed.name);
+      return !!e && e.extensions.length === 3 && e.extension_verdict.verdict === "behind";
+    },
+    `${changed.name}'s new extension list at every other member`,
+    15_000,
+  );
+  for (const m of others) {
+    const e = byName(await cluster.view(m), changed.name)!;
+    assert.equal(e.extensions, full, `${changed.name}'s extensions at ${m.name}`);
+    assert.equal(e.extension_verdict, { verdict: "behind", missing: ["feature_b"], extra: [] });
+  }
+  // And the changed member sees itself ahead of every other.
+  await everyView(
+    ctx,
+    [changed],
+    (view) => others.every((o) => byName(view, o.name)?.extension_verdict.verdict === "ahead"),
+    `${changed.name} ahead of the others`,
+    15_000,
+  );
+  const own = await cluster.view(changed);
+  for (const o of others) {
+    assert.equal(byName(own, o.name)!.extension_verdict, {
+      verdict: "ahead",
+      missing: [],
+      extra: ["feature_b"],
+    });
+  }
+});
+
+test("kill -9 of a member is detected (dead, UNREACHABLE) by all others within the local bound", async (ctx) => {
+  const { cluster } = ctx;
+  const victim = cluster.members[N - 1];
+  const survivors = running(ctx).filter((m) => m !== victim);
+  const bound = localDetectionBoundMs(N);
+  const started = Date.now();
+  await cluster.kill(victim);
+  const took = await everyView(
+    ctx,
+    survivors,
+    (view) => byName(view, victim.name)?.status === "UNREACHABLE",
+    `${victim.name} UNREACHABLE everywhere`,
+    bound + 2000,
+  );
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed <= bound, `detected in ${elapsed} ms (${took} ms polling), bound ${bound} ms`);
+  for (const m of survivors) {
+    await waitUntil(
+      () => loggedStates(m, victim.name).includes("dead"),
+      `${m.name} logs ${victim.name} dead`,
+      2000,
+    );
+    assert.not.ok(loggedStates(m, victim.name).includes("left"), "a crash is never a leave");
+  }
+});
+
+test("a SIGTERM-stopped member shows UNREACHABLE at once (graceful leave)", async (ctx) => {
+  const { cluster } = ctx;
+  const leaver = cluster.members[N - 2];
+  const others = running(ctx).filter((m) => m !== leaver);
+  assert.is(await cluster.stop(leaver), 0, leaver.proc!.logs());
+  // The daemon spreads `left` before it exits, so the others know by the time it is gone.
+  const took = await everyView(
+    ctx,
+    others,
+    (view) => byName(view, leaver.name)?.status === "UNREACHABLE",
+    `${leaver.name} UNREACHABLE everywhere after its exit`,
+    1000,
+    // (polling every 50 ms: "at once" means within a second of the process exiting)
+  );
+  assert.ok(took < 1000, `took ${took} ms after exit`);
+  for (const m of others) {
+    assert.ok(loggedStates(m, leaver.name).includes("left"), `${m.name} logs ${leaver.name} left`);
+    assert.not.ok(loggedStates(m, leaver.name).includes("dead"), "a leave is never a crash");
+  }
+  // The rest of the cluster is unaffected (the member ahead shows UPGRADING, not a failure).
+  const view = await cluster.view(others[0]);
+  for (const m of others) {
+    assert.ok(["ONLINE", "UPGRADING"].includes(byName(view, m.name)!.status), m.name);
+  }
+});
+
+test.run();
