@@ -67,6 +67,8 @@ function startFromCli(options: DaemonCommandOptions): Promise<Daemon> {
     appVersion: options.appVersion,
     databaseUrl: options.databaseUrl,
     gossipPreset: options.gossipPreset,
+    upgradePolicy: options.upgradePolicy,
+    upgradeDeadGraceMs: options.upgradeDeadGraceMs,
   });
 }
 

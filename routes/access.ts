@@ -34,8 +34,22 @@ export function requireTrusted(service: MemberService, caller: Caller): void {
   );
 }
 
-/** Allows only an online member; otherwise a 503 with the member's status. */
+/**
+ * Allows only an online member; otherwise a 503 with the member's status, naming the members a
+ * waiting member waits for.
+ */
 export function requireOnline(service: MemberService): void {
   const status = service.status();
-  if (status !== "online") throw new UnavailableError(STATUS_MESSAGES[status]);
+  if (status === "online") return;
+  if (status === "waiting") {
+    const names = service.waitingFor();
+    throw new UnavailableError(
+      names.length
+        ? `${STATUS_MESSAGES.waiting}: ${names.length} member${
+          names.length > 1 ? "s have" : " has"
+        } not upgraded yet: ${names.map((n) => `"${n}"`).join(", ")}`
+        : STATUS_MESSAGES.waiting,
+    );
+  }
+  throw new UnavailableError(STATUS_MESSAGES[status]);
 }

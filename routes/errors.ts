@@ -18,7 +18,7 @@ import { failure } from "./envelope.ts";
 export function describeStructError(err: StructError): string {
   const parts = err.failures().map((f) => {
     const field = f.path.length ? f.path.join(".") : "body";
-    let rule = f.message.replace(/,? but received:[\s\S]*$/, "");
+    let rule = f.message.replace(/,? but received[\s\S]*$/, "");
     if (f.type === "never") rule = "unknown field";
     return `${field}: ${rule}`;
   });

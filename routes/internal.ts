@@ -45,6 +45,14 @@ export function internalRoutes(router: RouterType, service: MemberService): void
     return sync(null);
   });
 
+  // An explicit nudge to re-run upgrade gating. Waiting members re-check on every view change
+  // anyway, so a lost or early nudge costs nothing.
+  router.patch("/core/internal/database", (_request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    service.nudge();
+    return sync(null);
+  });
+
   router.get("/core/internal/sql", async (request: Request, caller: Caller) => {
     requireLocal(caller, "The SQL console");
     requireOnline(service);

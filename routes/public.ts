@@ -15,6 +15,14 @@ interface Matched {
   query: Record<string, string | string[] | undefined>;
 }
 
+/** Allows a member that serves its cluster view (online or waiting for an upgrade). */
+function requireInitialized(service: MemberService): void {
+  const status = service.status();
+  if (status !== "online" && status !== "waiting") {
+    throw new UnavailableError(STATUS_MESSAGES[status]);
+  }
+}
+
 /** Registers the public endpoints on `router`. */
 export function publicRoutes(router: RouterType, service: MemberService): void {
   // Server info is readable by anyone (MicroCluster: AllowUntrusted): a joiner and a probe need it.
@@ -24,6 +32,10 @@ export function publicRoutes(router: RouterType, service: MemberService): void {
     requireTrusted(service, caller);
     const status = service.status();
     if (status === "stopping") throw new UnavailableError("Daemon is shutting down");
+    if (status === "waiting") {
+      const names = service.waitingFor().map((n) => `"${n}"`).join(", ");
+      throw new UnavailableError(`Daemon is not ready yet: waiting for ${names} to upgrade`);
+    }
     if (status !== "online") throw new UnavailableError("Daemon is not ready yet");
     return sync(null);
   });
@@ -42,6 +54,18 @@ export function publicRoutes(router: RouterType, service: MemberService): void {
     requireOnline(service);
     await service.revokeToken(decodeURIComponent((request as unknown as Matched).params.name));
     return sync(null);
+  });
+
+  router.get("/core/1.0/extensions", (_request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    requireInitialized(service);
+    return sync(service.extensions());
+  });
+
+  router.get("/core/1.0/upgrade", (_request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    requireInitialized(service);
+    return sync(service.upgradeStatus());
   });
 
   router.get("/core/1.0/cluster", async (_request: Request, caller: Caller) => {

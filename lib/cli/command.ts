@@ -26,6 +26,10 @@ export interface DaemonCommandOptions {
   databaseUrl?: string;
   /** Gossip timing preset. */
   gossipPreset?: "lan" | "local";
+  /** Restart gating policy. */
+  upgradePolicy?: "strict" | "mixed";
+  /** Down members stop blocking an upgrade after this long, in ms (0 = never). */
+  upgradeDeadGraceMs?: number;
 }
 
 /** What the CLI needs from the outside: `mod.ts` assembles daemons, the CLI only runs them. */

@@ -7,6 +7,7 @@
 import { isCohortError } from "../errors.ts";
 import type { CliDeps, Command } from "./command.ts";
 import { clusterListCommand, clusterRemoveCommand } from "./commands/cluster.ts";
+import { upgradeStatusCommand } from "./commands/upgrade.ts";
 import { tokensAddCommand, tokensListCommand, tokensRevokeCommand } from "./commands/tokens.ts";
 import { daemonCommand } from "./commands/daemon.ts";
 import { initCommand } from "./commands/init.ts";
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   tokensAddCommand,
   tokensListCommand,
   tokensRevokeCommand,
+  upgradeStatusCommand,
   sqlCommand,
   waitreadyCommand,
   shutdownCommand,

@@ -41,7 +41,10 @@ export interface GateOptions {
 /** A member that differs from this one, and how. */
 export interface GateDifference {
   name: string;
-  /** What differs, from this member's side (e.g. `lacks "b"`). */
+  /**
+   * What differs: for a member ahead or diverged, from this member's side (`lacks "c"`); for a
+   * member behind, from that member's side (what it lacks).
+   */
   detail: string;
 }
 
@@ -82,8 +85,10 @@ export function evaluateGate(
     const c = compareVersions(local, m.version);
     if (c.verdict === "equal") continue;
     const detail = describeVersions(local, m.version, c);
-    if (c.verdict === "ahead") behind.push({ name: m.name, detail });
-    else if (c.verdict === "behind") ahead.push({ name: m.name, detail });
+    // A member behind is described from its own side: what it lacks.
+    if (c.verdict === "ahead") {
+      behind.push({ name: m.name, detail: describeVersions(m.version, local) });
+    } else if (c.verdict === "behind") ahead.push({ name: m.name, detail });
     else diverged.push({ name: m.name, detail });
   }
   let decision: GateDecision["decision"] = "open";

@@ -19,7 +19,16 @@ import { listMembers } from "../store/members.ts";
 import { loadRecords } from "../store/records.ts";
 import { openStore, type Store } from "../store/open.ts";
 import { dumpSql, executeSql } from "../store/sql.ts";
-import { UnavailableError } from "../errors.ts";
+import { IncompatibleError, UnavailableError } from "../errors.ts";
+import process from "node:process";
+import { UpgradeGate } from "./gating.ts";
+import {
+  type ExtensionsReport,
+  extensionsReport,
+  UpdateTrigger,
+  type UpgradeReport,
+  UpgradeTracker,
+} from "./upgrade.ts";
 import type { GossipHandle } from "./gossip_port.ts";
 import { ClusterMembership } from "./membership.ts";
 import { Lifecycle } from "./lifecycle.ts";
@@ -56,6 +65,24 @@ export interface Daemon extends MemberService {
   readonly view: GossipHandle | undefined;
   /** Stops listeners, gossip (telling peers) and the store, and releases the lock. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Whether an API extension may be used: `local` (default) asks this member's own list,
+   * `cluster` the list every live member shares (safe during a rolling upgrade).
+   */
+  hasExtension(name: string, options?: { scope?: "local" | "cluster" }): boolean;
+  /** Subscribes to a daemon event; returns the function that unsubscribes. */
+  on<E extends keyof DaemonEvents>(
+    event: E,
+    listener: (payload: DaemonEvents[E]) => void,
+  ): () => void;
+}
+
+/** Events a {@link Daemon} emits. */
+export interface DaemonEvents {
+  /** A member that waited for others to upgrade opened; `waitedMs` is how long it waited. */
+  "upgrade-opened": { waitedMs: number };
+  /** The extensions every live member shares grew (the last member of an upgrade arrived). */
+  "cluster-extensions": { extensions: string[]; previous: string[] };
 }
 
 /**
@@ -104,6 +131,11 @@ class MemberDaemon implements Daemon, DaemonCore {
   #handler?: Handler;
   #stopping?: Promise<void>;
   #lifecycle = new Lifecycle(this);
+  #gate?: UpgradeGate;
+  #tracker = new UpgradeTracker();
+  #trigger: UpdateTrigger;
+  #common: string[] = [];
+  #listeners = new Map<string, ((payload: unknown) => void)[]>();
 
   constructor(
     paths: StatePaths,
@@ -117,6 +149,11 @@ class MemberDaemon implements Daemon, DaemonCore {
     this.logger = options.logger ?? silentLogger;
     this.#release = release;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#trigger = new UpdateTrigger({
+      command: options.updateCommand ?? process.env.COHORT_CLUSTER_UPDATE,
+      maxDelayMs: options.updateMaxDelayMs,
+      logger: this.logger.child({ component: "upgrade" }),
+    });
   }
 
   get view(): GossipHandle | undefined {
@@ -147,8 +184,27 @@ class MemberDaemon implements Daemon, DaemonCore {
     if (this.config) {
       this.phase = "starting";
       const others = (await listMembers(this.store)).filter((m) => m.name !== this.config!.name);
-      await this.startNetwork(this.config, others.map((m) => m.address));
-      this.phase = "online";
+      const seeds = others.map((m) => m.address);
+      await this.startNetwork(this.config, seeds);
+      // Learn the others' current versions (one push-pull) before deciding to open.
+      if (seeds.length) await this.gossip!.join(seeds);
+      this.#gate = new UpgradeGate({
+        name: this.config.name,
+        local: this.local(),
+        gossip: this.gossip!,
+        membership: this.membership!,
+        logger: this.logger.child({ component: "upgrade" }),
+        deadGraceMs: this.options.upgradeDeadGraceMs,
+        policy: this.options.upgradePolicy,
+        onOpen: (waitedMs) => {
+          this.phase = "online";
+          this.#emit("upgrade-opened", { waitedMs });
+          this.#onViewChange();
+        },
+      });
+      const decision = this.#gate.begin();
+      if (decision.decision === "refuse") throw new IncompatibleError(decision.message);
+      this.phase = this.#gate.waitingFor().length ? "waiting" : "online";
     }
     await this.#lifecycle.hook("onStart", {});
     this.logger.info("Daemon started", {
@@ -222,7 +278,72 @@ class MemberDaemon implements Daemon, DaemonCore {
       },
     });
     await this.membership.start();
+    for (const ev of ["member-join", "member-update", "member-failed", "member-left"] as const) {
+      gossip.on(ev, () => this.#onViewChange());
+    }
     gossip.start();
+  }
+
+  /** Re-derives what depends on the whole view: the update trigger, the common extensions. */
+  #onViewChange(): void {
+    const membership = this.membership;
+    if (!membership || !this.config) return;
+    this.#trigger.check(this.local(), membership);
+    const common = extensionsReport(this.config.name, this.local(), membership).cluster;
+    if (common.length > this.#common.length) {
+      const previous = this.#common;
+      this.#common = common;
+      if (previous.length) this.#emit("cluster-extensions", { extensions: common, previous });
+    } else this.#common = common;
+  }
+
+  #emit<E extends keyof DaemonEvents>(event: E, payload: DaemonEvents[E]): void {
+    for (const fn of this.#listeners.get(event) ?? []) {
+      try {
+        (fn as (p: DaemonEvents[E]) => void)(payload);
+      } catch (err) {
+        this.logger.error("Daemon event listener failed", { event, err });
+      }
+    }
+  }
+
+  on<E extends keyof DaemonEvents>(
+    event: E,
+    listener: (payload: DaemonEvents[E]) => void,
+  ): () => void {
+    const list = this.#listeners.get(event) ?? [];
+    this.#listeners.set(event, [...list, listener as (p: unknown) => void]);
+    return () => {
+      this.#listeners.set(event, (this.#listeners.get(event) ?? []).filter((l) => l !== listener));
+    };
+  }
+
+  hasExtension(name: string, options: { scope?: "local" | "cluster" } = {}): boolean {
+    if ((options.scope ?? "local") === "local") return this.registry.has(name);
+    if (!this.membership || !this.config) return false;
+    return extensionsReport(this.config.name, this.local(), this.membership).cluster.includes(name);
+  }
+
+  waitingFor(): string[] {
+    return this.#gate?.waitingFor() ?? [];
+  }
+
+  nudge(): void {
+    this.#gate?.recheck();
+  }
+
+  extensions(): ExtensionsReport {
+    if (!this.membership || !this.config) {
+      throw new UnavailableError("Database is not yet initialized");
+    }
+    return extensionsReport(this.config.name, this.local(), this.membership);
+  }
+
+  upgradeStatus(): UpgradeReport {
+    if (!this.membership || !this.config) {
+      throw new UnavailableError("Database is not yet initialized");
+    }
+    return this.#tracker.report(this.local(), this.membership, this.#gate?.waitingSince ?? 0);
   }
 
   async stopNetwork(leave: boolean): Promise<void> {
@@ -307,6 +428,8 @@ class MemberDaemon implements Daemon, DaemonCore {
 
   async #stop(): Promise<void> {
     this.phase = "stopping";
+    this.#gate?.stop();
+    this.#trigger.stop();
     // A stopped daemon stays a member (only `cluster remove` takes it out), but it tells its
     // peers it is going, so they show it UNREACHABLE at once instead of after failure detection.
     await this.stopNetwork(true);

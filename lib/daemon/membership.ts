@@ -47,6 +47,7 @@ export class ClusterMembership {
   #trust = new Set<string>();
   #seenAlive = new Set<string>();
   #storedHeartbeat = new Map<string, number>();
+  #storedVersion = new Map<string, MemberVersion>();
   #dirtyRecords = new Map<string, ReplicatedRecord>();
   #dirtyView = true;
   #removed: string[] = [];
@@ -169,19 +170,41 @@ export class ClusterMembership {
     this.#o.logger.info("Role changed", { from: old, to: role });
   }
 
-  /** The version of one member as the view knows it, or `undefined` when not known yet. */
+  /**
+   * The version of one member as the view knows it: from its gossiped metadata (its list once
+   * fetched, or ours when the digests match), else as last stored; `undefined` when never known.
+   */
   versionOf(name: string): MemberVersion | undefined {
     if (name === this.#o.name) return this.#o.local;
     const meta = this.#o.gossip.member(name)?.meta;
-    if (!meta?.extensions) return undefined;
-    return {
-      schemaInternal: meta.schemaInternal,
-      schemaExternal: meta.schemaExternal,
-      extensions: meta.extensions,
-    };
+    if (meta) {
+      const extensions = meta.extensions ??
+        (this.#o.gossip.extensionStatus(name)?.verdict === "equal"
+          ? this.#o.local.extensions
+          : undefined);
+      if (extensions) {
+        return {
+          schemaInternal: meta.schemaInternal,
+          schemaExternal: meta.schemaExternal,
+          extensions,
+        };
+      }
+    }
+    return this.#storedVersion.get(name);
   }
 
-  /** `GET /core/1.0/cluster` entries, answered from memory. */
+  /** Whether the member is up (alive or suspect), and since when it is down if not. */
+  liveness(name: string): { up: boolean; downSince?: number } {
+    if (name === this.#o.name) return { up: true };
+    const info = this.#o.gossip.member(name);
+    if (info && (info.state === "alive" || info.state === "suspect")) return { up: true };
+    return { up: false, downSince: info?.stateChangedAt ?? this.#storedHeartbeat.get(name) ?? 0 };
+  }
+
+  /**
+   * `GET /core/1.0/cluster` entries, answered from memory. While this member waits for others
+   * to upgrade (`selfOnline` false), members with its versions are `UPGRADING`.
+   */
   entries(selfOnline: boolean): ClusterMemberEntry[] {
     const roles = this.roles();
     const out: ClusterMemberEntry[] = [];
@@ -196,7 +219,7 @@ export class ClusterMembership {
       else if (info?.state === "suspect") status = "SUSPECT";
       else if (info?.state === "alive") {
         status = !comparison || comparison.verdict === "equal"
-          ? "ONLINE"
+          ? (selfOnline ? "ONLINE" : "UPGRADING")
           : comparison.verdict === "behind"
           ? "UPGRADING"
           : "NEEDS UPGRADE";

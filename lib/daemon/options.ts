@@ -37,6 +37,17 @@ export interface DaemonOptions {
   gossipPreset?: "lan" | "local";
   /** App hooks (MicroCluster's names and moments). */
   hooks?: DaemonHooks;
+  /**
+   * How long a member may be down before restart gating stops waiting for it, in ms.
+   * @default 0 (wait forever, as MicroCluster)
+   */
+  upgradeDeadGraceMs?: number;
+  /** `strict` waits for every member to upgrade; `mixed` serves at once. @default "strict" */
+  upgradePolicy?: "strict" | "mixed";
+  /** Executable run when a member ahead of this one appears. @default $COHORT_CLUSTER_UPDATE */
+  updateCommand?: string;
+  /** Largest random delay before the update command runs, in ms. @default 30000 */
+  updateMaxDelayMs?: number;
   /** @default silentLogger */
   logger?: Logger;
 }

@@ -6,6 +6,10 @@
  * @module
  */
 
+import type { ExtensionsReport, UpgradeReport } from "./upgrade.ts";
+
+export type { ExtensionsReport, UpgradeReport } from "./upgrade.ts";
+
 /**
  * Lifecycle state of a member, with MicroCluster's wording for its database status:
  * `uninitialized` ("Database is not yet initialized"), `starting`, `waiting` (for other members
@@ -143,4 +147,12 @@ export interface MemberService {
   removeMember(name: string, force: boolean): Promise<void>;
   /** Resets this member (it was removed): leave, wipe its cluster state, stay running. */
   resetSelf(): Promise<void>;
+  /** Names of the members a waiting member waits for (empty when not waiting). */
+  waitingFor(): string[];
+  /** Re-runs the upgrade gate now (`PATCH /core/internal/database`). */
+  nudge(): void;
+  /** This member's extensions, the cluster's common ones, and each member's verdict. */
+  extensions(): ExtensionsReport;
+  /** Upgrade progress: target versions, members done and pending. */
+  upgradeStatus(): UpgradeReport;
 }

@@ -134,6 +134,8 @@ test("daemon passes its flags to startDaemon", async () => {
   assert.is(code, 0);
   assert.equal(started, [{
     gossipPreset: "lan",
+    upgradePolicy: "strict",
+    upgradeDeadGraceMs: 0,
     stateDir: "/tmp/x",
     extensions: ["a", "b"],
     appMigrations: undefined,

@@ -30,7 +30,7 @@ test("members behind in extensions only: wait, naming them and what they lack", 
     now: NOW,
   });
   assert.is(d.decision, "wait");
-  assert.equal(d.behind, [{ name: "m2", detail: 'extensions: has "b" that the other lacks' }]);
+  assert.equal(d.behind, [{ name: "m2", detail: 'extensions: lacks "b"' }]);
   assert.match(d.message, /^Waiting for 1 member to upgrade: "m2"/);
 });
 

@@ -104,6 +104,31 @@ export class FakeService implements MemberService {
     this.removals.push({ name, force });
     return Promise.resolve();
   }
+  waiting: string[] = [];
+  nudges = 0;
+  waitingFor(): string[] {
+    return this.waiting;
+  }
+  nudge(): void {
+    this.nudges++;
+  }
+  extensions() {
+    return {
+      local: this.info().extensions,
+      cluster: ["internal:runtime_extension_v1"],
+      members: {},
+    };
+  }
+  upgradeStatus() {
+    return {
+      target: { schema_internal: 2, schema_external: 0, extensions: 2 },
+      complete: true,
+      done: [this.name],
+      pending: [],
+      since: "2026-01-01T00:00:00.000Z",
+      waiting_since: null,
+    };
+  }
   resetSelf(): Promise<void> {
     this.resets++;
     return Promise.resolve();

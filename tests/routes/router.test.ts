@@ -240,4 +240,107 @@ test("POST /core/control/shutdown asks the daemon to stop", async ({ call, servi
   assert.is(service.shutdowns, 1);
 });
 
+test("a waiting member answers 503 naming the members it waits for", async ({ call, service }) => {
+  service.state = "waiting";
+  service.waiting = ["m2", "m3"];
+  const [status, body] = await call("POST", "/core/internal/sql", UNIX, { query: "select 1" });
+  assert.is(status, 503);
+  assert.is(
+    body.error,
+    'Database is waiting for an upgrade: 2 members have not upgraded yet: "m2", "m3"',
+  );
+  const [ready, readyBody] = await call("GET", "/core/1.0/ready", UNIX);
+  assert.is(ready, 503);
+  assert.match(readyBody.error, /waiting for "m2", "m3" to upgrade/);
+  const [list] = await call("GET", "/core/1.0/cluster", TRUSTED);
+  assert.is(list, 200, "the cluster view stays readable while waiting");
+  const [info, infoBody] = await call("GET", "/core/1.0", ANONYMOUS);
+  assert.is(info, 200);
+  assert.is(infoBody.metadata.ready, false);
+});
+
+test("PATCH /core/internal/database nudges the gate, trusted callers only", async (ctx) => {
+  assert.is((await ctx.call("PATCH", "/core/internal/database", TRUSTED))[0], 200);
+  assert.is(ctx.service.nudges, 1);
+  assert.is((await ctx.call("PATCH", "/core/internal/database", STRANGER))[0], 403);
+  assert.is(ctx.service.nudges, 1);
+});
+
+test("GET /core/1.0/extensions and /upgrade answer once initialised", async ({ call, service }) => {
+  assert.is((await call("GET", "/core/1.0/extensions", UNIX))[0], 503);
+  service.state = "online";
+  const [status, body] = await call("GET", "/core/1.0/extensions", TRUSTED);
+  assert.is(status, 200);
+  assert.equal(body.metadata.cluster, ["internal:runtime_extension_v1"]);
+  const [up, upBody] = await call("GET", "/core/1.0/upgrade", UNIX);
+  assert.is(up, 200);
+  assert.is(upBody.metadata.complete, true);
+});
+
+test("POST /core/control/tokens issues a token over the socket only", async ({ call, service }) => {
+  const [status, body] = await call("POST", "/core/control/tokens", UNIX, {
+    name: "c2",
+    expire_after: 3_600_000_000_000,
+  });
+  assert.is(status, 200);
+  assert.is(body.metadata, "token-for-c2");
+  assert.equal(service.tokens, [{ name: "c2", expireAfterMs: 3_600_000 }]);
+  const [remote] = await call("POST", "/core/control/tokens", TRUSTED, { name: "c3" });
+  assert.is(remote, 403);
+  const [bad, badBody] = await call("POST", "/core/control/tokens", UNIX, {
+    name: "c_2",
+    expire_after: -1,
+  });
+  assert.is(bad, 400);
+  assert.match(badBody.error, /name: must be a DNS name/);
+  assert.match(badBody.error, /expire_after: Expected a integer greater than or equal to 0$/);
+});
+
+test("DELETE /core/control/tokens/:name revokes", async ({ call, service }) => {
+  service.tokens = [{ name: "c2", expireAfterMs: 0 }];
+  assert.is((await call("DELETE", "/core/control/tokens/c2", UNIX))[0], 200);
+  assert.equal(service.tokens, []);
+});
+
+test("POST /core/internal/cluster needs no certificate but a valid body", async (ctx) => {
+  ctx.service.state = "online";
+  const join = {
+    name: "c2",
+    address: "127.0.0.1:9002",
+    certificate: "PEM",
+    schema_internal_version: 2,
+    schema_external_version: 0,
+    extensions: ["internal:runtime_extension_v1"],
+    secret: "s3cr3t",
+  };
+  const [status, body] = await ctx.call("POST", "/core/internal/cluster", ANONYMOUS, join);
+  assert.is(status, 200);
+  assert.is(body.metadata.cluster_cert, "CERT");
+  assert.is(ctx.service.joins.length, 1);
+  const [bad, badBody] = await ctx.call("POST", "/core/internal/cluster", ANONYMOUS, {
+    ...join,
+    schema_internal_version: -1,
+  });
+  assert.is(bad, 400);
+  assert.match(badBody.error, /schema_internal_version/);
+  assert.not.match(badBody.error, /s3cr3t/);
+});
+
+test("DELETE /core/1.0/cluster/:name removes, with force from the query", async (ctx) => {
+  ctx.service.state = "online";
+  assert.is((await ctx.call("DELETE", "/core/1.0/cluster/c2?force=1", TRUSTED))[0], 200);
+  assert.equal(ctx.service.removals, [{ name: "c2", force: true }]);
+  assert.is((await ctx.call("DELETE", "/core/1.0/cluster/c3", STRANGER))[0], 403);
+  assert.is(ctx.service.removals.length, 1);
+});
+
+test("PUT /core/internal/cluster/:name only for this member's own name", async (ctx) => {
+  ctx.service.name = "c1";
+  const [wrong, body] = await ctx.call("PUT", "/core/internal/cluster/c9", TRUSTED, {});
+  assert.is(wrong, 403);
+  assert.match(body.error, /This member is "c1", not "c9"/);
+  assert.is((await ctx.call("PUT", "/core/internal/cluster/c1", STRANGER, {}))[0], 403);
+  assert.is((await ctx.call("PUT", "/core/internal/cluster/c1", TRUSTED, {}))[0], 200);
+});
+
 test.run();

@@ -1,4 +1,5 @@
 import process from "node:process";
+import { parseDuration } from "../../cluster/token.ts";
 import type { Command } from "../command.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
@@ -8,6 +9,7 @@ export const daemonCommand: Command = {
   summary: "Run a cohort member in the foreground",
   usage: `Usage: cohort daemon [--state-dir DIR] [--extensions a,b,c] [--app-migrations DIR]
                      [--app-version V] [--database URL] [--gossip-preset lan|local]
+                     [--upgrade-policy strict|mixed] [--upgrade-dead-grace D]
 
 Runs a member daemon in the foreground. It serves the control API on DIR/control.socket and,
 once initialised, HTTPS on the member's address. Logs are JSON lines on stderr.
@@ -20,6 +22,11 @@ Options:
   --database URL         libSQL URL of the store (default: file:DIR/database/cohort.db)
   --gossip-preset P      Gossip timing: lan (default, memberlist's LAN values) or local
                          (loopback and tests: faster probes and suspicion)
+  --upgrade-policy P     strict (default): after a restart with new versions, wait until every
+                         member runs them; mixed: serve at once (the app uses the cluster's
+                         common extensions)
+  --upgrade-dead-grace D Stop waiting for a member that has been down this long (e.g. 10m;
+                         default 0: wait forever)
   -h, --help             Show this help
 `,
   async run(argv, deps) {
@@ -29,6 +36,8 @@ Options:
       "app-version": { type: "string" },
       database: { type: "string" },
       "gossip-preset": { type: "string" },
+      "upgrade-dead-grace": { type: "string" },
+      "upgrade-policy": { type: "string" },
     });
     positionals(rest, []);
     const list = values.extensions ?? "";
@@ -40,8 +49,20 @@ Options:
     if (preset !== "lan" && preset !== "local") {
       throw new UsageError(`--gossip-preset must be lan or local, got "${preset}"`);
     }
+    const policy = values["upgrade-policy"] ?? "strict";
+    if (policy !== "strict" && policy !== "mixed") {
+      throw new UsageError(`--upgrade-policy must be strict or mixed, got "${policy}"`);
+    }
+    let grace = 0;
+    try {
+      grace = parseDuration(values["upgrade-dead-grace"] ?? "0", "--upgrade-dead-grace");
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
     const daemon = await deps.startDaemon({
       gossipPreset: preset,
+      upgradePolicy: policy,
+      upgradeDeadGraceMs: grace,
       stateDir: stateDirFrom(values),
       extensions,
       appMigrations: values["app-migrations"],

@@ -1,0 +1,181 @@
+/**
+ * What a member tells about an upgrade in progress: the cluster's common extensions, upgrade
+ * progress, and the update trigger (LXD's `LXD_CLUSTER_UPDATE`, MicroCluster's `SCHEMA_UPDATE`):
+ * when a member ahead of this one appears, in schema or in extensions, the executable named by
+ * `COHORT_CLUSTER_UPDATE` runs once per new target after a random delay.
+ *
+ * @module
+ */
+import { execFile } from "node:child_process";
+import process from "node:process";
+import { compareVersions, describeVersions, type MemberVersion } from "../cluster/compat.ts";
+import { compareExtensions, extensionDigest } from "../cluster/extensions.ts";
+import { commonExtensions } from "../cluster/gating.ts";
+import type { Logger } from "../log.ts";
+import type { ClusterMembership } from "./membership.ts";
+
+/** `GET /core/1.0/extensions` metadata. */
+export interface ExtensionsReport {
+  /** This member's list. */
+  local: string[];
+  /** The longest prefix shared by every live member: safe to use cluster-wide now. */
+  cluster: string[];
+  /** Each member's list compared with this member's. */
+  members: Record<string, { verdict: string; missing: string[]; extra: string[] }>;
+}
+
+/** Computes the extensions report from the view. */
+export function extensionsReport(
+  name: string,
+  local: MemberVersion,
+  membership: ClusterMembership,
+): ExtensionsReport {
+  const lists: (readonly string[])[] = [local.extensions];
+  const members: ExtensionsReport["members"] = {};
+  for (const other of membership.roster().keys()) {
+    const version = membership.versionOf(other);
+    if (!version) {
+      members[other] = { verdict: "unknown", missing: [], extra: [] };
+      continue;
+    }
+    const c = compareExtensions(local.extensions, version.extensions);
+    members[other] = { verdict: c.verdict, missing: c.missing, extra: c.extra };
+    if (other !== name && membership.liveness(other).up) lists.push(version.extensions);
+  }
+  return { local: [...local.extensions], cluster: commonExtensions(lists), members };
+}
+
+/** `GET /core/1.0/upgrade` metadata. */
+export interface UpgradeReport {
+  /** The newest versions any member runs. */
+  target: { schema_internal: number; schema_external: number; extensions: number };
+  /** `true` when every member runs the target. */
+  complete: boolean;
+  /** Members that run the target. */
+  done: string[];
+  /** Members that do not, and what they lack. */
+  pending: { name: string; lacks: string }[];
+  /** When this member first saw the current target (RFC 3339). */
+  since: string;
+  /** When this member started waiting for the others (RFC 3339), or `null`. */
+  waiting_since: string | null;
+}
+
+/** Tracks the upgrade target and reports progress. */
+export class UpgradeTracker {
+  #targetKey = "";
+  #since = Date.now();
+
+  /** Computes the report; `waitingSince` is 0 when this member does not wait. */
+  report(local: MemberVersion, membership: ClusterMembership, waitingSince: number): UpgradeReport {
+    const versions = new Map<string, MemberVersion>();
+    for (const name of membership.roster().keys()) {
+      const v = membership.versionOf(name);
+      if (v) versions.set(name, v);
+    }
+    let target = local;
+    for (const v of versions.values()) {
+      if (compareVersions(target, v).verdict === "behind") target = v;
+    }
+    const key = `${target.schemaInternal}/${target.schemaExternal}/${
+      extensionDigest(target.extensions)
+    }`;
+    if (key !== this.#targetKey) {
+      this.#targetKey = key;
+      this.#since = Date.now();
+    }
+    const done: string[] = [];
+    const pending: UpgradeReport["pending"] = [];
+    for (const name of [...membership.roster().keys()].sort()) {
+      const v = versions.get(name);
+      if (!v) {
+        pending.push({ name, lacks: "unknown version" });
+        continue;
+      }
+      const c = compareVersions(target, v);
+      if (c.verdict === "equal") done.push(name);
+      else pending.push({ name, lacks: describeVersions(v, target) });
+    }
+    return {
+      target: {
+        schema_internal: target.schemaInternal,
+        schema_external: target.schemaExternal,
+        extensions: target.extensions.length,
+      },
+      complete: pending.length === 0,
+      done,
+      pending,
+      since: new Date(this.#since).toISOString(),
+      waiting_since: waitingSince ? new Date(waitingSince).toISOString() : null,
+    };
+  }
+}
+
+/** Options of {@link UpdateTrigger}. */
+export interface UpdateTriggerOptions {
+  /** The executable to run (`COHORT_CLUSTER_UPDATE`); nothing runs when unset. */
+  command?: string;
+  /** Largest random delay before running it, in ms. @default 30000 */
+  maxDelayMs?: number;
+  logger: Logger;
+}
+
+/** Runs the update command once per new target ahead of this member. */
+export class UpdateTrigger {
+  readonly #o: UpdateTriggerOptions;
+  readonly #seen = new Set<string>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(options: UpdateTriggerOptions) {
+    this.#o = options;
+  }
+
+  /** Looks for members ahead of `local`; schedules the command for each new target. */
+  check(local: MemberVersion, membership: ClusterMembership): void {
+    if (!this.#o.command) return;
+    for (const name of membership.roster().keys()) {
+      const v = membership.versionOf(name);
+      if (!v || compareVersions(local, v).verdict !== "behind") continue;
+      const key = `${v.schemaInternal}/${v.schemaExternal}/${extensionDigest(v.extensions)}`;
+      if (this.#seen.has(key)) continue;
+      this.#seen.add(key);
+      const delay = Math.floor(Math.random() * (this.#o.maxDelayMs ?? 30_000));
+      this.#o.logger.info("A member is ahead: scheduling the cluster update command", {
+        member: name,
+        target: key,
+        delay_ms: delay,
+      });
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        this.#run(key);
+      }, delay);
+      (timer as { unref?: () => void }).unref?.();
+      this.#timers.add(timer);
+    }
+  }
+
+  #run(target: string): void {
+    const started = Date.now();
+    execFile(
+      this.#o.command!,
+      [],
+      { env: { ...process.env, COHORT_UPDATE_TARGET: target } },
+      (err) => {
+        const ms = Date.now() - started;
+        if (err) {
+          this.#o.logger.error("Cluster update command failed", {
+            target,
+            exit_code: (err as { code?: unknown }).code,
+            duration_ms: ms,
+          });
+        } else this.#o.logger.info("Cluster update command succeeded", { target, duration_ms: ms });
+      },
+    );
+  }
+
+  /** Cancels pending runs. */
+  stop(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+  }
+}
