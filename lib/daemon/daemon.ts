@@ -151,7 +151,7 @@ class MemberDaemon implements Daemon, DaemonCore {
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#trigger = new UpdateTrigger({
       command: options.updateCommand ?? process.env.COHORT_CLUSTER_UPDATE,
-      maxDelayMs: options.updateMaxDelayMs,
+      maxDelayMs: options.updateMaxDelayMs ?? secondsFromEnv("COHORT_CLUSTER_UPDATE_DELAY"),
       logger: this.logger.child({ component: "upgrade" }),
     });
   }
@@ -441,4 +441,12 @@ class MemberDaemon implements Daemon, DaemonCore {
     this.logger.info("Daemon stopped", { state_dir: this.paths.dir });
     this.#resolveClosed();
   }
+}
+
+/** A non-negative number of seconds from an environment variable, in ms; `undefined` if unset. */
+function secondsFromEnv(name: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text.trim() === "") return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
 }

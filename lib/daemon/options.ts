@@ -46,7 +46,10 @@ export interface DaemonOptions {
   upgradePolicy?: "strict" | "mixed";
   /** Executable run when a member ahead of this one appears. @default $COHORT_CLUSTER_UPDATE */
   updateCommand?: string;
-  /** Largest random delay before the update command runs, in ms. @default 30000 */
+  /**
+   * Largest random delay before the update command runs, in ms.
+   * @default $COHORT_CLUSTER_UPDATE_DELAY seconds, else 30000
+   */
   updateMaxDelayMs?: number;
   /** @default silentLogger */
   logger?: Logger;
