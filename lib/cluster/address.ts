@@ -53,8 +53,3 @@ export function splitHostPort(address: string): HostPort | undefined {
   if (!m) return undefined;
   return { host: m[1], port: Number(m[2]) };
 }
-
-/** Formats a host and port back into an address, bracketing IPv6 hosts. */
-export function joinHostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}

@@ -9,7 +9,15 @@
 import { compareVersions, type MemberVersion } from "../cluster/compat.ts";
 import type { MemberInfo, ReplicatedRecord } from "../cluster/membership.ts";
 import { assignRoles, type Role } from "../cluster/roles.ts";
-import { isPersistedKind, MEMBER_RECORD, type RosterEntry, rosterOf } from "../cluster/roster.ts";
+import {
+  isPersistedKind,
+  MEMBER_RECORD,
+  type RosterEntry,
+  rosterOf,
+  TOKEN_RECORD,
+  tokensOf,
+} from "../cluster/roster.ts";
+import { replaceTokens } from "../store/tokens.ts";
 import type { Logger } from "../log.ts";
 import { deleteMember, listMembers, type NewMember, upsertMembers } from "../store/members.ts";
 import { saveRecords } from "../store/records.ts";
@@ -261,7 +269,17 @@ export class ClusterMembership {
       if (this.#dirtyRecords.size) {
         const records = [...this.#dirtyRecords.values()];
         this.#dirtyRecords.clear();
-        await saveRecords(this.#o.store, records, Date.now());
+        const now = Date.now();
+        await saveRecords(this.#o.store, records, now);
+        if (records.some((r) => r.kind === TOKEN_RECORD)) {
+          // core_token_records mirrors the live token records, as MicroCluster's table reads.
+          await replaceTokens(
+            this.#o.store,
+            tokensOf(this.#o.gossip)
+              .filter(([, t]) => t.expiresAt === null || t.expiresAt > now)
+              .map(([secretHash, t]) => ({ name: t.name, secretHash, expiresAt: t.expiresAt })),
+          );
+        }
       }
       if (!this.#dirtyView) return;
       this.#dirtyView = false;

@@ -1,14 +1,14 @@
 /**
- * Typed repository over `core_token_records`, the outstanding join tokens.
+ * Typed repository over `core_token_records`, the outstanding join tokens as MicroCluster keeps
+ * them, so `cohort sql` shows them. The authoritative copy is the gossip layer's replicated token
+ * records; this table is their projection, rewritten as they change.
  *
- * Only a SHA-256 hex hash of a token's secret is ever stored or passed here (see
- * {@link hashTokenSecret}); a joiner's secret is hashed and then consumed with
- * {@link consumeToken}. Times are ms since the epoch; a token is valid while `now < expiresAt`.
+ * Only a SHA-256 hex hash of a token's secret is ever stored or passed here. Times are ms since
+ * the epoch; a token is valid while `now < expiresAt`.
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { and, asc, eq, gt, isNotNull, isNull, lte, or } from "drizzle-orm";
+import { asc, gt, isNull, or } from "drizzle-orm";
 import { InvalidInputError } from "../errors.ts";
 import { toStoreError } from "./errors.ts";
 import type { HasDb } from "./types.ts";
@@ -25,10 +25,10 @@ export interface Token {
   expiresAt: number | null;
 }
 
-/** What {@link insertToken} needs. */
+/** A token to write. */
 export interface NewToken {
   name: string;
-  /** SHA-256 hex of the secret, from {@link hashTokenSecret}. */
+  /** SHA-256 hex of the secret (lib/cluster/token.ts `hashSecret`). */
   secretHash: string;
   /** ms since the epoch; `null` or omitted = never expires. */
   expiresAt?: number | null;
@@ -36,11 +36,6 @@ export interface NewToken {
 
 const t = coreTokenRecords;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-/** The hash stored for a token secret: SHA-256 of its UTF-8 bytes, lowercase hex. */
-export function hashTokenSecret(secret: string): string {
-  return createHash("sha256").update(secret, "utf8").digest("hex");
-}
 
 function checkHash(secretHash: string): void {
   // Refusing anything but a digest keeps a raw secret from being stored (or echoed) by mistake.
@@ -67,24 +62,6 @@ async function guard<T>(action: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/**
- * Stores a new token.
- *
- * @throws {InvalidInputError} when `secretHash` is not a SHA-256 hex digest.
- * @throws {ConflictError} when a token with that name (or hash) already exists.
- */
-export function insertToken(store: HasDb, token: NewToken): Promise<Token> {
-  return guard(`Insert token "${token.name}"`, async () => {
-    checkHash(token.secretHash);
-    const [row] = await store.db.insert(t).values({
-      name: token.name,
-      secretHash: token.secretHash,
-      expiryDate: token.expiresAt ?? null,
-    }).returning();
-    return toToken(row);
-  });
-}
-
 /** Tokens still valid at `now` (ms since the epoch), ordered by name. */
 export function listTokens(store: HasDb, now: number): Promise<Token[]> {
   return guard("List tokens", async () => {
@@ -94,40 +71,23 @@ export function listTokens(store: HasDb, now: number): Promise<Token[]> {
 }
 
 /**
- * Redeems a token: deletes it and returns it only if it exists and is valid at `now`. One
- * `DELETE … RETURNING` statement, so of two concurrent consumers exactly one gets the record.
- * An expired token is left for {@link purgeExpired}.
+ * Replaces the table's content with `tokens` in one transaction: the table is a projection of
+ * the cluster's replicated token records, rewritten whenever they change.
  *
- * @returns the token, or `undefined` when no valid token has that hash.
+ * @throws {InvalidInputError} when a `secretHash` is not a SHA-256 hex digest (nothing written).
+ * @throws {ConflictError} when two tokens share a name or a hash (nothing written).
  */
-export function consumeToken(
-  store: HasDb,
-  secretHash: string,
-  now: number,
-): Promise<Token | undefined> {
-  return guard("Consume token", async () => {
-    checkHash(secretHash);
-    const [row] = await store.db.delete(t)
-      .where(and(eq(t.secretHash, secretHash), unexpired(now)))
-      .returning();
-    return row ? toToken(row) : undefined;
-  });
-}
-
-/** Deletes the token issued for `name`; reports whether one existed. */
-export function revokeToken(store: HasDb, name: string): Promise<boolean> {
-  return guard(`Revoke token "${name}"`, async () => {
-    const rows = await store.db.delete(t).where(eq(t.name, name)).returning({ id: t.id });
-    return rows.length > 0;
-  });
-}
-
-/** Deletes every token expired at `now`; returns how many. */
-export function purgeExpired(store: HasDb, now: number): Promise<number> {
-  return guard("Purge expired tokens", async () => {
-    const rows = await store.db.delete(t)
-      .where(and(isNotNull(t.expiryDate), lte(t.expiryDate, now)))
-      .returning({ id: t.id });
-    return rows.length;
+export function replaceTokens(store: HasDb, tokens: readonly NewToken[]): Promise<void> {
+  return guard("Replace tokens", async () => {
+    for (const token of tokens) checkHash(token.secretHash);
+    await store.db.transaction(async (tx) => {
+      await tx.delete(t);
+      if (tokens.length === 0) return;
+      await tx.insert(t).values(tokens.map((token) => ({
+        name: token.name,
+        secretHash: token.secretHash,
+        expiryDate: token.expiresAt ?? null,
+      })));
+    });
   });
 }

@@ -1,16 +1,10 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { hashSecret } from "../../lib/cluster/token.ts";
 import { ConflictError, InvalidInputError } from "../../lib/errors.ts";
 import { openStore, type Store } from "../../lib/store/open.ts";
-import {
-  consumeToken,
-  hashTokenSecret,
-  insertToken,
-  listTokens,
-  purgeExpired,
-  revokeToken,
-} from "../../lib/store/tokens.ts";
-import { fileUrl, rejection, tempDir } from "./helpers.ts";
+import { listTokens, replaceTokens } from "../../lib/store/tokens.ts";
+import { rejection } from "./helpers.ts";
 
 const test = suite<{ store: Store }>("store/tokens", { store: undefined as unknown as Store });
 
@@ -22,96 +16,54 @@ test.after.each((ctx) => {
 });
 
 const NOW = 1_700_000_000_000;
-const HASH_A = hashTokenSecret("secret-a");
-const HASH_B = hashTokenSecret("secret-b");
+const HASH_A = hashSecret("secret-a");
+const HASH_B = hashSecret("secret-b");
 
-test("hashTokenSecret is SHA-256 hex", () => {
-  assert.is(
-    hashTokenSecret("abc"),
-    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-  );
-});
-
-test("insert stores only the hash; list returns unexpired tokens by name", async ({ store }) => {
-  const a = await insertToken(store, { name: "c2", secretHash: HASH_A, expiresAt: NOW + 1000 });
-  assert.equal(a, { id: a.id, name: "c2", secretHash: HASH_A, expiresAt: NOW + 1000 });
-  await insertToken(store, { name: "b1", secretHash: HASH_B });
-  await insertToken(store, {
-    name: "old",
-    secretHash: hashTokenSecret("x"),
-    expiresAt: NOW - 1,
-  });
+test("replaceTokens() stores only hashes; listTokens() returns unexpired ones by name", async ({ store }) => {
+  await replaceTokens(store, [
+    { name: "c2", secretHash: HASH_A, expiresAt: NOW + 1000 },
+    { name: "b1", secretHash: HASH_B },
+    { name: "old", secretHash: hashSecret("x"), expiresAt: NOW - 1 },
+  ]);
   const raw = await store.client.execute("SELECT * FROM core_token_records");
+  assert.is(raw.rows.length, 3);
   assert.not.match(JSON.stringify(raw.rows), /secret-a/);
-  assert.equal((await listTokens(store, NOW)).map((t) => [t.name, t.expiresAt]), [
-    ["b1", null],
-    ["c2", NOW + 1000],
+  assert.equal((await listTokens(store, NOW)).map((t) => [t.name, t.secretHash, t.expiresAt]), [
+    ["b1", HASH_B, null],
+    ["c2", HASH_A, NOW + 1000],
   ]);
   // at the expiry instant the token is no longer valid
   assert.equal((await listTokens(store, NOW + 1000)).map((t) => t.name), ["b1"]);
 });
 
-test("a raw secret is refused without being echoed", async ({ store }) => {
-  const err = await rejection(insertToken(store, { name: "c2", secretHash: "secret-a" }));
-  assert.instance(err, InvalidInputError);
-  assert.not.match(err.message, /secret-a/);
-  assert.instance(await rejection(consumeToken(store, "secret-a", NOW)), InvalidInputError);
-});
-
-test("consume is single-use and refuses expired tokens", async ({ store }) => {
-  await insertToken(store, { name: "c2", secretHash: HASH_A, expiresAt: NOW + 1000 });
-  await insertToken(store, { name: "c3", secretHash: HASH_B, expiresAt: NOW });
-  const got = await consumeToken(store, HASH_A, NOW);
-  assert.is(got?.name, "c2");
-  assert.is(await consumeToken(store, HASH_A, NOW), undefined);
-  assert.is(await consumeToken(store, HASH_B, NOW), undefined);
-  // the expired one stays until purged
-  assert.is(await purgeExpired(store, NOW), 1);
-  assert.is(await purgeExpired(store, NOW), 0);
-});
-
-test("two concurrent consumers: exactly one wins (file database, pooled connections)", async () => {
-  const tmp = tempDir();
-  const store = await openStore({ url: fileUrl(tmp.dir) });
-  // a second client on the same file plays another daemon process
-  const other = await openStore({ url: fileUrl(tmp.dir) });
-  try {
-    for (let round = 0; round < 20; round++) {
-      const hash = hashTokenSecret(`s${round}`);
-      await insertToken(store, { name: `t${round}`, secretHash: hash });
-      const results = await Promise.all(
-        Array.from({ length: 4 }, (_, i) => consumeToken(i % 2 ? other : store, hash, NOW)),
-      );
-      assert.is(results.filter((r) => r !== undefined).length, 1, `round ${round}`);
-    }
-  } finally {
-    store.close();
-    other.close();
-    tmp.remove();
-  }
-});
-
-test("revoke deletes by name", async ({ store }) => {
-  await insertToken(store, { name: "c2", secretHash: HASH_A });
-  assert.is(await revokeToken(store, "c2"), true);
-  assert.is(await revokeToken(store, "c2"), false);
+test("replaceTokens() rewrites the whole table", async ({ store }) => {
+  await replaceTokens(store, [{ name: "c2", secretHash: HASH_A }]);
+  await replaceTokens(store, [{ name: "c3", secretHash: HASH_B }]);
+  assert.equal((await listTokens(store, NOW)).map((t) => t.name), ["c3"]);
+  await replaceTokens(store, []);
   assert.equal(await listTokens(store, NOW), []);
 });
 
-test("a duplicate hash is a ConflictError that does not leak the hash", async ({ store }) => {
-  await insertToken(store, { name: "c2", secretHash: HASH_A });
-  const err = await rejection(insertToken(store, { name: "c3", secretHash: HASH_A }));
+test("a raw secret is refused without being echoed, and nothing is written", async ({ store }) => {
+  await replaceTokens(store, [{ name: "keep", secretHash: HASH_B }]);
+  const err = await rejection(replaceTokens(store, [
+    { name: "c1", secretHash: HASH_A },
+    { name: "c2", secretHash: "secret-a" },
+  ]));
+  assert.instance(err, InvalidInputError);
+  assert.not.match(err.message, /secret-a/);
+  assert.equal((await listTokens(store, NOW)).map((t) => t.name), ["keep"]);
+});
+
+test("a duplicate name is a ConflictError that leaves the table as it was", async ({ store }) => {
+  await replaceTokens(store, [{ name: "keep", secretHash: HASH_B }]);
+  const err = await rejection(replaceTokens(store, [
+    { name: "c2", secretHash: HASH_A },
+    { name: "c2", secretHash: hashSecret("other") },
+  ]));
   assert.instance(err, ConflictError);
-  assert.is(
-    err.message,
-    'Insert token "c3": another record already has the same "secret_hash" (core_token_records.secret_hash)',
-  );
-  assert.not.match(err.message, HASH_A);
-  assert.not.match(String((err as Error & { cause?: Error }).cause?.message), HASH_A);
-  const dupName = await rejection(insertToken(store, { name: "c2", secretHash: HASH_B }));
-  assert.instance(dupName, ConflictError);
-  assert.match(dupName.message, /"name"/);
-  assert.not.match(dupName.message, HASH_B);
+  assert.not.match(err.message, new RegExp(HASH_A));
+  assert.equal((await listTokens(store, NOW)).map((t) => t.name), ["keep"]);
 });
 
 test.run();
