@@ -22,13 +22,7 @@ import { dumpSql, executeSql } from "../store/sql.ts";
 import { IncompatibleError, UnavailableError } from "../errors.ts";
 import process from "node:process";
 import { UpgradeGate } from "./gating.ts";
-import {
-  type ExtensionsReport,
-  extensionsReport,
-  UpdateTrigger,
-  type UpgradeReport,
-  UpgradeTracker,
-} from "./upgrade.ts";
+import { extensionsReport, UpdateTrigger, UpgradeTracker } from "./upgrade.ts";
 import type { GossipHandle } from "./gossip_port.ts";
 import { ClusterMembership } from "./membership.ts";
 import { Lifecycle } from "./lifecycle.ts";
@@ -38,6 +32,7 @@ export type { DaemonCore, DaemonOptions, Handler } from "./options.ts";
 import type {
   ClusterMemberEntry,
   ControlRequest,
+  ExtensionsReport,
   JoinRequest,
   JoinResponse,
   MemberService,
@@ -45,6 +40,7 @@ import type {
   ServerInfo,
   SqlResult,
   TokenInfo,
+  UpgradeReport,
 } from "./service.ts";
 import {
   acquireLock,
@@ -231,7 +227,11 @@ class MemberDaemon implements Daemon, DaemonCore {
     Object.assign(this, { clusterCert, clusterKey, serverCert: cert, serverKey: key });
     const own = fingerprint(cert);
     const provisionalTrust = new Set([own, ...provisional]);
-    const isTrusted = (fp: string) => this.membership?.isTrusted(fp) || provisionalTrust.has(fp);
+    // Provisional trust (a joiner's member list) only bridges the moment before the replicated
+    // roster reached us; once it lists this member it decides alone, so removals take effect.
+    const isTrusted = (fp: string) =>
+      this.membership?.isTrusted(fp) ||
+      (provisionalTrust.has(fp) && !this.membership?.roster().has(config.name));
     this.https = await serveHttps({
       host: hostPort.host,
       port: hostPort.port,

@@ -38,6 +38,11 @@ import { removeDaemonConfig, writeDaemonConfig } from "./state_dir.ts";
 
 /** How long a consumed or revoked token's tombstone is kept when the token never expired. */
 const TOMBSTONE_MS = 30 * 86_400_000;
+/**
+ * How long a token's record outlives the token's expiry, so that a late join is told the token
+ * expired (or was used) rather than that it is unknown.
+ */
+const EXPIRED_KEPT_MS = 86_400_000;
 const CERT_FILES = ["server.crt", "server.key", "cluster.crt", "cluster.key"];
 
 type HookArgs<K extends keyof DaemonHooks> = Omit<
@@ -79,6 +84,10 @@ export class Lifecycle {
     d.phase = "starting";
     const config = { name: request.name, address: request.address };
     const initConfig = request.config ?? {};
+    // Set once a member admitted us: a failure after that must also take us out of its roster.
+    let admitted:
+      | { via: string; fingerprint: string; identity: { cert: string; key: string } }
+      | undefined;
     try {
       await this.hook("preInit", { bootstrap: request.bootstrap, config: initConfig });
       const host = splitHostPort(config.address)!.host;
@@ -120,6 +129,7 @@ export class Lifecycle {
           server,
           d.logger,
         );
+        admitted = { via, fingerprint: token.fingerprint, identity: server };
         await writeFile(join(d.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 });
         await writeFile(join(d.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 });
         const others = response.cluster_members.filter((m) => m.name !== config.name);
@@ -135,9 +145,13 @@ export class Lifecycle {
       }
     } catch (err) {
       await this.#undoInit(config.name);
+      if (admitted) await this.#withdraw(config.name, admitted);
       throw err;
     }
     d.phase = "online";
+    // Write the new member's view now rather than at the next batch: a `cohort sql` right after
+    // `init` must see it.
+    await d.membership?.flush();
     d.logger.info(request.bootstrap ? "Bootstrapped a new cluster" : "Joined the cluster", config);
     if (!request.bootstrap) await this.hook("postJoin", { config: initConfig });
     return d.service.info();
@@ -155,6 +169,34 @@ export class Lifecycle {
     d.phase = "uninitialized";
   }
 
+  /**
+   * Asks the member that admitted us to remove us again (forced: our listener is closed by now),
+   * as MicroCluster does after a failed join, so the cluster keeps no half-made member.
+   */
+  async #withdraw(
+    name: string,
+    admitted: { via: string; fingerprint: string; identity: { cert: string; key: string } },
+  ): Promise<void> {
+    try {
+      const answer = await requestJson({
+        method: "DELETE",
+        url: `https://${admitted.via}/core/1.0/cluster/${encodeURIComponent(name)}?force=1`,
+        tls: pinnedTlsOptions({
+          fingerprint: admitted.fingerprint,
+          cert: admitted.identity.cert,
+          key: admitted.identity.key,
+        }),
+        timeoutMs: 10_000,
+      });
+      if (answer.status >= 400) throw new Error(`HTTP ${answer.status}`);
+    } catch (err) {
+      this.#d.logger.warn("Could not withdraw from the cluster after a failed join", {
+        via: admitted.via,
+        err,
+      });
+    }
+  }
+
   /** Issues a join token for `name`, valid for `expireAfterMs` (0 = no expiry). */
   createToken(name: string, expireAfterMs: number): Promise<string> {
     this.#requireOnline();
@@ -169,7 +211,7 @@ export class Lifecycle {
     const now = Date.now();
     const expiresAt = expireAfterMs > 0 ? now + expireAfterMs : null;
     d.gossip!.setRecord(TOKEN_RECORD, hashSecret(secret), { name, expiresAt, createdAt: now }, {
-      ...(expiresAt !== null ? { expiresAt } : {}),
+      ...(expiresAt !== null ? { expiresAt: expiresAt + EXPIRED_KEPT_MS } : {}),
     });
     const clusterFingerprint = d.gossip ? this.#clusterFingerprint() : "";
     return Promise.resolve(encodeToken({
@@ -207,7 +249,7 @@ export class Lifecycle {
 
   #tombstone(hash: string, expiresAt: number | null): void {
     this.#d.gossip!.setRecord(TOKEN_RECORD, hash, null, {
-      expiresAt: expiresAt ?? Date.now() + TOMBSTONE_MS,
+      expiresAt: expiresAt !== null ? expiresAt + EXPIRED_KEPT_MS : Date.now() + TOMBSTONE_MS,
     });
   }
 

@@ -6,10 +6,6 @@
  * @module
  */
 
-import type { ExtensionsReport, UpgradeReport } from "./upgrade.ts";
-
-export type { ExtensionsReport, UpgradeReport } from "./upgrade.ts";
-
 /**
  * Lifecycle state of a member, with MicroCluster's wording for its database status:
  * `uninitialized` ("Database is not yet initialized"), `starting`, `waiting` (for other members
@@ -155,4 +151,30 @@ export interface MemberService {
   extensions(): ExtensionsReport;
   /** Upgrade progress: target versions, members done and pending. */
   upgradeStatus(): UpgradeReport;
+}
+
+/** `GET /core/1.0/extensions` metadata. */
+export interface ExtensionsReport {
+  /** This member's list. */
+  local: string[];
+  /** The longest prefix shared by every live member: safe to use cluster-wide now. */
+  cluster: string[];
+  /** Each member's list compared with this member's. */
+  members: Record<string, { verdict: string; missing: string[]; extra: string[] }>;
+}
+
+/** `GET /core/1.0/upgrade` metadata. */
+export interface UpgradeReport {
+  /** The newest versions any member runs. */
+  target: { schema_internal: number; schema_external: number; extensions: number };
+  /** `true` when every member runs the target. */
+  complete: boolean;
+  /** Members that run the target. */
+  done: string[];
+  /** Members that do not, and what they lack. */
+  pending: { name: string; lacks: string }[];
+  /** When this member first saw the current target (RFC 3339). */
+  since: string;
+  /** When this member started waiting for the others (RFC 3339), or `null`. */
+  waiting_since: string | null;
 }

@@ -13,16 +13,7 @@ import { compareExtensions, extensionDigest } from "../cluster/extensions.ts";
 import { commonExtensions } from "../cluster/gating.ts";
 import type { Logger } from "../log.ts";
 import type { ClusterMembership } from "./membership.ts";
-
-/** `GET /core/1.0/extensions` metadata. */
-export interface ExtensionsReport {
-  /** This member's list. */
-  local: string[];
-  /** The longest prefix shared by every live member: safe to use cluster-wide now. */
-  cluster: string[];
-  /** Each member's list compared with this member's. */
-  members: Record<string, { verdict: string; missing: string[]; extra: string[] }>;
-}
+import type { ExtensionsReport, UpgradeReport } from "./service.ts";
 
 /** Computes the extensions report from the view. */
 export function extensionsReport(
@@ -43,22 +34,6 @@ export function extensionsReport(
     if (other !== name && membership.liveness(other).up) lists.push(version.extensions);
   }
   return { local: [...local.extensions], cluster: commonExtensions(lists), members };
-}
-
-/** `GET /core/1.0/upgrade` metadata. */
-export interface UpgradeReport {
-  /** The newest versions any member runs. */
-  target: { schema_internal: number; schema_external: number; extensions: number };
-  /** `true` when every member runs the target. */
-  complete: boolean;
-  /** Members that run the target. */
-  done: string[];
-  /** Members that do not, and what they lack. */
-  pending: { name: string; lacks: string }[];
-  /** When this member first saw the current target (RFC 3339). */
-  since: string;
-  /** When this member started waiting for the others (RFC 3339), or `null`. */
-  waiting_since: string | null;
 }
 
 /** Tracks the upgrade target and reports progress. */
