@@ -35,7 +35,10 @@ export interface AdmissionContext {
  */
 export function checkAdmission(ctx: AdmissionContext): void {
   const { request, token } = ctx;
-  if (token.state === "used") throw new ForbiddenError("Join token was already used");
+  // A revocation leaves the same tombstone as a consumption: the message names both.
+  if (token.state === "used") {
+    throw new ForbiddenError("Join token was already used or has been revoked");
+  }
   if (token.state === "unknown") {
     throw new ForbiddenError("Join token is not valid: it is unknown or was revoked");
   }
@@ -74,10 +77,15 @@ export function checkAdmission(ctx: AdmissionContext): void {
   };
   const ext = compareExtensions(joiner.extensions, ctx.local.extensions);
   if (ext.verdict !== "equal") {
+    // An order-only difference has no missing or extra names to list: name both sides' entries
+    // at the first position where they differ.
+    const at = ext.firstDifference;
+    const why = ext.missing.length || ext.extra.length
+      ? describeComparison(ext, ctx.local.extensions).replace("the other", "the cluster")
+      : `has the same extensions in a different order (first difference at position ${at}: ` +
+        `the joiner has "${joiner.extensions[at]}", the cluster "${ctx.local.extensions[at]}")`;
     throw new IncompatibleError(
-      `Join refused: API extensions differ from the cluster's: the joiner ${
-        describeComparison(ext, ctx.local.extensions).replace("the other", "the cluster")
-      }`,
+      `Join refused: API extensions differ from the cluster's: the joiner ${why}`,
     );
   }
   const schema = compareVersions(joiner, ctx.local);

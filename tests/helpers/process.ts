@@ -46,9 +46,15 @@ export interface DaemonProcess {
   exited: Promise<number>;
 }
 
-/** Starts `cohort daemon <args>` in the background. */
-export function startDaemonProcess(args: string[]): DaemonProcess {
-  const { command, args: prefix } = selfCommand(ENTRY);
+/**
+ * Starts `cohort daemon <args>` in the background, with the test's runtime unless `entry` names
+ * another command (e.g. `deno run -A mod.ts` from a Node test).
+ */
+export function startDaemonProcess(
+  args: string[],
+  entry?: { command: string; args: string[] },
+): DaemonProcess {
+  const { command, args: prefix } = entry ?? selfCommand(ENTRY);
   const child = spawn(command, [...prefix, "daemon", ...args], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, NO_COLOR: "1", COHORT_LOG_LEVEL: "info" },
