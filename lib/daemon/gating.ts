@@ -58,7 +58,8 @@ export class UpgradeGate {
   /** The other members as the gate sees them. */
   members(): GateMember[] {
     const out: GateMember[] = [];
-    for (const name of this.#o.membership.roster().keys()) {
+    // By name, so messages and 503s list the same members in the same order on every member.
+    for (const name of [...this.#o.membership.roster().keys()].sort()) {
       if (name === this.#o.name) continue;
       out.push({
         name,

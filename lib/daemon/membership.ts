@@ -216,6 +216,21 @@ export class ClusterMembership {
   entries(selfOnline: boolean): ClusterMemberEntry[] {
     const roles = this.roles();
     const out: ClusterMemberEntry[] = [];
+    // During an upgrade every member labels the others alike: the newest versions any member
+    // runs are the target; members with it are UPGRADING and members without it NEEDS UPGRADE,
+    // as seen from a waiting member and from one that has not upgraded yet. Only a member that
+    // runs the target and serves shows the members with it ONLINE (they serve too).
+    const versions = [...this.#roster.keys()].map((n) => this.versionOf(n));
+    let target = this.#o.local;
+    for (const v of versions) if (v && compareVersions(target, v).verdict === "behind") target = v;
+    const upgrading = versions.some((v) => v && compareVersions(target, v).verdict !== "equal");
+    const atTargetServing = selfOnline &&
+      compareVersions(target, this.#o.local).verdict === "equal";
+    const live = (version: MemberVersion | undefined) => {
+      if (!upgrading || !version) return selfOnline ? "ONLINE" : "UPGRADING";
+      if (compareVersions(target, version).verdict !== "equal") return "NEEDS UPGRADE";
+      return atTargetServing ? "ONLINE" : "UPGRADING";
+    };
     for (const [name, entry] of this.#roster) {
       const self = name === this.#o.name;
       const info = self ? undefined : this.#o.gossip.member(name);
@@ -223,15 +238,9 @@ export class ClusterMembership {
       const version = this.versionOf(name);
       const comparison = version ? compareVersions(this.#o.local, version) : undefined;
       let status = "UNREACHABLE";
-      if (self) status = selfOnline ? "ONLINE" : "UPGRADING";
+      if (self) status = live(version);
       else if (info?.state === "suspect") status = "SUSPECT";
-      else if (info?.state === "alive") {
-        status = !comparison || comparison.verdict === "equal"
-          ? (selfOnline ? "ONLINE" : "UPGRADING")
-          : comparison.verdict === "behind"
-          ? "UPGRADING"
-          : "NEEDS UPGRADE";
-      }
+      else if (info?.state === "alive") status = live(version);
       out.push({
         name,
         address: entry.address,

@@ -1,0 +1,135 @@
+/**
+ * Helpers for rolling-upgrade end-to-end tests: member daemons started with extra daemon flags
+ * (`--upgrade-policy`, `--upgrade-dead-grace`) and extra environment (`COHORT_CLUSTER_UPDATE`),
+ * restarted with new extension lists or app migration folders, and the log lines the upgrade
+ * gate writes. Builds on tests/helpers/cluster.ts (members, API, stop) without changing it.
+ */
+// deno-lint-ignore-file no-explicit-any
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import {
+  allOnline,
+  api,
+  bootstrap,
+  EXTENSIONS,
+  issueToken,
+  join_,
+  type Member,
+  newMember,
+} from "./cluster.ts";
+import { startDaemonProcess, waitForSocket } from "./process.ts";
+
+/** How a member's daemon is started. */
+export interface UpgradeStart {
+  /** App extensions (default {@link EXTENSIONS}). */
+  extensions?: string[];
+  /** `--app-migrations` folder. */
+  appMigrations?: string;
+  /** Extra `cohort daemon` flags. */
+  flags?: string[];
+  /** Extra environment of the daemon process. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Spawns the daemon of `m` (no wait). The environment is set around the synchronous spawn only,
+ * because tests/helpers/process.ts copies `process.env` when it spawns.
+ */
+export function spawnMember(m: Member, options: UpgradeStart = {}): void {
+  const args = [
+    "--state-dir",
+    m.dir,
+    "--gossip-preset",
+    "local",
+    "--extensions",
+    (options.extensions ?? EXTENSIONS).join(","),
+    ...(options.flags ?? []),
+  ];
+  if (options.appMigrations) args.push("--app-migrations", options.appMigrations);
+  const saved: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    saved[k] = process.env[k];
+    process.env[k] = v;
+  }
+  try {
+    m.daemon = startDaemonProcess(args);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/** Starts (or restarts) the daemon of `m` and waits until its control socket answers. */
+export async function startWith(m: Member, options: UpgradeStart = {}): Promise<Member> {
+  spawnMember(m, options);
+  await waitForSocket(m.dir, m.daemon);
+  return m;
+}
+
+/**
+ * Forms a cluster of `names` (bootstrap the first, join the rest), every member started with
+ * `options` (or `perMember(name)`), and waits until every member sees every other ONLINE.
+ */
+export async function formWith(
+  names: string[],
+  options: UpgradeStart | ((name: string) => UpgradeStart) = {},
+): Promise<Member[]> {
+  const of = typeof options === "function" ? options : () => options;
+  const list = await Promise.all(
+    names.map(async (n) => startWith(await newMember(n), of(n))),
+  );
+  await bootstrap(list[0]);
+  const tokens = await Promise.all(list.slice(1).map((m) => issueToken(list[0], m.name)));
+  await Promise.all(
+    list.slice(1).map(async (m, i) => {
+      const r = await join_(m, tokens[i]);
+      if (r.code !== 0) throw new Error(`join ${m.name}: ${r.stderr}`);
+    }),
+  );
+  await allOnline(list, names);
+  return list;
+}
+
+/** The JSON log lines of the current daemon process of `m`, parsed. */
+export function logLines(m: Member): Record<string, any>[] {
+  const out: Record<string, any>[] = [];
+  for (const line of (m.daemon?.logs() ?? "").split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch { /* a partial line still being written */ }
+  }
+  return out;
+}
+
+/** Log lines of `m` whose message contains `text`. */
+export function logged(m: Member, text: string): Record<string, any>[] {
+  return logLines(m).filter((l) => String(l.msg ?? "").includes(text));
+}
+
+/** `GET /core/1.0` on `m`: whether the member says it is ready. */
+export async function isReady(m: Member): Promise<boolean> {
+  const res = await api(m, "GET", "/core/1.0");
+  return res.body?.metadata?.ready === true;
+}
+
+/** Statuses of `m`'s cluster view, `name:STATUS` sorted by name. */
+export async function statuses(m: Member): Promise<string> {
+  const res = await api(m, "GET", "/core/1.0/cluster");
+  if (res.status !== 200) throw new Error(`cluster on ${m.name}: ${res.body?.error}`);
+  return res.body.metadata.map((e: any) => `${e.name}:${e.status}`).join(",");
+}
+
+/**
+ * Writes an executable update command into `dir` that appends `$COHORT_UPDATE_TARGET` to
+ * `out`; returns its path.
+ */
+export function updateScript(dir: string, out: string): string {
+  const path = join(dir, "update.sh");
+  writeFileSync(path, `#!/bin/sh\necho "$COHORT_UPDATE_TARGET" >> "${out}"\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
