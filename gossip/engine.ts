@@ -553,8 +553,14 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         done(false);
       }, this.config.requestTimeoutMs);
       const { st, x } = this.state.fullState();
-      const rc = this.#recordsForPushPull();
-      this.send(address, { t: "pp", f: this.name, s: seq, j: join || undefined, st, x, rc }, true);
+      // A join ships every record; a periodic push-pull only their digest (see `rh`).
+      const rc = join ? this.#recordsForPushPull() : undefined;
+      const rh = join ? undefined : this.#recordsHash();
+      this.send(
+        address,
+        { t: "pp", f: this.name, s: seq, j: join || undefined, st, x, rc, rh },
+        true,
+      );
     });
   }
 
@@ -565,14 +571,35 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
       this.#pushPulls.delete(msg.s);
       if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
       this.#merge(msg);
+      if (msg.rw) this.#sendRecords(pending.address);
       pending.done(true);
       return;
     }
     // Merge first, so the reply already carries our refutation of anything they hold against us.
     this.#merge(msg);
     const { st, x } = this.state.fullState();
-    const rc = this.#recordsForPushPull();
-    this.send(from, { t: "pp", f: this.name, s: msg.s, r: true, st, x, rc }, true);
+    const rh = this.#recordsHash();
+    // Records travel only when the tables differ (or the peer sent no digest: a join).
+    const inSync = msg.rh === rh;
+    const rc = inSync ? undefined : this.#recordsForPushPull();
+    const rw = msg.rh !== undefined && !inSync ? true : undefined;
+    this.send(from, { t: "pp", f: this.name, s: msg.s, r: true, st, x, rc, rh, rw }, true);
+  }
+
+  /** Digest of the record table: equal tables give equal digests whatever the order. */
+  #recordsHash(): string {
+    const ids = this.#records.all().map((r) => `${r.kind}\n${r.key}\n${r.version}\n${r.origin}`);
+    return extensionDigest(ids.sort());
+  }
+
+  /** Sends every record to `address` as gossip updates (the peer asked with `rw`). */
+  #sendRecords(address: string): void {
+    const all = this.#records.all();
+    const max = 1024;
+    for (let i = 0; i < all.length; i += max) {
+      const pb: Update[] = all.slice(i, i + max).map((r) => ({ k: "rec", r }));
+      this.send(address, { t: "gossip", f: this.name, pb }, true);
+    }
   }
 
   /** Every record, or `undefined` (no field on the wire) when there are none. */

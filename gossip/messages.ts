@@ -98,6 +98,14 @@ export interface PushPullMsg {
   readonly x?: Readonly<Record<string, readonly string[]>>;
   /** Every replicated record the sender holds (absent when none); validated on merge. */
   readonly rc?: readonly ReplicatedRecord[];
+  /**
+   * Digest of the sender's record table (kind, key, version, origin of each record). A periodic
+   * push-pull sends it instead of `rc`, and the answer carries `rc` only when the digests differ,
+   * so an idle cluster does not ship every record (certificates included) every interval.
+   */
+  readonly rh?: string;
+  /** In an answer: the digests differed, send me your records. */
+  readonly rw?: boolean;
 }
 /** Request for the extension list with digest `d`. */
 export interface ExtReqMsg {
@@ -299,7 +307,13 @@ export function decodeMessage(frame: unknown): Message | string {
       problem = checkUpdates(v.pb, true);
       break;
     case "pp":
-      problem = !isUint(v.s) ? "s: expected a sequence number" : checkState(v);
+      problem = !isUint(v.s)
+        ? "s: expected a sequence number"
+        : v.rh !== undefined && !isName(v.rh)
+        ? "rh: expected a digest"
+        : v.rw !== undefined && typeof v.rw !== "boolean"
+        ? "rw: expected a boolean"
+        : checkState(v);
       break;
     case "extq":
       problem = !isUint(v.s) || !isName(v.d) ? "s, d: expected a sequence and a digest" : undefined;
