@@ -199,7 +199,13 @@ class MemberDaemon implements Daemon, DaemonCore {
         },
       });
       const decision = this.#gate.begin();
-      if (decision.decision === "refuse") throw new IncompatibleError(decision.message);
+      if (decision.decision === "refuse") {
+        // The decision may rest on stored versions when the join push-pull did not answer in
+        // time; one more push-pull hands the other members this member's versions (its list
+        // included) before it leaves, so their side can report the difference too.
+        if (seeds.length) await this.gossip!.join(seeds);
+        throw new IncompatibleError(decision.message);
+      }
       this.phase = this.#gate.waitingFor().length ? "waiting" : "online";
     }
     await this.#lifecycle.hook("onStart", {});
@@ -343,7 +349,12 @@ class MemberDaemon implements Daemon, DaemonCore {
     if (!this.membership || !this.config) {
       throw new UnavailableError("Database is not yet initialized");
     }
-    return this.#tracker.report(this.local(), this.membership, this.#gate?.waitingSince ?? 0);
+    return this.#tracker.report(
+      this.local(),
+      this.membership,
+      this.#gate?.waitingSince ?? 0,
+      this.#gate?.decision?.excluded,
+    );
   }
 
   async stopNetwork(leave: boolean): Promise<void> {

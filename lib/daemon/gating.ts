@@ -40,6 +40,8 @@ export class UpgradeGate {
   #waitingSince = 0;
   #unsubscribe: (() => void)[] = [];
   #opened = false;
+  #graceTimer?: ReturnType<typeof setTimeout>;
+  readonly #loggedExcluded = new Set<string>();
 
   constructor(options: UpgradeGateOptions) {
     this.#o = options;
@@ -70,13 +72,46 @@ export class UpgradeGate {
     return out;
   }
 
-  /** Decides now. */
+  /** Decides now; logs each member newly excluded after the grace period. */
   evaluate(): GateDecision {
-    this.#decision = evaluateGate(this.#o.local, this.members(), {
-      now: Date.now(),
-      deadGraceMs: this.#o.deadGraceMs ?? 0,
-    });
+    const now = Date.now();
+    const members = this.members();
+    const grace = this.#o.deadGraceMs ?? 0;
+    this.#decision = evaluateGate(this.#o.local, members, { now, deadGraceMs: grace });
+    for (const name of this.#decision.excluded) {
+      if (this.#loggedExcluded.has(name)) continue;
+      this.#loggedExcluded.add(name);
+      this.#o.logger.warn(
+        "Member excluded from upgrade gating: down for longer than the grace period",
+        {
+          member: name,
+          grace_ms: grace,
+        },
+      );
+    }
+    if (grace > 0) this.#armGraceTimer(members, now, grace);
     return this.#decision;
+  }
+
+  /**
+   * A grace period running out changes the decision without any gossip event, so while the
+   * member waits, a timer re-decides when the next down member's grace expires.
+   */
+  #armGraceTimer(members: GateMember[], now: number, grace: number): void {
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    if (this.#opened || this.#decision?.decision !== "wait") return;
+    let next = Infinity;
+    for (const m of members) {
+      if (!m.version || m.up || m.downSince === undefined) continue;
+      const expiry = m.downSince + grace;
+      if (expiry >= now) next = Math.min(next, expiry);
+    }
+    if (next === Infinity) return;
+    // evaluateGate excludes a member once strictly more than the grace has passed.
+    const timer = setTimeout(() => this.recheck(), next - now + 1);
+    (timer as { unref?: () => void }).unref?.();
+    this.#graceTimer = timer;
   }
 
   /**
@@ -122,7 +157,10 @@ export class UpgradeGate {
     this.#opened = true;
     this.stop();
     const waited = Date.now() - this.#waitingSince;
-    this.#o.logger.info("Every member upgraded: opening", { waited_ms: waited });
+    this.#o.logger.info("Every member upgraded: opening", {
+      waited_ms: waited,
+      ...(d.excluded.length ? { excluded: d.excluded } : {}),
+    });
     this.#o.onOpen(waited, d);
   }
 
@@ -136,5 +174,7 @@ export class UpgradeGate {
   stop(): void {
     for (const u of this.#unsubscribe) u();
     this.#unsubscribe = [];
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
   }
 }

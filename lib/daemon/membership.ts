@@ -72,6 +72,16 @@ export class ClusterMembership {
   async start(): Promise<void> {
     for (const m of await listMembers(this.#o.store)) {
       this.#storedHeartbeat.set(m.name, m.heartbeat);
+      // A member that gossip no longer (or not yet) knows still counts with its last known
+      // versions for upgrade gating. An empty list was never learned: every member has at least
+      // cohort's internal extension.
+      if (m.extensions.length) {
+        this.#storedVersion.set(m.name, {
+          schemaInternal: m.schemaInternal,
+          schemaExternal: m.schemaExternal,
+          extensions: m.extensions,
+        });
+      }
     }
     this.#reloadRoster();
     const g = this.#o.gossip;
@@ -307,7 +317,14 @@ export class ClusterMembership {
           schemaExternal: e.schema_external_version,
           appVersion: e.app_version,
         };
-        if (e.extension_verdict.verdict !== "unknown") row.extensions = e.extensions;
+        if (e.extension_verdict.verdict !== "unknown") {
+          row.extensions = e.extensions;
+          this.#storedVersion.set(e.name, {
+            schemaInternal: e.schema_internal_version,
+            schemaExternal: e.schema_external_version,
+            extensions: e.extensions,
+          });
+        }
         return row;
       });
       await upsertMembers(this.#o.store, rows);

@@ -177,4 +177,9 @@ export interface UpgradeReport {
   since: string;
   /** When this member started waiting for the others (RFC 3339), or `null`. */
   waiting_since: string | null;
+  /**
+   * Members this member's gate left out because they had been down for longer than
+   * `--upgrade-dead-grace` (they no longer hold the upgrade back).
+   */
+  excluded: string[];
 }

@@ -41,8 +41,16 @@ export class UpgradeTracker {
   #targetKey = "";
   #since = Date.now();
 
-  /** Computes the report; `waitingSince` is 0 when this member does not wait. */
-  report(local: MemberVersion, membership: ClusterMembership, waitingSince: number): UpgradeReport {
+  /**
+   * Computes the report; `waitingSince` is 0 when this member does not wait, `excluded` names
+   * the members the gate excluded after the grace period.
+   */
+  report(
+    local: MemberVersion,
+    membership: ClusterMembership,
+    waitingSince: number,
+    excluded: readonly string[] = [],
+  ): UpgradeReport {
     const versions = new Map<string, MemberVersion>();
     for (const name of membership.roster().keys()) {
       const v = membership.versionOf(name);
@@ -82,6 +90,7 @@ export class UpgradeTracker {
       pending,
       since: new Date(this.#since).toISOString(),
       waiting_since: waitingSince ? new Date(waitingSince).toISOString() : null,
+      excluded: [...excluded],
     };
   }
 }

@@ -12,6 +12,7 @@ import {
   allOnline,
   api,
   bootstrap,
+  eventually,
   EXTENSIONS,
   issueToken,
   join_,
@@ -62,10 +63,25 @@ export function spawnMember(m: Member, options: UpgradeStart = {}): void {
   }
 }
 
-/** Starts (or restarts) the daemon of `m` and waits until its control socket answers. */
+/**
+ * Starts (or restarts) the daemon of `m` and waits until it has finished starting: its control
+ * socket answers and it logged "Daemon started" (an initialised member has then made its gating
+ * decision, so `ready` says whether it waits rather than that it is still starting).
+ */
 export async function startWith(m: Member, options: UpgradeStart = {}): Promise<Member> {
   spawnMember(m, options);
   await waitForSocket(m.dir, m.daemon);
+  await eventually(
+    `${m.name} started`,
+    () => {
+      if (m.daemon!.child.exitCode !== null) {
+        throw new Error(`${m.name} exited with ${m.daemon!.child.exitCode}:\n${m.daemon!.logs()}`);
+      }
+      return Promise.resolve(logged(m, "Daemon started").length > 0);
+    },
+    20_000,
+    20,
+  );
   return m;
 }
 

@@ -127,6 +127,7 @@ export class FakeService implements MemberService {
       pending: [],
       since: "2026-01-01T00:00:00.000Z",
       waiting_since: null,
+      excluded: [],
     };
   }
   resetSelf(): Promise<void> {
