@@ -28,13 +28,14 @@ const GAP_MS = 500;
  */
 function viewOf(
   g: Gossip,
+  self: string,
   names: readonly string[],
   local: MemberVersion,
   known: Map<string, MemberVersion>,
 ): GateMember[] {
   const out: GateMember[] = [];
   for (const name of names) {
-    if (name === g.name) continue;
+    if (name === self) continue;
     const info = g.member(name);
     const meta = info?.meta;
     const list = meta?.extensions ??
@@ -76,7 +77,7 @@ test("100 members upgrade one by one: upgraded members wait until the last one u
     const decide = (i: number) => {
       if (local[i] !== NEW || openedAt[i] !== undefined) return;
       const g = c.members[i];
-      const d = evaluateGate(local[i], viewOf(g, c.names, local[i], known[i]), {
+      const d = evaluateGate(local[i], viewOf(g, c.names[i], c.names, local[i], known[i]), {
         now: c.clock.now(),
       });
       assert.not.equal(d.decision, "refuse", `${c.names[i]}: ${d.message}`);
