@@ -277,6 +277,8 @@ export class Lifecycle {
       joinedAt: Date.now(),
     };
     d.gossip!.setRecord(MEMBER_RECORD, request.name, entry as unknown as JsonValue);
+    // The joiner does not listen yet: it gets the roster from us when it starts gossiping.
+    this.#pushRoster(request.name);
     d.logger.info("Admitted a new member", { name: request.name, address: request.address });
     const members = [...d.membership!.roster()].map(([name, m]) => ({
       name,
@@ -290,6 +292,21 @@ export class Lifecycle {
       cluster_members: members,
       trusted_member: self,
     });
+  }
+
+  /**
+   * Push-pulls with every other roster member at once after this member changed the roster.
+   * Trust follows the roster, so a member that misses the record's broadcast (it is sent only a
+   * few times) would refuse a new member's gossip, and suspect it, until the next periodic
+   * push-pull, seconds later. Not awaited: a dead member must not delay the answer.
+   */
+  #pushRoster(skip?: string): void {
+    const d = this.#d;
+    const own = d.config!.name;
+    const addresses = [...d.membership!.roster()]
+      .filter(([name]) => name !== own && name !== skip)
+      .map(([, m]) => m.address);
+    void d.gossip!.join(addresses).catch(() => 0);
   }
 
   /** Removes a member from the cluster, from any member. */
@@ -338,6 +355,7 @@ export class Lifecycle {
     }
     // The tombstone is what distrusts the member everywhere, whatever it did itself.
     d.gossip!.setRecord(MEMBER_RECORD, name, null);
+    this.#pushRoster();
     await this.hook("postRemove", { name, force });
   }
 

@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import { isDeno } from "../../lib/runtime.ts";
 import {
   allOnline,
+  api,
   APP_MIGRATIONS,
   bootstrap,
   type Entry,
@@ -76,25 +77,31 @@ test("bootstrap then join of two members with the same extensions: sql on every 
     assert.is(joined.code, 0, joined.stderr);
     assert.match(joined.stdout, `Joined cohort member "${m.name}" at ${m.address}`);
   }
-  const list = JSON.stringify(FULL_EXTENSIONS);
-  for (const m of ctx.cluster) {
-    // The store is written in batches (about every second): poll until all three rows are there.
-    const out = await eventually(
-      `three members with roles in the store of ${m.name}`,
-      async () => {
-        const r = await run(m, ["sql", SQL]);
-        if (r.code !== 0) throw new Error(r.stderr);
-        const ok = ["m1", "m2", "m3"].every((n) =>
-          new RegExp(`${n}\\s+voter\\s+${list.replace(/[[\]]/g, "\\$&")}`).test(r.stdout)
-        );
-        return ok ? r.stdout : (() => {
-          throw new Error(r.stdout);
-        })();
-      },
-      20_000,
-      300,
-    );
-    assert.is(out.trim().split("\n").length, 4, out); // header and three rows
+  const row = (n: string) =>
+    new RegExp(`${n}\\s+voter\\s+${JSON.stringify(FULL_EXTENSIONS).replace(/[[\]]/g, "\\$&")}`);
+  // The store is written in batches (about every second): poll over the socket until every
+  // member has all three rows, then read them with the CLI on each member.
+  await Promise.all(
+    ctx.cluster.map((m) =>
+      eventually(
+        `three voters in the store of ${m.name}`,
+        async () => {
+          const res = await api(m, "POST", "/core/internal/sql", { query: SQL });
+          const rows = res.body.metadata.results[0].rows as unknown[][];
+          return rows.length === 3 && rows.every((r) => r[1] === "voter");
+        },
+        20_000,
+        200,
+      )
+    ),
+  );
+  const shown = await Promise.all(ctx.cluster.map((m) => run(m, ["sql", SQL])));
+  for (const [i, out] of shown.entries()) {
+    assert.is(out.code, 0, out.stderr);
+    for (const n of ["m1", "m2", "m3"]) {
+      assert.match(out.stdout, row(n), `${n} on ${ctx.cluster[i].name}: ${out.stdout}`);
+    }
+    assert.is(out.stdout.trim().split("\n").length, 4, out.stdout); // header and three rows
   }
 });
 
@@ -103,11 +110,11 @@ async function refusal(m: Member, via: Member): Promise<string> {
   const r = await join_(m, token);
   assert.is.not(r.code, 0, `${m.name} must be refused: ${r.stdout}`);
   assert.ok(isClean(m), `${m.name}'s state directory is clean after the refusal`);
-  const st = await run(m, ["waitready", "--timeout", "0.1"]);
-  assert.is(st.code, 1, "the refused daemon is still running, uninitialised");
+  const ready = await api(m, "GET", "/core/1.0/ready");
+  assert.is(ready.status, 503, "the refused daemon is still running, uninitialised");
   // The token was not consumed by the refusal: revoke it so a fixed joiner gets a new one.
-  const revoked = await run(via, ["tokens", "revoke", m.name]);
-  assert.is(revoked.code, 0, revoked.stderr);
+  const revoked = await api(via, "DELETE", `/core/control/tokens/${m.name}`);
+  assert.is(revoked.status, 200, revoked.body?.error);
   return r.stderr;
 }
 
