@@ -162,6 +162,18 @@ function freePort(): Promise<number> {
   });
 }
 
+/** A free port not in `taken` (freePort may hand out the same port twice in a row). */
+async function uniquePort(taken: Set<number>): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await freePort();
+    if (!taken.has(port)) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error("no free port");
+}
+
 function cpuTicks(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -323,12 +335,13 @@ function listening(port: number): boolean {
 async function cohortCluster(n: number, profile: "lan" | "local"): Promise<Cluster> {
   const entry = join(root, "dist/mod.js");
   const members: (Member & { dir: string; address: string; extensions: string[] })[] = [];
+  const taken = new Set<number>();
   for (let i = 0; i < n; i++) {
     members.push({
       index: i,
       name: `m${i}`,
       dir: mkdtempSync(join(tmpdir(), `cohort-bench-m${i}-`)),
-      address: `127.0.0.1:${await freePort()}`,
+      address: `127.0.0.1:${await uniquePort(taken)}`,
       extensions: ["feature_a"],
     });
   }

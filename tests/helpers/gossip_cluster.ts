@@ -114,11 +114,16 @@ export async function startGossipCluster(options: GossipClusterOptions): Promise
   const prefix = options.prefix ?? "m";
   const progress = options.progress ?? (() => {});
   const members: ClusterMember[] = [];
+  const taken = new Set<number>();
   for (let i = 1; i <= options.members; i++) {
+    // freePort may hand out the same port twice in a row: keep them distinct.
+    let port = await freePort();
+    for (let j = 0; j < 50 && taken.has(port); j++) port = await freePort();
+    taken.add(port);
     members.push({
       name: `${prefix}${i}`,
       dir: tempDir(`cohort-${prefix}${i}-`),
-      address: `127.0.0.1:${await freePort()}`,
+      address: `127.0.0.1:${port}`,
       extensions: [...(options.extensions ?? ["feature_a"])],
       appVersion: options.appVersion ?? "1.0.0",
     });
