@@ -9,8 +9,6 @@
  *
  * @module
  */
-import "reflect-metadata"; // @peculiar/x509's tsyringe needs a Reflect polyfill before it loads.
-import * as x509 from "@peculiar/x509";
 import { Buffer } from "node:buffer";
 import { createHash, createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -95,6 +93,7 @@ export async function generateCertificate(spec: CertificateSpec): Promise<KeyPai
   serial[0] = (serial[0] & 0x7f) | 0x40; // positive and exactly 16 bytes in DER
   // Back-date by a minute so a peer whose clock is slightly behind accepts a fresh certificate.
   const notBefore = new Date(Date.now() - 60_000);
+  const x509 = await loadX509();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Buffer.from(serial).toString("hex"),
     name: [{ CN: [spec.name] }],
@@ -133,13 +132,25 @@ export function fingerprint(pem: string): string {
 /** DNS and IP subject alternative names of a PEM certificate (IPs in canonical form). */
 export function certificateNames(pem: string): CertificateNames {
   const names: CertificateNames = { dns: [], ip: [] };
-  const san = new x509.X509Certificate(parseCertificate(pem).raw)
-    .getExtension(x509.SubjectAlternativeNameExtension);
-  for (const item of san?.names.items ?? []) {
-    if (item.type === "dns") names.dns.push(item.value);
-    else if (item.type === "ip") names.ip.push(canonicalIp(item.value) ?? item.value);
+  // node:crypto renders the SANs as "DNS:a, IP Address:127.0.0.1"; cohort's own names are plain
+  // DNS names and IPs, which it never quotes.
+  for (const item of (parseCertificate(pem).subjectAltName ?? "").split(", ")) {
+    if (item.startsWith("DNS:")) names.dns.push(item.slice(4));
+    else if (item.startsWith("IP Address:")) {
+      const value = item.slice(11);
+      names.ip.push(canonicalIp(value) ?? value);
+    }
   }
   return names;
+}
+
+/**
+ * Loads @peculiar/x509 on first use: only certificate generation needs it, and it (with its
+ * dependency-injection container) costs a running member several MB of memory.
+ */
+async function loadX509(): Promise<typeof import("@peculiar/x509")> {
+  await import("reflect-metadata"); // its tsyringe needs a Reflect polyfill before it loads
+  return await import("@peculiar/x509");
 }
 
 function parseCertificate(pem: string): X509Certificate {
