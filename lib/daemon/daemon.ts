@@ -182,8 +182,10 @@ class MemberDaemon implements Daemon, DaemonCore {
       const others = (await listMembers(this.store)).filter((m) => m.name !== this.config!.name);
       const seeds = others.map((m) => m.address);
       await this.startNetwork(this.config, seeds);
-      // Learn the others' current versions (one push-pull) before deciding to open.
-      if (seeds.length) await this.gossip!.join(seeds);
+      // Learn the others' current versions before deciding to open. One answer is enough (a
+      // push-pull carries the whole member table): waiting for the slowest seed could cost a
+      // full request timeout.
+      if (seeds.length) await firstAnswer(this.gossip!, seeds);
       this.#gate = new UpgradeGate({
         name: this.config.name,
         local: this.local(),
@@ -460,4 +462,17 @@ function secondsFromEnv(name: string): number | undefined {
   if (text === undefined || text.trim() === "") return undefined;
   const n = Number(text);
   return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
+}
+
+/** Push-pulls with every seed; resolves as soon as one answered, or when all have failed. */
+function firstAnswer(gossip: GossipHandle, seeds: readonly string[]): Promise<void> {
+  return new Promise((resolve) => {
+    let pending = seeds.length;
+    for (const seed of seeds) {
+      void gossip.join([seed]).then((answered) => {
+        pending--;
+        if (answered > 0 || pending === 0) resolve();
+      });
+    }
+  });
 }

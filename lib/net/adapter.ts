@@ -85,6 +85,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
 
 function toRequest(
   req: IncomingMessage,
+  res: ServerResponse,
   body: Buffer | undefined,
   transport: "unix" | "https",
 ): Request {
@@ -106,33 +107,42 @@ function toRequest(
   }
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD" && body !== undefined && body.length > 0;
-  return new Request(url, { method, headers, body: hasBody ? body : undefined });
-}
-
-/**
- * Gives `request` a `signal` that aborts when the client leaves before the answer is written,
- * created only when a handler reads it: an AbortController handed to `new Request` for every
- * call costs about a third of a small request's time, and most handlers never look.
- */
-function withLazySignal(request: Request, res: ServerResponse): Request {
-  let controller: AbortController | undefined;
-  Object.defineProperty(request, "signal", {
-    configurable: true,
-    get() {
-      if (!controller) {
-        controller = new AbortController();
-        if (res.destroyed && !res.writableFinished) controller.abort();
-        else {
-          res.once("close", () => {
-            if (!res.writableFinished) controller!.abort();
-          });
-        }
-      }
-      return controller.signal;
-    },
-  });
+  const request = new NodeRequest(url, { method, headers, body: hasBody ? body : undefined });
+  request[RES] = res;
   return request;
 }
+
+const RES = Symbol("cohort.serverResponse");
+const SIGNAL = Symbol("cohort.signal");
+
+/**
+ * A `Request` whose `signal` aborts when the client leaves before the answer is written, created
+ * only when a handler reads it: an AbortController handed to `new Request` for every call costs
+ * a third of a small request's time, and most handlers never look. The getter is defined once on
+ * the subclass's prototype.
+ */
+class NodeRequest extends Request {
+  [RES]!: ServerResponse;
+  [SIGNAL]?: AbortController;
+}
+
+Object.defineProperty(NodeRequest.prototype, "signal", {
+  get(this: NodeRequest) {
+    let controller = this[SIGNAL];
+    if (!controller) {
+      controller = this[SIGNAL] = new AbortController();
+      const res = this[RES];
+      const abort = controller;
+      if (res.destroyed && !res.writableFinished) abort.abort();
+      else {
+        res.once("close", () => {
+          if (!res.writableFinished) abort.abort();
+        });
+      }
+    }
+    return controller.signal;
+  },
+});
 
 async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
   const headers: Record<string, string | string[]> = {};
@@ -141,16 +151,18 @@ async function writeResponse(res: ServerResponse, response: Response): Promise<v
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers["set-cookie"] = cookies;
-  if (response.body === null) {
-    res.writeHead(response.status, response.statusText || undefined, headers);
-    return void res.end();
-  }
+  // Checked before `body`: reading `body` of a pre-serialised response would build its stream.
   const known = knownBody(response);
   if (known !== undefined) {
     headers["content-length"] = String(Buffer.byteLength(known));
     res.writeHead(response.status, response.statusText || undefined, headers);
     return void res.end(known);
   }
+  if (response.body === null) {
+    res.writeHead(response.status, response.statusText || undefined, headers);
+    return void res.end();
+  }
+
   // Anything else (an event stream, a large dump) is pumped chunk by chunk.
   res.writeHead(response.status, response.statusText || undefined, headers);
   const reader = response.body.getReader();
@@ -217,7 +229,7 @@ export function createRequestListener(
       if (body === undefined || res.destroyed) return; // the client went away
       let response: Response;
       try {
-        response = await handler(withLazySignal(toRequest(req, body, transport), res), ctx);
+        response = await handler(toRequest(req, res, body, transport), ctx);
         if (!(response instanceof Response)) throw new TypeError("Handler returned no Response");
       } catch (err) {
         if (res.destroyed) return;
