@@ -281,6 +281,8 @@ class MemberDaemon implements Daemon, DaemonCore {
       onTrustChange: () => gossip.refreshTrust(),
       onSelfRemoved: () => void this.#lifecycle.selfRemoved(),
       onMemberRemoved: (name) => void this.#lifecycle.hook("postRemove", { name, force: false }),
+      onRoleChange: (role, previous) =>
+        void this.#lifecycle.hook("onHeartbeat", { role, previous }),
       onMemberAdded: (name) => {
         if (name !== config.name) void this.#lifecycle.hook("onNewMember", { name });
       },
@@ -301,7 +303,13 @@ class MemberDaemon implements Daemon, DaemonCore {
     if (common.length > this.#common.length) {
       const previous = this.#common;
       this.#common = common;
-      if (previous.length) this.#emit("cluster-extensions", { extensions: common, previous });
+      if (previous.length) {
+        this.logger.info("The extensions common to every live member grew", {
+          added: common.slice(previous.length),
+          count: common.length,
+        });
+        this.#emit("cluster-extensions", { extensions: common, previous });
+      }
     } else this.#common = common;
   }
 

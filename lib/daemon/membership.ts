@@ -46,6 +46,8 @@ export interface ClusterMembershipOptions {
   onMemberRemoved?: (name: string) => void;
   /** Called with the name of every member newly added to the roster. */
   onMemberAdded?: (name: string) => void;
+  /** Called when this member's role changes (the `onHeartbeat` hook's moment). */
+  onRoleChange?: (role: Role, previous: Role) => void;
 }
 
 /** The roster joined with gossip liveness; see the module docs. */
@@ -62,6 +64,8 @@ export class ClusterMembership {
   #timer?: ReturnType<typeof setInterval>;
   #unsubscribe: (() => void)[] = [];
   #role: Role = "PENDING";
+  #roleSuspects = new Set<string>();
+  #roleReported = new Set<string>();
   #flushing?: Promise<void>;
 
   constructor(options: ClusterMembershipOptions) {
@@ -116,7 +120,10 @@ export class ClusterMembership {
     }));
     this.#seenAlive.add(this.#o.name);
     this.#updateRole();
-    const timer = setInterval(() => void this.flush(), PERSIST_INTERVAL_MS);
+    const timer = setInterval(() => {
+      this.#checkAnnouncedRoles();
+      void this.flush();
+    }, PERSIST_INTERVAL_MS);
     (timer as { unref?: () => void }).unref?.();
     this.#timer = timer;
   }
@@ -186,6 +193,35 @@ export class ClusterMembership {
     this.#role = role;
     this.#o.gossip.updateMeta({ role });
     this.#o.logger.info("Role changed", { from: old, to: role });
+    this.#o.onRoleChange?.(role, old);
+  }
+
+  /**
+   * Reports members whose announced role disagrees with the rule. Called on every persistence
+   * tick; a disagreement is reported only once it has held for two ticks in a row (a view that
+   * is still converging disagrees briefly) and only once per member and role pair.
+   */
+  #checkAnnouncedRoles(): void {
+    const roles = this.roles();
+    const now = new Set<string>();
+    for (const [name, role] of roles) {
+      if (name === this.#o.name) continue;
+      const info = this.#o.gossip.member(name);
+      if (info?.state !== "alive" || role === "PENDING") continue;
+      const announced = info.meta.role;
+      if (!announced || announced === role || announced === "PENDING") continue;
+      const key = `${name}\n${announced}\n${role}`;
+      now.add(key);
+      if (this.#roleSuspects.has(key) && !this.#roleReported.has(key)) {
+        this.#roleReported.add(key);
+        this.#o.logger.warn("A member announces a role the rule does not give it", {
+          member: name,
+          announced,
+          expected: role,
+        });
+      }
+    }
+    this.#roleSuspects = now;
   }
 
   /**

@@ -111,4 +111,22 @@ test("a throwing preJoin hook undoes the join on the joiner and in the cluster",
   }, 10_000);
 });
 
+test("onStart, postBootstrap and onHeartbeat (role change) run at their moments", async (ctx) => {
+  const seen: string[] = [];
+  const { daemon, address } = await member(ctx, {
+    onStart: () => void seen.push("onStart"),
+    preInit: ({ bootstrap }) => void seen.push(`preInit:${bootstrap}`),
+    postBootstrap: () => void seen.push("postBootstrap"),
+    onHeartbeat: ({ role, previous }) => void seen.push(`onHeartbeat:${previous}->${role}`),
+  });
+  assert.equal(seen, ["onStart"]);
+  await daemon.initialize({ bootstrap: true, name: "h1", address });
+  await eventually(
+    "the role change reached onHeartbeat",
+    () => Promise.resolve(seen.includes("onHeartbeat:PENDING->voter") || undefined),
+  );
+  assert.equal(seen.slice(0, 2), ["onStart", "preInit:true"]);
+  assert.ok(seen.includes("postBootstrap"));
+});
+
 test.run();

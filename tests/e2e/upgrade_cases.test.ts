@@ -182,6 +182,16 @@ test("mixed serves at once with the common list, which lacks the new extension u
       return list.length === NEW_FULL.length && list.every((e, i) => e === NEW_FULL[i]);
     });
   }
+  // The members that served all along are told the common list grew (the app's cue to turn the
+  // new feature on), once, naming the new extension.
+  for (const o of [x1, x2]) {
+    const grew = await eventually(`${o.name} logs that the common list grew`, () => {
+      const lines = logged(o, "The extensions common to every live member grew");
+      return Promise.resolve(lines.length ? lines : undefined);
+    });
+    assert.is(grew.length, 1, `${o.name} reports the growth once`);
+    assert.equal(grew[0].added, ["feature_c"]);
+  }
   await allReady(mixed);
 });
 
