@@ -39,10 +39,10 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
+import { freePort } from "../../tests/helpers/process.ts";
 import { parseArgs } from "node:util";
 import { requestJson } from "../../lib/net/client.ts";
 
@@ -149,17 +149,6 @@ async function waitFor(check: () => boolean | Promise<boolean>, ms: number): Pro
     await sleep(25);
   }
   return false;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
 }
 
 /** A free port not in `taken` (freePort may hand out the same port twice in a row). */

@@ -193,7 +193,15 @@ export function allOnline(on: Member[], names: string[], timeoutMs = 15_000): Pr
 
 /** Starts `names` in parallel, bootstraps the first, joins the rest; waits until all ONLINE. */
 export async function formCluster(names: string[], options: StartOptions = {}): Promise<Member[]> {
-  const list = await startMembers(names, options);
+  return await bootstrapAndJoin(await startMembers(names, options));
+}
+
+/**
+ * Bootstraps the first of `list` (started, uninitialised members), joins the others with fresh
+ * tokens in parallel, and waits until every member sees every other ONLINE.
+ */
+export async function bootstrapAndJoin(list: Member[]): Promise<Member[]> {
+  const names = list.map((m) => m.name);
   await bootstrap(list[0]);
   const tokens = await Promise.all(list.slice(1).map((m) => issueToken(list[0], m.name)));
   await Promise.all(

@@ -9,13 +9,10 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import {
-  allOnline,
   api,
-  bootstrap,
+  bootstrapAndJoin,
   eventually,
   EXTENSIONS,
-  issueToken,
-  join_,
   type Member,
   newMember,
 } from "./cluster.ts";
@@ -97,16 +94,7 @@ export async function formWith(
   const list = await Promise.all(
     names.map(async (n) => startWith(await newMember(n), of(n))),
   );
-  await bootstrap(list[0]);
-  const tokens = await Promise.all(list.slice(1).map((m) => issueToken(list[0], m.name)));
-  await Promise.all(
-    list.slice(1).map(async (m, i) => {
-      const r = await join_(m, tokens[i]);
-      if (r.code !== 0) throw new Error(`join ${m.name}: ${r.stderr}`);
-    }),
-  );
-  await allOnline(list, names);
-  return list;
+  return await bootstrapAndJoin(list);
 }
 
 /** The JSON log lines of the current daemon process of `m`, parsed. */
