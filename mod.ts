@@ -17,11 +17,10 @@
 import process from "node:process";
 import { runCli } from "./lib/cli/main.ts";
 import type { DaemonCommandOptions } from "./lib/cli/command.ts";
-import { type Daemon, type DaemonOptions, startDaemon } from "./lib/daemon/daemon.ts";
+import type { Daemon, DaemonOptions } from "./lib/daemon/daemon.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
 import { isMainModule } from "./lib/runtime.ts";
 import { createRouter } from "./routes/router.ts";
-import { createGossipMember } from "./gossip/member_factory.ts";
 
 export * from "./lib/errors.ts";
 export * from "./lib/log.ts";
@@ -48,9 +47,15 @@ export type MemberOptions =
  * @throws {LockedError} when another daemon uses the state directory.
  * @throws {InvalidInputError} for invalid extension names.
  */
-export function createMember(options: MemberOptions): Promise<Daemon> {
+export async function createMember(options: MemberOptions): Promise<Daemon> {
+  // Loaded on demand: the store's native driver and the gossip engine cost a CLI command that
+  // only talks to a running daemon a few hundred milliseconds of start-up.
+  const [{ startDaemon }, { createGossipMember }] = await Promise.all([
+    import("./lib/daemon/daemon.ts"),
+    import("./gossip/member_factory.ts"),
+  ]);
   const logger = options.logger ?? createLogger({ bindings: { component: "daemon" } });
-  return startDaemon({
+  return await startDaemon({
     ...options,
     logger,
     handler: options.handler ??
