@@ -7,6 +7,7 @@
 import {
   array,
   boolean,
+  coerce,
   defaulted,
   type Infer,
   integer,
@@ -52,7 +53,8 @@ export const JoinBody = object({
   certificate: size(string(), 1, 16384),
   schema_internal_version: min(integer(), 0),
   schema_external_version: min(integer(), 0),
-  extensions: array(size(string(), 1, 256)),
+  // MicroCluster encodes a one-entry list as a bare string: accept it as that list.
+  extensions: coerce(array(size(string(), 1, 256)), string(), (one) => [one]),
   secret: size(string(), 1, 256),
   // MicroCluster sends these empty in join requests; accepted and ignored.
   role: optional(string()),

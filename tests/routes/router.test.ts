@@ -317,6 +317,12 @@ test("POST /core/internal/cluster needs no certificate but a valid body", async 
   assert.is(status, 200);
   assert.is(body.metadata.cluster_cert, "CERT");
   assert.is(ctx.service.joins.length, 1);
+  const [single] = await ctx.call("POST", "/core/internal/cluster", ANONYMOUS, {
+    ...join,
+    extensions: "internal:runtime_extension_v1",
+  });
+  assert.is(single, 200, "a bare string is a one-entry list, as MicroCluster sends it");
+  assert.equal(ctx.service.joins[1].extensions, ["internal:runtime_extension_v1"]);
   const [bad, badBody] = await ctx.call("POST", "/core/internal/cluster", ANONYMOUS, {
     ...join,
     schema_internal_version: -1,
