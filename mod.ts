@@ -28,7 +28,7 @@ export * from "./lib/cluster/extensions.ts";
 export * from "./lib/cluster/address.ts";
 export type * from "./lib/daemon/service.ts";
 export type { DaemonHooks, HookContext } from "./lib/daemon/hooks.ts";
-export type { Daemon, DaemonOptions } from "./lib/daemon/daemon.ts";
+export type { Daemon, DaemonEvents, DaemonOptions } from "./lib/daemon/daemon.ts";
 export { createRouter } from "./routes/router.ts";
 export { runCli } from "./lib/cli/main.ts";
 

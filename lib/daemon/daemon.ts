@@ -20,10 +20,12 @@ import { loadRecords } from "../store/records.ts";
 import { openStore, type Store } from "../store/open.ts";
 import { dumpSql, executeSql } from "../store/sql.ts";
 import { IncompatibleError, UnavailableError } from "../errors.ts";
-import process from "node:process";
 import { UpgradeGate } from "./gating.ts";
 import { extensionsReport, UpdateTrigger, UpgradeTracker } from "./upgrade.ts";
-import type { GossipHandle } from "./gossip_port.ts";
+import { type GossipHandle, joinFirst } from "./gossip_port.ts";
+import { type DaemonEvents, EventHub } from "./events.ts";
+
+export type { DaemonEvents } from "./events.ts";
 import { ClusterMembership } from "./membership.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import type { DaemonCore, DaemonOptions, Handler } from "./options.ts";
@@ -71,14 +73,6 @@ export interface Daemon extends MemberService {
     event: E,
     listener: (payload: DaemonEvents[E]) => void,
   ): () => void;
-}
-
-/** Events a {@link Daemon} emits. */
-export interface DaemonEvents {
-  /** A member that waited for others to upgrade opened; `waitedMs` is how long it waited. */
-  "upgrade-opened": { waitedMs: number };
-  /** The extensions every live member shares grew (the last member of an upgrade arrived). */
-  "cluster-extensions": { extensions: string[]; previous: string[] };
 }
 
 /**
@@ -131,7 +125,7 @@ class MemberDaemon implements Daemon, DaemonCore {
   #tracker = new UpgradeTracker();
   #trigger: UpdateTrigger;
   #common: string[] = [];
-  #listeners = new Map<string, ((payload: unknown) => void)[]>();
+  #events: EventHub;
 
   constructor(
     paths: StatePaths,
@@ -145,9 +139,10 @@ class MemberDaemon implements Daemon, DaemonCore {
     this.logger = options.logger ?? silentLogger;
     this.#release = release;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#events = new EventHub(this.logger);
     this.#trigger = new UpdateTrigger({
-      command: options.updateCommand ?? process.env.COHORT_CLUSTER_UPDATE,
-      maxDelayMs: options.updateMaxDelayMs ?? secondsFromEnv("COHORT_CLUSTER_UPDATE_DELAY"),
+      command: options.updateCommand,
+      maxDelayMs: options.updateMaxDelayMs,
       logger: this.logger.child({ component: "upgrade" }),
     });
   }
@@ -185,7 +180,7 @@ class MemberDaemon implements Daemon, DaemonCore {
       // Learn the others' current versions before deciding to open. One answer is enough (a
       // push-pull carries the whole member table): waiting for the slowest seed could cost a
       // full request timeout.
-      if (seeds.length) await firstAnswer(this.gossip!, seeds);
+      if (seeds.length) await joinFirst(this.gossip!, seeds);
       this.#gate = new UpgradeGate({
         name: this.config.name,
         local: this.local(),
@@ -196,7 +191,7 @@ class MemberDaemon implements Daemon, DaemonCore {
         policy: this.options.upgradePolicy,
         onOpen: (waitedMs) => {
           this.phase = "online";
-          this.#emit("upgrade-opened", { waitedMs });
+          this.#events.emit("upgrade-opened", { waitedMs });
           this.#onViewChange();
         },
       });
@@ -308,30 +303,16 @@ class MemberDaemon implements Daemon, DaemonCore {
           added: common.slice(previous.length),
           count: common.length,
         });
-        this.#emit("cluster-extensions", { extensions: common, previous });
+        this.#events.emit("cluster-extensions", { extensions: common, previous });
       }
     } else this.#common = common;
-  }
-
-  #emit<E extends keyof DaemonEvents>(event: E, payload: DaemonEvents[E]): void {
-    for (const fn of this.#listeners.get(event) ?? []) {
-      try {
-        (fn as (p: DaemonEvents[E]) => void)(payload);
-      } catch (err) {
-        this.logger.error("Daemon event listener failed", { event, err });
-      }
-    }
   }
 
   on<E extends keyof DaemonEvents>(
     event: E,
     listener: (payload: DaemonEvents[E]) => void,
   ): () => void {
-    const list = this.#listeners.get(event) ?? [];
-    this.#listeners.set(event, [...list, listener as (p: unknown) => void]);
-    return () => {
-      this.#listeners.set(event, (this.#listeners.get(event) ?? []).filter((l) => l !== listener));
-    };
+    return this.#events.on(event, listener);
   }
 
   hasExtension(name: string, options: { scope?: "local" | "cluster" } = {}): boolean {
@@ -462,25 +443,4 @@ class MemberDaemon implements Daemon, DaemonCore {
     this.logger.info("Daemon stopped", { state_dir: this.paths.dir });
     this.#resolveClosed();
   }
-}
-
-/** A non-negative number of seconds from an environment variable, in ms; `undefined` if unset. */
-function secondsFromEnv(name: string): number | undefined {
-  const text = process.env[name];
-  if (text === undefined || text.trim() === "") return undefined;
-  const n = Number(text);
-  return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
-}
-
-/** Push-pulls with every seed; resolves as soon as one answered, or when all have failed. */
-function firstAnswer(gossip: GossipHandle, seeds: readonly string[]): Promise<void> {
-  return new Promise((resolve) => {
-    let pending = seeds.length;
-    for (const seed of seeds) {
-      void gossip.join([seed]).then((answered) => {
-        pending--;
-        if (answered > 0 || pending === 0) resolve();
-      });
-    }
-  });
 }

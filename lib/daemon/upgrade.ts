@@ -97,11 +97,22 @@ export class UpgradeTracker {
 
 /** Options of {@link UpdateTrigger}. */
 export interface UpdateTriggerOptions {
-  /** The executable to run (`COHORT_CLUSTER_UPDATE`); nothing runs when unset. */
+  /** The executable to run; nothing runs when unset. @default $COHORT_CLUSTER_UPDATE */
   command?: string;
-  /** Largest random delay before running it, in ms. @default 30000 */
+  /**
+   * Largest random delay before running it, in ms.
+   * @default $COHORT_CLUSTER_UPDATE_DELAY seconds, else 30000
+   */
   maxDelayMs?: number;
   logger: Logger;
+}
+
+/** A non-negative number of seconds from an environment variable, in ms; `undefined` if unset. */
+function secondsFromEnv(name: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text.trim() === "") return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
 }
 
 /** Runs the update command once per new target ahead of this member. */
@@ -111,7 +122,11 @@ export class UpdateTrigger {
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(options: UpdateTriggerOptions) {
-    this.#o = options;
+    this.#o = {
+      ...options,
+      command: options.command ?? process.env.COHORT_CLUSTER_UPDATE,
+      maxDelayMs: options.maxDelayMs ?? secondsFromEnv("COHORT_CLUSTER_UPDATE_DELAY"),
+    };
   }
 
   /** Looks for members ahead of `local`; schedules the command for each new target. */
