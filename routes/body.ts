@@ -23,3 +23,18 @@ export async function readBody<T, S>(request: Request, struct: Struct<T, S>): Pr
   }
   return create(value, struct);
 }
+
+/**
+ * A path parameter of a matched route, URL-decoded (itty-router leaves `%xx` escapes as they
+ * came).
+ */
+export function param(request: Request, name: string): string {
+  const params = (request as unknown as { params?: Record<string, string> }).params ?? {};
+  return decodeURIComponent(params[name] ?? "");
+}
+
+/** Whether a query flag such as `?force=1` is set (`1` or `true`). */
+export function flag(request: Request, name: string): boolean {
+  const value = new URL(request.url).searchParams.get(name);
+  return value === "1" || value === "true";
+}

@@ -7,14 +7,9 @@ import type { RouterType } from "itty-router";
 import { ConflictError, InvalidInputError } from "../lib/errors.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireLocal } from "./access.ts";
-import { readBody } from "./body.ts";
+import { param, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
 import { ControlBody, TokenBody } from "./structs.ts";
-
-/** A request after itty-router matched its path parameters. */
-interface Params {
-  params: Record<string, string>;
-}
 
 /** Registers the control endpoints on `router`. */
 export function controlRoutes(router: RouterType, service: MemberService): void {
@@ -53,7 +48,7 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
 
   router.delete("/core/control/tokens/:name", async (request: Request, caller: Caller) => {
     requireLocal(caller, "Revoking join tokens");
-    await service.revokeToken(decodeURIComponent((request as unknown as Params).params.name));
+    await service.revokeToken(param(request, "name"));
     return sync(null);
   });
 

@@ -7,7 +7,7 @@
 import type { RouterType } from "itty-router";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireLocal, requireOnline, requireTrusted } from "./access.ts";
-import { readBody } from "./body.ts";
+import { flag, param, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
 import { ForbiddenError } from "../lib/errors.ts";
 import { JoinBody, ResetBody, SqlBody } from "./structs.ts";
@@ -33,9 +33,7 @@ export function internalRoutes(router: RouterType, service: MemberService): void
 
   router.put("/core/internal/cluster/:name", async (request: Request, caller: Caller) => {
     requireTrusted(service, caller);
-    const name = decodeURIComponent(
-      (request as unknown as { params: { name: string } }).params.name,
-    );
+    const name = param(request, "name");
     if (name !== service.info().name) {
       throw new ForbiddenError(`This member is "${service.info().name}", not "${name}"`);
     }
@@ -56,9 +54,7 @@ export function internalRoutes(router: RouterType, service: MemberService): void
   router.get("/core/internal/sql", async (request: Request, caller: Caller) => {
     requireLocal(caller, "The SQL console");
     requireOnline(service);
-    const schema = new URL(request.url).searchParams.get("schema");
-    const schemaOnly = schema === "1" || schema === "true";
-    return sync({ text: await service.dumpSql(schemaOnly) });
+    return sync({ text: await service.dumpSql(flag(request, "schema")) });
   });
 
   router.post("/core/internal/sql", async (request: Request, caller: Caller) => {

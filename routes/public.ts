@@ -7,13 +7,8 @@ import type { RouterType } from "itty-router";
 import { UnavailableError } from "../lib/errors.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireOnline, requireTrusted, STATUS_MESSAGES } from "./access.ts";
+import { flag, param } from "./body.ts";
 import { sync } from "./envelope.ts";
-
-/** A request after itty-router matched its path parameters and query. */
-interface Matched {
-  params: Record<string, string>;
-  query: Record<string, string | string[] | undefined>;
-}
 
 /** Allows a member that serves its cluster view (online or waiting for an upgrade). */
 function requireInitialized(service: MemberService): void {
@@ -43,16 +38,14 @@ export function publicRoutes(router: RouterType, service: MemberService): void {
   router.delete("/core/1.0/cluster/:name", async (request: Request, caller: Caller) => {
     requireTrusted(service, caller);
     requireOnline(service);
-    const { params, query } = request as unknown as Matched;
-    const force = ["1", "true"].includes(String(query.force ?? ""));
-    await service.removeMember(decodeURIComponent(params.name), force);
+    await service.removeMember(param(request, "name"), flag(request, "force"));
     return sync(null);
   });
 
   router.delete("/core/1.0/tokens/:name", async (request: Request, caller: Caller) => {
     requireTrusted(service, caller);
     requireOnline(service);
-    await service.revokeToken(decodeURIComponent((request as unknown as Matched).params.name));
+    await service.revokeToken(param(request, "name"));
     return sync(null);
   });
 

@@ -64,8 +64,11 @@ export interface StartOptions {
   runtime?: "deno";
 }
 
-/** Starts (or restarts) the daemon of `m` with the `local` gossip preset; waits for its socket. */
-export async function startMember(m: Member, options: StartOptions = {}): Promise<Member> {
+/** `cohort daemon` arguments for `m`: its state dir, the `local` preset, extensions, migrations. */
+export function daemonArgs(
+  m: Member,
+  options: { extensions?: string[]; appMigrations?: string; flags?: string[] } = {},
+): string[] {
   const args = [
     "--state-dir",
     m.dir,
@@ -73,8 +76,15 @@ export async function startMember(m: Member, options: StartOptions = {}): Promis
     "local",
     "--extensions",
     (options.extensions ?? EXTENSIONS).join(","),
+    ...(options.flags ?? []),
   ];
   if (options.appMigrations) args.push("--app-migrations", options.appMigrations);
+  return args;
+}
+
+/** Starts (or restarts) the daemon of `m` with the `local` gossip preset; waits for its socket. */
+export async function startMember(m: Member, options: StartOptions = {}): Promise<Member> {
+  const args = daemonArgs(m, options);
   m.daemon = startDaemonProcess(
     args,
     options.runtime === "deno"

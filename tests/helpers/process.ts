@@ -53,11 +53,12 @@ export interface DaemonProcess {
 export function startDaemonProcess(
   args: string[],
   entry?: { command: string; args: string[] },
+  env: Record<string, string> = {},
 ): DaemonProcess {
   const { command, args: prefix } = entry ?? selfCommand(ENTRY);
   const child = spawn(command, [...prefix, "daemon", ...args], {
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, NO_COLOR: "1", COHORT_LOG_LEVEL: "info" },
+    env: { ...process.env, NO_COLOR: "1", COHORT_LOG_LEVEL: "info", ...env },
   });
   let logs = "";
   child.stderr!.on("data", (d) => (logs += d));

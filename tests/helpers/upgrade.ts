@@ -7,12 +7,11 @@
 // deno-lint-ignore-file no-explicit-any
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import {
   api,
   bootstrapAndJoin,
+  daemonArgs,
   eventually,
-  EXTENSIONS,
   type Member,
   newMember,
 } from "./cluster.ts";
@@ -20,7 +19,7 @@ import { startDaemonProcess, waitForSocket } from "./process.ts";
 
 /** How a member's daemon is started. */
 export interface UpgradeStart {
-  /** App extensions (default {@link EXTENSIONS}). */
+  /** App extensions (default: the cluster helpers' `EXTENSIONS`). */
   extensions?: string[];
   /** `--app-migrations` folder. */
   appMigrations?: string;
@@ -30,34 +29,9 @@ export interface UpgradeStart {
   env?: Record<string, string>;
 }
 
-/**
- * Spawns the daemon of `m` (no wait). The environment is set around the synchronous spawn only,
- * because tests/helpers/process.ts copies `process.env` when it spawns.
- */
+/** Spawns the daemon of `m` with the extra flags and environment (no wait). */
 export function spawnMember(m: Member, options: UpgradeStart = {}): void {
-  const args = [
-    "--state-dir",
-    m.dir,
-    "--gossip-preset",
-    "local",
-    "--extensions",
-    (options.extensions ?? EXTENSIONS).join(","),
-    ...(options.flags ?? []),
-  ];
-  if (options.appMigrations) args.push("--app-migrations", options.appMigrations);
-  const saved: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(options.env ?? {})) {
-    saved[k] = process.env[k];
-    process.env[k] = v;
-  }
-  try {
-    m.daemon = startDaemonProcess(args);
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+  m.daemon = startDaemonProcess(daemonArgs(m, options), undefined, options.env);
 }
 
 /**
