@@ -1,5 +1,6 @@
 /**
- * `/core/control`: local administration over the unix socket (bootstrap, join, shutdown).
+ * `/core/control`: local administration over the unix socket (bootstrap, join, join tokens, the
+ * app version, shutdown).
  *
  * @module
  */
@@ -9,7 +10,7 @@ import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireLocal } from "./access.ts";
 import { param, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
-import { ControlBody, TokenBody } from "./structs.ts";
+import { AppVersionBody, ControlBody, TokenBody } from "./structs.ts";
 
 /** Registers the control endpoints on `router`. */
 export function controlRoutes(router: RouterType, service: MemberService): void {
@@ -50,6 +51,17 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
     requireLocal(caller, "Revoking join tokens");
     await service.revokeToken(param(request, "name"));
     return sync(null);
+  });
+
+  router.put("/core/control/app-version", async (request: Request, caller: Caller) => {
+    requireLocal(caller, "Setting the app version");
+    const body = await readBody(request, AppVersionBody);
+    // Not a 503 as for tokens: an uninitialised member stays so until someone runs init.
+    if (service.status() === "uninitialized") {
+      throw new ConflictError("Cannot set the app version: this member is not initialized yet");
+    }
+    await service.setAppVersion(body.app_version);
+    return sync(service.info());
   });
 
   router.post("/core/control/shutdown", (_request: Request, caller: Caller) => {

@@ -20,12 +20,16 @@ import {
   string,
 } from "superstruct";
 import { addressProblem, memberNameProblem } from "../lib/cluster/address.ts";
+import { appVersionProblem } from "../lib/cluster/app_version.ts";
 
 /** A member name: a DNS name (see `memberNameProblem`). */
 export const MemberName = refine(string(), "member name", (v) => memberNameProblem(v) ?? true);
 
 /** A `host:port` address. */
 export const Address = refine(string(), "address", (v) => addressProblem(v) ?? true);
+
+/** An app version string (see `appVersionProblem`). */
+export const AppVersion = refine(string(), "app version", (v) => appVersionProblem(v) ?? true);
 
 /** `POST /core/control`: bootstrap or join. */
 export const ControlBody = object({
@@ -45,6 +49,11 @@ export const TokenBody = object({
 });
 /** Validated `POST /core/control/tokens` body. */
 export type TokenBody = Infer<typeof TokenBody>;
+
+/** `PUT /core/control/app-version`: this member's new app version. */
+export const AppVersionBody = object({ app_version: AppVersion });
+/** Validated `PUT /core/control/app-version` body. */
+export type AppVersionBody = Infer<typeof AppVersionBody>;
 
 /** `POST /core/internal/cluster`: a join request (MicroCluster's ClusterMember). */
 export const JoinBody = object({

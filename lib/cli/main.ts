@@ -6,6 +6,7 @@
  */
 import { isCohortError } from "../errors.ts";
 import type { CliDeps, Command } from "./command.ts";
+import { appVersionCommand } from "./commands/app_version.ts";
 import { clusterListCommand, clusterRemoveCommand } from "./commands/cluster.ts";
 import { upgradeStatusCommand } from "./commands/upgrade.ts";
 import { tokensAddCommand, tokensListCommand, tokensRevokeCommand } from "./commands/tokens.ts";
@@ -27,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   tokensListCommand,
   tokensRevokeCommand,
   upgradeStatusCommand,
+  appVersionCommand,
   sqlCommand,
   waitreadyCommand,
   shutdownCommand,

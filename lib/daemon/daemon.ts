@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { ExtensionRegistry } from "../cluster/extensions.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import { splitHostPort } from "../cluster/address.ts";
+import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { fingerprint } from "../net/certificates.ts";
 import { type Listener, serveHttps, serveUnix } from "../net/serve.ts";
@@ -19,7 +20,7 @@ import { listMembers } from "../store/members.ts";
 import { loadRecords } from "../store/records.ts";
 import { openStore, type Store } from "../store/open.ts";
 import { dumpSql, executeSql } from "../store/sql.ts";
-import { IncompatibleError, UnavailableError } from "../errors.ts";
+import { ConflictError, IncompatibleError, UnavailableError } from "../errors.ts";
 import { UpgradeGate } from "./gating.ts";
 import { extensionsReport, UpdateTrigger, UpgradeTracker } from "./upgrade.ts";
 import { type GossipHandle, joinFirst } from "./gossip_port.ts";
@@ -86,6 +87,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const paths = statePaths(options.stateDir);
   // Validate configuration before touching the state directory, so a typo changes nothing.
   const registry = ExtensionRegistry.create(options.extensions ?? []);
+  checkAppVersion(options.appVersion ?? DEFAULT_APP_VERSION, "appVersion");
   ensureStateDir(paths);
   const release = acquireLock(paths);
   const daemon = new MemberDaemon(paths, registry, options, release);
@@ -126,6 +128,7 @@ class MemberDaemon implements Daemon, DaemonCore {
   #trigger: UpdateTrigger;
   #common: string[] = [];
   #events: EventHub;
+  #appVersion: string;
 
   constructor(
     paths: StatePaths,
@@ -138,6 +141,7 @@ class MemberDaemon implements Daemon, DaemonCore {
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.#release = release;
+    this.#appVersion = options.appVersion ?? DEFAULT_APP_VERSION;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#events = new EventHub(this.logger);
     this.#trigger = new UpdateTrigger({
@@ -252,7 +256,7 @@ class MemberDaemon implements Daemon, DaemonCore {
         role: "PENDING",
         schemaInternal: this.store.versions.internal,
         schemaExternal: this.store.versions.external,
-        appVersion: this.options.appVersion ?? "0.0.0",
+        appVersion: this.#appVersion,
         extensions: this.registry.list,
       },
       server: this.https.server as import("node:https").Server,
@@ -271,7 +275,7 @@ class MemberDaemon implements Daemon, DaemonCore {
       gossip,
       store: this.store,
       local: this.local(),
-      appVersion: this.options.appVersion ?? "0.0.0",
+      appVersion: this.#appVersion,
       logger: this.logger.child({ component: "cluster" }),
       onTrustChange: () => gossip.refreshTrust(),
       onSelfRemoved: () => void this.#lifecycle.selfRemoved(),
@@ -367,10 +371,22 @@ class MemberDaemon implements Daemon, DaemonCore {
     return {
       name: this.config?.name ?? hostname(),
       address: this.config?.address ?? "",
-      version: this.options.appVersion ?? "0.0.0",
+      version: this.#appVersion,
       ready: this.phase === "online",
       extensions: [...this.registry.list],
     };
+  }
+
+  async setAppVersion(version: string): Promise<void> {
+    checkAppVersion(version, "app_version");
+    if (this.phase === "uninitialized") {
+      throw new ConflictError("Cannot set the app version: this member is not initialized yet");
+    }
+    if (!this.membership || this.phase === "stopping") {
+      throw new UnavailableError(`Cannot set the app version: the member is ${this.phase}`);
+    }
+    this.#appVersion = version;
+    await this.membership.setAppVersion(version);
   }
 
   isTrusted(fp: string): boolean {

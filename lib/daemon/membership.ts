@@ -36,6 +36,7 @@ export interface ClusterMembershipOptions {
   store: Store;
   /** This member's version (schema versions and extensions). */
   local: MemberVersion;
+  /** This member's app version at start; {@link ClusterMembership.setAppVersion} changes it. */
   appVersion: string;
   logger: Logger;
   /** Called after the trust set changed (e.g. to cut removed members' connections). */
@@ -67,9 +68,11 @@ export class ClusterMembership {
   #roleSuspects = new Set<string>();
   #roleReported = new Set<string>();
   #flushing?: Promise<void>;
+  #appVersion: string;
 
   constructor(options: ClusterMembershipOptions) {
     this.#o = options;
+    this.#appVersion = options.appVersion;
   }
 
   /** Loads stored heartbeats, derives trust and roles, and starts listening and persisting. */
@@ -133,6 +136,28 @@ export class ClusterMembership {
     if (this.#timer) clearInterval(this.#timer);
     for (const u of this.#unsubscribe) u();
     this.#unsubscribe = [];
+    await this.flush();
+  }
+
+  /** This member's app version, as gossiped and listed. */
+  get appVersion(): string {
+    return this.#appVersion;
+  }
+
+  /**
+   * Changes this member's app version (already validated): gossips it at once (the engine bumps
+   * the incarnation, so every member takes the new metadata) and resolves once the local
+   * `core_cluster_members` row holds it. A failed write is retried by the next batch.
+   */
+  async setAppVersion(version: string): Promise<void> {
+    const previous = this.#appVersion;
+    if (version === previous) return;
+    this.#appVersion = version;
+    this.#o.gossip.updateMeta({ appVersion: version });
+    this.#o.logger.info("App version changed", { from: previous, to: version });
+    this.#dirtyView = true;
+    // A batch already under way may have read the view before the change: write again after it.
+    await this.#flushing;
     await this.flush();
   }
 
@@ -307,7 +332,7 @@ export class ClusterMembership {
             extra: comparison.extensions.extra,
           }
           : { verdict: "unknown", missing: [], extra: [] },
-        app_version: self ? this.#o.appVersion : meta?.appVersion ?? "",
+        app_version: self ? this.#appVersion : meta?.appVersion ?? "",
       });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -151,6 +151,19 @@ export interface MemberService {
   extensions(): ExtensionsReport;
   /** Upgrade progress: target versions, members done and pending. */
   upgradeStatus(): UpgradeReport;
+  /**
+   * Changes this member's app version at runtime, without a restart: `GET /core/1.0` reports it
+   * at once, every member's `GET /core/1.0/cluster` within a gossip round trip (the update is
+   * pushed, not waited for), and the local `core_cluster_members` row holds it when this
+   * resolves. It lasts until the daemon stops: the next start uses `appVersion`
+   * (`--app-version`, default `0.0.0`) again.
+   *
+   * @param version 1 to 64 printable ASCII characters without spaces, e.g. `"1.2.3"`.
+   * @throws {InvalidInputError} when `version` breaks that rule (field `app_version`).
+   * @throws {ConflictError} when the member is not initialised (nothing to announce it to).
+   * @throws {UnavailableError} while the member starts its network or shuts down.
+   */
+  setAppVersion(version: string): Promise<void>;
 }
 
 /** `GET /core/1.0/extensions` metadata. */

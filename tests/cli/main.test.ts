@@ -49,9 +49,15 @@ test("--help prints the overview on stdout and exits 0", async () => {
 
 test("every command has --help", async () => {
   for (
-    const argv of [["daemon"], ["init"], ["cluster", "list"], ["sql"], ["waitready"], [
-      "shutdown",
-    ]]
+    const argv of [
+      ["daemon"],
+      ["init"],
+      ["cluster", "list"],
+      ["sql"],
+      ["waitready"],
+      ["shutdown"],
+      ["app-version"],
+    ]
   ) {
     const { d, out } = deps();
     assert.is(await runCli([...argv, "--help"], d), 0, argv.join(" "));
@@ -154,6 +160,52 @@ test("daemon with an invalid extension name exits 2 with the daemon's message", 
   const { d, err } = deps([], new InvalidInputError('Invalid extensions.0 "A": must match'));
   assert.is(await runCli(["daemon", "--extensions", "A"], d), 2);
   assert.match(err.text, /Invalid extensions.0 "A"/);
+});
+
+test("daemon rejects an invalid --app-version before starting (exit 2)", async () => {
+  for (
+    const [value, message] of [
+      ["", /--app-version must be 1 to 64 printable ASCII characters without spaces: it is empty/],
+      ["v".repeat(65), /--app-version must be .*: it has 65 characters/],
+      ["1.0 beta", /--app-version must be .*: it contains a space/],
+    ] as const
+  ) {
+    const started: DaemonCommandOptions[] = [];
+    const { d, err } = deps(started);
+    assert.is(await runCli(["daemon", `--app-version=${value}`], d), 2, value);
+    assert.match(err.text, message);
+    assert.equal(started, [], "no daemon was started");
+  }
+  const started: DaemonCommandOptions[] = [];
+  const { d } = deps(started);
+  assert.is(await runCli(["daemon", "--app-version", "v".repeat(64)], d), 0);
+  assert.is(started[0].appVersion, "v".repeat(64));
+});
+
+test("app-version checks VERSION before calling the daemon (exit 2)", async () => {
+  const dir = tempDir();
+  try {
+    const cases: [string[], RegExp][] = [
+      [["app-version"], /Missing argument: VERSION/],
+      [["app-version", "1", "2"], /Unexpected argument: "2"/],
+      [["app-version", "x".repeat(1000)], /Invalid VERSION: must be 1 to 64 .*: it has 1000 char/],
+      [["app-version", "2.0 final"], /Invalid VERSION: .*it contains a space/],
+      [["app-version", "2.0.0\u0007"], /Invalid VERSION: .*a control or a non-ASCII character/],
+    ];
+    for (const [argv, message] of cases) {
+      const { d, err } = deps();
+      assert.is(await runCli([...argv, "--state-dir", dir], d), 2, argv.join(" "));
+      assert.match(err.text, message);
+      assert.match(err.text, /Usage: cohort app-version VERSION/);
+      assert.not.match(err.text, "xxxxxxxxxx", "the value is never echoed");
+    }
+    // A valid value goes to the daemon: none runs here.
+    const { d, err } = deps();
+    assert.is(await runCli(["app-version", "2.0.0", "--state-dir", dir], d), 1);
+    assert.match(err.text, /Cannot reach the cohort daemon/);
+  } finally {
+    removeDir(dir);
+  }
 });
 
 test.run();

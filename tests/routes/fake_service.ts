@@ -21,6 +21,8 @@ export class FakeService implements MemberService {
   shutdowns = 0;
   sqlQueries: string[] = [];
   fault?: Error;
+  version = "1.2.3";
+  appVersions: string[] = [];
 
   status(): MemberStatus {
     return this.state;
@@ -29,7 +31,7 @@ export class FakeService implements MemberService {
     return {
       name: this.name,
       address: this.address,
-      version: "1.2.3",
+      version: this.version,
       ready: this.state === "online",
       extensions: ["internal:runtime_extension_v1", "a"],
     };
@@ -59,7 +61,7 @@ export class FakeService implements MemberService {
       status: "ONLINE",
       extensions: this.info().extensions,
       extension_verdict: { verdict: "equal", missing: [], extra: [] },
-      app_version: "1.2.3",
+      app_version: this.version,
     }]);
   }
   executeSql(query: string): Promise<{ results: SqlResult[] }> {
@@ -129,6 +131,12 @@ export class FakeService implements MemberService {
       waiting_since: null,
       excluded: [],
     };
+  }
+  setAppVersion(version: string): Promise<void> {
+    if (this.fault) return Promise.reject(this.fault);
+    this.appVersions.push(version);
+    this.version = version;
+    return Promise.resolve();
   }
   resetSelf(): Promise<void> {
     this.resets++;

@@ -349,4 +349,64 @@ test("PUT /core/internal/cluster/:name only for this member's own name", async (
   assert.is((await ctx.call("PUT", "/core/internal/cluster/c1", TRUSTED, {}))[0], 200);
 });
 
+test("PUT /core/control/app-version sets it and answers the new server info", async (ctx) => {
+  ctx.service.state = "online";
+  const [status, body] = await ctx.call("PUT", "/core/control/app-version", UNIX, {
+    app_version: "2.0.0-rc.1+g1a2b3c",
+  });
+  assert.is(status, 200);
+  assert.is(body.type, "sync");
+  assert.is(body.metadata.version, "2.0.0-rc.1+g1a2b3c");
+  assert.equal(ctx.service.appVersions, ["2.0.0-rc.1+g1a2b3c"]);
+  const [, info] = await ctx.call("GET", "/core/1.0", ANONYMOUS);
+  assert.is(info.metadata.version, "2.0.0-rc.1+g1a2b3c");
+  const [, list] = await ctx.call("GET", "/core/1.0/cluster", UNIX);
+  assert.is(list.metadata[0].app_version, "2.0.0-rc.1+g1a2b3c");
+});
+
+test("PUT /core/control/app-version with a bad value is a 400 naming the field and rule", async (ctx) => {
+  ctx.service.state = "online";
+  const huge = "9".repeat(100_000);
+  const cases: [unknown, RegExp][] = [
+    [{ app_version: "" }, /app_version: must be 1 to 64 printable ASCII .*: it is empty$/],
+    [{ app_version: huge }, /app_version: must be 1 to 64 printable .*: it has 100000 characters/],
+    [{ app_version: "1.0 beta" }, /app_version: must be .*without spaces: it contains a space/],
+    [{ app_version: "1.0\n" }, /app_version: .*a control or a non-ASCII character/],
+    [{ app_version: "1.0é" }, /app_version: .*a control or a non-ASCII character/],
+    [{ app_version: 2 }, /app_version: Expected a string$/],
+    [{}, /app_version: Expected a string$/],
+    [{ app_version: "1", extra: 1 }, /extra: unknown field/],
+  ];
+  for (const [request, message] of cases) {
+    const [status, body] = await ctx.call("PUT", "/core/control/app-version", UNIX, request);
+    assert.is(status, 400, JSON.stringify(request).slice(0, 40));
+    assert.match(body.error, /^Invalid request body: /);
+    assert.match(body.error, message);
+    assert.not.match(body.error, "99999999", "the value is never echoed");
+  }
+  assert.equal(ctx.service.appVersions, []);
+  assert.is(ctx.service.version, "1.2.3");
+});
+
+test("PUT /core/control/app-version on an uninitialised member is a 409", async (ctx) => {
+  const [status, body] = await ctx.call("PUT", "/core/control/app-version", UNIX, {
+    app_version: "2.0.0",
+  });
+  assert.is(status, 409);
+  assert.is(body.error, "Cannot set the app version: this member is not initialized yet");
+  assert.equal(ctx.service.appVersions, []);
+});
+
+test("PUT /core/control/app-version is served on the control socket only", async (ctx) => {
+  ctx.service.state = "online";
+  const [status, body] = await ctx.call("PUT", "/core/control/app-version", TRUSTED, {
+    app_version: "2.0.0",
+  });
+  assert.is(status, 403);
+  assert.match(body.error, /^Setting the app version is only served on the local control socket/);
+  assert.equal(ctx.service.appVersions, []);
+  const [post] = await ctx.call("POST", "/core/control/app-version", UNIX, { app_version: "2" });
+  assert.is(post, 405);
+});
+
 test.run();

@@ -1,4 +1,5 @@
 import process from "node:process";
+import { appVersionProblem } from "../../cluster/app_version.ts";
 import { parseDuration } from "../../cluster/token.ts";
 import type { Command } from "../command.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
@@ -18,7 +19,9 @@ Options:
   --state-dir DIR        State directory (default: $COHORT_STATE_DIR or ~/.local/state/cohort)
   --extensions LIST      The app's API extensions, comma-separated, oldest first
   --app-migrations DIR   Folder of the app's drizzle-kit migrations ("schema extensions")
-  --app-version V        The app's version string, shown in GET /core/1.0 (default 0.0.0)
+  --app-version V        The app's version string, shown in GET /core/1.0 (default 0.0.0;
+                         1 to 64 printable ASCII characters without spaces); the command
+                         "cohort app-version" changes it until the daemon stops
   --database URL         libSQL URL of the store (default: file:DIR/database/cohort.db)
   --gossip-preset P      Gossip timing: lan (default, memberlist's LAN values) or local
                          (loopback and tests: faster probes and suspicion)
@@ -45,6 +48,9 @@ Options:
     if (extensions.some((e) => e === "")) {
       throw new UsageError(`--extensions has an empty entry: "${list}"`);
     }
+    const appVersion = values["app-version"];
+    const problem = appVersion === undefined ? undefined : appVersionProblem(appVersion);
+    if (problem) throw new UsageError(`--app-version ${problem}`);
     const preset = values["gossip-preset"] ?? "lan";
     if (preset !== "lan" && preset !== "local") {
       throw new UsageError(`--gossip-preset must be lan or local, got "${preset}"`);
@@ -66,7 +72,7 @@ Options:
       stateDir: stateDirFrom(values),
       extensions,
       appMigrations: values["app-migrations"],
-      appVersion: values["app-version"],
+      appVersion,
       databaseUrl: values.database,
     });
     const onSignal = () => void daemon.stop();
