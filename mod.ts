@@ -42,10 +42,13 @@ export type MemberOptions =
   & { logger?: Logger };
 
 /**
- * Starts a cohort member with cohort's REST API: the embedding app's entry point.
+ * Starts a cohort member with cohort's REST API: the embedding app's entry point. The returned
+ * {@link Daemon} is also the member's API: e.g. `await member.setAppVersion("1.5.0")` announces
+ * a new app version to every member without a restart (see `MemberService.setAppVersion`).
  *
  * @throws {LockedError} when another daemon uses the state directory.
- * @throws {InvalidInputError} for invalid extension names.
+ * @throws {InvalidInputError} for invalid extension names or an invalid `appVersion` (1 to 64
+ * printable ASCII characters without spaces).
  */
 export async function createMember(options: MemberOptions): Promise<Daemon> {
   // Loaded on demand: the store's native driver and the gossip engine cost a CLI command that

@@ -81,7 +81,7 @@ export interface Daemon extends MemberService {
  * socket and, when the member is initialised, HTTPS and gossip on its address.
  *
  * @throws {LockedError} when another daemon uses the state directory.
- * @throws {InvalidInputError} for invalid extension names or configuration.
+ * @throws {InvalidInputError} for invalid extension names, app version or configuration.
  */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const paths = statePaths(options.stateDir);

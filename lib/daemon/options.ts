@@ -25,7 +25,10 @@ export interface DaemonOptions {
   extensions?: readonly string[];
   /** Folder of the app's drizzle-kit migrations. @default none */
   appMigrations?: string;
-  /** The app's version string. @default "0.0.0" */
+  /**
+   * The app's version string: 1 to 64 printable ASCII characters without spaces. `setAppVersion`
+   * changes it until the daemon stops; the next start uses this value again. @default "0.0.0"
+   */
   appVersion?: string;
   /** libSQL URL of the store. @default `file:<stateDir>/database/cohort.db` */
   databaseUrl?: string;

@@ -62,6 +62,8 @@ export interface StartOptions {
   appMigrations?: string;
   /** Run the daemon with this runtime instead of the test's own (`deno` from node_modules). */
   runtime?: "deno";
+  /** More `cohort daemon` flags, e.g. `["--app-version", "1.0.0"]`. */
+  flags?: string[];
 }
 
 /** `cohort daemon` arguments for `m`: its state dir, the `local` preset, extensions, migrations. */
