@@ -552,38 +552,60 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         this.logger.debug("Push-pull timed out", { address });
         done(false);
       }, this.config.requestTimeoutMs);
-      const { st, x } = this.state.fullState();
-      // A join ships every record; a periodic push-pull only their digest (see `rh`).
-      const rc = join ? this.#recordsForPushPull() : undefined;
-      const rh = join ? undefined : this.#recordsHash();
-      this.send(
-        address,
-        { t: "pp", f: this.name, s: seq, j: join || undefined, st, x, rc, rh },
-        true,
-      );
+      if (join) {
+        // A join ships the whole member state and every record.
+        const { st, x } = this.state.fullState();
+        const rc = this.#recordsForPushPull();
+        this.send(address, { t: "pp", f: this.name, s: seq, j: true, st, x, rc }, true);
+      } else {
+        // A periodic exchange ships digests only (see `sh` and `rh`).
+        const sh = this.state.digest();
+        this.send(address, { t: "pp", f: this.name, s: seq, sh, rh: this.#recordsHash() }, true);
+      }
     });
   }
 
   #handlePushPull(from: string, msg: PushPullMsg): void {
+    if (msg.o) {
+      this.#merge(msg);
+      return;
+    }
     if (msg.r) {
       const pending = this.#pushPulls.get(msg.s);
       if (!pending) return;
       this.#pushPulls.delete(msg.s);
       if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
       this.#merge(msg);
+      if (msg.sw) {
+        const { st, x } = this.state.fullState();
+        this.send(pending.address, { t: "pp", f: this.name, s: msg.s, o: true, st, x }, true);
+      }
       if (msg.rw) this.#sendRecords(pending.address);
       pending.done(true);
       return;
     }
     // Merge first, so the reply already carries our refutation of anything they hold against us.
     this.#merge(msg);
-    const { st, x } = this.state.fullState();
     const rh = this.#recordsHash();
     // Records travel only when the tables differ (or the peer sent no digest: a join).
     const inSync = msg.rh === rh;
     const rc = inSync ? undefined : this.#recordsForPushPull();
     const rw = msg.rh !== undefined && !inSync ? true : undefined;
-    this.send(from, { t: "pp", f: this.name, s: msg.s, r: true, st, x, rc, rh, rw }, true);
+    let reply: PushPullMsg;
+    if (msg.st === undefined) {
+      // Digest-only: answer with the digest alone when the tables agree, else with our full
+      // state and a request for theirs.
+      const sh = this.state.digest();
+      if (sh === msg.sh) reply = { t: "pp", f: this.name, s: msg.s, r: true, sh, rc, rh, rw };
+      else {
+        const { st, x } = this.state.fullState();
+        reply = { t: "pp", f: this.name, s: msg.s, r: true, st, x, sw: true, rc, rh, rw };
+      }
+    } else {
+      const { st, x } = this.state.fullState();
+      reply = { t: "pp", f: this.name, s: msg.s, r: true, st, x, rc, rh, rw };
+    }
+    this.send(from, reply, true);
   }
 
   /** Digest of the record table: equal tables give equal digests whatever the order. */
@@ -625,7 +647,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         this.#fetcher.learned(d);
       }
     }
-    this.state.merge(msg.st);
+    if (msg.st) this.state.merge(msg.st);
     if (msg.rc) { for (const r of msg.rc) this.#records.receive(r, msg.f); }
   }
 

@@ -85,8 +85,14 @@ export interface GossipMsg {
   readonly pb: readonly Update[];
 }
 /**
- * Full state exchange (anti-entropy). `j`: sent on join; `r`: this is the reply. `x` maps
+ * State exchange (anti-entropy). `j`: sent on join; `r`: this is the reply. `x` maps
  * extension digests to their lists, deduplicated, so a joiner learns every list at once.
+ *
+ * A join ships the full member state both ways. A periodic exchange sends only the digest of
+ * the sender's member table (`sh`): equal tables answer with the digest alone, so an idle
+ * cluster's anti-entropy costs two short frames instead of two copies of the whole table; a
+ * different table answers with its full state and `sw`, and the initiator then pushes its own
+ * full state one way (`o`).
  */
 export interface PushPullMsg {
   readonly t: "pp";
@@ -94,7 +100,14 @@ export interface PushPullMsg {
   readonly s: number;
   readonly j?: boolean;
   readonly r?: boolean;
-  readonly st: readonly StateEntry[];
+  /** The sender's full member state; absent in a digest-only exchange. */
+  readonly st?: readonly StateEntry[];
+  /** Digest of the sender's member table: name, state, incarnation and metadata of each. */
+  readonly sh?: string;
+  /** In an answer: the member tables differ, push me your full state. */
+  readonly sw?: boolean;
+  /** One-way push of full state (the answer to `sw`): merge, do not answer. */
+  readonly o?: boolean;
   readonly x?: Readonly<Record<string, readonly string[]>>;
   /** Every replicated record the sender holds (absent when none); validated on merge. */
   readonly rc?: readonly ReplicatedRecord[];
@@ -231,14 +244,24 @@ export function isExtensionList(v: unknown): v is string[] {
 
 function checkState(msg: Record<string, unknown>): string | undefined {
   const st = msg.st;
-  if (!Array.isArray(st)) return "st: expected an array";
-  if (st.length > LIMITS.state) return "st: too many members";
-  for (let i = 0; i < st.length; i++) {
-    const e = st[i];
+  if (st === undefined) {
+    // Digest-only exchange: the digest stands in for the state.
+    if (!isName(msg.sh)) return "st: expected an array (or sh, a digest)";
+  } else if (!Array.isArray(st)) return "st: expected an array";
+  else if (st.length > LIMITS.state) return "st: too many members";
+  const list: unknown[] = Array.isArray(st) ? st : [];
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i];
     if (!isObj(e) || !STATES.has(e.k as string) || !isName(e.n) || !isUint(e.i)) {
       return `st.${i}: malformed member`;
     }
     if (!isWireMeta(e.m)) return `st.${i}.m: malformed metadata`;
+  }
+  if (msg.sh !== undefined && !isName(msg.sh)) return "sh: expected a digest";
+  for (const flag of ["sw", "o"] as const) {
+    if (msg[flag] !== undefined && typeof msg[flag] !== "boolean") {
+      return `${flag}: expected a boolean`;
+    }
   }
   if (msg.rc !== undefined) {
     if (!Array.isArray(msg.rc)) return "rc: expected an array";

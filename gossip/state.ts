@@ -358,6 +358,22 @@ export class StateMachine {
     return { st, x };
   }
 
+  /**
+   * Digest of the member table (every member's name, state, incarnation and metadata, in any
+   * order): two members with equal digests hold the same table, so a periodic push-pull
+   * between them can skip the full state.
+   */
+  digest(): string {
+    const keys: string[] = [];
+    for (const e of this.table.list) {
+      const m = e.wire;
+      keys.push(
+        `${e.name}\t${e.state}\t${e.incarnation}\t${m.a}\t${m.fp}\t${m.r}\t${m.si}\t${m.se}\t${m.v}\t${m.ec}\t${m.ed}`,
+      );
+    }
+    return extensionDigest(keys.sort());
+  }
+
   /** Stores a fetched extension list and settles the verdicts waiting for it. */
   learnList(digest: string, list: readonly string[]): void {
     if (this.lists.has(digest)) return;

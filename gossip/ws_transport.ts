@@ -103,8 +103,17 @@ interface Outbound {
   queued: number;
   /** Sweeps since the last send. */
   idle: number;
+  /** Sweeps since the last liveness ping. */
+  sincePing: number;
   awaitingPong: boolean;
 }
+
+/**
+ * A busy connection gets a liveness ping only every this many sweeps: pings and pongs would
+ * otherwise be a tenth of an idle cluster's traffic, and a dead peer behind a busy connection
+ * is found by the gossip probes anyway.
+ */
+const BUSY_PING_SWEEPS = 4;
 
 interface Inbound {
   ws: WebSocket;
@@ -230,7 +239,14 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       log.debug("Gossip dial failed", { to, err });
       return undefined;
     }
-    const peer: Outbound = { ws, queue: [], queued: 0, idle: 0, awaitingPong: false };
+    const peer: Outbound = {
+      ws,
+      queue: [],
+      queued: 0,
+      idle: 0,
+      sincePing: 0,
+      awaitingPong: false,
+    };
     out.set(to, peer);
     ws.on("open", () => {
       const queue = peer.queue!;
@@ -317,11 +333,13 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   function sweep(): void {
     for (const [to, peer] of out) {
       if (peer.queue) continue; // still connecting: handshakeTimeout applies
+      const busy = peer.idle === 0;
       if (++peer.idle >= 3 || peer.awaitingPong) {
         if (peer.awaitingPong) log.debug("Gossip connection unresponsive, closed", { to });
         out.delete(to);
         peer.ws.terminate();
-      } else {
+      } else if (!busy || ++peer.sincePing >= BUSY_PING_SWEEPS) {
+        peer.sincePing = 0;
         peer.awaitingPong = true;
         peer.ws.ping();
       }

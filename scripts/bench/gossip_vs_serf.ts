@@ -9,10 +9,8 @@
  *   cohort: from the `POST /core/control` join request on the started, uninitialised daemon
  *   (token issued beforehand). Until every member has logged every other as joined.
  * - (c) metadata change on the first member until every other member has it. serf:
- *   `serf tags -set ext=…` (from issuing the command). cohort has no restart-free metadata
- *   change on its CLI, so the first member is restarted (SIGTERM) with one more API extension;
- *   timed from its "Daemon started" line (gossip running) until every other member logged it
- *   with the new extension count.
+ *   `serf tags -set ext=…`; cohort: `PUT /core/control/app-version` (what `cohort app-version`
+ *   sends). Both timed from issuing the request until every other member logged the new value.
  * - (b) `kill -9` of the last member until every survivor logged it failed/dead.
  * - (d) the last member is restarted, rejoins, and gets `kill -STOP` (sockets stay open: only
  *   the suspicion path works) until every survivor logged it failed/dead; then it is killed.
@@ -361,7 +359,12 @@ async function cohortCluster(n: number, profile: "lan" | "local"): Promise<Clust
   const event = (line: string) => {
     if (!line.includes('"Membership event"')) return undefined;
     try {
-      return JSON.parse(line) as { event: string; member: string; extension_count: number };
+      return JSON.parse(line) as {
+        event: string;
+        member: string;
+        extension_count: number;
+        app_version: string;
+      };
     } catch {
       return undefined;
     }
@@ -396,18 +399,16 @@ async function cohortCluster(n: number, profile: "lan" | "local"): Promise<Clust
       members[i].extensions = [...members[0].extensions];
       await start(i);
     },
-    async changeMeta() {
-      const m = members[0];
-      await stopProc(m.proc, 10_000);
-      m.extensions = [...m.extensions, `feature_${m.extensions.length + 1}`];
-      const count = m.extensions.length + 1; // + cohort's runtime extension
-      await start(0);
-      const started = m.proc!.lines.find((l) => l.text.includes('"Daemon started"'));
+    async changeMeta(run) {
+      // A runtime metadata change, as serf's tag change: a new app version on member 0.
+      const version = `2.${run}.${Date.now() % 100_000}`;
+      const t0 = now();
+      await api(0, "PUT", "/core/control/app-version", { app_version: version });
       return {
-        t0: started?.t ?? now(),
+        t0,
         has: (line: string) => {
           const e = event(line);
-          return !!e && e.member === "m0" && e.extension_count === count &&
+          return !!e && e.member === "m0" && e.app_version === version &&
             (e.event === "member-join" || e.event === "member-update");
         },
       };
@@ -459,9 +460,21 @@ interface RunResult {
   meta?: number;
   kill9?: number;
   stop?: number;
+  /** kill -STOP until the first suspicion of the victim by any survivor. */
+  stopSuspect?: number;
   falsePositives: number;
   suspicions: number;
   idle?: { bytes: number; cpu: number; rss: number };
+}
+
+/** Earliest time, over `observers`, of a line after `t0` matching `match`; NaN if none has one. */
+function firstAny(observers: Member[], t0: number, match: (line: string) => boolean): number {
+  let first = Infinity;
+  for (const m of observers) {
+    const hit = m.proc?.lines.find((l) => l.t >= t0 && match(l.text));
+    if (hit) first = Math.min(first, hit.t);
+  }
+  return Number.isFinite(first) ? (first - t0) / 1000 : NaN;
 }
 
 /** Latest time, over `observers`, of the first line after `t0` matching `match`; NaN if any lacks one. */
@@ -577,6 +590,7 @@ async function oneRun(
       60_000,
     );
     res.stop = lastFirst(survivors, t0, (l) => c.isFailed(l, newName));
+    res.stopSuspect = firstAny(survivors, t0, (l) => c.isSuspect(l) && l.includes(`${newName}`));
     victims.push({ name: newName, from: t0, to: Infinity });
     void tr;
 
@@ -657,9 +671,9 @@ async function main(): Promise<void> {
           note(
             `run ${run} N=${n} ${p} ${kind}: join ${fmt(r.join ?? NaN)} meta ${
               fmt(r.meta ?? NaN)
-            } kill9 ${fmt(r.kill9 ?? NaN)} stop ${
-              fmt(r.stop ?? NaN)
-            } fp ${r.falsePositives} susp ${r.suspicions}${
+            } kill9 ${fmt(r.kill9 ?? NaN)} stop ${fmt(r.stop ?? NaN)} (suspected ${
+              fmt(r.stopSuspect ?? NaN)
+            }) fp ${r.falsePositives} susp ${r.suspicions}${
               r.idle
                 ? ` idle ${fmt(r.idle.bytes, 0)} B/s cpu ${fmt(r.idle.cpu, 2)}% rss ${
                   fmt(r.idle.rss, 1)
@@ -688,6 +702,7 @@ async function main(): Promise<void> {
       line("metadata propagation (s, median)", med(s, "meta"), med(c, "meta"));
       line("kill -9 detection (s, median)", med(s, "kill9"), med(c, "kill9"));
       line("kill -STOP detection (s, median)", med(s, "stop"), med(c, "stop"));
+      line("  of which: first suspicion (s, median)", med(s, "stopSuspect"), med(c, "stopSuspect"));
       const sum = (rs: RunResult[], f: "falsePositives" | "suspicions") =>
         rs.reduce((a, r) => a + r[f], 0);
       line(

@@ -26,6 +26,9 @@ const good: Message[] = [
     st: [{ k: "dead", n: "c", i: 1, m: meta }],
     x: { abcd: ["x"] },
   },
+  { t: "pp", f: "a", s: 10, sh: "0123456789abcdef", rh: "fedcba9876543210" },
+  { t: "pp", f: "b", s: 10, r: true, sw: true, st: [{ k: "alive", n: "b", i: 0, m: meta }] },
+  { t: "pp", f: "a", s: 10, o: true, st: [{ k: "alive", n: "a", i: 3, m: meta }] },
   { t: "extq", f: "a", s: 3, d: "abcd" },
   { t: "ext", f: "b", s: 3, d: "abcd", l: ["internal:x", "y"] },
 ];
@@ -77,6 +80,9 @@ const bad: [string, unknown][] = [
     st: [{ k: "zombie", n: "c", i: 1, m: meta }],
   }],
   ["push-pull extension list with a number", { t: "pp", f: "a", s: 1, st: [], x: { d: [1] } }],
+  ["a push-pull with neither state nor digest", { t: "pp", f: "a", s: 1 }],
+  ["a push-pull whose state digest is a number", { t: "pp", f: "a", s: 1, sh: 7 }],
+  ["a push-pull whose send-yours flag is a string", { t: "pp", f: "a", s: 1, st: [], sw: "y" }],
   ["an extension reply whose list is a string", { t: "ext", f: "a", s: 1, d: "x", l: "y" }],
   ["a nack whose refusal flag is a string", { t: "nack", f: "a", s: 1, r: "yes" }],
 ];

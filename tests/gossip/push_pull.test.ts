@@ -1,0 +1,151 @@
+/**
+ * Anti-entropy in deterministic simulations: periodic push-pulls between members that agree
+ * ship digests only, and members that disagree still converge through them (both directions).
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { pushPullScale, resolveConfig, retransmitLimit } from "../../gossip/config.ts";
+import type { PushPullMsg } from "../../gossip/messages.ts";
+import { MemoryNetwork } from "../../gossip/memory_transport.ts";
+import { createSimCluster } from "../../gossip/sim.ts";
+import type { SimCluster } from "../../gossip/sim.ts";
+
+const test = suite("gossip push-pull");
+const lan = resolveConfig("lan");
+
+/** Every push-pull frame sent on `c`'s network while `fn` runs. */
+function tapPushPulls(c: SimCluster, fn: () => void): PushPullMsg[] {
+  const seen: PushPullMsg[] = [];
+  const net = c.net as MemoryNetwork & { send: MemoryNetwork["send"] };
+  const original = net.send;
+  net.send = function (from, to, frame) {
+    const f = frame as { t?: string };
+    if (f && f.t === "pp") seen.push(frame as unknown as PushPullMsg);
+    return original.call(this, from, to, frame);
+  };
+  try {
+    fn();
+  } finally {
+    net.send = original;
+  }
+  return seen;
+}
+
+/** Long enough for every broadcast to run out, shorter than the minimum suspicion timeout. */
+const quiet = (n: number) =>
+  3 * (retransmitLimit(lan.retransmitMult, n) * lan.gossipIntervalMs +
+    lan.pushRounds * lan.pushRoundGapMs);
+
+test("periodic push-pulls between members holding the same table carry digests, not state", () => {
+  const n = 10;
+  const c = createSimCluster({ size: n, seed: 41 });
+  c.clock.advance(quiet(n)); // let the join broadcasts run out
+  const frames = tapPushPulls(c, () => c.clock.advance(4 * lan.pushPullIntervalMs));
+  assert.ok(
+    frames.length >= 4 * n,
+    `expected about ${8 * n} push-pull frames, saw ${frames.length}`,
+  );
+  const withState = frames.filter((f) => f.st !== undefined);
+  assert.equal(withState, [], "no full state in a steady cluster");
+  assert.ok(frames.every((f) => typeof f.sh === "string" && f.sh.length > 0));
+  c.stop();
+});
+
+test("a member that missed a metadata change converges through a digest mismatch", () => {
+  for (const pushPull of [true, false]) {
+    const n = 12;
+    const c = createSimCluster({
+      size: n,
+      seed: 42,
+      config: pushPull ? {} : { pushPullIntervalMs: 0 },
+    });
+    const isolated = 5;
+    c.net.partition([c.addresses[isolated]]);
+    c.members[0].updateMeta({ appVersion: "2.0.0" });
+    c.clock.advance(quiet(n));
+    const version = (i: number) => c.members[i].member(c.names[0])?.meta.appVersion;
+    assert.ok(c.running().filter((i) => i !== isolated).every((i) => version(i) === "2.0.0"));
+    assert.is.not(version(isolated), "2.0.0");
+    c.net.heal();
+    const bound = pushPullScale(lan.pushPullIntervalMs, n) + 1000;
+    let frames: PushPullMsg[] = [];
+    let took = -1;
+    frames = tapPushPulls(c, () => {
+      took = c.clock.runWhileNot(() => version(isolated) === "2.0.0", bound, 10);
+    });
+    if (pushPull) {
+      assert.ok(took >= 0, `no convergence within ${bound} ms`);
+      assert.ok(frames.some((f) => f.sw === true), "a mismatch answered with state and sw");
+    } else {
+      assert.is(took, -1, "the control: without push-pull the change never arrives");
+    }
+    c.stop();
+  }
+});
+
+test("a digest mismatch is answered with full state and sw; a one-way push is merged silently", () => {
+  const c = createSimCluster({ size: 3, seed: 43 });
+  const spy = c.net.endpoint("10.9.9.9:1");
+  const got: PushPullMsg[] = [];
+  spy.listen({ message: (_from, f) => void got.push(f as PushPullMsg), refused() {} });
+  spy.send(c.addresses[1], { t: "pp", f: "spy", s: 7, sh: "0000000000000000" });
+  c.clock.advance(10);
+  assert.is(got.length, 1);
+  assert.is(got[0].r, true);
+  assert.is(got[0].sw, true, "asks for the initiator's state");
+  assert.equal(got[0].st?.map((e) => e.n).sort(), [...c.names].sort());
+  const meta = { a: "10.9.9.8:1", fp: "", r: "spare", si: 0, se: 0, v: "", ec: 0, ed: "" };
+  spy.send(c.addresses[1], {
+    t: "pp",
+    f: "spy",
+    s: 7,
+    o: true,
+    st: [{ k: "alive", n: "newbie", i: 4, m: meta }],
+  });
+  c.clock.advance(10);
+  assert.is(c.members[1].stateOf("newbie"), "alive", "the pushed state is merged");
+  assert.is(got.length, 1, "a one-way push gets no answer");
+  c.stop();
+});
+
+test("an initiator told the tables differ pushes its full state one way", () => {
+  const c = createSimCluster({ size: 2, seed: 44 });
+  const spyAddress = "10.9.9.9:1";
+  const spy = c.net.endpoint(spyAddress);
+  const meta = { a: spyAddress, fp: "", r: "spare", si: 0, se: 0, v: "", ec: 0, ed: "" };
+  const pushes: PushPullMsg[] = [];
+  spy.listen({
+    message(from, frame) {
+      const f = frame as { t: string; s: number; sh?: string; o?: boolean; r?: boolean };
+      // Stay alive: answer probes.
+      if (f.t === "ping") spy.send(from, { t: "ack", f: "spy", s: f.s });
+      if (f.t === "pp" && f.o) pushes.push(frame as PushPullMsg);
+      else if (f.t === "pp" && f.sh !== undefined && !f.r) {
+        spy.send(from, {
+          t: "pp",
+          f: "spy",
+          s: f.s,
+          r: true,
+          sw: true,
+          st: [{ k: "alive", n: "spy", i: 0, m: meta }],
+        });
+      }
+    },
+    refused() {},
+  });
+  // Join member 0 (a full exchange), so both members pick the spy for periodic push-pulls.
+  spy.send(c.addresses[0], {
+    t: "pp",
+    f: "spy",
+    s: 1,
+    j: true,
+    st: [{ k: "alive", n: "spy", i: 0, m: meta }],
+  });
+  c.clock.runWhileNot(() => pushes.length > 0, 20 * lan.pushPullIntervalMs, 10);
+  assert.ok(pushes.length > 0, "a one-way push arrived");
+  const names = pushes[0].st?.map((e) => e.n).sort();
+  assert.equal(names, [...c.names, "spy"].sort(), "carrying the initiator's whole table");
+  c.stop();
+});
+
+test.run();
