@@ -37,9 +37,9 @@ export function internalRoutes(router: RouterType, service: MemberService): void
     if (name !== service.info().name) {
       throw new ForbiddenError(`This member is "${service.info().name}", not "${name}"`);
     }
-    await readBody(request, ResetBody);
-    // Answer first: the reset closes the listener this request arrived on.
-    setTimeout(() => void service.resetSelf(), 10);
+    const { force } = await readBody(request, ResetBody);
+    // Resolves once preRemove ran (a throw refuses to leave); the reset follows the answer.
+    await service.resetSelf(force);
     return sync(null);
   });
 

@@ -279,11 +279,14 @@ class MemberDaemon implements Daemon, DaemonCore {
       logger: this.logger.child({ component: "cluster" }),
       onTrustChange: () => gossip.refreshTrust(),
       onSelfRemoved: () => void this.#lifecycle.selfRemoved(),
-      onMemberRemoved: (name) => void this.#lifecycle.hook("postRemove", { name, force: false }),
+      onMemberRemoved: (name) => this.#lifecycle.memberRemoved(name),
       onRoleChange: (role, previous) =>
         void this.#lifecycle.hook("onHeartbeat", { role, previous }),
+      // A joiner learns the existing members from the roster too: they are not new members.
       onMemberAdded: (name) => {
-        if (name !== config.name) void this.#lifecycle.hook("onNewMember", { name });
+        if (name !== config.name && this.phase === "online") {
+          void this.#lifecycle.hook("onNewMember", { name });
+        }
       },
     });
     await this.membership.start();
@@ -430,8 +433,8 @@ class MemberDaemon implements Daemon, DaemonCore {
     return this.#lifecycle.removeMember(name, force);
   }
 
-  resetSelf(): Promise<void> {
-    return this.#lifecycle.resetSelf();
+  resetSelf(force?: boolean): Promise<void> {
+    return this.#lifecycle.resetSelf(force);
   }
 
   requestShutdown(): void {

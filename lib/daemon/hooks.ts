@@ -31,7 +31,10 @@ export interface DaemonHooks {
   onNewMember?: (ctx: HookContext & { name: string }) => unknown;
   /** On the departing member before it leaves; throwing aborts a removal without --force. */
   preRemove?: (ctx: HookContext & { force: boolean }) => unknown;
-  /** On every remaining member after a member was removed. */
+  /**
+   * On every remaining member after a member was removed. `force` is what the member that ran
+   * the removal was given; the others learn of it from the roster alone and are told false.
+   */
   postRemove?: (ctx: HookContext & { name: string; force: boolean }) => unknown;
   /** When this member's role changes (the leaderless rule re-ranked the members). */
   onHeartbeat?: (ctx: HookContext & { role: string; previous: string }) => unknown;

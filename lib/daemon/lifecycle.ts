@@ -54,6 +54,10 @@ type HookArgs<K extends keyof DaemonHooks> = Omit<
 export class Lifecycle {
   readonly #d: DaemonCore;
   #resetting?: Promise<void>;
+  /** Set once preRemove ran for the removal under way, so the reset does not run it again. */
+  #preRemoved = false;
+  /** Members this member is removing with `force`, until their tombstone is written. */
+  #forcing = new Set<string>();
 
   constructor(core: DaemonCore) {
     this.#d = core;
@@ -320,11 +324,8 @@ export class Lifecycle {
       throw new ConflictError(`Cannot remove "${name}": it is the last member of the cluster`);
     }
     if (name === d.config!.name) {
-      await this.hook("preRemove", { force }).catch((err) => {
-        if (!force) throw err;
-      });
+      await this.resetSelf(force);
       d.gossip!.setRecord(MEMBER_RECORD, name, null);
-      setTimeout(() => void this.resetSelf(), 10);
       return;
     }
     try {
@@ -353,15 +354,43 @@ export class Lifecycle {
       }
       d.logger.warn("Removing an unreachable member", { name });
     }
-    // The tombstone is what distrusts the member everywhere, whatever it did itself.
+    // The tombstone is what distrusts the member everywhere, whatever it did itself. Writing it
+    // runs postRemove here (see memberRemoved), told whether the removal was forced.
+    if (force) this.#forcing.add(name);
     d.gossip!.setRecord(MEMBER_RECORD, name, null);
+    this.#forcing.delete(name);
     this.#pushRoster();
-    await this.hook("postRemove", { name, force });
   }
 
-  /** This member was removed: run preRemove, leave gracefully, wipe the cluster state. */
-  resetSelf(): Promise<void> {
-    this.#resetting ??= this.#reset().finally(() => (this.#resetting = undefined));
+  /**
+   * Another member's roster record became a tombstone: runs postRemove once, here, whichever
+   * member ran the removal. Only that member knows whether it was forced; others are told false.
+   */
+  memberRemoved(name: string): void {
+    void this.hook("postRemove", { name, force: this.#forcing.has(name) });
+  }
+
+  /**
+   * This member is asked to leave (by `cluster remove` here or on another member): runs
+   * preRemove now, so that a throw refuses the removal unless `force`, then leaves gracefully
+   * and wipes the cluster state once the caller has had its answer.
+   */
+  async resetSelf(force = false): Promise<void> {
+    await this.hook("preRemove", { force }).catch((err) => {
+      if (!force) throw err;
+      this.#d.logger.error("Hook failed", { hook: "preRemove", err });
+    });
+    this.#preRemoved = true;
+    // Answer first: the reset closes the listener a remote request arrived on.
+    setTimeout(() => void this.#resetOnce(), 10);
+  }
+
+  #resetOnce(): Promise<void> {
+    // Started a microtask later: the reset writes this member's tombstone, whose record-change
+    // calls back here, and must find the reset under way.
+    this.#resetting ??= Promise.resolve()
+      .then(() => this.#reset())
+      .finally(() => (this.#resetting = undefined));
     return this.#resetting;
   }
 
@@ -369,9 +398,15 @@ export class Lifecycle {
     const d = this.#d;
     if (d.phase === "uninitialized" || d.phase === "stopping") return;
     const name = d.config?.name;
-    await this.hook("preRemove", { force: false }).catch((err) =>
-      d.logger.error("Hook failed", { hook: "preRemove", err })
-    );
+    // preRemove already ran when this member was asked to leave; not when it learnt of a
+    // removal only from gossip (e.g. forced while it was unreachable).
+    const preRemoved = this.#preRemoved;
+    this.#preRemoved = false;
+    if (!preRemoved) {
+      await this.hook("preRemove", { force: false }).catch((err) =>
+        d.logger.error("Hook failed", { hook: "preRemove", err })
+      );
+    }
     if (name && d.gossip?.record(MEMBER_RECORD, name)?.value !== null) {
       d.gossip?.setRecord(MEMBER_RECORD, name, null);
     }
@@ -389,7 +424,7 @@ export class Lifecycle {
 
   /** Called when this member sees its own roster record removed. */
   selfRemoved(): Promise<void> {
-    return this.resetSelf();
+    return this.#resetOnce();
   }
 }
 

@@ -141,8 +141,11 @@ export interface MemberService {
   acceptJoin(request: JoinRequest): Promise<JoinResponse>;
   /** Removes member `name` from the cluster (`force`: even when it cannot be reached). */
   removeMember(name: string, force: boolean): Promise<void>;
-  /** Resets this member (it was removed): leave, wipe its cluster state, stay running. */
-  resetSelf(): Promise<void>;
+  /**
+   * This member is asked to leave: runs the preRemove hook (a throw rejects, unless `force`),
+   * then, once the caller has had its answer, leaves, wipes its cluster state and stays running.
+   */
+  resetSelf(force?: boolean): Promise<void>;
   /** Names of the members a waiting member waits for (empty when not waiting). */
   waitingFor(): string[];
   /** Re-runs the upgrade gate now (`PATCH /core/internal/database`). */

@@ -1,6 +1,8 @@
 /**
- * End to end, in process: members made with `createMember` whose hooks throw. The step a hook
- * guards is aborted and undone, on the member and in the cluster: no half-made member is left.
+ * End to end, in process: members made with `createMember`. Each hook runs at its documented
+ * moment, on the documented members, with the documented arguments, once per event (see
+ * lib/daemon/hooks.ts). A hook that throws aborts the step it guards, and the step is undone, on
+ * the member and in the cluster: no half-made member is left.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -8,6 +10,7 @@ import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createMember, type Daemon, silentLogger } from "../../mod.ts";
+import type { MemberService } from "../../lib/daemon/service.ts";
 import { eventually } from "../helpers/cluster.ts";
 import { freePort, removeDir, tempDir } from "../helpers/process.ts";
 
@@ -127,6 +130,203 @@ test("onStart, postBootstrap and onHeartbeat (role change) run at their moments"
   );
   assert.equal(seen.slice(0, 2), ["onStart", "preInit:true"]);
   assert.ok(seen.includes("postBootstrap"));
+});
+
+/** One hook call as a test sees it: the member it ran on, the hook, its arguments. */
+interface Call {
+  on: string;
+  hook: string;
+  args: Record<string, unknown>;
+}
+
+/** A bootstrapped member and members joined to it one by one, each recording `hooks` calls. */
+async function cluster(
+  ctx: Ctx,
+  names: string[],
+  hooks: (name: string, calls: Call[]) => Parameters<typeof createMember>[0]["hooks"],
+  calls: Call[] = [],
+) {
+  const members = new Map<string, Awaited<ReturnType<typeof member>>>();
+  for (const name of names) {
+    const m = await member(ctx, hooks(name, calls));
+    members.set(name, m);
+    if (members.size === 1) {
+      await m.daemon.initialize({ bootstrap: true, name, address: m.address });
+    } else {
+      await joinVia(members.get(names[0])!.daemon, m, name);
+    }
+  }
+  await settled([...members.values()].map((m) => m.daemon), names);
+  return { members, calls };
+}
+
+async function joinVia(via: Daemon, m: { daemon: Daemon; address: string }, name: string) {
+  const token = await via.createToken(name, 0);
+  await m.daemon.initialize({
+    bootstrap: false,
+    name,
+    address: m.address,
+    join_token: token,
+    config: { joined: name },
+  });
+}
+
+/** Waits until every daemon lists exactly `names`, all ONLINE. */
+async function settled(daemons: Daemon[], names: string[]): Promise<void> {
+  const want = [...names].sort().join(",");
+  for (const d of daemons) {
+    await eventually(`the view ${want}`, async () => {
+      const list = await d.clusterMembers();
+      const got = list.map((e) => e.name).join(",");
+      if (got !== want || !list.every((e) => e.status === "ONLINE")) throw new Error(got);
+      return true;
+    }, 10_000);
+  }
+}
+
+/** Gossip may still be delivering: a duplicate call would show up within this time. */
+const QUIET_MS = 1000;
+const quiet = () => new Promise((r) => setTimeout(r, QUIET_MS));
+
+const only = (calls: Call[], hook: string) =>
+  calls.filter((c) => c.hook === hook).map((c) => ({ on: c.on, ...c.args }));
+
+/** Whether `name` is in the member's own roster, read from inside a hook. */
+async function lists(daemon: MemberService, name: string): Promise<boolean> {
+  return (await daemon.clusterMembers()).some((e) => e.name === name);
+}
+
+test("postJoin runs once on the joiner, once it serves, with the init config; never on a bootstrap", async (ctx) => {
+  const { calls } = await cluster(ctx, ["a", "b"], (on, calls) => ({
+    postJoin: ({ daemon, config }) =>
+      void calls.push({ on, hook: "postJoin", args: { config, status: daemon.status() } }),
+  }));
+  await quiet();
+  assert.equal(only(calls, "postJoin"), [
+    { on: "b", config: { joined: "b" }, status: "online" },
+  ]);
+});
+
+test("onNewMember runs once on every existing member, naming the new one; never on the joiner", async (ctx) => {
+  const { members, calls } = await cluster(ctx, ["a", "b"], (on, calls) => ({
+    onNewMember: ({ name }) => void calls.push({ on, hook: "onNewMember", args: { name } }),
+  }));
+  await quiet();
+  assert.equal(only(calls, "onNewMember"), [{ on: "a", name: "b" }]);
+  // A third member, admitted by b: a learns of it by gossip, b by admitting it.
+  const c = await member(ctx, {
+    onNewMember: ({ name }) => void calls.push({ on: "c", hook: "onNewMember", args: { name } }),
+  });
+  await joinVia(members.get("b")!.daemon, c, "c");
+  await settled([members.get("a")!.daemon, members.get("b")!.daemon, c.daemon], ["a", "b", "c"]);
+  await quiet();
+  const sorted = only(calls, "onNewMember").sort((x, y) => x.on < y.on ? -1 : 1);
+  assert.equal(sorted, [{ on: "a", name: "b" }, { on: "a", name: "c" }, { on: "b", name: "c" }]);
+});
+
+/** Hooks that record the removal hooks, with what the member sees when each runs. */
+function removalHooks(on: string, calls: Call[]): Parameters<typeof createMember>[0]["hooks"] {
+  return {
+    preRemove: async ({ daemon, force }) => {
+      calls.push({
+        on,
+        hook: "preRemove",
+        args: { force, status: daemon.status(), listsItself: await lists(daemon, on) },
+      });
+    },
+    postRemove: async ({ daemon, name, force }) => {
+      calls.push({
+        on,
+        hook: "postRemove",
+        args: { name, force, listsRemoved: await lists(daemon, name) },
+      });
+    },
+  };
+}
+
+test("cluster remove run on another member: preRemove once on the departing member while it is still a member, postRemove once on each remaining member", async (ctx) => {
+  const { members, calls } = await cluster(ctx, ["a", "b", "c"], removalHooks);
+  await members.get("a")!.daemon.removeMember("b", false);
+  const b = members.get("b")!.daemon;
+  await eventually("b reset", () => Promise.resolve(b.status() === "uninitialized"), 10_000);
+  await settled([members.get("a")!.daemon, members.get("c")!.daemon], ["a", "c"]);
+  await quiet();
+  assert.equal(only(calls, "preRemove"), [
+    { on: "b", force: false, status: "online", listsItself: true },
+  ]);
+  const post = only(calls, "postRemove").sort((x, y) => x.on < y.on ? -1 : 1);
+  assert.equal(post, [
+    { on: "a", name: "b", force: false, listsRemoved: false },
+    { on: "c", name: "b", force: false, listsRemoved: false },
+  ]);
+});
+
+test("cluster remove run on the departing member itself: preRemove once on it, postRemove once on each remaining member", async (ctx) => {
+  const { members, calls } = await cluster(ctx, ["a", "b", "c"], removalHooks);
+  const b = members.get("b")!.daemon;
+  await b.removeMember("b", false);
+  await eventually("b reset", () => Promise.resolve(b.status() === "uninitialized"), 10_000);
+  await settled([members.get("a")!.daemon, members.get("c")!.daemon], ["a", "c"]);
+  await quiet();
+  assert.equal(only(calls, "preRemove"), [
+    { on: "b", force: false, status: "online", listsItself: true },
+  ]);
+  const post = only(calls, "postRemove").sort((x, y) => x.on < y.on ? -1 : 1);
+  assert.equal(post, [
+    { on: "a", name: "b", force: false, listsRemoved: false },
+    { on: "c", name: "b", force: false, listsRemoved: false },
+  ]);
+});
+
+test("a throwing preRemove aborts a removal without force, from another member or its own, and the member stays", async (ctx) => {
+  const { members } = await cluster(ctx, ["a", "b"], (on) => ({
+    preRemove: () => {
+      if (on === "b") throw new Error("app is busy");
+    },
+  }));
+  const a = members.get("a")!.daemon;
+  const b = members.get("b")!.daemon;
+  const remote = await rejection(a.removeMember("b", false));
+  assert.match(remote.message, "app is busy");
+  const own = await rejection(b.removeMember("b", false));
+  assert.match(own.message, "Hook preRemove failed: app is busy");
+  await quiet();
+  assert.is(b.status(), "online");
+  await settled([a, b], ["a", "b"]);
+});
+
+test("with force a throwing preRemove does not stop the removal, and the hooks are told it was forced", async (ctx) => {
+  const calls: Call[] = [];
+  const { members } = await cluster(ctx, ["a", "b"], (on) => ({
+    ...removalHooks(on, calls),
+    preRemove: ({ force }) => {
+      calls.push({ on, hook: "preRemove", args: { force } });
+      throw new Error("app is busy");
+    },
+  }), calls);
+  const a = members.get("a")!.daemon;
+  const b = members.get("b")!.daemon;
+  await a.removeMember("b", true);
+  await eventually("b reset", () => Promise.resolve(b.status() === "uninitialized"), 10_000);
+  await settled([a], ["a"]);
+  await quiet();
+  assert.equal(only(calls, "preRemove"), [{ on: "b", force: true }]);
+  assert.equal(only(calls, "postRemove"), [
+    { on: "a", name: "b", force: true, listsRemoved: false },
+  ]);
+});
+
+test("a forced removal of a stopped member runs postRemove once on the remaining member, forced", async (ctx) => {
+  const { members, calls } = await cluster(ctx, ["a", "b"], removalHooks);
+  const a = members.get("a")!.daemon;
+  await members.get("b")!.daemon.stop();
+  await a.removeMember("b", true);
+  await settled([a], ["a"]);
+  await quiet();
+  assert.equal(only(calls, "preRemove"), []);
+  assert.equal(only(calls, "postRemove"), [
+    { on: "a", name: "b", force: true, listsRemoved: false },
+  ]);
 });
 
 test.run();
