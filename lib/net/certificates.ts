@@ -15,7 +15,6 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import process from "node:process";
 import { InvalidInputError } from "../errors.ts";
-import * as der from "./der.ts";
 import { silentLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
 import { canonicalIp, isDnsName } from "./names.ts";
@@ -47,18 +46,6 @@ export interface CertificateNames {
 const DEFAULT_DAYS = 3650;
 const DAY_MS = 86_400_000;
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
-// GeneralizedTime has four year digits, so nothing can expire after 9999-12-31T23:59:59Z.
-const LAST_TIME_MS = Date.UTC(10000, 0, 1);
-const OID = {
-  commonName: "2.5.4.3",
-  ecdsaWithSha256: "1.2.840.10045.4.3.2",
-  basicConstraints: "2.5.29.19",
-  keyUsage: "2.5.29.15",
-  extKeyUsage: "2.5.29.37",
-  subjectAltName: "2.5.29.17",
-  serverAuth: "1.3.6.1.5.5.7.3.1",
-  clientAuth: "1.3.6.1.5.5.7.3.2",
-} as const;
 
 function splitNames(spec: CertificateSpec): CertificateNames {
   const dns: string[] = [];
@@ -79,8 +66,8 @@ function splitNames(spec: CertificateSpec): CertificateNames {
   return { dns, ip };
 }
 
-function pemBody(label: string, bytes: Uint8Array): string {
-  const b64 = Buffer.from(bytes).toString("base64").replace(/.{1,64}/g, "$&\n");
+function pemBody(label: string, der: ArrayBuffer): string {
+  const b64 = Buffer.from(der).toString("base64").replace(/.{1,64}/g, "$&\n");
   return `-----BEGIN ${label}-----\n${b64}-----END ${label}-----\n`;
 }
 
@@ -90,14 +77,11 @@ function pemBody(label: string, bytes: Uint8Array): string {
  * CN = `name`, and SANs listing the name and every address (DNS for names, IP for IP literals).
  *
  * @throws {InvalidInputError} when a name or address is neither a host name nor an IP literal,
- *   or `days` is not a positive integer (or reaches past the year 9999)
+ *   or `days` is not a positive integer
  */
 export async function generateCertificate(spec: CertificateSpec): Promise<KeyPair> {
   const days = spec.days ?? DEFAULT_DAYS;
-  // Back-date by a minute so a peer whose clock is slightly behind accepts a fresh certificate.
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(notBefore.getTime() + days * DAY_MS);
-  if (!Number.isInteger(days) || days < 1 || !(notAfter.getTime() < LAST_TIME_MS)) {
+  if (!Number.isInteger(days) || days < 1) {
     throw new InvalidInputError(`Generate certificate: days must be a positive integer`, {
       field: "days",
     });
@@ -107,64 +91,32 @@ export async function generateCertificate(spec: CertificateSpec): Promise<KeyPai
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const serial = crypto.getRandomValues(new Uint8Array(16));
   serial[0] = (serial[0] & 0x7f) | 0x40; // positive and exactly 16 bytes in DER
-  const signatureAlgorithm = der.sequence(der.oid(OID.ecdsaWithSha256));
-  const subject = der.sequence(
-    der.set(der.sequence(der.oid(OID.commonName), der.directoryString(spec.name))),
-  );
-  const extension = (id: string, critical: boolean, value: der.Der) =>
-    critical
-      ? der.sequence(der.oid(id), der.boolean(true), der.octetString(value))
-      : der.sequence(der.oid(id), der.octetString(value));
-  const tbs = der.sequence(
-    der.explicit(0, der.unsignedInteger(Uint8Array.of(2))), // v3
-    der.unsignedInteger(serial),
-    signatureAlgorithm,
-    subject, // issuer: self-signed
-    der.sequence(der.time(notBefore), der.time(notAfter)),
-    subject,
-    new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey)),
-    der.explicit(
-      3,
-      der.sequence(
-        extension(OID.basicConstraints, true, der.sequence()), // cA defaults to FALSE
-        extension(OID.keyUsage, true, der.bitString(Uint8Array.of(0x80), 7)), // digitalSignature
-        extension(
-          OID.extKeyUsage,
-          false,
-          der.sequence(der.oid(OID.serverAuth), der.oid(OID.clientAuth)),
-        ),
-        extension(
-          OID.subjectAltName,
-          false,
-          der.sequence(
-            ...dns.map((name) => der.implicit(2, new TextEncoder().encode(name))),
-            ...ip.map((addr) => der.implicit(7, ipBytes(addr))),
-          ),
-        ),
+  // Back-date by a minute so a peer whose clock is slightly behind accepts a fresh certificate.
+  const notBefore = new Date(Date.now() - 60_000);
+  const x509 = await loadX509();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: Buffer.from(serial).toString("hex"),
+    name: [{ CN: [spec.name] }],
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + days * DAY_MS),
+    signingAlgorithm: ALGORITHM,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension(
+        [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+        false,
       ),
-    ),
-  );
-  const p1363 = new Uint8Array(await crypto.subtle.sign(ALGORITHM, keys.privateKey, tbs));
-  // WebCrypto returns r || s; X.509 wants ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }.
-  const signature = der.sequence(
-    der.unsignedInteger(p1363.subarray(0, 32)),
-    der.unsignedInteger(p1363.subarray(32)),
-  );
-  const certDer = der.sequence(tbs, signatureAlgorithm, der.bitString(signature));
-  const pem = pemBody("CERTIFICATE", certDer);
-  const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
-  const key = pemBody("PRIVATE KEY", new Uint8Array(pkcs8));
+      new x509.SubjectAlternativeNameExtension([
+        ...dns.map((value) => ({ type: "dns" as const, value })),
+        ...ip.map((value) => ({ type: "ip" as const, value })),
+      ]),
+    ],
+  }, crypto);
+  const pem = cert.toString("pem") + "\n";
+  const key = pemBody("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey));
   return { cert: pem, key, fingerprint: fingerprint(pem) };
-}
-
-/** The 4 or 16 octets of a canonical IP (see `canonicalIp`), as an iPAddress SAN holds them. */
-function ipBytes(ip: string): Uint8Array {
-  if (!ip.includes(":")) return Uint8Array.from(ip.split(".").map(Number));
-  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups = [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
-  return Uint8Array.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
 }
 
 /**
@@ -190,6 +142,15 @@ export function certificateNames(pem: string): CertificateNames {
     }
   }
   return names;
+}
+
+/**
+ * Loads @peculiar/x509 on first use: only certificate generation needs it, and it (with its
+ * dependency-injection container) costs a running member several MB of memory.
+ */
+async function loadX509(): Promise<typeof import("@peculiar/x509")> {
+  await import("reflect-metadata"); // its tsyringe needs a Reflect polyfill before it loads
+  return await import("@peculiar/x509");
 }
 
 function parseCertificate(pem: string): X509Certificate {

@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
@@ -33,8 +33,6 @@ profile("makes a CA:FALSE ECDSA P-256 leaf naming the member and its addresses",
   assert.is(cert.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
   assert.ok(/^[0-7]/.test(cert.serialNumber), "serial is positive");
   assert.ok(cert.verify(cert.publicKey), "self-signed");
-  assert.ok(cert.checkPrivateKey(createPrivateKey(pair.key)), "the key matches");
-  assert.is(cert.issuer, cert.subject);
   const san = cert.subjectAltName ?? "";
   for (const dns of ["alpha", "localhost", "alpha.example.org"]) {
     assert.ok(san.includes(`DNS:${dns}`));
@@ -66,34 +64,6 @@ profile("is valid for `days` days, 3650 by default", async () => {
   };
   assert.is(days((await generateCertificate({ name: "a" })).cert), 3650);
   assert.is(days((await generateCertificate({ name: "a", days: 2 })).cert), 2);
-});
-
-profile("encodes every spelling of an IP address as its octets", async () => {
-  const pair = await generateCertificate({
-    name: "10.1.2.3",
-    addresses: ["::ffff:127.0.0.1", "2001:db8:0:0:1:0:0:1", "[1::]", "::", "0.0.0.0"],
-  });
-  assert.equal(certificateNames(pair.cert), {
-    dns: [],
-    ip: ["10.1.2.3", "::ffff:7f00:1", "2001:db8::1:0:0:1", "1::", "::", "0.0.0.0"],
-  });
-});
-
-profile("a name outside PrintableString's alphabet is still the subject CN", async () => {
-  const pair = await generateCertificate({ name: "under_score" });
-  assert.match(new X509Certificate(pair.cert).subject, /CN=under_score/);
-});
-
-profile("rejects a non-positive, fractional or far-future validity", async () => {
-  for (const days of [0, -1, 1.5, Number.NaN, 3_000_000]) {
-    try {
-      await generateCertificate({ name: "ok", days });
-      assert.unreachable(`accepted days = ${days}`);
-    } catch (err) {
-      assert.instance(err, InvalidInputError);
-      assert.is((err as InvalidInputError).field, "days");
-    }
-  }
 });
 
 profile("rejects names that are neither host names nor IPs", async () => {
