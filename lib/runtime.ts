@@ -54,3 +54,22 @@ export function selfCommand(entryFile: string): { command: string; args: string[
   if (isDeno) return { command: process.execPath, args: ["run", "-A", entryFile] };
   return { command: process.execPath, args: [entryFile] };
 }
+
+/**
+ * The command that runs a module of cohort itself (not an app entry point) in a child process
+ * with the current runtime: `deno run -A <file>`, or `node <loader flags> <file>` keeping the
+ * parent's module loader flags (`--import`, `--require`, `--loader`: a TypeScript loader in
+ * development) but never its inspector flags, whose port would clash.
+ */
+export function moduleCommand(file: string): { command: string; args: string[] } {
+  if (isDeno) return { command: process.execPath, args: ["run", "-A", file] };
+  const inherited: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--import" || a === "--require" || a === "-r" || a === "--loader") {
+      if (i + 1 < argv.length) inherited.push(a, argv[++i]);
+    } else if (/^--(import|require|loader|experimental-loader)=/.test(a)) inherited.push(a);
+  }
+  return { command: process.execPath, args: [...inherited, file] };
+}

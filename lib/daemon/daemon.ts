@@ -209,6 +209,7 @@ class MemberDaemon implements Daemon, DaemonCore {
       }
       this.phase = this.#gate.waitingFor().length ? "waiting" : "online";
     }
+    if (!this.config) this.#lifecycle.prepare();
     await this.#lifecycle.hook("onStart", {});
     this.logger.info("Daemon started", {
       state_dir: this.paths.dir,
@@ -454,6 +455,7 @@ class MemberDaemon implements Daemon, DaemonCore {
     // A stopped daemon stays a member (only `cluster remove` takes it out), but it tells its
     // peers it is going, so they show it UNREACHABLE at once instead of after failure detection.
     await this.stopNetwork(true);
+    this.#lifecycle.close();
     await this.#control?.close().catch(() => {});
     try {
       this.store?.close();

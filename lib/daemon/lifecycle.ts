@@ -19,6 +19,7 @@ import {
 import { decodeToken, encodeToken, hashSecret, newTokenSecret } from "../cluster/token.ts";
 import { ConflictError, NotFoundError, UnavailableError } from "../errors.ts";
 import { fingerprint, loadOrCreateKeyPair } from "../net/certificates.ts";
+import { type CertificateIssuer, startCertificateProcess } from "../net/cert_issuer.ts";
 import { requestJson } from "../net/client.ts";
 import { pinnedTlsOptions } from "../net/pin.ts";
 import { clearRecords } from "../store/records.ts";
@@ -58,9 +59,28 @@ export class Lifecycle {
   #preRemoved = false;
   /** Members this member is removing with `force`, until their tombstone is written. */
   #forcing = new Set<string>();
+  /** Issues this member's certificates while it is uninitialised (see {@link prepare}). */
+  #issuer?: CertificateIssuer;
 
   constructor(core: DaemonCore) {
     this.#d = core;
+  }
+
+  /**
+   * Readies an uninitialised member for bootstrap or join: starts the certificate process, so
+   * the X.509 library loads while nobody waits and never stays in this process (see
+   * `lib/net/cert_issuer.ts`). Released once the member is initialised, or by {@link close}.
+   */
+  prepare(): void {
+    this.#issuer ??= startCertificateProcess({
+      logger: this.#d.logger.child({ component: "certificates" }),
+    });
+  }
+
+  /** Releases what {@link prepare} started. */
+  close(): void {
+    this.#issuer?.close();
+    this.#issuer = undefined;
   }
 
   /** Runs an app hook with this daemon as context. */
@@ -95,15 +115,28 @@ export class Lifecycle {
     try {
       await this.hook("preInit", { bootstrap: request.bootstrap, config: initConfig });
       const host = splitHostPort(config.address)!.host;
-      const server = await loadOrCreateKeyPair(d.paths.dir, "server", {
-        name: config.name,
-        addresses: [host],
-      }, d.logger);
-      if (request.bootstrap) {
-        await loadOrCreateKeyPair(d.paths.dir, "cluster", {
+      const issuer = this.#issuer;
+      const server = await loadOrCreateKeyPair(
+        d.paths.dir,
+        "server",
+        {
           name: config.name,
           addresses: [host],
-        }, d.logger);
+        },
+        d.logger,
+        issuer,
+      );
+      if (request.bootstrap) {
+        await loadOrCreateKeyPair(
+          d.paths.dir,
+          "cluster",
+          {
+            name: config.name,
+            addresses: [host],
+          },
+          d.logger,
+          issuer,
+        );
         await d.startNetwork(config, []);
         d.gossip!.setRecord(
           MEMBER_RECORD,
@@ -153,6 +186,7 @@ export class Lifecycle {
       throw err;
     }
     d.phase = "online";
+    this.close();
     // Write the new member's view now rather than at the next batch: a `cohort sql` right after
     // `init` must see it.
     await d.membership?.flush();
@@ -419,6 +453,7 @@ export class Lifecycle {
     }
     for (const file of CERT_FILES) await rm(join(d.paths.dir, file), { force: true });
     d.phase = "uninitialized";
+    this.prepare();
     d.logger.info("Left the cluster: this member is uninitialized again", { name });
   }
 

@@ -146,7 +146,8 @@ export function certificateNames(pem: string): CertificateNames {
 
 /**
  * Loads @peculiar/x509 on first use: only certificate generation needs it, and it (with its
- * dependency-injection container) costs a running member several MB of memory.
+ * dependency-injection container) costs a process that loaded it about 9 MB for good, which is
+ * why a daemon generates in a child process (see `cert_issuer.ts`).
  */
 async function loadX509(): Promise<typeof import("@peculiar/x509")> {
   await import("reflect-metadata"); // its tsyringe needs a Reflect polyfill before it loads
@@ -189,7 +190,8 @@ async function writeAtomic(path: string, data: string, mode: number): Promise<vo
  * Loads `<dir>/<basename>.crt` and `<dir>/<basename>.key`, or creates them when either is
  * missing, the key does not match, the certificate expired or its SANs do not cover `spec`.
  * Files are replaced atomically (temporary file + rename), key first, the key with mode 0600;
- * `dir` is created with mode 0700 when missing.
+ * `dir` is created with mode 0700 when missing. A new pair comes from `issuer` (default:
+ * {@link generateCertificate} in this process).
  *
  * @throws {InvalidInputError} when a file exists but holds no valid certificate or key
  */
@@ -198,6 +200,7 @@ export async function loadOrCreateKeyPair(
   basename: "server" | "cluster",
   spec: CertificateSpec,
   logger: Logger = silentLogger,
+  issuer: { issue(spec: CertificateSpec): Promise<KeyPair> } = { issue: generateCertificate },
 ): Promise<KeyPair> {
   const certPath = join(dir, `${basename}.crt`);
   const keyPath = join(dir, `${basename}.key`);
@@ -219,7 +222,7 @@ export async function loadOrCreateKeyPair(
       });
     }
   }
-  const pair = await generateCertificate(spec);
+  const pair = await issuer.issue(spec);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeAtomic(keyPath, pair.key, 0o600);
   await writeAtomic(certPath, pair.cert, 0o644);

@@ -1,0 +1,185 @@
+/**
+ * Where key pairs are made: in this process, or in a short-lived child process.
+ *
+ * The X.509 library (with its ASN.1 schemas and dependency-injection container) keeps about
+ * 9 MB resident in a process that has loaded it once, and loading it costs 150–250 ms. A member
+ * needs it only while it is initialised (bootstrap or join), so a daemon that starts
+ * uninitialised starts a {@link startCertificateProcess child} at once: the library loads there
+ * while nobody waits, the join's certificate then takes milliseconds, and the child exits once
+ * the member is initialised, taking the memory with it. Should the child fail in any way, the
+ * issuer falls back to generating in this process, so issuing never fails for that reason.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { InvalidInputError } from "../errors.ts";
+import { silentLogger } from "../log.ts";
+import type { Logger } from "../log.ts";
+import { moduleCommand } from "../runtime.ts";
+import type { CertAnswer } from "./cert_process.ts";
+import { generateCertificate } from "./certificates.ts";
+import type { CertificateSpec, KeyPair } from "./certificates.ts";
+
+/** Makes key pairs (the contract of {@link generateCertificate}). */
+export interface CertificateIssuer {
+  /**
+   * Creates a self-signed key pair for `spec`.
+   *
+   * @throws {InvalidInputError} when a name or address is neither a host name nor an IP
+   *   literal, or `days` is not a positive integer
+   */
+  issue(spec: CertificateSpec): Promise<KeyPair>;
+  /** Releases what the issuer holds (stops its child process). Idempotent. */
+  close(): void;
+}
+
+/** Issues key pairs in this process. */
+export const inProcessIssuer: CertificateIssuer = Object.freeze({
+  issue: generateCertificate,
+  close() {},
+});
+
+/** Options of {@link startCertificateProcess}. */
+export interface CertificateProcessOptions {
+  /** Logs the fallback to in-process generation. @default silent */
+  logger?: Logger;
+  /** How long one answer (the library load included) may take before falling back, ms. @default 10000 */
+  timeoutMs?: number;
+  /** The child's command; for tests. @default the certificate process on this runtime */
+  command?: { command: string; args: string[] };
+}
+
+interface Pending {
+  readonly spec: CertificateSpec;
+  readonly resolve: (pair: KeyPair) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Starts the certificate child process and returns an issuer using it. The child loads the
+ * X.509 library at once; requests made before it is ready wait for it. After {@link
+ * CertificateIssuer.close} (or any failure of the child), requests are served in this process.
+ */
+export function startCertificateProcess(
+  options: CertificateProcessOptions = {},
+): CertificateIssuer {
+  const logger = options.logger ?? silentLogger;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let child: ChildProcess | undefined;
+  let failed = false;
+
+  /** Stops using the child (closed, or it failed: then `why` says how). */
+  const retire = (why?: string, err?: unknown) => {
+    if (failed) return;
+    failed = true;
+    if (why) logger.warn("Certificate process failed; generating in this process", { why, err });
+    stop();
+    // Requests in flight are served here instead: the caller never sees the child's trouble.
+    for (const [id, p] of pending) {
+      pending.delete(id);
+      generateCertificate(p.spec).then(p.resolve, p.reject);
+    }
+  };
+  const fallBack = (why: string, err?: unknown) => retire(why, err);
+
+  const stop = () => {
+    const c = child;
+    child = undefined;
+    if (!c) return;
+    c.stdin?.end();
+    // A child stuck loading would not read stdin's end: make sure it goes.
+    const timer = setTimeout(() => c.kill("SIGKILL"), 2000);
+    timer.unref?.();
+    c.once("exit", () => clearTimeout(timer));
+  };
+
+  try {
+    const file = fileURLToPath(
+      new URL(
+        import.meta.url.endsWith(".ts") ? "./cert_process.ts" : "./cert_process.js",
+        import.meta.url,
+      ),
+    );
+    const { command, args } = options.command ?? moduleCommand(file);
+    child = spawn(command, args, { stdio: ["pipe", "pipe", "ignore"] });
+  } catch (err) {
+    fallBack("spawn failed", err);
+    return issuerFor();
+  }
+  const c = child;
+  c.on("error", (err) => fallBack("process error", err));
+  if (!c.stdin || !c.stdout) {
+    // Deno reports a failed spawn with no pipes (and the error event later).
+    fallBack("spawn failed");
+    return issuerFor();
+  }
+  // An idle child must never keep the member's process alive; one with a request in flight
+  // must, or the process could exit while awaiting the answer.
+  const hold = (on: boolean) => {
+    for (const h of [c, c.stdin, c.stdout] as unknown as { ref?(): void; unref?(): void }[]) {
+      try {
+        if (on) h?.ref?.();
+        else h?.unref?.();
+      } catch {
+        // Deno's handle of a process that failed to spawn throws here; its error event follows.
+      }
+    }
+  };
+  hold(false);
+  c.on("exit", (code, signal) => {
+    if (child === c) fallBack(`exited (${signal ?? code})`);
+  });
+  c.stdin!.on("error", (err) => fallBack("stdin error", err));
+  let rest = "";
+  c.stdout!.setEncoding("utf8");
+  c.stdout!.on("data", (chunk: string) => {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) {
+      let answer: CertAnswer;
+      try {
+        answer = JSON.parse(line) as CertAnswer;
+      } catch {
+        return fallBack("unreadable answer");
+      }
+      if ("ready" in answer) continue;
+      const p = pending.get(answer.id);
+      if (!p) continue;
+      pending.delete(answer.id);
+      if (pending.size === 0) hold(false);
+      if ("pair" in answer) p.resolve(answer.pair);
+      else {
+        p.reject(
+          new InvalidInputError(answer.error.message, { field: answer.error.field }),
+        );
+      }
+    }
+  });
+
+  function issuerFor(): CertificateIssuer {
+    return {
+      issue(spec: CertificateSpec): Promise<KeyPair> {
+        if (failed || !child) return generateCertificate(spec);
+        return new Promise<KeyPair>((resolve, reject) => {
+          const id = nextId++;
+          const timer = setTimeout(() => fallBack("no answer in time"), timeoutMs);
+          timer.unref?.();
+          if (pending.size === 0) hold(true);
+          pending.set(id, {
+            spec,
+            resolve: (pair) => (clearTimeout(timer), resolve(pair)),
+            reject: (err) => (clearTimeout(timer), reject(err)),
+          });
+          child!.stdin!.write(JSON.stringify({ id, spec }) + "\n");
+        });
+      },
+      close(): void {
+        retire(); // later requests are served in this process
+      },
+    };
+  }
+  return issuerFor();
+}
