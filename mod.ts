@@ -14,11 +14,14 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import process from "node:process";
 import { runCli } from "./lib/cli/main.ts";
 import type { DaemonCommandOptions } from "./lib/cli/command.ts";
 import type { Daemon, DaemonOptions } from "./lib/daemon/daemon.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
+import { startCertificateProcess } from "./lib/net/cert_issuer.ts";
+import { statePaths } from "./lib/daemon/state_dir.ts";
 import { isMainModule } from "./lib/runtime.ts";
 import { createRouter } from "./routes/router.ts";
 
@@ -29,6 +32,8 @@ export * from "./lib/cluster/address.ts";
 export type * from "./lib/daemon/service.ts";
 export type { DaemonHooks, HookContext } from "./lib/daemon/hooks.ts";
 export type { Daemon, DaemonEvents, DaemonOptions } from "./lib/daemon/daemon.ts";
+export type { CertificateIssuer } from "./lib/net/cert_issuer.ts";
+export { inProcessIssuer, startCertificateProcess } from "./lib/net/cert_issuer.ts";
 export { createRouter } from "./routes/router.ts";
 export { runCli } from "./lib/cli/main.ts";
 
@@ -51,15 +56,29 @@ export type MemberOptions =
  * printable ASCII characters without spaces).
  */
 export async function createMember(options: MemberOptions): Promise<Daemon> {
-  // Loaded on demand: the store's native driver and the gossip engine cost a CLI command that
-  // only talks to a running daemon a few hundred milliseconds of start-up.
-  const [{ startDaemon }, { createGossipMember }] = await Promise.all([
-    import("./lib/daemon/daemon.ts"),
-    import("./gossip/member_factory.ts"),
-  ]);
   const logger = options.logger ?? createLogger({ bindings: { component: "daemon" } });
+  // An uninitialised member will need certificates: start their issuer first, so it loads while
+  // the daemon's own modules do.
+  const certificateIssuer = options.certificateIssuer ??
+    (existsSync(statePaths(options.stateDir).config)
+      ? undefined
+      : startCertificateProcess({ logger: logger.child({ component: "certificates" }) }));
+  let startDaemon: typeof import("./lib/daemon/daemon.ts").startDaemon;
+  let createGossipMember: typeof import("./gossip/member_factory.ts").createGossipMember;
+  try {
+    // Loaded on demand: the store's native driver and the gossip engine cost a CLI command that
+    // only talks to a running daemon a few hundred milliseconds of start-up.
+    [{ startDaemon }, { createGossipMember }] = await Promise.all([
+      import("./lib/daemon/daemon.ts"),
+      import("./gossip/member_factory.ts"),
+    ]);
+  } catch (err) {
+    certificateIssuer?.close();
+    throw err;
+  }
   return await startDaemon({
     ...options,
+    certificateIssuer,
     logger,
     handler: options.handler ??
       ((service) => createRouter(service, { logger: logger.child({ component: "api" }) })),

@@ -159,7 +159,9 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
   #started = false;
   #stopped = false;
   #burstLeft = 0;
-  #lastPush = -Infinity;
+  /** Start (clock ms) and count of the immediate-push rounds of the current gossip interval. */
+  #windowStart = -Infinity;
+  #windowRounds = 0;
   #malformedLogged = -Infinity;
   #leaving: Promise<void> | undefined;
   readonly #counters = { sent: 0, received: 0, malformed: 0 };
@@ -420,23 +422,34 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
   }
 
   /**
-   * A new update was queued: start a burst of immediate pushes unless one started within the
-   * last gossip interval (then the regular rounds carry it: batching under load).
+   * A new update was queued: push it at once, in a burst of `pushRounds` rounds (or by topping
+   * up the running burst to that many). At most `2 × pushRounds` rounds go out per gossip
+   * interval; beyond that the regular rounds carry updates (batching under load). A join
+   * queues several updates some milliseconds apart (records, then the joiner's own state), and
+   * each must spread at once, not at the next tick.
    */
   #queued(): void {
-    if (!this.config.immediatePush || !this.#started || this.#stopped || this.#burstLeft > 0) {
-      return;
+    if (!this.config.immediatePush || !this.#started || this.#stopped) return;
+    const now = this.clock.now();
+    if (now - this.#windowStart >= this.config.gossipIntervalMs) {
+      this.#windowStart = now;
+      this.#windowRounds = 0;
     }
-    if (this.clock.now() - this.#lastPush < this.config.gossipIntervalMs) return;
-    this.#lastPush = this.clock.now();
-    this.#burstLeft = this.config.pushRounds;
+    const rounds = Math.min(
+      this.config.pushRounds,
+      2 * this.config.pushRounds - this.#windowRounds,
+    );
+    if (rounds <= this.#burstLeft) return;
+    const running = this.#burstLeft > 0;
+    this.#burstLeft = rounds;
     // Deferred to the end of the current turn so updates created together leave together.
-    this.clock.setTimeout(this.#burstRound, 0);
+    if (!running) this.clock.setTimeout(this.#burstRound, 0);
   }
 
   readonly #burstRound = (): void => {
     if (this.#stopped || this.#burstLeft <= 0) return;
     this.#burstLeft--;
+    this.#windowRounds++;
     this.#gossip();
     if (this.#burstLeft > 0 && this.state.queue.size > 0) {
       this.clock.setTimeout(this.#burstRound, this.config.pushRoundGapMs);

@@ -85,16 +85,19 @@ export interface Daemon extends MemberService {
  */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const paths = statePaths(options.stateDir);
-  // Validate configuration before touching the state directory, so a typo changes nothing.
-  const registry = ExtensionRegistry.create(options.extensions ?? []);
-  checkAppVersion(options.appVersion ?? DEFAULT_APP_VERSION, "appVersion");
-  ensureStateDir(paths);
-  const release = acquireLock(paths);
-  const daemon = new MemberDaemon(paths, registry, options, release);
+  let daemon: MemberDaemon | undefined;
   try {
+    // Validate configuration before touching the state directory, so a typo changes nothing.
+    const registry = ExtensionRegistry.create(options.extensions ?? []);
+    checkAppVersion(options.appVersion ?? DEFAULT_APP_VERSION, "appVersion");
+    ensureStateDir(paths);
+    const release = acquireLock(paths);
+    daemon = new MemberDaemon(paths, registry, options, release);
     await daemon.open();
   } catch (err) {
-    await daemon.stop();
+    // The daemon owns the given issuer once it exists; before that, nobody else will close it.
+    if (daemon) await daemon.stop();
+    else options.certificateIssuer?.close();
     throw err;
   }
   return daemon;
@@ -164,6 +167,11 @@ class MemberDaemon implements Daemon, DaemonCore {
   }
 
   async open(): Promise<void> {
+    this.config = readDaemonConfig(this.paths);
+    // An uninitialised member will need certificates: get their issuer loading now, in parallel
+    // with the store. An initialised one never does (until a reset prepares again).
+    if (this.config) this.#lifecycle.close();
+    else this.#lifecycle.prepare();
     this.store = await openStore({
       url: this.options.databaseUrl ?? `file:${this.paths.database}`,
       appMigrations: this.options.appMigrations,
@@ -175,7 +183,6 @@ class MemberDaemon implements Daemon, DaemonCore {
       handler: this.#handler,
       logger: this.logger.child({ component: "control" }),
     });
-    this.config = readDaemonConfig(this.paths);
     if (this.config) {
       this.phase = "starting";
       const others = (await listMembers(this.store)).filter((m) => m.name !== this.config!.name);
@@ -209,7 +216,6 @@ class MemberDaemon implements Daemon, DaemonCore {
       }
       this.phase = this.#gate.waitingFor().length ? "waiting" : "online";
     }
-    if (!this.config) this.#lifecycle.prepare();
     await this.#lifecycle.hook("onStart", {});
     this.logger.info("Daemon started", {
       state_dir: this.paths.dir,

@@ -61,6 +61,7 @@ export class Lifecycle {
   #forcing = new Set<string>();
   /** Issues this member's certificates while it is uninitialised (see {@link prepare}). */
   #issuer?: CertificateIssuer;
+  #givenUsed = false;
 
   constructor(core: DaemonCore) {
     this.#d = core;
@@ -72,13 +73,19 @@ export class Lifecycle {
    * `lib/net/cert_issuer.ts`). Released once the member is initialised, or by {@link close}.
    */
   prepare(): void {
-    this.#issuer ??= startCertificateProcess({
+    if (this.#issuer) return;
+    const given = this.#d.options.certificateIssuer;
+    // The app's issuer serves the first initialisation only: a member reset later gets its own.
+    this.#issuer = given && !this.#givenUsed ? given : startCertificateProcess({
       logger: this.#d.logger.child({ component: "certificates" }),
     });
+    this.#givenUsed = true;
   }
 
-  /** Releases what {@link prepare} started. */
+  /** Releases what {@link prepare} started (and the app's issuer, should it be unused). */
   close(): void {
+    if (!this.#givenUsed) this.#d.options.certificateIssuer?.close();
+    this.#givenUsed = true;
     this.#issuer?.close();
     this.#issuer = undefined;
   }

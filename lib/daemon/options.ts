@@ -6,6 +6,7 @@
 import type { ExtensionRegistry } from "../cluster/extensions.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { Logger } from "../log.ts";
+import type { CertificateIssuer } from "../net/cert_issuer.ts";
 import type { Listener } from "../net/serve.ts";
 import type { Store } from "../store/open.ts";
 import type { DaemonHooks } from "./hooks.ts";
@@ -56,6 +57,13 @@ export interface DaemonOptions {
   updateMaxDelayMs?: number;
   /** @default silentLogger */
   logger?: Logger;
+  /**
+   * Issues the member's certificates at bootstrap or join. The daemon owns it from then on and
+   * closes it once initialised (or when it opens already initialised). Start it before loading
+   * the daemon's modules so both load in parallel, as `createMember` does.
+   * @default a certificate child process, started when the daemon opens uninitialised
+   */
+  certificateIssuer?: CertificateIssuer;
 }
 
 /** What the lifecycle helpers need from the daemon (see lifecycle.ts). */

@@ -70,6 +70,7 @@ export function startCertificateProcess(
   let nextId = 1;
   let child: ChildProcess | undefined;
   let failed = false;
+  let spawnedAt = 0;
 
   /** Stops using the child (closed, or it failed: then `why` says how). */
   const retire = (why?: string, err?: unknown) => {
@@ -104,6 +105,7 @@ export function startCertificateProcess(
       ),
     );
     const { command, args } = options.command ?? moduleCommand(file);
+    spawnedAt = Date.now();
     child = spawn(command, args, { stdio: ["pipe", "pipe", "ignore"] });
   } catch (err) {
     fallBack("spawn failed", err);
@@ -145,7 +147,10 @@ export function startCertificateProcess(
       } catch {
         return fallBack("unreadable answer");
       }
-      if ("ready" in answer) continue;
+      if ("ready" in answer) {
+        logger.debug("Certificate process ready", { took_ms: Math.round(Date.now() - spawnedAt) });
+        continue;
+      }
       const p = pending.get(answer.id);
       if (!p) continue;
       pending.delete(answer.id);

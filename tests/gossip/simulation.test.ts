@@ -192,6 +192,29 @@ test("an extension-list change reaches every member, the full list fetched by di
   c.stop();
 });
 
+test("updates queued a few milliseconds apart each spread at once, not at the next tick", () => {
+  const lan = resolveConfig("lan");
+  // Within a burst's rounds a hop takes well under a millisecond here; the bound leaves room
+  // for every round of two bursts, and stays far below one gossip interval.
+  const bound = 2 * lan.pushRounds * lan.pushRoundGapMs + 10;
+  assert.ok(bound < lan.gossipIntervalMs);
+  for (const seed of [61, 62, 63]) {
+    const n = 12;
+    const c = createSimCluster({ size: n, seed });
+    c.clock.advance(2 * lan.gossipIntervalMs + 3); // off the tick grid, bursts long over
+    const version = (v: string) => () =>
+      c.running().every((i) => c.members[i].member(c.names[0])?.meta.appVersion === v);
+    // As in a join: one update, then another while (or just after) the first is spreading.
+    for (const [gap, v] of [[0, "2"], [35, "3"], [70, "4"]] as const) {
+      c.clock.advance(gap);
+      c.members[0].updateMeta({ appVersion: v });
+      const took = c.clock.runWhileNot(version(v), bound, 1);
+      assert.ok(took >= 0, `seed ${seed}: version ${v} not everywhere within ${bound} ms`);
+    }
+    c.stop();
+  }
+});
+
 test("10 % loss for an hour of simulated time produces no false `dead`", () => {
   const n = 12;
   const c = createSimCluster({ size: n, seed: 18 });

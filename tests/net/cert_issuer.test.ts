@@ -22,8 +22,11 @@ import { isDeno } from "../../lib/runtime.ts";
 function warnings(): { logger: Logger; seen: string[] } {
   const seen: string[] = [];
   const logger: Logger = {
-    ...silentLogger,
+    level: silentLogger.level,
+    debug() {},
+    info() {},
     warn: (msg: string) => void seen.push(msg),
+    error() {},
     child: () => logger,
   };
   return { logger, seen };
