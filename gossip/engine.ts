@@ -80,6 +80,12 @@ export interface GossipInit {
    * gossip (push-pulls carry them from there). Malformed and expired ones are skipped.
    */
   readonly records?: readonly ReplicatedRecord[];
+  /**
+   * Another member's {@link Gossip.exportState}, merged at {@link Gossip.start} as the answer
+   * to a push-pull would be (events included): a joiner that got it with its admission knows
+   * the whole cluster before its first message. Invalid state is logged and ignored.
+   */
+  readonly state?: unknown;
 }
 
 /** Counters for diagnostics and benchmarks. */
@@ -108,6 +114,11 @@ export interface Gossip extends MembershipView, RecordStore {
   readonly incarnation: number;
   /** Starts receiving, probing and gossiping; joins the seeds in the background. */
   start(): void;
+  /**
+   * This member's member table, extension lists and records, as JSON-safe data for another
+   * member's {@link GossipInit.state}.
+   */
+  exportState(): unknown;
   /**
    * Push-pulls with each address (skipping our own). Resolves with the number that answered
    * within `requestTimeoutMs`; never rejects.
@@ -153,6 +164,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
   readonly #fetcher: ExtensionFetcher;
   readonly #records: RecordTable;
   readonly #seeds: readonly string[];
+  #initialState: unknown;
   readonly #pushPulls = new Map<number, PendingPushPull>();
   readonly #timers: (TimerHandle | undefined)[] = [];
   #seq = 0;
@@ -181,6 +193,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     this.timeoutMs = this.config.requestTimeoutMs;
     this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
     this.#seeds = init.seeds ?? [];
+    this.#initialState = init.state;
     const meta: MemberMeta = {
       address: components.transport.address,
       fingerprint: "",
@@ -228,6 +241,15 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
       message: (from, frame) => this.#receive(from, frame),
       refused: (to) => this.#refused(to),
     });
+    if (this.#initialState !== undefined) {
+      const msg = decodeMessage(this.#initialState);
+      this.#initialState = undefined;
+      if (typeof msg === "string" || msg.t !== "pp") {
+        this.logger.warn("Ignoring an invalid initial gossip state", {
+          reason: typeof msg === "string" ? msg : `t: expected pp, got ${msg.t}`,
+        });
+      } else this.#merge(msg);
+    }
     this.#prober.start();
     const c = this.config;
     this.#every(() => c.gossipIntervalMs, () => this.#gossip());
@@ -240,6 +262,11 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     this.#every(() => c.reconnectIntervalMs, () => this.#reconnect());
     this.#every(() => c.reapIntervalMs, () => this.#reap());
     if (this.#seeds.length) void this.join(this.#seeds);
+  }
+
+  exportState(): PushPullMsg {
+    const { st, x } = this.state.fullState();
+    return { t: "pp", f: this.name, s: 0, r: true, st, x, rc: this.#recordsForPushPull() };
   }
 
   join(addresses: readonly string[]): Promise<number> {

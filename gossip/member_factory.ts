@@ -81,6 +81,10 @@ class GossipMember implements GossipHandle {
   refreshTrust(): void {
     this.#t.refreshTrust();
   }
+  exportState(): JsonValue {
+    // Plain JSON data by construction: member entries, string lists and records.
+    return this.#g.exportState() as JsonValue;
+  }
   async close(): Promise<void> {
     this.#g.stop();
     await this.#t.close();
@@ -107,6 +111,7 @@ export const createGossipMember: GossipFactory = (setup: GossipSetup): GossipHan
       preset: setup.preset,
       seeds: setup.seeds,
       records: setup.records,
+      state: setup.initialState,
     },
   );
   logMembershipEvents(engine, setup.logger);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { JsonValue } from "../cluster/membership.ts";
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -232,6 +233,7 @@ class MemberDaemon implements Daemon, DaemonCore {
     config: DaemonConfig,
     seeds: readonly string[],
     provisional: string[] = [],
+    initialState?: JsonValue,
   ): Promise<void> {
     const hostPort = splitHostPort(config.address)!;
     const read = (file: string) => readFile(join(this.paths.dir, file), "utf8");
@@ -273,6 +275,7 @@ class MemberDaemon implements Daemon, DaemonCore {
       isTrusted,
       seeds,
       records: await loadRecords(this.store, Date.now()),
+      initialState,
       preset: this.options.gossipPreset ?? "lan",
       logger: this.logger.child({ component: "gossip" }),
     });

@@ -7,6 +7,7 @@
  */
 import type { Server as HttpsServer } from "node:https";
 import type {
+  JsonValue,
   MemberMeta,
   MembershipView,
   RecordStore,
@@ -30,6 +31,11 @@ export interface GossipHandle extends MembershipView, RecordStore {
   stateOf(name: string): import("../cluster/membership.ts").MemberState | undefined;
   /** Re-applies the trust set to open connections (call after it shrinks). */
   refreshTrust(): void;
+  /**
+   * This member's view (member table, extension lists, records) in the gossip layer's own
+   * format: what an accepting member hands a joiner as {@link GossipSetup.initialState}.
+   */
+  exportState(): JsonValue;
   /** Stops transport and engine, releasing every connection. */
   close(): Promise<void>;
 }
@@ -55,6 +61,11 @@ export interface GossipSetup {
   seeds: readonly string[];
   /** Records restored from the store. */
   records: readonly ReplicatedRecord[];
+  /**
+   * The accepting member's {@link GossipHandle.exportState}, for a joiner: merged at start, so
+   * the joiner knows every member before its first gossip exchange.
+   */
+  initialState?: JsonValue;
   /** Timing preset. */
   preset: "lan" | "local";
   logger: Logger;

@@ -177,10 +177,16 @@ export class Lifecycle {
         await writeFile(join(d.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 });
         await writeFile(join(d.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 });
         const others = response.cluster_members.filter((m) => m.name !== config.name);
+        // With the accepting member's view in hand, telling it is enough: it spreads the news,
+        // and a push-pull with every member at once would only compete for the same CPU.
+        const seeds = response.gossip_state !== undefined
+          ? [via]
+          : [via, ...others.map((m) => m.address).filter((a) => a !== via)];
         await d.startNetwork(
           config,
-          [via, ...others.map((m) => m.address).filter((a) => a !== via)],
+          seeds,
           others.map((m) => fingerprint(m.certificate)),
+          response.gossip_state,
         );
         await this.hook("preJoin", { config: initConfig });
         writeDaemonConfig(d.paths, config);
@@ -336,6 +342,7 @@ export class Lifecycle {
       cluster_key: d.clusterKey!,
       cluster_members: members,
       trusted_member: self,
+      gossip_state: d.gossip!.exportState(),
     });
   }
 

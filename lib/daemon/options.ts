@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { JsonValue } from "../cluster/membership.ts";
 import type { ExtensionRegistry } from "../cluster/extensions.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { Logger } from "../log.ts";
@@ -92,6 +93,7 @@ export interface DaemonCore {
     config: DaemonConfig,
     seeds: readonly string[],
     provisional?: string[],
+    initialState?: JsonValue,
   ): Promise<void>;
   /** Stops gossip (leaving gracefully when asked), the view and HTTPS. */
   stopNetwork(leave: boolean): Promise<void>;

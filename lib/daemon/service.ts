@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { JsonValue } from "../cluster/membership.ts";
 
 /**
  * Lifecycle state of a member, with MicroCluster's wording for its database status:
@@ -80,6 +81,11 @@ export interface JoinResponse {
   cluster_key: string;
   cluster_members: MemberIdentity[];
   trusted_member: MemberIdentity;
+  /**
+   * cohort only: the accepting member's gossip view, so the joiner knows every member at once
+   * (MicroCluster clients ignore it).
+   */
+  gossip_state?: JsonValue;
 }
 
 /** One element of `GET /core/control/tokens`. */

@@ -6,9 +6,12 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { pushPullScale, resolveConfig, retransmitLimit } from "../../gossip/config.ts";
 import type { PushPullMsg } from "../../gossip/messages.ts";
+import { createGossip } from "../../gossip/engine.ts";
 import { MemoryNetwork } from "../../gossip/memory_transport.ts";
+import { createRandom } from "../../gossip/random.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
 import type { SimCluster } from "../../gossip/sim.ts";
+import { type Logger, silentLogger } from "../../lib/log.ts";
 
 const test = suite("gossip push-pull");
 const lan = resolveConfig("lan");
@@ -145,6 +148,58 @@ test("an initiator told the tables differ pushes its full state one way", () => 
   assert.ok(pushes.length > 0, "a one-way push arrived");
   const names = pushes[0].st?.map((e) => e.n).sort();
   assert.equal(names, [...c.names, "spy"].sort(), "carrying the initiator's whole table");
+  c.stop();
+});
+
+/** A fresh engine on `c`'s network (not started). */
+function newcomer(c: SimCluster, state: unknown, logger: Logger = silentLogger, port = 1) {
+  return createGossip(
+    {
+      clock: c.clock,
+      random: createRandom(99),
+      logger,
+      transport: c.net.endpoint(`10.9.9.7:${port}`),
+    },
+    { name: "newcomer", state },
+  );
+}
+
+test("a member started with another's exported state knows every member at once", () => {
+  const c = createSimCluster({ size: 8, seed: 45 });
+  c.members[3].setRecord("roster", "m3", { joined: true });
+  // Through JSON, as the state travels in a join response.
+  const state = JSON.parse(JSON.stringify(c.members[3].exportState()));
+  const g = newcomer(c, state);
+  const joined: string[] = [];
+  g.on("member-join", (e) => void joined.push(e.member.name));
+  assert.is(g.stateOf("m5"), undefined, "nothing is known before start");
+  g.start();
+  assert.equal(c.names.filter((n) => g.stateOf(n) === "alive"), c.names, "no message needed");
+  assert.equal(joined.sort(), [...c.names].sort(), "each one announced as a join");
+  assert.ok(g.record("roster", "m3"), "the records come along");
+  g.stop();
+  c.stop();
+});
+
+test("an invalid initial state is logged and ignored; the member starts anyway", () => {
+  const c = createSimCluster({ size: 3, seed: 46 });
+  const bad = [{ t: "ping", f: "x", s: 1, n: "y" }, { t: "pp", f: "x", s: 0 }, 42];
+  for (const [i, state] of bad.entries()) {
+    const warnings: string[] = [];
+    const logger: Logger = {
+      level: 0,
+      debug() {},
+      info() {},
+      warn: (m: string) => void warnings.push(m),
+      error() {},
+      child: () => logger,
+    };
+    const g = newcomer(c, state, logger, i + 1);
+    g.start();
+    assert.equal(warnings, ["Ignoring an invalid initial gossip state"]);
+    assert.is(g.members().length, 1, "only itself");
+    g.stop();
+  }
   c.stop();
 });
 
