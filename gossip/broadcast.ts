@@ -19,8 +19,18 @@ interface Item {
   /** Queue order: higher is newer. */
   readonly id: number;
   transmits: number;
+  /** Transmissions allowed, as a multiple of the queue's limit. */
+  readonly weight: number;
   removed: boolean;
 }
+
+/**
+ * A member's departure (`dead`, `left`) goes out twice as often as other updates: every member
+ * must learn it, and one that misses every copy finds out only when its own round-robin probe
+ * reaches the departed member, up to N probe intervals later (the other updates are refreshed
+ * by the member they are about, or carried by push-pull soon enough).
+ */
+const DEPARTURE_WEIGHT = 2;
 
 /** A transmit-limited queue of updates, keyed by member name. */
 export class BroadcastQueue {
@@ -54,6 +64,7 @@ export class BroadcastQueue {
       size: updateSize(update),
       id: this.#nextId++,
       transmits: 0,
+      weight: update.k === "dead" || update.k === "left" ? DEPARTURE_WEIGHT : 1,
       removed: false,
     };
     this.#byKey.set(key, item);
@@ -71,7 +82,7 @@ export class BroadcastQueue {
   /**
    * Takes updates whose sizes fit in `budget` (bytes of JSON), fewest transmissions first and
    * newest first among equals, counting one transmission for each. Updates reaching `limit`
-   * transmissions leave the queue. With `oversize`, an update larger than the whole budget
+   * transmissions (twice that for a departure) leave the queue. With `oversize`, an update larger than the whole budget
    * (a big replicated record) may be taken alone as the first one, so it still leaves in a
    * dedicated message instead of waiting forever. @default oversize false
    */
@@ -104,7 +115,7 @@ export class BroadcastQueue {
       const item = picked[p];
       this.#markStale(item.transmits);
       item.transmits++;
-      if (item.transmits >= limit) {
+      if (item.transmits >= limit * item.weight) {
         item.removed = true;
         this.#byKey.delete(item.key);
       } else {

@@ -5,22 +5,40 @@ import { updateSize } from "../../gossip/messages.ts";
 import type { Update } from "../../gossip/messages.ts";
 
 const test = suite("BroadcastQueue");
-const left = (n: string, i = 0): Update => ({ k: "left", n, i });
+const suspect = (n: string, i = 0): Update => ({ k: "suspect", n, i, by: "x" });
 
 test("each update is sent at most `limit` times", () => {
   const q = new BroadcastQueue();
-  q.queue("a", left("a"));
-  for (let i = 0; i < 3; i++) assert.equal(q.take(1400, 3), [left("a")]);
+  q.queue("a", suspect("a"));
+  for (let i = 0; i < 3; i++) assert.equal(q.take(1400, 3), [suspect("a")]);
   assert.equal(q.take(1400, 3), []);
+  assert.is(q.size, 0);
+});
+
+test("a departure (dead or left) is sent twice `limit` times", () => {
+  const q = new BroadcastQueue();
+  const dead: Update = { k: "dead", n: "a", i: 0, by: "x" };
+  const gone: Update = { k: "left", n: "b", i: 0 };
+  q.queue("a", dead);
+  q.queue("b", gone);
+  q.queue("c", suspect("c"));
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 10; i++) {
+    for (const u of q.take(1400, 3)) {
+      const name = u.k === "rec" ? "" : u.n;
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+  }
+  assert.equal(Object.fromEntries(counts), { a: 6, b: 6, c: 3 });
   assert.is(q.size, 0);
 });
 
 test("a newer update about a member replaces the queued one", () => {
   const q = new BroadcastQueue();
-  const old = left("a", 1);
+  const old = suspect("a", 1);
   q.queue("a", old);
   q.take(1400, 10);
-  const newer = left("a", 2);
+  const newer = suspect("a", 2);
   q.queue("a", newer);
   assert.is(q.size, 1);
   assert.equal(q.take(1400, 10), [newer]);
@@ -28,7 +46,7 @@ test("a newer update about a member replaces the queued one", () => {
 
 test("fewest transmissions first, newest first among equals", () => {
   const q = new BroadcastQueue();
-  const [a, b, c] = [left("a"), left("b"), left("c")];
+  const [a, b, c] = [suspect("a"), suspect("b"), suspect("c")];
   q.queue("a", a);
   q.queue("b", b);
   const one = updateSize(a);
@@ -41,7 +59,7 @@ test("fewest transmissions first, newest first among equals", () => {
 
 test("respects the byte budget and skips what does not fit", () => {
   const q = new BroadcastQueue();
-  const small = left("s");
+  const small = suspect("s");
   const big: Update = {
     k: "alive",
     n: "big",
@@ -61,7 +79,7 @@ test("with `oversize`, an update above the whole budget leaves alone, never with
     k: "rec",
     r: { kind: "member", key: "m1", value: "p".repeat(3000), version: 1, origin: "m1" },
   };
-  const [a, b] = [left("a"), left("b")];
+  const [a, b] = [suspect("a"), suspect("b")];
   q.queue("a", a);
   q.queue("\u0000member\u0000m1", rec);
   q.queue("b", b);
@@ -73,11 +91,11 @@ test("with `oversize`, an update above the whole budget leaves alone, never with
 
 test("stays correct through many replacements (stale entries compacted)", () => {
   const q = new BroadcastQueue();
-  for (let i = 0; i < 500; i++) q.queue(`m${i % 50}`, left(`m${i % 50}`, i));
+  for (let i = 0; i < 500; i++) q.queue(`m${i % 50}`, suspect(`m${i % 50}`, i));
   assert.is(q.size, 50);
   const got = q.take(1_000_000, 1);
   assert.is(got.length, 50);
-  assert.ok(got.every((u) => u.k === "left" && u.i >= 450));
+  assert.ok(got.every((u) => u.k === "suspect" && u.i >= 450));
   assert.is(q.size, 0);
 });
 
