@@ -30,7 +30,7 @@ interface Item {
  * reaches the departed member, up to N probe intervals later (the other updates are refreshed
  * by the member they are about, or carried by push-pull soon enough).
  */
-const DEPARTURE_WEIGHT = 2;
+export const DEPARTURE_WEIGHT = 2;
 
 /** A transmit-limited queue of updates, keyed by member name. */
 export class BroadcastQueue {
@@ -51,10 +51,11 @@ export class BroadcastQueue {
   }
 
   /**
-   * Queues `update` about member `key`, replacing any older one. Returns `true` when the queue
+   * Queues `update` about member `key`, replacing any older one. `weight` multiplies the
+   * transmissions allowed (default: 2 for a departure, else 1). Returns `true` when the queue
    * was empty before (a hint to push at once).
    */
-  queue(key: string, update: Update): boolean {
+  queue(key: string, update: Update, weight?: number): boolean {
     const wasEmpty = this.#byKey.size === 0;
     const old = this.#byKey.get(key);
     if (old) this.#drop(old);
@@ -64,7 +65,7 @@ export class BroadcastQueue {
       size: updateSize(update),
       id: this.#nextId++,
       transmits: 0,
-      weight: update.k === "dead" || update.k === "left" ? DEPARTURE_WEIGHT : 1,
+      weight: weight ?? (update.k === "dead" || update.k === "left" ? DEPARTURE_WEIGHT : 1),
       removed: false,
     };
     this.#byKey.set(key, item);

@@ -248,7 +248,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         this.logger.warn("Ignoring an invalid initial gossip state", {
           reason: typeof msg === "string" ? msg : `t: expected pp, got ${msg.t}`,
         });
-      } else this.#merge(msg);
+      } else this.#merge(msg, true);
     }
     this.#prober.start();
     const c = this.config;
@@ -671,7 +671,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     return all.length ? all : undefined;
   }
 
-  #merge(msg: PushPullMsg): void {
+  /** Merges a push-pull's lists, state and records; `quiet`: gossip none of the state. */
+  #merge(msg: PushPullMsg, quiet = false): void {
     if (msg.x) {
       for (const d in msg.x) {
         if (this.state.lists.has(d)) continue;
@@ -687,7 +688,10 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         this.#fetcher.learned(d);
       }
     }
-    if (msg.st) this.state.merge(msg.st);
+    if (msg.st) {
+      if (quiet) this.state.mergeQuietly(msg.st);
+      else this.state.merge(msg.st);
+    }
     if (msg.rc) { for (const r of msg.rc) this.#records.receive(r, msg.f); }
   }
 

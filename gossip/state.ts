@@ -16,7 +16,7 @@ import { extensionStatusOf, isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Awareness } from "./awareness.ts";
-import { BroadcastQueue } from "./broadcast.ts";
+import { BroadcastQueue, DEPARTURE_WEIGHT } from "./broadcast.ts";
 import type { GossipConfig } from "./config.ts";
 import { suspicionTimeout } from "./config.ts";
 import { Emitter } from "./events.ts";
@@ -24,6 +24,12 @@ import { MemberEntry, MemberTable, supersedes } from "./members.ts";
 import { fromWireMeta, sameWireMeta, toWireMeta } from "./messages.ts";
 import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
 import { expectedConfirmations, Suspicion } from "./suspicion.ts";
+
+/**
+ * A member's arrival (new, or back from dead or left) goes out as often as a departure: every
+ * member must learn it, and one that misses every copy learns it only from a push-pull.
+ */
+const JOIN_WEIGHT = DEPARTURE_WEIGHT;
 
 /** What the state machine asks of the engine around it. */
 export interface StateHooks {
@@ -62,6 +68,8 @@ export class StateMachine {
   readonly #config: GossipConfig;
   readonly #log: Logger;
   readonly #awareness: Awareness;
+  /** Set while merging a state that must not be gossiped (see {@link mergeQuietly}). */
+  #quiet = false;
   readonly #hooks: StateHooks;
   /** Live members whose list differs from ours, with the digest the mismatch was reported for. */
   readonly #mismatched = new Map<string, string>();
@@ -128,7 +136,7 @@ export class StateMachine {
       const entry = new MemberEntry(name, inc, wire, fromWireMeta(wire), now);
       entry.lastHeartbeat = now;
       this.table.add(entry);
-      this.#queue(name, u ?? { k: "alive", n: name, i: inc, m: wire });
+      this.#queue(name, u ?? { k: "alive", n: name, i: inc, m: wire }, JOIN_WEIGHT);
       this.#hooks.becameLive(entry);
       this.#updateExt(entry);
       this.#emit("member-join", entry, undefined);
@@ -152,7 +160,8 @@ export class StateMachine {
     cur.meta = fromWireMeta(wire);
     cur.lastHeartbeat = now;
     this.table.setState(cur, "alive", now);
-    this.#queue(name, u ?? { k: "alive", n: name, i: inc, m: wire });
+    const joined = prev === "dead" || prev === "left";
+    this.#queue(name, u ?? { k: "alive", n: name, i: inc, m: wire }, joined ? JOIN_WEIGHT : 1);
     if (prev === "dead" || prev === "left") this.#hooks.becameLive(cur);
     if (metaChanged || prev !== "alive") this.#updateExt(cur);
     if (prev === "dead" || prev === "left") this.#emit("member-join", cur, prev);
@@ -400,9 +409,24 @@ export class StateMachine {
     }
   }
 
-  #queue(name: string, u: Update): void {
-    this.queue.queue(name, u);
+  #queue(name: string, u: Update, weight?: number): void {
+    // Quiet merging never silences our own refutation.
+    if (this.#quiet && name !== this.self.name) return;
+    this.queue.queue(name, u, weight);
     this.#hooks.queued();
+  }
+
+  /**
+   * Merges another member's full state without gossiping any of it: a joiner's starting view
+   * (see `GossipInit.state`) is news to nobody else.
+   */
+  mergeQuietly(entries: readonly StateEntry[]): void {
+    this.#quiet = true;
+    try {
+      this.merge(entries);
+    } finally {
+      this.#quiet = false;
+    }
   }
 
   #emit(event: MembershipEventName, entry: MemberEntry, previous: MemberState | undefined): void {

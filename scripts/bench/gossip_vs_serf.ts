@@ -527,6 +527,9 @@ async function oneRun(
       a2 = hit ? Math.max(a2, (hit.t - tj) / 1000) : NaN;
     }
     res.join = Math.max(a1, a2);
+    if (res.join > 1) {
+      note(`${kind}: slow join: the others took ${fmt(a1)} s, the joiner ${fmt(a2)} s`);
+    }
 
     if (measureIdle) {
       await sleep(8000); // let join traffic and the first push-pulls drain

@@ -33,6 +33,14 @@ test("a departure (dead or left) is sent twice `limit` times", () => {
   assert.is(q.size, 0);
 });
 
+test("an explicit weight multiplies the transmissions of any update", () => {
+  const q = new BroadcastQueue();
+  q.queue("a", suspect("a"), 2);
+  let sent = 0;
+  for (let i = 0; i < 10; i++) sent += q.take(1400, 3).length;
+  assert.is(sent, 6);
+});
+
 test("a newer update about a member replaces the queued one", () => {
   const q = new BroadcastQueue();
   const old = suspect("a", 1);

@@ -177,6 +177,7 @@ test("a member started with another's exported state knows every member at once"
   assert.equal(c.names.filter((n) => g.stateOf(n) === "alive"), c.names, "no message needed");
   assert.equal(joined.sort(), [...c.names].sort(), "each one announced as a join");
   assert.ok(g.record("roster", "m3"), "the records come along");
+  assert.is(g.stats().queued, 1, "only its own arrival is gossiped, not what it was handed");
   g.stop();
   c.stop();
 });

@@ -215,6 +215,25 @@ test("updates queued a few milliseconds apart each spread at once, not at the ne
   }
 });
 
+test("a rejoin reaches every member by gossip alone, even with the `local` preset's few copies", () => {
+  const local = resolveConfig("local");
+  // Far below the push-pull interval, the only other way a member that missed every copy
+  // would learn it.
+  const bound = 500;
+  assert.ok(bound < local.pushPullIntervalMs / 10);
+  for (let seed = 1; seed <= 30; seed++) {
+    const n = 10;
+    const c = createSimCluster({ size: n, seed, preset: "local" });
+    c.crash(n - 1);
+    c.clock.advance(20_000);
+    assert.ok(c.allSee(n - 1, "dead"));
+    c.restart(n - 1, 5);
+    const took = c.clock.runWhileNot(() => c.allSee(n - 1, "alive"), bound, 5);
+    assert.ok(took >= 0, `seed ${seed}: the rejoin missed a member for over ${bound} ms`);
+    c.stop();
+  }
+});
+
 test("10 % loss for an hour of simulated time produces no false `dead`", () => {
   const n = 12;
   const c = createSimCluster({ size: n, seed: 18 });
