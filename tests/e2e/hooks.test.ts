@@ -244,39 +244,24 @@ function removalHooks(on: string, calls: Call[]): Parameters<typeof createMember
   };
 }
 
-test("cluster remove run on another member: preRemove once on the departing member while it is still a member, postRemove once on each remaining member", async (ctx) => {
-  const { members, calls } = await cluster(ctx, ["a", "b", "c"], removalHooks);
-  await members.get("a")!.daemon.removeMember("b", false);
-  const b = members.get("b")!.daemon;
-  await eventually("b reset", () => Promise.resolve(b.status() === "uninitialized"), 10_000);
-  await settled([members.get("a")!.daemon, members.get("c")!.daemon], ["a", "c"]);
-  await quiet();
-  assert.equal(only(calls, "preRemove"), [
-    { on: "b", force: false, status: "online", listsItself: true },
-  ]);
-  const post = only(calls, "postRemove").sort((x, y) => x.on < y.on ? -1 : 1);
-  assert.equal(post, [
-    { on: "a", name: "b", force: false, listsRemoved: false },
-    { on: "c", name: "b", force: false, listsRemoved: false },
-  ]);
-});
-
-test("cluster remove run on the departing member itself: preRemove once on it, postRemove once on each remaining member", async (ctx) => {
-  const { members, calls } = await cluster(ctx, ["a", "b", "c"], removalHooks);
-  const b = members.get("b")!.daemon;
-  await b.removeMember("b", false);
-  await eventually("b reset", () => Promise.resolve(b.status() === "uninitialized"), 10_000);
-  await settled([members.get("a")!.daemon, members.get("c")!.daemon], ["a", "c"]);
-  await quiet();
-  assert.equal(only(calls, "preRemove"), [
-    { on: "b", force: false, status: "online", listsItself: true },
-  ]);
-  const post = only(calls, "postRemove").sort((x, y) => x.on < y.on ? -1 : 1);
-  assert.equal(post, [
-    { on: "a", name: "b", force: false, listsRemoved: false },
-    { on: "c", name: "b", force: false, listsRemoved: false },
-  ]);
-});
+for (const [by, where] of [["a", "another member"], ["b", "the departing member itself"]]) {
+  test(`cluster remove run on ${where}: preRemove once on the departing member while it is still a member, postRemove once on each remaining member`, async (ctx) => {
+    const { members, calls } = await cluster(ctx, ["a", "b", "c"], removalHooks);
+    await members.get(by)!.daemon.removeMember("b", false);
+    const b = members.get("b")!.daemon;
+    await eventually("b reset", () => Promise.resolve(b.status() === "uninitialized"), 10_000);
+    await settled([members.get("a")!.daemon, members.get("c")!.daemon], ["a", "c"]);
+    await quiet();
+    assert.equal(only(calls, "preRemove"), [
+      { on: "b", force: false, status: "online", listsItself: true },
+    ]);
+    const post = only(calls, "postRemove").sort((x, y) => x.on < y.on ? -1 : 1);
+    assert.equal(post, [
+      { on: "a", name: "b", force: false, listsRemoved: false },
+      { on: "c", name: "b", force: false, listsRemoved: false },
+    ]);
+  });
+}
 
 test("a throwing preRemove aborts a removal without force, from another member or its own, and the member stays", async (ctx) => {
   const { members } = await cluster(ctx, ["a", "b"], (on) => ({
