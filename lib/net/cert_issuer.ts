@@ -84,7 +84,6 @@ export function startCertificateProcess(
       generateCertificate(p.spec).then(p.resolve, p.reject);
     }
   };
-  const fallBack = (why: string, err?: unknown) => retire(why, err);
 
   const stop = () => {
     const c = child;
@@ -108,14 +107,14 @@ export function startCertificateProcess(
     spawnedAt = Date.now();
     child = spawn(command, args, { stdio: ["pipe", "pipe", "ignore"] });
   } catch (err) {
-    fallBack("spawn failed", err);
+    retire("spawn failed", err);
     return issuerFor();
   }
   const c = child;
-  c.on("error", (err) => fallBack("process error", err));
+  c.on("error", (err) => retire("process error", err));
   if (!c.stdin || !c.stdout) {
     // Deno reports a failed spawn with no pipes (and the error event later).
-    fallBack("spawn failed");
+    retire("spawn failed");
     return issuerFor();
   }
   // An idle child must never keep the member's process alive; one with a request in flight
@@ -132,9 +131,9 @@ export function startCertificateProcess(
   };
   hold(false);
   c.on("exit", (code, signal) => {
-    if (child === c) fallBack(`exited (${signal ?? code})`);
+    if (child === c) retire(`exited (${signal ?? code})`);
   });
-  c.stdin!.on("error", (err) => fallBack("stdin error", err));
+  c.stdin!.on("error", (err) => retire("stdin error", err));
   let rest = "";
   c.stdout!.setEncoding("utf8");
   c.stdout!.on("data", (chunk: string) => {
@@ -145,7 +144,7 @@ export function startCertificateProcess(
       try {
         answer = JSON.parse(line) as CertAnswer;
       } catch {
-        return fallBack("unreadable answer");
+        return retire("unreadable answer");
       }
       if ("ready" in answer) {
         logger.debug("Certificate process ready", { took_ms: Math.round(Date.now() - spawnedAt) });
@@ -170,7 +169,7 @@ export function startCertificateProcess(
         if (failed || !child) return generateCertificate(spec);
         return new Promise<KeyPair>((resolve, reject) => {
           const id = nextId++;
-          const timer = setTimeout(() => fallBack("no answer in time"), timeoutMs);
+          const timer = setTimeout(() => retire("no answer in time"), timeoutMs);
           timer.unref?.();
           if (pending.size === 0) hold(true);
           pending.set(id, {

@@ -34,6 +34,18 @@ function tapPushPulls(c: SimCluster, fn: () => void): PushPullMsg[] {
   return seen;
 }
 
+/** Wire metadata of a hand-made member at `address`. */
+const wireMeta = (address: string) => ({
+  a: address,
+  fp: "",
+  r: "spare",
+  si: 0,
+  se: 0,
+  v: "",
+  ec: 0,
+  ed: "",
+});
+
 /** Long enough for every broadcast to run out, shorter than the minimum suspicion timeout. */
 const quiet = (n: number) =>
   3 * (retransmitLimit(lan.retransmitMult, n) * lan.gossipIntervalMs +
@@ -97,7 +109,7 @@ test("a digest mismatch is answered with full state and sw; a one-way push is me
   assert.is(got[0].r, true);
   assert.is(got[0].sw, true, "asks for the initiator's state");
   assert.equal(got[0].st?.map((e) => e.n).sort(), [...c.names].sort());
-  const meta = { a: "10.9.9.8:1", fp: "", r: "spare", si: 0, se: 0, v: "", ec: 0, ed: "" };
+  const meta = wireMeta("10.9.9.8:1");
   spy.send(c.addresses[1], {
     t: "pp",
     f: "spy",
@@ -115,7 +127,7 @@ test("an initiator told the tables differ pushes its full state one way", () => 
   const c = createSimCluster({ size: 2, seed: 44 });
   const spyAddress = "10.9.9.9:1";
   const spy = c.net.endpoint(spyAddress);
-  const meta = { a: spyAddress, fp: "", r: "spare", si: 0, se: 0, v: "", ec: 0, ed: "" };
+  const meta = wireMeta(spyAddress);
   const pushes: PushPullMsg[] = [];
   spy.listen({
     message(from, frame) {
