@@ -34,13 +34,13 @@ import type { GossipConfig, GossipPreset } from "./config.ts";
 import { pushPullScale, resolveConfig, retransmitLimit } from "./config.ts";
 import { ExtensionFetcher } from "./ext_fetch.ts";
 import type { FetchHost } from "./ext_fetch.ts";
-import { decodeMessage } from "./messages.ts";
+import { decodeMessage, toWireMeta } from "./messages.ts";
 import type { Message, PushPullMsg, Update } from "./messages.ts";
 import { Prober } from "./probe.ts";
 import type { ProbeHost } from "./probe.ts";
 import { pickRandom } from "./random.ts";
 import { RecordTable } from "./records.ts";
-import { StateMachine } from "./state.ts";
+import { normalizeMeta, StateMachine } from "./state.ts";
 
 /** The injected components ("components + init", as js-libp2p does it). */
 export interface GossipComponents {
@@ -131,6 +131,16 @@ export interface Gossip extends MembershipView, RecordStore {
   leave(): Promise<void>;
   /** Changes the local metadata; bumps the incarnation and gossips at once. */
   updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void;
+  /**
+   * Records `name`, a member this one has just admitted, as `alive` at incarnation 0 with the
+   * metadata it starts with (`meta` as the joiner passes it to its own {@link GossipInit.meta},
+   * its address included), and gossips the arrival at once: the cluster learns of a join from
+   * the admission itself instead of from the joiner's first exchange. Until the joiner has been
+   * heard from directly, a refused connection to it counts as a failed probe, not as a crash
+   * (it may not listen yet). A no-op when `name` is already known (a previous run's record:
+   * the joiner refutes it itself) or is this member.
+   */
+  admit(name: string, meta: Partial<MemberMeta> & { address: string }): void;
   /** Stops every timer and ignores further frames (no goodbye: the others see a failure). */
   stop(): void;
   /** Counters. */
@@ -168,6 +178,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
   readonly #pushPulls = new Map<number, PendingPushPull>();
   readonly #timers: (TimerHandle | undefined)[] = [];
   #seq = 0;
+  /** Address of the member whose piggybacked updates are being applied. */
+  #from: string | undefined;
   #started = false;
   #stopped = false;
   #burstLeft = 0;
@@ -194,21 +206,11 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
     this.#seeds = init.seeds ?? [];
     this.#initialState = init.state;
-    const meta: MemberMeta = {
-      address: components.transport.address,
-      fingerprint: "",
-      role: "member",
-      schemaInternal: 0,
-      schemaExternal: 0,
-      appVersion: "",
-      extensionCount: 0,
-      extensionDigest: extensionDigest([]),
-      ...init.meta,
-    };
+    const meta = startingMeta(components.transport.address, init.meta);
     this.state = new StateMachine(init.name, meta, init.incarnation ?? 0, this, {
       queued: () => this.#queued(),
       becameLive: (e) => this.#prober?.add(e),
-      listMissing: (e) => this.#fetcher?.want(e),
+      listMissing: (e) => this.#fetcher?.want(e, this.#from),
     });
     this.#prober = new Prober(this);
     this.#fetcher = new ExtensionFetcher(this);
@@ -301,6 +303,16 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
       extensions: this.state.localList,
       ...meta,
     } as MemberMeta);
+  }
+
+  admit(name: string, meta: Partial<MemberMeta> & { address: string }): void {
+    if (this.#stopped || name === this.name || this.state.table.get(name)) return;
+    const full = normalizeMeta(
+      startingMeta(meta.address, { ...meta, extensions: meta.extensions ?? [] }),
+    );
+    // Known first, so the verdict is settled at once and no fetch is started for it.
+    this.state.learnList(full.extensionDigest, full.extensions ?? []);
+    this.state.alive(name, 0, toWireMeta(full));
   }
 
   stop(): void {
@@ -557,9 +569,14 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
   }
 
   #applyAll(updates: readonly Update[], from: string): void {
-    for (const u of updates) {
-      if (u.k === "rec") this.#records.receive(u.r, from);
-      else this.state.apply(u);
+    this.#from = from;
+    try {
+      for (const u of updates) {
+        if (u.k === "rec") this.#records.receive(u.r, from);
+        else this.state.apply(u);
+      }
+    } finally {
+      this.#from = undefined;
     }
   }
 
@@ -747,6 +764,21 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     };
     this.#timers.push(this.clock.setTimeout(tick, this.random.int(period()) + 1));
   }
+}
+
+/** A member's metadata as it starts: `given` over neutral defaults. */
+function startingMeta(address: string, given: Partial<MemberMeta> | undefined): MemberMeta {
+  return {
+    address,
+    fingerprint: "",
+    role: "member",
+    schemaInternal: 0,
+    schemaExternal: 0,
+    appVersion: "",
+    extensionCount: 0,
+    extensionDigest: extensionDigest([]),
+    ...given,
+  };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Fetches a member's full extension list when gossip brings a digest we have not seen: one
- * request per digest at a time, to the member that announced it (or, on failure, another live
- * member running that digest), verified against the digest before it is trusted.
+ * request per digest at a time, to the member that runs it, then (on failure) to the member that
+ * passed the digest on, then to another live member running it; verified against the digest
+ * before it is trusted.
  *
  * @module
  */
@@ -17,6 +18,8 @@ interface Pending {
   readonly digest: string;
   tries: number;
   address: string;
+  /** The member that passed the digest on, asked after the first failure (it may hold the list). */
+  via: string | undefined;
   timer: TimerHandle | undefined;
 }
 
@@ -47,11 +50,20 @@ export class ExtensionFetcher {
     this.#h = host;
   }
 
-  /** `entry` runs a digest whose list we lack: fetch it unless a fetch is under way. */
-  want(entry: MemberEntry): void {
+  /**
+   * `entry` runs a digest whose list we lack: fetch it unless a fetch is under way. `via` is the
+   * address that told us (a member that admitted `entry` holds its list before `entry` listens).
+   */
+  want(entry: MemberEntry, via?: string): void {
     const digest = entry.wire.ed;
     if (this.#byDigest.has(digest) || this.#h.state.lists.has(digest)) return;
-    const p: Pending = { digest, tries: 0, address: entry.address, timer: undefined };
+    const p: Pending = {
+      digest,
+      tries: 0,
+      address: entry.address,
+      via: via !== entry.address ? via : undefined,
+      timer: undefined,
+    };
     this.#byDigest.set(digest, p);
     this.#request(p);
   }
@@ -133,6 +145,11 @@ export class ExtensionFetcher {
       // Give up for now; the next member seen with this digest starts a new fetch.
       this.#byDigest.delete(p.digest);
       return;
+    }
+    if (p.via !== undefined) {
+      p.address = p.via;
+      p.via = undefined;
+      return this.#request(p);
     }
     // Ask another live member running that digest (the announcer may be gone).
     const self = this.#h.state.self;

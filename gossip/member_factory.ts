@@ -78,6 +78,9 @@ class GossipMember implements GossipHandle {
   updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void {
     this.#g.updateMeta(meta);
   }
+  admit(name: string, meta: Partial<MemberMeta> & { address: string }): void {
+    this.#g.admit(name, meta);
+  }
   refreshTrust(): void {
     this.#t.refreshTrust();
   }

@@ -56,6 +56,12 @@ export class MemberEntry {
   stateChangedAt: number;
   /** Clock ms of the last direct contact or newer incarnation (0 = never). */
   lastHeartbeat = 0;
+  /**
+   * Whether this member has heard from it directly since it was last learned live: only then
+   * is a refused connection evidence of a crash (a member announced by another, a joiner
+   * admitted there, may not listen yet).
+   */
+  contacted = false;
   /** The running suspicion while `state === "suspect"`. */
   suspicion: Suspicion | undefined;
   /** Extension verdict against the local member (recomputed when the digest changes). */

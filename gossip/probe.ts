@@ -2,7 +2,7 @@
  * The SWIM failure detector: one probe per (health-scaled) interval, round-robin over a
  * shuffled member list; a direct ping, then `k` indirect pings through relays that answer
  * with an ack or a nack; no answer by the end of the interval makes the target suspect.
- * A refused direct ping that a relay confirms declares the target dead at once.
+ * A refused direct ping that a relay confirms declares a target heard from before dead at once.
  *
  * Also the relay side: probing a member on behalf of another.
  *
@@ -91,11 +91,14 @@ export class Prober {
     this.#current = undefined;
   }
 
-  /** Adds a newly live member at a random place in the rest of this round. */
+  /**
+   * Adds a newly live member at a random place in the rest of this round, after the next
+   * target: a member just announced by another is given a full interval to start listening.
+   */
   add(entry: MemberEntry): void {
     const order = this.#order;
     order.push(entry);
-    const from = Math.min(this.#index, order.length - 1);
+    const from = Math.min(this.#index + 1, order.length - 1);
     const j = from + this.#h.random.int(order.length - from);
     order[order.length - 1] = order[j];
     order[j] = entry;
@@ -160,9 +163,10 @@ export class Prober {
       }
       return;
     }
-    // A refusal outside a probe: probe that member next.
+    // A refusal outside a probe: probe that member next, unless it has never been heard from
+    // (it may not listen yet; its turn comes).
     for (const e of this.#h.state.table.list) {
-      if (e.address === address && isLive(e.state) && e !== this.#h.state.self) {
+      if (e.address === address && isLive(e.state) && e !== this.#h.state.self && e.contacted) {
         this.prioritize(e);
         break;
       }
@@ -268,6 +272,8 @@ export class Prober {
   #maybeConfirmRefusal(p: Probe): void {
     const h = this.#h;
     if (!h.config.refusalDeclaresDead || !p.refused || !p.indirect || p.acked || p.settled) return;
+    // Nothing listening proves a crash only where something listened before.
+    if (!p.target.contacted) return;
     // One relay seeing the same refusal rules out a problem on our side; with no relay to ask,
     // our own refusal is all the evidence there is.
     if (p.relayRefusals < 1 && p.expectedNacks > 0) return;

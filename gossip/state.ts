@@ -161,6 +161,7 @@ export class StateMachine {
     cur.lastHeartbeat = now;
     this.table.setState(cur, "alive", now);
     const joined = prev === "dead" || prev === "left";
+    if (joined) cur.contacted = false;
     this.#queue(name, u ?? { k: "alive", n: name, i: inc, m: wire }, joined ? JOIN_WEIGHT : 1);
     if (prev === "dead" || prev === "left") this.#hooks.becameLive(cur);
     if (metaChanged || prev !== "alive") this.#updateExt(cur);
@@ -393,7 +394,10 @@ export class StateMachine {
   /** Records direct contact with `name`. */
   heard(name: string): void {
     const e = this.table.get(name);
-    if (e) e.lastHeartbeat = this.#clock.now();
+    if (e) {
+      e.lastHeartbeat = this.#clock.now();
+      e.contacted = true;
+    }
   }
 
   /** A snapshot of `entry` with its extension list when known. */

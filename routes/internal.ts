@@ -26,6 +26,7 @@ export function internalRoutes(router: RouterType, service: MemberService): void
         schema_internal_version: body.schema_internal_version,
         schema_external_version: body.schema_external_version,
         extensions: body.extensions,
+        ...(body.app_version !== undefined ? { app_version: body.app_version } : {}),
         secret: body.secret,
       }),
     );

@@ -65,6 +65,7 @@ export const JoinBody = object({
   // MicroCluster encodes a one-entry list as a bare string: accept it as that list.
   extensions: coerce(array(size(string(), 1, 256)), string(), (one) => [one]),
   secret: size(string(), 1, 256),
+  app_version: optional(AppVersion),
   // MicroCluster sends these empty in join requests; accepted and ignored.
   role: optional(string()),
   status: optional(string()),

@@ -24,7 +24,7 @@ import { dumpSql, executeSql } from "../store/sql.ts";
 import { ConflictError, IncompatibleError, UnavailableError } from "../errors.ts";
 import { UpgradeGate } from "./gating.ts";
 import { extensionsReport, UpdateTrigger, UpgradeTracker } from "./upgrade.ts";
-import { type GossipHandle, joinFirst } from "./gossip_port.ts";
+import { type GossipHandle, joinFirst, startingMeta } from "./gossip_port.ts";
 import { type DaemonEvents, EventHub } from "./events.ts";
 
 export type { DaemonEvents } from "./events.ts";
@@ -259,15 +259,14 @@ class MemberDaemon implements Daemon, DaemonCore {
     const gossip = this.options.gossip({
       name: config.name,
       address: config.address,
-      meta: {
+      meta: startingMeta({
         address: config.address,
         fingerprint: own,
-        role: "PENDING",
         schemaInternal: this.store.versions.internal,
         schemaExternal: this.store.versions.external,
         appVersion: this.#appVersion,
         extensions: this.registry.list,
-      },
+      }),
       server: this.https.server as import("node:https").Server,
       cert,
       key,

@@ -27,6 +27,12 @@ export interface GossipHandle extends MembershipView, RecordStore {
   stop(): void;
   /** Changes the local metadata (bumps the incarnation, gossips at once). */
   updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void;
+  /**
+   * Records a member this one has just admitted as alive with the metadata it will start with
+   * (see {@link startingMeta}) and gossips its arrival at once, so the cluster learns of the join
+   * from the admission rather than from the joiner's first exchange. No-op for a known name.
+   */
+  admit(name: string, meta: Partial<MemberMeta> & { address: string }): void;
   /** The state of one member without building a snapshot. */
   stateOf(name: string): import("../cluster/membership.ts").MemberState | undefined;
   /** Re-applies the trust set to open connections (call after it shrinks). */
@@ -69,6 +75,30 @@ export interface GossipSetup {
   /** Timing preset. */
   preset: "lan" | "local";
   logger: Logger;
+}
+
+/**
+ * The metadata a member starts gossiping with: `PENDING` until the roster gives it a role. The
+ * member itself and the member admitting it both build it here, so the joiner finds its own
+ * entry, announced by the admitting member, identical to its own and has nothing to refute.
+ */
+export function startingMeta(m: {
+  address: string;
+  fingerprint: string;
+  schemaInternal: number;
+  schemaExternal: number;
+  appVersion: string;
+  extensions: readonly string[];
+}): Partial<MemberMeta> & { address: string } {
+  return {
+    address: m.address,
+    fingerprint: m.fingerprint,
+    role: "PENDING",
+    schemaInternal: m.schemaInternal,
+    schemaExternal: m.schemaExternal,
+    appVersion: m.appVersion,
+    extensions: m.extensions,
+  };
 }
 
 /** Builds a gossip member. */

@@ -27,6 +27,7 @@ import { deleteMember, listMembers } from "../store/members.ts";
 import { checkAdmission } from "./admission.ts";
 import type { DaemonCore } from "./options.ts";
 import { type DaemonHooks, runHook } from "./hooks.ts";
+import { startingMeta } from "./gossip_port.ts";
 import { requestJoin } from "./join.ts";
 import type {
   ControlRequest,
@@ -169,6 +170,7 @@ export class Lifecycle {
             schema_internal_version: d.store.versions.internal,
             schema_external_version: d.store.versions.external,
             extensions: [...d.registry.list],
+            app_version: d.service.info().version,
           },
           server,
           d.logger,
@@ -177,11 +179,12 @@ export class Lifecycle {
         await writeFile(join(d.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 });
         await writeFile(join(d.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 });
         const others = response.cluster_members.filter((m) => m.name !== config.name);
-        // With the accepting member's view in hand, telling it is enough: it spreads the news,
-        // and a push-pull with every member at once would only compete for the same CPU.
+        // With the accepting member's view in hand, and our arrival announced by it, the one
+        // push-pull below only catches up with what changed since (a member admitted beside us
+        // whose news we could not hear before we listened); without them, push-pull with all.
         const seeds = response.gossip_state !== undefined
-          ? [via]
-          : [via, ...others.map((m) => m.address).filter((a) => a !== via)];
+          ? []
+          : others.map((m) => m.address).filter((a) => a !== via);
         await d.startNetwork(
           config,
           seeds,
@@ -328,7 +331,22 @@ export class Lifecycle {
       joinedAt: Date.now(),
     };
     d.gossip!.setRecord(MEMBER_RECORD, request.name, entry as unknown as JsonValue);
-    // The joiner does not listen yet: it gets the roster from us when it starts gossiping.
+    if (request.app_version !== undefined) {
+      // Its request came over mutual TLS with everything it will gossip about itself: announce
+      // it now rather than after its first exchange (before the state it is handed, too).
+      d.gossip!.admit(
+        request.name,
+        startingMeta({
+          address: request.address,
+          fingerprint: entry.fingerprint,
+          schemaInternal: request.schema_internal_version,
+          schemaExternal: request.schema_external_version,
+          appVersion: request.app_version,
+          extensions: request.extensions,
+        }),
+      );
+    }
+    // The joiner does not listen yet: it gets the roster from us with its admission.
     this.#pushRoster(request.name);
     d.logger.info("Admitted a new member", { name: request.name, address: request.address });
     const members = [...d.membership!.roster()].map(([name, m]) => ({

@@ -63,6 +63,12 @@ export interface JoinRequest {
   schema_internal_version: number;
   schema_external_version: number;
   extensions: string[];
+  /**
+   * cohort only: the joiner's app version. With it the accepting member announces the joiner's
+   * arrival itself, with the exact metadata the joiner starts with; without it (a MicroCluster
+   * client) the joiner announces itself.
+   */
+  app_version?: string;
   /** The token's secret. */
   secret: string;
 }

@@ -214,15 +214,21 @@ export async function formCluster(names: string[], options: StartOptions = {}): 
  */
 export async function bootstrapAndJoin(list: Member[]): Promise<Member[]> {
   const names = list.map((m) => m.name);
-  await bootstrap(list[0]);
-  const tokens = await Promise.all(list.slice(1).map((m) => issueToken(list[0], m.name)));
-  await Promise.all(
-    list.slice(1).map(async (m, i) => {
-      const r = await join_(m, tokens[i]);
-      if (r.code !== 0) throw new Error(`join ${m.name}: ${r.stderr}`);
-    }),
-  );
-  await allOnline(list, names);
+  try {
+    await bootstrap(list[0]);
+    const tokens = await Promise.all(list.slice(1).map((m) => issueToken(list[0], m.name)));
+    await Promise.all(
+      list.slice(1).map(async (m, i) => {
+        const r = await join_(m, tokens[i]);
+        if (r.code !== 0) throw new Error(`join ${m.name}: ${r.stderr}`);
+      }),
+    );
+    await allOnline(list, names);
+  } catch (err) {
+    // The caller never gets the list to stop: daemons left running would hold the test run open.
+    await stopMembers(list);
+    throw err;
+  }
   return list;
 }
 

@@ -330,6 +330,22 @@ test("POST /core/internal/cluster needs no certificate but a valid body", async 
   assert.is(bad, 400);
   assert.match(badBody.error, /schema_internal_version/);
   assert.not.match(badBody.error, /s3cr3t/);
+  // cohort's joiners add their app version; MicroCluster's do not (see the first request).
+  assert.not.ok("app_version" in ctx.service.joins[0]);
+  const [withVersion] = await ctx.call("POST", "/core/internal/cluster", ANONYMOUS, {
+    ...join,
+    name: "c3",
+    app_version: "2.0.1",
+  });
+  assert.is(withVersion, 200);
+  assert.is(ctx.service.joins[2].app_version, "2.0.1");
+  const [badVersion, badVersionBody] = await ctx.call("POST", "/core/internal/cluster", ANONYMOUS, {
+    ...join,
+    app_version: "two words",
+  });
+  assert.is(badVersion, 400);
+  assert.match(badVersionBody.error, /app_version/);
+  assert.is(ctx.service.joins.length, 3);
 });
 
 test("DELETE /core/1.0/cluster/:name removes, with force from the query", async (ctx) => {
