@@ -19,6 +19,8 @@ interface Item {
   /** Queue order: higher is newer. */
   readonly id: number;
   transmits: number;
+  /** Copies sent to the member the update is about (they tell no one else: not counted). */
+  toSubject: number;
   /** Transmissions allowed, as a multiple of the queue's limit. */
   readonly weight: number;
   removed: boolean;
@@ -65,6 +67,7 @@ export class BroadcastQueue {
       size: updateSize(update),
       id: this.#nextId++,
       transmits: 0,
+      toSubject: 0,
       weight: weight ?? (update.k === "dead" || update.k === "left" ? DEPARTURE_WEIGHT : 1),
       removed: false,
     };
@@ -83,11 +86,25 @@ export class BroadcastQueue {
   /**
    * Takes updates whose sizes fit in `budget` (bytes of JSON), fewest transmissions first and
    * newest first among equals, counting one transmission for each. Updates reaching `limit`
-   * transmissions (twice that for a departure) leave the queue. With `oversize`, an update larger than the whole budget
-   * (a big replicated record) may be taken alone as the first one, so it still leaves in a
-   * dedicated message instead of waiting forever. @default oversize false
+   * transmissions (times their weight) leave the queue.
+   *
+   * - `oversize`: an update larger than the whole budget (a big replicated record) may be taken
+   *   alone as the first one, so it still leaves in a dedicated message instead of waiting
+   *   forever. @default false
+   * - `recipient`: the member the message goes to. A copy of an update about the recipient
+   *   itself (the suspected member told of its suspicion, a member gossiped to) spreads the news
+   *   to no one else, so it does not count towards `limit`: with three members and few copies,
+   *   a suspicion whose copies all went to the suspect never reached the one member that could
+   *   confirm it. Such copies have a limit of their own, after which the update is no longer
+   *   sent to its subject; it leaves the queue once the others had theirs (an update whose
+   *   subject is the only other member stays, unsent, until a newer one replaces it).
    */
-  take(budget: number, limit: number, oversize = false): Update[] {
+  take(
+    budget: number,
+    limit: number,
+    options: { oversize?: boolean; recipient?: string } = {},
+  ): Update[] {
+    const { oversize = false, recipient } = options;
     const out: Update[] = [];
     if (this.#byKey.size === 0 || budget <= 0) return out;
     const picked: Item[] = [];
@@ -99,6 +116,7 @@ export class BroadcastQueue {
       for (let i = bucket.length - 1; i >= 0; i--) {
         const item = bucket[i];
         if (item.removed || item.transmits !== t) continue;
+        if (item.key === recipient && item.toSubject >= limit * item.weight) continue;
         if (item.size > remaining) {
           if (!oversize || picked.length > 0 || item.size <= budget) continue;
           picked.push(item);
@@ -114,6 +132,10 @@ export class BroadcastQueue {
     }
     for (let p = picked.length - 1; p >= 0; p--) {
       const item = picked[p];
+      if (item.key === recipient) {
+        item.toSubject++;
+        continue;
+      }
       this.#markStale(item.transmits);
       item.transmits++;
       if (item.transmits >= limit * item.weight) {

@@ -417,9 +417,10 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         i: target.incarnation,
         by: this.name,
       };
-      pb = [accusation, ...this.#piggyback(64)];
+      const queued = this.#piggyback(64, targetName);
+      pb = [accusation, ...queued.filter((u) => u.k !== "suspect" || u.n !== targetName)];
     } else {
-      pb = this.#piggyback(0);
+      pb = this.#piggyback(0, targetName);
     }
     this.send(
       address,
@@ -429,13 +430,16 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
     );
   }
 
-  /** Queued updates for one message; `oversize`: a record above the budget may go alone. */
-  #piggyback(reserved: number, oversize = false): Update[] {
+  /**
+   * Queued updates for one message to member `recipient`; `oversize`: a record above the budget
+   * may go alone.
+   */
+  #piggyback(reserved: number, recipient: string, oversize = false): Update[] {
     const state = this.state;
     if (state.queue.size === 0) return [];
     const limit = retransmitLimit(this.config.retransmitMult, state.table.live);
     const budget = this.config.maxMessageBytes - HEADER_BYTES - reserved;
-    return state.queue.take(budget, limit, oversize);
+    return state.queue.take(budget, limit, { oversize, recipient });
   }
 
   /** Sends one message of pending updates to each of `gossipNodes` random members. */
@@ -454,8 +458,12 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
         (isLive(e.state) || (e.state === "dead" && now - e.stateChangedAt < toDead)),
     );
     for (const t of targets) {
-      const pb = this.#piggyback(0, true);
-      if (pb.length === 0) break;
+      const pb = this.#piggyback(0, t.name, true);
+      // Nothing may be left for this one (updates about itself), and still be for the others.
+      if (pb.length === 0) {
+        if (state.queue.size === 0) break;
+        continue;
+      }
       this.send(t.address, { t: "gossip", f: this.name, pb });
     }
   }
@@ -533,7 +541,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
           return;
         }
         // Updates first: a refutation queued by the piggybacked suspicion rides on this ack.
-        const pb = this.#piggyback(0);
+        const pb = this.#piggyback(0, msg.f);
         this.send(
           from,
           pb.length

@@ -92,9 +92,25 @@ test("with `oversize`, an update above the whole budget leaves alone, never with
   q.queue("\u0000member\u0000m1", rec);
   q.queue("b", b);
   assert.equal(q.take(1000, 10), [b, a], "never on a budgeted message");
-  assert.equal(q.take(1000, 10, true), [rec], "alone, as the first pick");
-  assert.equal(q.take(1000, 10, true), [b, a], "not added after other picks");
-  assert.equal(q.take(1000, 10, true), [rec]);
+  assert.equal(q.take(1000, 10, { oversize: true }), [rec], "alone, as the first pick");
+  assert.equal(q.take(1000, 10, { oversize: true }), [b, a], "not added after other picks");
+  assert.equal(q.take(1000, 10, { oversize: true }), [rec]);
+});
+
+test("a copy sent to the member an update is about does not count towards the limit", () => {
+  const q = new BroadcastQueue();
+  const s = suspect("c");
+  q.queue("c", s);
+  // Told to the suspect twice (its own limit): the others still get `limit` copies.
+  assert.equal(q.take(1400, 2, { recipient: "c" }), [s]);
+  assert.equal(q.take(1400, 2, { recipient: "c" }), [s]);
+  assert.equal(q.take(1400, 2, { recipient: "c" }), [], "no more copies to its subject");
+  assert.is(q.size, 1, "still queued for the others");
+  assert.equal(q.take(1400, 2, { recipient: "a" }), [s]);
+  assert.equal(q.take(1400, 2, { recipient: "c" }), []);
+  assert.equal(q.take(1400, 2, { recipient: "b" }), [s]);
+  assert.is(q.size, 0);
+  assert.equal(q.take(1400, 2, { recipient: "a" }), []);
 });
 
 test("stays correct through many replacements (stale entries compacted)", () => {

@@ -86,6 +86,28 @@ test("a falsely suspected (stalled) member refutes and is never declared dead", 
   c.stop();
 });
 
+test("with three members, a stalled one is declared dead after the confirmed suspicion, not the maximum", () => {
+  // Each survivor's accusation is the other's one confirmation (k = 1). With the `local` preset
+  // an update has two copies; both once went to the suspect itself (the probe after the
+  // suspicion, then a push), the other survivor never heard, and both ran the full 18 s.
+  const n = 3;
+  const c = resolveConfig("local");
+  const min = suspicionTimeout(c.suspicionMult, n, c.probeIntervalMs);
+  // First failed probe within a round and an interval, the confirmed timeout, spreading.
+  const bound = n * c.probeIntervalMs + c.probeIntervalMs + min + 10 * c.gossipIntervalMs;
+  assert.ok(bound < c.suspicionMaxTimeoutMult * min, "the bound must exclude the maximum");
+  const slow: string[] = [];
+  for (let seed = 1; seed <= 60; seed++) {
+    const sim = createSimCluster({ size: n, seed, preset: "local" });
+    sim.clock.advance(seed * 37 % 1000); // stall at different phases of the probe rounds
+    sim.net.stall(sim.addresses[2]);
+    const took = sim.clock.runWhileNot(() => sim.allSee(2, "dead"), 30_000, 10);
+    if (took < 0 || took > bound) slow.push(`seed ${seed}: ${took} ms`);
+    sim.stop();
+  }
+  assert.equal(slow, [], `bound ${bound} ms`);
+});
+
 test("a partition of a third of the members heals and converges", () => {
   const n = 15;
   const c = createSimCluster({
