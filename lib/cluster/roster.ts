@@ -23,6 +23,17 @@ export interface RosterEntry {
   fingerprint: string;
   /** When the join was accepted (ms since the epoch). */
   joinedAt: number;
+  /**
+   * Set by the member that admitted it, cleared by the joiner once its `preJoin` hook has
+   * passed: only then has the member joined (and the others run `onNewMember`). Absent on a
+   * bootstrap member's record.
+   */
+  joining?: boolean;
+}
+
+/** Whether a roster record's value is a member that has completed its join. */
+export function hasJoined(entry: { joining?: unknown } | null | undefined): boolean {
+  return !!entry && entry.joining !== true;
 }
 
 /** The value of a `token` record. */

@@ -27,13 +27,17 @@ export interface DaemonHooks {
   preJoin?: (ctx: HookContext & { config: Record<string, string> }) => unknown;
   /** On a joiner once it serves as a member. */
   postJoin?: (ctx: HookContext & { config: Record<string, string> }) => unknown;
-  /** On every other member when a new member enters the roster. */
+  /**
+   * On every other member once a new member's join has completed (its `preJoin` passed); never
+   * for a join that was undone.
+   */
   onNewMember?: (ctx: HookContext & { name: string }) => unknown;
   /** On the departing member before it leaves; throwing aborts a removal without --force. */
   preRemove?: (ctx: HookContext & { force: boolean }) => unknown;
   /**
-   * On every remaining member after a member was removed. `force` is what the member that ran
-   * the removal was given; the others learn of it from the roster alone and are told false.
+   * On every remaining member after a member that had completed its join was removed. `force`
+   * is what the member that ran the removal was given; the others learn of it from the roster
+   * alone and are told false.
    */
   postRemove?: (ctx: HookContext & { name: string; force: boolean }) => unknown;
   /** When this member's role changes (the leaderless rule re-ranked the members). */

@@ -192,6 +192,12 @@ export class Lifecycle {
           response.gossip_state,
         );
         await this.hook("preJoin", { config: initConfig });
+        // Our join is complete: clearing the mark has every member run onNewMember.
+        const own = d.membership!.roster().get(config.name);
+        if (own?.joining) {
+          const { joining: _, ...joined } = own;
+          d.gossip!.setRecord(MEMBER_RECORD, config.name, joined as unknown as JsonValue);
+        }
         writeDaemonConfig(d.paths, config);
         d.config = config;
         await d.gossip!.join([via]);
@@ -329,6 +335,7 @@ export class Lifecycle {
       certificate: request.certificate,
       fingerprint: fingerprint(request.certificate),
       joinedAt: Date.now(),
+      joining: true,
     };
     d.gossip!.setRecord(MEMBER_RECORD, request.name, entry as unknown as JsonValue);
     if (request.app_version !== undefined) {

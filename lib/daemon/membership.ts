@@ -10,6 +10,7 @@ import { compareVersions, type MemberVersion } from "../cluster/compat.ts";
 import type { MemberInfo, ReplicatedRecord } from "../cluster/membership.ts";
 import { assignRoles, type Role } from "../cluster/roles.ts";
 import {
+  hasJoined,
   isPersistedKind,
   MEMBER_RECORD,
   type RosterEntry,
@@ -43,9 +44,9 @@ export interface ClusterMembershipOptions {
   onTrustChange?: () => void;
   /** Called when this member's own roster record became a tombstone (it was removed). */
   onSelfRemoved?: () => void;
-  /** Called with the name of every other member that was removed. */
+  /** Called with the name of every other member that was removed after its join completed. */
   onMemberRemoved?: (name: string) => void;
-  /** Called with the name of every member newly added to the roster. */
+  /** Called with the name of every member whose join completed (see `RosterEntry.joining`). */
   onMemberAdded?: (name: string) => void;
   /** Called when this member's role changes (the `onHeartbeat` hook's moment). */
   onRoleChange?: (role: Role, previous: Role) => void;
@@ -109,14 +110,17 @@ export class ClusterMembership {
       if (record.kind !== MEMBER_RECORD) return;
       this.#reloadRoster();
       this.#dirtyView = true;
-      if (record.value !== null && (previous === undefined || previous.value === null)) {
+      // For the hooks, a member counts from the moment its join completed (its preJoin passed),
+      // as in MicroCluster: one whose join was undone was never added, nor is it removed.
+      const was = hasJoined(previous?.value as RosterEntry | null | undefined);
+      if (hasJoined(record.value as RosterEntry | null) && !was) {
         this.#o.onMemberAdded?.(record.key);
       }
-      if (record.value === null && previous !== undefined && previous.value !== null) {
+      if (record.value === null && previous != null && previous.value !== null) {
         if (record.key === this.#o.name) this.#o.onSelfRemoved?.();
         else {
           this.#removed.push(record.key);
-          this.#o.onMemberRemoved?.(record.key);
+          if (was) this.#o.onMemberRemoved?.(record.key);
         }
       }
       this.#updateRole();

@@ -82,7 +82,13 @@ test("a throwing postBootstrap hook undoes the bootstrap: the member is uninitia
 });
 
 test("a throwing preJoin hook undoes the join on the joiner and in the cluster", async (ctx) => {
-  const a = await member(ctx, {});
+  // The accepting member's observing hooks: a join that never completed is neither a new member
+  // nor a removed one; the completed one afterwards is new, once.
+  const seen: string[] = [];
+  const a = await member(ctx, {
+    onNewMember: ({ name }) => void seen.push(`onNewMember ${name}`),
+    postRemove: ({ name }) => void seen.push(`postRemove ${name}`),
+  });
   await a.daemon.initialize({ bootstrap: true, name: "a", address: a.address });
   let fail = true;
   const b = await member(ctx, {
@@ -112,6 +118,9 @@ test("a throwing preJoin hook undoes the join on the joiner and in the cluster",
     const list = await a.daemon.clusterMembers();
     return list.length === 2 && list.every((e) => e.status === "ONLINE");
   }, 10_000);
+  await eventually("onNewMember on a", () => Promise.resolve(seen.length > 0), 5000);
+  await new Promise((r) => setTimeout(r, 300)); // no second call in flight
+  assert.equal(seen, ["onNewMember b"]);
 });
 
 test("onStart, postBootstrap and onHeartbeat (role change) run at their moments", async (ctx) => {
