@@ -256,6 +256,29 @@ test("a rejoin reaches every member by gossip alone, even with the `local` prese
   }
 });
 
+test("a metadata change reaches every member by gossip alone, even with the `local` preset's few copies", () => {
+  const local = resolveConfig("local");
+  const bound = 500; // far below the push-pull interval, as above
+  assert.ok(bound < local.pushPullIntervalMs / 10);
+  const late: string[] = [];
+  // With weight 1 (4 copies per holder at n = 10), 21 of these 300 left a member behind for
+  // 10 to 14 s.
+  for (let seed = 1; seed <= 300; seed++) {
+    const c = createSimCluster({ size: 10, seed, preset: "local" });
+    c.clock.advance(20_000 + seed * 97 % 3000);
+    const version = `2.0.${seed}`;
+    c.members[0].updateMeta({ appVersion: version });
+    const took = c.clock.runWhileNot(
+      () => c.members.every((g) => g.member("m0")?.meta.appVersion === version),
+      bound,
+      5,
+    );
+    if (took < 0) late.push(`seed ${seed}`);
+    c.stop();
+  }
+  assert.equal(late, [], `a member missed the change for over ${bound} ms`);
+});
+
 test("10 % loss for an hour of simulated time produces no false `dead`", () => {
   const n = 12;
   const c = createSimCluster({ size: n, seed: 18 });
