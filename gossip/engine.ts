@@ -774,8 +774,11 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost {
   }
 }
 
-/** A member's metadata as it starts: `given` over neutral defaults. */
-function startingMeta(address: string, given: Partial<MemberMeta> | undefined): MemberMeta {
+/**
+ * A member's metadata as it starts: `given` over neutral defaults (role `member`, versions 0,
+ * no app version, no extensions).
+ */
+export function startingMeta(address: string, given: Partial<MemberMeta> | undefined): MemberMeta {
   return {
     address,
     fingerprint: "",

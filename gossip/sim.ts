@@ -9,7 +9,7 @@ import type { MemberMeta, MemberState } from "../lib/cluster/membership.ts";
 import { silentLogger } from "../lib/log.ts";
 import type { Logger } from "../lib/log.ts";
 import type { GossipConfig, GossipPreset } from "./config.ts";
-import { createGossip } from "./engine.ts";
+import { createGossip, startingMeta } from "./engine.ts";
 import type { Gossip } from "./engine.ts";
 import { MemoryNetwork } from "./memory_transport.ts";
 import type { MemoryNetworkOptions } from "./memory_transport.ts";
@@ -87,16 +87,8 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
   // One frozen metadata object per member, shared by every engine that knows it.
   const metaOf = (i: number): MemberMeta =>
     metas[i] ??= normalizeMeta({
-      address: simAddress(i),
-      fingerprint: "",
-      role: "member",
-      schemaInternal: 0,
-      schemaExternal: 0,
-      appVersion: "",
-      extensionCount: 0,
-      extensionDigest: "",
       extensions: [],
-      ...options.meta?.(i),
+      ...startingMeta(simAddress(i), options.meta?.(i)),
     });
 
   let peers: { name: string; incarnation: number; meta: MemberMeta }[] | undefined;
