@@ -32,7 +32,11 @@ export interface DaemonHooks {
    * for a join that was undone.
    */
   onNewMember?: (ctx: HookContext & { name: string }) => unknown;
-  /** On the departing member before it leaves; throwing aborts a removal without --force. */
+  /**
+   * On the departing member before it leaves; throwing aborts a removal without --force. A
+   * member removed (forced) while it was unreachable runs it when it comes back and finds itself
+   * removed, before it resets: its app still gets to clean up.
+   */
   preRemove?: (ctx: HookContext & { force: boolean }) => unknown;
   /**
    * On every remaining member after a member that had completed its join was removed. `force`
