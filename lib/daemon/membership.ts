@@ -209,7 +209,10 @@ export class ClusterMembership {
         name,
         joinedAt: entry.joinedAt,
         live: state === "alive" || state === "suspect",
-        pending: !this.#seenAlive.has(name) && !(this.#storedHeartbeat.get(name)! > 0),
+        // Until its preJoin passed (it is announced alive from its admission on), or while never
+        // heard of at all.
+        pending: !hasJoined(entry) ||
+          (!this.#seenAlive.has(name) && !(this.#storedHeartbeat.get(name)! > 0)),
       };
     });
     return assignRoles(candidates);

@@ -21,9 +21,18 @@ class FakeGossip {
   members = new Map<string, MemberInfo>();
   listeners = new Map<string, ((e: unknown) => void)[]>();
 
-  admit(name: string, joinedAt: number): void {
-    const value = { address: `${name}:1`, certificate: name, fingerprint: name, joinedAt };
-    this.records_.set(name, { kind: MEMBER_RECORD, key: name, value, version: 1, origin: name });
+  admit(name: string, joinedAt: number, joining = false): void {
+    const value = {
+      address: `${name}:1`,
+      certificate: name,
+      fingerprint: name,
+      joinedAt,
+      ...(joining ? { joining } : {}),
+    };
+    const previous = this.records_.get(name);
+    const record = { kind: MEMBER_RECORD, key: name, value, version: 1, origin: name };
+    this.records_.set(name, record);
+    for (const fn of this.listeners.get("record-change") ?? []) fn({ record, previous });
   }
   /** Marks `name` alive, announcing `role`, and tells the listeners. */
   alive(name: string, role: string): void {
@@ -169,6 +178,17 @@ test("a disagreement that lasts a single tick is never warned about", async (ctx
   gossip.alive("m2", expected);
   tick();
   assert.equal(roleWarnings(), []);
+});
+
+test("a member whose join has not completed stays PENDING, though announced alive", async (ctx) => {
+  const { gossip, membership } = await started(ctx);
+  gossip.admit("m4", 4, true);
+  gossip.alive("m4", "PENDING");
+  assert.is(membership.roles().get("m4"), "PENDING");
+  assert.is(membership.roles().size, 4);
+  // Its preJoin passed: it clears the mark, and ranks by its join time.
+  gossip.admit("m4", 4);
+  assert.is(membership.roles().get("m4"), "stand-by");
 });
 
 test.run();
