@@ -88,43 +88,41 @@ for (const [label, make] of issuers) {
 
 const fallback = suite("certificate process fallbacks");
 
-fallback("a child that cannot start: issued here, with one warning", async () => {
+/** Starts the process as `command`, and checks a pair is issued here with one warning. */
+async function issuedHereAfterFailure(
+  command: { command: string; args: string[] },
+  timeoutMs?: number,
+): Promise<void> {
   const { logger, seen } = warnings();
-  const issuer = startCertificateProcess({
-    logger,
-    command: { command: "/nonexistent/cohort-cert-process", args: [] },
-  });
+  const issuer = startCertificateProcess({ logger, command, timeoutMs });
   const pair = await issuer.issue({ name: "delta" });
   assert.is(pair.fingerprint, fingerprint(pair.cert));
   issuer.close();
   assert.equal(seen, ["Certificate process failed; generating in this process"]);
+}
+
+fallback("a child that cannot start: issued here, with one warning", async () => {
+  await issuedHereAfterFailure({ command: "/nonexistent/cohort-cert-process", args: [] });
 });
 
 fallback("a child that exits at once: issued here, with one warning", async () => {
-  const { logger, seen } = warnings();
-  const exitAtOnce = isDeno
-    ? { command: process.execPath, args: ["eval", "Deno.exit(3)"] }
-    : { command: process.execPath, args: ["-e", "process.exit(3)"] };
-  const issuer = startCertificateProcess({ logger, command: exitAtOnce });
-  const pair = await issuer.issue({ name: "epsilon" });
-  assert.is(pair.fingerprint, fingerprint(pair.cert));
-  issuer.close();
-  assert.equal(seen, ["Certificate process failed; generating in this process"]);
+  await issuedHereAfterFailure(
+    isDeno
+      ? { command: process.execPath, args: ["eval", "Deno.exit(3)"] }
+      : { command: process.execPath, args: ["-e", "process.exit(3)"] },
+  );
 });
 
 fallback("a child that never answers: issued here after the timeout", async () => {
-  const { logger, seen } = warnings();
-  const silent = isDeno
-    ? {
-      command: process.execPath,
-      args: ["eval", "await new Promise(() => setInterval(() => {}, 1000))"],
-    }
-    : { command: process.execPath, args: ["-e", "setInterval(() => {}, 1000)"] };
-  const issuer = startCertificateProcess({ logger, command: silent, timeoutMs: 300 });
-  const pair = await issuer.issue({ name: "zeta" });
-  assert.is(pair.fingerprint, fingerprint(pair.cert));
-  issuer.close();
-  assert.equal(seen, ["Certificate process failed; generating in this process"]);
+  await issuedHereAfterFailure(
+    isDeno
+      ? {
+        command: process.execPath,
+        args: ["eval", "await new Promise(() => setInterval(() => {}, 1000))"],
+      }
+      : { command: process.execPath, args: ["-e", "setInterval(() => {}, 1000)"] },
+    300,
+  );
 });
 
 fallback("after close, pairs are issued here, silently", async () => {
