@@ -34,6 +34,13 @@ interface Item {
  */
 export const DEPARTURE_WEIGHT = 2;
 
+/**
+ * A replicated record (roster entry, join token) goes out as often as a departure: it changes
+ * rarely, and a member that misses every copy acts on a stale roster (trust, roles, hooks)
+ * until the next push-pull, seconds later.
+ */
+export const RECORD_WEIGHT = 2;
+
 /** A transmit-limited queue of updates, keyed by member name. */
 export class BroadcastQueue {
   readonly #byKey = new Map<string, Item>();
@@ -54,7 +61,7 @@ export class BroadcastQueue {
 
   /**
    * Queues `update` about member `key`, replacing any older one. `weight` multiplies the
-   * transmissions allowed (default: 2 for a departure, else 1). Returns `true` when the queue
+   * transmissions allowed (default: 2 for a departure or a record, else 1). Returns `true` when the queue
    * was empty before (a hint to push at once).
    */
   queue(key: string, update: Update, weight?: number): boolean {
@@ -68,7 +75,12 @@ export class BroadcastQueue {
       id: this.#nextId++,
       transmits: 0,
       toSubject: 0,
-      weight: weight ?? (update.k === "dead" || update.k === "left" ? DEPARTURE_WEIGHT : 1),
+      weight: weight ??
+        (update.k === "dead" || update.k === "left"
+          ? DEPARTURE_WEIGHT
+          : update.k === "rec"
+          ? RECORD_WEIGHT
+          : 1),
       removed: false,
     };
     this.#byKey.set(key, item);

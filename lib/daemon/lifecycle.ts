@@ -192,15 +192,11 @@ export class Lifecycle {
           response.gossip_state,
         );
         await this.hook("preJoin", { config: initConfig });
-        // Our join is complete: clearing the mark has every member run onNewMember.
-        const own = d.membership!.roster().get(config.name);
-        if (own?.joining) {
-          const { joining: _, ...joined } = own;
-          d.gossip!.setRecord(MEMBER_RECORD, config.name, joined as unknown as JsonValue);
-        }
+        this.#markJoined(config.name);
         writeDaemonConfig(d.paths, config);
         d.config = config;
         await d.gossip!.join([via]);
+        this.#markJoined(config.name); // in case our record only came with this push-pull
       }
     } catch (err) {
       await this.#undoInit(config.name);
@@ -215,6 +211,14 @@ export class Lifecycle {
     d.logger.info(request.bootstrap ? "Bootstrapped a new cluster" : "Joined the cluster", config);
     if (!request.bootstrap) await this.hook("postJoin", { config: initConfig });
     return d.service.info();
+  }
+
+  /** Our join is complete: clearing the roster record's mark has every member run onNewMember. */
+  #markJoined(name: string): void {
+    const own = this.#d.membership!.roster().get(name);
+    if (!own?.joining) return;
+    const { joining: _, ...joined } = own;
+    this.#d.gossip!.setRecord(MEMBER_RECORD, name, joined as unknown as JsonValue);
   }
 
   /** Removes everything a failed initialisation may have left, so the member stays clean. */

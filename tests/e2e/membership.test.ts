@@ -158,7 +158,12 @@ function rolesOf(list: Entry[]): string {
 }
 
 test("after a voter is killed, every other member computes the same new roles", async (ctx) => {
-  const before = await members(ctx.cluster[1]);
+  // Roles settle once every member has the roster's last records (a joiner's join completes
+  // after it is ONLINE): wait for seven ranked members, then check the split.
+  const before = await eventually("every member ranked", async () => {
+    const list = await members(ctx.cluster[1]);
+    return list.length === 7 && list.every((e) => e.role !== "PENDING") ? list : undefined;
+  });
   const voters = before.filter((e) => e.role === "voter").map((e) => e.name);
   assert.is(voters.length, 3, rolesOf(before));
   assert.is(before.filter((e) => e.role === "stand-by").length, 3, rolesOf(before));
