@@ -15,21 +15,26 @@ test("each update is sent at most `limit` times", () => {
   assert.is(q.size, 0);
 });
 
-test("a departure (dead or left) is sent twice `limit` times", () => {
+test("a departure (dead or left) and a record are sent twice `limit` times", () => {
   const q = new BroadcastQueue();
   const dead: Update = { k: "dead", n: "a", i: 0, by: "x" };
   const gone: Update = { k: "left", n: "b", i: 0 };
+  const rec: Update = {
+    k: "rec",
+    r: { kind: "member", key: "d", value: { address: "d:1" }, version: 1, origin: "d" },
+  };
   q.queue("a", dead);
   q.queue("b", gone);
   q.queue("c", suspect("c"));
+  q.queue("\u0000member\u0000d", rec);
   const counts = new Map<string, number>();
   for (let i = 0; i < 10; i++) {
     for (const u of q.take(1400, 3)) {
-      const name = u.k === "rec" ? "" : u.n;
+      const name = u.k === "rec" ? "record" : u.n;
       counts.set(name, (counts.get(name) ?? 0) + 1);
     }
   }
-  assert.equal(Object.fromEntries(counts), { a: 6, b: 6, c: 3 });
+  assert.equal(Object.fromEntries(counts), { a: 6, b: 6, c: 3, record: 6 });
   assert.is(q.size, 0);
 });
 
