@@ -16,7 +16,7 @@ import { extensionStatusOf, isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Awareness } from "./awareness.ts";
-import { BroadcastQueue, DEPARTURE_WEIGHT } from "./broadcast.ts";
+import { BroadcastQueue, NEWS_WEIGHT } from "./broadcast.ts";
 import type { GossipConfig } from "./config.ts";
 import { suspicionTimeout } from "./config.ts";
 import { Emitter } from "./events.ts";
@@ -24,15 +24,6 @@ import { MemberEntry, MemberTable, supersedes } from "./members.ts";
 import { fromWireMeta, sameWireMeta, toWireMeta } from "./messages.ts";
 import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
 import { expectedConfirmations, Suspicion } from "./suspicion.ts";
-
-/**
- * A member's arrival (new, or back from dead or left) and a change of its metadata (role,
- * versions, extensions, app version) go out as often as a departure: every member must learn
- * them, and one that misses every copy learns them only from a push-pull, seconds later. With
- * the `local` preset's 4 copies per holder, one metadata change in 14 left a member of ten
- * behind for 10 to 14 s in simulation; with 8, none in 300.
- */
-const NEWS_WEIGHT = DEPARTURE_WEIGHT;
 
 /** What the state machine asks of the engine around it. */
 export interface StateHooks {
