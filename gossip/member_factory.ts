@@ -17,7 +17,8 @@ import { systemClock } from "../lib/cluster/membership.ts";
 import type { ExtensionStatus, JsonValue } from "../lib/cluster/membership.ts";
 import type { GossipFactory, GossipHandle, GossipSetup } from "../lib/daemon/gossip_port.ts";
 import { fingerprint } from "../lib/net/certificates.ts";
-import { createGossip, type Gossip } from "./engine.ts";
+import type { Gossip } from "./api.ts";
+import { createGossip } from "./engine.ts";
 import { defaultRandom } from "./random.ts";
 import { createWsTransport, type WsTransport } from "./ws_transport.ts";
 
@@ -68,6 +69,9 @@ class GossipMember implements GossipHandle {
   }
   join(addresses: readonly string[]): Promise<number> {
     return this.#g.join(addresses);
+  }
+  sync(addresses: readonly string[]): void {
+    this.#g.sync(addresses);
   }
   leave(): Promise<void> {
     return this.#g.leave();

@@ -6,7 +6,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { resolveConfig } from "../../gossip/config.ts";
-import { createGossip, type Gossip } from "../../gossip/engine.ts";
+import type { Gossip } from "../../gossip/api.ts";
+import { createGossip } from "../../gossip/engine.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { createSimCluster, simAddress, type SimCluster } from "../../gossip/sim.ts";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";

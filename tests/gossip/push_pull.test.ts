@@ -172,6 +172,36 @@ test("an initiator told the tables differ pushes its full state one way", () => 
   c.stop();
 });
 
+test("sync() compares digests one gossip interval later, and a member that missed a record gets it", () => {
+  const n = 6;
+  const isolated = 5;
+  // No periodic push-pull: sync() is the only exchange that can bring the record.
+  const c = createSimCluster({ size: n, seed: 47, config: { pushPullIntervalMs: 0 } });
+  c.clock.advance(quiet(n));
+  c.net.partition([c.addresses[isolated]]);
+  c.members[0].setRecord("roster", "newbie", { trusted: true });
+  c.clock.advance(quiet(n)); // the record's broadcast runs out while the member is cut off
+  c.net.heal();
+  c.clock.advance(quiet(n)); // suspicions of the isolated member are refuted
+  const has = (i: number) => Boolean(c.members[i].record("roster", "newbie")?.value);
+  assert.equal(c.running().filter((i) => !has(i)), [isolated], "only the isolated one lacks it");
+
+  const frames = tapPushPulls(c, () => {
+    c.members[0].sync(c.addresses);
+    c.clock.advance(lan.gossipIntervalMs - 1);
+  });
+  assert.equal(frames, [], "nothing at once");
+  const later = tapPushPulls(c, () => c.clock.advance(50));
+  const opened = later.filter((f) => f.f === c.names[0] && !f.r && !f.o);
+  assert.is(opened.length, n - 1, "one exchange with each other member");
+  assert.ok(opened.every((f) => f.st === undefined && typeof f.sh === "string"), "digests only");
+  const answers = later.filter((f) => f.r === true);
+  const inSync = answers.filter((f) => f.f !== c.names[isolated]);
+  assert.ok(inSync.every((f) => f.st === undefined && f.rc === undefined), "agreeing: digests");
+  assert.ok(has(isolated), "the isolated member has the record");
+  c.stop();
+});
+
 /** A fresh engine on `c`'s network (not started). */
 function newcomer(c: SimCluster, state: unknown, logger: Logger = silentLogger, port = 1) {
   return createGossip(

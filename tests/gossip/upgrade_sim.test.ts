@@ -8,7 +8,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { resolveConfig, retransmitLimit } from "../../gossip/config.ts";
-import type { Gossip } from "../../gossip/engine.ts";
+import type { Gossip } from "../../gossip/api.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
 import type { MemberVersion } from "../../lib/cluster/compat.ts";
 import { evaluateGate, type GateMember } from "../../lib/cluster/gating.ts";

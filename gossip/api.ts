@@ -1,0 +1,151 @@
+/**
+ * The gossip layer's API: what a member is given ({@link GossipComponents}, {@link GossipInit})
+ * and what it offers ({@link Gossip}). `engine.ts` implements it.
+ *
+ * @module
+ */
+import type {
+  Clock,
+  MemberMeta,
+  MembershipView,
+  MemberState,
+  Random,
+  RecordStore,
+  ReplicatedRecord,
+  Transport,
+} from "../lib/cluster/membership.ts";
+import { extensionDigest } from "../lib/cluster/extensions.ts";
+import type { Logger } from "../lib/log.ts";
+import type { GossipConfig, GossipPreset } from "./config.ts";
+
+/** The injected components ("components + init", as js-libp2p does it). */
+export interface GossipComponents {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly transport: Transport;
+}
+
+/** What a member is and how it gossips. */
+export interface GossipInit {
+  /** Unique member name. */
+  readonly name: string;
+  /**
+   * The member's metadata. `address` defaults to the transport's; `extensions` (default `[]`)
+   * determines `extensionCount` and `extensionDigest`.
+   */
+  readonly meta?: Partial<MemberMeta>;
+  /** Timing preset. @default "lan" */
+  readonly preset?: GossipPreset;
+  /** Overrides of single knobs of the preset. */
+  readonly config?: Partial<GossipConfig>;
+  /** Addresses joined by {@link Gossip.start} (and retried while no other member is known). */
+  readonly seeds?: readonly string[];
+  /**
+   * Starting incarnation. A restarted member that persisted its incarnation passes a higher one;
+   * otherwise it refutes its stale record when it first hears it. @default 0
+   */
+  readonly incarnation?: number;
+  /**
+   * Members known from a previous run (e.g. restored from `core_cluster_members`), added as
+   * `alive` without events or gossip; probing corrects whatever is stale.
+   */
+  readonly peers?: readonly { name: string; incarnation: number; meta: MemberMeta }[];
+  /**
+   * Replicated records persisted by a previous run, restored at creation without events or
+   * gossip (push-pulls carry them from there). Malformed and expired ones are skipped.
+   */
+  readonly records?: readonly ReplicatedRecord[];
+  /**
+   * Another member's {@link Gossip.exportState}, merged at {@link Gossip.start} as the answer
+   * to a push-pull would be (events included): a joiner that got it with its admission knows
+   * the whole cluster before its first message. Invalid state is logged and ignored.
+   */
+  readonly state?: unknown;
+}
+
+/** Counters for diagnostics and benchmarks. */
+export interface GossipStats {
+  messagesSent: number;
+  messagesReceived: number;
+  malformedDropped: number;
+  probes: number;
+  probesFailed: number;
+  suspicions: number;
+  refutations: number;
+  listsFetched: number;
+  queued: number;
+  localHealth: number;
+  /** Replicated records held (expired ones not yet purged included). */
+  records: number;
+  /** Replicated records received malformed and dropped. */
+  recordsDropped: number;
+}
+
+/** A running member: its membership view and replicated records, plus lifecycle. */
+export interface Gossip extends MembershipView, RecordStore {
+  /** The resolved configuration. */
+  readonly config: Readonly<GossipConfig>;
+  /** The local member's current incarnation. */
+  readonly incarnation: number;
+  /** Starts receiving, probing and gossiping; joins the seeds in the background. */
+  start(): void;
+  /**
+   * This member's member table, extension lists and records, as JSON-safe data for another
+   * member's {@link GossipInit.state}.
+   */
+  exportState(): unknown;
+  /**
+   * Push-pulls with each address (skipping our own). Resolves with the number that answered
+   * within `requestTimeoutMs`; never rejects.
+   */
+  join(addresses: readonly string[]): Promise<number>;
+  /**
+   * One gossip interval from now (once the bursts of what was just queued went out), compares
+   * table digests with each address (skipping our own): a member that missed an update gets it
+   * at once rather than at its next periodic push-pull, and one that has it answers with its
+   * digests alone. For changes every member must hold soon, such as whom to trust.
+   */
+  sync(addresses: readonly string[]): void;
+  /**
+   * Graceful leave: spreads `left` (so no member reports us `dead`), keeps answering for
+   * `leavePropagateMs`, then stops.
+   */
+  leave(): Promise<void>;
+  /** Changes the local metadata; bumps the incarnation and gossips at once. */
+  updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void;
+  /**
+   * Records `name`, a member this one has just admitted, as `alive` at incarnation 0 with the
+   * metadata it starts with (`meta` as the joiner passes it to its own {@link GossipInit.meta},
+   * its address included), and gossips the arrival at once: the cluster learns of a join from
+   * the admission itself instead of from the joiner's first exchange. Until the joiner has been
+   * heard from directly, a refused connection to it counts as a failed probe, not as a crash
+   * (it may not listen yet). A no-op when `name` is already known (a previous run's record:
+   * the joiner refutes it itself) or is this member.
+   */
+  admit(name: string, meta: Partial<MemberMeta> & { address: string }): void;
+  /** Stops every timer and ignores further frames (no goodbye: the others see a failure). */
+  stop(): void;
+  /** Counters. */
+  stats(): GossipStats;
+  /** The state of one member without building a snapshot (hot paths, simulations). */
+  stateOf(name: string): MemberState | undefined;
+}
+
+/**
+ * A member's metadata as it starts: `given` over neutral defaults (role `member`, versions 0,
+ * no app version, no extensions).
+ */
+export function startingMeta(address: string, given: Partial<MemberMeta> | undefined): MemberMeta {
+  return {
+    address,
+    fingerprint: "",
+    role: "member",
+    schemaInternal: 0,
+    schemaExternal: 0,
+    appVersion: "",
+    extensionCount: 0,
+    extensionDigest: extensionDigest([]),
+    ...given,
+  };
+}

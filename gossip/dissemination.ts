@@ -1,0 +1,145 @@
+/**
+ * Dissemination: how queued updates leave this member. They ride on every probe message
+ * (piggybacked, newest first, within the message budget) and go out in gossip rounds to
+ * `gossipNodes` random members: one round per `gossipIntervalMs`, plus an immediate burst of
+ * `pushRounds` rounds when something new is queued, because on a fast network waiting for the
+ * next tick is most of an update's propagation time.
+ *
+ * @module
+ */
+import type { Clock, Random } from "../lib/cluster/membership.ts";
+import { isLive } from "../lib/cluster/membership.ts";
+import type { GossipConfig } from "./config.ts";
+import { retransmitLimit } from "./config.ts";
+import type { Message, Update } from "./messages.ts";
+import { pickRandom } from "./random.ts";
+import type { StateMachine } from "./state.ts";
+
+/** What dissemination needs from the engine. */
+export interface DisseminationHost {
+  readonly name: string;
+  readonly state: StateMachine;
+  readonly config: GossipConfig;
+  readonly clock: Clock;
+  readonly random: Random;
+  send(address: string, msg: Message): void;
+}
+
+/** Room left in a message for its own fields around the piggybacked updates, bytes. */
+const HEADER_BYTES = 96;
+/** Room kept in a ping to a suspect for the accusation that goes first, bytes. */
+const ACCUSATION_BYTES = 64;
+
+/** Sends one member's queued updates. */
+export class Disseminator {
+  readonly #h: DisseminationHost;
+  #running = false;
+  #burstLeft = 0;
+  /** Start (clock ms) and count of the immediate-push rounds of the current gossip interval. */
+  #windowStart = -Infinity;
+  #windowRounds = 0;
+
+  constructor(host: DisseminationHost) {
+    this.#h = host;
+  }
+
+  /** Allows immediate pushes (a member that is not started yet sends nothing by itself). */
+  start(): void {
+    this.#running = true;
+  }
+
+  /** Stops immediate pushes and gossip rounds for good. */
+  stop(): void {
+    this.#running = false;
+    this.#burstLeft = 0;
+  }
+
+  /**
+   * Queued updates for one message to member `recipient`, within the message budget less
+   * `reserved` bytes; `oversize`: a record above the budget may go alone.
+   */
+  piggyback(recipient: string, reserved = 0, oversize = false): Update[] {
+    const { state, config } = this.#h;
+    if (state.queue.size === 0) return [];
+    const limit = retransmitLimit(config.retransmitMult, state.table.live);
+    const budget = config.maxMessageBytes - HEADER_BYTES - reserved;
+    return state.queue.take(budget, limit, { oversize, recipient });
+  }
+
+  /** The ping that probes member `targetName`, carrying what is queued. */
+  ping(targetName: string, seq: number): Message {
+    const h = this.#h;
+    const target = h.state.table.get(targetName);
+    let pb: Update[];
+    if (target && target.state === "suspect") {
+      // Buddy system: tell the accused first so it can refute in its ack.
+      const accusation: Update = { k: "suspect", n: targetName, i: target.incarnation, by: h.name };
+      const queued = this.piggyback(targetName, ACCUSATION_BYTES);
+      pb = [accusation, ...queued.filter((u) => u.k !== "suspect" || u.n !== targetName)];
+    } else {
+      pb = this.piggyback(targetName);
+    }
+    return pb.length
+      ? { t: "ping", f: h.name, s: seq, n: targetName, pb }
+      : { t: "ping", f: h.name, s: seq, n: targetName };
+  }
+
+  /** One gossip round: a message of pending updates to each of `gossipNodes` random members. */
+  round(): void {
+    const { state, config, clock, random } = this.#h;
+    if (state.queue.size === 0) return;
+    const now = clock.now();
+    const self = state.self;
+    const toDead = config.gossipToTheDeadMs;
+    const targets = pickRandom(
+      state.table.list,
+      config.gossipNodes,
+      random,
+      (e) =>
+        e !== self &&
+        (isLive(e.state) || (e.state === "dead" && now - e.stateChangedAt < toDead)),
+    );
+    for (const t of targets) {
+      const pb = this.piggyback(t.name, 0, true);
+      // Nothing may be left for this one (updates about itself), and still be for the others.
+      if (pb.length === 0) {
+        if (state.queue.size === 0) break;
+        continue;
+      }
+      this.#h.send(t.address, { t: "gossip", f: this.#h.name, pb });
+    }
+  }
+
+  /**
+   * A new update was queued: push it at once, in a burst of `pushRounds` rounds (or by topping
+   * up the running burst to that many). At most `2 × pushRounds` rounds go out per gossip
+   * interval; beyond that the regular rounds carry updates (batching under load). A join
+   * queues several updates some milliseconds apart (records, then the joiner's own state), and
+   * each must spread at once, not at the next tick.
+   */
+  queued(): void {
+    const { config, clock } = this.#h;
+    if (!config.immediatePush || !this.#running) return;
+    const now = clock.now();
+    if (now - this.#windowStart >= config.gossipIntervalMs) {
+      this.#windowStart = now;
+      this.#windowRounds = 0;
+    }
+    const rounds = Math.min(config.pushRounds, 2 * config.pushRounds - this.#windowRounds);
+    if (rounds <= this.#burstLeft) return;
+    const running = this.#burstLeft > 0;
+    this.#burstLeft = rounds;
+    // Deferred to the end of the current turn so updates created together leave together.
+    if (!running) clock.setTimeout(this.#burstRound, 0);
+  }
+
+  readonly #burstRound = (): void => {
+    if (!this.#running || this.#burstLeft <= 0) return;
+    this.#burstLeft--;
+    this.#windowRounds++;
+    this.round();
+    if (this.#burstLeft > 0 && this.#h.state.queue.size > 0) {
+      this.#h.clock.setTimeout(this.#burstRound, this.#h.config.pushRoundGapMs);
+    } else this.#burstLeft = 0;
+  };
+}
