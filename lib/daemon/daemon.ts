@@ -30,6 +30,7 @@ import { type DaemonEvents, EventHub } from "./events.ts";
 export type { DaemonEvents } from "./events.ts";
 import { ClusterMembership } from "./membership.ts";
 import { Lifecycle } from "./lifecycle.ts";
+import { JoinTokens } from "./tokens.ts";
 import type { DaemonCore, DaemonOptions, Handler } from "./options.ts";
 
 export type { DaemonCore, DaemonOptions, Handler } from "./options.ts";
@@ -126,7 +127,8 @@ class MemberDaemon implements Daemon, DaemonCore {
   #control?: Listener;
   #handler?: Handler;
   #stopping?: Promise<void>;
-  #lifecycle = new Lifecycle(this);
+  #tokens = new JoinTokens(this);
+  #lifecycle = new Lifecycle(this, this.#tokens);
   #gate?: UpgradeGate;
   #tracker = new UpgradeTracker();
   #trigger: UpdateTrigger;
@@ -423,15 +425,15 @@ class MemberDaemon implements Daemon, DaemonCore {
   }
 
   createToken(name: string, expireAfterMs: number): Promise<string> {
-    return this.#lifecycle.createToken(name, expireAfterMs);
+    return this.#tokens.create(name, expireAfterMs);
   }
 
   listTokens(): Promise<TokenInfo[]> {
-    return this.#lifecycle.listTokens();
+    return this.#tokens.list();
   }
 
   revokeToken(name: string): Promise<void> {
-    return this.#lifecycle.revokeToken(name);
+    return this.#tokens.revoke(name);
   }
 
   acceptJoin(request: JoinRequest): Promise<JoinResponse> {

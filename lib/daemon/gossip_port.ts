@@ -21,6 +21,11 @@ export interface GossipHandle extends MembershipView, RecordStore {
   start(): void;
   /** Push-pulls with each address; resolves with how many answered. Never rejects. */
   join(addresses: readonly string[]): Promise<number>;
+  /**
+   * Soon (once what was just queued has gone out) compares digests with each address, so a
+   * member that missed an update gets it then rather than at its next periodic exchange.
+   */
+  sync(addresses: readonly string[]): void;
   /** Graceful leave: spreads `left`, keeps answering briefly, then stops. */
   leave(): Promise<void>;
   /** Stops at once (others will see a failure, or a refused connection). */

@@ -1,7 +1,7 @@
 /**
- * The member's cluster lifecycle on top of the daemon core: bootstrap, join (both sides), join
- * tokens, removal and reset. Every step either completes or is undone, so a refused or failed
- * step leaves a clean state directory behind.
+ * The member's cluster lifecycle on top of the daemon core: bootstrap, join (both sides),
+ * removal and reset (join tokens: `tokens.ts`). Every step either completes or is undone, so a
+ * refused or failed step leaves a clean state directory behind.
  *
  * @module
  */
@@ -9,14 +9,8 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { splitHostPort } from "../cluster/address.ts";
 import type { JsonValue } from "../cluster/membership.ts";
-import {
-  MEMBER_RECORD,
-  type RosterEntry,
-  TOKEN_RECORD,
-  tokenOf,
-  tokensOf,
-} from "../cluster/roster.ts";
-import { decodeToken, encodeToken, hashSecret, newTokenSecret } from "../cluster/token.ts";
+import { MEMBER_RECORD, type RosterEntry, tokenOf } from "../cluster/roster.ts";
+import { decodeToken, hashSecret } from "../cluster/token.ts";
 import { ConflictError, NotFoundError, UnavailableError } from "../errors.ts";
 import { fingerprint, loadOrCreateKeyPair } from "../net/certificates.ts";
 import { type CertificateIssuer, startCertificateProcess } from "../net/cert_issuer.ts";
@@ -25,26 +19,14 @@ import { pinnedTlsOptions } from "../net/pin.ts";
 import { clearRecords } from "../store/records.ts";
 import { deleteMember, listMembers } from "../store/members.ts";
 import { checkAdmission } from "./admission.ts";
-import type { DaemonCore } from "./options.ts";
+import { type DaemonCore, online } from "./options.ts";
 import { type DaemonHooks, runHook } from "./hooks.ts";
 import { startingMeta } from "./gossip_port.ts";
 import { requestJoin } from "./join.ts";
-import type {
-  ControlRequest,
-  JoinRequest,
-  JoinResponse,
-  ServerInfo,
-  TokenInfo,
-} from "./service.ts";
+import type { JoinTokens } from "./tokens.ts";
+import type { ControlRequest, JoinRequest, JoinResponse, ServerInfo } from "./service.ts";
 import { removeDaemonConfig, writeDaemonConfig } from "./state_dir.ts";
 
-/** How long a consumed or revoked token's tombstone is kept when the token never expired. */
-const TOMBSTONE_MS = 30 * 86_400_000;
-/**
- * How long a token's record outlives the token's expiry, so that a late join is told the token
- * expired (or was used) rather than that it is unknown.
- */
-const EXPIRED_KEPT_MS = 86_400_000;
 const CERT_FILES = ["server.crt", "server.key", "cluster.crt", "cluster.key"];
 
 type HookArgs<K extends keyof DaemonHooks> = Omit<
@@ -55,6 +37,7 @@ type HookArgs<K extends keyof DaemonHooks> = Omit<
 /** Lifecycle operations of one daemon; see the module docs. */
 export class Lifecycle {
   readonly #d: DaemonCore;
+  readonly #tokens: JoinTokens;
   #resetting?: Promise<void>;
   /** Set once preRemove ran for the removal under way, so the reset does not run it again. */
   #preRemoved = false;
@@ -64,8 +47,9 @@ export class Lifecycle {
   #issuer?: CertificateIssuer;
   #givenUsed = false;
 
-  constructor(core: DaemonCore) {
+  constructor(core: DaemonCore, tokens: JoinTokens) {
     this.#d = core;
+    this.#tokens = tokens;
   }
 
   /**
@@ -99,12 +83,6 @@ export class Lifecycle {
       return run.catch((err) => this.#d.logger.error("Hook failed", { hook: name, err }));
     }
     return run;
-  }
-
-  #requireOnline(): void {
-    if (this.#d.phase !== "online" || !this.#d.gossip || !this.#d.membership) {
-      throw new UnavailableError("Database is not yet initialized");
-    }
   }
 
   /** Bootstrap or join, then serve; undone completely on any failure. */
@@ -176,8 +154,10 @@ export class Lifecycle {
           d.logger,
         );
         admitted = { via, fingerprint: token.fingerprint, identity: server };
-        await writeFile(join(d.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 });
-        await writeFile(join(d.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 });
+        await Promise.all([
+          writeFile(join(d.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 }),
+          writeFile(join(d.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 }),
+        ]);
         const others = response.cluster_members.filter((m) => m.name !== config.name);
         // With the accepting member's view in hand, and our arrival announced by it, the one
         // push-pull below only catches up with what changed since (a member admitted beside us
@@ -261,65 +241,9 @@ export class Lifecycle {
     }
   }
 
-  /** Issues a join token for `name`, valid for `expireAfterMs` (0 = no expiry). */
-  createToken(name: string, expireAfterMs: number): Promise<string> {
-    this.#requireOnline();
-    const d = this.#d;
-    if (d.membership!.roster().has(name)) {
-      throw new ConflictError(`A member named "${name}" already exists`);
-    }
-    if (tokensOf(d.gossip!).some(([, t]) => t.name === name && !expired(t.expiresAt))) {
-      throw new ConflictError(`A join token for "${name}" already exists: revoke it first`);
-    }
-    const secret = newTokenSecret();
-    const now = Date.now();
-    const expiresAt = expireAfterMs > 0 ? now + expireAfterMs : null;
-    d.gossip!.setRecord(TOKEN_RECORD, hashSecret(secret), { name, expiresAt, createdAt: now }, {
-      ...(expiresAt !== null ? { expiresAt: expiresAt + EXPIRED_KEPT_MS } : {}),
-    });
-    const clusterFingerprint = d.gossip ? this.#clusterFingerprint() : "";
-    return Promise.resolve(encodeToken({
-      secret,
-      fingerprint: clusterFingerprint,
-      join_addresses: d.membership!.liveAddresses(),
-    }));
-  }
-
-  #clusterFingerprint(): string {
-    return fingerprint(this.#d.clusterCert!);
-  }
-
-  /** Unexpired, unused tokens, by name. */
-  listTokens(): Promise<TokenInfo[]> {
-    this.#requireOnline();
-    const list = tokensOf(this.#d.gossip!)
-      .filter(([, t]) => !expired(t.expiresAt))
-      .map(([, t]) => ({
-        name: t.name,
-        expires_at: t.expiresAt === null ? null : new Date(t.expiresAt).toISOString(),
-      }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return Promise.resolve(list);
-  }
-
-  /** Revokes the token issued for `name`. */
-  revokeToken(name: string): Promise<void> {
-    this.#requireOnline();
-    const found = tokensOf(this.#d.gossip!).filter(([, t]) => t.name === name);
-    if (!found.length) throw new NotFoundError(`No join token for "${name}"`);
-    for (const [hash, t] of found) this.#tombstone(hash, t.expiresAt);
-    return Promise.resolve();
-  }
-
-  #tombstone(hash: string, expiresAt: number | null): void {
-    this.#d.gossip!.setRecord(TOKEN_RECORD, hash, null, {
-      expiresAt: expiresAt !== null ? expiresAt + EXPIRED_KEPT_MS : Date.now() + TOMBSTONE_MS,
-    });
-  }
-
   /** The accepting side of a join. */
   acceptJoin(request: JoinRequest): Promise<JoinResponse> {
-    this.#requireOnline();
+    online(this.#d);
     const d = this.#d;
     const hash = hashSecret(request.secret);
     const token = tokenOf(d.gossip!, hash);
@@ -333,7 +257,7 @@ export class Lifecycle {
       versionOf: (name) => d.membership!.versionOf(name),
     });
     // Check and consumption run without an await between them: single-use on this member.
-    if (token.state === "live") this.#tombstone(hash, token.entry.expiresAt);
+    if (token.state === "live") this.#tokens.consume(hash, token.entry.expiresAt);
     const entry: RosterEntry = {
       address: request.address,
       certificate: request.certificate,
@@ -358,7 +282,7 @@ export class Lifecycle {
       );
     }
     // The joiner does not listen yet: it gets the roster from us with its admission.
-    this.#pushRoster(request.name);
+    this.#syncRoster(request.name);
     d.logger.info("Admitted a new member", { name: request.name, address: request.address });
     const members = [...d.membership!.roster()].map(([name, m]) => ({
       name,
@@ -376,23 +300,24 @@ export class Lifecycle {
   }
 
   /**
-   * Push-pulls with every other roster member at once after this member changed the roster.
-   * Trust follows the roster, so a member that misses the record's broadcast (it is sent only a
-   * few times) would refuse a new member's gossip, and suspect it, until the next periodic
-   * push-pull, seconds later. Not awaited: a dead member must not delay the answer.
+   * Has every other roster member compare digests with this one soon after this member changed
+   * the roster. Trust follows the roster, so a member that missed the record's broadcast would
+   * refuse a new member's gossip, and suspect it, until its next periodic push-pull, seconds
+   * later. Digests, and not at once: full-state exchanges with every member right at the
+   * admission would load the cluster, the joiner included, just when the joiner starts.
    */
-  #pushRoster(skip?: string): void {
+  #syncRoster(skip?: string): void {
     const d = this.#d;
     const own = d.config!.name;
     const addresses = [...d.membership!.roster()]
       .filter(([name]) => name !== own && name !== skip)
       .map(([, m]) => m.address);
-    void d.gossip!.join(addresses).catch(() => 0);
+    d.gossip!.sync(addresses);
   }
 
   /** Removes a member from the cluster, from any member. */
   async removeMember(name: string, force: boolean): Promise<void> {
-    this.#requireOnline();
+    online(this.#d);
     const d = this.#d;
     const roster = d.membership!.roster();
     const entry = roster.get(name);
@@ -411,7 +336,7 @@ export class Lifecycle {
         url: `https://${entry.address}/core/internal/cluster/${encodeURIComponent(name)}`,
         body: { force },
         tls: pinnedTlsOptions({
-          fingerprint: this.#clusterFingerprint(),
+          fingerprint: fingerprint(d.clusterCert!),
           peerCert: d.clusterCert!,
           cert: d.serverCert!,
           key: d.serverKey!,
@@ -436,7 +361,7 @@ export class Lifecycle {
     if (force) this.#forcing.add(name);
     d.gossip!.setRecord(MEMBER_RECORD, name, null);
     this.#forcing.delete(name);
-    this.#pushRoster();
+    this.#syncRoster();
   }
 
   /**
@@ -504,8 +429,4 @@ export class Lifecycle {
   selfRemoved(): Promise<void> {
     return this.#resetOnce();
   }
-}
-
-function expired(expiresAt: number | null): boolean {
-  return expiresAt !== null && Date.now() >= expiresAt;
 }

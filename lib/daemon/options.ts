@@ -7,6 +7,7 @@ import type { JsonValue } from "../cluster/membership.ts";
 import type { ExtensionRegistry } from "../cluster/extensions.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { Logger } from "../log.ts";
+import { UnavailableError } from "../errors.ts";
 import type { CertificateIssuer } from "../net/cert_issuer.ts";
 import type { Listener } from "../net/serve.ts";
 import type { Store } from "../store/open.ts";
@@ -97,4 +98,19 @@ export interface DaemonCore {
   ): Promise<void>;
   /** Stops gossip (leaving gracefully when asked), the view and HTTPS. */
   stopNetwork(leave: boolean): Promise<void>;
+}
+
+/**
+ * The parts of a daemon that serve the cluster, once it is online.
+ *
+ * @throws {UnavailableError} while the member is uninitialised, starting or stopping
+ */
+export function online(
+  core: DaemonCore,
+): Required<Pick<DaemonCore, "config" | "gossip" | "membership">> {
+  const { phase, config, gossip, membership } = core;
+  if (phase !== "online" || !config || !gossip || !membership) {
+    throw new UnavailableError("Database is not yet initialized");
+  }
+  return { config, gossip, membership };
 }
