@@ -31,7 +31,7 @@ export type { DaemonEvents } from "./events.ts";
 import { ClusterMembership } from "./membership.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { JoinTokens } from "./tokens.ts";
-import type { DaemonCore, DaemonOptions, Handler } from "./options.ts";
+import type { DaemonCore, DaemonOptions, Handler, NetworkStart } from "./options.ts";
 
 export type { DaemonCore, DaemonOptions, Handler } from "./options.ts";
 import type {
@@ -190,7 +190,7 @@ class MemberDaemon implements Daemon, DaemonCore {
       this.phase = "starting";
       const others = (await listMembers(this.store)).filter((m) => m.name !== this.config!.name);
       const seeds = others.map((m) => m.address);
-      await this.startNetwork(this.config, seeds);
+      await this.startNetwork(this.config, { seeds });
       // Learn the others' current versions before deciding to open. One answer is enough (a
       // push-pull carries the whole member table): waiting for the slowest seed could cost a
       // full request timeout.
@@ -231,20 +231,13 @@ class MemberDaemon implements Daemon, DaemonCore {
     });
   }
 
-  async startNetwork(
-    config: DaemonConfig,
-    seeds: readonly string[],
-    provisional: string[] = [],
-    initialState?: JsonValue,
-  ): Promise<void> {
+  async startNetwork(config: DaemonConfig, start: NetworkStart): Promise<void> {
+    const { seeds, initialState } = start;
     const hostPort = splitHostPort(config.address)!;
-    const read = (file: string) => readFile(join(this.paths.dir, file), "utf8");
-    const [cert, key, clusterCert, clusterKey] = await Promise.all(
-      ["server.crt", "server.key", "cluster.crt", "cluster.key"].map(read),
-    );
+    const { cert, key, clusterCert, clusterKey } = start.identity ?? await this.#readIdentity();
     Object.assign(this, { clusterCert, clusterKey, serverCert: cert, serverKey: key });
     const own = fingerprint(cert);
-    const provisionalTrust = new Set([own, ...provisional]);
+    const provisionalTrust = new Set([own, ...(start.provisional ?? [])]);
     // Provisional trust (a joiner's member list) only bridges the moment before the replicated
     // roster reached us; once it lists this member it decides alone, so removals take effect.
     const isTrusted = (fp: string) =>
@@ -305,6 +298,15 @@ class MemberDaemon implements Daemon, DaemonCore {
       gossip.on(ev, () => this.#onViewChange());
     }
     gossip.start();
+  }
+
+  /** This member's and the cluster's certificates and keys, from the state directory. */
+  async #readIdentity(): Promise<NonNullable<NetworkStart["identity"]>> {
+    const read = (file: string) => readFile(join(this.paths.dir, file), "utf8");
+    const [cert, key, clusterCert, clusterKey] = await Promise.all(
+      ["server.crt", "server.key", "cluster.crt", "cluster.key"].map(read),
+    );
+    return { cert, key, clusterCert, clusterKey };
   }
 
   /** Re-derives what depends on the whole view: the update trigger, the common extensions. */

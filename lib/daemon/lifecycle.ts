@@ -113,7 +113,7 @@ export class Lifecycle {
         issuer,
       );
       if (request.bootstrap) {
-        await loadOrCreateKeyPair(
+        const cluster = await loadOrCreateKeyPair(
           d.paths.dir,
           "cluster",
           {
@@ -123,7 +123,15 @@ export class Lifecycle {
           d.logger,
           issuer,
         );
-        await d.startNetwork(config, []);
+        await d.startNetwork(config, {
+          seeds: [],
+          identity: {
+            cert: server.cert,
+            key: server.key,
+            clusterCert: cluster.cert,
+            clusterKey: cluster.key,
+          },
+        });
         d.gossip!.setRecord(
           MEMBER_RECORD,
           config.name,
@@ -154,10 +162,13 @@ export class Lifecycle {
           d.logger,
         );
         admitted = { via, fingerprint: token.fingerprint, identity: server };
-        await Promise.all([
+        // Written while the network starts: the member is initialised only once its
+        // configuration is written, after these.
+        const written = Promise.all([
           writeFile(join(d.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 }),
           writeFile(join(d.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 }),
         ]);
+        written.catch(() => {}); // awaited below; a start failure must not leave it unhandled
         const others = response.cluster_members.filter((m) => m.name !== config.name);
         // With the accepting member's view in hand, and our arrival announced by it, the one
         // push-pull below only catches up with what changed since (a member admitted beside us
@@ -165,12 +176,18 @@ export class Lifecycle {
         const seeds = response.gossip_state !== undefined
           ? []
           : others.map((m) => m.address).filter((a) => a !== via);
-        await d.startNetwork(
-          config,
+        await d.startNetwork(config, {
           seeds,
-          others.map((m) => fingerprint(m.certificate)),
-          response.gossip_state,
-        );
+          provisional: others.map((m) => fingerprint(m.certificate)),
+          initialState: response.gossip_state,
+          identity: {
+            cert: server.cert,
+            key: server.key,
+            clusterCert: response.cluster_cert,
+            clusterKey: response.cluster_key,
+          },
+        });
+        await written;
         await this.hook("preJoin", { config: initConfig });
         this.#markJoined(config.name);
         writeDaemonConfig(d.paths, config);

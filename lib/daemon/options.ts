@@ -68,6 +68,24 @@ export interface DaemonOptions {
   certificateIssuer?: CertificateIssuer;
 }
 
+/** How {@link DaemonCore.startNetwork} starts. */
+export interface NetworkStart {
+  /** Addresses to push-pull with at start (a restart: the other members'). */
+  seeds: readonly string[];
+  /**
+   * Fingerprints trusted until the replicated roster lists this member: a joiner's member list,
+   * bridging the moment before the roster reached it.
+   */
+  provisional?: readonly string[];
+  /** The admitting member's exported view, for a joiner (see `GossipSetup.initialState`). */
+  initialState?: JsonValue;
+  /**
+   * This member's and the cluster's certificates and keys (PEM) when in hand (bootstrap, join);
+   * otherwise read from the state directory.
+   */
+  identity?: { cert: string; key: string; clusterCert: string; clusterKey: string };
+}
+
 /** What the lifecycle helpers need from the daemon (see lifecycle.ts). */
 export interface DaemonCore {
   readonly paths: StatePaths;
@@ -90,12 +108,7 @@ export interface DaemonCore {
   /** This member's version. */
   local(): MemberVersion;
   /** Starts HTTPS, gossip and the cluster view for `config`. */
-  startNetwork(
-    config: DaemonConfig,
-    seeds: readonly string[],
-    provisional?: string[],
-    initialState?: JsonValue,
-  ): Promise<void>;
+  startNetwork(config: DaemonConfig, start: NetworkStart): Promise<void>;
   /** Stops gossip (leaving gracefully when asked), the view and HTTPS. */
   stopNetwork(leave: boolean): Promise<void>;
 }
