@@ -98,6 +98,8 @@ export class Lifecycle {
     let admitted:
       | { via: string; fingerprint: string; identity: { cert: string; key: string } }
       | undefined;
+    // The cluster's certificate files being written, so a failure waits for them before undoing.
+    let written: Promise<unknown> | undefined;
     try {
       await this.hook("preInit", { bootstrap: request.bootstrap, config: initConfig });
       const host = splitHostPort(config.address)!.host;
@@ -164,11 +166,11 @@ export class Lifecycle {
         admitted = { via, fingerprint: token.fingerprint, identity: server };
         // Written while the network starts: the member is initialised only once its
         // configuration is written, after these.
-        const written = Promise.all([
+        written = Promise.all([
           writeFile(join(d.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 }),
           writeFile(join(d.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 }),
         ]);
-        written.catch(() => {}); // awaited below; a start failure must not leave it unhandled
+        written.catch(() => {}); // awaited below: a failure meanwhile is not unhandled
         const others = response.cluster_members.filter((m) => m.name !== config.name);
         // With the accepting member's view in hand, and our arrival announced by it, the one
         // push-pull below only catches up with what changed since (a member admitted beside us
@@ -196,6 +198,7 @@ export class Lifecycle {
         this.#markJoined(config.name); // in case our record only came with this push-pull
       }
     } catch (err) {
+      await written?.catch(() => {}); // else a late write could outlive the undo
       await this.#undoInit(config.name);
       if (admitted) await this.#withdraw(config.name, admitted);
       throw err;
