@@ -6,7 +6,6 @@
  *
  * @module
  */
-import type { JsonValue } from "../cluster/membership.ts";
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
