@@ -7,23 +7,11 @@
  *
  * @module
  */
-import type { Clock, Random } from "../lib/cluster/membership.ts";
 import { isLive } from "../lib/cluster/membership.ts";
-import type { GossipConfig } from "./config.ts";
 import { retransmitLimit } from "./config.ts";
 import type { Message, Update } from "./messages.ts";
 import { pickRandom } from "./random.ts";
-import type { StateMachine } from "./state.ts";
-
-/** What dissemination needs from the engine. */
-export interface DisseminationHost {
-  readonly name: string;
-  readonly state: StateMachine;
-  readonly config: GossipConfig;
-  readonly clock: Clock;
-  readonly random: Random;
-  send(address: string, msg: Message): void;
-}
+import type { EngineHost } from "./host.ts";
 
 /** Room left in a message for its own fields around the piggybacked updates, bytes. */
 const HEADER_BYTES = 96;
@@ -32,14 +20,14 @@ const ACCUSATION_BYTES = 64;
 
 /** Sends one member's queued updates. */
 export class Disseminator {
-  readonly #h: DisseminationHost;
+  readonly #h: EngineHost;
   #running = false;
   #burstLeft = 0;
   /** Start (clock ms) and count of the immediate-push rounds of the current gossip interval. */
   #windowStart = -Infinity;
   #windowRounds = 0;
 
-  constructor(host: DisseminationHost) {
+  constructor(host: EngineHost) {
     this.#h = host;
   }
 

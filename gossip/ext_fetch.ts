@@ -6,13 +6,12 @@
  *
  * @module
  */
-import type { Clock, Random, TimerHandle } from "../lib/cluster/membership.ts";
+import type { TimerHandle } from "../lib/cluster/membership.ts";
 import { isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
-import type { Logger } from "../lib/log.ts";
 import type { MemberEntry } from "./members.ts";
-import type { ExtMsg, ExtReqMsg, Message } from "./messages.ts";
-import type { StateMachine } from "./state.ts";
+import type { ExtMsg, ExtReqMsg } from "./messages.ts";
+import type { EngineHost } from "./host.ts";
 
 interface Pending {
   readonly digest: string;
@@ -24,15 +23,9 @@ interface Pending {
 }
 
 /** What the fetcher needs from the engine. */
-export interface FetchHost {
-  readonly name: string;
-  readonly state: StateMachine;
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly logger: Logger;
+export interface FetchHost extends EngineHost {
+  /** How long a list request may take, ms. */
   readonly timeoutMs: number;
-  nextSeq(): number;
-  send(address: string, msg: Message, reliable?: boolean): void;
 }
 
 /** Attempts per digest before waiting for the next sighting. */

@@ -8,30 +8,19 @@
  *
  * @module
  */
-import type { Clock, Random, TimerHandle } from "../lib/cluster/membership.ts";
+import type { TimerHandle } from "../lib/cluster/membership.ts";
 import { isLive } from "../lib/cluster/membership.ts";
-import type { Logger } from "../lib/log.ts";
 import type { Awareness } from "./awareness.ts";
-import type { GossipConfig } from "./config.ts";
 import type { MemberEntry } from "./members.ts";
-import type { Message, PingReqMsg } from "./messages.ts";
+import type { PingReqMsg } from "./messages.ts";
 import { pickRandom, shuffle } from "./random.ts";
-import type { StateMachine } from "./state.ts";
+import type { EngineHost } from "./host.ts";
 
 /** What the prober needs from the engine. */
-export interface ProbeHost {
-  readonly name: string;
-  readonly state: StateMachine;
-  readonly config: GossipConfig;
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly logger: Logger;
+export interface ProbeHost extends EngineHost {
   readonly awareness: Awareness;
-  nextSeq(): number;
   /** Sends a ping to `target` (with piggybacked updates, the suspicion first if suspect). */
   ping(address: string, targetName: string, seq: number): void;
-  /** Sends a protocol message. */
-  send(address: string, msg: Message): void;
 }
 
 interface Probe {

@@ -10,26 +10,16 @@
  *
  * @module
  */
-import type { Clock, Random, ReplicatedRecord, TimerHandle } from "../lib/cluster/membership.ts";
+import type { ReplicatedRecord, TimerHandle } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
-import type { Logger } from "../lib/log.ts";
-import type { GossipConfig } from "./config.ts";
 import type { MemberEntry } from "./members.ts";
-import type { Message, PushPullMsg, Update } from "./messages.ts";
+import type { PushPullMsg, Update } from "./messages.ts";
 import { pickRandom } from "./random.ts";
 import type { RecordTable } from "./records.ts";
-import type { StateMachine } from "./state.ts";
+import type { EngineHost } from "./host.ts";
 
 /** What push-pull needs from the engine. */
-export interface PushPullHost {
-  readonly name: string;
-  readonly state: StateMachine;
-  readonly config: GossipConfig;
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly logger: Logger;
-  nextSeq(): number;
-  send(address: string, msg: Message, reliable?: boolean): void;
+export interface PushPullHost extends EngineHost {
   /** A list arrived with a push-pull: a fetch of it under way can stop. */
   learned(digest: string): void;
 }
