@@ -197,6 +197,7 @@ test("sync() compares digests one gossip interval later, and a member that misse
   assert.ok(opened.every((f) => f.st === undefined && typeof f.sh === "string"), "digests only");
   const answers = later.filter((f) => f.r === true);
   const inSync = answers.filter((f) => f.f !== c.names[isolated]);
+  assert.is(inSync.length, n - 2, "every member that holds the record answered");
   assert.ok(inSync.every((f) => f.st === undefined && f.rc === undefined), "agreeing: digests");
   assert.ok(has(isolated), "the isolated member has the record");
   c.stop();

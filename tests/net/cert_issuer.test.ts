@@ -5,6 +5,7 @@
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { InvalidInputError } from "../../lib/errors.ts";
@@ -16,7 +17,7 @@ import {
   startCertificateProcess,
 } from "../../lib/net/cert_issuer.ts";
 import { certificateNames, fingerprint } from "../../lib/net/certificates.ts";
-import { isDeno } from "../../lib/runtime.ts";
+import { isDeno, moduleCommand } from "../../lib/runtime.ts";
 
 /** A logger that keeps the messages of warnings. */
 function warnings(): { logger: Logger; seen: string[] } {
@@ -32,15 +33,26 @@ function warnings(): { logger: Logger; seen: string[] } {
   return { logger, seen };
 }
 
-const issuers: [string, () => CertificateIssuer][] = [
+/** The built (under Node: bundled) certificate process, as a daemon from `dist/` runs it. */
+const built = fileURLToPath(new URL("../../dist/lib/net/cert_process.js", import.meta.url));
+
+const issuers: [string, (logger: Logger) => CertificateIssuer][] = [
   ["in this process", () => inProcessIssuer],
-  ["in the certificate process", () => startCertificateProcess()],
+  ["in the certificate process", (logger) => startCertificateProcess({ logger })],
+  [
+    "in the built certificate process",
+    (logger) => startCertificateProcess({ logger, command: moduleCommand(built) }),
+  ],
 ];
 
 for (const [label, make] of issuers) {
-  const contract = suite<{ issuer: CertificateIssuer }>(`certificate issuer: ${label}`);
+  const contract = suite<{ issuer: CertificateIssuer; seen: string[] }>(
+    `certificate issuer: ${label}`,
+  );
   contract.before((ctx) => {
-    ctx.issuer = make();
+    const { logger, seen } = warnings();
+    ctx.issuer = make(logger);
+    ctx.seen = seen;
   });
   contract.after((ctx) => ctx.issuer.close());
 
@@ -81,6 +93,10 @@ for (const [label, make] of issuers) {
       assert.instance(err, InvalidInputError);
       assert.is((err as InvalidInputError).field, "days");
     }
+  });
+
+  contract("issued where it says: no fallback to this process was needed", (ctx) => {
+    assert.equal(ctx.seen, []);
   });
 
   contract.run();
