@@ -11,6 +11,7 @@ import { controlRoutes } from "./control.ts";
 import { failure } from "./envelope.ts";
 import { errorResponse } from "./errors.ts";
 import { internalRoutes } from "./internal.ts";
+import { openApiRoutes } from "./openapi.ts";
 import { publicRoutes } from "./public.ts";
 
 /** A fetch handler as served by `lib/net/serve.ts`. */
@@ -35,6 +36,7 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   controlRoutes(router, service);
   publicRoutes(router, service);
   internalRoutes(router, service);
+  openApiRoutes(router, service); // last: it documents the routes registered before it
 
   return async (request: Request, caller: Caller): Promise<Response> => {
     const response = await router.fetch(request, caller);

@@ -1,0 +1,237 @@
+/**
+ * What the OpenAPI document says about each route beyond what the router knows: summary, access
+ * rule, request body struct, answer and errors, keyed by `"METHOD /path"` exactly as the route
+ * is registered (itty's `:param` syntax). `document.ts` joins it with the live route table and
+ * fails on a route without an entry or an entry without a route.
+ *
+ * @module
+ */
+import type { Struct } from "superstruct";
+import {
+  AppVersionBody,
+  ControlBody,
+  JoinBody,
+  ResetBody,
+  SqlBody,
+  TokenBody,
+} from "../structs.ts";
+import { ref } from "./schemas.ts";
+import type { JsonSchema } from "./json_schema.ts";
+
+/**
+ * Who may call an endpoint: `anyone`; `token` (no certificate, the join token's secret is the
+ * credential); `trusted` (the control socket, or HTTPS with a cluster member's certificate);
+ * `local` (the control socket only).
+ */
+export type Access = "anyone" | "token" | "trusted" | "local";
+
+/** One operation's documentation. */
+export interface OperationDoc {
+  /** Groups operations: `control`, `public`, `internal` or `operator`. */
+  tag: string;
+  summary: string;
+  description?: string;
+  access: Access;
+  /** The request body's struct (as the handler validates it). */
+  body?: Struct<unknown, unknown>;
+  /** Query flags (`1` or `true` set them). */
+  flags?: Record<string, string>;
+  /** Path parameters. */
+  params?: Record<string, string>;
+  /** The `metadata` of the sync envelope. */
+  metadata?: JsonSchema;
+  /** The success status. @default 200 */
+  status?: number;
+  /** A non-JSON answer instead: media type and schema. */
+  content?: { type: string; schema: JsonSchema; description: string };
+  /** Error statuses this operation answers besides 500 (400/403 follow from body and access). */
+  errors?: number[];
+}
+
+const NAME = { name: "A member name" };
+const UNINITIALIZED_503 = 503;
+
+// deno-lint-ignore no-explicit-any
+const struct = (s: Struct<any, any>) => s as Struct<unknown, unknown>;
+
+/** Every documented operation. */
+export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
+  "POST /core/control": {
+    tag: "control",
+    summary: "Bootstrap a cluster, or join one with a token",
+    description: "Exactly one of `bootstrap: true` and `join_token` (400 otherwise). " +
+      "409 when the member is already initialised or the cluster refuses the join.",
+    access: "local",
+    body: struct(ControlBody),
+    metadata: ref("ServerInfo"),
+    errors: [409, 503],
+  },
+  "POST /core/control/tokens": {
+    tag: "control",
+    summary: "Issue a join token for a new member",
+    description: "`expire_after` in nanoseconds (MicroCluster's unit); 0 never expires.",
+    access: "local",
+    body: struct(TokenBody),
+    metadata: { type: "string", description: "The join token (base64 JSON)" },
+    errors: [409, 503],
+  },
+  "GET /core/control/tokens": {
+    tag: "control",
+    summary: "List the unused, unexpired join tokens",
+    access: "local",
+    metadata: { type: "array", items: ref("TokenInfo") },
+    errors: [503],
+  },
+  "DELETE /core/control/tokens/:name": {
+    tag: "control",
+    summary: "Revoke the join token of a member",
+    access: "local",
+    params: NAME,
+    metadata: { type: "null" },
+    errors: [404, 503],
+  },
+  "PUT /core/control/app-version": {
+    tag: "control",
+    summary: "Change this member's app version until it stops",
+    access: "local",
+    body: struct(AppVersionBody),
+    metadata: ref("ServerInfo"),
+    errors: [409, 503],
+  },
+  "POST /core/control/shutdown": {
+    tag: "control",
+    summary: "Stop the daemon once this answer is sent",
+    access: "local",
+    metadata: { type: "null" },
+  },
+  "GET /core/1.0": {
+    tag: "public",
+    summary: "Server info",
+    description: "Readable by anyone: a joiner and a health probe need it.",
+    access: "anyone",
+    metadata: ref("ServerInfo"),
+  },
+  "GET /core/1.0/ready": {
+    tag: "public",
+    summary: "Whether the member serves the cluster API",
+    description: "503 while starting, waiting for an upgrade (naming the members behind) or " +
+      "stopping.",
+    access: "trusted",
+    metadata: { type: "null" },
+    errors: [503],
+  },
+  "DELETE /core/1.0/cluster/:name": {
+    tag: "public",
+    summary: "Remove a member from the cluster",
+    description: "The member leaves and resets; `force` removes it even when unreachable.",
+    access: "trusted",
+    params: NAME,
+    flags: { force: "Remove the member even when it cannot be reached or refuses" },
+    metadata: { type: "null" },
+    errors: [404, 409, 503],
+  },
+  "DELETE /core/1.0/tokens/:name": {
+    tag: "public",
+    summary: "Revoke the join token of a member (from any member)",
+    access: "trusted",
+    params: NAME,
+    metadata: { type: "null" },
+    errors: [404, 503],
+  },
+  "GET /core/1.0/extensions": {
+    tag: "public",
+    summary: "This member's extensions, the cluster's common ones, each member's verdict",
+    access: "trusted",
+    metadata: ref("ExtensionsReport"),
+    errors: [UNINITIALIZED_503],
+  },
+  "GET /core/1.0/upgrade": {
+    tag: "public",
+    summary: "Upgrade progress: target versions, members done and pending",
+    access: "trusted",
+    metadata: ref("UpgradeReport"),
+    errors: [UNINITIALIZED_503],
+  },
+  "GET /core/1.0/cluster": {
+    tag: "public",
+    summary: "The cluster's members as this member sees them",
+    access: "trusted",
+    metadata: { type: "array", items: ref("ClusterMember") },
+    errors: [UNINITIALIZED_503],
+  },
+  "GET /core/1.0/openapi.json": {
+    tag: "public",
+    summary: "This document",
+    access: "trusted",
+    content: {
+      type: "application/json",
+      schema: { type: "object", description: "An OpenAPI 3.1 document" },
+      description: "The OpenAPI document of every endpoint (not in an envelope)",
+    },
+  },
+  "POST /core/internal/cluster": {
+    tag: "internal",
+    summary: "A prospective member asks to join",
+    description: "No certificate needed: the token's secret is the credential. 403 for a bad " +
+      "token or certificate, 409 for a name or address in use or incompatible versions " +
+      "(naming what differs).",
+    access: "token",
+    body: struct(JoinBody),
+    metadata: ref("JoinResponse"),
+    errors: [409, 503],
+  },
+  "PUT /core/internal/cluster/:name": {
+    tag: "internal",
+    summary: "This member is asked to leave",
+    description: "Runs the preRemove hook (a throw refuses, unless `force`), then resets " +
+      "once answered. 403 when `name` is not this member.",
+    access: "trusted",
+    params: NAME,
+    body: struct(ResetBody),
+    metadata: { type: "null" },
+    errors: [409],
+  },
+  "PATCH /core/internal/database": {
+    tag: "internal",
+    summary: "Re-run upgrade gating now",
+    access: "trusted",
+    metadata: { type: "null" },
+  },
+  "GET /core/internal/sql": {
+    tag: "internal",
+    summary: "Dump the store as SQL",
+    access: "local",
+    flags: { schema: "Dump the schema only" },
+    metadata: ref("SqlDump"),
+    errors: [503],
+  },
+  "POST /core/internal/sql": {
+    tag: "internal",
+    summary: "Run `;`-separated SQL statements against the local store",
+    access: "local",
+    body: struct(SqlBody),
+    metadata: ref("SqlResults"),
+    errors: [503],
+  },
+};
+
+/**
+ * Endpoints served outside the router (the gossip WebSocket upgrade), documented alike; the
+ * route-coverage test checks each path against the code that serves it.
+ */
+export const OTHER_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
+  "GET /core/internal/gossip": {
+    tag: "internal",
+    summary: "Gossip: a WebSocket upgrade between members",
+    description: "Mutual TLS with a member certificate; the dialler names its own address in " +
+      "the `x-cohort-address` header. Frames are the gossip protocol's JSON messages.",
+    access: "trusted",
+    status: 101,
+    content: {
+      type: "application/json",
+      schema: { type: "object", description: "Gossip protocol messages, one per frame" },
+      description: "101 Switching Protocols, then WebSocket frames",
+    },
+    errors: [400],
+  },
+};

@@ -1,0 +1,68 @@
+/**
+ * JSON Schemas of the named refinements the request structs use (`refine(string(), NAME, …)` in
+ * `routes/structs.ts`): the rules of `lib/cluster/address.ts` and `lib/cluster/app_version.ts`
+ * written as patterns. tests/routes/openapi_samples.test.ts checks each one against the rule it
+ * stands for, on generated strings, so a change to either side shows.
+ *
+ * @module
+ */
+import { APP_VERSION_MAX_LENGTH } from "../../lib/cluster/app_version.ts";
+import type { JsonSchema } from "./json_schema.ts";
+
+/** A DNS label: 1–63 letters, digits and inner hyphens. */
+const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+/** A DNS name: dot-separated labels (its 253-character limit is checked apart). */
+const DNS_NAME = `${LABEL}(?:\\.${LABEL})*`;
+const V4_PART = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])";
+const V4 = `(?:${V4_PART}\\.){3}${V4_PART}`;
+const H = "[0-9A-Fa-f]{1,4}";
+
+/**
+ * An IPv6 address as `node:net` `isIP` accepts it: eight groups, or fewer around one `::`, the
+ * last two groups possibly written as IPv4, optionally followed by a `%zone`.
+ */
+function ipv6(): string {
+  const forms = [`(?:${H}:){7}${H}`, `(?:${H}:){6}${V4}`];
+  // `a` groups before the `::`, which stands for at least one group of zeros.
+  for (let a = 0; a <= 7; a++) {
+    const left = a === 0 ? "" : a === 1 ? H : `(?:${H}:){${a - 1}}${H}`;
+    const right = [a < 7 ? `(?:${H}(?::${H}){0,${6 - a}})?` : ""];
+    if (a <= 5) right.unshift(`(?:${H}:){0,${5 - a}}${V4}`);
+    forms.push(`${left}::(?:${right.join("|")})`);
+  }
+  return `(?:${forms.join("|")})(?:%[-0-9A-Za-z.:]+)?`;
+}
+
+/** A port from 1 to 65535, leading zeros allowed (the rule reads the digits as a number). */
+const PORT = "0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|" +
+  "6553[0-5])";
+
+/** Schemas by refinement name; `examples[0]` is what probes of a list of such values use. */
+export const REFINEMENTS: Readonly<Record<string, JsonSchema>> = {
+  "member name": {
+    type: "string",
+    minLength: 1,
+    maxLength: 253,
+    pattern: `^${DNS_NAME}$`,
+    description: "A DNS name: dot-separated labels of 1 to 63 letters, digits and inner hyphens, " +
+      "at most 253 characters",
+    examples: ["c1"],
+  },
+  address: {
+    type: "string",
+    // An IPv4 address is a DNS name too; a bracketed host may be an IPv6 address or a name.
+    pattern:
+      `^(?:(?=[^:]{1,253}:)${DNS_NAME}|\\[(?:${ipv6()}|(?=[^\\]]{1,253}\\])${DNS_NAME})\\]):${PORT}$`,
+    description: '"host:port": an IPv4 address, a DNS name or a bracketed IPv6 address, ' +
+      "and a port from 1 to 65535",
+    examples: ["10.0.0.1:9001"],
+  },
+  "app version": {
+    type: "string",
+    minLength: 1,
+    maxLength: APP_VERSION_MAX_LENGTH,
+    pattern: "^[!-~]+$",
+    description: `1 to ${APP_VERSION_MAX_LENGTH} printable ASCII characters without spaces`,
+    examples: ["1.2.3"],
+  },
+};

@@ -1,0 +1,137 @@
+/**
+ * JSON Schemas of what the API answers: the envelopes and each endpoint's `metadata`, as the
+ * `components.schemas` of the OpenAPI document. They mirror the types of
+ * `lib/daemon/service.ts`; tests validate real answers against them.
+ *
+ * @module
+ */
+import type { JsonSchema } from "./json_schema.ts";
+
+const str: JsonSchema = { type: "string" };
+const strings: JsonSchema = { type: "array", items: str };
+const count: JsonSchema = { type: "integer", minimum: 0 };
+const time: JsonSchema = { type: "string", format: "date-time" };
+
+/** `$ref` to a component schema. */
+export const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+
+function object(properties: Record<string, JsonSchema>, optional: string[] = []): JsonSchema {
+  return {
+    type: "object",
+    properties,
+    required: Object.keys(properties).filter((k) => !optional.includes(k)),
+  };
+}
+
+const verdict = object({
+  verdict: {
+    type: "string",
+    enum: ["equal", "ahead", "behind", "diverged", "unknown"],
+    description: "The other member's list against this member's (`ahead`: this member is ahead)",
+  },
+  missing: { ...strings, description: "Extensions this member has and the other lacks" },
+  extra: { ...strings, description: "Extensions the other member has and this member lacks" },
+});
+
+const identity = object({ name: str, address: str, certificate: str });
+
+/** Component schemas by name. */
+export const SCHEMAS: Record<string, JsonSchema> = {
+  SyncEnvelope: {
+    description: "Every successful answer (MicroCluster's LXD-style envelope)",
+    ...object({
+      type: { const: "sync" },
+      status: { const: "Success" },
+      status_code: { const: 200 },
+      operation: { const: "" },
+      error_code: { const: 0 },
+      error: { const: "" },
+      metadata: { description: "The answer itself: see each operation" },
+    }),
+  },
+  ErrorEnvelope: {
+    description: "Every failed answer: `error_code` repeats the HTTP status, `error` says why " +
+      "(naming the field and the rule for a 400); a 500 never carries details",
+    ...object({
+      type: { const: "error" },
+      status: { const: "" },
+      status_code: { const: 0 },
+      operation: { const: "" },
+      error_code: { type: "integer", minimum: 400, maximum: 599 },
+      error: str,
+      metadata: { type: "null" },
+    }),
+  },
+  ServerInfo: object({
+    name: { ...str, description: "Member name (the host name before initialisation)" },
+    address: { ...str, description: '"host:port" of the member\'s HTTPS listener, "" before init' },
+    version: { ...str, description: "The embedding app's version" },
+    ready: { type: "boolean", description: "Whether the member serves the cluster API" },
+    extensions: { ...strings, description: "API extensions: cohort's (internal:…) first" },
+  }),
+  ClusterMember: object({
+    name: str,
+    address: str,
+    certificate: { ...str, description: "The member's certificate (PEM)" },
+    fingerprint: { ...str, description: "Hex SHA-256 of the certificate" },
+    role: { ...str, description: "voter, stand-by, spare, or PENDING until its join completed" },
+    schema_internal_version: count,
+    schema_external_version: count,
+    last_heartbeat: {
+      ...time,
+      description: 'Last time this member heard from it; "0001-01-01T00:00:00Z" for never',
+    },
+    status: {
+      ...str,
+      description: "ONLINE, UNREACHABLE, SUSPECT, UPGRADING (runs the upgrade's target and " +
+        "waits) or NEEDS UPGRADE (lacks the target)",
+    },
+    extensions: strings,
+    extension_verdict: verdict,
+    app_version: str,
+  }),
+  TokenInfo: object({ name: str, expires_at: { type: ["string", "null"], format: "date-time" } }),
+  JoinResponse: object({
+    cluster_cert: str,
+    cluster_key: { ...str, description: "The cluster's private key (PEM)" },
+    cluster_members: { type: "array", items: identity },
+    trusted_member: identity,
+    gossip_state: { description: "cohort only: the admitting member's gossip view" },
+  }, ["gossip_state"]),
+  ExtensionsReport: object({
+    local: { ...strings, description: "This member's extensions" },
+    cluster: {
+      ...strings,
+      description: "The longest prefix every live member shares: safe to use cluster-wide",
+    },
+    members: { type: "object", additionalProperties: verdict },
+  }),
+  UpgradeReport: object({
+    target: object({ schema_internal: count, schema_external: count, extensions: count }),
+    complete: { type: "boolean" },
+    done: strings,
+    pending: { type: "array", items: object({ name: str, lacks: str }) },
+    since: { ...time, description: "When this member first saw the current target" },
+    waiting_since: { type: ["string", "null"], format: "date-time" },
+    excluded: {
+      ...strings,
+      description: "Members no longer waited for: down for longer than --upgrade-dead-grace",
+    },
+  }),
+  SqlResults: object({
+    results: {
+      type: "array",
+      items: {
+        oneOf: [
+          object({
+            type: { const: "select" },
+            columns: strings,
+            rows: { type: "array", items: { type: "array" } },
+          }),
+          object({ type: { const: "exec" }, rows_affected: count }),
+        ],
+      },
+    },
+  }),
+  SqlDump: object({ text: { ...str, description: "SQL statements recreating the store" } }),
+};
