@@ -2,9 +2,11 @@
  * The one test command (`npm test`): static checks, then every uvu suite under Node and under
  * Deno, then a closing line `N passed, N failed` that CI reads.
  *
- * Usage: `tsx scripts/test.ts [--runtime node|deno] [--no-checks] [pattern]`
+ * Usage: `tsx scripts/test.ts [--runtime node|deno] [--no-checks] [--faults] [pattern]`
  * - `pattern` is a regular expression over test file paths below `tests/` (default: all
  *   `*.test.ts`).
+ * - `--faults` runs the fault matrix instead (`tests/faults/*.fault.ts`: network namespaces,
+ *   root; `npm run test:faults`), without the static checks and with a longer time limit.
  *
  * uvu files are run with `deno run -A`, never `deno test`, which would report them as passing
  * without running them.
@@ -20,13 +22,15 @@ const { values, positionals } = parseArgs({
   options: {
     runtime: { type: "string", multiple: true },
     "no-checks": { type: "boolean", default: false },
+    faults: { type: "boolean", default: false },
   },
 });
 const runtimes = values.runtime ?? ["node", "deno"];
-// uvu imports every file matching its pattern, so a filter must still end in `.test.ts`.
-const pattern = positionals[0] ? `^(?=.*(?:${positionals[0]})).*\\.test\\.ts$` : "\\.test\\.ts$";
+// uvu imports every file matching its pattern, so a filter must still end in the suffix.
+const suffix = values.faults ? "\\.fault\\.ts$" : "\\.test\\.ts$";
+const pattern = positionals[0] ? `^(?=.*(?:${positionals[0]})).*${suffix}` : suffix;
 const bin = (name: string) => resolve(root, "node_modules/.bin", name);
-const RUN_TIMEOUT_MS = 240_000;
+const RUN_TIMEOUT_MS = values.faults ? 40 * 60_000 : 240_000;
 
 let passed = 0;
 let failed = 0;
@@ -92,7 +96,7 @@ async function suites(runtime: string): Promise<void> {
   failed += bad;
 }
 
-if (!values["no-checks"]) {
+if (!values["no-checks"] && !values.faults) {
   await check("type check (tsc --noEmit)", bin("tsc"), ["--noEmit", "-p", "tsconfig.json"]);
   await check("deno lint", bin("deno"), ["lint", "--quiet"]);
   await check("deno fmt --check", bin("deno"), ["fmt", "--check", "--quiet"]);
