@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * cohort: leaderless clustering for Deno and Node.
  *

@@ -8,6 +8,7 @@
  * @module
  */
 import process from "node:process";
+import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
 /** The runtime cohort is running on. */
@@ -31,14 +32,16 @@ export const runtimeVersion: string = isDeno
  * Reports whether the module with the given `import.meta` is the program's entry point.
  *
  * Deno sets `import.meta.main`; Node 20 does not, so there the module URL is compared with the
- * script named on the command line.
+ * script named on the command line, after resolving symbolic links as Node does for the main
+ * module: an installed command (`node_modules/.bin/cohort`, `PREFIX/bin/cohort`) is a link to
+ * the module.
  */
 export function isMainModule(meta: { url: string; main?: boolean }): boolean {
   if (typeof meta.main === "boolean") return meta.main;
   const entry = process.argv[1];
   if (!entry) return false;
   try {
-    return meta.url === pathToFileURL(entry).href;
+    return meta.url === pathToFileURL(realpathSync(entry)).href;
   } catch {
     return false;
   }

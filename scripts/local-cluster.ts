@@ -1,8 +1,12 @@
 /**
  * Starts a local cohort cluster on loopback: N member daemons with temporary state directories,
  * the first bootstrapped, the others joined with fresh tokens. Prints a progress line per step,
- * then the member table, and keeps running until interrupted; then it stops every member it
- * started (by PID) and removes their directories.
+ * then the member table and, for each member, its state directory and a command line that
+ * reaches it, and keeps running until interrupted (SIGINT or SIGTERM, however often); then it
+ * stops every member it started (by PID) and removes their directories.
+ *
+ * `npm run cluster` runs it with `exec`, so npm's signal reaches this process and not only the
+ * shell npm starts (which would not pass it on).
  *
  * Usage: `npm run cluster -- [--members N] [--runtime node|deno] [--extensions a,b]
  *         [--member-extensions 2=a,b,c ...]`
@@ -13,7 +17,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import process from "node:process";
 import { freePort } from "../tests/helpers/process.ts";
 import { parseArgs } from "node:util";
@@ -61,6 +65,19 @@ for (const spec of args["member-extensions"]) {
   extensionsOf.set(Number(m[1]), m[2]);
 }
 
+/** `word` quoted for a POSIX shell when it needs it. */
+const quote = (word: string) =>
+  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+/** A path as the user can type it where they ran the command (npm sets INIT_CWD). */
+const typed = (path: string) => {
+  const rel = relative(process.env.INIT_CWD ?? process.cwd(), path);
+  return quote(rel.startsWith("..") || rel.startsWith("/") ? rel : rel || ".");
+};
+/** The command line that runs the cohort CLI with this script's runtime, for the user to copy. */
+const cliCommand = args.runtime === "deno"
+  ? `npx deno run -A ${typed(join(root, "mod.ts"))}`
+  : `node ${typed(join(root, "dist/mod.js"))}`;
+
 const entry = args.runtime === "deno"
   ? { command: join(root, "node_modules/.bin/deno"), args: ["run", "-A", join(root, "mod.ts")] }
   : { command: process.execPath, args: [join(root, "dist/mod.js")] };
@@ -74,6 +91,8 @@ interface Member {
   dir: string;
   address: string;
   child?: ChildProcess;
+  /** The end of the daemon's log (stderr), shown when it exits early. */
+  logTail: string;
 }
 const members: Member[] = [];
 const step = (text: string) => console.error(`[local-cluster] ${text}`);
@@ -97,7 +116,9 @@ function cohort(
 async function waitForSocket(member: Member): Promise<void> {
   const socket = join(member.dir, "control.socket");
   for (let i = 0; i < 400; i++) {
-    if (member.child?.exitCode !== null) throw new Error(`${member.name} exited early`);
+    if (member.child?.exitCode !== null) {
+      throw new Error(`${member.name} exited early:\n${member.logTail.trimEnd()}`);
+    }
     if (existsSync(socket)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -105,8 +126,10 @@ async function waitForSocket(member: Member): Promise<void> {
 }
 
 let stopping = false;
-async function stopAll(code: number): Promise<never> {
-  if (stopping) process.exit(code);
+async function stopAll(code: number): Promise<void> {
+  // A Ctrl-C reaches this process twice under npm (from the terminal and forwarded by npm): the
+  // first one stops the members, the others wait for that; stopping is bounded by a SIGKILL.
+  if (stopping) return;
   stopping = true;
   step("stopping members");
   for (const m of members) {
@@ -130,11 +153,11 @@ process.on("SIGINT", () => void stopAll(0));
 process.on("SIGTERM", () => void stopAll(0));
 
 try {
-  for (let i = 1; i <= count; i++) {
+  for (let i = 1; i <= count && !stopping; i++) {
     const name = `member${i}`;
     const dir = mkdtempSync(join(tmpdir(), `cohort-${name}-`));
     const address = `127.0.0.1:${await freePort()}`;
-    const member: Member = { index: i, name, dir, address };
+    const member: Member = { index: i, name, dir, address, logTail: "" };
     const extensions = extensionsOf.get(i) ?? args.extensions;
     member.child = spawn(entry.command, [
       ...entry.args,
@@ -143,7 +166,8 @@ try {
       dir,
       "--extensions",
       extensions,
-    ], { stdio: ["ignore", "ignore", "ignore"] });
+    ], { stdio: ["ignore", "ignore", "pipe"] });
+    member.child.stderr!.on("data", (d) => (member.logTail = (member.logTail + d).slice(-4000)));
     members.push(member);
     step(`started ${name} (pid ${member.child.pid}, ${args.runtime}) extensions [${extensions}]`);
   }
@@ -154,6 +178,7 @@ try {
   if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.err.trim()}`);
   step(`bootstrapped ${first.name} at ${first.address} (${Date.now() - started} ms)`);
   for (const m of rest) {
+    if (stopping) break;
     await waitForSocket(m);
     const token = await cohort(first, ["tokens", "add", m.name]);
     if (token.code !== 0) {
@@ -167,8 +192,19 @@ try {
   }
   const table = await cohort(first, ["cluster", "list"]);
   console.log(table.out || table.err);
-  step("running; press Ctrl-C to stop");
+  console.log(
+    "State directories, each with a command that reaches its member (any cohort command):",
+  );
+  const width = Math.max(...members.map((m) => m.name.length));
+  for (const m of members) {
+    console.log(`  ${m.name.padEnd(width)}  ${m.address}  ${m.dir}`);
+    console.log(`    ${cliCommand} cluster list --state-dir ${quote(m.dir)}`);
+  }
+  console.log();
+  if (!stopping) step("running; press Ctrl-C to stop");
 } catch (err) {
-  step(`failed: ${(err as Error).message}`);
-  await stopAll(1);
+  if (!stopping) {
+    step(`failed: ${(err as Error).message}`);
+    await stopAll(1);
+  }
 }

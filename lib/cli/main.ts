@@ -16,7 +16,9 @@ import { shutdownCommand } from "./commands/shutdown.ts";
 import { sqlCommand } from "./commands/sql.ts";
 import { waitreadyCommand } from "./commands/waitready.ts";
 import { DaemonError } from "./daemon_client.ts";
+import { groupsOf, groupUsage, overview } from "./help.ts";
 import { UsageError } from "./usage.ts";
+import { VERSION } from "../version.ts";
 
 /** Every command, in help order. */
 export const COMMANDS: readonly Command[] = [
@@ -34,45 +36,65 @@ export const COMMANDS: readonly Command[] = [
   shutdownCommand,
 ];
 
-function overview(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.path.join(" ").length));
-  const lines = COMMANDS.map((c) => `  ${c.path.join(" ").padEnd(width)}  ${c.summary}`);
-  return `Usage: cohort COMMAND [options]
-
-Leaderless clustering: members, join tokens, API extensions and schema versions.
-
-Commands:
-${lines.join("\n")}
-
-Every command accepts --state-dir DIR and --help.
-`;
-}
-
-function find(argv: string[]): { command?: Command; rest: string[]; prefix: string[] } {
+function find(argv: string[]): { command?: Command; rest: string[]; group?: string } {
   for (const command of COMMANDS) {
     if (command.path.every((word, i) => argv[i] === word)) {
-      return { command, rest: argv.slice(command.path.length), prefix: command.path };
+      return { command, rest: argv.slice(command.path.length) };
     }
   }
-  const prefix = argv[0] && COMMANDS.some((c) => c.path[0] === argv[0] && c.path.length > 1)
-    ? [argv[0]]
-    : [];
-  return { rest: argv, prefix };
+  const group = groupsOf(COMMANDS).find((g) => g === argv[0]);
+  return { rest: argv.slice(group ? 1 : 0), group };
+}
+
+const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h";
+
+/** `cohort help [COMMAND…]`: the overview, a group's usage or a command's usage. */
+function help(words: string[], deps: CliDeps): number {
+  if (words.length === 0) {
+    deps.stdout.write(overview(COMMANDS));
+    return 0;
+  }
+  const { command, rest, group } = find(words);
+  if (command && rest.length === 0) deps.stdout.write(command.usage);
+  else if (group && rest.length === 0) deps.stdout.write(groupUsage(COMMANDS, group));
+  else return unknown(words.join(" "), group, deps);
+  return 0;
+}
+
+function unknown(what: string, group: string | undefined, deps: CliDeps): number {
+  deps.stderr.write(
+    `Error: unknown command "${what}"\n\n${
+      group ? groupUsage(COMMANDS, group) : overview(COMMANDS)
+    }`,
+  );
+  return 2;
 }
 
 /** Runs the CLI with `argv` (arguments after the program name) and returns the exit code. */
 export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
-  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
-    (argv.length === 0 ? deps.stderr : deps.stdout).write(overview());
-    return argv.length === 0 ? 2 : 0;
-  }
-  const { command, rest, prefix } = find(argv);
-  if (!command) {
-    const what = prefix.length ? `${prefix[0]} ${argv[1] ?? ""}`.trim() : argv[0];
-    deps.stderr.write(`Error: unknown command "${what}"\n\n${overview()}`);
+  if (argv.length === 0) {
+    deps.stderr.write(overview(COMMANDS));
     return 2;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
+  if (argv[0] === "--version" || argv[0] === "-V") {
+    deps.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (isHelp(argv[0])) return help([], deps);
+  if (argv[0] === "help") return help(argv.slice(1), deps);
+  const { command, rest, group } = find(argv);
+  if (!command) {
+    if (!group) return unknown(argv[0], undefined, deps);
+    if (rest.some(isHelp)) return help([group], deps);
+    if (rest.length === 0 || rest[0].startsWith("-")) {
+      deps.stderr.write(
+        `Error: missing command after "${group}"\n\n${groupUsage(COMMANDS, group)}`,
+      );
+      return 2;
+    }
+    return unknown(`${group} ${rest[0]}`, group, deps);
+  }
+  if (rest.some(isHelp)) {
     deps.stdout.write(command.usage);
     return 0;
   }

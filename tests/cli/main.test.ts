@@ -2,7 +2,8 @@ import { Writable } from "node:stream";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { CliDeps, DaemonCommandOptions } from "../../lib/cli/command.ts";
-import { runCli } from "../../lib/cli/main.ts";
+import { COMMANDS, runCli } from "../../lib/cli/main.ts";
+import { VERSION } from "../../lib/version.ts";
 import { InvalidInputError } from "../../lib/errors.ts";
 import { removeDir, tempDir } from "../helpers/process.ts";
 
@@ -65,6 +66,57 @@ test("every command has --help", async () => {
   }
 });
 
+test("--version and -V print the package version on stdout and exit 0", async () => {
+  for (const flag of ["--version", "-V"]) {
+    const { d, out, err } = deps();
+    assert.is(await runCli([flag], d), 0, flag);
+    assert.is(out.text, `${VERSION}\n`, flag);
+    assert.is(err.text, "", flag);
+  }
+  const { d, out } = deps();
+  await runCli(["--help"], d);
+  assert.match(out.text, /--version/, "the overview mentions --version");
+});
+
+test("every command group has --help listing its commands, and help GROUP says the same", async () => {
+  const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]))];
+  assert.ok(groups.includes("cluster") && groups.includes("tokens"), groups.join(", "));
+  for (const group of groups) {
+    const members = COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === group);
+    for (const argv of [[group, "--help"], [group, "-h"], ["help", group]]) {
+      const { d, out, err } = deps();
+      assert.is(await runCli(argv, d), 0, argv.join(" "));
+      assert.is(err.text, "", argv.join(" "));
+      assert.match(out.text, `Usage: cohort ${group} COMMAND`);
+      for (const c of members) {
+        assert.match(out.text, `${c.path.join(" ")}  `, `${argv.join(" ")} lists ${c.path}`);
+        assert.match(out.text, c.summary);
+      }
+      for (const c of COMMANDS.filter((c) => c.path[0] !== group)) {
+        assert.not.match(out.text, c.summary, `${argv.join(" ")} lists only its group`);
+      }
+    }
+  }
+});
+
+test("a group without a command exits 2 with the group's usage", async () => {
+  const { d, out, err } = deps();
+  assert.is(await runCli(["tokens"], d), 2);
+  assert.is(out.text, "");
+  assert.match(err.text, 'Error: missing command after "tokens"');
+  assert.match(err.text, "Usage: cohort tokens COMMAND");
+  assert.match(err.text, "tokens revoke");
+});
+
+test("help COMMAND prints that command's usage; help of an unknown command exits 2", async () => {
+  const { d, out } = deps();
+  assert.is(await runCli(["help", "cluster", "list"], d), 0);
+  assert.match(out.text, "Usage: cohort cluster list");
+  const unknown = deps();
+  assert.is(await runCli(["help", "frobnicate"], unknown.d), 2);
+  assert.match(unknown.err.text, 'unknown command "frobnicate"');
+});
+
 test("an unknown command exits 2 and names it", async () => {
   const { d, err } = deps();
   assert.is(await runCli(["frobnicate"], d), 2);
@@ -72,6 +124,7 @@ test("an unknown command exits 2 and names it", async () => {
   const second = deps();
   assert.is(await runCli(["cluster", "explode"], second.d), 2);
   assert.match(second.err.text, 'unknown command "cluster explode"');
+  assert.match(second.err.text, "Usage: cohort cluster COMMAND", "the group's usage follows");
 });
 
 test("an unknown flag is a usage error (exit 2)", async () => {
