@@ -16,6 +16,7 @@ import type {
 } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { Logger } from "../lib/log.ts";
+import type { TrustFactory } from "../lib/cluster/trust.ts";
 import type { GossipConfig, GossipPreset } from "./config.ts";
 
 /** The injected components ("components + init", as js-libp2p does it). */
@@ -24,6 +25,11 @@ export interface GossipComponents {
   readonly random: Random;
   readonly logger: Logger;
   readonly transport: Transport;
+  /**
+   * Who may say what about whom (see `lib/cluster/trust.ts`): cohort's roster
+   * (`rosterTrust`), or `simTrust` in simulations.
+   */
+  readonly trust: TrustFactory;
 }
 
 /** What a member is and how it gossips. */
@@ -80,6 +86,12 @@ export interface GossipStats {
   records: number;
   /** Replicated records received malformed and dropped. */
   recordsDropped: number;
+  /** Replicated records received well-formed but refused (out of range, or by the trust). */
+  recordsRefused: number;
+  /** Member claims refused: unsigned second-hand, badly signed, or vouched for by a non-admitter. */
+  claimsRefused: number;
+  /** Claims about names that were not members (no evidence of an admission). */
+  notMembers: number;
 }
 
 /** A running member: its membership view and replicated records, plus lifecycle. */

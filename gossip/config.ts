@@ -73,6 +73,14 @@ export interface GossipConfig {
    * takes the full suspicion path. true.
    */
   refusalDeclaresDead: boolean;
+  /**
+   * Most members the table holds (the local one, dead and left ones included): a member beyond
+   * is ignored, with a warning. Only admitted members enter the table, so this bounds what a
+   * flood of forged admissions can cost. 4096.
+   */
+  maxMembers: number;
+  /** Most replicated records held, tombstones included; a new key beyond is dropped. 8192. */
+  maxRecords: number;
 }
 
 /** Named timing presets. */
@@ -101,6 +109,8 @@ const LAN: Readonly<GossipConfig> = Object.freeze({
   pushRounds: 4,
   pushRoundGapMs: 20,
   refusalDeclaresDead: true,
+  maxMembers: 4096,
+  maxRecords: 8192,
 });
 
 const LOCAL: Readonly<GossipConfig> = Object.freeze({
@@ -149,6 +159,8 @@ export function resolveConfig(
     "reconnectIntervalMs",
     "reapIntervalMs",
     "pushRounds",
+    "maxMembers",
+    "maxRecords",
   ];
   for (const key of positive) {
     const v = config[key];

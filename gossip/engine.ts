@@ -25,12 +25,15 @@ import type {
 } from "../lib/cluster/membership.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import type { Trust } from "../lib/cluster/trust.ts";
 import { Awareness } from "./awareness.ts";
+import { Claims } from "./claims.ts";
+import { Emitter } from "./events.ts";
 import type { GossipConfig } from "./config.ts";
 import { pushPullScale, resolveConfig } from "./config.ts";
 import { ExtensionFetcher } from "./ext_fetch.ts";
 import type { FetchHost } from "./ext_fetch.ts";
-import { decodeMessage, toWireMeta } from "./messages.ts";
+import { decodeMessage, MAX_INCARNATION, toWireMeta } from "./messages.ts";
 import type { Message, PushPullMsg, Update } from "./messages.ts";
 import { Disseminator } from "./dissemination.ts";
 import { Prober } from "./probe.ts";
@@ -58,6 +61,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   readonly #prober: Prober;
   readonly #fetcher: ExtensionFetcher;
   readonly #records: RecordTable;
+  readonly #trust: Trust;
+  readonly #claims: Claims;
   readonly #pushPull: PushPull;
   #initialState: unknown;
   readonly #timers: (TimerHandle | undefined)[] = [];
@@ -77,6 +82,16 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
         field: "name",
       });
     }
+    if (
+      init.incarnation !== undefined &&
+      !(Number.isSafeInteger(init.incarnation) && init.incarnation >= 0 &&
+        init.incarnation <= MAX_INCARNATION)
+    ) {
+      throw new InvalidInputError(
+        `Invalid gossip incarnation: expected an integer from 0 to ${MAX_INCARNATION}`,
+        { field: "incarnation" },
+      );
+    }
     this.name = this.localName = init.name;
     this.config = resolveConfig(init.preset, init.config);
     this.clock = components.clock;
@@ -87,8 +102,48 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
     this.#initialState = init.state;
     this.#out = new Disseminator(this);
+    const events = new Emitter(this.logger);
+    // Records first: the trust reads them (whose is which key), and claims need the trust.
+    const changes: ((r: ReplicatedRecord) => void)[] = [];
+    this.#records = new RecordTable(init.name, {
+      clock: this.clock,
+      logger: this.logger,
+      events,
+      trust: () => this.#trust,
+      maxRecords: this.config.maxRecords,
+    }, {
+      queue: (key, u) => {
+        this.state.queue.queue(key, u);
+        this.#out.queued();
+      },
+      unqueue: (key) => this.state.queue.remove(key),
+      changed: (r) => {
+        for (const fn of changes) fn(r);
+        // Evidence of membership may just have arrived for a claim that waits for it.
+        this.state?.retryWaiting();
+      },
+    });
+    if (init.records) this.#records.restore(init.records);
+    const records = this.#records;
+    this.#trust = components.trust({
+      name: init.name,
+      records: {
+        setRecord: (kind, key, value, options) => this.setRecord(kind, key, value, options),
+        record: (kind, key) => records.get(kind, key),
+        records: (kind) => records.list(kind),
+      },
+      onRecordChange: (fn) => void changes.push(fn),
+    });
+    this.#claims = new Claims(this.#trust);
     const meta = startingMeta(components.transport.address, init.meta);
-    this.state = new StateMachine(init.name, meta, init.incarnation ?? 0, this, {
+    this.state = new StateMachine(init.name, meta, init.incarnation ?? 0, {
+      clock: this.clock,
+      config: this.config,
+      logger: this.logger,
+      awareness: this.awareness,
+      claims: this.#claims,
+      events,
+    }, {
       queued: () => this.#out.queued(),
       becameLive: (e) => this.#prober?.add(e),
       listMissing: (e) => this.#fetcher?.want(e, this.#from),
@@ -96,15 +151,6 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.#prober = new Prober(this);
     this.#fetcher = new ExtensionFetcher(this);
     if (init.peers) this.state.restore(init.peers);
-    const ctx = { clock: this.clock, logger: this.logger, events: this.state.events };
-    this.#records = new RecordTable(init.name, ctx, {
-      queue: (key, u) => {
-        this.state.queue.queue(key, u);
-        this.#out.queued();
-      },
-      unqueue: (key) => this.state.queue.remove(key),
-    });
-    if (init.records) this.#records.restore(init.records);
     this.#pushPull = new PushPull(this, this.#records, {
       own: components.transport.address,
       seeds: init.seeds ?? [],
@@ -126,7 +172,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.#started = true;
     this.#out.start();
     this.#transport.listen({
-      message: (from, frame) => this.#receive(from, frame),
+      message: (from, frame, peer) => this.#receive(from, frame, peer),
       refused: (to) => this.#refused(to),
     });
     if (this.#initialState !== undefined) {
@@ -136,7 +182,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
         this.logger.warn("Ignoring an invalid initial gossip state", {
           reason: typeof msg === "string" ? msg : `t: expected pp, got ${msg.t}`,
         });
-      } else this.#pushPull.merge(msg, true);
+      } else this.#pushPull.merge(msg, { quiet: true, trusted: true });
     }
     this.#prober.start();
     const c = this.config;
@@ -194,7 +240,11 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     );
     // Known first, so the verdict is settled at once and no fetch is started for it.
     this.state.learnList(full.extensionDigest, full.extensions ?? []);
-    this.state.alive(name, 0, toWireMeta(full));
+    // Vouched for by us, its admitting member (see lib/cluster/trust.ts): the others accept it
+    // at incarnation 0 while the join is pending, and the joiner refutes any difference.
+    const wire = toWireMeta(full);
+    const sg = this.#claims.sign("alive", name, 0, wire);
+    this.state.alive(name, 0, wire, { local: true, sg, sb: this.name });
   }
 
   stop(): void {
@@ -224,6 +274,9 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       localHealth: this.awareness.score,
       records: this.#records.size,
       recordsDropped: this.#records.dropped,
+      recordsRefused: this.#records.refused,
+      claimsRefused: this.state.refusedClaims,
+      notMembers: c.notMembers,
     };
   }
 
@@ -291,7 +344,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
 
   // --- receiving -----------------------------------------------------------------------------
 
-  #receive(from: string, frame: Frame): void {
+  #receive(from: string, frame: Frame, peer?: string): void {
     if (this.#stopped) return;
     const msg = decodeMessage(frame);
     if (typeof msg === "string") {
@@ -310,18 +363,21 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     }
     this.#counters.received++;
     try {
-      this.#dispatch(from, msg);
+      // The member the transport authenticated, when it does: claims made on its own
+      // connection are first-hand, and `f` counts as contact only when it names that member.
+      const sender = peer === undefined ? undefined : this.#trust.nameOf(peer);
+      this.#dispatch(from, msg, sender, peer !== undefined);
     } catch (err) {
       this.logger.error("Failed to handle a gossip message", { from, type: msg.t, err });
     }
   }
 
-  #dispatch(from: string, msg: Message): void {
+  #dispatch(from: string, msg: Message, sender: string | undefined, authenticated: boolean): void {
     const state = this.state;
-    state.heard(msg.f);
+    if (!authenticated || sender === msg.f) state.heard(msg.f);
     switch (msg.t) {
       case "ping": {
-        if (msg.pb) this.#applyAll(msg.pb, from);
+        if (msg.pb) this.#applyAll(msg.pb, from, sender);
         if (msg.n !== this.name) {
           this.logger.debug("Ignoring a ping meant for another member", { target: msg.n, from });
           return;
@@ -337,21 +393,21 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
         return;
       }
       case "ack":
-        if (msg.pb) this.#applyAll(msg.pb, from);
+        if (msg.pb) this.#applyAll(msg.pb, from, sender);
         this.#prober.handleAck(msg.s);
         return;
       case "nack":
         this.#prober.handleNack(msg.s, msg.r === true);
         return;
       case "preq":
-        if (msg.pb) this.#applyAll(msg.pb, from);
+        if (msg.pb) this.#applyAll(msg.pb, from, sender);
         this.#prober.handlePingReq(msg, from);
         return;
       case "gossip":
-        this.#applyAll(msg.pb, from);
+        this.#applyAll(msg.pb, from, sender);
         return;
       case "pp":
-        this.#pushPull.handle(from, msg);
+        this.#pushPull.handle(from, msg, sender);
         return;
       case "extq":
         this.#fetcher.handleRequest(msg, from);
@@ -362,13 +418,14 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     }
   }
 
-  #applyAll(updates: readonly Update[], from: string): void {
+  /** Applies piggybacked updates: records first, since they may be the evidence a claim needs. */
+  #applyAll(updates: readonly Update[], from: string, sender: string | undefined): void {
     this.#from = from;
     try {
-      for (const u of updates) {
-        if (u.k === "rec") this.#records.receive(u.r, from);
-        else this.state.apply(u);
-      }
+      let records: unknown[] | undefined;
+      for (const u of updates) if (u.k === "rec") (records ??= []).push(u.r);
+      if (records) this.#records.receiveAll(records, from, false);
+      for (const u of updates) if (u.k !== "rec") this.state.apply(u, sender);
     } finally {
       this.#from = undefined;
     }

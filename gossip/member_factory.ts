@@ -17,6 +17,7 @@ import { systemClock } from "../lib/cluster/membership.ts";
 import type { ExtensionStatus, JsonValue } from "../lib/cluster/membership.ts";
 import type { GossipFactory, GossipHandle, GossipSetup } from "../lib/daemon/gossip_port.ts";
 import { fingerprint } from "../lib/net/certificates.ts";
+import { rosterTrust } from "../lib/cluster/roster_trust.ts";
 import type { Gossip } from "./api.ts";
 import { createGossip } from "./engine.ts";
 import { defaultRandom } from "./random.ts";
@@ -111,7 +112,13 @@ export const createGossipMember: GossipFactory = (setup: GossipSetup): GossipHan
     logger: setup.logger.child({ component: "gossip:ws" }),
   });
   const engine = createGossip(
-    { clock: systemClock, random: defaultRandom(), logger: setup.logger, transport },
+    {
+      clock: systemClock,
+      random: defaultRandom(),
+      logger: setup.logger,
+      transport,
+      trust: rosterTrust({ cert: setup.cert, key: setup.key }),
+    },
     {
       name: setup.name,
       meta: setup.meta,

@@ -52,6 +52,14 @@ export class MemberEntry {
   incarnation: number;
   wire: WireMeta;
   meta: MemberMeta;
+  /**
+   * Signature of the member's last claim held (its `left` when `state` is `left`, else its
+   * `alive` at `incarnation` with `wire`), relayed with it; `undefined` when it was accepted
+   * first-hand unsigned (then only the member itself can pass it on).
+   */
+  sig: string | undefined;
+  /** Who made {@link sig} when not the member itself (the member that admitted it). */
+  signer: string | undefined;
   /** Clock ms of the last state change. */
   stateChangedAt: number;
   /** Clock ms of the last direct contact or newer incarnation (0 = never). */

@@ -60,6 +60,8 @@ interface Delivery {
 
 class Endpoint implements Transport {
   readonly address: string;
+  /** The identity receivers are told the frames come from (see `TransportHandlers.message`). */
+  readonly identity: string | undefined;
   readonly net: MemoryNetwork;
   handlers: TransportHandlers | undefined;
   closed = false;
@@ -75,9 +77,10 @@ class Endpoint implements Transport {
     dropped: 0,
   };
 
-  constructor(net: MemoryNetwork, address: string) {
+  constructor(net: MemoryNetwork, address: string, identity: string | undefined) {
     this.net = net;
     this.address = address;
+    this.identity = identity;
   }
 
   send(to: string, frame: Frame, _options?: SendOptions): void {
@@ -118,11 +121,15 @@ export class MemoryNetwork {
     this.#countBytes = options.countBytes ?? false;
   }
 
-  /** Creates (or replaces, after a crash) the transport listening at `address`. */
-  endpoint(address: string): Transport {
+  /**
+   * Creates (or replaces, after a crash) the transport listening at `address`. `identity`: what
+   * receivers are told the frames come from, as a transport that authenticates its peers does
+   * (the simulation passes the member name); absent, frames come unauthenticated.
+   */
+  endpoint(address: string, identity?: string): Transport {
     const old = this.#endpoints.get(address);
     if (old && !old.closed) throw new Error(`Address "${address}" is already in use`);
-    const ep = new Endpoint(this, address);
+    const ep = new Endpoint(this, address, identity);
     if (old) ep.group = old.group;
     this.#endpoints.set(address, ep);
     return ep;
@@ -260,6 +267,6 @@ export class MemoryNetwork {
     }
     target.stats.receivedFrames++;
     target.stats.receivedBytes += d.bytes;
-    target.handlers?.message(d.from.address, d.frame);
+    target.handlers?.message(d.from.address, d.frame, d.from.identity);
   }
 }

@@ -20,12 +20,42 @@ export interface WireMeta {
   /** extension digest */ readonly ed: string;
 }
 
-/** A gossiped state update about one member (a "broadcast"). */
+/**
+ * The largest incarnation accepted (2^48). Only a member itself raises its incarnation, one step
+ * per refutation or metadata change: at a thousand steps a second it would take 8 900 years to
+ * get here, and `+1` from here stays an exact integer.
+ */
+export const MAX_INCARNATION = 2 ** 48;
+/** The largest schema version accepted (a count of migrations). */
+export const MAX_SCHEMA_VERSION = 2 ** 31 - 1;
+
+/**
+ * A gossiped state update about one member (a "broadcast").
+ *
+ * `alive` and `left` are the member's own claims (see `lib/cluster/trust.ts`): `sg` is the
+ * signature of {@link claimPayload} by the member, or by `sb`, the member that admitted it,
+ * vouching for its starting metadata at incarnation 0. A claim without `sg` is accepted only
+ * first-hand, on the member's own connection. `suspect` and `dead` are accusations anyone may
+ * make.
+ */
 export type MemberUpdate =
-  | { readonly k: "alive"; readonly n: string; readonly i: number; readonly m: WireMeta }
+  | {
+    readonly k: "alive";
+    readonly n: string;
+    readonly i: number;
+    readonly m: WireMeta;
+    readonly sg?: string;
+    readonly sb?: string;
+  }
   | { readonly k: "suspect"; readonly n: string; readonly i: number; readonly by: string }
   | { readonly k: "dead"; readonly n: string; readonly i: number; readonly by: string }
-  | { readonly k: "left"; readonly n: string; readonly i: number };
+  | {
+    readonly k: "left";
+    readonly n: string;
+    readonly i: number;
+    readonly m?: WireMeta;
+    readonly sg?: string;
+  };
 
 /**
  * A gossiped replicated record. Frame validation does not look at `r`: the record is validated
@@ -39,12 +69,17 @@ export interface RecordUpdate {
 /** A gossiped update: about a member, or a replicated record. */
 export type Update = MemberUpdate | RecordUpdate;
 
-/** One member's full state in a push-pull exchange. */
+/**
+ * One member's full state in a push-pull exchange. `sg`/`sb`: the signature of the member's last
+ * claim (its `left` when `k` is `left`, else its `alive`), as in {@link MemberUpdate}.
+ */
 export interface StateEntry {
   readonly k: MemberState;
   readonly n: string;
   readonly i: number;
   readonly m: WireMeta;
+  readonly sg?: string;
+  readonly sb?: string;
 }
 
 /** Direct probe. `n` names the intended target so a reused address does not ack by mistake. */
@@ -147,31 +182,50 @@ export type Message =
   | ExtReqMsg
   | ExtMsg;
 
-/** Limits enforced on inbound frames. */
+/**
+ * Limits enforced on inbound frames. A sender never exceeds them: it splits what is larger
+ * ({@link CHUNK_CHARS}), so a frame beyond them is malformed and dropped whole.
+ */
 export const LIMITS: Readonly<{
   frameChars: number;
   name: number;
-  text: number;
+  short: number;
+  signature: number;
   updates: number;
   state: number;
   extensions: number;
+  listChars: number;
+  lists: number;
   records: number;
 }> = Object.freeze({
-  /** Largest JSON text accepted (chars). */
-  frameChars: 32 * 1024 * 1024,
-  /** Longest member name, address, role, version or digest. */
+  /** Largest JSON text accepted (chars): four chunks. */
+  frameChars: 4 * 1024 * 1024,
+  /** Longest member name, address or digest. */
   name: 256,
-  /** Longest free-form text field. */
-  text: 1024,
-  /** Most updates in one message. */
-  updates: 4096,
-  /** Most members in one push-pull. */
-  state: 200_000,
+  /** Longest role, app version or certificate fingerprint. */
+  short: 128,
+  /** Longest signature (base64url). */
+  signature: 256,
+  /** Most updates in one message (a probe carries a few dozen, a record batch a few hundred). */
+  updates: 1024,
+  /** Most members in one push-pull message (a member's initial state holds every member). */
+  state: 16_384,
   /** Most names in one extension list. */
   extensions: 10_000,
-  /** Most replicated records in one push-pull. */
-  records: 100_000,
+  /** Longest extension list, in chars of its names together. */
+  listChars: 256 * 1024,
+  /** Most extension lists in one push-pull message. */
+  lists: 64,
+  /** Most replicated records in one message (a member's initial state holds every record). */
+  records: 16_384,
 });
+
+/**
+ * Largest share of a frame (JSON chars) that full state or records fill before the rest goes
+ * in another frame: with names of non-ASCII characters (3 UTF-8 bytes each) a chunk still fits
+ * the WebSocket transport's 1 MiB frames.
+ */
+export const CHUNK_CHARS = 256 * 1024;
 
 // Objects already validated (or converted) once: in-process transports hand the same frozen
 // update to every receiver, so a 1000-member simulation validates each update once, not 1000×.
@@ -187,6 +241,10 @@ const isName = (v: unknown): v is string =>
   typeof v === "string" && v.length > 0 && v.length <= LIMITS.name;
 const isUint = (v: unknown): v is number =>
   typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isInc = (v: unknown): v is number => isUint(v) && v <= MAX_INCARNATION;
+const isSchema = (v: unknown): v is number => isUint(v) && v <= MAX_SCHEMA_VERSION;
+const isSig = (v: unknown): boolean =>
+  v === undefined || (typeof v === "string" && v.length > 0 && v.length <= LIMITS.signature);
 const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 const STATES = new Set<string>(["alive", "suspect", "dead", "left"]);
@@ -195,8 +253,9 @@ const STATES = new Set<string>(["alive", "suspect", "dead", "left"]);
 export function isWireMeta(v: unknown): v is WireMeta {
   if (!isObj(v)) return false;
   if (validMetas.has(v)) return true;
-  const ok = isName(v.a) && isStr(v.fp) && isStr(v.r) && isUint(v.si) && isUint(v.se) &&
-    isStr(v.v) && isUint(v.ec) && isStr(v.ed);
+  const ok = isName(v.a) && isStr(v.fp, LIMITS.short) && isStr(v.r, LIMITS.short) &&
+    isSchema(v.si) && isSchema(v.se) && isStr(v.v, LIMITS.short) && isUint(v.ec) &&
+    v.ec <= LIMITS.extensions && isStr(v.ed);
   if (ok) validMetas.add(v);
   return ok;
 }
@@ -207,18 +266,18 @@ export function isUpdate(v: unknown): v is Update {
   if (validUpdates.has(v)) return true;
   // The record is validated where it is merged, so a bad one is dropped alone.
   if (v.k === "rec") return true;
-  if (!isName(v.n) || !isUint(v.i)) return false;
+  if (!isName(v.n) || !isInc(v.i)) return false;
   let ok: boolean;
   switch (v.k) {
     case "alive":
-      ok = isWireMeta(v.m);
+      ok = isWireMeta(v.m) && isSig(v.sg) && (v.sb === undefined || isName(v.sb));
       break;
     case "suspect":
     case "dead":
       ok = isName(v.by);
       break;
     case "left":
-      ok = true;
+      ok = (v.m === undefined || isWireMeta(v.m)) && isSig(v.sg);
       break;
     default:
       ok = false;
@@ -235,11 +294,15 @@ function checkUpdates(v: unknown, required: boolean): string | undefined {
   return undefined;
 }
 
-/** Validates an extension list received from a peer: an array of short strings. */
+/** Validates an extension list received from a peer: an array of short strings, bounded. */
 export function isExtensionList(v: unknown): v is string[] {
   if (!Array.isArray(v) || v.length > LIMITS.extensions) return false;
-  for (const s of v) if (!isName(s)) return false;
-  return true;
+  let chars = 0;
+  for (const s of v) {
+    if (!isName(s)) return false;
+    chars += s.length;
+  }
+  return chars <= LIMITS.listChars;
 }
 
 function checkState(msg: Record<string, unknown>): string | undefined {
@@ -252,10 +315,13 @@ function checkState(msg: Record<string, unknown>): string | undefined {
   const list: unknown[] = Array.isArray(st) ? st : [];
   for (let i = 0; i < list.length; i++) {
     const e = list[i];
-    if (!isObj(e) || !STATES.has(e.k as string) || !isName(e.n) || !isUint(e.i)) {
+    if (!isObj(e) || !STATES.has(e.k as string) || !isName(e.n) || !isInc(e.i)) {
       return `st.${i}: malformed member`;
     }
     if (!isWireMeta(e.m)) return `st.${i}.m: malformed metadata`;
+    if (!isSig(e.sg) || (e.sb !== undefined && !isName(e.sb))) {
+      return `st.${i}.sg: malformed signature`;
+    }
   }
   if (msg.sh !== undefined && !isName(msg.sh)) return "sh: expected a digest";
   for (const flag of ["sw", "o"] as const) {
@@ -269,6 +335,7 @@ function checkState(msg: Record<string, unknown>): string | undefined {
   }
   if (msg.x !== undefined) {
     if (!isObj(msg.x)) return "x: expected an object";
+    if (Object.keys(msg.x).length > LIMITS.lists) return "x: too many extension lists";
     for (const d in msg.x) {
       if (!isName(d) || !isExtensionList(msg.x[d])) return `x.${d}: malformed extension list`;
     }

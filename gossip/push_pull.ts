@@ -8,12 +8,18 @@
  * on a mismatch it sends its full state and asks for the initiator's (`sw`, `rw`). A join (and a
  * reconnect) ships the whole state both ways at once.
  *
+ * Full state larger than {@link CHUNK_CHARS} goes in several frames: one-way pushes (`o`) of
+ * members, lists and records first, then the message itself with the rest, so the peer has
+ * merged everything by the time it handles the message (frames of one connection arrive in
+ * order). A cluster's state never outgrows the transport's frame limit.
+ *
  * @module
  */
 import type { ReplicatedRecord, TimerHandle } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { MemberEntry } from "./members.ts";
-import type { PushPullMsg, Update } from "./messages.ts";
+import { CHUNK_CHARS, updateSize } from "./messages.ts";
+import type { PushPullMsg, StateEntry, Update } from "./messages.ts";
 import { pickRandom } from "./random.ts";
 import type { RecordTable } from "./records.ts";
 import type { EngineHost } from "./host.ts";
@@ -32,6 +38,26 @@ interface Pending {
 
 /** Most records per gossip message when a peer asked for all of them. */
 const RECORDS_PER_MESSAGE = 1024;
+
+/** The fields of a push-pull message besides the state it carries. */
+type Head = Omit<PushPullMsg, "st" | "x" | "rc">;
+
+/** State to ship: members, the lists they run, records. */
+interface Payload {
+  st?: readonly StateEntry[];
+  x?: Readonly<Record<string, readonly string[]>>;
+  rc?: readonly ReplicatedRecord[];
+}
+
+/** Options of {@link PushPull.merge}. */
+export interface MergeOptions {
+  /** Gossip none of the member state (a joiner's starting view is news to nobody). */
+  readonly quiet?: boolean;
+  /** The state an admitting member handed us: its records are trusted (`Trust.recordProblem`). */
+  readonly trusted?: boolean;
+  /** The member the transport authenticated for the frame. */
+  readonly sender?: string;
+}
 
 /** Push-pull anti-entropy for one member. */
 export class PushPull {
@@ -138,8 +164,11 @@ export class PushPull {
       }, h.config.requestTimeoutMs);
       if (full) {
         const { st, x } = h.state.fullState();
-        const rc = this.#allRecords();
-        h.send(address, { t: "pp", f: h.name, s: seq, j: true, st, x, rc }, true);
+        this.#ship(address, { t: "pp", f: h.name, s: seq, j: true }, {
+          st,
+          x,
+          rc: this.#allRecords(),
+        });
       } else {
         const sh = h.state.digest();
         h.send(address, { t: "pp", f: h.name, s: seq, sh, rh: this.#recordsHash() }, true);
@@ -147,53 +176,69 @@ export class PushPull {
     });
   }
 
-  /** Handles a push-pull message: an opening, an answer to ours, or a one-way push. */
-  handle(from: string, msg: PushPullMsg): void {
+  /**
+   * Handles a push-pull message: an opening, an answer to ours, or a one-way push. `sender`:
+   * the member the transport authenticated for it.
+   */
+  handle(from: string, msg: PushPullMsg, sender?: string): void {
     const h = this.#h;
     if (msg.o) {
-      this.merge(msg);
+      this.merge(msg, { sender });
       return;
     }
     if (msg.r) {
       const pending = this.#pending.get(msg.s);
       if (!pending) return;
       this.#settle(msg.s, pending, true, () => {
-        this.merge(msg);
+        this.merge(msg, { sender });
         if (msg.sw) {
           const { st, x } = h.state.fullState();
-          h.send(pending.address, { t: "pp", f: h.name, s: msg.s, o: true, st, x }, true);
+          this.#ship(pending.address, { t: "pp", f: h.name, s: msg.s, o: true }, { st, x });
         }
         if (msg.rw) this.#sendRecords(pending.address);
       });
       return;
     }
     // Merge first, so the reply already carries our refutation of anything they hold against us.
-    this.merge(msg);
+    this.merge(msg, { sender });
     const rh = this.#recordsHash();
     // Records travel only when the tables differ (or the peer sent no digest: a join).
     const inSync = msg.rh === rh;
     const rc = inSync ? undefined : this.#allRecords();
     const rw = msg.rh !== undefined && !inSync ? true : undefined;
-    let reply: PushPullMsg;
     if (msg.st === undefined) {
       // Digest-only: answer with the digest alone when the tables agree, else with our full
       // state and a request for theirs.
       const sh = h.state.digest();
-      if (sh === msg.sh) reply = { t: "pp", f: h.name, s: msg.s, r: true, sh, rc, rh, rw };
-      else {
+      if (sh === msg.sh) {
+        this.#ship(from, { t: "pp", f: h.name, s: msg.s, r: true, sh, rh, rw }, { rc });
+      } else {
         const { st, x } = h.state.fullState();
-        reply = { t: "pp", f: h.name, s: msg.s, r: true, st, x, sw: true, rc, rh, rw };
+        this.#ship(from, { t: "pp", f: h.name, s: msg.s, r: true, sw: true, rh, rw }, {
+          st,
+          x,
+          rc,
+        });
       }
     } else {
       const { st, x } = h.state.fullState();
-      reply = { t: "pp", f: h.name, s: msg.s, r: true, st, x, rc, rh, rw };
+      this.#ship(from, { t: "pp", f: h.name, s: msg.s, r: true, rh, rw }, { st, x, rc });
     }
-    h.send(from, reply, true);
   }
 
-  /** Merges a push-pull's lists, state and records; `quiet`: gossip none of the state. */
-  merge(msg: PushPullMsg, quiet = false): void {
+  /**
+   * Sends `head` with `payload`, split when it is larger than {@link CHUNK_CHARS}: one-way
+   * pushes of the first parts, then `head` with the last part.
+   */
+  #ship(to: string, head: Head, payload: Payload): void {
     const h = this.#h;
+    for (const msg of chunkPayload(head, payload, h.name)) h.send(to, msg, true);
+  }
+
+  /** Merges a push-pull's records, lists and state (records first: evidence claims may need). */
+  merge(msg: PushPullMsg, options: MergeOptions = {}): void {
+    const h = this.#h;
+    if (msg.rc) this.#records.receiveAll(msg.rc, msg.f, options.trusted === true);
     if (msg.x) {
       for (const d in msg.x) {
         if (h.state.lists.has(d)) continue;
@@ -210,10 +255,9 @@ export class PushPull {
       }
     }
     if (msg.st) {
-      if (quiet) h.state.mergeQuietly(msg.st);
-      else h.state.merge(msg.st);
+      if (options.quiet) h.state.mergeQuietly(msg.st, options.sender);
+      else h.state.merge(msg.st, options.sender);
     }
-    if (msg.rc) { for (const r of msg.rc) this.#records.receive(r, msg.f); }
   }
 
   /** Nothing listens at `to`: its exchanges fail now rather than at their timeout. */
@@ -244,13 +288,26 @@ export class PushPull {
     return extensionDigest(ids.sort());
   }
 
-  /** Sends every record to `address` as gossip updates (the peer asked with `rw`). */
+  /**
+   * Sends every record to `address` as gossip updates (the peer asked with `rw`), in messages
+   * of at most {@link CHUNK_CHARS} and {@link RECORDS_PER_MESSAGE} records.
+   */
   #sendRecords(address: string): void {
-    const all = this.#records.all();
-    for (let i = 0; i < all.length; i += RECORDS_PER_MESSAGE) {
-      const pb: Update[] = all.slice(i, i + RECORDS_PER_MESSAGE).map((r) => ({ k: "rec", r }));
-      this.#h.send(address, { t: "gossip", f: this.#h.name, pb }, true);
+    let pb: Update[] = [];
+    let size = 0;
+    const flush = () => {
+      if (pb.length) this.#h.send(address, { t: "gossip", f: this.#h.name, pb }, true);
+      pb = [];
+      size = 0;
+    };
+    for (const r of this.#records.all()) {
+      const u: Update = { k: "rec", r };
+      const n = updateSize(u);
+      if (pb.length >= RECORDS_PER_MESSAGE || (pb.length > 0 && size + n > CHUNK_CHARS)) flush();
+      pb.push(u);
+      size += n;
     }
+    flush();
   }
 
   /** Every record, or `undefined` (no field on the wire) when there are none. */
@@ -265,4 +322,65 @@ export class PushPull {
     const self = h.state.self;
     return pickRandom(h.state.table.list, 1, h.random, (e) => e !== self && accept(e))[0];
   }
+}
+
+/**
+ * Splits `payload` into push-pull messages of at most {@link CHUNK_CHARS} of state each (a
+ * single item larger than that travels alone): one-way pushes (`o`) first, `head` last with
+ * what remains. The lists of `x` ride with the first part.
+ */
+export function chunkPayload(head: Head, payload: Payload, from: string): PushPullMsg[] {
+  const out: PushPullMsg[] = [];
+  let st: StateEntry[] = [];
+  let x: Record<string, readonly string[]> | undefined;
+  let rc: ReplicatedRecord[] = [];
+  let size = 0;
+  const flush = () => {
+    const part: PushPullMsg = { t: "pp", f: from, s: head.s, o: true };
+    out.push(withParts(part, st, x, rc));
+    st = [];
+    x = undefined;
+    rc = [];
+    size = 0;
+  };
+  const add = (n: number) => {
+    if (size > 0 && size + n > CHUNK_CHARS) flush();
+    size += n;
+  };
+  if (payload.x) {
+    for (const d in payload.x) {
+      const list = payload.x[d];
+      let n = d.length + 6;
+      for (const name of list) n += name.length + 3;
+      add(n);
+      (x ??= {})[d] = list;
+    }
+  }
+  for (const e of payload.st ?? []) {
+    add(updateSize(e as unknown as Update));
+    st.push(e);
+  }
+  for (const r of payload.rc ?? []) {
+    add(updateSize(r as unknown as Update));
+    rc.push(r);
+  }
+  out.push(withParts({ ...head } as PushPullMsg, st, x, rc, payload));
+  return out;
+}
+
+/** `msg` with the parts that are not empty (and, for the last message, present in `payload`). */
+function withParts(
+  msg: PushPullMsg,
+  st: StateEntry[],
+  x: Record<string, readonly string[]> | undefined,
+  rc: ReplicatedRecord[],
+  payload?: Payload,
+): PushPullMsg {
+  const m = msg as { -readonly [K in keyof PushPullMsg]: PushPullMsg[K] };
+  // A one-way part always has `st` (what a push-pull without a digest must carry); the last
+  // message has it when the payload has it, even empty: it is what says "full state".
+  if (payload === undefined || st.length || payload.st !== undefined) m.st = st;
+  if (x) m.x = x;
+  if (rc.length) m.rc = rc;
+  return msg;
 }

@@ -5,7 +5,19 @@
  * a member that missed a broadcast converges at its next push-pull.
  *
  * Records from the network are validated here, one by one: a bad record is logged and dropped
- * without its frame, and never reaches the map.
+ * without its frame, and never reaches the map. Beyond its shape, a record is refused when
+ *
+ * - its version (the writer's clock in ms) is more than {@link MAX_VERSION_AHEAD_MS} ahead of
+ *   ours: no honest writer is, and a version near 2^53 would leave no room for the removal
+ *   that must beat it;
+ * - it is a new key while the table holds `maxRecords` records;
+ * - the trust says its writer may not write it (`Trust.recordProblem`: for cohort, a member
+ *   writes only its own roster record, see `lib/cluster/roster_trust.ts`).
+ *
+ * Values are applied before tombstones and in as many passes as they make progress, so a batch
+ * (a push-pull's records) that holds both the record of a member and one it wrote is accepted
+ * whatever its order. A tombstone wins over a value of the same version, so a removal writes
+ * `max(now, version held)` and always wins, however far ahead the value it removes.
  *
  * @module
  */
@@ -19,8 +31,15 @@ import type {
 import { compareRecords, RECORD_LIMITS } from "../lib/cluster/membership.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import type { Trust } from "../lib/cluster/trust.ts";
 import type { Emitter } from "./events.ts";
 import type { RecordUpdate } from "./messages.ts";
+
+/**
+ * How far ahead of the receiver's clock a record's version may be, in ms (1 hour): clocks of
+ * members must roughly agree anyway (records expire by each member's own clock).
+ */
+export const MAX_VERSION_AHEAD_MS = 3_600_000;
 
 /** What the record table asks of the engine around it. */
 export interface RecordHooks {
@@ -28,6 +47,19 @@ export interface RecordHooks {
   queue(key: string, update: RecordUpdate): void;
   /** Removes the update queued under `key` (the record expired). */
   unqueue(key: string): void;
+  /** A record was stored (a local write or one received), after the `record-change` event. */
+  changed?(record: ReplicatedRecord): void;
+}
+
+/** What the record table is built with. */
+export interface RecordContext {
+  clock: Clock;
+  logger: Logger;
+  events: Emitter;
+  /** The engine's trust (read at each use: it is built after the table). */
+  trust: () => Trust;
+  /** Most records held; a new key beyond is refused. */
+  maxRecords: number;
 }
 
 /** Largest nesting depth of a record value. */
@@ -37,6 +69,8 @@ const ALLOWED = new Set(["kind", "key", "value", "version", "origin", "expiresAt
 // receiver, so a record crossing a 1000-member simulation is checked once.
 const valid = new WeakSet<object>();
 
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 const isUint = (v: unknown): v is number =>
   typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isText = (v: unknown, max: number): v is string =>
@@ -106,20 +140,23 @@ export class RecordTable {
   readonly #events: Emitter;
   readonly #origin: string;
   readonly #hooks: RecordHooks;
+  readonly #trust: () => Trust;
+  readonly #max: number;
   #size = 0;
   #loggedAt = -Infinity;
+  #refusedLoggedAt = -Infinity;
   /** Records dropped as malformed since creation. */
   dropped = 0;
+  /** Well-formed records refused since creation (out of range, table full, or by the trust). */
+  refused = 0;
 
-  constructor(
-    origin: string,
-    ctx: { clock: Clock; logger: Logger; events: Emitter },
-    hooks: RecordHooks,
-  ) {
+  constructor(origin: string, ctx: RecordContext, hooks: RecordHooks) {
     this.#origin = origin;
     this.#clock = ctx.clock;
     this.#log = ctx.logger;
     this.#events = ctx.events;
+    this.#trust = ctx.trust;
+    this.#max = ctx.maxRecords;
     this.#hooks = hooks;
   }
 
@@ -168,7 +205,13 @@ export class RecordTable {
     else if (typeof expiresAt === "number" && Number.isFinite(expiresAt)) {
       expiresAt = Math.ceil(expiresAt);
     }
-    const version = Math.max(Math.floor(this.#clock.now()), cur ? cur.version + 1 : 0);
+    const now = Math.floor(this.#clock.now());
+    // A tombstone wins a tie, so a removal needs no version beyond the one it removes.
+    const version = !cur
+      ? now
+      : value === null && cur.value !== null
+      ? Math.max(now, cur.version)
+      : Math.max(now, cur.version + 1);
     // A deep copy (validated and frozen below): the caller keeps its object mutable, the
     // cluster gets an immutable one. structuredClone keeps NaN and undefined so they are caught.
     let copy: unknown;
@@ -177,10 +220,15 @@ export class RecordTable {
     } catch {
       copy = undefined;
     }
-    const record: ReplicatedRecord = expiresAt === undefined
+    let record: ReplicatedRecord = expiresAt === undefined
       ? { kind, key, value: copy as JsonValue | null, version, origin: this.#origin }
       : { kind, key, value: copy as JsonValue | null, version, origin: this.#origin, expiresAt };
-    const problem = recordProblem(record);
+    let problem = recordProblem(record);
+    if (!problem) {
+      // Signed by the trust once its shape is known good (the signature covers the value).
+      record = this.#trust().seal(record);
+      problem = recordProblem(record);
+    }
     if (problem) {
       const colon = problem.indexOf(":");
       throw new InvalidInputError(`Invalid replicated record ${kind}/${key}: ${problem}`, {
@@ -192,10 +240,55 @@ export class RecordTable {
   }
 
   /**
-   * A record from the network: validated, dropped when expired or not newer than ours,
-   * otherwise stored, re-gossiped and announced. Returns `true` when it changed the map.
+   * A record from the network: validated, dropped when expired or not newer than ours, refused
+   * when out of range or by the trust, otherwise stored, re-gossiped and announced. `trusted`:
+   * it comes with the state an admitting member handed us (see `Trust.recordProblem`).
+   * Returns `true` when it changed the map.
    */
-  receive(v: unknown, from: string): boolean {
+  receive(v: unknown, from: string, trusted = false): boolean {
+    return this.#receive(v, from, trusted) === "stored";
+  }
+
+  /**
+   * Records from one message (a push-pull's, a gossip batch's): values first, in passes while
+   * they make progress (a record may be accepted only once the record of its writer is), then
+   * tombstones. Returns how many changed the map.
+   */
+  receiveAll(list: readonly unknown[], from: string, trusted = false): number {
+    let stored = 0;
+    let later: unknown[] = [];
+    const tombstones: unknown[] = [];
+    for (const v of list) {
+      if (isObject(v) && v.value === null) tombstones.push(v);
+      else later.push(v);
+    }
+    for (let pass = 0; later.length > 0 && pass < 8; pass++) {
+      const again: unknown[] = [];
+      let progress = false;
+      for (const v of later) {
+        const outcome = this.#receive(v, from, trusted, pass < 7 && later.length > 1);
+        if (outcome === "stored") {
+          stored++;
+          progress = true;
+        } else if (outcome === "retry") again.push(v);
+      }
+      later = again;
+      if (!progress) {
+        for (const v of later) if (this.#receive(v, from, trusted) === "stored") stored++;
+        break;
+      }
+    }
+    for (const v of tombstones) if (this.#receive(v, from, trusted) === "stored") stored++;
+    return stored;
+  }
+
+  /** One record from the network; `defer`: a trust refusal is "retry", not counted yet. */
+  #receive(
+    v: unknown,
+    from: string,
+    trusted: boolean,
+    defer = false,
+  ): "stored" | "ignored" | "retry" {
     const problem = recordProblem(v);
     if (problem) {
       this.dropped++;
@@ -209,14 +302,41 @@ export class RecordTable {
           dropped: this.dropped,
         });
       }
-      return false;
+      return "ignored";
     }
     const r = v as ReplicatedRecord;
-    if (this.#expired(r, this.#clock.now())) return false;
+    const now = this.#clock.now();
+    if (this.#expired(r, now)) return "ignored";
     const cur = this.get(r.kind, r.key);
-    if (cur && compareRecords(r, cur) <= 0) return false;
+    if (cur && compareRecords(r, cur) <= 0) return "ignored";
+    let refusal: string | undefined;
+    if (r.version > now + MAX_VERSION_AHEAD_MS) {
+      refusal = `version is ${
+        Math.round((r.version - now) / 1000)
+      } s ahead of this member's clock (at most ${MAX_VERSION_AHEAD_MS / 1000} s)`;
+    } else if (!this.#byKind.get(r.kind)?.has(r.key) && this.#size >= this.#max) {
+      refusal = `the record table is full (${this.#max} records)`;
+    } else {
+      refusal = this.#trust().recordProblem(r, cur, trusted);
+      if (refusal !== undefined && defer) return "retry";
+    }
+    if (refusal !== undefined) {
+      this.refused++;
+      if (now - this.#refusedLoggedAt >= 10_000) {
+        this.#refusedLoggedAt = now;
+        this.#log.warn("Refusing a replicated record", {
+          from,
+          kind: r.kind,
+          key: r.key,
+          origin: r.origin,
+          reason: refusal,
+          refused: this.refused,
+        });
+      }
+      return "ignored";
+    }
     this.#accept(r, cur);
-    return true;
+    return "stored";
   }
 
   /** Records persisted by a previous run: stored silently (no events, no gossip). */
@@ -268,5 +388,6 @@ export class RecordTable {
     if (this.#events.has("record-change")) {
       this.#events.emit("record-change", { record: r, previous });
     }
+    this.#hooks.changed?.(r);
   }
 }

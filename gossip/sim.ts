@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { MemberMeta, MemberState } from "../lib/cluster/membership.ts";
+import type { MemberMeta, MemberState, ReplicatedRecord } from "../lib/cluster/membership.ts";
 import { silentLogger } from "../lib/log.ts";
 import type { Logger } from "../lib/log.ts";
 import type { GossipConfig, GossipPreset } from "./config.ts";
@@ -17,6 +17,8 @@ import type { MemoryNetworkOptions } from "./memory_transport.ts";
 import { createRandom } from "./random.ts";
 import { SimClock } from "./sim_clock.ts";
 import { normalizeMeta } from "./state.ts";
+import { simTrust } from "./sim_trust.ts";
+import type { TrustFactory } from "../lib/cluster/trust.ts";
 
 /** Options of {@link createSimCluster}. */
 export interface SimOptions {
@@ -44,6 +46,15 @@ export interface SimOptions {
    * @default "join"
    */
   readonly form?: "join" | "restore";
+  /** The trust of member `i`. @default simTrust() for all (every name a member) */
+  readonly trust?: (i: number) => TrustFactory;
+  /**
+   * The identity member `i`'s frames carry (`TransportHandlers.message`'s `peer`, what the
+   * trust's `nameOf` maps back to a name). @default its name
+   */
+  readonly identity?: (i: number) => string;
+  /** Replicated records every member starts with (as restored from its store). */
+  readonly records?: readonly ReplicatedRecord[];
 }
 
 /** A running simulated cluster. */
@@ -92,15 +103,18 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
       ...startingMeta(simAddress(i), options.meta?.(i)),
     });
 
+  const open = simTrust();
+  const trustOf = options.trust ?? (() => open);
   let peers: { name: string; incarnation: number; meta: MemberMeta }[] | undefined;
   const make = (i: number, incarnation?: number): Gossip => {
-    const transport = net.endpoint(addresses[i]);
+    const transport = net.endpoint(addresses[i], options.identity?.(i) ?? names[i]);
     const g = createGossip(
       {
         clock,
         random: createRandom(seed * 7919 + i * 104729 + (incarnation ?? 0)),
         logger,
         transport,
+        trust: trustOf(i),
       },
       {
         name: names[i],
@@ -109,6 +123,7 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
         meta: metaOf(i),
         incarnation,
         peers,
+        records: options.records,
       },
     );
     members[i] = g;

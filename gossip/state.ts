@@ -3,6 +3,15 @@
  * precedence rules, refutes accusations against the local member, runs suspicion timers,
  * queues accepted updates for re-gossip, keeps extension verdicts and emits events.
  *
+ * What it accepts from the network (the rules of `lib/cluster/trust.ts`, checked here):
+ * - a name enters the table only when the trust says it joined ({@link Claims.isMember}), and
+ *   the table holds at most `maxMembers` entries; a claim about a name not known yet waits a
+ *   little in case its evidence (the roster record) is on its way;
+ * - `alive` and `left` are accepted only as their member's own claims ({@link Claims.accepts});
+ * - an accusation (`suspect`, `dead`) never raises an incarnation: one above the incarnation
+ *   held is taken as an accusation of the one held, since only the member raises its own. So a
+ *   member always refutes with one step above its own incarnation, which every member accepts.
+ *
  * @module
  */
 import type {
@@ -19,10 +28,11 @@ import type { Awareness } from "./awareness.ts";
 import { BroadcastQueue, NEWS_WEIGHT } from "./broadcast.ts";
 import type { GossipConfig } from "./config.ts";
 import { suspicionTimeout } from "./config.ts";
-import { Emitter } from "./events.ts";
+import type { Emitter } from "./events.ts";
 import { MemberEntry, MemberTable, supersedes } from "./members.ts";
-import { fromWireMeta, sameWireMeta, toWireMeta } from "./messages.ts";
+import { fromWireMeta, MAX_INCARNATION, sameWireMeta, toWireMeta } from "./messages.ts";
 import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
+import type { ClaimKind, Claims, Provenance } from "./claims.ts";
 import { expectedConfirmations, Suspicion } from "./suspicion.ts";
 
 /** What the state machine asks of the engine around it. */
@@ -34,6 +44,10 @@ export interface StateHooks {
   /** The extension list for `entry`'s digest is unknown: fetch it. */
   listMissing(entry: MemberEntry): void;
 }
+
+/** Claims about names not (yet) members kept for a retry, and for how long (ms). */
+const WAITING = 64;
+const WAITING_MS = 30_000;
 
 /** Fills in the extension digest and count from the list, when the list is given. */
 export function normalizeMeta(meta: MemberMeta): MemberMeta {
@@ -67,30 +81,48 @@ export class StateMachine {
   readonly #hooks: StateHooks;
   /** Live members whose list differs from ours, with the digest the mismatch was reported for. */
   readonly #mismatched = new Map<string, string>();
+  readonly #claims: Claims;
+  /** Claims about names that were not members when they came, by name (oldest first). */
+  readonly #waiting = new Map<string, { at: number; retry: () => void }>();
+  #fullLogged = -Infinity;
   /** Counters for benchmarks and diagnostics. */
-  readonly counters = { refutations: 0, suspicions: 0, deaths: 0 };
+  readonly counters = { refutations: 0, suspicions: 0, deaths: 0, notMembers: 0 };
 
   constructor(
     name: string,
     meta: MemberMeta,
     incarnation: number,
-    ctx: { clock: Clock; config: GossipConfig; logger: Logger; awareness: Awareness },
+    ctx: {
+      clock: Clock;
+      config: GossipConfig;
+      logger: Logger;
+      awareness: Awareness;
+      claims: Claims;
+      events: Emitter;
+    },
     hooks: StateHooks,
   ) {
     this.#clock = ctx.clock;
     this.#config = ctx.config;
     this.#log = ctx.logger;
     this.#awareness = ctx.awareness;
+    this.#claims = ctx.claims;
     this.#hooks = hooks;
-    this.events = new Emitter(ctx.logger);
+    this.events = ctx.events;
     const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? [] });
     this.localList = full.extensions!;
     this.lists.set(full.extensionDigest, this.localList);
     const wire = toWireMeta(full);
     this.self = new MemberEntry(name, incarnation, wire, fromWireMeta(wire), ctx.clock.now());
     this.self.lastHeartbeat = ctx.clock.now();
+    this.#signSelf("alive");
     this.table.add(this.self);
     this.#updateExt(this.self);
+  }
+
+  /** Claims refused (unsigned, badly signed, or vouched by a member that may not). */
+  get refusedClaims(): number {
+    return this.#claims.refused;
   }
 
   /** The local member's extension digest. */
@@ -98,45 +130,58 @@ export class StateMachine {
     return this.self.wire.ed;
   }
 
-  /** Applies one gossiped member update. Returns `true` when it changed the table. */
-  apply(u: MemberUpdate): boolean {
+  /**
+   * Applies one gossiped member update; `sender`: the member the transport authenticated for
+   * the frame, if any. Returns `true` when it changed the table.
+   */
+  apply(u: MemberUpdate, sender?: string): boolean {
     switch (u.k) {
       case "alive":
-        return this.alive(u.n, u.i, u.m, u);
+        return this.alive(u.n, u.i, u.m, { sg: u.sg, sb: u.sb, sender }, u);
       case "suspect":
         return this.suspect(u.n, u.i, u.by, u);
       case "dead":
         return this.dead(u.n, u.i, u.by, u);
       case "left":
-        return this.left(u.n, u.i, u);
+        return this.left(u.n, u.i, { sg: u.sg, sender }, u.m);
     }
   }
 
-  /** An `alive` claim about `name` at incarnation `inc` with metadata `wire`. */
-  alive(name: string, inc: number, wire: WireMeta, u?: Update): boolean {
+  /**
+   * An `alive` claim about `name` at incarnation `inc` with metadata `wire`, accepted only as
+   * `name`'s own (see {@link Claims.accepts}; `from` says where it comes from).
+   */
+  alive(name: string, inc: number, wire: WireMeta, from: Provenance, u?: Update): boolean {
     const self = this.self;
     if (name === self.name) {
-      // Our own echo is fine; a newer or different claim about us is an impostor or a stale
-      // record from a previous run: out-bid it.
+      // Our own echo is fine; a newer or different claim of ours is a record of a previous run
+      // (or vouched for by the member that admitted us): out-bid it. A forgery is ignored: no
+      // other member would accept it either.
       if (
         !this.leaving && (inc > self.incarnation || (inc === self.incarnation &&
-          !sameWireMeta(wire, self.wire)))
+          !sameWireMeta(wire, self.wire))) &&
+        this.#claims.accepts("alive", name, inc, wire, from)
       ) this.refute(inc, false);
       return false;
     }
     const now = this.#clock.now();
     const cur = this.table.get(name);
     if (!cur) {
+      if (!this.#admissible(name, () => this.alive(name, inc, wire, from, u))) return false;
+      if (!this.#claims.accepts("alive", name, inc, wire, from)) return false;
       const entry = new MemberEntry(name, inc, wire, fromWireMeta(wire), now);
+      entry.sig = from.sg;
+      entry.signer = from.sb;
       entry.lastHeartbeat = now;
       this.table.add(entry);
-      this.#queue(name, u ?? { k: "alive", n: name, i: inc, m: wire }, NEWS_WEIGHT);
+      this.#queue(name, u ?? this.#aliveOf(entry), NEWS_WEIGHT);
       this.#hooks.becameLive(entry);
       this.#updateExt(entry);
       this.#emit("member-join", entry, undefined);
       return true;
     }
     if (!supersedes(cur, "alive", inc)) return false;
+    if (!this.#claims.accepts("alive", name, inc, wire, from)) return false;
     if (cur.wire.a !== wire.a && isLive(cur.state)) {
       this.#log.warn("Conflicting address for a live member: ignoring the claim", {
         member: name,
@@ -152,15 +197,13 @@ export class StateMachine {
     cur.incarnation = inc;
     cur.wire = wire;
     cur.meta = fromWireMeta(wire);
+    cur.sig = from.sg;
+    cur.signer = from.sb;
     cur.lastHeartbeat = now;
     this.table.setState(cur, "alive", now);
     const joined = prev === "dead" || prev === "left";
     if (joined) cur.contacted = false;
-    this.#queue(
-      name,
-      u ?? { k: "alive", n: name, i: inc, m: wire },
-      joined || metaChanged ? NEWS_WEIGHT : 1,
-    );
+    this.#queue(name, u ?? this.#aliveOf(cur), joined || metaChanged ? NEWS_WEIGHT : 1);
     if (prev === "dead" || prev === "left") this.#hooks.becameLive(cur);
     if (metaChanged || prev !== "alive") this.#updateExt(cur);
     if (prev === "dead" || prev === "left") this.#emit("member-join", cur, prev);
@@ -168,7 +211,10 @@ export class StateMachine {
     return true;
   }
 
-  /** A `suspect` accusation against `name` at `inc`, made by `by`. */
+  /**
+   * A `suspect` accusation against `name` at `inc`, made by `by`. One above the incarnation held
+   * accuses the incarnation held (nobody but the member raises it).
+   */
   suspect(name: string, inc: number, by: string, u?: Update): boolean {
     const self = this.self;
     if (name === self.name) {
@@ -177,6 +223,10 @@ export class StateMachine {
     }
     const cur = this.table.get(name);
     if (!cur) return false;
+    if (inc > cur.incarnation) {
+      inc = cur.incarnation;
+      u = undefined;
+    }
     if (cur.state === "suspect" && inc === cur.incarnation && cur.suspicion) {
       // Same suspicion from someone else: an independent confirmation shortens the timer.
       if (cur.suspicion.confirm(by)) {
@@ -216,7 +266,12 @@ export class StateMachine {
       return false;
     }
     const cur = this.table.get(name);
-    if (!cur || !supersedes(cur, "dead", inc)) return false;
+    if (!cur) return false;
+    if (inc > cur.incarnation) {
+      inc = cur.incarnation;
+      u = undefined;
+    }
+    if (!supersedes(cur, "dead", inc)) return false;
     const prev = cur.state;
     cur.suspicion?.cancel();
     cur.suspicion = undefined;
@@ -229,22 +284,36 @@ export class StateMachine {
     return true;
   }
 
-  /** A graceful leave of `name` at `inc`. */
-  left(name: string, inc: number, u?: Update): boolean {
+  /**
+   * A graceful leave of `name` at `inc`, with the metadata it left with (`m`, default: what we
+   * hold), accepted only as `name`'s own claim.
+   */
+  left(name: string, inc: number, from: Provenance, m?: WireMeta): boolean {
     const self = this.self;
     if (name === self.name) {
-      // A `left` about us while we run is a record of an earlier run: we are back.
-      if (!this.leaving && inc >= self.incarnation) this.refute(inc, false);
+      // A `left` of ours while we run is a record of an earlier run: we are back.
+      if (
+        !this.leaving && inc >= self.incarnation &&
+        this.#claims.accepts("left", name, inc, m ?? self.wire, from)
+      ) this.refute(inc, false);
       return false;
     }
     const cur = this.table.get(name);
     if (!cur || !supersedes(cur, "left", inc)) return false;
+    const wire = m ?? cur.wire;
+    if (!this.#claims.accepts("left", name, inc, wire, from)) return false;
     const prev = cur.state;
     cur.suspicion?.cancel();
     cur.suspicion = undefined;
     cur.incarnation = inc;
+    if (!sameWireMeta(wire, cur.wire)) {
+      cur.wire = wire;
+      cur.meta = fromWireMeta(wire);
+    }
+    cur.sig = from.sg;
+    cur.signer = undefined;
     this.table.setState(cur, "left", this.#clock.now());
-    this.#queue(name, u ?? { k: "left", n: name, i: inc });
+    this.#queue(name, this.#leftOf(cur));
     this.#trackMismatch(cur);
     this.#emit("member-left", cur, prev);
     return true;
@@ -257,11 +326,13 @@ export class StateMachine {
    */
   refute(accused: number, penalize: boolean): void {
     const self = this.self;
-    self.incarnation = Math.max(self.incarnation, accused) + 1;
+    // `accused` is at most MAX_INCARNATION (frames above are malformed), so this stays exact.
+    self.incarnation = Math.min(Math.max(self.incarnation, accused) + 1, MAX_INCARNATION);
+    this.#signSelf("alive");
     this.counters.refutations++;
     if (penalize) this.#awareness.apply(1);
     this.#log.debug("Refuting an accusation", { incarnation: self.incarnation });
-    this.#queue(self.name, { k: "alive", n: self.name, i: self.incarnation, m: self.wire });
+    this.#queue(self.name, this.#aliveOf(self));
   }
 
   /** Adds members known from a previous run as alive, silently (no events, no gossip). */
@@ -269,6 +340,7 @@ export class StateMachine {
     const now = this.#clock.now();
     for (const p of peers) {
       if (p.name === this.self.name || this.table.get(p.name)) continue;
+      if (!(p.incarnation >= 0 && p.incarnation <= MAX_INCARNATION)) continue;
       const wire = toWireMeta(p.meta);
       const entry = new MemberEntry(p.name, p.incarnation, wire, fromWireMeta(wire), now);
       this.table.add(entry);
@@ -278,16 +350,89 @@ export class StateMachine {
   }
 
   /**
-   * An accusation against us: refute it when it is current; when it is stale (an incarnation
-   * we already out-bid), the accuser missed our refutation, so announce our current `alive`
-   * again (no bump) and the answer to its next ping carries it.
+   * An accusation against us: refute it when it is current (one above our incarnation is
+   * taken as ours: only we raise it); when it is stale (an incarnation we already out-bid), the
+   * accuser missed our refutation, so announce our current `alive` again (no bump) and the
+   * answer to its next ping carries it.
    */
   #accused(inc: number): void {
     const self = this.self;
-    if (inc >= self.incarnation) return this.refute(inc, true);
+    if (inc >= self.incarnation) return this.refute(self.incarnation, true);
     const queued = this.queue.peek(self.name);
     if (queued?.k === "alive" && queued.i === self.incarnation) return;
-    this.#queue(self.name, { k: "alive", n: self.name, i: self.incarnation, m: self.wire });
+    this.#queue(self.name, this.#aliveOf(self));
+  }
+
+  /** The `alive` update that passes on `entry`'s current claim. */
+  #aliveOf(entry: MemberEntry): MemberUpdate {
+    const u: { k: "alive"; n: string; i: number; m: WireMeta; sg?: string; sb?: string } = {
+      k: "alive",
+      n: entry.name,
+      i: entry.incarnation,
+      m: entry.wire,
+    };
+    if (entry.sig !== undefined) u.sg = entry.sig;
+    if (entry.signer !== undefined) u.sb = entry.signer;
+    return u;
+  }
+
+  /** The `left` update that passes on `entry`'s leave. */
+  #leftOf(entry: MemberEntry): MemberUpdate {
+    return entry.sig === undefined
+      ? { k: "left", n: entry.name, i: entry.incarnation, m: entry.wire }
+      : { k: "left", n: entry.name, i: entry.incarnation, m: entry.wire, sg: entry.sig };
+  }
+
+  /** Signs the local member's current claim of `kind`. */
+  #signSelf(kind: ClaimKind): void {
+    const self = this.self;
+    self.sig = this.#claims.sign(kind, self.name, self.incarnation, self.wire);
+    self.signer = undefined;
+  }
+
+  /**
+   * Whether a claim about `name`, not in the table, may enter it: `name` is a member and the
+   * table has room. A claim about a name that is not a member (yet) is kept for
+   * {@link retryWaiting}: the evidence of its admission may be on its way.
+   */
+  #admissible(name: string, retry: () => void): boolean {
+    if (!this.#claims.isMember(name)) {
+      this.counters.notMembers++;
+      const waiting = this.#waiting;
+      waiting.delete(name);
+      if (waiting.size >= WAITING) waiting.delete(waiting.keys().next().value!);
+      waiting.set(name, { at: this.#clock.now(), retry });
+      return false;
+    }
+    if (this.table.size >= this.#config.maxMembers) {
+      const now = this.#clock.now();
+      if (now - this.#fullLogged >= 10_000) {
+        this.#fullLogged = now;
+        this.#log.warn("Member table full: ignoring a new member", {
+          member: name,
+          maxMembers: this.#config.maxMembers,
+        });
+      }
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Applies again the claims kept for names that were not members then (call it when the
+   * evidence of membership changed, e.g. a roster record arrived). Claims older than 30 s are
+   * dropped: gossip or a push-pull brings them again.
+   */
+  retryWaiting(): void {
+    if (this.#waiting.size === 0) return;
+    const now = this.#clock.now();
+    const due = [...this.#waiting];
+    this.#waiting.clear();
+    for (const [name, w] of due) {
+      if (now - w.at > WAITING_MS) continue;
+      if (this.#claims.isMember(name)) w.retry();
+      else this.#waiting.set(name, w);
+    }
   }
 
   /** Changes the local metadata: bumps the incarnation and gossips it. */
@@ -298,7 +443,8 @@ export class StateMachine {
     const listChanged = full.extensionDigest !== self.wire.ed;
     self.wire = wire;
     self.meta = fromWireMeta(wire);
-    self.incarnation++;
+    self.incarnation = Math.min(self.incarnation + 1, MAX_INCARNATION);
+    this.#signSelf("alive");
     if (listChanged) {
       this.localList = full.extensions!;
       this.lists.set(full.extensionDigest, this.localList);
@@ -307,19 +453,16 @@ export class StateMachine {
         this.#updateExt(e);
       }
     }
-    this.#queue(
-      self.name,
-      { k: "alive", n: self.name, i: self.incarnation, m: wire },
-      NEWS_WEIGHT,
-    );
+    this.#queue(self.name, this.#aliveOf(self), NEWS_WEIGHT);
   }
 
-  /** Marks the local member as leaving and queues the `left` update. */
+  /** Marks the local member as leaving and queues the (signed) `left` update. */
   startLeave(): void {
     this.leaving = true;
     const self = this.self;
     this.table.setState(self, "left", this.#clock.now());
-    this.#queue(self.name, { k: "left", n: self.name, i: self.incarnation });
+    this.#signSelf("left");
+    this.#queue(self.name, this.#leftOf(self));
   }
 
   /**
@@ -329,24 +472,25 @@ export class StateMachine {
    * counts as an independent confirmation), unless we heard from it within the last probe
    * interval.
    */
-  merge(entries: readonly StateEntry[]): void {
+  merge(entries: readonly StateEntry[], sender?: string): void {
     const now = this.#clock.now();
     const fresh = this.#config.probeIntervalMs;
     for (const e of entries) {
+      const from: Provenance = { sg: e.sg, sb: e.sb, sender };
       switch (e.k) {
         case "alive":
-          this.alive(e.n, e.i, e.m);
+          this.alive(e.n, e.i, e.m, from);
           break;
         case "left":
           if (!this.table.get(e.n) && e.n !== this.self.name) break;
-          this.left(e.n, e.i);
+          this.left(e.n, e.i, from, e.m);
           break;
         case "suspect":
         case "dead": {
           const cur = this.table.get(e.n);
           if (!cur && e.n !== this.self.name) {
             if (e.k === "dead") break;
-            this.alive(e.n, e.i, e.m);
+            if (!this.alive(e.n, e.i, e.m, from)) break;
           } else if (cur && cur !== this.self && now - cur.lastHeartbeat < fresh) break;
           this.suspect(e.n, e.i, this.self.name);
           break;
@@ -360,7 +504,13 @@ export class StateMachine {
     const st: StateEntry[] = [];
     const x: Record<string, readonly string[]> = {};
     for (const e of this.table.list) {
-      st.push({ k: e.state, n: e.name, i: e.incarnation, m: e.wire });
+      st.push(
+        e.sig === undefined
+          ? { k: e.state, n: e.name, i: e.incarnation, m: e.wire }
+          : e.signer === undefined
+          ? { k: e.state, n: e.name, i: e.incarnation, m: e.wire, sg: e.sig }
+          : { k: e.state, n: e.name, i: e.incarnation, m: e.wire, sg: e.sig, sb: e.signer },
+      );
       const d = e.wire.ed;
       if (isLive(e.state) && !(d in x)) {
         const list = this.lists.get(d);
@@ -426,10 +576,10 @@ export class StateMachine {
    * Merges another member's full state without gossiping any of it: a joiner's starting view
    * (see `GossipInit.state`) is news to nobody else.
    */
-  mergeQuietly(entries: readonly StateEntry[]): void {
+  mergeQuietly(entries: readonly StateEntry[], sender?: string): void {
     this.#quiet = true;
     try {
-      this.merge(entries);
+      this.merge(entries, sender);
     } finally {
       this.#quiet = false;
     }

@@ -6,7 +6,8 @@
  * reused, closed when idle) and receives only on connections it accepted. The `from` of an
  * inbound frame is the listening address the authenticated dialler advertised in
  * {@link ADDRESS_HEADER}; any trusted member may advertise any address, so the engine must not
- * treat `from` as proof of identity beyond "a trusted member".
+ * treat `from` as proof of identity. The proof is the third argument of `message`: the
+ * fingerprint of the client certificate the dialler authenticated with.
  *
  * @module
  */
@@ -225,7 +226,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     s.framesReceived++;
     s.bytesReceived += bytes.byteLength;
     try {
-      handlers.message(conn.from, isBinary ? bytes : bytes.toString("utf8"));
+      handlers.message(conn.from, isBinary ? bytes : bytes.toString("utf8"), conn.fingerprint);
     } catch (err) {
       log.error("Gossip message handler failed", { from: conn.from, err });
     }

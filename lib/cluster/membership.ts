@@ -355,9 +355,12 @@ export interface TransportHandlers {
   /**
    * A frame arrived. `from` is the sender's listening address (where a reply should go), as
    * established by the transport (for WebSockets: the address the authenticated peer
-   * advertised).
+   * advertised). `peer` is the sender's identity as the transport authenticated it (for
+   * WebSockets: the fingerprint of its client certificate), absent when the transport does not
+   * authenticate senders; the engine maps it to a member name (`Trust.nameOf`) to tell a
+   * member's first-hand claims from relayed ones.
    */
-  message(from: string, frame: Frame): void;
+  message(from: string, frame: Frame, peer?: string): void;
   /**
    * Positive evidence that nothing listens at `to` any more (a refused connection). Only report
    * refusals: a silent timeout must stay silent so that the full suspicion path applies.

@@ -4,6 +4,30 @@
  * admits a joiner (or by the bootstrapper about itself) and turned into a tombstone by removal.
  * Trust is derived from it: a member's certificate is trusted exactly while its record is live.
  *
+ * ## Who may write a roster record (checked by every receiver: {@link rosterRecordProblem})
+ *
+ * - **A member writes only its own record**, signed with its member key (`sig`: ECDSA P-256
+ *   over {@link recordPayload}), and never changes the certificate in it.
+ * - **Except at admission:** the admitting member writes the joiner's record, marked `joining`,
+ *   signed with its own key. Every record carries its `admission`: the admitting member's name
+ *   and signature over the joiner's name, certificate and join time ({@link admissionPayload}),
+ *   kept when the joiner rewrites its record, so a member that missed the admission still
+ *   checks that a current member let this certificate in. The bootstrap member admits itself;
+ *   such a record is accepted only over one already held with the same certificate (every
+ *   later member receives it in the state its admitting member hands it).
+ * - **Any member writes a tombstone** (`null`): removal is anyone's, and it always wins (a
+ *   tombstone beats a value of the same version, and versions are bounded: see
+ *   `gossip/records.ts`).
+ * - A joining record whose certificate differs from the live completed record's is refused:
+ *   taking over a member's name needs its removal first, which the member sees.
+ *
+ * What this leaves a misbehaving member: removing anyone and admitting certificates of its
+ * choosing, as `cluster remove` and join tokens allow any member; every such admission names
+ * it (signed) and can be removed. It cannot change what another member's record says.
+ *
+ * Join-token records (`token`) are anyone's to write, consume or revoke, as any member may
+ * issue a token; only their shape and number are checked. Records of other kinds are refused.
+ *
  * @module
  */
 import type { RecordStore, ReplicatedRecord } from "./membership.ts";
@@ -29,6 +53,210 @@ export interface RosterEntry {
    * bootstrap member's record.
    */
   joining?: boolean;
+  /** Who admitted the member, and its signature of {@link admissionPayload} (added on write). */
+  admission?: Admission;
+  /** The writer's signature of {@link recordPayload} (added on write). */
+  sig?: string;
+}
+
+/** The admitting member's proof that it let a certificate in under a name. */
+export interface Admission {
+  /** The admitting member (the member itself for the bootstrap member). */
+  by: string;
+  /** `by`'s signature (base64url ECDSA P-256, IEEE P1363) of {@link admissionPayload}. */
+  sig: string;
+}
+
+/** The most live (non-tombstone) roster records a member accepts. */
+export const MAX_ROSTER = 4096;
+/** The most live join-token records a member accepts. */
+export const MAX_TOKENS = 1024;
+
+/** What an admission signature covers. */
+export function admissionPayload(name: string, certificate: string, joinedAt: number): string {
+  return JSON.stringify(["admission", name, certificate, joinedAt]);
+}
+
+/**
+ * What a record signature covers: everything of the record but the signature itself (`value`
+ * without its `sig`), the value in canonical JSON (object keys sorted), so every member computes
+ * the same text.
+ */
+export function recordPayload(record: ReplicatedRecord, value: unknown): string {
+  return JSON.stringify([
+    "record",
+    record.kind,
+    record.key,
+    canonicalJson(value),
+    record.version,
+    record.origin,
+    record.expiresAt ?? null,
+  ]);
+}
+
+/** JSON text with object keys sorted at every level. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (typeof v === "object" && v !== null) {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+/** What the write rules need to know about keys (see `roster_trust.ts`). */
+export interface RosterKeys {
+  /** The certificate of a live roster member, or `undefined`. */
+  certificateOf(name: string): string | undefined;
+  /** Hex SHA-256 fingerprint of a certificate (PEM), `undefined` when it is not one. */
+  fingerprintOf(certificate: string): string | undefined;
+  /** Whether `sig` is a signature of `payload` by the key of `certificate`. Never throws. */
+  verify(certificate: string, payload: string, sig: string): boolean;
+  /** Number of live (non-tombstone) records of a kind, for the caps. */
+  liveCount(kind: string): number;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const ROSTER_FIELDS = new Set([
+  "address",
+  "certificate",
+  "fingerprint",
+  "joinedAt",
+  "joining",
+  "admission",
+  "sig",
+]);
+const TOKEN_FIELDS = new Set(["name", "expiresAt", "createdAt"]);
+/** How far a join time may be from the version of the record that admits it, in ms. */
+const JOINED_AT_SLACK_MS = 3_600_000;
+
+const isUint = (v: unknown): v is number =>
+  typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isName = (v: unknown): v is string =>
+  typeof v === "string" && v.length > 0 && v.length <= 256;
+
+/** Why a record value is not a well-formed roster entry, or `undefined`. */
+function rosterShapeProblem(v: Record<string, unknown>): string | undefined {
+  for (const k in v) if (!ROSTER_FIELDS.has(k)) return `value: unknown field ${k}`;
+  if (!isName(v.address)) return "address: expected host:port";
+  if (typeof v.certificate !== "string" || v.certificate.length === 0) {
+    return "certificate: expected a PEM certificate";
+  }
+  if (typeof v.fingerprint !== "string" || !HEX64.test(v.fingerprint)) {
+    return "fingerprint: expected 64 hex digits";
+  }
+  if (!isUint(v.joinedAt)) return "joinedAt: expected a time in ms";
+  if (v.joining !== undefined && typeof v.joining !== "boolean") {
+    return "joining: expected a boolean";
+  }
+  const a = v.admission as Record<string, unknown> | undefined;
+  if (
+    a !== undefined &&
+    (typeof a !== "object" || a === null || !isName(a.by) || typeof a.sig !== "string")
+  ) return "admission: expected { by, sig }";
+  if (v.sig !== undefined && typeof v.sig !== "string") return "sig: expected a signature";
+  return undefined;
+}
+
+/**
+ * Why a `member` or `token` record received from another member must not replace `held`, or
+ * `undefined` when it may (the rules in the module docs; records of other kinds are refused).
+ * `trusted`: the record comes with the state the admitting member handed this one at its join,
+ * trusted as that member is: only its shape, fingerprint and the caps are checked.
+ */
+export function rosterRecordProblem(
+  record: ReplicatedRecord,
+  held: ReplicatedRecord | undefined,
+  trusted: boolean,
+  keys: RosterKeys,
+): string | undefined {
+  if (record.kind === TOKEN_RECORD) return tokenRecordProblem(record, held, keys);
+  if (record.kind !== MEMBER_RECORD) return `kind: cohort keeps no "${record.kind}" records`;
+  if (record.expiresAt !== undefined) return "expiresAt: roster records never expire";
+  if (record.value === null) return undefined; // removal: anyone's
+  if (typeof record.value !== "object" || Array.isArray(record.value)) {
+    return "value: expected a roster entry";
+  }
+  const v = record.value as Record<string, unknown>;
+  const shape = rosterShapeProblem(v);
+  if (shape) return shape;
+  const entry = v as unknown as RosterEntry;
+  if (keys.fingerprintOf(entry.certificate) !== entry.fingerprint) {
+    return "fingerprint: does not match the certificate";
+  }
+  const heldEntry = held?.value != null ? held.value as unknown as RosterEntry : undefined;
+  if (!heldEntry && keys.liveCount(MEMBER_RECORD) >= MAX_ROSTER) {
+    return `the roster is full (${MAX_ROSTER} members)`;
+  }
+  if (trusted) return undefined;
+  return writerProblem(record, entry, heldEntry, keys);
+}
+
+/** Whether the writer of a roster value may write it, and did (signatures). */
+function writerProblem(
+  record: ReplicatedRecord,
+  entry: RosterEntry,
+  heldEntry: RosterEntry | undefined,
+  keys: RosterKeys,
+): string | undefined {
+  const name = record.key;
+  const admission = entry.admission;
+  if (!admission) return "admission: missing (no member admitted this certificate)";
+  const sameCert = heldEntry?.certificate === entry.certificate;
+  let admitterCert: string | undefined;
+  if (admission.by === name) {
+    // The bootstrap member admitted itself: only a record already held can be re-signed so.
+    if (!sameCert) return "admission: a member cannot admit itself";
+    admitterCert = entry.certificate;
+  } else {
+    admitterCert = keys.certificateOf(admission.by);
+    if (!admitterCert) return `admission: "${admission.by}" is not a member`;
+  }
+  const admitted = admissionPayload(name, entry.certificate, entry.joinedAt);
+  if (!keys.verify(admitterCert, admitted, admission.sig)) return "admission: bad signature";
+  // The writer: the member itself, or its admitting member while it joins.
+  let writerCert: string;
+  if (record.origin === name) {
+    if (heldEntry && !sameCert) return "certificate: a member cannot change its certificate";
+    writerCert = entry.certificate;
+  } else if (record.origin === admission.by && entry.joining === true) {
+    if (Math.abs(entry.joinedAt - record.version) > JOINED_AT_SLACK_MS) {
+      return "joinedAt: more than an hour from the admission";
+    }
+    if (heldEntry && !sameCert && heldEntry.joining !== true) {
+      return "certificate: a member's certificate is replaced only after its removal";
+    }
+    writerCert = admitterCert;
+  } else {
+    return "origin: a member writes only its own record (its admitting member while it joins)";
+  }
+  if (typeof entry.sig !== "string") return "sig: missing";
+  const { sig: _, ...unsigned } = entry;
+  if (!keys.verify(writerCert, recordPayload(record, unsigned), entry.sig)) {
+    return "sig: bad signature";
+  }
+  return undefined;
+}
+
+/** Token records: any member mints, consumes or revokes them; their shape and number are checked. */
+function tokenRecordProblem(
+  record: ReplicatedRecord,
+  held: ReplicatedRecord | undefined,
+  keys: RosterKeys,
+): string | undefined {
+  if (!HEX64.test(record.key)) return "key: expected the SHA-256 of a secret";
+  if (record.value === null) return undefined;
+  const v = record.value as Record<string, unknown>;
+  if (typeof v !== "object" || Array.isArray(v)) return "value: expected a token entry";
+  for (const k in v) if (!TOKEN_FIELDS.has(k)) return `value: unknown field ${k}`;
+  if (!isName(v.name)) return "name: expected a member name";
+  if (v.expiresAt !== null && !isUint(v.expiresAt)) return "expiresAt: expected a time or null";
+  if (!isUint(v.createdAt)) return "createdAt: expected a time in ms";
+  if (held?.value == null && keys.liveCount(TOKEN_RECORD) >= MAX_TOKENS) {
+    return `too many join tokens (${MAX_TOKENS})`;
+  }
+  return undefined;
 }
 
 /** Whether a roster record's value is a member that has completed its join. */
@@ -64,6 +292,13 @@ export function rosterOf(records: RecordStore): Map<string, RosterEntry> {
   const out = new Map<string, RosterEntry>();
   for (const r of records.records(MEMBER_RECORD)) {
     if (r.value !== null && isRosterEntry(r.value)) out.set(r.key, r.value);
+  }
+  // A join still pending whose admitting member was removed since can no longer be vouched
+  // for: it is not trusted (a certificate a removed member let in leaves with it, unless the
+  // joiner completed its join, and then only its own removal takes it out).
+  for (const [name, e] of out) {
+    const by = e.joining === true ? e.admission?.by : undefined;
+    if (by !== undefined && by !== name && !out.has(by)) out.delete(name);
   }
   return out;
 }

@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import { resolveConfig } from "../../gossip/config.ts";
 import type { Gossip } from "../../gossip/api.ts";
 import { createGossip } from "../../gossip/engine.ts";
+import { simTrust } from "../../gossip/sim_trust.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { createSimCluster, simAddress, type SimCluster } from "../../gossip/sim.ts";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";
@@ -34,7 +35,8 @@ function startJoiner(c: SimCluster, state: unknown): Gossip {
       clock: c.clock,
       random: createRandom(99),
       logger: silentLogger,
-      transport: c.net.endpoint(ADDRESS),
+      transport: c.net.endpoint(ADDRESS, JOINER),
+      trust: simTrust(),
     },
     { name: JOINER, meta: META, state },
   );

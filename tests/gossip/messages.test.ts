@@ -1,6 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGossip } from "../../gossip/engine.ts";
+import { simTrust } from "../../gossip/sim_trust.ts";
 import { decodeMessage, encodeMessage } from "../../gossip/messages.ts";
 import type { Message } from "../../gossip/messages.ts";
 import { MemoryNetwork } from "../../gossip/memory_transport.ts";
@@ -107,7 +108,8 @@ engine(
           clock,
           random: createRandom(name.length),
           logger: silentLogger,
-          transport: net.endpoint(name),
+          transport: net.endpoint(name, name),
+          trust: simTrust(),
         },
         { name, config: { pushPullIntervalMs: 0 } },
       );

@@ -7,6 +7,8 @@ import * as assert from "uvu/assert";
 import { pushPullScale, resolveConfig, retransmitLimit } from "../../gossip/config.ts";
 import type { PushPullMsg } from "../../gossip/messages.ts";
 import { createGossip } from "../../gossip/engine.ts";
+import { simSignature, simTrust } from "../../gossip/sim_trust.ts";
+import { claimPayload } from "../../gossip/claims.ts";
 import { MemoryNetwork } from "../../gossip/memory_transport.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
@@ -109,7 +111,7 @@ test("a member that missed a metadata change converges through a digest mismatch
 
 test("a digest mismatch is answered with full state and sw; a one-way push is merged silently", () => {
   const c = createSimCluster({ size: 3, seed: 43 });
-  const spy = c.net.endpoint("10.9.9.9:1");
+  const spy = c.net.endpoint("10.9.9.9:1", "spy");
   const got: PushPullMsg[] = [];
   spy.listen({ message: (_from, f) => void got.push(f as PushPullMsg), refused() {} });
   spy.send(c.addresses[1], { t: "pp", f: "spy", s: 7, sh: "0000000000000000" });
@@ -119,12 +121,14 @@ test("a digest mismatch is answered with full state and sw; a one-way push is me
   assert.is(got[0].sw, true, "asks for the initiator's state");
   assert.equal(got[0].st?.map((e) => e.n).sort(), [...c.names].sort());
   const meta = wireMeta("10.9.9.8:1");
+  // Another member's claim, relayed: signed by that member.
+  const sg = simSignature("newbie", claimPayload("alive", "newbie", 4, meta));
   spy.send(c.addresses[1], {
     t: "pp",
     f: "spy",
     s: 7,
     o: true,
-    st: [{ k: "alive", n: "newbie", i: 4, m: meta }],
+    st: [{ k: "alive", n: "newbie", i: 4, m: meta, sg }],
   });
   c.clock.advance(10);
   assert.is(c.members[1].stateOf("newbie"), "alive", "the pushed state is merged");
@@ -135,7 +139,7 @@ test("a digest mismatch is answered with full state and sw; a one-way push is me
 test("an initiator told the tables differ pushes its full state one way", () => {
   const c = createSimCluster({ size: 2, seed: 44 });
   const spyAddress = "10.9.9.9:1";
-  const spy = c.net.endpoint(spyAddress);
+  const spy = c.net.endpoint(spyAddress, "spy");
   const meta = wireMeta(spyAddress);
   const pushes: PushPullMsg[] = [];
   spy.listen({
@@ -210,7 +214,8 @@ function newcomer(c: SimCluster, state: unknown, logger: Logger = silentLogger, 
       clock: c.clock,
       random: createRandom(99),
       logger,
-      transport: c.net.endpoint(`10.9.9.7:${port}`),
+      transport: c.net.endpoint(`10.9.9.7:${port}`, "newcomer"),
+      trust: simTrust(),
     },
     { name: "newcomer", state },
   );

@@ -7,6 +7,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { pushPullScale, resolveConfig, retransmitLimit } from "../../gossip/config.ts";
 import { createGossip } from "../../gossip/engine.ts";
+import { simTrust } from "../../gossip/sim_trust.ts";
 import { MemoryNetwork } from "../../gossip/memory_transport.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
@@ -283,7 +284,8 @@ test("records restored from init are served without events or gossip", () => {
         clock,
         random: createRandom(name.length),
         logger: silentLogger,
-        transport: net.endpoint(name),
+        transport: net.endpoint(name, name),
+        trust: simTrust(),
       },
       { name, records },
     );

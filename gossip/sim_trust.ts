@@ -1,0 +1,53 @@
+/**
+ * The {@link Trust} of simulations and engine tests: the same contract as the roster's
+ * (`lib/cluster/roster_trust.ts`, tested together in `tests/gossip/trust_contract.ts`) at a
+ * cost a thousand simulated members can afford. A signature is a 53-bit hash of the signer's
+ * name and the payload: enough to tell a member's own claim from one forged by a test's
+ * adversary that does not compute it, never a protection against anyone else. Membership is a
+ * predicate the test chooses (default: every name is a member).
+ *
+ * @module
+ */
+import type { ReplicatedRecord } from "../lib/cluster/membership.ts";
+import type { Trust, TrustContext, TrustFactory } from "../lib/cluster/trust.ts";
+
+/** Options of {@link simTrust}. */
+export interface SimTrustOptions {
+  /** Which names have joined (may enter a table, sign, vouch). @default every name */
+  readonly isMember?: (name: string) => boolean;
+}
+
+/** The simulation's signature of `payload` by `signer`. */
+export function simSignature(signer: string, payload: string): string {
+  return `sim.${hash53(`${signer}\n${payload}`).toString(36)}`;
+}
+
+/** Builds the simulation's trust (one factory serves every engine of a simulation). */
+export function simTrust(options: SimTrustOptions = {}): TrustFactory {
+  const isMember = options.isMember ?? (() => true);
+  return (ctx: TrustContext): Trust => ({
+    sign: (payload) => simSignature(ctx.name, payload),
+    verify: (signer, payload, sig) =>
+      isMember(signer) && typeof sig === "string" && sig === simSignature(signer, payload),
+    isMember,
+    mayVouch: (admitter) => isMember(admitter),
+    nameOf: (peer) => (isMember(peer) ? peer : undefined),
+    fingerprintOf: () => undefined,
+    seal: (record: ReplicatedRecord) => record,
+    recordProblem: () => undefined,
+  });
+}
+
+/** cyrb53: a fast, well-mixed 53-bit string hash (public domain). */
+function hash53(text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
