@@ -24,6 +24,7 @@ import { createLogger, type Logger } from "./lib/log.ts";
 import { startCertificateProcess } from "./lib/net/cert_issuer.ts";
 import { statePaths } from "./lib/daemon/state_dir.ts";
 import { isMainModule } from "./lib/runtime.ts";
+import { InvalidInputError } from "./lib/errors.ts";
 import { createRouter } from "./routes/router.ts";
 
 export * from "./lib/errors.ts";
@@ -45,7 +46,19 @@ export { runCli } from "./lib/cli/main.ts";
 export type MemberOptions =
   & Omit<DaemonOptions, "handler" | "gossip">
   & Partial<Pick<DaemonOptions, "handler" | "gossip">>
-  & { logger?: Logger };
+  & {
+    logger?: Logger;
+    /**
+     * Collect metrics (served at `GET /core/1.0/metrics` by cohort's router). `false` saves the
+     * Prometheus client's memory and the event loop sampling. @default true
+     */
+    metrics?: boolean;
+    /**
+     * Also serve the metrics over plain HTTP (`GET /metrics`), for a scraper without a member
+     * certificate: `host:port`, or a bare port on 127.0.0.1. @default none
+     */
+    metricsAddress?: string;
+  };
 
 /**
  * Starts a cohort member with cohort's REST API: the embedding app's entry point. The returned
@@ -64,27 +77,72 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
     (existsSync(statePaths(options.stateDir).config)
       ? undefined
       : startCertificateProcess({ logger: logger.child({ component: "certificates" }) }));
-  let startDaemon: typeof import("./lib/daemon/daemon.ts").startDaemon;
-  let createGossipMember: typeof import("./gossip/member_factory.ts").createGossipMember;
+  let modules;
   try {
-    // Loaded on demand: the store's native driver and the gossip engine cost a CLI command that
-    // only talks to a running daemon a few hundred milliseconds of start-up.
-    [{ startDaemon }, { createGossipMember }] = await Promise.all([
+    // Loaded on demand: the store's native driver, the gossip engine and the Prometheus client
+    // cost a CLI command that only talks to a running daemon a few hundred milliseconds.
+    modules = await Promise.all([
       import("./lib/daemon/daemon.ts"),
       import("./gossip/member_factory.ts"),
+      import("./lib/metrics/member_metrics.ts"),
+      import("./lib/metrics/observed_service.ts"),
+      import("./lib/metrics/listener.ts"),
     ]);
   } catch (err) {
     certificateIssuer?.close();
     throw err;
   }
-  return await startDaemon({
+  const [{ startDaemon }, { createGossipMember }, { MemberMetrics }, { observeService }, {
+    parseMetricsAddress,
+    serveMetrics,
+  }] = modules;
+  try {
+    // Checked before the daemon touches anything, like every other option.
+    if (options.metricsAddress !== undefined) {
+      if (options.metrics === false) {
+        throw new InvalidInputError("metricsAddress needs metrics: leave metrics on", {
+          field: "metricsAddress",
+        });
+      }
+      parseMetricsAddress(options.metricsAddress);
+    }
+  } catch (err) {
+    certificateIssuer?.close();
+    throw err;
+  }
+  const metrics = options.metrics === false ? undefined : new MemberMetrics();
+  const handler = options.handler ??
+    ((service) => createRouter(service, { logger: logger.child({ component: "api" }), metrics }));
+  const daemon = await startDaemon({
     ...options,
     certificateIssuer,
     logger,
-    handler: options.handler ??
-      ((service) => createRouter(service, { logger: logger.child({ component: "api" }) })),
-    gossip: options.gossip ?? createGossipMember,
+    handler: (service) => {
+      metrics?.bind(service);
+      return handler(observeService(service, {
+        joined: (join) => metrics?.join("joiner", join.result, join.seconds),
+        admitted: (join) => metrics?.join("admitting", join.result, join.seconds),
+      }));
+    },
+    gossip: options.gossip ?? ((setup) => createGossipMember(setup, metrics?.gossip)),
   });
+  if (metrics) {
+    daemon.on("upgrade-opened", ({ waitedMs }) => metrics.upgradeWaited(waitedMs / 1000));
+  }
+  if (metrics && options.metricsAddress !== undefined) {
+    try {
+      const listener = await serveMetrics(
+        options.metricsAddress,
+        metrics,
+        logger.child({ component: "metrics" }),
+      );
+      daemon.on("stopping", () => void listener.close());
+    } catch (err) {
+      await daemon.stop();
+      throw err;
+    }
+  }
+  return daemon;
 }
 
 function startFromCli(options: DaemonCommandOptions): Promise<Daemon> {
@@ -97,6 +155,7 @@ function startFromCli(options: DaemonCommandOptions): Promise<Daemon> {
     gossipPreset: options.gossipPreset,
     upgradePolicy: options.upgradePolicy,
     upgradeDeadGraceMs: options.upgradeDeadGraceMs,
+    metricsAddress: options.metricsAddress,
   });
 }
 

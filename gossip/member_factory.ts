@@ -18,8 +18,10 @@ import type { ExtensionStatus, JsonValue } from "../lib/cluster/membership.ts";
 import type { GossipFactory, GossipHandle, GossipSetup } from "../lib/daemon/gossip_port.ts";
 import { fingerprint } from "../lib/net/certificates.ts";
 import { rosterTrust } from "../lib/cluster/roster_trust.ts";
+import type { GossipCounters, GossipObserver } from "../lib/metrics/observers.ts";
 import type { Gossip } from "./api.ts";
 import { createGossip } from "./engine.ts";
+import { observeTransport } from "./observed_transport.ts";
 import { defaultRandom } from "./random.ts";
 import { createWsTransport, type WsTransport } from "./ws_transport.ts";
 
@@ -27,10 +29,13 @@ class GossipMember implements GossipHandle {
   readonly #g: Gossip;
   readonly #t: WsTransport;
   readonly localName: string;
+  /** Stops reporting to the metrics (a no-op when not observed). */
+  readonly #detach: () => void;
 
-  constructor(g: Gossip, t: WsTransport) {
+  constructor(g: Gossip, t: WsTransport, detach: () => void = () => {}) {
     this.#g = g;
     this.#t = t;
+    this.#detach = detach;
     this.localName = g.localName;
   }
   members(): MemberInfo[] {
@@ -95,13 +100,40 @@ class GossipMember implements GossipHandle {
   }
   async close(): Promise<void> {
     this.#g.stop();
+    this.#detach();
     await this.#t.close();
   }
 }
 
-/** Builds a gossip member for a daemon: see {@link GossipFactory}. */
-export const createGossipMember: GossipFactory = (setup: GossipSetup): GossipHandle => {
-  const transport = createWsTransport({
+/** The engine's and the transport's counters, as the metrics read them. */
+function countersOf(engine: Gossip, transport: WsTransport): GossipCounters {
+  const g = engine.stats();
+  const t = transport.stats();
+  const states: Record<string, number> = {};
+  for (const m of engine.members()) states[m.state] = (states[m.state] ?? 0) + 1;
+  return {
+    probes: g.probes,
+    probesFailed: g.probesFailed,
+    suspicions: g.suspicions,
+    refutations: g.refutations,
+    queued: g.queued,
+    localHealth: g.localHealth,
+    inbound: t.inbound,
+    outbound: t.outbound,
+    dropped: t.dropped,
+    states,
+  };
+}
+
+/**
+ * Builds a gossip member for a daemon: see {@link GossipFactory}. With an `observer`, every
+ * frame and the engine's counters reach it (the member's metrics).
+ */
+export const createGossipMember = (
+  setup: Parameters<GossipFactory>[0],
+  observer?: GossipObserver,
+): GossipHandle => {
+  const ws = createWsTransport({
     server: setup.server,
     address: setup.address,
     cert: setup.cert,
@@ -111,6 +143,7 @@ export const createGossipMember: GossipFactory = (setup: GossipSetup): GossipHan
     isTrusted: setup.isTrusted,
     logger: setup.logger.child({ component: "gossip:ws" }),
   });
+  const transport = observer ? observeTransport(ws, observer) : ws;
   const engine = createGossip(
     {
       clock: systemClock,
@@ -129,7 +162,7 @@ export const createGossipMember: GossipFactory = (setup: GossipSetup): GossipHan
     },
   );
   logMembershipEvents(engine, setup.logger);
-  return new GossipMember(engine, transport);
+  return new GossipMember(engine, ws, observer?.attach(() => countersOf(engine, ws)));
 };
 
 const LOGGED_EVENTS = [

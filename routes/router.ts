@@ -7,10 +7,12 @@
 import { Router, type RouterType } from "itty-router";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
+import type { HttpObserver, MetricsSource } from "../lib/metrics/observers.ts";
 import { controlRoutes } from "./control.ts";
 import { failure } from "./envelope.ts";
 import { errorResponse } from "./errors.ts";
 import { internalRoutes } from "./internal.ts";
+import { metricsRoutes } from "./metrics.ts";
 import { openApiRoutes } from "./openapi.ts";
 import { publicRoutes } from "./public.ts";
 
@@ -21,6 +23,11 @@ export type FetchHandler = (request: Request, caller: Caller) => Promise<Respons
 export interface RouterOptions {
   /** Where internal faults are logged. @default silentLogger */
   logger?: Logger;
+  /**
+   * The member's metrics: served at `GET /core/1.0/metrics` (501 without), and told of every
+   * request answered (`http`).
+   */
+  metrics?: MetricsSource & { readonly http?: HttpObserver };
 }
 
 /**
@@ -36,9 +43,11 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   controlRoutes(router, service);
   publicRoutes(router, service);
   internalRoutes(router, service);
+  metricsRoutes(router, service, options.metrics);
   openApiRoutes(router, service); // last: it documents the routes registered before it
 
-  return async (request: Request, caller: Caller): Promise<Response> => {
+  const observer = options.metrics?.http;
+  const dispatch = async (request: Request, caller: Caller): Promise<Response> => {
     const response = await router.fetch(request, caller);
     if (response) return response;
     const path = new URL(request.url).pathname;
@@ -51,5 +60,14 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
       });
     }
     return failure(404, `No endpoint at "${path}"`);
+  };
+  if (!observer) return dispatch;
+  return async (request: Request, caller: Caller): Promise<Response> => {
+    const started = performance.now();
+    const response = await dispatch(request, caller);
+    // itty names the matched route's pattern on the request: a bounded label, unlike the path.
+    const route = (request as { route?: string }).route ?? "unmatched";
+    observer.request(request.method, route, response.status, (performance.now() - started) / 1e3);
+    return response;
   };
 }

@@ -30,6 +30,8 @@ export interface DaemonCommandOptions {
   upgradePolicy?: "strict" | "mixed";
   /** Down members stop blocking an upgrade after this long, in ms (0 = never). */
   upgradeDeadGraceMs?: number;
+  /** Serve the metrics over plain HTTP here (`host:port`, or a port on loopback). */
+  metricsAddress?: string;
 }
 
 /** What the CLI needs from the outside: `mod.ts` assembles daemons, the CLI only runs them. */

@@ -12,6 +12,7 @@ import { upgradeStatusCommand } from "./commands/upgrade.ts";
 import { tokensAddCommand, tokensListCommand, tokensRevokeCommand } from "./commands/tokens.ts";
 import { daemonCommand } from "./commands/daemon.ts";
 import { initCommand } from "./commands/init.ts";
+import { metricsCommand } from "./commands/metrics.ts";
 import { shutdownCommand } from "./commands/shutdown.ts";
 import { sqlCommand } from "./commands/sql.ts";
 import { waitreadyCommand } from "./commands/waitready.ts";
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   tokensRevokeCommand,
   upgradeStatusCommand,
   appVersionCommand,
+  metricsCommand,
   sqlCommand,
   waitreadyCommand,
   shutdownCommand,

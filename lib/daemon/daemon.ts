@@ -461,6 +461,7 @@ class MemberDaemon implements Daemon, DaemonCore {
 
   async #stop(): Promise<void> {
     this.phase = "stopping";
+    this.#events.emit("stopping", {});
     this.#gate?.stop();
     this.#trigger.stop();
     // A stopped daemon stays a member (only `cluster remove` takes it out), but it tells its

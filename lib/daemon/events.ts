@@ -12,6 +12,8 @@ export interface DaemonEvents {
   "upgrade-opened": { waitedMs: number };
   /** The extensions every live member shares grew (the last member of an upgrade arrived). */
   "cluster-extensions": { extensions: string[]; previous: string[] };
+  /** The daemon begins to stop: long-lived answers (event streams) end now. */
+  stopping: Record<string, never>;
 }
 
 /** Subscriptions and delivery of {@link DaemonEvents}. */

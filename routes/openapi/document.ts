@@ -21,6 +21,7 @@ const STATUS_TEXT: Record<number, string> = {
   409: "Conflicts with the cluster's state",
   413: "Request body larger than 1 MiB",
   500: "Internal error (no details are given)",
+  501: "Not offered by this member",
   503: "The member cannot serve this now (its status is named in `error`)",
 };
 

@@ -159,6 +159,21 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     metadata: { type: "array", items: ref("ClusterMember") },
     errors: [UNINITIALIZED_503],
   },
+  "GET /core/1.0/metrics": {
+    tag: "operator",
+    summary: "The member's metrics, for Prometheus",
+    description: "Members by status and role, this member's phase, each member's versions and " +
+      "verdict, gossip traffic and health, HTTP latency, join and upgrade durations, process " +
+      "metrics. A scraper without a member certificate uses the daemon's plain-HTTP " +
+      "`--metrics-address` listener instead.",
+    access: "trusted",
+    content: {
+      type: "text/plain",
+      schema: { type: "string" },
+      description: "The Prometheus text exposition format, version 0.0.4 (not in an envelope)",
+    },
+    errors: [501],
+  },
   "GET /core/1.0/openapi.json": {
     tag: "public",
     summary: "This document",

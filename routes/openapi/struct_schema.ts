@@ -12,7 +12,6 @@ import type { Struct } from "superstruct";
 import type { JsonSchema } from "./json_schema.ts";
 import { REFINEMENTS } from "./refinements.ts";
 
-
 // deno-lint-ignore no-explicit-any
 type AnyStruct = Struct<any, any>;
 

@@ -189,6 +189,8 @@ test("daemon passes its flags to startDaemon", async () => {
     "a, b",
     "--app-version",
     "3",
+    "--metrics-address",
+    "9100",
   ], d);
   assert.is(code, 0);
   assert.equal(started, [{
@@ -200,7 +202,19 @@ test("daemon passes its flags to startDaemon", async () => {
     appMigrations: undefined,
     appVersion: "3",
     databaseUrl: undefined,
+    metricsAddress: "9100",
   }]);
+});
+
+test("daemon with a bad --metrics-address is a usage error and starts nothing", async () => {
+  const started: DaemonCommandOptions[] = [];
+  const { d, err } = deps(started);
+  assert.is(await runCli(["daemon", "--metrics-address", "1.2.3.4:99999"], d), 2);
+  assert.match(
+    err.text,
+    /--metrics-address: Invalid metrics address "1\.2\.3\.4:99999": port must/,
+  );
+  assert.equal(started, []);
 });
 
 test("daemon with an empty extension entry is a usage error", async () => {

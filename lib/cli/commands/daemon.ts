@@ -2,6 +2,7 @@ import process from "node:process";
 import v8 from "node:v8";
 import { appVersionProblem } from "../../cluster/app_version.ts";
 import { parseDuration } from "../../cluster/token.ts";
+import { parseMetricsAddress } from "../../metrics/listener.ts";
 import type { Command } from "../command.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
@@ -12,6 +13,7 @@ export const daemonCommand: Command = {
   usage: `Usage: cohort daemon [--state-dir DIR] [--extensions a,b,c] [--app-migrations DIR]
                      [--app-version V] [--database URL] [--gossip-preset lan|local]
                      [--upgrade-policy strict|mixed] [--upgrade-dead-grace D]
+                     [--metrics-address [HOST:]PORT]
 
 Runs a member daemon in the foreground. It serves the control API on DIR/control.socket and,
 once initialised, HTTPS on the member's address. Logs are JSON lines on stderr.
@@ -31,6 +33,10 @@ Options:
                          common extensions)
   --upgrade-dead-grace D Stop waiting for a member that has been down this long (e.g. 10m;
                          default 0: wait forever)
+  --metrics-address A    Also serve the metrics (GET /metrics) over plain HTTP, for a
+                         Prometheus without a member certificate: HOST:PORT, or a PORT on
+                         127.0.0.1 (default: not served; "cohort metrics" and GET
+                         /core/1.0/metrics work anyway)
   -h, --help             Show this help
 `,
   async run(argv, deps) {
@@ -48,6 +54,7 @@ Options:
       "gossip-preset": { type: "string" },
       "upgrade-dead-grace": { type: "string" },
       "upgrade-policy": { type: "string" },
+      "metrics-address": { type: "string" },
     });
     positionals(rest, []);
     const list = values.extensions ?? "";
@@ -72,6 +79,14 @@ Options:
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
+    const metricsAddress = values["metrics-address"];
+    if (metricsAddress !== undefined) {
+      try {
+        parseMetricsAddress(metricsAddress);
+      } catch (err) {
+        throw new UsageError(`--metrics-address: ${(err as Error).message}`);
+      }
+    }
     const daemon = await deps.startDaemon({
       gossipPreset: preset,
       upgradePolicy: policy,
@@ -81,6 +96,7 @@ Options:
       appMigrations: values["app-migrations"],
       appVersion,
       databaseUrl: values.database,
+      metricsAddress,
     });
     const onSignal = () => void daemon.stop();
     process.on("SIGTERM", onSignal);
