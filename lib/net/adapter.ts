@@ -107,7 +107,9 @@ function toRequest(
   }
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD" && body !== undefined && body.length > 0;
-  const request = new NodeRequest(url, { method, headers, body: hasBody ? body : undefined });
+  // Buffer.concat allocates a plain ArrayBuffer; Deno's BodyInit wants it said.
+  const init = { method, headers, body: hasBody ? body as Uint8Array<ArrayBuffer> : undefined };
+  const request = new NodeRequest(url, init);
   request[RES] = res;
   return request;
 }

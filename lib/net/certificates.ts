@@ -10,7 +10,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHash, createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
@@ -87,7 +87,8 @@ export async function generateCertificate(spec: CertificateSpec): Promise<KeyPai
     });
   }
   const { dns, ip } = splitNames(spec);
-  const crypto = webcrypto;
+  // The Web Crypto global (Node 20, Deno): typed as the DOM's Crypto under Deno, as x509 wants.
+  const crypto = globalThis.crypto;
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const serial = crypto.getRandomValues(new Uint8Array(16));
   serial[0] = (serial[0] & 0x7f) | 0x40; // positive and exactly 16 bytes in DER

@@ -3,7 +3,7 @@
  * fresh app whose tsconfig is `strict` without `skipLibCheck`, so every declaration file the app
  * reaches through `import "cohort"` is checked.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -73,7 +73,10 @@ export const cli: (argv: string[]) => Promise<number> = (argv) =>
 `;
 
 test("a strict app without skipLibCheck type-checks against the packed declarations", async () => {
-  const dir = await installedApp();
+  // In a folder of its own inside the app: a tsconfig.json at the app's root would be read by
+  // Deno too, in the Deno app test.
+  const dir = join(await installedApp(), "tsc-app");
+  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify(TSCONFIG, null, 2));
   writeFileSync(join(dir, "app.ts"), APP);
   const tsc = await run("node", [
