@@ -1,11 +1,16 @@
 /**
  * The fault harness itself: namespaces with their own addresses on one bridge, rules that drop
  * exactly what they say (checked with UDP datagrams and the rules' own counters), names unique
- * per net, and nothing left behind.
+ * per net, nothing left behind, and leftovers of a killed run swept by the next.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { FaultNet, harnessNamespaces } from "./netns.ts";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FaultNet, harnessNamespaces, PREFIX, sweepStale } from "./netns.ts";
+import { sh } from "./system.ts";
 import { faultTest } from "./suite.ts";
 
 const test = suite("fault harness");
@@ -75,6 +80,22 @@ faultTest(test, "two nets never share a name, and destroy leaves nothing", () =>
     b.destroy();
   }
   assert.equal(harnessNamespaces().filter((ns) => !before.has(ns)), []);
+});
+
+faultTest(test, "what a run killed with SIGKILL left is swept by the next", async () => {
+  // A PID that was just used and is gone: the owner of the leftovers.
+  const owner = spawnSync("true").pid!;
+  const tag = `${PREFIX}${owner.toString(36)}-swept`;
+  const ns = `${tag}-n0`;
+  assert.ok(sh("ip", ["netns", "add", ns]).ok);
+  const left = spawn("ip", ["netns", "exec", ns, "sleep", "600"], { stdio: "ignore" });
+  const dir = mkdtempSync(join(tmpdir(), `${tag}-m0-`));
+  const gone = new Promise((done) => left.once("exit", done));
+  const swept = sweepStale();
+  assert.ok(swept.includes(ns) && swept.some((e) => dir.endsWith(e)), swept.join(","));
+  assert.not.ok(harnessNamespaces().includes(ns));
+  assert.not.ok(existsSync(dir));
+  await gone;
 });
 
 test.run();

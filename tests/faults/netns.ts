@@ -12,8 +12,11 @@
  *
  * @module
  */
-import process from "node:process";
 import { randomBytes } from "node:crypto";
+import { readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import { forget, onExit } from "./cleanup.ts";
 import { sh } from "./system.ts";
 
@@ -65,20 +68,29 @@ function removeNamespace(ns: string): void {
   sh("ip", ["netns", "del", ns]);
 }
 
+/** Whether `name` carries the harness prefix of a run whose owner process is gone. */
+function stale(name: string): boolean {
+  const m = new RegExp(`^${PREFIX}([0-9a-z]+)-`).exec(name);
+  if (!m) return false;
+  const owner = parseInt(m[1], 36);
+  return owner !== process.pid && !pidAlive(owner);
+}
+
 /**
- * Deletes the namespaces of earlier runs whose owner process is gone (a run killed with
- * SIGKILL), with the processes still inside them. Namespaces of live runs are left alone.
+ * Deletes what earlier runs whose owner process is gone (a run killed with SIGKILL) left: their
+ * namespaces, with the processes still inside them, and their state directories in the
+ * temporary folder. What live runs own is left alone.
  */
 export function sweepStale(): string[] {
   const names = sh("ip", ["netns", "list"]).out.split("\n").map((l) => l.split(" ")[0]);
   const swept: string[] = [];
-  for (const ns of names) {
-    const m = new RegExp(`^${PREFIX}([0-9a-z]+)-`).exec(ns);
-    if (!m) continue;
-    const owner = parseInt(m[1], 36);
-    if (owner === process.pid || pidAlive(owner)) continue;
+  for (const ns of names.filter(stale)) {
     removeNamespace(ns);
     swept.push(ns);
+  }
+  for (const entry of readdirSync(tmpdir()).filter(stale)) {
+    rmSync(join(tmpdir(), entry), { recursive: true, force: true });
+    swept.push(entry);
   }
   return swept;
 }
