@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { extensionDigest, INTERNAL_EXTENSIONS } from "../../lib/cluster/extensions.ts";
 import { moduleCommand } from "../../lib/runtime.ts";
@@ -46,8 +46,11 @@ export function attack(
   const base = dir ?? c.members[from].dir;
   const certFile = join(base, "forge.crt");
   const keyFile = join(base, "forge.key");
-  sh("sh", ["-c", `umask 077 && cat > "$0"`, certFile], id.cert);
-  sh("sh", ["-c", `umask 077 && cat > "$0"`, keyFile], id.key);
+  const framesFile = join(base, "forge.frames");
+  writeFileSync(certFile, id.cert, { mode: 0o600 });
+  writeFileSync(keyFile, id.key, { mode: 0o600 });
+  const lines = frames.map((f) => typeof f === "string" ? f : JSON.stringify(f));
+  writeFileSync(framesFile, lines.join("\n"), { mode: 0o600 });
   const cmd = moduleCommand(FORGE);
   const { command, args } = c.net.command(from, cmd.command, [
     ...cmd.args,
@@ -61,10 +64,11 @@ export function attack(
     certFile,
     "--key",
     keyFile,
+    "--frames",
+    framesFile,
   ]);
-  const input = frames.map((f) => typeof f === "string" ? f : JSON.stringify(f)).join("\n");
-  const r = sh(command, args, input, 120_000);
-  sh("rm", ["-f", certFile, keyFile]);
+  const r = sh(command, args, undefined, 120_000);
+  for (const f of [certFile, keyFile, framesFile]) rmSync(f, { force: true });
   const last = r.out.trim().split("\n").pop() ?? "";
   try {
     return JSON.parse(last) as ForgeResult;

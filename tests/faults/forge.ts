@@ -4,8 +4,8 @@
  * identity, like a member turned hostile or a stolen certificate, and sends raw frames.
  *
  * Usage (with the test's runtime, e.g. through `moduleCommand`):
- * `forge.ts --to HOST:PORT --cluster-cert FILE --cert FILE --key FILE --from HOST:PORT`
- * with frames as JSON lines on stdin. Prints one JSON line: `{"status":101,"sent":N}` when the
+ * `forge.ts --to HOST:PORT --cluster-cert FILE --cert FILE --key FILE --from HOST:PORT
+ * --frames FILE` with the frames as JSON lines in FILE. Prints one JSON line: `{"status":101,"sent":N}` when the
  * upgrade succeeded and the frames were written, or `{"status":403,"sent":0}` (any refusal).
  *
  * @module
@@ -84,9 +84,11 @@ async function main(): Promise<void> {
       "cluster-cert": { type: "string" },
       cert: { type: "string" },
       key: { type: "string" },
+      frames: { type: "string" },
     },
   });
-  const input = readFileSync(0, "utf8");
+  // A file, not stdin: a pipe of megabytes read synchronously fails with EAGAIN.
+  const input = readFileSync(values.frames!, "utf8");
   const frames = input.split("\n").filter((l) => l.trim() !== "");
   const result = await forge({
     to: values.to!,
