@@ -17,13 +17,15 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
   router.post("/core/control", async (request: Request, caller: Caller) => {
     requireLocal(caller, "Initialisation");
     const body = await readBody(request, ControlBody);
-    if (body.bootstrap && body.join_token !== undefined) {
+    // Go's zero values ("" and null) are fields not given.
+    const joinToken = body.join_token || undefined;
+    if (body.bootstrap && joinToken !== undefined) {
       throw new InvalidInputError(
         "Invalid request body: bootstrap and join_token cannot be used together",
         { field: "join_token" },
       );
     }
-    if (!body.bootstrap && body.join_token === undefined) {
+    if (!body.bootstrap && joinToken === undefined) {
       throw new InvalidInputError(
         "Invalid request body: either bootstrap must be true or a join_token must be given",
         { field: "bootstrap" },
@@ -32,7 +34,15 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
     if (service.status() !== "uninitialized") {
       throw new ConflictError(`Member is already initialized as "${service.info().name}"`);
     }
-    return sync(await service.initialize(body));
+    return sync(
+      await service.initialize({
+        bootstrap: body.bootstrap,
+        name: body.name,
+        address: body.address,
+        ...(joinToken !== undefined ? { join_token: joinToken } : {}),
+        ...(body.config ? { config: body.config } : {}),
+      }),
+    );
   });
 
   router.post("/core/control/tokens", async (request: Request, caller: Caller) => {

@@ -38,7 +38,9 @@ export function internalRoutes(router: RouterType, service: MemberService): void
     if (name !== service.info().name) {
       throw new ForbiddenError(`This member is "${service.info().name}", not "${name}"`);
     }
-    const { force } = await readBody(request, ResetBody);
+    // MicroCluster's client sends no body and says `?force=1`; cohort's sends `{"force": …}`.
+    const force = flag(request, "force") ||
+      (request.body !== null && (await readBody(request, ResetBody)).force);
     // Resolves once preRemove ran (a throw refuses to leave); the reset follows the answer.
     await service.resetSelf(force);
     return sync(null);

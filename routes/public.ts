@@ -23,15 +23,18 @@ export function publicRoutes(router: RouterType, service: MemberService): void {
   // Server info is readable by anyone (MicroCluster: AllowUntrusted): a joiner and a probe need it.
   router.get("/core/1.0", () => sync(service.info()));
 
+  // MicroCluster's readiness: the daemon has started, initialised or not (its test scripts run
+  // `waitready` before `init`); an initialised member once it has rejoined and is not waiting
+  // for an upgrade. `GET /core/1.0`'s `ready` says whether the member serves the cluster API.
   router.get("/core/1.0/ready", (_request: Request, caller: Caller) => {
     requireTrusted(service, caller);
     const status = service.status();
     if (status === "stopping") throw new UnavailableError("Daemon is shutting down");
+    if (!service.started()) throw new UnavailableError("Daemon is not ready yet");
     if (status === "waiting") {
       const names = service.waitingFor().map((n) => `"${n}"`).join(", ");
       throw new UnavailableError(`Daemon is not ready yet: waiting for ${names} to upgrade`);
     }
-    if (status !== "online") throw new UnavailableError("Daemon is not ready yet");
     return sync(null);
   });
 

@@ -12,6 +12,7 @@ import {
   type Infer,
   integer,
   min,
+  nullable,
   object,
   optional,
   record,
@@ -31,13 +32,17 @@ export const Address = refine(string(), "address", (v) => addressProblem(v) ?? t
 /** An app version string (see `appVersionProblem`). */
 export const AppVersion = refine(string(), "app version", (v) => appVersionProblem(v) ?? true);
 
-/** `POST /core/control`: bootstrap or join. */
+/**
+ * `POST /core/control`: bootstrap or join. MicroCluster's Go client writes every field of its
+ * `Control` type, unset ones as Go's zero values: `"join_token": ""` for a bootstrap and
+ * `"config": null` for a nil map. Both mean "not given".
+ */
 export const ControlBody = object({
   bootstrap: defaulted(boolean(), false),
   name: MemberName,
   address: Address,
-  join_token: optional(size(string(), 1, 65536)),
-  config: optional(record(string(), string())),
+  join_token: optional(nullable(size(string(), 0, 65536))),
+  config: optional(nullable(record(string(), string()))),
 });
 /** Validated `POST /core/control` body. */
 export type ControlBody = Infer<typeof ControlBody>;

@@ -134,6 +134,7 @@ class MemberDaemon implements Daemon, DaemonCore {
   #common: string[] = [];
   #events: EventHub;
   #appVersion: string;
+  #started = false;
 
   constructor(
     paths: StatePaths,
@@ -219,6 +220,7 @@ class MemberDaemon implements Daemon, DaemonCore {
       this.phase = this.#gate.waitingFor().length ? "waiting" : "online";
     }
     await this.#lifecycle.hook("onStart", {});
+    this.#started = true;
     this.logger.info("Daemon started", {
       state_dir: this.paths.dir,
       status: this.phase,
@@ -380,6 +382,10 @@ class MemberDaemon implements Daemon, DaemonCore {
 
   status(): MemberStatus {
     return this.phase;
+  }
+
+  started(): boolean {
+    return this.#started && this.phase !== "stopping";
   }
 
   info(): ServerInfo {

@@ -129,6 +129,12 @@ export interface Caller {
 export interface MemberService {
   /** Current lifecycle state. */
   status(): MemberStatus;
+  /**
+   * Whether the daemon has started (MicroCluster's ready channel): true from the end of its
+   * start (the control socket serves; an initialised member has rejoined, possibly to wait for
+   * an upgrade; `onStart` has run) until it stops, through `init` and removal alike.
+   */
+  started(): boolean;
   /** Server info for `GET /core/1.0`. */
   info(): ServerInfo;
   /** Reports whether a client certificate fingerprint belongs to a cluster member. */

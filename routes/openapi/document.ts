@@ -122,7 +122,7 @@ function operation(method: string, path: string, doc: OperationDoc): JsonSchema 
   };
   if (doc.body) {
     out.requestBody = {
-      required: true,
+      required: !doc.bodyOptional,
       content: { "application/json": { schema: structSchema(doc.body) } },
     };
   }

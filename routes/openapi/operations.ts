@@ -34,6 +34,8 @@ export interface OperationDoc {
   access: Access;
   /** The request body's struct (as the handler validates it). */
   body?: Struct<unknown, unknown>;
+  /** The body may be left out. @default false */
+  bodyOptional?: boolean;
   /** Query flags (`1` or `true` set them). */
   flags?: Record<string, string>;
   /** Path parameters. */
@@ -113,9 +115,10 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   },
   "GET /core/1.0/ready": {
     tag: "public",
-    summary: "Whether the member serves the cluster API",
-    description: "503 while starting, waiting for an upgrade (naming the members behind) or " +
-      "stopping.",
+    summary: "Whether the daemon has started (MicroCluster's readiness)",
+    description: "200 once the daemon has started, also before `init` (as MicroCluster); 503 " +
+      "while an initialised member is still starting or waits for an upgrade (naming the " +
+      "members behind), and while the daemon stops.",
     access: "trusted",
     metadata: { type: "null" },
     errors: [503],
@@ -199,10 +202,13 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: "internal",
     summary: "This member is asked to leave",
     description: "Runs the preRemove hook (a throw refuses, unless `force`), then resets " +
-      "once answered. 403 when `name` is not this member.",
+      "once answered. 403 when `name` is not this member. The body may be left out, as " +
+      "MicroCluster's client does (`?force=1` instead).",
     access: "trusted",
     params: NAME,
+    flags: { force: "Leave even when the preRemove hook refuses" },
     body: struct(ResetBody),
+    bodyOptional: true,
     metadata: { type: "null" },
     errors: [409],
   },

@@ -110,8 +110,9 @@ async function refusal(m: Member, via: Member): Promise<string> {
   const r = await join_(m, token);
   assert.is.not(r.code, 0, `${m.name} must be refused: ${r.stdout}`);
   assert.ok(isClean(m), `${m.name}'s state directory is clean after the refusal`);
-  const ready = await api(m, "GET", "/core/1.0/ready");
-  assert.is(ready.status, 503, "the refused daemon is still running, uninitialised");
+  const info = await api(m, "GET", "/core/1.0");
+  assert.is(info.status, 200, "the refused daemon is still running");
+  assert.is(info.body.metadata.address, "", "uninitialised");
   // The token was not consumed by the refusal: revoke it so a fixed joiner gets a new one.
   const revoked = await api(via, "DELETE", `/core/control/tokens/${m.name}`);
   assert.is(revoked.status, 200, revoked.body?.error);

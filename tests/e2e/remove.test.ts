@@ -92,8 +92,8 @@ test("cluster remove run on another member removes it, and the removed member be
   const r = await run(r1, ["cluster", "remove", "r2"]);
   assert.is(r.code, 0, r.stderr);
   await eventually("r2 to be uninitialised", async () => {
-    const ready = await api(r2, "GET", "/core/1.0/ready");
-    return ready.status === 503 && isClean(r2);
+    const info = await api(r2, "GET", "/core/1.0");
+    return info.body.metadata.address === "" && isClean(r2);
   });
   const info = await api(r2, "GET", "/core/1.0");
   assert.is(info.body.metadata.ready, false);

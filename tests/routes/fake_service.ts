@@ -27,6 +27,11 @@ export class FakeService implements MemberService {
   status(): MemberStatus {
     return this.state;
   }
+  /** Whether the daemon has finished starting (see MemberService.started). */
+  up = true;
+  started(): boolean {
+    return this.up && this.state !== "stopping";
+  }
   info(): ServerInfo {
     return {
       name: this.name,
@@ -138,8 +143,10 @@ export class FakeService implements MemberService {
     this.version = version;
     return Promise.resolve();
   }
-  resetSelf(): Promise<void> {
+  resetForces: boolean[] = [];
+  resetSelf(force = false): Promise<void> {
     this.resets++;
+    this.resetForces.push(force);
     return Promise.resolve();
   }
 }

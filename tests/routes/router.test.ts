@@ -59,6 +59,60 @@ test("POST /core/control bootstraps over the socket", async ({ call, service }) 
   assert.equal(service.initialized, [{ ...bootstrap }]);
 });
 
+test("POST /core/control takes MicroCluster's Go encoding: zero values are fields not given", async (ctx) => {
+  // types.Control as json.Marshal writes it: every field, "" and null for the unset ones.
+  const go = (fields: Record<string, unknown>) => ({
+    bootstrap: false,
+    config: null,
+    join_token: "",
+    address: "127.0.0.1:9001",
+    name: "c1",
+    ...fields,
+  });
+  for (const config of [{}, null]) {
+    const service = new FakeService();
+    const handler = createRouter(service);
+    const body = JSON.stringify(go({ bootstrap: true, config }));
+    const res = await handler(
+      new Request("http://cohort/core/control", { method: "POST", body }),
+      UNIX,
+    );
+    assert.is(res.status, 200, JSON.stringify(config));
+    assert.equal(service.initialized, [{
+      bootstrap: true,
+      name: "c1",
+      address: "127.0.0.1:9001",
+      ...(config ? { config } : {}),
+    }]);
+  }
+  const [joined] = await ctx.call("POST", "/core/control", UNIX, go({ join_token: "tok" }));
+  assert.is(joined, 200);
+  assert.equal(ctx.service.initialized.at(-1), {
+    bootstrap: false,
+    name: "c1",
+    address: "127.0.0.1:9001",
+    join_token: "tok",
+  });
+});
+
+test("POST /core/control still needs exactly one of bootstrap and a non-empty join_token", async (ctx) => {
+  const none = {
+    bootstrap: false,
+    config: null,
+    join_token: "",
+    address: "127.0.0.1:9001",
+    name: "c1",
+  };
+  const [status, body] = await ctx.call("POST", "/core/control", UNIX, none);
+  assert.is(status, 400);
+  assert.match(body.error, "either bootstrap must be true or a join_token must be given");
+  const both = { ...none, bootstrap: true, join_token: "tok" };
+  const [status2, body2] = await ctx.call("POST", "/core/control", UNIX, both);
+  assert.is(status2, 400);
+  assert.match(body2.error, "bootstrap and join_token cannot be used together");
+  assert.equal(ctx.service.initialized, []);
+});
+
 test("POST /core/control over HTTPS is forbidden even for a trusted peer", async (ctx) => {
   const [status, body] = await ctx.call("POST", "/core/control", TRUSTED, bootstrap);
   assert.is(status, 403);
@@ -171,12 +225,21 @@ test("a known path with the wrong method is a 405 envelope", async ({ call }) =>
   assert.match(body.error, /Method DELETE is not allowed/);
 });
 
-test("GET /core/1.0/ready is 503 before init and 200 once online", async ({ call, service }) => {
-  const [before, body] = await call("GET", "/core/1.0/ready", UNIX);
-  assert.is(before, 503);
+test("GET /core/1.0/ready is 200 once the daemon has started, initialised or not (MicroCluster)", async ({ call, service }) => {
+  service.up = false;
+  const [starting, body] = await call("GET", "/core/1.0/ready", UNIX);
+  assert.is(starting, 503);
   assert.is(body.error, "Daemon is not ready yet");
+  service.up = true;
+  assert.is((await call("GET", "/core/1.0/ready", UNIX))[0], 200, "uninitialised: ready");
+  service.state = "starting"; // an init under way
+  assert.is((await call("GET", "/core/1.0/ready", UNIX))[0], 200, "initialising: still ready");
   service.state = "online";
   assert.is((await call("GET", "/core/1.0/ready", UNIX))[0], 200);
+  service.state = "stopping";
+  const [stopping, stoppingBody] = await call("GET", "/core/1.0/ready", UNIX);
+  assert.is(stopping, 503);
+  assert.is(stoppingBody.error, "Daemon is shutting down");
 });
 
 test("GET /core/1.0/ready needs a trusted certificate over HTTPS", async ({ call, service }) => {
@@ -354,6 +417,14 @@ test("DELETE /core/1.0/cluster/:name removes, with force from the query", async 
   assert.equal(ctx.service.removals, [{ name: "c2", force: true }]);
   assert.is((await ctx.call("DELETE", "/core/1.0/cluster/c3", STRANGER))[0], 403);
   assert.is(ctx.service.removals.length, 1);
+});
+
+test("PUT /core/internal/cluster/:name takes MicroCluster's form: no body, ?force=1", async (ctx) => {
+  await ctx.call("POST", "/core/control", UNIX, bootstrap);
+  assert.is((await ctx.call("PUT", "/core/internal/cluster/c1", TRUSTED))[0], 200);
+  assert.is((await ctx.call("PUT", "/core/internal/cluster/c1?force=1", TRUSTED))[0], 200);
+  assert.is((await ctx.call("PUT", "/core/internal/cluster/c1", TRUSTED, { force: true }))[0], 200);
+  assert.equal(ctx.service.resetForces, [false, true, true]);
 });
 
 test("PUT /core/internal/cluster/:name only for this member's own name", async (ctx) => {

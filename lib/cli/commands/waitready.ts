@@ -12,8 +12,10 @@ export const waitreadyCommand: Command = {
   summary: "Wait until the local member is ready",
   usage: `Usage: cohort waitready [--timeout S] [--state-dir DIR]
 
-Waits until the local daemon answers GET /core/1.0/ready, also while the daemon is still
-starting. Exit code 0 once ready, 1 on timeout.
+Waits until the local daemon answers GET /core/1.0/ready, also while it is not running yet.
+As with MicroCluster, a daemon is ready once it has started, initialised or not (so a script
+runs waitready before init); an initialised member once it has rejoined its cluster and is not
+waiting for other members to upgrade. Exit code 0 once ready, 1 on timeout.
 
 Options:
   -t, --timeout S   Give up after S seconds (default 0: wait forever)
