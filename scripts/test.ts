@@ -1,20 +1,47 @@
 /**
- * The one test command (`npm test`): static checks, then every uvu suite under Node and under
- * Deno, then a closing line `N passed, N failed` that CI reads.
+ * The one test command (`npm test`): static checks, then every uvu test file under Node and
+ * under Deno, then the slowest files and a closing line `N passed, N failed` that CI reads.
  *
- * Usage: `tsx scripts/test.ts [--runtime node|deno] [--no-checks] [--faults] [pattern]`
- * - `pattern` is a regular expression over test file paths below `tests/` (default: all
- *   `*.test.ts`).
+ * Usage: `tsx scripts/test.ts [--runtime node|deno]… [--no-checks] [--faults] [--jobs N]
+ * [--timeout S] [pattern]`
+ * - `pattern` is a regular expression (case-insensitive) over test file paths below `tests/`,
+ *   e.g. `e2e/remove` (default: every `*.test.ts`).
  * - `--faults` runs the fault matrix instead (`tests/faults/*.fault.ts`: network namespaces,
- *   root; `npm run test:faults`), without the static checks and with a longer time limit.
+ *   root; `npm run test:faults`): no static checks, one file at a time, 40 minutes per file.
+ * - `--jobs N` runs N test files at once (default 2, or `$COHORT_TEST_JOBS`).
+ * - `--verbose` prints every file's output; by default a file that passed gets one line, and
+ *   only a file that failed, timed out or left processes running gets its whole output.
+ * - `--timeout S` is each test file's time limit in seconds (default 420, or
+ *   `$COHORT_TEST_TIMEOUT`): generous, because a busy 2-core CI machine runs the slowest file
+ *   several times slower than an idle one.
+ *
+ * Each file runs as its own process (uvu with a pattern naming that one file), the leader of a
+ * process group of its own, with `TMPDIR` set to a directory of its own (removed after it).
+ * Whatever it starts (daemons, CLI commands, certificate processes) stays in that group and dies
+ * with it: when the file ends (anything still running after a grace period is killed and
+ * reported), when it printed its summary but does not exit (a failed test left a daemon running:
+ * killed after 10 s and counted as a failure), when it times out, when the runner is interrupted,
+ * and when the runner is killed (see `scripts/test/process_groups.ts`). Files run longest first,
+ * by the times of the last run (kept in `node_modules/.cache/cohort-test-times.json`), and never
+ * the same file under both runtimes at once.
  *
  * uvu files are run with `deno run -A`, never `deno test`, which would report them as passing
  * without running them.
  */
-import { spawn } from "node:child_process";
-import { resolve } from "node:path";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { type GroupMember, groupMembers, ProcessGroups } from "./test/process_groups.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "..");
 const { values, positionals } = parseArgs({
@@ -23,77 +50,232 @@ const { values, positionals } = parseArgs({
     runtime: { type: "string", multiple: true },
     "no-checks": { type: "boolean", default: false },
     faults: { type: "boolean", default: false },
+    jobs: { type: "string" },
+    verbose: { type: "boolean", default: false },
+    timeout: { type: "string" },
   },
 });
+
+function positive(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) {
+    console.error(`${name} must be a positive number, got "${text}"`);
+    process.exit(2);
+  }
+  return n;
+}
+
 const runtimes = values.runtime ?? ["node", "deno"];
-// uvu imports every file matching its pattern, so a filter must still end in the suffix.
+for (const r of runtimes) {
+  if (r !== "node" && r !== "deno") {
+    console.error(`--runtime must be node or deno, got "${r}"`);
+    process.exit(2);
+  }
+}
+const jobs = Math.floor(
+  positive("--jobs", values.jobs ?? process.env.COHORT_TEST_JOBS, values.faults ? 1 : 2),
+);
+const fileTimeoutMs = positive(
+  "--timeout",
+  values.timeout ?? process.env.COHORT_TEST_TIMEOUT,
+  values.faults ? 2400 : 420,
+) * 1000;
+/** How long a file's processes may outlive it (a certificate process ending its start-up). */
+const SWEEP_GRACE_MS = 10_000;
+/** How long a file may take to exit once uvu printed its summary. */
+const HANG_GRACE_MS = 10_000;
+const CHECK_TIMEOUT_MS = 600_000;
 const suffix = values.faults ? "\\.fault\\.ts$" : "\\.test\\.ts$";
-const pattern = positionals[0] ? `^(?=.*(?:${positionals[0]})).*${suffix}` : suffix;
+const pattern = new RegExp(
+  positionals[0] ? `^(?=.*(?:${positionals[0]})).*${suffix}` : suffix,
+  "i",
+);
 const bin = (name: string) => resolve(root, "node_modules/.bin", name);
-const RUN_TIMEOUT_MS = values.faults ? 40 * 60_000 : 240_000;
+const uvu = resolve(root, "node_modules/uvu/bin.js");
+
+const tmpRoot = mkdtempSync(join(tmpdir(), "cohort-run-"));
+const groups = new ProcessGroups(tmpRoot);
+let interrupted = false;
+
+process.on("exit", () => {
+  groups.killAll();
+  rmSync(tmpRoot, { recursive: true, force: true });
+});
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stdout.write(`\n${signal}: killing every test process\n`);
+    process.exit(code); // the exit handler kills the groups
+  });
+}
+
+/** What one run (a check or a test file) came to. */
+interface Outcome {
+  label: string;
+  code: number;
+  output: string;
+  ms: number;
+  timedOut: boolean;
+  /** It finished its tests but did not exit: processes it started kept it alive. */
+  hung: boolean;
+  /** Processes of its group still running after it ended (or that kept it from ending). */
+  left: GroupMember[];
+}
+
+let nextDir = 0;
+
+/** Runs one command in a process group of its own; kills the group on timeout and at its end. */
+function run(label: string, command: string, args: string[], timeoutMs: number): Promise<Outcome> {
+  return new Promise((done) => {
+    const started = Date.now();
+    const dir = join(tmpRoot, String(nextDir++));
+    mkdirSync(dir);
+    const child = groups.spawn(command, args, {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", TMPDIR: dir },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const closed = new Promise((r) => child.once("close", r));
+    let output = "";
+    let hung: GroupMember[] | undefined;
+    let hangTimer: ReturnType<typeof setTimeout> | undefined;
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      // uvu's summary ends with its duration: from then on the process has nothing left to do
+      // but exit. A test that left a daemon running keeps it alive until the time limit.
+      if (!hangTimer && /Duration:\s/.test(output.slice(-300))) {
+        hangTimer = setTimeout(() => {
+          if (!child.pid) return;
+          hung = groupMembers(child.pid).filter((p) => p.pid !== child.pid);
+          groups.kill(child.pid);
+        }, HANG_GRACE_MS);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid) groups.kill(child.pid);
+    }, timeoutMs);
+    let exited = false;
+    const finish = async (code: number) => {
+      if (exited) return;
+      exited = true;
+      clearTimeout(timer);
+      clearTimeout(hangTimer);
+      const left = hung ?? (child.pid ? await groups.sweep(child.pid, SWEEP_GRACE_MS) : []);
+      if (hung && child.pid) await groups.sweep(child.pid, 0);
+      // The output pipes close once no process of the group holds them (a process that left the
+      // group could hold them for ever: do not wait for it long).
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+      rmSync(dir, { recursive: true, force: true });
+      done({ label, code, output, ms: Date.now() - started, timedOut, hung: !!hung, left });
+    };
+    child.on("error", (err) => {
+      output += `${err}\n`;
+      void finish(1);
+    });
+    child.on("exit", (code, signal) => void finish(code ?? (signal ? 1 : 0)));
+  });
+}
+
+function report(o: Outcome, verdict: string, ok: boolean): void {
+  if (ok && o.left.length === 0 && !values.verbose) {
+    process.stdout.write(`--- ${o.label}: ${verdict} in ${(o.ms / 1000).toFixed(1)} s\n`);
+    return;
+  }
+  const lines = [`\n=== ${o.label}\n`, o.output];
+  if (o.timedOut) lines.push(`\n${o.label}: timed out after ${fileTimeoutMs / 1000} s\n`);
+  if (o.hung) {
+    lines.push(
+      `\n${o.label}: its tests ended but processes it started kept it running; killed:\n`,
+    );
+    for (const p of o.left) lines.push(`  ${p.pid} ${p.command.slice(0, 200)}\n`);
+  } else if (o.left.length > 0) {
+    lines.push(
+      `\n${o.label}: ${o.left.length} process(es) still running after it ended, killed:\n`,
+    );
+    for (const p of o.left) lines.push(`  ${p.pid} ${p.command.slice(0, 200)}\n`);
+  }
+  lines.push(`--- ${o.label}: ${verdict} in ${(o.ms / 1000).toFixed(1)} s\n`);
+  process.stdout.write(lines.join(""));
+}
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-
-function run(
-  label: string,
-  command: string,
-  args: string[],
-): Promise<{ code: number; output: string }> {
-  return new Promise((done) => {
-    const started = Date.now();
-    process.stdout.write(`\n=== ${label}\n`);
-    const child = spawn(command, args, {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString();
-      output += text;
-      process.stdout.write(text);
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    const timer = setTimeout(() => {
-      process.stdout.write(`\n${label}: timed out after ${RUN_TIMEOUT_MS / 1000} s\n`);
-      child.kill("SIGKILL");
-    }, RUN_TIMEOUT_MS);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      process.stdout.write(`--- ${label}: exit ${code} in ${Date.now() - started} ms\n`);
-      done({ code: code ?? 1, output });
-    });
-  });
-}
+const timings: Outcome[] = [];
+const leftovers: Outcome[] = [];
 
 async function check(label: string, command: string, args: string[]): Promise<void> {
-  const { code } = await run(label, command, args);
-  if (code === 0) passed++;
+  const o = await run(label, command, args, CHECK_TIMEOUT_MS);
+  if (o.code === 0 && !o.timedOut) passed++;
   else failed++;
+  const ok = o.code === 0 && !o.timedOut;
+  report(o, ok ? "ok" : `FAILED (exit ${o.code})`, ok);
 }
 
-async function suites(runtime: string): Promise<void> {
-  const uvu = resolve(root, "node_modules/uvu/bin.js");
+const TIMES = resolve(root, "node_modules/.cache/cohort-test-times.json");
+
+/** Each file's duration in the last run that ran it, ms, by label (`node e2e/x.test.ts`). */
+function readTimes(): Record<string, number> {
+  try {
+    return JSON.parse(readFileSync(TIMES, "utf8"));
+  } catch {
+    return {};
+  }
+}
+
+function writeTimes(before: Record<string, number>, runs: Outcome[]): void {
+  const after = { ...before };
+  for (const o of runs) if (!o.timedOut) after[o.label] = o.ms;
+  try {
+    mkdirSync(dirname(TIMES), { recursive: true });
+    writeFileSync(TIMES, JSON.stringify(after, null, 1) + "\n");
+  } catch { /* only an ordering hint */ }
+}
+
+/** The test files below `tests/` that match the pattern, as uvu names them (`e2e/x.test.ts`). */
+function testFiles(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      if (name === "node_modules" || name.startsWith(".")) continue;
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else out.push(relative(join(root, "tests"), path));
+    }
+  };
+  walk(join(root, "tests"));
+  return out.filter((f) => pattern.test(f)).sort();
+}
+
+async function testFile(runtime: string, file: string): Promise<void> {
+  const only = `^${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`;
   const [command, args] = runtime === "deno"
-    ? [bin("deno"), ["run", "-A", uvu, "tests", pattern]]
-    : [process.execPath, ["--import", "tsx", uvu, "tests", pattern]];
-  const { code, output } = await run(`uvu under ${runtime}`, command, args);
+    ? [bin("deno"), ["run", "-A", uvu, "tests", only]]
+    : [process.execPath, ["--import", "tsx", uvu, "tests", only]];
+  const o = await run(`${runtime} ${file}`, command, args, fileTimeoutMs);
   // deno-lint-ignore no-control-regex
-  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const plain = o.output.replace(/\x1b\[[0-9;]*m/g, "");
   const num = (re: RegExp) => Number(plain.match(re)?.[1] ?? 0);
   const total = num(/Total:\s+(\d+)/);
   const ok = num(/Passed:\s+(\d+)/);
   const skip = num(/Skipped:\s+(\d+)/);
-  passed += ok;
-  skipped += skip;
   // uvu's Total counts the tests that ran: skipped ones are not in it.
   let bad = total - ok;
   // A crash before uvu's summary (a file that fails to load, a timeout) still counts as a failure.
-  if (code !== 0 && bad <= 0) bad = 1;
+  if ((o.code !== 0 || o.timedOut || o.hung) && bad <= 0) bad = 1;
+  passed += ok;
+  skipped += skip;
   failed += bad;
+  timings.push(o);
+  if (o.left.length > 0) leftovers.push(o);
+  const passedText = `${ok} passed${skip ? `, ${skip} skipped` : ""}`;
+  report(o, bad === 0 ? passedText : `FAILED (${bad} failed, exit ${o.code})`, bad === 0);
 }
 
 if (!values["no-checks"] && !values.faults) {
@@ -106,7 +288,50 @@ if (!values["no-checks"] && !values.faults) {
     resolve(root, "scripts/check_imports.ts"),
   ]);
 }
-for (const runtime of runtimes) await suites(runtime);
 
+const files = testFiles();
+// Longest first (from the last run's times; end-to-end files first when unknown), so that short
+// files fill the gaps at the end instead of a long one starting last.
+const known = readTimes();
+const estimate = (label: string, file: string) =>
+  known[label] ?? (file.startsWith("e2e/") ? 60_000 : 2_000);
+const queue = files
+  .flatMap((f) => runtimes.map((r) => ({ runtime: r, file: f, label: `${r} ${f}` })))
+  .sort((a, b) => estimate(b.label, b.file) - estimate(a.label, a.file));
+const busy = new Set<string>();
+/** The next job, preferring one whose file is not running in the other runtime right now. */
+const next = () => {
+  const i = queue.findIndex((j) => !busy.has(j.file));
+  return queue.splice(i === -1 ? 0 : i, 1)[0];
+};
+const started = Date.now();
+await Promise.all(
+  Array.from({ length: Math.min(jobs, queue.length) }, async () => {
+    for (let job = next(); job; job = next()) {
+      busy.add(job.file);
+      await testFile(job.runtime, job.file);
+      busy.delete(job.file);
+    }
+  }),
+);
+writeTimes(known, timings);
+if (files.length === 0) {
+  console.log(`\nNo test file matches ${pattern}`);
+  failed++;
+}
+
+groups.close();
+const slowest = [...timings].sort((a, b) => b.ms - a.ms).slice(0, 8);
+if (slowest.length > 0) {
+  console.log(
+    `\nSlowest files (of ${timings.length}, ${jobs} at a time, ` +
+      `${((Date.now() - started) / 1000).toFixed(0)} s in all):`,
+  );
+  for (const o of slowest) console.log(`  ${(o.ms / 1000).toFixed(1).padStart(6)} s  ${o.label}`);
+}
+if (leftovers.length > 0) {
+  console.log("\nFiles that left processes running after they ended (killed by the runner):");
+  for (const o of leftovers) console.log(`  ${o.label}: ${o.left.length}`);
+}
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed === 0 ? 0 : 1);

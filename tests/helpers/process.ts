@@ -1,18 +1,88 @@
 /**
  * Helpers for end-to-end tests: run the real `cohort` entry point as a child process with the
  * runtime the tests run on (`node dist/mod.js` under Node, `deno run -A mod.ts` under Deno).
+ *
+ * Every process started here dies with the test process, on every exit path: a normal end or
+ * an uncaught exception (an exit hook kills the children still running), SIGINT, SIGTERM or
+ * SIGHUP (killed, then the test process exits), and SIGKILL, where no hook runs: every child is
+ * started with a leash (`leash.mjs`) that kills it once its parent is gone. Under the test
+ * runner, each test file's process group is also killed when the file ends.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { isDeno, selfCommand } from "../../lib/runtime.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 /** The entry file for the current runtime. */
 export const ENTRY = isDeno ? join(root, "mod.ts") : join(root, "dist", "mod.js");
+const LEASH = join(root, "tests", "helpers", "leash.mjs");
+const CRASH_POINT = join(root, "tests", "helpers", "crash_point.mjs");
+
+/** Children started by this module and not yet exited. */
+const running = new Set<ChildProcess>();
+let hooked = false;
+
+function killRunning(): void {
+  for (const child of running) {
+    try {
+      if (child.pid) process.kill(child.pid, "SIGKILL");
+    } catch { /* already gone */ }
+  }
+  running.clear();
+}
+
+/** Installs the exit and signal hooks once, at the first child. */
+function hook(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on("exit", killRunning);
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+    process.on(signal, () => {
+      killRunning();
+      process.exit(code);
+    });
+  }
+}
+
+/**
+ * `command args` with `preloads` (default: the leash) loaded first: `node --import …` or `deno
+ * run --preload …` (the runtime is told apart by the command's name); other commands are left
+ * as they are.
+ */
+export function leashed(command: string, args: string[], preloads = [LEASH]): string[] {
+  const name = basename(command);
+  if (/^deno(\.exe)?$/.test(name) && args[0] === "run") {
+    return ["run", ...preloads.flatMap((p) => ["--preload", p]), ...args.slice(1)];
+  }
+  if ((command === process.execPath && !isDeno) || /^node(\.exe)?$/.test(name)) {
+    return [...preloads.flatMap((p) => ["--import", pathToFileURL(p).href]), ...args];
+  }
+  return args;
+}
+
+/**
+ * Spawns a child that dies with this process (see the module docs). With
+ * `COHORT_TEST_CRASH_ON` in `options.env`, the child also loads the crash point
+ * (`crash_point.mjs`), which kills it with SIGKILL on the log line named there.
+ */
+export function spawnTracked(
+  command: string,
+  args: string[],
+  options: Parameters<typeof spawn>[2],
+): ChildProcess {
+  hook();
+  const preloads = options?.env?.COHORT_TEST_CRASH_ON ? [LEASH, CRASH_POINT] : [LEASH];
+  const child = spawn(command, leashed(command, args, preloads), options);
+  running.add(child);
+  child.on("exit", () => running.delete(child));
+  child.on("error", () => running.delete(child));
+  return child;
+}
 
 /** The result of a finished CLI command. */
 export interface Run {
@@ -25,7 +95,7 @@ export interface Run {
 export function cohort(args: string[], input?: string): Promise<Run> {
   const { command, args: prefix } = selfCommand(ENTRY);
   return new Promise((done, fail) => {
-    const child = spawn(command, [...prefix, ...args], {
+    const child = spawnTracked(command, [...prefix, ...args], {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, NO_COLOR: "1" },
     });
@@ -43,7 +113,8 @@ export function cohort(args: string[], input?: string): Promise<Run> {
 export interface DaemonProcess {
   child: ChildProcess;
   logs(): string;
-  exited: Promise<number>;
+  /** Its exit code (-1 when killed by a signal); the test process waits for it once asked. */
+  readonly exited: Promise<number>;
 }
 
 /**
@@ -56,14 +127,40 @@ export function startDaemonProcess(
   env: Record<string, string> = {},
 ): DaemonProcess {
   const { command, args: prefix } = entry ?? selfCommand(ENTRY);
-  const child = spawn(command, [...prefix, "daemon", ...args], {
+  const child = spawnTracked(command, [...prefix, "daemon", ...args], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, NO_COLOR: "1", COHORT_LOG_LEVEL: "info", ...env },
   });
   let logs = "";
   child.stderr!.on("data", (d) => (logs += d));
-  const exited = new Promise<number>((done) => child.on("close", (code) => done(code ?? -1)));
-  return { child, logs: () => logs, exited };
+  // A daemon does not keep the test process alive by itself: a test that fails before it stops
+  // its daemons must still let its file end (the exit hook then kills them). Only waiting for
+  // its exit does, through a timer held until then.
+  let holding: ReturnType<typeof setInterval> | undefined;
+  let ended = false;
+  const closed = new Promise<number>((done) =>
+    child.on("close", (code) => {
+      ended = true;
+      clearInterval(holding);
+      done(code ?? -1);
+    })
+  );
+  unref(child);
+  unref(child.stderr);
+  return {
+    child,
+    logs: () => logs,
+    get exited() {
+      if (!ended) holding ??= setInterval(() => {}, 60_000);
+      return closed;
+    },
+  };
+}
+
+function unref(handle: unknown): void {
+  try {
+    (handle as { unref?(): void } | null)?.unref?.();
+  } catch { /* not supported for this handle on this runtime */ }
 }
 
 /** A fresh temporary directory; remove it with {@link removeDir}. */
@@ -90,12 +187,14 @@ export function freePort(): Promise<number> {
 
 /**
  * Waits until the daemon of `stateDir` answers on its control socket (started, maybe not
- * initialised). Throws with the daemon's logs when it exits or does not answer in time.
+ * initialised). Throws with the daemon's logs when it exits or does not answer in time. The
+ * default is generous: a dozen daemons starting at once on a busy 2-core machine take seconds
+ * each.
  */
 export async function waitForSocket(
   stateDir: string,
   daemon?: DaemonProcess,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<void> {
   const { requestJson } = await import("../../lib/net/client.ts");
   const deadline = Date.now() + timeoutMs;

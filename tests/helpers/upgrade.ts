@@ -50,7 +50,7 @@ export async function startWith(m: Member, options: UpgradeStart = {}): Promise<
       }
       return Promise.resolve(logged(m, "Daemon started").length > 0);
     },
-    20_000,
+    60_000,
     20,
   );
   return m;

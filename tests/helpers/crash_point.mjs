@@ -1,0 +1,51 @@
+/**
+ * A crash point for the kill -9 tests (preloaded like `leash.mjs`, see `process.ts`): when the
+ * environment names one, the process kills itself with SIGKILL at the moment it writes the
+ * matching JSON log line to stderr, before it runs one more statement. That times a `kill -9`
+ * on the member's own log lines exactly, where a test reading the lines from a pipe would kill
+ * it some milliseconds later, at a point that changes from run to run.
+ *
+ * `COHORT_TEST_CRASH_ON`: JSON `{"msg": text, "fields"?: {k: v}, "nth"?: n}`: the n-th line (1 by
+ * default) whose `msg` contains `text` and whose fields equal `fields`.
+ * `COHORT_TEST_CRASH_MARK`: a file the matching line is written to just before the kill, so a
+ * test can tell the point was reached.
+ *
+ * Plain JavaScript: Node runs `dist/mod.js` without a TypeScript loader.
+ */
+import { writeFileSync } from "node:fs";
+import process from "node:process";
+
+const spec = process.env.COHORT_TEST_CRASH_ON;
+if (spec) {
+  const { msg, fields = {}, nth = 1 } = JSON.parse(spec);
+  const mark = process.env.COHORT_TEST_CRASH_MARK;
+  let seen = 0;
+  const write = process.stderr.write.bind(process.stderr);
+  const matches = (text) => {
+    for (const line of String(text).split("\n")) {
+      if (!line.startsWith("{")) continue;
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (!String(entry.msg ?? "").includes(msg)) continue;
+      if (
+        Object.entries(fields).every(([k, v]) => JSON.stringify(entry[k]) === JSON.stringify(v))
+      ) {
+        return line;
+      }
+    }
+    return undefined;
+  };
+  process.stderr.write = (chunk, ...rest) => {
+    const result = write(chunk, ...rest);
+    const line = matches(chunk);
+    if (line !== undefined && ++seen === nth) {
+      if (mark) writeFileSync(mark, line + "\n");
+      process.kill(process.pid, "SIGKILL");
+    }
+    return result;
+  };
+}
