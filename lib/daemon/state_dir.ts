@@ -8,16 +8,21 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import {
   closeSync,
+  linkSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
+import { join, resolve, sep } from "node:path";
 import process from "node:process";
 import { InvalidInputError, LockedError } from "../errors.ts";
 
@@ -60,38 +65,143 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Takes the state directory's lock by creating `daemon.pid` exclusively. A lock left by a dead
- * process is reclaimed; a live holder is refused.
+ * What tells a process apart from a later one with the same pid, where the system says it
+ * (Linux `/proc`): the boot it runs in, its start time (clock ticks since boot) and a digest of
+ * its command line.
+ */
+interface ProcessIdentity {
+  boot: string;
+  start: string;
+  command: string;
+}
+
+/** The identity of process `pid`; `undefined` without `/proc` or once the process is gone. */
+function identityOf(pid: number): ProcessIdentity | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The fields after the command name (which may hold spaces and parentheses) start with the
+    // state, field 3; the start time is field 22.
+    const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`);
+    const command = createHash("sha256").update(cmdline).digest("hex").slice(0, 32);
+    return start && boot ? { boot, start, command } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether process `pid` has a file open inside `dir`; `undefined` when that cannot be read. */
+function hasFileOpenIn(pid: number, dir: string): boolean | undefined {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  const inside = resolve(dir) + sep;
+  return fds.some((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(inside);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The lock's content: the pid on the first line (as any pid file), then its identity. */
+function lockText(): string {
+  const identity = identityOf(process.pid);
+  return `${process.pid}\n${identity ? JSON.stringify(identity) + "\n" : ""}`;
+}
+
+/**
+ * The pid of the process holding the lock `text`, or `undefined` when the lock is stale. A live
+ * pid proves nothing after a `kill -9` or a reboot, when it may belong to any process by now
+ * (a `sleep` once kept a member from starting), so where `/proc` tells, the holder must also
+ * have the boot, start time and command line the lock recorded. A lock without them (written by
+ * an earlier version) is held only by a process with a file open in the state directory. Without
+ * `/proc`, a live pid holds it.
+ */
+function holder(text: string, paths: StatePaths): number | undefined {
+  const [first, second] = text.split("\n");
+  const pid = Number(first.trim());
+  // A lock naming this very process is left over from a member of this process that did not
+  // stop cleanly.
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !alive(pid)) return undefined;
+  const now = identityOf(pid);
+  // No identity for a live pid: gone since (where /proc works), or no /proc to tell.
+  if (!now) return identityOf(process.pid) ? undefined : pid;
+  let recorded: Partial<ProcessIdentity> | undefined;
+  try {
+    recorded = second?.trim() ? JSON.parse(second) : undefined;
+  } catch { /* unreadable: as if absent */ }
+  if (!recorded) return hasFileOpenIn(pid, paths.dir) === false ? undefined : pid;
+  const same = recorded.boot === now.boot && recorded.start === now.start &&
+    recorded.command === now.command;
+  return same ? pid : undefined;
+}
+
+/**
+ * Takes the state directory's lock, `daemon.pid`, created whole in one step (written aside, then
+ * linked into place, which fails when it exists). A lock whose holder is gone, or is not the
+ * process that took it (after a `kill -9` or a reboot its pid may belong to any process), is
+ * reclaimed; a live holder is refused.
  *
  * @returns a function that releases the lock.
  * @throws {LockedError} when another live daemon holds it.
  */
 export function acquireLock(paths: StatePaths): () => void {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(paths.lock, "wx", 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(paths.lock, "utf8").trim() === String(process.pid)) rmSync(paths.lock);
-        } catch { /* already gone */ }
-      };
-    } catch (err) {
-      if ((err as { code?: string }).code !== "EEXIST") throw err;
-      let holder = NaN;
+  const mine = lockText();
+  const aside = `${paths.lock}.${process.pid}.new`;
+  writeFileSync(aside, mine, { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        holder = Number(readFileSync(paths.lock, "utf8").trim());
-      } catch { /* vanished between open and read: retry */ }
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
+        linkSync(aside, paths.lock);
+        return () => {
+          try {
+            if (readFileSync(paths.lock, "utf8") === mine) rmSync(paths.lock);
+          } catch { /* already gone */ }
+        };
+      } catch (err) {
+        if ((err as { code?: string }).code !== "EEXIST") throw err;
+      }
+      let text: string;
+      try {
+        text = readFileSync(paths.lock, "utf8");
+      } catch {
+        continue; // removed between the link and the read: retry
+      }
+      const pid = holder(text, paths);
+      if (pid !== undefined) {
         throw new LockedError(
-          `Cannot start daemon: state directory "${paths.dir}" is in use by another cohort daemon (pid ${holder})`,
+          `Cannot start daemon: state directory "${paths.dir}" is in use by another cohort daemon (pid ${pid})`,
         );
       }
-      rmSync(paths.lock, { force: true });
+      reclaim(paths, text);
     }
+  } finally {
+    rmSync(aside, { force: true });
   }
   throw new LockedError(`Cannot start daemon: could not lock state directory "${paths.dir}"`);
+}
+
+/**
+ * Removes the stale lock `text`, and only it: it is moved aside first, so that a lock another
+ * starting daemon took in the meantime is put back instead of removed.
+ */
+function reclaim(paths: StatePaths, text: string): void {
+  const stale = `${paths.lock}.${process.pid}.stale`;
+  try {
+    renameSync(paths.lock, stale);
+  } catch {
+    return; // gone already
+  }
+  try {
+    if (readFileSync(stale, "utf8") !== text) linkSync(stale, paths.lock);
+  } catch { /* another lock is in place already: the next attempt finds it */ }
+  rmSync(stale, { force: true });
 }
 
 /** What `daemon.json` records once a member is initialised. */

@@ -1,4 +1,6 @@
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -7,11 +9,13 @@ import {
   ensureStateDir,
   readDaemonConfig,
   removeDaemonConfig,
+  type StatePaths,
   statePaths,
   writeDaemonConfig,
 } from "../../lib/daemon/state_dir.ts";
 import { LockedError } from "../../lib/errors.ts";
-import { removeDir, tempDir } from "../helpers/process.ts";
+import { moduleCommand } from "../../lib/runtime.ts";
+import { removeDir, spawnTracked, tempDir } from "../helpers/process.ts";
 
 const test = suite("state directory");
 
@@ -27,24 +31,124 @@ test("ensureStateDir() creates the directory and database folder with their mode
   }
 });
 
-test("acquireLock() refuses a live holder and reclaims a dead one", () => {
+/** A process holding the lock of `dir` (tests/daemon/fixtures/hold_lock.ts) once it printed. */
+async function holdLock(dir: string): Promise<ChildProcess> {
+  const { command, args } = moduleCommand(join(import.meta.dirname!, "fixtures/hold_lock.ts"));
+  const child = spawnTracked(command, [...args, dir], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  await new Promise<void>((done, fail) => {
+    child.stdout!.on("data", (d) => {
+      out += d;
+      if (out.includes("locked")) done();
+    });
+    child.on("exit", (code) => fail(new Error(`the lock holder exited with ${code}`)));
+  });
+  return child;
+}
+
+/** A live process that is not a cohort daemon (what a reused pid belongs to). */
+function unrelated(): ChildProcess {
+  return spawnTracked("sleep", ["60"], { stdio: "ignore" });
+}
+
+function exited(child: ChildProcess): Promise<unknown> {
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once("exit", r));
+}
+
+function refused(paths: StatePaths, pid: number): void {
+  try {
+    acquireLock(paths)();
+    assert.unreachable("a live holder must be refused");
+  } catch (err) {
+    assert.instance(err, LockedError);
+    assert.match((err as Error).message, `in use by another cohort daemon (pid ${pid})`);
+  }
+}
+
+function taken(paths: StatePaths): void {
+  const release = acquireLock(paths);
+  assert.is(readFileSync(paths.lock, "utf8").split("\n")[0], String(process.pid));
+  release();
+  assert.not.ok(existsSync(paths.lock));
+}
+
+test("acquireLock() refuses a lock held by a live daemon process, and takes it once released", async () => {
+  const dir = tempDir();
+  const holder = await holdLock(dir);
+  try {
+    refused(statePaths(dir), holder.pid!);
+    holder.stdin!.end();
+    await exited(holder);
+    taken(statePaths(dir));
+  } finally {
+    holder.kill("SIGKILL");
+    removeDir(dir);
+  }
+});
+
+test("acquireLock() takes over the lock of a daemon killed with SIGKILL whose pid now belongs to another process", async () => {
+  const dir = tempDir();
+  const other = unrelated();
+  try {
+    const paths = statePaths(dir);
+    const holder = await holdLock(dir);
+    holder.kill("SIGKILL");
+    await exited(holder);
+    // The pid is reused by an unrelated process (as after a reboot or pid wrap-around): the lock
+    // still names the killed daemon's start, not this process's.
+    const [, ...rest] = readFileSync(paths.lock, "utf8").split("\n");
+    writeFileSync(paths.lock, [String(other.pid), ...rest].join("\n"));
+    taken(paths);
+  } finally {
+    other.kill("SIGKILL");
+    removeDir(dir);
+  }
+});
+
+test("acquireLock() takes over a pid-only lock naming a live process that is not a daemon of this directory", () => {
+  const dir = tempDir();
+  const other = unrelated();
+  try {
+    const paths = statePaths(dir);
+    // The lock format of earlier versions: the pid alone (here, of `sleep`).
+    writeFileSync(paths.lock, `${other.pid}\n`);
+    taken(paths);
+  } finally {
+    other.kill("SIGKILL");
+    removeDir(dir);
+  }
+});
+
+test("acquireLock() takes over a lock written in an earlier boot, even if its pid is alive now", async () => {
   const dir = tempDir();
   try {
     const paths = statePaths(dir);
-    // A live process that is not us: our parent.
-    writeFileSync(paths.lock, `${process.ppid}\n`);
-    try {
-      acquireLock(paths);
-      assert.unreachable("a live holder must be refused");
-    } catch (err) {
-      assert.instance(err, LockedError);
-      assert.match((err as Error).message, `pid ${process.ppid}`);
+    const holder = await holdLock(dir);
+    const [pid, identity] = readFileSync(paths.lock, "utf8").split("\n");
+    if (!identity) {
+      // No /proc (not Linux): a live pid is all the lock can tell.
+      holder.kill("SIGKILL");
+      return;
     }
+    // The same live holder, but the lock says it started in another boot: not this holder.
+    const other = JSON.stringify({ ...JSON.parse(identity), boot: "0".repeat(32) });
+    writeFileSync(paths.lock, `${pid}\n${other}\n`);
+    taken(paths);
+    holder.stdin!.end();
+    await exited(holder);
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test("acquireLock() reclaims a lock whose holder is gone", () => {
+  const dir = tempDir();
+  try {
+    const paths = statePaths(dir);
     writeFileSync(paths.lock, "999999999\n");
-    const release = acquireLock(paths);
-    assert.ok(existsSync(paths.lock));
-    release();
-    assert.not.ok(existsSync(paths.lock));
+    taken(paths);
   } finally {
     removeDir(dir);
   }
