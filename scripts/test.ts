@@ -19,11 +19,12 @@
  * process group of its own, with `TMPDIR` set to a directory of its own (removed after it).
  * Whatever it starts (daemons, CLI commands, certificate processes) stays in that group and dies
  * with it: when the file ends (anything still running after a grace period is killed and
- * reported), when it printed its summary but does not exit (a failed test left a daemon running:
- * killed after 10 s and counted as a failure), when it times out, when the runner is interrupted,
+ * reported), when it printed its summary but processes it started keep it from exiting (a failed
+ * test left a daemon running: killed after 10 s and counted as a failure), when it times out, when the runner is interrupted,
  * and when the runner is killed (see `scripts/test/process_groups.ts`). Files run longest first,
- * by the times of the last run (kept in `node_modules/.cache/cohort-test-times.json`), and never
- * the same file under both runtimes at once.
+ * by the times of the last run (kept in `node_modules/.cache/cohort-test-times.json`), never the
+ * same file under both runtimes at once, and a file that says `cohort-test: alone` with no other
+ * file beside it.
  *
  * uvu files are run with `deno run -A`, never `deno test`, which would report them as passing
  * without running them.
@@ -140,15 +141,21 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
     const closed = new Promise((r) => child.once("close", r));
     let output = "";
     let hung: GroupMember[] | undefined;
-    let hangTimer: ReturnType<typeof setTimeout> | undefined;
+    let hangTimer: ReturnType<typeof setInterval> | undefined;
     const onData = (chunk: Buffer) => {
       output += chunk;
       // uvu's summary ends with its duration: from then on the process has nothing left to do
       // but exit. A test that left a daemon running keeps it alive until the time limit.
       if (!hangTimer && /Duration:\s/.test(output.slice(-300))) {
-        hangTimer = setTimeout(() => {
+        hangTimer = setInterval(() => {
           if (!child.pid) return;
-          hung = groupMembers(child.pid).filter((p) => p.pid !== child.pid);
+          // A pending timer or socket of its own may delay its exit for a while: only processes
+          // it started (besides tsx's esbuild service) make it a hang.
+          const others = groupMembers(child.pid).filter((p) =>
+            p.pid !== child.pid && !/esbuild(\.exe)? --service=/.test(p.command)
+          );
+          if (others.length === 0) return;
+          hung = others;
           groups.kill(child.pid);
         }, HANG_GRACE_MS);
       }
@@ -165,7 +172,7 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
       if (exited) return;
       exited = true;
       clearTimeout(timer);
-      clearTimeout(hangTimer);
+      clearInterval(hangTimer);
       const left = hung ?? (child.pid ? await groups.sweep(child.pid, SWEEP_GRACE_MS) : []);
       if (hung && child.pid) await groups.sweep(child.pid, 0);
       // The output pipes close once no process of the group holds them (a process that left the
@@ -304,12 +311,39 @@ const next = () => {
   const i = queue.findIndex((j) => !busy.has(j.file));
   return queue.splice(i === -1 ? 0 : i, 1)[0];
 };
+/**
+ * A file whose module text says `cohort-test: alone` runs with no other file beside it (it
+ * rebuilds `dist/`, which files running beside it load).
+ */
+const alone = (file: string) =>
+  readFileSync(join(root, "tests", file), "utf8").includes("cohort-test: alone");
+let active = 0;
+let exclusive = false;
+let pendingAlone = 0;
+const waiting: (() => void)[] = [];
+async function admit(solo: boolean): Promise<void> {
+  if (solo) pendingAlone++;
+  while (exclusive || (solo ? active > 0 : pendingAlone > 0)) {
+    await new Promise<void>((r) => waiting.push(r));
+  }
+  if (solo) pendingAlone--;
+  active++;
+  exclusive = solo;
+}
+function leave(): void {
+  active--;
+  exclusive = false;
+  for (const w of waiting.splice(0)) w();
+}
 const started = Date.now();
 await Promise.all(
   Array.from({ length: Math.min(jobs, queue.length) }, async () => {
     for (let job = next(); job; job = next()) {
+      const solo = alone(job.file);
       busy.add(job.file);
+      await admit(solo);
       await testFile(job.runtime, job.file);
+      leave();
       busy.delete(job.file);
     }
   }),

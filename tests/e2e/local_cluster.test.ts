@@ -3,6 +3,9 @@
  * group, with members of the test's runtime. It must print each member's state directory and a
  * command line that reaches it, and stop with nothing left behind when Ctrl-C reaches npm: a
  * terminal sends SIGINT to the whole foreground process group; a supervisor may signal npm alone.
+ *
+ * cohort-test: alone (the npm script rebuilds `dist/`, which other test files load: the test
+ * runner runs no other file beside this one).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
