@@ -10,6 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import {
+  chmodSync,
   closeSync,
   linkSync,
   mkdirSync,
@@ -19,6 +20,7 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
@@ -48,10 +50,45 @@ export function statePaths(dir: string): StatePaths {
   };
 }
 
-/** Creates the state directory and its database folder with their modes. */
+/**
+ * Creates the state directory and its database folder with their modes, and tightens them when
+ * they exist with looser ones (made by hand or by an earlier version, e.g. 0755): permission
+ * bits beyond 0711 and 0700 are removed, stricter modes are kept.
+ *
+ * @throws {InvalidInputError} when the state directory is shared (sticky bit, as /tmp), or a mode
+ *   cannot be tightened (this user does not own the directory)
+ */
 export function ensureStateDir(paths: StatePaths): void {
   mkdirSync(paths.dir, { recursive: true, mode: 0o711 });
   mkdirSync(paths.databaseDir, { recursive: true, mode: 0o700 });
+  tighten(paths.dir, 0o711);
+  tighten(paths.databaseDir, 0o700);
+}
+
+const octal = (mode: number) => `0${mode.toString(8)}`;
+
+function tighten(dir: string, allowed: number): void {
+  const mode = statSync(dir).mode & 0o7777;
+  if (mode & 0o1000) {
+    // Tightening a directory every user writes to (/tmp) would break it for all of them.
+    throw new InvalidInputError(
+      `State directory "${dir}" is shared with other users (mode ${
+        octal(mode)
+      }): use a directory of its own, e.g. "${join(dir, "cohort")}"`,
+      { field: "stateDir" },
+    );
+  }
+  if ((mode & 0o777 & ~allowed) === 0) return;
+  try {
+    chmodSync(dir, (mode & 0o7000) | (mode & allowed));
+  } catch (err) {
+    throw new InvalidInputError(
+      `Cannot tighten "${dir}" from mode ${octal(mode)} to ${octal(mode & allowed)}: ${
+        (err as { code?: string }).code ?? err
+      }`,
+      { field: "stateDir" },
+    );
+  }
 }
 
 function alive(pid: number): boolean {

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { suite } from "uvu";
@@ -13,7 +13,7 @@ import {
   statePaths,
   writeDaemonConfig,
 } from "../../lib/daemon/state_dir.ts";
-import { LockedError } from "../../lib/errors.ts";
+import { InvalidInputError, LockedError } from "../../lib/errors.ts";
 import { moduleCommand } from "../../lib/runtime.ts";
 import { removeDir, spawnTracked, tempDir } from "../helpers/process.ts";
 
@@ -26,6 +26,40 @@ test("ensureStateDir() creates the directory and database folder with their mode
     ensureStateDir(paths);
     assert.is(statSync(paths.dir).mode & 0o777, 0o711);
     assert.is(statSync(paths.databaseDir).mode & 0o777, 0o700);
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test("ensureStateDir() tightens a state directory that exists with looser modes, and keeps stricter ones", () => {
+  const dir = tempDir();
+  try {
+    const paths = statePaths(join(dir, "state"));
+    mkdirSync(paths.databaseDir, { recursive: true });
+    chmodSync(paths.dir, 0o755);
+    chmodSync(paths.databaseDir, 0o775);
+    ensureStateDir(paths);
+    assert.is(statSync(paths.dir).mode & 0o777, 0o711);
+    assert.is(statSync(paths.databaseDir).mode & 0o777, 0o700);
+    chmodSync(paths.dir, 0o700);
+    ensureStateDir(paths);
+    assert.is(statSync(paths.dir).mode & 0o777, 0o700, "a stricter mode is kept");
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test("ensureStateDir() refuses a directory shared with other users (sticky bit, as /tmp) and leaves it as it is", () => {
+  const dir = tempDir();
+  try {
+    chmodSync(dir, 0o1777);
+    assert.throws(
+      () => ensureStateDir(statePaths(dir)),
+      (err: Error) =>
+        err instanceof InvalidInputError &&
+        /shared with other users \(mode 01777\)/.test(err.message),
+    );
+    assert.is(statSync(dir).mode & 0o7777, 0o1777);
   } finally {
     removeDir(dir);
   }

@@ -1,10 +1,10 @@
 /**
- * End to end, with real daemon processes: the state directory's lock after a `kill -9`. The pid
- * in `daemon.pid` may belong to another process by the time the member restarts (pids are
+ * End to end, with real daemon processes: the state directory. Its lock after a `kill -9`: the
+ * pid in `daemon.pid` may belong to another process by the time the member restarts (pids are
  * reused, and after a reboot they start over); only a cohort daemon that took the lock keeps a
- * restart out.
+ * restart out. Its modes: a directory that exists with looser ones is tightened at start.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -19,9 +19,15 @@ import {
   stop,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { spawnTracked, startDaemonProcess, waitForSocket } from "../helpers/process.ts";
+import {
+  removeDir,
+  spawnTracked,
+  startDaemonProcess,
+  tempDir,
+  waitForSocket,
+} from "../helpers/process.ts";
 
-const test = suite("state directory lock");
+const test = suite("state directory");
 
 test("a member killed with SIGKILL restarts although its recorded pid now belongs to an unrelated process", async () => {
   const m: Member = await newMember("l1");
@@ -57,6 +63,33 @@ test("a second daemon on a running member's state directory is refused, naming t
     await stop(m);
   } finally {
     await stopMembers([m]);
+  }
+});
+
+test("a daemon started on a state directory made with mode 0755 tightens it to 0711, its database folder to 0700", async () => {
+  const m: Member = await newMember("s1");
+  try {
+    mkdirSync(join(m.dir, "database"));
+    chmodSync(m.dir, 0o755);
+    chmodSync(join(m.dir, "database"), 0o755);
+    await startMember(m);
+    assert.is(statSync(m.dir).mode & 0o777, 0o711);
+    assert.is(statSync(join(m.dir, "database")).mode & 0o777, 0o700);
+  } finally {
+    await stopMembers([m]);
+  }
+});
+
+test("a daemon refuses a state directory shared with other users (sticky bit, as /tmp)", async () => {
+  const dir = tempDir();
+  try {
+    chmodSync(dir, 0o1777);
+    const d = startDaemonProcess(["--state-dir", dir]);
+    assert.is(await d.exited, 2, "bad input: exit code 2");
+    assert.match(d.logs(), "is shared with other users (mode 01777): use a directory of its own");
+    assert.is(statSync(dir).mode & 0o7777, 0o1777);
+  } finally {
+    removeDir(dir);
   }
 });
 
