@@ -10,6 +10,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
   bootstrap,
+  eventually,
   isClean,
   kill,
   type Member,
@@ -42,6 +43,8 @@ test("a member killed with SIGKILL restarts although its recorded pid now belong
     writeFileSync(lock, [String(other.pid), ...rest].join("\n"));
     await startMember(m);
     assert.not.ok(isClean(m), "the member is still initialised");
+    // The socket answers first; the member serves its cluster once started.
+    await eventually("l1 to list itself", async () => (await members(m)).length === 1);
     assert.equal((await members(m)).map((e) => e.name), ["l1"]);
     assert.is(readFileSync(lock, "utf8").split("\n")[0], String(m.daemon!.child.pid));
   } finally {

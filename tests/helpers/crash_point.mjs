@@ -6,7 +6,8 @@
  * it some milliseconds later, at a point that changes from run to run.
  *
  * `COHORT_TEST_CRASH_ON`: JSON `{"msg": text, "fields"?: {k: v}, "nth"?: n}`: the n-th line (1 by
- * default) whose `msg` contains `text` and whose fields equal `fields`.
+ * default) whose `msg` contains `text` and whose fields equal `fields`; or an array of such
+ * objects, for a line that matches any of them (counted with the first one's `nth`).
  * `COHORT_TEST_CRASH_MARK`: a file the matching line is written to just before the kill, so a
  * test can tell the point was reached.
  *
@@ -17,25 +18,23 @@ import process from "node:process";
 
 const spec = process.env.COHORT_TEST_CRASH_ON;
 if (spec) {
-  const { msg, fields = {}, nth = 1 } = JSON.parse(spec);
+  const specs = [JSON.parse(spec)].flat();
+  const nth = specs[0].nth ?? 1;
   const mark = process.env.COHORT_TEST_CRASH_MARK;
   let seen = 0;
   const write = process.stderr.write.bind(process.stderr);
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  const hit = (entry) =>
+    specs.some(({ msg, fields = {} }) =>
+      String(entry.msg ?? "").includes(msg) &&
+      Object.entries(fields).every(([k, v]) => same(entry[k], v))
+    );
   const matches = (text) => {
     for (const line of String(text).split("\n")) {
       if (!line.startsWith("{")) continue;
-      let entry;
       try {
-        entry = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (!String(entry.msg ?? "").includes(msg)) continue;
-      if (
-        Object.entries(fields).every(([k, v]) => JSON.stringify(entry[k]) === JSON.stringify(v))
-      ) {
-        return line;
-      }
+        if (hit(JSON.parse(line))) return line;
+      } catch { /* not a whole JSON line */ }
     }
     return undefined;
   };
