@@ -87,15 +87,20 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
       import("./lib/metrics/member_metrics.ts"),
       import("./lib/metrics/observed_service.ts"),
       import("./lib/metrics/listener.ts"),
+      import("./lib/status/tracker.ts"),
     ]);
   } catch (err) {
     certificateIssuer?.close();
     throw err;
   }
-  const [{ startDaemon }, { createGossipMember }, { MemberMetrics }, { observeService }, {
-    parseMetricsAddress,
-    serveMetrics,
-  }] = modules;
+  const [
+    { startDaemon },
+    { createGossipMember },
+    { MemberMetrics },
+    { observeService },
+    { parseMetricsAddress, serveMetrics },
+    { StatusTracker },
+  ] = modules;
   try {
     // Checked before the daemon touches anything, like every other option.
     if (options.metricsAddress !== undefined) {
@@ -110,25 +115,37 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
     certificateIssuer?.close();
     throw err;
   }
+  // What operators see: metrics, and the status behind the event stream and `cohort ui`.
   const metrics = options.metrics === false ? undefined : new MemberMetrics();
+  const status = new StatusTracker({
+    logger: logger.child({ component: "status" }),
+    onUpgradeCompleted: (seconds) => metrics?.upgradeCompleted(seconds),
+  });
   const handler = options.handler ??
-    ((service) => createRouter(service, { logger: logger.child({ component: "api" }), metrics }));
+    ((service) =>
+      createRouter(service, { logger: logger.child({ component: "api" }), metrics, status }));
+  const gossip = options.gossip ?? ((setup) => createGossipMember(setup, metrics?.gossip));
   const daemon = await startDaemon({
     ...options,
     certificateIssuer,
     logger,
     handler: (service) => {
       metrics?.bind(service);
-      return handler(observeService(service, {
-        joined: (join) => metrics?.join("joiner", join.result, join.seconds),
-        admitted: (join) => metrics?.join("admitting", join.result, join.seconds),
-      }));
+      status.bind(service);
+      return handler(observeService(service, status.hooks, ...(metrics ? [metrics.hooks] : [])));
     },
-    gossip: options.gossip ?? ((setup) => createGossipMember(setup, metrics?.gossip)),
+    gossip: (setup) => {
+      const view = gossip(setup);
+      status.watch(view);
+      return view;
+    },
   });
-  if (metrics) {
-    daemon.on("upgrade-opened", ({ waitedMs }) => metrics.upgradeWaited(waitedMs / 1000));
-  }
+  daemon.on("upgrade-opened", ({ waitedMs }) => {
+    metrics?.upgradeWaited(waitedMs / 1000);
+    status.upgradeOpened(waitedMs);
+  });
+  daemon.on("cluster-extensions", (e) => status.clusterExtensions(e.extensions, e.previous));
+  daemon.on("stopping", () => status.close());
   if (metrics && options.metricsAddress !== undefined) {
     try {
       const listener = await serveMetrics(

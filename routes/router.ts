@@ -8,8 +8,10 @@ import { Router, type RouterType } from "itty-router";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
 import type { HttpObserver, MetricsSource } from "../lib/metrics/observers.ts";
+import type { StatusSource } from "../lib/status/tracker.ts";
 import { controlRoutes } from "./control.ts";
 import { failure } from "./envelope.ts";
+import { eventRoutes } from "./events.ts";
 import { errorResponse } from "./errors.ts";
 import { internalRoutes } from "./internal.ts";
 import { metricsRoutes } from "./metrics.ts";
@@ -28,6 +30,8 @@ export interface RouterOptions {
    * request answered (`http`).
    */
   metrics?: MetricsSource & { readonly http?: HttpObserver };
+  /** The member's status, streamed at `GET /core/control/events` (501 without). */
+  status?: StatusSource;
 }
 
 /**
@@ -44,6 +48,7 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   publicRoutes(router, service);
   internalRoutes(router, service);
   metricsRoutes(router, service, options.metrics);
+  eventRoutes(router, service, options.status);
   openApiRoutes(router, service); // last: it documents the routes registered before it
 
   const observer = options.metrics?.http;

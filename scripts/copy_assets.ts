@@ -1,12 +1,13 @@
 /**
- * Copies the non-TypeScript files the runtime needs (Drizzle migrations) into `dist/` at the same
- * relative paths, since tsc only emits `.js`. Run by `npm run build`.
+ * Copies the non-TypeScript files the runtime needs (Drizzle migrations, the status page's
+ * files) into `dist/` at the same relative paths, since tsc only emits `.js`. Run by
+ * `npm run build`.
  */
 import { cpSync, existsSync } from "node:fs";
 import { resolve } from "node:path";
 
 const root = resolve(import.meta.dirname ?? ".", "..");
-const ASSETS = ["lib/store/migrations"];
+const ASSETS = ["lib/store/migrations", "lib/ui/assets"];
 for (const rel of ASSETS) {
   const from = resolve(root, rel);
   if (!existsSync(from)) continue;

@@ -14,6 +14,7 @@ import { daemonCommand } from "./commands/daemon.ts";
 import { initCommand } from "./commands/init.ts";
 import { metricsCommand } from "./commands/metrics.ts";
 import { shutdownCommand } from "./commands/shutdown.ts";
+import { uiCommand } from "./commands/ui.ts";
 import { sqlCommand } from "./commands/sql.ts";
 import { waitreadyCommand } from "./commands/waitready.ts";
 import { DaemonError } from "./daemon_client.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: readonly Command[] = [
   upgradeStatusCommand,
   appVersionCommand,
   metricsCommand,
+  uiCommand,
   sqlCommand,
   waitreadyCommand,
   shutdownCommand,

@@ -10,6 +10,7 @@ import type { MemberService } from "../daemon/service.ts";
 import { GossipMetrics } from "./gossip_metrics.ts";
 import { HttpMetrics } from "./http_metrics.ts";
 import { MemberGauges } from "./member_gauges.ts";
+import type { ServiceHooks } from "./observed_service.ts";
 import type { MetricsSource } from "./observers.ts";
 import { processRegistry } from "./process_metrics.ts";
 
@@ -63,6 +64,12 @@ export class MemberMetrics implements MetricsSource {
       registers,
     });
   }
+
+  /** Joins, for `observeService` (observed_service.ts). */
+  readonly hooks: ServiceHooks = {
+    joined: (o) => this.join("joiner", o.result, o.seconds),
+    admitted: (o) => this.join("admitting", o.result, o.seconds),
+  };
 
   /** Reads the member's own state (phase, view, extensions, upgrade) at every scrape. */
   bind(service: MemberService): void {

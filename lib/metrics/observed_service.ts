@@ -46,18 +46,23 @@ function outcome(name: string, started: number, err?: unknown): JoinOutcome {
   };
 }
 
-/** `service` with its joins reported to `hooks`; every other call goes straight through. */
-export function observeService(service: MemberService, hooks: ServiceHooks): MemberService {
+/** `service` with its joins reported to each of `hooks`; every other call goes straight through. */
+export function observeService(service: MemberService, ...all: ServiceHooks[]): MemberService {
+  const hooks: Required<ServiceHooks> = {
+    joined: (o) => all.forEach((h) => h.joined?.(o)),
+    bootstrapped: (name) => all.forEach((h) => h.bootstrapped?.(name)),
+    admitted: (o) => all.forEach((h) => h.admitted?.(o)),
+  };
   const initialize = async (request: ControlRequest): Promise<ServerInfo> => {
     const started = performance.now();
     const joining = request.join_token !== undefined;
     try {
       const info = await service.initialize(request);
-      if (joining) hooks.joined?.(outcome(request.name, started));
-      else hooks.bootstrapped?.(request.name);
+      if (joining) hooks.joined(outcome(request.name, started));
+      else hooks.bootstrapped(request.name);
       return info;
     } catch (err) {
-      if (joining) hooks.joined?.(outcome(request.name, started, err));
+      if (joining) hooks.joined(outcome(request.name, started, err));
       throw err;
     }
   };
@@ -65,10 +70,10 @@ export function observeService(service: MemberService, hooks: ServiceHooks): Mem
     const started = performance.now();
     try {
       const answer = await service.acceptJoin(request);
-      hooks.admitted?.(outcome(request.name, started));
+      hooks.admitted(outcome(request.name, started));
       return answer;
     } catch (err) {
-      hooks.admitted?.(outcome(request.name, started, err));
+      hooks.admitted(outcome(request.name, started, err));
       throw err;
     }
   };

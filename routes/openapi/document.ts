@@ -78,24 +78,23 @@ function operation(method: string, path: string, doc: OperationDoc): JsonSchema 
       schema: { type: "string" },
     });
   }
-  const success = doc.content
-    ? {
-      description: doc.content.description,
-      content: { [doc.content.type]: { schema: doc.content.schema } },
-    }
-    : {
-      description: "Success, in a sync envelope",
-      content: {
-        "application/json": {
-          schema: {
-            allOf: [ref("SyncEnvelope"), {
-              type: "object",
-              properties: { metadata: doc.metadata ?? {} },
-            }],
-          },
-        },
+  // Its own media type (a stream, a text format), and/or the usual JSON envelope.
+  const content: JsonSchema = {};
+  if (doc.content) content[doc.content.type] = { schema: doc.content.schema };
+  if (doc.metadata || !doc.content) {
+    content["application/json"] = {
+      schema: {
+        allOf: [ref("SyncEnvelope"), {
+          type: "object",
+          properties: { metadata: doc.metadata ?? {} },
+        }],
       },
     };
+  }
+  const success = {
+    description: doc.content?.description ?? "Success, in a sync envelope",
+    content,
+  };
   const statuses = new Set(doc.errors ?? []);
   if (doc.body) statuses.add(400);
   // Any request may carry a body, and the listener refuses one over its limit before routing.

@@ -177,6 +177,27 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     },
     errors: [501],
   },
+  "GET /core/control/events": {
+    tag: "operator",
+    summary: "The member's status as a server-sent event stream",
+    description: "Each `snapshot` event's data is the whole status as JSON: this member, every " +
+      "member (name, address, role, status, versions, extensions, verdict, last heartbeat), " +
+      "the extensions shared by every live member, the upgrade (target, members done and " +
+      "pending and since when, refused attempts, members excluded by the dead grace) and the " +
+      "recent events. The first is sent at once, the next after each change; a comment every " +
+      "15 s keeps an idle stream open; the stream ends when the member stops. `cohort ui` " +
+      "serves a page built on it. With `Accept: application/json` (and not " +
+      "`text/event-stream`) the answer is the current snapshot alone, in a sync envelope.",
+    access: "local",
+    content: {
+      type: "text/event-stream",
+      schema: { type: "string", description: "Server-sent events" },
+      description: "`retry`, then `event: snapshot` events whose `data` is a StatusSnapshot " +
+        "(or, for `Accept: application/json`, the snapshot in a sync envelope)",
+    },
+    metadata: ref("StatusSnapshot"),
+    errors: [501],
+  },
   "GET /core/1.0/openapi.json": {
     tag: "public",
     summary: "This document",

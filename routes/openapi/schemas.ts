@@ -29,8 +29,8 @@ const verdict = object({
     enum: ["equal", "ahead", "behind", "diverged", "unknown"],
     description: "The other member's list against this member's (`ahead`: this member is ahead)",
   },
-  missing: { ...strings, description: "Extensions this member has and the other lacks" },
-  extra: { ...strings, description: "Extensions the other member has and this member lacks" },
+  missing: { ...strings, description: "Extensions the other member has and this member lacks" },
+  extra: { ...strings, description: "Extensions this member has and the other lacks" },
 });
 
 const identity = object({ name: str, address: str, certificate: str });
@@ -134,4 +134,77 @@ export const SCHEMAS: Record<string, JsonSchema> = {
     },
   }),
   SqlDump: object({ text: { ...str, description: "SQL statements recreating the store" } }),
+  StatusSnapshot: {
+    description: "The data of each `snapshot` event of `GET /core/control/events`",
+    ...object({
+      time,
+      member: {
+        allOf: [
+          ref("ServerInfo"),
+          object({
+            status: {
+              type: "string",
+              enum: ["uninitialized", "starting", "waiting", "online", "stopping"],
+            },
+          }),
+        ],
+      },
+      members: {
+        type: "array",
+        description: "As GET /core/1.0/cluster, without certificates",
+        items: object({
+          name: str,
+          address: str,
+          role: str,
+          schema_internal_version: count,
+          schema_external_version: count,
+          last_heartbeat: time,
+          status: str,
+          extensions: strings,
+          extension_verdict: verdict,
+          app_version: str,
+        }),
+      },
+      extensions: {
+        oneOf: [object({ local: strings, cluster: strings }), { type: "null" }],
+      },
+      upgrade: {
+        oneOf: [{
+          allOf: [
+            ref("UpgradeReport"),
+            object({
+              members: {
+                type: "array",
+                items: object({
+                  name: str,
+                  state: { type: "string", enum: ["done", "pending", "excluded"] },
+                  lacks: str,
+                  since: { ...time, description: "Done since, or pending since" },
+                }, ["lacks"]),
+              },
+              refused: {
+                type: "array",
+                items: object({
+                  time,
+                  member: str,
+                  kind: { type: "string", enum: ["join", "restart"] },
+                  reason: str,
+                }),
+              },
+            }),
+          ],
+        }, { type: "null" }],
+      },
+      events: {
+        type: "array",
+        items: object({
+          id: count,
+          time,
+          kind: str,
+          member: str,
+          message: str,
+        }, ["member"]),
+      },
+    }),
+  },
 };

@@ -11,8 +11,13 @@ export interface DocumentValidator {
   body(method: string, path: string, body: unknown): boolean;
   /** Ajv's errors of the last call, as text. */
   errors(): string;
-  /** Whether `answer` is valid for `METHOD path` answering `status`. */
-  answer(method: string, path: string, status: number, answer: unknown): boolean;
+  /**
+   * Whether `answer` is valid for `METHOD path` answering `status` with media type `type`
+   * (default: the first documented).
+   */
+  answer(method: string, path: string, status: number, answer: unknown, type?: string): boolean;
+  /** Whether `value` is valid against the component schema `name`. */
+  schema(name: string, value: unknown): boolean;
 }
 
 const pointer = (...parts: string[]) =>
@@ -40,19 +45,23 @@ export function documentValidator(document: any): DocumentValidator {
         body,
       );
     },
-    answer(method, path, status, answer) {
+    answer(method, path, status, answer, mediaType) {
       const op = document.paths[path]?.[method.toLowerCase()];
       if (!op?.responses?.[String(status)]) {
         last = [{ message: `status ${status} is not documented for ${method} ${path}` }];
         return false;
       }
-      const [type] = Object.keys(op.responses[String(status)].content);
+      const type = mediaType ?? Object.keys(op.responses[String(status)].content)[0];
       return check(
         `openapi#/${
           pointer("paths", path, method.toLowerCase(), "responses", String(status), "content", type)
         }/schema`,
         answer,
       );
+    },
+    schema(name, value) {
+      if (!document.components.schemas[name]) throw new Error(`no component schema ${name}`);
+      return check(`openapi#/components/schemas/${name}`, value);
     },
     errors: () => ajv.errorsText(last),
   };
