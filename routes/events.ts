@@ -8,7 +8,7 @@
  * @module
  */
 import type { RouterType } from "itty-router";
-import type { Caller, MemberService } from "../lib/daemon/service.ts";
+import type { Caller } from "../lib/daemon/service.ts";
 import { NotSupportedError } from "../lib/errors.ts";
 import type { StatusSource } from "../lib/status/tracker.ts";
 import { requireLocal } from "./access.ts";
@@ -22,14 +22,10 @@ export const RETRY_MS = 1000;
 const encoder = new TextEncoder();
 
 /** Registers the event stream on `router`; without a `source` it answers 501. */
-export function eventRoutes(
-  router: RouterType,
-  _service: MemberService,
-  source: StatusSource | undefined,
-): void {
+export function eventRoutes(router: RouterType, source: StatusSource | undefined): void {
   router.get("/core/control/events", async (request: Request, caller: Caller) => {
     requireLocal(caller, "The event stream");
-    if (!source) throw new NotSupportedError("This member's router was built without a status");
+    if (!source) throw new NotSupportedError("This member does not follow its status");
     const first = await source.snapshot();
     // A script asking for JSON alone gets the current snapshot, in an envelope.
     const accept = request.headers.get("accept") ?? "";

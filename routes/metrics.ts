@@ -20,7 +20,7 @@ export function metricsRoutes(
   router.get("/core/1.0/metrics", async (_request: Request, caller: Caller) => {
     requireTrusted(service, caller);
     if (!source) {
-      throw new NotSupportedError("This member's router was built without metrics");
+      throw new NotSupportedError("This member does not collect metrics");
     }
     return new Response(await source.render(), {
       headers: { "content-type": source.contentType },

@@ -48,7 +48,7 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   publicRoutes(router, service);
   internalRoutes(router, service);
   metricsRoutes(router, service, options.metrics);
-  eventRoutes(router, service, options.status);
+  eventRoutes(router, options.status);
   openApiRoutes(router, service); // last: it documents the routes registered before it
 
   const observer = options.metrics?.http;

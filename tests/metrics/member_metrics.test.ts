@@ -47,7 +47,7 @@ test("GET /core/1.0/metrics: the text format on the socket and to member certifi
   const bare = createRouter(new FakeService());
   const res = await bare(new Request("http://cohort/core/1.0/metrics"), UNIX);
   assert.is(res.status, 501);
-  assert.match(((await res.json()) as any).error, /without metrics/);
+  assert.match(((await res.json()) as any).error, /does not collect metrics/);
 });
 
 test("the member gauges follow the member: its phase, then the members by status and role with their versions as labels", async () => {
