@@ -89,8 +89,13 @@ test("after the joins: three members online, three voters, two admissions on the
     );
     assert.is(value(own, "cohort_join_duration_seconds_count", { side: "admitting" }) ?? 0, 0);
   }
-  assert.ok(value(text, "cohort_gossip_messages_total", { direction: "sent", type: "ping" })! > 0);
-  assert.ok(value(text, "cohort_gossip_bytes_total", { direction: "received" })! > 0);
+  // Probing starts after a random stagger: the first pings may not have gone out yet.
+  const later = await eventually("m1's first probes", async () => {
+    const t = await scrape(m1);
+    return value(t, "cohort_gossip_messages_total", { direction: "sent", type: "ping" })! > 0 && t;
+  });
+  assert.ok(value(later, "cohort_gossip_bytes_total", { direction: "received" })! > 0);
+  assert.ok(value(later, "cohort_gossip_probes_total")! > 0);
   assert.is(value(text, "cohort_gossip_members", { state: "alive" }), 3);
   assert.ok(value(text, "process_resident_memory_bytes")! > 0);
   assert.ok(value(text, "nodejs_eventloop_lag_p99_seconds") !== undefined);

@@ -5,8 +5,8 @@
  * no reload, within two seconds. Saves a screenshot (its path is printed).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -28,6 +28,7 @@ interface Ctx {
 }
 
 const test = suite<Ctx>("cohort ui in a browser");
+const root = resolve(import.meta.dirname ?? ".", "../..");
 const NEW = [...EXTENSIONS, "feature_c"];
 
 /** Starts `cohort ui` for `m`; resolves with the page's URL it prints. */
@@ -158,8 +159,10 @@ test("a member restarted with one more extension: the matrix and the statuses ch
   assert.is(await row.getAttribute("data-common"), "false", "not yet common to every member");
   assert.match(await row.getAttribute("class") ?? "", /diverged/);
   assert.match(await page.locator("#upgrade").innerText(), /In progress/);
+  // In the repository's .tmp/ (gitignored): the test runner removes each file's own TMPDIR.
   const shot = process.env.COHORT_UI_SCREENSHOT ??
-    join(tmpdir(), `cohort-ui-${isDeno ? "deno" : "node"}.png`);
+    join(root, ".tmp", `cohort-ui-${isDeno ? "deno" : "node"}.png`);
+  mkdirSync(dirname(shot), { recursive: true });
   const jpeg = /\.jpe?g$/.test(shot);
   await page.screenshot({ path: shot, fullPage: true, ...(jpeg ? { quality: 70 } : {}) });
   console.log(`  screenshot: ${shot}`);

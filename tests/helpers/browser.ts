@@ -32,7 +32,16 @@ export function findChromium(): { path: string } | { skip: string } {
   spawnSync("apt-get", ["update", "-qq"], { env, stdio: "ignore", timeout: 300_000 });
   const install = spawnSync(
     "apt-get",
-    ["install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    // Another test file may be installing a package at the same time: wait for dpkg's lock.
+    [
+      "install",
+      "-y",
+      "-qq",
+      "-o",
+      "DPkg::Lock::Timeout=600",
+      "--no-install-recommends",
+      "chromium",
+    ],
     { env, encoding: "utf8", timeout: 900_000 },
   );
   if (existsSync(CHROMIUM)) return { path: CHROMIUM };

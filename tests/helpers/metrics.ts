@@ -49,7 +49,16 @@ export function promtool(): { path: string } | { skip: string } {
   spawnSync("apt-get", ["update", "-qq"], { env, stdio: "ignore", timeout: 300_000 });
   const install = spawnSync(
     "apt-get",
-    ["install", "-y", "-qq", "--no-install-recommends", "prometheus"],
+    // Another test file may be installing a package at the same time: wait for dpkg's lock.
+    [
+      "install",
+      "-y",
+      "-qq",
+      "-o",
+      "DPkg::Lock::Timeout=600",
+      "--no-install-recommends",
+      "prometheus",
+    ],
     { env, encoding: "utf8", timeout: 600_000 },
   );
   found = which().stdout.trim();
