@@ -15,6 +15,11 @@ import type { Trust, TrustContext, TrustFactory } from "../lib/cluster/trust.ts"
 export interface SimTrustOptions {
   /** Which names have joined (may enter a table, sign, vouch). @default every name */
   readonly isMember?: (name: string) => boolean;
+  /**
+   * Whether `admitter` admitted `name` and its join is pending (see `Trust.mayVouch`).
+   * @default any member for any name
+   */
+  readonly admitted?: (admitter: string, name: string) => boolean;
 }
 
 /** The simulation's signature of `payload` by `signer`. */
@@ -25,12 +30,13 @@ export function simSignature(signer: string, payload: string): string {
 /** Builds the simulation's trust (one factory serves every engine of a simulation). */
 export function simTrust(options: SimTrustOptions = {}): TrustFactory {
   const isMember = options.isMember ?? (() => true);
+  const admitted = options.admitted ?? (() => true);
   return (ctx: TrustContext): Trust => ({
     sign: (payload) => simSignature(ctx.name, payload),
     verify: (signer, payload, sig) =>
       isMember(signer) && typeof sig === "string" && sig === simSignature(signer, payload),
     isMember,
-    mayVouch: (admitter) => isMember(admitter),
+    mayVouch: (admitter, name) => isMember(admitter) && admitted(admitter, name),
     nameOf: (peer) => (isMember(peer) ? peer : undefined),
     fingerprintOf: () => undefined,
     seal: (record: ReplicatedRecord) => record,

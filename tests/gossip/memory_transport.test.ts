@@ -16,12 +16,13 @@ for (const frames of ["object", "json"] as const) {
       jitterMs: 2,
       frames,
     });
-    const a = net.endpoint("a:1");
-    const b = net.endpoint("b:1");
+    const a = net.endpoint("a:1", "member-a");
+    const b = net.endpoint("b:1", "member-b");
     return Promise.resolve({
       a,
       b,
       deadAddress: "nobody:1",
+      aIdentity: "member-a",
       settle: () => Promise.resolve(clock.advance(50)),
       crashB: () => Promise.resolve(net.crash("b:1")),
       close: async () => {

@@ -18,6 +18,8 @@ export interface TransportPair {
   readonly b: Transport;
   /** An address where nothing listens (sends there must be reported `refused`). */
   readonly deadAddress: string;
+  /** The identity `b` must be told `a`'s frames come from (`TransportHandlers.message`'s `peer`). */
+  readonly aIdentity: string;
   /** Lets in-flight frames arrive (advances a simulated clock, or waits on real sockets). */
   settle(): Promise<void>;
   /**
@@ -41,13 +43,14 @@ export function frameValue(frame: Frame): unknown {
 interface Received {
   from: string;
   value: unknown;
+  peer: string | undefined;
 }
 
 function collect(t: Transport): { got: Received[]; refused: string[] } {
   const got: Received[] = [];
   const refused: string[] = [];
   t.listen({
-    message: (from, frame) => got.push({ from, value: frameValue(frame) }),
+    message: (from, frame, peer) => got.push({ from, value: frameValue(frame), peer }),
     refused: (to) => refused.push(to),
   });
   return { got, refused };
@@ -67,6 +70,7 @@ export function runTransportContract(name: string, makePair: () => Promise<Trans
       assert.is(rb.got.length, 1);
       assert.is(rb.got[0].from, p.a.address);
       assert.equal(rb.got[0].value, { t: "ping", f: "a", s: 1, n: "b" });
+      assert.is(rb.got[0].peer, p.aIdentity, "the sender's authenticated identity");
     } finally {
       await p.close();
     }

@@ -67,6 +67,8 @@ runTransportContract("websocket (mTLS on 127.0.0.1)", async () => {
     a: a.transport,
     b: b.transport,
     deadAddress: `127.0.0.1:${await closedPort()}`,
+    // The fingerprint of the client certificate alpha dials with.
+    aIdentity: a.pair.fingerprint,
     settle: () => settle(a, b),
     crashB: () => b.close(),
     close: async () => {
