@@ -80,6 +80,8 @@ export interface GossipStats {
   suspicions: number;
   refutations: number;
   listsFetched: number;
+  /** Extension lists held (by digest): the local one and those members in the table run. */
+  lists: number;
   queued: number;
   localHealth: number;
   /** Replicated records held (expired ones not yet purged included). */
@@ -90,6 +92,8 @@ export interface GossipStats {
   recordsRefused: number;
   /** Member claims refused: unsigned second-hand, badly signed, or vouched for by a non-admitter. */
   claimsRefused: number;
+  /** Claim signatures verified (each ≈ 0.1 ms of CPU under Node). */
+  signaturesChecked: number;
   /** Claims about names that were not members (no evidence of an admission). */
   notMembers: number;
 }

@@ -134,7 +134,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       },
       onRecordChange: (fn) => void changes.push(fn),
     });
-    this.#claims = new Claims(this.#trust);
+    this.#claims = new Claims(this.#trust, this.clock);
     const meta = startingMeta(components.transport.address, init.meta);
     this.state = new StateMachine(init.name, meta, init.incarnation ?? 0, {
       clock: this.clock,
@@ -270,12 +270,14 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       suspicions: c.suspicions,
       refutations: c.refutations,
       listsFetched: this.#fetcher.fetched,
+      lists: this.state.lists.size,
       queued: this.state.queue.size,
       localHealth: this.awareness.score,
       records: this.#records.size,
       recordsDropped: this.#records.dropped,
       recordsRefused: this.#records.refused,
       claimsRefused: this.state.refusedClaims,
+      signaturesChecked: this.#claims.verifications,
       notMembers: c.notMembers,
     };
   }
@@ -394,10 +396,10 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       }
       case "ack":
         if (msg.pb) this.#applyAll(msg.pb, from, sender);
-        this.#prober.handleAck(msg.s);
+        this.#prober.handleAck(msg.s, { authenticated, name: sender });
         return;
       case "nack":
-        this.#prober.handleNack(msg.s, msg.r === true);
+        this.#prober.handleNack(msg.s, msg.r === true, { authenticated, name: sender });
         return;
       case "preq":
         if (msg.pb) this.#applyAll(msg.pb, from, sender);
@@ -464,6 +466,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
         this.state.queue.remove(e.name);
       }
     }
+    this.state.pruneLists();
   }
 
   /** Runs `fn` every `period()` ms, first after a random stagger, logging (never throwing) faults. */

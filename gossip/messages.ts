@@ -243,6 +243,9 @@ const isUint = (v: unknown): v is number =>
   typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isInc = (v: unknown): v is number => isUint(v) && v <= MAX_INCARNATION;
 const isSchema = (v: unknown): v is number => isUint(v) && v <= MAX_SCHEMA_VERSION;
+// Roles and app versions are printed in tables and logs: printable ASCII, no spaces, 1 to 64.
+const LABEL = /^[\x21-\x7e]{1,64}$/;
+const isLabel = (v: unknown): v is string => typeof v === "string" && LABEL.test(v);
 const isSig = (v: unknown): boolean =>
   v === undefined || (typeof v === "string" && v.length > 0 && v.length <= LIMITS.signature);
 const isObj = (v: unknown): v is Record<string, unknown> =>
@@ -253,8 +256,8 @@ const STATES = new Set<string>(["alive", "suspect", "dead", "left"]);
 export function isWireMeta(v: unknown): v is WireMeta {
   if (!isObj(v)) return false;
   if (validMetas.has(v)) return true;
-  const ok = isName(v.a) && isStr(v.fp, LIMITS.short) && isStr(v.r, LIMITS.short) &&
-    isSchema(v.si) && isSchema(v.se) && isStr(v.v, LIMITS.short) && isUint(v.ec) &&
+  const ok = isName(v.a) && isStr(v.fp, LIMITS.short) && isLabel(v.r) && isSchema(v.si) &&
+    isSchema(v.se) && (v.v === "" || isLabel(v.v)) && isUint(v.ec) &&
     v.ec <= LIMITS.extensions && isStr(v.ed);
   if (ok) validMetas.add(v);
   return ok;

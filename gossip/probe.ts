@@ -6,6 +6,12 @@
  *
  * Also the relay side: probing a member on behalf of another.
  *
+ * What peers can make it do is bounded: a ping-req is relayed only to the address held for a
+ * live member (never to an address a peer names), at most {@link MAX_RELAYS} at a time; on an
+ * authenticating transport an ack counts only from the member probed (or, relayed, from a relay
+ * asked), and a nack only from a relay asked, so no member can keep a dead member alive or
+ * hurry a live one's suspicion with forged answers.
+ *
  * @module
  */
 import type { TimerHandle } from "../lib/cluster/membership.ts";
@@ -23,8 +29,20 @@ export interface ProbeHost extends EngineHost {
   ping(address: string, targetName: string, seq: number): void;
 }
 
+/** Most ping-reqs relayed at once (each holds a timer until its ack or timeout). */
+export const MAX_RELAYS = 64;
+
+/** Who a probe answer comes from: the authenticated member, when the transport says. */
+export interface Answerer {
+  /** Whether the transport authenticates senders (else `name` is unknown and not checked). */
+  readonly authenticated: boolean;
+  readonly name: string | undefined;
+}
+
 interface Probe {
   readonly target: MemberEntry;
+  /** The relays asked (names), whose relayed acks and nacks count. */
+  readonly relays: Set<string>;
   readonly address: string;
   readonly seq: number;
   acked: boolean;
@@ -42,8 +60,12 @@ interface Relay {
   readonly requester: string;
   readonly origSeq: number;
   readonly address: string;
+  /** The member probed on the requester's behalf (only its ack counts). */
+  readonly target: string;
   timer: TimerHandle | undefined;
 }
+
+const OPEN: Answerer = Object.freeze({ authenticated: false, name: undefined });
 
 /** Drives probing for one member. */
 export class Prober {
@@ -98,10 +120,13 @@ export class Prober {
     if (this.#current?.target !== entry) this.#urgent = entry;
   }
 
-  /** An ack for `seq` arrived. Returns `true` when it belonged to the prober. */
-  handleAck(seq: number): boolean {
+  /** An ack for `seq` arrived from `by`. Returns `true` when it belonged to the prober. */
+  handleAck(seq: number, by: Answerer = OPEN): boolean {
     const p = this.#current;
     if (p && p.seq === seq) {
+      if (by.authenticated && by.name !== p.target.name && !p.relays.has(by.name ?? "")) {
+        return false;
+      }
       if (!p.acked) {
         p.acked = true;
         this.#h.state.heard(p.target.name);
@@ -112,6 +137,7 @@ export class Prober {
     }
     const relay = this.#relays.get(seq);
     if (relay) {
+      if (by.authenticated && by.name !== relay.target) return false;
       this.#relays.delete(seq);
       if (relay.timer !== undefined) this.#h.clock.clearTimeout(relay.timer);
       this.#h.send(relay.requester, { t: "ack", f: this.#h.name, s: relay.origSeq });
@@ -121,9 +147,10 @@ export class Prober {
   }
 
   /** A relay's nack for our current probe. */
-  handleNack(seq: number, refused: boolean): void {
+  handleNack(seq: number, refused: boolean, by: Answerer = OPEN): void {
     const p = this.#current;
     if (!p || p.seq !== seq || p.acked || p.settled) return;
+    if (by.authenticated && !p.relays.has(by.name ?? "")) return;
     p.nacks++;
     if (refused) {
       p.relayRefusals++;
@@ -162,16 +189,32 @@ export class Prober {
     }
   }
 
-  /** Relays a ping for another member (ping-req). */
+  /**
+   * Relays a ping for another member (ping-req), to the address held for it: a member we do
+   * not hold live gets a nack at once, and beyond {@link MAX_RELAYS} relays under way the
+   * request is dropped.
+   */
   handlePingReq(msg: PingReqMsg, from: string): void {
     const h = this.#h;
+    const target = h.state.table.get(msg.n);
+    if (!target || target === h.state.self || !isLive(target.state)) {
+      h.send(from, { t: "nack", f: h.name, s: msg.s });
+      return;
+    }
+    if (this.#relays.size >= MAX_RELAYS) return;
     const seq = h.nextSeq();
-    const relay: Relay = { requester: from, origSeq: msg.s, address: msg.a, timer: undefined };
+    const relay: Relay = {
+      requester: from,
+      origSeq: msg.s,
+      address: target.address,
+      target: target.name,
+      timer: undefined,
+    };
     this.#relays.set(seq, relay);
     relay.timer = h.clock.setTimeout(() => {
       if (this.#relays.delete(seq)) h.send(from, { t: "nack", f: h.name, s: msg.s });
     }, h.config.probeTimeoutMs);
-    h.ping(msg.a, msg.n, seq);
+    h.ping(relay.address, target.name, seq);
   }
 
   #round(): void {
@@ -215,6 +258,7 @@ export class Prober {
     const h = this.#h;
     const p: Probe = {
       target,
+      relays: new Set(),
       address: target.address,
       seq: h.nextSeq(),
       acked: false,
@@ -247,6 +291,7 @@ export class Prober {
     );
     p.expectedNacks = relays.length;
     for (const r of relays) {
+      p.relays.add(r.name);
       h.send(r.address, {
         t: "preq",
         f: h.name,

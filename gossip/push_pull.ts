@@ -39,6 +39,15 @@ interface Pending {
 /** Most records per gossip message when a peer asked for all of them. */
 const RECORDS_PER_MESSAGE = 1024;
 
+/**
+ * Most push-pull answers one peer gets per {@link ANSWER_WINDOW_MS}: a member exchanges with a
+ * given peer about once per interval (a join, a sync after an admission, a periodic exchange,
+ * a reconnect); a peer asking more often is served only that many times.
+ */
+export const ANSWERS_PER_WINDOW = 8;
+/** The window of {@link ANSWERS_PER_WINDOW}, in ms. */
+export const ANSWER_WINDOW_MS = 10_000;
+
 /** The fields of a push-pull message besides the state it carries. */
 type Head = Omit<PushPullMsg, "st" | "x" | "rc">;
 
@@ -67,6 +76,9 @@ export class PushPull {
   readonly #own: string;
   readonly #pending = new Map<number, Pending>();
   readonly #syncs = new Set<TimerHandle>();
+  /** Answers given per peer in the current window (see {@link ANSWERS_PER_WINDOW}). */
+  #answers = new Map<string, number>();
+  #window = -Infinity;
   #stopped = false;
 
   /**
@@ -201,6 +213,11 @@ export class PushPull {
     }
     // Merge first, so the reply already carries our refutation of anything they hold against us.
     this.merge(msg, { sender });
+    // An answer may be the whole state (megabytes) for a few bytes asked: bounded per peer.
+    if (!this.#mayAnswer(sender ?? from)) {
+      h.logger.debug("Push-pull answer withheld: too many from this peer", { from });
+      return;
+    }
     const rh = this.#recordsHash();
     // Records travel only when the tables differ (or the peer sent no digest: a join).
     const inSync = msg.rh === rh;
@@ -235,13 +252,33 @@ export class PushPull {
     for (const msg of chunkPayload(head, payload, h.name)) h.send(to, msg, true);
   }
 
-  /** Merges a push-pull's records, lists and state (records first: evidence claims may need). */
+  /** Whether `peer` may get one more answer in this window. */
+  #mayAnswer(peer: string): boolean {
+    const window = Math.floor(this.#h.clock.now() / ANSWER_WINDOW_MS);
+    if (window !== this.#window) {
+      this.#window = window;
+      this.#answers = new Map();
+    }
+    const n = this.#answers.get(peer) ?? 0;
+    if (n >= ANSWERS_PER_WINDOW) return false;
+    this.#answers.set(peer, n + 1);
+    return true;
+  }
+
+  /**
+   * Merges a push-pull's records, lists and state (records first: evidence claims may need).
+   * A list is learned only when a member runs it (in the table or in this state), so a peer
+   * cannot fill the lists with ones nobody runs.
+   */
   merge(msg: PushPullMsg, options: MergeOptions = {}): void {
     const h = this.#h;
     if (msg.rc) this.#records.receiveAll(msg.rc, msg.f, options.trusted === true);
     if (msg.x) {
+      const used = new Set<string>();
+      for (const e of msg.st ?? []) used.add(e.m.ed);
+      for (const e of h.state.table.list) used.add(e.wire.ed);
       for (const d in msg.x) {
-        if (h.state.lists.has(d)) continue;
+        if (h.state.lists.has(d) || !used.has(d)) continue;
         const list = msg.x[d];
         if (extensionDigest(list) !== d) {
           h.logger.warn("Dropping an extension list that does not match its digest", {
@@ -327,7 +364,7 @@ export class PushPull {
 /**
  * Splits `payload` into push-pull messages of at most {@link CHUNK_CHARS} of state each (a
  * single item larger than that travels alone): one-way pushes (`o`) first, `head` last with
- * what remains. The lists of `x` ride with the first part.
+ * what remains. The lists of `x` come after the members that run them.
  */
 export function chunkPayload(head: Head, payload: Payload, from: string): PushPullMsg[] {
   const out: PushPullMsg[] = [];
@@ -347,6 +384,15 @@ export function chunkPayload(head: Head, payload: Payload, from: string): PushPu
     if (size > 0 && size + n > CHUNK_CHARS) flush();
     size += n;
   };
+  for (const e of payload.st ?? []) {
+    add(updateSize(e as unknown as Update));
+    st.push(e);
+  }
+  for (const r of payload.rc ?? []) {
+    add(updateSize(r as unknown as Update));
+    rc.push(r);
+  }
+  // Lists last: a receiver learns a list only once it holds a member that runs it.
   if (payload.x) {
     for (const d in payload.x) {
       const list = payload.x[d];
@@ -355,14 +401,6 @@ export function chunkPayload(head: Head, payload: Payload, from: string): PushPu
       add(n);
       (x ??= {})[d] = list;
     }
-  }
-  for (const e of payload.st ?? []) {
-    add(updateSize(e as unknown as Update));
-    st.push(e);
-  }
-  for (const r of payload.rc ?? []) {
-    add(updateSize(r as unknown as Update));
-    rc.push(r);
   }
   out.push(withParts({ ...head } as PushPullMsg, st, x, rc, payload));
   return out;

@@ -12,7 +12,9 @@
  *   that must beat it;
  * - it is a new key while the table holds `maxRecords` records;
  * - the trust says its writer may not write it (`Trust.recordProblem`: for cohort, a member
- *   writes only its own roster record, see `lib/cluster/roster_trust.ts`).
+ *   writes only its own roster record, see `lib/cluster/roster_trust.ts`); a sender whose
+ *   records the trust refused {@link REFUSAL_BUDGET} times in a second gets the rest of that
+ *   second's records refused unchecked (checking costs signature verifications).
  *
  * Values are applied before tombstones and in as many passes as they make progress, so a batch
  * (a push-pull's records) that holds both the record of a member and one it wrote is accepted
@@ -40,6 +42,9 @@ import type { RecordUpdate } from "./messages.ts";
  * members must roughly agree anyway (records expire by each member's own clock).
  */
 export const MAX_VERSION_AHEAD_MS = 3_600_000;
+
+/** Records the trust may refuse per sender per second before the sender's go unchecked. */
+export const REFUSAL_BUDGET = 64;
 
 /** What the record table asks of the engine around it. */
 export interface RecordHooks {
@@ -145,6 +150,9 @@ export class RecordTable {
   #size = 0;
   #loggedAt = -Infinity;
   #refusedLoggedAt = -Infinity;
+  /** Trust refusals in the current second, by sender. */
+  #refusals = new Map<string, number>();
+  #second = -Infinity;
   /** Records dropped as malformed since creation. */
   dropped = 0;
   /** Well-formed records refused since creation (out of range, table full, or by the trust). */
@@ -316,9 +324,12 @@ export class RecordTable {
       } s ahead of this member's clock (at most ${MAX_VERSION_AHEAD_MS / 1000} s)`;
     } else if (!this.#byKind.get(r.kind)?.has(r.key) && this.#size >= this.#max) {
       refusal = `the record table is full (${this.#max} records)`;
+    } else if (!this.#budget(from, now)) {
+      refusal = "too many refused records from this sender this second";
     } else {
       refusal = this.#trust().recordProblem(r, cur, trusted);
       if (refusal !== undefined && defer) return "retry";
+      if (refusal !== undefined) this.#refusals.set(from, (this.#refusals.get(from) ?? 0) + 1);
     }
     if (refusal !== undefined) {
       this.refused++;
@@ -368,6 +379,16 @@ export class RecordTable {
     }
     this.#size -= purged;
     return purged;
+  }
+
+  /** Whether `from`'s records may still be checked by the trust in this second. */
+  #budget(from: string, now: number): boolean {
+    const second = Math.floor(now / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      if (this.#refusals.size) this.#refusals = new Map();
+    }
+    return (this.#refusals.get(from) ?? 0) < REFUSAL_BUDGET;
   }
 
   #expired(r: ReplicatedRecord, now: number): boolean {

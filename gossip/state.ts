@@ -543,6 +543,14 @@ export class StateMachine {
     for (const e of this.table.list) if (e.wire.ed === digest) this.#updateExt(e);
   }
 
+  /** Forgets the extension lists no member in the table runs (the local one is kept). */
+  pruneLists(): void {
+    if (this.lists.size <= 1) return;
+    const used = new Set<string>([this.localDigest]);
+    for (const e of this.table.list) used.add(e.wire.ed);
+    for (const d of [...this.lists.keys()]) if (!used.has(d)) this.lists.delete(d);
+  }
+
   /** Records direct contact with `name`. */
   heard(name: string): void {
     const e = this.table.get(name);

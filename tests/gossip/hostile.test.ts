@@ -13,6 +13,7 @@ import type { StateEntry, WireMeta } from "../../gossip/messages.ts";
 import { MAX_VERSION_AHEAD_MS } from "../../gossip/records.ts";
 import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";
+import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import {
   adversary,
   createRosterCluster,
@@ -255,6 +256,104 @@ test("20 000 invented members in four frames: none enters a table, and the claim
     assert.ok(g.stats().notMembers >= 20_000);
   }
   assert.ok(c.converged());
+  c.stop();
+});
+
+/** Frames that arrive at a fresh endpoint listening at `address`. */
+function listener(c: RosterCluster, address: string): { t: string; s?: number }[] {
+  const got: { t: string; s?: number }[] = [];
+  c.net.endpoint(address).listen({
+    message: (_from, f) => void got.push(f as { t: string }),
+    refused() {},
+  });
+  return got;
+}
+
+test("a ping-req is relayed only to where the member lives, and only for a member", async () => {
+  const c = await createRosterCluster(4, { seed: 97 });
+  const outside = listener(c, "10.9.9.8:1");
+  const evil = adversary(c, 1);
+  const answers: { t: string; s: number }[] = [];
+  evil.listen({
+    message: (_f, frame) => void answers.push(frame as { t: string; s: number }),
+    refused() {},
+  });
+  for (let s = 0; s < 200; s++) {
+    evil.send(c.addresses[0], {
+      t: "preq",
+      f: "m1",
+      s,
+      n: s % 2 ? "m2" : "nobody",
+      a: "10.9.9.8:1",
+    });
+  }
+  c.clock.advance(1000);
+  assert.is(outside.length, 0, "nothing went to the address the requester named");
+  assert.is(answers.filter((a) => a.t === "nack" && a.s % 2 === 0).length, 100, "strangers: nack");
+  const relayed = answers.filter((a) => a.s % 2 === 1 && a.t === "ack").length;
+  assert.ok(relayed > 0 && relayed <= 64, `${relayed} relayed at once at most`);
+  c.stop();
+});
+
+test("forged acks from a member do not keep a hung member alive", async () => {
+  const c = await createRosterCluster(4, { seed: 98 });
+  const evil = adversary(c, 1);
+  // Hung, not crashed: no refused connection gives it away, only probes that go unanswered.
+  c.net.stall(c.addresses[3]);
+  c.members[3].stop();
+  // Every sequence number the members are likely to use, every 100 ms, in m3's name and m1's.
+  const bound = settle(4);
+  for (let t = 0; t < bound; t += 100) {
+    for (const a of c.addresses.slice(0, 3)) {
+      for (let s = 0; s < 400; s += 1) evil.send(a, { t: "ack", f: "m3", s });
+    }
+    c.clock.advance(100);
+  }
+  assert.ok(c.allSee(3, "dead"), "m3 declared dead despite the acks");
+  c.stop();
+});
+
+test("badly signed claims cost at most 64 verifications a second from one sender", async () => {
+  const c = await createRosterCluster(3, { seed: 99 });
+  const evil = adversary(c, 1);
+  const m = metaOf(c, "m2");
+  const before = c.members[0].stats().signaturesChecked;
+  for (let f = 0; f < 10; f++) {
+    const pb = Array.from({ length: 1000 }, (_, i) => ({
+      k: "alive",
+      n: "m2",
+      i: f * 1000 + i + 1,
+      m,
+      sg: "A".repeat(86),
+    }));
+    evil.send(c.addresses[0], { t: "gossip", f: "m1", pb });
+  }
+  c.clock.advance(5); // within one second
+  const checked = c.members[0].stats().signaturesChecked - before;
+  assert.ok(checked <= 64, `${checked} signatures checked`);
+  assert.is(c.members[0].member("m2")!.incarnation, 0);
+  c.stop();
+});
+
+test("a peer gets at most 8 push-pull answers in 10 s, and lists nobody runs are not kept", async () => {
+  const c = await createRosterCluster(3, { seed: 100 });
+  c.crash(1); // its certificate is the adversary's alone: its own exchanges count no more
+  c.clock.advance(10_000); // and the window of its join is over
+  const evil = adversary(c, 1);
+  const answers: { t: string; r?: boolean }[] = [];
+  evil.listen({ message: (_f, frame) => void answers.push(frame as { t: string }), refused() {} });
+  const lists = c.members[0].stats().lists;
+  const x: Record<string, string[]> = {};
+  for (let i = 0; i < 50; i++) {
+    const list = [`feature_${i}`];
+    x[extensionDigest(list)] = list;
+  }
+  for (let s = 0; s < 50; s++) {
+    evil.send(c.addresses[0], { t: "pp", f: "m1", s, j: true, st: [], x });
+  }
+  c.clock.advance(100);
+  assert.is(answers.filter((a) => a.t === "pp" && a.r).length, 8);
+  assert.is(c.members[0].stats().lists, lists, "no list learned for nobody");
   c.stop();
 });
 
