@@ -350,7 +350,10 @@ export class RecordTable {
     return "stored";
   }
 
-  /** Records persisted by a previous run: stored silently (no events, no gossip). */
+  /**
+   * Records persisted by a previous run: stored silently (no events, no gossip), trusted as the
+   * member's own store is, but never one with a version beyond the bound.
+   */
   restore(records: readonly ReplicatedRecord[]): void {
     for (const r of records) {
       const problem = recordProblem(r);
@@ -358,7 +361,18 @@ export class RecordTable {
         this.#log.warn("Skipping a malformed restored record", { reason: problem });
         continue;
       }
-      if (this.#expired(r, this.#clock.now())) continue;
+      const now = this.#clock.now();
+      if (this.#expired(r, now)) continue;
+      // A store written before versions were bounded may hold one no member accepts any more
+      // (and no removal could beat): it is dropped, so the record can be removed or rewritten.
+      if (r.version > now + MAX_VERSION_AHEAD_MS) {
+        this.#log.warn("Skipping a restored record whose version is far ahead of the clock", {
+          kind: r.kind,
+          key: r.key,
+          version: r.version,
+        });
+        continue;
+      }
       const cur = this.get(r.kind, r.key);
       if (!cur || compareRecords(r, cur) > 0) this.#store(r);
     }

@@ -11,6 +11,7 @@ import { resolveConfig, suspicionTimeout } from "../../gossip/config.ts";
 import { MAX_INCARNATION, toWireMeta } from "../../gossip/messages.ts";
 import type { StateEntry, WireMeta } from "../../gossip/messages.ts";
 import { MAX_VERSION_AHEAD_MS } from "../../gossip/records.ts";
+import { createSimCluster } from "../../gossip/sim.ts";
 import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";
@@ -256,6 +257,23 @@ test("20 000 invented members in four frames: none enters a table, and the claim
     assert.ok(g.stats().notMembers >= 20_000);
   }
   assert.ok(c.converged());
+  c.stop();
+});
+
+test("a store poisoned before the bound (a record at 2^53 − 1) heals: the record is not restored, and removal works", () => {
+  const poisoned: ReplicatedRecord = {
+    kind: "member",
+    key: "ghost",
+    value: { certificate: "x" },
+    version: Number.MAX_SAFE_INTEGER,
+    origin: "m2",
+  };
+  const c = createSimCluster({ size: 3, seed: 101, records: [poisoned] });
+  assert.ok(c.members.every((g) => g.record("member", "ghost") === undefined));
+  const tomb = c.members[1].setRecord("member", "ghost", null);
+  assert.ok(tomb.version < Number.MAX_SAFE_INTEGER);
+  c.clock.advance(1000);
+  assert.ok(c.members.every((g) => g.record("member", "ghost")?.value === null));
   c.stop();
 });
 
