@@ -27,7 +27,10 @@ export type ClaimKind = "alive" | "left";
  * the transport does not authenticate senders).
  */
 export interface Provenance {
-  /** The local member's own decision: accepted as it is (its signature, if any, is kept). */
+  /**
+   * The local member's own decision, or state it takes as its own (what its admitting member
+   * handed it): accepted as it is (its signature, if any, is kept and relayed).
+   */
   readonly local?: boolean;
   readonly sg?: string;
   readonly sb?: string;

@@ -62,7 +62,12 @@ interface Payload {
 export interface MergeOptions {
   /** Gossip none of the member state (a joiner's starting view is news to nobody). */
   readonly quiet?: boolean;
-  /** The state an admitting member handed us: its records are trusted (`Trust.recordProblem`). */
+  /**
+   * The state an admitting member handed us: its records and member claims are taken as that
+   * member holds them (`Trust.recordProblem`), not checked one by one (a joiner would otherwise
+   * verify a signature per member: ≈ 0.1 s of CPU for 1000 members under Node, ≈ 0.9 s under
+   * Deno).
+   */
   readonly trusted?: boolean;
   /** The member the transport authenticated for the frame. */
   readonly sender?: string;
@@ -292,7 +297,7 @@ export class PushPull {
       }
     }
     if (msg.st) {
-      if (options.quiet) h.state.mergeQuietly(msg.st, options.sender);
+      if (options.quiet) h.state.mergeQuietly(msg.st, options.sender, options.trusted);
       else h.state.merge(msg.st, options.sender);
     }
   }

@@ -470,13 +470,15 @@ export class StateMachine {
    * as such; a remote dead or suspect is never trusted as dead but becomes a local suspicion
    * the accused can refute (accused by us, as memberlist does, so a relayed suspicion never
    * counts as an independent confirmation), unless we heard from it within the last probe
-   * interval.
+   * interval. `trusted`: the state the admitting member handed us at our join, whose claims we
+   * take as it does (unverified: it could lie about anything it hands us), and relay with their
+   * signatures for the others to check.
    */
-  merge(entries: readonly StateEntry[], sender?: string): void {
+  merge(entries: readonly StateEntry[], sender?: string, trusted = false): void {
     const now = this.#clock.now();
     const fresh = this.#config.probeIntervalMs;
     for (const e of entries) {
-      const from: Provenance = { sg: e.sg, sb: e.sb, sender };
+      const from: Provenance = { local: trusted, sg: e.sg, sb: e.sb, sender };
       switch (e.k) {
         case "alive":
           this.alive(e.n, e.i, e.m, from);
@@ -584,10 +586,10 @@ export class StateMachine {
    * Merges another member's full state without gossiping any of it: a joiner's starting view
    * (see `GossipInit.state`) is news to nobody else.
    */
-  mergeQuietly(entries: readonly StateEntry[], sender?: string): void {
+  mergeQuietly(entries: readonly StateEntry[], sender?: string, trusted = false): void {
     this.#quiet = true;
     try {
-      this.merge(entries, sender);
+      this.merge(entries, sender, trusted);
     } finally {
       this.#quiet = false;
     }
