@@ -228,8 +228,9 @@ export class StateMachine {
       u = undefined;
     }
     if (cur.state === "suspect" && inc === cur.incarnation && cur.suspicion) {
-      // Same suspicion from someone else: an independent confirmation shortens the timer.
-      if (cur.suspicion.confirm(by)) {
+      // Same suspicion from someone else: an independent confirmation shortens the timer (only
+      // a member's: a name nobody admitted confirms nothing).
+      if (this.#claims.isMember(by) && cur.suspicion.confirm(by)) {
         this.#queue(name, u ?? { k: "suspect", n: name, i: inc, by });
         return true;
       }

@@ -7,10 +7,15 @@
  * - **Member claims.** `alive` (incarnation + metadata) and `left` about member X are X's own
  *   statements: accepted when signed with X's key, or first-hand on X's own authenticated
  *   connection. One exception: the member that admitted X may vouch for X's starting metadata at
- *   incarnation 0 while X's join is pending ({@link Trust.mayVouch}); X refutes any difference at
- *   once, and a vouched joiner is still only a joiner the cluster can remove. Accusations
- *   (`suspect`, `dead`) are anyone's to make but never raise an incarnation, so the accused can
- *   always refute them.
+ *   incarnation 0 while X's join is pending ({@link Trust.mayVouch}). What that allows: the
+ *   admitting member can announce its joiner with metadata of its choosing (versions included)
+ *   until the joiner starts and refutes any difference, one step above; a joiner that never
+ *   starts keeps what its admitting member said until it is removed. That is no more than the
+ *   admitting member could do by running the joiner itself with the key it chose: admitting is
+ *   every member's right (a token), removing too.
+ * - **Accusations** (`suspect`, `dead`) are anyone's to make, as in SWIM, but never raise an
+ *   incarnation, so the accused can always refute them one step above its own incarnation; a
+ *   suspicion is confirmed only in the name of members.
  * - **Table admission.** A name enters the member table only when {@link Trust.isMember} says it
  *   joined (for cohort: it has a live roster record, written at its admission).
  * - **Records.** {@link Trust.recordProblem} decides whether a replicated record from the network
