@@ -1,0 +1,64 @@
+/**
+ * Full state larger than a frame: a push-pull answer is split into one-way parts of at most
+ * `CHUNK_CHARS` and the message itself, so a large cluster's anti-entropy never exceeds the
+ * WebSocket transport's 1 MiB frames (issue 12: a state over the limit was dropped whole, and
+ * anti-entropy stopped).
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { resolveConfig } from "../../gossip/config.ts";
+import { createGossip } from "../../gossip/engine.ts";
+import type { MemoryNetwork } from "../../gossip/memory_transport.ts";
+import { CHUNK_CHARS } from "../../gossip/messages.ts";
+import { createRandom } from "../../gossip/random.ts";
+import { createSimCluster } from "../../gossip/sim.ts";
+import { simTrust } from "../../gossip/sim_trust.ts";
+import { silentLogger } from "../../lib/log.ts";
+
+const test = suite("gossip state in parts");
+const lan = resolveConfig("lan");
+
+test("state larger than a frame goes in frames of at most 256 K chars, and all of it arrives", () => {
+  const c = createSimCluster({ size: 4, seed: 47 });
+  // 600 records of 3 000 chars: 1.8 M chars, beyond the WebSocket transport's 1 MiB frames.
+  for (let i = 0; i < 600; i++) c.members[i % 4].setRecord("blob", `b${i}`, "x".repeat(2990));
+  // Each travels alone (larger than a message's budget); push-pulls carry the rest, in parts.
+  const spread = c.clock.runWhileNot(
+    () => c.members.every((g) => g.records("blob").length === 600),
+    4 * lan.pushPullIntervalMs,
+    100,
+  );
+  assert.ok(spread >= 0, "the records spread");
+  // Every push-pull frame on the network while a newcomer joins.
+  const sizes: number[] = [];
+  const net = c.net as MemoryNetwork & { send: MemoryNetwork["send"] };
+  const send = net.send;
+  net.send = function (from, to, frame) {
+    if ((frame as { t?: string }).t === "pp") sizes.push(JSON.stringify(frame).length);
+    return send.call(this, from, to, frame);
+  };
+  const g = createGossip(
+    {
+      clock: c.clock,
+      random: createRandom(99),
+      logger: silentLogger,
+      transport: c.net.endpoint("10.9.9.7:9", "newcomer"),
+      trust: simTrust(),
+    },
+    { name: "newcomer" },
+  );
+  g.start();
+  void g.join([c.addresses[1]]);
+  c.clock.advance(2000);
+  net.send = send;
+  const largest = Math.max(...sizes);
+  assert.ok(sizes.length >= 8, `${sizes.length} frames: the answer was split`);
+  assert.ok(largest <= CHUNK_CHARS + 4096, `largest frame ${largest} chars`);
+  assert.ok(largest < 1_048_576, "every frame fits the WebSocket transport");
+  assert.is(g.records("blob").length, 600, "the newcomer holds every record");
+  assert.is(g.members().length, 5);
+  g.stop();
+  c.stop();
+});
+
+test.run();
