@@ -1,0 +1,61 @@
+/**
+ * The roster as trust reads it: a join still pending whose admitting member was removed is not
+ * trusted; a completed one stays until its own removal. And the canonical JSON signatures
+ * cover, the same whatever the key order.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import { canonicalJson, rosterOf } from "../../lib/cluster/roster.ts";
+
+const test = suite("roster");
+
+const entry = (by: string, joining?: boolean) => ({
+  address: "10.0.0.1:7443",
+  certificate: "PEM",
+  fingerprint: "ab".repeat(32),
+  joinedAt: 1,
+  ...(joining ? { joining: true } : {}),
+  admission: { by, sig: "s" },
+});
+
+function store(values: Record<string, unknown>): RecordStore {
+  const records: ReplicatedRecord[] = Object.entries(values).map(([key, value]) => ({
+    kind: "member",
+    key,
+    value: value as ReplicatedRecord["value"],
+    version: 1,
+    origin: key,
+  }));
+  return {
+    setRecord: () => {
+      throw new Error("read-only");
+    },
+    record: (kind, key) => records.find((r) => r.kind === kind && r.key === key),
+    records: (kind) => records.filter((r) => r.kind === kind),
+  };
+}
+
+test("a pending join admitted by a removed member is not trusted; a completed one is", () => {
+  const roster = rosterOf(store({
+    m1: entry("m1"),
+    m2: null, // removed
+    ghost: entry("m2", true), // admitted by m2, never completed
+    done: entry("m2"), // admitted by m2, completed
+    pending: entry("m1", true), // admitted by m1, still joining
+  }));
+  assert.equal([...roster.keys()].sort(), ["done", "m1", "pending"]);
+});
+
+test("canonical JSON sorts keys at every level", () => {
+  assert.is(
+    canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: "x" } }),
+    canonicalJson({
+      a: { c: "x", d: [2, { e: 0, f: 1 }] },
+      b: 1,
+    }),
+  );
+  assert.is(canonicalJson({ b: 1, a: null }), '{"a":null,"b":1}');
+});
+
+test.run();
