@@ -3,19 +3,16 @@
  * preset) gossip over mutual-TLS WebSockets. Every member's view is read over its control socket
  * (`GET /core/1.0/cluster`), once through `cohort cluster list -f json`.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import WebSocket from "ws";
 import { PRESETS, suspicionTimeout } from "../../gossip/config.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";
-import { fingerprint } from "../../lib/net/certificates.ts";
-import { pinnedTlsOptions } from "../../lib/net/pin.ts";
 import {
   type ClusterEntry,
   type ClusterMember,
+  dialGossip,
   type GossipCluster,
+  loggedStates,
   startGossipCluster,
   waitUntil,
 } from "../helpers/gossip_cluster.ts";
@@ -74,19 +71,6 @@ function localDetectionBoundMs(n: number): number {
   const suspicion = c.suspicionMaxTimeoutMult *
     suspicionTimeout(c.suspicionMult, n, c.probeIntervalMs);
   return (n - 1) * c.probeIntervalMs + c.probeTimeoutMs + suspicion + 1000;
-}
-
-/** Gossip state changes a member logged about `name` (its "Membership event" lines). */
-function loggedStates(observer: ClusterMember, name: string): string[] {
-  const out: string[] = [];
-  for (const line of observer.proc!.logs().split("\n")) {
-    if (!line.includes('"Membership event"')) continue;
-    try {
-      const rec = JSON.parse(line) as { member?: string; state?: string };
-      if (rec.member === name && rec.state) out.push(rec.state);
-    } catch { /* a partial line at the end of the buffer */ }
-  }
-  return out;
 }
 
 test("every member lists all five ONLINE with their extension lists and verdicts", async (ctx) => {
@@ -149,32 +133,9 @@ test("the merged view is persisted into core_cluster_members", async (ctx) => {
 
 test("a peer whose certificate is not trusted is refused (403) and the member keeps working", async (ctx) => {
   const target = ctx.cluster.members[0];
-  const clusterCert = readFileSync(join(target.dir, "cluster.crt"), "utf8");
   const stranger = await generateCertificate({ name: "mallory", addresses: ["127.0.0.1"] });
-  const ws = new WebSocket(`wss://${target.address}/core/internal/gossip`, {
-    ...pinnedTlsOptions({
-      fingerprint: fingerprint(clusterCert),
-      peerCert: clusterCert,
-      cert: stranger.cert,
-      key: stranger.key,
-    }),
-    perMessageDeflate: false,
-    headers: { "x-cohort-address": "127.0.0.1:1" },
-  });
-  const status = await new Promise<number>((resolve) => {
-    const timer = setTimeout(() => resolve(-1), 5000);
-    ws.on("error", () => {});
-    ws.on("unexpected-response", (_req, res) => {
-      clearTimeout(timer);
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.on("open", () => {
-      clearTimeout(timer);
-      resolve(101);
-      ws.terminate();
-    });
-  });
+  const answer = await dialGossip(target, stranger, "127.0.0.1:1");
+  const status = typeof answer === "number" ? answer : (answer.terminate(), 101);
   assert.is(status, 403, "the upgrade is refused");
   // The member logs the refusal as it answers: the line may land just after the answer.
   await waitUntil(

@@ -13,11 +13,12 @@ import * as assert from "uvu/assert";
 import WebSocket from "ws";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import { admissionPayload, recordPayload } from "../../lib/cluster/roster.ts";
-import { fingerprint, generateCertificate } from "../../lib/net/certificates.ts";
-import { pinnedTlsOptions } from "../../lib/net/pin.ts";
+import { generateCertificate } from "../../lib/net/certificates.ts";
 import {
   type ClusterMember,
+  dialGossip,
   type GossipCluster,
+  loggedStates,
   startGossipCluster,
   waitUntil,
 } from "../helpers/gossip_cluster.ts";
@@ -58,39 +59,13 @@ function everyView(
   );
 }
 
-/**
- * Opens the gossip WebSocket of `target` with `as`'s member certificate (or `cert`/`key`), as a
- * member dials. Resolves with the socket once open, or with the HTTP status of a refusal.
- */
+/** Dials `target`'s gossip WebSocket as `as` (its member certificate, unless `identity`). */
 function dial(
   as: ClusterMember,
   target: ClusterMember,
   identity = { cert: read(as, "server.crt"), key: read(as, "server.key") },
 ): Promise<WebSocket | number> {
-  const clusterCert = read(target, "cluster.crt");
-  const ws = new WebSocket(`wss://${target.address}/core/internal/gossip`, {
-    ...pinnedTlsOptions({
-      fingerprint: fingerprint(clusterCert),
-      peerCert: clusterCert,
-      cert: identity.cert,
-      key: identity.key,
-    }),
-    perMessageDeflate: false,
-    headers: { "x-cohort-address": as.address },
-  });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(-1), 5000);
-    ws.on("error", () => {});
-    ws.on("unexpected-response", (_req, res) => {
-      clearTimeout(timer);
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.on("open", () => {
-      clearTimeout(timer);
-      resolve(ws);
-    });
-  });
+  return dialGossip(target, identity, as.address);
 }
 
 /** Sends `frames` to each of `targets` from `as`'s certificate, then closes. */
@@ -107,19 +82,6 @@ async function forge(
     await new Promise((r) => setTimeout(r, 100));
     ws.close();
   }
-}
-
-/** States a member logged about `name` ("Membership event" lines). */
-function loggedStates(m: ClusterMember, name: string): string[] {
-  const out: string[] = [];
-  for (const line of m.proc!.logs().split("\n")) {
-    if (!line.includes('"Membership event"')) continue;
-    try {
-      const rec = JSON.parse(line) as { member?: string; state?: string };
-      if (rec.member === name && rec.state) out.push(rec.state);
-    } catch { /* a partial line */ }
-  }
-  return out;
 }
 
 /** Wire metadata like a member's own (the forger copies it). */

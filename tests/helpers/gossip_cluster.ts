@@ -4,9 +4,13 @@
  * {@link startDaemonProcess}), the first bootstrapped and the others joined with fresh tokens
  * through the real CLI, and read over their control sockets. Every process is stopped by PID.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
+import WebSocket from "ws";
+import { fingerprint } from "../../lib/net/certificates.ts";
 import { requestJson } from "../../lib/net/client.ts";
+import { pinnedTlsOptions } from "../../lib/net/pin.ts";
 import {
   cohort,
   type DaemonProcess,
@@ -215,4 +219,54 @@ export async function startGossipCluster(options: GossipClusterOptions): Promise
     throw err;
   }
   return cluster;
+}
+
+/**
+ * Opens `target`'s gossip WebSocket as a member dials it: pinned to the cluster certificate in
+ * `target`'s state directory, presenting `identity` (a certificate and its key) and advertising
+ * `advertised` as its own address. Resolves with the open socket, with the HTTP status of a
+ * refused upgrade, or with -1 after 5 s.
+ */
+export function dialGossip(
+  target: ClusterMember,
+  identity: { cert: string; key: string },
+  advertised: string,
+): Promise<WebSocket | number> {
+  const clusterCert = readFileSync(join(target.dir, "cluster.crt"), "utf8");
+  const ws = new WebSocket(`wss://${target.address}/core/internal/gossip`, {
+    ...pinnedTlsOptions({
+      fingerprint: fingerprint(clusterCert),
+      peerCert: clusterCert,
+      cert: identity.cert,
+      key: identity.key,
+    }),
+    perMessageDeflate: false,
+    headers: { "x-cohort-address": advertised },
+  });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(-1), 5000);
+    ws.on("error", () => {});
+    ws.on("unexpected-response", (_req, res) => {
+      clearTimeout(timer);
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on("open", () => {
+      clearTimeout(timer);
+      resolve(ws);
+    });
+  });
+}
+
+/** The states a member logged about `name`, in order (its "Membership event" lines). */
+export function loggedStates(observer: ClusterMember, name: string): string[] {
+  const out: string[] = [];
+  for (const line of observer.proc!.logs().split("\n")) {
+    if (!line.includes('"Membership event"')) continue;
+    try {
+      const rec = JSON.parse(line) as { member?: string; state?: string };
+      if (rec.member === name && rec.state) out.push(rec.state);
+    } catch { /* a partial line at the end of the buffer */ }
+  }
+  return out;
 }
