@@ -36,11 +36,25 @@ function startCluster(): Started {
     "--runtime",
     isDeno ? "deno" : "node",
   ], { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  guard(npm.pid!);
   let output = "";
   npm.stdout!.on("data", (d) => (output += d));
   npm.stderr!.on("data", (d) => (output += d));
   const exited = new Promise<number>((done) => npm.on("close", (code) => done(code ?? -1)));
   return { npm, output: () => output, exited };
+}
+
+/**
+ * npm runs in a process group of its own (a terminal's Ctrl-C goes to one), so the test runner,
+ * which kills a test file's own group, would not reach it: a watcher outside both groups kills
+ * npm's group if this test process dies first (e.g. killed on a timeout), and ends with the group.
+ */
+function guard(pgid: number): void {
+  // `env kill`: dash's built-in kill takes no negative PID (a process group).
+  const alive = `env kill -s 0 -- -${pgid} 2>/dev/null`;
+  const script = `while kill -0 ${process.pid} 2>/dev/null && ${alive}; do sleep 1; done; ` +
+    `${alive} && env kill -s KILL -- -${pgid}`;
+  spawn("sh", ["-c", script], { detached: true, stdio: "ignore" }).unref();
 }
 
 /** The PIDs in process group `pgid`. */
