@@ -23,8 +23,8 @@
  * test left a daemon running: killed after 10 s and counted as a failure), when it times out, when the runner is interrupted,
  * and when the runner is killed (see `scripts/test/process_groups.ts`). Files run longest first,
  * by the times of the last run (kept in `node_modules/.cache/cohort-test-times.json`), never the
- * same file under both runtimes at once, and a file that says `cohort-test: alone` with no other
- * file beside it.
+ * same file under both runtimes at once, a file that says `cohort-test: alone` with no other
+ * file beside it, and one that says `cohort-test: one runtime` under the first runtime only.
  *
  * uvu files are run with `deno run -A`, never `deno test`, which would report them as passing
  * without running them.
@@ -302,8 +302,18 @@ const files = testFiles();
 const known = readTimes();
 const estimate = (label: string, file: string) =>
   known[label] ?? (file.startsWith("e2e/") ? 60_000 : 2_000);
+/**
+ * A file whose module text says `cohort-test: one runtime` runs under the first runtime asked
+ * for only: what it tests runs in processes of its own (npm, tsc, deno), whichever runtime
+ * drives it.
+ */
+const oneRuntime = (file: string) =>
+  readFileSync(join(root, "tests", file), "utf8").includes("cohort-test: one runtime");
 const queue = files
-  .flatMap((f) => runtimes.map((r) => ({ runtime: r, file: f, label: `${r} ${f}` })))
+  .flatMap((f) =>
+    (oneRuntime(f) ? runtimes.slice(0, 1) : runtimes)
+      .map((r) => ({ runtime: r, file: f, label: `${r} ${f}` }))
+  )
   .sort((a, b) => estimate(b.label, b.file) - estimate(a.label, a.file));
 const busy = new Set<string>();
 /** The next job, preferring one whose file is not running in the other runtime right now. */

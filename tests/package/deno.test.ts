@@ -2,6 +2,9 @@
  * cohort as a Deno module: the repository type-checks under Deno, `deno publish` accepts it, and
  * a Deno app outside the repository imports cohort and runs a member, both ways the README
  * documents (a package.json dependency on the npm package; `links` to a checkout).
+ *
+ * cohort-test: one runtime (every check runs the deno binary in a process of its own, the same
+ * whichever runtime drives this file).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,6 +1,9 @@
 /**
  * The package as an app developer gets it: `npm pack`, then `npm install <tarball>` in a fresh
  * app (and `npm install -g`), then the `cohort` command and `import "cohort"` there.
+ *
+ * cohort-test: one runtime (npm, node and the installed command run in processes of their own,
+ * the same whichever runtime drives this file).
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";

@@ -2,6 +2,9 @@
  * cohort's public declarations as an app's compiler sees them: the packed tarball installed in a
  * fresh app whose tsconfig is `strict` without `skipLibCheck`, so every declaration file the app
  * reaches through `import "cohort"` is checked.
+ *
+ * cohort-test: one runtime (tsc runs in a process of its own, the same whichever runtime drives
+ * this file).
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
