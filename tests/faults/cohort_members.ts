@@ -174,6 +174,23 @@ export class NsCohort {
     }, timeoutMs);
   }
 
+  /**
+   * Like {@link waitForOneView}, as a figure: `ms` from `since` until one view, or the last
+   * disagreement as `problem` when there was none within `timeoutMs`.
+   */
+  async timeToOneView(
+    on: readonly number[],
+    names: readonly string[],
+    since: number,
+    timeoutMs: number,
+  ): Promise<{ ms?: number; problem?: string }> {
+    try {
+      return { ms: (await this.waitForOneView(on, names, timeoutMs)) - since };
+    } catch (err) {
+      return { problem: (err as Error).message };
+    }
+  }
+
   /** Membership events logged by member `i` since `since` (ms since the epoch). */
   events(i: number, since = 0): MembershipEvent[] {
     const out: MembershipEvent[] = [];

@@ -123,12 +123,9 @@ export async function partitionScenario(o: PartitionOptions): Promise<PartitionR
     net.heal();
     const healed = Date.now();
     note("healed");
-    try {
-      const at = await c.waitForOneView(remaining, c.names(remaining), 3 * pushPullMs);
-      result.convergeMs = at - healed;
-    } catch (err) {
-      result.problem = (err as Error).message;
-    }
+    const view = await c.timeToOneView(remaining, c.names(remaining), healed, 3 * pushPullMs);
+    result.convergeMs = view.ms;
+    result.problem = view.problem;
     if (result.removed) {
       // The removed member learns its removal from the others and resets itself.
       const victim = c.members[minority[0]];
@@ -198,12 +195,9 @@ export async function oneWayScenario(
       convergeMs: undefined,
       load: { before, after: "" },
     };
-    try {
-      const pp = PRESETS[preset].pushPullIntervalMs;
-      result.convergeMs = (await c.waitForOneView(all, c.names(), 2 * pp)) - end;
-    } catch (err) {
-      result.problem = (err as Error).message;
-    }
+    const view = await c.timeToOneView(all, c.names(), end, 2 * PRESETS[preset].pushPullIntervalMs);
+    result.convergeMs = view.ms;
+    result.problem = view.problem;
     result.load.after = load();
     return result;
   } finally {
@@ -271,16 +265,10 @@ export async function lossScenario(o: {
     if (c) result.cohort = countVerdicts(cohortAccusations(c, start, end));
     if (s) result.serf = countVerdicts(serfAccusations(s, start, end));
     if (c) {
-      try {
-        const pp = PRESETS[preset].pushPullIntervalMs;
-        result.cohortRecoverMs = (await c.waitForOneView(
-          c.members.map((_, i) => i),
-          c.names(),
-          pp,
-        )) - end;
-      } catch (err) {
-        result.problem = (err as Error).message;
-      }
+      const all = c.members.map((_, i) => i);
+      const view = await c.timeToOneView(all, c.names(), end, PRESETS[preset].pushPullIntervalMs);
+      result.cohortRecoverMs = view.ms;
+      result.problem = view.problem;
     }
     return result;
   } finally {
