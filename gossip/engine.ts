@@ -368,7 +368,10 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       // The member the transport authenticated, when it does: claims made on its own
       // connection are first-hand, and `f` counts as contact only when it names that member.
       const sender = peer === undefined ? undefined : this.#trust.nameOf(peer);
-      this.#dispatch(from, msg, sender, peer !== undefined);
+      // Answers go where the member lives, not to whatever address its connection advertised:
+      // no member can have others dial a third party on its behalf.
+      const held = sender === undefined ? undefined : this.state.table.get(sender)?.address;
+      this.#dispatch(held ?? from, msg, sender, peer !== undefined);
     } catch (err) {
       this.logger.error("Failed to handle a gossip message", { from, type: msg.t, err });
     }

@@ -277,6 +277,19 @@ test("a store poisoned before the bound (a record at 2^53 − 1) heals: the reco
   c.stop();
 });
 
+test("answers go where the member lives, not to the address its connection advertises", async () => {
+  const c = await createRosterCluster(3, { seed: 102 });
+  // m1's certificate, on a connection that says it listens at 10.9.9.8:1.
+  const evil = c.net.endpoint("10.9.9.8:1", c.pairs[1].fingerprint);
+  const elsewhere: unknown[] = [];
+  evil.listen({ message: (_from, f) => void elsewhere.push(f), refused() {} });
+  for (let s = 0; s < 10; s++) evil.send(c.addresses[0], { t: "ping", f: "m1", s, n: "m0" });
+  evil.send(c.addresses[0], { t: "pp", f: "m1", s: 99, j: true, st: [] });
+  c.clock.advance(100);
+  assert.is(elsewhere.length, 0, "nothing answered to the advertised address");
+  c.stop();
+});
+
 /** Frames that arrive at a fresh endpoint listening at `address`. */
 function listener(c: RosterCluster, address: string): { t: string; s?: number }[] {
   const got: { t: string; s?: number }[] = [];
@@ -290,7 +303,7 @@ function listener(c: RosterCluster, address: string): { t: string; s?: number }[
 test("a ping-req is relayed only to where the member lives, and only for a member", async () => {
   const c = await createRosterCluster(4, { seed: 97 });
   const outside = listener(c, "10.9.9.8:1");
-  const evil = adversary(c, 1);
+  const evil = adversary(c, 1, 1, true);
   const answers: { t: string; s: number }[] = [];
   evil.listen({
     message: (_f, frame) => void answers.push(frame as { t: string; s: number }),
@@ -355,9 +368,9 @@ test("badly signed claims cost at most 64 verifications a second from one sender
 
 test("a peer gets at most 8 push-pull answers in 10 s, and lists nobody runs are not kept", async () => {
   const c = await createRosterCluster(3, { seed: 100 });
-  c.crash(1); // its certificate is the adversary's alone: its own exchanges count no more
-  c.clock.advance(10_000); // and the window of its join is over
-  const evil = adversary(c, 1);
+  // The adversary in m1's stead: its own exchanges count no more, and answers reach it.
+  const evil = adversary(c, 1, 1, true);
+  c.clock.advance(10_000); // the window of m1's join is over
   const answers: { t: string; r?: boolean }[] = [];
   evil.listen({ message: (_f, frame) => void answers.push(frame as { t: string }), refused() {} });
   const lists = c.members[0].stats().lists;

@@ -83,9 +83,15 @@ export async function createRosterCluster(
   return Object.assign(c, { pairs, records });
 }
 
-/** An endpoint that sends as member `i` (its certificate fingerprint) from a spare address. */
-export function adversary(c: RosterCluster, i: number, port = 1): Transport {
-  const t = c.net.endpoint(`10.9.9.9:${port}`, c.pairs[i].fingerprint);
+/**
+ * An endpoint that sends as member `i` (its certificate fingerprint) from a spare address, or,
+ * with `takeOver`, from member `i`'s own address in its stead (member `i` crashes first), so
+ * that answers meant for member `i` reach it.
+ */
+export function adversary(c: RosterCluster, i: number, port = 1, takeOver = false): Transport {
+  if (takeOver) c.crash(i);
+  const address = takeOver ? c.addresses[i] : `10.9.9.9:${port}`;
+  const t = c.net.endpoint(address, c.pairs[i].fingerprint);
   t.listen({ message() {}, refused() {} });
   return t;
 }
