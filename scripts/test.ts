@@ -22,7 +22,7 @@
  * reported), when it printed its summary but processes it started keep it from exiting (a failed
  * test left a daemon running: killed after 10 s and counted as a failure), when it times out, when the runner is interrupted,
  * and when the runner is killed (see `scripts/test/process_groups.ts`). Files run longest first,
- * by the times of the last run (kept in `node_modules/.cache/cohort-test-times.json`), never the
+ * by the times of the last run (kept in `.tmp/test-times.json`, which `npm ci` leaves), never the
  * same file under both runtimes at once, a file that says `cohort-test: alone` with no other
  * file beside it, and one that says `cohort-test: one runtime` under the first runtime only.
  *
@@ -225,7 +225,7 @@ async function check(label: string, command: string, args: string[]): Promise<vo
   report(o, ok ? "ok" : `FAILED (exit ${o.code})`, ok);
 }
 
-const TIMES = resolve(root, "node_modules/.cache/cohort-test-times.json");
+const TIMES = resolve(root, ".tmp/test-times.json");
 
 /** Each file's duration in the last run that ran it, ms, by label (`node e2e/x.test.ts`). */
 function readTimes(): Record<string, number> {

@@ -555,6 +555,10 @@ const test = suite("kill -9 crash consistency");
  * `COHORT_CRASH_ALL=1` runs them anyway.
  */
 const AWAITING_FIX: Record<string, string> = {
+  "bootstrap: killed 30 ms into the request":
+    "issue 11 defect 6 at times: the kill lands between the cluster certificate and daemon.json",
+  "bootstrap: killed 150 ms into the request":
+    "issue 11 defect 6 at times: the kill lands between the cluster certificate and daemon.json",
   "bootstrap: killed on its HTTPS Listening line":
     "issue 11 defect 6: restarts uninitialised but keeps cluster.crt and cluster.key (fixed on the lifecycle branch)",
   "join, joining side: killed on its HTTPS Listening line":
