@@ -19,6 +19,9 @@ export type ErrorCode =
   | "E_NOT_SUPPORTED"
   | "E_INCOMPATIBLE"
   | "E_LOCKED"
+  | "E_TOO_LARGE"
+  | "E_TIMEOUT"
+  | "E_TOO_MANY"
   | "E_INTERNAL";
 
 /** Base class of every error cohort raises on purpose. */
@@ -92,6 +95,27 @@ export class IncompatibleError extends CohortError {
 export class LockedError extends CohortError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("E_LOCKED", 409, message, options);
+  }
+}
+
+/** A request (its body, its headers) is larger than the endpoint accepts (413). */
+export class TooLargeError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_TOO_LARGE", 413, message, options);
+  }
+}
+
+/** The client did not send its request (headers or body) in time (408). */
+export class RequestTimeoutError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_TIMEOUT", 408, message, options);
+  }
+}
+
+/** One client holds more than its share of connections or buffered request bytes (429). */
+export class TooManyRequestsError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_TOO_MANY", 429, message, options);
   }
 }
 

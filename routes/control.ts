@@ -5,10 +5,11 @@
  * @module
  */
 import type { RouterType } from "itty-router";
+import { advertisedAddressProblem } from "../lib/cluster/address.ts";
 import { ConflictError, InvalidInputError } from "../lib/errors.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireLocal } from "./access.ts";
-import { param, readBody } from "./body.ts";
+import { BODY_LIMITS, param, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
 import { AppVersionBody, ControlBody, TokenBody } from "./structs.ts";
 
@@ -16,7 +17,13 @@ import { AppVersionBody, ControlBody, TokenBody } from "./structs.ts";
 export function controlRoutes(router: RouterType, service: MemberService): void {
   router.post("/core/control", async (request: Request, caller: Caller) => {
     requireLocal(caller, "Initialisation");
-    const body = await readBody(request, ControlBody);
+    const body = await readBody(request, ControlBody, BODY_LIMITS.control);
+    const unreachable = advertisedAddressProblem(body.address);
+    if (unreachable) {
+      throw new InvalidInputError(`Invalid request body: address: ${unreachable}`, {
+        field: "address",
+      });
+    }
     // Go's zero values ("" and null) are fields not given.
     const joinToken = body.join_token || undefined;
     if (body.bootstrap && joinToken !== undefined) {
@@ -47,7 +54,7 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
 
   router.post("/core/control/tokens", async (request: Request, caller: Caller) => {
     requireLocal(caller, "Issuing join tokens");
-    const body = await readBody(request, TokenBody);
+    const body = await readBody(request, TokenBody, BODY_LIMITS.small);
     // MicroCluster sends nanoseconds; cohort keeps milliseconds.
     return sync(await service.createToken(body.name, Math.ceil(body.expire_after / 1e6)));
   });
@@ -65,7 +72,7 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
 
   router.put("/core/control/app-version", async (request: Request, caller: Caller) => {
     requireLocal(caller, "Setting the app version");
-    const body = await readBody(request, AppVersionBody);
+    const body = await readBody(request, AppVersionBody, BODY_LIMITS.small);
     // Not a 503 as for tokens: an uninitialised member stays so until someone runs init.
     if (service.status() === "uninitialized") {
       throw new ConflictError("Cannot set the app version: this member is not initialized yet");

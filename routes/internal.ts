@@ -7,9 +7,10 @@
 import type { RouterType } from "itty-router";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireLocal, requireOnline, requireTrusted } from "./access.ts";
-import { flag, param, readBody } from "./body.ts";
+import { BODY_LIMITS, flag, param, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
-import { ForbiddenError } from "../lib/errors.ts";
+import { advertisedAddressProblem } from "../lib/cluster/address.ts";
+import { ForbiddenError, InvalidInputError } from "../lib/errors.ts";
 import { JoinBody, ResetBody, SqlBody } from "./structs.ts";
 
 /** Registers the internal endpoints on `router`. */
@@ -17,7 +18,13 @@ export function internalRoutes(router: RouterType, service: MemberService): void
   // A prospective member has no trusted certificate yet: the token's secret is its credential.
   router.post("/core/internal/cluster", async (request: Request) => {
     requireOnline(service);
-    const body = await readBody(request, JoinBody);
+    const body = await readBody(request, JoinBody, BODY_LIMITS.join);
+    const unreachable = advertisedAddressProblem(body.address);
+    if (unreachable) {
+      throw new InvalidInputError(`Invalid request body: address: ${unreachable}`, {
+        field: "address",
+      });
+    }
     return sync(
       await service.acceptJoin({
         name: body.name,
@@ -40,7 +47,7 @@ export function internalRoutes(router: RouterType, service: MemberService): void
     }
     // MicroCluster's client sends no body and says `?force=1`; cohort's sends `{"force": …}`.
     const force = flag(request, "force") ||
-      (request.body !== null && (await readBody(request, ResetBody)).force);
+      (request.body !== null && (await readBody(request, ResetBody, BODY_LIMITS.small)).force);
     // Resolves once preRemove ran (a throw refuses to leave); the reset follows the answer.
     await service.resetSelf(force);
     return sync(null);
@@ -63,7 +70,7 @@ export function internalRoutes(router: RouterType, service: MemberService): void
   router.post("/core/internal/sql", async (request: Request, caller: Caller) => {
     requireLocal(caller, "The SQL console");
     requireOnline(service);
-    const { query } = await readBody(request, SqlBody);
+    const { query } = await readBody(request, SqlBody, BODY_LIMITS.sql);
     return sync(await service.executeSql(query));
   });
 }

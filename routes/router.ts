@@ -36,7 +36,8 @@ export interface RouterOptions {
 
 /**
  * Builds the API for one member. Unknown paths answer a 404 envelope, a known path with another
- * method a 405 envelope with an `Allow` header, and faults a 500 envelope without details.
+ * method a 405 envelope with an `Allow` header, and faults a 500 envelope without details. HEAD
+ * is answered as GET without the body.
  */
 export function createRouter(service: MemberService, options: RouterOptions = {}): FetchHandler {
   const logger = options.logger ?? silentLogger;
@@ -53,19 +54,31 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
 
   const observer = options.metrics?.http;
   const dispatch = async (request: Request, caller: Caller): Promise<Response> => {
-    const response = await router.fetch(request, caller);
-    if (response) return response;
+    if (request.method === "HEAD") {
+      const get = new Request(request.url, { headers: request.headers });
+      const answer = await router.fetch(get, caller) ?? fallback(request, "GET");
+      // The matched route names the request for the metrics, as itty does for a GET.
+      (request as { route?: string }).route = (get as { route?: string }).route;
+      return new Response(null, { status: answer.status, headers: answer.headers });
+    }
+    return await router.fetch(request, caller) ?? fallback(request, request.method);
+  };
+
+  /** The 404 or 405 answer for a request no route took. */
+  function fallback(request: Request, method: string): Response {
     const path = new URL(request.url).pathname;
     const allowed = router.routes
-      .filter(([method, pattern]) => method !== "ALL" && pattern.test(path))
-      .map(([method]) => method);
+      .filter(([verb, pattern]) => verb !== "ALL" && pattern.test(path))
+      .map(([verb]) => verb);
+    if (allowed.includes("GET")) allowed.push("HEAD");
     if (allowed.length) {
-      return failure(405, `Method ${request.method} is not allowed on "${path}"`, {
+      return failure(405, `Method ${method} is not allowed on "${path}"`, {
         allow: [...new Set(allowed)].join(", "),
       });
     }
     return failure(404, `No endpoint at "${path}"`);
-  };
+  }
+
   if (!observer) return dispatch;
   return async (request: Request, caller: Caller): Promise<Response> => {
     const started = performance.now();

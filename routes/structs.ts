@@ -11,7 +11,6 @@ import {
   defaulted,
   type Infer,
   integer,
-  min,
   nullable,
   object,
   optional,
@@ -47,10 +46,16 @@ export const ControlBody = object({
 /** Validated `POST /core/control` body. */
 export type ControlBody = Infer<typeof ControlBody>;
 
+/** The longest a join token may be valid: 100 years, in nanoseconds. */
+export const MAX_TOKEN_EXPIRY_NS = 100 * 365.25 * 86_400 * 1e9;
+
+/** The highest schema version (a count of migrations) a join request may claim. */
+export const MAX_SCHEMA_VERSION = 65_535;
+
 /** `POST /core/control/tokens`: `expire_after` in nanoseconds as MicroCluster (0 = never). */
 export const TokenBody = object({
   name: MemberName,
-  expire_after: defaulted(min(integer(), 0), 0),
+  expire_after: defaulted(size(integer(), 0, MAX_TOKEN_EXPIRY_NS), 0),
 });
 /** Validated `POST /core/control/tokens` body. */
 export type TokenBody = Infer<typeof TokenBody>;
@@ -65,8 +70,8 @@ export const JoinBody = object({
   name: MemberName,
   address: Address,
   certificate: size(string(), 1, 16384),
-  schema_internal_version: min(integer(), 0),
-  schema_external_version: min(integer(), 0),
+  schema_internal_version: size(integer(), 0, MAX_SCHEMA_VERSION),
+  schema_external_version: size(integer(), 0, MAX_SCHEMA_VERSION),
   // MicroCluster encodes a one-entry list as a bare string: accept it as that list.
   extensions: coerce(array(size(string(), 1, 256)), string(), (one) => [one]),
   secret: size(string(), 1, 256),

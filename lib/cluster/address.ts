@@ -53,3 +53,51 @@ export function splitHostPort(address: string): HostPort | undefined {
   if (!m) return undefined;
   return { host: m[1], port: Number(m[2]) };
 }
+
+/** Why an IPv4 address cannot be dialled by other machines, if it cannot. */
+function ipv4Problem(octets: number[]): string | undefined {
+  const [a] = octets;
+  if (a === 0) return "is unspecified (0.0.0.0/8): give the address other members dial";
+  if (a >= 224 && a <= 239) return "is a multicast address: give the address other members dial";
+  if (a >= 240) return "is a reserved or broadcast address: give the address other members dial";
+  return undefined;
+}
+
+/** Why an IPv6 address (without brackets) cannot be dialled by other machines, if it cannot. */
+function ipv6Problem(host: string): string | undefined {
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined; // a zone index or another form URL does not take: leave it to the dialler
+  }
+  if (canonical === "::") return "is unspecified (::): give the address other members dial";
+  if (canonical.startsWith("ff")) {
+    return "is a multicast address: give the address other members dial";
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped) {
+    const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+    return ipv4Problem([hi >> 8, hi & 255, lo >> 8, lo & 255]);
+  }
+  return undefined;
+}
+
+/**
+ * Returns why `address` cannot be a member's advertised address, or `undefined` when it can:
+ * {@link addressProblem}'s rules, and the host must be one other members can dial: not an
+ * unspecified address (`0.0.0.0`, `::`), a multicast, broadcast or reserved one. A member binds
+ * its HTTPS listener to this address and every other member dials it.
+ */
+export function advertisedAddressProblem(address: string): string | undefined {
+  const problem = addressProblem(address);
+  if (problem) return problem;
+  const { host } = splitHostPort(address)!;
+  const family = isIP(host);
+  const why = family === 4
+    ? ipv4Problem(host.split(".").map(Number))
+    : family === 6
+    ? ipv6Problem(host)
+    : undefined;
+  return why ? `host ${why}` : undefined;
+}

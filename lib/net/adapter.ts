@@ -1,13 +1,22 @@
 /**
  * Turns node:http requests into web-standard `Request`s for a fetch handler and writes its
- * `Response` back, with a body size limit, client-abort propagation and a last-resort 500.
+ * `Response` back. The handler runs as soon as a request's head has arrived; its body is read
+ * only when the handler asks for it (`readRequestBody`), within the listener's limits
+ * (`limits.ts`). A body the handler did not read is dropped after the answer when small, or
+ * the connection is closed. A handler fault is logged and answered with a generic 500.
+ *
+ * One request's path, in order: {@link createRequestListener}'s listener (refusals, the request
+ * object), the handler, {@link writeResponse}; `serve.ts` counts requests per connection.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { isCohortError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { knownBody } from "./json_response.ts";
+import { errorEnvelope, knownBody } from "./json_response.ts";
+import { type ListenerGuard, peerOf } from "./limits.ts";
+import { type BodySource, bodySourceOf, nodeRequest } from "./node_request.ts";
 import { peerFingerprint } from "./pin.ts";
 
 /** What the transport knows about a request beyond HTTP. */
@@ -28,27 +37,62 @@ export interface AdapterOptions {
   handler: FetchHandler;
   logger: Logger;
   transport: "unix" | "https";
-  /** Largest accepted request body, in bytes. */
-  maxBodyBytes: number;
+  /** The listener's limits and budgets. */
+  guard: ListenerGuard;
 }
 
-/** An error body in cohort's (MicroCluster's) response envelope. */
-function envelope(code: number, error: string): string {
-  return JSON.stringify({
-    type: "error",
-    status: "",
-    status_code: 0,
-    operation: "",
-    error_code: code,
-    error,
-    metadata: null,
+/**
+ * Methods a web `Request` cannot carry (the Fetch standard forbids them): answered 405 here,
+ * before any request object exists.
+ */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/** Whether the request has a body at all (HTTP/1.1: a length other than 0, or chunks). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return (length !== undefined && length !== "0") ||
+    req.headers["transfer-encoding"] !== undefined;
+}
+
+/**
+ * Deals with what is left of a body the handler did not read (wholly), just before the answer
+ * is written, and says whether the connection must close after it. A small rest (at most the
+ * listener's `discardBytes`) is read and dropped so the connection stays usable and the client
+ * reads our answer instead of a reset; a larger one, or one cut short by a failed read, closes
+ * the connection.
+ */
+function settleBody(
+  req: IncomingMessage,
+  source: BodySource | undefined,
+  guard: ListenerGuard,
+): boolean {
+  if (!source || req.complete || source.state === "read") return false;
+  if (source.state === "reading" || source.state === "failed") return true;
+  const { discardBytes } = guard.limits;
+  const length = req.headers["content-length"];
+  if (length !== undefined && Number(length) > discardBytes) return true;
+  let dropped = 0;
+  const timer = setTimeout(() => req.socket.destroy(), Math.max(0, source.deadline - Date.now()));
+  timer.unref?.();
+  req.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > discardBytes) req.socket.destroy();
   });
+  req.once("end", () => clearTimeout(timer));
+  req.once("close", () => clearTimeout(timer));
+  req.resume();
+  return false;
 }
 
-function sendError(res: ServerResponse, code: number, error: string, close = false): void {
+function sendError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  close: boolean,
+): void {
   if (res.headersSent) return void res.destroy();
-  const body = envelope(code, error);
-  res.writeHead(code, {
+  const body = errorEnvelope(status, message);
+  res.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
     ...(close ? { connection: "close" } : {}),
@@ -56,46 +100,16 @@ function sendError(res: ServerResponse, code: number, error: string, close = fal
   res.end(body);
 }
 
-class TooLarge extends Error {}
-
-/**
- * Reads the body up to `limit` bytes; `undefined` when the client went away first. A body over
- * the limit is read to its end and dropped before {@link TooLarge} is raised, because closing a
- * socket the client is still writing to resets it before the client reads our 413. Only bodies
- * beyond eight times the limit are cut short.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const hardLimit = limit * 8;
-    if (Number(req.headers["content-length"]) > hardLimit) return reject(new TooLarge());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-      else if (size > hardLimit) reject(new TooLarge());
-    });
-    req.once("end", () => size > limit ? reject(new TooLarge()) : resolve(Buffer.concat(chunks)));
-    req.once("error", () => resolve(undefined));
-    req.once("close", () => {
-      if (!req.complete) resolve(undefined);
-    });
-  });
+function toUrl(req: IncomingMessage, transport: "unix" | "https"): URL {
+  const scheme = transport === "https" ? "https" : "http";
+  try {
+    return new URL(req.url ?? "/", `${scheme}://${req.headers.host || "localhost"}`);
+  } catch {
+    return new URL(req.url ?? "/", `${scheme}://localhost`); // a malformed Host header
+  }
 }
 
-function toRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  body: Buffer | undefined,
-  transport: "unix" | "https",
-): Request {
-  const scheme = transport === "https" ? "https" : "http";
-  let url: URL;
-  try {
-    url = new URL(req.url ?? "/", `${scheme}://${req.headers.host || "localhost"}`);
-  } catch {
-    url = new URL(req.url ?? "/", `${scheme}://localhost`); // a malformed Host header
-  }
+function headerList(req: IncomingMessage): [string, string][] {
   // node has already parsed and lower-cased the headers; duplicates other than set-cookie are
   // joined with ", " as the Fetch standard does.
   const headers: [string, string][] = [];
@@ -105,54 +119,22 @@ function toRequest(
     if (typeof value === "string") headers.push([name, value]);
     else for (const v of value) headers.push([name, v]);
   }
-  const method = req.method ?? "GET";
-  const hasBody = method !== "GET" && method !== "HEAD" && body !== undefined && body.length > 0;
-  // Buffer.concat allocates a plain ArrayBuffer; Deno's BodyInit wants it said.
-  const init = { method, headers, body: hasBody ? body as Uint8Array<ArrayBuffer> : undefined };
-  const request = new NodeRequest(url, init);
-  request[RES] = res;
-  return request;
+  return headers;
 }
 
-const RES = Symbol("cohort.serverResponse");
-const SIGNAL = Symbol("cohort.signal");
-
-/**
- * A `Request` whose `signal` aborts when the client leaves before the answer is written, created
- * only when a handler reads it: an AbortController handed to `new Request` for every call costs
- * a third of a small request's time, and most handlers never look. The getter is defined once on
- * the subclass's prototype.
- */
-class NodeRequest extends Request {
-  [RES]!: ServerResponse;
-  [SIGNAL]?: AbortController;
-}
-
-Object.defineProperty(NodeRequest.prototype, "signal", {
-  get(this: NodeRequest) {
-    let controller = this[SIGNAL];
-    if (!controller) {
-      controller = this[SIGNAL] = new AbortController();
-      const res = this[RES];
-      const abort = controller;
-      if (res.destroyed && !res.writableFinished) abort.abort();
-      else {
-        res.once("close", () => {
-          if (!res.writableFinished) abort.abort();
-        });
-      }
-    }
-    return controller.signal;
-  },
-});
-
-async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+/** Writes `response`; `close` adds `connection: close` (node then closes after the answer). */
+async function writeResponse(
+  res: ServerResponse,
+  response: Response,
+  close: boolean,
+): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     if (name !== "set-cookie") headers[name] = value;
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers["set-cookie"] = cookies;
+  if (close) headers.connection = "close";
   // Checked before `body`: reading `body` of a pre-serialised response would build its stream.
   const known = knownBody(response);
   if (known !== undefined) {
@@ -193,55 +175,69 @@ function socketFingerprint(socket: IncomingMessage["socket"]): string | undefine
   return fp;
 }
 
-const EMPTY = Buffer.alloc(0);
-
-/** A GET or HEAD without a declared body needs no read: skip straight to the handler. */
-function bodyless(req: IncomingMessage): boolean {
-  return (req.method === "GET" || req.method === "HEAD") &&
-    req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined;
-}
-
 /**
- * A node `request` listener that feeds `handler`. Bodies are buffered up to `maxBodyBytes` (413
- * with an error envelope beyond); the request's `signal` aborts when the client disconnects; a
- * handler that throws, rejects or returns no Response is logged and answered with a generic 500
- * that names no detail.
+ * A node `request` listener that feeds `handler`. A connection admitted beyond a cap is answered
+ * 429 or 503 and closed; CONNECT, TRACE and TRACK get 405; otherwise the handler gets a
+ * `Request` whose body it reads on demand, whose `signal` aborts when the client disconnects. A
+ * handler that throws, rejects or returns no Response is answered with its cohort error, or
+ * logged and answered with a generic 500 that names no detail.
  */
 export function createRequestListener(
   options: AdapterOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { handler, logger, transport, maxBodyBytes } = options;
+  const { handler, logger, transport, guard } = options;
+  const { maxBodyBytes, bodyTimeoutMs } = guard.limits;
   return (req, res) => {
-    const noBody = bodyless(req);
+    const socket = req.socket;
+    const refusal = guard.requestStarted(socket);
+    res.once("finish", () => guard.responded(socket));
+    if (refusal) return sendError(res, refusal.status, refusal.message, true);
+    const method = req.method ?? "GET";
+    if (FORBIDDEN_METHODS.has(method)) {
+      return sendError(res, 405, `Method ${method} is not allowed`, hasBody(req));
+    }
     const ctx: RequestContext = { transport };
     if (transport === "https") {
-      ctx.peerFingerprint = socketFingerprint(req.socket);
-      ctx.remoteAddress = req.socket.remoteAddress;
+      ctx.peerFingerprint = socketFingerprint(socket);
+      ctx.remoteAddress = socket.remoteAddress;
+    }
+    let source: BodySource | undefined;
+    if (hasBody(req)) {
+      const peer = peerOf(socket);
+      source = {
+        req,
+        maxBytes: maxBodyBytes,
+        deadline: Date.now() + bodyTimeoutMs,
+        timeoutMs: bodyTimeoutMs,
+        reserve: (bytes) => guard.reserve(peer, bytes),
+        state: "unread",
+      };
+    } else req.resume();
+    let request: Request;
+    try {
+      request = nodeRequest(toUrl(req, transport), method, headerList(req), res, source);
+    } catch (err) {
+      // A method or header a web Request refuses; node's parser let it through.
+      logger.debug("Malformed request", { err, method, url: req.url });
+      return sendError(res, 400, "Malformed request", hasBody(req));
     }
     void (async () => {
-      let body: Buffer | undefined;
-      try {
-        if (noBody) {
-          req.resume();
-          body = EMPTY;
-        } else body = await readBody(req, maxBodyBytes);
-      } catch {
-        return sendError(res, 413, `Request body exceeds ${maxBodyBytes} bytes`, true);
-      }
-      if (body === undefined || res.destroyed) return; // the client went away
       let response: Response;
       try {
-        response = await handler(toRequest(req, res, body, transport), ctx);
+        response = await handler(request, ctx);
         if (!(response instanceof Response)) throw new TypeError("Handler returned no Response");
       } catch (err) {
         if (res.destroyed) return;
-        logger.error("Request handler failed", { err, method: req.method, url: req.url });
-        return sendError(res, 500, "Internal server error");
+        const close = settleBody(req, bodySourceOf(request), guard);
+        if (isCohortError(err)) return sendError(res, err.status, err.message, close);
+        logger.error("Request handler failed", { err, method, url: req.url });
+        return sendError(res, 500, "Internal server error", close);
       }
-      await writeResponse(res, response);
+      if (res.destroyed) return; // the client went away
+      await writeResponse(res, response, settleBody(req, source, guard));
     })().catch((err) => {
       // Writing failed half-way (the client left, the stream errored): nothing left to answer.
-      logger.debug("Response aborted", { err, method: req.method, url: req.url });
+      logger.debug("Response aborted", { err, method, url: req.url });
       res.destroy();
     });
   };

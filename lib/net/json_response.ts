@@ -115,3 +115,40 @@ export function knownBody(response: Response): string | undefined {
   const state = (response as Partial<JsonResponse>)[STATE];
   return state && !state.used ? state.text : undefined;
 }
+
+/**
+ * cohort's (MicroCluster's, LXD's) error envelope as JSON text: `error_code` repeats the HTTP
+ * status, `error` is the message.
+ */
+export function errorEnvelope(status: number, message: string): string {
+  return JSON.stringify({
+    type: "error",
+    status: "",
+    status_code: 0,
+    operation: "",
+    error_code: status,
+    error: message,
+    metadata: null,
+  });
+}
+
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  413: "Payload Too Large",
+  429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  503: "Service Unavailable",
+};
+
+/**
+ * A whole HTTP/1.1 error answer as bytes, closing the connection, for a socket the HTTP server
+ * no longer (or not yet) drives: a request whose head never completed, or could not be parsed.
+ */
+export function rawErrorResponse(status: number, message: string): string {
+  const body = errorEnvelope(status, message);
+  return `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\n` +
+    `content-type: application/json\r\ncontent-length: ${encoder.encode(body).length}\r\n` +
+    `connection: close\r\n\r\n${body}`;
+}

@@ -19,9 +19,12 @@ import { silentLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
 import { createRequestListener } from "./adapter.ts";
 import type { FetchHandler } from "./adapter.ts";
+import { rawErrorResponse } from "./json_response.ts";
+import { type HttpLimits, HTTPS_LIMITS, ListenerGuard, UNIX_LIMITS } from "./limits.ts";
 import { joinHostPort } from "./names.ts";
 
 export type { FetchHandler, RequestContext } from "./adapter.ts";
+export { type HttpLimits, HTTPS_LIMITS, UNIX_LIMITS } from "./limits.ts";
 
 /** A listening server. */
 export interface Listener {
@@ -31,6 +34,8 @@ export interface Listener {
   readonly port?: number;
   /** The node server, e.g. to attach a WebSocket `upgrade` handler. */
   readonly server: HttpServer | HttpsServer;
+  /** The limits in force and what is held against them right now. */
+  readonly guard: ListenerGuard;
   /**
    * Stops accepting connections, destroys idle keep-alive and upgraded connections at once, lets
    * requests in flight finish for up to `closeGraceMs`, then destroys what is left. Idempotent.
@@ -44,8 +49,11 @@ export interface ServeOptions {
   handler: FetchHandler;
   /** @default silentLogger */
   logger?: Logger;
-  /** Largest accepted request body in bytes; larger ones get 413. @default 1048576 */
-  maxBodyBytes?: number;
+  /**
+   * Connection, body and time limits, each defaulting to {@link HTTPS_LIMITS} or
+   * {@link UNIX_LIMITS} (see `limits.ts`).
+   */
+  limits?: Partial<HttpLimits>;
   /** How long `close()` waits for requests in flight, in ms. @default 2000 */
   closeGraceMs?: number;
 }
@@ -79,21 +87,23 @@ export interface ServeUnixOptions extends ServeOptions {
  */
 export async function serveHttps(options: ServeHttpsOptions): Promise<Listener> {
   const logger = options.logger ?? silentLogger;
+  const limits = { ...HTTPS_LIMITS, ...options.limits };
   const server = createHttpsServer({
     cert: options.cert,
     key: options.key,
     requestCert: true,
     rejectUnauthorized: false,
+    handshakeTimeout: limits.headersTimeoutMs,
   });
   server.on("tlsClientError", (err) => logger.debug("TLS handshake failed", { err }));
-  const tracker = track(server, options, "https", logger);
+  const tracker = track(server, options, "https", logger, limits);
   await listen(server, joinHostPort(options.host, options.port), (done) => {
     server.listen({ host: options.host, port: options.port }, done);
   });
   const port = (server.address() as AddressInfo).port;
   const address = joinHostPort(options.host, port);
   logger.info("Listening", { address, transport: "https" });
-  return { address, port, server, close: once(() => tracker.close()) };
+  return { address, port, server, guard: tracker.guard, close: once(() => tracker.close()) };
 }
 
 /**
@@ -108,7 +118,7 @@ export async function serveUnix(options: ServeUnixOptions): Promise<Listener> {
   const path = options.path;
   await reclaimStaleSocket(path, logger);
   const server = createHttpServer();
-  const tracker = track(server, options, "unix", logger);
+  const tracker = track(server, options, "unix", logger, { ...UNIX_LIMITS, ...options.limits });
   await listen(server, path, (done) => server.listen(path, done));
   // Bound with the umask's mode first; the state directory (0700) guards that short window.
   try {
@@ -122,7 +132,7 @@ export async function serveUnix(options: ServeUnixOptions): Promise<Listener> {
     await tracker.close();
     await unlink(path).catch(() => {}); // Node unlinks on close, Deno may not
   });
-  return { address: path, server, close };
+  return { address: path, server, guard: tracker.guard, close };
 }
 
 async function reclaimStaleSocket(path: string, logger: Logger): Promise<void> {
@@ -170,36 +180,54 @@ function once(fn: () => Promise<void>): () => Promise<void> {
   return () => done ??= fn();
 }
 
+/** Answers a request node could not parse with an error envelope, and closes. */
+function onClientError(err: Error & { code?: string }, socket: Socket): void {
+  // Mid-answer, or nobody left to read one: just close.
+  const answering = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+  if (!socket.writable || answering || err.code === "ECONNRESET") return void socket.destroy();
+  const [status, message] = err.code === "HPE_HEADER_OVERFLOW"
+    ? [431, "Request headers too large"]
+    : err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "HPE_HEADERS_TIMEOUT"
+    ? [408, "Request not received in time"]
+    : [400, "Malformed HTTP request"];
+  socket.end(rawErrorResponse(status, message));
+  const timer = setTimeout(() => socket.destroy(), 1000);
+  timer.unref?.();
+}
+
 /**
- * Wires the adapter and keeps the per-socket request counts that `close()` needs. For HTTPS the
- * counted sockets are the TLS ones (`secureConnection`, the same objects as `req.socket`); raw
- * TCP sockets are kept only to sweep connections still stuck in a handshake at the deadline.
+ * Wires the adapter and the listener's limits, and keeps the per-socket request counts that
+ * `close()` needs. For HTTPS the counted sockets are the TLS ones (`secureConnection`, the same
+ * objects as `req.socket`); raw TCP sockets are admitted (or closed) against the connection caps
+ * before their handshake, and kept to sweep connections still stuck in one at the deadline.
  */
 function track(
   server: HttpServer,
   options: ServeOptions,
   transport: "unix" | "https",
   logger: Logger,
-): { close(): Promise<void> } {
+  limits: HttpLimits,
+): { guard: ListenerGuard; close(): Promise<void> } {
   const busy = new Map<Socket, number>(); // socket -> requests in flight
   const raw = new Set<Socket>();
+  const guard = new ListenerGuard(limits, logger);
   let closing = false;
   server.on("connection", (socket: Socket) => {
+    if (closing || !guard.admit(socket)) return void socket.destroy();
     raw.add(socket);
     socket.once("close", () => raw.delete(socket));
   });
   server.on(transport === "https" ? "secureConnection" : "connection", (socket: Socket) => {
     if (closing) return void socket.destroy();
+    if (socket.destroyed) return;
     busy.set(socket, 0);
     socket.once("close", () => busy.delete(socket));
+    guard.ready(socket);
   });
+  server.on("upgrade", (_req, socket: Socket) => guard.upgraded(socket));
+  server.on("clientError", onClientError);
   server.on("error", (err) => logger.error("Server error", { err }));
-  const listener = createRequestListener({
-    handler: options.handler,
-    logger,
-    transport,
-    maxBodyBytes: options.maxBodyBytes ?? 1_048_576,
-  });
+  const listener = createRequestListener({ handler: options.handler, logger, transport, guard });
   server.on("request", (req, res) => {
     const socket = req.socket;
     busy.set(socket, (busy.get(socket) ?? 0) + 1);
@@ -213,9 +241,11 @@ function track(
     listener(req, res);
   });
   return {
+    guard,
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;
+        guard.close();
         // Idle keep-alive and upgraded (WebSocket) connections never send another request.
         for (const [socket, n] of busy) if (n === 0) socket.destroy();
         const timer = setTimeout(() => {

@@ -53,13 +53,19 @@ https("serves on port 0, reports the real port, and passes the client fingerprin
   }
 });
 
-https("answers 413 with an error envelope for a body over the limit", async () => {
+https("answers 413 with an error envelope for a body over the listener's limit", async () => {
   const alpha = await keyPair("alpha");
-  const listener = await serveHttps({ host: "127.0.0.1", port: 0, ...alpha, handler: echo });
+  const listener = await serveHttps({
+    host: "127.0.0.1",
+    port: 0,
+    ...alpha,
+    handler: echo,
+    limits: { maxBodyBytes: 100_000 },
+  });
   try {
     const tls = pinnedTlsOptions({ fingerprint: alpha.fingerprint, peerCert: alpha.cert });
     const url = `https://127.0.0.1:${listener.port}/`;
-    const big = await requestJson({ method: "POST", url, body: "x".repeat(1_048_577), tls });
+    const big = await requestJson({ method: "POST", url, body: "x".repeat(100_001), tls });
     assert.is(big.status, 413);
     assert.equal(big.body, {
       type: "error",
@@ -67,10 +73,10 @@ https("answers 413 with an error envelope for a body over the limit", async () =
       status_code: 0,
       operation: "",
       error_code: 413,
-      error: "Request body exceeds 1048576 bytes",
+      error: "Request body exceeds the 100000 bytes this endpoint accepts",
       metadata: null,
     });
-    const fits = await requestJson({ method: "POST", url, body: "x".repeat(1_000_000), tls });
+    const fits = await requestJson({ method: "POST", url, body: "x".repeat(99_990), tls });
     assert.is(fits.status, 200);
   } finally {
     await listener.close();

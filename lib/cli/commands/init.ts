@@ -1,5 +1,5 @@
 import type { ServerInfo } from "../../daemon/service.ts";
-import { addressProblem, memberNameProblem } from "../../cluster/address.ts";
+import { advertisedAddressProblem, memberNameProblem } from "../../cluster/address.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
@@ -27,7 +27,7 @@ Options:
     const [name, address] = positionals(rest, ["NAME", "ADDRESS"]);
     const nameProblem = memberNameProblem(name);
     if (nameProblem) throw new UsageError(`Invalid NAME "${name}": ${nameProblem}`);
-    const addrProblem = addressProblem(address);
+    const addrProblem = advertisedAddressProblem(address);
     if (addrProblem) throw new UsageError(`Invalid ADDRESS "${address}": ${addrProblem}`);
     if (values.bootstrap === (values.token !== undefined)) {
       throw new UsageError("Give exactly one of --bootstrap or --token");

@@ -1,0 +1,271 @@
+// deno-lint-ignore-file no-explicit-any
+/**
+ * The listener's limits (lib/net/limits.ts) from outside: raw connections that hold bodies back,
+ * trickle heads, or crowd a listener, against serveHttps and serveUnix with small limits. Every
+ * assertion is about answers and closes, never about how long they took.
+ */
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { jsonResponse } from "../../lib/net/json_response.ts";
+import { readRequestBody } from "../../lib/net/node_request.ts";
+import { type HttpLimits, type Listener, serveHttps, serveUnix } from "../../lib/net/serve.ts";
+import type { FetchHandler } from "../../lib/net/serve.ts";
+import {
+  head,
+  type RawConnection,
+  tlsConnection,
+  unixConnection,
+  within,
+} from "../helpers/raw_http.ts";
+import { keyPair, memoryLogger, tempDir } from "./_helpers.ts";
+
+/** `/refuse` answers 403 unread; `/read?max=N` reads up to N bytes and echoes their count. */
+const handler: FetchHandler = async (request) => {
+  const url = new URL(request.url);
+  if (url.pathname === "/refuse") return jsonResponse('{"refused":true}', 403);
+  const max = Number(url.searchParams.get("max") ?? 1_000_000);
+  const body = await readRequestBody(request, max);
+  return jsonResponse(JSON.stringify({ bytes: body.length }), 200);
+};
+
+const SMALL: Partial<HttpLimits> = {
+  maxConnections: 6,
+  maxConnectionsPerPeer: 3,
+  maxBodyBytes: 10_000,
+  maxBufferedBytes: 5000,
+  maxBufferedBytesPerPeer: 3000,
+  headersTimeoutMs: 400,
+  bodyTimeoutMs: 400,
+  discardBytes: 1000,
+};
+
+async function withHttps(
+  limits: Partial<HttpLimits>,
+  fn: (port: number, listener: Listener) => Promise<void>,
+  logger = memoryLogger().logger,
+): Promise<void> {
+  const pair = await keyPair("limits");
+  const listener = await serveHttps({
+    host: "127.0.0.1",
+    port: 0,
+    ...pair,
+    handler,
+    limits,
+    logger,
+  });
+  try {
+    await fn(listener.port!, listener);
+  } finally {
+    await listener.close();
+  }
+}
+
+const opened: RawConnection[] = [];
+function open(port: number, from?: string): RawConnection {
+  const c = tlsConnection(port, from);
+  opened.push(c);
+  return c;
+}
+
+const test = suite("listener limits");
+test.after.each(() => {
+  for (const c of opened.splice(0)) c.socket.destroy();
+});
+
+test("a request refused before its body is read is answered while the body is held back", async () => {
+  await withHttps(SMALL, async (port, listener) => {
+    const c = open(port);
+    await c.ready;
+    c.socket.write(head("POST", "/refuse", { "content-length": 1_048_576 }) + "x".repeat(100));
+    const answer = await within(c.answer, 5000, "answer");
+    assert.is(answer.status, 403);
+    await within(c.closed, 5000, "close"); // a large unread body closes the connection
+    assert.is(listener.guard.bufferedBytes, 0, "nothing was reserved");
+  });
+});
+
+test("a small unread body is dropped after the answer and the connection stays usable", async () => {
+  await withHttps(SMALL, async (port) => {
+    const c = open(port);
+    await c.ready;
+    c.socket.write(head("POST", "/refuse", { "content-length": 500 }) + "y".repeat(500));
+    assert.is((await within(c.answer, 5000, "answer")).status, 403);
+    const next = new Promise<string>((resolve) => {
+      let text = "";
+      c.socket.on("data", (d) => {
+        text += d;
+        if (text.includes('"bytes":3')) resolve(text);
+      });
+    });
+    c.socket.write(head("POST", "/read", { "content-length": 3 }) + "abc");
+    assert.match(await within(next, 5000, "second answer"), /HTTP\/1\.1 200/);
+  });
+});
+
+test("a body declared larger than the endpoint reads is a 413, unread", async () => {
+  await withHttps(SMALL, async (port, listener) => {
+    const c = open(port);
+    await c.ready;
+    c.socket.write(head("POST", "/read?max=1000", { "content-length": 5000 }));
+    const answer = await within(c.answer, 5000, "answer");
+    assert.is(answer.status, 413);
+    assert.equal(answer.body, {
+      type: "error",
+      status: "",
+      status_code: 0,
+      operation: "",
+      error_code: 413,
+      error: "Request body exceeds the 1000 bytes this endpoint accepts",
+      metadata: null,
+    });
+    assert.is(listener.guard.bufferedBytes, 0);
+  });
+});
+
+test("a chunked body that grows past the endpoint's limit is a 413 and closes", async () => {
+  await withHttps(SMALL, async (port) => {
+    const c = open(port);
+    await c.ready;
+    c.socket.write(head("POST", "/read?max=1000", { "transfer-encoding": "chunked" }));
+    c.socket.write(`800\r\n${"z".repeat(0x800)}\r\n`);
+    const answer = await within(c.answer, 5000, "answer");
+    assert.is(answer.status, 413);
+    await within(c.closed, 5000, "close");
+  });
+});
+
+test("bodies in flight are bounded per address (429) and per listener (503)", async () => {
+  await withHttps({ ...SMALL, bodyTimeoutMs: 10_000 }, async (port, listener) => {
+    const send = async (from: string) => {
+      const c = open(port, from);
+      await c.ready;
+      c.socket.write(head("POST", "/read?max=2000", { "content-length": 2000 }) + "a");
+      return c;
+    };
+    const a = await send("127.0.0.1");
+    await within(waitFor(() => listener.guard.bufferedBytes === 2000), 5000, "reservation");
+    const b = await send("127.0.0.1");
+    const answerB = await within(b.answer, 5000, "answer");
+    assert.is(answerB.status, 429, "a second body from the same address is over its share");
+    assert.match((answerB.body as any).error, /from this address/);
+    const c = await send("127.0.0.2");
+    await within(waitFor(() => listener.guard.bufferedBytes === 4000), 5000, "reservation");
+    const d = await send("127.0.0.3");
+    const answerD = await within(d.answer, 5000, "answer");
+    assert.is(answerD.status, 503, "a third body is over the listener's budget");
+    assert.match((answerD.body as any).error, /^Server busy/);
+    a.socket.write("b".repeat(1999));
+    c.socket.write("c".repeat(1999));
+    const answerA = await within(a.answer, 5000, "answer");
+    assert.equal(answerA.body, { bytes: 2000 }, JSON.stringify(answerA));
+    assert.equal((await within(c.answer, 5000, "answer")).body, { bytes: 2000 });
+    assert.is(listener.guard.bufferedBytes, 0, "every reservation was given back");
+  });
+});
+
+test("a body that does not arrive in time is a 408 and the connection closes", async () => {
+  await withHttps(SMALL, async (port, listener) => {
+    const c = open(port);
+    await c.ready;
+    c.socket.write(head("POST", "/read?max=1000", { "content-length": 100 }) + "0123456789");
+    const answer = await within(c.answer, 5000, "answer");
+    assert.is(answer.status, 408);
+    assert.match((answer.body as any).error, /^Request body not received within 0\.4 s/);
+    await within(c.closed, 5000, "close");
+    assert.is(listener.guard.bufferedBytes, 0);
+  });
+});
+
+test("a head that does not arrive in time is a 408 envelope and the connection closes", async () => {
+  await withHttps(SMALL, async (port) => {
+    const c = open(port);
+    await c.ready;
+    c.socket.write("GET /refuse HTTP/1.1\r\nhost: coh");
+    const answer = await within(c.answer, 5000, "answer");
+    assert.is(answer.status, 408);
+    assert.match((answer.body as any).error, /^Request headers not received within 0\.4 s/);
+    await within(c.closed, 5000, "close");
+  });
+});
+
+test("connections beyond the per-address cap get 429; beyond twice it they are closed", async () => {
+  await withHttps({ ...SMALL, headersTimeoutMs: 10_000 }, async (port) => {
+    const conns = Array.from({ length: 8 }, () => open(port, "127.0.0.5"));
+    const handshakes = await Promise.allSettled(conns.map((c) => c.ready));
+    const established = conns.filter((_, i) => handshakes[i].status === "fulfilled");
+    assert.is(established.length, 6, "twice the cap get through the handshake");
+    for (const c of established) c.socket.write(head("GET", "/refuse"));
+    const statuses = (await Promise.all(established.map((c) => within(c.answer, 5000, "answer"))))
+      .map((a) => a.status).sort();
+    assert.equal(statuses, [403, 403, 403, 429, 429, 429]);
+    const other = open(port, "127.0.0.6");
+    await other.ready;
+    other.socket.write(head("GET", "/refuse"));
+    assert.is((await within(other.answer, 5000, "answer")).status, 403, "other peers are served");
+  });
+});
+
+test("connections beyond the listener's cap get 503", async () => {
+  await withHttps({ ...SMALL, headersTimeoutMs: 10_000 }, async (port) => {
+    const conns = Array.from({ length: 8 }, (_, i) => open(port, `127.0.1.${i + 1}`));
+    for (const c of conns) await c.ready;
+    for (const c of conns) c.socket.write(head("GET", "/refuse"));
+    const answers = await Promise.all(conns.map((c) => within(c.answer, 5000, "answer")));
+    assert.equal(answers.map((a) => a.status).sort(), [403, 403, 403, 403, 403, 403, 503, 503]);
+    const busy = answers.find((a) => a.status === 503)!;
+    assert.match((busy.body as any).error, /^Server busy: too many connections/);
+  });
+});
+
+test("TRACE is a 405 that reaches no handler and logs no error; garbage a 400 envelope", async () => {
+  const { logger, lines } = memoryLogger();
+  await withHttps(SMALL, async (port) => {
+    for (const body of [false, true]) {
+      const c = open(port);
+      await c.ready;
+      c.socket.write(
+        head("TRACE", "/refuse", body ? { "content-length": 4 } : {}) + (body ? "abcd" : ""),
+      );
+      const answer = await within(c.answer, 5000, "answer");
+      assert.is(answer.status, 405);
+      assert.is((answer.body as any).error, "Method TRACE is not allowed");
+    }
+    const bad = open(port);
+    await bad.ready;
+    bad.socket.write("NOT HTTP AT ALL\r\n\r\n");
+    const answer = await within(bad.answer, 5000, "answer");
+    assert.is(answer.status, 400);
+    assert.is((answer.body as any).error, "Malformed HTTP request");
+  }, logger);
+  assert.equal(lines.filter((l) => Number(l.level) >= 50), [], "no error-level line");
+});
+
+test("the control socket applies the same rules", async () => {
+  const { dir, cleanup } = await tempDir();
+  const listener = await serveUnix({ path: join(dir, "s.sock"), handler, limits: SMALL });
+  try {
+    const c = unixConnection(listener.address);
+    opened.push(c);
+    await c.ready;
+    c.socket.write(head("POST", "/read?max=1000", { "content-length": 5000 }));
+    assert.is((await within(c.answer, 5000, "answer")).status, 413);
+    const slow = unixConnection(listener.address);
+    opened.push(slow);
+    await slow.ready;
+    slow.socket.write(head("POST", "/read", { "content-length": 10 }) + "12");
+    assert.is((await within(slow.answer, 5000, "answer")).status, 408);
+  } finally {
+    await listener.close();
+    await cleanup();
+  }
+});
+
+function waitFor(check: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const tick = () => (check() ? resolve() : setTimeout(tick, 10));
+    tick();
+  });
+}
+
+test.run();
