@@ -64,13 +64,14 @@ export function internalRoutes(router: RouterType, service: MemberService): void
   router.get("/core/internal/sql", async (request: Request, caller: Caller) => {
     requireLocal(caller, "The SQL console");
     requireOnline(service);
-    return sync({ text: await service.dumpSql(flag(request, "schema")) });
+    return sync({ text: await service.dumpSql(flag(request, "schema"), request.signal) });
   });
 
   router.post("/core/internal/sql", async (request: Request, caller: Caller) => {
     requireLocal(caller, "The SQL console");
     requireOnline(service);
     const { query } = await readBody(request, SqlBody, BODY_LIMITS.sql);
-    return sync(await service.executeSql(query));
+    // The statements run off the event loop; a client that leaves cancels them.
+    return sync(await service.executeSql(query, request.signal));
   });
 }

@@ -423,12 +423,12 @@ class MemberDaemon implements Daemon, DaemonCore {
     return Promise.resolve(this.membership.entries(this.phase === "online"));
   }
 
-  executeSql(query: string): Promise<{ results: SqlResult[] }> {
-    return executeSql(this.store, query);
+  executeSql(query: string, signal?: AbortSignal): Promise<{ results: SqlResult[] }> {
+    return executeSql(this.store, query, { signal });
   }
 
-  dumpSql(schemaOnly: boolean): Promise<string> {
-    return dumpSql(this.store, { schemaOnly });
+  dumpSql(schemaOnly: boolean, signal?: AbortSignal): Promise<string> {
+    return dumpSql(this.store, { schemaOnly, signal });
   }
 
   createToken(name: string, expireAfterMs: number): Promise<string> {

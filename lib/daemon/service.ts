@@ -143,10 +143,13 @@ export interface MemberService {
   initialize(request: ControlRequest): Promise<ServerInfo>;
   /** The cluster's members as this member sees them. */
   clusterMembers(): Promise<ClusterMemberEntry[]>;
-  /** Runs `;`-separated SQL statements against the local store. */
-  executeSql(query: string): Promise<{ results: SqlResult[] }>;
-  /** A text dump of the store (schema only when asked). */
-  dumpSql(schemaOnly: boolean): Promise<string>;
+  /**
+   * Runs `;`-separated SQL statements against the local store (off the event loop; cohort's own
+   * tables are read-only), cancelled when `signal` aborts or after the console's time limit.
+   */
+  executeSql(query: string, signal?: AbortSignal): Promise<{ results: SqlResult[] }>;
+  /** A text dump of the store (schema only when asked), cancelled as {@link executeSql}. */
+  dumpSql(schemaOnly: boolean, signal?: AbortSignal): Promise<string>;
   /** Asks the daemon to stop once the current response has been sent. */
   requestShutdown(): void;
   /** Issues a join token for member `name`; `expireAfterMs` 0 = never. Returns the token. */

@@ -34,7 +34,15 @@ export interface StoreOptions {
 }
 
 export { appliedVersions, applyMigrations, MIGRATIONS_TABLES } from "./migrate.ts";
-export type { Executor, HasDb, MigrationKind, SchemaVersions, Store, StoreDb } from "./types.ts";
+export type {
+  Executor,
+  HasDb,
+  MigrationKind,
+  SchemaVersions,
+  Store,
+  StoreDb,
+  StoreLocation,
+} from "./types.ts";
 
 /**
  * Opens (creating if needed) and migrates a database.
@@ -72,5 +80,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     client.close();
     throw toStoreError(err, "Open database");
   }
-  return { db, client, versions: Object.freeze(known), close: () => client.close() };
+  const location = {
+    url: options.url,
+    ...(options.authToken ? { authToken: options.authToken } : {}),
+  };
+  return {
+    db,
+    client,
+    location: Object.freeze(location),
+    versions: Object.freeze(known),
+    close: () => client.close(),
+  };
 }

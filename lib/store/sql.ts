@@ -4,11 +4,16 @@
  *
  * @module
  */
-import type { Client, InValue, Transaction } from "@libsql/client";
+import { type Client, createClient, type InValue, type Transaction } from "@libsql/client";
 import { InvalidInputError } from "../errors.ts";
 import { toStoreError } from "./errors.ts";
-import type { Store } from "./types.ts";
-import { splitSqlStatements } from "./split_sql.ts";
+import type { Store, StoreLocation } from "./types.ts";
+import { splitSqlStatements, type SqlStatement } from "./split_sql.ts";
+import { executeGuarded, type Explainer, statementProblem } from "./sql_guard.ts";
+import { type ConsoleOptions, MAX_ANSWER_BYTES, runInConsole } from "./sql_console.ts";
+
+export { SQL_TIMEOUT_MS } from "./sql_console.ts";
+export type { ConsoleOptions } from "./sql_console.ts";
 
 /** A JSON-safe cell: blobs become lowercase hex strings, integers beyond 2^53 decimal strings. */
 export type SqlValue = string | number | null;
@@ -53,42 +58,136 @@ function toValue(v: InValue | ArrayBuffer | undefined): SqlValue {
   return String(v);
 }
 
-/**
- * Runs the `;`-separated statements of `text` in order, each in its own transaction (SQLite's
- * autocommit: a statement either applies fully or not at all), and stops at the first failure;
- * statements before it stay applied. A statement yields a `select` result when it starts with
- * SELECT, PRAGMA, WITH, VALUES or EXPLAIN or returns columns (`… RETURNING`), else `exec`.
- *
- * @throws {InvalidInputError} for an empty script or SQL that SQLite rejects, with SQLite's
- *   message (`Execute statement 2: no such table: foo`).
- * @throws {ConflictError} when a statement breaks a UNIQUE constraint.
- */
-export async function executeSql(
-  store: Pick<Store, "client">,
-  text: string,
-): Promise<SqlBatchResult> {
+/** Where a store's console runs: a child process for a database it can open itself. */
+type ConsoleStore = Pick<Store, "client"> & { readonly location?: StoreLocation };
+
+/** Whether a second connection reaches the same database: any but an in-memory one. */
+function reachable(location: StoreLocation | undefined): location is StoreLocation {
+  if (!location) return false;
+  const url = location.url;
+  return url !== ":memory:" && !/^file::memory:/.test(url) && !/[?&]mode=memory\b/.test(url);
+}
+
+/** Runs `fn` with a second connection to `location` for EXPLAIN, when one can reach it. */
+async function withExplainer<T>(
+  location: StoreLocation | undefined,
+  fn: (explain: Explainer | undefined) => Promise<T>,
+): Promise<T> {
+  if (!reachable(location)) return await fn(undefined);
+  const second = createClient({ url: location.url, authToken: location.authToken });
+  try {
+    return await fn((sql) => second.execute(sql));
+  } finally {
+    second.close();
+  }
+}
+
+/** The statements of `text`, each refused kind reported as a 400 before anything runs. */
+function consoleStatements(text: string): SqlStatement[] {
   const statements = splitSqlStatements(text);
   if (statements.length === 0) {
     throw new InvalidInputError("Execute SQL: no statement given", { field: "query" });
   }
-  const results: SqlResult[] = [];
-  for (const [i, stmt] of statements.entries()) {
-    let rs;
-    try {
-      rs = await store.client.execute(stmt.text);
-    } catch (err) {
+  statements.forEach((stmt, i) => {
+    const problem = statementProblem(stmt);
+    if (problem) {
       const where = statements.length > 1 ? `Execute statement ${i + 1}` : "Execute SQL";
-      throw toStoreError(err, where, { userSql: true });
+      throw new InvalidInputError(`${where}: ${problem}`, { field: "query" });
     }
-    if (ROW_KEYWORDS.has(stmt.keyword) || rs.columns.length > 0) {
-      results.push({
+  });
+  return statements;
+}
+
+/**
+ * Runs the `;`-separated statements of `text` in order, each in its own transaction (a statement
+ * either applies fully or not at all), and stops at the first failure; statements before it stay
+ * applied. A statement yields a `select` result when it starts with SELECT, PRAGMA, WITH, VALUES
+ * or EXPLAIN or returns columns (`… RETURNING`), else `exec`. cohort's own tables may be read,
+ * never changed (see `sql_guard.ts`).
+ *
+ * With a store opened on a file (or a remote database) the statements run in a child process
+ * (see `sql_console.ts`): the member's event loop never waits for them, and a run is cancelled
+ * when `options.signal` aborts or after `options.timeoutMs` (default 60 s).
+ *
+ * @throws {InvalidInputError} for an empty script, a statement kind the console refuses
+ *   (transaction control, ATTACH, VACUUM, most pragmas), SQL that SQLite rejects (with SQLite's
+ *   message: `Execute statement 2: no such table: foo`), a cancelled run, or a result over
+ *   16 MiB.
+ * @throws {ForbiddenError} when a statement would change one of cohort's own tables.
+ * @throws {ConflictError} when a statement breaks a UNIQUE constraint.
+ */
+export async function executeSql(
+  store: ConsoleStore,
+  text: string,
+  options: ConsoleOptions = {},
+): Promise<SqlBatchResult> {
+  const statements = consoleStatements(text);
+  if (options.isolate !== false && reachable(store.location)) {
+    return await runInConsole<SqlBatchResult>(
+      { op: "execute", query: text, location: store.location },
+      options,
+    );
+  }
+  return await withExplainer(
+    store.location,
+    (explain) => executeStatements(store.client, statements, explain),
+  );
+}
+
+/**
+ * Runs already split and checked statements on `client` in this process, `explain` compiling
+ * them on a second connection (see `sql_guard.ts`). See {@link executeSql}.
+ */
+async function executeStatements(
+  client: Client,
+  statements: SqlStatement[],
+  explain?: Explainer,
+): Promise<SqlBatchResult> {
+  const results: SqlResult[] = [];
+  let size = 0;
+  for (const [i, stmt] of statements.entries()) {
+    const where = statements.length > 1 ? `Execute statement ${i + 1}` : "Execute SQL";
+    let rs;
+    let tx: Transaction | undefined;
+    try {
+      if (stmt.keyword === "EXPLAIN") {
+        // EXPLAIN writes nothing, and its statement would stay active on the connection it ran
+        // on (see sql_guard.ts): it runs on the second connection.
+        if (!explain) {
+          throw new InvalidInputError(
+            `${where}: EXPLAIN is not available in the SQL console of an in-memory database`,
+            { field: "query" },
+          );
+        }
+        rs = await explain(stmt.text);
+      } else {
+        tx = await client.transaction("deferred");
+        rs = await executeGuarded(tx, stmt, where, explain);
+        await tx.commit();
+      }
+    } catch (err) {
+      await tx?.rollback().catch(() => {});
+      throw toStoreError(err, where, { userSql: true });
+    } finally {
+      tx?.close();
+    }
+    const result: SqlResult = ROW_KEYWORDS.has(stmt.keyword) || rs.columns.length > 0
+      ? {
         type: "select",
         columns: [...rs.columns],
         rows: rs.rows.map((row) => Array.from(row, toValue)),
-      });
-    } else {
-      results.push({ type: "exec", rows_affected: rs.rowsAffected });
+      }
+      : { type: "exec", rows_affected: rs.rowsAffected };
+    size += JSON.stringify(result).length;
+    if (size > MAX_ANSWER_BYTES) {
+      throw new InvalidInputError(
+        `${where}: the results are larger than the console's ${
+          MAX_ANSWER_BYTES / 1024 / 1024
+        } MiB: select fewer rows (LIMIT)`,
+        { field: "query" },
+      );
     }
+    results.push(result);
   }
   return { results };
 }
@@ -156,17 +255,37 @@ async function dumpWith(tx: Transaction | Client, schemaOnly: boolean): Promise<
  * `sqlite_master` (tables, indexes, views, triggers), then an INSERT for every row of every
  * table, ordered by table name then rowid (primary key for WITHOUT ROWID tables), the whole
  * wrapped in one transaction. Only SQLite's internal `sqlite_*` tables are left out. Read in one
- * read transaction, so the dump is a consistent snapshot.
+ * read transaction, so the dump is a consistent snapshot; in a child process for a store opened
+ * on a file, as {@link executeSql}.
  */
 export async function dumpSql(
-  store: Pick<Store, "client">,
-  options: DumpOptions = {},
+  store: ConsoleStore,
+  options: DumpOptions & ConsoleOptions = {},
 ): Promise<string> {
+  const schemaOnly = options.schemaOnly ?? false;
+  if (options.isolate !== false && reachable(store.location)) {
+    return await runInConsole<string>(
+      { op: "dump", schemaOnly, location: store.location },
+      options,
+    );
+  }
+  return await dumpHere(store.client, schemaOnly);
+}
+
+/** {@link dumpSql} in this process. */
+async function dumpHere(client: Client, schemaOnly: boolean): Promise<string> {
   let tx: Transaction | undefined;
   try {
-    tx = await store.client.transaction("read");
-    const text = await dumpWith(tx, options.schemaOnly ?? false);
+    tx = await client.transaction("read");
+    const text = await dumpWith(tx, schemaOnly);
     await tx.commit();
+    if (text.length > MAX_ANSWER_BYTES) {
+      throw new InvalidInputError(
+        `Dump database: the dump is larger than the console's ${
+          MAX_ANSWER_BYTES / 1024 / 1024
+        } MiB`,
+      );
+    }
     return text;
   } catch (err) {
     throw toStoreError(err, "Dump database");

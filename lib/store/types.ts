@@ -36,12 +36,22 @@ export interface SchemaVersions {
   external: number;
 }
 
+/** Where a database is, for a second connection to it (the SQL console's child process). */
+export interface StoreLocation {
+  /** A libSQL URL: `file:…`, `:memory:` or a remote one. */
+  readonly url: string;
+  /** Auth token of a remote URL (handed over on stdin, never on a command line). */
+  readonly authToken?: string;
+}
+
 /** An open database. Close it with {@link Store.close}. */
 export interface Store {
   /** The Drizzle database (relational queries included). */
   readonly db: StoreDb;
   /** The underlying libSQL client, for raw SQL (`cohort sql`). */
   readonly client: Client;
+  /** Where it was opened. */
+  readonly location: StoreLocation;
   /** Migrations this code knows, per kind (this member's schema versions). */
   readonly versions: Readonly<SchemaVersions>;
   /** Closes the client. Idempotent. */

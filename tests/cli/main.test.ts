@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -144,7 +146,17 @@ test("init checks its arguments before calling the daemon", async () => {
       [["init", "bad_name", "127.0.0.1:1", "--bootstrap"], /Invalid NAME "bad_name"/],
       [["init", "c1", "127.0.0.1", "--bootstrap"], /Invalid ADDRESS "127.0.0.1"/],
       [["init", "c1", "h:0", "--bootstrap"], /port must be a whole number/],
+      [["init", "c1", "0.0.0.0:9000", "--bootstrap"], /Invalid ADDRESS "0.0.0.0:9000": host is/],
+      [["init", "c1", "127.0.0.1:1", "--token", "x", "--token-file", "f"], /the token once/],
+      [["init", "c1", "127.0.0.1:1", "--bootstrap", "--token-file", "f"], /exactly one of/],
+      [
+        ["init", "c1", "127.0.0.1:1", "--token-file", join(dir, "missing")],
+        /Cannot read the join token from ".*missing": ENOENT/,
+      ],
+      [["init", "c1", "127.0.0.1:1", "--token-file", join(dir, "empty")], /is empty/],
+      [["init", "c1", "127.0.0.1:1", "--token", "  "], /The join token from --token is empty/],
     ];
+    writeFileSync(join(dir, "empty"), "\n");
     for (const [argv, message] of cases) {
       const { d, err } = deps();
       assert.is(await runCli([...argv, "--state-dir", dir], d), 2, argv.join(" "));

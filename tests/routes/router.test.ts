@@ -356,7 +356,16 @@ test("POST /core/control/tokens issues a token over the socket only", async ({ c
   });
   assert.is(bad, 400);
   assert.match(badBody.error, /name: must be a DNS name/);
-  assert.match(badBody.error, /expire_after: Expected a integer greater than or equal to 0$/);
+  assert.match(badBody.error, /expire_after: Expected a integer between `0` and `\d+`$/);
+  const [forever, foreverBody] = await call("POST", "/core/control/tokens", UNIX, {
+    name: "c4",
+    expire_after: 1e308,
+  });
+  assert.is(forever, 400, "an expiry beyond 100 years is refused, not passed on");
+  assert.match(
+    foreverBody.error,
+    /^Invalid request body: expire_after: Expected a integer between/,
+  );
 });
 
 test("DELETE /core/control/tokens/:name revokes", async ({ call, service }) => {

@@ -76,12 +76,10 @@ test("bad SQL is an InvalidInputError with SQLite's message; earlier statements 
 });
 
 test("a UNIQUE violation in user SQL is a conflict", async ({ store }) => {
-  await insertMember(store, { name: "a", address: "x:1", certificate: "c" });
-  const err = await rejection(executeSql(
-    store,
-    "INSERT INTO core_cluster_members (name, address, certificate) VALUES ('a', 'y', 'd')",
-  ));
+  await executeSql(store, "CREATE TABLE app (k TEXT UNIQUE); INSERT INTO app VALUES ('a')");
+  const err = await rejection(executeSql(store, "INSERT INTO app VALUES ('a')"));
   assert.instance(err, ConflictError);
+  assert.match(err.message, /^Execute SQL: another record already has the same "k" \(app\.k\)/);
 });
 
 test("schema-only dump lists the CREATE statements", async ({ store }) => {

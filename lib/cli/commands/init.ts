@@ -1,40 +1,98 @@
+import { readFileSync } from "node:fs";
+import process from "node:process";
 import type { ServerInfo } from "../../daemon/service.ts";
 import { advertisedAddressProblem, memberNameProblem } from "../../cluster/address.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
-/** `cohort init NAME ADDRESS --bootstrap | --token TOKEN`. */
+/** The environment variable `init` reads a join token from. */
+export const TOKEN_ENV = "COHORT_JOIN_TOKEN";
+
+/** Reads a whole stream (a file descriptor) as text, blocking: stdin and named pipes alike. */
+function readAll(path: string | number, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? (err as Error).message;
+    throw new UsageError(`Cannot read the join token from ${what}: ${code}`);
+  }
+}
+
+/**
+ * The join token from the first source given: `--token -` (standard input), `--token-file
+ * PATH`, `--token TOKEN`, then the environment variable {@link TOKEN_ENV}. Surrounding
+ * whitespace (a file's final newline) is dropped. `undefined` when no source gives one.
+ */
+function joinToken(values: { token?: string; "token-file"?: string }): string | undefined {
+  if (values.token !== undefined && values["token-file"] !== undefined) {
+    throw new UsageError("Give the token once: --token or --token-file, not both");
+  }
+  let token: string | undefined;
+  let from = "";
+  if (values.token === "-") [token, from] = [readAll(0, "standard input"), "standard input"];
+  else if (values["token-file"] !== undefined) {
+    const path = values["token-file"];
+    if (path === "") throw new UsageError("--token-file must not be empty");
+    [token, from] = [readAll(path, `"${path}"`), `"${path}"`];
+  } else if (values.token !== undefined) [token, from] = [values.token, "--token"];
+  else if (process.env[TOKEN_ENV] !== undefined) {
+    [token, from] = [process.env[TOKEN_ENV], TOKEN_ENV];
+  }
+  if (token === undefined) return undefined;
+  token = token.trim();
+  if (token === "") throw new UsageError(`The join token from ${from} is empty`);
+  return token;
+}
+
+/** `cohort init NAME ADDRESS --bootstrap | --token TOKEN | --token - | --token-file PATH`. */
 export const initCommand: Command = {
   path: ["init"],
   summary: "Bootstrap a new cluster or join one with a token",
-  usage: `Usage: cohort init NAME ADDRESS (--bootstrap | --token TOKEN) [--state-dir DIR]
+  usage:
+    `Usage: cohort init NAME ADDRESS (--bootstrap | --token TOKEN | --token - | --token-file PATH)
+       [--state-dir DIR]
 
 Initialises the local daemon as member NAME serving on ADDRESS (host:port): either as the
 first member of a new cluster (--bootstrap) or by joining an existing one with a join token.
+ADDRESS is the address other members dial: not 0.0.0.0, ::, a multicast address or port 0.
+
+A token given as --token TOKEN is visible to every user of the machine (ps, /proc) while the
+command runs: prefer --token - (standard input), --token-file PATH, or the environment variable
+${TOKEN_ENV}, which is read when no --token or --token-file is given.
 
 Options:
-  --bootstrap        Create a new cluster with this member as its first member
-  --token TOKEN      Join the cluster that issued TOKEN
-  --state-dir DIR    State directory of the local daemon
-  -h, --help         Show this help
+  --bootstrap          Create a new cluster with this member as its first member
+  --token TOKEN        Join the cluster that issued TOKEN ("-": read it from standard input)
+  --token-file PATH    Join with the token read from PATH (surrounding whitespace dropped)
+  --state-dir DIR      State directory of the local daemon
+  -h, --help           Show this help
 `,
   async run(argv, deps) {
     const { values, positionals: rest } = parse(argv, {
       bootstrap: { type: "boolean", default: false },
       token: { type: "string" },
+      "token-file": { type: "string" },
     });
     const [name, address] = positionals(rest, ["NAME", "ADDRESS"]);
     const nameProblem = memberNameProblem(name);
     if (nameProblem) throw new UsageError(`Invalid NAME "${name}": ${nameProblem}`);
     const addrProblem = advertisedAddressProblem(address);
     if (addrProblem) throw new UsageError(`Invalid ADDRESS "${address}": ${addrProblem}`);
-    if (values.bootstrap === (values.token !== undefined)) {
-      throw new UsageError("Give exactly one of --bootstrap or --token");
+    const flagged = values.token !== undefined || values["token-file"] !== undefined;
+    if (values.bootstrap && flagged) {
+      throw new UsageError("Give exactly one of --bootstrap or --token (or --token-file)");
+    }
+    // The environment is ambient: it never turns a bootstrap into a join.
+    const token = values.bootstrap ? undefined : joinToken(values);
+    if (!values.bootstrap && token === undefined) {
+      throw new UsageError(
+        `Give exactly one of --bootstrap or --token (or --token-file, or ${TOKEN_ENV})`,
+      );
     }
     const body = values.bootstrap
       ? { bootstrap: true, name, address }
-      : { bootstrap: false, name, address, join_token: values.token };
+      : { bootstrap: false, name, address, join_token: token };
     const info = await callDaemon<ServerInfo>(stateDirFrom(values), "POST", "/core/control", body);
     deps.stdout.write(
       `${
