@@ -33,8 +33,8 @@ export interface HttpLimits {
   maxBufferedBytesPerPeer: number;
   /**
    * A request's head must have arrived this long after its connection was established (after
-   * the TLS handshake) or after the previous answer on it, in ms; else 408 and the connection
-   * closes. The TLS handshake itself gets the same time.
+   * the TLS handshake) or after the previous answer on it, in ms; else the connection closes,
+   * with a 408 when part of a head had arrived. The TLS handshake itself gets the same time.
    */
   headersTimeoutMs: number;
   /** A request's body must have arrived this long after its head, in ms; else 408. */
@@ -85,6 +85,8 @@ interface Connection {
   /** Why its requests are refused (it was admitted beyond a soft cap), if they are. */
   readonly refusal?: CohortError;
   headTimer?: ReturnType<typeof setTimeout>;
+  /** `socket.bytesRead` when the connection started waiting for a head. */
+  idleAt?: number;
 }
 
 /** A budget shared by all peers and split per peer. */
@@ -252,10 +254,13 @@ export class ListenerGuard {
     if (!c) return;
     if (c.headTimer) clearTimeout(c.headTimer);
     const ms = this.limits.headersTimeoutMs;
+    c.idleAt = socket.bytesRead;
     c.headTimer = setTimeout(() => {
       c.headTimer = undefined;
       if (socket.destroyed) return;
-      // Node may already be closing an idle keep-alive connection; a 408 costs nothing then.
+      // Nothing arrived: an idle connection is closed without a word (a client may be sending
+      // its next request this very moment: it must not read a 408 as the answer to it).
+      if (socket.bytesRead === c.idleAt) return void socket.destroy();
       socket.end(rawErrorResponse(408, `Request headers not received within ${ms / 1000} s`));
       const kill = setTimeout(() => socket.destroy(), 1000);
       kill.unref?.();

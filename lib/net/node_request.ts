@@ -263,7 +263,8 @@ Object.defineProperties(NodeRequest.prototype, {
   },
   blob: {
     value(this: NodeRequest) {
-      return whole(this).then((b) => new Blob([b]));
+      // Buffer.concat allocates a plain ArrayBuffer; Deno's BlobPart wants it said.
+      return whole(this).then((b) => new Blob([b as Uint8Array<ArrayBuffer>]));
     },
   },
 });

@@ -189,6 +189,20 @@ test("a head that does not arrive in time is a 408 envelope and the connection c
   });
 });
 
+test("an idle connection is closed without a 408 once the head timeout passes", async () => {
+  await withHttps(SMALL, async (port) => {
+    const fresh = open(port);
+    await fresh.ready;
+    const quiet = await within(fresh.answer, 5000, "close");
+    assert.equal(quiet, { status: 0, body: "", closed: true }, "nothing was sent to it");
+    const kept = open(port);
+    await kept.ready;
+    kept.socket.write(head("GET", "/refuse"));
+    assert.is((await within(kept.answer, 5000, "answer")).status, 403);
+    await within(kept.closed, 5000, "close of the idle keep-alive connection");
+  });
+});
+
 test("connections beyond the per-address cap get 429; beyond twice it they are closed", async () => {
   await withHttps({ ...SMALL, headersTimeoutMs: 10_000 }, async (port) => {
     const conns = Array.from({ length: 8 }, () => open(port, "127.0.0.5"));
