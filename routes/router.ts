@@ -59,6 +59,8 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
       const answer = await router.fetch(get, caller) ?? fallback(request, "GET");
       // The matched route names the request for the metrics, as itty does for a GET.
       (request as { route?: string }).route = (get as { route?: string }).route;
+      // A stream (the event stream) would otherwise keep its source subscribed.
+      await answer.body?.cancel().catch(() => {});
       return new Response(null, { status: answer.status, headers: answer.headers });
     }
     return await router.fetch(request, caller) ?? fallback(request, request.method);

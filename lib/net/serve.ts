@@ -224,7 +224,14 @@ function track(
     socket.once("close", () => busy.delete(socket));
     guard.ready(socket);
   });
-  server.on("upgrade", (_req, socket: Socket) => guard.upgraded(socket));
+  // An upgraded connection (a WebSocket) leaves HTTP: no more head deadlines. Seen by wrapping
+  // emit, not with a listener: node hands upgrades to listeners only when there are any (else a
+  // request), and the gossip transport answers unknown upgrade paths when it is the only one.
+  const emit = server.emit;
+  server.emit = function (this: HttpServer, event: string | symbol, ...args: unknown[]) {
+    if (event === "upgrade") guard.upgraded(args[1] as Socket);
+    return emit.apply(this, [event, ...args] as Parameters<typeof emit>);
+  } as typeof server.emit;
   server.on("clientError", onClientError);
   server.on("error", (err) => logger.error("Server error", { err }));
   const listener = createRequestListener({ handler: options.handler, logger, transport, guard });

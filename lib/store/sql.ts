@@ -68,18 +68,25 @@ function reachable(location: StoreLocation | undefined): location is StoreLocati
   return url !== ":memory:" && !/^file::memory:/.test(url) && !/[?&]mode=memory\b/.test(url);
 }
 
-/** Runs `fn` with a second connection to `location` for EXPLAIN, when one can reach it. */
+/**
+ * Runs `fn` with a way to run EXPLAIN on a connection of its own, when one can reach `location`.
+ * Each EXPLAIN gets a fresh connection: the driver leaves an EXPLAIN statement active until it
+ * is garbage-collected, and a connection with an active statement that then reloads a changed
+ * schema keeps a read lock, which would block every later commit.
+ */
 async function withExplainer<T>(
   location: StoreLocation | undefined,
   fn: (explain: Explainer | undefined) => Promise<T>,
 ): Promise<T> {
   if (!reachable(location)) return await fn(undefined);
-  const second = createClient({ url: location.url, authToken: location.authToken });
-  try {
-    return await fn((sql) => second.execute(sql));
-  } finally {
-    second.close();
-  }
+  return await fn(async (sql) => {
+    const once = createClient({ url: location.url, authToken: location.authToken });
+    try {
+      return await once.execute(sql);
+    } finally {
+      once.close();
+    }
+  });
 }
 
 /** The statements of `text`, each refused kind reported as a 400 before anything runs. */

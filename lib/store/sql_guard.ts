@@ -280,7 +280,7 @@ async function unguard(tx: Transaction): Promise<void> {
 /**
  * Runs `EXPLAIN …` on a connection of its own: an EXPLAIN statement stays active on its
  * connection until it is finalised (which the driver leaves to the garbage collector), and an
- * active statement keeps a transaction on that connection from committing.
+ * active statement keeps a transaction on that connection from committing (see `sql.ts`).
  */
 export type Explainer = (sql: string) => Promise<ResultSet>;
 

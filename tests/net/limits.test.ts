@@ -203,6 +203,26 @@ test("an idle connection is closed without a 408 once the head timeout passes", 
   });
 });
 
+test("an upgraded connection outlives the head timeout; an upgrade nobody takes is a request", async () => {
+  await withHttps(SMALL, async (port, listener) => {
+    // Without an upgrade listener node treats an upgrade request as a request.
+    const plain = open(port);
+    await plain.ready;
+    plain.socket.write(head("GET", "/refuse", { connection: "upgrade", upgrade: "websocket" }));
+    assert.is((await within(plain.answer, 5000, "answer")).status, 403);
+    // With one, the connection leaves HTTP and no head deadline applies any more.
+    listener.server.on("upgrade", (_req, socket) => {
+      socket.write("HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n\r\n");
+    });
+    const upgraded = open(port);
+    await upgraded.ready;
+    upgraded.socket.write(head("GET", "/ws", { connection: "upgrade", upgrade: "websocket" }));
+    assert.is((await within(upgraded.answer, 5000, "answer")).status, 101);
+    await new Promise((r) => setTimeout(r, 1000)); // over twice the 400 ms head timeout
+    assert.not.ok(upgraded.socket.destroyed, "the upgraded connection is still open");
+  });
+});
+
 test("connections beyond the per-address cap get 429; beyond twice it they are closed", async () => {
   await withHttps({ ...SMALL, headersTimeoutMs: 10_000 }, async (port) => {
     const conns = Array.from({ length: 8 }, () => open(port, "127.0.0.5"));

@@ -154,6 +154,14 @@ for (const where of [FILE, "in memory"] as const) {
     assert.equal(rows.results[0], { type: "select", columns: ["name"], rows: [["m1"]] });
   });
 
+  test("a script that changes the schema between writes runs whole", async ({ store }) => {
+    const script = "CREATE TABLE a1 (x); INSERT INTO a1 VALUES (1); CREATE TABLE a2 (x); " +
+      "INSERT INTO a2 VALUES (1); " + (where === FILE ? "EXPLAIN SELECT 1; " : "") +
+      "DROP TABLE a1; INSERT INTO a2 VALUES (2); SELECT count(*) FROM a2";
+    const out = await run(store, script);
+    assert.equal(out.results.at(-1), { type: "select", columns: ["count(*)"], rows: [[2]] });
+  });
+
   test("a script stops at a refused statement; the ones before it stay applied", async ({ store }) => {
     const err = await rejection(run(store, "CREATE TABLE kept (a); DROP TABLE core_records"));
     assert.instance(err, ForbiddenError);
