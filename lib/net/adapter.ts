@@ -230,7 +230,14 @@ export function createRequestListener(
         if (res.destroyed) return;
         const close = settleBody(req, bodySourceOf(request), guard);
         if (isCohortError(err)) return sendError(res, err.status, err.message, close);
-        logger.error("Request handler failed", { err, method, url: req.url });
+        // Name and code only: a driver's message may carry bound parameters (secrets).
+        const e = err as { name?: unknown; code?: unknown } | undefined;
+        logger.error("Request handler failed", {
+          method,
+          url: req.url,
+          error_name: e?.name,
+          error_code: e?.code,
+        });
         return sendError(res, 500, "Internal server error", close);
       }
       if (res.destroyed) return; // the client went away

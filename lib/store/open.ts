@@ -75,6 +75,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   }
   const db = drizzle(client, { schema });
   try {
+    if (/^file:/.test(options.url) && !/mode=memory|^file::memory:/.test(options.url)) {
+      // Write-ahead logging: a reader (the SQL console's own connection, a backup) never blocks
+      // the member's writes, which wait synchronously on the event loop while a lock is held.
+      await client.execute("PRAGMA journal_mode = WAL");
+    }
     await applyMigrations({ db, client }, options);
   } catch (err) {
     client.close();

@@ -12,6 +12,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { setPriority } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import {
@@ -48,6 +49,8 @@ export interface ConsoleOptions {
 export const SQL_TIMEOUT_MS = 60_000;
 /** The child's V8 heap, in MB (rows are materialised there before they are sent). */
 export const CONSOLE_HEAP_MB = 512;
+/** The child's scheduling niceness (0–19; higher yields more): the member itself comes first. */
+export const CONSOLE_NICENESS = 10;
 /** The largest answer (all results of a script, or a dump), in bytes of JSON. */
 export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
@@ -114,6 +117,10 @@ export function runInConsole<T>(request: ConsoleRequest, options: ConsoleOptions
     const { command, args } = childCommand();
     const child = spawn(command, args, { stdio: ["pipe", "pipe", "ignore"] });
     running.add(child);
+    // The member comes first: the console's work yields the CPU to gossip and the API.
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, CONSOLE_NICENESS);
+    } catch { /* not permitted here: the child runs at the member's priority */ }
     if (!exitHook) {
       exitHook = true;
       process.once("exit", () => {

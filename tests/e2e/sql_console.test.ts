@@ -106,11 +106,11 @@ test("cohort's own tables cannot be dropped or altered from the console; the mem
     ]
   ) {
     const r = await run(s1, ["sql", statement]);
-    assert.is(r.code, 1, statement);
+    assert.is(r.code, 1, `${statement}: ${r.stderr}`);
     assert.match(
       r.stderr,
       /read-only in the SQL console|is not available in the SQL console|runs only pragmas/,
-      statement,
+      `${statement}: ${r.stderr}`,
     );
   }
   const read = await run(s1, ["sql", "SELECT count(*) AS n FROM core_cluster_members"]);

@@ -193,6 +193,8 @@ unix("a throwing handler gets a generic 500 and a log line, never the error text
       assert.not.match(JSON.stringify(body), /hunter2/);
       const logged = lines.find((l) => l.msg === "Request handler failed");
       assert.ok(logged, "the fault is logged");
+      assert.is(logged!.error_name, "Error");
+      assert.not.match(JSON.stringify(lines), /hunter2/, "its message is not logged either");
       const ok = await requestJson({ method: "GET", path: "/", socketPath: listener.address });
       assert.is(ok.status, 200, "the server survives");
     },

@@ -240,6 +240,21 @@ child(
   },
 );
 
+child(
+  "the member's own writes go through while a console statement runs (WAL)",
+  async ({ store }) => {
+    const cte = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c " +
+      "LIMIT 150000000) SELECT count(*) FROM c";
+    const running = rejection(executeSql(store, cte, { timeoutMs: 8000 }));
+    await new Promise((r) => setTimeout(r, 1500)); // the child has begun its transaction
+    // Without write-ahead logging this write waits for the console's read lock, then fails busy.
+    await insertMember(store, { name: "m2", address: "10.0.0.2:9000", certificate: "c2" });
+    const mode = await store.client.execute("PRAGMA journal_mode");
+    assert.equal(mode.rows[0][0], "wal");
+    assert.match((await running).message, /cancelled after 8 s/);
+  },
+);
+
 child("a result larger than the console sends is refused", async ({ store }) => {
   const big = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 200000) " +
     "SELECT x, printf('%0100d', x) FROM c";
