@@ -42,7 +42,12 @@ export interface GossipConfig {
   maxMessageBytes: number;
   /**
    * Period of the reconnect attempts: each member push-pulls one random dead member with
-   * probability `dead ÷ live`, so partitions heal (serf's ReconnectInterval). lan 30000, local 30000.
+   * probability `dead ÷ live`, so partitions heal (serf's ReconnectInterval, 30 s there). A third
+   * of the push-pull interval here: the smaller side of a partition tries at every tick, so a
+   * healed partition is found within one tick and is one view again within one push-pull
+   * interval. A dead member that sends anything is tried at once, whatever the tick. An attempt
+   * at a member that is really gone costs one refused (or timed out) connection.
+   * lan 10000, local 5000.
    */
   reconnectIntervalMs: number;
   /** Dead members are forgotten after this long (serf's ReconnectTimeout). 24 h. */
@@ -100,7 +105,7 @@ const LAN: Readonly<GossipConfig> = Object.freeze({
   pushPullIntervalMs: 30_000,
   requestTimeoutMs: 10_000,
   maxMessageBytes: 1400,
-  reconnectIntervalMs: 30_000,
+  reconnectIntervalMs: 10_000,
   reconnectTimeoutMs: 24 * 3600_000,
   tombstoneTimeoutMs: 24 * 3600_000,
   reapIntervalMs: 15_000,
@@ -123,6 +128,7 @@ const LOCAL: Readonly<GossipConfig> = Object.freeze({
   gossipToTheDeadMs: 15_000,
   retransmitMult: 2,
   pushPullIntervalMs: 15_000,
+  reconnectIntervalMs: 5000,
   requestTimeoutMs: 1000,
 });
 

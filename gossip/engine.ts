@@ -379,7 +379,11 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
 
   #dispatch(from: string, msg: Message, sender: string | undefined, authenticated: boolean): void {
     const state = this.state;
-    if (!authenticated || sender === msg.f) state.heard(msg.f);
+    if (!authenticated || sender === msg.f) {
+      const e = state.heard(msg.f);
+      // A member held dead is talking to us: it is back, whatever we concluded.
+      if (e?.state === "dead") this.#pushPull.revive(e);
+    }
     switch (msg.t) {
       case "ping": {
         if (msg.pb) this.#applyAll(msg.pb, from, sender);

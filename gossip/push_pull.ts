@@ -36,6 +36,9 @@ interface Pending {
   timer: TimerHandle | undefined;
 }
 
+/** Most dead members being revived at once (see {@link PushPull.revive}). */
+const MAX_REVIVING = 64;
+
 /** Most records per gossip message when a peer asked for all of them. */
 const RECORDS_PER_MESSAGE = 1024;
 
@@ -81,6 +84,8 @@ export class PushPull {
   readonly #own: string;
   readonly #pending = new Map<number, Pending>();
   readonly #syncs = new Set<TimerHandle>();
+  /** When each dead member was last tried on evidence it is back (see {@link revive}). */
+  readonly #revived = new Map<string, number>();
   /** Answers given per peer in the current window (see {@link ANSWERS_PER_WINDOW}). */
   #answers = new Map<string, number>();
   #window = -Infinity;
@@ -161,6 +166,28 @@ export class PushPull {
     if (h.random.next() > table.dead / Math.max(1, table.live)) return;
     const peer = this.#randomPeer((e) => e.state === "dead");
     if (peer) void this.exchange(peer.address, true);
+  }
+
+  /**
+   * A frame came from `entry`, a member held dead: it is back (a healed partition, a restart).
+   * Exchanges full state with it at once, as a reconnect would, so both sides learn within a
+   * round trip what the other holds (each refutes what the other holds against it) instead of
+   * at the next reconnect tick. At most one try per member per request timeout.
+   */
+  revive(entry: MemberEntry): void {
+    const h = this.#h;
+    const now = h.clock.now();
+    const last = this.#revived.get(entry.name);
+    if (last !== undefined && now - last < h.config.requestTimeoutMs) return;
+    if (this.#revived.size >= MAX_REVIVING) {
+      for (const [name, at] of this.#revived) {
+        if (now - at >= h.config.requestTimeoutMs) this.#revived.delete(name);
+      }
+      if (this.#revived.size >= MAX_REVIVING) return;
+    }
+    this.#revived.set(entry.name, now);
+    h.logger.debug("Heard from a member held dead: exchanging state", { member: entry.name });
+    void this.exchange(entry.address, true);
   }
 
   /**

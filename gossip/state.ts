@@ -554,13 +554,14 @@ export class StateMachine {
     for (const d of [...this.lists.keys()]) if (!used.has(d)) this.lists.delete(d);
   }
 
-  /** Records direct contact with `name`. */
-  heard(name: string): void {
+  /** Records direct contact with `name`; returns its entry, if held. */
+  heard(name: string): MemberEntry | undefined {
     const e = this.table.get(name);
     if (e) {
       e.lastHeartbeat = this.#clock.now();
       e.contacted = true;
     }
+    return e;
   }
 
   /** A snapshot of `entry` with its extension list when known. */

@@ -128,6 +128,32 @@ test("a partition of a third of the members heals and converges", () => {
   c.stop();
 });
 
+test("a healed partition is one view again within one push-pull interval (issue 12's bound)", () => {
+  // A third cut off for 30 s (everyone on each side declares the other dead), then the heal at
+  // different phases of the timers: back to one view before the first periodic push-pull
+  // could even run. Frames from a member held dead revive it at once; otherwise the reconnect
+  // tick (a third of the push-pull interval) finds it.
+  const slow: string[] = [];
+  for (const preset of ["lan", "local"] as const) {
+    const bound = resolveConfig(preset).pushPullIntervalMs;
+    for (const n of [5, 10]) {
+      for (let seed = 1; seed <= 12; seed++) {
+        const c = createSimCluster({ size: n, seed: 100 + seed, preset });
+        c.clock.advance(seed * 173 % 5000);
+        const cut = Math.max(1, Math.round(n / 3));
+        c.net.partition(c.addresses.slice(0, cut));
+        c.clock.advance(30_000);
+        assert.ok(c.allSee(0, "dead", c.running().slice(cut)), `${preset} ${n} ${seed}: not split`);
+        c.net.heal();
+        const took = c.clock.runWhileNot(() => c.converged(), bound, 50);
+        if (took < 0) slow.push(`${preset}, ${n} members, seed ${seed}`);
+        c.stop();
+      }
+    }
+  }
+  assert.equal(slow, [], "not one view within one push-pull interval of the heal");
+});
+
 test("a graceful leave is `left` everywhere and never `dead`", async () => {
   const n = 10;
   const c = createSimCluster({ size: n, seed: 15 });
