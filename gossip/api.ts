@@ -76,7 +76,13 @@ export interface GossipStats {
   messagesReceived: number;
   malformedDropped: number;
   probes: number;
+  /** Probes that ended without an ack. */
   probesFailed: number;
+  /**
+   * Failed probes that raised no suspicion: without a nack from every relay asked, the target
+   * was probed again first (see `gossip/probe.ts`).
+   */
+  probesDoubted: number;
   suspicions: number;
   refutations: number;
   listsFetched: number;

@@ -267,6 +267,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       malformedDropped: this.#counters.malformed,
       probes: this.#prober.counters.probes,
       probesFailed: this.#prober.counters.failed,
+      probesDoubted: this.#prober.counters.doubted,
       suspicions: c.suspicions,
       refutations: c.refutations,
       listsFetched: this.#fetcher.fetched,

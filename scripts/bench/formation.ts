@@ -52,7 +52,8 @@ const PROF_DIR = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const note = (s: string) => console.error(`[formation] ${s}`);
-const load = () => spawnSync("uptime", { encoding: "utf8" }).stdout.trim().replace(/^.*load/, "load");
+const load = () =>
+  spawnSync("uptime", { encoding: "utf8" }).stdout.trim().replace(/^.*load/, "load");
 
 interface Event {
   t: number;
@@ -85,7 +86,7 @@ function startProc(
   child.stderr!.on("data", (d: Buffer) => {
     const parts = (rest + d.toString()).split("\n");
     rest = parts.pop()!;
-    if (onLine) for (const l of parts) onLine(l);
+    if (onLine) { for (const l of parts) onLine(l); }
   });
   return p;
 }
@@ -284,7 +285,9 @@ try {
     note(
       `run ${r}: formed in ${(res.formMs / 1000).toFixed(1)} s, suspicions ${res.formSuspicions} ` +
         `forming + ${res.idleSuspicions} idle, dead ${res.dead}` +
-        (res.longestTasks ? `, admitter's longest tasks ${res.longestTasks.map((t) => t.toFixed(0)).join(", ")} ms` : ""),
+        (res.longestTasks
+          ? `, admitter's longest tasks ${res.longestTasks.map((t) => t.toFixed(0)).join(", ")} ms`
+          : ""),
     );
   }
 } finally {
@@ -297,13 +300,21 @@ console.log(
 console.log(`load before: ${loadBefore}; after: ${load()}\n`);
 console.log("| figure | median (min–max) |");
 console.log("|---|---|");
-const row = (label: string, v: number[], digits = 0) => console.log(`| ${label} | ${spread(v, digits)} |`);
-row("formation, first join request → last join seen everywhere (s)", results.map((r) => r.formMs / 1000), 1);
+const row = (label: string, v: number[], digits = 0) =>
+  console.log(`| ${label} | ${spread(v, digits)} |`);
+row(
+  "formation, first join request → last join seen everywhere (s)",
+  results.map((r) => r.formMs / 1000),
+  1,
+);
 row("suspicions while forming (events, all observers)", results.map((r) => r.formSuspicions));
 row(`suspicions while idle ${IDLE_MS / 1000} s`, results.map((r) => r.idleSuspicions));
 row("members suspected at least once", results.map((r) => r.suspected));
 row("admitting member's share of suspicions (%)", results.map((r) => 100 * r.admitterShare));
 row("false dead verdicts", results.map((r) => r.dead));
 if (PROF_DIR) {
-  row("admitting member's longest task (ms, from its CPU profile)", results.map((r) => r.longestTasks?.[0] ?? NaN));
+  row(
+    "admitting member's longest task (ms, from its CPU profile)",
+    results.map((r) => r.longestTasks?.[0] ?? NaN),
+  );
 }

@@ -117,14 +117,17 @@ function run(n: number, loss: number): Row {
   // Idle window: bytes, false positives, suspicions.
   let falseDead = 0;
   const unsub = c.members.map((g) => g.on("member-failed", () => falseDead++));
-  // Suspicions raised: probes of this member that ended without an ack (each starts one).
-  const suspicionsBefore = c.members.reduce((s, g) => s + g.stats().probesFailed, 0);
+  // Suspicions raised: probes that ended without an ack and without a second chance.
+  const raised = (g: SimCluster["members"][number]) => {
+    const s = g.stats();
+    return s.probesFailed - s.probesDoubted;
+  };
+  const suspicionsBefore = c.members.reduce((s, g) => s + raised(g), 0);
   const bytesBefore = c.addresses.reduce((s, a) => s + c.net.stats(a).sentBytes, 0);
   const idleMs = quick ? 60_000 : n <= 10 ? 3600_000 : n <= 100 ? 600_000 : 60_000;
   c.clock.advance(idleMs);
   const bytes = c.addresses.reduce((s, a) => s + c.net.stats(a).sentBytes, 0) - bytesBefore;
-  const suspicions = c.members.reduce((s, g) => s + g.stats().probesFailed, 0) -
-    suspicionsBefore;
+  const suspicions = c.members.reduce((s, g) => s + raised(g), 0) - suspicionsBefore;
   for (const u of unsub) u();
   const memberHours = (n * idleMs) / 3600_000;
 

@@ -5,7 +5,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { resolveConfig } from "../../gossip/config.ts";
+import { resolveConfig, suspicionTimeout } from "../../gossip/config.ts";
 import type { Gossip } from "../../gossip/api.ts";
 import { createGossip } from "../../gossip/engine.ts";
 import { simTrust } from "../../gossip/sim_trust.ts";
@@ -108,7 +108,7 @@ test("a joiner that starts as announced has nothing to refute", () => {
 });
 
 for (const size of [2, 4]) {
-  test(`a refused connection to an admitted member not yet listening is no crash (n = ${size})`, () => {
+  test(`an admitted member not listening yet is neither dead nor suspect while it starts (n = ${size})`, () => {
     const c = createSimCluster({ size: size - 1, seed: 33 + size });
     const seen = watch(c);
     c.members[0].admit(JOINER, META);
@@ -116,17 +116,41 @@ for (const size of [2, 4]) {
     // Long enough that every member has probed it and had the connection refused (with n = 2,
     // no relay to confirm: the prober's own refusal would be all the evidence).
     const { probeIntervalMs } = resolveConfig("lan");
-    c.clock.advance(size * probeIntervalMs + probeIntervalMs);
+    c.clock.advance(size * probeIntervalMs + 2 * probeIntervalMs);
+    assert.ok(
+      c.members.some((g) => g.stats().probesFailed > 0),
+      "no member probed the joiner while it was not listening",
+    );
     assert.is(seen.failed, 0, "a refusal from a member never heard from declared it dead");
-    assert.ok(seen.suspected > 0, "no member probed the joiner while it was not listening");
+    assert.is(seen.suspected, 0, "a member still starting was suspected");
     const joiner = startJoiner(c, state);
     const took = c.clock.runWhileNot(() => everyoneSees(c, "alive"), 10_000, 5);
-    assert.ok(took >= 0, "the joiner did not refute the suspicion");
-    assert.is(seen.failed, 0);
-    assert.ok(joiner.incarnation > 0);
+    assert.ok(took >= 0, "the joiner is not alive everywhere");
+    c.clock.advance(10_000);
+    assert.equal(seen, { suspected: 0, failed: 0 });
+    assert.is(joiner.incarnation, 0, "the joiner had something to refute");
     c.stop();
   });
 }
+
+test("an admitted member that never starts is suspected after the grace, then declared dead", () => {
+  const n = 4;
+  const c = createSimCluster({ size: n - 1, seed: 38 });
+  const seen = watch(c);
+  c.members[0].admit(JOINER, META);
+  const lan = resolveConfig("lan");
+  const min = suspicionTimeout(lan.suspicionMult, n, lan.probeIntervalMs);
+  const grace = lan.suspicionMaxTimeoutMult * min;
+  c.clock.advance(grace - lan.probeIntervalMs);
+  assert.is(seen.suspected, 0, "suspected before the grace ended");
+  // After the grace: the next failed probe suspects it, and the suspicion runs its course.
+  const bound = n * lan.probeIntervalMs + 2 * lan.probeIntervalMs + grace +
+    10 * lan.gossipIntervalMs;
+  const took = c.clock.runWhileNot(() => everyoneSees(c, "dead"), bound, 10);
+  assert.ok(took >= 0, `not dead everywhere within ${bound} ms after the grace`);
+  assert.ok(seen.suspected > 0);
+  c.stop();
+});
 
 test("a member already known is not announced again", () => {
   const c = createSimCluster({ size: 3, seed: 37 });
