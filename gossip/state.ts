@@ -11,6 +11,9 @@
  * - an accusation (`suspect`, `dead`) never raises an incarnation: one above the incarnation
  *   held is taken as an accusation of the one held, since only the member raises its own. So a
  *   member always refutes with one step above its own incarnation, which every member accepts.
+ *   A push-pull record of ours held as suspect or dead still carries the signature of our
+ *   `alive` at its incarnation (a claim of an earlier run, before a restart that forgot it):
+ *   that signed claim is out-bid at once, one step above it.
  *
  * @module
  */
@@ -490,6 +493,11 @@ export class StateMachine {
           break;
         case "suspect":
         case "dead": {
+          // A record of ours held as suspect or dead carries the signature of our `alive` at
+          // its incarnation (a claim of an earlier run, e.g. before a kill -9): out-bid that
+          // claim at once, as `alive` does, not one step per push-pull. Unsigned, it stays an
+          // accusation, refuted one step above our own incarnation.
+          if (e.n === this.self.name) this.alive(e.n, e.i, e.m, from);
           const cur = this.table.get(e.n);
           if (!cur && e.n !== this.self.name) {
             if (e.k === "dead") break;

@@ -94,6 +94,36 @@ test("a `dead` at the largest incarnation is refuted: every member sees the accu
   c.stop();
 });
 
+test("a dead record of ours raises our incarnation past it only when we signed its claim", async () => {
+  const c = await createRosterCluster(4, { seed: 94 });
+  const evil = adversary(c, 1);
+  const m = metaOf(c, "m3");
+  const held = (inc: number, sg?: string): StateEntry =>
+    sg === undefined ? { k: "dead", n: "m3", i: inc, m } : { k: "dead", n: "m3", i: inc, m, sg };
+  // Unsigned, or signed by another member's key: an accusation, refuted one step above.
+  evil.send(c.addresses[3], {
+    t: "pp",
+    f: "m1",
+    s: 1,
+    o: true,
+    st: [
+      held(MAX_INCARNATION),
+      held(
+        MAX_INCARNATION,
+        signWith(c.pairs[1].key, claimPayload("alive", "m3", MAX_INCARNATION, m)),
+      ),
+    ],
+  });
+  c.clock.advance(5);
+  assert.ok(c.members[3].incarnation <= 2, `m3 at ${c.members[3].incarnation}`);
+  // Signed with m3's own key (a claim of its earlier run): out-bid in one step.
+  const sg = signWith(c.pairs[3].key, claimPayload("alive", "m3", 40, m));
+  evil.send(c.addresses[3], { t: "pp", f: "m1", s: 2, o: true, st: [held(40, sg)] });
+  c.clock.advance(5);
+  assert.is(c.members[3].incarnation, 41);
+  c.stop();
+});
+
 test("another member's metadata is accepted only as its own signed (or first-hand) claim", async () => {
   const c = await createRosterCluster(4, { seed: 93 });
   const evil = adversary(c, 1);

@@ -196,6 +196,52 @@ test("a member that rejoins with a higher incarnation wins, even after a crash",
   c.stop();
 });
 
+for (const held of ["dead", "suspect"] as const) {
+  test(`a member restarted with its incarnation forgotten refutes a ${held} record several incarnations ahead in one step`, () => {
+    // Issue 15 (crash matrix, issue 11): after 6 metadata changes and a kill -9, the restarted
+    // member refuted the others' record one incarnation per push-pull (~46 s UNREACHABLE).
+    // Twelve changes: more steps than a peer answers push-pulls in 10 s.
+    const n = 10;
+    const c = createSimCluster({ size: n, seed: 21 });
+    const victim = 6;
+    for (let v = 1; v <= 12; v++) {
+      c.members[victim].updateMeta({ appVersion: `1.0.${v}` });
+      c.clock.advance(300);
+    }
+    assert.ok(c.clock.runWhileNot(() => c.allSee(victim, "alive"), 10_000, 10) >= 0);
+    assert.is(c.members[0].member("m6")!.incarnation, 12);
+    if (held === "dead") {
+      c.crash(victim);
+      assert.ok(c.clock.runWhileNot(() => c.allSee(victim, "dead"), 60_000, 10) >= 0);
+    } else {
+      // Stalled until suspected everywhere, then restarted before the suspicion ends.
+      c.net.partition([c.addresses[victim]]);
+      c.members[victim].stop();
+      assert.ok(c.clock.runWhileNot(() => c.allSee(victim, "suspect"), 60_000, 10) >= 0);
+      c.clock.advance(1500); // its last claims are no longer gossiped
+      assert.ok(c.allSee(victim, "suspect"));
+      c.crash(victim);
+      c.net.heal();
+    }
+    c.restart(victim); // incarnation 0: the daemon does not persist it
+    const cfg = resolveConfig("lan");
+    // The join's push-pull hands it the record, its refutation spreads by gossip.
+    const bound = 10 * cfg.gossipIntervalMs;
+    const took = c.clock.runWhileNot(
+      () => c.allSee(victim, "alive"),
+      5 * cfg.pushPullIntervalMs,
+      10,
+    );
+    assert.ok(took >= 0 && took <= bound, `alive everywhere after ${took} ms (bound ${bound} ms)`);
+    // One step past the highest incarnation it had signed, not more.
+    assert.is(c.members[victim].incarnation, 13);
+    for (const o of c.running()) {
+      if (o !== victim) assert.is(c.members[o].member("m6")!.incarnation, 13);
+    }
+    c.stop();
+  });
+}
+
 test("an extension-list change reaches every member, the full list fetched by digest", () => {
   const n = 10;
   const base = ["internal:runtime_extension_v1", "alpha"];
