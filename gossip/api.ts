@@ -18,6 +18,7 @@ import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { Logger } from "../lib/log.ts";
 import type { TrustFactory } from "../lib/cluster/trust.ts";
 import type { GossipConfig, GossipPreset } from "./config.ts";
+import type { MemberTable } from "./members.ts";
 
 /** The injected components ("components + init", as js-libp2p does it). */
 export interface GossipComponents {
@@ -30,6 +31,12 @@ export interface GossipComponents {
    * (`rosterTrust`), or `simTrust` in simulations.
    */
   readonly trust: TrustFactory;
+  /**
+   * The member table to start from. Default: an empty table of the member's own. Simulations
+   * give each member a view of one table they all start from (`SharedMembers.view()`), which
+   * holds only what that member sees differently.
+   */
+  readonly memberTable?: () => MemberTable;
 }
 
 /** What a member is and how it gossips. */

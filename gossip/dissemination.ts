@@ -79,8 +79,10 @@ export class Disseminator {
     const now = clock.now();
     const self = state.self;
     const toDead = config.gossipToTheDeadMs;
+    const table = state.table;
     const targets = pickRandom(
-      state.table.list,
+      table.slots,
+      (i) => table.at(i),
       config.gossipNodes,
       random,
       (e) =>

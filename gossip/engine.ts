@@ -143,6 +143,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       awareness: this.awareness,
       claims: this.#claims,
       events,
+      table: components.memberTable?.(),
     }, {
       queued: () => this.#out.queued(),
       becameLive: (e) => this.#prober?.add(e),
@@ -286,7 +287,13 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   // --- MembershipView ------------------------------------------------------------------------
 
   members(): MemberInfo[] {
-    return this.state.table.list.map((e) => this.state.info(e));
+    const { table } = this.state;
+    const out: MemberInfo[] = [];
+    for (let i = 0; i < table.slots; i++) {
+      const e = table.at(i);
+      if (e) out.push(this.state.info(e));
+    }
+    return out;
   }
 
   member(name: string): MemberInfo | undefined {
@@ -295,7 +302,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   }
 
   extensionStatus(name: string): ExtensionStatus | undefined {
-    return this.state.table.get(name)?.ext;
+    const e = this.state.table.get(name);
+    return e && this.state.statusOf(e);
   }
 
   on<E extends MembershipEventName>(
@@ -463,8 +471,9 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.#records.purge();
     const now = this.clock.now();
     const table = this.state.table;
-    for (let i = table.list.length - 1; i >= 0; i--) {
-      const e = table.list[i];
+    for (let i = table.slots - 1; i >= 0; i--) {
+      const e = table.at(i);
+      if (!e) continue;
       const age = now - e.stateChangedAt;
       if (
         (e.state === "dead" && age >= this.config.reconnectTimeoutMs) ||

@@ -12,6 +12,7 @@ import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { MemberEntry } from "./members.ts";
 import type { ExtMsg, ExtReqMsg } from "./messages.ts";
 import type { EngineHost } from "./host.ts";
+import { pickRandom } from "./random.ts";
 
 interface Pending {
   readonly digest: string;
@@ -146,14 +147,19 @@ export class ExtensionFetcher {
     }
     // Ask another live member running that digest (the announcer may be gone).
     const self = this.#h.state.self;
-    const holders = this.#h.state.table.list.filter((e) =>
-      e !== self && e.wire.ed === p.digest && isLive(e.state)
-    );
-    if (holders.length === 0) {
+    const table = this.#h.state.table;
+    const holder = pickRandom(
+      table.slots,
+      (i) => table.at(i),
+      1,
+      this.#h.random,
+      (e) => e !== self && e.wire.ed === p.digest && isLive(e.state),
+    )[0];
+    if (holder === undefined) {
       this.#byDigest.delete(p.digest);
       return;
     }
-    p.address = holders[this.#h.random.int(holders.length)].address;
+    p.address = holder.address;
     this.#request(p);
   }
 }

@@ -30,7 +30,7 @@ import type { Awareness } from "./awareness.ts";
 import { suspicionTimeout } from "./config.ts";
 import type { MemberEntry } from "./members.ts";
 import type { PingReqMsg } from "./messages.ts";
-import { pickRandom, shuffle } from "./random.ts";
+import { pickRandom, RandomOrder } from "./random.ts";
 import type { EngineHost } from "./host.ts";
 
 /** What the prober needs from the engine. */
@@ -92,13 +92,16 @@ const OPEN: Answerer = Object.freeze({ authenticated: false, name: undefined });
 /** Drives probing for one member. */
 export class Prober {
   readonly #h: ProbeHost;
-  #order: MemberEntry[] = [];
-  #index = 0;
+  /** This round's order of the table's slots (a fresh random one per round). */
+  #order: RandomOrder | undefined;
+  /** Members that became live in slots this round's order does not cover, by name. */
+  #added: string[] = [];
   #current: Probe | undefined;
   #tick: TimerHandle | undefined;
-  #urgent: MemberEntry | undefined;
+  /** A member to probe next (a send to it was refused outside a probe), by name. */
+  #urgent: string | undefined;
   /** A target whose last probe failed without proof (some relay silent): probed again next. */
-  #doubted: MemberEntry | undefined;
+  #doubted: string | undefined;
   readonly #relays = new Map<number, Relay>();
   #stopped = true;
   /**
@@ -130,21 +133,16 @@ export class Prober {
   }
 
   /**
-   * Adds a newly live member at a random place in the rest of this round, after the next
-   * target: a member just announced by another is given a full interval to start listening.
+   * A member became live (new, or back from dead or left): one in a slot this round's order
+   * does not cover joins the rest of the round at a random place; others come in their turn.
    */
   add(entry: MemberEntry): void {
-    const order = this.#order;
-    order.push(entry);
-    const from = Math.min(this.#index + 1, order.length - 1);
-    const j = from + this.#h.random.int(order.length - from);
-    order[order.length - 1] = order[j];
-    order[j] = entry;
+    if (entry.index >= (this.#order?.size ?? 0)) this.#added.push(entry.name);
   }
 
   /** Probes `entry` next (a send to it was refused outside a probe). */
   prioritize(entry: MemberEntry): void {
-    if (this.#current?.target !== entry) this.#urgent = entry;
+    if (this.#current?.target.name !== entry.name) this.#urgent = entry.name;
   }
 
   /** An ack for `seq` arrived from `by`. Returns `true` when it belonged to the prober. */
@@ -208,8 +206,12 @@ export class Prober {
     }
     // A refusal outside a probe: probe that member next, unless it has never been heard from
     // (it may not listen yet; its turn comes).
-    for (const e of this.#h.state.table.list) {
-      if (e.address === address && isLive(e.state) && e !== this.#h.state.self && e.contacted) {
+    const { table, self } = this.#h.state;
+    for (let i = 0; i < table.slots; i++) {
+      const e = table.at(i);
+      if (
+        e && e.address === address && isLive(e.state) && e !== self && table.contacted(e)
+      ) {
         this.prioritize(e);
         break;
       }
@@ -273,25 +275,45 @@ export class Prober {
   }
 
   #next(): MemberEntry | undefined {
-    const self = this.#h.state.self;
+    const { table, self } = this.#h.state;
+    const probable = (e: MemberEntry | undefined): e is MemberEntry =>
+      e !== undefined && e !== self && isLive(e.state);
     const urgent = this.#urgent ?? this.#doubted;
     this.#urgent = undefined;
-    if (urgent && urgent.index >= 0 && isLive(urgent.state)) return urgent;
+    if (urgent !== undefined) {
+      const e = table.get(urgent);
+      if (probable(e)) return e;
+    }
     this.#doubted = undefined;
     for (let pass = 0; pass < 2; pass++) {
-      const order = this.#order;
-      while (this.#index < order.length) {
-        const e = order[this.#index++];
-        if (e.index >= 0 && e !== self && isLive(e.state)) return e;
+      for (let e = this.#pick(); e !== null; e = this.#pick()) {
+        if (probable(e)) return e;
       }
-      // Wrap-around: rebuild from the table (dropping dead and reaped members) and reshuffle.
-      this.#order = shuffle(
-        this.#h.state.table.list.filter((e) => e !== self && isLive(e.state)),
-        this.#h.random,
-      );
-      this.#index = 0;
+      // Wrap-around: a fresh random order over every slot (dead and reaped ones are skipped).
+      this.#order = new RandomOrder(table.slots, this.#h.random);
+      this.#added = [];
     }
     return undefined;
+  }
+
+  /**
+   * The next candidate of this round: from the order or, with the odds of their share of what
+   * is left, from the members added during the round; `null` once the round is over.
+   */
+  #pick(): MemberEntry | undefined | null {
+    const { random, state } = this.#h;
+    const order = this.#order;
+    const added = this.#added;
+    const left = order ? order.size - order.produced : 0;
+    if (added.length > 0 && random.int(left + added.length) < added.length) {
+      const j = random.int(added.length);
+      const name = added[j];
+      added[j] = added[added.length - 1];
+      added.pop();
+      return state.table.get(name);
+    }
+    const i = order ? order.next() : -1;
+    return i < 0 ? null : state.table.at(i);
   }
 
   #probe(target: MemberEntry): void {
@@ -326,8 +348,10 @@ export class Prober {
     // lossy network the first ping or its ack is what usually went missing.
     if (!p.refused) h.ping(p.address, p.target.name, p.seq);
     const self = h.state.self;
+    const table = h.state.table;
     const relays = pickRandom(
-      h.state.table.list,
+      table.slots,
+      (i) => table.at(i),
       h.config.indirectChecks,
       h.random,
       (e) => e !== self && e !== p.target && e.state === "alive",
@@ -357,13 +381,13 @@ export class Prober {
     const h = this.#h;
     if (!h.config.refusalDeclaresDead || !p.refused || !p.indirect || p.acked || p.settled) return;
     // Nothing listening proves a crash only where something listened before.
-    if (!p.target.contacted) return;
+    if (!h.state.table.contacted(p.target)) return;
     // One relay seeing the same refusal rules out a problem on our side; with no relay to ask,
     // our own refusal is all the evidence there is.
     if (p.relayRefusals < 1 && p.expectedNacks > 0) return;
     p.settled = true;
-    const t = p.target;
-    if (!isLive(t.state)) return;
+    const t = h.state.table.get(p.target.name);
+    if (!t || !isLive(t.state)) return;
     h.logger.info("Connection refused, confirmed: declaring the member dead", {
       member: t.name,
       relays: p.relayRefusals,
@@ -377,7 +401,7 @@ export class Prober {
     this.#current = undefined;
     const h = this.#h;
     if (p.timer !== undefined) h.clock.clearTimeout(p.timer);
-    const second = this.#doubted === p.target;
+    const second = this.#doubted === p.target.name;
     if (second) this.#doubted = undefined;
     if (p.acked) {
       h.awareness.apply(-1);
@@ -390,10 +414,10 @@ export class Prober {
     let delta = p.refused ? 0 : 1;
     if (p.expectedNacks > 0) delta = Math.max(0, p.expectedNacks - p.nacks);
     h.awareness.apply(delta);
-    const t = p.target;
-    if (t.index < 0 || !isLive(t.state)) return;
+    const t = h.state.table.get(p.target.name);
+    if (!t || !isLive(t.state)) return;
     // Vouched for by its admitting member and never heard from: a joiner still starting.
-    const starting = t.signer !== undefined && !t.contacted;
+    const starting = t.signer !== undefined && !h.state.table.contacted(t);
     if (starting && h.clock.now() - t.stateChangedAt < this.#startGrace()) {
       this.counters.doubted++;
       h.logger.debug("Probe of a member not heard from yet failed: it may still be starting", {
@@ -406,7 +430,7 @@ export class Prober {
     const proven = p.expectedNacks > 0 && p.nacks >= p.expectedNacks;
     if (!proven && !second && t.state === "alive") {
       this.counters.doubted++;
-      this.#doubted = t;
+      this.#doubted = t.name;
       h.logger.debug("Probe failed without proof: probing the member again", { member: t.name });
       return;
     }

@@ -308,7 +308,11 @@ export class PushPull {
     if (msg.x) {
       const used = new Set<string>();
       for (const e of msg.st ?? []) used.add(e.m.ed);
-      for (const e of h.state.table.list) used.add(e.wire.ed);
+      const table = h.state.table;
+      for (let i = 0; i < table.slots; i++) {
+        const e = table.at(i);
+        if (e) used.add(e.wire.ed);
+      }
       for (const d in msg.x) {
         if (h.state.lists.has(d) || !used.has(d)) continue;
         const list = msg.x[d];
@@ -389,7 +393,14 @@ export class PushPull {
   #randomPeer(accept: (e: MemberEntry) => boolean): MemberEntry | undefined {
     const h = this.#h;
     const self = h.state.self;
-    return pickRandom(h.state.table.list, 1, h.random, (e) => e !== self && accept(e))[0];
+    const table = h.state.table;
+    return pickRandom(
+      table.slots,
+      (i) => table.at(i),
+      1,
+      h.random,
+      (e) => e !== self && accept(e),
+    )[0];
   }
 }
 

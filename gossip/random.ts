@@ -43,42 +43,93 @@ export function defaultRandom(): Random {
   return createRandom(Math.floor(Math.random() * 4294967296));
 }
 
-/** Shuffles `items` in place (Fisher–Yates) and returns it. */
-export function shuffle<T>(items: T[], random: Random): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = random.int(i + 1);
-    const tmp = items[i];
-    items[i] = items[j];
-    items[j] = tmp;
-  }
-  return items;
-}
-
 /**
- * Picks up to `k` distinct items of `items` that satisfy `accept`, uniformly at random, in
- * O(k) expected time when most items qualify (random probes, then a scan for sparse pools).
+ * Picks up to `k` distinct items of the `n` slots of `at` (a slot may be empty) that satisfy
+ * `accept`, uniformly at random, in O(k) expected time when most slots qualify (random probes,
+ * then a scan from a random offset for sparse pools).
  */
 export function pickRandom<T>(
-  items: readonly T[],
+  n: number,
+  at: (i: number) => T | undefined,
   k: number,
   random: Random,
   accept: (item: T) => boolean,
 ): T[] {
   const out: T[] = [];
-  const n = items.length;
   if (k <= 0 || n === 0) return out;
   const tries = 3 * k + 3;
   for (let t = 0; t < tries && out.length < k; t++) {
-    const item = items[random.int(n)];
-    if (accept(item) && !out.includes(item)) out.push(item);
+    const item = at(random.int(n));
+    if (item !== undefined && accept(item) && !out.includes(item)) out.push(item);
   }
   if (out.length < k) {
     // Sparse pool (most members dead or excluded): fall back to a scan from a random offset.
     const start = random.int(n);
     for (let i = 0; i < n && out.length < k; i++) {
-      const item = items[(start + i) % n];
-      if (accept(item) && !out.includes(item)) out.push(item);
+      const item = at((start + i) % n);
+      if (item !== undefined && accept(item) && !out.includes(item)) out.push(item);
     }
   }
   return out;
+}
+
+/**
+ * A random order of `0 … n − 1`, produced one index at a time in O(1) memory: a 4-round Feistel
+ * network keyed from `random` permutes the smallest power of 4 at least `n` (under 4n), and the
+ * values beyond `n` are skipped. The prober walks its members in such an order, a fresh one per
+ * round (memberlist shuffles a copy of its node list instead: N entries per member).
+ */
+export class RandomOrder {
+  readonly #n: number;
+  readonly #half: number;
+  readonly #mask: number;
+  readonly #domain: number;
+  readonly #keys: number[];
+  #i = 0;
+  /** Indexes produced so far. */
+  produced = 0;
+
+  constructor(n: number, random: Random) {
+    this.#n = n;
+    let half = 1;
+    while (4 ** half < n) half++;
+    this.#half = half;
+    this.#mask = (1 << half) - 1;
+    this.#domain = 4 ** half;
+    this.#keys = [0, 1, 2, 3].map(() => Math.floor(random.next() * 4294967296) >>> 0);
+  }
+
+  /** Size of the order (its `n`). */
+  get size(): number {
+    return this.#n;
+  }
+
+  /** The next index, or `-1` once all `n` were produced. */
+  next(): number {
+    while (this.#i < this.#domain) {
+      const v = this.#permute(this.#i++);
+      if (v < this.#n) {
+        this.produced++;
+        return v;
+      }
+    }
+    return -1;
+  }
+
+  #permute(x: number): number {
+    const half = this.#half;
+    const mask = this.#mask;
+    let l = x >>> half;
+    let r = x & mask;
+    for (const key of this.#keys) {
+      let z = Math.imul(r ^ key, 0x9e3779b1);
+      z ^= z >>> 15;
+      z = Math.imul(z, 0x85ebca6b);
+      z ^= z >>> 13;
+      const next = (l ^ z) & mask;
+      l = r;
+      r = next;
+    }
+    return l * (mask + 1) + r;
+  }
 }

@@ -17,6 +17,9 @@ import type { MemoryNetworkOptions } from "./memory_transport.ts";
 import { createRandom } from "./random.ts";
 import { SimClock } from "./sim_clock.ts";
 import { normalizeMeta } from "./state.ts";
+import { MemberEntry } from "./members.ts";
+import { fromWireMeta, toWireMeta } from "./messages.ts";
+import { SharedMembers } from "./shared_members.ts";
 import { simTrust } from "./sim_trust.ts";
 import type { TrustFactory } from "../lib/cluster/trust.ts";
 
@@ -55,6 +58,12 @@ export interface SimOptions {
   readonly identity?: (i: number) => string;
   /** Replicated records every member starts with (as restored from its store). */
   readonly records?: readonly ReplicatedRecord[];
+  /**
+   * With `form: "restore"`: `shared` gives every member a view of one member table (only what
+   * a member sees differently is its own: memory grows with N, not N²); `own` gives each its
+   * own table of N entries, as daemons have. @default "shared"
+   */
+  readonly tables?: "shared" | "own";
 }
 
 /** A running simulated cluster. */
@@ -106,6 +115,7 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
   const open = simTrust();
   const trustOf = options.trust ?? (() => open);
   let peers: { name: string; incarnation: number; meta: MemberMeta }[] | undefined;
+  let shared: SharedMembers | undefined;
   const make = (i: number, incarnation?: number): Gossip => {
     const transport = net.endpoint(addresses[i], options.identity?.(i) ?? names[i]);
     const g = createGossip(
@@ -115,6 +125,7 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
         logger,
         transport,
         trust: trustOf(i),
+        memberTable: shared && (() => shared!.view()),
       },
       {
         name: names[i],
@@ -136,10 +147,18 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
     names.push(`m${i}`);
     addresses.push(simAddress(i));
   }
-  if (options.form === "restore") {
+  if (options.form === "restore" && options.tables === "own") {
     peers = names.map((name, i) => ({ name, incarnation: 0, meta: metaOf(i) }));
     for (let i = 0; i < options.size; i++) make(i);
     peers = undefined;
+  } else if (options.form === "restore") {
+    shared = new SharedMembers(names.map((name, i) => {
+      const wire = toWireMeta(metaOf(i));
+      return new MemberEntry(name, 0, wire, fromWireMeta(wire), 0);
+    }));
+    for (let i = 0; i < options.size; i++) make(i);
+    // Members restarted later start from their own tables, as a restarted daemon does.
+    shared = undefined;
   } else make(0);
   const batch = options.joinBatch ?? 50;
   const batchMs = options.joinBatchMs ?? 100;
@@ -193,6 +212,8 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
       for (let i = 0; i < members.length; i++) members[i].stop();
     },
   };
+  // A restored cluster starts converged (every member holds every other alive).
+  if (options.form === "restore") return cluster;
   const formed = clock.runWhileNot(() => cluster.converged(), maxFormMs, 100);
   if (formed < 0) throw new Error(`Simulated cluster of ${options.size} did not converge`);
   return cluster;

@@ -10,6 +10,7 @@
  */
 import type { ReplicatedRecord } from "../lib/cluster/membership.ts";
 import type { Trust, TrustContext, TrustFactory } from "../lib/cluster/trust.ts";
+import { hash53 } from "./hash.ts";
 
 /** Options of {@link simTrust}. */
 export interface SimTrustOptions {
@@ -42,18 +43,4 @@ export function simTrust(options: SimTrustOptions = {}): TrustFactory {
     seal: (record: ReplicatedRecord) => record,
     recordProblem: () => undefined,
   });
-}
-
-/** cyrb53: a fast, well-mixed 53-bit string hash (public domain). */
-function hash53(text: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }

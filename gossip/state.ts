@@ -19,6 +19,7 @@
  */
 import type {
   Clock,
+  ExtensionStatus,
   MemberInfo,
   MemberMeta,
   MembershipEventName,
@@ -32,7 +33,8 @@ import { BroadcastQueue, NEWS_WEIGHT } from "./broadcast.ts";
 import type { GossipConfig } from "./config.ts";
 import { suspicionTimeout } from "./config.ts";
 import type { Emitter } from "./events.ts";
-import { MemberEntry, MemberTable, supersedes } from "./members.ts";
+import { MemberEntry, OwnTable, supersedes } from "./members.ts";
+import type { MemberTable } from "./members.ts";
 import { fromWireMeta, MAX_INCARNATION, sameWireMeta, toWireMeta } from "./messages.ts";
 import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
 import type { ClaimKind, Claims, Provenance } from "./claims.ts";
@@ -66,7 +68,7 @@ export function normalizeMeta(meta: MemberMeta): MemberMeta {
 
 /** The member table plus every rule that changes it. */
 export class StateMachine {
-  readonly table: MemberTable = new MemberTable();
+  readonly table: MemberTable;
   readonly queue: BroadcastQueue = new BroadcastQueue();
   readonly events: Emitter;
   readonly self: MemberEntry;
@@ -84,6 +86,8 @@ export class StateMachine {
   readonly #hooks: StateHooks;
   /** Live members whose list differs from ours, with the digest the mismatch was reported for. */
   readonly #mismatched = new Map<string, string>();
+  /** Extension statuses against ours, by digest (one per list members run, not per member). */
+  #statuses = new Map<string, ExtensionStatus>();
   readonly #claims: Claims;
   /** Claims about names that were not members when they came, by name (oldest first). */
   readonly #waiting = new Map<string, { at: number; retry: () => void }>();
@@ -102,9 +106,12 @@ export class StateMachine {
       awareness: Awareness;
       claims: Claims;
       events: Emitter;
+      /** The table to start from (default: an empty own table). */
+      table?: MemberTable;
     },
     hooks: StateHooks,
   ) {
+    this.table = ctx.table ?? new OwnTable();
     this.#clock = ctx.clock;
     this.#config = ctx.config;
     this.#log = ctx.logger;
@@ -118,9 +125,16 @@ export class StateMachine {
     const wire = toWireMeta(full);
     this.self = new MemberEntry(name, incarnation, wire, fromWireMeta(wire), ctx.clock.now());
     this.self.lastHeartbeat = ctx.clock.now();
-    this.#signSelf("alive");
     this.table.add(this.self);
+    this.#signSelf("alive");
     this.#updateExt(this.self);
+    // A table given with members in it: their verdicts, and the lists to fetch (a member that
+    // runs our list has nothing to report).
+    const local = this.localDigest;
+    for (let i = 0; i < this.table.slots; i++) {
+      const e = this.table.at(i);
+      if (e && e !== this.self && e.wire.ed !== local) this.#updateExt(e);
+    }
   }
 
   /** Claims refused (unsigned, badly signed, or vouched by a member that may not). */
@@ -168,7 +182,7 @@ export class StateMachine {
       return false;
     }
     const now = this.#clock.now();
-    const cur = this.table.get(name);
+    let cur = this.table.get(name);
     if (!cur) {
       if (!this.#admissible(name, () => this.alive(name, inc, wire, from, u))) return false;
       if (!this.#claims.accepts("alive", name, inc, wire, from)) return false;
@@ -195,11 +209,14 @@ export class StateMachine {
     }
     const prev = cur.state;
     const metaChanged = !sameWireMeta(cur.wire, wire);
+    cur = this.table.edit(cur);
     cur.suspicion?.cancel();
     cur.suspicion = undefined;
     cur.incarnation = inc;
-    cur.wire = wire;
-    cur.meta = fromWireMeta(wire);
+    if (metaChanged) {
+      cur.wire = wire;
+      cur.meta = fromWireMeta(wire);
+    }
     cur.sig = from.sg;
     cur.signer = from.sb;
     cur.lastHeartbeat = now;
@@ -224,7 +241,7 @@ export class StateMachine {
       if (!this.leaving) this.#accused(inc);
       return false;
     }
-    const cur = this.table.get(name);
+    let cur = this.table.get(name);
     if (!cur) return false;
     if (inc > cur.incarnation) {
       inc = cur.incarnation;
@@ -241,6 +258,7 @@ export class StateMachine {
     }
     if (!supersedes(cur, "suspect", inc)) return false;
     const now = this.#clock.now();
+    cur = this.table.edit(cur);
     cur.suspicion?.cancel();
     cur.incarnation = inc;
     this.table.setState(cur, "suspect", now);
@@ -248,8 +266,9 @@ export class StateMachine {
     const k = expectedConfirmations(this.#config.suspicionMult, n);
     const min = suspicionTimeout(this.#config.suspicionMult, n, this.#config.probeIntervalMs);
     const max = this.#config.suspicionMaxTimeoutMult * min;
+    const held = cur;
     cur.suspicion = new Suspicion(this.#clock, by, k, min, max, (confirmations) => {
-      if (cur.state !== "suspect" || cur.incarnation !== inc) return;
+      if (held.state !== "suspect" || held.incarnation !== inc) return;
       this.#log.info("Suspect timeout reached: declaring the member dead", {
         member: name,
         confirmations,
@@ -269,7 +288,7 @@ export class StateMachine {
       if (!this.leaving) this.#accused(inc);
       return false;
     }
-    const cur = this.table.get(name);
+    let cur = this.table.get(name);
     if (!cur) return false;
     if (inc > cur.incarnation) {
       inc = cur.incarnation;
@@ -277,6 +296,7 @@ export class StateMachine {
     }
     if (!supersedes(cur, "dead", inc)) return false;
     const prev = cur.state;
+    cur = this.table.edit(cur);
     cur.suspicion?.cancel();
     cur.suspicion = undefined;
     cur.incarnation = inc;
@@ -302,11 +322,12 @@ export class StateMachine {
       ) this.refute(inc, false);
       return false;
     }
-    const cur = this.table.get(name);
+    let cur = this.table.get(name);
     if (!cur || !supersedes(cur, "left", inc)) return false;
     const wire = m ?? cur.wire;
     if (!this.#claims.accepts("left", name, inc, wire, from)) return false;
     const prev = cur.state;
+    cur = this.table.edit(cur);
     cur.suspicion?.cancel();
     cur.suspicion = undefined;
     cur.incarnation = inc;
@@ -329,7 +350,7 @@ export class StateMachine {
    * against our local health).
    */
   refute(accused: number, penalize: boolean): void {
-    const self = this.self;
+    const self = this.table.edit(this.self);
     // `accused` is at most MAX_INCARNATION (frames above are malformed), so this stays exact.
     self.incarnation = Math.min(Math.max(self.incarnation, accused) + 1, MAX_INCARNATION);
     this.#signSelf("alive");
@@ -389,7 +410,7 @@ export class StateMachine {
 
   /** Signs the local member's current claim of `kind`. */
   #signSelf(kind: ClaimKind): void {
-    const self = this.self;
+    const self = this.table.edit(this.self);
     self.sig = this.#claims.sign(kind, self.name, self.incarnation, self.wire);
     self.signer = undefined;
   }
@@ -441,7 +462,7 @@ export class StateMachine {
 
   /** Changes the local metadata: bumps the incarnation and gossips it. */
   setLocalMeta(meta: MemberMeta): void {
-    const self = this.self;
+    const self = this.table.edit(this.self);
     const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? this.localList });
     const wire = toWireMeta(full);
     const listChanged = full.extensionDigest !== self.wire.ed;
@@ -452,10 +473,8 @@ export class StateMachine {
     if (listChanged) {
       this.localList = full.extensions!;
       this.lists.set(full.extensionDigest, this.localList);
-      for (const e of this.table.list) {
-        e.ext = undefined;
-        this.#updateExt(e);
-      }
+      this.#statuses = new Map();
+      this.#forEach((e) => this.#updateExt(e));
     }
     this.#queue(self.name, this.#aliveOf(self), NEWS_WEIGHT);
   }
@@ -463,7 +482,7 @@ export class StateMachine {
   /** Marks the local member as leaving and queues the (signed) `left` update. */
   startLeave(): void {
     this.leaving = true;
-    const self = this.self;
+    const self = this.table.edit(this.self);
     this.table.setState(self, "left", this.#clock.now());
     this.#signSelf("left");
     this.#queue(self.name, this.#leftOf(self));
@@ -502,7 +521,9 @@ export class StateMachine {
           if (!cur && e.n !== this.self.name) {
             if (e.k === "dead") break;
             if (!this.alive(e.n, e.i, e.m, from)) break;
-          } else if (cur && cur !== this.self && now - cur.lastHeartbeat < fresh) break;
+          } else if (
+            cur && cur !== this.self && now - this.table.lastHeartbeat(cur) < fresh
+          ) break;
           this.suspect(e.n, e.i, this.self.name);
           break;
         }
@@ -514,7 +535,7 @@ export class StateMachine {
   fullState(): { st: StateEntry[]; x: Record<string, readonly string[]> } {
     const st: StateEntry[] = [];
     const x: Record<string, readonly string[]> = {};
-    for (const e of this.table.list) {
+    this.#forEach((e) => {
       st.push(
         e.sig === undefined
           ? { k: e.state, n: e.name, i: e.incarnation, m: e.wire }
@@ -527,7 +548,7 @@ export class StateMachine {
         const list = this.lists.get(d);
         if (list) x[d] = list;
       }
-    }
+    });
     return { st, x };
   }
 
@@ -537,52 +558,69 @@ export class StateMachine {
    * between them can skip the full state.
    */
   digest(): string {
-    const keys: string[] = [];
-    for (const e of this.table.list) {
-      const m = e.wire;
-      keys.push(
-        `${e.name}\t${e.state}\t${e.incarnation}\t${m.a}\t${m.fp}\t${m.r}\t${m.si}\t${m.se}\t${m.v}\t${m.ec}\t${m.ed}`,
-      );
-    }
-    return extensionDigest(keys.sort());
+    return this.table.digest();
   }
 
   /** Stores a fetched extension list and settles the verdicts waiting for it. */
   learnList(digest: string, list: readonly string[]): void {
     if (this.lists.has(digest)) return;
     this.lists.set(digest, Object.freeze([...list]));
-    for (const e of this.table.list) if (e.wire.ed === digest) this.#updateExt(e);
+    this.#statuses.delete(digest);
+    this.#forEach((e) => {
+      if (e.wire.ed === digest) this.#updateExt(e);
+    });
   }
 
   /** Forgets the extension lists no member in the table runs (the local one is kept). */
   pruneLists(): void {
     if (this.lists.size <= 1) return;
     const used = new Set<string>([this.localDigest]);
-    for (const e of this.table.list) used.add(e.wire.ed);
+    this.#forEach((e) => used.add(e.wire.ed));
     for (const d of [...this.lists.keys()]) if (!used.has(d)) this.lists.delete(d);
+    for (const d of [...this.#statuses.keys()]) if (!used.has(d)) this.#statuses.delete(d);
   }
 
   /** Records direct contact with `name`; returns its entry, if held. */
   heard(name: string): MemberEntry | undefined {
     const e = this.table.get(name);
-    if (e) {
-      e.lastHeartbeat = this.#clock.now();
-      e.contacted = true;
-    }
+    if (e) this.table.heard(e, this.#clock.now());
     return e;
   }
 
   /** A snapshot of `entry` with its extension list when known. */
   info(entry: MemberEntry): MemberInfo {
-    return entry.snapshot(this.lists.get(entry.wire.ed));
+    return entry.snapshot(this.lists.get(entry.wire.ed), this.table.lastHeartbeat(entry));
+  }
+
+  /** `entry`'s extension status against ours (one object per digest, shared). */
+  statusOf(entry: MemberEntry): ExtensionStatus {
+    const digest = entry.wire.ed;
+    let status = this.#statuses.get(digest);
+    if (!status) {
+      const list = this.lists.get(digest);
+      status = extensionStatusOf(this.localList, this.localDigest, entry.meta, list);
+      // An unknown verdict is settled by the list's arrival (learnList drops it then).
+      this.#statuses.set(digest, status);
+    }
+    return status;
+  }
+
+  /** Calls `fn` for every entry held. */
+  #forEach(fn: (e: MemberEntry) => void): void {
+    const table = this.table;
+    for (let i = 0; i < table.slots; i++) {
+      const e = table.at(i);
+      if (e) fn(e);
+    }
   }
 
   /** Cancels every suspicion timer (engine stop). */
   stopTimers(): void {
-    for (const e of this.table.list) {
-      e.suspicion?.cancel();
-      e.suspicion = undefined;
-    }
+    this.#forEach((e) => {
+      if (!e.suspicion) return;
+      e.suspicion.cancel();
+      this.table.edit(e).suspicion = undefined;
+    });
   }
 
   #queue(name: string, u: Update, weight?: number): void {
@@ -611,23 +649,24 @@ export class StateMachine {
   }
 
   #updateExt(entry: MemberEntry): void {
-    const digest = entry.wire.ed;
-    const list = this.lists.get(digest);
-    entry.ext = extensionStatusOf(this.localList, this.localDigest, entry.meta, list);
-    if (entry.ext.verdict === "unknown" && entry !== this.self) this.#hooks.listMissing(entry);
+    const status = this.statusOf(entry);
+    if (status.verdict === "unknown" && entry !== this.self) this.#hooks.listMissing(entry);
     this.#trackMismatch(entry);
   }
 
   #trackMismatch(entry: MemberEntry): void {
     if (entry === this.self) return;
-    const v = entry.ext?.verdict;
+    const v = this.statusOf(entry).verdict;
     const bad = isLive(entry.state) && v !== undefined && v !== "equal" && v !== "unknown";
     const had = this.#mismatched.get(entry.name);
     if (bad) {
       if (had === entry.wire.ed) return;
       this.#mismatched.set(entry.name, entry.wire.ed);
       if (this.events.has("extensions-mismatch")) {
-        this.events.emit("extensions-mismatch", { member: this.info(entry), status: entry.ext! });
+        this.events.emit("extensions-mismatch", {
+          member: this.info(entry),
+          status: this.statusOf(entry),
+        });
       }
     } else if (had !== undefined) {
       this.#mismatched.delete(entry.name);

@@ -1,0 +1,258 @@
+/**
+ * One member table shared by every member of a simulation: each member gets a
+ * {@link SharedMembers.view} that holds only what it sees differently (its own entry, members
+ * whose state or claim changed in its eyes, the members it heard from), and reads the rest from
+ * the shared entries. A simulated cluster restored from one view of itself then costs memory in
+ * proportion to N plus the changes, where N own tables cost N² entries (≈ 400 bytes each).
+ *
+ * Shared entries are never changed: a view copies one the first time its member changes it
+ * ({@link MemberTable.edit}). The contract is {@link MemberTable}'s, tested on both tables by
+ * `tests/gossip/member_table_contract.ts`.
+ *
+ * @module
+ */
+import type { MemberState } from "../lib/cluster/membership.ts";
+import { DigestSum, entryHash, formatDigest, isLiveState, MemberEntry } from "./members.ts";
+import type { MemberTable } from "./members.ts";
+
+/** The entries every view starts from. */
+export class SharedMembers {
+  readonly #list: readonly MemberEntry[];
+  readonly #byName: ReadonlyMap<string, number>;
+  readonly #live: number;
+  readonly #dead: number;
+  readonly #a: number;
+  readonly #b: number;
+
+  /** `entries`: distinct names, their states set; the table takes them over (do not change them). */
+  constructor(entries: readonly MemberEntry[]) {
+    const byName = new Map<string, number>();
+    let live = 0;
+    let dead = 0;
+    let a = 0;
+    let b = 0;
+    entries.forEach((e, i) => {
+      if (byName.has(e.name)) throw new Error(`Duplicate member "${e.name}"`);
+      e.index = i;
+      byName.set(e.name, i);
+      if (isLiveState(e.state)) live++;
+      else if (e.state === "dead") dead++;
+      entryHash(e);
+      a = (a + e.hashA) >>> 0;
+      b = (b + e.hashB) >>> 0;
+    });
+    this.#list = entries;
+    this.#byName = byName;
+    this.#live = live;
+    this.#dead = dead;
+    this.#a = a;
+    this.#b = b;
+  }
+
+  /** Number of shared entries. */
+  get size(): number {
+    return this.#list.length;
+  }
+
+  /** A member's table over the shared entries. */
+  view(): MemberTable {
+    return new SharedView(this.#list, this.#byName, {
+      live: this.#live,
+      dead: this.#dead,
+      a: this.#a,
+      b: this.#b,
+    });
+  }
+}
+
+/** Marks a shared slot whose entry this view forgot (reaped). */
+const GONE = null;
+
+class SharedView implements MemberTable {
+  readonly #base: readonly MemberEntry[];
+  readonly #baseIndex: ReadonlyMap<string, number>;
+  /** This view's own entries in shared slots (`GONE`: reaped). */
+  readonly #own = new Map<number, MemberEntry | typeof GONE>();
+  /** Entries of members the shared table does not hold, in slots after the shared ones. */
+  readonly #extra: (MemberEntry | undefined)[] = [];
+  readonly #extraByName = new Map<string, MemberEntry>();
+  /** Last direct contact with members of shared slots still read from the shared entry. */
+  readonly #beats = new Map<number, number>();
+  #size: number;
+  #live: number;
+  #dead: number;
+  /** The shared sum, less the shared entries this view replaced or forgot. */
+  #a: number;
+  #b: number;
+  /** The sum of this view's own entries. */
+  readonly #sum = new DigestSum();
+
+  constructor(
+    base: readonly MemberEntry[],
+    index: ReadonlyMap<string, number>,
+    start: { live: number; dead: number; a: number; b: number },
+  ) {
+    this.#base = base;
+    this.#baseIndex = index;
+    this.#size = base.length;
+    this.#live = start.live;
+    this.#dead = start.dead;
+    this.#a = start.a;
+    this.#b = start.b;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+  get slots(): number {
+    return this.#base.length + this.#extra.length;
+  }
+  get live(): number {
+    return this.#live;
+  }
+  get dead(): number {
+    return this.#dead;
+  }
+
+  get(name: string): MemberEntry | undefined {
+    const slot = this.#baseIndex.get(name);
+    if (slot === undefined) return this.#extraByName.get(name);
+    const own = this.#own.get(slot);
+    return own === undefined ? this.#base[slot] : own ?? undefined;
+  }
+
+  at(i: number): MemberEntry | undefined {
+    const base = this.#base;
+    if (i >= base.length) return this.#extra[i - base.length];
+    const own = this.#own.get(i);
+    return own === undefined ? base[i] : own ?? undefined;
+  }
+
+  add(entry: MemberEntry): void {
+    const slot = this.#baseIndex.get(entry.name);
+    if (slot !== undefined) {
+      // A name of the shared table (the local member's own entry, or one reaped and back).
+      const own = this.#own.get(slot);
+      if (own === undefined) {
+        // The local member's entry replaces what the shared table says of it.
+        this.#forget(slot);
+        this.#size--;
+        this.#count(this.#base[slot].state, -1);
+      } else if (own !== GONE) throw new Error(`Member "${entry.name}" is already held`);
+      entry.index = slot;
+      this.#own.set(slot, entry);
+    } else {
+      if (this.#extraByName.has(entry.name)) {
+        throw new Error(`Member "${entry.name}" is already held`);
+      }
+      entry.index = this.#base.length + this.#extra.length;
+      this.#extra.push(entry);
+      this.#extraByName.set(entry.name, entry);
+    }
+    this.#size++;
+    this.#count(entry.state, 1);
+    this.#sum.touch(entry);
+  }
+
+  edit(entry: MemberEntry): MemberEntry {
+    const i = entry.index;
+    const base = this.#base;
+    if (i < base.length && i >= 0 && base[i].name === entry.name) {
+      const own = this.#own.get(i);
+      if (own === undefined) {
+        // First change of a shared entry: copy it (with what this view recorded of contact).
+        const copy = base[i].copy();
+        const beat = this.#beats.get(i);
+        if (beat !== undefined) {
+          copy.lastHeartbeat = beat;
+          copy.contacted = true;
+          this.#beats.delete(i);
+        }
+        this.#take(base[i]);
+        this.#own.set(i, copy);
+        this.#sum.touch(copy);
+        return copy;
+      }
+      if (own === GONE) throw new Error(`Member "${entry.name}" is not held`);
+      this.#sum.touch(own);
+      return own;
+    }
+    this.#sum.touch(entry);
+    return entry;
+  }
+
+  setState(entry: MemberEntry, state: MemberState, now: number): void {
+    if (entry.state === state) return;
+    this.#sum.touch(entry);
+    this.#count(entry.state, -1);
+    entry.state = state;
+    entry.stateChangedAt = now;
+    this.#count(state, 1);
+  }
+
+  remove(entry: MemberEntry): void {
+    const held = this.get(entry.name);
+    if (held === undefined) return;
+    const i = held.index;
+    if (i < this.#base.length) {
+      if (this.#own.get(i) === undefined) this.#forget(i);
+      else this.#sum.drop(held);
+      this.#own.set(i, GONE);
+    } else {
+      this.#sum.drop(held);
+      this.#extra[i - this.#base.length] = undefined;
+      this.#extraByName.delete(held.name);
+    }
+    this.#size--;
+    this.#count(held.state, -1);
+  }
+
+  heard(entry: MemberEntry, now: number): void {
+    const i = entry.index;
+    if (i < this.#base.length && this.#own.get(i) === undefined) {
+      this.#beats.set(i, now);
+      return;
+    }
+    const held = this.get(entry.name);
+    if (held) {
+      held.lastHeartbeat = now;
+      held.contacted = true;
+    }
+  }
+
+  contacted(entry: MemberEntry): boolean {
+    const i = entry.index;
+    if (i < this.#base.length && this.#own.get(i) === undefined) return this.#beats.has(i);
+    return this.get(entry.name)?.contacted ?? false;
+  }
+
+  lastHeartbeat(entry: MemberEntry): number {
+    const i = entry.index;
+    if (i < this.#base.length && this.#own.get(i) === undefined) {
+      return this.#beats.get(i) ?? this.#base[i].lastHeartbeat;
+    }
+    return this.get(entry.name)?.lastHeartbeat ?? 0;
+  }
+
+  digest(): string {
+    this.#sum.value(0);
+    return formatDigest((this.#a + this.#sum.a) >>> 0, (this.#b + this.#sum.b) >>> 0, this.#size);
+  }
+
+  /** The shared entry of slot `i` leaves this view (replaced or reaped). */
+  #forget(i: number): void {
+    this.#take(this.#base[i]);
+    this.#beats.delete(i);
+  }
+
+  /** Takes a shared entry's hash out of the shared part of the sum. */
+  #take(e: MemberEntry): void {
+    this.#a = (this.#a - e.hashA) >>> 0;
+    this.#b = (this.#b - e.hashB) >>> 0;
+  }
+
+  #count(state: MemberState, d: number): void {
+    if (isLiveState(state)) this.#live += d;
+    else if (state === "dead") this.#dead += d;
+  }
+}
