@@ -1,9 +1,10 @@
 /**
  * One member table shared by every member of a simulation: each member gets a
  * {@link SharedMembers.view} that holds only what it sees differently (its own entry, members
- * whose state or claim changed in its eyes, the members it heard from), and reads the rest from
- * the shared entries. A simulated cluster restored from one view of itself then costs memory in
- * proportion to N plus the changes, where N own tables cost N² entries (≈ 400 bytes each).
+ * whose state or claim changed in its eyes, one bit per member it heard from and the times of
+ * its recent contacts), and reads the rest from the shared entries. A simulated cluster restored
+ * from one view of itself then costs memory in proportion to N plus the changes, where N own
+ * tables cost N² entries (≈ 400 bytes each).
  *
  * Shared entries are never changed: a view copies one the first time its member changes it
  * ({@link MemberTable.edit}). The contract is {@link MemberTable}'s, tested on both tables by
@@ -23,6 +24,7 @@ export class SharedMembers {
   readonly #dead: number;
   readonly #a: number;
   readonly #b: number;
+  readonly #views: SharedView[] = [];
 
   /** `entries`: distinct names, their states set; the table takes them over (do not change them). */
   constructor(entries: readonly MemberEntry[]) {
@@ -54,16 +56,42 @@ export class SharedMembers {
     return this.#list.length;
   }
 
+  /**
+   * What every view made so far holds of its own: entries copied or added, and contact times
+   * kept (diagnostics: this, not N², is what a simulation's tables cost beyond the shared N).
+   */
+  footprint(): number {
+    let sum = 0;
+    for (const v of this.#views) sum += v.footprint;
+    return sum;
+  }
+
   /** A member's table over the shared entries. */
   view(): MemberTable {
-    return new SharedView(this.#list, this.#byName, {
-      live: this.#live,
-      dead: this.#dead,
-      a: this.#a,
-      b: this.#b,
-    });
+    return this.#track(
+      new SharedView(this.#list, this.#byName, {
+        live: this.#live,
+        dead: this.#dead,
+        a: this.#a,
+        b: this.#b,
+      }),
+    );
+  }
+
+  #track(view: SharedView): SharedView {
+    this.#views.push(view);
+    return view;
   }
 }
+
+/**
+ * Contact times a view keeps of members still read from the shared entries: those of the last
+ * {@link RECENT_MS}, at most {@link RECENT} (the engine reads them only to tell contact within
+ * the last probe interval, at most a few seconds).
+ */
+export const RECENT = 256;
+/** @see RECENT */
+export const RECENT_MS = 5000;
 
 /** Marks a shared slot whose entry this view forgot (reaped). */
 const GONE = null;
@@ -76,7 +104,16 @@ class SharedView implements MemberTable {
   /** Entries of members the shared table does not hold, in slots after the shared ones. */
   readonly #extra: (MemberEntry | undefined)[] = [];
   readonly #extraByName = new Map<string, MemberEntry>();
-  /** Last direct contact with members of shared slots still read from the shared entry. */
+  /**
+   * Members of shared slots (still read from the shared entry) heard from directly, one bit
+   * each (allocated at the first contact): N bits per member, not N entries.
+   */
+  #contacted: Uint8Array | undefined;
+  /**
+   * When they were last heard from, for recent contacts only ({@link RECENT}; oldest first). An
+   * older one reads as the shared entry's time (earlier than the truth: never "fresh" by
+   * mistake).
+   */
   readonly #beats = new Map<number, number>();
   #size: number;
   #live: number;
@@ -103,6 +140,10 @@ class SharedView implements MemberTable {
 
   get size(): number {
     return this.#size;
+  }
+  /** Entries of its own (copied or added) plus contact times kept. */
+  get footprint(): number {
+    return this.#own.size + this.#extraByName.size + this.#beats.size;
   }
   get slots(): number {
     return this.#base.length + this.#extra.length;
@@ -162,11 +203,10 @@ class SharedView implements MemberTable {
       if (own === undefined) {
         // First change of a shared entry: copy it (with what this view recorded of contact).
         const copy = base[i].copy();
-        const beat = this.#beats.get(i);
-        if (beat !== undefined) {
-          copy.lastHeartbeat = beat;
+        if (this.#isContacted(i)) {
+          copy.lastHeartbeat = this.#beats.get(i) ?? copy.lastHeartbeat;
           copy.contacted = true;
-          this.#beats.delete(i);
+          this.#forgetContact(i);
         }
         this.#take(base[i]);
         this.#own.set(i, copy);
@@ -210,7 +250,15 @@ class SharedView implements MemberTable {
   heard(entry: MemberEntry, now: number): void {
     const i = entry.index;
     if (i < this.#base.length && this.#own.get(i) === undefined) {
-      this.#beats.set(i, now);
+      const bits = this.#contacted ??= new Uint8Array((this.#base.length + 7) >> 3);
+      bits[i >> 3] |= 1 << (i & 7);
+      const beats = this.#beats;
+      beats.delete(i);
+      beats.set(i, now);
+      for (const [slot, at] of beats) {
+        if (beats.size <= RECENT && at > now - RECENT_MS) break;
+        beats.delete(slot);
+      }
       return;
     }
     const held = this.get(entry.name);
@@ -222,7 +270,7 @@ class SharedView implements MemberTable {
 
   contacted(entry: MemberEntry): boolean {
     const i = entry.index;
-    if (i < this.#base.length && this.#own.get(i) === undefined) return this.#beats.has(i);
+    if (i < this.#base.length && this.#own.get(i) === undefined) return this.#isContacted(i);
     return this.get(entry.name)?.contacted ?? false;
   }
 
@@ -242,6 +290,16 @@ class SharedView implements MemberTable {
   /** The shared entry of slot `i` leaves this view (replaced or reaped). */
   #forget(i: number): void {
     this.#take(this.#base[i]);
+    this.#forgetContact(i);
+  }
+
+  #isContacted(i: number): boolean {
+    const bits = this.#contacted;
+    return bits !== undefined && (bits[i >> 3] & (1 << (i & 7))) !== 0;
+  }
+
+  #forgetContact(i: number): void {
+    if (this.#contacted) this.#contacted[i >> 3] &= ~(1 << (i & 7));
     this.#beats.delete(i);
   }
 

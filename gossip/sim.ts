@@ -82,6 +82,11 @@ export interface SimCluster {
   allSee(i: number, state: MemberState, observers?: readonly number[]): boolean;
   /** Reports whether every running member sees every other running member alive. */
   converged(): boolean;
+  /**
+   * The member table every member restored with `tables: "shared"` started from (its
+   * `footprint()` is what their views hold of their own).
+   */
+  readonly shared: SharedMembers | undefined;
   /** Running members' indexes. */
   running(): number[];
   /** Stops everything. */
@@ -116,6 +121,7 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
   const trustOf = options.trust ?? (() => open);
   let peers: { name: string; incarnation: number; meta: MemberMeta }[] | undefined;
   let shared: SharedMembers | undefined;
+  let sharedTable: SharedMembers | undefined;
   const make = (i: number, incarnation?: number): Gossip => {
     const transport = net.endpoint(addresses[i], options.identity?.(i) ?? names[i]);
     const g = createGossip(
@@ -158,6 +164,7 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
     }));
     for (let i = 0; i < options.size; i++) make(i);
     // Members restarted later start from their own tables, as a restarted daemon does.
+    sharedTable = shared;
     shared = undefined;
   } else make(0);
   const batch = options.joinBatch ?? 50;
@@ -174,6 +181,7 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
     members,
     names,
     addresses,
+    shared: sharedTable,
     restart(i, incarnation) {
       const g = make(i, incarnation);
       void g.join([addresses[i === 0 ? 1 : 0]]);

@@ -7,6 +7,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { OwnTable } from "../../gossip/members.ts";
 import { SharedMembers } from "../../gossip/shared_members.ts";
+import { createSimCluster } from "../../gossip/sim.ts";
 import { entryOf, runMemberTableContract } from "./member_table_contract.ts";
 
 runMemberTableContract("own table", (entries) => {
@@ -54,6 +55,24 @@ test("the local member's own entry replaces the shared one", () => {
   assert.is(view.live, 2);
   assert.is(view.edit(self), self);
   assert.is(shared.view().get("a")!.incarnation, 0);
+});
+
+test("a simulated member's own share of the table does not grow with N (memory linear in N)", () => {
+  // Two minutes of simulated time at 10 % loss (suspicions, refutations, every member heard
+  // from by many): with own tables each member would hold N entries; a view holds only its
+  // changes and recent contacts, the same at N = 100 and N = 400.
+  const perMember = (n: number) => {
+    const c = createSimCluster({ size: n, seed: 3, form: "restore", network: { loss: 0.1 } });
+    c.clock.advance(120_000);
+    const held = c.shared!.footprint() / n;
+    assert.ok(c.converged(), `N = ${n} did not stay converged`);
+    c.stop();
+    return held;
+  };
+  const small = perMember(100);
+  const large = perMember(400);
+  assert.ok(large <= 1.25 * small + 2, `per member: ${small} at N = 100, ${large} at N = 400`);
+  assert.ok(large < 400 / 8, `per member at N = 400: ${large}`);
 });
 
 test.run();
