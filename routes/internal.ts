@@ -53,6 +53,15 @@ export function internalRoutes(router: RouterType, service: MemberService): void
     return sync(null);
   });
 
+  // A restarting member asks whether it was removed while it was down: it is no longer trusted,
+  // so only a removal is told to an untrusted caller (cohort only; see MemberService.removalOf).
+  router.get("/core/internal/cluster/:name", (request: Request, caller: Caller) => {
+    if (caller.transport === "https" && !caller.peerFingerprint) {
+      throw new ForbiddenError("A client certificate is required");
+    }
+    return sync(service.removalOf(param(request, "name"), caller.peerFingerprint));
+  });
+
   // An explicit nudge to re-run upgrade gating. Waiting members re-check on every view change
   // anyway, so a lost or early nudge costs nothing.
   router.patch("/core/internal/database", (_request: Request, caller: Caller) => {

@@ -57,6 +57,26 @@ export interface RosterEntry {
   admission?: Admission;
   /** The writer's signature of {@link recordPayload} (added on write). */
   sig?: string;
+  /**
+   * The member's last start, refused by the upgrade gate, with the versions it tried (which it
+   * never announced) and why; written by the member itself, removed when it next runs (see
+   * `lib/daemon/refusals.ts`).
+   */
+  refused?: RefusedStart;
+}
+
+/** A start the upgrade gate refused, as a member records it in its own roster entry. */
+export interface RefusedStart {
+  /** When (ms since the epoch). */
+  at: number;
+  schemaInternal: number;
+  schemaExternal: number;
+  /** The extensions it tried (the first ones when the list is long). */
+  extensions: string[];
+  /** How many extensions it tried. */
+  count: number;
+  /** The gate's reason. */
+  reason: string;
 }
 
 /** The admitting member's proof that it let a certificate in under a name. */
@@ -126,6 +146,7 @@ const ROSTER_FIELDS = new Set([
   "joining",
   "admission",
   "sig",
+  "refused",
 ]);
 const TOKEN_FIELDS = new Set(["name", "expiresAt", "createdAt"]);
 /** How far a join time may be from the version of the record that admits it, in ms. */
@@ -156,6 +177,29 @@ function rosterShapeProblem(v: Record<string, unknown>): string | undefined {
     (typeof a !== "object" || a === null || !isName(a.by) || typeof a.sig !== "string")
   ) return "admission: expected { by, sig }";
   if (v.sig !== undefined && typeof v.sig !== "string") return "sig: expected a signature";
+  if (v.refused !== undefined) return refusedShapeProblem(v.refused);
+  return undefined;
+}
+
+/** Why a `refused` field is not a well-formed {@link RefusedStart}, or `undefined`. */
+function refusedShapeProblem(r: unknown): string | undefined {
+  const f = r as Record<string, unknown>;
+  if (typeof f !== "object" || f === null || Array.isArray(f)) return "refused: expected an object";
+  for (const k in f) {
+    if (!["at", "schemaInternal", "schemaExternal", "extensions", "count", "reason"].includes(k)) {
+      return `refused: unknown field ${k}`;
+    }
+  }
+  if (![f.at, f.schemaInternal, f.schemaExternal, f.count].every(isUint)) {
+    return "refused: expected times, versions and a count as non-negative integers";
+  }
+  const list = f.extensions;
+  if (!Array.isArray(list) || list.length > 1024 || !list.every(isName)) {
+    return "refused: expected at most 1024 extension names";
+  }
+  if (typeof f.reason !== "string" || f.reason.length > 1024) {
+    return "refused: expected a reason of at most 1024 characters";
+  }
   return undefined;
 }
 

@@ -1,10 +1,85 @@
 /**
- * Time formatting shared by the API's member entries.
+ * `GET /core/1.0/cluster` entries, answered from memory: the view's roster with each member's
+ * settled role, counted versions, liveness, app version and refused start.
  *
  * @module
  */
+import { compareVersions, type MemberVersion } from "../cluster/compat.ts";
+import type { Role } from "../cluster/roles.ts";
+import { refusalOf } from "./refusals.ts";
+import type { ClusterMemberEntry } from "./service.ts";
+import type { ClusterView } from "./view.ts";
 
 /** RFC 3339 for a heartbeat in ms since the epoch; Go's zero time for "never". */
 export function heartbeatTime(ms: number): string {
   return ms > 0 ? new Date(ms).toISOString() : "0001-01-01T00:00:00Z";
+}
+
+/** What {@link listEntries} reads besides the view. */
+export interface EntrySources {
+  view: ClusterView;
+  roles: ReadonlyMap<string, Role>;
+  /** This member's app version. */
+  appVersion: string;
+  /** Whether this member serves (online); while it waits, members at its versions are UPGRADING. */
+  selfOnline: boolean;
+  /** Now, ms since the epoch (this member's heartbeat). */
+  now: number;
+}
+
+/** The entries, sorted by name; see the module docs. */
+export function listEntries(s: EntrySources): ClusterMemberEntry[] {
+  const { view } = s;
+  const local = view.local;
+  // During an upgrade every member labels the others alike: the newest versions any member
+  // runs are the target; members with it are UPGRADING and members without it NEEDS UPGRADE,
+  // as seen from a waiting member and from one that has not upgraded yet. Only a member that
+  // runs the target and serves shows the members with it ONLINE (they serve too).
+  const versions = [...view.roster().keys()].map((n) => view.versionOf(n));
+  let target: MemberVersion = local;
+  for (const v of versions) if (v && compareVersions(target, v).verdict === "behind") target = v;
+  const upgrading = versions.some((v) => v && compareVersions(target, v).verdict !== "equal");
+  const atTargetServing = s.selfOnline && compareVersions(target, local).verdict === "equal";
+  const live = (version: MemberVersion | undefined) => {
+    if (!upgrading || !version) return s.selfOnline ? "ONLINE" : "UPGRADING";
+    if (compareVersions(target, version).verdict !== "equal") return "NEEDS UPGRADE";
+    return atTargetServing ? "ONLINE" : "UPGRADING";
+  };
+  const out: ClusterMemberEntry[] = [];
+  for (const [name, entry] of view.roster()) {
+    const self = name === view.name;
+    const info = self ? undefined : view.gossip.member(name);
+    const meta = info?.meta;
+    const version = view.versionOf(name);
+    const comparison = version ? compareVersions(local, version) : undefined;
+    let status = "UNREACHABLE";
+    if (self) status = live(version);
+    else if (info?.state === "suspect") status = "SUSPECT";
+    else if (info?.state === "alive") status = live(version);
+    const refused = refusalOf(entry);
+    out.push({
+      name,
+      address: entry.address,
+      certificate: entry.certificate,
+      fingerprint: entry.fingerprint,
+      role: s.roles.get(name) ?? "PENDING",
+      schema_internal_version: version?.schemaInternal ?? meta?.schemaInternal ?? 0,
+      schema_external_version: version?.schemaExternal ?? meta?.schemaExternal ?? 0,
+      last_heartbeat: heartbeatTime(
+        self ? s.now : info?.lastHeartbeat || view.storedHeartbeat(name),
+      ),
+      status,
+      extensions: [...(version?.extensions ?? [])],
+      extension_verdict: comparison
+        ? {
+          verdict: comparison.extensions.verdict,
+          missing: comparison.extensions.missing,
+          extra: comparison.extensions.extra,
+        }
+        : { verdict: "unknown", missing: [], extra: [] },
+      app_version: self ? s.appVersion : meta?.appVersion ?? "",
+      ...(refused ? { start_refused: refused } : {}),
+    });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
+import type { PhaseChange } from "./phase.ts";
 
 /** Events a daemon emits, by name. */
 export interface DaemonEvents {
@@ -14,6 +15,11 @@ export interface DaemonEvents {
   "cluster-extensions": { extensions: string[]; previous: string[] };
   /** The daemon begins to stop: long-lived answers (event streams) end now. */
   stopping: Record<string, never>;
+  /**
+   * The member's lifecycle moved (see `phase.ts`: uninitialized, joining, starting, waiting,
+   * online, refused, removed, stopping), with the reason; emitted after it is logged.
+   */
+  phase: PhaseChange;
 }
 
 /** Subscriptions and delivery of {@link DaemonEvents}. */

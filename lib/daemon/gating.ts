@@ -1,26 +1,32 @@
 /**
- * Upgrade gating at run time: decides at start whether a restarted member opens, waits or
- * refuses (lib/cluster/gating.ts), and while it waits re-decides whenever the gossip view changes,
- * so the moment the last member restarts upgraded every waiting member opens. There is no poll
+ * Upgrade gating at run time: decides at start whether a restarted member opens, waits or is
+ * refused (lib/cluster/gating.ts), and while it waits re-decides on every view change, so the
+ * moment the last member restarts upgraded every waiting member opens. There is no poll
  * interval and no notification to lose; `PATCH /core/internal/database` is only a nudge.
+ *
+ * The gate compares the versions this member's code would run with the versions every other
+ * member is counted with: the ones it last ran with (opened or waited with), never the ones of a
+ * refused attempt, which are never announced (see `flows/open.ts`).
  *
  * @module
  */
+import type { Clock } from "../cluster/membership.ts";
 import { evaluateGate, type GateDecision, type GateMember } from "../cluster/gating.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { Logger } from "../log.ts";
-import type { GossipHandle } from "./gossip_port.ts";
-import type { ClusterMembership } from "./membership.ts";
+import type { Background, Cancel } from "./background.ts";
+import type { ClusterView } from "./view.ts";
 
 /** How a member behaves while others run older versions. */
 export type UpgradePolicy = "strict" | "mixed";
 
 /** Options of {@link UpgradeGate}. */
 export interface UpgradeGateOptions {
-  name: string;
-  local: MemberVersion;
-  gossip: GossipHandle;
-  membership: ClusterMembership;
+  /** The versions this member's code runs. */
+  code: MemberVersion;
+  view: ClusterView;
+  clock: Clock;
+  background: Background;
   logger: Logger;
   /** Down members stop counting after this long, in ms; 0 = never. @default 0 */
   deadGraceMs?: number;
@@ -29,7 +35,7 @@ export interface UpgradeGateOptions {
    * serves at once and leaves the app to use the cluster's common extensions.
    */
   policy?: UpgradePolicy;
-  /** Called once when a waiting member opens, with how long it waited in ms. */
+  /** Called once when a waiting member may open, with how long it waited in ms. */
   onOpen(waitedMs: number, decision: GateDecision): void;
 }
 
@@ -38,9 +44,9 @@ export class UpgradeGate {
   readonly #o: UpgradeGateOptions;
   #decision?: GateDecision;
   #waitingSince = 0;
-  #unsubscribe: (() => void)[] = [];
+  #watching = false;
   #opened = false;
-  #graceTimer?: ReturnType<typeof setTimeout>;
+  #cancelGrace?: Cancel;
   readonly #loggedExcluded = new Set<string>();
 
   constructor(options: UpgradeGateOptions) {
@@ -57,36 +63,30 @@ export class UpgradeGate {
     return this.#opened ? 0 : this.#waitingSince;
   }
 
-  /** The other members as the gate sees them. */
+  /** The other members as the gate sees them, by name. */
   members(): GateMember[] {
+    const view = this.#o.view;
     const out: GateMember[] = [];
     // By name, so messages and 503s list the same members in the same order on every member.
-    for (const name of [...this.#o.membership.roster().keys()].sort()) {
-      if (name === this.#o.name) continue;
-      out.push({
-        name,
-        version: this.#o.membership.versionOf(name),
-        ...this.#o.membership.liveness(name),
-      });
+    for (const name of [...view.roster().keys()].sort()) {
+      if (name === view.name) continue;
+      out.push({ name, version: view.versionOf(name), ...view.liveness(name) });
     }
     return out;
   }
 
   /** Decides now; logs each member newly excluded after the grace period. */
   evaluate(): GateDecision {
-    const now = Date.now();
+    const now = this.#o.clock.now();
     const members = this.members();
     const grace = this.#o.deadGraceMs ?? 0;
-    this.#decision = evaluateGate(this.#o.local, members, { now, deadGraceMs: grace });
+    this.#decision = evaluateGate(this.#o.code, members, { now, deadGraceMs: grace });
     for (const name of this.#decision.excluded) {
       if (this.#loggedExcluded.has(name)) continue;
       this.#loggedExcluded.add(name);
       this.#o.logger.warn(
         "Member excluded from upgrade gating: down for longer than the grace period",
-        {
-          member: name,
-          grace_ms: grace,
-        },
+        { member: name, grace_ms: grace },
       );
     }
     if (grace > 0) this.#armGraceTimer(members, now, grace);
@@ -94,13 +94,13 @@ export class UpgradeGate {
   }
 
   /**
-   * A grace period running out changes the decision without any gossip event, so while the
+   * A grace period running out changes the decision without any view change, so while the
    * member waits, a timer re-decides when the next down member's grace expires.
    */
   #armGraceTimer(members: GateMember[], now: number, grace: number): void {
-    if (this.#graceTimer) clearTimeout(this.#graceTimer);
-    this.#graceTimer = undefined;
-    if (this.#opened || this.#decision?.decision !== "wait") return;
+    this.#cancelGrace?.();
+    this.#cancelGrace = undefined;
+    if (!this.#watching || this.#opened || this.#decision?.decision !== "wait") return;
     let next = Infinity;
     for (const m of members) {
       if (!m.version || m.up || m.downSince === undefined) continue;
@@ -109,19 +109,21 @@ export class UpgradeGate {
     }
     if (next === Infinity) return;
     // evaluateGate excludes a member once strictly more than the grace has passed.
-    const timer = setTimeout(() => this.recheck(), next - now + 1);
-    (timer as { unref?: () => void }).unref?.();
-    this.#graceTimer = timer;
+    this.#cancelGrace = this.#o.background.after(
+      "Upgrade grace check",
+      next - now + 1,
+      () => this.recheck(),
+    );
   }
 
   /**
-   * The start-up decision. `open` (or `wait` under the mixed policy) means serve now; `wait`
-   * means the gate watches the view and calls `onOpen` later; `refuse` is returned for the
-   * caller to fail the start with its message.
+   * The start-up decision. `open` (or `wait` under the mixed policy: `serve` is then true)
+   * means serve now; `wait` means the gate re-decides on every {@link recheck} and calls
+   * `onOpen` once everyone caught up; `refuse` is for the caller to fail the start with.
    */
-  begin(): GateDecision {
+  begin(): GateDecision & { serve: boolean } {
     const d = this.evaluate();
-    if (d.decision === "refuse") return d;
+    if (d.decision === "refuse") return { ...d, serve: false };
     if (d.decision === "open" || this.#o.policy === "mixed") {
       this.#opened = true;
       if (d.decision === "wait") {
@@ -129,25 +131,21 @@ export class UpgradeGate {
           behind: d.behind.map((b) => b.name),
         });
       }
-      return d;
+      return { ...d, serve: true };
     }
-    this.#waitingSince = Date.now();
+    this.#waitingSince = this.#o.clock.now();
+    this.#watching = true;
     this.#o.logger.warn("Waiting for other cluster members to upgrade", {
       behind: d.behind.map((b) => b.name),
       message: d.message,
     });
-    const recheck = () => this.recheck();
-    const g = this.#o.gossip;
-    for (const ev of ["member-join", "member-update", "member-failed", "member-left"] as const) {
-      this.#unsubscribe.push(g.on(ev, recheck));
-    }
-    this.#unsubscribe.push(g.on("record-change", recheck));
-    return d;
+    this.evaluate(); // arms the grace timer now that the gate watches
+    return { ...d, serve: false };
   }
 
-  /** Re-decides (on any view change, or a PATCH nudge); opens when everyone caught up. */
+  /** Re-decides (on a view change, a grace expiry or a nudge); opens when everyone caught up. */
   recheck(): void {
-    if (this.#opened) return;
+    if (!this.#watching || this.#opened) return;
     const d = this.evaluate();
     if (d.decision === "refuse") {
       this.#o.logger.error("Cannot open: " + d.message);
@@ -156,7 +154,7 @@ export class UpgradeGate {
     if (d.decision !== "open") return;
     this.#opened = true;
     this.stop();
-    const waited = Date.now() - this.#waitingSince;
+    const waited = this.#o.clock.now() - this.#waitingSince;
     this.#o.logger.info("Every member upgraded: opening", {
       waited_ms: waited,
       ...(d.excluded.length ? { excluded: d.excluded } : {}),
@@ -172,9 +170,8 @@ export class UpgradeGate {
 
   /** Stops watching. */
   stop(): void {
-    for (const u of this.#unsubscribe) u();
-    this.#unsubscribe = [];
-    if (this.#graceTimer) clearTimeout(this.#graceTimer);
-    this.#graceTimer = undefined;
+    this.#watching = false;
+    this.#cancelGrace?.();
+    this.#cancelGrace = undefined;
   }
 }

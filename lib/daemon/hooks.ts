@@ -48,6 +48,12 @@ export interface DaemonHooks {
   onHeartbeat?: (ctx: HookContext & { role: string; previous: string }) => unknown;
 }
 
+/** A hook's arguments without the daemon, which the member adds. */
+export type HookArgs<K extends keyof DaemonHooks> = Omit<
+  Parameters<NonNullable<DaemonHooks[K]>>[0],
+  "daemon"
+>;
+
 /** Runs `hook` (if any) and awaits it; a rejection propagates with the hook's name attached. */
 export async function runHook<C>(
   hook: ((ctx: C) => unknown) | undefined,

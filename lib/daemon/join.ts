@@ -1,5 +1,5 @@
 /**
- * The joining side: try each address of a join token in turn, pinning the cluster certificate by
+ * The join request: try each address of a join token in turn, pinning the cluster certificate by
  * the token's fingerprint, until one member answers.
  *
  * @module
@@ -7,8 +7,7 @@
 import type { JoinToken } from "../cluster/token.ts";
 import { CohortError, type ErrorCode, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { requestJson } from "../net/client.ts";
-import { pinnedTlsOptions } from "../net/pin.ts";
+import type { PeerAnswer, PeerTransport } from "./peers.ts";
 import type { JoinRequest, JoinResponse } from "./service.ts";
 
 const CODES: Record<number, ErrorCode> = {
@@ -22,34 +21,36 @@ const CODES: Record<number, ErrorCode> = {
 /** How long one join attempt may take, in ms. */
 export const JOIN_TIMEOUT_MS = 15_000;
 
+/** A member answered the join request with a refusal: nothing was admitted. */
+export class JoinRefusedError extends CohortError {}
+
 /**
  * Sends the join request to the token's addresses in order. An address that does not answer,
  * or whose certificate does not match the token's fingerprint, is skipped; the first member that
  * answers decides: its admission is returned, its refusal is thrown with its own message.
  *
- * @throws {CohortError} the refusal of the member that answered.
- * @throws {UnavailableError} when no address could be reached.
+ * @throws {JoinRefusedError} the refusal of the member that answered.
+ * @throws {UnavailableError} when no address could be reached (one that timed out may still
+ *   have admitted the joiner).
  */
 export async function requestJoin(
+  peers: PeerTransport,
   token: JoinToken,
   request: Omit<JoinRequest, "secret">,
   identity: { cert: string; key: string },
   logger: Logger,
 ): Promise<{ response: JoinResponse; via: string }> {
   const skipped: string[] = [];
-  const tls = pinnedTlsOptions({
-    fingerprint: token.fingerprint,
-    cert: identity.cert,
-    key: identity.key,
-  });
   for (const address of token.join_addresses) {
-    let answer: { status: number; body: unknown };
+    let answer: PeerAnswer;
     try {
-      answer = await requestJson({
+      answer = await peers.request({
+        address,
         method: "POST",
-        url: `https://${address}/core/internal/cluster`,
+        path: "/core/internal/cluster",
         body: { ...request, secret: token.secret },
-        tls,
+        fingerprint: token.fingerprint,
+        identity,
         timeoutMs: JOIN_TIMEOUT_MS,
       });
     } catch (err) {
@@ -61,7 +62,7 @@ export async function requestJoin(
     const env = answer.body as { type?: string; error?: string; metadata?: unknown } | null;
     if (answer.status >= 400 || env?.type !== "sync") {
       const status = answer.status >= 400 ? answer.status : 502;
-      throw new CohortError(
+      throw new JoinRefusedError(
         CODES[status] ?? "E_INTERNAL",
         status,
         env?.error || `Join refused by ${address} with HTTP ${answer.status}`,

@@ -6,6 +6,9 @@
  * @module
  */
 import type { JsonValue } from "../cluster/membership.ts";
+import type { StartRefusal } from "./refusals.ts";
+
+export type { StartRefusal } from "./refusals.ts";
 
 /**
  * Lifecycle state of a member, with MicroCluster's wording for its database status:
@@ -52,6 +55,11 @@ export interface ClusterMemberEntry {
   extension_verdict: { verdict: string; missing: string[]; extra: string[] };
   /** The embedding app's version string on that member. */
   app_version: string;
+  /**
+   * cohort only: its last start was refused (with versions it never ran, so nobody counts it
+   * with them); shown until it next runs.
+   */
+  start_refused?: StartRefusal;
 }
 
 /** `POST /core/internal/cluster` body: a prospective member asks to join. */
@@ -167,6 +175,15 @@ export interface MemberService {
    * then, once the caller has had its answer, leaves, wipes its cluster state and stays running.
    */
   resetSelf(force?: boolean): Promise<void>;
+  /**
+   * Whether member `name` was removed (its roster record is a tombstone, written at `version`),
+   * asked by a member about itself before it opens after a restart. A caller whose certificate
+   * `callerFingerprint` is not trusted learns only a removal.
+   *
+   * @throws {ForbiddenError} for an untrusted caller when `name` was not removed
+   * @throws {UnavailableError} while this member does not serve its view
+   */
+  removalOf(name: string, callerFingerprint?: string): { removed: boolean; version?: number };
   /** Names of the members a waiting member waits for (empty when not waiting). */
   waitingFor(): string[];
   /** Re-runs the upgrade gate now (`PATCH /core/internal/database`). */
@@ -219,4 +236,6 @@ export interface UpgradeReport {
    * `--upgrade-dead-grace` (they no longer hold the upgrade back).
    */
   excluded: string[];
+  /** Members whose last start was refused, and with what (until they next run). */
+  refused: ({ name: string } & StartRefusal)[];
 }

@@ -8,8 +8,9 @@
 import { TOKEN_RECORD, tokensOf } from "../cluster/roster.ts";
 import { encodeToken, hashSecret, newTokenSecret } from "../cluster/token.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
+import type { Clock } from "../cluster/membership.ts";
 import { fingerprint } from "../net/certificates.ts";
-import { type DaemonCore, online } from "./options.ts";
+import type { Network } from "./network.ts";
 import type { TokenInfo } from "./service.ts";
 
 /** How long a consumed or revoked token's tombstone is kept when the token never expired, ms. */
@@ -22,10 +23,16 @@ const EXPIRED_KEPT_MS = 86_400_000;
 
 /** The join tokens of one member's cluster. */
 export class JoinTokens {
-  readonly #d: DaemonCore;
+  readonly #online: () => Network;
+  readonly #clock: Clock;
 
-  constructor(core: DaemonCore) {
-    this.#d = core;
+  /**
+   * `online` returns the network of an online member, or throws the member's unavailable
+   * message (for a waiting member: the members it waits for).
+   */
+  constructor(online: () => Network, clock: Clock) {
+    this.#online = online;
+    this.#clock = clock;
   }
 
   /**
@@ -35,31 +42,32 @@ export class JoinTokens {
    * @throws {ConflictError} when a member of that name exists, or an unexpired token for it
    */
   create(name: string, expireAfterMs: number): Promise<string> {
-    const { gossip, membership } = online(this.#d);
-    if (membership.roster().has(name)) {
+    const { gossip, view, identity } = this.#online();
+    if (view.roster().has(name)) {
       throw new ConflictError(`A member named "${name}" already exists`);
     }
-    if (tokensOf(gossip).some(([, t]) => t.name === name && !expired(t.expiresAt))) {
+    const now = this.#clock.now();
+    if (tokensOf(gossip).some(([, t]) => t.name === name && !expired(t.expiresAt, now))) {
       throw new ConflictError(`A join token for "${name}" already exists: revoke it first`);
     }
     const secret = newTokenSecret();
-    const now = Date.now();
     const expiresAt = expireAfterMs > 0 ? now + expireAfterMs : null;
     gossip.setRecord(TOKEN_RECORD, hashSecret(secret), { name, expiresAt, createdAt: now }, {
       ...(expiresAt !== null ? { expiresAt: expiresAt + EXPIRED_KEPT_MS } : {}),
     });
     return Promise.resolve(encodeToken({
       secret,
-      fingerprint: fingerprint(this.#d.clusterCert!),
-      join_addresses: membership.liveAddresses(),
+      fingerprint: fingerprint(identity.clusterCert),
+      join_addresses: view.liveAddresses(),
     }));
   }
 
   /** Unexpired, unused tokens, by name. */
   list(): Promise<TokenInfo[]> {
-    const { gossip } = online(this.#d);
+    const { gossip } = this.#online();
+    const now = this.#clock.now();
     const list = tokensOf(gossip)
-      .filter(([, t]) => !expired(t.expiresAt))
+      .filter(([, t]) => !expired(t.expiresAt, now))
       .map(([, t]) => ({
         name: t.name,
         expires_at: t.expiresAt === null ? null : new Date(t.expiresAt).toISOString(),
@@ -74,7 +82,7 @@ export class JoinTokens {
    * @throws {NotFoundError} when there is none
    */
   revoke(name: string): Promise<void> {
-    const { gossip } = online(this.#d);
+    const { gossip } = this.#online();
     const found = tokensOf(gossip).filter(([, t]) => t.name === name);
     if (!found.length) throw new NotFoundError(`No join token for "${name}"`);
     for (const [hash, t] of found) this.consume(hash, t.expiresAt);
@@ -83,12 +91,14 @@ export class JoinTokens {
 
   /** Replaces the token with secret hash `hash` (expiring at `expiresAt`) by its tombstone. */
   consume(hash: string, expiresAt: number | null): void {
-    online(this.#d).gossip.setRecord(TOKEN_RECORD, hash, null, {
-      expiresAt: expiresAt !== null ? expiresAt + EXPIRED_KEPT_MS : Date.now() + TOMBSTONE_MS,
+    this.#online().gossip.setRecord(TOKEN_RECORD, hash, null, {
+      expiresAt: expiresAt !== null
+        ? expiresAt + EXPIRED_KEPT_MS
+        : this.#clock.now() + TOMBSTONE_MS,
     });
   }
 }
 
-function expired(expiresAt: number | null): boolean {
-  return expiresAt !== null && Date.now() >= expiresAt;
+function expired(expiresAt: number | null, now: number): boolean {
+  return expiresAt !== null && now >= expiresAt;
 }

@@ -11,16 +11,17 @@ import process from "node:process";
 import { compareVersions, describeVersions, type MemberVersion } from "../cluster/compat.ts";
 import { compareExtensions, extensionDigest } from "../cluster/extensions.ts";
 import { commonExtensions } from "../cluster/gating.ts";
+import type { Clock } from "../cluster/membership.ts";
 import type { Logger } from "../log.ts";
-import type { ClusterMembership } from "./membership.ts";
+import type { Background, Cancel } from "./background.ts";
+import { refusalOf } from "./refusals.ts";
 import type { ExtensionsReport, UpgradeReport } from "./service.ts";
+import type { ClusterView } from "./view.ts";
 
 /** Computes the extensions report from the view. */
-export function extensionsReport(
-  name: string,
-  local: MemberVersion,
-  membership: ClusterMembership,
-): ExtensionsReport {
+export function extensionsReport(view: ClusterView): ExtensionsReport {
+  const { name, local } = view;
+  const membership = view;
   const lists: (readonly string[])[] = [local.extensions];
   const members: ExtensionsReport["members"] = {};
   for (const other of membership.roster().keys()) {
@@ -38,19 +39,26 @@ export function extensionsReport(
 
 /** Tracks the upgrade target and reports progress. */
 export class UpgradeTracker {
+  readonly #clock: Clock;
   #targetKey = "";
-  #since = Date.now();
+  #since: number;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+    this.#since = clock.now();
+  }
 
   /**
    * Computes the report; `waitingSince` is 0 when this member does not wait, `excluded` names
    * the members the gate excluded after the grace period.
    */
   report(
-    local: MemberVersion,
-    membership: ClusterMembership,
+    view: ClusterView,
     waitingSince: number,
     excluded: readonly string[] = [],
   ): UpgradeReport {
+    const { local } = view;
+    const membership = view;
     const versions = new Map<string, MemberVersion>();
     for (const name of membership.roster().keys()) {
       const v = membership.versionOf(name);
@@ -65,7 +73,7 @@ export class UpgradeTracker {
     }`;
     if (key !== this.#targetKey) {
       this.#targetKey = key;
-      this.#since = Date.now();
+      this.#since = this.#clock.now();
     }
     const done: string[] = [];
     const pending: UpgradeReport["pending"] = [];
@@ -91,6 +99,11 @@ export class UpgradeTracker {
       since: new Date(this.#since).toISOString(),
       waiting_since: waitingSince ? new Date(waitingSince).toISOString() : null,
       excluded: [...excluded],
+      refused: [...membership.roster()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .flatMap(([name, entry]) => {
+          const r = refusalOf(entry);
+          return r ? [{ name, ...r }] : [];
+        }),
     };
   }
 }
@@ -105,6 +118,10 @@ export interface UpdateTriggerOptions {
    */
   maxDelayMs?: number;
   logger: Logger;
+  /** Where the delayed runs are scheduled (the member's clock, caught and logged). */
+  background: Background;
+  /** A float in [0, 1) for the random delay. @default Math.random */
+  random?: () => number;
 }
 
 /** A non-negative number of seconds from an environment variable, in ms; `undefined` if unset. */
@@ -119,7 +136,7 @@ function secondsFromEnv(name: string): number | undefined {
 export class UpdateTrigger {
   readonly #o: UpdateTriggerOptions;
   readonly #seen = new Set<string>();
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #timers = new Set<Cancel>();
 
   constructor(options: UpdateTriggerOptions) {
     this.#o = {
@@ -130,37 +147,39 @@ export class UpdateTrigger {
   }
 
   /** Looks for members ahead of `local`; schedules the command for each new target. */
-  check(local: MemberVersion, membership: ClusterMembership): void {
+  check(view: ClusterView): void {
     if (!this.#o.command) return;
+    const { local } = view;
+    const membership = view;
     for (const name of membership.roster().keys()) {
       const v = membership.versionOf(name);
       if (!v || compareVersions(local, v).verdict !== "behind") continue;
       const key = `${v.schemaInternal}/${v.schemaExternal}/${extensionDigest(v.extensions)}`;
       if (this.#seen.has(key)) continue;
       this.#seen.add(key);
-      const delay = Math.floor(Math.random() * (this.#o.maxDelayMs ?? 30_000));
+      const delay = Math.floor((this.#o.random ?? Math.random)() * (this.#o.maxDelayMs ?? 30_000));
       this.#o.logger.info("A member is ahead: scheduling the cluster update command", {
         member: name,
         target: key,
         delay_ms: delay,
       });
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
+      const cancel = this.#o.background.after("Cluster update command", delay, () => {
+        this.#timers.delete(cancel);
         this.#run(key);
-      }, delay);
-      (timer as { unref?: () => void }).unref?.();
-      this.#timers.add(timer);
+      });
+      this.#timers.add(cancel);
     }
   }
 
   #run(target: string): void {
-    const started = Date.now();
+    const clock = this.#o.background.clock;
+    const started = clock.now();
     execFile(
       this.#o.command!,
       [],
       { env: { ...process.env, COHORT_UPDATE_TARGET: target } },
       (err) => {
-        const ms = Date.now() - started;
+        const ms = clock.now() - started;
         if (err) {
           this.#o.logger.error("Cluster update command failed", {
             target,
@@ -174,7 +193,7 @@ export class UpdateTrigger {
 
   /** Cancels pending runs. */
   stop(): void {
-    for (const t of this.#timers) clearTimeout(t);
+    for (const cancel of this.#timers) cancel();
     this.#timers.clear();
   }
 }

@@ -110,11 +110,12 @@ async function migrateKind(
   kind: MigrationKind,
   folder: string,
   logger: Logger,
+  apply = true,
 ): Promise<number> {
   const known = readJournal(folder);
   const applied = await appliedTimes(store.client, kind);
   checkHistory(kind, applied, known);
-  if (applied.length === known.length) return 0;
+  if (applied.length === known.length || !apply) return 0;
   try {
     // drizzle's libSQL migrator sends every pending statement of the folder in one
     // `client.migrate` batch, which runs inside a single transaction: all or nothing.
@@ -137,7 +138,8 @@ export function knownVersions(appMigrations?: string): SchemaVersions {
 /**
  * Applies the pending migrations of cohort (internal) then of the app (external, when
  * `appMigrations` is given), each kind in one transaction. Idempotent: with nothing pending it
- * changes nothing. {@link openStore} calls it; call it again only to re-check a live database.
+ * changes nothing. `deferApp` checks the app's migrations without applying them (a restarted
+ * member applies them only once the upgrade gate lets it run them). {@link openStore} calls it; call it again only to re-check a live database.
  *
  * @returns how many migrations of each kind were applied now.
  * @throws {IncompatibleError} when the database is ahead of this code or its history diverged.
@@ -145,12 +147,14 @@ export function knownVersions(appMigrations?: string): SchemaVersions {
  */
 export async function applyMigrations(
   store: Pick<Store, "db" | "client">,
-  options: { appMigrations?: string; logger?: Logger } = {},
+  options: { appMigrations?: string; logger?: Logger; deferApp?: boolean } = {},
 ): Promise<SchemaVersions> {
   const logger = (options.logger ?? silentLogger).child({ component: "store" });
   const internal = await migrateKind(store, "internal", INTERNAL_MIGRATIONS, logger);
+  // Deferred: the app's history is checked (a database ahead of this code is still refused) but
+  // nothing is applied until the caller applies again without `deferApp`.
   const external = options.appMigrations
-    ? await migrateKind(store, "external", options.appMigrations, logger)
+    ? await migrateKind(store, "external", options.appMigrations, logger, !options.deferApp)
     : 0;
   return { internal, external };
 }

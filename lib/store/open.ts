@@ -31,6 +31,11 @@ export interface StoreOptions {
   busyTimeoutMs?: number;
   /** @default silentLogger */
   logger?: Logger;
+  /**
+   * Check the app's migrations but apply none of them yet (see `applyMigrations`); cohort's own
+   * are applied. `Store.versions` still tells what the code knows. @default false
+   */
+  deferApp?: boolean;
 }
 
 export { appliedVersions, applyMigrations, MIGRATIONS_TABLES } from "./migrate.ts";

@@ -1,4 +1,5 @@
 /** A scriptable in-memory MemberService for route tests. */
+import { ForbiddenError } from "../../lib/errors.ts";
 import type {
   Caller,
   ClusterMemberEntry,
@@ -116,6 +117,12 @@ export class FakeService implements MemberService {
   waitingFor(): string[] {
     return this.waiting;
   }
+  /** "gone" was removed; anyone else is a member, told only to the trusted caller. */
+  removalOf(name: string, callerFingerprint?: string): { removed: boolean; version?: number } {
+    if (name === "gone") return { removed: true, version: 1 };
+    if (callerFingerprint === "trusted-fp") return { removed: false };
+    throw new ForbiddenError("Client certificate is not trusted by this cluster");
+  }
   nudge(): void {
     this.nudges++;
   }
@@ -135,6 +142,7 @@ export class FakeService implements MemberService {
       since: "2026-01-01T00:00:00.000Z",
       waiting_since: null,
       excluded: [],
+      refused: [],
     };
   }
   setAppVersion(version: string): Promise<void> {

@@ -445,6 +445,20 @@ test("PUT /core/internal/cluster/:name only for this member's own name", async (
   assert.is((await ctx.call("PUT", "/core/internal/cluster/c1", TRUSTED, {}))[0], 200);
 });
 
+test("GET /core/internal/cluster/:name tells a removal to any certified caller, membership only to the trusted", async (ctx) => {
+  const [anonymous] = await ctx.call("GET", "/core/internal/cluster/gone", ANONYMOUS);
+  assert.is(anonymous, 403, "a client certificate is required");
+  const [status, body] = await ctx.call("GET", "/core/internal/cluster/gone", STRANGER);
+  assert.is(status, 200);
+  assert.equal(body.metadata, { removed: true, version: 1 });
+  const [stranger, refused] = await ctx.call("GET", "/core/internal/cluster/c2", STRANGER);
+  assert.is(stranger, 403);
+  assert.match(refused.error, "not trusted");
+  const [trusted, member] = await ctx.call("GET", "/core/internal/cluster/c2", TRUSTED);
+  assert.is(trusted, 200);
+  assert.equal(member.metadata, { removed: false });
+});
+
 test("PUT /core/control/app-version sets it and answers the new server info", async (ctx) => {
   ctx.service.state = "online";
   const [status, body] = await ctx.call("PUT", "/core/control/app-version", UNIX, {

@@ -20,7 +20,8 @@ export const clusterListCommand: Command = {
   usage: `Usage: cohort cluster list [-f table|json|yaml] [--state-dir DIR]
 
 Lists the cluster's members as the local member sees them: name, address, role, schema
-versions, API extensions and status.
+versions, API extensions and status; under the table, each member whose last start was
+refused, with the versions it tried and why.
 
 Options:
   -f, --format FORMAT   table (default), json or yaml
@@ -51,6 +52,12 @@ Options:
         m.status,
       ],
     ));
+    if (format === "table") {
+      // A refused start changed nothing above; say why it was refused, under the table.
+      for (const m of members) {
+        if (m.start_refused) deps.stdout.write(`\n${m.name}: ${m.start_refused.summary}\n`);
+      }
+    }
     return 0;
   },
 };

@@ -12,7 +12,8 @@ export const upgradeStatusCommand: Command = {
   usage: `Usage: cohort upgrade status [-f table|json|yaml] [--state-dir DIR]
 
 Shows the newest versions any member runs (the target), which members run them and which do
-not yet (with what they lack), and since when.
+not yet (with what they lack), and since when; and each member whose last start was refused,
+with the versions it tried and why (it still counts with the versions it last ran).
 
 Options:
   -f, --format FORMAT   table (default), json or yaml
@@ -36,7 +37,8 @@ Options:
           renderTable(["MEMBER", "STATE", "LACKS"], [
             ...r.done.map((n) => [n, "done", ""]),
             ...r.pending.map((p) => [p.name, "pending", p.lacks]),
-          ]),
+          ]) +
+          (r.refused ?? []).map((f) => `\n${f.name}: ${f.summary}\n`).join(""),
       );
     }
     return 0;

@@ -1,0 +1,95 @@
+/**
+ * What a member takes from the world besides its options: time and timers, randomness, how it
+ * reaches other members, and how it listens. {@link systemEnvironment} is the real one (the
+ * system clock, HTTPS, a control socket); {@link memoryEnvironment} runs a whole member in one
+ * process on a simulated clock, with {@link MemoryPeers} for requests between members (with the
+ * gossip layer's in-memory transport and a `:memory:` store, nothing touches the network).
+ *
+ * @module
+ */
+import { createServer, type Server as HttpsServer } from "node:https";
+import { type Clock, systemClock } from "../cluster/membership.ts";
+import type { Logger } from "../log.ts";
+import { serveHttps } from "../net/serve.ts";
+import type { MemoryPeers } from "./memory_peers.ts";
+import type { Handler } from "./options.ts";
+import { httpsPeers, type PeerTransport } from "./peers.ts";
+
+/** What {@link DaemonEnvironment.listen} is asked to serve. */
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** `host:port`. */
+  address: string;
+  /** The certificate and key presented (the cluster's, PEM). */
+  cert: string;
+  key: string;
+  handler: Handler;
+  logger: Logger;
+}
+
+/** A member's network listener. */
+export interface NetListener {
+  /** The HTTPS server the gossip layer's WebSocket endpoint is mounted on. */
+  readonly server: HttpsServer;
+  close(): Promise<void>;
+}
+
+/** The world of one member; see the module docs. */
+export interface DaemonEnvironment {
+  /** Time and every timer of the member. */
+  clock: Clock;
+  /** A float in [0, 1) (the update command's random delay). */
+  random: () => number;
+  /** Requests to other members. */
+  peers: PeerTransport;
+  /** Serves the member's API on its address. */
+  listen(options: ListenOptions): Promise<NetListener>;
+  /** Whether the member serves its control socket (`DIR/control.socket`). */
+  controlSocket: boolean;
+}
+
+/** The real world: the system clock, HTTPS with mutual TLS, a control socket. */
+export const systemEnvironment: DaemonEnvironment = Object.freeze({
+  clock: systemClock,
+  random: Math.random,
+  peers: httpsPeers,
+  listen: (o: ListenOptions) =>
+    serveHttps({
+      host: o.host,
+      port: o.port,
+      cert: o.cert,
+      key: o.key,
+      handler: o.handler,
+      logger: o.logger,
+    }) as Promise<NetListener>,
+  controlSocket: true,
+});
+
+/**
+ * A world in one process: `clock` (e.g. the gossip layer's `SimClock`), `random`, and `peers`
+ * for requests between the members of one simulation; no socket is opened. Pass a gossip
+ * factory on the in-memory transport and `databaseUrl: ":memory:"` in the options.
+ */
+export function memoryEnvironment(
+  peers: MemoryPeers,
+  clock: Clock,
+  random: () => number,
+): DaemonEnvironment {
+  return {
+    clock,
+    random,
+    peers,
+    controlSocket: false,
+    listen(o: ListenOptions): Promise<NetListener> {
+      const stop = peers.listen(o.address, o.cert, o.handler);
+      // Never listening: it only satisfies the gossip factory's contract, which the in-memory
+      // transport ignores.
+      const server = createServer();
+      return Promise.resolve({
+        server,
+        close: () => Promise.resolve(stop()),
+      });
+    },
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * The accepting side of a join (any member), and its one undo path: a joiner admitted but never
+ * heard of again. The admission writes the joiner's roster record marked `joining`; the joiner
+ * clears the mark once its `preJoin` passed, or withdraws (a failed or crashed join, see
+ * `join.ts`). A mark still set after {@link JOIN_EXPIRY_MS} means the joiner is gone for good:
+ * any online member then writes the record's tombstone, so no half-joined member stays listed.
+ *
+ * @module
+ */
+import type { JsonValue } from "../../cluster/membership.ts";
+import { MEMBER_RECORD, type RosterEntry, tokenOf } from "../../cluster/roster.ts";
+import { hashSecret } from "../../cluster/token.ts";
+import { fingerprint } from "../../net/certificates.ts";
+import { checkAdmission } from "../admission.ts";
+import type { MemberContext } from "../context.ts";
+import { startingMeta } from "../gossip_port.ts";
+import type { Network } from "../network.ts";
+import type { JoinRequest, JoinResponse } from "../service.ts";
+import type { JoinTokens } from "../tokens.ts";
+
+/** How long an admitted joiner has to complete its join before it is dropped, ms. */
+export const JOIN_EXPIRY_MS = 5 * 60_000;
+
+/** Admits (or refuses, with the reason) a prospective member. */
+export function acceptJoin(
+  ctx: MemberContext,
+  net: Network,
+  tokens: JoinTokens,
+  request: JoinRequest,
+): JoinResponse {
+  const hash = hashSecret(request.secret);
+  const token = tokenOf(net.gossip, hash);
+  const now = ctx.env.clock.now();
+  checkAdmission({
+    request,
+    token,
+    now,
+    local: net.view.local,
+    roster: net.view.roster(),
+    versionOf: (name) => net.view.versionOf(name),
+  });
+  // Check and consumption run without an await between them: single-use on this member.
+  if (token.state === "live") tokens.consume(hash, token.entry.expiresAt);
+  const entry: RosterEntry = {
+    address: request.address,
+    certificate: request.certificate,
+    fingerprint: fingerprint(request.certificate),
+    joinedAt: now,
+    joining: true,
+  };
+  net.gossip.setRecord(MEMBER_RECORD, request.name, entry as unknown as JsonValue);
+  if (request.app_version !== undefined) {
+    // Its request came over mutual TLS with everything it will gossip about itself: announce
+    // it now rather than after its first exchange (before the state it is handed, too).
+    net.gossip.admit(
+      request.name,
+      startingMeta({
+        address: request.address,
+        fingerprint: entry.fingerprint,
+        schemaInternal: request.schema_internal_version,
+        schemaExternal: request.schema_external_version,
+        appVersion: request.app_version,
+        extensions: request.extensions,
+      }),
+    );
+  }
+  // The joiner does not listen yet: it gets the roster from us with its admission.
+  syncRoster(net, request.name);
+  ctx.logger.info("Admitted a new member", { name: request.name, address: request.address });
+  const members = [...net.view.roster()].map(([name, m]) => ({
+    name,
+    address: m.address,
+    certificate: m.certificate,
+  }));
+  const self = members.find((m) => m.name === net.config.name)!;
+  return {
+    cluster_cert: net.identity.clusterCert,
+    cluster_key: net.identity.clusterKey,
+    cluster_members: members,
+    trusted_member: self,
+    gossip_state: net.gossip.exportState(),
+  };
+}
+
+/**
+ * Has every other roster member compare digests with this one soon after this member changed
+ * the roster. Trust follows the roster, so a member that missed the record's broadcast would
+ * refuse a new member's gossip, and suspect it, until its next periodic push-pull, seconds
+ * later. Digests, and not at once: full-state exchanges with every member right at the
+ * admission would load the cluster, the joiner included, just when the joiner starts.
+ */
+export function syncRoster(net: Network, skip?: string): void {
+  const own = net.config.name;
+  const addresses = [...net.view.roster()]
+    .filter(([name]) => name !== own && name !== skip)
+    .map(([, m]) => m.address);
+  net.gossip.sync(addresses);
+}
+
+/** Drops joiners admitted more than {@link JOIN_EXPIRY_MS} ago that never completed. */
+export function expireStaleJoins(ctx: MemberContext, net: Network): void {
+  const now = ctx.env.clock.now();
+  for (const [name, entry] of net.view.roster()) {
+    if (!entry.joining || now - entry.joinedAt <= JOIN_EXPIRY_MS) continue;
+    ctx.logger.warn("Dropping a member whose join never completed", {
+      name,
+      admitted_ms_ago: now - entry.joinedAt,
+    });
+    net.gossip.setRecord(MEMBER_RECORD, name, null);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Questions a member asks the others outside gossip, with only its own certificate to show:
+ * whether it was removed (before it opens after a restart), and to be taken out of the roster
+ * (after a failed join, or to finish a leave cut short by a crash).
+ *
+ * @module
+ */
+import type { MemberContext } from "../context.ts";
+import { answerError } from "../peers.ts";
+
+/** How long one question may take, ms. */
+const ASK_TIMEOUT_MS = 3000;
+/** How long one request to withdraw may take while a start finishes a step cut short, ms. */
+export const RESUME_ASK_MS = 3000;
+
+/** What the others say about this member's removal. */
+export type RemovalAnswer = "removed" | "member" | "unknown";
+
+/**
+ * Asks every peer in parallel whether `name` was removed; resolves as soon as one answers with
+ * its tombstone (newer than `since`, the version of this member's own admission record as it
+ * knows it), or once every peer answered or failed. A member removed while it was down learns
+ * it here: the others no longer trust its certificate, so gossip cannot tell it.
+ */
+export function askRemoved(
+  ctx: MemberContext,
+  peers: readonly string[],
+  name: string,
+  since: number,
+  identity: { cert: string; key: string; fingerprint: string },
+): Promise<RemovalAnswer> {
+  return new Promise((resolve) => {
+    let pending = peers.length;
+    let member = false;
+    if (!pending) return resolve("unknown");
+    const done = () => {
+      if (--pending === 0) resolve(member ? "member" : "unknown");
+    };
+    for (const address of peers) {
+      ctx.env.peers.request({
+        address,
+        method: "GET",
+        path: `/core/internal/cluster/${encodeURIComponent(name)}`,
+        fingerprint: identity.fingerprint,
+        identity,
+        timeoutMs: ASK_TIMEOUT_MS,
+      }).then((answer) => {
+        const body = (answer.body as { metadata?: { removed?: unknown; version?: unknown } })
+          ?.metadata;
+        if (answer.status === 200 && body?.removed === true) {
+          const version = typeof body.version === "number" ? body.version : Infinity;
+          if (version > since) return resolve("removed");
+        } else if (answer.status === 200) member = true;
+      }, (err) => {
+        ctx.logger.debug("Could not ask a member about this member's removal", { address, err });
+      }).finally(done);
+    }
+  });
+}
+
+/**
+ * Asks the peers, one after the other, to remove `name` (forced): the way out of a join that was
+ * admitted but not completed, or of a leave whose tombstone may not have spread. Resolves
+ * `true` once one did it or told that `name` is not a member (any more); `false` when none could.
+ */
+export async function withdraw(
+  ctx: MemberContext,
+  peers: readonly string[],
+  name: string,
+  identity: { cert: string; key: string; fingerprint: string },
+  timeoutMs = 10_000,
+): Promise<boolean> {
+  for (const address of peers) {
+    try {
+      const answer = await ctx.env.peers.request({
+        address,
+        method: "DELETE",
+        path: `/core/1.0/cluster/${encodeURIComponent(name)}?force=1`,
+        fingerprint: identity.fingerprint,
+        identity,
+        timeoutMs,
+      });
+      // 404: not a member; 403: not trusted, so not in that member's roster either.
+      if (answer.status < 300 || answer.status === 404 || answer.status === 403) return true;
+      ctx.logger.warn("A member did not take this member out of the roster", {
+        address,
+        reason: answerError(answer),
+      });
+    } catch (err) {
+      ctx.logger.warn("Could not reach a member to leave the roster", { address, err });
+    }
+  }
+  return false;
+}

@@ -1,0 +1,80 @@
+/**
+ * Bootstrapping a new cluster. In this order, each step durable before the next:
+ *
+ * 1. this member's key pair and the cluster's (files);
+ * 2. the network, this member's roster record, the roster written to the store;
+ * 3. the `postBootstrap` hook;
+ * 4. `daemon.json`: the commit point. Before it, a restart finds an uninitialised member and
+ *    removes the leftovers; after it, a bootstrapped member that lists itself.
+ *
+ * A failure before the commit is undone by one path: network stopped, leftovers removed,
+ * uninitialised.
+ *
+ * @module
+ */
+import { splitHostPort } from "../../cluster/address.ts";
+import { MEMBER_RECORD, type RosterEntry } from "../../cluster/roster.ts";
+import { loadOrCreateKeyPair } from "../../net/certificates.ts";
+import type { MemberContext } from "../context.ts";
+import { startNetwork } from "../network_start.ts";
+import type { ControlRequest } from "../service.ts";
+import { writeDaemonConfig } from "../state_dir.ts";
+import { syncDir } from "../transition.ts";
+import { clearLeftovers } from "./wipe.ts";
+
+/** Bootstraps a cluster of one; see the module docs. */
+export async function bootstrapCluster(ctx: MemberContext, request: ControlRequest): Promise<void> {
+  const config = { name: request.name, address: request.address };
+  const initConfig = request.config ?? {};
+  try {
+    await ctx.hook("preInit", { bootstrap: true, config: initConfig });
+    const spec = { name: config.name, addresses: [splitHostPort(config.address)!.host] };
+    const server = await loadOrCreateKeyPair(
+      ctx.paths.dir,
+      "server",
+      spec,
+      ctx.logger,
+      ctx.issuer(),
+    );
+    const cluster = await loadOrCreateKeyPair(
+      ctx.paths.dir,
+      "cluster",
+      spec,
+      ctx.logger,
+      ctx.issuer(),
+    );
+    const net = await startNetwork(ctx, config, {
+      seeds: [],
+      announce: ctx.code(),
+      identity: {
+        cert: server.cert,
+        key: server.key,
+        clusterCert: cluster.cert,
+        clusterKey: cluster.key,
+      },
+    });
+    ctx.own(net);
+    net.gossip.setRecord(
+      MEMBER_RECORD,
+      config.name,
+      {
+        address: config.address,
+        certificate: server.cert,
+        fingerprint: server.fingerprint,
+        joinedAt: ctx.env.clock.now(),
+      } satisfies RosterEntry as unknown as Record<string, unknown>,
+    );
+    await net.persistence.flush();
+    await ctx.hook("postBootstrap", { config: initConfig });
+    writeDaemonConfig(ctx.paths, config);
+    syncDir(ctx.paths.dir);
+    ctx.setConfig(config);
+  } catch (err) {
+    await ctx.dropNetwork(false);
+    ctx.setConfig(undefined);
+    await clearLeftovers(ctx).catch((e) =>
+      ctx.logger.warn("Could not clear a failed bootstrap", { err: e })
+    );
+    throw err;
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The joining side of a join. In this order, each step durable before the next:
+ *
+ * 1. this member's key pair, then `transition.json` (`join`, with the token's addresses): from
+ *    here a restart withdraws the join, whatever the admitting member did;
+ * 2. the join request; admitted, the mark names the admitting member first;
+ * 3. the cluster's certificate and key, the network (with the admitting member's view), the
+ *    `preJoin` hook, the roster written to the store;
+ * 4. `daemon.json`: the commit point; then the mark goes;
+ * 5. the roster record's `joining` flag is cleared (every member then runs `onNewMember`);
+ *    a restart between 4 and 5 clears it when it opens.
+ *
+ * A failure before the commit is undone by one path: network stopped, the admitting member asked
+ * to take this member out again (as MicroCluster does), leftovers removed, uninitialised.
+ *
+ * @module
+ */
+import { writeFile } from "node:fs/promises";
+import { join as joinPath } from "node:path";
+import { splitHostPort } from "../../cluster/address.ts";
+import type { JsonValue } from "../../cluster/membership.ts";
+import { MEMBER_RECORD } from "../../cluster/roster.ts";
+import { decodeToken } from "../../cluster/token.ts";
+import { fingerprint, loadOrCreateKeyPair } from "../../net/certificates.ts";
+import type { MemberContext } from "../context.ts";
+import { JoinRefusedError, requestJoin } from "../join.ts";
+import type { Network } from "../network.ts";
+import { startNetwork } from "../network_start.ts";
+import type { ControlRequest } from "../service.ts";
+import { writeDaemonConfig } from "../state_dir.ts";
+import { clearTransition, readTransition, syncDir, writeTransition } from "../transition.ts";
+import { RESUME_ASK_MS, withdraw } from "./ask_peers.ts";
+import { clearLeftovers } from "./wipe.ts";
+
+/** Our join is complete: clearing the roster record's mark has every member run onNewMember. */
+export function markJoined(net: Network): void {
+  const name = net.config.name;
+  const own = net.view.roster().get(name);
+  if (!own?.joining) return;
+  const { joining: _, ...joined } = own;
+  net.gossip.setRecord(MEMBER_RECORD, name, joined as unknown as JsonValue);
+}
+
+/** Joins the cluster of `request.join_token`; see the module docs. */
+export async function joinCluster(ctx: MemberContext, request: ControlRequest): Promise<void> {
+  const config = { name: request.name, address: request.address };
+  const initConfig = request.config ?? {};
+  const token = decodeToken(request.join_token!);
+  let identity: { cert: string; key: string; fingerprint: string } | undefined;
+  let peers = [...token.join_addresses];
+  try {
+    await ctx.hook("preInit", { bootstrap: false, config: initConfig });
+    const host = splitHostPort(config.address)!.host;
+    const server = await loadOrCreateKeyPair(
+      ctx.paths.dir,
+      "server",
+      { name: config.name, addresses: [host] },
+      ctx.logger,
+      ctx.issuer(),
+    );
+    identity = { cert: server.cert, key: server.key, fingerprint: token.fingerprint };
+    const mark = { step: "join" as const, name: config.name, fingerprint: token.fingerprint };
+    writeTransition(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() });
+    const code = ctx.code();
+    const { response, via } = await requestJoin(
+      ctx.env.peers,
+      token,
+      {
+        name: config.name,
+        address: config.address,
+        certificate: server.cert,
+        schema_internal_version: code.schemaInternal,
+        schema_external_version: code.schemaExternal,
+        extensions: [...code.extensions],
+        app_version: ctx.appVersion,
+      },
+      server,
+      ctx.logger,
+    );
+    peers = [via, ...peers.filter((p) => p !== via)];
+    writeTransition(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() });
+    await Promise.all([
+      writeFile(joinPath(ctx.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 }),
+      writeFile(joinPath(ctx.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 }),
+    ]);
+    syncDir(ctx.paths.dir);
+    const others = response.cluster_members.filter((m) => m.name !== config.name);
+    // With the accepting member's view in hand, and our arrival announced by it, the one
+    // push-pull below only catches up with what changed since (a member admitted beside us
+    // whose news we could not hear before we listened); without them, push-pull with all.
+    const seeds = response.gossip_state !== undefined
+      ? []
+      : others.map((m) => m.address).filter((a) => a !== via);
+    const net = await startNetwork(ctx, config, {
+      seeds,
+      announce: code,
+      provisional: others.map((m) => fingerprint(m.certificate)),
+      initialState: response.gossip_state,
+      identity: {
+        cert: server.cert,
+        key: server.key,
+        clusterCert: response.cluster_cert,
+        clusterKey: response.cluster_key,
+      },
+    });
+    ctx.own(net);
+    await ctx.hook("preJoin", { config: initConfig });
+    await net.persistence.flush();
+    writeDaemonConfig(ctx.paths, config);
+    syncDir(ctx.paths.dir);
+    ctx.setConfig(config);
+    clearTransition(ctx.paths);
+    markJoined(net);
+    await net.gossip.join([via]);
+    markJoined(net); // in case our record only came with this push-pull
+  } catch (err) {
+    await undoJoin(ctx, config.name, identity, peers, err);
+    throw err;
+  }
+}
+
+/** The one undo path of a join that did not commit. */
+async function undoJoin(
+  ctx: MemberContext,
+  name: string,
+  identity: { cert: string; key: string; fingerprint: string } | undefined,
+  peers: readonly string[],
+  err: unknown,
+): Promise<void> {
+  await ctx.dropNetwork(false);
+  ctx.setConfig(undefined);
+  // A refusal means we were not admitted; anything else after the mark (a timeout, a failure
+  // after the admission) may have left us in the roster: ask to be taken out again.
+  if (identity && readTransition(ctx.paths) && !(err instanceof JoinRefusedError)) {
+    await withdraw(ctx, peers, name, identity);
+  }
+  await clearLeftovers(ctx).catch((e) =>
+    ctx.logger.warn("Could not clear a failed join", { err: e })
+  );
+  clearTransition(ctx.paths);
+}
+
+/**
+ * At start, a join recorded but not committed (a crash cut it short): asks the members it knew
+ * to take this member out again, then removes what the join left. The member is uninitialised.
+ */
+export async function resumeJoinUndo(ctx: MemberContext): Promise<void> {
+  const t = readTransition(ctx.paths)!;
+  ctx.logger.warn("Undoing a join cut short", { name: t.name });
+  const identity = await ctx.storedIdentity();
+  if (identity) {
+    await withdraw(
+      ctx,
+      t.peers,
+      t.name,
+      { ...identity, fingerprint: t.fingerprint },
+      RESUME_ASK_MS,
+    );
+  }
+  await clearLeftovers(ctx);
+  clearTransition(ctx.paths);
+}

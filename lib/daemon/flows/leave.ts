@@ -1,0 +1,127 @@
+/**
+ * Leaving the cluster: the departing member's side of a removal, and what a member does when it
+ * learns it was removed. One order, each step durable before the next (see `order.ts`):
+ *
+ * 1. `preRemove` runs (when asked to leave: a throw refuses the removal unless forced);
+ * 2. `transition.json` records the leave: from here a restart finishes it;
+ * 3. the phase becomes `removed`: nothing but the status is served any more;
+ * 4. this member's tombstone is written and gossip is left gracefully (best effort);
+ * 5. `daemon.json` goes, then the store is made fresh, then the certificates;
+ * 6. `transition.json` goes: the member is uninitialised, like a fresh one.
+ *
+ * A failure in the background is logged (never an unhandled rejection); the transition file
+ * stays, so the next start finishes the reset.
+ *
+ * @module
+ */
+import { fingerprint } from "../../net/certificates.ts";
+import { MEMBER_RECORD } from "../../cluster/roster.ts";
+import type { MemberContext } from "../context.ts";
+import { clearTransition, readTransition, writeTransition } from "../transition.ts";
+import { RESUME_ASK_MS, withdraw } from "./ask_peers.ts";
+import { wipeState } from "./wipe.ts";
+
+/** The departing member's reset under way, so it runs once. */
+const resetting = new WeakMap<MemberContext, Promise<void>>();
+/** Members whose preRemove ran when they were asked to leave (not to be run again). */
+const agreed = new WeakSet<MemberContext>();
+
+/** Records the leave durably (step 2), unless it is already recorded. */
+function recordLeave(ctx: MemberContext): void {
+  if (readTransition(ctx.paths)?.step === "leave") return;
+  const network = ctx.network;
+  writeTransition(ctx.paths, {
+    step: "leave",
+    name: ctx.config?.name ?? "",
+    peers: network?.view.otherAddresses() ?? [],
+    fingerprint: network ? fingerprint(network.identity.clusterCert) : "",
+    at: ctx.env.clock.now(),
+  });
+}
+
+/**
+ * This member is asked to leave (`cluster remove` here or on another member): runs preRemove
+ * now, so that a throw refuses the removal unless `force`, records the leave, and resets once
+ * the caller has had its answer (the reset closes the listener the request came in on).
+ */
+export async function agreeToLeave(ctx: MemberContext, force: boolean): Promise<void> {
+  await ctx.hook("preRemove", { force }).catch((err) => {
+    if (!force) throw err;
+    ctx.logger.error("Hook failed", { hook: "preRemove", err });
+  });
+  agreed.add(ctx);
+  recordLeave(ctx);
+  ctx.background.after("Leaving the cluster", 10, () => finishLeave(ctx));
+}
+
+/**
+ * This member learnt it was removed (its own tombstone, from gossip, from another member, or
+ * from its own store): stops serving at once and resets in the background.
+ */
+export function learnRemoved(ctx: MemberContext, reason: string): void {
+  if (!ctx.machine.is("starting", "waiting", "online")) return;
+  ctx.machine.to("removed", reason);
+  void ctx.background.run("Leaving the cluster", () => finishLeave(ctx));
+}
+
+/** Steps 2 to 6, once; see the module docs. */
+export function finishLeave(ctx: MemberContext): Promise<void> {
+  let p = resetting.get(ctx);
+  if (!p) {
+    p = reset(ctx).finally(() => resetting.delete(ctx));
+    resetting.set(ctx, p);
+  }
+  return p;
+}
+
+async function reset(ctx: MemberContext): Promise<void> {
+  if (ctx.machine.is("uninitialized", "stopping", "refused", "joining")) return;
+  const name = ctx.config?.name;
+  if (!ctx.machine.is("removed")) ctx.machine.to("removed", "asked to leave");
+  const preRemoved = agreed.has(ctx);
+  agreed.delete(ctx);
+  if (!preRemoved) {
+    // Learnt from the roster alone (e.g. removed with --force while unreachable): the app still
+    // gets to clean up before the reset.
+    await ctx.hook("preRemove", { force: false }).catch((err) =>
+      ctx.logger.error("Hook failed", { hook: "preRemove", err })
+    );
+  }
+  recordLeave(ctx);
+  const gossip = ctx.network?.gossip;
+  if (name && gossip && gossip.record(MEMBER_RECORD, name)?.value !== null) {
+    try {
+      gossip.setRecord(MEMBER_RECORD, name, null);
+    } catch (err) {
+      ctx.logger.error("Could not write this member's tombstone", { err });
+    }
+  }
+  await ctx.dropNetwork(true);
+  await wipeState(ctx);
+  clearTransition(ctx.paths);
+  ctx.machine.to("uninitialized", "left the cluster");
+  ctx.logger.info("Left the cluster: this member is uninitialized again", { name });
+}
+
+/**
+ * At start, a leave recorded but not finished (a crash cut it short): asks the others to take
+ * this member out (its tombstone may not have spread), then finishes the reset. The member is
+ * uninitialised afterwards.
+ */
+export async function resumeLeave(ctx: MemberContext): Promise<void> {
+  const t = readTransition(ctx.paths)!;
+  ctx.logger.warn("Finishing a leave cut short", { name: t.name });
+  const identity = await ctx.storedIdentity();
+  if (identity && t.peers.length && t.name) {
+    await withdraw(
+      ctx,
+      t.peers,
+      t.name,
+      { ...identity, fingerprint: t.fingerprint },
+      RESUME_ASK_MS,
+    );
+  }
+  await wipeState(ctx);
+  clearTransition(ctx.paths);
+  ctx.logger.info("Left the cluster: this member is uninitialized again", { name: t.name });
+}

@@ -1,0 +1,182 @@
+/**
+ * The start of an initialised member (a restart, possibly with new versions). In this order:
+ *
+ * 1. the network starts announcing the versions this member last ran with (its own stored row),
+ *    never the ones it is about to try: a refused attempt must change nobody's verdict;
+ * 2. it learns the cluster: one push-pull, and the others asked whether it was removed while it
+ *    was down (they no longer trust it, so gossip cannot tell it). Removed: it resets at once,
+ *    without running `onStart` or serving anything but its status;
+ * 3. the upgrade gate compares the versions the code would run with what every other member
+ *    last ran. Refused: the attempt is published as a refused start (`refusals.ts`) and the start
+ *    fails, with nothing applied to the store. Otherwise the member runs: its app migrations are
+ *    applied (only when it opens: a waiting member may still be rolled back), its own row takes
+ *    its new versions (durable), then they are announced, and it waits or opens (`onStart`).
+ *
+ * @module
+ */
+import type { Clock } from "../../cluster/membership.ts";
+import { MEMBER_RECORD } from "../../cluster/roster.ts";
+import { IncompatibleError } from "../../errors.ts";
+import { fingerprint } from "../../net/certificates.ts";
+import { listMembers } from "../../store/members.ts";
+import { applyMigrations } from "../../store/open.ts";
+import type { MemberContext } from "../context.ts";
+import { UpgradeGate } from "../gating.ts";
+import { joinFirst } from "../gossip_port.ts";
+import type { Network } from "../network.ts";
+import { startNetwork } from "../network_start.ts";
+import { publishRefusal, withdrawRefusal } from "../refusals.ts";
+import { askRemoved } from "./ask_peers.ts";
+import { markJoined } from "./join.ts";
+import { learnRemoved } from "./leave.ts";
+
+/** How long a start waits for the extension lists of members that are up, ms. */
+const LISTS_WAIT_MS = 2000;
+
+function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}
+
+/** Starts an initialised member; see the module docs. Resolves once it waits or serves. */
+export async function openInitialized(ctx: MemberContext): Promise<void> {
+  const config = ctx.config!;
+  const code = ctx.code();
+  const stored = await listMembers(ctx.store);
+  const own = stored.find((m) => m.name === config.name);
+  const announce = own?.extensions.length
+    ? {
+      schemaInternal: own.schemaInternal,
+      schemaExternal: own.schemaExternal,
+      extensions: own.extensions,
+    }
+    : code;
+  const seeds = stored.filter((m) => m.name !== config.name).map((m) => m.address);
+  const net = await startNetwork(ctx, config, { seeds, announce });
+  ctx.own(net);
+  if (net.view.selfRemoved()) return learnRemoved(ctx, "own tombstone in the store");
+  const since = net.gossip.record(MEMBER_RECORD, config.name)?.version ?? 0;
+  const { cert, key, clusterCert } = net.identity;
+  const [, removal] = await Promise.all([
+    // One answer is enough: a push-pull carries the whole member table.
+    joinFirst(net.gossip, seeds),
+    askRemoved(ctx, seeds, config.name, since, {
+      cert,
+      key,
+      fingerprint: fingerprint(clusterCert),
+    }),
+  ]);
+  if (removal === "removed" || net.view.selfRemoved()) {
+    return learnRemoved(ctx, "removed while it was down");
+  }
+  await listsKnown(ctx, net);
+  // A join committed but not yet marked complete (a crash in between): complete it now.
+  if (net.view.roster().get(config.name)?.joining) markJoined(net);
+  const gate = new UpgradeGate({
+    code,
+    view: net.view,
+    clock: ctx.env.clock,
+    background: ctx.background,
+    logger: ctx.logger.child({ component: "upgrade" }),
+    deadGraceMs: ctx.options.upgradeDeadGraceMs,
+    policy: ctx.options.upgradePolicy,
+    onOpen: (waitedMs) =>
+      void ctx.background.run("Opening after the upgrade wait", () => openAfterWait(ctx, waitedMs)),
+  });
+  const decision = gate.begin();
+  if (decision.decision === "refuse") {
+    await refuse(ctx, net, seeds, decision.message);
+    throw new IncompatibleError(decision.message);
+  }
+  net.attachGate(gate);
+  if (decision.serve) {
+    try {
+      await applyMigrations(ctx.store, {
+        appMigrations: ctx.options.appMigrations,
+        logger: ctx.logger,
+      });
+    } catch (err) {
+      await refuse(ctx, net, seeds, `Cannot apply the app's migrations: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+  await runWith(ctx, net);
+  if (!decision.serve) {
+    ctx.machine.to("waiting", "members behind");
+    return;
+  }
+  ctx.machine.to("online", "every member runs these versions");
+  await ctx.hook("onStart", {});
+}
+
+/** Waits (briefly) until the versions of every member that is up are known. */
+async function listsKnown(ctx: MemberContext, net: Network): Promise<void> {
+  const deadline = ctx.env.clock.now() + LISTS_WAIT_MS;
+  const unknown = () =>
+    [...net.view.roster().keys()].some((n) =>
+      net.view.liveness(n).up && net.view.versionOf(n) === undefined
+    );
+  while (unknown() && ctx.env.clock.now() < deadline) await sleep(ctx.env.clock, 50);
+}
+
+/**
+ * This member runs its code's versions from now on: its own row takes them (durably), then they
+ * are announced, and a refused start it had published is withdrawn.
+ */
+async function runWith(ctx: MemberContext, net: Network): Promise<void> {
+  const code = ctx.code();
+  const name = net.config.name;
+  net.view.setLocal(code);
+  net.persistence.touch();
+  await net.persistence.flush();
+  net.gossip.updateMeta({
+    schemaInternal: code.schemaInternal,
+    schemaExternal: code.schemaExternal,
+    extensions: code.extensions,
+  });
+  withdrawRefusal(net.gossip, name);
+}
+
+/**
+ * Publishes this refused start (what it tried, when, why), hands it to the others at once, and
+ * moves to `refused`. Nothing else changed: the versions announced are still the last run ones.
+ */
+async function refuse(
+  ctx: MemberContext,
+  net: Network,
+  seeds: readonly string[],
+  reason: string,
+): Promise<void> {
+  const now = ctx.env.clock.now();
+  try {
+    publishRefusal(net.gossip, net.config.name, ctx.code(), reason, now);
+    if (seeds.length) await net.gossip.join(seeds);
+  } catch (err) {
+    ctx.logger.warn("Could not publish the refused start", { err });
+  }
+  ctx.machine.to("refused", reason);
+}
+
+/** The gate opened after a wait: apply the app's migrations, serve, run `onStart`. */
+async function openAfterWait(ctx: MemberContext, waitedMs: number): Promise<void> {
+  if (!ctx.machine.is("waiting")) return;
+  try {
+    await applyMigrations(ctx.store, {
+      appMigrations: ctx.options.appMigrations,
+      logger: ctx.logger,
+    });
+  } catch (err) {
+    ctx.logger.error("Cannot open: the app's migrations failed", { err });
+    ctx.machine.to("refused", "app migrations failed");
+    await ctx.stop();
+    return;
+  }
+  ctx.machine.to("online", "every member upgraded");
+  ctx.events.emit("upgrade-opened", { waitedMs });
+  ctx.onViewChange({ kind: "member", event: "member-update", name: "" });
+  try {
+    await ctx.hook("onStart", {});
+  } catch (err) {
+    ctx.logger.error("Hook failed: stopping", { hook: "onStart", err });
+    await ctx.stop();
+  }
+}

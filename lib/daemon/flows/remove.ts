@@ -1,0 +1,78 @@
+/**
+ * Removing a member, run on any member. In this order:
+ *
+ * 1. the departing member is asked to leave (`PUT /core/internal/cluster/NAME`): it runs
+ *    `preRemove` (a throw refuses unless forced) and records its leave durably before it answers,
+ *    so from then on it finishes its reset even if it is killed (see `leave.ts`);
+ * 2. its roster record becomes a tombstone here: every member stops trusting it (and runs
+ *    `postRemove` if its join had completed). The departing member writes its own tombstone
+ *    too, so the removal completes even if this member dies between 1 and 2.
+ *
+ * An unreachable member is removed only with `force` (its tombstone alone).
+ *
+ * @module
+ */
+import { MEMBER_RECORD } from "../../cluster/roster.ts";
+import { ConflictError, NotFoundError, UnavailableError } from "../../errors.ts";
+import { fingerprint } from "../../net/certificates.ts";
+import type { MemberContext } from "../context.ts";
+import type { Network } from "../network.ts";
+import { answerError } from "../peers.ts";
+import { syncRoster } from "./accept_join.ts";
+import { agreeToLeave } from "./leave.ts";
+
+/**
+ * Removes `name` from the cluster. `forcing` holds the names this member removes with force
+ * until their tombstone is written (`postRemove` is told so).
+ */
+export async function removeMember(
+  ctx: MemberContext,
+  net: Network,
+  name: string,
+  force: boolean,
+  forcing: Set<string>,
+): Promise<void> {
+  const roster = net.view.roster();
+  const entry = roster.get(name);
+  if (!entry) throw new NotFoundError(`No member named "${name}"`);
+  if (roster.size === 1) {
+    throw new ConflictError(`Cannot remove "${name}": it is the last member of the cluster`);
+  }
+  if (name === net.config.name) {
+    await agreeToLeave(ctx, force);
+    net.gossip.setRecord(MEMBER_RECORD, name, null);
+    syncRoster(net);
+    return;
+  }
+  try {
+    const answer = await ctx.env.peers.request({
+      address: entry.address,
+      method: "PUT",
+      path: `/core/internal/cluster/${encodeURIComponent(name)}`,
+      body: { force },
+      fingerprint: fingerprint(net.identity.clusterCert),
+      identity: net.identity,
+      timeoutMs: 10_000,
+    });
+    if (answer.status >= 400 && !force) {
+      throw new ConflictError(`Member "${name}" refused to leave: ${answerError(answer)}`);
+    }
+  } catch (err) {
+    if (err instanceof ConflictError) throw err;
+    if (!force) {
+      throw new UnavailableError(
+        `Cannot reach member "${name}" at ${entry.address}: use --force to remove it anyway`,
+      );
+    }
+    ctx.logger.warn("Removing an unreachable member", { name });
+  }
+  // The tombstone is what distrusts the member everywhere, whatever it did itself. Writing it
+  // runs postRemove here (see the member's view reactions), told whether it was forced.
+  if (force) forcing.add(name);
+  try {
+    net.gossip.setRecord(MEMBER_RECORD, name, null);
+  } finally {
+    forcing.delete(name);
+  }
+  syncRoster(net);
+}

@@ -1,0 +1,56 @@
+/**
+ * Taking a member's cluster state away: what an undone initialisation leaves behind (certificates,
+ * records, member rows), and the whole reset of a member that left its cluster (its store made
+ * fresh as well, see `store_reset.ts`). Both are idempotent, so a restart can redo them.
+ *
+ * @module
+ */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { deleteMember, listMembers } from "../../store/members.ts";
+import { clearRecords } from "../../store/records.ts";
+import { replaceTokens } from "../../store/tokens.ts";
+import type { MemberContext } from "../context.ts";
+import { removeDaemonConfig } from "../state_dir.ts";
+import { recreateStore } from "../store_reset.ts";
+import { syncDir } from "../transition.ts";
+
+/** The certificate files of an initialised member. */
+export const CERT_FILES = ["server.crt", "server.key", "cluster.crt", "cluster.key"] as const;
+
+/** Removes the certificate files (the cluster's key above all). */
+export async function removeCertificates(ctx: MemberContext): Promise<void> {
+  for (const file of CERT_FILES) await rm(join(ctx.paths.dir, file), { force: true });
+  syncDir(ctx.paths.dir);
+}
+
+/**
+ * Removes what an initialisation that did not complete may have left: certificates, replicated
+ * records, member rows and token rows. The member's configuration must already be absent.
+ */
+export async function clearLeftovers(ctx: MemberContext): Promise<void> {
+  await clearRecords(ctx.store);
+  await replaceTokens(ctx.store, []);
+  for (const m of await listMembers(ctx.store)) await deleteMember(ctx.store, m.name);
+  await removeCertificates(ctx);
+}
+
+/**
+ * The reset of a member that left: its configuration first (from then on a restart is not a
+ * member, and finishes this reset from `transition.json`), then its store made fresh, then its
+ * certificates.
+ */
+export async function wipeState(ctx: MemberContext): Promise<void> {
+  removeDaemonConfig(ctx.paths);
+  syncDir(ctx.paths.dir);
+  ctx.setConfig(undefined);
+  const url = ctx.options.databaseUrl ?? `file:${ctx.paths.database}`;
+  ctx.replaceStore(
+    await recreateStore(ctx.store, {
+      url,
+      appMigrations: ctx.options.appMigrations,
+      logger: ctx.logger.child({ component: "store" }),
+    }),
+  );
+  await removeCertificates(ctx);
+}

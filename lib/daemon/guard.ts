@@ -1,0 +1,49 @@
+/**
+ * The gate in front of a member's HTTP handler: what may be served in each phase, whatever the
+ * handler (cohort's routes wrapped by the app's) would answer. cohort's own `/core/` endpoints
+ * check the member's status themselves; the app's endpoints are served only while the member is
+ * online. A removed member serves nothing but `GET /core/1.0` (its status) and the shutdown
+ * request until its reset is done.
+ *
+ * @module
+ */
+import { jsonResponse } from "../net/json_response.ts";
+import type { Handler } from "./options.ts";
+import { type Phase, statusOf } from "./phase.ts";
+import { REMOVED_MESSAGE, unavailableMessage } from "./unavailable.ts";
+
+function failure(status: number, message: string): Response {
+  return jsonResponse(
+    JSON.stringify({
+      type: "error",
+      status: "",
+      status_code: 0,
+      operation: "",
+      error_code: status,
+      error: message,
+      metadata: null,
+    }),
+    status,
+  );
+}
+
+/** Wraps `handler`; see the module docs. */
+export function guardHandler(
+  handler: Handler,
+  phase: () => Phase,
+  waitingFor: () => string[],
+): Handler {
+  return (request, caller) => {
+    const p = phase();
+    if (p === "online") return handler(request, caller);
+    const path = new URL(request.url).pathname;
+    if (p === "removed") {
+      const status = request.method === "GET" && path === "/core/1.0";
+      const shutdown = request.method === "POST" && path === "/core/control/shutdown";
+      if (!status && !shutdown) return Promise.resolve(failure(503, REMOVED_MESSAGE));
+      return handler(request, caller);
+    }
+    if (path === "/core" || path.startsWith("/core/")) return handler(request, caller);
+    return Promise.resolve(failure(503, unavailableMessage(statusOf(p), waitingFor())));
+  };
+}

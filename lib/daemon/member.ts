@@ -1,0 +1,312 @@
+/**
+ * One member: the owner of its state machine ({@link PhaseMachine}), its store, its network and
+ * its background work. It decides, at start, which flow applies (see `flows/order.ts`), runs the
+ * initialisation flows, and reacts to view changes last (after roles, the gate and persistence,
+ * see `network.ts`). `daemon.ts` exposes it to the routes and the app.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { MemberVersion } from "../cluster/compat.ts";
+import type { ExtensionRegistry } from "../cluster/extensions.ts";
+import { ConflictError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { type CertificateIssuer, startCertificateProcess } from "../net/cert_issuer.ts";
+import { type Listener, serveUnix } from "../net/serve.ts";
+import { openStore, type Store } from "../store/open.ts";
+import { Background, type Cancel } from "./background.ts";
+import type { MemberContext } from "./context.ts";
+import type { DaemonEnvironment } from "./environment.ts";
+import { EventHub } from "./events.ts";
+import { expireStaleJoins } from "./flows/accept_join.ts";
+import { bootstrapCluster } from "./flows/bootstrap.ts";
+import { joinCluster } from "./flows/join.ts";
+import { openInitialized } from "./flows/open.ts";
+import { recoverAtStart } from "./flows/start.ts";
+import { guardHandler } from "./guard.ts";
+import { type DaemonHooks, type HookArgs, runHook } from "./hooks.ts";
+import type { Network } from "./network.ts";
+import type { DaemonOptions, Handler } from "./options.ts";
+import { type Phase, PhaseMachine, statusOf } from "./phase.ts";
+import type { ControlRequest, MemberService } from "./service.ts";
+import { type DaemonConfig, readDaemonConfig, type StatePaths } from "./state_dir.ts";
+import { readTransition } from "./transition.ts";
+import { unavailable } from "./unavailable.ts";
+import { ViewReactions } from "./reactions.ts";
+import type { ViewChange } from "./view.ts";
+
+/** How often an online member looks for admitted joiners that never completed, ms. */
+const STALE_JOIN_CHECK_MS = 10_000;
+
+/** One member; see the module docs. */
+export class Member implements MemberContext {
+  readonly paths: StatePaths;
+  readonly options: DaemonOptions;
+  readonly env: DaemonEnvironment;
+  readonly logger: Logger;
+  readonly registry: ExtensionRegistry;
+  readonly machine: PhaseMachine;
+  readonly background: Background;
+  readonly events: EventHub;
+  readonly service: MemberService;
+  readonly handler: Handler;
+  readonly closed: Promise<void>;
+  /** The member's own reactions to view changes (and who it removes with force). */
+  readonly reactions: ViewReactions;
+  #store!: Store;
+  #config?: DaemonConfig;
+  #network?: Network;
+  #appVersion: string;
+  #issuer?: CertificateIssuer;
+  #givenUsed = false;
+  #control?: Listener;
+  #cancelStaleJoins: Cancel = () => {};
+  #stopping?: Promise<void>;
+  #started = false;
+  #release: () => void;
+  #resolveClosed!: () => void;
+
+  constructor(init: {
+    paths: StatePaths;
+    registry: ExtensionRegistry;
+    options: DaemonOptions;
+    env: DaemonEnvironment;
+    logger: Logger;
+    appVersion: string;
+    service: MemberService;
+    release: () => void;
+  }) {
+    this.paths = init.paths;
+    this.registry = init.registry;
+    this.options = init.options;
+    this.env = init.env;
+    this.logger = init.logger;
+    this.service = init.service;
+    this.#appVersion = init.appVersion;
+    this.#release = init.release;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.background = new Background(init.env.clock, init.logger);
+    this.events = new EventHub(init.logger);
+    this.#config = readDaemonConfig(init.paths);
+    const t = readTransition(init.paths);
+    // A leave recorded but not finished makes a removed member until its reset is done.
+    const initial: Phase = t?.step === "leave"
+      ? "removed"
+      : this.#config
+      ? "starting"
+      : "uninitialized";
+    this.machine = new PhaseMachine(initial, init.logger.child({ component: "member" }));
+    this.machine.onChange((change) => this.events.emit("phase", change));
+    this.handler = guardHandler(
+      init.options.handler(init.service),
+      () => this.machine.phase,
+      () => this.waitingFor(),
+    );
+    this.reactions = new ViewReactions(this);
+  }
+
+  get store(): Store {
+    return this.#store;
+  }
+  get config(): DaemonConfig | undefined {
+    return this.#config;
+  }
+  get network(): Network | undefined {
+    return this.#network;
+  }
+  get appVersion(): string {
+    return this.#appVersion;
+  }
+
+  code(): MemberVersion {
+    return {
+      schemaInternal: this.#store.versions.internal,
+      schemaExternal: this.#store.versions.external,
+      extensions: this.registry.list,
+    };
+  }
+
+  hook<K extends keyof DaemonHooks>(name: K, args: HookArgs<K>): Promise<void> {
+    const fn = this.options.hooks?.[name] as ((ctx: unknown) => unknown) | undefined;
+    return runHook(fn, name, { daemon: this.service, ...args });
+  }
+
+  issuer(): CertificateIssuer {
+    if (!this.#issuer) {
+      const given = this.options.certificateIssuer;
+      // The app's issuer serves the first initialisation only: a member reset later gets its own.
+      this.#issuer = given && !this.#givenUsed ? given : startCertificateProcess({
+        logger: this.logger.child({ component: "certificates" }),
+      });
+      this.#givenUsed = true;
+    }
+    return this.#issuer;
+  }
+
+  releaseIssuer(): void {
+    if (!this.#givenUsed) this.options.certificateIssuer?.close();
+    this.#givenUsed = true;
+    this.#issuer?.close();
+    this.#issuer = undefined;
+  }
+
+  async storedIdentity(): Promise<{ cert: string; key: string } | undefined> {
+    try {
+      const [cert, key] = await Promise.all(
+        ["server.crt", "server.key"].map((f) => readFile(join(this.paths.dir, f), "utf8")),
+      );
+      return { cert, key };
+    } catch {
+      return undefined;
+    }
+  }
+
+  own(network: Network): void {
+    this.#network = network;
+    this.#cancelStaleJoins = this.background.every(
+      "Dropping joins that never completed",
+      STALE_JOIN_CHECK_MS,
+      () => {
+        if (this.#network === network && this.machine.is("online")) expireStaleJoins(this, network);
+      },
+    );
+  }
+
+  async dropNetwork(leave: boolean): Promise<void> {
+    const network = this.#network;
+    this.#network = undefined;
+    this.#cancelStaleJoins();
+    await network?.close(leave);
+  }
+
+  setConfig(config: DaemonConfig | undefined): void {
+    this.#config = config;
+  }
+
+  replaceStore(store: Store): void {
+    this.#store = store;
+  }
+
+  /** Sets the app version announced from now on (the caller gossips it). */
+  setAppVersion(version: string): void {
+    this.#appVersion = version;
+  }
+
+  /** Names of the members a waiting member waits for. */
+  waitingFor(): string[] {
+    return this.#network?.gate?.waitingFor() ?? [];
+  }
+
+  /**
+   * The network of an online member.
+   *
+   * @throws {UnavailableError} naming the member's state (and, waiting, whom it waits for)
+   */
+  online(): Network {
+    if (this.machine.is("online") && this.#network) return this.#network;
+    throw unavailable(statusOf(this.machine.phase), this.waitingFor());
+  }
+
+  /**
+   * Opens the member: the store, the control socket, then the flow its state directory calls for
+   * (finish a leave, undo a join, clear leftovers, or start an initialised member).
+   */
+  async open(): Promise<void> {
+    this.#store = await openStore({
+      url: this.options.databaseUrl ?? `file:${this.paths.database}`,
+      appMigrations: this.options.appMigrations,
+      logger: this.logger.child({ component: "store" }),
+      // An initialised member applies its app's migrations only once the gate lets it run them.
+      deferApp: this.machine.is("starting"),
+    });
+    await recoverAtStart(this);
+    if (this.env.controlSocket) {
+      this.#control = await serveUnix({
+        path: this.paths.socket,
+        handler: this.handler,
+        logger: this.logger.child({ component: "control" }),
+      });
+    }
+    if (this.machine.is("starting")) {
+      this.releaseIssuer();
+      await openInitialized(this);
+    } else if (this.machine.is("uninitialized")) {
+      this.issuer(); // loads while nobody waits (see lib/net/cert_issuer.ts)
+      await this.hook("onStart", {});
+    }
+    this.#started = true;
+    this.logger.info("Daemon started", {
+      state_dir: this.paths.dir,
+      status: statusOf(this.machine.phase),
+      name: this.#config?.name,
+      address: this.#config?.address,
+      extensions: this.registry.count,
+      schema_internal: this.#store.versions.internal,
+      schema_external: this.#store.versions.external,
+    });
+  }
+
+  /** Bootstrap or join, then serve; undone completely on any failure. */
+  async initialize(request: ControlRequest): Promise<void> {
+    if (!this.machine.is("uninitialized")) {
+      const what = this.machine.is("removed")
+        ? "it is resetting after its removal; try again in a moment"
+        : `it is already initialized as "${this.service.info().name}"`;
+      throw new ConflictError(`Cannot initialize this member: ${what}`);
+    }
+    this.machine.to("joining", request.bootstrap ? "bootstrap" : "join");
+    try {
+      if (request.bootstrap) await bootstrapCluster(this, request);
+      else await joinCluster(this, request);
+    } catch (err) {
+      this.machine.to("uninitialized", "initialisation undone");
+      throw err;
+    }
+    this.machine.to("online", request.bootstrap ? "bootstrapped" : "joined");
+    this.releaseIssuer();
+    await this.#network?.persistence.flush();
+    this.logger.info(request.bootstrap ? "Bootstrapped a new cluster" : "Joined the cluster", {
+      name: request.name,
+      address: request.address,
+    });
+    if (!request.bootstrap) await this.hook("postJoin", { config: request.config ?? {} });
+  }
+
+  /** The member's own reactions to a view change: the last of its consumers. */
+  onViewChange(change: ViewChange): void {
+    this.reactions.onChange(change);
+  }
+
+  /**
+   * Whether the member has started (MicroCluster's ready channel): from the end of {@link open}
+   * (an initialised member has rejoined, possibly to wait for an upgrade) until it stops.
+   */
+  get started(): boolean {
+    return this.#started && !this.machine.is("stopping");
+  }
+
+  /** Stops listeners, gossip (telling peers) and the store, and releases the lock. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.machine.to("stopping", "stop requested");
+    this.events.emit("stopping", {}); // long-lived answers (event streams) end now
+    this.background.stop();
+    this.reactions.stop();
+    // A stopped daemon stays a member (only `cluster remove` takes it out), but it tells its
+    // peers it is going, so they show it UNREACHABLE at once instead of after failure detection.
+    await this.dropNetwork(true).catch(() => {});
+    this.releaseIssuer();
+    await this.#control?.close().catch(() => {});
+    try {
+      this.#store?.close();
+    } catch { /* already closed */ }
+    this.#release();
+    this.logger.info("Daemon stopped", { state_dir: this.paths.dir });
+    this.#resolveClosed();
+  }
+}

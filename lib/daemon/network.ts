@@ -1,0 +1,147 @@
+/**
+ * A member's network as one value: its HTTPS listener, its gossip member, the {@link ClusterView}
+ * over them, the settled roles, the persistence of the view, and (while the member waits or
+ * serves after a restart) its upgrade gate. `startNetwork` (`network_start.ts`) builds and
+ * starts it; the member owns it and closes it. Every view change goes through {@link Network.dispatch}, to its
+ * consumers in one defined order:
+ *
+ * 1. roles (adopted, deferred or dropped: `roles.ts`);
+ * 2. the upgrade gate (re-decides while the member waits);
+ * 3. persistence (what changed is written by the next batch);
+ * 4. the member's own reactions (hooks, its own removal, the update command, common extensions).
+ *
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import type { Store } from "../store/open.ts";
+import type { Background, Cancel } from "./background.ts";
+import { listEntries } from "./entries.ts";
+import type { DaemonEnvironment, NetListener } from "./environment.ts";
+import type { UpgradeGate } from "./gating.ts";
+import type { GossipHandle } from "./gossip_port.ts";
+import type { DaemonHooks, HookArgs } from "./hooks.ts";
+import type { DaemonOptions, Handler } from "./options.ts";
+import { PERSIST_INTERVAL_MS, type ViewPersistence } from "./persistence.ts";
+import type { RoleTracker } from "./roles.ts";
+import type { DaemonConfig, StatePaths } from "./state_dir.ts";
+import type { ClusterView, ViewChange } from "./view.ts";
+
+/** What a network needs from its member (see `context.ts`). */
+export interface NetworkHost {
+  readonly paths: StatePaths;
+  readonly options: DaemonOptions;
+  readonly env: DaemonEnvironment;
+  readonly logger: Logger;
+  readonly background: Background;
+  readonly store: Store;
+  /** The handler the listener serves. */
+  readonly handler: Handler;
+  /** The app version gossiped and listed. */
+  readonly appVersion: string;
+  /** Runs an app hook with the member as its context. */
+  hook<K extends keyof DaemonHooks>(name: K, args: HookArgs<K>): Promise<void>;
+  /** The member's own reactions to a view change (the last consumer). */
+  onViewChange(change: ViewChange): void;
+}
+
+/** This member's and the cluster's certificates and keys (PEM). */
+export interface Identity {
+  cert: string;
+  key: string;
+  clusterCert: string;
+  clusterKey: string;
+}
+
+/** A member's running network; see the module docs. */
+export class Network {
+  readonly config: DaemonConfig;
+  readonly identity: Identity;
+  readonly listener: NetListener;
+  readonly gossip: GossipHandle;
+  readonly view: ClusterView;
+  readonly roles: RoleTracker;
+  readonly persistence: ViewPersistence;
+  readonly #ctx: NetworkHost;
+  #gate?: UpgradeGate;
+  #cancelTick: Cancel = () => {};
+  #closing?: Promise<void>;
+
+  constructor(
+    ctx: NetworkHost,
+    parts: {
+      config: DaemonConfig;
+      identity: Identity;
+      listener: NetListener;
+      gossip: GossipHandle;
+      view: ClusterView;
+      roles: RoleTracker;
+      persistence: ViewPersistence;
+    },
+  ) {
+    this.#ctx = ctx;
+    this.config = parts.config;
+    this.identity = parts.identity;
+    this.listener = parts.listener;
+    this.gossip = parts.gossip;
+    this.view = parts.view;
+    this.roles = parts.roles;
+    this.persistence = parts.persistence;
+  }
+
+  /** The upgrade gate of this run, once the member decided to wait or serve. */
+  get gate(): UpgradeGate | undefined {
+    return this.#gate;
+  }
+
+  /** Hands the gate of this run to the network, which stops it when it closes. */
+  attachGate(gate: UpgradeGate): void {
+    this.#gate = gate;
+  }
+
+  /** One view change to every consumer, in the order of the module docs. */
+  dispatch(change: ViewChange): void {
+    if (this.#closing) return;
+    this.roles.update();
+    this.#gate?.recheck();
+    this.persistence.onChange(change);
+    this.#ctx.onViewChange(change);
+  }
+
+  /** Starts the periodic persistence tick (and the announced-role check riding on it). */
+  startTick(): void {
+    this.#cancelTick = this.#ctx.background.every(
+      "Persisting the cluster view",
+      PERSIST_INTERVAL_MS,
+      () => {
+        this.roles.checkAnnounced();
+        return this.persistence.flush();
+      },
+    );
+  }
+
+  /** The member rows as the API lists them (this member online). */
+  entries(selfOnline: boolean) {
+    return listEntries({
+      view: this.view,
+      roles: this.roles.roles(),
+      appVersion: this.#ctx.appVersion,
+      selfOnline,
+      now: this.#ctx.env.clock.now(),
+    });
+  }
+
+  /** Stops everything, leaving gossip gracefully when `leave`, and writes what is pending. */
+  close(leave: boolean): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#cancelTick();
+      this.#gate?.stop();
+      this.roles.stop();
+      this.view.stop();
+      if (leave) await this.gossip.leave().catch(() => {});
+      await this.persistence.flush();
+      await this.gossip.close().catch(() => {});
+      await this.listener.close().catch(() => {});
+    })();
+    return this.#closing;
+  }
+}

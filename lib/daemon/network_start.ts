@@ -1,0 +1,157 @@
+/**
+ * Starting a member's {@link Network}: listener, gossip member (announcing the versions it is
+ * given), view, settled roles and persistence, in that order, with the trust rule that bridges a
+ * joiner's first moments.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { splitHostPort } from "../cluster/address.ts";
+import type { MemberVersion } from "../cluster/compat.ts";
+import type { JsonValue } from "../cluster/membership.ts";
+import type { Role } from "../cluster/roles.ts";
+import { fingerprint } from "../net/certificates.ts";
+import { listMembers } from "../store/members.ts";
+import { loadRecords } from "../store/records.ts";
+import { type GossipHandle, startingMeta } from "./gossip_port.ts";
+import { type Identity, Network, type NetworkHost } from "./network.ts";
+import { PERSISTED_KINDS, ViewPersistence } from "./persistence.ts";
+import { ROLE_SETTLE_MS, RoleTracker } from "./roles.ts";
+import type { DaemonConfig } from "./state_dir.ts";
+import { ClusterView } from "./view.ts";
+
+/** How {@link startNetwork} starts. */
+export interface NetworkStart {
+  /** Addresses to push-pull with at start (a restart: the other members'). */
+  seeds: readonly string[];
+  /** The versions to announce (what the others count this member with). */
+  announce: MemberVersion;
+  /**
+   * Fingerprints trusted until the replicated roster lists this member: a joiner's member list,
+   * bridging the moment before the roster reached it.
+   */
+  provisional?: readonly string[];
+  /** The admitting member's exported view, for a joiner (see `GossipSetup.initialState`). */
+  initialState?: JsonValue;
+  /** Certificates in hand (bootstrap, join); otherwise read from the state directory. */
+  identity?: Identity;
+}
+
+/** This member's and the cluster's certificates and keys, from the state directory. */
+export async function readIdentity(dir: string): Promise<Identity> {
+  const read = (file: string) => readFile(join(dir, file), "utf8");
+  const [cert, key, clusterCert, clusterKey] = await Promise.all(
+    ["server.crt", "server.key", "cluster.crt", "cluster.key"].map(read),
+  );
+  return { cert, key, clusterCert, clusterKey };
+}
+
+/**
+ * Starts the network of `config`: listener, gossip (announcing `start.announce`), view, roles,
+ * persistence. The caller owns the result (and closes it on failure of its own next steps).
+ */
+export async function startNetwork(
+  ctx: NetworkHost,
+  config: DaemonConfig,
+  start: NetworkStart,
+): Promise<Network> {
+  const hostPort = splitHostPort(config.address)!;
+  const identity = start.identity ?? await readIdentity(ctx.paths.dir);
+  const own = fingerprint(identity.cert);
+  const provisional = new Set([own, ...(start.provisional ?? [])]);
+  const [stored, records] = await Promise.all([
+    listMembers(ctx.store),
+    loadRecords(ctx.store, ctx.env.clock.now()),
+  ]);
+  // Set once built: the closures below are only called after that.
+  const ref: { network?: Network } = {};
+  // Provisional trust (a joiner's member list) only bridges the moment before the replicated
+  // roster reached us; once it lists this member it decides alone, so removals take effect.
+  const isTrusted = (fp: string) =>
+    !!ref.network && (ref.network.view.isTrusted(fp) ||
+      (provisional.has(fp) && !ref.network.view.roster().has(config.name)));
+  const listener = await ctx.env.listen({
+    host: hostPort.host,
+    port: hostPort.port,
+    address: config.address,
+    cert: identity.clusterCert,
+    key: identity.clusterKey,
+    handler: ctx.handler,
+    logger: ctx.logger.child({ component: "https" }),
+  });
+  const storedRoles = new Map(stored.map((m) => [m.name, m.role as Role]));
+  let gossip: GossipHandle;
+  try {
+    gossip = ctx.options.gossip({
+      name: config.name,
+      address: config.address,
+      meta: {
+        ...startingMeta({
+          address: config.address,
+          fingerprint: own,
+          schemaInternal: start.announce.schemaInternal,
+          schemaExternal: start.announce.schemaExternal,
+          appVersion: ctx.appVersion,
+          extensions: start.announce.extensions,
+        }),
+        // A restart announces the role the store remembered, not PENDING: nobody sees a change.
+        role: storedRoles.get(config.name) ?? "PENDING",
+      },
+      server: listener.server,
+      cert: identity.cert,
+      key: identity.key,
+      clusterCert: identity.clusterCert,
+      isTrusted,
+      seeds: start.seeds,
+      records: records.filter((r) => PERSISTED_KINDS.has(r.kind)),
+      initialState: start.initialState,
+      preset: ctx.options.gossipPreset ?? "lan",
+      logger: ctx.logger.child({ component: "gossip" }),
+    });
+  } catch (err) {
+    await listener.close().catch(() => {});
+    throw err;
+  }
+  const view = new ClusterView({
+    name: config.name,
+    gossip,
+    stored,
+    local: start.announce,
+    onChange: (change) => ref.network?.dispatch(change),
+    onTrustShrunk: () => gossip.refreshTrust(),
+  });
+  const roles = new RoleTracker({
+    view,
+    stored: storedRoles,
+    settleMs: ROLE_SETTLE_MS[ctx.options.gossipPreset ?? "lan"],
+    background: ctx.background,
+    logger: ctx.logger.child({ component: "cluster" }),
+    onOwnRoleChange: (role, previous) => {
+      gossip.updateMeta({ role });
+      ctx.background.run("Hook onHeartbeat", () => ctx.hook("onHeartbeat", { role, previous }));
+    },
+  });
+  const persistence = new ViewPersistence({
+    store: ctx.store,
+    view,
+    clock: ctx.env.clock,
+    entries: () => ref.network!.entries(true),
+    logger: ctx.logger.child({ component: "cluster" }),
+  });
+  const network = new Network(ctx, {
+    config,
+    identity,
+    listener,
+    gossip,
+    view,
+    roles,
+    persistence,
+  });
+  ref.network = network;
+  view.start();
+  roles.update();
+  network.startTick();
+  gossip.start();
+  return network;
+}

@@ -1,0 +1,69 @@
+/**
+ * How a member talks to another member outside gossip (a join request, the request to leave,
+ * asking whether it was removed, withdrawing after a failed join): one JSON request, the peer
+ * pinned by the cluster certificate's fingerprint, this member's certificate presented. A seam
+ * with two implementations sharing one contract (tests/daemon/peers_contract.ts): HTTPS for real
+ * members ({@link httpsPeers}), and `memory_peers.ts` for whole members in one process on a
+ * simulated clock.
+ *
+ * @module
+ */
+import { requestJson } from "../net/client.ts";
+import { pinnedTlsOptions } from "../net/pin.ts";
+
+/** One request to a peer. */
+export interface PeerRequest {
+  /** The peer's `host:port`. */
+  address: string;
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  /** Path and query, e.g. `/core/internal/cluster`. */
+  path: string;
+  /** JSON body, when any. */
+  body?: unknown;
+  /** Fingerprint (hex SHA-256) of the cluster certificate the peer must present. */
+  fingerprint: string;
+  /** This member's certificate and key (PEM), presented to the peer. */
+  identity: { cert: string; key: string };
+  /** Deadline of the whole exchange, ms. */
+  timeoutMs: number;
+}
+
+/** A peer's answer: HTTP status and parsed JSON body. */
+export interface PeerAnswer {
+  status: number;
+  body: unknown;
+}
+
+/** Sends requests to other members. */
+export interface PeerTransport {
+  /**
+   * Sends one request; any HTTP status is returned.
+   *
+   * @throws {UnavailableError} when the peer cannot be reached or does not answer in time
+   * @throws {ForbiddenError} when the peer does not present the pinned certificate
+   */
+  request(request: PeerRequest): Promise<PeerAnswer>;
+}
+
+/** The real transport: HTTPS with mutual TLS, the peer pinned by fingerprint. */
+export const httpsPeers: PeerTransport = Object.freeze({
+  request(r: PeerRequest): Promise<PeerAnswer> {
+    return requestJson({
+      method: r.method,
+      url: `https://${r.address}${r.path}`,
+      body: r.body,
+      tls: pinnedTlsOptions({
+        fingerprint: r.fingerprint,
+        cert: r.identity.cert,
+        key: r.identity.key,
+      }),
+      timeoutMs: r.timeoutMs,
+    });
+  },
+});
+
+/** The `error` of an error envelope, else `HTTP <status>`. */
+export function answerError(answer: PeerAnswer): string {
+  const msg = (answer.body as { error?: unknown } | null)?.error;
+  return typeof msg === "string" && msg ? msg : `HTTP ${answer.status}`;
+}

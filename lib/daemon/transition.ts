@@ -1,0 +1,95 @@
+/**
+ * The durable mark of a membership change under way, `DIR/transition.json`, so that a member
+ * killed in the middle of one finishes or undoes it when it restarts (see `flows/order.ts` for
+ * the order of every step). Written atomically (temporary file, fsync, rename) before the first
+ * step that others can see, removed after the last.
+ *
+ * @module
+ */
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import type { StatePaths } from "./state_dir.ts";
+
+/** A membership change under way. */
+export interface Transition {
+  /**
+   * `join`: this member asked to join and may have been admitted; a restart withdraws it.
+   * `leave`: this member agreed to leave (or learnt it was removed); a restart finishes the reset.
+   */
+  step: "join" | "leave";
+  /** This member's name in the cluster. */
+  name: string;
+  /** Members to ask to take this member out of the roster (`host:port`). */
+  peers: string[];
+  /** Fingerprint of the cluster certificate those members present. */
+  fingerprint: string;
+  /** When the change started (ms since the epoch). */
+  at: number;
+}
+
+function path(paths: StatePaths): string {
+  return join(paths.dir, "transition.json");
+}
+
+/** The change under way, or `undefined` (a file that cannot be read counts as a `leave`). */
+export function readTransition(paths: StatePaths): Transition | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path(paths), "utf8");
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    const v = JSON.parse(text) as Partial<Transition>;
+    if (
+      (v.step === "join" || v.step === "leave") && typeof v.name === "string" &&
+      Array.isArray(v.peers) && v.peers.every((p) => typeof p === "string") &&
+      typeof v.fingerprint === "string" && typeof v.at === "number"
+    ) return v as Transition;
+  } catch { /* torn or edited: handled below */ }
+  // Only a crash mid-write leaves a bad file, and the safe way out of any change is a clean reset.
+  return { step: "leave", name: "", peers: [], fingerprint: "", at: 0 };
+}
+
+/** Writes the mark durably (temporary file, fsync, rename, fsync of the directory). */
+export function writeTransition(paths: StatePaths, t: Transition): void {
+  const target = path(paths);
+  const tmp = `${target}.${process.pid}.tmp`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeSync(fd, JSON.stringify(t) + "\n");
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, target);
+  syncDir(paths.dir);
+}
+
+/** Removes the mark: the change is complete. */
+export function clearTransition(paths: StatePaths): void {
+  rmSync(path(paths), { force: true });
+  syncDir(paths.dir);
+}
+
+/** Flushes a directory's entries (a rename or unlink in it) to disk; best effort. */
+export function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch { /* not supported on every platform: the rename itself is still atomic */ }
+}

@@ -1,0 +1,216 @@
+/**
+ * The member's one view of its cluster: the roster (replicated `member` records) joined with the
+ * gossip layer's liveness, metadata and extension lists, and with what the store remembers of
+ * members gossip does not know (yet). It is the only subscriber to the gossip layer's events;
+ * each change becomes one {@link ViewChange} handed to one consumer, the member, which passes it
+ * on to roles, the gate, persistence and its own reactions in that order (see `member.ts`).
+ *
+ * @module
+ */
+import type { MemberVersion } from "../cluster/compat.ts";
+import type { MembershipEventName, ReplicatedRecord } from "../cluster/membership.ts";
+import { hasJoined, MEMBER_RECORD, type RosterEntry, rosterOf } from "../cluster/roster.ts";
+import type { Member as StoredMember } from "../store/members.ts";
+import type { GossipHandle } from "./gossip_port.ts";
+
+/** One change of the view. */
+export type ViewChange =
+  | { kind: "member"; event: MembershipEventName; name: string }
+  | {
+    kind: "record";
+    record: ReplicatedRecord;
+    previous: ReplicatedRecord | undefined;
+    /** A member whose join completed with this change. */
+    joined?: string;
+    /** A member (not this one) whose roster record became a tombstone. */
+    removed?: { name: string; hadJoined: boolean };
+    /** This member's own roster record became a tombstone. */
+    selfRemoved?: boolean;
+  };
+
+/** Options of {@link ClusterView}. */
+export interface ClusterViewOptions {
+  name: string;
+  gossip: GossipHandle;
+  /** The store's member rows at start (last known heartbeats, versions and roles). */
+  stored: readonly StoredMember[];
+  /** The versions this member announces (what the others count it with). */
+  local: MemberVersion;
+  /** Called with every change, after the view has taken it in. */
+  onChange(change: ViewChange): void;
+  /** Called when the trust set shrank (so open connections of removed members are cut). */
+  onTrustShrunk(): void;
+}
+
+const MEMBER_EVENTS = [
+  "member-join",
+  "member-update",
+  "member-suspect",
+  "member-failed",
+  "member-left",
+  "extensions-mismatch",
+  "extensions-converged",
+] as const;
+
+/** The view; see the module docs. */
+export class ClusterView {
+  readonly name: string;
+  readonly gossip: GossipHandle;
+  readonly #o: ClusterViewOptions;
+  #local: MemberVersion;
+  #roster = new Map<string, RosterEntry>();
+  #trust = new Set<string>();
+  readonly #seenAlive = new Set<string>();
+  readonly #storedHeartbeat = new Map<string, number>();
+  readonly #storedVersion = new Map<string, MemberVersion>();
+  #unsubscribe: (() => void)[] = [];
+
+  constructor(options: ClusterViewOptions) {
+    this.#o = options;
+    this.name = options.name;
+    this.gossip = options.gossip;
+    this.#local = options.local;
+    for (const m of options.stored) {
+      this.#storedHeartbeat.set(m.name, m.heartbeat);
+      // An empty list was never learned: every member has at least cohort's own extension.
+      if (m.extensions.length) {
+        this.#storedVersion.set(m.name, {
+          schemaInternal: m.schemaInternal,
+          schemaExternal: m.schemaExternal,
+          extensions: m.extensions,
+        });
+      }
+    }
+    this.#seenAlive.add(options.name);
+    this.#reloadRoster();
+  }
+
+  /** Subscribes to the gossip layer: the view's only subscription. */
+  start(): void {
+    const g = this.gossip;
+    for (const event of MEMBER_EVENTS) {
+      this.#unsubscribe.push(g.on(event, (e) => {
+        const member = (e as { member?: { name: string; state: string } }).member;
+        if (member?.state === "alive") this.#seenAlive.add(member.name);
+        this.#o.onChange({ kind: "member", event, name: member?.name ?? "" });
+      }));
+    }
+    this.#unsubscribe.push(g.on("record-change", ({ record, previous }) => {
+      if (record.kind !== MEMBER_RECORD) {
+        this.#o.onChange({ kind: "record", record, previous });
+        return;
+      }
+      this.#reloadRoster();
+      const hadJoined = hasJoined(previous?.value as RosterEntry | null | undefined);
+      const change: ViewChange = { kind: "record", record, previous };
+      if (hasJoined(record.value as RosterEntry | null) && !hadJoined) change.joined = record.key;
+      if (record.value === null && previous != null && previous.value !== null) {
+        if (record.key === this.name) change.selfRemoved = true;
+        else change.removed = { name: record.key, hadJoined };
+      }
+      this.#o.onChange(change);
+    }));
+  }
+
+  /** Stops listening. */
+  stop(): void {
+    for (const u of this.#unsubscribe) u();
+    this.#unsubscribe = [];
+  }
+
+  /** The versions this member announces. */
+  get local(): MemberVersion {
+    return this.#local;
+  }
+
+  /** Changes the versions this member announces (the caller gossips them). */
+  setLocal(version: MemberVersion): void {
+    this.#local = version;
+  }
+
+  /** The live roster, by name. */
+  roster(): ReadonlyMap<string, RosterEntry> {
+    return this.#roster;
+  }
+
+  /** Whether a certificate fingerprint belongs to a live roster member. */
+  isTrusted(fingerprint: string): boolean {
+    return this.#trust.has(fingerprint);
+  }
+
+  /** Whether this member's own roster record is a tombstone. */
+  selfRemoved(): boolean {
+    return this.gossip.record(MEMBER_RECORD, this.name)?.value === null;
+  }
+
+  /** Whether `name` was seen alive since this member started (this member always was). */
+  seenAlive(name: string): boolean {
+    return this.#seenAlive.has(name);
+  }
+
+  /** The last heartbeat the store remembered at start (ms since the epoch; 0 = never). */
+  storedHeartbeat(name: string): number {
+    return this.#storedHeartbeat.get(name) ?? 0;
+  }
+
+  /** Remembers a member's heartbeat and versions as written to the store. */
+  remember(name: string, heartbeat: number, version: MemberVersion | undefined): void {
+    if (heartbeat > 0) this.#storedHeartbeat.set(name, heartbeat);
+    if (version) this.#storedVersion.set(name, version);
+  }
+
+  /**
+   * A member's versions as counted: for this member, what it announces; for another, its
+   * gossiped metadata (its list once fetched, or ours when the digests match), else what the
+   * store last knew; `undefined` when never known.
+   */
+  versionOf(name: string): MemberVersion | undefined {
+    if (name === this.name) return this.#local;
+    const meta = this.gossip.member(name)?.meta;
+    if (meta) {
+      const extensions = meta.extensions ??
+        (this.gossip.extensionStatus(name)?.verdict === "equal"
+          ? this.#local.extensions
+          : undefined);
+      if (extensions) {
+        return {
+          schemaInternal: meta.schemaInternal,
+          schemaExternal: meta.schemaExternal,
+          extensions,
+        };
+      }
+    }
+    return this.#storedVersion.get(name);
+  }
+
+  /** Whether a member is up (alive or suspect), and since when it is down if not. */
+  liveness(name: string): { up: boolean; downSince?: number } {
+    if (name === this.name) return { up: true };
+    const info = this.gossip.member(name);
+    if (info && (info.state === "alive" || info.state === "suspect")) return { up: true };
+    return { up: false, downSince: info?.stateChangedAt ?? this.storedHeartbeat(name) };
+  }
+
+  /** Addresses of roster members that are up (this one included), for join tokens. */
+  liveAddresses(): string[] {
+    const out: string[] = [];
+    for (const [name, entry] of this.#roster) {
+      if (this.liveness(name).up) out.push(entry.address);
+    }
+    return out;
+  }
+
+  /** Addresses of the other roster members. */
+  otherAddresses(): string[] {
+    return [...this.#roster].filter(([n]) => n !== this.name).map(([, e]) => e.address);
+  }
+
+  #reloadRoster(): void {
+    this.#roster = rosterOf(this.gossip);
+    const trust = new Set<string>();
+    for (const entry of this.#roster.values()) trust.add(entry.fingerprint);
+    const shrank = [...this.#trust].some((fp) => !trust.has(fp));
+    this.#trust = trust;
+    if (shrank) this.#o.onTrustShrunk();
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Whole members in one process on a simulated clock: `startDaemon` with the gossip engine on the
+ * in-memory transport, `memoryEnvironment` (the {@link SimClock}, {@link MemoryPeers} for requests
+ * between members, no sockets), a `:memory:` store, and certificates issued in process. A
+ * {@link MemoryCluster} drives the clock while the members' promises settle.
+ *
+ * Timers, gossip and the members' logic run on simulated time; the store and the state
+ * directory's files are real asynchronous I/O. So every step of the clock waits a real
+ * millisecond: I/O then completes within a few simulated steps rather than "never" (a step
+ * taken on `setImmediate` alone lets simulated minutes pass during one certificate issuance).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as pause } from "node:timers/promises";
+import type { Gossip } from "../../gossip/api.ts";
+import { createGossip } from "../../gossip/engine.ts";
+import { MemoryNetwork } from "../../gossip/memory_transport.ts";
+import { createRandom } from "../../gossip/random.ts";
+import { SimClock } from "../../gossip/sim_clock.ts";
+import type { JsonValue } from "../../lib/cluster/membership.ts";
+import { rosterTrust } from "../../lib/cluster/roster_trust.ts";
+import { type Daemon, startDaemon } from "../../lib/daemon/daemon.ts";
+import { memoryEnvironment } from "../../lib/daemon/environment.ts";
+import type { GossipFactory, GossipHandle } from "../../lib/daemon/gossip_port.ts";
+import { MemoryPeers } from "../../lib/daemon/memory_peers.ts";
+import type { DaemonOptions } from "../../lib/daemon/options.ts";
+import { type Logger, silentLogger } from "../../lib/log.ts";
+import { inProcessIssuer } from "../../lib/net/cert_issuer.ts";
+import { createRouter } from "../../routes/router.ts";
+
+/** The engine as the daemon's {@link GossipHandle}. */
+function handle(g: Gossip, close: () => Promise<void>): GossipHandle {
+  return {
+    localName: g.localName,
+    members: () => g.members(),
+    member: (n) => g.member(n),
+    extensionStatus: (n) => g.extensionStatus(n),
+    on: (e, l) => g.on(e, l),
+    setRecord: (k, key, v, o) => g.setRecord(k, key, v, o),
+    record: (k, key) => g.record(k, key),
+    records: (k) => g.records(k),
+    stateOf: (n) => g.stateOf(n),
+    start: () => g.start(),
+    join: (a) => g.join(a),
+    sync: (a) => g.sync(a),
+    leave: () => g.leave(),
+    stop: () => g.stop(),
+    updateMeta: (m) => g.updateMeta(m),
+    admit: (n, m) => g.admit(n, m),
+    refreshTrust: () => {},
+    exportState: () => g.exportState() as JsonValue,
+    close: async () => {
+      g.stop();
+      await close();
+    },
+  };
+}
+
+/** A simulated world for whole members; see the module docs. */
+export class MemoryCluster {
+  readonly clock = new SimClock(Date.UTC(2026, 0, 1));
+  readonly net: MemoryNetwork;
+  readonly peers = new MemoryPeers();
+  readonly daemons = new Map<string, Daemon>();
+  readonly #dirs: string[] = [];
+  #seed: number;
+
+  constructor(seed = 1) {
+    this.#seed = seed;
+    this.net = new MemoryNetwork({ clock: this.clock, random: createRandom(seed) });
+  }
+
+  /** The gossip factory: the engine on this network's in-memory transport. */
+  readonly gossip: GossipFactory = (setup) => {
+    const transport = this.net.endpoint(setup.address);
+    const engine = createGossip(
+      {
+        clock: this.clock,
+        random: createRandom(this.#seed++),
+        logger: setup.logger,
+        transport,
+        trust: rosterTrust({ cert: setup.cert, key: setup.key }),
+      },
+      {
+        name: setup.name,
+        meta: setup.meta,
+        preset: setup.preset,
+        seeds: setup.seeds,
+        records: setup.records,
+        state: setup.initialState,
+      },
+    );
+    return handle(engine, () => transport.close());
+  };
+
+  /** Advances the clock in `stepMs` steps, letting promises and I/O run between, until `p` settles. */
+  async drive<T>(p: Promise<T>, stepMs = 10, maxMs = 120_000): Promise<T> {
+    let settled = false;
+    const out = p.finally(() => (settled = true));
+    out.catch(() => {});
+    const until = this.clock.now() + maxMs;
+    while (!settled) {
+      if (this.clock.now() > until) throw new Error(`not settled after ${maxMs} simulated ms`);
+      await pause(1);
+      this.clock.advance(stepMs);
+    }
+    return await out;
+  }
+
+  /** Advances `ms` of simulated time, letting promises and I/O run between steps. */
+  async run(ms: number, stepMs = 10): Promise<void> {
+    const until = this.clock.now() + ms;
+    while (this.clock.now() < until) {
+      await pause(1);
+      this.clock.advance(Math.min(stepMs, until - this.clock.now()));
+    }
+    await pause(1);
+  }
+
+  /**
+   * Advances simulated time until `check()` holds (or `maxMs` passed), giving real I/O a moment
+   * between steps: a store or file operation may span many simulated steps otherwise.
+   */
+  async until(check: () => boolean, maxMs = 60_000, stepMs = 10): Promise<boolean> {
+    const until = this.clock.now() + maxMs;
+    while (!check()) {
+      if (this.clock.now() >= until) return false;
+      await pause(1);
+      this.clock.advance(stepMs);
+    }
+    return true;
+  }
+
+  /** Starts (or restarts) member `name` with its own state directory; `:memory:` store. */
+  async start(
+    name: string,
+    options: Partial<DaemonOptions> & { stateDir?: string } = {},
+    logger: Logger = silentLogger,
+  ): Promise<Daemon> {
+    const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), `cohort-mem-${name}-`));
+    if (!options.stateDir) this.#dirs.push(stateDir);
+    const daemon = await this.drive(startDaemon(
+      {
+        stateDir,
+        databaseUrl: ":memory:",
+        gossipPreset: "local",
+        certificateIssuer: inProcessIssuer,
+        handler: (service) => createRouter(service),
+        gossip: this.gossip,
+        logger,
+        ...options,
+      },
+      memoryEnvironment(
+        this.peers,
+        this.clock,
+        (() => {
+          const r = createRandom(this.#seed++);
+          return () => r.next();
+        })(),
+      ),
+    ));
+    this.daemons.set(name, daemon);
+    return daemon;
+  }
+
+  /** Stops every member and removes the state directories. */
+  async stop(): Promise<void> {
+    await this.drive(Promise.all([...this.daemons.values()].map((d) => d.stop())));
+    for (const dir of this.#dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
