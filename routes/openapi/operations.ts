@@ -233,6 +233,24 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     metadata: { type: "null" },
     errors: [409],
   },
+  "GET /core/internal/cluster/:name": {
+    tag: "internal",
+    summary: "Whether a member was removed (cohort only)",
+    description: "Asked by a restarting member about itself before it opens: it is no longer " +
+      "trusted once removed, so a removal is told to any caller presenting a certificate; " +
+      "that a member was not removed, only to a trusted caller (403 otherwise).",
+    access: "anyone",
+    params: NAME,
+    metadata: {
+      type: "object",
+      properties: {
+        removed: { type: "boolean" },
+        version: { type: "integer", description: "The tombstone's version, when removed" },
+      },
+      required: ["removed"],
+    },
+    errors: [403, 503],
+  },
   "PATCH /core/internal/database": {
     tag: "internal",
     summary: "Re-run upgrade gating now",

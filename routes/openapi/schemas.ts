@@ -35,6 +35,21 @@ const verdict = object({
 
 const identity = object({ name: str, address: str, certificate: str });
 
+const refusalFields: Record<string, JsonSchema> = {
+  at: { ...time, description: "When the start was refused" },
+  schema_internal_version: count,
+  schema_external_version: count,
+  extensions: { ...strings, description: "The extensions it tried (the first ones if many)" },
+  extension_count: count,
+  reason: { ...str, description: "The gate's reason" },
+  summary: { ...str, description: '"start refused at T with versions …: reason"' },
+};
+const refusal: JsonSchema = {
+  description: "cohort only: its last start was refused by the upgrade gate, with versions " +
+    "it never ran (nobody counts it with them); shown until it next runs",
+  ...object(refusalFields),
+};
+
 /** Component schemas by name. */
 export const SCHEMAS: Record<string, JsonSchema> = {
   SyncEnvelope: {
@@ -89,7 +104,8 @@ export const SCHEMAS: Record<string, JsonSchema> = {
     extensions: strings,
     extension_verdict: verdict,
     app_version: str,
-  }),
+    start_refused: refusal,
+  }, ["start_refused"]),
   TokenInfo: object({ name: str, expires_at: { type: ["string", "null"], format: "date-time" } }),
   JoinResponse: object({
     cluster_cert: str,
@@ -116,6 +132,11 @@ export const SCHEMAS: Record<string, JsonSchema> = {
     excluded: {
       ...strings,
       description: "Members no longer waited for: down for longer than --upgrade-dead-grace",
+    },
+    refused: {
+      type: "array",
+      description: "Members whose last start was refused, with what they tried",
+      items: object({ name: str, ...refusalFields }),
     },
   }),
   SqlResults: object({
