@@ -85,6 +85,7 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
   const decision = gate.begin();
   if (decision.decision === "refuse") {
     await refuse(ctx, net, seeds, decision.message);
+    if (ctx.machine.is("removed")) return; // removed meanwhile: the reset is what matters
     throw new IncompatibleError(decision.message);
   }
   net.attachGate(gate);
@@ -99,7 +100,10 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
       throw err;
     }
   }
+  // Its tombstone may have arrived meanwhile: then it is removed, and stays so.
+  if (!ctx.machine.is("starting")) return;
   await runWith(ctx, net);
+  if (!ctx.machine.is("starting")) return;
   if (!decision.serve) {
     ctx.machine.to("waiting", "members behind");
     return;
@@ -153,7 +157,7 @@ async function refuse(
   } catch (err) {
     ctx.logger.warn("Could not publish the refused start", { err });
   }
-  ctx.machine.to("refused", reason);
+  if (ctx.machine.is("starting")) ctx.machine.to("refused", reason);
 }
 
 /** The gate opened after a wait: apply the app's migrations, serve, run `onStart`. */
@@ -166,10 +170,12 @@ async function openAfterWait(ctx: MemberContext, waitedMs: number): Promise<void
     });
   } catch (err) {
     ctx.logger.error("Cannot open: the app's migrations failed", { err });
+    if (!ctx.machine.is("waiting")) return;
     ctx.machine.to("refused", "app migrations failed");
     await ctx.stop();
     return;
   }
+  if (!ctx.machine.is("waiting")) return; // removed or stopped meanwhile
   ctx.machine.to("online", "every member upgraded");
   ctx.events.emit("upgrade-opened", { waitedMs });
   ctx.onViewChange({ kind: "member", event: "member-update", name: "" });
