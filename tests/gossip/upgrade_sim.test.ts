@@ -22,7 +22,7 @@ const NEW: MemberVersion = { schemaInternal: 2, schemaExternal: 2, extensions: [
 const GAP_MS = 500;
 
 /**
- * One member's view of every other member's version, as lib/daemon/membership.ts `versionOf`
+ * One member's view of every other member's version, as lib/daemon/view.ts `versionOf`
  * derives it: the gossiped metadata with its list once known (or ours when the digests match),
  * else the last version this member knew (every member starts knowing every other's).
  */
