@@ -30,7 +30,7 @@ export interface StatusSnapshot {
   extensions: { local: string[]; cluster: string[] } | null;
   /** The upgrade; `null` before initialisation. */
   upgrade:
-    | (UpgradeReport & { members: UpgradeMemberRow[]; refused: RefusedAttempt[] })
+    | (Omit<UpgradeReport, "refused"> & { members: UpgradeMemberRow[]; refused: RefusedAttempt[] })
     | null;
   /** Recent events, oldest first. */
   events: StatusEvent[];

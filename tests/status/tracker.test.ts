@@ -115,6 +115,7 @@ test("the upgrade: members done since when, a refused join, a member back behind
     since: new Date().toISOString(),
     waiting_since: new Date().toISOString(),
     excluded: ["c3"],
+    refused: [],
   };
   (service as any).upgradeStatus = () => report;
   const observed = observeService(service, tracker.hooks);
