@@ -50,7 +50,6 @@ export class Member implements MemberContext {
   readonly background: Background;
   readonly events: EventHub;
   readonly service: MemberService;
-  readonly handler: Handler;
   readonly closed: Promise<void>;
   /** The member's own reactions to view changes (and who it removes with force). */
   readonly reactions: ViewReactions;
@@ -64,6 +63,7 @@ export class Member implements MemberContext {
   #cancelStaleJoins: Cancel = () => {};
   #stopping?: Promise<void>;
   #started = false;
+  #handler?: Handler;
   #release: () => void;
   #resolveClosed!: () => void;
 
@@ -98,12 +98,20 @@ export class Member implements MemberContext {
       : "uninitialized";
     this.machine = new PhaseMachine(initial, init.logger.child({ component: "member" }));
     this.machine.onChange((change) => this.events.emit("phase", change));
-    this.handler = guardHandler(
-      init.options.handler(init.service),
+    this.reactions = new ViewReactions(this);
+  }
+
+  /**
+   * The handler every listener serves: the app's (cohort's routes, wrapped by the app), guarded by
+   * phase (`guard.ts`). Built on first use, once the daemon the routes are given is complete.
+   */
+  get handler(): Handler {
+    this.#handler ??= guardHandler(
+      this.options.handler(this.service),
       () => this.machine.phase,
       () => this.waitingFor(),
     );
-    this.reactions = new ViewReactions(this);
+    return this.#handler;
   }
 
   get store(): Store {
@@ -213,6 +221,7 @@ export class Member implements MemberContext {
    * (finish a leave, undo a join, clear leftovers, or start an initialised member).
    */
   async open(): Promise<void> {
+    void this.handler; // the app's handler is built now, with the member complete
     this.#store = await openStore({
       url: this.options.databaseUrl ?? `file:${this.paths.database}`,
       appMigrations: this.options.appMigrations,
