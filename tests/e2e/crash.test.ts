@@ -555,18 +555,6 @@ const test = suite("kill -9 crash consistency");
  * `COHORT_CRASH_ALL=1` runs them anyway.
  */
 const AWAITING_FIX: Record<string, string> = {
-  "bootstrap: killed 30 ms into the request":
-    "issue 11 defect 6 at times: the kill lands between the cluster certificate and daemon.json",
-  "bootstrap: killed 150 ms into the request":
-    "issue 11 defect 6 at times: the kill lands between the cluster certificate and daemon.json",
-  "bootstrap: killed on its HTTPS Listening line":
-    "issue 11 defect 6: restarts uninitialised but keeps cluster.crt and cluster.key (fixed on the lifecycle branch)",
-  "join, joining side: killed on its HTTPS Listening line":
-    "issue 11 defect 6: restarts uninitialised, keeps the cluster key; every member lists it UNREACHABLE (fixed on the lifecycle branch)",
-  "join, joining side: killed once admitted (on the admitting member's line)":
-    "issue 11 defect 6: every member lists it UNREACHABLE for ever (fixed on the lifecycle branch)",
-  'remove, departing side: killed on its "to":"PENDING" line':
-    "issue 11 defect 6: restarts initialised, lists the others UNREACHABLE (fixed on the lifecycle branch)",
   "upgrade: killed as it opens":
     "a member restarted after kill -9 refutes the others' dead record one incarnation at a time, " +
     "one step per push-pull: listed UNREACHABLE for ~46 s after 6 metadata changes (gossip/state.ts #accused)",
