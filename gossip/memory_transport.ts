@@ -37,6 +37,15 @@ export interface MemoryNetworkOptions {
   readonly frames?: "object" | "json";
   /** Count bytes of object frames (costs a `JSON.stringify` per frame). @default false */
   readonly countBytes?: boolean;
+  /**
+   * Model connections as the WebSocket transport holds them: an endpoint that sent to an
+   * address within `connectionIdleMs` holds a connection to it, and a crash of that address
+   * reaches it at once as a refusal (its connection closes, the transport dials again and is
+   * refused), two trips later. Costs one map entry per pair that talked. @default false
+   */
+  readonly connections?: boolean;
+  /** How long an unused connection stays open (the WebSocket transport's idle close). @default 30000 */
+  readonly connectionIdleMs?: number;
 }
 
 /** Traffic counters of one address. */
@@ -66,6 +75,8 @@ class Endpoint implements Transport {
   handlers: TransportHandlers | undefined;
   closed = false;
   stalled = false;
+  /** With `connections`: the endpoints that hold a connection to this one, and since when they last used it. */
+  readonly dialledBy = new Map<Endpoint, number>();
   /** Traffic held while stalled: inbound deliveries and outbound sends, in order. */
   held: { inbound: boolean; d: Delivery }[] = [];
   group = -1;
@@ -108,6 +119,8 @@ export class MemoryNetwork {
   #loss: number;
   readonly #json: boolean;
   readonly #countBytes: boolean;
+  readonly #connections: boolean;
+  readonly #idleMs: number;
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #deliver = (d: Delivery) => this.#arrive(d);
 
@@ -119,6 +132,8 @@ export class MemoryNetwork {
     this.#loss = options.loss ?? 0;
     this.#json = options.frames === "json";
     this.#countBytes = options.countBytes ?? false;
+    this.#connections = options.connections ?? false;
+    this.#idleMs = options.connectionIdleMs ?? 30_000;
   }
 
   /**
@@ -197,7 +212,16 @@ export class MemoryNetwork {
    */
   crash(address: string): void {
     const ep = this.#endpoints.get(address);
-    if (ep) void ep.close();
+    if (!ep) return;
+    void ep.close();
+    // Every connection to it closes; each holder dials again and is refused.
+    const now = this.clock.now();
+    for (const [from, at] of ep.dialledBy) {
+      if (from.closed || now - at >= this.#idleMs || from.group !== ep.group) continue;
+      const d: Delivery = { from, to: address, frame: "", bytes: 0, refusal: true };
+      this.clock.schedule(this.#delay() + this.#delay(), this.#deliver, d);
+    }
+    ep.dialledBy.clear();
   }
 
   /** @internal Called by endpoints. */
@@ -265,6 +289,7 @@ export class MemoryNetwork {
       target.held.push({ inbound: true, d });
       return;
     }
+    if (this.#connections) target.dialledBy.set(d.from, this.clock.now());
     target.stats.receivedFrames++;
     target.stats.receivedBytes += d.bytes;
     target.handlers?.message(d.from.address, d.frame, d.from.identity);

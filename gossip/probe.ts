@@ -204,8 +204,10 @@ export class Prober {
       }
       return;
     }
-    // A refusal outside a probe: probe that member next, unless it has never been heard from
-    // (it may not listen yet; its turn comes).
+    // A refusal outside a probe (a send, or a connection to it lost and dialled again): probe
+    // that member now, unless it has never been heard from (it may not listen yet; its turn
+    // comes). Its relays then meet the same refusal, and a crash is confirmed within a few
+    // round trips instead of at our next probe.
     const { table, self } = this.#h.state;
     for (let i = 0; i < table.slots; i++) {
       const e = table.at(i);
@@ -213,9 +215,21 @@ export class Prober {
         e && e.address === address && isLive(e.state) && e !== self && table.contacted(e)
       ) {
         this.prioritize(e);
+        this.#now();
         break;
       }
     }
+  }
+
+  /**
+   * Starts the next round at once when no probe is waiting for an answer (one that is runs to
+   * its end: its verdict needs the whole interval); the rounds go on from there.
+   */
+  #now(): void {
+    const p = this.#current;
+    if (this.#stopped || (p && !p.acked && !p.settled)) return;
+    if (this.#tick !== undefined) this.#h.clock.clearTimeout(this.#tick);
+    this.#round();
   }
 
   /**

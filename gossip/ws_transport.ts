@@ -107,7 +107,14 @@ interface Outbound {
   /** Sweeps since the last liveness ping. */
   sincePing: number;
   awaitingPong: boolean;
+  /** Whether the connection opened (a failed dial is not a lost connection). */
+  opened?: boolean;
+  /** Closed by us (idle, unresponsive, or the transport closing): no check dial follows. */
+  dropped?: boolean;
 }
+
+/** At most one check dial per address in this time (ms) after its connection was lost. */
+const CHECK_MS = 1000;
 
 /**
  * A busy connection gets a liveness ping only every this many sweeps: pings and pongs would
@@ -162,6 +169,8 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     clientTracking: false,
   });
   const out = new Map<string, Outbound>();
+  /** When each address was last dialled again after a lost connection (see `check`). */
+  const checked = new Map<string, number>();
   const inbound = new Set<Inbound>();
   const s: WsTransportStats = {
     framesSent: 0,
@@ -250,6 +259,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     };
     out.set(to, peer);
     ws.on("open", () => {
+      peer.opened = true;
       const queue = peer.queue!;
       peer.queue = undefined;
       peer.queued = 0;
@@ -269,10 +279,23 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
         log.debug("Gossip connection failed", { to, err });
       }
     });
-    ws.on("close", () => {
+    ws.on("close", (code: number) => {
       if (out.get(to) === peer) out.delete(to);
+      // An open connection lost without a close frame (1006): the peer's process may have
+      // died (kill -9 closes its sockets at once). Dial it again now: a refusal then reaches
+      // the engine at once, not at the next frame we happen to send it.
+      if (code === 1006 && peer.opened && !peer.dropped && !closed) check(to);
     });
     return peer;
+  }
+
+  /** Dials `to` again after its connection was lost (once per {@link CHECK_MS}). */
+  function check(to: string): void {
+    const now = Date.now();
+    if (out.has(to) || now - (checked.get(to) ?? -Infinity) < CHECK_MS) return;
+    checked.set(to, now);
+    log.debug("Gossip connection lost, dialling again", { to });
+    dial(to);
   }
 
   function callRefused(to: string): void {
@@ -338,6 +361,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       if (++peer.idle >= 3 || peer.awaitingPong) {
         if (peer.awaitingPong) log.debug("Gossip connection unresponsive, closed", { to });
         out.delete(to);
+        peer.dropped = true;
         peer.ws.terminate();
       } else if (!busy || ++peer.sincePing >= BUSY_PING_SWEEPS) {
         peer.sincePing = 0;
@@ -346,6 +370,8 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       }
     }
     for (const conn of inbound) if (++conn.idle >= 6) conn.ws.terminate();
+    const old = Date.now() - CHECK_MS;
+    for (const [to, at] of checked) if (at < old) checked.delete(to);
   }
 
   const timer = setInterval(sweep, Math.max(1, idleMs / 2));
@@ -377,6 +403,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       closed = true;
       clearInterval(timer);
       server.off("upgrade", onUpgrade);
+      for (const p of out.values()) p.dropped = true;
       const sockets = [...[...out.values()].map((p) => p.ws), ...[...inbound].map((c) => c.ws)];
       out.clear();
       inbound.clear();

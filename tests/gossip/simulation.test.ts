@@ -63,6 +63,21 @@ test("a kill -9 (refused connections) is declared dead well before the suspicion
   c.stop();
 });
 
+test("a kill -9 is known to every survivor within 1 s: each holding a connection to it starts confirming at once", () => {
+  // Issue 15: the refused connection was seen at once, but acted on only at the next probe.
+  const n = 10;
+  for (const seed of [31, 32, 33]) {
+    const c = createSimCluster({ size: n, seed, network: { connections: true } });
+    c.clock.advance(20_000); // every member has talked to every other
+    const failures = recordFailures(c);
+    c.crash(7);
+    const took = c.clock.runWhileNot(() => c.allSee(7, "dead"), 60_000, 1);
+    assert.ok(took >= 0 && took <= 1000, `seed ${seed}: every survivor knew after ${took} ms`);
+    assert.is(failures.length, n - 1);
+    c.stop();
+  }
+});
+
 test("a falsely suspected (stalled) member refutes and is never declared dead", () => {
   const n = 10;
   const c = createSimCluster({ size: n, seed: 13 });

@@ -164,6 +164,31 @@ test("a refused connection is reported; a black hole is not", async (ctx) => {
   }
 });
 
+test("a connection lost without a close frame is dialled again at once: a crashed peer is reported refused", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const b = await member(ctx, "beta");
+  const to = b.listener.address;
+  a.transport.send(to, "hello");
+  await waitFor(() => b.inbox.length === 1, "the connection");
+  // kill -9 as alpha sees it: nothing listens any more, and the open socket just closes.
+  b.listener.server.close();
+  await b.transport.close();
+  await waitFor(() => a.refused.length === 1, "refused(to) without sending anything");
+  assert.equal(a.refused, [to]);
+  assert.is(a.transport.stats().refused, 1);
+});
+
+test("a connection closed by the peer's idle close or by ours is not dialled again", async (ctx) => {
+  const a = await member(ctx, "alpha", { idleCloseMs: 150 });
+  const b = await member(ctx, "beta", { idleCloseMs: 150 });
+  a.transport.send(b.listener.address, "one");
+  await waitFor(() => b.inbox.length === 1, "the first frame");
+  await waitFor(() => a.transport.stats().outbound === 0, "the idle close", 1000);
+  await sleep(100);
+  assert.is(a.transport.stats().outbound, 0, "no dial after our own close");
+  assert.equal(logged(a, /dialling again/), []);
+});
+
 test("refreshTrust() cuts a member removed from the trust set", async (ctx) => {
   const a = await member(ctx, "alpha");
   const b = await member(ctx, "beta");
