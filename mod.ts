@@ -38,6 +38,14 @@ export type { CertificateIssuer } from "./lib/net/cert_issuer.ts";
 export { inProcessIssuer, startCertificateProcess } from "./lib/net/cert_issuer.ts";
 export { createRouter } from "./routes/router.ts";
 export { runCli } from "./lib/cli/main.ts";
+export type {
+  ChangesOptions,
+  RecordChange,
+  RecordEntry,
+  RecordsUsage,
+  ReplicatedRecords,
+} from "./lib/records/records.ts";
+export { RECORDS_LIMITS } from "./lib/records/limits.ts";
 
 /**
  * Options of {@link createMember}: a daemon's options; the HTTP handler and the gossip layer

@@ -26,10 +26,13 @@
  * it (signed) and can be removed. It cannot change what another member's record says.
  *
  * Join-token records (`token`) are anyone's to write, consume or revoke, as any member may
- * issue a token; only their shape and number are checked. Records of other kinds are refused.
+ * issue a token; only their shape and number are checked. App records (`app`, the app's
+ * replicated records) are any member's to write too, within their limits and budget
+ * (`lib/records/limits.ts`). Records of other kinds are refused.
  *
  * @module
  */
+import { APP_RECORD, appRecordProblem, type RecordsUsage } from "../records/limits.ts";
 import type { RecordStore, ReplicatedRecord } from "./membership.ts";
 
 /** Record kind of roster entries. */
@@ -135,6 +138,8 @@ export interface RosterKeys {
   verify(certificate: string, payload: string, sig: string): boolean;
   /** Number of live (non-tombstone) records of a kind, for the caps. */
   liveCount(kind: string): number;
+  /** Keys and value characters of the app records held, for their budget. */
+  appUsage(): RecordsUsage;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -204,8 +209,9 @@ function refusedShapeProblem(r: unknown): string | undefined {
 }
 
 /**
- * Why a `member` or `token` record received from another member must not replace `held`, or
- * `undefined` when it may (the rules in the module docs; records of other kinds are refused).
+ * Why a `member`, `token` or `app` record received from another member must not replace `held`, or
+ * `undefined` when it may (the rules in the module docs; app records are checked by
+ * `appRecordProblem`, records of other kinds are refused).
  * `trusted`: the record comes with the state the admitting member handed this one at its join,
  * trusted as that member is: only its shape, fingerprint and the caps are checked.
  */
@@ -216,6 +222,8 @@ export function rosterRecordProblem(
   keys: RosterKeys,
 ): string | undefined {
   if (record.kind === TOKEN_RECORD) return tokenRecordProblem(record, held, keys);
+  // App records: any member may write any key; only their shape and the budget are checked.
+  if (record.kind === APP_RECORD) return appRecordProblem(record, held, keys.appUsage());
   if (record.kind !== MEMBER_RECORD) return `kind: cohort keeps no "${record.kind}" records`;
   if (record.expiresAt !== undefined) return "expiresAt: roster records never expire";
   if (record.value === null) return undefined; // removal: anyone's

@@ -30,6 +30,7 @@ import {
   rosterRecordProblem,
 } from "./roster.ts";
 import type { Trust, TrustContext, TrustFactory } from "./trust.ts";
+import { APP_RECORD, RECORDS_LIMITS, type RecordsUsage, usageOf } from "../records/limits.ts";
 
 /** The local member's identity. */
 export interface RosterIdentity {
@@ -98,8 +99,10 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
       .toString("base64url");
   return (ctx: TrustContext): Trust => {
     let view: View | undefined;
+    let appUsage: RecordsUsage | undefined;
     ctx.onRecordChange((r) => {
       if (r.kind === MEMBER_RECORD || r.kind === "token") view = undefined;
+      else if (r.kind === APP_RECORD) appUsage = undefined;
     });
     const current = (): View => {
       if (view) return view;
@@ -120,6 +123,12 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
       fingerprintOf: (certificate) => parse(certificate)?.fingerprint,
       verify: verifyWith,
       liveCount: (kind) => kind === MEMBER_RECORD ? current().byName.size : current().tokens,
+      // Recomputed after a change (value sizes are cached per record), and when full: an
+      // expired tombstone changes nothing else.
+      appUsage: () =>
+        appUsage && appUsage.keys < RECORDS_LIMITS.maxKeys
+          ? appUsage
+          : appUsage = usageOf(ctx.records.records(APP_RECORD)),
     };
     return {
       sign: signText,

@@ -22,6 +22,7 @@ import { removeMember } from "./flows/remove.ts";
 import type { GossipHandle } from "./gossip_port.ts";
 import { MEMBER_RECORD } from "../cluster/roster.ts";
 import { Member } from "./member.ts";
+import type { ReplicatedRecords } from "../records/records.ts";
 import type { DaemonOptions } from "./options.ts";
 import { statusOf } from "./phase.ts";
 import type {
@@ -137,6 +138,10 @@ class MemberDaemon implements Daemon {
 
   get view(): GossipHandle | undefined {
     return this.member.network?.gossip;
+  }
+
+  get records(): ReplicatedRecords {
+    return this.member.records;
   }
 
   on<E extends keyof DaemonEvents>(

@@ -10,11 +10,12 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { ExtensionRegistry } from "../cluster/extensions.ts";
-import { ConflictError } from "../errors.ts";
+import { ConflictError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type CertificateIssuer, startCertificateProcess } from "../net/cert_issuer.ts";
 import { type Listener, serveUnix } from "../net/serve.ts";
 import { openStore, type Store } from "../store/open.ts";
+import { AppRecords } from "../records/records.ts";
 import { Background, type Cancel } from "./background.ts";
 import type { MemberContext } from "./context.ts";
 import type { DaemonEnvironment } from "./environment.ts";
@@ -53,6 +54,8 @@ export class Member implements MemberContext {
   readonly closed: Promise<void>;
   /** The member's own reactions to view changes (and who it removes with force). */
   readonly reactions: ViewReactions;
+  /** The app's replicated records, over the network's gossip while the member has one. */
+  readonly records: AppRecords;
   #store!: Store;
   #config?: DaemonConfig;
   #network?: Network;
@@ -99,6 +102,22 @@ export class Member implements MemberContext {
     this.machine = new PhaseMachine(initial, init.logger.child({ component: "member" }));
     this.machine.onChange((change) => this.events.emit("phase", change));
     this.reactions = new ViewReactions(this);
+    this.records = new AppRecords({
+      store: () =>
+        this.#network && this.machine.is("online", "waiting") ? this.#network.gossip : undefined,
+      unavailable: () => {
+        const status = statusOf(this.machine.phase);
+        return status === "uninitialized"
+          ? new UnavailableError(
+            "Cannot use replicated records: this member is not initialized (bootstrap or join a cluster first)",
+          )
+          : new UnavailableError(`Cannot use replicated records: the member is ${status}`);
+      },
+      flush: async () => await this.#network?.persistence.flush(),
+      name: () => this.#config?.name,
+      clock: init.env.clock,
+      logger: init.logger.child({ component: "records" }),
+    });
   }
 
   /**
@@ -284,6 +303,7 @@ export class Member implements MemberContext {
 
   /** The member's own reactions to a view change: the last of its consumers. */
   onViewChange(change: ViewChange): void {
+    if (change.kind === "record") this.records.notify(change.record, change.previous);
     this.reactions.onChange(change);
   }
 
@@ -306,6 +326,7 @@ export class Member implements MemberContext {
     this.events.emit("stopping", {}); // long-lived answers (event streams) end now
     this.background.stop();
     this.reactions.stop();
+    this.records.close();
     // A stopped daemon stays a member (only `cluster remove` takes it out), but it tells its
     // peers it is going, so they show it UNREACHABLE at once instead of after failure detection.
     await this.dropNetwork(true).catch(() => {});

@@ -1,6 +1,6 @@
 /**
  * Writes the view to the member's store in batches, never on every frame: the replicated records
- * (roster, tokens) into `core_records`, the live tokens into
+ * (roster, tokens, the app's records) into `core_records`, the live tokens into
  * `core_token_records` (MicroCluster's table), and the merged member rows into
  * `core_cluster_members`. A failed batch is retried by the next tick; the view in memory stays
  * authoritative.
@@ -10,6 +10,7 @@
 import type { Clock, ReplicatedRecord } from "../cluster/membership.ts";
 import { MEMBER_RECORD, TOKEN_RECORD, tokensOf } from "../cluster/roster.ts";
 import type { Logger } from "../log.ts";
+import { APP_RECORD } from "../records/limits.ts";
 import { deleteMember, type NewMember, upsertMembers } from "../store/members.ts";
 import type { Store } from "../store/open.ts";
 import { saveRecords } from "../store/records.ts";
@@ -20,8 +21,12 @@ import type { ClusterView, ViewChange } from "./view.ts";
 /** How often the view is written to the store, in ms. */
 export const PERSIST_INTERVAL_MS = 1000;
 
-/** The record kinds a member keeps in its store. */
-export const PERSISTED_KINDS: ReadonlySet<string> = new Set([MEMBER_RECORD, TOKEN_RECORD]);
+/** The record kinds a member keeps in its store: the roster, join tokens, the app's records. */
+export const PERSISTED_KINDS: ReadonlySet<string> = new Set([
+  MEMBER_RECORD,
+  TOKEN_RECORD,
+  APP_RECORD,
+]);
 
 /** Options of {@link ViewPersistence}. */
 export interface ViewPersistenceOptions {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ReplicatedRecords } from "../records/records.ts";
 import type { JsonValue } from "../cluster/membership.ts";
 import type { StartRefusal } from "./refusals.ts";
 
@@ -135,6 +136,11 @@ export interface Caller {
 
 /** What the routes may ask of a member daemon. */
 export interface MemberService {
+  /**
+   * The app's replicated records: small shared state every member sees (put / get / delete /
+   * list by prefix / watch, last writer wins). See `lib/records/records.ts`.
+   */
+  readonly records: ReplicatedRecords;
   /** Current lifecycle state. */
   status(): MemberStatus;
   /**

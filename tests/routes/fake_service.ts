@@ -1,5 +1,7 @@
 /** A scriptable in-memory MemberService for route tests. */
+import { systemClock } from "../../lib/cluster/membership.ts";
 import { ForbiddenError } from "../../lib/errors.ts";
+import { memoryRecords } from "../records/memory_store.ts";
 import type {
   Caller,
   ClusterMemberEntry,
@@ -24,6 +26,7 @@ export class FakeService implements MemberService {
   fault?: Error;
   version = "1.2.3";
   appVersions: string[] = [];
+  readonly records = memoryRecords(systemClock, () => this.state === "online");
 
   status(): MemberStatus {
     return this.state;
