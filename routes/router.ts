@@ -17,6 +17,7 @@ import { internalRoutes } from "./internal.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { openApiRoutes } from "./openapi.ts";
 import { publicRoutes } from "./public.ts";
+import { recordRoutes } from "./records.ts";
 
 /** A fetch handler as served by `lib/net/serve.ts`. */
 export type FetchHandler = (request: Request, caller: Caller) => Promise<Response>;
@@ -49,6 +50,7 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   publicRoutes(router, service);
   internalRoutes(router, service);
   metricsRoutes(router, service, options.metrics);
+  recordRoutes(router, service);
   eventRoutes(router, options.status);
   openApiRoutes(router, service); // last: it documents the routes registered before it
 

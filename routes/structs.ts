@@ -18,6 +18,7 @@ import {
   refine,
   size,
   string,
+  unknown,
 } from "superstruct";
 import { addressProblem, memberNameProblem } from "../lib/cluster/address.ts";
 import { appVersionProblem } from "../lib/cluster/app_version.ts";
@@ -93,3 +94,6 @@ export const SqlBody = object({
 });
 /** Validated `POST /core/internal/sql` body. */
 export type SqlBody = Infer<typeof SqlBody>;
+
+/** `PUT /core/1.0/records/:key`: the value to store (any JSON but `null`; see `RECORDS_LIMITS`). */
+export const RecordBody = object({ value: unknown() });

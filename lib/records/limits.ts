@@ -36,8 +36,8 @@ export const RECORDS_LIMITS: Readonly<{
 });
 
 // Control characters and lone surrogates: a key is printable text.
-// deno-lint-ignore no-control-regex
 const BAD_KEY =
+  // deno-lint-ignore no-control-regex
   /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Why `key` is not a valid app key, or `undefined` when it is. */

@@ -154,7 +154,9 @@ export class AppRecords implements ReplicatedRecords {
     checkKey(key);
     if (value === null || value === undefined) {
       throw new InvalidInputError(
-        `Cannot put the record "${key}": the value must not be ${value} (delete the key instead)`,
+        value === null
+          ? `Cannot put the record "${key}": the value must not be null (delete the key instead)`
+          : `Cannot put the record "${key}": the value is missing`,
         { field: "value" },
       );
     }

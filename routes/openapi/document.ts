@@ -78,6 +78,15 @@ function operation(method: string, path: string, doc: OperationDoc): JsonSchema 
       schema: { type: "string" },
     });
   }
+  for (const [name, description] of Object.entries(doc.query ?? {})) {
+    parameters.push({
+      name,
+      in: "query",
+      required: false,
+      description,
+      schema: { type: "string" },
+    });
+  }
   // Its own media type (a stream, a text format), and/or the usual JSON envelope.
   const content: JsonSchema = {};
   if (doc.content) content[doc.content.type] = { schema: doc.content.schema };

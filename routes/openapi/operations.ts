@@ -11,6 +11,7 @@ import {
   AppVersionBody,
   ControlBody,
   JoinBody,
+  RecordBody,
   ResetBody,
   SqlBody,
   TokenBody,
@@ -38,6 +39,8 @@ export interface OperationDoc {
   bodyOptional?: boolean;
   /** Query flags (`1` or `true` set them). */
   flags?: Record<string, string>;
+  /** Query parameters taking any string. */
+  query?: Record<string, string>;
   /** Path parameters. */
   params?: Record<string, string>;
   /** The `metadata` of the sync envelope. */
@@ -52,6 +55,18 @@ export interface OperationDoc {
 
 const NAME = { name: "A member name" };
 const UNINITIALIZED_503 = 503;
+const RECORD_KEY = { key: "A record key, percent-encoded (1 to 256 characters)" };
+const RECORD_ENTRY = {
+  type: "object",
+  properties: {
+    key: { type: "string" },
+    value: { description: "Any JSON value but null" },
+    version: { type: "integer", description: "The writer's clock at the write, ms" },
+    writer: { type: "string", description: "The member that wrote it" },
+  },
+  required: ["key", "value", "version", "writer"],
+  additionalProperties: false,
+};
 
 // deno-lint-ignore no-explicit-any
 const struct = (s: Struct<any, any>) => s as Struct<unknown, unknown>;
@@ -154,6 +169,49 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     access: "trusted",
     metadata: ref("UpgradeReport"),
     errors: [UNINITIALIZED_503],
+  },
+  "GET /core/1.0/records": {
+    tag: "public",
+    summary: "List the app's replicated records",
+    description: "Every key starting with `prefix` (default: all), sorted by key; the same on " +
+      "every member once gossip has spread the last write (see the README's Replicated records).",
+    access: "trusted",
+    query: { prefix: "Only keys starting with this text" },
+    metadata: { type: "array", items: RECORD_ENTRY },
+    errors: [503],
+  },
+  "GET /core/1.0/records/:key": {
+    tag: "public",
+    summary: "Read one replicated record",
+    access: "trusted",
+    params: RECORD_KEY,
+    metadata: RECORD_ENTRY,
+    errors: [404, 413, 503],
+  },
+  "PUT /core/1.0/records/:key": {
+    tag: "public",
+    summary: "Write one replicated record (last writer wins)",
+    description: "`value`: any JSON but `null`, at most 4096 characters of JSON; 413 past a " +
+      "limit (key, value, 1024 keys, 256 KiB of values in all).",
+    access: "local",
+    params: RECORD_KEY,
+    body: struct(RecordBody),
+    metadata: RECORD_ENTRY,
+    errors: [413, 503],
+  },
+  "DELETE /core/1.0/records/:key": {
+    tag: "public",
+    summary: "Delete one replicated record",
+    description: "`deleted` is false when the key had no value (nothing is written then).",
+    access: "local",
+    params: RECORD_KEY,
+    metadata: {
+      type: "object",
+      properties: { deleted: { type: "boolean" } },
+      required: ["deleted"],
+      additionalProperties: false,
+    },
+    errors: [413, 503],
   },
   "GET /core/1.0/cluster": {
     tag: "public",

@@ -59,6 +59,8 @@ function baseSchema(struct: AnyStruct): JsonSchema {
       return recordSchema(struct);
     case "array":
       return arraySchema(struct);
+    case "unknown":
+      return { description: "Any JSON value" };
     default:
       throw new Error(`Cannot describe a superstruct "${struct.type}" struct in JSON Schema`);
   }

@@ -210,6 +210,13 @@ const SAMPLES: Record<string, unknown[]> = {
     joinRequest({ role: 1 }),
   ],
   "PUT /core/internal/cluster/{name}": [{}, { force: true }, { force: 1 }, { other: true }],
+  "PUT /core/1.0/records/{key}": [
+    { value: { port: 80 } },
+    { value: "text" },
+    { value: [1, 2] },
+    { value: 1, other: true },
+    [],
+  ],
   "POST /core/internal/sql": [
     { query: "SELECT 1" },
     { query: "" },
