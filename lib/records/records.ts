@@ -192,7 +192,8 @@ export class AppRecords implements ReplicatedRecords {
       );
     }
     const chars = usage.chars - (held ? valueChars(held) : 0) + text.length;
-    if (chars > RECORDS_LIMITS.totalChars) {
+    // As every member checks it: a value no larger than the one it replaces always fits.
+    if (chars > RECORDS_LIMITS.totalChars && text.length > (held ? valueChars(held) : 0)) {
       throw new TooLargeError(
         `Cannot put the record "${key}": all values would take ${chars} characters of JSON ` +
           `(at most ${RECORDS_LIMITS.totalChars})`,

@@ -25,14 +25,22 @@ import { simTrust } from "../../gossip/sim_trust.ts";
 import type { Frame, ReplicatedRecord } from "../../lib/cluster/membership.ts";
 import { type RosterKeys, rosterRecordProblem } from "../../lib/cluster/roster.ts";
 import type { Logger } from "../../lib/log.ts";
-import { anyFrame, anyRecord, anyWireFrame, MEMBER_NAMES } from "./fuzz_frames.ts";
+import { anyAppRecord, anyFrame, anyRecord, anyWireFrame, MEMBER_NAMES } from "./fuzz_frames.ts";
+import { APP_RECORD, keyProblem, RECORDS_LIMITS, usageOf } from "../../lib/records/limits.ts";
 import { adversary, createRosterCluster } from "./roster_fixture.ts";
 
 const test = suite("gossip fuzzing");
 const lan = resolveConfig("lan");
 
 /** Seeds of the properties below (change one to explore further; keep failures as tests). */
-const SEEDS = { decoder: 1201, roundTrip: 1202, engine: 1203, roster: 1204, rosterEngine: 1205 };
+const SEEDS = {
+  decoder: 1201,
+  roundTrip: 1202,
+  engine: 1203,
+  roster: 1204,
+  rosterEngine: 1205,
+  appRecords: 1206,
+};
 
 const isInc = (v: unknown) =>
   Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_INCARNATION;
@@ -252,7 +260,7 @@ test("the roster's write rules never throw and refuse what is not a well-formed 
           trusted,
           keys,
         );
-        if (rec.kind !== "member" && rec.kind !== "token") {
+        if (rec.kind !== "member" && rec.kind !== "token" && rec.kind !== "app") {
           assert.ok(
             problem,
             "other kinds refused",
@@ -266,6 +274,69 @@ test("the roster's write rules never throw and refuse what is not a well-formed 
       },
     ),
     { seed: SEEDS.roster, numRuns: 5000 },
+  );
+});
+
+test("hostile app records through engines on the roster trust: every bound holds, honest writes still spread", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.tuple(fc.array(anyAppRecord, { minLength: 1, maxLength: 40 }), fc.boolean()),
+        { minLength: 1, maxLength: 5 },
+      ),
+      async (batches) => {
+        const { logger, errors } = countingLogger();
+        const c = await createRosterCluster(4, { seed: 7, form: "restore", logger });
+        const evil = adversary(c, 1);
+        try {
+          c.clock.advance(1000);
+          for (const [rc, asState] of batches) {
+            const frame = asState
+              ? { t: "pp", f: "m1", s: 1, o: true, st: [], rc }
+              : { t: "gossip", f: "m1", pb: rc.map((r) => ({ k: "rec", r })) };
+            for (const a of c.addresses) evil.send(a, frame);
+            c.clock.advance(50);
+            assert.equal(errors, [], "nothing escapes the engine");
+            const now = c.clock.now();
+            for (const g of c.members) {
+              const held = g.records(APP_RECORD);
+              const usage = usageOf(held);
+              assert.ok(usage.keys <= RECORDS_LIMITS.maxKeys, `${usage.keys} keys`);
+              assert.ok(usage.chars <= RECORDS_LIMITS.totalChars, `${usage.chars} chars`);
+              for (const r of held) {
+                assert.ok(r.key.length >= 1 && r.key.length <= RECORDS_LIMITS.keyChars);
+                assert.is(keyProblem(r.key), undefined, "a valid key");
+                assert.ok(r.version <= now + MAX_VERSION_AHEAD_MS, `version ${r.version}`);
+                if (r.value === null) {
+                  assert.ok(r.expiresAt! <= r.version + RECORDS_LIMITS.tombstoneMs, "tombstone");
+                } else {
+                  assert.is(r.expiresAt, undefined, "a value never expires");
+                  assert.ok(JSON.stringify(r.value).length <= RECORDS_LIMITS.valueChars);
+                }
+              }
+              for (const r of g.records("member")) {
+                assert.ok(MEMBER_NAMES.includes(r.key), `planted member ${r.key}`);
+              }
+            }
+          }
+          // An honest write after the storm still reaches every member.
+          const honest = c.members[2].setRecord(APP_RECORD, "honest/after", { ok: true });
+          const spread = c.clock.runWhileNot(
+            () => c.members.every((g) => g.record(APP_RECORD, "honest/after") === honest),
+            30_000,
+            10,
+          );
+          const full = c.members.some((g) =>
+            usageOf(g.records(APP_RECORD)).keys >= RECORDS_LIMITS.maxKeys
+          );
+          assert.ok(spread >= 0 || full, "an honest write spreads while there is room");
+        } finally {
+          c.stop();
+        }
+        return true;
+      },
+    ),
+    { seed: SEEDS.appRecords, numRuns: 60 },
   );
 });
 

@@ -84,7 +84,7 @@ export const anyUpdate: fc.Arbitrary<unknown> = fc.oneof(
 
 /** A replicated record as a peer may send it. */
 export const anyRecord: fc.Arbitrary<unknown> = fc.record({
-  kind: fc.oneof(fc.constantFrom("member", "token", "junk"), anyString(70)),
+  kind: fc.oneof(fc.constantFrom("member", "token", "app", "junk"), anyString(70)),
   key: fc.oneof(fc.constantFrom(...NAMES, "a".repeat(64)), anyString(20)),
   value: fc.oneof(
     fc.constant(null),
@@ -192,3 +192,34 @@ export const anyWireFrame: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }) },
 );
+
+/**
+ * An app record (`app`, the app's replicated records) as a hostile member sends it: keys of
+ * every length and character, values near and past the size limit, versions and expiries at
+ * every bound, tombstones kept too long or forever.
+ */
+export const anyAppRecord: fc.Arbitrary<Record<string, unknown>> = fc.record({
+  kind: fc.constant("app"),
+  key: fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom("a", "b", "cfg/x", "k".repeat(256)) },
+    { weight: 1, arbitrary: fc.constantFrom("k".repeat(257), "a\u0000", "\ud800", "") },
+    { weight: 2, arbitrary: fc.string({ maxLength: 8 }).map((k) => `f/${k}`) },
+  ),
+  value: fc.oneof(
+    { weight: 2, arbitrary: fc.constant(null) },
+    { weight: 4, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+    {
+      weight: 2,
+      arbitrary: fc.integer({ min: 4000, max: 4200 }).map((n) => "x".repeat(n)),
+    },
+  ),
+  version: fc.oneof(
+    { weight: 4, arbitrary: fc.integer({ min: 0, max: 4_000_000 }) },
+    { weight: 1, arbitrary: anyNumber },
+  ),
+  origin: anyName,
+  expiresAt: fc.option(
+    fc.oneof(fc.integer({ min: 0, max: 8 * 24 * 3_600_000 }), anyNumber),
+    { nil: undefined },
+  ),
+}, { requiredKeys: ["kind", "key", "value", "version", "origin"] });
