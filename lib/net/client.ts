@@ -6,9 +6,8 @@
  */
 import { Buffer } from "node:buffer";
 import { request as httpRequest } from "node:http";
-import type { Agent as HttpAgent, ClientRequest, IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
-import type { Agent as HttpsAgent } from "node:https";
+import type { Agent as HttpAgent, ClientRequest, IncomingMessage, RequestOptions } from "node:http";
+import type { Agent as HttpsAgent, request as HttpsRequestFn } from "node:https";
 import { isCohortError, UnavailableError } from "../errors.ts";
 import type { PinnedTlsOptions } from "./pin.ts";
 
@@ -69,6 +68,15 @@ const UNREACHABLE = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK"]);
  * @throws {ForbiddenError} when a pinned peer presents another certificate
  */
 export function requestJson(req: UnixRequest | HttpsRequest): Promise<JsonResponse> {
+  if ("socketPath" in req) return exchange(req);
+  // Loaded on first use: TLS is no cost of a CLI command that only talks to its local daemon.
+  return import("node:https").then(({ request }) => exchange(req, request));
+}
+
+function exchange(
+  req: UnixRequest | HttpsRequest,
+  httpsRequest?: typeof HttpsRequestFn,
+): Promise<JsonResponse> {
   const target = "socketPath" in req ? `"${req.socketPath}"` : `"${String(req.url)}"`;
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const limit = req.maxResponseBytes ?? DEFAULT_MAX_RESPONSE;
@@ -111,13 +119,17 @@ export function requestJson(req: UnixRequest | HttpsRequest): Promise<JsonRespon
     };
     let outgoing: ClientRequest;
     if ("socketPath" in req) {
-      outgoing = httpRequest({
+      const options: RequestOptions & { servername: string } = {
         socketPath: req.socketPath,
         path: req.path,
         method: req.method,
         headers,
         agent: req.agent ?? false,
-      }, onResponse);
+        // No TLS on a socket: an empty name spares the agent its server name check (an IPv6
+        // test whose pattern costs a short command some 10 ms to compile).
+        servername: "",
+      };
+      outgoing = httpRequest(options, onResponse);
     } else {
       const url = new URL(req.url);
       if (url.protocol !== "https:") {
@@ -126,7 +138,7 @@ export function requestJson(req: UnixRequest | HttpsRequest): Promise<JsonRespon
       // `agent: undefined` lets node:http use our `createConnection`; `false` (a throw-away agent)
       // avoids the global keep-alive agent otherwise.
       const agent = req.agent ?? (req.tls.createConnection ? undefined : false);
-      outgoing = httpsRequest(url, { ...req.tls, method: req.method, headers, agent }, onResponse);
+      outgoing = httpsRequest!(url, { ...req.tls, method: req.method, headers, agent }, onResponse);
     }
     const timer = setTimeout(() => {
       fail(new UnavailableError(`Request ${target}: no answer within ${timeoutMs} ms`));

@@ -1,7 +1,6 @@
 import process from "node:process";
 import type { ServerInfo } from "../../daemon/service.ts";
 import { statePaths } from "../../daemon/state_dir.ts";
-import { parseListen, serveUi } from "../../ui/server.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
@@ -29,6 +28,8 @@ Options:
     const { values, positionals: rest } = parse(argv, { listen: { type: "string" } });
     positionals(rest, []);
     const listen = values.listen ?? "127.0.0.1:0";
+    // Loaded here: the page's server (and its files beside it) is no cost of the other commands.
+    const { parseListen, serveUi } = await import("../../ui/server.ts");
     try {
       parseListen(listen);
     } catch (err) {

@@ -1,0 +1,161 @@
+/**
+ * The installed `cohort` command (`package.json`'s `bin`, `dist/cli.js`), as a user runs it:
+ * a command that only talks to a running daemon loads the command line alone, never the library
+ * (routes, gossip, the store's driver, any package), so it starts in a few tens of milliseconds;
+ * `cohort daemon` still loads the library and runs a member, and `cohort ui` still finds its
+ * page's files. The bin is a Node program: these tests run `node` under both runtimes.
+ */
+import type { ChildProcess } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  freePort,
+  leashed,
+  removeDir,
+  spawnTracked,
+  tempDir,
+  waitForSocket,
+} from "../helpers/process.ts";
+
+const root = resolve(import.meta.dirname ?? ".", "../..");
+const BIN = join(root, "dist", "cli.js");
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+
+interface Ctx {
+  scratch: string;
+  state: string;
+  daemon?: ChildProcess;
+  logs: string;
+}
+const test = suite<Ctx>("the cohort command (dist/cli.js)");
+
+test.before((ctx) => {
+  ctx.scratch = tempDir("cohort-bin-");
+  ctx.state = join(ctx.scratch, "state");
+  ctx.logs = "";
+});
+
+test.after(async (ctx) => {
+  if (ctx.daemon && ctx.daemon.exitCode === null) {
+    const exited = new Promise((r) => ctx.daemon!.once("close", r));
+    ctx.daemon.kill("SIGKILL");
+    await exited;
+  }
+  removeDir(ctx.scratch);
+});
+
+/** Runs `node [flags] dist/cli.js args` to completion. */
+function bin(args: string[], flags: string[] = [], input = "") {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((done, fail) => {
+    const child = spawnTracked("node", leashed("node", [...flags, BIN, ...args]), {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    child.on("error", fail);
+    child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
+    child.stdin!.end(input);
+  });
+}
+
+/** The files (not `node:` built-ins) a `dist/cli.js` command loads, by a loader hook of Node's. */
+async function loadedFiles(ctx: Ctx, args: string[]) {
+  const out = join(ctx.scratch, `loaded-${Date.now()}.txt`);
+  const hooks = join(ctx.scratch, "hooks.mjs");
+  writeFileSync(
+    hooks,
+    `import { appendFileSync } from "node:fs";
+export async function load(url, context, next) {
+  if (!url.startsWith("node:")) appendFileSync(${JSON.stringify(out)}, url + "\\n");
+  return next(url, context);
+}`,
+  );
+  const register = join(ctx.scratch, "register.mjs");
+  writeFileSync(
+    register,
+    `import { register } from "node:module";
+register(${JSON.stringify(pathToFileURL(hooks).href)});`,
+  );
+  writeFileSync(out, "");
+  const result = await bin(args, ["--import", pathToFileURL(register).href]);
+  const files = readFileSync(out, "utf8").split("\n").filter(Boolean).map((u) =>
+    u.replace(pathToFileURL(root).href + "/", "")
+  );
+  return { result, files };
+}
+
+test("package.json's bin is the bundled command line", () => {
+  assert.is(pkg.bin.cohort, "dist/cli.js");
+  assert.is(readFileSync(BIN, "utf8").split("\n")[0], "#!/usr/bin/env node");
+});
+
+test("a command that talks to the daemon loads dist/cli.js alone: no library, no package", async (ctx) => {
+  const { result, files } = await loadedFiles(ctx, ["cluster", "list", "--state-dir", ctx.state]);
+  assert.is(result.code, 1, result.stderr);
+  assert.match(result.stderr, "Cannot reach the cohort daemon");
+  assert.equal(files, ["dist/cli.js"]);
+  const help = await loadedFiles(ctx, ["--help"]);
+  assert.is(help.result.code, 0, help.result.stderr);
+  assert.match(help.result.stdout, "cluster list");
+  assert.equal(help.files, ["dist/cli.js"]);
+});
+
+test("cohort daemon loads the library and runs a member: init, list, init --token refused, ui, shutdown", async (ctx) => {
+  const port = await freePort();
+  ctx.daemon = spawnTracked("node", leashed("node", [BIN, "daemon", "--state-dir", ctx.state]), {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  ctx.daemon.stderr!.on("data", (d) => (ctx.logs += d));
+  const exited = new Promise<number>((r) => ctx.daemon!.once("close", (c) => r(c ?? -1)));
+  await waitForSocket(ctx.state, {
+    child: ctx.daemon,
+    logs: () => ctx.logs,
+    exited,
+  });
+  const at = ["--state-dir", ctx.state];
+  const init = await bin(["init", "b1", `127.0.0.1:${port}`, "--bootstrap", ...at]);
+  assert.is(init.code, 0, init.stderr + ctx.logs);
+  assert.match(init.stdout, `Bootstrapped cohort member "b1"`);
+  const list = await bin(["cluster", "list", "-f", "json", ...at]);
+  assert.is(list.code, 0, list.stderr);
+  assert.equal(JSON.parse(list.stdout).map((m: { name: string }) => m.name), ["b1"]);
+  // A join token on standard input, to a member that is already initialised: refused, exit 1.
+  const again = await bin(["init", "b2", `127.0.0.1:${port}`, "--token", "-", ...at], [], "x");
+  assert.is(again.code !== 0, true, again.stdout);
+  // The status page's server is loaded only by `cohort ui`, from beside its files.
+  const ui = spawnTracked("node", leashed("node", [BIN, "ui", "--listen", "127.0.0.1:0", ...at]), {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  try {
+    const url = await new Promise<string>((done, fail) => {
+      let out = "";
+      const timer = setTimeout(() => fail(new Error(`no URL printed: ${out}`)), 20_000);
+      ui.stdout!.on("data", (d) => {
+        out += d;
+        const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          done(m[1]);
+        }
+      });
+      ui.once("close", (code) => fail(new Error(`cohort ui exited ${code}: ${out}`)));
+    });
+    const page = await fetch(url);
+    assert.is(page.status, 200);
+    assert.match(await page.text(), "<html");
+  } finally {
+    const closed = new Promise((r) => ui.once("close", r));
+    ui.kill("SIGTERM");
+    await closed;
+  }
+  const shutdown = await bin(["shutdown", ...at]);
+  assert.is(shutdown.code, 0, shutdown.stderr);
+  assert.is(await exited, 0, ctx.logs);
+});
+
+test.run();
