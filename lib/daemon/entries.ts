@@ -83,3 +83,62 @@ export function listEntries(s: EntrySources): ClusterMemberEntry[] {
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
+
+/**
+ * The longest a kept list is served without a rebuild, ms: a bound on staleness should the
+ * gossip layer change what a row shows without an event (every change it reports rebuilds the
+ * list at once).
+ */
+export const ENTRIES_MAX_AGE_MS = 1000;
+
+/**
+ * The member's one list of entries, maintained rather than rebuilt per request: built by
+ * {@link listEntries} after a view change (see {@link EntryList.invalidate}), when the settled
+ * roles, this member's versions, app version or serving state changed, or after
+ * {@link ENTRIES_MAX_AGE_MS}; in between, an answer only refreshes each row's last heartbeat.
+ * `GET /core/1.0/cluster`, persistence, the status page and the metrics all read it.
+ */
+export class EntryList {
+  #rows?: ClusterMemberEntry[];
+  #built?: {
+    roles: ReadonlyMap<string, Role>;
+    local: MemberVersion;
+    appVersion: string;
+    selfOnline: boolean;
+    at: number;
+  };
+
+  /** Drops the kept list: the next {@link EntryList.get} rebuilds it. */
+  invalidate(): void {
+    this.#rows = undefined;
+  }
+
+  /** The entries, sorted by name (fresh row objects: a caller may change its copy). */
+  get(s: EntrySources): ClusterMemberEntry[] {
+    const b = this.#built;
+    if (
+      !this.#rows || !b || b.roles !== s.roles || b.local !== s.view.local ||
+      b.appVersion !== s.appVersion || b.selfOnline !== s.selfOnline ||
+      s.now - b.at > ENTRIES_MAX_AGE_MS || s.now < b.at
+    ) {
+      this.#rows = listEntries(s);
+      this.#built = {
+        roles: s.roles,
+        local: s.view.local,
+        appVersion: s.appVersion,
+        selfOnline: s.selfOnline,
+        at: s.now,
+      };
+      return this.#rows.map((r) => ({ ...r }));
+    }
+    const { view } = s;
+    return this.#rows.map((r) => ({
+      ...r,
+      last_heartbeat: heartbeatTime(
+        r.name === view.name
+          ? s.now
+          : view.gossip.member(r.name)?.lastHeartbeat || view.storedHeartbeat(r.name),
+      ),
+    }));
+  }
+}

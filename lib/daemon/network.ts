@@ -15,7 +15,7 @@
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/open.ts";
 import type { Background, Cancel } from "./background.ts";
-import { listEntries } from "./entries.ts";
+import { EntryList } from "./entries.ts";
 import type { DaemonEnvironment, NetListener } from "./environment.ts";
 import type { UpgradeGate } from "./gating.ts";
 import type { GossipHandle } from "./gossip_port.ts";
@@ -65,6 +65,7 @@ export class Network {
   #gate?: UpgradeGate;
   #cancelTick: Cancel = () => {};
   #closing?: Promise<void>;
+  readonly #entries = new EntryList();
 
   constructor(
     ctx: NetworkHost,
@@ -101,6 +102,7 @@ export class Network {
   /** One view change to every consumer, in the order of the module docs. */
   dispatch(change: ViewChange): void {
     if (this.#closing) return;
+    this.#entries.invalidate();
     this.roles.update();
     this.#gate?.recheck();
     this.persistence.onChange(change);
@@ -119,9 +121,12 @@ export class Network {
     );
   }
 
-  /** The member rows as the API lists them (this member online). */
+  /**
+   * The member rows as the API lists them (`selfOnline`: this member serves), from the one
+   * maintained list (see `EntryList`).
+   */
   entries(selfOnline: boolean) {
-    return listEntries({
+    return this.#entries.get({
       view: this.view,
       roles: this.roles.roles(),
       appVersion: this.#ctx.appVersion,

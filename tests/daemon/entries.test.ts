@@ -1,0 +1,123 @@
+/**
+ * `GET /core/1.0/cluster`'s entries come from one maintained list (`EntryList`), rebuilt after a
+ * view change, not per request. Whatever happens to the cluster (a member cut off, suspected,
+ * back, its app version changed, a role settled, a member removed), the list a member serves is
+ * at every moment the one a fresh build from its view gives, heartbeats included; whole members
+ * on the simulated clock (`MemoryCluster`).
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { Daemon } from "../../lib/daemon/daemon.ts";
+import { ENTRIES_MAX_AGE_MS, listEntries } from "../../lib/daemon/entries.ts";
+import type { Member } from "../../lib/daemon/member.ts";
+import { MemoryCluster } from "../helpers/memory_member.ts";
+
+interface Ctx {
+  sim: MemoryCluster;
+}
+
+const test = suite<Ctx>("the maintained cluster list");
+
+test.before.each((ctx) => {
+  ctx.sim = new MemoryCluster(11);
+});
+
+test.after.each(async (ctx) => {
+  await ctx.sim.stop();
+});
+
+const address = (i: number) => `10.0.0.${i}:7443`;
+
+async function form(sim: MemoryCluster, n: number): Promise<Daemon[]> {
+  const daemons: Daemon[] = [];
+  for (let i = 1; i <= n; i++) daemons.push(await sim.start(`m${i}`));
+  await sim.drive(daemons[0].initialize({ bootstrap: true, name: "m1", address: address(1) }));
+  for (let i = 2; i <= n; i++) {
+    const token = await daemons[0].createToken(`m${i}`, 0);
+    await sim.drive(
+      daemons[i - 1].initialize({
+        bootstrap: false,
+        name: `m${i}`,
+        address: address(i),
+        join_token: token,
+      }),
+    );
+  }
+  return daemons;
+}
+
+/** What a fresh build from `d`'s view gives now. */
+function fresh(d: Daemon, sim: MemoryCluster) {
+  const member = (d as unknown as { member: Member }).member;
+  const net = member.network!;
+  return listEntries({
+    view: net.view,
+    roles: net.roles.roles(),
+    appVersion: member.appVersion,
+    selfOnline: member.machine.is("online"),
+    now: sim.clock.now(),
+  });
+}
+
+/** Every member's served list equals a fresh build, checked every `stepMs` for `ms`. */
+async function alwaysFresh(sim: MemoryCluster, daemons: Daemon[], ms: number, stepMs = 97) {
+  let checks = 0;
+  for (let t = 0; t < ms; t += stepMs) {
+    await sim.run(stepMs);
+    for (const d of daemons) {
+      if (d.status() !== "online") continue;
+      assert.equal(await d.clusterMembers(), fresh(d, sim), `at ${sim.clock.now()}`);
+      checks++;
+    }
+  }
+  return checks;
+}
+
+test("the served list is a fresh build at every moment: a member cut off, suspected, back", async ({ sim }) => {
+  const daemons = await form(sim, 4);
+  assert.ok(await alwaysFresh(sim, daemons, 3000) > 0);
+  sim.net.partition([address(1), address(2), address(3)], [address(4)]);
+  await alwaysFresh(sim, daemons, 12_000);
+  const seen = (await daemons[0].clusterMembers()).find((e) => e.name === "m4")!.status;
+  assert.ok(seen === "SUSPECT" || seen === "UNREACHABLE", seen);
+  sim.net.heal();
+  await alwaysFresh(sim, daemons, 20_000);
+  for (const d of daemons) {
+    assert.equal((await d.clusterMembers()).map((e) => e.status), Array(4).fill("ONLINE"));
+  }
+});
+
+test("an app version change and a removal show at once, without waiting for the list's age", async ({ sim }) => {
+  const daemons = await form(sim, 3);
+  await sim.run(3000);
+  await sim.drive(daemons[1].setAppVersion("2.0.0"));
+  await sim.run(1);
+  assert.is(
+    (await daemons[1].clusterMembers()).find((e) => e.name === "m2")!.app_version,
+    "2.0.0",
+  );
+  const m2Seen = async () =>
+    (await daemons[0].clusterMembers()).find((e) => e.name === "m2")?.app_version;
+  for (let t = 0; t < ENTRIES_MAX_AGE_MS * 3 && await m2Seen() !== "2.0.0"; t += 50) {
+    await sim.run(50);
+  }
+  assert.is(await m2Seen(), "2.0.0");
+  await alwaysFresh(sim, daemons, 2000);
+  await sim.drive(daemons[0].removeMember("m3", false));
+  await sim.run(1);
+  assert.equal((await daemons[0].clusterMembers()).map((e) => e.name), ["m1", "m2"]);
+  await alwaysFresh(sim, daemons.slice(0, 2), 3000);
+});
+
+test("answers between changes refresh the heartbeats: each row's is the gossip layer's latest", async ({ sim }) => {
+  const [m1] = await form(sim, 3);
+  await sim.run(5000);
+  const before = await m1.clusterMembers();
+  await sim.run(Math.floor(ENTRIES_MAX_AGE_MS / 2));
+  const after = await m1.clusterMembers();
+  assert.equal(after, fresh(m1, sim));
+  const own = (list: typeof before) => list.find((e) => e.name === "m1")!.last_heartbeat;
+  assert.ok(own(after) > own(before), `${own(before)} then ${own(after)}`);
+});
+
+test.run();
