@@ -554,13 +554,7 @@ const test = suite("kill -9 crash consistency");
  * them as skipped, and this file prints them) until the fix lands and its entry is removed.
  * `COHORT_CRASH_ALL=1` runs them anyway.
  */
-const AWAITING_FIX: Record<string, string> = {
-  "upgrade: killed as it opens":
-    "a member restarted after kill -9 refutes the others' dead record one incarnation at a time, " +
-    "one step per push-pull: listed UNREACHABLE for ~46 s after 6 metadata changes (gossip/state.ts #accused)",
-  "join, admitting side: killed on its 'Admitted a new member' line":
-    "at times the same slow refutation: the restarted admitting member stays UNREACHABLE past the bound",
-};
+const AWAITING_FIX: Record<string, string> = {};
 const runAll = process.env.COHORT_CRASH_ALL === "1";
 const results = new Map<string, Deferred>();
 for (const chain of CHAINS) {
