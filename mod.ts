@@ -25,7 +25,12 @@ import { startCertificateProcess } from "./lib/net/cert_issuer.ts";
 import { statePaths } from "./lib/daemon/state_dir.ts";
 import { isMainModule } from "./lib/runtime.ts";
 import { InvalidInputError } from "./lib/errors.ts";
-import { createRouter } from "./routes/router.ts";
+import { createAppHandler, createRouter } from "./routes/router.ts";
+import { checkEndpoints, servesWhile } from "./lib/app/endpoints.ts";
+import { httpsForwarder } from "./lib/app/forward.ts";
+import { type AppServer, checkServers, ExtensionServers } from "./lib/app/servers.ts";
+import type { AppEndpoint } from "./lib/app/endpoints.ts";
+import type { MemberService } from "./lib/daemon/service.ts";
 
 export * from "./lib/errors.ts";
 export * from "./lib/log.ts";
@@ -46,15 +51,43 @@ export type {
   ReplicatedRecords,
 } from "./lib/records/records.ts";
 export { RECORDS_LIMITS } from "./lib/records/limits.ts";
+export type {
+  AppAccess,
+  AppEndpoint,
+  AppHandler,
+  AppMethod,
+  AppRequestContext,
+} from "./lib/app/endpoints.ts";
+export type { AppServer, ServerConfig } from "./lib/app/servers.ts";
+export type { AppStore, SqlParam, SqlParams, SqlRows } from "./lib/app/store.ts";
+export type { MemberChange } from "./lib/daemon/events.ts";
+export {
+  type ErrorEnvelope,
+  failureResponse,
+  type SyncEnvelope,
+  syncResponse,
+  thrownResponse,
+} from "./routes/responses.ts";
 
 /**
  * Options of {@link createMember}: a daemon's options; the HTTP handler and the gossip layer
  * default to cohort's own.
  */
 export type MemberOptions =
-  & Omit<DaemonOptions, "handler" | "gossip">
+  & Omit<DaemonOptions, "handler" | "gossip" | "serveApp">
   & Partial<Pick<DaemonOptions, "handler" | "gossip">>
   & {
+    /**
+     * The app's REST endpoints, served beside cohort's API on the member's listeners (HTTPS and
+     * the control socket); see {@link AppEndpoint}. Not with `handler` (which replaces cohort's
+     * routes, and these with them). @default []
+     */
+    endpoints?: readonly AppEndpoint[];
+    /**
+     * The app's extension servers, by name: endpoint groups on addresses of their own
+     * (`GET|PUT /core/1.0/daemon/servers`); see {@link AppServer}. @default {}
+     */
+    servers?: Readonly<Record<string, AppServer>>;
     logger?: Logger;
     /**
      * Collect metrics (served at `GET /core/1.0/metrics` by cohort's router). `false` saves the
@@ -109,8 +142,17 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
     { parseMetricsAddress, serveMetrics },
     { StatusTracker },
   ] = modules;
+  const endpoints = options.endpoints ?? [];
   try {
     // Checked before the daemon touches anything, like every other option.
+    checkEndpoints(endpoints);
+    checkServers(options.servers ?? {});
+    if (options.handler && (endpoints.length || Object.keys(options.servers ?? {}).length)) {
+      throw new InvalidInputError(
+        "endpoints and servers are served by cohort's router: leave out handler to use them",
+        { field: "handler" },
+      );
+    }
     if (options.metricsAddress !== undefined) {
       if (options.metrics === false) {
         throw new InvalidInputError("metricsAddress needs metrics: leave metrics on", {
@@ -129,9 +171,32 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
     logger: logger.child({ component: "status" }),
     onUpgradeCompleted: (seconds) => metrics?.upgradeCompleted(seconds),
   });
+  // The app's endpoints: `?target=` goes out with this member's own certificate.
+  const paths = statePaths(options.stateDir);
+  let bound: MemberService | undefined;
+  const forward = (target: string, request: Request) =>
+    httpsForwarder(paths.dir, bound!)(target, request);
+  const servers = options.servers && Object.keys(options.servers).length
+    ? new ExtensionServers({
+      dir: paths.dir,
+      servers: options.servers,
+      handlerFor: (name) =>
+        createAppHandler(bound!, { endpoints: options.servers![name]!.endpoints, forward }, {
+          logger: logger.child({ component: "api", server: name }),
+        }),
+      memberAddress: () => bound?.info().address ?? "",
+      logger: logger.child({ component: "servers" }),
+    })
+    : undefined;
   const handler = options.handler ??
     ((service) =>
-      createRouter(service, { logger: logger.child({ component: "api" }), metrics, status }));
+      createRouter(service, {
+        logger: logger.child({ component: "api" }),
+        metrics,
+        status,
+        app: { endpoints, forward },
+        servers,
+      }));
   const gossip = options.gossip ?? ((setup) => createGossipMember(setup, metrics?.gossip));
   const daemon = await startDaemon({
     ...options,
@@ -140,8 +205,10 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
     handler: (service) => {
       metrics?.bind(service);
       status.bind(service);
-      return handler(observeService(service, status.hooks, ...(metrics ? [metrics.hooks] : [])));
+      bound = observeService(service, status.hooks, ...(metrics ? [metrics.hooks] : []));
+      return handler(bound);
     },
+    serveApp: servesWhile(endpoints),
     gossip: (setup) => {
       const view = gossip(setup);
       status.watch(view);
@@ -154,6 +221,12 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
   });
   daemon.on("cluster-extensions", (e) => status.clusterExtensions(e.extensions, e.previous));
   daemon.on("stopping", () => status.close());
+  if (servers) {
+    // Listening while the member is initialised (online or waiting), at whatever address it has.
+    void servers.follow(daemon.status());
+    daemon.on("phase", () => void servers.follow(daemon.status()));
+    daemon.on("stopping", () => void servers.close());
+  }
   if (metrics && options.metricsAddress !== undefined) {
     try {
       const listener = await serveMetrics(

@@ -5,10 +5,12 @@
  * @module
  */
 import { Router, type RouterType } from "itty-router";
+import type { ServersSource } from "../lib/app/servers.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
 import type { HttpObserver, MetricsSource } from "../lib/metrics/observers.ts";
 import type { StatusSource } from "../lib/status/tracker.ts";
+import { appRouter, type AppRoutes } from "./app.ts";
 import { controlRoutes } from "./control.ts";
 import { failure } from "./envelope.ts";
 import { eventRoutes } from "./events.ts";
@@ -18,6 +20,7 @@ import { metricsRoutes } from "./metrics.ts";
 import { openApiRoutes } from "./openapi.ts";
 import { publicRoutes } from "./public.ts";
 import { recordRoutes } from "./records.ts";
+import { serversRoutes } from "./servers.ts";
 
 /** A fetch handler as served by `lib/net/serve.ts`. */
 export type FetchHandler = (request: Request, caller: Caller) => Promise<Response>;
@@ -33,6 +36,13 @@ export interface RouterOptions {
   metrics?: MetricsSource & { readonly http?: HttpObserver };
   /** The member's status, streamed at `GET /core/control/events` (501 without). */
   status?: StatusSource;
+  /**
+   * The app's endpoints, served on every path outside `/core` (not in the OpenAPI document,
+   * which is cohort's). @default none (404 outside `/core`)
+   */
+  app?: AppRoutes;
+  /** The app's extension servers (`/core/1.0/daemon/servers`). @default none */
+  servers?: ServersSource;
 }
 
 /**
@@ -52,37 +62,18 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   metricsRoutes(router, service, options.metrics);
   recordRoutes(router, service);
   eventRoutes(router, options.status);
+  serversRoutes(router, service, options.servers);
   openApiRoutes(router, service); // last: it documents the routes registered before it
 
-  const observer = options.metrics?.http;
-  const dispatch = async (request: Request, caller: Caller): Promise<Response> => {
-    if (request.method === "HEAD") {
-      const get = new Request(request.url, { headers: request.headers });
-      const answer = await router.fetch(get, caller) ?? fallback(request, "GET");
-      // The matched route names the request for the metrics, as itty does for a GET.
-      (request as { route?: string }).route = (get as { route?: string }).route;
-      // A stream (the event stream) would otherwise keep its source subscribed.
-      await answer.body?.cancel().catch(() => {});
-      return new Response(null, { status: answer.status, headers: answer.headers });
-    }
-    return await router.fetch(request, caller) ?? fallback(request, request.method);
+  // The app's own router: paths outside /core are the app's, and only the app's.
+  const app = appRouter(service, options.app ?? { endpoints: [] }, logger);
+  const routerOf = (request: Request): RouterType => {
+    const path = new URL(request.url).pathname;
+    return path === "/core" || path.startsWith("/core/") ? router : app;
   };
 
-  /** The 404 or 405 answer for a request no route took. */
-  function fallback(request: Request, method: string): Response {
-    const path = new URL(request.url).pathname;
-    const allowed = router.routes
-      .filter(([verb, pattern]) => verb !== "ALL" && pattern.test(path))
-      .map(([verb]) => verb);
-    if (allowed.includes("GET")) allowed.push("HEAD");
-    if (allowed.length) {
-      return failure(405, `Method ${method} is not allowed on "${path}"`, {
-        allow: [...new Set(allowed)].join(", "),
-      });
-    }
-    return failure(404, `No endpoint at "${path}"`);
-  }
-
+  const observer = options.metrics?.http;
+  const dispatch = dispatcher(routerOf);
   if (!observer) return dispatch;
   return async (request: Request, caller: Caller): Promise<Response> => {
     const started = performance.now();
@@ -92,4 +83,52 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
     observer.request(request.method, route, response.status, (performance.now() - started) / 1e3);
     return response;
   };
+}
+
+/**
+ * Serves `routerOf(request)`'s routes: HEAD answered as GET without the body, a known path with
+ * another method a 405 envelope with an `Allow` header, anything else a 404 envelope.
+ */
+function dispatcher(routerOf: (request: Request) => RouterType): FetchHandler {
+  return async (request: Request, caller: Caller): Promise<Response> => {
+    const chosen = routerOf(request);
+    if (request.method === "HEAD") {
+      const get = new Request(request.url, { headers: request.headers });
+      const answer = await chosen.fetch(get, caller) ?? fallback(chosen, request, "GET");
+      // The matched route names the request for the metrics, as itty does for a GET.
+      (request as { route?: string }).route = (get as { route?: string }).route;
+      // A stream (the event stream) would otherwise keep its source subscribed.
+      await answer.body?.cancel().catch(() => {});
+      return new Response(null, { status: answer.status, headers: answer.headers });
+    }
+    return await chosen.fetch(request, caller) ?? fallback(chosen, request, request.method);
+  };
+}
+
+/** The 404 or 405 answer for a request no route of `chosen` took. */
+function fallback(chosen: RouterType, request: Request, method: string): Response {
+  const path = new URL(request.url).pathname;
+  const allowed = chosen.routes
+    .filter(([verb, pattern]) => verb !== "ALL" && pattern.test(path))
+    .map(([verb]) => verb);
+  if (allowed.includes("GET")) allowed.push("HEAD");
+  if (allowed.length) {
+    return failure(405, `Method ${method} is not allowed on "${path}"`, {
+      allow: [...new Set(allowed)].join(", "),
+    });
+  }
+  return failure(404, `No endpoint at "${path}"`);
+}
+
+/**
+ * The handler of an app's extension server: its endpoints alone (no `/core` API), answered as
+ * by {@link createRouter}.
+ */
+export function createAppHandler(
+  service: MemberService,
+  app: AppRoutes,
+  options: { logger?: Logger } = {},
+): FetchHandler {
+  const router = appRouter(service, app, options.logger ?? silentLogger);
+  return dispatcher(() => router);
 }

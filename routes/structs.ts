@@ -18,10 +18,22 @@ import {
   refine,
   size,
   string,
+  type Struct,
   unknown,
 } from "superstruct";
 import { addressProblem, memberNameProblem } from "../lib/cluster/address.ts";
 import { appVersionProblem } from "../lib/cluster/app_version.ts";
+
+/**
+ * `record(Key, Value)` that names its value struct (`valueStruct`), so the OpenAPI document can
+ * describe values that are objects (superstruct's record keeps no reference to it).
+ */
+function recordOf<K extends string, V, VS>(
+  key: Struct<K, null>,
+  value: Struct<V, VS>,
+): Struct<Record<K, V>, null> & { valueStruct: Struct<V, VS> } {
+  return Object.assign(record(key, value), { valueStruct: value });
+}
 
 /** A member name: a DNS name (see `memberNameProblem`). */
 export const MemberName = refine(string(), "member name", (v) => memberNameProblem(v) ?? true);
@@ -97,3 +109,11 @@ export type SqlBody = Infer<typeof SqlBody>;
 
 /** `PUT /core/1.0/records/:key`: the value to store (any JSON but `null`; see `RECORDS_LIMITS`). */
 export const RecordBody = object({ value: unknown() });
+
+/**
+ * `PUT /core/1.0/daemon/servers`: new addresses of the app's extension servers, by server name
+ * (MicroCluster's `map[string]ServerConfig`).
+ */
+export const ServersBody = recordOf(string(), object({ address: Address }));
+/** Validated `PUT /core/1.0/daemon/servers` body. */
+export type ServersBody = Infer<typeof ServersBody>;

@@ -14,6 +14,14 @@ import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts"
 import { ConflictError, ForbiddenError, UnavailableError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { dumpSql, executeSql } from "../store/sql.ts";
+import {
+  type AppStore,
+  followingClient,
+  runSql,
+  type SqlParams,
+  type SqlRows,
+} from "../app/store.ts";
+import type { Client } from "@libsql/client";
 import { type DaemonEnvironment, systemEnvironment } from "./environment.ts";
 import type { DaemonEvents } from "./events.ts";
 import { acceptJoin } from "./flows/accept_join.ts";
@@ -47,8 +55,11 @@ export type { DaemonEvents } from "./events.ts";
 export type { DaemonOptions, Handler } from "./options.ts";
 export type { DaemonEnvironment } from "./environment.ts";
 
-/** A started daemon. */
-export interface Daemon extends MemberService {
+/**
+ * A started daemon: the member's API for the app (its status and cluster, its store through
+ * {@link AppStore}, its events through {@link Daemon.on}).
+ */
+export interface Daemon extends MemberService, AppStore {
   /** Resolves once the daemon has fully stopped. */
   readonly closed: Promise<void>;
   /** The state directory's paths. */
@@ -111,6 +122,7 @@ class MemberDaemon implements Daemon {
   readonly #tokens: JoinTokens;
   readonly #tracker: UpgradeTracker;
   readonly #logger: Logger;
+  #appClient?: Client;
 
   constructor(
     paths: StatePaths,
@@ -256,6 +268,16 @@ class MemberDaemon implements Daemon {
     if (record?.value === null) return { removed: true, version: record.version };
     if (callerFingerprint && net.view.isTrusted(callerFingerprint)) return { removed: false };
     throw new ForbiddenError("Client certificate is not trusted by this cluster");
+  }
+
+  // deno-lint-ignore no-explicit-any
+  database<DB>(open: (client: any) => DB): DB {
+    this.#appClient ??= followingClient(() => this.member.store.client);
+    return open(this.#appClient);
+  }
+
+  sql(query: string, params?: SqlParams): Promise<SqlRows> {
+    return runSql(this.member.store.client, query, params);
   }
 
   executeSql(query: string, signal?: AbortSignal): Promise<{ results: SqlResult[] }> {

@@ -2,7 +2,8 @@
  * The gate in front of a member's HTTP handler: what may be served in each phase, whatever the
  * handler (cohort's routes wrapped by the app's) would answer. cohort's own `/core/` endpoints
  * check the member's status themselves; the app's endpoints are served only while the member is
- * online. A removed member serves nothing but `GET /core/1.0` (its status) and the shutdown
+ * online, or also uninitialised or waiting for an upgrade when `serveApp` says so for the
+ * request (the app's router then checks the endpoint's rules itself). A removed member serves nothing but `GET /core/1.0` (its status) and the shutdown
  * request until its reset is done.
  *
  * @module
@@ -10,6 +11,7 @@
 import { jsonResponse } from "../net/json_response.ts";
 import type { Handler } from "./options.ts";
 import { type Phase, statusOf } from "./phase.ts";
+import type { MemberStatus } from "./service.ts";
 import { REMOVED_MESSAGE, unavailableMessage } from "./unavailable.ts";
 
 function failure(status: number, message: string): Response {
@@ -32,6 +34,7 @@ export function guardHandler(
   handler: Handler,
   phase: () => Phase,
   waitingFor: () => string[],
+  serveApp?: (request: Request, status: MemberStatus) => boolean,
 ): Handler {
   return (request, caller) => {
     const p = phase();
@@ -44,6 +47,9 @@ export function guardHandler(
       return handler(request, caller);
     }
     if (path === "/core" || path.startsWith("/core/")) return handler(request, caller);
+    if ((p === "uninitialized" || p === "waiting") && serveApp?.(request, p)) {
+      return handler(request, caller);
+    }
     return Promise.resolve(failure(503, unavailableMessage(statusOf(p), waitingFor())));
   };
 }

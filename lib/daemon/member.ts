@@ -100,7 +100,14 @@ export class Member implements MemberContext {
       ? "starting"
       : "uninitialized";
     this.machine = new PhaseMachine(initial, init.logger.child({ component: "member" }));
-    this.machine.onChange((change) => this.events.emit("phase", change));
+    this.machine.onChange((change) => {
+      this.events.emit("phase", change);
+      if (change.to === "waiting") {
+        this.events.emit("upgrade-waiting", { waitingFor: this.waitingFor() });
+      } else if (change.to === "refused") {
+        this.events.emit("upgrade-refused", { reason: change.reason });
+      }
+    });
     this.reactions = new ViewReactions(this);
     this.records = new AppRecords({
       store: () =>
@@ -129,6 +136,7 @@ export class Member implements MemberContext {
       this.options.handler(this.service),
       () => this.machine.phase,
       () => this.waitingFor(),
+      this.options.serveApp,
     );
     return this.#handler;
   }
@@ -301,10 +309,14 @@ export class Member implements MemberContext {
     if (!request.bootstrap) await this.hook("postJoin", { config: request.config ?? {} });
   }
 
-  /** The member's own reactions to a view change: the last of its consumers. */
+  /**
+   * The member's own reactions to a view change (the last of its consumers), then the app's
+   * membership events.
+   */
   onViewChange(change: ViewChange): void {
     if (change.kind === "record") this.records.notify(change.record, change.previous);
     this.reactions.onChange(change);
+    emitMembership(this.events, change);
   }
 
   /**
@@ -338,5 +350,27 @@ export class Member implements MemberContext {
     this.#release();
     this.logger.info("Daemon stopped", { state_dir: this.paths.dir });
     this.#resolveClosed();
+  }
+}
+
+/** The app's event for one view change, if it is one (see `events.ts`). */
+function emitMembership(events: EventHub, change: ViewChange): void {
+  if (change.kind === "record") {
+    if (change.removed) events.emit("member-removed", { name: change.removed.name });
+    return;
+  }
+  if (change.name === "") return; // a re-check of the view, not a member's change
+  const payload = { name: change.name, previous: change.previous };
+  switch (change.event) {
+    case "member-join":
+    case "member-suspect":
+    case "member-failed":
+    case "member-left":
+      return events.emit(change.event, payload);
+    case "member-update":
+      return events.emit(
+        change.previous === "suspect" ? "member-alive" : "member-updated",
+        payload,
+      );
   }
 }

@@ -18,6 +18,7 @@ import type { Background, Cancel } from "./background.ts";
 import { EntryList } from "./entries.ts";
 import type { DaemonEnvironment, NetListener } from "./environment.ts";
 import type { UpgradeGate } from "./gating.ts";
+import type { EventHub } from "./events.ts";
 import type { GossipHandle } from "./gossip_port.ts";
 import type { DaemonHooks, HookArgs } from "./hooks.ts";
 import type { DaemonOptions, Handler } from "./options.ts";
@@ -38,6 +39,8 @@ export interface NetworkHost {
   readonly handler: Handler;
   /** The app version gossiped and listed. */
   readonly appVersion: string;
+  /** The member's events, for the app. */
+  readonly events: EventHub;
   /** Runs an app hook with the member as its context. */
   hook<K extends keyof DaemonHooks>(name: K, args: HookArgs<K>): Promise<void>;
   /** The member's own reactions to a view change (the last consumer). */

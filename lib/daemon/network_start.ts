@@ -129,6 +129,7 @@ export async function startNetwork(
     logger: ctx.logger.child({ component: "cluster" }),
     onOwnRoleChange: (role, previous) => {
       gossip.updateMeta({ role });
+      ctx.events.emit("role-changed", { role, previous });
       ctx.background.run("Hook onHeartbeat", () => ctx.hook("onHeartbeat", { role, previous }));
     },
   });

@@ -7,7 +7,7 @@ import type { Logger } from "../log.ts";
 import type { CertificateIssuer } from "../net/cert_issuer.ts";
 import type { DaemonHooks } from "./hooks.ts";
 import type { GossipFactory } from "./gossip_port.ts";
-import type { Caller, MemberService } from "./service.ts";
+import type { Caller, MemberService, MemberStatus } from "./service.ts";
 
 /** A fetch handler as served by the listeners. */
 export type Handler = (request: Request, caller: Caller) => Promise<Response>;
@@ -29,6 +29,12 @@ export interface DaemonOptions {
   databaseUrl?: string;
   /** Builds the HTTP handler for this member (cohort's routes, possibly wrapped by the app). */
   handler: (service: MemberService) => Handler;
+  /**
+   * Whether an app request (a path outside `/core`) reaches the handler while the member is
+   * `uninitialized` or `waiting`, where app requests otherwise get the member's 503 (the app's
+   * endpoints served before initialisation or while waiting for an upgrade). @default never
+   */
+  serveApp?: (request: Request, status: MemberStatus) => boolean;
   /** Builds the gossip member once the member serves HTTPS. */
   gossip: GossipFactory;
   /** Gossip timing preset. @default "lan" */

@@ -8,14 +8,20 @@
  * @module
  */
 import type { MemberVersion } from "../cluster/compat.ts";
-import type { MembershipEventName, ReplicatedRecord } from "../cluster/membership.ts";
+import type { MembershipEventName, MemberState, ReplicatedRecord } from "../cluster/membership.ts";
 import { hasJoined, MEMBER_RECORD, type RosterEntry, rosterOf } from "../cluster/roster.ts";
 import type { Member as StoredMember } from "../store/members.ts";
 import type { GossipHandle } from "./gossip_port.ts";
 
 /** One change of the view. */
 export type ViewChange =
-  | { kind: "member"; event: MembershipEventName; name: string }
+  | {
+    kind: "member";
+    event: MembershipEventName;
+    name: string;
+    /** The member's state before the change, for the `member-*` events. */
+    previous?: MemberState;
+  }
   | {
     kind: "record";
     record: ReplicatedRecord;
@@ -90,9 +96,17 @@ export class ClusterView {
     const g = this.gossip;
     for (const event of MEMBER_EVENTS) {
       this.#unsubscribe.push(g.on(event, (e) => {
-        const member = (e as { member?: { name: string; state: string } }).member;
+        const { member, previous } = e as {
+          member?: { name: string; state: string };
+          previous?: MemberState;
+        };
         if (member?.state === "alive") this.#seenAlive.add(member.name);
-        this.#o.onChange({ kind: "member", event, name: member?.name ?? "" });
+        this.#o.onChange({
+          kind: "member",
+          event,
+          name: member?.name ?? "",
+          ...(previous !== undefined ? { previous } : {}),
+        });
       }));
     }
     this.#unsubscribe.push(g.on("record-change", ({ record, previous }) => {

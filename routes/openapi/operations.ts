@@ -13,6 +13,7 @@ import {
   JoinBody,
   RecordBody,
   ResetBody,
+  ServersBody,
   SqlBody,
   TokenBody,
 } from "../structs.ts";
@@ -161,6 +162,26 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     summary: "This member's extensions, the cluster's common ones, each member's verdict",
     access: "trusted",
     metadata: ref("ExtensionsReport"),
+    errors: [UNINITIALIZED_503],
+  },
+  "GET /core/1.0/daemon/servers": {
+    tag: "public",
+    summary: "The addresses of the app's extension servers",
+    description: "The app's endpoint groups served on addresses of their own (MicroCluster's " +
+      "additional listeners). Empty for an app without any.",
+    access: "trusted",
+    metadata: ref("ServerConfigs"),
+    errors: [UNINITIALIZED_503],
+  },
+  "PUT /core/1.0/daemon/servers": {
+    tag: "public",
+    summary: "Move the app's extension servers to new addresses",
+    description: "Sets the addresses of the named servers (the others keep theirs), keeps them " +
+      "in the state directory, and restarts those listeners. 400 for a name the app does not " +
+      "serve, an invalid address, or one already in use (the member's own included).",
+    access: "trusted",
+    body: struct(ServersBody),
+    metadata: { type: "null" },
     errors: [UNINITIALIZED_503],
   },
   "GET /core/1.0/upgrade": {

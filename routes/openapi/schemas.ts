@@ -154,6 +154,12 @@ export const SCHEMAS: Record<string, JsonSchema> = {
       },
     },
   }),
+  ServerConfigs: {
+    type: "object",
+    description: "The app's extension servers (additional listeners) by name, as MicroCluster's " +
+      '`map[string]ServerConfig`; `address` is `""` for a server not served',
+    additionalProperties: object({ address: { ...str, description: "host:port" } }),
+  },
   SqlDump: object({ text: { ...str, description: "SQL statements recreating the store" } }),
   StatusSnapshot: {
     description: "The data of each `snapshot` event of `GET /core/control/events`",

@@ -86,8 +86,13 @@ function objectSchema(struct: AnyStruct): JsonSchema {
   };
 }
 
-/** A record's values are probed with one value of each JSON type. */
+/**
+ * A record's values: described by their struct when the record names it (`valueStruct`, see
+ * `recordOf` in `routes/structs.ts`), else probed with one value of each JSON type.
+ */
 function recordSchema(struct: AnyStruct): JsonSchema {
+  const value = (struct as { valueStruct?: AnyStruct }).valueStruct;
+  if (value) return { type: "object", additionalProperties: structSchema(value) };
   const samples: [string, unknown][] = [
     ["string", "a"],
     ["number", 1.5],

@@ -1,0 +1,252 @@
+/**
+ * The app's extension servers (MicroCluster's additional listeners, `rest.Server`): named groups
+ * of app endpoints, each served on an address of its own by a `node:https` listener of its own,
+ * presenting the cluster's certificate, or its own (`dedicatedCertificate`: a self-signed pair
+ * created at first use in `STATE_DIR/certificates/NAME.crt|key`; a pair placed there by hand is
+ * used as it is, dedicated or not).
+ *
+ * A server listens while the member is initialised (online, or waiting for an upgrade: its
+ * endpoints' flags decide what it answers then), at the address last set by
+ * `PUT /core/1.0/daemon/servers` (kept in `STATE_DIR/servers.json`), else the one the app gave.
+ * A server without an address is not served. `GET /core/1.0/daemon/servers` lists the addresses
+ * as `{"NAME":{"address":"host:port"}}`, MicroCluster's JSON.
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { addressProblem, splitHostPort } from "../cluster/address.ts";
+import { InvalidInputError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { generateCertificate } from "../net/certificates.ts";
+import { type Listener, serveHttps } from "../net/serve.ts";
+import type { Handler } from "../daemon/options.ts";
+import type { MemberStatus } from "../daemon/service.ts";
+import { type AppEndpoint, checkEndpoints } from "./endpoints.ts";
+
+/** One extension server, as the app declares it. */
+export interface AppServer {
+  /** Its endpoints (the same rules as the member's own app endpoints). */
+  endpoints: readonly AppEndpoint[];
+  /** Where it listens (`host:port`) until `PUT /core/1.0/daemon/servers` says otherwise. */
+  address?: string;
+  /** Present a certificate of its own instead of the cluster's. @default false */
+  dedicatedCertificate?: boolean;
+}
+
+/** The mutable part of an extension server: MicroCluster's `ServerConfig`. */
+export interface ServerConfig {
+  /** `host:port`; `""` when it is not served. */
+  address: string;
+}
+
+/** What the `daemon/servers` routes ask of the member. */
+export interface ServersSource {
+  /** Each server's address, by name. */
+  get(): Record<string, ServerConfig>;
+  /**
+   * Sets the addresses of the named servers (the others keep theirs), writes them to the state
+   * directory, and restarts the listeners that changed.
+   *
+   * @throws {InvalidInputError} for an unknown name, an invalid address, or one already in use
+   */
+  set(config: Record<string, ServerConfig>): Promise<void>;
+}
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Checks the app's servers (names, endpoints, addresses).
+ *
+ * @throws {InvalidInputError} naming the server and the rule it breaks
+ */
+export function checkServers(servers: Readonly<Record<string, AppServer>>): void {
+  for (const [name, s] of Object.entries(servers)) {
+    const field = `servers.${name}`;
+    if (!NAME.test(name) || name === "core" || name === "unix") {
+      throw new InvalidInputError(
+        `${field}: a server name is a DNS label (lowercase letters, digits, inner hyphens), not "core" or "unix"`,
+        { field },
+      );
+    }
+    checkEndpoints(s.endpoints, `${field}.endpoints`);
+    if (s.address !== undefined && s.address !== "") {
+      const problem = addressProblem(s.address);
+      if (problem) {
+        throw new InvalidInputError(`${field}.address: ${problem}`, { field: `${field}.address` });
+      }
+    }
+  }
+}
+
+/** The listeners of the app's servers; see the module docs. */
+export class ExtensionServers implements ServersSource {
+  readonly #dir: string;
+  readonly #servers: Readonly<Record<string, AppServer>>;
+  readonly #handlerFor: (name: string) => Handler;
+  readonly #logger: Logger;
+  readonly #memberAddress: () => string;
+  #config: Record<string, ServerConfig>;
+  readonly #listeners = new Map<string, Listener>();
+  #running = false;
+  /** Starts and stops run one after the other. */
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(o: {
+    /** The member's state directory. */
+    dir: string;
+    servers: Readonly<Record<string, AppServer>>;
+    /** The handler serving server `name`'s endpoints. */
+    handlerFor: (name: string) => Handler;
+    /** The member's own address (no server may take it). */
+    memberAddress: () => string;
+    logger: Logger;
+  }) {
+    this.#dir = o.dir;
+    this.#servers = o.servers;
+    this.#handlerFor = o.handlerFor;
+    this.#memberAddress = o.memberAddress;
+    this.#logger = o.logger;
+    const stored = readStored(join(o.dir, "servers.json"));
+    this.#config = {};
+    for (const [name, s] of Object.entries(o.servers)) {
+      this.#config[name] = { address: stored[name]?.address ?? s.address ?? "" };
+    }
+  }
+
+  get(): Record<string, ServerConfig> {
+    return structuredClone(this.#config);
+  }
+
+  async set(config: Record<string, ServerConfig>): Promise<void> {
+    const next = structuredClone(this.#config);
+    for (const [name, c] of Object.entries(config)) {
+      if (!(name in this.#servers)) {
+        throw new InvalidInputError(`No matching additional listener found for "${name}"`, {
+          field: name,
+        });
+      }
+      const problem = c.address === "" ? undefined : addressProblem(c.address);
+      if (problem) {
+        throw new InvalidInputError(`Invalid request body: ${name}.address: ${problem}`, {
+          field: `${name}.address`,
+        });
+      }
+      next[name] = { address: c.address };
+    }
+    const used = new Set([this.#memberAddress()]);
+    for (const c of Object.values(next)) {
+      if (c.address === "") continue;
+      if (used.has(c.address)) {
+        throw new InvalidInputError(`Address "${c.address}" is already in use`, {
+          field: "address",
+        });
+      }
+      used.add(c.address);
+    }
+    const changed = Object.keys(next).filter((n) => next[n]!.address !== this.#config[n]!.address);
+    this.#config = next;
+    await mkdir(this.#dir, { recursive: true });
+    const path = join(this.#dir, "servers.json");
+    await writeFile(`${path}.tmp`, JSON.stringify(next, null, 2) + "\n", { mode: 0o600 });
+    await rename(`${path}.tmp`, path);
+    this.#logger.info("Extension servers changed", { servers: changed });
+    if (this.#running) await this.#serial(() => this.#restart(changed));
+  }
+
+  /** Follows the member's status: listening while it is online or waiting. */
+  follow(status: MemberStatus): Promise<void> {
+    const run = status === "online" || status === "waiting";
+    if (run === this.#running) return this.#queue;
+    this.#running = run;
+    return this.#serial(() => run ? this.#restart(Object.keys(this.#servers)) : this.#closeAll());
+  }
+
+  /** Closes every listener. */
+  close(): Promise<void> {
+    this.#running = false;
+    return this.#serial(() => this.#closeAll());
+  }
+
+  #serial(step: () => Promise<void>): Promise<void> {
+    this.#queue = this.#queue.then(step, step).catch((err) => {
+      this.#logger.error("Extension servers failed to change", { err });
+    });
+    return this.#queue;
+  }
+
+  async #closeAll(): Promise<void> {
+    const all = [...this.#listeners.values()];
+    this.#listeners.clear();
+    await Promise.all(all.map((l) => l.close().catch(() => {})));
+  }
+
+  async #restart(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      await this.#listeners.get(name)?.close().catch(() => {});
+      this.#listeners.delete(name);
+      if (!this.#running) continue;
+      const address = this.#config[name]?.address ?? "";
+      const hp = address ? splitHostPort(address) : undefined;
+      if (!hp) continue;
+      try {
+        const { cert, key } = await this.#certificate(name);
+        this.#listeners.set(
+          name,
+          await serveHttps({
+            host: hp.host,
+            port: hp.port,
+            cert,
+            key,
+            handler: this.#handlerFor(name),
+            logger: this.#logger.child({ server: name }),
+          }),
+        );
+      } catch (err) {
+        this.#logger.error("Extension server could not listen", { server: name, address, err });
+      }
+    }
+  }
+
+  async #certificate(name: string): Promise<{ cert: string; key: string }> {
+    const dir = join(this.#dir, "certificates");
+    const certPath = join(dir, `${name}.crt`);
+    const keyPath = join(dir, `${name}.key`);
+    if (existsSync(certPath) && existsSync(keyPath)) {
+      const [cert, key] = await Promise.all([
+        readFile(certPath, "utf8"),
+        readFile(keyPath, "utf8"),
+      ]);
+      return { cert, key };
+    }
+    if (this.#servers[name]?.dedicatedCertificate) {
+      const pair = await generateCertificate({ name });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(keyPath, pair.key, { mode: 0o600 });
+      await writeFile(certPath, pair.cert, { mode: 0o644 });
+      return pair;
+    }
+    const [cert, key] = await Promise.all(
+      ["cluster.crt", "cluster.key"].map((f) => readFile(join(this.#dir, f), "utf8")),
+    );
+    return { cert: cert!, key: key! };
+  }
+}
+
+function readStored(path: string): Record<string, ServerConfig> {
+  try {
+    const parsed = JSON.parse(readFileSync(path, "utf8")) as unknown;
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
+    const out: Record<string, ServerConfig> = {};
+    for (const [name, c] of Object.entries(parsed)) {
+      const address = (c as { address?: unknown })?.address;
+      if (typeof address === "string" && (address === "" || !addressProblem(address))) {
+        out[name] = { address };
+      }
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
