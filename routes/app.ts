@@ -16,6 +16,7 @@ import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { NotSupportedError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { requireLocal, requireOnline, requireTrusted } from "./access.ts";
+import { param } from "./body.ts";
 import { errorResponse } from "./errors.ts";
 
 /** The app's part of a member's API. */
@@ -55,7 +56,7 @@ export function appRouter(
       const forwardedBy = trustedPeer ? request.headers.get(FORWARDED_BY) ?? undefined : undefined;
       const params: Record<string, string> = {};
       for (const [k, v] of Object.entries((request as { params?: object }).params ?? {})) {
-        if (typeof v === "string") params[k] = v;
+        if (typeof v === "string") params[k] = param(request, k);
       }
       const answer = await e.handler(request, {
         caller,

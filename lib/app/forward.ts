@@ -12,6 +12,7 @@ import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { isCohortError, NotFoundError, UnavailableError } from "../errors.ts";
 import { fingerprint } from "../net/certificates.ts";
+import { readRequestBody } from "../net/node_request.ts";
 import { pinnedTlsOptions } from "../net/pin.ts";
 import type { MemberService } from "../daemon/service.ts";
 
@@ -53,13 +54,13 @@ export function httpsForwarder(dir: string, member: MemberService): Forwarder {
     );
     const tls = pinnedTlsOptions({
       fingerprint: fingerprint(clusterCert),
-      peerCert: clusterCert,
       cert,
       key,
     });
-    const body = request.method === "GET" || request.method === "HEAD"
+    const bytes = request.method === "GET" || request.method === "HEAD"
       ? undefined
-      : Buffer.from(await request.arrayBuffer());
+      : await readRequestBody(request, FORWARD_MAX_BYTES);
+    const body = bytes && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const headers: Record<string, string> = {};
     request.headers.forEach((value, name) => {
       if (!HOP_BY_HOP.has(name) && name !== FORWARDED_BY) headers[name] = value;
@@ -108,7 +109,8 @@ function send(
       ...o.tls,
       method: o.method,
       headers: o.headers,
-      agent: false,
+      // `undefined` lets node:https use the pinning connection factory (see lib/net/client.ts).
+      agent: o.tls.createConnection ? undefined : false,
     }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let size = 0;

@@ -243,7 +243,8 @@ Object.defineProperties(NodeRequest.prototype, {
   },
   arrayBuffer: {
     value(this: NodeRequest) {
-      return whole(this).then((b) => b.slice().buffer);
+      // Not `b.slice().buffer`: a Buffer from node's pool slices as a view of the whole pool.
+      return whole(this).then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     },
   },
   bytes: {

@@ -146,8 +146,14 @@ test("?target= forwards a proxied endpoint to another member, but not to this on
   const away = await call("GET", "/1.0/items/7?target=m2", TRUSTED);
   assert.equal(away.body.metadata, { from: "m2" });
   assert.equal(forwarded, [{ target: "m2", url: "http://cohort/1.0/items/7?target=m2" }]);
-  const here = await call("GET", `/1.0/items/7?target=${service.name}`, TRUSTED);
-  assert.equal(here.body.metadata, { tag: "item", method: "GET", params: { id: "7" }, by: null });
+  const here = await call("GET", `/1.0/items/a%20b?target=${service.name}`, TRUSTED);
+  assert.equal(here.body.metadata, {
+    tag: "item",
+    method: "GET",
+    params: { id: "a b" },
+    by: null,
+  });
+  assert.is((await call("GET", "/1.0/items/%ff", TRUSTED)).status, 400);
   const ignored = await call("GET", "/1.0/open?target=m2", ANONYMOUS);
   assert.is(ignored.body.metadata.tag, "open");
   assert.is(forwarded.length, 1);
