@@ -31,8 +31,10 @@ import {
   Control,
   goEncode,
   type GoType,
+  map,
   Response,
   Server,
+  ServerConfig,
   slice,
   SQLBatch,
   SQLDump,
@@ -181,6 +183,19 @@ const ROWS: Row[] = [
           key: stateFile(c2, "server.key"),
         }),
       }) as Promise<{ status: number; body: any }>,
+  },
+  {
+    endpoint: "GET /core/1.0/daemon/servers",
+    // map[string]types.ServerConfig: a member without extension servers lists none.
+    decodesAs: map(ServerConfig),
+    call: ({ c1 }) => unix(c1, "GET", "/core/1.0/daemon/servers"),
+  },
+  {
+    endpoint: "PUT /core/1.0/daemon/servers",
+    decodesAs: any,
+    // UpdateServers(ctx, map[string]types.ServerConfig{}): nothing to move.
+    call: ({ c1 }) =>
+      unix(c1, "PUT", "/core/1.0/daemon/servers", {}),
   },
   {
     endpoint: "GET /core/internal/sql",

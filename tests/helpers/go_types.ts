@@ -96,6 +96,9 @@ export const Server: GoType = struct("types.Server", {
   extensions,
 });
 
+/** `rest/types.ServerConfig` (server.go): an extension server in `GET|PUT daemon/servers`. */
+export const ServerConfig: GoType = struct("types.ServerConfig", { address: addrport });
+
 /** `internal/rest/types.Control` (control.go): `POST /core/control`. */
 export const Control: GoType = struct("types.Control", {
   bootstrap: bool,
