@@ -194,8 +194,7 @@ const ROWS: Row[] = [
     endpoint: "PUT /core/1.0/daemon/servers",
     decodesAs: any,
     // UpdateServers(ctx, map[string]types.ServerConfig{}): nothing to move.
-    call: ({ c1 }) =>
-      unix(c1, "PUT", "/core/1.0/daemon/servers", {}),
+    call: ({ c1 }) => unix(c1, "PUT", "/core/1.0/daemon/servers", {}),
   },
   {
     endpoint: "GET /core/internal/sql",
