@@ -24,6 +24,7 @@ import type {
   MemberMeta,
   MembershipEventName,
   MemberState,
+  TimerHandle,
 } from "../lib/cluster/membership.ts";
 import { extensionStatusOf, isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
@@ -49,6 +50,12 @@ export interface StateHooks {
   /** The extension list for `entry`'s digest is unknown: fetch it. */
   listMissing(entry: MemberEntry): void;
 }
+
+/**
+ * Signature checks one merge makes in one turn of the event loop; the rest of the state waits
+ * for the next turn (≈ 1 ms under Node, 6 ms under Deno).
+ */
+export const MERGE_CHECKS = 8;
 
 /** Claims about names not (yet) members kept for a retry, and for how long (ms). */
 const WAITING = 64;
@@ -92,6 +99,14 @@ export class StateMachine {
   /** Claims about names that were not members when they came, by name (oldest first). */
   readonly #waiting = new Map<string, { at: number; retry: () => void }>();
   #fullLogged = -Infinity;
+  /** Merges waiting for a later turn, in order, and the timer that runs the next. */
+  readonly #merging: {
+    entries: readonly StateEntry[];
+    start: number;
+    sender: string | undefined;
+    trusted: boolean;
+  }[] = [];
+  #mergeTimer: TimerHandle | undefined;
   /** Counters for benchmarks and diagnostics. */
   readonly counters = { refutations: 0, suspicions: 0, deaths: 0, notMembers: 0 };
 
@@ -497,10 +512,18 @@ export class StateMachine {
    * take as it does (unverified: it could lie about anything it hands us), and relay with their
    * signatures for the others to check.
    */
-  merge(entries: readonly StateEntry[], sender?: string, trusted = false): void {
+  merge(entries: readonly StateEntry[], sender?: string, trusted = false, start = 0): void {
     const now = this.#clock.now();
     const fresh = this.#config.probeIntervalMs;
-    for (const e of entries) {
+    const verified = this.#claims.verifications;
+    for (let i = start; i < entries.length; i++) {
+      // A state full of claims new to us (a cluster forming, a joiner's first exchange) costs
+      // one signature check each (≈ 0.1 ms under Node, 0.8 ms under Deno): beyond a few, the
+      // rest waits for the next turn of the event loop, so probes are answered meanwhile.
+      if (this.#claims.verifications - verified >= MERGE_CHECKS && !this.#quiet) {
+        return this.#deferMerge(entries, i, sender, trusted);
+      }
+      const e = entries[i];
       const from: Provenance = { local: trusted, sg: e.sg, sb: e.sb, sender };
       switch (e.k) {
         case "alive":
@@ -529,6 +552,32 @@ export class StateMachine {
         }
       }
     }
+  }
+
+  /** Continues a merge at `start` on a later turn (after the merges already waiting). */
+  #deferMerge(
+    entries: readonly StateEntry[],
+    start: number,
+    sender: string | undefined,
+    trusted: boolean,
+  ): void {
+    this.#merging.push({ entries, start, sender, trusted });
+    this.#mergeTimer ??= this.#clock.setTimeout(() => this.#mergeNext(), 0);
+  }
+
+  /** Runs the first waiting merge (as far as one turn allows), then schedules the next. */
+  #mergeNext(): void {
+    this.#mergeTimer = undefined;
+    const next = this.#merging.shift();
+    if (next) this.merge(next.entries, next.sender, next.trusted, next.start);
+    if (this.#merging.length > 0) {
+      this.#mergeTimer ??= this.#clock.setTimeout(() => this.#mergeNext(), 0);
+    }
+  }
+
+  /** Merges waiting for a later turn (see {@link merge}). */
+  get mergesWaiting(): number {
+    return this.#merging.length;
   }
 
   /** The local full state for a push-pull, plus the lists of every digest it mentions. */
@@ -614,8 +663,11 @@ export class StateMachine {
     }
   }
 
-  /** Cancels every suspicion timer (engine stop). */
+  /** Cancels every suspicion timer and waiting merge (engine stop). */
   stopTimers(): void {
+    if (this.#mergeTimer !== undefined) this.#clock.clearTimeout(this.#mergeTimer);
+    this.#mergeTimer = undefined;
+    this.#merging.length = 0;
     this.#forEach((e) => {
       if (!e.suspicion) return;
       e.suspicion.cancel();

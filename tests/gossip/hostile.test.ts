@@ -11,6 +11,7 @@ import { resolveConfig, suspicionTimeout } from "../../gossip/config.ts";
 import { MAX_INCARNATION, toWireMeta } from "../../gossip/messages.ts";
 import type { StateEntry, WireMeta } from "../../gossip/messages.ts";
 import { MAX_VERSION_AHEAD_MS } from "../../gossip/records.ts";
+import { MERGE_CHECKS } from "../../gossip/state.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
 import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";
@@ -121,6 +122,36 @@ test("a dead record of ours raises our incarnation past it only when we signed i
   evil.send(c.addresses[3], { t: "pp", f: "m1", s: 2, o: true, st: [held(40, sg)] });
   c.clock.advance(5);
   assert.is(c.members[3].incarnation, 41);
+  c.stop();
+});
+
+test("a state full of new signed claims is merged a few signature checks per turn, and fully", async () => {
+  // Issue 15: a member merging a forming cluster's state checked every new claim in one turn
+  // of its event loop (0.8 ms each under Deno), long enough to miss its own probes' answers.
+  const n = 24;
+  const c = await createRosterCluster(n, { seed: 95, form: "restore" });
+  const evil = adversary(c, 1);
+  const st: StateEntry[] = [];
+  for (let i = 1; i < n; i++) {
+    const m = metaOf(c, `m${i}`);
+    const sg = signWith(c.pairs[i].key, claimPayload("alive", `m${i}`, 5, m));
+    st.push({ k: "alive", n: `m${i}`, i: 5, m, sg });
+  }
+  const g = c.members[0];
+  let last = g.stats().signaturesChecked;
+  let most = 0;
+  c.clock.around = (turn) => {
+    turn();
+    const now = g.stats().signaturesChecked;
+    most = Math.max(most, now - last);
+    last = now;
+  };
+  evil.send(c.addresses[0], { t: "pp", f: "m1", s: 1, o: true, st });
+  c.clock.advance(50);
+  c.clock.around = undefined;
+  assert.ok(most <= MERGE_CHECKS, `${most} signatures checked in one turn`);
+  // Every claim taken (each member then out-bids the claim it never made: 6).
+  for (let i = 1; i < n; i++) assert.ok(g.member(`m${i}`)!.incarnation >= 5, `m${i}`);
   c.stop();
 });
 
