@@ -1,6 +1,7 @@
 /**
  * `/core/internal`: member-to-member and administrative endpoints: join requests (token-gated,
- * no certificate needed), the request to leave, and the SQL console (local socket only).
+ * no certificate needed), claims on join tokens, the request to leave, and the SQL console
+ * (local socket only).
  *
  * @module
  */
@@ -11,7 +12,7 @@ import { BODY_LIMITS, flag, param, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
 import { advertisedAddressProblem } from "../lib/cluster/address.ts";
 import { ForbiddenError, InvalidInputError } from "../lib/errors.ts";
-import { JoinBody, ResetBody, SqlBody } from "./structs.ts";
+import { JoinBody, ResetBody, SqlBody, TokenClaimBody } from "./structs.ts";
 
 /** Registers the internal endpoints on `router`. */
 export function internalRoutes(router: RouterType, service: MemberService): void {
@@ -37,6 +38,20 @@ export function internalRoutes(router: RouterType, service: MemberService): void
         secret: body.secret,
       }),
     );
+  });
+
+  // A join token's single use across members: the admitting member asks every member of its
+  // roster to claim the token for its joiner, and to release the claim when it refuses.
+  router.post("/core/internal/tokens/claim", async (request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    service.claimToken(await readBody(request, TokenClaimBody, BODY_LIMITS.small));
+    return sync(null);
+  });
+
+  router.post("/core/internal/tokens/release", async (request: Request, caller: Caller) => {
+    requireTrusted(service, caller);
+    service.releaseToken(await readBody(request, TokenClaimBody, BODY_LIMITS.small));
+    return sync(null);
   });
 
   router.put("/core/internal/cluster/:name", async (request: Request, caller: Caller) => {

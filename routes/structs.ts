@@ -97,6 +97,24 @@ export const JoinBody = object({
 /** Validated `POST /core/internal/cluster` body. */
 export type JoinBody = Infer<typeof JoinBody>;
 
+/** Lowercase hex SHA-256. */
+const Sha256Hex = refine(
+  string(),
+  "SHA-256 hex digest",
+  (v) => /^[0-9a-f]{64}$/.test(v) || "must be 64 lowercase hex digits",
+);
+
+/**
+ * `POST /core/internal/tokens/claim` and `…/release`: a join token (by its secret's hash) claimed
+ * for one joining machine (its name, address and certificate fingerprint).
+ */
+export const TokenClaimBody = object({
+  hash: Sha256Hex,
+  name: MemberName,
+  address: Address,
+  fingerprint: Sha256Hex,
+});
+
 /** `PUT /core/internal/cluster/{name}`: the member is asked to leave. */
 export const ResetBody = object({ force: defaulted(boolean(), false) });
 

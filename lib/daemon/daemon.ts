@@ -25,6 +25,7 @@ import type { Client } from "@libsql/client";
 import { type DaemonEnvironment, systemEnvironment } from "./environment.ts";
 import type { DaemonEvents } from "./events.ts";
 import { acceptJoin } from "./flows/accept_join.ts";
+import { grantClaim } from "./flows/confirm_use.ts";
 import { agreeToLeave } from "./flows/leave.ts";
 import { removeMember } from "./flows/remove.ts";
 import type { GossipHandle } from "./gossip_port.ts";
@@ -48,6 +49,7 @@ import type {
 } from "./service.ts";
 import { acquireLock, ensureStateDir, type StatePaths, statePaths } from "./state_dir.ts";
 import { JoinTokens } from "./tokens.ts";
+import { type TokenClaim, TokenClaims } from "./token_claims.ts";
 import { unavailable } from "./unavailable.ts";
 import { extensionsReport, UpgradeTracker } from "./upgrade.ts";
 
@@ -144,7 +146,11 @@ class MemberDaemon implements Daemon {
       release,
     });
     this.closed = this.member.closed;
-    this.#tokens = new JoinTokens(() => this.member.online(), env.clock);
+    this.#tokens = new JoinTokens(
+      () => this.member.online(),
+      env.clock,
+      new TokenClaims(paths, env.clock, this.#logger),
+    );
     this.#tracker = new UpgradeTracker(env.clock);
   }
 
@@ -301,7 +307,16 @@ class MemberDaemon implements Daemon {
   }
 
   acceptJoin(request: JoinRequest): Promise<JoinResponse> {
-    return Promise.resolve(acceptJoin(this.member, this.member.online(), this.#tokens, request));
+    return acceptJoin(this.member, this.member.online(), this.#tokens, request);
+  }
+
+  claimToken(claim: TokenClaim): void {
+    grantClaim(this.member, this.#initialized(), this.#tokens.claims, claim);
+  }
+
+  releaseToken(claim: TokenClaim): void {
+    this.#initialized();
+    this.#tokens.claims.release(claim);
   }
 
   removeMember(name: string, force: boolean): Promise<void> {

@@ -8,6 +8,9 @@
 import type { ReplicatedRecords } from "../records/records.ts";
 import type { JsonValue } from "../cluster/membership.ts";
 import type { StartRefusal } from "./refusals.ts";
+import type { TokenClaim } from "./token_claims.ts";
+
+export type { TokenClaim } from "./token_claims.ts";
 
 export type { StartRefusal } from "./refusals.ts";
 
@@ -172,8 +175,23 @@ export interface MemberService {
   listTokens(): Promise<TokenInfo[]>;
   /** Revokes the token issued for `name`. */
   revokeToken(name: string): Promise<void>;
-  /** Admits (or refuses, with the reason) a prospective member. */
+  /**
+   * Admits (or refuses, with the reason) a prospective member, once a majority of the roster
+   * claimed its token for it (single use across members: see `flows/confirm_use.ts`).
+   */
   acceptJoin(request: JoinRequest): Promise<JoinResponse>;
+  /**
+   * Claims a join token for one joining machine, asked by the member about to admit it: granted
+   * (durably) unless this member knows the token used, revoked, expired or issued for another
+   * name, or another machine holds it.
+   *
+   * @throws {ForbiddenError} for those token refusals
+   * @throws {ConflictError} when a member of that name exists
+   * @throws {UnavailableError} while this member does not serve its view
+   */
+  claimToken(claim: TokenClaim): void;
+  /** Releases a claim of {@link claimToken} (the join was refused); a no-op for another machine. */
+  releaseToken(claim: TokenClaim): void;
   /** Removes member `name` from the cluster (`force`: even when it cannot be reached). */
   removeMember(name: string, force: boolean): Promise<void>;
   /**

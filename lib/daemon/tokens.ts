@@ -11,6 +11,7 @@ import { ConflictError, NotFoundError } from "../errors.ts";
 import type { Clock } from "../cluster/membership.ts";
 import { fingerprint } from "../net/certificates.ts";
 import type { Network } from "./network.ts";
+import type { TokenClaims } from "./token_claims.ts";
 import type { TokenInfo } from "./service.ts";
 
 /** How long a consumed or revoked token's tombstone is kept when the token never expired, ms. */
@@ -23,6 +24,8 @@ const EXPIRED_KEPT_MS = 86_400_000;
 
 /** The join tokens of one member's cluster. */
 export class JoinTokens {
+  /** This member's claims on tokens, for single use across members (see `token_claims.ts`). */
+  readonly claims: TokenClaims;
   readonly #online: () => Network;
   readonly #clock: Clock;
 
@@ -30,9 +33,10 @@ export class JoinTokens {
    * `online` returns the network of an online member, or throws the member's unavailable
    * message (for a waiting member: the members it waits for).
    */
-  constructor(online: () => Network, clock: Clock) {
+  constructor(online: () => Network, clock: Clock, claims: TokenClaims) {
     this.#online = online;
     this.#clock = clock;
+    this.claims = claims;
   }
 
   /**

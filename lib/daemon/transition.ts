@@ -61,19 +61,26 @@ export function readTransition(paths: StatePaths): Transition | undefined {
   return { step: "leave", name: "", peers: [], fingerprint: "", at: 0 };
 }
 
-/** Writes the mark durably (temporary file, fsync, rename, fsync of the directory). */
+/** Writes the mark durably (see {@link writeDurably}). */
 export function writeTransition(paths: StatePaths, t: Transition): void {
-  const target = path(paths);
+  writeDurably(paths.dir, path(paths), JSON.stringify(t) + "\n");
+}
+
+/**
+ * Replaces file `target` in directory `dir` with `text` (mode 0600) atomically and durably:
+ * temporary file, fsync, rename, fsync of the directory.
+ */
+export function writeDurably(dir: string, target: string, text: string): void {
   const tmp = `${target}.${process.pid}.tmp`;
   const fd = openSync(tmp, "w", 0o600);
   try {
-    writeSync(fd, JSON.stringify(t) + "\n");
+    writeSync(fd, text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, target);
-  syncDir(paths.dir);
+  syncDir(dir);
 }
 
 /** Removes the mark: the change is complete. */

@@ -20,6 +20,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: "Not found",
   409: "Conflicts with the cluster's state",
   413: "Request body larger than 1 MiB",
+  429: "Too many at once: try again later",
   500: "Internal error (no details are given)",
   501: "Not offered by this member",
   503: "The member cannot serve this now (its status is named in `error`)",

@@ -16,6 +16,7 @@ import {
   ServersBody,
   SqlBody,
   TokenBody,
+  TokenClaimBody,
 } from "../structs.ts";
 import { ref } from "./schemas.ts";
 import type { JsonSchema } from "./json_schema.ts";
@@ -291,12 +292,38 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: "internal",
     summary: "A prospective member asks to join",
     description: "No certificate needed: the token's secret is the credential. 403 for a bad " +
-      "token or certificate, 409 for a name or address in use or incompatible versions " +
-      "(naming what differs).",
+      "token or certificate, or a token another machine holds; 409 for a name or address in " +
+      "use or incompatible versions (naming what differs); 503 when a majority of the " +
+      "roster could not confirm the token's single use (naming the members not reached: " +
+      "the cluster is partitioned or members are down), or the member is not online.",
     access: "token",
     body: struct(JoinBody),
     metadata: ref("JoinResponse"),
-    errors: [409, 503],
+    errors: [409, 429, 503],
+  },
+  "POST /core/internal/tokens/claim": {
+    tag: "internal",
+    summary: "Claim a join token for one joining machine (cohort only)",
+    description: "Asked by the member about to admit a joiner, of every member of its roster: " +
+      "a join is admitted only once a majority of the members claimed its token for that " +
+      "machine, and a member claims a token for one machine only. Durable before the answer. " +
+      "403 when this member knows the token used, revoked, expired or issued for another " +
+      "name, or another machine holds it; 409 when a member of that name exists; 429 when " +
+      "too many tokens are claimed at once; 503 while this member does not serve its view.",
+    access: "trusted",
+    body: struct(TokenClaimBody),
+    metadata: { type: "null" },
+    errors: [409, 429, 503],
+  },
+  "POST /core/internal/tokens/release": {
+    tag: "internal",
+    summary: "Release a claim on a join token (cohort only)",
+    description: "The admitting member refused the join: the token is free for another " +
+      "attempt. A no-op unless the same machine holds the claim.",
+    access: "trusted",
+    body: struct(TokenClaimBody),
+    metadata: { type: "null" },
+    errors: [503],
   },
   "PUT /core/internal/cluster/:name": {
     tag: "internal",

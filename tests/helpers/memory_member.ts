@@ -24,6 +24,7 @@ import { type Daemon, startDaemon } from "../../lib/daemon/daemon.ts";
 import { memoryEnvironment } from "../../lib/daemon/environment.ts";
 import type { GossipFactory, GossipHandle } from "../../lib/daemon/gossip_port.ts";
 import { MemoryPeers } from "../../lib/daemon/memory_peers.ts";
+import type { PeerTransport } from "../../lib/daemon/peers.ts";
 import type { DaemonOptions } from "../../lib/daemon/options.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
 import { inProcessIssuer } from "../../lib/net/cert_issuer.ts";
@@ -132,10 +133,15 @@ export class MemoryCluster {
     return true;
   }
 
-  /** Starts (or restarts) member `name` with its own state directory; `:memory:` store. */
+  /**
+   * Starts (or restarts) member `name` with its own state directory; `:memory:` store. `peers`
+   * replaces the member's way to the others (e.g. a filter over {@link MemoryCluster.peers} that
+   * plays a partition); its endpoint is still served on {@link MemoryCluster.peers}.
+   */
   async start(
     name: string,
-    options: Partial<DaemonOptions> & { stateDir?: string } = {},
+    { peers, ...options }: Partial<DaemonOptions> & { stateDir?: string; peers?: PeerTransport } =
+      {},
     logger: Logger = silentLogger,
   ): Promise<Daemon> {
     const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), `cohort-mem-${name}-`));
@@ -151,14 +157,17 @@ export class MemoryCluster {
         logger,
         ...options,
       },
-      memoryEnvironment(
-        this.peers,
-        this.clock,
-        (() => {
-          const r = createRandom(this.#seed++);
-          return () => r.next();
-        })(),
-      ),
+      {
+        ...memoryEnvironment(
+          this.peers,
+          this.clock,
+          (() => {
+            const r = createRandom(this.#seed++);
+            return () => r.next();
+          })(),
+        ),
+        ...(peers ? { peers } : {}),
+      },
     ));
     this.daemons.set(name, daemon);
     return daemon;

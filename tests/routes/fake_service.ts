@@ -12,6 +12,7 @@ import type {
   MemberStatus,
   ServerInfo,
   SqlResult,
+  TokenClaim,
   TokenInfo,
 } from "../../lib/daemon/service.ts";
 
@@ -98,6 +99,14 @@ export class FakeService implements MemberService {
   revokeToken(name: string): Promise<void> {
     this.tokens = this.tokens.filter((t) => t.name !== name);
     return Promise.resolve();
+  }
+  claims: TokenClaim[] = [];
+  claimToken(claim: TokenClaim): void {
+    if (this.fault) throw this.fault;
+    this.claims.push(claim);
+  }
+  releaseToken(claim: TokenClaim): void {
+    this.claims = this.claims.filter((c) => c.hash !== claim.hash);
   }
   acceptJoin(request: JoinRequest): Promise<JoinResponse> {
     if (this.fault) return Promise.reject(this.fault);

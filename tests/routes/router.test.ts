@@ -322,6 +322,30 @@ test("a waiting member answers 503 naming the members it waits for", async ({ ca
   assert.is(infoBody.metadata.ready, false);
 });
 
+test("token claims: trusted callers only, the body checked field by field", async (ctx) => {
+  const claim = {
+    hash: "a".repeat(64),
+    name: "jx",
+    address: "10.0.0.9:7443",
+    fingerprint: "b".repeat(64),
+  };
+  assert.is((await ctx.call("POST", "/core/internal/tokens/claim", STRANGER, claim))[0], 403);
+  assert.is((await ctx.call("POST", "/core/internal/tokens/claim", ANONYMOUS, claim))[0], 403);
+  assert.equal(ctx.service.claims, []);
+  const [bad, body] = await ctx.call("POST", "/core/internal/tokens/claim", TRUSTED, {
+    ...claim,
+    hash: "A".repeat(64),
+  });
+  assert.is(bad, 400);
+  assert.match(body.error, /hash/);
+  assert.is((await ctx.call("POST", "/core/internal/tokens/claim", TRUSTED, claim))[0], 200);
+  assert.equal(ctx.service.claims, [claim]);
+  assert.is((await ctx.call("POST", "/core/internal/tokens/release", STRANGER, claim))[0], 403);
+  assert.equal(ctx.service.claims, [claim]);
+  assert.is((await ctx.call("POST", "/core/internal/tokens/release", TRUSTED, claim))[0], 200);
+  assert.equal(ctx.service.claims, []);
+});
+
 test("PATCH /core/internal/database nudges the gate, trusted callers only", async (ctx) => {
   assert.is((await ctx.call("PATCH", "/core/internal/database", TRUSTED))[0], 200);
   assert.is(ctx.service.nudges, 1);

@@ -1,6 +1,9 @@
 /**
  * The accepting side of a join (any member), and its one undo path: a joiner admitted but never
- * heard of again. The admission writes the joiner's roster record marked `joining`; the joiner
+ * heard of again. The token's checks pass here first, then a majority of the roster claims the
+ * token for this joiner (`confirm_use.ts`: one token admits one machine, partition or not), then
+ * the checks run again on the view as it is after that round, the token is consumed and the
+ * admission written (no await between those). The admission writes the joiner's roster record marked `joining`; the joiner
  * clears the mark once its `preJoin` passed, or withdraws (a failed or crashed join, see
  * `join.ts`). A mark still set after {@link JOIN_EXPIRY_MS} means the joiner is gone for good:
  * any online member then writes the record's tombstone, so no half-joined member stays listed.
@@ -17,34 +20,65 @@ import { startingMeta } from "../gossip_port.ts";
 import type { Network } from "../network.ts";
 import type { JoinRequest, JoinResponse } from "../service.ts";
 import type { JoinTokens } from "../tokens.ts";
+import type { TokenClaim } from "../token_claims.ts";
+import { confirmUse, releaseClaims } from "./confirm_use.ts";
+import { UnavailableError } from "../../errors.ts";
 
 /** How long an admitted joiner has to complete its join before it is dropped, ms. */
 export const JOIN_EXPIRY_MS = 5 * 60_000;
 
-/** Admits (or refuses, with the reason) a prospective member. */
-export function acceptJoin(
+/**
+ * Admits (or refuses, with the reason) a prospective member.
+ *
+ * @throws {UnavailableError} when a majority of the roster could not confirm the token's single
+ *   use (or this member stopped serving meanwhile), besides {@link checkAdmission}'s refusals
+ */
+export async function acceptJoin(
   ctx: MemberContext,
   net: Network,
   tokens: JoinTokens,
   request: JoinRequest,
-): JoinResponse {
+): Promise<JoinResponse> {
   const hash = hashSecret(request.secret);
-  const token = tokenOf(net.gossip, hash);
+  const check = () => {
+    const token = tokenOf(net.gossip, hash);
+    checkAdmission({
+      request,
+      token,
+      now: ctx.env.clock.now(),
+      local: net.view.local,
+      roster: net.view.roster(),
+      versionOf: (name) => net.view.versionOf(name),
+    });
+    return token;
+  };
+  check();
+  const claim: TokenClaim = {
+    hash,
+    name: request.name,
+    address: request.address,
+    fingerprint: fingerprint(request.certificate),
+  };
+  await confirmUse(ctx, net, tokens.claims, claim);
+  let token;
+  try {
+    if (ctx.network !== net || !ctx.machine.is("online")) {
+      throw new UnavailableError("Join refused: this member stopped serving during the join");
+    }
+    // The view may have changed during the round (the same joiner admitted by a retry).
+    token = check();
+  } catch (err) {
+    const electorate = [...net.view.roster().keys()];
+    await releaseClaims(ctx, net, tokens.claims, claim, electorate);
+    throw err;
+  }
   const now = ctx.env.clock.now();
-  checkAdmission({
-    request,
-    token,
-    now,
-    local: net.view.local,
-    roster: net.view.roster(),
-    versionOf: (name) => net.view.versionOf(name),
-  });
-  // Check and consumption run without an await between them: single-use on this member.
+  // Check and consumption run without an await between them.
   if (token.state === "live") tokens.consume(hash, token.entry.expiresAt);
   const entry: RosterEntry = {
     address: request.address,
     certificate: request.certificate,
-    fingerprint: fingerprint(request.certificate),
+    fingerprint: claim.fingerprint,
     joinedAt: now,
     joining: true,
   };

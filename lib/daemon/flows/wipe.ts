@@ -13,6 +13,7 @@ import { replaceTokens } from "../../store/tokens.ts";
 import type { MemberContext } from "../context.ts";
 import { removeDaemonConfig } from "../state_dir.ts";
 import { recreateStore } from "../store_reset.ts";
+import { removeClaims } from "../token_claims.ts";
 import { syncDir } from "../transition.ts";
 
 /** The certificate files of an initialised member. */
@@ -32,6 +33,7 @@ export async function clearLeftovers(ctx: MemberContext): Promise<void> {
   await clearRecords(ctx.store);
   await replaceTokens(ctx.store, []);
   for (const m of await listMembers(ctx.store)) await deleteMember(ctx.store, m.name);
+  removeClaims(ctx.paths);
   await removeCertificates(ctx);
 }
 
@@ -52,5 +54,6 @@ export async function wipeState(ctx: MemberContext): Promise<void> {
       logger: ctx.logger.child({ component: "store" }),
     }),
   );
+  removeClaims(ctx.paths);
   await removeCertificates(ctx);
 }

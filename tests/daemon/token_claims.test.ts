@@ -1,0 +1,86 @@
+/**
+ * A member's claims on join tokens: one machine per token, kept across restarts (a new instance
+ * on the same state directory), released only by the machine that holds it, dropped once the
+ * token is settled.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SimClock } from "../../gossip/sim_clock.ts";
+import { statePaths } from "../../lib/daemon/state_dir.ts";
+import {
+  claimsFile,
+  removeClaims,
+  type TokenClaim,
+  TokenClaims,
+} from "../../lib/daemon/token_claims.ts";
+import { ForbiddenError } from "../../lib/errors.ts";
+import { silentLogger } from "../../lib/log.ts";
+
+interface Ctx {
+  dir: string;
+}
+
+const test = suite<Ctx>("token claims");
+
+test.before.each((ctx) => {
+  ctx.dir = mkdtempSync(join(tmpdir(), "cohort-claims-"));
+});
+
+test.after.each((ctx) => {
+  rmSync(ctx.dir, { recursive: true, force: true });
+});
+
+const clock = new SimClock(Date.UTC(2026, 0, 1));
+const open = (dir: string) => new TokenClaims(statePaths(dir), clock, silentLogger);
+const never = () => false;
+const machine = (n: number, hash = "a".repeat(64)): TokenClaim => ({
+  hash,
+  name: "jx",
+  address: `10.0.0.${n}:7443`,
+  fingerprint: String(n).repeat(64).slice(0, 64),
+});
+
+test("one machine per token, across a restart", ({ dir }) => {
+  open(dir).grant(machine(1), never);
+  open(dir).grant(machine(1), never); // the same machine again: a retry
+  assert.is(statSync(claimsFile(statePaths(dir))).mode & 0o777, 0o600);
+  const restarted = open(dir);
+  assert.throws(
+    () => restarted.grant(machine(2), never),
+    (err: unknown) =>
+      err instanceof ForbiddenError &&
+      err.message ===
+        'Join token is claimed by another join of "jx" (address 10.0.0.1:7443): if that join ' +
+          "failed, revoke the token and issue another",
+  );
+  restarted.grant(machine(2, "b".repeat(64)), never); // another token is free
+  assert.equal(restarted.holder("a".repeat(64))?.address, "10.0.0.1:7443");
+});
+
+test("only the holder releases; then another machine may claim", ({ dir }) => {
+  const claims = open(dir);
+  claims.grant(machine(1), never);
+  assert.is(claims.release(machine(2)), false);
+  assert.throws(() => open(dir).grant(machine(2), never), /claimed by another join/);
+  assert.is(claims.release(machine(1)), true);
+  open(dir).grant(machine(2), never);
+  assert.is(open(dir).holder("a".repeat(64))?.address, "10.0.0.2:7443");
+});
+
+test("a claim on a settled token (used, revoked, expired) is dropped", ({ dir }) => {
+  open(dir).grant(machine(1), never);
+  const claims = open(dir);
+  claims.grant(machine(2), (hash) => hash === "a".repeat(64));
+  assert.is(claims.holder("a".repeat(64))?.address, "10.0.0.2:7443");
+});
+
+test("a reset removes the claims", ({ dir }) => {
+  open(dir).grant(machine(1), never);
+  removeClaims(statePaths(dir));
+  open(dir).grant(machine(2), never);
+});
+
+test.run();
