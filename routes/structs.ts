@@ -23,6 +23,7 @@ import {
 } from "superstruct";
 import { addressProblem, memberNameProblem } from "../lib/cluster/address.ts";
 import { appVersionProblem } from "../lib/cluster/app_version.ts";
+import { isSha256Hex } from "../lib/cluster/token.ts";
 
 /**
  * `record(Key, Value)` that names its value struct (`valueStruct`), so the OpenAPI document can
@@ -101,7 +102,7 @@ export type JoinBody = Infer<typeof JoinBody>;
 const Sha256Hex = refine(
   string(),
   "SHA-256 hex digest",
-  (v) => /^[0-9a-f]{64}$/.test(v) || "must be 64 lowercase hex digits",
+  (v) => isSha256Hex(v) || "must be 64 lowercase hex digits",
 );
 
 /**

@@ -25,6 +25,11 @@ export interface JoinToken {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/** Whether `v` is a lowercase hex SHA-256 digest (64 digits), as secrets and hashes are kept. */
+export function isSha256Hex(v: string): boolean {
+  return HEX64.test(v);
+}
+
 /** Makes a new random secret: 32 bytes from the system's CSPRNG, as hex. */
 export function newTokenSecret(): string {
   return randomBytes(32).toString("hex");

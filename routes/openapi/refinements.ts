@@ -57,6 +57,12 @@ export const REFINEMENTS: Readonly<Record<string, JsonSchema>> = {
       "and a port from 1 to 65535",
     examples: ["10.0.0.1:9001"],
   },
+  "SHA-256 hex digest": {
+    type: "string",
+    pattern: "^[0-9a-f]{64}$",
+    description: "A SHA-256 digest as 64 lowercase hex digits",
+    examples: ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+  },
   "app version": {
     type: "string",
     minLength: 1,

@@ -17,6 +17,7 @@ import { REFINEMENTS } from "../../routes/openapi/refinements.ts";
 import { GOSSIP_PATH } from "../../gossip/ws_transport.ts";
 import { addressProblem, memberNameProblem } from "../../lib/cluster/address.ts";
 import { appVersionProblem } from "../../lib/cluster/app_version.ts";
+import { isSha256Hex } from "../../lib/cluster/token.ts";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { documentValidator } from "../helpers/openapi.ts";
 import { ANONYMOUS, FakeService, STRANGER, TRUSTED, UNIX } from "./fake_service.ts";
@@ -101,6 +102,7 @@ const RULES: Record<string, (v: string) => boolean> = {
   "member name": (v) => memberNameProblem(v) === undefined,
   address: (v) => addressProblem(v) === undefined,
   "app version": (v) => appVersionProblem(v) === undefined,
+  "SHA-256 hex digest": isSha256Hex,
 };
 
 /** Strings near each rule's edges: shapes of valid values with random characters mixed in. */
@@ -128,6 +130,11 @@ const portLike = fc.oneof(
   fc.stringMatching(/^[0-9a]{0,7}$/),
 );
 const ARBITRARY: Record<string, fc.Arbitrary<string>> = {
+  "SHA-256 hex digest": fc.oneof(
+    fc.stringMatching(/^[0-9a-f]{64}$/),
+    fc.stringMatching(/^[0-9a-fA-F]{63,65}$/),
+    fc.stringMatching(/^[0-9a-g]{62,66}$/),
+  ),
   "member name": nameLike,
   address: fc.oneof(
     fc.tuple(hostLike, portLike).map(([h, p]) => `${h}:${p}`),
@@ -161,6 +168,21 @@ for (const [name, schema] of Object.entries(REFINEMENTS)) {
     assert.ok(accepted > 300 && accepted < 2700, `${accepted} of 3000 accepted`);
   });
 }
+
+const CLAIM = {
+  hash: "ab".repeat(32),
+  name: "c2",
+  address: "10.0.0.2:9001",
+  fingerprint: "0123456789abcdef".repeat(4),
+};
+const CLAIMS = [
+  CLAIM,
+  { ...CLAIM, hash: "AB".repeat(32) },
+  { ...CLAIM, fingerprint: "0".repeat(63) },
+  { ...CLAIM, address: "10.0.0.2" },
+  { ...CLAIM, name: undefined },
+  { ...CLAIM, extra: 1 },
+];
 
 /** Documented request bodies by operation, and hand-picked samples on both sides of the rules. */
 const SAMPLES: Record<string, unknown[]> = {
@@ -227,6 +249,8 @@ const SAMPLES: Record<string, unknown[]> = {
     { web: {} },
     { web: "10.0.0.1:9443" },
   ],
+  "POST /core/internal/tokens/claim": CLAIMS,
+  "POST /core/internal/tokens/release": CLAIMS,
   "POST /core/internal/sql": [
     { query: "SELECT 1" },
     { query: "" },
