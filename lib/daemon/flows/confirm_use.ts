@@ -10,9 +10,10 @@
  * completed (a joiner still pending neither counts nor is asked). A one-member cluster confirms
  * alone; a two-member cluster needs both.
  *
- * A round that fails releases the claims it won, so the joiner may try again at once (at this
- * member or another). The one undo path is that release; a release that cannot be delivered
- * leaves the token claimed for that machine at the members that missed it.
+ * A round that fails releases the claims it won (and tells the members that did not answer),
+ * so the joiner may try again at once (at this member or another). The one undo path is that
+ * release; a release that cannot be delivered leaves the token claimed for that machine at the
+ * members that missed it.
  *
  * @module
  */
@@ -140,6 +141,9 @@ export async function confirmUse(
     }
   });
   if (enough) return;
+  // A member that did not answer may have claimed all the same (its answer lost): it is told
+  // too, without holding the refusal up.
+  void releaseClaims(ctx, net, claims, claim, tally.silent);
   await releaseClaims(ctx, net, claims, claim, tally.granted);
   throw refusal(tally, needed, electorate.length);
 }
