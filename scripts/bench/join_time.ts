@@ -5,7 +5,8 @@
  * moment the command starts. Joins alternate between running `cohort init` (what a user waits
  * for, the CLI process start-up included) and sending its request, `POST /core/control`, on the
  * control socket directly (the cluster's own part). One table, p50 and max over the joins
- * (target: under 1 s).
+ * (target: under 1 s), and what the claim round that keeps a token single-use across members took
+ * of each admission (from the admitting member's log).
  *
  * Usage: `npm run build && tsx scripts/bench/join_time.ts [--members 10]`
  * (daemons run under the runtime that runs this script).
@@ -102,6 +103,13 @@ try {
   row("`cohort init NAME ADDR --token T` spawned (CLI start-up in)", viaCli);
   row("its request, POST /core/control on the control socket", viaSocket);
   row("either", [...viaCli, ...viaSocket]);
+  // The admitting member logs what its claim round (the token's single use confirmed by a
+  // majority of the members, see lib/daemon/flows/confirm_use.ts) took of each admission.
+  const rounds = all.flatMap((m) => m.daemon?.logs().split("\n") ?? [])
+    .filter((l) => l.includes('"Admitted a new member"'))
+    .map((l) => (JSON.parse(l) as { confirm_ms?: number }).confirm_ms)
+    .filter((v): v is number => typeof v === "number");
+  if (rounds.length) row("of which the single-use claim round at the admitting member", rounds);
 } finally {
   await stopMembers(all);
 }

@@ -1,10 +1,10 @@
 /**
  * The accepting side of a join (any member), and its one undo path: a joiner admitted but never
- * heard of again. The token's checks pass here first, then a majority of the roster claims the
- * token for this joiner (`confirm_use.ts`: one token admits one machine, partition or not), then
- * the checks run again on the view as it is after that round, the token is consumed and the
- * admission written (no await between those). The admission writes the joiner's roster record marked `joining`; the joiner
- * clears the mark once its `preJoin` passed, or withdraws (a failed or crashed join, see
+ * heard of again. The checks pass first, then a majority of the roster claims the token for this
+ * joiner (`confirm_use.ts`: one token admits one machine, partition or not), then the checks run
+ * again on the view as it is after that round, the token is consumed and the admission written
+ * (no await between those). The admission writes the joiner's roster record marked `joining`;
+ * the joiner clears the mark once its `preJoin` passed, or withdraws (a failed or crashed join, see
  * `join.ts`). A mark still set after {@link JOIN_EXPIRY_MS} means the joiner is gone for good:
  * any online member then writes the record's tombstone, so no half-joined member stays listed.
  *
@@ -13,6 +13,7 @@
 import type { JsonValue } from "../../cluster/membership.ts";
 import { MEMBER_RECORD, type RosterEntry, tokenOf } from "../../cluster/roster.ts";
 import { hashSecret } from "../../cluster/token.ts";
+import { UnavailableError } from "../../errors.ts";
 import { fingerprint } from "../../net/certificates.ts";
 import { checkAdmission } from "../admission.ts";
 import type { MemberContext } from "../context.ts";
@@ -22,7 +23,6 @@ import type { JoinRequest, JoinResponse } from "../service.ts";
 import type { JoinTokens } from "../tokens.ts";
 import type { TokenClaim } from "../token_claims.ts";
 import { confirmUse, releaseClaims } from "./confirm_use.ts";
-import { UnavailableError } from "../../errors.ts";
 
 /** How long an admitted joiner has to complete its join before it is dropped, ms. */
 export const JOIN_EXPIRY_MS = 5 * 60_000;
@@ -59,6 +59,7 @@ export async function acceptJoin(
     address: request.address,
     fingerprint: fingerprint(request.certificate),
   };
+  const asked = ctx.env.clock.now();
   await confirmUse(ctx, net, tokens.claims, claim);
   let token;
   try {
@@ -68,8 +69,12 @@ export async function acceptJoin(
     // The view may have changed during the round (the same joiner admitted by a retry).
     token = check();
   } catch (err) {
-    const electorate = [...net.view.roster().keys()];
-    await releaseClaims(ctx, net, tokens.claims, claim, electorate);
+    // Released only while the token could still admit: once it was used (by this same machine
+    // through another member), a claim let go could let a member that has not heard of the use
+    // yet claim it for another machine.
+    if (tokenOf(net.gossip, hash).state === "live" && !net.view.roster().has(request.name)) {
+      await releaseClaims(ctx, net, tokens.claims, claim, [...net.view.roster().keys()]);
+    }
     throw err;
   }
   const now = ctx.env.clock.now();
@@ -100,7 +105,12 @@ export async function acceptJoin(
   }
   // The joiner does not listen yet: it gets the roster from us with its admission.
   syncRoster(net, request.name);
-  ctx.logger.info("Admitted a new member", { name: request.name, address: request.address });
+  ctx.logger.info("Admitted a new member", {
+    name: request.name,
+    address: request.address,
+    // What single use across members cost this join: the claim round, ms.
+    confirm_ms: now - asked,
+  });
   const members = [...net.view.roster()].map(([name, m]) => ({
     name,
     address: m.address,
