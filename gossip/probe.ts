@@ -9,7 +9,9 @@
  * member is declared as fast as before (its relays all nack); a lossy network (10 % of frames
  * lost) raises some 40 times fewer false suspicions, each of which costs a cluster of N members
  * N × the retransmit limit copies of the suspicion and of the refutation.
- * A refused direct ping that a relay confirms declares a target heard from before dead at once.
+ * A refused direct ping that a relay confirms declares a target heard from before dead at once;
+ * a refusal met outside a probe (a frame sent, or the transport dialling again a connection it
+ * lost) starts the probe of that member at once rather than at the next round.
  * A joiner announced by the member that admitted it, and never heard from yet, may still be
  * starting: it is given as long to start answering as a suspected member is given to refute (the
  * longest suspicion timeout) before a failed probe makes it suspect.
