@@ -8,7 +8,8 @@
  *    `preJoin` hook, the roster written to the store;
  * 4. `daemon.json`: the commit point; then the mark goes;
  * 5. the roster record's `joining` flag is cleared (every member then runs `onNewMember`);
- *    a restart between 4 and 5 clears it when it opens.
+ *    a restart between 4 and 5 clears it when it opens. The join is complete: one push-pull
+ *    with the admitting member catches up, waited for at most {@link JOIN_CATCHUP_WAIT_MS}.
  *
  * A failure before the commit is undone by one path: network stopped, the admitting member asked
  * to take this member out again (as MicroCluster does), leftovers removed, uninitialised.
@@ -18,7 +19,7 @@
 import { writeFile } from "node:fs/promises";
 import { join as joinPath } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
-import type { JsonValue } from "../../cluster/membership.ts";
+import type { JsonValue, TimerHandle } from "../../cluster/membership.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import { decodeToken } from "../../cluster/token.ts";
 import { fingerprint, loadOrCreateKeyPair } from "../../net/certificates.ts";
@@ -31,6 +32,12 @@ import { writeDaemonConfig } from "../state_dir.ts";
 import { clearTransition, readTransition, syncDir, writeTransition } from "../transition.ts";
 import { RESUME_ASK_MS, withdraw } from "./ask_peers.ts";
 import { clearLeftovers } from "./wipe.ts";
+
+/**
+ * How long a committed join waits for its catch-up push-pull with the admitting member before
+ * returning (the exchange goes on in the background), ms.
+ */
+export const JOIN_CATCHUP_WAIT_MS = 500;
 
 /** Our join is complete: clearing the roster record's mark has every member run onNewMember. */
 export function markJoined(net: Network): void {
@@ -111,8 +118,21 @@ export async function joinCluster(ctx: MemberContext, request: ControlRequest): 
     ctx.setConfig(config);
     clearTransition(ctx.paths);
     markJoined(net);
-    await net.gossip.join([via]);
-    markJoined(net); // in case our record only came with this push-pull
+    // Committed. One push-pull with the admitting member catches up with what changed since its
+    // view was exported, and hands it our completed record, so the member the operator asks
+    // next knows the join is done. It is waited for at most JOIN_CATCHUP_WAIT_MS, then goes on
+    // in the background: the member that admits every join is the busiest while a cluster
+    // forms, and waiting for its answer held `init --token` for seconds at N = 50.
+    const catchUp = ctx.background.run("Catching up after the join", async () => {
+      await net.gossip.join([via]);
+      markJoined(net); // in case our record only came with this exchange
+    });
+    let timer: TimerHandle | undefined;
+    await Promise.race([
+      catchUp,
+      new Promise<void>((r) => (timer = ctx.env.clock.setTimeout(r, JOIN_CATCHUP_WAIT_MS))),
+    ]);
+    if (timer !== undefined) ctx.env.clock.clearTimeout(timer);
   } catch (err) {
     await undoJoin(ctx, config.name, identity, peers, err);
     throw err;
