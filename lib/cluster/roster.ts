@@ -26,7 +26,10 @@
  * it (signed) and can be removed. It cannot change what another member's record says.
  *
  * Join-token records (`token`) are anyone's to write, consume or revoke, as any member may
- * issue a token; only their shape and number are checked. App records (`app`, the app's
+ * issue a token; only their shape and number are checked. Removal notes (`removal`, `{ force }`, written
+ * with a removal's tombstone so that every member's `postRemove` knows whether it was forced)
+ * are anyone's too, as the tombstone is; their shape, expiry (within an hour) and number are
+ * checked. App records (`app`, the app's
  * replicated records) are any member's to write too, within their limits and budget
  * (`lib/records/limits.ts`). Records of other kinds are refused.
  *
@@ -39,6 +42,14 @@ import type { RecordStore, ReplicatedRecord } from "./membership.ts";
 export const MEMBER_RECORD = "member";
 /** Record kind of join tokens (key: hash of the secret). */
 export const TOKEN_RECORD = "token";
+/**
+ * Record kind of removal notes (key: the removed member's name, value `{ force }`): written by
+ * the member that runs a removal just before the tombstone, so every remaining member's
+ * `postRemove` is told whether the removal was forced. Short-lived (they expire).
+ */
+export const REMOVAL_RECORD = "removal";
+/** How long a removal note lives, ms (it only has to outlive the tombstone's spread). */
+export const REMOVAL_NOTE_MS = 3_600_000;
 
 /** The value of a `member` record. */
 export interface RosterEntry {
@@ -224,6 +235,7 @@ export function rosterRecordProblem(
   if (record.kind === TOKEN_RECORD) return tokenRecordProblem(record, held, keys);
   // App records: any member may write any key; only their shape and the budget are checked.
   if (record.kind === APP_RECORD) return appRecordProblem(record, held, keys.appUsage());
+  if (record.kind === REMOVAL_RECORD) return removalRecordProblem(record, held, keys);
   if (record.kind !== MEMBER_RECORD) return `kind: cohort keeps no "${record.kind}" records`;
   if (record.expiresAt !== undefined) return "expiresAt: roster records never expire";
   if (record.value === null) return undefined; // removal: anyone's
@@ -292,6 +304,27 @@ function writerProblem(
 }
 
 /** Token records: any member mints, consumes or revokes them; their shape and number are checked. */
+/** Why a removal note is not well-formed (anyone's to write, like the tombstone it explains). */
+function removalRecordProblem(
+  record: ReplicatedRecord,
+  held: ReplicatedRecord | undefined,
+  keys: RosterKeys,
+): string | undefined {
+  if (!isName(record.key)) return "key: expected a member name";
+  if (record.expiresAt === undefined || record.expiresAt > record.version + REMOVAL_NOTE_MS) {
+    return `expiresAt: a removal note expires within ${REMOVAL_NOTE_MS} ms of its write`;
+  }
+  if (record.value === null) return undefined;
+  const v = record.value as Record<string, unknown>;
+  if (typeof v !== "object" || Array.isArray(v)) return "value: expected { force }";
+  for (const k in v) if (k !== "force") return `value: unknown field ${k}`;
+  if (typeof v.force !== "boolean") return "force: expected a boolean";
+  if (held?.value == null && keys.liveCount(REMOVAL_RECORD) >= MAX_ROSTER) {
+    return `too many removal notes (${MAX_ROSTER})`;
+  }
+  return undefined;
+}
+
 function tokenRecordProblem(
   record: ReplicatedRecord,
   held: ReplicatedRecord | undefined,

@@ -25,6 +25,7 @@ import {
   admissionPayload,
   MEMBER_RECORD,
   recordPayload,
+  REMOVAL_RECORD,
   type RosterEntry,
   type RosterKeys,
   rosterRecordProblem,
@@ -84,6 +85,7 @@ interface View {
   readonly byName: Map<string, RosterEntry>;
   readonly byFingerprint: Map<string, string>;
   readonly tokens: number;
+  readonly removals: number;
 }
 
 /**
@@ -101,8 +103,9 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
     let view: View | undefined;
     let appUsage: RecordsUsage | undefined;
     ctx.onRecordChange((r) => {
-      if (r.kind === MEMBER_RECORD || r.kind === "token") view = undefined;
-      else if (r.kind === APP_RECORD) appUsage = undefined;
+      if (r.kind === MEMBER_RECORD || r.kind === "token" || r.kind === REMOVAL_RECORD) {
+        view = undefined;
+      } else if (r.kind === APP_RECORD) appUsage = undefined;
     });
     const current = (): View => {
       if (view) return view;
@@ -116,13 +119,20 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
       }
       let tokens = 0;
       for (const r of ctx.records.records("token")) if (r.value !== null) tokens++;
-      return view = { byName, byFingerprint, tokens };
+      let removals = 0;
+      for (const r of ctx.records.records(REMOVAL_RECORD)) if (r.value !== null) removals++;
+      return view = { byName, byFingerprint, tokens, removals };
     };
     const keys: RosterKeys = {
       certificateOf: (name) => current().byName.get(name)?.certificate,
       fingerprintOf: (certificate) => parse(certificate)?.fingerprint,
       verify: verifyWith,
-      liveCount: (kind) => kind === MEMBER_RECORD ? current().byName.size : current().tokens,
+      liveCount: (kind) =>
+        kind === MEMBER_RECORD
+          ? current().byName.size
+          : kind === REMOVAL_RECORD
+          ? current().removals
+          : current().tokens,
       // Recomputed after a change (value sizes are cached per record), and when full: an
       // expired tombstone changes nothing else.
       appUsage: () =>

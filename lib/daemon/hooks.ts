@@ -39,12 +39,21 @@ export interface DaemonHooks {
    */
   preRemove?: (ctx: HookContext & { force: boolean }) => unknown;
   /**
-   * On every remaining member after a member that had completed its join was removed. `force`
-   * is what the member that ran the removal was given; the others learn of it from the roster
-   * alone and are told false.
+   * On every remaining member after a member that had completed its join was removed, once per
+   * removal. `force` is what the member that ran the removal was given (`cluster remove --force`),
+   * on every remaining member alike: it travels in a removal note gossiped with the tombstone (a
+   * member that never receives the note, e.g. from a member of an older cohort, is told false
+   * after waiting a few seconds for it).
    */
   postRemove?: (ctx: HookContext & { name: string; force: boolean }) => unknown;
-  /** When this member's role changes (the leaderless rule re-ranked the members). */
+  /**
+   * When this member's own role changes (`role`: `voter`, `stand-by` or `spare`; `previous`:
+   * what it was, `PENDING` before its first). MicroCluster's `OnHeartbeat` runs on the dqlite
+   * leader after each heartbeat round, with every member's role change; cohort has no leader and
+   * no rounds: each member runs it on itself, when the roles every member derives from the
+   * roster and liveness (the same on all, once gossip has settled) give it another role. It does
+   * not run on a round that changed nothing. A `role-changed` event is emitted at the same moment.
+   */
   onHeartbeat?: (ctx: HookContext & { role: string; previous: string }) => unknown;
 }
 

@@ -323,4 +323,24 @@ test("a forced removal of a stopped member runs postRemove once on the remaining
   ]);
 });
 
+test("a forced removal tells every remaining member's postRemove it was forced, not only the member that ran it", async (ctx) => {
+  const { members, calls } = await cluster(ctx, ["a", "b", "c"], removalHooks);
+  const a = members.get("a")!.daemon;
+  const b = members.get("b")!.daemon;
+  await members.get("c")!.daemon.stop();
+  await a.removeMember("c", true);
+  await settled([a, b], ["a", "b"]);
+  await eventually(
+    "postRemove ran on a and b",
+    () => Promise.resolve(only(calls, "postRemove").length === 2),
+    10_000,
+  );
+  await quiet();
+  const post = only(calls, "postRemove").sort((x, y) => x.on < y.on ? -1 : 1);
+  assert.equal(post, [
+    { on: "a", name: "c", force: true, listsRemoved: false },
+    { on: "b", name: "c", force: true, listsRemoved: false },
+  ]);
+});
+
 test.run();

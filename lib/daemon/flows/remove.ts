@@ -4,15 +4,16 @@
  * 1. the departing member is asked to leave (`PUT /core/internal/cluster/NAME`): it runs
  *    `preRemove` (a throw refuses unless forced) and records its leave durably before it answers,
  *    so from then on it finishes its reset even if it is killed (see `leave.ts`);
- * 2. its roster record becomes a tombstone here: every member stops trusting it (and runs
- *    `postRemove` if its join had completed). The departing member writes its own tombstone
+ * 2. its roster record becomes a tombstone here, right after a removal note saying whether it
+ *    was forced: every member stops trusting it (and runs `postRemove` if its join had
+ *    completed, told `force` from the note). The departing member writes its own tombstone
  *    too, so the removal completes even if this member dies between 1 and 2.
  *
  * An unreachable member is removed only with `force` (its tombstone alone).
  *
  * @module
  */
-import { MEMBER_RECORD } from "../../cluster/roster.ts";
+import { MEMBER_RECORD, REMOVAL_NOTE_MS, REMOVAL_RECORD } from "../../cluster/roster.ts";
 import { ConflictError, NotFoundError, UnavailableError } from "../../errors.ts";
 import { fingerprint } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
@@ -40,6 +41,7 @@ export async function removeMember(
   }
   if (name === net.config.name) {
     await agreeToLeave(ctx, force);
+    noteRemoval(ctx, net, name, force);
     net.gossip.setRecord(MEMBER_RECORD, name, null);
     syncRoster(net);
     return;
@@ -70,9 +72,20 @@ export async function removeMember(
   // runs postRemove here (see the member's view reactions), told whether it was forced.
   if (force) forcing.add(name);
   try {
+    noteRemoval(ctx, net, name, force);
     net.gossip.setRecord(MEMBER_RECORD, name, null);
   } finally {
     forcing.delete(name);
   }
   syncRoster(net);
+}
+
+/**
+ * Writes the removal note just before the tombstone, so that every remaining member's
+ * `postRemove` is told whether the removal was forced (see `reactions.ts`).
+ */
+function noteRemoval(ctx: MemberContext, net: Network, name: string, force: boolean): void {
+  net.gossip.setRecord(REMOVAL_RECORD, name, { force }, {
+    expiresAt: ctx.env.clock.now() + REMOVAL_NOTE_MS,
+  });
 }
