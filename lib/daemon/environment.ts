@@ -10,6 +10,7 @@
 import { createServer, type Server as HttpsServer } from "node:https";
 import { type Clock, systemClock } from "../cluster/membership.ts";
 import type { Logger } from "../log.ts";
+import type { CertificateIssuer } from "../net/cert_issuer.ts";
 import { serveHttps } from "../net/serve.ts";
 import type { MemoryPeers } from "./memory_peers.ts";
 import type { Handler } from "./options.ts";
@@ -47,6 +48,12 @@ export interface DaemonEnvironment {
   listen(options: ListenOptions): Promise<NetListener>;
   /** Whether the member serves its control socket (`DIR/control.socket`). */
   controlSocket: boolean;
+  /**
+   * Where key pairs are made for an initialisation after the first (a member that was reset and
+   * joins again), and for the first when the options give no issuer. @default a certificate
+   * child process (`startCertificateProcess`)
+   */
+  issuer?: () => CertificateIssuer;
 }
 
 /** The real world: the system clock, HTTPS with mutual TLS, a control socket. */

@@ -171,9 +171,11 @@ export class Member implements MemberContext {
     if (!this.#issuer) {
       const given = this.options.certificateIssuer;
       // The app's issuer serves the first initialisation only: a member reset later gets its own.
-      this.#issuer = given && !this.#givenUsed ? given : startCertificateProcess({
-        logger: this.logger.child({ component: "certificates" }),
-      });
+      this.#issuer = given && !this.#givenUsed
+        ? given
+        : this.env.issuer?.() ?? startCertificateProcess({
+          logger: this.logger.child({ component: "certificates" }),
+        });
       this.#givenUsed = true;
     }
     return this.#issuer;

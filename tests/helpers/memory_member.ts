@@ -30,8 +30,8 @@ import { type Logger, silentLogger } from "../../lib/log.ts";
 import { inProcessIssuer } from "../../lib/net/cert_issuer.ts";
 import { createRouter } from "../../routes/router.ts";
 
-/** The engine as the daemon's {@link GossipHandle}. */
-function handle(g: Gossip, close: () => Promise<void>): GossipHandle {
+/** The engine as the daemon's {@link GossipHandle}; `close` closes its transport. */
+export function gossipHandle(g: Gossip, close: () => Promise<void>): GossipHandle {
   return {
     localName: g.localName,
     members: () => g.members(),
@@ -92,7 +92,7 @@ export class MemoryCluster {
         state: setup.initialState,
       },
     );
-    return handle(engine, () => transport.close());
+    return gossipHandle(engine, () => transport.close());
   };
 
   /** Advances the clock in `stepMs` steps, letting promises and I/O run between, until `p` settles. */

@@ -1,0 +1,67 @@
+/**
+ * Runs the whole-member simulation (tests/sim/) for many seeds: each seed forms a cluster of
+ * whole members on the simulated clock and plays an adversarial operator's script against it,
+ * with the invariants of tests/sim/invariants.ts checked throughout. A failing seed prints its
+ * violations and its script, and replays the same with `--seed S`.
+ *
+ * Usage: `tsx scripts/simulate.ts [--seeds N] [--seed S] [--from F] [--members M] [--steps K]
+ * [--logs]`
+ * - `--seeds N`: seeds F..F+N-1 (default 100, from `--from`, default 1);
+ * - `--seed S`: that one seed (with `--logs`, every member's log lines too);
+ * - `--members M` (default 3), `--steps K` (default 8): the world and the script's length.
+ * Exits 1 when a seed failed.
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { report, runSeed } from "../tests/sim/operator.ts";
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: "string" },
+    seed: { type: "string" },
+    from: { type: "string" },
+    members: { type: "string" },
+    steps: { type: "string" },
+    logs: { type: "boolean", default: false },
+  },
+});
+
+function count(name: string, text: string | undefined, fallback: number, min = 1): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > 1e9) {
+    console.error(`--${name} must be an integer from ${min}, got "${text}"`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const members = count("members", values.members, 3, 2);
+const steps = count("steps", values.steps, 8, 0);
+const from = values.seed !== undefined ? count("seed", values.seed, 1, 0) : count("from", values.from, 1, 0);
+const seeds = values.seed !== undefined ? 1 : count("seeds", values.seeds, 100);
+const options = { members, steps, logs: values.logs };
+
+const started = performance.now();
+let failed = 0;
+let simulated = 0;
+for (let seed = from; seed < from + seeds; seed++) {
+  const r = await runSeed(seed, options);
+  simulated += r.simulatedMs;
+  if (values.seed !== undefined) {
+    if (values.logs) console.log(r.logs.join("\n"));
+    console.log(r.script.join("\n"));
+  }
+  if (r.violations.length) {
+    failed++;
+    console.log(report(r, options));
+  }
+  if ((seed - from + 1) % 100 === 0) {
+    console.error(`${seed - from + 1} seeds, ${failed} failed, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
+const secs = (performance.now() - started) / 1000;
+console.log(
+  `${seeds} seeds (${from}..${from + seeds - 1}), ${members} members, ${steps} steps: ${seeds - failed} passed, ${failed} failed; ${(simulated / 1000).toFixed(0)} simulated s in ${secs.toFixed(1)} s`,
+);
+process.exit(failed ? 1 : 0);

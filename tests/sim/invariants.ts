@@ -1,0 +1,310 @@
+/**
+ * What must hold in a whole-member simulation, checked after every step of the operator and
+ * every {@link CHECK_EVERY_MS} of simulated time between. The {@link Oracle} keeps what the
+ * operator knows for sure (who joined, who was removed, which versions each member ran) and
+ * reads every running member's phase and view.
+ *
+ * The invariants and their bounds (simulated time; "whole" = no partition):
+ * 1. Strict gate: no member opens (moves to online) while another member runs (waits or serves)
+ *    other versions that it could have known: run for longer than {@link KNOW_BOUND_MS} with the
+ *    network whole. (Members already serving when another starts waiting with newer versions keep
+ *    serving, as in MicroCluster.)
+ * 2. Liveness: once every member of the cluster runs the same build, the network is whole with no
+ *    loss and no operator action is under way, every member is online within
+ *    {@link LIVE_BOUND_MS}.
+ * 3. A refused attempt changes nobody's verdict: every member counts every other (past its join)
+ *    with versions that member actually ran, never with those of a refused start; and a refused
+ *    start applied none of its app migrations.
+ * 4. A removed member never serves after it could have learnt its removal: once it has run for
+ *    {@link REMOVE_BOUND_MS} while a running member that holds its tombstone could reach it, or
+ *    when it restarted while such a member could tell it, it is never waiting or online.
+ * 5. Views converge: after {@link CONVERGE_BOUND_MS} of whole network with no loss and no
+ *    action under way, every running member lists the same members (every member the operator
+ *    knows joined, none it knows was removed: nobody half-joined), counts each with the same
+ *    versions, and sees every running member up.
+ * 6. No background path fails the process: no timer callback throws, no promise rejects unhandled.
+ */
+import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
+import type { Phase } from "../../lib/daemon/phase.ts";
+import { type Build, labelOf } from "./builds.ts";
+import type { Incarnation, PhaseEvent, SimMember, World } from "./world.ts";
+
+/** How long a member's versions take to be known by every member on a whole network, ms. */
+export const KNOW_BOUND_MS = 5_000;
+/** How long every member takes to open once versions agree and the network is whole, ms. */
+export const LIVE_BOUND_MS = 15_000;
+/** How long a removed member may serve on a whole network after its removal, ms. */
+export const REMOVE_BOUND_MS = 15_000;
+/** How long views take to converge on a whole network, ms. */
+export const CONVERGE_BOUND_MS = 15_000;
+/** How often the invariants are checked between steps, ms of simulated time. */
+export const CHECK_EVERY_MS = 100;
+
+/** What the operator knows of one member. */
+export interface Fate {
+  /** Joined (or bootstrapped) and not removed, as far as the operator knows for sure. */
+  inCluster: boolean;
+  /** A change of its membership was cut short (a kill, a failed remove): it may be either. */
+  doubt: boolean;
+  /** Labels of the builds it ran (waited or served with). */
+  ran: Set<string>;
+  /** Labels of the builds it served with (its app migrations applied). */
+  opened: Set<string>;
+  /** The build it last ran. */
+  lastRan?: Build;
+  /** When a remove of it succeeded (until it learnt it). */
+  removedAt?: number;
+  /** Whole-network time it ran since then. */
+  exposure: number;
+}
+
+const RUNNING: readonly (Phase | "down")[] = ["waiting", "online"];
+
+/** See the module docs. */
+export class Oracle {
+  readonly world: World;
+  readonly fates = new Map<string, Fate>();
+  readonly violations: string[] = [];
+  /** Since when the network is whole (undefined while it is cut). */
+  wholeSince: number | undefined;
+  /** Since when the network is whole with no loss and no action under way. */
+  quietSince: number | undefined;
+  /** Operator actions under way. */
+  busy = 0;
+  #lastCheck = 0;
+  #liveSince: number | undefined;
+  /** When each incarnation began to run (waiting or online). */
+  readonly #ranSince = new WeakMap<Incarnation, number>();
+  /** Who could tell a removed member's incarnation of its removal when it started. */
+  readonly #toldAtStart = new WeakMap<Incarnation, string[]>();
+
+  constructor(world: World) {
+    this.world = world;
+    this.wholeSince = world.clock.now();
+    this.quietSince = world.clock.now();
+    for (const m of world.members) {
+      this.fates.set(m.name, { inCluster: false, doubt: false, ran: new Set(), opened: new Set(), exposure: 0 });
+    }
+    world.onPhase = (e) => this.#onPhase(e);
+  }
+
+  fate(name: string): Fate {
+    return this.fates.get(name)!;
+  }
+
+  violate(what: string): void {
+    this.violations.push(`t=${this.world.clock.now() - Date.UTC(2026, 0, 1)}ms ${what}`);
+  }
+
+  /** The network or the operator changed: quiet (and whole) periods start again. */
+  noteWorld(): void {
+    const now = this.world.clock.now();
+    if (!this.world.whole) this.wholeSince = undefined;
+    else this.wholeSince ??= now;
+    const quiet = this.world.whole && this.world.loss === 0 && this.busy === 0;
+    this.quietSince = quiet ? now : undefined;
+  }
+
+  /** Whether the network has been whole for longer than `ms`. */
+  wholeFor(ms: number): boolean {
+    return this.wholeSince !== undefined && this.world.clock.now() - this.wholeSince > ms;
+  }
+
+  #onPhase(e: PhaseEvent): void {
+    const f = this.fate(e.name);
+    const now = e.at;
+    if (e.to === "waiting" || e.to === "online") {
+      if (!this.#ranSince.has(e.inc)) this.#ranSince.set(e.inc, now);
+      f.ran.add(e.inc.build.label);
+      f.lastRan = e.inc.build;
+      if (e.to === "online") f.opened.add(e.inc.build.label);
+      if (e.from === "joining") {
+        f.inCluster = true;
+        f.doubt = false;
+      }
+      // 4: a removed member that restarted while members that know it can tell it asks first.
+      const told = this.#toldAtStart.get(e.inc);
+      if (f.removedAt !== undefined && told?.length) {
+        this.violate(
+          `${e.name} was removed, restarted while ${told.join(",")} (knowing it) could tell it, and ${
+            e.to === "online" ? "opened" : "waits"
+          } (${e.reason})`,
+        );
+      }
+    }
+    if (e.to === "online") this.#checkOpen(e);
+    if (e.to === "removed") {
+      f.inCluster = false;
+      f.doubt = false;
+      f.removedAt = undefined;
+      f.exposure = 0;
+    }
+    if (e.to === "uninitialized") {
+      f.inCluster = false;
+      f.doubt = false;
+    }
+  }
+
+  /** 1: see the module docs. */
+  #checkOpen(e: PhaseEvent): void {
+    const now = e.at;
+    for (const y of this.world.members) {
+      if (y.name === e.name || !y.inc || !RUNNING.includes(y.phase)) continue;
+      if (y.inc.build.label === e.inc.build.label) continue;
+      const since = this.#ranSince.get(y.inc);
+      if (since === undefined || this.wholeSince === undefined) continue;
+      if (now - Math.max(since, this.wholeSince) > KNOW_BOUND_MS) {
+        this.violate(
+          `${e.name} opened with ${e.inc.build.label} (${e.reason}) while ${y.name} has run ${y.inc.build.label} (${y.phase}) since ${since - Date.UTC(2026, 0, 1)}ms on a whole network`,
+        );
+      }
+    }
+  }
+
+  /**
+   * The running members that know `m` was removed (hold its tombstone) and can reach it, while
+   * they stay so.
+   */
+  knowers(m: SimMember): string[] {
+    return this.world.members.filter((y) => {
+      const net = y.member?.network;
+      if (y === m || !net || !RUNNING.includes(y.phase)) return false;
+      if (!this.world.connected(y.address, m.address)) return false;
+      return net.gossip.record(MEMBER_RECORD, m.name)?.value === null;
+    }).map((y) => y.name);
+  }
+
+  /** A member's process is about to start. */
+  noteStarting(m: SimMember): void {
+    if (m.inc && this.fate(m.name).removedAt !== undefined) {
+      this.#toldAtStart.set(m.inc, this.knowers(m));
+    }
+  }
+
+  /** A member started: what its start found. */
+  noteStarted(m: SimMember): void {
+    const f = this.fate(m.name);
+    if (m.phase === "uninitialized") {
+      f.inCluster = false;
+      f.doubt = false;
+      f.removedAt = undefined;
+    }
+  }
+
+  /** Called by the world after every quantum. */
+  tick(): void {
+    const now = this.world.clock.now();
+    if (this.world.faults.length) {
+      for (const fault of this.world.faults.splice(0)) this.violate(fault);
+    }
+    if (now - this.#lastCheck < CHECK_EVERY_MS) return;
+    const dt = now - this.#lastCheck;
+    this.#lastCheck = now;
+    this.#checkRemoved(dt);
+    this.#checkCounted();
+    this.#checkLive(now);
+    if (this.quietSince !== undefined && now - this.quietSince > CONVERGE_BOUND_MS) {
+      this.checkConverged();
+    }
+  }
+
+  /** 4: see the module docs. */
+  #checkRemoved(dt: number): void {
+    for (const m of this.world.members) {
+      const f = this.fate(m.name);
+      if (f.removedAt === undefined || !m.inc) continue;
+      if (this.knowers(m).length) f.exposure += dt;
+      if (f.exposure > REMOVE_BOUND_MS && RUNNING.includes(m.phase)) {
+        this.violate(`${m.name} still ${m.phase} ${f.exposure}ms of whole network after its removal`);
+        f.exposure = -Infinity; // once
+      }
+    }
+  }
+
+  /** 3: see the module docs. */
+  #checkCounted(): void {
+    for (const y of this.world.members) {
+      const net = y.member?.network;
+      if (!net || !RUNNING.includes(y.phase)) continue;
+      for (const [x, entry] of net.view.roster()) {
+        if (x === y.name || entry.joining) continue;
+        const label = labelOf(net.view.versionOf(x));
+        const fx = this.fates.get(x);
+        if (label && fx && !fx.ran.has(label)) {
+          this.violate(`${y.name} counts ${x} with ${label}, which ${x} never ran (ran: ${[...fx.ran].join(",")})`);
+          fx.ran.add(label); // once
+        }
+      }
+    }
+  }
+
+  /** 2: see the module docs. */
+  #checkLive(now: number): void {
+    const cluster = this.world.members.filter((m) => this.fate(m.name).inCluster);
+    const doubt = this.world.members.some((m) => this.fate(m.name).doubt);
+    const labels = new Set(cluster.map((m) => m.inc?.build.label ?? "down"));
+    const ready = this.quietSince !== undefined && !doubt && cluster.length > 0 &&
+      labels.size === 1 && !labels.has("down");
+    if (!ready) {
+      this.#liveSince = undefined;
+      return;
+    }
+    this.#liveSince ??= now;
+    if (now - this.#liveSince <= LIVE_BOUND_MS) return;
+    const closed = cluster.filter((m) => m.phase !== "online");
+    if (closed.length) {
+      this.violate(
+        `every member runs ${[...labels][0]} on a quiet network for ${now - this.#liveSince}ms, yet ${
+          closed.map((m) => `${m.name} is ${m.phase}${m.phase === "waiting" ? ` for ${m.member?.waitingFor().join(",")}` : ""}`).join(", ")
+        }`,
+      );
+      this.#liveSince = now; // once per bound
+    }
+  }
+
+  /** Whether everyone who should be online is (the final phase waits for it). */
+  allOpen(): boolean {
+    return this.world.members.every((m) => !this.fate(m.name).inCluster || m.phase === "online");
+  }
+
+  /** 5: see the module docs; returns the first disagreement, or undefined. */
+  disagreement(): string | undefined {
+    const running = this.world.members.filter((m) => RUNNING.includes(m.phase) && m.member?.network);
+    const lists = running.map((m) => {
+      const view = m.member!.network!.view;
+      const names = [...view.roster().keys()].sort();
+      return {
+        m,
+        names,
+        text: names.map((n) => `${n}=${labelOf(view.versionOf(n)) ?? "?"}`).join(" "),
+        down: running.filter((r) => names.includes(r.name) && !view.liveness(r.name).up)
+          .map((r) => r.name),
+      };
+    });
+    for (const l of lists) {
+      if (l.text !== lists[0].text) {
+        return `${l.m.name} lists ${l.text} but ${lists[0].m.name} lists ${lists[0].text}`;
+      }
+      if (l.down.length) return `${l.m.name} sees ${l.down.join(",")} down, though running`;
+    }
+    if (!lists.length) return undefined;
+    for (const m of this.world.members) {
+      const f = this.fate(m.name);
+      if (f.doubt) continue;
+      const listed = lists[0].names.includes(m.name);
+      if (f.inCluster && !listed) return `${m.name} joined but nobody lists it (${lists[0].text})`;
+      if (!f.inCluster && listed && (f.removedAt !== undefined || !m.inc || m.phase === "uninitialized")) {
+        return `${m.name} is not a member but is listed (${lists[0].text})`;
+      }
+    }
+    return undefined;
+  }
+
+  checkConverged(): void {
+    const d = this.disagreement();
+    if (d) {
+      this.violate(`views differ after ${CONVERGE_BOUND_MS}ms of quiet network: ${d}`);
+      this.quietSince = this.world.clock.now(); // once per bound
+    }
+  }
+}
