@@ -36,7 +36,12 @@ import type { Phase } from "../../lib/daemon/phase.ts";
 import { UnavailableError } from "../../lib/errors.ts";
 import type { Fields, Logger } from "../../lib/log.ts";
 import type { CertificateIssuer } from "../../lib/net/cert_issuer.ts";
-import { type CertificateSpec, generateCertificate, type KeyPair } from "../../lib/net/certificates.ts";
+import {
+  type CertificateSpec,
+  fingerprint,
+  generateCertificate,
+  type KeyPair,
+} from "../../lib/net/certificates.ts";
 import { createRouter } from "../../routes/router.ts";
 import { gossipHandle } from "../helpers/memory_member.ts";
 import { type Build, migrationsOf } from "./builds.ts";
@@ -429,7 +434,8 @@ export class World {
 
   #gossip(m: SimMember, inc: Incarnation): GossipFactory {
     return (setup) => {
-      const transport = this.net.endpoint(setup.address, m.name);
+      // Frames come authenticated by the sender's certificate, as over mutual TLS.
+      const transport = this.net.endpoint(setup.address, fingerprint(setup.cert));
       if (this.#groups) this.net.partition(...this.#groups);
       inc.onKill(() => this.net.crash(setup.address));
       const engine = createGossip(

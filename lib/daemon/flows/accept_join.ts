@@ -28,7 +28,10 @@ import { confirmUse, releaseClaims } from "./confirm_use.ts";
 export const JOIN_EXPIRY_MS = 5 * 60_000;
 
 /**
- * Admits (or refuses, with the reason) a prospective member.
+ * Admits (or refuses, with the reason) a prospective member. The admission is in this member's
+ * store before the joiner hears it is a member: an admitter killed right after answering must
+ * still know the joiner when it restarts (it may have been the only other member, and a member
+ * it does not know is a member it never contacts and whose gossip it refuses).
  *
  * @throws {UnavailableError} when a majority of the roster could not confirm the token's single
  *   use (or this member stopped serving meanwhile), besides {@link checkAdmission}'s refusals
@@ -103,6 +106,8 @@ export async function acceptJoin(
       }),
     );
   }
+  net.persistence.touch();
+  await net.persistence.flush();
   // The joiner does not listen yet: it gets the roster from us with its admission.
   syncRoster(net, request.name);
   ctx.logger.info("Admitted a new member", {

@@ -77,10 +77,10 @@ export const DURABLE_STEPS: readonly DurableStep[] = Object.freeze([
   },
   {
     flow: "accept-join",
-    step: "joiner's roster record (joining) gossiped",
+    step: "joiner's roster record (joining) written to the store, then gossiped and answered",
     line: `"Admitted a new member"`,
-    restart: "the record comes back from the others; a joiner that never completes is dropped " +
-      "after JOIN_EXPIRY_MS by any online member",
+    restart: "the admitter knows the joiner (it may have been its only peer); a joiner that " +
+      "never completes is dropped after JOIN_EXPIRY_MS by any online member",
   },
   {
     flow: "leave",
