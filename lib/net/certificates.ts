@@ -127,8 +127,19 @@ export async function generateCertificate(spec: CertificateSpec): Promise<KeyPai
  * @throws {InvalidInputError} when `pem` holds no certificate
  */
 export function fingerprint(pem: string): string {
-  return createHash("sha256").update(parseCertificate(pem).raw).digest("hex");
+  let fp = fingerprints.get(pem);
+  if (fp === undefined) {
+    fp = createHash("sha256").update(parseCertificate(pem).raw).digest("hex");
+    // A member meets the same few certificates on every request and view change: parsing one
+    // costs far more than the lookup. Bounded: cleared whole when full.
+    if (fingerprints.size >= 1024) fingerprints.clear();
+    fingerprints.set(pem, fp);
+  }
+  return fp;
 }
+
+/** Fingerprints of the certificates met lately, by PEM. */
+const fingerprints = new Map<string, string>();
 
 /** DNS and IP subject alternative names of a PEM certificate (IPs in canonical form). */
 export function certificateNames(pem: string): CertificateNames {

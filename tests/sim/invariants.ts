@@ -46,7 +46,7 @@ export interface Fate {
   inCluster: boolean;
   /** A change of its membership was cut short (a kill, a failed remove): it may be either. */
   doubt: boolean;
-  /** Labels of the builds it ran (waited or served with). */
+  /** Labels of the builds it ran (waited or served with, or joined with). */
   ran: Set<string>;
   /** Labels of the builds it served with (its app migrations applied). */
   opened: Set<string>;
@@ -113,6 +113,8 @@ export class Oracle {
   #onPhase(e: PhaseEvent): void {
     const f = this.fate(e.name);
     const now = e.at;
+    // A joiner announces the versions it joins with from its admission on.
+    if (e.to === "joining") f.ran.add(e.inc.build.label);
     if (e.to === "waiting" || e.to === "online") {
       if (!this.#ranSince.has(e.inc)) this.#ranSince.set(e.inc, now);
       f.ran.add(e.inc.build.label);

@@ -122,12 +122,8 @@ class Operator {
   }
 
   /** Runs until `p` settles (or `maxMs`); returns whether it did. */
-  async until(p: Promise<unknown>, maxMs: number): Promise<boolean> {
-    let done = false;
-    p.then(() => (done = true), () => (done = true));
-    const end = this.world.clock.now() + maxMs;
-    while (!done && this.world.clock.now() < end) await this.run(100);
-    return done;
+  until(p: Promise<unknown>, maxMs: number): Promise<boolean> {
+    return this.world.until(p, maxMs, () => this.oracle.tick());
   }
 
   /** The build a (re)start of `m` takes: same, newer, older, diverged or rolled back. */
@@ -177,9 +173,9 @@ class Operator {
     const [first, ...rest] = this.world.members;
     this.log(`start all with v0; bootstrap ${first.name}; join ${rest.map((m) => m.name).join(",")}`);
     const starts = this.world.members.map((m) => this.world.start(m, v0).started);
-    if (!await this.until(Promise.all(starts), 10_000)) return false;
+    if (!await this.until(Promise.all(starts), 10_000)) return this.#stuck("the first starts");
     const boot = first.daemon!.initialize({ bootstrap: true, name: first.name, address: first.address });
-    if (!await this.until(boot, 30_000)) return false;
+    if (!await this.until(boot, 30_000)) return this.#stuck("the bootstrap");
     await boot;
     this.oracle.fate(first.name).inCluster = true;
     for (const m of rest) {
@@ -190,11 +186,16 @@ class Operator {
         address: m.address,
         join_token: token,
       });
-      if (!await this.until(join, 30_000)) return false;
+      if (!await this.until(join, 30_000)) return this.#stuck(`the join of ${m.name}`);
       await join;
       this.oracle.fate(m.name).inCluster = true;
     }
     return true;
+  }
+
+  #stuck(what: string): false {
+    this.log(`  ${what} never finished: ${this.world.members.map((m) => `${m.name}=${m.phase}`).join(" ")}`);
+    return false;
   }
 
   /** One random step. */
