@@ -9,7 +9,8 @@
  * - `--seeds N`: seeds F..F+N-1 (default 100, from `--from`, default 1);
  * - `--seed S`: that one seed (with `--logs`, every member's log lines too);
  * - `--members M` (default 3), `--steps K` (default 8): the world and the script's length.
- * Exits 1 when a seed failed.
+ * Seeds that meet a known open bug (`KNOWN_BUGS` in tests/sim/operator.ts) are reported as such.
+ * Exits 1 when a seed failed otherwise.
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -38,12 +39,15 @@ function count(name: string, text: string | undefined, fallback: number, min = 1
 
 const members = count("members", values.members, 3, 2);
 const steps = count("steps", values.steps, 8, 0);
-const from = values.seed !== undefined ? count("seed", values.seed, 1, 0) : count("from", values.from, 1, 0);
+const from = values.seed !== undefined
+  ? count("seed", values.seed, 1, 0)
+  : count("from", values.from, 1, 0);
 const seeds = values.seed !== undefined ? 1 : count("seeds", values.seeds, 100);
 const options = { members, steps, logs: values.logs };
 
 const started = performance.now();
 let failed = 0;
+let known = 0;
 let simulated = 0;
 for (let seed = from; seed < from + seeds; seed++) {
   const r = await runSeed(seed, options);
@@ -53,15 +57,24 @@ for (let seed = from; seed < from + seeds; seed++) {
     console.log(r.script.join("\n"));
   }
   if (r.violations.length) {
-    failed++;
+    if (r.known.length) known++;
+    else failed++;
     console.log(report(r, options));
   }
   if ((seed - from + 1) % 100 === 0) {
-    console.error(`${seed - from + 1} seeds, ${failed} failed, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.error(
+      `${seed - from + 1} seeds, ${failed} failed, ${
+        ((performance.now() - started) / 1000).toFixed(1)
+      } s`,
+    );
   }
 }
 const secs = (performance.now() - started) / 1000;
 console.log(
-  `${seeds} seeds (${from}..${from + seeds - 1}), ${members} members, ${steps} steps: ${seeds - failed} passed, ${failed} failed; ${(simulated / 1000).toFixed(0)} simulated s in ${secs.toFixed(1)} s`,
+  `${seeds} seeds (${from}..${from + seeds - 1}), ${members} members, ${steps} steps: ${
+    seeds - failed - known
+  } passed, ${failed} failed, ${known} met a known open bug; ${
+    (simulated / 1000).toFixed(0)
+  } simulated s in ${secs.toFixed(1)} s`,
 );
 process.exit(failed ? 1 : 0);

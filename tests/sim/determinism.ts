@@ -11,7 +11,8 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import { createRequire } from "node:module";
-import { createRandom, type Random } from "../../gossip/random.ts";
+import { createRandom } from "../../gossip/random.ts";
+import type { Random } from "../../lib/cluster/membership.ts";
 
 let random: Random = createRandom(1);
 let installed = false;

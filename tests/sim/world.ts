@@ -22,7 +22,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { createGossip } from "../../gossip/engine.ts";
 import { MemoryNetwork } from "../../gossip/memory_transport.ts";
-import { createRandom, type Random } from "../../gossip/random.ts";
+import { createRandom } from "../../gossip/random.ts";
+import type { Random } from "../../lib/cluster/membership.ts";
 import { SimClock } from "../../gossip/sim_clock.ts";
 import type { Clock, TimerHandle } from "../../lib/cluster/membership.ts";
 import { rosterTrust } from "../../lib/cluster/roster_trust.ts";
@@ -211,6 +212,8 @@ export class World {
   readonly events: PhaseEvent[] = [];
   /** Log lines of every member (with `logs`). */
   readonly logs: string[] = [];
+  /** Reasons members gave for refusing a replicated record, with who refused it. */
+  readonly refusals: { member: string; key: string; reason: string }[] = [];
   /** Faults no background path may cause: a timer or a promise nobody handles that threw. */
   readonly faults: string[] = [];
   readonly #random: Random;
@@ -318,7 +321,7 @@ export class World {
         gossipPreset: "local",
         certificateIssuer: this.issuer,
         handler: (service) => createRouter(service),
-        gossip: this.#gossip(m, inc),
+        gossip: this.#gossip(inc),
         logger,
       },
       this.#environment(m, inc),
@@ -410,13 +413,12 @@ export class World {
   }
 
   #logger(m: SimMember, inc: Incarnation): Logger {
-    const world = this;
     const make = (bindings: Fields): Logger => {
       const log = (level: string, msg: string, fields?: Fields) => {
         if (inc.dead) return;
         if (msg === "Phase changed" && fields) {
           const e: PhaseEvent = {
-            at: world.clock.now(),
+            at: this.clock.now(),
             name: m.name,
             from: fields.from as Phase,
             to: fields.to as Phase,
@@ -424,21 +426,33 @@ export class World {
             inc,
           };
           if (m.inc === inc) m.phase = e.to;
-          world.events.push(e);
-          world.onPhase(e);
+          this.events.push(e);
+          this.onPhase(e);
         }
-        if (world.#keepLogs) {
+        if (msg === "Refusing a replicated record" && fields) {
+          this.refusals.push({
+            member: m.name,
+            key: String(fields.key),
+            reason: String(fields.reason),
+          });
+        }
+        if (this.#keepLogs) {
           let text: string;
           try {
-            text = JSON.stringify({ ...bindings, ...fields }, (_k, v) => v instanceof Error ? v.message : v);
+            text = JSON.stringify(
+              { ...bindings, ...fields },
+              (_k, v) => v instanceof Error ? v.message : v,
+            );
           } catch {
             text = "";
           }
-          world.logs.push(`${world.clock.now() - Date.UTC(2026, 0, 1)} ${m.name} ${level} ${msg} ${text}`);
+          this.logs.push(
+            `${this.clock.now() - Date.UTC(2026, 0, 1)} ${m.name} ${level} ${msg} ${text}`,
+          );
         }
       };
       return {
-        level: world.#keepLogs ? 20 : 30,
+        level: this.#keepLogs ? 20 : 30,
         debug: (msg, f) => log("debug", msg, f),
         info: (msg, f) => log("info", msg, f),
         warn: (msg, f) => log("warn", msg, f),
@@ -449,7 +463,7 @@ export class World {
     return make({});
   }
 
-  #gossip(m: SimMember, inc: Incarnation): GossipFactory {
+  #gossip(inc: Incarnation): GossipFactory {
     return (setup) => {
       // Frames come authenticated by the sender's certificate, as over mutual TLS.
       const transport = this.net.endpoint(setup.address, fingerprint(setup.cert));
