@@ -9,7 +9,9 @@
  *    completed, told `force` from the note). The departing member writes its own tombstone
  *    too, so the removal completes even if this member dies between 1 and 2.
  *
- * An unreachable member is removed only with `force` (its tombstone alone).
+ * An unreachable member is removed only with `force` (its tombstone alone). The remove answers
+ * once the tombstone is in this member's store, and fails if this member left the cluster (or
+ * stopped) while it waited for the departing member.
  *
  * @module
  */
@@ -20,6 +22,7 @@ import type { MemberContext } from "../context.ts";
 import type { Network } from "../network.ts";
 import { answerError } from "../peers.ts";
 import { syncRoster } from "./accept_join.ts";
+import { statusOf } from "../phase.ts";
 import { agreeToLeave } from "./leave.ts";
 
 /**
@@ -68,6 +71,13 @@ export async function removeMember(
     }
     ctx.logger.warn("Removing an unreachable member", { name });
   }
+  // The request may have taken seconds: this member may have been removed (or stopped) since,
+  // and a tombstone written on a network it no longer runs would reach nobody.
+  if (ctx.network !== net || !ctx.machine.is("online")) {
+    throw new UnavailableError(
+      `Cannot remove "${name}": this member is ${statusOf(ctx.machine.phase)} now`,
+    );
+  }
   // The tombstone is what distrusts the member everywhere, whatever it did itself. Writing it
   // runs postRemove here (see the member's view reactions), told whether it was forced.
   if (force) forcing.add(name);
@@ -78,6 +88,8 @@ export async function removeMember(
     forcing.delete(name);
   }
   syncRoster(net);
+  // Answered only once this member's store has it: a remove that returned is never forgotten.
+  await net.persistence.flush();
 }
 
 /**
