@@ -144,6 +144,17 @@ function https(
   });
 }
 
+/** The JSON log lines the current process of `m` wrote. */
+function logLines(m: Notes): any[] {
+  return m.logs.split("\n").flatMap((text) => {
+    try {
+      return [JSON.parse(text)];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** A member's own certificate and key: what a trusted client presents. */
 function identityOf(m: Notes): { cert: string; key: string } {
   return {
@@ -337,6 +348,8 @@ test("rolled to release 2 member by member, tags switch on only when the last me
     }, 30_000);
     if (i < members.length - 1) {
       // Every member is up, one of them still runs release 1: tags stay off everywhere.
+      const started = logLines(m).filter((l) => l.msg === "Notes started");
+      assert.equal(started.map((l) => [l.release, l.tags]), [[2, false]], m.name);
       for (const s of await statuses()) {
         assert.is(s.features.tags, false, `${s.member} with ${i + 1} of 3 members on release 2`);
       }
@@ -346,6 +359,17 @@ test("rolled to release 2 member by member, tags switch on only when the last me
       const plain = ok(await control(m, "POST", "/1.0/notes", { text: "untagged" }), "no tags");
       assert.equal(plain.tags, []);
     }
+  }
+  // The app hears the switch as a typed event of its member, once (the last member hears it
+  // too, or starts with tags on).
+  for (const m of members) {
+    await eventually(`${m.name} logs that tags are on`, () =>
+      Promise.resolve(
+        logLines(m).some((l) =>
+          l.msg.startsWith("Tags switched on") || (l.msg === "Notes started" && l.tags === true)
+        ),
+      ));
+    assert.ok(logLines(m).filter((l) => l.msg.startsWith("Tags switched on")).length <= 1, m.name);
   }
   await allOnline(3);
   await eventually("tags on every member", async () => {

@@ -22,6 +22,7 @@
  */
 import {
   type AppEndpoint,
+  createLogger,
   createMember,
   type Daemon,
   type MemberOptions,
@@ -67,8 +68,10 @@ export async function startNotes(release: Release, options: NotesOptions): Promi
     if (!started.app) throw new UnavailableError("The notes app is starting");
     return started.app;
   };
+  const logger = options.logger ?? createLogger({ bindings: { component: "daemon" } });
   const member = await createMember({
     ...options,
+    logger,
     extensions: release.extensions,
     appMigrations: release.migrations,
     appVersion: release.appVersion,
@@ -76,6 +79,16 @@ export async function startNotes(release: Release, options: NotesOptions): Promi
     endpoints: endpoints(release, app),
   });
   started.app = { member, store: notesStore(member, release.number) };
+  // The member's events are typed and come from the moment createMember returns: say when the
+  // last member of release 1 is gone and tags switch on.
+  const log = logger.child({ component: "notes" });
+  let tags = tagsOn(release, member);
+  log.info("Notes started", { release: release.number, tags });
+  member.on("cluster-extensions", () => {
+    if (tags || !tagsOn(release, member)) return;
+    tags = true;
+    log.info("Tags switched on: every member runs notes 2", { extension: TAGS_EXTENSION });
+  });
   return member;
 }
 
