@@ -10,7 +10,8 @@
  *   over the observers, during the formation and during the idle window;
  * - false `dead`: `member-failed` events (none may happen);
  * - members suspected at least once, and the admitting member's share of the suspicions;
- * - the formation time (first join request to the last join visible on every member).
+ * - the formation time (first join request to the last join visible on every member);
+ * - each join request's duration (what `cohort init --token` waits for), median and slowest.
  *
  * Optionally with `--busy K` CPU-bound loops (`node -e 'for(;;){}'`) running beside the cluster
  * the whole time, and `--cpu-prof DIR` to profile the admitting member (`node --cpu-prof`; the
@@ -21,6 +22,7 @@
  *
  * Usage: `npm run build && node --import tsx scripts/bench/formation.ts
  *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]`
+ * (issue 15's targets: `--members 25` and `--members 50`, each also with `--busy 2`).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -108,6 +110,8 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 
 interface RunResult {
   formMs: number;
+  /** Each join request's duration (what `init --token` waits for), ms. */
+  joinMs: number[];
   formSuspicions: number;
   idleSuspicions: number;
   dead: number;
@@ -120,10 +124,16 @@ async function oneRun(run: number): Promise<RunResult> {
   const events: Event[] = [];
   const dirs: string[] = [];
   const members: { name: string; dir: string; address: string; proc?: Proc }[] = [];
+  const usedPorts = new Set<number>();
+  const joinMs: number[] = [];
   for (let i = 0; i < N; i++) {
     const dir = mkdtempSync(join(tmpdir(), `cohort-form-${i}-`));
     dirs.push(dir);
-    members.push({ name: `f${i}`, dir, address: `127.0.0.1:${await freePort()}` });
+    // A port free a moment ago may be handed out twice: every member gets its own.
+    let port = await freePort();
+    while (usedPorts.has(port)) port = await freePort();
+    usedPorts.add(port);
+    members.push({ name: `f${i}`, dir, address: `127.0.0.1:${port}` });
   }
   const api = async (i: number, method: string, path: string, body?: unknown) => {
     const r = await requestJson({
@@ -188,12 +198,14 @@ async function oneRun(run: number): Promise<RunResult> {
     const t0 = now();
     for (let i = 1; i < N; i++) {
       const token = await api(0, "POST", "/core/control/tokens", { name: members[i].name });
+      const started = now();
       await api(i, "POST", "/core/control", {
         bootstrap: false,
         name: members[i].name,
         address: members[i].address,
         join_token: token,
       });
+      joinMs.push(now() - started);
     }
     // Formed: every member logged every other member's join (or knew it from its start state).
     const joinedEverywhere = () => {
@@ -214,6 +226,7 @@ async function oneRun(run: number): Promise<RunResult> {
     const admitter = members[0].name;
     const res: RunResult = {
       formMs: formed - t0,
+      joinMs,
       formSuspicions: suspects.filter((e) => e.t <= formed).length,
       idleSuspicions: suspects.filter((e) => e.t > formed && e.t <= end).length,
       dead: events.filter((e) => e.event === "member-failed").length,
@@ -306,6 +319,16 @@ row(
   "formation, first join request → last join seen everywhere (s)",
   results.map((r) => r.formMs / 1000),
   1,
+);
+row(
+  "join request (what `init --token` waits for), median over a run's joins (s)",
+  results.map((r) => median(r.joinMs) / 1000),
+  2,
+);
+row(
+  "join request, the slowest of a run (s)",
+  results.map((r) => Math.max(...r.joinMs) / 1000),
+  2,
 );
 row("suspicions while forming (events, all observers)", results.map((r) => r.formSuspicions));
 row(`suspicions while idle ${IDLE_MS / 1000} s`, results.map((r) => r.idleSuspicions));
