@@ -48,7 +48,8 @@ async function installExample(): Promise<string> {
   const dir = scratchDir("cohort-notes-app-");
   cpSync(EXAMPLE, dir, {
     recursive: true,
-    filter: (src) => !/[/\\](node_modules|dist)$/.test(src),
+    // What a developer's own install and build left in the checkout stays there.
+    filter: (src) => !/[/\\](node_modules|dist|package-lock\.json)$/.test(src),
   });
   const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
   manifest.dependencies.cohort = `file:${tarball.file}`;
