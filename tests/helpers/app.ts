@@ -42,14 +42,28 @@ export function killNow(m: Member): void {
 /**
  * Kills `daemon` with SIGKILL from inside its stderr listener the moment it writes a JSON log
  * line for which `match` is true, so the kill lands right after that step; resolves with the
- * line. Lines are parsed whole, however the output is chunked.
+ * line. Lines are parsed whole, however the output is chunked. Rejects, with the daemon's last
+ * log lines, when it exits without writing such a line or has not written it within
+ * `timeoutMs` (default 120 s): the daemon's process is unreferenced, so a promise nothing can
+ * settle would otherwise end the test run early with no reason given.
  */
 export function killOnLine(
   daemon: DaemonProcess,
   match: (line: Record<string, any>) => boolean,
+  timeoutMs = 120_000,
 ): Promise<Record<string, any>> {
-  return new Promise((done) => {
+  const killed = new Promise<Record<string, any>>((done, fail) => {
     let partial = "";
+    const stop = () => {
+      clearTimeout(timer);
+      daemon.child.stderr!.off("data", onData);
+      daemon.child.off("close", onClose);
+    };
+    const giveUp = (why: string) => {
+      stop();
+      const tail = daemon.logs().trim().split("\n").slice(-15).join("\n");
+      fail(new Error(`${why} before the awaited log line; its last lines:\n${tail}`));
+    };
     const onData = (chunk: Buffer | string) => {
       partial += chunk.toString();
       const lines = partial.split("\n");
@@ -62,7 +76,7 @@ export function killOnLine(
           continue;
         }
         if (!match(line)) continue;
-        daemon.child.stderr!.off("data", onData);
+        stop();
         if (daemon.child.exitCode === null && daemon.child.signalCode === null) {
           process.kill(daemon.child.pid!, "SIGKILL");
         }
@@ -70,6 +84,14 @@ export function killOnLine(
         return;
       }
     };
+    // "close" comes after the process exited and its streams delivered their last bytes.
+    const onClose = (code: number | null, signal: string | null) =>
+      giveUp(`the daemon exited (code ${code}, signal ${signal})`);
+    const timer = setTimeout(() => giveUp(`no such line in ${timeoutMs} ms`), timeoutMs);
     daemon.child.stderr!.on("data", onData);
+    daemon.child.on("close", onClose);
   });
+  // Awaited later by the test (after the step that triggers the line): not an unhandled rejection.
+  killed.catch(() => {});
+  return killed;
 }
