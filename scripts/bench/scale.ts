@@ -123,7 +123,10 @@ function run(cmd: string, args: string[], input = "") {
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));
     child.on("close", (code) => done({ code: code ?? -1, stdout, stderr, ms: now() - t0 }));
-    child.stdin!.end(input);
+    // A command that exits without reading its input (serf members) closes the pipe first.
+    child.stdin!.on("error", () => {});
+    if (input) child.stdin!.end(input);
+    else child.stdin!.end();
   });
 }
 
