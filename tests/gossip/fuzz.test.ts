@@ -196,6 +196,13 @@ test("hostile frames from a member's certificate break no invariant of the membe
   );
 });
 
+/** Records from m1: as a push-pull's state (`asState`) or as gossip updates. */
+function recordFrame(rc: unknown[], asState: boolean): Frame {
+  return asState
+    ? { t: "pp", f: "m1", s: 1, o: true, st: [], rc }
+    : { t: "gossip", f: "m1", pb: rc.map((r) => ({ k: "rec", r })) };
+}
+
 test("hostile records through engines on the roster trust: no member's record changes, nobody is planted", async () => {
   const base = await createRosterCluster(4, { seed: 5 });
   base.stop();
@@ -212,10 +219,7 @@ test("hostile records through engines on the roster trust: no member's record ch
         const evil = adversary(c, 1);
         try {
           for (const [rc, asState] of batches) {
-            const frame = asState
-              ? { t: "pp", f: "m1", s: 1, o: true, st: [], rc }
-              : { t: "gossip", f: "m1", pb: rc.map((r) => ({ k: "rec", r })) };
-            for (const a of c.addresses) evil.send(a, frame);
+            for (const a of c.addresses) evil.send(a, recordFrame(rc, asState));
             c.clock.advance(50);
             assert.equal(errors, [], "nothing escapes the engine");
             for (const g of c.members) {
@@ -291,10 +295,7 @@ test("hostile app records through engines on the roster trust: every bound holds
         try {
           c.clock.advance(1000);
           for (const [rc, asState] of batches) {
-            const frame = asState
-              ? { t: "pp", f: "m1", s: 1, o: true, st: [], rc }
-              : { t: "gossip", f: "m1", pb: rc.map((r) => ({ k: "rec", r })) };
-            for (const a of c.addresses) evil.send(a, frame);
+            for (const a of c.addresses) evil.send(a, recordFrame(rc, asState));
             c.clock.advance(50);
             assert.equal(errors, [], "nothing escapes the engine");
             const now = c.clock.now();
