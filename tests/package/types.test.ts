@@ -36,12 +36,28 @@ import {
   compareExtensions,
   createMember,
   isCohortError,
+  NotFoundError,
   runCli,
+  syncResponse,
+  type AppEndpoint,
   type Daemon,
   type DaemonHooks,
+  type MemberChange,
   type MemberOptions,
   type ServerInfo,
+  type SqlRows,
 } from "cohort";
+
+const endpoints: AppEndpoint[] = [{
+  method: "GET",
+  path: "/1.0/items/:id",
+  access: "trusted",
+  proxyTarget: true,
+  handler: (_request, { member, params, caller }) => {
+    if (!params["id"]) throw new NotFoundError("No item");
+    return syncResponse({ id: params["id"], on: member.info().name, via: caller.transport });
+  },
+}];
 
 const hooks: DaemonHooks = {
   postBootstrap: ({ daemon, config }) => console.log(daemon.info().name, config),
@@ -52,6 +68,8 @@ const options: MemberOptions = {
   extensions: ["app_feature"],
   appVersion: "1.0.0",
   hooks,
+  endpoints,
+  servers: { web: { address: "127.0.0.1:9443", endpoints } },
 };
 export async function main(): Promise<void> {
   const member: Daemon = await createMember(options);
@@ -60,7 +78,11 @@ export async function main(): Promise<void> {
   const shared: boolean = member.hasExtension("app_feature", { scope: "cluster" });
   const off = member.on("upgrade-opened", (payload) => console.log(payload));
   off();
-  console.log(verdict, shared, member.status());
+  const joined = member.on("member-join", (e: MemberChange) => console.log(e.name, e.previous));
+  joined();
+  const rows: SqlRows = await member.sql("SELECT * FROM items WHERE id = ?", ["a"]);
+  const db: { tag: string } = member.database((client) => ({ tag: String(client) }));
+  console.log(verdict, shared, member.status(), rows.rows.length, db.tag);
   await member.stop();
   await member.closed;
 }
