@@ -2,8 +2,8 @@
  * Writes the view to the member's store in batches, never on every frame: the replicated records
  * (roster, tokens, the app's records) into `core_records`, the live tokens into
  * `core_token_records` (MicroCluster's table), and the merged member rows into
- * `core_cluster_members`. A failed batch is retried by the next tick; the view in memory stays
- * authoritative.
+ * `core_cluster_members`; a change of the roster is written at once. A failed batch is retried
+ * by the next tick; the view in memory stays authoritative.
  *
  * @module
  */
@@ -56,6 +56,10 @@ export class ViewPersistence {
     if (change.kind !== "record" || !PERSISTED_KINDS.has(change.record.kind)) return;
     this.#dirtyRecords.set(`${change.record.kind}\n${change.record.key}`, change.record);
     if (change.removed) this.#removed.push(change.removed.name);
+    // Who is a member is written at once, not with the next batch: a member killed within the
+    // second after it learnt of a new member would restart without it, and a member it does not
+    // know is one whose gossip it refuses (rare, so cheap).
+    if (change.record.kind === MEMBER_RECORD) void this.flush();
   }
 
   /** Marks the member rows changed (e.g. this member's own versions or app version). */
