@@ -15,10 +15,15 @@ import type { Logger } from "../log.ts";
 import type { Background, Cancel } from "./background.ts";
 import type { ClusterView } from "./view.ts";
 
-/** How long a liveness-only role change must hold before it is adopted, by gossip preset, ms. */
+/**
+ * How long a liveness-only role change must hold before it is adopted, by gossip preset, ms: the
+ * time a member may take to restart without anyone's role changing. It is the same on loopback:
+ * a stopped member is known down at once (its connections close), and a restart on a busy
+ * machine can take longer than the faster preset's timers would suggest.
+ */
 export const ROLE_SETTLE_MS: Readonly<Record<"lan" | "local", number>> = Object.freeze({
   lan: 15_000,
-  local: 8_000,
+  local: 15_000,
 });
 
 /** Options of {@link RoleTracker}. */

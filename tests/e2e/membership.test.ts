@@ -182,7 +182,7 @@ test("after a voter is killed, every other member computes the same new roles", 
       if (views[0].includes(`${victim.name}=voter`)) throw new Error(views[0]);
       return views[0];
     },
-    20_000,
+    40_000, // a liveness-only role change is adopted after ROLE_SETTLE_MS (15 s)
     200,
   );
   // What the CLI shows on each member is that same view.
