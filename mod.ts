@@ -125,7 +125,8 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
     modules = await Promise.all([
       import("./lib/daemon/daemon.ts"),
       import("./gossip/member_factory.ts"),
-      import("./lib/metrics/member_metrics.ts"),
+      // The Prometheus client (and what it loads) only when metrics are on.
+      options.metrics === false ? undefined : import("./lib/metrics/member_metrics.ts"),
       import("./lib/metrics/observed_service.ts"),
       import("./lib/metrics/listener.ts"),
       import("./lib/status/tracker.ts"),
@@ -137,7 +138,7 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
   const [
     { startDaemon },
     { createGossipMember },
-    { MemberMetrics },
+    memberMetrics,
     { observeService },
     { parseMetricsAddress, serveMetrics },
     { StatusTracker },
@@ -166,7 +167,7 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
     throw err;
   }
   // What operators see: metrics, and the status behind the event stream and `cohort ui`.
-  const metrics = options.metrics === false ? undefined : new MemberMetrics();
+  const metrics = memberMetrics && new memberMetrics.MemberMetrics();
   const status = new StatusTracker({
     logger: logger.child({ component: "status" }),
     onUpgradeCompleted: (seconds) => metrics?.upgradeCompleted(seconds),

@@ -1,0 +1,67 @@
+/**
+ * A member started with `metrics: false` never loads the Prometheus client (nor what it loads):
+ * an app that turns metrics off saves their start-up and memory. Checked from outside, in a Node
+ * process of its own (`dist/mod.js`), by a loader hook that records every file loaded.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { removeDir, tempDir } from "../helpers/process.ts";
+
+const root = resolve(import.meta.dirname ?? ".", "../..");
+const test = suite("the Prometheus client is loaded only with metrics on");
+
+function loaded(metrics: boolean): string[] {
+  const dir = tempDir("cohort-lazy-");
+  try {
+    const out = join(dir, "loaded.txt");
+    writeFileSync(out, "");
+    writeFileSync(
+      join(dir, "hooks.mjs"),
+      `import { appendFileSync } from "node:fs";
+export async function load(url, context, next) {
+  appendFileSync(${JSON.stringify(out)}, url + "\\n");
+  return next(url, context);
+}`,
+    );
+    writeFileSync(
+      join(dir, "register.mjs"),
+      `import { register } from "node:module";
+register(${JSON.stringify(pathToFileURL(join(dir, "hooks.mjs")).href)});`,
+    );
+    writeFileSync(
+      join(dir, "main.mjs"),
+      `import { createMember } from ${
+        JSON.stringify(pathToFileURL(join(root, "dist/mod.js")).href)
+      };
+const m = await createMember({ stateDir: ${
+        JSON.stringify(join(dir, "state"))
+      }, metrics: ${metrics} });
+await m.stop();`,
+    );
+    execFileSync("node", [
+      "--import",
+      pathToFileURL(join(dir, "register.mjs")).href,
+      join(dir, "main.mjs"),
+    ], {
+      stdio: "ignore",
+      timeout: 120_000,
+    });
+    return readFileSync(out, "utf8").split("\n").filter(Boolean);
+  } finally {
+    removeDir(dir);
+  }
+}
+
+test("metrics off: no prom-client; metrics on: prom-client", () => {
+  const off = loaded(false);
+  assert.ok(off.some((u) => u.includes("/dist/lib/daemon/daemon.js")), "the member ran");
+  assert.is(off.filter((u) => u.includes("/node_modules/prom-client/")).length, 0);
+  const on = loaded(true);
+  assert.ok(on.some((u) => u.includes("/node_modules/prom-client/")), "loaded with metrics on");
+});
+
+test.run();
