@@ -69,6 +69,7 @@ async function installExample(): Promise<string> {
 
 /** Starts `m` with `release` of the example (`node dist/vN.js` or `deno run -A src/vN.ts`). */
 function start(m: Notes, release: 1 | 2): Promise<void> {
+  if (!app) throw new Error("The example is not installed: see the first test's failure");
   const [command, args] = m.runtime === "node"
     ? ["node", [`dist/v${release}.js`]]
     : [DENO, ["run", "-A", `src/v${release}.ts`]];
