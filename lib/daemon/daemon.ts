@@ -72,7 +72,7 @@ export interface Daemon extends MemberService, AppStore {
   stop(): Promise<void>;
   /**
    * Whether an API extension may be used: `local` (default) asks this member's own list,
-   * `cluster` the list every live member shares (safe during a rolling upgrade).
+   * `cluster` the list every member shares (safe during a rolling upgrade).
    */
   hasExtension(name: string, options?: { scope?: "local" | "cluster" }): boolean;
   /** Subscribes to a daemon event; returns the function that unsubscribes. */
@@ -172,7 +172,14 @@ class MemberDaemon implements Daemon {
   hasExtension(name: string, options: { scope?: "local" | "cluster" } = {}): boolean {
     if ((options.scope ?? "local") === "local") return this.member.registry.has(name);
     const net = this.member.network;
-    return net ? extensionsReport(net.view).cluster.includes(name) : false;
+    return net ? extensionsReport(net.view, this.#common()).cluster.includes(name) : false;
+  }
+
+  #common() {
+    return {
+      now: this.member.env.clock.now(),
+      deadGraceMs: this.member.options.upgradeDeadGraceMs,
+    };
   }
 
   /** The network of a member that serves its view (online or waiting). */
@@ -196,7 +203,7 @@ class MemberDaemon implements Daemon {
   }
 
   extensions(): ExtensionsReport {
-    return extensionsReport(this.#initialized().view);
+    return extensionsReport(this.#initialized().view, this.#common());
   }
 
   upgradeStatus(): UpgradeReport {

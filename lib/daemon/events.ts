@@ -52,7 +52,7 @@ export interface DaemonEvents {
   "upgrade-refused": { reason: string };
   /** A member that waited for others to upgrade opened; `waitedMs` is how long it waited. */
   "upgrade-opened": { waitedMs: number };
-  /** The extensions every live member shares grew (the last member of an upgrade arrived). */
+  /** The extensions every member shares grew (the last member of an upgrade arrived). */
   "cluster-extensions": { extensions: string[]; previous: string[] };
   /** The daemon begins to stop: long-lived answers (event streams) end now. */
   stopping: Record<string, never>;

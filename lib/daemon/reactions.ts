@@ -4,7 +4,7 @@
  * and starts its reset; a completed join runs `onNewMember`, a removal `postRemove` (told whether
  * it was forced by the removal note written just before the tombstone; a tombstone that arrives
  * before its note waits for it up to {@link NOTE_WAIT_MS}, then counts as not forced); a member ahead schedules the update command; the extensions common to
- * every live member are tracked, and their growth announced.
+ * every member are tracked, and their growth announced.
  *
  * @module
  */
@@ -60,11 +60,14 @@ export class ViewReactions {
       }
     }
     this.#trigger.check(net.view);
-    const common = extensionsReport(net.view).cluster;
+    const common = extensionsReport(net.view, {
+      now: ctx.env.clock.now(),
+      deadGraceMs: ctx.options.upgradeDeadGraceMs,
+    }).cluster;
     const previous = this.#common;
     this.#common = common;
     if (common.length > previous.length && previous.length) {
-      ctx.logger.info("The extensions common to every live member grew", {
+      ctx.logger.info("The extensions common to every member grew", {
         added: common.slice(previous.length),
         count: common.length,
       });

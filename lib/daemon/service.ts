@@ -235,7 +235,7 @@ export interface MemberService {
 export interface ExtensionsReport {
   /** This member's list. */
   local: string[];
-  /** The longest prefix shared by every live member: safe to use cluster-wide now. */
+  /** The longest prefix shared by every member: safe to use cluster-wide now. */
   cluster: string[];
   /** Each member's list compared with this member's. */
   members: Record<string, { verdict: string; missing: string[]; extra: string[] }>;

@@ -18,8 +18,22 @@ import { refusalOf } from "./refusals.ts";
 import type { ExtensionsReport, UpgradeReport } from "./service.ts";
 import type { ClusterView } from "./view.ts";
 
-/** Computes the extensions report from the view. */
-export function extensionsReport(view: ClusterView): ExtensionsReport {
+/** Which down members still count in the common list; see {@link extensionsReport}. */
+export interface CommonOptions {
+  /** Current time, ms since the epoch. */
+  now: number;
+  /** The upgrade's dead grace (`upgradeDeadGraceMs`); 0 or absent: a down member always counts. */
+  deadGraceMs?: number;
+}
+
+/**
+ * Computes the extensions report from the view. The cluster's common list is over the roster
+ * members whose versions are known and that are up, or down for no longer than the dead grace
+ * (the gate's rule): a member that stops to restart, upgraded or not, still counts with the
+ * versions it last ran, so the list does not grow while the last old member restarts and shrink
+ * again when it comes back (an app would switch a cluster-wide feature on and off).
+ */
+export function extensionsReport(view: ClusterView, options: CommonOptions): ExtensionsReport {
   const { name, local } = view;
   const membership = view;
   const lists: (readonly string[])[] = [local.extensions];
@@ -32,9 +46,16 @@ export function extensionsReport(view: ClusterView): ExtensionsReport {
     }
     const c = compareExtensions(local.extensions, version.extensions);
     members[other] = { verdict: c.verdict, missing: c.missing, extra: c.extra };
-    if (other !== name && membership.liveness(other).up) lists.push(version.extensions);
+    if (other !== name && counts(membership.liveness(other), options)) {
+      lists.push(version.extensions);
+    }
   }
   return { local: [...local.extensions], cluster: commonExtensions(lists), members };
+}
+
+function counts(l: { up: boolean; downSince?: number }, o: CommonOptions): boolean {
+  const grace = o.deadGraceMs ?? 0;
+  return l.up || grace <= 0 || l.downSince === undefined || o.now - l.downSince <= grace;
 }
 
 /** Tracks the upgrade target and reports progress. */

@@ -74,7 +74,7 @@ export class MemberGauges {
     });
     this.#extensions = new Gauge({
       name: "cohort_extensions",
-      help: "API extensions of this member (local) and shared by every live member (cluster)",
+      help: "API extensions of this member (local) and shared by every member (cluster)",
       labelNames: ["scope"],
       registers,
     });

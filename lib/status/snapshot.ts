@@ -26,7 +26,7 @@ export interface StatusSnapshot {
   member: ServerInfo & { status: MemberStatus };
   /** Every member as this member sees it, by name. Empty before initialisation. */
   members: MemberRow[];
-  /** This member's extensions and those every live member shares; `null` before init. */
+  /** This member's extensions and those every member shares; `null` before init. */
   extensions: { local: string[]; cluster: string[] } | null;
   /** The upgrade; `null` before initialisation. */
   upgrade:

@@ -135,7 +135,7 @@ export class StatusTracker implements StatusSource {
     this.#changed();
   }
 
-  /** The extensions every live member shares grew. */
+  /** The extensions every member shares grew. */
   clusterExtensions(extensions: string[], previous: string[]): void {
     const added = extensions.slice(previous.length).join(", ");
     this.#log.add("extensions", `Every live member now runs ${added}`);

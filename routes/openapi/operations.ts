@@ -262,7 +262,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     summary: "The member's status as a server-sent event stream",
     description: "Each `snapshot` event's data is the whole status as JSON: this member, every " +
       "member (name, address, role, status, versions, extensions, verdict, last heartbeat), " +
-      "the extensions shared by every live member, the upgrade (target, members done and " +
+      "the extensions shared by every member, the upgrade (target, members done and " +
       "pending and since when, refused attempts, members excluded by the dead grace) and the " +
       "recent events. The first is sent at once, the next after each change; a comment every " +
       "15 s keeps an idle stream open; the stream ends when the member stops. `cohort ui` " +

@@ -118,7 +118,7 @@ export const SCHEMAS: Record<string, JsonSchema> = {
     local: { ...strings, description: "This member's extensions" },
     cluster: {
       ...strings,
-      description: "The longest prefix every live member shares: safe to use cluster-wide",
+      description: "The longest prefix every member shares: safe to use cluster-wide",
     },
     members: { type: "object", additionalProperties: verdict },
   }),

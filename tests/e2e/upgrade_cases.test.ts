@@ -187,7 +187,7 @@ test("mixed serves at once with the common list, which lacks the new extension u
   // new feature on), once, naming the new extension.
   for (const o of [x1, x2]) {
     const grew = await eventually(`${o.name} logs that the common list grew`, () => {
-      const lines = logged(o, "The extensions common to every live member grew");
+      const lines = logged(o, "The extensions common to every member grew");
       return Promise.resolve(lines.length ? lines : undefined);
     });
     assert.is(grew.length, 1, `${o.name} reports the growth once`);
