@@ -29,7 +29,9 @@
  * uvu files are run with `deno run -A`, never `deno test`, which would report them as passing
  * without running them.
  */
+import { spawnSync } from "node:child_process";
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -327,6 +329,24 @@ const next = () => {
  */
 const alone = (file: string) =>
   readFileSync(join(root, "tests", file), "utf8").includes("cohort-test: alone");
+/**
+ * What the files after an `alone` one load from `dist/`. That file rebuilds `dist/`; if it was
+ * killed part-way (its time limit, under load), every later file that starts a daemon would fail
+ * with no reason given, so the runner builds again before going on.
+ */
+const BUILT = ["dist/mod.js", "dist/cli.js", "dist/lib/net/cert_process.js", "dist/openapi.json"];
+function ensureBuilt(after: string): void {
+  const missing = BUILT.filter((f) => !existsSync(join(root, f)));
+  const migrations = join(root, "dist/lib/store/migrations");
+  if (!existsSync(migrations) || readdirSync(migrations).length === 0) missing.push(migrations);
+  if (missing.length === 0) return;
+  console.log(`--- ${after} left dist/ incomplete (${missing.join(", ")}): npm run build`);
+  const r = spawnSync("npm", ["run", "build"], { cwd: root, stdio: "inherit" });
+  if (r.status !== 0) {
+    console.log("--- npm run build failed: the files after it cannot run");
+    failed++;
+  }
+}
 let active = 0;
 let exclusive = false;
 let pendingAlone = 0;
@@ -353,6 +373,7 @@ await Promise.all(
       busy.add(job.file);
       await admit(solo);
       await testFile(job.runtime, job.file);
+      if (solo) ensureBuilt(job.label);
       leave();
       busy.delete(job.file);
     }
