@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
 import { ENTRIES_MAX_AGE_MS, listEntries } from "../../lib/daemon/entries.ts";
 import type { Member } from "../../lib/daemon/member.ts";
-import { MemoryCluster } from "../helpers/memory_member.ts";
+import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
 
 interface Ctx {
   sim: MemoryCluster;
@@ -26,25 +26,7 @@ test.after.each(async (ctx) => {
   await ctx.sim.stop();
 });
 
-const address = (i: number) => `10.0.0.${i}:7443`;
-
-async function form(sim: MemoryCluster, n: number): Promise<Daemon[]> {
-  const daemons: Daemon[] = [];
-  for (let i = 1; i <= n; i++) daemons.push(await sim.start(`m${i}`));
-  await sim.drive(daemons[0].initialize({ bootstrap: true, name: "m1", address: address(1) }));
-  for (let i = 2; i <= n; i++) {
-    const token = await daemons[0].createToken(`m${i}`, 0);
-    await sim.drive(
-      daemons[i - 1].initialize({
-        bootstrap: false,
-        name: `m${i}`,
-        address: address(i),
-        join_token: token,
-      }),
-    );
-  }
-  return daemons;
-}
+const address = memberAddress;
 
 /** What a fresh build from `d`'s view gives now. */
 function fresh(d: Daemon, sim: MemoryCluster) {
@@ -74,7 +56,7 @@ async function alwaysFresh(sim: MemoryCluster, daemons: Daemon[], ms: number, st
 }
 
 test("the served list is a fresh build at every moment: a member cut off, suspected, back", async ({ sim }) => {
-  const daemons = await form(sim, 4);
+  const daemons = await sim.form(4);
   assert.ok(await alwaysFresh(sim, daemons, 3000) > 0);
   sim.net.partition([address(1), address(2), address(3)], [address(4)]);
   await alwaysFresh(sim, daemons, 12_000);
@@ -88,7 +70,7 @@ test("the served list is a fresh build at every moment: a member cut off, suspec
 });
 
 test("an app version change and a removal show at once, without waiting for the list's age", async ({ sim }) => {
-  const daemons = await form(sim, 3);
+  const daemons = await sim.form(3);
   await sim.run(3000);
   await sim.drive(daemons[1].setAppVersion("2.0.0"));
   await sim.run(1);
@@ -110,7 +92,7 @@ test("an app version change and a removal show at once, without waiting for the 
 });
 
 test("answers between changes refresh the heartbeats: each row's is the gossip layer's latest", async ({ sim }) => {
-  const [m1] = await form(sim, 3);
+  const [m1] = await sim.form(3);
   await sim.run(5000);
   const before = await m1.clusterMembers();
   await sim.run(Math.floor(ENTRIES_MAX_AGE_MS / 2));

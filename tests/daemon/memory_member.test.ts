@@ -9,7 +9,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
 import type { PhaseChange } from "../../lib/daemon/phase.ts";
-import { MemoryCluster } from "../helpers/memory_member.ts";
+import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
 
 interface Ctx {
   sim: MemoryCluster;
@@ -25,26 +25,7 @@ test.after.each(async (ctx) => {
   await ctx.sim.stop();
 });
 
-const address = (i: number) => `10.0.0.${i}:7443`;
-
-/** Starts m1..mN, bootstraps m1 and joins the others through tokens, all in simulated time. */
-async function form(sim: MemoryCluster, n: number): Promise<Daemon[]> {
-  const daemons: Daemon[] = [];
-  for (let i = 1; i <= n; i++) daemons.push(await sim.start(`m${i}`));
-  await sim.drive(daemons[0].initialize({ bootstrap: true, name: "m1", address: address(1) }));
-  for (let i = 2; i <= n; i++) {
-    const token = await daemons[0].createToken(`m${i}`, 0);
-    await sim.drive(
-      daemons[i - 1].initialize({
-        bootstrap: false,
-        name: `m${i}`,
-        address: address(i),
-        join_token: token,
-      }),
-    );
-  }
-  return daemons;
-}
+const address = memberAddress;
 
 /** `name:STATUS` of every member `d` lists. */
 async function statuses(d: Daemon): Promise<string> {
@@ -52,7 +33,7 @@ async function statuses(d: Daemon): Promise<string> {
 }
 
 test("three members form a cluster through the real routes, on simulated time", async ({ sim }) => {
-  const daemons = await form(sim, 3);
+  const daemons = await sim.form(3);
   await sim.run(3000);
   for (const d of daemons) {
     assert.is(d.status(), "online");
@@ -61,7 +42,7 @@ test("three members form a cluster through the real routes, on simulated time", 
 });
 
 test("a member cut off while it is force-removed stops serving the moment it sees its tombstone", async ({ sim }) => {
-  const [m1, , m3] = await form(sim, 3);
+  const [m1, , m3] = await sim.form(3);
   await sim.run(2000);
   const phases: PhaseChange[] = [];
   m3.on("phase", (c) => void phases.push(c));

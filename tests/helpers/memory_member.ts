@@ -30,6 +30,9 @@ import { type Logger, silentLogger } from "../../lib/log.ts";
 import { inProcessIssuer } from "../../lib/net/cert_issuer.ts";
 import { createRouter } from "../../routes/router.ts";
 
+/** The advertised address of member `mI` in {@link MemoryCluster.form}. */
+export const memberAddress = (i: number): string => `10.0.0.${i}:7443`;
+
 /** The engine as the daemon's {@link GossipHandle}; `close` closes its transport. */
 export function gossipHandle(g: Gossip, close: () => Promise<void>): GossipHandle {
   return {
@@ -171,6 +174,30 @@ export class MemoryCluster {
     ));
     this.daemons.set(name, daemon);
     return daemon;
+  }
+
+  /**
+   * Starts m1..mN, bootstraps m1 at {@link memberAddress}(1) and joins the others through tokens
+   * m1 issues, all in simulated time; resolves with the daemons in order.
+   */
+  async form(n: number): Promise<Daemon[]> {
+    const daemons: Daemon[] = [];
+    for (let i = 1; i <= n; i++) daemons.push(await this.start(`m${i}`));
+    await this.drive(
+      daemons[0].initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }),
+    );
+    for (let i = 2; i <= n; i++) {
+      const token = await daemons[0].createToken(`m${i}`, 0);
+      await this.drive(
+        daemons[i - 1].initialize({
+          bootstrap: false,
+          name: `m${i}`,
+          address: memberAddress(i),
+          join_token: token,
+        }),
+      );
+    }
+    return daemons;
   }
 
   /** Stops every member and removes the state directories. */

@@ -7,6 +7,7 @@
  */
 import type { MemberContext } from "../context.ts";
 import { answerError } from "../peers.ts";
+import type { Transition } from "../transition.ts";
 
 /** How long one question may take, ms. */
 const ASK_TIMEOUT_MS = 3000;
@@ -91,4 +92,21 @@ export async function withdraw(
     }
   }
   return false;
+}
+
+/**
+ * At start, finishing a join or a leave that a crash cut short: asks the members the transition
+ * mark lists to take this member out, with the identity the state directory still holds (none:
+ * nothing to ask with, nobody could have admitted it).
+ */
+export async function withdrawMarked(ctx: MemberContext, t: Transition): Promise<void> {
+  const identity = await ctx.storedIdentity();
+  if (!identity || !t.peers.length || !t.name) return;
+  await withdraw(
+    ctx,
+    t.peers,
+    t.name,
+    { ...identity, fingerprint: t.fingerprint },
+    RESUME_ASK_MS,
+  );
 }

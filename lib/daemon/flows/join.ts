@@ -30,7 +30,7 @@ import { startNetwork } from "../network_start.ts";
 import type { ControlRequest } from "../service.ts";
 import { writeDaemonConfig } from "../state_dir.ts";
 import { clearTransition, readTransition, syncDir, writeTransition } from "../transition.ts";
-import { RESUME_ASK_MS, withdraw } from "./ask_peers.ts";
+import { withdraw, withdrawMarked } from "./ask_peers.ts";
 import { clearLeftovers } from "./wipe.ts";
 
 /**
@@ -167,16 +167,7 @@ async function undoJoin(
 export async function resumeJoinUndo(ctx: MemberContext): Promise<void> {
   const t = readTransition(ctx.paths)!;
   ctx.logger.warn("Undoing a join cut short", { name: t.name });
-  const identity = await ctx.storedIdentity();
-  if (identity) {
-    await withdraw(
-      ctx,
-      t.peers,
-      t.name,
-      { ...identity, fingerprint: t.fingerprint },
-      RESUME_ASK_MS,
-    );
-  }
+  await withdrawMarked(ctx, t);
   await clearLeftovers(ctx);
   clearTransition(ctx.paths);
 }

@@ -18,7 +18,7 @@ import { fingerprint } from "../../net/certificates.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import type { MemberContext } from "../context.ts";
 import { clearTransition, readTransition, writeTransition } from "../transition.ts";
-import { RESUME_ASK_MS, withdraw } from "./ask_peers.ts";
+import { withdrawMarked } from "./ask_peers.ts";
 import { wipeState } from "./wipe.ts";
 
 /** The departing member's reset under way, so it runs once. */
@@ -111,16 +111,7 @@ async function reset(ctx: MemberContext): Promise<void> {
 export async function resumeLeave(ctx: MemberContext): Promise<void> {
   const t = readTransition(ctx.paths)!;
   ctx.logger.warn("Finishing a leave cut short", { name: t.name });
-  const identity = await ctx.storedIdentity();
-  if (identity && t.peers.length && t.name) {
-    await withdraw(
-      ctx,
-      t.peers,
-      t.name,
-      { ...identity, fingerprint: t.fingerprint },
-      RESUME_ASK_MS,
-    );
-  }
+  await withdrawMarked(ctx, t);
   await wipeState(ctx);
   clearTransition(ctx.paths);
   ctx.logger.info("Left the cluster: this member is uninitialized again", { name: t.name });
