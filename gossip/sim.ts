@@ -74,8 +74,12 @@ export interface SimCluster {
   readonly members: Gossip[];
   readonly names: string[];
   readonly addresses: string[];
-  /** Creates and starts member `i` (joining member 0), replacing a crashed one. */
-  restart(i: number, incarnation?: number): Gossip;
+  /**
+   * Creates and starts member `i`, replacing a crashed one: joining member 0 (member 1 for
+   * member 0), or, given `seeds`, started with them as a restarted daemon is (it push-pulls
+   * with each at start and tries them again while alone).
+   */
+  restart(i: number, incarnation?: number, seeds?: readonly string[]): Gossip;
   /** kill -9: the endpoint refuses, the engine stops. */
   crash(i: number): void;
   /** Reports whether every running member in `observers` sees member `i` in `state`. */
@@ -122,7 +126,7 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
   let peers: { name: string; incarnation: number; meta: MemberMeta }[] | undefined;
   let shared: SharedMembers | undefined;
   let sharedTable: SharedMembers | undefined;
-  const make = (i: number, incarnation?: number): Gossip => {
+  const make = (i: number, incarnation?: number, seeds?: readonly string[]): Gossip => {
     const transport = net.endpoint(addresses[i], options.identity?.(i) ?? names[i]);
     const g = createGossip(
       {
@@ -141,6 +145,7 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
         incarnation,
         peers,
         records: options.records,
+        seeds,
       },
     );
     members[i] = g;
@@ -182,9 +187,9 @@ export function createSimCluster(options: SimOptions, maxFormMs = 120_000): SimC
     names,
     addresses,
     shared: sharedTable,
-    restart(i, incarnation) {
-      const g = make(i, incarnation);
-      void g.join([addresses[i === 0 ? 1 : 0]]);
+    restart(i, incarnation, seeds) {
+      const g = make(i, incarnation, seeds);
+      if (!seeds) void g.join([addresses[i === 0 ? 1 : 0]]);
       return g;
     },
     crash(i) {

@@ -157,6 +157,11 @@ export class StateMachine {
     return this.#claims.refused;
   }
 
+  /** Whether `name` is a member now (see {@link Claims.isMember}). */
+  isMember(name: string): boolean {
+    return this.#claims.isMember(name);
+  }
+
   /** The local member's extension digest. */
   get localDigest(): string {
     return this.self.wire.ed;
