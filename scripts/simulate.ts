@@ -2,10 +2,11 @@
  * Runs the whole-member simulation (tests/sim/) for many seeds: each seed forms a cluster of
  * whole members on the simulated clock and plays an adversarial operator's script against it,
  * with the invariants of tests/sim/invariants.ts checked throughout. A failing seed prints its
- * violations and its script, and replays the same with `--seed S`.
+ * violations and its script, and replays the same with `--seed S`, under Node or Deno (a seed
+ * plays the same run under both).
  *
  * Usage: `tsx scripts/simulate.ts [--seeds N] [--seed S] [--from F] [--members M] [--steps K]
- * [--logs]`
+ * [--logs]` (or `deno run -A scripts/simulate.ts …`)
  * - `--seeds N`: seeds F..F+N-1 (default 100, from `--from`, default 1);
  * - `--seed S`: that one seed (with `--logs`, every member's log lines too);
  * - `--members M` (default 3), `--steps K` (default 8): the world and the script's length.

@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { ExtensionRegistry } from "../cluster/extensions.ts";
 import { ConflictError, UnavailableError } from "../errors.ts";
+import { files } from "../files.ts";
 import type { Logger } from "../log.ts";
 import { type CertificateIssuer, startCertificateProcess } from "../net/cert_issuer.ts";
 import { type Listener, serveUnix } from "../net/serve.ts";
@@ -191,7 +191,7 @@ export class Member implements MemberContext {
   async storedIdentity(): Promise<{ cert: string; key: string } | undefined> {
     try {
       const [cert, key] = await Promise.all(
-        ["server.crt", "server.key"].map((f) => readFile(join(this.paths.dir, f), "utf8")),
+        ["server.crt", "server.key"].map((f) => files().readFile(join(this.paths.dir, f))),
       );
       return { cert, key };
     } catch {

@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { splitHostPort } from "../cluster/address.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { JsonValue } from "../cluster/membership.ts";
+import { files } from "../files.ts";
 import type { Role } from "../cluster/roles.ts";
 import { fingerprint } from "../net/certificates.ts";
 import { listMembers } from "../store/members.ts";
@@ -40,7 +40,7 @@ export interface NetworkStart {
 
 /** This member's and the cluster's certificates and keys, from the state directory. */
 export async function readIdentity(dir: string): Promise<Identity> {
-  const read = (file: string) => readFile(join(dir, file), "utf8");
+  const read = (file: string) => files().readFile(join(dir, file));
   const [cert, key, clusterCert, clusterKey] = await Promise.all(
     ["server.crt", "server.key", "cluster.crt", "cluster.key"].map(read),
   );

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { rm } from "node:fs/promises";
+import { files } from "../files.ts";
 import type { Logger } from "../log.ts";
 import { openStore, type Store } from "../store/open.ts";
 
@@ -44,7 +44,9 @@ export async function recreateStore(
   const file = databaseFile(options.url);
   if (file) {
     store.close();
-    for (const suffix of ["", "-wal", "-shm", "-journal"]) await rm(file + suffix, { force: true });
+    for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+      await files().rm(file + suffix, { force: true });
+    }
   } else if (options.url !== ":memory:") {
     await dropEverything(store);
     store.close();

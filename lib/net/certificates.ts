@@ -11,10 +11,10 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
-import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { InvalidInputError } from "../errors.ts";
+import { files } from "../files.ts";
 import { silentLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
 import { canonicalIp, isDnsName } from "./names.ts";
@@ -189,11 +189,12 @@ function staleReason(pair: KeyPair, spec: CertificateSpec): string | undefined {
 async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${Date.now().toString(36)}`;
   try {
-    await writeFile(tmp, data, { mode, flag: "wx" });
-    await chmod(tmp, mode); // the umask may have narrowed or (never) widened the mode
-    await rename(tmp, path);
+    const fs = files();
+    await fs.writeFile(tmp, data, { mode, flag: "wx" });
+    await fs.chmod(tmp, mode); // the umask may have narrowed or (never) widened the mode
+    await fs.rename(tmp, path);
   } catch (err) {
-    await rm(tmp, { force: true });
+    await files().rm(tmp, { force: true });
     throw err;
   }
 }
@@ -223,7 +224,7 @@ export async function loadOrCreateKeyPair(
     try {
       const stale = staleReason(pair, spec);
       if (stale === undefined) {
-        await chmod(keyPath, 0o600);
+        await files().chmod(keyPath, 0o600);
         return pair;
       }
       reason = stale;
@@ -235,7 +236,7 @@ export async function loadOrCreateKeyPair(
     }
   }
   const pair = await issuer.issue(spec);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await files().mkdir(dir, { recursive: true, mode: 0o700 });
   await writeAtomic(keyPath, pair.key, 0o600);
   await writeAtomic(certPath, pair.cert, 0o644);
   // Replacing an existing identity changes the fingerprint peers pin, so make it stand out.
@@ -246,7 +247,7 @@ export async function loadOrCreateKeyPair(
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, "utf8");
+    return await files().readFile(path);
   } catch (err) {
     if ((err as { code?: string }).code === "ENOENT") return undefined;
     throw err;

@@ -343,7 +343,7 @@ class Operator {
       case "partition": {
         const names = w.members.map((m) => m.name);
         const cut = this.int(1, names.length - 1);
-        const shuffled = [...names].sort(() => this.rnd.next() - 0.5);
+        const shuffled = sortLikeNode20(names, () => this.rnd.next() - 0.5);
         const groups = [shuffled.slice(0, cut).sort(), shuffled.slice(cut).sort()];
         this.log(`partition ${groups.map((g) => g.join(",")).join(" | ")}`);
         w.partition(groups);
@@ -452,6 +452,42 @@ class Operator {
   }
 }
 
+/**
+ * `[...items].sort(compare)` as Node 20's V8 does it (TimSort: the first run, ascending or
+ * strictly descending, then binary insertion, which is all of it below 64 items), with
+ * the same calls of `compare` in the same order. The partition step shuffles with a random
+ * comparator, and Deno's newer V8 calls it differently: this keeps each seed's script the same
+ * under both runtimes, and the same as when the seeds recorded in the tests were found.
+ */
+export function sortLikeNode20<T>(items: readonly T[], compare: (a: T, b: T) => number): T[] {
+  const a = [...items];
+  const n = a.length;
+  if (n < 2) return a;
+  let run = 2;
+  const descending = compare(a[1], a[0]) < 0;
+  for (let i = 2; i < n; i++) {
+    const order = compare(a[i], a[i - 1]);
+    if (descending ? order >= 0 : order < 0) break;
+    run++;
+  }
+  if (descending) {
+    for (let i = 0, j = run - 1; i < j; i++, j--) [a[i], a[j]] = [a[j], a[i]];
+  }
+  for (let start = run; start < n; start++) {
+    const pivot = a[start];
+    let left = 0;
+    let right = start;
+    while (left < right) {
+      const mid = left + ((right - left) >> 1);
+      if (compare(pivot, a[mid]) < 0) right = mid;
+      else left = mid + 1;
+    }
+    for (let p = start; p > left; p--) a[p] = a[p - 1];
+    a[left] = pivot;
+  }
+  return a;
+}
+
 /** The build every other one is on the way to (their lists and migrations are its prefix). */
 function newest(builds: (Build | undefined)[]): Build | undefined {
   const known = builds.filter((b): b is Build => b !== undefined);
@@ -515,13 +551,21 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
   };
 }
 
+/**
+ * The command that replays `seed` under the runtime of this process (a run replays exactly
+ * under either; see `determinism.ts`).
+ */
+export function replayCommand(seed: number, options: SeedOptions = {}): string {
+  const args = `scripts/simulate.ts --seed ${seed} --members ${options.members ?? 3} --steps ${
+    options.steps ?? 8
+  }`;
+  return "Deno" in globalThis ? `node_modules/.bin/deno run -A ${args}` : `npx tsx ${args}`;
+}
+
 /** A seed's result as printed for a failure: the seed, the violations, the script. */
 export function report(r: SeedResult, options: SeedOptions = {}): string {
-  const replay = `npx tsx scripts/simulate.ts --seed ${r.seed} --members ${
-    options.members ?? 3
-  } --steps ${options.steps ?? 8}`;
   return [
-    `seed ${r.seed} failed (replay: ${replay}):`,
+    `seed ${r.seed} failed (replay: ${replayCommand(r.seed, options)}, --logs for the logs):`,
     ...r.known.map((k) => `  known bug: ${k}`),
     ...r.violations.map((v) => `  violation: ${v}`),
     "  script:",

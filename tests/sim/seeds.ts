@@ -5,7 +5,8 @@
  * `invariants.ts` checked throughout. Node runs seeds 1..500 and Deno 501..1000 (the suite covers
  * them all at half the cost under each runtime), in two files of 250 seeds each, so that no file
  * comes near the runner's limit on a busy machine. A failing seed prints its violations and its
- * script, and replays with `npx tsx scripts/simulate.ts --seed S` (exactly, under Node). More
+ * script, and the command that replays it exactly under the runtime it ran on (`scripts/simulate.ts
+ * --seed S`, with `npx tsx` or `node_modules/.bin/deno run -A`; a run is the same under both). More
  * seeds, members and steps: `scripts/simulate.ts --seeds N --members M --steps K`.
  */
 import { test } from "uvu";

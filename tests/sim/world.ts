@@ -10,8 +10,10 @@
  * that at once: no timer of it fires again, no answer reaches it, nothing reaches it, and its
  * store connection is closed; its state directory and database file stay, as on a disk.
  *
- * Determinism: the clock moves only when nothing real is in flight (no file-system request and no
- * key generation pending, every promise settled), so a seed replays the same run. Key pairs are
+ * Determinism: members' file operations are synchronous (`determinism.ts`), and the clock moves
+ * only when nothing real is in flight (no key generation pending, no file-system request of
+ * anything else, every promise settled), so a seed replays the same run, under Node and Deno
+ * alike. Key pairs are
  * generated once per process and handed out in the order asked (`cachedIssuer`), which also makes
  * a member cheap.
  */

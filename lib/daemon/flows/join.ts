@@ -16,11 +16,11 @@
  *
  * @module
  */
-import { writeFile } from "node:fs/promises";
 import { join as joinPath } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
 import type { JsonValue, TimerHandle } from "../../cluster/membership.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
+import { files } from "../../files.ts";
 import { decodeToken } from "../../cluster/token.ts";
 import { fingerprint, loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
@@ -87,8 +87,12 @@ export async function joinCluster(ctx: MemberContext, request: ControlRequest): 
     peers = [via, ...peers.filter((p) => p !== via)];
     writeTransition(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() });
     await Promise.all([
-      writeFile(joinPath(ctx.paths.dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 }),
-      writeFile(joinPath(ctx.paths.dir, "cluster.key"), response.cluster_key, { mode: 0o600 }),
+      files().writeFile(joinPath(ctx.paths.dir, "cluster.crt"), response.cluster_cert, {
+        mode: 0o644,
+      }),
+      files().writeFile(joinPath(ctx.paths.dir, "cluster.key"), response.cluster_key, {
+        mode: 0o600,
+      }),
     ]);
     syncDir(ctx.paths.dir);
     const others = response.cluster_members.filter((m) => m.name !== config.name);

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { files } from "../../files.ts";
 import { deleteMember, listMembers } from "../../store/members.ts";
 import { clearRecords } from "../../store/records.ts";
 import { replaceTokens } from "../../store/tokens.ts";
@@ -21,7 +21,7 @@ export const CERT_FILES = ["server.crt", "server.key", "cluster.crt", "cluster.k
 
 /** Removes the certificate files (the cluster's key above all). */
 export async function removeCertificates(ctx: MemberContext): Promise<void> {
-  for (const file of CERT_FILES) await rm(join(ctx.paths.dir, file), { force: true });
+  for (const file of CERT_FILES) await files().rm(join(ctx.paths.dir, file), { force: true });
   syncDir(ctx.paths.dir);
 }
 
