@@ -278,13 +278,20 @@ async function testFile(runtime: string, file: string): Promise<void> {
   let bad = total - ok;
   // A crash before uvu's summary (a file that fails to load, a timeout) still counts as a failure.
   if ((o.code !== 0 || o.timedOut || o.hung) && bad <= 0) bad = 1;
+  // So does a file in which no test ran (a suite never `run()`, a test file with no test in it):
+  // it can never fail, so it proves nothing.
+  const empty = total === 0 && skip === 0 && bad <= 0;
+  if (empty) bad = 1;
   passed += ok;
   skipped += skip;
   failed += bad;
   timings.push(o);
   if (o.left.length > 0) leftovers.push(o);
   const passedText = `${ok} passed${skip ? `, ${skip} skipped` : ""}`;
-  report(o, bad === 0 ? passedText : `FAILED (${bad} failed, exit ${o.code})`, bad === 0);
+  const verdict = empty
+    ? "FAILED (no test ran: is a suite never run()?)"
+    : `FAILED (${bad} failed, exit ${o.code})`;
+  report(o, bad === 0 ? passedText : verdict, bad === 0);
 }
 
 if (!values["no-checks"] && !values.faults) {

@@ -76,4 +76,6 @@ export function runTrustContract(name: string, makeWorld: () => Promise<TrustWor
     assert.is(sealed.version, w.ownRecord.version);
     assert.is(w.b.recordProblem(sealed, w.heldOwn, false), undefined);
   });
+
+  test.run();
 }
