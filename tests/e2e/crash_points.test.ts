@@ -31,6 +31,7 @@ import {
 } from "../helpers/cluster.ts";
 import { killOnLine } from "../helpers/app.ts";
 import { isReady } from "../helpers/upgrade.ts";
+import { exitOf } from "../helpers/process.ts";
 
 interface Ctx {
   all: Member[];
@@ -59,7 +60,7 @@ test("the departing member killed as it starts to reset restarts uninitialised a
   const removed = await run(c1, ["cluster", "remove", "c3"]);
   assert.is(removed.code, 0, removed.stderr);
   await killed;
-  await c3.daemon!.exited;
+  await exitOf(c3.daemon!, "c3");
   await startMember(c3);
   await eventually("c3 uninitialised and clean", async () => {
     const info = (await api(c3, "GET", "/core/1.0")).body.metadata;
@@ -81,7 +82,7 @@ test("a member killed as its HTTPS listener comes up during init --bootstrap res
     const init = run(b, ["init", b.name, b.address, "--bootstrap"]);
     await killed;
     await init;
-    await b.daemon!.exited;
+    await exitOf(b.daemon!, b.name);
     await startMember(b);
     const ready = await eventually(`${b.name} started`, async () => {
       const status = await api(b, "GET", "/core/1.0");
@@ -112,7 +113,7 @@ test("an admitted joiner killed before it finishes restarts clean; the cluster d
   const join = join_(j2, await issueToken(j1, "j2"));
   await killed;
   assert.is.not((await join).code, 0, "the join was cut short");
-  await j2.daemon!.exited;
+  await exitOf(j2.daemon!, "j2");
   await startMember(j2);
   await eventually("j2 clean and uninitialised", async () => {
     const info = (await api(j2, "GET", "/core/1.0")).body.metadata;

@@ -14,6 +14,7 @@ import { pinnedTlsOptions } from "../../lib/net/pin.ts";
 import {
   cohort,
   type DaemonProcess,
+  exitOf,
   freePort,
   removeDir,
   startDaemonProcess,
@@ -137,7 +138,7 @@ test("cluster list and sql show the bootstrapped member", async (ctx) => {
 
 test("a second daemon on the same state directory is refused", async (ctx) => {
   const second = startDaemonProcess(["--state-dir", ctx.dir]);
-  const code = await second.exited;
+  const code = await exitOf(second, "the second daemon");
   assert.is(code, 1, second.logs());
   assert.match(second.logs(), /in use by another cohort daemon/);
 });
@@ -145,7 +146,7 @@ test("a second daemon on the same state directory is refused", async (ctx) => {
 test("a restarted daemon resumes as the same member", async (ctx) => {
   const stop = await cohort(["shutdown", "--state-dir", ctx.dir]);
   assert.is(stop.code, 0, stop.stderr);
-  assert.is(await ctx.daemon!.exited, 0, ctx.daemon!.logs());
+  assert.is(await exitOf(ctx.daemon!, "the stopped daemon"), 0, ctx.daemon!.logs());
 
   ctx.daemon = startDaemonProcess([
     "--state-dir",
@@ -168,7 +169,7 @@ test("a restarted daemon resumes as the same member", async (ctx) => {
   // process.kill, not child.kill: Deno's child_process reports any child it signalled itself
   // as killed by that signal, even when the child handled it and exited 0.
   process.kill(ctx.daemon.child.pid!, "SIGTERM");
-  assert.is(await ctx.daemon.exited, 0, ctx.daemon.logs());
+  assert.is(await exitOf(ctx.daemon, "the stopped daemon"), 0, ctx.daemon.logs());
 });
 
 test.run();

@@ -45,6 +45,7 @@ import {
   TokenRequest,
   TokenResponse,
 } from "../helpers/go_types.ts";
+import { exitOf } from "../helpers/process.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 const HOURS_3_NS = 3 * 3600 * 1e9;
@@ -313,7 +314,7 @@ test("every endpoint takes MicroCluster's Go-encoded requests and answers what i
     assert.equal(normalise(verdict.extra), [...(row.extra ?? [])].sort(), `${row.endpoint}: extra`);
     assert.equal(normalise(verdict.cased), [...(row.cased ?? [])].sort(), `${row.endpoint}: case`);
   }
-  const c2Gone = await ctx.c2.daemon!.exited;
+  const c2Gone = await exitOf(ctx.c2.daemon!, "c2");
   assert.is(c2Gone, 0, "c2 shut down cleanly");
 });
 

@@ -21,6 +21,7 @@ import {
   stopMembers,
 } from "../helpers/cluster.ts";
 import {
+  exitOf,
   removeDir,
   spawnTracked,
   startDaemonProcess,
@@ -58,7 +59,7 @@ test("a second daemon on a running member's state directory is refused, naming t
   try {
     await startMember(m);
     const second = startDaemonProcess(["--state-dir", m.dir]);
-    const code = await second.exited;
+    const code = await exitOf(second, "the second daemon");
     assert.is.not(code, 0);
     assert.match(second.logs(), `in use by another cohort daemon (pid ${m.daemon!.child.pid})`);
     // The first one still serves.
@@ -88,7 +89,7 @@ test("a daemon refuses a state directory shared with other users (sticky bit, as
   try {
     chmodSync(dir, 0o1777);
     const d = startDaemonProcess(["--state-dir", dir]);
-    assert.is(await d.exited, 2, "bad input: exit code 2");
+    assert.is(await exitOf(d, "the daemon"), 2, "bad input: exit code 2");
     assert.match(d.logs(), "is shared with other users (mode 01777): use a directory of its own");
     assert.is(statSync(dir).mode & 0o7777, 0o1777);
   } finally {

@@ -21,7 +21,7 @@ import {
   stop,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { removeDir, tempDir } from "../helpers/process.ts";
+import { exitOf, removeDir, tempDir } from "../helpers/process.ts";
 import {
   formWith,
   isReady,
@@ -148,7 +148,7 @@ test("an un-upgraded member restarted mid-upgrade is refused: exit 1, naming the
   const [, , r3] = r;
   await stop(r3);
   spawnMember(r3, { extensions: EXTENSIONS });
-  const code = await r3.daemon!.exited;
+  const code = await exitOf(r3.daemon!, "r3's refused start");
   assert.is(code, 1, r3.daemon!.logs());
   assert.match(
     r3.daemon!.logs(),

@@ -22,7 +22,7 @@ import {
   stop,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { removeDir, tempDir } from "../helpers/process.ts";
+import { exitOf, removeDir, tempDir } from "../helpers/process.ts";
 import {
   formWith,
   isReady,
@@ -79,7 +79,7 @@ test.after(async (ctx) => {
 /** Waits until `m` exits; returns its exit code. */
 async function refused(m: Member, options: UpgradeStart): Promise<number> {
   spawnMember(m, options);
-  return await m.daemon!.exited;
+  return await exitOf(m.daemon!, `${m.name}'s refused start`);
 }
 
 function allReady(list: Member[]): Promise<unknown> {

@@ -23,7 +23,7 @@ import {
   stop,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { removeDir, tempDir } from "../helpers/process.ts";
+import { exitOf, removeDir, tempDir } from "../helpers/process.ts";
 import {
   formWith,
   isReady,
@@ -64,7 +64,7 @@ test.after(async (ctx) => {
 /** Starts `m` and waits until it exits; returns its exit code. */
 async function refused(m: Member, options: UpgradeStart): Promise<number> {
   spawnMember(m, options);
-  return await m.daemon!.exited;
+  return await exitOf(m.daemon!, `${m.name}'s refused start`);
 }
 
 /** The entry of `name` in `on`'s `cluster list -f json`. */

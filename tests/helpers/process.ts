@@ -157,6 +157,24 @@ export function startDaemonProcess(
   };
 }
 
+/**
+ * Waits until `d` exits on its own (a refused start, a stop it was asked for), at most `ms`:
+ * then it is killed and the wait fails with its last log lines, so a member that never exits
+ * fails its test with the reason instead of hanging the file until the runner's time limit.
+ */
+export async function exitOf(d: DaemonProcess, what: string, ms = 90_000): Promise<number> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((done) => (timer = setTimeout(() => done("late"), ms)));
+  const code = await Promise.race([d.exited, late]);
+  clearTimeout(timer);
+  if (code !== "late") return code;
+  try {
+    d.child.kill("SIGKILL");
+  } catch { /* gone meanwhile */ }
+  const tail = d.logs().trimEnd().split("\n").slice(-40).join("\n");
+  throw new Error(`${what} did not exit within ${ms} ms; its last log lines:\n${tail}`);
+}
+
 function unref(handle: unknown): void {
   try {
     (handle as { unref?(): void } | null)?.unref?.();
