@@ -12,18 +12,47 @@
  *   signed with its own key. Every record carries its `admission`: the admitting member's name
  *   and signature over the joiner's name, certificate and join time ({@link admissionPayload}),
  *   kept when the joiner rewrites its record, so a member that missed the admission still
- *   checks that a current member let this certificate in. The bootstrap member admits itself;
+ *   checks that a member let this certificate in. The bootstrap member admits itself;
  *   such a record is accepted only over one already held with the same certificate (every
  *   later member receives it in the state its admitting member hands it).
  * - **Any member writes a tombstone** (`null`): removal is anyone's, and it always wins (a
  *   tombstone beats a value of the same version, and versions are bounded: see
  *   `gossip/records.ts`).
- * - A joining record whose certificate differs from the live completed record's is refused:
- *   taking over a member's name needs its removal first, which the member sees.
+ *
+ * ## Incarnations: what proves a record to a member that missed its history
+ *
+ * A name is held by one certificate at a time, from its admission to its removal; a removed
+ * member may join again under the same name with a new certificate (a new incarnation). A
+ * receiver decides from the record alone and what it holds, whatever it missed:
+ *
+ * 1. **The admission proves the certificate**, once: it must verify with a certificate its
+ *    admitting member held *at the admission time* (`joinedAt`): its current one, or one this
+ *    receiver saw removed or replaced no earlier than that time ({@link RosterKeys.certificatesOf};
+ *    the trust remembers them in memory: a receiver restarted between the removal and the
+ *    admitted member's record knows only the current certificate, as before). A member removed
+ *    since still vouches for what it admitted while it was one; its key admits nothing dated
+ *    after its removal. A record whose certificate and admission the receiver already holds
+ *    needs only its writer's signature (the member's own rewrites, after its admitting member
+ *    left).
+ * 2. **A removal wins over the incarnation it removed, forever**: over a tombstone of version
+ *    T, only a record admitted after it (`joinedAt` > T) is accepted. An admission is never
+ *    later than its removal in one incarnation (the removal's version is at least the
+ *    admission record's), so the removed member's own writes, whatever their version, are
+ *    refused; the admitting member dates a new admission after the tombstone it holds.
+ * 3. **A name changes hands only after a removal the admission states:** a record of another
+ *    certificate than the live one held replaces it only when its admission carries `after`,
+ *    the version of the removal it follows (signed with the admission), no earlier than the
+ *    held incarnation's admission and before the new one. A receiver that missed the tombstone
+ *    (it has since been overwritten by the new admission) thus orders both as they happened:
+ *    the removal of the incarnation it held, then the new one. The member that held the name
+ *    takes it as its own removal (`lib/daemon/view.ts`). Without `after`, a joining record of
+ *    another certificate replaces only a held *joining* record (two admissions of one name
+ *    racing; the later wins).
  *
  * What this leaves a misbehaving member: removing anyone and admitting certificates of its
- * choosing, as `cluster remove` and join tokens allow any member; every such admission names
- * it (signed) and can be removed. It cannot change what another member's record says.
+ * choosing (after a removal it states), as `cluster remove` and join tokens allow any member;
+ * every such admission names it (signed) and can be removed. It cannot change what another
+ * member's record says, nor bring a removed incarnation back.
  *
  * Join-token records (`token`) are anyone's to write, consume or revoke, as any member may
  * issue a token; only their shape and number are checked. Removal notes (`removal`, `{ force }`, written
@@ -99,6 +128,11 @@ export interface Admission {
   by: string;
   /** `by`'s signature (base64url ECDSA P-256, IEEE P1363) of {@link admissionPayload}. */
   sig: string;
+  /**
+   * The version of the removal (tombstone) of the name's previous holder that this admission
+   * follows, as the admitting member held it; absent when it held none. Lower than `joinedAt`.
+   */
+  after?: number;
 }
 
 /** The most live (non-tombstone) roster records a member accepts. */
@@ -106,9 +140,16 @@ export const MAX_ROSTER = 4096;
 /** The most live join-token records a member accepts. */
 export const MAX_TOKENS = 1024;
 
-/** What an admission signature covers. */
-export function admissionPayload(name: string, certificate: string, joinedAt: number): string {
-  return JSON.stringify(["admission", name, certificate, joinedAt]);
+/** What an admission signature covers (`after`: see {@link Admission.after}). */
+export function admissionPayload(
+  name: string,
+  certificate: string,
+  joinedAt: number,
+  after?: number,
+): string {
+  return after === undefined
+    ? JSON.stringify(["admission", name, certificate, joinedAt])
+    : JSON.stringify(["admission", name, certificate, joinedAt, after]);
 }
 
 /**
@@ -141,8 +182,11 @@ export function canonicalJson(v: unknown): string {
 
 /** What the write rules need to know about keys (see `roster_trust.ts`). */
 export interface RosterKeys {
-  /** The certificate of a live roster member, or `undefined`. */
-  certificateOf(name: string): string | undefined;
+  /**
+   * The certificates `name` held as a member at time `at` (ms), as this member knows them: the
+   * one in its live record, and those this member saw removed or replaced no earlier than `at`.
+   */
+  certificatesOf(name: string, at: number): readonly string[];
   /** Hex SHA-256 fingerprint of a certificate (PEM), `undefined` when it is not one. */
   fingerprintOf(certificate: string): string | undefined;
   /** Whether `sig` is a signature of `payload` by the key of `certificate`. Never throws. */
@@ -190,8 +234,12 @@ function rosterShapeProblem(v: Record<string, unknown>): string | undefined {
   const a = v.admission as Record<string, unknown> | undefined;
   if (
     a !== undefined &&
-    (typeof a !== "object" || a === null || !isName(a.by) || typeof a.sig !== "string")
-  ) return "admission: expected { by, sig }";
+    (typeof a !== "object" || a === null || !isName(a.by) || typeof a.sig !== "string" ||
+      Object.keys(a).some((k) => k !== "by" && k !== "sig" && k !== "after"))
+  ) return "admission: expected { by, sig, after? }";
+  if (a?.after !== undefined && (!isUint(a.after) || a.after >= (v.joinedAt as number))) {
+    return "admission: after: expected the version of a removal before joinedAt";
+  }
   if (v.sig !== undefined && typeof v.sig !== "string") return "sig: expected a signature";
   if (v.refused !== undefined) return refusedShapeProblem(v.refused);
   return undefined;
@@ -254,44 +302,64 @@ export function rosterRecordProblem(
     return `the roster is full (${MAX_ROSTER} members)`;
   }
   if (trusted) return undefined;
-  return writerProblem(record, entry, heldEntry, keys);
+  return writerProblem(record, entry, held, keys);
 }
 
-/** Whether the writer of a roster value may write it, and did (signatures). */
+/** Whether the writer of a roster value may write it, and did (signatures): see the module docs. */
 function writerProblem(
   record: ReplicatedRecord,
   entry: RosterEntry,
-  heldEntry: RosterEntry | undefined,
+  held: ReplicatedRecord | undefined,
   keys: RosterKeys,
 ): string | undefined {
   const name = record.key;
   const admission = entry.admission;
   if (!admission) return "admission: missing (no member admitted this certificate)";
+  const heldEntry = held?.value != null ? held.value as unknown as RosterEntry : undefined;
   const sameCert = heldEntry?.certificate === entry.certificate;
-  let admitterCert: string | undefined;
-  if (admission.by === name) {
-    // The bootstrap member admitted itself: only a record already held can be re-signed so.
-    if (!sameCert) return "admission: a member cannot admit itself";
-    admitterCert = entry.certificate;
-  } else {
-    admitterCert = keys.certificateOf(admission.by);
-    if (!admitterCert) return `admission: "${admission.by}" is not a member`;
+  // Rule 2: the removal wins over every record of the incarnation it removed.
+  if (held && !heldEntry && entry.joinedAt <= held.version) {
+    return "admission: this incarnation was removed after it (its removal wins)";
   }
-  const admitted = admissionPayload(name, entry.certificate, entry.joinedAt);
-  if (!keys.verify(admitterCert, admitted, admission.sig)) return "admission: bad signature";
+  // Rule 3: another certificate takes the name only after a removal of the one held.
+  const handover = heldEntry !== undefined && !sameCert && admission.after !== undefined &&
+    admission.after >= heldEntry.joinedAt;
+  // Rule 1: the admission, checked once per certificate and admission.
+  const known = sameCert && heldEntry.joinedAt === entry.joinedAt &&
+    canonicalJson(heldEntry.admission) === canonicalJson(admission);
+  if (!known) {
+    let admitterCerts: readonly string[];
+    if (admission.by === name) {
+      // The bootstrap member admitted itself: only a record already held can be re-signed so.
+      if (!sameCert) return "admission: a member cannot admit itself";
+      admitterCerts = [entry.certificate];
+    } else {
+      admitterCerts = keys.certificatesOf(admission.by, entry.joinedAt);
+      if (!admitterCerts.length) return `admission: "${admission.by}" is not a member`;
+    }
+    const admitted = admissionPayload(name, entry.certificate, entry.joinedAt, admission.after);
+    if (!admitterCerts.some((c) => keys.verify(c, admitted, admission.sig))) {
+      return "admission: bad signature";
+    }
+  }
   // The writer: the member itself, or its admitting member while it joins.
   let writerCert: string;
   if (record.origin === name) {
-    if (heldEntry && !sameCert) return "certificate: a member cannot change its certificate";
+    if (heldEntry && !sameCert && !handover) {
+      return "certificate: a member cannot change its certificate";
+    }
     writerCert = entry.certificate;
   } else if (record.origin === admission.by && entry.joining === true) {
     if (Math.abs(entry.joinedAt - record.version) > JOINED_AT_SLACK_MS) {
       return "joinedAt: more than an hour from the admission";
     }
-    if (heldEntry && !sameCert && heldEntry.joining !== true) {
+    if (heldEntry && !sameCert && heldEntry.joining !== true && !handover) {
       return "certificate: a member's certificate is replaced only after its removal";
     }
-    writerCert = admitterCert;
+    // The admitting member's certificate now (it signs the record it writes now).
+    const current = keys.certificatesOf(admission.by, Infinity);
+    if (!current.length) return `origin: "${admission.by}" is not a member`;
+    writerCert = current[0];
   } else {
     return "origin: a member writes only its own record (its admitting member while it joins)";
   }
@@ -381,9 +449,13 @@ export function rosterOf(records: RecordStore): Map<string, RosterEntry> {
   // A join still pending whose admitting member was removed since can no longer be vouched
   // for: it is not trusted (a certificate a removed member let in leaves with it, unless the
   // joiner completed its join, and then only its own removal takes it out).
+  // So is one admitted by an earlier incarnation of its admitting member, removed since (the
+  // admitting member's record states a removal no earlier than the admission).
   for (const [name, e] of out) {
     const by = e.joining === true ? e.admission?.by : undefined;
-    if (by !== undefined && by !== name && !out.has(by)) out.delete(name);
+    if (by === undefined || by === name) continue;
+    const removed = out.get(by)?.admission?.after ?? -1;
+    if (!out.has(by) || removed >= e.joinedAt) out.delete(name);
   }
   return out;
 }

@@ -88,6 +88,42 @@ interface View {
   readonly removals: number;
 }
 
+/** The most certificates remembered per name, and names remembered, after they left. */
+const FORMER_PER_NAME = 8;
+const FORMER_NAMES = 4096;
+
+/**
+ * Certificates this member saw leave a name (removed, or replaced by a new incarnation), each
+ * with the version of that removal: an admission dated no later was made by a member (rule 1 in
+ * `roster.ts`). In memory: a restart forgets them, and then an admission by a member removed
+ * before it restarted is checked as before (its admitting member's current certificate).
+ */
+class FormerCertificates {
+  readonly #byName = new Map<string, { certificate: string; until: number }[]>();
+
+  /** Notes what a roster record about to be stored ends for the one `held`. */
+  note(held: ReplicatedRecord | undefined, record: ReplicatedRecord): void {
+    if (record.kind !== MEMBER_RECORD) return;
+    const old = held?.value as RosterEntry | null | undefined;
+    if (!old || typeof old !== "object" || typeof old.certificate !== "string") return;
+    const next = record.value as RosterEntry | null;
+    if (next !== null && next?.certificate === old.certificate) return;
+    const after = next?.admission?.after;
+    const until = typeof after === "number" ? after : record.version;
+    const list = this.#byName.get(record.key) ?? [];
+    this.#byName.delete(record.key);
+    list.push({ certificate: old.certificate, until });
+    if (list.length > FORMER_PER_NAME) list.shift();
+    this.#byName.set(record.key, list);
+    if (this.#byName.size > FORMER_NAMES) this.#byName.delete(this.#byName.keys().next().value!);
+  }
+
+  /** The certificates `name` held until no earlier than `at`. */
+  until(name: string, at: number): string[] {
+    return (this.#byName.get(name) ?? []).filter((f) => f.until >= at).map((f) => f.certificate);
+  }
+}
+
 /**
  * Builds cohort's trust for a member with `identity` (see the module docs and the rules in
  * `roster.ts`).
@@ -123,8 +159,13 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
       for (const r of ctx.records.records(REMOVAL_RECORD)) if (r.value !== null) removals++;
       return view = { byName, byFingerprint, tokens, removals };
     };
+    const former = new FormerCertificates();
     const keys: RosterKeys = {
-      certificateOf: (name) => current().byName.get(name)?.certificate,
+      certificatesOf(name, at) {
+        const now = current().byName.get(name)?.certificate;
+        const before = Number.isFinite(at) ? former.until(name, at) : [];
+        return now === undefined ? before : [now, ...before];
+      },
       fingerprintOf: (certificate) => parse(certificate)?.fingerprint,
       verify: verifyWith,
       liveCount: (kind) =>
@@ -153,18 +194,29 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
       },
       nameOf: (peer) => current().byFingerprint.get(peer),
       fingerprintOf: (name) => current().byName.get(name)?.fingerprint,
-      seal: (record) => seal(record, ctx.name, signText),
-      recordProblem: (record, held, trusted) => rosterRecordProblem(record, held, trusted, keys),
+      seal(record) {
+        const held = ctx.records.record(record.kind, record.key);
+        former.note(held, record);
+        return seal(record, held, ctx.name, signText);
+      },
+      recordProblem(record, held, trusted) {
+        const problem = rosterRecordProblem(record, held, trusted, keys);
+        // Accepted: the table stores it now.
+        if (problem === undefined) former.note(held, record);
+        return problem;
+      },
     };
   };
 }
 
 /**
  * Signs a local write of a roster value: adds the admission when the record has none (we admit
- * the member, or ourselves at bootstrap) and the record signature. Other records pass as they are.
+ * the member, or ourselves at bootstrap), stating the removal it follows when we hold the
+ * name's tombstone (`held`), and the record signature. Other records pass as they are.
  */
 function seal(
   record: ReplicatedRecord,
+  held: ReplicatedRecord | undefined,
   local: string,
   signText: (payload: string) => string,
 ): ReplicatedRecord {
@@ -173,9 +225,11 @@ function seal(
   if (typeof value !== "object" || typeof value.certificate !== "string") return record;
   const { sig: _, ...unsigned } = value;
   if (!unsigned.admission) {
+    const after = held?.value === null && held.version < value.joinedAt ? held.version : undefined;
     unsigned.admission = {
       by: local,
-      sig: signText(admissionPayload(record.key, value.certificate, value.joinedAt)),
+      sig: signText(admissionPayload(record.key, value.certificate, value.joinedAt, after)),
+      ...(after !== undefined ? { after } : {}),
     };
   }
   const sig = signText(recordPayload(record, unsigned));

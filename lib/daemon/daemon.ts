@@ -280,6 +280,14 @@ class MemberDaemon implements Daemon {
     const record = net.gossip.record(MEMBER_RECORD, name);
     if (record?.value === null) return { removed: true, version: record.version };
     if (callerFingerprint && net.view.isTrusted(callerFingerprint)) return { removed: false };
+    // The name is held by another certificate than the caller's: a new incarnation, admitted
+    // after a removal of the caller's that the caller missed. The asker compares the version
+    // with its own record's, so a new incarnation asking a member that has not heard of it
+    // yet (it holds the removed one's, older) is not told it was removed.
+    const entry = record?.value as { fingerprint?: unknown } | undefined;
+    if (callerFingerprint && entry && entry.fingerprint !== callerFingerprint) {
+      return { removed: true, version: record!.version };
+    }
     throw new ForbiddenError("Client certificate is not trusted by this cluster");
   }
 

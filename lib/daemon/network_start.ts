@@ -118,6 +118,7 @@ export async function startNetwork(
     gossip,
     stored,
     local: start.announce,
+    fingerprint: own,
     onChange: (change) => ref.network?.dispatch(change),
     onTrustShrunk: () => gossip.refreshTrust(),
   });

@@ -46,6 +46,8 @@ export class ViewReactions {
     if (!net) return;
     if (change.kind === "record") {
       if (change.selfRemoved) return learnRemoved(ctx, "own tombstone");
+      // A new incarnation of a removed member: its removal first, then its join.
+      if (change.removed?.hadJoined) this.#removed(change.removed.name);
       const joined = change.joined;
       if (joined && joined !== net.config.name && ctx.machine.is("online")) {
         void ctx.background.run(
@@ -53,7 +55,6 @@ export class ViewReactions {
           () => ctx.hook("onNewMember", { name: joined }),
         );
       }
-      if (change.removed?.hadJoined) this.#removed(change.removed.name);
       if (change.record.kind === REMOVAL_RECORD && change.record.value !== null) {
         const waiting = this.#awaitingNote.get(change.record.key);
         if (waiting) this.#postRemove(change.record.key, this.#noteSaysForced(change.record.key));

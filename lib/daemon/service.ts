@@ -200,7 +200,8 @@ export interface MemberService {
    */
   resetSelf(force?: boolean): Promise<void>;
   /**
-   * Whether member `name` was removed (its roster record is a tombstone, written at `version`),
+   * Whether member `name` was removed (its roster record is a tombstone, written at `version`,
+   * or, for a caller with another certificate, a new incarnation's record of that version),
    * asked by a member about itself before it opens after a restart. A caller whose certificate
    * `callerFingerprint` is not trusted learns only a removal.
    *

@@ -28,9 +28,12 @@ export type ViewChange =
     previous: ReplicatedRecord | undefined;
     /** A member whose join completed with this change. */
     joined?: string;
-    /** A member (not this one) whose roster record became a tombstone. */
+    /**
+     * A member (not this one) whose roster record became a tombstone, or whose certificate a
+     * new incarnation under its name replaced (its removal, then the new admission).
+     */
     removed?: { name: string; hadJoined: boolean };
-    /** This member's own roster record became a tombstone. */
+    /** This member's own roster record became a tombstone, or names another certificate. */
     selfRemoved?: boolean;
   };
 
@@ -42,6 +45,11 @@ export interface ClusterViewOptions {
   stored: readonly StoredMember[];
   /** The versions this member announces (what the others count it with). */
   local: MemberVersion;
+  /**
+   * This member's certificate fingerprint: a record of its name with another certificate (a
+   * new incarnation, admitted after a removal this member missed) is its removal.
+   */
+  fingerprint?: string;
   /** Called with every change, after the view has taken it in. */
   onChange(change: ViewChange): void;
   /** Called when the trust set shrank (so open connections of removed members are cut). */
@@ -115,10 +123,14 @@ export class ClusterView {
         return;
       }
       this.#reloadRoster();
-      const hadJoined = hasJoined(previous?.value as RosterEntry | null | undefined);
+      const before = previous?.value as RosterEntry | null | undefined;
+      const after = record.value as RosterEntry | null;
+      const hadJoined = hasJoined(before);
+      // Another certificate under the name: the incarnation held was removed (`roster.ts`).
+      const replaced = !!before && !!after && before.fingerprint !== after.fingerprint;
       const change: ViewChange = { kind: "record", record, previous };
-      if (hasJoined(record.value as RosterEntry | null) && !hadJoined) change.joined = record.key;
-      if (record.value === null && previous != null && previous.value !== null) {
+      if (hasJoined(after) && (!hadJoined || replaced)) change.joined = record.key;
+      if ((after === null && before != null) || replaced) {
         if (record.key === this.name) change.selfRemoved = true;
         else change.removed = { name: record.key, hadJoined };
       }
@@ -152,9 +164,13 @@ export class ClusterView {
     return this.#trust.has(fingerprint);
   }
 
-  /** Whether this member's own roster record is a tombstone. */
+  /** Whether this member's own roster record is a tombstone (or names another certificate). */
   selfRemoved(): boolean {
-    return this.gossip.record(MEMBER_RECORD, this.name)?.value === null;
+    const own = this.gossip.record(MEMBER_RECORD, this.name);
+    if (own?.value === null) return true;
+    const fp = this.#o.fingerprint;
+    return fp !== undefined && own !== undefined &&
+      (own.value as unknown as RosterEntry).fingerprint !== fp;
   }
 
   /** Whether `name` was seen alive since this member started (this member always was). */

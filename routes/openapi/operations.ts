@@ -343,15 +343,20 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: "internal",
     summary: "Whether a member was removed (cohort only)",
     description: "Asked by a restarting member about itself before it opens: it is no longer " +
-      "trusted once removed, so a removal is told to any caller presenting a certificate; " +
-      "that a member was not removed, only to a trusted caller (403 otherwise).",
+      "trusted once removed, so a removal is told to any caller presenting a certificate " +
+      "(as is a name now held by another certificate than the caller's: a new member under " +
+      "that name, admitted after the caller's removal); that a member was not removed, only " +
+      "to a trusted caller (403 otherwise).",
     access: "anyone",
     params: NAME,
     metadata: {
       type: "object",
       properties: {
         removed: { type: "boolean" },
-        version: { type: "integer", description: "The tombstone's version, when removed" },
+        version: {
+          type: "integer",
+          description: "The tombstone's version (or the new holder's record's), when removed",
+        },
       },
       required: ["removed"],
     },

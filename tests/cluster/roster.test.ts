@@ -47,6 +47,17 @@ test("a pending join admitted by a removed member is not trusted; a completed on
   assert.equal([...roster.keys()].sort(), ["done", "m1", "pending"]);
 });
 
+test("a pending join admitted by an earlier incarnation of its admitting member is not trusted", () => {
+  const again = { ...entry("m2"), joinedAt: 10, admission: { by: "m2", sig: "s", after: 5 } };
+  const roster = rosterOf(store({
+    m1: entry("m1"),
+    m2: again, // removed at 5, admitted again at 10
+    before: { ...entry("m2", true), joinedAt: 4 }, // admitted by the removed m2, pending
+    since: { ...entry("m2", true), joinedAt: 11 }, // admitted by m2 as it is now
+  }));
+  assert.equal([...roster.keys()].sort(), ["m1", "m2", "since"]);
+});
+
 test("canonical JSON sorts keys at every level", () => {
   assert.is(
     canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: "x" } }),

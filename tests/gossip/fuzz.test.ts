@@ -244,7 +244,7 @@ test("hostile records through engines on the roster trust: no member's record ch
 
 test("the roster's write rules never throw and refuse what is not a well-formed member or token", () => {
   const keys: RosterKeys = {
-    certificateOf: (name) => (MEMBER_NAMES.includes(name) ? `cert-${name}` : undefined),
+    certificatesOf: (name) => (MEMBER_NAMES.includes(name) ? [`cert-${name}`] : []),
     fingerprintOf: (cert) => (cert.startsWith("cert-") ? "ab".repeat(32) : undefined),
     verify: () => false,
     liveCount: () => 0,

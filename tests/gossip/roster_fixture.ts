@@ -43,19 +43,30 @@ export function rosterRecord(
   name: string,
   pair: KeyPair,
   admitter: { name: string; pair: KeyPair },
-  options: { version?: number; joining?: boolean; writer?: { name: string; pair: KeyPair } } = {},
+  options: {
+    version?: number;
+    joining?: boolean;
+    writer?: { name: string; pair: KeyPair };
+    /** The admission's time (default: `version`). */
+    joinedAt?: number;
+    /** The removal of the name's previous holder the admission follows (its tombstone's version). */
+    after?: number;
+  } = {},
 ): ReplicatedRecord {
   const version = options.version ?? 1000;
+  const joinedAt = options.joinedAt ?? version;
   const writer = options.writer ?? { name, pair };
+  const after = options.after;
   const entry: RosterEntry = {
     address: simAddress(Number(name.slice(1)) || 0),
     certificate: pair.cert,
     fingerprint: pair.fingerprint,
-    joinedAt: version,
+    joinedAt,
     ...(options.joining ? { joining: true } : {}),
     admission: {
       by: admitter.name,
-      sig: signWith(admitter.pair.key, admissionPayload(name, pair.cert, version)),
+      sig: signWith(admitter.pair.key, admissionPayload(name, pair.cert, joinedAt, after)),
+      ...(after !== undefined ? { after } : {}),
     },
   };
   const record = { kind: "member", key: name, value: null, version, origin: writer.name };

@@ -35,20 +35,7 @@ export interface SeedOptions {
  * record (`gossip/records.ts` logs it): a seed whose violations come with that refusal is counted
  * as meeting the bug (and reported as such), not as a new failure.
  */
-export const KNOWN_BUGS: readonly { name: string; reason: RegExp }[] = Object.freeze([
-  {
-    name: "a member that missed another's removal never takes its new certificate " +
-      '(lib/cluster/roster.ts: "a member cannot change its certificate")',
-    reason: /cannot change its certificate|certificate is replaced only after its removal/,
-  },
-  {
-    name: "an admission is checked against its admitting member's current certificate: once " +
-      "that member is removed (or joined again), a member that missed the admission never " +
-      'takes the admitted member (lib/cluster/roster.ts: "admission: … is not a member", ' +
-      '"admission: bad signature")',
-    reason: /^admission: (".*" is not a member|bad signature)$/,
-  },
-]);
+export const KNOWN_BUGS: readonly { name: string; reason: RegExp }[] = Object.freeze([]);
 
 /** What one seed did. */
 export interface SeedResult {

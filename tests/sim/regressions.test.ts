@@ -134,9 +134,13 @@ test("a member restarted while cut off is seen up again once the network heals, 
  * The seeds that found them, with the script length they were found with (100155: a member
  * killed within a second of learning of a new member restarted without it, its only other known
  * member removed meanwhile: a split for good; fixed by writing roster changes at once; 973, under
- * Deno: a member restarted during 20 % loss heard nobody, and the others held it left).
+ * Deno: a member restarted during 20 % loss heard nobody, and the others held it left; 212: a
+ * member down while another was removed and joined again never took its new certificate; 253: a
+ * member that missed an admission never took the admitted member once its admitting member was
+ * removed; both fixed by the incarnation rules of `lib/cluster/roster.ts`, unit-tested in
+ * tests/cluster/roster_trust.test.ts).
  */
-for (const [seed, steps] of [[17, 8], [789, 4], [973, 4], [100155, 4]]) {
+for (const [seed, steps] of [[17, 8], [789, 4], [973, 4], [100155, 4], [212, 8], [253, 8]]) {
   test(`seed ${seed} replays without a violation`, async () => {
     const r = await runSeed(seed, { members: 3, steps });
     assert.equal(r.violations, [], report(r, { members: 3, steps }));

@@ -83,11 +83,14 @@ export async function acceptJoin(
   const now = ctx.env.clock.now();
   // Check and consumption run without an await between them.
   if (token.state === "live") tokens.consume(hash, token.entry.expiresAt);
+  // A name removed before is admitted after its removal (`roster.ts`, rule 2), whatever the
+  // remover's clock said: the seal states that removal in the admission.
+  const removed = net.gossip.record(MEMBER_RECORD, request.name);
   const entry: RosterEntry = {
     address: request.address,
     certificate: request.certificate,
     fingerprint: claim.fingerprint,
-    joinedAt: now,
+    joinedAt: removed?.value === null ? Math.max(now, removed.version + 1) : now,
     joining: true,
   };
   net.gossip.setRecord(MEMBER_RECORD, request.name, entry as unknown as JsonValue);

@@ -1,0 +1,91 @@
+/**
+ * The cluster view's reading of roster records across incarnations: a member's name taken by a
+ * new certificate (admitted after a removal this member missed) is that member's removal, then
+ * the new member's join; this member's own name taken so is its own removal.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
+import { ClusterView, type ClusterViewOptions, type ViewChange } from "../../lib/daemon/view.ts";
+
+const test = suite("cluster view");
+
+/** A gossip layer of roster records only, whose changes are told to the view. */
+class Records {
+  readonly map = new Map<string, ReplicatedRecord>();
+  readonly listeners: ((e: unknown) => void)[] = [];
+
+  write(name: string, fingerprint: string | null, joinedAt = 1, version = joinedAt): void {
+    const value = fingerprint === null ? null : {
+      address: `${name}:1`,
+      certificate: fingerprint,
+      fingerprint,
+      joinedAt,
+    };
+    const previous = this.map.get(name);
+    const record = { kind: MEMBER_RECORD, key: name, value, version, origin: name };
+    this.map.set(name, record);
+    for (const fn of this.listeners) fn({ record, previous });
+  }
+  records(kind: string): ReplicatedRecord[] {
+    return kind === MEMBER_RECORD ? [...this.map.values()] : [];
+  }
+  record(kind: string, key: string): ReplicatedRecord | undefined {
+    return kind === MEMBER_RECORD ? this.map.get(key) : undefined;
+  }
+  member(): undefined {
+    return undefined;
+  }
+  on(event: string, fn: (e: unknown) => void): () => void {
+    if (event === "record-change") this.listeners.push(fn);
+    return () => {};
+  }
+}
+
+function setup() {
+  const gossip = new Records();
+  gossip.write("m1", "fp1");
+  gossip.write("m2", "fp2");
+  const changes: ViewChange[] = [];
+  const view = new ClusterView({
+    name: "m1",
+    gossip: gossip as unknown as ClusterViewOptions["gossip"],
+    stored: [],
+    local: { schemaInternal: 1, schemaExternal: 0, extensions: ["internal:x"] },
+    fingerprint: "fp1",
+    onChange: (c) => void changes.push(c),
+    onTrustShrunk: () => {},
+  });
+  view.start();
+  return { gossip, view, changes };
+}
+
+test("a member's name taken by a new certificate is its removal, then the new member's join", () => {
+  const { gossip, view, changes } = setup();
+  gossip.write("m2", "fp2b", 20, 21);
+  const [c] = changes;
+  assert.ok(c.kind === "record");
+  if (c.kind !== "record") return;
+  assert.equal(c.removed, { name: "m2", hadJoined: true });
+  assert.is(c.joined, "m2");
+  assert.not.ok(c.selfRemoved);
+  assert.ok(view.isTrusted("fp2b"));
+  assert.not.ok(view.isTrusted("fp2"));
+  // The same certificate rewriting its record is neither.
+  gossip.write("m2", "fp2b", 20, 30);
+  const again = changes[1];
+  assert.ok(again.kind === "record" && !again.removed && !again.joined);
+});
+
+test("this member's own name taken by another certificate is its own removal", () => {
+  const { gossip, view, changes } = setup();
+  assert.not.ok(view.selfRemoved());
+  gossip.write("m1", "other", 20, 21);
+  assert.ok(changes[0].kind === "record" && changes[0].selfRemoved);
+  assert.ok(view.selfRemoved(), "as read from the records at a start");
+  gossip.write("m1", null, 20, 40);
+  assert.ok(view.selfRemoved(), "its tombstone");
+});
+
+test.run();
