@@ -15,6 +15,7 @@ import { Buffer } from "node:buffer";
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
+import { setImmediate } from "node:timers";
 import WebSocket, { WebSocketServer } from "ws";
 import type { RawData } from "ws";
 import type {
@@ -130,6 +131,36 @@ interface Inbound {
   idle: number;
 }
 
+/**
+ * Sends frames so that those to one peer within one turn of the event loop leave in one write:
+ * the first frame corks the connection's socket, and it is uncorked once the turn's work is done
+ * (`setImmediate`). Each `ws.send` is otherwise its own TLS record and `write` system call, and
+ * a member answering a burst of frames (a join's state exchange, a round of probes) spent more
+ * time in those writes than in the gossip itself. Frames are never held past the turn.
+ */
+export function coalescingSender(): (ws: WebSocket, data: string | Uint8Array) => void {
+  const corked = new Set<Duplex>();
+  let scheduled = false;
+  const uncork = () => {
+    scheduled = false;
+    for (const socket of corked) socket.uncork();
+    corked.clear();
+  };
+  return (ws, data) => {
+    // ws keeps its socket in `_socket` (no public accessor); without one, frames go one by one.
+    const socket = (ws as unknown as { _socket?: Duplex })._socket;
+    if (socket && !corked.has(socket) && typeof socket.cork === "function") {
+      socket.cork();
+      corked.add(socket);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(uncork);
+      }
+    }
+    ws.send(data);
+  };
+}
+
 const ADDRESS_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/;
 const noop = () => {};
 const noHandlers: TransportHandlers = { message: noop, refused: noop };
@@ -184,6 +215,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   };
   let handlers = noHandlers;
   let closed = false;
+  const write = coalescingSender();
 
   function reject(socket: Duplex, status: string, fields: Record<string, unknown>): void {
     log.warn("Gossip connection rejected", { status, ...fields });
@@ -263,7 +295,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       const queue = peer.queue!;
       peer.queue = undefined;
       peer.queued = 0;
-      for (const data of queue) ws.send(data);
+      for (const data of queue) write(ws, data);
     });
     ws.on("pong", () => peer.awaitingPong = false);
     ws.on("error", (err: Error & { code?: string }) => {
@@ -348,7 +380,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       queue.push(data);
       peer.queued += size;
     } else if (peer.ws.readyState === WebSocket.OPEN) {
-      peer.ws.send(data);
+      write(peer.ws, data);
     } else {
       s.dropped++; // the dial failed and the close event has not arrived yet
     }

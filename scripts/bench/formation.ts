@@ -21,7 +21,8 @@
  * Wall-clock figures: the machine's load (`uptime`) is printed with them.
  *
  * Usage: `npm run build && node --import tsx scripts/bench/formation.ts
- *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]`
+ *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]
+ *   [--dist DIR]` (`--dist`: the built daemon to run, default `dist/`)
  * (issue 15's targets: `--members 25` and `--members 50`, each also with `--busy 2`).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -42,6 +43,7 @@ const { values: opts } = parseArgs({
     idle: { type: "string", default: "20" },
     preset: { type: "string", default: "lan" },
     "cpu-prof": { type: "string" },
+    dist: { type: "string" },
   },
 });
 const N = Math.max(2, Math.min(200, Number(opts.members) || 25));
@@ -50,6 +52,8 @@ const BUSY = Math.max(0, Math.min(8, Number(opts.busy) || 0));
 const IDLE_MS = Math.max(0, Number(opts.idle) || 0) * 1000;
 const PRESET = opts.preset === "local" ? "local" : "lan";
 const PROF_DIR = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
+/** The built daemon to run (a copy of an older `dist/` compares before and after). */
+const DIST = resolve(opts.dist ?? join(root, "dist"));
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -157,7 +161,7 @@ async function oneRun(run: number): Promise<RunResult> {
         : [];
       m.proc = startProc(
         [
-          join(root, "dist/mod.js"),
+          join(DIST, "mod.js"),
           "daemon",
           "--state-dir",
           m.dir,
