@@ -11,7 +11,12 @@
  * - false `dead`: `member-failed` events (none may happen);
  * - members suspected at least once, and the admitting member's share of the suspicions;
  * - the formation time (first join request to the last join visible on every member);
- * - each join request's duration (what `cohort init --token` waits for), median and slowest.
+ * - each join request's duration (what `cohort init --token` waits for), median and slowest;
+ * - after forming, over the idle window: CPU per member (% of one core, utime+stime from
+ *   /proc/PID/stat) and resident memory per member (VmRSS) at its end;
+ * - one `GET /core/1.0/cluster`'s cost to the member that answers (the admitting member's CPU
+ *   over `--requests` sequential requests on its control socket, its idle CPU over the same time
+ *   subtracted, per request).
  *
  * Optionally with `--busy K` CPU-bound loops (`node -e 'for(;;){}'`) running beside the cluster
  * the whole time, and `--cpu-prof DIR` to profile the admitting member (`node --cpu-prof`; the
@@ -22,7 +27,7 @@
  *
  * Usage: `npm run build && node --import tsx scripts/bench/formation.ts
  *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]
- *   [--dist DIR]` (`--dist`: the built daemon to run, default `dist/`)
+ *   [--dist DIR] [--requests 200]` (`--dist`: the built daemon to run, default `dist/`)
  * (issue 15's targets: `--members 25` and `--members 50`, each also with `--busy 2`).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -44,6 +49,7 @@ const { values: opts } = parseArgs({
     preset: { type: "string", default: "lan" },
     "cpu-prof": { type: "string" },
     dist: { type: "string" },
+    requests: { type: "string", default: "200" },
   },
 });
 const N = Math.max(2, Math.min(200, Number(opts.members) || 25));
@@ -51,6 +57,7 @@ const RUNS = Math.max(1, Math.min(20, Number(opts.runs) || 3));
 const BUSY = Math.max(0, Math.min(8, Number(opts.busy) || 0));
 const IDLE_MS = Math.max(0, Number(opts.idle) || 0) * 1000;
 const PRESET = opts.preset === "local" ? "local" : "lan";
+const REQUESTS = Math.max(0, Math.min(5000, Number(opts.requests) || 0));
 const PROF_DIR = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
 /** The built daemon to run (a copy of an older `dist/` compares before and after). */
 const DIST = resolve(opts.dist ?? join(root, "dist"));
@@ -58,6 +65,14 @@ const DIST = resolve(opts.dist ?? join(root, "dist"));
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const note = (s: string) => console.error(`[formation] ${s}`);
+/** CPU time of a process so far (utime + stime), ms. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+}
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
+const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
 const load = () =>
   spawnSync("uptime", { encoding: "utf8" }).stdout.trim().replace(/^.*load/, "load");
 
@@ -121,6 +136,12 @@ interface RunResult {
   dead: number;
   suspected: number;
   admitterShare: number;
+  /** Idle CPU per member, % of one core (mean over the members). */
+  idleCpu: number;
+  /** Resident memory per member at the end of the idle window, MB (mean). */
+  rss: number;
+  /** Daemon CPU per `GET /core/1.0/cluster`, ms. */
+  listMs?: number;
   longestTasks?: number[];
 }
 
@@ -224,8 +245,24 @@ async function oneRun(run: number): Promise<RunResult> {
     };
     for (let k = 0; k < 1200 && !joinedEverywhere(); k++) await sleep(50);
     const formed = now();
-    await sleep(IDLE_MS);
+    const pids = members.map((m) => m.proc!.child.pid!);
+    // The first seconds after forming still carry the last joins' work: idle is measured after.
+    const settle = Math.min(5000, IDLE_MS / 4);
+    await sleep(settle);
+    const cpu0 = pids.map(cpuMs);
+    const idle0 = now();
+    await sleep(IDLE_MS - settle);
     const end = now();
+    const idleCpu = pids.map((p, k) => (100 * (cpuMs(p) - cpu0[k])) / (end - idle0));
+    const rss = pids.map(rssMb);
+    let listMs: number | undefined;
+    if (REQUESTS > 0) {
+      const c0 = cpuMs(pids[0]);
+      const t = now();
+      for (let k = 0; k < REQUESTS; k++) await api(0, "GET", "/core/1.0/cluster");
+      const used = cpuMs(pids[0]) - c0 - (idleCpu[0] / 100) * (now() - t);
+      listMs = used / REQUESTS;
+    }
     const suspects = events.filter((e) => e.event === "member-suspect");
     const admitter = members[0].name;
     const res: RunResult = {
@@ -238,6 +275,9 @@ async function oneRun(run: number): Promise<RunResult> {
       admitterShare: suspects.length
         ? suspects.filter((e) => e.member === admitter).length / suspects.length
         : 0,
+      idleCpu: idleCpu.reduce((a, b) => a + b, 0) / N,
+      rss: rss.reduce((a, b) => a + b, 0) / N,
+      ...(listMs !== undefined ? { listMs } : {}),
     };
     if (!joinedEverywhere()) note(`run ${run}: the cluster did not form within 60 s`);
     await stop(members[0].proc);
@@ -339,6 +379,15 @@ row(`suspicions while idle ${IDLE_MS / 1000} s`, results.map((r) => r.idleSuspic
 row("members suspected at least once", results.map((r) => r.suspected));
 row("admitting member's share of suspicions (%)", results.map((r) => 100 * r.admitterShare));
 row("false dead verdicts", results.map((r) => r.dead));
+row("idle CPU per member (% of one core)", results.map((r) => r.idleCpu), 2);
+row("resident memory per idle member, VmRSS (MB)", results.map((r) => r.rss), 1);
+if (REQUESTS > 0) {
+  row(
+    `one GET /core/1.0/cluster, daemon CPU (ms, over ${REQUESTS} requests)`,
+    results.map((r) => r.listMs ?? NaN),
+    2,
+  );
+}
 if (PROF_DIR) {
   row(
     "admitting member's longest task (ms, from its CPU profile)",
