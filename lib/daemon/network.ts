@@ -138,13 +138,22 @@ export class Network {
    * maintained list (see `EntryList`).
    */
   entries(selfOnline: boolean) {
-    return this.#entries.get({
+    return this.#entries.get(this.#sources(selfOnline));
+  }
+
+  /** {@link Network.entries} serialised as a JSON array (see `EntryList.json`). */
+  entriesJson(selfOnline: boolean): string {
+    return this.#entries.json(this.#sources(selfOnline));
+  }
+
+  #sources(selfOnline: boolean) {
+    return {
       view: this.view,
       roles: this.roles.roles(),
       appVersion: this.#ctx.appVersion,
       selfOnline,
       now: this.#ctx.env.clock.now(),
-    });
+    };
   }
 
   /** Stops everything, leaving gossip gracefully when `leave`, and writes what is pending. */
