@@ -11,7 +11,8 @@
  * - false `dead`: `member-failed` events (none may happen);
  * - members suspected at least once, and the admitting member's share of the suspicions;
  * - the formation time (first join request to the last join visible on every member);
- * - each join request's duration (what `cohort init --token` waits for), median and slowest;
+ * - each join request's duration (what `cohort init --token` waits for), median and slowest, and
+ *   its part after the admitting member accepted the join (its "Admitted a new member" line);
  * - after forming, over the idle window: CPU per member (% of one core, utime+stime from
  *   /proc/PID/stat) and resident memory per member (VmRSS) at its end;
  * - one `GET /core/1.0/cluster`'s cost to the member that answers (the admitting member's CPU
@@ -131,6 +132,8 @@ interface RunResult {
   formMs: number;
   /** Each join request's duration (what `init --token` waits for), ms. */
   joinMs: number[];
+  /** Each join request's part after the admitting member logged its admission, ms. */
+  afterAcceptMs: number[];
   formSuspicions: number;
   idleSuspicions: number;
   dead: number;
@@ -151,6 +154,9 @@ async function oneRun(run: number): Promise<RunResult> {
   const members: { name: string; dir: string; address: string; proc?: Proc }[] = [];
   const usedPorts = new Set<number>();
   const joinMs: number[] = [];
+  const afterAcceptMs: number[] = [];
+  /** When the admitting member logged each admission, by joiner name. */
+  const admitted = new Map<string, number>();
   for (let i = 0; i < N; i++) {
     const dir = mkdtempSync(join(tmpdir(), `cohort-form-${i}-`));
     dirs.push(dir);
@@ -193,6 +199,11 @@ async function oneRun(run: number): Promise<RunResult> {
         ],
         { COHORT_LOG_LEVEL: "info" },
         (line) => {
+          if (i === 0 && line.includes('"Admitted a new member"')) {
+            const name = /"name":"([^"]+)"/.exec(line)?.[1];
+            if (name) admitted.set(name, now());
+            return;
+          }
           if (!line.includes('"Membership event"')) return;
           try {
             const e = JSON.parse(line) as { event: string; member: string };
@@ -230,7 +241,10 @@ async function oneRun(run: number): Promise<RunResult> {
         address: members[i].address,
         join_token: token,
       });
-      joinMs.push(now() - started);
+      const done = now();
+      joinMs.push(done - started);
+      const at = admitted.get(members[i].name);
+      if (at !== undefined) afterAcceptMs.push(done - at);
     }
     // Formed: every member logged every other member's join (or knew it from its start state).
     const joinedEverywhere = () => {
@@ -268,6 +282,7 @@ async function oneRun(run: number): Promise<RunResult> {
     const res: RunResult = {
       formMs: formed - t0,
       joinMs,
+      afterAcceptMs,
       formSuspicions: suspects.filter((e) => e.t <= formed).length,
       idleSuspicions: suspects.filter((e) => e.t > formed && e.t <= end).length,
       dead: events.filter((e) => e.event === "member-failed").length,
@@ -372,6 +387,16 @@ row(
 row(
   "join request, the slowest of a run (s)",
   results.map((r) => Math.max(...r.joinMs) / 1000),
+  2,
+);
+row(
+  "join request after its admission was logged, median over a run's joins (s)",
+  results.map((r) => median(r.afterAcceptMs) / 1000),
+  2,
+);
+row(
+  "join request after its admission was logged, the slowest of a run (s)",
+  results.map((r) => Math.max(...r.afterAcceptMs) / 1000),
   2,
 );
 row("suspicions while forming (events, all observers)", results.map((r) => r.formSuspicions));
