@@ -180,6 +180,15 @@ wire(
     assert.is(lines.length, 1, "one line per sender per 10 s");
     assert.is(lines[0].fingerprint, (await keyPair("gamma")).fingerprint);
     assert.is(lines[0].level, 40, "warn");
+    // The connection is read again once the budget refilled: gamma is heard again.
+    await sleep(1000);
+    const heard = alpha.inbox.length;
+    gamma.transport.send(alpha.listener.address, { t: "after" });
+    await waitFor(
+      () => alpha.inbox.slice(heard).some((m) => String(m.frame).includes('"after"')),
+      "gamma's frame after the flood",
+      5000,
+    );
   },
 );
 
