@@ -28,11 +28,11 @@
  *
  * Usage: `npm run build && node --import tsx scripts/bench/formation.ts
  *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]
- *   [--dist DIR] [--requests 200]` (`--dist`: the built daemon to run, default `dist/`)
+ *   [--dist DIR] [--requests 200] [--logs DIR]` (`--dist`: the built daemon to run, default `dist/`)
  * (issue 15's targets: `--members 25` and `--members 50`, each also with `--busy 2`).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -51,6 +51,7 @@ const { values: opts } = parseArgs({
     "cpu-prof": { type: "string" },
     dist: { type: "string" },
     requests: { type: "string", default: "200" },
+    logs: { type: "string" },
   },
 });
 const N = Math.max(2, Math.min(200, Number(opts.members) || 25));
@@ -58,6 +59,8 @@ const RUNS = Math.max(1, Math.min(20, Number(opts.runs) || 3));
 const BUSY = Math.max(0, Math.min(8, Number(opts.busy) || 0));
 const IDLE_MS = Math.max(0, Number(opts.idle) || 0) * 1000;
 const PRESET = opts.preset === "local" ? "local" : "lan";
+/** Where every member's log is kept (`f<i>.log`), when asked. */
+const LOG_DIR = opts.logs ? resolve(opts.logs) : undefined;
 const REQUESTS = Math.max(0, Math.min(5000, Number(opts.requests) || 0));
 const PROF_DIR = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
 /** The built daemon to run (a copy of an older `dist/` compares before and after). */
@@ -199,6 +202,7 @@ async function oneRun(run: number): Promise<RunResult> {
         ],
         { COHORT_LOG_LEVEL: "info" },
         (line) => {
+          if (LOG_DIR) appendFileSync(join(LOG_DIR, `f${i}.log`), `${line}\n`);
           if (i === 0 && line.includes('"Admitted a new member"')) {
             const name = /"name":"([^"]+)"/.exec(line)?.[1];
             if (name) admitted.set(name, now());
@@ -348,6 +352,7 @@ const spread = (v: number[], digits = 0) =>
   })`;
 
 if (PROF_DIR) mkdirSync(PROF_DIR, { recursive: true });
+if (LOG_DIR) mkdirSync(LOG_DIR, { recursive: true });
 const loadBefore = load();
 const results: RunResult[] = [];
 try {
