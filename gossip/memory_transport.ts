@@ -122,6 +122,7 @@ export class MemoryNetwork {
   readonly #connections: boolean;
   readonly #idleMs: number;
   readonly #endpoints = new Map<string, Endpoint>();
+  #drop?: (from: string, to: string, frame: Frame) => boolean;
   readonly #deliver = (d: Delivery) => this.#arrive(d);
 
   constructor(options: MemoryNetworkOptions) {
@@ -179,6 +180,14 @@ export class MemoryNetwork {
         if (ep) ep.group = i;
       }
     });
+  }
+
+  /**
+   * Drops every frame `drop` picks (`from` and `to` are addresses), as a network that loses one
+   * kind of message would; `undefined` stops dropping. Sent frames count as sent and dropped.
+   */
+  dropWhere(drop: ((from: string, to: string, frame: Frame) => boolean) | undefined): void {
+    this.#drop = drop;
   }
 
   /** Removes every partition. */
@@ -242,6 +251,11 @@ export class MemoryNetwork {
       }
       bytes = text.length;
       if (this.#json) f = text;
+    }
+    if (this.#drop?.(from.address, to, frame)) {
+      from.stats.sentFrames++;
+      from.stats.dropped++;
+      return;
     }
     const d: Delivery = { from, to, frame: f, bytes, refusal: false };
     if (from.stalled) {

@@ -7,7 +7,8 @@
  *    was down (they no longer trust it, so gossip cannot tell it). Removed: it resets at once,
  *    without running `onStart` or serving anything but its status;
  * 3. the upgrade gate compares the versions the code would run with what every other member
- *    last ran. Refused: the attempt is published as a refused start (`refusals.ts`) and the start
+ *    last ran (a refusal only once the members it names were heard from in this run, or did not
+ *    answer for {@link HEAR_BEFORE_REFUSING_MS}). Refused: the attempt is published as a refused start (`refusals.ts`) and the start
  *    fails, with nothing applied to the store. Otherwise the member runs: its app migrations are
  *    applied (only when it opens: a waiting member may still be rolled back), its own row takes
  *    its new versions (durable), then they are announced, and it waits or opens (`onStart`).
@@ -82,6 +83,7 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
     onOpen: (waitedMs) =>
       void ctx.background.run("Opening after the upgrade wait", () => openAfterWait(ctx, waitedMs)),
   });
+  await hearBeforeRefusing(ctx, net, gate, seeds);
   const decision = gate.begin();
   if (decision.decision === "refuse") {
     await refuse(ctx, net, seeds, decision.message);
@@ -110,6 +112,44 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
   }
   ctx.machine.to("online", "every member runs these versions");
   await ctx.hook("onStart", {});
+}
+
+/**
+ * How long a start that would refuse itself waits to hear, in this run, from the members its
+ * refusal names, ms. A refusal is final (the start fails), and the versions the store remembers
+ * for a member are those of its run before this member stopped: it may have upgraded or rolled
+ * back since, and a push-pull lost or late under load must not make this start refuse itself on
+ * them. A member not heard from within it counts with its last known versions, as a down member
+ * does.
+ */
+const HEAR_BEFORE_REFUSING_MS = 10_000;
+/** How often, while it waits to hear them, the start asks the members for their state, ms. */
+const ASK_AGAIN_MS = 1000;
+
+/**
+ * Waits while the gate would refuse this start because of members not heard from since it
+ * started (their versions are the store's memory); see {@link HEAR_BEFORE_REFUSING_MS}.
+ */
+async function hearBeforeRefusing(
+  ctx: MemberContext,
+  net: Network,
+  gate: UpgradeGate,
+  seeds: readonly string[],
+): Promise<void> {
+  const clock = ctx.env.clock;
+  const deadline = clock.now() + HEAR_BEFORE_REFUSING_MS;
+  let askAt = clock.now() + ASK_AGAIN_MS;
+  while (clock.now() < deadline) {
+    const d = gate.evaluate();
+    if (d.decision !== "refuse") return;
+    const unheard = [...d.ahead, ...d.diverged].some((m) => !net.view.seenAlive(m.name));
+    if (!unheard) return;
+    if (clock.now() >= askAt) {
+      askAt = clock.now() + ASK_AGAIN_MS;
+      void net.gossip.join(seeds).catch(() => {});
+    }
+    await sleep(clock, 100);
+  }
 }
 
 /** Waits (briefly) until the versions of every member that is up are known. */
