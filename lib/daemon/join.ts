@@ -21,15 +21,23 @@ const CODES: Record<number, ErrorCode> = {
 /** How long one join attempt may take, in ms. */
 export const JOIN_TIMEOUT_MS = 15_000;
 
-/** A member answered the join request with a refusal: nothing was admitted. */
-export class JoinRefusedError extends CohortError {}
+/**
+ * A member answered the join request with a refusal: it admitted nothing. Nothing was admitted
+ * at all only when no address was skipped before it (`skipped` empty): one that did not answer
+ * may have admitted the joiner and failed before its answer came back (a crash, a timeout).
+ */
+export class JoinRefusedError extends CohortError {
+  /** The addresses tried before, that did not answer (`"host:port (why)"`). */
+  skipped: readonly string[] = [];
+}
 
 /**
  * Sends the join request to the token's addresses in order. An address that does not answer,
  * or whose certificate does not match the token's fingerprint, is skipped; the first member that
  * answers decides: its admission is returned, its refusal is thrown with its own message.
  *
- * @throws {JoinRefusedError} the refusal of the member that answered.
+ * @throws {JoinRefusedError} the refusal of the member that answered (with the addresses
+ *   skipped before it).
  * @throws {UnavailableError} when no address could be reached (one that timed out may still
  *   have admitted the joiner).
  */
@@ -62,11 +70,13 @@ export async function requestJoin(
     const env = answer.body as { type?: string; error?: string; metadata?: unknown } | null;
     if (answer.status >= 400 || env?.type !== "sync") {
       const status = answer.status >= 400 ? answer.status : 502;
-      throw new JoinRefusedError(
+      const refused = new JoinRefusedError(
         CODES[status] ?? "E_INTERNAL",
         status,
         env?.error || `Join refused by ${address} with HTTP ${answer.status}`,
       );
+      refused.skipped = skipped;
+      throw refused;
     }
     return { response: env.metadata as JoinResponse, via: address };
   }

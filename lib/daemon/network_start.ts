@@ -153,7 +153,7 @@ export async function startNetwork(
   ref.network = network;
   view.start();
   roles.update();
-  network.scheduleTick();
+  network.startTick();
   gossip.start();
   return network;
 }

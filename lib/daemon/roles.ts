@@ -111,10 +111,9 @@ export class RoleTracker {
   /**
    * Warns about members whose announced role disagrees with the settled one. Called on every
    * persistence tick; reported once a disagreement held for two ticks in a row (a view still
-   * converging disagrees briefly), once per member and role pair. Returns whether a disagreement
-   * not reported yet was seen (the caller checks again a tick later).
+   * converging disagrees briefly), once per member and role pair.
    */
-  checkAnnounced(): boolean {
+  checkAnnounced(): void {
     const view = this.#o.view;
     const now = new Set<string>();
     for (const [name, role] of this.#settled) {
@@ -135,8 +134,6 @@ export class RoleTracker {
       }
     }
     this.#suspects = now;
-    for (const key of now) if (!this.#reported.has(key)) return true;
-    return false;
   }
 
   /** Whether `computed` differs from the settled roles in who is ranked at all. */

@@ -11,13 +11,7 @@
  * - false `dead`: `member-failed` events (none may happen);
  * - members suspected at least once, and the admitting member's share of the suspicions;
  * - the formation time (first join request to the last join visible on every member);
- * - each join request's duration (what `cohort init --token` waits for), median and slowest, and
- *   its part after the admitting member accepted the join (its "Admitted a new member" line);
- * - after forming, over the idle window: CPU per member (% of one core, utime+stime from
- *   /proc/PID/stat) and resident memory per member (VmRSS) at its end;
- * - one `GET /core/1.0/cluster`'s cost to the member that answers (the admitting member's CPU
- *   over `--requests` sequential requests on its control socket, its idle CPU over the same time
- *   subtracted, per request).
+ * - each join request's duration (what `cohort init --token` waits for), median and slowest.
  *
  * Optionally with `--busy K` CPU-bound loops (`node -e 'for(;;){}'`) running beside the cluster
  * the whole time, and `--cpu-prof DIR` to profile the admitting member (`node --cpu-prof`; the
@@ -27,12 +21,11 @@
  * Wall-clock figures: the machine's load (`uptime`) is printed with them.
  *
  * Usage: `npm run build && node --import tsx scripts/bench/formation.ts
- *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]
- *   [--dist DIR] [--requests 200] [--logs DIR]` (`--dist`: the built daemon to run, default `dist/`)
+ *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]`
  * (issue 15's targets: `--members 25` and `--members 50`, each also with `--busy 2`).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -49,9 +42,6 @@ const { values: opts } = parseArgs({
     idle: { type: "string", default: "20" },
     preset: { type: "string", default: "lan" },
     "cpu-prof": { type: "string" },
-    dist: { type: "string" },
-    requests: { type: "string", default: "200" },
-    logs: { type: "string" },
   },
 });
 const N = Math.max(2, Math.min(200, Number(opts.members) || 25));
@@ -59,24 +49,11 @@ const RUNS = Math.max(1, Math.min(20, Number(opts.runs) || 3));
 const BUSY = Math.max(0, Math.min(8, Number(opts.busy) || 0));
 const IDLE_MS = Math.max(0, Number(opts.idle) || 0) * 1000;
 const PRESET = opts.preset === "local" ? "local" : "lan";
-/** Where every member's log is kept (`f<i>.log`), when asked. */
-const LOG_DIR = opts.logs ? resolve(opts.logs) : undefined;
-const REQUESTS = Math.max(0, Math.min(5000, Number(opts.requests) || 0));
 const PROF_DIR = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
-/** The built daemon to run (a copy of an older `dist/` compares before and after). */
-const DIST = resolve(opts.dist ?? join(root, "dist"));
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const note = (s: string) => console.error(`[formation] ${s}`);
-/** CPU time of a process so far (utime + stime), ms. */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-}
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
-const rssMb = (pid: number) =>
-  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
 const load = () =>
   spawnSync("uptime", { encoding: "utf8" }).stdout.trim().replace(/^.*load/, "load");
 
@@ -135,19 +112,11 @@ interface RunResult {
   formMs: number;
   /** Each join request's duration (what `init --token` waits for), ms. */
   joinMs: number[];
-  /** Each join request's part after the admitting member logged its admission, ms. */
-  afterAcceptMs: number[];
   formSuspicions: number;
   idleSuspicions: number;
   dead: number;
   suspected: number;
   admitterShare: number;
-  /** Idle CPU per member, % of one core (mean over the members). */
-  idleCpu: number;
-  /** Resident memory per member at the end of the idle window, MB (mean). */
-  rss: number;
-  /** Daemon CPU per `GET /core/1.0/cluster`, ms. */
-  listMs?: number;
   longestTasks?: number[];
 }
 
@@ -157,9 +126,6 @@ async function oneRun(run: number): Promise<RunResult> {
   const members: { name: string; dir: string; address: string; proc?: Proc }[] = [];
   const usedPorts = new Set<number>();
   const joinMs: number[] = [];
-  const afterAcceptMs: number[] = [];
-  /** When the admitting member logged each admission, by joiner name. */
-  const admitted = new Map<string, number>();
   for (let i = 0; i < N; i++) {
     const dir = mkdtempSync(join(tmpdir(), `cohort-form-${i}-`));
     dirs.push(dir);
@@ -191,7 +157,7 @@ async function oneRun(run: number): Promise<RunResult> {
         : [];
       m.proc = startProc(
         [
-          join(DIST, "mod.js"),
+          join(root, "dist/mod.js"),
           "daemon",
           "--state-dir",
           m.dir,
@@ -202,12 +168,6 @@ async function oneRun(run: number): Promise<RunResult> {
         ],
         { COHORT_LOG_LEVEL: "info" },
         (line) => {
-          if (LOG_DIR) appendFileSync(join(LOG_DIR, `f${i}.log`), `${line}\n`);
-          if (i === 0 && line.includes('"Admitted a new member"')) {
-            const name = /"name":"([^"]+)"/.exec(line)?.[1];
-            if (name) admitted.set(name, now());
-            return;
-          }
           if (!line.includes('"Membership event"')) return;
           try {
             const e = JSON.parse(line) as { event: string; member: string };
@@ -245,10 +205,7 @@ async function oneRun(run: number): Promise<RunResult> {
         address: members[i].address,
         join_token: token,
       });
-      const done = now();
-      joinMs.push(done - started);
-      const at = admitted.get(members[i].name);
-      if (at !== undefined) afterAcceptMs.push(done - at);
+      joinMs.push(now() - started);
     }
     // Formed: every member logged every other member's join (or knew it from its start state).
     const joinedEverywhere = () => {
@@ -263,30 +220,13 @@ async function oneRun(run: number): Promise<RunResult> {
     };
     for (let k = 0; k < 1200 && !joinedEverywhere(); k++) await sleep(50);
     const formed = now();
-    const pids = members.map((m) => m.proc!.child.pid!);
-    // The first seconds after forming still carry the last joins' work: idle is measured after.
-    const settle = Math.min(5000, IDLE_MS / 4);
-    await sleep(settle);
-    const cpu0 = pids.map(cpuMs);
-    const idle0 = now();
-    await sleep(IDLE_MS - settle);
+    await sleep(IDLE_MS);
     const end = now();
-    const idleCpu = pids.map((p, k) => (100 * (cpuMs(p) - cpu0[k])) / (end - idle0));
-    const rss = pids.map(rssMb);
-    let listMs: number | undefined;
-    if (REQUESTS > 0) {
-      const c0 = cpuMs(pids[0]);
-      const t = now();
-      for (let k = 0; k < REQUESTS; k++) await api(0, "GET", "/core/1.0/cluster");
-      const used = cpuMs(pids[0]) - c0 - (idleCpu[0] / 100) * (now() - t);
-      listMs = used / REQUESTS;
-    }
     const suspects = events.filter((e) => e.event === "member-suspect");
     const admitter = members[0].name;
     const res: RunResult = {
       formMs: formed - t0,
       joinMs,
-      afterAcceptMs,
       formSuspicions: suspects.filter((e) => e.t <= formed).length,
       idleSuspicions: suspects.filter((e) => e.t > formed && e.t <= end).length,
       dead: events.filter((e) => e.event === "member-failed").length,
@@ -294,9 +234,6 @@ async function oneRun(run: number): Promise<RunResult> {
       admitterShare: suspects.length
         ? suspects.filter((e) => e.member === admitter).length / suspects.length
         : 0,
-      idleCpu: idleCpu.reduce((a, b) => a + b, 0) / N,
-      rss: rss.reduce((a, b) => a + b, 0) / N,
-      ...(listMs !== undefined ? { listMs } : {}),
     };
     if (!joinedEverywhere()) note(`run ${run}: the cluster did not form within 60 s`);
     await stop(members[0].proc);
@@ -352,7 +289,6 @@ const spread = (v: number[], digits = 0) =>
   })`;
 
 if (PROF_DIR) mkdirSync(PROF_DIR, { recursive: true });
-if (LOG_DIR) mkdirSync(LOG_DIR, { recursive: true });
 const loadBefore = load();
 const results: RunResult[] = [];
 try {
@@ -394,30 +330,11 @@ row(
   results.map((r) => Math.max(...r.joinMs) / 1000),
   2,
 );
-row(
-  "join request after its admission was logged, median over a run's joins (s)",
-  results.map((r) => median(r.afterAcceptMs) / 1000),
-  2,
-);
-row(
-  "join request after its admission was logged, the slowest of a run (s)",
-  results.map((r) => Math.max(...r.afterAcceptMs) / 1000),
-  2,
-);
 row("suspicions while forming (events, all observers)", results.map((r) => r.formSuspicions));
 row(`suspicions while idle ${IDLE_MS / 1000} s`, results.map((r) => r.idleSuspicions));
 row("members suspected at least once", results.map((r) => r.suspected));
 row("admitting member's share of suspicions (%)", results.map((r) => 100 * r.admitterShare));
 row("false dead verdicts", results.map((r) => r.dead));
-row("idle CPU per member (% of one core)", results.map((r) => r.idleCpu), 2);
-row("resident memory per idle member, VmRSS (MB)", results.map((r) => r.rss), 1);
-if (REQUESTS > 0) {
-  row(
-    `one GET /core/1.0/cluster, daemon CPU (ms, over ${REQUESTS} requests)`,
-    results.map((r) => r.listMs ?? NaN),
-    2,
-  );
-}
 if (PROF_DIR) {
   row(
     "admitting member's longest task (ms, from its CPU profile)",

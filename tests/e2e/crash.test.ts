@@ -559,14 +559,7 @@ const test = suite("kill -9 crash consistency");
  * them as skipped, and this file prints them) until the fix lands and its entry is removed.
  * `COHORT_CRASH_ALL=1` runs them anyway.
  */
-const AWAITING_FIX: Record<string, string> = {
-  "join, admitting side: killed on its 'Admitted a new member' line":
-    "when the kill lands after the admission is stored but before its answer reaches the joiner, " +
-    "the joiner undoes its join and asks the other members to withdraw it; they have not heard " +
-    "of the admission yet (403), which withdraw() takes as done, and the restarted admitting " +
-    "member then spreads the admission: x3 is listed UNREACHABLE until JOIN_EXPIRY_MS (5 min) " +
-    "drops it (lib/daemon/flows/ask_peers.ts withdraw, lib/daemon/flows/accept_join.ts)",
-};
+const AWAITING_FIX: Record<string, string> = {};
 const runAll = process.env.COHORT_CRASH_ALL === "1";
 const results = new Map<string, Deferred>();
 for (const chain of CHAINS) {

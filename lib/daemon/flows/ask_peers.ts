@@ -63,14 +63,28 @@ export function askRemoved(
  * Asks the peers, one after the other, to remove `name` (forced): the way out of a join that was
  * admitted but not completed, or of a leave whose tombstone may not have spread. Resolves
  * `true` once one did it or told that `name` is not a member (any more); `false` when none could.
+ *
+ * A 403 (this certificate is not trusted there) means that member does not hold `name` in its
+ * roster: after a leave, it holds the tombstone. After a join cut short (`unheard`), it may only
+ * not have heard of the admission yet (the admitting member was killed before its answer
+ * reached us, and spreads the admission once it restarts): such a 403 counts only when that
+ * member says `name` was removed.
  */
 export async function withdraw(
   ctx: MemberContext,
   peers: readonly string[],
   name: string,
   identity: { cert: string; key: string; fingerprint: string },
-  timeoutMs = 10_000,
+  options: {
+    /** Per request, ms. @default 10_000 */
+    timeoutMs?: number;
+    /** After a join cut short (see above). @default false */
+    unheard?: boolean;
+    /** Members that cannot be reached are logged at debug level (a retry). @default false */
+    quiet?: boolean;
+  } = {},
 ): Promise<boolean> {
+  const { timeoutMs = 10_000, unheard = false, quiet = false } = options;
   for (const address of peers) {
     try {
       const answer = await ctx.env.peers.request({
@@ -82,13 +96,22 @@ export async function withdraw(
         timeoutMs,
       });
       // 404: not a member; 403: not trusted, so not in that member's roster either.
-      if (answer.status < 300 || answer.status === 404 || answer.status === 403) return true;
+      if (answer.status < 300 || answer.status === 404) return true;
+      if (answer.status === 403) {
+        if (!unheard || await askRemoved(ctx, [address], name, 0, identity) === "removed") {
+          return true;
+        }
+        continue;
+      }
       ctx.logger.warn("A member did not take this member out of the roster", {
         address,
         reason: answerError(answer),
       });
     } catch (err) {
-      ctx.logger.warn("Could not reach a member to leave the roster", { address, err });
+      ctx.logger[quiet ? "debug" : "warn"]("Could not reach a member to leave the roster", {
+        address,
+        err,
+      });
     }
   }
   return false;
@@ -107,6 +130,6 @@ export async function withdrawMarked(ctx: MemberContext, t: Transition): Promise
     t.peers,
     t.name,
     { ...identity, fingerprint: t.fingerprint },
-    RESUME_ASK_MS,
+    { timeoutMs: RESUME_ASK_MS },
   );
 }

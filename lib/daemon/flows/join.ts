@@ -30,7 +30,8 @@ import { startNetwork } from "../network_start.ts";
 import type { ControlRequest } from "../service.ts";
 import { writeDaemonConfig } from "../state_dir.ts";
 import { clearTransition, readTransition, syncDir, writeTransition } from "../transition.ts";
-import { withdraw, withdrawMarked } from "./ask_peers.ts";
+import { JOIN_EXPIRY_MS } from "./accept_join.ts";
+import { RESUME_ASK_MS, withdraw, withdrawMarked } from "./ask_peers.ts";
 import { clearLeftovers } from "./wipe.ts";
 
 /**
@@ -153,15 +154,57 @@ async function undoJoin(
 ): Promise<void> {
   await ctx.dropNetwork(false);
   ctx.setConfig(undefined);
-  // A refusal means we were not admitted; anything else after the mark (a timeout, a failure
-  // after the admission) may have left us in the roster: ask to be taken out again.
-  if (identity && readTransition(ctx.paths) && !(err instanceof JoinRefusedError)) {
-    await withdraw(ctx, peers, name, identity);
-  }
+  // A refusal means we were not admitted, unless a member asked before did not answer;
+  // anything else after the mark (a timeout, a failure after the admission, a crash of the
+  // admitting member before its answer) may have left us in the roster: ask to be taken out.
+  const notAdmitted = err instanceof JoinRefusedError && err.skipped.length === 0;
+  if (
+    identity && readTransition(ctx.paths) && !notAdmitted &&
+    !(await withdraw(ctx, peers, name, identity, { unheard: true }))
+  ) keepWithdrawing(ctx, peers, name, identity);
   await clearLeftovers(ctx).catch((e) =>
     ctx.logger.warn("Could not clear a failed join", { err: e })
   );
   clearTransition(ctx.paths);
+}
+
+/** How often a join cut short asks again to be taken out, ms. */
+const WITHDRAW_AGAIN_MS = 3000;
+
+/**
+ * A join cut short that no member confirmed withdrawn (the admitting member is down, the others
+ * never heard of the admission): asks again in the background until one does, so that the
+ * admission the admitting member spreads once it restarts is undone at once rather than at its
+ * expiry. Gives up after {@link JOIN_EXPIRY_MS} (the admission expires anyway) or as soon as
+ * this member starts another bootstrap or join.
+ */
+function keepWithdrawing(
+  ctx: MemberContext,
+  peers: readonly string[],
+  name: string,
+  identity: { cert: string; key: string; fingerprint: string },
+): void {
+  const until = ctx.env.clock.now() + JOIN_EXPIRY_MS;
+  ctx.logger.warn("No member confirmed this join withdrawn: asking again in the background", {
+    name,
+  });
+  const cancel = ctx.background.every(
+    "Withdrawing a join cut short",
+    WITHDRAW_AGAIN_MS,
+    async () => {
+      if (ctx.config || readTransition(ctx.paths) || ctx.env.clock.now() > until) return cancel();
+      if (
+        await withdraw(ctx, peers, name, identity, {
+          timeoutMs: RESUME_ASK_MS,
+          unheard: true,
+          quiet: true,
+        })
+      ) {
+        ctx.logger.info("A join cut short is withdrawn", { name });
+        cancel();
+      }
+    },
+  );
 }
 
 /**

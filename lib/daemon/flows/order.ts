@@ -79,7 +79,9 @@ export const DURABLE_STEPS: readonly DurableStep[] = Object.freeze([
     flow: "accept-join",
     step: "joiner's roster record (joining) written to the store, then gossiped and answered",
     line: `"Admitted a new member"`,
-    restart: "the admitter knows the joiner (it may have been its only peer); a joiner that " +
+    restart: "the admitter knows the joiner (it may have been its only peer); a joiner whose " +
+      "answer was lost undid its join and asks again to be taken out until a member that " +
+      "heard of the admission does it (the restarted admitter, at the latest); a joiner that " +
       "never completes is dropped after JOIN_EXPIRY_MS by any online member",
   },
   {
