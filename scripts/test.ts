@@ -1,6 +1,6 @@
 /**
- * The one test command (`npm test`): static checks, then every uvu test file under Node and
- * under Deno, then the slowest files and a closing line `N passed, N failed` that CI reads.
+ * The one test command (`npm test`): static checks and every uvu test file under Node and under
+ * Deno, then the slowest files and a closing line `N passed, N failed` that CI reads.
  *
  * Usage: `tsx scripts/test.ts [--runtime node|deno]… [--no-checks] [--faults] [--jobs N]
  * [--timeout S] [pattern]`
@@ -8,7 +8,9 @@
  *   e.g. `e2e/remove` (default: every `*.test.ts`).
  * - `--faults` runs the fault matrix instead (`tests/faults/*.fault.ts`: network namespaces,
  *   root; `npm run test:faults`): no static checks, one file at a time, 40 minutes per file.
- * - `--jobs N` runs N test files at once (default 2, or `$COHORT_TEST_JOBS`).
+ * - `--jobs N` runs N test files at once (default 3, or `$COHORT_TEST_JOBS`): a file spends most
+ *   of its time waiting on daemons, gossip rounds and timers, so two at a time left the two cores
+ *   of a CI machine half idle.
  * - `--verbose` prints every file's output; by default a file that passed gets one line, and
  *   only a file that failed, timed out or left processes running gets its whole output.
  * - `--timeout S` is each test file's time limit in seconds (default 420, or
@@ -22,9 +24,11 @@
  * reported), when it printed its summary but processes it started keep it from exiting (a failed
  * test left a daemon running: killed after 10 s and counted as a failure), when it times out, when the runner is interrupted,
  * and when the runner is killed (see `scripts/test/process_groups.ts`). Files run longest first,
- * by the times of the last run (kept in `.tmp/test-times.json`, which `npm ci` leaves), never the
- * same file under both runtimes at once, a file that says `cohort-test: alone` with no other
- * file beside it, and one that says `cohort-test: one runtime` under the first runtime only.
+ * by the times of the last run (kept in `.tmp/test-times.json`, which `npm ci` leaves; on a fresh
+ * clone, by the committed `scripts/test/times.json`), never the same file under both runtimes at
+ * once, a file that says `cohort-test: alone` with no other file beside it, and one that says
+ * `cohort-test: one runtime` under the first runtime only. The static checks run one after
+ * another beside the first test files.
  *
  * uvu files are run with `deno run -A`, never `deno test`, which would report them as passing
  * without running them.
@@ -38,10 +42,11 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { tmpdir, userInfo } from "node:os";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type GroupMember, groupMembers, ProcessGroups } from "./test/process_groups.ts";
@@ -77,7 +82,7 @@ for (const r of runtimes) {
   }
 }
 const jobs = Math.floor(
-  positive("--jobs", values.jobs ?? process.env.COHORT_TEST_JOBS, values.faults ? 1 : 2),
+  positive("--jobs", values.jobs ?? process.env.COHORT_TEST_JOBS, values.faults ? 1 : 3),
 );
 const fileTimeoutMs = positive(
   "--timeout",
@@ -129,12 +134,27 @@ interface Outcome {
 
 let nextDir = 0;
 
+/**
+ * tsx keeps what it compiled in `$TMPDIR/tsx-<uid>`: with a `TMPDIR` of its own, each file (and
+ * each tsx process it starts) would compile every module it loads again. A link to the runner's
+ * own cache keeps one cache for the run (tsx ignores an entry it cannot read, and writes whole
+ * files under names of their own).
+ */
+const tsxCache = join(tmpdir(), `tsx-${process.geteuid?.() ?? userInfo().username}`);
+function shareTsxCache(dir: string): void {
+  try {
+    mkdirSync(tsxCache, { recursive: true });
+    symlinkSync(tsxCache, join(dir, basename(tsxCache)));
+  } catch { /* only a cache */ }
+}
+
 /** Runs one command in a process group of its own; kills the group on timeout and at its end. */
 function run(label: string, command: string, args: string[], timeoutMs: number): Promise<Outcome> {
   return new Promise((done) => {
     const started = Date.now();
     const dir = join(tmpRoot, String(nextDir++));
     mkdirSync(dir);
+    shareTsxCache(dir);
     const child = groups.spawn(command, args, {
       cwd: root,
       env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", TMPDIR: dir },
@@ -228,11 +248,17 @@ async function check(label: string, command: string, args: string[]): Promise<vo
 }
 
 const TIMES = resolve(root, ".tmp/test-times.json");
+/**
+ * Each file's duration in one whole run (a busy 2-core machine), ms, by label: the order on a
+ * fresh clone (CI), where `.tmp/test-times.json` is not there yet. Regenerate it from that file
+ * after a whole run when files were added or their times changed a lot.
+ */
+const HINTS = resolve(root, "scripts/test/times.json");
 
 /** Each file's duration in the last run that ran it, ms, by label (`node e2e/x.test.ts`). */
-function readTimes(): Record<string, number> {
+function readTimes(file = TIMES): Record<string, number> {
   try {
-    return JSON.parse(readFileSync(TIMES, "utf8"));
+    return JSON.parse(readFileSync(file, "utf8"));
   } catch {
     return {};
   }
@@ -294,7 +320,12 @@ async function testFile(runtime: string, file: string): Promise<void> {
   report(o, bad === 0 ? passedText : verdict, bad === 0);
 }
 
-if (!values["no-checks"] && !values.faults) {
+/**
+ * The static checks, one after another, beside the first test files rather than before them: they
+ * read the sources only, and the longest test files spend most of their time waiting on daemons.
+ */
+async function checks(): Promise<void> {
+  if (values["no-checks"] || values.faults) return;
   await check("type check (tsc --noEmit)", bin("tsc"), ["--noEmit", "-p", "tsconfig.json"]);
   await check("deno lint", bin("deno"), ["lint", "--quiet"]);
   await check("deno fmt --check", bin("deno"), ["fmt", "--check", "--quiet"]);
@@ -309,8 +340,9 @@ const files = testFiles();
 // Longest first (from the last run's times; end-to-end files first when unknown), so that short
 // files fill the gaps at the end instead of a long one starting last.
 const known = readTimes();
+const hints = readTimes(HINTS);
 const estimate = (label: string, file: string) =>
-  known[label] ?? (file.startsWith("e2e/") ? 60_000 : 2_000);
+  known[label] ?? hints[label] ?? (file.startsWith("e2e/") ? 60_000 : 2_000);
 /**
  * A file whose module text says `cohort-test: one runtime` runs under the first runtime asked
  * for only: what it tests runs in processes of its own (npm, tsc, deno), whichever runtime
@@ -373,8 +405,9 @@ function leave(): void {
   for (const w of waiting.splice(0)) w();
 }
 const started = Date.now();
-await Promise.all(
-  Array.from({ length: Math.min(jobs, queue.length) }, async () => {
+await Promise.all([
+  checks(),
+  ...Array.from({ length: Math.min(jobs, queue.length) }, async () => {
     for (let job = next(); job; job = next()) {
       const solo = alone(job.file);
       busy.add(job.file);
@@ -385,7 +418,7 @@ await Promise.all(
       busy.delete(job.file);
     }
   }),
-);
+]);
 writeTimes(known, timings);
 if (files.length === 0) {
   console.log(`\nNo test file matches ${pattern}`);
