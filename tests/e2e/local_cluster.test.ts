@@ -4,8 +4,8 @@
  * command line that reaches it, and stop with nothing left behind when Ctrl-C reaches npm: a
  * terminal sends SIGINT to the whole foreground process group; a supervisor may signal npm alone.
  *
- * cohort-test: alone (the npm script rebuilds `dist/`, which other test files load: the test
- * runner runs no other file beside this one).
+ * The script rebuilds `dist/`, which the test files running beside this one load: it runs in a
+ * copy of the checkout (`checkoutCopy`), which it builds and runs as it would the repository.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { isDeno } from "../../lib/runtime.ts";
-import { ROOT, run } from "../helpers/packed.ts";
+import { checkoutCopy, run } from "../helpers/packed.ts";
 
 const test = suite("npm run cluster");
 
@@ -24,7 +24,11 @@ interface Started {
   exited: Promise<number>;
 }
 
+/** Where npm runs: a copy of the checkout, made once (see the module docs). */
+let checkout: string | undefined;
+
 function startCluster(): Started {
+  checkout ??= checkoutCopy();
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };
   delete env.FORCE_COLOR;
   const npm = spawn("npm", [
@@ -35,7 +39,7 @@ function startCluster(): Started {
     "2",
     "--runtime",
     isDeno ? "deno" : "node",
-  ], { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  ], { cwd: checkout, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   guard(npm.pid!);
   let output = "";
   npm.stdout!.on("data", (d) => (output += d));
@@ -111,7 +115,7 @@ async function runAndInterrupt(signalGroup: boolean): Promise<void> {
       assert.ok(existsSync(m.dir), `${m.name}'s state directory ${m.dir} exists`);
       assert.ok(m.command.includes(m.dir), m.command);
       // The printed command, as the user would paste it in the directory npm ran in.
-      const reached = await run("sh", ["-c", m.command], { cwd: ROOT });
+      const reached = await run("sh", ["-c", m.command], { cwd: checkout });
       assert.is(reached.code, 0, `${m.command}\n${reached.stderr}`);
       assert.match(reached.stdout, /member1\s.*ONLINE/);
       assert.match(reached.stdout, /member2\s.*ONLINE/);

@@ -7,7 +7,16 @@
  * them; both are removed when the process exits.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -98,6 +107,22 @@ process.on("exit", () => {
 export function scratchDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   scratch.push(dir);
+  return dir;
+}
+
+/**
+ * A copy of the repository's working tree in a scratch directory, as a developer's checkout
+ * would be after `npm ci`: every file but `node_modules/` (linked to the repository's),
+ * `dist/`, `.git/` and `.tmp/`. A test that runs an npm script which rebuilds `dist/` runs it
+ * there, so that the files running beside it keep loading an intact `dist/`.
+ */
+export function checkoutCopy(): string {
+  const dir = scratchDir("cohort-checkout-");
+  for (const name of readdirSync(ROOT)) {
+    if (["node_modules", "dist", ".git", ".tmp"].includes(name)) continue;
+    cpSync(join(ROOT, name), join(dir, name), { recursive: true });
+  }
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return dir;
 }
 
