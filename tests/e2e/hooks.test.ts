@@ -26,10 +26,14 @@ test.before((ctx) => {
   ctx.dirs = [];
 });
 
-test.after(async (ctx) => {
-  await Promise.all(ctx.daemons.map((d) => d.stop()));
-  for (const dir of ctx.dirs) removeDir(dir);
-});
+// Each test makes members of its own: stopped once it ends, so that the later tests do not run
+// beside every earlier test's members still gossiping in this process.
+async function cleanUp(ctx: Ctx): Promise<void> {
+  await Promise.all(ctx.daemons.splice(0).map((d) => d.stop()));
+  for (const dir of ctx.dirs.splice(0)) removeDir(dir);
+}
+test.after.each(cleanUp);
+test.after(cleanUp);
 
 const STATE_FILES = ["daemon.json", "cluster.crt", "cluster.key", "server.crt", "server.key"];
 
