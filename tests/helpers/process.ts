@@ -198,16 +198,41 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
+/**
+ * Where {@link freePort} looks: below Linux's ephemeral range (32768–60999), from which the kernel
+ * picks the local port of every outgoing connection. A port taken from that range (`listen(0)`)
+ * and bound seconds later by a daemon could meanwhile be the local end of some connection (on a
+ * busy machine, some test's gossip or HTTP): the daemon then failed with EADDRINUSE.
+ */
+const PORTS = { first: 10_000, count: 22_000 };
+/** This process's next port to try: a walk from a random start, so that processes rarely meet. */
+let nextPort = Math.floor(Math.random() * PORTS.count);
+
+/** Whether `port` can be listened on at 127.0.0.1 right now. */
+function listenable(port: number): Promise<number | undefined> {
+  return new Promise((done) => {
     const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
+    server.once("error", () => done(undefined));
+    server.listen(port, "127.0.0.1", () => {
       const { port } = server.address() as { port: number };
       server.close(() => done(port));
     });
   });
+}
+
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1, outside the ephemeral range (see
+ * {@link PORTS}); one the kernel picks if none of a hundred there is free.
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const port = PORTS.first + (nextPort++ % PORTS.count);
+    const free = await listenable(port);
+    if (free) return free;
+  }
+  const any = await listenable(0);
+  if (any === undefined) throw new Error("no free TCP port on 127.0.0.1");
+  return any;
 }
 
 /**
