@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { createMember, type Daemon, silentLogger, syncResponse } from "../../mod.ts";
 import { requestJson } from "../../lib/net/client.ts";

@@ -2,7 +2,7 @@
  * Both PeerTransports (HTTPS with mutual TLS, and MemoryPeers for whole members in one process)
  * keep one contract: tests/daemon/peers_contract.ts.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import { generateCertificate, type KeyPair } from "../../lib/net/certificates.ts";
 import { serveHttps } from "../../lib/net/serve.ts";
 import { MemoryPeers } from "../../lib/daemon/memory_peers.ts";

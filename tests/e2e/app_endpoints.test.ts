@@ -8,7 +8,7 @@
 // deno-lint-ignore-file no-explicit-any
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { moduleCommand } from "../../lib/runtime.ts";
 import { requestJson } from "../../lib/net/client.ts";

@@ -4,7 +4,7 @@
  * gossip, not waited for), the member reports it in `GET /core/1.0` and stores it in
  * `core_cluster_members`; bad values exit 2; a restart brings back `--app-version`.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import {
   api,

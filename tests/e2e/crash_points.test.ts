@@ -10,7 +10,7 @@
  * - an admitted joiner killed before it finishes: it restarts clean, the cluster drops it, and a
  *   new token for the same name lets it join.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import {
   api,

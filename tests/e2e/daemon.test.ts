@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { fingerprint } from "../../lib/net/certificates.ts";
 import { requestJson } from "../../lib/net/client.ts";

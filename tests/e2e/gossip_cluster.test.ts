@@ -3,7 +3,7 @@
  * preset) gossip over mutual-TLS WebSockets. Every member's view is read over its control socket
  * (`GET /core/1.0/cluster`), once through `cohort cluster list -f json`.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { PRESETS, suspicionTimeout } from "../../gossip/config.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";

@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 import { createPrivateKey, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import WebSocket from "ws";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { createMember, type Daemon, silentLogger } from "../../mod.ts";
 import type { MemberService } from "../../lib/daemon/service.ts";

@@ -6,7 +6,7 @@
  * envelope, message), never about timing; the memory and latency figures live in
  * `scripts/bench/memory_attack.ts`.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { requestJson } from "../../lib/net/client.ts";
 import { HTTPS_LIMITS } from "../../lib/net/limits.ts";

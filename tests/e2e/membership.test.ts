@@ -3,7 +3,7 @@
  * joins refused for mismatched extensions and schema versions (and then accepted once the joiner
  * is fixed), the roles every member computes after a voter dies, and a mixed Deno/Node cluster.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { isDeno } from "../../lib/runtime.ts";
 import {

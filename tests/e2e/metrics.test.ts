@@ -3,7 +3,7 @@
  * events (joins, a kill -9, a rolling upgrade), checked by promtool, through `cohort metrics`,
  * the opt-in plain-HTTP listener and HTTPS.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { get as httpsGet } from "node:https";
 import {

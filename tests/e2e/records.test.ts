@@ -5,7 +5,7 @@
  * reaches it after its restart; a put answered is in the writer's store even when it is killed
  * (-9) the moment after; and a member certificate is needed to read over HTTPS.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import {
   api,

@@ -3,7 +3,7 @@
  * member, the removed member's certificate distrusted by the internal API and the gossip
  * listener of every member, `--force` for a killed member, and the removals that are refused.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import WebSocket from "ws";
 import { fingerprint } from "../../lib/net/certificates.ts";

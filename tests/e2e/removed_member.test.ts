@@ -6,7 +6,7 @@
  * tables and migrations included) and keeps no trace of the cluster's roster or tokens in its
  * database files.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import {
   api,

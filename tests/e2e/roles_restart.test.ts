@@ -4,7 +4,7 @@
  * restarted in an unchanged cluster comes back with the role it had; neither it nor any other
  * member sees a role change, and every member lists the same roles throughout.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import {
   bootstrapAndJoin,

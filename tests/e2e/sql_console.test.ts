@@ -5,7 +5,7 @@
  * console, so the member always restarts.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import {
   allOnline,

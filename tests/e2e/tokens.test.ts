@@ -3,7 +3,7 @@
  * revoked, tampered, reused, pinned to another cluster's certificate) and a token whose first
  * join address is dead. One joiner daemon is refused again and again: a refusal leaves it clean.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { setTimeout as sleep } from "node:timers/promises";
 import {

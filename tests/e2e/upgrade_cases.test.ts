@@ -8,7 +8,7 @@
  * both in one release makes the member wait once, not twice. The clusters are formed in
  * parallel once; each test uses its own.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { appFolder } from "../store/helpers.ts";
 import {
@@ -54,17 +54,7 @@ const MIXED = ["--upgrade-policy", "mixed"];
 const WITH_APP: UpgradeStart = { appMigrations: APP_MIGRATIONS };
 const test = suite<Ctx>("rolling upgrade cases");
 
-// uvu drops an error thrown by a `before` hook without a word (every test then fails unseen).
 test.before(async (ctx) => {
-  try {
-    await form(ctx);
-  } catch (err) {
-    console.error("forming the clusters failed:", err);
-    throw err;
-  }
-});
-
-async function form(ctx: Ctx): Promise<void> {
   ctx.dir = tempDir("cohort-upgrade-cases-");
   ctx.newMigrations = appFolder(ctx.dir, {
     extra: { "0002_add_size": "ALTER TABLE `widgets` ADD `size` integer;" },
@@ -78,7 +68,7 @@ async function form(ctx: Ctx): Promise<void> {
       formWith(["e1", "e2"], WITH_APP),
       formWith(["b1", "b2"], WITH_APP),
     ]);
-}
+});
 
 test.after(async (ctx) => {
   const all = [ctx.diverged, ctx.dead, ctx.mixed, ctx.migrations, ctx.extensions, ctx.both];

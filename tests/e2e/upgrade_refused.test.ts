@@ -8,7 +8,7 @@
  * member answers every refused request, join tokens included, with the waiting message naming
  * the members not yet upgraded.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { createClient } from "@libsql/client";
 import { join } from "node:path";

@@ -5,7 +5,7 @@
  * another member, no roster record written for a member nobody admitted, no flood of the
  * member table.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { setTimeout as sleep } from "node:timers/promises";
 import { generateCertificate } from "../../lib/net/certificates.ts";

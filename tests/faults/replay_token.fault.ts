@@ -4,7 +4,7 @@
  * joiner is admitted (the other is refused with a clear error), and after the heal every
  * member lists exactly one `jx` and the refused joiner holds no cluster state.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { setTimeout as sleep } from "node:timers/promises";
 import { api, decode, eventually, isClean } from "../helpers/cluster.ts";

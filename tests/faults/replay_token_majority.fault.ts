@@ -6,7 +6,7 @@
  * lists the one admitted joiner while the refused one holds no cluster state. The even split is
  * replay_token.fault.ts.
  */
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { api, decode, eventually, isClean } from "../helpers/cluster.ts";
 import { NsCohort } from "./cohort_members.ts";

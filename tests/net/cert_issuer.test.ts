@@ -6,7 +6,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { InvalidInputError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";

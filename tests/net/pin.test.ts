@@ -3,7 +3,7 @@ import { createServer, request } from "node:https";
 import type { Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { suite } from "uvu";
+import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import WebSocket, { WebSocketServer } from "ws";
 import { ForbiddenError, InvalidInputError } from "../../lib/errors.ts";
