@@ -1,7 +1,8 @@
 /**
  * Anti-entropy: full-state push-pull exchanges with one member at a time, on join, periodically
- * and towards members that are down (reconnect), so that whatever gossip missed converges, a
- * healed partition merges back and a member that came back unheard is found again.
+ * and towards dead members or, while alone, seeds (reconnect), so that whatever gossip missed
+ * converges, a healed partition merges back and a member that came back unheard finds the
+ * cluster again.
  *
  * A periodic exchange ships digests only: the member table's and the record table's. A peer
  * whose digests match answers with its digests alone, so a steady cluster exchanges no state;
@@ -16,7 +17,6 @@
  * @module
  */
 import type { ReplicatedRecord, TimerHandle } from "../lib/cluster/membership.ts";
-import { isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { MemberEntry } from "./members.ts";
 import { CHUNK_CHARS, updateSize } from "./messages.ts";
@@ -156,12 +156,8 @@ export class PushPull {
   }
 
   /**
-   * Tries one member that is down, so partitions heal (as serf does) and a member that came
-   * back unheard is found; while alone, the next seed instead.
-   *
-   * Down is dead, or left but still a member: a member that stopped gracefully comes back by a
-   * restart, and when every push-pull of that restart was lost it holds nobody to probe, so
-   * only the others can find it again. Names no longer members are never tried.
+   * Tries one dead member, so partitions heal (as serf does); while alone, the next seed
+   * instead. Names no longer members are never tried.
    *
    * Alone, the seeds are tried in turn (from a random one), so each is tried within as many
    * ticks as there are seeds: a seed may be a member removed while this one was away, and
@@ -176,12 +172,11 @@ export class PushPull {
       void this.join([this.#seeds[this.#seedTurn]]);
       return;
     }
-    const down = table.size - table.live;
-    if (down === 0) return;
-    // Each member tries with probability down/live, so the cluster as a whole tries about one
-    // member that is down per interval instead of every member hammering every one of them.
-    if (h.random.next() > down / Math.max(1, table.live)) return;
-    const peer = this.#randomPeer((e) => !isLive(e.state) && h.state.isMember(e.name));
+    if (table.dead === 0) return;
+    // Each member tries with probability dead/live, so the cluster as a whole tries about one
+    // dead member per interval instead of every member hammering every dead one.
+    if (h.random.next() > table.dead / Math.max(1, table.live)) return;
+    const peer = this.#randomPeer((e) => e.state === "dead" && h.state.isMember(e.name));
     if (peer) void this.exchange(peer.address, true);
   }
 
