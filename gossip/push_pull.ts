@@ -1,8 +1,7 @@
 /**
  * Anti-entropy: full-state push-pull exchanges with one member at a time, on join, periodically
- * and towards dead members or, while alone, seeds (reconnect), so that whatever gossip missed
- * converges, a healed partition merges back and a member that came back unheard finds the
- * cluster again.
+ * and towards dead members (reconnect), so that whatever gossip missed converges and a healed
+ * partition merges back.
  *
  * A periodic exchange ships digests only: the member table's and the record table's. A peer
  * whose digests match answers with its digests alone, so a steady cluster exchanges no state;
@@ -90,8 +89,6 @@ export class PushPull {
   /** Answers given per peer in the current window (see {@link ANSWERS_PER_WINDOW}). */
   #answers = new Map<string, number>();
   #window = -Infinity;
-  /** The seed tried last while alone (see {@link reconnect}); -1 before the first. */
-  #seedTurn = -1;
   #stopped = false;
 
   /**
@@ -155,28 +152,19 @@ export class PushPull {
     if (peer) void this.exchange(peer.address, false);
   }
 
-  /**
-   * Tries one dead member, so partitions heal (as serf does); while alone, the next seed
-   * instead. Names no longer members are never tried.
-   *
-   * Alone, the seeds are tried in turn (from a random one), so each is tried within as many
-   * ticks as there are seeds: a seed may be a member removed while this one was away, and
-   * drawing at random could pick that one tick after tick.
-   */
+  /** Tries one dead member (or a seed while alone) so partitions heal, as serf does. */
   reconnect(): void {
     const h = this.#h;
     const table = h.state.table;
     if (table.live <= 1 && this.#seeds.length) {
-      const n = this.#seeds.length;
-      this.#seedTurn = this.#seedTurn < 0 ? h.random.int(n) : (this.#seedTurn + 1) % n;
-      void this.join([this.#seeds[this.#seedTurn]]);
+      void this.join([this.#seeds[h.random.int(this.#seeds.length)]]);
       return;
     }
     if (table.dead === 0) return;
     // Each member tries with probability dead/live, so the cluster as a whole tries about one
     // dead member per interval instead of every member hammering every dead one.
     if (h.random.next() > table.dead / Math.max(1, table.live)) return;
-    const peer = this.#randomPeer((e) => e.state === "dead" && h.state.isMember(e.name));
+    const peer = this.#randomPeer((e) => e.state === "dead");
     if (peer) void this.exchange(peer.address, true);
   }
 
