@@ -119,6 +119,7 @@ export async function startNetwork(
     stored,
     local: start.announce,
     fingerprint: own,
+    startedAt: ctx.env.clock.now(),
     onChange: (change) => ref.network?.dispatch(change),
     onTrustShrunk: () => gossip.refreshTrust(),
   });

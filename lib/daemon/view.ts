@@ -50,6 +50,12 @@ export interface ClusterViewOptions {
    * new incarnation, admitted after a removal this member missed) is its removal.
    */
   fingerprint?: string;
+  /**
+   * When this view started, ms since the epoch (the member's start). A member cannot vouch for
+   * another's absence before it: what it knows from before is its store's memory of a run that
+   * ended when it stopped. @default 0
+   */
+  startedAt?: number;
   /** Called with every change, after the view has taken it in. */
   onChange(change: ViewChange): void;
   /** Called when the trust set shrank (so open connections of removed members are cut). */
@@ -213,12 +219,19 @@ export class ClusterView {
     return this.#storedVersion.get(name);
   }
 
-  /** Whether a member is up (alive or suspect), and since when it is down if not. */
+  /**
+   * Whether a member is up (alive or suspect), and since when it is down if not: since it was
+   * seen leave or die, or its last stored heartbeat, but never since before this view started
+   * ({@link ClusterViewOptions.startedAt}). A member restarted after a while must not exclude,
+   * after the upgrade's dead grace, members it has simply not heard from yet: they may have run
+   * all along while it was down, and its stored heartbeats stopped when it did.
+   */
   liveness(name: string): { up: boolean; downSince?: number } {
     if (name === this.name) return { up: true };
     const info = this.gossip.member(name);
     if (info && (info.state === "alive" || info.state === "suspect")) return { up: true };
-    return { up: false, downSince: info?.stateChangedAt ?? this.storedHeartbeat(name) };
+    const since = info?.stateChangedAt ?? this.storedHeartbeat(name);
+    return { up: false, downSince: Math.max(since, this.#o.startedAt ?? 0) };
   }
 
   /** Addresses of roster members that are up (this one included), for join tokens. */

@@ -88,4 +88,33 @@ test("this member's own name taken by another certificate is its own removal", (
   assert.ok(view.selfRemoved(), "its tombstone");
 });
 
+test("a member not heard from since this member started counts as down only since that start", () => {
+  const gossip = new Records();
+  gossip.write("m1", "fp1");
+  gossip.write("m2", "fp2");
+  const row = (name: string, heartbeat: number) => ({
+    id: 1,
+    name,
+    address: `${name}:1`,
+    certificate: "",
+    schemaInternal: 1,
+    schemaExternal: 0,
+    heartbeat,
+    role: "voter",
+    extensions: ["internal:x"],
+  });
+  const view = new ClusterView({
+    name: "m1",
+    gossip: gossip as unknown as ClusterViewOptions["gossip"],
+    stored: [row("m1", 1_000), row("m2", 1_000)] as unknown as ClusterViewOptions["stored"],
+    local: { schemaInternal: 1, schemaExternal: 0, extensions: ["internal:x"] },
+    fingerprint: "fp1",
+    startedAt: 60_000,
+    onChange: () => {},
+    onTrustShrunk: () => {},
+  });
+  // m2's last stored heartbeat is from before this member stopped: it may have run since.
+  assert.equal(view.liveness("m2"), { up: false, downSince: 60_000 });
+});
+
 test.run();
