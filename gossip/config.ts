@@ -41,12 +41,14 @@ export interface GossipConfig {
   /** Budget of one probe or gossip message (piggybacked updates fill it). lan 1400, local 1400. */
   maxMessageBytes: number;
   /**
-   * Period of the reconnect attempts: each member push-pulls one random dead member with
-   * probability `dead ÷ live`, so partitions heal (serf's ReconnectInterval, 30 s there). A third
-   * of the push-pull interval here: the smaller side of a partition tries at every tick, so a
-   * healed partition is found within one tick and is one view again within one push-pull
-   * interval. A dead member that sends anything is tried at once, whatever the tick. An attempt
-   * at a member that is really gone costs one refused (or timed out) connection.
+   * Period of the reconnect attempts: each member push-pulls one random member that is down
+   * (dead, or left but still a member) with probability `down ÷ live`, so partitions heal
+   * (serf's ReconnectInterval, 30 s there) and a member that restarted unheard is found; a member
+   * alone tries its next seed. A third of the push-pull interval here: the smaller side of a
+   * partition tries at every tick, so a healed partition is found within one tick and is one
+   * view again within one push-pull interval. A dead member that sends anything is tried at
+   * once, whatever the tick. An attempt at a member that is really gone costs one refused (or
+   * timed out) connection.
    * lan 10000, local 5000.
    */
   reconnectIntervalMs: number;

@@ -1,7 +1,7 @@
 /**
  * Anti-entropy: full-state push-pull exchanges with one member at a time, on join, periodically
- * and towards dead members (reconnect), so that whatever gossip missed converges and a healed
- * partition merges back.
+ * and towards members that are down (reconnect), so that whatever gossip missed converges, a
+ * healed partition merges back and a member that came back unheard is found again.
  *
  * A periodic exchange ships digests only: the member table's and the record table's. A peer
  * whose digests match answers with its digests alone, so a steady cluster exchanges no state;
@@ -16,6 +16,7 @@
  * @module
  */
 import type { ReplicatedRecord, TimerHandle } from "../lib/cluster/membership.ts";
+import { isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { MemberEntry } from "./members.ts";
 import { CHUNK_CHARS, updateSize } from "./messages.ts";
@@ -89,6 +90,8 @@ export class PushPull {
   /** Answers given per peer in the current window (see {@link ANSWERS_PER_WINDOW}). */
   #answers = new Map<string, number>();
   #window = -Infinity;
+  /** The seed tried last while alone (see {@link reconnect}); -1 before the first. */
+  #seedTurn = -1;
   #stopped = false;
 
   /**
@@ -152,19 +155,33 @@ export class PushPull {
     if (peer) void this.exchange(peer.address, false);
   }
 
-  /** Tries one dead member (or a seed while alone) so partitions heal, as serf does. */
+  /**
+   * Tries one member that is down, so partitions heal (as serf does) and a member that came
+   * back unheard is found; while alone, the next seed instead.
+   *
+   * Down is dead, or left but still a member: a member that stopped gracefully comes back by a
+   * restart, and when every push-pull of that restart was lost it holds nobody to probe, so
+   * only the others can find it again. Names no longer members are never tried.
+   *
+   * Alone, the seeds are tried in turn (from a random one), so each is tried within as many
+   * ticks as there are seeds: a seed may be a member removed while this one was away, and
+   * drawing at random could pick that one tick after tick.
+   */
   reconnect(): void {
     const h = this.#h;
     const table = h.state.table;
     if (table.live <= 1 && this.#seeds.length) {
-      void this.join([this.#seeds[h.random.int(this.#seeds.length)]]);
+      const n = this.#seeds.length;
+      this.#seedTurn = this.#seedTurn < 0 ? h.random.int(n) : (this.#seedTurn + 1) % n;
+      void this.join([this.#seeds[this.#seedTurn]]);
       return;
     }
-    if (table.dead === 0) return;
-    // Each member tries with probability dead/live, so the cluster as a whole tries about one
-    // dead member per interval instead of every member hammering every dead one.
-    if (h.random.next() > table.dead / Math.max(1, table.live)) return;
-    const peer = this.#randomPeer((e) => e.state === "dead");
+    const down = table.size - table.live;
+    if (down === 0) return;
+    // Each member tries with probability down/live, so the cluster as a whole tries about one
+    // member that is down per interval instead of every member hammering every one of them.
+    if (h.random.next() > down / Math.max(1, table.live)) return;
+    const peer = this.#randomPeer((e) => !isLive(e.state) && h.state.isMember(e.name));
     if (peer) void this.exchange(peer.address, true);
   }
 

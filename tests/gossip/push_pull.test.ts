@@ -11,7 +11,7 @@ import { simSignature, simTrust } from "../../gossip/sim_trust.ts";
 import { claimPayload } from "../../gossip/claims.ts";
 import { MemoryNetwork } from "../../gossip/memory_transport.ts";
 import { createRandom } from "../../gossip/random.ts";
-import { createSimCluster } from "../../gossip/sim.ts";
+import { createSimCluster, simAddress } from "../../gossip/sim.ts";
 import type { SimCluster } from "../../gossip/sim.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
 
@@ -258,6 +258,82 @@ test("an invalid initial state is logged and ignored; the member starts anyway",
     assert.is(g.members().length, 1, "only itself");
     g.stop();
   }
+  c.stop();
+});
+
+/** Where `c`'s members sent the full-state push-pulls of a join or reconnect while `fn` runs. */
+function tapFullExchanges(c: SimCluster, fn: () => void): { from: string; to: string }[] {
+  const seen: { from: string; to: string }[] = [];
+  const net = c.net as MemoryNetwork & { send: MemoryNetwork["send"] };
+  const original = net.send;
+  net.send = function (from, to, frame) {
+    const f = frame as { t?: string; j?: boolean };
+    if (f && f.t === "pp" && f.j) seen.push({ from: from.address, to });
+    return original.call(this, from, to, frame);
+  };
+  try {
+    fn();
+  } finally {
+    net.send = original;
+  }
+  return seen;
+}
+
+/** Member `i` of `c` leaves gracefully and its process ends (its address is free). */
+async function leaveAndExit(c: SimCluster, i: number): Promise<void> {
+  const done = c.members[i].leave();
+  c.clock.advance(lan.leavePropagateMs);
+  await done;
+  assert.ok(c.clock.runWhileNot(() => c.allSee(i, "left"), 5000, 10) >= 0, "left everywhere");
+  c.crash(i);
+}
+
+test("a member alone tries its seeds in turn, each once in as many reconnect ticks", async () => {
+  // A restarted member whose first push-pulls were all lost holds nobody; its seeds are the
+  // members it knew, one of which may have been removed meanwhile: a random draw per tick could
+  // try that one again and again (the simulation's seed 973).
+  const c = createSimCluster({ size: 4, seed: 47 });
+  await leaveAndExit(c, 3);
+  c.net.partition([c.addresses[3]]);
+  const seeds = [c.addresses[0], c.addresses[1], c.addresses[2], simAddress(9)];
+  c.restart(3, undefined, seeds);
+  c.clock.advance(lan.requestTimeoutMs); // the start's push-pulls time out
+  const tried = tapFullExchanges(c, () => c.clock.advance(seeds.length * lan.reconnectIntervalMs))
+    .filter((x) => x.from === c.addresses[3]).map((x) => x.to);
+  assert.equal([...tried].sort(), [...seeds].sort(), "every seed once");
+  c.stop();
+});
+
+test("a member held left that came back unheard, its seeds all gone, is found by the others", async () => {
+  // The others hold it `left` (a graceful stop): they neither probe it nor gossip with it, and
+  // it holds nobody to probe. Only their reconnect ticks can find it.
+  const c = createSimCluster({ size: 3, seed: 48 });
+  await leaveAndExit(c, 2);
+  const g = c.restart(2, undefined, [simAddress(9)]);
+  const took = c.clock.runWhileNot(() => c.converged(), 6 * lan.reconnectIntervalMs, 10);
+  assert.ok(
+    took >= 0,
+    `m2 is seen alive (held: ${c.members[0].stateOf("m2")}), m2 sees the others`,
+  );
+  assert.ok(g.incarnation > 0, "it refuted its own `left`");
+  c.stop();
+});
+
+test("reconnect tries members that are down and still members, never a name removed", async () => {
+  const removed = new Set<string>();
+  const c = createSimCluster({
+    size: 5,
+    seed: 49,
+    trust: () => simTrust({ isMember: (n) => !removed.has(n) }),
+  });
+  c.crash(4);
+  assert.ok(c.clock.runWhileNot(() => c.allSee(4, "dead"), 120_000, 100) >= 0, "m4 dead");
+  removed.add("m4");
+  await leaveAndExit(c, 3);
+  const tried = tapFullExchanges(c, () => c.clock.advance(10 * lan.reconnectIntervalMs))
+    .map((x) => x.to);
+  assert.ok(tried.includes(c.addresses[3]), "m3 (left, still a member) is tried");
+  assert.not.ok(tried.includes(c.addresses[4]), "m4 (dead, removed) is not");
   c.stop();
 });
 

@@ -103,6 +103,33 @@ test("a remove fails when its member is removed while it waits for the departing
   }
 });
 
+test("a member restarted while cut off is seen up again once the network heals, though a member it knew was removed meanwhile (seed 973)", async () => {
+  const w = new World({ seed: 4, members: 3 });
+  try {
+    await form(w);
+    const [m1, m2, m3] = w.members;
+    // A graceful stop: the others hold m3 as left. Its restart's push-pulls are all lost …
+    assert.ok(await w.until(w.stop(m3), 10_000));
+    w.partition([["m1", "m2"], ["m3"]]);
+    const again = w.start(m3, build("v0")).started;
+    assert.ok(await w.until(again, 30_000));
+    await again;
+    assert.is(m3.phase, "online", "m3 opens alone");
+    // … and m1, one of the two members m3 will try again, leaves the cluster meanwhile.
+    const removal = m2.daemon!.removeMember("m1", false);
+    assert.ok(await w.until(removal, 30_000));
+    await removal;
+    await w.run(1000);
+    w.heal();
+    await w.run(20_000);
+    assert.is(m1.phase, "uninitialized");
+    assert.is(seen(m2), "m2,m3", "m2 sees m3 up");
+    assert.is(seen(m3), "m2,m3", "m3 knows of the removal and sees m2 up");
+  } finally {
+    await w.close();
+  }
+});
+
 /**
  * The seeds that found them, with the script length they were found with (100155: a member
  * killed within a second of learning of a new member restarted without it, its only other known
