@@ -9,6 +9,7 @@ import { InvalidInputError, NotFoundError } from "../errors.ts";
 import { toStoreError } from "./errors.ts";
 import type { HasDb } from "./types.ts";
 import { coreClusterMembers, type MemberRecord, type MemberRole } from "./schema.ts";
+import { writeAtomically } from "./atomic.ts";
 
 /** A cluster member as cohort code sees it. */
 export interface Member {
@@ -182,20 +183,20 @@ export function upsertMembers(store: HasDb, members: readonly NewMember[]): Prom
       const key = Object.keys(row).sort().join(",");
       groups.set(key, [...groups.get(key) ?? [], row]);
     }
-    await store.db.transaction(async (tx) => {
-      for (const [key, group] of groups) {
-        const set: Record<string, SQL> = {};
-        for (const field of key.split(",")) {
-          if (field === "name") continue;
-          const column = t[field as keyof typeof t.$inferInsert];
-          set[field] = sql.raw(`excluded."${column.name}"`);
-        }
-        for (let i = 0; i < group.length; i += UPSERT_CHUNK) {
-          const chunk = group.slice(i, i + UPSERT_CHUNK);
-          await tx.insert(t).values(chunk).onConflictDoUpdate({ target: t.name, set });
-        }
+    const queries = [];
+    for (const [key, group] of groups) {
+      const set: Record<string, SQL> = {};
+      for (const field of key.split(",")) {
+        if (field === "name") continue;
+        const column = t[field as keyof typeof t.$inferInsert];
+        set[field] = sql.raw(`excluded."${column.name}"`);
       }
-    });
+      for (let i = 0; i < group.length; i += UPSERT_CHUNK) {
+        const chunk = group.slice(i, i + UPSERT_CHUNK);
+        queries.push(store.db.insert(t).values(chunk).onConflictDoUpdate({ target: t.name, set }));
+      }
+    }
+    await writeAtomically(store.db, queries);
     return rows.length;
   });
 }

@@ -9,6 +9,7 @@ import type { ReplicatedRecord } from "../cluster/membership.ts";
 import { toStoreError } from "./errors.ts";
 import { coreRecords } from "./schema.ts";
 import type { HasDb } from "./types.ts";
+import { writeAtomically } from "./atomic.ts";
 
 const r = coreRecords;
 /** Rows per statement; six columns a row keeps far below SQLite's bound-parameter limit. */
@@ -54,17 +55,18 @@ export async function saveRecords(
   now: number,
 ): Promise<void> {
   try {
-    await store.db.transaction(async (tx) => {
-      for (let i = 0; i < records.length; i += CHUNK) {
-        const rows = records.slice(i, i + CHUNK).map((rec) => ({
-          kind: rec.kind,
-          key: rec.key,
-          value: rec.value === null ? null : JSON.stringify(rec.value),
-          version: rec.version,
-          origin: rec.origin,
-          expiresAt: rec.expiresAt ?? null,
-        }));
-        await tx.insert(r).values(rows).onConflictDoUpdate({
+    const queries = [];
+    for (let i = 0; i < records.length; i += CHUNK) {
+      const rows = records.slice(i, i + CHUNK).map((rec) => ({
+        kind: rec.kind,
+        key: rec.key,
+        value: rec.value === null ? null : JSON.stringify(rec.value),
+        version: rec.version,
+        origin: rec.origin,
+        expiresAt: rec.expiresAt ?? null,
+      }));
+      queries.push(
+        store.db.insert(r).values(rows).onConflictDoUpdate({
           target: [r.kind, r.key],
           set: {
             value: sql`excluded.value`,
@@ -72,10 +74,11 @@ export async function saveRecords(
             origin: sql`excluded.origin`,
             expiresAt: sql`excluded.expires_at`,
           },
-        });
-      }
-      await tx.delete(r).where(and(isNotNull(r.expiresAt), lte(r.expiresAt, now)));
-    });
+        }),
+      );
+    }
+    queries.push(store.db.delete(r).where(and(isNotNull(r.expiresAt), lte(r.expiresAt, now))));
+    await writeAtomically(store.db, queries);
   } catch (err) {
     throw toStoreError(err, "Save replicated records");
   }

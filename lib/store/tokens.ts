@@ -13,6 +13,7 @@ import { InvalidInputError } from "../errors.ts";
 import { toStoreError } from "./errors.ts";
 import type { HasDb } from "./types.ts";
 import { coreTokenRecords, type TokenRecord } from "./schema.ts";
+import { writeAtomically } from "./atomic.ts";
 
 /** A stored join token (its secret is not recoverable). */
 export interface Token {
@@ -80,14 +81,14 @@ export function listTokens(store: HasDb, now: number): Promise<Token[]> {
 export function replaceTokens(store: HasDb, tokens: readonly NewToken[]): Promise<void> {
   return guard("Replace tokens", async () => {
     for (const token of tokens) checkHash(token.secretHash);
-    await store.db.transaction(async (tx) => {
-      await tx.delete(t);
-      if (tokens.length === 0) return;
-      await tx.insert(t).values(tokens.map((token) => ({
-        name: token.name,
-        secretHash: token.secretHash,
-        expiryDate: token.expiresAt ?? null,
-      })));
-    });
+    const rows = tokens.map((token) => ({
+      name: token.name,
+      secretHash: token.secretHash,
+      expiryDate: token.expiresAt ?? null,
+    }));
+    await writeAtomically(
+      store.db,
+      rows.length ? [store.db.delete(t), store.db.insert(t).values(rows)] : [store.db.delete(t)],
+    );
   });
 }
