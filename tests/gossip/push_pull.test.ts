@@ -18,14 +18,21 @@ import { type Logger, silentLogger } from "../../lib/log.ts";
 const test = suite("gossip push-pull");
 const lan = resolveConfig("lan");
 
-/** Every push-pull frame sent on `c`'s network while `fn` runs. */
-function tapPushPulls(c: SimCluster, fn: () => void): PushPullMsg[] {
-  const seen: PushPullMsg[] = [];
+/**
+ * What `pick` makes of every frame sent on `c`'s network while `fn` runs (frames it returns
+ * `undefined` for are left out).
+ */
+function tapFrames<T>(
+  c: SimCluster,
+  fn: () => void,
+  pick: (from: string, to: string, frame: { t?: string; j?: boolean }) => T | undefined,
+): T[] {
+  const seen: T[] = [];
   const net = c.net as MemoryNetwork & { send: MemoryNetwork["send"] };
   const original = net.send;
   net.send = function (from, to, frame) {
-    const f = frame as { t?: string };
-    if (f && f.t === "pp") seen.push(frame as unknown as PushPullMsg);
+    const got = frame ? pick(from.address, to, frame as { t?: string; j?: boolean }) : undefined;
+    if (got !== undefined) seen.push(got);
     return original.call(this, from, to, frame);
   };
   try {
@@ -34,6 +41,15 @@ function tapPushPulls(c: SimCluster, fn: () => void): PushPullMsg[] {
     net.send = original;
   }
   return seen;
+}
+
+/** Every push-pull frame sent on `c`'s network while `fn` runs. */
+function tapPushPulls(c: SimCluster, fn: () => void): PushPullMsg[] {
+  return tapFrames(
+    c,
+    fn,
+    (_from, _to, f) => f.t === "pp" ? f as unknown as PushPullMsg : undefined,
+  );
 }
 
 /** Wire metadata of a hand-made member at `address`. */
@@ -263,20 +279,7 @@ test("an invalid initial state is logged and ignored; the member starts anyway",
 
 /** Where `c`'s members sent the full-state push-pulls of a join or reconnect while `fn` runs. */
 function tapFullExchanges(c: SimCluster, fn: () => void): { from: string; to: string }[] {
-  const seen: { from: string; to: string }[] = [];
-  const net = c.net as MemoryNetwork & { send: MemoryNetwork["send"] };
-  const original = net.send;
-  net.send = function (from, to, frame) {
-    const f = frame as { t?: string; j?: boolean };
-    if (f && f.t === "pp" && f.j) seen.push({ from: from.address, to });
-    return original.call(this, from, to, frame);
-  };
-  try {
-    fn();
-  } finally {
-    net.send = original;
-  }
-  return seen;
+  return tapFrames(c, fn, (from, to, f) => f.t === "pp" && f.j ? { from, to } : undefined);
 }
 
 /** Member `i` of `c` leaves gracefully and its process ends (its address is free). */
