@@ -123,8 +123,12 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
  * does.
  */
 const HEAR_BEFORE_REFUSING_MS = 10_000;
-/** How often, while it waits to hear them, the start asks the members for their state, ms. */
-const ASK_AGAIN_MS = 1000;
+/**
+ * How often, while it waits to hear them, the start asks the members for their state, ms: well
+ * within the push-pull answers a member gives one peer (gossip's `ANSWERS_PER_WINDOW`, 8 per
+ * 10 s), which asking every second used up, so the answers that mattered were withheld.
+ */
+const ASK_AGAIN_MS = 2500;
 
 /**
  * Waits while the gate would refuse this start because of members not heard from since it
