@@ -104,7 +104,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.#out = new Disseminator(this);
     const events = new Emitter(this.logger);
     // Records first: the trust reads them (whose is which key), and claims need the trust.
-    const changes: ((r: ReplicatedRecord) => void)[] = [];
+    const changes: ((r: ReplicatedRecord, previous: ReplicatedRecord | undefined) => void)[] = [];
     this.#records = new RecordTable(init.name, {
       clock: this.clock,
       logger: this.logger,
@@ -117,8 +117,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
         this.#out.queued();
       },
       unqueue: (key) => this.state.queue.remove(key),
-      changed: (r) => {
-        for (const fn of changes) fn(r);
+      changed: (r, previous) => {
+        for (const fn of changes) fn(r, previous);
         // Evidence of membership may just have arrived for a claim that waits for it.
         this.state?.retryWaiting();
       },

@@ -52,8 +52,11 @@ export interface RecordHooks {
   queue(key: string, update: RecordUpdate): void;
   /** Removes the update queued under `key` (the record expired). */
   unqueue(key: string): void;
-  /** A record was stored (a local write or one received), after the `record-change` event. */
-  changed?(record: ReplicatedRecord): void;
+  /**
+   * A record was stored (a local write or one received), after the `record-change` event;
+   * `previous`: the record it replaced.
+   */
+  changed?(record: ReplicatedRecord, previous: ReplicatedRecord | undefined): void;
 }
 
 /** What the record table is built with. */
@@ -423,6 +426,6 @@ export class RecordTable {
     if (this.#events.has("record-change")) {
       this.#events.emit("record-change", { record: r, previous });
     }
-    this.#hooks.changed?.(r);
+    this.#hooks.changed?.(r, previous);
   }
 }

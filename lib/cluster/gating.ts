@@ -63,6 +63,18 @@ export interface GateDecision {
   message: string;
 }
 
+/**
+ * Whether a member is left out of the gate (and of the cluster's common extensions) because it
+ * has been down for longer than the grace period, in ms (0: never).
+ */
+export function pastGrace(
+  m: { up: boolean; downSince?: number },
+  now: number,
+  graceMs: number,
+): boolean {
+  return !m.up && graceMs > 0 && m.downSince !== undefined && now - m.downSince > graceMs;
+}
+
 const list = (ds: GateDifference[]) => ds.map((d) => `"${d.name}" (${d.detail})`).join(", ");
 
 /** Decides; see the module docs. */
@@ -78,7 +90,7 @@ export function evaluateGate(
   const excluded: string[] = [];
   for (const m of members) {
     if (!m.version) continue;
-    if (!m.up && grace > 0 && m.downSince !== undefined && options.now - m.downSince > grace) {
+    if (pastGrace(m, options.now, grace)) {
       excluded.push(m.name);
       continue;
     }

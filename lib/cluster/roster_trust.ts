@@ -101,7 +101,7 @@ const FORMER_NAMES = 4096;
 class FormerCertificates {
   readonly #byName = new Map<string, { certificate: string; until: number }[]>();
 
-  /** Notes what a roster record about to be stored ends for the one `held`. */
+  /** Notes what a roster record just stored ended for the one it replaced (`held`). */
   note(held: ReplicatedRecord | undefined, record: ReplicatedRecord): void {
     if (record.kind !== MEMBER_RECORD) return;
     const old = held?.value as RosterEntry | null | undefined;
@@ -138,7 +138,9 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
   return (ctx: TrustContext): Trust => {
     let view: View | undefined;
     let appUsage: RecordsUsage | undefined;
-    ctx.onRecordChange((r) => {
+    const former = new FormerCertificates();
+    ctx.onRecordChange((r, previous) => {
+      former.note(previous, r);
       if (r.kind === MEMBER_RECORD || r.kind === "token" || r.kind === REMOVAL_RECORD) {
         view = undefined;
       } else if (r.kind === APP_RECORD) appUsage = undefined;
@@ -159,7 +161,6 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
       for (const r of ctx.records.records(REMOVAL_RECORD)) if (r.value !== null) removals++;
       return view = { byName, byFingerprint, tokens, removals };
     };
-    const former = new FormerCertificates();
     const keys: RosterKeys = {
       certificatesOf(name, at) {
         const now = current().byName.get(name)?.certificate;
@@ -194,17 +195,9 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
       },
       nameOf: (peer) => current().byFingerprint.get(peer),
       fingerprintOf: (name) => current().byName.get(name)?.fingerprint,
-      seal(record) {
-        const held = ctx.records.record(record.kind, record.key);
-        former.note(held, record);
-        return seal(record, held, ctx.name, signText);
-      },
-      recordProblem(record, held, trusted) {
-        const problem = rosterRecordProblem(record, held, trusted, keys);
-        // Accepted: the table stores it now.
-        if (problem === undefined) former.note(held, record);
-        return problem;
-      },
+      seal: (record) =>
+        seal(record, ctx.records.record(record.kind, record.key), ctx.name, signText),
+      recordProblem: (record, held, trusted) => rosterRecordProblem(record, held, trusted, keys),
     };
   };
 }

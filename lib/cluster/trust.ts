@@ -73,8 +73,13 @@ export interface TrustContext {
   /** The local name. */
   readonly name: string;
   readonly records: RecordStore;
-  /** Calls `listener` after every change of the record table (not for restored records). */
-  onRecordChange(listener: (record: ReplicatedRecord) => void): void;
+  /**
+   * Calls `listener` after every change of the record table (not for restored records), with
+   * the record it replaced.
+   */
+  onRecordChange(
+    listener: (record: ReplicatedRecord, previous: ReplicatedRecord | undefined) => void,
+  ): void;
 }
 
 /** Builds the {@link Trust} of one engine (the engine calls it once, at creation). */

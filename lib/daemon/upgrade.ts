@@ -10,7 +10,7 @@ import { execFile } from "node:child_process";
 import process from "node:process";
 import { compareVersions, describeVersions, type MemberVersion } from "../cluster/compat.ts";
 import { compareExtensions, extensionDigest } from "../cluster/extensions.ts";
-import { commonExtensions } from "../cluster/gating.ts";
+import { commonExtensions, pastGrace } from "../cluster/gating.ts";
 import type { Clock } from "../cluster/membership.ts";
 import type { Logger } from "../log.ts";
 import type { Background, Cancel } from "./background.ts";
@@ -46,16 +46,14 @@ export function extensionsReport(view: ClusterView, options: CommonOptions): Ext
     }
     const c = compareExtensions(local.extensions, version.extensions);
     members[other] = { verdict: c.verdict, missing: c.missing, extra: c.extra };
-    if (other !== name && counts(membership.liveness(other), options)) {
+    if (
+      other !== name &&
+      !pastGrace(membership.liveness(other), options.now, options.deadGraceMs ?? 0)
+    ) {
       lists.push(version.extensions);
     }
   }
   return { local: [...local.extensions], cluster: commonExtensions(lists), members };
-}
-
-function counts(l: { up: boolean; downSince?: number }, o: CommonOptions): boolean {
-  const grace = o.deadGraceMs ?? 0;
-  return l.up || grace <= 0 || l.downSince === undefined || o.now - l.downSince <= grace;
 }
 
 /** Tracks the upgrade target and reports progress. */

@@ -20,7 +20,8 @@ const test = suite("roster trust across incarnations");
 /** One member's record table, fed as the gossip layer does: a record is stored when accepted. */
 class Receiver {
   readonly #records = new Map<string, ReplicatedRecord>();
-  readonly #listeners: ((r: ReplicatedRecord) => void)[] = [];
+  readonly #listeners: ((r: ReplicatedRecord, previous: ReplicatedRecord | undefined) => void)[] =
+    [];
   readonly trust: Trust;
 
   constructor(name: string, pair: KeyPair, held: ReplicatedRecord[]) {
@@ -48,7 +49,7 @@ class Receiver {
     const problem = this.trust.recordProblem(r, held, false);
     if (problem === undefined) {
       this.#records.set(r.key, r);
-      for (const l of this.#listeners) l(r);
+      for (const l of this.#listeners) l(r, held);
     }
     return problem;
   }

@@ -8,10 +8,11 @@
  *    without running `onStart` or serving anything but its status;
  * 3. the upgrade gate compares the versions the code would run with what every other member
  *    last ran (a refusal only once the members it names were heard from in this run, or did not
- *    answer for {@link HEAR_BEFORE_REFUSING_MS}). Refused: the attempt is published as a refused start (`refusals.ts`) and the start
- *    fails, with nothing applied to the store. Otherwise the member runs: its app migrations are
- *    applied (only when it opens: a waiting member may still be rolled back), its own row takes
- *    its new versions (durable), then they are announced, and it waits or opens (`onStart`).
+ *    answer for {@link HEAR_BEFORE_REFUSING_MS}). Refused: the attempt is published as a
+ *    refused start (`refusals.ts`) and the start fails, with nothing applied to the store.
+ *    Otherwise the member runs: its app migrations are applied (only when it opens: a waiting
+ *    member may still be rolled back), its own row takes its new versions (durable), then they
+ *    are announced, and it waits or opens (`onStart`).
  *
  * @module
  */
