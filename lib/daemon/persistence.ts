@@ -101,8 +101,11 @@ export class ViewPersistence {
       }
       if (!this.#dirtyView) return;
       this.#dirtyView = false;
-      const removed = this.#removed.splice(0);
-      for (const name of removed) await deleteMember(store, name);
+      // A name leaves the list once its row is deleted: a failed delete is tried again.
+      while (this.#removed.length) {
+        await deleteMember(store, this.#removed[0]);
+        this.#removed.shift();
+      }
       const rows: NewMember[] = this.#o.entries().map((e) => {
         const heartbeat = Date.parse(e.last_heartbeat);
         const known = e.extension_verdict.verdict !== "unknown";
