@@ -20,7 +20,9 @@ import { fingerprint } from "../lib/net/certificates.ts";
 import { rosterTrust } from "../lib/cluster/roster_trust.ts";
 import type { GossipCounters, GossipObserver } from "../lib/metrics/observers.ts";
 import type { Gossip } from "./api.ts";
+import { resolveConfig } from "./config.ts";
 import { createGossip } from "./engine.ts";
+import { inboundRateFor } from "./frame_rate.ts";
 import { observeTransport } from "./observed_transport.ts";
 import { defaultRandom } from "./random.ts";
 import { createWsTransport, type WsTransport } from "./ws_transport.ts";
@@ -142,6 +144,8 @@ export const createGossipMember = (
     serverCert: setup.clusterCert,
     isTrusted: setup.isTrusted,
     logger: setup.logger.child({ component: "gossip:ws" }),
+    // Each sender at most a few times what the engine itself ever sends to one member.
+    inboundRate: inboundRateFor(resolveConfig(setup.preset)),
   });
   const transport = observer ? observeTransport(ws, observer) : ws;
   const engine = createGossip(

@@ -14,6 +14,10 @@
  *   A push-pull record of ours held as suspect or dead still carries the signature of our
  *   `alive` at its incarnation (a claim of an earlier run, before a restart that forgot it):
  *   that signed claim is out-bid at once, one step above it.
+ * - our own suspicion timer waits while the accused keeps talking to us first-hand (up to the
+ *   suspicion's longest timeout): it is alive, and has not heard of the suspicion yet or its
+ *   refutation is on the way. What a forged accusation can and cannot do:
+ *   {@link StateMachine.dead}.
  *
  * @module
  */
@@ -289,6 +293,12 @@ export class StateMachine {
     const held = cur;
     cur.suspicion = new Suspicion(this.#clock, by, k, min, max, (confirmations) => {
       if (held.state !== "suspect" || held.incarnation !== inc) return;
+      // The accused talked to us within the last probe interval (it has not heard of the
+      // suspicion yet, or its refutation is on the way): wait until that is a probe interval
+      // old, up to the longest timeout, rather than declare it dead.
+      const fresh = this.#config.probeIntervalMs -
+        (this.#clock.now() - this.table.lastHeartbeat(held));
+      if (fresh > 0 && held.suspicion?.defer(fresh + 1)) return;
       this.#log.info("Suspect timeout reached: declaring the member dead", {
         member: name,
         confirmations,
@@ -301,7 +311,31 @@ export class StateMachine {
     return true;
   }
 
-  /** A `dead` verdict about `name` at `inc` (from a suspicion timeout or a confirmed refusal). */
+  /**
+   * A `dead` verdict about `name` at `inc`: ours (a suspicion timeout or a confirmed refusal)
+   * or gossiped by another member (`by` names whoever it says reached it), applied as memberlist
+   * does, so a member killed -9 and refused on the spot is known dead everywhere at once.
+   *
+   * Accusations are not signed: any member can send one about any other, in any member's name.
+   * What a forged accusation (`suspect` or `dead`, from any member's certificate) can do:
+   * - make members hold X dead (and emit `member-failed`, then `member-join`) until X's
+   *   refutation reaches them: X hears of the verdict through gossip (dead members get gossip
+   *   for `gossipToTheDeadMs`) and refutes one incarnation step up, within a gossip round trip
+   *   or two when X is reachable (tests/gossip/accusations.test.ts bounds it);
+   * - make members suspect X, with forged confirmations (`by` may be any member's name) down
+   *   to the shortest suspicion timeout (lan: 4 s × max(1, log10 N)), which X beats the same way;
+   * - repeat: each forgery costs X one incarnation of 2^48 ({@link MAX_INCARNATION}).
+   * What it cannot do: raise X's incarnation (an accusation above the one held accuses the one
+   * held, so X always refutes in one step); assert X's metadata, versions or roles (claims are
+   * accepted only from their member: `claims.ts`); keep a reachable X dead, or make members
+   * forget X (a dead member is reaped only after `reconnectTimeoutMs`, and any frame from it
+   * revives it); remove X from the roster. Cutting X off the network as well does keep it
+   * dead, as it would an honest verdict.
+   *
+   * Taking a gossiped `dead` as a mere suspicion where we heard from X lately would blunt the
+   * first point, but members that learn of a kill -9 only from the refusing member's verdict
+   * would then wait a suspicion timeout (4 s instead of milliseconds in the simulations).
+   */
   dead(name: string, inc: number, by: string, u?: Update): boolean {
     const self = this.self;
     if (name === self.name) {

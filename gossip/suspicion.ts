@@ -89,6 +89,20 @@ export class Suspicion {
     return true;
   }
 
+  /**
+   * Called from the timeout instead of declaring the member dead: fires again `ms` later,
+   * but never past the suspicion's longest timeout (`max` after its start). Returns `false`
+   * (and arms nothing) when that is already reached.
+   */
+  defer(ms: number): boolean {
+    const latest = this.#start + this.#max;
+    const now = this.#clock.now();
+    if (now >= latest) return false;
+    this.#fired = false;
+    this.#arm(Math.min(now + ms, latest) - this.#start);
+    return true;
+  }
+
   /** Cancels the timer (the member refuted, or was declared dead another way). */
   cancel(): void {
     this.#fired = true;

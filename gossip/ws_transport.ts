@@ -15,6 +15,7 @@ import { Buffer } from "node:buffer";
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
+import { setImmediate } from "node:timers";
 import WebSocket, { WebSocketServer } from "ws";
 import type { RawData } from "ws";
 import type {
@@ -26,6 +27,7 @@ import type {
 import type { Logger } from "../lib/log.ts";
 import { peerFingerprint, pinnedTlsOptions } from "../lib/net/pin.ts";
 import type { PinnedTlsOptions } from "../lib/net/pin.ts";
+import { type InboundRate, PeerRateLimiter, RATE_LOG_MS } from "./frame_rate.ts";
 
 /** The HTTP path gossip connections upgrade on. */
 export const GOSSIP_PATH = "/core/internal/gossip";
@@ -70,6 +72,13 @@ export interface WsTransportOptions {
   idleCloseMs?: number;
   /** Deadline for TCP + TLS + WebSocket handshake when dialling, in ms. @default 5000 */
   connectTimeoutMs?: number;
+  /**
+   * Bound on the frames and bytes each sender (client certificate, over all its connections)
+   * gets read: beyond it frames are dropped, counted in `rateLimited`, and the connection is
+   * not read until the sender's budget refills (see `frame_rate.ts`; `inboundRateFor(config)`
+   * sizes it from the engine's own send rate). @default unbounded
+   */
+  inboundRate?: InboundRate;
 }
 
 /** Counters since creation (payload bytes, not framing). */
@@ -82,6 +91,8 @@ export interface WsTransportStats {
   dropped: number;
   /** Dials answered by a refused connection. */
   refused: number;
+  /** Inbound frames dropped because their sender exceeded `inboundRate`. */
+  rateLimited: number;
   outbound: number;
   inbound: number;
 }
@@ -128,6 +139,38 @@ interface Inbound {
   from: string;
   fingerprint: string;
   idle: number;
+  /** Not read until its sender's budget refills (over `inboundRate`). */
+  paused?: boolean;
+}
+
+/**
+ * Sends frames so that those to one peer within one turn of the event loop leave in one write:
+ * the first frame corks the connection's socket, and it is uncorked once the turn's work is done
+ * (`setImmediate`). Each `ws.send` is otherwise its own TLS record and `write` system call, and
+ * a member answering a burst of frames (a join's state exchange, a round of probes) spent more
+ * time in those writes than in the gossip itself. Frames are never held past the turn.
+ */
+export function coalescingSender(): (ws: WebSocket, data: string | Uint8Array) => void {
+  const corked = new Set<Duplex>();
+  let scheduled = false;
+  const uncork = () => {
+    scheduled = false;
+    for (const socket of corked) socket.uncork();
+    corked.clear();
+  };
+  return (ws, data) => {
+    // ws keeps its socket in `_socket` (no public accessor); without one, frames go one by one.
+    const socket = (ws as unknown as { _socket?: Duplex })._socket;
+    if (socket && !corked.has(socket) && typeof socket.cork === "function") {
+      socket.cork();
+      corked.add(socket);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(uncork);
+      }
+    }
+    ws.send(data);
+  };
 }
 
 const ADDRESS_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/;
@@ -179,11 +222,16 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     bytesReceived: 0,
     dropped: 0,
     refused: 0,
+    rateLimited: 0,
     outbound: 0,
     inbound: 0,
   };
   let handlers = noHandlers;
   let closed = false;
+  const write = coalescingSender();
+  const limiter = options.inboundRate ? new PeerRateLimiter(options.inboundRate) : undefined;
+  /** Frames dropped per sender since its last log line, and when that line was. */
+  const overLimit = new Map<string, { dropped: number; loggedAt: number }>();
 
   function reject(socket: Duplex, status: string, fields: Record<string, unknown>): void {
     log.warn("Gossip connection rejected", { status, ...fields });
@@ -234,11 +282,44 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       : Buffer.from(data);
     s.framesReceived++;
     s.bytesReceived += bytes.byteLength;
+    const wait = limiter?.take(conn.fingerprint, bytes.byteLength) ?? 0;
+    if (wait > 0) return throttle(conn, wait);
     try {
       handlers.message(conn.from, isBinary ? bytes : bytes.toString("utf8"), conn.fingerprint);
     } catch (err) {
       log.error("Gossip message handler failed", { from: conn.from, err });
     }
+  }
+
+  /**
+   * Drops a frame over its sender's bound and stops reading the connection until the budget
+   * has refilled (at most a second at a time): TCP flow control then slows the sender.
+   */
+  function throttle(conn: Inbound, waitMs: number): void {
+    s.rateLimited++;
+    const now = Date.now();
+    const note = overLimit.get(conn.fingerprint) ?? { dropped: 0, loggedAt: -Infinity };
+    note.dropped++;
+    overLimit.set(conn.fingerprint, note);
+    if (now - note.loggedAt >= RATE_LOG_MS) {
+      log.warn("Gossip frames over the sender's rate limit dropped", {
+        from: conn.from,
+        fingerprint: conn.fingerprint,
+        dropped: note.dropped,
+        frames_per_second: limiter!.rate.framesPerSecond,
+        bytes_per_second: limiter!.rate.bytesPerSecond,
+      });
+      note.dropped = 0;
+      note.loggedAt = now;
+    }
+    if (conn.paused) return;
+    conn.paused = true;
+    conn.ws.pause();
+    const timer = setTimeout(() => {
+      conn.paused = false;
+      if (inbound.has(conn)) conn.ws.resume();
+    }, Math.min(waitMs, 1000));
+    (timer as { unref?: () => void }).unref?.();
   }
 
   function dial(to: string): Outbound | undefined {
@@ -263,7 +344,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       const queue = peer.queue!;
       peer.queue = undefined;
       peer.queued = 0;
-      for (const data of queue) ws.send(data);
+      for (const data of queue) write(ws, data);
     });
     ws.on("pong", () => peer.awaitingPong = false);
     ws.on("error", (err: Error & { code?: string }) => {
@@ -348,7 +429,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       queue.push(data);
       peer.queued += size;
     } else if (peer.ws.readyState === WebSocket.OPEN) {
-      peer.ws.send(data);
+      write(peer.ws, data);
     } else {
       s.dropped++; // the dial failed and the close event has not arrived yet
     }
@@ -370,6 +451,17 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       }
     }
     for (const conn of inbound) if (++conn.idle >= 6) conn.ws.terminate();
+    limiter?.sweep();
+    for (const [fingerprint, note] of overLimit) {
+      if (Date.now() - note.loggedAt < RATE_LOG_MS) continue;
+      overLimit.delete(fingerprint);
+      if (note.dropped > 0) {
+        log.warn("Gossip frames over the sender's rate limit dropped", {
+          fingerprint,
+          dropped: note.dropped,
+        });
+      }
+    }
     const old = Date.now() - CHECK_MS;
     for (const [to, at] of checked) if (at < old) checked.delete(to);
   }

@@ -42,6 +42,25 @@ export function sync<T>(metadata: T, status = 200): Response {
   return jsonResponse(JSON.stringify(body), status);
 }
 
+/**
+ * {@link sync} for metadata already serialised (`metadataJson` must be valid JSON): the same
+ * text as `sync(JSON.parse(metadataJson))`, without serialising the metadata again.
+ */
+export function syncJson(metadataJson: string, status = 200): Response {
+  return jsonResponse(`${SYNC_HEAD}${metadataJson}}`, status);
+}
+
+/** A sync envelope's text up to its metadata (the key order of {@link sync}'s object). */
+const SYNC_HEAD = JSON.stringify({
+  type: "sync",
+  status: "Success",
+  status_code: 200,
+  operation: "",
+  error_code: 0,
+  error: "",
+  metadata: null,
+}).slice(0, -"null}".length);
+
 /** An error envelope with HTTP status `status` and a human-readable `message`. */
 export function failure(
   status: number,

@@ -8,7 +8,7 @@ import { UnavailableError } from "../lib/errors.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireOnline, requireTrusted, STATUS_MESSAGES } from "./access.ts";
 import { flag, param } from "./body.ts";
-import { sync } from "./envelope.ts";
+import { sync, syncJson } from "./envelope.ts";
 
 /** Allows a member that serves its cluster view (online or waiting for an upgrade). */
 function requireInitialized(service: MemberService): void {
@@ -70,6 +70,7 @@ export function publicRoutes(router: RouterType, service: MemberService): void {
     if (status === "uninitialized" || status === "starting" || status === "stopping") {
       throw new UnavailableError(STATUS_MESSAGES[status]);
     }
+    if (service.clusterMembersJson) return syncJson(await service.clusterMembersJson());
     return sync(await service.clusterMembers());
   });
 }

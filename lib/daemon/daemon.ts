@@ -267,6 +267,11 @@ class MemberDaemon implements Daemon {
     return Promise.resolve(net.entries(this.member.machine.is("online")));
   }
 
+  clusterMembersJson(): Promise<string> {
+    const net = this.#initialized();
+    return Promise.resolve(net.entriesJson(this.member.machine.is("online")));
+  }
+
   /**
    * Whether `name` was removed, for a member asking about itself before it opens: answered to
    * any caller presenting a certificate, but only "removed" to an untrusted one (a removed

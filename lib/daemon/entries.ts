@@ -95,11 +95,14 @@ export const ENTRIES_MAX_AGE_MS = 1000;
  * The member's one list of entries, maintained rather than rebuilt per request: built by
  * {@link listEntries} after a view change (see {@link EntryList.invalidate}), when the settled
  * roles, this member's versions, app version or serving state changed, or after
- * {@link ENTRIES_MAX_AGE_MS}; in between, an answer only refreshes each row's last heartbeat.
+ * {@link ENTRIES_MAX_AGE_MS}; in between, an answer only refreshes each row's last heartbeat
+ * (in the kept rows' JSON too: {@link EntryList.json}).
  * `GET /core/1.0/cluster`, persistence, the status page and the metrics all read it.
  */
 export class EntryList {
   #rows?: ClusterMemberEntry[];
+  /** Each kept row as JSON, split where its heartbeat goes (built on the first `json`). */
+  #parts?: [string, string][];
   #built?: {
     roles: ReadonlyMap<string, Role>;
     local: MemberVersion;
@@ -115,30 +118,62 @@ export class EntryList {
 
   /** The entries, sorted by name (fresh row objects: a caller may change its copy). */
   get(s: EntrySources): ClusterMemberEntry[] {
+    if (this.#refresh(s)) return this.#rows!.map((r) => ({ ...r }));
+    return this.#rows!.map((r) => ({ ...r, last_heartbeat: heartbeatOf(r.name, s) }));
+  }
+
+  /**
+   * The entries as {@link EntryList.get} gives them, serialised as a JSON array: each kept row is
+   * serialised once, and an answer only splices in the current heartbeats (serialising 50 rows
+   * with their certificates cost more than the rest of a request).
+   */
+  json(s: EntrySources): string {
+    this.#refresh(s);
+    const rows = this.#rows!;
+    this.#parts ??= rows.map((r) => {
+      const text = JSON.stringify({ ...r, last_heartbeat: MARK });
+      const at = text.indexOf(MARK_JSON);
+      return [text.slice(0, at), text.slice(at + MARK_JSON.length)];
+    });
+    let out = "[";
+    for (let i = 0; i < rows.length; i++) {
+      const [head, tail] = this.#parts[i];
+      out += `${i ? "," : ""}${head}"${heartbeatOf(rows[i].name, s)}"${tail}`;
+    }
+    return `${out}]`;
+  }
+
+  /** Rebuilds the kept rows when they may be stale; reports whether it did. */
+  #refresh(s: EntrySources): boolean {
     const b = this.#built;
     if (
-      !this.#rows || !b || b.roles !== s.roles || b.local !== s.view.local ||
-      b.appVersion !== s.appVersion || b.selfOnline !== s.selfOnline ||
-      s.now - b.at > ENTRIES_MAX_AGE_MS || s.now < b.at
-    ) {
-      this.#rows = listEntries(s);
-      this.#built = {
-        roles: s.roles,
-        local: s.view.local,
-        appVersion: s.appVersion,
-        selfOnline: s.selfOnline,
-        at: s.now,
-      };
-      return this.#rows.map((r) => ({ ...r }));
-    }
-    const { view } = s;
-    return this.#rows.map((r) => ({
-      ...r,
-      last_heartbeat: heartbeatTime(
-        r.name === view.name
-          ? s.now
-          : view.gossip.member(r.name)?.lastHeartbeat || view.storedHeartbeat(r.name),
-      ),
-    }));
+      this.#rows && b && b.roles === s.roles && b.local === s.view.local &&
+      b.appVersion === s.appVersion && b.selfOnline === s.selfOnline &&
+      s.now - b.at <= ENTRIES_MAX_AGE_MS && s.now >= b.at
+    ) return false;
+    this.#rows = listEntries(s);
+    this.#parts = undefined;
+    this.#built = {
+      roles: s.roles,
+      local: s.view.local,
+      appVersion: s.appVersion,
+      selfOnline: s.selfOnline,
+      at: s.now,
+    };
+    return true;
   }
+}
+
+/** A heartbeat placeholder no row holds (names and addresses are validated; PEM is base64). */
+const MARK = "\u0000heartbeat\u0000";
+const MARK_JSON = JSON.stringify(MARK);
+
+/** A row's current last heartbeat, as {@link listEntries} gives it. */
+function heartbeatOf(name: string, s: EntrySources): string {
+  const { view } = s;
+  return heartbeatTime(
+    name === view.name
+      ? s.now
+      : view.gossip.member(name)?.lastHeartbeat || view.storedHeartbeat(name),
+  );
 }

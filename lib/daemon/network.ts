@@ -7,7 +7,7 @@
  *
  * 1. roles (adopted, deferred or dropped: `roles.ts`);
  * 2. the upgrade gate (re-decides while the member waits);
- * 3. persistence (what changed is written by the next batch);
+ * 3. persistence (what changed is written by the batch this change schedules);
  * 4. the member's own reactions (hooks, its own removal, the update command, common extensions).
  *
  * @module
@@ -66,7 +66,7 @@ export class Network {
   readonly persistence: ViewPersistence;
   readonly #ctx: NetworkHost;
   #gate?: UpgradeGate;
-  #cancelTick: Cancel = () => {};
+  #cancelTick?: Cancel;
   #closing?: Promise<void>;
   readonly #entries = new EntryList();
 
@@ -109,17 +109,26 @@ export class Network {
     this.roles.update();
     this.#gate?.recheck();
     this.persistence.onChange(change);
+    this.scheduleTick();
     this.#ctx.onViewChange(change);
   }
 
-  /** Starts the periodic persistence tick (and the announced-role check riding on it). */
-  startTick(): void {
-    this.#cancelTick = this.#ctx.background.every(
+  /**
+   * Schedules the persistence batch (and the announced-role check riding on it)
+   * {@link PERSIST_INTERVAL_MS} from now, unless one is scheduled already: a view change
+   * schedules one, and a batch schedules the next only while something is left to write or
+   * to check, so an idle member has no timer here.
+   */
+  scheduleTick(): void {
+    if (this.#cancelTick || this.#closing) return;
+    this.#cancelTick = this.#ctx.background.after(
       "Persisting the cluster view",
       PERSIST_INTERVAL_MS,
-      () => {
-        this.roles.checkAnnounced();
-        return this.persistence.flush();
+      async () => {
+        this.#cancelTick = undefined;
+        const again = this.roles.checkAnnounced();
+        await this.persistence.flush();
+        if (again || this.persistence.dirty) this.scheduleTick();
       },
     );
   }
@@ -129,23 +138,33 @@ export class Network {
    * maintained list (see `EntryList`).
    */
   entries(selfOnline: boolean) {
-    return this.#entries.get({
+    return this.#entries.get(this.#sources(selfOnline));
+  }
+
+  /** {@link Network.entries} serialised as a JSON array (see `EntryList.json`). */
+  entriesJson(selfOnline: boolean): string {
+    return this.#entries.json(this.#sources(selfOnline));
+  }
+
+  #sources(selfOnline: boolean) {
+    return {
       view: this.view,
       roles: this.roles.roles(),
       appVersion: this.#ctx.appVersion,
       selfOnline,
       now: this.#ctx.env.clock.now(),
-    });
+    };
   }
 
   /** Stops everything, leaving gossip gracefully when `leave`, and writes what is pending. */
   close(leave: boolean): Promise<void> {
     this.#closing ??= (async () => {
-      this.#cancelTick();
+      this.#cancelTick?.();
       this.#gate?.stop();
       this.roles.stop();
       this.view.stop();
       if (leave) await this.gossip.leave().catch(() => {});
+      this.persistence.touch({ heartbeats: true });
       await this.persistence.flush();
       await this.gossip.close().catch(() => {});
       await this.listener.close().catch(() => {});

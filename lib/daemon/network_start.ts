@@ -154,7 +154,7 @@ export async function startNetwork(
   ref.network = network;
   view.start();
   roles.update();
-  network.startTick();
+  network.scheduleTick();
   gossip.start();
   return network;
 }

@@ -1,9 +1,14 @@
 /**
  * Writes the view to the member's store in batches, never on every frame: the replicated records
  * (roster, tokens, the app's records) into `core_records`, the live tokens into
- * `core_token_records` (MicroCluster's table), and the merged member rows into
- * `core_cluster_members`; a change of the roster is written at once. A failed batch is retried
- * by the next tick; the view in memory stays authoritative.
+ * `core_token_records` (MicroCluster's table), and the member rows that changed into
+ * `core_cluster_members`; a change of the roster is written at once. A batch is written
+ * {@link PERSIST_INTERVAL_MS} after the first change it holds, so an idle member writes nothing
+ * and wakes for nothing. A member row is written when a field other than its heartbeat changed,
+ * or its heartbeat moved by {@link HEARTBEAT_PERSIST_MS} (every heartbeat is written when the
+ * member stops): rewriting every row on every batch held the event loop (a store commit is
+ * synchronous) for tens of ms per batch while a cluster of 50 formed. A failed batch is retried
+ * by the next one; the view in memory stays authoritative.
  *
  * @module
  */
@@ -18,8 +23,15 @@ import { replaceTokens } from "../store/tokens.ts";
 import type { ClusterMemberEntry } from "./service.ts";
 import type { ClusterView, ViewChange } from "./view.ts";
 
-/** How often the view is written to the store, in ms. */
+/** How long after a change the batch holding it is written, in ms. */
 export const PERSIST_INTERVAL_MS = 1000;
+
+/**
+ * How far a member's last heartbeat may move before its row is written for that alone, in ms.
+ * The stored heartbeat only matters after a restart, for members gossip has not heard from yet
+ * (their last-seen time and the start of their dead grace).
+ */
+export const HEARTBEAT_PERSIST_MS = 10_000;
 
 /** The record kinds a member keeps in its store: the roster, join tokens, the app's records. */
 export const PERSISTED_KINDS: ReadonlySet<string> = new Set([
@@ -43,8 +55,11 @@ export class ViewPersistence {
   readonly #o: ViewPersistenceOptions;
   readonly #dirtyRecords = new Map<string, ReplicatedRecord>();
   #dirtyView = true;
+  #allHeartbeats = false;
   #removed: string[] = [];
   #flushing?: Promise<void>;
+  /** What each member's stored row holds (as {@link rowKey} and heartbeat), as far as we wrote it. */
+  readonly #written = new Map<string, { key: string; heartbeat: number }>();
 
   constructor(options: ViewPersistenceOptions) {
     this.#o = options;
@@ -62,9 +77,18 @@ export class ViewPersistence {
     if (change.record.kind === MEMBER_RECORD) void this.flush();
   }
 
-  /** Marks the member rows changed (e.g. this member's own versions or app version). */
-  touch(): void {
+  /**
+   * Marks the member rows changed (e.g. this member's own versions or app version); with
+   * `heartbeats`, the next flush also writes every heartbeat that moved at all (at stop).
+   */
+  touch(options: { heartbeats?: boolean } = {}): void {
     this.#dirtyView = true;
+    if (options.heartbeats) this.#allHeartbeats = true;
+  }
+
+  /** Whether a change waits to be written (or a failed batch to be retried). */
+  get dirty(): boolean {
+    return this.#dirtyView || this.#dirtyRecords.size > 0;
   }
 
   /**
@@ -79,6 +103,7 @@ export class ViewPersistence {
 
   async #flush(): Promise<void> {
     const { store, view } = this.#o;
+    let allHeartbeats = false;
     try {
       if (this.#dirtyRecords.size) {
         const records = [...this.#dirtyRecords.values()];
@@ -101,13 +126,18 @@ export class ViewPersistence {
       }
       if (!this.#dirtyView) return;
       this.#dirtyView = false;
-      // A name leaves the list once its row is deleted: a failed delete is tried again.
-      while (this.#removed.length) {
-        await deleteMember(store, this.#removed[0]);
-        this.#removed.shift();
+      allHeartbeats = this.#allHeartbeats;
+      this.#allHeartbeats = false;
+      const removed = this.#removed.splice(0);
+      for (const name of removed) {
+        await deleteMember(store, name);
+        this.#written.delete(name);
       }
-      const rows: NewMember[] = this.#o.entries().map((e) => {
-        const heartbeat = Date.parse(e.last_heartbeat);
+      const rows: NewMember[] = [];
+      const written: [string, { key: string; heartbeat: number }][] = [];
+      for (const e of this.#o.entries()) {
+        const parsed = Date.parse(e.last_heartbeat);
+        const heartbeat = parsed > 0 ? parsed : 0;
         const known = e.extension_verdict.verdict !== "unknown";
         const version = known
           ? {
@@ -116,23 +146,49 @@ export class ViewPersistence {
             extensions: e.extensions,
           }
           : undefined;
-        view.remember(e.name, heartbeat > 0 ? heartbeat : 0, version);
-        return {
+        view.remember(e.name, heartbeat, version);
+        const row: NewMember = {
           name: e.name,
           address: e.address,
           certificate: e.certificate,
           role: e.role as NewMember["role"],
-          heartbeat: heartbeat > 0 ? heartbeat : 0,
+          heartbeat,
           schemaInternal: e.schema_internal_version,
           schemaExternal: e.schema_external_version,
           appVersion: e.app_version,
           ...(known ? { extensions: e.extensions } : {}),
         };
-      });
+        const key = rowKey(row);
+        const before = this.#written.get(e.name);
+        const moved = before ? heartbeat - before.heartbeat : Infinity;
+        if (
+          before?.key === key &&
+          !(moved >= HEARTBEAT_PERSIST_MS || (allHeartbeats && moved > 0) ||
+            (before.heartbeat === 0 && heartbeat > 0))
+        ) continue;
+        rows.push(row);
+        written.push([e.name, { key, heartbeat }]);
+      }
+      if (rows.length === 0) return;
       await upsertMembers(store, rows);
+      for (const [name, w] of written) this.#written.set(name, w);
     } catch (err) {
       this.#dirtyView = true;
+      this.#allHeartbeats ||= allHeartbeats;
       this.#o.logger.warn("Could not persist the cluster view", { err });
     }
   }
+}
+
+/** A member row without its heartbeat, as one comparable string. */
+function rowKey(row: NewMember): string {
+  return JSON.stringify([
+    row.address,
+    row.certificate,
+    row.role,
+    row.schemaInternal,
+    row.schemaExternal,
+    row.appVersion,
+    row.extensions ?? null,
+  ]);
 }

@@ -111,9 +111,10 @@ export class RoleTracker {
   /**
    * Warns about members whose announced role disagrees with the settled one. Called on every
    * persistence tick; reported once a disagreement held for two ticks in a row (a view still
-   * converging disagrees briefly), once per member and role pair.
+   * converging disagrees briefly), once per member and role pair. Returns whether a disagreement
+   * not reported yet was seen (the caller checks again a tick later).
    */
-  checkAnnounced(): void {
+  checkAnnounced(): boolean {
     const view = this.#o.view;
     const now = new Set<string>();
     for (const [name, role] of this.#settled) {
@@ -134,6 +135,8 @@ export class RoleTracker {
       }
     }
     this.#suspects = now;
+    for (const key of now) if (!this.#reported.has(key)) return true;
+    return false;
   }
 
   /** Whether `computed` differs from the settled roles in who is ranked at all. */

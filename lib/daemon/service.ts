@@ -161,6 +161,11 @@ export interface MemberService {
   /** The cluster's members as this member sees them. */
   clusterMembers(): Promise<ClusterMemberEntry[]>;
   /**
+   * {@link MemberService.clusterMembers} serialised as a JSON array, when the service keeps it
+   * serialised (`GET /core/1.0/cluster` then serialises nothing).
+   */
+  clusterMembersJson?(): Promise<string>;
+  /**
    * Runs `;`-separated SQL statements against the local store (off the event loop; cohort's own
    * tables are read-only), cancelled when `signal` aborts or after the console's time limit.
    */

@@ -14,8 +14,8 @@
 import { createHash } from "node:crypto";
 import type { RequestOptions } from "node:https";
 import type { createConnection as netCreateConnection, Socket } from "node:net";
-import { connect } from "node:tls";
-import type { ConnectionOptions, PeerCertificate, TLSSocket } from "node:tls";
+import { connect, createSecureContext } from "node:tls";
+import type { ConnectionOptions, PeerCertificate, SecureContext, TLSSocket } from "node:tls";
 import { ForbiddenError, InvalidInputError, UnavailableError } from "../errors.ts";
 import { fingerprint as certFingerprint } from "./certificates.ts";
 
@@ -50,6 +50,11 @@ export interface PinnedTlsOptions {
   readonly ca?: string;
   readonly cert?: string;
   readonly key?: string;
+  /**
+   * `ca`, `cert` and `key` as one TLS context, built once per distinct triple and shared by
+   * every connection made with these options (see {@link secureContextOf}).
+   */
+  readonly secureContext?: SecureContext;
   readonly checkServerIdentity: NodeCheck & WsCheck;
   readonly createConnection?: NodeCreate & typeof netCreateConnection;
 }
@@ -67,6 +72,35 @@ export function normalizeFingerprint(value: string): string {
 
 const noCheck = (): undefined => undefined;
 
+/** Contexts kept by {@link secureContextOf}; beyond this many the oldest is dropped. */
+export const SECURE_CONTEXTS_KEPT = 16;
+const contexts = new Map<string, SecureContext>();
+
+/**
+ * The TLS context of a CA, certificate and key (PEM), built once and reused: building one parses
+ * the PEMs and the private key (milliseconds of CPU on the event loop), which a connection
+ * given only `ca`/`cert`/`key` would repeat on every dial. A changed certificate is another
+ * triple, so it gets its own context; the least recently used of more than
+ * {@link SECURE_CONTEXTS_KEPT} are dropped.
+ *
+ * @throws {Error} (the runtime's) when a PEM does not parse or the key does not fit the certificate
+ */
+export function secureContextOf(pem: { ca?: string; cert?: string; key?: string }): SecureContext {
+  const id = `${pem.ca ?? ""}\0${pem.cert ?? ""}\0${pem.key ?? ""}`;
+  let context = contexts.get(id);
+  if (context) {
+    contexts.delete(id); // re-inserted below: the Map's order is the recency order
+  } else {
+    context = createSecureContext({
+      ...(pem.ca !== undefined ? { ca: pem.ca } : {}),
+      ...(pem.cert !== undefined ? { cert: pem.cert, key: pem.key } : {}),
+    });
+    if (contexts.size >= SECURE_CONTEXTS_KEPT) contexts.delete(contexts.keys().next().value!);
+  }
+  contexts.set(id, context);
+  return context;
+}
+
 function derFingerprint(raw: Uint8Array | undefined): string | undefined {
   return raw && raw.length > 0 ? createHash("sha256").update(raw).digest("hex") : undefined;
 }
@@ -77,6 +111,15 @@ function mismatch(host: string, got: string | undefined, want: string): Forbidde
       ? `Verify the certificate of "${host}": the peer presented none`
       : `Verify the certificate of "${host}": fingerprint "${got}" does not match the pinned "${want}"`,
   );
+}
+
+/** `{ secureContext }`, or nothing when the PEMs do not build one: the dial then fails as before. */
+function contextOf(pem: { ca?: string; cert?: string; key?: string }) {
+  try {
+    return { secureContext: secureContextOf(pem) };
+  } catch {
+    return {};
+  }
 }
 
 /**
@@ -108,7 +151,8 @@ export function pinnedTlsOptions(options: PinOptions): PinnedTlsOptions {
   if (options.peerCert !== undefined) {
     const got = certFingerprint(options.peerCert);
     if (got !== want) throw mismatch("trust store", got, want);
-    return { ...base, ca: options.peerCert };
+    const ca = options.peerCert;
+    return { ...base, ca, ...contextOf({ ca, cert: options.cert, key: options.key }) };
   }
   const timeoutMs = options.handshakeTimeoutMs ?? 30_000;
   const create = (opts: ConnectionOptions, done: (err: Error | null, s?: Socket) => void) => {
@@ -136,6 +180,7 @@ export function pinnedTlsOptions(options: PinOptions): PinnedTlsOptions {
   };
   return {
     ...base,
+    ...contextOf({ cert: options.cert, key: options.key }),
     createConnection: create as unknown as NodeCreate & typeof netCreateConnection,
   };
 }

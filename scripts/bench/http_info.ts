@@ -86,7 +86,7 @@ const port = await freePort();
 const barePort = await freePort();
 const daemon = startDaemonProcess(["--state-dir", dir, "--extensions", "feature_a,feature_b"]);
 try {
-  await cohort(["waitready", "--timeout", "0.3", "--state-dir", dir]);
+  await cohort(["waitready", "--timeout", "30", "--state-dir", dir]);
   const init = await cohort([
     "init",
     "bench",

@@ -41,14 +41,19 @@ function fresh(d: Daemon, sim: MemoryCluster) {
   });
 }
 
-/** Every member's served list equals a fresh build, checked every `stepMs` for `ms`. */
+/**
+ * Every member's served list equals a fresh build, checked every `stepMs` for `ms`; so does the
+ * serialised list `GET /core/1.0/cluster` answers with (the same text `JSON.stringify` gives).
+ */
 async function alwaysFresh(sim: MemoryCluster, daemons: Daemon[], ms: number, stepMs = 97) {
   let checks = 0;
   for (let t = 0; t < ms; t += stepMs) {
     await sim.run(stepMs);
     for (const d of daemons) {
       if (d.status() !== "online") continue;
-      assert.equal(await d.clusterMembers(), fresh(d, sim), `at ${sim.clock.now()}`);
+      const built = fresh(d, sim);
+      assert.equal(await d.clusterMembers(), built, `at ${sim.clock.now()}`);
+      assert.is(await d.clusterMembersJson!(), JSON.stringify(built), `JSON at ${sim.clock.now()}`);
       checks++;
     }
   }
@@ -98,6 +103,7 @@ test("answers between changes refresh the heartbeats: each row's is the gossip l
   await sim.run(Math.floor(ENTRIES_MAX_AGE_MS / 2));
   const after = await m1.clusterMembers();
   assert.equal(after, fresh(m1, sim));
+  assert.is(await m1.clusterMembersJson!(), JSON.stringify(fresh(m1, sim)), "and its JSON");
   const own = (list: typeof before) => list.find((e) => e.name === "m1")!.last_heartbeat;
   assert.ok(own(after) > own(before), `${own(before)} then ${own(after)}`);
 });

@@ -155,6 +155,21 @@ timer("a confirmation past the new deadline fires at once; cancel stops it", () 
   assert.is(fired, 1);
 });
 
+timer("defer() from the timeout fires again later, never past the longest timeout", () => {
+  const clock = new SimClock();
+  const fired: number[] = [];
+  let deferrals = 0;
+  const s: Suspicion = new Suspicion(clock, "a", 0, 4000, 10000, () => {
+    fired.push(clock.now());
+    if (s.defer(2500)) deferrals++;
+  });
+  clock.advance(20000);
+  // 4000, then 6500 and 9000, then 10000 (capped), where defer() refuses.
+  assert.equal(fired, [4000, 6500, 9000, 10000]);
+  assert.is(deferrals, 3);
+  s.cancel();
+});
+
 timer("local health scales intervals and stays in range", () => {
   const a = new Awareness(8);
   assert.is(a.scale(1000), 1000);

@@ -264,6 +264,25 @@ test("GET /core/1.0/cluster lists members once online, 503 before", async ({ cal
   assert.is(body.metadata[0].status, "ONLINE");
 });
 
+test("GET /core/1.0/cluster from a service that keeps the list serialised: the same text", async ({ service }) => {
+  service.state = "online";
+  const handler = createRouter(service);
+  const get = async () =>
+    await (await handler(new Request("http://cohort/core/1.0/cluster"), TRUSTED)).text();
+  const plain = await get();
+  const list = await service.clusterMembers();
+  let served = 0;
+  const keeping = Object.assign(Object.create(service), {
+    clusterMembersJson: () => (served++, Promise.resolve(JSON.stringify(list))),
+  });
+  const kept = createRouter(keeping);
+  const text = await (await kept(new Request("http://cohort/core/1.0/cluster"), TRUSTED)).text();
+  assert.is(served, 1, "the serialised list was used");
+  assert.is(text, plain);
+  assert.equal(JSON.parse(text).metadata, list);
+  assert.ok(text.startsWith('{"type":"sync","status":"Success"'), text.slice(0, 40));
+});
+
 test("POST /core/internal/sql runs the query over the socket only", async ({ call, service }) => {
   service.state = "online";
   const [status, body] = await call("POST", "/core/internal/sql", UNIX, { query: "select 1" });
