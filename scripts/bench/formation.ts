@@ -11,27 +11,38 @@
  * - false `dead`: `member-failed` events (none may happen);
  * - members suspected at least once, and the admitting member's share of the suspicions;
  * - the formation time (first join request to the last join visible on every member);
- * - each join request's duration (what `cohort init --token` waits for), median and slowest.
+ * - each join request's duration (what `cohort init --token` waits for), median and slowest, and
+ *   its part after the admitting member accepted the join (its "Admitted a new member" line);
+ * - after forming, over the idle window: CPU per member (% of one core, utime+stime from
+ *   /proc/PID/stat) and resident memory per member (VmRSS) at its end;
+ * - one `GET /core/1.0/cluster`'s cost to the member that answers (the admitting member's CPU
+ *   over `--requests` sequential requests on its control socket, its idle CPU over the same time
+ *   subtracted, per request).
  *
- * Optionally with `--busy K` CPU-bound loops (`node -e 'for(;;){}'`) running beside the cluster
- * the whole time, and `--cpu-prof DIR` to profile the admitting member (`node --cpu-prof`; the
- * profile is written when it stops) and report its longest tasks (from the profile's samples:
- * runs of consecutive non-idle samples).
+ * Optionally with `--busy K` CPU-bound loops (`sh -c 'while :; do :; done'`) running beside the cluster
+ * the whole time, and `--cpu-prof DIR` to profile the admitting member and two joiners (the middle
+ * one and the last one: `node --cpu-prof`; a profile is written when its member stops) and report
+ * the admitting member's longest tasks (from the profile's samples: runs of consecutive non-idle
+ * samples; `scripts/bench/long_tasks.ts FILE` lists any profile's long tasks and what ran in
+ * them). Every suspicion is listed as it was seen: when, who suspected whom, whose join was
+ * under way.
  *
  * Wall-clock figures: the machine's load (`uptime`) is printed with them.
  *
  * Usage: `npm run build && node --import tsx scripts/bench/formation.ts
- *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]`
+ *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]
+ *   [--dist DIR] [--requests 200] [--logs DIR]` (`--dist`: the built daemon to run, default `dist/`)
  * (issue 15's targets: `--members 25` and `--members 50`, each also with `--busy 2`).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { requestJson } from "../../lib/net/client.ts";
 import { freePort } from "../../tests/helpers/process.ts";
+import { longTasks } from "./long_tasks.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 const { values: opts } = parseArgs({
@@ -42,6 +53,9 @@ const { values: opts } = parseArgs({
     idle: { type: "string", default: "20" },
     preset: { type: "string", default: "lan" },
     "cpu-prof": { type: "string" },
+    dist: { type: "string" },
+    requests: { type: "string", default: "200" },
+    logs: { type: "string" },
   },
 });
 const N = Math.max(2, Math.min(200, Number(opts.members) || 25));
@@ -49,11 +63,24 @@ const RUNS = Math.max(1, Math.min(20, Number(opts.runs) || 3));
 const BUSY = Math.max(0, Math.min(8, Number(opts.busy) || 0));
 const IDLE_MS = Math.max(0, Number(opts.idle) || 0) * 1000;
 const PRESET = opts.preset === "local" ? "local" : "lan";
+/** Where every member's log is kept (`f<i>.log`), when asked. */
+const LOG_DIR = opts.logs ? resolve(opts.logs) : undefined;
+const REQUESTS = Math.max(0, Math.min(5000, Number(opts.requests) || 0));
 const PROF_DIR = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
+/** The built daemon to run (a copy of an older `dist/` compares before and after). */
+const DIST = resolve(opts.dist ?? join(root, "dist"));
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const note = (s: string) => console.error(`[formation] ${s}`);
+/** CPU time of a process so far (utime + stime), ms. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+}
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
+const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
 const load = () =>
   spawnSync("uptime", { encoding: "utf8" }).stdout.trim().replace(/^.*load/, "load");
 
@@ -62,6 +89,8 @@ interface Event {
   observer: number;
   event: string;
   member: string;
+  /** The joiner whose join request was under way (or last answered) then. */
+  joining: number;
 }
 
 interface Proc {
@@ -76,8 +105,9 @@ function startProc(
   env: Record<string, string>,
   onLine?: (l: string) => void,
   nodeFlags: string[] = [],
+  cmd = process.execPath,
 ) {
-  const child = spawn(process.execPath, [...nodeFlags, ...args], {
+  const child = spawn(cmd, [...nodeFlags, ...args], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, NO_COLOR: "1", ...env },
   });
@@ -112,11 +142,19 @@ interface RunResult {
   formMs: number;
   /** Each join request's duration (what `init --token` waits for), ms. */
   joinMs: number[];
+  /** Each join request's part after the admitting member logged its admission, ms. */
+  afterAcceptMs: number[];
   formSuspicions: number;
   idleSuspicions: number;
   dead: number;
   suspected: number;
   admitterShare: number;
+  /** Idle CPU per member, % of one core (mean over the members). */
+  idleCpu: number;
+  /** Resident memory per member at the end of the idle window, MB (mean). */
+  rss: number;
+  /** Daemon CPU per `GET /core/1.0/cluster`, ms. */
+  listMs?: number;
   longestTasks?: number[];
 }
 
@@ -126,6 +164,9 @@ async function oneRun(run: number): Promise<RunResult> {
   const members: { name: string; dir: string; address: string; proc?: Proc }[] = [];
   const usedPorts = new Set<number>();
   const joinMs: number[] = [];
+  const afterAcceptMs: number[] = [];
+  /** When the admitting member logged each admission, by joiner name. */
+  const admitted = new Map<string, number>();
   for (let i = 0; i < N; i++) {
     const dir = mkdtempSync(join(tmpdir(), `cohort-form-${i}-`));
     dirs.push(dir);
@@ -147,17 +188,21 @@ async function oneRun(run: number): Promise<RunResult> {
     return (r.body as { metadata: unknown }).metadata;
   };
   const busy: Proc[] = [];
+  let joining = 0;
   try {
-    for (let b = 0; b < BUSY; b++) busy.push(startProc(["-e", "for(;;){}"], {}));
+    for (let b = 0; b < BUSY; b++) {
+      busy.push(startProc(["-c", "while :; do :; done"], {}, undefined, [], "sh"));
+    }
     // Start every daemon (uninitialised) first: process start-up is not what is measured.
     const startOne = async (i: number) => {
       const m = members[i];
-      const prof = i === 0 && PROF_DIR
-        ? ["--cpu-prof", `--cpu-prof-dir=${PROF_DIR}/run${run}`]
+      // The admitting member, and two joiners (the middle one and the last one).
+      const prof = PROF_DIR && (i === 0 || i === N - 1 || i === Math.floor(N / 2))
+        ? ["--cpu-prof", `--cpu-prof-dir=${PROF_DIR}/run${run}${i ? `/f${i}` : ""}`]
         : [];
       m.proc = startProc(
         [
-          join(root, "dist/mod.js"),
+          join(DIST, "mod.js"),
           "daemon",
           "--state-dir",
           m.dir,
@@ -168,10 +213,16 @@ async function oneRun(run: number): Promise<RunResult> {
         ],
         { COHORT_LOG_LEVEL: "info" },
         (line) => {
+          if (LOG_DIR) appendFileSync(join(LOG_DIR, `f${i}.log`), `${line}\n`);
+          if (i === 0 && line.includes('"Admitted a new member"')) {
+            const name = /"name":"([^"]+)"/.exec(line)?.[1];
+            if (name) admitted.set(name, now());
+            return;
+          }
           if (!line.includes('"Membership event"')) return;
           try {
             const e = JSON.parse(line) as { event: string; member: string };
-            events.push({ t: now(), observer: i, event: e.event, member: e.member });
+            events.push({ t: now(), observer: i, event: e.event, member: e.member, joining });
           } catch { /* a partial line */ }
         },
         prof,
@@ -197,6 +248,7 @@ async function oneRun(run: number): Promise<RunResult> {
     });
     const t0 = now();
     for (let i = 1; i < N; i++) {
+      joining = i;
       const token = await api(0, "POST", "/core/control/tokens", { name: members[i].name });
       const started = now();
       await api(i, "POST", "/core/control", {
@@ -205,7 +257,10 @@ async function oneRun(run: number): Promise<RunResult> {
         address: members[i].address,
         join_token: token,
       });
-      joinMs.push(now() - started);
+      const done = now();
+      joinMs.push(done - started);
+      const at = admitted.get(members[i].name);
+      if (at !== undefined) afterAcceptMs.push(done - at);
     }
     // Formed: every member logged every other member's join (or knew it from its start state).
     const joinedEverywhere = () => {
@@ -220,13 +275,38 @@ async function oneRun(run: number): Promise<RunResult> {
     };
     for (let k = 0; k < 1200 && !joinedEverywhere(); k++) await sleep(50);
     const formed = now();
-    await sleep(IDLE_MS);
+    const pids = members.map((m) => m.proc!.child.pid!);
+    // The first seconds after forming still carry the last joins' work: idle is measured after.
+    const settle = Math.min(5000, IDLE_MS / 4);
+    await sleep(settle);
+    const cpu0 = pids.map(cpuMs);
+    const idle0 = now();
+    await sleep(IDLE_MS - settle);
     const end = now();
+    const idleCpu = pids.map((p, k) => (100 * (cpuMs(p) - cpu0[k])) / (end - idle0));
+    const rss = pids.map(rssMb);
+    let listMs: number | undefined;
+    if (REQUESTS > 0) {
+      const c0 = cpuMs(pids[0]);
+      const t = now();
+      for (let k = 0; k < REQUESTS; k++) await api(0, "GET", "/core/1.0/cluster");
+      const used = cpuMs(pids[0]) - c0 - (idleCpu[0] / 100) * (now() - t);
+      listMs = used / REQUESTS;
+    }
     const suspects = events.filter((e) => e.event === "member-suspect");
     const admitter = members[0].name;
+    // Who suspected whom and when, to find the cause in the members' logs (--logs).
+    for (const e of events) {
+      if (e.event !== "member-suspect" && e.event !== "member-failed") continue;
+      note(
+        `run ${run}: +${((e.t - t0) / 1000).toFixed(2)} s ${e.event} f${e.observer} → ` +
+          `${e.member}${e.t > formed ? " (idle)" : ` (while f${e.joining} joined)`}`,
+      );
+    }
     const res: RunResult = {
       formMs: formed - t0,
       joinMs,
+      afterAcceptMs,
       formSuspicions: suspects.filter((e) => e.t <= formed).length,
       idleSuspicions: suspects.filter((e) => e.t > formed && e.t <= end).length,
       dead: events.filter((e) => e.event === "member-failed").length,
@@ -234,6 +314,9 @@ async function oneRun(run: number): Promise<RunResult> {
       admitterShare: suspects.length
         ? suspects.filter((e) => e.member === admitter).length / suspects.length
         : 0,
+      idleCpu: idleCpu.reduce((a, b) => a + b, 0) / N,
+      rss: rss.reduce((a, b) => a + b, 0) / N,
+      ...(listMs !== undefined ? { listMs } : {}),
     };
     if (!joinedEverywhere()) note(`run ${run}: the cluster did not form within 60 s`);
     await stop(members[0].proc);
@@ -246,10 +329,7 @@ async function oneRun(run: number): Promise<RunResult> {
   }
 }
 
-/**
- * The longest runs of consecutive busy samples (ms) in the newest `.cpuprofile` of `dir`: an
- * approximation of the longest tasks on the member's event loop.
- */
+/** The longest tasks (ms) in the newest `.cpuprofile` of `dir` (see `long_tasks.ts`). */
 function longestTasks(dir: string): number[] {
   let files: string[];
   try {
@@ -258,25 +338,8 @@ function longestTasks(dir: string): number[] {
     return [];
   }
   if (files.length === 0) return [];
-  const prof = JSON.parse(readFileSync(join(dir, files.sort().at(-1)!), "utf8")) as {
-    nodes: { id: number; callFrame: { functionName: string } }[];
-    samples: number[];
-    timeDeltas: number[];
-  };
-  const idle = new Set(
-    prof.nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id),
-  );
-  const runs: number[] = [];
-  let cur = 0;
-  for (let i = 0; i < prof.samples.length; i++) {
-    const dt = (prof.timeDeltas[i] ?? 0) / 1000;
-    if (idle.has(prof.samples[i])) {
-      if (cur > 0) runs.push(cur);
-      cur = 0;
-    } else cur += dt;
-  }
-  if (cur > 0) runs.push(cur);
-  return runs.sort((a, b) => b - a).slice(0, 5);
+  const prof = JSON.parse(readFileSync(join(dir, files.sort().at(-1)!), "utf8"));
+  return longTasks(prof).slice(0, 5).map((t) => t.ms);
 }
 
 const median = (v: number[]) => {
@@ -289,6 +352,7 @@ const spread = (v: number[], digits = 0) =>
   })`;
 
 if (PROF_DIR) mkdirSync(PROF_DIR, { recursive: true });
+if (LOG_DIR) mkdirSync(LOG_DIR, { recursive: true });
 const loadBefore = load();
 const results: RunResult[] = [];
 try {
@@ -330,11 +394,30 @@ row(
   results.map((r) => Math.max(...r.joinMs) / 1000),
   2,
 );
+row(
+  "join request after its admission was logged, median over a run's joins (s)",
+  results.map((r) => median(r.afterAcceptMs) / 1000),
+  2,
+);
+row(
+  "join request after its admission was logged, the slowest of a run (s)",
+  results.map((r) => Math.max(...r.afterAcceptMs) / 1000),
+  2,
+);
 row("suspicions while forming (events, all observers)", results.map((r) => r.formSuspicions));
 row(`suspicions while idle ${IDLE_MS / 1000} s`, results.map((r) => r.idleSuspicions));
 row("members suspected at least once", results.map((r) => r.suspected));
 row("admitting member's share of suspicions (%)", results.map((r) => 100 * r.admitterShare));
 row("false dead verdicts", results.map((r) => r.dead));
+row("idle CPU per member (% of one core)", results.map((r) => r.idleCpu), 2);
+row("resident memory per idle member, VmRSS (MB)", results.map((r) => r.rss), 1);
+if (REQUESTS > 0) {
+  row(
+    `one GET /core/1.0/cluster, daemon CPU (ms, over ${REQUESTS} requests)`,
+    results.map((r) => r.listMs ?? NaN),
+    2,
+  );
+}
 if (PROF_DIR) {
   row(
     "admitting member's longest task (ms, from its CPU profile)",
