@@ -128,10 +128,12 @@ export class ViewPersistence {
       this.#dirtyView = false;
       allHeartbeats = this.#allHeartbeats;
       this.#allHeartbeats = false;
-      const removed = this.#removed.splice(0);
-      for (const name of removed) {
+      // A name leaves the list once its row is deleted: a failed delete is tried again.
+      while (this.#removed.length) {
+        const name = this.#removed[0];
         await deleteMember(store, name);
         this.#written.delete(name);
+        this.#removed.shift();
       }
       const rows: NewMember[] = [];
       const written: [string, { key: string; heartbeat: number }][] = [];

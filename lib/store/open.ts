@@ -17,6 +17,7 @@ import type { Logger } from "../log.ts";
 import { toStoreError } from "./errors.ts";
 import { applyMigrations, knownVersions } from "./migrate.ts";
 import * as schema from "./schema.ts";
+import { SYNC_BUSY_WAIT_MS, yieldingOnBusy } from "./busy.ts";
 import type { Store } from "./types.ts";
 
 /** Options for {@link openStore}. */
@@ -27,7 +28,11 @@ export interface StoreOptions {
   authToken?: string;
   /** Path of the embedding app's drizzle-kit migrations folder (the one holding `meta/`). */
   appMigrations?: string;
-  /** Busy timeout of local databases, in ms. @default 5000 */
+  /**
+   * How long a write waits for a lock another connection holds (the SQL console's process, an
+   * open transaction), in ms, before it fails "the database is busy". The wait yields the event
+   * loop (see `busy.ts`). @default 10000
+   */
   busyTimeoutMs?: number;
   /** @default silentLogger */
   logger?: Logger;
@@ -63,11 +68,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const known = knownVersions(options.appMigrations);
   let client: Client;
   try {
-    client = createClient({
-      url: options.url,
-      authToken: options.authToken,
-      timeout: options.busyTimeoutMs ?? 5000,
-    });
+    client = yieldingOnBusy(
+      createClient({ url: options.url, authToken: options.authToken, timeout: SYNC_BUSY_WAIT_MS }),
+      { patienceMs: options.busyTimeoutMs ?? 10_000 },
+    );
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (typeof code === "string" && code.startsWith("SQLITE_")) {

@@ -7,9 +7,11 @@
  * without (an in-memory database). Then the child process itself: the same answers across the
  * process boundary, and cancellation by time limit or signal.
  */
+import { createClient } from "@libsql/client";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ConflictError, ForbiddenError, InvalidInputError } from "../../lib/errors.ts";
+import { isBusy } from "../../lib/store/busy.ts";
 import { insertMember } from "../../lib/store/members.ts";
 import { openStore, type Store } from "../../lib/store/open.ts";
 import { dumpSql, executeSql } from "../../lib/store/sql.ts";
@@ -252,6 +254,47 @@ child(
     const mode = await store.client.execute("PRAGMA journal_mode");
     assert.equal(mode.rows[0][0], "wal");
     assert.match((await running).message, /cancelled after 8 s/);
+  },
+);
+
+/** Resolves once another connection holds the write lock of the database at `url`. */
+async function writeLockHeld(url: string): Promise<void> {
+  const probe = createClient({ url, timeout: 1 });
+  try {
+    for (let tries = 0; tries < 600; tries++) {
+      try {
+        await (await probe.transaction("write")).rollback(); // BEGIN IMMEDIATE: the write lock
+      } catch (err) {
+        if (isBusy(err)) return;
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error("the console never took the write lock");
+  } finally {
+    probe.close();
+  }
+}
+
+child(
+  "a console write holding the lock: the member's write waits with its event loop free, then lands",
+  async ({ store }) => {
+    await executeSql(store, "CREATE TABLE t (x)");
+    const insert = "INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 " +
+      "FROM c LIMIT 150000000) SELECT x FROM c";
+    const running = rejection(executeSql(store, insert, { timeoutMs: 4000 }));
+    await writeLockHeld(store.location.url);
+    const order: string[] = [];
+    // libSQL's own busy wait held the thread for its whole timeout, then failed "busy".
+    const write = insertMember(store, { name: "m2", address: "10.0.0.2:9000", certificate: "c2" })
+      .then(() => order.push("member's write"), (err) => order.push(String(err)));
+    await new Promise((r) => setTimeout(r, 100));
+    order.push("a timer meanwhile");
+    await write;
+    assert.equal(order, ["a timer meanwhile", "member's write"]);
+    assert.match((await running).message, /cancelled after 4 s/);
+    const rows = await store.client.execute("SELECT count(*) AS n FROM t");
+    assert.is(Number(rows.rows[0].n), 0, "the cancelled statement left nothing");
   },
 );
 
