@@ -569,6 +569,7 @@ export class StateMachine {
           this.alive(e.n, e.i, e.m, from);
           break;
         case "left":
+          if (e.n !== this.self.name && this.#learnDown(e, from)) break;
           if (!this.table.get(e.n) && e.n !== this.self.name) break;
           this.left(e.n, e.i, from, e.m);
           break;
@@ -579,6 +580,7 @@ export class StateMachine {
           // claim at once, as `alive` does, not one step per push-pull. Unsigned, it stays an
           // accusation, refuted one step above our own incarnation.
           if (e.n === this.self.name) this.alive(e.n, e.i, e.m, from);
+          else if (e.k === "dead" && this.#learnDown(e, from)) break;
           const cur = this.table.get(e.n);
           if (!cur && e.n !== this.self.name) {
             if (e.k === "dead") break;
@@ -591,6 +593,52 @@ export class StateMachine {
         }
       }
     }
+  }
+
+  /**
+   * A member the sender holds down (`dead` or `left`) that this member does not hold, or holds
+   * down at a lower incarnation: its incarnation and metadata are taken, held down as the sender
+   * holds it (not probed, not gossiped), when the metadata is the member's own signed claim.
+   * That metadata is the last anyone can know of a member that is down: the versions it last
+   * ran, which every member's upgrade gate counts it with. Dropped (as SWIM drops an unknown
+   * dead member), a member that restarted while another was down counted that one with its
+   * store's older memory of it, and refused a start the others would have let run.
+   * Returns whether `e` was such an entry (taken or refused); `false` leaves it to the rules of
+   * live members.
+   */
+  #learnDown(e: StateEntry, from: Provenance): boolean {
+    const cur = this.table.get(e.n);
+    if (cur && (isLive(cur.state) || e.i <= cur.incarnation)) return false;
+    if (!cur && !this.#admissible(e.n, () => void this.#learnDown(e, from))) return true;
+    // A `left` carries the signature of the leave; a `dead`, that of the member's `alive`.
+    if (!this.#claims.accepts(e.k === "left" ? "left" : "alive", e.n, e.i, e.m, from)) return true;
+    const now = this.#clock.now();
+    const state: MemberState = e.k === "left" ? "left" : "dead";
+    const prev = cur?.state;
+    let entry: MemberEntry;
+    if (!cur) {
+      entry = new MemberEntry(e.n, e.i, e.m, fromWireMeta(e.m), now);
+      entry.state = state;
+      this.table.add(entry);
+    } else {
+      entry = this.table.edit(cur);
+      entry.incarnation = e.i;
+      if (!sameWireMeta(entry.wire, e.m)) {
+        entry.wire = e.m;
+        entry.meta = fromWireMeta(e.m);
+      }
+      if (entry.state !== state) this.table.setState(entry, state, now);
+    }
+    entry.sig = from.sg;
+    entry.signer = state === "left" ? undefined : from.sb;
+    this.#updateExt(entry);
+    const event = prev === state
+      ? "member-update"
+      : state === "left"
+      ? "member-left"
+      : "member-failed";
+    this.#emit(event, entry, prev);
+    return true;
   }
 
   /** Continues a merge at `start` on a later turn (after the merges already waiting). */
@@ -631,8 +679,9 @@ export class StateMachine {
           ? { k: e.state, n: e.name, i: e.incarnation, m: e.wire, sg: e.sig }
           : { k: e.state, n: e.name, i: e.incarnation, m: e.wire, sg: e.sig, sb: e.signer },
       );
+      // Down members' lists too: the versions they last ran still count (`#learnDown`).
       const d = e.wire.ed;
-      if (isLive(e.state) && !(d in x)) {
+      if (!(d in x)) {
         const list = this.lists.get(d);
         if (list) x[d] = list;
       }

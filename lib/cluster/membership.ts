@@ -102,12 +102,18 @@ export interface ExtensionsConvergedEvent {
 export interface MembershipEvents {
   /** A member was seen alive for the first time, or came back after `dead`/`left`. */
   "member-join": MemberEvent;
-  /** An alive member's metadata changed, or a suspect member refuted. */
+  /**
+   * An alive member's metadata changed, a suspect member refuted, or a member held down (`dead`
+   * or `left`) is known with newer metadata (a later run of it, learnt from the others).
+   */
   "member-update": MemberEvent;
   "member-suspect": MemberEvent;
-  /** A member was declared dead (crash). */
+  /**
+   * A member was declared dead (crash), or a member this one did not hold is learnt to be dead
+   * (`previous` undefined: a restarted member hears of the members down from the others).
+   */
   "member-failed": MemberEvent;
-  /** A member left gracefully. */
+  /** A member left gracefully (`previous` undefined: learnt from the others, as above). */
   "member-left": MemberEvent;
   "extensions-mismatch": ExtensionsMismatchEvent;
   /** Emitted once when the last mismatch among live members disappears. */

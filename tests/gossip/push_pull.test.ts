@@ -340,4 +340,108 @@ test("reconnect tries members that are down and still members, never a name remo
   c.stop();
 });
 
+/** Member `i` of `c` runs a new extension list, and every member learns it. */
+function upgrade(c: SimCluster, i: number, extensions: string[]): void {
+  c.members[i].updateMeta({ extensions });
+  const knows = (o: number) =>
+    c.members[o].member(c.names[i])?.meta.extensions?.join(",") === extensions.join(",");
+  assert.ok(
+    c.clock.runWhileNot(() => c.running().every(knows), 10_000, 10) >= 0,
+    "the new list is known everywhere",
+  );
+}
+
+test("a restarted member learns from a push-pull the last metadata of a member the others hold dead", () => {
+  // A member that restarted while another was down counted that one with its store's memory
+  // of it: the others' `dead` entry was dropped as news of an unknown member (simulation seed
+  // 85: a member refused a start the others would have let run).
+  const c = createSimCluster({ size: 3, seed: 50 });
+  upgrade(c, 2, ["alpha", "delta"]);
+  c.crash(2);
+  assert.ok(c.clock.runWhileNot(() => c.allSee(2, "dead"), 120_000, 100) >= 0, "m2 dead");
+  c.crash(0);
+  const g = c.restart(0, undefined, [c.addresses[1]]);
+  c.clock.advance(lan.requestTimeoutMs);
+  const m2 = g.member("m2");
+  assert.is(m2?.state, "dead", "held dead, as m1 holds it");
+  assert.equal(m2?.meta.extensions, ["alpha", "delta"], "with the list it last ran");
+  assert.is(c.members[1].member("m2")?.incarnation, m2?.incarnation);
+  c.stop();
+});
+
+test("a member holding another dead takes its newer metadata when the others hold it dead at a later incarnation", () => {
+  // m0, cut off, holds m2 dead at its first run; m2 came back with a new list and died again.
+  const c = createSimCluster({ size: 3, seed: 51 });
+  c.crash(2);
+  assert.ok(c.clock.runWhileNot(() => c.allSee(2, "dead"), 120_000, 100) >= 0, "m2 dead");
+  c.net.partition([c.addresses[0]]);
+  c.restart(2, 1, [c.addresses[1]]);
+  assert.ok(c.clock.runWhileNot(() => c.allSee(2, "alive", [1]), 30_000, 10) >= 0, "m2 back");
+  c.members[2].updateMeta({ extensions: ["alpha", "delta"] });
+  const listed = () => c.members[1].member("m2")?.meta.extensions?.join(",") === "alpha,delta";
+  assert.ok(c.clock.runWhileNot(listed, 10_000, 10) >= 0, "m1 knows m2's new list");
+  c.crash(2);
+  assert.ok(c.clock.runWhileNot(() => c.allSee(2, "dead", [1]), 120_000, 100) >= 0);
+  assert.is(c.members[0].member("m2")?.meta.extensions?.join(","), "", "m0 missed it all");
+  c.net.heal();
+  const took = c.clock.runWhileNot(
+    () => c.members[0].member("m2")?.meta.extensions?.join(",") === "alpha,delta",
+    4 * lan.pushPullIntervalMs,
+    100,
+  );
+  assert.ok(took >= 0, `m0 holds m2 ${JSON.stringify(c.members[0].member("m2"))}`);
+  assert.is(c.members[0].stateOf("m2"), "dead");
+  assert.is(c.members[0].member("m2")?.incarnation, c.members[1].member("m2")?.incarnation);
+  c.stop();
+});
+
+test("a restarted member learns the last metadata of a member the others hold left", () => {
+  const c = createSimCluster({ size: 3, seed: 52 });
+  upgrade(c, 2, ["alpha", "delta"]);
+  const done = c.members[2].leave();
+  c.clock.advance(lan.leavePropagateMs);
+  return done.then(() => {
+    assert.ok(c.clock.runWhileNot(() => c.allSee(2, "left"), 5000, 10) >= 0, "left everywhere");
+    c.crash(0);
+    const g = c.restart(0, undefined, [c.addresses[1]]);
+    c.clock.advance(lan.requestTimeoutMs);
+    assert.is(g.stateOf("m2"), "left");
+    assert.equal(g.member("m2")?.meta.extensions, ["alpha", "delta"]);
+    c.stop();
+  });
+});
+
+test("a dead member's metadata that its own signature does not cover is not taken", () => {
+  const c = createSimCluster({ size: 2, seed: 53 });
+  const spy = c.net.endpoint("10.9.9.9:1", "spy");
+  const meta = wireMeta("10.9.9.8:1");
+  const sg = simSignature("ghost", claimPayload("alive", "ghost", 4, meta));
+  const forged = { ...meta, v: "9.9.9" };
+  spy.send(c.addresses[1], {
+    t: "pp",
+    f: "spy",
+    s: 7,
+    o: true,
+    st: [{ k: "dead", n: "ghost", i: 4, m: forged, sg }, {
+      k: "dead",
+      n: "other",
+      i: 2,
+      m: meta,
+    }],
+  });
+  c.clock.advance(10);
+  assert.is(c.members[1].stateOf("ghost"), undefined, "a signature of other metadata");
+  assert.is(c.members[1].stateOf("other"), undefined, "no signature");
+  spy.send(c.addresses[1], {
+    t: "pp",
+    f: "spy",
+    s: 8,
+    o: true,
+    st: [{ k: "dead", n: "ghost", i: 4, m: meta, sg }],
+  });
+  c.clock.advance(10);
+  assert.is(c.members[1].stateOf("ghost"), "dead", "its own claim, held dead");
+  c.stop();
+});
+
 test.run();
