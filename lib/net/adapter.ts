@@ -80,8 +80,30 @@ function settleBody(
   });
   req.once("end", () => clearTimeout(timer));
   req.once("close", () => clearTimeout(timer));
+  source.flow();
   req.resume();
   return false;
+}
+
+/**
+ * Stops reading `socket` until the returned function is called or `res` is written. node reads
+ * a body nobody reads until its buffers are full (64 KiB and more per connection); stopping at
+ * the head keeps what a connection can make us buffer before its handler decides to the bytes
+ * that came with the head. A socket already paused (node pauses one whose answers back up) is
+ * left to node.
+ */
+function holdConnection(socket: IncomingMessage["socket"], res: ServerResponse): () => void {
+  if (socket.isPaused()) return () => {};
+  socket.pause();
+  let held = true;
+  const flow = () => {
+    if (!held) return;
+    held = false;
+    if (!socket.destroyed) socket.resume();
+  };
+  res.once("finish", flow);
+  res.once("close", flow);
+  return flow;
 }
 
 function sendError(
@@ -210,6 +232,7 @@ export function createRequestListener(
         deadline: Date.now() + bodyTimeoutMs,
         timeoutMs: bodyTimeoutMs,
         reserve: (bytes) => guard.reserve(peer, bytes),
+        flow: holdConnection(socket, res),
         state: "unread",
       };
     } else req.resume();

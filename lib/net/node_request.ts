@@ -23,6 +23,12 @@ export interface BodySource {
   /** Reserves bytes of the listener's buffer budget (see `ListenerGuard.reserve`). */
   reserve(bytes: number): () => void;
   /**
+   * Lets the connection be read again. It is not read from the request's head until a handler
+   * reads the body or the answer is written: a body nobody asked for stays in the client's and
+   * the kernel's buffers, not in ours.
+   */
+  flow(): void;
+  /**
    * `unread`; `refused` before any of it was read (too large, over budget); `reading`; `read`
    * (all of it); `failed` part-way (too large, too slow, the client left).
    */
@@ -140,6 +146,7 @@ async function readSource(source: BodySource, limit: number): Promise<Uint8Array
       req.once("end", onEnd);
       req.once("error", onGone);
       req.once("close", onGone);
+      source.flow();
       req.resume();
     });
     source.state = "read";

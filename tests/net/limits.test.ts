@@ -4,6 +4,7 @@
  * trickle heads, or crowd a listener, against serveHttps and serveUnix with small limits. Every
  * assertion is about answers and closes, never about how long they took.
  */
+import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -20,10 +21,17 @@ import {
 } from "../helpers/raw_http.ts";
 import { keyPair, memoryLogger, tempDir } from "./_helpers.ts";
 
-/** `/refuse` answers 403 unread; `/read?max=N` reads up to N bytes and echoes their count. */
+/** `/held` waits for it before reading its body (see the handler). */
+let held = Promise.resolve();
+
+/**
+ * `/refuse` answers 403 unread; `/read?max=N` reads up to N bytes and echoes their count;
+ * `/held?max=N` does the same once {@link held} resolves.
+ */
 const handler: FetchHandler = async (request) => {
   const url = new URL(request.url);
   if (url.pathname === "/refuse") return jsonResponse('{"refused":true}', 403);
+  if (url.pathname === "/held") await held;
   const max = Number(url.searchParams.get("max") ?? 1_000_000);
   const body = await readRequestBody(request, max);
   return jsonResponse(JSON.stringify({ bytes: body.length }), 200);
@@ -82,6 +90,37 @@ test("a request refused before its body is read is answered while the body is he
     assert.is(answer.status, 403);
     await within(c.closed, 5000, "close"); // a large unread body closes the connection
     assert.is(listener.guard.bufferedBytes, 0, "nothing was reserved");
+  });
+});
+
+test("a body its handler has not asked for yet is not read from the network; then it is, whole", async () => {
+  const MiB = 1024 * 1024;
+  const limits = {
+    ...SMALL,
+    maxBodyBytes: 4 * MiB,
+    maxBufferedBytes: 4 * MiB,
+    maxBufferedBytesPerPeer: 4 * MiB,
+    bodyTimeoutMs: 20_000,
+  };
+  await withHttps(limits, async (port, listener) => {
+    let release = () => {};
+    held = new Promise((resolve) => (release = resolve));
+    const accepted: { bytesRead: number }[] = [];
+    listener.server.on("secureConnection", (socket) => accepted.push(socket));
+    const c = open(port);
+    await c.ready;
+    c.socket.write(head("POST", `/held?max=${4 * MiB}`, { "content-length": 2 * MiB }));
+    c.socket.write(Buffer.alloc(2 * MiB, 0x61));
+    // Time for a server that reads what it is sent to read it all (over loopback, far less);
+    // the bound below holds however long this lasts.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.is(accepted.length, 1);
+    const read = accepted[0].bytesRead;
+    assert.ok(read < 512 * 1024, `read ${read} bytes of a body nobody asked for`);
+    release();
+    const answer = await within(c.answer, 15_000, "answer");
+    assert.equal(answer.body, { bytes: 2 * MiB }, "the body is read whole once asked for");
+    assert.is(listener.guard.bufferedBytes, 0);
   });
 });
 
