@@ -99,7 +99,10 @@ test("a member force-removed while down never opens on restart: no onStart, no a
   assert.equal(hookLines(r3, "onStart"), [], "onStart ran on a removed member");
   const online = logged(r3, "Daemon started").filter((l) => l.status === "online");
   assert.equal(online, [], "r3 logged itself online");
-  assert.ok(took < 10_000, `r3 took ${took} ms to reset`);
+  // No bound on `took`: it includes the process's start-up, which a loaded machine stretches
+  // past any fixed figure. The defect it guards against shows above: a member that learnt of
+  // its removal only later served, listed itself and logged itself online meanwhile.
+  console.log(`r3 reset ${took} ms after its restart began`);
 
   // The reset state directory equals a fresh member's: same tables, same migrations, no rows.
   await stop(r3);
