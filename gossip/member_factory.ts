@@ -13,7 +13,7 @@ import type {
   MemberState,
   ReplicatedRecord,
 } from "../lib/cluster/membership.ts";
-import { systemClock } from "../lib/cluster/membership.ts";
+import { ioFirstClock } from "./io_first_clock.ts";
 import type { ExtensionStatus, JsonValue } from "../lib/cluster/membership.ts";
 import type { GossipFactory, GossipHandle, GossipSetup } from "../lib/daemon/gossip_port.ts";
 import { fingerprint } from "../lib/net/certificates.ts";
@@ -150,7 +150,7 @@ export const createGossipMember = (
   const transport = observer ? observeTransport(ws, observer) : ws;
   const engine = createGossip(
     {
-      clock: systemClock,
+      clock: ioFirstClock,
       random: defaultRandom(),
       logger: setup.logger,
       transport,

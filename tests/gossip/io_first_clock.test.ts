@@ -1,0 +1,83 @@
+/**
+ * The real member's gossip clock reads what waits on its sockets before a timer's callback runs
+ * (issue 15: after the event loop was held past a probe's timeout, the timeout fired before the
+ * ack that had arrived in time was read, and a healthy member was suspected). A reply is put in
+ * the socket's receive buffer while the loop is held; the timer that expired meanwhile must see
+ * it.
+ */
+import { once } from "node:events";
+import { createServer, type Server, type Socket, Socket as NetSocket } from "node:net";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { type Clock, systemClock } from "../../lib/cluster/membership.ts";
+import { ioFirstClock } from "../../gossip/io_first_clock.ts";
+
+const test = suite("gossip clock: I/O before timers");
+
+/** Holds the event loop for `ms` (a synchronous task, as a long store write or a stall). */
+function hold(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* held */ }
+}
+
+/**
+ * Whether the timer (20 ms) that expired while the loop was held saw the reply, which reached
+ * the socket's receive buffer before the hold.
+ */
+async function replySeenByTimer(clock: Clock): Promise<boolean> {
+  const server: Server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  const accepted = once(server, "connection") as Promise<[Socket]>;
+  const client = new NetSocket();
+  client.connect(port, "127.0.0.1");
+  await once(client, "connect");
+  const [peer] = await accepted;
+  // The connection is in use, as a member's are: one exchange first, so the client reads.
+  let received = false;
+  const warm = once(client, "data");
+  peer.write("hello");
+  await warm;
+  client.on("data", () => (received = true));
+  try {
+    return await new Promise<boolean>((resolve) => {
+      clock.setTimeout(() => resolve(received), 20);
+      // On loopback the reply is in the client's receive buffer when write() returns.
+      peer.write("ack");
+      hold(150);
+    });
+  } finally {
+    client.destroy();
+    peer.destroy();
+    server.close();
+  }
+}
+
+test("a timer that expired while the loop was held runs after the waiting reply is read", async () => {
+  for (let i = 0; i < 20; i++) {
+    assert.ok(await replySeenByTimer(ioFirstClock), `run ${i}: the reply was read first`);
+  }
+});
+
+test("the plain system clock runs it first (what the gossip clock is for)", async () => {
+  assert.not.ok(await replySeenByTimer(systemClock), "the timer ran before the reply was read");
+});
+
+test("a cleared timer never runs, cleared before it expired or after", async () => {
+  let ran = 0;
+  const a = ioFirstClock.setTimeout(() => ran++, 5);
+  ioFirstClock.clearTimeout(a);
+  // Cleared from a callback of the same moment: the timer may have expired and handed on.
+  const b = ioFirstClock.setTimeout(() => ran++, 5);
+  systemClock.setTimeout(() => ioFirstClock.clearTimeout(b), 5);
+  hold(20);
+  await new Promise((r) => setTimeout(r, 40));
+  assert.is(ran, 0);
+  let fired = false;
+  ioFirstClock.setTimeout(() => (fired = true), 5);
+  await new Promise((r) => setTimeout(r, 40));
+  assert.ok(fired, "an uncleared timer runs");
+});
+
+test.run();
