@@ -88,6 +88,13 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       // Write-ahead logging: a reader (the SQL console's own connection, a backup) never blocks
       // the member's writes, which wait synchronously on the event loop while a lock is held.
       await client.execute("PRAGMA journal_mode = WAL");
+      // A commit appends to the log without waiting for the disk (fsync at checkpoints only):
+      // libSQL runs on the event loop, and an fsync per commit held it 100-200 ms on a busy
+      // disk while a cluster formed (every member writes each admission), past a fraction of
+      // the 500 ms probe timeout. A commit still survives the process being killed (kill -9);
+      // only an operating-system crash or power loss may roll the last commits back, to a
+      // consistent earlier state that gossip brings up to date.
+      await client.execute("PRAGMA synchronous = NORMAL");
     }
     await applyMigrations({ db, client }, options);
   } catch (err) {
