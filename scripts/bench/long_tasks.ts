@@ -10,7 +10,9 @@
  * such as TLS or a synchronous SQLite call) and `(garbage collector)` count. On a loaded machine a
  * task also counts the time its process waited for a core.
  *
- * Usage: `node --import tsx scripts/bench/long_tasks.ts FILE.cpuprofile [--top 10] [--min 20]`
+ * Usage: `node --import tsx scripts/bench/long_tasks.ts FILE.cpuprofile… [--top 10] [--min 20]
+ *   [--after S] [--epoch MS]` (`--after`: only tasks starting S seconds or more into the profile,
+ * to leave out the process's start-up)
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
@@ -107,14 +109,17 @@ if (process.argv[1]?.endsWith("long_tasks.ts")) {
       top: { type: "string", default: "10" },
       min: { type: "string", default: "20" },
       epoch: { type: "string" },
+      after: { type: "string", default: "0" },
     },
   });
   for (const file of positionals) {
     const prof = JSON.parse(readFileSync(file, "utf8")) as Profile;
-    const tasks = longTasks(prof, Number(values.min));
+    const after = Number(values.after) * 1000;
+    const tasks = longTasks(prof, Number(values.min)).filter((t) => t.at >= after);
     const total = prof.timeDeltas.reduce((a, b) => a + b, 0) / 1000;
     console.log(
-      `${file}: ${(total / 1000).toFixed(1)} s profiled, ${tasks.length} tasks ≥ ${values.min} ms`,
+      `${file}: ${(total / 1000).toFixed(1)} s profiled, ${tasks.length} tasks ≥ ${values.min} ms` +
+        (after ? ` from +${values.after} s` : ""),
     );
     for (const task of tasks.slice(0, Number(values.top))) {
       const wall = values.epoch
