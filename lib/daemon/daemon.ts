@@ -29,7 +29,7 @@ import { grantClaim } from "./flows/confirm_use.ts";
 import { agreeToLeave } from "./flows/leave.ts";
 import { removeMember } from "./flows/remove.ts";
 import type { GossipHandle } from "./gossip_port.ts";
-import { MEMBER_RECORD } from "../cluster/roster.ts";
+import { MEMBER_RECORD, type RosterEntry } from "../cluster/roster.ts";
 import { Member } from "./member.ts";
 import type { ReplicatedRecords } from "../records/records.ts";
 import type { DaemonOptions } from "./options.ts";
@@ -285,12 +285,18 @@ class MemberDaemon implements Daemon {
     const record = net.gossip.record(MEMBER_RECORD, name);
     if (record?.value === null) return { removed: true, version: record.version };
     if (callerFingerprint && net.view.isTrusted(callerFingerprint)) return { removed: false };
-    // The name is held by another certificate than the caller's: a new incarnation, admitted
-    // after a removal of the caller's that the caller missed. The asker compares the version
-    // with its own record's, so a new incarnation asking a member that has not heard of it
-    // yet (it holds the removed one's, older) is not told it was removed.
-    const entry = record?.value as { fingerprint?: unknown } | undefined;
-    if (callerFingerprint && entry && entry.fingerprint !== callerFingerprint) {
+    // The name is held by another certificate than the caller's, and its admission states the
+    // removal it follows (`after`: a name changes hands only so, roster rule 3): a new
+    // incarnation, admitted after a removal of the caller's that the caller missed. The asker
+    // compares the version with its own record's, so a new incarnation asking a member that
+    // has not heard of it yet (it holds the removed one's, older) is not told it was removed.
+    // A name that never changed hands is answered as one that is not held: "removed" for every
+    // name held by another certificate told any certificate which names are members.
+    const entry = record?.value as RosterEntry | undefined;
+    if (
+      callerFingerprint && entry && entry.fingerprint !== callerFingerprint &&
+      typeof entry.admission?.after === "number"
+    ) {
       return { removed: true, version: record!.version };
     }
     throw new ForbiddenError("Client certificate is not trusted by this cluster");
