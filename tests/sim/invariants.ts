@@ -17,17 +17,29 @@
  *    start applied none of its app migrations.
  * 4. A removed member never serves after it could have learnt its removal: once it has run for
  *    {@link REMOVE_BOUND_MS} while a running member that holds its tombstone could reach it, or
- *    when it restarted while such a member could tell it, it is never waiting or online.
+ *    when it restarted while such a member, listed in its store, could tell it, it is never
+ *    waiting or online.
  * 5. Views converge: after {@link CONVERGE_BOUND_MS} of whole network with no loss and no
  *    action under way, every running member lists the same members (every member the operator
  *    knows joined, none it knows was removed: nobody half-joined), counts each with the same
  *    versions, and sees every running member up.
  * 6. No background path fails the process: no timer callback throws, no promise rejects unhandled.
+ * 7. A start is refused only on what its member could know: each member its refusal names is
+ *    counted with the versions it last ran, unless no member that counted it so (or the member
+ *    itself) ran, reachable, from the start of that attempt on a network whole and without loss
+ *    (a member that hears nobody decides on its store's memory, which may be stale: the operator
+ *    starts it again once the others run).
  */
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
 import type { Phase } from "../../lib/daemon/phase.ts";
 import { type Build, labelOf } from "./builds.ts";
 import type { Incarnation, PhaseEvent, SimMember, World } from "./world.ts";
+
+/** Whether `b` is `top` or a build before it on its line (its extensions and migrations a prefix). */
+function onLineBelow(b: Build, top: Build): boolean {
+  return b.app <= top.app && b.extensions.length <= top.extensions.length &&
+    b.extensions.every((ext, i) => top.extensions[i] === ext);
+}
 
 /** How long a member's versions take to be known by every member on a whole network, ms. */
 export const KNOW_BOUND_MS = 5_000;
@@ -55,6 +67,8 @@ export interface Fate {
   opened: Set<string>;
   /** The build it last ran. */
   lastRan?: Build;
+  /** When it began to run {@link lastRan}. */
+  lastRanAt?: number;
   /** When a remove of it succeeded (until it learnt it). */
   removedAt?: number;
   /** Whole-network time it ran since then. */
@@ -72,6 +86,8 @@ export class Oracle {
   wholeSince: number | undefined;
   /** Since when the network is whole with no loss and no action under way. */
   quietSince: number | undefined;
+  /** Since when the network is whole with no loss (actions may be under way). */
+  cleanSince: number | undefined;
   /** Operator actions under way. */
   busy = 0;
   #lastCheck = 0;
@@ -85,6 +101,7 @@ export class Oracle {
     this.world = world;
     this.wholeSince = world.clock.now();
     this.quietSince = world.clock.now();
+    this.cleanSince = world.clock.now();
     for (const m of world.members) {
       this.fates.set(m.name, {
         inCluster: false,
@@ -112,6 +129,8 @@ export class Oracle {
     else this.wholeSince ??= now;
     const quiet = this.world.whole && this.world.loss === 0 && this.busy === 0;
     this.quietSince = quiet ? now : undefined;
+    if (!this.world.whole || this.world.loss > 0) this.cleanSince = undefined;
+    else this.cleanSince ??= now;
   }
 
   /** Whether the network has been whole for longer than `ms`. */
@@ -127,6 +146,7 @@ export class Oracle {
     if (e.to === "waiting" || e.to === "online") {
       if (!this.#ranSince.has(e.inc)) this.#ranSince.set(e.inc, now);
       f.ran.add(e.inc.build.label);
+      if (f.lastRan !== e.inc.build || f.lastRanAt === undefined) f.lastRanAt = now;
       f.lastRan = e.inc.build;
       if (e.to === "online") f.opened.add(e.inc.build.label);
       if (e.from === "joining") {
@@ -146,6 +166,7 @@ export class Oracle {
       }
     }
     if (e.to === "online") this.#checkOpen(e);
+    if (e.to === "refused") this.#checkRefused(e);
     if (e.to === "removed") {
       f.inCluster = false;
       f.doubt = false;
@@ -176,6 +197,38 @@ export class Oracle {
     }
   }
 
+  /** 7: see the module docs. */
+  #checkRefused(e: PhaseEvent): void {
+    const start = e.inc.startedAt;
+    const tried = e.inc.build;
+    if (this.cleanSince === undefined || this.cleanSince > start) return;
+    for (const [, x] of e.reason.matchAll(/"([^"]+)" \(/g)) {
+      const fx = this.fates.get(x);
+      const truth = fx?.lastRan;
+      // Only a member whose versions were settled before the attempt began, and would not
+      // have refused it: the same as the attempt's, or older on its line.
+      if (!fx || !truth || (fx.lastRanAt ?? Infinity) > start || !onLineBelow(truth, tried)) {
+        continue;
+      }
+      const m = this.world.member(e.name);
+      const knew = this.world.members.filter((y) => {
+        const net = y.member?.network;
+        if (y === m || !y.inc || !net || !RUNNING.includes(y.phase)) return false;
+        if (!this.world.connected(y.address, m.address)) return false;
+        const since = this.#ranSince.get(y.inc);
+        if (since === undefined || since > start) return false;
+        return labelOf(net.view.versionOf(x)) === truth.label;
+      }).map((y) => y.name);
+      if (knew.length) {
+        this.violate(
+          `${e.name}'s start with ${tried.label} was refused (${e.reason}), though ${x} last ran ${truth.label} and ${
+            knew.join(",")
+          }, running and reachable since before the attempt began, counted it so`,
+        );
+      }
+    }
+  }
+
   /**
    * The running members that know `m` was removed (hold its tombstone) and can reach it, while
    * they stay so.
@@ -189,10 +242,18 @@ export class Oracle {
     }).map((y) => y.name);
   }
 
-  /** A member's process is about to start. */
-  noteStarting(m: SimMember): void {
+  /**
+   * A member's process is about to start, knowing the members at `peers` (the addresses its
+   * store lists): the ones it asks whether it was removed. A member that knows of its removal
+   * but that its store does not list (it joined after this one went down, or this one was
+   * killed before it heard of the admission) cannot tell it: nothing leads the restart to it.
+   */
+  noteStarting(m: SimMember, peers: readonly string[]): void {
     if (m.inc && this.fate(m.name).removedAt !== undefined) {
-      this.#toldAtStart.set(m.inc, this.knowers(m));
+      this.#toldAtStart.set(
+        m.inc,
+        this.knowers(m).filter((y) => peers.includes(this.world.member(y).address)),
+      );
     }
   }
 

@@ -166,8 +166,9 @@ class Operator {
   /** Starts `m` with `b` and records what its start found; rejects as the start does. */
   async start(m: SimMember, b: Build): Promise<void> {
     const before = await appliedMigrations(this.world, m);
+    const seeds = await storedPeers(this.world, m);
     const { started } = this.world.start(m, b);
-    this.oracle.noteStarting(m);
+    this.oracle.noteStarting(m, seeds);
     try {
       await started;
       this.oracle.noteStarted(m);
@@ -400,6 +401,14 @@ class Operator {
       this.log(`${m.inc ? "restart" : "start"} ${m.name} with ${target.label} (calm)`);
       await this.#settle(m, target);
     }
+    // A start refused while nobody it knows ran was decided on its store's memory of the
+    // others, which may be stale (invariant 7 checks that it was): the operator reads the
+    // refusal and starts the member again once the others run.
+    for (const m of w.members) {
+      if (!this.oracle.fate(m.name).inCluster || m.inc) continue;
+      this.log(`start ${m.name} with ${target.label} again (calm: the others run now)`);
+      await this.#settle(m, target);
+    }
     this.oracle.noteWorld();
     const quiet = w.clock.now();
     const bound = Math.max(LIVE_BOUND_MS, CONVERGE_BOUND_MS) + 1000;
@@ -491,6 +500,26 @@ async function appliedMigrations(world: World, m: SimMember): Promise<number> {
     return Number(rs.rows[0][0]);
   } catch {
     return 0;
+  } finally {
+    client.close();
+    void world;
+  }
+}
+
+/**
+ * The addresses of the other members `m`'s store lists (the members a restart asks whether it
+ * was removed, and push-pulls with), or none when it has no database yet.
+ */
+async function storedPeers(world: World, m: SimMember): Promise<string[]> {
+  const client = createClient({ url: `file:${join(m.dir, "database", "cohort.db")}` });
+  try {
+    const rs = await client.execute({
+      sql: "SELECT address FROM core_cluster_members WHERE name != ?",
+      args: [m.name],
+    });
+    return rs.rows.map((r) => String(r[0]));
+  } catch {
+    return [];
   } finally {
     client.close();
     void world;
