@@ -319,7 +319,9 @@ export class RecordTable {
     const now = this.#clock.now();
     if (this.#expired(r, now)) return "ignored";
     const cur = this.get(r.kind, r.key);
-    if (cur && compareRecords(r, cur) <= 0) return "ignored";
+    if (cur && compareRecords(r, cur) <= 0 && !this.#trust().overrides?.(r, cur)) {
+      return "ignored";
+    }
     let refusal: string | undefined;
     if (r.version > now + MAX_VERSION_AHEAD_MS) {
       refusal = `version is ${

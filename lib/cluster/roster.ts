@@ -38,7 +38,11 @@
  *    T, only a record admitted after it (`joinedAt` > T) is accepted. An admission is never
  *    later than its removal in one incarnation (the removal's version is at least the
  *    admission record's), so the removed member's own writes, whatever their version, are
- *    refused; the admitting member dates a new admission after the tombstone it holds.
+ *    refused; the admitting member dates a new admission after the tombstone it holds. The
+ *    other way round too: a member holding such a write (the removed member, unaware of its
+ *    removal, rewrote its record, e.g. to publish a refused start) takes the tombstone over it,
+ *    although the write's version is higher ({@link removalOverrides}), so every member ends
+ *    with the tombstone.
  * 3. **A name changes hands only after a removal the admission states:** a record of another
  *    certificate than the live one held replaces it only when its admission carries `after`,
  *    the version of the removal it follows (signed with the admission), no earlier than the
@@ -458,6 +462,17 @@ export function rosterOf(records: RecordStore): Map<string, RosterEntry> {
     if (!out.has(by) || removed >= e.joinedAt) out.delete(name);
   }
   return out;
+}
+
+/**
+ * Whether `record`, a roster tombstone, replaces `held`, a record of the incarnation it removed
+ * (admitted no later than the removal), whatever `held`'s version: rule 2 of the module docs,
+ * seen from a member that took a write of the removed incarnation before the removal.
+ */
+export function removalOverrides(record: ReplicatedRecord, held: ReplicatedRecord): boolean {
+  if (record.kind !== MEMBER_RECORD || record.value !== null || held.value === null) return false;
+  const joinedAt = (held.value as { joinedAt?: unknown }).joinedAt;
+  return typeof joinedAt === "number" && joinedAt <= record.version;
 }
 
 /** Whether `name` was removed (its roster record is a tombstone). */

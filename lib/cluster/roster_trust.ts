@@ -26,6 +26,7 @@ import {
   MEMBER_RECORD,
   recordPayload,
   REMOVAL_RECORD,
+  removalOverrides,
   type RosterEntry,
   type RosterKeys,
   rosterRecordProblem,
@@ -198,6 +199,7 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
       seal: (record) =>
         seal(record, ctx.records.record(record.kind, record.key), ctx.name, signText),
       recordProblem: (record, held, trusted) => rosterRecordProblem(record, held, trusted, keys),
+      overrides: removalOverrides,
     };
   };
 }

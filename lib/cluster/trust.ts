@@ -66,6 +66,13 @@ export interface Trust {
     held: ReplicatedRecord | undefined,
     trusted: boolean,
   ): string | undefined;
+  /**
+   * Whether a record received from the network replaces `held` although the merge rule
+   * (`compareRecords`) orders it first (for cohort: a removal over a later write of the
+   * incarnation it removed). The record is then checked with {@link recordProblem} as any
+   * other. Absent: never.
+   */
+  overrides?(record: ReplicatedRecord, held: ReplicatedRecord): boolean;
 }
 
 /** What a {@link TrustFactory} is given: the engine's record table and its changes. */

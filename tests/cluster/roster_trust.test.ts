@@ -43,9 +43,10 @@ class Receiver {
   /** Offers a record from the network: why it was refused, or `undefined` once stored. */
   offer(r: ReplicatedRecord): string | undefined {
     const held = this.#records.get(r.key);
-    if (held && (held.version > r.version || (held.version === r.version && held.value === null))) {
-      return "older";
-    }
+    if (
+      held && (held.version > r.version || (held.version === r.version && held.value === null)) &&
+      !this.trust.overrides?.(r, held)
+    ) return "older";
     const problem = this.trust.recordProblem(r, held, false);
     if (problem === undefined) {
       this.#records.set(r.key, r);
@@ -158,6 +159,29 @@ test("the removal wins over the removed incarnation, whatever it writes after", 
   assert.is(r.offer(completed), undefined);
   assert.ok(r.offer(late), "its own write over the new incarnation");
   assert.is(r.certificateOf("m2"), c.m2b.pair.cert);
+});
+
+test("a member that took the removed incarnation's later write takes its removal over it", async () => {
+  // m2, removed at 10 000 while cut off from m3 and unaware of it, rewrote its record at
+  // 15 000 (a refused start it published): m3 took that write, then hears of the removal.
+  const c = await cast();
+  const late = rewrite(rosterRecord("m2", c.m2.pair, c.m1, { version: 2000 }), c.m2.pair, 15_000);
+  const r = c.receiver();
+  assert.is(r.offer(late), undefined, "the write, before the removal reached it");
+  assert.is(r.offer(tombstone("m2", 10_000)), undefined, "the removal, older, wins");
+  assert.is(r.certificateOf("m2"), undefined);
+  assert.is(r.trust.nameOf(c.m2.pair.fingerprint), undefined, "m2 is no longer trusted");
+  assert.match(r.offer(late) ?? "", /removed/, "and the write never comes back");
+  // A tombstone older than the incarnation's admission does not: a new incarnation stays.
+  const completed = rosterRecord("m2", c.m2b.pair, c.m1, {
+    version: 12_000,
+    joinedAt: 11_000,
+    after: 10_000,
+  });
+  const s = c.receiver();
+  assert.is(s.offer(completed), undefined);
+  assert.is(s.offer(tombstone("m2", 10_000)), "older");
+  assert.is(s.certificateOf("m2"), c.m2b.pair.cert);
 });
 
 test("a name changes hands only after a removal: an admission over a live member needs one", async () => {
