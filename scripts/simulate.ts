@@ -10,12 +10,13 @@
  * - `--seeds N`: seeds F..F+N-1 (default 100, from `--from`, default 1);
  * - `--seed S`: that one seed (with `--logs`, every member's log lines too);
  * - `--members M` (default 3), `--steps K` (default 8): the world and the script's length.
- * Seeds that meet a known open bug (`KNOWN_BUGS` in tests/sim/operator.ts) are reported as such.
+ * Seeds that meet a known open bug (`KNOWN_BUGS` in tests/sim/operator.ts) or a known limitation
+ * (`LIMITS` in tests/sim/invariants.ts) are reported as such.
  * Exits 1 when a seed failed otherwise.
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { report, runSeed } from "../tests/sim/operator.ts";
+import { failed as failedSeed, report, runSeed } from "../tests/sim/operator.ts";
 
 const { values } = parseArgs({
   options: {
@@ -57,11 +58,9 @@ for (let seed = from; seed < from + seeds; seed++) {
     if (values.logs) console.log(r.logs.join("\n"));
     console.log(r.script.join("\n"));
   }
-  if (r.violations.length) {
-    if (r.known.length) known++;
-    else failed++;
-    console.log(report(r, options));
-  }
+  if (failedSeed(r)) failed++;
+  else if (r.known.length || r.limits.length) known++;
+  if (r.violations.length || r.limits.length) console.log(report(r, options));
   if ((seed - from + 1) % 100 === 0) {
     console.error(
       `${seed - from + 1} seeds, ${failed} failed, ${

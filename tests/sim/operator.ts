@@ -42,6 +42,13 @@ export interface SeedResult {
   seed: number;
   /** The known bugs ({@link KNOWN_BUGS}) its violations came with; empty when none. */
   known: string[];
+  /**
+   * The known limitations (`LIMITS` in `invariants.ts`) it met, which are not violations;
+   * empty when none.
+   */
+  limits: string[];
+  /** What showed each of {@link limits}, in the same order. */
+  limitsSeen: string[];
   /** The operator's script: `t=…ms step`, in order. */
   script: string[];
   violations: string[];
@@ -324,6 +331,7 @@ class Operator {
             f.removedAt = this.world.clock.now();
             f.exposure = 0;
           }
+          this.oracle.noteRemoved(x.name, by.name);
           this.log(`  ${x.name} removed`);
         });
         break;
@@ -557,9 +565,12 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
       b.name
     )
     : [];
+
   return {
     seed,
     known,
+    limits: [...oracle.known.keys()],
+    limitsSeen: [...oracle.known.values()],
     script: op.script,
     violations: oracle.violations,
     simulatedMs: world.clock.now() - T0,
@@ -578,11 +589,19 @@ export function replayCommand(seed: number, options: SeedOptions = {}): string {
   return "Deno" in globalThis ? `node_modules/.bin/deno run -A ${args}` : `npx tsx ${args}`;
 }
 
+/** Whether a seed failed: a violation that no known bug explains. */
+export function failed(r: SeedResult): boolean {
+  return r.violations.length > 0 && r.known.length === 0;
+}
+
 /** A seed's result as printed for a failure: the seed, the violations, the script. */
 export function report(r: SeedResult, options: SeedOptions = {}): string {
   return [
-    `seed ${r.seed} failed (replay: ${replayCommand(r.seed, options)}, --logs for the logs):`,
+    `seed ${r.seed} ${failed(r) ? "failed" : "met a known open bug"} (replay: ${
+      replayCommand(r.seed, options)
+    }, --logs for the logs):`,
     ...r.known.map((k) => `  known bug: ${k}`),
+    ...r.limits.map((k, i) => `  known limitation: ${k}: ${r.limitsSeen[i]}`),
     ...r.violations.map((v) => `  violation: ${v}`),
     "  script:",
     ...r.script.map((s) => `    ${s}`),
