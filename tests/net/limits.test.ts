@@ -263,11 +263,15 @@ test("an upgraded connection outlives the head timeout; an upgrade nobody takes 
 });
 
 test("connections beyond the per-address cap get 429; beyond twice it they are closed", async () => {
-  await withHttps({ ...SMALL, headersTimeoutMs: 10_000 }, async (port) => {
+  await withHttps({ ...SMALL, headersTimeoutMs: 10_000 }, async (port, listener) => {
+    // A connection node:tls took up and that was then closed under it is a TLS client error.
+    let tlsErrors = 0;
+    listener.server.on("tlsClientError", () => tlsErrors++);
     const conns = Array.from({ length: 8 }, () => open(port, "127.0.0.5"));
     const handshakes = await Promise.allSettled(conns.map((c) => c.ready));
     const established = conns.filter((_, i) => handshakes[i].status === "fulfilled");
     assert.is(established.length, 6, "twice the cap get through the handshake");
+    assert.is(tlsErrors, 0, "the two beyond were closed before node:tls set up their TLS state");
     for (const c of established) c.socket.write(head("GET", "/refuse"));
     const statuses = (await Promise.all(established.map((c) => within(c.answer, 5000, "answer"))))
       .map((a) => a.status).sort();
