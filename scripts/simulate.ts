@@ -6,7 +6,7 @@
  * plays the same run under both).
  *
  * Usage: `tsx scripts/simulate.ts [--seeds N] [--seed S] [--from F] [--members M] [--steps K]
- * [--logs]` (or `deno run -A scripts/simulate.ts …`)
+ * [--logs] [--help]` (or `deno run -A scripts/simulate.ts …`)
  * - `--seeds N`: seeds F..F+N-1 (default 100, from `--from`, default 1);
  * - `--seed S`: that one seed (with `--logs`, every member's log lines too);
  * - `--members M` (default 3), `--steps K` (default 8): the world and the script's length.
@@ -26,8 +26,22 @@ const { values } = parseArgs({
     members: { type: "string" },
     steps: { type: "string" },
     logs: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
   },
 });
+
+if (values.help) {
+  console.log(
+    `Usage: tsx scripts/simulate.ts [--seeds N] [--from F] [--seed S] [--members M] [--steps K] [--logs]
+  --seeds N    seeds F..F+N-1 (default 100)
+  --from F     the first seed (default 1)
+  --seed S     that one seed, with its script (and with --logs, every member's log lines)
+  --members M  members of the world (default 3)
+  --steps K    steps of the operator's script (default 8; npm test runs 4)
+Exits 1 when a seed failed (seeds meeting a known open bug or limitation do not count).`,
+  );
+  process.exit(0);
+}
 
 function count(name: string, text: string | undefined, fallback: number, min = 1): number {
   if (text === undefined) return fallback;
