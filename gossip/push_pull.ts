@@ -249,7 +249,11 @@ export class PushPull {
     }
     if (msg.r) {
       const pending = this.#pending.get(msg.s);
-      if (!pending) return;
+      // An answer after the exchange timed out still carries the peer's state: a restarted
+      // member asks every seed at once, and on a loaded machine every answer may come late.
+      // Merged like a one-way push (any member may send one): dropping it left the member
+      // deciding on stale state until the next exchange, seconds later.
+      if (!pending) return this.merge(msg, { sender });
       this.#settle(msg.s, pending, true, () => {
         this.merge(msg, { sender });
         if (msg.sw) {

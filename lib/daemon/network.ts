@@ -69,6 +69,7 @@ export class Network {
   #cancelTick?: Cancel;
   #closing?: Promise<void>;
   readonly #entries = new EntryList();
+  #changeWaiters: (() => void)[] = [];
 
   constructor(
     ctx: NetworkHost,
@@ -111,6 +112,26 @@ export class Network {
     this.persistence.onChange(change);
     this.scheduleTick();
     this.#ctx.onViewChange(change);
+    const waiters = this.#changeWaiters;
+    this.#changeWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Resolves after the next view change has been dispatched, or after `ms` (on the member's
+   * clock), whichever comes first: a start that waits to hear from members decides the moment
+   * their state arrives, not at its next poll.
+   */
+  nextChange(ms: number): Promise<void> {
+    const clock = this.#ctx.env.clock;
+    return new Promise((resolve) => {
+      const timer = clock.setTimeout(done, ms);
+      this.#changeWaiters.push(done);
+      function done() {
+        clock.clearTimeout(timer);
+        resolve();
+      }
+    });
   }
 
   /**

@@ -55,4 +55,43 @@ test("a member rolled back while another was down: the other's restart opens, th
   }
 });
 
+test("a member that upgraded further while another was down: the other's restart refuses itself, though it hears it late", async () => {
+  // q2 stores q1 as behind (OLD) and would wait for it; q1 runs NEWER meanwhile, so q2 (NEW) is
+  // behind and must refuse. Deciding on the stored versions left q2 waiting for good ("Cannot
+  // open: ... members ahead"), since a waiting member never refuses itself afterwards.
+  const NEWER = [...NEW, "feature_c"];
+  const sim = new MemoryCluster(4);
+  const dirs = ["q1", "q2"].map((n) => mkdtempSync(join(tmpdir(), `cohort-gate-${n}-`)));
+  const start = (i: number, extensions: string[]) =>
+    sim.start(`q${i + 1}`, { stateDir: dirs[i], databaseUrl: undefined, extensions });
+  const stop = (d: Daemon) => sim.drive(d.stop());
+  try {
+    let q1 = await start(0, OLD);
+    const q2 = await start(1, OLD);
+    await sim.drive(q1.initialize({ bootstrap: true, name: "q1", address: memberAddress(1) }));
+    const token = await q1.createToken("q2", 0);
+    await sim.drive(
+      q2.initialize({ bootstrap: false, name: "q2", address: memberAddress(2), join_token: token }),
+    );
+    await sim.run(3000);
+
+    await stop(q2);
+    await stop(q1);
+    q1 = await start(0, NEWER);
+    assert.is(q1.status(), "waiting", "q1 waits for q2");
+
+    // q1's gossip reaches q2 only after a while.
+    sim.net.dropWhere((from, to) => from === memberAddress(1) && to === memberAddress(2));
+    sim.clock.setTimeout(() => sim.net.dropWhere(undefined), 1500);
+    const refused = await start(1, NEW).then(
+      (d) => `started: ${d.status()}`,
+      (err) => (err as Error).message,
+    );
+    assert.match(refused, /behind/, "q2 refuses itself: q1 is ahead");
+    await sim.stop();
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test.run();

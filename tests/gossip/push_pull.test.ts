@@ -152,6 +152,33 @@ test("a digest mismatch is answered with full state and sw; a one-way push is me
   c.stop();
 });
 
+test("an answer that comes after the exchange timed out is merged, not dropped", async () => {
+  // A restarted member asks every seed at once; on a loaded machine their answers can all come
+  // after the request timeout. They carry what it needs to know (e.g. who runs which versions).
+  const c = createSimCluster({ size: 2, seed: 45 });
+  const spy = c.net.endpoint("10.9.9.9:1", "spy");
+  const asked: PushPullMsg[] = [];
+  spy.listen({ message: (_from, f) => void asked.push(f as PushPullMsg), refused() {} });
+  const answered = c.members[1].join(["10.9.9.9:1"]);
+  c.clock.advance(10);
+  assert.is(asked.filter((f) => f.t === "pp" && f.j).length, 1, "a full exchange was opened");
+  c.clock.advance(lan.requestTimeoutMs);
+  assert.is(await answered, 0, "the exchange timed out");
+  const meta = wireMeta("10.9.9.8:1");
+  const sg = simSignature("newbie", claimPayload("alive", "newbie", 4, meta));
+  const open = asked.find((f) => f.t === "pp" && f.j)!;
+  spy.send(c.addresses[1], {
+    t: "pp",
+    f: "spy",
+    s: open.s,
+    r: true,
+    st: [{ k: "alive", n: "newbie", i: 4, m: meta, sg }],
+  });
+  c.clock.advance(10);
+  assert.is(c.members[1].stateOf("newbie"), "alive", "the late answer's state is merged");
+  c.stop();
+});
+
 test("an initiator told the tables differ pushes its full state one way", () => {
   const c = createSimCluster({ size: 2, seed: 44 });
   const spyAddress = "10.9.9.9:1";

@@ -8,7 +8,8 @@
  *    without running `onStart` or serving anything but its status;
  * 3. the upgrade gate compares the versions the code would run with what every other member
  *    last ran (a refusal only once the members it names were heard from in this run, or did not
- *    answer for {@link HEAR_BEFORE_REFUSING_MS}). Refused: the attempt is published as a
+ *    answer for {@link HEAR_BEFORE_REFUSING_MS}; a wait likewise, for at most
+ *    {@link HEAR_BEFORE_WAITING_MS}). Refused: the attempt is published as a
  *    refused start (`refusals.ts`) and the start fails, with nothing applied to the store.
  *    Otherwise the member runs: its app migrations are applied (only when it opens: a waiting
  *    member may still be rolled back), its own row takes its new versions (durable), then they
@@ -84,7 +85,7 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
     onOpen: (waitedMs) =>
       void ctx.background.run("Opening after the upgrade wait", () => openAfterWait(ctx, waitedMs)),
   });
-  await hearBeforeRefusing(ctx, net, gate, seeds);
+  await hearBeforeDeciding(ctx, net, gate, seeds);
   const decision = gate.begin();
   if (decision.decision === "refuse") {
     await refuse(ctx, net, seeds, decision.message);
@@ -116,6 +117,15 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
 }
 
 /**
+ * How long a start that would wait for members behind waits to hear, in this run, from the
+ * members it would wait for, ms. What the store remembers of them may be stale: a member that
+ * upgraded while this one was down (then this start could open at once), or even ahead (then
+ * it must refuse, not wait: a waiting member that learns it is behind stays waiting). Their
+ * push-pull answers can come after the exchange timed out on a loaded machine. Not heard by
+ * then, they count with their stored versions, and the gate re-decides on every view change.
+ */
+const HEAR_BEFORE_WAITING_MS = 2000;
+/**
  * How long a start that would refuse itself waits to hear, in this run, from the members its
  * refusal names, ms. A refusal is final (the start fails), and the versions the store remembers
  * for a member are those of its run before this member stopped: it may have upgraded or rolled
@@ -132,28 +142,34 @@ const HEAR_BEFORE_REFUSING_MS = 10_000;
 const ASK_AGAIN_MS = 2500;
 
 /**
- * Waits while the gate would refuse this start because of members not heard from since it
- * started (their versions are the store's memory); see {@link HEAR_BEFORE_REFUSING_MS}.
+ * Waits while the gate would refuse this start, or have it wait, because of members not heard
+ * from since it started (their versions are the store's memory); see
+ * {@link HEAR_BEFORE_REFUSING_MS} and {@link HEAR_BEFORE_WAITING_MS}. Re-decides on every view
+ * change, so the start goes on as soon as their state arrives.
  */
-async function hearBeforeRefusing(
+async function hearBeforeDeciding(
   ctx: MemberContext,
   net: Network,
   gate: UpgradeGate,
   seeds: readonly string[],
 ): Promise<void> {
   const clock = ctx.env.clock;
-  const deadline = clock.now() + HEAR_BEFORE_REFUSING_MS;
-  let askAt = clock.now() + ASK_AGAIN_MS;
-  while (clock.now() < deadline) {
+  const started = clock.now();
+  let askAt = started + ASK_AGAIN_MS;
+  while (true) {
     const d = gate.evaluate();
-    if (d.decision !== "refuse") return;
-    const unheard = [...d.ahead, ...d.diverged].some((m) => !net.view.seenAlive(m.name));
-    if (!unheard) return;
-    if (clock.now() >= askAt) {
-      askAt = clock.now() + ASK_AGAIN_MS;
+    if (d.decision === "open") return;
+    const refusing = d.decision === "refuse";
+    const deadline = started + (refusing ? HEAR_BEFORE_REFUSING_MS : HEAR_BEFORE_WAITING_MS);
+    const now = clock.now();
+    if (now >= deadline) return;
+    const named = refusing ? [...d.ahead, ...d.diverged] : d.behind;
+    if (named.every((m) => net.view.seenAlive(m.name))) return;
+    if (now >= askAt) {
+      askAt = now + ASK_AGAIN_MS;
       void net.gossip.join(seeds).catch(() => {});
     }
-    await sleep(clock, 100);
+    await net.nextChange(Math.min(100, deadline - now));
   }
 }
 
