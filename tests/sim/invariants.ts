@@ -5,9 +5,9 @@
  * reads every running member's phase and view.
  *
  * The invariants and their bounds (simulated time; "whole" = no partition):
- * 1. Strict gate: no member opens (moves to online) while another member runs (waits or serves)
- *    other versions that it could have known: run for longer than {@link KNOW_BOUND_MS} with the
- *    network whole. (Members already serving when another starts waiting with newer versions keep
+ * 1. Strict gate: no member opens (moves to online) while another member of the cluster (not
+ *    one removed, unaware of it yet) runs (waits or serves) other versions that it could have
+ *    known: run for longer than {@link KNOW_BOUND_MS} with the network whole. (Members already serving when another starts waiting with newer versions keep
  *    serving, as in MicroCluster.)
  * 2. Liveness: once every member of the cluster runs the same build, the network is whole with no
  *    loss and no operator action is under way, every member is online within
@@ -244,6 +244,9 @@ export class Oracle {
     for (const y of this.world.members) {
       if (y.name === e.name || !y.inc || !RUNNING.includes(y.phase)) continue;
       if (y.inc.build.label === e.inc.build.label) continue;
+      // A member removed (that has not learnt it yet) no longer counts for anyone's gate.
+      const fy = this.fate(y.name);
+      if (!fy.inCluster && !fy.doubt) continue;
       const since = this.#ranSince.get(y.inc);
       if (since === undefined || this.wholeSince === undefined) continue;
       if (now - Math.max(since, this.wholeSince) > KNOW_BOUND_MS) {
