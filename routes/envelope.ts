@@ -28,17 +28,19 @@ export interface ErrorEnvelope {
 
 import { jsonResponse } from "../lib/net/json_response.ts";
 
+/** A sync envelope's fields before its metadata, in MicroCluster's order. */
+const SYNC_FIELDS = {
+  type: "sync",
+  status: "Success",
+  status_code: 200,
+  operation: "",
+  error_code: 0,
+  error: "",
+} as const;
+
 /** Wraps `metadata` in a sync envelope with HTTP status `status` (default 200). */
 export function sync<T>(metadata: T, status = 200): Response {
-  const body: SyncEnvelope<T> = {
-    type: "sync",
-    status: "Success",
-    status_code: 200,
-    operation: "",
-    error_code: 0,
-    error: "",
-    metadata,
-  };
+  const body: SyncEnvelope<T> = { ...SYNC_FIELDS, metadata };
   return jsonResponse(JSON.stringify(body), status);
 }
 
@@ -51,15 +53,7 @@ export function syncJson(metadataJson: string, status = 200): Response {
 }
 
 /** A sync envelope's text up to its metadata (the key order of {@link sync}'s object). */
-const SYNC_HEAD = JSON.stringify({
-  type: "sync",
-  status: "Success",
-  status_code: 200,
-  operation: "",
-  error_code: 0,
-  error: "",
-  metadata: null,
-}).slice(0, -"null}".length);
+const SYNC_HEAD = JSON.stringify({ ...SYNC_FIELDS, metadata: null }).slice(0, -"null}".length);
 
 /** An error envelope with HTTP status `status` and a human-readable `message`. */
 export function failure(

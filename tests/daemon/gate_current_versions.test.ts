@@ -19,22 +19,37 @@ const test = suite("a start refuses only on what it heard");
 const OLD = ["feature_a"];
 const NEW = ["feature_a", "feature_b"];
 
-test("a member rolled back while another was down: the other's restart opens, though it hears it late", async () => {
-  const sim = new MemoryCluster(3);
+/**
+ * A cluster of q1 (bootstrapped) and q2 (joined), both running OLD, each with a file store;
+ * `start` starts member `i` again with `extensions`, `close` removes the state directories.
+ */
+async function pair(seed: number) {
+  const sim = new MemoryCluster(seed);
   const dirs = ["q1", "q2"].map((n) => mkdtempSync(join(tmpdir(), `cohort-gate-${n}-`)));
   const start = (i: number, extensions: string[]) =>
     sim.start(`q${i + 1}`, { stateDir: dirs[i], databaseUrl: undefined, extensions });
   const stop = (d: Daemon) => sim.drive(d.stop());
+  const close = () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
   try {
-    let q1 = await start(0, OLD);
-    let q2 = await start(1, OLD);
+    const q1 = await start(0, OLD);
+    const q2 = await start(1, OLD);
     await sim.drive(q1.initialize({ bootstrap: true, name: "q1", address: memberAddress(1) }));
     const token = await q1.createToken("q2", 0);
     await sim.drive(
       q2.initialize({ bootstrap: false, name: "q2", address: memberAddress(2), join_token: token }),
     );
     await sim.run(3000);
+    return { sim, start, stop, close, q1, q2 };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
 
+test("a member rolled back while another was down: the other's restart opens, though it hears it late", async () => {
+  const { sim, start, stop, close, ...members } = await pair(3);
+  let { q1, q2 } = members;
+  try {
     await stop(q1);
     q1 = await start(0, NEW);
     assert.is(q1.status(), "waiting", "q1 waits for q2");
@@ -51,7 +66,7 @@ test("a member rolled back while another was down: the other's restart opens, th
     assert.is(q2.status(), "online");
     await sim.stop();
   } finally {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    close();
   }
 });
 
@@ -60,21 +75,9 @@ test("a member that upgraded further while another was down: the other's restart
   // behind and must refuse. Deciding on the stored versions left q2 waiting for good ("Cannot
   // open: ... members ahead"), since a waiting member never refuses itself afterwards.
   const NEWER = [...NEW, "feature_c"];
-  const sim = new MemoryCluster(4);
-  const dirs = ["q1", "q2"].map((n) => mkdtempSync(join(tmpdir(), `cohort-gate-${n}-`)));
-  const start = (i: number, extensions: string[]) =>
-    sim.start(`q${i + 1}`, { stateDir: dirs[i], databaseUrl: undefined, extensions });
-  const stop = (d: Daemon) => sim.drive(d.stop());
+  const { sim, start, stop, close, q2, ...members } = await pair(4);
+  let { q1 } = members;
   try {
-    let q1 = await start(0, OLD);
-    const q2 = await start(1, OLD);
-    await sim.drive(q1.initialize({ bootstrap: true, name: "q1", address: memberAddress(1) }));
-    const token = await q1.createToken("q2", 0);
-    await sim.drive(
-      q2.initialize({ bootstrap: false, name: "q2", address: memberAddress(2), join_token: token }),
-    );
-    await sim.run(3000);
-
     await stop(q2);
     await stop(q1);
     q1 = await start(0, NEWER);
@@ -90,7 +93,7 @@ test("a member that upgraded further while another was down: the other's restart
     assert.match(refused, /behind/, "q2 refuses itself: q1 is ahead");
     await sim.stop();
   } finally {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    close();
   }
 });
 
