@@ -20,7 +20,7 @@ import {
   startMember,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { ENTRY } from "../helpers/process.ts";
+import { CLI_ENTRY, ENTRY } from "../helpers/process.ts";
 
 interface Ctx {
   members: Member[];
@@ -113,6 +113,26 @@ test("--token - reads the token from standard input; ps shows no token", async (
   assert.match(result.stdout, `Joined cohort member "t2"`);
 });
 
+test("--token - waits for a pipe whose writer is slower than the CLI's start (a shell pipeline)", async (ctx) => {
+  // `tokens add NAME | ssh host cohort init NAME ADDR --token -`: the CLI starts before the token
+  // is written, on a pipe the shell made. A synchronous read of it failed with EAGAIN under Node.
+  const { m, token } = await joiner(ctx, "t5");
+  const { command, args: prefix } = selfCommand(CLI_ENTRY);
+  const cli = [command, ...prefix, "init", m.name, m.address, "--token", "-", "--state-dir", m.dir];
+  const child = spawn("sh", ["-c", '(sleep 1; printf "%s\\n" "$T") | exec "$@"', "sh", ...cli], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1", T: token },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? -1)));
+  assert.is(stderr, "");
+  assert.is(code, 0);
+  assert.match(stdout, `Joined cohort member "t5"`);
+});
+
 test("--token-file reads the token from a file (here a FIFO the test holds); ps shows no token", async (ctx) => {
   const { m, token } = await joiner(ctx, "t3");
   const fifo = join(m.dir, "token.fifo");
@@ -139,7 +159,7 @@ test("COHORT_JOIN_TOKEN gives the token through the environment; ps shows no tok
   assert.is(result.stderr, "");
   assert.is(result.code, 0);
   assert.match(result.stdout, `Joined cohort member "t4"`);
-  await allOnline(ctx.members, ["t1", "t2", "t3", "t4"]);
+  await allOnline(ctx.members, ["t1", "t2", "t3", "t4", "t5"]);
 });
 
 test("--help documents every way to give the token", async () => {

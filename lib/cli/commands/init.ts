@@ -4,13 +4,14 @@ import type { ServerInfo } from "../../daemon/service.ts";
 import { advertisedAddressProblem, memberNameProblem } from "../../cluster/address.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
+import { readStdin } from "../input.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
 /** The environment variable `init` reads a join token from. */
 export const TOKEN_ENV = "COHORT_JOIN_TOKEN";
 
-/** Reads a whole stream (a file descriptor) as text, blocking: stdin and named pipes alike. */
-function readAll(path: string | number, what: string): string {
+/** Reads a whole file (named pipes too: the read waits for their writer) as text. */
+function readAll(path: string, what: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (err) {
@@ -24,14 +25,17 @@ function readAll(path: string | number, what: string): string {
  * PATH`, `--token TOKEN`, then the environment variable {@link TOKEN_ENV}. Surrounding
  * whitespace (a file's final newline) is dropped. `undefined` when no source gives one.
  */
-function joinToken(values: { token?: string; "token-file"?: string }): string | undefined {
+async function joinToken(
+  values: { token?: string; "token-file"?: string },
+): Promise<string | undefined> {
   if (values.token !== undefined && values["token-file"] !== undefined) {
     throw new UsageError("Give the token once: --token or --token-file, not both");
   }
   let token: string | undefined;
   let from = "";
-  if (values.token === "-") [token, from] = [readAll(0, "standard input"), "standard input"];
-  else if (values["token-file"] !== undefined) {
+  if (values.token === "-") {
+    [token, from] = [await readStdin("the join token"), "standard input"];
+  } else if (values["token-file"] !== undefined) {
     const path = values["token-file"];
     if (path === "") throw new UsageError("--token-file must not be empty");
     [token, from] = [readAll(path, `"${path}"`), `"${path}"`];
@@ -84,7 +88,7 @@ Options:
       throw new UsageError("Give exactly one of --bootstrap or --token (or --token-file)");
     }
     // The environment is ambient: it never turns a bootstrap into a join.
-    const token = values.bootstrap ? undefined : joinToken(values);
+    const token = values.bootstrap ? undefined : await joinToken(values);
     if (!values.bootstrap && token === undefined) {
       throw new UsageError(
         `Give exactly one of --bootstrap or --token (or --token-file, or ${TOKEN_ENV})`,

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readStdin } from "../input.ts";
 import type { SqlResult } from "../../daemon/service.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
@@ -43,7 +43,7 @@ Options:
       deps.stdout.write(text.endsWith("\n") ? text : text + "\n");
       return 0;
     }
-    if (query === "-") query = readFileSync(0, "utf8");
+    if (query === "-") query = await readStdin("the query");
     if (query.trim() === "") throw new UsageError("QUERY must not be empty");
     const { results } = await callDaemon<{ results: SqlResult[] }>(
       stateDir,
