@@ -84,6 +84,8 @@ export class PushPull {
   readonly #seeds: readonly string[];
   readonly #own: string;
   readonly #pending = new Map<number, Pending>();
+  /** Full exchanges under way, by address: a second join of one address shares the first. */
+  readonly #full = new Map<string, Promise<boolean>>();
   readonly #syncs = new Set<TimerHandle>();
   /** When each dead member was last tried on evidence it is back (see {@link revive}). */
   readonly #revived = new Map<string, number>();
@@ -209,11 +211,29 @@ export class PushPull {
 
   /**
    * Starts an exchange with `address`: the full state when `full` (a join), digests otherwise.
-   * Resolves `true` once answered, `false` on timeout, refusal or stop.
+   * Resolves `true` once answered, `false` on timeout, refusal or stop. A full exchange with an
+   * address that one is already under way with shares that one's outcome: a restart's start
+   * joins its seeds and then asks them again to know when one answered, and each full state
+   * shipped twice cost both sides a merge of the whole table for nothing.
    */
   exchange(address: string, full: boolean): Promise<boolean> {
+    if (!full || this.#stopped) return this.#exchange(address, full);
+    let shared = this.#full.get(address);
+    if (!shared) {
+      // Forgotten as it settles, not a microtask later: a retry right after must send again.
+      shared = this.#exchange(address, true, () => this.#full.delete(address));
+      this.#full.set(address, shared);
+    }
+    return shared;
+  }
+
+  #exchange(address: string, full: boolean, settled?: () => void): Promise<boolean> {
     const h = this.#h;
-    return new Promise((done) => {
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        settled?.();
+        resolve(ok);
+      };
       if (this.#stopped) return done(false);
       const seq = h.nextSeq();
       const pending: Pending = { address, done, timer: undefined };

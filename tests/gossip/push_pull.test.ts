@@ -334,6 +334,24 @@ test("a member alone tries its seeds in turn, each once in as many reconnect tic
   c.stop();
 });
 
+test("a restart's start joins each seed once: asking the seeds again while that join is under way sends no second full state", async () => {
+  // The daemon's start passes the seeds to the engine (joined at start, and tried again while
+  // alone) and then asks them itself to know when one answered: both shipped the whole table.
+  const c = createSimCluster({ size: 4, seed: 49 });
+  c.crash(3);
+  const seeds = [c.addresses[0], c.addresses[1], c.addresses[2]];
+  let answered = -1;
+  const sent = tapFullExchanges(c, () => {
+    const g = c.restart(3, undefined, seeds);
+    void g.join(seeds).then((n) => (answered = n));
+  }).filter((x) => x.from === c.addresses[3]).map((x) => x.to);
+  assert.equal([...sent].sort(), [...seeds].sort(), "one full state per seed");
+  c.clock.advance(lan.requestTimeoutMs);
+  for (let i = 0; i < 10 && answered < 0; i++) await Promise.resolve();
+  assert.is(answered, 3, "the second ask resolves with the first one's answers");
+  c.stop();
+});
+
 test("a member held left that came back unheard, its seeds all gone, is found by the others", async () => {
   // The others hold it `left` (a graceful stop): they neither probe it nor gossip with it, and
   // it holds nobody to probe. Only their reconnect ticks can find it.
