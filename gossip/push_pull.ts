@@ -64,7 +64,7 @@ interface Payload {
 
 /** Options of {@link PushPull.merge}. */
 export interface MergeOptions {
-  /** Gossip none of the member state (a joiner's starting view is news to nobody). */
+  /** Gossip none of the member state or records (a joiner's starting view is news to nobody). */
   readonly quiet?: boolean;
   /**
    * The state an admitting member handed us: its records and member claims are taken as that
@@ -345,7 +345,9 @@ export class PushPull {
    */
   merge(msg: PushPullMsg, options: MergeOptions = {}): void {
     const h = this.#h;
-    if (msg.rc) this.#records.receiveAll(msg.rc, msg.f, options.trusted === true);
+    if (msg.rc) {
+      this.#records.receiveAll(msg.rc, msg.f, options.trusted === true, options.quiet === true);
+    }
     if (msg.x) {
       const used = new Set<string>();
       for (const e of msg.st ?? []) used.add(e.m.ed);

@@ -30,7 +30,7 @@ import type {
   ReplicatedRecord,
   SetRecordOptions,
 } from "../lib/cluster/membership.ts";
-import { compareRecords, RECORD_LIMITS } from "../lib/cluster/membership.ts";
+import { compareRecords, RECORD_LIMITS, sameJson } from "../lib/cluster/membership.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Trust } from "../lib/cluster/trust.ts";
@@ -263,9 +263,10 @@ export class RecordTable {
   /**
    * Records from one message (a push-pull's, a gossip batch's): values first, in passes while
    * they make progress (a record may be accepted only once the record of its writer is), then
-   * tombstones. Returns how many changed the map.
+   * tombstones. Returns how many changed the map. `quiet`: what they change is not gossiped on
+   * (an admitting member's view, handed to a joiner, which the cluster already has).
    */
-  receiveAll(list: readonly unknown[], from: string, trusted = false): number {
+  receiveAll(list: readonly unknown[], from: string, trusted = false, quiet = false): number {
     let stored = 0;
     let later: unknown[] = [];
     const tombstones: unknown[] = [];
@@ -277,7 +278,7 @@ export class RecordTable {
       const again: unknown[] = [];
       let progress = false;
       for (const v of later) {
-        const outcome = this.#receive(v, from, trusted, pass < 7 && later.length > 1);
+        const outcome = this.#receive(v, from, trusted, pass < 7 && later.length > 1, quiet);
         if (outcome === "stored") {
           stored++;
           progress = true;
@@ -285,21 +286,35 @@ export class RecordTable {
       }
       later = again;
       if (!progress) {
-        for (const v of later) if (this.#receive(v, from, trusted) === "stored") stored++;
+        for (const v of later) {
+          if (this.#receive(v, from, trusted, false, quiet) === "stored") stored++;
+        }
         break;
       }
     }
-    for (const v of tombstones) if (this.#receive(v, from, trusted) === "stored") stored++;
+    for (const v of tombstones) {
+      if (this.#receive(v, from, trusted, false, quiet) === "stored") stored++;
+    }
     return stored;
   }
 
-  /** One record from the network; `defer`: a trust refusal is "retry", not counted yet. */
+  /**
+   * One record from the network; `defer`: a trust refusal is "retry", not counted yet; `quiet`:
+   * stored without gossiping it on.
+   */
   #receive(
     v: unknown,
     from: string,
     trusted: boolean,
     defer = false,
+    quiet = false,
   ): "stored" | "ignored" | "retry" {
+    // The record held, received again (each update reaches a member several times): ignored
+    // before it is checked, as the record it equals was when it was stored.
+    if (isObject(v) && typeof v.kind === "string" && typeof v.key === "string") {
+      const held = this.get(v.kind, v.key);
+      if (held && sameJson(v, held)) return "ignored";
+    }
     const problem = recordProblem(v);
     if (problem) {
       this.dropped++;
@@ -351,7 +366,7 @@ export class RecordTable {
       }
       return "ignored";
     }
-    this.#accept(r, cur);
+    this.#accept(r, cur, quiet);
     return "stored";
   }
 
@@ -422,9 +437,9 @@ export class RecordTable {
     if (!had) this.#size++;
   }
 
-  #accept(r: ReplicatedRecord, previous: ReplicatedRecord | undefined): void {
+  #accept(r: ReplicatedRecord, previous: ReplicatedRecord | undefined, quiet = false): void {
     this.#store(r);
-    this.#hooks.queue(recordQueueKey(r.kind, r.key), { k: "rec", r });
+    if (!quiet) this.#hooks.queue(recordQueueKey(r.kind, r.key), { k: "rec", r });
     if (this.#events.has("record-change")) {
       this.#events.emit("record-change", { record: r, previous });
     }

@@ -107,6 +107,28 @@ test("a joiner that starts as announced has nothing to refute", () => {
   c.stop();
 });
 
+test("a joiner gossips none of the admitting member's records on: the cluster has them", () => {
+  const c = createSimCluster({ size: 8, seed: 33 });
+  for (let i = 0; i < 8; i++) c.members[i].setRecord("token", `t${i}`, { n: i });
+  c.clock.advance(10_000);
+  assert.ok(c.members.every((g) => g.records("token").length === 8));
+  c.members[0].admit(JOINER, META);
+  const state = c.members[0].exportState();
+  c.clock.advance(20);
+  const joiner = startJoiner(c, state);
+  assert.is(joiner.records("token").length, 8, "the joiner holds every record");
+  assert.is(joiner.stats().queued, 0, "nothing of the starting view is queued for gossip");
+  // What it writes itself still spreads.
+  joiner.setRecord("token", "mine", { n: 9 });
+  const took = c.clock.runWhileNot(
+    () => c.members.every((g) => g.record("token", "mine") !== undefined),
+    5000,
+    5,
+  );
+  assert.ok(took >= 0, "the joiner's own record did not spread");
+  c.stop();
+});
+
 for (const size of [2, 4]) {
   test(`an admitted member not listening yet is neither dead nor suspect while it starts (n = ${size})`, () => {
     const c = createSimCluster({ size: size - 1, seed: 33 + size });

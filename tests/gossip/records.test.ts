@@ -252,6 +252,45 @@ test("malformed records are logged and dropped alone; bad local writes throw", (
   c.stop();
 });
 
+test("a record received again changes nothing; a copy that differs in any way is not one", () => {
+  const c = createSimCluster({ size: 5, seed: 31 });
+  const events = countEvents(c);
+  const spy = c.net.endpoint("10.9.9.8:1");
+  const record = {
+    kind: "token",
+    key: "t",
+    value: { a: [1, "two", { b: null }] },
+    version: 7,
+    origin: "spy",
+  };
+  // As the wire hands it over: a fresh object for every frame.
+  const send = (r: unknown) =>
+    spy.send(c.addresses[2], JSON.stringify({ t: "gossip", f: "spy", pb: [{ k: "rec", r }] }));
+  send(record);
+  c.clock.advance(10);
+  const g = c.members[2];
+  const queued = g.stats().queued;
+  for (let i = 0; i < 5; i++) send(record);
+  c.clock.advance(10);
+  assert.is(events.counts[2], 1);
+  assert.is(g.stats().queued, queued, "nothing queued again");
+  assert.is(g.stats().recordsDropped, 0);
+  assert.is(g.stats().recordsRefused, 0);
+  // Equal but for an unknown field: malformed, dropped, never taken for the record held.
+  send({ ...record, extra: true });
+  // Equal but for one element: the same version from a misbehaving writer, ordered by its JSON
+  // text as before (this one's is larger, so it wins).
+  send({ ...record, value: { a: [2, "two", { b: null }] } });
+  c.clock.advance(10);
+  assert.is(g.stats().recordsDropped, 1);
+  assert.is(events.counts[2], 2);
+  assert.equal(g.record("token", "t")?.value, { a: [2, "two", { b: null }] });
+  send(record); // orders below the record held now
+  c.clock.advance(10);
+  assert.is(events.counts[2], 2);
+  c.stop();
+});
+
 test("record-change fires once per actual change on every member", () => {
   const n = 20;
   const c = createSimCluster({ size: n, seed: 29 });
