@@ -120,6 +120,13 @@ export interface Gossip extends MembershipView, RecordStore {
   /** Starts receiving, probing and gossiping; joins the seeds in the background. */
   start(): void;
   /**
+   * Takes in the starting state it was given ({@link GossipInit.state}), with its events, before
+   * {@link Gossip.start} (which does it otherwise) and without receiving or sending anything: a
+   * joiner does its heavy local work on it (writing it to its store) before any member hears
+   * from it, so it answers every probe once it does. Does nothing the second time.
+   */
+  loadState(): void;
+  /**
    * This member's member table, extension lists and records, as JSON-safe data for another
    * member's {@link GossipInit.state}.
    */

@@ -176,15 +176,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       message: (from, frame, peer) => this.#receive(from, frame, peer),
       refused: (to) => this.#refused(to),
     });
-    if (this.#initialState !== undefined) {
-      const msg = decodeMessage(this.#initialState);
-      this.#initialState = undefined;
-      if (typeof msg === "string" || msg.t !== "pp") {
-        this.logger.warn("Ignoring an invalid initial gossip state", {
-          reason: typeof msg === "string" ? msg : `t: expected pp, got ${msg.t}`,
-        });
-      } else this.#pushPull.merge(msg, { quiet: true, trusted: true });
-    }
+    this.loadState();
     this.#prober.start();
     const c = this.config;
     this.#every(() => c.gossipIntervalMs, () => this.#out.round());
@@ -195,6 +187,17 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.#every(() => c.reconnectIntervalMs, () => this.#pushPull.reconnect());
     this.#every(() => c.reapIntervalMs, () => this.#reap());
     this.#pushPull.joinSeeds();
+  }
+
+  loadState(): void {
+    if (this.#initialState === undefined || this.#stopped) return;
+    const msg = decodeMessage(this.#initialState);
+    this.#initialState = undefined;
+    if (typeof msg === "string" || msg.t !== "pp") {
+      this.logger.warn("Ignoring an invalid initial gossip state", {
+        reason: typeof msg === "string" ? msg : `t: expected pp, got ${msg.t}`,
+      });
+    } else this.#pushPull.merge(msg, { quiet: true, trusted: true });
   }
 
   exportState(): PushPullMsg {

@@ -75,6 +75,9 @@ class GossipMember implements GossipHandle {
   start(): void {
     this.#g.start();
   }
+  loadState(): void {
+    this.#g.loadState();
+  }
   join(addresses: readonly string[]): Promise<number> {
     return this.#g.join(addresses);
   }

@@ -12,8 +12,18 @@
  *
  * @module
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { chmod, mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 
 /** Options of {@link Files.writeFile}. */
 export interface WriteOptions {
@@ -40,6 +50,8 @@ export interface Files {
   rename(from: string, to: string): Promise<void>;
   /** Changes a file's mode. */
   chmod(path: string, mode: number): Promise<void>;
+  /** Flushes a file, or a directory's entries (a rename or unlink in it), to disk: `fsync`. */
+  sync(path: string): Promise<void>;
 }
 
 /** `node:fs/promises`: the default. */
@@ -52,6 +64,14 @@ export const asyncFiles: Files = Object.freeze({
   },
   rename: (from: string, to: string) => rename(from, to),
   chmod: (path: string, mode: number) => chmod(path, mode),
+  sync: async (path: string) => {
+    const handle = await open(path, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
 });
 
 /** Runs `f` now; its result or error as a settled promise. */
@@ -74,6 +94,15 @@ export const syncFiles: Files = Object.freeze({
     now(() => void mkdirSync(path, options)),
   rename: (from: string, to: string) => now(() => renameSync(from, to)),
   chmod: (path: string, mode: number) => now(() => chmodSync(path, mode)),
+  sync: (path: string) =>
+    now(() => {
+      const fd = openSync(path, "r");
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }),
 });
 
 let current: Files = asyncFiles;

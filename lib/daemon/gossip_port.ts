@@ -19,6 +19,11 @@ import type { Logger } from "../log.ts";
 export interface GossipHandle extends MembershipView, RecordStore {
   /** Starts probing and gossiping; joins the seeds in the background. */
   start(): void;
+  /**
+   * Takes in {@link GossipSetup.initialState} (its view changes are emitted) without receiving
+   * or sending anything yet; {@link GossipHandle.start} does it otherwise. Idempotent.
+   */
+  loadState(): void;
   /** Push-pulls with each address; resolves with how many answered. Never rejects. */
   join(addresses: readonly string[]): Promise<number>;
   /**

@@ -154,6 +154,13 @@ export async function startNetwork(
   ref.network = network;
   view.start();
   roles.update();
+  if (start.initialState !== undefined) {
+    // A joiner takes the admitting member's view in and writes it to its store (one synchronous
+    // transaction of the whole roster) before its gossip starts: from the moment a member hears
+    // from it, it must answer every probe, or it is suspected while it finishes its join.
+    gossip.loadState();
+    await persistence.flush();
+  }
   network.scheduleTick();
   gossip.start();
   return network;

@@ -17,6 +17,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
+import { files } from "../files.ts";
 import type { StatePaths } from "./state_dir.ts";
 
 /** A membership change under way. */
@@ -81,6 +82,32 @@ export function writeDurably(dir: string, target: string, text: string): void {
   }
   renameSync(tmp, target);
   syncDir(dir);
+}
+
+/**
+ * {@link writeDurably} off the event loop: the write and both fsyncs run on the thread pool, so
+ * a slow disk never holds a member's answers to probes. Concurrent calls for one `target` must be
+ * serialised by the caller (they share the temporary file).
+ */
+export async function writeDurablyAsync(dir: string, target: string, text: string): Promise<void> {
+  const tmp = `${target}.${process.pid}.tmp`;
+  await files().writeFile(tmp, text, { mode: 0o600 });
+  await files().sync(tmp);
+  await files().rename(tmp, target);
+  await syncDirAsync(dir);
+}
+
+/** {@link syncDir} off the event loop; best effort. */
+export async function syncDirAsync(dir: string): Promise<void> {
+  try {
+    await files().sync(dir);
+  } catch { /* not supported on every platform: the rename itself is still atomic */ }
+}
+
+/** {@link clearTransition} off the event loop. */
+export async function clearTransitionAsync(paths: StatePaths): Promise<void> {
+  await files().rm(path(paths), { force: true });
+  await syncDirAsync(paths.dir);
 }
 
 /** Removes the mark: the change is complete. */

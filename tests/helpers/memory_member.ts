@@ -46,6 +46,7 @@ export function gossipHandle(g: Gossip, close: () => Promise<void>): GossipHandl
     records: (k) => g.records(k),
     stateOf: (n) => g.stateOf(n),
     start: () => g.start(),
+    loadState: () => g.loadState(),
     join: (a) => g.join(a),
     sync: (a) => g.sync(a),
     leave: () => g.leave(),

@@ -29,7 +29,14 @@ import type { Network } from "../network.ts";
 import { startNetwork } from "../network_start.ts";
 import type { ControlRequest } from "../service.ts";
 import { writeDaemonConfig } from "../state_dir.ts";
-import { clearTransition, readTransition, syncDir, writeTransition } from "../transition.ts";
+import {
+  clearTransition,
+  clearTransitionAsync,
+  readTransition,
+  syncDir,
+  syncDirAsync,
+  writeTransition,
+} from "../transition.ts";
 import { JOIN_EXPIRY_MS } from "./accept_join.ts";
 import { RESUME_ASK_MS, withdraw, withdrawMarked } from "./ask_peers.ts";
 import { clearLeftovers } from "./wipe.ts";
@@ -116,12 +123,14 @@ export async function joinCluster(ctx: MemberContext, request: ControlRequest): 
       },
     });
     ctx.own(net);
+    // From here members hear from us: nothing below may hold the event loop (fsyncs run on the
+    // thread pool), or we miss their probes and are suspected while we finish the join.
     await ctx.hook("preJoin", { config: initConfig });
     await net.persistence.flush();
     writeDaemonConfig(ctx.paths, config);
-    syncDir(ctx.paths.dir);
+    await syncDirAsync(ctx.paths.dir);
     ctx.setConfig(config);
-    clearTransition(ctx.paths);
+    await clearTransitionAsync(ctx.paths);
     markJoined(net);
     // Committed. One push-pull with the admitting member catches up with what changed since its
     // view was exported, and hands it our completed record, so the member the operator asks
