@@ -44,13 +44,13 @@ export function internalRoutes(router: RouterType, service: MemberService): void
   // roster to claim the token for its joiner, and to release the claim when it refuses.
   router.post("/core/internal/tokens/claim", async (request: Request, caller: Caller) => {
     requireTrusted(service, caller);
-    service.claimToken(await readBody(request, TokenClaimBody, BODY_LIMITS.small));
+    await service.claimToken(await readBody(request, TokenClaimBody, BODY_LIMITS.small));
     return sync(null);
   });
 
   router.post("/core/internal/tokens/release", async (request: Request, caller: Caller) => {
     requireTrusted(service, caller);
-    service.releaseToken(await readBody(request, TokenClaimBody, BODY_LIMITS.small));
+    await service.releaseToken(await readBody(request, TokenClaimBody, BODY_LIMITS.small));
     return sync(null);
   });
 

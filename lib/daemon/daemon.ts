@@ -336,13 +336,13 @@ class MemberDaemon implements Daemon {
     return acceptJoin(this.member, this.member.online(), this.#tokens, request);
   }
 
-  claimToken(claim: TokenClaim): void {
-    grantClaim(this.member, this.#initialized(), this.#tokens.claims, claim);
+  async claimToken(claim: TokenClaim): Promise<void> {
+    await grantClaim(this.member, this.#initialized(), this.#tokens.claims, claim);
   }
 
-  releaseToken(claim: TokenClaim): void {
+  async releaseToken(claim: TokenClaim): Promise<void> {
     this.#initialized();
-    this.#tokens.claims.release(claim);
+    await this.#tokens.claims.release(claim);
   }
 
   removeMember(name: string, force: boolean): Promise<void> {

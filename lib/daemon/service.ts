@@ -194,9 +194,9 @@ export interface MemberService {
    * @throws {ConflictError} when a member of that name exists
    * @throws {UnavailableError} while this member does not serve its view
    */
-  claimToken(claim: TokenClaim): void;
+  claimToken(claim: TokenClaim): Promise<void>;
   /** Releases a claim of {@link claimToken} (the join was refused); a no-op for another machine. */
-  releaseToken(claim: TokenClaim): void;
+  releaseToken(claim: TokenClaim): Promise<void>;
   /** Removes member `name` from the cluster (`force`: even when it cannot be reached). */
   removeMember(name: string, force: boolean): Promise<void>;
   /**

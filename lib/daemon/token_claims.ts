@@ -6,7 +6,10 @@
  * partition.
  *
  * A claim is durable before it is granted (`token-claims.json` in the state directory, written
- * atomically), so a restart cannot make a member forget whom it promised. It ends only when the
+ * atomically), so a restart cannot make a member forget whom it promised. The file is written
+ * off the event loop (every member claims for every join, all at once: two fsyncs on the loop
+ * held every member's answers to probes at the same moment), one write at a time, each holding
+ * every claim granted until it starts. It ends only when the
  * member that asked for it releases it (its join was refused), or once the token itself is
  * settled in this member's view (used, revoked or expired: the record then refuses every
  * joiner): an unfinished join whose release never arrived keeps its token, and the error says
@@ -20,7 +23,7 @@ import type { Clock } from "../cluster/membership.ts";
 import { ForbiddenError, TooManyRequestsError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { StatePaths } from "./state_dir.ts";
-import { writeDurably } from "./transition.ts";
+import { writeDurablyAsync } from "./transition.ts";
 
 /** The joiner a token is claimed for. */
 export interface TokenClaim {
@@ -58,6 +61,8 @@ export class TokenClaims {
   readonly #clock: Clock;
   readonly #logger: Logger;
   #claims?: Map<string, Stored>;
+  /** The last write of the file (writes are serialised: they share the temporary file). */
+  #saving: Promise<void> = Promise.resolve();
 
   constructor(paths: StatePaths, clock: Clock, logger: Logger) {
     this.#paths = paths;
@@ -73,11 +78,20 @@ export class TokenClaims {
    * @throws {ForbiddenError} when another machine holds the token
    * @throws {TooManyRequestsError} when this member holds {@link MAX_CLAIMS} claims on live tokens
    */
-  grant(claim: TokenClaim, settled: (hash: string) => boolean): void {
+  grant(claim: TokenClaim, settled: (hash: string) => boolean): Promise<void> {
+    try {
+      return this.#grant(claim, settled);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #grant(claim: TokenClaim, settled: (hash: string) => boolean): Promise<void> {
     const claims = this.#load();
     const held = claims.get(claim.hash);
     if (held && !settled(held.hash)) {
-      if (held.fingerprint === claim.fingerprint && held.name === claim.name) return;
+      // A retry (its first answer lost): written again, in case the first write failed.
+      if (held.fingerprint === claim.fingerprint && held.name === claim.name) return this.#save();
       throw new ForbiddenError(
         `Join token is claimed by another join of "${held.name}" (address ${held.address}): ` +
           "if that join failed, revoke the token and issue another",
@@ -94,16 +108,16 @@ export class TokenClaims {
       fingerprint: claim.fingerprint,
       at: this.#clock.now(),
     });
-    this.#save(claims);
+    return this.#save();
   }
 
-  /** Releases `claim` if this machine holds it; returns whether it did. */
-  release(claim: TokenClaim): boolean {
+  /** Releases `claim` if this machine holds it; resolves with whether it did, once written. */
+  async release(claim: TokenClaim): Promise<boolean> {
     const claims = this.#load();
     const held = claims.get(claim.hash);
     if (!held || held.fingerprint !== claim.fingerprint) return false;
     claims.delete(claim.hash);
-    this.#save(claims);
+    await this.#save();
     return true;
   }
 
@@ -134,8 +148,14 @@ export class TokenClaims {
     return this.#claims = claims;
   }
 
-  #save(claims: Map<string, Stored>): void {
-    const text = JSON.stringify({ claims: [...claims.values()] }) + "\n";
-    writeDurably(this.#paths.dir, claimsFile(this.#paths), text);
+  /** Writes the claims as they are when the write starts, after the write under way. */
+  #save(): Promise<void> {
+    const write = async () => {
+      const text = JSON.stringify({ claims: [...this.#load().values()] }) + "\n";
+      await writeDurablyAsync(this.#paths.dir, claimsFile(this.#paths), text);
+    };
+    const saving = this.#saving.then(write, write);
+    this.#saving = saving.catch(() => {});
+    return saving;
   }
 }

@@ -43,44 +43,80 @@ const machine = (n: number, hash = "a".repeat(64)): TokenClaim => ({
   fingerprint: String(n).repeat(64).slice(0, 64),
 });
 
-test("one machine per token, across a restart", ({ dir }) => {
-  open(dir).grant(machine(1), never);
-  open(dir).grant(machine(1), never); // the same machine again: a retry
+/** Asserts that `p` rejects with an error `check` accepts. */
+async function rejects(p: Promise<unknown>, check: (err: unknown) => boolean): Promise<void> {
+  let error: unknown;
+  await p.then(() => {}, (err) => (error = err));
+  assert.ok(error !== undefined, "it did not reject");
+  assert.ok(check(error), `rejected with ${error}`);
+}
+
+test("one machine per token, across a restart", async ({ dir }) => {
+  await open(dir).grant(machine(1), never);
+  await open(dir).grant(machine(1), never); // the same machine again: a retry
   assert.is(statSync(claimsFile(statePaths(dir))).mode & 0o777, 0o600);
   const restarted = open(dir);
-  assert.throws(
-    () => restarted.grant(machine(2), never),
+  await rejects(
+    restarted.grant(machine(2), never),
     (err: unknown) =>
       err instanceof ForbiddenError &&
       err.message ===
         'Join token is claimed by another join of "jx" (address 10.0.0.1:7443): if that join ' +
           "failed, revoke the token and issue another",
   );
-  restarted.grant(machine(2, "b".repeat(64)), never); // another token is free
+  await restarted.grant(machine(2, "b".repeat(64)), never); // another token is free
   assert.equal(restarted.holder("a".repeat(64))?.address, "10.0.0.1:7443");
 });
 
-test("only the holder releases; then another machine may claim", ({ dir }) => {
+test("only the holder releases; then another machine may claim", async ({ dir }) => {
   const claims = open(dir);
-  claims.grant(machine(1), never);
-  assert.is(claims.release(machine(2)), false);
-  assert.throws(() => open(dir).grant(machine(2), never), /claimed by another join/);
-  assert.is(claims.release(machine(1)), true);
-  open(dir).grant(machine(2), never);
+  await claims.grant(machine(1), never);
+  assert.is(await claims.release(machine(2)), false);
+  await rejects(open(dir).grant(machine(2), never), (e) => /claimed by another join/.test(`${e}`));
+  assert.is(await claims.release(machine(1)), true);
+  await open(dir).grant(machine(2), never);
   assert.is(open(dir).holder("a".repeat(64))?.address, "10.0.0.2:7443");
 });
 
-test("a claim on a settled token (used, revoked, expired) is dropped", ({ dir }) => {
-  open(dir).grant(machine(1), never);
+test("a claim on a settled token (used, revoked, expired) is dropped", async ({ dir }) => {
+  await open(dir).grant(machine(1), never);
   const claims = open(dir);
-  claims.grant(machine(2), (hash) => hash === "a".repeat(64));
+  await claims.grant(machine(2), (hash) => hash === "a".repeat(64));
   assert.is(claims.holder("a".repeat(64))?.address, "10.0.0.2:7443");
 });
 
-test("a reset removes the claims", ({ dir }) => {
-  open(dir).grant(machine(1), never);
+test("a reset removes the claims", async ({ dir }) => {
+  await open(dir).grant(machine(1), never);
   removeClaims(statePaths(dir));
-  open(dir).grant(machine(2), never);
+  await open(dir).grant(machine(2), never);
+});
+
+test("claims granted at once are each durable once granted, and one machine wins a token", async ({ dir }) => {
+  const claims = open(dir);
+  const hashes = ["c", "d", "e", "f"].map((h) => h.repeat(64));
+  const outcomes = await Promise.allSettled([
+    ...hashes.map((hash, i) => claims.grant(machine(i + 1, hash), never)),
+    claims.grant(machine(9, hashes[0]), never), // another machine, the same token: refused
+  ]);
+  assert.equal(outcomes.map((o) => o.status), [
+    "fulfilled",
+    "fulfilled",
+    "fulfilled",
+    "fulfilled",
+    "rejected",
+  ]);
+  // What a restart reads: every granted claim, the first machine holding the contested token.
+  const restarted = open(dir);
+  for (const [i, hash] of hashes.entries()) {
+    assert.is(restarted.holder(hash)?.address, `10.0.0.${i + 1}:7443`);
+  }
+  const released = await Promise.all([
+    claims.release(machine(2, hashes[1])),
+    claims.grant(machine(5, "9".repeat(64)), never),
+  ]);
+  assert.is(released[0], true);
+  assert.is(open(dir).holder(hashes[1]), undefined);
+  assert.is(open(dir).holder("9".repeat(64))?.address, "10.0.0.5:7443");
 });
 
 test.run();

@@ -101,12 +101,14 @@ export class FakeService implements MemberService {
     return Promise.resolve();
   }
   claims: TokenClaim[] = [];
-  claimToken(claim: TokenClaim): void {
-    if (this.fault) throw this.fault;
+  claimToken(claim: TokenClaim): Promise<void> {
+    if (this.fault) return Promise.reject(this.fault);
     this.claims.push(claim);
+    return Promise.resolve();
   }
-  releaseToken(claim: TokenClaim): void {
+  releaseToken(claim: TokenClaim): Promise<void> {
     this.claims = this.claims.filter((c) => c.hash !== claim.hash);
+    return Promise.resolve();
   }
   acceptJoin(request: JoinRequest): Promise<JoinResponse> {
     if (this.fault) return Promise.reject(this.fault);

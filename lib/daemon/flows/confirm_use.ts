@@ -56,12 +56,12 @@ export function settledIn(net: Network, now: number): (hash: string) => boolean 
  * @throws {ForbiddenError} for a token that may not admit this joiner
  * @throws {ConflictError} when a member of that name exists
  */
-export function grantClaim(
+export async function grantClaim(
   ctx: MemberContext,
   net: Network,
   claims: TokenClaims,
   claim: TokenClaim,
-): void {
+): Promise<void> {
   const now = ctx.env.clock.now();
   const token = tokenOf(net.gossip, claim.hash);
   if (token.state === "used") {
@@ -81,7 +81,7 @@ export function grantClaim(
   if (net.view.roster().has(claim.name)) {
     throw new ConflictError(`A member named "${claim.name}" already exists`);
   }
-  claims.grant(claim, settledIn(net, now));
+  await claims.grant(claim, settledIn(net, now));
 }
 
 /** What a claim round found. */
@@ -109,7 +109,7 @@ export async function confirmUse(
   const own = net.config.name;
   const electorate = [...net.view.roster()].filter(([, entry]) => hasJoined(entry));
   const needed = Math.floor(electorate.length / 2) + 1;
-  claims.grant(claim, settledIn(net, ctx.env.clock.now()));
+  await claims.grant(claim, settledIn(net, ctx.env.clock.now()));
   const tally: Tally = { granted: [], refused: [], silent: [] };
   if (electorate.some(([name]) => name === own)) tally.granted.push(own);
   const others = electorate.filter(([name]) => name !== own);
@@ -156,7 +156,7 @@ export async function releaseClaims(
   claim: TokenClaim,
   at: readonly string[],
 ): Promise<void> {
-  claims.release(claim);
+  await claims.release(claim);
   const roster = net.view.roster();
   const identity = { cert: net.identity.cert, key: net.identity.key };
   const pinned = fingerprint(net.identity.clusterCert);
