@@ -4,6 +4,12 @@
  * partitions, stalls (a member paused like `kill -STOP`: its traffic waits) and crashes (like
  * `kill -9`: sends to it are refused). Deterministic for a given seed and sequence of calls.
  *
+ * Loss comes in two kinds: `frames` drops each frame on its own (a datagram network, as
+ * memberlist's UDP probes meet it), `stream` loses packets under a TCP connection per pair of
+ * members, as the WebSocket transport meets a lossy network: nothing is lost, but a lost packet
+ * is sent again after a retransmission timeout that doubles at each loss in a row, and every
+ * frame behind it on that connection waits (head-of-line blocking).
+ *
  * Cheap enough for 1000 members: one small record per frame, no closure per frame, and
  * optionally no serialization at all (frames are passed by reference).
  *
@@ -28,8 +34,14 @@ export interface MemoryNetworkOptions {
   readonly latencyMs?: number;
   /** Extra uniform latency in [0, jitterMs) ms. @default 0 */
   readonly jitterMs?: number;
-  /** Probability that a frame is lost, in [0, 1]. @default 0 */
+  /** Probability that a frame (or, with `lossModel: "stream"`, a packet) is lost, in [0, 1]. @default 0 */
   readonly loss?: number;
+  /**
+   * `frames`: a lost frame is gone (a datagram network). `stream`: each ordered pair of
+   * addresses is a TCP connection (see {@link streamSegment}); a lost packet delays its frame
+   * and every later frame on that connection, and loses nothing. @default "frames"
+   */
+  readonly lossModel?: LossModel;
   /**
    * `object`: frames travel by reference (fast, shared). `json`: object frames are encoded to
    * JSON text on send, exercising the receiver's decoder. @default "object"
@@ -46,6 +58,43 @@ export interface MemoryNetworkOptions {
   readonly connections?: boolean;
   /** How long an unused connection stays open (the WebSocket transport's idle close). @default 30000 */
   readonly connectionIdleMs?: number;
+}
+
+/** How {@link MemoryNetworkOptions.loss} acts: see there. */
+export type LossModel = "frames" | "stream";
+
+/** The shortest TCP retransmission timeout (Linux's `TCP_RTO_MIN`), ms. */
+export const RTO_MIN_MS = 200;
+/** The longest (Linux's `TCP_RTO_MAX`), ms. */
+export const RTO_MAX_MS = 120_000;
+
+/**
+ * The fate of one TCP segment first sent at `start` over a path that loses each packet with
+ * probability `loss`, both ways. `leaves`: when the copy that arrives was sent (it arrives one
+ * latency later). `acked`: when the copy whose acknowledgement came back was sent (the sender
+ * hears of it two latencies later), or `undefined` when the first copy arrived: later segments
+ * were in flight beside it and their acknowledgements cover it, so it held nothing up.
+ * A lost copy is sent again after {@link RTO_MIN_MS}, the timeout doubling at each further loss
+ * in a row; after a timeout the sender's window is one segment until an acknowledgement comes
+ * back, and the receiver acknowledges every copy again, so from then on a copy must arrive and
+ * have its acknowledgement arrive. `draw()` gives uniform numbers in [0, 1).
+ */
+export function streamSegment(
+  start: number,
+  loss: number,
+  draw: () => number,
+): { leaves: number; acked: number | undefined } {
+  if (!(loss > 0) || draw() >= loss) return { leaves: start, acked: undefined };
+  let t = start;
+  let rto = RTO_MIN_MS;
+  let leaves = -1;
+  for (;;) {
+    t += rto;
+    rto = Math.min(2 * rto, RTO_MAX_MS);
+    if (draw() < loss) continue; // this copy lost
+    if (leaves < 0) leaves = t;
+    if (draw() >= loss) return { leaves, acked: t };
+  }
 }
 
 /** Traffic counters of one address. */
@@ -67,6 +116,18 @@ interface Delivery {
   readonly refusal: boolean;
 }
 
+/** One direction of a simulated TCP connection (see {@link streamSegment}). */
+interface Stream {
+  /** When the batch waiting for the sender's window leaves (frames sent before join it). */
+  batchLeaves: number;
+  /** When that batch arrives. */
+  batchAt: number;
+  /** When the sender may send new data (its last timed-out segment was acknowledged). */
+  freeAt: number;
+  /** When the last frame sent arrives: frames arrive in order. */
+  lastAt: number;
+}
+
 class Endpoint implements Transport {
   readonly address: string;
   /** The identity receivers are told the frames come from (see `TransportHandlers.message`). */
@@ -77,6 +138,8 @@ class Endpoint implements Transport {
   stalled = false;
   /** With `connections`: the endpoints that hold a connection to this one, and since when they last used it. */
   readonly dialledBy = new Map<Endpoint, number>();
+  /** With `lossModel: "stream"`: the connection to each address this one sent to. */
+  readonly streams = new Map<string, Stream>();
   /** Traffic held while stalled: inbound deliveries and outbound sends, in order. */
   held: { inbound: boolean; d: Delivery }[] = [];
   group = -1;
@@ -117,6 +180,8 @@ export class MemoryNetwork {
   #latency: number;
   #jitter: number;
   #loss: number;
+  readonly #stream: boolean;
+  readonly #draw = () => this.#random.next();
   readonly #json: boolean;
   readonly #countBytes: boolean;
   readonly #connections: boolean;
@@ -131,6 +196,7 @@ export class MemoryNetwork {
     this.#latency = options.latencyMs ?? 0.25;
     this.#jitter = options.jitterMs ?? 0;
     this.#loss = options.loss ?? 0;
+    this.#stream = options.lossModel === "stream";
     this.#json = options.frames === "json";
     this.#countBytes = options.countBytes ?? false;
     this.#connections = options.connections ?? false;
@@ -274,11 +340,36 @@ export class MemoryNetwork {
       from.stats.dropped++;
       return;
     }
+    if (this.#stream) return this.#sendOnStream(d);
     if (this.#loss > 0 && this.#random.next() < this.#loss) {
       from.stats.dropped++;
       return;
     }
     this.clock.schedule(this.#delay(), this.#deliver, d);
+  }
+
+  /** Sends `d` on its connection: delayed by lost packets and by the frames ahead of it. */
+  #sendOnStream(d: Delivery): void {
+    const now = this.clock.now();
+    const streams = d.from.streams;
+    let s = streams.get(d.to);
+    if (!s) {
+      s = { batchLeaves: -Infinity, batchAt: 0, freeAt: -Infinity, lastAt: -Infinity };
+      streams.set(d.to, s);
+    }
+    let at: number;
+    if (now < s.batchLeaves) at = s.batchAt;
+    else {
+      const start = now < s.freeAt ? s.freeAt : now;
+      const seg = streamSegment(start, this.#loss, this.#draw);
+      at = seg.leaves + this.#delay();
+      s.batchLeaves = start;
+      s.batchAt = at;
+      if (seg.acked !== undefined) s.freeAt = seg.acked + 2 * this.#latency;
+    }
+    if (at < s.lastAt) at = s.lastAt;
+    s.lastAt = at;
+    this.clock.schedule(at - now, this.#deliver, d);
   }
 
   #delay(): number {

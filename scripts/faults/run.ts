@@ -12,6 +12,8 @@
  *   serf side by side in the same namespaces (`lan` timing), `--loss` % of packets dropped for
  *   `--duration` s; prints false dead verdicts and suspicions of each (see
  *   `tests/faults/verdicts.ts` for how they are counted).
+ *   `--log-dir DIR` keeps cohort's member logs of each run (`DIR/N<size>-<loss>-<run>/<name>.log`),
+ *   `--log-level debug` makes them tell more (refused and lost connections, probes failed).
  * - `--wait-load L`: before each run, wait (up to 20 min) until the 1-minute load is below L.
  * - `--json`: one JSON line per run instead of the text line.
  *
@@ -20,6 +22,7 @@
  * Ctrl-C too.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -44,6 +47,8 @@ const { values, positionals } = parseArgs({
     systems: { type: "string", default: "cohort,serf" },
     "wait-load": { type: "string" },
     json: { type: "boolean", default: false },
+    "log-dir": { type: "string" },
+    "log-level": { type: "string", default: "info" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -131,7 +136,19 @@ for (const size of sizes) {
     } else {
       for (const loss of losses) {
         await quiet();
-        const r = await lossScenario({ size, lossPercent: loss, durationMs, preset, systems });
+        const logDir = values["log-dir"] === undefined
+          ? undefined
+          : join(values["log-dir"], `N${size}-${loss}-${run}`);
+        const logLevel = values["log-level"] === "debug" ? "debug" : "info";
+        const r = await lossScenario({
+          size,
+          lossPercent: loss,
+          durationMs,
+          preset,
+          systems,
+          logDir,
+          logLevel,
+        });
         out(
           `loss N=${size} ${loss}% ${preset} ${durationMs / 1000} s run ${run}: cohort ${
             r.cohort ? formatVerdicts(r.cohort) : "-"

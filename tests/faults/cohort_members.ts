@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { selfCommand } from "../../lib/runtime.ts";
 import {
@@ -52,6 +53,8 @@ export interface NsCohortOptions {
   preset?: "lan" | "local";
   /** Member names are `<prefix><index>`. @default "m" */
   prefix?: string;
+  /** The daemons' log level (`COHORT_LOG_LEVEL`). @default "info" */
+  logLevel?: "debug" | "info";
 }
 
 /** cohort daemons in the namespaces of a {@link FaultNet}. */
@@ -60,10 +63,12 @@ export class NsCohort {
   readonly preset: "lan" | "local";
   readonly members: Member[];
   readonly #exitAction: number;
+  readonly #logLevel: "debug" | "info";
 
   constructor(net: FaultNet, options: NsCohortOptions = {}) {
     this.net = net;
     this.preset = options.preset ?? "local";
+    this.#logLevel = options.logLevel ?? "info";
     const prefix = options.prefix ?? "m";
     this.members = net.nodes.map((node) => ({
       name: `${prefix}${node.index}`,
@@ -86,14 +91,18 @@ export class NsCohort {
     const m = this.members[i];
     const self = selfCommand(ENTRY);
     const entry = this.net.command(i, self.command, self.args);
-    m.daemon = startDaemonProcess([
-      "--state-dir",
-      m.dir,
-      "--gossip-preset",
-      this.preset,
-      "--extensions",
-      EXTENSIONS.join(","),
-    ], entry);
+    m.daemon = startDaemonProcess(
+      [
+        "--state-dir",
+        m.dir,
+        "--gossip-preset",
+        this.preset,
+        "--extensions",
+        EXTENSIONS.join(","),
+      ],
+      entry,
+      { COHORT_LOG_LEVEL: this.#logLevel },
+    );
     await waitForSocket(m.dir, m.daemon, 60_000);
     return m;
   }
@@ -202,6 +211,12 @@ export class NsCohort {
       } catch { /* a line cut short by a kill */ }
     }
     return out;
+  }
+
+  /** Writes each member's log (JSON lines) to `<dir>/<name>.log`. */
+  saveLogs(dir: string): void {
+    mkdirSync(dir, { recursive: true });
+    for (const m of this.members) writeFileSync(join(dir, `${m.name}.log`), m.daemon?.logs() ?? "");
   }
 
   /** Path of member `i`'s state file `file`. */

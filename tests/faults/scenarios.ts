@@ -236,11 +236,17 @@ export async function lossScenario(o: {
   durationMs: number;
   preset?: "lan" | "local";
   systems?: ("cohort" | "serf")[];
+  /** Where to keep cohort's member logs (`<dir>/<name>.log`), for a closer look. */
+  logDir?: string;
+  /** cohort's log level. @default "info" */
+  logLevel?: "debug" | "info";
 }): Promise<LossResult> {
   const preset = o.preset ?? "lan";
   const systems = o.systems ?? ["cohort", "serf"];
   const net = FaultNet.create(o.size);
-  const c = systems.includes("cohort") ? new NsCohort(net, { preset }) : undefined;
+  const c = systems.includes("cohort")
+    ? new NsCohort(net, { preset, logLevel: o.logLevel })
+    : undefined;
   const s = systems.includes("serf") ? new SerfAgents(net, preset) : undefined;
   try {
     const before = load();
@@ -269,6 +275,7 @@ export async function lossScenario(o: {
       const view = await c.timeToOneView(all, c.names(), end, PRESETS[preset].pushPullIntervalMs);
       result.cohortRecoverMs = view.ms;
       result.problem = view.problem;
+      if (o.logDir) c.saveLogs(o.logDir);
     }
     return result;
   } finally {

@@ -1,7 +1,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Frame } from "../../lib/cluster/membership.ts";
-import { MemoryNetwork } from "../../gossip/memory_transport.ts";
+import { MemoryNetwork, RTO_MIN_MS, streamSegment } from "../../gossip/memory_transport.ts";
+import type { LossModel } from "../../gossip/memory_transport.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { SimClock } from "../../gossip/sim_clock.ts";
 import { runTransportContract } from "./transport_contract.ts";
@@ -35,7 +36,7 @@ for (const frames of ["object", "json"] as const) {
 
 const net = suite("MemoryNetwork faults");
 
-function setup(options: { loss?: number } = {}) {
+function setup(options: { loss?: number; lossModel?: LossModel } = {}) {
   const clock = new SimClock();
   const network = new MemoryNetwork({ clock, random: createRandom(42), latencyMs: 1, ...options });
   const got: Record<string, Frame[]> = { a: [], b: [], c: [] };
@@ -60,6 +61,45 @@ net("loss drops about the configured share, deterministically for a seed", () =>
   const first = run();
   assert.ok(first > 1700 && first < 1900, `${first} of 2000 arrived`);
   assert.is(run(), first);
+});
+
+net("stream loss loses nothing: frames arrive in order, late by retransmission timeouts", () => {
+  const { clock, network, got } = setup({ loss: 0.3, lossModel: "stream" });
+  const a = network.endpoint("x");
+  const sentAt: number[] = [];
+  const lateness: number[] = [];
+  network.endpoint("y").listen({
+    message: (_from, f) => lateness.push(clock.now() - sentAt[(f as { i: number }).i]),
+    refused: () => {},
+  });
+  for (let i = 0; i < 3000; i++) {
+    sentAt.push(clock.now());
+    a.send("b", { i });
+    a.send("y", { i });
+    clock.advance(50);
+  }
+  clock.advance(300_000);
+  assert.is(got.b.length, 3000);
+  assert.equal(got.b.map((f) => (f as { i: number }).i), [...Array(3000).keys()]);
+  assert.is(network.stats("x").dropped, 0);
+  // A real TCP connection at 30 % loss both ways, a line every 50 ms (scripts/faults/tcp_stalls.ts):
+  // 87 % of lines ≥ 0.2 s late, 70 % ≥ 1.4 s, 51 % ≥ 3 s. A lost packet holds up every frame
+  // behind it, and the timeouts double, so most frames are late and many by seconds.
+  const late = (ms: number) => lateness.filter((t) => t >= ms).length / lateness.length;
+  assert.ok(late(RTO_MIN_MS) > 0.5, `${late(RTO_MIN_MS)} ≥ 200 ms`);
+  assert.ok(late(1400) > 0.2, `${late(1400)} ≥ 1.4 s`);
+  assert.ok(late(1400) < late(RTO_MIN_MS), "fewer wait longer");
+});
+
+net("streamSegment: a first copy that arrives holds nothing up; a lost one backs off", () => {
+  const draws = (...v: number[]) => () => v.shift()!;
+  assert.equal(streamSegment(1000, 0.3, draws(0.5)), { leaves: 1000, acked: undefined });
+  // Lost, then arrives but its acknowledgement is lost, then both arrive: 200 + 400 ms.
+  assert.equal(streamSegment(1000, 0.3, draws(0.1, 0.5, 0.1, 0.5, 0.5)), {
+    leaves: 1200,
+    acked: 1600,
+  });
+  assert.equal(streamSegment(0, 0, draws()), { leaves: 0, acked: undefined });
 });
 
 net("a partition drops frames across groups silently, and heal restores them", () => {
