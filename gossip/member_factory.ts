@@ -157,7 +157,7 @@ export const createGossipMember = (
       random: defaultRandom(),
       logger: setup.logger,
       transport,
-      trust: rosterTrust({ cert: setup.cert, key: setup.key }),
+      trust: rosterTrust({ cert: setup.cert, key: setup.key }, { former: setup.former }),
     },
     {
       name: setup.name,

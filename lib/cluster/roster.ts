@@ -28,12 +28,11 @@
  * 1. **The admission proves the certificate**, once: it must verify with a certificate its
  *    admitting member held *at the admission time* (`joinedAt`): its current one, or one this
  *    receiver saw removed or replaced no earlier than that time ({@link RosterKeys.certificatesOf};
- *    the trust remembers them in memory: a receiver restarted between the removal and the
- *    admitted member's record knows only the current certificate, as before). A member removed
- *    since still vouches for what it admitted while it was one; its key admits nothing dated
- *    after its removal. A record whose certificate and admission the receiver already holds
- *    needs only its writer's signature (the member's own rewrites, after its admitting member
- *    left).
+ *    the receiver's own memory, kept in its store across restarts: `former_certificates.ts`).
+ *    A member removed since still vouches for what it admitted while it was one; its key admits
+ *    nothing dated after its removal. A record whose certificate and admission the receiver
+ *    already holds needs only its writer's signature (the member's own rewrites, after its
+ *    admitting member left).
  * 2. **A removal wins over the incarnation it removed, forever**: over a tombstone of version
  *    T, only a record admitted after it (`joinedAt` > T) is accepted. An admission is never
  *    later than its removal in one incarnation (the removal's version is at least the

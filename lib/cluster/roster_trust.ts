@@ -32,6 +32,7 @@ import {
   rosterRecordProblem,
 } from "./roster.ts";
 import type { Trust, TrustContext, TrustFactory } from "./trust.ts";
+import { FormerCertificates } from "./former_certificates.ts";
 import { APP_RECORD, RECORDS_LIMITS, type RecordsUsage, usageOf } from "../records/limits.ts";
 
 /** The local member's identity. */
@@ -89,40 +90,14 @@ interface View {
   readonly removals: number;
 }
 
-/** The most certificates remembered per name, and names remembered, after they left. */
-const FORMER_PER_NAME = 8;
-const FORMER_NAMES = 4096;
-
-/**
- * Certificates this member saw leave a name (removed, or replaced by a new incarnation), each
- * with the version of that removal: an admission dated no later was made by a member (rule 1 in
- * `roster.ts`). In memory: a restart forgets them, and then an admission by a member removed
- * before it restarted is checked as before (its admitting member's current certificate).
- */
-class FormerCertificates {
-  readonly #byName = new Map<string, { certificate: string; until: number }[]>();
-
-  /** Notes what a roster record just stored ended for the one it replaced (`held`). */
-  note(held: ReplicatedRecord | undefined, record: ReplicatedRecord): void {
-    if (record.kind !== MEMBER_RECORD) return;
-    const old = held?.value as RosterEntry | null | undefined;
-    if (!old || typeof old !== "object" || typeof old.certificate !== "string") return;
-    const next = record.value as RosterEntry | null;
-    if (next !== null && next?.certificate === old.certificate) return;
-    const after = next?.admission?.after;
-    const until = typeof after === "number" ? after : record.version;
-    const list = this.#byName.get(record.key) ?? [];
-    this.#byName.delete(record.key);
-    list.push({ certificate: old.certificate, until });
-    if (list.length > FORMER_PER_NAME) list.shift();
-    this.#byName.set(record.key, list);
-    if (this.#byName.size > FORMER_NAMES) this.#byName.delete(this.#byName.keys().next().value!);
-  }
-
-  /** The certificates `name` held until no earlier than `at`. */
-  until(name: string, at: number): string[] {
-    return (this.#byName.get(name) ?? []).filter((f) => f.until >= at).map((f) => f.certificate);
-  }
+/** Options of {@link rosterTrust}. */
+export interface RosterTrustOptions {
+  /**
+   * The certificates this member saw leave a name, as its store remembers them
+   * (`former_certificates.ts`): the trust reads them for rule 1 of `roster.ts` and notes every
+   * certificate a record change ends into them. @default an empty memory (forgotten at restart)
+   */
+  former?: FormerCertificates;
 }
 
 /**
@@ -131,7 +106,10 @@ class FormerCertificates {
  *
  * @throws {Error} from node:crypto when `identity.key` is not a private key.
  */
-export function rosterTrust(identity: RosterIdentity): TrustFactory {
+export function rosterTrust(
+  identity: RosterIdentity,
+  options: RosterTrustOptions = {},
+): TrustFactory {
   const privateKey = createPrivateKey(identity.key);
   const signText = (payload: string) =>
     sign("sha256", Buffer.from(payload), { key: privateKey, dsaEncoding: "ieee-p1363" })
@@ -139,7 +117,7 @@ export function rosterTrust(identity: RosterIdentity): TrustFactory {
   return (ctx: TrustContext): Trust => {
     let view: View | undefined;
     let appUsage: RecordsUsage | undefined;
-    const former = new FormerCertificates();
+    const former = options.former ?? new FormerCertificates();
     ctx.onRecordChange((r, previous) => {
       former.note(previous, r);
       if (r.kind === MEMBER_RECORD || r.kind === "token" || r.kind === REMOVAL_RECORD) {

@@ -29,7 +29,7 @@ import { grantClaim } from "./flows/confirm_use.ts";
 import { agreeToLeave } from "./flows/leave.ts";
 import { removeMember } from "./flows/remove.ts";
 import type { GossipHandle } from "./gossip_port.ts";
-import { MEMBER_RECORD, type RosterEntry } from "../cluster/roster.ts";
+import { MEMBER_RECORD } from "../cluster/roster.ts";
 import { Member } from "./member.ts";
 import type { ReplicatedRecords } from "../records/records.ts";
 import type { DaemonOptions } from "./options.ts";
@@ -273,9 +273,10 @@ class MemberDaemon implements Daemon {
   }
 
   /**
-   * Whether `name` was removed, for a member asking about itself before it opens: answered to
-   * any caller presenting a certificate, but only "removed" to an untrusted one (a removed
-   * member is not trusted any more); everyone else gets the usual 403.
+   * Whether `name` was removed, for a member asking about itself before it opens: a member (or
+   * the local control socket) learns what this member holds; an untrusted certificate only that
+   * it was removed itself, and only when this member saw that certificate leave `name`; every
+   * other name gets the usual 403.
    */
   removalOf(
     name: string,
@@ -283,21 +284,18 @@ class MemberDaemon implements Daemon {
   ): { removed: boolean; version?: number } {
     const net = this.#initialized();
     const record = net.gossip.record(MEMBER_RECORD, name);
-    if (record?.value === null) return { removed: true, version: record.version };
-    if (callerFingerprint && net.view.isTrusted(callerFingerprint)) return { removed: false };
-    // The name is held by another certificate than the caller's, and its admission states the
-    // removal it follows (`after`: a name changes hands only so, roster rule 3): a new
-    // incarnation, admitted after a removal of the caller's that the caller missed. The asker
-    // compares the version with its own record's, so a new incarnation asking a member that
-    // has not heard of it yet (it holds the removed one's, older) is not told it was removed.
-    // A name that never changed hands is answered as one that is not held: "removed" for every
-    // name held by another certificate told any certificate which names are members.
-    const entry = record?.value as RosterEntry | undefined;
-    if (
-      callerFingerprint && entry && entry.fingerprint !== callerFingerprint &&
-      typeof entry.admission?.after === "number"
-    ) {
-      return { removed: true, version: record!.version };
+    if (callerFingerprint === undefined || net.view.isTrusted(callerFingerprint)) {
+      if (record?.value === null) return { removed: true, version: record.version };
+      if (callerFingerprint !== undefined) return { removed: false };
+    } else {
+      // The certificate that held `name` until this member saw it leave (removed, or replaced
+      // by a new incarnation: this member's own memory, kept across restarts). The version is
+      // the record held now (the tombstone, or the new incarnation's), which the asker compares
+      // with its own record's: a new incarnation asking a member that has not heard of it yet
+      // is not told it was removed. Any other certificate is answered alike for every name
+      // (held, removed, handed on, or never held), so that none can list names.
+      const at = net.former.removedAt(name, callerFingerprint);
+      if (at !== undefined) return { removed: true, version: record?.version ?? at };
     }
     throw new ForbiddenError("Client certificate is not trusted by this cluster");
   }

@@ -13,6 +13,7 @@ import type {
   RecordStore,
   ReplicatedRecord,
 } from "../cluster/membership.ts";
+import type { FormerCertificates } from "../cluster/former_certificates.ts";
 import type { Logger } from "../log.ts";
 
 /** A running gossip member as the daemon uses it. */
@@ -77,6 +78,13 @@ export interface GossipSetup {
   seeds: readonly string[];
   /** Records restored from the store. */
   records: readonly ReplicatedRecord[];
+  /**
+   * The certificates this member saw leave a name, restored from the store before the engine
+   * takes a record: the member's trust reads and notes them (`rosterTrust`'s `former`), the
+   * daemon answers from them whether a certificate was removed. Absent: the trust keeps a memory
+   * of its own.
+   */
+  former?: FormerCertificates;
   /**
    * The accepting member's {@link GossipHandle.exportState}, for a joiner: merged at start, so
    * the joiner knows every member before its first gossip exchange.

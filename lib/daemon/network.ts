@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { FormerCertificates } from "../cluster/former_certificates.ts";
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/open.ts";
 import type { Background, Cancel } from "./background.ts";
@@ -61,6 +62,8 @@ export class Network {
   readonly identity: Identity;
   readonly listener: NetListener;
   readonly gossip: GossipHandle;
+  /** The certificates this member saw leave a name (its trust's memory, restored at start). */
+  readonly former: FormerCertificates;
   readonly view: ClusterView;
   readonly roles: RoleTracker;
   readonly persistence: ViewPersistence;
@@ -78,6 +81,7 @@ export class Network {
       identity: Identity;
       listener: NetListener;
       gossip: GossipHandle;
+      former: FormerCertificates;
       view: ClusterView;
       roles: RoleTracker;
       persistence: ViewPersistence;
@@ -88,6 +92,7 @@ export class Network {
     this.identity = parts.identity;
     this.listener = parts.listener;
     this.gossip = parts.gossip;
+    this.former = parts.former;
     this.view = parts.view;
     this.roles = parts.roles;
     this.persistence = parts.persistence;

@@ -8,11 +8,13 @@
 import { join } from "node:path";
 import { splitHostPort } from "../cluster/address.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
+import { FormerCertificates } from "../cluster/former_certificates.ts";
 import type { JsonValue } from "../cluster/membership.ts";
 import { files } from "../files.ts";
 import type { Role } from "../cluster/roles.ts";
 import { fingerprint } from "../net/certificates.ts";
 import { listMembers } from "../store/members.ts";
+import { loadFormerCertificates } from "../store/former_certificates.ts";
 import { loadRecords } from "../store/records.ts";
 import { type GossipHandle, startingMeta } from "./gossip_port.ts";
 import { type Identity, Network, type NetworkHost } from "./network.ts";
@@ -60,10 +62,13 @@ export async function startNetwork(
   const identity = start.identity ?? await readIdentity(ctx.paths.dir);
   const own = fingerprint(identity.cert);
   const provisional = new Set([own, ...(start.provisional ?? [])]);
-  const [stored, records] = await Promise.all([
+  const [stored, records, formerRows] = await Promise.all([
     listMembers(ctx.store),
     loadRecords(ctx.store, ctx.env.clock.now()),
+    loadFormerCertificates(ctx.store),
   ]);
+  // What this member saw leave a name, before the engine takes a record: its trust reads it.
+  const former = new FormerCertificates(formerRows);
   // Set once built: the closures below are only called after that.
   const ref: { network?: Network } = {};
   // Provisional trust (a joiner's member list) only bridges the moment before the replicated
@@ -105,6 +110,7 @@ export async function startNetwork(
       isTrusted,
       seeds: start.seeds,
       records: records.filter((r) => PERSISTED_KINDS.has(r.kind)),
+      former,
       initialState: start.initialState,
       preset: ctx.options.gossipPreset ?? "lan",
       logger: ctx.logger.child({ component: "gossip" }),
@@ -147,6 +153,7 @@ export async function startNetwork(
     identity,
     listener,
     gossip,
+    former,
     view,
     roles,
     persistence,

@@ -1,6 +1,7 @@
 /**
  * Writes the view to the member's store in batches, never on every frame: the replicated records
- * (roster, tokens, the app's records) into `core_records`, the live tokens into
+ * (roster, tokens, the app's records) into `core_records`, with the certificates their changes
+ * ended into `core_former_certificates` (in the same transaction), the live tokens into
  * `core_token_records` (MicroCluster's table), and the member rows that changed into
  * `core_cluster_members`; a change of the roster is written at once. A batch is written
  * {@link PERSIST_INTERVAL_MS} after the first change it holds, so an idle member writes nothing
@@ -12,6 +13,7 @@
  *
  * @module
  */
+import { type FormerCertificate, formerCertificateOf } from "../cluster/former_certificates.ts";
 import type { Clock, ReplicatedRecord } from "../cluster/membership.ts";
 import { MEMBER_RECORD, TOKEN_RECORD, tokensOf } from "../cluster/roster.ts";
 import type { Logger } from "../log.ts";
@@ -54,6 +56,8 @@ export interface ViewPersistenceOptions {
 export class ViewPersistence {
   readonly #o: ViewPersistenceOptions;
   readonly #dirtyRecords = new Map<string, ReplicatedRecord>();
+  /** Certificates record changes ended, oldest first, not written yet. */
+  #former: FormerCertificate[] = [];
   #dirtyView = true;
   #allHeartbeats = false;
   #removed: string[] = [];
@@ -70,6 +74,10 @@ export class ViewPersistence {
     this.#dirtyView = true;
     if (change.kind !== "record" || !PERSISTED_KINDS.has(change.record.kind)) return;
     this.#dirtyRecords.set(`${change.record.kind}\n${change.record.key}`, change.record);
+    // The trust notes the same (`formerCertificateOf`) in its memory, which a restart reads
+    // back from here.
+    const former = formerCertificateOf(change.previous, change.record);
+    if (former) this.#former.push(former);
     if (change.removed) this.#removed.push(change.removed.name);
     // Who is a member is written at once, not with the next batch: a member killed within the
     // second after it learnt of a new member would restart without it, and a member it does not
@@ -107,12 +115,19 @@ export class ViewPersistence {
     try {
       if (this.#dirtyRecords.size) {
         const records = [...this.#dirtyRecords.values()];
+        const former = this.#former;
         this.#dirtyRecords.clear();
+        this.#former = [];
         const now = this.#o.clock.now();
         try {
-          await saveRecords(store, records, now);
+          await saveRecords(store, records, now, former);
         } catch (err) {
-          for (const r of records) this.#dirtyRecords.set(`${r.kind}\n${r.key}`, r);
+          for (const r of records) {
+            const key = `${r.kind}\n${r.key}`;
+            // A change taken in meanwhile is newer.
+            if (!this.#dirtyRecords.has(key)) this.#dirtyRecords.set(key, r);
+          }
+          this.#former = [...former, ...this.#former];
           throw err;
         }
         if (records.some((r) => r.kind === TOKEN_RECORD)) {

@@ -206,12 +206,13 @@ export interface MemberService {
   resetSelf(force?: boolean): Promise<void>;
   /**
    * Whether member `name` was removed (its roster record is a tombstone, written at `version`,
-   * or, for a caller with another certificate, the record of that version of a new incarnation
-   * admitted after a removal), asked by a member about itself before it opens after a restart.
-   * A caller whose certificate `callerFingerprint` is not trusted learns only a removal: a name
-   * that never changed hands is answered as one not held, so that no certificate lists names.
+   * or, for the removed certificate, the record of that version of a new incarnation admitted
+   * after a removal), asked by a member about itself before it opens after a restart. A caller
+   * whose certificate `callerFingerprint` is not trusted learns only its own removal, when this
+   * member saw that certificate leave `name`: every other name is answered as one not held
+   * (removed, handed on, held or never held alike), so that no certificate lists names.
    *
-   * @throws {ForbiddenError} for an untrusted caller when `name` was not removed
+   * @throws {ForbiddenError} for an untrusted caller, unless its certificate left `name`
    * @throws {UnavailableError} while this member does not serve its view
    */
   removalOf(name: string, callerFingerprint?: string): { removed: boolean; version?: number };

@@ -1,15 +1,17 @@
 /**
  * Persistence of the gossip layer's replicated records (`core_records`): loaded once at start,
- * written in batches as they change.
+ * written in batches as they change (with the former certificates their changes ended).
  *
  * @module
  */
 import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
+import type { FormerCertificate } from "../cluster/former_certificates.ts";
 import type { ReplicatedRecord } from "../cluster/membership.ts";
 import { toStoreError } from "./errors.ts";
 import { coreRecords } from "./schema.ts";
 import type { HasDb } from "./types.ts";
 import { writeAtomically } from "./atomic.ts";
+import { formerCertificateWrites } from "./former_certificates.ts";
 
 const r = coreRecords;
 /** Rows per statement; six columns a row keeps far below SQLite's bound-parameter limit. */
@@ -47,12 +49,15 @@ export async function loadRecords(store: HasDb, now: number): Promise<Replicated
 
 /**
  * Writes records (insert or replace by kind and key) in one transaction, and drops those that
- * expired by `now`.
+ * expired by `now`. `former`: the certificates their changes ended (oldest first), written in the
+ * same transaction (`former_certificates.ts`), so a restart never finds a removal without the
+ * certificate it ended.
  */
 export async function saveRecords(
   store: HasDb,
   records: readonly ReplicatedRecord[],
   now: number,
+  former: readonly FormerCertificate[] = [],
 ): Promise<void> {
   try {
     const queries = [];
@@ -78,6 +83,7 @@ export async function saveRecords(
       );
     }
     queries.push(store.db.delete(r).where(and(isNotNull(r.expiresAt), lte(r.expiresAt, now))));
+    queries.push(...formerCertificateWrites(store.db, former));
     await writeAtomically(store.db, queries);
   } catch (err) {
     throw toStoreError(err, "Save replicated records");

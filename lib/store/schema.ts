@@ -8,7 +8,7 @@
  * @module
  */
 import { sql } from "drizzle-orm";
-import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /** The roles a member row can hold, as MicroCluster spells them. */
 export const MEMBER_ROLES = ["PENDING", "voter", "stand-by", "spare"] as const;
@@ -75,3 +75,20 @@ export const coreRecords = sqliteTable("core_records", {
 
 /** A replicated record row. */
 export type RecordRow = typeof coreRecords.$inferSelect;
+
+/**
+ * The certificates this member saw leave a name (`lib/cluster/former_certificates.ts`): its own
+ * knowledge, never replicated, so that after a restart it still checks an admission made by a
+ * member removed since with the certificate that member held. Bounded as that memory is.
+ *
+ * - `seq`: the order they were noted in (a name's latest certificate has its highest `seq`).
+ * - `certificate` (PEM) and `fingerprint` (hex SHA-256): the certificate that left `name`.
+ * - `until`: the version of that removal (ms since the epoch).
+ */
+export const coreFormerCertificates = sqliteTable("core_former_certificates", {
+  seq: integer("seq").primaryKey(),
+  name: text("name").notNull(),
+  certificate: text("certificate").notNull(),
+  fingerprint: text("fingerprint").notNull(),
+  until: integer("until").notNull(),
+}, (t) => [index("core_former_certificates_name_seq").on(t.name, t.seq)]);

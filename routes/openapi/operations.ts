@@ -343,10 +343,10 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: "internal",
     summary: "Whether a member was removed (cohort only)",
     description: "Asked by a restarting member about itself before it opens: it is no longer " +
-      "trusted once removed, so a removal is told to any caller presenting a certificate " +
-      "(as is a name now held by another certificate than the caller's: a new member under " +
-      "that name, admitted after the caller's removal); that a member was not removed, only " +
-      "to a trusted caller (403 otherwise).",
+      "trusted once removed, so its removal is told to the certificate that held the name, " +
+      "when this member saw that certificate leave it (removed, or replaced by a new member " +
+      "under that name, admitted after its removal); that a member was not removed, only to " +
+      "a trusted caller. Any other caller gets 403, whatever the name.",
     access: "anyone",
     params: NAME,
     metadata: {

@@ -85,7 +85,7 @@ export class MemoryCluster {
         random: createRandom(this.#seed++),
         logger: setup.logger,
         transport,
-        trust: rosterTrust({ cert: setup.cert, key: setup.key }),
+        trust: rosterTrust({ cert: setup.cert, key: setup.key }, { former: setup.former }),
       },
       {
         name: setup.name,

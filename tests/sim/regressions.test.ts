@@ -130,6 +130,63 @@ test("a member restarted while cut off is seen up again once the network heals, 
   }
 });
 
+test("a member restarted since the removal of a member that admitted another still takes the admitted one (seed 2331)", async () => {
+  const w = new World({ seed: 2331, members: 4 });
+  try {
+    const v0 = build("v0");
+    const [m1, m2, m3, m4] = w.members;
+    const starts = Promise.all(w.members.map((m) => w.start(m, v0).started));
+    assert.ok(await w.until(starts, 10_000));
+    const [d1, d2, d3, d4] = await starts;
+    const boot = d1.initialize({ bootstrap: true, name: "m1", address: m1.address });
+    assert.ok(await w.until(boot, 10_000));
+    await boot;
+    for (const [m, d] of [[m2, d2], [m4, d4]] as const) {
+      const token = await d1.createToken(m.name, 0);
+      const join = d.initialize({
+        bootstrap: false,
+        name: m.name,
+        address: m.address,
+        join_token: token,
+      });
+      assert.ok(await w.until(join, 10_000));
+      await join;
+    }
+    await w.run(3000);
+    // Cut off from m2, m1 admits m3 …
+    w.partition([["m1", "m3", "m4"], ["m2"]]);
+    const token = await d1.createToken("m3", 0);
+    const join = d3.initialize({
+      bootstrap: false,
+      name: "m3",
+      address: m3.address,
+      join_token: token,
+    });
+    assert.ok(await w.until(join, 10_000));
+    await join;
+    await w.run(3000);
+    // … and m2 removes m1, which it cannot reach: m2 saw m1's certificate leave the name.
+    const removal = d2.removeMember("m1", true);
+    assert.ok(await w.until(removal, 30_000));
+    await removal;
+    // m2 restarts before it hears of m3, admitted by m1 before its removal.
+    assert.ok(await w.until(w.stop(m2), 10_000));
+    const again = w.start(m2, v0).started;
+    assert.ok(await w.until(again, 30_000));
+    await again;
+    await w.run(3000);
+    w.heal();
+    await w.run(20_000);
+    assert.is(m1.phase, "uninitialized", "m1 learnt its removal");
+    assert.is(seen(m2), "m2,m3,m4", "m2 took m3's record, admitted by m1's former certificate");
+    assert.is(seen(m3), "m2,m3,m4");
+    assert.is(seen(m4), "m2,m3,m4");
+    assert.equal(w.refusals.filter((r) => r.key === "m3"), [], "nobody refused m3's record");
+  } finally {
+    await w.close();
+  }
+});
+
 /**
  * The seeds that found them, with the script length they were found with (100155: a member
  * killed within a second of learning of a new member restarted without it, its only other known
@@ -147,7 +204,11 @@ test("a member restarted while cut off is seen up again once the network heals, 
  * the removal at members that took it first, and they listed it for good; fixed by
  * `removalOverrides` in `lib/cluster/roster.ts`, unit-tested in
  * tests/cluster/roster_trust.test.ts; 954, 12 steps: the simulation's strict-gate check counted
- * a removed member, waiting unaware of its removal, against a member that opened).
+ * a removed member, waiting unaware of its removal, against a member that opened; 2331: a
+ * member restarted after the removal of the member that had admitted another, which it had not
+ * heard of yet, refused that member's record for good ("admission: "m1" is not a member"): it
+ * had forgotten the removed member's certificate; fixed by keeping the certificates a member saw
+ * leave a name in its store, tested in tests/store/former_certificates.test.ts).
  */
 const SEEDS: [seed: number, steps: number][] = [
   [17, 8],
@@ -160,6 +221,7 @@ const SEEDS: [seed: number, steps: number][] = [
   [315, 8],
   [255, 12],
   [954, 12],
+  [2331, 8],
 ];
 for (const [seed, steps] of SEEDS) {
   test(`seed ${seed} replays without a violation`, async () => {

@@ -477,7 +477,7 @@ export class World {
           random: createRandom(Math.floor(this.#random.next() * 2 ** 31)),
           logger: setup.logger,
           transport,
-          trust: rosterTrust({ cert: setup.cert, key: setup.key }),
+          trust: rosterTrust({ cert: setup.cert, key: setup.key }, { former: setup.former }),
         },
         {
           name: setup.name,

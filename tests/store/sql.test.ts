@@ -88,10 +88,12 @@ test("schema-only dump lists the CREATE statements", async ({ store }) => {
   assert.equal(lines, [
     'CREATE TABLE "__cohort_migrations" (',
     "CREATE TABLE `core_cluster_members` (",
+    "CREATE TABLE `core_former_certificates` (",
     "CREATE TABLE `core_records` (",
     "CREATE TABLE `core_token_records` (",
     "CREATE UNIQUE INDEX `core_cluster_members_certificate_unique` ON `core_cluster_members` (`certificate`);",
     "CREATE UNIQUE INDEX `core_cluster_members_name_unique` ON `core_cluster_members` (`name`);",
+    "CREATE INDEX `core_former_certificates_name_seq` ON `core_former_certificates` (`name`,`seq`);",
     "CREATE UNIQUE INDEX `core_token_records_name_unique` ON `core_token_records` (`name`);",
     "CREATE UNIQUE INDEX `core_token_records_secret_hash_unique` ON `core_token_records` (`secret_hash`);",
   ]);

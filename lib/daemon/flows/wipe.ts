@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { files } from "../../files.ts";
 import { deleteMember, listMembers } from "../../store/members.ts";
+import { clearFormerCertificates } from "../../store/former_certificates.ts";
 import { clearRecords } from "../../store/records.ts";
 import { replaceTokens } from "../../store/tokens.ts";
 import type { MemberContext } from "../context.ts";
@@ -27,10 +28,12 @@ export async function removeCertificates(ctx: MemberContext): Promise<void> {
 
 /**
  * Removes what an initialisation that did not complete may have left: certificates, replicated
- * records, member rows and token rows. The member's configuration must already be absent.
+ * records (and the former certificates they ended), member rows and token rows. The member's
+ * configuration must already be absent.
  */
 export async function clearLeftovers(ctx: MemberContext): Promise<void> {
   await clearRecords(ctx.store);
+  await clearFormerCertificates(ctx.store);
   await replaceTokens(ctx.store, []);
   for (const m of await listMembers(ctx.store)) await deleteMember(ctx.store, m.name);
   removeClaims(ctx.paths);
