@@ -106,13 +106,16 @@ function holdConnection(socket: IncomingMessage["socket"], res: ServerResponse):
   return flow;
 }
 
+/** Answers with cohort's error envelope; the connection's turn passes on (`guard.answering`). */
 function sendError(
   res: ServerResponse,
+  guard: ListenerGuard,
   status: number,
   message: string,
   close: boolean,
 ): void {
   if (res.headersSent) return void res.destroy();
+  if (res.socket) guard.answering(res.socket);
   const body = errorEnvelope(status, message);
   res.writeHead(status, {
     "content-type": "application/json",
@@ -144,9 +147,13 @@ function headerList(req: IncomingMessage): [string, string][] {
   return headers;
 }
 
-/** Writes `response`; `close` adds `connection: close` (node then closes after the answer). */
+/**
+ * Writes `response`; `close` adds `connection: close` (node then closes after the answer). The
+ * connection's turn passes on (`guard.answering`) before a body that may last (a stream).
+ */
 async function writeResponse(
   res: ServerResponse,
+  guard: ListenerGuard,
   response: Response,
   close: boolean,
 ): Promise<void> {
@@ -157,6 +164,7 @@ async function writeResponse(
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers["set-cookie"] = cookies;
   if (close) headers.connection = "close";
+  if (res.socket) guard.answering(res.socket);
   // Checked before `body`: reading `body` of a pre-serialised response would build its stream.
   const known = knownBody(response);
   if (known !== undefined) {
@@ -212,11 +220,13 @@ export function createRequestListener(
   return (req, res) => {
     const socket = req.socket;
     const refusal = guard.requestStarted(socket);
+    // The connection's turn (HttpLimits.maxPending) passes on as an answer starts, or here.
+    res.once("close", () => guard.answering(socket));
     res.once("finish", () => guard.responded(socket));
-    if (refusal) return sendError(res, refusal.status, refusal.message, true);
+    if (refusal) return sendError(res, guard, refusal.status, refusal.message, true);
     const method = req.method ?? "GET";
     if (FORBIDDEN_METHODS.has(method)) {
-      return sendError(res, 405, `Method ${method} is not allowed`, hasBody(req));
+      return sendError(res, guard, 405, `Method ${method} is not allowed`, hasBody(req));
     }
     const ctx: RequestContext = { transport };
     if (transport === "https") {
@@ -242,7 +252,7 @@ export function createRequestListener(
     } catch (err) {
       // A method or header a web Request refuses; node's parser let it through.
       logger.debug("Malformed request", { err, method, url: req.url });
-      return sendError(res, 400, "Malformed request", hasBody(req));
+      return sendError(res, guard, 400, "Malformed request", hasBody(req));
     }
     void (async () => {
       let response: Response;
@@ -252,7 +262,7 @@ export function createRequestListener(
       } catch (err) {
         if (res.destroyed) return;
         const close = settleBody(req, bodySourceOf(request), guard);
-        if (isCohortError(err)) return sendError(res, err.status, err.message, close);
+        if (isCohortError(err)) return sendError(res, guard, err.status, err.message, close);
         // Name and code only: a driver's message may carry bound parameters (secrets).
         const e = err as { name?: unknown; code?: unknown } | undefined;
         logger.error("Request handler failed", {
@@ -261,10 +271,10 @@ export function createRequestListener(
           error_name: e?.name,
           error_code: e?.code,
         });
-        return sendError(res, 500, "Internal server error", close);
+        return sendError(res, guard, 500, "Internal server error", close);
       }
       if (res.destroyed) return; // the client went away
-      await writeResponse(res, response, settleBody(req, source, guard));
+      await writeResponse(res, guard, response, settleBody(req, source, guard));
     })().catch((err) => {
       // Writing failed half-way (the client left, the stream errored): nothing left to answer.
       logger.debug("Response aborted", { err, method, url: req.url });

@@ -2,7 +2,8 @@
  * What one listener lets its clients hold: connections, request bytes buffered while a body is
  * read, and time. A client that exceeds its share gets a 429, all clients together a 503, a slow
  * one a 408, each with cohort's error envelope; far beyond a cap, connections are closed at once,
- * before any TLS handshake. Nothing here knows endpoints: each endpoint says how large a body it
+ * before any TLS handshake. Connections nobody has answered yet take turns: a few at a time are
+ * read, the others wait unread. Nothing here knows endpoints: each endpoint says how large a body it
  * reads (`readRequestBody` in `node_request.ts`) and reads it only once it trusts the caller.
  *
  * @module
@@ -22,6 +23,24 @@ export interface HttpLimits {
   maxConnections: number;
   /** The same per peer, answered 429. */
   maxConnectionsPerPeer: number;
+  /**
+   * Connections not answered yet, at once: in their TLS handshake, or before the first answer on
+   * them (or their WebSocket upgrade). A new connection beyond it is not read and waits, the
+   * oldest first, taking turns across peers, until one of these is answered or closes; after
+   * `headersTimeoutMs` of waiting it is closed, unread (logged at most once a second). This
+   * bounds what clients nobody knows yet can make the listener hold (a TLS state and the
+   * first bytes read of each) whatever the number of connections.
+   */
+  maxPending: number;
+  /** The same per peer: one peer can fill at most this many of the listener's turns. */
+  maxPendingPerPeer: number;
+  /**
+   * Connections waiting for a turn, at once. Beyond it a new connection is closed before its
+   * TLS handshake, unless another address has more connections waiting than its own: then the
+   * newest of those is closed instead (an address opening a connection now and then is never
+   * crowded out by one opening hundreds). Logged at most once a second.
+   */
+  maxWaiting: number;
   /** The largest body any endpoint of the listener reads, in bytes (endpoints ask for less). */
   maxBodyBytes: number;
   /**
@@ -51,11 +70,19 @@ export interface HttpLimits {
  * The network listener's limits. Bodies: the largest endpoint body over HTTPS is a join request
  * (a certificate and the joiner's extension list), 128 KiB; 256 KiB leaves room. Connections:
  * a member holds two or three to each other member, a client a handful; 64 per address and 1024
- * in all leave room for clusters of hundreds while 1 500 hostile connections cost a few MB.
+ * in all leave room for clusters of hundreds. Unanswered connections: a TLS handshake and the
+ * first read of a connection cost up to a few hundred KB (Deno: its TLS state, 64 KiB reads
+ * copied on their way up); 64 at once bound that to a few tens of MB under any
+ * number of hostile connections, while a legitimate connection, answered in milliseconds,
+ * waits for a turn about as long as that. 16 per address leave room for a client's burst of
+ * concurrent requests.
  */
 export const HTTPS_LIMITS: Readonly<HttpLimits> = Object.freeze({
   maxConnections: 1024,
   maxConnectionsPerPeer: 64,
+  maxPending: 64,
+  maxPendingPerPeer: 16,
+  maxWaiting: 128,
   maxBodyBytes: 256 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   maxBufferedBytesPerPeer: 1024 * 1024,
@@ -66,11 +93,15 @@ export const HTTPS_LIMITS: Readonly<HttpLimits> = Object.freeze({
 
 /**
  * The control socket's limits: one local peer (the socket's mode decides who that may be) whose
- * largest body is a SQL script (1 MiB of text, up to twice that once JSON-escaped).
+ * largest body is a SQL script (1 MiB of text, up to twice that once JSON-escaped). No TLS:
+ * every connection admitted has its turn at once.
  */
 export const UNIX_LIMITS: Readonly<HttpLimits> = Object.freeze({
   maxConnections: 256,
   maxConnectionsPerPeer: 256,
+  maxPending: 512,
+  maxPendingPerPeer: 512,
+  maxWaiting: 512,
   maxBodyBytes: 2 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   maxBufferedBytesPerPeer: 16 * 1024 * 1024,
@@ -81,9 +112,17 @@ export const UNIX_LIMITS: Readonly<HttpLimits> = Object.freeze({
 
 /** One connection as the guard tracks it. */
 interface Connection {
+  readonly socket: Socket;
   readonly peer: string;
   /** Why its requests are refused (it was admitted beyond a soft cap), if they are. */
   readonly refusal?: CohortError;
+  /**
+   * `waiting` for a turn (not read), `pending` (its turn: handshake, first request), `known`
+   * (answered once, upgraded, or closed).
+   */
+  stage: "waiting" | "pending" | "known";
+  /** Hands the connection on (to node:tls or node:http) once it has its turn. */
+  start?: () => void;
   headTimer?: ReturnType<typeof setTimeout>;
   /** `socket.bytesRead` when the connection started waiting for a head. */
   idleAt?: number;
@@ -124,6 +163,9 @@ export function peerOf(socket: Socket): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
+/** A socket's libuv handle, to stop reading a connection that waits for its turn. */
+type Handle = { readStop?(): unknown; reading?: boolean };
+
 /**
  * Enforces {@link HttpLimits} for one listener. `serve.ts` reports each connection's events;
  * the adapter asks whether a connection's requests are refused and reserves body bytes.
@@ -132,14 +174,19 @@ export class ListenerGuard {
   readonly limits: Readonly<HttpLimits>;
   readonly #logger: Logger;
   readonly #connections = new Budget(Infinity, Infinity);
+  readonly #pending: Budget;
   readonly #bytes: Budget;
   /** Tracked connections by key: the socket itself, or `address|port` for TLS (see {@link key}). */
   readonly #tracked = new Map<unknown, Connection>();
-  #refusedLogged = 0;
+  /** Connections waiting for a turn, per peer, oldest first; peers in turn order. */
+  readonly #waiting = new Map<string, Connection[]>();
+  #waitingCount = 0;
+  readonly #lastLogged = { refused: 0, waited: 0, crowded: 0 };
 
   constructor(limits: Readonly<HttpLimits>, logger: Logger) {
     this.limits = limits;
     this.#logger = logger;
+    this.#pending = new Budget(limits.maxPending, limits.maxPendingPerPeer);
     this.#bytes = new Budget(limits.maxBufferedBytes, limits.maxBufferedBytesPerPeer);
   }
 
@@ -157,14 +204,21 @@ export class ListenerGuard {
    * A new connection (the TCP socket, before any TLS handshake). Returns `false` when it must be
    * closed at once: twice a cap is reached. Between a cap and twice it, the connection is
    * admitted but its requests are answered 429 or 503 (cheap: it is closed after one answer).
+   * An admitted connection is handed on with `start` at once when it has a turn
+   * ({@link HttpLimits.maxPending}), else later; meanwhile it is not read.
    */
-  admit(socket: Socket): boolean {
+  admit(socket: Socket, start: () => void): boolean {
     const peer = peerOf(socket);
     const { maxConnections: all, maxConnectionsPerPeer: each } = this.limits;
     const open = this.#connections.total;
     const mine = this.#connections.count(peer);
     if (mine >= 2 * each || open >= 2 * all) {
-      this.#noteRefusal(peer, mine >= 2 * each ? "peer" : "total");
+      this.#note("refused", "Connections refused: over the limit", {
+        peer,
+        limit: mine >= 2 * each
+          ? `per address (${2 * each} at once)`
+          : `per listener (${2 * all} at once)`,
+      });
       return false;
     }
     let refusal: CohortError | undefined;
@@ -177,13 +231,69 @@ export class ListenerGuard {
     }
     this.#connections.take(peer, 1);
     const key = this.#key(socket);
-    this.#tracked.set(key, { peer, refusal });
+    const c: Connection = { socket, peer, refusal, stage: "waiting" };
+    this.#tracked.set(key, c);
     socket.once("close", () => {
-      const c = this.#tracked.get(key);
-      if (c?.headTimer) clearTimeout(c.headTimer);
+      if (c.headTimer) clearTimeout(c.headTimer);
       this.#tracked.delete(key);
       this.#connections.give(peer, 1);
+      this.#known(c);
     });
+    if (!this.#waiting.has(peer) && this.#pending.take(peer, 1) === "ok") {
+      c.stage = "pending";
+      start();
+      return true;
+    }
+    if (this.#waitingCount >= this.limits.maxWaiting && !this.#makeRoom(peer)) {
+      c.stage = "known";
+      return false;
+    }
+    // Not read while it waits: node:tls starts reading it when it takes it up.
+    const handle = (socket as Socket & { _handle?: Handle | null })._handle;
+    handle?.readStop?.();
+    if (handle) handle.reading = false;
+    c.start = start;
+    const queue = this.#waiting.get(peer);
+    if (queue) queue.push(c);
+    else this.#waiting.set(peer, [c]);
+    this.#waitingCount++;
+    const ms = this.limits.headersTimeoutMs;
+    c.headTimer = setTimeout(() => {
+      c.headTimer = undefined;
+      if (c.stage !== "waiting") return;
+      this.#note("waited", "Connection closed unread: no turn within the head timeout", {
+        peer,
+        limit: `${this.limits.maxPending} unanswered connections at once, ` +
+          `${this.limits.maxPendingPerPeer} per address, for ${ms / 1000} s`,
+      });
+      socket.destroy();
+    }, ms);
+    c.headTimer.unref?.();
+    return true;
+  }
+
+  /**
+   * The waiting room is full and `peer` wants in: closes the newest waiting connection of the
+   * address with the most waiting, if that is another address with more than `peer` has.
+   */
+  #makeRoom(peer: string): boolean {
+    let longest: Connection[] | undefined;
+    for (const queue of this.#waiting.values()) {
+      if (!longest || queue.length > longest.length) longest = queue;
+    }
+    const mine = this.#waiting.get(peer)?.length ?? 0;
+    const limit = `${this.limits.maxWaiting} connections waiting for a turn at once`;
+    if (!longest || longest.length <= mine + 1) {
+      this.#note("crowded", "Connection refused: too many waiting for a turn", { peer, limit });
+      return false;
+    }
+    const victim = longest.at(-1)!;
+    this.#note("crowded", "Connection closed unread: too many waiting for a turn", {
+      peer: victim.peer,
+      limit,
+    });
+    this.#known(victim);
+    victim.socket.destroy();
     return true;
   }
 
@@ -200,9 +310,19 @@ export class ListenerGuard {
     return c?.refusal;
   }
 
-  /** The connection left HTTP (a WebSocket upgrade): no more head deadlines. */
+  /**
+   * An answer is being written on `socket` (its head, before any body: a stream may last):
+   * the connection's turn passes to a waiting one.
+   */
+  answering(socket: Socket): void {
+    const c = this.#tracked.get(this.#key(socket));
+    if (c) this.#known(c);
+  }
+
+  /** The connection left HTTP (a WebSocket upgrade): no more head deadlines, its turn passes. */
   upgraded(socket: Socket): void {
     this.requestStarted(socket);
+    this.answering(socket);
   }
 
   /** An answer was written on `socket`; the next request's head has the usual time. */
@@ -244,9 +364,58 @@ export class ListenerGuard {
     return this.#connections.total;
   }
 
-  /** Stops every head deadline (the listener is closing). */
+  /** Connections not answered yet, and connections waiting for their turn (tests, metrics). */
+  get unanswered(): { pending: number; waiting: number } {
+    return { pending: this.#pending.total, waiting: this.#waitingCount };
+  }
+
+  /** Stops every head deadline and closes the connections still waiting (the listener closes). */
   close(): void {
-    for (const c of this.#tracked.values()) if (c.headTimer) clearTimeout(c.headTimer);
+    for (const c of this.#tracked.values()) {
+      if (c.headTimer) clearTimeout(c.headTimer);
+      if (c.stage === "waiting") c.socket.destroy();
+    }
+  }
+
+  /** `c` is no longer unknown (answered, upgraded or closed): it leaves its turn or the queue. */
+  #known(c: Connection): void {
+    if (c.stage === "known") return;
+    const was = c.stage;
+    c.stage = "known";
+    if (was === "waiting") {
+      if (c.headTimer) clearTimeout(c.headTimer);
+      c.headTimer = undefined;
+      const queue = this.#waiting.get(c.peer)!;
+      queue.splice(queue.indexOf(c), 1);
+      if (queue.length === 0) this.#waiting.delete(c.peer);
+      this.#waitingCount--;
+      return;
+    }
+    this.#pending.give(c.peer, 1);
+    this.#next();
+  }
+
+  /** Gives free turns to waiting connections: the oldest of each peer, peers in turn. */
+  #next(): void {
+    let given = true;
+    while (given && this.#waitingCount > 0 && this.#pending.total < this.limits.maxPending) {
+      given = false;
+      for (const [peer, queue] of this.#waiting) {
+        if (this.#pending.take(peer, 1) !== "ok") continue;
+        const c = queue.shift()!;
+        this.#waiting.delete(peer); // the peer goes to the back of the line
+        if (queue.length > 0) this.#waiting.set(peer, queue);
+        this.#waitingCount--;
+        if (c.headTimer) clearTimeout(c.headTimer);
+        c.headTimer = undefined;
+        c.stage = "pending";
+        const start = c.start!;
+        c.start = undefined;
+        start();
+        given = true;
+        break;
+      }
+    }
   }
 
   #awaitHead(socket: Socket): void {
@@ -268,14 +437,15 @@ export class ListenerGuard {
     c.headTimer.unref?.();
   }
 
-  /** Logs refused connections at most once per second's worth of them (an attack floods logs). */
-  #noteRefusal(peer: string, which: "peer" | "total"): void {
+  /** Logs an event of a kind at most once a second (an attack would flood the log). */
+  #note(
+    kind: "refused" | "waited" | "crowded",
+    message: string,
+    fields: Record<string, unknown>,
+  ): void {
     const now = Date.now();
-    if (now - this.#refusedLogged < 1000) return;
-    this.#refusedLogged = now;
-    this.#logger.warn("Connections refused: over the limit", {
-      peer,
-      limit: which === "peer" ? "per address" : "per listener",
-    });
+    if (now - this.#lastLogged[kind] < 1000) return;
+    this.#lastLogged[kind] = now;
+    this.#logger.warn(message, fields);
   }
 }

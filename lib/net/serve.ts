@@ -221,27 +221,31 @@ function track(
     socket.once("close", () => busy.delete(socket));
     guard.ready(socket);
   });
-  /** Admits a new connection, or closes it (twice a cap is reached, or the listener closes). */
-  const admit = (socket: Socket): boolean => {
-    if (closing || !guard.admit(socket)) {
-      socket.destroy();
-      return false;
+  /**
+   * Admits a new connection and hands it on to node (`start`) when it has its turn, or closes it
+   * (twice a cap is reached, or the listener closes).
+   */
+  const admit = (socket: Socket, start: () => void): void => {
+    if (closing || !guard.admit(socket, () => (closing ? socket.destroy() : start()))) {
+      return void socket.destroy();
     }
     raw.add(socket);
     socket.once("close", () => raw.delete(socket));
-    return true;
   };
   // Two events are seen by wrapping emit rather than with listeners. A connection is admitted
-  // before any listener sees it, so a refused one never reaches node:tls's own listener: that
-  // one sets up the TLS state of the connection, which costs (in Deno) about 20 KB of memory
-  // and a share of CPU per connection even when the connection is closed a moment later (1 500
-  // refused connections: +42 MB, +12 MB when refused first). An upgraded connection (a
-  // WebSocket) leaves HTTP: no more head deadlines; node hands upgrades to listeners only when
-  // there are any (else a request), and the gossip transport answers unknown upgrade paths
-  // when it is the only one.
+  // before any listener sees it, so a refused or waiting one never reaches node:tls's own
+  // listener: that one sets up the TLS state of the connection, which costs (in Deno) about
+  // 20 KB of memory and a share of CPU per connection even when the connection is closed a
+  // moment later (1 500 refused connections: +42 MB, +12 MB when refused first). An upgraded
+  // connection (a WebSocket) leaves HTTP: no more head deadlines; node hands upgrades to
+  // listeners only when there are any (else a request), and the gossip transport answers
+  // unknown upgrade paths when it is the only one.
   const emit = server.emit;
   server.emit = function (this: HttpServer, event: string | symbol, ...args: unknown[]) {
-    if (event === "connection" && !admit(args[0] as Socket)) return false;
+    if (event === "connection") {
+      admit(args[0] as Socket, () => void emit.apply(this, [event, ...args] as never));
+      return true;
+    }
     if (event === "upgrade") guard.upgraded(args[1] as Socket);
     return emit.apply(this, [event, ...args] as Parameters<typeof emit>);
   } as typeof server.emit;

@@ -12,7 +12,9 @@
  * - `--hold`: seconds the attack lasts once every connection is open;
  * - `--spread N`: attacking connections come from N loopback addresses (127.0.1.x), to load the
  *   per-listener limits rather than the per-address ones;
- * - `--route`: the path attacked (`/core/internal/cluster` reads bodies from anyone).
+ * - `--route`: the path attacked (`/core/internal/cluster` reads bodies from anyone);
+ * - `--port P --pid PID`: attack a listener already running on 127.0.0.1:P in process PID (e.g.
+ *   one instrumented to print its own figures) instead of starting a daemon.
  * The daemon runs with the runtime that runs this script (node → `node dist/mod.js`,
  * deno → `deno run -A mod.ts`).
  */
@@ -36,6 +38,8 @@ const { values } = parseArgs({
     hold: { type: "string", default: "20" },
     spread: { type: "string", default: "1" },
     route: { type: "string", default: "/core/1.0/ready" },
+    port: { type: "string" },
+    pid: { type: "string" },
   },
 });
 const CONNECTIONS = Number(values.connections);
@@ -60,6 +64,9 @@ function tlsFrom(port: number, from: string): TLSSocket {
 
 /** What happened to one attacking connection. */
 type Outcome = "open" | `HTTP ${string}` | "closed" | "error" | "refused";
+
+/** The first answer seen with each status, to tell unexpected ones apart. */
+const sampleAnswers = new Map<string, string>();
 
 /** One attacking connection: headers, then the body in slow chunks, never its last byte. */
 function attack(port: number, from: string, outcomes: Outcome[], i: number): TLSSocket {
@@ -89,6 +96,9 @@ function attack(port: number, from: string, outcomes: Outcome[], i: number): TLS
     answer += d;
     const status = answer.match(/^HTTP\/1\.1 (\d{3})/)?.[1];
     if (status) outcomes[i] = `HTTP ${status}`;
+    if (status && !sampleAnswers.has(status) && answer.includes("\r\n\r\n")) {
+      sampleAnswers.set(status, answer.slice(answer.indexOf("\r\n\r\n") + 4, 300));
+    }
   });
   socket.on("error", (err: Error & { code?: string }) => {
     if (outcomes[i] === "open") outcomes[i] = err.code === "ECONNREFUSED" ? "refused" : "error";
@@ -129,22 +139,40 @@ function probe(port: number): Promise<number | undefined> {
   });
 }
 
-const dir = tempDir("cohort-attack-");
-const port = await freePort();
-const daemon = startDaemonProcess(["--state-dir", dir], undefined, { COHORT_LOG_LEVEL: "warn" });
+/** A daemon of our own, bootstrapped on a free port; absent with `--port`. */
+async function startDaemon() {
+  const dir = tempDir("cohort-attack-");
+  const port = await freePort();
+  const daemon = startDaemonProcess(["--state-dir", dir], undefined, { COHORT_LOG_LEVEL: "warn" });
+  const stop = async () => {
+    daemon.child.kill("SIGTERM");
+    await daemon.exited;
+    removeDir(dir);
+  };
+  try {
+    await cohort(["waitready", "--timeout", "30", "--state-dir", dir]);
+    const init = await cohort([
+      "init",
+      "bench",
+      `127.0.0.1:${port}`,
+      "--bootstrap",
+      "--state-dir",
+      dir,
+    ]);
+    if (init.code !== 0) throw new Error(`bootstrap failed: ${init.stderr}`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, pid: daemon.child.pid!, stop };
+}
+
+const target = values.port
+  ? { port: Number(values.port), pid: Number(values.pid), stop: () => Promise.resolve() }
+  : await startDaemon();
+const { port, pid } = target;
 const sockets: TLSSocket[] = [];
 try {
-  await cohort(["waitready", "--timeout", "30", "--state-dir", dir]);
-  const init = await cohort([
-    "init",
-    "bench",
-    `127.0.0.1:${port}`,
-    "--bootstrap",
-    "--state-dir",
-    dir,
-  ]);
-  if (init.code !== 0) throw new Error(`bootstrap failed: ${init.stderr}`);
-  const pid = daemon.child.pid!;
   await new Promise((r) => setTimeout(r, 1000));
   const before = memory(pid);
 
@@ -214,9 +242,10 @@ try {
     `| attacking connections | ${[...counts].sort().map(([k, v]) => `${k}: ${v}`).join(", ")} |`,
   );
   console.log(`| load average (1, 5, 15 min) | ${load} |`);
+  for (const [status, body] of [...sampleAnswers].sort()) {
+    console.log(`answer ${status}: ${body.replace(/\s+/g, " ")}`);
+  }
 } finally {
   for (const s of sockets) s.destroy();
-  daemon.child.kill("SIGTERM");
-  await daemon.exited;
-  removeDir(dir);
+  await target.stop();
 }
