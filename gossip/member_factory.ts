@@ -25,7 +25,8 @@ import { createGossip } from "./engine.ts";
 import { inboundRateFor } from "./frame_rate.ts";
 import { observeTransport } from "./observed_transport.ts";
 import { defaultRandom } from "./random.ts";
-import { createWsTransport, type WsTransport } from "./ws_transport.ts";
+import { createWsTransport, keepOpenFor, type WsTransport } from "./ws_transport.ts";
+import { isLive } from "../lib/cluster/membership.ts";
 
 class GossipMember implements GossipHandle {
   readonly #g: Gossip;
@@ -110,6 +111,13 @@ class GossipMember implements GossipHandle {
   }
 }
 
+/** How many members the engine holds live (alive or suspect), itself included. */
+function liveMembers(engine: Gossip): number {
+  let n = 0;
+  for (const m of engine.members()) if (isLive(m.state)) n++;
+  return n;
+}
+
 /** The engine's and the transport's counters, as the metrics read them. */
 function countersOf(engine: Gossip, transport: WsTransport): GossipCounters {
   const g = engine.stats();
@@ -126,6 +134,7 @@ function countersOf(engine: Gossip, transport: WsTransport): GossipCounters {
     inbound: t.inbound,
     outbound: t.outbound,
     dropped: t.dropped,
+    dialled: t.dialled,
     states,
   };
 }
@@ -138,6 +147,8 @@ export const createGossipMember = (
   setup: Parameters<GossipFactory>[0],
   observer?: GossipObserver,
 ): GossipHandle => {
+  const config = resolveConfig(setup.preset);
+  let liveCount = () => 0;
   const ws = createWsTransport({
     server: setup.server,
     address: setup.address,
@@ -148,7 +159,9 @@ export const createGossipMember = (
     isTrusted: setup.isTrusted,
     logger: setup.logger.child({ component: "gossip:ws" }),
     // Each sender at most a few times what the engine itself ever sends to one member.
-    inboundRate: inboundRateFor(resolveConfig(setup.preset)),
+    inboundRate: inboundRateFor(config),
+    // Connections to the members we probe stay open from one probe to the next.
+    keepOpenMs: () => keepOpenFor(config.probeIntervalMs, liveCount()),
   });
   const transport = observer ? observeTransport(ws, observer) : ws;
   const engine = createGossip(
@@ -168,6 +181,7 @@ export const createGossipMember = (
       state: setup.initialState,
     },
   );
+  liveCount = () => liveMembers(engine);
   logMembershipEvents(engine, setup.logger);
   return new GossipMember(engine, ws, observer?.attach(() => countersOf(engine, ws)));
 };

@@ -3,7 +3,10 @@
  * member's own `node:https` listener, path {@link GOSSIP_PATH}, with mutual TLS.
  *
  * Connections are one-way: a member sends only on connections it dialled (one per peer address,
- * reused, closed when idle) and receives only on connections it accepted. The `from` of an
+ * reused, closed when idle) and receives only on connections it accepted. A member keeps its
+ * connections to the members it probes open through a whole probe cycle (see
+ * {@link keepOpenFor}): dialling costs both ends a TLS handshake, several times the CPU of the
+ * probe it carries. The `from` of an
  * inbound frame is the listening address the authenticated dialler advertised in
  * {@link ADDRESS_HEADER}; any trusted member may advertise any address, so the engine must not
  * treat `from` as proof of identity. The proof is the third argument of `message`: the
@@ -64,12 +67,29 @@ export interface WsTransportOptions {
    */
   maxBufferedBytes?: number;
   /**
-   * A connection unused (no frame sent, or for an inbound one received) for this long is
-   * closed, in ms; an outbound one within 1.5× that, an inbound one within 3× (the dialler
-   * closes first). Live outbound connections are pinged at half this period and dropped when
-   * the previous ping went unanswered. @default 30000
+   * An outbound connection no frame was sent on for this long is closed, in ms (within 1.5×
+   * that), unless `keepOpenMs` keeps it longer. The transport checks its connections every half
+   * of this period (at most every 15 s): an outbound one is pinged every second check (every
+   * fourth while frames flow on it) and dropped when the previous ping went unanswered; an
+   * inbound one that received neither a frame nor a ping for six checks is closed (its dialler
+   * closes first). @default 30000
    */
   idleCloseMs?: number;
+  /**
+   * How long an unused outbound connection is kept open, in ms, read at every check: the
+   * larger of this and `idleCloseMs` applies, to the `maxKeptOpen` most recently used
+   * connections (the others close after `idleCloseMs`). A member passes {@link keepOpenFor}
+   * its probe cycle, so a connection to a member it probes (and answers) is not closed between
+   * two probes. @default () => 0
+   */
+  keepOpenMs?: () => number;
+  /**
+   * At most this many outbound connections are kept open past `idleCloseMs`. Every member on
+   * one host dials from the same address, and a listener lets one address hold 64 connections
+   * (`HTTPS_LIMITS.maxConnectionsPerPeer`, HTTP requests beyond are answered 429): 48 leaves
+   * room for the HTTP requests of a cluster of local members. @default 48
+   */
+  maxKeptOpen?: number;
   /** Deadline for TCP + TLS + WebSocket handshake when dialling, in ms. @default 5000 */
   connectTimeoutMs?: number;
   /**
@@ -93,7 +113,13 @@ export interface WsTransportStats {
   refused: number;
   /** Inbound frames dropped because their sender exceeded `inboundRate`. */
   rateLimited: number;
+  /** Connections dialled (each a TLS handshake and a WebSocket upgrade), refused ones included. */
+  dialled: number;
+  /** Connections accepted (upgraded to gossip). */
+  accepted: number;
+  /** Open outbound connections. */
   outbound: number;
+  /** Open inbound connections. */
   inbound: number;
 }
 
@@ -113,8 +139,10 @@ interface Outbound {
   /** Frames sent before `open`, and their byte total; `undefined` once open. */
   queue: (string | Uint8Array)[] | undefined;
   queued: number;
-  /** Sweeps since the last send. */
-  idle: number;
+  /** When a frame was last sent (`Date.now()`). */
+  usedAt: number;
+  /** Whether a frame was sent since the last sweep. */
+  busy: boolean;
   /** Sweeps since the last liveness ping. */
   sincePing: number;
   awaitingPong: boolean;
@@ -128,16 +156,43 @@ interface Outbound {
 const CHECK_MS = 1000;
 
 /**
- * A busy connection gets a liveness ping only every this many sweeps: pings and pongs would
- * otherwise be a tenth of an idle cluster's traffic, and a dead peer behind a busy connection
- * is found by the gossip probes anyway.
+ * An outbound connection gets a liveness ping every this many sweeps: often enough that its
+ * listener, which closes a connection silent for {@link INBOUND_IDLE_SWEEPS} sweeps, sees one,
+ * and seldom enough that pings stay a small part of an idle member's traffic (at N=50 each
+ * member holds 49 connections each way).
+ */
+const PING_SWEEPS = 2;
+/**
+ * A busy connection gets a liveness ping only every this many sweeps: a dead peer behind a busy
+ * connection is found by the gossip probes anyway.
  */
 const BUSY_PING_SWEEPS = 4;
+/** An inbound connection that received no frame and no ping for this many sweeps is closed. */
+const INBOUND_IDLE_SWEEPS = 6;
+/** The longest time between two sweeps, in ms (whatever `idleCloseMs`). */
+const MAX_SWEEP_MS = 15_000;
+/** The longest idle close {@link keepOpenFor} asks for, in ms. */
+export const MAX_KEEP_OPEN_MS = 300_000;
+
+/**
+ * How long a member of a cluster of `members` live members (itself included) keeps an unused
+ * connection open, in ms: 2.5 probe cycles (a cycle probes every other member once, one per
+ * `probeIntervalMs`, in a fresh random order per cycle, so the same member is probed again
+ * within 1 to 2 cycles, and answers our probes as often), at most {@link MAX_KEEP_OPEN_MS}.
+ * A connection closed between two probes costs the next probe a TLS handshake at both ends
+ * (about 1.3 ms of CPU each, several times what the probe itself costs); an open idle
+ * connection costs some memory and a ping every other sweep. Beyond 49 members (the
+ * transport's `maxKeptOpen`) or about 120 members (this cap), some probes dial again.
+ */
+export function keepOpenFor(probeIntervalMs: number, members: number): number {
+  return Math.min(MAX_KEEP_OPEN_MS, 2.5 * Math.max(0, members - 1) * probeIntervalMs);
+}
 
 interface Inbound {
   ws: WebSocket;
   from: string;
   fingerprint: string;
+  /** Sweeps since the last frame or ping. */
   idle: number;
   /** Not read until its sender's budget refills (over `inboundRate`). */
   paused?: boolean;
@@ -189,6 +244,9 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   const maxFrame = options.maxFrameBytes ?? 1_048_576;
   const mark = options.maxBufferedBytes ?? 1_048_576;
   const idleMs = options.idleCloseMs ?? 30_000;
+  const keepOpenMs = options.keepOpenMs;
+  const maxKept = options.maxKeptOpen ?? 48;
+  const sweepMs = Math.max(1, Math.min(MAX_SWEEP_MS, idleMs / 2));
   const connectMs = options.connectTimeoutMs ?? 5_000;
   const server = options.server;
   const tls: PinnedTlsOptions = pinnedTlsOptions({
@@ -223,6 +281,8 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     dropped: 0,
     refused: 0,
     rateLimited: 0,
+    dialled: 0,
+    accepted: 0,
     outbound: 0,
     inbound: 0,
   };
@@ -260,6 +320,9 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn: Inbound = { ws, from, fingerprint, idle: 0 };
       inbound.add(conn);
+      s.accepted++;
+      // The dialler's liveness pings keep a connection it holds open (ws answers them itself).
+      ws.on("ping", () => conn.idle = 0);
       // Oversized or malformed frames land here (ws closes with 1009/1002); so do resets.
       ws.on(
         "error",
@@ -334,11 +397,13 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       ws,
       queue: [],
       queued: 0,
-      idle: 0,
+      usedAt: Date.now(),
+      busy: true,
       sincePing: 0,
       awaitingPong: false,
     };
     out.set(to, peer);
+    s.dialled++;
     ws.on("open", () => {
       peer.opened = true;
       const queue = peer.queue!;
@@ -417,7 +482,8 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       peer = dial(to);
       if (!peer) return void s.dropped++;
     }
-    peer.idle = 0;
+    peer.usedAt = Date.now();
+    peer.busy = true;
     const limit = sendOptions?.reliable ? mark * RELIABLE_FACTOR : mark;
     const queue = peer.queue;
     const buffered = queue ? peer.queued : peer.ws.bufferedAmount;
@@ -436,24 +502,42 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   }
 
   function sweep(): void {
+    const now = Date.now();
+    let keepMs = idleMs;
+    if (keepOpenMs) {
+      try {
+        const k = keepOpenMs();
+        if (Number.isFinite(k) && k > keepMs) keepMs = k;
+      } catch (err) {
+        log.error("Gossip keepOpenMs failed", { err });
+      }
+    }
+    // Past the cap, only the most recently used connections are kept past the idle close.
+    let keptSince = -Infinity;
+    if (keepMs > idleMs && out.size > maxKept) {
+      const used = [...out.values()].map((p) => p.usedAt).sort((a, b) => b - a);
+      keptSince = maxKept > 0 ? used[maxKept - 1] : Infinity;
+    }
     for (const [to, peer] of out) {
       if (peer.queue) continue; // still connecting: handshakeTimeout applies
-      const busy = peer.idle === 0;
-      if (++peer.idle >= 3 || peer.awaitingPong) {
+      const busy = peer.busy;
+      peer.busy = false;
+      const closeMs = peer.usedAt >= keptSince ? keepMs : idleMs;
+      if (peer.awaitingPong || now - peer.usedAt >= closeMs) {
         if (peer.awaitingPong) log.debug("Gossip connection unresponsive, closed", { to });
         out.delete(to);
         peer.dropped = true;
         peer.ws.terminate();
-      } else if (!busy || ++peer.sincePing >= BUSY_PING_SWEEPS) {
+      } else if (++peer.sincePing >= (busy ? BUSY_PING_SWEEPS : PING_SWEEPS)) {
         peer.sincePing = 0;
         peer.awaitingPong = true;
         peer.ws.ping();
       }
     }
-    for (const conn of inbound) if (++conn.idle >= 6) conn.ws.terminate();
+    for (const conn of inbound) if (++conn.idle >= INBOUND_IDLE_SWEEPS) conn.ws.terminate();
     limiter?.sweep();
     for (const [fingerprint, note] of overLimit) {
-      if (Date.now() - note.loggedAt < RATE_LOG_MS) continue;
+      if (now - note.loggedAt < RATE_LOG_MS) continue;
       overLimit.delete(fingerprint);
       if (note.dropped > 0) {
         log.warn("Gossip frames over the sender's rate limit dropped", {
@@ -462,11 +546,11 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
         });
       }
     }
-    const old = Date.now() - CHECK_MS;
+    const old = now - CHECK_MS;
     for (const [to, at] of checked) if (at < old) checked.delete(to);
   }
 
-  const timer = setInterval(sweep, Math.max(1, idleMs / 2));
+  const timer = setInterval(sweep, sweepMs);
   (timer as { unref?: () => void }).unref?.();
   server.on("upgrade", onUpgrade);
 

@@ -32,6 +32,11 @@ const TOTALS: [string, string, keyof GossipCounters][] = [
     "Frames the transport dropped (back-pressure, oversize, failed dial)",
     "dropped",
   ],
+  [
+    "cohort_gossip_dials_total",
+    "Connections this member dialled to other members (each a TLS handshake at both ends)",
+    "dialled",
+  ],
 ];
 
 type Totals = Record<string, number>;

@@ -47,6 +47,8 @@ export interface GossipCounters {
   outbound: number;
   /** Frames the transport dropped (back-pressure, oversize, failed dial). */
   dropped: number;
+  /** Connections dialled to other members (each a TLS handshake at both ends). */
+  dialled: number;
   /** Members by gossip state (`alive`, `suspect`, `dead`, `left`), this one included. */
   states: Record<string, number>;
 }

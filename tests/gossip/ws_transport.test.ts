@@ -4,7 +4,7 @@ import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import WebSocket from "ws";
-import { GOSSIP_PATH } from "../../gossip/ws_transport.ts";
+import { GOSSIP_PATH, keepOpenFor, MAX_KEEP_OPEN_MS } from "../../gossip/ws_transport.ts";
 import { pinnedTlsOptions } from "../../lib/net/pin.ts";
 import { keyPair } from "../net/_helpers.ts";
 import { clusterPair, logged, sleep, startMember, waitFor } from "./ws_helpers.ts";
@@ -237,6 +237,54 @@ test("idle connections are closed, and a later send dials again", async (ctx) =>
   await waitFor(() => b.transport.stats().inbound === 0, "the peer side closed", 1000);
   a.transport.send(b.listener.address, "two");
   await waitFor(() => b.inbox.length === 2, "a frame on a new connection");
+});
+
+test("a connection kept open (keepOpenMs) carries the next probe, and its listener keeps it while pinged", async (ctx) => {
+  // As at N=50: the same member is probed about every 49 s, past the 30-45 s idle close, so each
+  // probe dialled again (a TLS handshake at both ends). Here: checks every 150 ms, a gap of
+  // 1.3 s between two frames, past alpha's idle close (300-450 ms) and past the 900 ms beta
+  // holds an inbound connection that receives nothing.
+  const a = await member(ctx, "alpha", { idleCloseMs: 300, keepOpenMs: () => 2500 });
+  const b = await member(ctx, "beta", { idleCloseMs: 300 });
+  a.transport.send(b.listener.address, "one");
+  await waitFor(() => b.inbox.length === 1, "the first frame");
+  await sleep(1300);
+  assert.is(a.transport.stats().outbound, 1, "still open on the dialling side");
+  assert.is(b.transport.stats().inbound, 1, "still open on the listening side");
+  a.transport.send(b.listener.address, "two");
+  await waitFor(() => b.inbox.length === 2, "the second frame");
+  assert.is(a.transport.stats().dialled, 1, "one dial for both frames");
+  assert.is(b.transport.stats().accepted, 1);
+  // Unused for longer than keepOpenMs: closed, on both sides.
+  await waitFor(() => a.transport.stats().outbound === 0, "the idle close", 5000);
+  await waitFor(() => b.transport.stats().inbound === 0, "the peer side closed", 2000);
+  assert.equal(logged(a, /dialling again/), []);
+});
+
+test("past maxKeptOpen, the least recently used connections close after idleCloseMs", async (ctx) => {
+  const a = await member(ctx, "alpha", {
+    idleCloseMs: 300,
+    keepOpenMs: () => 5000,
+    maxKeptOpen: 1,
+  });
+  const b = await member(ctx, "beta", { idleCloseMs: 300 });
+  const c = await member(ctx, "gamma", { idleCloseMs: 300 });
+  a.transport.send(b.listener.address, "to beta");
+  await waitFor(() => b.inbox.length === 1, "beta's frame");
+  await sleep(20);
+  a.transport.send(c.listener.address, "to gamma");
+  await waitFor(() => c.inbox.length === 1, "gamma's frame");
+  await waitFor(() => a.transport.stats().outbound === 1, "beta's connection closed", 3000);
+  await waitFor(() => b.transport.stats().inbound === 0, "beta saw it close", 2000);
+  assert.is(c.transport.stats().inbound, 1, "gamma's, the most recent, kept");
+});
+
+test("keepOpenFor: a member keeps its connections through 2 probe cycles at least, up to a cap", () => {
+  assert.ok(keepOpenFor(1000, 50) >= 2 * 49 * 1000, "N=50: beyond the longest gap between probes");
+  assert.ok(keepOpenFor(1000, 10) >= 2 * 9 * 1000);
+  assert.ok(keepOpenFor(1000, 3) < 30_000, "small clusters: the idle close applies");
+  assert.is(keepOpenFor(1000, 0), 0);
+  assert.is(keepOpenFor(1000, 10_000), MAX_KEEP_OPEN_MS);
 });
 
 test("close() detaches the upgrade listener and drops later sends", async (ctx) => {

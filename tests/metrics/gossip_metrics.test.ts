@@ -45,6 +45,7 @@ function pair(frames: "object" | "json") {
       inbound: 0,
       outbound: 0,
       dropped: 0,
+      dialled: 0,
       states: Object.fromEntries(["alive", "suspect", "dead", "left"].map((st) => [
         st,
         engines[i].members().filter((m) => m.state === st).length,
@@ -120,10 +121,12 @@ test("totals survive a new engine: a detached engine's counts stay, the new one'
     inbound: 1,
     outbound: 1,
     dropped: 0,
+    dialled: 3,
     states: { alive: 1 },
   }));
   const after = await scrape(metrics[0]);
   assert.is(after.get("cohort_gossip_probes_total"), before + 2);
+  assert.is(after.get("cohort_gossip_dials_total"), 3);
   assert.is(after.get(`cohort_gossip_connections{direction="inbound"}`), 1);
 });
 
