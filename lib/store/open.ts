@@ -10,8 +10,10 @@
  *
  * @module
  */
-import { type Client, createClient } from "@libsql/client";
-import { drizzle } from "drizzle-orm/libsql";
+import type { Client } from "@libsql/client";
+// The driver wraps the client it is given, local or remote; this entry loads only the local one.
+import { drizzle } from "drizzle-orm/libsql/sqlite3";
+import { openClient } from "./client.ts";
 import { InvalidInputError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { toStoreError } from "./errors.ts";
@@ -69,7 +71,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let client: Client;
   try {
     client = yieldingOnBusy(
-      createClient({ url: options.url, authToken: options.authToken, timeout: SYNC_BUSY_WAIT_MS }),
+      await openClient({
+        url: options.url,
+        authToken: options.authToken,
+        timeout: SYNC_BUSY_WAIT_MS,
+      }),
       { patienceMs: options.busyTimeoutMs ?? 10_000 },
     );
   } catch (err) {

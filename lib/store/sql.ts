@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Client, createClient, type InValue, type Transaction } from "@libsql/client";
+import type { Client, InValue, Transaction } from "@libsql/client";
+import { openClient } from "./client.ts";
 import { InvalidInputError } from "../errors.ts";
 import { toStoreError } from "./errors.ts";
 import type { Store, StoreLocation } from "./types.ts";
@@ -80,7 +81,7 @@ async function withExplainer<T>(
 ): Promise<T> {
   if (!reachable(location)) return await fn(undefined);
   return await fn(async (sql) => {
-    const once = createClient({ url: location.url, authToken: location.authToken });
+    const once = await openClient({ url: location.url, authToken: location.authToken });
     try {
       return await once.execute(sql);
     } finally {

@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { createClient } from "@libsql/client";
 import process from "node:process";
 import { isCohortError } from "../errors.ts";
 import { isMainModule } from "../runtime.ts";
+import { openClient } from "./client.ts";
 import { toStoreError } from "./errors.ts";
 import type { ConsoleRequest, ErrorAnswer } from "./sql_console.ts";
 import { dumpSql, executeSql } from "./sql.ts";
@@ -24,7 +24,7 @@ export async function serveConsole(input: string): Promise<string> {
   try {
     const request = JSON.parse(input) as ConsoleRequest;
     const { location } = request;
-    client = createClient({ ...location, timeout: BUSY_TIMEOUT_MS });
+    client = await openClient({ ...location, timeout: BUSY_TIMEOUT_MS });
     // SQLite's own allocations (sorts, temporary b-trees) count against the console's memory
     // too; a failing allocation is reported as an error, not a crash.
     await client.execute(`PRAGMA hard_heap_limit = ${CONSOLE_HEAP_MB * 1024 * 1024}`);
