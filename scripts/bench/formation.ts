@@ -13,8 +13,13 @@
  * - the formation time (first join request to the last join visible on every member);
  * - each join request's duration (what `cohort init --token` waits for), median and slowest, and
  *   its part after the admitting member accepted the join (its "Admitted a new member" line);
- * - after forming, over the idle window: CPU per member (% of one core, utime+stime from
- *   /proc/PID/stat) and resident memory per member (VmRSS) at its end;
+ * - after forming and a settle pause (`--settle`: long enough that connections opened while
+ *   forming have closed or are kept for the probes, ≥ 60 s for the steady state), over the idle
+ *   window: CPU per member (% of one core, utime+stime from /proc/PID/stat), connections dialled
+ *   per member per minute (each a TLS handshake at both ends; `cohort_gossip_dials_total`) and
+ *   open gossip connections, and at its end resident memory per member (VmRSS, split into
+ *   RssAnon, the process's own, and RssFile, the mapped code every member on the host shares)
+ *   with the V8 heap's used and committed size and its external memory (from the metrics);
  * - one `GET /core/1.0/cluster`'s cost to the member that answers (the admitting member's CPU
  *   over `--requests` sequential requests on its control socket, its idle CPU over the same time
  *   subtracted, per request).
@@ -24,18 +29,31 @@
  * one and the last one: `node --cpu-prof`; a profile is written when its member stops) and report
  * the admitting member's longest tasks (from the profile's samples: runs of consecutive non-idle
  * samples; `scripts/bench/long_tasks.ts FILE` lists any profile's long tasks and what ran in
- * them). Every suspicion is listed as it was seen: when, who suspected whom, whose join was
+ * them). `--heap-snapshot DIR` writes the admitting member's V8 heap snapshot at the end of the
+ * (first run's) idle window and prints what it holds (`heap_summary.ts`). Every suspicion is
+ * listed as it was seen: when, who suspected whom, whose join was
  * under way.
  *
  * Wall-clock figures: the machine's load (`uptime`) is printed with them.
  *
  * Usage: `npm run build && node --import tsx scripts/bench/formation.ts
- *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--preset lan] [--cpu-prof DIR]
- *   [--dist DIR] [--requests 200] [--logs DIR]` (`--dist`: the built daemon to run, default `dist/`)
+ *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--settle S] [--preset lan]
+ *   [--cpu-prof DIR] [--heap-snapshot DIR] [--dist DIR] [--requests 200] [--logs DIR]
+ *   [--node-flags "FLAGS"] [--env "NAME=VALUE ..."]` (`--dist`: the built daemon to run, default
+ *   `dist/`; `--settle`: seconds from forming to the idle window, default the smaller of 5 and a
+ *   quarter of `--idle`; `--node-flags`, `--env`: what every member runs with)
  * (issue 15's targets: `--members 25` and `--members 50`, each also with `--busy 2`).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -43,6 +61,8 @@ import { parseArgs } from "node:util";
 import { requestJson } from "../../lib/net/client.ts";
 import { freePort } from "../../tests/helpers/process.ts";
 import { longTasks } from "./long_tasks.ts";
+import { summarise } from "./heap_summary.ts";
+import { scrape } from "./scrape.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 const { values: opts } = parseArgs({
@@ -51,8 +71,12 @@ const { values: opts } = parseArgs({
     runs: { type: "string", default: "3" },
     busy: { type: "string", default: "0" },
     idle: { type: "string", default: "20" },
+    settle: { type: "string" },
     preset: { type: "string", default: "lan" },
     "cpu-prof": { type: "string" },
+    "heap-snapshot": { type: "string" },
+    "node-flags": { type: "string", default: "" },
+    env: { type: "string", default: "" },
     dist: { type: "string" },
     requests: { type: "string", default: "200" },
     logs: { type: "string" },
@@ -62,11 +86,24 @@ const N = Math.max(2, Math.min(200, Number(opts.members) || 25));
 const RUNS = Math.max(1, Math.min(20, Number(opts.runs) || 3));
 const BUSY = Math.max(0, Math.min(8, Number(opts.busy) || 0));
 const IDLE_MS = Math.max(0, Number(opts.idle) || 0) * 1000;
+/** From forming to the idle window: the last joins' work, and connections opened meanwhile. */
+const SETTLE_MS = opts.settle === undefined
+  ? Math.min(5000, IDLE_MS / 4)
+  : Math.max(0, Number(opts.settle) || 0) * 1000;
 const PRESET = opts.preset === "local" ? "local" : "lan";
 /** Where every member's log is kept (`f<i>.log`), when asked. */
 const LOG_DIR = opts.logs ? resolve(opts.logs) : undefined;
 const REQUESTS = Math.max(0, Math.min(5000, Number(opts.requests) || 0));
 const PROF_DIR = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
+const SNAPSHOT_DIR = opts["heap-snapshot"] ? resolve(opts["heap-snapshot"]) : undefined;
+/** Node flags every member runs with (`--node-flags "--max-semi-space-size=1"`). */
+const NODE_FLAGS = opts["node-flags"].split(/\s+/).filter(Boolean);
+/** Environment variables every member gets (`--env "MALLOC_ARENA_MAX=2 A=B"`). */
+const MEMBER_ENV = Object.fromEntries(
+  opts.env.split(/\s+/).filter(Boolean).map((
+    kv,
+  ) => [kv.split("=")[0], kv.slice(kv.indexOf("=") + 1)]),
+);
 /** The built daemon to run (a copy of an older `dist/` compares before and after). */
 const DIST = resolve(opts.dist ?? join(root, "dist"));
 
@@ -79,8 +116,13 @@ function cpuMs(pid: number): number {
   return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
 }
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
-const rssMb = (pid: number) =>
-  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
+/** A field of /proc/PID/status in MB (`VmRSS`, `RssAnon`, `RssFile`). */
+const statusMb = (pid: number, field: string) =>
+  Number(
+    new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ??
+      NaN,
+  ) / 1024;
+
 const load = () =>
   spawnSync("uptime", { encoding: "utf8" }).stdout.trim().replace(/^.*load/, "load");
 
@@ -106,11 +148,17 @@ function startProc(
   onLine?: (l: string) => void,
   nodeFlags: string[] = [],
   cmd = process.execPath,
+  stdoutFile?: string,
 ) {
   const child = spawn(cmd, [...nodeFlags, ...args], {
-    stdio: ["ignore", "ignore", "pipe"],
+    // Standard output (a runtime's own traces, e.g. `--node-flags=--trace-gc`) is kept with the
+    // logs when they are kept.
+    stdio: ["ignore", LOG_DIR && stdoutFile ? "pipe" : "ignore", "pipe"],
     env: { ...process.env, NO_COLOR: "1", ...env },
   });
+  if (LOG_DIR && stdoutFile) {
+    child.stdout!.on("data", (d: Buffer) => appendFileSync(join(LOG_DIR, stdoutFile), d));
+  }
   const p: Proc = { child, exited: new Promise((r) => child.once("close", () => r())) };
   procs.add(p);
   void p.exited.then(() => procs.delete(p));
@@ -153,8 +201,18 @@ interface RunResult {
   admitterShare: number;
   /** Idle CPU per member, % of one core (mean over the members). */
   idleCpu: number;
+  /** Connections dialled per member per minute over the idle window (mean). */
+  dialsPerMin: number;
+  /** Open gossip connections per member (inbound + outbound) at the end of the window (mean). */
+  connections: number;
   /** Resident memory per member at the end of the idle window, MB (mean). */
   rss: number;
+  /** Its parts (MB, means): RssAnon, RssFile, V8 heap used and committed, external memory. */
+  rssAnon: number;
+  rssFile: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
   /** Daemon CPU per `GET /core/1.0/cluster`, ms. */
   listMs?: number;
   longestTasks?: number[];
@@ -201,8 +259,11 @@ async function oneRun(run: number): Promise<RunResult> {
       const m = members[i];
       // The admitting member, and two joiners (the middle one and the last one).
       const prof = PROF_DIR && (i === 0 || i === N - 1 || i === Math.floor(N / 2))
-        ? ["--cpu-prof", `--cpu-prof-dir=${PROF_DIR}/run${run}${i ? `/f${i}` : ""}`]
-        : [];
+        ? [...NODE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${PROF_DIR}/run${run}${i ? `/f${i}` : ""}`]
+        : [...NODE_FLAGS];
+      if (SNAPSHOT_DIR && i === 0 && run === 0) {
+        prof.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${SNAPSHOT_DIR}`);
+      }
       m.proc = startProc(
         [
           join(DIST, "mod.js"),
@@ -214,7 +275,7 @@ async function oneRun(run: number): Promise<RunResult> {
           "--extensions",
           "feature_a",
         ],
-        { COHORT_LOG_LEVEL: "info" },
+        { COHORT_LOG_LEVEL: "info", ...MEMBER_ENV },
         (line) => {
           if (LOG_DIR) appendFileSync(join(LOG_DIR, `f${i}.log`), `${line}\n`);
           if (i === 0 && line.includes('"Admitted a new member"')) {
@@ -229,6 +290,8 @@ async function oneRun(run: number): Promise<RunResult> {
           } catch { /* a partial line */ }
         },
         prof,
+        process.execPath,
+        `f${i}.out`,
       );
       for (let k = 0; k < 1200; k++) {
         try {
@@ -252,7 +315,7 @@ async function oneRun(run: number): Promise<RunResult> {
     const t0 = now();
     for (let i = 1; i < N; i++) {
       joining = i;
-      const token = await api(0, "POST", "/core/control/tokens", { name: members[i].name });
+      let token = await api(0, "POST", "/core/control/tokens", { name: members[i].name });
       const started = now();
       // A join refused because too few members confirmed the token in time (a loaded machine)
       // is tried again, as its message tells the operator to: counted, not fatal.
@@ -266,9 +329,16 @@ async function oneRun(run: number): Promise<RunResult> {
           });
           break;
         } catch (err) {
-          if (attempt >= 5 || !/must confirm the token/.test(String(err))) throw err;
+          const claimed = /claimed by another join/.test(String(err));
+          if (attempt >= 5 || (!claimed && !/must confirm the token/.test(String(err)))) throw err;
           refusedJoins++;
           note(`run ${run}: f${i}'s join refused (${attempt}), trying again: ${load()}`);
+          // The retry presents another certificate: the first attempt's claim holds the token
+          // (its message says to revoke it and issue another).
+          if (claimed) {
+            await api(0, "DELETE", `/core/control/tokens/${members[i].name}`);
+            token = await api(0, "POST", "/core/control/tokens", { name: members[i].name });
+          }
           await sleep(2000);
         }
       }
@@ -292,14 +362,23 @@ async function oneRun(run: number): Promise<RunResult> {
     const formed = now();
     const pids = members.map((m) => m.proc!.child.pid!);
     // The first seconds after forming still carry the last joins' work: idle is measured after.
-    const settle = Math.min(5000, IDLE_MS / 4);
-    await sleep(settle);
+    await sleep(SETTLE_MS);
+    // Scraped outside the window: a scrape costs the member more than a second of idling.
+    const dials = (m: Map<string, number>) => m.get("cohort_gossip_dials_total") ?? NaN;
+    const before = await Promise.all(members.map((m) => scrape(m.dir)));
     const cpu0 = pids.map(cpuMs);
     const idle0 = now();
-    await sleep(IDLE_MS - settle);
+    await sleep(Math.max(0, IDLE_MS - (opts.settle === undefined ? SETTLE_MS : 0)));
     const end = now();
     const idleCpu = pids.map((p, k) => (100 * (cpuMs(p) - cpu0[k])) / (end - idle0));
-    const rss = pids.map(rssMb);
+    const mem = (field: string) => pids.map((p) => statusMb(p, field));
+    const [rss, rssAnon, rssFile] = ["VmRSS", "RssAnon", "RssFile"].map(mem);
+    const after = await Promise.all(members.map((m) => scrape(m.dir)));
+    if (SNAPSHOT_DIR && run === 0) await heapSnapshot(pids[0]);
+    const dialsPerMin = after.map((m, k) => (dials(m) - dials(before[k])) * 60_000 / (end - idle0));
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const metric = (name: string, scale = 1) =>
+      mean(after.map((m) => (m.get(name) ?? NaN) / scale));
     let listMs: number | undefined;
     if (REQUESTS > 0) {
       const c0 = cpuMs(pids[0]);
@@ -331,7 +410,15 @@ async function oneRun(run: number): Promise<RunResult> {
         ? suspects.filter((e) => e.member === admitter).length / suspects.length
         : 0,
       idleCpu: idleCpu.reduce((a, b) => a + b, 0) / N,
-      rss: rss.reduce((a, b) => a + b, 0) / N,
+      dialsPerMin: mean(dialsPerMin),
+      connections: metric('cohort_gossip_connections{direction="inbound"}') +
+        metric('cohort_gossip_connections{direction="outbound"}'),
+      rss: mean(rss),
+      rssAnon: mean(rssAnon),
+      rssFile: mean(rssFile),
+      heapUsed: metric("nodejs_heap_size_used_bytes", 2 ** 20),
+      heapTotal: metric("nodejs_heap_size_total_bytes", 2 ** 20),
+      external: metric("nodejs_external_memory_bytes", 2 ** 20),
       ...(listMs !== undefined ? { listMs } : {}),
     };
     if (!joinedEverywhere()) note(`run ${run}: the cluster did not form within 60 s`);
@@ -342,6 +429,39 @@ async function oneRun(run: number): Promise<RunResult> {
     await Promise.all(members.map((m) => stop(m.proc)));
     await Promise.all(busy.map(stop));
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/** Has member `pid` write its heap snapshot into SNAPSHOT_DIR, and prints what it holds. */
+async function heapSnapshot(pid: number): Promise<void> {
+  const list = () => readdirSync(SNAPSHOT_DIR!).filter((f) => f.endsWith(".heapsnapshot"));
+  const known = new Set(list());
+  process.kill(pid, "SIGUSR2");
+  let file: string | undefined;
+  let size = -1;
+  for (let k = 0; k < 600; k++) {
+    await sleep(200);
+    file ??= list().find((f) => !known.has(f));
+    if (!file) continue;
+    // Written by the member in one go: complete once its size stops growing.
+    const now = statSync(join(SNAPSHOT_DIR!, file)).size;
+    if (now === size && now > 0) break;
+    size = now;
+  }
+  if (!file) return note("no heap snapshot written");
+  const { total, byKind, byName } = summarise(
+    JSON.parse(readFileSync(join(SNAPSHOT_DIR!, file), "utf8")),
+  );
+  const mb = (b: number) => (b / 2 ** 20).toFixed(2);
+  note(`heap snapshot of f0 (${join(SNAPSHOT_DIR!, file)}): ${mb(total)} MB in objects`);
+  for (const [kind, bytes] of [...byKind].sort((a, b) => b[1] - a[1])) {
+    note(`  ${kind}: ${mb(bytes)} MB`);
+  }
+  for (
+    const [name, { bytes, count }] of [...byName].sort((a, b) => b[1].bytes - a[1].bytes)
+      .slice(0, 20)
+  ) {
+    note(`  ${name}: ${mb(bytes)} MB (${count})`);
   }
 }
 
@@ -368,6 +488,7 @@ const spread = (v: number[], digits = 0) =>
   })`;
 
 if (PROF_DIR) mkdirSync(PROF_DIR, { recursive: true });
+if (SNAPSHOT_DIR) mkdirSync(SNAPSHOT_DIR, { recursive: true });
 if (LOG_DIR) mkdirSync(LOG_DIR, { recursive: true });
 const loadBefore = load();
 const results: RunResult[] = [];
@@ -388,7 +509,10 @@ try {
 }
 console.log(
   `\nFormation of ${N} real members (serial joins on the control socket), ${PRESET} preset, ` +
-    `${BUSY} busy loop(s), ${RUNS} run(s), idle window ${IDLE_MS / 1000} s`,
+    `${BUSY} busy loop(s), ${RUNS} run(s), idle window ${IDLE_MS / 1000} s` +
+    (opts.settle === undefined ? "" : ` after ${SETTLE_MS / 1000} s`) +
+    (NODE_FLAGS.length ? `, node ${NODE_FLAGS.join(" ")}` : "") +
+    (opts.env ? `, env ${opts.env}` : ""),
 );
 console.log(`load before: ${loadBefore}; after: ${load()}\n`);
 console.log("| figure | median (min–max) |");
@@ -430,7 +554,22 @@ row(
   results.map((r) => r.refusedJoins),
 );
 row("idle CPU per member (% of one core)", results.map((r) => r.idleCpu), 2);
+row("connections dialled per member per minute, idle", results.map((r) => r.dialsPerMin), 1);
+row("open gossip connections per member, idle", results.map((r) => r.connections), 1);
 row("resident memory per idle member, VmRSS (MB)", results.map((r) => r.rss), 1);
+row("  of which RssAnon, the process's own (MB)", results.map((r) => r.rssAnon), 1);
+row(
+  "  of which RssFile, mapped code shared by every member (MB)",
+  results.map((r) => r.rssFile),
+  1,
+);
+row("  V8 heap used (MB)", results.map((r) => r.heapUsed), 1);
+row("  V8 heap committed (MB)", results.map((r) => r.heapTotal), 1);
+row(
+  "  external memory (Buffers, native objects V8 knows of) (MB)",
+  results.map((r) => r.external),
+  1,
+);
 if (REQUESTS > 0) {
   row(
     `one GET /core/1.0/cluster, daemon CPU (ms, over ${REQUESTS} requests)`,

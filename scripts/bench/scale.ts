@@ -10,10 +10,12 @@
  * - last join visible on every member: from the last join (cohort: its `init --token` started;
  *   serf: its agent spawned) until every other member logged it joined; cohort's `init --token`
  *   duration is given too (median over the joins, and the last one);
- * - idle, after a settle pause, over a window: CPU per member (% of one core, utime+stime from
- *   /proc/PID/stat), resident memory per member (VmRSS) and its proportional share (Pss from
- *   /proc/PID/smaps_rollup: pages shared between members, such as the runtime's own code, are
- *   split between them);
+ * - idle, after a settle pause (`--settle`, default 5 s; ≥ 60 s for the steady state, once the
+ *   connections opened while forming have closed or are kept for the probes), over a window:
+ *   CPU per member (% of one core, utime+stime from /proc/PID/stat), resident memory per member
+ *   (VmRSS) and its proportional share (Pss from /proc/PID/smaps_rollup: pages shared between
+ *   members, such as the runtime's own code, are split between them); for cohort also the
+ *   connections each member dialled per minute (each a TLS handshake at both ends);
  * - one list request's cost to the member that answers (daemon CPU, idle CPU over the same time
  *   subtracted, averaged over `--requests` sequential requests): cohort `GET /core/1.0/cluster`
  *   on the control socket, serf `serf members -format=json` over its RPC;
@@ -28,7 +30,7 @@
  * 2-core machine; CPU and memory figures need a quiet machine to compare with other runs.
  *
  * Usage: `npm run build && node --import tsx scripts/bench/scale.ts [--members 50] [--runs 1]
- *   [--systems serf,cohort] [--idle 20] [--requests 200]`
+ *   [--systems serf,cohort] [--idle 20] [--settle 5] [--requests 200]`
  * Installs serf (`apt-get install -y serf`) when it is missing.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -39,6 +41,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { requestJson } from "../../lib/net/client.ts";
 import { freePort } from "../../tests/helpers/process.ts";
+import { scrape } from "./scrape.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 const { values: opts } = parseArgs({
@@ -47,6 +50,7 @@ const { values: opts } = parseArgs({
     runs: { type: "string", default: "1" },
     systems: { type: "string", default: "serf,cohort" },
     idle: { type: "string", default: "20" },
+    settle: { type: "string", default: "5" },
     requests: { type: "string", default: "200" },
   },
 });
@@ -54,6 +58,7 @@ const N = Math.max(3, Math.min(200, Number(opts.members) || 50));
 const RUNS = Math.max(1, Math.min(10, Number(opts.runs) || 1));
 const SYSTEMS = opts.systems.split(",").filter((s) => s === "serf" || s === "cohort") as Kind[];
 const IDLE_MS = Math.max(5, Math.min(300, Number(opts.idle) || 20)) * 1000;
+const SETTLE_MS = Math.max(0, Math.min(600, Number(opts.settle) || 0)) * 1000;
 const REQUESTS = Math.max(10, Math.min(5000, Number(opts.requests) || 200));
 const SERF_BIND = 24000;
 const SERF_RPC = 24400;
@@ -162,6 +167,8 @@ interface Cluster {
   isSuspect(text: string): string | undefined;
   /** One list request on member 0, by its client (resolves when answered). */
   list(): Promise<void>;
+  /** Connections each member dialled so far, when the system counts them. */
+  dials?(): Promise<number[]>;
   cleanup(): void;
 }
 
@@ -265,7 +272,7 @@ async function cohortCluster(): Promise<Cluster> {
       let lastT0 = 0;
       let refusedJoins = 0;
       for (let i = 1; i < N; i++) {
-        const token = await cli(0, ["tokens", "add", `c${i}`]);
+        let token = await cli(0, ["tokens", "add", `c${i}`]);
         if (token.code !== 0) throw new Error(`tokens add c${i}: ${token.stderr}`);
         if (i === N - 1) {
           await sleep(1000);
@@ -283,11 +290,18 @@ async function cohortCluster(): Promise<Cluster> {
             initMs.push(init.ms);
             break;
           }
-          if (attempt >= 5 || !/must confirm the token/.test(init.stderr)) {
+          const claimed = /claimed by another join/.test(init.stderr);
+          if (attempt >= 5 || (!claimed && !/must confirm the token/.test(init.stderr))) {
             throw new Error(`init c${i}: ${init.stderr}`);
           }
           refusedJoins++;
           note(`c${i}'s join refused (${attempt}), trying again: ${load()}`);
+          // The retry presents another certificate: the first attempt's claim holds the token
+          // (its message says to revoke it and issue another).
+          if (claimed) {
+            await cli(0, ["tokens", "revoke", `c${i}`]);
+            token = await cli(0, ["tokens", "add", `c${i}`]);
+          }
           await sleep(2000);
         }
       }
@@ -310,6 +324,10 @@ async function cohortCluster(): Promise<Cluster> {
         socketPath: socket(0),
       });
       if (r.status !== 200) throw new Error(`GET /core/1.0/cluster: ${r.status}`);
+    },
+    async dials() {
+      const all = await Promise.all(members.map((m) => scrape(m.dir!)));
+      return all.map((m) => m.get("cohort_gossip_dials_total") ?? NaN);
     },
     cleanup() {
       rmSync(scratch, { recursive: true, force: true });
@@ -368,6 +386,7 @@ async function oneRun(kind: Kind): Promise<Figures> {
     }
     await sleep(5000);
     const formed = now();
+    await sleep(SETTLE_MS);
     f["suspicions of healthy members while forming"] = count(formStart, formed, c.isSuspect);
     f["failed verdicts of healthy members while forming"] = count(
       formStart,
@@ -376,12 +395,19 @@ async function oneRun(kind: Kind): Promise<Figures> {
     );
     // Idle window.
     const pids = members.map((m) => m.proc!.child.pid!);
+    // Read outside the window: a scrape costs a member more than a second of idling.
+    const dials0 = await c.dials?.();
     const cpu0 = pids.map(cpuMs);
     const t0 = now();
     await sleep(IDLE_MS);
     const elapsed = now() - t0;
     const cpu = pids.map((p, i) => (cpuMs(p) - cpu0[i]) / elapsed * 100);
     const mem = pids.map(memKb);
+    const dials1 = await c.dials?.();
+    if (dials0 && dials1) {
+      f["connections dialled per member per minute, idle"] = dials1.reduce((a, d, i) =>
+        a + d - dials0[i], 0) / N * 60_000 / elapsed;
+    }
     const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     f["idle CPU per member (% of a core)"] = avg(cpu);
     f["idle CPU, all members (% of a core)"] = cpu.reduce((a, b) => a + b, 0);
@@ -475,7 +501,8 @@ const show = (v: number[]) => {
 };
 console.log(
   `\nReal members on 127.0.0.1, N=${N}, lan timing, ${RUNS} run(s) per system, alternating; ` +
-    `idle window ${IDLE_MS / 1000} s, ${REQUESTS} list requests`,
+    `idle window ${IDLE_MS / 1000} s from ${SETTLE_MS / 1000 + 5} s after forming, ` +
+    `${REQUESTS} list requests`,
 );
 console.log(`load before: ${loadBefore}; after: ${load()}\n`);
 console.log("| figure | serf | cohort | cohort ÷ serf |");
