@@ -181,11 +181,19 @@ function once(fn: () => Promise<void>): () => Promise<void> {
   return () => done ??= fn();
 }
 
-/** Answers a request node could not parse with an error envelope, and closes. */
+/**
+ * Answers a request node could not parse (or did not receive in time) with an error envelope,
+ * and closes. Any other error closes the connection without a word: node:https hands TLS errors
+ * to `clientError` too, a handshake timeout among them, with the socket still writable, and an
+ * answer written then reached a client whose handshake completed afterwards (a slow link, a busy
+ * member) as a "400 Malformed HTTP request" to a request it had not sent yet.
+ */
 function onClientError(err: Error & { code?: string }, socket: Socket): void {
-  // Mid-answer, or nobody left to read one: just close.
+  const code = err.code ?? "";
+  const http = code.startsWith("HPE_") || code === "ERR_HTTP_REQUEST_TIMEOUT";
+  // Not HTTP, mid-answer, or nobody left to read one: just close.
   const answering = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
-  if (!socket.writable || answering || err.code === "ECONNRESET") return void socket.destroy();
+  if (!http || !socket.writable || answering) return void socket.destroy();
   const [status, message] = err.code === "HPE_HEADER_OVERFLOW"
     ? [431, "Request headers too large"]
     : err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "HPE_HEADERS_TIMEOUT"

@@ -5,6 +5,7 @@
  * assertion is about answers and closes, never about how long they took.
  */
 import { Buffer } from "node:buffer";
+import { type AddressInfo, connect as netConnect, createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -424,6 +425,34 @@ test("TRACE is a 405 that reaches no handler and logs no error; garbage a 400 en
     assert.is((answer.body as any).error, "Malformed HTTP request");
   }, logger);
   assert.equal(lines.filter((l) => Number(l.level) >= 50), [], "no error-level line");
+});
+
+test("a TLS handshake that outlasts its timeout is closed, never answered as a malformed request", async () => {
+  await withHttps(SMALL, async (port) => {
+    // A client whose first flight reaches the listener after the handshake timeout (0.4 s), as
+    // on a slow link or a busy member: a proxy holds its bytes back for 1.2 s, then passes on.
+    const proxy = createNetServer((client) => {
+      const upstream = netConnect({ host: "127.0.0.1", port });
+      upstream.on("error", () => client.destroy());
+      client.on("error", () => upstream.destroy());
+      upstream.pipe(client);
+      client.pause();
+      setTimeout(() => client.pipe(upstream), 1200);
+      client.once("close", () => upstream.destroy());
+      upstream.once("close", () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    try {
+      const c = tlsConnection((proxy.address() as AddressInfo).port);
+      opened.push(c);
+      c.ready.then(() => c.socket.write(head("GET", "/refuse")), () => {});
+      const answer = await within(c.answer, 5000, "close");
+      assert.is.not(answer.status, 400, `answered ${JSON.stringify(answer.body)}`);
+      assert.equal(answer, { status: 0, body: "", closed: true });
+    } finally {
+      proxy.close();
+    }
+  });
 });
 
 test("the control socket applies the same rules", async () => {
