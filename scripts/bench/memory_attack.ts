@@ -67,6 +67,8 @@ type Outcome = "open" | `HTTP ${string}` | "closed" | "error" | "refused";
 
 /** The first answer seen with each status, to tell unexpected ones apart. */
 const sampleAnswers = new Map<string, string>();
+/** Attacking connections whose TLS handshake completed (the others were closed before it). */
+let handshakes = 0;
 
 /** One attacking connection: headers, then the body in slow chunks, never its last byte. */
 function attack(port: number, from: string, outcomes: Outcome[], i: number): TLSSocket {
@@ -86,6 +88,7 @@ function attack(port: number, from: string, outcomes: Outcome[], i: number): TLS
     }
   };
   socket.once("secureConnect", () => {
+    handshakes++;
     socket.write(
       `POST ${ROUTE} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
         `Content-Type: application/json\r\nContent-Length: ${DECLARED}\r\n\r\n`,
@@ -241,6 +244,7 @@ try {
   console.log(
     `| attacking connections | ${[...counts].sort().map(([k, v]) => `${k}: ${v}`).join(", ")} |`,
   );
+  console.log(`| attacking connections through the TLS handshake | ${handshakes} |`);
   console.log(`| load average (1, 5, 15 min) | ${load} |`);
   for (const [status, body] of [...sampleAnswers].sort()) {
     console.log(`answer ${status}: ${body.replace(/\s+/g, " ")}`);
