@@ -25,8 +25,9 @@ export interface HttpLimits {
   maxConnectionsPerPeer: number;
   /**
    * Connections not answered yet, at once: in their TLS handshake, or before the first answer on
-   * them (or their WebSocket upgrade). A new connection beyond it is not read and waits, the
-   * oldest first, taking turns across peers, until one of these is answered or closes; after
+   * them (or their WebSocket upgrade). A new connection beyond it is not read and waits (a turn
+   * goes to the address with the fewest connections in theirs, its oldest connection first)
+   * until one of these is answered or closes; after
    * `headersTimeoutMs` of waiting it is closed, unread (logged at most once a second). This
    * bounds what clients nobody knows yet can make the listener hold (a TLS state and the
    * first bytes read of each) whatever the number of connections.
@@ -395,26 +396,35 @@ export class ListenerGuard {
     this.#next();
   }
 
-  /** Gives free turns to waiting connections: the oldest of each peer, peers in turn. */
+  /**
+   * Gives free turns to waiting connections: each to the address with the fewest connections in
+   * their turn (the first in line among equals), its oldest connection, and the address goes to
+   * the back of the line. An address that opens one connection now and then (a client, a member)
+   * takes the next turn however many connections others keep waiting.
+   */
   #next(): void {
-    let given = true;
-    while (given && this.#waitingCount > 0 && this.#pending.total < this.limits.maxPending) {
-      given = false;
-      for (const [peer, queue] of this.#waiting) {
-        if (this.#pending.take(peer, 1) !== "ok") continue;
-        const c = queue.shift()!;
-        this.#waiting.delete(peer); // the peer goes to the back of the line
-        if (queue.length > 0) this.#waiting.set(peer, queue);
-        this.#waitingCount--;
-        if (c.headTimer) clearTimeout(c.headTimer);
-        c.headTimer = undefined;
-        c.stage = "pending";
-        const start = c.start!;
-        c.start = undefined;
-        start();
-        given = true;
-        break;
+    const { maxPending, maxPendingPerPeer } = this.limits;
+    while (this.#waitingCount > 0 && this.#pending.total < maxPending) {
+      let chosen: string | undefined;
+      let fewest = maxPendingPerPeer;
+      for (const peer of this.#waiting.keys()) {
+        const n = this.#pending.count(peer);
+        if (n < fewest) [chosen, fewest] = [peer, n];
+        if (n === 0) break;
       }
+      if (chosen === undefined) return;
+      this.#pending.take(chosen, 1);
+      const queue = this.#waiting.get(chosen)!;
+      const c = queue.shift()!;
+      this.#waiting.delete(chosen); // to the back of the line
+      if (queue.length > 0) this.#waiting.set(chosen, queue);
+      this.#waitingCount--;
+      if (c.headTimer) clearTimeout(c.headTimer);
+      c.headTimer = undefined;
+      c.stage = "pending";
+      const start = c.start!;
+      c.start = undefined;
+      start();
     }
   }
 

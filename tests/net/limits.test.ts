@@ -296,7 +296,7 @@ test("connections beyond the listener's cap get 503", async () => {
   });
 });
 
-test("beyond the unanswered cap, connections wait unread for a turn, given in turn by address", async () => {
+test("beyond the unanswered cap, connections wait unread; a turn goes to the least served address", async () => {
   const limits = {
     ...SMALL,
     maxConnectionsPerPeer: 10,
@@ -309,12 +309,10 @@ test("beyond the unanswered cap, connections wait unread for a turn, given in tu
     listener.server.on("tlsClientError", () => tlsErrors++);
     let release = () => {};
     held = new Promise((resolve) => (release = resolve));
-    // Two connections of one address hold both turns: their handlers wait.
+    // Two connections of one address hold both turns; a2's handler waits.
     const [a1, a2] = [open(port, "127.0.0.5"), open(port, "127.0.0.5")];
-    for (const c of [a1, a2]) {
-      await within(c.ready, 5000, "handshake");
-      c.socket.write(head("GET", "/held"));
-    }
+    for (const c of [a1, a2]) await within(c.ready, 5000, "handshake");
+    a2.socket.write(head("GET", "/held"));
     const ready: string[] = [];
     const wait = (name: string, from: string) => {
       const c = open(port, from);
@@ -322,15 +320,21 @@ test("beyond the unanswered cap, connections wait unread for a turn, given in tu
       return c;
     };
     const [a3, a4] = [wait("a3", "127.0.0.5"), wait("a4", "127.0.0.5")];
+    await within(waitFor(() => listener.guard.unanswered.waiting === 2), 5000, "two waiting");
     const b1 = wait("b1", "127.0.0.6");
     await within(waitFor(() => listener.guard.unanswered.waiting === 3), 5000, "three waiting");
     assert.equal(listener.guard.unanswered, { pending: 2, waiting: 3 });
     assert.equal(ready, [], "no handshake without a turn");
-    release(); // a1 and a2 are answered: their turns go to a3, then to the other address
-    for (const c of [a1, a2]) assert.is((await within(c.answer, 5000, "answer")).status, 200);
-    await within(Promise.all([a3.ready, b1.ready]), 5000, "handshakes of a3 and b1");
-    assert.equal(ready.sort(), ["a3", "b1"], "a4 waits: b1's address had its turn first");
-    assert.equal(listener.guard.unanswered, { pending: 2, waiting: 1 });
+    // a1 is answered: its turn goes to the address with none in its turn, though a3 came first.
+    a1.socket.write(head("GET", "/refuse"));
+    assert.is((await within(a1.answer, 5000, "answer")).status, 403);
+    await within(b1.ready, 5000, "handshake of b1");
+    assert.equal(ready, ["b1"]);
+    assert.equal(listener.guard.unanswered, { pending: 2, waiting: 2 });
+    release(); // a2 is answered: its address now has the fewest in their turn
+    assert.is((await within(a2.answer, 5000, "answer")).status, 200);
+    await within(a3.ready, 5000, "handshake of a3");
+    assert.equal(ready, ["b1", "a3"], "a4 waits: a3 came before it");
     b1.socket.write(head("GET", "/refuse"));
     assert.is((await within(b1.answer, 5000, "answer")).status, 403);
     await within(a4.ready, 5000, "handshake of a4 once b1 was answered");
