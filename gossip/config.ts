@@ -21,7 +21,11 @@ export interface GossipConfig {
   suspicionMult: number;
   /** The suspicion timeout starts at this multiple of the minimum. lan 6, local 6. */
   suspicionMaxTimeoutMult: number;
-  /** Upper bound (exclusive) of the local-health multiplier (Lifeguard). lan 8, local 8. */
+  /**
+   * Upper bound (exclusive) of the local-health multiplier (Lifeguard): a member whose probes go
+   * unanswered probes that many times more slowly and waits that many times longer before a
+   * suspicion it holds becomes a `dead` verdict. lan 8, local 8.
+   */
   awarenessMaxMultiplier: number;
   /** Time between two regular gossip rounds. lan 200, local 100. */
   gossipIntervalMs: number;

@@ -43,6 +43,13 @@ export interface MemoryNetworkOptions {
    */
   readonly lossModel?: LossModel;
   /**
+   * With `lossModel: "stream"`: a frame that would arrive later than this after it was sent is
+   * lost instead, and the connection starts afresh a second later (a TCP handshake's first
+   * retransmission timeout), as the WebSocket transport closes a connection whose liveness
+   * ping went unanswered from one sweep to the next (15 to 75 s) and dials again. @default Infinity
+   */
+  readonly streamCutMs?: number;
+  /**
    * `object`: frames travel by reference (fast, shared). `json`: object frames are encoded to
    * JSON text on send, exercising the receiver's decoder. @default "object"
    */
@@ -96,6 +103,9 @@ export function streamSegment(
     if (draw() >= loss) return { leaves, acked: t };
   }
 }
+
+/** How long a connection cut for a jam takes to come back (`streamCutMs`), ms. */
+const STREAM_REDIAL_MS = 1000;
 
 /** Traffic counters of one address. */
 export interface EndpointStats {
@@ -181,6 +191,7 @@ export class MemoryNetwork {
   #jitter: number;
   #loss: number;
   readonly #stream: boolean;
+  readonly #cutMs: number;
   readonly #draw = () => this.#random.next();
   readonly #json: boolean;
   readonly #countBytes: boolean;
@@ -197,6 +208,7 @@ export class MemoryNetwork {
     this.#jitter = options.jitterMs ?? 0;
     this.#loss = options.loss ?? 0;
     this.#stream = options.lossModel === "stream";
+    this.#cutMs = options.streamCutMs ?? Infinity;
     this.#json = options.frames === "json";
     this.#countBytes = options.countBytes ?? false;
     this.#connections = options.connections ?? false;
@@ -368,6 +380,17 @@ export class MemoryNetwork {
       if (seg.acked !== undefined) s.freeAt = seg.acked + 2 * this.#latency;
     }
     if (at < s.lastAt) at = s.lastAt;
+    if (at - now > this.#cutMs) {
+      // Cut: this frame is lost with the connection, and a new one is dialled.
+      d.from.stats.dropped++;
+      streams.set(d.to, {
+        batchLeaves: -Infinity,
+        batchAt: 0,
+        freeAt: now + STREAM_REDIAL_MS,
+        lastAt: -Infinity,
+      });
+      return;
+    }
     s.lastAt = at;
     this.clock.schedule(at - now, this.#deliver, d);
   }

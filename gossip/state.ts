@@ -18,6 +18,14 @@
  *   suspicion's longest timeout): it is alive, and has not heard of the suspicion yet or its
  *   refutation is on the way. What a forged accusation can and cannot do:
  *   {@link StateMachine.dead}.
+ * - our suspicion timeouts (shortest and longest) are multiplied by our local health
+ *   (Lifeguard's multiplier, `score + 1`, 1 to `awarenessMaxMultiplier`), as our probe interval
+ *   is: a member whose own probes go unanswered, relays' nacks missing, cannot tell a silent
+ *   member from its own failing network. Over TCP a lossy path stalls a connection for seconds
+ *   (each retransmission timeout doubles: at 30 % loss half of all frames are 3 s late or more),
+ *   and a refutation stuck behind such stalls reached healthy members in time while the members
+ *   whose own traffic was stalled declared the accused dead. A healthy member (score 0) keeps
+ *   its timeouts, so a member that hangs is declared dead as fast as before.
  *
  * @module
  */
@@ -288,7 +296,11 @@ export class StateMachine {
     this.table.setState(cur, "suspect", now);
     const n = this.table.live;
     const k = expectedConfirmations(this.#config.suspicionMult, n);
-    const min = suspicionTimeout(this.#config.suspicionMult, n, this.#config.probeIntervalMs);
+    // Scaled by our local health, as our probe interval is: a member whose own probes go
+    // unanswered cannot tell a silent member from its own failing network (see the module doc).
+    const min = this.#awareness.scale(
+      suspicionTimeout(this.#config.suspicionMult, n, this.#config.probeIntervalMs),
+    );
     const max = this.#config.suspicionMaxTimeoutMult * min;
     const held = cur;
     cur.suspicion = new Suspicion(this.#clock, by, k, min, max, (confirmations) => {

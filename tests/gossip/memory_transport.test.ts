@@ -36,7 +36,7 @@ for (const frames of ["object", "json"] as const) {
 
 const net = suite("MemoryNetwork faults");
 
-function setup(options: { loss?: number; lossModel?: LossModel } = {}) {
+function setup(options: { loss?: number; lossModel?: LossModel; streamCutMs?: number } = {}) {
   const clock = new SimClock();
   const network = new MemoryNetwork({ clock, random: createRandom(42), latencyMs: 1, ...options });
   const got: Record<string, Frame[]> = { a: [], b: [], c: [] };
@@ -90,6 +90,30 @@ net("stream loss loses nothing: frames arrive in order, late by retransmission t
   assert.ok(late(1400) > 0.2, `${late(1400)} ≥ 1.4 s`);
   assert.ok(late(1400) < late(RTO_MIN_MS), "fewer wait longer");
 });
+
+net(
+  "streamCutMs: a frame that would come later than the cut is lost, and the connection starts afresh",
+  () => {
+    const cut = 2000;
+    const { clock, network, got } = setup({ loss: 0.3, lossModel: "stream", streamCutMs: cut });
+    const a = network.endpoint("x");
+    const lateness: number[] = [];
+    network.endpoint("y").listen({
+      message: (_from, f) => lateness.push(clock.now() - (f as { at: number }).at),
+      refused: () => {},
+    });
+    for (let i = 0; i < 3000; i++) {
+      a.send("y", { at: clock.now() });
+      a.send("b", { i });
+      clock.advance(50);
+    }
+    clock.advance(300_000);
+    const dropped = network.stats("x").dropped;
+    assert.ok(dropped > 0, "nothing was cut");
+    assert.is(lateness.length + got.b.length + dropped, 6000);
+    assert.ok(Math.max(...lateness) <= cut, `a frame came ${Math.max(...lateness)} ms late`);
+  },
+);
 
 net("streamSegment: a first copy that arrives holds nothing up; a lost one backs off", () => {
   const draws = (...v: number[]) => () => v.shift()!;
