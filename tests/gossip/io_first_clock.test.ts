@@ -11,6 +11,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { type Clock, systemClock } from "../../lib/cluster/membership.ts";
 import { ioFirstClock } from "../../gossip/io_first_clock.ts";
+import { isDeno } from "../../lib/runtime.ts";
 
 const test = suite("gossip clock: I/O before timers");
 
@@ -62,6 +63,25 @@ test("a timer that expired while the loop was held runs after the waiting reply 
 
 test("the plain system clock runs it first (what the gossip clock is for)", async () => {
   assert.not.ok(await replySeenByTimer(systemClock), "the timer ran before the reply was read");
+});
+
+test("under Node an expired timer hands on without further timers (each a sleep and a wake-up)", async () => {
+  // The clock's timers are unref'd: this one keeps the process alive meanwhile.
+  const keep = setInterval(() => {}, 1000);
+  const timeout = globalThis.setTimeout;
+  let timers = 0;
+  globalThis.setTimeout = ((...args: Parameters<typeof timeout>) => {
+    timers++;
+    return timeout(...args);
+  }) as typeof timeout;
+  try {
+    await new Promise<void>((resolve) => ioFirstClock.setTimeout(resolve, 5));
+  } finally {
+    globalThis.setTimeout = timeout;
+    clearInterval(keep);
+  }
+  // Deno: the timer, then two zero-delay hops (setImmediate would not let its sockets deliver).
+  assert.is(timers, isDeno ? 3 : 1);
 });
 
 test("a cleared timer never runs, cleared before it expired or after", async () => {
