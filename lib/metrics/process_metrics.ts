@@ -8,11 +8,13 @@
 import { collectDefaultMetrics, Registry } from "prom-client";
 
 /**
- * How often the event loop lag is sampled, in ms. prom-client's default (10 ms) costs an idle
- * member about 0.7 % of a core; 100 ms costs well under 0.1 %, and still sees every stall longer
- * than a sampling period.
+ * How often the event loop lag is sampled, in ms: each sample wakes the process. prom-client's
+ * default (10 ms) costs an idle member about 0.7 % of a core, 100 ms 0.05 %, 1000 ms under
+ * 0.01 % (scripts/bench: an otherwise idle Node process, load 30); a stall still delays the
+ * sample under way by its whole length, so the lag figures see every stall of a second or more
+ * and, summed over samples, shorter ones.
  */
-export const EVENT_LOOP_SAMPLE_MS = 100;
+export const EVENT_LOOP_SAMPLE_MS = 1000;
 
 /**
  * prom-client's gauges named like counters: `promtool check metrics` refuses them, and
