@@ -25,7 +25,12 @@
  *   (each retransmission timeout doubles: at 30 % loss half of all frames are 3 s late or more),
  *   and a refutation stuck behind such stalls reached healthy members in time while the members
  *   whose own traffic was stalled declared the accused dead. A healthy member (score 0) keeps
- *   its timeouts, so a member that hangs is declared dead as fast as before.
+ *   its timeouts, so a member that hangs is declared dead as fast as before. They are also
+ *   multiplied by one more for each suspicion or verdict of ours the accused refuted within the
+ *   last minute ({@link REFUTED_WINDOW_MS}; the product at most `awarenessMaxMultiplier`): a
+ *   member suspected again and again is alive, its refutations slow to reach us, and a new
+ *   suspicion of it is likelier one more of those than a failure. A member nobody suspected
+ *   lately keeps the timeouts it had.
  *
  * @module
  */
@@ -69,6 +74,12 @@ export interface StateHooks {
  */
 export const MERGE_CHECKS = 8;
 
+/**
+ * How long a member's refutation of a suspicion we held lengthens our next suspicions of it
+ * (ms): about two and a half times the longest suspicion timeout of a small `lan` cluster.
+ */
+export const REFUTED_WINDOW_MS = 60_000;
+
 /** Claims about names not (yet) members kept for a retry, and for how long (ms). */
 const WAITING = 64;
 const WAITING_MS = 30_000;
@@ -108,6 +119,8 @@ export class StateMachine {
   /** Extension statuses against ours, by digest (one per list members run, not per member). */
   #statuses = new Map<string, ExtensionStatus>();
   readonly #claims: Claims;
+  /** Members that refuted a suspicion or verdict of ours lately: how often, and when last. */
+  readonly #refuted = new Map<string, { count: number; at: number }>();
   /** Claims about names that were not members when they came, by name (oldest first). */
   readonly #waiting = new Map<string, { at: number; retry: () => void }>();
   #fullLogged = -Infinity;
@@ -241,6 +254,7 @@ export class StateMachine {
     }
     const prev = cur.state;
     const metaChanged = !sameWireMeta(cur.wire, wire);
+    if (prev === "suspect" || prev === "dead") this.#noteRefutation(name, now);
     cur = this.table.edit(cur);
     cur.suspicion?.cancel();
     cur.suspicion = undefined;
@@ -296,11 +310,9 @@ export class StateMachine {
     this.table.setState(cur, "suspect", now);
     const n = this.table.live;
     const k = expectedConfirmations(this.#config.suspicionMult, n);
-    // Scaled by our local health, as our probe interval is: a member whose own probes go
-    // unanswered cannot tell a silent member from its own failing network (see the module doc).
-    const min = this.#awareness.scale(
-      suspicionTimeout(this.#config.suspicionMult, n, this.#config.probeIntervalMs),
-    );
+    // Scaled by our local health and by the accused's recent refutations (see the module doc).
+    const min = this.#scale(name, now) *
+      suspicionTimeout(this.#config.suspicionMult, n, this.#config.probeIntervalMs);
     const max = this.#config.suspicionMaxTimeoutMult * min;
     const held = cur;
     cur.suspicion = new Suspicion(this.#clock, by, k, min, max, (confirmations) => {
@@ -372,6 +384,31 @@ export class StateMachine {
     this.#trackMismatch(cur);
     this.#emit("member-failed", cur, prev);
     return true;
+  }
+
+  /**
+   * The multiplier of a new suspicion's timeouts about `name`: our local health (`score + 1`)
+   * times one more for each suspicion or verdict of ours `name` refuted within the last
+   * {@link REFUTED_WINDOW_MS}, at most `awarenessMaxMultiplier`.
+   */
+  #scale(name: string, now: number): number {
+    let refuted = 0;
+    const r = this.#refuted.get(name);
+    if (r && now - r.at < REFUTED_WINDOW_MS) refuted = r.count;
+    else if (r) this.#refuted.delete(name);
+    return Math.min(this.#awareness.scale(1 + refuted), this.#config.awarenessMaxMultiplier);
+  }
+
+  /** `name` refuted a suspicion or verdict we held (see {@link #scale}). */
+  #noteRefutation(name: string, now: number): void {
+    const r = this.#refuted.get(name);
+    const count = r && now - r.at < REFUTED_WINDOW_MS ? r.count + 1 : 1;
+    this.#refuted.delete(name);
+    // Bounded as the table is: the oldest note goes first.
+    if (this.#refuted.size >= this.#config.maxMembers) {
+      this.#refuted.delete(this.#refuted.keys().next().value!);
+    }
+    this.#refuted.set(name, { count, at: now });
   }
 
   /**

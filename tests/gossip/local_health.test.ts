@@ -13,6 +13,7 @@ import * as assert from "uvu/assert";
 import type { Frame } from "../../lib/cluster/membership.ts";
 import { resolveConfig, suspicionTimeout } from "../../gossip/config.ts";
 import { createSimCluster, type SimCluster } from "../../gossip/sim.ts";
+import { REFUTED_WINDOW_MS } from "../../gossip/state.ts";
 
 const test = suite("suspicion timeouts and local health");
 const lan = resolveConfig("lan");
@@ -81,6 +82,52 @@ test("a member with poor local health waits longer: a refutation late by more th
   c.clock.advance(10 * MAX);
   assert.is(c.members[H].stateOf(c.names[X]), "alive");
   assert.not.ok(failed, "declared dead after all");
+  c.stop();
+});
+
+test("a member that refuted a suspicion lately is given longer to refute the next one", () => {
+  const c = createSimCluster({ size: N, seed: 42 });
+  c.clock.advance(5000);
+  const h = c.addresses[H];
+  const evil = c.net.endpoint("evil:1");
+  const accuse = () =>
+    evil.send(h, {
+      t: "gossip",
+      f: "evil",
+      pb: [{ k: "suspect", n: c.names[X], i: c.members[X].incarnation, by: "m1" }],
+    });
+  // A first suspicion, refuted at once.
+  accuse();
+  c.clock.advance(1000);
+  assert.is(c.members[H].stateOf(c.names[X]), "alive", "the first suspicion was refuted");
+  assert.is(c.members[H].stats().localHealth, 0);
+  // A second one, whose refutation is kept from H for 1.5 times the longest timeout.
+  let declared: number | undefined;
+  const start = c.clock.now();
+  c.members[H].on("member-failed", (e) => {
+    if (e.member.name === c.names[X] && declared === undefined) declared = c.clock.now() - start;
+  });
+  const x = c.addresses[X];
+  c.net.dropWhere((from, to, f) => to === h && (from === x || aliveOf(f, c.names[X])));
+  accuse();
+  c.clock.advance(1.5 * MAX);
+  assert.is(declared, undefined, `declared after ${declared} ms`);
+  c.net.dropWhere(undefined);
+  c.clock.advance(10 * MAX);
+  assert.is(declared, undefined, `declared after ${declared} ms`);
+  assert.is(c.members[H].stateOf(c.names[X]), "alive");
+  // A minute of quiet later, the timeouts are back to those of a healthy member.
+  c.clock.advance(REFUTED_WINDOW_MS);
+  c.net.dropWhere((from, to, f) => to === h && (from === x || aliveOf(f, c.names[X])));
+  const again = c.clock.now();
+  let took: number | undefined;
+  c.members[H].on("member-failed", (e) => {
+    if (e.member.name === c.names[X] && took === undefined) took = c.clock.now() - again;
+  });
+  accuse();
+  c.clock.runWhileNot(() => took !== undefined, 2 * MAX, 100);
+  c.net.dropWhere(undefined);
+  assert.ok(took !== undefined && took >= MAX && took <= MAX + 2000, `declared after ${took} ms`);
   c.stop();
 });
 
