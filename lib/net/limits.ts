@@ -71,12 +71,13 @@ export interface HttpLimits {
  * The network listener's limits. Bodies: the largest endpoint body over HTTPS is a join request
  * (a certificate and the joiner's extension list), 128 KiB; 256 KiB leaves room. Connections:
  * a member holds two or three to each other member, a client a handful; 64 per address and 1024
- * in all leave room for clusters of hundreds. Unanswered connections: a TLS handshake and the
- * first read of a connection cost up to a few hundred KB (Deno: its TLS state, 64 KiB reads
- * copied on their way up); 64 at once bound that to a few tens of MB under any
- * number of hostile connections, while a legitimate connection, answered in milliseconds,
- * waits for a turn about as long as that. 16 per address leave room for a client's burst of
- * concurrent requests.
+ * in all leave room for clusters of hundreds. Unanswered connections: under Deno every TLS
+ * connection leaves 50 to 130 KB (its TLS state, its reads copied on their way up) that only the
+ * garbage collector gives back, which a member with a small heap runs rarely, so what bounds a
+ * flood is how few of its connections reach TLS: 64 in their turn (16 per address leave room
+ * for a client's burst of concurrent requests) and 128 waiting, cheap (no TLS, nothing read);
+ * the rest are closed before TLS. A legitimate connection, answered in milliseconds, waits for
+ * a turn about as long as that, and takes the next one whatever others keep waiting.
  */
 export const HTTPS_LIMITS: Readonly<HttpLimits> = Object.freeze({
   maxConnections: 1024,
