@@ -329,7 +329,11 @@ async function oneRun(run: number): Promise<RunResult> {
           });
           break;
         } catch (err) {
-          const claimed = /claimed by another join/.test(String(err));
+          // A retry whose earlier attempt went through after all: the member has joined.
+          if (attempt > 1 && /already (initiali[sz]ed|a member)/i.test(String(err))) break;
+          const claimed = /claimed by another join|already used or has been revoked/.test(
+            String(err),
+          );
           if (attempt >= 5 || (!claimed && !/must confirm the token/.test(String(err)))) throw err;
           refusedJoins++;
           note(`run ${run}: f${i}'s join refused (${attempt}), trying again: ${load()}`);
