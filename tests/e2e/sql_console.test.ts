@@ -4,13 +4,10 @@
  * cancelled when the CLI gives up; cohort's own tables cannot be dropped or altered from the
  * console, so the member always restarts.
  */
-import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import process from "node:process";
 import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
-import { selfCommand } from "../../lib/runtime.ts";
-import { CLI_ENTRY } from "../helpers/process.ts";
+import { cohortPiped } from "../helpers/process.ts";
 import {
   allOnline,
   api,
@@ -127,22 +124,14 @@ test("cohort's own tables cannot be dropped or altered from the console; the mem
 
 test("`sql -` waits for a pipe whose writer is slower than the CLI's start (a shell pipeline)", async ({ cluster }) => {
   // A synchronous read of a pipe nothing was written to yet failed with EAGAIN under Node.
-  const { command, args: prefix } = selfCommand(CLI_ENTRY);
-  const cli = [command, ...prefix, "sql", "-", "--state-dir", cluster[0].dir];
-  const child = spawn(
-    "sh",
-    ["-c", '(sleep 1; echo "SELECT 40 + 2 AS answer") | exec "$@"', "sh", ...cli],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } },
+  const run = await cohortPiped(
+    ["sql", "-", "--state-dir", cluster[0].dir],
+    "SELECT 40 + 2 AS answer",
   );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? -1)));
-  assert.is(stderr, "");
-  assert.is(code, 0);
-  assert.match(stdout, /answer/);
-  assert.match(stdout, /\b42\b/);
+  assert.is(run.stderr, "");
+  assert.is(run.code, 0);
+  assert.match(run.stdout, /answer/);
+  assert.match(run.stdout, /\b42\b/);
 });
 
 test.run();

@@ -20,7 +20,7 @@ import {
   startMember,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { CLI_ENTRY, ENTRY } from "../helpers/process.ts";
+import { cohortPiped, ENTRY } from "../helpers/process.ts";
 
 interface Ctx {
   members: Member[];
@@ -117,20 +117,13 @@ test("--token - waits for a pipe whose writer is slower than the CLI's start (a 
   // `tokens add NAME | ssh host cohort init NAME ADDR --token -`: the CLI starts before the token
   // is written, on a pipe the shell made. A synchronous read of it failed with EAGAIN under Node.
   const { m, token } = await joiner(ctx, "t5");
-  const { command, args: prefix } = selfCommand(CLI_ENTRY);
-  const cli = [command, ...prefix, "init", m.name, m.address, "--token", "-", "--state-dir", m.dir];
-  const child = spawn("sh", ["-c", '(sleep 1; printf "%s\\n" "$T") | exec "$@"', "sh", ...cli], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1", T: token },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? -1)));
-  assert.is(stderr, "");
-  assert.is(code, 0);
-  assert.match(stdout, `Joined cohort member "t5"`);
+  const run = await cohortPiped(
+    ["init", m.name, m.address, "--token", "-", "--state-dir", m.dir],
+    token,
+  );
+  assert.is(run.stderr, "");
+  assert.is(run.code, 0);
+  assert.match(run.stdout, `Joined cohort member "t5"`);
 });
 
 test("--token-file reads the token from a file (here a FIFO the test holds); ps shows no token", async (ctx) => {

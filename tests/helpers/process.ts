@@ -98,22 +98,43 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs `cohort <args>` to completion (see {@link CLI_ENTRY}). */
-export function cohort(args: string[], input?: string): Promise<Run> {
-  const { command, args: prefix } = selfCommand(CLI_ENTRY);
+/** What `child` prints, and its exit code once it closed. */
+function outcome(child: ChildProcess): Promise<Run> {
   return new Promise((done, fail) => {
-    const child = spawnTracked(command, [...prefix, ...args], {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));
     child.on("error", fail);
     child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
-    child.stdin!.end(input ?? "");
   });
+}
+
+/** Runs `cohort <args>` to completion (see {@link CLI_ENTRY}). */
+export function cohort(args: string[], input?: string): Promise<Run> {
+  const { command, args: prefix } = selfCommand(CLI_ENTRY);
+  const child = spawnTracked(command, [...prefix, ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const run = outcome(child);
+  child.stdin!.end(input ?? "");
+  return run;
+}
+
+/**
+ * Runs `cohort <args>` to completion behind a shell pipeline whose writer prints `line` only
+ * after `delayMs`: `sh -c '(sleep …; printf …) | exec cohort …'`, the way a user pipes one
+ * command into another (the pipe is the shell's, not a socket pair of the test's).
+ */
+export function cohortPiped(args: string[], line: string, delayMs = 1000): Promise<Run> {
+  const { command, args: prefix } = selfCommand(CLI_ENTRY);
+  const script = `(sleep ${delayMs / 1000}; printf "%s\\n" "$LINE") | exec "$@"`;
+  const child = spawnTracked("sh", ["-c", script, "sh", command, ...prefix, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1", LINE: line },
+  });
+  return outcome(child);
 }
 
 /** A daemon child process and its collected stderr (JSON log lines). */
