@@ -6,7 +6,7 @@
  * page's files. The bin is a Node program: these tests run `node` under both runtimes.
  */
 import type { ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { suite } from "../helpers/suite.ts";
@@ -19,6 +19,7 @@ import {
   tempDir,
   waitForSocket,
 } from "../helpers/process.ts";
+import { loadRecorder } from "../helpers/loaded_files.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 const BIN = join(root, "dist", "cli.js");
@@ -65,27 +66,9 @@ function bin(args: string[], flags: string[] = [], input = "") {
 
 /** The files (not `node:` built-ins) a `dist/cli.js` command loads, by a loader hook of Node's. */
 async function loadedFiles(ctx: Ctx, args: string[]) {
-  const out = join(ctx.scratch, `loaded-${Date.now()}.txt`);
-  const hooks = join(ctx.scratch, "hooks.mjs");
-  writeFileSync(
-    hooks,
-    `import { appendFileSync } from "node:fs";
-export async function load(url, context, next) {
-  if (!url.startsWith("node:")) appendFileSync(${JSON.stringify(out)}, url + "\\n");
-  return next(url, context);
-}`,
-  );
-  const register = join(ctx.scratch, "register.mjs");
-  writeFileSync(
-    register,
-    `import { register } from "node:module";
-register(${JSON.stringify(pathToFileURL(hooks).href)});`,
-  );
-  writeFileSync(out, "");
-  const result = await bin(args, ["--import", pathToFileURL(register).href]);
-  const files = readFileSync(out, "utf8").split("\n").filter(Boolean).map((u) =>
-    u.replace(pathToFileURL(root).href + "/", "")
-  );
+  const recorder = loadRecorder(ctx.scratch, `loaded-${Date.now()}`);
+  const result = await bin(args, recorder.args);
+  const files = recorder.files().map((u) => u.replace(pathToFileURL(root).href + "/", ""));
   return { result, files };
 }
 

@@ -4,11 +4,12 @@
  * process of its own (`dist/mod.js`), by a loader hook that records every file loaded.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { loadRecorder } from "../helpers/loaded_files.ts";
 import { removeDir, tempDir } from "../helpers/process.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
@@ -17,21 +18,7 @@ const test = suite("the Prometheus client is loaded only with metrics on");
 function loaded(metrics: boolean): string[] {
   const dir = tempDir("cohort-lazy-");
   try {
-    const out = join(dir, "loaded.txt");
-    writeFileSync(out, "");
-    writeFileSync(
-      join(dir, "hooks.mjs"),
-      `import { appendFileSync } from "node:fs";
-export async function load(url, context, next) {
-  appendFileSync(${JSON.stringify(out)}, url + "\\n");
-  return next(url, context);
-}`,
-    );
-    writeFileSync(
-      join(dir, "register.mjs"),
-      `import { register } from "node:module";
-register(${JSON.stringify(pathToFileURL(join(dir, "hooks.mjs")).href)});`,
-    );
+    const recorder = loadRecorder(dir);
     writeFileSync(
       join(dir, "main.mjs"),
       `import { createMember } from ${
@@ -42,15 +29,11 @@ const m = await createMember({ stateDir: ${
       }, metrics: ${metrics} });
 await m.stop();`,
     );
-    execFileSync("node", [
-      "--import",
-      pathToFileURL(join(dir, "register.mjs")).href,
-      join(dir, "main.mjs"),
-    ], {
+    execFileSync("node", [...recorder.args, join(dir, "main.mjs")], {
       stdio: "ignore",
       timeout: 120_000,
     });
-    return readFileSync(out, "utf8").split("\n").filter(Boolean);
+    return recorder.files();
   } finally {
     removeDir(dir);
   }

@@ -5,11 +5,12 @@
  * own (`dist/`), by a loader hook that records every file loaded.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { loadRecorder } from "../helpers/loaded_files.ts";
 import { removeDir, tempDir } from "../helpers/process.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
@@ -18,21 +19,7 @@ const test = suite("a file database loads libSQL's local client alone");
 test("openStore on a file: URL loads no remote client, and the store works", () => {
   const dir = tempDir("cohort-local-client-");
   try {
-    const out = join(dir, "loaded.txt");
-    writeFileSync(out, "");
-    writeFileSync(
-      join(dir, "hooks.mjs"),
-      `import { appendFileSync } from "node:fs";
-export async function load(url, context, next) {
-  appendFileSync(${JSON.stringify(out)}, url + "\\n");
-  return next(url, context);
-}`,
-    );
-    writeFileSync(
-      join(dir, "register.mjs"),
-      `import { register } from "node:module";
-register(${JSON.stringify(pathToFileURL(join(dir, "hooks.mjs")).href)});`,
-    );
+    const recorder = loadRecorder(dir);
     const url = `file:${join(dir, "db.sqlite")}`;
     writeFileSync(
       join(dir, "main.mjs"),
@@ -44,13 +31,12 @@ const r = await store.client.execute("select count(*) as n from sqlite_master");
 console.log(JSON.stringify({ tables: Number(r.rows[0].n) }));
 store.close();`,
     );
-    const stdout = execFileSync("node", [
-      "--import",
-      pathToFileURL(join(dir, "register.mjs")).href,
-      join(dir, "main.mjs"),
-    ], { encoding: "utf8", timeout: 120_000 });
+    const stdout = execFileSync("node", [...recorder.args, join(dir, "main.mjs")], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
     assert.ok(JSON.parse(stdout.trim()).tables > 0, "migrated and queried");
-    const loaded = readFileSync(out, "utf8").split("\n").filter(Boolean);
+    const loaded = recorder.files();
     assert.ok(loaded.some((u) => u.includes("/@libsql/client/lib-esm/sqlite3.js")), "local");
     assert.equal(
       loaded.filter((u) =>
