@@ -373,7 +373,7 @@ const alone = (file: string) =>
  * killed part-way (its time limit, under load), every later file that starts a daemon would fail
  * with no reason given, so the runner builds again before going on.
  */
-const BUILT = ["dist/mod.js", "dist/cli.js", "dist/lib/net/cert_process.js", "dist/openapi.json"];
+const BUILT = ["dist/mod.js", "dist/cli.cjs", "dist/lib/net/cert_process.js", "dist/openapi.json"];
 function ensureBuilt(after: string): void {
   const missing = BUILT.filter((f) => !existsSync(join(root, f)));
   const migrations = join(root, "dist/lib/store/migrations");

@@ -4,7 +4,7 @@
  * as a user runs it. Compared, in alternating runs:
  *
  * - `node -e 0`: Node's own start-up, the floor;
- * - `node dist/cli.js …`: the installed `cohort` command (`package.json`'s `bin`), the command
+ * - `node dist/cli.cjs …`: the installed `cohort` command (`package.json`'s `bin`), the command
  *   line bundled alone (see `scripts/bundle_cli.ts`);
  * - `node dist/mod.js …`: the library's entry point run as a program (the `bin` before the
  *   bundle: it loads the whole library before the command runs).
@@ -95,11 +95,11 @@ const fmt = (v: number[]) =>
     : "–";
 
 const ENTRIES = [
-  { label: "cohort (dist/cli.js)", file: join(root, "dist/cli.js") },
+  { label: "cohort (dist/cli.cjs)", file: join(root, "dist/cli.cjs") },
   { label: "node dist/mod.js", file: join(root, "dist/mod.js") },
 ];
 if (!existsSync(ENTRIES[0].file)) {
-  console.error("dist/cli.js is missing: run `npm run build` first");
+  console.error("dist/cli.cjs is missing: run `npm run build` first");
   process.exit(1);
 }
 

@@ -62,7 +62,7 @@ const SETTLE_MS = Math.max(0, Math.min(600, Number(opts.settle) || 0)) * 1000;
 const REQUESTS = Math.max(10, Math.min(5000, Number(opts.requests) || 200));
 const SERF_BIND = 24000;
 const SERF_RPC = 24400;
-const CLI = join(root, "dist/cli.js");
+const CLI = join(root, "dist/cli.cjs");
 const MOD = join(root, "dist/mod.js");
 
 type Kind = "serf" | "cohort";
@@ -468,7 +468,7 @@ function ensureSerf(): void {
 }
 
 if (SYSTEMS.includes("cohort") && !existsSync(CLI)) {
-  console.error("dist/cli.js is missing: run `npm run build` first");
+  console.error("dist/cli.cjs is missing: run `npm run build` first");
   process.exit(1);
 }
 if (SYSTEMS.includes("serf")) ensureSerf();

@@ -1,12 +1,12 @@
 /**
- * The installed `cohort` command (`package.json`'s `bin`, `dist/cli.js`), as a user runs it:
+ * The installed `cohort` command (`package.json`'s `bin`, `dist/cli.cjs`), as a user runs it:
  * a command that only talks to a running daemon loads the command line alone, never the library
  * (routes, gossip, the store's driver, any package), so it starts in a few tens of milliseconds;
  * `cohort daemon` still loads the library and runs a member, and `cohort ui` still finds its
  * page's files. The bin is a Node program: these tests run `node` under both runtimes.
  */
-import type { ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { type ChildProcess, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { suite } from "../helpers/suite.ts";
@@ -22,7 +22,7 @@ import {
 import { loadRecorder } from "../helpers/loaded_files.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
-const BIN = join(root, "dist", "cli.js");
+const BIN = join(root, "dist", "cli.cjs");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 
 interface Ctx {
@@ -31,7 +31,7 @@ interface Ctx {
   daemon?: ChildProcess;
   logs: string;
 }
-const test = suite<Ctx>("the cohort command (dist/cli.js)");
+const test = suite<Ctx>("the cohort command (dist/cli.cjs)");
 
 test.before((ctx) => {
   ctx.scratch = tempDir("cohort-bin-");
@@ -48,7 +48,7 @@ test.after(async (ctx) => {
   removeDir(ctx.scratch);
 });
 
-/** Runs `node [flags] dist/cli.js args` to completion. */
+/** Runs `node [flags] dist/cli.cjs args` to completion. */
 function bin(args: string[], flags: string[] = [], input = "") {
   return new Promise<{ code: number; stdout: string; stderr: string }>((done, fail) => {
     const child = spawnTracked("node", leashed("node", [...flags, BIN, ...args]), {
@@ -64,7 +64,7 @@ function bin(args: string[], flags: string[] = [], input = "") {
   });
 }
 
-/** The files (not `node:` built-ins) a `dist/cli.js` command loads, by a loader hook of Node's. */
+/** The files (not `node:` built-ins) a `dist/cli.cjs` command loads, by a loader hook of Node's. */
 async function loadedFiles(ctx: Ctx, args: string[]) {
   const recorder = loadRecorder(ctx.scratch, `loaded-${Date.now()}`);
   const result = await bin(args, recorder.args);
@@ -73,19 +73,56 @@ async function loadedFiles(ctx: Ctx, args: string[]) {
 }
 
 test("package.json's bin is the bundled command line", () => {
-  assert.is(pkg.bin.cohort, "dist/cli.js");
+  assert.is(pkg.bin.cohort, "dist/cli.cjs");
   assert.is(readFileSync(BIN, "utf8").split("\n")[0], "#!/usr/bin/env node");
 });
 
-test("a command that talks to the daemon loads dist/cli.js alone: no library, no package", async (ctx) => {
+test("a command that talks to the daemon loads dist/cli.cjs alone: no library, no package", async (ctx) => {
   const { result, files } = await loadedFiles(ctx, ["cluster", "list", "--state-dir", ctx.state]);
   assert.is(result.code, 1, result.stderr);
   assert.match(result.stderr, "Cannot reach the cohort daemon");
-  assert.equal(files, ["dist/cli.js"]);
+  assert.equal(files, ["dist/cli.cjs"]);
   const help = await loadedFiles(ctx, ["--help"]);
   assert.is(help.result.code, 0, help.result.stderr);
   assert.match(help.result.stdout, "cluster list");
-  assert.equal(help.files, ["dist/cli.js"]);
+  assert.equal(help.files, ["dist/cli.cjs"]);
+});
+
+/**
+ * Node's own modules a `dist/cli.cjs` command loads (`process.moduleLoadList` at exit), run
+ * without the test leash: the leash is an `--import`, which would start the ES module loader.
+ */
+function builtinsLoaded(ctx: Ctx, args: string[]) {
+  const out = join(ctx.scratch, `builtins-${Date.now()}.json`);
+  const preload = join(ctx.scratch, "builtins.cjs");
+  writeFileSync(
+    preload,
+    `process.on("exit", () => require("node:fs").writeFileSync(${
+      JSON.stringify(out)
+    }, JSON.stringify(process.moduleLoadList)));`,
+  );
+  // A short command against a daemon that is not there: it exits at once, and the time limit
+  // ends it should it not.
+  const r = spawnSync("node", ["--require", preload, BIN, ...args], {
+    input: "",
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { code: r.status, stderr: r.stderr, loaded: JSON.parse(readFileSync(out, "utf8")) };
+}
+
+test("a command that talks to the daemon starts no ES module loader and no module it does not use", (ctx) => {
+  for (const args of [["cluster", "list", "--state-dir", ctx.state], ["--help"]]) {
+    const { code, stderr, loaded } = builtinsLoaded(ctx, args);
+    assert.is(code, args[0] === "--help" ? 0 : 1, stderr);
+    const names = (loaded as string[]).map((m) => m.replace(/^NativeModule /, ""));
+    // An ES module entry would start Node's ES module loader, and its facade of `node:process`
+    // would open standard input and that of `node:fs` load `fs/promises` (~10 ms of CPU).
+    assert.equal(names.filter((m) => /^internal\/modules\/esm\/(loader|translators)$/.test(m)), []);
+    assert.equal(names.filter((m) => m === "internal/fs/promises"), []);
+    // Only `cohort daemon` needs `node:v8`, and no command needs `node:timers/promises`.
+    assert.equal(names.filter((m) => m === "v8" || m === "timers/promises"), []);
+  }
 });
 
 test("cohort daemon loads the library and runs a member: init, list, init --token refused, ui, shutdown", async (ctx) => {

@@ -1,7 +1,7 @@
 /**
  * Helpers for end-to-end tests: run the real `cohort` entry point as a child process with the
  * runtime the tests run on (`node dist/mod.js` under Node, `deno run -A mod.ts` under Deno; a
- * command other than `daemon` under Node runs the installed command, `dist/cli.js`).
+ * command other than `daemon` under Node runs the installed command, `dist/cli.cjs`).
  *
  * Every process started here dies with the test process, on every exit path: a normal end or
  * an uncaught exception (an exit hook kills the children still running), SIGINT, SIGTERM or
@@ -23,10 +23,10 @@ const root = resolve(import.meta.dirname ?? ".", "../..");
 export const ENTRY = isDeno ? join(root, "mod.ts") : join(root, "dist", "mod.js");
 /**
  * The command line's entry for the current runtime: under Node the package's `bin`, the bundled
- * `dist/cli.js` an installed `cohort` runs (it starts in half the time of `dist/mod.js`, which
+ * `dist/cli.cjs` an installed `cohort` runs (it starts in half the time of `dist/mod.js`, which
  * loads the whole library first; daemons still start from `dist/mod.js`).
  */
-export const CLI_ENTRY = isDeno ? ENTRY : join(root, "dist", "cli.js");
+export const CLI_ENTRY = isDeno ? ENTRY : join(root, "dist", "cli.cjs");
 const LEASH = join(root, "tests", "helpers", "leash.mjs");
 const CRASH_POINT = join(root, "tests", "helpers", "crash_point.mjs");
 

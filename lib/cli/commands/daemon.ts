@@ -1,5 +1,4 @@
 import process from "node:process";
-import v8 from "node:v8";
 import { appVersionProblem } from "../../cluster/app_version.ts";
 import { parseDuration } from "../../cluster/token.ts";
 import { parseMetricsAddress } from "../../metrics/listener.ts";
@@ -44,8 +43,10 @@ Options:
     // scavenges, and an idle member keeps it: ~7-10 MB of a 10-member cluster's VmRSS per member.
     // Pinning it at its initial 1 MB semi-spaces costs a few more (cheap) scavenges. Only the
     // daemon command does this: an embedding app owns its process's GC settings. Node and Deno
-    // both read this flag at each growth, so setting it after start-up takes effect.
-    v8.setFlagsFromString("--semi-space-growth-factor=1");
+    // both read this flag at each growth, so setting it after start-up takes effect. Imported
+    // here, not at the top: every other command would load `node:v8` for nothing.
+    const { setFlagsFromString } = await import("node:v8");
+    setFlagsFromString("--semi-space-growth-factor=1");
     const { values, positionals: rest } = parse(argv, {
       extensions: { type: "string" },
       "app-migrations": { type: "string" },

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "../command.ts";
 import { callDaemon, DaemonError, isUnreachable } from "../daemon_client.ts";
 import { parse, parseSeconds, positionals, stateDirFrom } from "../usage.ts";
@@ -40,7 +39,8 @@ Options:
         if (!(err instanceof DaemonError) && !isUnreachable(err)) throw err;
         last = (err as Error).message;
       }
-      await sleep(POLL_MS);
+      // A plain timer: `node:timers/promises` would be one more module for every command to load.
+      await new Promise((r) => setTimeout(r, POLL_MS));
     }
     deps.stderr.write(`Error: the daemon was not ready after ${timeout} s: ${last}\n`);
     return 1;
