@@ -15,6 +15,8 @@
  * A joiner announced by the member that admitted it, and never heard from yet, may still be
  * starting: it is given as long to start answering as a suspected member is given to refute (the
  * longest suspicion timeout) before a failed probe makes it suspect.
+ * A probe that fails while its target is heard from (a ping of its own, a refutation) raises no
+ * suspicion: the member runs, and the exchange may have begun before it listened.
  *
  * Also the relay side: probing a member on behalf of another.
  *
@@ -67,6 +69,8 @@ interface Probe {
   readonly relays: Set<string>;
   readonly address: string;
   readonly seq: number;
+  /** Clock ms when the probe began. */
+  readonly startedAt: number;
   acked: boolean;
   /** Done early (refusal confirmed): nothing left to decide at the end of the interval. */
   settled: boolean;
@@ -339,6 +343,7 @@ export class Prober {
       relays: new Set(),
       address: target.address,
       seq: h.nextSeq(),
+      startedAt: h.clock.now(),
       acked: false,
       settled: false,
       indirect: false,
@@ -432,6 +437,13 @@ export class Prober {
     h.awareness.apply(delta);
     const t = h.state.table.get(p.target.name);
     if (!t || !isLive(t.state)) return;
+    // Heard from while the probe ran (its own ping, its refutation): it is running, and what
+    // failed is this exchange, begun perhaps before it listened (a joiner starting).
+    if (h.state.table.lastHeartbeat(t) > p.startedAt) {
+      this.counters.doubted++;
+      h.logger.debug("Probe failed but the member was heard from meanwhile", { member: t.name });
+      return;
+    }
     // Vouched for by its admitting member and never heard from: a joiner still starting.
     const starting = t.signer !== undefined && !h.state.table.contacted(t);
     if (starting && h.clock.now() - t.stateChangedAt < this.#startGrace()) {

@@ -7,7 +7,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { resolveConfig } from "../../gossip/config.ts";
 import { relayTimeout } from "../../gossip/probe.ts";
-import { createSimCluster } from "../../gossip/sim.ts";
+import { createSimCluster, simAddress } from "../../gossip/sim.ts";
 
 const test = suite("probe evidence");
 const lan = resolveConfig("lan");
@@ -82,6 +82,53 @@ test("a prober whose own frames are held gets no nack, probes again, and accuses
     c.stop();
   }
   assert.ok(checked >= 8, `only ${checked} of 10 runs had a failed probe`);
+});
+
+test("a probe that fails while its target talks to the prober raises no suspicion", () => {
+  // An admitted joiner that listens but does not answer yet (its engine is still starting),
+  // and that pings the prober in the middle of the prober's probe of it: the probe began
+  // before it could answer, and the member is running. (Seen when a joiner started during a
+  // probe of it: suspected a few hundred ms after it first spoke.)
+  const c = createSimCluster({ size: 3, seed: 12 });
+  const JOINER = "j";
+  const address = simAddress(200);
+  const joiner = c.net.endpoint(address, JOINER);
+  joiner.listen({ message: () => {}, refused: () => {} });
+  const suspected: { by: number; at: number }[] = [];
+  c.members.forEach((g, i) =>
+    g.on(
+      "member-suspect",
+      (e) => e.member.name === JOINER && suspected.push({ by: i, at: c.clock.now() }),
+    )
+  );
+  let probe: { by: number; at: number } | undefined;
+  c.net.dropWhere((from, to, frame) => {
+    const f = frame as { t?: string; n?: string };
+    if (!probe && to === address && f.t === "ping" && f.n === JOINER) {
+      const by = c.addresses.indexOf(from);
+      probe = { by, at: c.clock.now() };
+      // It speaks to the prober before the probe timeout: a ping of its own.
+      c.clock.setTimeout(
+        () => joiner.send(from, { t: "ping", f: JOINER, s: 1, n: c.names[by] }),
+        lan.probeTimeoutMs / 2,
+      );
+    }
+    return false;
+  });
+  c.members[0].admit(JOINER, {
+    address,
+    fingerprint: "ab".repeat(32),
+    role: "PENDING",
+    extensions: [],
+  });
+  c.clock.runWhileNot(() => probe !== undefined, 10_000);
+  assert.ok(probe, "nobody probed the joiner");
+  c.clock.advance(lan.probeIntervalMs + 10);
+  assert.equal(suspected.filter((s) => s.by === probe!.by), [], "suspected by its prober");
+  // Silent from then on: a later probe proves it, and it is suspected.
+  const took = c.clock.runWhileNot(() => suspected.some((s) => s.by === probe!.by), 10_000);
+  assert.ok(took >= 0, "a silent member was never suspected by its prober");
+  c.stop();
 });
 
 test("10 % frame loss for an hour: fewer than one suspicion per 20 member-hours, no false `dead`", () => {
