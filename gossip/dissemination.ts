@@ -1,13 +1,15 @@
 /**
  * Dissemination: how queued updates leave this member. They ride on every probe message
  * (piggybacked, newest first, within the message budget) and go out in gossip rounds to
- * `gossipNodes` random members: one round per `gossipIntervalMs`, plus an immediate burst of
- * `pushRounds` rounds when something new is queued, because on a fast network waiting for the
- * next tick is most of an update's propagation time.
+ * `gossipNodes` random members: one round per `gossipIntervalMs` while anything is queued, plus
+ * an immediate burst of `pushRounds` rounds when something new is queued, because on a fast
+ * network waiting for the next tick is most of an update's propagation time. With nothing
+ * queued no round timer is armed: an idle member's rounds would send nothing, and each one
+ * cost the process a wake-up (5 a second under `lan`, more than all its other timers together).
  *
  * @module
  */
-import { isLive } from "../lib/cluster/membership.ts";
+import { isLive, type TimerHandle } from "../lib/cluster/membership.ts";
 import { retransmitLimit } from "./config.ts";
 import type { Message, Update } from "./messages.ts";
 import { pickRandom } from "./random.ts";
@@ -26,6 +28,8 @@ export class Disseminator {
   /** Start (clock ms) and count of the immediate-push rounds of the current gossip interval. */
   #windowStart = -Infinity;
   #windowRounds = 0;
+  /** The next regular round, armed only while something is queued. */
+  #roundTimer: TimerHandle | undefined;
 
   constructor(host: EngineHost) {
     this.#h = host;
@@ -34,12 +38,15 @@ export class Disseminator {
   /** Allows immediate pushes (a member that is not started yet sends nothing by itself). */
   start(): void {
     this.#running = true;
+    this.#arm();
   }
 
   /** Stops immediate pushes and gossip rounds for good. */
   stop(): void {
     this.#running = false;
     this.#burstLeft = 0;
+    if (this.#roundTimer !== undefined) this.#h.clock.clearTimeout(this.#roundTimer);
+    this.#roundTimer = undefined;
   }
 
   /**
@@ -108,6 +115,7 @@ export class Disseminator {
    * each must spread at once, not at the next tick.
    */
   queued(): void {
+    this.#arm();
     const { config, clock } = this.#h;
     if (!config.immediatePush || !this.#running) return;
     const now = clock.now();
@@ -122,6 +130,27 @@ export class Disseminator {
     // Deferred to the end of the current turn so updates created together leave together.
     if (!running) clock.setTimeout(this.#burstRound, 0);
   }
+
+  /** Arms the next regular round when something is queued and none is armed. */
+  #arm(): void {
+    if (!this.#running || this.#roundTimer !== undefined || this.#h.state.queue.size === 0) return;
+    this.#roundTimer = this.#h.clock.setTimeout(
+      this.#regularRound,
+      this.#h.config.gossipIntervalMs,
+    );
+  }
+
+  readonly #regularRound = (): void => {
+    this.#roundTimer = undefined;
+    if (!this.#running) return;
+    try {
+      this.round();
+    } catch (err) {
+      this.#h.logger.error("Gossip round failed", { err });
+    }
+    // Updates stay queued until sent their retransmit limit: rounds go on until then.
+    this.#arm();
+  };
 
   readonly #burstRound = (): void => {
     if (!this.#running || this.#burstLeft <= 0) return;

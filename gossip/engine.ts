@@ -179,7 +179,10 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.loadState();
     this.#prober.start();
     const c = this.config;
-    this.#every(() => c.gossipIntervalMs, () => this.#out.round());
+    // Regular gossip rounds are the disseminator's own: armed only while something is queued.
+    // Their stagger is still drawn, so seeded simulations and recorded replays keep the random
+    // sequence (every later choice: probe order, relays, push-pull partners) they were made with.
+    this.random.int(c.gossipIntervalMs);
     if (c.pushPullIntervalMs > 0) {
       const scaled = () => pushPullScale(c.pushPullIntervalMs, this.state.table.live);
       this.#every(scaled, () => this.#pushPull.periodic());
