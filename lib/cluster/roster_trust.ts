@@ -67,6 +67,23 @@ function parse(certificate: string): Parsed | undefined {
   return p ?? undefined;
 }
 
+/** One PEM certificate block, as cohort writes them. */
+const PEM_CERTIFICATE =
+  /^-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----\s*$/;
+
+/**
+ * See {@link RosterKeys.digestOf}: the SHA-256 of the block's base64 body, decoded. Text in
+ * another form (more blocks, other armour) is parsed, so it equals the fingerprint of any
+ * certificate the parse takes.
+ */
+export function pemDigest(pem: string): string | undefined {
+  const known = parsed.get(pem);
+  if (known !== undefined) return known?.fingerprint;
+  const body = PEM_CERTIFICATE.exec(pem)?.[1];
+  if (body === undefined) return parse(pem)?.fingerprint;
+  return createHash("sha256").update(Buffer.from(body, "base64")).digest("hex");
+}
+
 function verifyWith(certificate: string, payload: string, sig: string): boolean {
   const p = parse(certificate);
   if (!p || typeof sig !== "string" || sig.length > 256) return false;
@@ -147,6 +164,7 @@ export function rosterTrust(
         return now === undefined ? before : [now, ...before];
       },
       fingerprintOf: (certificate) => parse(certificate)?.fingerprint,
+      digestOf: pemDigest,
       verify: verifyWith,
       liveCount: (kind) =>
         kind === MEMBER_RECORD

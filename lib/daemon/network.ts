@@ -108,15 +108,19 @@ export class Network {
     this.#gate = gate;
   }
 
-  /** One view change to every consumer, in the order of the module docs. */
-  dispatch(change: ViewChange): void {
+  /**
+   * View changes (one, or a batch's: `view.ts`) to every consumer, in the order of the module
+   * docs. Roles and the gate re-decide once for the whole list: they read the view as it is now,
+   * and doing it per change made a joiner's intake of N records O(N²).
+   */
+  dispatch(changes: readonly ViewChange[]): void {
     if (this.#closing) return;
     this.#entries.invalidate();
     this.roles.update();
     this.#gate?.recheck();
-    this.persistence.onChange(change);
+    for (const change of changes) this.persistence.onChange(change);
     this.scheduleTick();
-    this.#ctx.onViewChange(change);
+    for (const change of changes) this.#ctx.onViewChange(change);
     const waiters = this.#changeWaiters;
     this.#changeWaiters = [];
     for (const wake of waiters) wake();

@@ -126,7 +126,7 @@ export async function startNetwork(
     local: start.announce,
     fingerprint: own,
     startedAt: ctx.env.clock.now(),
-    onChange: (change) => ref.network?.dispatch(change),
+    onChanges: (changes) => ref.network?.dispatch(changes),
     onTrustShrunk: () => gossip.refreshTrust(),
   });
   const roles = new RoleTracker({
@@ -165,7 +165,8 @@ export async function startNetwork(
     // A joiner takes the admitting member's view in and writes it to its store (one synchronous
     // transaction of the whole roster) before its gossip starts: from the moment a member hears
     // from it, it must answer every probe, or it is suspected while it finishes its join.
-    gossip.loadState();
+    // One batch: the roster is built, and roles re-decided, once for the whole view.
+    view.batch(() => gossip.loadState());
     await persistence.flush();
   }
   network.scheduleTick();

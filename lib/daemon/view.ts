@@ -4,6 +4,8 @@
  * members gossip does not know (yet). It is the only subscriber to the gossip layer's events;
  * each change becomes one {@link ViewChange} handed to one consumer, the member, which passes it
  * on to roles, the gate, persistence and its own reactions in that order (see `member.ts`).
+ * The changes of one {@link ClusterView.batch} (a joiner taking in the admitting member's whole
+ * view) are handed over together, so that work done once per view change is done once for them.
  *
  * @module
  */
@@ -56,8 +58,11 @@ export interface ClusterViewOptions {
    * ended when it stopped. @default 0
    */
   startedAt?: number;
-  /** Called with every change, after the view has taken it in. */
-  onChange(change: ViewChange): void;
+  /**
+   * Called with the changes, after the view has taken them in: one change at a time, or every
+   * change of a {@link ClusterView.batch} at once, in the order they happened.
+   */
+  onChanges(changes: readonly ViewChange[]): void;
   /** Called when the trust set shrank (so open connections of removed members are cut). */
   onTrustShrunk(): void;
 }
@@ -84,6 +89,10 @@ export class ClusterView {
   readonly #storedHeartbeat = new Map<string, number>();
   readonly #storedVersion = new Map<string, MemberVersion>();
   #unsubscribe: (() => void)[] = [];
+  /** The changes of the batch under way, if any (see {@link ClusterView.batch}). */
+  #held?: ViewChange[];
+  /** A roster record changed since the roster was last built. */
+  #stale = false;
 
   constructor(options: ClusterViewOptions) {
     this.#o = options;
@@ -115,7 +124,7 @@ export class ClusterView {
           previous?: MemberState;
         };
         if (member?.state === "alive") this.#seenAlive.add(member.name);
-        this.#o.onChange({
+        this.#emit({
           kind: "member",
           event,
           name: member?.name ?? "",
@@ -125,10 +134,13 @@ export class ClusterView {
     }
     this.#unsubscribe.push(g.on("record-change", ({ record, previous }) => {
       if (record.kind !== MEMBER_RECORD) {
-        this.#o.onChange({ kind: "record", record, previous });
+        this.#emit({ kind: "record", record, previous });
         return;
       }
-      this.#reloadRoster();
+      // Within a batch the roster is built once, at its end (or when read): a joiner taking in
+      // the admitting member's view of N members built it N times (O(N²), on its loop).
+      this.#stale = true;
+      if (!this.#held) this.#reloadRoster();
       const before = previous?.value as RosterEntry | null | undefined;
       const after = record.value as RosterEntry | null;
       const hadJoined = hasJoined(before);
@@ -140,8 +152,31 @@ export class ClusterView {
         if (record.key === this.name) change.selfRemoved = true;
         else change.removed = { name: record.key, hadJoined };
       }
-      this.#o.onChange(change);
+      this.#emit(change);
     }));
+  }
+
+  /**
+   * Runs `fn` (which changes the gossip layer's state, e.g. takes in a whole exported view) and
+   * hands every change it made to {@link ClusterViewOptions.onChanges} at once when it returns,
+   * with the roster built once: the consumers then do their per-view work once, not once per
+   * record. Nested batches join the outer one.
+   */
+  batch<T>(fn: () => T): T {
+    if (this.#held) return fn();
+    const held: ViewChange[] = this.#held = [];
+    try {
+      return fn();
+    } finally {
+      this.#held = undefined;
+      if (this.#stale) this.#reloadRoster();
+      if (held.length) this.#o.onChanges(held);
+    }
+  }
+
+  #emit(change: ViewChange): void {
+    if (this.#held) this.#held.push(change);
+    else this.#o.onChanges([change]);
   }
 
   /** Stops listening. */
@@ -162,11 +197,13 @@ export class ClusterView {
 
   /** The live roster, by name. */
   roster(): ReadonlyMap<string, RosterEntry> {
+    if (this.#stale) this.#reloadRoster();
     return this.#roster;
   }
 
   /** Whether a certificate fingerprint belongs to a live roster member. */
   isTrusted(fingerprint: string): boolean {
+    if (this.#stale) this.#reloadRoster();
     return this.#trust.has(fingerprint);
   }
 
@@ -237,7 +274,7 @@ export class ClusterView {
   /** Addresses of roster members that are up (this one included), for join tokens. */
   liveAddresses(): string[] {
     const out: string[] = [];
-    for (const [name, entry] of this.#roster) {
+    for (const [name, entry] of this.roster()) {
       if (this.liveness(name).up) out.push(entry.address);
     }
     return out;
@@ -245,10 +282,11 @@ export class ClusterView {
 
   /** Addresses of the other roster members. */
   otherAddresses(): string[] {
-    return [...this.#roster].filter(([n]) => n !== this.name).map(([, e]) => e.address);
+    return [...this.roster()].filter(([n]) => n !== this.name).map(([, e]) => e.address);
   }
 
   #reloadRoster(): void {
+    this.#stale = false;
     this.#roster = rosterOf(this.gossip);
     const trust = new Set<string>();
     for (const entry of this.#roster.values()) trust.add(entry.fingerprint);

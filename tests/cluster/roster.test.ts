@@ -6,7 +6,15 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/membership.ts";
-import { canonicalJson, rosterOf } from "../../lib/cluster/roster.ts";
+import {
+  canonicalJson,
+  type RosterKeys,
+  rosterOf,
+  rosterRecordProblem,
+} from "../../lib/cluster/roster.ts";
+import { pemDigest } from "../../lib/cluster/roster_trust.ts";
+import { fingerprint } from "../../lib/net/certificates.ts";
+import { keyPair } from "../net/_helpers.ts";
 
 const test = suite("roster");
 
@@ -67,6 +75,56 @@ test("canonical JSON sorts keys at every level", () => {
     }),
   );
   assert.is(canonicalJson({ b: 1, a: null }), '{"a":null,"b":1}');
+});
+
+test("a record from a trusted source has its certificate's digest checked, without a parse", () => {
+  const calls = { parsed: 0, digested: 0 };
+  const keys: RosterKeys = {
+    certificatesOf: () => [],
+    fingerprintOf: () => (calls.parsed++, "ab".repeat(32)),
+    digestOf: (pem) => (calls.digested++, pem === "PEM" ? "ab".repeat(32) : undefined),
+    verify: () => false,
+    liveCount: () => 0,
+    appUsage: () => ({ keys: 0, chars: 0 }),
+  };
+  const record = (key: string, value: unknown): ReplicatedRecord => ({
+    kind: "member",
+    key,
+    value: value as ReplicatedRecord["value"],
+    version: 1,
+    origin: "m1",
+  });
+  // A joiner taking in the admitting member's view of N members: N digests, no X.509 parse.
+  for (let i = 0; i < 50; i++) {
+    assert.is(rosterRecordProblem(record(`m${i}`, entry("m1")), undefined, true, keys), undefined);
+  }
+  assert.equal(calls, { parsed: 0, digested: 50 });
+  assert.is(
+    rosterRecordProblem(
+      record("m9", { ...entry("m1"), certificate: "OTHER" }),
+      undefined,
+      true,
+      keys,
+    ),
+    "fingerprint: does not match the certificate",
+  );
+  // From the network, the certificate is parsed as before.
+  rosterRecordProblem(record("m9", entry("m1")), undefined, false, keys);
+  assert.is(calls.parsed, 1);
+});
+
+test("a certificate's digest is its fingerprint, in every PEM form the parse takes", async () => {
+  const { cert } = await keyPair("m1");
+  assert.is(pemDigest(cert), fingerprint(cert));
+  const fresh = (await keyPair("m2")).cert;
+  const crlf = fresh.replace(/\n/g, "\r\n");
+  assert.is(pemDigest(crlf), fingerprint(fresh), "CRLF lines");
+  assert.is(pemDigest(fresh.trim()), fingerprint(fresh), "no final newline");
+  assert.is(
+    pemDigest("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")?.length,
+    64,
+  );
+  assert.is(pemDigest("not a certificate"), undefined);
 });
 
 test.run();

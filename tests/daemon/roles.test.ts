@@ -124,7 +124,7 @@ function setup(stored: StoredMember[] = []) {
     gossip: gossip as unknown as ClusterViewOptions["gossip"],
     stored,
     local: VERSION,
-    onChange: () => ref.tracker?.update(),
+    onChanges: () => ref.tracker?.update(),
     onTrustShrunk: () => {},
   });
   const tracker = new RoleTracker({

@@ -28,7 +28,10 @@ class Records {
     this.map.set(name, record);
     for (const fn of this.listeners) fn({ record, previous });
   }
+  /** How many times the roster was read whole. */
+  loads = 0;
   records(kind: string): ReplicatedRecord[] {
+    if (kind === MEMBER_RECORD) this.loads++;
     return kind === MEMBER_RECORD ? [...this.map.values()] : [];
   }
   record(kind: string, key: string): ReplicatedRecord | undefined {
@@ -48,17 +51,21 @@ function setup() {
   gossip.write("m1", "fp1");
   gossip.write("m2", "fp2");
   const changes: ViewChange[] = [];
+  const deliveries: number[] = [];
   const view = new ClusterView({
     name: "m1",
     gossip: gossip as unknown as ClusterViewOptions["gossip"],
     stored: [],
     local: { schemaInternal: 1, schemaExternal: 0, extensions: ["internal:x"] },
     fingerprint: "fp1",
-    onChange: (c) => void changes.push(c),
+    onChanges: (list) => {
+      deliveries.push(list.length);
+      changes.push(...list);
+    },
     onTrustShrunk: () => {},
   });
   view.start();
-  return { gossip, view, changes };
+  return { gossip, view, changes, deliveries };
 }
 
 test("a member's name taken by a new certificate is its removal, then the new member's join", () => {
@@ -88,6 +95,33 @@ test("this member's own name taken by another certificate is its own removal", (
   assert.ok(view.selfRemoved(), "its tombstone");
 });
 
+test("a batch of N roster records builds the roster once and hands its changes over together", () => {
+  const { gossip, view, changes, deliveries } = setup();
+  const before = gossip.loads;
+  view.batch(() => {
+    for (let i = 3; i < 53; i++) gossip.write(`m${i}`, `fp${i}`, 10 + i);
+  });
+  assert.is(gossip.loads - before, 1, "one roster build for 50 records, not one per record");
+  assert.equal(deliveries, [50]);
+  assert.is(changes.filter((c) => c.kind === "record" && c.joined).length, 50);
+  assert.is(view.roster().size, 52);
+  assert.ok(view.isTrusted("fp52"));
+  assert.is(gossip.loads - before, 1, "read after the batch: nothing rebuilt");
+  // Outside a batch, each change is handed over as it happens, the roster current at once.
+  gossip.write("m2", null, 100, 100);
+  assert.equal(deliveries, [50, 1]);
+  assert.not.ok(view.isTrusted("fp2"));
+});
+
+test("the roster read within a batch is current", () => {
+  const { gossip, view } = setup();
+  view.batch(() => {
+    gossip.write("m3", "fp3");
+    assert.ok(view.roster().has("m3"));
+    assert.ok(view.isTrusted("fp3"));
+  });
+});
+
 test("a member not heard from since this member started counts as down only since that start", () => {
   const gossip = new Records();
   gossip.write("m1", "fp1");
@@ -110,7 +144,7 @@ test("a member not heard from since this member started counts as down only sinc
     local: { schemaInternal: 1, schemaExternal: 0, extensions: ["internal:x"] },
     fingerprint: "fp1",
     startedAt: 60_000,
-    onChange: () => {},
+    onChanges: () => {},
     onTrustShrunk: () => {},
   });
   // m2's last stored heartbeat is from before this member stopped: it may have run since.

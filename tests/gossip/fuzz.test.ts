@@ -246,6 +246,7 @@ test("the roster's write rules never throw and refuse what is not a well-formed 
   const keys: RosterKeys = {
     certificatesOf: (name) => (MEMBER_NAMES.includes(name) ? [`cert-${name}`] : []),
     fingerprintOf: (cert) => (cert.startsWith("cert-") ? "ab".repeat(32) : undefined),
+    digestOf: (cert) => (cert.startsWith("cert-") ? "ab".repeat(32) : undefined),
     verify: () => false,
     liveCount: () => 0,
     appUsage: () => ({ keys: 0, chars: 0 }),
