@@ -23,7 +23,7 @@ import {
 } from "superstruct";
 import { addressProblem, memberNameProblem } from "../lib/cluster/address.ts";
 import { appVersionProblem } from "../lib/cluster/app_version.ts";
-import { isSha256Hex } from "../lib/cluster/token.ts";
+import { isClaimRound, isSha256Hex } from "../lib/cluster/token.ts";
 
 /**
  * `record(Key, Value)` that names its value struct (`valueStruct`), so the OpenAPI document can
@@ -114,6 +114,14 @@ export const TokenClaimBody = object({
   name: MemberName,
   address: Address,
   fingerprint: Sha256Hex,
+  /** The admitting member's claim round (absent from members before rounds were named). */
+  round: optional(
+    refine(
+      string(),
+      "claim round",
+      (v) => isClaimRound(v) || "must be 32 lowercase hex digits",
+    ),
+  ),
 });
 
 /** `PUT /core/internal/cluster/{name}`: the member is asked to leave. */

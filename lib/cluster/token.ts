@@ -30,6 +30,11 @@ export function isSha256Hex(v: string): boolean {
   return HEX64.test(v);
 }
 
+/** Whether `v` names a token claim round: 32 lowercase hex digits (see `token_claims.ts`). */
+export function isClaimRound(v: string): boolean {
+  return /^[0-9a-f]{32}$/.test(v);
+}
+
 /** Makes a new random secret: 32 bytes from the system's CSPRNG, as hex. */
 export function newTokenSecret(): string {
   return randomBytes(32).toString("hex");

@@ -10,7 +10,8 @@
  * off the event loop (every member claims for every join, all at once: two fsyncs on the loop
  * held every member's answers to probes at the same moment), one write at a time, each holding
  * every claim granted until it starts. It ends only when the
- * member that asked for it releases it (its join was refused), or once the token itself is
+ * member that asked for it releases it (its join was refused; a claim of a round released
+ * before the claim arrived is refused, see {@link TokenClaim.round}), or once the token itself is
  * settled in this member's view (used, revoked or expired: the record then refuses every
  * joiner): an unfinished join whose release never arrived keeps its token, and the error says
  * to revoke it and issue another.
@@ -20,7 +21,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../cluster/membership.ts";
-import { ForbiddenError, TooManyRequestsError } from "../errors.ts";
+import { ForbiddenError, TooManyRequestsError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { StatePaths } from "./state_dir.ts";
 import { writeDurablyAsync } from "./transition.ts";
@@ -35,6 +36,12 @@ export interface TokenClaim {
   address: string;
   /** Hex SHA-256 of its certificate: the machine itself. */
   fingerprint: string;
+  /**
+   * The admitting member's claim round (32 hex digits), when it names one: a release names the
+   * round it ends, so a claim of that round arriving after it (it waited for a connection at a
+   * loaded member while the release got through) is refused rather than held for ever.
+   */
+  round?: string;
 }
 
 interface Stored extends TokenClaim {
@@ -44,6 +51,10 @@ interface Stored extends TokenClaim {
 
 /** Most claims one member keeps (each needs a live token, which only a member can issue). */
 export const MAX_CLAIMS = 10_000;
+/** How long a member remembers a released round whose claim it had not received, ms. */
+export const RELEASED_ROUND_MS = 10 * 60_000;
+/** Most released rounds remembered (the oldest are forgotten first). */
+const MAX_RELEASED_ROUNDS = 4096;
 
 /** The file of a state directory that keeps the claims. */
 export function claimsFile(paths: StatePaths): string {
@@ -63,6 +74,8 @@ export class TokenClaims {
   #claims?: Map<string, Stored>;
   /** The last write of the file (writes are serialised: they share the temporary file). */
   #saving: Promise<void> = Promise.resolve();
+  /** Rounds released before their claim arrived, with when, ms since the epoch. */
+  readonly #released = new Map<string, number>();
 
   constructor(paths: StatePaths, clock: Clock, logger: Logger) {
     this.#paths = paths;
@@ -87,6 +100,9 @@ export class TokenClaims {
   }
 
   #grant(claim: TokenClaim, settled: (hash: string) => boolean): Promise<void> {
+    if (claim.round !== undefined && this.#wasReleased(claim.round)) {
+      throw new UnavailableError("Join token claim refused: its join round already ended");
+    }
     const claims = this.#load();
     const held = claims.get(claim.hash);
     if (held && !settled(held.hash)) {
@@ -107,18 +123,43 @@ export class TokenClaims {
       address: claim.address,
       fingerprint: claim.fingerprint,
       at: this.#clock.now(),
+      ...(claim.round !== undefined ? { round: claim.round } : {}),
     });
     return this.#save();
   }
 
-  /** Releases `claim` if this machine holds it; resolves with whether it did, once written. */
+  /**
+   * Releases `claim` if this machine holds it (for the round the release names, when both name
+   * one: a late release of an earlier round leaves a retry's claim alone); resolves with whether
+   * it did, once written. A release naming a round whose claim is not held is remembered for
+   * {@link RELEASED_ROUND_MS}: that claim, arriving late, is refused.
+   */
   async release(claim: TokenClaim): Promise<boolean> {
     const claims = this.#load();
     const held = claims.get(claim.hash);
-    if (!held || held.fingerprint !== claim.fingerprint) return false;
+    const same = held !== undefined && held.fingerprint === claim.fingerprint &&
+      (held.round === undefined || claim.round === undefined || held.round === claim.round);
+    if (!same) {
+      if (claim.round !== undefined) this.#rememberReleased(claim.round);
+      return false;
+    }
     claims.delete(claim.hash);
     await this.#save();
     return true;
+  }
+
+  #wasReleased(round: string): boolean {
+    const at = this.#released.get(round);
+    return at !== undefined && this.#clock.now() - at < RELEASED_ROUND_MS;
+  }
+
+  #rememberReleased(round: string): void {
+    const now = this.#clock.now();
+    for (const [r, at] of this.#released) {
+      if (now - at < RELEASED_ROUND_MS && this.#released.size < MAX_RELEASED_ROUNDS) break;
+      this.#released.delete(r); // the oldest first: the map keeps insertion order
+    }
+    this.#released.set(round, now);
   }
 
   /** The machine holding the token with secret hash `hash`, if any. */

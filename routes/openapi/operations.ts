@@ -319,7 +319,9 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: "internal",
     summary: "Release a claim on a join token (cohort only)",
     description: "The admitting member refused the join: the token is free for another " +
-      "attempt. A no-op unless the same machine holds the claim.",
+      "attempt. A no-op unless the same machine holds the claim (for the same `round`, " +
+      "when both name one); a release naming a round whose claim has not arrived has that " +
+      "claim refused (503) when it does.",
     access: "trusted",
     body: struct(TokenClaimBody),
     metadata: { type: "null" },

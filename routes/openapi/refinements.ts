@@ -63,6 +63,12 @@ export const REFINEMENTS: Readonly<Record<string, JsonSchema>> = {
     description: "A SHA-256 digest as 64 lowercase hex digits",
     examples: ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
   },
+  "claim round": {
+    type: "string",
+    pattern: "^[0-9a-f]{32}$",
+    description: "The admitting member's claim round: 32 lowercase hex digits",
+    examples: ["0123456789abcdef0123456789abcdef"],
+  },
   "app version": {
     type: "string",
     minLength: 1,

@@ -16,7 +16,7 @@ import {
   type TokenClaim,
   TokenClaims,
 } from "../../lib/daemon/token_claims.ts";
-import { ForbiddenError } from "../../lib/errors.ts";
+import { ForbiddenError, UnavailableError } from "../../lib/errors.ts";
 import { silentLogger } from "../../lib/log.ts";
 
 interface Ctx {
@@ -117,6 +117,22 @@ test("claims granted at once are each durable once granted, and one machine wins
   assert.is(released[0], true);
   assert.is(open(dir).holder(hashes[1]), undefined);
   assert.is(open(dir).holder("9".repeat(64))?.address, "10.0.0.5:7443");
+});
+
+test("a claim arriving after its round's release is refused; a retry's round is not", async ({ dir }) => {
+  const claims = open(dir);
+  const round = (r: string) => ({ ...machine(1), round: r.repeat(32) });
+  // The release of round a overtook its claim (a loaded member): the claim, late, is refused.
+  assert.is(await claims.release(round("a")), false);
+  await rejects(claims.grant(round("a"), never), (e) => e instanceof UnavailableError);
+  assert.is(claims.holder(machine(1).hash), undefined, "nothing held for a round that ended");
+  // The same machine tries again: a new round, granted.
+  await claims.grant(round("b"), never);
+  // A late release of the ended round leaves the retry's claim alone; its own release ends it.
+  assert.is(await claims.release(round("a")), false);
+  assert.is(claims.holder(machine(1).hash)?.round, "b".repeat(32));
+  assert.is(await claims.release(round("b")), true);
+  assert.is(claims.holder(machine(1).hash), undefined);
 });
 
 test.run();

@@ -17,7 +17,7 @@ import { REFINEMENTS } from "../../routes/openapi/refinements.ts";
 import { GOSSIP_PATH } from "../../gossip/ws_transport.ts";
 import { addressProblem, memberNameProblem } from "../../lib/cluster/address.ts";
 import { appVersionProblem } from "../../lib/cluster/app_version.ts";
-import { isSha256Hex } from "../../lib/cluster/token.ts";
+import { isClaimRound, isSha256Hex } from "../../lib/cluster/token.ts";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { documentValidator } from "../helpers/openapi.ts";
 import { ANONYMOUS, FakeService, STRANGER, TRUSTED, UNIX } from "./fake_service.ts";
@@ -103,6 +103,7 @@ const RULES: Record<string, (v: string) => boolean> = {
   address: (v) => addressProblem(v) === undefined,
   "app version": (v) => appVersionProblem(v) === undefined,
   "SHA-256 hex digest": isSha256Hex,
+  "claim round": isClaimRound,
 };
 
 /** Strings near each rule's edges: shapes of valid values with random characters mixed in. */
@@ -134,6 +135,11 @@ const ARBITRARY: Record<string, fc.Arbitrary<string>> = {
     fc.stringMatching(/^[0-9a-f]{64}$/),
     fc.stringMatching(/^[0-9a-fA-F]{63,65}$/),
     fc.stringMatching(/^[0-9a-g]{62,66}$/),
+  ),
+  "claim round": fc.oneof(
+    fc.stringMatching(/^[0-9a-f]{32}$/),
+    fc.stringMatching(/^[0-9a-fA-F]{31,33}$/),
+    fc.stringMatching(/^[0-9a-g]{30,34}$/),
   ),
   "member name": nameLike,
   address: fc.oneof(

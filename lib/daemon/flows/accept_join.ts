@@ -22,7 +22,7 @@ import type { Network } from "../network.ts";
 import type { JoinRequest, JoinResponse } from "../service.ts";
 import type { JoinTokens } from "../tokens.ts";
 import type { TokenClaim } from "../token_claims.ts";
-import { confirmUse, releaseClaims } from "./confirm_use.ts";
+import { confirmUse, newRound, releaseClaims } from "./confirm_use.ts";
 
 /** How long an admitted joiner has to complete its join before it is dropped, ms. */
 export const JOIN_EXPIRY_MS = 5 * 60_000;
@@ -61,6 +61,7 @@ export async function acceptJoin(
     name: request.name,
     address: request.address,
     fingerprint: fingerprint(request.certificate),
+    round: newRound(ctx.env.random),
   };
   const asked = ctx.env.clock.now();
   await confirmUse(ctx, net, tokens.claims, claim);

@@ -84,6 +84,18 @@ export async function grantClaim(
   await claims.grant(claim, settledIn(net, now));
 }
 
+/**
+ * A new claim round's name ({@link TokenClaim.round}): 32 hex digits from `random` (a float in
+ * [0, 1), the member's randomness). Unique, not secret: only trusted members see it.
+ */
+export function newRound(random: () => number): string {
+  let out = "";
+  for (let i = 0; i < 4; i++) {
+    out += Math.floor(random() * 0x1_0000_0000).toString(16).padStart(8, "0");
+  }
+  return out;
+}
+
 /** What a claim round found. */
 interface Tally {
   granted: string[];
