@@ -27,6 +27,11 @@ export interface ListenOptions {
   key: string;
   handler: Handler;
   logger: Logger;
+  /**
+   * Whether a client certificate fingerprint is a cluster member's: the listener counts a
+   * member's connections under its certificate, not its address (`serveHttps`'s `isMember`).
+   */
+  isMember?: (fingerprint: string) => boolean;
 }
 
 /** A member's network listener. */
@@ -69,6 +74,7 @@ export const systemEnvironment: DaemonEnvironment = Object.freeze({
       key: o.key,
       handler: o.handler,
       logger: o.logger,
+      isMember: o.isMember,
     }) as Promise<NetListener>,
   controlSocket: true,
 });

@@ -84,6 +84,8 @@ export async function startNetwork(
     key: identity.clusterKey,
     handler: ctx.handler,
     logger: ctx.logger.child({ component: "https" }),
+    // Members on one host or behind one NAT share an address: each is bounded on its own.
+    isMember: isTrusted,
   });
   const storedRoles = new Map(stored.map((m) => [m.name, m.role as Role]));
   let gossip: GossipHandle;

@@ -6,118 +6,44 @@
  * read, the others wait unread. Nothing here knows endpoints: each endpoint says how large a body it
  * reads (`readRequestBody` in `node_request.ts`) and reads it only once it trusts the caller.
  *
+ * Connections are counted per remote address until a TLS client certificate proves one a
+ * cluster member's (the listener is told who is one, `isMember`): from then on it counts under
+ * that member's certificate ({@link HttpLimits.maxConnectionsPerMember}). Before its handshake
+ * nobody is known: the turns, the waiting room and the closing of connections far beyond a cap
+ * stay per address for every connection, and a stranger (no certificate, or one no member has)
+ * is held to exactly the per-address rules.
+ *
  * @module
  */
 import type { Socket } from "node:net";
 import { TooManyRequestsError, UnavailableError } from "../errors.ts";
 import type { CohortError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { Budget } from "./budget.ts";
+import type { HttpLimits } from "./http_limits.ts";
 import { rawErrorResponse } from "./json_response.ts";
+import { peerFingerprint } from "./pin.ts";
 
-/** The limits of one listener. Every count is per listener; "peer" means remote address. */
-export interface HttpLimits {
-  /**
-   * Connections open at once. Beyond it, a connection's requests are answered 503 and it is
-   * closed; beyond twice it, new connections are closed before their TLS handshake.
-   */
-  maxConnections: number;
-  /** The same per peer, answered 429. */
-  maxConnectionsPerPeer: number;
-  /**
-   * Connections not answered yet, at once: in their TLS handshake, or before the first answer on
-   * them (or their WebSocket upgrade). A new connection beyond it is not read and waits (a turn
-   * goes to the address with the fewest connections in theirs, its oldest connection first)
-   * until one of these is answered or closes; after
-   * `headersTimeoutMs` of waiting it is closed, unread (logged at most once a second). This
-   * bounds what clients nobody knows yet can make the listener hold (a TLS state and the
-   * first bytes read of each) whatever the number of connections.
-   */
-  maxPending: number;
-  /** The same per peer: one peer can fill at most this many of the listener's turns. */
-  maxPendingPerPeer: number;
-  /**
-   * Connections waiting for a turn, at once. Beyond it a new connection is closed before its
-   * TLS handshake, unless another address has more connections waiting than its own: then the
-   * newest of those is closed instead (an address opening a connection now and then is never
-   * crowded out by one opening hundreds). Logged at most once a second.
-   */
-  maxWaiting: number;
-  /** The largest body any endpoint of the listener reads, in bytes (endpoints ask for less). */
-  maxBodyBytes: number;
-  /**
-   * Bytes of request bodies being read at once, all peers together, reserved from each body's
-   * declared length (or the endpoint's limit when it declares none). Beyond it: 503.
-   */
-  maxBufferedBytes: number;
-  /** The same per peer. Beyond it: 429. */
-  maxBufferedBytesPerPeer: number;
-  /**
-   * A request's head must have arrived this long after its connection was established (after
-   * the TLS handshake) or after the previous answer on it, in ms; else the connection closes,
-   * with a 408 when part of a head had arrived. The TLS handshake itself gets the same time.
-   */
-  headersTimeoutMs: number;
-  /** A request's body must have arrived this long after its head, in ms; else 408. */
-  bodyTimeoutMs: number;
-  /**
-   * A body an endpoint did not read (it refused the request first) is read and dropped after the
-   * answer when at most this many bytes remain, so the connection stays usable; a larger one
-   * closes the connection.
-   */
-  discardBytes: number;
-}
+export { type HttpLimits, HTTPS_LIMITS, UNIX_LIMITS } from "./http_limits.ts";
+
+/** Whether a client certificate (lowercase hex SHA-256 fingerprint) is a cluster member's. */
+export type MemberCheck = (fingerprint: string) => boolean;
 
 /**
- * The network listener's limits. Bodies: the largest endpoint body over HTTPS is a join request
- * (a certificate and the joiner's extension list), 128 KiB; 256 KiB leaves room. Connections:
- * a member holds two or three to each other member, a client a handful; 64 per address and 1024
- * in all leave room for clusters of hundreds. Unanswered connections: under Deno every TLS
- * connection leaves 50 to 130 KB (its TLS state, its reads copied on their way up) that only the
- * garbage collector gives back, which a member with a small heap runs rarely, so what bounds a
- * flood is how few of its connections reach TLS: 64 in their turn (16 per address leave room
- * for a client's burst of concurrent requests) and 128 waiting, cheap (no TLS, nothing read);
- * the rest are closed before TLS. A legitimate connection, answered in milliseconds, waits for
- * a turn about as long as that, and takes the next one whatever others keep waiting.
+ * Prefix of the key a member's connections are counted under (an address never starts so).
  */
-export const HTTPS_LIMITS: Readonly<HttpLimits> = Object.freeze({
-  maxConnections: 1024,
-  maxConnectionsPerPeer: 64,
-  maxPending: 64,
-  maxPendingPerPeer: 16,
-  maxWaiting: 128,
-  maxBodyBytes: 256 * 1024,
-  maxBufferedBytes: 16 * 1024 * 1024,
-  maxBufferedBytesPerPeer: 1024 * 1024,
-  headersTimeoutMs: 10_000,
-  bodyTimeoutMs: 10_000,
-  discardBytes: 64 * 1024,
-});
-
-/**
- * The control socket's limits: one local peer (the socket's mode decides who that may be) whose
- * largest body is a SQL script (1 MiB of text, up to twice that once JSON-escaped). No TLS:
- * every connection admitted has its turn at once.
- */
-export const UNIX_LIMITS: Readonly<HttpLimits> = Object.freeze({
-  maxConnections: 256,
-  maxConnectionsPerPeer: 256,
-  maxPending: 512,
-  maxPendingPerPeer: 512,
-  maxWaiting: 512,
-  maxBodyBytes: 2 * 1024 * 1024,
-  maxBufferedBytes: 16 * 1024 * 1024,
-  maxBufferedBytesPerPeer: 16 * 1024 * 1024,
-  headersTimeoutMs: 10_000,
-  bodyTimeoutMs: 30_000,
-  discardBytes: 64 * 1024,
-});
+const MEMBER = "member ";
 
 /** One connection as the guard tracks it. */
 interface Connection {
   readonly socket: Socket;
   readonly peer: string;
+  /** What it counts under: `peer`, or its member's key once its certificate proved it one's. */
+  counted: string;
   /** Why its requests are refused (it was admitted beyond a soft cap), if they are. */
-  readonly refusal?: CohortError;
+  refusal?: CohortError;
+  /** The cap `refusal` stems from. */
+  refusedBy?: "address" | "listener" | "member";
   /**
    * `waiting` for a turn (not read), `pending` (its turn: handshake, first request), `known`
    * (answered once, upgraded, or closed).
@@ -128,34 +54,6 @@ interface Connection {
   headTimer?: ReturnType<typeof setTimeout>;
   /** `socket.bytesRead` when the connection started waiting for a head. */
   idleAt?: number;
-}
-
-/** A budget shared by all peers and split per peer. */
-class Budget {
-  #total = 0;
-  readonly #perPeer = new Map<string, number>();
-  constructor(readonly max: number, readonly maxPerPeer: number) {}
-  /** Takes `n` for `peer`, or says which limit refuses it. */
-  take(peer: string, n: number): "ok" | "peer" | "total" {
-    const mine = this.#perPeer.get(peer) ?? 0;
-    if (mine + n > this.maxPerPeer) return "peer";
-    if (this.#total + n > this.max) return "total";
-    this.#total += n;
-    this.#perPeer.set(peer, mine + n);
-    return "ok";
-  }
-  give(peer: string, n: number): void {
-    this.#total -= n;
-    const left = (this.#perPeer.get(peer) ?? 0) - n;
-    if (left > 0) this.#perPeer.set(peer, left);
-    else this.#perPeer.delete(peer);
-  }
-  count(peer: string): number {
-    return this.#perPeer.get(peer) ?? 0;
-  }
-  get total(): number {
-    return this.#total;
-  }
 }
 
 /** The peer a socket belongs to: its remote address (IPv4-mapped IPv6 as IPv4), or `local`. */
@@ -175,6 +73,8 @@ type Handle = { readStop?(): unknown; reading?: boolean };
 export class ListenerGuard {
   readonly limits: Readonly<HttpLimits>;
   readonly #logger: Logger;
+  readonly #isMember?: MemberCheck;
+  /** Open connections by what they count under: an address, or {@link MEMBER} + fingerprint. */
   readonly #connections = new Budget(Infinity, Infinity);
   readonly #pending: Budget;
   readonly #bytes: Budget;
@@ -185,9 +85,14 @@ export class ListenerGuard {
   #waitingCount = 0;
   readonly #lastLogged = { refused: 0, waited: 0, crowded: 0 };
 
-  constructor(limits: Readonly<HttpLimits>, logger: Logger) {
+  /**
+   * @param isMember tells a cluster member's client certificate (see the module docs); without
+   *   it every connection counts under its address
+   */
+  constructor(limits: Readonly<HttpLimits>, logger: Logger, isMember?: MemberCheck) {
     this.limits = limits;
     this.#logger = logger;
+    this.#isMember = isMember;
     this.#pending = new Budget(limits.maxPending, limits.maxPendingPerPeer);
     this.#bytes = new Budget(limits.maxBufferedBytes, limits.maxBufferedBytesPerPeer);
   }
@@ -223,22 +128,23 @@ export class ListenerGuard {
       });
       return false;
     }
-    let refusal: CohortError | undefined;
+    const c: Connection = { socket, peer, counted: peer, stage: "waiting" };
     if (mine >= each) {
-      refusal = new TooManyRequestsError(
+      c.refusal = new TooManyRequestsError(
         `Too many connections from this address (at most ${each} at once)`,
       );
+      c.refusedBy = "address";
     } else if (open >= all) {
-      refusal = new UnavailableError(`Server busy: too many connections (at most ${all})`);
+      c.refusal = new UnavailableError(`Server busy: too many connections (at most ${all})`);
+      c.refusedBy = "listener";
     }
     this.#connections.take(peer, 1);
     const key = this.#key(socket);
-    const c: Connection = { socket, peer, refusal, stage: "waiting" };
     this.#tracked.set(key, c);
     socket.once("close", () => {
       if (c.headTimer) clearTimeout(c.headTimer);
       this.#tracked.delete(key);
-      this.#connections.give(peer, 1);
+      this.#connections.give(c.counted, 1);
       this.#known(c);
     });
     if (!this.#waiting.has(peer) && this.#pending.take(peer, 1) === "ok") {
@@ -299,9 +205,53 @@ export class ListenerGuard {
     return true;
   }
 
-  /** The connection is ready for requests (TLS established, or a unix socket accepted). */
+  /**
+   * The connection is ready for requests (TLS established, or a unix socket accepted). A
+   * member's connection moves to its member's count here, or is closed beyond twice that cap.
+   */
   ready(socket: Socket): void {
+    if (this.#isMember && !this.#countAsMember(socket, this.#isMember)) return;
     this.#awaitHead(socket);
+  }
+
+  /**
+   * Counts a connection whose client certificate is a member's under that member instead of
+   * its address; its requests are then refused only by the member's cap (or, when it was
+   * admitted beyond it, the listener's). Returns `false` when it was closed: the member already
+   * holds twice its cap. The certificate is proven by the handshake (the client signed it with
+   * the certificate's key), as every member endpoint's own check of it is.
+   */
+  #countAsMember(socket: Socket, isMember: MemberCheck): boolean {
+    const c = this.#tracked.get(this.#key(socket));
+    if (!c || c.counted !== c.peer) return true;
+    const fingerprint = peerFingerprint(socket);
+    if (fingerprint === undefined || !isMember(fingerprint)) return true;
+    const member = MEMBER + fingerprint;
+    const each = this.limits.maxConnectionsPerMember;
+    const mine = this.#connections.count(member);
+    if (mine >= 2 * each) {
+      this.#note("refused", "Connections refused: over the limit", {
+        peer: c.peer,
+        fingerprint,
+        limit: `per member (${2 * each} at once)`,
+      });
+      socket.destroy();
+      return false;
+    }
+    this.#connections.give(c.peer, 1);
+    this.#connections.take(member, 1);
+    c.counted = member;
+    if (c.refusedBy === "listener") return true;
+    if (mine >= each) {
+      c.refusal = new TooManyRequestsError(
+        `Too many connections from this member (at most ${each} at once)`,
+      );
+      c.refusedBy = "member";
+    } else {
+      c.refusal = undefined;
+      c.refusedBy = undefined;
+    }
+    return true;
   }
 
   /** A request head arrived on `socket`: returns why it is refused, if it is. */

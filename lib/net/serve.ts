@@ -20,12 +20,18 @@ import type { Logger } from "../log.ts";
 import { createRequestListener } from "./adapter.ts";
 import type { FetchHandler } from "./adapter.ts";
 import { rawErrorResponse } from "./json_response.ts";
-import { type HttpLimits, HTTPS_LIMITS, ListenerGuard, UNIX_LIMITS } from "./limits.ts";
+import {
+  type HttpLimits,
+  HTTPS_LIMITS,
+  ListenerGuard,
+  type MemberCheck,
+  UNIX_LIMITS,
+} from "./limits.ts";
 import { joinHostPort } from "./names.ts";
 import { tieTcpReadsToTls } from "./tls_flow.ts";
 
 export type { FetchHandler, RequestContext } from "./adapter.ts";
-export { type HttpLimits, HTTPS_LIMITS, UNIX_LIMITS } from "./limits.ts";
+export { type HttpLimits, HTTPS_LIMITS, type MemberCheck, UNIX_LIMITS } from "./limits.ts";
 
 /** A listening server. */
 export interface Listener {
@@ -69,6 +75,13 @@ export interface ServeHttpsOptions extends ServeOptions {
   cert: string;
   /** Its private key (PEM). */
   key: string;
+  /**
+   * Whether a client certificate fingerprint (lowercase hex) is a cluster member's: a
+   * connection that presents one counts toward `maxConnectionsPerMember` under that
+   * certificate instead of toward its address's `maxConnectionsPerPeer` (see `limits.ts`).
+   * Read once per connection, when its handshake is done. @default nobody is a member
+   */
+  isMember?: MemberCheck;
 }
 
 /** Options of {@link serveUnix}. */
@@ -97,7 +110,7 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<Listener> 
     handshakeTimeout: limits.headersTimeoutMs,
   });
   server.on("tlsClientError", (err) => logger.debug("TLS handshake failed", { err }));
-  const tracker = track(server, options, "https", logger, limits);
+  const tracker = track(server, options, "https", logger, limits, options.isMember);
   await listen(server, joinHostPort(options.host, options.port), (done) => {
     server.listen({ host: options.host, port: options.port }, done);
   });
@@ -216,10 +229,11 @@ function track(
   transport: "unix" | "https",
   logger: Logger,
   limits: HttpLimits,
+  isMember?: MemberCheck,
 ): { guard: ListenerGuard; close(): Promise<void> } {
   const busy = new Map<Socket, number>(); // socket -> requests in flight
   const raw = new Set<Socket>();
-  const guard = new ListenerGuard(limits, logger);
+  const guard = new ListenerGuard(limits, logger, isMember);
   let closing = false;
   server.on(transport === "https" ? "secureConnection" : "connection", (socket: Socket) => {
     if (closing) return void socket.destroy();

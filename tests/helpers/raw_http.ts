@@ -58,11 +58,22 @@ function watch(socket: Socket, ready: Promise<void>): RawConnection {
   return { socket, ready, answer, closed };
 }
 
-/** A TLS connection without a client certificate to `127.0.0.1:port`, from address `from`. */
-export function tlsConnection(port: number, from = "127.0.0.1"): RawConnection {
+/**
+ * A TLS connection to `127.0.0.1:port`, from address `from`, presenting `identity` as its client
+ * certificate when given (else none).
+ */
+export function tlsConnection(
+  port: number,
+  from = "127.0.0.1",
+  identity?: { cert: string; key: string },
+): RawConnection {
   const tcp = netConnect({ host: "127.0.0.1", port, localAddress: from });
   tcp.on("error", () => {});
-  const socket = tlsConnect({ socket: tcp, rejectUnauthorized: false });
+  const socket = tlsConnect({
+    socket: tcp,
+    rejectUnauthorized: false,
+    ...(identity ? { cert: identity.cert, key: identity.key } : {}),
+  });
   const ready = new Promise<void>((resolve, reject) => {
     socket.once("secureConnect", () => resolve());
     socket.once("close", () => reject(new Error("closed before the handshake")));
