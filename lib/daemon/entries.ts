@@ -85,11 +85,15 @@ export function listEntries(s: EntrySources): ClusterMemberEntry[] {
 }
 
 /**
- * The longest a kept list is served without a rebuild, ms: a bound on staleness should the
- * gossip layer change what a row shows without an event (every change it reports rebuilds the
- * list at once).
+ * The longest a kept list is served without a rebuild, ms. Every change a row shows comes with a
+ * view change (which rebuilds the list at once: joins, removals, suspicions, verdicts, metadata
+ * and extension lists) or is checked on every answer (settled roles, this member's versions,
+ * app version and serving state, heartbeats); this bound is for what the gossip layer forgets
+ * silently: a member dead for its reconnect timeout is reaped and its metadata goes with it.
+ * At 1 s, a client polling once a second had every answer rebuilt (at N=50, about half a
+ * millisecond of serialising rows with their certificates).
  */
-export const ENTRIES_MAX_AGE_MS = 1000;
+export const ENTRIES_MAX_AGE_MS = 60_000;
 
 /**
  * The member's one list of entries, maintained rather than rebuilt per request: built by
@@ -103,6 +107,10 @@ export class EntryList {
   #rows?: ClusterMemberEntry[];
   /** Each kept row as JSON, split where its heartbeat goes (built on the first `json`). */
   #parts?: [string, string][];
+  /** The others' heartbeats (ms) in the kept text, by row. */
+  #beats?: number[];
+  /** The answer's text before and after this member's own row, kept while `#beats` hold. */
+  #around?: [string, string];
   #built?: {
     roles: ReadonlyMap<string, Role>;
     local: MemberVersion;
@@ -128,19 +136,47 @@ export class EntryList {
    * with their certificates cost more than the rest of a request).
    */
   json(s: EntrySources): string {
-    this.#refresh(s);
+    if (this.#refresh(s)) this.#around = undefined;
     const rows = this.#rows!;
-    this.#parts ??= rows.map((r) => {
-      const text = JSON.stringify({ ...r, last_heartbeat: MARK });
-      const at = text.indexOf(MARK_JSON);
-      return [text.slice(0, at), text.slice(at + MARK_JSON.length)];
-    });
-    let out = "[";
-    for (let i = 0; i < rows.length; i++) {
-      const [head, tail] = this.#parts[i];
-      out += `${i ? "," : ""}${head}"${heartbeatOf(rows[i].name, s)}"${tail}`;
+    if (!this.#parts) {
+      this.#parts = rows.map((r) => {
+        const text = JSON.stringify({ ...r, last_heartbeat: MARK });
+        const at = text.indexOf(MARK_JSON);
+        return [text.slice(0, at), text.slice(at + MARK_JSON.length)];
+      });
+      this.#beats = rows.map(() => -1);
+      this.#around = undefined;
     }
-    return `${out}]`;
+    // Between changes the others' heartbeats mostly stand still (a member hears from a couple
+    // of members a second): the text around this member's own row (its heartbeat is now) is
+    // kept until one of them moves.
+    const self = rows.findIndex((r) => r.name === s.view.name);
+    const beats = this.#beats!;
+    let moved = this.#around === undefined;
+    for (let i = 0; i < rows.length; i++) {
+      if (i === self) continue;
+      const ms = heartbeatMs(rows[i].name, s);
+      if (ms !== beats[i]) {
+        beats[i] = ms;
+        moved = true;
+      }
+    }
+    const parts = this.#parts;
+    if (moved) {
+      const row = (i: number) => `${parts[i][0]}"${heartbeatTime(beats[i])}"${parts[i][1]}`;
+      let before = "[";
+      let after = "";
+      for (let i = 0; i < rows.length; i++) {
+        if (i === self) continue;
+        if (self < 0 || i < self) before += `${before.length > 1 ? "," : ""}${row(i)}`;
+        else after += `,${row(i)}`;
+      }
+      this.#around = [before, `${after}]`];
+    }
+    const [before, after] = this.#around!;
+    if (self < 0) return before + after;
+    const [head, tail] = parts[self];
+    return `${before}${self > 0 ? "," : ""}${head}"${heartbeatTime(s.now)}"${tail}${after}`;
   }
 
   /** Rebuilds the kept rows when they may be stale; reports whether it did. */
@@ -170,10 +206,13 @@ const MARK_JSON = JSON.stringify(MARK);
 
 /** A row's current last heartbeat, as {@link listEntries} gives it. */
 function heartbeatOf(name: string, s: EntrySources): string {
+  return heartbeatTime(heartbeatMs(name, s));
+}
+
+/** A row's current last heartbeat in ms since the epoch (0: never). */
+function heartbeatMs(name: string, s: EntrySources): number {
   const { view } = s;
-  return heartbeatTime(
-    name === view.name
-      ? s.now
-      : view.gossip.member(name)?.lastHeartbeat || view.storedHeartbeat(name),
-  );
+  return name === view.name
+    ? s.now
+    : view.gossip.member(name)?.lastHeartbeat || view.storedHeartbeat(name);
 }

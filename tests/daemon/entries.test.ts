@@ -5,6 +5,9 @@
  * at every moment the one a fresh build from its view gives, heartbeats included; whole members
  * on the simulated clock (`MemoryCluster`).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
@@ -106,6 +109,54 @@ test("answers between changes refresh the heartbeats: each row's is the gossip l
   assert.is(await m1.clusterMembersJson!(), JSON.stringify(fresh(m1, sim)), "and its JSON");
   const own = (list: typeof before) => list.find((e) => e.name === "m1")!.last_heartbeat;
   assert.ok(own(after) > own(before), `${own(before)} then ${own(after)}`);
+});
+
+test("joins, settled roles, an extension update and a dead verdict show at once", async ({ sim }) => {
+  // Each change must reach the served list by itself: the list's age bound is far away.
+  assert.ok(ENTRIES_MAX_AGE_MS >= 30_000);
+  const dirs = [1, 2, 3, 4].map((i) => mkdtempSync(join(tmpdir(), `cohort-entries-m${i}-`)));
+  try {
+    const start = (i: number, extensions: string[] = []) =>
+      sim.start(`m${i}`, { stateDir: dirs[i - 1], databaseUrl: undefined, extensions });
+    const m1 = await start(1);
+    await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: address(1) }));
+    const daemons = [m1];
+    const roles = new Set<string>();
+    for (const i of [2, 3, 4]) {
+      const d = await start(i);
+      const token = await m1.createToken(`m${i}`, 0);
+      await sim.drive(
+        d.initialize({ bootstrap: false, name: `m${i}`, address: address(i), join_token: token }),
+      );
+      daemons.push(d);
+      await alwaysFresh(sim, daemons, 3000);
+      for (const e of await m1.clusterMembers()) roles.add(`${e.name}:${e.role}`);
+    }
+    assert.equal((await m1.clusterMembers()).map((e) => e.name), ["m1", "m2", "m3", "m4"]);
+    // Roles settled as members joined: some member's role changed on the way.
+    const named = [...roles].map((r) => r.split(":")[0]);
+    assert.ok(new Set(named).size < named.length, [...roles].join(" "));
+    // m2 restarts with one more extension: it waits for the others, who list it as ahead.
+    await sim.drive(daemons[1].stop());
+    daemons[1] = await start(2, ["feature_b"]);
+    await alwaysFresh(sim, daemons, 5000);
+    const m2 = (await m1.clusterMembers()).find((e) => e.name === "m2")!;
+    assert.ok(m2.extensions.includes("feature_b"), m2.extensions.join(" "));
+    assert.is.not(m2.extension_verdict.verdict, "equal");
+    // m4 is cut off until the others declare it dead.
+    sim.net.partition([address(1), address(2), address(3)], [address(4)]);
+    const dead = () =>
+      (daemons[0] as unknown as { member: Member }).member.network!.gossip.stateOf("m4") === "dead";
+    for (let t = 0; t < 60_000 && !dead(); t += 500) {
+      await alwaysFresh(sim, daemons.slice(0, 3), 500);
+    }
+    assert.ok(dead(), "m4 was never declared dead");
+    await alwaysFresh(sim, daemons.slice(0, 3), 2000);
+    assert.is((await m1.clusterMembers()).find((e) => e.name === "m4")!.status, "UNREACHABLE");
+  } finally {
+    await sim.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
 });
 
 test.run();
