@@ -45,6 +45,8 @@ const POLL_MS = 5;
  */
 const FALLBACK_MS = 250;
 let foundByFallback = 0;
+/** How many times a member is asked again, POLL_MS apart, after a line said it may be ready. */
+const RETRIES_AFTER_LINE = 40;
 
 /** The lines after which a member may have become ready: online, or its start finished. */
 const MAY_BE_READY = /"to":"online"|"msg":"Daemon started"/;
@@ -75,7 +77,8 @@ async function firstAnswer(m: Member): Promise<number> {
  * have become ready (the line reaching this process through its stderr pipe), not polled: ten
  * members polled every few ms cost the daemons hundreds of requests a second on the cores they
  * wake up on, and a poll interval would add its own wait. Call it before the member can log the
- * line (a restarted member: right after its spawn).
+ * line (a restarted member: right after its spawn). A sample found with no such line seen is
+ * counted ({@link FALLBACK_MS}).
  */
 function readyAt(m: Member): Promise<number> {
   if (POLL_ALL_MS > 0) return polledReady(m);
@@ -85,7 +88,12 @@ function readyAt(m: Member): Promise<number> {
     let asking = false;
     let again = false;
     let tail = "";
-    const ask = async (byTimer: boolean) => {
+    // Asks left after a line: a member that said it went online but did not answer 200 yet
+    // (its start finishes a moment later; an answer lost on a loaded machine) is asked again
+    // every POLL_MS, a few times, instead of waiting for the safety poll.
+    let retries = 0;
+    let lineSeen = false;
+    const ask = async () => {
       if (done) return;
       if (asking) {
         again = true;
@@ -96,23 +104,31 @@ function readyAt(m: Member): Promise<number> {
       asking = false;
       if (status === 200 && !done) {
         done = true;
-        if (byTimer) foundByFallback++;
+        // An answer to an ask sent before the line is as exact: only one with no line counts.
+        if (!lineSeen) foundByFallback++;
         stderr.off("data", onData);
         clearInterval(timer);
         resolve(performance.now());
       } else if (again) {
         again = false;
-        void ask(byTimer);
+        void ask();
+      } else if (!done && retries > 0) {
+        retries--;
+        setTimeout(() => void ask(), POLL_MS);
       }
     };
     const onData = (chunk: Buffer | string) => {
       const lines = (tail + chunk).split("\n");
       tail = lines.pop()!;
-      if (lines.some((l) => MAY_BE_READY.test(l))) void ask(false);
+      if (lines.some((l) => MAY_BE_READY.test(l))) {
+        lineSeen = true;
+        retries = RETRIES_AFTER_LINE;
+        void ask();
+      }
     };
     stderr.on("data", onData);
-    const timer = setInterval(() => void ask(true), FALLBACK_MS);
-    void ask(false); // it may be ready already
+    const timer = setInterval(() => void ask(), FALLBACK_MS);
+    void ask(); // it may be ready already
   });
 }
 
