@@ -42,26 +42,6 @@ function reordering(sim: MemoryCluster, state: { cut: boolean; late: boolean }):
   };
 }
 
-async function form(sim: MemoryCluster, peersOfM1: PeerTransport): Promise<Daemon[]> {
-  const daemons = [
-    await sim.start("m1", { peers: peersOfM1 }),
-    await sim.start("m2"),
-    await sim.start("m3"),
-  ];
-  await sim.drive(daemons[0].initialize({ bootstrap: true, name: "m1", address: address(1) }));
-  for (let i = 2; i <= 3; i++) {
-    const token = await daemons[0].createToken(`m${i}`, 0);
-    await sim.drive(daemons[i - 1].initialize({
-      bootstrap: false,
-      name: `m${i}`,
-      address: address(i),
-      join_token: token,
-    }));
-  }
-  await sim.run(3000);
-  return daemons;
-}
-
 async function join(sim: MemoryCluster, d: Daemon, token: string, at: number) {
   const only = encodeToken({ ...decodeToken(token), join_addresses: [address(at)] });
   try {
@@ -81,7 +61,8 @@ test("the refused join tried again with the same token is admitted", async () =>
   const sim = new MemoryCluster(3);
   const state = { cut: false, late: false };
   try {
-    const [m1] = await form(sim, reordering(sim, state));
+    const [m1] = await sim.form(3, (i) => i === 1 ? { peers: reordering(sim, state) } : {});
+    await sim.run(3000);
     const token = await m1.createToken("jx", 0);
     await sim.run(2000); // the token reaches every member
     const jx = await sim.start("jx");

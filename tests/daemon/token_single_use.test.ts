@@ -60,22 +60,8 @@ function heal(ctx: Ctx): void {
 
 /** Starts m1..mN, bootstraps m1 and joins the others through tokens, all in simulated time. */
 async function form(ctx: Ctx, n: number): Promise<Daemon[]> {
-  const { sim } = ctx;
-  const daemons: Daemon[] = [];
-  for (let i = 1; i <= n; i++) {
-    daemons.push(await sim.start(`m${i}`, { peers: sided(ctx, address(i)) }));
-  }
-  await sim.drive(daemons[0].initialize({ bootstrap: true, name: "m1", address: address(1) }));
-  for (let i = 2; i <= n; i++) {
-    const token = await daemons[0].createToken(`m${i}`, 0);
-    await sim.drive(daemons[i - 1].initialize({
-      bootstrap: false,
-      name: `m${i}`,
-      address: address(i),
-      join_token: token,
-    }));
-  }
-  await sim.run(3000);
+  const daemons = await ctx.sim.form(n, (i) => ({ peers: sided(ctx, address(i)) }));
+  await ctx.sim.run(3000);
   return daemons;
 }
 

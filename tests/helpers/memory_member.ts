@@ -179,11 +179,15 @@ export class MemoryCluster {
 
   /**
    * Starts m1..mN, bootstraps m1 at {@link memberAddress}(1) and joins the others through tokens
-   * m1 issues, all in simulated time; resolves with the daemons in order.
+   * m1 issues, all in simulated time; resolves with the daemons in order. `options(i)`: what
+   * member `i` (from 1) starts with besides the defaults (e.g. its own `peers`).
    */
-  async form(n: number): Promise<Daemon[]> {
+  async form(
+    n: number,
+    options: (i: number) => Parameters<MemoryCluster["start"]>[1] = () => ({}),
+  ): Promise<Daemon[]> {
     const daemons: Daemon[] = [];
-    for (let i = 1; i <= n; i++) daemons.push(await this.start(`m${i}`));
+    for (let i = 1; i <= n; i++) daemons.push(await this.start(`m${i}`, options(i)));
     await this.drive(
       daemons[0].initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }),
     );
