@@ -518,7 +518,10 @@ for (const label of labels) {
     (results.get(k) ?? []).map((f) => f[label]).filter((x): x is number =>
       typeof x === "number" && Number.isFinite(x)
     );
-  const missed = (k: Kind) => (results.get(k) ?? []).filter((f) => f[label] === undefined).length;
+  // A figure a system measured but did not see (a kill no survivor logged in 60 s) is present
+  // and undefined; one the system does not have at all (serf's dials, its init --token) is absent.
+  const missed = (k: Kind) =>
+    (results.get(k) ?? []).filter((f) => label in f && f[label] === undefined).length;
   const cell = (k: Kind) => show(of(k)) + (missed(k) ? ` (${missed(k)} not seen in 60 s)` : "");
   const s = of("serf");
   const c = of("cohort");
