@@ -84,10 +84,11 @@ export interface WsTransportOptions {
    */
   keepOpenMs?: () => number;
   /**
-   * At most this many outbound connections are kept open past `idleCloseMs`. Every member on
-   * one host dials from the same address, and a listener lets one address hold 64 connections
-   * (`HTTPS_LIMITS.maxConnectionsPerPeer`, HTTP requests beyond are answered 429): 48 leaves
-   * room for the HTTP requests of a cluster of local members. @default 48
+   * At most this many outbound connections are kept open past `idleCloseMs`: one to each
+   * member of a cluster of up to 121, the size up to which {@link keepOpenFor}'s cap lets a
+   * connection last 2.5 probe cycles at the `lan` probe interval (1 s). A listener counts a
+   * member's connections under its certificate, not its address, so members on one host do
+   * not crowd each other out. @default 120
    */
   maxKeptOpen?: number;
   /** Deadline for TCP + TLS + WebSocket handshake when dialling, in ms. @default 5000 */
@@ -181,8 +182,8 @@ export const MAX_KEEP_OPEN_MS = 300_000;
  * within 1 to 2 cycles, and answers our probes as often), at most {@link MAX_KEEP_OPEN_MS}.
  * A connection closed between two probes costs the next probe a TLS handshake at both ends
  * (about 1.3 ms of CPU each, several times what the probe itself costs); an open idle
- * connection costs some memory and a ping every other sweep. Beyond 49 members (the
- * transport's `maxKeptOpen`) or about 120 members (this cap), some probes dial again.
+ * connection costs some memory and a ping every other sweep. Beyond about 120 members (this
+ * cap, and the transport's `maxKeptOpen`), some probes dial again.
  */
 export function keepOpenFor(probeIntervalMs: number, members: number): number {
   return Math.min(MAX_KEEP_OPEN_MS, 2.5 * Math.max(0, members - 1) * probeIntervalMs);
@@ -245,7 +246,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   const mark = options.maxBufferedBytes ?? 1_048_576;
   const idleMs = options.idleCloseMs ?? 30_000;
   const keepOpenMs = options.keepOpenMs;
-  const maxKept = options.maxKeptOpen ?? 48;
+  const maxKept = options.maxKeptOpen ?? 120;
   const sweepMs = Math.max(1, Math.min(MAX_SWEEP_MS, idleMs / 2));
   const connectMs = options.connectTimeoutMs ?? 5_000;
   const server = options.server;
