@@ -5,6 +5,11 @@
  * are lost: q2 must hear q1 before it decides, not refuse itself because of q1's remembered
  * waiting versions ("members ahead: q1"; met under load, a push-pull that came late).
  * Whole members on the simulated clock, file stores.
+ *
+ * "Late" is an event, not a moment: q1's frames to q2 are dropped until q2 says it waits to hear
+ * from q1 before deciding (its first exchange got no answer), so what q2 learns of q1 arrives
+ * after the point where a start deciding on its store would have decided. Neither test depends
+ * on when a random gossip timer fires, nor on how much simulated time the stores' real I/O takes.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,22 +17,40 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
+import type { GossipFactory, GossipHandle } from "../../lib/daemon/gossip_port.ts";
+import { createLogger, type Logger } from "../../lib/log.ts";
 import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
 
 const test = suite("a start refuses only on what it heard");
 
 const OLD = ["feature_a"];
 const NEW = ["feature_a", "feature_b"];
+/** What the start logs when it waits for members its store names (lib/daemon/flows/open.ts). */
+const WAITING_TO_HEAR = "Waiting to hear from members before deciding";
 
 /**
  * A cluster of q1 (bootstrapped) and q2 (joined), both running OLD, each with a file store;
- * `start` starts member `i` again with `extensions`, `close` removes the state directories.
+ * `start` starts member `i` again with `extensions` (and, when given, the logger and gossip of
+ * that run), `close` removes the state directories.
  */
 async function pair(seed: number) {
   const sim = new MemoryCluster(seed);
   const dirs = ["q1", "q2"].map((n) => mkdtempSync(join(tmpdir(), `cohort-gate-${n}-`)));
-  const start = (i: number, extensions: string[]) =>
-    sim.start(`q${i + 1}`, { stateDir: dirs[i], databaseUrl: undefined, extensions });
+  const start = (
+    i: number,
+    extensions: string[],
+    run: { logger?: Logger; gossip?: GossipFactory } = {},
+  ) =>
+    sim.start(
+      `q${i + 1}`,
+      {
+        stateDir: dirs[i],
+        databaseUrl: undefined,
+        extensions,
+        ...run.gossip && { gossip: run.gossip },
+      },
+      run.logger,
+    );
   const stop = (d: Daemon) => sim.drive(d.stop());
   const close = () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
   try {
@@ -46,6 +69,30 @@ async function pair(seed: number) {
   }
 }
 
+/**
+ * Drops q1's frames to q2 until q2 logs {@link WAITING_TO_HEAR} naming q1, then lets them through
+ * and calls `heard` (on the simulated clock, outside the logger). Returns q2's logger and what
+ * was seen, so a test can tell that q1's answers were really lost first.
+ */
+function lateUntilWaiting(sim: MemoryCluster, heard: () => void = () => {}) {
+  const seen = { dropped: 0, waiting: [] as unknown[] };
+  const from = memberAddress(1);
+  const to = memberAddress(2);
+  sim.net.dropWhere((f, t) => f === from && t === to && ++seen.dropped > 0);
+  const logger = createLogger({
+    level: "info",
+    write: (line) => {
+      const entry = JSON.parse(line) as { msg?: string; members?: string[] };
+      if (entry.msg !== WAITING_TO_HEAR || !entry.members?.includes("q1")) return;
+      seen.waiting.push(entry);
+      if (seen.waiting.length > 1) return;
+      sim.net.dropWhere(undefined);
+      sim.clock.setTimeout(heard, 0);
+    },
+  });
+  return { logger, seen };
+}
+
 test("a member rolled back while another was down: the other's restart opens, though it hears it late", async () => {
   const { sim, start, stop, close, ...members } = await pair(3);
   let { q1, q2 } = members;
@@ -59,11 +106,12 @@ test("a member rolled back while another was down: the other's restart opens, th
     q1 = await start(0, OLD);
     assert.is(q1.status(), "online", "rolled back, q1 opens: q2 last ran the same");
 
-    // q1's gossip reaches q2 only after a while.
-    sim.net.dropWhere((from, to) => from === memberAddress(1) && to === memberAddress(2));
-    sim.clock.setTimeout(() => sim.net.dropWhere(undefined), 1500);
-    q2 = await start(1, OLD);
+    // q2 asks q1 again by itself while it waits to hear it: nothing else is driven.
+    const { logger, seen } = lateUntilWaiting(sim);
+    q2 = await start(1, OLD, { logger });
     assert.is(q2.status(), "online");
+    assert.ok(seen.dropped > 0, "q1's first answers to q2 were lost");
+    assert.is(seen.waiting.length, 1, "q2 waited to hear q1, once");
     await sim.stop();
   } finally {
     close();
@@ -80,17 +128,22 @@ test("a member that upgraded further while another was down: the other's restart
   try {
     await stop(q2);
     await stop(q1);
-    q1 = await start(0, NEWER);
+    let q1Gossip: GossipHandle | undefined;
+    const gossip: GossipFactory = (setup) => (q1Gossip = sim.gossip(setup));
+    q1 = await start(0, NEWER, { gossip });
     assert.is(q1.status(), "waiting", "q1 waits for q2");
 
-    // q1's gossip reaches q2 only after a while.
-    sim.net.dropWhere((from, to) => from === memberAddress(1) && to === memberAddress(2));
-    sim.clock.setTimeout(() => sim.net.dropWhere(undefined), 1500);
-    const refused = await start(1, NEW).then(
+    // A start that would wait does not ask again within its short wait to hear (it would only
+    // wait, not refuse, on what it remembers): q1's own push-pull brings the news, as q1's
+    // reconnect or periodic exchange would.
+    const { logger, seen } = lateUntilWaiting(sim, () => void q1Gossip!.join([memberAddress(2)]));
+    const refused = await start(1, NEW, { logger }).then(
       (d) => `started: ${d.status()}`,
       (err) => (err as Error).message,
     );
     assert.match(refused, /behind/, "q2 refuses itself: q1 is ahead");
+    assert.ok(seen.dropped > 0, "q1's first answers to q2 were lost");
+    assert.is(seen.waiting.length, 1, "q2 waited to hear q1, once");
     await sim.stop();
   } finally {
     close();

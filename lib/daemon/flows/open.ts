@@ -156,6 +156,7 @@ async function hearBeforeDeciding(
   const clock = ctx.env.clock;
   const started = clock.now();
   let askAt = started + ASK_AGAIN_MS;
+  let said = false;
   while (true) {
     const d = gate.evaluate();
     if (d.decision === "open") return;
@@ -164,7 +165,18 @@ async function hearBeforeDeciding(
     const now = clock.now();
     if (now >= deadline) return;
     const named = refusing ? [...d.ahead, ...d.diverged] : d.behind;
-    if (named.every((m) => net.view.seenAlive(m.name))) return;
+    const unheard = named.filter((m) => !net.view.seenAlive(m.name)).map((m) => m.name);
+    if (unheard.length === 0) return;
+    if (!said) {
+      // Said once: it explains a start that takes seconds longer (a member unreachable while
+      // this one restarts), and it is the moment from which their state counts as heard late.
+      said = true;
+      ctx.logger.info("Waiting to hear from members before deciding", {
+        members: unheard,
+        would: d.decision,
+        ms: deadline - now,
+      });
+    }
     if (now >= askAt) {
       askAt = now + ASK_AGAIN_MS;
       void net.gossip.join(seeds).catch(() => {});
