@@ -200,9 +200,31 @@ async function settled(daemons: Daemon[], names: string[]): Promise<void> {
 /** Gossip may still be delivering: a duplicate call would show up within this time. */
 const QUIET_MS = 1000;
 const quiet = () => new Promise((r) => setTimeout(r, QUIET_MS));
+/**
+ * How long the expected hook calls may take to arrive. A member runs `onNewMember` and
+ * `postRemove` when a roster record reaches it by gossip, which a loaded member can take seconds
+ * for (the local preset's periodic push-pull, 15 s, is the backstop): the view settling says
+ * nothing about it, since a joining member is listed ONLINE before its join is marked complete.
+ */
+const CALLS_MS = 30_000;
 
 const only = (calls: Call[], hook: string) =>
   calls.filter((c) => c.hook === hook).map((c) => ({ on: c.on, ...c.args }));
+
+/**
+ * Waits until `calls` holds at least `want[hook]` calls of each hook named, then
+ * {@link QUIET_MS} more so that a duplicate call shows up. Wait on this, not on a pause: in a
+ * full run at load 15-70, b's onNewMember for c had not come a second after the view settled.
+ */
+async function called(calls: Call[], want: Record<string, number>): Promise<void> {
+  const done = () =>
+    Object.entries(want).every(([hook, n]) => only(calls, hook).length >= n) || undefined;
+  await eventually(`hook calls ${JSON.stringify(want)}`, () => Promise.resolve(done()), CALLS_MS)
+    .catch((err) => {
+      throw new Error(`${(err as Error).message}; calls: ${JSON.stringify(calls)}`);
+    });
+  await quiet();
+}
 
 /** Whether `name` is in the member's own roster, read from inside a hook. */
 async function lists(daemon: MemberService, name: string): Promise<boolean> {
@@ -214,7 +236,7 @@ test("postJoin runs once on the joiner, once it serves, with the init config; ne
     postJoin: ({ daemon, config }) =>
       void calls.push({ on, hook: "postJoin", args: { config, status: daemon.status() } }),
   }));
-  await quiet();
+  await called(calls, { postJoin: 1 });
   assert.equal(only(calls, "postJoin"), [
     { on: "b", config: { joined: "b" }, status: "online" },
   ]);
@@ -224,7 +246,7 @@ test("onNewMember runs once on every existing member, naming the new one; never 
   const { members, calls } = await cluster(ctx, ["a", "b"], (on, calls) => ({
     onNewMember: ({ name }) => void calls.push({ on, hook: "onNewMember", args: { name } }),
   }));
-  await quiet();
+  await called(calls, { onNewMember: 1 });
   assert.equal(only(calls, "onNewMember"), [{ on: "a", name: "b" }]);
   // A third member, admitted by b: a learns of it by gossip, b by admitting it.
   const c = await member(ctx, {
@@ -232,7 +254,7 @@ test("onNewMember runs once on every existing member, naming the new one; never 
   });
   await joinVia(members.get("b")!.daemon, c, "c");
   await settled([members.get("a")!.daemon, members.get("b")!.daemon, c.daemon], ["a", "b", "c"]);
-  await quiet();
+  await called(calls, { onNewMember: 3 });
   const sorted = only(calls, "onNewMember").sort((x, y) => x.on < y.on ? -1 : 1);
   assert.equal(sorted, [{ on: "a", name: "b" }, { on: "a", name: "c" }, { on: "b", name: "c" }]);
 });
@@ -264,7 +286,7 @@ for (const [by, where] of [["a", "another member"], ["b", "the departing member 
     const b = members.get("b")!.daemon;
     await eventually("b reset", () => Promise.resolve(b.status() === "uninitialized"), 10_000);
     await settled([members.get("a")!.daemon, members.get("c")!.daemon], ["a", "c"]);
-    await quiet();
+    await called(calls, { preRemove: 1, postRemove: 2 });
     assert.equal(only(calls, "preRemove"), [
       { on: "b", force: false, status: "online", listsItself: true },
     ]);
@@ -307,7 +329,7 @@ test("with force a throwing preRemove does not stop the removal, and the hooks a
   await a.removeMember("b", true);
   await eventually("b reset", () => Promise.resolve(b.status() === "uninitialized"), 10_000);
   await settled([a], ["a"]);
-  await quiet();
+  await called(calls, { preRemove: 1, postRemove: 1 });
   assert.equal(only(calls, "preRemove"), [{ on: "b", force: true }]);
   assert.equal(only(calls, "postRemove"), [
     { on: "a", name: "b", force: true, listsRemoved: false },
@@ -320,7 +342,7 @@ test("a forced removal of a stopped member runs postRemove once on the remaining
   await members.get("b")!.daemon.stop();
   await a.removeMember("b", true);
   await settled([a], ["a"]);
-  await quiet();
+  await called(calls, { postRemove: 1 });
   assert.equal(only(calls, "preRemove"), []);
   assert.equal(only(calls, "postRemove"), [
     { on: "a", name: "b", force: true, listsRemoved: false },
@@ -334,12 +356,7 @@ test("a forced removal tells every remaining member's postRemove it was forced, 
   await members.get("c")!.daemon.stop();
   await a.removeMember("c", true);
   await settled([a, b], ["a", "b"]);
-  await eventually(
-    "postRemove ran on a and b",
-    () => Promise.resolve(only(calls, "postRemove").length === 2),
-    10_000,
-  );
-  await quiet();
+  await called(calls, { postRemove: 2 });
   const post = only(calls, "postRemove").sort((x, y) => x.on < y.on ? -1 : 1);
   assert.equal(post, [
     { on: "a", name: "c", force: true, listsRemoved: false },
