@@ -4,6 +4,7 @@
  * removed member in the store for good).
  */
 import * as assert from "uvu/assert";
+import { systemClock } from "../../lib/cluster/membership.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { ViewPersistence } from "../../lib/daemon/persistence.ts";
@@ -40,7 +41,7 @@ test("a removed member's row whose delete failed is deleted by the next flush", 
   const persistence = new ViewPersistence({
     store: { ...store, db },
     view: {} as ClusterView,
-    clock: { now: () => 1_000 } as never,
+    clock: { ...systemClock, now: () => 1_000 },
     entries: () => [],
     logger: silentLogger,
   });
