@@ -55,34 +55,44 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
- * Deals with what is left of a body the handler did not read (wholly), just before the answer
- * is written, and says whether the connection must close after it. A small rest (at most the
- * listener's `discardBytes`) is read and dropped so the connection stays usable and the client
- * reads our answer instead of a reset; a larger one, or one cut short by a failed read, closes
- * the connection.
+ * Deals with what is left of a body the handler did not read (wholly) before the answer is
+ * written, and says whether the connection must close after it. A small rest (at most the
+ * listener's `discardBytes`) is read and dropped first, and the answer waits for it: a client
+ * may write its head and its body apart (Deno's node:http client does), and a connection closed
+ * after the answer (the client asked for `connection: close`, as a fresh connection per request
+ * does) before its body arrived turned the client's body write into EPIPE (unix) or a reset
+ * (TCP) that cost it the answer. A larger rest, one cut short by a failed read, or one that does
+ * not arrive by the body deadline closes the connection after the answer.
  */
 function settleBody(
   req: IncomingMessage,
   source: BodySource | undefined,
   guard: ListenerGuard,
-): boolean {
+): boolean | Promise<boolean> {
   if (!source || req.complete || source.state === "read") return false;
   if (source.state === "reading" || source.state === "failed") return true;
   const { discardBytes } = guard.limits;
   const length = req.headers["content-length"];
   if (length !== undefined && Number(length) > discardBytes) return true;
-  let dropped = 0;
-  const timer = setTimeout(() => req.socket.destroy(), Math.max(0, source.deadline - Date.now()));
-  timer.unref?.();
-  req.on("data", (chunk: Buffer) => {
-    dropped += chunk.length;
-    if (dropped > discardBytes) req.socket.destroy();
+  return new Promise<boolean>((resolve) => {
+    let dropped = 0;
+    const settle = (close: boolean) => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      resolve(close);
+    };
+    const onData = (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > discardBytes) settle(true);
+    };
+    const timer = setTimeout(() => settle(true), Math.max(0, source.deadline - Date.now()));
+    timer.unref?.();
+    req.on("data", onData);
+    req.once("end", () => settle(false));
+    req.once("close", () => settle(true)); // the client left: nothing will be written
+    source.flow();
+    req.resume();
   });
-  req.once("end", () => clearTimeout(timer));
-  req.once("close", () => clearTimeout(timer));
-  source.flow();
-  req.resume();
-  return false;
 }
 
 /**
@@ -261,7 +271,8 @@ export function createRequestListener(
         if (!(response instanceof Response)) throw new TypeError("Handler returned no Response");
       } catch (err) {
         if (res.destroyed) return;
-        const close = settleBody(req, bodySourceOf(request), guard);
+        const close = await settleBody(req, bodySourceOf(request), guard);
+        if (res.destroyed) return;
         if (isCohortError(err)) return sendError(res, guard, err.status, err.message, close);
         // Name and code only: a driver's message may carry bound parameters (secrets).
         const e = err as { name?: unknown; code?: unknown } | undefined;
@@ -274,7 +285,9 @@ export function createRequestListener(
         return sendError(res, guard, 500, "Internal server error", close);
       }
       if (res.destroyed) return; // the client went away
-      await writeResponse(res, guard, response, settleBody(req, source, guard));
+      const close = await settleBody(req, source, guard);
+      if (res.destroyed) return;
+      await writeResponse(res, guard, response, close);
     })().catch((err) => {
       // Writing failed half-way (the client left, the stream errored): nothing left to answer.
       logger.debug("Response aborted", { err, method, url: req.url });

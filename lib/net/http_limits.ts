@@ -66,9 +66,10 @@ export interface HttpLimits {
   /** A request's body must have arrived this long after its head, in ms; else 408. */
   bodyTimeoutMs: number;
   /**
-   * A body an endpoint did not read (it refused the request first) is read and dropped after the
-   * answer when at most this many bytes remain, so the connection stays usable; a larger one
-   * closes the connection.
+   * A body an endpoint did not read (it refused the request first) is read and dropped before
+   * the answer is written when at most this many bytes remain, so the client has sent its whole
+   * request before the connection may close, and the connection stays usable; a larger one is
+   * answered at once and closes the connection.
    */
   discardBytes: number;
 }

@@ -125,7 +125,7 @@ test("a body its handler has not asked for yet is not read from the network; the
   });
 });
 
-test("a small unread body is dropped after the answer and the connection stays usable", async () => {
+test("a small unread body is dropped before the answer and the connection stays usable", async () => {
   await withHttps(SMALL, async (port) => {
     const c = open(port);
     await c.ready;
