@@ -64,13 +64,16 @@ export function observeTransport(inner: Transport, observer: GossipObserver): Tr
     },
     listen(handlers: TransportHandlers): void {
       inner.listen({
-        message(from: string, frame: Frame): void {
+        message(from: string, frame: Frame, peer?: string): void {
           if (typeof frame === "string" || frame instanceof Uint8Array) {
             observer.frame("received", typeOfText(frame), sizeOf(frame));
           } else {
             observer.frame("received", typeOf((frame as { t?: unknown }).t), 0);
           }
-          handlers.message(from, frame);
+          // The sender's authenticated identity goes on with the frame: without it the engine
+          // takes every frame as unauthenticated (anyone's ack would count, any member's claim
+          // as first-hand).
+          handlers.message(from, frame, peer);
         },
         refused: (to: string) => handlers.refused(to),
       });
