@@ -19,7 +19,10 @@ export type JoinResult = "accepted" | "refused" | "failed";
 
 /** Options of {@link MemberMetrics}. */
 export interface MemberMetricsOptions {
-  /** Include the process's metrics (`process_*`, `nodejs_*`). @default true */
+  /**
+   * Include the process's metrics (`process_*`, `nodejs_*`), collected from the first scrape
+   * on (see `process_metrics.ts`). @default true
+   */
   processMetrics?: boolean;
 }
 
@@ -38,8 +41,10 @@ export class MemberMetrics implements MetricsSource {
   #member?: MemberGauges;
 
   constructor(options: MemberMetricsOptions = {}) {
+    // The process metrics start at the first scrape, not here: their event loop lag sampler
+    // wakes the process every second and their GC observer runs after every collection, work
+    // that a member nobody scrapes would do for nothing (issue 15, idle CPU).
     this.#process = options.processMetrics ?? true;
-    if (this.#process) processRegistry(); // start the event loop sampling with the member
     const registers = [this.registry];
     this.#join = new Histogram({
       name: "cohort_join_duration_seconds",

@@ -28,7 +28,12 @@ const MISNAMED = [
 
 let registry: Registry | undefined;
 
-/** The process metrics' registry (started on the first call). */
+/**
+ * The process metrics' registry, started on the first call: a member calls it at its first
+ * scrape, so a member nobody scrapes never samples its event loop. The lag and GC figures then
+ * cover the time since the previous scrape, and the first scrape's lag figures hold no samples
+ * yet (prom-client reports the empty histogram: min 9223372036.854776, mean NaN).
+ */
 export function processRegistry(): Registry {
   if (!registry) {
     registry = new Registry();
