@@ -20,7 +20,9 @@
  *   [--members 10] [--runs 2] [--systems serf,cohort] [--settle 10] [--window 20] [--strace true]
  *   [--node-flags="--cpu-prof --cpu-prof-dir DIR"] [--out FILE]` (Node flags of the second
  *   cohort member, its standard output appended to FILE: e.g. `--trace-gc`; a CPU profile's
- *   samples' timestamps tell the idle window from the forming).
+ *   samples' timestamps tell the idle window from the forming). `--entry FILE`: the daemons'
+ *   entry instead of `dist/mod.js` (a copy of an older build, to compare two builds in
+ *   alternating runs).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -47,6 +49,7 @@ const { values: opts } = parseArgs({
     strace: { type: "string", default: "true" },
     "node-flags": { type: "string", default: "" },
     out: { type: "string" },
+    entry: { type: "string", default: ENTRY },
   },
 });
 const N = Math.max(3, Math.min(60, Number(opts.members) || 10));
@@ -174,7 +177,7 @@ async function formCohort(): Promise<Running> {
           // a member does not have in production) is not preloaded.
           m.daemon = startDaemonProcess(daemonArgs(m, { flags }), {
             command: "sh",
-            args: ["-c", `exec "$0" "$@" >>"${OUT}"`, process.execPath, ...flags1, ENTRY],
+            args: ["-c", `exec "$0" "$@" >>"${OUT}"`, process.execPath, ...flags1, opts.entry],
           });
           await waitForSocket(m.dir, m.daemon);
           return m;
