@@ -77,7 +77,10 @@ function exchange(
   req: UnixRequest | HttpsRequest,
   httpsRequest?: typeof HttpsRequestFn,
 ): Promise<JsonResponse> {
-  const target = "socketPath" in req ? `"${req.socketPath}"` : `"${String(req.url)}"`;
+  // The method and path name the request that failed (a test polling a member, a CLI command).
+  const target = "socketPath" in req
+    ? `${req.method} ${req.path} to "${req.socketPath}"`
+    : `${req.method} "${String(req.url)}"`;
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const limit = req.maxResponseBytes ?? DEFAULT_MAX_RESPONSE;
   const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
