@@ -248,7 +248,9 @@ test("onNewMember runs once on every existing member, naming the new one; never 
   }));
   await called(calls, { onNewMember: 1 });
   assert.equal(only(calls, "onNewMember"), [{ on: "a", name: "b" }]);
-  // A third member, admitted by b: a learns of it by gossip, b by admitting it.
+  // A third member, with a token b issued. The token lists every live member (a first), so a
+  // admits it and b learns of the completed join by gossip alone: b's call is the one that comes
+  // last, and under load it came more than a second after the view settled.
   const c = await member(ctx, {
     onNewMember: ({ name }) => void calls.push({ on: "c", hook: "onNewMember", args: { name } }),
   });
