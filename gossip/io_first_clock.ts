@@ -7,9 +7,9 @@
  * loaded machine that gave the process no core for a while), the probe's timeout then fired
  * before the ack that had arrived in time was read, and the prober suspected a member that had
  * answered (issue 15: healthy members suspected while a cluster formed). Here an expired timer
- * hands its callback on through two hops that both runtimes run only after polling for I/O:
- * under Node `setImmediate` (the check phase, right after the poll of the same turn: the process
- * does not sleep in between), under Deno zero-delay timers (`setImmediate` would not do there;
+ * hands its callback on through hops that both runtimes run only after polling for I/O: under
+ * Node one `setImmediate` (the check phase, right after the poll of the same turn: the process
+ * does not sleep in between), under Deno two zero-delay timers (`setImmediate` would not do there;
  * each such timer costs the process a sleep and a wake-up, about 40 % of an idle member's timer
  * cost under Node, where a member fires some 7 engine timers a second). The ack is read first,
  * and a verdict counts only what really did not arrive.
@@ -21,11 +21,14 @@ import { type Clock, systemClock, type TimerHandle } from "../lib/cluster/member
 import { isDeno } from "../lib/runtime.ts";
 
 /**
- * Hops an expired timer's callback passes through: one lets Node poll first; Deno's sockets
- * deliver what they read a step later (one hop missed it about once in 25 trials, two never
- * did).
+ * Hops an expired timer's callback passes through. Under Node one: the `setImmediate` runs in
+ * the check phase, right after the poll of the same turn, which has read the sockets (a TLS
+ * socket's frames included: they are decrypted and emitted within that read). A second hop was
+ * one more turn of the loop per engine timer, an `epoll_wait` and a pass through the
+ * immediates, for nothing. Deno's sockets deliver what they read a step later (one hop missed
+ * it about once in 25 trials, two never did).
  */
-const HOPS = 2;
+const HOPS = isDeno ? 2 : 1;
 
 interface Handle {
   timer: TimerHandle;

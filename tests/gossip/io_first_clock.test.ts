@@ -7,11 +7,13 @@
  */
 import { once } from "node:events";
 import { createServer, type Server, type Socket, Socket as NetSocket } from "node:net";
+import * as tls from "node:tls";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { type Clock, systemClock } from "../../lib/cluster/membership.ts";
 import { ioFirstClock } from "../../gossip/io_first_clock.ts";
 import { isDeno } from "../../lib/runtime.ts";
+import { keyPair } from "../net/_helpers.ts";
 
 const test = suite("gossip clock: I/O before timers");
 
@@ -23,17 +25,22 @@ function hold(ms: number): void {
 
 /**
  * Whether the timer (20 ms) that expired while the loop was held saw the reply, which reached
- * the socket's receive buffer before the hold.
+ * the socket's receive buffer before the hold. With `secure`, over TLS, as members' frames
+ * travel: the reply must also have been decrypted before the timer runs.
  */
-async function replySeenByTimer(clock: Clock): Promise<boolean> {
-  const server: Server = createServer();
+async function replySeenByTimer(clock: Clock, secure = false): Promise<boolean> {
+  const pair = secure ? await keyPair("io-first") : undefined;
+  const server: Server = pair
+    ? tls.createServer({ cert: pair.cert, key: pair.key })
+    : createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const { port } = server.address() as { port: number };
-  const accepted = once(server, "connection") as Promise<[Socket]>;
-  const client = new NetSocket();
-  client.connect(port, "127.0.0.1");
-  await once(client, "connect");
+  const accepted = once(server, pair ? "secureConnection" : "connection") as Promise<[Socket]>;
+  const client: Socket = pair
+    ? tls.connect({ port, host: "127.0.0.1", ca: pair.cert, servername: "localhost" })
+    : new NetSocket().connect(port, "127.0.0.1");
+  await once(client, pair ? "secureConnect" : "connect");
   const [peer] = await accepted;
   // The connection is in use, as a member's are: one exchange first, so the client reads.
   let received = false;
@@ -61,6 +68,12 @@ test("a timer that expired while the loop was held runs after the waiting reply 
   }
 });
 
+test("the same over TLS: the reply is read and decrypted before the timer runs", async () => {
+  for (let i = 0; i < 20; i++) {
+    assert.ok(await replySeenByTimer(ioFirstClock, true), `run ${i}: the reply was read first`);
+  }
+});
+
 test("the plain system clock runs it first (what the gossip clock is for)", async () => {
   assert.not.ok(await replySeenByTimer(systemClock), "the timer ran before the reply was read");
 });
@@ -82,6 +95,20 @@ test("under Node an expired timer hands on without further timers (each a sleep 
   }
   // Deno: the timer, then two zero-delay hops (setImmediate would not let its sockets deliver).
   assert.is(timers, isDeno ? 3 : 1);
+});
+
+test("under Node the callback runs in the turn its timer expired in (one hop: no further poll)", async () => {
+  if (isDeno) return; // Deno hops through zero-delay timers (the test above)
+  const order: string[] = [];
+  // Two timers of the same moment expire in the same timers phase, in this order; an immediate
+  // queued then runs in that turn's check phase, one queued from there in the next turn's.
+  const done = new Promise<void>((resolve) => {
+    ioFirstClock.setTimeout(() => order.push("clock"), 5);
+    setTimeout(() => setImmediate(() => resolve(void order.push("immediate"))), 5);
+  });
+  await done;
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(order, ["clock", "immediate"]);
 });
 
 test("a cleared timer never runs, cleared before it expired or after", async () => {
