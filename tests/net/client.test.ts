@@ -58,7 +58,10 @@ client("times out, passes text through, rejects malformed JSON", async () => {
     assert.instance(late, UnavailableError);
     // The request that failed is named: a failure in a test or a CLI command says which it was.
     assert.is(late.message, `Request GET /slow to "${socketPath}": no answer within 100 ms`);
-    assert.ok(Date.now() - started < 1000);
+    // It gave up at the 100 ms asked for rather than waiting on (/slow never answers) toward the
+    // 30 s default: the bound sits far from both, so a loaded machine cannot cross it.
+    const took = Date.now() - started;
+    assert.ok(took < 10_000, `gave up after ${took} ms`);
     assert.equal(await requestJson({ method: "GET", path: "/text", socketPath }), {
       status: 200,
       body: "plain words",
