@@ -252,6 +252,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     const wire = toWireMeta(full);
     const sg = this.#claims.sign("alive", name, 0, wire);
     this.state.alive(name, 0, wire, { local: true, sg, sb: this.name });
+    // Every member at once, not in an epidemic's hops (see dissemination.ts).
+    this.#out.announce();
   }
 
   stop(): void {

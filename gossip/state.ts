@@ -326,6 +326,11 @@ export class StateMachine {
       this.#log.info("Suspect timeout reached: declaring the member dead", {
         member: name,
         confirmations,
+        // The timeouts it ran with and why: an operator asks why a verdict took so long.
+        min_ms: min,
+        max_ms: max,
+        local_health: this.#awareness.score,
+        held_ms: this.#clock.now() - held.stateChangedAt,
       });
       this.dead(name, inc, self.name);
     });

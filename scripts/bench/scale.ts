@@ -30,11 +30,15 @@
  * 2-core machine; CPU and memory figures need a quiet machine to compare with other runs.
  *
  * Usage: `npm run build && node --import tsx scripts/bench/scale.ts [--members 50] [--runs 1]
- *   [--systems serf,cohort] [--idle 20] [--settle 5] [--requests 200]`
+ *   [--systems serf,cohort] [--idle 20] [--settle 5] [--requests 200] [--logs DIR] [--dist DIR]`
+ * (`--dist`: the built daemon to run, default `dist/`: an A/B run keeps a copy of each build)
+ * (`--logs`: every member's log lines, each prefixed with the time this process read it, are
+ * kept in `DIR/<system>-<run>/<member>.log`, with `marks.json` giving the times the figures
+ * start from: to follow a join or a kill hop by hop).
  * Installs serf (`apt-get install -y serf`) when it is missing.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -52,6 +56,8 @@ const { values: opts } = parseArgs({
     idle: { type: "string", default: "20" },
     settle: { type: "string", default: "5" },
     requests: { type: "string", default: "200" },
+    logs: { type: "string" },
+    dist: { type: "string" },
   },
 });
 const N = Math.max(3, Math.min(200, Number(opts.members) || 50));
@@ -60,10 +66,12 @@ const SYSTEMS = opts.systems.split(",").filter((s) => s === "serf" || s === "coh
 const IDLE_MS = Math.max(5, Math.min(300, Number(opts.idle) || 20)) * 1000;
 const SETTLE_MS = Math.max(0, Math.min(600, Number(opts.settle) || 0)) * 1000;
 const REQUESTS = Math.max(10, Math.min(5000, Number(opts.requests) || 200));
+const LOG_DIR = opts.logs ? resolve(opts.logs) : undefined;
 const SERF_BIND = 24000;
 const SERF_RPC = 24400;
-const CLI = join(root, "dist/cli.cjs");
-const MOD = join(root, "dist/mod.js");
+const DIST = resolve(opts.dist ?? join(root, "dist"));
+const CLI = join(DIST, "cli.cjs");
+const MOD = join(DIST, "mod.js");
 
 type Kind = "serf" | "cohort";
 const now = () => performance.timeOrigin + performance.now();
@@ -167,6 +175,8 @@ interface Cluster {
   isSuspect(text: string): string | undefined;
   /** One list request on member 0, by its client (resolves when answered). */
   list(): Promise<void>;
+  /** Each member's local health score (Lifeguard), when the system reports it. */
+  health?(): Promise<number[]>;
   /** Connections each member dialled so far, when the system counts them. */
   dials?(): Promise<number[]>;
   cleanup(): void;
@@ -330,6 +340,10 @@ async function cohortCluster(): Promise<Cluster> {
       });
       if (r.status !== 200) throw new Error(`GET /core/1.0/cluster: ${r.status}`);
     },
+    async health() {
+      const all = await Promise.all(members.map((m) => scrape(m.dir!)));
+      return all.map((m) => m.get("cohort_gossip_local_health") ?? NaN);
+    },
     async dials() {
       const all = await Promise.all(members.map((m) => scrape(m.dir!)));
       return all.map((m) => m.get("cohort_gossip_dials_total") ?? NaN);
@@ -359,9 +373,27 @@ async function everyone(
 
 type Figures = Record<string, number | undefined>;
 
-async function oneRun(kind: Kind): Promise<Figures> {
+/** Writes every member's lines and the figures' start times under `--logs` (see the usage). */
+function keepLogs(
+  kind: Kind,
+  run: number,
+  members: Member[],
+  marks: Record<string, number | string>,
+) {
+  if (!LOG_DIR) return;
+  const dir = join(LOG_DIR, `${kind}-${run}`);
+  mkdirSync(dir, { recursive: true });
+  for (const m of members) {
+    const lines = (m.proc?.lines ?? []).map((l) => `${l.t.toFixed(1)} ${l.text}\n`);
+    writeFileSync(join(dir, `${m.name}.log`), lines.join(""));
+  }
+  writeFileSync(join(dir, "marks.json"), JSON.stringify(marks, null, 1));
+}
+
+async function oneRun(kind: Kind, run: number): Promise<Figures> {
   const c = kind === "serf" ? serfCluster() : await cohortCluster();
   const f: Figures = {};
+  const marks: Record<string, number | string> = {};
   const { members } = c;
   const count = (from: number, to: number, pick: (t: string) => string | undefined, not = "") =>
     members.reduce(
@@ -377,6 +409,7 @@ async function oneRun(kind: Kind): Promise<Figures> {
   try {
     const formStart = now();
     const { lastT0, initMs, refusedJoins } = await c.form();
+    Object.assign(marks, { formStart, lastT0 });
     if (refusedJoins !== undefined) {
       f["joins refused (too few token confirmations in time) and tried again"] = refusedJoins;
     }
@@ -433,8 +466,10 @@ async function oneRun(kind: Kind): Promise<Figures> {
     // kill -9 of the last member.
     const victim9 = members[N - 1];
     const survivors9 = members.slice(0, N - 1);
+    if (LOG_DIR && c.health) marks.health = (await c.health()).join(",");
     await sleep(1000 + Math.random() * 1000);
     const k9 = now();
+    marks.kill9 = k9;
     victim9.proc!.child.kill("SIGKILL");
     const failed9 = await everyone(survivors9, k9, (t) => c.isFailed(t, victim9.name));
     const sign = (t: string, name: string) => c.isSuspect(t) === name || c.isFailed(t, name);
@@ -446,6 +481,7 @@ async function oneRun(kind: Kind): Promise<Figures> {
     const survivors = members.slice(0, N - 2);
     await sleep(2000 + Math.random() * 1000);
     const ks = now();
+    marks.killStop = ks;
     process.kill(victimStop.proc!.child.pid!, "SIGSTOP");
     const failedS = await everyone(survivors, ks, (t) => c.isFailed(t, victimStop.name));
     const suspectS = await everyone(survivors, ks, (t) => sign(t, victimStop.name), 1);
@@ -458,6 +494,7 @@ async function oneRun(kind: Kind): Promise<Figures> {
     return f;
   } finally {
     await stopAll();
+    keepLogs(kind, run, members, marks);
     c.cleanup();
   }
 }
@@ -484,7 +521,7 @@ try {
     const order = r % 2 ? [...SYSTEMS].reverse() : SYSTEMS;
     for (const kind of order) {
       note(`run ${r + 1}/${RUNS}: ${kind}, N=${N} (${load()})`);
-      const f = await oneRun(kind);
+      const f = await oneRun(kind, r + 1);
       note(JSON.stringify(f));
       results.set(kind, [...(results.get(kind) ?? []), f]);
     }
