@@ -45,9 +45,10 @@ test("a restart of an unchanged cluster fires no onHeartbeat anywhere and change
     for (const m of cluster) if ((await roles(m)) !== voters) return false;
     return true;
   });
-  // Let the formation's own role changes settle before counting.
-  await new Promise((r) => setTimeout(r, 3000));
-  const before = [h1, h3].map((m) => hookLines(m, "onHeartbeat").length);
+  // The formation's own role changes run their hooks after the listing shows three voters (a
+  // hook line is written once the hook returns): count only once no hook line has been added
+  // for 3 s, however long a loaded machine takes to get there.
+  const before = await settledHookCounts([h1, h3]);
 
   await stop(h2);
   const seen = new Set<string>();
@@ -71,5 +72,20 @@ test("a restart of an unchanged cluster fires no onHeartbeat anywhere and change
   );
   assert.equal([...seen].sort(), [`h1 lists ${voters}`, `h3 lists ${voters}`]);
 });
+
+/** Each member's onHeartbeat line count, once none has changed for 3 s (at most 60 s). */
+async function settledHookCounts(of: Member[]): Promise<number[]> {
+  const counts = () => of.map((m) => hookLines(m, "onHeartbeat").length);
+  const until = Date.now() + 60_000;
+  let last = counts();
+  let since = Date.now();
+  while (Date.now() - since < 3000) {
+    if (Date.now() > until) throw new Error(`onHeartbeat lines still changing: ${last}`);
+    await new Promise((r) => setTimeout(r, 200));
+    const now = counts();
+    if (now.join() !== last.join()) [last, since] = [now, Date.now()];
+  }
+  return last;
+}
 
 test.run();
