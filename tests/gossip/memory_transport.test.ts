@@ -6,32 +6,10 @@ import type { LossModel } from "../../gossip/memory_transport.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { SimClock } from "../../gossip/sim_clock.ts";
 import { runTransportContract } from "./transport_contract.ts";
+import { memoryPair } from "./memory_pair.ts";
 
 for (const frames of ["object", "json"] as const) {
-  runTransportContract(`memory (${frames} frames)`, () => {
-    const clock = new SimClock();
-    const net = new MemoryNetwork({
-      clock,
-      random: createRandom(1),
-      latencyMs: 1,
-      jitterMs: 2,
-      frames,
-    });
-    const a = net.endpoint("a:1", "member-a");
-    const b = net.endpoint("b:1", "member-b");
-    return Promise.resolve({
-      a,
-      b,
-      deadAddress: "nobody:1",
-      aIdentity: "member-a",
-      settle: () => Promise.resolve(clock.advance(50)),
-      crashB: () => Promise.resolve(net.crash("b:1")),
-      close: async () => {
-        await a.close();
-        await b.close();
-      },
-    });
-  });
+  runTransportContract(`memory (${frames} frames)`, () => memoryPair({ jitterMs: 2, frames }));
 }
 
 const net = suite("MemoryNetwork faults");

@@ -109,7 +109,7 @@ export function logged(member: WsMember, re: RegExp): Record<string, unknown>[] 
 }
 
 /** A port on 127.0.0.1 where nothing listens (bound, then released). */
-async function closedPort(): Promise<number> {
+export async function closedPort(): Promise<number> {
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");

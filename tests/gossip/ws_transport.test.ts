@@ -7,7 +7,7 @@ import WebSocket from "ws";
 import { GOSSIP_PATH, keepOpenFor, MAX_KEEP_OPEN_MS } from "../../gossip/ws_transport.ts";
 import { pinnedTlsOptions } from "../../lib/net/pin.ts";
 import { keyPair } from "../net/_helpers.ts";
-import { clusterPair, logged, sleep, startMember, waitFor } from "./ws_helpers.ts";
+import { closedPort, clusterPair, logged, sleep, startMember, waitFor } from "./ws_helpers.ts";
 import type { WsMember } from "./ws_helpers.ts";
 
 interface Ctx {
@@ -139,8 +139,8 @@ test("an oversized frame is dropped and the member keeps working", async (ctx) =
 
 test("a refused connection is reported; a black hole is not", async (ctx) => {
   const a = await member(ctx, "alpha", { connectTimeoutMs: 300 });
-  const closedPort = await freePort();
-  const dead = `127.0.0.1:${closedPort}`;
+  const deadPort = await closedPort();
+  const dead = `127.0.0.1:${deadPort}`;
   a.transport.send(dead, { t: "ping" });
   await waitFor(() => a.refused.length === 1, "refused(to)");
   assert.equal(a.refused, [dead]);
@@ -299,14 +299,5 @@ test("close() detaches the upgrade listener and drops later sends", async (ctx) 
   assert.is(a.inbox.length, 0);
   assert.is(b.transport.stats().outbound, 0);
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test.run();
