@@ -211,7 +211,9 @@ export class ListenerGuard {
    */
   ready(socket: Socket): void {
     if (this.#isMember && !this.#countAsMember(socket, this.#isMember)) return;
-    this.#awaitHead(socket);
+    // Any byte already read is a head begun: Deno reports a TLS connection ready only after
+    // reading what the client sent with its handshake.
+    this.#awaitHead(socket, 0);
   }
 
   /**
@@ -379,12 +381,12 @@ export class ListenerGuard {
     }
   }
 
-  #awaitHead(socket: Socket): void {
+  #awaitHead(socket: Socket, idleAt = socket.bytesRead): void {
     const c = this.#tracked.get(this.#key(socket));
     if (!c) return;
     if (c.headTimer) clearTimeout(c.headTimer);
     const ms = this.limits.headersTimeoutMs;
-    c.idleAt = socket.bytesRead;
+    c.idleAt = idleAt;
     c.headTimer = setTimeout(() => {
       c.headTimer = undefined;
       if (socket.destroyed) return;
