@@ -9,9 +9,8 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Daemon } from "../../lib/daemon/daemon.ts";
 import { ROWS_PER_TURN } from "../../lib/daemon/persistence.ts";
-import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
+import { memberAddress, MemoryCluster, rowsWritten } from "../helpers/memory_member.ts";
 
 const test = suite<{ sim: MemoryCluster }>("a joiner's writes of the view it is handed");
 
@@ -22,11 +21,6 @@ test.before.each((ctx) => {
 test.after.each(async (ctx) => {
   await ctx.sim.stop();
 });
-
-async function written(d: Daemon): Promise<number> {
-  const r = await d.sql("SELECT total_changes() AS n");
-  return Number((r.rows[0] as Record<string, unknown>).n);
-}
 
 test("a view of 200 records is written over many turns, none above the bound", async ({ sim }) => {
   const [m1] = await sim.form(3);
@@ -43,11 +37,11 @@ test("a view of 200 records is written over many turns, none above the bound", a
   }).finally(() => (settled = true));
   joined.catch(() => {});
   const steps: number[] = [];
-  let last = await written(joiner);
+  let last = await rowsWritten(joiner);
   // The join, then a second for what it left to write.
   for (let after = 0; after < 100; after += settled ? 1 : 0) {
     await new Promise((r) => setTimeout(r, 1));
-    const now = await written(joiner);
+    const now = await rowsWritten(joiner);
     steps.push(now - last);
     last = now;
     sim.clock.advance(10);

@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
 import type { Member } from "../../lib/daemon/member.ts";
 import { HEARTBEAT_PERSIST_MS, PERSIST_INTERVAL_MS } from "../../lib/daemon/persistence.ts";
-import { MemoryCluster } from "../helpers/memory_member.ts";
+import { MemoryCluster, rowsWritten } from "../helpers/memory_member.ts";
 
 const test = suite<{ sim: MemoryCluster }>("view persistence");
 
@@ -22,12 +22,6 @@ test.after.each(async (ctx) => {
   await ctx.sim.stop();
 });
 
-/** Rows written through `d`'s store connection so far. */
-async function written(d: Daemon): Promise<number> {
-  const r = await d.sql("SELECT total_changes() AS n");
-  return Number((r.rows[0] as Record<string, unknown>).n);
-}
-
 async function heartbeats(d: Daemon): Promise<Map<string, number>> {
   const r = await d.sql("SELECT name, heartbeat FROM core_cluster_members");
   return new Map(
@@ -38,21 +32,21 @@ async function heartbeats(d: Daemon): Promise<Map<string, number>> {
 test("an idle member writes nothing; a change writes its own rows, not every member row", async ({ sim }) => {
   const [m1, m2] = await sim.form(3);
   await sim.run(10_000); // formed, roles settled, batches written
-  const before = await written(m1);
+  const before = await rowsWritten(m1);
   await sim.run(30_000);
-  assert.is(await written(m1), before, "30 idle seconds wrote nothing");
+  assert.is(await rowsWritten(m1), before, "30 idle seconds wrote nothing");
   // An app record: one record row (the batch's expiry sweep deletes nothing); no member row,
   // although every member's heartbeat moved a little since the last batch.
   await sim.drive(m2.records.put("k", 1));
   await sim.until(() => m1.records.get("k") !== undefined, 10_000);
   await sim.run(PERSIST_INTERVAL_MS + 500);
-  const after = await written(m1);
+  const after = await rowsWritten(m1);
   assert.ok(after - before <= 1 + 3, `at most the record and the heartbeats moved enough`);
   const batch = after;
   await sim.drive(m2.records.put("k", 2));
   await sim.until(() => m1.records.get("k")?.value === 2, 10_000);
   await sim.run(PERSIST_INTERVAL_MS + 500);
-  assert.is(await written(m1), batch + 1, "a second change soon after: its record row alone");
+  assert.is(await rowsWritten(m1), batch + 1, "a second change soon after: its record row alone");
 });
 
 test("a heartbeat that moved far enough is written with the next batch, every heartbeat at stop", async ({ sim }) => {

@@ -33,6 +33,12 @@ import { createRouter } from "../../routes/router.ts";
 /** The advertised address of member `mI` in {@link MemoryCluster.form}. */
 export const memberAddress = (i: number): string => `10.0.0.${i}:7443`;
 
+/** Rows written through `d`'s store connection so far (SQLite's `total_changes()`). */
+export async function rowsWritten(d: Daemon): Promise<number> {
+  const r = await d.sql("SELECT total_changes() AS n");
+  return Number((r.rows[0] as Record<string, unknown>).n);
+}
+
 /** The engine as the daemon's {@link GossipHandle}; `close` closes its transport. */
 export function gossipHandle(g: Gossip, close: () => Promise<void>): GossipHandle {
   return {
