@@ -77,9 +77,12 @@ test("bodies held back by clients without a certificate are answered unread and 
 
 test("one address gets at most its share of connections: 429 beyond it, closed far beyond", async ({ m }) => {
   const each = HTTPS_LIMITS.maxConnectionsPerPeer;
-  // All connect at once; each asks as soon as its handshake is done (a few at a time take
-  // their turn: HTTPS_LIMITS.maxPendingPerPeer).
+  // All connect at once; each asks once its handshake is done (a few at a time take their turn:
+  // HTTPS_LIMITS.maxPendingPerPeer), but none before every connection is established: a
+  // connection refused 429 is closed after its answer, and one still in a full accept queue
+  // (its SYN dropped, sent again a second later) would then be counted after that close.
   const conns = Array.from({ length: 2 * each + 4 }, () => open(m.port, "127.0.0.8"));
+  await Promise.all(conns.map((c) => within(c.connected, ANSWER_MS, "TCP connection")));
   for (const c of conns) c.ready.then(() => c.socket.write(head("GET", "/core/1.0")), () => {});
   const answers = await Promise.all(conns.map((c) => within(c.answer, ANSWER_MS, "answer")));
   const count = (s: number) => answers.filter((a) => a.status === s).length;
