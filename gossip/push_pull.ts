@@ -24,6 +24,7 @@ import type { PushPullMsg, StateEntry, Update } from "./messages.ts";
 import { pickRandom } from "./random.ts";
 import type { RecordTable } from "./records.ts";
 import type { EngineHost } from "./host.ts";
+import { SyncQueue } from "./sync_queue.ts";
 
 /** What push-pull needs from the engine. */
 export interface PushPullHost extends EngineHost {
@@ -86,7 +87,8 @@ export class PushPull {
   readonly #pending = new Map<number, Pending>();
   /** Full exchanges under way, by address: a second join of one address shares the first. */
   readonly #full = new Map<string, Promise<boolean>>();
-  readonly #syncs = new Set<TimerHandle>();
+  /** Digest exchanges asked for by {@link syncSoon}, opened a few per gossip interval. */
+  readonly #syncs: SyncQueue;
   /** When each dead member was last tried on evidence it is back (see {@link revive}). */
   readonly #revived = new Map<string, number>();
   /** Answers given per peer in the current window (see {@link ANSWERS_PER_WINDOW}). */
@@ -109,6 +111,11 @@ export class PushPull {
     this.#records = records;
     this.#own = addresses.own;
     this.#seeds = addresses.seeds;
+    this.#syncs = new SyncQueue(
+      host.clock,
+      host.config.gossipIntervalMs,
+      (a) => void this.exchange(a, false),
+    );
   }
 
   /** This member's full state as a push-pull answer (what an admitting member hands a joiner). */
@@ -135,20 +142,14 @@ export class PushPull {
   }
 
   /**
-   * One gossip interval from now (once the bursts of what was just queued went out), compares
-   * digests with each of `addresses`: a member that holds the same tables answers with digests
-   * only, one that missed something converges at once instead of at its next periodic exchange.
+   * Compares digests with each of `addresses`, from one gossip interval from now (once the
+   * bursts of what was just queued went out), a few per interval (see sync_queue.ts): a member
+   * that holds the same tables answers with digests only, one that missed something converges
+   * within seconds instead of at its next periodic exchange.
    */
   syncSoon(addresses: readonly string[]): void {
-    const h = this.#h;
     if (this.#stopped) return;
-    const targets = addresses.filter((a) => a !== this.#own);
-    if (targets.length === 0) return;
-    const timer = h.clock.setTimeout(() => {
-      this.#syncs.delete(timer);
-      for (const a of targets) void this.exchange(a, false);
-    }, h.config.gossipIntervalMs);
-    this.#syncs.add(timer);
+    this.#syncs.add(addresses.filter((a) => a !== this.#own));
   }
 
   /** One periodic exchange (digests first) with a random live member. */
@@ -252,7 +253,7 @@ export class PushPull {
         });
       } else {
         const sh = h.state.digest();
-        h.send(address, { t: "pp", f: h.name, s: seq, sh, rh: this.#recordsHash() }, true);
+        h.send(address, { t: "pp", f: h.name, s: seq, sh, rh: this.#records.digest() }, true);
       }
     });
   }
@@ -291,7 +292,7 @@ export class PushPull {
       h.logger.debug("Push-pull answer withheld: too many from this peer", { from });
       return;
     }
-    const rh = this.#recordsHash();
+    const rh = this.#records.digest();
     // Records travel only when the tables differ (or the peer sent no digest: a join).
     const inSync = msg.rh === rh;
     const rc = inSync ? undefined : this.#allRecords();
@@ -386,8 +387,7 @@ export class PushPull {
   /** Fails every exchange under way; later ones fail at once. */
   stop(): void {
     this.#stopped = true;
-    for (const t of this.#syncs) this.#h.clock.clearTimeout(t);
-    this.#syncs.clear();
+    this.#syncs.stop();
     for (const [seq, p] of this.#pending) this.#settle(seq, p, false);
   }
 
@@ -396,12 +396,6 @@ export class PushPull {
     if (p.timer !== undefined) this.#h.clock.clearTimeout(p.timer);
     before?.();
     p.done(ok);
-  }
-
-  /** Digest of the record table: equal tables give equal digests whatever the order. */
-  #recordsHash(): string {
-    const ids = this.#records.all().map((r) => `${r.kind}\n${r.key}\n${r.version}\n${r.origin}`);
-    return extensionDigest(ids.sort());
   }
 
   /**

@@ -31,6 +31,7 @@ import type {
   SetRecordOptions,
 } from "../lib/cluster/membership.ts";
 import { compareRecords, RECORD_LIMITS, sameJson } from "../lib/cluster/membership.ts";
+import { extensionDigest } from "../lib/cluster/extensions.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Trust } from "../lib/cluster/trust.ts";
@@ -151,6 +152,8 @@ export class RecordTable {
   readonly #trust: () => Trust;
   readonly #max: number;
   #size = 0;
+  /** The last {@link RecordTable.digest} and the time it holds until (see there). */
+  #digest: { value: string; until: number } | undefined;
   #loggedAt = -Infinity;
   #refusedLoggedAt = -Infinity;
   /** Trust refusals in the current second, by sender. */
@@ -200,6 +203,27 @@ export class RecordTable {
       for (const r of map.values()) if (!this.#expired(r, now)) out.push(r);
     }
     return out;
+  }
+
+  /**
+   * Digest of the unexpired records (each one's kind, key, version and origin; equal tables give
+   * equal digests whatever the order), what push-pull compares. Kept until a record is stored or
+   * the first of them expires: every push-pull opening and answer carries it, and a member that
+   * changed the roster opens one with every other member (a sort and a hash of every record
+   * each time, O(N²) for the N exchanges).
+   */
+  digest(): string {
+    const now = this.#clock.now();
+    if (this.#digest && now < this.#digest.until) return this.#digest.value;
+    let until = Infinity;
+    const ids: string[] = [];
+    for (const r of this.all()) {
+      ids.push(`${r.kind}\n${r.key}\n${r.version}\n${r.origin}`);
+      if (r.expiresAt !== undefined && r.expiresAt < until) until = r.expiresAt;
+    }
+    const value = extensionDigest(ids.sort());
+    this.#digest = { value, until };
+    return value;
   }
 
   /** A local write. See {@link RecordStore.setRecord}. */
@@ -434,6 +458,7 @@ export class RecordTable {
     if (!map) this.#byKind.set(r.kind, map = new Map());
     const had = map.has(r.key);
     map.set(r.key, r);
+    this.#digest = undefined;
     if (!had) this.#size++;
   }
 

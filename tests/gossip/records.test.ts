@@ -346,4 +346,37 @@ test("records restored from init are served without events or gossip", () => {
   b.stop();
 });
 
+test("the records digest push-pull compares changes when a record is stored and again when one expires", () => {
+  const n = 3;
+  const c = createSimCluster({ size: n, seed: 71, config: { pushPullIntervalMs: 0 } });
+  c.clock.advance(spreadBound(n) * 3);
+  /** The `rh` of member 0's next digest exchange. */
+  const rh = () => {
+    let seen: string | undefined;
+    const send = c.net.send;
+    c.net.send = function (from, to, frame) {
+      const f = frame as { t?: string; r?: boolean; rh?: string } | undefined;
+      if (f?.t === "pp" && from.address === c.addresses[0] && !f.r) seen ??= f.rh;
+      return send.call(this, from, to, frame);
+    };
+    try {
+      c.members[0].sync([c.addresses[1]]);
+      c.clock.advance(2 * lan.gossipIntervalMs);
+    } finally {
+      c.net.send = send;
+    }
+    assert.type(seen, "string");
+    return seen!;
+  };
+  const before = rh();
+  assert.is(rh(), before, "unchanged table, same digest");
+  const now = Math.ceil(c.clock.now());
+  c.members[0].setRecord("token", "short", { n: 1 }, { expiresAt: now + 5000 });
+  const held = rh();
+  assert.is.not(held, before, "a stored record changes it");
+  c.clock.advance(5000);
+  assert.is(rh(), before, "once the record expired, the digest is the table's without it");
+  c.stop();
+});
+
 test.run();
