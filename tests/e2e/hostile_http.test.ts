@@ -13,6 +13,7 @@ import { HTTPS_LIMITS } from "../../lib/net/limits.ts";
 import {
   api,
   bootstrap,
+  eventually,
   type Member,
   newMember,
   run,
@@ -77,12 +78,20 @@ test("bodies held back by clients without a certificate are answered unread and 
 
 test("one address gets at most its share of connections: 429 beyond it, closed far beyond", async ({ m }) => {
   const each = HTTPS_LIMITS.maxConnectionsPerPeer;
-  // All connect at once; each asks once its handshake is done (a few at a time take their turn:
-  // HTTPS_LIMITS.maxPendingPerPeer), but none before every connection is established: a
-  // connection refused 429 is closed after its answer, and one still in a full accept queue
-  // (its SYN dropped, sent again a second later) would then be counted after that close.
+  // All connect at once, and none asks before the four beyond twice the cap are closed: a
+  // connection answered 429 is closed after its answer, and the daemon may take up the last
+  // connections from its accept queue only after that (under load, CI: all 132 admitted). Until
+  // then only the first few finish their handshakes (HTTPS_LIMITS.maxPendingPerPeer); the rest
+  // wait unread for a turn, which an answer gives.
   const conns = Array.from({ length: 2 * each + 4 }, () => open(m.port, "127.0.0.8"));
-  await Promise.all(conns.map((c) => within(c.connected, ANSWER_MS, "TCP connection")));
+  const settled = { ready: 0, closed: 0 };
+  for (const c of conns) c.ready.then(() => settled.ready++, () => settled.closed++);
+  await eventually(
+    "the connections beyond twice the cap closed, the first turns' handshakes done",
+    async () => settled.closed >= 4 && settled.ready >= HTTPS_LIMITS.maxPendingPerPeer,
+    ANSWER_MS,
+    20,
+  );
   for (const c of conns) c.ready.then(() => c.socket.write(head("GET", "/core/1.0")), () => {});
   const answers = await Promise.all(conns.map((c) => within(c.answer, ANSWER_MS, "answer")));
   const count = (s: number) => answers.filter((a) => a.status === s).length;

@@ -15,12 +15,6 @@ export type Outcome =
 /** A connection and what arrives on it. */
 export interface RawConnection {
   socket: Socket;
-  /**
-   * Resolves once the TCP connection is established (it is then in the server's accept queue,
-   * or already taken from it) or closed: what a test that counts connections waits for before
-   * it lets any be answered and closed.
-   */
-  connected: Promise<void>;
   /** Resolves once the TLS handshake (or the unix connect) is done; rejects when it fails. */
   ready: Promise<void>;
   /** Resolves with the first full answer, or `status: 0` when closed before one. */
@@ -39,7 +33,7 @@ function parse(text: string): { status: number; body: string; complete: boolean 
   return { status, body: body.slice(0, length), complete: Buffer.byteLength(body) >= length };
 }
 
-function watch(socket: Socket, connected: Promise<void>, ready: Promise<void>): RawConnection {
+function watch(socket: Socket, ready: Promise<void>): RawConnection {
   let text = "";
   let settle: (o: Outcome) => void;
   const answer = new Promise<Outcome>((resolve) => (settle = resolve));
@@ -61,7 +55,7 @@ function watch(socket: Socket, connected: Promise<void>, ready: Promise<void>): 
     if (got) settle({ status: got.status, body: got.body, closed: true });
     else settle({ status: 0, body: "", closed: true });
   });
-  return { socket, connected, ready, answer, closed };
+  return { socket, ready, answer, closed };
 }
 
 /**
@@ -75,10 +69,6 @@ export function tlsConnection(
 ): RawConnection {
   const tcp = netConnect({ host: "127.0.0.1", port, localAddress: from });
   tcp.on("error", () => {});
-  const connected = new Promise<void>((resolve) => {
-    tcp.once("connect", () => resolve());
-    tcp.once("close", () => resolve());
-  });
   const socket = tlsConnect({
     socket: tcp,
     rejectUnauthorized: false,
@@ -89,7 +79,7 @@ export function tlsConnection(
     socket.once("close", () => reject(new Error("closed before the handshake")));
   });
   ready.catch(() => {});
-  return watch(socket, connected, ready);
+  return watch(socket, ready);
 }
 
 /** A connection to the unix socket at `path`. */
@@ -100,7 +90,7 @@ export function unixConnection(path: string): RawConnection {
     socket.once("close", () => reject(new Error("closed before connecting")));
   });
   ready.catch(() => {});
-  return watch(socket, ready.catch(() => {}), ready);
+  return watch(socket, ready);
 }
 
 /** A request head (HTTP/1.1, `host: cohort`) with the given extra headers. */
