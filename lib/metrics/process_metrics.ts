@@ -5,7 +5,9 @@
  *
  * @module
  */
+import perfHooks, { type IntervalHistogram } from "node:perf_hooks";
 import { collectDefaultMetrics, Registry } from "prom-client";
+import { registerEventLoopLag } from "./event_loop_lag.ts";
 
 /**
  * How often the event loop lag is sampled, in ms: each sample wakes the process. prom-client's
@@ -31,17 +33,36 @@ let registry: Registry | undefined;
 /**
  * The process metrics' registry, started on the first call: a member calls it at its first
  * scrape, so a member nobody scrapes never samples its event loop. The lag and GC figures then
- * cover the time since the previous scrape, and the first scrape's lag figures hold no samples
- * yet (prom-client reports the empty histogram: min 9223372036.854776, mean NaN).
+ * cover the time since the previous scrape; the first scrape's lag figures, which have no
+ * samples yet, are NaN (see `event_loop_lag.ts`).
  */
 export function processRegistry(): Registry {
   if (!registry) {
-    registry = new Registry();
-    collectDefaultMetrics({
-      register: registry,
-      eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
-    });
-    for (const name of MISNAMED) registry.removeSingleMetric(name);
+    const made = new Registry();
+    const histogram = keepingHistogram(() =>
+      collectDefaultMetrics({ register: made, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS })
+    );
+    for (const name of MISNAMED) made.removeSingleMetric(name);
+    // prom-client reads its histogram's raw figures (see event_loop_lag.ts): the same histogram,
+    // so the process still has one sampler, is read right instead.
+    if (histogram) registerEventLoopLag(made, histogram, EVENT_LOOP_SAMPLE_MS);
+    registry = made;
   }
   return registry;
+}
+
+/**
+ * Runs `start` and returns the event loop delay histogram it created, if any: prom-client
+ * enables one for its lag figures and keeps it to itself.
+ */
+function keepingHistogram(start: () => void): IntervalHistogram | undefined {
+  const create = perfHooks.monitorEventLoopDelay;
+  let made: IntervalHistogram | undefined;
+  perfHooks.monitorEventLoopDelay = (options) => (made = create(options));
+  try {
+    start();
+  } finally {
+    perfHooks.monitorEventLoopDelay = create;
+  }
+  return made;
 }
