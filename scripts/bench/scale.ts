@@ -11,8 +11,11 @@
  *   serf: its agent spawned) until every other member logged it joined; cohort's `init --token`
  *   duration is given too (median over the joins, and the last one);
  * - idle, after a settle pause (`--settle`, default 5 s; ≥ 60 s for the steady state, once the
- *   connections opened while forming have closed or are kept for the probes), over a window:
- *   CPU per member (% of one core, utime+stime from /proc/PID/stat), resident memory per member
+ *   connections opened while forming have closed or are kept for the probes), over a window
+ *   before anything scraped a member, then over a second one after a scrape (which starts
+ *   cohort's process metrics, as Prometheus does): CPU per member (% of one core, the threads'
+ *   run time from /proc/PID/task/TID/schedstat, in ns; beside it utime+stime from
+ *   /proc/PID/stat, in 10 ms ticks, as this benchmark reported before), resident memory per member
  *   (VmRSS) and its proportional share (Pss from /proc/PID/smaps_rollup: pages shared between
  *   members, such as the runtime's own code, are split between them); for cohort also the
  *   connections each member dialled per minute (each a TLS handshake at both ends);
@@ -38,7 +41,15 @@
  * Installs serf (`apt-get install -y serf`) when it is missing.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -143,10 +154,25 @@ function run(cmd: string, args: string[], input = "") {
   });
 }
 
-/** CPU time of a process so far (utime + stime), ms. */
+/** CPU time of a process so far (utime + stime), ms, in the kernel's 10 ms ticks. */
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(f[11]) + Number(f[12])) * 10;
+}
+/**
+ * CPU time of a process so far, ms: its live threads' run time from
+ * /proc/PID/task/TID/schedstat (ns). Ticks come in 10 ms steps: at 0.3 % of a core a 20 s
+ * window holds about 6 of them per member, so one member's figure moves by a sixth with the
+ * window's phase (the mean over N members much less: the rounding is unbiased).
+ */
+function runMs(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch { /* thread gone */ }
+  }
+  return ns / 1e6;
 }
 function memKb(pid: number): { rss: number; pss: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -373,6 +399,11 @@ async function everyone(
 
 type Figures = Record<string, number | undefined>;
 
+const medianOf = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
 /** Writes every member's lines and the figures' start times under `--logs` (see the usage). */
 function keepLogs(
   kind: Kind,
@@ -431,37 +462,55 @@ async function oneRun(kind: Kind, run: number): Promise<Figures> {
       formed,
       (t) => c.isFailed(t),
     );
-    // Idle window.
+    // Two idle windows: the first before anything scraped a member (as serf, which has no
+    // metrics), the second after one scrape, which starts a member's process metrics (an event
+    // loop lag sampler every second, a GC observer: lib/metrics/process_metrics.ts), as a
+    // member that Prometheus scrapes runs.
     const pids = members.map((m) => m.proc!.child.pid!);
-    // Read outside the window: a scrape costs a member more than a second of idling.
-    const dials0 = await c.dials?.();
-    const cpu0 = pids.map(cpuMs);
-    const t0 = now();
-    await sleep(IDLE_MS);
-    const elapsed = now() - t0;
-    const cpu = pids.map((p, i) => (cpuMs(p) - cpu0[i]) / elapsed * 100);
-    const mem = pids.map(memKb);
-    const dials1 = await c.dials?.();
-    if (dials0 && dials1) {
-      f["connections dialled per member per minute, idle"] = dials1.reduce((a, d, i) =>
-        a + d - dials0[i], 0) / N * 60_000 / elapsed;
-    }
     const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-    f["idle CPU per member (% of a core)"] = avg(cpu);
-    f["idle CPU, all members (% of a core)"] = cpu.reduce((a, b) => a + b, 0);
+    const window = async () => {
+      const tick0 = pids.map(cpuMs);
+      const run0 = pids.map(runMs);
+      const t0 = now();
+      await sleep(IDLE_MS);
+      const elapsed = now() - t0;
+      return {
+        t0,
+        elapsed,
+        ticks: pids.map((p, i) => (cpuMs(p) - tick0[i]) / elapsed * 100),
+        run: pids.map((p, i) => (runMs(p) - run0[i]) / elapsed * 100),
+      };
+    };
+    const idle = await window();
+    const { t0, ticks: cpu } = idle;
+    const mem = pids.map(memKb);
     f["resident memory per member, VmRSS (MB)"] = avg(mem.map((m) => m.rss)) / 1024;
     f["proportional memory per member, Pss (MB)"] = avg(mem.map((m) => m.pss)) / 1024;
+    f["idle CPU per member (% of a core), run time (schedstat)"] = avg(idle.run);
+    f["idle CPU per member (% of a core), utime+stime ticks"] = avg(cpu);
+    f["idle CPU per member, median over members (%), run time"] = medianOf(idle.run);
+    f["idle CPU, all members (% of a core), run time"] = idle.run.reduce((a, b) => a + b, 0);
+    // Read outside the window: a scrape costs a member more than a second of idling.
+    const dials0 = await c.dials?.();
+    const scraped = await window();
+    const dials1 = await c.dials?.();
+    f["idle CPU per member once scraped (% of a core), run time"] = avg(scraped.run);
+    f["idle CPU per member once scraped (% of a core), ticks"] = avg(scraped.ticks);
+    if (dials0 && dials1) {
+      f["connections dialled per member per minute, idle"] = dials1.reduce((a, d, i) =>
+        a + d - dials0[i], 0) / N * 60_000 / scraped.elapsed;
+    }
     f["suspicions of healthy members while idle"] = count(t0, now(), c.isSuspect);
     f["failed verdicts of healthy members while idle"] = count(t0, now(), (t) => c.isFailed(t));
     // One list request's cost to member 0.
-    const idleRate = cpu[0] / 100;
-    const c0 = cpuMs(pids[0]);
+    const idleRate = scraped.run[0] / 100;
+    const c0 = runMs(pids[0]);
     const l0 = now();
     for (let i = 0; i < REQUESTS; i++) await c.list();
     const took = now() - l0;
     f["one member list, CPU of the member answering (ms)"] = Math.max(
       0,
-      (cpuMs(pids[0]) - c0 - idleRate * took) / REQUESTS,
+      (runMs(pids[0]) - c0 - idleRate * took) / REQUESTS,
     );
     // kill -9 of the last member.
     const victim9 = members[N - 1];
