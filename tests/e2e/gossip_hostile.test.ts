@@ -243,4 +243,23 @@ test("a flood of 22 000 forged members in four frames leaves the member table al
   await everyView(ctx, (v) => v.length === N && v.every((e) => e.status === "ONLINE"), 5000);
 });
 
+test("one member's certificate cannot speak for another: frames in a stopped m3's name leave it silent", async (ctx) => {
+  const [m1, m2, m3] = ["m1", "m2", "m3"].map((n) => member(ctx, n));
+  const m3At = async (m: ClusterMember) => (await ctx.cluster.view(m)).find((e) => e.name === "m3");
+  assert.is(await ctx.cluster.stop(m3), 0, m3.proc!.logs());
+  await waitUntil(async () => (await m3At(m1))?.status !== "ONLINE", "m1 sees m3 down", 30_000);
+  const before = (await m3At(m1))!;
+  // m2's certificate (a member's, so the connection is accepted), every frame naming m3 as its
+  // sender: had m1 taken `f` at its word, m3 would have been heard from and tried as back.
+  await forge(m2, [m1], [
+    { t: "ping", f: "m3", n: "m1", s: 1 },
+    { t: "gossip", f: "m3", pb: [{ k: "alive", n: "m2", i: 0, m: wireMeta(m2.address, 1) }] },
+    { t: "ack", f: "m3", s: 1 },
+  ]);
+  await new Promise((r) => setTimeout(r, 1500));
+  const after = (await m3At(m1))!;
+  assert.is(after.status, before.status, "m3 still down at m1");
+  assert.is(after.last_heartbeat, before.last_heartbeat, "m3 not heard from at m1");
+});
+
 test.run();
