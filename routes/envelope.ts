@@ -45,15 +45,19 @@ export function sync<T>(metadata: T, status = 200): Response {
 }
 
 /**
- * {@link sync} for metadata already serialised (`metadataJson` must be valid JSON): the same
- * text as `sync(JSON.parse(metadataJson))`, without serialising the metadata again.
+ * {@link sync} for metadata already serialised and encoded: `metadataUtf8`, the UTF-8 bytes of
+ * valid JSON in chunks, gives the same bytes as `sync(JSON.parse(metadata))` would, without
+ * serialising or encoding the metadata again.
  */
-export function syncJson(metadataJson: string, status = 200): Response {
-  return jsonResponse(`${SYNC_HEAD}${metadataJson}}`, status);
+export function syncUtf8(metadataUtf8: readonly Uint8Array[], status = 200): Response {
+  return jsonResponse([SYNC_HEAD, ...metadataUtf8, SYNC_TAIL], status);
 }
 
-/** A sync envelope's text up to its metadata (the key order of {@link sync}'s object). */
-const SYNC_HEAD = JSON.stringify({ ...SYNC_FIELDS, metadata: null }).slice(0, -"null}".length);
+/** A sync envelope's bytes up to its metadata (the key order of {@link sync}'s object). */
+const SYNC_HEAD = new TextEncoder().encode(
+  JSON.stringify({ ...SYNC_FIELDS, metadata: null }).slice(0, -"null}".length),
+);
+const SYNC_TAIL = new TextEncoder().encode("}");
 
 /** An error envelope with HTTP status `status` and a human-readable `message`. */
 export function failure(

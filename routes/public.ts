@@ -8,7 +8,7 @@ import { UnavailableError } from "../lib/errors.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireOnline, requireTrusted, STATUS_MESSAGES } from "./access.ts";
 import { flag, param } from "./body.ts";
-import { sync, syncJson } from "./envelope.ts";
+import { sync, syncUtf8 } from "./envelope.ts";
 
 /** Allows a member that serves its cluster view (online or waiting for an upgrade). */
 function requireInitialized(service: MemberService): void {
@@ -70,7 +70,7 @@ export function publicRoutes(router: RouterType, service: MemberService): void {
     if (status === "uninitialized" || status === "starting" || status === "stopping") {
       throw new UnavailableError(STATUS_MESSAGES[status]);
     }
-    if (service.clusterMembersJson) return syncJson(await service.clusterMembersJson());
+    if (service.clusterMembersUtf8) return syncUtf8(await service.clusterMembersUtf8());
     return sync(await service.clusterMembers());
   });
 }

@@ -267,9 +267,9 @@ class MemberDaemon implements Daemon {
     return Promise.resolve(net.entries(this.member.machine.is("online")));
   }
 
-  clusterMembersJson(): Promise<string> {
+  clusterMembersUtf8(): Promise<readonly Uint8Array[]> {
     const net = this.#initialized();
-    return Promise.resolve(net.entriesJson(this.member.machine.is("online")));
+    return Promise.resolve(net.entriesUtf8(this.member.machine.is("online")));
   }
 
   /**

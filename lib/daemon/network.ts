@@ -171,9 +171,9 @@ export class Network {
     return this.#entries.get(this.#sources(selfOnline));
   }
 
-  /** {@link Network.entries} serialised as a JSON array (see `EntryList.json`). */
-  entriesJson(selfOnline: boolean): string {
-    return this.#entries.json(this.#sources(selfOnline));
+  /** {@link Network.entries} as the UTF-8 bytes of a JSON array (see `EntryList.utf8`). */
+  entriesUtf8(selfOnline: boolean): Uint8Array[] {
+    return this.#entries.utf8(this.#sources(selfOnline));
   }
 
   #sources(selfOnline: boolean) {

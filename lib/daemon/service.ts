@@ -161,10 +161,11 @@ export interface MemberService {
   /** The cluster's members as this member sees them. */
   clusterMembers(): Promise<ClusterMemberEntry[]>;
   /**
-   * {@link MemberService.clusterMembers} serialised as a JSON array, when the service keeps it
-   * serialised (`GET /core/1.0/cluster` then serialises nothing).
+   * {@link MemberService.clusterMembers} serialised as a JSON array, as its UTF-8 bytes in
+   * chunks to be sent in order, when the service keeps it encoded (`GET /core/1.0/cluster` then
+   * serialises and encodes nothing). The chunks are the service's: callers must not change them.
    */
-  clusterMembersJson?(): Promise<string>;
+  clusterMembersUtf8?(): Promise<readonly Uint8Array[]>;
   /**
    * Runs `;`-separated SQL statements against the local store (off the event loop; cohort's own
    * tables are read-only), cancelled when `signal` aborts or after the console's time limit.

@@ -177,10 +177,20 @@ async function writeResponse(
   if (res.socket) guard.answering(res.socket);
   // Checked before `body`: reading `body` of a pre-serialised response would build its stream.
   const known = knownBody(response);
-  if (known !== undefined) {
+  if (typeof known === "string") {
     headers["content-length"] = String(Buffer.byteLength(known));
     res.writeHead(response.status, response.statusText || undefined, headers);
     return void res.end(known);
+  }
+  if (known !== undefined) {
+    // Kept bytes go out as they are, in one write (corked): joining them into one buffer per
+    // answer cost more than encoding the text did (an allocation as large as the answer).
+    headers["content-length"] = String(known.reduce((n, c) => n + c.byteLength, 0));
+    res.writeHead(response.status, response.statusText || undefined, headers);
+    res.cork();
+    for (const chunk of known) res.write(chunk);
+    res.end();
+    return void res.uncork();
   }
   if (response.body === null) {
     res.writeHead(response.status, response.statusText || undefined, headers);

@@ -1,9 +1,10 @@
 /**
- * JSON responses that keep their serialised body as text and build a body stream only when
- * someone asks for one. A web `Response` built from a string sets up a readable stream at once,
- * which costs more than the rest of a small request together; the node adapter writes the text
- * directly instead. To every other caller (tests, an app wrapping the router) it behaves as an
- * ordinary `Response`: `text()`, `json()`, `arrayBuffer()`, `bytes()`, `blob()`, `body`,
+ * JSON responses that keep their serialised body as text (or as its UTF-8 bytes in chunks, when
+ * the caller keeps them encoded) and build a body stream only when someone asks for one. A web
+ * `Response` built from a string sets up a readable stream at once, which costs more than the
+ * rest of a small request together; the node adapter writes the text or the chunks directly
+ * instead. To every other caller (tests, an app wrapping the router) it behaves as an ordinary
+ * `Response`: `text()`, `json()`, `arrayBuffer()`, `bytes()`, `blob()`, `body`,
  * `bodyUsed`, `clone()`.
  *
  * @module
@@ -16,7 +17,8 @@ const encoder = new TextEncoder();
 const STATE = Symbol("cohort.jsonBody");
 
 interface BodyState {
-  text: string;
+  /** The body: JSON text, or its UTF-8 bytes in chunks (in order). */
+  text: string | readonly Uint8Array[];
   used: boolean;
   stream?: ReadableStream<Uint8Array>;
   headers?: Record<string, string>;
@@ -35,10 +37,32 @@ class JsonResponse extends Response {
   }
 }
 
+const decoder = new TextDecoder();
+
 function take(state: BodyState): Promise<string> {
   if (state.used) return Promise.reject(new TypeError("Body is unusable: it was already read"));
   state.used = true;
-  return Promise.resolve(state.text);
+  const { text } = state;
+  return Promise.resolve(typeof text === "string" ? text : decoder.decode(joined(text)));
+}
+
+/** The body as UTF-8 bytes of their own (a caller may change them). */
+function takeBytes(state: BodyState): Promise<Uint8Array<ArrayBuffer>> {
+  if (state.used) return Promise.reject(new TypeError("Body is unusable: it was already read"));
+  state.used = true;
+  const { text } = state;
+  return Promise.resolve(typeof text === "string" ? encoder.encode(text) : joined(text));
+}
+
+/** The chunks in one new array of bytes. */
+function joined(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
 
 Object.defineProperties(JsonResponse.prototype, {
@@ -46,7 +70,8 @@ Object.defineProperties(JsonResponse.prototype, {
     get(this: JsonResponse) {
       const state = this[STATE];
       if (!state.stream) {
-        const bytes = encoder.encode(state.text);
+        const { text } = state;
+        const bytes = typeof text === "string" ? encoder.encode(text) : joined(text);
         state.stream = new ReadableStream({
           start(controller) {
             controller.enqueue(bytes);
@@ -76,17 +101,19 @@ Object.defineProperties(JsonResponse.prototype, {
   },
   arrayBuffer: {
     value(this: JsonResponse) {
-      return take(this[STATE]).then((t) => encoder.encode(t).buffer);
+      return takeBytes(this[STATE]).then((b) => b.buffer);
     },
   },
   bytes: {
     value(this: JsonResponse) {
-      return take(this[STATE]).then((t) => encoder.encode(t));
+      return takeBytes(this[STATE]);
     },
   },
   blob: {
     value(this: JsonResponse) {
-      return take(this[STATE]).then((t) => new Blob([t], { type: JSON_HEADERS["content-type"] }));
+      return takeBytes(this[STATE]).then((b) =>
+        new Blob([b], { type: JSON_HEADERS["content-type"] })
+      );
     },
   },
   clone: {
@@ -101,17 +128,23 @@ Object.defineProperties(JsonResponse.prototype, {
   },
 });
 
-/** A `Response` with `text` as its JSON body and `status`; extra `headers` are added. */
+/**
+ * A `Response` with `text` as its JSON body (the text, or its UTF-8 bytes in chunks, which the
+ * response then holds: the caller must not change them) and `status`; extra `headers` are added.
+ */
 export function jsonResponse(
-  text: string,
+  text: string | readonly Uint8Array[],
   status: number,
   headers?: Record<string, string>,
 ): Response {
   return new JsonResponse({ text, used: false, headers }, status);
 }
 
-/** The serialised body of a response made by {@link jsonResponse}, if untouched so far. */
-export function knownBody(response: Response): string | undefined {
+/**
+ * The serialised body of a response made by {@link jsonResponse} (the text or the chunks of
+ * bytes it was given), if untouched so far.
+ */
+export function knownBody(response: Response): string | readonly Uint8Array[] | undefined {
   const state = (response as Partial<JsonResponse>)[STATE];
   return state && !state.used ? state.text : undefined;
 }

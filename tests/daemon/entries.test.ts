@@ -5,13 +5,19 @@
  * at every moment the one a fresh build from its view gives, heartbeats included; whole members
  * on the simulated clock (`MemoryCluster`).
  */
+import { Buffer } from "node:buffer";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
-import { ENTRIES_MAX_AGE_MS, listEntries } from "../../lib/daemon/entries.ts";
+import {
+  ENTRIES_MAX_AGE_MS,
+  EntryList,
+  type EntrySources,
+  listEntries,
+} from "../../lib/daemon/entries.ts";
 import type { Member } from "../../lib/daemon/member.ts";
 import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
 
@@ -31,17 +37,27 @@ test.after.each(async (ctx) => {
 
 const address = memberAddress;
 
-/** What a fresh build from `d`'s view gives now. */
-function fresh(d: Daemon, sim: MemoryCluster) {
+/** What `d`'s list is built from now. */
+function sourcesOf(d: Daemon, sim: MemoryCluster): EntrySources {
   const member = (d as unknown as { member: Member }).member;
   const net = member.network!;
-  return listEntries({
+  return {
     view: net.view,
     roles: net.roles.roles(),
     appVersion: member.appVersion,
     selfOnline: member.machine.is("online"),
     now: sim.clock.now(),
-  });
+  };
+}
+
+/** What a fresh build from `d`'s view gives now. */
+function fresh(d: Daemon, sim: MemoryCluster) {
+  return listEntries(sourcesOf(d, sim));
+}
+
+/** The bytes `GET /core/1.0/cluster` answers with as metadata, decoded (one text). */
+async function servedJson(d: Daemon): Promise<string> {
+  return new TextDecoder().decode(Buffer.concat(await d.clusterMembersUtf8!()));
 }
 
 /**
@@ -56,7 +72,7 @@ async function alwaysFresh(sim: MemoryCluster, daemons: Daemon[], ms: number, st
       if (d.status() !== "online") continue;
       const built = fresh(d, sim);
       assert.equal(await d.clusterMembers(), built, `at ${sim.clock.now()}`);
-      assert.is(await d.clusterMembersJson!(), JSON.stringify(built), `JSON at ${sim.clock.now()}`);
+      assert.is(await servedJson(d), JSON.stringify(built), `JSON at ${sim.clock.now()}`);
       checks++;
     }
   }
@@ -106,9 +122,36 @@ test("answers between changes refresh the heartbeats: each row's is the gossip l
   await sim.run(Math.floor(ENTRIES_MAX_AGE_MS / 2));
   const after = await m1.clusterMembers();
   assert.equal(after, fresh(m1, sim));
-  assert.is(await m1.clusterMembersJson!(), JSON.stringify(fresh(m1, sim)), "and its JSON");
+  assert.is(await servedJson(m1), JSON.stringify(fresh(m1, sim)), "and its JSON");
   const own = (list: typeof before) => list.find((e) => e.name === "m1")!.last_heartbeat;
   assert.ok(own(after) > own(before), `${own(before)} then ${own(after)}`);
+});
+
+test("an answer between changes encodes only this member's heartbeat; a change, every row", async ({ sim }) => {
+  const [m1] = await sim.form(4);
+  await sim.run(3000);
+  let encoded = 0;
+  const encoder = new TextEncoder();
+  const list = new EntryList({ encode: (text) => (encoded += text.length, encoder.encode(text)) });
+  const answer = () => new TextDecoder().decode(Buffer.concat(list.utf8(sourcesOf(m1, sim))));
+  assert.is(answer(), JSON.stringify(fresh(m1, sim)));
+  const whole = encoded;
+  assert.ok(whole >= answer().length - 10, `the first answer encodes its rows: ${whole}`);
+  // The clock stands still: nobody's heartbeat moves but this member's own (stamped now).
+  encoded = 0;
+  for (let i = 0; i < 100; i++) assert.is(answer(), JSON.stringify(fresh(m1, sim)));
+  const stamp = JSON.stringify(new Date(sim.clock.now()).toISOString()).length;
+  assert.is(encoded, 100 * stamp, "each answer encoded its own heartbeat, nothing else");
+  // A change the rows show (this member's app version) encodes them again, once.
+  await sim.drive(m1.setAppVersion("2.0.0"));
+  encoded = 0;
+  const changed = answer();
+  assert.is(changed, JSON.stringify(fresh(m1, sim)));
+  assert.match(changed, /"app_version":"2\.0\.0"/);
+  assert.ok(encoded >= changed.length - 10, `rows encoded again: ${encoded}`);
+  encoded = 0;
+  assert.is(answer(), changed);
+  assert.is(encoded, stamp);
 });
 
 test("joins, settled roles, an extension update and a dead verdict show at once", async ({ sim }) => {

@@ -46,6 +46,25 @@ test("clone() gives an independent copy", async () => {
   assert.is(await r.text(), '{"d":4}');
 });
 
+test("a body given as UTF-8 bytes in chunks reads as its text, and as bytes of the reader's own", async () => {
+  const text = '{"e":"caf\u00e9"}';
+  const bytes = new TextEncoder().encode(text);
+  // Split inside the two-byte character: only the whole is decoded.
+  const at = bytes.indexOf(0xc3) + 1;
+  const chunks = [bytes.subarray(0, 2), bytes.subarray(2, at), bytes.subarray(at)];
+  const r = jsonResponse(chunks, 200);
+  assert.is(knownBody(r), chunks, "known as the chunks given");
+  assert.is(await r.text(), text);
+  assert.equal(await jsonResponse(chunks, 200).json(), { e: "caf\u00e9" });
+  const copy = new Uint8Array(await jsonResponse(chunks, 200).arrayBuffer());
+  assert.equal([...copy], [...bytes]);
+  copy[0] = 0;
+  assert.is(bytes[0], 123, "the reader changed its copy only");
+  assert.is(await jsonResponse(chunks, 200).clone().text(), text);
+  const reader = jsonResponse(chunks, 200).body!.getReader();
+  assert.is(new TextDecoder().decode((await reader.read()).value), text);
+});
+
 test("knownBody() is undefined for other responses", () => {
   assert.is(knownBody(new Response("x")), undefined);
 });

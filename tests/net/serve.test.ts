@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import { lstat, rename, stat, writeFile } from "node:fs/promises";
 import { Agent, request as httpRequest } from "node:http";
@@ -8,6 +9,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { LockedError, UnavailableError } from "../../lib/errors.ts";
 import { requestJson } from "../../lib/net/client.ts";
+import { jsonResponse } from "../../lib/net/json_response.ts";
 import { pinnedTlsOptions } from "../../lib/net/pin.ts";
 import { serveHttps, serveUnix } from "../../lib/net/serve.ts";
 import type { FetchHandler, Listener } from "../../lib/net/serve.ts";
@@ -132,6 +134,38 @@ unix("serves on a 0660 socket with transport unix and removes it on close", asyn
     assert.is((err as { code?: string }).code, "ENOENT");
   }
 });
+
+unix(
+  "writes a JSON response kept as text or as chunks of bytes as they are, with their byte length",
+  async () => {
+    const text = '{"name":"caf\u00e9 \u2713","n":1}';
+    const bytes = new TextEncoder().encode(text);
+    const chunks = [bytes.subarray(0, 10), bytes.subarray(10, 11), bytes.subarray(11)];
+    for (const body of [text, chunks]) {
+      await withUnix(async (listener) => {
+        const raw = await new Promise<{ length?: string; type?: string; data: Buffer }>(
+          (ok, fail) => {
+            const req = httpRequest({ socketPath: listener.address, path: "/" }, (res) => {
+              const chunks: Buffer[] = [];
+              res.on("data", (c: Buffer) => chunks.push(c));
+              res.on("end", () =>
+                ok({
+                  length: res.headers["content-length"],
+                  type: res.headers["content-type"],
+                  data: Buffer.concat(chunks),
+                }));
+            });
+            req.on("error", fail);
+            req.end();
+          },
+        );
+        assert.is(raw.length, String(bytes.length), typeof body);
+        assert.is(raw.type, "application/json");
+        assert.equal([...raw.data], [...bytes], typeof body);
+      }, () => Promise.resolve(jsonResponse(body, 200)));
+    }
+  },
+);
 
 unix("refuses a second server on a live socket with a LockedError", async () => {
   await withUnix(async (listener) => {

@@ -264,7 +264,7 @@ test("GET /core/1.0/cluster lists members once online, 503 before", async ({ cal
   assert.is(body.metadata[0].status, "ONLINE");
 });
 
-test("GET /core/1.0/cluster from a service that keeps the list serialised: the same text", async ({ service }) => {
+test("GET /core/1.0/cluster from a service that keeps the list encoded: the same bytes", async ({ service }) => {
   service.state = "online";
   const handler = createRouter(service);
   const get = async () =>
@@ -272,12 +272,16 @@ test("GET /core/1.0/cluster from a service that keeps the list serialised: the s
   const plain = await get();
   const list = await service.clusterMembers();
   let served = 0;
+  // In chunks, as a service keeps them (split anywhere).
+  const bytes = new TextEncoder().encode(JSON.stringify(list));
+  const chunks = [bytes.subarray(0, 1), bytes.subarray(1, 7), bytes.subarray(7)];
   const keeping = Object.assign(Object.create(service), {
-    clusterMembersJson: () => (served++, Promise.resolve(JSON.stringify(list))),
+    clusterMembersUtf8: () => (served++, Promise.resolve(chunks)),
   });
   const kept = createRouter(keeping);
-  const text = await (await kept(new Request("http://cohort/core/1.0/cluster"), TRUSTED)).text();
-  assert.is(served, 1, "the serialised list was used");
+  const response = await kept(new Request("http://cohort/core/1.0/cluster"), TRUSTED);
+  const text = await response.text();
+  assert.is(served, 1, "the encoded list was used");
   assert.is(text, plain);
   assert.equal(JSON.parse(text).metadata, list);
   assert.ok(text.startsWith('{"type":"sync","status":"Success"'), text.slice(0, 40));

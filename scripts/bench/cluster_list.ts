@@ -1,0 +1,324 @@
+/**
+ * Benchmark: the CPU one `GET /core/1.0/cluster` costs the member that answers it (issue 15,
+ * "status at scale"), on its control socket, beside the floor: a bare `node:http` server on a
+ * unix socket answering the same bytes. Each figure is the answering process's CPU
+ * (utime + stime from /proc) over `--requests` sequential requests, its idle CPU over the same
+ * time subtracted, per request, in two client shapes:
+ *
+ * - `fresh`: one connection per request (`connection: close`), as the CLI and `scale.ts` ask;
+ * - `keep-alive`: one connection for all, to tell the connection's cost from the request's.
+ *
+ * A small real cluster (`--members`, default 3) is formed per build under test (`--dist`, a
+ * comma-separated list of built trees: an A/B run keeps a copy of each build), and runs
+ * alternate between the targets round by round so drift hits all alike. The list's size
+ * hardly matters (the answer is kept between changes): `scale.ts` measures N=50.
+ *
+ * `--profile DIR`: after the measured rounds, member 0 of the first build and the bare server
+ * are profiled through their inspector (Node and Deno alike, `cpu_profile.ts`) over one run of
+ * each shape; the profiles are written to DIR and summarised as self time per request by part
+ * of the request path (node:http, cohort's adapter, routes, router, metrics, log, gc, native).
+ *
+ * Usage: `npm run build && node --import tsx scripts/bench/cluster_list.ts [--members 3]
+ *   [--requests 2000] [--rounds 3] [--runtime node|deno] [--dist dist[,DIR…]] [--profile DIR]`
+ * (`--runtime`: what runs the members and the bare server; the client is this process).
+ *
+ * @module
+ */
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Agent } from "node:http";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { requestJson } from "../../lib/net/client.ts";
+import { freePort, removeDir, spawnTracked, tempDir } from "../../tests/helpers/process.ts";
+import {
+  connectProfiler,
+  type CpuProfile,
+  inspectorUrl,
+  summarise,
+  topFunctions,
+} from "./cpu_profile.ts";
+
+const root = resolve(import.meta.dirname ?? ".", "../..");
+const { values: opts } = parseArgs({
+  options: {
+    members: { type: "string", default: "3" },
+    requests: { type: "string", default: "2000" },
+    rounds: { type: "string", default: "3" },
+    runtime: { type: "string", default: "node" },
+    dist: { type: "string", default: "dist" },
+    profile: { type: "string" },
+  },
+});
+const MEMBERS = Math.max(1, Math.min(9, Number(opts.members) || 3));
+const REQUESTS = Math.max(100, Math.min(20_000, Number(opts.requests) || 2000));
+const ROUNDS = Math.max(1, Math.min(15, Number(opts.rounds) || 3));
+const RUNTIME = opts.runtime === "deno" ? "deno" : "node";
+const DISTS = opts.dist.split(",").map((d) => resolve(d));
+const DENO = join(root, "node_modules", ".bin", "deno");
+const PROFILE_DIR = opts.profile ? resolve(opts.profile) : undefined;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const note = (s: string) => console.error(`[cluster_list] ${s}`);
+const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+
+/** A process answering on a unix socket. */
+interface Target {
+  label: string;
+  child: ChildProcess;
+  socket: string;
+  stderr: () => string;
+}
+
+/** `node FILE args` or `deno run -A FILE args`, inspectable when `inspect` (a port). */
+function start(file: string, args: string[], inspect?: number): Target["child"] {
+  const flag = inspect ? [`--inspect=127.0.0.1:${inspect}`] : [];
+  const [command, prefix] = RUNTIME === "deno"
+    ? [DENO, ["run", "-A", ...flag, file]]
+    : [process.execPath, [...flag, file]];
+  const child = spawnTracked(command, [...prefix, ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, NO_COLOR: "1", COHORT_LOG_LEVEL: "info" },
+  });
+  started.push(child);
+  return child;
+}
+
+/** Every member and server started here, stopped at the end. */
+const started: ChildProcess[] = [];
+
+function collect(child: ChildProcess): () => string {
+  let text = "";
+  child.stderr!.on("data", (d) => (text = (text + d).slice(-200_000)));
+  return () => text;
+}
+
+async function answers(socket: string, path = "/core/1.0"): Promise<void> {
+  for (let k = 0; k < 1200; k++) {
+    try {
+      await requestJson({ method: "GET", path, socketPath: socket, timeoutMs: 2000 });
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`nothing answers on ${socket}`);
+}
+
+/** Forms a cluster of {@link MEMBERS} from the build in `dist`; returns member 0. */
+async function cluster(dist: string, scratch: string, inspect: number): Promise<Target> {
+  const dirs = Array.from({ length: MEMBERS }, (_, i) => join(scratch, `m${i}`));
+  const ports = [];
+  for (let i = 0; i < MEMBERS; i++) ports.push(await freePort());
+  const cli = async (args: string[], input = "") => {
+    const child = spawnTracked(process.execPath, [join(dist, "cli.cjs"), ...args], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (err += d));
+    child.stdin!.end(input);
+    const code = await new Promise<number>((ok) => child.on("close", (c) => ok(c ?? -1)));
+    if (code !== 0) throw new Error(`cohort ${args.join(" ")}: ${err}`);
+    return out.trim();
+  };
+  const members = dirs.map((dir, i) => {
+    const child = start(join(dist, "mod.js"), [
+      "daemon",
+      "--state-dir",
+      dir,
+      "--gossip-preset",
+      "lan",
+      "--extensions",
+      "feature_a",
+    ], i === 0 ? inspect : undefined);
+    return { child, stderr: collect(child), socket: join(dir, "control.socket") };
+  });
+  for (const m of members) await answers(m.socket);
+  await cli(["init", "m0", `127.0.0.1:${ports[0]}`, "--bootstrap", "--state-dir", dirs[0]]);
+  for (let i = 1; i < MEMBERS; i++) {
+    const token = await cli(["tokens", "add", `m${i}`, "--state-dir", dirs[0]]);
+    await cli(
+      ["init", `m${i}`, `127.0.0.1:${ports[i]}`, "--token", "-", "--state-dir", dirs[i]],
+      token,
+    );
+  }
+  return { label: `cohort ${dist.replace(root + "/", "")}`, ...members[0] };
+}
+
+const BARE = `
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+const [socket, file] = process.argv.slice(-2);
+const body = readFileSync(file);
+createServer((req, res) => {
+  req.resume();
+  res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
+  res.end(body);
+}).listen(socket, () => console.error("ready"));
+`;
+
+/**
+ * cohort's serving layer alone (`lib/net`: admission, limits, the adapter, the `Request` and the
+ * answer) around a handler that answers the same bytes at once: what the layer adds to the
+ * floor, apart from the routes and the daemon behind them.
+ */
+const NET_ONLY = `
+import { readFileSync } from "node:fs";
+const [dist, socket, file] = process.argv.slice(-3);
+const { serveUnix } = await import(dist + "/lib/net/serve.js");
+const { jsonResponse } = await import(dist + "/lib/net/json_response.js");
+const body = readFileSync(file, "utf8");
+await serveUnix({ path: socket, handler: () => Promise.resolve(jsonResponse(body, 200)) });
+console.error("ready");
+`;
+
+/** CPU time of a process so far (utime + stime), ms. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** The answering process's CPU per request (ms), its idle rate over 2 s subtracted. */
+async function measure(t: Target, keepAlive: boolean, requests = REQUESTS): Promise<number> {
+  const pid = t.child.pid!;
+  const i0 = cpuMs(pid);
+  const w0 = performance.now();
+  await sleep(2000);
+  const idleRate = (cpuMs(pid) - i0) / (performance.now() - w0);
+  const agent = keepAlive ? new Agent({ keepAlive: true, maxSockets: 1 }) : undefined;
+  const c0 = cpuMs(pid);
+  const t0 = performance.now();
+  for (let i = 0; i < requests; i++) {
+    const r = await requestJson({
+      method: "GET",
+      path: "/core/1.0/cluster",
+      socketPath: t.socket,
+      ...(agent ? { agent } : {}),
+    });
+    if (r.status !== 200) throw new Error(`${t.label}: GET /core/1.0/cluster: ${r.status}`);
+  }
+  const took = performance.now() - t0;
+  agent?.destroy();
+  return Math.max(0, cpuMs(pid) - c0 - idleRate * took) / requests;
+}
+
+const scratch = tempDir("cohort-list-");
+const targets: Target[] = [];
+try {
+  for (const [i, dist] of DISTS.entries()) {
+    const port = i === 0 && PROFILE_DIR ? await freePort() : 0;
+    note(`forming ${MEMBERS} members from ${dist} (${RUNTIME}; load ${load()})`);
+    targets.push(await cluster(dist, join(scratch, `c${i}`), port));
+  }
+  // The floor answers exactly what cohort answers.
+  const sample = await requestJson({
+    method: "GET",
+    path: "/core/1.0/cluster",
+    socketPath: targets[0].socket,
+  });
+  writeFileSync(join(scratch, "answer.json"), JSON.stringify(sample.body));
+  writeFileSync(join(scratch, "bare.mjs"), BARE);
+  const barePort = PROFILE_DIR ? await freePort() : 0;
+  const bareSocket = join(scratch, "bare.socket");
+  const bare = start(
+    join(scratch, "bare.mjs"),
+    [bareSocket, join(scratch, "answer.json")],
+    barePort || undefined,
+  );
+  const bareTarget = {
+    label: `bare ${RUNTIME}:http`,
+    child: bare,
+    socket: bareSocket,
+    stderr: collect(bare),
+  };
+  await answers(bareSocket);
+  writeFileSync(join(scratch, "net_only.mjs"), NET_ONLY);
+  const netSocket = join(scratch, "net.socket");
+  const net = start(join(scratch, "net_only.mjs"), [
+    DISTS[0],
+    netSocket,
+    join(scratch, "answer.json"),
+  ]);
+  const netTarget = { label: `lib/net only`, child: net, socket: netSocket, stderr: collect(net) };
+  await answers(netSocket);
+  targets.unshift(bareTarget, netTarget);
+  await sleep(3000); // the joins' last gossip settles
+
+  const figures = new Map<string, number[]>();
+  const loads: string[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const keepAlive of [false, true]) {
+      for (const t of r % 2 ? [...targets].reverse() : targets) {
+        const key = `${t.label} | ${keepAlive ? "keep-alive" : "fresh"}`;
+        figures.set(key, [...(figures.get(key) ?? []), await measure(t, keepAlive)]);
+      }
+    }
+    loads.push(load());
+    note(`round ${r + 1}/${ROUNDS} done (load ${loads.at(-1)})`);
+  }
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
+  console.log(
+    `\nGET /core/1.0/cluster on the control socket, CPU of the process answering (ms per ` +
+      `request, idle subtracted), ${REQUESTS} sequential requests x ${ROUNDS} rounds, ` +
+      `${MEMBERS} members, ${RUNTIME}; load per round: ${loads.join(" / ")}\n`,
+  );
+  console.log("| target | connection | median ms | min–max |");
+  console.log("|---|---|---|---|");
+  for (const [key, v] of figures) {
+    console.log(
+      `| ${key} | ${median(v).toFixed(3)} | ${Math.min(...v).toFixed(3)}–${
+        Math.max(...v).toFixed(3)
+      } |`,
+    );
+  }
+
+  if (PROFILE_DIR) {
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    for (const t of [targets[2], bareTarget]) {
+      const url = inspectorUrl(t.stderr());
+      if (!url) throw new Error(`${t.label}: no inspector address in its output`);
+      const profiler = await connectProfiler(url);
+      for (const keepAlive of [false, true]) {
+        const shape = keepAlive ? "keep-alive" : "fresh";
+        await profiler.start();
+        await measure(t, keepAlive);
+        const profile: CpuProfile = await profiler.stop();
+        const name = `${t.label.split(" ")[0]}-${RUNTIME}-${shape}`;
+        writeFileSync(join(PROFILE_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
+        const { parts, wallMs } = summarise(profile);
+        const busy = [...parts].filter(([p]) => p !== "idle").reduce((a, [, ms]) => a + ms, 0);
+        console.log(
+          `\n${t.label}, ${shape}: sampled ${(busy / REQUESTS).toFixed(3)} ms busy per request ` +
+            `over ${(wallMs / 1000).toFixed(1)} s (profiler on: slower than the table)`,
+        );
+        console.log("| part | ms per request | share |");
+        console.log("|---|---|---|");
+        for (const [part, ms] of [...parts].sort((a, b) => b[1] - a[1])) {
+          if (part === "idle") continue;
+          console.log(
+            `| ${part} | ${(ms / REQUESTS).toFixed(4)} | ${(100 * ms / busy).toFixed(1)} % |`,
+          );
+        }
+        console.log("\ntop functions (self ms per request):");
+        for (const [fn, ms] of topFunctions(profile, 30)) {
+          console.log(`  ${(ms / REQUESTS).toFixed(4)}  ${fn}`);
+        }
+      }
+      profiler.close();
+    }
+  }
+} finally {
+  for (const child of started) child.kill("SIGTERM");
+  await Promise.all(
+    started.map((child) =>
+      child.exitCode === null && child.signalCode === null
+        ? new Promise((ok) => child.once("close", ok))
+        : undefined
+    ),
+  );
+  removeDir(scratch);
+}
