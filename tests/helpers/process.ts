@@ -199,8 +199,12 @@ export async function exitOf(d: DaemonProcess, what: string, ms = 90_000): Promi
   try {
     d.child.kill("SIGKILL");
   } catch { /* gone meanwhile */ }
-  const tail = d.logs().trimEnd().split("\n").slice(-40).join("\n");
-  throw new Error(`${what} did not exit within ${ms} ms; its last log lines:\n${tail}`);
+  throw new Error(`${what} did not exit within ${ms} ms; its last log lines:\n${lastLines(d)}`);
+}
+
+/** The last `n` lines `d` logged (JSON log lines, oldest first). */
+export function lastLines(d: DaemonProcess, n = 40): string {
+  return d.logs().trimEnd().split("\n").slice(-n).join("\n");
 }
 
 function unref(handle: unknown): void {
