@@ -26,11 +26,13 @@
  *   and a refutation stuck behind such stalls reached healthy members in time while the members
  *   whose own traffic was stalled declared the accused dead. A healthy member (score 0) keeps
  *   its timeouts, so a member that hangs is declared dead as fast as before. They are also
- *   multiplied by one more for each suspicion or verdict of ours the accused refuted within the
- *   last minute ({@link REFUTED_WINDOW_MS}; the product at most `awarenessMaxMultiplier`): a
- *   member suspected again and again is alive, its refutations slow to reach us, and a new
- *   suspicion of it is likelier one more of those than a failure. A member nobody suspected
- *   lately keeps the timeouts it had.
+ *   multiplied by one more for each suspicion or verdict of ours the accused refuted lately
+ *   ({@link Refutations}: one per refutation, less one per half minute without; the product at
+ *   most `awarenessMaxMultiplier`). A member suspected again and again is alive, its
+ *   refutations slow to reach us, and a new suspicion of it is likelier one more of those than
+ *   a failure; a member that refuted once (a stall while the cluster formed) and then stayed
+ *   quiet for half a minute is as likely to have stopped as any other, and keeps the timeouts
+ *   of a member nobody suspected.
  *
  * @module
  */
@@ -57,6 +59,7 @@ import { fromWireMeta, MAX_INCARNATION, sameWireMeta, toWireMeta } from "./messa
 import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
 import type { ClaimKind, Claims, Provenance } from "./claims.ts";
 import { expectedConfirmations, Suspicion } from "./suspicion.ts";
+import { Refutations } from "./refutations.ts";
 
 /** What the state machine asks of the engine around it. */
 export interface StateHooks {
@@ -73,12 +76,6 @@ export interface StateHooks {
  * for the next turn (≈ 1 ms under Node, 6 ms under Deno).
  */
 export const MERGE_CHECKS = 8;
-
-/**
- * How long a member's refutation of a suspicion we held lengthens our next suspicions of it
- * (ms): about two and a half times the longest suspicion timeout of a small `lan` cluster.
- */
-export const REFUTED_WINDOW_MS = 60_000;
 
 /** Claims about names not (yet) members kept for a retry, and for how long (ms). */
 const WAITING = 64;
@@ -119,8 +116,8 @@ export class StateMachine {
   /** Extension statuses against ours, by digest (one per list members run, not per member). */
   #statuses = new Map<string, ExtensionStatus>();
   readonly #claims: Claims;
-  /** Members that refuted a suspicion or verdict of ours lately: how often, and when last. */
-  readonly #refuted = new Map<string, { count: number; at: number }>();
+  /** Members that refuted a suspicion or verdict of ours lately (see {@link #scale}). */
+  readonly #refuted: Refutations;
   /** Claims about names that were not members when they came, by name (oldest first). */
   readonly #waiting = new Map<string, { at: number; retry: () => void }>();
   #fullLogged = -Infinity;
@@ -157,6 +154,10 @@ export class StateMachine {
     this.#log = ctx.logger;
     this.#awareness = ctx.awareness;
     this.#claims = ctx.claims;
+    this.#refuted = new Refutations(
+      ctx.config.maxMembers,
+      ctx.config.awarenessMaxMultiplier - 1,
+    );
     this.#hooks = hooks;
     this.events = ctx.events;
     const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? [] });
@@ -254,7 +255,7 @@ export class StateMachine {
     }
     const prev = cur.state;
     const metaChanged = !sameWireMeta(cur.wire, wire);
-    if (prev === "suspect" || prev === "dead") this.#noteRefutation(name, now);
+    if (prev === "suspect" || prev === "dead") this.#refuted.note(name, now);
     cur = this.table.edit(cur);
     cur.suspicion?.cancel();
     cur.suspicion = undefined;
@@ -393,27 +394,11 @@ export class StateMachine {
 
   /**
    * The multiplier of a new suspicion's timeouts about `name`: our local health (`score + 1`)
-   * times one more for each suspicion or verdict of ours `name` refuted within the last
-   * {@link REFUTED_WINDOW_MS}, at most `awarenessMaxMultiplier`.
+   * times one more for each refutation of `name` still counted, at most `awarenessMaxMultiplier`.
    */
   #scale(name: string, now: number): number {
-    let refuted = 0;
-    const r = this.#refuted.get(name);
-    if (r && now - r.at < REFUTED_WINDOW_MS) refuted = r.count;
-    else if (r) this.#refuted.delete(name);
+    const refuted = this.#refuted.count(name, now);
     return Math.min(this.#awareness.scale(1 + refuted), this.#config.awarenessMaxMultiplier);
-  }
-
-  /** `name` refuted a suspicion or verdict we held (see {@link #scale}). */
-  #noteRefutation(name: string, now: number): void {
-    const r = this.#refuted.get(name);
-    const count = r && now - r.at < REFUTED_WINDOW_MS ? r.count + 1 : 1;
-    this.#refuted.delete(name);
-    // Bounded as the table is: the oldest note goes first.
-    if (this.#refuted.size >= this.#config.maxMembers) {
-      this.#refuted.delete(this.#refuted.keys().next().value!);
-    }
-    this.#refuted.set(name, { count, at: now });
   }
 
   /**

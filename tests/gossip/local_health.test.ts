@@ -13,7 +13,8 @@ import * as assert from "uvu/assert";
 import type { Frame } from "../../lib/cluster/membership.ts";
 import { resolveConfig, suspicionTimeout } from "../../gossip/config.ts";
 import { createSimCluster, type SimCluster } from "../../gossip/sim.ts";
-import { REFUTED_WINDOW_MS } from "../../gossip/state.ts";
+import { REFUTED_DECAY_MS } from "../../gossip/refutations.ts";
+import { createLogger } from "../../lib/log.ts";
 
 const test = suite("suspicion timeouts and local health");
 const lan = resolveConfig("lan");
@@ -117,7 +118,7 @@ test("a member that refuted a suspicion lately is given longer to refute the nex
   assert.is(declared, undefined, `declared after ${declared} ms`);
   assert.is(c.members[H].stateOf(c.names[X]), "alive");
   // A minute of quiet later, the timeouts are back to those of a healthy member.
-  c.clock.advance(REFUTED_WINDOW_MS);
+  c.clock.advance(2 * REFUTED_DECAY_MS);
   c.net.dropWhere((from, to, f) => to === h && (from === x || aliveOf(f, c.names[X])));
   const again = c.clock.now();
   let took: number | undefined;
@@ -128,6 +129,105 @@ test("a member that refuted a suspicion lately is given longer to refute the nex
   c.clock.runWhileNot(() => took !== undefined, 2 * MAX, 100);
   c.net.dropWhere(undefined);
   assert.ok(took !== undefined && took >= MAX && took <= MAX + 2000, `declared after ${took} ms`);
+  c.stop();
+});
+
+/** A cluster of N whose verdicts by suspicion timeout are kept, with the timeouts they ran with. */
+function withVerdicts(seed: number) {
+  const verdicts: { member: string; min_ms: number; local_health: number }[] = [];
+  const logger = createLogger({
+    level: "info",
+    write: (line) => {
+      const l = JSON.parse(line);
+      if (String(l.msg).startsWith("Suspect timeout reached")) verdicts.push(l);
+    },
+  });
+  return { c: createSimCluster({ size: N, seed, logger }), verdicts };
+}
+
+/** The shortest suspicion timeout of a healthy member of N whose accused refuted nothing. */
+const MIN = suspicionTimeout(lan.suspicionMult, N, lan.probeIntervalMs);
+
+/**
+ * X stalls `stalls` times, 3 s each and 4 s apart (an event loop blocked while joiners are
+ * admitted: its probers suspect it, and it refutes once it runs again), stays quiet for longer
+ * than one refutation counts, then stops (kill -STOP: nothing is refused). Every verdict about
+ * it must run with a healthy member's timeouts, scaled by the declarer's local health alone.
+ */
+function stopAfterStalls(seed: number, stalls: number): void {
+  const { c, verdicts } = withVerdicts(seed);
+  const x = c.addresses[X];
+  const name = c.names[X];
+  let suspected = 0;
+  c.members.forEach((g, i) => {
+    if (i !== X) g.on("member-suspect", (e) => (suspected += e.member.name === name ? 1 : 0));
+  });
+  for (let i = 0; i < stalls; i++) {
+    c.net.stall(x);
+    c.clock.advance(3000);
+    c.net.resume(x);
+    c.clock.advance(4000);
+  }
+  assert.ok(suspected > 0, "X was suspected");
+  assert.ok(
+    c.members[X].incarnation >= stalls,
+    `X refuted (incarnation ${c.members[X].incarnation})`,
+  );
+  assert.ok(c.allSee(X, "alive"), "every member holds X alive again");
+  c.clock.advance(REFUTED_DECAY_MS + 5000);
+  c.net.stall(x);
+  const took = c.clock.runWhileNot(() => c.allSee(X, "dead"), 4 * MAX, 100);
+  assert.ok(took >= 0, "every member holds X dead");
+  const about = verdicts.filter((v) => v.member === name);
+  assert.ok(about.length > 0, "declared by a suspicion timeout");
+  for (const v of about) {
+    // The old refutations no longer lengthen the timeouts: only local health scales them.
+    assert.is(v.min_ms, MIN * (v.local_health + 1), JSON.stringify(v));
+  }
+  c.stop();
+}
+
+test("a member suspected once while the cluster formed, stopped later, is declared dead with a healthy member's timeouts", () => {
+  stopAfterStalls(43, 1);
+});
+
+test("two stalls seconds apart count as one episode: a stop half a minute later is declared with a healthy member's timeouts", () => {
+  stopAfterStalls(45, 2);
+});
+
+test("a member that refutes again and again keeps the longer timeouts", () => {
+  const c = createSimCluster({ size: N, seed: 44 });
+  c.clock.advance(5000);
+  const h = c.addresses[H];
+  const x = c.addresses[X];
+  const evil = c.net.endpoint("evil:1");
+  const accuse = () =>
+    evil.send(h, {
+      t: "gossip",
+      f: "evil",
+      pb: [{ k: "suspect", n: c.names[X], i: c.members[X].incarnation, by: "m1" }],
+    });
+  // Suspected every 25 s for two minutes (as a member behind a lossy path is), refuted each time.
+  for (let i = 0; i < 5; i++) {
+    accuse();
+    c.clock.advance(25_000);
+    assert.is(c.members[H].stateOf(c.names[X]), "alive", `suspicion ${i + 1} refuted`);
+  }
+  assert.is(c.members[H].stats().localHealth, 0);
+  // One more, whose refutation is kept from H for twice the longest timeout of a healthy member.
+  let declared: number | undefined;
+  const start = c.clock.now();
+  c.members[H].on("member-failed", (e) => {
+    if (e.member.name === c.names[X] && declared === undefined) declared = c.clock.now() - start;
+  });
+  c.net.dropWhere((from, to, f) => to === h && (from === x || aliveOf(f, c.names[X])));
+  accuse();
+  c.clock.advance(2 * MAX);
+  assert.is(declared, undefined, `declared after ${declared} ms`);
+  c.net.dropWhere(undefined);
+  c.clock.advance(MAX);
+  assert.is(declared, undefined, `declared after ${declared} ms`);
+  assert.is(c.members[H].stateOf(c.names[X]), "alive");
   c.stop();
 });
 
