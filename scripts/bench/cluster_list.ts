@@ -1,9 +1,9 @@
 /**
  * Benchmark: the CPU one `GET /core/1.0/cluster` costs the member that answers it (issue 15,
  * "status at scale"), on its control socket, beside the floor: a bare `node:http` server on a
- * unix socket answering the same bytes. Each figure is the answering process's CPU
- * (utime + stime from /proc) over `--requests` sequential requests, its idle CPU over the same
- * time subtracted, per request, in two client shapes:
+ * unix socket answering the same bytes. Each figure is the answering process's CPU (its threads'
+ * run time, /proc/PID/task/TID/schedstat) over `--requests` sequential requests, its idle CPU
+ * over the same time subtracted, per request, in two client shapes:
  *
  * - `fresh`: one connection per request (`connection: close`), as the CLI and `scale.ts` ask;
  * - `keep-alive`: one connection for all, to tell the connection's cost from the request's.
@@ -25,7 +25,7 @@
  * @module
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -176,10 +176,18 @@ await serveUnix({ path: socket, handler: () => Promise.resolve(jsonResponse(body
 console.error("ready");
 `;
 
-/** CPU time of a process so far (utime + stime), ms. */
+/**
+ * CPU time of a process so far, ms: its live threads' run time from
+ * /proc/PID/task/TID/schedstat (ns; utime+stime come in 10 ms ticks).
+ */
 function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch { /* thread gone */ }
+  }
+  return ns / 1e6;
 }
 
 /** The answering process's CPU per request (ms), its idle rate over 2 s subtracted. */
