@@ -22,7 +22,8 @@
  *   cohort member, its standard output appended to FILE: e.g. `--trace-gc`; a CPU profile's
  *   samples' timestamps tell the idle window from the forming). `--entry FILE`: the daemons'
  *   entry instead of `dist/mod.js` (a copy of an older build, to compare two builds in
- *   alternating runs).
+ *   alternating runs). `--trace FILE`: the watched member's system calls one a line, with times
+ *   and durations, in `FILE.<system>.<n>` (instead of the counts).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -50,6 +51,7 @@ const { values: opts } = parseArgs({
     "node-flags": { type: "string", default: "" },
     out: { type: "string" },
     entry: { type: "string", default: ENTRY },
+    trace: { type: "string" },
   },
 });
 const N = Math.max(3, Math.min(60, Number(opts.members) || 10));
@@ -104,10 +106,15 @@ function wakes(pid: number): { all: number; main: number } {
   return { all, main };
 }
 
-/** Runs `strace -c -f` on `pid` for `ms`; resolves with calls per second by syscall name. */
-function straceFor(pid: number, ms: number): Promise<Map<string, number>> {
+/**
+ * Runs `strace -c -f` on `pid` for `ms`; resolves with calls per second by syscall name. With
+ * `trace`, the calls are written one a line to that file instead (`strace -f -tt -T`), the
+ * waits' timeouts showing which timer woke the process.
+ */
+function straceFor(pid: number, ms: number, trace?: string): Promise<Map<string, number>> {
   return new Promise((done) => {
-    const child = spawn("strace", ["-c", "-f", "-p", String(pid)], { stdio: "pipe" });
+    const args = trace ? ["-f", "-tt", "-T", "-o", trace] : ["-c", "-f"];
+    const child = spawn("strace", [...args, "-p", String(pid)], { stdio: "pipe" });
     let text = "";
     child.stderr.on("data", (d) => (text += d));
     child.on("close", () => {
@@ -213,7 +220,8 @@ async function measure(system: string): Promise<Figures> {
     const watched = c.pids[1];
     const cpu0 = c.pids.map(cpuMs);
     const w0 = c.pids.map(wakes);
-    const traced = STRACE ? straceFor(watched, WINDOW_MS) : undefined;
+    const trace = opts.trace && `${opts.trace}.${system}.${++traces}`;
+    const traced = STRACE ? straceFor(watched, WINDOW_MS, trace) : undefined;
     await sleep(WINDOW_MS);
     const s = WINDOW_MS / 1000;
     const others = c.pids.map((p, i) => ({ p, i })).filter(({ p }) => !STRACE || p !== watched);
@@ -234,6 +242,7 @@ async function measure(system: string): Promise<Figures> {
   }
 }
 
+let traces = 0;
 const results: Record<string, Figures[]> = {};
 for (let run = 0; run < RUNS; run++) {
   const order = run % 2 ? [...SYSTEMS].reverse() : SYSTEMS;
