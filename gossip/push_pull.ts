@@ -25,6 +25,7 @@ import { pickRandom } from "./random.ts";
 import type { RecordTable } from "./records.ts";
 import type { EngineHost } from "./host.ts";
 import { SyncQueue } from "./sync_queue.ts";
+import { Paced } from "./paced.ts";
 
 /** What push-pull needs from the engine. */
 export interface PushPullHost extends EngineHost {
@@ -52,6 +53,19 @@ const RECORDS_PER_MESSAGE = 1024;
 export const ANSWERS_PER_WINDOW = 8;
 /** The window of {@link ANSWERS_PER_WINDOW}, in ms. */
 export const ANSWER_WINDOW_MS = 10_000;
+
+/**
+ * Most exchanges opened by others that a member handles (merges and answers) per gossip
+ * interval, whoever opened them; the others wait (see paced.ts). At N=50 a full state costs a
+ * few ms to merge and as much to answer: this bounds that work to a small part of each interval.
+ */
+export const OPENINGS_PER_INTERVAL = 4;
+/**
+ * Most openings waiting; one more is dropped, and its opener's exchange times out and is tried
+ * again at its next one. At {@link OPENINGS_PER_INTERVAL} per interval the last waits 64
+ * intervals (12.8 s on `lan`): about the request timeout, past which waiting is for nothing.
+ */
+export const MAX_WAITING_OPENINGS = 256;
 
 /** The fields of a push-pull message besides the state it carries. */
 type Head = Omit<PushPullMsg, "st" | "x" | "rc">;
@@ -89,6 +103,8 @@ export class PushPull {
   readonly #full = new Map<string, Promise<boolean>>();
   /** Digest exchanges asked for by {@link syncSoon}, opened a few per gossip interval. */
   readonly #syncs: SyncQueue;
+  /** Exchanges others opened, handled a few per gossip interval. */
+  readonly #openings: Paced<{ from: string; msg: PushPullMsg; sender?: string }>;
   /** When each dead member was last tried on evidence it is back (see {@link revive}). */
   readonly #revived = new Map<string, number>();
   /** Answers given per peer in the current window (see {@link ANSWERS_PER_WINDOW}). */
@@ -116,6 +132,11 @@ export class PushPull {
       host.config.gossipIntervalMs,
       (a) => void this.exchange(a, false),
     );
+    this.#openings = new Paced(host.clock, {
+      intervalMs: host.config.gossipIntervalMs,
+      perInterval: OPENINGS_PER_INTERVAL,
+      maxWaiting: MAX_WAITING_OPENINGS,
+    }, (o) => this.#answer(o.from, o.msg, o.sender));
   }
 
   /** This member's full state as a push-pull answer (what an admitting member hands a joiner). */
@@ -285,13 +306,32 @@ export class PushPull {
       });
       return;
     }
-    // Merge first, so the reply already carries our refutation of anything they hold against us.
-    this.merge(msg, { sender });
-    // An answer may be the whole state (megabytes) for a few bytes asked: bounded per peer.
+    if (this.#stopped) return;
+    // An answer may be the whole state (megabytes) for a few bytes asked: bounded per peer, and
+    // counted as it arrives, so that no peer holds more than its share of the waiting places.
     if (!this.#mayAnswer(sender ?? from)) {
       h.logger.debug("Push-pull answer withheld: too many from this peer", { from });
+      this.merge(msg, { sender });
       return;
     }
+    if (!this.#openings.push({ from, msg, sender })) {
+      h.logger.debug("Push-pull opening dropped: too many waiting", { from });
+    }
+  }
+
+  /** Merges an exchange another member opened and answers it. Never throws (see paced.ts). */
+  #answer(from: string, msg: PushPullMsg, sender: string | undefined): void {
+    try {
+      this.#answerNow(from, msg, sender);
+    } catch (err) {
+      this.#h.logger.error("Failed to answer a push-pull", { from, err });
+    }
+  }
+
+  #answerNow(from: string, msg: PushPullMsg, sender: string | undefined): void {
+    const h = this.#h;
+    // Merge first, so the reply already carries our refutation of anything they hold against us.
+    this.merge(msg, { sender });
     const rh = this.#records.digest();
     // Records travel only when the tables differ (or the peer sent no digest: a join).
     const inSync = msg.rh === rh;
@@ -388,6 +428,7 @@ export class PushPull {
   stop(): void {
     this.#stopped = true;
     this.#syncs.stop();
+    this.#openings.stop();
     for (const [seq, p] of this.#pending) this.#settle(seq, p, false);
   }
 

@@ -93,7 +93,9 @@ test("a member that missed a metadata change converges through a digest mismatch
     const n = 12;
     const c = createSimCluster({
       size: n,
-      seed: 42,
+      // A seed where no member's suspicion of the isolated one times out before the heal (then
+      // it converges by the full exchange of a revival instead, not by a digest mismatch).
+      seed: 47,
       config: pushPull ? {} : { pushPullIntervalMs: 0 },
     });
     const isolated = 5;

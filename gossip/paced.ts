@@ -1,0 +1,96 @@
+/**
+ * Work that may come in bursts, run at most so many items per interval: an item that arrives
+ * with budget left in the current interval runs at once; the others wait, in order, for the
+ * next intervals, and beyond a bound they are refused. Push-pull answers go through it: when
+ * the members of a cluster all open an exchange with one member at once (each held it dead and
+ * just heard from it, or each was asked by it), that member merged and answered every full
+ * state in one stretch, holding its event loop for seconds at N=50 under load, past the probe
+ * timeout; so it was held dead again, and the next exchanges came. Memberlist bounds the same
+ * burst by refusing push-pulls beyond 128 pending.
+ *
+ * @module
+ */
+import type { Clock, TimerHandle } from "../lib/cluster/membership.ts";
+
+/** The bounds of a {@link Paced} queue. */
+export interface PacedLimits {
+  /** The interval, ms. */
+  readonly intervalMs: number;
+  /** Items run per interval. */
+  readonly perInterval: number;
+  /** Items waiting at most; one more is refused. */
+  readonly maxWaiting: number;
+}
+
+/** Runs items of type `T` at most {@link PacedLimits.perInterval} per interval. */
+export class Paced<T> {
+  readonly #clock: Clock;
+  readonly #limits: PacedLimits;
+  readonly #run: (item: T) => void;
+  #waiting: T[] = [];
+  #windowStart = -Infinity;
+  #used = 0;
+  #timer: TimerHandle | undefined;
+
+  /**
+   * `run`: does one item's work; it must not throw (a waiting item runs from a timer, where
+   * nobody would catch it).
+   */
+  constructor(clock: Clock, limits: PacedLimits, run: (item: T) => void) {
+    this.#clock = clock;
+    this.#limits = limits;
+    this.#run = run;
+  }
+
+  /** Items waiting. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /**
+   * Runs `item` now when the interval has budget left and nothing waits, else queues it.
+   * Returns `false` when it was refused (the queue is full).
+   */
+  push(item: T): boolean {
+    this.#refresh();
+    if (this.#waiting.length === 0 && this.#used < this.#limits.perInterval) {
+      this.#used++;
+      this.#run(item);
+      return true;
+    }
+    if (this.#waiting.length >= this.#limits.maxWaiting) return false;
+    this.#waiting.push(item);
+    this.#arm();
+    return true;
+  }
+
+  /** Drops every waiting item; nothing runs after this. */
+  stop(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#waiting = [];
+  }
+
+  #refresh(): void {
+    const now = this.#clock.now();
+    if (now - this.#windowStart >= this.#limits.intervalMs) {
+      this.#windowStart = now;
+      this.#used = 0;
+    }
+  }
+
+  #arm(): void {
+    if (this.#timer !== undefined) return;
+    const wait = Math.max(0, this.#windowStart + this.#limits.intervalMs - this.#clock.now());
+    this.#timer = this.#clock.setTimeout(this.#next, wait);
+  }
+
+  readonly #next = (): void => {
+    this.#timer = undefined;
+    this.#refresh();
+    const batch = this.#waiting.splice(0, this.#limits.perInterval - this.#used);
+    this.#used += batch.length;
+    if (this.#waiting.length) this.#arm();
+    for (const item of batch) this.#run(item);
+  };
+}
