@@ -110,6 +110,7 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<Listener> 
     handshakeTimeout: limits.headersTimeoutMs,
   });
   server.on("tlsClientError", (err) => logger.debug("TLS handshake failed", { err }));
+  noIdleTimeoutOfNode(server);
   const tracker = track(server, options, "https", logger, limits, options.isMember);
   await listen(server, joinHostPort(options.host, options.port), (done) => {
     server.listen({ host: options.host, port: options.port }, done);
@@ -132,6 +133,7 @@ export async function serveUnix(options: ServeUnixOptions): Promise<Listener> {
   const path = options.path;
   await reclaimStaleSocket(path, logger);
   const server = createHttpServer();
+  noIdleTimeoutOfNode(server);
   const tracker = track(server, options, "unix", logger, { ...UNIX_LIMITS, ...options.limits });
   await listen(server, path, (done) => server.listen(path, done));
   // Bound with the umask's mode first; the state directory (0700) guards that short window.
@@ -187,6 +189,15 @@ function listen(server: HttpServer, where: string, bind: (done: () => void) => v
       resolve();
     });
   });
+}
+
+/**
+ * The listener's guard alone closes a connection idle after an answer, at the limits'
+ * `headersTimeoutMs` (`responded` in `limits.ts`). node:http's own `keepAliveTimeout` (5 s, under
+ * Node and Deno alike) closed it first, whatever the limits said: 5 s where they say 10 s.
+ */
+function noIdleTimeoutOfNode(server: HttpServer): void {
+  server.keepAliveTimeout = 0;
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {
