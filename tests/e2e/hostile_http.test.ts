@@ -100,7 +100,7 @@ test("one address gets at most its share of connections: 429 beyond it, closed f
   for (const c of conns) c.ready.then(() => settled.ready++, () => settled.closed++);
   await eventually(
     "the connections beyond twice the cap closed, the first turns' handshakes done",
-    async () => settled.closed >= 4 && settled.ready >= HTTPS_LIMITS.maxPendingPerPeer,
+    () => Promise.resolve(settled.closed >= 4 && settled.ready >= HTTPS_LIMITS.maxPendingPerPeer),
     ANSWER_MS,
     20,
   );
