@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { suite } from "../helpers/suite.ts";
+import { lastLines } from "../helpers/process.ts";
 import * as assert from "uvu/assert";
 import type WebSocket from "ws";
 import {
@@ -29,7 +30,15 @@ interface Ctx {
   cluster: GossipCluster;
 }
 
-const test = suite<Ctx>("gossip flood from a member certificate");
+// A failure prints every member's last log lines: who suspected whom, when, and m1's drops.
+const test = suite<Ctx>(
+  "gossip flood from a member certificate",
+  undefined,
+  ({ cluster }) =>
+    (cluster?.members ?? []).filter((m) => m.proc).map((m) =>
+      `${m.name}'s last log lines:\n${lastLines(m.proc!, 40)}`
+    ).join("\n"),
+);
 
 test.before(async (ctx) => {
   ctx.cluster = await startGossipCluster({ members: N, preset: "local" });
