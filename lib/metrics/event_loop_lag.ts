@@ -14,9 +14,12 @@
  *
  * @module
  */
-import type { IntervalHistogram } from "node:perf_hooks";
+import type { monitorEventLoopDelay } from "node:perf_hooks";
 import { Gauge, type Registry } from "prom-client";
 import { isDeno } from "../runtime.ts";
+
+/** node's event loop delay histogram (Deno's types of node:perf_hooks do not export its name). */
+type IntervalHistogram = ReturnType<typeof monitorEventLoopDelay>;
 
 /**
  * Whether the runtime's histogram records the whole time between its timer's callbacks, the

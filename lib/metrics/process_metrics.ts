@@ -5,9 +5,12 @@
  *
  * @module
  */
-import perfHooks, { type IntervalHistogram } from "node:perf_hooks";
+import perfHooks from "node:perf_hooks";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { registerEventLoopLag } from "./event_loop_lag.ts";
+
+/** node's event loop delay histogram (Deno's types of node:perf_hooks do not export its name). */
+type IntervalHistogram = ReturnType<typeof perfHooks.monitorEventLoopDelay>;
 
 /**
  * How often the event loop lag is sampled, in ms: each sample wakes the process. prom-client's
