@@ -33,7 +33,11 @@
  * 2-core machine; CPU and memory figures need a quiet machine to compare with other runs.
  *
  * Usage: `npm run build && node --import tsx scripts/bench/scale.ts [--members 50] [--runs 1]
- *   [--systems serf,cohort] [--idle 20] [--settle 5] [--requests 200] [--logs DIR] [--dist DIR]`
+ *   [--systems serf,cohort] [--idle 20] [--settle 5] [--requests 200] [--logs DIR] [--dist DIR]
+ *   [--pre-stall S]`
+ * (`--pre-stall`: the kill -STOP victim is stopped for S seconds once the cluster formed, before
+ * the idle window, so that it is suspected and refutes, and its real stop comes 40 s after it
+ * ran again: a member suspected while forming, then stopped; default 0, no such stall)
  * (`--dist`: the built daemon to run, default `dist/`: an A/B run keeps a copy of each build)
  * (`--logs`: every member's log lines, each prefixed with the time this process read it, are
  * kept in `DIR/<system>-<run>/<member>.log`, with `marks.json` giving the times the figures
@@ -66,6 +70,7 @@ const { values: opts } = parseArgs({
     systems: { type: "string", default: "serf,cohort" },
     idle: { type: "string", default: "20" },
     settle: { type: "string", default: "5" },
+    "pre-stall": { type: "string", default: "0" },
     requests: { type: "string", default: "200" },
     logs: { type: "string" },
     dist: { type: "string" },
@@ -76,6 +81,7 @@ const RUNS = Math.max(1, Math.min(10, Number(opts.runs) || 1));
 const SYSTEMS = opts.systems.split(",").filter((s) => s === "serf" || s === "cohort") as Kind[];
 const IDLE_MS = Math.max(5, Math.min(300, Number(opts.idle) || 20)) * 1000;
 const SETTLE_MS = Math.max(0, Math.min(600, Number(opts.settle) || 0)) * 1000;
+const PRE_STALL_MS = Math.max(0, Math.min(30, Number(opts["pre-stall"]) || 0)) * 1000;
 const REQUESTS = Math.max(10, Math.min(5000, Number(opts.requests) || 200));
 const LOG_DIR = opts.logs ? resolve(opts.logs) : undefined;
 const SERF_BIND = 24000;
@@ -466,6 +472,18 @@ async function oneRun(kind: Kind, run: number): Promise<Figures> {
     // metrics), the second after one scrape, which starts a member's process metrics (an event
     // loop lag sampler every second, a GC observer: lib/metrics/process_metrics.ts), as a
     // member that Prometheus scrapes runs.
+    // --pre-stall: the kill -STOP victim stops for a moment first (a stall while forming: it is
+    // suspected and refutes), and its real stop comes 40 s after it ran again.
+    let preStalled = 0;
+    if (PRE_STALL_MS > 0) {
+      const pid = members[N - 2].proc!.child.pid!;
+      process.kill(pid, "SIGSTOP");
+      await sleep(PRE_STALL_MS);
+      process.kill(pid, "SIGCONT");
+      preStalled = now();
+      marks.preStallEnd = preStalled;
+      await sleep(5000);
+    }
     const pids = members.map((m) => m.proc!.child.pid!);
     const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     const window = async () => {
@@ -529,6 +547,7 @@ async function oneRun(kind: Kind, run: number): Promise<Figures> {
     const victimStop = members[N - 2];
     const survivors = members.slice(0, N - 2);
     await sleep(2000 + Math.random() * 1000);
+    if (preStalled) await sleep(Math.max(0, preStalled + 40_000 - now()));
     const ks = now();
     marks.killStop = ks;
     process.kill(victimStop.proc!.child.pid!, "SIGSTOP");
