@@ -25,13 +25,14 @@
  * @module
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { requestJson } from "../../lib/net/client.ts";
 import { freePort, removeDir, spawnTracked, tempDir } from "../../tests/helpers/process.ts";
+import { threadRunMs } from "./run_time.ts";
 import {
   connectProfiler,
   type CpuProfile,
@@ -176,29 +177,15 @@ await serveUnix({ path: socket, handler: () => Promise.resolve(jsonResponse(body
 console.error("ready");
 `;
 
-/**
- * CPU time of a process so far, ms: its live threads' run time from
- * /proc/PID/task/TID/schedstat (ns; utime+stime come in 10 ms ticks).
- */
-function cpuMs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch { /* thread gone */ }
-  }
-  return ns / 1e6;
-}
-
 /** The answering process's CPU per request (ms), its idle rate over 2 s subtracted. */
 async function measure(t: Target, keepAlive: boolean, requests = REQUESTS): Promise<number> {
   const pid = t.child.pid!;
-  const i0 = cpuMs(pid);
+  const i0 = threadRunMs(pid);
   const w0 = performance.now();
   await sleep(2000);
-  const idleRate = (cpuMs(pid) - i0) / (performance.now() - w0);
+  const idleRate = (threadRunMs(pid) - i0) / (performance.now() - w0);
   const agent = keepAlive ? new Agent({ keepAlive: true, maxSockets: 1 }) : undefined;
-  const c0 = cpuMs(pid);
+  const c0 = threadRunMs(pid);
   const t0 = performance.now();
   for (let i = 0; i < requests; i++) {
     const r = await requestJson({
@@ -211,7 +198,7 @@ async function measure(t: Target, keepAlive: boolean, requests = REQUESTS): Prom
   }
   const took = performance.now() - t0;
   agent?.destroy();
-  return Math.max(0, cpuMs(pid) - c0 - idleRate * took) / requests;
+  return Math.max(0, threadRunMs(pid) - c0 - idleRate * took) / requests;
 }
 
 const scratch = tempDir("cohort-list-");

@@ -39,6 +39,7 @@ import {
   stopMembers,
 } from "../../tests/helpers/cluster.ts";
 import { ENTRY, startDaemonProcess, waitForSocket } from "../../tests/helpers/process.ts";
+import { threadRunMs } from "./run_time.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -76,20 +77,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/**
- * CPU time of a process so far, ms: its threads' run time from /proc/PID/task/TID/schedstat
- * (nanoseconds), where utime + stime come in 10 ms ticks, too coarse for 0.3 % of a core over
- * a 20 s window (6 ticks).
- */
-function cpuMs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch { /* thread gone */ }
-  }
-  return ns / 1e6;
-}
 /** Voluntary context switches so far: all threads, and the main thread's. */
 function wakes(pid: number): { all: number; main: number } {
   let all = 0;
@@ -218,14 +205,14 @@ async function measure(system: string): Promise<Figures> {
     await sleep(SETTLE_MS);
     const l0 = load();
     const watched = c.pids[1];
-    const cpu0 = c.pids.map(cpuMs);
+    const cpu0 = c.pids.map(threadRunMs);
     const w0 = c.pids.map(wakes);
     const trace = opts.trace && `${opts.trace}.${system}.${++traces}`;
     const traced = STRACE ? straceFor(watched, WINDOW_MS, trace) : undefined;
     await sleep(WINDOW_MS);
     const s = WINDOW_MS / 1000;
     const others = c.pids.map((p, i) => ({ p, i })).filter(({ p }) => !STRACE || p !== watched);
-    const cpu = others.map(({ p, i }) => (cpuMs(p) - cpu0[i]) / 10 / s);
+    const cpu = others.map(({ p, i }) => (threadRunMs(p) - cpu0[i]) / 10 / s);
     const w1 = others.map(({ p, i }) => {
       const w = wakes(p);
       return { all: (w.all - w0[i].all) / s, main: (w.main - w0[i].main) / s };

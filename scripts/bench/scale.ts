@@ -45,21 +45,14 @@
  * Installs serf (`apt-get install -y serf`) when it is missing.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { requestJson } from "../../lib/net/client.ts";
 import { freePort } from "../../tests/helpers/process.ts";
+import { threadRunMs } from "./run_time.ts";
 import { scrape } from "./scrape.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
@@ -164,21 +157,6 @@ function run(cmd: string, args: string[], input = "") {
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(f[11]) + Number(f[12])) * 10;
-}
-/**
- * CPU time of a process so far, ms: its live threads' run time from
- * /proc/PID/task/TID/schedstat (ns). Ticks come in 10 ms steps: at 0.3 % of a core a 20 s
- * window holds about 6 of them per member, so one member's figure moves by a sixth with the
- * window's phase (the mean over N members much less: the rounding is unbiased).
- */
-function runMs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch { /* thread gone */ }
-  }
-  return ns / 1e6;
 }
 function memKb(pid: number): { rss: number; pss: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -488,7 +466,7 @@ async function oneRun(kind: Kind, run: number): Promise<Figures> {
     const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     const window = async () => {
       const tick0 = pids.map(cpuMs);
-      const run0 = pids.map(runMs);
+      const run0 = pids.map(threadRunMs);
       const t0 = now();
       await sleep(IDLE_MS);
       const elapsed = now() - t0;
@@ -496,7 +474,7 @@ async function oneRun(kind: Kind, run: number): Promise<Figures> {
         t0,
         elapsed,
         ticks: pids.map((p, i) => (cpuMs(p) - tick0[i]) / elapsed * 100),
-        run: pids.map((p, i) => (runMs(p) - run0[i]) / elapsed * 100),
+        run: pids.map((p, i) => (threadRunMs(p) - run0[i]) / elapsed * 100),
       };
     };
     const idle = await window();
@@ -522,13 +500,13 @@ async function oneRun(kind: Kind, run: number): Promise<Figures> {
     f["failed verdicts of healthy members while idle"] = count(t0, now(), (t) => c.isFailed(t));
     // One list request's cost to member 0.
     const idleRate = scraped.run[0] / 100;
-    const c0 = runMs(pids[0]);
+    const c0 = threadRunMs(pids[0]);
     const l0 = now();
     for (let i = 0; i < REQUESTS; i++) await c.list();
     const took = now() - l0;
     f["one member list, CPU of the member answering (ms)"] = Math.max(
       0,
-      (runMs(pids[0]) - c0 - idleRate * took) / REQUESTS,
+      (threadRunMs(pids[0]) - c0 - idleRate * took) / REQUESTS,
     );
     // kill -9 of the last member.
     const victim9 = members[N - 1];

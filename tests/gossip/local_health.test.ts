@@ -33,6 +33,20 @@ const aliveOf = (f: Frame, name: string) => {
 };
 
 /**
+ * A stranger's relay of m1's suspicion of X, at X's incarnation then, sent to H each time the
+ * returned function is called.
+ */
+function accuser(c: SimCluster): () => void {
+  const evil = c.net.endpoint("evil:1");
+  return () =>
+    evil.send(c.addresses[H], {
+      t: "gossip",
+      f: "evil",
+      pb: [{ k: "suspect", n: c.names[X], i: c.members[X].incarnation, by: "m1" }],
+    });
+}
+
+/**
  * Forms the cluster; with `unhealthy`, H's probes go unanswered for 20 s first (acks and
  * nacks to it dropped), as a member behind a failing network sees. Then H alone is told that
  * X is suspect (a suspicion the others refute at once), and X's refutation is kept from H:
@@ -55,9 +69,7 @@ function declaredAfter(c: SimCluster, unhealthy: boolean, watchMs: number): numb
   });
   const x = c.addresses[X];
   c.net.dropWhere((from, to, f) => to === h && (from === x || aliveOf(f, c.names[X])));
-  const evil = c.net.endpoint("evil:1");
-  const inc = c.members[X].incarnation;
-  evil.send(h, { t: "gossip", f: "evil", pb: [{ k: "suspect", n: c.names[X], i: inc, by: "m1" }] });
+  accuser(c)();
   c.clock.runWhileNot(() => declared !== undefined, watchMs, 100);
   c.net.dropWhere(undefined);
   return declared;
@@ -90,13 +102,7 @@ test("a member that refuted a suspicion lately is given longer to refute the nex
   const c = createSimCluster({ size: N, seed: 42 });
   c.clock.advance(5000);
   const h = c.addresses[H];
-  const evil = c.net.endpoint("evil:1");
-  const accuse = () =>
-    evil.send(h, {
-      t: "gossip",
-      f: "evil",
-      pb: [{ k: "suspect", n: c.names[X], i: c.members[X].incarnation, by: "m1" }],
-    });
+  const accuse = accuser(c);
   // A first suspicion, refuted at once.
   accuse();
   c.clock.advance(1000);
@@ -200,13 +206,7 @@ test("a member that refutes again and again keeps the longer timeouts", () => {
   c.clock.advance(5000);
   const h = c.addresses[H];
   const x = c.addresses[X];
-  const evil = c.net.endpoint("evil:1");
-  const accuse = () =>
-    evil.send(h, {
-      t: "gossip",
-      f: "evil",
-      pb: [{ k: "suspect", n: c.names[X], i: c.members[X].incarnation, by: "m1" }],
-    });
+  const accuse = accuser(c);
   // Suspected every 25 s for two minutes (as a member behind a lossy path is), refuted each time.
   for (let i = 0; i < 5; i++) {
     accuse();
