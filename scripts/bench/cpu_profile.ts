@@ -81,13 +81,19 @@ const PARTS: [string, RegExp][] = [
   ["web Request/Response/URL/Headers", /deno_fetch|deno_url|deno_web|internal\/url|undici|fetch/],
 ];
 
-/** Self time (ms) by part of the request path (see `PARTS`), and the profile's wall time (ms). */
-export function summarise(profile: CpuProfile): { parts: Map<string, number>; wallMs: number } {
+/** Each profile node's self time (µs): the sum of the time deltas of the samples it took. */
+function selfTimes(profile: CpuProfile): Map<number, number> {
   const self = new Map<number, number>();
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i];
     self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }
+  return self;
+}
+
+/** Self time (ms) by part of the request path (see `PARTS`), and the profile's wall time (ms). */
+export function summarise(profile: CpuProfile): { parts: Map<string, number>; wallMs: number } {
+  const self = selfTimes(profile);
   const parts = new Map<string, number>();
   for (const node of profile.nodes) {
     const us = self.get(node.id);
@@ -102,11 +108,7 @@ export function summarise(profile: CpuProfile): { parts: Map<string, number>; wa
 
 /** The `limit` functions with the most self time (ms), named with their file and line. */
 export function topFunctions(profile: CpuProfile, limit = 25): [string, number][] {
-  const self = new Map<number, number>();
-  for (let i = 0; i < profile.samples.length; i++) {
-    const id = profile.samples[i];
-    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  }
+  const self = selfTimes(profile);
   const byName = new Map<string, number>();
   for (const node of profile.nodes) {
     const us = self.get(node.id);
