@@ -109,6 +109,11 @@ export interface GossipStats {
   signaturesChecked: number;
   /** Claims about names that were not members (no evidence of an admission). */
   notMembers: number;
+  /**
+   * Push-pull exchanges other members opened that were dropped unanswered: too many waiting,
+   * in count or in size (see `gossip/push_pull.ts`).
+   */
+  openingsDropped: number;
 }
 
 /** A running member: its membership view and replicated records, plus lifecycle. */

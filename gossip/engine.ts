@@ -289,6 +289,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       claimsRefused: this.state.refusedClaims,
       signaturesChecked: this.#claims.verifications,
       notMembers: c.notMembers,
+      openingsDropped: this.#pushPull.openingsDropped,
     };
   }
 

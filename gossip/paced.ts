@@ -8,6 +8,11 @@
  * timeout; so it was held dead again, and the next exchanges came. Memberlist bounds the same
  * burst by refusing push-pulls beyond 128 pending.
  *
+ * Waiting items hold what they carry (a push-pull opening, its message: up to a frame), so the
+ * queue is bounded in size as well as in count ({@link PacedLimits.maxWaitingSize}): without it,
+ * members' certificates sending large openings made a member hold the most waiting items times
+ * the frame limit (256 × 1 MiB).
+ *
  * @module
  */
 import type { Clock, TimerHandle } from "../lib/cluster/membership.ts";
@@ -20,6 +25,12 @@ export interface PacedLimits {
   readonly perInterval: number;
   /** Items waiting at most; one more is refused. */
   readonly maxWaiting: number;
+  /**
+   * Total size of the items waiting at most, in the unit of the `size` function given to
+   * {@link Paced} (push-pull openings: JSON chars); an item that would take the total beyond it
+   * is refused. An item that runs at once is not counted. @default Infinity
+   */
+  readonly maxWaitingSize?: number;
 }
 
 /** Runs items of type `T` at most {@link PacedLimits.perInterval} per interval. */
@@ -27,19 +38,28 @@ export class Paced<T> {
   readonly #clock: Clock;
   readonly #limits: PacedLimits;
   readonly #run: (item: T) => void;
-  #waiting: T[] = [];
+  readonly #size: (item: T) => number;
+  #waiting: { item: T; size: number }[] = [];
+  #waitingSize = 0;
   #windowStart = -Infinity;
   #used = 0;
   #timer: TimerHandle | undefined;
 
   /**
    * `run`: does one item's work; it must not throw (a waiting item runs from a timer, where
-   * nobody would catch it).
+   * nobody would catch it). `size`: what an item holds, asked only of an item that must wait
+   * (default 0: only the count bounds the queue).
    */
-  constructor(clock: Clock, limits: PacedLimits, run: (item: T) => void) {
+  constructor(
+    clock: Clock,
+    limits: PacedLimits,
+    run: (item: T) => void,
+    size: (item: T) => number = () => 0,
+  ) {
     this.#clock = clock;
     this.#limits = limits;
     this.#run = run;
+    this.#size = size;
   }
 
   /** Items waiting. */
@@ -47,9 +67,14 @@ export class Paced<T> {
     return this.#waiting.length;
   }
 
+  /** Total size of the items waiting (see {@link PacedLimits.maxWaitingSize}). */
+  get waitingSize(): number {
+    return this.#waitingSize;
+  }
+
   /**
    * Runs `item` now when the interval has budget left and nothing waits, else queues it.
-   * Returns `false` when it was refused (the queue is full).
+   * Returns `false` when it was refused (the queue is full, in count or in size).
    */
   push(item: T): boolean {
     this.#refresh();
@@ -59,7 +84,10 @@ export class Paced<T> {
       return true;
     }
     if (this.#waiting.length >= this.#limits.maxWaiting) return false;
-    this.#waiting.push(item);
+    const size = this.#size(item);
+    if (this.#waitingSize + size > (this.#limits.maxWaitingSize ?? Infinity)) return false;
+    this.#waiting.push({ item, size });
+    this.#waitingSize += size;
     this.#arm();
     return true;
   }
@@ -69,6 +97,7 @@ export class Paced<T> {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#waiting = [];
+    this.#waitingSize = 0;
   }
 
   #refresh(): void {
@@ -90,7 +119,8 @@ export class Paced<T> {
     this.#refresh();
     const batch = this.#waiting.splice(0, this.#limits.perInterval - this.#used);
     this.#used += batch.length;
+    for (const w of batch) this.#waitingSize -= w.size;
     if (this.#waiting.length) this.#arm();
-    for (const item of batch) this.#run(item);
+    for (const w of batch) this.#run(w.item);
   };
 }

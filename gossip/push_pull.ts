@@ -66,6 +66,16 @@ export const OPENINGS_PER_INTERVAL = 4;
  * intervals (12.8 s on `lan`): about the request timeout, past which waiting is for nothing.
  */
 export const MAX_WAITING_OPENINGS = 256;
+/**
+ * Most JSON chars of openings waiting (4 Mi chars: 16 × {@link CHUNK_CHARS}); one that would
+ * take the total beyond it is dropped, as one beyond {@link MAX_WAITING_OPENINGS}. A waiting
+ * opening holds its message, and a frame may be 1 MiB: bounded in count alone, the openings
+ * of members' certificates could hold 256 MiB of JSON (more once parsed). An honest opening
+ * carries at most one chunk of state (digests only when periodic), so 16 full ones still wait,
+ * 4 intervals of answers; a full exchange dropped is tried again by its opener, and the member
+ * it was meant for learns the same state from the ones answered.
+ */
+export const MAX_WAITING_OPENING_CHARS = 16 * CHUNK_CHARS;
 
 /** The fields of a push-pull message besides the state it carries. */
 type Head = Omit<PushPullMsg, "st" | "x" | "rc">;
@@ -113,6 +123,8 @@ export class PushPull {
   /** The seed tried last while alone (see {@link reconnect}); -1 before the first. */
   #seedTurn = -1;
   #stopped = false;
+  /** Openings dropped since creation: too many waiting, in count or in chars. */
+  openingsDropped = 0;
 
   /**
    * `own`: this member's address (never a target); `seeds`: the addresses joined at
@@ -132,11 +144,17 @@ export class PushPull {
       host.config.gossipIntervalMs,
       (a) => void this.exchange(a, false),
     );
-    this.#openings = new Paced(host.clock, {
-      intervalMs: host.config.gossipIntervalMs,
-      perInterval: OPENINGS_PER_INTERVAL,
-      maxWaiting: MAX_WAITING_OPENINGS,
-    }, (o) => this.#answer(o.from, o.msg, o.sender));
+    this.#openings = new Paced(
+      host.clock,
+      {
+        intervalMs: host.config.gossipIntervalMs,
+        perInterval: OPENINGS_PER_INTERVAL,
+        maxWaiting: MAX_WAITING_OPENINGS,
+        maxWaitingSize: MAX_WAITING_OPENING_CHARS,
+      },
+      (o) => this.#answer(o.from, o.msg, o.sender),
+      (o) => JSON.stringify(o.msg).length,
+    );
   }
 
   /** This member's full state as a push-pull answer (what an admitting member hands a joiner). */
@@ -315,6 +333,7 @@ export class PushPull {
       return;
     }
     if (!this.#openings.push({ from, msg, sender })) {
+      this.openingsDropped++;
       h.logger.debug("Push-pull opening dropped: too many waiting", { from });
     }
   }
