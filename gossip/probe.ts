@@ -17,6 +17,12 @@
  * longest suspicion timeout) before a failed probe makes it suspect.
  * A probe that fails while its target is heard from (a ping of its own, a refutation) raises no
  * suspicion: the member runs, and the exchange may have begun before it listened.
+ * A joiner that answered already is still, for as long, in its first seconds: its start-up work
+ * (the view written to its store, the connections every member opens to it) can hold its event
+ * loop past the probe interval, and then its relays cannot reach it either, so their nacks prove
+ * nothing about it: a failed probe of it is doubted once, and a second failure in a row decides
+ * (a joiner that hangs is suspected one probe interval later; one that crashed is still declared
+ * dead at once by the refusal).
  *
  * Also the relay side: probing a member on behalf of another.
  *
@@ -109,6 +115,11 @@ export class Prober {
   /** A target whose last probe failed without proof (some relay silent): probed again next. */
   #doubted: string | undefined;
   readonly #relays = new Map<number, Relay>();
+  /**
+   * Members admitted (announced vouched for by their admitting member) while this member ran, by
+   * name: clock ms when they became live here. Their first seconds are a start-up (see #finish).
+   */
+  readonly #joined = new Map<string, number>();
   #stopped = true;
   /**
    * Probes started, probes that ended without an ack, and those of them that were given a
@@ -144,6 +155,7 @@ export class Prober {
    */
   add(entry: MemberEntry): void {
     if (entry.index >= (this.#order?.size ?? 0)) this.#added.push(entry.name);
+    if (entry.signer !== undefined) this.#joined.set(entry.name, this.#h.clock.now());
   }
 
   /** Probes `entry` next (a send to it was refused outside a probe). */
@@ -312,6 +324,7 @@ export class Prober {
       // Wrap-around: a fresh random order over every slot (dead and reaped ones are skipped).
       this.#order = new RandomOrder(table.slots, this.#h.random);
       this.#added = [];
+      for (const name of this.#joined.keys()) this.#joining(name);
     }
     return undefined;
   }
@@ -398,6 +411,15 @@ export class Prober {
     return config.suspicionMaxTimeoutMult * min;
   }
 
+  /** Whether `name` was admitted less than the start grace ago (forgotten once it was not). */
+  #joining(name: string): boolean {
+    const at = this.#joined.get(name);
+    if (at === undefined) return false;
+    if (this.#h.clock.now() - at < this.#startGrace()) return true;
+    this.#joined.delete(name);
+    return false;
+  }
+
   #maybeConfirmRefusal(p: Probe): void {
     const h = this.#h;
     if (!h.config.refusalDeclaresDead || !p.refused || !p.indirect || p.acked || p.settled) return;
@@ -454,12 +476,20 @@ export class Prober {
       return;
     }
     // Proof is every relay asked saying it could not reach the target either. Without it, the
-    // lost frames may be ours: a second probe at the next round decides.
+    // lost frames may be ours: a second probe at the next round decides. A joiner in its first
+    // seconds gets the same second chance with proof: its start-up work may hold its event loop
+    // past the interval, which no relay can get through either.
     const proven = p.expectedNacks > 0 && p.nacks >= p.expectedNacks;
-    if (!proven && !second && t.state === "alive") {
+    const joining = this.#joining(t.name);
+    if ((!proven || joining) && !second && t.state === "alive") {
       this.counters.doubted++;
       this.#doubted = t.name;
-      h.logger.debug("Probe failed without proof: probing the member again", { member: t.name });
+      h.logger.debug(
+        proven
+          ? "Probe of a member still joining failed: probing it again"
+          : "Probe failed without proof: probing the member again",
+        { member: t.name },
+      );
       return;
     }
     h.logger.debug("Probe failed: suspecting the member", { member: t.name });

@@ -174,6 +174,69 @@ test("an admitted member that never starts is suspected after the grace, then de
   c.stop();
 });
 
+/**
+ * Admits the joiner into a cluster of `size − 1` and starts it 20 ms later, as a daemon does; it
+ * runs `ranMs` (every member's probes and gossip meet it, so it is heard from), then its event
+ * loop is held `stallMs` at a time, `stalls` times, `gapMs` apart (the start-up work that follows
+ * a join: the view written to its store, the TLS handshakes of every member's connections).
+ */
+function slowStart(
+  seed: number,
+  size: number,
+  ranMs: number,
+  stalls: number,
+  stallMs: number,
+  gapMs = 1000,
+) {
+  const c = createSimCluster({ size: size - 1, seed });
+  const seen = watch(c);
+  c.members[0].admit(JOINER, META);
+  const state = c.members[0].exportState();
+  c.clock.advance(20);
+  const admitted = c.clock.now();
+  const joiner = startJoiner(c, state);
+  c.clock.advance(ranMs);
+  for (let i = 0; i < stalls; i++) {
+    c.net.stall(ADDRESS);
+    c.clock.advance(stallMs);
+    c.net.resume(ADDRESS);
+    c.clock.advance(gapMs);
+  }
+  const heard = c.members.filter((g) => g.member(JOINER)!.lastHeartbeat > admitted).length;
+  return { c, seen, joiner, heard };
+}
+
+for (const seed of [51, 52, 58]) {
+  test(`a joiner heard from, whose first seconds hold its event loop past the probe interval, is not suspected (seed ${seed})`, () => {
+    const { c, seen, heard } = slowStart(seed, 25, 1500, 5, 1600);
+    // Most members heard from it meanwhile: the grace of a joiner never heard from ended.
+    assert.ok(heard >= 12, `only ${heard} of 24 members heard from the joiner`);
+    assert.ok(
+      c.members.some((g) => g.stats().probesFailed > 0),
+      "no probe of the joiner failed while it was held",
+    );
+    c.clock.advance(10_000);
+    assert.equal(seen, { suspected: 0, failed: 0 });
+    c.stop();
+  });
+}
+
+test("a joiner heard from that then hangs for good is still suspected and declared dead", () => {
+  const n = 12;
+  const { c, seen } = slowStart(54, n, 3000, 0, 0);
+  c.net.stall(ADDRESS);
+  const lan = resolveConfig("lan");
+  const max = lan.suspicionMaxTimeoutMult *
+    suspicionTimeout(lan.suspicionMult, n, lan.probeIntervalMs);
+  // Every member's turn to probe it comes within a round of n probe intervals; a second probe
+  // one interval later decides; then the suspicion runs its course.
+  const bound = (n + 2) * lan.probeIntervalMs + max + 10 * lan.gossipIntervalMs;
+  const took = c.clock.runWhileNot(() => everyoneSees(c, "dead"), bound, 10);
+  assert.ok(took >= 0, `not dead everywhere within ${bound} ms`);
+  assert.ok(seen.suspected > 0);
+  c.stop();
+});
+
 test("a member already known is not announced again", () => {
   const c = createSimCluster({ size: 3, seed: 37 });
   const before = c.members[0].member("m2")!;
