@@ -130,6 +130,11 @@ interface Outcome {
   hung: boolean;
   /** Processes of its group still running after it ended (or that kept it from ending). */
   left: GroupMember[];
+  /**
+   * How long it took to exit after uvu printed its summary, ms (0 when it printed none): time
+   * no test used, spent on a timer or handle left pending.
+   */
+  lingerMs: number;
 }
 
 let nextDir = 0;
@@ -164,11 +169,13 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
     let output = "";
     let hung: GroupMember[] | undefined;
     let hangTimer: ReturnType<typeof setInterval> | undefined;
+    let summaryAt: number | undefined;
     const onData = (chunk: Buffer) => {
       output += chunk;
       // uvu's summary ends with its duration: from then on the process has nothing left to do
       // but exit. A test that left a daemon running keeps it alive until the time limit.
       if (!hangTimer && /Duration:\s/.test(output.slice(-300))) {
+        summaryAt = Date.now();
         hangTimer = setInterval(() => {
           if (!child.pid) return;
           // A pending timer or socket of its own may delay its exit for a while: only processes
@@ -193,6 +200,7 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
     const finish = async (code: number) => {
       if (exited) return;
       exited = true;
+      const lingerMs = summaryAt === undefined ? 0 : Date.now() - summaryAt;
       clearTimeout(timer);
       clearInterval(hangTimer);
       const left = hung ?? (child.pid ? await groups.sweep(child.pid, SWEEP_GRACE_MS) : []);
@@ -201,7 +209,16 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
       // group could hold them for ever: do not wait for it long).
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
       rmSync(dir, { recursive: true, force: true });
-      done({ label, code, output, ms: Date.now() - started, timedOut, hung: !!hung, left });
+      done({
+        label,
+        code,
+        output,
+        ms: Date.now() - started,
+        timedOut,
+        hung: !!hung,
+        left,
+        lingerMs,
+      });
     };
     child.on("error", (err) => {
       output += `${err}\n`;
@@ -433,6 +450,19 @@ if (slowest.length > 0) {
       `${((Date.now() - started) / 1000).toFixed(0)} s in all):`,
   );
   for (const o of slowest) console.log(`  ${(o.ms / 1000).toFixed(1).padStart(6)} s  ${o.label}`);
+}
+/** Past this, a file's exit after its summary is worth a look (a timer or handle left pending). */
+const LINGER_NOTE_MS = 3000;
+const lingering = timings.filter((o) => o.lingerMs > LINGER_NOTE_MS && !o.hung)
+  .sort((a, b) => b.lingerMs - a.lingerMs);
+if (lingering.length > 0) {
+  console.log(
+    `\nFiles that took over ${LINGER_NOTE_MS / 1000} s to exit after their last test ` +
+      "(a timer or handle left pending):",
+  );
+  for (const o of lingering) {
+    console.log(`  ${(o.lingerMs / 1000).toFixed(1).padStart(6)} s  ${o.label}`);
+  }
 }
 if (leftovers.length > 0) {
   console.log("\nFiles that left processes running after they ended (killed by the runner):");

@@ -124,7 +124,14 @@ async function runAndInterrupt(signalGroup: boolean): Promise<void> {
     assert.ok(before.length >= 4, `npm, the script and two members run: ${before}`);
 
     signal("INT", signalGroup ? -pgid : pgid);
-    const code = await Promise.race([started.exited, sleep(30_000).then(() => -999)]);
+    // The timer is cancelled once npm exited: left pending, it kept this file running 30 s
+    // after its last test.
+    const cancel = new AbortController();
+    const code = await Promise.race([
+      started.exited,
+      sleep(30_000, -999, { signal: cancel.signal }).catch(() => -999),
+    ]);
+    cancel.abort();
     assert.is(code, 0, `npm exited 0 after Ctrl-C:\n${started.output()}`);
     await until(
       "every process of the group to exit",

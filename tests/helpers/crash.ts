@@ -54,8 +54,14 @@ export async function startArmed(
  */
 export async function crashed(m: Member, timeoutMs = 30_000): Promise<string> {
   const d = m.daemon!;
-  const timer = sleep(timeoutMs).then(() => "timeout" as const);
+  // Cancelled once the race is over: a pending timer keeps the test process from exiting
+  // after its last test.
+  const cancel = new AbortController();
+  const timer = sleep(timeoutMs, "timeout" as const, { signal: cancel.signal }).catch(() =>
+    "cancelled" as const
+  );
   const end = await Promise.race([d.exited.then(() => "exited" as const), timer]);
+  cancel.abort();
   if (end === "timeout") {
     throw new Error(`${m.name} never reached its crash point in ${timeoutMs} ms:\n${d.logs()}`);
   }

@@ -274,8 +274,11 @@ export async function waitForSocket(
   const { requestJson } = await import("../../lib/net/client.ts");
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (daemon && daemon.child.exitCode !== null) {
-      throw new Error(`daemon exited with ${daemon.child.exitCode}:\n${daemon.logs()}`);
+    // Killed by a signal (a crash point's SIGKILL), it has no exit code: without the signal,
+    // the wait would run to its time limit.
+    const ended = daemon && (daemon.child.exitCode ?? daemon.child.signalCode);
+    if (ended !== undefined && ended !== null) {
+      throw new Error(`daemon exited with ${ended}:\n${daemon!.logs()}`);
     }
     try {
       await requestJson({

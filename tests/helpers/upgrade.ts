@@ -45,8 +45,10 @@ export async function startWith(m: Member, options: UpgradeStart = {}): Promise<
   await eventually(
     `${m.name} started`,
     () => {
-      if (m.daemon!.child.exitCode !== null) {
-        throw new Error(`${m.name} exited with ${m.daemon!.child.exitCode}:\n${m.daemon!.logs()}`);
+      // A signal (a crash point's SIGKILL) leaves no exit code: see it too, or wait in vain.
+      const { exitCode, signalCode } = m.daemon!.child;
+      if (exitCode !== null || signalCode !== null) {
+        throw new Error(`${m.name} exited with ${exitCode ?? signalCode}:\n${m.daemon!.logs()}`);
       }
       return Promise.resolve(logged(m, "Daemon started").length > 0);
     },
