@@ -18,7 +18,9 @@
  *   several times slower than an idle one.
  *
  * Each file runs as its own process (uvu with a pattern naming that one file), the leader of a
- * process group of its own, with `TMPDIR` set to a directory of its own (removed after it).
+ * process group of its own, with `TMPDIR` set to a directory of its own (removed after it) and
+ * `COHORT_TEST_SHARED` to one folder for the run, where the files that need the packed tarball
+ * and an installed app make them once (`tests/helpers/packed.ts`).
  * Whatever it starts (daemons, CLI commands, certificate processes) stays in that group and dies
  * with it: when the file ends (anything still running after a grace period is killed and
  * reported), when it printed its summary but processes it started keep it from exiting (a failed
@@ -103,6 +105,12 @@ const bin = (name: string) => resolve(root, "node_modules/.bin", name);
 const uvu = resolve(root, "node_modules/uvu/bin.js");
 
 const tmpRoot = mkdtempSync(join(tmpdir(), "cohort-run-"));
+/**
+ * What the test files of this run share, made once by the first that needs it (the packed
+ * tarball and an installed app: `tests/helpers/packed.ts`); removed with the run.
+ */
+const sharedDir = join(tmpRoot, "shared");
+mkdirSync(sharedDir);
 const groups = new ProcessGroups(tmpRoot);
 let interrupted = false;
 
@@ -162,7 +170,13 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
     shareTsxCache(dir);
     const child = groups.spawn(command, args, {
       cwd: root,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", TMPDIR: dir },
+      env: {
+        ...process.env,
+        NO_COLOR: "1",
+        FORCE_COLOR: "0",
+        TMPDIR: dir,
+        COHORT_TEST_SHARED: sharedDir,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const closed = new Promise((r) => child.once("close", r));
