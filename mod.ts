@@ -17,8 +17,7 @@
  */
 import { existsSync } from "node:fs";
 import process from "node:process";
-import { runCli } from "./lib/cli/main.ts";
-import type { DaemonCommandOptions } from "./lib/cli/command.ts";
+import type { CliDeps, DaemonCommandOptions } from "./lib/cli/command.ts";
 import type { Daemon, DaemonOptions } from "./lib/daemon/daemon.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
 import { startCertificateProcess } from "./lib/net/cert_issuer.ts";
@@ -42,7 +41,6 @@ export type { Daemon, DaemonEvents, DaemonOptions } from "./lib/daemon/daemon.ts
 export type { CertificateIssuer } from "./lib/net/cert_issuer.ts";
 export { inProcessIssuer, startCertificateProcess } from "./lib/net/cert_issuer.ts";
 export { createRouter } from "./routes/router.ts";
-export { runCli } from "./lib/cli/main.ts";
 export type {
   ChangesOptions,
   RecordChange,
@@ -242,6 +240,19 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
     }
   }
   return daemon;
+}
+
+/**
+ * Runs the `cohort` command line with `argv` (arguments after the program name) and returns its
+ * exit code: 0 success, 1 failure, 2 usage error.
+ *
+ * The command line is loaded on the first call: a member started by the installed `cohort
+ * daemon` (whose command line is a bundle of its own, `dist/cli.cjs`) or by an app's
+ * `createMember` never runs it, and its commands' modules cost such a member about 1.4 MB.
+ */
+export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
+  const cli = await import("./lib/cli/main.ts");
+  return await cli.runCli(argv, deps);
 }
 
 function startFromCli(options: DaemonCommandOptions): Promise<Daemon> {

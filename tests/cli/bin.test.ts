@@ -125,6 +125,35 @@ test("a command that talks to the daemon starts no ES module loader and no modul
   }
 });
 
+test("cohort daemon loads no second copy of the command line and no OpenAPI builder", async (ctx) => {
+  // What an idle member holds (issue 15, memory): the bundle already is the command line, and
+  // the API document is built only when asked for.
+  const recorder = loadRecorder(ctx.scratch, "loaded-daemon");
+  const state = join(ctx.scratch, "state-loads");
+  const daemon = spawnTracked(
+    "node",
+    leashed("node", [...recorder.args, BIN, "daemon", "--state-dir", state]),
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let logs = "";
+  daemon.stderr!.on("data", (d) => (logs += d));
+  const exited = new Promise<number>((r) => daemon.once("close", (c) => r(c ?? -1)));
+  try {
+    await waitForSocket(state, { child: daemon, logs: () => logs, exited });
+    // The control socket answers through the router: every module a request needs is loaded.
+    const info = await bin(["cluster", "list", "--state-dir", state]);
+    assert.match(info.stderr, /not yet initiali[sz]ed/i);
+  } finally {
+    daemon.kill("SIGTERM");
+    await exited;
+  }
+  const files = recorder.files().map((u) => u.replace(pathToFileURL(root).href + "/", ""));
+  assert.ok(files.includes("dist/lib/daemon/daemon.js"), "the member ran");
+  assert.ok(files.includes("dist/routes/router.js"), "its router answered");
+  assert.equal(files.filter((f) => f.startsWith("dist/lib/cli/")), []);
+  assert.equal(files.filter((f) => f.startsWith("dist/routes/openapi/")), []);
+});
+
 test("cohort daemon loads the library and runs a member: init, list, init --token refused, ui, shutdown", async (ctx) => {
   const port = await freePort();
   ctx.daemon = spawnTracked("node", leashed("node", [BIN, "daemon", "--state-dir", ctx.state]), {
