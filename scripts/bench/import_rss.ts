@@ -4,8 +4,8 @@
  * loads everything the steps before it loaded and then its own part, so the difference between
  * two steps is that part's cost: the runtime, TLS, the web `Request`/`Response` classes (undici),
  * libSQL (its local client alone, then the remote clients beside it), an open database, Drizzle,
- * the Prometheus client with its default metrics, `ws`, the router and validation libraries, and
- * finally cohort's own modules (`dist/mod.js`, then what `createMember` loads on demand).
+ * the Prometheus client with its default metrics (beside it, its parts alone), `ws`, the router
+ * and validation libraries, and finally cohort's own modules (`dist/mod.js`, then what `createMember` loads on demand).
  *
  * Per step: VmRSS, RssAnon (the process's own pages) and RssFile (mapped code, shared by every
  * member on the host), after a full garbage collection, median of `--runs` processes.
@@ -61,6 +61,23 @@ const STEPS: [string, string, "aside"?][] = [
     "+ drizzle-orm (its libSQL driver, sqlite-core)",
     `await import("drizzle-orm"); await import("drizzle-orm/libsql/sqlite3");
      await import("drizzle-orm/sqlite-core");`,
+  ],
+  [
+    // prom-client's index loads every part of it whatever is used: its process CPU metric loads
+    // @opentelemetry/api (for exemplars, off by default), and the push gateway, the cluster
+    // aggregator (node:cluster) and the summary (tdigest) come along.
+    "  (aside: prom-client's registry, counter, gauge, histogram and default metrics but its process CPU, required one by one)",
+    `const { createRequire } = await import("node:module");
+     const req = createRequire(${JSON.stringify(join(root, "package.json"))});
+     const Registry = req("prom-client/lib/registry"); req("prom-client/lib/counter");
+     req("prom-client/lib/gauge"); req("prom-client/lib/histogram");
+     const register = new Registry();
+     for (const m of ["processStartTime", "osMemoryHeap", "processOpenFileDescriptors",
+       "processMaxFileDescriptors", "eventLoopLag", "processResources", "processHandles",
+       "processRequests", "heapSizeAndUsed", "heapSpacesSizeAndUsed", "version", "gc"]) {
+       req("prom-client/lib/metrics/" + m)(register, {});
+     }`,
+    "aside",
   ],
   [
     "+ prom-client, default metrics on",
