@@ -20,9 +20,9 @@
  * A joiner that answered already is still, for as long, in its first seconds: its start-up work
  * (the view written to its store, the connections every member opens to it) can hold its event
  * loop past the probe interval, and then its relays cannot reach it either, so their nacks prove
- * nothing about it: a failed probe of it is doubted once, and a second failure in a row decides
- * (a joiner that hangs is suspected one probe interval later; one that crashed is still declared
- * dead at once by the refusal).
+ * nothing about it: it is probed again at the next rounds, and {@link JOINING_PROBE_FAILURES}
+ * failures in a row decide (a joiner that hangs is suspected two probe intervals later; one that
+ * crashed is still declared dead at once by the refusal).
  *
  * Also the relay side: probing a member on behalf of another.
  *
@@ -52,6 +52,14 @@ export interface ProbeHost extends EngineHost {
 
 /** Most ping-reqs relayed at once (each holds a timer until its ack or timeout). */
 export const MAX_RELAYS = 64;
+
+/**
+ * Failed probes in a row that make a member still joining suspect (admitted less than the start
+ * grace ago, and heard from): its start-up work can hold its event loop for seconds on a loaded
+ * machine, and then no relay reaches it either. Any other member: 1 when every relay asked
+ * nacked (proof), else 2.
+ */
+export const JOINING_PROBE_FAILURES = 3;
 
 /**
  * How long a relay waits for the target's ack before it nacks, in ms: the probe timeout, but
@@ -112,8 +120,13 @@ export class Prober {
   #tick: TimerHandle | undefined;
   /** A member to probe next (a send to it was refused outside a probe), by name. */
   #urgent: string | undefined;
-  /** A target whose last probe failed without proof (some relay silent): probed again next. */
+  /**
+   * A target whose last probe failed without deciding (no proof: some relay silent; or a member
+   * still joining): probed again next.
+   */
   #doubted: string | undefined;
+  /** The probes of {@link #doubted} that failed in a row. */
+  #failures = 0;
   readonly #relays = new Map<number, Relay>();
   /**
    * Members admitted (announced vouched for by their admitting member) while this member ran, by
@@ -444,8 +457,8 @@ export class Prober {
     this.#current = undefined;
     const h = this.#h;
     if (p.timer !== undefined) h.clock.clearTimeout(p.timer);
-    const second = this.#doubted === p.target.name;
-    if (second) this.#doubted = undefined;
+    const again = this.#doubted === p.target.name;
+    if (again) this.#doubted = undefined;
     if (p.acked) {
       h.awareness.apply(-1);
       return;
@@ -477,13 +490,15 @@ export class Prober {
     }
     // Proof is every relay asked saying it could not reach the target either. Without it, the
     // lost frames may be ours: a second probe at the next round decides. A joiner in its first
-    // seconds gets the same second chance with proof: its start-up work may hold its event loop
-    // past the interval, which no relay can get through either.
+    // seconds is probed again even with proof: its start-up work may hold its event loop past
+    // the interval, which no relay can get through either.
     const proven = p.expectedNacks > 0 && p.nacks >= p.expectedNacks;
-    const joining = this.#joining(t.name);
-    if ((!proven || joining) && !second && t.state === "alive") {
+    const failures = again ? this.#failures + 1 : 1;
+    const allowed = this.#joining(t.name) ? JOINING_PROBE_FAILURES : proven ? 1 : 2;
+    if (failures < allowed && t.state === "alive") {
       this.counters.doubted++;
       this.#doubted = t.name;
+      this.#failures = failures;
       h.logger.debug(
         proven
           ? "Probe of a member still joining failed: probing it again"

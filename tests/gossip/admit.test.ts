@@ -10,6 +10,7 @@ import type { Gossip } from "../../gossip/api.ts";
 import { createGossip } from "../../gossip/engine.ts";
 import { simTrust } from "../../gossip/sim_trust.ts";
 import { createRandom } from "../../gossip/random.ts";
+import { JOINING_PROBE_FAILURES } from "../../gossip/probe.ts";
 import { createSimCluster, simAddress, type SimCluster } from "../../gossip/sim.ts";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import { silentLogger } from "../../lib/log.ts";
@@ -208,7 +209,7 @@ function slowStart(
 
 for (const seed of [51, 52, 58]) {
   test(`a joiner heard from, whose first seconds hold its event loop past the probe interval, is not suspected (seed ${seed})`, () => {
-    const { c, seen, heard } = slowStart(seed, 25, 1500, 5, 1600);
+    const { c, seen, heard } = slowStart(seed, 25, 1500, 5, 2500);
     // Most members heard from it meanwhile: the grace of a joiner never heard from ended.
     assert.ok(heard >= 12, `only ${heard} of 24 members heard from the joiner`);
     assert.ok(
@@ -228,9 +229,10 @@ test("a joiner heard from that then hangs for good is still suspected and declar
   const lan = resolveConfig("lan");
   const max = lan.suspicionMaxTimeoutMult *
     suspicionTimeout(lan.suspicionMult, n, lan.probeIntervalMs);
-  // Every member's turn to probe it comes within a round of n probe intervals; a second probe
-  // one interval later decides; then the suspicion runs its course.
-  const bound = (n + 2) * lan.probeIntervalMs + max + 10 * lan.gossipIntervalMs;
+  // Every member's turn to probe it comes within a round of n probe intervals; the probes of
+  // the next rounds decide; then the suspicion runs its course.
+  const bound = (n + 1 + JOINING_PROBE_FAILURES) * lan.probeIntervalMs + max +
+    10 * lan.gossipIntervalMs;
   const took = c.clock.runWhileNot(() => everyoneSees(c, "dead"), bound, 10);
   assert.ok(took >= 0, `not dead everywhere within ${bound} ms`);
   assert.ok(seen.suspected > 0);
