@@ -47,6 +47,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
@@ -146,6 +147,8 @@ interface Outcome {
 }
 
 let nextDir = 0;
+/** Removals of the files' `TMPDIR`s still under way. */
+const removals: Promise<void>[] = [];
 
 /**
  * tsx keeps what it compiled in `$TMPDIR/tsx-<uid>`: with a `TMPDIR` of its own, each file (and
@@ -222,7 +225,9 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
       // The output pipes close once no process of the group holds them (a process that left the
       // group could hold them for ever: do not wait for it long).
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
-      rmSync(dir, { recursive: true, force: true });
+      // In the background: a file's scratch folders (an installed app, a copy of the checkout)
+      // take seconds to remove on a loaded machine, which need not hold its slot.
+      removals.push(rm(dir, { recursive: true, force: true }).catch(() => {}));
       done({
         label,
         code,
@@ -451,6 +456,7 @@ await Promise.all([
   }),
 ]);
 writeTimes(known, timings);
+await Promise.all(removals);
 if (files.length === 0) {
   console.log(`\nNo test file matches ${pattern}`);
   failed++;

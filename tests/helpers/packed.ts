@@ -105,8 +105,15 @@ export function expectOk(what: string, result: Run): Run {
   return result;
 }
 
+/** The test run's folder for what its test processes share (see the module docs), if any. */
+const SHARED = process.env.COHORT_TEST_SHARED;
+
 const scratch: string[] = [];
 process.on("exit", () => {
+  // Under the runner, each scratch directory is in the file's own TMPDIR, which the runner
+  // removes once the file ended without holding up the next: removing them here (seconds for
+  // an installed app on a loaded machine) would only keep this file running.
+  if (SHARED) return;
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -132,9 +139,6 @@ export function checkoutCopy(): string {
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return dir;
 }
-
-/** The test run's folder for what its test processes share (see the module docs), if any. */
-const SHARED = process.env.COHORT_TEST_SHARED;
 
 /** Whether process `pid` is still running (its `/proc` entry: the same under Node and Deno). */
 function alive(pid: number): boolean {
