@@ -7,12 +7,12 @@
  *
  * A claim is durable before it is granted (`token-claims.json` in the state directory, written
  * atomically), so a restart cannot make a member forget whom it promised. The file is written
- * off the event loop (every member claims for every join, all at once: two fsyncs on the loop
- * held every member's answers to probes at the same moment), one write at a time, each holding
- * every claim granted until it starts. It ends only when the
- * member that asked for it releases it (its join was refused; a claim of a round released
- * before the claim arrived is refused, see {@link TokenClaim.round}), or once the token itself is
- * settled in this member's view (used, revoked or expired: the record then refuses every
+ * off the event loop (a majority of the members claims for every join at once: two fsyncs on the
+ * loop held their answers to probes at the same moment), one write at a time, each holding
+ * every claim granted until it starts. It ends only when every round that counted it released
+ * it (its join was refused; one machine may ask through several members, each a round; a claim
+ * of a round released before the claim arrived is refused, see {@link TokenClaim.round}), or
+ * once the token itself is settled in this member's view (used, revoked or expired: the record then refuses every
  * joiner): an unfinished join whose release never arrived keeps its token, and the error says
  * to revoke it and issue another.
  *
@@ -47,6 +47,11 @@ export interface TokenClaim {
 interface Stored extends TokenClaim {
   /** When it was granted, ms since the epoch. */
   at: number;
+  /**
+   * Every round that counted this claim (the same machine asks again through another member, or
+   * again at one): the claim ends when each of them released it. `round` is the first of them.
+   */
+  rounds?: string[];
 }
 
 /** Most claims one member keeps (each needs a live token, which only a member can issue). */
@@ -55,6 +60,8 @@ export const MAX_CLAIMS = 10_000;
 export const RELEASED_ROUND_MS = 10 * 60_000;
 /** Most released rounds remembered (the oldest are forgotten first). */
 const MAX_RELEASED_ROUNDS = 4096;
+/** Most rounds one claim remembers (the oldest are forgotten first). */
+const MAX_ROUNDS_PER_CLAIM = 16;
 
 /** The file of a state directory that keeps the claims. */
 export function claimsFile(paths: StatePaths): string {
@@ -64,6 +71,11 @@ export function claimsFile(paths: StatePaths): string {
 /** Removes a state directory's claims (its member left, or never finished joining). */
 export function removeClaims(paths: StatePaths): void {
   rmSync(claimsFile(paths), { force: true });
+}
+
+/** The rounds a stored claim serves; `undefined` for a claim of a member that names none. */
+function roundsOf(held: Stored): string[] | undefined {
+  return held.rounds ?? (held.round !== undefined ? [held.round] : undefined);
 }
 
 /** One member's claims; see the module docs. */
@@ -93,21 +105,34 @@ export class TokenClaims {
    */
   grant(claim: TokenClaim, settled: (hash: string) => boolean): Promise<void> {
     try {
-      return this.#grant(claim, settled);
+      return this.hold(claim, settled);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  #grant(claim: TokenClaim, settled: (hash: string) => boolean): Promise<void> {
+  /**
+   * {@link grant}, with the decision taken at once: throws its refusals synchronously, and
+   * returns the write of the granted claim (the claim counts once that settled). Meanwhile
+   * this member already refuses the token to any other machine.
+   */
+  hold(claim: TokenClaim, settled: (hash: string) => boolean): Promise<void> {
     if (claim.round !== undefined && this.#wasReleased(claim.round)) {
       throw new UnavailableError("Join token claim refused: its join round already ended");
     }
     const claims = this.#load();
     const held = claims.get(claim.hash);
     if (held && !settled(held.hash)) {
-      // A retry (its first answer lost): written again, in case the first write failed.
-      if (held.fingerprint === claim.fingerprint && held.name === claim.name) return this.#save();
+      if (held.fingerprint === claim.fingerprint && held.name === claim.name) {
+        // A retry (its first answer lost), or the same machine asking through another member:
+        // the claim serves this round too, so a late release of the other round leaves it
+        // alone. Written again, in case the first write failed.
+        const rounds = roundsOf(held);
+        if (claim.round !== undefined && rounds && !rounds.includes(claim.round)) {
+          held.rounds = [...rounds, claim.round].slice(-MAX_ROUNDS_PER_CLAIM);
+        }
+        return this.#save();
+      }
       throw new ForbiddenError(
         `Join token is claimed by another join of "${held.name}" (address ${held.address}): ` +
           "if that join failed, revoke the token and issue another",
@@ -123,29 +148,31 @@ export class TokenClaims {
       address: claim.address,
       fingerprint: claim.fingerprint,
       at: this.#clock.now(),
-      ...(claim.round !== undefined ? { round: claim.round } : {}),
+      ...(claim.round !== undefined ? { round: claim.round, rounds: [claim.round] } : {}),
     });
     return this.#save();
   }
 
   /**
-   * Releases `claim` if this machine holds it (for the round the release names, when both name
-   * one: a late release of an earlier round leaves a retry's claim alone); resolves with whether
-   * it did, once written. A release naming a round whose claim is not held is remembered for
-   * {@link RELEASED_ROUND_MS}: that claim, arriving late, is refused.
+   * Releases `claim` if this machine holds it, for the round the release names when both name
+   * one (a claim that also serves another round keeps serving it); resolves with whether the
+   * claim ended, once written. The round a release names is remembered for
+   * {@link RELEASED_ROUND_MS}: its claim, arriving late, is refused.
    */
   async release(claim: TokenClaim): Promise<boolean> {
     const claims = this.#load();
     const held = claims.get(claim.hash);
-    const same = held !== undefined && held.fingerprint === claim.fingerprint &&
-      (held.round === undefined || claim.round === undefined || held.round === claim.round);
-    if (!same) {
-      if (claim.round !== undefined) this.#rememberReleased(claim.round);
-      return false;
-    }
-    claims.delete(claim.hash);
+    const rounds = held && roundsOf(held);
+    const mine = held !== undefined && held.fingerprint === claim.fingerprint &&
+      (rounds === undefined || claim.round === undefined || rounds.includes(claim.round));
+    // Remembered even when held: that round's claim, arriving again late, must not count.
+    if (claim.round !== undefined) this.#rememberReleased(claim.round);
+    if (!mine) return false;
+    const left = rounds && claim.round !== undefined ? rounds.filter((r) => r !== claim.round) : [];
+    if (left.length) held.rounds = left;
+    else claims.delete(claim.hash);
     await this.#save();
-    return true;
+    return !left.length;
   }
 
   #wasReleased(round: string): boolean {

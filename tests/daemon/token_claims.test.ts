@@ -135,4 +135,26 @@ test("a claim arriving after its round's release is refused; a retry's round is 
   assert.is(claims.holder(machine(1).hash), undefined);
 });
 
+test("a claim two rounds of one machine counted ends with the release of both, in any order", async ({ dir }) => {
+  const claims = open(dir);
+  const round = (r: string) => ({ ...machine(1), round: r.repeat(32) });
+  // Round a (at one admitting member) gave up; the machine asked through another member, whose
+  // round b counted this claim too. Round a's release, late, must not end round b's claim.
+  await claims.grant(round("a"), never);
+  await claims.grant(round("b"), never);
+  assert.is(await claims.release(round("a")), false);
+  assert.is(open(dir).holder(machine(1).hash)?.fingerprint, machine(1).fingerprint);
+  await rejects(claims.grant(machine(2), never), (e) => e instanceof ForbiddenError);
+  assert.is(await claims.release(round("b")), true);
+  assert.is(claims.holder(machine(1).hash), undefined);
+  // The other order, across a restart.
+  await claims.grant(round("c"), never);
+  await claims.grant(round("d"), never);
+  assert.is(await open(dir).release(round("d")), false);
+  const restarted = open(dir);
+  assert.ok(restarted.holder(machine(1).hash));
+  assert.is(await restarted.release(round("c")), true);
+  assert.is(open(dir).holder(machine(1).hash), undefined);
+});
+
 test.run();

@@ -1,22 +1,30 @@
 /**
  * A join token's single use without a leader. Before a member admits a joiner, a majority of the
  * cluster's members must claim the token for that joiner (`token_claims.ts`): the admitting
- * member itself, then every other member of its roster asked at once. Two majorities of one
- * roster share a member, and a member claims a token for one machine only, so one token never
- * admits two machines, however the cluster is split: the side without a majority refuses (503,
- * naming the members it could not reach), and so do both sides of an even split.
+ * member itself, and the others it asks. Two majorities of one roster share a member, and a
+ * member claims a token for one machine only, so one token never admits two machines, however
+ * the cluster is split: the side without a majority refuses (503, naming the members it could
+ * not reach), and so do both sides of an even split.
  *
  * The electorate is the roster as the admitting member knows it: the members whose join
  * completed (a joiner still pending neither counts nor is asked). A one-member cluster confirms
  * alone; a two-member cluster needs both.
  *
+ * A round is bounded in time ({@link CLAIM_ROUND_MS}), whatever its members cost: the joiner
+ * waits for the round within its own join request, and one that outlasted that wait (forming 50
+ * members beside two busy loops, issue 15) was admitted or refused after the joiner had given
+ * up. So the admitting member's own claim, written durably, is one vote among the others, asked
+ * at once rather than after that write; a majority and a few more are asked first, another for
+ * each one that refuses or cannot be reached, and every member once half the round is gone.
+ *
  * A round that fails releases the claims it won (and tells the members that did not answer),
  * so the joiner may try again at once (at this member or another). The one undo path is that
- * release; a release that cannot be delivered leaves the token claimed for that machine at the
- * members that missed it.
+ * release; one that cannot be delivered is tried again for a while, since it would leave the
+ * token claimed for that machine at the members that missed it.
  *
  * @module
  */
+import type { TimerHandle } from "../../cluster/membership.ts";
 import { hasJoined, tokenOf } from "../../cluster/roster.ts";
 import { CohortError, ConflictError, ForbiddenError, UnavailableError } from "../../errors.ts";
 import { fingerprint } from "../../net/certificates.ts";
@@ -25,10 +33,26 @@ import type { Network } from "../network.ts";
 import { answerError, type PeerAnswer } from "../peers.ts";
 import type { TokenClaim, TokenClaims } from "../token_claims.ts";
 
-/** How long the admitting member waits for each member's answer, ms. */
-export const CLAIM_TIMEOUT_MS = 5000;
-/** How long one release may take, ms. */
-const RELEASE_TIMEOUT_MS = 3000;
+/**
+ * How long a claim round may take, from its start to its verdict, ms: whatever the members'
+ * answers and this member's own write cost, the joiner hears admission or refusal well before
+ * it stops waiting for its join request (`JOIN_TIMEOUT_MS`, 15 s), with room for the admission
+ * and the releases of a refused round.
+ */
+export const CLAIM_ROUND_MS = 6000;
+/**
+ * After this long without a verdict the members not asked yet are asked too, ms: a round first
+ * asks a majority and a few more (see {@link firstAsked}), and asks another member for each one
+ * that refuses or cannot be reached; slow answers are covered this way.
+ */
+const CLAIM_WIDEN_MS = CLAIM_ROUND_MS / 2;
+/** How long one attempt to deliver a release may take, ms. */
+const RELEASE_TIMEOUT_MS = 5000;
+/** How long a refusal waits for its releases before answering the joiner, ms. */
+const RELEASE_WAIT_MS = 3000;
+/** Attempts to deliver one release (the first included), {@link RELEASE_RETRY_MS} apart. */
+const RELEASE_ATTEMPTS = 6;
+const RELEASE_RETRY_MS = 5000;
 
 /** The internal endpoints a member asks the others at. */
 export const CLAIM_PATH = "/core/internal/tokens/claim";
@@ -106,8 +130,23 @@ interface Tally {
 }
 
 /**
+ * How many of the other members a round asks first, when `needed` claims make a majority and
+ * this member's own is one of them when `voter`: enough for a majority, and a tenth more (at
+ * least one) so that one slow member does not hold the round up. Asking every member at once
+ * made each join cost every member a connection and a durable write, and the admitting member
+ * a TLS handshake per member, all at the same moment: at fifty members on a loaded machine the
+ * rounds outgrew their timeouts.
+ */
+function firstAsked(needed: number, voter: boolean, others: number): number {
+  const wanted = needed - (voter ? 1 : 0);
+  return Math.min(others, wanted + 1 + Math.floor(wanted / 10));
+}
+
+/**
  * Has a majority of the roster claim the token for `claim`'s joiner; resolves once they did
- * (without waiting for the rest), or throws after releasing what it won.
+ * (without waiting for the rest), or throws after releasing what it won. The verdict comes
+ * within {@link CLAIM_ROUND_MS} (and the releases of a refusal within RELEASE_WAIT_MS more):
+ * this member's own claim counts once written, but the others are asked meanwhile.
  *
  * @throws {ForbiddenError} when a member holds the token for another machine, or knows it used
  * @throws {UnavailableError} when no majority could be reached; the message names who was not
@@ -121,20 +160,43 @@ export async function confirmUse(
   const own = net.config.name;
   const electorate = [...net.view.roster()].filter(([, entry]) => hasJoined(entry));
   const needed = Math.floor(electorate.length / 2) + 1;
-  await claims.grant(claim, settledIn(net, ctx.env.clock.now()));
+  const voter = electorate.some(([name]) => name === own);
+  // Refused at once (held for another machine, …): nobody else is asked.
+  const written = claims.hold(claim, settledIn(net, ctx.env.clock.now()));
   const tally: Tally = { granted: [], refused: [], silent: [] };
-  if (electorate.some(([name]) => name === own)) tally.granted.push(own);
-  const others = electorate.filter(([name]) => name !== own);
+  const others = ballot(net, electorate.filter(([name]) => name !== own), ctx.env.random);
+  const asked: string[] = [];
   const identity = { cert: net.identity.cert, key: net.identity.key };
   const pinned = fingerprint(net.identity.clusterCert);
-  const enough = tally.granted.length >= needed || await new Promise<boolean>((resolve) => {
-    let pending = others.length;
-    if (!pending) return resolve(false);
-    const settle = () => {
-      if (tally.granted.length >= needed) resolve(true);
-      else if (--pending === 0) resolve(false);
+  const clock = ctx.env.clock;
+  const deadline = clock.now() + CLAIM_ROUND_MS;
+  const enough = await new Promise<boolean>((resolve) => {
+    let open = voter ? 1 : 0; // answers still to come, this member's own included
+    let over = false;
+    const timers = [
+      clock.setTimeout(() => finish(false), CLAIM_ROUND_MS),
+      clock.setTimeout(() => {
+        while (asked.length < others.length) ask();
+      }, CLAIM_WIDEN_MS),
+    ];
+    const finish = (verdict: boolean) => {
+      if (over) return;
+      over = true;
+      for (const t of timers) clock.clearTimeout(t);
+      resolve(verdict);
     };
-    for (const [name, entry] of others) {
+    // Answers after the verdict change nothing: the refusal names the members as they were then.
+    const settle = (failed: boolean) => {
+      open--;
+      if (tally.granted.length >= needed) return finish(true);
+      if (failed && asked.length < others.length) ask();
+      // Every answer is in: the refusal names who granted, refused or could not be reached.
+      if (!open) finish(false);
+    };
+    const ask = () => {
+      const [name, entry] = others[asked.length];
+      asked.push(name);
+      open++;
       ctx.env.peers.request({
         address: entry.address,
         method: "POST",
@@ -142,25 +204,71 @@ export async function confirmUse(
         body: claim,
         fingerprint: pinned,
         identity,
-        timeoutMs: CLAIM_TIMEOUT_MS,
+        timeoutMs: Math.max(1, deadline - clock.now()),
       }).then((answer: PeerAnswer) => {
+        if (over) return;
         if (answer.status === 200) tally.granted.push(name);
         else tally.refused.push({ name, error: answerError(answer), status: answer.status });
+        settle(answer.status !== 200);
       }, (err) => {
         ctx.logger.debug("A member did not answer a token claim", { member: name, err });
+        if (over) return;
         tally.silent.push(name);
-      }).finally(settle);
+        settle(true);
+      });
+    };
+    if (!voter) written.catch(() => {}); // not counted: a failed write is no refusal
+    else {
+      written.then(() => {
+        if (over) return;
+        tally.granted.push(own);
+        settle(false);
+      }, (err) => {
+        ctx.logger.warn("Could not write this member's token claim", { err });
+        if (over) return;
+        tally.silent.push(own);
+        settle(true);
+      });
     }
+    const first = firstAsked(needed, voter, others.length);
+    while (asked.length < first) ask();
+    if (!open) finish(tally.granted.length >= needed);
   });
   if (enough) return;
-  // A member that did not answer may have claimed all the same (its answer lost): it is told
-  // too, without holding the refusal up.
-  void releaseClaims(ctx, net, claims, claim, tally.silent);
-  await releaseClaims(ctx, net, claims, claim, tally.granted);
+  // Members asked that did not answer yet may claim all the same (their answers lost, or still
+  // to come): they are told too.
+  const answered = new Set([...tally.granted, ...tally.refused.map((r) => r.name)]);
+  const unanswered = asked.filter((name) => !answered.has(name));
+  tally.silent = [...new Set([...tally.silent, ...unanswered])];
+  await releaseClaims(ctx, net, claims, claim, [...tally.granted, ...unanswered]);
   throw refusal(tally, needed, electorate.length);
 }
 
-/** Releases `claim` at this member and at the members in `at` (their answers are not awaited long). */
+/**
+ * The others in the order a round asks them: the members gossip says are alive first, then
+ * those suspected, then the rest, each group shuffled (`random`: a float in [0, 1)) so that the
+ * rounds' work spreads over the cluster.
+ */
+function ballot<T>(
+  net: Network,
+  others: [string, T][],
+  random: () => number,
+): [string, T][] {
+  const rank = (name: string) => {
+    const state = net.gossip.member(name)?.state;
+    return state === "alive" ? 0 : state === "suspect" ? 1 : 2;
+  };
+  const keyed = others.map((entry) => ({ entry, rank: rank(entry[0]), key: random() }));
+  keyed.sort((a, b) => a.rank - b.rank || a.key - b.key);
+  return keyed.map((k) => k.entry);
+}
+
+/**
+ * Releases `claim` at this member and at the members in `at`. Waits for the deliveries at most
+ * RELEASE_WAIT_MS; a delivery that fails is tried again in the background, a few times, while
+ * the token can still admit someone in this member's view: a release lost leaves the token
+ * claimed for a machine that will not come back (a refused joiner drops its key pair).
+ */
 export async function releaseClaims(
   ctx: MemberContext,
   net: Network,
@@ -168,32 +276,48 @@ export async function releaseClaims(
   claim: TokenClaim,
   at: readonly string[],
 ): Promise<void> {
-  await claims.release(claim);
-  const roster = net.view.roster();
   const identity = { cert: net.identity.cert, key: net.identity.key };
   const pinned = fingerprint(net.identity.clusterCert);
-  await Promise.all(
-    at.filter((name) => name !== net.config.name).map(async (name) => {
-      const address = roster.get(name)?.address;
-      if (!address) return;
-      try {
-        await ctx.env.peers.request({
-          address,
-          method: "POST",
-          path: RELEASE_PATH,
-          body: claim,
-          fingerprint: pinned,
-          identity,
-          timeoutMs: RELEASE_TIMEOUT_MS,
-        });
-      } catch (err) {
-        ctx.logger.warn("Could not release a token claim: the token stays held for that joiner", {
-          member: name,
-          err,
-        });
+  const deliver = async (name: string, attempt: number): Promise<void> => {
+    const address = net.view.roster().get(name)?.address;
+    if (!address || settledIn(net, ctx.env.clock.now())(claim.hash)) return;
+    try {
+      await ctx.env.peers.request({
+        address,
+        method: "POST",
+        path: RELEASE_PATH,
+        body: claim,
+        fingerprint: pinned,
+        identity,
+        timeoutMs: RELEASE_TIMEOUT_MS,
+      });
+    } catch (err) {
+      if (attempt < RELEASE_ATTEMPTS) {
+        ctx.background.after(
+          "Releasing a token claim",
+          RELEASE_RETRY_MS,
+          () => deliver(name, attempt + 1),
+        );
+        return;
       }
-    }),
-  );
+      ctx.logger.warn("Could not release a token claim: the token stays held for that joiner", {
+        member: name,
+        attempts: attempt,
+        err,
+      });
+    }
+  };
+  const own = claims.release(claim).then(() => {}, (err) => {
+    ctx.logger.warn("Could not write the release of this member's token claim", { err });
+  });
+  const names = [...new Set(at)].filter((name) => name !== net.config.name);
+  const delivered = Promise.all([own, ...names.map((name) => deliver(name, 1))]);
+  let timer: TimerHandle | undefined;
+  await Promise.race([
+    delivered,
+    new Promise<void>((r) => (timer = ctx.env.clock.setTimeout(r, RELEASE_WAIT_MS))),
+  ]);
+  ctx.env.clock.clearTimeout(timer!);
 }
 
 /** The error that tells the joiner why it was not admitted. */
