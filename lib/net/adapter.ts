@@ -14,7 +14,7 @@ import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isCohortError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { errorEnvelope, knownBody } from "./json_response.ts";
+import { errorEnvelope, knownBody, knownHeaders } from "./json_response.ts";
 import { type ListenerGuard, peerOf } from "./limits.ts";
 import { type BodySource, bodySourceOf, nodeRequest } from "./node_request.ts";
 import { peerFingerprint } from "./pin.ts";
@@ -135,13 +135,34 @@ function sendError(
   res.end(body);
 }
 
-function toUrl(req: IncomingMessage, transport: "unix" | "https"): URL {
+/** The request's URL: its target resolved against the Host header (`localhost` when malformed). */
+function toUrl(req: IncomingMessage, transport: "unix" | "https"): string {
   const scheme = transport === "https" ? "https" : "http";
   try {
-    return new URL(req.url ?? "/", `${scheme}://${req.headers.host || "localhost"}`);
+    return new URL(req.url ?? "/", `${scheme}://${req.headers.host || "localhost"}`).href;
   } catch {
-    return new URL(req.url ?? "/", `${scheme}://localhost`); // a malformed Host header
+    return new URL(req.url ?? "/", `${scheme}://localhost`).href; // a malformed Host header
   }
+}
+
+/** A Host header made only of what a host and port are written with: nothing ends it early. */
+const PLAIN_HOST = /^[A-Za-z0-9.\-]+(?::[0-9]*)?$|^\[[0-9A-Fa-f:.]+\](?::[0-9]*)?$/;
+
+/**
+ * The request's URL as text, unparsed where {@link toUrl} would give the same URL: the `Request`
+ * parses it anyway, and parsing it here as well cost a URL object per request. That is when the
+ * target is a path (`/…`, not `//…` or `/\…`, which a base would read as another host) and the
+ * Host header is plain; the `Request` then parses `scheme://host` + target as {@link toUrl}
+ * resolves the target against `scheme://host`. Returns `undefined` otherwise.
+ */
+function plainUrl(req: IncomingMessage, transport: "unix" | "https"): string | undefined {
+  const target = req.url;
+  const host = req.headers.host || "localhost";
+  if (
+    target === undefined || target.charCodeAt(0) !== 47 || target.charCodeAt(1) === 47 ||
+    target.charCodeAt(1) === 92 || !PLAIN_HOST.test(host)
+  ) return undefined;
+  return `${transport === "https" ? "https" : "http"}://${host}${target}`;
 }
 
 function headerList(req: IncomingMessage): [string, string][] {
@@ -167,12 +188,15 @@ async function writeResponse(
   response: Response,
   close: boolean,
 ): Promise<void> {
-  const headers: Record<string, string | string[]> = {};
-  response.headers.forEach((value, name) => {
-    if (name !== "set-cookie") headers[name] = value;
-  });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) headers["set-cookie"] = cookies;
+  let headers: Record<string, string | string[]> | undefined = knownHeaders(response);
+  if (!headers) {
+    headers = {};
+    response.headers.forEach((value, name) => {
+      if (name !== "set-cookie") headers![name] = value;
+    });
+    const cookies = response.headers.getSetCookie();
+    if (cookies.length > 0) headers["set-cookie"] = cookies;
+  }
   if (close) headers.connection = "close";
   if (res.socket) guard.answering(res.socket);
   // Checked before `body`: reading `body` of a pre-serialised response would build its stream.
@@ -268,7 +292,16 @@ export function createRequestListener(
     } else req.resume();
     let request: Request;
     try {
-      request = nodeRequest(toUrl(req, transport), method, headerList(req), res, source);
+      const headers = headerList(req);
+      const plain = plainUrl(req, transport);
+      try {
+        request = nodeRequest(plain ?? toUrl(req, transport), method, headers, res, source);
+      } catch (err) {
+        // A plain Host that is no valid host (a port past 65535, an address out of range):
+        // resolved as toUrl does, against localhost.
+        if (plain === undefined) throw err;
+        request = nodeRequest(toUrl(req, transport), method, headers, res, source);
+      }
     } catch (err) {
       // A method or header a web Request refuses; node's parser let it through.
       logger.debug("Malformed request", { err, method, url: req.url });

@@ -21,20 +21,29 @@ interface BodyState {
   text: string | readonly Uint8Array[];
   used: boolean;
   stream?: ReadableStream<Uint8Array>;
+  /** Headers besides `content-type`. */
   headers?: Record<string, string>;
+  /** The `Headers` object, made when someone first asks for it. */
+  made?: Headers;
 }
 
-// A subclass whose body members are redefined once on its prototype (cheaper than per
-// instance); its instances are created with an empty native body.
+// A subclass whose body members and headers are redefined once on its prototype (cheaper than
+// per instance); its instances are created with an empty native body and no native headers:
+// the node adapter writes the headers from the plain object, and a `Headers` is made only for
+// a caller that reads `headers` (its conversion cost as much as the rest of the response).
 class JsonResponse extends Response {
   [STATE]: BodyState;
   constructor(state: BodyState, status: number) {
-    super(null, {
-      status,
-      headers: state.headers ? { ...JSON_HEADERS, ...state.headers } : JSON_HEADERS,
-    });
+    super(null, { status });
     this[STATE] = state;
   }
+}
+
+/** The headers of a {@link JsonResponse} as a plain object, names in lower case. */
+function headersOf(state: BodyState): Record<string, string> {
+  const out: Record<string, string> = { ...JSON_HEADERS };
+  for (const name in state.headers) out[name.toLowerCase()] = state.headers[name];
+  return out;
 }
 
 const decoder = new TextDecoder();
@@ -66,6 +75,12 @@ function joined(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
 }
 
 Object.defineProperties(JsonResponse.prototype, {
+  headers: {
+    get(this: JsonResponse) {
+      const state = this[STATE];
+      return state.made ??= new Headers(headersOf(state));
+    },
+  },
   body: {
     get(this: JsonResponse) {
       const state = this[STATE];
@@ -147,6 +162,16 @@ export function jsonResponse(
 export function knownBody(response: Response): string | readonly Uint8Array[] | undefined {
   const state = (response as Partial<JsonResponse>)[STATE];
   return state && !state.used ? state.text : undefined;
+}
+
+/**
+ * The headers of a response made by {@link jsonResponse} as a plain object (lower-case names),
+ * when nobody has asked for its `Headers` (which may then have been changed); `undefined`
+ * otherwise.
+ */
+export function knownHeaders(response: Response): Record<string, string> | undefined {
+  const state = (response as Partial<JsonResponse>)[STATE];
+  return state && !state.made ? headersOf(state) : undefined;
 }
 
 /**

@@ -52,9 +52,12 @@ export class NodeRequest extends Request {
   [BODY]?: BodySource;
 }
 
-/** Creates the request for `res`'s exchange; `body` is absent for a request without one. */
+/**
+ * Creates the request for `res`'s exchange at `url` (absolute; text, which the `Request` parses
+ * once, where a URL object cost a parse more); `body` is absent for a request without one.
+ */
 export function nodeRequest(
-  url: URL,
+  url: string,
   method: string,
   headers: [string, string][],
   res: ServerResponse,

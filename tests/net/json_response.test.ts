@@ -1,6 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { jsonResponse, knownBody } from "../../lib/net/json_response.ts";
+import { jsonResponse, knownBody, knownHeaders } from "../../lib/net/json_response.ts";
 
 const test = suite("jsonResponse()");
 
@@ -67,6 +67,20 @@ test("a body given as UTF-8 bytes in chunks reads as its text, and as bytes of t
 
 test("knownBody() is undefined for other responses", () => {
   assert.is(knownBody(new Response("x")), undefined);
+});
+
+test("headers are known as a plain object until read; once read, the Headers (and what changes them) are what counts", () => {
+  const r = jsonResponse("{}", 405, { Allow: "GET, HEAD" });
+  assert.equal(knownHeaders(r), { "content-type": "application/json", allow: "GET, HEAD" });
+  const h = r.headers;
+  assert.is(r.headers, h, "the same Headers every time");
+  assert.is(h.get("content-type"), "application/json");
+  assert.is(h.get("allow"), "GET, HEAD");
+  assert.is(knownHeaders(r), undefined);
+  h.set("x-extra", "1");
+  assert.is(r.headers.get("x-extra"), "1");
+  assert.equal([...new Response(null, r).headers], [...h], "another Response built from it");
+  assert.is(knownHeaders(new Response("{}")), undefined);
 });
 
 test.run();

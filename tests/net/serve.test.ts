@@ -167,6 +167,36 @@ unix(
   },
 );
 
+unix(
+  "writes a JSON response's extra headers, and its Headers as changed when the handler changed them",
+  async () => {
+    const headersOf = (listener: Listener) =>
+      new Promise<Record<string, unknown>>((ok, fail) => {
+        const req = httpRequest({ socketPath: listener.address, path: "/" }, (res) => {
+          res.resume();
+          res.on("end", () => ok(res.headers));
+        });
+        req.on("error", fail);
+        req.end();
+      });
+    await withUnix(async (listener) => {
+      const h = await headersOf(listener);
+      assert.is(h["content-type"], "application/json");
+      assert.is(h["allow"], "GET");
+    }, () => Promise.resolve(jsonResponse("{}", 405, { Allow: "GET" })));
+    await withUnix(async (listener) => {
+      const h = await headersOf(listener);
+      assert.is(h["content-type"], "application/problem+json");
+      assert.is(h["x-added"], "1");
+    }, () => {
+      const r = jsonResponse("{}", 200);
+      r.headers.set("content-type", "application/problem+json");
+      r.headers.set("x-added", "1");
+      return Promise.resolve(r);
+    });
+  },
+);
+
 unix("refuses a second server on a live socket with a LockedError", async () => {
   await withUnix(async (listener) => {
     try {
