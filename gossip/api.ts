@@ -118,6 +118,8 @@ export interface GossipStats {
 
 /** A running member: its membership view and replicated records, plus lifecycle. */
 export interface Gossip extends MembershipView, RecordStore {
+  /** See {@link MembershipView.lastHeartbeat}: the engine always has it. */
+  lastHeartbeat(name: string): number | undefined;
   /** The resolved configuration. */
   readonly config: Readonly<GossipConfig>;
   /** The local member's current incarnation. */

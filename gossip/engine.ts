@@ -310,6 +310,11 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     return e && this.state.info(e);
   }
 
+  lastHeartbeat(name: string): number | undefined {
+    const e = this.state.table.get(name);
+    return e && this.state.table.lastHeartbeat(e);
+  }
+
   extensionStatus(name: string): ExtensionStatus | undefined {
     const e = this.state.table.get(name);
     return e && this.state.statusOf(e);

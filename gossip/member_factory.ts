@@ -47,6 +47,9 @@ class GossipMember implements GossipHandle {
   member(name: string): MemberInfo | undefined {
     return this.#g.member(name);
   }
+  lastHeartbeat(name: string): number | undefined {
+    return this.#g.lastHeartbeat(name);
+  }
   extensionStatus(name: string): ExtensionStatus | undefined {
     return this.#g.extensionStatus(name);
   }

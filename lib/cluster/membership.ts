@@ -140,6 +140,13 @@ export interface MembershipView {
   members(): MemberInfo[];
   /** One member, or `undefined` when unknown (never seen, or reaped). */
   member(name: string): MemberInfo | undefined;
+  /**
+   * When a message from `name` was last heard (ms, the membership clock; 0: never), as
+   * {@link MembershipView.member}'s `lastHeartbeat`, without building the member's info (a list
+   * request reads every member's); `undefined` when unknown. Optional: a view without it is
+   * read through `member`.
+   */
+  lastHeartbeat?(name: string): number | undefined;
   /** The extension verdict of a member against the local member; `undefined` when unknown. */
   extensionStatus(name: string): ExtensionStatus | undefined;
   /** Subscribes to an event; returns the function that unsubscribes. */

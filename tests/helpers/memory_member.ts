@@ -45,6 +45,7 @@ export function gossipHandle(g: Gossip, close: () => Promise<void>): GossipHandl
     localName: g.localName,
     members: () => g.members(),
     member: (n) => g.member(n),
+    lastHeartbeat: (n) => g.lastHeartbeat(n),
     extensionStatus: (n) => g.extensionStatus(n),
     on: (e, l) => g.on(e, l),
     setRecord: (k, key, v, o) => g.setRecord(k, key, v, o),
