@@ -42,19 +42,19 @@ export function spawnMember(m: Member, options: UpgradeStart = {}): void {
 export async function startWith(m: Member, options: UpgradeStart = {}): Promise<Member> {
   spawnMember(m, options);
   await waitForSocket(m.dir, m.daemon);
-  await eventually(
-    `${m.name} started`,
-    () => {
-      // A signal (a crash point's SIGKILL) leaves no exit code: see it too, or wait in vain.
-      const { exitCode, signalCode } = m.daemon!.child;
-      if (exitCode !== null || signalCode !== null) {
-        throw new Error(`${m.name} exited with ${exitCode ?? signalCode}:\n${m.daemon!.logs()}`);
-      }
-      return Promise.resolve(logged(m, "Daemon started").length > 0);
-    },
-    60_000,
-    20,
-  );
+  // Until it logged that it started or it ended: `eventually` takes a throw for "not yet", so
+  // an end must stop the wait as a value, or the wait runs to its limit. A signal (a crash
+  // point's SIGKILL) leaves no exit code: see it too.
+  const ended = () => {
+    const { exitCode, signalCode } = m.daemon!.child;
+    return exitCode !== null || signalCode !== null;
+  };
+  const started = () => logged(m, "Daemon started").length > 0;
+  await eventually(`${m.name} started`, () => Promise.resolve(started() || ended()), 60_000, 20);
+  if (!started()) {
+    const { exitCode, signalCode } = m.daemon!.child;
+    throw new Error(`${m.name} exited with ${exitCode ?? signalCode}:\n${m.daemon!.logs()}`);
+  }
   return m;
 }
 
