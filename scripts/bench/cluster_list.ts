@@ -13,13 +13,20 @@
  * alternate between the targets round by round so drift hits all alike. The list's size
  * hardly matters (the answer is kept between changes): `scale.ts` measures N=50.
  *
+ * `--paired`: the builds under test alone (two or more in `--dist`), one request to each in
+ * turn, `--requests` times per shape; each request's figure is the member's CPU from its
+ * request's start to its next one's (what a fresh connection's close costs after the answer
+ * counts). Reported: each build's median and quartiles, and the median of the differences of
+ * the requests taken side by side against the first build. On a loaded machine the rounds'
+ * totals swing more than the builds differ; side by side, both builds meet the same load.
+ *
  * `--profile DIR`: after the measured rounds, member 0 of the first build and the bare server
  * are profiled through their inspector (Node and Deno alike, `cpu_profile.ts`) over one run of
  * each shape; the profiles are written to DIR and summarised as self time per request by part
  * of the request path (node:http, cohort's adapter, routes, router, metrics, log, gc, native).
  *
  * Usage: `npm run build && node --import tsx scripts/bench/cluster_list.ts [--members 3]
- *   [--requests 2000] [--rounds 3] [--runtime node|deno] [--dist dist[,DIR…]] [--profile DIR]`
+ *   [--requests 2000] [--rounds 3] [--runtime node|deno] [--dist dist[,DIR…]] [--paired] [--profile DIR]`
  * (`--runtime`: what runs the members and the bare server; the client is this process).
  *
  * @module
@@ -50,6 +57,7 @@ const { values: opts } = parseArgs({
     runtime: { type: "string", default: "node" },
     dist: { type: "string", default: "dist" },
     profile: { type: "string" },
+    paired: { type: "boolean", default: false },
   },
 });
 const MEMBERS = Math.max(1, Math.min(9, Number(opts.members) || 3));
@@ -201,6 +209,42 @@ async function measure(t: Target, keepAlive: boolean, requests = REQUESTS): Prom
   return Math.max(0, threadRunMs(pid) - c0 - idleRate * took) / requests;
 }
 
+/**
+ * `--paired`: one request to each of `builds` in turn, `REQUESTS` times; each sample is the
+ * member's CPU (ms) from the start of its request to the start of its next one.
+ */
+async function paired(builds: Target[], keepAlive: boolean): Promise<number[][]> {
+  const agents = builds.map(() =>
+    keepAlive ? new Agent({ keepAlive: true, maxSockets: 1 }) : undefined
+  );
+  const samples: number[][] = builds.map(() => []);
+  const last = builds.map((t) => threadRunMs(t.child.pid!));
+  for (let i = 0; i <= REQUESTS; i++) {
+    for (const [j, t] of builds.entries()) {
+      const now = threadRunMs(t.child.pid!);
+      if (i > 0) samples[j].push(now - last[j]);
+      last[j] = now;
+      if (i === REQUESTS) continue;
+      const agent = agents[j];
+      const r = await requestJson({
+        method: "GET",
+        path: "/core/1.0/cluster",
+        socketPath: t.socket,
+        ...(agent ? { agent } : {}),
+      });
+      if (r.status !== 200) throw new Error(`${t.label}: GET /core/1.0/cluster: ${r.status}`);
+    }
+  }
+  for (const a of agents) a?.destroy();
+  return samples;
+}
+
+/** The `p` quantile of `v` (nearest rank). */
+function quantile(v: number[], p: number): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(p * (s.length - 1))];
+}
+
 const scratch = tempDir("cohort-list-");
 const targets: Target[] = [];
 try {
@@ -208,6 +252,34 @@ try {
     const port = i === 0 && PROFILE_DIR ? await freePort() : 0;
     note(`forming ${MEMBERS} members from ${dist} (${RUNTIME}; load ${load()})`);
     targets.push(await cluster(dist, join(scratch, `c${i}`), port));
+  }
+  if (opts.paired) {
+    await sleep(3000); // the joins' last gossip settles
+    console.log(
+      `\nGET /core/1.0/cluster on the control socket, CPU of the member answering (ms per ` +
+        `request), ${REQUESTS} requests to each build in turn, ${MEMBERS} members, ${RUNTIME}\n`,
+    );
+    console.log(
+      "| build | connection | median ms | p25–p75 | median of (first − this), side by side |",
+    );
+    console.log("|---|---|---|---|---|");
+    for (const keepAlive of [false, true]) {
+      const l0 = load();
+      const samples = await paired(targets, keepAlive);
+      for (const [j, t] of targets.entries()) {
+        const v = samples[j];
+        const diff = j === 0 ? "–" : quantile(v.map((x, k) => samples[0][k] - x), 0.5).toFixed(4);
+        console.log(
+          `| ${t.label} | ${keepAlive ? "keep-alive" : "fresh"} | ${
+            quantile(v, 0.5).toFixed(3)
+          } | ` +
+            `${quantile(v, 0.25).toFixed(3)}–${quantile(v, 0.75).toFixed(3)} | ${diff} |`,
+        );
+      }
+      note(`${keepAlive ? "keep-alive" : "fresh"} done (load ${l0} → ${load()})`);
+    }
+    await stopAll();
+    process.exit(0);
   }
   // The floor answers exactly what cohort answers.
   const sample = await requestJson({
@@ -307,6 +379,11 @@ try {
     }
   }
 } finally {
+  await stopAll();
+}
+
+/** Stops every member and server started here and removes the scratch directory. */
+async function stopAll(): Promise<void> {
   for (const child of started) child.kill("SIGTERM");
   await Promise.all(
     started.map((child) =>
