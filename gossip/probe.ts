@@ -503,11 +503,11 @@ export class Prober {
         proven
           ? "Probe of a member still joining failed: probing it again"
           : "Probe failed without proof: probing the member again",
-        { member: t.name },
+        { member: t.name, failures, allowed },
       );
       return;
     }
-    h.logger.debug("Probe failed: suspecting the member", { member: t.name });
+    h.logger.debug("Probe failed: suspecting the member", { member: t.name, failures, allowed });
     h.state.suspect(t.name, t.incarnation, h.name);
   }
 }
