@@ -114,6 +114,13 @@ export interface GossipStats {
    * in count or in size (see `gossip/push_pull.ts`).
    */
   openingsDropped: number;
+  /**
+   * Rests of push-pull states dropped before they were merged: their sender, or all senders,
+   * had too many entries waiting for later turns (see `gossip/state.ts`).
+   */
+  mergesDropped: number;
+  /** Entries of push-pull states waiting to be merged on later turns of the event loop. */
+  mergeEntriesWaiting: number;
 }
 
 /** A running member: its membership view and replicated records, plus lifecycle. */

@@ -290,6 +290,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       signaturesChecked: this.#claims.verifications,
       notMembers: c.notMembers,
       openingsDropped: this.#pushPull.openingsDropped,
+      mergesDropped: c.mergesDropped,
+      mergeEntriesWaiting: this.state.mergeEntriesWaiting,
     };
   }
 

@@ -77,6 +77,19 @@ export interface StateHooks {
  */
 export const MERGE_CHECKS = 8;
 
+/**
+ * Entries of deferred merges (see {@link MERGE_CHECKS}) one sender may have waiting, at least;
+ * the bound is twice the member table's slots when that is more. An honest push-pull carries at
+ * most the sender's view of the table, so two of them fit; beyond, a state waiting only repeats
+ * what the next exchange brings again. A member's certificate could otherwise have states held
+ * without bound: a frame opening with a few claims that must be checked (badly signed ones are
+ * checked until the sender's failure budget is spent) defers the rest of its state, however
+ * large, and frames read in one burst were all kept before the first of them was merged.
+ */
+export const MERGE_WAITING_MIN = 1024;
+/** Entries of deferred merges all senders together may have waiting, in senders' bounds. */
+export const MERGE_WAITING_SENDERS = 8;
+
 /** Claims about names not (yet) members kept for a retry, and for how long (ms). */
 const WAITING = 64;
 const WAITING_MS = 30_000;
@@ -129,8 +142,18 @@ export class StateMachine {
     trusted: boolean;
   }[] = [];
   #mergeTimer: TimerHandle | undefined;
+  /** Entries of the merges waiting, by sender (`""`: none named), and in all. */
+  readonly #mergingBySender = new Map<string, number>();
+  #mergingEntries = 0;
   /** Counters for benchmarks and diagnostics. */
-  readonly counters = { refutations: 0, suspicions: 0, deaths: 0, notMembers: 0 };
+  readonly counters = {
+    refutations: 0,
+    suspicions: 0,
+    deaths: 0,
+    notMembers: 0,
+    /** Rests of merges dropped: too many entries waiting (see {@link MERGE_WAITING_MIN}). */
+    mergesDropped: 0,
+  };
 
   constructor(
     name: string,
@@ -687,6 +710,17 @@ export class StateMachine {
     sender: string | undefined,
     trusted: boolean,
   ): void {
+    const count = entries.length - start;
+    const key = sender ?? "";
+    const mine = this.#mergingBySender.get(key) ?? 0;
+    const bound = Math.max(MERGE_WAITING_MIN, 2 * this.table.slots);
+    if (mine + count > bound || this.#mergingEntries + count > MERGE_WAITING_SENDERS * bound) {
+      this.counters.mergesDropped++;
+      this.#log.debug("Merge dropped: too many entries waiting", { sender, entries: count });
+      return;
+    }
+    this.#mergingBySender.set(key, mine + count);
+    this.#mergingEntries += count;
     this.#merging.push({ entries, start, sender, trusted });
     this.#mergeTimer ??= this.#clock.setTimeout(() => this.#mergeNext(), 0);
   }
@@ -695,7 +729,15 @@ export class StateMachine {
   #mergeNext(): void {
     this.#mergeTimer = undefined;
     const next = this.#merging.shift();
-    if (next) this.merge(next.entries, next.sender, next.trusted, next.start);
+    if (next) {
+      // Its rest, should it wait again, is smaller than what it held: it is never dropped.
+      const key = next.sender ?? "";
+      const left = (this.#mergingBySender.get(key) ?? 0) - (next.entries.length - next.start);
+      if (left > 0) this.#mergingBySender.set(key, left);
+      else this.#mergingBySender.delete(key);
+      this.#mergingEntries -= next.entries.length - next.start;
+      this.merge(next.entries, next.sender, next.trusted, next.start);
+    }
     if (this.#merging.length > 0) {
       this.#mergeTimer ??= this.#clock.setTimeout(() => this.#mergeNext(), 0);
     }
@@ -704,6 +746,11 @@ export class StateMachine {
   /** Merges waiting for a later turn (see {@link merge}). */
   get mergesWaiting(): number {
     return this.#merging.length;
+  }
+
+  /** Entries of the merges waiting for a later turn, in all. */
+  get mergeEntriesWaiting(): number {
+    return this.#mergingEntries;
   }
 
   /** The local full state for a push-pull, plus the lists of every digest it mentions. */
@@ -795,6 +842,8 @@ export class StateMachine {
     if (this.#mergeTimer !== undefined) this.#clock.clearTimeout(this.#mergeTimer);
     this.#mergeTimer = undefined;
     this.#merging.length = 0;
+    this.#mergingBySender.clear();
+    this.#mergingEntries = 0;
     this.#forEach((e) => {
       if (!e.suspicion) return;
       e.suspicion.cancel();

@@ -11,7 +11,7 @@ import { resolveConfig, suspicionTimeout } from "../../gossip/config.ts";
 import { MAX_INCARNATION, toWireMeta } from "../../gossip/messages.ts";
 import type { StateEntry, WireMeta } from "../../gossip/messages.ts";
 import { MAX_VERSION_AHEAD_MS } from "../../gossip/records.ts";
-import { MERGE_CHECKS } from "../../gossip/state.ts";
+import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
 import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";
@@ -152,6 +152,65 @@ test("a state full of new signed claims is merged a few signature checks per tur
   assert.ok(most <= MERGE_CHECKS, `${most} signatures checked in one turn`);
   // Every claim taken (each member then out-bids the claim it never made: 6).
   for (let i = 1; i < n; i++) assert.ok(g.member(`m${i}`)!.incarnation >= 5, `m${i}`);
+  c.stop();
+});
+
+test("a member's certificate cannot make another member hold states waiting without bound", async () => {
+  // Each frame opens with claims that must be checked (badly signed, so that a merge defers
+  // the rest of its state to later turns) and then carries filler; frames that come in one
+  // burst (one socket read) are all deferred before the first waiting one is merged.
+  const c = await createRosterCluster(4, { seed: 96, form: "restore" });
+  const evil = adversary(c, 1);
+  const m2 = metaOf(c, "m2");
+  const m3 = metaOf(c, "m3");
+  const frames = 8;
+  const filler = 700;
+  for (let f = 0; f < frames; f++) {
+    const st: StateEntry[] = [];
+    for (let k = 0; k < MERGE_CHECKS; k++) {
+      const i = 100 + f * MERGE_CHECKS + k;
+      st.push({
+        k: "alive",
+        n: "m2",
+        i,
+        m: m2,
+        sg: signWith(c.pairs[1].key, claimPayload("alive", "m2", i, m2)),
+      });
+    }
+    for (let k = 0; k < filler; k++) st.push({ k: "alive", n: "m3", i: 0, m: m3 });
+    evil.send(c.addresses[0], { t: "pp", f: "m1", s: 10 + f, o: true, st });
+  }
+  const g = c.members[0];
+  // The table has fewer than MERGE_WAITING_MIN / 2 slots: the floor is the bound.
+  const bound = MERGE_WAITING_MIN;
+  let most = 0;
+  c.clock.around = (turn) => {
+    turn();
+    most = Math.max(most, g.stats().mergeEntriesWaiting);
+  };
+  c.clock.advance(1000);
+  c.clock.around = undefined;
+  assert.ok(most > 0, "no state waited: the frames did not make the merges defer");
+  assert.ok(most <= bound, `${most} entries waiting from one sender (bound ${bound})`);
+  assert.ok(g.stats().mergesDropped > 0, "nothing dropped");
+  // Another member's state is not crowded out: m2's own new claim is taken.
+  const honest = adversary(c, 2, 2);
+  honest.send(c.addresses[0], {
+    t: "pp",
+    f: "m2",
+    s: 1,
+    o: true,
+    st: [{
+      k: "alive",
+      n: "m2",
+      i: 50,
+      m: m2,
+      sg: signWith(c.pairs[2].key, claimPayload("alive", "m2", 50, m2)),
+    }],
+  });
+  c.clock.advance(2000);
+  assert.ok(g.member("m2")!.incarnation >= 50, `m2 at ${g.member("m2")!.incarnation}`);
+  assert.is(g.stats().mergeEntriesWaiting, 0);
   c.stop();
 });
 
