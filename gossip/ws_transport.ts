@@ -170,6 +170,24 @@ const PING_SWEEPS = 2;
 const BUSY_PING_SWEEPS = 4;
 /** An inbound connection that received no frame and no ping for this many sweeps is closed. */
 const INBOUND_IDLE_SWEEPS = 6;
+/**
+ * Frames one inbound connection hands the engine in one turn of the event loop before it is
+ * paused until the next turn. One read of a TLS socket can deliver hundreds of small frames at
+ * once (a sender's burst budget is 768 frames under `local`); handled in one go they hold the
+ * event loop, and the acks of every other connection and the engine's timers wait behind them.
+ * Past this count the connection's socket is paused and resumed in the next turn, after the
+ * poll for I/O. The rest of the read in progress is still handed on (ws parses a read at once):
+ * a turn takes at most this many frames plus one read's (16 KiB under Node, 64 KiB under Deno).
+ */
+export const TURN_FRAMES = 64;
+/**
+ * The shortest time a connection over its sender's budget goes unread, in ms. Resumed as soon
+ * as one frame's worth had refilled (2.6 ms under `local`), it was read again at once: each
+ * resume parsed a whole TLS read of which all frames but one were dropped, and a flooded member
+ * spent its CPU parsing frames it then dropped (some 15 000 a second). Only a sender over its
+ * bound waits this long; an honest member never meets the bound.
+ */
+export const THROTTLE_PAUSE_MS = 100;
 /** The longest time between two sweeps, in ms (whatever `idleCloseMs`). */
 const MAX_SWEEP_MS = 15_000;
 /** The longest idle close {@link keepOpenFor} asks for, in ms. */
@@ -195,8 +213,14 @@ interface Inbound {
   fingerprint: string;
   /** Sweeps since the last frame or ping. */
   idle: number;
-  /** Not read until its sender's budget refills (over `inboundRate`). */
+  /** Not read until `heldUntil` (over its sender's budget) or the next turn (see `hold`). */
   paused?: boolean;
+  /** When the current pause ends (`Date.now()`); the next turn's for a per-turn pause. */
+  heldUntil?: number;
+  /** Counts pauses, so that only the latest one resumes the connection. */
+  holds?: number;
+  /** Frames handed on in this turn of the event loop (see {@link TURN_FRAMES}). */
+  turnFrames?: number;
 }
 
 /**
@@ -293,6 +317,12 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   const limiter = options.inboundRate ? new PeerRateLimiter(options.inboundRate) : undefined;
   /** Frames dropped per sender since its last log line, and when that line was. */
   const overLimit = new Map<string, { dropped: number; loggedAt: number }>();
+  /** Connections that handed frames on in this turn; their counts are reset at its end. */
+  const counted = new Set<Inbound>();
+  const endTurn = () => {
+    for (const conn of counted) conn.turnFrames = 0;
+    counted.clear();
+  };
 
   function reject(socket: Duplex, status: string, fields: Record<string, unknown>): void {
     log.warn("Gossip connection rejected", { status, ...fields });
@@ -348,6 +378,10 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     s.bytesReceived += bytes.byteLength;
     const wait = limiter?.take(conn.fingerprint, bytes.byteLength) ?? 0;
     if (wait > 0) return throttle(conn, wait);
+    if (counted.size === 0) setImmediate(endTurn);
+    counted.add(conn);
+    conn.turnFrames = (conn.turnFrames ?? 0) + 1;
+    if (conn.turnFrames === TURN_FRAMES) hold(conn, 0);
     try {
       handlers.message(conn.from, isBinary ? bytes : bytes.toString("utf8"), conn.fingerprint);
     } catch (err) {
@@ -357,7 +391,8 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
 
   /**
    * Drops a frame over its sender's bound and stops reading the connection until the budget
-   * has refilled (at most a second at a time): TCP flow control then slows the sender.
+   * has refilled, at least {@link THROTTLE_PAUSE_MS} and at most a second at a time: TCP flow
+   * control then slows the sender.
    */
   function throttle(conn: Inbound, waitMs: number): void {
     s.rateLimited++;
@@ -376,13 +411,30 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       note.dropped = 0;
       note.loggedAt = now;
     }
-    if (conn.paused) return;
+    // The rest of the read in progress arrives paused: one pause for all of it.
+    if (conn.paused && (conn.heldUntil ?? 0) > now) return;
+    hold(conn, Math.min(Math.max(waitMs, THROTTLE_PAUSE_MS), 1000));
+  }
+
+  /**
+   * Stops reading `conn` for `ms`, or until the next turn of the event loop when `ms` is 0
+   * (after the poll for I/O: other connections' frames and due timers go first). A pause that
+   * ends sooner than the one in force changes nothing.
+   */
+  function hold(conn: Inbound, ms: number): void {
+    const until = Date.now() + ms;
+    if (conn.paused && until <= (conn.heldUntil ?? 0)) return;
+    const hold = conn.holds = (conn.holds ?? 0) + 1;
     conn.paused = true;
+    conn.heldUntil = until;
     conn.ws.pause();
-    const timer = setTimeout(() => {
+    const resume = () => {
+      if (conn.holds !== hold) return; // a longer pause replaced this one
       conn.paused = false;
       if (inbound.has(conn)) conn.ws.resume();
-    }, Math.min(waitMs, 1000));
+    };
+    if (ms === 0) return void setImmediate(resume);
+    const timer = setTimeout(resume, ms);
     (timer as { unref?: () => void }).unref?.();
   }
 
