@@ -64,7 +64,17 @@ export async function acceptJoin(
     round: newRound(ctx.env.random),
   };
   const asked = ctx.env.clock.now();
-  await confirmUse(ctx, net, tokens.claims, claim);
+  try {
+    await confirmUse(ctx, net, tokens.claims, claim);
+  } catch (err) {
+    // What a loaded cluster costs a join shows here, not only in the joiner's error.
+    ctx.logger.warn("Refused a join: its token's single use was not confirmed", {
+      name: request.name,
+      confirm_ms: ctx.env.clock.now() - asked,
+      err,
+    });
+    throw err;
+  }
   let token;
   try {
     if (ctx.network !== net || !ctx.machine.is("online")) {
