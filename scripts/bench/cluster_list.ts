@@ -195,18 +195,21 @@ async function measure(t: Target, keepAlive: boolean, requests = REQUESTS): Prom
   const agent = keepAlive ? new Agent({ keepAlive: true, maxSockets: 1 }) : undefined;
   const c0 = threadRunMs(pid);
   const t0 = performance.now();
-  for (let i = 0; i < requests; i++) {
-    const r = await requestJson({
-      method: "GET",
-      path: "/core/1.0/cluster",
-      socketPath: t.socket,
-      ...(agent ? { agent } : {}),
-    });
-    if (r.status !== 200) throw new Error(`${t.label}: GET /core/1.0/cluster: ${r.status}`);
-  }
+  for (let i = 0; i < requests; i++) await listOnce(t, agent);
   const took = performance.now() - t0;
   agent?.destroy();
   return Math.max(0, threadRunMs(pid) - c0 - idleRate * took) / requests;
+}
+
+/** One `GET /core/1.0/cluster` to `t` (on `agent`'s connection when given); throws unless 200. */
+async function listOnce(t: Target, agent: Agent | undefined): Promise<void> {
+  const r = await requestJson({
+    method: "GET",
+    path: "/core/1.0/cluster",
+    socketPath: t.socket,
+    ...(agent ? { agent } : {}),
+  });
+  if (r.status !== 200) throw new Error(`${t.label}: GET /core/1.0/cluster: ${r.status}`);
 }
 
 /**
@@ -225,14 +228,7 @@ async function paired(builds: Target[], keepAlive: boolean): Promise<number[][]>
       if (i > 0) samples[j].push(now - last[j]);
       last[j] = now;
       if (i === REQUESTS) continue;
-      const agent = agents[j];
-      const r = await requestJson({
-        method: "GET",
-        path: "/core/1.0/cluster",
-        socketPath: t.socket,
-        ...(agent ? { agent } : {}),
-      });
-      if (r.status !== 200) throw new Error(`${t.label}: GET /core/1.0/cluster: ${r.status}`);
+      await listOnce(t, agents[j]);
     }
   }
   for (const a of agents) a?.destroy();

@@ -58,11 +58,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { requestJson } from "../../lib/net/client.ts";
 import { freePort } from "../../tests/helpers/process.ts";
 import { longTasks } from "./long_tasks.ts";
 import { summarise } from "./heap_summary.ts";
 import { scrape } from "./scrape.ts";
+import { control } from "./control.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 const { values: opts } = parseArgs({
@@ -236,17 +236,8 @@ async function oneRun(run: number): Promise<RunResult> {
     usedPorts.add(port);
     members.push({ name: `f${i}`, dir, address: `127.0.0.1:${port}` });
   }
-  const api = async (i: number, method: string, path: string, body?: unknown) => {
-    const r = await requestJson({
-      method,
-      path,
-      body,
-      socketPath: join(members[i].dir, "control.socket"),
-      timeoutMs: 60_000,
-    });
-    if (r.status >= 400) throw new Error(`${method} ${path} on f${i}: ${JSON.stringify(r.body)}`);
-    return (r.body as { metadata: unknown }).metadata;
-  };
+  const api = (i: number, method: string, path: string, body?: unknown) =>
+    control(members[i].dir, `f${i}`, method, path, body);
   const busy: Proc[] = [];
   let joining = 0;
   let refusedJoins = 0;

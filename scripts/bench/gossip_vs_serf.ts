@@ -42,7 +42,7 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { freePort } from "../../tests/helpers/process.ts";
 import { parseArgs } from "node:util";
-import { requestJson } from "../../lib/net/client.ts";
+import { control } from "./control.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 const { values: opts } = parseArgs({
@@ -332,12 +332,8 @@ async function cohortCluster(n: number, profile: "lan" | "local"): Promise<Clust
       extensions: ["feature_a"],
     });
   }
-  const socket = (i: number) => join(members[i].dir, "control.socket");
-  const api = async (i: number, method: string, path: string, body?: unknown) => {
-    const r = await requestJson({ method, path, socketPath: socket(i), body, timeoutMs: 15_000 });
-    if (r.status >= 400) throw new Error(`${method} ${path} on m${i}: ${JSON.stringify(r.body)}`);
-    return (r.body as { metadata: unknown }).metadata;
-  };
+  const api = (i: number, method: string, path: string, body?: unknown) =>
+    control(members[i].dir, `m${i}`, method, path, body, 15_000);
   const start = async (i: number) => {
     const m = members[i];
     m.proc = startProc(process.execPath, [

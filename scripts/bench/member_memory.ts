@@ -36,10 +36,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { requestJson } from "../../lib/net/client.ts";
 import { freePort } from "../../tests/helpers/process.ts";
 import { threadRunMs } from "./run_time.ts";
 import { scrape } from "./scrape.ts";
+import { control } from "./control.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 
@@ -237,17 +237,8 @@ async function main(): Promise<void> {
     process.once(sig, () => void stopAll().then(() => process.exit(130)));
   }
   const members: { name: string; dir: string; address: string; pid: number }[] = [];
-  const api = async (i: number, method: string, path: string, body?: unknown) => {
-    const r = await requestJson({
-      method,
-      path,
-      body,
-      socketPath: join(members[i].dir, "control.socket"),
-      timeoutMs: 60_000,
-    });
-    if (r.status >= 400) throw new Error(`${method} ${path} on f${i}: ${JSON.stringify(r.body)}`);
-    return (r.body as { metadata: unknown }).metadata;
-  };
+  const api = (i: number, method: string, path: string, body?: unknown) =>
+    control(members[i].dir, `f${i}`, method, path, body);
   try {
     note(`starting ${N} members: ${load()}`);
     const ports = new Set<number>();
