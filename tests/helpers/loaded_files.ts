@@ -4,9 +4,9 @@
  * what it uses (the CLI, a store, metrics) run Node with {@link LoadRecorder.args} and read
  * {@link LoadRecorder.files} after it ends.
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** A loader hook written into a directory, and what the processes run with it loaded. */
 export interface LoadRecorder {
@@ -45,4 +45,27 @@ register(${JSON.stringify(pathToFileURL(hooks).href)});`,
     files: () => readFileSync(out, "utf8").split("\n").filter(Boolean),
     reset: () => writeFileSync(out, ""),
   };
+}
+
+/**
+ * The source modules behind loaded files, as paths relative to `root` (`lib/daemon/daemon.ts`,
+ * `node_modules/ws/lib/sender.js`): a bundled file (`dist/mod.js` and its chunks) for itself and the
+ * modules its source map lists, any other file for itself. So a check that a process loads no
+ * command-line module holds whether the library is loaded as tsc's files or as the bundle.
+ */
+export function loadedSources(urls: string[], root: string): string[] {
+  const out: string[] = [];
+  for (const url of urls) {
+    if (!url.startsWith("file:")) continue;
+    const file = fileURLToPath(url);
+    const map = `${file}.map`;
+    const sources: string[] | undefined = existsSync(map)
+      ? JSON.parse(readFileSync(map, "utf8")).sources
+      : undefined;
+    out.push(relative(root, file));
+    // tsc's maps list the one module a file was compiled from: the file stands for itself.
+    if (!sources || sources.length <= 1 && !/\/dist\/mod(-[^/]+)?\.js$/.test(file)) continue;
+    for (const s of sources) out.push(relative(root, resolve(dirname(file), s)));
+  }
+  return [...new Set(out)];
 }

@@ -1,0 +1,101 @@
+/**
+ * Bundles the library's entry point, `dist/mod.js` (what `cohort daemon`, `node dist/mod.js
+ * daemon` and an app's `import "cohort"` load), with the pure-JavaScript libraries it uses
+ * (Drizzle, ws, itty-router, superstruct), replacing tsc's output. Run by `npm run build`, after
+ * tsc (whose per-module files stay for the files started or served by path: the certificate and
+ * SQL processes, the status page's server, the migrations).
+ *
+ * Why (issue 15, memory): as some 300 ES modules, an idle member held each module's record, its
+ * source text (two bytes a character in the modules whose comments have a non-Latin-1 character)
+ * and the comments in it, and its start-up read and compiled them file by file on Node's worker
+ * and compiler threads, whose malloc arenas then stay resident. One file of code without comments
+ * (whitespace and syntax minified, names kept for stack traces; a linked source map) cut an idle
+ * member's VmRSS by 8-9 MB at N=13 (`scripts/bench/member_memory.ts`, before/after variants).
+ *
+ * Kept out of the bundle and loaded from `node_modules` as before: libSQL (a native module and
+ * its loader), prom-client (loaded only when metrics are on, `tests/metrics/lazy.test.ts`) and the
+ * X.509 library (loaded only when a certificate is made). What is loaded on demand stays so:
+ * each dynamic `import()` is a chunk of its own beside `mod.js` (`dist/mod-NAME-HASH.js`).
+ * Deno runs `mod.ts` as it is.
+ */
+import { build } from "esbuild";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import process from "node:process";
+
+const root = resolve(import.meta.dirname ?? ".", "..");
+const dist = resolve(root, "dist");
+
+/** Packages loaded from `node_modules` at run time, not bundled. */
+export const EXTERNAL = [
+  "@libsql/client",
+  "libsql",
+  "prom-client",
+  "@peculiar/x509",
+  "reflect-metadata",
+  // ws's optional native helpers: it requires them in a try and does without.
+  "bufferutil",
+  "utf-8-validate",
+];
+
+for (const old of readdirSync(dist).filter((f) => /^mod-.*\.js(\.map)?$/.test(f))) {
+  rmSync(join(dist, old));
+}
+const result = await build({
+  entryPoints: { mod: resolve(root, "mod.ts") },
+  outdir: dist,
+  allowOverwrite: true,
+  bundle: true,
+  splitting: true,
+  chunkNames: "mod-[name]-[hash]",
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  external: EXTERNAL.flatMap((p) => [p, `${p}/*`]),
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: "none",
+  sourcemap: "linked",
+  metafile: true,
+  // The bundled CommonJS libraries (ws, superstruct) require Node's built-ins.
+  banner: {
+    js: `import { createRequire as __cohortRequire } from "node:module";
+const require = __cohortRequire(import.meta.url);`,
+  },
+  plugins: [{
+    // A module that finds files beside itself (`new URL("./migrations", import.meta.url)`) is
+    // given its own URL in `dist/`, where tsc's output and the copied assets are.
+    name: "own-import-meta-url",
+    setup(b) {
+      b.onLoad({ filter: /\/(lib|routes|gossip)\/.*\.ts$/ }, (args) => {
+        const text = readFileSync(args.path, "utf8");
+        if (!text.includes("import.meta.url")) return undefined;
+        const own = "./" + relative(root, args.path).replace(/\.ts$/, ".js");
+        return {
+          contents: text.replaceAll(
+            "import.meta.url",
+            `new URL(${JSON.stringify(own)}, import.meta.url).href`,
+          ),
+          loader: "ts",
+        };
+      });
+    },
+  }],
+  logLevel: "warning",
+});
+
+// Every output must sit in dist/ itself: the URLs given above are relative to it.
+const outputs = Object.keys(result.metafile.outputs);
+const astray = outputs.filter((o) => resolve(root, o).replace(/\/[^/]+$/, "") !== dist);
+if (astray.length) {
+  console.error(`bundle_mod: outputs outside dist/: ${astray.join(", ")}`);
+  process.exit(1);
+}
+// No external package may be bundled by mistake (a deep import the list above does not match).
+const bundled = Object.keys(result.metafile.inputs).filter((i) =>
+  EXTERNAL.some((p) => i.includes(`node_modules/${p}/`))
+);
+if (bundled.length) {
+  console.error(`bundle_mod: bundled what must stay external: ${bundled.join(", ")}`);
+  process.exit(1);
+}
