@@ -16,10 +16,10 @@
  * its loader), prom-client (loaded only when metrics are on, `tests/metrics/lazy.test.ts`) and the
  * X.509 library (loaded only when a certificate is made). What is loaded on demand stays so:
  * each dynamic `import()` is a chunk of its own beside `mod.js` (`dist/mod-NAME-HASH.js`).
- * Deno runs `mod.ts` as it is.
+ * Deno runs `mod.ts` as it is. The bundled packages' licences are in `dist/mod.LICENSES.txt`.
  */
 import { build } from "esbuild";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import process from "node:process";
 
@@ -63,6 +63,16 @@ const result = await build({
 const require = __cohortRequire(import.meta.url);`,
   },
   plugins: [{
+    // A package's own source map points at sources it does not ship (superstruct's src/*.ts):
+    // the bundle's map carries the package's files as they are in node_modules.
+    name: "packages-as-shipped",
+    setup(b) {
+      b.onLoad({ filter: /\/node_modules\/.*\.[cm]?js$/ }, (args) => ({
+        contents: readFileSync(args.path, "utf8").replace(/^\/\/# sourceMappingURL=.*$/gm, ""),
+        loader: "js",
+      }));
+    },
+  }, {
     // A module that finds files beside itself (`new URL("./migrations", import.meta.url)`) is
     // given its own URL in `dist/`, where tsc's output and the copied assets are.
     name: "own-import-meta-url",
@@ -99,3 +109,21 @@ if (bundled.length) {
   console.error(`bundle_mod: bundled what must stay external: ${bundled.join(", ")}`);
   process.exit(1);
 }
+
+// The bundled packages' licences travel with their code.
+const packages = new Map<string, string>();
+for (const input of Object.keys(result.metafile.inputs)) {
+  const m = /^(.*node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(input);
+  if (m) packages.set(m[2], resolve(root, m[1]));
+}
+const notices = [...packages].sort().map(([name, dir]) => {
+  const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  const file = readdirSync(dir).find((f) => /^licen[cs]e/i.test(f));
+  const text = file ? readFileSync(join(dir, file), "utf8").trim() : `License: ${manifest.license}`;
+  return `${name}@${manifest.version} (${manifest.license})\n\n${text}\n`;
+});
+writeFileSync(
+  join(dist, "mod.LICENSES.txt"),
+  "dist/mod.js and its chunks (dist/mod-*.js) include these packages:\n\n" +
+    notices.join("\n---\n\n"),
+);
