@@ -13,6 +13,7 @@ import {
   type Member,
   members,
   run,
+  sql,
   startMember,
   startMembers,
   stop,
@@ -112,11 +113,9 @@ test("cohort app-version 2.0.0 reaches every other member within 5 s", async (ct
     assert.ok(loggedUpdates(o, "v1").includes("2.0.0"), `${o.name} logged the member-update`);
   }
   // The local row is written before the command returns.
-  const sql = await api(v1, "POST", "/core/internal/sql", {
-    query: "SELECT app_version FROM core_cluster_members WHERE name = 'v1'",
-  });
-  assert.is(sql.status, 200, sql.body.error);
-  assert.equal(sql.body.metadata.results[0].rows, [["2.0.0"]]);
+  const row = await sql(v1, "SELECT app_version FROM core_cluster_members WHERE name = 'v1'");
+  assert.is(row.status, 200, row.body.error);
+  assert.equal(row.body.metadata.results[0].rows, [["2.0.0"]]);
 });
 
 test("a bad value exits 2 and changes nothing", async (ctx) => {

@@ -21,6 +21,7 @@ import {
   type Member,
   members,
   run,
+  sql,
   startMember,
   startMembers,
   stop,
@@ -86,7 +87,7 @@ test("bootstrap then join of two members with the same extensions: sql on every 
       eventually(
         `three voters in the store of ${m.name}`,
         async () => {
-          const res = await api(m, "POST", "/core/internal/sql", { query: SQL });
+          const res = await sql(m, SQL);
           const rows = res.body.metadata.results[0].rows as unknown[][];
           return rows.length === 3 && rows.every((r) => r[1] === "voter");
         },

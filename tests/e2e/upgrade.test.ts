@@ -18,6 +18,7 @@ import {
   FULL_EXTENSIONS,
   type Member,
   members,
+  sql,
   stop,
   stopMembers,
 } from "../helpers/cluster.ts";
@@ -100,13 +101,13 @@ test("the first upgraded member waits: ready false, UPGRADING / NEEDS UPGRADE on
   const ready = await api(r1, "GET", "/core/1.0/ready");
   assert.is(ready.status, 503);
   assert.match(ready.body.error, /"r2", "r3"/, ready.body.error);
-  const sql = await api(r1, "POST", "/core/internal/sql", { query: "SELECT 1" });
-  assert.is(sql.status, 503);
+  const refused = await sql(r1, "SELECT 1");
+  assert.is(refused.status, 503);
   assert.is(
-    sql.body.error,
+    refused.body.error,
     'Database is waiting for an upgrade: 2 members have not upgraded yet: "r2", "r3"',
   );
-  assert.is((await api(r2, "POST", "/core/internal/sql", { query: "SELECT 1" })).status, 200);
+  assert.is((await sql(r2, "SELECT 1")).status, 200);
 });
 
 test("the second upgraded member waits too; the un-upgraded member still serves and shows both as UPGRADING", async ({ r }) => {
@@ -118,14 +119,14 @@ test("the second upgraded member waits too; the un-upgraded member still serves 
   assert.is(await isReady(r2), false);
   assert.ok(await isReady(r3));
   for (const m of [r1, r2]) {
-    const sql = await api(m, "POST", "/core/internal/sql", { query: "SELECT 1" });
-    assert.is(sql.status, 503);
+    const refused = await sql(m, "SELECT 1");
+    assert.is(refused.status, 503);
     assert.is(
-      sql.body.error,
+      refused.body.error,
       'Database is waiting for an upgrade: 1 member has not upgraded yet: "r3"',
     );
   }
-  assert.is((await api(r3, "POST", "/core/internal/sql", { query: "SELECT 1" })).status, 200);
+  assert.is((await sql(r3, "SELECT 1")).status, 200);
 });
 
 test("the update trigger ran once on each un-upgraded member, with the new target, and not again after further gossip", async (ctx) => {
@@ -172,7 +173,7 @@ test("restarting the last member upgraded opens all three; each waiting member l
   }
   assert.is(logged(r3, "Waiting for other cluster members").length, 0);
   assert.is(logged(r3, "opening").length, 0);
-  assert.is((await api(r1, "POST", "/core/internal/sql", { query: "SELECT 1" })).status, 200);
+  assert.is((await sql(r1, "SELECT 1")).status, 200);
 });
 
 test.run();

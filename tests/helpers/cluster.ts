@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { requestJson } from "../../lib/net/client.ts";
+import { SQL_TIMEOUT_MS } from "../../lib/store/sql_console.ts";
 import {
   cohort,
   type DaemonProcess,
@@ -110,20 +111,37 @@ export function run(m: Member, argv: string[]): Promise<Run> {
   return cohort([...argv, "--state-dir", m.dir]);
 }
 
-/** A request to the daemon of `m` over its control socket: status and envelope. */
+/** A request to the daemon of `m` over its control socket (`timeoutMs` for its answer): status and envelope. */
 export async function api(
   m: Member,
   method: string,
   path: string,
   body?: unknown,
+  timeoutMs = 10_000,
 ): Promise<{ status: number; body: any }> {
   return await requestJson({
     method,
     path,
     body,
     socketPath: join(m.dir, "control.socket"),
-    timeoutMs: 10_000,
+    timeoutMs,
   });
+}
+
+/**
+ * How long a test waits for the SQL console's answer: the daemon's own limit
+ * ({@link SQL_TIMEOUT_MS}, after which it cancels the run and answers 400) and 15 s more, so a
+ * console that hangs still fails the test, with the daemon's answer or with no answer. Not the
+ * 10 s of {@link api}: the console runs in a child process the daemon starts at a lower priority
+ * (`lib/store/sql_console.ts`), which waits for the CPU while the member's own processes are busy;
+ * a `SELECT 1` took 11–15 s with three CPU-bound processes beside the member at load 27 (2.3–3.2 s
+ * when the child was not lowered).
+ */
+export const SQL_WAIT_MS = SQL_TIMEOUT_MS + 15_000;
+
+/** `POST /core/internal/sql` on `m`'s control socket, waited for {@link SQL_WAIT_MS}. */
+export function sql(m: Member, query: string): Promise<{ status: number; body: any }> {
+  return api(m, "POST", "/core/internal/sql", { query }, SQL_WAIT_MS);
 }
 
 /** Issues a join token for `name` on `on` (over the socket; `expireAfterMs` 0 = never). */
