@@ -36,7 +36,7 @@ export function internalRoutes(router: RouterType, service: MemberService): void
         extensions: body.extensions,
         ...(body.app_version !== undefined ? { app_version: body.app_version } : {}),
         secret: body.secret,
-      }),
+      }, request.signal),
     );
   });
 

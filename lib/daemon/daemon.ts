@@ -330,8 +330,8 @@ class MemberDaemon implements Daemon {
     return this.#tokens.revoke(name);
   }
 
-  acceptJoin(request: JoinRequest): Promise<JoinResponse> {
-    return acceptJoin(this.member, this.member.online(), this.#tokens, request);
+  acceptJoin(request: JoinRequest, signal?: AbortSignal): Promise<JoinResponse> {
+    return acceptJoin(this.member, this.member.online(), this.#tokens, request, signal);
   }
 
   async claimToken(claim: TokenClaim): Promise<void> {

@@ -183,9 +183,11 @@ export interface MemberService {
   revokeToken(name: string): Promise<void>;
   /**
    * Admits (or refuses, with the reason) a prospective member, once a majority of the roster
-   * claimed its token for it (single use across members: see `flows/confirm_use.ts`).
+   * claimed its token for it (single use across members: see `flows/confirm_use.ts`). `signal`
+   * aborts when the joiner stopped waiting (its connection closed): it is then refused rather
+   * than admitted after it gave up.
    */
-  acceptJoin(request: JoinRequest): Promise<JoinResponse>;
+  acceptJoin(request: JoinRequest, signal?: AbortSignal): Promise<JoinResponse>;
   /**
    * Claims a join token for one joining machine, asked by the member about to admit it: granted
    * (durably) unless this member knows the token used, revoked, expired or issued for another

@@ -66,10 +66,10 @@ export function observeService(service: MemberService, ...all: ServiceHooks[]): 
       throw err;
     }
   };
-  const acceptJoin = async (request: JoinRequest): Promise<JoinResponse> => {
+  const acceptJoin = async (request: JoinRequest, signal?: AbortSignal): Promise<JoinResponse> => {
     const started = performance.now();
     try {
-      const answer = await service.acceptJoin(request);
+      const answer = await service.acceptJoin(request, signal);
       hooks.admitted(outcome(request.name, started));
       return answer;
     } catch (err) {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import type { ServerInfo } from "../../daemon/service.ts";
+import { JOIN_DEADLINE_MS } from "../../daemon/join.ts";
 import { advertisedAddressProblem, memberNameProblem } from "../../cluster/address.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
@@ -9,6 +10,14 @@ import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
 /** The environment variable `init` reads a join token from. */
 export const TOKEN_ENV = "COHORT_JOIN_TOKEN";
+
+/**
+ * How long `init --token` waits for the daemon's answer, ms: the join's own deadline, which
+ * bounds every wait for another member, and time for the steps on this machine after the
+ * admission (the network start, the preJoin hook, the writes).
+ */
+export const JOIN_WAIT_MS = JOIN_DEADLINE_MS + 15_000;
+const DEADLINE_S = JOIN_DEADLINE_MS / 1000;
 
 /** Reads a whole file (named pipes too: the read waits for their writer) as text. */
 function readAll(path: string, what: string): string {
@@ -65,6 +74,11 @@ A token given as --token TOKEN is visible to every user of the machine (ps, /pro
 command runs: prefer --token - (standard input), --token-file PATH, or the environment variable
 ${TOKEN_ENV}, which is read when no --token or --token-file is given.
 
+A join waits for other members ${DEADLINE_S} s at most, in all: the join request to each of
+the token's addresses in turn, then, for a join cut short, asking to be taken out again. Past
+it the command fails (exit code 1) naming each member asked and what it did, and the daemon is
+left uninitialised: run init again with a fresh token.
+
 Options:
   --bootstrap          Create a new cluster with this member as its first member
   --token TOKEN        Join the cluster that issued TOKEN ("-": read it from standard input)
@@ -97,7 +111,13 @@ Options:
     const body = values.bootstrap
       ? { bootstrap: true, name, address }
       : { bootstrap: false, name, address, join_token: token };
-    const info = await callDaemon<ServerInfo>(stateDirFrom(values), "POST", "/core/control", body);
+    const info = await callDaemon<ServerInfo>(
+      stateDirFrom(values),
+      "POST",
+      "/core/control",
+      body,
+      values.bootstrap ? undefined : JOIN_WAIT_MS,
+    );
     deps.stdout.write(
       `${
         values.bootstrap ? "Bootstrapped" : "Joined"

@@ -33,14 +33,46 @@ export const JOIN_EXPIRY_MS = 5 * 60_000;
  * still know the joiner when it restarts (it may have been the only other member, and a member
  * it does not know is a member it never contacts and whose gossip it refuses).
  *
+ * Every refusal is logged here, with the step that refused it: a joiner that heard nothing (its
+ * request timed out) can be matched with what this member did.
+ *
  * @throws {UnavailableError} when a majority of the roster could not confirm the token's single
- *   use (or this member stopped serving meanwhile), besides {@link checkAdmission}'s refusals
+ *   use, this member stopped serving meanwhile, or the joiner stopped waiting (`signal`
+ *   aborted: its connection closed) before the admission; besides {@link checkAdmission}'s
+ *   refusals
  */
 export async function acceptJoin(
   ctx: MemberContext,
   net: Network,
   tokens: JoinTokens,
   request: JoinRequest,
+  signal?: AbortSignal,
+): Promise<JoinResponse> {
+  const started = ctx.env.clock.now();
+  let step = "checks";
+  try {
+    return await admit(ctx, net, tokens, request, signal, (s) => (step = s));
+  } catch (err) {
+    // A claim round's refusal is logged by the round, with its time.
+    if (step === "claim round") throw err;
+    ctx.logger.warn("Refused a join", {
+      name: request.name,
+      address: request.address,
+      step,
+      elapsed_ms: ctx.env.clock.now() - started,
+      err,
+    });
+    throw err;
+  }
+}
+
+async function admit(
+  ctx: MemberContext,
+  net: Network,
+  tokens: JoinTokens,
+  request: JoinRequest,
+  signal: AbortSignal | undefined,
+  at: (step: string) => void,
 ): Promise<JoinResponse> {
   const hash = hashSecret(request.secret);
   const check = () => {
@@ -64,6 +96,7 @@ export async function acceptJoin(
     round: newRound(ctx.env.random),
   };
   const asked = ctx.env.clock.now();
+  at("claim round");
   try {
     await confirmUse(ctx, net, tokens.claims, claim);
   } catch (err) {
@@ -75,10 +108,19 @@ export async function acceptJoin(
     });
     throw err;
   }
+  at("checks after the claim round");
   let token;
   try {
     if (ctx.network !== net || !ctx.machine.is("online")) {
       throw new UnavailableError("Join refused: this member stopped serving during the join");
+    }
+    // A joiner that gave up (its request timed out) is withdrawing, or joining again with
+    // another token: admitting it now would leave a half-joined member listed.
+    if (signal?.aborted) {
+      throw new UnavailableError(
+        `Join refused: the joiner stopped waiting during the claim round ` +
+          `(${ctx.env.clock.now() - asked} ms)`,
+      );
     }
     // The view may have changed during the round (the same joiner admitted by a retry).
     token = check();
@@ -91,6 +133,7 @@ export async function acceptJoin(
     }
     throw err;
   }
+  at("admission");
   const now = ctx.env.clock.now();
   // Check and consumption run without an await between them.
   if (token.state === "live") tokens.consume(hash, token.entry.expiresAt);

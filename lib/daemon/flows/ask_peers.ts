@@ -82,10 +82,17 @@ export async function withdraw(
     unheard?: boolean;
     /** Members that cannot be reached are logged at debug level (a retry). @default false */
     quiet?: boolean;
+    /**
+     * No request goes on past this moment (the member's clock, ms): the last is cut short at
+     * it, and the rest are not sent. @default none
+     */
+    deadline?: number;
   } = {},
 ): Promise<boolean> {
-  const { timeoutMs = 10_000, unheard = false, quiet = false } = options;
+  const { timeoutMs = 10_000, unheard = false, quiet = false, deadline = Infinity } = options;
   for (const address of peers) {
+    const left = deadline - ctx.env.clock.now();
+    if (left <= 0) return false;
     try {
       const answer = await ctx.env.peers.request({
         address,
@@ -93,7 +100,7 @@ export async function withdraw(
         path: `/core/1.0/cluster/${encodeURIComponent(name)}?force=1`,
         fingerprint: identity.fingerprint,
         identity,
-        timeoutMs,
+        timeoutMs: Math.min(timeoutMs, Math.ceil(left)),
       });
       // 404: not a member; 403: not trusted, so not in that member's roster either.
       if (answer.status < 300 || answer.status === 404) return true;

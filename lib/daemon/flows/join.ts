@@ -14,6 +14,11 @@
  * A failure before the commit is undone by one path: network stopped, the admitting member asked
  * to take this member out again (as MicroCluster does), leftovers removed, uninitialised.
  *
+ * Every wait for another member comes out of one deadline, {@link JOIN_DEADLINE_MS} from the
+ * start: the join requests stop {@link JOIN_UNDO_RESERVE_MS} before it, the requests to be taken
+ * out again at it (then they go on in the background), so the join's answer, whatever the
+ * members do, comes within the deadline and the local steps.
+ *
  * @module
  */
 import { join as joinPath } from "node:path";
@@ -24,7 +29,7 @@ import { files } from "../../files.ts";
 import { decodeToken } from "../../cluster/token.ts";
 import { fingerprint, loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
-import { JoinRefusedError, requestJoin } from "../join.ts";
+import { JOIN_DEADLINE_MS, JOIN_UNDO_RESERVE_MS, JoinRefusedError, requestJoin } from "../join.ts";
 import type { Network } from "../network.ts";
 import { startNetwork } from "../network_start.ts";
 import type { ControlRequest } from "../service.ts";
@@ -63,6 +68,8 @@ export async function joinCluster(ctx: MemberContext, request: ControlRequest): 
   const token = decodeToken(request.join_token!);
   let identity: { cert: string; key: string; fingerprint: string } | undefined;
   let peers = [...token.join_addresses];
+  const clock = ctx.env.clock;
+  const deadline = clock.now() + JOIN_DEADLINE_MS;
   try {
     await ctx.hook("preInit", { bootstrap: false, config: initConfig });
     const host = splitHostPort(config.address)!.host;
@@ -91,6 +98,7 @@ export async function joinCluster(ctx: MemberContext, request: ControlRequest): 
       },
       server,
       ctx.logger,
+      { until: deadline - JOIN_UNDO_RESERVE_MS, now: () => clock.now() },
     );
     peers = [via, ...peers.filter((p) => p !== via)];
     writeTransition(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() });
@@ -153,7 +161,11 @@ export async function joinCluster(ctx: MemberContext, request: ControlRequest): 
     ]);
     if (timer !== undefined) ctx.env.clock.clearTimeout(timer);
   } catch (err) {
-    await undoJoin(ctx, config.name, identity, peers, err);
+    // The member that refused knows the most: it is asked first.
+    if (err instanceof JoinRefusedError && err.by) {
+      peers = [err.by, ...peers.filter((p) => p !== err.by)];
+    }
+    await undoJoin(ctx, config.name, identity, peers, err, deadline);
     throw err;
   }
 }
@@ -165,6 +177,7 @@ async function undoJoin(
   identity: { cert: string; key: string; fingerprint: string } | undefined,
   peers: readonly string[],
   err: unknown,
+  deadline: number,
 ): Promise<void> {
   await ctx.dropNetwork(false);
   ctx.setConfig(undefined);
@@ -174,7 +187,7 @@ async function undoJoin(
   const notAdmitted = err instanceof JoinRefusedError && err.skipped.length === 0;
   if (
     identity && readTransition(ctx.paths) && !notAdmitted &&
-    !(await withdraw(ctx, peers, name, identity, { unheard: true }))
+    !(await withdraw(ctx, peers, name, identity, { unheard: true, deadline }))
   ) keepWithdrawing(ctx, peers, name, identity);
   await clearLeftovers(ctx).catch((e) =>
     ctx.logger.warn("Could not clear a failed join", { err: e })
