@@ -10,7 +10,7 @@
 import { ForbiddenError, UnavailableError } from "../errors.ts";
 import { fingerprint } from "../net/certificates.ts";
 import { normalizeFingerprint } from "../net/pin.ts";
-import type { PeerAnswer, PeerRequest, PeerTransport } from "./peers.ts";
+import type { PeerAnswer, PeerConnections, PeerRequest, PeerTransport } from "./peers.ts";
 import type { Handler } from "./options.ts";
 
 interface Endpoint {
@@ -45,12 +45,21 @@ export class MemoryPeers implements PeerTransport {
     else this.#down.add(address);
   }
 
+  /** Nothing to keep: a request opens no connection. */
+  connections(): PeerConnections {
+    return { retain() {}, close() {} };
+  }
+
   async request(r: PeerRequest): Promise<PeerAnswer> {
     const endpoint = this.#endpoints.get(r.address);
     if (!endpoint || this.#down.has(r.address)) {
       throw new UnavailableError(`Cannot reach ${r.address}: connection refused`);
     }
-    if (endpoint.serves !== normalizeFingerprint(r.fingerprint)) {
+    const pinned = normalizeFingerprint(r.fingerprint);
+    if (r.peerCert !== undefined && fingerprint(r.peerCert) !== pinned) {
+      throw new ForbiddenError("The peer certificate given does not have the pinned fingerprint");
+    }
+    if (endpoint.serves !== pinned) {
       throw new ForbiddenError(`${r.address} presented a certificate that is not the pinned one`);
     }
     const request = new Request(`https://${r.address}${r.path}`, {

@@ -22,6 +22,7 @@ import type { UpgradeGate } from "./gating.ts";
 import type { EventHub } from "./events.ts";
 import type { GossipHandle } from "./gossip_port.ts";
 import type { DaemonHooks, HookArgs } from "./hooks.ts";
+import type { PeerConnections } from "./peers.ts";
 import type { DaemonOptions, Handler } from "./options.ts";
 import { PERSIST_INTERVAL_MS, type ViewPersistence } from "./persistence.ts";
 import type { RoleTracker } from "./roles.ts";
@@ -67,6 +68,11 @@ export class Network {
   readonly view: ClusterView;
   readonly roles: RoleTracker;
   readonly persistence: ViewPersistence;
+  /**
+   * Connections kept to the other members for requests outside gossip (a join's token claims):
+   * those to a member that leaves the roster are ended, and all of them when the network closes.
+   */
+  readonly connections: PeerConnections;
   readonly #ctx: NetworkHost;
   #gate?: UpgradeGate;
   #cancelTick?: Cancel;
@@ -85,6 +91,7 @@ export class Network {
       view: ClusterView;
       roles: RoleTracker;
       persistence: ViewPersistence;
+      connections: PeerConnections;
     },
   ) {
     this.#ctx = ctx;
@@ -96,6 +103,7 @@ export class Network {
     this.view = parts.view;
     this.roles = parts.roles;
     this.persistence = parts.persistence;
+    this.connections = parts.connections;
   }
 
   /** The upgrade gate of this run, once the member decided to wait or serve. */
@@ -198,6 +206,7 @@ export class Network {
       await this.persistence.flush();
       await this.gossip.close().catch(() => {});
       await this.listener.close().catch(() => {});
+      this.connections.close();
     })();
     return this.#closing;
   }

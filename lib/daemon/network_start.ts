@@ -18,6 +18,7 @@ import { loadFormerCertificates } from "../store/former_certificates.ts";
 import { loadRecords } from "../store/records.ts";
 import { type GossipHandle, startingMeta } from "./gossip_port.ts";
 import { type Identity, Network, type NetworkHost } from "./network.ts";
+import { keptConnections } from "./peers.ts";
 import { PERSISTED_KINDS, ViewPersistence } from "./persistence.ts";
 import { ROLE_SETTLE_MS, RoleTracker } from "./roles.ts";
 import type { DaemonConfig } from "./state_dir.ts";
@@ -121,6 +122,7 @@ export async function startNetwork(
     await listener.close().catch(() => {});
     throw err;
   }
+  const connections = keptConnections(ctx.env.peers);
   const view = new ClusterView({
     name: config.name,
     gossip,
@@ -129,7 +131,11 @@ export async function startNetwork(
     fingerprint: own,
     startedAt: ctx.env.clock.now(),
     onChanges: (changes) => ref.network?.dispatch(changes),
-    onTrustShrunk: () => gossip.refreshTrust(),
+    onTrustShrunk: () => {
+      gossip.refreshTrust();
+      // A member that left the roster is not asked again: its kept connections end.
+      connections.retain(ref.network?.view.otherAddresses() ?? []);
+    },
   });
   const roles = new RoleTracker({
     view,
@@ -151,6 +157,7 @@ export async function startNetwork(
     logger: ctx.logger.child({ component: "cluster" }),
   });
   const network = new Network(ctx, {
+    connections,
     config,
     identity,
     listener,

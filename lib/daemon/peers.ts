@@ -9,6 +9,7 @@
  * @module
  */
 import { requestJson } from "../net/client.ts";
+import { PeerAgents } from "../net/peer_agents.ts";
 import { pinnedTlsOptions } from "../net/pin.ts";
 
 /** One request to a peer. */
@@ -26,6 +27,22 @@ export interface PeerRequest {
   identity: { cert: string; key: string };
   /** Deadline of the whole exchange, ms. */
   timeoutMs: number;
+  /**
+   * The certificate (PEM) the peer presents, when known (the cluster certificate, to a member of
+   * the cluster): with {@link PeerRequest.connections}, the request may use a kept connection.
+   * It must have {@link PeerRequest.fingerprint}.
+   */
+  peerCert?: string;
+  /** Kept connections to use (with {@link PeerRequest.peerCert}); see `PeerTransport.connections`. */
+  connections?: PeerConnections;
+}
+
+/** Connections kept open to other members, from {@link PeerTransport.connections}. */
+export interface PeerConnections {
+  /** Ends the connections to every address not in `addresses` (members that left). */
+  retain(addresses: Iterable<string>): void;
+  /** Ends every connection; requests naming these afterwards open their own. Idempotent. */
+  close(): void;
 }
 
 /** A peer's answer: HTTP status and parsed JSON body. */
@@ -43,24 +60,49 @@ export interface PeerTransport {
    * @throws {ForbiddenError} when the peer does not present the pinned certificate
    */
   request(request: PeerRequest): Promise<PeerAnswer>;
+  /**
+   * A new set of kept connections, owned by the caller (it closes them). A request naming it,
+   * with the peer's certificate, reuses a connection open to that peer, if any, rather than
+   * opening another (a TLS handshake each); the peer is pinned all the same. A transport
+   * without it keeps nothing ({@link keptConnections}).
+   */
+  connections?(): PeerConnections;
 }
 
 /** The real transport: HTTPS with mutual TLS, the peer pinned by fingerprint. */
 export const httpsPeers: PeerTransport = Object.freeze({
   request(r: PeerRequest): Promise<PeerAnswer> {
-    return requestJson({
-      method: r.method,
-      url: `https://${r.address}${r.path}`,
-      body: r.body,
-      tls: pinnedTlsOptions({
-        fingerprint: r.fingerprint,
-        cert: r.identity.cert,
-        key: r.identity.key,
-      }),
-      timeoutMs: r.timeoutMs,
-    });
+    // Only options pinned by the peer's certificate may go through an agent (`peer_agents.ts`).
+    const agent = r.peerCert !== undefined && r.connections instanceof PeerAgents
+      ? r.connections.agent
+      : undefined;
+    try {
+      return requestJson({
+        method: r.method,
+        url: `https://${r.address}${r.path}`,
+        body: r.body,
+        tls: pinnedTlsOptions({
+          fingerprint: r.fingerprint,
+          cert: r.identity.cert,
+          key: r.identity.key,
+          ...(agent ? { peerCert: r.peerCert } : {}),
+        }),
+        timeoutMs: r.timeoutMs,
+        ...(agent ? { agent } : {}),
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  },
+  connections(): PeerConnections {
+    return new PeerAgents();
   },
 });
+
+/** `peers`' kept connections, or a set that keeps nothing when it has none. */
+export function keptConnections(peers: PeerTransport): PeerConnections {
+  return peers.connections?.() ?? { retain() {}, close() {} };
+}
 
 /** The `error` of an error envelope, else `HTTP <status>`. */
 export function answerError(answer: PeerAnswer): string {

@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 import { request as httpRequest } from "node:http";
 import type { Agent as HttpAgent, ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import type { Agent as HttpsAgent, request as HttpsRequestFn } from "node:https";
-import { isCohortError, UnavailableError } from "../errors.ts";
+import { ForbiddenError, isCohortError, UnavailableError } from "../errors.ts";
 import type { PinnedTlsOptions } from "./pin.ts";
 
 export type { PinnedTlsOptions } from "./pin.ts";
@@ -58,6 +58,19 @@ export interface JsonResponse {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_RESPONSE = 16 * 1024 * 1024;
 const UNREACHABLE = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK"]);
+/**
+ * Chain verification failures: with options pinned by the peer's certificate (its only CA), a
+ * peer presenting any other certificate fails here, before `checkServerIdentity` is asked.
+ */
+const NOT_PINNED = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+]);
 
 /**
  * Sends one JSON request and reads the JSON answer. Any HTTP status is returned, not thrown.
@@ -169,6 +182,14 @@ function translate(err: Error, req: UnixRequest | HttpsRequest, target: string):
   if ("socketPath" in req && code === "EACCES") {
     return new UnavailableError(
       `Cannot reach the cohort daemon at "${req.socketPath}": permission denied`,
+      { cause: err },
+    );
+  }
+  if (
+    !("socketPath" in req) && req.tls.ca !== undefined && code !== undefined && NOT_PINNED.has(code)
+  ) {
+    return new ForbiddenError(
+      `Request ${target}: the peer's certificate is not the pinned one (${code})`,
       { cause: err },
     );
   }

@@ -87,6 +87,41 @@ export function peersContract(
     }
   });
 
+  test("kept connections: requests naming them and the peer's certificate are answered, and a certificate without the pinned fingerprint is refused", async () => {
+    const w = await world();
+    const { cluster, member, other } = keys();
+    let called = 0;
+    const peer = await w.serve(cluster, () => {
+      called++;
+      return Promise.resolve(Response.json({ type: "sync", metadata: called }));
+    });
+    const kept = w.transport.connections!();
+    try {
+      const ask = (peerCert: string) =>
+        w.transport.request({
+          address: peer.address,
+          method: "POST",
+          path: "/core/internal/tokens/claim",
+          body: {},
+          fingerprint: cluster.fingerprint,
+          identity: member,
+          timeoutMs: 5000,
+          peerCert,
+          connections: kept,
+        });
+      assert.equal((await ask(cluster.cert)).body, { type: "sync", metadata: 1 });
+      assert.equal((await ask(cluster.cert)).body, { type: "sync", metadata: 2 });
+      const err = await ask(other.cert).then(() => undefined, (e: unknown) => e);
+      assert.instance(err, ForbiddenError);
+      assert.is(called, 2);
+      kept.retain([]);
+      assert.equal((await ask(cluster.cert)).body, { type: "sync", metadata: 3 });
+    } finally {
+      kept.close();
+      await peer.stop();
+    }
+  });
+
   test("an address where nothing listens is unreachable", async () => {
     const w = await world();
     const { cluster, member } = keys();

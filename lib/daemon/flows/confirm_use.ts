@@ -205,6 +205,10 @@ export async function confirmUse(
         fingerprint: pinned,
         identity,
         timeoutMs: Math.max(1, deadline - clock.now()),
+        // A kept connection: a fresh one per claim cost the admitting member a TLS handshake
+        // with a majority of the cluster for every join.
+        peerCert: net.identity.clusterCert,
+        connections: net.connections,
       }).then((answer: PeerAnswer) => {
         if (over) return;
         if (answer.status === 200) tally.granted.push(name);
@@ -290,6 +294,8 @@ export async function releaseClaims(
         fingerprint: pinned,
         identity,
         timeoutMs: RELEASE_TIMEOUT_MS,
+        peerCert: net.identity.clusterCert,
+        connections: net.connections,
       });
     } catch (err) {
       if (attempt < RELEASE_ATTEMPTS) {
