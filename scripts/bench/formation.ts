@@ -12,7 +12,10 @@
  * - members suspected at least once, and the admitting member's share of the suspicions;
  * - the formation time (first join request to the last join visible on every member);
  * - each join request's duration (what `cohort init --token` waits for), median and slowest, and
- *   its part after the admitting member accepted the join (its "Admitted a new member" line);
+ *   its part after the admitting member accepted the join (the time its "Admitted a new member"
+ *   line gives, to the answer on the control socket or, with `--cli`, to the exit of the real
+ *   `cohort init --token` process, which then makes every join), and the claim rounds
+ *   (that line's `confirm_ms`);
  * - after forming and a settle pause (`--settle`: long enough that connections opened while
  *   forming have closed or are kept for the probes, ≥ 60 s for the steady state), over the idle
  *   window: CPU per member (% of one core, utime+stime from /proc/PID/stat), connections dialled
@@ -39,7 +42,7 @@
  * Usage: `npm run build && node --import tsx scripts/bench/formation.ts
  *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--settle S] [--preset lan]
  *   [--cpu-prof DIR] [--heap-snapshot DIR] [--dist DIR] [--requests 200] [--logs DIR]
- *   [--node-flags "FLAGS"] [--env "NAME=VALUE ..."]` (`--dist`: the built daemon to run, default
+ *   [--node-flags "FLAGS"] [--env "NAME=VALUE ..."] [--cli]` (`--dist`: the built daemon to run, default
  *   `dist/`; `--settle`: seconds from forming to the idle window, default the smaller of 5 and a
  *   quarter of `--idle`; `--node-flags`, `--env`: what every member runs with)
  * (issue 15's targets: `--members 25` and `--members 50`, each also with `--busy 2`).
@@ -80,8 +83,11 @@ const { values: opts } = parseArgs({
     dist: { type: "string" },
     requests: { type: "string", default: "200" },
     logs: { type: "string" },
+    cli: { type: "boolean", default: false },
   },
 });
+/** Joins through the real `cohort init --token` process rather than the control socket. */
+const CLI = opts.cli;
 const N = Math.max(2, Math.min(200, Number(opts.members) || 25));
 const RUNS = Math.max(1, Math.min(20, Number(opts.runs) || 3));
 const BUSY = Math.max(0, Math.min(8, Number(opts.busy) || 0));
@@ -192,6 +198,8 @@ interface RunResult {
   joinMs: number[];
   /** Each join request's part after the admitting member logged its admission, ms. */
   afterAcceptMs: number[];
+  /** Each admitted join's claim round at the admitting member (`confirm_ms`), ms. */
+  roundMs: number[];
   formSuspicions: number;
   /** Join requests refused for want of token confirmations, and tried again. */
   refusedJoins: number;
@@ -225,7 +233,8 @@ async function oneRun(run: number): Promise<RunResult> {
   const usedPorts = new Set<number>();
   const joinMs: number[] = [];
   const afterAcceptMs: number[] = [];
-  /** When the admitting member logged each admission, by joiner name. */
+  const roundMs: number[] = [];
+  /** When the admitting member logged each admission (its line's own time), by joiner name. */
   const admitted = new Map<string, number>();
   for (let i = 0; i < N; i++) {
     const dir = mkdtempSync(join(tmpdir(), `cohort-form-${i}-`));
@@ -270,8 +279,11 @@ async function oneRun(run: number): Promise<RunResult> {
         (line) => {
           if (LOG_DIR) appendFileSync(join(LOG_DIR, `f${i}.log`), `${line}\n`);
           if (i === 0 && line.includes('"Admitted a new member"')) {
-            const name = /"name":"([^"]+)"/.exec(line)?.[1];
-            if (name) admitted.set(name, now());
+            try {
+              const e = JSON.parse(line) as { name: string; time: number; confirm_ms?: number };
+              admitted.set(e.name, e.time);
+              if (typeof e.confirm_ms === "number") roundMs.push(e.confirm_ms);
+            } catch { /* a partial line */ }
             return;
           }
           if (!line.includes('"Membership event"')) return;
@@ -312,12 +324,15 @@ async function oneRun(run: number): Promise<RunResult> {
       // is tried again, as its message tells the operator to: counted, not fatal.
       for (let attempt = 1;; attempt++) {
         try {
-          await api(i, "POST", "/core/control", {
-            bootstrap: false,
-            name: members[i].name,
-            address: members[i].address,
-            join_token: token,
-          });
+          if (CLI) await cliJoin(members[i], token as string);
+          else {
+            await api(i, "POST", "/core/control", {
+              bootstrap: false,
+              name: members[i].name,
+              address: members[i].address,
+              join_token: token,
+            });
+          }
           break;
         } catch (err) {
           // A retry whose earlier attempt went through after all: the member has joined.
@@ -396,6 +411,7 @@ async function oneRun(run: number): Promise<RunResult> {
       formMs: formed - t0,
       joinMs,
       afterAcceptMs,
+      roundMs,
       formSuspicions: suspects.filter((e) => e.t <= formed).length,
       refusedJoins,
       idleSuspicions: suspects.filter((e) => e.t > formed && e.t <= end).length,
@@ -425,6 +441,25 @@ async function oneRun(run: number): Promise<RunResult> {
     await Promise.all(busy.map(stop));
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
+}
+
+/**
+ * `cohort init NAME ADDRESS --token-file … --state-dir DIR`, the real command (`dist/cli.cjs`):
+ * resolves when it exited 0, throws its standard error otherwise.
+ */
+function cliJoin(m: { name: string; dir: string; address: string }, token: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [join(DIST, "cli.cjs"), "init", m.name, m.address, "--token", "-", "--state-dir", m.dir],
+      { stdio: ["pipe", "ignore", "pipe"], env: { ...process.env, NO_COLOR: "1" } },
+    );
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d));
+    child.once("error", reject);
+    child.once("close", (code) => code === 0 ? resolve() : reject(new Error(stderr.trim())));
+    child.stdin!.end(token);
+  });
 }
 
 /** Has member `pid` write its heap snapshot into SNAPSHOT_DIR, and prints what it holds. */
@@ -503,7 +538,9 @@ try {
   await stopAll();
 }
 console.log(
-  `\nFormation of ${N} real members (serial joins on the control socket), ${PRESET} preset, ` +
+  `\nFormation of ${N} real members (serial joins ${
+    CLI ? "by `cohort init --token`" : "on the control socket"
+  }), ${PRESET} preset, ` +
     `${BUSY} busy loop(s), ${RUNS} run(s), idle window ${IDLE_MS / 1000} s` +
     (opts.settle === undefined ? "" : ` after ${SETTLE_MS / 1000} s`) +
     (NODE_FLAGS.length ? `, node ${NODE_FLAGS.join(" ")}` : "") +
@@ -538,6 +575,14 @@ row(
   "join request after its admission was logged, the slowest of a run (s)",
   results.map((r) => Math.max(...r.afterAcceptMs) / 1000),
   2,
+);
+row(
+  "claim round at the admitting member (confirm_ms), median over a run's joins (ms)",
+  results.map((r) => median(r.roundMs)),
+);
+row(
+  "claim round at the admitting member, the slowest of a run (ms)",
+  results.map((r) => Math.max(...r.roundMs)),
 );
 row("suspicions while forming (events, all observers)", results.map((r) => r.formSuspicions));
 row(`suspicions while idle ${IDLE_MS / 1000} s`, results.map((r) => r.idleSuspicions));
