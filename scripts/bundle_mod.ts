@@ -1,7 +1,7 @@
 /**
  * Bundles the library's entry point, `dist/mod.js` (what `cohort daemon`, `node dist/mod.js
  * daemon` and an app's `import "cohort"` load), with the pure-JavaScript libraries it uses
- * (Drizzle, ws, itty-router, superstruct), replacing tsc's output. Run by `npm run build`, after
+ * (Drizzle, ws, itty-router, superstruct, prom-client), replacing tsc's output. Run by `npm run build`, after
  * tsc (whose per-module files stay for the files started or served by path: the certificate and
  * SQL processes, the status page's server, the migrations).
  *
@@ -12,9 +12,10 @@
  * (whitespace and syntax minified, names kept for stack traces; a linked source map) cut an idle
  * member's VmRSS by 8-9 MB at N=13 (`scripts/bench/member_memory.ts`, before/after variants).
  *
- * Kept out of the bundle and loaded from `node_modules` as before: libSQL (a native module and
- * its loader), prom-client (loaded only when metrics are on, `tests/metrics/lazy.test.ts`) and the
- * X.509 library (loaded only when a certificate is made). What is loaded on demand stays so:
+ * prom-client is bundled too, only the parts of it cohort uses (its index loads all of them), in
+ * the chunk loaded when metrics are on (`tests/metrics/lazy.test.ts`). Kept out of the bundle and
+ * loaded from `node_modules` as before: libSQL (a native module and its loader) and the X.509
+ * library (loaded only when a certificate is made). What is loaded on demand stays so:
  * each dynamic `import()` is a chunk of its own beside `mod.js` (`dist/mod-NAME-HASH.js`).
  * Deno runs `mod.ts` as it is. The bundled packages' licences are in `dist/mod.LICENSES.txt`.
  */
@@ -30,13 +31,21 @@ const dist = resolve(root, "dist");
 export const EXTERNAL = [
   "@libsql/client",
   "libsql",
-  "prom-client",
   "@peculiar/x509",
   "reflect-metadata",
   // ws's optional native helpers: it requires them in a try and does without.
   "bufferutil",
   "utf-8-validate",
 ];
+
+/** The parts of prom-client cohort uses, by export name: the file of it that exports them. */
+const PROM_CLIENT_PARTS: Record<string, string> = {
+  Registry: "registry",
+  Counter: "counter",
+  Gauge: "gauge",
+  Histogram: "histogram",
+  collectDefaultMetrics: "defaultMetrics",
+};
 
 for (const old of readdirSync(dist).filter((f) => /^mod-.*\.js(\.map)?$/.test(f))) {
   rmSync(join(dist, old));
@@ -63,6 +72,21 @@ const result = await build({
 const require = __cohortRequire(import.meta.url);`,
   },
   plugins: [{
+    // prom-client's index loads every part of it (the summary's t-digest, the push gateway with
+    // node:http, node:https and node:zlib, the cluster aggregator): cohort's imports of it are
+    // given the parts they name, from its own files. A name not listed fails the build.
+    name: "prom-client-parts",
+    setup(b) {
+      b.onResolve({ filter: /^prom-client$/ }, () => ({ path: "prom-client", namespace: "parts" }));
+      b.onLoad({ filter: /.*/, namespace: "parts" }, () => ({
+        contents: Object.entries(PROM_CLIENT_PARTS).map(([name, file]) =>
+          `export { default as ${name} } from "prom-client/lib/${file}.js";`
+        ).join("\n"),
+        resolveDir: root,
+        loader: "js",
+      }));
+    },
+  }, {
     // A package's own source map points at sources it does not ship (superstruct's src/*.ts):
     // the bundle's map carries the package's files as they are in node_modules.
     name: "packages-as-shipped",

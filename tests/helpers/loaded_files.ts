@@ -49,9 +49,10 @@ register(${JSON.stringify(pathToFileURL(hooks).href)});`,
 
 /**
  * The source modules behind loaded files, as paths relative to `root` (`lib/daemon/daemon.ts`,
- * `node_modules/ws/lib/sender.js`): a bundled file (`dist/mod.js` and its chunks) for itself and the
- * modules its source map lists, any other file for itself. So a check that a process loads no
- * command-line module holds whether the library is loaded as tsc's files or as the bundle.
+ * `node_modules/ws/lib/sender.js`): each file for itself and the modules its source map lists
+ * (a bundle, `dist/mod.js` and its chunks, for every module in it; tsc's output for its source).
+ * So a check that a process loads no command-line module holds whether the library is loaded as
+ * tsc's files or as the bundle.
  */
 export function loadedSources(urls: string[], root: string): string[] {
   const out: string[] = [];
@@ -63,9 +64,7 @@ export function loadedSources(urls: string[], root: string): string[] {
       ? JSON.parse(readFileSync(map, "utf8")).sources
       : undefined;
     out.push(relative(root, file));
-    // tsc's maps list the one module a file was compiled from: the file stands for itself.
-    if (!sources || sources.length <= 1 && !/\/dist\/mod(-[^/]+)?\.js$/.test(file)) continue;
-    for (const s of sources) out.push(relative(root, resolve(dirname(file), s)));
+    for (const s of sources ?? []) out.push(relative(root, resolve(dirname(file), s)));
   }
   return [...new Set(out)];
 }
