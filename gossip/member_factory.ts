@@ -138,6 +138,9 @@ function countersOf(engine: Gossip, transport: WsTransport): GossipCounters {
     outbound: t.outbound,
     dropped: t.dropped,
     dialled: t.dialled,
+    openingsDropped: g.openingsDropped,
+    mergesDropped: g.mergesDropped,
+    mergeEntriesWaiting: g.mergeEntriesWaiting,
     states,
   };
 }

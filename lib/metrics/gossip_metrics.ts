@@ -37,6 +37,16 @@ const TOTALS: [string, string, keyof GossipCounters][] = [
     "Connections this member dialled to other members (each a TLS handshake at both ends)",
     "dialled",
   ],
+  [
+    "cohort_gossip_openings_dropped_total",
+    "Push-pull exchanges other members opened that were dropped unanswered (too many waiting)",
+    "openingsDropped",
+  ],
+  [
+    "cohort_gossip_merges_dropped_total",
+    "Rests of received push-pull states dropped unmerged (too many entries waiting)",
+    "mergesDropped",
+  ],
 ];
 
 type Totals = Record<string, number>;
@@ -50,6 +60,7 @@ export class GossipMetrics implements GossipObserver {
   readonly #totals = new Map<string, Counter>();
   readonly #queue: Gauge;
   readonly #health: Gauge;
+  readonly #mergeWaiting: Gauge;
   readonly #connections: Gauge<"direction">;
   readonly #states: Gauge<"state">;
   readonly #sources = new Set<() => GossipCounters>();
@@ -88,6 +99,11 @@ export class GossipMetrics implements GossipObserver {
     this.#health = new Gauge({
       name: "cohort_gossip_local_health",
       help: "The awareness (local health) score: 0 is healthy, higher slows probing",
+      registers,
+    });
+    this.#mergeWaiting = new Gauge({
+      name: "cohort_gossip_merge_entries_waiting",
+      help: "Entries of received push-pull states waiting to be merged on later turns",
       registers,
     });
     this.#connections = new Gauge({
@@ -143,6 +159,7 @@ export class GossipMetrics implements GossipObserver {
     const sum = (f: (c: GossipCounters) => number) => now.reduce((s, c) => s + f(c), 0);
     this.#queue.set(sum((c) => c.queued));
     this.#health.set(sum((c) => c.localHealth));
+    this.#mergeWaiting.set(sum((c) => c.mergeEntriesWaiting));
     this.#connections.set({ direction: "inbound" }, sum((c) => c.inbound));
     this.#connections.set({ direction: "outbound" }, sum((c) => c.outbound));
     this.#states.reset();

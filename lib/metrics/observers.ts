@@ -49,6 +49,12 @@ export interface GossipCounters {
   dropped: number;
   /** Connections dialled to other members (each a TLS handshake at both ends). */
   dialled: number;
+  /** Push-pull exchanges others opened, dropped unanswered: too many waiting (count or size). */
+  openingsDropped: number;
+  /** Rests of push-pull states dropped unmerged: too many entries waiting for later turns. */
+  mergesDropped: number;
+  /** Entries of push-pull states waiting to be merged on later turns of the event loop. */
+  mergeEntriesWaiting: number;
   /** Members by gossip state (`alive`, `suspect`, `dead`, `left`), this one included. */
   states: Record<string, number>;
 }
