@@ -79,6 +79,47 @@ test("Paced refuses an item that would take the waiting size past maxWaitingSize
   assert.is(q.waiting, 0);
 });
 
+test("Paced: items that outlast the interval do not open the next interval in the same stretch: those arriving meanwhile wait an interval after the last one ran", () => {
+  // Real members under load: each push-pull opening took 25–50 ms to merge and answer, so four
+  // outlasted the 100 ms interval, and every opening arriving in the same turn of the event loop
+  // ran at once with a fresh budget: none ever waited (e2e/gossip_hostile_bounds).
+  let now = 0;
+  const timers: { at: number; fn: () => void }[] = [];
+  const clock = {
+    now: () => now,
+    setTimeout: (fn: () => void, ms: number) => {
+      const t = { at: now + ms, fn };
+      timers.push(t);
+      return t;
+    },
+    clearTimeout: (t: unknown) => void timers.splice(timers.indexOf(t as never), 1),
+  };
+  const ran: [number, number][] = [];
+  const q = new Paced<number>(
+    clock,
+    { intervalMs: 100, perInterval: 4, maxWaiting: 100 },
+    (n) => {
+      ran.push([n, now]);
+      now += 40; // each item's work
+    },
+  );
+  for (let i = 0; i < 12; i++) q.push(i); // one turn: no timer runs in between
+  assert.equal(ran.map(([n]) => n), [0, 1, 2, 3], "only one interval's items ran in the turn");
+  assert.is(q.waiting, 8);
+  // The next batch comes an interval after the last item finished (160 ms), not at 100 ms.
+  assert.is(timers.length, 1);
+  assert.is(timers[0].at, 260);
+  for (let turn = 0; turn < 4 && timers.length; turn++) {
+    const t = timers.shift()!;
+    now = Math.max(now, t.at);
+    t.fn();
+  }
+  assert.equal(ran.map(([n]) => n), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  assert.equal(ran.slice(4, 8).map(([, t]) => t), [260, 300, 340, 380]);
+  assert.is(ran[8][1], 520, "and the third an interval after the second finished");
+  assert.is(q.waiting, 0);
+});
+
 test("large openings from 8 members' certificates: the openings held waiting stay within MAX_WAITING_OPENING_CHARS, the rest are dropped and counted, and an honest exchange is answered after", async () => {
   const n = 10;
   const c = await createRosterCluster(n, { seed: 83, config: { pushPullIntervalMs: 0 } });
