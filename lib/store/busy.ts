@@ -8,7 +8,8 @@
  *
  * @module
  */
-import type { Client } from "@libsql/client";
+import type { Client, Transaction } from "@libsql/client";
+import type { WriteLock } from "./write_lock.ts";
 
 /** What one attempt may wait for a lock on the thread (libSQL's own busy timeout), in ms. */
 export const SYNC_BUSY_WAIT_MS = 10;
@@ -24,6 +25,12 @@ export interface BusyOptions {
   sleep?: (ms: number) => Promise<void>;
   /** The clock that measures patience, in ms. @default Date.now */
   now?: () => number;
+  /**
+   * The lock shared with the store's writer thread (`write_lock.ts`): each operation holds it,
+   * an interactive transaction until it commits, rolls back or closes; waiting for it counts
+   * against the patience. @default none
+   */
+  lock?: WriteLock;
 }
 
 /** The client operations retried whole: each is all or nothing, and a busy one did nothing. */
@@ -54,14 +61,59 @@ export function yieldingOnBusy(client: Client, options: BusyOptions): Client {
       if (typeof property !== "string" || !RETRIED.has(property)) return value.bind(target);
       return async (...args: unknown[]) => {
         const deadline = now() + options.patienceMs;
+        const lock = options.lock;
         for (let pause = 5;; pause = Math.min(pause * 2, MAX_PAUSE_MS)) {
           try {
-            return await value.apply(target, args);
+            if (!lock) return await value.apply(target, args);
+            const wait = Math.max(0, deadline - now());
+            if (property !== "transaction") {
+              return await lock.run(wait, async () => await value.apply(target, args));
+            }
+            return holding(await lock.acquire(wait), () => value.apply(target, args));
           } catch (err) {
             if (!isBusy(err) || now() >= deadline) throw err;
           }
           await sleep(Math.min(pause, Math.max(1, deadline - now())));
         }
+      };
+    },
+  });
+}
+
+/**
+ * Opens a transaction holding the lock `release` gives back: once it committed, rolled back or
+ * closed (or failed to open).
+ */
+async function holding(release: () => void, open: () => Promise<Transaction>) {
+  let tx: Transaction;
+  try {
+    tx = await open();
+  } catch (err) {
+    release();
+    throw err;
+  }
+  const ending = new Set(["commit", "rollback", "close"]);
+  return new Proxy(tx, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function" || property === "constructor") return value;
+      if (typeof property !== "string" || !ending.has(property)) return value.bind(target);
+      return (...args: unknown[]) => {
+        if (property === "close") {
+          try {
+            return value.apply(target, args);
+          } finally {
+            release();
+          }
+        }
+        // A commit that failed leaves the transaction open: its owner rolls back or closes.
+        return Promise.resolve(value.apply(target, args)).then((result) => {
+          release();
+          return result;
+        }, (err) => {
+          if (property === "rollback") release();
+          throw err;
+        });
       };
     },
   });

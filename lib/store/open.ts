@@ -20,6 +20,8 @@ import { toStoreError } from "./errors.ts";
 import { applyMigrations, knownVersions } from "./migrate.ts";
 import * as schema from "./schema.ts";
 import { SYNC_BUSY_WAIT_MS, yieldingOnBusy } from "./busy.ts";
+import { attachWriter, ThreadWriter } from "./thread_writer.ts";
+import { WriteLock } from "./write_lock.ts";
 import type { Store } from "./types.ts";
 
 /** Options for {@link openStore}. */
@@ -43,6 +45,12 @@ export interface StoreOptions {
    * are applied. `Store.versions` still tells what the code knows. @default false
    */
   deferApp?: boolean;
+  /**
+   * Run the all-or-nothing writes (`writeAtomically`: the member's records, member rows and
+   * tokens) of a `file:` database on libSQL's threads, off the event loop (`thread_writer.ts`).
+   * Other statements, the app's included, stay on the client. @default true
+   */
+  writer?: boolean;
 }
 
 export { appliedVersions, applyMigrations, MIGRATIONS_TABLES } from "./migrate.ts";
@@ -69,6 +77,8 @@ export type {
 export async function openStore(options: StoreOptions): Promise<Store> {
   const known = knownVersions(options.appMigrations);
   let client: Client;
+  // The member's own connections take turns writing (`write_lock.ts`), when it has a writer.
+  const lock = wantsWriter(options) ? new WriteLock() : undefined;
   try {
     client = yieldingOnBusy(
       await openClient({
@@ -76,7 +86,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         authToken: options.authToken,
         timeout: SYNC_BUSY_WAIT_MS,
       }),
-      { patienceMs: options.busyTimeoutMs ?? 10_000 },
+      { patienceMs: options.busyTimeoutMs ?? 10_000, lock },
     );
   } catch (err) {
     const code = (err as { code?: unknown }).code;
@@ -89,8 +99,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     });
   }
   const db = drizzle(client, { schema });
+  let writer: ThreadWriter | undefined;
   try {
-    if (/^file:/.test(options.url) && !/mode=memory|^file::memory:/.test(options.url)) {
+    if (isFileUrl(options.url)) {
       // Write-ahead logging: a reader (the SQL console's own connection, a backup) never blocks
       // the member's writes, which wait synchronously on the event loop while a lock is held.
       await client.execute("PRAGMA journal_mode = WAL");
@@ -103,10 +114,12 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       await client.execute("PRAGMA synchronous = NORMAL");
     }
     await applyMigrations({ db, client }, options);
+    if (lock) writer = await openWriter(client, options, lock);
   } catch (err) {
     client.close();
     throw toStoreError(err, "Open database");
   }
+  if (writer) attachWriter(db, writer);
   const location = {
     url: options.url,
     ...(options.authToken ? { authToken: options.authToken } : {}),
@@ -116,6 +129,36 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     client,
     location: Object.freeze(location),
     versions: Object.freeze(known),
-    close: () => client.close(),
+    close: () => {
+      writer?.close();
+      client.close();
+    },
   };
+}
+
+/**
+ * The writer thread of a database file, or `undefined` for one in memory or remote. The main
+ * connection then never checkpoints the WAL by itself (its commits would run the checkpoint's
+ * fsyncs on the event loop): the writer's commits do, on its thread.
+ */
+async function openWriter(
+  client: Client,
+  options: StoreOptions,
+  lock: WriteLock,
+): Promise<ThreadWriter | undefined> {
+  // The file as SQLite resolved the URL for the main connection ("" for a temporary database).
+  const list = await client.execute("PRAGMA database_list");
+  const path = list.rows.find((row) => row.name === "main")?.file;
+  if (typeof path !== "string" || path === "") return;
+  await client.execute("PRAGMA wal_autocheckpoint = 0");
+  return ThreadWriter.open({ path, busyTimeoutMs: options.busyTimeoutMs ?? 10_000, lock });
+}
+
+/** Whether `options` ask for a writer thread and name a database file (not memory, not remote). */
+function wantsWriter(options: StoreOptions): boolean {
+  return options.writer !== false && isFileUrl(options.url);
+}
+
+function isFileUrl(url: string): boolean {
+  return /^file:/.test(url) && !/mode=memory|^file::memory:/.test(url);
 }
