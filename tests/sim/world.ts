@@ -225,7 +225,6 @@ export class World {
   /** Real work the clock must wait for (key generation). */
   #pending = 0;
   readonly #issued = new Map<string, number>();
-  #sleptAt = 0;
   onPhase: (e: PhaseEvent) => void = () => {};
 
   constructor(options: WorldOptions) {
@@ -364,15 +363,14 @@ export class World {
     m.inc = undefined;
   }
 
-  /** Lets every promise and real I/O settle, without moving the clock. */
+  /**
+   * Lets every promise and real I/O settle, without moving the clock. Turns of the event loop
+   * only, no real pause: a member's file operations are synchronous here (`determinism.ts`), so
+   * nothing runs in a thread pool unseen (in seeds 501..1000, no turn saw key generation or a
+   * file operation in flight), and a pause of 1 ms every 200 simulated ms, which Deno's runs
+   * took, cost most of their time on a busy machine.
+   */
   async settle(): Promise<void> {
-    if (IS_DENO && this.clock.now() - this.#sleptAt >= DENO_SIM_MS_PER_SLEEP) {
-      // Deno lists only some file operations as active (see QUIET_TURNS): a real pause now and
-      // then lets one still running in the thread pool (starved by this loop on a busy machine)
-      // finish before much simulated time passed.
-      this.#sleptAt = this.clock.now();
-      await new Promise((r) => setTimeout(r, 1));
-    }
     let quiet = 0;
     for (let i = 0; i < 1_000_000; i++) {
       await new Promise<void>((r) => setImmediate(r));
@@ -549,8 +547,6 @@ export class World {
  */
 const IS_DENO = "Deno" in globalThis;
 const QUIET_TURNS = IS_DENO ? 8 : 2;
-/** Under Deno, simulated ms between two real pauses of a millisecond (see `settle`). */
-const DENO_SIM_MS_PER_SLEEP = 200;
 
 function fsBusy(): boolean {
   for (const r of process.getActiveResourcesInfo()) if (r.startsWith("FS")) return true;
