@@ -4,10 +4,12 @@
  *
  * - the **join**: a joiner's first write, the whole view it is handed (N roster records, N
  *   consumed-token records, N member rows with their certificates);
- * - **idle**: what a member writes every `HEARTBEAT_PERSIST_MS` (10 s) at idle, every member row
- *   whose heartbeat moved that far (all N), repeated `--rounds` times back to back: enough
- *   rounds take the WAL past SQLite's automatic checkpoint (1000 pages), whose fsyncs are what
- *   a slow disk makes long.
+ * - **batches**: the member rows a later batch rewrites: every row whose heartbeat moved by
+ *   `HEARTBEAT_PERSIST_MS` (10 s), all N, which a member writes with its next batch once its view
+ *   changed (an admission, a record, a suspicion) 10 s or more after the last; while a cluster
+ *   forms, at about every admission. (An idle member writes nothing.) Repeated `--rounds` times
+ *   back to back: enough rounds take the WAL past SQLite's automatic checkpoint (1000 pages),
+ *   whose fsyncs are what a slow disk makes long.
  *
  * Ways, alternating, each in a process of its own (a store closed in the same process is
  * finalized by the garbage collector later, its last checkpoint then falling on the next way's
@@ -20,8 +22,8 @@
  *
  * Per way: the longest the event loop was held (the largest wall-clock gap between two turns,
  * seen by a 1 ms timer chain: what a probe's ack waits for at worst) during the join and during
- * the idle rounds, the longest task in CPU, the wall time of the writes, and the WAL bytes one
- * idle write appends. Medians (min–max) over `--runs`. The load (`uptime`) is printed.
+ * the batches, the longest task in CPU, the wall time of the writes, and the WAL bytes one
+ * batch appends. Medians (min–max) over `--runs`. The load (`uptime`) is printed.
  *
  * I/O pressure: run it with `TMPDIR` on the disk under test, beside a writer such as
  * `stress-ng --hdd 2`, or in a blkio cgroup that throttles this process's writes (a slow disk of
@@ -179,14 +181,14 @@ function persistence(store: Store, { records, entries }: View) {
     }
     await p.flush();
   };
-  /** Round `r` of idle: every heartbeat moved by `HEARTBEAT_PERSIST_MS` once more. */
-  const idle = async (r: number) => {
+  /** Batch `r`: every heartbeat moved by `HEARTBEAT_PERSIST_MS` once more. */
+  const batch = async (r: number) => {
     const at = new Date(now + r * HEARTBEAT_PERSIST_MS).toISOString();
     for (const e of entries) e.last_heartbeat = at;
     p.touch();
     await p.flush();
   };
-  return { join, idle };
+  return { join, batch };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -208,19 +210,19 @@ interface Figures {
   joinHeld: number[];
   joinCpu: number[];
   joinWall: number[];
-  idleHeld: number[];
-  idleCpu: number[];
-  idleWall: number[];
-  walPerIdle: number[];
+  batchHeld: number[];
+  batchCpu: number[];
+  batchWall: number[];
+  walPerBatch: number[];
 }
 const results = new Map<Way, Figures>(order.map((w) => [w, {
   joinHeld: [],
   joinCpu: [],
   joinWall: [],
-  idleHeld: [],
-  idleCpu: [],
-  idleWall: [],
-  walPerIdle: [],
+  batchHeld: [],
+  batchCpu: [],
+  batchWall: [],
+  walPerBatch: [],
 }]));
 
 /** One way's figures of one run, measured in this process (a child of the benchmark's). */
@@ -229,10 +231,10 @@ async function measureWay(way: Way, run: number): Promise<Figures> {
     joinHeld: [],
     joinCpu: [],
     joinWall: [],
-    idleHeld: [],
-    idleCpu: [],
-    idleWall: [],
-    walPerIdle: [],
+    batchHeld: [],
+    batchCpu: [],
+    batchWall: [],
+    walPerBatch: [],
   };
   const dir = mkdtempSync(join(tmpdir(), "cohort-persist-"));
   const file = join(dir, "db.sqlite");
@@ -250,14 +252,14 @@ async function measureWay(way: Way, run: number): Promise<Figures> {
     await sleep(5);
     r.joinHeld.push(watch.longest);
     r.joinCpu.push(watch.longestCpu);
-    if (way === "whole") return r; // its idle writes are the loop's
+    if (way === "whole") return r; // its batches are the loop's
     let held = 0, cpu = 0, wall = 0;
     const growth: number[] = [];
     for (let round = 1; round < ROUNDS; round++) {
       const before = walSize(file);
       watch.reset();
       start = performance.now();
-      if (way !== "none") await p.idle(round);
+      if (way !== "none") await p.batch(round);
       wall = Math.max(wall, performance.now() - start);
       await sleep(5);
       held = Math.max(held, watch.longest);
@@ -265,10 +267,10 @@ async function measureWay(way: Way, run: number): Promise<Figures> {
       const grown = walSize(file) - before;
       if (grown > 0) growth.push(grown);
     }
-    r.idleHeld.push(held);
-    r.idleCpu.push(cpu);
-    r.idleWall.push(wall);
-    if (growth.length) r.walPerIdle.push(median(growth) / 1024);
+    r.batchHeld.push(held);
+    r.batchCpu.push(cpu);
+    r.batchWall.push(wall);
+    if (growth.length) r.walPerBatch.push(median(growth) / 1024);
     return r;
   } finally {
     watch.stop();
@@ -308,17 +310,17 @@ console.log(`after: ${load()}`);
 console.log(
   `\nN = ${N} members: the join (${3 * N} rows), then ${
     ROUNDS - 1
-  } idle writes of ${N} rows back to back; ${RUNS} runs each, median (min–max)\n`,
+  } batches of ${N} rows back to back; ${RUNS} runs each, median (min–max)\n`,
 );
 console.log(
-  "| way | join: loop held (ms) | join: longest task CPU (ms) | join: wall (ms) | idle: loop held, longest (ms) | idle: longest task CPU (ms) | idle: longest write wall (ms) | WAL per idle write (KiB) |",
+  "| way | join: loop held (ms) | join: longest task CPU (ms) | join: wall (ms) | batches: loop held, longest (ms) | batches: longest task CPU (ms) | batches: longest write wall (ms) | WAL per batch (KiB) |",
 );
 console.log("|---|---|---|---|---|---|---|---|");
 for (const way of order) {
   const r = results.get(way)!;
   console.log(
     `| ${way} | ${fmt(r.joinHeld)} | ${fmt(r.joinCpu)} | ${fmt(r.joinWall)} | ${
-      fmt(r.idleHeld)
-    } | ${fmt(r.idleCpu)} | ${fmt(r.idleWall)} | ${fmt(r.walPerIdle, 0)} |`,
+      fmt(r.batchHeld)
+    } | ${fmt(r.batchCpu)} | ${fmt(r.batchWall)} | ${fmt(r.walPerBatch, 0)} |`,
   );
 }
