@@ -1,9 +1,10 @@
 /**
  * Bundles the library's entry point, `dist/mod.js` (what `cohort daemon`, `node dist/mod.js
  * daemon` and an app's `import "cohort"` load), with the pure-JavaScript libraries it uses
- * (Drizzle, ws, itty-router, superstruct, prom-client), replacing tsc's output. Run by `npm run build`, after
- * tsc (whose per-module files stay for the files started or served by path: the certificate and
- * SQL processes, the status page's server, the migrations).
+ * (Drizzle, ws, itty-router, superstruct, prom-client, libSQL's local client), replacing tsc's
+ * output. Run by `npm run build`, after tsc (whose per-module files stay for the files started
+ * or served by path: the certificate and SQL processes, the status page's server, the
+ * migrations).
  *
  * Why (issue 15, memory): as some 300 ES modules, an idle member held each module's record, its
  * source text (two bytes a character in the modules whose comments have a non-Latin-1 character)
@@ -12,12 +13,13 @@
  * (whitespace and syntax minified, names kept for stack traces; a linked source map) cut an idle
  * member's VmRSS by 8-9 MB at N=13 (`scripts/bench/member_memory.ts`, before/after variants).
  *
- * prom-client is bundled too, only the parts of it cohort uses (its index loads all of them), in
- * the chunk loaded when metrics are on (`tests/metrics/lazy.test.ts`). Kept out of the bundle and
- * loaded from `node_modules` as before: libSQL (a native module and its loader) and the X.509
- * library (loaded only when a certificate is made). What is loaded on demand stays so:
- * each dynamic `import()` is a chunk of its own beside `mod.js` (`dist/mod-NAME-HASH.js`).
- * Deno runs `mod.ts` as it is. The bundled packages' licences are in `dist/mod.LICENSES.txt`.
+ * prom-client is bundled as the parts of it cohort uses (its index loads all of them), in the
+ * chunk loaded when metrics are on (`tests/metrics/lazy.test.ts`). Kept out of the bundle and
+ * loaded from `node_modules`: libSQL's native module (required, so that Node needs no CommonJS
+ * lexer), its remote clients (loaded for a database URL that is not a file) and the X.509
+ * library (loaded only when a certificate is made). What is loaded on demand stays so: each
+ * dynamic `import()` is a chunk of its own beside `mod.js` (`dist/mod-NAME-HASH.js`). Deno runs
+ * `mod.ts` as it is. The bundled packages' licences are in `dist/mod.LICENSES.txt`.
  */
 import { build } from "esbuild";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -29,7 +31,9 @@ const dist = resolve(root, "dist");
 
 /** Packages loaded from `node_modules` at run time, not bundled. */
 export const EXTERNAL = [
+  // libSQL's remote clients, loaded on demand for a database URL that is not a file.
   "@libsql/client",
+  // libSQL's native module and its loader (required: see "libsql-required" below).
   "libsql",
   "@peculiar/x509",
   "reflect-metadata",
@@ -60,7 +64,9 @@ const result = await build({
   platform: "node",
   format: "esm",
   target: "node20",
-  external: EXTERNAL.flatMap((p) => [p, `${p}/*`]),
+  // A package named here is external with all its paths: libSQL's local client
+  // (`@libsql/client/sqlite3`, for a store in a file) is bundled, and its index kept out below.
+  external: EXTERNAL.filter((p) => p !== "@libsql/client").flatMap((p) => [p, `${p}/*`]),
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: "none",
@@ -72,6 +78,28 @@ const result = await build({
 const require = __cohortRequire(import.meta.url);`,
   },
   plugins: [{
+    name: "libsql-remote-clients-external",
+    setup(b) {
+      b.onResolve({ filter: /^@libsql\/client$/ }, (args) => ({ path: args.path, external: true }));
+    },
+  }, {
+    // libSQL's native module is CommonJS: imported from an ES module, Node would load its
+    // CommonJS lexer (0.17 MB of V8 heap) to list its exports. Required, it needs none.
+    name: "libsql-required",
+    setup(b) {
+      b.onResolve(
+        { filter: /^libsql$/ },
+        (args) =>
+          args.namespace === "required"
+            ? { path: "libsql", external: true }
+            : { path: "libsql", namespace: "required" },
+      );
+      b.onLoad({ filter: /.*/, namespace: "required" }, () => ({
+        contents: `module.exports = require("libsql");`,
+        loader: "js",
+      }));
+    },
+  }, {
     // prom-client's index loads every part of it (the summary's t-digest, the push gateway with
     // node:http, node:https and node:zlib, the cluster aggregator): cohort's imports of it are
     // given the parts they name, from its own files. A name not listed fails the build.
@@ -125,9 +153,12 @@ if (astray.length) {
   console.error(`bundle_mod: outputs outside dist/: ${astray.join(", ")}`);
   process.exit(1);
 }
-// No external package may be bundled by mistake (a deep import the list above does not match).
+// No external package may be bundled by mistake (a deep import the list above does not match),
+// nor libSQL's remote clients.
 const bundled = Object.keys(result.metafile.inputs).filter((i) =>
-  EXTERNAL.some((p) => i.includes(`node_modules/${p}/`))
+  EXTERNAL.some((p) => i.includes(`node_modules/${p}/`)) &&
+    !i.endsWith("node_modules/@libsql/client/lib-esm/sqlite3.js") ||
+  /node_modules\/@libsql\/(hrana-client|isomorphic)/.test(i)
 );
 if (bundled.length) {
   console.error(`bundle_mod: bundled what must stay external: ${bundled.join(", ")}`);
