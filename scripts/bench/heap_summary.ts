@@ -196,7 +196,8 @@ export function byScript(
 
 /**
  * A script's group: `node:` for Node's built-ins, the package for a file under `node_modules`
- * (`drizzle-orm/pg-core` for Drizzle's dialects), `dist/lib/store` for cohort's own files.
+ * (`drizzle-orm/pg-core` for Drizzle's dialects), `cohort dist/lib` for cohort's own files as
+ * tsc writes them, the chunk for the bundle (`dist/mod.js`, `dist/mod-daemon-HASH.js`...).
  */
 export function packageOf(script: string): string {
   if (script.startsWith("node:") || /^(internal|node)\//.test(script)) return "node: built-ins";
@@ -207,6 +208,9 @@ export function packageOf(script: string): string {
       : "";
     return m[1] + sub;
   }
+  // dist/mod.js is a bundle (scripts/bundle_mod.ts): its chunks hold cohort with its libraries.
+  const chunk = /\/(mod(?:-([a-z_]+)-[A-Z0-9]+)?)\.js$/.exec(script);
+  if (chunk) return `cohort bundle: ${chunk[2] ? `mod-${chunk[2]}-*` : "mod"}.js`;
   const own = /\/(dist|lib|routes|gossip)\/(.*)$/.exec(script);
   if (own) {
     const parts = own[2].split("/");
