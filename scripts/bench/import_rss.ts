@@ -5,7 +5,8 @@
  * two steps is that part's cost: the runtime, TLS, the web `Request`/`Response` classes (undici),
  * libSQL (its local client alone, then the remote clients beside it), an open database, Drizzle,
  * the Prometheus client with its default metrics (beside it, its parts alone), `ws`, the router
- * and validation libraries, and finally cohort's own modules (`dist/mod.js`, then what `createMember` loads on demand).
+ * and validation libraries; then, each alone on bare Node, cohort as a member loads it: tsc's
+ * modules with the libraries from `node_modules`, and the bundle (`dist/mod.js` and its chunks).
  *
  * Per step: VmRSS, RssAnon (the process's own pages) and RssFile (mapped code, shared by every
  * member on the host), after a full garbage collection, median of `--runs` processes.
@@ -14,7 +15,7 @@
  *   [--node-flags "--max-semi-space-size=1"]`
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -36,9 +37,10 @@ const db = JSON.stringify(`file:${join(scratch, "db.sqlite")}`);
 
 /**
  * The steps: a label and the code it adds (an ES module body; `await` allowed). An aside is
- * measured on top of the steps before it but not carried into the later ones.
+ * measured on top of the steps before it but not carried into the later ones; a step alone on
+ * bare Node (its + column: from bare Node).
  */
-const STEPS: [string, string, "aside"?][] = [
+const STEPS: [string, string, ("aside" | "alone")?][] = [
   ["Node, bare", ""],
   [
     "+ node:https, node:tls, node:crypto",
@@ -85,9 +87,11 @@ const STEPS: [string, string, "aside"?][] = [
   ],
   ["+ ws", `await import("ws");`],
   ["+ itty-router, superstruct", `await import("itty-router"); await import("superstruct");`],
-  ["+ dist/mod.js (cohort's library, CLI and router)", `await import(${dist("mod.js")});`],
+  // Each of the last two in a fresh process with nothing before it: cohort's modules as tsc
+  // writes them (each of them, and each of its libraries' modules, an ES module of its own) and
+  // as built, the bundle (scripts/bundle_mod.ts), each as far as createMember loads them.
   [
-    "+ what createMember loads (daemon, gossip, metrics, status)",
+    "(alone: tsc's modules that createMember loads, libraries from node_modules)",
     `await Promise.all([${
       [
         "lib/daemon/daemon.js",
@@ -96,10 +100,32 @@ const STEPS: [string, string, "aside"?][] = [
         "lib/metrics/observed_service.js",
         "lib/metrics/listener.js",
         "lib/status/tracker.js",
+        "routes/router.js",
+        "lib/store/open.js",
       ].map((p) => `import(${dist(p)})`).join(", ")
     }]);`,
+    "alone",
+  ],
+  [
+    "(alone: the bundle, dist/mod.js and the chunks createMember loads)",
+    `await Promise.all([${
+      ["mod.js", ...chunks("daemon", "member_factory", "member_metrics", "observed_service")]
+        .concat(chunks("listener", "tracker"))
+        .map((p) => `import(${dist(p)})`).join(", ")
+    }]);`,
+    "alone",
   ],
 ];
+
+/** The bundle's chunks (`dist/mod-NAME-HASH.js`) of the modules named. */
+function chunks(...names: string[]): string[] {
+  const files = readdirSync(join(root, "dist"));
+  return names.map((n) => {
+    const file = files.find((f) => f.startsWith(`mod-${n}-`) && f.endsWith(".js"));
+    if (!file) throw new Error(`no chunk dist/mod-${n}-*.js: npm run build`);
+    return file;
+  });
+}
 
 const MEASURE = `
 globalThis.gc?.(); globalThis.gc?.();
@@ -123,7 +149,7 @@ interface Sample {
 
 function measure(upTo: number): Sample {
   const body = STEPS.slice(0, upTo + 1)
-    .filter(([, , aside], k) => k === upTo || !aside)
+    .filter(([, , kind], k) => k === upTo ? true : !kind && STEPS[upTo][2] !== "alone")
     .map(([, code]) => code).join("\n") + MEASURE;
   const r = spawnSync(
     process.execPath,
@@ -145,12 +171,15 @@ try {
   );
   console.log("|---|---|---|---|---|---|---|---|");
   let previous: number | undefined;
+  let bare: number | undefined;
   for (let i = 0; i < STEPS.length; i++) {
     const samples = Array.from({ length: RUNS }, () => measure(i));
     const pick = (k: keyof Sample) => median(samples.map((x) => x[k]));
     const rss = pick("rss");
+    if (i === 0) bare = rss;
+    const from = STEPS[i][2] === "alone" ? bare : previous;
     console.log(
-      `| ${STEPS[i][0]} | ${mb(rss)} | ${previous === undefined ? "" : mb(rss - previous)} | ` +
+      `| ${STEPS[i][0]} | ${mb(rss)} | ${from === undefined ? "" : mb(rss - from)} | ` +
         `${mb(pick("anon"))} | ${mb(pick("file"))} | ${mb(pick("heap") / 1024)} | ` +
         `${mb(pick("heapTotal") / 1024)} | ` +
         `${mb(pick("external") / 1024)} |`,
