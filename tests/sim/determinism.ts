@@ -6,13 +6,19 @@
  *   order decides which timers come first); the store (libSQL) works synchronously already;
  * - under Node, `randomBytes` (join token secrets) draws from the seed. Deno's built-in modules
  *   cannot be patched: there a token's secret differs from run to run, which changes no
- *   decision (nothing orders or sizes anything by a secret's value).
+ *   decision (nothing orders or sizes anything by a secret's value);
+ * - the store's writes run on libSQL's threads (`lib/store/thread_writer.ts`), which neither
+ *   runtime lists as active and which end in an order the machine decides: each write's outcome
+ *   is held, and the world hands them to their callers one at a time, in the order they were
+ *   called, each once nothing else is left to run ({@link deliverWrite}), and moves its clock
+ *   only when none is left.
  */
 import crypto from "node:crypto";
 import { createRequire } from "node:module";
 import { createRandom } from "../../gossip/random.ts";
 import type { Random } from "../../lib/cluster/membership.ts";
 import { syncFiles, useFiles } from "../../lib/files.ts";
+import { ThreadWriter } from "../../lib/store/thread_writer.ts";
 
 let random: Random = createRandom(1);
 let installed = false;
@@ -22,11 +28,61 @@ export function seedRandomBytes(seed: number): void {
   random = createRandom(seed ^ 0x2545f491);
 }
 
+/** A store write called in a world: its outcome, held until the world lets it through. */
+interface HeldWrite {
+  /** Set once the write ended on its thread: hands its outcome to its caller. */
+  deliver?: () => void;
+}
+
+/** Every world's store writes not yet handed to their callers, in the order they were called. */
+const held: HeldWrite[] = [];
+let holding = false;
+
+/** Store writes on libSQL's threads not yet handed to their callers, in every world. */
+export function writesInFlight(): number {
+  return held.length;
+}
+
 /**
- * Installs the synchronous file operations and (Node only) the seeded `randomBytes`, once.
- * Returns whether `randomBytes` is seeded.
+ * Hands the earliest called write's outcome to its caller, once that write ended on its thread.
+ * Returns false when it is still running.
+ */
+export function deliverWrite(): boolean {
+  const first = held[0];
+  if (!first?.deliver) return false;
+  held.shift();
+  first.deliver();
+  return true;
+}
+
+/**
+ * Holds the outcome of every {@link ThreadWriter} write until {@link deliverWrite}: writes end
+ * on their threads in an order the machine decides, and their callers' next steps (a gossip
+ * message, a random draw) would follow that order.
+ */
+function holdWrites(): void {
+  if (holding) return;
+  holding = true;
+  const write = ThreadWriter.prototype.write;
+  ThreadWriter.prototype.write = function (this: ThreadWriter, statements) {
+    const run = write.call(this, statements);
+    const entry: HeldWrite = {};
+    held.push(entry);
+    return new Promise<void>((resolve, reject) => {
+      run.then(
+        () => (entry.deliver = resolve),
+        (err) => (entry.deliver = () => reject(err)),
+      );
+    });
+  };
+}
+
+/**
+ * Installs the synchronous file operations, the held store writes and (Node only) the seeded
+ * `randomBytes`, once. Returns whether `randomBytes` is seeded.
  */
 export function installDeterminism(): boolean {
+  holdWrites();
   if (installed) return true;
   useFiles(syncFiles);
   if ("Deno" in globalThis) return false;

@@ -48,7 +48,12 @@ import {
 import { createRouter } from "../../routes/router.ts";
 import { gossipHandle } from "../helpers/memory_member.ts";
 import { type Build, migrationsOf } from "./builds.ts";
-import { installDeterminism, seedRandomBytes } from "./determinism.ts";
+import {
+  deliverWrite,
+  installDeterminism,
+  seedRandomBytes,
+  writesInFlight,
+} from "./determinism.ts";
 
 installDeterminism();
 
@@ -364,18 +369,23 @@ export class World {
   }
 
   /**
-   * Lets every promise and real I/O settle, without moving the clock. Turns of the event loop
-   * only, no real pause: a member's file operations are synchronous here (`determinism.ts`), so
-   * nothing runs in a thread pool unseen (in seeds 501..1000, no turn saw key generation or a
-   * file operation in flight), and a pause of 1 ms every 200 simulated ms, which Deno's runs
-   * took, cost most of their time on a busy machine.
+   * Lets every promise and real I/O settle, without moving the clock: turns of the event loop
+   * until nothing real is in flight, then the store writes' outcomes one at a time (see
+   * `determinism.ts`). A member's file operations are synchronous here, so nothing else runs in
+   * a thread pool unseen, and a real pause is taken only while a store write runs (a pause of
+   * 1 ms every 200 simulated ms, which Deno's runs took, cost most of their time on a busy
+   * machine).
    */
   async settle(): Promise<void> {
     let quiet = 0;
     for (let i = 0; i < 1_000_000; i++) {
       await new Promise<void>((r) => setImmediate(r));
       if (this.#pending > 0 || fsBusy()) quiet = 0;
-      else if (++quiet >= QUIET_TURNS) return;
+      else if (++quiet < QUIET_TURNS) continue;
+      else if (writesInFlight() === 0) return;
+      else if (deliverWrite()) quiet = 0; // its caller goes on: settle again
+      // The earliest store write still runs on its thread: wait for it without spinning.
+      else await new Promise((r) => setTimeout(r, 1));
     }
     throw new Error("real I/O never settled");
   }
