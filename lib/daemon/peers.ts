@@ -33,7 +33,12 @@ export interface PeerRequest {
    * It must have {@link PeerRequest.fingerprint}.
    */
   peerCert?: string;
-  /** Kept connections to use (with {@link PeerRequest.peerCert}); see `PeerTransport.connections`. */
+  /**
+   * Kept connections to use (with {@link PeerRequest.peerCert}); see `PeerTransport.connections`.
+   * Such a request may reach the peer twice (sent again when the kept connection closed as it
+   * went out), so only requests whose repetition changes nothing name them (token claims and
+   * releases).
+   */
   connections?: PeerConnections;
 }
 
@@ -88,7 +93,7 @@ export const httpsPeers: PeerTransport = Object.freeze({
           ...(agent ? { peerCert: r.peerCert } : {}),
         }),
         timeoutMs: r.timeoutMs,
-        ...(agent ? { agent } : {}),
+        ...(agent ? { agent, resendOnStale: true } : {}),
       });
     } catch (err) {
       return Promise.reject(err);

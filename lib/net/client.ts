@@ -47,6 +47,12 @@ export interface HttpsRequest extends CommonRequest {
    * fingerprint alone verify in their own connection factory, which an agent bypasses.
    */
   agent?: HttpsAgent;
+  /**
+   * The request may be sent twice: when the kept connection it went out on was closed by the
+   * peer before any answer (the peer's idle limit came as it was sent), it is sent again on a
+   * new one, once. Only for requests whose repetition changes nothing. @default false
+   */
+  resendOnStale?: boolean;
 }
 
 /** An answer: the HTTP status and the parsed JSON body (`null` when empty, text when not JSON). */
@@ -86,9 +92,31 @@ export function requestJson(req: UnixRequest | HttpsRequest): Promise<JsonRespon
   return import("node:https").then(({ request }) => exchange(req, request));
 }
 
-function exchange(
+/**
+ * A kept connection that the peer closed as the request went out on it (its idle limit came):
+ * nothing was answered, so the request is sent once more, on a new connection.
+ */
+class StaleConnection extends Error {}
+
+async function exchange(
   req: UnixRequest | HttpsRequest,
   httpsRequest?: typeof HttpsRequestFn,
+): Promise<JsonResponse> {
+  const started = Date.now();
+  try {
+    return await exchangeOnce(req, httpsRequest);
+  } catch (err) {
+    if (!(err instanceof StaleConnection)) throw err;
+    const timeoutMs = (req.timeoutMs ?? DEFAULT_TIMEOUT_MS) - (Date.now() - started);
+    if (timeoutMs <= 0) throw err.cause;
+    return await exchangeOnce({ ...req, timeoutMs }, httpsRequest, false);
+  }
+}
+
+function exchangeOnce(
+  req: UnixRequest | HttpsRequest,
+  httpsRequest?: typeof HttpsRequestFn,
+  retry = !("socketPath" in req) && req.resendOnStale === true,
 ): Promise<JsonResponse> {
   // The method and path name the request that failed (a test polling a member, a CLI command).
   const target = "socketPath" in req
@@ -111,7 +139,9 @@ function exchange(
       outgoing.destroy();
       reject(err);
     };
+    let answered = false;
     const onResponse = (res: IncomingMessage) => {
+      answered = true;
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (chunk: Buffer) => {
@@ -159,7 +189,17 @@ function exchange(
     const timer = setTimeout(() => {
       fail(new UnavailableError(`Request ${target}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    outgoing.once("error", (err) => fail(translate(err, req, target)));
+    outgoing.once("error", (err) => {
+      const code = (err as { code?: string }).code;
+      if (
+        retry && !answered && outgoing.reusedSocket && (code === "ECONNRESET" || code === "EPIPE")
+      ) {
+        return fail(
+          new StaleConnection("stale kept connection", { cause: translate(err, req, target) }),
+        );
+      }
+      fail(translate(err, req, target));
+    });
     outgoing.end(payload);
   });
 }

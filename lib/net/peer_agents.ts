@@ -16,10 +16,12 @@ import { Agent } from "node:https";
 import type { Socket } from "node:net";
 
 /**
- * How long a connection stays open idle, ms: below the listener's own idle limit (10 s, its
- * head timeout), so that the member never writes a request on a connection the peer is closing.
+ * How long a connection stays open idle, ms: long enough to carry over from one join to the
+ * next while a loaded cluster forms (one every few seconds), and below the listener's own idle
+ * limit (10 s, its head timeout), so that the member rarely writes a request on a connection
+ * the peer is closing; when it does, the request is sent again on a new one (`resendOnStale`).
  */
-export const PEER_IDLE_MS = 4000;
+export const PEER_IDLE_MS = 7000;
 /** Most connections open to one peer at once. */
 export const PEER_SOCKETS = 4;
 

@@ -2,11 +2,13 @@
  * Kept connections between members (lib/net/peer_agents.ts, through the HTTPS PeerTransport):
  * requests naming them and the peer's certificate reuse one connection per peer (the TLS
  * handshakes counted at the peers: issue 15 counted one per claim, about 50 per join at
- * N = 100), the connections to a peer that left end, closing ends them all, and a peer that
- * presents another certificate is refused before anything is sent.
+ * N = 100), the connections to a peer that left end, closing ends them all, a peer that
+ * presents another certificate is refused before anything is sent, and a request that went out
+ * on a kept connection as the peer closed it is sent again on a new one.
  */
 import { once } from "node:events";
 import type { Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { ForbiddenError } from "../../lib/errors.ts";
@@ -135,6 +137,45 @@ test("a peer whose certificate changed is refused on a new connection, nothing s
     assert.is(impostor.requests, 0, "no request reached it");
   } finally {
     kept.close();
+  }
+});
+
+test("a kept connection the peer closes as the next request goes out: that request is sent again on a new connection", async () => {
+  const cluster = await keyPair("cluster");
+  let connections = 0;
+  let requests = 0;
+  // Answers the first request of each connection, and closes it, unanswered, at the second
+  // (what a listener whose idle limit came does to a request already on its way).
+  const server = createTlsServer({ cert: cluster.cert, key: cluster.key }, (socket) => {
+    connections++;
+    let seen = 0;
+    socket.on("error", () => {});
+    socket.on("data", (d: Buffer) => {
+      const heads = d.toString("latin1").split("POST ").length - 1;
+      if (!heads) return;
+      seen += heads;
+      if (seen > 1) return void socket.destroy();
+      requests++;
+      const body = '{"type":"sync","metadata":null}';
+      socket.write(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" +
+          `content-length: ${body.length}\r\nconnection: keep-alive\r\n\r\n${body}`,
+      );
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as { port: number }).port;
+  const kept = new PeerAgents();
+  try {
+    const to = { address: `127.0.0.1:${port}` } as Peer;
+    assert.is(await ask(to, kept), 200);
+    assert.is(await ask(to, kept), 200, "the second request, sent again");
+    assert.is(connections, 2);
+    assert.is(requests, 2);
+  } finally {
+    kept.close();
+    server.close();
   }
 });
 
