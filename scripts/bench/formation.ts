@@ -337,15 +337,17 @@ async function oneRun(run: number): Promise<RunResult> {
         } catch (err) {
           // A retry whose earlier attempt went through after all: the member has joined.
           if (attempt > 1 && /already (initiali[sz]ed|a member)/i.test(String(err))) break;
-          const claimed = /claimed by another join|already used or has been revoked/.test(
-            String(err),
-          );
-          if (attempt >= 5 || (!claimed && !/must confirm the token/.test(String(err)))) throw err;
+          // A join that gave up at its deadline (no member answered in time) was withdrawn: it is
+          // run again with a fresh token, as its message tells the operator to.
+          const fresh =
+            /claimed by another join|already used or has been revoked|Join gave up|no join address could be reached/
+              .test(String(err));
+          if (attempt >= 5 || (!fresh && !/must confirm the token/.test(String(err)))) throw err;
           refusedJoins++;
           note(`run ${run}: f${i}'s join refused (${attempt}), trying again: ${load()}`);
           // The retry presents another certificate: the first attempt's claim holds the token
           // (its message says to revoke it and issue another).
-          if (claimed) {
+          if (fresh) {
             await api(0, "DELETE", `/core/control/tokens/${members[i].name}`);
             token = await api(0, "POST", "/core/control/tokens", { name: members[i].name });
           }
