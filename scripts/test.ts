@@ -1,6 +1,7 @@
 /**
  * The one test command (`npm test`): static checks and every uvu test file under Node and under
- * Deno, then the slowest files and a closing line `N passed, N failed` that CI reads.
+ * Deno, then the slowest files, the files that used the most CPU, and a closing line
+ * `N passed, N failed` that CI reads.
  *
  * Usage: `tsx scripts/test.ts [--runtime node|deno]… [--no-checks] [--faults] [--jobs N]
  * [--timeout S] [pattern]`
@@ -144,7 +145,33 @@ interface Outcome {
    * no test used, spent on a timer or handle left pending.
    */
   lingerMs: number;
+  /** CPU time it and the processes it waited for used, ms ({@link endedChildrenCpuMs}). */
+  cpuMs?: number;
 }
+
+/** Linux's clock tick (`getconf CLK_TCK`), the unit of `/proc/self/stat`'s times. */
+const CLOCK_TICK_MS = 10;
+/**
+ * CPU time (user and system, ms) of the runner's children that ended and were waited for, and
+ * of what they waited for in turn (a test file's daemons and commands): `/proc/self/stat`'s
+ * cutime and cstime; undefined without `/proc`. Read when a child's exit is reported, the
+ * difference from the previous reading is that child's (approximately: two children reaped in
+ * one turn count as one; processes killed after their file ended are not counted). On a
+ * machine whose cores are shared, the wall time a file takes depends on everything else
+ * running; its CPU time hardly does.
+ */
+function endedChildrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    // Fields after the command name (which may hold spaces): state is field 3, cutime 16,
+    // cstime 17.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[13]) + Number(f[14])) * CLOCK_TICK_MS;
+  } catch {
+    return undefined;
+  }
+}
+let cpuSeen = endedChildrenCpuMs();
 
 let nextDir = 0;
 /** Removals of the files' `TMPDIR`s still under way. */
@@ -217,6 +244,9 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
     const finish = async (code: number) => {
       if (exited) return;
       exited = true;
+      const cpuNow = endedChildrenCpuMs();
+      const cpuMs = cpuNow === undefined || cpuSeen === undefined ? undefined : cpuNow - cpuSeen;
+      cpuSeen = cpuNow;
       const lingerMs = summaryAt === undefined ? 0 : Date.now() - summaryAt;
       clearTimeout(timer);
       clearInterval(hangTimer);
@@ -237,6 +267,7 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
         hung: !!hung,
         left,
         lingerMs,
+        cpuMs,
       });
     };
     child.on("error", (err) => {
@@ -470,6 +501,18 @@ if (slowest.length > 0) {
       `${((Date.now() - started) / 1000).toFixed(0)} s in all):`,
   );
   for (const o of slowest) console.log(`  ${(o.ms / 1000).toFixed(1).padStart(6)} s  ${o.label}`);
+}
+const measured = timings.filter((o) => o.cpuMs !== undefined);
+if (measured.length > 0) {
+  const cpu = (o: Outcome) => o.cpuMs ?? 0;
+  const total = measured.reduce((sum, o) => sum + cpu(o), 0);
+  console.log(
+    `\nMost CPU (of ${(total / 1000).toFixed(0)} s used by the test files and what they ` +
+      "started; wall time on a shared machine follows it):",
+  );
+  for (const o of [...measured].sort((a, b) => cpu(b) - cpu(a)).slice(0, 8)) {
+    console.log(`  ${(cpu(o) / 1000).toFixed(1).padStart(6)} s  ${o.label}`);
+  }
 }
 /** Past this, a file's exit after its summary is worth a look (a timer or handle left pending). */
 const LINGER_NOTE_MS = 3000;
