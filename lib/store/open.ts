@@ -85,6 +85,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         url: options.url,
         authToken: options.authToken,
         timeout: SYNC_BUSY_WAIT_MS,
+        // One connection when the lock takes turns anyway: libSQL's pool opened a second one
+        // when an operation met an open transaction, with SQLite's default settings, not the
+        // ones made below on the first; later operations ran there, so a member's every commit
+        // synced the WAL to disk on the event loop (strace: one fsync per record written).
+        ...(lock ? { concurrency: 1 } : {}),
       }),
       { patienceMs: options.busyTimeoutMs ?? 10_000, lock },
     );

@@ -105,6 +105,30 @@ test("file database: a commit does not wait for the disk (WAL, synchronous NORMA
   }
 });
 
+test("file database: an operation that meets an open transaction runs with the same settings", async () => {
+  // libSQL's pool opened a second connection for an operation that met an open transaction, with
+  // SQLite's defaults (synchronous FULL: an fsync per commit, on the event loop), and later
+  // operations ran there: a real member fsynced the WAL once per record it wrote (issue 15).
+  const tmp = tempDir();
+  try {
+    const store = await openStore({ url: fileUrl(tmp.dir) });
+    try {
+      const tx = await store.client.transaction("read");
+      const meanwhile = store.client.execute("PRAGMA synchronous");
+      await tx.execute("SELECT 1");
+      await tx.commit();
+      tx.close();
+      assert.is(Number((await meanwhile).rows[0][0]), 1, "synchronous = NORMAL (1)");
+      const after = await store.client.execute("PRAGMA synchronous");
+      assert.is(Number(after.rows[0][0]), 1, "and on every later operation");
+    } finally {
+      store.close();
+    }
+  } finally {
+    tmp.remove();
+  }
+});
+
 test("app migrations: applied after cohort's, in their own table, idempotent", async () => {
   const tmp = tempDir();
   try {
