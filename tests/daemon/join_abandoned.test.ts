@@ -1,0 +1,56 @@
+/**
+ * The admitting member and a joiner that stopped waiting (its request's connection closed, so
+ * the request's signal aborted) during the claim round: the joiner is refused, with the reason,
+ * and its token is not consumed, so the same joiner's next request is admitted. Before, a member
+ * starved of CPU admitted joiners that had given up (issue 15: at N = 100, one admitted 8 s after
+ * its joiner's request timed out), leaving a half-joined member listed.
+ */
+import process from "node:process";
+import { suite } from "../helpers/suite.ts";
+import * as assert from "uvu/assert";
+import { createMember, type Daemon, silentLogger } from "../../mod.ts";
+import { decodeToken } from "../../lib/cluster/token.ts";
+import { generateCertificate } from "../../lib/net/certificates.ts";
+import { UnavailableError } from "../../lib/errors.ts";
+import { freePort, removeDir, tempDir } from "../helpers/process.ts";
+
+const test = suite<{ daemon?: Daemon; dir?: string }>("a joiner that stopped waiting");
+
+test.after(async (ctx) => {
+  await ctx.daemon?.stop();
+  if (ctx.dir) removeDir(ctx.dir);
+});
+
+test("is refused after the claim round, and its token still admits it", async (ctx) => {
+  ctx.dir = tempDir("cohort-abandoned-");
+  const a = ctx.daemon = await createMember({
+    stateDir: ctx.dir,
+    extensions: ["feature_a"],
+    gossipPreset: "local",
+    logger: process.env.DEBUG_E2E ? undefined : silentLogger,
+  });
+  await a.initialize({ bootstrap: true, name: "a", address: `127.0.0.1:${await freePort()}` });
+  const token = decodeToken(await a.createToken("j", 0));
+  const cert = await generateCertificate({ name: "j", addresses: ["127.0.0.1"] });
+  const [own] = await a.clusterMembers();
+  const request = {
+    name: "j",
+    address: `127.0.0.1:${await freePort()}`,
+    certificate: cert.cert,
+    schema_internal_version: own.schema_internal_version,
+    schema_external_version: own.schema_external_version,
+    extensions: own.extensions,
+    app_version: "0.0.0",
+    secret: token.secret,
+  };
+  const gone = new AbortController();
+  gone.abort();
+  const err = await a.acceptJoin(request, gone.signal).then(() => undefined, (e: unknown) => e);
+  assert.instance(err, UnavailableError, String(err));
+  assert.match((err as Error).message, "the joiner stopped waiting");
+  assert.equal((await a.clusterMembers()).map((m) => m.name), ["a"]);
+  const admitted = await a.acceptJoin(request);
+  assert.equal(admitted.cluster_members.map((m) => m.name).sort(), ["a", "j"]);
+});
+
+test.run();
