@@ -62,7 +62,12 @@ export interface GossipConfig {
   tombstoneTimeoutMs: number;
   /** How often dead and left members are checked for reaping. 15000. */
   reapIntervalMs: number;
-  /** How long `leave()` keeps gossiping the `left` update before stopping (serf's LeavePropagateDelay). 1000. */
+  /**
+   * How long `leave()` keeps gossiping the `left` update before stopping (serf's
+   * LeavePropagateDelay). lan 1000, local 200: on one host the immediate push hands it to every
+   * member of a small cluster within a few ms, and the members gossip it on after the stop; a
+   * member that probes the leaver first may log it `dead`, and `left` wins once heard.
+   */
   leavePropagateMs: number;
   /**
    * Push a newly queued update at once to `gossipNodes` members instead of waiting for the next
@@ -136,6 +141,7 @@ const LOCAL: Readonly<GossipConfig> = Object.freeze({
   pushPullIntervalMs: 15_000,
   reconnectIntervalMs: 5000,
   requestTimeoutMs: 1000,
+  leavePropagateMs: 200,
 });
 
 /** The presets by name: `lan` (memberlist's DefaultLANConfig, the default) and `local`. */
