@@ -31,6 +31,12 @@ export interface BusyOptions {
    * against the patience. @default none
    */
   lock?: WriteLock;
+  /**
+   * Called after each retried operation ends (and an interactive transaction once it ended),
+   * whether it succeeded or not: the store has its writer checkpoint the log its commits
+   * appended (`ThreadWriter.checkpointSoon`). @default none
+   */
+  afterOperation?: () => void;
 }
 
 /** The client operations retried whole: each is all or nothing, and a busy one did nothing. */
@@ -53,6 +59,7 @@ export function isBusy(err: unknown): boolean {
 export function yieldingOnBusy(client: Client, options: BusyOptions): Client {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = options.now ?? Date.now;
+  const after = options.afterOperation ?? (() => {});
   return new Proxy(client, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
@@ -67,9 +74,17 @@ export function yieldingOnBusy(client: Client, options: BusyOptions): Client {
             if (!lock) return await value.apply(target, args);
             const wait = Math.max(0, deadline - now());
             if (property !== "transaction") {
-              return await lock.run(wait, async () => await value.apply(target, args));
+              try {
+                return await lock.run(wait, async () => await value.apply(target, args));
+              } finally {
+                after();
+              }
             }
-            return holding(await lock.acquire(wait), () => value.apply(target, args));
+            const release = await lock.acquire(wait);
+            return holding(() => {
+              release();
+              after();
+            }, () => value.apply(target, args));
           } catch (err) {
             if (!isBusy(err) || now() >= deadline) throw err;
           }

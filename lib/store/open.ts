@@ -79,6 +79,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let client: Client;
   // The member's own connections take turns writing (`write_lock.ts`), when it has a writer.
   const lock = wantsWriter(options) ? new WriteLock() : undefined;
+  let writer: ThreadWriter | undefined;
   try {
     client = yieldingOnBusy(
       await openClient({
@@ -91,7 +92,13 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         // synced the WAL to disk on the event loop (strace: one fsync per record written).
         ...(lock ? { concurrency: 1 } : {}),
       }),
-      { patienceMs: options.busyTimeoutMs ?? 10_000, lock },
+      {
+        patienceMs: options.busyTimeoutMs ?? 10_000,
+        lock,
+        // The main connection's commits append to the log but never checkpoint it (see
+        // `openWriter`): the writer does, after them.
+        afterOperation: () => writer?.checkpointSoon(),
+      },
     );
   } catch (err) {
     const code = (err as { code?: unknown }).code;
@@ -104,7 +111,6 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     });
   }
   const db = drizzle(client, { schema });
-  let writer: ThreadWriter | undefined;
   try {
     if (isFileUrl(options.url)) {
       // Write-ahead logging: a reader (the SQL console's own connection, a backup) never blocks

@@ -48,6 +48,14 @@ interface AsyncDatabase {
  */
 export const MAX_STATEMENTS = 256;
 
+/**
+ * How long after an operation of the store's main connection the writer checkpoints the WAL,
+ * in ms (at most once per delay). The main connection never checkpoints (its commits would run
+ * the checkpoint's fsync on the event loop), so without this an app writing through the client
+ * while the member wrote nothing grew the log without bound.
+ */
+export const CHECKPOINT_DELAY_MS = 1000;
+
 /** The error a write queued after {@link ThreadWriter.close} fails with. */
 export class WriterClosedError extends Error {
   constructor() {
@@ -78,6 +86,8 @@ export class ThreadWriter {
   #ready: Promise<void> = Promise.resolve();
   #closed = false;
   #queued = 0;
+  /** The pending checkpoint's timer (see {@link ThreadWriter.checkpointSoon}). */
+  #checkpoint: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(options: ThreadWriterOptions) {
     this.#options = options;
@@ -132,6 +142,32 @@ export class ThreadWriter {
     return run;
   }
 
+  /**
+   * Checkpoints the WAL (`PASSIVE`: it copies what no reader still needs and waits for nobody)
+   * {@link CHECKPOINT_DELAY_MS} from now, on the writer's thread, after the writes queued by
+   * then; a call while one is pending does nothing. The store calls it after each operation of
+   * its main connection, whose commits do not checkpoint.
+   */
+  checkpointSoon(): void {
+    if (this.#closed || this.#checkpoint !== undefined) return;
+    this.#checkpoint = setTimeout(() => {
+      this.#checkpoint = undefined;
+      if (this.#closed) return;
+      this.#queued++;
+      const { lock, busyTimeoutMs } = this.#options;
+      const run = this.#tail.then(() =>
+        lock.run(busyTimeoutMs, async () => {
+          if (this.#closed) return;
+          await this.#ready;
+          await this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+        })
+      );
+      // A checkpoint that failed (busy past the timeout, a closed file) is tried after the next
+      // operation: nothing waits for it.
+      this.#tail = run.then(() => {}, () => {}).finally(() => void this.#queued--);
+    }, CHECKPOINT_DELAY_MS);
+  }
+
   async #transaction(statements: readonly SqlStatement[]): Promise<void> {
     if (this.#closed) throw new WriterClosedError();
     await this.#ready;
@@ -171,6 +207,8 @@ export class ThreadWriter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#checkpoint);
+    this.#checkpoint = undefined;
     void this.#tail.then(() => this.#db.close()).catch(() => {}); // closed already
   }
 
