@@ -26,6 +26,13 @@ export interface InboundRate {
   bytesPerSecond: number;
   /** Payload bytes taken at once after a quiet spell. */
   burstBytes: number;
+  /**
+   * Milliseconds per second the member may spend handling this sender's large frames (parse
+   * and engine, measured), sustained; see {@link HandlingBudget}. @default unbounded
+   */
+  handlingMsPerSecond?: number;
+  /** Handling milliseconds taken at once after a quiet spell. @default `handlingMsPerSecond` */
+  handlingBurstMs?: number;
 }
 
 /** The most often a drop is logged (one line per sender, with the count since the last). */
@@ -58,7 +65,8 @@ export function honestFramesPerSecond(config: GossipConfig): number {
  * sending, are flushed at once when it opens). Bytes: each of those frames at the message
  * budget (`maxMessageBytes`, 1400) or 1 MiB/s, whichever is more, and a burst of 128 chunks
  * (32 Mi chars), more than a full state at the table bounds (`maxMembers`, `maxRecords`) in
- * one push-pull exchange.
+ * one push-pull exchange. Handling time: {@link HANDLING_MS_PER_SECOND} of large frames, with a
+ * burst of as much.
  */
 export function inboundRateFor(config: GossipConfig): InboundRate {
   const framesPerSecond = Math.ceil(RATE_HEADROOM * honestFramesPerSecond(config));
@@ -67,7 +75,86 @@ export function inboundRateFor(config: GossipConfig): InboundRate {
     burstFrames: 2 * framesPerSecond,
     bytesPerSecond: Math.max(1024 * 1024, framesPerSecond * config.maxMessageBytes),
     burstBytes: 128 * CHUNK_CHARS,
+    handlingMsPerSecond: HANDLING_MS_PER_SECOND,
+    handlingBurstMs: HANDLING_MS_PER_SECOND,
   };
+}
+
+/**
+ * Handling time a sender's large frames may take, in ms per second: a tenth of a core. Bytes
+ * alone do not bound it: a frame of dense JSON (`[{},{},…]`, 1 MiB) parses into some 350 000
+ * objects, 100-300 ms of a loaded member's time, where a frame of state as long takes a
+ * fraction of that; 24 of them handled at once held a member's event loop for seconds and every
+ * other member declared it dead. A sender over its budget is not read until it has refilled:
+ * nothing is dropped, an honest full state at the table bounds (32 Mi chars, one to three
+ * seconds of parsing under load) arrives within 10 to 30 s instead of at once.
+ */
+export const HANDLING_MS_PER_SECOND = 100;
+
+/**
+ * Frames up to this size (bytes) are handled as they come, their time charged but never
+ * waited for: probes, acks and gossip (`maxMessageBytes`, 1 400 by default) must not wait
+ * behind their sender's large frames, or the sender would suspect the receiver. The frame rate
+ * bounds what they cost (a frame of 16 KiB of dense JSON parses in well under a millisecond
+ * on a quiet machine).
+ */
+export const SMALL_FRAME_BYTES = 16 * 1024;
+
+/**
+ * A time bucket per sender: {@link charge} takes the measured time spent on a sender's frame
+ * (the bucket may go below zero by one frame), {@link wait} says how long until the sender may
+ * be handled again. `now` is injected (ms) for tests.
+ */
+export class HandlingBudget {
+  readonly msPerSecond: number;
+  readonly burstMs: number;
+  readonly #now: () => number;
+  readonly #peers = new Map<string, { ms: number; at: number }>();
+
+  constructor(msPerSecond: number, burstMs: number = msPerSecond, now: () => number = Date.now) {
+    this.msPerSecond = msPerSecond;
+    this.burstMs = burstMs;
+    this.#now = now;
+  }
+
+  #refill(peer: string): { ms: number; at: number } {
+    const now = this.#now();
+    let b = this.#peers.get(peer);
+    if (!b) {
+      b = { ms: this.burstMs, at: now };
+      this.#peers.set(peer, b);
+    } else if (now > b.at) {
+      b.ms = Math.min(this.burstMs, b.ms + (now - b.at) * this.msPerSecond / 1000);
+      b.at = now;
+    }
+    return b;
+  }
+
+  /** 0 when `peer`'s budget is not spent, else in how many ms (at least 1) it will not be. */
+  wait(peer: string): number {
+    const b = this.#peers.get(peer);
+    if (!b) return 0;
+    const { ms } = this.#refill(peer);
+    return ms > 0 ? 0 : Math.max(1, Math.ceil((1 - ms) * 1000 / this.msPerSecond));
+  }
+
+  /** Takes `ms` of handling time from `peer`'s budget (non-finite or negative: nothing). */
+  charge(peer: string, ms: number): void {
+    if (!(ms > 0) || !Number.isFinite(ms)) return;
+    this.#refill(peer).ms -= ms;
+  }
+
+  /** Forgets senders whose budgets are full again. */
+  sweep(): void {
+    for (const peer of [...this.#peers.keys()]) {
+      if (this.#refill(peer).ms >= this.burstMs) this.#peers.delete(peer);
+    }
+  }
+
+  /** Senders remembered now (for tests). */
+  get size(): number {
+    return this.#peers.size;
+  }
 }
 
 interface Bucket {

@@ -30,7 +30,13 @@ import type {
 import type { Logger } from "../lib/log.ts";
 import { peerFingerprint, pinnedTlsOptions } from "../lib/net/pin.ts";
 import type { PinnedTlsOptions } from "../lib/net/pin.ts";
-import { type InboundRate, PeerRateLimiter, RATE_LOG_MS } from "./frame_rate.ts";
+import {
+  HandlingBudget,
+  type InboundRate,
+  PeerRateLimiter,
+  RATE_LOG_MS,
+  SMALL_FRAME_BYTES,
+} from "./frame_rate.ts";
 
 /** The HTTP path gossip connections upgrade on. */
 export const GOSSIP_PATH = "/core/internal/gossip";
@@ -181,6 +187,12 @@ const INBOUND_IDLE_SWEEPS = 6;
  */
 export const TURN_FRAMES = 64;
 /**
+ * Handling time (ms) one turn of the event loop may spend on frames before a large frame (over
+ * {@link SMALL_FRAME_BYTES}) waits for a later turn, after the poll for I/O: the probes and acks
+ * of other connections are then read between two large frames, not after all of them.
+ */
+export const TURN_HANDLING_MS = 20;
+/**
  * The shortest time a connection over its sender's budget goes unread, in ms. Resumed as soon
  * as one frame's worth had refilled (2.6 ms under `local`), it was read again at once: each
  * resume parsed a whole TLS read of which all frames but one were dropped, and a flooded member
@@ -221,6 +233,13 @@ interface Inbound {
   holds?: number;
   /** Frames handed on in this turn of the event loop (see {@link TURN_FRAMES}). */
   turnFrames?: number;
+  /**
+   * Large frames read but not yet handed on (their sender's handling budget was spent, or the
+   * turn's): the connection stays paused until they are, so only the rest of one read waits.
+   */
+  waiting?: { data: Buffer; isBinary: boolean }[];
+  /** Whether a `drain` of `waiting` is scheduled. */
+  draining?: boolean;
 }
 
 /**
@@ -315,13 +334,27 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   let closed = false;
   const write = coalescingSender();
   const limiter = options.inboundRate ? new PeerRateLimiter(options.inboundRate) : undefined;
+  const perSecond = options.inboundRate?.handlingMsPerSecond;
+  const budget = perSecond !== undefined && perSecond > 0
+    ? new HandlingBudget(perSecond, options.inboundRate?.handlingBurstMs ?? perSecond)
+    : undefined;
+  /** Time spent handing frames on in this turn (ms); reset at its end. */
+  let turnMs = 0;
+  let turnEnding = false;
   /** Frames dropped per sender since its last log line, and when that line was. */
   const overLimit = new Map<string, { dropped: number; loggedAt: number }>();
   /** Connections that handed frames on in this turn; their counts are reset at its end. */
   const counted = new Set<Inbound>();
   const endTurn = () => {
+    turnEnding = false;
+    turnMs = 0;
     for (const conn of counted) conn.turnFrames = 0;
     counted.clear();
+  };
+  const inTurn = () => {
+    if (turnEnding) return;
+    turnEnding = true;
+    setImmediate(endTurn);
   };
 
   function reject(socket: Duplex, status: string, fields: Record<string, unknown>): void {
@@ -378,15 +411,67 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     s.bytesReceived += bytes.byteLength;
     const wait = limiter?.take(conn.fingerprint, bytes.byteLength) ?? 0;
     if (wait > 0) return throttle(conn, wait);
-    if (counted.size === 0) setImmediate(endTurn);
+    inTurn();
     counted.add(conn);
     conn.turnFrames = (conn.turnFrames ?? 0) + 1;
     if (conn.turnFrames === TURN_FRAMES) hold(conn, 0);
+    if (budget && (conn.waiting || (bytes.byteLength > SMALL_FRAME_BYTES && !mayHandle(conn)))) {
+      // Read, but handed on later: the connection is not read meanwhile (TCP slows the sender).
+      (conn.waiting ??= []).push({ data: bytes, isBinary });
+      conn.ws.pause();
+      return scheduleDrain(conn);
+    }
+    handle(conn, bytes, isBinary);
+  }
+
+  /** Hands one frame to the engine, and charges the time it took to its sender. */
+  function handle(conn: Inbound, bytes: Buffer, isBinary: boolean): void {
+    const t0 = performance.now();
     try {
       handlers.message(conn.from, isBinary ? bytes : bytes.toString("utf8"), conn.fingerprint);
     } catch (err) {
       log.error("Gossip message handler failed", { from: conn.from, err });
     }
+    const ms = performance.now() - t0;
+    turnMs += ms;
+    budget?.charge(conn.fingerprint, ms);
+  }
+
+  /** Whether a large frame of `conn` may be handled now: its sender's budget and the turn's. */
+  function mayHandle(conn: Inbound): boolean {
+    return turnMs < TURN_HANDLING_MS && budget!.wait(conn.fingerprint) === 0;
+  }
+
+  /**
+   * Hands on `conn`'s waiting frames when its sender's budget has refilled, in later turns
+   * (after a poll for I/O) while the turn's is spent; then reads the connection again.
+   */
+  function scheduleDrain(conn: Inbound): void {
+    if (conn.draining) return;
+    conn.draining = true;
+    const wait = budget!.wait(conn.fingerprint);
+    if (wait > 0) {
+      const timer = setTimeout(drain, wait, conn);
+      (timer as { unref?: () => void }).unref?.();
+    } else {
+      // Immediates set in this turn's check phase run in it: the second waits for the next.
+      setImmediate(() => setImmediate(drain, conn));
+    }
+  }
+
+  function drain(conn: Inbound): void {
+    conn.draining = false;
+    const waiting = conn.waiting;
+    if (!waiting) return;
+    if (!inbound.has(conn)) return void (conn.waiting = undefined);
+    while (waiting.length > 0) {
+      if (!mayHandle(conn)) return scheduleDrain(conn);
+      inTurn();
+      const { data, isBinary } = waiting.shift()!;
+      handle(conn, data, isBinary);
+    }
+    conn.waiting = undefined;
+    if (!conn.paused) conn.ws.resume();
   }
 
   /**
@@ -431,7 +516,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     const resume = () => {
       if (conn.holds !== hold) return; // a longer pause replaced this one
       conn.paused = false;
-      if (inbound.has(conn)) conn.ws.resume();
+      if (inbound.has(conn) && !conn.waiting) conn.ws.resume();
     };
     if (ms === 0) return void setImmediate(resume);
     const timer = setTimeout(resume, ms);
@@ -589,6 +674,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     }
     for (const conn of inbound) if (++conn.idle >= INBOUND_IDLE_SWEEPS) conn.ws.terminate();
     limiter?.sweep();
+    budget?.sweep();
     for (const [fingerprint, note] of overLimit) {
       if (now - note.loggedAt < RATE_LOG_MS) continue;
       overLimit.delete(fingerprint);

@@ -9,6 +9,7 @@ import * as assert from "uvu/assert";
 import { resolveConfig } from "../../gossip/config.ts";
 import type { GossipPreset } from "../../gossip/config.ts";
 import {
+  HandlingBudget,
   honestFramesPerSecond,
   inboundRateFor,
   PeerRateLimiter,
@@ -21,6 +22,33 @@ import { logged, sleep, startMember, waitFor } from "./ws_helpers.ts";
 import type { WsMember } from "./ws_helpers.ts";
 
 const test = suite("gossip inbound rate per sender");
+
+test("handling time: a sender is handled while its budget is not spent, then waits for the refill; others are not charged", () => {
+  let now = 0;
+  const budget = new HandlingBudget(100, 100, () => now);
+  assert.is(budget.wait("a"), 0, "a new sender has its burst");
+  budget.charge("a", 60);
+  assert.is(budget.wait("a"), 0, "40 ms left");
+  budget.charge("a", 90); // one frame may overdraw it
+  assert.is(budget.wait("a"), 510, "50 ms overdrawn, and 1 ms to have, at 100 ms/s");
+  assert.is(budget.wait("b"), 0, "another sender has its own budget");
+  now = 510;
+  assert.is(budget.wait("a"), 0, "refilled");
+  budget.charge("a", NaN);
+  budget.charge("a", -5);
+  assert.is(budget.wait("a"), 0, "nonsense charges take nothing");
+  now = 100_000;
+  budget.sweep();
+  assert.is(budget.size, 0, "full budgets are forgotten");
+  budget.charge("a", 1_000);
+  assert.is(budget.wait("a"), 9_010, "the burst caps the refill: 900 ms overdrawn");
+});
+
+test("inboundRateFor bounds the handling time of a sender's large frames", () => {
+  const rate = inboundRateFor(resolveConfig("local"));
+  assert.ok(rate.handlingMsPerSecond! > 0 && rate.handlingMsPerSecond! <= 250);
+  assert.ok(rate.handlingBurstMs! > 0 && rate.handlingBurstMs! <= 250);
+});
 
 test("a sender gets its burst at once, then the sustained rate; others are not charged", () => {
   let now = 0;
