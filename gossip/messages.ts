@@ -346,9 +346,67 @@ function checkState(msg: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+/** The fields each message type has: any other field of a decoded frame is left out. */
+const FIELDS: Readonly<Record<string, readonly string[]>> = {
+  ping: ["t", "f", "s", "n", "pb"],
+  ack: ["t", "f", "s", "pb"],
+  nack: ["t", "f", "s", "r"],
+  preq: ["t", "f", "s", "n", "a", "pb"],
+  gossip: ["t", "f", "pb"],
+  pp: ["t", "f", "s", "j", "r", "st", "sh", "sw", "o", "x", "rc", "rh", "rw"],
+  extq: ["t", "f", "s", "d"],
+  ext: ["t", "f", "s", "d", "l"],
+};
+const ENTRY_FIELDS = ["k", "n", "i", "m", "sg", "sb"];
+const UPDATE_FIELDS = ["k", "n", "i", "m", "sg", "sb", "by"];
+const RECORD_UPDATE_FIELDS = ["k", "r"];
+const META_FIELDS = ["a", "fp", "r", "si", "se", "v", "ec", "ed"];
+
+/** `o` itself when it has only `fields`, else a copy with only those. */
+function only(o: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+  let extra = false;
+  for (const k in o) {
+    if (!fields.includes(k)) {
+      extra = true;
+      break;
+    }
+  }
+  if (!extra) return o;
+  const out: Record<string, unknown> = {};
+  for (const k of fields) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+/** A state entry or member update with only its fields, its metadata too. */
+function onlyMember(e: Record<string, unknown>, fields: readonly string[]) {
+  const out = only(e, fields);
+  if (isObj(out.m)) out.m = only(out.m, META_FIELDS);
+  return out;
+}
+
+/**
+ * A validated message parsed from text with only the fields of its type, in it and in its
+ * state entries, updates and metadata: the engine keeps some messages a while (push-pull
+ * openings wait their turn, bounded in chars), and a field nobody reads (a megabyte of `{}`
+ * parses into 15 MiB of objects) must not be kept with them.
+ */
+function onlyKnown(v: Record<string, unknown>): Record<string, unknown> {
+  const msg = only(v, FIELDS[v.t as string]);
+  if (Array.isArray(msg.st)) {
+    msg.st = msg.st.map((e: Record<string, unknown>) => onlyMember(e, ENTRY_FIELDS));
+  }
+  if (Array.isArray(msg.pb)) {
+    msg.pb = msg.pb.map((u: Record<string, unknown>) =>
+      u.k === "rec" ? only(u, RECORD_UPDATE_FIELDS) : onlyMember(u, UPDATE_FIELDS)
+    );
+  }
+  return msg;
+}
+
 /**
  * Decodes and validates an inbound frame (an object, JSON text, or UTF-8 bytes of JSON text).
  * Returns the message, or a short reason string when the frame is malformed. Never throws.
+ * A frame given as text or bytes comes back without the fields its type does not have.
  */
 export function decodeMessage(frame: unknown): Message | string {
   let v: unknown = frame;
@@ -421,7 +479,10 @@ export function decodeMessage(frame: unknown): Message | string {
     default:
       problem = "t: unknown message type";
   }
-  return problem ?? (v as unknown as Message);
+  if (problem !== undefined) return problem;
+  // Objects (in-process transports) are members' own, shared between receivers: kept as they are.
+  const parsed = typeof frame === "string" || frame instanceof Uint8Array;
+  return (parsed ? onlyKnown(v) : v) as unknown as Message;
 }
 
 /** Encodes a message as JSON text (for transports that cross a process boundary). */

@@ -93,6 +93,42 @@ for (const [what, frame] of bad) {
     assert.type(r, "string");
   });
 }
+decode(
+  "a frame's fields its type does not have are left out, in state entries, updates and metadata too",
+  () => {
+    const pad = Array.from({ length: 1000 }, () => ({}));
+    const frame = {
+      t: "pp",
+      f: "a",
+      s: 9,
+      j: true,
+      pad,
+      st: [{ k: "alive", n: "c", i: 1, m: { ...meta, pad }, pad }],
+    };
+    const ping = {
+      t: "ping",
+      f: "a",
+      s: 1,
+      n: "b",
+      pad,
+      pb: [{ k: "alive", n: "c", i: 2, m: meta, pad }, { k: "rec", r: { any: 1 }, pad }],
+    };
+    const want = { t: "pp", f: "a", s: 9, j: true, st: [{ k: "alive", n: "c", i: 1, m: meta }] };
+    const wantPing = {
+      t: "ping",
+      f: "a",
+      s: 1,
+      n: "b",
+      pb: [{ k: "alive", n: "c", i: 2, m: meta }, { k: "rec", r: { any: 1 } }],
+    };
+    assert.equal(decodeMessage(JSON.stringify(frame)), want);
+    assert.equal(decodeMessage(new TextEncoder().encode(JSON.stringify(frame))), want);
+    assert.equal(decodeMessage(JSON.stringify(ping)), wantPing);
+    // An object (an in-process frame, shared by its receivers) is handed on as it is.
+    assert.is(decodeMessage(frame), frame);
+  },
+);
+
 decode.run();
 
 const engine = suite("engine and malformed frames");
