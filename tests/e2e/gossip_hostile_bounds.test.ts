@@ -9,7 +9,10 @@
  *   16 connections (the rest of such a merge waits for later turns, bounded per sender and in
  *   all: `gossip/state.ts`);
  * - a burst of 20 000 small frames in one write (frames over the sender's rate are dropped and
- *   logged, and its connection goes unread a while: `gossip/ws_transport.ts`).
+ *   logged, and its connection goes unread a while: `gossip/ws_transport.ts`);
+ * - frames of dense JSON (1 MiB of empty objects in a field no check reads), at once from 24
+ *   connections of one member's certificate, then of three (a sender's large frames are handled
+ *   within a budget of handling time, a large frame at most per turn: `gossip/ws_transport.ts`).
  * m1 must drop and count what is over its bounds (its metrics, read over the control socket),
  * keep its memory bounded (peak RSS from `/proc/PID/status`, reset through `clear_refs` when an
  * attack begins), and stay a member everybody holds alive: no member is suspected, the join is
@@ -287,6 +290,51 @@ test("24 oversized push-pull openings at once on 24 connections: m1 drops what i
   await everyOnline(ctx, FIVE, 20_000);
   assert.equal(accusations(ctx).slice(before), [], "members suspected during the attack");
   assertRunning(ctx);
+});
+
+/**
+ * Sends m1 one frame of dense JSON on each of 24 connections of `certs`' certificates (8 each
+ * when three), all completed at once, and checks m1 stays alive for everyone with its memory
+ * bounded.
+ */
+async function denseAttack(ctx: Ctx, certs: string[]): Promise<void> {
+  const m1 = member(ctx, "m1");
+  const before = accusations(ctx).length;
+  const senders = certs.flatMap((n) => Array(24 / certs.length).fill(member(ctx, n)));
+  const conns = await Promise.all(senders.map((as: ClusterMember) => dial(as, m1)));
+  // A field nobody reads, which no check looks into: each frame parses into 330 000 objects
+  // (some 15 MiB of heap), as long to parse as hundreds of ordinary frames (100-300 ms under
+  // load): 24 handled at once held m1's event loop for seconds.
+  const pad = JSON.stringify(Array.from({ length: 330_000 }, () => ({})));
+  const texts = senders.map((as: ClusterMember, c) =>
+    `{"t":"pp","f":"${as.name}","s":${2_000_000 + c},"j":true,"st":[],"pad":${pad}}`
+  );
+  const fire = await arm(conns, texts);
+  const w = watch(m1);
+  fire();
+  // Past a suspicion's shortest life (3 s under `local` with two confirmations).
+  await sleep(5000);
+  const peak = await w.stop();
+  for (const ws of conns) ws.terminate();
+  process.stderr.write(
+    `  dense (${certs.join(", ")}): 24 frames of ${texts[0].length} chars; m1 peak RSS ${
+      peak.rss.toFixed(1)
+    } MiB (${peak.rss0.toFixed(1)} before), heap ${
+      peak.heap.toFixed(1)
+    } MiB (${peak.samples} scrapes)\n`,
+  );
+  assert.equal(accusations(ctx).slice(before), [], "members suspected during the attack");
+  assert.ok(peak.rss - peak.rss0 <= MAX_GROWTH_MIB, `m1's RSS grew to ${peak.rss.toFixed(1)} MiB`);
+  await everyOnline(ctx, FIVE, 10_000);
+  assertRunning(ctx);
+}
+
+test("24 frames of dense JSON from one member's certificate, completed at once on 24 connections: no member is suspected, m1's memory stays bounded", async (ctx) => {
+  await denseAttack(ctx, ["m2"]);
+});
+
+test("24 frames of dense JSON from three members' certificates, completed at once on 24 connections: no member is suspected, m1's memory stays bounded", async (ctx) => {
+  await denseAttack(ctx, ["m2", "m3", "m4"]);
 });
 
 test("badly signed claims opening large states, at once from 16 connections: the rests over the bound are dropped and counted, no member is suspected", async (ctx) => {
