@@ -13,12 +13,14 @@
  * - frames of dense JSON (1 MiB of empty objects in a field no check reads), at once from 24
  *   connections of one member's certificate, then of three (a sender's large frames are handled
  *   within a budget of handling time, a large frame at most per turn: `gossip/ws_transport.ts`).
- * m1 must drop and count what is over its bounds (its metrics, read over the control socket),
- * keep its memory bounded (peak RSS from `/proc/PID/status`, reset through `clear_refs` when an
- * attack begins), and stay a member everybody holds alive: no member is suspected, the join is
- * seen by every member, no member exits. The peaks are printed for the record. At this scale
- * (three certificates) the RSS ceiling holds with the queue bounds removed too: it catches gross
- * growth; the counters are what show each bound at work.
+ * m1 must keep its memory bounded (peak RSS from `/proc/PID/status`, reset through `clear_refs`
+ * when an attack begins) and the merges waiting (its metrics, read over the control socket), and
+ * stay a member everybody holds alive: no member is suspected, the join is seen by every member,
+ * no member exits. The peaks and drop counters are printed for the record. At this scale (three
+ * certificates) the RSS ceiling holds with the queue bounds removed too: it catches gross growth.
+ * Since the transport hands large frames on within each sender's handling budget, the attacks
+ * reach the engine's queues spread over turns, and how many are dropped varies from run to run:
+ * the simulations (tests/gossip/paced.test.ts, hostile.test.ts) assert those drops.
  */
 import { Buffer } from "node:buffer";
 import { createPrivateKey, sign } from "node:crypto";
@@ -252,7 +254,7 @@ function bigOpening(from: string, seq: number): string {
   return JSON.stringify({ t: "pp", f: from, s: seq, j: true, st: [], x });
 }
 
-test("24 oversized push-pull openings at once on 24 connections: m1 drops what is over its bound and counts it, its memory stays bounded, m5 joins through it meanwhile", async (ctx) => {
+test("24 oversized push-pull openings at once on 24 connections: m1's memory stays bounded, m5 joins through it meanwhile, no member is suspected", async (ctx) => {
   const [m1, m2, m3, m4, m5] = FIVE.map((n) => member(ctx, n));
   const before = accusations(ctx).length;
   const t0 = await metricsOf(m1);
@@ -277,14 +279,17 @@ test("24 oversized push-pull openings at once on 24 connections: m1 drops what i
   const dropped = d("cohort_gossip_openings_dropped_total");
   const answered = d("cohort_gossip_push_pulls_total", { role: "answered" });
   process.stderr.write(
-    `  openings: ${texts.length} of ${size} chars, ${dropped} dropped, ${answered} answered;` +
+    `  openings: ${texts.length} of ${size} chars, ${dropped} dropped (${
+      Math.floor(MAX_WAITING_OPENING_CHARS / size)
+    } may wait), ${answered} answered;` +
       ` m1 peak RSS ${peak.rss.toFixed(1)} MiB (${peak.rss0.toFixed(1)} before),` +
       ` heap ${peak.heap.toFixed(1)} MiB (${peak.samples} scrapes)\n`,
   );
-  assert.ok(
-    dropped >= 1,
-    `none dropped (${Math.floor(MAX_WAITING_OPENING_CHARS / size)} may wait)`,
-  );
+  // How many are dropped is not asserted: the transport hands a sender's large frames on within
+  // its handling budget, a turn's worth at a time (ws_transport.ts), so three certificates'
+  // openings may no longer outrun the 4 answered per interval (1 to 11 dropped in the runs
+  // that landed it). The simulation, with 8 certificates, asserts the bound
+  // (tests/gossip/paced.test.ts).
   assert.ok(peak.rss - peak.rss0 <= MAX_GROWTH_MIB, `m1's RSS grew to ${peak.rss.toFixed(1)} MiB`);
   await join;
   await everyOnline(ctx, FIVE, 20_000);
@@ -337,7 +342,7 @@ test("24 frames of dense JSON from three members' certificates, completed at onc
   await denseAttack(ctx, ["m2", "m3", "m4"]);
 });
 
-test("badly signed claims opening large states, at once from 16 connections: the rests over the bound are dropped and counted, no member is suspected", async (ctx) => {
+test("badly signed claims opening large states, at once from 16 connections: the rests waiting stay bounded, no member is suspected", async (ctx) => {
   const [m1, m2, m3] = ["m1", "m2", "m3"].map((n) => member(ctx, n));
   const before = accusations(ctx).length;
   const dropped0 = await metric(m1, "cohort_gossip_merges_dropped_total");
@@ -377,8 +382,11 @@ test("badly signed claims opening large states, at once from 16 connections: the
       ` ${peak.waiting} entries seen waiting; m1 peak RSS ${peak.rss.toFixed(1)} MiB` +
       ` (${peak.rss0.toFixed(1)} before)\n`,
   );
-  // Each sender may have MERGE_WAITING_MIN entries waiting: one rest of 700, not two.
-  assert.ok(dropped >= 2, `${dropped} rests dropped`);
+  // Each sender may have MERGE_WAITING_MIN entries waiting: one rest of 700, not two. How many
+  // rests are dropped is not asserted: the transport hands a sender's large frames on within its
+  // handling budget, a turn's worth at a time (ws_transport.ts), so a rest may be merged before
+  // the next state arrives (0 to 14 dropped). The simulation asserts the drops
+  // (tests/gossip/hostile.test.ts).
   assert.ok(peak.waiting <= 2 * MERGE_WAITING_MIN, `${peak.waiting} entries waiting`);
   assert.ok(peak.rss - peak.rss0 <= MAX_GROWTH_MIB, `m1's RSS grew to ${peak.rss.toFixed(1)} MiB`);
   await everyOnline(ctx, FIVE, 10_000);
