@@ -11,7 +11,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { suite } from "../helpers/suite.ts";
-import { lastLines } from "../helpers/process.ts";
 import * as assert from "uvu/assert";
 import type WebSocket from "ws";
 import {
@@ -19,6 +18,7 @@ import {
   dialGossip,
   type GossipCluster,
   loggedStates,
+  membersLastLines,
   startGossipCluster,
   waitUntil,
 } from "../helpers/gossip_cluster.ts";
@@ -34,10 +34,7 @@ interface Ctx {
 const test = suite<Ctx>(
   "gossip flood from a member certificate",
   undefined,
-  ({ cluster }) =>
-    (cluster?.members ?? []).filter((m) => m.proc).map((m) =>
-      `${m.name}'s last log lines:\n${lastLines(m.proc!, 40)}`
-    ).join("\n"),
+  ({ cluster }) => membersLastLines(cluster, 40),
 );
 
 test.before(async (ctx) => {

@@ -43,6 +43,7 @@ import {
   dialGossip,
   type GossipCluster,
   loggedStates,
+  membersLastLines,
   startGossipCluster,
   waitUntil,
 } from "../helpers/gossip_cluster.ts";
@@ -54,10 +55,7 @@ interface Ctx {
 const test = suite<Ctx>(
   "gossip queue bounds against real daemons",
   undefined,
-  ({ cluster }) =>
-    (cluster?.members ?? []).filter((m) => m.proc).map((m) =>
-      `${m.name}'s last log lines:\n${lastLines(m.proc!, 30)}`
-    ).join("\n"),
+  ({ cluster }) => membersLastLines(cluster, 30),
 );
 
 test.before(async (ctx) => {

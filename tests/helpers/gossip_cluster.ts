@@ -15,6 +15,7 @@ import {
   cohort,
   type DaemonProcess,
   freePort,
+  lastLines,
   removeDir,
   startDaemonProcess,
   tempDir,
@@ -269,4 +270,14 @@ export function loggedStates(observer: ClusterMember, name: string): string[] {
     } catch { /* a partial line at the end of the buffer */ }
   }
   return out;
+}
+
+/**
+ * Every running member's last `n` log lines, one block per member: what a failed test of a
+ * cluster prints (who suspected whom and when, what a member dropped).
+ */
+export function membersLastLines(cluster: GossipCluster | undefined, n: number): string {
+  return (cluster?.members ?? []).filter((m) => m.proc).map((m) =>
+    `${m.name}'s last log lines:\n${lastLines(m.proc!, n)}`
+  ).join("\n");
 }
