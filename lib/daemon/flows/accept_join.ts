@@ -165,6 +165,21 @@ async function admit(
   }
   net.persistence.touch();
   await net.persistence.flush();
+  if (signal?.aborted) {
+    // The joiner gave up while the admission was written (a slow disk, a starved loop): it never
+    // gets its admission, so it would stay listed as joining until the join expired, and its
+    // retry under the same name was refused "already exists". Its token stays used.
+    net.gossip.setRecord(MEMBER_RECORD, request.name, null);
+    net.persistence.touch();
+    ctx.logger.warn("Took out a member admitted after its joiner stopped waiting", {
+      name: request.name,
+      admission_ms: ctx.env.clock.now() - now,
+    });
+    throw new UnavailableError(
+      `Join refused: the joiner stopped waiting during its admission ` +
+        `(${ctx.env.clock.now() - asked} ms); ask for a new token`,
+    );
+  }
   // The joiner does not listen yet: it gets the roster from us with its admission.
   syncRoster(net, request.name);
   ctx.logger.info("Admitted a new member", {
