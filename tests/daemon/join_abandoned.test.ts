@@ -22,27 +22,8 @@ test.after.each(async (ctx) => {
 });
 
 test("is refused after the claim round, and its token still admits it", async (ctx) => {
-  ctx.dir = tempDir("cohort-abandoned-");
-  const a = ctx.daemon = await createMember({
-    stateDir: ctx.dir,
-    extensions: ["feature_a"],
-    gossipPreset: "local",
-    logger: process.env.DEBUG_E2E ? undefined : silentLogger,
-  });
-  await a.initialize({ bootstrap: true, name: "a", address: `127.0.0.1:${await freePort()}` });
-  const token = decodeToken(await a.createToken("j", 0));
-  const cert = await generateCertificate({ name: "j", addresses: ["127.0.0.1"] });
-  const [own] = await a.clusterMembers();
-  const request = {
-    name: "j",
-    address: `127.0.0.1:${await freePort()}`,
-    certificate: cert.cert,
-    schema_internal_version: own.schema_internal_version,
-    schema_external_version: own.schema_external_version,
-    extensions: own.extensions,
-    app_version: "0.0.0",
-    secret: token.secret,
-  };
+  const a = await bootstrapped(ctx);
+  const request = await joinRequest(a, "j");
   const gone = new AbortController();
   gone.abort();
   const err = await a.acceptJoin(request, gone.signal).then(() => undefined, (e: unknown) => e);
@@ -54,14 +35,7 @@ test("is refused after the claim round, and its token still admits it", async (c
 });
 
 test("that stops waiting while its admission is written is taken out again", async (ctx) => {
-  ctx.dir = tempDir("cohort-abandoned-");
-  const a = ctx.daemon = await createMember({
-    stateDir: ctx.dir,
-    extensions: ["feature_a"],
-    gossipPreset: "local",
-    logger: process.env.DEBUG_E2E ? undefined : silentLogger,
-  });
-  await a.initialize({ bootstrap: true, name: "a", address: `127.0.0.1:${await freePort()}` });
+  const a = await bootstrapped(ctx);
   const request = await joinRequest(a, "j");
   const gone = new AbortController();
   // The admission is announced before this member's store has it: the joiner's request ends
@@ -81,6 +55,19 @@ test("that stops waiting while its admission is written is taken out again", asy
   const admitted = await a.acceptJoin(again);
   assert.equal(admitted.cluster_members.map((m) => m.name).sort(), ["a", "j"]);
 });
+
+/** A bootstrapped member `a` in a state directory of its own, stopped after the test. */
+async function bootstrapped(ctx: { daemon?: Daemon; dir?: string }): Promise<Daemon> {
+  ctx.dir = tempDir("cohort-abandoned-");
+  const a = ctx.daemon = await createMember({
+    stateDir: ctx.dir,
+    extensions: ["feature_a"],
+    gossipPreset: "local",
+    logger: process.env.DEBUG_E2E ? undefined : silentLogger,
+  });
+  await a.initialize({ bootstrap: true, name: "a", address: `127.0.0.1:${await freePort()}` });
+  return a;
+}
 
 /** A join request of a new machine `name` with a fresh token of `a`. */
 async function joinRequest(a: Daemon, name: string) {
