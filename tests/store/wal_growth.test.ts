@@ -8,6 +8,7 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { openStore, type Store } from "../../lib/store/open.ts";
@@ -65,6 +66,21 @@ test("app-only writes: the writer checkpoints, and the log is reused instead of 
   );
   const rows = await store.client.execute("SELECT count(*) AS n FROM app_blobs");
   assert.is(Number(rows.rows[0].n), 6, "every write kept");
+});
+
+/** How many timers the process holds that keep it running (Node and Deno alike). */
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+
+test("closing the store with a checkpoint pending clears its timer: nothing keeps the process up", async (ctx) => {
+  const { store } = ctx;
+  await store.client.execute("CREATE TABLE app_notes (body TEXT)");
+  await sleep(CHECKPOINT_DELAY_MS + 150); // the table's checkpoint ran
+  await writerOf(store.db)!.idle();
+  const before = timers();
+  await store.client.execute({ sql: "INSERT INTO app_notes VALUES (?)", args: ["note"] });
+  assert.is(timers(), before + 1, "an operation of the client arms the writer's checkpoint");
+  store.close();
+  assert.is(timers(), before, "close clears the pending checkpoint's timer");
 });
 
 test.run();
