@@ -138,6 +138,7 @@ function countersOf(engine: Gossip, transport: WsTransport): GossipCounters {
     outbound: t.outbound,
     dropped: t.dropped,
     dialled: t.dialled,
+    connectionsEvicted: t.evicted,
     openingsDropped: g.openingsDropped,
     mergesDropped: g.mergesDropped,
     mergeEntriesWaiting: g.mergeEntriesWaiting,

@@ -37,6 +37,7 @@ import {
   RATE_LOG_MS,
   SMALL_FRAME_BYTES,
 } from "./frame_rate.ts";
+import { InboundLimit, MAX_INBOUND_PER_CERTIFICATE } from "./inbound_limit.ts";
 
 /** The HTTP path gossip connections upgrade on. */
 export const GOSSIP_PATH = "/core/internal/gossip";
@@ -106,6 +107,13 @@ export interface WsTransportOptions {
    * sizes it from the engine's own send rate). @default unbounded
    */
   inboundRate?: InboundRate;
+  /**
+   * Inbound connections kept open per client certificate: past it, the certificate's least
+   * recently heard-from connection is closed (never the new one), counted in `evicted` and
+   * logged at most once per certificate per 10 s (see `inbound_limit.ts`).
+   * @default 4 ({@link MAX_INBOUND_PER_CERTIFICATE})
+   */
+  maxInboundPerCertificate?: number;
 }
 
 /** Counters since creation (payload bytes, not framing). */
@@ -124,6 +132,8 @@ export interface WsTransportStats {
   dialled: number;
   /** Connections accepted (upgraded to gossip). */
   accepted: number;
+  /** Inbound connections closed because their certificate held more than its bound. */
+  evicted: number;
   /** Open outbound connections. */
   outbound: number;
   /** Open inbound connections. */
@@ -225,6 +235,10 @@ interface Inbound {
   fingerprint: string;
   /** Sweeps since the last frame or ping. */
   idle: number;
+  /** When it was accepted and when a frame or ping last arrived (0: none yet), in marks of
+   * one counter: which of a certificate's connections is closed first past its bound. */
+  opened: number;
+  seen: number;
   /** Not read until `heldUntil` (over its sender's budget) or the next turn (see `hold`). */
   paused?: boolean;
   /** When the current pause ends (`Date.now()`); the next turn's for a per-turn pause. */
@@ -327,6 +341,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     rateLimited: 0,
     dialled: 0,
     accepted: 0,
+    evicted: 0,
     outbound: 0,
     inbound: 0,
   };
@@ -341,6 +356,11 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   /** Time spent handing frames on in this turn (ms); reset at its end. */
   let turnMs = 0;
   let turnEnding = false;
+  const perCertificate = new InboundLimit<Inbound>(
+    options.maxInboundPerCertificate ?? MAX_INBOUND_PER_CERTIFICATE,
+  );
+  /** Increases with every connection accepted and frame or ping received: {@link Inbound.seen}. */
+  let seenCount = 0;
   /** Frames dropped per sender since its last log line, and when that line was. */
   const overLimit = new Map<string, { dropped: number; loggedAt: number }>();
   /** Connections that handed frames on in this turn; their counts are reset at its end. */
@@ -382,25 +402,58 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       return reject(socket, "400 Bad Request", { remote, fingerprint, advertised: from ?? null });
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn: Inbound = { ws, from, fingerprint, idle: 0 };
+      const conn: Inbound = { ws, from, fingerprint, idle: 0, opened: ++seenCount, seen: 0 };
       inbound.add(conn);
       s.accepted++;
       // The dialler's liveness pings keep a connection it holds open (ws answers them itself).
-      ws.on("ping", () => conn.idle = 0);
+      ws.on("ping", () => {
+        conn.idle = 0;
+        conn.seen = ++seenCount;
+      });
       // Oversized or malformed frames land here (ws closes with 1009/1002); so do resets.
       ws.on(
         "error",
         (err) => log.warn("Gossip inbound frame rejected or connection failed", { from, err }),
       );
-      ws.on("close", () => inbound.delete(conn));
+      ws.on("close", () => {
+        inbound.delete(conn);
+        perCertificate.remove(fingerprint, conn);
+      });
       ws.on("message", (data, isBinary) => receive(conn, data, isBinary));
       if (closed) ws.terminate(); // close() ran while the handshake was finishing
+      else boundInbound(conn);
+    });
+  }
+
+  /**
+   * Counts a new inbound connection under its certificate and closes that certificate's least
+   * recently heard-from connections past the bound (see `inbound_limit.ts`).
+   */
+  function boundInbound(conn: Inbound): void {
+    const excess = perCertificate.add(conn.fingerprint, conn);
+    if (excess.length === 0) return;
+    for (const old of excess) {
+      inbound.delete(old);
+      old.ws.terminate();
+    }
+    s.evicted += excess.length;
+    const count = perCertificate.closed(conn.fingerprint, excess.length);
+    if (count > 0) logEvicted(conn.fingerprint, count, conn.from);
+  }
+
+  function logEvicted(fingerprint: string, closed: number, from?: string): void {
+    log.warn("Gossip connections over the certificate's limit closed", {
+      ...(from === undefined ? {} : { from }),
+      fingerprint,
+      closed,
+      limit: perCertificate.max,
     });
   }
 
   function receive(conn: Inbound, data: RawData, isBinary: boolean): void {
     if (!inbound.has(conn)) return; // cut by refreshTrust
     conn.idle = 0;
+    conn.seen = ++seenCount;
     // binaryType stays "nodebuffer", so `data` is one Buffer; the rest is for completeness.
     const bytes = Buffer.isBuffer(data)
       ? data
@@ -675,6 +728,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     for (const conn of inbound) if (++conn.idle >= INBOUND_IDLE_SWEEPS) conn.ws.terminate();
     limiter?.sweep();
     budget?.sweep();
+    for (const [fingerprint, count] of perCertificate.due()) logEvicted(fingerprint, count);
     for (const [fingerprint, note] of overLimit) {
       if (now - note.loggedAt < RATE_LOG_MS) continue;
       overLimit.delete(fingerprint);

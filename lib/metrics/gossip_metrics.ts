@@ -38,6 +38,11 @@ const TOTALS: [string, string, keyof GossipCounters][] = [
     "dialled",
   ],
   [
+    "cohort_gossip_connections_evicted_total",
+    "Inbound connections closed because their member's certificate held more than its bound",
+    "connectionsEvicted",
+  ],
+  [
     "cohort_gossip_openings_dropped_total",
     "Push-pull exchanges other members opened that were dropped unanswered (too many waiting)",
     "openingsDropped",

@@ -49,6 +49,8 @@ export interface GossipCounters {
   dropped: number;
   /** Connections dialled to other members (each a TLS handshake at both ends). */
   dialled: number;
+  /** Inbound connections closed because their certificate held more than its bound at once. */
+  connectionsEvicted: number;
   /** Push-pull exchanges others opened, dropped unanswered: too many waiting (count or size). */
   openingsDropped: number;
   /** Rests of push-pull states dropped unmerged: too many entries waiting for later turns. */

@@ -2,17 +2,19 @@
  * The gossip engine's queue bounds against real daemons (`local` preset), attacked over the real
  * mTLS WebSocket with members' own certificates (read from their state directories) while the
  * cluster goes on. m1 is sent
- * - oversized push-pull openings, all at once from 24 connections of 3 members' certificates
- *   (the openings waiting are bounded in JSON chars: `gossip/push_pull.ts`, `gossip/paced.ts`),
- *   while m5 joins through m1;
+ * - 24 oversized push-pull openings, all at once from 3 members' certificates (the openings waiting are bounded in JSON chars: `gossip/push_pull.ts`, `gossip/paced.ts`),
+ *   while m5 joins through m1 (each certificate's frames spread over its connections: 3, the
+ *   bound of connections one certificate may hold but one, left to the member itself);
  * - one-way states that open with badly signed claims and go on with large state, at once from
- *   16 connections (the rest of such a merge waits for later turns, bounded per sender and in
+ *   two certificates (the rest of such a merge waits for later turns, bounded per sender and in
  *   all: `gossip/state.ts`);
  * - a burst of 20 000 small frames in one write (frames over the sender's rate are dropped and
  *   logged, and its connection goes unread a while: `gossip/ws_transport.ts`);
- * - frames of dense JSON (1 MiB of empty objects in a field no check reads), at once from 24
- *   connections of one member's certificate, then of three (a sender's large frames are handled
- *   within a budget of handling time, a large frame at most per turn: `gossip/ws_transport.ts`).
+ * - 24 frames of dense JSON (1 MiB of empty objects in a field no check reads), at once from
+ *   one member's certificate, then from three (a sender's large frames are handled
+ *   within a budget of handling time, a large frame at most per turn: `gossip/ws_transport.ts`);
+ * - 200 connections from one member's certificate, and that member restarted meanwhile (the
+ *   transport keeps a few per certificate, the most recently heard-from: `gossip/inbound_limit.ts`).
  * m1 must keep its memory bounded (peak RSS from `/proc/PID/status`, reset through `clear_refs`
  * when an attack begins) and the merges waiting (its metrics, read over the control socket), and
  * stay a member everybody holds alive: no member is suspected, the join is seen by every member,
@@ -24,7 +26,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createPrivateKey, sign } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import type { Duplex, Writable } from "node:stream";
@@ -38,6 +40,8 @@ import { fingerprint } from "../../lib/net/certificates.ts";
 import { requestJson } from "../../lib/net/client.ts";
 import { MAX_WAITING_OPENING_CHARS } from "../../gossip/push_pull.ts";
 import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
+import { RATE_LOG_MS } from "../../gossip/frame_rate.ts";
+import { MAX_INBOUND_PER_CERTIFICATE } from "../../gossip/inbound_limit.ts";
 import {
   type ClusterMember,
   dialGossip,
@@ -217,19 +221,55 @@ function rawFrame(text: string): Buffer {
 }
 
 /**
- * Writes one frame on each of `conns` but its last byte, waits until the target has had time to
- * read them, and returns what completes them all at once: the frames then reach the target in
- * one turn of its event loop, as many members' openings do when they all open at once.
+ * Connections an attack opens per certificate: the transport keeps {@link
+ * MAX_INBOUND_PER_CERTIFICATE} (closing the least recently heard-from past it), and one is left
+ * to the member itself, so that these attacks test what frames do, not what the connection
+ * bound does (the last tests do that).
  */
-async function arm(conns: WebSocket[], texts: string[]): Promise<() => void> {
+const PER_CERTIFICATE = MAX_INBOUND_PER_CERTIFICATE - 1;
+
+/**
+ * Opens {@link PER_CERTIFICATE} connections to `target` with each certificate of `senders`, and
+ * spreads the frames over them (`texts[i]` on a connection of `senders[i]`'s). Writes the first
+ * frame of each connection but its last byte, waits until the target has had time to read them,
+ * and returns the connections and what completes those frames at once and writes the rest
+ * right behind them: the first frames reach the target in one turn of its event loop, as many
+ * members' openings do when they all open at once, and the others as fast as TCP carries them.
+ */
+async function arm(
+  target: ClusterMember,
+  senders: ClusterMember[],
+  texts: string[],
+): Promise<{ conns: WebSocket[]; fire: () => void }> {
+  const byCert = new Map<ClusterMember, { ws: WebSocket; frames: Buffer[] }[]>();
+  for (const as of new Set(senders)) {
+    const conns = await Promise.all(
+      Array.from({ length: PER_CERTIFICATE }, () => dial(as, target)),
+    );
+    byCert.set(as, conns.map((ws) => ({ ws, frames: [] })));
+  }
+  senders.forEach((as, i) => {
+    const list = byCert.get(as)!;
+    list[i % list.length].frames.push(rawFrame(texts[i]));
+  });
+  const all = [...byCert.values()].flat().filter((c) => c.frames.length > 0);
   // ws keeps its socket in `_socket`; the frames are written past ws's own sender.
-  const sockets = conns.map((ws) => (ws as unknown as { _socket: Duplex & Writable })._socket);
-  const frames = texts.map(rawFrame);
-  sockets.forEach((socket, i) => socket.write(frames[i].subarray(0, frames[i].length - 1)));
-  await waitUntil(() => sockets.every((s) => s.writableLength === 0), "frames written", 30_000, 20);
+  const socket = (ws: WebSocket) => (ws as unknown as { _socket: Duplex & Writable })._socket;
+  for (const { ws, frames } of all) socket(ws).write(frames[0].subarray(0, frames[0].length - 1));
+  await waitUntil(
+    () => all.every(({ ws }) => socket(ws).writableLength === 0),
+    "frames written",
+    30_000,
+    20,
+  );
   await sleep(1000);
-  return () =>
-    sockets.forEach((socket, i) => socket.write(frames[i].subarray(frames[i].length - 1)));
+  const rests = all.map(({ frames }) =>
+    Buffer.concat([frames[0].subarray(frames[0].length - 1), ...frames.slice(1)])
+  );
+  return {
+    conns: [...byCert.values()].flat().map((c) => c.ws),
+    fire: () => all.forEach(({ ws }, i) => socket(ws).write(rests[i])),
+  };
 }
 
 /** Wire metadata like a member's own. */
@@ -260,17 +300,16 @@ function bigOpening(from: string, seq: number): string {
   return JSON.stringify({ t: "pp", f: from, s: seq, j: true, st: [], x });
 }
 
-test("24 oversized push-pull openings at once on 24 connections: m1's memory stays bounded, m5 joins through it meanwhile, no member is suspected", async (ctx) => {
+test("24 oversized push-pull openings at once from three certificates: m1's memory stays bounded, m5 joins through it meanwhile, no member is suspected", async (ctx) => {
   const [m1, m2, m3, m4, m5] = FIVE.map((n) => member(ctx, n));
   const before = accusations(ctx).length;
   const t0 = await metricsOf(m1);
-  // 8 connections per certificate, one opening each: 8 per certificate, the most a member
+  // 8 openings per certificate, the most a member
   // answers one peer in 10 s (more are merged and not answered: they wait nowhere).
   const senders = [m2, m3, m4].flatMap((m) => Array(8).fill(m) as ClusterMember[]);
-  const conns = await Promise.all(senders.map((as) => dial(as, m1)));
   const texts = senders.map((as, c) => bigOpening(as.name, 1_000_000 + c));
   const size = texts[0].length;
-  const fire = await arm(conns, texts);
+  const { conns, fire } = await arm(m1, senders, texts);
   const w = watch(m1);
   fire();
   const join = ctx.cluster.join(m5, m1);
@@ -304,15 +343,14 @@ test("24 oversized push-pull openings at once on 24 connections: m1's memory sta
 });
 
 /**
- * Sends m1 one frame of dense JSON on each of 24 connections of `certs`' certificates (8 each
- * when three), all completed at once, and checks m1 stays alive for everyone with its memory
+ * Sends m1 24 frames of dense JSON from `certs`' certificates (8 each when three), all at once
+ * (see {@link arm}), and checks m1 stays alive for everyone with its memory
  * bounded.
  */
 async function denseAttack(ctx: Ctx, certs: string[]): Promise<void> {
   const m1 = member(ctx, "m1");
   const before = accusations(ctx).length;
   const senders = certs.flatMap((n) => Array(24 / certs.length).fill(member(ctx, n)));
-  const conns = await Promise.all(senders.map((as: ClusterMember) => dial(as, m1)));
   // A field nobody reads, which no check looks into: each frame parses into 330 000 objects
   // (some 15 MiB of heap), as long to parse as hundreds of ordinary frames (100-300 ms under
   // load): 24 handled at once held m1's event loop for seconds.
@@ -320,7 +358,7 @@ async function denseAttack(ctx: Ctx, certs: string[]): Promise<void> {
   const texts = senders.map((as: ClusterMember, c) =>
     `{"t":"pp","f":"${as.name}","s":${2_000_000 + c},"j":true,"st":[],"pad":${pad}}`
   );
-  const fire = await arm(conns, texts);
+  const { conns, fire } = await arm(m1, senders, texts);
   const w = watch(m1);
   fire();
   // Past a suspicion's shortest life (3 s under `local` with two confirmations).
@@ -341,15 +379,15 @@ async function denseAttack(ctx: Ctx, certs: string[]): Promise<void> {
   assertRunning(ctx);
 }
 
-test("24 frames of dense JSON from one member's certificate, completed at once on 24 connections: no member is suspected, m1's memory stays bounded", async (ctx) => {
+test("24 frames of dense JSON from one member's certificate, at once on its connections: no member is suspected, m1's memory stays bounded", async (ctx) => {
   await denseAttack(ctx, ["m2"]);
 });
 
-test("24 frames of dense JSON from three members' certificates, completed at once on 24 connections: no member is suspected, m1's memory stays bounded", async (ctx) => {
+test("24 frames of dense JSON from three members' certificates, at once on their connections: no member is suspected, m1's memory stays bounded", async (ctx) => {
   await denseAttack(ctx, ["m2", "m3", "m4"]);
 });
 
-test("badly signed claims opening large states, at once from 16 connections: the rests waiting stay bounded, no member is suspected", async (ctx) => {
+test("16 badly signed claims opening large states, at once from two certificates: the rests waiting stay bounded, no member is suspected", async (ctx) => {
   const [m1, m2, m3] = ["m1", "m2", "m3"].map((n) => member(ctx, n));
   const before = accusations(ctx).length;
   const dropped0 = await metric(m1, "cohort_gossip_merges_dropped_total");
@@ -375,9 +413,8 @@ test("badly signed claims opening large states, at once from 16 connections: the
     return JSON.stringify({ t: "pp", f: as.name, s: 500 + f, o: true, st });
   };
   const senders = [...Array(8).fill(m2), ...Array(8).fill(m3)] as ClusterMember[];
-  const conns = await Promise.all(senders.map((as) => dial(as, m1)));
   const texts = senders.map((as, c) => frame(as, as === m2 ? m3 : m2, c));
-  const fire = await arm(conns, texts);
+  const { conns, fire } = await arm(m1, senders, texts);
   const w = watch(m1);
   fire();
   await sleep(2000);
@@ -440,6 +477,117 @@ test("a burst of 20 000 frames in one write from m4's certificate: m1 drops what
   // late: only accusations of the others are the burst's doing to honest members.
   const news = accusations(ctx).slice(before).filter((a) => !a.includes(" m4 "));
   assert.equal(news, [], "members suspected during the burst");
+  assertRunning(ctx);
+});
+
+/** Open file descriptors of `m`'s process. */
+function fds(m: ClusterMember): number {
+  return readdirSync(`/proc/${m.proc!.child.pid}/fd`).length;
+}
+
+/** When `observer` last heard from `name` directly (its view's `last_heartbeat`), in ms. */
+async function heardAt(ctx: Ctx, observer: ClusterMember, name: string): Promise<number> {
+  const entry = (await ctx.cluster.view(observer)).find((e) => e.name === name);
+  return entry ? Date.parse(entry.last_heartbeat) : NaN;
+}
+
+/**
+ * Opens `count` gossip connections to `target` with `as`'s certificate, `batch` at a time (the
+ * listener lets an address have 16 handshakes in its turn); returns those still open.
+ */
+async function crowd(
+  as: ClusterMember,
+  target: ClusterMember,
+  count: number,
+  batch = 10,
+): Promise<{ open: WebSocket[]; refused: number }> {
+  const all: WebSocket[] = [];
+  let refused = 0;
+  for (let i = 0; i < count; i += batch) {
+    const got = await Promise.all(
+      Array.from(
+        { length: Math.min(batch, count - i) },
+        () =>
+          dialGossip(
+            target,
+            { cert: read(as, "server.crt"), key: read(as, "server.key") },
+            as.address,
+          ),
+      ),
+    );
+    for (const ws of got) {
+      if (typeof ws === "number") refused++;
+      else {
+        ws.on("error", () => {});
+        all.push(ws);
+      }
+    }
+  }
+  await sleep(500); // closes sent by the target arrive
+  return { open: all.filter((ws) => ws.readyState === ws.OPEN), refused };
+}
+
+test("200 gossip connections from m2's certificate: m1 keeps a few (counted, logged once per interval), its descriptors and memory stay bounded, and m2 still gossips", async (ctx) => {
+  const [m1, m2] = ["m1", "m2"].map((n) => member(ctx, n));
+  const before = accusations(ctx).filter((a) => !a.includes(" m4 ") && !a.startsWith("m4:"));
+  const t0 = await metricsOf(m1);
+  const logged = () =>
+    m1.proc!.logs().split("\n").filter((l) => l.includes("over the certificate's limit")).length;
+  const lines0 = logged();
+  const lines = () => logged() - lines0;
+  const fds0 = fds(m1);
+  const w = watch(m1);
+  const started = Date.now();
+  const { open, refused } = await crowd(m2, m1, 200);
+  const fds1 = fds(m1);
+  const t1 = await metricsOf(m1);
+  const peak = await w.stop();
+  const took = Date.now() - started;
+  const inbound = (t: string) => value(t, "cohort_gossip_connections", { direction: "inbound" })!;
+  const evicted = (value(t1, "cohort_gossip_connections_evicted_total") ?? 0) -
+    (value(t0, "cohort_gossip_connections_evicted_total") ?? 0);
+  process.stderr.write(
+    `  connections: 200 dialled in ${took} ms, ${open.length} left open, ${refused} refused;` +
+      ` m1 inbound ${inbound(t0)} → ${inbound(t1)}, fds ${fds0} → ${fds1}, ${evicted} evicted,` +
+      ` ${lines()} log lines; peak RSS ${peak.rss.toFixed(1)} MiB (${
+        peak.rss0.toFixed(1)
+      } before)\n`,
+  );
+  // m2's own connection, and at most the bound of its certificate's: m1 closed the rest.
+  assert.ok(
+    inbound(t1) - inbound(t0) <= MAX_INBOUND_PER_CERTIFICATE,
+    `m1 holds ${inbound(t1)} inbound connections (${inbound(t0)} before)`,
+  );
+  assert.ok(open.length <= MAX_INBOUND_PER_CERTIFICATE, `${open.length} of 200 left open`);
+  assert.ok(fds1 - fds0 <= MAX_INBOUND_PER_CERTIFICATE + 8, `m1's descriptors ${fds0} → ${fds1}`);
+  assert.ok(evicted >= 200 - MAX_INBOUND_PER_CERTIFICATE - refused, `${evicted} evicted`);
+  assert.ok(lines() >= 1 && lines() <= Math.ceil(took / RATE_LOG_MS) + 1, `${lines()} log lines`);
+  assert.ok(peak.rss - peak.rss0 <= MAX_GROWTH_MIB, `m1's RSS grew to ${peak.rss.toFixed(1)} MiB`);
+  // m2 still reaches m1 directly (its connection was the most recently used of its certificate's):
+  // m1 hears from it after the attack, with the attacker's connections still open.
+  const after = Date.now();
+  await waitUntil(async () => (await heardAt(ctx, m1, "m2")) > after, "m1 hears from m2", 10_000);
+  assert.equal(
+    accusations(ctx).filter((a) => !a.includes(" m4 ") && !a.startsWith("m4:")).slice(
+      before.length,
+    ),
+    [],
+    "members suspected during the attack",
+  );
+  for (const ws of open) ws.terminate();
+  assertRunning(ctx);
+});
+
+test("m2 restarted while its certificate's connections fill m1's bound: its new connection is taken, and every member lists it online", async (ctx) => {
+  const [m1, m2] = ["m1", "m2"].map((n) => member(ctx, n));
+  const { open } = await crowd(m2, m1, 2 * MAX_INBOUND_PER_CERTIFICATE);
+  await ctx.cluster.kill(m2);
+  const { open: more } = await crowd(m2, m1, 2 * MAX_INBOUND_PER_CERTIFICATE);
+  await ctx.cluster.start(m2);
+  const after = Date.now();
+  await waitUntil(async () => (await heardAt(ctx, m1, "m2")) > after, "m1 hears from m2", 30_000);
+  await everyOnline(ctx, FIVE, 30_000);
+  for (const ws of [...open, ...more]) ws.terminate();
   assertRunning(ctx);
 });
 

@@ -300,6 +300,7 @@ function rawFrame(text: string): Buffer {
 test("large frames completed at once on many connections of one certificate are handled within its handling budget, none dropped; its small frames and another sender's go between", async (ctx) => {
   const perSecond = 100;
   const b = await member(ctx, "beta", {
+    maxInboundPerCertificate: 8, // seven connections of gamma's: the frames' test, not the bound's
     inboundRate: {
       framesPerSecond: 1e6,
       burstFrames: 1e6,

@@ -46,6 +46,7 @@ function pair(frames: "object" | "json") {
       outbound: 0,
       dropped: 0,
       dialled: 0,
+      connectionsEvicted: 0,
       openingsDropped: s.openingsDropped,
       mergesDropped: s.mergesDropped,
       mergeEntriesWaiting: s.mergeEntriesWaiting,
@@ -125,6 +126,7 @@ test("totals survive a new engine: a detached engine's counts stay, the new one'
     outbound: 1,
     dropped: 0,
     dialled: 3,
+    connectionsEvicted: 7,
     openingsDropped: 4,
     mergesDropped: 5,
     mergeEntriesWaiting: 6,
@@ -133,6 +135,7 @@ test("totals survive a new engine: a detached engine's counts stay, the new one'
   const after = await scrape(metrics[0]);
   assert.is(after.get("cohort_gossip_probes_total"), before + 2);
   assert.is(after.get("cohort_gossip_dials_total"), 3);
+  assert.is(after.get("cohort_gossip_connections_evicted_total"), 7);
   assert.is(after.get("cohort_gossip_openings_dropped_total"), 4);
   assert.is(after.get("cohort_gossip_merges_dropped_total"), 5);
   assert.is(after.get("cohort_gossip_merge_entries_waiting"), 6);
