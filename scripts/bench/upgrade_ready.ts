@@ -5,18 +5,27 @@
  * policy. Each round upgrades every member but the last (they wait), then restarts the last one
  * upgraded. Also measured: the share of that time that is the last process's start-up (spawn to
  * its control socket's first answer), and what is left once it answers: its first answer to every
- * member ready (issue 15's wake-up target: under 300 ms at 10 members). MicroCluster takes up to
- * 30 s here (a lost notification falls back to its 30 s timer); the target is under 1 s. The
- * machine's load (`uptime`) is printed with the table.
+ * member ready (issue 15's wake-up target: under 300 ms at 10 members), split in two: the last
+ * member's own start after that answer (its network, the push-pulls with every other member, its
+ * gating decision, the write of its new versions) until it answers ready itself, and from then
+ * until every other member is ready (the waiting members hearing its new versions and opening).
+ * MicroCluster takes up to 30 s here (a lost notification falls back to its 30 s timer); the
+ * target is under 1 s. The machine's load (`uptime`) is printed with the table.
+ *
+ * `--logs DIR` writes each round's daemon logs there (`n<N>-round<R>/<member>.log`, the previous
+ * process's as `<member>.previous.log`) with the bench's own times (`times.json`, ms since the
+ * epoch, as the logs' `time`); `--log-level debug` starts the daemons at that level.
  *
  * A member's readiness is asked when its log says it went online, not polled (see
  * {@link readyAt}); `--poll-ms N` polls every member every N ms instead (how this benchmark
  * measured before: 5), for comparison.
  *
  * Usage: `npm run build && tsx scripts/bench/upgrade_ready.ts [--rounds 3] [--sizes 3,10]
- *   [--poll-ms N]` (daemons run under the runtime that runs this script).
+ *   [--poll-ms N] [--logs DIR] [--log-level debug]` (daemons run under the runtime that runs
+ *   this script).
  */
 import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -30,6 +39,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     sizes: { type: "string", default: "3,10" },
     "poll-ms": { type: "string", default: "0" },
+    logs: { type: "string" },
+    "log-level": { type: "string", default: "info" },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -148,13 +159,19 @@ async function waiting(m: Member): Promise<void> {
 }
 
 interface Sample {
+  /** Spawn of the last member → every member ready, ms. */
   total: number;
+  /** Spawn of the last member → its control socket's first answer, ms. */
   startup: number;
+  /** Spawn of the last member → it answers ready itself, ms. */
+  lastReady: number;
 }
 
 async function measure(size: number): Promise<Sample[]> {
   const names = Array.from({ length: size }, (_, i) => `u${i + 1}`);
-  const list = await formWith(names);
+  const env = { COHORT_LOG_LEVEL: values["log-level"]! };
+  const list = await formWith(names, { env });
+  const previous = new Map<string, string>();
   const samples: Sample[] = [];
   try {
     let extensions = EXTENSIONS;
@@ -165,14 +182,38 @@ async function measure(size: number): Promise<Sample[]> {
       // Every member but the last restarts upgraded (in parallel) and waits.
       await Promise.all(rest.map(async (m) => {
         await stop(m);
-        await startWith(m, { extensions });
+        previous.set(m.name, m.daemon!.logs());
+        await startWith(m, { extensions, env });
         await waiting(m);
       }));
       await stop(last);
+      previous.set(last.name, last.daemon!.logs());
       const t0 = performance.now();
-      spawnMember(last, { extensions });
+      const epoch0 = Date.now() - t0;
+      spawnMember(last, { extensions, env });
       const [answered, ...ready] = await Promise.all([firstAnswer(last), ...list.map(readyAt)]);
-      samples.push({ total: Math.max(...ready) - t0, startup: answered - t0 });
+      samples.push({
+        total: Math.max(...ready) - t0,
+        startup: answered - t0,
+        lastReady: ready[ready.length - 1] - t0,
+      });
+      if (values.logs) {
+        const dir = join(values.logs, `n${size}-round${round}`);
+        mkdirSync(dir, { recursive: true });
+        for (const m of list) {
+          writeFileSync(join(dir, `${m.name}.log`), m.daemon!.logs());
+          writeFileSync(join(dir, `${m.name}.previous.log`), previous.get(m.name) ?? "");
+        }
+        const at = (x: number) => Math.round(epoch0 + x);
+        writeFileSync(
+          join(dir, "times.json"),
+          JSON.stringify({
+            spawned: at(t0),
+            answered: at(answered),
+            ready: Object.fromEntries(list.map((m, i) => [m.name, at(ready[i])])),
+          }),
+        );
+      }
     }
   } finally {
     await stopMembers(list);
@@ -189,6 +230,8 @@ for (const size of SIZES) {
   const total = s.map((x) => x.total);
   const startup = s.map((x) => x.startup);
   const wake = s.map((x) => x.total - x.startup);
+  const own = s.map((x) => x.lastReady - x.startup);
+  const others = s.map((x) => x.total - x.lastReady);
   rows.push([
     String(size),
     String(s.length),
@@ -198,6 +241,9 @@ for (const size of SIZES) {
     `${Math.round((100 * p50(startup)) / p50(total))} %`,
     ms(p50(wake)),
     ms(Math.max(...wake)),
+    ms(p50(own)),
+    ms(p50(others)),
+    ms(Math.max(...others)),
   ]);
 }
 const head = [
@@ -208,6 +254,9 @@ const head = [
   "p50 process start-up",
   "share",
   "p50 first answer→all ready",
+  "max",
+  "of which: p50 its own start",
+  "p50 it ready→all ready",
   "max",
 ];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
