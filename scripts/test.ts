@@ -3,8 +3,11 @@
  * Deno, then the slowest files, the files that used the most CPU, and a closing line
  * `N passed, N failed` that CI reads.
  *
- * Usage: `tsx scripts/test.ts [--runtime node|deno]… [--no-checks] [--faults] [--jobs N]
- * [--timeout S] [pattern]`
+ * Usage: `tsx scripts/test.ts [--build] [--runtime node|deno]… [--no-checks] [--faults]
+ * [--jobs N] [--timeout S] [pattern]`
+ * - `--build` runs `npm run build` first (`npm test` does): the test files start once `dist/` is
+ *   built, the static checks at once, beside the build (they read the sources only; the build's
+ *   emit runs on one core, the type check on the other).
  * - `pattern` is a regular expression (case-insensitive) over test file paths below `tests/`,
  *   e.g. `e2e/remove` (default: every `*.test.ts`).
  * - `--faults` runs the fault matrix instead (`tests/faults/*.fault.ts`: network namespaces,
@@ -60,6 +63,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     runtime: { type: "string", multiple: true },
+    build: { type: "boolean", default: false },
     "no-checks": { type: "boolean", default: false },
     faults: { type: "boolean", default: false },
     jobs: { type: "string" },
@@ -278,9 +282,15 @@ function run(label: string, command: string, args: string[], timeoutMs: number):
   });
 }
 
+/** `in W s` (wall), and `, C s CPU` when the file's CPU time is known. */
+function took(o: Outcome): string {
+  const cpu = o.cpuMs === undefined ? "" : `, ${(o.cpuMs / 1000).toFixed(1)} s CPU`;
+  return `in ${(o.ms / 1000).toFixed(1)} s${cpu}`;
+}
+
 function report(o: Outcome, verdict: string, ok: boolean): void {
   if (ok && o.left.length === 0 && !values.verbose) {
-    process.stdout.write(`--- ${o.label}: ${verdict} in ${(o.ms / 1000).toFixed(1)} s\n`);
+    process.stdout.write(`--- ${o.label}: ${verdict} ${took(o)}\n`);
     return;
   }
   const lines = [`\n=== ${o.label}\n`, o.output];
@@ -296,7 +306,7 @@ function report(o: Outcome, verdict: string, ok: boolean): void {
     );
     for (const p of o.left) lines.push(`  ${p.pid} ${p.command.slice(0, 200)}\n`);
   }
-  lines.push(`--- ${o.label}: ${verdict} in ${(o.ms / 1000).toFixed(1)} s\n`);
+  lines.push(`--- ${o.label}: ${verdict} ${took(o)}\n`);
   process.stdout.write(lines.join(""));
 }
 
@@ -388,8 +398,22 @@ async function testFile(runtime: string, file: string): Promise<void> {
 }
 
 /**
- * The static checks, one after another, beside the first test files rather than before them: they
- * read the sources only, and the longest test files spend most of their time waiting on daemons.
+ * `npm run build` when asked (`--build`); resolves to whether the test files can run (dist/ was
+ * built, or nobody asked).
+ */
+async function build(): Promise<boolean> {
+  if (!values.build) return true;
+  const o = await run("build (npm run build)", "npm", ["run", "build"], CHECK_TIMEOUT_MS);
+  const ok = o.code === 0 && !o.timedOut;
+  if (!ok) failed++;
+  report(o, ok ? "ok" : `FAILED (exit ${o.code}): the test files are not run`, ok);
+  return ok;
+}
+
+/**
+ * The static checks, one after another, beside the build and the first test files rather than
+ * before them: they read the sources only, and the longest test files spend most of their time
+ * waiting on daemons.
  */
 async function checks(): Promise<void> {
   if (values["no-checks"] || values.faults) return;
@@ -472,9 +496,11 @@ function leave(): void {
   for (const w of waiting.splice(0)) w();
 }
 const started = Date.now();
+const built = build();
 await Promise.all([
   checks(),
   ...Array.from({ length: Math.min(jobs, queue.length) }, async () => {
+    if (!(await built)) return;
     for (let job = next(); job; job = next()) {
       const solo = alone(job.file);
       busy.add(job.file);
