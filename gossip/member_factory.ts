@@ -18,6 +18,7 @@ import type { ExtensionStatus, JsonValue } from "../lib/cluster/membership.ts";
 import type { GossipFactory, GossipHandle, GossipSetup } from "../lib/daemon/gossip_port.ts";
 import { fingerprint } from "../lib/net/certificates.ts";
 import { rosterTrust } from "../lib/cluster/roster_trust.ts";
+import type { Trust, TrustContext } from "../lib/cluster/trust.ts";
 import type { GossipCounters, GossipObserver } from "../lib/metrics/observers.ts";
 import type { Gossip } from "./api.ts";
 import { resolveConfig } from "./config.ts";
@@ -156,6 +157,10 @@ export const createGossipMember = (
 ): GossipHandle => {
   const config = resolveConfig(setup.preset);
   let liveCount = () => 0;
+  let addressOf = (_fingerprint: string): string | undefined => undefined;
+  const roster = rosterTrust({ cert: setup.cert, key: setup.key }, { former: setup.former });
+  let made: Trust | undefined;
+  const trust = (ctx: TrustContext): Trust => made = roster(ctx);
   const ws = createWsTransport({
     server: setup.server,
     address: setup.address,
@@ -169,6 +174,8 @@ export const createGossipMember = (
     inboundRate: inboundRateFor(config),
     // Connections to the members we probe stay open from one probe to the next.
     keepOpenMs: () => keepOpenFor(config.probeIntervalMs, liveCount()),
+    // A member's frames to a peer go on the connection the peer dialled, where it lives.
+    addressOf: (fp) => addressOf(fp),
   });
   const transport = observer ? observeTransport(ws, observer) : ws;
   const engine = createGossip(
@@ -177,7 +184,7 @@ export const createGossipMember = (
       random: defaultRandom(),
       logger: setup.logger,
       transport,
-      trust: rosterTrust({ cert: setup.cert, key: setup.key }, { former: setup.former }),
+      trust,
     },
     {
       name: setup.name,
@@ -189,6 +196,10 @@ export const createGossipMember = (
     },
   );
   liveCount = () => liveMembers(engine);
+  addressOf = (fp) => {
+    const name = made?.nameOf(fp);
+    return name === undefined ? undefined : engine.member(name)?.meta.address;
+  };
   logMembershipEvents(engine, setup.logger);
   return new GossipMember(engine, ws, observer?.attach(() => countersOf(engine, ws)));
 };

@@ -2,15 +2,26 @@
  * The gossip {@link Transport} over WebSockets (`ws`, the same code in Node and Deno) on the
  * member's own `node:https` listener, path {@link GOSSIP_PATH}, with mutual TLS.
  *
- * Connections are one-way: a member sends only on connections it dialled (one per peer address,
- * reused, closed when idle) and receives only on connections it accepted. A member keeps its
- * connections to the members it probes open through a whole probe cycle (see
- * {@link keepOpenFor}): dialling costs both ends a TLS handshake, several times the CPU of the
- * probe it carries. The `from` of an
- * inbound frame is the listening address the authenticated dialler advertised in
- * {@link ADDRESS_HEADER}; any trusted member may advertise any address, so the engine must not
- * treat `from` as proof of identity. The proof is the third argument of `message`: the
- * fingerprint of the client certificate the dialler authenticated with.
+ * A member dials a peer when it has a frame for it and no connection to carry it (one per peer
+ * address, reused, closed when idle), and keeps its connections to the members it probes open
+ * through a whole probe cycle (see {@link keepOpenFor}): dialling costs both ends a TLS
+ * handshake, several times the CPU of the probe it carries. The `from` of an inbound frame is the
+ * listening address the authenticated dialler advertised in {@link ADDRESS_HEADER}; any trusted
+ * member may advertise any address, so the engine must not treat `from` as proof of identity.
+ * The proof is the third argument of `message`: the fingerprint of the client certificate the
+ * dialler authenticated with.
+ *
+ * Shared connections: a pair of members holds one connection, not one each way (each costs both
+ * ends some 100 KB of memory, and at N members a member held 2 × (N − 1) of them). The listener
+ * proves its member identity to the dialler in the upgrade answer (`link_proof.ts`); once the
+ * dialler accepted the proof, the listener sends its frames to the dialler's member over that
+ * connection instead of dialling back, provided the member table (`addressOf`) says the
+ * certificate's member lives at the address the connection advertised. Frames the dialler reads
+ * there are from the certificate proven, and pass the same per-sender bounds as frames read on
+ * accepted connections. When both members dialled at once, both send on the connection the
+ * member with the lower address dialled, and the other one is closed at the next sweep it was
+ * not used. A member without this (`share: false`, or an older release) neither asks for nor
+ * answers the proof, and its connections stay one-way.
  *
  * @module
  */
@@ -28,6 +39,7 @@ import type {
   TransportHandlers,
 } from "../lib/cluster/membership.ts";
 import type { Logger } from "../lib/log.ts";
+import { fingerprint as certFingerprint } from "../lib/net/certificates.ts";
 import { peerFingerprint, pinnedTlsOptions } from "../lib/net/pin.ts";
 import type { PinnedTlsOptions } from "../lib/net/pin.ts";
 import {
@@ -38,6 +50,16 @@ import {
   SMALL_FRAME_BYTES,
 } from "./frame_rate.ts";
 import { InboundLimit, MAX_INBOUND_PER_CERTIFICATE } from "./inbound_limit.ts";
+import {
+  isShareNonce,
+  provenFingerprint,
+  SHARE_CERT_HEADER,
+  SHARE_CONFIRM,
+  SHARE_HEADER,
+  SHARE_PROOF_HEADER,
+  shareNonce,
+  shareProver,
+} from "./link_proof.ts";
 
 /** The HTTP path gossip connections upgrade on. */
 export const GOSSIP_PATH = "/core/internal/gossip";
@@ -98,6 +120,18 @@ export interface WsTransportOptions {
    * not crowd each other out. @default 120
    */
   maxKeptOpen?: number;
+  /**
+   * The listening address of the member whose client certificate has this fingerprint, as the
+   * member table holds it (`undefined` when unknown). With it, frames to a member go over the
+   * connection that member dialled, when it shares it (see the module's "Shared connections");
+   * without it, only over connections this transport dialled.
+   */
+  addressOf?: (fingerprint: string) => string | undefined;
+  /**
+   * Whether connections are shared: dials ask listeners to prove who they are, and the listener
+   * answers such asks. `false` behaves as members did before sharing. @default true
+   */
+  share?: boolean;
   /** Deadline for TCP + TLS + WebSocket handshake when dialling, in ms. @default 5000 */
   connectTimeoutMs?: number;
   /**
@@ -138,6 +172,8 @@ export interface WsTransportStats {
   outbound: number;
   /** Open inbound connections. */
   inbound: number;
+  /** Open connections (dialled or accepted) that carry frames both ways. */
+  shared: number;
 }
 
 /** A {@link Transport} with trust refresh and counters. */
@@ -167,6 +203,8 @@ interface Outbound {
   opened?: boolean;
   /** Closed by us (idle, unresponsive, or the transport closing): no check dial follows. */
   dropped?: boolean;
+  /** The frames the listener sends back on it, once it proved who it is (shared connections). */
+  reader?: Inbound;
 }
 
 /** At most one check dial per address in this time (ms) after its connection was lost. */
@@ -254,6 +292,15 @@ interface Inbound {
   waiting?: { data: Buffer; isBinary: boolean }[];
   /** Whether a `drain` of `waiting` is scheduled. */
   draining?: boolean;
+  /** An accepted connection whose dialler was sent our proof (it may confirm sharing). */
+  proved?: boolean;
+  /** An accepted connection whose dialler confirmed sharing: we may send on it. */
+  shared?: boolean;
+  /**
+   * Whether the member table puts the certificate's member at `from` (so frames to `from` may go
+   * here); `undefined` until the table knows the member.
+   */
+  routes?: boolean;
 }
 
 /**
@@ -344,6 +391,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     evicted: 0,
     outbound: 0,
     inbound: 0,
+    shared: 0,
   };
   let handlers = noHandlers;
   let closed = false;
@@ -363,6 +411,20 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   let seenCount = 0;
   /** Frames dropped per sender since its last log line, and when that line was. */
   const overLimit = new Map<string, { dropped: number; loggedAt: number }>();
+  const share = options.share !== false;
+  const addressOf = options.addressOf;
+  const ownFingerprint = share ? certFingerprint(options.cert) : "";
+  const prove = share ? shareProver(options.cert, options.key) : undefined;
+  /** The listener's side of outbound connections it shares with us (read as inbound ones). */
+  const readers = new Set<Inbound>();
+  /** Accepted connections whose dialler confirmed sharing, by the address they advertised. */
+  const sharedIn = new Map<string, Set<Inbound>>();
+  /** The proof headers to add to an upgrade answer (see `link_proof.ts`). */
+  const proofs = new WeakMap<IncomingMessage, string[]>();
+  wss.on("headers", (headers: string[], req: IncomingMessage) => {
+    const lines = proofs.get(req);
+    if (lines) headers.push(...lines);
+  });
   /** Connections that handed frames on in this turn; their counts are reset at its end. */
   const counted = new Set<Inbound>();
   const endTurn = () => {
@@ -401,23 +463,34 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     if (typeof from !== "string" || !ADDRESS_RE.test(from)) {
       return reject(socket, "400 Bad Request", { remote, fingerprint, advertised: from ?? null });
     }
+    const proved = offerProof(req, fingerprint);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn: Inbound = { ws, from, fingerprint, idle: 0, opened: ++seenCount, seen: 0 };
+      const conn: Inbound = {
+        ws,
+        from,
+        fingerprint,
+        idle: 0,
+        opened: ++seenCount,
+        seen: 0,
+        proved,
+      };
       inbound.add(conn);
       s.accepted++;
       // The dialler's liveness pings keep a connection it holds open (ws answers them itself).
-      ws.on("ping", () => {
+      ws.on("ping", (data: Buffer) => {
         conn.idle = 0;
         conn.seen = ++seenCount;
+        if (conn.proved && !conn.shared) acceptShare(conn, data);
       });
       // Oversized or malformed frames land here (ws closes with 1009/1002); so do resets.
       ws.on(
         "error",
         (err) => log.warn("Gossip inbound frame rejected or connection failed", { from, err }),
       );
-      ws.on("close", () => {
+      ws.on("close", (code: number) => {
         inbound.delete(conn);
         perCertificate.remove(fingerprint, conn);
+        unshare(conn, code);
       });
       ws.on("message", (data, isBinary) => receive(conn, data, isBinary));
       if (closed) ws.terminate(); // close() ran while the handshake was finishing
@@ -432,10 +505,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   function boundInbound(conn: Inbound): void {
     const excess = perCertificate.add(conn.fingerprint, conn);
     if (excess.length === 0) return;
-    for (const old of excess) {
-      inbound.delete(old);
-      old.ws.terminate();
-    }
+    for (const old of excess) cut(old);
     s.evicted += excess.length;
     const count = perCertificate.closed(conn.fingerprint, excess.length);
     if (count > 0) logEvicted(conn.fingerprint, count, conn.from);
@@ -450,8 +520,106 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     });
   }
 
+  /** Whether frames read on `conn` are still handed on (it was not cut or closed). */
+  function reading(conn: Inbound): boolean {
+    return inbound.has(conn) || readers.has(conn);
+  }
+
+  /**
+   * Prepares our proof for a dialler that asked for one (`link_proof.ts`): the upgrade answer
+   * carries it. Whether the proof was offered.
+   */
+  function offerProof(req: IncomingMessage, diallerFingerprint: string): boolean {
+    const nonce = req.headers[SHARE_HEADER];
+    if (!prove || !isShareNonce(nonce)) return false;
+    try {
+      proofs.set(req, prove(nonce, diallerFingerprint));
+      return true;
+    } catch (err) {
+      log.warn("Gossip share proof failed", { err });
+      return false;
+    }
+  }
+
+  /** The dialler's confirming ping: `conn` may carry our frames to its member from now on. */
+  function acceptShare(conn: Inbound, data: Buffer): void {
+    if (!inbound.has(conn) || data.toString("latin1") !== SHARE_CONFIRM) return;
+    conn.shared = true;
+    let set = sharedIn.get(conn.from);
+    if (!set) sharedIn.set(conn.from, set = new Set());
+    set.add(conn);
+  }
+
+  /**
+   * Forgets a shared accepted connection. One lost without a close frame (1006) whose member
+   * lives at its address is dialled back at once (see `check`): a crashed dialler is then
+   * reported refused now, not at the next frame we send it.
+   */
+  function unshare(conn: Inbound, code?: number): void {
+    if (!conn.shared) return;
+    conn.shared = false;
+    const set = sharedIn.get(conn.from);
+    set?.delete(conn);
+    if (set?.size === 0) sharedIn.delete(conn.from);
+    if (code === 1006 && conn.routes === true && !closed) check(conn.from);
+  }
+
+  /** Cuts an accepted connection ourselves (no check dial follows). */
+  function cut(conn: Inbound): void {
+    inbound.delete(conn);
+    unshare(conn);
+    conn.ws.terminate();
+  }
+
+  /** An open connection `to`'s member dialled and shares with us, the latest one. */
+  function sharedTo(to: string): Inbound | undefined {
+    const set = sharedIn.get(to);
+    if (!set || !addressOf) return undefined;
+    let found: Inbound | undefined;
+    for (const conn of set) {
+      if (conn.ws.readyState !== WebSocket.OPEN) continue;
+      if (conn.routes === undefined) {
+        let at: string | undefined;
+        try {
+          at = addressOf(conn.fingerprint);
+        } catch (err) {
+          log.error("Gossip addressOf failed", { err });
+        }
+        if (at !== undefined) conn.routes = at === to;
+      }
+      if (conn.routes) found = conn;
+    }
+    return found;
+  }
+
+  /**
+   * The shared accepted connection a frame to `to` goes on instead of `peer` (ours, or none):
+   * any when we hold none; else only when `to` has the lower address, since both members send
+   * on the connection the lower one dialled.
+   */
+  function viaShared(to: string, peer: Outbound | undefined): Inbound | undefined {
+    if (sharedIn.size === 0) return undefined;
+    if (peer && !(to < options.address)) return undefined;
+    return sharedTo(to);
+  }
+
+  /**
+   * The dialler's side: checks the listener's proof in its upgrade answer; when it holds and
+   * names a trusted certificate, what the listener sends on the connection is read as from it.
+   */
+  function checkProof(peer: Outbound, to: string, nonce: string, res: IncomingMessage): void {
+    const fp = provenFingerprint(
+      nonce,
+      ownFingerprint,
+      res.headers[SHARE_CERT_HEADER],
+      res.headers[SHARE_PROOF_HEADER],
+    );
+    if (fp === undefined || !options.isTrusted(fp)) return; // one-way, as with older members
+    peer.reader = { ws: peer.ws, from: to, fingerprint: fp, idle: 0, opened: 0, seen: 0 };
+  }
+
   function receive(conn: Inbound, data: RawData, isBinary: boolean): void {
-    if (!inbound.has(conn)) return; // cut by refreshTrust
+    if (!reading(conn)) return; // cut by refreshTrust
     conn.idle = 0;
     conn.seen = ++seenCount;
     // binaryType stays "nodebuffer", so `data` is one Buffer; the rest is for completeness.
@@ -516,7 +684,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     conn.draining = false;
     const waiting = conn.waiting;
     if (!waiting) return;
-    if (!inbound.has(conn)) return void (conn.waiting = undefined);
+    if (!reading(conn)) return void (conn.waiting = undefined);
     while (waiting.length > 0) {
       if (!mayHandle(conn)) return scheduleDrain(conn);
       inTurn();
@@ -569,7 +737,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     const resume = () => {
       if (conn.holds !== hold) return; // a longer pause replaced this one
       conn.paused = false;
-      if (inbound.has(conn) && !conn.waiting) conn.ws.resume();
+      if (reading(conn) && !conn.waiting) conn.ws.resume();
     };
     if (ms === 0) return void setImmediate(resume);
     const timer = setTimeout(resume, ms);
@@ -578,8 +746,14 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
 
   function dial(to: string): Outbound | undefined {
     let ws: WebSocket;
+    const nonce = share ? shareNonce() : undefined;
     try {
-      ws = new WebSocket(`wss://${to}${GOSSIP_PATH}`, dialOptions);
+      ws = new WebSocket(
+        `wss://${to}${GOSSIP_PATH}`,
+        nonce
+          ? { ...dialOptions, headers: { ...dialOptions.headers, [SHARE_HEADER]: nonce } }
+          : dialOptions,
+      );
     } catch (err) {
       log.debug("Gossip dial failed", { to, err });
       return undefined;
@@ -595,12 +769,24 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     };
     out.set(to, peer);
     s.dialled++;
+    if (nonce) ws.on("upgrade", (res: IncomingMessage) => checkProof(peer, to, nonce, res));
     ws.on("open", () => {
       peer.opened = true;
+      if (peer.reader) {
+        // Before our first frame: the listener may answer it on this connection.
+        readers.add(peer.reader);
+        ws.ping(SHARE_CONFIRM);
+      }
       const queue = peer.queue!;
       peer.queue = undefined;
       peer.queued = 0;
       for (const data of queue) write(ws, data);
+    });
+    ws.on("message", (data, isBinary) => {
+      const reader = peer.reader;
+      if (!reader) return; // a listener that did not prove who it is sends nothing we read
+      peer.usedAt = Date.now(); // the listener uses it: keep it open
+      receive(reader, data, isBinary);
     });
     ws.on("pong", () => peer.awaitingPong = false);
     ws.on("error", (err: Error & { code?: string }) => {
@@ -618,6 +804,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     });
     ws.on("close", (code: number) => {
       if (out.get(to) === peer) out.delete(to);
+      if (peer.reader) readers.delete(peer.reader);
       // An open connection lost without a close frame (1006): the peer's process may have
       // died (kill -9 closes its sockets at once). Dial it again now: a refusal then reaches
       // the engine at once, not at the next frame we happen to send it.
@@ -665,6 +852,8 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     }
     let peer = out.get(to);
     if (peer && peer.ws.readyState > WebSocket.OPEN) peer = undefined; // closing: dial anew
+    const shared = viaShared(to, peer);
+    if (shared) return sendShared(shared, data, size, sendOptions);
     if (!peer) {
       if (!ADDRESS_RE.test(to)) {
         log.warn("Gossip frame to a malformed address dropped", { to });
@@ -692,6 +881,33 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     }
   }
 
+  /** Sends on a connection `to`'s member dialled, under the same high-water mark. */
+  function sendShared(
+    conn: Inbound,
+    data: string | Uint8Array,
+    size: number,
+    sendOptions?: SendOptions,
+  ): void {
+    const limit = sendOptions?.reliable ? mark * RELIABLE_FACTOR : mark;
+    const buffered = conn.ws.bufferedAmount;
+    if (buffered > 0 && buffered + size > limit) return void s.dropped++;
+    s.framesSent++;
+    s.bytesSent += size;
+    write(conn.ws, data);
+  }
+
+  /**
+   * Closes our connection to `to` gracefully (the listener sees a close frame, so it does not
+   * dial back to check on us) when it carries frames both ways or when both members now send on
+   * the connection `to` dialled (see `viaShared`).
+   */
+  function retire(to: string, peer: Outbound): void {
+    out.delete(to);
+    peer.dropped = true;
+    if (peer.reader) readers.delete(peer.reader);
+    peer.ws.close(1000);
+  }
+
   function sweep(): void {
     const now = Date.now();
     let keepMs = idleMs;
@@ -714,8 +930,14 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       const busy = peer.busy;
       peer.busy = false;
       const closeMs = peer.usedAt >= keptSince ? keepMs : idleMs;
-      if (peer.awaitingPong || now - peer.usedAt >= closeMs) {
+      if (
+        !peer.awaitingPong &&
+        (now - peer.usedAt >= closeMs ? peer.reader : !busy && viaShared(to, peer))
+      ) {
+        retire(to, peer);
+      } else if (peer.awaitingPong || now - peer.usedAt >= closeMs) {
         if (peer.awaitingPong) log.debug("Gossip connection unresponsive, closed", { to });
+        if (peer.reader) readers.delete(peer.reader);
         out.delete(to);
         peer.dropped = true;
         peer.ws.terminate();
@@ -725,7 +947,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
         peer.ws.ping();
       }
     }
-    for (const conn of inbound) if (++conn.idle >= INBOUND_IDLE_SWEEPS) conn.ws.terminate();
+    for (const conn of inbound) if (++conn.idle >= INBOUND_IDLE_SWEEPS) cut(conn);
     limiter?.sweep();
     budget?.sweep();
     for (const [fingerprint, count] of perCertificate.due()) logEvicted(fingerprint, count);
@@ -741,6 +963,19 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     }
     const old = now - CHECK_MS;
     for (const [to, at] of checked) if (at < old) checked.delete(to);
+  }
+
+  /** Cuts our shared connections whose listener's certificate is no longer trusted. */
+  function cutUntrustedReaders(): void {
+    for (const [to, peer] of out) {
+      const reader = peer.reader;
+      if (!reader || options.isTrusted(reader.fingerprint)) continue;
+      log.info("Gossip peer no longer trusted, cut", { to, fingerprint: reader.fingerprint });
+      readers.delete(reader);
+      out.delete(to);
+      peer.dropped = true;
+      peer.ws.terminate();
+    }
   }
 
   const timer = setInterval(sweep, sweepMs);
@@ -760,12 +995,14 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
           from: conn.from,
           fingerprint: conn.fingerprint,
         });
-        inbound.delete(conn);
-        conn.ws.terminate();
+        cut(conn);
       }
+      cutUntrustedReaders();
     },
     stats(): WsTransportStats {
-      return { ...s, outbound: out.size, inbound: inbound.size };
+      let shared = readers.size;
+      for (const set of sharedIn.values()) shared += set.size;
+      return { ...s, outbound: out.size, inbound: inbound.size, shared };
     },
     async close(): Promise<void> {
       if (closed) return;
@@ -776,6 +1013,8 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       const sockets = [...[...out.values()].map((p) => p.ws), ...[...inbound].map((c) => c.ws)];
       out.clear();
       inbound.clear();
+      readers.clear();
+      sharedIn.clear();
       await Promise.all(sockets.map((ws) => {
         if (ws.readyState === WebSocket.CLOSED) return;
         const done = new Promise<void>((resolve) => ws.once("close", () => resolve()));

@@ -22,8 +22,8 @@ export interface WsMember {
   readonly pair: KeyPair;
   readonly listener: Listener;
   readonly transport: WsTransport;
-  /** Frames received, in order. */
-  readonly inbox: { from: string; frame: Frame }[];
+  /** Frames received, in order, with the certificate fingerprint the transport vouched for. */
+  readonly inbox: { from: string; frame: Frame; peer?: string }[];
   /** Addresses reported as refused. */
   readonly refused: string[];
   /** Parsed log lines (debug and up). */
@@ -67,10 +67,10 @@ export async function startMember(
     connectTimeoutMs: 1000,
     ...overrides,
   });
-  const inbox: { from: string; frame: Frame }[] = [];
+  const inbox: { from: string; frame: Frame; peer?: string }[] = [];
   const refused: string[] = [];
   transport.listen({
-    message: (from, frame) => void inbox.push({ from, frame }),
+    message: (from, frame, peer) => void inbox.push({ from, frame, peer }),
     refused: (to) => void refused.push(to),
   });
   return {
