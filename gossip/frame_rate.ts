@@ -82,10 +82,11 @@ export function inboundRateFor(config: GossipConfig): InboundRate {
 
 /**
  * Handling time a sender's large frames may take, in ms per second: a tenth of a core. Bytes
- * alone do not bound it: a frame of dense JSON (`[{},{},…]`, 1 MiB) parses into some 350 000
+ * alone do not bound it: a frame of dense JSON (`[{},{},…]`) of 1 MiB parsed into some 350 000
  * objects, 100-300 ms of a loaded member's time, where a frame of state as long takes a
  * fraction of that; 24 of them handled at once held a member's event loop for seconds and every
- * other member declared it dead. A sender over its budget is not read until it has refilled:
+ * other member declared it dead. (One frame is now at most `MAX_FRAME_BYTES`, 384 KiB, which
+ * bounds a single parse; this budget bounds how many follow.) A sender over its budget is not read until it has refilled:
  * nothing is dropped, only slowed. A full state at the `lan` table bounds (4 096 members and
  * 8 192 records of 700 chars: 28 chunks, 6.8 Mi chars) decodes in 18-34 ms (load 5), within the
  * burst; at ten times that on a loaded machine it is all handed on within 3 s, inside the

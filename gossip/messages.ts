@@ -221,11 +221,22 @@ export const LIMITS: Readonly<{
 });
 
 /**
- * Largest share of a frame (JSON chars) that full state or records fill before the rest goes
- * in another frame: with names of non-ASCII characters (3 UTF-8 bytes each) a chunk still fits
- * the WebSocket transport's 1 MiB frames.
+ * Largest share of a frame (UTF-8 bytes of JSON, as {@link updateSize} counts them) that full
+ * state or records fill before the rest goes in another frame. One item larger than this
+ * travels alone: the largest is an extension list at its bounds ({@link LIMITS}: 256 Ki chars
+ * of ASCII names and 3 per name of quotes and commas, some 292 000 bytes).
  */
 export const CHUNK_CHARS = 256 * 1024;
+
+/**
+ * The largest gossip frame a member sends or accepts, in bytes (the WebSocket transport's
+ * default `maxFrameBytes`): a {@link CHUNK_CHARS} chunk or the largest single item, with its
+ * message's own fields, and room to spare. One frame is parsed in one go, whatever the
+ * sender's budgets: a frame of dense JSON (`[{},{},…]`) of 1 MiB took 48 ms (median; 86 ms at
+ * most) to decode at load 20, one of 384 KiB 5.5 ms (11 ms): the parse's garbage outgrows the
+ * young generation superlinearly (`scripts/bench/frame_parse.ts`).
+ */
+export const MAX_FRAME_BYTES = 384 * 1024;
 
 // Objects already validated (or converted) once: in-process transports hand the same frozen
 // update to every receiver, so a 1000-member simulation validates each update once, not 1000×.
@@ -540,12 +551,37 @@ export function sameWireMeta(x: WireMeta, y: WireMeta): boolean {
     x.se === y.se && x.v === y.v && x.ec === y.ec && x.ed === y.ed);
 }
 
-/** Encoded size (JSON chars) of an update, plus one for the separating comma; memoized. */
+/**
+ * Encoded size (UTF-8 bytes of its JSON) of an update, plus one for the separating comma;
+ * memoized. Bytes, not chars: frames are bounded in bytes ({@link MAX_FRAME_BYTES}), and a
+ * record's value or a name may be of characters of up to 3 bytes each.
+ */
 export function updateSize(u: Update): number {
   let size = sizeCache.get(u);
   if (size === undefined) {
-    size = JSON.stringify(u).length + 1;
+    size = utf8Length(JSON.stringify(u)) + 1;
     sizeCache.set(u, size);
   }
   return size;
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** UTF-8 length of `s` (a lone surrogate counts as the 3 bytes of its replacement). */
+export function utf8Length(s: string): number {
+  if (!NON_ASCII.test(s)) return s.length;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d < 0xe000) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
 }

@@ -19,7 +19,7 @@ import type { ReplicatedRecord, TimerHandle } from "../lib/cluster/membership.ts
 import { isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { MemberEntry } from "./members.ts";
-import { CHUNK_CHARS, updateSize } from "./messages.ts";
+import { CHUNK_CHARS, updateSize, utf8Length } from "./messages.ts";
 import type { PushPullMsg, StateEntry, Update } from "./messages.ts";
 import { pickRandom } from "./random.ts";
 import type { RecordTable } from "./records.ts";
@@ -69,8 +69,8 @@ export const MAX_WAITING_OPENINGS = 256;
 /**
  * Most JSON chars of openings waiting (4 Mi chars: 16 × {@link CHUNK_CHARS}); one that would
  * take the total beyond it is dropped, as one beyond {@link MAX_WAITING_OPENINGS}. A waiting
- * opening holds its message, and a frame may be 1 MiB: bounded in count alone, the openings
- * of members' certificates could hold 256 MiB of JSON (more once parsed). An honest opening
+ * opening holds its message, and a frame may be 384 KiB (`MAX_FRAME_BYTES`): bounded in count
+ * alone, the openings of members' certificates could hold 96 MiB of JSON (more once parsed). An honest opening
  * carries at most one chunk of state (digests only when periodic), so 16 full ones still wait,
  * 4 intervals of answers; a full exchange dropped is tried again by its opener, and the member
  * it was meant for learns the same state from the ones answered.
@@ -502,7 +502,7 @@ export class PushPull {
 }
 
 /**
- * Splits `payload` into push-pull messages of at most {@link CHUNK_CHARS} of state each (a
+ * Splits `payload` into push-pull messages of at most {@link CHUNK_CHARS} bytes of state each (a
  * single item larger than that travels alone): one-way pushes (`o`) first, `head` last with
  * what remains. The lists of `x` come after the members that run them.
  */
@@ -536,8 +536,8 @@ export function chunkPayload(head: Head, payload: Payload, from: string): PushPu
   if (payload.x) {
     for (const d in payload.x) {
       const list = payload.x[d];
-      let n = d.length + 6;
-      for (const name of list) n += name.length + 3;
+      let n = utf8Length(d) + 6;
+      for (const name of list) n += utf8Length(name) + 3;
       add(n);
       (x ??= {})[d] = list;
     }

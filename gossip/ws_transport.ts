@@ -60,6 +60,7 @@ import {
   shareNonce,
   shareProver,
 } from "./link_proof.ts";
+import { MAX_FRAME_BYTES } from "./messages.ts";
 
 /** The HTTP path gossip connections upgrade on. */
 export const GOSSIP_PATH = "/core/internal/gossip";
@@ -85,7 +86,10 @@ export interface WsTransportOptions {
   /** Whether a client certificate fingerprint (lowercase hex) belongs to the trust set. */
   isTrusted(fingerprint: string): boolean;
   logger: Logger;
-  /** Largest frame sent or accepted, in bytes (ws `maxPayload` both ways). @default 1048576 */
+  /**
+   * Largest frame sent or accepted, in bytes (ws `maxPayload` both ways: a larger frame closes
+   * its connection before its payload is read). @default {@link MAX_FRAME_BYTES} (384 KiB)
+   */
   maxFrameBytes?: number;
   /**
    * High-water mark per outbound connection, in bytes (queued while connecting plus ws's
@@ -346,7 +350,7 @@ const noHandlers: TransportHandlers = { message: noop, refused: noop };
  */
 export function createWsTransport(options: WsTransportOptions): WsTransport {
   const log = options.logger.child({ component: "gossip:ws" });
-  const maxFrame = options.maxFrameBytes ?? 1_048_576;
+  const maxFrame = options.maxFrameBytes ?? MAX_FRAME_BYTES;
   const mark = options.maxBufferedBytes ?? 1_048_576;
   const idleMs = options.idleCloseMs ?? 30_000;
   const keepOpenMs = options.keepOpenMs;

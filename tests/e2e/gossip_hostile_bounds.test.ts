@@ -42,6 +42,7 @@ import { MAX_WAITING_OPENING_CHARS } from "../../gossip/push_pull.ts";
 import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
 import { RATE_LOG_MS } from "../../gossip/frame_rate.ts";
 import { MAX_INBOUND_PER_CERTIFICATE } from "../../gossip/inbound_limit.ts";
+import { MAX_FRAME_BYTES } from "../../gossip/messages.ts";
 import {
   type ClusterMember,
   dialGossip,
@@ -79,17 +80,18 @@ const FOUR = ["m1", "m2", "m3", "m4"];
 const FIVE = [...FOUR, "m5"];
 /**
  * How much the target's RSS may grow during an attack, at most, in MiB: the frames in flight
- * (24 openings of 0.8 MB), what the bounds let wait (4 Mi chars of openings, parsed; 1 024
+ * (24 openings of 0.25 MB), what the bounds let wait (4 Mi chars of openings, parsed; 1 024
  * merge entries per sender), and the runtime's own slack (Deno's heap grows in larger steps).
  * Without bounds, openings of members' certificates could hold 256 frames of 1 MiB.
  */
 const MAX_GROWTH_MIB = 128;
 /**
- * What the dense frames add to that, in MiB: the 24 frames (0.95 MiB each) a sender's handling
+ * What the dense frames add to that, in MiB: the 24 frames (0.37 MiB each) a sender's handling
  * budget keeps waiting, read, until their turn, and the garbage their parsing leaves, which a
  * runtime collects lazily: 24 such frames parsed one after another in a bare Node process,
  * nothing kept, grew its RSS 106 MiB (heap 109 MiB, load 54); m1 grew 35-138 MiB under them
- * (Node, load 16-81; Deno: 33-81 MiB). Keeping them parsed would take some 360 MiB.
+ * (Node, load 16-81; Deno: 33-81 MiB). Keeping them parsed would take some 360 MiB. (Those were
+ * frames of 0.95 MiB, before MAX_FRAME_BYTES was lowered to 384 KiB; these grow it less.)
  */
 const DENSE_EXTRA_MIB = 48;
 
@@ -286,14 +288,15 @@ function assertRunning(ctx: Ctx): void {
 }
 
 /**
- * A push-pull opening (a join's full exchange) of about 770 000 chars of JSON: three extension
- * lists nobody runs, of 1 000 names of 250 chars (within the lists' bounds, so it is
- * well-formed). Long names make it quick to parse: openings of many short names took a loaded
- * member so long to parse, one after the other, that it answered them as fast as they came.
+ * A push-pull opening (a join's full exchange) of about 250 000 chars of JSON: an extension
+ * list nobody runs, of 1 000 names of 250 chars (within the lists' bounds, and the frame within
+ * MAX_FRAME_BYTES, so it is well-formed). Long names make it quick to parse: openings of many
+ * short names took a loaded member so long to parse, one after the other, that it answered them
+ * as fast as they came.
  */
 function bigOpening(from: string, seq: number): string {
   const x: Record<string, string[]> = {};
-  for (let l = 0; l < 3; l++) {
+  for (let l = 0; l < 1; l++) {
     const pad = "p".repeat(230);
     x[`digest-${seq}-${l}`] = Array.from({ length: 1000 }, (_, i) => `ext_${seq}_${l}_${i}_${pad}`);
   }
@@ -351,10 +354,13 @@ async function denseAttack(ctx: Ctx, certs: string[]): Promise<void> {
   const m1 = member(ctx, "m1");
   const before = accusations(ctx).length;
   const senders = certs.flatMap((n) => Array(24 / certs.length).fill(member(ctx, n)));
-  // A field nobody reads, which no check looks into: each frame parses into 330 000 objects
-  // (some 15 MiB of heap), as long to parse as hundreds of ordinary frames (100-300 ms under
-  // load): 24 handled at once held m1's event loop for seconds.
-  const pad = JSON.stringify(Array.from({ length: 330_000 }, () => ({})));
+  // A field nobody reads, which no check looks into: each frame, as large as a frame may be,
+  // parses into 131 000 objects (some 6 MiB of heap), as long to parse as hundreds of ordinary
+  // frames: 24 frames of 1 MiB (330 000 objects each) handled at once held m1's event loop for
+  // seconds.
+  const pad = JSON.stringify(
+    Array.from({ length: Math.floor((MAX_FRAME_BYTES - 100) / 3) }, () => ({})),
+  );
   const texts = senders.map((as: ClusterMember, c) =>
     `{"t":"pp","f":"${as.name}","s":${2_000_000 + c},"j":true,"st":[],"pad":${pad}}`
   );
@@ -385,6 +391,27 @@ test("24 frames of dense JSON from one member's certificate, at once on its conn
 
 test("24 frames of dense JSON from three members' certificates, at once on their connections: no member is suspected, m1's memory stays bounded", async (ctx) => {
   await denseAttack(ctx, ["m2", "m3", "m4"]);
+});
+
+test("a frame of 1 MiB of dense JSON from m2's certificate: m1 closes the connection (1009) before reading it, and m2 goes on", async (ctx) => {
+  const [m1, m2] = ["m1", "m2"].map((n) => member(ctx, n));
+  const before = accusations(ctx).length;
+  const rejected = () =>
+    m1.proc!.logs().split("\n").filter((l) => l.includes("Gossip inbound frame rejected")).length;
+  const rejected0 = rejected();
+  const ws = await dial(m2, m1);
+  const pad = JSON.stringify(Array.from({ length: 330_000 }, () => ({})));
+  const text = `{"t":"pp","f":"m2","s":3000000,"j":true,"st":[],"pad":${pad}}`;
+  const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+  ws.send(text);
+  const code = await closed;
+  process.stderr.write(`  oversized: a frame of ${text.length} bytes, closed with ${code}\n`);
+  assert.ok(text.length > MAX_FRAME_BYTES);
+  assert.is(code, 1009, "closed as too large");
+  await waitUntil(() => rejected() > rejected0, "m1 logs the frame rejected", 10_000);
+  await everyOnline(ctx, FIVE, 10_000);
+  assert.equal(accusations(ctx).slice(before), [], "members suspected");
+  assertRunning(ctx);
 });
 
 test("16 badly signed claims opening large states, at once from two certificates: the rests waiting stay bounded, no member is suspected", async (ctx) => {

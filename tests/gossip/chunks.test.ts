@@ -9,7 +9,9 @@ import * as assert from "uvu/assert";
 import { resolveConfig } from "../../gossip/config.ts";
 import { createGossip } from "../../gossip/engine.ts";
 import type { MemoryNetwork } from "../../gossip/memory_transport.ts";
-import { CHUNK_CHARS } from "../../gossip/messages.ts";
+import { Buffer } from "node:buffer";
+import fc from "fast-check";
+import { CHUNK_CHARS, MAX_FRAME_BYTES, utf8Length } from "../../gossip/messages.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
 import { simTrust } from "../../gossip/sim_trust.ts";
@@ -59,6 +61,65 @@ test("state larger than a frame goes in frames of at most 256 K chars, and all o
   assert.is(g.members().length, 5);
   g.stop();
   c.stop();
+});
+
+/** Every frame a newcomer's join makes `c`'s members send, as UTF-8 bytes of JSON by type. */
+function joinFrames(c: ReturnType<typeof createSimCluster>): { t: string; bytes: number }[] {
+  const sizes: { t: string; bytes: number }[] = [];
+  const net = c.net as MemoryNetwork & { send: MemoryNetwork["send"] };
+  const send = net.send;
+  net.send = function (from, to, frame) {
+    const t = String((frame as { t?: string }).t);
+    sizes.push({ t, bytes: Buffer.byteLength(JSON.stringify(frame)) });
+    return send.call(this, from, to, frame);
+  };
+  const g = createGossip(
+    {
+      clock: c.clock,
+      random: createRandom(98),
+      logger: silentLogger,
+      transport: c.net.endpoint("10.9.9.8:9", "newcomer"),
+      trust: simTrust(),
+    },
+    { name: "newcomer" },
+  );
+  g.start();
+  void g.join([c.addresses[1]]);
+  c.clock.advance(2000);
+  net.send = send;
+  g.stop();
+  return sizes;
+}
+
+test("records of 3-byte characters: every frame stays within MAX_FRAME_BYTES (chunks are counted in bytes)", () => {
+  const c = createSimCluster({ size: 4, seed: 48 });
+  // 400 records of 1 365 euro signs: 4 095 bytes each, 1.6 MB in all. Chunks counted in chars
+  // (256 Ki chars) took 768 KiB: past the transport's frame bound, dropped by the sender.
+  for (let i = 0; i < 400; i++) c.members[i % 4].setRecord("blob", `b${i}`, "€".repeat(1365));
+  const spread = c.clock.runWhileNot(
+    () => c.members.every((g) => g.records("blob").length === 400),
+    4 * lan.pushPullIntervalMs,
+    100,
+  );
+  assert.ok(spread >= 0, "the records spread");
+  const frames = joinFrames(c);
+  const pp = frames.filter((f) => f.t === "pp");
+  assert.ok(pp.length >= 6, `${pp.length} push-pull frames: the answer was split`);
+  const largest = Math.max(...frames.map((f) => f.bytes));
+  assert.ok(largest <= CHUNK_CHARS + 8192, `largest frame ${largest} bytes`);
+  assert.ok(largest <= MAX_FRAME_BYTES, `largest frame ${largest} bytes`);
+  c.stop();
+});
+
+test("utf8Length is the UTF-8 length of any string, lone surrogates as their replacement", () => {
+  fc.assert(
+    fc.property(fc.string({ unit: "binary" }), (s) => {
+      assert.is(utf8Length(s), Buffer.byteLength(s, "utf8"));
+    }),
+    { numRuns: 500 },
+  );
+  assert.is(utf8Length("\ud800"), 3);
+  assert.is(utf8Length("a\ud83d\ude00"), 5);
 });
 
 test.run();
