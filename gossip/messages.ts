@@ -565,7 +565,7 @@ export function updateSize(u: Update): number {
   return size;
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** UTF-8 length of `s` (a lone surrogate counts as the 3 bytes of its replacement). */
 export function utf8Length(s: string): number {
