@@ -16,7 +16,10 @@ import {
   startGossipCluster,
   waitUntil,
 } from "../helpers/gossip_cluster.ts";
+import { value } from "../helpers/metrics.ts";
 import { cohort } from "../helpers/process.ts";
+import { requestJson } from "../../lib/net/client.ts";
+import { join } from "node:path";
 
 const N = 5;
 const RUNTIME_EXTENSION = "internal:runtime_extension_v1";
@@ -100,6 +103,42 @@ test("every member lists all five ONLINE with their extension lists and verdicts
   const json = JSON.parse(list.stdout) as ClusterEntry[];
   assert.equal(json.map((e) => e.status), Array(N).fill("ONLINE"));
   assert.equal(json.map((e) => e.extensions), Array(N).fill(expected));
+});
+
+/** A member's gossip connections by who dialled them (its metrics, over the control socket). */
+async function connectionsOf(m: ClusterMember): Promise<{ inbound: number; outbound: number }> {
+  const { status, body } = await requestJson({
+    method: "GET",
+    path: "/core/1.0/metrics",
+    socketPath: join(m.dir, "control.socket"),
+    timeoutMs: 5000,
+  });
+  if (status !== 200 || typeof body !== "string") throw new Error(`${m.name}: HTTP ${status}`);
+  const of = (direction: string) => value(body, "cohort_gossip_connections", { direction }) ?? NaN;
+  return { inbound: of("inbound"), outbound: of("outbound") };
+}
+
+test("a pair of members shares one gossip connection, not one each way", async (ctx) => {
+  // Every member probes every other within a probe cycle and keeps the connection open: one
+  // each way would be N × (N − 1) = 20. Two dialled at once close down to one within 2 sweeps.
+  const members = running(ctx);
+  let last: { inbound: number; outbound: number }[] = [];
+  const pairs = N * (N - 1) / 2;
+  try {
+    await waitUntil(
+      async () => {
+        last = await Promise.all(members.map(connectionsOf));
+        const total = last.reduce((n, c) => n + c.outbound, 0);
+        return total <= pairs && last.every((c) => c.inbound + c.outbound <= N - 1);
+      },
+      `at most ${pairs} connections`,
+      45_000,
+    );
+  } catch (err) {
+    throw new Error(`${err}: ${JSON.stringify(last)}`);
+  }
+  // And none is left without one (a member nobody reaches would pass the bound).
+  assert.ok(last.every((c) => c.inbound + c.outbound >= 1), JSON.stringify(last));
 });
 
 test("the merged view is persisted into core_cluster_members", async (ctx) => {
