@@ -32,6 +32,8 @@ export function seedRandomBytes(seed: number): void {
 interface HeldWrite {
   /** Set once the write ended on its thread: hands its outcome to its caller. */
   deliver?: () => void;
+  /** Settles once the write ended on its thread ({@link HeldWrite.deliver} is set by then). */
+  ended: Promise<void>;
 }
 
 /** Every world's store writes not yet handed to their callers, in the order they were called. */
@@ -41,6 +43,14 @@ let holding = false;
 /** Store writes on libSQL's threads not yet handed to their callers, in every world. */
 export function writesInFlight(): number {
   return held.length;
+}
+
+/**
+ * Settles once the earliest called write not yet handed to its caller ended on its thread (at
+ * once when there is none): what a world waits for when nothing else is left to run.
+ */
+export function earliestWriteEnded(): Promise<void> {
+  return held[0]?.ended ?? Promise.resolve();
 }
 
 /**
@@ -66,12 +76,19 @@ function holdWrites(): void {
   const write = ThreadWriter.prototype.write;
   ThreadWriter.prototype.write = function (this: ThreadWriter, statements) {
     const run = write.call(this, statements);
-    const entry: HeldWrite = {};
+    let ended!: () => void;
+    const entry: HeldWrite = { ended: new Promise<void>((r) => (ended = r)) };
     held.push(entry);
     return new Promise<void>((resolve, reject) => {
       run.then(
-        () => (entry.deliver = resolve),
-        (err) => (entry.deliver = () => reject(err)),
+        () => {
+          entry.deliver = resolve;
+          ended();
+        },
+        (err) => {
+          entry.deliver = () => reject(err);
+          ended();
+        },
       );
     });
   };
