@@ -67,6 +67,11 @@ export function writeTransition(paths: StatePaths, t: Transition): void {
   writeDurably(paths.dir, path(paths), JSON.stringify(t) + "\n");
 }
 
+/** {@link writeTransition} off the event loop (see {@link writeDurablyAsync}). */
+export async function writeTransitionAsync(paths: StatePaths, t: Transition): Promise<void> {
+  await writeDurablyAsync(paths.dir, path(paths), JSON.stringify(t) + "\n");
+}
+
 /**
  * Replaces file `target` in directory `dir` with `text` (mode 0600) atomically and durably:
  * temporary file, fsync, rename, fsync of the directory.

@@ -184,14 +184,19 @@ async function joinVia(via: Daemon, m: { daemon: Daemon; address: string }, name
   });
 }
 
-/** Waits until every daemon lists exactly `names`, all ONLINE. */
+/** Waits until every daemon lists exactly `names`, all ONLINE, every join complete. */
 async function settled(daemons: Daemon[], names: string[]): Promise<void> {
   const want = [...names].sort().join(",");
   for (const d of daemons) {
-    await eventually(`the view ${want}`, async () => {
+    await eventually(`the view ${want}, every join complete`, async () => {
       const list = await d.clusterMembers();
-      const got = list.map((e) => e.name).join(",");
-      if (got !== want || !list.every((e) => e.status === "ONLINE")) throw new Error(got);
+      const got = list.map((e) => `${e.name}:${e.status}:${e.role}`).join(",");
+      // A join answers once committed; the others hear it completed (role no longer PENDING)
+      // by gossip after, and a member whose join they never saw complete gets no postRemove.
+      if (
+        list.map((e) => e.name).join(",") !== want ||
+        !list.every((e) => e.status === "ONLINE" && e.role !== "PENDING")
+      ) throw new Error(got);
       return true;
     }, 10_000);
   }

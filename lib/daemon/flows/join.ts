@@ -3,13 +3,14 @@
  *
  * 1. this member's key pair, then `transition.json` (`join`, with the token's addresses): from
  *    here a restart withdraws the join, whatever the admitting member did;
- * 2. the join request; admitted, the mark names the admitting member first;
- * 3. the cluster's certificate and key, the network (with the admitting member's view), the
- *    `preJoin` hook, the roster written to the store;
+ * 2. the join request;
+ * 3. admitted: the mark naming the admitting member first and the cluster's certificate and key
+ *    are written (on the thread pool) while the network starts with the admitting member's
+ *    view; the `preJoin` hook; the roster written to the store;
  * 4. `daemon.json`: the commit point; then the mark goes;
  * 5. the roster record's `joining` flag is cleared (every member then runs `onNewMember`);
- *    a restart between 4 and 5 clears it when it opens. The join is complete: one push-pull
- *    with the admitting member catches up, waited for at most {@link JOIN_CATCHUP_WAIT_MS}.
+ *    a restart between 4 and 5 clears it when it opens. The join is complete and answered: one
+ *    push-pull with the admitting member catches up in the background.
  *
  * A failure before the commit is undone by one path: network stopped, the admitting member asked
  * to take this member out again (as MicroCluster does), leftovers removed, uninitialised.
@@ -23,7 +24,7 @@
  */
 import { join as joinPath } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
-import type { JsonValue, TimerHandle } from "../../cluster/membership.ts";
+import type { JsonValue } from "../../cluster/membership.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import { files } from "../../files.ts";
 import { decodeToken } from "../../cluster/token.ts";
@@ -38,19 +39,13 @@ import {
   clearTransition,
   clearTransitionAsync,
   readTransition,
-  syncDir,
   syncDirAsync,
   writeTransition,
+  writeTransitionAsync,
 } from "../transition.ts";
 import { JOIN_EXPIRY_MS } from "./accept_join.ts";
 import { RESUME_ASK_MS, withdraw, withdrawMarked } from "./ask_peers.ts";
 import { clearLeftovers } from "./wipe.ts";
-
-/**
- * How long a committed join waits for its catch-up push-pull with the admitting member before
- * returning (the exchange goes on in the background), ms.
- */
-export const JOIN_CATCHUP_WAIT_MS = 500;
 
 /** Our join is complete: clearing the roster record's mark has every member run onNewMember. */
 export function markJoined(net: Network): void {
@@ -61,15 +56,42 @@ export function markJoined(net: Network): void {
   net.gossip.setRecord(MEMBER_RECORD, name, joined as unknown as JsonValue);
 }
 
-/** Joins the cluster of `request.join_token`; see the module docs. */
-export async function joinCluster(ctx: MemberContext, request: ControlRequest): Promise<void> {
+/**
+ * How long each step of a committed join took, ms (on the member's clock): the join request
+ * (the admitting member's claim round and admission included); the network's start (the
+ * admitting member's view taken in and written to the store, while the cluster's certificate
+ * and the mark are written beside it); the `preJoin` hook; the commit (those files awaited, the
+ * store, `daemon.json`, the mark cleared).
+ */
+export interface JoinSteps {
+  request_ms: number;
+  network_ms: number;
+  pre_join_ms: number;
+  commit_ms: number;
+}
+
+/**
+ * Joins the cluster of `request.join_token`; see the module docs. Resolves, once committed, to
+ * how long its steps took.
+ */
+export async function joinCluster(
+  ctx: MemberContext,
+  request: ControlRequest,
+): Promise<JoinSteps> {
   const config = { name: request.name, address: request.address };
   const initConfig = request.config ?? {};
   const token = decodeToken(request.join_token!);
   let identity: { cert: string; key: string; fingerprint: string } | undefined;
+  let written: Promise<unknown> | undefined;
   let peers = [...token.join_addresses];
   const clock = ctx.env.clock;
   const deadline = clock.now() + JOIN_DEADLINE_MS;
+  let lapStart = clock.now();
+  const lap = () => {
+    const [was, now] = [lapStart, clock.now()];
+    lapStart = now;
+    return now - was;
+  };
   try {
     await ctx.hook("preInit", { bootstrap: false, config: initConfig });
     const host = splitHostPort(config.address)!.host;
@@ -100,17 +122,23 @@ export async function joinCluster(ctx: MemberContext, request: ControlRequest): 
       ctx.logger,
       { until: deadline - JOIN_UNDO_RESERVE_MS, now: () => clock.now() },
     );
+    const request_ms = lap();
     peers = [via, ...peers.filter((p) => p !== via)];
-    writeTransition(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() });
-    await Promise.all([
+    // The files the commit needs (the mark naming the admitting member first, the cluster's
+    // certificate and key) are written on the thread pool while the network starts, not before
+    // it: on a loaded machine their fsyncs took up to 0.4 s of the time after the admission. A
+    // restart before the mark lands still withdraws the join (the mark before names the token's
+    // members). Awaited before the commit, and before any undo, which removes them.
+    written = Promise.all([
+      writeTransitionAsync(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() }),
       files().writeFile(joinPath(ctx.paths.dir, "cluster.crt"), response.cluster_cert, {
         mode: 0o644,
       }),
       files().writeFile(joinPath(ctx.paths.dir, "cluster.key"), response.cluster_key, {
         mode: 0o600,
       }),
-    ]);
-    syncDir(ctx.paths.dir);
+    ]).then(() => syncDirAsync(ctx.paths.dir));
+    written.catch(() => {}); // thrown where it is awaited
     const others = response.cluster_members.filter((m) => m.name !== config.name);
     // With the accepting member's view in hand, and our arrival announced by it, the one
     // push-pull below only catches up with what changed since (a member admitted beside us
@@ -136,31 +164,32 @@ export async function joinCluster(ctx: MemberContext, request: ControlRequest): 
       },
     });
     ctx.own(net);
+    const network_ms = lap();
     // From here members hear from us: nothing below may hold the event loop (fsyncs run on the
     // thread pool), or we miss their probes and are suspected while we finish the join.
     await ctx.hook("preJoin", { config: initConfig });
+    const pre_join_ms = lap();
+    await written;
     await net.persistence.flush();
     writeDaemonConfig(ctx.paths, config);
     await syncDirAsync(ctx.paths.dir);
     ctx.setConfig(config);
     await clearTransitionAsync(ctx.paths);
     markJoined(net);
-    // Committed. One push-pull with the admitting member catches up with what changed since its
-    // view was exported, and hands it our completed record, so the member the operator asks
-    // next knows the join is done. It is waited for at most JOIN_CATCHUP_WAIT_MS, then goes on
-    // in the background: the member that admits every join is the busiest while a cluster
-    // forms, and waiting for its answer held `init --token` for seconds at N = 50.
-    const catchUp = ctx.background.run("Catching up after the join", async () => {
+    const commit_ms = lap();
+    // Committed, and listed in our own view as a member that completed its join: the answer
+    // goes now. One push-pull with the admitting member catches up with what changed since its
+    // view was exported (a member admitted beside us), in the background: the member that
+    // admits every join is the busiest while a cluster forms, and waiting for its answer (even
+    // 500 ms at most) was half of what `init --token` took after the admission at N = 50. Our
+    // completed record reaches the others by gossip meanwhile, as every record does.
+    ctx.background.run("Catching up after the join", async () => {
       await net.gossip.join([via]);
       markJoined(net); // in case our record only came with this exchange
     });
-    let timer: TimerHandle | undefined;
-    await Promise.race([
-      catchUp,
-      new Promise<void>((r) => (timer = ctx.env.clock.setTimeout(r, JOIN_CATCHUP_WAIT_MS))),
-    ]);
-    if (timer !== undefined) ctx.env.clock.clearTimeout(timer);
+    return { request_ms, network_ms, pre_join_ms, commit_ms };
   } catch (err) {
+    await written?.catch(() => {}); // settled before the undo removes what it wrote
     // The member that refused knows the most: it is asked first.
     if (err instanceof JoinRefusedError && err.by) {
       peers = [err.by, ...peers.filter((p) => p !== err.by)];
