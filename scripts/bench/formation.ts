@@ -198,6 +198,10 @@ interface RunResult {
   joinMs: number[];
   /** Each join request's part after the admitting member logged its admission, ms. */
   afterAcceptMs: number[];
+  /** The joiner daemon's CPU time over that part (from when its admission line was read), ms. */
+  afterAcceptCpuMs: number[];
+  /** The joiners' own step durations, by step (`request_ms`, `network_ms`, …), ms. */
+  joinSteps: Map<string, number[]>;
   /** Each admitted join's claim round at the admitting member (`confirm_ms`), ms. */
   roundMs: number[];
   formSuspicions: number;
@@ -233,6 +237,11 @@ async function oneRun(run: number): Promise<RunResult> {
   const usedPorts = new Set<number>();
   const joinMs: number[] = [];
   const afterAcceptMs: number[] = [];
+  const afterAcceptCpuMs: number[] = [];
+  /** The joiner daemon's CPU time when its admission line was read, by joiner name. */
+  const cpuAtAdmission = new Map<string, number>();
+  /** The joiners' own step durations (their "Joined the cluster" lines' `*_ms`), by step. */
+  const joinSteps = new Map<string, number[]>();
   const roundMs: number[] = [];
   /** When the admitting member logged each admission (its line's own time), by joiner name. */
   const admitted = new Map<string, number>();
@@ -282,7 +291,20 @@ async function oneRun(run: number): Promise<RunResult> {
             try {
               const e = JSON.parse(line) as { name: string; time: number; confirm_ms?: number };
               admitted.set(e.name, e.time);
+              const joiner = members.find((m) => m.name === e.name)?.proc?.child.pid;
+              if (joiner !== undefined) cpuAtAdmission.set(e.name, cpuMs(joiner));
               if (typeof e.confirm_ms === "number") roundMs.push(e.confirm_ms);
+            } catch { /* a partial line */ }
+            return;
+          }
+          if (i > 0 && line.includes('"Joined the cluster"')) {
+            try {
+              const e = JSON.parse(line) as Record<string, unknown>;
+              for (const [k, v] of Object.entries(e)) {
+                if (!k.endsWith("_ms") || typeof v !== "number") continue;
+                if (!joinSteps.has(k)) joinSteps.set(k, []);
+                joinSteps.get(k)!.push(v);
+              }
             } catch { /* a partial line */ }
             return;
           }
@@ -361,6 +383,8 @@ async function oneRun(run: number): Promise<RunResult> {
       joinMs.push(done - started);
       const at = admitted.get(members[i].name);
       if (at !== undefined) afterAcceptMs.push(done - at);
+      const cpu0 = cpuAtAdmission.get(members[i].name);
+      if (cpu0 !== undefined) afterAcceptCpuMs.push(cpuMs(members[i].proc!.child.pid!) - cpu0);
     }
     // Formed: every member logged every other member's join (or knew it from its start state).
     const joinedEverywhere = () => {
@@ -416,6 +440,8 @@ async function oneRun(run: number): Promise<RunResult> {
       formMs: formed - t0,
       joinMs,
       afterAcceptMs,
+      afterAcceptCpuMs,
+      joinSteps,
       roundMs,
       formSuspicions: suspects.filter((e) => e.t <= formed).length,
       refusedJoins,
@@ -581,6 +607,24 @@ row(
   results.map((r) => Math.max(...r.afterAcceptMs) / 1000),
   2,
 );
+row(
+  "joiner daemon's CPU over that part, median over a run's joins (ms)",
+  results.map((r) => median(r.afterAcceptCpuMs)),
+);
+row(
+  "joiner daemon's CPU over that part, the most of a run (ms)",
+  results.map((r) => Math.max(...r.afterAcceptCpuMs)),
+);
+for (const step of new Set(results.flatMap((r) => [...r.joinSteps.keys()]))) {
+  row(
+    `joiner's step ${step} (its "Joined the cluster" line), median over a run's joins`,
+    results.map((r) => median(r.joinSteps.get(step) ?? [])),
+  );
+  row(
+    `joiner's step ${step}, the slowest of a run`,
+    results.map((r) => Math.max(...(r.joinSteps.get(step) ?? [NaN]))),
+  );
+}
 row(
   "claim round at the admitting member (confirm_ms), median over a run's joins (ms)",
   results.map((r) => median(r.roundMs)),
