@@ -565,7 +565,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     const set = sharedIn.get(conn.from);
     set?.delete(conn);
     if (set?.size === 0) sharedIn.delete(conn.from);
-    if (code === 1006 && conn.routes === true && !closed) check(conn.from);
+    if (code === 1006 && !closed && routes(conn, conn.from)) check(conn.from);
   }
 
   /** Cuts an accepted connection ourselves (no check dial follows). */
@@ -581,19 +581,23 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     if (!set || !addressOf) return undefined;
     let found: Inbound | undefined;
     for (const conn of set) {
-      if (conn.ws.readyState !== WebSocket.OPEN) continue;
-      if (conn.routes === undefined) {
-        let at: string | undefined;
-        try {
-          at = addressOf(conn.fingerprint);
-        } catch (err) {
-          log.error("Gossip addressOf failed", { err });
-        }
-        if (at !== undefined) conn.routes = at === to;
-      }
-      if (conn.routes) found = conn;
+      if (conn.ws.readyState === WebSocket.OPEN && routes(conn, to)) found = conn;
     }
     return found;
+  }
+
+  /** Whether the member table puts `conn`'s certificate's member at `to` (asked once known). */
+  function routes(conn: Inbound, to: string): boolean {
+    if (conn.routes === undefined && addressOf) {
+      let at: string | undefined;
+      try {
+        at = addressOf(conn.fingerprint);
+      } catch (err) {
+        log.error("Gossip addressOf failed", { err });
+      }
+      if (at !== undefined) conn.routes = at === to;
+    }
+    return conn.routes === true;
   }
 
   /**

@@ -154,6 +154,17 @@ test("a listener whose shared connection is lost without a close frame dials bac
   assert.equal(b.refused, [a.listener.address]);
 });
 
+test("a listener that never sent on a shared connection still dials back when it is lost without a close frame", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const b = await member(ctx, "beta");
+  a.transport.send(b.listener.address, "gossip");
+  await waitFor(() => b.transport.stats().shared === 1, "the connection shared");
+  a.listener.server.close();
+  await a.transport.close();
+  await waitFor(() => b.refused.length === 1, "refused(alpha)");
+  assert.equal(b.refused, [a.listener.address]);
+});
+
 test("a connection closed by its dialler's idle close is not dialled back by its listener", async (ctx) => {
   const a = await member(ctx, "alpha", { idleCloseMs: 150 });
   const b = await member(ctx, "beta", { idleCloseMs: 150 });
