@@ -84,6 +84,11 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
     policy: ctx.options.upgradePolicy,
     onOpen: (waitedMs) =>
       void ctx.background.run("Opening after the upgrade wait", () => openAfterWait(ctx, waitedMs)),
+    // A digest exchange: a member whose table matches answers with its digest alone.
+    askBehind: (names) => {
+      const roster = net.view.roster();
+      net.gossip.sync(names.flatMap((n) => roster.get(n)?.address ?? []));
+    },
   });
   await hearBeforeDeciding(ctx, net, gate, seeds);
   const decision = gate.begin();

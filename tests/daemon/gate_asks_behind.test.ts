@@ -1,0 +1,84 @@
+/**
+ * A waiting member that missed another's upgrade opens when the last member upgrades, not at its
+ * next periodic push-pull. r1 and r2 restart upgraded and wait; every gossip frame telling r1 of
+ * r2's new versions is lost (as a member of ten missed one in 14 rounds of
+ * scripts/bench/upgrade_ready.ts and opened 8 s late); then r3 restarts upgraded. r1 waited for
+ * r2 on what it last heard of it: the gate asks the members it still waits for directly once the
+ * others caught up. Whole members on the simulated clock, file stores.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { Daemon } from "../../lib/daemon/daemon.ts";
+import type { Frame } from "../../lib/cluster/membership.ts";
+import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
+
+const test = suite("a waiting member asks the members it still waits for");
+
+const OLD = ["feature_a"];
+const NEW = ["feature_a", "feature_b"];
+
+/** Whether `frame` carries state of member `name`: an update, or its entry in a full state. */
+function about(frame: Frame, name: string): boolean {
+  const f = frame as { pb?: { n?: string }[]; st?: { n?: string }[] };
+  return (f.pb?.some((u) => u.n === name) || f.st?.some((e) => e.n === name)) ?? false;
+}
+
+test("r1 missed r2's upgrade: it opens within 500 ms of r3's, not at its next push-pull", async () => {
+  const sim = new MemoryCluster(7);
+  const dirs = [1, 2, 3].map((i) => mkdtempSync(join(tmpdir(), `cohort-gate-r${i}-`)));
+  const start = (i: number, extensions: string[]) =>
+    sim.start(`r${i}`, { stateDir: dirs[i - 1], databaseUrl: undefined, extensions });
+  const stop = (d: Daemon) => sim.drive(d.stop());
+  try {
+    const r = [await start(1, OLD), await start(2, OLD), await start(3, OLD)];
+    await sim.drive(r[0].initialize({ bootstrap: true, name: "r1", address: memberAddress(1) }));
+    for (const i of [2, 3]) {
+      const token = await r[0].createToken(`r${i}`, 0);
+      await sim.drive(
+        r[i - 1].initialize({
+          bootstrap: false,
+          name: `r${i}`,
+          address: memberAddress(i),
+          join_token: token,
+        }),
+      );
+    }
+    await sim.run(3000);
+
+    await stop(r[0]);
+    r[0] = await start(1, NEW);
+    assert.is(r[0].status(), "waiting", "r1 waits");
+    await sim.run(3000);
+    // r1 misses r2's upgrade: every frame telling it of r2 is lost, the gossip of the upgrade and
+    // what the others hold of r2; from r3's restart on, only r2's own push-pulls reach it.
+    let lost = 0;
+    let r2Answers = false;
+    sim.net.dropWhere((from, to, frame) =>
+      to === memberAddress(1) && about(frame, "r2") &&
+      !(r2Answers && from === memberAddress(2) && (frame as { t?: string }).t === "pp") &&
+      ++lost > 0
+    );
+    await stop(r[1]);
+    r[1] = await start(2, NEW);
+    assert.is(r[1].status(), "waiting", "r2 waits");
+    await sim.run(3000);
+    assert.is(r[0].status(), "waiting", "r1 still waits for r2 and r3");
+    assert.ok(lost > 0, "gossip about r2 to r1 was lost");
+
+    r2Answers = true;
+    await stop(r[2]);
+    r[2] = await start(3, NEW);
+    assert.is(r[2].status(), "online", "r3 opens: every member runs NEW");
+    const opened = await sim.until(() => r[0].status() === "online", 500);
+    assert.ok(opened, `r1 opens within 500 ms of r3 (status ${r[0].status()})`);
+    assert.ok(await sim.until(() => r[1].status() === "online", 1000), "r2 opens");
+    await sim.stop();
+  } finally {
+    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  }
+});
+
+test.run();
