@@ -12,7 +12,26 @@ import { BODY_LIMITS, flag, param, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
 import { advertisedAddressProblem } from "../lib/cluster/address.ts";
 import { ForbiddenError, InvalidInputError } from "../lib/errors.ts";
-import { JoinBody, ResetBody, SqlBody, TokenClaimBody } from "./structs.ts";
+import { is } from "superstruct";
+import { JoinBody, ResetBody, SqlBody, SqlTimeout, TokenClaimBody } from "./structs.ts";
+
+/**
+ * The `timeout` query parameter of `GET /core/internal/sql`, in ms (undefined when absent).
+ *
+ * @throws {InvalidInputError} when it is not a number of seconds from 0.001 to 60
+ */
+function sqlTimeoutMs(request: Request): number | undefined {
+  const value = new URL(request.url).searchParams.get("timeout");
+  if (value === null) return undefined;
+  const seconds = value.trim() === "" ? NaN : Number(value);
+  if (!is(seconds, SqlTimeout)) {
+    throw new InvalidInputError(
+      "Invalid query parameter timeout: expected a number of seconds from 0.001 to 60",
+      { field: "timeout" },
+    );
+  }
+  return seconds * 1000;
+}
 
 /** Registers the internal endpoints on `router`. */
 export function internalRoutes(router: RouterType, service: MemberService): void {
@@ -88,14 +107,19 @@ export function internalRoutes(router: RouterType, service: MemberService): void
   router.get("/core/internal/sql", async (request: Request, caller: Caller) => {
     requireLocal(caller, "The SQL console");
     requireOnline(service);
-    return sync({ text: await service.dumpSql(flag(request, "schema"), request.signal) });
+    const timeoutMs = sqlTimeoutMs(request);
+    return sync({
+      text: await service.dumpSql(flag(request, "schema"), request.signal, timeoutMs),
+    });
   });
 
   router.post("/core/internal/sql", async (request: Request, caller: Caller) => {
     requireLocal(caller, "The SQL console");
     requireOnline(service);
-    const { query } = await readBody(request, SqlBody, BODY_LIMITS.sql);
-    // The statements run off the event loop; a client that leaves cancels them.
-    return sync(await service.executeSql(query, request.signal));
+    const { query, timeout } = await readBody(request, SqlBody, BODY_LIMITS.sql);
+    // The statements run off the event loop; a client that leaves cancels them, and so does
+    // the time the caller gave them (the daemon then answers why, before the caller gives up).
+    const timeoutMs = timeout === undefined ? undefined : timeout * 1000;
+    return sync(await service.executeSql(query, request.signal, timeoutMs));
   });
 }

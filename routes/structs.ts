@@ -12,6 +12,7 @@ import {
   type Infer,
   integer,
   nullable,
+  number,
   object,
   optional,
   record,
@@ -22,6 +23,7 @@ import {
   unknown,
 } from "superstruct";
 import { addressProblem, memberNameProblem } from "../lib/cluster/address.ts";
+import { SQL_TIMEOUT_MS } from "../lib/store/sql_console.ts";
 import { appVersionProblem } from "../lib/cluster/app_version.ts";
 import { isClaimRound, isSha256Hex } from "../lib/cluster/token.ts";
 
@@ -127,9 +129,16 @@ export const TokenClaimBody = object({
 /** `PUT /core/internal/cluster/{name}`: the member is asked to leave. */
 export const ResetBody = object({ force: defaulted(boolean(), false) });
 
-/** `POST /core/internal/sql`: one or more `;`-separated statements. */
+/** Seconds a SQL console run may take: 1 ms to the console's own limit (`SQL_TIMEOUT_MS`). */
+export const SqlTimeout = size(number(), 0.001, SQL_TIMEOUT_MS / 1000);
+
+/**
+ * `POST /core/internal/sql`: one or more `;`-separated statements, and the seconds they may take
+ * (the CLI's `--timeout`; default and most: the console's limit, 60).
+ */
 export const SqlBody = object({
   query: size(string(), 1, 1_048_576),
+  timeout: optional(SqlTimeout),
 });
 /** Validated `POST /core/internal/sql` body. */
 export type SqlBody = Infer<typeof SqlBody>;

@@ -13,7 +13,7 @@ import { ExtensionRegistry } from "../cluster/extensions.ts";
 import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts";
 import { ConflictError, ForbiddenError, UnavailableError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { dumpSql, executeSql } from "../store/sql.ts";
+import { dumpSql, executeSql, SQL_TIMEOUT_MS } from "../store/sql.ts";
 import {
   type AppStore,
   followingClient,
@@ -310,12 +310,16 @@ class MemberDaemon implements Daemon {
     return runSql(this.member.store.client, query, params);
   }
 
-  executeSql(query: string, signal?: AbortSignal): Promise<{ results: SqlResult[] }> {
-    return executeSql(this.member.store, query, { signal });
+  executeSql(
+    query: string,
+    signal?: AbortSignal,
+    timeoutMs?: number,
+  ): Promise<{ results: SqlResult[] }> {
+    return executeSql(this.member.store, query, { signal, timeoutMs: consoleLimit(timeoutMs) });
   }
 
-  dumpSql(schemaOnly: boolean, signal?: AbortSignal): Promise<string> {
-    return dumpSql(this.member.store, { schemaOnly, signal });
+  dumpSql(schemaOnly: boolean, signal?: AbortSignal, timeoutMs?: number): Promise<string> {
+    return dumpSql(this.member.store, { schemaOnly, signal, timeoutMs: consoleLimit(timeoutMs) });
   }
 
   createToken(name: string, expireAfterMs: number): Promise<string> {
@@ -368,4 +372,11 @@ class MemberDaemon implements Daemon {
   stop(): Promise<void> {
     return this.member.stop();
   }
+}
+
+/** A SQL console run's time limit: the caller's, within the console's own (`SQL_TIMEOUT_MS`). */
+function consoleLimit(timeoutMs: number | undefined): number {
+  return timeoutMs !== undefined && timeoutMs > 0
+    ? Math.min(timeoutMs, SQL_TIMEOUT_MS)
+    : SQL_TIMEOUT_MS;
 }

@@ -168,11 +168,16 @@ export interface MemberService {
   clusterMembersUtf8?(): Promise<readonly Uint8Array[]>;
   /**
    * Runs `;`-separated SQL statements against the local store (off the event loop; cohort's own
-   * tables are read-only), cancelled when `signal` aborts or after the console's time limit.
+   * tables are read-only), cancelled when `signal` aborts or after `timeoutMs` (at most, and by
+   * default, the console's time limit: `SQL_TIMEOUT_MS`).
    */
-  executeSql(query: string, signal?: AbortSignal): Promise<{ results: SqlResult[] }>;
+  executeSql(
+    query: string,
+    signal?: AbortSignal,
+    timeoutMs?: number,
+  ): Promise<{ results: SqlResult[] }>;
   /** A text dump of the store (schema only when asked), cancelled as {@link executeSql}. */
-  dumpSql(schemaOnly: boolean, signal?: AbortSignal): Promise<string>;
+  dumpSql(schemaOnly: boolean, signal?: AbortSignal, timeoutMs?: number): Promise<string>;
   /** Asks the daemon to stop once the current response has been sent. */
   requestShutdown(): void;
   /** Issues a join token for member `name`; `expireAfterMs` 0 = never. Returns the token. */

@@ -375,8 +375,9 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     summary: "Dump the store as SQL",
     access: "local",
     flags: { schema: "Dump the schema only" },
+    query: { timeout: "Seconds the dump may take, 0.001 to 60 (the default)" },
     metadata: ref("SqlDump"),
-    errors: [503],
+    errors: [400, 503],
   },
   "POST /core/internal/sql": {
     tag: "internal",

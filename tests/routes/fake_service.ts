@@ -24,6 +24,8 @@ export class FakeService implements MemberService {
   initialized: ControlRequest[] = [];
   shutdowns = 0;
   sqlQueries: string[] = [];
+  /** The time limit of each SQL console call (ms; undefined: none given), in order. */
+  sqlTimeouts: (number | undefined)[] = [];
   fault?: Error;
   version = "1.2.3";
   appVersions: string[] = [];
@@ -74,12 +76,18 @@ export class FakeService implements MemberService {
       app_version: this.version,
     }]);
   }
-  executeSql(query: string): Promise<{ results: SqlResult[] }> {
+  executeSql(
+    query: string,
+    _signal?: AbortSignal,
+    timeoutMs?: number,
+  ): Promise<{ results: SqlResult[] }> {
     if (this.fault) return Promise.reject(this.fault);
     this.sqlQueries.push(query);
+    this.sqlTimeouts.push(timeoutMs);
     return Promise.resolve({ results: [{ type: "exec", rows_affected: 1 }] });
   }
-  dumpSql(schemaOnly: boolean): Promise<string> {
+  dumpSql(schemaOnly: boolean, _signal?: AbortSignal, timeoutMs?: number): Promise<string> {
+    this.sqlTimeouts.push(timeoutMs);
     return Promise.resolve(schemaOnly ? "CREATE TABLE t (x);" : "CREATE TABLE t (x);\nINSERT;");
   }
   requestShutdown(): void {

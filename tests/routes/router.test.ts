@@ -304,6 +304,26 @@ test("POST /core/internal/sql with an empty query is a 400", async ({ call, serv
   assert.match(body.error, /query: Expected a string with a length between `1` and `1048576`/);
 });
 
+test("the SQL console's timeout (seconds) reaches the service in ms; out of 0.001-60 it is a 400 naming it", async ({ call, service }) => {
+  service.state = "online";
+  const post = (body: object) => call("POST", "/core/internal/sql", UNIX, body);
+  assert.is((await post({ query: "select 1", timeout: 4 }))[0], 200);
+  assert.is((await post({ query: "select 1" }))[0], 200);
+  assert.is((await call("GET", "/core/internal/sql?schema=1&timeout=2.5", UNIX))[0], 200);
+  assert.equal(service.sqlTimeouts, [4000, undefined, 2500]);
+  for (const timeout of [0, -1, 61, 1e308, "4"]) {
+    const [status, body] = await post({ query: "select 1", timeout });
+    assert.is(status, 400, `timeout ${timeout}`);
+    assert.match(body.error, /timeout/, `timeout ${timeout}`);
+  }
+  for (const q of ["0", "61", "x", ""]) {
+    const [status, body] = await call("GET", `/core/internal/sql?timeout=${q}`, UNIX);
+    assert.is(status, 400, `?timeout=${q}`);
+    assert.match(body.error, /query parameter timeout: expected a number of seconds/);
+  }
+  assert.is(service.sqlTimeouts.length, 3, "nothing run for a bad timeout");
+});
+
 test("GET /core/internal/sql?schema=1 returns the schema only", async ({ call, service }) => {
   service.state = "online";
   const [status, body] = await call("GET", "/core/internal/sql?schema=1", UNIX);

@@ -5,6 +5,20 @@ import { callDaemon } from "../daemon_client.ts";
 import { renderTable } from "../format.ts";
 import { parse, parseSeconds, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
+/**
+ * The daemon's own limit on a SQL console run, in seconds (`SQL_TIMEOUT_MS` of the console,
+ * not imported: the CLI does not load the store; tests/cli/sql_timeout checks they agree).
+ */
+export const SQL_LIMIT_S = 60;
+
+/**
+ * How much longer than the run's time limit the CLI waits for the daemon's answer, in ms: the
+ * daemon cancels the run at the limit and answers why, but on a busy host its answer (and the
+ * console's child, started at a lower priority) may come seconds late. The user then reads the
+ * daemon's answer, not the CLI's own "no answer".
+ */
+export const SQL_ANSWER_GRACE_MS = 15_000;
+
 /** `cohort sql "<query>" | .dump | .schema | -`. */
 export const sqlCommand: Command = {
   path: ["sql"],
@@ -15,13 +29,14 @@ Runs one or more ";"-separated statements, each in its own transaction, and prin
 each statement that returns rows and "Rows affected: N" for the others. ".dump" prints the whole
 store as SQL, ".schema" only its schema, "-" reads the query from standard input.
 
-Statements run beside the daemon, never blocking it, and are cancelled when this command gives
-up (--timeout) or after the daemon's own limit of 60 s. cohort's own tables (core_* and
+Statements run beside the daemon, never blocking it, and the daemon cancels them after
+--timeout (at most its own limit of 60 s) and says so; this command waits 15 s more for that
+answer, and cancels them too when it gives up. cohort's own tables (core_* and
 __cohort_*) may be read, not changed; transaction control, ATTACH, VACUUM, file functions and
 pragmas other than reads and connection settings are refused.
 
 Options:
-  --timeout SECONDS   Give up (and cancel the statements) after this long (default 30)
+  --timeout SECONDS   Cancel the statements after this long, at most 60 (default 30)
   --state-dir DIR     State directory of the local daemon
   -h, --help          Show this help
 `,
@@ -29,10 +44,12 @@ Options:
     const { values, positionals: rest } = parse(argv, { timeout: { type: "string" } });
     let [query] = positionals(rest, ["QUERY"]);
     const stateDir = stateDirFrom(values);
-    const timeoutMs = parseSeconds("timeout", values.timeout, 30) * 1000;
-    if (timeoutMs === 0) throw new UsageError("--timeout must be more than 0 seconds");
+    const seconds = Math.min(parseSeconds("timeout", values.timeout, 30), SQL_LIMIT_S);
+    if (seconds === 0) throw new UsageError("--timeout must be more than 0 seconds");
+    // The daemon enforces the limit and answers; the CLI's own deadline is only a backstop.
+    const timeoutMs = seconds * 1000 + SQL_ANSWER_GRACE_MS;
     if (query === ".dump" || query === ".schema") {
-      const path = query === ".schema" ? "/core/internal/sql?schema=1" : "/core/internal/sql";
+      const path = `/core/internal/sql?${query === ".schema" ? "schema=1&" : ""}timeout=${seconds}`;
       const { text } = await callDaemon<{ text: string }>(
         stateDir,
         "GET",
@@ -49,7 +66,7 @@ Options:
       stateDir,
       "POST",
       "/core/internal/sql",
-      { query },
+      { query, timeout: seconds },
       timeoutMs,
     );
     for (const result of results) {
