@@ -17,7 +17,9 @@
  *   run time from /proc/PID/task/TID/schedstat, in ns; beside it utime+stime from
  *   /proc/PID/stat, in 10 ms ticks, as this benchmark reported before), resident memory per member
  *   (VmRSS) and its proportional share (Pss from /proc/PID/smaps_rollup: pages shared between
- *   members, such as the runtime's own code, are split between them); for cohort also the
+ *   members, such as the runtime's own code, are split between them), open sockets per member
+ *   (its file descriptors: cohort's gossip connections, one per pair of members, and its
+ *   listeners; serf's TCP and UDP sockets); for cohort also the
  *   connections each member dialled per minute (each a TLS handshake at both ends);
  * - one list request's cost to the member that answers (daemon CPU, idle CPU over the same time
  *   subtracted, averaged over `--requests` sequential requests): cohort `GET /core/1.0/cluster`
@@ -45,7 +47,16 @@
  * Installs serf (`apt-get install -y serf`) when it is missing.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -157,6 +168,16 @@ function run(cmd: string, args: string[], input = "") {
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(f[11]) + Number(f[12])) * 10;
+}
+/** Open sockets of a process (TCP, UDP, unix), from its file descriptors. */
+function sockets(pid: number): number {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")) n++;
+    } catch { /* closed meanwhile */ }
+  }
+  return n;
 }
 function memKb(pid: number): { rss: number; pss: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -482,6 +503,7 @@ async function oneRun(kind: Kind, run: number): Promise<Figures> {
     const mem = pids.map(memKb);
     f["resident memory per member, VmRSS (MB)"] = avg(mem.map((m) => m.rss)) / 1024;
     f["proportional memory per member, Pss (MB)"] = avg(mem.map((m) => m.pss)) / 1024;
+    f["open sockets per member (TCP, UDP, unix)"] = avg(pids.map(sockets));
     f["idle CPU per member (% of a core), run time (schedstat)"] = avg(idle.run);
     f["idle CPU per member (% of a core), utime+stime ticks"] = avg(cpu);
     f["idle CPU per member, median over members (%), run time"] = medianOf(idle.run);
