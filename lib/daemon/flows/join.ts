@@ -170,7 +170,10 @@ export async function joinCluster(
     await ctx.hook("preJoin", { config: initConfig });
     const pre_join_ms = lap();
     await written;
-    await net.persistence.flush();
+    // The roster must be in the store before the commit. Handed the admitting member's view, the
+    // network's start wrote it (every member, every record); what gossip brought since is written
+    // by the next batch, as on every member. Without it, the push-pull at start brought it.
+    if (response.gossip_state === undefined) await net.persistence.flush();
     writeDaemonConfig(ctx.paths, config);
     await syncDirAsync(ctx.paths.dir);
     ctx.setConfig(config);
