@@ -140,6 +140,7 @@ function countersOf(engine: Gossip, transport: WsTransport): GossipCounters {
     dropped: t.dropped,
     dialled: t.dialled,
     connectionsEvicted: t.evicted,
+    rateLimited: t.rateLimited,
     openingsDropped: g.openingsDropped,
     mergesDropped: g.mergesDropped,
     mergeEntriesWaiting: g.mergeEntriesWaiting,

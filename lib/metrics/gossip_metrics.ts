@@ -43,6 +43,11 @@ const TOTALS: [string, string, keyof GossipCounters][] = [
     "connectionsEvicted",
   ],
   [
+    "cohort_gossip_frames_rate_limited_total",
+    "Inbound frames dropped because their member's certificate sent over its rate",
+    "rateLimited",
+  ],
+  [
     "cohort_gossip_openings_dropped_total",
     "Push-pull exchanges other members opened that were dropped unanswered (too many waiting)",
     "openingsDropped",

@@ -51,6 +51,8 @@ export interface GossipCounters {
   dialled: number;
   /** Inbound connections closed because their certificate held more than its bound at once. */
   connectionsEvicted: number;
+  /** Inbound frames dropped because their sender's certificate exceeded its rate. */
+  rateLimited: number;
   /** Push-pull exchanges others opened, dropped unanswered: too many waiting (count or size). */
   openingsDropped: number;
   /** Rests of push-pull states dropped unmerged: too many entries waiting for later turns. */

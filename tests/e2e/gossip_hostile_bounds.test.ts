@@ -465,12 +465,13 @@ test("16 badly signed claims opening large states, at once from two certificates
   assertRunning(ctx);
 });
 
-test("a burst of 20 000 frames in one write from m4's certificate: m1 drops what is over the sender's rate and logs it, no other member is suspected", async (ctx) => {
+test("a burst of 20 000 frames in one write from m4's certificate: m1 drops what is over the sender's rate, counts and logs it, no other member is suspected", async (ctx) => {
   const [m1, m4] = ["m1", "m4"].map((n) => member(ctx, n));
   const before = accusations(ctx).length;
   const dropLines = () =>
     m1.proc!.logs().split("\n").filter((l) => l.includes("rate limit dropped")).length;
   const lines0 = dropLines();
+  const limited0 = await metric(m1, "cohort_gossip_frames_rate_limited_total");
   const ws = await dial(m4, m1);
   const junk = Array.from({ length: 12 }, (_, k) => ({ k: "suspect", n: `x${k}`, i: 1, by: "m4" }));
   const w = watch(m1);
@@ -493,11 +494,14 @@ test("a burst of 20 000 frames in one write from m4's certificate: m1 drops what
   await sleep(1000);
   const peak = await w.stop();
   ws.terminate();
+  const limited = (await metric(m1, "cohort_gossip_frames_rate_limited_total")) - limited0;
   process.stderr.write(
-    `  burst: 20000 frames, ${dropLines() - lines0} drop lines; m1 peak RSS ${
+    `  burst: 20000 frames, ${dropLines() - lines0} drop lines, ${limited} counted; m1 peak RSS ${
       peak.rss.toFixed(1)
     } MiB (${peak.rss0.toFixed(1)} before)\n`,
   );
+  // Operators see the drops in the metrics too, not only in the log.
+  assert.ok(limited > 0, `${limited} frames counted as over the rate`);
   assert.ok(peak.rss - peak.rss0 <= MAX_GROWTH_MIB, `m1's RSS grew to ${peak.rss.toFixed(1)} MiB`);
   await everyOnline(ctx, FIVE, 10_000);
   // m4's own frames to m1 share its certificate's rate with the burst, so m1 may hold m4's acks

@@ -47,6 +47,7 @@ function pair(frames: "object" | "json") {
       dropped: 0,
       dialled: 0,
       connectionsEvicted: 0,
+      rateLimited: 0,
       openingsDropped: s.openingsDropped,
       mergesDropped: s.mergesDropped,
       mergeEntriesWaiting: s.mergeEntriesWaiting,
@@ -127,6 +128,7 @@ test("totals survive a new engine: a detached engine's counts stay, the new one'
     dropped: 0,
     dialled: 3,
     connectionsEvicted: 7,
+    rateLimited: 8,
     openingsDropped: 4,
     mergesDropped: 5,
     mergeEntriesWaiting: 6,
@@ -136,6 +138,7 @@ test("totals survive a new engine: a detached engine's counts stay, the new one'
   assert.is(after.get("cohort_gossip_probes_total"), before + 2);
   assert.is(after.get("cohort_gossip_dials_total"), 3);
   assert.is(after.get("cohort_gossip_connections_evicted_total"), 7);
+  assert.is(after.get("cohort_gossip_frames_rate_limited_total"), 8);
   assert.is(after.get("cohort_gossip_openings_dropped_total"), 4);
   assert.is(after.get("cohort_gossip_merges_dropped_total"), 5);
   assert.is(after.get("cohort_gossip_merge_entries_waiting"), 6);
