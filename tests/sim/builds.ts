@@ -4,9 +4,10 @@
  * diverged from it, so every start is the same, newer, older, diverged or a roll-back of what a
  * member ran before.
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import type { MemberVersion } from "../../lib/cluster/compat.ts";
 
@@ -45,6 +46,8 @@ let folders: Map<number, string> | undefined;
 export function migrationsOf(b: Build): string {
   if (!folders) {
     const dir = mkdtempSync(join(tmpdir(), "cohort-sim-app-"));
+    // Outside the test runner (whose per-file TMPDIR goes with the file), nothing else removes it.
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
     const one = join(dir, "one");
     cpSync(APP_MIGRATIONS, one, { recursive: true });
     const journal = join(one, "meta/_journal.json");
