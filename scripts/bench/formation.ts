@@ -14,8 +14,10 @@
  * - each join request's duration (what `cohort init --token` waits for), median and slowest, and
  *   its part after the admitting member accepted the join (the time its "Admitted a new member"
  *   line gives, to the answer on the control socket or, with `--cli`, to the exit of the real
- *   `cohort init --token` process, which then makes every join), and the claim rounds
- *   (that line's `confirm_ms`);
+ *   `cohort init --token` process, which then makes every join), the joiner daemon's CPU time
+ *   over that part (/proc, from when the bench read the admission line), the joiners' own step
+ *   durations (the `*_ms` fields of their "Joined the cluster" lines: request, network start,
+ *   preJoin, commit, online), and the claim rounds (that line's `confirm_ms`);
  * - after forming and a settle pause (`--settle`: long enough that connections opened while
  *   forming have closed or are kept for the probes, ≥ 60 s for the steady state), over the idle
  *   window: CPU per member (% of one core, utime+stime from /proc/PID/stat), connections dialled
