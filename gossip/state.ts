@@ -43,7 +43,6 @@ import type {
   MemberMeta,
   MembershipEventName,
   MemberState,
-  TimerHandle,
 } from "../lib/cluster/membership.ts";
 import { extensionStatusOf, isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
@@ -60,6 +59,8 @@ import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
 import type { ClaimKind, Claims, Provenance } from "./claims.ts";
 import { expectedConfirmations, Suspicion } from "./suspicion.ts";
 import { Refutations } from "./refutations.ts";
+import { MERGE_CHECKS, MergeQueue } from "./merge_queue.ts";
+import { TableAdmission } from "./table_admission.ts";
 
 /** What the state machine asks of the engine around it. */
 export interface StateHooks {
@@ -71,28 +72,7 @@ export interface StateHooks {
   listMissing(entry: MemberEntry): void;
 }
 
-/**
- * Signature checks one merge makes in one turn of the event loop; the rest of the state waits
- * for the next turn (≈ 1 ms under Node, 6 ms under Deno).
- */
-export const MERGE_CHECKS = 8;
-
-/**
- * Entries of deferred merges (see {@link MERGE_CHECKS}) one sender may have waiting, at least;
- * the bound is twice the member table's slots when that is more. An honest push-pull carries at
- * most the sender's view of the table, so two of them fit; beyond, a state waiting only repeats
- * what the next exchange brings again. A member's certificate could otherwise have states held
- * without bound: a frame opening with a few claims that must be checked (badly signed ones are
- * checked until the sender's failure budget is spent) defers the rest of its state, however
- * large, and frames read in one burst were all kept before the first of them was merged.
- */
-export const MERGE_WAITING_MIN = 1024;
-/** Entries of deferred merges all senders together may have waiting, in senders' bounds. */
-export const MERGE_WAITING_SENDERS = 8;
-
-/** Claims about names not (yet) members kept for a retry, and for how long (ms). */
-const WAITING = 64;
-const WAITING_MS = 30_000;
+export { MERGE_CHECKS, MERGE_WAITING_MIN, MERGE_WAITING_SENDERS } from "./merge_queue.ts";
 
 /** Fills in the extension digest and count from the list, when the list is given. */
 export function normalizeMeta(meta: MemberMeta): MemberMeta {
@@ -131,20 +111,10 @@ export class StateMachine {
   readonly #claims: Claims;
   /** Members that refuted a suspicion or verdict of ours lately (see {@link #scale}). */
   readonly #refuted: Refutations;
-  /** Claims about names that were not members when they came, by name (oldest first). */
-  readonly #waiting = new Map<string, { at: number; retry: () => void }>();
-  #fullLogged = -Infinity;
-  /** Merges waiting for a later turn, in order, and the timer that runs the next. */
-  readonly #merging: {
-    entries: readonly StateEntry[];
-    start: number;
-    sender: string | undefined;
-    trusted: boolean;
-  }[] = [];
-  #mergeTimer: TimerHandle | undefined;
-  /** Entries of the merges waiting, by sender (`""`: none named), and in all. */
-  readonly #mergingBySender = new Map<string, number>();
-  #mergingEntries = 0;
+  /** Which names may enter the table, and the claims waiting for their evidence. */
+  readonly #admission: TableAdmission;
+  /** Merges waiting for a later turn (see {@link MERGE_CHECKS}). */
+  readonly #merging: MergeQueue;
   /** Counters for benchmarks and diagnostics. */
   readonly counters = {
     refutations: 0,
@@ -183,6 +153,18 @@ export class StateMachine {
     );
     this.#hooks = hooks;
     this.events = ctx.events;
+    this.#admission = new TableAdmission({
+      clock: ctx.clock,
+      logger: ctx.logger,
+      claims: ctx.claims,
+      table: this.table,
+      maxMembers: ctx.config.maxMembers,
+      counters: this.counters,
+    });
+    this.#merging = new MergeQueue(
+      ctx.clock,
+      (m) => this.merge(m.entries, m.sender, m.trusted, m.start),
+    );
     const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? [] });
     this.localList = full.extensions!;
     this.lists.set(full.extensionDigest, this.localList);
@@ -253,7 +235,9 @@ export class StateMachine {
     const now = this.#clock.now();
     let cur = this.table.get(name);
     if (!cur) {
-      if (!this.#admissible(name, () => this.alive(name, inc, wire, from, u))) return false;
+      if (!this.#admission.admissible(name, () => this.alive(name, inc, wire, from, u))) {
+        return false;
+      }
       if (!this.#claims.accepts("alive", name, inc, wire, from)) return false;
       const entry = new MemberEntry(name, inc, wire, fromWireMeta(wire), now);
       entry.sig = from.sg;
@@ -532,48 +516,12 @@ export class StateMachine {
   }
 
   /**
-   * Whether a claim about `name`, not in the table, may enter it: `name` is a member and the
-   * table has room. A claim about a name that is not a member (yet) is kept for
-   * {@link retryWaiting}: the evidence of its admission may be on its way.
-   */
-  #admissible(name: string, retry: () => void): boolean {
-    if (!this.#claims.isMember(name)) {
-      this.counters.notMembers++;
-      const waiting = this.#waiting;
-      waiting.delete(name);
-      if (waiting.size >= WAITING) waiting.delete(waiting.keys().next().value!);
-      waiting.set(name, { at: this.#clock.now(), retry });
-      return false;
-    }
-    if (this.table.size >= this.#config.maxMembers) {
-      const now = this.#clock.now();
-      if (now - this.#fullLogged >= 10_000) {
-        this.#fullLogged = now;
-        this.#log.warn("Member table full: ignoring a new member", {
-          member: name,
-          maxMembers: this.#config.maxMembers,
-        });
-      }
-      return false;
-    }
-    return true;
-  }
-
-  /**
    * Applies again the claims kept for names that were not members then (call it when the
    * evidence of membership changed, e.g. a roster record arrived). Claims older than 30 s are
    * dropped: gossip or a push-pull brings them again.
    */
   retryWaiting(): void {
-    if (this.#waiting.size === 0) return;
-    const now = this.#clock.now();
-    const due = [...this.#waiting];
-    this.#waiting.clear();
-    for (const [name, w] of due) {
-      if (now - w.at > WAITING_MS) continue;
-      if (this.#claims.isMember(name)) w.retry();
-      else this.#waiting.set(name, w);
-    }
+    this.#admission.retryWaiting();
   }
 
   /** Changes the local metadata: bumps the incarnation and gossips it. */
@@ -671,7 +619,7 @@ export class StateMachine {
   #learnDown(e: StateEntry, from: Provenance): boolean {
     const cur = this.table.get(e.n);
     if (cur && (isLive(cur.state) || e.i <= cur.incarnation)) return false;
-    if (!cur && !this.#admissible(e.n, () => void this.#learnDown(e, from))) return true;
+    if (!cur && !this.#admission.admissible(e.n, () => void this.#learnDown(e, from))) return true;
     // A `left` carries the signature of the leave; a `dead`, that of the member's `alive`.
     if (!this.#claims.accepts(e.k === "left" ? "left" : "alive", e.n, e.i, e.m, from)) return true;
     const now = this.#clock.now();
@@ -710,47 +658,22 @@ export class StateMachine {
     sender: string | undefined,
     trusted: boolean,
   ): void {
-    const count = entries.length - start;
-    const key = sender ?? "";
-    const mine = this.#mergingBySender.get(key) ?? 0;
-    const bound = Math.max(MERGE_WAITING_MIN, 2 * this.table.slots);
-    if (mine + count > bound || this.#mergingEntries + count > MERGE_WAITING_SENDERS * bound) {
-      this.counters.mergesDropped++;
-      this.#log.debug("Merge dropped: too many entries waiting", { sender, entries: count });
-      return;
-    }
-    this.#mergingBySender.set(key, mine + count);
-    this.#mergingEntries += count;
-    this.#merging.push({ entries, start, sender, trusted });
-    this.#mergeTimer ??= this.#clock.setTimeout(() => this.#mergeNext(), 0);
-  }
-
-  /** Runs the first waiting merge (as far as one turn allows), then schedules the next. */
-  #mergeNext(): void {
-    this.#mergeTimer = undefined;
-    const next = this.#merging.shift();
-    if (next) {
-      // Its rest, should it wait again, is smaller than what it held: it is never dropped.
-      const key = next.sender ?? "";
-      const left = (this.#mergingBySender.get(key) ?? 0) - (next.entries.length - next.start);
-      if (left > 0) this.#mergingBySender.set(key, left);
-      else this.#mergingBySender.delete(key);
-      this.#mergingEntries -= next.entries.length - next.start;
-      this.merge(next.entries, next.sender, next.trusted, next.start);
-    }
-    if (this.#merging.length > 0) {
-      this.#mergeTimer ??= this.#clock.setTimeout(() => this.#mergeNext(), 0);
-    }
+    if (this.#merging.defer(entries, start, sender, trusted, this.table.slots)) return;
+    this.counters.mergesDropped++;
+    this.#log.debug("Merge dropped: too many entries waiting", {
+      sender,
+      entries: entries.length - start,
+    });
   }
 
   /** Merges waiting for a later turn (see {@link merge}). */
   get mergesWaiting(): number {
-    return this.#merging.length;
+    return this.#merging.waiting;
   }
 
   /** Entries of the merges waiting for a later turn, in all. */
   get mergeEntriesWaiting(): number {
-    return this.#mergingEntries;
+    return this.#merging.entriesWaiting;
   }
 
   /** The local full state for a push-pull, plus the lists of every digest it mentions. */
@@ -839,11 +762,7 @@ export class StateMachine {
 
   /** Cancels every suspicion timer and waiting merge (engine stop). */
   stopTimers(): void {
-    if (this.#mergeTimer !== undefined) this.#clock.clearTimeout(this.#mergeTimer);
-    this.#mergeTimer = undefined;
-    this.#merging.length = 0;
-    this.#mergingBySender.clear();
-    this.#mergingEntries = 0;
+    this.#merging.clear();
     this.#forEach((e) => {
       if (!e.suspicion) return;
       e.suspicion.cancel();
