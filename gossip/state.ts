@@ -44,7 +44,7 @@ import type {
   MembershipEventName,
   MemberState,
 } from "../lib/cluster/membership.ts";
-import { extensionStatusOf, isLive } from "../lib/cluster/membership.ts";
+import { isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Awareness } from "./awareness.ts";
@@ -61,6 +61,8 @@ import { expectedConfirmations, Suspicion } from "./suspicion.ts";
 import { Refutations } from "./refutations.ts";
 import { MERGE_CHECKS, MergeQueue } from "./merge_queue.ts";
 import { TableAdmission } from "./table_admission.ts";
+import { ExtensionVerdicts } from "./extension_verdicts.ts";
+import { aliveUpdateOf, leftUpdateOf, stateEntryOf } from "./entry_updates.ts";
 
 /** What the state machine asks of the engine around it. */
 export interface StateHooks {
@@ -92,11 +94,8 @@ export class StateMachine {
   readonly queue: BroadcastQueue = new BroadcastQueue();
   readonly events: Emitter;
   readonly self: MemberEntry;
-  /** Extension lists by digest (members running the same list share one array). */
-  readonly lists: Map<string, readonly string[]> = new Map();
   /** Set once `leave()` starts: accusations are no longer refuted. */
   leaving = false;
-  localList: readonly string[];
   readonly #clock: Clock;
   readonly #config: GossipConfig;
   readonly #log: Logger;
@@ -104,10 +103,8 @@ export class StateMachine {
   /** Set while merging a state that must not be gossiped (see {@link mergeQuietly}). */
   #quiet = false;
   readonly #hooks: StateHooks;
-  /** Live members whose list differs from ours, with the digest the mismatch was reported for. */
-  readonly #mismatched = new Map<string, string>();
-  /** Extension statuses against ours, by digest (one per list members run, not per member). */
-  #statuses = new Map<string, ExtensionStatus>();
+  /** The extension lists known and the verdicts on them against ours. */
+  readonly #verdicts: ExtensionVerdicts;
   readonly #claims: Claims;
   /** Members that refuted a suspicion or verdict of ours lately (see {@link #scale}). */
   readonly #refuted: Refutations;
@@ -166,8 +163,11 @@ export class StateMachine {
       (m) => this.merge(m.entries, m.sender, m.trusted, m.start),
     );
     const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? [] });
-    this.localList = full.extensions!;
-    this.lists.set(full.extensionDigest, this.localList);
+    this.#verdicts = new ExtensionVerdicts(
+      full.extensions!,
+      full.extensionDigest,
+      () => this.localDigest,
+    );
     const wire = toWireMeta(full);
     this.self = new MemberEntry(name, incarnation, wire, fromWireMeta(wire), ctx.clock.now());
     this.self.lastHeartbeat = ctx.clock.now();
@@ -191,6 +191,16 @@ export class StateMachine {
   /** Whether `name` is a member now (see {@link Claims.isMember}). */
   isMember(name: string): boolean {
     return this.#claims.isMember(name);
+  }
+
+  /** Extension lists by digest (members running the same list share one array). */
+  get lists(): Map<string, readonly string[]> {
+    return this.#verdicts.lists;
+  }
+
+  /** The local member's extension list. */
+  get localList(): readonly string[] {
+    return this.#verdicts.localList;
   }
 
   /** The local member's extension digest. */
@@ -244,7 +254,7 @@ export class StateMachine {
       entry.signer = from.sb;
       entry.lastHeartbeat = now;
       this.table.add(entry);
-      this.#queue(name, u ?? this.#aliveOf(entry), NEWS_WEIGHT);
+      this.#queue(name, u ?? aliveUpdateOf(entry), NEWS_WEIGHT);
       this.#hooks.becameLive(entry);
       this.#updateExt(entry);
       this.#emit("member-join", entry, undefined);
@@ -277,7 +287,7 @@ export class StateMachine {
     this.table.setState(cur, "alive", now);
     const joined = prev === "dead" || prev === "left";
     if (joined) cur.contacted = false;
-    this.#queue(name, u ?? this.#aliveOf(cur), joined || metaChanged ? NEWS_WEIGHT : 1);
+    this.#queue(name, u ?? aliveUpdateOf(cur), joined || metaChanged ? NEWS_WEIGHT : 1);
     if (prev === "dead" || prev === "left") this.#hooks.becameLive(cur);
     if (metaChanged || prev !== "alive") this.#updateExt(cur);
     if (prev === "dead" || prev === "left") this.#emit("member-join", cur, prev);
@@ -438,7 +448,7 @@ export class StateMachine {
     cur.sig = from.sg;
     cur.signer = undefined;
     this.table.setState(cur, "left", this.#clock.now());
-    this.#queue(name, this.#leftOf(cur));
+    this.#queue(name, leftUpdateOf(cur));
     this.#trackMismatch(cur);
     this.#emit("member-left", cur, prev);
     return true;
@@ -457,7 +467,7 @@ export class StateMachine {
     this.counters.refutations++;
     if (penalize) this.#awareness.apply(1);
     this.#log.debug("Refuting an accusation", { incarnation: self.incarnation });
-    this.#queue(self.name, this.#aliveOf(self));
+    this.#queue(self.name, aliveUpdateOf(self));
   }
 
   /** Adds members known from a previous run as alive, silently (no events, no gossip). */
@@ -485,27 +495,7 @@ export class StateMachine {
     if (inc >= self.incarnation) return this.refute(self.incarnation, true);
     const queued = this.queue.peek(self.name);
     if (queued?.k === "alive" && queued.i === self.incarnation) return;
-    this.#queue(self.name, this.#aliveOf(self));
-  }
-
-  /** The `alive` update that passes on `entry`'s current claim. */
-  #aliveOf(entry: MemberEntry): MemberUpdate {
-    const u: { k: "alive"; n: string; i: number; m: WireMeta; sg?: string; sb?: string } = {
-      k: "alive",
-      n: entry.name,
-      i: entry.incarnation,
-      m: entry.wire,
-    };
-    if (entry.sig !== undefined) u.sg = entry.sig;
-    if (entry.signer !== undefined) u.sb = entry.signer;
-    return u;
-  }
-
-  /** The `left` update that passes on `entry`'s leave. */
-  #leftOf(entry: MemberEntry): MemberUpdate {
-    return entry.sig === undefined
-      ? { k: "left", n: entry.name, i: entry.incarnation, m: entry.wire }
-      : { k: "left", n: entry.name, i: entry.incarnation, m: entry.wire, sg: entry.sig };
+    this.#queue(self.name, aliveUpdateOf(self));
   }
 
   /** Signs the local member's current claim of `kind`. */
@@ -535,12 +525,10 @@ export class StateMachine {
     self.incarnation = Math.min(self.incarnation + 1, MAX_INCARNATION);
     this.#signSelf("alive");
     if (listChanged) {
-      this.localList = full.extensions!;
-      this.lists.set(full.extensionDigest, this.localList);
-      this.#statuses = new Map();
+      this.#verdicts.setLocal(full.extensions!, full.extensionDigest);
       this.#forEach((e) => this.#updateExt(e));
     }
-    this.#queue(self.name, this.#aliveOf(self), NEWS_WEIGHT);
+    this.#queue(self.name, aliveUpdateOf(self), NEWS_WEIGHT);
   }
 
   /** Marks the local member as leaving and queues the (signed) `left` update. */
@@ -549,7 +537,7 @@ export class StateMachine {
     const self = this.table.edit(this.self);
     this.table.setState(self, "left", this.#clock.now());
     this.#signSelf("left");
-    this.#queue(self.name, this.#leftOf(self));
+    this.#queue(self.name, leftUpdateOf(self));
   }
 
   /**
@@ -681,13 +669,7 @@ export class StateMachine {
     const st: StateEntry[] = [];
     const x: Record<string, readonly string[]> = {};
     this.#forEach((e) => {
-      st.push(
-        e.sig === undefined
-          ? { k: e.state, n: e.name, i: e.incarnation, m: e.wire }
-          : e.signer === undefined
-          ? { k: e.state, n: e.name, i: e.incarnation, m: e.wire, sg: e.sig }
-          : { k: e.state, n: e.name, i: e.incarnation, m: e.wire, sg: e.sig, sb: e.signer },
-      );
+      st.push(stateEntryOf(e));
       // Down members' lists too: the versions they last ran still count (`#learnDown`).
       const d = e.wire.ed;
       if (!(d in x)) {
@@ -709,9 +691,7 @@ export class StateMachine {
 
   /** Stores a fetched extension list and settles the verdicts waiting for it. */
   learnList(digest: string, list: readonly string[]): void {
-    if (this.lists.has(digest)) return;
-    this.lists.set(digest, Object.freeze([...list]));
-    this.#statuses.delete(digest);
+    if (!this.#verdicts.learn(digest, list)) return;
     this.#forEach((e) => {
       if (e.wire.ed === digest) this.#updateExt(e);
     });
@@ -722,8 +702,7 @@ export class StateMachine {
     if (this.lists.size <= 1) return;
     const used = new Set<string>([this.localDigest]);
     this.#forEach((e) => used.add(e.wire.ed));
-    for (const d of [...this.lists.keys()]) if (!used.has(d)) this.lists.delete(d);
-    for (const d of [...this.#statuses.keys()]) if (!used.has(d)) this.#statuses.delete(d);
+    this.#verdicts.prune(used);
   }
 
   /** Records direct contact with `name`; returns its entry, if held. */
@@ -740,15 +719,7 @@ export class StateMachine {
 
   /** `entry`'s extension status against ours (one object per digest, shared). */
   statusOf(entry: MemberEntry): ExtensionStatus {
-    const digest = entry.wire.ed;
-    let status = this.#statuses.get(digest);
-    if (!status) {
-      const list = this.lists.get(digest);
-      status = extensionStatusOf(this.localList, this.localDigest, entry.meta, list);
-      // An unknown verdict is settled by the list's arrival (learnList drops it then).
-      this.#statuses.set(digest, status);
-    }
-    return status;
+    return this.#verdicts.statusOf(entry);
   }
 
   /** Calls `fn` for every entry held. */
@@ -803,23 +774,16 @@ export class StateMachine {
 
   #trackMismatch(entry: MemberEntry): void {
     if (entry === this.self) return;
-    const v = this.statusOf(entry).verdict;
-    const bad = isLive(entry.state) && v !== undefined && v !== "equal" && v !== "unknown";
-    const had = this.#mismatched.get(entry.name);
-    if (bad) {
-      if (had === entry.wire.ed) return;
-      this.#mismatched.set(entry.name, entry.wire.ed);
+    const change = this.#verdicts.track(entry, isLive(entry.state));
+    if (change === "mismatch") {
       if (this.events.has("extensions-mismatch")) {
         this.events.emit("extensions-mismatch", {
           member: this.info(entry),
           status: this.statusOf(entry),
         });
       }
-    } else if (had !== undefined) {
-      this.#mismatched.delete(entry.name);
-      if (this.#mismatched.size === 0) {
-        this.events.emit("extensions-converged", { members: this.table.live });
-      }
+    } else if (change === "converged") {
+      this.events.emit("extensions-converged", { members: this.table.live });
     }
   }
 }
