@@ -1,6 +1,5 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { CliDeps, DaemonCommandOptions } from "../../lib/cli/command.ts";
@@ -8,17 +7,7 @@ import { COMMANDS, runCli } from "../../lib/cli/main.ts";
 import { VERSION } from "../../lib/version.ts";
 import { InvalidInputError } from "../../lib/errors.ts";
 import { removeDir, tempDir } from "../helpers/process.ts";
-
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk, _enc, done) {
-      w.text += chunk.toString();
-      done();
-    },
-  }) as Writable & { text: string };
-  w.text = "";
-  return w;
-}
+import { sink } from "./_helpers.ts";
 
 function deps(started: DaemonCommandOptions[] = [], fail?: Error) {
   const out = sink();

@@ -6,7 +6,6 @@
  */
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { CliDeps } from "../../lib/cli/command.ts";
@@ -14,17 +13,7 @@ import { SQL_LIMIT_S } from "../../lib/cli/commands/sql.ts";
 import { runCli } from "../../lib/cli/main.ts";
 import { SQL_TIMEOUT_MS } from "../../lib/store/sql_console.ts";
 import { removeDir, tempDir } from "../helpers/process.ts";
-
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk, _enc, done) {
-      w.text += chunk.toString();
-      done();
-    },
-  }) as Writable & { text: string };
-  w.text = "";
-  return w;
-}
+import { sink } from "./_helpers.ts";
 
 interface Seen {
   method: string;

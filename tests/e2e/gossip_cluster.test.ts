@@ -13,13 +13,12 @@ import {
   dialGossip,
   type GossipCluster,
   loggedStates,
+  metricsOf,
   startGossipCluster,
   waitUntil,
 } from "../helpers/gossip_cluster.ts";
 import { value } from "../helpers/metrics.ts";
 import { cohort } from "../helpers/process.ts";
-import { requestJson } from "../../lib/net/client.ts";
-import { join } from "node:path";
 
 const N = 5;
 const RUNTIME_EXTENSION = "internal:runtime_extension_v1";
@@ -107,13 +106,7 @@ test("every member lists all five ONLINE with their extension lists and verdicts
 
 /** A member's gossip connections by who dialled them (its metrics, over the control socket). */
 async function connectionsOf(m: ClusterMember): Promise<{ inbound: number; outbound: number }> {
-  const { status, body } = await requestJson({
-    method: "GET",
-    path: "/core/1.0/metrics",
-    socketPath: join(m.dir, "control.socket"),
-    timeoutMs: 5000,
-  });
-  if (status !== 200 || typeof body !== "string") throw new Error(`${m.name}: HTTP ${status}`);
+  const body = await metricsOf(m);
   const of = (direction: string) => value(body, "cohort_gossip_connections", { direction }) ?? NaN;
   return { inbound: of("inbound"), outbound: of("outbound") };
 }

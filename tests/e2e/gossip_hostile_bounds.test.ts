@@ -37,7 +37,6 @@ import * as assert from "uvu/assert";
 import type WebSocket from "ws";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import { fingerprint } from "../../lib/net/certificates.ts";
-import { requestJson } from "../../lib/net/client.ts";
 import { MAX_WAITING_OPENING_CHARS } from "../../gossip/push_pull.ts";
 import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
 import { RATE_LOG_MS } from "../../gossip/frame_rate.ts";
@@ -49,6 +48,7 @@ import {
   type GossipCluster,
   loggedStates,
   membersLastLines,
+  metricsOf,
   startGossipCluster,
   waitUntil,
 } from "../helpers/gossip_cluster.ts";
@@ -114,18 +114,6 @@ function everyOnline(ctx: Ctx, names: string[], timeoutMs: number): Promise<numb
     `${names.join(", ")} online in every view`,
     timeoutMs,
   );
-}
-
-/** `m`'s metrics text (`GET /core/1.0/metrics` over its control socket). */
-async function metricsOf(m: ClusterMember): Promise<string> {
-  const { status, body } = await requestJson({
-    method: "GET",
-    path: "/core/1.0/metrics",
-    socketPath: join(m.dir, "control.socket"),
-    timeoutMs: 5000,
-  });
-  if (status !== 200 || typeof body !== "string") throw new Error(`${m.name}: HTTP ${status}`);
-  return body;
 }
 
 async function metric(m: ClusterMember, name: string): Promise<number> {

@@ -4,16 +4,13 @@
  * connections per certificate: the most recently heard-from, never the new one, another
  * certificate untouched, the closings counted and logged once.
  */
-import { once } from "node:events";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import WebSocket from "ws";
 import { RATE_LOG_MS } from "../../gossip/frame_rate.ts";
 import { InboundLimit, MAX_INBOUND_PER_CERTIFICATE } from "../../gossip/inbound_limit.ts";
-import { GOSSIP_PATH } from "../../gossip/ws_transport.ts";
-import { pinnedTlsOptions } from "../../lib/net/pin.ts";
 import { keyPair } from "../net/_helpers.ts";
-import { clusterPair, logged, sleep, startMember, waitFor } from "./ws_helpers.ts";
+import { logged, openRaw, sleep, startMember, waitFor } from "./ws_helpers.ts";
 import type { WsMember } from "./ws_helpers.ts";
 
 const test = suite("inbound connections per certificate");
@@ -86,18 +83,10 @@ wire.after.each(async (ctx) => {
   ctx.conns = [];
 });
 
-/** Opens a gossip WebSocket to `port` with `client`'s certificate; resolves once open. */
-async function openRaw(ctx: Ctx, port: number, client: string): Promise<WebSocket> {
-  const cluster = await clusterPair();
-  const pair = await keyPair(client);
-  const ws = new WebSocket(`wss://127.0.0.1:${port}${GOSSIP_PATH}`, {
-    ...pinnedTlsOptions({ fingerprint: cluster.fingerprint, cert: pair.cert, key: pair.key }),
-    perMessageDeflate: false,
-    headers: { "x-cohort-address": "127.0.0.1:1" },
-  });
+/** {@link openRaw}, the socket kept in `ctx` to be closed after the test. */
+async function openKept(ctx: Ctx, port: number, client: string): Promise<WebSocket> {
+  const ws = await openRaw(port, client);
   ctx.conns.push(ws);
-  ws.on("error", () => {});
-  await once(ws, "open");
   return ws;
 }
 
@@ -109,13 +98,13 @@ wire(
     const alpha = await startMember("alpha", trust);
     ctx.members.push(alpha);
     const port = Number(alpha.listener.address.split(":").at(-1));
-    const other = await openRaw(ctx, port, "beta");
-    const busy = await openRaw(ctx, port, "gamma");
+    const other = await openKept(ctx, port, "beta");
+    const busy = await openKept(ctx, port, "gamma");
     const crowd: WebSocket[] = [];
     for (let i = 0; i < 20; i++) {
       busy.send(`busy ${i}`); // the member's own connection carries frames meanwhile
       await waitFor(() => alpha.inbox.length === i + 1, `frame ${i}`);
-      crowd.push(await openRaw(ctx, port, "gamma"));
+      crowd.push(await openKept(ctx, port, "gamma"));
     }
     const max = MAX_INBOUND_PER_CERTIFICATE;
     await waitFor(
@@ -148,7 +137,7 @@ wire("maxInboundPerCertificate sets the bound", async (ctx) => {
   const alpha = await startMember("alpha", trust, { maxInboundPerCertificate: 2 });
   ctx.members.push(alpha);
   const port = Number(alpha.listener.address.split(":").at(-1));
-  for (let i = 0; i < 5; i++) await openRaw(ctx, port, "gamma");
+  for (let i = 0; i < 5; i++) await openKept(ctx, port, "gamma");
   await sleep(100);
   await waitFor(() => alpha.transport.stats().inbound === 2, "two kept");
   assert.is(alpha.transport.stats().evicted, 3);

@@ -12,7 +12,9 @@ import type { Logger } from "../../lib/log.ts";
 import type { KeyPair } from "../../lib/net/certificates.ts";
 import { serveHttps } from "../../lib/net/serve.ts";
 import type { Listener } from "../../lib/net/serve.ts";
-import { createWsTransport } from "../../gossip/ws_transport.ts";
+import WebSocket from "ws";
+import { pinnedTlsOptions } from "../../lib/net/pin.ts";
+import { createWsTransport, GOSSIP_PATH } from "../../gossip/ws_transport.ts";
 import type { WsTransport, WsTransportOptions } from "../../gossip/ws_transport.ts";
 import { keyPair, memoryLogger } from "../net/_helpers.ts";
 
@@ -35,6 +37,23 @@ export interface WsMember {
 /** The cluster certificate every member's listener serves. */
 export function clusterPair(): Promise<KeyPair> {
   return keyPair("cluster");
+}
+
+/**
+ * Opens a raw gossip WebSocket to `port` with `client`'s certificate, advertising 127.0.0.1:1 (a
+ * client that is no transport: it reads and sends what the test says); resolves once open.
+ */
+export async function openRaw(port: number, client: string): Promise<WebSocket> {
+  const cluster = await clusterPair();
+  const pair = await keyPair(client);
+  const ws = new WebSocket(`wss://127.0.0.1:${port}${GOSSIP_PATH}`, {
+    ...pinnedTlsOptions({ fingerprint: cluster.fingerprint, cert: pair.cert, key: pair.key }),
+    perMessageDeflate: false,
+    headers: { "x-cohort-address": "127.0.0.1:1" },
+  });
+  ws.on("error", () => {});
+  await once(ws, "open");
+  return ws;
 }
 
 /**

@@ -16,7 +16,15 @@ import { setImmediate } from "node:timers";
 import { SMALL_FRAME_BYTES } from "../../gossip/frame_rate.ts";
 import { pinnedTlsOptions } from "../../lib/net/pin.ts";
 import { keyPair } from "../net/_helpers.ts";
-import { closedPort, clusterPair, logged, sleep, startMember, waitFor } from "./ws_helpers.ts";
+import {
+  closedPort,
+  clusterPair,
+  logged,
+  openRaw,
+  sleep,
+  startMember,
+  waitFor,
+} from "./ws_helpers.ts";
 import type { WsMember } from "./ws_helpers.ts";
 
 interface Ctx {
@@ -267,20 +275,6 @@ test("a burst on one connection reaches the engine in turns of the event loop, i
   const bound = TURN_FRAMES + Math.ceil(65_536 / 208);
   assert.ok(most <= bound, `${most} frames in one turn (bound ${bound})`);
 });
-
-/** Opens a gossip WebSocket to `port` with `client`'s certificate; resolves once open. */
-async function openRaw(port: number, client: string): Promise<WebSocket> {
-  const cluster = await clusterPair();
-  const pair = await keyPair(client);
-  const ws = new WebSocket(`wss://127.0.0.1:${port}${GOSSIP_PATH}`, {
-    ...pinnedTlsOptions({ fingerprint: cluster.fingerprint, cert: pair.cert, key: pair.key }),
-    perMessageDeflate: false,
-    headers: { "x-cohort-address": "127.0.0.1:1" },
-  });
-  ws.on("error", () => {});
-  await once(ws, "open");
-  return ws;
-}
 
 /** A client's text frame of `text` (at least 126 bytes), masked with the key 0. */
 function rawFrame(text: string): Buffer {

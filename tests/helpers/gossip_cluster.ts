@@ -281,3 +281,15 @@ export function membersLastLines(cluster: GossipCluster | undefined, n: number):
     `${m.name}'s last log lines:\n${lastLines(m.proc!, n)}`
   ).join("\n");
 }
+
+/** `m`'s metrics text (`GET /core/1.0/metrics` over its control socket). */
+export async function metricsOf(m: ClusterMember): Promise<string> {
+  const { status, body } = await requestJson({
+    method: "GET",
+    path: "/core/1.0/metrics",
+    socketPath: join(m.dir, "control.socket"),
+    timeoutMs: 5000,
+  });
+  if (status !== 200 || typeof body !== "string") throw new Error(`${m.name}: HTTP ${status}`);
+  return body;
+}
