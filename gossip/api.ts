@@ -116,7 +116,7 @@ export interface GossipStats {
   openingsDropped: number;
   /**
    * Rests of push-pull states dropped before they were merged: their sender, or all senders,
-   * had too many entries waiting for later turns (see `gossip/state.ts`).
+   * had too many entries waiting for later turns (see `gossip/merge_queue.ts`).
    */
   mergesDropped: number;
   /** Entries of push-pull states waiting to be merged on later turns of the event loop. */
