@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { RATE_LOG_MS } from "./frame_rate.ts";
+import { CountedLog } from "./counted_log.ts";
 
 /**
  * The default bound on one certificate's inbound gossip connections: one in use, one while its
@@ -38,19 +38,18 @@ function closingOrder(a: Counted, b: Counted): number {
 
 /**
  * The connections of each client certificate (by fingerprint), and the closings to log: at
- * most one line per certificate per {@link RATE_LOG_MS}, with the count since the last.
+ * most one line per certificate per `RATE_LOG_MS` (`frame_rate.ts`), with the count since the last.
  * `now` is injected (ms) for tests.
  */
 export class InboundLimit<C extends Counted> {
   readonly max: number;
-  readonly #now: () => number;
   readonly #byCertificate = new Map<string, Set<C>>();
-  readonly #notes = new Map<string, { closed: number; loggedAt: number }>();
+  readonly #closings: CountedLog;
 
   /** @param max connections kept per certificate (at least 1) */
   constructor(max: number = MAX_INBOUND_PER_CERTIFICATE, now: () => number = Date.now) {
     this.max = Math.max(1, Math.floor(max));
-    this.#now = now;
+    this.#closings = new CountedLog(undefined, now);
   }
 
   /**
@@ -85,32 +84,17 @@ export class InboundLimit<C extends Counted> {
   /**
    * Notes `n` connections of `fingerprint` closed over the bound. Returns how many to report in
    * a log line now (those since the last line), or 0 while the certificate's last line is
-   * younger than {@link RATE_LOG_MS}: the rest is reported by a later call or by {@link due}.
+   * younger than `RATE_LOG_MS` (`frame_rate.ts`): the rest is reported by a later call or by {@link due}.
    */
   closed(fingerprint: string, n: number): number {
-    const now = this.#now();
-    const note = this.#notes.get(fingerprint) ?? { closed: 0, loggedAt: -Infinity };
-    this.#notes.set(fingerprint, note);
-    note.closed += n;
-    if (now - note.loggedAt < RATE_LOG_MS) return 0;
-    const count = note.closed;
-    note.closed = 0;
-    note.loggedAt = now;
-    return count;
+    return this.#closings.add(fingerprint, n);
   }
 
   /**
-   * The closings not reported yet of certificates whose last line is {@link RATE_LOG_MS} old,
+   * The closings not reported yet of certificates whose last line is `RATE_LOG_MS` (`frame_rate.ts`) old,
    * as `[fingerprint, count]`; certificates with nothing left to report are forgotten.
    */
   due(): [string, number][] {
-    const now = this.#now();
-    const out: [string, number][] = [];
-    for (const [fingerprint, note] of this.#notes) {
-      if (now - note.loggedAt < RATE_LOG_MS) continue;
-      this.#notes.delete(fingerprint);
-      if (note.closed > 0) out.push([fingerprint, note.closed]);
-    }
-    return out;
+    return this.#closings.due();
   }
 }

@@ -19,9 +19,9 @@ import {
   HandlingBudget,
   type InboundRate,
   PeerRateLimiter,
-  RATE_LOG_MS,
   SMALL_FRAME_BYTES,
 } from "./frame_rate.ts";
+import { CountedLog } from "./counted_log.ts";
 import { InboundLimit, MAX_INBOUND_PER_CERTIFICATE } from "./inbound_limit.ts";
 import {
   ADDRESS_HEADER,
@@ -74,10 +74,10 @@ export interface WsInbound {
   /** Cuts the accepted connections whose client certificate is no longer trusted. */
   cutUntrusted(): void;
   /**
-   * The listener's part of a sweep at `now` (`Date.now()`): idle accepted connections are
-   * closed, and the limits' bookkeeping and delayed log lines done.
+   * The listener's part of a sweep: idle accepted connections are closed, and the limits'
+   * bookkeeping and delayed log lines done.
    */
-  sweep(now: number): void;
+  sweep(): void;
 }
 
 /**
@@ -116,8 +116,8 @@ export function createWsInbound(
   );
   /** Increases with every connection accepted and frame or ping received: {@link Inbound.seen}. */
   let seenCount = 0;
-  /** Frames dropped per sender since its last log line, and when that line was. */
-  const overLimit = new Map<string, { dropped: number; loggedAt: number }>();
+  /** Frames dropped per sender since its last log line. */
+  const overLimit = new CountedLog();
   const readers = sharing.readers;
   wss.on("headers", (headers: string[], req: IncomingMessage) => sharing.addProof(headers, req));
   /** Connections that handed frames on in this turn; their counts are reset at its end. */
@@ -312,19 +312,15 @@ export function createWsInbound(
   function throttle(conn: Inbound, waitMs: number): void {
     s.rateLimited++;
     const now = Date.now();
-    const note = overLimit.get(conn.fingerprint) ?? { dropped: 0, loggedAt: -Infinity };
-    note.dropped++;
-    overLimit.set(conn.fingerprint, note);
-    if (now - note.loggedAt >= RATE_LOG_MS) {
+    const dropped = overLimit.add(conn.fingerprint, 1);
+    if (dropped > 0) {
       log.warn("Gossip frames over the sender's rate limit dropped", {
         from: conn.from,
         fingerprint: conn.fingerprint,
-        dropped: note.dropped,
+        dropped,
         frames_per_second: limiter!.rate.framesPerSecond,
         bytes_per_second: limiter!.rate.bytesPerSecond,
       });
-      note.dropped = 0;
-      note.loggedAt = now;
     }
     // The rest of the read in progress arrives paused: one pause for all of it.
     if (conn.paused && (conn.heldUntil ?? 0) > now) return;
@@ -368,20 +364,13 @@ export function createWsInbound(
         cut(conn);
       }
     },
-    sweep(now: number): void {
+    sweep(): void {
       for (const conn of inbound) if (++conn.idle >= INBOUND_IDLE_SWEEPS) cut(conn);
       limiter?.sweep();
       budget?.sweep();
       for (const [fingerprint, count] of perCertificate.due()) logEvicted(fingerprint, count);
-      for (const [fingerprint, note] of overLimit) {
-        if (now - note.loggedAt < RATE_LOG_MS) continue;
-        overLimit.delete(fingerprint);
-        if (note.dropped > 0) {
-          log.warn("Gossip frames over the sender's rate limit dropped", {
-            fingerprint,
-            dropped: note.dropped,
-          });
-        }
+      for (const [fingerprint, dropped] of overLimit.due()) {
+        log.warn("Gossip frames over the sender's rate limit dropped", { fingerprint, dropped });
       }
     },
   };

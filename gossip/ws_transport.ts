@@ -234,7 +234,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   function sweep(): void {
     const now = Date.now();
     outbound.sweep(now);
-    inbound.sweep(now);
+    inbound.sweep();
   }
 
   const timer = setInterval(sweep, sweepMs);
