@@ -30,7 +30,7 @@ export interface CertificateIssuer {
    *   literal, or `days` is not a positive integer
    */
   issue(spec: CertificateSpec): Promise<KeyPair>;
-  /** Releases what the issuer holds (stops its child process). Idempotent. */
+  /** Releases what the issuer holds (ends its child process at once). Idempotent. */
   close(): void;
 }
 
@@ -90,7 +90,12 @@ export function startCertificateProcess(
     child = undefined;
     if (!c) return;
     c.stdin?.end();
-    // A child stuck loading would not read stdin's end: make sure it goes.
+    // The child holds nothing worth finishing (requests in flight are served here now), and one
+    // still loading the library reads stdin's end only once loaded, possibly after this process
+    // has exited: end it now. SIGKILL follows should it outlive the signal.
+    try {
+      c.kill("SIGTERM");
+    } catch { /* already gone */ }
     const timer = setTimeout(() => c.kill("SIGKILL"), 2000);
     timer.unref?.();
     c.once("exit", () => clearTimeout(timer));

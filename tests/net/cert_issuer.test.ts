@@ -3,7 +3,10 @@
  * certificate child process), plus the child's fallbacks: a child that cannot start, dies, or
  * was closed never makes issuing fail.
  */
+import { execFileSync } from "node:child_process";
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { suite } from "../helpers/suite.ts";
@@ -18,6 +21,7 @@ import {
 } from "../../lib/net/cert_issuer.ts";
 import { certificateNames, fingerprint } from "../../lib/net/certificates.ts";
 import { isDeno, moduleCommand } from "../../lib/runtime.ts";
+import { tempDir } from "../helpers/process.ts";
 
 /** A logger that keeps the messages of warnings. */
 function warnings(): { logger: Logger; seen: string[] } {
@@ -148,6 +152,71 @@ fallback("after close, pairs are issued here, silently", async () => {
   const pair = await issuer.issue({ name: "eta" });
   assert.is(pair.fingerprint, fingerprint(pair.cert));
   assert.equal(seen, []);
+});
+
+/** Whether process `pid` runs (a zombie, ended but not yet reaped by init, does not). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return existsSync("/proc/self") ? false : true;
+  }
+}
+
+fallback("a child still loading when its parent closes and exits is ended too", async () => {
+  // As a member stopped right after it started: its child, still loading the library, does not
+  // read stdin's end, and the parent's own backstop dies with the parent. The stand-in child
+  // never reads stdin at all.
+  const dir = tempDir("cohort-cert-orphan-");
+  const pidFile = join(dir, "child.pid");
+  let pid = 0;
+  try {
+    const child = isDeno
+      ? {
+        command: process.execPath,
+        args: [
+          "eval",
+          `Deno.writeTextFileSync(${JSON.stringify(pidFile)}, String(Deno.pid));
+setInterval(() => {}, 1000);`,
+        ],
+      }
+      : {
+        command: process.execPath,
+        args: [
+          "-e",
+          `require("node:fs").writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
+setInterval(() => {}, 1000);`,
+        ],
+      };
+    const parent = join(dir, "parent.mts");
+    writeFileSync(
+      parent,
+      `import { existsSync } from "node:fs";
+import { startCertificateProcess } from ${
+        JSON.stringify(new URL("../../lib/net/cert_issuer.ts", import.meta.url).href)
+      };
+const issuer = startCertificateProcess({ command: ${JSON.stringify(child)} });
+while (!existsSync(${JSON.stringify(pidFile)})) await new Promise((r) => setTimeout(r, 20));
+issuer.close();
+`,
+    );
+    const { command, args } = moduleCommand(parent);
+    execFileSync(command, args, { stdio: "ignore", timeout: 60_000 });
+    assert.ok(existsSync(pidFile), "the child started");
+    pid = Number(readFileSync(pidFile, "utf8"));
+    const deadline = Date.now() + 15_000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.not.ok(alive(pid), "the child outlived its parent");
+  } finally {
+    if (pid && alive(pid)) process.kill(pid, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 fallback.run();
