@@ -35,8 +35,8 @@ await m.stop();`,
     });
     return recorder.files();
   } finally {
-    // The member's certificate process, started with the same loader hook, can outlive it by a
-    // moment and record into the directory while it is removed (ENOTEMPTY): try again.
+    // The member's certificate process, started with the same loader hook, is ended when the
+    // member stops, but may record a last file while the directory is removed (ENOTEMPTY).
     rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 }
