@@ -10,6 +10,7 @@ import process from "node:process";
 import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import { createMember, type Daemon, silentLogger } from "../../mod.ts";
+import { inProcessIssuer } from "../../lib/net/cert_issuer.ts";
 import type { MemberService } from "../../lib/daemon/service.ts";
 import { eventually } from "../helpers/cluster.ts";
 import { freePort, removeDir, tempDir } from "../helpers/process.ts";
@@ -50,6 +51,12 @@ async function member(ctx: Ctx, hooks: Parameters<typeof createMember>[0]["hooks
     gossipPreset: "local",
     logger: process.env.DEBUG_E2E ? undefined : silentLogger,
     hooks,
+    // Key pairs made in this process: the library loads once for the file, where a certificate
+    // process per member (the default) boots a runtime and loads it again for each, under Node
+    // through the test's TypeScript loader (0.7 s of CPU each). What the hooks do does not depend
+    // on where the key pairs are made; the certificate process has tests of its own
+    // (tests/net/cert_issuer.test.ts) and runs in every daemon of the other e2e files.
+    certificateIssuer: inProcessIssuer,
   });
   ctx.daemons.push(daemon);
   return { daemon, dir, address: `127.0.0.1:${await freePort()}` };
