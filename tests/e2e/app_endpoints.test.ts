@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
-import { moduleCommand } from "../../lib/runtime.ts";
+import { appCommand } from "../helpers/app.ts";
 import { requestJson } from "../../lib/net/client.ts";
 import { pinnedTlsOptions } from "../../lib/net/pin.ts";
 import { fingerprint, generateCertificate } from "../../lib/net/certificates.ts";
@@ -42,7 +42,7 @@ const test = suite<Ctx>("app endpoints end to end");
 async function startApp(m: Member): Promise<Member> {
   m.daemon = startDaemonProcess(
     daemonArgs(m, { appMigrations: APP_MIGRATIONS }),
-    moduleCommand(APP),
+    appCommand(APP),
   );
   await waitForSocket(m.dir, m.daemon);
   return m;
