@@ -68,6 +68,21 @@ for (const seed of [104, 294]) {
   });
 }
 
+test("a seed's key pairs past keys.json are made for its world, not kept from the seed before", async () => {
+  // m6 has none in keys.json: a world makes its key pairs, as when its seed runs alone.
+  const made = async () => {
+    const r = await runSeed(1, { members: 6, steps: 0, logs: true });
+    assert.equal(r.violations, [], "the cluster formed");
+    return r.logs.filter((l) => l.includes(" m6 info Generated key pair ")).map((l) =>
+      JSON.parse(l.slice(l.indexOf("{"))).fingerprint as string
+    );
+  };
+  const first = await made();
+  const second = await made();
+  assert.ok(first.length > 0, "m6 made a key pair");
+  assert.equal(second.filter((f) => first.includes(f)), [], "no key pair of the first run");
+});
+
 test("sortLikeNode20 sorts as Node 20's Array.prototype.sort, comparator calls included", () => {
   // Recorded under Node 20: [order, comparator calls] for five random comparators each.
   const expected: Record<number, string[]> = {

@@ -13,9 +13,8 @@
  * Determinism: members' file operations are synchronous (`determinism.ts`), and the clock moves
  * only when nothing real is in flight (no key generation pending, no file-system request of
  * anything else, every promise settled), so a seed replays the same run, under Node and Deno
- * alike. Key pairs are
- * generated once per process and handed out in the order asked (`cachedIssuer`), which also makes
- * a member cheap.
+ * alike. Key pairs come from `keys.json` (made once) in the order a world asks for them, which
+ * also makes a member cheap; past those, a world makes its own ({@link World.issuer}).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:https";
@@ -103,17 +102,17 @@ function heapPop(h: number[]): void {
 }
 
 /**
- * Key pairs by spec and the order they are asked for in a world: the first dozen of each member
- * from `keys.json` (made once with `generateCertificate`, so that a replay in another process
- * gets the same certificates), any more made once per process.
+ * Key pairs by spec and the order they are asked for in a world: the first dozen of each of
+ * m1..m5, made once with `generateCertificate`, so that a replay in another process gets the
+ * same certificates. Read only: a world makes any more itself ({@link World.issuer}).
  */
-const KEY_PAIRS = new Map<string, Promise<KeyPair>>(
+const STORED_PAIRS: ReadonlyMap<string, KeyPair> = new Map(
   Object.entries(
     JSON.parse(readFileSync(new URL("./keys.json", import.meta.url), "utf8")) as Record<
       string,
       KeyPair
     >,
-  ).map(([k, v]) => [k, Promise.resolve(v)]),
+  ),
 );
 
 /** A server object that never listens (the gossip factory's contract; unused in memory). */
@@ -292,20 +291,22 @@ export class World {
     this.net.setLoss(loss);
   }
 
-  /** Key pairs: see the module docs. */
+  /**
+   * Key pairs, in the order asked for each spec: those of `keys.json` ({@link STORED_PAIRS}),
+   * then pairs made for this world alone (a member past m5, or past its 12th identity). Those
+   * differ from one run to the next (their fingerprints show in the logs), the same in a batch
+   * of seeds as alone: kept for the next world, they made a seed's run depend on the seeds run
+   * before it in the process.
+   */
   readonly issuer: CertificateIssuer = {
     issue: (spec: CertificateSpec) => {
       const base = JSON.stringify(spec);
       const n = this.#issued.get(base) ?? 0;
       this.#issued.set(base, n + 1);
-      const key = `${base}#${n}`;
-      let pair = KEY_PAIRS.get(key);
-      if (!pair) {
-        this.#pending++;
-        pair = generateCertificate(spec).finally(() => this.#pending--);
-        KEY_PAIRS.set(key, pair);
-      }
-      return pair;
+      const stored = STORED_PAIRS.get(`${base}#${n}`);
+      if (stored) return Promise.resolve(stored);
+      this.#pending++;
+      return generateCertificate(spec).finally(() => this.#pending--);
     },
     close() {},
   };
