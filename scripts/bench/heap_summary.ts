@@ -7,7 +7,11 @@
  * Also by module ({@link byScript}): what each package's and each of cohort's folders' scripts
  * hold as source text, bytecode, machine code and function records.
  *
- * Usage: `node --import tsx scripts/bench/heap_summary.ts FILE.heapsnapshot [--top 30]`
+ * With `--base OTHER.heapsnapshot` (the same member's kind at a smaller N, say), it also prints
+ * what grew from OTHER to FILE, by {@link byRetainer}: which holder's arrays, strings and objects.
+ *
+ * Usage: `node --import tsx scripts/bench/heap_summary.ts FILE.heapsnapshot [--top 30]
+ *   [--base OTHER.heapsnapshot]`
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
@@ -57,6 +61,59 @@ export function summarise(snap: Snapshot): {
     byName.set(name, entry);
   }
   return { total, byKind, byName };
+}
+
+/**
+ * Self sizes (bytes) and counts by `kind: name ← holder.edge`, where the holder is the first
+ * object found holding the node (strong edges only; an array's or a closure's own holder when
+ * the first holder is an array or internal), so that growth is named by who keeps it: `array ←
+ * Map.table`, `string ← Object.name`... Code is one bucket (see {@link byScript}).
+ */
+export function byRetainer(snap: Snapshot): Map<string, { bytes: number; count: number }> {
+  const { nodes, edges, strings } = snap;
+  const meta = snap.snapshot.meta;
+  const W = meta.node_fields.length;
+  const EW = meta.edge_fields.length;
+  const types = meta.node_types[0];
+  const edgeTypes = meta.edge_types[0];
+  const n = nodes.length / W;
+  const holder = new Int32Array(n).fill(-1);
+  const label = new Int32Array(n).fill(-1);
+  for (let i = 0, e = 0; i < n; i++) {
+    const end = e + nodes[i * W + 4] * EW;
+    for (; e < end; e += EW) {
+      const kind = edgeTypes[edges[e]];
+      if (kind === "weak" || kind === "shortcut") continue;
+      const to = edges[e + 2] / W;
+      if (holder[to] >= 0) continue;
+      holder[to] = i;
+      label[to] = kind === "element" || kind === "hidden" ? -2 : edges[e + 1];
+    }
+  }
+  const type = (i: number) => types[nodes[i * W]];
+  const name = (i: number) => strings[nodes[i * W + 1]].slice(0, 40);
+  const out = new Map<string, { bytes: number; count: number }>();
+  for (let i = 0; i < n; i++) {
+    const t = type(i);
+    const size = nodes[i * W + 3];
+    let key = t;
+    if (t !== "code") {
+      let h = holder[i];
+      let l = label[i];
+      // Past arrays and V8's internals, to the object that owns them.
+      for (let k = 0; k < 4 && h >= 0 && /^(array|hidden)$/.test(type(h)); k++) {
+        l = label[h];
+        h = holder[h];
+      }
+      const own = t === "object" || t === "native" || t === "closure" ? `${t}: ${name(i)}` : t;
+      key = h < 0 ? own : `${own} ← ${name(h)}${l >= 0 ? "." + strings[l].slice(0, 30) : ""}`;
+    }
+    const entry = out.get(key) ?? { bytes: 0, count: 0 };
+    entry.bytes += size;
+    entry.count++;
+    out.set(key, entry);
+  }
+  return out;
 }
 
 /** What a module's share of the heap is made of (bytes, self sizes). */
@@ -221,7 +278,7 @@ export function packageOf(script: string): string {
 
 if (process.argv[1]?.endsWith("heap_summary.ts")) {
   const { values, positionals } = parseArgs({
-    options: { top: { type: "string", default: "30" } },
+    options: { top: { type: "string", default: "30" }, base: { type: "string" } },
     allowPositionals: true,
   });
   const file = positionals[0];
@@ -243,6 +300,20 @@ if (process.argv[1]?.endsWith("heap_summary.ts")) {
   const top = [...byName].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, Number(values.top));
   for (const [name, { bytes, count }] of top) {
     console.log(`| ${name.replaceAll("|", "\\|")} | ${mb(bytes)} | ${count} |`);
+  }
+  if (values.base) {
+    const base = byRetainer(JSON.parse(readFileSync(values.base, "utf8")));
+    const grown = [...byRetainer(snap)].map(([k, v]) => {
+      const b = base.get(k) ?? { bytes: 0, count: 0 };
+      return [k, v.bytes - b.bytes, v.count - b.count] as const;
+    }).sort((a, b) => b[1] - a[1]);
+    const all = grown.reduce((s, [, bytes]) => s + bytes, 0);
+    console.log(`\nGrown from ${values.base}: ${mb(all)} MB in all\n`);
+    console.log("| kind: constructor ← holder.edge | MB | objects |");
+    console.log("|---|---|---|");
+    for (const [k, bytes, count] of grown.slice(0, Number(values.top))) {
+      console.log(`| ${k.replaceAll("|", "\\|")} | ${mb(bytes)} | ${count} |`);
+    }
   }
   const shares = [...byScript(snap)].sort((a, b) => sum(b[1]) - sum(a[1]));
   console.log(

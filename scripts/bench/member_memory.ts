@@ -22,7 +22,10 @@
  *
  * Usage: `npm run build && node --import tsx scripts/bench/member_memory.ts [--members 10]
  *   [--idle 30] [--settle 10] [--requests 200]
- *   [--variant "NAME|NODE FLAGS|ENV=V ...|DIST|mod or cli"]...`
+ *   [--variant "NAME|NODE FLAGS|ENV=V ...|DIST|mod or cli"]... [--heap-snapshot DIR]`
+ * `--heap-snapshot DIR` has f1 (a joiner of the first variant) write its V8 heap snapshot into
+ * DIR once everything is measured (`heap_summary.ts` reads it; two of them, at two N, show what
+ * grows with the cluster).
  * A variant is a name, the Node flags and environment its members run with, the built daemon it
  * runs (default `dist/`; a copy of an older build beside `node_modules`, e.g. in `.tmp/`,
  * compares before and after) and how it starts: `node DIST/mod.js daemon` (default, as
@@ -31,7 +34,15 @@
  * "arena2||MALLOC_ARENA_MAX=2"`.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -210,6 +221,7 @@ async function main(): Promise<void> {
       settle: { type: "string", default: "10" },
       requests: { type: "string", default: "200" },
       variant: { type: "string", multiple: true, default: ["base"] },
+      "heap-snapshot": { type: "string" },
     },
   });
   const N = Math.max(2, Math.min(100, Number(opts.members) || 10));
@@ -218,6 +230,8 @@ async function main(): Promise<void> {
   const REQUESTS = Math.max(0, Math.min(5000, Number(opts.requests) || 0));
   const variants = opts.variant.map((v) => parseVariant(v, join(root, "dist")));
   const variantOf = (i: number) => variants[i === 0 ? 0 : (i - 1) % variants.length];
+  const snapshotDir = opts["heap-snapshot"] ? resolve(opts["heap-snapshot"]) : undefined;
+  if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
 
   const procs: ChildProcess[] = [];
   const dirs: string[] = [];
@@ -253,6 +267,9 @@ async function main(): Promise<void> {
         process.execPath,
         [
           ...v.nodeFlags,
+          ...(snapshotDir && i === 1
+            ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`]
+            : []),
           join(v.dist, v.entry),
           "daemon",
           "--state-dir",
@@ -367,9 +384,29 @@ async function main(): Promise<void> {
       );
     }
     report(N, variants, variantOf, samples, listMs, IDLE_MS, loadAtEnd);
+    if (snapshotDir) await heapSnapshot(pids[1], snapshotDir);
   } finally {
     await stopAll();
   }
+}
+
+/** Has member `pid` write its heap snapshot into `dir`; resolves once the file is complete. */
+async function heapSnapshot(pid: number, dir: string): Promise<void> {
+  const list = () => readdirSync(dir).filter((f) => f.endsWith(".heapsnapshot"));
+  const known = new Set(list());
+  process.kill(pid, "SIGUSR2");
+  let file: string | undefined;
+  let size = -1;
+  for (let k = 0; k < 600; k++) {
+    await sleep(200);
+    file ??= list().find((f) => !known.has(f));
+    if (!file) continue;
+    // Written by the member in one go: complete once its size stops growing.
+    const now = statSync(join(dir, file)).size;
+    if (now === size && now > 0) break;
+    size = now;
+  }
+  note(file ? `heap snapshot of f1: ${join(dir, file)}` : "no heap snapshot written");
 }
 
 function report(
