@@ -4,7 +4,7 @@
  * `N passed, N failed` that CI reads.
  *
  * Usage: `tsx scripts/test.ts [--build] [--runtime node|deno]… [--no-checks] [--faults]
- * [--jobs N] [--timeout S] [pattern]`
+ * [--jobs N] [--light N] [--timeout S] [pattern]`
  * - `--build` runs `npm run build` first (`npm test` does): the test files start once `dist/` is
  *   built, the static checks at once, beside the build (they read the sources only; the build's
  *   emit runs on one core, the type check on the other).
@@ -17,6 +17,12 @@
  *   of a CI machine half idle.
  * - `--verbose` prints every file's output; by default a file that passed gets one line, and
  *   only a file that failed, timed out or left processes running gets its whole output.
+ * - `--light N` runs up to N light files beside those (default 1, or `$COHORT_TEST_LIGHT`; 0
+ *   with `--faults`): a file that used under a quarter of a core over its wall time in the last
+ *   run (it waits on a deadline, a sweep, a timer), which would otherwise hold one of the `--jobs`
+ *   slots while the cores have room. The files' wall times, not their CPU, were what a whole run
+ *   took: their sum over three slots came within 2 % of the run's time, while the CPU they used
+ *   would have kept the two cores busy for three quarters of it.
  * - `--timeout S` is each test file's time limit in seconds (default 420, or
  *   `$COHORT_TEST_TIMEOUT`): generous, because a busy 2-core CI machine runs the slowest file
  *   several times slower than an idle one.
@@ -67,16 +73,22 @@ const { values, positionals } = parseArgs({
     "no-checks": { type: "boolean", default: false },
     faults: { type: "boolean", default: false },
     jobs: { type: "string" },
+    light: { type: "string" },
     verbose: { type: "boolean", default: false },
     timeout: { type: "string" },
   },
 });
 
-function positive(name: string, text: string | undefined, fallback: number): number {
+function positive(
+  name: string,
+  text: string | undefined,
+  fallback: number,
+  zero = false,
+): number {
   if (text === undefined || text === "") return fallback;
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) {
-    console.error(`${name} must be a positive number, got "${text}"`);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !zero)) {
+    console.error(`${name} must be a ${zero ? "non-negative" : "positive"} number, got "${text}"`);
     process.exit(2);
   }
   return n;
@@ -91,6 +103,10 @@ for (const r of runtimes) {
 }
 const jobs = Math.floor(
   positive("--jobs", values.jobs ?? process.env.COHORT_TEST_JOBS, values.faults ? 1 : 3),
+);
+/** Light files run beside the `jobs` (see the usage); `--light 0` turns it off. */
+const lightLanes = values.faults ? 0 : Math.floor(
+  positive("--light", values.light ?? process.env.COHORT_TEST_LIGHT, 1, true),
 );
 const fileTimeoutMs = positive(
   "--timeout",
@@ -325,14 +341,22 @@ async function check(label: string, command: string, args: string[]): Promise<vo
 }
 
 const TIMES = resolve(root, ".tmp/test-times.json");
+/** Each file's CPU time in the last run that ran it, ms, by label (see {@link CPU_HINTS}). */
+const CPU = resolve(root, ".tmp/test-cpu.json");
 /**
  * Each file's duration in one whole run (a busy 2-core machine), ms, by label: the order on a
  * fresh clone (CI), where `.tmp/test-times.json` is not there yet. Regenerate it from that file
  * after a whole run when files were added or their times changed a lot.
  */
 const HINTS = resolve(root, "scripts/test/times.json");
+/**
+ * Each file's CPU time in the same run as {@link HINTS}, ms, by label: with its duration, which
+ * files are light (see the usage) on a fresh clone. Regenerate it with HINTS, from
+ * `.tmp/test-cpu.json`.
+ */
+const CPU_HINTS = resolve(root, "scripts/test/cpu.json");
 
-/** Each file's duration in the last run that ran it, ms, by label (`node e2e/x.test.ts`). */
+/** Each file's duration (or CPU time) in the last run that ran it, ms, by label (`node e2e/x.test.ts`). */
 function readTimes(file = TIMES): Record<string, number> {
   try {
     return JSON.parse(readFileSync(file, "utf8"));
@@ -341,12 +365,16 @@ function readTimes(file = TIMES): Record<string, number> {
   }
 }
 
-function writeTimes(before: Record<string, number>, runs: Outcome[]): void {
+function writeTimes(file: string, before: Record<string, number>, runs: Outcome[]): void {
   const after = { ...before };
-  for (const o of runs) if (!o.timedOut) after[o.label] = o.ms;
+  for (const o of runs) {
+    if (o.timedOut) continue;
+    const value = file === CPU ? o.cpuMs : o.ms;
+    if (value !== undefined) after[o.label] = value;
+  }
   try {
-    mkdirSync(dirname(TIMES), { recursive: true });
-    writeFileSync(TIMES, JSON.stringify(after, null, 1) + "\n");
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(after, null, 1) + "\n");
   } catch { /* only an ordering hint */ }
 }
 
@@ -431,9 +459,23 @@ const files = testFiles();
 // Longest first (from the last run's times; end-to-end files first when unknown), so that short
 // files fill the gaps at the end instead of a long one starting last.
 const known = readTimes();
+const knownCpu = readTimes(CPU);
 const hints = readTimes(HINTS);
+const cpuHints = readTimes(CPU_HINTS);
 const estimate = (label: string, file: string) =>
   known[label] ?? hints[label] ?? (file.startsWith("e2e/") ? 60_000 : 2_000);
+/** Below this share of a core over its wall time (in the last run), a file is light. */
+const LIGHT_RATE = 0.25;
+/**
+ * Whether a file was light in the last run that measured it (its duration and CPU time from
+ * the same run: the last run's, else the hints'); a file never measured is not.
+ */
+const light = (label: string): boolean => {
+  const [ms, cpu] = known[label] !== undefined && knownCpu[label] !== undefined
+    ? [known[label], knownCpu[label]]
+    : [hints[label], cpuHints[label]];
+  return ms !== undefined && cpu !== undefined && ms > 0 && cpu / ms < LIGHT_RATE;
+};
 /**
  * A file whose module text says `cohort-test: one runtime` runs under the first runtime asked
  * for only: what it tests runs in processes of its own (npm, tsc, deno), whichever runtime
@@ -452,6 +494,16 @@ const busy = new Set<string>();
 const next = () => {
   const i = queue.findIndex((j) => !busy.has(j.file));
   return queue.splice(i === -1 ? 0 : i, 1)[0];
+};
+/**
+ * The next light job whose file is not running in the other runtime (nor runs alone); `wait`
+ * when there are light jobs but each one's file is running, `undefined` when none is left.
+ */
+const nextLight = (): typeof queue[number] | "wait" | undefined => {
+  const lights = queue.filter((j) => light(j.label) && !alone(j.file));
+  const job = lights.find((j) => !busy.has(j.file));
+  if (!job) return lights.length > 0 ? "wait" : undefined;
+  return queue.splice(queue.indexOf(job), 1)[0];
 };
 /**
  * A file whose module text says `cohort-test: alone` runs with no other file beside it (it
@@ -495,24 +547,39 @@ function leave(): void {
   exclusive = false;
   for (const w of waiting.splice(0)) w();
 }
+/** Resolved whenever a file ends (a light lane waiting for a file's other runtime to end). */
+let ended: () => void = () => {};
+let fileEnded = new Promise<void>((r) => (ended = r));
+async function runJob(job: typeof queue[number]): Promise<void> {
+  const solo = alone(job.file);
+  busy.add(job.file);
+  await admit(solo);
+  await testFile(job.runtime, job.file);
+  if (solo) ensureBuilt(job.label);
+  leave();
+  busy.delete(job.file);
+  const was = ended;
+  fileEnded = new Promise<void>((r) => (ended = r));
+  was();
+}
 const started = Date.now();
 const built = build();
 await Promise.all([
   checks(),
   ...Array.from({ length: Math.min(jobs, queue.length) }, async () => {
     if (!(await built)) return;
-    for (let job = next(); job; job = next()) {
-      const solo = alone(job.file);
-      busy.add(job.file);
-      await admit(solo);
-      await testFile(job.runtime, job.file);
-      if (solo) ensureBuilt(job.label);
-      leave();
-      busy.delete(job.file);
+    for (let job = next(); job; job = next()) await runJob(job);
+  }),
+  ...Array.from({ length: lightLanes }, async () => {
+    if (!(await built)) return;
+    for (let job = nextLight(); job; job = nextLight()) {
+      if (job === "wait") await fileEnded;
+      else await runJob(job);
     }
   }),
 ]);
-writeTimes(known, timings);
+writeTimes(TIMES, known, timings);
+writeTimes(CPU, knownCpu, timings);
 await Promise.all(removals);
 if (files.length === 0) {
   console.log(`\nNo test file matches ${pattern}`);
@@ -523,7 +590,8 @@ groups.close();
 const slowest = [...timings].sort((a, b) => b.ms - a.ms).slice(0, 8);
 if (slowest.length > 0) {
   console.log(
-    `\nSlowest files (of ${timings.length}, ${jobs} at a time, ` +
+    `\nSlowest files (of ${timings.length}, ${jobs} at a time` +
+      (lightLanes ? ` and up to ${lightLanes} light beside them, ` : ", ") +
       `${((Date.now() - started) / 1000).toFixed(0)} s in all):`,
   );
   for (const o of slowest) console.log(`  ${(o.ms / 1000).toFixed(1).padStart(6)} s  ${o.label}`);
