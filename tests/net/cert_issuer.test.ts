@@ -16,6 +16,7 @@ import type { Logger } from "../../lib/log.ts";
 import { silentLogger } from "../../lib/log.ts";
 import {
   type CertificateIssuer,
+  childEnv,
   inProcessIssuer,
   startCertificateProcess,
 } from "../../lib/net/cert_issuer.ts";
@@ -220,3 +221,76 @@ issuer.close();
 });
 
 fallback.run();
+
+const environment = suite("certificate process environment");
+
+environment("childEnv drops NODE_EXTRA_CA_CERTS and keeps the rest", () => {
+  assert.equal(childEnv({ PATH: "/bin", NODE_EXTRA_CA_CERTS: "/etc/ca.pem", X: undefined }), {
+    PATH: "/bin",
+  });
+  assert.is(childEnv({ PATH: "/bin" }), undefined, "nothing to drop: the environment inherited");
+});
+
+/** A stand-in child that answers every request with the two variables it sees, as an error. */
+const envReporter = isDeno
+  ? {
+    command: process.execPath,
+    args: [
+      "eval",
+      `const enc = new TextEncoder();
+const seen = () => (Deno.env.get("NODE_EXTRA_CA_CERTS") ?? "unset") + "|" +
+  (Deno.env.get("COHORT_ENV_PROBE") ?? "unset");
+await Deno.stdout.write(enc.encode(JSON.stringify({ ready: true }) + "\\n"));
+let buf = "";
+for await (const chunk of Deno.stdin.readable) {
+  buf += new TextDecoder().decode(chunk);
+  for (let i = buf.indexOf("\\n"); i >= 0; i = buf.indexOf("\\n")) {
+    const { id } = JSON.parse(buf.slice(0, i));
+    buf = buf.slice(i + 1);
+    await Deno.stdout.write(enc.encode(JSON.stringify({ id, error: { message: seen() } }) + "\\n"));
+  }
+}`,
+    ],
+  }
+  : {
+    command: process.execPath,
+    args: [
+      "-e",
+      `const seen = () => (process.env.NODE_EXTRA_CA_CERTS ?? "unset") + "|" +
+  (process.env.COHORT_ENV_PROBE ?? "unset");
+process.stdout.write(JSON.stringify({ ready: true }) + "\\n");
+require("node:readline").createInterface({ input: process.stdin }).on("line", (line) => {
+  const { id } = JSON.parse(line);
+  process.stdout.write(JSON.stringify({ id, error: { message: seen() } }) + "\\n");
+});`,
+    ],
+  };
+
+environment("the child starts without NODE_EXTRA_CA_CERTS, with the rest", async () => {
+  // The child makes no TLS connection: the CA file Node would parse at its start is pure cost.
+  const before = {
+    ca: process.env.NODE_EXTRA_CA_CERTS,
+    probe: process.env.COHORT_ENV_PROBE,
+  };
+  process.env.NODE_EXTRA_CA_CERTS = "/nonexistent/cohort-extra-ca.pem";
+  process.env.COHORT_ENV_PROBE = "kept";
+  const issuer = startCertificateProcess({ command: envReporter });
+  try {
+    const err = await issuer.issue({ name: "theta" }).then(() => undefined, (e) => e);
+    assert.instance(err, InvalidInputError);
+    assert.is((err as Error).message, "unset|kept");
+  } finally {
+    issuer.close();
+    for (
+      const [name, value] of [["NODE_EXTRA_CA_CERTS", before.ca], [
+        "COHORT_ENV_PROBE",
+        before.probe,
+      ]] as const
+    ) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+});
+
+environment.run();
