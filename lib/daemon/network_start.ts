@@ -171,12 +171,12 @@ export async function startNetwork(
   view.start();
   roles.update();
   if (start.initialState !== undefined) {
-    // A joiner takes the admitting member's view in and writes it to its store (one synchronous
-    // transaction of the whole roster) before its gossip starts: from the moment a member hears
-    // from it, it must answer every probe, or it is suspected while it finishes its join.
-    // One batch: the roster is built, and roles re-decided, once for the whole view.
+    // A joiner takes the admitting member's view in before its gossip starts, in one batch: the
+    // roster is built, and roles re-decided, once for the whole view. Its store takes the view
+    // in behind (the roster's change starts the batch at once, a bounded part per turn); until
+    // then the view is kept in `join_view.json` (see `join_view.ts`), not awaited here: on a
+    // loaded machine that write was most of what `init --token` waited for after its admission.
     view.batch(() => gossip.loadState());
-    await persistence.flush();
   }
   network.scheduleTick();
   gossip.start();

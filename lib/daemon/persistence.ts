@@ -91,6 +91,10 @@ export class ViewPersistence {
   /** Settles at the next turn, with {@link #rowsThisTurn} back to 0 (set while it is above 0). */
   #nextTurn: Promise<void> = Promise.resolve();
   readonly #turn: () => Promise<void>;
+  /** Batches started so far (the number of the one under way). */
+  #batches = 0;
+  /** Called once a batch started after their registration (number above `after`) wrote whole. */
+  #onWritten: { after: number; then: () => void }[] = [];
 
   constructor(options: ViewPersistenceOptions) {
     this.#o = options;
@@ -152,7 +156,26 @@ export class ViewPersistence {
     return this.#flushing;
   }
 
+  /**
+   * Calls `then` once everything changed before this call is in the store: after the first
+   * batch started from now on that writes whole (a failed one leaves its rows to the next, which
+   * the member's tick runs while something is left). Starts that batch.
+   */
+  afterWritten(then: () => void): void {
+    this.#onWritten.push({ after: this.#batches, then });
+    void this.flush();
+  }
+
   async #flush(): Promise<void> {
+    const batch = ++this.#batches;
+    if (!(await this.#write())) return;
+    const done = this.#onWritten.filter((w) => w.after < batch);
+    this.#onWritten = this.#onWritten.filter((w) => w.after >= batch);
+    for (const w of done) w.then();
+  }
+
+  /** One batch; resolves to whether it wrote everything it took (a failure is logged). */
+  async #write(): Promise<boolean> {
     const { store, view } = this.#o;
     let allHeartbeats = false;
     try {
@@ -186,7 +209,7 @@ export class ViewPersistence {
           await replaceTokens(store, live);
         }
       }
-      if (!this.#dirtyView) return;
+      if (!this.#dirtyView) return true;
       this.#dirtyView = false;
       allHeartbeats = this.#allHeartbeats;
       this.#allHeartbeats = false;
@@ -240,10 +263,12 @@ export class ViewPersistence {
         await upsertMembers(store, part);
         for (const [name, w] of written.slice(i, i + part.length)) this.#written.set(name, w);
       }
+      return true;
     } catch (err) {
       this.#dirtyView = true;
       this.#allHeartbeats ||= allHeartbeats;
       this.#o.logger.warn("Could not persist the cluster view", { err });
+      return false;
     }
   }
 }

@@ -1,7 +1,9 @@
 /**
  * The view's persistence: what a flush could not write is written by the next one. A removed
  * member's row is deleted even when the first delete fails (it used to be forgotten, leaving a
- * removed member in the store for good).
+ * removed member in the store for good). `afterWritten` (what a joiner waits for before it
+ * drops the view it kept in `join_view.json`) is called only once a batch started after it
+ * wrote whole, never after a failed one.
  */
 import * as assert from "uvu/assert";
 import { systemClock } from "../../lib/cluster/membership.ts";
@@ -10,6 +12,7 @@ import { silentLogger } from "../../lib/log.ts";
 import { ViewPersistence } from "../../lib/daemon/persistence.ts";
 import type { ClusterView } from "../../lib/daemon/view.ts";
 import { insertMember, listMembers } from "../../lib/store/members.ts";
+import { loadRecords } from "../../lib/store/records.ts";
 import { openStore, type Store } from "../../lib/store/open.ts";
 import { coreClusterMembers } from "../../lib/store/schema.ts";
 import { suite } from "../helpers/suite.ts";
@@ -54,6 +57,61 @@ test("a removed member's row whose delete failed is deleted by the next flush", 
   // A roster change starts a flush at once (it fails to delete); this one follows it.
   await persistence.flush();
   assert.is(failures, 0, "the first delete failed");
+  assert.equal((await listMembers(store)).map((m) => m.name), ["m1"]);
+});
+
+test("afterWritten is called once a later batch wrote whole, not after a failed one", async ({ store }) => {
+  let failures = 2;
+  const db = new Proxy(store.db, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (property !== "delete") return value;
+      return (table: unknown) => {
+        if (table === coreClusterMembers && failures > 0) {
+          failures--;
+          throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
+        }
+        return value.call(target, table);
+      };
+    },
+  });
+  const persistence = new ViewPersistence({
+    store: { ...store, db },
+    view: {} as ClusterView,
+    clock: { ...systemClock, now: () => 1_000 },
+    entries: () => [],
+    logger: silentLogger,
+  });
+  const seen: string[][] = [];
+  // A roster change starts a batch at once; the callback is registered while it runs, after a
+  // second change that batch does not hold.
+  persistence.onChange({
+    kind: "record",
+    record: { kind: MEMBER_RECORD, key: "m2", value: null, version: 2, origin: "m1" },
+    previous: { kind: MEMBER_RECORD, key: "m2", value: {}, version: 1, origin: "m1" },
+    removed: { name: "m2", hadJoined: true },
+  });
+  persistence.onChange({
+    kind: "record",
+    record: { kind: "app", key: "late", value: { v: 1 }, version: 1, origin: "m1" },
+    previous: undefined,
+  });
+  persistence.afterWritten(() => {
+    seen.push([]);
+    const at = seen.length - 1;
+    void loadRecords(store, 0).then((rs) => seen[at].push(...rs.map((r) => r.key)));
+  });
+  // Both batches fail (the delete); what follows a failure in a batch is promise steps only.
+  for (let i = 0; failures > 0 && i < 5000; i++) await new Promise((r) => setTimeout(r, 2));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.is(failures, 0, "two batches failed");
+  assert.is(seen.length, 0, "not called after a failed batch");
+  await persistence.flush();
+  assert.is(seen.length, 1, "called once, after the batch that wrote");
+  await persistence.flush();
+  assert.is(seen.length, 1, "called once only");
+  await new Promise((r) => setTimeout(r, 10));
+  assert.ok(seen[0].includes("late"), `the later change was in the store when called: ${seen[0]}`);
   assert.equal((await listMembers(store)).map((m) => m.name), ["m1"]);
 });
 

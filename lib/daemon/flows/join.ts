@@ -4,13 +4,14 @@
  * 1. this member's key pair, then `transition.json` (`join`, with the token's addresses): from
  *    here a restart withdraws the join, whatever the admitting member did;
  * 2. the join request;
- * 3. admitted: the mark naming the admitting member first and the cluster's certificate and key
- *    are written (on the thread pool) while the network starts with the admitting member's
- *    view; the `preJoin` hook; the roster written to the store;
+ * 3. admitted: the mark naming the admitting member first, the cluster's certificate and key,
+ *    and the admitting member's view (`join_view.json`) are written (on the thread pool) while
+ *    the network starts with that view, whose store write starts behind it; the `preJoin` hook;
  * 4. `daemon.json`: the commit point; then the mark goes;
  * 5. the roster record's `joining` flag is cleared (every member then runs `onNewMember`);
  *    a restart between 4 and 5 clears it when it opens. The join is complete and answered: one
- *    push-pull with the admitting member catches up in the background.
+ *    push-pull with the admitting member catches up in the background, and `join_view.json`
+ *    goes once the store holds the view (a restart before that takes the view from it).
  *
  * A failure before the commit is undone by one path: network stopped, the admitting member asked
  * to take this member out again (as MicroCluster does), leftovers removed, uninitialised.
@@ -32,6 +33,7 @@ import { fingerprint, loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
 import { JOIN_DEADLINE_MS, JOIN_UNDO_RESERVE_MS, JoinRefusedError, requestJoin } from "../join.ts";
 import type { Network } from "../network.ts";
+import { removeJoinView, writeJoinView } from "../join_view.ts";
 import { startNetwork } from "../network_start.ts";
 import type { ControlRequest } from "../service.ts";
 import { writeDaemonConfig } from "../state_dir.ts";
@@ -59,9 +61,9 @@ export function markJoined(net: Network): void {
 /**
  * How long each step of a committed join took, ms (on the member's clock): the join request
  * (the admitting member's claim round and admission included); the network's start (the
- * admitting member's view taken in and written to the store, while the cluster's certificate
- * and the mark are written beside it); the `preJoin` hook; the commit (those files awaited, the
- * store, `daemon.json`, the mark cleared).
+ * admitting member's view taken in, while the cluster's certificate, the mark and the view are
+ * written beside it); the `preJoin` hook; the commit (those files awaited, `daemon.json`, the
+ * mark cleared).
  */
 export interface JoinSteps {
   request_ms: number;
@@ -125,11 +127,14 @@ export async function joinCluster(
     const request_ms = lap();
     peers = [via, ...peers.filter((p) => p !== via)];
     // The files the commit needs (the mark naming the admitting member first, the cluster's
-    // certificate and key) are written on the thread pool while the network starts, not before
-    // it: on a loaded machine their fsyncs took up to 0.4 s of the time after the admission. A
-    // restart before the mark lands still withdraws the join (the mark before names the token's
-    // members). Awaited before the commit, and before any undo, which removes them.
+    // certificate and key, the view the store takes in after the answer) are written on the
+    // thread pool while the network starts, not before it: on a loaded machine their fsyncs
+    // took up to 0.4 s of the time after the admission. A restart before the mark lands still
+    // withdraws the join (the mark before names the token's members). Awaited before the
+    // commit, and before any undo, which removes them.
+    const handed = response.gossip_state;
     written = Promise.all([
+      handed === undefined ? undefined : writeJoinView(ctx.paths, { via, state: handed }),
       writeTransitionAsync(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() }),
       files().writeFile(joinPath(ctx.paths.dir, "cluster.crt"), response.cluster_cert, {
         mode: 0o644,
@@ -170,14 +175,20 @@ export async function joinCluster(
     await ctx.hook("preJoin", { config: initConfig });
     const pre_join_ms = lap();
     await written;
-    // The roster must be in the store before the commit. Handed the admitting member's view, the
-    // network's start wrote it (every member, every record); what gossip brought since is written
-    // by the next batch, as on every member. Without it, the push-pull at start brought it.
-    if (response.gossip_state === undefined) await net.persistence.flush();
+    // The roster must be durable before the commit. Handed the admitting member's view, it is:
+    // in `join_view.json`, which a restart takes in while the store does not hold it yet (its
+    // batch began with the network's start; what gossip brought since is written by the next,
+    // as on every member). Without it, the push-pull at start brought it: written now.
+    if (handed === undefined) await net.persistence.flush();
     writeDaemonConfig(ctx.paths, config);
     await syncDirAsync(ctx.paths.dir);
     ctx.setConfig(config);
     await clearTransitionAsync(ctx.paths);
+    if (handed !== undefined) {
+      net.persistence.afterWritten(() =>
+        void ctx.background.run("Removing the view the join kept", () => removeJoinView(ctx.paths))
+      );
+    }
     markJoined(net);
     const commit_ms = lap();
     // Committed, and listed in our own view as a member that completed its join: the answer

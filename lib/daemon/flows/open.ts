@@ -27,6 +27,7 @@ import type { MemberContext } from "../context.ts";
 import { UpgradeGate } from "../gating.ts";
 import { joinFirst } from "../gossip_port.ts";
 import type { Network } from "../network.ts";
+import { readJoinView, removeJoinView } from "../join_view.ts";
 import { startNetwork } from "../network_start.ts";
 import { publishRefusal, withdrawRefusal } from "../refusals.ts";
 import { askRemoved } from "./ask_peers.ts";
@@ -53,9 +54,19 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
       extensions: own.extensions,
     }
     : code;
-  const seeds = stored.filter((m) => m.name !== config.name).map((m) => m.address);
-  const net = await startNetwork(ctx, config, { seeds, announce });
+  let seeds = stored.filter((m) => m.name !== config.name).map((m) => m.address);
+  // A join answered before its store held the view it was handed (killed meanwhile): the view
+  // is taken in from `join_view.json` as the join did, and written to the store.
+  const kept = await readJoinView(ctx.paths);
+  const net = await startNetwork(ctx, config, { seeds, announce, initialState: kept?.state });
   ctx.own(net);
+  if (kept) {
+    seeds = [...new Set([kept.via, ...seeds, ...net.view.otherAddresses()])];
+    ctx.logger.info("Took in the view the join was handed", { via: kept.via, seeds: seeds.length });
+    net.persistence.afterWritten(() =>
+      void ctx.background.run("Removing the view the join kept", () => removeJoinView(ctx.paths))
+    );
+  }
   if (net.view.selfRemoved()) return learnRemoved(ctx, "own tombstone in the store");
   const since = net.gossip.record(MEMBER_RECORD, config.name)?.version ?? 0;
   const { cert, key, clusterCert } = net.identity;

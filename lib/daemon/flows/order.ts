@@ -10,8 +10,8 @@
  *    out (its tombstone may not have spread), then wipes it: uninitialised.
  * 2. no `daemon.json`, `transition.json` says `join`: the start asks the members it knew to take
  *    it out, then removes what the join left: uninitialised.
- * 3. no `daemon.json`, but cluster certificates, records or member rows: an initialisation cut
- *    short; they are removed: uninitialised.
+ * 3. no `daemon.json`, but cluster certificates, a kept view (`join_view.json`), records or
+ *    member rows: an initialisation cut short; they are removed: uninitialised.
  * 4. `daemon.json`: a member (a `transition.json` left beside it is from a change that had
  *    committed, and goes); it starts as `flows/open.ts` describes.
  *
@@ -55,24 +55,30 @@ export const DURABLE_STEPS: readonly DurableStep[] = Object.freeze([
   },
   {
     flow: "join",
-    step: "admitted: cluster.crt/key written, HTTPS listening, gossip started",
+    step: "admitted: cluster.crt/key and join_view.json written, HTTPS listening, gossip started",
     line: `"Listening" transport=https`,
     restart: "withdraw, then undo (2)",
   },
   {
     flow: "join",
-    step: "preJoin passed, roster written to the store",
+    step: "preJoin passed",
     restart: "withdraw, undo (2)",
   },
   {
     flow: "join",
     step: "daemon.json written: committed; transition.json removed",
-    restart: "a member; it clears its roster record's joining mark as it opens (4)",
+    restart: "a member; it takes the view in from join_view.json if its store did not hold it " +
+      "yet, and clears its roster record's joining mark as it opens (4)",
   },
   {
     flow: "join",
     step: "joining mark cleared (others run onNewMember)",
     line: `"Phase changed" to=online`,
+    restart: "a member (4)",
+  },
+  {
+    flow: "join",
+    step: "the view written to the store; join_view.json removed",
     restart: "a member (4)",
   },
   {

@@ -34,7 +34,8 @@ export async function recoverAtStart(ctx: MemberContext): Promise<void> {
 
 /** Whether an uninitialised member holds cluster state (an initialisation cut short). */
 async function hasLeftovers(ctx: MemberContext): Promise<boolean> {
-  if (["cluster.crt", "cluster.key"].some((f) => existsSync(join(ctx.paths.dir, f)))) return true;
+  const kept = ["cluster.crt", "cluster.key", "join_view.json"];
+  if (kept.some((f) => existsSync(join(ctx.paths.dir, f)))) return true;
   const [records, members] = await Promise.all([loadRecords(ctx.store, 0), listMembers(ctx.store)]);
   return records.length > 0 || members.length > 0;
 }

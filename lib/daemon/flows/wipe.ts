@@ -14,6 +14,7 @@ import { replaceTokens } from "../../store/tokens.ts";
 import type { MemberContext } from "../context.ts";
 import { removeDaemonConfig } from "../state_dir.ts";
 import { recreateStore } from "../store_reset.ts";
+import { removeJoinView } from "../join_view.ts";
 import { removeClaims } from "../token_claims.ts";
 import { syncDir } from "../transition.ts";
 
@@ -27,8 +28,9 @@ export async function removeCertificates(ctx: MemberContext): Promise<void> {
 }
 
 /**
- * Removes what an initialisation that did not complete may have left: certificates, replicated
- * records (and the former certificates they ended), member rows and token rows. The member's
+ * Removes what an initialisation that did not complete may have left: certificates, the view a
+ * join kept, replicated records (and the former certificates they ended), member rows and token
+ * rows. The member's
  * configuration must already be absent.
  */
 export async function clearLeftovers(ctx: MemberContext): Promise<void> {
@@ -37,6 +39,7 @@ export async function clearLeftovers(ctx: MemberContext): Promise<void> {
   await replaceTokens(ctx.store, []);
   for (const m of await listMembers(ctx.store)) await deleteMember(ctx.store, m.name);
   removeClaims(ctx.paths);
+  await removeJoinView(ctx.paths);
   await removeCertificates(ctx);
 }
 
@@ -58,5 +61,6 @@ export async function wipeState(ctx: MemberContext): Promise<void> {
     }),
   );
   removeClaims(ctx.paths);
+  await removeJoinView(ctx.paths);
   await removeCertificates(ctx);
 }
