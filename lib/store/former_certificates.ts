@@ -16,10 +16,14 @@ import { toStoreError } from "./errors.ts";
 import { coreFormerCertificates } from "./schema.ts";
 import type { Executor, HasDb } from "./types.ts";
 import { writeAtomically } from "./atomic.ts";
+import { rowChunks } from "./row_chunks.ts";
 
 const f = coreFormerCertificates;
-/** Rows per insert; four columns a row keep far below SQLite's bound-parameter limit. */
-const CHUNK = 500;
+/**
+ * Most rows per insert, a power of two (see `row_chunks.ts`); four columns a row keep far below
+ * SQLite's bound-parameter limit.
+ */
+const CHUNK = 512;
 
 /** Every stored former certificate, in the order they were noted (oldest first). */
 export async function loadFormerCertificates(store: HasDb): Promise<FormerCertificate[]> {
@@ -50,8 +54,8 @@ export function formerCertificateWrites(
 ): BatchItem<"sqlite">[] {
   if (former.length === 0) return [];
   const queries: BatchItem<"sqlite">[] = [];
-  for (let i = 0; i < former.length; i += CHUNK) {
-    const rows = former.slice(i, i + CHUNK).map((c) => ({
+  for (const chunk of rowChunks(former, CHUNK)) {
+    const rows = chunk.map((c) => ({
       name: c.name,
       certificate: c.certificate,
       fingerprint: c.fingerprint,

@@ -10,6 +10,7 @@ import { toStoreError } from "./errors.ts";
 import type { HasDb } from "./types.ts";
 import { coreClusterMembers, type MemberRecord, type MemberRole } from "./schema.ts";
 import { writeAtomically } from "./atomic.ts";
+import { rowChunks } from "./row_chunks.ts";
 
 /** A cluster member as cohort code sees it. */
 export interface Member {
@@ -43,8 +44,11 @@ export type NewMember = Pick<Member, "name" | "address" | "certificate"> & Parti
 export type MemberPatch = Omit<Member, "id" | "name">;
 
 const t = coreClusterMembers;
-/** SQLite's default limit is 32766 bound parameters; 10 columns a row keeps well below it. */
-const UPSERT_CHUNK = 500;
+/**
+ * Most rows a statement upserts, a power of two (see `row_chunks.ts`): SQLite's default limit is
+ * 32766 bound parameters; 10 columns a row keeps well below it.
+ */
+const UPSERT_CHUNK = 512;
 
 function decodeExtensions(text: string): string[] {
   try {
@@ -191,8 +195,7 @@ export function upsertMembers(store: HasDb, members: readonly NewMember[]): Prom
         const column = t[field as keyof typeof t.$inferInsert];
         set[field] = sql.raw(`excluded."${column.name}"`);
       }
-      for (let i = 0; i < group.length; i += UPSERT_CHUNK) {
-        const chunk = group.slice(i, i + UPSERT_CHUNK);
+      for (const chunk of rowChunks(group, UPSERT_CHUNK)) {
         queries.push(store.db.insert(t).values(chunk).onConflictDoUpdate({ target: t.name, set }));
       }
     }

@@ -12,10 +12,14 @@ import { coreRecords } from "./schema.ts";
 import type { HasDb } from "./types.ts";
 import { writeAtomically } from "./atomic.ts";
 import { formerCertificateWrites } from "./former_certificates.ts";
+import { rowChunks } from "./row_chunks.ts";
 
 const r = coreRecords;
-/** Rows per statement; six columns a row keeps far below SQLite's bound-parameter limit. */
-const CHUNK = 500;
+/**
+ * Most rows per statement, a power of two (see `row_chunks.ts`); six columns a row keeps far
+ * below SQLite's bound-parameter limit.
+ */
+const CHUNK = 512;
 
 /** Every stored record that has not expired at `now` (ms since the epoch). */
 export async function loadRecords(store: HasDb, now: number): Promise<ReplicatedRecord[]> {
@@ -61,8 +65,8 @@ export async function saveRecords(
 ): Promise<void> {
   try {
     const queries = [];
-    for (let i = 0; i < records.length; i += CHUNK) {
-      const rows = records.slice(i, i + CHUNK).map((rec) => ({
+    for (const chunk of rowChunks(records, CHUNK)) {
+      const rows = chunk.map((rec) => ({
         kind: rec.kind,
         key: rec.key,
         value: rec.value === null ? null : JSON.stringify(rec.value),

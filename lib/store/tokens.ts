@@ -14,6 +14,7 @@ import { toStoreError } from "./errors.ts";
 import type { HasDb } from "./types.ts";
 import { coreTokenRecords, type TokenRecord } from "./schema.ts";
 import { writeAtomically } from "./atomic.ts";
+import { rowChunks } from "./row_chunks.ts";
 
 /** A stored join token (its secret is not recoverable). */
 export interface Token {
@@ -37,6 +38,8 @@ export interface NewToken {
 
 const t = coreTokenRecords;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** Most tokens per insert, a power of two (see `row_chunks.ts`): three columns a row. */
+const TOKENS_PER_INSERT = 512;
 
 function checkHash(secretHash: string): void {
   // Refusing anything but a digest keeps a raw secret from being stored (or echoed) by mistake.
@@ -86,9 +89,10 @@ export function replaceTokens(store: HasDb, tokens: readonly NewToken[]): Promis
       secretHash: token.secretHash,
       expiryDate: token.expiresAt ?? null,
     }));
-    await writeAtomically(
-      store.db,
-      rows.length ? [store.db.delete(t), store.db.insert(t).values(rows)] : [store.db.delete(t)],
-    );
+    // Chunks of powers of two: a statement text per number of tokens would each be kept.
+    await writeAtomically(store.db, [
+      store.db.delete(t),
+      ...rowChunks(rows, TOKENS_PER_INSERT).map((chunk) => store.db.insert(t).values(chunk)),
+    ]);
   });
 }

@@ -192,15 +192,39 @@ test("the writer keeps its statements: one prepared per text, however many write
   assert.is(writer.statements, 2);
 });
 
+test("batches of any size keep a handful of statements: rows go in chunks of powers of two", async ({ store }) => {
+  const writer = writerOf(store.db)!;
+  for (let k = 1; k <= 40; k++) {
+    await saveRecords(store, Array.from({ length: k }, (_, i) => record(i)), 0);
+    await upsertMembers(
+      store,
+      Array.from({ length: k }, (_, i) => ({
+        name: `m${i}`,
+        address: `10.0.0.${i}:7443`,
+        certificate: `C${i}`,
+        heartbeat: k,
+      })),
+    );
+  }
+  // Per table chunks of 1, 2, 4, 8, 16 and 32 rows, and the delete of expired records (a text
+  // per batch size before: 81 statements, about 25 KB of native memory each).
+  assert.is(writer.statements, 13);
+  assert.is((await loadRecords(store, 0)).length, 40);
+  const members = await listMembers(store);
+  assert.is(members.length, 40);
+  assert.ok(members.every((m) => m.heartbeat === 40), "every row written by the last batch");
+});
+
 test("past its statement bound the writer starts a new connection, and writes go on", async ({ store }) => {
   const writer = writerOf(store.db)!;
   const n = MAX_STATEMENTS + 5;
-  // A batch of k records is a text of its own: n texts, and the delete.
+  // n texts of their own (a comment tells them apart), then a write through the store.
   for (let k = 1; k <= n; k++) {
-    await saveRecords(store, Array.from({ length: k }, (_, i) => record(i)), 0);
+    await writer.write([{ sql: `SELECT ? /* ${k} */`, params: [k] }]);
   }
   assert.ok(writer.statements < MAX_STATEMENTS, `${writer.statements} statements kept`);
-  assert.is((await loadRecords(store, 0)).length, n);
+  await saveRecords(store, [record(1)], 0);
+  assert.is((await loadRecords(store, 0)).length, 1);
 });
 
 test.run();
