@@ -4,7 +4,9 @@
  *
  * Layout (modes as MicroCluster's): `DIR` 0711; `DIR/control.socket` 0660; `DIR/database/` 0700
  * holding `cohort.db`; `DIR/server.crt|key` (this member's identity); `DIR/cluster.crt|key`
- * (shared by every member); `DIR/daemon.json`; `DIR/daemon.pid` (the lock).
+ * (shared by every member); `DIR/daemon.json`; `DIR/daemon.pid` (the lock); while a change is
+ * under way `DIR/transition.json` (`transition.ts`), and after a join until the store holds the
+ * view it was handed `DIR/join_view.json` (`join_view.ts`).
  *
  * @module
  */
