@@ -12,6 +12,9 @@
  * MicroCluster takes up to 30 s here (a lost notification falls back to its 30 s timer); the
  * target is under 1 s. The machine's load (`uptime`) is printed with the table.
  *
+ * `--cpu-prof DIR` profiles (Node's `--cpu-prof`) the last member's upgraded process and the first
+ * member's waiting one of each round, into `DIR/n<N>-round<R>/<member>/` (Node only).
+ *
  * `--logs DIR` writes each round's daemon logs there (`n<N>-round<R>/<member>.log`, the previous
  * process's as `<member>.previous.log`) with the bench's own times (`times.json`, ms since the
  * epoch, as the logs' `time`); `--log-level debug` starts the daemons at that level.
@@ -30,8 +33,15 @@ import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { requestJson } from "../../lib/net/client.ts";
-import { isDeno } from "../../lib/runtime.ts";
-import { EXTENSIONS, type Member, stop, stopMembers } from "../../tests/helpers/cluster.ts";
+import { isDeno, selfCommand } from "../../lib/runtime.ts";
+import {
+  daemonArgs,
+  EXTENSIONS,
+  type Member,
+  stop,
+  stopMembers,
+} from "../../tests/helpers/cluster.ts";
+import { ENTRY, startDaemonProcess } from "../../tests/helpers/process.ts";
 import { formWith, logged, spawnMember, startWith } from "../../tests/helpers/upgrade.ts";
 
 const { values } = parseArgs({
@@ -41,6 +51,7 @@ const { values } = parseArgs({
     "poll-ms": { type: "string", default: "0" },
     logs: { type: "string" },
     "log-level": { type: "string", default: "info" },
+    "cpu-prof": { type: "string" },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -165,6 +176,28 @@ interface Sample {
   startup: number;
   /** Spawn of the last member → it answers ready itself, ms. */
   lastReady: number;
+  /** The steps of the last member's start after its first answer, ms (its "Rejoined" line). */
+  steps: Record<string, number>;
+}
+
+/**
+ * Spawns the daemon of `m` (no wait), under Node's CPU profiler when `--cpu-prof` is given and
+ * `profile` (its profile is written when the process exits).
+ */
+function spawnProfiled(
+  m: Member,
+  options: { extensions: string[]; env: Record<string, string> },
+  where: { size: number; round: number; profile: boolean },
+): void {
+  if (!values["cpu-prof"] || !where.profile || isDeno) return spawnMember(m, options);
+  const dir = join(values["cpu-prof"], `n${where.size}-round${where.round}`, m.name);
+  mkdirSync(dir, { recursive: true });
+  const { command, args } = selfCommand(ENTRY);
+  m.daemon = startDaemonProcess(
+    daemonArgs(m, options),
+    { command, args: ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--cpu-prof-interval=250", ...args] },
+    options.env,
+  );
 }
 
 async function measure(size: number): Promise<Sample[]> {
@@ -183,19 +216,22 @@ async function measure(size: number): Promise<Sample[]> {
       await Promise.all(rest.map(async (m) => {
         await stop(m);
         previous.set(m.name, m.daemon!.logs());
-        await startWith(m, { extensions, env });
+        if (m === list[0] && values["cpu-prof"]) {
+          spawnProfiled(m, { extensions, env }, { size, round, profile: true });
+        } else await startWith(m, { extensions, env });
         await waiting(m);
       }));
       await stop(last);
       previous.set(last.name, last.daemon!.logs());
       const t0 = performance.now();
       const epoch0 = Date.now() - t0;
-      spawnMember(last, { extensions, env });
+      spawnProfiled(last, { extensions, env }, { size, round, profile: true });
       const [answered, ...ready] = await Promise.all([firstAnswer(last), ...list.map(readyAt)]);
       samples.push({
         total: Math.max(...ready) - t0,
         startup: answered - t0,
         lastReady: ready[ready.length - 1] - t0,
+        steps: rejoinSteps(last),
       });
       if (values.logs) {
         const dir = join(values.logs, `n${size}-round${round}`);
@@ -221,12 +257,30 @@ async function measure(size: number): Promise<Sample[]> {
   return samples;
 }
 
+/** The step times (`*_ms`) of the last "Rejoined the cluster" line of `m`. */
+function rejoinSteps(m: Member): Record<string, number> {
+  const line = logged(m, "Rejoined the cluster").at(-1) ?? {};
+  return Object.fromEntries(
+    Object.entries(line).filter(([k, v]) => k.endsWith("_ms") && typeof v === "number"),
+  ) as Record<string, number>;
+}
+
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const ms = (x: number) => `${Math.round(x)} ms`;
 
 const rows: string[][] = [];
+const stepLines: string[] = [];
 for (const size of SIZES) {
   const s = await measure(size);
+  const names = [...new Set(s.flatMap((x) => Object.keys(x.steps)))];
+  stepLines.push(
+    `${size} members, the last member's start after its first answer (p50 / max): ${
+      names.map((n) => {
+        const xs = s.map((x) => x.steps[n] ?? 0);
+        return `${n.replace(/_ms$/, "")} ${Math.round(p50(xs))} / ${Math.round(Math.max(...xs))}`;
+      }).join(", ")
+    } ms`,
+  );
   const total = s.map((x) => x.total);
   const startup = s.map((x) => x.startup);
   const wake = s.map((x) => x.total - x.startup);
@@ -268,5 +322,5 @@ process.stdout.write(
       POLL_ALL_MS ? `every member polled every ${POLL_ALL_MS} ms` : "asked on its log lines"
     }, ${foundByFallback} found by the ${FALLBACK_MS} ms safety poll)\n${
       spawnSync("uptime", { encoding: "utf8" }).stdout.trim()
-    }\n${line(head)}\n${rows.map(line).join("\n")}\n`,
+    }\n${line(head)}\n${rows.map(line).join("\n")}\n${stepLines.join("\n")}\n`,
 );

@@ -45,6 +45,25 @@ function sleep(clock: Clock, ms: number): Promise<void> {
 export async function openInitialized(ctx: MemberContext): Promise<void> {
   const config = ctx.config!;
   const code = ctx.code();
+  const clock = ctx.env.clock;
+  let mark = clock.now();
+  const cpuMs = ctx.env.cpuMs;
+  let cpuMark = cpuMs?.() ?? 0;
+  /**
+   * Where a start's time went (issue 15: the last upgraded member's wake-up), ms per step: wall
+   * time on the member's clock, and this process's CPU time where the environment tells it
+   * (`_cpu_ms`: on a loaded machine the wall time is mostly waiting for a core).
+   */
+  const steps: Record<string, number> = {};
+  const step = (name: string) => {
+    const now = clock.now();
+    steps[`${name}_ms`] = now - mark;
+    mark = now;
+    if (!cpuMs) return;
+    const cpu = cpuMs();
+    steps[`${name}_cpu_ms`] = cpu - cpuMark;
+    cpuMark = cpu;
+  };
   const stored = await listMembers(ctx.store);
   const own = stored.find((m) => m.name === config.name);
   const announce = own?.extensions.length
@@ -67,22 +86,31 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
       void ctx.background.run("Removing the view the join kept", () => removeJoinView(ctx.paths))
     );
   }
+  step("network");
   if (net.view.selfRemoved()) return learnRemoved(ctx, "own tombstone in the store");
   const since = net.gossip.record(MEMBER_RECORD, config.name)?.version ?? 0;
   const { cert, key, clusterCert } = net.identity;
+  const learnStart = mark;
   const [, removal] = await Promise.all([
     // One answer is enough: a push-pull carries the whole member table.
-    joinFirst(net.gossip, seeds),
+    joinFirst(net.gossip, seeds).then(() => {
+      steps.push_pull_ms = clock.now() - learnStart;
+    }),
     askRemoved(ctx, seeds, config.name, since, {
       cert,
       key,
       fingerprint: fingerprint(clusterCert),
+    }).then((answer) => {
+      steps.removal_ms = clock.now() - learnStart;
+      return answer;
     }),
   ]);
+  step("learn");
   if (removal === "removed" || net.view.selfRemoved()) {
     return learnRemoved(ctx, "removed while it was down");
   }
   await listsKnown(ctx, net);
+  step("lists");
   // A join committed but not yet marked complete (a crash in between): complete it now.
   if (net.view.roster().get(config.name)?.joining) markJoined(net);
   const gate = new UpgradeGate({
@@ -102,6 +130,7 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
     },
   });
   await hearBeforeDeciding(ctx, net, gate, seeds);
+  step("hear");
   const decision = gate.begin();
   if (decision.decision === "refuse") {
     await refuse(ctx, net, seeds, decision.message);
@@ -120,9 +149,12 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
       throw err;
     }
   }
+  step("migrations");
   // Its tombstone may have arrived meanwhile: then it is removed, and stays so.
   if (!ctx.machine.is("starting")) return;
   await runWith(ctx, net);
+  step("write");
+  ctx.logger.info("Rejoined the cluster", { decision: decision.decision, ...steps });
   if (!ctx.machine.is("starting")) return;
   if (!decision.serve) {
     ctx.machine.to("waiting", "members behind");
