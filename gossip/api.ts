@@ -162,7 +162,10 @@ export interface Gossip extends MembershipView, RecordStore {
    * `leavePropagateMs`, then stops.
    */
   leave(): Promise<void>;
-  /** Changes the local metadata; bumps the incarnation and gossips at once. */
+  /**
+   * Changes the local metadata; bumps the incarnation and gossips at once. A change of versions
+   * (schemas, extension list) is announced to every live member in one hop (dissemination.ts).
+   */
   updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void;
   /**
    * Records `name`, a member this one has just admitted, as `alive` at incarnation 0 with the

@@ -12,7 +12,9 @@
  * wait for the CPU each hop is a wait of a few hundred milliseconds (N=50 at load 45: 0.6 s
  * before the first member but the admitting one saw the join, 1.4 s before the median did);
  * one hop costs the admitting member N − 2 frames once per join, fewer than the digest
- * exchanges it starts with every member after it (`Gossip.sync`).
+ * exchanges it starts with every member after it (`Gossip.sync`). A member's own change of
+ * versions (`updateMeta`: an upgrade taking effect) is announced the same way: the members
+ * waiting in an upgrade open on it, and an epidemic's hops were most of their wait.
  *
  * @module
  */

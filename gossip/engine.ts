@@ -233,11 +233,21 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
 
   updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void {
     if (this.#stopped) return;
+    const before = this.state.self.meta;
     this.state.setLocalMeta({
       ...this.state.self.meta,
       extensions: this.state.localList,
       ...meta,
     } as MemberMeta);
+    const after = this.state.self.meta;
+    // New versions (a restarted member's upgrade taking effect) are what the waiting members'
+    // upgrade gates wait for: every live member at once, as an admission (dissemination.ts),
+    // not in an epidemic's hops and push rounds. Once per member per upgrade.
+    if (
+      before.schemaInternal !== after.schemaInternal ||
+      before.schemaExternal !== after.schemaExternal ||
+      before.extensionDigest !== after.extensionDigest
+    ) this.#out.announce();
   }
 
   admit(name: string, meta: Partial<MemberMeta> & { address: string }): void {
