@@ -138,7 +138,8 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
     throw new IncompatibleError(decision.message);
   }
   net.attachGate(gate);
-  if (decision.serve) {
+  // Without app migrations there is nothing deferred: the store applied cohort's own at open.
+  if (decision.serve && ctx.options.appMigrations) {
     try {
       await applyMigrations(ctx.store, {
         appMigrations: ctx.options.appMigrations,
@@ -284,17 +285,25 @@ async function refuse(
 /** The gate opened after a wait: apply the app's migrations, serve, run `onStart`. */
 async function openAfterWait(ctx: MemberContext, waitedMs: number): Promise<void> {
   if (!ctx.machine.is("waiting")) return;
-  try {
-    await applyMigrations(ctx.store, {
-      appMigrations: ctx.options.appMigrations,
-      logger: ctx.logger,
-    });
-  } catch (err) {
-    ctx.logger.error("Cannot open: the app's migrations failed", { err });
-    if (!ctx.machine.is("waiting")) return;
-    ctx.machine.to("refused", "app migrations failed");
-    await ctx.stop();
-    return;
+  // Every waiting member opens on the same news: a store round trip here is on the path (issue
+  // 15's wake-up). Without app migrations nothing was deferred (see openInitialized).
+  if (ctx.options.appMigrations) {
+    try {
+      await applyMigrations(ctx.store, {
+        appMigrations: ctx.options.appMigrations,
+        logger: ctx.logger,
+      });
+    } catch (err) {
+      ctx.logger.error("Cannot open: the app's migrations failed", { err });
+      if (!ctx.machine.is("waiting")) return;
+      ctx.machine.to("refused", "app migrations failed");
+      await ctx.stop();
+      return;
+    }
+  } else {
+    // This runs inside the dispatch of the view change that opened the gate: the rest waits
+    // until that change reached every consumer, as it did behind the migrations' first query.
+    await Promise.resolve();
   }
   if (!ctx.machine.is("waiting")) return; // removed or stopped meanwhile
   ctx.machine.to("online", "every member upgraded");
