@@ -12,6 +12,9 @@
  * MicroCluster takes up to 30 s here (a lost notification falls back to its 30 s timer); the
  * target is under 1 s. The machine's load (`uptime`) is printed with the table.
  *
+ * `--busy K` runs K CPU-bound loops (`sh -c 'while :; do :; done'`) beside the cluster while the
+ * rounds are measured (from the cluster's formation on), killed at the end.
+ *
  * `--cpu-prof DIR` profiles (Node's `--cpu-prof`) the last member's upgraded process and the first
  * member's waiting one of each round, into `DIR/n<N>-round<R>/<member>/` (Node only).
  *
@@ -27,7 +30,7 @@
  *   [--poll-ms N] [--logs DIR] [--log-level debug]` (daemons run under the runtime that runs
  *   this script).
  */
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
@@ -52,9 +55,12 @@ const { values } = parseArgs({
     logs: { type: "string" },
     "log-level": { type: "string", default: "info" },
     "cpu-prof": { type: "string" },
+    busy: { type: "string", default: "0" },
   },
 });
 const ROUNDS = Number(values.rounds);
+/** CPU-bound loops beside the cluster (at most 8). */
+const BUSY = Math.max(0, Math.min(8, Number(values.busy) || 0));
 const SIZES = values.sizes!.split(",").map(Number);
 /** Poll every member this often instead of asking on its log lines, ms (0: do not). */
 const POLL_ALL_MS = Math.max(0, Number(values["poll-ms"]) || 0);
@@ -270,6 +276,11 @@ const ms = (x: number) => `${Math.round(x)} ms`;
 
 const rows: string[][] = [];
 const stepLines: string[] = [];
+const busy: ChildProcess[] = [];
+for (let i = 0; i < BUSY; i++) {
+  busy.push(spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
+}
+process.on("exit", () => busy.forEach((b) => b.kill("SIGKILL")));
 for (const size of SIZES) {
   const s = await measure(size);
   const names = [...new Set(s.flatMap((x) => Object.keys(x.steps)))];
@@ -300,6 +311,7 @@ for (const size of SIZES) {
     ms(Math.max(...others)),
   ]);
 }
+busy.forEach((b) => b.kill("SIGKILL"));
 const head = [
   "members",
   "rounds",
@@ -320,7 +332,7 @@ process.stdout.write(
     `control socket; MicroCluster: up to 30 s; target < 1 s; first answer→all ready: < 300 ms ` +
     `at 10; ${
       POLL_ALL_MS ? `every member polled every ${POLL_ALL_MS} ms` : "asked on its log lines"
-    }, ${foundByFallback} found by the ${FALLBACK_MS} ms safety poll)\n${
+    }, ${foundByFallback} found by the ${FALLBACK_MS} ms safety poll; ${BUSY} busy loop(s))\n${
       spawnSync("uptime", { encoding: "utf8" }).stdout.trim()
     }\n${line(head)}\n${rows.map(line).join("\n")}\n${stepLines.join("\n")}\n`,
 );
