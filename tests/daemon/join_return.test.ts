@@ -5,13 +5,16 @@
  * the join was accepted, then (bounded) 500 ms, half of what it took after the admission.
  * Whole members on the simulated clock, the admitting member's gossip stalled (its traffic
  * waits, as under `kill -STOP` or a long task) while its HTTPS admission still answers, or the
- * joiner's catch-up exchange made to never answer.
+ * joiner's catch-up exchange made to never answer. Nor does the answer wait for a directory sync
+ * after the commit's own: removing the join's mark (`transition.json`) synced the state
+ * directory again, and under a loaded disk each fsync took up to seconds (issue 15).
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
 import type { GossipFactory } from "../../lib/daemon/gossip_port.ts";
 import { resolveConfig } from "../../gossip/config.ts";
+import { asyncFiles, type Files, useFiles } from "../../lib/files.ts";
 import { MemoryCluster } from "../helpers/memory_member.ts";
 
 interface Ctx {
@@ -119,6 +122,52 @@ test("init --token answers without waiting for its catch-up exchange: no time pa
     assert.equal(own, ["m1", "m2"], "the joiner lists the cluster from its own view");
   } finally {
     release();
+    await sim.drive(join.catch(() => {}));
+  }
+});
+
+test("init --token answers without a directory sync after the join's mark is removed", async ({ sim }) => {
+  const m1 = await sim.start("m1");
+  await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: address(1) }));
+  const m2 = await sim.start("m2");
+  const token = await m1.createToken("m2", 0);
+  // From the removal of the joiner's mark on, its file syncs wait until the test lets them go.
+  let markRemoved = false;
+  const held: (() => void)[] = [];
+  const previous = useFiles(
+    {
+      ...asyncFiles,
+      rm: async (path, options) => {
+        await asyncFiles.rm(path, options);
+        if (path.endsWith("transition.json") && path.includes("cohort-mem-m2-")) markRemoved = true;
+      },
+      sync: async (path) => {
+        if (markRemoved) await new Promise<void>((r) => held.push(r));
+        await asyncFiles.sync(path);
+      },
+    } satisfies Files,
+  );
+  let answered = false;
+  const join = m2.initialize({
+    bootstrap: false,
+    name: "m2",
+    address: address(2),
+    join_token: token,
+  }).finally(() => (answered = true));
+  join.catch(() => {});
+  try {
+    for (let t = 0; t < 60_000 && !answered; t += 10) {
+      await new Promise((r) => setTimeout(r, 1));
+      sim.clock.advance(10);
+    }
+    assert.ok(markRemoved, "the join's mark was never removed");
+    assert.ok(answered, "the join's answer waited for a sync after its mark was removed");
+    await join;
+    assert.is(m2.status(), "online");
+  } finally {
+    useFiles(previous);
+    markRemoved = false;
+    for (const go of held.splice(0)) go();
     await sim.drive(join.catch(() => {}));
   }
 });
