@@ -238,6 +238,18 @@ export const CHUNK_CHARS = 256 * 1024;
  */
 export const MAX_FRAME_BYTES = 384 * 1024;
 
+/**
+ * The largest gossip frame a member accepts on a connection whose dialler did not ask for our
+ * link proof (`link_proof.ts`): a member of a release before it, which chunks state by JSON
+ * chars ({@link CHUNK_CHARS} of them, up to 3 UTF-8 bytes each) and so sends frames of up to
+ * some 770 KiB when records or names are non-ASCII; refused, its full-state exchanges never
+ * reach upgraded members during a rolling upgrade. Dialling without the proof also lets a
+ * hostile certificate send frames this large, as any member could before: a frame of dense
+ * JSON of this size takes about 4× as long to decode as one of {@link MAX_FRAME_BYTES}
+ * (`scripts/bench/frame_parse.ts`), still bounded by each sender's handling budget.
+ */
+export const LEGACY_MAX_FRAME_BYTES = 3 * CHUNK_CHARS + 32 * 1024;
+
 // Objects already validated (or converted) once: in-process transports hand the same frozen
 // update to every receiver, so a 1000-member simulation validates each update once, not 1000×.
 const validUpdates = new WeakSet<object>();

@@ -31,6 +31,8 @@ import {
   type WsContext,
 } from "./ws_context.ts";
 import type { WsSharing } from "./ws_sharing.ts";
+import { isShareNonce, SHARE_HEADER } from "./link_proof.ts";
+import { LEGACY_MAX_FRAME_BYTES } from "./messages.ts";
 
 /** An inbound connection that received no frame and no ping for this many sweeps is closed. */
 const INBOUND_IDLE_SWEEPS = 6;
@@ -102,6 +104,16 @@ export function createWsInbound(
     maxPayload: ctx.maxFrame,
     clientTracking: false,
   });
+  // A dialler that does not ask for our link proof runs a release that chunks state by chars:
+  // its frames may reach LEGACY_MAX_FRAME_BYTES (see there for the cost); one that asks is held
+  // to maxFrame. The limit is ws's per connection, taken from the server that upgrades it.
+  const legacyWss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: Math.max(ctx.maxFrame, LEGACY_MAX_FRAME_BYTES),
+    clientTracking: false,
+  });
+  wss.on("close", () => legacyWss.close());
   const inbound = new Set<Inbound>();
   const limiter = options.inboundRate ? new PeerRateLimiter(options.inboundRate) : undefined;
   const perSecond = options.inboundRate?.handlingMsPerSecond;
@@ -120,6 +132,10 @@ export function createWsInbound(
   const overLimit = new CountedLog();
   const readers = sharing.readers;
   wss.on("headers", (headers: string[], req: IncomingMessage) => sharing.addProof(headers, req));
+  legacyWss.on(
+    "headers",
+    (headers: string[], req: IncomingMessage) => sharing.addProof(headers, req),
+  );
   /** Connections that handed frames on in this turn; their counts are reset at its end. */
   const counted = new Set<Inbound>();
   const endTurn = () => {
@@ -159,7 +175,8 @@ export function createWsInbound(
       return reject(socket, "400 Bad Request", { remote, fingerprint, advertised: from ?? null });
     }
     const proved = sharing.offerProof(req, fingerprint);
-    wss.handleUpgrade(req, socket, head, (ws) => {
+    const upgrader = isShareNonce(req.headers[SHARE_HEADER]) ? wss : legacyWss;
+    upgrader.handleUpgrade(req, socket, head, (ws) => {
       const conn: Inbound = {
         ws,
         from,

@@ -1,0 +1,383 @@
+/**
+ * A rolling upgrade from an older cohort build to this tree's, with real daemons of both side by
+ * side, as an operator runs it: N members of the old build (bootstrap + tokens through its CLI),
+ * a state of app records of mostly non-ASCII characters (euro signs, several hundred KiB in
+ * UTF-8), then each member in turn stopped and restarted on the same state directory with this
+ * tree's `dist/`. After every step it checks, on every member: every other member listed and
+ * ONLINE, nobody suspected or declared dead (in any daemon's log), every record present, a
+ * record and an app version written on an old member seen on the new ones and back. On the
+ * first step the upgraded member first starts with one more extension and must wait (not
+ * ready, the others showing the upgrade), then starts with the cluster's extensions and serves.
+ *
+ * Usage: `npx tsx scripts/upgrade_from.ts <git-ref> [--members N] [--prev-dir DIR] [--keep]`
+ * - `<git-ref>`: the older build; it is checked out in a temporary git worktree and built there
+ *   (`npm run build`) with this tree's node_modules, which needs an equal package-lock.json.
+ * - `--prev-dir DIR`: use an already built checkout of the older build instead (no git, no build).
+ * - `--members N`: cluster size, 2 to 9 (default 3).
+ * - `--keep`: keep the temporary worktree (its path is printed) for another run.
+ * Needs this tree's `dist/` (`npm run build`). Exit 0 when every check held, 1 otherwise.
+ */
+// deno-lint-ignore-file no-explicit-any
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { freePort } from "../tests/helpers/process.ts";
+
+const root = resolve(import.meta.dirname ?? ".", "..");
+const USAGE = "Usage: upgrade_from <git-ref> [--members N] [--prev-dir DIR] [--keep]";
+const EXTENSIONS = "feature_a,feature_b";
+
+function usage(message: string): never {
+  console.error(`Error: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      members: { type: "string", default: "3" },
+      "prev-dir": { type: "string" },
+      keep: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+} catch (err) {
+  usage((err as Error).message);
+}
+const args = parsed.values;
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const count = Number(args.members);
+if (!Number.isInteger(count) || count < 2 || count > 9) {
+  usage(`--members must be a whole number from 2 to 9, got "${args.members}"`);
+}
+const ref = parsed.positionals[0];
+if (!ref && !args["prev-dir"]) usage("give the older build's git ref (or --prev-dir DIR)");
+if (!existsSync(join(root, "dist/mod.js"))) usage("dist/mod.js is missing: run `npm run build`");
+
+const step = (text: string) => console.error(`[upgrade_from ${elapsed()}] ${text}`);
+const t0 = Date.now();
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+const failures: string[] = [];
+const check = (ok: boolean, what: string) => {
+  if (!ok) failures.push(what);
+  step(`${ok ? "ok  " : "FAIL"} ${what}`);
+};
+
+/** Checks out and builds `ref` in a temporary worktree; returns its path. */
+function buildOld(gitRef: string): string {
+  const git = (...a: string[]) => execFileSync("git", ["-C", root, ...a], { encoding: "utf8" });
+  const commit = git("rev-parse", "--verify", `${gitRef}^{commit}`).trim();
+  const locks = git("diff", "--name-only", commit, "--", "package-lock.json").trim();
+  if (locks) {
+    usage(
+      `package-lock.json differs between ${gitRef} and this tree: build that checkout with ` +
+        `its own node_modules and pass --prev-dir DIR`,
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), "cohort-prev-"));
+  rmSync(dir, { recursive: true });
+  step(`checking out ${gitRef} (${commit.slice(0, 9)}) in ${dir}`);
+  git("worktree", "add", "--detach", dir, commit);
+  symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+  step("building it (npm run build)");
+  execFileSync("npm", ["run", "build"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
+  return dir;
+}
+
+const prevDir = args["prev-dir"] ? resolve(args["prev-dir"]) : buildOld(ref!);
+if (!existsSync(join(prevDir, "dist/mod.js"))) usage(`${prevDir}/dist/mod.js is missing`);
+const OLD = join(prevDir, "dist/mod.js");
+const NEW = join(root, "dist/mod.js");
+
+interface Member {
+  name: string;
+  dir: string;
+  address: string;
+  entry: string;
+  child?: ChildProcess;
+  /** Every log line of every daemon process this member ran. */
+  log: string;
+}
+const members: Member[] = [];
+const kind = (m: Member) => (m.entry === OLD ? "old" : "new");
+
+function cli(m: Member, argv: string[], input?: string): Promise<{ code: number; out: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [m.entry, ...argv, "--state-dir", m.dir], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    child.stdin!.end(input ?? "");
+    child.on("close", (code) => done({ code: code ?? 1, out: out.trim() }));
+  });
+}
+
+/** A request on `m`'s control socket; the JSON answer. */
+function api(m: Member, method: string, path: string, body?: unknown): Promise<any> {
+  return new Promise((done, fail) => {
+    const req = request({
+      socketPath: join(m.dir, "control.socket"),
+      method,
+      path,
+      headers: { "content-type": "application/json" },
+    }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (text += d));
+      res.on("end", () => {
+        try {
+          done({ ...JSON.parse(text), status: res.statusCode });
+        } catch {
+          done({ status: res.statusCode, text });
+        }
+      });
+    });
+    req.on("error", fail);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+async function eventually<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000) {
+  const until = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await f();
+      if (v !== undefined && v !== false) return true;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(100);
+  }
+  step(`gave up waiting: ${what}${last ? ` (${(last as Error).message})` : ""}`);
+  return false;
+}
+
+async function startDaemon(m: Member, extensions = EXTENSIONS): Promise<void> {
+  m.child = spawn(process.execPath, [
+    m.entry,
+    "daemon",
+    "--state-dir",
+    m.dir,
+    "--extensions",
+    extensions,
+  ], { stdio: ["ignore", "ignore", "pipe"] });
+  m.child.stderr!.on("data", (d) => (m.log += d));
+  const socket = join(m.dir, "control.socket");
+  const up = await eventually(`${m.name} control socket`, async () => {
+    if (m.child!.exitCode !== null) throw new Error(`exited ${m.child!.exitCode}`);
+    return existsSync(socket) && (await api(m, "GET", "/core/1.0")).status === 200;
+  }, 60_000);
+  if (!up) throw new Error(`${m.name} did not start:\n${m.log.slice(-3000)}`);
+}
+
+async function stopDaemon(m: Member): Promise<void> {
+  const c = m.child;
+  if (!c || c.exitCode !== null || c.signalCode !== null) return;
+  c.kill("SIGTERM");
+  for (let i = 0; i < 200 && c.exitCode === null && c.signalCode === null; i++) await sleep(50);
+  if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  while (c.exitCode === null && c.signalCode === null) await sleep(20);
+}
+
+/** `name:STATUS` of every entry `m` lists, sorted. */
+async function view(m: Member): Promise<string> {
+  const res = await api(m, "GET", "/core/1.0/cluster");
+  return res.metadata.map((e: any) => `${e.name}:${e.status}`).sort().join(",");
+}
+
+/** Log lines (any daemon of any member) that say a member was suspected or declared dead. */
+function suspicions(): string[] {
+  const out: string[] = [];
+  for (const m of members) {
+    for (const line of m.log.split("\n")) {
+      if (/suspect|declared dead|"dead"/i.test(line) && !/refute/i.test(line)) {
+        out.push(`${m.name}: ${line.slice(0, 300)}`);
+      }
+    }
+  }
+  return out;
+}
+
+// Records: values of euro signs, 4000 chars each (12 000 UTF-8 bytes); 60 of them are 240 000
+// chars, under the 262 144-char budget, and 720 000 bytes: more than one 384 KiB frame.
+const EURO_RECORDS = 60;
+const euroValue = (i: number) => `${i}:`.padEnd(4000, "€");
+
+async function recordsOn(m: Member, prefix: string): Promise<Map<string, unknown>> {
+  const res = await api(m, "GET", `/core/1.0/records?prefix=${encodeURIComponent(prefix)}`);
+  if (res.status !== 200) throw new Error(`records on ${m.name}: ${res.status} ${res.error}`);
+  return new Map(res.metadata.map((r: any) => [r.key, r.value]));
+}
+
+async function put(m: Member, key: string, value: unknown): Promise<void> {
+  const res = await api(m, "PUT", `/core/1.0/records/${encodeURIComponent(key)}`, { value });
+  if (res.status !== 200) throw new Error(`put ${key} on ${m.name}: ${res.status} ${res.error}`);
+}
+
+/** Every member sees every other ONLINE, all euro records, and no suspicion was logged. */
+async function checkAll(label: string): Promise<void> {
+  const want = members.map((m) => `${m.name}:ONLINE`).sort().join(",");
+  for (const m of members) {
+    let got = "";
+    const ok = await eventually(`${m.name} lists all ONLINE`, async () => {
+      got = await view(m);
+      return got === want;
+    });
+    check(ok, `${label}: ${m.name} (${kind(m)}) lists ${ok ? "every member ONLINE" : got}`);
+  }
+  for (const m of members) {
+    let n = 0;
+    const ok = await eventually(`${m.name} euro records`, async () => {
+      const got = await recordsOn(m, "euro/");
+      n = [...got].filter(([k, v]) => v === euroValue(Number(k.slice(5)))).length;
+      return n === EURO_RECORDS;
+    });
+    check(ok, `${label}: ${m.name} (${kind(m)}) holds ${n}/${EURO_RECORDS} euro records`);
+  }
+  const s = suspicions();
+  check(
+    s.length === 0,
+    `${label}: no member suspected or declared dead` +
+      (s.length ? `:\n  ${s.slice(0, 5).join("\n  ")}` : ""),
+  );
+}
+
+/** A record and an app version written on `from` are seen on every member in `to`. */
+async function spreads(label: string, from: Member, to: Member[]): Promise<void> {
+  const key = `probe/${from.name}-${Date.now()}`;
+  const value = `${label} ${"€".repeat(100)}`;
+  await put(from, key, value);
+  for (const m of to) {
+    const ok = await eventually(
+      `${key} on ${m.name}`,
+      async () => (await recordsOn(m, key)).get(key) === value,
+    );
+    check(
+      ok,
+      `${label}: record put on ${from.name} (${kind(from)}) seen on ${m.name} (${kind(m)})`,
+    );
+  }
+  const version = `9.${Date.now() % 100000}.0`;
+  const set = await cli(from, ["app-version", version]);
+  if (set.code !== 0) throw new Error(`app-version on ${from.name}: ${set.out}`);
+  for (const m of to) {
+    const ok = await eventually(`app version of ${from.name} on ${m.name}`, async () => {
+      const res = await api(m, "GET", "/core/1.0/cluster");
+      return res.metadata.find((e: any) => e.name === from.name)?.app_version === version;
+    });
+    check(
+      ok,
+      `${label}: app version set on ${from.name} (${kind(from)}) seen on ${m.name} (${kind(m)})`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  for (let i = 1; i <= count; i++) {
+    const dir = mkdtempSync(join(tmpdir(), `cohort-up${i}-`));
+    members.push({
+      name: `u${i}`,
+      dir,
+      address: `127.0.0.1:${await freePort()}`,
+      entry: OLD,
+      log: "",
+    });
+  }
+  await Promise.all(members.map((m) => startDaemon(m)));
+  const [first, ...rest] = members;
+  const boot = await cli(first, ["init", first.name, first.address, "--bootstrap"]);
+  if (boot.code !== 0) throw new Error(`bootstrap: ${boot.out}`);
+  for (const m of rest) {
+    const token = await cli(first, ["tokens", "add", m.name]);
+    if (token.code !== 0) throw new Error(`token for ${m.name}: ${token.out}`);
+    const joined = await cli(m, ["init", m.name, m.address, "--token", "-"], token.out + "\n");
+    if (joined.code !== 0) throw new Error(`${m.name} join: ${joined.out}`);
+  }
+  step(`formed ${count} members of the old build (${prevDir})`);
+  for (let i = 0; i < EURO_RECORDS; i++) await put(members[i % count], `euro/${i}`, euroValue(i));
+  step(
+    `put ${EURO_RECORDS} euro records (${EURO_RECORDS * 4002} JSON chars, ` +
+      `${EURO_RECORDS * 12002} UTF-8 bytes)`,
+  );
+  await checkAll("old cluster");
+
+  for (let i = 0; i < count; i++) {
+    const m = members[i];
+    const label = `step ${i + 1}/${count}`;
+    await stopDaemon(m);
+    m.entry = NEW;
+    if (i === 0) {
+      // Ahead by one extension: it must wait, and the others must show the upgrade.
+      await startDaemon(m, `${EXTENSIONS},feature_upgrade_probe`);
+      const ready = (await api(m, "GET", "/core/1.0")).metadata?.ready;
+      check(
+        ready === false,
+        `${label}: ${m.name} (new, one more extension) waits (ready: ${ready})`,
+      );
+      for (const o of members.slice(1)) {
+        let got = "";
+        const ok = await eventually(`${o.name} shows the upgrade`, async () => {
+          got = await view(o);
+          return /UPGRADING|NEEDS UPGRADE/.test(got);
+        });
+        check(ok, `${label}: ${o.name} (old) shows the upgrade: ${got}`);
+      }
+      await stopDaemon(m);
+    }
+    await startDaemon(m);
+    let ready: unknown;
+    await eventually(`${m.name} ready`, async () => {
+      ready = (await api(m, "GET", "/core/1.0")).metadata?.ready;
+      return ready === true;
+    });
+    check(
+      ready === true,
+      `${label}: ${m.name} upgraded with the same extensions serves (ready: ${ready})`,
+    );
+    await checkAll(label);
+    const olds = members.filter((o) => o.entry === OLD);
+    const news = members.filter((o) => o.entry === NEW);
+    if (olds.length > 0) {
+      await spreads(label, olds[0], news);
+      await spreads(label, news[news.length - 1], olds);
+    } else await spreads(label, m, members.filter((o) => o !== m));
+  }
+}
+
+let code = 0;
+try {
+  await main();
+} catch (err) {
+  failures.push(String((err as Error).stack ?? err));
+  step(`FAIL ${(err as Error).message}`);
+} finally {
+  for (const m of members) await stopDaemon(m);
+  for (const m of members) rmSync(m.dir, { recursive: true, force: true });
+  if (!args["prev-dir"] && !args.keep) {
+    execFileSync("git", ["-C", root, "worktree", "remove", "--force", prevDir]);
+  } else if (!args["prev-dir"]) step(`kept the old build in ${prevDir}`);
+  const frames = members.flatMap((m) =>
+    m.log.split("\n").filter((l) => /1009|too big|Max payload/i.test(l)).map((l) =>
+      `${m.name}: ${l.slice(0, 200)}`
+    )
+  );
+  if (frames.length) {
+    step(`frames refused for size (${frames.length}):\n  ${frames.slice(0, 5).join("\n  ")}`);
+  }
+  code = failures.length ? 1 : 0;
+  step(failures.length ? `${failures.length} check(s) failed` : "every check held");
+}
+process.exit(code);
