@@ -26,8 +26,14 @@ test.before.each(async (ctx) => {
 });
 test.after.each(({ store }) => store.close());
 
-test("a removed member's row whose delete failed is deleted by the next flush", async ({ store }) => {
-  let failures = 1;
+/**
+ * A persistence over `store` whose first `failures` deletes of member rows fail (disk I/O), and
+ * how many of those failures are still to come.
+ */
+function persistenceFailing(
+  store: Store,
+  failures: number,
+): { persistence: ViewPersistence; failuresLeft: () => number } {
   const db = new Proxy(store.db, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
@@ -48,6 +54,11 @@ test("a removed member's row whose delete failed is deleted by the next flush", 
     entries: () => [],
     logger: silentLogger,
   });
+  return { persistence, failuresLeft: () => failures };
+}
+
+test("a removed member's row whose delete failed is deleted by the next flush", async ({ store }) => {
+  const { persistence, failuresLeft } = persistenceFailing(store, 1);
   persistence.onChange({
     kind: "record",
     record: { kind: MEMBER_RECORD, key: "m2", value: null, version: 2, origin: "m1" },
@@ -56,32 +67,12 @@ test("a removed member's row whose delete failed is deleted by the next flush", 
   });
   // A roster change starts a flush at once (it fails to delete); this one follows it.
   await persistence.flush();
-  assert.is(failures, 0, "the first delete failed");
+  assert.is(failuresLeft(), 0, "the first delete failed");
   assert.equal((await listMembers(store)).map((m) => m.name), ["m1"]);
 });
 
 test("afterWritten is called once a later batch wrote whole, not after a failed one", async ({ store }) => {
-  let failures = 2;
-  const db = new Proxy(store.db, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
-      if (property !== "delete") return value;
-      return (table: unknown) => {
-        if (table === coreClusterMembers && failures > 0) {
-          failures--;
-          throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
-        }
-        return value.call(target, table);
-      };
-    },
-  });
-  const persistence = new ViewPersistence({
-    store: { ...store, db },
-    view: {} as ClusterView,
-    clock: { ...systemClock, now: () => 1_000 },
-    entries: () => [],
-    logger: silentLogger,
-  });
+  const { persistence, failuresLeft } = persistenceFailing(store, 2);
   const seen: string[][] = [];
   // A roster change starts a batch at once; the callback is registered while it runs, after a
   // second change that batch does not hold.
@@ -102,9 +93,9 @@ test("afterWritten is called once a later batch wrote whole, not after a failed 
     void loadRecords(store, 0).then((rs) => seen[at].push(...rs.map((r) => r.key)));
   });
   // Both batches fail (the delete); what follows a failure in a batch is promise steps only.
-  for (let i = 0; failures > 0 && i < 5000; i++) await new Promise((r) => setTimeout(r, 2));
+  for (let i = 0; failuresLeft() > 0 && i < 5000; i++) await new Promise((r) => setTimeout(r, 2));
   await new Promise((r) => setTimeout(r, 0));
-  assert.is(failures, 0, "two batches failed");
+  assert.is(failuresLeft(), 0, "two batches failed");
   assert.is(seen.length, 0, "not called after a failed batch");
   await persistence.flush();
   assert.is(seen.length, 1, "called once, after the batch that wrote");

@@ -14,6 +14,7 @@ import * as assert from "uvu/assert";
 import {
   allOnline,
   api,
+  daemonsLastLines,
   decode,
   encode,
   formCluster,
@@ -25,7 +26,6 @@ import {
   startMember,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { lastLines } from "../helpers/process.ts";
 
 interface Ctx {
   cluster: Member[];
@@ -35,10 +35,7 @@ interface Ctx {
 const test = suite<Ctx>(
   "join deadline end to end",
   undefined,
-  (ctx) =>
-    [...(ctx.cluster ?? []), ...(ctx.joiner ? [ctx.joiner] : [])]
-      .map((m) => `--- ${m.name}:\n${m.daemon ? lastLines(m.daemon, 30) : "(not started)"}`)
-      .join("\n"),
+  (ctx) => daemonsLastLines([...(ctx.cluster ?? []), ctx.joiner]),
 );
 
 test.before(async (ctx) => {

@@ -16,6 +16,7 @@ import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import {
   allOnline,
+  daemonsLastLines,
   eventually,
   formCluster,
   issueToken,
@@ -26,7 +27,6 @@ import {
   startMember,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { lastLines } from "../helpers/process.ts";
 
 interface Ctx {
   cluster: Member[];
@@ -36,10 +36,7 @@ interface Ctx {
 const test = suite<Ctx>(
   "a joiner killed before its store holds the view it was handed",
   undefined,
-  (ctx) =>
-    [...(ctx.cluster ?? []), ...(ctx.joiner ? [ctx.joiner] : [])]
-      .map((m) => `--- ${m.name}:\n${m.daemon ? lastLines(m.daemon, 30) : "(not started)"}`)
-      .join("\n"),
+  (ctx) => daemonsLastLines([...(ctx.cluster ?? []), ctx.joiner]),
 );
 
 test.before(async (ctx) => {

@@ -14,6 +14,7 @@ import {
   cohort,
   type DaemonProcess,
   freePort,
+  lastLines,
   removeDir,
   type Run,
   startDaemonProcess,
@@ -284,6 +285,17 @@ export async function stop(m: Member): Promise<void> {
 export async function stopMembers(list: Member[]): Promise<void> {
   await Promise.all(list.map((m) => stop(m).catch(() => {})));
   for (const m of list) removeDir(m.dir);
+}
+
+/**
+ * What each member last logged (`n` lines each, members not started say so), for a suite's
+ * failure report; `undefined` entries (a member not made yet) are left out.
+ */
+export function daemonsLastLines(list: readonly (Member | undefined)[], n = 30): string {
+  return list
+    .filter((m): m is Member => m !== undefined)
+    .map((m) => `--- ${m.name}:\n${m.daemon ? lastLines(m.daemon, n) : "(not started)"}`)
+    .join("\n");
 }
 
 /** Decodes a join token. */
