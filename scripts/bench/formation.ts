@@ -50,22 +50,14 @@
  * (issue 15's targets: `--members 25` and `--members 50`, each also with `--busy 2`).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import {
-  appendFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { freePort } from "../../tests/helpers/process.ts";
 import { longTasks } from "./long_tasks.ts";
-import { summarise } from "./heap_summary.ts";
+import { summarise, takeHeapSnapshot } from "./heap_summary.ts";
 import { scrape } from "./scrape.ts";
 import { control } from "./control.ts";
 
@@ -497,20 +489,7 @@ function cliJoin(m: { name: string; dir: string; address: string }, token: strin
 
 /** Has member `pid` write its heap snapshot into SNAPSHOT_DIR, and prints what it holds. */
 async function heapSnapshot(pid: number): Promise<void> {
-  const list = () => readdirSync(SNAPSHOT_DIR!).filter((f) => f.endsWith(".heapsnapshot"));
-  const known = new Set(list());
-  process.kill(pid, "SIGUSR2");
-  let file: string | undefined;
-  let size = -1;
-  for (let k = 0; k < 600; k++) {
-    await sleep(200);
-    file ??= list().find((f) => !known.has(f));
-    if (!file) continue;
-    // Written by the member in one go: complete once its size stops growing.
-    const now = statSync(join(SNAPSHOT_DIR!, file)).size;
-    if (now === size && now > 0) break;
-    size = now;
-  }
+  const file = await takeHeapSnapshot(pid, SNAPSHOT_DIR!);
   if (!file) return note("no heap snapshot written");
   const { total, byKind, byName } = summarise(
     JSON.parse(readFileSync(join(SNAPSHOT_DIR!, file), "utf8")),

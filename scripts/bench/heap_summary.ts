@@ -13,9 +13,34 @@
  * Usage: `node --import tsx scripts/bench/heap_summary.ts FILE.heapsnapshot [--top 30]
  *   [--base OTHER.heapsnapshot]`
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import process from "node:process";
 import { parseArgs } from "node:util";
+
+/**
+ * Has member `pid` (started with `--heapsnapshot-signal=SIGUSR2`) write its heap snapshot into
+ * `dir`; resolves with the new file's name once it is complete, or `undefined` when none came
+ * within two minutes.
+ */
+export async function takeHeapSnapshot(pid: number, dir: string): Promise<string | undefined> {
+  const list = () => readdirSync(dir).filter((f) => f.endsWith(".heapsnapshot"));
+  const known = new Set(list());
+  process.kill(pid, "SIGUSR2");
+  let file: string | undefined;
+  let size = -1;
+  for (let k = 0; k < 600; k++) {
+    await sleep(200);
+    file ??= list().find((f) => !known.has(f));
+    if (!file) continue;
+    // Written by the member in one go: complete once its size stops growing.
+    const now = statSync(join(dir, file)).size;
+    if (now === size && now > 0) break;
+    size = now;
+  }
+  return file;
+}
 
 /** A V8 heap snapshot as `v8.writeHeapSnapshot` and `--heapsnapshot-signal` write it. */
 export interface Snapshot {

@@ -34,20 +34,13 @@
  * "arena2||MALLOC_ARENA_MAX=2"`.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { freePort } from "../../tests/helpers/process.ts";
+import { takeHeapSnapshot } from "./heap_summary.ts";
 import { threadRunMs } from "./run_time.ts";
 import { scrape } from "./scrape.ts";
 import { control } from "./control.ts";
@@ -392,20 +385,7 @@ async function main(): Promise<void> {
 
 /** Has member `pid` write its heap snapshot into `dir`; resolves once the file is complete. */
 async function heapSnapshot(pid: number, dir: string): Promise<void> {
-  const list = () => readdirSync(dir).filter((f) => f.endsWith(".heapsnapshot"));
-  const known = new Set(list());
-  process.kill(pid, "SIGUSR2");
-  let file: string | undefined;
-  let size = -1;
-  for (let k = 0; k < 600; k++) {
-    await sleep(200);
-    file ??= list().find((f) => !known.has(f));
-    if (!file) continue;
-    // Written by the member in one go: complete once its size stops growing.
-    const now = statSync(join(dir, file)).size;
-    if (now === size && now > 0) break;
-    size = now;
-  }
+  const file = await takeHeapSnapshot(pid, dir);
   note(file ? `heap snapshot of f1: ${join(dir, file)}` : "no heap snapshot written");
 }
 
