@@ -365,6 +365,14 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     return this.#seq;
   }
 
+  redial(address: string): void {
+    try {
+      this.#transport.redial?.(address);
+    } catch (err) {
+      this.logger.warn("Transport redial failed", { to: address, err });
+    }
+  }
+
   send(address: string, msg: Message, reliable = false): void {
     if (this.#stopped) return;
     this.#counters.sent++;

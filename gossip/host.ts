@@ -23,4 +23,6 @@ export interface EngineHost {
   nextSeq(): number;
   /** Sends a protocol message; `reliable`: never dropped under send pressure. */
   send(address: string, msg: Message, reliable?: boolean): void;
+  /** The next message to `address` goes over a new connection (see `Transport.redial`). */
+  redial(address: string): void;
 }

@@ -177,6 +177,7 @@ export const createGossipMember = (
     keepOpenMs: () => keepOpenFor(config.probeIntervalMs, liveCount()),
     // A member's frames to a peer go on the connection the peer dialled, where it lives.
     addressOf: (fp) => addressOf(fp),
+    onCertificateRefused: setup.onCertificateRefused,
   });
   const transport = observer ? observeTransport(ws, observer) : ws;
   const engine = createGossip(

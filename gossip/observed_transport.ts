@@ -79,5 +79,6 @@ export function observeTransport(inner: Transport, observer: GossipObserver): Tr
       });
     },
     close: () => inner.close(),
+    redial: inner.redial ? (to: string) => inner.redial!(to) : undefined,
   };
 }

@@ -17,6 +17,8 @@
  * longest suspicion timeout) before a failed probe makes it suspect.
  * A probe that fails while its target is heard from (a ping of its own, a refutation) raises no
  * suspicion: the member runs, and the exchange may have begun before it listened.
+ * Any other failed probe makes the next message to the target go on a new connection: the one
+ * held may have outlived a partition (see `Transport.redial`).
  * A joiner that answered already is still, for as long, in its first seconds: its start-up work
  * (the view written to its store, the connections every member opens to it) can hold its event
  * loop past the probe interval, and then its relays cannot reach it either, so their nacks prove
@@ -488,6 +490,9 @@ export class Prober {
       });
       return;
     }
+    // Nothing came back: the connection held to it may be one a partition left open, on which
+    // the next probes would wait for TCP's retransmissions. They go on a new one.
+    h.redial(t.address);
     // Proof is every relay asked saying it could not reach the target either. Without it, the
     // lost frames may be ours: a second probe at the next round decides. A joiner in its first
     // seconds is probed again even with proof: its start-up work may hold its event loop past

@@ -215,7 +215,7 @@ export class PushPull {
     if (table.live <= 1 && this.#seeds.length) {
       const n = this.#seeds.length;
       this.#seedTurn = this.#seedTurn < 0 ? h.random.int(n) : (this.#seedTurn + 1) % n;
-      void this.join([this.#seeds[this.#seedTurn]]);
+      this.#tryAgain(this.#seeds[this.#seedTurn]);
       return;
     }
     const down = table.size - table.live;
@@ -224,7 +224,19 @@ export class PushPull {
     // member that is down per interval instead of every member hammering every one of them.
     if (h.random.next() > down / Math.max(1, table.live)) return;
     const peer = this.#randomPeer((e) => !isLive(e.state) && h.state.isMember(e.name));
-    if (peer) void this.exchange(peer.address, true);
+    if (peer) this.#tryAgain(peer.address);
+  }
+
+  /**
+   * A reconnect attempt at `address`, over a new connection: the one held may have outlived a
+   * partition, and what goes on it then reaches the peer only at TCP's next retransmission, up
+   * to tens of seconds after the path healed (memberlist dials a new TCP connection for every
+   * push-pull). An attempt still under way keeps its connection.
+   */
+  #tryAgain(address: string): void {
+    if (address === this.#own || this.#full.has(address)) return;
+    this.#h.redial(address);
+    void this.exchange(address, true);
   }
 
   /**

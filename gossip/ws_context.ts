@@ -124,6 +124,8 @@ export interface WsContext {
   readonly write: (ws: WebSocket, data: string | Uint8Array) => void;
   /** The engine's handlers (none until `listen`). */
   handlers: TransportHandlers;
+  /** A listener answered our dial 403 (the transport's `onCertificateRefused`). */
+  readonly certificateRefused: (to: string) => void;
   /** Set once `close()` ran. */
   closed: boolean;
 }

@@ -75,6 +75,8 @@ export interface WsInbound {
   receive(conn: Inbound, data: RawData, isBinary: boolean): void;
   /** Cuts the accepted connections whose client certificate is no longer trusted. */
   cutUntrusted(): void;
+  /** Cuts the connections `from` dialled to us that we send on (shared ones). */
+  cutSharedFrom(from: string): void;
   /**
    * The listener's part of a sweep: idle accepted connections are closed, and the limits'
    * bookkeeping and delayed log lines done.
@@ -371,6 +373,9 @@ export function createWsInbound(
     wss,
     onUpgrade,
     receive,
+    cutSharedFrom(from: string): void {
+      for (const conn of [...(sharing.sharedIn.get(from) ?? [])]) cut(conn);
+    },
     cutUntrusted(): void {
       for (const conn of inbound) {
         if (ctx.isTrusted(conn.fingerprint)) continue;

@@ -23,6 +23,9 @@ import {
 import type { WsInbound } from "./ws_inbound.ts";
 import type { WsSharing } from "./ws_sharing.ts";
 
+/** How `ws` fails a dial the listener answered 403 (it does not trust our certificate). */
+const REFUSED_CERTIFICATE = "Unexpected server response: 403";
+
 /** At most one check dial per address in this time (ms) after its connection was lost. */
 const CHECK_MS = 1000;
 
@@ -49,6 +52,8 @@ export interface WsOutbound {
   check(to: string): void;
   /** Cuts our shared connections whose listener's certificate is no longer trusted. */
   cutUntrustedReaders(): void;
+  /** Closes the open connection we dialled to `to`, if any (one still connecting is kept). */
+  drop(to: string): void;
   /**
    * The dialling side's part of a sweep at `now` (`Date.now()`): closes idle, unresponsive or
    * no longer needed connections and pings the others when due.
@@ -149,6 +154,9 @@ export function createWsOutbound(
         if (!ctx.closed) callRefused(to);
       } else if (err.name === "ForbiddenError") {
         log.warn("Gossip peer failed the certificate pin", { to, err });
+      } else if (err.message === REFUSED_CERTIFICATE) {
+        log.debug("Gossip peer refused our certificate", { to });
+        if (!ctx.closed) ctx.certificateRefused(to);
       } else {
         log.debug("Gossip connection failed", { to, err });
       }
@@ -288,6 +296,14 @@ export function createWsOutbound(
     out,
     send,
     check,
+    drop(to: string): void {
+      const peer = out.get(to);
+      if (!peer || peer.queue) return;
+      if (peer.reader) readers.delete(peer.reader);
+      out.delete(to);
+      peer.dropped = true;
+      peer.ws.terminate();
+    },
     cutUntrustedReaders(): void {
       for (const [to, peer] of out) {
         const reader = peer.reader;

@@ -128,6 +128,13 @@ export interface WsTransportOptions {
    * @default 4 (`MAX_INBOUND_PER_CERTIFICATE` of `inbound_limit.ts`)
    */
   maxInboundPerCertificate?: number;
+  /**
+   * Called with the address of a listener that answered our dial 403: it does not trust our
+   * client certificate. A member removed while it was cut off learns it this way, since no
+   * gossip reaches it any more. Called for every such dial (the caller rate-limits).
+   * @default none
+   */
+  onCertificateRefused?: (to: string) => void;
 }
 
 /** A {@link Transport} with trust refresh and counters. */
@@ -139,6 +146,14 @@ export interface WsTransport extends Transport {
   refreshTrust(): void;
   /** A snapshot of the counters. */
   stats(): WsTransportStats;
+  /**
+   * Closes every connection that carries our frames to `to` (the one we dialled, and those its
+   * member dialled and shares with us) unless one is still connecting, so the next frame to
+   * `to` dials anew. A connection a partition or a frozen peer left open looks healthy to us,
+   * but what we write on it waits for TCP's backed-off retransmissions (tens of seconds after a
+   * 30 s cut) before the peer's reset ends it.
+   */
+  redial(to: string): void;
 }
 
 /** The longest time between two sweeps, in ms (whatever `idleCloseMs`). */
@@ -206,6 +221,13 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     write: coalescingSender(),
     handlers: noHandlers,
     closed: false,
+    certificateRefused: (to) => {
+      try {
+        options.onCertificateRefused?.(to);
+      } catch (err) {
+        ctx.log.error("Gossip onCertificateRefused failed", { to, err });
+      }
+    },
   };
   const share = options.share !== false;
   const sharing = createWsSharing(ctx, {
@@ -250,6 +272,11 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     refreshTrust(): void {
       inbound.cutUntrusted();
       outbound.cutUntrustedReaders();
+    },
+    redial(to: string): void {
+      if (ctx.closed) return;
+      outbound.drop(to);
+      inbound.cutSharedFrom(to);
     },
     stats(): WsTransportStats {
       let shared = sharing.readers.size;

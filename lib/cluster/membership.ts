@@ -424,4 +424,10 @@ export interface Transport {
   listen(handlers: TransportHandlers): void;
   /** Stops receiving and sending; later sends are dropped silently. */
   close(): Promise<void>;
+  /**
+   * The next frame to `to` must not go over a connection held from before: the member there
+   * was unreachable, and a connection that outlived a partition may still look open while
+   * what is written on it goes nowhere. Transports without connections leave it out.
+   */
+  redial?(to: string): void;
 }

@@ -93,6 +93,12 @@ export interface GossipSetup {
   /** Timing preset. */
   preset: "lan" | "local";
   logger: Logger;
+  /**
+   * A member's gossip listener at this address refused this member's certificate (it does not
+   * trust it: this member may have been removed while it was cut off). Called for every refused
+   * dial. @default none
+   */
+  onCertificateRefused?: (address: string) => void;
 }
 
 /**

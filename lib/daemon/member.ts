@@ -35,6 +35,7 @@ import { type DaemonConfig, readDaemonConfig, type StatePaths } from "./state_di
 import { readTransition } from "./transition.ts";
 import { unavailable } from "./unavailable.ts";
 import { ViewReactions } from "./reactions.ts";
+import { RemovalCheck } from "./removal_check.ts";
 import type { ViewChange } from "./view.ts";
 
 /** How often an online member looks for admitted joiners that never completed, ms. */
@@ -54,6 +55,8 @@ export class Member implements MemberContext {
   readonly closed: Promise<void>;
   /** The member's own reactions to view changes (and who it removes with force). */
   readonly reactions: ViewReactions;
+  /** The questions it asks members that refuse its certificate. */
+  readonly #removalCheck: RemovalCheck;
   /** The app's replicated records, over the network's gossip while the member has one. */
   readonly records: AppRecords;
   #store!: Store;
@@ -109,6 +112,7 @@ export class Member implements MemberContext {
       }
     });
     this.reactions = new ViewReactions(this);
+    this.#removalCheck = new RemovalCheck(this);
     this.records = new AppRecords({
       store: () =>
         this.#network && this.machine.is("online", "waiting") ? this.#network.gossip : undefined,
@@ -326,6 +330,11 @@ export class Member implements MemberContext {
     if (change.kind === "record") this.records.notify(change.record, change.previous);
     this.reactions.onChange(change);
     emitMembership(this.events, change);
+  }
+
+  /** A member's gossip listener refused this member's certificate: see `removal_check.ts`. */
+  onCertificateRefused(address: string): void {
+    this.#removalCheck.refused(address);
   }
 
   /**

@@ -47,6 +47,11 @@ export interface NetworkHost {
   hook<K extends keyof DaemonHooks>(name: K, args: HookArgs<K>): Promise<void>;
   /** The member's own reactions to a view change (the last consumer). */
   onViewChange(change: ViewChange): void;
+  /**
+   * A member's gossip listener at `address` refused this member's certificate (it no longer
+   * trusts it, or not yet): see `removal_check.ts`.
+   */
+  onCertificateRefused(address: string): void;
 }
 
 /** This member's and the cluster's certificates and keys (PEM). */

@@ -117,6 +117,7 @@ export async function startNetwork(
       initialState: start.initialState,
       preset: ctx.options.gossipPreset ?? "lan",
       logger: ctx.logger.child({ component: "gossip" }),
+      onCertificateRefused: (address) => ctx.onCertificateRefused(address),
     });
   } catch (err) {
     await listener.close().catch(() => {});

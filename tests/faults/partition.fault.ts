@@ -33,4 +33,22 @@ for (const size of [5, 10]) {
   });
 }
 
+// Alone on its side, the removed member has nobody who still trusts it to hand it its tombstone,
+// and the others stop gossiping to it once it has been dead for `gossipToTheDeadMs` (15 s with
+// `local`): it learns its removal from the others' refusals of its certificate after the heal.
+faultTest(test, "4 members, the removed member alone on its side: it resets itself", async () => {
+  const r = await partitionScenario({
+    size: 4,
+    preset: "local",
+    holdMs: 35_000,
+    removeDuring: true,
+  });
+  note(
+    `partition 4: converged ${r.convergeMs} ms after the heal; ${r.load.before} → ${r.load.after}`,
+  );
+  assert.equal(r.minority, [r.removed?.name]);
+  assert.is(r.removed?.code, 0, `cluster remove --force: ${r.removed?.stderr}`);
+  assert.ok(r.removedReset, `${r.removed?.name} did not reset itself after the heal`);
+});
+
 test.run();

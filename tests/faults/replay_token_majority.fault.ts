@@ -45,9 +45,12 @@ faultTest(
     await Promise.all([c.start(5), c.start(6)]);
     net.partition([[0, 1, 5], [2, 3, 4, 6]]);
     await eventually("each side sees the other gone", async () => {
-      const a = (await c.view(0)).filter((e) => e.status === "ONLINE").map((e) => e.name);
-      const b = (await c.view(3)).filter((e) => e.status === "ONLINE").map((e) => e.name);
-      return a.join() === "u0,u1" && b.join() === "u2,u3,u4";
+      const [va, vb] = await Promise.all([c.view(0), c.view(3)]);
+      const a = va.filter((e) => e.status === "ONLINE").map((e) => e.name);
+      const b = vb.filter((e) => e.status === "ONLINE").map((e) => e.name);
+      if (a.join() === "u0,u1" && b.join() === "u2,u3,u4") return true;
+      const shape = (v: typeof va) => v.map((e) => `${e.name}:${e.status}`).join(",");
+      throw new Error(`u0 sees ${shape(va)}; u3 sees ${shape(vb)}`);
     }, 30_000);
     // Each joiner's copy lists its own side's members first.
     const decoded = decode(token);

@@ -56,6 +56,8 @@ export interface PartitionOptions {
   holdMs?: number;
   /** Force-remove a member of the minority from the majority side during the partition. */
   removeDuring?: boolean;
+  /** Where to write each member's log at the end (`<name>.log`). @default none */
+  logDir?: string;
 }
 
 /** Figures of one partition run. */
@@ -122,7 +124,7 @@ export async function partitionScenario(o: PartitionOptions): Promise<PartitionR
     await sleep(Math.max(0, cut + hold - Date.now()));
     net.heal();
     const healed = Date.now();
-    note("healed");
+    note(`healed at ${healed}`);
     const view = await c.timeToOneView(remaining, c.names(remaining), healed, 3 * pushPullMs);
     result.convergeMs = view.ms;
     result.problem = view.problem;
@@ -137,6 +139,7 @@ export async function partitionScenario(o: PartitionOptions): Promise<PartitionR
     result.load.after = load();
     return result;
   } finally {
+    if (o.logDir) c.saveLogs(o.logDir);
     await c.close();
     net.destroy();
   }

@@ -14,6 +14,7 @@ import { createRandom } from "../../gossip/random.ts";
 import { createSimCluster, simAddress } from "../../gossip/sim.ts";
 import type { SimCluster } from "../../gossip/sim.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
+import type { Transport } from "../../lib/cluster/membership.ts";
 
 const test = suite("gossip push-pull");
 const lan = resolveConfig("lan");
@@ -386,6 +387,58 @@ test("reconnect tries members that are down and still members, never a name remo
     .map((x) => x.to);
   assert.ok(tried.includes(c.addresses[3]), "m3 (left, still a member) is tried");
   assert.not.ok(tried.includes(c.addresses[4]), "m4 (dead, removed) is not");
+  c.stop();
+});
+
+test("a failed probe and each reconnect attempt go on a new connection (Transport.redial)", () => {
+  // A connection held from before a partition may still look open after it heals, while what
+  // is written on it waits for TCP's backed-off retransmissions: tens of seconds.
+  const c = createSimCluster({ size: 3, seed: 52 });
+  const inner = c.net.endpoint("10.9.9.7:1", "newcomer");
+  const log: string[] = [];
+  const transport: Transport = {
+    address: inner.address,
+    send(to, frame, options) {
+      const f = frame as { t?: string; j?: boolean };
+      if (f.t === "pp" && f.j) log.push(`pp ${to}`);
+      inner.send(to, frame, options);
+    },
+    listen: (handlers) => inner.listen(handlers),
+    close: () => inner.close(),
+    redial: (to) => void log.push(`redial ${to}`),
+  };
+  const state = JSON.parse(JSON.stringify(c.members[0].exportState()));
+  const g = createGossip(
+    {
+      clock: c.clock,
+      random: createRandom(99),
+      logger: silentLogger,
+      transport,
+      trust: simTrust(),
+    },
+    { name: "newcomer", state },
+  );
+  g.start();
+  c.clock.advance(10 * lan.probeIntervalMs);
+  assert.equal(log.filter((l) => l.startsWith("redial")), [], "probes answered: no redial");
+  c.net.partition([inner.address]);
+  c.clock.advance(20 * lan.probeIntervalMs);
+  const probed = new Set(log.filter((l) => l.startsWith("redial")));
+  // Its probes slow down as they all fail (its local health): two targets in that time.
+  assert.ok(probed.size >= 2, `each failed probe's target is redialled: ${[...probed]}`);
+  log.length = 0;
+  assert.ok(
+    c.clock.runWhileNot(() => c.names.every((n) => g.stateOf(n) === "dead"), 300_000, 100) >= 0,
+    "the others are dead to it",
+  );
+  log.length = 0;
+  c.clock.advance(5 * lan.reconnectIntervalMs);
+  const attempts = log.flatMap((l, i) => l.startsWith("pp ") ? [[log[i - 1], l]] : []);
+  assert.ok(attempts.length >= 4, `a reconnect attempt per tick: ${log}`);
+  for (const [before, attempt] of attempts) {
+    assert.is(before, attempt.replace("pp", "redial"), "each attempt on a new connection");
+  }
+  g.stop();
   c.stop();
 });
 

@@ -197,6 +197,46 @@ test("refreshTrust() on the dialler's side cuts a shared connection whose listen
   assert.equal(a.inbox.map((m) => m.frame), ["before"]);
 });
 
+test("redial() on the listener's side: the connection its peer dialled is cut, and the next frame dials anew", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const b = await member(ctx, "beta");
+  a.transport.send(b.listener.address, "hello");
+  await waitFor(() => b.inbox.length === 1, "the connection");
+  b.transport.send(a.listener.address, "shared");
+  await waitFor(() => a.inbox.length === 1, "beta's frame on alpha's connection");
+  assert.is(b.transport.stats().dialled, 0, "beta sends on the connection alpha dialled");
+  b.transport.redial(a.listener.address);
+  assert.equal([b.transport.stats().inbound, b.transport.stats().shared], [0, 0]);
+  b.transport.send(a.listener.address, "after the redial");
+  await waitFor(() => a.inbox.length === 2, "beta's frame on a new connection");
+  assert.is(b.transport.stats().dialled, 1, "beta dialled");
+  assert.equal(a.inbox.map((m) => m.frame), ["shared", "after the redial"]);
+});
+
+test("redial() on the dialler's side: its connection is closed, and the next frame dials anew", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const b = await member(ctx, "beta");
+  a.transport.send(b.listener.address, "hello");
+  await waitFor(() => b.inbox.length === 1, "the connection");
+  a.transport.redial(b.listener.address);
+  assert.equal([a.transport.stats().outbound, a.transport.stats().shared], [0, 0]);
+  a.transport.send(b.listener.address, "after the redial");
+  await waitFor(() => b.inbox.length === 2, "alpha's frame on a new connection");
+  assert.is(a.transport.stats().dialled, 2, "alpha dialled again");
+  assert.equal(b.inbox.map((m) => m.frame), ["hello", "after the redial"]);
+});
+
+test("redial() keeps a connection still being dialled", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const b = await member(ctx, "beta");
+  a.transport.send(b.listener.address, "one");
+  a.transport.redial(b.listener.address);
+  a.transport.send(b.listener.address, "two");
+  await waitFor(() => b.inbox.length === 2, "both frames");
+  assert.equal(b.inbox.map((m) => m.frame), ["one", "two"]);
+  assert.is(a.transport.stats().dialled, 1);
+});
+
 test("frames read on a dialled connection count against the listener's sender budget", async (ctx) => {
   const rate = { framesPerSecond: 20, burstFrames: 20, bytesPerSecond: 1e6, burstBytes: 1e6 };
   const a = await member(ctx, "alpha", { inboundRate: rate });

@@ -123,6 +123,27 @@ test("an untrusted client certificate gets 403 and delivers nothing", async (ctx
   assert.equal(mallory.refused, [], "a 403 is no crash evidence");
 });
 
+test("a listener's 403 is reported to onCertificateRefused with its address; a closed port and a trusted dial are not", async (ctx) => {
+  const a = await member(ctx, "alpha");
+  const b = await member(ctx, "beta");
+  const told: string[] = [];
+  const mallory = await member(ctx, "mallory", {
+    onCertificateRefused: (to: string) => told.push(to),
+  });
+  mallory.transport.send(a.listener.address, "one");
+  await waitFor(() => told.length === 1, "the refusal reported");
+  assert.equal(told, [a.listener.address]);
+  mallory.transport.send(a.listener.address, "two");
+  await waitFor(() => told.length === 2, "each refused dial reported");
+  // Trusted now: its dial is accepted and nothing more is reported.
+  ctx.trust.add(mallory.pair.fingerprint);
+  mallory.transport.send(b.listener.address, "three");
+  await waitFor(() => b.inbox.length === 1, "the trusted dial's frame");
+  mallory.transport.send(`127.0.0.1:${await closedPort()}`, "four");
+  await waitFor(() => mallory.refused.length === 1, "the closed port reported refused");
+  assert.is(told.length, 2);
+});
+
 test("the client refuses a server with the wrong fingerprint", async (ctx) => {
   const b = await member(ctx, "beta");
   const impostor = await keyPair("gamma");
