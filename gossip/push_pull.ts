@@ -117,6 +117,8 @@ export class PushPull {
   readonly #openings: Paced<{ from: string; msg: PushPullMsg; sender?: string }>;
   /** When each dead member was last tried on evidence it is back (see {@link revive}). */
   readonly #revived = new Map<string, number>();
+  /** When each member held dead was last told so (see {@link #noticeHeldDead}). */
+  readonly #noticed = new Map<string, number>();
   /** Answers given per peer in the current window (see {@link ANSWERS_PER_WINDOW}). */
   #answers = new Map<string, number>();
   #window = -Infinity;
@@ -178,6 +180,23 @@ export class PushPull {
   /** Joins the seeds, if any (in the background). */
   joinSeeds(): void {
     if (this.#seeds.length) void this.join(this.#seeds);
+  }
+
+  /**
+   * Whether a member held dead may be contacted now on evidence it is back (see {@link revive}),
+   * by the kind of contact `tried` notes: once per member per request timeout, at most
+   * {@link MAX_REVIVING} at once. Notes the try.
+   */
+  #mayTry(tried: Map<string, number>, name: string, now: number): boolean {
+    const timeout = this.#h.config.requestTimeoutMs;
+    const last = tried.get(name);
+    if (last !== undefined && now - last < timeout) return false;
+    if (tried.size >= MAX_REVIVING) {
+      for (const [n, at] of tried) if (now - at >= timeout) tried.delete(n);
+      if (tried.size >= MAX_REVIVING) return false;
+    }
+    tried.set(name, now);
+    return true;
   }
 
   /**
@@ -248,15 +267,7 @@ export class PushPull {
   revive(entry: MemberEntry): void {
     const h = this.#h;
     const now = h.clock.now();
-    const last = this.#revived.get(entry.name);
-    if (last !== undefined && now - last < h.config.requestTimeoutMs) return;
-    if (this.#revived.size >= MAX_REVIVING) {
-      for (const [name, at] of this.#revived) {
-        if (now - at >= h.config.requestTimeoutMs) this.#revived.delete(name);
-      }
-      if (this.#revived.size >= MAX_REVIVING) return;
-    }
-    this.#revived.set(entry.name, now);
+    if (!this.#mayTry(this.#revived, entry.name, now)) return;
     h.logger.debug("Heard from a member held dead: exchanging state", { member: entry.name });
     void this.exchange(entry.address, true);
   }
@@ -444,7 +455,35 @@ export class PushPull {
     }
     if (msg.st) {
       if (options.quiet) h.state.mergeQuietly(msg.st, options.sender, options.trusted);
-      else h.state.merge(msg.st, options.sender);
+      else {
+        h.state.merge(msg.st, options.sender);
+        this.#noticeHeldDead(msg.st);
+      }
+    }
+  }
+
+  /**
+   * Members the peer holds alive at the incarnation at which this member holds them dead: a
+   * verdict from the other side of a partition that healed. Their `alive` cannot out-bid it, and
+   * nobody else sends it to them any more (it was gossiped while they could not hear it): each
+   * is sent it directly, so it refutes within a round trip rather than when it next happens to
+   * talk to this member (up to a whole probe cycle). One small frame per member, at most one per
+   * member per request timeout; a full exchange with each would cost O(N) each after a heal.
+   */
+  #noticeHeldDead(entries: readonly StateEntry[]): void {
+    const h = this.#h;
+    const now = h.clock.now();
+    for (const e of entries) {
+      if (e.k !== "alive" || e.n === h.name) continue;
+      const cur = h.state.table.get(e.n);
+      if (cur?.state !== "dead" || cur.incarnation !== e.i) continue;
+      if (!this.#mayTry(this.#noticed, cur.name, now)) continue;
+      h.logger.debug("A member held dead is alive to a peer: telling it", { member: cur.name });
+      h.send(cur.address, {
+        t: "gossip",
+        f: h.name,
+        pb: [{ k: "dead", n: cur.name, i: cur.incarnation, by: h.name }],
+      });
     }
   }
 

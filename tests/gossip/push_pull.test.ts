@@ -442,6 +442,40 @@ test("a failed probe and each reconnect attempt go on a new connection (Transpor
   c.stop();
 });
 
+test("a member held dead here and alive to a peer is told so at the exchange, and refutes within a round trip", () => {
+  // After a partition heals, the verdicts each side gossiped while the other could not hear
+  // them are held at the accused's own incarnation: its `alive` cannot out-bid them, so it must
+  // hear the verdict to refute it. Here m1 holds m0 dead (a verdict m0 never heard) and m2
+  // holds it alive; m1's first exchange after the heal, with m2, shows the difference.
+  const c = createSimCluster({ size: 3, seed: 54 });
+  const [a0, a1, a2] = c.addresses;
+  // m1 cut off until each side holds the other dead and nobody gossips to the dead any more.
+  c.net.partition([a1]);
+  const apart = () => c.allSee(1, "dead", [0, 2]) && c.allSee(0, "dead", [1]);
+  assert.ok(c.clock.runWhileNot(apart, 120_000, 100) >= 0, "each side holds the other dead");
+  c.clock.advance(lan.gossipToTheDeadMs);
+  const inc0 = c.members[0].incarnation;
+  assert.is(c.members[1].member("m0")?.incarnation, inc0, "held dead at its own incarnation");
+  c.net.heal();
+  const notices = tapFrames(c, () => {
+    void c.members[1].join([a2]);
+    c.clock.advance(2 * lan.gossipIntervalMs);
+  }, (from, to, f) => {
+    const pb = (f as { pb?: { k: string; n: string }[] }).pb;
+    return from === a1 && to === a0 && f.t === "gossip" &&
+        pb?.some((u) => u.k === "dead" && u.n === "m0")
+      ? to
+      : undefined;
+  });
+  assert.equal(notices, [a0], "m1 tells m0, once");
+  assert.ok(c.members[0].incarnation > inc0, "m0 refuted");
+  assert.ok(
+    c.clock.runWhileNot(() => c.members[1].stateOf("m0") === "alive", 1000, 10) >= 0,
+    "m1 holds m0 alive again within a second",
+  );
+  c.stop();
+});
+
 /** Member `i` of `c` runs a new extension list, and every member learns it. */
 function upgrade(c: SimCluster, i: number, extensions: string[]): void {
   c.members[i].updateMeta({ extensions });
