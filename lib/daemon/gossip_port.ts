@@ -127,21 +127,3 @@ export function startingMeta(m: {
 
 /** Builds a gossip member. */
 export type GossipFactory = (setup: GossipSetup) => GossipHandle;
-
-/**
- * Push-pulls with every seed; resolves as soon as one answered (a push-pull carries the whole
- * member table), or when all have failed. Waiting for the slowest seed could cost a full request
- * timeout.
- */
-export function joinFirst(gossip: GossipHandle, seeds: readonly string[]): Promise<void> {
-  return new Promise((resolve) => {
-    let pending = seeds.length;
-    if (pending === 0) return resolve();
-    for (const seed of seeds) {
-      void gossip.join([seed]).then((answered) => {
-        pending--;
-        if (answered > 0 || pending === 0) resolve();
-      });
-    }
-  });
-}

@@ -3,9 +3,10 @@
  *
  * 1. the network starts announcing the versions this member last ran with (its own stored row),
  *    never the ones it is about to try: a refused attempt must change nobody's verdict;
- * 2. it learns the cluster: one push-pull, and the others asked whether it was removed while it
- *    was down (they no longer trust it, so gossip cannot tell it). Removed: it resets at once,
- *    without running `onStart` or serving anything but its status;
+ * 2. it learns the cluster: push-pulls, and the members that do not answer them asked whether it
+ *    was removed while it was down (they no longer trust it, so gossip cannot tell it; see
+ *    `rejoin_learn.ts`). Removed: it resets at once, without running `onStart` or serving
+ *    anything but its status;
  * 3. the upgrade gate compares the versions the code would run with what every other member
  *    last ran (a refusal only once the members it names were heard from in this run, or did not
  *    answer for {@link HEAR_BEFORE_REFUSING_MS}; a wait likewise, for at most
@@ -25,13 +26,12 @@ import { listMembers } from "../../store/members.ts";
 import { applyMigrations } from "../../store/open.ts";
 import type { MemberContext } from "../context.ts";
 import { UpgradeGate } from "../gating.ts";
-import { joinFirst } from "../gossip_port.ts";
 import type { Network } from "../network.ts";
 import { readJoinView, removeJoinView } from "../join_view.ts";
 import { startNetwork } from "../network_start.ts";
 import { publishRefusal, withdrawRefusal } from "../refusals.ts";
-import { askRemoved } from "./ask_peers.ts";
 import { markJoined } from "./join.ts";
+import { learnAtRestart } from "./rejoin_learn.ts";
 import { learnRemoved } from "./leave.ts";
 
 /** How long a start waits for the extension lists of members that are up, ms. */
@@ -90,23 +90,15 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
   if (net.view.selfRemoved()) return learnRemoved(ctx, "own tombstone in the store");
   const since = net.gossip.record(MEMBER_RECORD, config.name)?.version ?? 0;
   const { cert, key, clusterCert } = net.identity;
-  const learnStart = mark;
-  const [, removal] = await Promise.all([
-    // One answer is enough: a push-pull carries the whole member table.
-    joinFirst(net.gossip, seeds).then(() => {
-      steps.push_pull_ms = clock.now() - learnStart;
-    }),
-    askRemoved(ctx, seeds, config.name, since, {
-      cert,
-      key,
-      fingerprint: fingerprint(clusterCert),
-    }).then((answer) => {
-      steps.removal_ms = clock.now() - learnStart;
-      return answer;
-    }),
-  ]);
+  const learnt = await learnAtRestart(ctx, net, seeds, config.name, since, {
+    cert,
+    key,
+    fingerprint: fingerprint(clusterCert),
+  });
+  steps.push_pull_ms = learnt.pushPullMs;
+  steps.removal_ms = learnt.removalMs;
   step("learn");
-  if (removal === "removed" || net.view.selfRemoved()) {
+  if (learnt.removed || net.view.selfRemoved()) {
     return learnRemoved(ctx, "removed while it was down");
   }
   await listsKnown(ctx, net);
@@ -155,7 +147,11 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
   if (!ctx.machine.is("starting")) return;
   await runWith(ctx, net);
   step("write");
-  ctx.logger.info("Rejoined the cluster", { decision: decision.decision, ...steps });
+  ctx.logger.info("Rejoined the cluster", {
+    decision: decision.decision,
+    ...steps,
+    removal_asked: learnt.asked,
+  });
   if (!ctx.machine.is("starting")) return;
   if (!decision.serve) {
     ctx.machine.to("waiting", "members behind");

@@ -1,0 +1,120 @@
+/**
+ * What a restarted member learns before it opens (`open.ts`, step 2): the cluster, from a
+ * push-pull with each member its store lists (one answer is enough: it carries the whole member
+ * table), and whether it was removed while it was down.
+ *
+ * A removal cannot reach it by gossip: the others no longer trust its certificate, so their
+ * listeners refuse its connections. It asks them instead (`askRemoved`). But a member that
+ * answered its push-pull trusted its certificate when it did: it holds no removal of it (its
+ * roster would not list the certificate), and its answer carried its records, the tombstone
+ * included had it arrived meanwhile. So only the members whose push-pull has not been answered
+ * are asked: those whose push-pull failed, at once, and the others once the push-pulls had as
+ * long again as the first answer took ({@link ASK_AFTER_FIRST_MIN_MS} at least), or after
+ * {@link ASK_WITHOUT_ANSWER_MS} when none answered (every member refusing it is what a removal
+ * looks like). Each question was a TLS connection of its own beside the push-pull's (issue 15's
+ * wake-up: 9 of each at N=10).
+ *
+ * The learning ends at the first tombstone told, or once the push-pulls gave a first answer (or
+ * all failed) and every member answered either question or failed to; a push-pull that is
+ * refused is not waited for (it fails only at its timeout, 10 s on `lan`).
+ *
+ * @module
+ */
+import type { TimerHandle } from "../../cluster/membership.ts";
+import type { MemberContext } from "../context.ts";
+import type { Network } from "../network.ts";
+import { askRemoved } from "./ask_peers.ts";
+
+/**
+ * How long the members that have not answered a push-pull after the first one did are given
+ * at least before they are asked whether this member was removed, ms.
+ */
+export const ASK_AFTER_FIRST_MIN_MS = 20;
+/** When no push-pull has been answered by then, every member not yet asked is, ms. */
+export const ASK_WITHOUT_ANSWER_MS = 500;
+
+/** What a restart learned. */
+export interface Learnt {
+  /** Whether a member told of this member's removal (or its tombstone arrived). */
+  removed: boolean;
+  /** From the start until the first push-pull answer (or until all failed), ms. */
+  pushPullMs: number;
+  /** From the start until the removal was known, or every member was accounted for, ms. */
+  removalMs: number;
+  /** How many members were asked whether this member was removed. */
+  asked: number;
+}
+
+/**
+ * Push-pulls with every address of `seeds` (sharing the exchanges the gossip layer's start began)
+ * and asks those that do not answer whether `name` was removed (a tombstone newer than `since`,
+ * the version of its own admission record as it knows it); see the module docs.
+ */
+export function learnAtRestart(
+  ctx: MemberContext,
+  net: Network,
+  seeds: readonly string[],
+  name: string,
+  since: number,
+  identity: { cert: string; key: string; fingerprint: string },
+): Promise<Learnt> {
+  const clock = ctx.env.clock;
+  const start = clock.now();
+  return new Promise((resolve) => {
+    /** Per address: push-pull under way, answered, asked (question under way), or settled. */
+    const state = new Map<string, "pending" | "answered" | "asking" | "settled">();
+    let pushPullMs: number | undefined;
+    let failed = 0;
+    let asked = 0;
+    let done = false;
+    let timer: TimerHandle = clock.setTimeout(() => askPending(), ASK_WITHOUT_ANSWER_MS);
+    const finish = (removed: boolean) => {
+      if (done) return;
+      done = true;
+      clock.clearTimeout(timer);
+      const now = clock.now() - start;
+      resolve({ removed, pushPullMs: pushPullMs ?? now, removalMs: now, asked });
+    };
+    const check = () => {
+      if (done) return;
+      if (pushPullMs === undefined) {
+        if (failed < seeds.length) return;
+        pushPullMs = clock.now() - start; // every push-pull failed
+      }
+      for (const s of state.values()) if (s === "pending" || s === "asking") return;
+      finish(false);
+    };
+    const ask = (address: string) => {
+      state.set(address, "asking");
+      asked++;
+      void askRemoved(ctx, [address], name, since, identity).then((answer) => {
+        if (answer === "removed") return finish(true);
+        if (state.get(address) === "asking") state.set(address, "settled");
+        check();
+      });
+    };
+    function askPending() {
+      if (done) return;
+      for (const [address, s] of state) if (s === "pending") ask(address);
+    }
+    for (const address of seeds) {
+      state.set(address, "pending");
+      void net.gossip.join([address]).then((answers) => {
+        if (done) return;
+        if (answers > 0) {
+          state.set(address, "answered");
+          if (pushPullMs === undefined) {
+            pushPullMs = clock.now() - start;
+            clock.clearTimeout(timer);
+            timer = clock.setTimeout(askPending, Math.max(ASK_AFTER_FIRST_MIN_MS, pushPullMs));
+          }
+        } else {
+          failed++;
+          if (state.get(address) === "pending") ask(address);
+        }
+        check();
+      });
+    }
+    check();
+  });
+}

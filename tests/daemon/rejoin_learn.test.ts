@@ -1,0 +1,176 @@
+/**
+ * What a restarted member learns before it opens (lib/daemon/flows/rejoin_learn.ts): the cluster
+ * from its push-pulls, and whether it was removed while it was down. A member that answered
+ * its push-pull trusts its certificate, so it holds no removal of it (issue 15's wake-up: each
+ * question was a connection of its own): only the others are asked. Whole members on the
+ * simulated clock, the restarted one on a file store.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { Daemon } from "../../lib/daemon/daemon.ts";
+import type { PeerAnswer, PeerRequest, PeerTransport } from "../../lib/daemon/peers.ts";
+import type { DaemonOptions } from "../../lib/daemon/options.ts";
+import { createLogger } from "../../lib/log.ts";
+import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
+
+interface Ctx {
+  sim: MemoryCluster;
+  dir: string;
+}
+
+const test = suite<Ctx>("a restarted member learns the cluster and its removal");
+
+test.before.each((ctx) => {
+  ctx.sim = new MemoryCluster(7);
+  ctx.dir = mkdtempSync(join(tmpdir(), "cohort-rejoin-learn-"));
+});
+
+test.after.each(async (ctx) => {
+  await ctx.sim.stop();
+  rmSync(ctx.dir, { recursive: true, force: true });
+});
+
+/** The members a restarting member asked whether it was removed, by address. */
+function questionsTo(sim: MemoryCluster, name: string, asked: string[]): PeerTransport {
+  return {
+    request(r: PeerRequest): Promise<PeerAnswer> {
+      if (r.method === "GET" && r.path === `/core/internal/cluster/${name}`) asked.push(r.address);
+      return sim.peers.request(r);
+    },
+  };
+}
+
+/**
+ * Has the members in `daemons` (by address, from 1) drop what `from` sends them once they no
+ * longer trust `fingerprint` (its certificate), as their listeners refuse its connections (a
+ * 403 to the WebSocket upgrade; the in-memory transport authenticates nobody); `also`: frames
+ * dropped besides.
+ */
+function refuseUntrusted(
+  sim: MemoryCluster,
+  daemons: Daemon[],
+  from: string,
+  fingerprint: string,
+  also: (from: string, to: string) => boolean = () => false,
+): void {
+  const at = new Map(daemons.map((d, i) => [memberAddress(i + 1), d]));
+  sim.net.dropWhere((f, t) =>
+    also(f, t) || (f === from && at.get(t)?.isTrusted(fingerprint) === false)
+  );
+}
+
+/**
+ * m1 bootstraps and admits m2..mN; the last one's state directory and database are `dir`, on
+ * disk, so that it can restart from them.
+ */
+async function form(sim: MemoryCluster, n: number, dir: string): Promise<Daemon[]> {
+  const daemons: Daemon[] = [];
+  for (let i = 1; i <= n; i++) {
+    daemons.push(
+      await sim.start(`m${i}`, i === n ? { stateDir: dir, databaseUrl: undefined } : {}),
+    );
+  }
+  await sim.drive(
+    daemons[0].initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }),
+  );
+  for (let i = 2; i <= n; i++) {
+    const token = await daemons[0].createToken(`m${i}`, 0);
+    await sim.drive(
+      daemons[i - 1].initialize({
+        bootstrap: false,
+        name: `m${i}`,
+        address: memberAddress(i),
+        join_token: token,
+      }),
+    );
+  }
+  await sim.run(2000);
+  return daemons;
+}
+
+/** Restarts member `name` from `dir`; its log lines are collected in `lines`. */
+function restart(
+  sim: MemoryCluster,
+  name: string,
+  dir: string,
+  lines: Record<string, unknown>[],
+  options: Partial<DaemonOptions> & { peers?: PeerTransport } = {},
+): Promise<Daemon> {
+  const logger = createLogger({
+    level: "info",
+    write: (l) => lines.push(JSON.parse(l)),
+    now: () => sim.clock.now(),
+  });
+  return sim.start(name, { stateDir: dir, databaseUrl: undefined, ...options }, logger);
+}
+
+test("a restart that every member answered asks none of them whether it was removed", async ({ sim, dir }) => {
+  const daemons = await form(sim, 4, dir);
+  await sim.drive(daemons[3].stop());
+  await sim.run(1000);
+  const asked: string[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const again = await restart(sim, "m4", dir, lines, { peers: questionsTo(sim, "m4", asked) });
+  assert.is(again.status(), "online");
+  assert.equal(asked, [], "members that answered its push-pull were asked");
+  const rejoined = lines.find((l) => l.msg === "Rejoined the cluster");
+  assert.is(rejoined?.removal_asked, 0, "the start's line says how many were asked");
+});
+
+test("a member removed while down learns it from the member holding the tombstone, though another that still lists it answered its push-pull", async ({ sim, dir }) => {
+  const [m1, m2, m3] = await form(sim, 3, dir);
+  const old = (await m1.clusterMembers()).find((e) => e.name === "m3")!;
+  await sim.drive(m3.stop());
+  // m2 hears nothing from m1 from now on: it never learns the removal.
+  const a1 = memberAddress(1);
+  const a2 = memberAddress(2);
+  refuseUntrusted(
+    sim,
+    [m1, m2],
+    memberAddress(3),
+    old.fingerprint,
+    (from, to) => (from === a1 && to === a2) || (from === a2 && to === a1),
+  );
+  await sim.drive(m1.removeMember("m3", true));
+  await sim.run(2000);
+  assert.is(m1.removalOf("m3", old.fingerprint).removed, true, "m1 holds the tombstone");
+  assert.equal(m2.removalOf("m3", old.fingerprint), { removed: false }, "m2 still lists m3");
+  const asked: string[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const again = await restart(sim, "m3", dir, lines, { peers: questionsTo(sim, "m3", asked) });
+  assert.ok(
+    await sim.until(() => again.status() === "uninitialized", 30_000),
+    `m3 is ${again.status()}`,
+  );
+  const msgs = lines.map((l) => `${l.msg} ${l.reason ?? ""}`);
+  assert.ok(msgs.includes("Phase changed removed while it was down"), msgs.join("\n"));
+  assert.not.ok(msgs.some((m) => m.startsWith("Rejoined the cluster")), "m3 opened");
+  assert.ok(asked.includes(a1), `m1 was not asked: ${asked}`);
+  // m2 answered its push-pull (it still trusts m3's certificate): it had nothing to tell.
+  assert.not.ok(asked.includes(a2), `m2, which answered the push-pull, was asked: ${asked}`);
+});
+
+test("a member removed while down resets on the first tombstone, not once its push-pulls time out", async ({ sim, dir }) => {
+  const [m1, m2, m3] = await form(sim, 3, dir);
+  const old = (await m1.clusterMembers()).find((e) => e.name === "m3")!;
+  await sim.drive(m3.stop());
+  refuseUntrusted(sim, [m1, m2], memberAddress(3), old.fingerprint);
+  await sim.drive(m1.removeMember("m3", true));
+  await sim.run(2000);
+  const lines: Record<string, unknown>[] = [];
+  // `lan`: an unanswered push-pull times out after 10 s; the others refuse m3's frames.
+  const started = sim.clock.now();
+  const again = await restart(sim, "m3", dir, lines, { gossipPreset: "lan" });
+  assert.ok(await sim.until(() => again.status() === "uninitialized", 30_000), again.status());
+  const removedAt = lines.find((l) => l.msg === "Phase changed" && l.to === "removed")?.time;
+  assert.type(removedAt, "number");
+  assert.ok(
+    (removedAt as number) - started < 10_000,
+    `learnt its removal ${(removedAt as number) - started} ms after its restart began`,
+  );
+});
+
+test.run();
