@@ -12,6 +12,10 @@
  * MicroCluster takes up to 30 s here (a lost notification falls back to its 30 s timer); the
  * target is under 1 s. The machine's load (`uptime`) is printed with the table.
  *
+ * With the step medians of the last member's "Rejoined the cluster" line, it prints how many
+ * members it asked whether it was removed while it was down (those that had not answered its
+ * push-pull in time: `lib/daemon/flows/rejoin_learn.ts`).
+ *
  * `--busy K` runs K CPU-bound loops (`sh -c 'while :; do :; done'`) beside the cluster while the
  * rounds are measured (from the cluster's formation on), killed at the end.
  *
@@ -184,6 +188,8 @@ interface Sample {
   lastReady: number;
   /** The steps of the last member's start after its first answer, ms (its "Rejoined" line). */
   steps: Record<string, number>;
+  /** How many members it asked whether it was removed (its "Rejoined" line), when it says. */
+  asked?: number;
 }
 
 /**
@@ -238,6 +244,7 @@ async function measure(size: number): Promise<Sample[]> {
         startup: answered - t0,
         lastReady: ready[ready.length - 1] - t0,
         steps: rejoinSteps(last),
+        asked: logged(last, "Rejoined the cluster").at(-1)?.removal_asked,
       });
       if (values.logs) {
         const dir = join(values.logs, `n${size}-round${round}`);
@@ -290,7 +297,13 @@ for (const size of SIZES) {
         const xs = s.map((x) => x.steps[n] ?? 0);
         return `${n.replace(/_ms$/, "")} ${Math.round(p50(xs))} / ${Math.round(Math.max(...xs))}`;
       }).join(", ")
-    } ms`,
+    } ms${
+      s.some((x) => typeof x.asked === "number")
+        ? `; members asked whether it was removed (p50 / max): ${
+          p50(s.map((x) => x.asked ?? 0))
+        } / ${Math.max(...s.map((x) => x.asked ?? 0))}`
+        : ""
+    }`,
   );
   const total = s.map((x) => x.total);
   const startup = s.map((x) => x.startup);
