@@ -67,11 +67,6 @@ export function writeTransition(paths: StatePaths, t: Transition): void {
   writeDurably(paths.dir, path(paths), JSON.stringify(t) + "\n");
 }
 
-/** {@link writeTransition} off the event loop (see {@link writeDurablyAsync}). */
-export async function writeTransitionAsync(paths: StatePaths, t: Transition): Promise<void> {
-  await writeDurablyAsync(paths.dir, path(paths), JSON.stringify(t) + "\n");
-}
-
 /**
  * Replaces file `target` in directory `dir` with `text` (mode 0600) atomically and durably:
  * temporary file, fsync, rename, fsync of the directory.
@@ -110,13 +105,14 @@ export async function syncDirAsync(dir: string): Promise<void> {
 }
 
 /**
- * Removes the mark of a change that has committed, off the event loop and without syncing the
- * directory: a mark an operating-system crash brings back beside the commit is cleared at the
- * next start (`flows/start.ts`), so no answer need wait for that sync (each fsync waits for
- * whatever the file system has queued: a join's commit took up to 1.3 s under a loaded disk).
+ * Removes the mark of a change that has committed, without syncing the directory: a mark an
+ * operating-system crash brings back beside the commit is cleared at the next start
+ * (`flows/start.ts`), so no answer need wait for that sync (each fsync waits for whatever the
+ * file system has queued: a join's commit took up to 1.3 s under a loaded disk). At once: one
+ * unlink, where a step off the loop waits for a turn of it (a join's answer, issue 15).
  */
-export async function clearTransitionAsync(paths: StatePaths): Promise<void> {
-  await files().rm(path(paths), { force: true });
+export function removeTransition(paths: StatePaths): void {
+  rmSync(path(paths), { force: true });
 }
 
 /** Removes the mark: the change is complete. */

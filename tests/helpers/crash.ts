@@ -111,10 +111,15 @@ export async function integrity(m: Member): Promise<string> {
   }
 }
 
-/** What `daemon.json` says `m` is (`undefined`: uninitialised). */
+/**
+ * What `daemon.json` says `m` is (`undefined`: uninitialised): its name and address (a joined
+ * member's file also holds its view's seed until its store holds the view).
+ */
 export function identity(m: Member): { name: string; address: string } | undefined {
   const file = join(m.dir, "daemon.json");
-  return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined;
+  if (!existsSync(file)) return undefined;
+  const { name, address } = JSON.parse(readFileSync(file, "utf8"));
+  return { name, address };
 }
 
 /**

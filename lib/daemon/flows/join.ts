@@ -4,10 +4,13 @@
  * 1. this member's key pair, then `transition.json` (`join`, with the token's addresses): from
  *    here a restart withdraws the join, whatever the admitting member did;
  * 2. the join request;
- * 3. admitted: the mark naming the admitting member first, the cluster's certificate and key,
- *    and the admitting member's view (`join_view.json`) are written (on the thread pool) while
- *    the network starts with that view, whose store write starts behind it; the `preJoin` hook;
- * 4. `daemon.json`: the commit point; then the mark goes;
+ * 3. admitted: the cluster's certificate and key, the admitting member's view
+ *    (`join_view.json`) and the commit's `daemon.json` (prepared aside, holding the view's seed)
+ *    are written, then that `daemon.json` and the directory synced (at once, on the thread pool)
+ *    while the network starts with that view, whose store write starts behind it; the `preJoin`
+ *    hook;
+ * 4. `daemon.json` put in place (one rename, the directory synced): the commit point; then the
+ *    mark goes;
  * 5. the roster record's `joining` flag is cleared (every member then runs `onNewMember`);
  *    a restart between 4 and 5 clears it when it opens. The join is complete and answered: one
  *    push-pull with the admitting member catches up in the background, and `join_view.json`
@@ -23,27 +26,31 @@
  *
  * @module
  */
+import { writeFileSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
 import type { JsonValue } from "../../cluster/membership.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
-import { files } from "../../files.ts";
 import { decodeToken } from "../../cluster/token.ts";
 import { fingerprint, loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
 import { JOIN_DEADLINE_MS, JOIN_UNDO_RESERVE_MS, JoinRefusedError, requestJoin } from "../join.ts";
 import type { Network } from "../network.ts";
-import { removeJoinView, writeJoinView } from "../join_view.ts";
+import { joinSeed, readJoinView, removeJoinView, writeJoinView } from "../join_view.ts";
 import { startNetwork } from "../network_start.ts";
 import type { ControlRequest } from "../service.ts";
-import { writeDaemonConfig } from "../state_dir.ts";
+import {
+  commitDaemonConfig,
+  discardDaemonConfig,
+  prepareDaemonConfig,
+  syncPreparedDaemonConfig,
+} from "../state_dir.ts";
 import {
   clearTransition,
-  clearTransitionAsync,
   readTransition,
+  removeTransition,
   syncDirAsync,
   writeTransition,
-  writeTransitionAsync,
 } from "../transition.ts";
 import { JOIN_EXPIRY_MS } from "./accept_join.ts";
 import { RESUME_ASK_MS, withdraw, withdrawMarked } from "./ask_peers.ts";
@@ -61,14 +68,16 @@ export function markJoined(net: Network): void {
 /**
  * How long each step of a committed join took, ms (on the member's clock): the join request
  * (the admitting member's claim round and admission included); the network's start (the
- * admitting member's view taken in, while the cluster's certificate, the mark and the view are
- * written beside it); the `preJoin` hook; the commit (those files awaited, `daemon.json`, the
- * mark cleared).
+ * admitting member's view taken in, while the cluster's certificate, the view and `daemon.json`
+ * are written beside it); the `preJoin` hook; what was left of those writes (and the directory's
+ * sync) once the hook passed; the commit (`daemon.json` in place, the directory synced, the mark
+ * cleared).
  */
 export interface JoinSteps {
   request_ms: number;
   network_ms: number;
   pre_join_ms: number;
+  files_ms: number;
   commit_ms: number;
 }
 
@@ -126,23 +135,25 @@ export async function joinCluster(
     );
     const request_ms = lap();
     peers = [via, ...peers.filter((p) => p !== via)];
-    // The files the commit needs (the mark naming the admitting member first, the cluster's
-    // certificate and key, the view the store takes in after the answer) are written on the
-    // thread pool while the network starts, not before it: on a loaded machine their fsyncs
-    // took up to 0.4 s of the time after the admission. A restart before the mark lands still
-    // withdraws the join (the mark before names the token's members). Awaited before the
-    // commit, and before any undo, which removes them.
+    // The files the commit needs (the cluster's certificate and key, the view the store takes in
+    // after the answer, `daemon.json` itself with the view's seed) are written at once: into the
+    // page cache, under a millisecond for ~100 KB, before we listen (no member can probe us
+    // yet). Only their syncs wait for the disk, on the thread pool, while the network starts:
+    // `daemon.json` and the directory, at once. Under load every step off the loop waits for a
+    // turn of it, and once we listen every member's first TLS connection takes those turns: a
+    // chain of steps (the files written on the thread pool, the mark rewritten naming the
+    // admitting member first and synced, the directory synced twice) was most of the commit's
+    // time. The mark is not rewritten: a restart that undoes the join asks the admitting member
+    // first from `join_view.json` (see `resumeJoinUndo`). Awaited before the commit, and before
+    // any undo, which removes them.
     const handed = response.gossip_state;
-    written = Promise.all([
-      handed === undefined ? undefined : writeJoinView(ctx.paths, { via, state: handed }),
-      writeTransitionAsync(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() }),
-      files().writeFile(joinPath(ctx.paths.dir, "cluster.crt"), response.cluster_cert, {
-        mode: 0o644,
-      }),
-      files().writeFile(joinPath(ctx.paths.dir, "cluster.key"), response.cluster_key, {
-        mode: 0o600,
-      }),
-    ]).then(() => syncDirAsync(ctx.paths.dir));
+    const dir = ctx.paths.dir;
+    const view = handed === undefined ? undefined : { via, state: handed };
+    if (view) writeJoinView(ctx.paths, view);
+    writeFileSync(joinPath(dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 });
+    writeFileSync(joinPath(dir, "cluster.key"), response.cluster_key, { mode: 0o600 });
+    prepareDaemonConfig(ctx.paths, config, view && joinSeed(view, config.name));
+    written = Promise.all([syncPreparedDaemonConfig(ctx.paths), syncDirAsync(dir)]);
     written.catch(() => {}); // thrown where it is awaited
     const others = response.cluster_members.filter((m) => m.name !== config.name);
     // With the accepting member's view in hand, and our arrival announced by it, the one
@@ -175,15 +186,16 @@ export async function joinCluster(
     await ctx.hook("preJoin", { config: initConfig });
     const pre_join_ms = lap();
     await written;
+    const files_ms = lap();
     // The roster must be durable before the commit. Handed the admitting member's view, it is:
     // in `join_view.json`, which a restart takes in while the store does not hold it yet (its
     // batch began with the network's start; what gossip brought since is written by the next,
     // as on every member). Without it, the push-pull at start brought it: written now.
     if (handed === undefined) await net.persistence.flush();
-    writeDaemonConfig(ctx.paths, config);
+    commitDaemonConfig(ctx.paths);
     await syncDirAsync(ctx.paths.dir);
     ctx.setConfig(config);
-    await clearTransitionAsync(ctx.paths);
+    removeTransition(ctx.paths);
     if (handed !== undefined) {
       net.persistence.afterWritten(() =>
         void ctx.background.run("Removing the view the join kept", () => removeJoinView(ctx.paths))
@@ -201,9 +213,10 @@ export async function joinCluster(
       await net.gossip.join([via]);
       markJoined(net); // in case our record only came with this exchange
     });
-    return { request_ms, network_ms, pre_join_ms, commit_ms };
+    return { request_ms, network_ms, pre_join_ms, files_ms, commit_ms };
   } catch (err) {
     await written?.catch(() => {}); // settled before the undo removes what it wrote
+    discardDaemonConfig(ctx.paths);
     // The member that refused knows the most: it is asked first.
     if (err instanceof JoinRefusedError && err.by) {
       peers = [err.by, ...peers.filter((p) => p !== err.by)];
@@ -284,7 +297,12 @@ function keepWithdrawing(
 export async function resumeJoinUndo(ctx: MemberContext): Promise<void> {
   const t = readTransition(ctx.paths)!;
   ctx.logger.warn("Undoing a join cut short", { name: t.name });
-  await withdrawMarked(ctx, t);
+  // Admitted, the join kept the admitting member's view, naming it: that member, which knows of
+  // the admission for sure, is asked first (the mark lists the token's members).
+  const via = (await readJoinView(ctx.paths).catch(() => undefined))?.via;
+  const peers = via === undefined ? t.peers : [via, ...t.peers.filter((p) => p !== via)];
+  await withdrawMarked(ctx, { ...t, peers });
+  discardDaemonConfig(ctx.paths);
   await clearLeftovers(ctx);
   clearTransition(ctx.paths);
 }

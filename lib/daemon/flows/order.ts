@@ -55,9 +55,10 @@ export const DURABLE_STEPS: readonly DurableStep[] = Object.freeze([
   },
   {
     flow: "join",
-    step: "admitted: cluster.crt/key and join_view.json written, HTTPS listening, gossip started",
+    step: "admitted: cluster.crt/key, join_view.json and daemon.json.next (with the view's seed) " +
+      "written, daemon.json.next and the directory synced; HTTPS listening, gossip started",
     line: `"Listening" transport=https`,
-    restart: "withdraw, then undo (2)",
+    restart: "withdraw (the admitting member first, named by join_view.json), then undo (2)",
   },
   {
     flow: "join",
@@ -66,9 +67,12 @@ export const DURABLE_STEPS: readonly DurableStep[] = Object.freeze([
   },
   {
     flow: "join",
-    step: "daemon.json written: committed; transition.json removed",
+    step: "daemon.json.next renamed to daemon.json, the directory synced: committed; " +
+      "transition.json removed",
     restart: "a member; it takes the view in from join_view.json if its store did not hold it " +
-      "yet, and clears its roster record's joining mark as it opens (4)",
+      "yet (that file torn or lost by an operating-system crash: the seed daemon.json holds, then " +
+      "the admitting member's push-pull), and clears its roster record's joining mark as it " +
+      "opens (4)",
   },
   {
     flow: "join",
@@ -78,7 +82,8 @@ export const DURABLE_STEPS: readonly DurableStep[] = Object.freeze([
   },
   {
     flow: "join",
-    step: "the view written to the store; join_view.json removed",
+    step: "the view written to the store; the seed dropped from daemon.json, join_view.json " +
+      "removed",
     restart: "a member (4)",
   },
   {
