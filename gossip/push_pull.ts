@@ -226,7 +226,8 @@ export class PushPull {
    *
    * Alone, the seeds are tried in turn (from a random one), so each is tried within as many
    * ticks as there are seeds: a seed may be a member removed while this one was away, and
-   * drawing at random could pick that one tick after tick.
+   * drawing at random could pick that one tick after tick. Not alone, the seeds nobody in the
+   * table holds count as down members (see {@link #unheardSeeds}).
    */
   reconnect(): void {
     const h = this.#h;
@@ -238,12 +239,32 @@ export class PushPull {
       return;
     }
     const down = table.size - table.live;
-    if (down === 0) return;
+    const unheard = this.#unheardSeeds();
+    if (down + unheard.length === 0) return;
     // Each member tries with probability down/live, so the cluster as a whole tries about one
     // member that is down per interval instead of every member hammering every one of them.
-    if (h.random.next() > down / Math.max(1, table.live)) return;
+    if (h.random.next() > (down + unheard.length) / Math.max(1, table.live)) return;
+    const pick = h.random.int(down + unheard.length);
+    if (pick < unheard.length) return this.#tryAgain(unheard[pick]);
     const peer = this.#randomPeer((e) => !isLive(e.state) && h.state.isMember(e.name));
     if (peer) this.#tryAgain(peer.address);
+  }
+
+  /**
+   * The seeds at whose address the table holds nobody: members this one remembered at its start
+   * that it has not heard of since. A cluster restarted whole while split in two holds, on each
+   * side, only the members of that side: without these, no reconnect tick would ever try the
+   * other side. A seed that is gone for good costs a refused connection when drawn.
+   */
+  #unheardSeeds(): string[] {
+    if (this.#seeds.length === 0) return [];
+    const table = this.#h.state.table;
+    const held = new Set<string>();
+    for (let i = 0; i < table.slots; i++) {
+      const e = table.at(i);
+      if (e) held.add(e.address);
+    }
+    return this.#seeds.filter((a) => a !== this.#own && !held.has(a));
   }
 
   /**
