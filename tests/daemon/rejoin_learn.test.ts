@@ -67,26 +67,10 @@ function refuseUntrusted(
  * disk, so that it can restart from them.
  */
 async function form(sim: MemoryCluster, n: number, dir: string): Promise<Daemon[]> {
-  const daemons: Daemon[] = [];
-  for (let i = 1; i <= n; i++) {
-    daemons.push(
-      await sim.start(`m${i}`, i === n ? { stateDir: dir, databaseUrl: undefined } : {}),
-    );
-  }
-  await sim.drive(
-    daemons[0].initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }),
+  const daemons = await sim.form(
+    n,
+    (i) => i === n ? { stateDir: dir, databaseUrl: undefined } : {},
   );
-  for (let i = 2; i <= n; i++) {
-    const token = await daemons[0].createToken(`m${i}`, 0);
-    await sim.drive(
-      daemons[i - 1].initialize({
-        bootstrap: false,
-        name: `m${i}`,
-        address: memberAddress(i),
-        join_token: token,
-      }),
-    );
-  }
   await sim.run(2000);
   return daemons;
 }

@@ -43,24 +43,13 @@ async function views(daemons: Daemon[]): Promise<string[]> {
 
 test("becomes one cluster within a few reconnect ticks of the heal", async ({ sim, dirs }) => {
   // A store on disk (not `:memory:`): the restart remembers the members.
-  const start = (i: number) =>
-    sim.start(`m${i}`, { stateDir: dirs[i - 1], databaseUrl: undefined });
-  let d = [await start(1), await start(2), await start(3), await start(4)];
-  await sim.drive(d[0].initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }));
-  for (const i of [2, 3, 4]) {
-    const token = await d[0].createToken(`m${i}`, 0);
-    await sim.drive(d[i - 1].initialize({
-      bootstrap: false,
-      name: `m${i}`,
-      address: memberAddress(i),
-      join_token: token,
-    }));
-  }
+  const onDisk = (i: number) => ({ stateDir: dirs[i - 1], databaseUrl: undefined });
+  let d = await sim.form(4, onDisk);
   await sim.run(3000);
   await sim.drive(Promise.all(d.map((x) => x.stop())));
   sim.net.partition([memberAddress(1), memberAddress(2)], [memberAddress(3), memberAddress(4)]);
   d = [];
-  for (const i of [1, 2, 3, 4]) d.push(await start(i));
+  for (const i of [1, 2, 3, 4]) d.push(await sim.start(`m${i}`, onDisk(i)));
   await sim.run(3 * local.reconnectIntervalMs);
   assert.equal(await views(d), [
     "m1:ONLINE m2:ONLINE m3:UNREACHABLE m4:UNREACHABLE",
