@@ -24,7 +24,8 @@ import { join } from "node:path";
 import type { JsonValue } from "../cluster/membership.ts";
 import { MEMBER_RECORD } from "../cluster/roster.ts";
 import { files } from "../files.ts";
-import { forgetJoinSeed, type JoinSeed, readJoinSeed, type StatePaths } from "./state_dir.ts";
+import { forgetJoinSeed, type JoinSeed, readJoinSeed } from "./join_config.ts";
+import type { StatePaths } from "./state_dir.ts";
 import { syncDirAsync } from "./transition.ts";
 
 /** What a joiner keeps of its admission until its store holds the view. */

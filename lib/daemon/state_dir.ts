@@ -7,7 +7,7 @@
  * (shared by every member); `DIR/daemon.json`; `DIR/daemon.pid` (the lock); while a change is
  * under way `DIR/transition.json` (`transition.ts`), while a join prepares its commit
  * `DIR/daemon.json.next`, and after a join until the store holds the view it was handed
- * `DIR/join_view.json` and that view's seed in `daemon.json` (`join_view.ts`).
+ * `DIR/join_view.json` and that view's seed in `daemon.json` (`join_config.ts`, `join_view.ts`).
  *
  * @module
  */
@@ -29,9 +29,7 @@ import {
 } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import process from "node:process";
-import type { JsonValue } from "../cluster/membership.ts";
 import { InvalidInputError, LockedError } from "../errors.ts";
-import { files } from "../files.ts";
 
 /** Paths inside a state directory. */
 export interface StatePaths {
@@ -275,7 +273,8 @@ export function readDaemonConfig(paths: StatePaths): DaemonConfig | undefined {
   return { name: value.name, address: value.address };
 }
 
-const configText = (config: DaemonConfig & { join_seed?: JoinSeed }) =>
+/** The text of `daemon.json` holding `config` (and anything a join keeps beside it). */
+export const configText = (config: DaemonConfig & { join_seed?: unknown }): string =>
   JSON.stringify(config, null, 2) + "\n";
 
 /** Writes `daemon.json` atomically (temporary file, then rename). */
@@ -288,93 +287,6 @@ export function writeDaemonConfig(paths: StatePaths, config: DaemonConfig): void
     closeSync(fd);
   }
   renameSync(tmp, paths.config);
-}
-
-/** Where a join prepares its `daemon.json` (see {@link prepareDaemonConfig}). */
-function preparedPath(paths: StatePaths): string {
-  return `${paths.config}.next`;
-}
-
-/**
- * What a join keeps in `daemon.json` until its store holds the view it was handed: the seed of
- * that view (see `join_view.ts`), synced with the commit.
- */
-export interface JoinSeed {
-  /** The admitting member's address. */
-  via: string;
-  /** The admitting member's and this member's entries and roster records, as an exported view. */
-  state: JsonValue;
-}
-
-/**
- * Writes `config` (and a join's `seed`) beside `daemon.json` (into the page cache: the sync is
- * {@link syncPreparedDaemonConfig}), for {@link commitDaemonConfig} to put in place: a join
- * prepares its commit while its network starts, so that the commit itself is one rename (and
- * the directory's sync).
- */
-export function prepareDaemonConfig(
-  paths: StatePaths,
-  config: DaemonConfig,
-  seed?: JoinSeed,
-): void {
-  const text = configText(seed ? { ...config, join_seed: seed } : config);
-  writeFileSync(preparedPath(paths), text, { mode: 0o600 });
-}
-
-/** Syncs the prepared `daemon.json` (fsync), off the event loop. */
-export async function syncPreparedDaemonConfig(paths: StatePaths): Promise<void> {
-  await files().sync(preparedPath(paths));
-}
-
-/** Puts the prepared `daemon.json` in place (one rename); the caller syncs the directory. */
-export function commitDaemonConfig(paths: StatePaths): void {
-  renameSync(preparedPath(paths), paths.config);
-}
-
-/** Removes a prepared `daemon.json` that was not committed (a join undone). */
-export function discardDaemonConfig(paths: StatePaths): void {
-  rmSync(preparedPath(paths), { force: true });
-}
-
-/** The seed a join kept in `daemon.json`, or `undefined` (none, or no readable file). */
-export function readJoinSeed(paths: StatePaths): JoinSeed | undefined {
-  try {
-    const seed = JSON.parse(readFileSync(paths.config, "utf8"))?.join_seed as Partial<JoinSeed>;
-    if (typeof seed?.via === "string" && seed.state !== undefined && seed.state !== null) {
-      return { via: seed.via, state: seed.state };
-    }
-  } catch { /* none, or unreadable: the start reports the latter */ }
-  return undefined;
-}
-
-/**
- * Drops a join's seed from `daemon.json` (the store holds the view), durably and off the event
- * loop. Never brings back a `daemon.json` removed or replaced meanwhile (a leave): the new one
- * takes its place only if the file is still the one read, checked and renamed in one turn.
- */
-export async function forgetJoinSeed(paths: StatePaths): Promise<void> {
-  let text: string;
-  try {
-    text = readFileSync(paths.config, "utf8");
-  } catch {
-    return; // none: nothing to drop
-  }
-  let config: DaemonConfig | undefined;
-  try {
-    if (JSON.parse(text)?.join_seed === undefined) return;
-    config = readDaemonConfig(paths);
-  } catch { /* unreadable: left for the start to report */ }
-  if (!config) return;
-  const tmp = `${paths.config}.${process.pid}.forget`;
-  await files().writeFile(tmp, configText(config), { mode: 0o600 });
-  await files().sync(tmp);
-  let now: string | undefined;
-  try {
-    now = readFileSync(paths.config, "utf8");
-  } catch { /* removed meanwhile */ }
-  if (now === text) renameSync(tmp, paths.config);
-  else rmSync(tmp, { force: true });
-  await files().sync(paths.dir).catch(() => {}); // best effort, as every directory sync
 }
 
 /** Removes `daemon.json`, returning the member to the uninitialised state. */

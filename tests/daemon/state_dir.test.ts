@@ -1,30 +1,16 @@
 import type { ChildProcess } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
   acquireLock,
-  commitDaemonConfig,
-  discardDaemonConfig,
   ensureStateDir,
-  forgetJoinSeed,
-  prepareDaemonConfig,
   readDaemonConfig,
-  readJoinSeed,
   removeDaemonConfig,
   type StatePaths,
   statePaths,
-  syncPreparedDaemonConfig,
   writeDaemonConfig,
 } from "../../lib/daemon/state_dir.ts";
 import { InvalidInputError, LockedError } from "../../lib/errors.ts";
@@ -213,50 +199,6 @@ test("daemon.json round-trips and its absence means uninitialised", () => {
     assert.is(readDaemonConfig(paths), undefined);
     writeFileSync(paths.config, "{");
     assert.throws(() => readDaemonConfig(paths), /not valid JSON/);
-  } finally {
-    removeDir(dir);
-  }
-});
-
-test("a join's daemon.json: prepared aside, put in place with the view's seed, which goes once forgotten", async () => {
-  const dir = tempDir();
-  try {
-    const paths = statePaths(dir);
-    const config = { name: "j1", address: "127.0.0.1:9001" };
-    const seed = { via: "127.0.0.1:9000", state: { t: "pp", f: "c1", rc: [] } };
-    prepareDaemonConfig(paths, config, seed);
-    await syncPreparedDaemonConfig(paths);
-    assert.is(readDaemonConfig(paths), undefined, "not committed before the rename");
-    commitDaemonConfig(paths);
-    assert.equal(readDaemonConfig(paths), config, "the seed is not part of the member's config");
-    assert.equal(readJoinSeed(paths), seed);
-    await forgetJoinSeed(paths);
-    assert.is(readJoinSeed(paths), undefined);
-    assert.equal(readDaemonConfig(paths), config);
-    assert.equal(readdirSync(dir), ["daemon.json"], "nothing left beside it");
-    prepareDaemonConfig(paths, { name: "j2", address: "127.0.0.1:9002" });
-    discardDaemonConfig(paths);
-    assert.equal(readdirSync(dir), ["daemon.json"], "a discarded preparation leaves nothing");
-    assert.equal(readDaemonConfig(paths), config);
-  } finally {
-    removeDir(dir);
-  }
-});
-
-test("forgetJoinSeed() brings back no daemon.json removed while it wrote (a leave)", async () => {
-  const dir = tempDir();
-  try {
-    const paths = statePaths(dir);
-    prepareDaemonConfig(paths, { name: "j1", address: "127.0.0.1:9001" }, {
-      via: "127.0.0.1:9000",
-      state: {},
-    });
-    commitDaemonConfig(paths);
-    const forgetting = forgetJoinSeed(paths); // read at once; written off the loop
-    removeDaemonConfig(paths);
-    await forgetting;
-    assert.is(readDaemonConfig(paths), undefined);
-    assert.equal(readdirSync(dir), [], "nothing left behind");
   } finally {
     removeDir(dir);
   }

@@ -44,7 +44,7 @@ import {
   discardDaemonConfig,
   prepareDaemonConfig,
   syncPreparedDaemonConfig,
-} from "../state_dir.ts";
+} from "../join_config.ts";
 import {
   clearTransition,
   readTransition,
