@@ -13,10 +13,8 @@
  *
  * @module
  */
-import { MEMBER_RECORD } from "../cluster/roster.ts";
-import { fingerprint } from "../net/certificates.ts";
 import type { MemberContext } from "./context.ts";
-import { askRemoved } from "./flows/ask_peers.ts";
+import { askRemoved, removalQuestion } from "./flows/ask_peers.ts";
 import { learnRemoved } from "./flows/leave.ts";
 
 /** Least time between two questions to one address, ms. */
@@ -48,17 +46,11 @@ export class RemovalCheck {
     if (this.#asked.size > MAX_REMEMBERED) {
       this.#asked.delete(this.#asked.keys().next().value!);
     }
-    const name = net.config.name;
-    const since = net.gossip.record(MEMBER_RECORD, name)?.version ?? 0;
-    const { cert, key, clusterCert } = net.identity;
+    const { name, since, identity } = removalQuestion(net);
     this.#asking = true;
     void ctx.background.run("Asking a member that refused this one", async () => {
       try {
-        const answer = await askRemoved(ctx, [address], name, since, {
-          cert,
-          key,
-          fingerprint: fingerprint(clusterCert),
-        });
+        const answer = await askRemoved(ctx, [address], name, since, identity);
         // The network may have been replaced meanwhile (a reset and a new join).
         if (answer === "removed" && ctx.network === net) {
           ctx.logger.warn("A member says this member was removed", { address });

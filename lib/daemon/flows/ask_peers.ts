@@ -5,7 +5,10 @@
  *
  * @module
  */
+import { MEMBER_RECORD } from "../../cluster/roster.ts";
+import { fingerprint } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
+import type { Network } from "../network.ts";
 import { answerError } from "../peers.ts";
 import type { Transition } from "../transition.ts";
 
@@ -13,6 +16,25 @@ import type { Transition } from "../transition.ts";
 const ASK_TIMEOUT_MS = 3000;
 /** How long one request to withdraw may take while a start finishes a step cut short, ms. */
 export const RESUME_ASK_MS = 3000;
+
+/**
+ * What a member of `net` asks about its own removal with ({@link askRemoved}'s arguments): its
+ * name, the version of its own roster record as it knows it (a tombstone must be newer), and its
+ * certificate, with the listeners pinned to the cluster's.
+ */
+export function removalQuestion(net: Network): {
+  name: string;
+  since: number;
+  identity: { cert: string; key: string; fingerprint: string };
+} {
+  const name = net.config.name;
+  const { cert, key, clusterCert } = net.identity;
+  return {
+    name,
+    since: net.gossip.record(MEMBER_RECORD, name)?.version ?? 0,
+    identity: { cert, key, fingerprint: fingerprint(clusterCert) },
+  };
+}
 
 /** What the others say about this member's removal. */
 export type RemovalAnswer = "removed" | "member" | "unknown";

@@ -19,9 +19,7 @@
  * @module
  */
 import type { Clock } from "../../cluster/membership.ts";
-import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import { IncompatibleError } from "../../errors.ts";
-import { fingerprint } from "../../net/certificates.ts";
 import { listMembers } from "../../store/members.ts";
 import { applyMigrations } from "../../store/open.ts";
 import type { MemberContext } from "../context.ts";
@@ -33,6 +31,7 @@ import { publishRefusal, withdrawRefusal } from "../refusals.ts";
 import { markJoined } from "./join.ts";
 import { learnAtRestart } from "./rejoin_learn.ts";
 import { learnRemoved } from "./leave.ts";
+import { removalQuestion } from "./ask_peers.ts";
 
 /** How long a start waits for the extension lists of members that are up, ms. */
 const LISTS_WAIT_MS = 2000;
@@ -88,13 +87,8 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
   }
   step("network");
   if (net.view.selfRemoved()) return learnRemoved(ctx, "own tombstone in the store");
-  const since = net.gossip.record(MEMBER_RECORD, config.name)?.version ?? 0;
-  const { cert, key, clusterCert } = net.identity;
-  const learnt = await learnAtRestart(ctx, net, seeds, config.name, since, {
-    cert,
-    key,
-    fingerprint: fingerprint(clusterCert),
-  });
+  const { name, since, identity } = removalQuestion(net);
+  const learnt = await learnAtRestart(ctx, net, seeds, name, since, identity);
   steps.push_pull_ms = learnt.pushPullMs;
   steps.removal_ms = learnt.removalMs;
   step("learn");
