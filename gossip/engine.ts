@@ -515,6 +515,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       ) {
         table.remove(e);
         this.state.queue.remove(e.name);
+        this.#pushPull.forgetSeed(e.address);
       }
     }
     this.state.pruneLists();

@@ -106,8 +106,11 @@ export interface MergeOptions {
 export class PushPull {
   readonly #h: PushPullHost;
   readonly #records: RecordTable;
-  readonly #seeds: readonly string[];
+  /** Addresses tried while alone and, unheard, at reconnect ticks (see {@link forgetSeed}). */
+  #seeds: string[];
   readonly #own: string;
+  /** When this member was created (ms, its clock): seeds still unheard a reconnect timeout later are dropped. */
+  readonly #createdAt: number;
   readonly #pending = new Map<number, Pending>();
   /** Full exchanges under way, by address: a second join of one address shares the first. */
   readonly #full = new Map<string, Promise<boolean>>();
@@ -140,7 +143,8 @@ export class PushPull {
     this.#h = host;
     this.#records = records;
     this.#own = addresses.own;
-    this.#seeds = addresses.seeds;
+    this.#seeds = [...new Set(addresses.seeds)].filter((a) => a !== addresses.own);
+    this.#createdAt = host.clock.now();
     this.#syncs = new SyncQueue(
       host.clock,
       host.config.gossipIntervalMs,
@@ -264,7 +268,30 @@ export class PushPull {
       const e = table.at(i);
       if (e) held.add(e.address);
     }
-    return this.#seeds.filter((a) => a !== this.#own && !held.has(a));
+    const unheard = this.#seeds.filter((a) => !held.has(a));
+    if (
+      unheard.length && this.#h.clock.now() - this.#createdAt >= this.#h.config.reconnectTimeoutMs
+    ) {
+      // Unheard for as long as a dead member is tried: gone for good (removed while this member
+      // was down, or an address retired), as a reaped member is. The last seed stays for the
+      // reconnect ticks of a member left alone (see forgetSeed).
+      for (const a of unheard) this.forgetSeed(a);
+      return [];
+    }
+    return unheard;
+  }
+
+  /**
+   * Stops trying `address` as a seed: its member was reaped (dead or left past its timeout, or
+   * removed), so the table no longer holds it and it would otherwise count as unheard for as long
+   * as this member runs: a refused connection at about every reconnect tick cluster-wide.
+   * While this member is alone it keeps at least its last seed, its only way back.
+   */
+  forgetSeed(address: string): void {
+    const i = this.#seeds.indexOf(address);
+    if (i < 0 || this.#seeds.length === 1) return;
+    this.#seeds.splice(i, 1);
+    if (this.#seedTurn >= i) this.#seedTurn--;
   }
 
   /**

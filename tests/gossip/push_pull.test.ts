@@ -390,6 +390,35 @@ test("reconnect tries members that are down and still members, never a name remo
   c.stop();
 });
 
+test("seeds stop being tried once their member is removed and reaped, or after a reconnect timeout unheard", () => {
+  // A member's seeds are the members it remembered at its start. One removed and then reaped
+  // from the table, and one that never answered (an address retired while it was down), would
+  // otherwise count as unheard for as long as it runs: a refused connection at reconnect ticks.
+  const reconnectTimeoutMs = 120_000;
+  const removed = new Set<string>();
+  const c = createSimCluster({
+    size: 5,
+    seed: 57,
+    config: { reconnectTimeoutMs },
+    trust: () => simTrust({ isMember: (n) => !removed.has(n) }),
+  });
+  const gone = simAddress(9);
+  c.crash(0);
+  c.restart(0, undefined, [...c.addresses.slice(1), gone]);
+  assert.ok(c.clock.runWhileNot(() => c.converged(), 60_000, 10) >= 0, "converged");
+  c.crash(4);
+  assert.ok(c.clock.runWhileNot(() => c.allSee(4, "dead"), 60_000, 100) >= 0, "m4 dead");
+  removed.add("m4");
+  c.clock.advance(reconnectTimeoutMs + 2 * lan.reapIntervalMs);
+  const held = c.members.slice(0, 4).map((m) => m.stateOf("m4"));
+  assert.equal(held, [undefined, undefined, undefined, undefined], "m4 reaped everywhere");
+  const tried = tapFullExchanges(c, () => c.clock.advance(30 * lan.reconnectIntervalMs))
+    .map((x) => x.to);
+  assert.not.ok(tried.includes(c.addresses[4]), "the removed member's address is not tried");
+  assert.not.ok(tried.includes(gone), "the seed never heard is not tried");
+  c.stop();
+});
+
 test("a failed probe and each reconnect attempt go on a new connection (Transport.redial)", () => {
   // A connection held from before a partition may still look open after it heals, while what
   // is written on it waits for TCP's backed-off retransmissions: tens of seconds.
