@@ -67,4 +67,10 @@ export interface MemberContext extends NetworkHost {
   stop(): Promise<void>;
   /** The member's own reactions to a view change (the last consumer, see `network.ts`). */
   onViewChange(change: ViewChange): void;
+  /**
+   * Hears every gossip listener that refuses this member's certificate (the address it dialled),
+   * besides the running member's removal check (`removal_check.ts`): a restart's learning
+   * (`flows/rejoin_learn.ts`) asks such a member at once. Returns the way to stop hearing.
+   */
+  hearRefusals(listener: (address: string) => void): () => void;
 }

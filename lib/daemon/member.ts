@@ -57,6 +57,8 @@ export class Member implements MemberContext {
   readonly reactions: ViewReactions;
   /** The questions it asks members that refuse its certificate. */
   readonly #removalCheck: RemovalCheck;
+  /** Who else hears the listeners that refuse this member ({@link Member.hearRefusals}). */
+  readonly #refusalListeners = new Set<(address: string) => void>();
   /** The app's replicated records, over the network's gossip while the member has one. */
   readonly records: AppRecords;
   #store!: Store;
@@ -334,7 +336,15 @@ export class Member implements MemberContext {
 
   /** A member's gossip listener refused this member's certificate: see `removal_check.ts`. */
   onCertificateRefused(address: string): void {
+    for (const hear of [...this.#refusalListeners]) hear(address);
     this.#removalCheck.refused(address);
+  }
+
+  /** See {@link MemberContext.hearRefusals}. */
+  hearRefusals(listener: (address: string) => void): () => void {
+    const hear = (address: string) => listener(address);
+    this.#refusalListeners.add(hear);
+    return () => void this.#refusalListeners.delete(hear);
   }
 
   /**

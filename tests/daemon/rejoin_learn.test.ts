@@ -13,6 +13,8 @@ import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
 import type { PeerAnswer, PeerRequest, PeerTransport } from "../../lib/daemon/peers.ts";
 import type { DaemonOptions } from "../../lib/daemon/options.ts";
+import type { GossipFactory } from "../../lib/daemon/gossip_port.ts";
+import { ASK_WITHOUT_ANSWER_MS } from "../../lib/daemon/flows/rejoin_learn.ts";
 import { createLogger } from "../../lib/log.ts";
 import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
 
@@ -33,13 +35,43 @@ test.after.each(async (ctx) => {
   rmSync(ctx.dir, { recursive: true, force: true });
 });
 
-/** The members a restarting member asked whether it was removed, by address. */
-function questionsTo(sim: MemoryCluster, name: string, asked: string[]): PeerTransport {
+/**
+ * The members a restarting member asked whether it was removed, by address; with `at`, when
+ * (simulated ms) each question was sent.
+ */
+function questionsTo(
+  sim: MemoryCluster,
+  name: string,
+  asked: string[],
+  at: number[] = [],
+): PeerTransport {
   return {
     request(r: PeerRequest): Promise<PeerAnswer> {
-      if (r.method === "GET" && r.path === `/core/internal/cluster/${name}`) asked.push(r.address);
+      if (r.method === "GET" && r.path === `/core/internal/cluster/${name}`) {
+        asked.push(r.address);
+        at.push(sim.clock.now());
+      }
       return sim.peers.request(r);
     },
+  };
+}
+
+/**
+ * A gossip factory over the cluster's that tells the member built with it that a listener
+ * refused its certificate (what the WebSocket transport reports on a 403 to its dial): `refuse`
+ * hands it to the last member built, one network trip later.
+ */
+function refusalReporting(sim: MemoryCluster): {
+  gossip: GossipFactory;
+  refuse(to: string): void;
+} {
+  let report: ((address: string) => void) | undefined;
+  return {
+    gossip: (setup) => {
+      report = setup.onCertificateRefused;
+      return sim.gossip(setup);
+    },
+    refuse: (to) => void sim.clock.setTimeout(() => report?.(to), 2),
   };
 }
 
@@ -55,11 +87,15 @@ function refuseUntrusted(
   from: string,
   fingerprint: string,
   also: (from: string, to: string) => boolean = () => false,
+  refused?: (to: string) => void,
 ): void {
   const at = new Map(daemons.map((d, i) => [memberAddress(i + 1), d]));
-  sim.net.dropWhere((f, t) =>
-    also(f, t) || (f === from && at.get(t)?.isTrusted(fingerprint) === false)
-  );
+  sim.net.dropWhere((f, t) => {
+    if (also(f, t)) return true;
+    if (f !== from || at.get(t)?.isTrusted(fingerprint) !== false) return false;
+    refused?.(t);
+    return true;
+  });
 }
 
 /**
@@ -155,6 +191,44 @@ test("a member removed while down resets on the first tombstone, not once its pu
     (removedAt as number) - started < 10_000,
     `learnt its removal ${(removedAt as number) - started} ms after its restart began`,
   );
+});
+
+test("a member removed while down asks a member that refuses its certificate at once, not once no push-pull was answered for a while", async ({ sim, dir }) => {
+  const [m1, m2, m3] = await form(sim, 3, dir);
+  const old = (await m1.clusterMembers()).find((e) => e.name === "m3")!;
+  await sim.drive(m3.stop());
+  const refusals = refusalReporting(sim);
+  const refusedAt: number[] = [];
+  // Every member refuses m3's dials once it no longer trusts its certificate, as a listener
+  // answers a 403; nobody answers its push-pulls.
+  refuseUntrusted(sim, [m1, m2], memberAddress(3), old.fingerprint, undefined, (to) => {
+    refusedAt.push(sim.clock.now());
+    refusals.refuse(to);
+  });
+  await sim.drive(m1.removeMember("m3", true));
+  await sim.run(2000);
+  assert.is(m2.removalOf("m3", old.fingerprint).removed, true, "m2 holds the tombstone too");
+  const asked: string[] = [];
+  const askedAt: number[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const again = await restart(sim, "m3", dir, lines, {
+    gossipPreset: "lan",
+    gossip: refusals.gossip,
+    peers: questionsTo(sim, "m3", asked, askedAt),
+  });
+  assert.ok(await sim.until(() => again.status() === "uninitialized", 30_000), again.status());
+  assert.ok(refusedAt.length > 0, "no dial of m3 was refused");
+  assert.ok(askedAt.length > 0, "m3 asked nobody");
+  // The refusal is the signal: the question follows it by a network trip, not by the wait for
+  // a push-pull answer that cannot come (ASK_WITHOUT_ANSWER_MS).
+  const after = askedAt[0] - refusedAt[0];
+  assert.ok(
+    after < ASK_WITHOUT_ANSWER_MS / 5,
+    `first question ${after} ms after the first refusal (the wait without an answer: ${ASK_WITHOUT_ANSWER_MS} ms)`,
+  );
+  const msgs = lines.map((l) => `${l.msg} ${l.reason ?? ""}`);
+  assert.ok(msgs.includes("Phase changed removed while it was down"), msgs.join("\n"));
+  assert.not.ok(msgs.some((m) => m.startsWith("Rejoined the cluster")), "m3 opened");
 });
 
 test.run();

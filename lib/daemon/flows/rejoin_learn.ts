@@ -14,9 +14,15 @@
  * looks like). Each question was a TLS connection of its own beside the push-pull's (issue 15's
  * wake-up: 9 of each at N=10).
  *
+ * A member whose gossip listener refuses this member's certificate (a 403 to its dial: it no
+ * longer trusts it, which for a member that had admitted it means a removal) is asked at once:
+ * its push-pull cannot be answered, and waiting {@link ASK_WITHOUT_ANSWER_MS} for the others'
+ * answers only delayed what the refusal already showed.
+ *
  * The learning ends at the first tombstone told, or once the push-pulls gave a first answer (or
- * all failed) and every member answered either question or failed to; a push-pull that is
- * refused is not waited for (it fails only at its timeout, 10 s on `lan`).
+ * all failed, a refused one counting as failed) and every member answered either question or
+ * failed to; a push-pull that is refused is not waited for (it fails only at its timeout, 10 s
+ * on `lan`).
  *
  * @module
  */
@@ -68,9 +74,19 @@ export function learnAtRestart(
     let asked = 0;
     let done = false;
     let timer: TimerHandle = clock.setTimeout(() => askPending(), ASK_WITHOUT_ANSWER_MS);
+    /** The members whose listener refused this member's certificate (their push-pull failed). */
+    const refused = new Set<string>();
+    const stopHearing = ctx.hearRefusals((address) => {
+      if (done || state.get(address) !== "pending") return;
+      refused.add(address);
+      failed++;
+      ask(address);
+      check();
+    });
     const finish = (removed: boolean) => {
       if (done) return;
       done = true;
+      stopHearing();
       clock.clearTimeout(timer);
       const now = clock.now() - start;
       resolve({ removed, pushPullMs: pushPullMs ?? now, removalMs: now, asked });
@@ -100,7 +116,7 @@ export function learnAtRestart(
     for (const address of seeds) {
       state.set(address, "pending");
       void net.gossip.join([address]).then((answers) => {
-        if (done) return;
+        if (done || refused.has(address)) return; // a refused one was counted as failed
         if (answers > 0) {
           state.set(address, "answered");
           if (pushPullMs === undefined) {
