@@ -16,16 +16,17 @@
  * @module
  */
 import type { ReplicatedRecord, TimerHandle } from "../lib/cluster/membership.ts";
-import { isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { MemberEntry } from "./members.ts";
-import { CHUNK_CHARS, updateSize, utf8Length } from "./messages.ts";
+import { CHUNK_CHARS, updateSize } from "./messages.ts";
 import type { PushPullMsg, StateEntry, Update } from "./messages.ts";
 import { pickRandom } from "./random.ts";
 import type { RecordTable } from "./records.ts";
 import type { EngineHost } from "./host.ts";
 import { SyncQueue } from "./sync_queue.ts";
 import { Paced } from "./paced.ts";
+import { Reconnector } from "./reconnect.ts";
+import { chunkPayload, type Head, type Payload } from "./push_pull_chunks.ts";
 
 /** What push-pull needs from the engine. */
 export interface PushPullHost extends EngineHost {
@@ -77,16 +78,6 @@ export const MAX_WAITING_OPENINGS = 256;
  */
 export const MAX_WAITING_OPENING_CHARS = 16 * CHUNK_CHARS;
 
-/** The fields of a push-pull message besides the state it carries. */
-type Head = Omit<PushPullMsg, "st" | "x" | "rc">;
-
-/** State to ship: members, the lists they run, records. */
-interface Payload {
-  st?: readonly StateEntry[];
-  x?: Readonly<Record<string, readonly string[]>>;
-  rc?: readonly ReplicatedRecord[];
-}
-
 /** Options of {@link PushPull.merge}. */
 export interface MergeOptions {
   /** Gossip none of the member state or records (a joiner's starting view is news to nobody). */
@@ -106,11 +97,8 @@ export interface MergeOptions {
 export class PushPull {
   readonly #h: PushPullHost;
   readonly #records: RecordTable;
-  /** Addresses tried while alone and, unheard, at reconnect ticks (see {@link forgetSeed}). */
-  #seeds: string[];
   readonly #own: string;
-  /** When this member was created (ms, its clock): seeds still unheard a reconnect timeout later are dropped. */
-  readonly #createdAt: number;
+  readonly #reconnect: Reconnector;
   readonly #pending = new Map<number, Pending>();
   /** Full exchanges under way, by address: a second join of one address shares the first. */
   readonly #full = new Map<string, Promise<boolean>>();
@@ -125,8 +113,6 @@ export class PushPull {
   /** Answers given per peer in the current window (see {@link ANSWERS_PER_WINDOW}). */
   #answers = new Map<string, number>();
   #window = -Infinity;
-  /** The seed tried last while alone (see {@link reconnect}); -1 before the first. */
-  #seedTurn = -1;
   #stopped = false;
   /** Openings dropped since creation: too many waiting, in count or in chars. */
   openingsDropped = 0;
@@ -143,8 +129,11 @@ export class PushPull {
     this.#h = host;
     this.#records = records;
     this.#own = addresses.own;
-    this.#seeds = [...new Set(addresses.seeds)].filter((a) => a !== addresses.own);
-    this.#createdAt = host.clock.now();
+    this.#reconnect = new Reconnector(host, addresses, {
+      randomPeer: (accept) => this.#randomPeer(accept),
+      exchanging: (address) => this.#full.has(address),
+      exchange: (address) => void this.exchange(address, true),
+    });
     this.#syncs = new SyncQueue(
       host.clock,
       host.config.gossipIntervalMs,
@@ -183,7 +172,8 @@ export class PushPull {
 
   /** Joins the seeds, if any (in the background). */
   joinSeeds(): void {
-    if (this.#seeds.length) void this.join(this.#seeds);
+    const seeds = this.#reconnect.seeds;
+    if (seeds.length) void this.join(seeds);
   }
 
   /**
@@ -220,90 +210,14 @@ export class PushPull {
     if (peer) void this.exchange(peer.address, false);
   }
 
-  /**
-   * Tries one member that is down, so partitions heal (as serf does) and a member that came
-   * back unheard is found; while alone, the next seed instead.
-   *
-   * Down is dead, or left but still a member: a member that stopped gracefully comes back by a
-   * restart, and when every push-pull of that restart was lost it holds nobody to probe, so
-   * only the others can find it again. Names no longer members are never tried.
-   *
-   * Alone, the seeds are tried in turn (from a random one), so each is tried within as many
-   * ticks as there are seeds: a seed may be a member removed while this one was away, and
-   * drawing at random could pick that one tick after tick. Not alone, the seeds nobody in the
-   * table holds count as down members (see {@link #unheardSeeds}).
-   */
+  /** One reconnect tick (see reconnect.ts). */
   reconnect(): void {
-    const h = this.#h;
-    const table = h.state.table;
-    if (table.live <= 1 && this.#seeds.length) {
-      const n = this.#seeds.length;
-      this.#seedTurn = this.#seedTurn < 0 ? h.random.int(n) : (this.#seedTurn + 1) % n;
-      this.#tryAgain(this.#seeds[this.#seedTurn]);
-      return;
-    }
-    const down = table.size - table.live;
-    const unheard = this.#unheardSeeds();
-    if (down + unheard.length === 0) return;
-    // Each member tries with probability down/live, so the cluster as a whole tries about one
-    // member that is down per interval instead of every member hammering every one of them.
-    if (h.random.next() > (down + unheard.length) / Math.max(1, table.live)) return;
-    const pick = h.random.int(down + unheard.length);
-    if (pick < unheard.length) return this.#tryAgain(unheard[pick]);
-    const peer = this.#randomPeer((e) => !isLive(e.state) && h.state.isMember(e.name));
-    if (peer) this.#tryAgain(peer.address);
+    this.#reconnect.tick();
   }
 
-  /**
-   * The seeds at whose address the table holds nobody: members this one remembered at its start
-   * that it has not heard of since. A cluster restarted whole while split in two holds, on each
-   * side, only the members of that side: without these, no reconnect tick would ever try the
-   * other side. A seed that is gone for good costs a refused connection when drawn.
-   */
-  #unheardSeeds(): string[] {
-    if (this.#seeds.length === 0) return [];
-    const table = this.#h.state.table;
-    const held = new Set<string>();
-    for (let i = 0; i < table.slots; i++) {
-      const e = table.at(i);
-      if (e) held.add(e.address);
-    }
-    const unheard = this.#seeds.filter((a) => !held.has(a));
-    if (
-      unheard.length && this.#h.clock.now() - this.#createdAt >= this.#h.config.reconnectTimeoutMs
-    ) {
-      // Unheard for as long as a dead member is tried: gone for good (removed while this member
-      // was down, or an address retired), as a reaped member is. The last seed stays for the
-      // reconnect ticks of a member left alone (see forgetSeed).
-      for (const a of unheard) this.forgetSeed(a);
-      return [];
-    }
-    return unheard;
-  }
-
-  /**
-   * Stops trying `address` as a seed: its member was reaped (dead or left past its timeout, or
-   * removed), so the table no longer holds it and it would otherwise count as unheard for as long
-   * as this member runs: a refused connection at about every reconnect tick cluster-wide.
-   * While this member is alone it keeps at least its last seed, its only way back.
-   */
+  /** Stops trying `address` as a seed: its member was reaped (see reconnect.ts). */
   forgetSeed(address: string): void {
-    const i = this.#seeds.indexOf(address);
-    if (i < 0 || this.#seeds.length === 1) return;
-    this.#seeds.splice(i, 1);
-    if (this.#seedTurn >= i) this.#seedTurn--;
-  }
-
-  /**
-   * A reconnect attempt at `address`, over a new connection: the one held may have outlived a
-   * partition, and what goes on it then reaches the peer only at TCP's next retransmission, up
-   * to tens of seconds after the path healed (memberlist dials a new TCP connection for every
-   * push-pull). An attempt still under way keeps its connection.
-   */
-  #tryAgain(address: string): void {
-    if (address === this.#own || this.#full.has(address)) return;
-    this.#h.redial(address);
-    void this.exchange(address, true);
+    this.#reconnect.forgetSeed(address);
   }
 
   /**
@@ -598,66 +512,4 @@ export class PushPull {
       (e) => e !== self && accept(e),
     )[0];
   }
-}
-
-/**
- * Splits `payload` into push-pull messages of at most {@link CHUNK_CHARS} bytes of state each (a
- * single item larger than that travels alone): one-way pushes (`o`) first, `head` last with
- * what remains. The lists of `x` come after the members that run them.
- */
-export function chunkPayload(head: Head, payload: Payload, from: string): PushPullMsg[] {
-  const out: PushPullMsg[] = [];
-  let st: StateEntry[] = [];
-  let x: Record<string, readonly string[]> | undefined;
-  let rc: ReplicatedRecord[] = [];
-  let size = 0;
-  const flush = () => {
-    const part: PushPullMsg = { t: "pp", f: from, s: head.s, o: true };
-    out.push(withParts(part, st, x, rc));
-    st = [];
-    x = undefined;
-    rc = [];
-    size = 0;
-  };
-  const add = (n: number) => {
-    if (size > 0 && size + n > CHUNK_CHARS) flush();
-    size += n;
-  };
-  for (const e of payload.st ?? []) {
-    add(updateSize(e as unknown as Update));
-    st.push(e);
-  }
-  for (const r of payload.rc ?? []) {
-    add(updateSize(r as unknown as Update));
-    rc.push(r);
-  }
-  // Lists last: a receiver learns a list only once it holds a member that runs it.
-  if (payload.x) {
-    for (const d in payload.x) {
-      const list = payload.x[d];
-      let n = utf8Length(d) + 6;
-      for (const name of list) n += utf8Length(name) + 3;
-      add(n);
-      (x ??= {})[d] = list;
-    }
-  }
-  out.push(withParts({ ...head } as PushPullMsg, st, x, rc, payload));
-  return out;
-}
-
-/** `msg` with the parts that are not empty (and, for the last message, present in `payload`). */
-function withParts(
-  msg: PushPullMsg,
-  st: StateEntry[],
-  x: Record<string, readonly string[]> | undefined,
-  rc: ReplicatedRecord[],
-  payload?: Payload,
-): PushPullMsg {
-  const m = msg as { -readonly [K in keyof PushPullMsg]: PushPullMsg[K] };
-  // A one-way part always has `st` (what a push-pull without a digest must carry); the last
-  // message has it when the payload has it, even empty: it is what says "full state".
-  if (payload === undefined || st.length || payload.st !== undefined) m.st = st;
-  if (x) m.x = x;
-  if (rc.length) m.rc = rc;
-  return msg;
 }

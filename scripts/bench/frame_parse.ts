@@ -14,7 +14,7 @@ import { Buffer } from "node:buffer";
 import { loadavg } from "node:os";
 import process from "node:process";
 import { decodeMessage, type StateEntry } from "../../gossip/messages.ts";
-import { chunkPayload } from "../../gossip/push_pull.ts";
+import { chunkPayload } from "../../gossip/push_pull_chunks.ts";
 import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
 
 const repsArg = process.argv.indexOf("--reps");
