@@ -27,8 +27,7 @@ export class Reconnector {
   readonly #own: string;
   /** Addresses tried while alone and, unheard, at reconnect ticks (see {@link forgetSeed}). */
   readonly #seeds: string[];
-  /** When this member was created (ms, its clock): unheard seeds are dropped a reconnect
-   * timeout on. */
+  /** When this member was created (ms, its clock): seeds unheard for a reconnect timeout go. */
   readonly #createdAt: number;
   /** The seed tried last while alone (see {@link tick}); -1 before the first. */
   #seedTurn = -1;
