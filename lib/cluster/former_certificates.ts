@@ -1,6 +1,6 @@
 /**
  * The certificates this member saw leave a name (the incarnation removed, or replaced by a new
- * one), each with the version of that removal. Rule 1 of `roster.ts` reads them: an admission
+ * one), each with the version of that removal. Rule 1 of `roster_rules.ts` reads them: an admission
  * dated no later than its admitting member's removal was made by a member, and is checked with
  * the certificate that member held then.
  *

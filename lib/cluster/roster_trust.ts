@@ -26,11 +26,9 @@ import {
   MEMBER_RECORD,
   recordPayload,
   REMOVAL_RECORD,
-  removalOverrides,
   type RosterEntry,
-  type RosterKeys,
-  rosterRecordProblem,
 } from "./roster.ts";
+import { removalOverrides, type RosterKeys, rosterRecordProblem } from "./roster_rules.ts";
 import type { Trust, TrustContext, TrustFactory } from "./trust.ts";
 import { FormerCertificates } from "./former_certificates.ts";
 import { APP_RECORD, RECORDS_LIMITS, type RecordsUsage, usageOf } from "../records/limits.ts";
@@ -111,7 +109,7 @@ interface View {
 export interface RosterTrustOptions {
   /**
    * The certificates this member saw leave a name, as its store remembers them
-   * (`former_certificates.ts`): the trust reads them for rule 1 of `roster.ts` and notes every
+   * (`former_certificates.ts`): the trust reads them for rule 1 of `roster_rules.ts` and notes every
    * certificate a record change ends into them. @default an empty memory (forgotten at restart)
    */
   former?: FormerCertificates;

@@ -144,7 +144,7 @@ export class ClusterView {
       const before = previous?.value as RosterEntry | null | undefined;
       const after = record.value as RosterEntry | null;
       const hadJoined = hasJoined(before);
-      // Another certificate under the name: the incarnation held was removed (`roster.ts`).
+      // Another certificate under the name: the incarnation held was removed (`roster_rules.ts`).
       const replaced = !!before && !!after && before.fingerprint !== after.fingerprint;
       const change: ViewChange = { kind: "record", record, previous };
       if (hasJoined(after) && (!hadJoined || replaced)) change.joined = record.key;

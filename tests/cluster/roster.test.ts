@@ -6,12 +6,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/membership.ts";
-import {
-  canonicalJson,
-  type RosterKeys,
-  rosterOf,
-  rosterRecordProblem,
-} from "../../lib/cluster/roster.ts";
+import { canonicalJson, rosterOf } from "../../lib/cluster/roster.ts";
+import { type RosterKeys, rosterRecordProblem } from "../../lib/cluster/roster_rules.ts";
 import { pemDigest } from "../../lib/cluster/roster_trust.ts";
 import { fingerprint } from "../../lib/net/certificates.ts";
 import { keyPair } from "../net/_helpers.ts";

@@ -23,7 +23,7 @@ import { MAX_VERSION_AHEAD_MS } from "../../gossip/records.ts";
 import { createSimCluster, type SimCluster } from "../../gossip/sim.ts";
 import { simTrust } from "../../gossip/sim_trust.ts";
 import type { Frame, ReplicatedRecord } from "../../lib/cluster/membership.ts";
-import { type RosterKeys, rosterRecordProblem } from "../../lib/cluster/roster.ts";
+import { type RosterKeys, rosterRecordProblem } from "../../lib/cluster/roster_rules.ts";
 import type { Logger } from "../../lib/log.ts";
 import { anyAppRecord, anyFrame, anyRecord, anyWireFrame, MEMBER_NAMES } from "./fuzz_frames.ts";
 import { APP_RECORD, keyProblem, RECORDS_LIMITS, usageOf } from "../../lib/records/limits.ts";

@@ -194,7 +194,7 @@ test("a member restarted since the removal of a member that admitted another sti
  * Deno: a member restarted during 20 % loss heard nobody, and the others held it left; 212: a
  * member down while another was removed and joined again never took its new certificate; 253: a
  * member that missed an admission never took the admitted member once its admitting member was
- * removed; both fixed by the incarnation rules of `lib/cluster/roster.ts`, unit-tested in
+ * removed; both fixed by the incarnation rules of `lib/cluster/roster_rules.ts`, unit-tested in
  * tests/cluster/roster_trust.test.ts; 85 and 315: a member restarted while another was down
  * counted that one with its store's older versions, not the ones it last ran, which the running
  * members knew: gossip dropped their `dead` entry of a member it did not hold, and refused starts

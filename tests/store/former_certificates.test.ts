@@ -2,7 +2,7 @@
  * The certificates a member saw leave a name, in its store (`core_former_certificates`): written
  * with the records whose change ended them, read back in order, within the memory's bounds; and
  * what they are for: a member restarted from its store still takes a member admitted by one
- * removed since (rule 1 of `lib/cluster/roster.ts`), which it refused when the memory did not
+ * removed since (rule 1 of `lib/cluster/roster_rules.ts`), which it refused when the memory did not
  * survive the restart.
  */
 import { cpSync, readFileSync, writeFileSync } from "node:fs";

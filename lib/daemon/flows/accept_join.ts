@@ -137,7 +137,7 @@ async function admit(
   const now = ctx.env.clock.now();
   // Check and consumption run without an await between them.
   if (token.state === "live") tokens.consume(hash, token.entry.expiresAt);
-  // A name removed before is admitted after its removal (`roster.ts`, rule 2), whatever the
+  // A name removed before is admitted after its removal (`roster_rules.ts`, rule 2), whatever the
   // remover's clock said: the seal states that removal in the admission.
   const removed = net.gossip.record(MEMBER_RECORD, request.name);
   const entry: RosterEntry = {
