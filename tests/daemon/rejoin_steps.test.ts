@@ -15,7 +15,7 @@ import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
 
 const test = suite("a restarted member logs its start's steps");
 
-const STEPS = ["network", "learn", "lists", "hear", "migrations", "write"];
+const STEPS = ["read", "network", "learn", "lists", "hear", "migrations", "write"];
 
 test("a restart logs one line with the time of each step, and the learning's two parts", async () => {
   const sim = new MemoryCluster(11);

@@ -26,7 +26,7 @@ import type { MemberContext } from "../context.ts";
 import { UpgradeGate } from "../gating.ts";
 import type { Network } from "../network.ts";
 import { readJoinView, removeJoinView } from "../join_view.ts";
-import { startNetwork } from "../network_start.ts";
+import { readIdentity, startNetwork } from "../network_start.ts";
 import { publishRefusal, withdrawRefusal } from "../refusals.ts";
 import { markJoined } from "./join.ts";
 import { learnAtRestart } from "./rejoin_learn.ts";
@@ -63,7 +63,16 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
     steps[`${name}_cpu_ms`] = cpu - cpuMark;
     cpuMark = cpu;
   };
-  const stored = await listMembers(ctx.store);
+  // Read together: each is a wait for the thread pool or the store, on a loaded machine a turn
+  // of the event loop or more each (issue 15's wake-up), and none needs another.
+  const [stored, kept, held] = await Promise.all([
+    listMembers(ctx.store),
+    // A join answered before its store held the view it was handed (killed meanwhile): the view
+    // is taken in from `join_view.json` as the join did, and written to the store.
+    readJoinView(ctx.paths),
+    readIdentity(ctx.paths.dir),
+  ]);
+  step("read");
   const own = stored.find((m) => m.name === config.name);
   const announce = own?.extensions.length
     ? {
@@ -73,10 +82,12 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
     }
     : code;
   let seeds = stored.filter((m) => m.name !== config.name).map((m) => m.address);
-  // A join answered before its store held the view it was handed (killed meanwhile): the view
-  // is taken in from `join_view.json` as the join did, and written to the store.
-  const kept = await readJoinView(ctx.paths);
-  const net = await startNetwork(ctx, config, { seeds, announce, initialState: kept?.state });
+  const net = await startNetwork(ctx, config, {
+    seeds,
+    announce,
+    initialState: kept?.state,
+    identity: held,
+  });
   ctx.own(net);
   if (kept) {
     seeds = [...new Set([kept.via, ...seeds, ...net.view.otherAddresses()])];
