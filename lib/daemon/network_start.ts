@@ -155,6 +155,7 @@ export async function startNetwork(
     view,
     clock: ctx.env.clock,
     entries: () => ref.network!.entries(true),
+    stored,
     logger: ctx.logger.child({ component: "cluster" }),
   });
   const network = new Network(ctx, {

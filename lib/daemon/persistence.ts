@@ -27,7 +27,7 @@ import type { Clock, ReplicatedRecord } from "../cluster/membership.ts";
 import { MEMBER_RECORD, TOKEN_RECORD, tokensOf } from "../cluster/roster.ts";
 import type { Logger } from "../log.ts";
 import { APP_RECORD } from "../records/limits.ts";
-import { deleteMember, type NewMember, upsertMembers } from "../store/members.ts";
+import { deleteMember, type Member, type NewMember, upsertMembers } from "../store/members.ts";
 import type { Store } from "../store/open.ts";
 import { saveRecords } from "../store/records.ts";
 import { replaceTokens } from "../store/tokens.ts";
@@ -65,6 +65,12 @@ export interface ViewPersistenceOptions {
   clock: Clock;
   /** The member rows to write, as the API lists them. */
   entries(): ClusterMemberEntry[];
+  /**
+   * The member rows the store held when the view started (a restart): a row the first batch
+   * would write exactly as it is there (its heartbeat moved less than
+   * {@link HEARTBEAT_PERSIST_MS}) is not rewritten. @default none: every row is written once
+   */
+  stored?: readonly Member[];
   logger: Logger;
   /**
    * Resolves once the event loop took a turn (read what waits on its sockets): called between
@@ -98,6 +104,11 @@ export class ViewPersistence {
 
   constructor(options: ViewPersistenceOptions) {
     this.#o = options;
+    // A restart's first batch rewrote every member row as it was, its own new versions among
+    // them, before its start could announce those (issue 15's wake-up).
+    for (const m of options.stored ?? []) {
+      this.#written.set(m.name, { key: rowKey(m), heartbeat: m.heartbeat });
+    }
     this.#turn = options.turn ??
       (() => new Promise<void>((resolve) => options.clock.setTimeout(resolve, 0)));
   }
