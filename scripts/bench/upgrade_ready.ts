@@ -12,6 +12,10 @@
  * MicroCluster takes up to 30 s here (a lost notification falls back to its 30 s timer); the
  * target is under 1 s. The machine's load (`uptime`) is printed with the table.
  *
+ * The same span is also read from the members' own logs (the line saying each became ready,
+ * against the bench's clock for the first answer: one machine, one clock): the bench reads
+ * those lines through pipes and asks, on the same loaded cores, so its figure adds its own wait.
+ *
  * With the step medians of the last member's "Rejoined the cluster" line, it prints how many
  * members it asked whether it was removed while it was down (those that had not answered its
  * push-pull in time: `lib/daemon/flows/rejoin_learn.ts`).
@@ -190,6 +194,25 @@ interface Sample {
   steps: Record<string, number>;
   /** How many members it asked whether it was removed (its "Rejoined" line), when it says. */
   asked?: number;
+  /**
+   * First answer → every member ready by the members' own logs (the time of the line saying each
+   * became ready: see {@link readyLogged}), ms: without the bench's own wait to read the line
+   * through the pipe and ask (its process is one more on the loaded cores).
+   */
+  byLogs: number;
+}
+
+/**
+ * When `m` (epoch ms, its log's clock) said it became ready after `since`: the restarted member
+ * once its start finished ("Daemon started"), a waiting member once it went online; `NaN` when
+ * no such line came.
+ */
+function readyLogged(m: Member, restarted: boolean, since: number): number {
+  const lines = restarted
+    ? logged(m, "Daemon started")
+    : logged(m, "Phase changed").filter((l) => l.to === "online");
+  const at = lines.map((l) => Number(l.time)).filter((t) => t >= since);
+  return at.length ? Math.min(...at) : NaN;
 }
 
 /**
@@ -245,6 +268,9 @@ async function measure(size: number): Promise<Sample[]> {
         lastReady: ready[ready.length - 1] - t0,
         steps: rejoinSteps(last),
         asked: logged(last, "Rejoined the cluster").at(-1)?.removal_asked,
+        byLogs: Math.max(
+          ...list.map((m) => readyLogged(m, m === last, Math.floor(epoch0 + t0))),
+        ) - (epoch0 + answered),
       });
       if (values.logs) {
         const dir = join(values.logs, `n${size}-round${round}`);
@@ -310,6 +336,7 @@ for (const size of SIZES) {
   const wake = s.map((x) => x.total - x.startup);
   const own = s.map((x) => x.lastReady - x.startup);
   const others = s.map((x) => x.total - x.lastReady);
+  const byLogs = s.map((x) => x.byLogs).filter((x) => Number.isFinite(x));
   rows.push([
     String(size),
     String(s.length),
@@ -322,6 +349,8 @@ for (const size of SIZES) {
     ms(p50(own)),
     ms(p50(others)),
     ms(Math.max(...others)),
+    byLogs.length ? ms(p50(byLogs)) : "-",
+    byLogs.length ? ms(Math.max(...byLogs)) : "-",
   ]);
 }
 busy.forEach((b) => b.kill("SIGKILL"));
@@ -336,6 +365,8 @@ const head = [
   "max",
   "of which: p50 its own start",
   "p50 it ready→all ready",
+  "max",
+  "p50 first answer→all ready by their logs",
   "max",
 ];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
