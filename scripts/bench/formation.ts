@@ -34,7 +34,10 @@
  * one and the last one: `node --cpu-prof`; a profile is written when its member stops) and report
  * the admitting member's longest tasks (from the profile's samples: runs of consecutive non-idle
  * samples; `scripts/bench/long_tasks.ts FILE` lists any profile's long tasks and what ran in
- * them). `--heap-snapshot DIR` writes the admitting member's V8 heap snapshot at the end of the
+ * them). With `--cpu-prof-all` every member is profiled, and each join's window from its
+ * admission (the admitting member's line) to its answer (or the CLI's exit) is read from its
+ * joiner's profile: the joiner's busy time in it, and for the slowest joins (and summed over all
+ * joins) what took it (`profile_window.ts`). `--heap-snapshot DIR` writes the admitting member's V8 heap snapshot at the end of the
  * (first run's) idle window and prints what it holds (`heap_summary.ts`). Every suspicion is
  * listed as it was seen: when, who suspected whom, whose join was
  * under way.
@@ -43,7 +46,7 @@
  *
  * Usage: `npm run build && node --import tsx scripts/bench/formation.ts
  *   [--members 25] [--runs 3] [--busy 0] [--idle 20] [--settle S] [--preset lan]
- *   [--cpu-prof DIR] [--heap-snapshot DIR] [--dist DIR] [--requests 200] [--logs DIR]
+ *   [--cpu-prof DIR [--cpu-prof-all]] [--heap-snapshot DIR] [--dist DIR] [--requests 200] [--logs DIR]
  *   [--node-flags "FLAGS"] [--env "NAME=VALUE ..."] [--cli]` (`--dist`: the built daemon to run, default
  *   `dist/`; `--settle`: seconds from forming to the idle window, default the smaller of 5 and a
  *   quarter of `--idle`; `--node-flags`, `--env`: what every member runs with)
@@ -56,7 +59,8 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { freePort } from "../../tests/helpers/process.ts";
-import { longTasks } from "./long_tasks.ts";
+import { longTasks, type Profile } from "./long_tasks.ts";
+import { monotonicMs, type WindowCost, windowCost } from "./profile_window.ts";
 import { summarise, takeHeapSnapshot } from "./heap_summary.ts";
 import { scrape } from "./scrape.ts";
 import { control } from "./control.ts";
@@ -71,6 +75,7 @@ const { values: opts } = parseArgs({
     settle: { type: "string" },
     preset: { type: "string", default: "lan" },
     "cpu-prof": { type: "string" },
+    "cpu-prof-all": { type: "boolean", default: false },
     "heap-snapshot": { type: "string" },
     "node-flags": { type: "string", default: "" },
     env: { type: "string", default: "" },
@@ -95,6 +100,10 @@ const PRESET = opts.preset === "local" ? "local" : "lan";
 const LOG_DIR = opts.logs ? resolve(opts.logs) : undefined;
 const REQUESTS = Math.max(0, Math.min(5000, Number(opts.requests) || 0));
 const PROF_DIR = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
+/** Every member profiled, each join's window read from its joiner's profile. */
+const PROF_ALL = PROF_DIR !== undefined && opts["cpu-prof-all"];
+/** Wall clock (the members' log times) minus the host's monotonic clock (their profiles'), ms. */
+const WALL_TO_MONO = performance.timeOrigin + performance.now() - monotonicMs();
 const SNAPSHOT_DIR = opts["heap-snapshot"] ? resolve(opts["heap-snapshot"]) : undefined;
 /** Node flags every member runs with (`--node-flags "--max-semi-space-size=1"`). */
 const NODE_FLAGS = opts["node-flags"].split(/\s+/).filter(Boolean);
@@ -222,6 +231,8 @@ interface RunResult {
   /** Daemon CPU per `GET /core/1.0/cluster`, ms. */
   listMs?: number;
   longestTasks?: number[];
+  /** With `--cpu-prof-all`: each join's admission → answer window in its joiner's profile. */
+  joinProfiles?: { joiner: string; afterAcceptMs: number; cost: WindowCost }[];
 }
 
 async function oneRun(run: number): Promise<RunResult> {
@@ -239,6 +250,8 @@ async function oneRun(run: number): Promise<RunResult> {
   const roundMs: number[] = [];
   /** When the admitting member logged each admission (its line's own time), by joiner name. */
   const admitted = new Map<string, number>();
+  /** Each join's admission → answer, ms on the wall clock, by joiner index. */
+  const windows = new Map<number, { from: number; to: number }>();
   for (let i = 0; i < N; i++) {
     const dir = mkdtempSync(join(tmpdir(), `cohort-form-${i}-`));
     dirs.push(dir);
@@ -261,7 +274,7 @@ async function oneRun(run: number): Promise<RunResult> {
     const startOne = async (i: number) => {
       const m = members[i];
       // The admitting member, and two joiners (the middle one and the last one).
-      const prof = PROF_DIR && (i === 0 || i === N - 1 || i === Math.floor(N / 2))
+      const prof = PROF_DIR && (PROF_ALL || i === 0 || i === N - 1 || i === Math.floor(N / 2))
         ? [...NODE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${PROF_DIR}/run${run}${i ? `/f${i}` : ""}`]
         : [...NODE_FLAGS];
       if (SNAPSHOT_DIR && i === 0 && run === 0) {
@@ -376,7 +389,10 @@ async function oneRun(run: number): Promise<RunResult> {
       const done = now();
       joinMs.push(done - started);
       const at = admitted.get(members[i].name);
-      if (at !== undefined) afterAcceptMs.push(done - at);
+      if (at !== undefined) {
+        afterAcceptMs.push(done - at);
+        windows.set(i, { from: at, to: done });
+      }
       const cpu0 = cpuAtAdmission.get(members[i].name);
       if (cpu0 !== undefined) afterAcceptCpuMs.push(cpuMs(members[i].proc!.child.pid!) - cpu0);
     }
@@ -460,6 +476,21 @@ async function oneRun(run: number): Promise<RunResult> {
     if (!joinedEverywhere()) note(`run ${run}: the cluster did not form within 60 s`);
     await stop(members[0].proc);
     if (PROF_DIR) res.longestTasks = longestTasks(join(PROF_DIR, `run${run}`));
+    if (PROF_ALL) {
+      // A profile is written when its member exits.
+      await Promise.all(members.map((m) => stop(m.proc)));
+      res.joinProfiles = [];
+      for (const [i, w] of windows) {
+        const prof = newestProfile(join(PROF_DIR!, `run${run}`, `f${i}`));
+        if (!prof) continue;
+        const us = (wall: number) => (wall - WALL_TO_MONO) * 1000;
+        res.joinProfiles.push({
+          joiner: members[i].name,
+          afterAcceptMs: w.to - w.from,
+          cost: windowCost(prof, us(w.from), us(w.to)),
+        });
+      }
+    }
     return res;
   } finally {
     await Promise.all(members.map((m) => stop(m.proc)));
@@ -507,17 +538,48 @@ async function heapSnapshot(pid: number): Promise<void> {
   }
 }
 
-/** The longest tasks (ms) in the newest `.cpuprofile` of `dir` (see `long_tasks.ts`). */
-function longestTasks(dir: string): number[] {
+/** The newest `.cpuprofile` of `dir`, if any. */
+function newestProfile(dir: string): Profile | undefined {
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
   } catch {
-    return [];
+    return undefined;
   }
-  if (files.length === 0) return [];
-  const prof = JSON.parse(readFileSync(join(dir, files.sort().at(-1)!), "utf8"));
-  return longTasks(prof).slice(0, 5).map((t) => t.ms);
+  if (files.length === 0) return undefined;
+  return JSON.parse(readFileSync(join(dir, files.sort().at(-1)!), "utf8"));
+}
+
+/** The longest tasks (ms) in the newest `.cpuprofile` of `dir` (see `long_tasks.ts`). */
+function longestTasks(dir: string): number[] {
+  const prof = newestProfile(dir);
+  return prof ? longTasks(prof).slice(0, 5).map((t) => t.ms) : [];
+}
+
+/** With `--cpu-prof-all`: the slowest joins' windows, and what took the joiners' time in all. */
+function reportJoinProfiles(run: number, joins: NonNullable<RunResult["joinProfiles"]>): void {
+  const ms = (v: number) => `${v.toFixed(0)} ms`;
+  const list = (l: [string, number][], k = 5) =>
+    l.slice(0, k).map(([f, v]) => `${ms(v)} ${f}`).join("; ");
+  for (const j of [...joins].sort((a, b) => b.afterAcceptMs - a.afterAcceptMs).slice(0, 5)) {
+    note(
+      `run ${run}: ${j.joiner} admission → answer ${ms(j.afterAcceptMs)}, profiled ` +
+        `${ms(j.cost.ms)}, busy ${ms(j.cost.busy)}\n    self: ${list(j.cost.self)}\n    ` +
+        `inner: ${list(j.cost.inner)}\n    outer: ${list(j.cost.outer, 3)}`,
+    );
+  }
+  const sum = (pick: (c: WindowCost) => [string, number][]) => {
+    const m = new Map<string, number>();
+    for (const j of joins) for (const [f, v] of pick(j.cost)) m.set(f, (m.get(f) ?? 0) + v);
+    return [...m].sort((a, b) => b[1] - a[1]);
+  };
+  note(
+    `run ${run}: all ${joins.length} joins' windows, busy ${
+      ms(joins.reduce((a, j) => a + j.cost.busy, 0))
+    } of ${ms(joins.reduce((a, j) => a + j.cost.ms, 0))}\n    self: ${
+      list(sum((c) => c.self), 10)
+    }\n    inner: ${list(sum((c) => c.inner), 10)}`,
+  );
 }
 
 const median = (v: number[]) => {
@@ -538,6 +600,7 @@ try {
   for (let r = 0; r < RUNS; r++) {
     const res = await oneRun(r);
     results.push(res);
+    if (res.joinProfiles) reportJoinProfiles(r, res.joinProfiles);
     note(
       `run ${r}: formed in ${(res.formMs / 1000).toFixed(1)} s, suspicions ${res.formSuspicions} ` +
         `forming + ${res.idleSuspicions} idle, dead ${res.dead}` +
@@ -645,6 +708,17 @@ if (REQUESTS > 0) {
     `one GET /core/1.0/cluster, daemon CPU (ms, over ${REQUESTS} requests)`,
     results.map((r) => r.listMs ?? NaN),
     2,
+  );
+}
+if (PROF_ALL) {
+  const busy = (r: RunResult) => r.joinProfiles?.map((j) => j.cost.busy) ?? [];
+  row(
+    "joiner busy (its profile) from admission to answer, median of a run (ms)",
+    results.map((r) => median(busy(r))),
+  );
+  row(
+    "joiner busy from admission to answer, the most of a run (ms)",
+    results.map((r) => Math.max(...busy(r))),
   );
 }
 if (PROF_DIR) {

@@ -18,17 +18,21 @@ import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
 
-interface Frame {
+/** A profile node's call frame. */
+export interface Frame {
   functionName: string;
   url: string;
   lineNumber: number;
+  columnNumber?: number;
 }
-interface Node {
+/** A profile node. */
+export interface Node {
   id: number;
   callFrame: Frame;
   children?: number[];
 }
-interface Profile {
+/** A V8 CPU profile (`.cpuprofile`). */
+export interface Profile {
   nodes: Node[];
   samples: number[];
   timeDeltas: number[];
@@ -47,11 +51,16 @@ export interface Task {
   outer: [string, number][];
 }
 
-const label = (f: Frame) => {
-  const file = f.url.replace(/^file:\/\//, "").replace(/^.*\/(dist|node_modules)\//, "$1/");
+/** A frame's name and place (`fn dist/file.js:LINE`). */
+export const label = (f: Frame): string => {
+  const path = f.url.replace(/^file:\/\//, "");
+  const file = path.includes("/node_modules/")
+    ? path.replace(/^.*\/node_modules\//, "node_modules/")
+    : path.replace(/^.*?\/(dist|lib|gossip|routes)\//, "$1/");
   return `${f.functionName || "(anonymous)"} ${file}${file ? `:${f.lineNumber + 1}` : ""}`;
 };
-const ours = (f: Frame) =>
+/** A frame of cohort's own code (not node_modules, not node:). */
+export const ours = (f: Frame): boolean =>
   /\/(dist|lib|gossip|routes)\//.test(f.url) && !f.url.includes("node_modules");
 
 /** The tasks of `prof` of at least `minMs`, longest first. */
