@@ -5,11 +5,13 @@
  *
  * @module
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { splitHostPort } from "../cluster/address.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import { FormerCertificates } from "../cluster/former_certificates.ts";
 import type { JsonValue } from "../cluster/membership.ts";
+import { InvalidInputError } from "../errors.ts";
 import { files } from "../files.ts";
 import type { Role } from "../cluster/roles.ts";
 import { fingerprint } from "../net/certificates.ts";
@@ -41,13 +43,50 @@ export interface NetworkStart {
   identity?: Identity;
 }
 
-/** This member's and the cluster's certificates and keys, from the state directory. */
+/**
+ * This member's and the cluster's certificates and keys, from the state directory, each key
+ * checked against its certificate.
+ *
+ * @throws {InvalidInputError} naming the file, when a certificate or key does not parse or a key
+ *   does not fit its certificate (a damaged file: the member cannot serve with it)
+ */
 export async function readIdentity(dir: string): Promise<Identity> {
   const read = (file: string) => files().readFile(join(dir, file));
   const [cert, key, clusterCert, clusterKey] = await Promise.all(
     ["server.crt", "server.key", "cluster.crt", "cluster.key"].map(read),
   );
+  checkPair(dir, "server", cert, key);
+  checkPair(dir, "cluster", clusterCert, clusterKey);
   return { cert, key, clusterCert, clusterKey };
+}
+
+/**
+ * Throws when `<base>.crt` and `<base>.key` of `dir` are not a certificate and its key. An empty
+ * `cluster.key` let a member start and dial out while no member could complete a handshake
+ * with its listener (it looked ONLINE and could not be reached); the others failed with the
+ * runtime's words ("DECODER routines::unsupported"), naming no file.
+ */
+function checkPair(dir: string, base: "server" | "cluster", cert: string, key: string): void {
+  const damaged = (file: string, what: string, cause?: unknown) =>
+    new InvalidInputError(
+      `Cannot read "${join(dir, file)}": ${what}. The file is damaged (empty after an ` +
+        `operating-system crash, or changed by hand): restore it, or remove this member ` +
+        `(\`cohort cluster remove\` on another member) and join it again`,
+      { cause },
+    );
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch (err) {
+    throw damaged(`${base}.crt`, "it holds no PEM certificate", err);
+  }
+  let fits: boolean;
+  try {
+    fits = certificate.checkPrivateKey(createPrivateKey(key));
+  } catch (err) {
+    throw damaged(`${base}.key`, "it holds no PEM private key", err);
+  }
+  if (!fits) throw damaged(`${base}.key`, `it is not the key of ${base}.crt`);
 }
 
 /**

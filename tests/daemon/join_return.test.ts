@@ -184,7 +184,7 @@ test("init --token answers without a directory sync after the join's mark is rem
   }
 });
 
-test("before its commit a join syncs daemon.json and its directory once, after writing every file the restart needs, and does not rewrite its mark", async ({ sim }) => {
+test("before its commit a join syncs daemon.json, the certificates and keys and its directory once, after writing every file the restart needs, and does not rewrite its mark", async ({ sim }) => {
   const m1 = await sim.start("m1");
   await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: address(1) }));
   const m2 = await sim.start("m2");
@@ -231,7 +231,19 @@ test("before its commit a join syncs daemon.json and its directory once, after w
   assert.is(dirSyncs.length, 1, `directory syncs before the commit: ${list}`);
   assert.equal(dirSyncs[0].present, files_, "every file written before the directory's sync");
   const fileSyncs = before.filter((s) => s.op.startsWith("sync ") && s.op !== "sync DIR");
-  assert.equal(fileSyncs.map((s) => s.op), ["sync daemon.json.next"], "files synced: " + list);
+  assert.equal(
+    fileSyncs.map((s) => s.op).sort(),
+    ["sync cluster.crt", "sync cluster.key", "sync daemon.json.next"],
+    "files synced after the admission: " + list,
+  );
+  // This member's key pair, written before its join request, is synced while the request waits
+  // (after its last write): an operating-system crash after the commit cannot leave it empty.
+  for (const f of ["server.crt", "server.key"]) {
+    const synced = seen.findIndex((s) => s.op === `sync ${f}`);
+    const written = seen.findLastIndex((s) => s.op === `rename ${f}`);
+    assert.ok(written >= 0 && synced > written, `${f} synced after it was written: ${ops}`);
+    assert.not.ok(seen[synced].committed, `${f} synced before the commit: ${ops}`);
+  }
   assert.not.ok(list.includes("transition.json"), `the mark was rewritten: ${list}`);
   const commit = seen.filter((s) => s.committed && s.marked).map((s) => s.op);
   assert.equal(commit, ["sync DIR"], "the commit's one directory sync, before the mark goes");

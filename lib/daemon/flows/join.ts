@@ -3,12 +3,12 @@
  *
  * 1. this member's key pair, then `transition.json` (`join`, with the token's addresses): from
  *    here a restart withdraws the join, whatever the admitting member did;
- * 2. the join request;
+ * 2. the join request, while the key pair is synced;
  * 3. admitted: the cluster's certificate and key, the admitting member's view
  *    (`join_view.json`) and the commit's `daemon.json` (prepared aside, holding the view's seed)
- *    are written, then that `daemon.json` and the directory synced (at once, on the thread pool)
- *    while the network starts with that view, whose store write starts behind it; the `preJoin`
- *    hook;
+ *    are written, then the certificate and key, that `daemon.json` and the directory synced (at
+ *    once, on the thread pool) while the network starts with that view, whose store write
+ *    starts behind it; the `preJoin` hook;
  * 4. `daemon.json` put in place (one rename, the directory synced): the commit point; then the
  *    mark goes;
  * 5. the roster record's `joining` flag is cleared (every member then runs `onNewMember`);
@@ -32,6 +32,7 @@ import { splitHostPort } from "../../cluster/address.ts";
 import type { JsonValue } from "../../cluster/membership.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import { decodeToken } from "../../cluster/token.ts";
+import { files } from "../../files.ts";
 import { fingerprint, loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
 import { JOIN_DEADLINE_MS, JOIN_UNDO_RESERVE_MS, JoinRefusedError, requestJoin } from "../join.ts";
@@ -114,6 +115,13 @@ export async function joinCluster(
       ctx.issuer(),
     );
     identity = { cert: server.cert, key: server.key, fingerprint: token.fingerprint };
+    // This member's key pair (just written, or kept from before) is synced while the request
+    // waits for the admitting member, not after the admission: a restart after the commit needs
+    // it, and an operating-system crash may otherwise leave it empty. Awaited before the commit.
+    const dir = ctx.paths.dir;
+    const paired = syncFiles(dir, ["server.key", "server.crt"]);
+    paired.catch(() => {}); // thrown where it is awaited
+    written = paired;
     const mark = { step: "join" as const, name: config.name, fingerprint: token.fingerprint };
     writeTransition(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() });
     const code = ctx.code();
@@ -147,13 +155,17 @@ export async function joinCluster(
     // first from `join_view.json` (see `resumeJoinUndo`). Awaited before the commit, and before
     // any undo, which removes them.
     const handed = response.gossip_state;
-    const dir = ctx.paths.dir;
     const view = handed === undefined ? undefined : { via, state: handed };
     if (view) writeJoinView(ctx.paths, view);
     writeFileSync(joinPath(dir, "cluster.crt"), response.cluster_cert, { mode: 0o644 });
     writeFileSync(joinPath(dir, "cluster.key"), response.cluster_key, { mode: 0o600 });
     prepareDaemonConfig(ctx.paths, config, view && joinSeed(view, config.name));
-    written = Promise.all([syncPreparedDaemonConfig(ctx.paths), syncDirAsync(dir)]);
+    written = Promise.all([
+      paired,
+      syncFiles(dir, ["cluster.crt", "cluster.key"]),
+      syncPreparedDaemonConfig(ctx.paths),
+      syncDirAsync(dir),
+    ]);
     written.catch(() => {}); // thrown where it is awaited
     const others = response.cluster_members.filter((m) => m.name !== config.name);
     // With the accepting member's view in hand, and our arrival announced by it, the one
@@ -226,6 +238,11 @@ export async function joinCluster(
     await undoJoin(ctx, config.name, identity, peers, err, deadline);
     throw err;
   }
+}
+
+/** Syncs `files` of `dir` (fsync), at once, off the event loop. */
+async function syncFiles(dir: string, names: readonly string[]): Promise<void> {
+  await Promise.all(names.map((name) => files().sync(joinPath(dir, name))));
 }
 
 /** The one undo path of a join that did not commit. */
