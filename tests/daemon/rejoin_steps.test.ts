@@ -59,6 +59,10 @@ test("a restart logs one line with the time of each step, and the learning's two
     // Both questions run together: the learning step lasts as long as the longer of the two.
     const learn = line.learn_ms as number;
     assert.is(learn, Math.max(line.push_pull_ms as number, line.removal_ms as number));
+    // Both other members answered its push-pull; the last answer came no sooner than the first.
+    assert.is(line.push_pull_answered, 2);
+    assert.type(line.push_pull_last_ms, "number");
+    assert.ok((line.push_pull_last_ms as number) >= (line.push_pull_ms as number));
     await sim.stop();
   } finally {
     dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));

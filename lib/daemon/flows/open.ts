@@ -156,6 +156,10 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
     decision: decision.decision,
     ...steps,
     removal_asked: learnt.asked,
+    // The push-pulls answered by now, and the last of them (a question asked instead of waiting
+    // for one is a TLS connection more on a loaded machine).
+    push_pull_answered: learnt.answeredMs.length,
+    ...(learnt.answeredMs.length ? { push_pull_last_ms: learnt.answeredMs.at(-1) } : {}),
   });
   if (!ctx.machine.is("starting")) return;
   if (!decision.serve) {

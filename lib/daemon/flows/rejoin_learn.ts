@@ -49,6 +49,11 @@ export interface Learnt {
   removalMs: number;
   /** How many members were asked whether this member was removed. */
   asked: number;
+  /**
+   * When each push-pull was answered, ms from the start, in order: those answered after the
+   * learning ended are added as they come (what asking instead of waiting for them saved).
+   */
+  answeredMs: number[];
 }
 
 /**
@@ -72,6 +77,7 @@ export function learnAtRestart(
     let pushPullMs: number | undefined;
     let failed = 0;
     let asked = 0;
+    const answeredMs: number[] = [];
     let done = false;
     let timer: TimerHandle = clock.setTimeout(() => askPending(), ASK_WITHOUT_ANSWER_MS);
     /** The members whose listener refused this member's certificate (their push-pull failed). */
@@ -89,7 +95,7 @@ export function learnAtRestart(
       stopHearing();
       clock.clearTimeout(timer);
       const now = clock.now() - start;
-      resolve({ removed, pushPullMs: pushPullMs ?? now, removalMs: now, asked });
+      resolve({ removed, pushPullMs: pushPullMs ?? now, removalMs: now, asked, answeredMs });
     };
     const check = () => {
       if (done) return;
@@ -116,6 +122,7 @@ export function learnAtRestart(
     for (const address of seeds) {
       state.set(address, "pending");
       void net.gossip.join([address]).then((answers) => {
+        if (answers > 0) answeredMs.push(clock.now() - start);
         if (done || refused.has(address)) return; // a refused one was counted as failed
         if (answers > 0) {
           state.set(address, "answered");
