@@ -104,9 +104,6 @@ class GossipMember implements GossipHandle {
   refreshTrust(): void {
     this.#t.refreshTrust();
   }
-  legacyFrames(accepted: boolean): void {
-    this.#t.legacyFrames(accepted);
-  }
   exportState(): JsonValue {
     // Plain JSON data by construction: member entries, string lists and records.
     return this.#g.exportState() as JsonValue;

@@ -248,9 +248,7 @@ export const MAX_FRAME_BYTES = 384 * 1024;
  * JSON of this size took 9.8–34 ms to decode (median; 15–76 ms at most), one of
  * {@link MAX_FRAME_BYTES} 5.2–5.4 ms (8.0–8.3), Node at load 19 (Deno: 10.4 and 3.8 ms;
  * `scripts/bench/frame_parse.ts`); how many a sender gets decoded is still bounded by its
- * handling budget. The allowance lasts only while some member of the cluster is not known to
- * run the link proof (the internal extension `internal:gossip_link_proof`): once every member
- * is, such a dialler is held to {@link MAX_FRAME_BYTES} too (`lib/daemon/legacy_frames.ts`).
+ * handling budget.
  */
 export const LEGACY_MAX_FRAME_BYTES = 3 * CHUNK_CHARS + 32 * 1024;
 

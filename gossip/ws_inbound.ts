@@ -3,9 +3,7 @@
  * the accepted connections (at most so many per certificate, `inbound_limit.ts`), and how frames
  * read on them (and on the connections we dialled that their listener shares) are handed to the
  * engine: under each sender's rate (`frame_rate.ts`), its handling budget, and per-turn bounds,
- * the connection held (not read) meanwhile. A dialler that does not ask for our link proof may
- * send frames of up to `LEGACY_MAX_FRAME_BYTES` until the member tells the transport that every
- * member runs the proof (`legacyFrames(false)`), then `maxFrame` like every other.
+ * the connection held (not read) meanwhile.
  *
  * @module
  */
@@ -80,13 +78,6 @@ export interface WsInbound {
   /** Cuts the connections `from` dialled to us that we send on (shared ones). */
   cutSharedFrom(from: string): void;
   /**
-   * Whether a dialler that does not ask for our link proof may send frames of up to
-   * `LEGACY_MAX_FRAME_BYTES` (`true`, the start: members of releases before the proof do) or is
-   * held to `maxFrame` like the others (`false`: every member runs the proof). Turned off, it
-   * cuts the connections such diallers hold (they dial again under the limit).
-   */
-  legacyFrames(accepted: boolean): void;
-  /**
    * The listener's part of a sweep: idle accepted connections are closed, and the limits'
    * bookkeeping and delayed log lines done.
    */
@@ -116,9 +107,8 @@ export function createWsInbound(
     clientTracking: false,
   });
   // A dialler that does not ask for our link proof runs a release that chunks state by chars:
-  // its frames may reach LEGACY_MAX_FRAME_BYTES (see there for the cost) while `legacyAccepted`;
-  // one that asks is held to maxFrame. The limit is ws's per connection, taken from the server
-  // that upgrades it.
+  // its frames may reach LEGACY_MAX_FRAME_BYTES (see there for the cost); one that asks is held
+  // to maxFrame. The limit is ws's per connection, taken from the server that upgrades it.
   const legacyWss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -126,11 +116,6 @@ export function createWsInbound(
     clientTracking: false,
   });
   wss.on("close", () => legacyWss.close());
-  let legacyAccepted = true;
-  /** Accepted connections upgraded by `legacyWss`, cut when legacy frames end. */
-  const legacyConns = new Set<Inbound>();
-  /** Certificates whose dialler was held to maxFrame without the proof (logged once each). */
-  const heldLogged = new Set<string>();
   const inbound = new Set<Inbound>();
   const limiter = options.inboundRate ? new PeerRateLimiter(options.inboundRate) : undefined;
   const perSecond = options.inboundRate?.handlingMsPerSecond;
@@ -192,17 +177,7 @@ export function createWsInbound(
       return reject(socket, "400 Bad Request", { remote, fingerprint, advertised: from ?? null });
     }
     const proved = sharing.offerProof(req, fingerprint);
-    const asked = isShareNonce(req.headers[SHARE_HEADER]);
-    const upgrader = asked || !legacyAccepted ? wss : legacyWss;
-    if (!asked && !legacyAccepted && !heldLogged.has(fingerprint)) {
-      heldLogged.add(fingerprint);
-      log.warn("Gossip dialler without the link proof held to the frame limit", {
-        from,
-        fingerprint,
-        max_frame_bytes: ctx.maxFrame,
-        reason: "every member runs the link proof",
-      });
-    }
+    const upgrader = isShareNonce(req.headers[SHARE_HEADER]) ? wss : legacyWss;
     upgrader.handleUpgrade(req, socket, head, (ws) => {
       const conn: Inbound = {
         ws,
@@ -228,17 +203,12 @@ export function createWsInbound(
       );
       ws.on("close", (code: number) => {
         inbound.delete(conn);
-        legacyConns.delete(conn);
         perCertificate.remove(fingerprint, conn);
         sharing.unshare(conn, code);
       });
       ws.on("message", (data, isBinary) => receive(conn, data, isBinary));
       if (ctx.closed) ws.terminate(); // close() ran while the handshake was finishing
-      else if (upgrader === legacyWss && !legacyAccepted) cut(conn); // ended meanwhile
-      else {
-        if (upgrader === legacyWss) legacyConns.add(conn);
-        boundInbound(conn);
-      }
+      else boundInbound(conn);
     });
   }
 
@@ -403,14 +373,6 @@ export function createWsInbound(
     wss,
     onUpgrade,
     receive,
-    legacyFrames(accepted: boolean): void {
-      if (accepted === legacyAccepted) return;
-      legacyAccepted = accepted;
-      heldLogged.clear();
-      if (accepted) return;
-      for (const conn of legacyConns) cut(conn);
-      legacyConns.clear();
-    },
     cutSharedFrom(from: string): void {
       for (const conn of [...(sharing.sharedIn.get(from) ?? [])]) cut(conn);
     },

@@ -154,12 +154,6 @@ export interface WsTransport extends Transport {
    * 30 s cut) before the peer's reset ends it.
    */
   redial(to: string): void;
-  /**
-   * Whether a dialler that does not ask for our link proof (a release before it) may still send
-   * frames of up to `LEGACY_MAX_FRAME_BYTES` (`true`, the default) or is held to `maxFrameBytes`
-   * (`false`, once every member runs the proof): see `ws_inbound.ts`.
-   */
-  legacyFrames(accepted: boolean): void;
 }
 
 /** The longest time between two sweeps, in ms (whatever `idleCloseMs`). */
@@ -279,7 +273,6 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
       inbound.cutUntrusted();
       outbound.cutUntrustedReaders();
     },
-    legacyFrames: inbound.legacyFrames,
     redial(to: string): void {
       if (ctx.closed) return;
       outbound.drop(to);

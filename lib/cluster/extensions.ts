@@ -18,24 +18,11 @@ export const APP_NAME: RegExp = /^[a-z0-9]+(_[a-z0-9]+)*$/;
 const INTERNAL_PREFIX = "internal:";
 
 /**
- * The internal extension of the releases whose gossip dials ask for the listener's link proof
- * and size state chunks in UTF-8 bytes (frames of at most 384 KiB, `gossip/messages.ts`
- * `MAX_FRAME_BYTES`). Releases before it neither ask nor size in bytes, and may send frames of up
- * to 800 KiB; a listener takes those from a dialler that does not ask for the proof only while
- * some member of the cluster is not known to run this extension (see `lib/daemon/legacy_frames.ts`).
- * Like every internal extension it gates upgrades: a member that has it waits (strict policy)
- * until every member has it, a member without it is refused a start or a join in a cluster whose
- * members have it.
- */
-export const LINK_PROOF_EXTENSION = "internal:gossip_link_proof";
-
-/**
  * cohort's own extensions, oldest first. Append only: a member's position in this list is its
  * internal API level.
  */
 export const INTERNAL_EXTENSIONS: readonly string[] = Object.freeze([
   "internal:runtime_extension_v1",
-  LINK_PROOF_EXTENSION,
 ]);
 
 /** Which namespace a name belongs to. */
@@ -289,20 +276,4 @@ export class ExtensionRegistry {
 /** Computes the digest {@link ExtensionRegistry.digest} uses for any list. */
 export function extensionDigest(list: readonly string[]): string {
   return createHash("sha256").update(list.join("\n")).digest("hex").slice(0, 16);
-}
-
-/**
- * Whether every one of `lists` (one per member; `undefined`: not known) is known and has `name`.
- * `false` for no lists at all: nothing is known of the cluster yet.
- */
-export function everyListHas(
-  name: string,
-  lists: Iterable<readonly string[] | undefined>,
-): boolean {
-  let any = false;
-  for (const list of lists) {
-    if (!list || !list.includes(name)) return false;
-    any = true;
-  }
-  return any;
 }

@@ -49,13 +49,6 @@ export interface GossipHandle extends MembershipView, RecordStore {
   /** Re-applies the trust set to open connections (call after it shrinks). */
   refreshTrust(): void;
   /**
-   * Whether a dialler that does not ask for the link proof may still send frames of up to
-   * `LEGACY_MAX_FRAME_BYTES` (`true`, the start) or is held to `MAX_FRAME_BYTES` like every
-   * other (`false`: every member runs the proof, `legacy_frames.ts`). A transport without that
-   * distinction (the in-memory one) leaves it out.
-   */
-  legacyFrames?(accepted: boolean): void;
-  /**
    * This member's view (member table, extension lists, records) in the gossip layer's own
    * format: what an accepting member hands a joiner as {@link GossipSetup.initialState}.
    */

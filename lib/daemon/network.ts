@@ -10,8 +10,6 @@
  * 3. persistence (what changed is written by the batch this change schedules);
  * 4. the member's own reactions (hooks, its own removal, the update command, common extensions).
  *
- * Before roles, the legacy frame switch re-decides (`legacy_frames.ts`): it only reads the view.
- *
  * @module
  */
 import type { FormerCertificates } from "../cluster/former_certificates.ts";
@@ -27,7 +25,6 @@ import type { DaemonHooks, HookArgs } from "./hooks.ts";
 import type { PeerConnections } from "./peers.ts";
 import type { DaemonOptions, Handler } from "./options.ts";
 import { PERSIST_INTERVAL_MS, type ViewPersistence } from "./persistence.ts";
-import type { LegacyFrameSwitch } from "./legacy_frames.ts";
 import type { RoleTracker } from "./roles.ts";
 import type { DaemonConfig, StatePaths } from "./state_dir.ts";
 import type { ClusterView, ViewChange } from "./view.ts";
@@ -76,8 +73,6 @@ export class Network {
   readonly view: ClusterView;
   readonly roles: RoleTracker;
   readonly persistence: ViewPersistence;
-  /** Whether diallers without the link proof are still taken at the legacy frame limit. */
-  readonly legacyFrames: LegacyFrameSwitch;
   /**
    * Connections kept to the other members for requests outside gossip (a join's token claims):
    * those to a member that leaves the roster are ended, and all of them when the network closes.
@@ -102,7 +97,6 @@ export class Network {
       roles: RoleTracker;
       persistence: ViewPersistence;
       connections: PeerConnections;
-      legacyFrames: LegacyFrameSwitch;
     },
   ) {
     this.#ctx = ctx;
@@ -115,7 +109,6 @@ export class Network {
     this.roles = parts.roles;
     this.persistence = parts.persistence;
     this.connections = parts.connections;
-    this.legacyFrames = parts.legacyFrames;
   }
 
   /** The upgrade gate of this run, once the member decided to wait or serve. */
@@ -136,7 +129,6 @@ export class Network {
   dispatch(changes: readonly ViewChange[]): void {
     if (this.#closing) return;
     this.#entries.invalidate();
-    this.legacyFrames.update(changes);
     this.roles.update();
     this.#gate?.recheck();
     for (const change of changes) this.persistence.onChange(change);

@@ -19,7 +19,6 @@ import { listMembers } from "../store/members.ts";
 import { loadFormerCertificates } from "../store/former_certificates.ts";
 import { loadRecords } from "../store/records.ts";
 import { type GossipHandle, startingMeta } from "./gossip_port.ts";
-import { LegacyFrameSwitch } from "./legacy_frames.ts";
 import { type Identity, Network, type NetworkHost } from "./network.ts";
 import { keptConnections } from "./peers.ts";
 import { PERSISTED_KINDS, ViewPersistence } from "./persistence.ts";
@@ -198,14 +197,8 @@ export async function startNetwork(
     stored,
     logger: ctx.logger.child({ component: "cluster" }),
   });
-  const legacyFrames = new LegacyFrameSwitch({
-    view,
-    gossip,
-    logger: ctx.logger.child({ component: "cluster" }),
-  });
   const network = new Network(ctx, {
     connections,
-    legacyFrames,
     config,
     identity,
     listener,
@@ -217,9 +210,6 @@ export async function startNetwork(
   });
   ref.network = network;
   view.start();
-  // Before the listener reads a frame (this runs in the turn the gossip member was made in): a
-  // restart decides from the store, without waiting on gossip.
-  legacyFrames.update();
   roles.update();
   if (start.initialState !== undefined) {
     // A joiner takes the admitting member's view in before its gossip starts, in one batch: the

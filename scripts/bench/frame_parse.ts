@@ -105,8 +105,7 @@ for (const p of parts) {
 }
 row(`honest full state: largest of ${parts.length} parts`, largest.length, time(largest));
 row(`honest full state: slowest part`, slowestBytes, slowest);
-// 800 KiB: LEGACY_MAX_FRAME_BYTES, what a dialler of an older release may send until every member
-// runs the link proof (then 384 KiB, MAX_FRAME_BYTES, for every dialler).
+// 800 KiB: LEGACY_MAX_FRAME_BYTES, what a dialler of an older release may send.
 for (const kib of [1024, 800, 512, 384, 256, 128]) {
   row(`dense JSON, ${kib} KiB`, kib * 1024, time(dense(kib * 1024)));
 }

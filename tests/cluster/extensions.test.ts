@@ -4,10 +4,8 @@ import {
   compareExtensions,
   decodeExtensionList,
   describeComparison,
-  everyListHas,
   ExtensionRegistry,
   INTERNAL_EXTENSIONS,
-  LINK_PROOF_EXTENSION,
   validateExtensionName,
 } from "../../lib/cluster/extensions.ts";
 import { InvalidInputError } from "../../lib/errors.ts";
@@ -192,18 +190,3 @@ decode("rejects an object", () => {
   assert.throws(() => decodeExtensionList({}), /expected an array of strings/);
 });
 decode.run();
-
-const every = suite("everyListHas() (the legacy frame switch's trigger)");
-every("true only when every list is known and has the name", () => {
-  const NEW = [...INTERNAL_EXTENSIONS, "a"];
-  const OLD = NEW.filter((e) => e !== LINK_PROOF_EXTENSION);
-  assert.ok(everyListHas(LINK_PROOF_EXTENSION, [NEW, NEW, NEW]));
-  assert.not.ok(everyListHas(LINK_PROOF_EXTENSION, [NEW, OLD, NEW]), "one not yet upgraded");
-  assert.not.ok(everyListHas(LINK_PROOF_EXTENSION, [NEW, undefined]), "one not known");
-  assert.not.ok(everyListHas(LINK_PROOF_EXTENSION, []), "nothing known");
-});
-every("this release's internal list has the link proof's extension, last", () => {
-  assert.is(INTERNAL_EXTENSIONS.at(-1), LINK_PROOF_EXTENSION);
-  assert.is(INTERNAL_EXTENSIONS[0], "internal:runtime_extension_v1");
-});
-every.run();

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import WebSocket from "ws";
-import { extensionDigest, INTERNAL_EXTENSIONS } from "../../lib/cluster/extensions.ts";
+import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import { admissionPayload, recordPayload } from "../../lib/cluster/roster.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";
 import {
@@ -86,9 +86,8 @@ async function forge(
 
 /** Wire metadata like a member's own (the forger copies it). */
 function wireMeta(address: string, si: number) {
-  const list = [...INTERNAL_EXTENSIONS, "feature_a"];
-  const ed = extensionDigest(list);
-  return { a: address, fp: "", r: "voter", si, se: 0, v: "1.0.0", ec: list.length, ed };
+  const ed = extensionDigest(["internal:runtime_extension_v1", "feature_a"]);
+  return { a: address, fp: "", r: "voter", si, se: 0, v: "1.0.0", ec: 2, ed };
 }
 
 test("one suspicion at 2^53 − 1 from a member's certificate kills nobody: the accused refutes", async (ctx) => {

@@ -35,7 +35,7 @@ import { lastLines } from "../helpers/process.ts";
 import { value } from "../helpers/metrics.ts";
 import * as assert from "uvu/assert";
 import type WebSocket from "ws";
-import { extensionDigest, INTERNAL_EXTENSIONS } from "../../lib/cluster/extensions.ts";
+import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import { fingerprint } from "../../lib/net/certificates.ts";
 import { MAX_WAITING_OPENING_CHARS } from "../../gossip/push_pull.ts";
 import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
@@ -264,9 +264,8 @@ async function arm(
 
 /** Wire metadata like a member's own. */
 function wireMeta(address: string, si: number) {
-  const list = [...INTERNAL_EXTENSIONS, "feature_a"];
-  const ed = extensionDigest(list);
-  return { a: address, fp: "", r: "voter", si, se: 0, v: "1.0.0", ec: list.length, ed };
+  const ed = extensionDigest(["internal:runtime_extension_v1", "feature_a"]);
+  return { a: address, fp: "", r: "voter", si, se: 0, v: "1.0.0", ec: 2, ed };
 }
 
 /** Every member still running (no member may exit). */

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
-import { extensionDigest, INTERNAL_EXTENSIONS } from "../../lib/cluster/extensions.ts";
+import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import {
   api,
   type Entry,
@@ -133,7 +133,7 @@ test("the update trigger ran once on each un-upgraded member, with the new targe
   const [r1] = ctx.r;
   const { target } = (await api(r1, "GET", "/core/1.0/upgrade")).body.metadata;
   const key = `${target.schema_internal}/${target.schema_external}/${
-    extensionDigest([...INTERNAL_EXTENSIONS, ...NEW])
+    extensionDigest(["internal:runtime_extension_v1", ...NEW])
   }`;
   assert.is(target.extensions, FULL_EXTENSIONS.length + 1);
   // r3 saw r1 and then r2 ahead with the same target; r2 saw r1 ahead before it upgraded.

@@ -32,7 +32,6 @@ import {
   statuses,
   type UpgradeStart,
 } from "../helpers/upgrade.ts";
-import { INTERNAL_EXTENSIONS } from "../../lib/cluster/extensions.ts";
 
 interface Ctx {
   diverged: Member[];
@@ -105,9 +104,9 @@ test("a diverged list is refused, and the other side shows the refused start but
     const e = (await members(d2)).find((x: Entry) => x.name === "d1");
     return e?.start_refused ? e : undefined;
   });
-  assert.equal(entry.extensions, [...INTERNAL_EXTENSIONS, ...EXTENSIONS]);
+  assert.equal(entry.extensions, ["internal:runtime_extension_v1", ...EXTENSIONS]);
   assert.equal(entry.start_refused.extensions, [
-    ...INTERNAL_EXTENSIONS,
+    "internal:runtime_extension_v1",
     "feature_a",
     "feature_x",
   ]);
@@ -157,7 +156,7 @@ test("mixed serves at once with the common list, which lacks the new extension u
   const [x1, x2, x3] = mixed;
   const cluster = async (m: Member) =>
     (await api(m, "GET", "/core/1.0/extensions")).body.metadata.cluster as string[];
-  const OLD_FULL = [...INTERNAL_EXTENSIONS, ...EXTENSIONS];
+  const OLD_FULL = ["internal:runtime_extension_v1", ...EXTENSIONS];
   const NEW_FULL = [...OLD_FULL, "feature_c"];
   for (const [i, m] of [x1, x2].entries()) {
     await stop(m);
@@ -238,8 +237,7 @@ test("an upgrade of app migrations and extensions in one release: one wait, not 
   await upgradeOnce(ctx.both, { appMigrations: ctx.newMigrations, extensions: NEW });
   const view = await members(ctx.both[0]);
   assert.equal(view.map((e: Entry) => e.schema_external_version), [3, 3]);
-  const full = INTERNAL_EXTENSIONS.length + NEW.length;
-  assert.equal(view.map((e: Entry) => e.extensions.length), [full, full]);
+  assert.equal(view.map((e: Entry) => e.extensions.length), [4, 4]);
 });
 
 test.run();

@@ -31,7 +31,6 @@ import {
   startWith,
   type UpgradeStart,
 } from "../helpers/upgrade.ts";
-import { INTERNAL_EXTENSIONS } from "../../lib/cluster/extensions.ts";
 
 interface Ctx {
   m: Member[];
@@ -114,8 +113,8 @@ test("a refused start changes no other member's verdict, stays visible until the
       const entry = await listed(on, "m3");
       return entry?.start_refused ? entry : undefined;
     });
-    assert.equal(e.extensions, [...INTERNAL_EXTENSIONS, ...ALPHA], `${on.name}: m3`);
-    assert.equal(e.start_refused.extensions, [...INTERNAL_EXTENSIONS, ...GAMMA]);
+    assert.equal(e.extensions, ["internal:runtime_extension_v1", ...ALPHA], `${on.name}: m3`);
+    assert.equal(e.start_refused.extensions, ["internal:runtime_extension_v1", ...GAMMA]);
     assert.match(e.start_refused.reason, "diverged");
     assert.match(e.start_refused.summary, /^start refused at \d{4}-\d\d-\d\dT.* with versions /);
     const upgrade = (await api(on, "GET", "/core/1.0/upgrade")).body.metadata;

@@ -21,14 +21,13 @@ import {
   tempDir,
   waitForSocket,
 } from "./process.ts";
-import { INTERNAL_EXTENSIONS } from "../../lib/cluster/extensions.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 
 /** The app extensions every "good" member of a test cluster has. */
 export const EXTENSIONS = ["feature_a", "feature_b"];
-/** The full list a member reports: cohort's internal extensions first, then the app's. */
-export const FULL_EXTENSIONS = [...INTERNAL_EXTENSIONS, ...EXTENSIONS];
+/** The full list a member reports: cohort's internal extension first, then the app's. */
+export const FULL_EXTENSIONS = ["internal:runtime_extension_v1", ...EXTENSIONS];
 /** A folder of two app migrations (schema external version 2). */
 export const APP_MIGRATIONS = join(root, "tests/store/fixtures/app_migrations");
 

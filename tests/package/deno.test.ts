@@ -10,7 +10,6 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { INTERNAL_EXTENSIONS } from "../../lib/cluster/extensions.ts";
 import { freePort } from "../helpers/process.ts";
 import { installedApp, ROOT, run, scratchDir } from "../helpers/packed.ts";
 
@@ -103,7 +102,7 @@ async function runsMember(dir: string): Promise<void> {
     address: `127.0.0.1:${port}`,
     version: "0.0.0",
     ready: true,
-    extensions: [...INTERNAL_EXTENSIONS, "app_feature"],
+    extensions: ["internal:runtime_extension_v1", "app_feature"],
   });
   assert.equal(seen.members, [["d1", "ONLINE"]]);
 }

@@ -16,7 +16,6 @@ import { join } from "node:path";
 import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { INTERNAL_EXTENSIONS } from "../../lib/cluster/extensions.ts";
 import { requestJson } from "../../lib/net/client.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";
 import { eventually } from "../helpers/cluster.ts";
@@ -183,9 +182,7 @@ function allOnline(extensions: number): Promise<void> {
   return eventually(`every member ONLINE with ${extensions} app extensions`, async () => {
     for (const m of members) {
       const list = ok(await control(m, "GET", "/core/1.0/cluster"), "cluster");
-      const seen = list.map((e: any) =>
-        `${e.name}:${e.status}:${e.extensions.length - INTERNAL_EXTENSIONS.length}`
-      );
+      const seen = list.map((e: any) => `${e.name}:${e.status}:${e.extensions.length - 1}`);
       const want = members.map((x) => `${x.name}:ONLINE:${extensions}`);
       if (seen.join() !== want.join()) throw new Error(`${m.name} sees ${seen}`);
     }
