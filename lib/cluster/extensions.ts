@@ -6,6 +6,13 @@
  * app names match `^[a-z0-9]+(_[a-z0-9]+)*$`; no empty names, no duplicates, an app may not
  * claim an `internal:` name; the unified list is the internal list followed by the app's.
  *
+ * Each of the two lists is append-only on its own, so two unified lists are compared part by
+ * part ({@link compareExtensions}): a release that appends an internal name to a list followed
+ * by app names is ahead, not diverged. (Compared as one prefix, `[internal:a, app_x]` and
+ * `[internal:a, internal:b, app_x]` diverge at position 1: the upgraded member's gate refused to
+ * start.) Releases before this comparison compare unified lists as one prefix, so a new internal
+ * extension may only come in a release after one that compares this way.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
@@ -69,12 +76,14 @@ export function validateExtensionName(name: unknown, kind: ExtensionKind, field?
 export type Verdict = "equal" | "ahead" | "behind" | "diverged";
 
 /**
- * A structured comparison of two extension lists, from our side.
+ * A structured comparison of two extension lists, from our side, made part by part: the internal
+ * names (the list's leading `internal:` ones) and the app's names (the rest).
  *
  * - `equal`: same names in the same order.
- * - `ahead`: their list is a strict prefix of ours (they must upgrade).
- * - `behind`: our list is a strict prefix of theirs (we must upgrade).
- * - `diverged`: neither is a prefix of the other.
+ * - `ahead`: each of their parts is a prefix of ours, one a strict one (they must upgrade).
+ * - `behind`: each of our parts is a prefix of theirs, one a strict one (we must upgrade).
+ * - `diverged`: anything else (a part where neither is a prefix of the other, or one part ahead
+ *   and the other behind).
  */
 export interface ExtensionComparison {
   verdict: Verdict;
@@ -83,38 +92,73 @@ export interface ExtensionComparison {
   /** Names we have that they lack, in our order. */
   extra: string[];
   /**
-   * Index of the first position where the lists differ (or where the shorter one ends);
+   * Index of the first position where the lists differ (or where the shorter one ends), in
+   * the internal part if it differs, else in the app part (then the same index in both lists);
    * `-1` when equal. Lets a message explain a pure reordering, where `missing` and `extra` are
    * both empty.
    */
   firstDifference: number;
 }
 
+/** How many of `list`'s leading names are internal ones. */
+function internalCount(list: readonly string[]): number {
+  let n = 0;
+  while (n < list.length && list[n].startsWith(INTERNAL_PREFIX)) n++;
+  return n;
+}
+
 /**
- * Compares our list with theirs. Pure and O(n + m).
+ * Compares `ours[oFrom, oTo)` with `theirs[tFrom, tTo)` as prefixes; `at` is the offset (from
+ * each start) of the first difference, or -1 when equal.
+ */
+function comparePart(
+  ours: readonly string[],
+  oFrom: number,
+  oTo: number,
+  theirs: readonly string[],
+  tFrom: number,
+  tTo: number,
+): { verdict: Verdict; at: number } {
+  const o = oTo - oFrom;
+  const t = tTo - tFrom;
+  let i = 0;
+  while (i < o && i < t && ours[oFrom + i] === theirs[tFrom + i]) i++;
+  if (i === o && i === t) return { verdict: "equal", at: -1 };
+  if (i === t) return { verdict: "ahead", at: i };
+  if (i === o) return { verdict: "behind", at: i };
+  return { verdict: "diverged", at: i };
+}
+
+/**
+ * Compares our list with theirs, part by part (see {@link ExtensionComparison}). Pure and
+ * O(n + m).
  *
  * @example
  * compareExtensions(["a", "b"], ["a"]) // { verdict: "ahead", missing: [], extra: ["b"], firstDifference: 1 }
+ * compareExtensions(["internal:a", "internal:b", "x"], ["internal:a", "x"]) // ahead, extra ["internal:b"]
  */
 export function compareExtensions(
   ours: readonly string[],
   theirs: readonly string[],
 ): ExtensionComparison {
-  const shared = Math.min(ours.length, theirs.length);
-  let i = 0;
-  while (i < shared && ours[i] === theirs[i]) i++;
-  if (i === ours.length && i === theirs.length) {
+  const oi = internalCount(ours);
+  const ti = internalCount(theirs);
+  const internal = comparePart(ours, 0, oi, theirs, 0, ti);
+  const app = comparePart(ours, oi, ours.length, theirs, ti, theirs.length);
+  if (internal.verdict === "equal" && app.verdict === "equal") {
     return { verdict: "equal", missing: [], extra: [], firstDifference: -1 };
   }
   const ourSet = new Set(ours);
   const theirSet = new Set(theirs);
   const missing = theirs.filter((n) => !ourSet.has(n));
   const extra = ours.filter((n) => !theirSet.has(n));
+  const parts = [internal.verdict, app.verdict];
   let verdict: Verdict;
-  if (i === theirs.length) verdict = "ahead";
-  else if (i === ours.length) verdict = "behind";
+  if (parts.every((v) => v === "equal" || v === "ahead")) verdict = "ahead";
+  else if (parts.every((v) => v === "equal" || v === "behind")) verdict = "behind";
   else verdict = "diverged";
-  return { verdict, missing, extra, firstDifference: i };
+  const firstDifference = internal.verdict !== "equal" ? internal.at : oi + app.at;
+  return { verdict, missing, extra, firstDifference };
 }
 
 /**

@@ -124,11 +124,21 @@ export function evaluateGate(
 }
 
 /**
- * The extensions every listed member has: the longest common prefix of their lists (lists are
- * append-only, so the prefix is what is safe to use cluster-wide right now).
+ * The extensions every listed member has: the longest common prefix of their internal names
+ * followed by the longest common prefix of their app names (each part is append-only on its
+ * own, so those prefixes are what is safe to use cluster-wide right now; see `extensions.ts`).
  */
 export function commonExtensions(lists: readonly (readonly string[])[]): string[] {
   if (lists.length === 0) return [];
+  const split = lists.map((l) => {
+    let n = 0;
+    while (n < l.length && l[n].startsWith("internal:")) n++;
+    return [l.slice(0, n), l.slice(n)];
+  });
+  return [...commonPrefix(split.map((p) => p[0])), ...commonPrefix(split.map((p) => p[1]))];
+}
+
+function commonPrefix(lists: readonly (readonly string[])[]): readonly string[] {
   const first = lists[0];
   let n = first.length;
   for (const l of lists) {

@@ -169,6 +169,39 @@ compare("empty lists compare equal; empty vs non-empty is behind", () => {
   assert.is(compareExtensions([], ["a"]).verdict, "behind");
   assert.is(compareExtensions(["a"], []).verdict, "ahead");
 });
+// Internal names and app names are each append-only: a release that appends an internal name
+// to a list followed by app names is ahead (compared as one prefix it diverged at the insertion,
+// and the upgraded member's gate refused to start beside the previous release).
+const OLD = ["internal:a", "feature_a", "feature_b"];
+const NEW = ["internal:a", "internal:b", "feature_a", "feature_b"];
+compare("an internal name appended before the app's names is ahead, not diverged", () => {
+  assert.equal(compareExtensions(NEW, OLD), {
+    verdict: "ahead",
+    missing: [],
+    extra: ["internal:b"],
+    firstDifference: 1,
+  });
+  assert.equal(compareExtensions(OLD, NEW), {
+    verdict: "behind",
+    missing: ["internal:b"],
+    extra: [],
+    firstDifference: 1,
+  });
+});
+compare("ahead in both parts is ahead; ahead in one and behind in the other is diverged", () => {
+  assert.is(compareExtensions([...NEW, "feature_c"], OLD).verdict, "ahead");
+  assert.is(compareExtensions(OLD, [...NEW, "feature_c"]).verdict, "behind");
+  assert.is(compareExtensions(NEW, [...OLD, "feature_c"]).verdict, "diverged");
+  assert.is(compareExtensions(["internal:b", "feature_a"], OLD.slice(0, 2)).verdict, "diverged");
+});
+compare("a reordering of app names is diverged at the same position of both lists", () => {
+  const c = compareExtensions(OLD, ["internal:a", "feature_b", "feature_a"]);
+  assert.equal(c, { verdict: "diverged", missing: [], extra: [], firstDifference: 1 });
+  assert.match(
+    describeComparison(c, ["internal:a", "feature_b", "feature_a"]),
+    /position 1.*"feature_b"/,
+  );
+});
 compare("describeComparison() names lacking and extra entries", () => {
   const text = describeComparison(compareExtensions(["a", "x"], ["a", "b"]));
   assert.is(text, 'lacks "b"; has "x" that the other lacks');

@@ -89,4 +89,23 @@ test("commonExtensions() is the longest shared prefix", () => {
   assert.equal(commonExtensions([["a", "b"]]), ["a", "b"]);
 });
 
+test("commonExtensions() is the shared prefix of internal names, then of app names", () => {
+  const OLD = ["internal:a", "feature_a", "feature_b"];
+  const NEW = ["internal:a", "internal:b", "feature_a", "feature_b", "feature_c"];
+  assert.equal(commonExtensions([NEW, OLD]), OLD, "the app's names stay common");
+  assert.equal(commonExtensions([OLD, NEW]), OLD);
+  assert.equal(commonExtensions([NEW, NEW]), NEW);
+  assert.equal(commonExtensions([["internal:a", "x"], ["internal:b", "x"]]), ["x"]);
+});
+
+test("a member whose only change is an appended internal name is behind: the upgraded one waits", () => {
+  const local = v(2, 1, "internal:a", "internal:b", "a", "b");
+  const d = evaluateGate(local, [up("m2", v(2, 1, "internal:a", "a", "b"))], { now: NOW });
+  assert.is(d.decision, "wait");
+  assert.equal(d.behind.map((b) => b.name), ["m2"]);
+  const old = evaluateGate(v(2, 1, "internal:a", "a", "b"), [up("m2", local)], { now: NOW });
+  assert.is(old.decision, "refuse", "an old member restarting beside an upgraded one");
+  assert.equal(old.ahead.map((b) => b.name), ["m2"]);
+});
+
 test.run();
