@@ -231,4 +231,42 @@ test("a member removed while down asks a member that refuses its certificate at 
   assert.not.ok(msgs.some((m) => m.startsWith("Rejoined the cluster")), "m3 opened");
 });
 
+test("a restart asks a remembered member that is down at once, its push-pull refused, not once the others' answers were waited for", async ({ sim, dir }) => {
+  const daemons = await form(sim, 4, dir);
+  await sim.drive(daemons[3].stop());
+  await sim.drive(daemons[1].stop()); // m2 is down: its address refuses connections
+  await sim.run(1000);
+  const a2 = memberAddress(2);
+  const a4 = memberAddress(4);
+  // The members that are up answer late (a loaded machine): none of their answers arrives
+  // before the wait without an answer (ASK_WITHOUT_ANSWER_MS) ends.
+  sim.net.dropWhere((from, to, f) =>
+    to === a4 && from !== a2 && (f as { t?: string; r?: boolean }).t === "pp" &&
+    (f as { r?: boolean }).r === true
+  );
+  const asked: string[] = [];
+  const askedAt: number[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const started = sim.clock.now();
+  const again = await restart(sim, "m4", dir, lines, {
+    gossipPreset: "lan",
+    peers: questionsTo(sim, "m4", asked, askedAt),
+  });
+  sim.net.dropWhere(undefined);
+  assert.is(again.status(), "online");
+  const i = asked.indexOf(a2);
+  assert.ok(i >= 0, `m2 (down) was not asked: ${asked}`);
+  // Its push-pull failed on the refusal, a network trip after it was sent: before `lan`'s
+  // request timeout (10 s), and before the wait for the others' answers.
+  assert.ok(
+    askedAt[i] - started < ASK_WITHOUT_ANSWER_MS / 5,
+    `m2 asked ${
+      askedAt[i] - started
+    } ms after the restart began (the wait without an answer: ${ASK_WITHOUT_ANSWER_MS} ms)`,
+  );
+  for (const [j, a] of asked.entries()) {
+    if (a !== a2) assert.ok(askedAt[j] - started >= ASK_WITHOUT_ANSWER_MS, `${a} asked early`);
+  }
+});
+
 test.run();

@@ -357,6 +357,30 @@ test("a restart's start joins each seed once: asking the seeds again while that 
   c.stop();
 });
 
+test("a full exchange with an address that refuses the connection fails a network trip later, not at the request timeout", async () => {
+  // A restart push-pulls every member its store remembers; one that is down refuses the dial,
+  // and its exchange must count as failed then (the restart asks it whether it was removed).
+  const c = createSimCluster({ size: 4, seed: 49 });
+  c.crash(1);
+  c.crash(3);
+  const seeds = [c.addresses[0], c.addresses[1], c.addresses[2]];
+  const g = c.restart(3, undefined, seeds);
+  const start = c.clock.now();
+  const settled = new Map<string, { answered: number; at: number }>();
+  for (const s of seeds) {
+    void g.join([s]).then((answered) => settled.set(s, { answered, at: c.clock.now() - start }));
+  }
+  for (let t = 0; t < lan.requestTimeoutMs / 10 && settled.size < seeds.length; t += 10) {
+    c.clock.advance(10);
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  }
+  const down = settled.get(c.addresses[1]);
+  assert.is(down?.answered, 0, "the exchange with the member that is down failed");
+  assert.ok(down!.at <= 100, `it failed ${down!.at} ms after it began`);
+  for (const s of [c.addresses[0], c.addresses[2]]) assert.is(settled.get(s)?.answered, 1, s);
+  c.stop();
+});
+
 test("a member held left that came back unheard, its seeds all gone, is found by the others", async () => {
   // The others hold it `left` (a graceful stop): they neither probe it nor gossip with it, and
   // it holds nobody to probe. Only their reconnect ticks can find it.

@@ -19,10 +19,15 @@
  * its push-pull cannot be answered, and waiting {@link ASK_WITHOUT_ANSWER_MS} for the others'
  * answers only delayed what the refusal already showed.
  *
+ * A member that is down fails its push-pull at once, a network trip after it was sent: its
+ * address refuses the connection, and the gossip layer fails the exchanges under way to it on
+ * that (`PushPull.handleRefused`), so it is asked then, not once the others' answers were waited
+ * for.
+ *
  * The learning ends at the first tombstone told, or once the push-pulls gave a first answer (or
  * all failed, a refused one counting as failed) and every member answered either question or
- * failed to; a push-pull that is refused is not waited for (it fails only at its timeout, 10 s
- * on `lan`).
+ * failed to; a push-pull whose dial was answered 403 is not waited for (the exchange itself
+ * fails only at its timeout, 10 s on `lan`).
  *
  * @module
  */
