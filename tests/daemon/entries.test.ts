@@ -88,9 +88,19 @@ test("the served list is a fresh build at every moment: a member cut off, suspec
   assert.ok(seen === "SUSPECT" || seen === "UNREACHABLE", seen);
   sim.net.heal();
   await alwaysFresh(sim, daemons, 20_000);
-  for (const d of daemons) {
-    assert.equal((await d.clusterMembers()).map((e) => e.status), Array(4).fill("ONLINE"));
-  }
+  // Every member lists every other ONLINE again. Not asserted at one instant: the members' stores
+  // do real I/O while the clock is simulated, so on a loaded machine a probe's answer can miss
+  // its simulated deadline and a healthy member be suspected for a moment (seen once in npm test
+  // beside other work); a suspicion that outlives a suspicion timeout still fails here.
+  let statuses: string[][] = [];
+  const online = async () => {
+    statuses = await Promise.all(
+      daemons.map(async (d) => (await d.clusterMembers()).map((e) => `${e.name}:${e.status}`)),
+    );
+    return statuses.every((l) => l.every((e) => e.endsWith(":ONLINE")));
+  };
+  for (let t = 0; t < 10_000 && !(await online()); t += 100) await sim.run(100);
+  assert.ok(await online(), JSON.stringify(statuses));
 });
 
 test("an app version change and a removal show at once, without waiting for the list's age", async ({ sim }) => {
