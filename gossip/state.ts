@@ -34,6 +34,10 @@
  *   quiet for half a minute is as likely to have stopped as any other, and keeps the timeouts
  *   of a member nobody suspected.
  *
+ * The merge of a remote member's full state (a push-pull's, or the view handed at our join) and
+ * the local full state a push-pull sends are in `state_merge.ts` ({@link StateMerge}), which
+ * applies the rules here through its `MergeRules`.
+ *
  * @module
  */
 import type {
@@ -59,10 +63,10 @@ import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
 import type { ClaimKind, Claims, Provenance } from "./claims.ts";
 import { expectedConfirmations, Suspicion } from "./suspicion.ts";
 import { Refutations } from "./refutations.ts";
-import { MERGE_CHECKS, MergeQueue } from "./merge_queue.ts";
+import { StateMerge } from "./state_merge.ts";
 import { TableAdmission } from "./table_admission.ts";
 import { ExtensionVerdicts } from "./extension_verdicts.ts";
-import { aliveUpdateOf, leftUpdateOf, stateEntryOf } from "./entry_updates.ts";
+import { aliveUpdateOf, leftUpdateOf } from "./entry_updates.ts";
 
 /** What the state machine asks of the engine around it. */
 export interface StateHooks {
@@ -100,8 +104,6 @@ export class StateMachine {
   readonly #config: GossipConfig;
   readonly #log: Logger;
   readonly #awareness: Awareness;
-  /** Set while merging a state that must not be gossiped (see {@link mergeQuietly}). */
-  #quiet = false;
   readonly #hooks: StateHooks;
   /** The extension lists known and the verdicts on them against ours. */
   readonly #verdicts: ExtensionVerdicts;
@@ -110,8 +112,8 @@ export class StateMachine {
   readonly #refuted: Refutations;
   /** Which names may enter the table, and the claims waiting for their evidence. */
   readonly #admission: TableAdmission;
-  /** Merges waiting for a later turn (see {@link MERGE_CHECKS}). */
-  readonly #merging: MergeQueue;
+  /** The merges of remote full states (see {@link merge}). */
+  readonly #merge: StateMerge;
   /** Counters for benchmarks and diagnostics. */
   readonly counters = {
     refutations: 0,
@@ -158,10 +160,6 @@ export class StateMachine {
       maxMembers: ctx.config.maxMembers,
       counters: this.counters,
     });
-    this.#merging = new MergeQueue(
-      ctx.clock,
-      (m) => this.merge(m.entries, m.sender, m.trusted, m.start),
-    );
     const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? [] });
     this.#verdicts = new ExtensionVerdicts(
       full.extensions!,
@@ -172,6 +170,23 @@ export class StateMachine {
     this.self = new MemberEntry(name, incarnation, wire, fromWireMeta(wire), ctx.clock.now());
     this.self.lastHeartbeat = ctx.clock.now();
     this.table.add(this.self);
+    this.#merge = new StateMerge({
+      clock: ctx.clock,
+      config: ctx.config,
+      logger: ctx.logger,
+      claims: ctx.claims,
+      admission: this.#admission,
+      counters: this.counters,
+    }, {
+      table: this.table,
+      self: this.self,
+      lists: this.lists,
+      alive: (name, inc, wire, from) => this.alive(name, inc, wire, from),
+      left: (name, inc, from, m) => this.left(name, inc, from, m),
+      suspect: (name, inc, by) => this.suspect(name, inc, by),
+      recorded: (entry) => this.#updateExt(entry),
+      emit: (event, entry, previous) => this.#emit(event, entry, previous),
+    });
     this.#signSelf("alive");
     this.#updateExt(this.self);
     // A table given with members in it: their verdicts, and the lists to fetch (a member that
@@ -541,143 +556,26 @@ export class StateMachine {
   }
 
   /**
-   * Merges a remote member's full state (memberlist's mergeState): alive and left are applied
-   * as such; a remote dead or suspect is never trusted as dead but becomes a local suspicion
-   * the accused can refute (accused by us, as memberlist does, so a relayed suspicion never
-   * counts as an independent confirmation), unless we heard from it within the last probe
-   * interval. `trusted`: the state the admitting member handed us at our join, whose claims we
-   * take as it does (unverified: it could lie about anything it hands us), and relay with their
-   * signatures for the others to check.
+   * Merges a remote member's full state (memberlist's mergeState; see {@link StateMerge.merge}).
+   * `trusted`: the state the admitting member handed us at our join.
    */
-  merge(entries: readonly StateEntry[], sender?: string, trusted = false, start = 0): void {
-    const now = this.#clock.now();
-    const fresh = this.#config.probeIntervalMs;
-    const verified = this.#claims.verifications;
-    for (let i = start; i < entries.length; i++) {
-      // A state full of claims new to us (a cluster forming, a joiner's first exchange) costs
-      // one signature check each (≈ 0.1 ms under Node, 0.8 ms under Deno): beyond a few, the
-      // rest waits for the next turn of the event loop, so probes are answered meanwhile.
-      if (this.#claims.verifications - verified >= MERGE_CHECKS && !this.#quiet) {
-        return this.#deferMerge(entries, i, sender, trusted);
-      }
-      const e = entries[i];
-      const from: Provenance = { local: trusted, sg: e.sg, sb: e.sb, sender };
-      switch (e.k) {
-        case "alive":
-          this.alive(e.n, e.i, e.m, from);
-          break;
-        case "left":
-          if (e.n !== this.self.name && this.#learnDown(e, from)) break;
-          if (!this.table.get(e.n) && e.n !== this.self.name) break;
-          this.left(e.n, e.i, from, e.m);
-          break;
-        case "suspect":
-        case "dead": {
-          // A record of ours held as suspect or dead carries the signature of our `alive` at
-          // its incarnation (a claim of an earlier run, e.g. before a kill -9): out-bid that
-          // claim at once, as `alive` does, not one step per push-pull. Unsigned, it stays an
-          // accusation, refuted one step above our own incarnation.
-          if (e.n === this.self.name) this.alive(e.n, e.i, e.m, from);
-          else if (e.k === "dead" && this.#learnDown(e, from)) break;
-          const cur = this.table.get(e.n);
-          if (!cur && e.n !== this.self.name) {
-            if (e.k === "dead") break;
-            if (!this.alive(e.n, e.i, e.m, from)) break;
-          } else if (
-            cur && cur !== this.self && now - this.table.lastHeartbeat(cur) < fresh
-          ) break;
-          this.suspect(e.n, e.i, this.self.name);
-          break;
-        }
-      }
-    }
-  }
-
-  /**
-   * A member the sender holds down (`dead` or `left`) that this member does not hold, or holds
-   * down at a lower incarnation: its incarnation and metadata are taken, held down as the sender
-   * holds it (not probed, not gossiped), when the metadata is the member's own signed claim.
-   * That metadata is the last anyone can know of a member that is down: the versions it last
-   * ran, which every member's upgrade gate counts it with. Dropped (as SWIM drops an unknown
-   * dead member), a member that restarted while another was down counted that one with its
-   * store's older memory of it, and refused a start the others would have let run.
-   * Returns whether `e` was such an entry (taken or refused); `false` leaves it to the rules of
-   * live members.
-   */
-  #learnDown(e: StateEntry, from: Provenance): boolean {
-    const cur = this.table.get(e.n);
-    if (cur && (isLive(cur.state) || e.i <= cur.incarnation)) return false;
-    if (!cur && !this.#admission.admissible(e.n, () => void this.#learnDown(e, from))) return true;
-    // A `left` carries the signature of the leave; a `dead`, that of the member's `alive`.
-    if (!this.#claims.accepts(e.k === "left" ? "left" : "alive", e.n, e.i, e.m, from)) return true;
-    const now = this.#clock.now();
-    const state: MemberState = e.k === "left" ? "left" : "dead";
-    const prev = cur?.state;
-    let entry: MemberEntry;
-    if (!cur) {
-      entry = new MemberEntry(e.n, e.i, e.m, fromWireMeta(e.m), now);
-      entry.state = state;
-      this.table.add(entry);
-    } else {
-      entry = this.table.edit(cur);
-      entry.incarnation = e.i;
-      if (!sameWireMeta(entry.wire, e.m)) {
-        entry.wire = e.m;
-        entry.meta = fromWireMeta(e.m);
-      }
-      if (entry.state !== state) this.table.setState(entry, state, now);
-    }
-    entry.sig = from.sg;
-    entry.signer = state === "left" ? undefined : from.sb;
-    this.#updateExt(entry);
-    const event = prev === state
-      ? "member-update"
-      : state === "left"
-      ? "member-left"
-      : "member-failed";
-    this.#emit(event, entry, prev);
-    return true;
-  }
-
-  /** Continues a merge at `start` on a later turn (after the merges already waiting). */
-  #deferMerge(
-    entries: readonly StateEntry[],
-    start: number,
-    sender: string | undefined,
-    trusted: boolean,
-  ): void {
-    if (this.#merging.defer(entries, start, sender, trusted, this.table.slots)) return;
-    this.counters.mergesDropped++;
-    this.#log.debug("Merge dropped: too many entries waiting", {
-      sender,
-      entries: entries.length - start,
-    });
+  merge(entries: readonly StateEntry[], sender?: string, trusted = false): void {
+    this.#merge.merge(entries, sender, trusted);
   }
 
   /** Merges waiting for a later turn (see {@link merge}). */
   get mergesWaiting(): number {
-    return this.#merging.waiting;
+    return this.#merge.waiting;
   }
 
   /** Entries of the merges waiting for a later turn, in all. */
   get mergeEntriesWaiting(): number {
-    return this.#merging.entriesWaiting;
+    return this.#merge.entriesWaiting;
   }
 
   /** The local full state for a push-pull, plus the lists of every digest it mentions. */
   fullState(): { st: StateEntry[]; x: Record<string, readonly string[]> } {
-    const st: StateEntry[] = [];
-    const x: Record<string, readonly string[]> = {};
-    this.#forEach((e) => {
-      st.push(stateEntryOf(e));
-      // Down members' lists too: the versions they last ran still count (`#learnDown`).
-      const d = e.wire.ed;
-      if (!(d in x)) {
-        const list = this.lists.get(d);
-        if (list) x[d] = list;
-      }
-    });
-    return { st, x };
+    return this.#merge.fullState();
   }
 
   /**
@@ -733,7 +631,7 @@ export class StateMachine {
 
   /** Cancels every suspicion timer and waiting merge (engine stop). */
   stopTimers(): void {
-    this.#merging.clear();
+    this.#merge.clear();
     this.#forEach((e) => {
       if (!e.suspicion) return;
       e.suspicion.cancel();
@@ -743,7 +641,7 @@ export class StateMachine {
 
   #queue(name: string, u: Update, weight?: number): void {
     // Quiet merging never silences our own refutation.
-    if (this.#quiet && name !== this.self.name) return;
+    if (this.#merge.quiet && name !== this.self.name) return;
     this.queue.queue(name, u, weight);
     this.#hooks.queued();
   }
@@ -753,12 +651,7 @@ export class StateMachine {
    * (see `GossipInit.state`) is news to nobody else.
    */
   mergeQuietly(entries: readonly StateEntry[], sender?: string, trusted = false): void {
-    this.#quiet = true;
-    try {
-      this.merge(entries, sender, trusted);
-    } finally {
-      this.#quiet = false;
-    }
+    this.#merge.mergeQuietly(entries, sender, trusted);
   }
 
   #emit(event: MembershipEventName, entry: MemberEntry, previous: MemberState | undefined): void {
