@@ -1,6 +1,7 @@
 /**
  * How often each member refuted our suspicions of it lately: the evidence behind the longer
- * suspicion timeouts of a member suspected again and again (`StateMachine`'s multiplier).
+ * suspicion timeouts of a member suspected again and again (the multiplier of
+ * `Accusations`, `state_accusations.ts`).
  *
  * Each episode of refutations ({@link REFUTATION_EPISODE_MS}) adds one to the member's count,
  * and each {@link REFUTED_DECAY_MS} without one takes one off. A member behind a lossy path,

@@ -7,7 +7,7 @@
  *   bound of connections one certificate may hold but one, left to the member itself);
  * - one-way states that open with badly signed claims and go on with large state, at once from
  *   two certificates (the rest of such a merge waits for later turns, bounded per sender and in
- *   all: `gossip/state.ts`);
+ *   all: `gossip/state_merge.ts`, `gossip/merge_queue.ts`);
  * - a burst of 20 000 small frames in one write (frames over the sender's rate are dropped and
  *   logged, and its connection goes unread a while: `gossip/ws_transport.ts`);
  * - 24 frames of dense JSON (1 MiB of empty objects in a field no check reads), at once from

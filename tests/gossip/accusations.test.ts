@@ -2,7 +2,8 @@
  * Forged accusations at their worst, in the engine (simulated time, the in-memory transport,
  * cohort's roster trust): accusations are not signed, so a member's certificate can send
  * `dead` or `suspect` about a healthy member, in every member's name, again and again, and
- * keep them from the accused itself. What that can do is bounded (see `StateMachine.dead`):
+ * keep them from the accused itself. What that can do is bounded (see `Accusations.dead`,
+ * `gossip/state_accusations.ts`):
  * the accused hears of it through gossip, refutes one incarnation step up, and is alive
  * everywhere again within one gossip interval each time (21–41 ms here: two immediate pushes),
  * without ever being held dead by a member's own timer.

@@ -198,7 +198,7 @@ test("a member restarted since the removal of a member that admitted another sti
  * tests/cluster/roster_trust.test.ts; 85 and 315: a member restarted while another was down
  * counted that one with its store's older versions, not the ones it last ran, which the running
  * members knew: gossip dropped their `dead` entry of a member it did not hold, and refused starts
- * the others would have let run, or let members wait for it forever; fixed in `gossip/state.ts`,
+ * the others would have let run, or let members wait for it forever; fixed in `gossip/state_merge.ts`,
  * unit-tested in tests/gossip/push_pull.test.ts; 255, 12 steps: a removed member unaware of its
  * removal published a refused start in its own roster record, whose later version then beat
  * the removal at members that took it first, and they listed it for good; fixed by
