@@ -3,20 +3,15 @@
  * precedence rules, refutes accusations against the local member, runs suspicion timers,
  * queues accepted updates for re-gossip, keeps extension verdicts and emits events.
  *
- * What it accepts from the network (the rules of `lib/cluster/trust.ts`, checked here):
- * - a name enters the table only when the trust says it joined ({@link Claims.isMember}), and
- *   the table holds at most `maxMembers` entries; a claim about a name not known yet waits a
- *   little in case its evidence (the roster record) is on its way;
- * - `alive` and `left` are accepted only as their member's own claims ({@link Claims.accepts});
- * - a push-pull record of ours held as suspect or dead still carries the signature of our
- *   `alive` at its incarnation (a claim of an earlier run, before a restart that forgot it):
- *   that signed claim is out-bid at once, one step above it.
- *
- * The `suspect` and `dead` rules, the suspicion timers and their timeouts, and the local
- * member's refutation of an accusation are in `state_accusations.ts` ({@link Accusations}),
- * with what an accusation may do. The merge of a remote member's full state (a push-pull's, or
- * the view handed at our join) and the local full state a push-pull sends are in
- * `state_merge.ts` ({@link StateMerge}), which applies the rules here through its `MergeRules`.
+ * The `alive` and `left` rules (what is accepted from the network, and from whom) are in
+ * `state_claims.ts` ({@link ClaimRules}); the `suspect` and `dead` rules, the suspicion timers
+ * and their timeouts, and the local member's refutation of an accusation in
+ * `state_accusations.ts` ({@link Accusations}), with what an accusation may do; the merge of a
+ * remote member's full state (a push-pull's, or the view handed at our join) and the local full
+ * state a push-pull sends in `state_merge.ts` ({@link StateMerge}), which applies those rules
+ * through its `MergeRules`.
+ * What stays here: the table and its wiring, the local member's own claims (its metadata, its
+ * leave), the extension lists and verdicts, and the events.
  *
  * @module
  */
@@ -35,12 +30,13 @@ import type { Awareness } from "./awareness.ts";
 import { BroadcastQueue, NEWS_WEIGHT } from "./broadcast.ts";
 import type { GossipConfig } from "./config.ts";
 import type { Emitter } from "./events.ts";
-import { MemberEntry, OwnTable, supersedes } from "./members.ts";
+import { MemberEntry, OwnTable } from "./members.ts";
 import type { MemberTable } from "./members.ts";
-import { fromWireMeta, MAX_INCARNATION, sameWireMeta, toWireMeta } from "./messages.ts";
+import { fromWireMeta, MAX_INCARNATION, toWireMeta } from "./messages.ts";
 import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
 import type { ClaimKind, Claims, Provenance } from "./claims.ts";
 import { Accusations } from "./state_accusations.ts";
+import { ClaimRules } from "./state_claims.ts";
 import { StateMerge } from "./state_merge.ts";
 import { TableAdmission } from "./table_admission.ts";
 import { ExtensionVerdicts } from "./extension_verdicts.ts";
@@ -79,11 +75,12 @@ export class StateMachine {
   /** Set once `leave()` starts: accusations are no longer refuted. */
   leaving = false;
   readonly #clock: Clock;
-  readonly #log: Logger;
   readonly #hooks: StateHooks;
   /** The extension lists known and the verdicts on them against ours. */
   readonly #verdicts: ExtensionVerdicts;
   readonly #claims: Claims;
+  /** The `alive` and `left` rules. */
+  readonly #claimRules: ClaimRules;
   /** The `suspect` and `dead` rules, their timers, and our refutations. */
   readonly #accusations: Accusations;
   /** Which names may enter the table, and the claims waiting for their evidence. */
@@ -118,7 +115,6 @@ export class StateMachine {
   ) {
     this.table = ctx.table ?? new OwnTable();
     this.#clock = ctx.clock;
-    this.#log = ctx.logger;
     this.#claims = ctx.claims;
     this.#hooks = hooks;
     this.events = ctx.events;
@@ -174,6 +170,23 @@ export class StateMachine {
       stateChanged: (entry) => this.#trackMismatch(entry),
       emit: (event, entry, previous) => this.#emit(event, entry, previous),
     });
+    this.#claimRules = new ClaimRules({
+      clock: ctx.clock,
+      logger: ctx.logger,
+      claims: ctx.claims,
+      admission: this.#admission,
+    }, {
+      table: this.table,
+      self: this.self,
+      leaving: () => this.leaving,
+      queue: (name, u, weight) => this.#queue(name, u, weight),
+      becameLive: (entry) => this.#hooks.becameLive(entry),
+      recorded: (entry) => this.#updateExt(entry),
+      stateChanged: (entry) => this.#trackMismatch(entry),
+      emit: (event, entry, previous) => this.#emit(event, entry, previous),
+      refute: (accused, penalize) => this.refute(accused, penalize),
+      refuted: (name, now) => this.#accusations.refuted(name, now),
+    });
     this.#signSelf("alive");
     this.#updateExt(this.self);
     // A table given with members in it: their verdicts, and the lists to fetch (a member that
@@ -227,74 +240,9 @@ export class StateMachine {
     }
   }
 
-  /**
-   * An `alive` claim about `name` at incarnation `inc` with metadata `wire`, accepted only as
-   * `name`'s own (see {@link Claims.accepts}; `from` says where it comes from).
-   */
+  /** An `alive` claim about `name` at `inc`, accepted only as `name`'s own ({@link ClaimRules}). */
   alive(name: string, inc: number, wire: WireMeta, from: Provenance, u?: Update): boolean {
-    const self = this.self;
-    if (name === self.name) {
-      // Our own echo is fine; a newer or different claim of ours is a record of a previous run
-      // (or vouched for by the member that admitted us): out-bid it. A forgery is ignored: no
-      // other member would accept it either.
-      if (
-        !this.leaving && (inc > self.incarnation || (inc === self.incarnation &&
-          !sameWireMeta(wire, self.wire))) &&
-        this.#claims.accepts("alive", name, inc, wire, from)
-      ) this.refute(inc, false);
-      return false;
-    }
-    const now = this.#clock.now();
-    let cur = this.table.get(name);
-    if (!cur) {
-      if (!this.#admission.admissible(name, () => this.alive(name, inc, wire, from, u))) {
-        return false;
-      }
-      if (!this.#claims.accepts("alive", name, inc, wire, from)) return false;
-      const entry = new MemberEntry(name, inc, wire, fromWireMeta(wire), now);
-      entry.sig = from.sg;
-      entry.signer = from.sb;
-      entry.lastHeartbeat = now;
-      this.table.add(entry);
-      this.#queue(name, u ?? aliveUpdateOf(entry), NEWS_WEIGHT);
-      this.#hooks.becameLive(entry);
-      this.#updateExt(entry);
-      this.#emit("member-join", entry, undefined);
-      return true;
-    }
-    if (!supersedes(cur, "alive", inc)) return false;
-    if (!this.#claims.accepts("alive", name, inc, wire, from)) return false;
-    if (cur.wire.a !== wire.a && isLive(cur.state)) {
-      this.#log.warn("Conflicting address for a live member: ignoring the claim", {
-        member: name,
-        address: cur.wire.a,
-        claimed: wire.a,
-      });
-      return false;
-    }
-    const prev = cur.state;
-    const metaChanged = !sameWireMeta(cur.wire, wire);
-    if (prev === "suspect" || prev === "dead") this.#accusations.refuted(name, now);
-    cur = this.table.edit(cur);
-    cur.suspicion?.cancel();
-    cur.suspicion = undefined;
-    cur.incarnation = inc;
-    if (metaChanged) {
-      cur.wire = wire;
-      cur.meta = fromWireMeta(wire);
-    }
-    cur.sig = from.sg;
-    cur.signer = from.sb;
-    cur.lastHeartbeat = now;
-    this.table.setState(cur, "alive", now);
-    const joined = prev === "dead" || prev === "left";
-    if (joined) cur.contacted = false;
-    this.#queue(name, u ?? aliveUpdateOf(cur), joined || metaChanged ? NEWS_WEIGHT : 1);
-    if (prev === "dead" || prev === "left") this.#hooks.becameLive(cur);
-    if (metaChanged || prev !== "alive") this.#updateExt(cur);
-    if (prev === "dead" || prev === "left") this.#emit("member-join", cur, prev);
-    else if (prev === "suspect" || metaChanged) this.#emit("member-update", cur, prev);
-    return true;
+    return this.#claimRules.alive(name, inc, wire, from, u);
   }
 
   /** A `suspect` accusation against `name` at `inc`, made by `by` (see {@link Accusations}). */
@@ -310,40 +258,9 @@ export class StateMachine {
     return this.#accusations.dead(name, inc, by, u);
   }
 
-  /**
-   * A graceful leave of `name` at `inc`, with the metadata it left with (`m`, default: what we
-   * hold), accepted only as `name`'s own claim.
-   */
+  /** A graceful leave of `name` at `inc`, accepted only as `name`'s own ({@link ClaimRules}). */
   left(name: string, inc: number, from: Provenance, m?: WireMeta): boolean {
-    const self = this.self;
-    if (name === self.name) {
-      // A `left` of ours while we run is a record of an earlier run: we are back.
-      if (
-        !this.leaving && inc >= self.incarnation &&
-        this.#claims.accepts("left", name, inc, m ?? self.wire, from)
-      ) this.refute(inc, false);
-      return false;
-    }
-    let cur = this.table.get(name);
-    if (!cur || !supersedes(cur, "left", inc)) return false;
-    const wire = m ?? cur.wire;
-    if (!this.#claims.accepts("left", name, inc, wire, from)) return false;
-    const prev = cur.state;
-    cur = this.table.edit(cur);
-    cur.suspicion?.cancel();
-    cur.suspicion = undefined;
-    cur.incarnation = inc;
-    if (!sameWireMeta(wire, cur.wire)) {
-      cur.wire = wire;
-      cur.meta = fromWireMeta(wire);
-    }
-    cur.sig = from.sg;
-    cur.signer = undefined;
-    this.table.setState(cur, "left", this.#clock.now());
-    this.#queue(name, leftUpdateOf(cur));
-    this.#trackMismatch(cur);
-    this.#emit("member-left", cur, prev);
-    return true;
+    return this.#claimRules.left(name, inc, from, m);
   }
 
   /**
