@@ -140,9 +140,17 @@ export async function closedPort(): Promise<number> {
 /**
  * Waits until every frame sent (and not dropped) between the two members has been received, or
  * until nothing moved for `quietMs` (frames to the dead address never arrive; a refusal comes
- * back within a round trip on loopback); at most `maxMs`.
+ * back within a round trip on loopback), or for `owedMs` while a frame sent to the other member
+ * is neither received nor dropped (it may be queued behind a TLS handshake, which moves no
+ * counter: under load one outlasted 250 ms); at most `maxMs`.
  */
-async function settlePair(a: WsMember, b: WsMember, quietMs = 250, maxMs = 5000): Promise<void> {
+async function settlePair(
+  a: WsMember,
+  b: WsMember,
+  quietMs = 250,
+  maxMs = 5000,
+  owedMs = 2000,
+): Promise<void> {
   const deadline = Date.now() + maxMs;
   const snapshot = () => {
     const [sa, sb] = [a.transport.stats(), b.transport.stats()];
@@ -169,7 +177,7 @@ async function settlePair(a: WsMember, b: WsMember, quietMs = 250, maxMs = 5000)
     if (now !== last) {
       last = now;
       quietSince = Date.now();
-    } else if (Date.now() - quietSince >= quietMs) return;
+    } else if (Date.now() - quietSince >= (balanced ? quietMs : owedMs)) return;
     await sleep(10);
   }
 }
