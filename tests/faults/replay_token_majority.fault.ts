@@ -43,6 +43,7 @@ faultTest(
       return r.code === 0 && r.stdout.includes("jx");
     }, 10_000);
     await Promise.all([c.start(5), c.start(6)]);
+    const cut = Date.now();
     net.partition([[0, 1, 5], [2, 3, 4, 6]]);
     await eventually("each side sees the other gone", async () => {
       const [va, vb] = await Promise.all([c.view(0), c.view(3)]);
@@ -51,7 +52,20 @@ faultTest(
       if (a.join() === "u0,u1" && b.join() === "u2,u3,u4") return true;
       const shape = (v: typeof va) => v.map((e) => `${e.name}:${e.status}`).join(",");
       throw new Error(`u0 sees ${shape(va)}; u3 sees ${shape(vb)}`);
-    }, 30_000);
+    }, 30_000).catch((err) => {
+      // What the minority side did since the cut (this wait failed twice in some 30 runs, u0
+      // still listing a member of the other side ONLINE): its membership events, and its
+      // verdicts with the timeouts and local health they ran with.
+      const trail = [0, 1].map((i) => {
+        const events = c.events(i, cut).map((e) =>
+          `+${e.time - cut}ms ${e.event} ${e.member}@${e.incarnation}`
+        );
+        const suspicions = (c.members[i].daemon?.logs().split("\n") ?? [])
+          .filter((l) => l.includes("local_health")).slice(-8);
+        return `u${i}: ${events.join("; ")}\n${suspicions.join("\n")}`;
+      });
+      throw new Error(`${(err as Error).message}\n${trail.join("\n")}`);
+    });
     // Each joiner's copy lists its own side's members first.
     const decoded = decode(token);
     const sideFirst = (ips: string[]) =>
