@@ -100,8 +100,11 @@ export interface ExtensionComparison {
   firstDifference: number;
 }
 
-/** How many of `list`'s leading names are internal ones. */
-function internalCount(list: readonly string[]): number {
+/**
+ * How many of `list`'s leading names are internal ones: a unified list is its internal part
+ * (`list.slice(0, n)`) followed by its app part (`list.slice(n)`).
+ */
+export function internalCount(list: readonly string[]): number {
   let n = 0;
   while (n < list.length && list[n].startsWith(INTERNAL_PREFIX)) n++;
   return n;
@@ -265,8 +268,7 @@ export class ExtensionRegistry {
    * @throws {InvalidInputError} for malformed, duplicate or misplaced entries.
    */
   static fromList(list: readonly string[], field = "extensions"): ExtensionRegistry {
-    let split = 0;
-    while (split < list.length && list[split].startsWith(INTERNAL_PREFIX)) split++;
+    const split = internalCount(list);
     const internal = list.slice(0, split);
     const app = list.slice(split);
     app.forEach((name, i) => {

@@ -15,6 +15,7 @@
  * @module
  */
 import { compareVersions, describeVersions, type MemberVersion } from "./compat.ts";
+import { internalCount } from "./extensions.ts";
 
 /** One other member as the gate sees it. */
 export interface GateMember {
@@ -131,8 +132,7 @@ export function evaluateGate(
 export function commonExtensions(lists: readonly (readonly string[])[]): string[] {
   if (lists.length === 0) return [];
   const split = lists.map((l) => {
-    let n = 0;
-    while (n < l.length && l[n].startsWith("internal:")) n++;
+    const n = internalCount(l);
     return [l.slice(0, n), l.slice(n)];
   });
   return [...commonPrefix(split.map((p) => p[0])), ...commonPrefix(split.map((p) => p[1]))];

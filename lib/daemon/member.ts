@@ -342,9 +342,8 @@ export class Member implements MemberContext {
 
   /** See {@link MemberContext.hearRefusals}. */
   hearRefusals(listener: (address: string) => void): () => void {
-    const hear = (address: string) => listener(address);
-    this.#refusalListeners.add(hear);
-    return () => void this.#refusalListeners.delete(hear);
+    this.#refusalListeners.add(listener);
+    return () => void this.#refusalListeners.delete(listener);
   }
 
   /**

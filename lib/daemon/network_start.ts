@@ -15,7 +15,7 @@ import { InvalidInputError } from "../errors.ts";
 import { files } from "../files.ts";
 import type { Role } from "../cluster/roles.ts";
 import { fingerprint } from "../net/certificates.ts";
-import { listMembers } from "../store/members.ts";
+import { listMembers, type Member } from "../store/members.ts";
 import { loadFormerCertificates } from "../store/former_certificates.ts";
 import { loadRecords } from "../store/records.ts";
 import { type GossipHandle, startingMeta } from "./gossip_port.ts";
@@ -41,6 +41,8 @@ export interface NetworkStart {
   initialState?: JsonValue;
   /** Certificates in hand (bootstrap, join); otherwise read from the state directory. */
   identity?: Identity;
+  /** The member rows already read from the store (a restart reads them first); otherwise read. */
+  stored?: readonly Member[];
 }
 
 /**
@@ -103,7 +105,7 @@ export async function startNetwork(
   const own = fingerprint(identity.cert);
   const provisional = new Set([own, ...(start.provisional ?? [])]);
   const [stored, records, formerRows] = await Promise.all([
-    listMembers(ctx.store),
+    start.stored ?? listMembers(ctx.store),
     loadRecords(ctx.store, ctx.env.clock.now()),
     loadFormerCertificates(ctx.store),
   ]);

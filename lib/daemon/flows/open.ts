@@ -87,6 +87,7 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
     announce,
     initialState: kept?.state,
     identity: held,
+    stored,
   });
   ctx.own(net);
   if (kept) {
