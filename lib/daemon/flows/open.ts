@@ -25,6 +25,7 @@ import { applyMigrations } from "../../store/open.ts";
 import type { MemberContext } from "../context.ts";
 import { UpgradeGate } from "../gating.ts";
 import type { Network } from "../network.ts";
+import type { ClusterView } from "../view.ts";
 import { readJoinView, removeJoinView } from "../join_view.ts";
 import { readIdentity, startNetwork } from "../network_start.ts";
 import { publishRefusal, withdrawRefusal } from "../refusals.ts";
@@ -33,12 +34,8 @@ import { learnAtRestart } from "./rejoin_learn.ts";
 import { learnRemoved } from "./leave.ts";
 import { removalQuestion } from "./ask_peers.ts";
 
-/** How long a start waits for the extension lists of members that are up, ms. */
-const LISTS_WAIT_MS = 2000;
-
-function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
-}
+/** How long a start waits at most for the extension lists of members that are up, ms. */
+export const LISTS_WAIT_MS = 2000;
 
 /** Starts an initialised member; see the module docs. Resolves once it waits or serves. */
 export async function openInitialized(ctx: MemberContext): Promise<void> {
@@ -107,7 +104,7 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
   if (learnt.removed || net.view.selfRemoved()) {
     return learnRemoved(ctx, "removed while it was down");
   }
-  await listsKnown(ctx, net);
+  await listsKnown(net, clock);
   step("lists");
   // A join committed but not yet marked complete (a crash in between): complete it now.
   if (net.view.roster().get(config.name)?.joining) markJoined(net);
@@ -240,14 +237,29 @@ async function hearBeforeDeciding(
   }
 }
 
-/** Waits (briefly) until the versions of every member that is up are known. */
-async function listsKnown(ctx: MemberContext, net: Network): Promise<void> {
-  const deadline = ctx.env.clock.now() + LISTS_WAIT_MS;
+/**
+ * Waits, for at most {@link LISTS_WAIT_MS}, until the versions of every member that is up are
+ * known: a member running a list this one never saw, with no stored row to count it by. It
+ * looks again at every view change (`net.nextChange`: the list's arrival is one), so the start
+ * goes on in the turn the list arrives, not at a poll's next tick.
+ */
+export async function listsKnown(
+  net: {
+    view: Pick<ClusterView, "liveness" | "versionOf"> & { roster(): ReadonlyMap<string, unknown> };
+    nextChange(ms: number): Promise<void>;
+  },
+  clock: Clock,
+): Promise<void> {
+  const deadline = clock.now() + LISTS_WAIT_MS;
   const unknown = () =>
     [...net.view.roster().keys()].some((n) =>
       net.view.liveness(n).up && net.view.versionOf(n) === undefined
     );
-  while (unknown() && ctx.env.clock.now() < deadline) await sleep(ctx.env.clock, 50);
+  while (unknown()) {
+    const left = deadline - clock.now();
+    if (left <= 0) return;
+    await net.nextChange(left);
+  }
 }
 
 /**
