@@ -9,15 +9,27 @@
  * roster would not list the certificate), and its answer carried its records, the tombstone
  * included had it arrived meanwhile. So only the members whose push-pull has not been answered
  * are asked: those whose push-pull failed, at once, and the others once the push-pulls had as
- * long again as the first answer took ({@link ASK_AFTER_FIRST_MIN_MS} at least), or after
- * {@link ASK_WITHOUT_ANSWER_MS} when none answered (every member refusing it is what a removal
- * looks like). Each question was a TLS connection of its own beside the push-pull's (issue 15's
- * wake-up: 9 of each at N=10).
+ * long again as the first answer took ({@link ASK_AFTER_FIRST_MIN_MS} at least), or, when none
+ * answered, after {@link ASK_WITHOUT_ANSWER_MS} if a member refused this one's certificate by
+ * then (every member refusing it is what a removal looks like), else after
+ * {@link ASK_SILENT_MS}. Each question was a TLS connection of its own beside the push-pull's
+ * (issue 15's wake-up: 9 of each at N=10).
  *
  * A member whose gossip listener refuses this member's certificate (a 403 to its dial: it no
  * longer trusts it, which for a member that had admitted it means a removal) is asked at once:
  * its push-pull cannot be answered, and waiting {@link ASK_WITHOUT_ANSWER_MS} for the others'
  * answers only delayed what the refusal already showed.
+ *
+ * Silence alone is what a loaded machine looks like, not a removal: a member holding this one's
+ * tombstone refuses its dial as soon as it handles it, when it would otherwise have answered. On
+ * a busy 2-core machine the first answer came after 900 ms, and asking at 500 ms opened a TLS
+ * connection more to each of 9 members for nothing. So without an answer or a refusal the
+ * questions wait until {@link ASK_SILENT_MS}; a refusal heard later asks every member not
+ * answered at once. A removed member thus learns it one question after the first refusal (at
+ * {@link ASK_WITHOUT_ANSWER_MS} at the earliest for the members that neither answered nor
+ * refused, as before), and, when no member answers or refuses at all (their listeners hung, or
+ * dropping its frames), within {@link ASK_SILENT_MS} and one question's round trip of its
+ * start: 1 s later than before, in that case only.
  *
  * A member that is down fails its push-pull at once, a network trip after it was sent: its
  * address refuses the connection, and the gossip layer fails the exchanges under way to it on
@@ -41,8 +53,16 @@ import { askRemoved } from "./ask_peers.ts";
  * at least before they are asked whether this member was removed, ms.
  */
 export const ASK_AFTER_FIRST_MIN_MS = 20;
-/** When no push-pull has been answered by then, every member not yet asked is, ms. */
+/**
+ * When no push-pull has been answered by then but a member refused this member's certificate,
+ * every member not yet asked is, ms (at once, for a refusal heard later).
+ */
 export const ASK_WITHOUT_ANSWER_MS = 500;
+/**
+ * When no push-pull has been answered and no member refused this member's certificate by then,
+ * every member not yet asked is, ms.
+ */
+export const ASK_SILENT_MS = 1500;
 
 /** What a restart learned. */
 export interface Learnt {
@@ -84,14 +104,21 @@ export function learnAtRestart(
     let asked = 0;
     const answeredMs: number[] = [];
     let done = false;
-    let timer: TimerHandle = clock.setTimeout(() => askPending(), ASK_WITHOUT_ANSWER_MS);
     /** The members whose listener refused this member's certificate (their push-pull failed). */
     const refused = new Set<string>();
+    /** {@link ASK_WITHOUT_ANSWER_MS} has passed: a refusal heard now asks every pending member. */
+    let firstWaitOver = false;
+    let timer: TimerHandle = clock.setTimeout(() => {
+      firstWaitOver = true;
+      if (refused.size) return askPending();
+      timer = clock.setTimeout(askPending, ASK_SILENT_MS - ASK_WITHOUT_ANSWER_MS);
+    }, ASK_WITHOUT_ANSWER_MS);
     const stopHearing = ctx.hearRefusals((address) => {
       if (done || state.get(address) !== "pending") return;
       refused.add(address);
       failed++;
       ask(address);
+      if (firstWaitOver && pushPullMs === undefined) askPending();
       check();
     });
     const finish = (removed: boolean) => {
