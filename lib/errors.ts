@@ -22,6 +22,7 @@ export type ErrorCode =
   | "E_TOO_LARGE"
   | "E_TIMEOUT"
   | "E_TOO_MANY"
+  | "E_NO_SPACE"
   | "E_INTERNAL";
 
 /** Base class of every error cohort raises on purpose. */
@@ -117,6 +118,36 @@ export class TooManyRequestsError extends CohortError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("E_TOO_MANY", 429, message, options);
   }
+}
+
+/**
+ * The member's disk is full (507, HTTP's "Insufficient Storage"): what the request had to write
+ * could not be written, and what was written of it is taken back. The member keeps serving;
+ * freeing space on the file system of its state directory makes the request work again.
+ */
+export class NoSpaceError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_NO_SPACE", 507, message, options);
+  }
+}
+
+/** The file system's codes for a full disk or quota, and SQLite's. */
+const NO_SPACE_CODES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+
+/**
+ * Whether `err` (or an error in its `cause` chain) says the disk is full: a `node:fs` error
+ * with code `ENOSPC` or `EDQUOT`, SQLite's `SQLITE_FULL`, or a {@link NoSpaceError}.
+ */
+export function isNoSpace(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const { code } = current as Error & { code?: unknown };
+    if (typeof code === "string" && (code === "E_NO_SPACE" || NO_SPACE_CODES.has(code))) {
+      return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** Reports whether `err` is one of cohort's own errors (by `code`, so it survives duplicate copies). */

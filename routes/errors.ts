@@ -2,12 +2,12 @@
  * Turns anything a handler throws into an error envelope. cohort's own errors keep their status
  * and message; validation errors become 400s naming the field and the rule; everything else is an
  * internal fault, logged here and answered with a generic 500 that leaks nothing (no stack, no
- * SQL, no parameters).
+ * SQL, no parameters), except a full disk: a 507 that says so.
  *
  * @module
  */
 import { StructError } from "superstruct";
-import { isCohortError } from "../lib/errors.ts";
+import { isCohortError, isNoSpace, NoSpaceError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { failure } from "./envelope.ts";
 
@@ -25,10 +25,27 @@ export function describeStructError(err: StructError): string {
   return `Invalid request body: ${parts.join("; ")}`;
 }
 
+/** What a request that met a full disk (`ENOSPC`, `EDQUOT`) is answered. */
+export const NO_SPACE_MESSAGE =
+  "No space left on the member's disk: free space in the file system of its state directory " +
+  "and try again";
+
 /** Maps a thrown value to an error envelope (see module docs). */
 export function errorResponse(err: unknown, logger: Logger, request?: Request): Response {
   if (err instanceof StructError) return failure(400, describeStructError(err));
   if (isCohortError(err)) return failure(err.status, err.message);
+  if (isNoSpace(err)) {
+    // A full disk is the operator's to fix, not a fault of ours: say so (not a bare 500).
+    const e = err as { code?: unknown; syscall?: unknown };
+    logger.warn("Request failed: no space left on the member's disk", {
+      method: request?.method,
+      path: request ? new URL(request.url).pathname : undefined,
+      error_code: e.code,
+      syscall: e.syscall,
+    });
+    const failed = new NoSpaceError(NO_SPACE_MESSAGE);
+    return failure(failed.status, failed.message);
+  }
   // Only the error's class and code are logged: messages of driver errors can embed bound
   // parameters (tokens, secrets).
   const e = err as { name?: string; code?: unknown };

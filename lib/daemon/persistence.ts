@@ -9,7 +9,9 @@
  * or its heartbeat moved by {@link HEARTBEAT_PERSIST_MS} (every heartbeat is written when the
  * member stops): rewriting every row on every batch held the event loop (a store commit is
  * synchronous) for tens of ms per batch while a cluster of 50 formed. A failed batch is retried
- * by the next one; the view in memory stays authoritative.
+ * by the next one; the view in memory stays authoritative. A run of failed batches (a full disk
+ * fails every one, each second) is logged once as it starts, again only when its error changes
+ * or every {@link FAILURE_LOG_INTERVAL_MS}, and once more when a batch writes again.
  *
  * A batch writes at most {@link ROWS_PER_TURN} rows per turn of the event loop, each part in a
  * transaction of its own, and yields between parts: a joiner's first batch is the whole view it
@@ -50,6 +52,12 @@ export const HEARTBEAT_PERSIST_MS = 10_000;
  * loaded 25 times over its cores still far below the probe timeout.
  */
 export const ROWS_PER_TURN = 32;
+
+/**
+ * While batches keep failing with the same error, how often that is logged again, in ms (see
+ * the module docs).
+ */
+export const FAILURE_LOG_INTERVAL_MS = 60_000;
 
 /** The record kinds a member keeps in its store: the roster, join tokens, the app's records. */
 export const PERSISTED_KINDS: ReadonlySet<string> = new Set([
@@ -101,6 +109,8 @@ export class ViewPersistence {
   #batches = 0;
   /** Called once a batch started after their registration (number above `after`) wrote whole. */
   #onWritten: { after: number; then: () => void }[] = [];
+  /** The run of failed batches under way: since when, how many, its last error and log line. */
+  #failing?: { since: number; failures: number; error: string; loggedAt: number };
 
   constructor(options: ViewPersistenceOptions) {
     this.#o = options;
@@ -220,7 +230,7 @@ export class ViewPersistence {
           await replaceTokens(store, live);
         }
       }
-      if (!this.#dirtyView) return true;
+      if (!this.#dirtyView) return this.#wrote();
       this.#dirtyView = false;
       allHeartbeats = this.#allHeartbeats;
       this.#allHeartbeats = false;
@@ -274,13 +284,47 @@ export class ViewPersistence {
         await upsertMembers(store, part);
         for (const [name, w] of written.slice(i, i + part.length)) this.#written.set(name, w);
       }
-      return true;
+      return this.#wrote();
     } catch (err) {
       this.#dirtyView = true;
       this.#allHeartbeats ||= allHeartbeats;
-      this.#o.logger.warn("Could not persist the cluster view", { err });
+      this.#failed(err);
       return false;
     }
+  }
+
+  /** Logs a failed batch: the first of a run, and then as the module docs say. */
+  #failed(err: unknown): void {
+    const now = this.#o.clock.now();
+    const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const run = this.#failing;
+    if (!run) {
+      this.#failing = { since: now, failures: 1, error, loggedAt: now };
+      this.#o.logger.warn("Could not persist the cluster view; retrying", { err });
+      return;
+    }
+    run.failures++;
+    if (run.error === error && now - run.loggedAt < FAILURE_LOG_INTERVAL_MS) return;
+    run.error = error;
+    run.loggedAt = now;
+    this.#o.logger.warn("Still could not persist the cluster view; retrying", {
+      err,
+      failures: run.failures,
+      since_ms: now - run.since,
+    });
+  }
+
+  /** Ends a run of failed batches (a batch wrote whole), saying so; `true`. */
+  #wrote(): true {
+    const run = this.#failing;
+    if (run) {
+      this.#failing = undefined;
+      this.#o.logger.info("Persisted the cluster view again", {
+        failures: run.failures,
+        after_ms: this.#o.clock.now() - run.since,
+      });
+    }
+    return true;
   }
 }
 

@@ -88,6 +88,10 @@ export class TokenClaims {
   #saving: Promise<void> = Promise.resolve();
   /** Rounds released before their claim arrived, with when, ms since the epoch. */
   readonly #released = new Map<string, number>();
+  /** Claims some write of the file held (granted for good). */
+  readonly #durable = new WeakSet<Stored>();
+  /** The last write each claim waits for (by count), see {@link #written}. */
+  readonly #attempts = new WeakMap<Stored, number>();
 
   constructor(paths: StatePaths, clock: Clock, logger: Logger) {
     this.#paths = paths;
@@ -131,7 +135,7 @@ export class TokenClaims {
         if (claim.round !== undefined && rounds && !rounds.includes(claim.round)) {
           held.rounds = [...rounds, claim.round].slice(-MAX_ROUNDS_PER_CLAIM);
         }
-        return this.#save();
+        return this.#written(held);
       }
       throw new ForbiddenError(
         `Join token is claimed by another join of "${held.name}" (address ${held.address}): ` +
@@ -142,15 +146,36 @@ export class TokenClaims {
     if (claims.size >= MAX_CLAIMS) {
       throw new TooManyRequestsError("Too many join tokens are being claimed: try again later");
     }
-    claims.set(claim.hash, {
+    const stored: Stored = {
       hash: claim.hash,
       name: claim.name,
       address: claim.address,
       fingerprint: claim.fingerprint,
       at: this.#clock.now(),
       ...(claim.round !== undefined ? { round: claim.round, rounds: [claim.round] } : {}),
+    };
+    claims.set(claim.hash, stored);
+    return this.#written(stored);
+  }
+
+  /**
+   * Writes the claims for `held`'s grant. When that write fails (a full disk) and no write ever
+   * held the claim, nor is one queued for it, the claim is dropped: it was never granted (its
+   * round counts this member's answer as a refusal and sends it no release), and kept in memory
+   * it refused the token to the joiner's next try, from a machine with a new key, until the
+   * token was revoked.
+   */
+  #written(held: Stored): Promise<void> {
+    const attempt = (this.#attempts.get(held) ?? 0) + 1;
+    this.#attempts.set(held, attempt);
+    return this.#save().catch((err) => {
+      const claims = this.#load();
+      if (
+        !this.#durable.has(held) && this.#attempts.get(held) === attempt &&
+        claims.get(held.hash) === held
+      ) claims.delete(held.hash);
+      throw err;
     });
-    return this.#save();
   }
 
   /**
@@ -207,6 +232,7 @@ export class TokenClaims {
         for (const c of JSON.parse(text).claims as Stored[]) {
           if (typeof c?.hash === "string" && typeof c.fingerprint === "string") {
             claims.set(c.hash, c);
+            this.#durable.add(c);
           }
         }
       } catch {
@@ -219,8 +245,10 @@ export class TokenClaims {
   /** Writes the claims as they are when the write starts, after the write under way. */
   #save(): Promise<void> {
     const write = async () => {
-      const text = JSON.stringify({ claims: [...this.#load().values()] }) + "\n";
+      const held = [...this.#load().values()];
+      const text = JSON.stringify({ claims: held }) + "\n";
       await writeDurablyAsync(this.#paths.dir, claimsFile(this.#paths), text);
+      for (const c of held) this.#durable.add(c);
     };
     const saving = this.#saving.then(write, write);
     this.#saving = saving.catch(() => {});

@@ -15,6 +15,7 @@ import {
   ConflictError,
   InvalidInputError,
   isCohortError,
+  NoSpaceError,
   UnavailableError,
 } from "../errors.ts";
 
@@ -84,6 +85,8 @@ export interface StoreErrorOptions {
  * - cohort errors pass through unchanged;
  * - UNIQUE / PRIMARY KEY violations become a {@link ConflictError} naming the column(s);
  * - `SQLITE_BUSY` / `SQLITE_LOCKED` become an {@link UnavailableError} (retryable, 503);
+ * - `SQLITE_FULL` (the disk is full) becomes a {@link NoSpaceError} (507), for the operator to
+ *   act on, even for a user's statement;
  * - with `userSql`, any other SQLite error becomes an {@link InvalidInputError} with SQLite's
  *   message (e.g. `no such table: foo`);
  * - anything else becomes a {@link DatabaseError} whose message names only `action` and SQLite's
@@ -121,6 +124,11 @@ export function toStoreError(
   }
   if (fault.code === "SQLITE_BUSY" || fault.code === "SQLITE_LOCKED") {
     return new UnavailableError(`${action}: the database is busy, try again`, { cause });
+  }
+  if (fault.code === "SQLITE_FULL") {
+    return new NoSpaceError(`${action}: no space left on the member's disk (SQLITE_FULL)`, {
+      cause,
+    });
   }
   if (options.userSql) return new InvalidInputError(`${action}: ${fault.detail}`, { cause });
   return new DatabaseError(`${action}: ${ext}: ${fault.detail}`, { sqliteCode: ext, cause });

@@ -3,13 +3,15 @@
  * member's row is deleted even when the first delete fails (it used to be forgotten, leaving a
  * removed member in the store for good). `afterWritten` (what a joiner waits for before it
  * drops the view it kept in `join_view.json`) is called only once a batch started after it
- * wrote whole, never after a failed one.
+ * wrote whole, never after a failed one. A run of failed batches (a full disk fails every one) is
+ * logged once as it starts, again when its error changes or a minute later, and once as a batch
+ * writes again (it logged every batch: each second, and in bursts).
  */
 import * as assert from "uvu/assert";
 import { systemClock } from "../../lib/cluster/membership.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
-import { silentLogger } from "../../lib/log.ts";
-import { ViewPersistence } from "../../lib/daemon/persistence.ts";
+import { createLogger, silentLogger } from "../../lib/log.ts";
+import { FAILURE_LOG_INTERVAL_MS, ViewPersistence } from "../../lib/daemon/persistence.ts";
 import type { ClusterView } from "../../lib/daemon/view.ts";
 import { insertMember, listMembers } from "../../lib/store/members.ts";
 import { loadRecords } from "../../lib/store/records.ts";
@@ -33,6 +35,7 @@ test.after.each(({ store }) => store.close());
 function persistenceFailing(
   store: Store,
   failures: number,
+  options: { now?: () => number; lines?: string[]; error?: () => string } = {},
 ): { persistence: ViewPersistence; failuresLeft: () => number } {
   const db = new Proxy(store.db, {
     get(target, property, receiver) {
@@ -41,7 +44,8 @@ function persistenceFailing(
       return (table: unknown) => {
         if (table === coreClusterMembers && failures > 0) {
           failures--;
-          throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
+          const message = options.error?.() ?? "disk I/O error";
+          throw Object.assign(new Error(message), { code: "SQLITE_IOERR" });
         }
         return value.call(target, table);
       };
@@ -50,9 +54,11 @@ function persistenceFailing(
   const persistence = new ViewPersistence({
     store: { ...store, db },
     view: {} as ClusterView,
-    clock: { ...systemClock, now: () => 1_000 },
+    clock: { ...systemClock, now: options.now ?? (() => 1_000) },
     entries: () => [],
-    logger: silentLogger,
+    logger: options.lines
+      ? createLogger({ level: "info", write: (line) => options.lines!.push(line) })
+      : silentLogger,
   });
   return { persistence, failuresLeft: () => failures };
 }
@@ -103,6 +109,58 @@ test("afterWritten is called once a later batch wrote whole, not after a failed 
   assert.is(seen.length, 1, "called once only");
   await new Promise((r) => setTimeout(r, 10));
   assert.ok(seen[0].includes("late"), `the later change was in the store when called: ${seen[0]}`);
+  assert.equal((await listMembers(store)).map((m) => m.name), ["m1"]);
+});
+
+test("a run of failed batches is logged as it starts, changes, each minute, and as it ends", async ({ store }) => {
+  let now = 1_000;
+  let error = "disk I/O error";
+  const lines: string[] = [];
+  const { persistence, failuresLeft } = persistenceFailing(store, 7, {
+    now: () => now,
+    lines,
+    error: () => error,
+  });
+  const removal = (name: string, version: number) =>
+    persistence.onChange({
+      kind: "record",
+      record: { kind: MEMBER_RECORD, key: name, value: null, version, origin: "m1" },
+      previous: { kind: MEMBER_RECORD, key: name, value: {}, version: version - 1, origin: "m1" },
+      removed: { name, hadJoined: true },
+    });
+  removal("m2", 2);
+  for (let i = 0; i < 3; i++) {
+    now += 1000;
+    await persistence.flush(); // fails: the delete
+  }
+  const logged = () =>
+    lines.map((l) => JSON.parse(l)).map((
+      l,
+    ) => [l.msg, l.failures, l.err?.message.split(": ").pop()]);
+  assert.equal(logged(), [[
+    "Could not persist the cluster view; retrying",
+    undefined,
+    "disk I/O error",
+  ]]);
+  error = "database or disk is full";
+  now += 1000;
+  await persistence.flush();
+  now += FAILURE_LOG_INTERVAL_MS - 1;
+  await persistence.flush();
+  now += 1;
+  await persistence.flush();
+  assert.is(failuresLeft(), 0, "seven batches failed (the first as the change came)");
+  const still = "Still could not persist the cluster view; retrying";
+  assert.equal(logged().slice(1), [
+    [still, 5, "database or disk is full"],
+    [still, 7, "database or disk is full"],
+  ]);
+  now += 1000;
+  await persistence.flush();
+  const last = JSON.parse(lines.at(-1)!);
+  assert.equal([last.msg, last.failures], ["Persisted the cluster view again", 7]);
+  assert.ok(last.after_ms > FAILURE_LOG_INTERVAL_MS, `the run lasted: ${last.after_ms} ms`);
+  assert.is(lines.length, 4);
   assert.equal((await listMembers(store)).map((m) => m.name), ["m1"]);
 });
 

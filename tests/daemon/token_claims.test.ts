@@ -1,11 +1,14 @@
 /**
  * A member's claims on join tokens: one machine per token, kept across restarts (a new instance
  * on the same state directory), released only by the machine that holds it, dropped once the
- * token is settled.
+ * token is settled. A claim whose write failed (a full disk) was never granted: it is dropped,
+ * so the joiner's next try, from a machine with a new key, is not refused; a claim granted
+ * before stays held when a later write for it fails.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import process from "node:process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SimClock } from "../../gossip/sim_clock.ts";
@@ -83,6 +86,34 @@ test("a claim on a settled token (used, revoked, expired) is dropped", async ({ 
   const claims = open(dir);
   await claims.grant(machine(2), (hash) => hash === "a".repeat(64));
   assert.is(claims.holder("a".repeat(64))?.address, "10.0.0.2:7443");
+});
+
+/** Makes the claims file's writes fail (its temporary file's path is a directory) until undone. */
+function failWrites(dir: string): () => void {
+  const blocker = `${claimsFile(statePaths(dir))}.${process.pid}.tmp`;
+  mkdirSync(blocker);
+  return () => rmSync(blocker, { recursive: true });
+}
+
+test("a claim whose write failed was never granted: another machine may claim the token", async ({ dir }) => {
+  const claims = open(dir);
+  const undo = failWrites(dir);
+  await rejects(claims.grant(machine(1), never), (e) => (e as { code?: string }).code === "EISDIR");
+  undo();
+  await claims.grant(machine(2), never);
+  assert.is(claims.holder("a".repeat(64))?.address, "10.0.0.2:7443");
+  assert.is(open(dir).holder("a".repeat(64))?.address, "10.0.0.2:7443", "durable");
+});
+
+test("a claim granted before stays held when a retry's write fails", async ({ dir }) => {
+  const claims = open(dir);
+  await claims.grant(machine(1), never);
+  const undo = failWrites(dir);
+  await rejects(claims.grant(machine(1), never), (e) => (e as { code?: string }).code === "EISDIR");
+  undo();
+  await rejects(claims.grant(machine(2), never), (e) => e instanceof ForbiddenError);
+  // Read back from the file too: a restart holds it.
+  await rejects(open(dir).grant(machine(2), never), (e) => e instanceof ForbiddenError);
 });
 
 test("a reset removes the claims", async ({ dir }) => {

@@ -212,6 +212,24 @@ test("an unexpected fault is a 500 that leaks nothing and is logged", async (ctx
   assert.match(ctx.logs[0], /"path":"\/core\/1.0\/cluster"/);
 });
 
+test("a full disk is a 507 that says so, and a warning naming the code", async (ctx) => {
+  ctx.service.state = "online";
+  ctx.service.fault = Object.assign(new Error("ENOSPC: no space left on device, write"), {
+    code: "ENOSPC",
+    syscall: "write",
+  });
+  const [status, body] = await ctx.call("GET", "/core/1.0/cluster", UNIX);
+  assert.is(status, 507);
+  assert.is(
+    body.error,
+    "No space left on the member's disk: free space in the file system of its state directory " +
+      "and try again",
+  );
+  assert.is(ctx.logs.length, 1);
+  const line = JSON.parse(ctx.logs[0]);
+  assert.equal([line.level, line.error_code, line.syscall], [40, "ENOSPC", "write"]);
+});
+
 test("an unknown path is a 404 envelope", async ({ call }) => {
   const [status, body] = await call("GET", "/core/1.0/nope", UNIX);
   assert.is(status, 404);

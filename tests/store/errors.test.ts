@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import {
   ConflictError,
   InvalidInputError,
+  NoSpaceError,
   NotFoundError,
   UnavailableError,
 } from "../../lib/errors.ts";
@@ -68,6 +69,25 @@ test("userSql turns SQLite errors into InvalidInputError", async () => {
     const err = toStoreError(raw, "Execute SQL", { userSql: true });
     assert.instance(err, InvalidInputError);
     assert.is(err.message, "Execute SQL: no such table: foo");
+  } finally {
+    client.close();
+  }
+});
+
+test("a full database (SQLITE_FULL) becomes a NoSpaceError (507) saying the disk is full", async () => {
+  const client = createClient({ url: ":memory:" });
+  try {
+    // The page limit makes SQLite answer exactly as on a full disk.
+    await client.execute("CREATE TABLE t (v TEXT)");
+    await client.execute("PRAGMA max_page_count = 3");
+    const raw = await rejection(client.execute("INSERT INTO t VALUES (zeroblob(100000))"));
+    for (const options of [{}, { userSql: true }]) {
+      const err = toStoreError(raw, "Save records", options);
+      assert.instance(err, NoSpaceError);
+      assert.is(err.status, 507);
+      assert.is(err.code, "E_NO_SPACE");
+      assert.is(err.message, "Save records: no space left on the member's disk (SQLITE_FULL)");
+    }
   } finally {
     client.close();
   }

@@ -1,0 +1,212 @@
+/**
+ * A member whose disk fills up, as an operator meets it: real daemons, each probed member's
+ * state directory on a small tmpfs of its own, filled with `fallocate` beside the daemon.
+ *
+ * - `init --bootstrap` on a full disk fails saying the disk is full (it said "Internal server
+ *   error"), leaves the member uninitialised, and works once room is made;
+ * - a running member whose disk fills while gossip brings it changes to store keeps serving,
+ *   logs the failure once (it logged every retry, each second, and in bursts), refuses to claim
+ *   a join token saying why (the joiner read "Internal server error"), and once room is made
+ *   writes what it owes, says so, and its database is intact;
+ * - `init --token` on a full disk fails saying so and leaves no member behind in any roster.
+ *
+ * Needs root (mount); registered through `faultTest`, so it skips visibly where it cannot run.
+ */
+import { createClient } from "@libsql/client";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import * as assert from "uvu/assert";
+import {
+  bootstrap,
+  eventually,
+  isClean,
+  issueToken,
+  join_,
+  type Member,
+  members,
+  newMember,
+  run,
+  sql,
+  startMember,
+  stop,
+  stopMembers,
+} from "../helpers/cluster.ts";
+import { suite } from "../helpers/suite.ts";
+import { forget, onExit } from "./cleanup.ts";
+import { faultTest } from "./suite.ts";
+import { sh } from "./system.ts";
+
+const test = suite("a member's disk fills up");
+
+/** What a member whose disk is full tells a client (the CLI prints it after "Error: "). */
+const NO_SPACE = /No space left on the member's disk/;
+
+/** A tmpfs of `size` mounted on `dir` (an empty directory), unmounted by {@link unmount}. */
+function mount(dir: string, size: string): () => void {
+  const r = sh("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir]);
+  assert.ok(r.ok, `mount tmpfs on ${dir}: ${r.err}`);
+  const undo = () => void sh("umount", ["-l", dir]);
+  const id = onExit(undo);
+  return () => {
+    undo();
+    forget(id);
+  };
+}
+
+/** Fills the file system of `dir` with `dir/filler*` (the daemon beside may still write). */
+function fill(dir: string): void {
+  const avail = () => Number(sh("df", ["-B1", "--output=avail", dir]).out.trim().split("\n").pop());
+  for (let i = 0; i < 5 && avail() > 0; i++) {
+    const file = join(dir, `filler${i}`);
+    if (!sh("fallocate", ["-l", String(avail()), file]).ok) {
+      sh("dd", ["if=/dev/zero", `of=${file}`, "bs=4k"]); // stops at ENOSPC
+    }
+  }
+  assert.is(avail(), 0, `nothing left on ${dir}`);
+}
+
+/** Makes room again. */
+function unfill(dir: string): void {
+  for (const f of readdirSync(dir)) if (f.startsWith("filler")) rmSync(join(dir, f));
+}
+
+/** Temporary files a write left behind in `dir` (a torn write of a full disk). */
+function leftovers(dir: string): string[] {
+  return readdirSync(dir).filter((f) => /\.(tmp|forget)$/.test(f));
+}
+
+/** The log lines of `m` whose message matches `msg`. */
+function lines(m: Member, msg: RegExp): string[] {
+  return (m.daemon?.logs() ?? "").split("\n").filter((l) => {
+    try {
+      return msg.test(JSON.parse(l).msg);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A member whose state directory is a tmpfs of `size`, started; with the unmount. */
+async function memberOnTmpfs(name: string, size: string): Promise<[Member, () => void]> {
+  const m = await newMember(name);
+  const unmount = mount(m.dir, size);
+  try {
+    return [await startMember(m), unmount];
+  } catch (err) {
+    unmount();
+    throw err;
+  }
+}
+
+/** Stops `list` and unmounts what was mounted (before the directories are removed). */
+async function teardown(list: Member[], unmounts: (() => void)[]): Promise<void> {
+  await Promise.all(list.map((m) => stop(m).catch(() => {})));
+  for (const u of unmounts) u();
+  await stopMembers(list);
+}
+
+faultTest(
+  test,
+  "init --bootstrap on a full disk says so, leaves nothing, works once room is made",
+  async () => {
+    const [m, unmount] = await memberOnTmpfs("b1", "2m");
+    try {
+      fill(m.dir);
+      const r = await run(m, ["init", m.name, m.address, "--bootstrap"]);
+      assert.is(r.code, 1, r.stderr);
+      assert.match(r.stderr, NO_SPACE);
+      assert.ok(isClean(m), "uninitialised");
+      assert.equal(leftovers(m.dir), [], "no torn file");
+      unfill(m.dir);
+      await bootstrap(m);
+      assert.equal((await members(m)).map((e) => e.name), ["b1"]);
+    } finally {
+      await teardown([m], [unmount]);
+    }
+  },
+);
+
+faultTest(
+  test,
+  "a member whose disk fills keeps serving, logs it once, catches up once room is made",
+  async () => {
+    const a1 = await startMember(await newMember("a1"));
+    const [a2, unmount] = await memberOnTmpfs("a2", "4m");
+    const j = await startMember(await newMember("j"));
+    const all = [a1, a2, j];
+    try {
+      await bootstrap(a1);
+      const r = await join_(a2, await issueToken(a1, a2.name));
+      assert.is(r.code, 0, r.stderr);
+      fill(a2.dir);
+      // Tokens a2 must store (a few kB: more than the log SQLite keeps for reuse).
+      for (let i = 0; i < 100; i++) await issueToken(a1, `x${i}`);
+      await eventually(
+        "a2 failing to store them",
+        () => Promise.resolve(lines(a2, /persist/).length > 0),
+      );
+      const failing = Date.now();
+      // A join needs a2's claim (a majority of two): a2 cannot write it, and says why.
+      const token = await issueToken(a1, j.name);
+      const refused = await join_(j, token);
+      assert.is(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, NO_SPACE);
+      assert.ok(isClean(j));
+      await sleep(Math.max(0, failing + 4000 - Date.now()));
+      // Still serving, every member listed.
+      assert.equal((await members(a2)).map((e) => `${e.name}:${e.status}`), [
+        "a1:ONLINE",
+        "a2:ONLINE",
+      ]);
+      const logged = lines(a2, /persist/);
+      assert.is(logged.length, 1, `one line for a run of failures:\n${logged.join("\n")}`);
+      unfill(a2.dir);
+      await eventually("a2 storing the tokens", async () => {
+        const res = await sql(a2, "SELECT count(*) AS n FROM core_token_records");
+        return res.status === 200 && res.body.metadata.results[0].rows[0][0] >= 100;
+      });
+      await eventually(
+        "a2 saying it stores again",
+        () => Promise.resolve(lines(a2, /^Persisted the cluster view again$/).length === 1),
+      );
+      // The refused round released its claims: the same token admits j now.
+      const joined = await join_(j, token);
+      assert.is(joined.code, 0, joined.stderr);
+      await stop(a2);
+      const db = createClient({ url: `file:${join(a2.dir, "database", "cohort.db")}` });
+      try {
+        const check = await db.execute("PRAGMA integrity_check");
+        assert.equal(check.rows.map((row) => row[0]), ["ok"]);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await teardown(all, [unmount]);
+    }
+  },
+);
+
+faultTest(test, "init --token on a full disk says so and leaves no member behind", async () => {
+  const a1 = await startMember(await newMember("t1"));
+  const [j, unmount] = await memberOnTmpfs("tj", "2m");
+  try {
+    await bootstrap(a1);
+    fill(j.dir);
+    const token = await issueToken(a1, j.name);
+    const r = await join_(j, token);
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, NO_SPACE);
+    assert.ok(isClean(j), "uninitialised");
+    assert.not.ok(existsSync(join(j.dir, "transition.json")), "no join mark left");
+    assert.equal((await members(a1)).map((e) => e.name), ["t1"], "no half member");
+    unfill(j.dir);
+    // Nothing reached the cluster: the token is still unused.
+    const again = await join_(j, token);
+    assert.is(again.code, 0, again.stderr);
+  } finally {
+    await teardown([a1, j], [unmount]);
+  }
+});
+
+test.run();
