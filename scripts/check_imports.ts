@@ -2,7 +2,10 @@
  * Fails when the dependency direction is broken or an import cycle appears.
  *
  * Rules: `lib/` never imports `routes/` or `gossip/`; `routes/` and `gossip/` never import each
- * other; nothing but `mod.ts` and `scripts/`/`tests/` imports `mod.ts`; no module graph cycles.
+ * other; nothing but `mod.ts` and `scripts/`/`tests/` imports `mod.ts`; no module graph cycles;
+ * a synchronous disk sync (`fsyncSync`, `fdatasyncSync`) appears only in `lib/files.ts`, whose
+ * synchronous implementation serves simulations: a member's event loop never waits for the disk
+ * (a stalled one held a joiner's answers and deadline for 40 s).
  *
  * Usage: `tsx scripts/check_imports.ts` (or `deno run -A`). Exit 1 and one line per problem.
  */
@@ -29,6 +32,8 @@ for (const d of SOURCE_DIRS) {
 }
 
 const IMPORT = /(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\s*\(?\s*["']([^"']+)["']/g;
+const SYNC_ON_LOOP = /\b(?:fsyncSync|fdatasyncSync)\b/;
+const SYNC_ALLOWED = "lib/files.ts";
 const graph = new Map<string, string[]>();
 const problems: string[] = [];
 const top = (f: string) => relative(root, f).split("/")[0];
@@ -36,6 +41,12 @@ const top = (f: string) => relative(root, f).split("/")[0];
 for (const file of files) {
   const text = readFileSync(file, "utf8");
   const deps: string[] = [];
+  if (SYNC_ON_LOOP.test(text) && relative(root, file) !== SYNC_ALLOWED) {
+    problems.push(
+      `${relative(root, file)}: syncs the disk on the event loop (use files().sync from ` +
+        `${SYNC_ALLOWED})`,
+    );
+  }
   for (const m of text.matchAll(IMPORT)) {
     const spec = m[1] ?? m[2];
     if (!spec.startsWith(".")) continue;
@@ -84,4 +95,6 @@ if (problems.length) {
   for (const p of problems) console.error(p);
   process.exit(1);
 }
-console.log(`imports ok: ${graph.size} modules, no forbidden edges, no cycles`);
+console.log(
+  `imports ok: ${graph.size} modules, no forbidden edges, no cycles, no disk sync on the loop`,
+);

@@ -36,7 +36,7 @@ export const JOIN_DEADLINE_MS = 25_000;
 export const JOIN_UNDO_RESERVE_MS = 4000;
 
 /** An address is not tried with less than this left before the deadline, in ms. */
-const MIN_ATTEMPT_MS = 500;
+export const MIN_ATTEMPT_MS = 500;
 
 /**
  * The least one attempt is given while time is left, in ms, however many addresses remain: the

@@ -2,19 +2,11 @@
  * The durable mark of a membership change under way, `DIR/transition.json`, so that a member
  * killed in the middle of one finishes or undoes it when it restarts (see `flows/order.ts` for
  * the order of every step). Written atomically (temporary file, fsync, rename) before the first
- * step that others can see, removed after the last.
+ * step that others can see, removed after the last; every sync runs off the event loop.
  *
  * @module
  */
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { files } from "../files.ts";
@@ -62,46 +54,43 @@ export function readTransition(paths: StatePaths): Transition | undefined {
   return { step: "leave", name: "", peers: [], fingerprint: "", at: 0 };
 }
 
-/** Writes the mark durably (see {@link writeDurably}). */
-export function writeTransition(paths: StatePaths, t: Transition): void {
-  writeDurably(paths.dir, path(paths), JSON.stringify(t) + "\n");
-}
-
 /**
- * Replaces file `target` in directory `dir` with `text` (mode 0600) atomically and durably:
- * temporary file, fsync, rename, fsync of the directory.
+ * Writes the mark durably (see {@link writeDurablyAsync}): off the event loop, so that a disk
+ * that holds its sync (seconds under a loaded disk, tens of seconds when stalled) never holds
+ * the member's answers, its timers or its deadlines. Resolves once the mark is on disk.
+ * Concurrent calls for one member must be serialised by the caller.
  */
-export function writeDurably(dir: string, target: string, text: string): void {
-  const tmp = `${target}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, target);
-  syncDir(dir);
+export function writeTransition(paths: StatePaths, t: Transition): Promise<void> {
+  return writeDurablyAsync(paths.dir, path(paths), JSON.stringify(t) + "\n");
 }
 
 /**
- * {@link writeDurably} off the event loop: the write and both fsyncs run on the thread pool, so
- * a slow disk never holds a member's answers to probes. Concurrent calls for one `target` must be
- * serialised by the caller (they share the temporary file).
+ * Replaces file `target` in directory `dir` with `text` (mode 0600) atomically and durably, off
+ * the event loop: temporary file, fsync, rename, fsync of the directory, each on the thread
+ * pool. A failed write removes its temporary file and leaves `target` as it was. Concurrent
+ * calls for one `target` must be serialised by the caller (they share the temporary file).
  */
 export async function writeDurablyAsync(dir: string, target: string, text: string): Promise<void> {
   const tmp = `${target}.${process.pid}.tmp`;
-  await files().writeFile(tmp, text, { mode: 0o600 });
-  await files().sync(tmp);
+  try {
+    await files().writeFile(tmp, text, { mode: 0o600 });
+    await files().sync(tmp);
+  } catch (err) {
+    await files().rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
   await files().rename(tmp, target);
   await syncDirAsync(dir);
 }
 
-/** {@link syncDir} off the event loop; best effort. */
+/**
+ * Flushes a directory's entries (a rename or unlink in it) to disk, off the event loop; best
+ * effort (not supported on every platform: the rename itself is still atomic).
+ */
 export async function syncDirAsync(dir: string): Promise<void> {
   try {
     await files().sync(dir);
-  } catch { /* not supported on every platform: the rename itself is still atomic */ }
+  } catch { /* see above */ }
 }
 
 /**
@@ -115,20 +104,8 @@ export function removeTransition(paths: StatePaths): void {
   rmSync(path(paths), { force: true });
 }
 
-/** Removes the mark: the change is complete. */
-export function clearTransition(paths: StatePaths): void {
-  rmSync(path(paths), { force: true });
-  syncDir(paths.dir);
-}
-
-/** Flushes a directory's entries (a rename or unlink in it) to disk; best effort. */
-export function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch { /* not supported on every platform: the rename itself is still atomic */ }
+/** Removes the mark and syncs the directory (off the event loop): the change is complete. */
+export async function clearTransition(paths: StatePaths): Promise<void> {
+  await files().rm(path(paths), { force: true });
+  await syncDirAsync(paths.dir);
 }

@@ -85,7 +85,7 @@ test("a join cut short after its admission asks the member that admitted it firs
     rmSync(paths.config);
     const fingerprint = decodeToken(token).fingerprint;
     const peers = [memberAddress(9), memberAddress(2), memberAddress(1)];
-    writeTransition(paths, { step: "join", name: "m3", peers, fingerprint, at: 0 });
+    await writeTransition(paths, { step: "join", name: "m3", peers, fingerprint, at: 0 });
     writeFileSync(joinViewPath(paths), JSON.stringify({ via: memberAddress(1), state: {} }));
     const asked: string[] = [];
     const restarted = await sim.start("m3", {

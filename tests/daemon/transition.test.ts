@@ -29,14 +29,14 @@ const JOIN: Transition = {
   at: 1,
 };
 
-test("a written mark reads back as written, and is gone once cleared", () => {
+test("a written mark reads back as written, and is gone once cleared", async () => {
   const dir = tempDir();
   try {
     const paths = statePaths(dir);
     assert.is(readTransition(paths), undefined);
-    writeTransition(paths, JOIN);
+    await writeTransition(paths, JOIN);
     assert.equal(readTransition(paths), JOIN);
-    clearTransition(paths);
+    await clearTransition(paths);
     assert.is(readTransition(paths), undefined);
   } finally {
     removeDir(dir);

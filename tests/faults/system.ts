@@ -53,6 +53,17 @@ function aptInstall(pkg: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Makes `command` available, installing Debian's `pkg` with apt-get when it is missing (as
+ * root): the reason it cannot be, or `undefined` once it is on PATH.
+ */
+export function ensureCommand(command: string, pkg: string): string | undefined {
+  if (has(command)) return undefined;
+  const failed = aptInstall(pkg);
+  if (failed) return failed;
+  return has(command) ? undefined : `${pkg} installed but ${command} is not on PATH`;
+}
+
 let cached: string | undefined | null = null;
 
 /**
@@ -75,10 +86,8 @@ function probe(): string | undefined {
     if (failed) return failed;
   }
   for (const [command, pkg] of [["nft", "nftables"], ["serf", "serf"]]) {
-    if (has(command)) continue;
-    const failed = aptInstall(pkg);
+    const failed = ensureCommand(command, pkg);
     if (failed) return failed;
-    if (!has(command)) return `${pkg} installed but ${command} is not on PATH`;
   }
   // The kernel must allow namespaces, veth pairs and nftables inside a namespace.
   const ns = `cfprobe${process.pid.toString(36)}`;

@@ -19,7 +19,7 @@ import type { MemberContext } from "../context.ts";
 import { startNetwork } from "../network_start.ts";
 import type { ControlRequest } from "../service.ts";
 import { writeDaemonConfig } from "../state_dir.ts";
-import { syncDir } from "../transition.ts";
+import { syncDirAsync } from "../transition.ts";
 import { clearLeftovers } from "./wipe.ts";
 
 /** Bootstraps a cluster of one; see the module docs. */
@@ -67,7 +67,7 @@ export async function bootstrapCluster(ctx: MemberContext, request: ControlReque
     await net.persistence.flush();
     await ctx.hook("postBootstrap", { config: initConfig });
     writeDaemonConfig(ctx.paths, config);
-    syncDir(ctx.paths.dir);
+    await syncDirAsync(ctx.paths.dir);
     ctx.setConfig(config);
   } catch (err) {
     await ctx.dropNetwork(false);

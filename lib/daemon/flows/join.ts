@@ -32,10 +32,17 @@ import { splitHostPort } from "../../cluster/address.ts";
 import type { JsonValue } from "../../cluster/membership.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import { decodeToken } from "../../cluster/token.ts";
+import { UnavailableError } from "../../errors.ts";
 import { files } from "../../files.ts";
 import { fingerprint, loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
-import { JOIN_DEADLINE_MS, JOIN_UNDO_RESERVE_MS, JoinRefusedError, requestJoin } from "../join.ts";
+import {
+  JOIN_DEADLINE_MS,
+  JOIN_UNDO_RESERVE_MS,
+  JoinRefusedError,
+  MIN_ATTEMPT_MS,
+  requestJoin,
+} from "../join.ts";
 import type { Network } from "../network.ts";
 import { joinSeed, readJoinView, removeJoinView, writeJoinView } from "../join_view.ts";
 import { startNetwork } from "../network_start.ts";
@@ -96,6 +103,8 @@ export async function joinCluster(
   let identity: { cert: string; key: string; fingerprint: string } | undefined;
   let written: Promise<unknown> | undefined;
   let peers = [...token.join_addresses];
+  /** Whether the join request may have left: only then can there be an admission to undo. */
+  let requested = false;
   const clock = ctx.env.clock;
   const deadline = clock.now() + JOIN_DEADLINE_MS;
   let lapStart = clock.now();
@@ -123,7 +132,19 @@ export async function joinCluster(
     paired.catch(() => {}); // thrown where it is awaited
     written = paired;
     const mark = { step: "join" as const, name: config.name, fingerprint: token.fingerprint };
-    writeTransition(ctx.paths, { ...mark, peers, at: ctx.env.clock.now() });
+    // Durable before the request (from here a restart withdraws the join), synced off the loop:
+    // a synchronous fsync froze the joiner for as long as the disk held it (40 s once under a
+    // loaded disk), its API, its app and the join's own deadline with it.
+    const marking = clock.now();
+    await writeTransition(ctx.paths, { ...mark, peers, at: marking });
+    if (deadline - JOIN_UNDO_RESERVE_MS - clock.now() < MIN_ATTEMPT_MS) {
+      throw new UnavailableError(
+        `Join not requested: its mark (${joinPath(dir, "transition.json")}) took ` +
+          `${Math.round((clock.now() - marking) / 1000)} s to reach the disk, past the join's ` +
+          `deadline (${JOIN_DEADLINE_MS / 1000} s); is the disk stalled?`,
+      );
+    }
+    requested = true;
     const code = ctx.code();
     const { response, via } = await requestJoin(
       ctx.env.peers,
@@ -235,7 +256,7 @@ export async function joinCluster(
     if (err instanceof JoinRefusedError && err.by) {
       peers = [err.by, ...peers.filter((p) => p !== err.by)];
     }
-    await undoJoin(ctx, config.name, identity, peers, err, deadline);
+    await undoJoin(ctx, config.name, requested ? identity : undefined, peers, err, deadline);
     throw err;
   }
 }
@@ -245,7 +266,10 @@ async function syncFiles(dir: string, names: readonly string[]): Promise<void> {
   await Promise.all(names.map((name) => files().sync(joinPath(dir, name))));
 }
 
-/** The one undo path of a join that did not commit. */
+/**
+ * The one undo path of a join that did not commit. `identity` is this member's key pair, to ask
+ * the others to take it out again with, or `undefined` when the join request never left.
+ */
 async function undoJoin(
   ctx: MemberContext,
   name: string,
@@ -267,7 +291,7 @@ async function undoJoin(
   await clearLeftovers(ctx).catch((e) =>
     ctx.logger.warn("Could not clear a failed join", { err: e })
   );
-  clearTransition(ctx.paths);
+  await clearTransition(ctx.paths);
 }
 
 /** How often a join cut short asks again to be taken out, ms. */
@@ -323,5 +347,5 @@ export async function resumeJoinUndo(ctx: MemberContext): Promise<void> {
   await withdrawMarked(ctx, { ...t, peers });
   discardDaemonConfig(ctx.paths);
   await clearLeftovers(ctx);
-  clearTransition(ctx.paths);
+  await clearTransition(ctx.paths);
 }

@@ -26,17 +26,27 @@ const resetting = new WeakMap<MemberContext, Promise<void>>();
 /** Members whose preRemove ran when they were asked to leave (not to be run again). */
 const agreed = new WeakSet<MemberContext>();
 
-/** Records the leave durably (step 2), unless it is already recorded. */
-function recordLeave(ctx: MemberContext): void {
-  if (readTransition(ctx.paths)?.step === "leave") return;
+/** A member's leave being recorded, so that two paths to it write the mark once. */
+const recording = new WeakMap<MemberContext, Promise<void>>();
+
+/**
+ * Records the leave durably (step 2), unless it is already recorded: synced off the event loop,
+ * so a disk that holds the sync does not hold the member's answers meanwhile.
+ */
+function recordLeave(ctx: MemberContext): Promise<void> {
+  let p = recording.get(ctx);
+  if (p) return p;
+  if (readTransition(ctx.paths)?.step === "leave") return Promise.resolve();
   const network = ctx.network;
-  writeTransition(ctx.paths, {
+  p = writeTransition(ctx.paths, {
     step: "leave",
     name: ctx.config?.name ?? "",
     peers: network?.view.otherAddresses() ?? [],
     fingerprint: network ? fingerprint(network.identity.clusterCert) : "",
     at: ctx.env.clock.now(),
-  });
+  }).finally(() => recording.delete(ctx));
+  recording.set(ctx, p);
+  return p;
 }
 
 /**
@@ -50,7 +60,7 @@ export async function agreeToLeave(ctx: MemberContext, force: boolean): Promise<
     ctx.logger.error("Hook failed", { hook: "preRemove", err });
   });
   agreed.add(ctx);
-  recordLeave(ctx);
+  await recordLeave(ctx);
   ctx.background.after("Leaving the cluster", 10, () => finishLeave(ctx));
 }
 
@@ -87,7 +97,7 @@ async function reset(ctx: MemberContext): Promise<void> {
       ctx.logger.error("Hook failed", { hook: "preRemove", err })
     );
   }
-  recordLeave(ctx);
+  await recordLeave(ctx);
   const gossip = ctx.network?.gossip;
   if (name && gossip && gossip.record(MEMBER_RECORD, name)?.value !== null) {
     try {
@@ -98,7 +108,7 @@ async function reset(ctx: MemberContext): Promise<void> {
   }
   await ctx.dropNetwork(true);
   await wipeState(ctx);
-  clearTransition(ctx.paths);
+  await clearTransition(ctx.paths);
   ctx.machine.to("uninitialized", "left the cluster");
   ctx.logger.info("Left the cluster: this member is uninitialized again", { name });
 }
@@ -113,6 +123,6 @@ export async function resumeLeave(ctx: MemberContext): Promise<void> {
   ctx.logger.warn("Finishing a leave cut short", { name: t.name });
   await withdrawMarked(ctx, t);
   await wipeState(ctx);
-  clearTransition(ctx.paths);
+  await clearTransition(ctx.paths);
   ctx.logger.info("Left the cluster: this member is uninitialized again", { name: t.name });
 }

@@ -28,7 +28,7 @@ export async function recoverAtStart(ctx: MemberContext): Promise<void> {
     ctx.logger.warn("Removing what an initialisation cut short left behind");
     await clearLeftovers(ctx);
   } else if (ctx.config && t) {
-    clearTransition(ctx.paths); // the change had committed before the crash
+    await clearTransition(ctx.paths); // the change had committed before the crash
   }
 }
 

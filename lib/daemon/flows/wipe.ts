@@ -16,7 +16,7 @@ import { removeDaemonConfig } from "../state_dir.ts";
 import { recreateStore } from "../store_reset.ts";
 import { removeJoinView } from "../join_view.ts";
 import { removeClaims } from "../token_claims.ts";
-import { syncDir } from "../transition.ts";
+import { syncDirAsync } from "../transition.ts";
 
 /** The certificate files of an initialised member. */
 export const CERT_FILES = ["server.crt", "server.key", "cluster.crt", "cluster.key"] as const;
@@ -24,7 +24,7 @@ export const CERT_FILES = ["server.crt", "server.key", "cluster.crt", "cluster.k
 /** Removes the certificate files (the cluster's key above all). */
 export async function removeCertificates(ctx: MemberContext): Promise<void> {
   for (const file of CERT_FILES) await files().rm(join(ctx.paths.dir, file), { force: true });
-  syncDir(ctx.paths.dir);
+  await syncDirAsync(ctx.paths.dir);
 }
 
 /**
@@ -50,8 +50,8 @@ export async function clearLeftovers(ctx: MemberContext): Promise<void> {
  */
 export async function wipeState(ctx: MemberContext): Promise<void> {
   removeDaemonConfig(ctx.paths);
-  syncDir(ctx.paths.dir);
   ctx.setConfig(undefined);
+  await syncDirAsync(ctx.paths.dir);
   const url = ctx.options.databaseUrl ?? `file:${ctx.paths.database}`;
   ctx.replaceStore(
     await recreateStore(ctx.store, {
