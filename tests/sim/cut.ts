@@ -88,7 +88,9 @@ export function noneAlive(g: Gossip, indices: readonly number[]): boolean {
  * design, counting its own probes only (a verdict gossiped by its side may never reach it:
  * each update goes out `retransmitMult × ⌈log10(n + 1)⌉` times, 2 with `local` at n = 5, to
  * random members most of whom are across the cut). No refusals (a cut drops packets); the
- * members of its own side answer.
+ * members of its own side answer; no member across the cut refuted an accusation in the
+ * moment before it (an `alive` that reached only the other member of its side would bring the
+ * refuter back to life here once more).
  *
  * - A probe lasts its probe interval scaled by local health (Lifeguard): at most
  *   `L = probeIntervalMs × awarenessMaxMultiplier` (8 s with `local`). Every probe across the
@@ -103,8 +105,9 @@ export function noneAlive(g: Gossip, indices: readonly number[]): boolean {
  * - A member admitted less than the start grace ago (`suspicionMaxTimeoutMult` × the shortest
  *   suspicion timeout: 18 s with `local` at n = 5) is probed up to three times in a row, and one
  *   never heard from is not suspected at all within it. The cut in the fault test comes about 2 s
- *   after the last admission, so the grace runs over the first probes after it. Every probe it
- *   adds ends within the grace, so after its end at most `P` probes remain.
+ *   after the last admission, so the grace runs over the first probes after it. The grace
+ *   decides only at the end of a probe within it, and from the last such end (at most the grace
+ *   after the cut) at most `P` probes remain.
  *
  * Hence `grace + P × L`: 18 + 11 × 8 = 106 s for 5 members cut 2 | 3 with `local` (the side of
  * three: 18 + 10 × 8 = 98 s). The usual case is far shorter (simulated: half the cuts in 19 s);
