@@ -343,4 +343,37 @@ test("a member removed while down, refused late (a loaded machine), asks every m
   assert.ok(msgs.includes("Phase changed removed while it was down"), msgs.join("\n"));
 });
 
+test("a restart whose first push-pull answer came at once asks none of the others, whose answers follow 150 ms later, whether it was removed", async ({ sim, dir }) => {
+  const daemons = await form(sim, 4, dir);
+  await sim.drive(daemons[3].stop());
+  await sim.run(1000);
+  // m2 and m3 are slow: their frames wait until 150 ms after m4's first push-pull went out;
+  // m1 answers at once.
+  const slow = [memberAddress(2), memberAddress(3)];
+  for (const a of slow) sim.net.stall(a);
+  let resuming = false;
+  sim.net.dropWhere((from, _to, f) => {
+    if (from === memberAddress(4) && (f as { t?: string }).t === "pp" && !resuming) {
+      resuming = true;
+      sim.clock.setTimeout(() => slow.forEach((a) => sim.net.resume(a)), 150);
+    }
+    return false;
+  });
+  const asked: string[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const again = await restart(sim, "m4", dir, lines, {
+    gossipPreset: "lan",
+    peers: questionsTo(sim, "m4", asked),
+  });
+  sim.net.dropWhere(undefined);
+  assert.is(again.status(), "online");
+  const rejoined = lines.find((l) => l.msg === "Rejoined the cluster")!;
+  const first = rejoined.push_pull_ms as number;
+  assert.equal(asked, [], `asked, the first answer having come at ${first} ms`);
+  assert.is(rejoined.push_pull_answered, 3);
+  const last = rejoined.push_pull_last_ms as number;
+  assert.ok(first < 50 && last >= 150, `answers at ${first} and ${last} ms`);
+  assert.ok(last < ASK_WITHOUT_ANSWER_MS, `last answer at ${last} ms`);
+});
+
 test.run();

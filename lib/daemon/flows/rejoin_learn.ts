@@ -8,28 +8,28 @@
  * answered its push-pull trusted its certificate when it did: it holds no removal of it (its
  * roster would not list the certificate), and its answer carried its records, the tombstone
  * included had it arrived meanwhile. So only the members whose push-pull has not been answered
- * are asked: those whose push-pull failed, at once, and the others once the push-pulls had as
- * long again as the first answer took ({@link ASK_AFTER_FIRST_MIN_MS} at least), or, when none
- * answered, after {@link ASK_WITHOUT_ANSWER_MS} if a member refused this one's certificate by
- * then (every member refusing it is what a removal looks like), else after
- * {@link ASK_SILENT_MS}. Each question was a TLS connection of its own beside the push-pull's
- * (issue 15's wake-up: 9 of each at N=10).
+ * are asked. Each question is a TLS connection of its own beside the push-pull's (issue 15's
+ * wake-up: 9 of each at N=10), so:
  *
- * A member whose gossip listener refuses this member's certificate (a 403 to its dial: it no
- * longer trusts it, which for a member that had admitted it means a removal) is asked at once:
- * its push-pull cannot be answered, and waiting {@link ASK_WITHOUT_ANSWER_MS} for the others'
- * answers only delayed what the refusal already showed.
+ * - a member whose push-pull failed, or whose gossip listener refused this member's certificate
+ *   (a 403 to its dial: it no longer trusts it, which for a member that had admitted it means a
+ *   removal), is asked at once: its push-pull cannot be answered;
+ * - the others, neither answered nor refused, are asked {@link ASK_WITHOUT_ANSWER_MS} after the
+ *   start at the earliest: at that moment (or at once, if later) once a member refused this one;
+ *   else once the push-pulls had as long again as the first answer took; else, while no member
+ *   answered or refused, at {@link ASK_SILENT_MS}.
  *
  * Silence alone is what a loaded machine looks like, not a removal: a member holding this one's
- * tombstone refuses its dial as soon as it handles it, when it would otherwise have answered. On
- * a busy 2-core machine the first answer came after 900 ms, and asking at 500 ms opened a TLS
- * connection more to each of 9 members for nothing. So without an answer or a refusal the
- * questions wait until {@link ASK_SILENT_MS}; a refusal heard later asks every member not
- * answered at once. A removed member thus learns it one question after the first refusal (at
- * {@link ASK_WITHOUT_ANSWER_MS} at the earliest for the members that neither answered nor
- * refused, as before), and, when no member answers or refuses at all (their listeners hung, or
- * dropping its frames), within {@link ASK_SILENT_MS} and one question's round trip of its
- * start: 1 s later than before, in that case only.
+ * tombstone refuses its dial as soon as it handles it, when it would otherwise have answered.
+ * On a busy 2-core machine the first answer came after 900 ms, and asking at 500 ms opened a
+ * TLS connection more to each of 9 members for nothing; a first answer that came at once (23
+ * ms) had the 8 others asked 23 ms later, their answers on the way. A removed member still
+ * learns it one question after the first refusal (the members neither answered nor refused
+ * asked with it, or at {@link ASK_WITHOUT_ANSWER_MS}, as before), and, when no member answers
+ * or refuses at all (their listeners hung, or dropping its frames), within
+ * {@link ASK_SILENT_MS} and one question's round trip of its start (before: 500 ms). A member
+ * that hangs while others answered is asked at {@link ASK_WITHOUT_ANSWER_MS} at the earliest
+ * (before: at twice the first answer's time).
  *
  * A member that is down fails its push-pull at once, a network trip after it was sent: its
  * address refuses the connection, and the gossip layer fails the exchanges under way to it on
@@ -49,18 +49,13 @@ import type { Network } from "../network.ts";
 import { askRemoved } from "./ask_peers.ts";
 
 /**
- * How long the members that have not answered a push-pull after the first one did are given
- * at least before they are asked whether this member was removed, ms.
- */
-export const ASK_AFTER_FIRST_MIN_MS = 20;
-/**
- * When no push-pull has been answered by then but a member refused this member's certificate,
- * every member not yet asked is, ms (at once, for a refusal heard later).
+ * How long after the start the members that neither answered a push-pull nor refused this
+ * member's certificate are asked at the earliest whether this member was removed, ms.
  */
 export const ASK_WITHOUT_ANSWER_MS = 500;
 /**
- * When no push-pull has been answered and no member refused this member's certificate by then,
- * every member not yet asked is, ms.
+ * When, while no member answered a push-pull or refused this member's certificate, every member
+ * not yet asked is, ms after the start.
  */
 export const ASK_SILENT_MS = 1500;
 
@@ -106,19 +101,25 @@ export function learnAtRestart(
     let done = false;
     /** The members whose listener refused this member's certificate (their push-pull failed). */
     const refused = new Set<string>();
-    /** {@link ASK_WITHOUT_ANSWER_MS} has passed: a refusal heard now asks every pending member. */
-    let firstWaitOver = false;
-    let timer: TimerHandle = clock.setTimeout(() => {
-      firstWaitOver = true;
-      if (refused.size) return askPending();
-      timer = clock.setTimeout(askPending, ASK_SILENT_MS - ASK_WITHOUT_ANSWER_MS);
-    }, ASK_WITHOUT_ANSWER_MS);
+    /** When the members neither answered nor refused are asked, ms after the start. */
+    const askAt = () =>
+      refused.size
+        ? ASK_WITHOUT_ANSWER_MS
+        : pushPullMs !== undefined
+        ? Math.max(ASK_WITHOUT_ANSWER_MS, 2 * pushPullMs)
+        : ASK_SILENT_MS;
+    let timer: TimerHandle | undefined;
+    /** (Re)sets the questions' timer: at the start, at the first answer, at each refusal. */
+    const schedule = () => {
+      clock.clearTimeout(timer);
+      timer = clock.setTimeout(askPending, Math.max(0, start + askAt() - clock.now()));
+    };
     const stopHearing = ctx.hearRefusals((address) => {
       if (done || state.get(address) !== "pending") return;
       refused.add(address);
       failed++;
       ask(address);
-      if (firstWaitOver && pushPullMs === undefined) askPending();
+      schedule();
       check();
     });
     const finish = (removed: boolean) => {
@@ -151,6 +152,7 @@ export function learnAtRestart(
       if (done) return;
       for (const [address, s] of state) if (s === "pending") ask(address);
     }
+    schedule();
     for (const address of seeds) {
       state.set(address, "pending");
       void net.gossip.join([address]).then((answers) => {
@@ -160,8 +162,7 @@ export function learnAtRestart(
           state.set(address, "answered");
           if (pushPullMs === undefined) {
             pushPullMs = clock.now() - start;
-            clock.clearTimeout(timer);
-            timer = clock.setTimeout(askPending, Math.max(ASK_AFTER_FIRST_MIN_MS, pushPullMs));
+            schedule();
           }
         } else {
           failed++;
