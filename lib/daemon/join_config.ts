@@ -89,8 +89,13 @@ export async function forgetJoinSeed(paths: StatePaths): Promise<void> {
   } catch { /* unreadable: left for the start to report */ }
   if (!config) return;
   const tmp = `${paths.config}.${process.pid}.forget`;
-  await files().writeFile(tmp, configText(config), { mode: 0o600 });
-  await files().sync(tmp);
+  try {
+    await files().writeFile(tmp, configText(config), { mode: 0o600 });
+    await files().sync(tmp);
+  } catch (err) {
+    await files().rm(tmp, { force: true }).catch(() => {}); // torn (a full disk): the seed stays
+    throw err;
+  }
   let now: string | undefined;
   try {
     now = readFileSync(paths.config, "utf8");

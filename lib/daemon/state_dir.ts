@@ -29,7 +29,7 @@ import {
 } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import process from "node:process";
-import { InvalidInputError, LockedError } from "../errors.ts";
+import { InvalidInputError, isNoSpace, LockedError, NoSpaceError } from "../errors.ts";
 
 /** Paths inside a state directory. */
 export interface StatePaths {
@@ -194,8 +194,17 @@ function holder(text: string, paths: StatePaths): number | undefined {
 export function acquireLock(paths: StatePaths): () => void {
   const mine = lockText();
   const aside = `${paths.lock}.${process.pid}.new`;
-  writeFileSync(aside, mine, { mode: 0o600 });
   try {
+    try {
+      writeFileSync(aside, mine, { mode: 0o600 });
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      throw new NoSpaceError(
+        `Cannot start daemon: no space left on the disk of state directory "${paths.dir}": ` +
+          "free space in its file system and start again",
+        { cause: err },
+      );
+    }
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         linkSync(aside, paths.lock);
@@ -280,13 +289,18 @@ export const configText = (config: DaemonConfig & { join_seed?: unknown }): stri
 /** Writes `daemon.json` atomically (temporary file, then rename). */
 export function writeDaemonConfig(paths: StatePaths, config: DaemonConfig): void {
   const tmp = `${paths.config}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
   try {
-    writeSync(fd, configText(config));
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, "w", 0o600);
+    try {
+      writeSync(fd, configText(config));
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, paths.config);
+  } catch (err) {
+    rmSync(tmp, { force: true }); // a torn copy (a full disk) is no use to anyone
+    throw err;
   }
-  renameSync(tmp, paths.config);
 }
 
 /** Removes `daemon.json`, returning the member to the uninitialised state. */

@@ -1,7 +1,7 @@
 /**
  * A join's `daemon.json` (`lib/daemon/join_config.ts`): prepared aside and put in place by one
  * rename, the view's seed kept in it until forgotten, and no `daemon.json` a leave removed ever
- * brought back.
+ * brought back; a seed that could not be dropped (a full disk) leaves no torn copy behind.
  */
 import { readdirSync } from "node:fs";
 import { suite } from "uvu";
@@ -15,6 +15,7 @@ import {
   syncPreparedDaemonConfig,
 } from "../../lib/daemon/join_config.ts";
 import { readDaemonConfig, removeDaemonConfig, statePaths } from "../../lib/daemon/state_dir.ts";
+import { asyncFiles, useFiles } from "../../lib/files.ts";
 import { removeDir, tempDir } from "../helpers/process.ts";
 
 const test = suite("a join's daemon.json");
@@ -59,6 +60,32 @@ test("forgetJoinSeed() brings back no daemon.json removed while it wrote (a leav
     assert.is(readDaemonConfig(paths), undefined);
     assert.equal(readdirSync(dir), [], "nothing left behind");
   } finally {
+    removeDir(dir);
+  }
+});
+
+test("forgetJoinSeed() on a full disk keeps the seed and leaves no torn copy", async () => {
+  const dir = tempDir();
+  // Writes start the file, then fail as on a full disk.
+  const previous = useFiles({
+    ...asyncFiles,
+    writeFile: async (path, data, options) => {
+      await asyncFiles.writeFile(path, data.slice(0, 3), options);
+      throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    },
+  });
+  try {
+    const paths = statePaths(dir);
+    const config = { name: "j1", address: "127.0.0.1:9001" };
+    prepareDaemonConfig(paths, config, { via: "127.0.0.1:9000", state: { t: "pp" } });
+    commitDaemonConfig(paths);
+    let failed: unknown;
+    await forgetJoinSeed(paths).catch((err) => (failed = err));
+    assert.is((failed as { code?: string })?.code, "ENOSPC");
+    assert.equal(readdirSync(dir), ["daemon.json"]);
+    assert.equal(readJoinSeed(paths)?.via, "127.0.0.1:9000", "the seed stays");
+  } finally {
+    useFiles(previous);
     removeDir(dir);
   }
 });

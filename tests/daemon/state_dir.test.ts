@@ -1,5 +1,13 @@
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { suite } from "uvu";
@@ -199,6 +207,18 @@ test("daemon.json round-trips and its absence means uninitialised", () => {
     assert.is(readDaemonConfig(paths), undefined);
     writeFileSync(paths.config, "{");
     assert.throws(() => readDaemonConfig(paths), /not valid JSON/);
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test("a daemon.json write that failed leaves no temporary file behind", () => {
+  const dir = tempDir();
+  try {
+    const paths = statePaths(dir);
+    mkdirSync(paths.config); // the rename over it fails, as a write on a full disk would
+    assert.throws(() => writeDaemonConfig(paths, { name: "c1", address: "127.0.0.1:9000" }));
+    assert.equal(readdirSync(dir), ["daemon.json"]);
   } finally {
     removeDir(dir);
   }

@@ -8,7 +8,10 @@
  *   logs the failure once (it logged every retry, each second, and in bursts), refuses to claim
  *   a join token saying why (the joiner read "Internal server error"), and once room is made
  *   writes what it owes, says so, and its database is intact;
- * - `init --token` on a full disk fails saying so and leaves no member behind in any roster.
+ * - `init --token` on a full disk fails saying so and leaves no member behind in any roster;
+ * - a member restarted on a full disk stops saying so (it printed `ENOSPC: no space left on
+ *   device, write`) and leaves no torn lock file (it left `daemon.pid.PID.new`), and starts once
+ *   room is made.
  *
  * Needs root (mount); registered through `faultTest`, so it skips visibly where it cannot run.
  */
@@ -19,6 +22,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as assert from "uvu/assert";
 import {
   bootstrap,
+  daemonArgs,
   eventually,
   isClean,
   issueToken,
@@ -32,6 +36,7 @@ import {
   stop,
   stopMembers,
 } from "../helpers/cluster.ts";
+import { exitOf, lastLines, startDaemonProcess } from "../helpers/process.ts";
 import { suite } from "../helpers/suite.ts";
 import { forget, onExit } from "./cleanup.ts";
 import { faultTest } from "./suite.ts";
@@ -73,7 +78,7 @@ function unfill(dir: string): void {
 
 /** Temporary files a write left behind in `dir` (a torn write of a full disk). */
 function leftovers(dir: string): string[] {
-  return readdirSync(dir).filter((f) => /\.(tmp|forget)$/.test(f));
+  return readdirSync(dir).filter((f) => /\.(tmp|forget|new)$/.test(f));
 }
 
 /** The log lines of `m` whose message matches `msg`. */
@@ -208,5 +213,27 @@ faultTest(test, "init --token on a full disk says so and leaves no member behind
     await teardown([a1, j], [unmount]);
   }
 });
+
+faultTest(
+  test,
+  "a restart on a full disk says so, leaves nothing, starts once room is made",
+  async () => {
+    const [m, unmount] = await memberOnTmpfs("r1", "2m");
+    try {
+      await bootstrap(m);
+      await stop(m);
+      fill(m.dir);
+      const refused = startDaemonProcess(daemonArgs(m));
+      assert.is(await exitOf(refused, "the daemon on a full disk", 60_000), 1, lastLines(refused));
+      assert.match(refused.logs(), /no space left on the disk of state directory/);
+      assert.equal(leftovers(m.dir), [], "no torn file");
+      unfill(m.dir);
+      await startMember(m);
+      await eventually("r1 online", async () => (await members(m))[0]?.status === "ONLINE");
+    } finally {
+      await teardown([m], [unmount]);
+    }
+  },
+);
 
 test.run();
