@@ -11,7 +11,8 @@
  * synchronous) for tens of ms per batch while a cluster of 50 formed. A failed batch is retried
  * by the next one; the view in memory stays authoritative. A run of failed batches (a full disk
  * fails every one, each second) is logged once as it starts, again only when its error changes
- * or every {@link FAILURE_LOG_INTERVAL_MS}, and once more when a batch writes again.
+ * (its kind: class and code) or every {@link FAILURE_LOG_INTERVAL_MS}, and once more when a batch
+ * writes again.
  *
  * A batch writes at most {@link ROWS_PER_TURN} rows per turn of the event loop, each part in a
  * transaction of its own, and yields between parts: a joiner's first batch is the whole view it
@@ -296,7 +297,9 @@ export class ViewPersistence {
   /** Logs a failed batch: the first of a run, and then as the module docs say. */
   #failed(err: unknown): void {
     const now = this.#o.clock.now();
-    const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    // Its kind, not its message: one full disk fails a batch's parts with different actions.
+    const { code, sqliteCode } = (err ?? {}) as { code?: unknown; sqliteCode?: unknown };
+    const error = `${err instanceof Error ? err.name : typeof err} ${code} ${sqliteCode}`;
     const run = this.#failing;
     if (!run) {
       this.#failing = { since: now, failures: 1, error, loggedAt: now };

@@ -35,7 +35,7 @@ test.after.each(({ store }) => store.close());
 function persistenceFailing(
   store: Store,
   failures: number,
-  options: { now?: () => number; lines?: string[]; error?: () => string } = {},
+  options: { now?: () => number; lines?: string[]; error?: () => [string, string] } = {},
 ): { persistence: ViewPersistence; failuresLeft: () => number } {
   const db = new Proxy(store.db, {
     get(target, property, receiver) {
@@ -44,8 +44,8 @@ function persistenceFailing(
       return (table: unknown) => {
         if (table === coreClusterMembers && failures > 0) {
           failures--;
-          const message = options.error?.() ?? "disk I/O error";
-          throw Object.assign(new Error(message), { code: "SQLITE_IOERR" });
+          const [message, code] = options.error?.() ?? ["disk I/O error", "SQLITE_IOERR"];
+          throw Object.assign(new Error(message), { code });
         }
         return value.call(target, table);
       };
@@ -114,9 +114,9 @@ test("afterWritten is called once a later batch wrote whole, not after a failed 
 
 test("a run of failed batches is logged as it starts, changes, each minute, and as it ends", async ({ store }) => {
   let now = 1_000;
-  let error = "disk I/O error";
+  let error: [string, string] = ["disk I/O error", "SQLITE_IOERR"];
   const lines: string[] = [];
-  const { persistence, failuresLeft } = persistenceFailing(store, 7, {
+  const { persistence, failuresLeft } = persistenceFailing(store, 8, {
     now: () => now,
     lines,
     error: () => error,
@@ -142,23 +142,26 @@ test("a run of failed batches is logged as it starts, changes, each minute, and 
     undefined,
     "disk I/O error",
   ]]);
-  error = "database or disk is full";
+  // Another message of the same kind: not logged.
+  error = ["short write", "SQLITE_IOERR"];
+  now += 1000;
+  await persistence.flush();
+  assert.is(lines.length, 1);
+  error = ["database or disk is full", "SQLITE_FULL"];
   now += 1000;
   await persistence.flush();
   now += FAILURE_LOG_INTERVAL_MS - 1;
   await persistence.flush();
   now += 1;
   await persistence.flush();
-  assert.is(failuresLeft(), 0, "seven batches failed (the first as the change came)");
+  assert.is(failuresLeft(), 0, "eight batches failed (the first as the change came)");
   const still = "Still could not persist the cluster view; retrying";
-  assert.equal(logged().slice(1), [
-    [still, 5, "database or disk is full"],
-    [still, 7, "database or disk is full"],
-  ]);
+  const full = "no space left on the member's disk (SQLITE_FULL)";
+  assert.equal(logged().slice(1), [[still, 6, full], [still, 8, full]]);
   now += 1000;
   await persistence.flush();
   const last = JSON.parse(lines.at(-1)!);
-  assert.equal([last.msg, last.failures], ["Persisted the cluster view again", 7]);
+  assert.equal([last.msg, last.failures], ["Persisted the cluster view again", 8]);
   assert.ok(last.after_ms > FAILURE_LOG_INTERVAL_MS, `the run lasted: ${last.after_ms} ms`);
   assert.is(lines.length, 4);
   assert.equal((await listMembers(store)).map((m) => m.name), ["m1"]);

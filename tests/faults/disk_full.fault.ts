@@ -59,14 +59,23 @@ function mount(dir: string, size: string): () => void {
   };
 }
 
-/** Fills the file system of `dir` with `dir/filler*` (the daemon beside may still write). */
-function fill(dir: string): void {
+/**
+ * Fills the file system of `dir` with `dir/filler*`, until nothing is left for half a second:
+ * the daemon beside may still write, or remove a file its join no longer needs.
+ */
+async function fill(dir: string): Promise<void> {
   const avail = () => Number(sh("df", ["-B1", "--output=avail", dir]).out.trim().split("\n").pop());
-  for (let i = 0; i < 5 && avail() > 0; i++) {
-    const file = join(dir, `filler${i}`);
-    if (!sh("fallocate", ["-l", String(avail()), file]).ok) {
-      sh("dd", ["if=/dev/zero", `of=${file}`, "bs=4k"]); // stops at ENOSPC
+  for (let i = 0; i < 20; i++) {
+    const left = avail();
+    if (left > 0) {
+      const file = join(dir, `filler${i}`);
+      if (!sh("fallocate", ["-l", String(left), file]).ok) {
+        sh("dd", ["if=/dev/zero", `of=${file}`, "bs=4k"]); // stops at ENOSPC
+      }
+      continue;
     }
+    await sleep(500);
+    if (avail() === 0) return;
   }
   assert.is(avail(), 0, `nothing left on ${dir}`);
 }
@@ -117,7 +126,7 @@ faultTest(
   async () => {
     const [m, unmount] = await memberOnTmpfs("b1", "2m");
     try {
-      fill(m.dir);
+      await fill(m.dir);
       const r = await run(m, ["init", m.name, m.address, "--bootstrap"]);
       assert.is(r.code, 1, r.stderr);
       assert.match(r.stderr, NO_SPACE);
@@ -144,13 +153,17 @@ faultTest(
       await bootstrap(a1);
       const r = await join_(a2, await issueToken(a1, a2.name));
       assert.is(r.code, 0, r.stderr);
-      fill(a2.dir);
-      // Tokens a2 must store (a few kB: more than the log SQLite keeps for reuse).
-      for (let i = 0; i < 100; i++) await issueToken(a1, `x${i}`);
-      await eventually(
-        "a2 failing to store them",
-        () => Promise.resolve(lines(a2, /persist/).length > 0),
-      );
+      await fill(a2.dir);
+      // Tokens a2 must store, 50 at a time (tens of kB), until its store refuses them: the log
+      // SQLite reuses may hold the first ones.
+      let issued = 0;
+      const failed = () => lines(a2, /persist/).length > 0;
+      while (!failed() && issued < 1000) {
+        for (const end = issued + 50; issued < end; issued++) await issueToken(a1, `x${issued}`);
+        await eventually("a2 failing to store them", () => Promise.resolve(failed()), 3000)
+          .catch(() => {});
+      }
+      assert.ok(failed(), `a2 stored ${issued} tokens on a full disk`);
       const failing = Date.now();
       // A join needs a2's claim (a majority of two): a2 cannot write it, and says why.
       const token = await issueToken(a1, j.name);
@@ -169,7 +182,7 @@ faultTest(
       unfill(a2.dir);
       await eventually("a2 storing the tokens", async () => {
         const res = await sql(a2, "SELECT count(*) AS n FROM core_token_records");
-        return res.status === 200 && res.body.metadata.results[0].rows[0][0] >= 100;
+        return res.status === 200 && res.body.metadata.results[0].rows[0][0] >= issued;
       });
       await eventually(
         "a2 saying it stores again",
@@ -197,7 +210,7 @@ faultTest(test, "init --token on a full disk says so and leaves no member behind
   const [j, unmount] = await memberOnTmpfs("tj", "2m");
   try {
     await bootstrap(a1);
-    fill(j.dir);
+    await fill(j.dir);
     const token = await issueToken(a1, j.name);
     const r = await join_(j, token);
     assert.is(r.code, 1, r.stderr);
@@ -222,7 +235,7 @@ faultTest(
     try {
       await bootstrap(m);
       await stop(m);
-      fill(m.dir);
+      await fill(m.dir);
       const refused = startDaemonProcess(daemonArgs(m));
       assert.is(await exitOf(refused, "the daemon on a full disk", 60_000), 1, lastLines(refused));
       assert.match(refused.logs(), /no space left on the disk of state directory/);
