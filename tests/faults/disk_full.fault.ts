@@ -23,6 +23,7 @@ import * as assert from "uvu/assert";
 import {
   bootstrap,
   daemonArgs,
+  daemonsLastLines,
   eventually,
   isClean,
   issueToken,
@@ -42,10 +43,18 @@ import { forget, onExit } from "./cleanup.ts";
 import { faultTest } from "./suite.ts";
 import { sh } from "./system.ts";
 
-const test = suite("a member's disk fills up");
+/** The members of the test under way, for its failure report. */
+let current: Member[] = [];
+const test = suite(
+  "a member's disk fills up",
+  {},
+  () => `daemons' last lines:\n${daemonsLastLines(current, 40)}`,
+);
 
 /** What a member whose disk is full tells a client (the CLI prints it after "Error: "). */
 const NO_SPACE = /No space left on the member's disk/;
+
+test.before.each(() => void (current = []));
 
 /** A tmpfs of `size` mounted on `dir` (an empty directory), unmounted by {@link unmount}. */
 function mount(dir: string, size: string): () => void {
@@ -104,6 +113,7 @@ function lines(m: Member, msg: RegExp): string[] {
 /** A member whose state directory is a tmpfs of `size`, started; with the unmount. */
 async function memberOnTmpfs(name: string, size: string): Promise<[Member, () => void]> {
   const m = await newMember(name);
+  current.push(m);
   const unmount = mount(m.dir, size);
   try {
     return [await startMember(m), unmount];
@@ -146,8 +156,10 @@ faultTest(
   "a member whose disk fills keeps serving, logs it once, catches up once room is made",
   async () => {
     const a1 = await startMember(await newMember("a1"));
+    current.push(a1);
     const [a2, unmount] = await memberOnTmpfs("a2", "4m");
     const j = await startMember(await newMember("j"));
+    current.push(j);
     const all = [a1, a2, j];
     try {
       await bootstrap(a1);
@@ -207,6 +219,7 @@ faultTest(
 
 faultTest(test, "init --token on a full disk says so and leaves no member behind", async () => {
   const a1 = await startMember(await newMember("t1"));
+  current.push(a1);
   const [j, unmount] = await memberOnTmpfs("tj", "2m");
   try {
     await bootstrap(a1);
