@@ -12,7 +12,8 @@
  * by the next one; the view in memory stays authoritative. A run of failed batches (a full disk
  * fails every one, each second) is logged once as it starts, again only when its error changes
  * (its kind: class and code) or every {@link FAILURE_LOG_INTERVAL_MS}, and once more when a batch
- * writes again.
+ * writes again; a run that starts within that interval of the last warning, of the same kind, is
+ * not logged at all (a nearly full disk lets small batches through between failed ones).
  *
  * A batch writes at most {@link ROWS_PER_TURN} rows per turn of the event loop, each part in a
  * transaction of its own, and yields between parts: a joiner's first batch is the whole view it
@@ -111,7 +112,9 @@ export class ViewPersistence {
   /** Called once a batch started after their registration (number above `after`) wrote whole. */
   #onWritten: { after: number; then: () => void }[] = [];
   /** The run of failed batches under way: since when, how many, its last error and log line. */
-  #failing?: { since: number; failures: number; error: string; loggedAt: number };
+  #failing?: { since: number; failures: number; logged: boolean };
+  /** The last warning logged: when, and the kind of error it named. */
+  #warned?: { at: number; kind: string };
 
   constructor(options: ViewPersistenceOptions) {
     this.#o = options;
@@ -299,17 +302,18 @@ export class ViewPersistence {
     const now = this.#o.clock.now();
     // Its kind, not its message: one full disk fails a batch's parts with different actions.
     const { code, sqliteCode } = (err ?? {}) as { code?: unknown; sqliteCode?: unknown };
-    const error = `${err instanceof Error ? err.name : typeof err} ${code} ${sqliteCode}`;
-    const run = this.#failing;
-    if (!run) {
-      this.#failing = { since: now, failures: 1, error, loggedAt: now };
+    const kind = `${err instanceof Error ? err.name : typeof err} ${code} ${sqliteCode}`;
+    const run = this.#failing ??= { since: now, failures: 0, logged: false };
+    run.failures++;
+    // Across runs too: a nearly full disk lets small batches through between failed ones.
+    const warned = this.#warned;
+    if (warned?.kind === kind && now - warned.at < FAILURE_LOG_INTERVAL_MS) return;
+    this.#warned = { at: now, kind };
+    if (!run.logged) {
+      run.logged = true;
       this.#o.logger.warn("Could not persist the cluster view; retrying", { err });
       return;
     }
-    run.failures++;
-    if (run.error === error && now - run.loggedAt < FAILURE_LOG_INTERVAL_MS) return;
-    run.error = error;
-    run.loggedAt = now;
     this.#o.logger.warn("Still could not persist the cluster view; retrying", {
       err,
       failures: run.failures,
@@ -320,8 +324,8 @@ export class ViewPersistence {
   /** Ends a run of failed batches (a batch wrote whole), saying so; `true`. */
   #wrote(): true {
     const run = this.#failing;
-    if (run) {
-      this.#failing = undefined;
+    this.#failing = undefined;
+    if (run?.logged) {
       this.#o.logger.info("Persisted the cluster view again", {
         failures: run.failures,
         after_ms: this.#o.clock.now() - run.since,

@@ -36,7 +36,7 @@ function persistenceFailing(
   store: Store,
   failures: number,
   options: { now?: () => number; lines?: string[]; error?: () => [string, string] } = {},
-): { persistence: ViewPersistence; failuresLeft: () => number } {
+): { persistence: ViewPersistence; failuresLeft: () => number; fail: (n: number) => void } {
   const db = new Proxy(store.db, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
@@ -60,7 +60,7 @@ function persistenceFailing(
       ? createLogger({ level: "info", write: (line) => options.lines!.push(line) })
       : silentLogger,
   });
-  return { persistence, failuresLeft: () => failures };
+  return { persistence, failuresLeft: () => failures, fail: (n) => void (failures += n) };
 }
 
 test("a removed member's row whose delete failed is deleted by the next flush", async ({ store }) => {
@@ -165,6 +165,42 @@ test("a run of failed batches is logged as it starts, changes, each minute, and 
   assert.ok(last.after_ms > FAILURE_LOG_INTERVAL_MS, `the run lasted: ${last.after_ms} ms`);
   assert.is(lines.length, 4);
   assert.equal((await listMembers(store)).map((m) => m.name), ["m1"]);
+});
+
+test("a run that starts within a minute of the last warning, of the same kind, is not logged", async ({ store }) => {
+  let now = 1_000;
+  const lines: string[] = [];
+  const { persistence, fail } = persistenceFailing(store, 1, { now: () => now, lines });
+  const removal = (name: string) =>
+    persistence.onChange({
+      kind: "record",
+      record: { kind: MEMBER_RECORD, key: name, value: null, version: 2, origin: "m1" },
+      previous: { kind: MEMBER_RECORD, key: name, value: {}, version: 1, origin: "m1" },
+      removed: { name, hadJoined: true },
+    });
+  const msgs = () => lines.map((l) => JSON.parse(l).msg);
+  removal("m2"); // its flush fails
+  await persistence.flush(); // writes
+  assert.equal(msgs(), [
+    "Could not persist the cluster view; retrying",
+    "Persisted the cluster view again",
+  ]);
+  // A nearly full disk: small batches get through between failed ones.
+  for (let i = 0; i < 5; i++) {
+    now += 10_000;
+    fail(1);
+    removal(`m${3 + i}`); // fails
+    await persistence.flush(); // writes
+  }
+  assert.is(lines.length, 2, msgs().join("\n"));
+  now += FAILURE_LOG_INTERVAL_MS;
+  fail(1);
+  removal("m9");
+  await persistence.flush();
+  assert.equal(msgs().slice(2), [
+    "Could not persist the cluster view; retrying",
+    "Persisted the cluster view again",
+  ]);
 });
 
 test.run();
