@@ -21,7 +21,7 @@ import { resolveConfig } from "../../gossip/config.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join as joinPath } from "node:path";
 import { asyncFiles, type Files, files, useFiles } from "../../lib/files.ts";
-import { MemoryCluster } from "../helpers/memory_member.ts";
+import { beginJoin, MemoryCluster } from "../helpers/memory_member.ts";
 
 interface Ctx {
   sim: MemoryCluster;
@@ -39,21 +39,8 @@ test.after.each(async (ctx) => {
 
 const address = (i: number) => `10.0.0.${i}:7443`;
 
-/**
- * m2's join with `token`, begun (a failure surfaces where `join` is awaited), and whether it
- * answered yet.
- */
-function beginJoin(m2: Daemon, token: string): { join: Promise<unknown>; answered: () => boolean } {
-  let answered = false;
-  const join = m2.initialize({
-    bootstrap: false,
-    name: "m2",
-    address: address(2),
-    join_token: token,
-  }).finally(() => (answered = true));
-  join.catch(() => {});
-  return { join, answered: () => answered };
-}
+/** m2's join with `token`, begun; see {@link beginJoin}. */
+const beginM2 = (m2: Daemon, token: string) => beginJoin(m2, "m2", address(2), token);
 
 async function statuses(d: Daemon): Promise<string> {
   return (await d.clusterMembers()).map((e) => `${e.name}:${e.status}`).join(",");
@@ -119,7 +106,7 @@ test("init --token answers before its catch-up exchange starts, and never waits 
   };
   const m2 = await sim.start("m2", { gossip });
   const token = await m1.createToken("m2", 0);
-  const begun = beginJoin(m2, token);
+  const begun = beginM2(m2, token);
   const join = begun.join;
   answered = begun.answered;
   try {
@@ -163,7 +150,7 @@ test("init --token answers without a directory sync after the join's mark is rem
       },
     } satisfies Files,
   );
-  const { join, answered } = beginJoin(m2, token);
+  const { join, answered } = beginM2(m2, token);
   try {
     for (let t = 0; t < 60_000 && !answered(); t += 10) {
       await new Promise((r) => setTimeout(r, 1));

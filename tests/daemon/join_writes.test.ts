@@ -10,7 +10,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ROWS_PER_TURN } from "../../lib/daemon/persistence.ts";
-import { memberAddress, MemoryCluster, rowsWritten } from "../helpers/memory_member.ts";
+import { beginJoin, memberAddress, MemoryCluster, rowsWritten } from "../helpers/memory_member.ts";
 
 const test = suite<{ sim: MemoryCluster }>("a joiner's writes of the view it is handed");
 
@@ -28,18 +28,11 @@ test("a view of 200 records is written over many turns, none above the bound", a
   await sim.run(3000);
   const joiner = await sim.start("jx");
   const token = await m1.createToken("jx", 0);
-  let settled = false;
-  const joined = joiner.initialize({
-    bootstrap: false,
-    name: "jx",
-    address: memberAddress(4),
-    join_token: token,
-  }).finally(() => (settled = true));
-  joined.catch(() => {});
+  const { join: joined, answered } = beginJoin(joiner, "jx", memberAddress(4), token);
   const steps: number[] = [];
   let last = await rowsWritten(joiner);
   // The join, then a second for what it left to write.
-  for (let after = 0; after < 100; after += settled ? 1 : 0) {
+  for (let after = 0; after < 100; after += answered() ? 1 : 0) {
     await new Promise((r) => setTimeout(r, 1));
     const now = await rowsWritten(joiner);
     steps.push(now - last);

@@ -15,7 +15,7 @@ import type { Daemon } from "../../lib/daemon/daemon.ts";
 import { JOIN_DEADLINE_MS, JOIN_UNDO_RESERVE_MS } from "../../lib/daemon/join.ts";
 import { asyncFiles, type Files, useFiles } from "../../lib/files.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
-import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
+import { beginJoin, memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
 
 interface Ctx {
   sim: MemoryCluster;
@@ -83,17 +83,8 @@ function collecting(): { logger: Logger; lines: string[] } {
   return { logger: createLogger({ level: "debug", write: (l) => void lines.push(l) }), lines };
 }
 
-async function begin(sim: MemoryCluster, m1: Daemon, m2: Daemon) {
-  const token = await m1.createToken("m2", 0);
-  let answered = false;
-  const join = m2.initialize({
-    bootstrap: false,
-    name: "m2",
-    address: memberAddress(2),
-    join_token: token,
-  }).finally(() => (answered = true));
-  join.catch(() => {});
-  return { join, answered: () => answered };
+async function begin(m1: Daemon, m2: Daemon) {
+  return beginJoin(m2, "m2", memberAddress(2), await m1.createToken("m2", 0));
 }
 
 async function unusedToken(m1: Daemon): Promise<boolean> {
@@ -106,7 +97,7 @@ test("a joiner's mark is synced off the event loop, and its join request waits u
   const m2 = await sim.start("m2");
   const hold = holdSyncs(isMark);
   try {
-    const { join, answered } = await begin(sim, m1, m2);
+    const { join, answered } = await begin(m1, m2);
     assert.ok(
       await realUntil(() => hold.requested.length > 0),
       "the join's mark was never synced through the member's file operations (a sync on the loop?)",
@@ -131,7 +122,7 @@ test("a mark held past the join's deadline: the join is not requested, its error
   const m2 = await sim.start("m2", {}, logger);
   const hold = holdSyncs(isMark);
   try {
-    const { join } = await begin(sim, m1, m2);
+    const { join } = await begin(m1, m2);
     assert.ok(await realUntil(() => hold.requested.length > 0), "the mark was never synced");
     sim.clock.advance(JOIN_DEADLINE_MS - JOIN_UNDO_RESERVE_MS);
     hold.release();

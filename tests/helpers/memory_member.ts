@@ -39,6 +39,23 @@ export async function rowsWritten(d: Daemon): Promise<number> {
   return Number((r.rows[0] as Record<string, unknown>).n);
 }
 
+/**
+ * `joiner`'s join of the cluster as `name` at `address` with `token`, begun and not awaited (a
+ * failure surfaces where `join` is awaited), and whether it answered yet.
+ */
+export function beginJoin(
+  joiner: Daemon,
+  name: string,
+  address: string,
+  token: string,
+): { join: Promise<unknown>; answered: () => boolean } {
+  let answered = false;
+  const join = joiner.initialize({ bootstrap: false, name, address, join_token: token })
+    .finally(() => (answered = true));
+  join.catch(() => {});
+  return { join, answered: () => answered };
+}
+
 /** The engine as the daemon's {@link GossipHandle}; `close` closes its transport. */
 export function gossipHandle(g: Gossip, close: () => Promise<void>): GossipHandle {
   return {
