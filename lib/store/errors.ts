@@ -85,8 +85,9 @@ export interface StoreErrorOptions {
  * - cohort errors pass through unchanged;
  * - UNIQUE / PRIMARY KEY violations become a {@link ConflictError} naming the column(s);
  * - `SQLITE_BUSY` / `SQLITE_LOCKED` become an {@link UnavailableError} (retryable, 503);
- * - `SQLITE_FULL` (the disk is full) becomes a {@link NoSpaceError} (507), for the operator to
- *   act on, even for a user's statement;
+ * - `SQLITE_FULL` (the disk is full) and `SQLITE_IOERR_SHMSIZE` (the WAL's shared-memory file
+ *   could not grow: SQLite's documentation names a full volume as its cause) become a
+ *   {@link NoSpaceError} (507), for the operator to act on, even for a user's statement;
  * - with `userSql`, any other SQLite error becomes an {@link InvalidInputError} with SQLite's
  *   message (e.g. `no such table: foo`);
  * - anything else becomes a {@link DatabaseError} whose message names only `action` and SQLite's
@@ -125,10 +126,8 @@ export function toStoreError(
   if (fault.code === "SQLITE_BUSY" || fault.code === "SQLITE_LOCKED") {
     return new UnavailableError(`${action}: the database is busy, try again`, { cause });
   }
-  if (fault.code === "SQLITE_FULL") {
-    return new NoSpaceError(`${action}: no space left on the member's disk (SQLITE_FULL)`, {
-      cause,
-    });
+  if (fault.code === "SQLITE_FULL" || ext === "SQLITE_IOERR_SHMSIZE") {
+    return new NoSpaceError(`${action}: no space left on the member's disk (${ext})`, { cause });
   }
   if (options.userSql) return new InvalidInputError(`${action}: ${fault.detail}`, { cause });
   return new DatabaseError(`${action}: ${ext}: ${fault.detail}`, { sqliteCode: ext, cause });

@@ -93,6 +93,24 @@ test("a full database (SQLITE_FULL) becomes a NoSpaceError (507) saying the disk
   }
 });
 
+test("a shared-memory file that cannot grow (SQLITE_IOERR_SHMSIZE) is a NoSpaceError too", () => {
+  const shm = Object.assign(new Error("SQLITE_IOERR_SHMSIZE: disk I/O error"), {
+    code: "SQLITE_IOERR",
+    extendedCode: "SQLITE_IOERR_SHMSIZE",
+  });
+  const err = toStoreError(shm, "Open database");
+  assert.instance(err, NoSpaceError);
+  assert.is(
+    err.message,
+    "Open database: no space left on the member's disk (SQLITE_IOERR_SHMSIZE)",
+  );
+  const other = Object.assign(new Error("SQLITE_IOERR_READ: disk I/O error"), {
+    code: "SQLITE_IOERR",
+    extendedCode: "SQLITE_IOERR_READ",
+  });
+  assert.instance(toStoreError(other, "Read"), DatabaseError);
+});
+
 test("busy maps to Unavailable; cohort errors pass; unknown errors lose their message", () => {
   const busy = Object.assign(new Error("SQLITE_BUSY: database is locked"), {
     code: "SQLITE_BUSY",
