@@ -30,17 +30,32 @@ export async function removeCertificates(ctx: MemberContext): Promise<void> {
 /**
  * Removes what an initialisation that did not complete may have left: certificates, the view a
  * join kept, replicated records (and the former certificates they ended), member rows and token
- * rows. The member's
- * configuration must already be absent.
+ * rows. The member's configuration must already be absent.
+ *
+ * Every step is tried, whatever the others did; the first failure is thrown once all were. On a
+ * full disk SQLite may have no room to delete the rows a bootstrap wrote: the certificates (the
+ * cluster's key among them) still go, and the rows left are found and removed at the next start
+ * (`flows/start.ts` reads records and member rows as leftovers).
  */
 export async function clearLeftovers(ctx: MemberContext): Promise<void> {
-  await clearRecords(ctx.store);
-  await clearFormerCertificates(ctx.store);
-  await replaceTokens(ctx.store, []);
-  for (const m of await listMembers(ctx.store)) await deleteMember(ctx.store, m.name);
-  removeClaims(ctx.paths);
-  await removeJoinView(ctx.paths);
-  await removeCertificates(ctx);
+  const failures: unknown[] = [];
+  const attempt = async (step: () => unknown) => {
+    try {
+      await step();
+    } catch (err) {
+      failures.push(err);
+    }
+  };
+  await attempt(() => clearRecords(ctx.store));
+  await attempt(() => clearFormerCertificates(ctx.store));
+  await attempt(() => replaceTokens(ctx.store, []));
+  await attempt(async () => {
+    for (const m of await listMembers(ctx.store)) await deleteMember(ctx.store, m.name);
+  });
+  await attempt(() => removeClaims(ctx.paths));
+  await attempt(() => removeJoinView(ctx.paths));
+  await attempt(() => removeCertificates(ctx));
+  if (failures.length) throw failures[0];
 }
 
 /**
