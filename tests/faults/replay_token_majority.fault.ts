@@ -11,10 +11,11 @@
  * their start grace (up to three failed probes in a row before a suspicion); the side of two,
  * whose one relay is across the cut two times in three and sends no nack, doubts itself
  * (Lifeguard: its probes stretch up to 8 s); and a suspicion one of its members raises may not
- * reach the other (sent twice, mostly across the cut). Measured: 6–27 s in 35 runs beside two
- * busy loops; simulated, past 30 s (the old wait, which failed about once in 20 runs) in 3.6 % of
- * cuts (`tests/sim/cut.test.ts`, `scripts/bench/minority_sim.ts`); at the latest `cutBound`
- * (106 s), which the wait allows, plus one longest probe for timers late on a busy machine.
+ * reach the other (sent twice, mostly across the cut). Measured: 6.0–29.7 s in 88 runs beside two
+ * busy loops (p50 16.4 s); simulated, past 30 s (the old wait, which failed about once in 20
+ * runs) in 1–3.6 % of cuts (`tests/sim/cut.test.ts`, `scripts/bench/minority_sim.ts`); at the
+ * latest `cutBound` (194 s), which the wait allows, plus one longest probe for timers late on
+ * a busy machine.
  */
 import process from "node:process";
 import { suite } from "../helpers/suite.ts";

@@ -38,7 +38,7 @@ const apart = (c: AdmittedCluster) =>
 
 test("every member lists the other side gone within the design's bound (100 seeds)", () => {
   const bound = Math.max(cutBound(PRESETS.local, SIZE, 2), cutBound(PRESETS.local, SIZE, 3));
-  assert.is(bound, 106_000, "18 s of start grace + 11 probes of 8 s");
+  assert.is(bound, 194_000, "18 s of start grace + 2 × 11 probes of 8 s");
   for (let seed = 1; seed <= 100; seed++) {
     const { c } = cutCluster(seed);
     const took = c.sim.clock.runWhileNot(() => apart(c), bound, 50);
