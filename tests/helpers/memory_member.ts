@@ -18,7 +18,7 @@ import { createGossip } from "../../gossip/engine.ts";
 import { MemoryNetwork } from "../../gossip/memory_transport.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { SimClock } from "../../gossip/sim_clock.ts";
-import type { JsonValue } from "../../lib/cluster/membership.ts";
+import type { Clock, JsonValue } from "../../lib/cluster/membership.ts";
 import { rosterTrust } from "../../lib/cluster/roster_trust.ts";
 import { type Daemon, startDaemon } from "../../lib/daemon/daemon.ts";
 import { memoryEnvironment } from "../../lib/daemon/environment.ts";
@@ -165,13 +165,21 @@ export class MemoryCluster {
    * Starts (or restarts) member `name` with its own state directory; `:memory:` store. `peers`
    * replaces the member's way to the others (e.g. a filter over {@link MemoryCluster.peers} that
    * plays a partition); its endpoint is still served on {@link MemoryCluster.peers}.
+   * `clockSkewMs`: how far the member's wall clock (what its own code reads as `now`) is ahead
+   * of the others' (behind when negative); its timers run at the same pace.
    */
   async start(
     name: string,
-    { peers, ...options }: Partial<DaemonOptions> & { stateDir?: string; peers?: PeerTransport } =
-      {},
+    { peers, clockSkewMs = 0, ...options }:
+      & Partial<DaemonOptions>
+      & { stateDir?: string; peers?: PeerTransport; clockSkewMs?: number } = {},
     logger: Logger = silentLogger,
   ): Promise<Daemon> {
+    const clock: Clock = clockSkewMs === 0 ? this.clock : {
+      now: () => this.clock.now() + clockSkewMs,
+      setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms),
+      clearTimeout: (h) => this.clock.clearTimeout(h),
+    };
     const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), `cohort-mem-${name}-`));
     if (!options.stateDir) this.#dirs.push(stateDir);
     const daemon = await this.drive(startDaemon(
@@ -188,7 +196,7 @@ export class MemoryCluster {
       {
         ...memoryEnvironment(
           this.peers,
-          this.clock,
+          clock,
           (() => {
             const r = createRandom(this.#seed++);
             return () => r.next();

@@ -218,15 +218,36 @@ export function syncRoster(net: Network, skip?: string): void {
   net.gossip.sync(addresses);
 }
 
-/** Drops joiners admitted more than {@link JOIN_EXPIRY_MS} ago that never completed. */
+/**
+ * For each network, the admissions under way it has seen: their `joinedAt` (which admission)
+ * and when this member first saw each, on its own clock.
+ */
+const underWay = new WeakMap<Network, Map<string, { joinedAt: number; seenAt: number }>>();
+
+/**
+ * Drops joiners that never completed: those this member has seen admitted, and not completed,
+ * for more than {@link JOIN_EXPIRY_MS} on its own clock. Not measured from `joinedAt`, the
+ * admitting member's clock: a member whose clock ran 5 minutes ahead of it dropped every join
+ * under way. A member that starts (or restarts) times the joins it finds from then on.
+ */
 export function expireStaleJoins(ctx: MemberContext, net: Network): void {
   const now = ctx.env.clock.now();
+  let seen = underWay.get(net);
+  if (!seen) underWay.set(net, seen = new Map());
+  const current = new Set<string>();
   for (const [name, entry] of net.view.roster()) {
-    if (!entry.joining || now - entry.joinedAt <= JOIN_EXPIRY_MS) continue;
+    if (!entry.joining) continue;
+    current.add(name);
+    let first = seen.get(name);
+    if (first?.joinedAt !== entry.joinedAt) {
+      seen.set(name, first = { joinedAt: entry.joinedAt, seenAt: now });
+    }
+    if (now - first.seenAt <= JOIN_EXPIRY_MS) continue;
     ctx.logger.warn("Dropping a member whose join never completed", {
       name,
-      admitted_ms_ago: now - entry.joinedAt,
+      seen_under_way_ms: now - first.seenAt,
     });
     net.gossip.setRecord(MEMBER_RECORD, name, null);
   }
+  for (const name of seen.keys()) if (!current.has(name)) seen.delete(name);
 }

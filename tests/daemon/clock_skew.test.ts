@@ -1,0 +1,95 @@
+/**
+ * Members' wall clocks disagree (a machine without NTP, a virtual machine restored from a
+ * snapshot): nothing one member decides may compare its own clock with a time another member
+ * wrote. Every online member drops an admitted joiner whose join never completed after
+ * `JOIN_EXPIRY_MS` (5 min); it measured that against the admission's `joinedAt`, the admitting
+ * member's clock, so a member whose clock ran 5 minutes ahead dropped every join it saw under
+ * way, a healthy joiner removed while it joined. Whole members on the simulated clock, one of
+ * them with its clock ahead.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { JOIN_EXPIRY_MS } from "../../lib/daemon/flows/accept_join.ts";
+import { createLogger } from "../../lib/log.ts";
+import { beginJoin, memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
+
+interface Ctx {
+  sim: MemoryCluster;
+}
+
+const test = suite<Ctx>("members whose clocks disagree");
+
+test.before.each((ctx) => {
+  ctx.sim = new MemoryCluster(11);
+});
+
+test.after.each(async (ctx) => {
+  await ctx.sim.stop();
+});
+
+const statuses = async (d: { clusterMembers(): Promise<{ name: string; status: string }[]> }) =>
+  (await d.clusterMembers()).map((e) => `${e.name}:${e.status}`).join(",");
+
+for (const skew of [JOIN_EXPIRY_MS + 60_000, -(JOIN_EXPIRY_MS + 60_000)]) {
+  test(`a member whose clock is ${skew / 60_000} min off does not drop a join under way`, async ({ sim }) => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: "info", write: (l) => void lines.push(l) });
+    const m1 = await sim.start("m1");
+    await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }));
+    const m2 = await sim.start("m2", { clockSkewMs: skew }, logger);
+    await sim.drive(
+      m2.initialize({
+        bootstrap: false,
+        name: "m2",
+        address: memberAddress(2),
+        join_token: await m1.createToken("m2", 0),
+      }),
+    );
+    await sim.run(2000);
+    // m3's join stays under way for 15 s (its preJoin hook), past m2's stale-join check (10 s).
+    const m3 = await sim.start("m3", {
+      hooks: { preJoin: () => new Promise<void>((r) => sim.clock.setTimeout(r, 15_000)) },
+    });
+    const { join } = beginJoin(m3, "m3", memberAddress(3), await m1.createToken("m3", 0));
+    await sim.drive(join);
+    const all = "m1:ONLINE,m2:ONLINE,m3:ONLINE";
+    let seen = "";
+    for (let t = 0; t < 30_000; t += 500) {
+      seen = (await Promise.all([m1, m2, m3].map(statuses))).join(" ");
+      if (seen === `${all} ${all} ${all}`) break;
+      await sim.run(500);
+    }
+    const dropped = lines.filter((l) => l.includes("whose join never completed"));
+    assert.equal(dropped, [], "m2 dropped a join under way");
+    assert.is(seen, `${all} ${all} ${all}`);
+    assert.is(m3.status(), "online");
+  });
+}
+
+test("a join that never completes is still dropped, by every clock's measure, after JOIN_EXPIRY_MS", async ({ sim }) => {
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", write: (l) => void lines.push(l) });
+  const m1 = await sim.start("m1");
+  await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }));
+  const m2 = await sim.start("m2", { clockSkewMs: -(JOIN_EXPIRY_MS + 60_000) }, logger);
+  await sim.drive(
+    m2.initialize({
+      bootstrap: false,
+      name: "m2",
+      address: memberAddress(2),
+      join_token: await m1.createToken("m2", 0),
+    }),
+  );
+  await sim.run(2000);
+  // m3 is admitted, then never heard from again: its preJoin never returns.
+  const m3 = await sim.start("m3", { hooks: { preJoin: () => new Promise<void>(() => {}) } });
+  const { join } = beginJoin(m3, "m3", memberAddress(3), await m1.createToken("m3", 0));
+  await sim.run(3000);
+  await sim.drive(m3.stop());
+  join.catch(() => {});
+  await sim.run(JOIN_EXPIRY_MS + 30_000, 100);
+  const names = (await m2.clusterMembers()).map((e) => e.name);
+  assert.equal(names, ["m1", "m2"], "the join that never completed is still listed");
+});
+
+test.run();
