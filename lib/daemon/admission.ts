@@ -11,12 +11,29 @@ import { ConflictError, ForbiddenError, IncompatibleError } from "../errors.ts";
 import { certificateNames } from "../net/certificates.ts";
 import type { JoinRequest } from "./service.ts";
 
+/**
+ * Why a token is expired by the clock that reads `now` (ms since the epoch), or `undefined`.
+ *
+ * A token's `expiresAt` is its issuer's clock, so a member compares it with its own only as
+ * one vote: members' wall clocks may disagree (no NTP, a virtual machine restored from a
+ * snapshot), and the claim round that confirms a token's single use (`flows/confirm_use.ts`)
+ * decides its expiry too. Each member of the round, the admitting member included, refuses a
+ * token expired by its own clock, and the token admits only when a majority of the roster
+ * granted it: a minority of members whose clocks are off, ahead or behind by any amount, neither
+ * vetoes a token the others hold valid nor admits one they hold expired. (A cluster of one or
+ * two members has no minority: there, every member's clock must say the token is valid.)
+ */
+export function expiryProblem(entry: TokenEntry, now: number): string | undefined {
+  return entry.expiresAt !== null && now >= entry.expiresAt
+    ? `Join token expired at ${new Date(entry.expiresAt).toISOString()}`
+    : undefined;
+}
+
 /** What the accepting member knows when it decides. */
 export interface AdmissionContext {
   request: JoinRequest;
   /** The token record found for the request's secret. */
   token: { state: "live"; entry: TokenEntry } | { state: "used" } | { state: "unknown" };
-  now: number;
   /** This member's version. */
   local: MemberVersion;
   /** The live roster, by name. */
@@ -26,9 +43,11 @@ export interface AdmissionContext {
 }
 
 /**
- * Throws the reason a join must be refused, or returns when the joiner may be admitted.
+ * Throws the reason a join must be refused, or returns when the joiner may be admitted. The
+ * token's expiry is not checked here: the claim round decides it by a majority of the members'
+ * clocks (see {@link expiryProblem}).
  *
- * @throws {ForbiddenError} for token problems (unknown, used, expired, wrong name or SAN).
+ * @throws {ForbiddenError} for token problems (unknown, used, wrong name or SAN).
  * @throws {ConflictError} when the name or address is taken.
  * @throws {IncompatibleError} when versions differ from the cluster's, or the cluster's members
  *   disagree among themselves (an upgrade is in progress).
@@ -43,9 +62,6 @@ export function checkAdmission(ctx: AdmissionContext): void {
     throw new ForbiddenError("Join token is not valid: it is unknown or was revoked");
   }
   const { entry } = token;
-  if (entry.expiresAt !== null && ctx.now >= entry.expiresAt) {
-    throw new ForbiddenError(`Join token expired at ${new Date(entry.expiresAt).toISOString()}`);
-  }
   if (entry.name !== request.name) {
     throw new ForbiddenError(
       `Join token was issued for "${entry.name}", not for "${request.name}"`,

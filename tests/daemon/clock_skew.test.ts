@@ -9,6 +9,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { decodeToken, encodeToken } from "../../lib/cluster/token.ts";
 import { JOIN_EXPIRY_MS } from "../../lib/daemon/flows/accept_join.ts";
 import { createLogger } from "../../lib/log.ts";
 import { beginJoin, memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
@@ -91,5 +92,40 @@ test("a join that never completes is still dropped, by every clock's measure, af
   const names = (await m2.clusterMembers()).map((e) => e.name);
   assert.equal(names, ["m1", "m2"], "the join that never completed is still listed");
 });
+
+// A join token's `expiresAt` is its issuer's clock. Each member of the claim round votes on it by
+// its own clock and a majority decides (`expiryProblem`, lib/daemon/admission.ts): m1 issues a
+// token valid 2 min, m2's clock is 10 min off, m1 and m3 agree. Before, the admitting member
+// refused by its own clock alone, so a joiner that reached m2 (10 min ahead) was told a fresh
+// token had expired.
+const TEN_MIN = 10 * 60_000;
+const cases = [
+  { skew: TEN_MIN, after: 0, via: 2, admitted: true },
+  { skew: TEN_MIN, after: 0, via: 1, admitted: true },
+  { skew: -TEN_MIN, after: 180_000, via: 2, admitted: false },
+  { skew: -TEN_MIN, after: 180_000, via: 1, admitted: false },
+];
+for (const { skew, after, via, admitted } of cases) {
+  const when = after ? `${after / 60_000} min after issue, ` : "";
+  const name = `a 2 min token, ${when}m2 ${skew > 0 ? "ahead" : "behind"} 10 min, ` +
+    `through m${via}: ${admitted ? "admitted" : "refused as expired"}`;
+  test(name, async ({ sim }) => {
+    const [m1] = await sim.form(3, (i) => (i === 2 ? { clockSkewMs: skew } : {}));
+    const issued = decodeToken(await m1.createToken("m4", 120_000));
+    await sim.run(2000); // the token's record reaches m2 and m3
+    if (after) await sim.run(after, 500);
+    const m4 = await sim.start("m4");
+    const outcome = await sim.drive(
+      m4.initialize({
+        bootstrap: false,
+        name: "m4",
+        address: memberAddress(4),
+        join_token: encodeToken({ ...issued, join_addresses: [memberAddress(via)] }),
+      }).then(() => "admitted", (err: Error) => err.message),
+    );
+    if (admitted) assert.is(outcome, "admitted");
+    else assert.match(outcome, /Join token expired at \d{4}-/);
+  });
+}
 
 test.run();

@@ -80,7 +80,6 @@ async function admit(
     checkAdmission({
       request,
       token,
-      now: ctx.env.clock.now(),
       local: net.view.local,
       roster: net.view.roster(),
       versionOf: (name) => net.view.versionOf(name),

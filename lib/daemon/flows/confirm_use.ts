@@ -10,6 +10,12 @@
  * completed (a joiner still pending neither counts nor is asked). A one-member cluster confirms
  * alone; a two-member cluster needs both.
  *
+ * The round decides the token's expiry as well: `expiresAt` is the issuer's clock, and each
+ * member, the admitting one included, refuses a token expired by its own clock (its vote, see
+ * `expiryProblem` in `admission.ts`). A member whose wall clock is ahead is outvoted by a majority
+ * that holds the token valid; one whose clock is behind cannot admit a token a majority holds
+ * expired.
+ *
  * A round is bounded in time ({@link CLAIM_ROUND_MS}), whatever its members cost: the joiner
  * waits for the round within its own join request, and one that outlasted that wait (forming 50
  * members beside two busy loops, issue 15) was admitted or refused after the joiner had given
@@ -30,6 +36,7 @@ import { CohortError, ConflictError, ForbiddenError, UnavailableError } from "..
 import { fingerprint } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
 import type { Network } from "../network.ts";
+import { expiryProblem } from "../admission.ts";
 import { answerError, type PeerAnswer } from "../peers.ts";
 import type { TokenClaim, TokenClaims } from "../token_claims.ts";
 
@@ -93,9 +100,9 @@ export async function grantClaim(
   }
   if (token.state === "live") {
     const { entry } = token;
-    if (entry.expiresAt !== null && now >= entry.expiresAt) {
-      throw new ForbiddenError(`Join token expired at ${new Date(entry.expiresAt).toISOString()}`);
-    }
+    // This member's vote on the token's expiry, by its own clock (see `expiryProblem`).
+    const expired = expiryProblem(entry, now);
+    if (expired) throw new ForbiddenError(expired);
     if (entry.name !== claim.name) {
       throw new ForbiddenError(
         `Join token was issued for "${entry.name}", not for "${claim.name}"`,
@@ -160,10 +167,20 @@ export async function confirmUse(
   const own = net.config.name;
   const electorate = [...net.view.roster()].filter(([, entry]) => hasJoined(entry));
   const needed = Math.floor(electorate.length / 2) + 1;
-  const voter = electorate.some(([name]) => name === own);
-  // Refused at once (held for another machine, …): nobody else is asked.
-  const written = claims.hold(claim, settledIn(net, ctx.env.clock.now()));
+  const inElectorate = electorate.some(([name]) => name === own);
   const tally: Tally = { granted: [], refused: [], silent: [] };
+  // By this member's clock the token expired: its vote is a refusal, and the others decide
+  // (its clock may be ahead of the issuer's).
+  const token = tokenOf(net.gossip, claim.hash);
+  const expired = token.state === "live"
+    ? expiryProblem(token.entry, ctx.env.clock.now())
+    : undefined;
+  if (inElectorate && expired) tally.refused.push({ name: own, error: expired, status: 403 });
+  const voter = inElectorate && !expired;
+  // Refused at once (held for another machine, …): nobody else is asked.
+  const written = expired
+    ? Promise.resolve()
+    : claims.hold(claim, settledIn(net, ctx.env.clock.now()));
   const others = ballot(net, electorate.filter(([name]) => name !== own), ctx.env.random);
   const asked: string[] = [];
   const identity = { cert: net.identity.cert, key: net.identity.key };
@@ -269,8 +286,9 @@ function ballot<T>(
 
 /**
  * Releases `claim` at this member and at the members in `at`. Waits for the deliveries at most
- * RELEASE_WAIT_MS; a delivery that fails is tried again in the background, a few times, while
- * the token can still admit someone in this member's view: a release lost leaves the token
+ * RELEASE_WAIT_MS; a delivery that fails is tried again in the background, a few times, until
+ * the token is used in this member's view (not when it expired by this member's clock, which may
+ * be ahead of the others'): a release lost leaves the token
  * claimed for a machine that will not come back (a refused joiner drops its key pair).
  */
 export async function releaseClaims(
@@ -284,7 +302,9 @@ export async function releaseClaims(
   const pinned = fingerprint(net.identity.clusterCert);
   const deliver = async (name: string, attempt: number): Promise<void> => {
     const address = net.view.roster().get(name)?.address;
-    if (!address || settledIn(net, ctx.env.clock.now())(claim.hash)) return;
+    // Not skipped for a token expired by this member's clock only: the others, whose clocks
+    // decide too, would hold it for a machine that will not come back.
+    if (!address || tokenOf(net.gossip, claim.hash).state === "used") return;
     try {
       await ctx.env.peers.request({
         address,
