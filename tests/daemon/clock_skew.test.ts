@@ -128,4 +128,45 @@ for (const { skew, after, via, admitted } of cases) {
   });
 }
 
+// A pending joiner is trusted only when admitted after its admitting member's own admission
+// states the removal it follows (`rosterOf`, lib/cluster/roster.ts): `joinedAt`, the admitting
+// member's clock, against the removal's version, the remover's clock. m3, 10 min behind m1, is
+// removed by m1 and joins again; a joiner it then admits must not be taken for one its removed
+// incarnation admitted.
+test("a member removed and joined again, its clock 10 min behind its remover's, admits a joiner at once", async ({ sim }) => {
+  const [m1, m2] = await sim.form(3, (i) => (i === 3 ? { clockSkewMs: -TEN_MIN } : {}));
+  await sim.drive(m1.removeMember("m3", true));
+  await sim.run(2000);
+  await sim.drive(sim.daemons.get("m3")!.stop());
+  const m3 = await sim.start("m3", { clockSkewMs: -TEN_MIN });
+  await sim.drive(
+    m3.initialize({
+      bootstrap: false,
+      name: "m3",
+      address: memberAddress(3),
+      join_token: await m1.createToken("m3", 0),
+    }),
+  );
+  await sim.run(2000);
+  const issued = decodeToken(await m1.createToken("m4", 0));
+  await sim.run(2000);
+  const m4 = await sim.start("m4");
+  await sim.drive(
+    m4.initialize({
+      bootstrap: false,
+      name: "m4",
+      address: memberAddress(4),
+      join_token: encodeToken({ ...issued, join_addresses: [memberAddress(3)] }),
+    }),
+  );
+  const all = "m1:ONLINE,m2:ONLINE,m3:ONLINE,m4:ONLINE";
+  let seen = "";
+  for (let t = 0; t < 30_000; t += 500) {
+    seen = (await Promise.all([m1, m2, m3, m4].map(statuses))).join(" ");
+    if (seen === `${all} ${all} ${all} ${all}`) break;
+    await sim.run(500);
+  }
+  assert.is(seen, `${all} ${all} ${all} ${all}`);
+});
+
 test.run();

@@ -137,13 +137,18 @@ async function admit(
   // Check and consumption run without an await between them.
   if (token.state === "live") tokens.consume(hash, token.entry.expiresAt);
   // A name removed before is admitted after its removal (`roster_rules.ts`, rule 2), whatever the
-  // remover's clock said: the seal states that removal in the admission.
+  // remover's clock said: the seal states that removal in the admission. Likewise after the
+  // removal this member's own admission states (it was removed and joined again): a joiner it
+  // admits at a time no later than that removal's version, the remover's clock, would be taken
+  // for one its removed incarnation admitted and trusted by nobody (`rosterOf`), and this
+  // member's clock may be behind the remover's.
   const removed = net.gossip.record(MEMBER_RECORD, request.name);
+  const ownRemoval = net.view.roster().get(net.config.name)?.admission?.after ?? -1;
   const entry: RosterEntry = {
     address: request.address,
     certificate: request.certificate,
     fingerprint: claim.fingerprint,
-    joinedAt: removed?.value === null ? Math.max(now, removed.version + 1) : now,
+    joinedAt: Math.max(now, ownRemoval + 1, removed?.value === null ? removed.version + 1 : now),
     joining: true,
   };
   net.gossip.setRecord(MEMBER_RECORD, request.name, entry as unknown as JsonValue);
