@@ -23,6 +23,7 @@ export type ErrorCode =
   | "E_TIMEOUT"
   | "E_TOO_MANY"
   | "E_NO_SPACE"
+  | "E_DISK"
   | "E_INTERNAL";
 
 /** Base class of every error cohort raises on purpose. */
@@ -148,6 +149,57 @@ export function isNoSpace(err: unknown): boolean {
     current = (current as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/**
+ * The member's disk refuses to write or read (507, as for a full disk: what the request had to
+ * write could not be stored): the file system of its state directory is read-only (ext4 remounts
+ * itself so after an I/O error), or an I/O failed. What was written of the request is taken
+ * back where the disk lets it; the member keeps serving what it holds in memory. Repairing the
+ * file system (and remounting it read-write) makes the request work again.
+ */
+export class DiskError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_DISK", 507, message, options);
+  }
+}
+
+/** The file system's codes for a disk that refuses writes (read-only) or fails its I/O. */
+const DISK_FAULT_CODES: ReadonlySet<string> = new Set(["EROFS", "EIO"]);
+
+/**
+ * The disk fault `err` (or an error in its `cause` chain) reports: `"EROFS"` (a read-only file
+ * system), `"EIO"` (an I/O error) from `node:fs`, or `"E_DISK"` for a {@link DiskError};
+ * `undefined` for anything else (a full disk is {@link isNoSpace}).
+ */
+export function diskFault(err: unknown): string | undefined {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const { code } = current as Error & { code?: unknown };
+    if (typeof code === "string" && (code === "E_DISK" || DISK_FAULT_CODES.has(code))) {
+      return code;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * What a disk fault of `code` (as {@link diskFault} names it) means, for a message: where `dir`
+ * is given, it names that state directory.
+ */
+export function describeDiskFault(code: string | undefined, dir?: string): string {
+  const where = dir === undefined ? "its state directory" : `state directory "${dir}"`;
+  if (code === "EROFS") {
+    return `the file system of ${where} is read-only (it may have been remounted read-only ` +
+      "after an I/O error): repair it, make it writable again";
+  }
+  if (code === "EIO") {
+    return `the disk of ${where} failed an I/O operation (EIO): check the disk and its file ` +
+      "system";
+  }
+  return `the disk of ${where} failed a write (read-only or failing): check the disk and its ` +
+    "file system";
 }
 
 /** Reports whether `err` is one of cohort's own errors (by `code`, so it survives duplicate copies). */

@@ -2,12 +2,19 @@
  * Turns anything a handler throws into an error envelope. cohort's own errors keep their status
  * and message; validation errors become 400s naming the field and the rule; everything else is an
  * internal fault, logged here and answered with a generic 500 that leaks nothing (no stack, no
- * SQL, no parameters), except a full disk: a 507 that says so.
+ * SQL, no parameters), except a disk that is full, read-only or failing: a 507 that says so.
  *
  * @module
  */
 import { StructError } from "superstruct";
-import { isCohortError, isNoSpace, NoSpaceError } from "../lib/errors.ts";
+import {
+  describeDiskFault,
+  DiskError,
+  diskFault,
+  isCohortError,
+  isNoSpace,
+  NoSpaceError,
+} from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { failure } from "./envelope.ts";
 
@@ -30,6 +37,14 @@ export const NO_SPACE_MESSAGE =
   "No space left on the member's disk: free space in the file system of its state directory " +
   "and try again";
 
+/**
+ * What a request that met a read-only file system (`EROFS`) or an I/O error (`EIO`) is answered:
+ * it names the fault, never a path (the client may be another member).
+ */
+export function diskMessage(code: string): string {
+  return `Cannot write to the member's disk: ${describeDiskFault(code)} and try again`;
+}
+
 /** Maps a thrown value to an error envelope (see module docs). */
 export function errorResponse(err: unknown, logger: Logger, request?: Request): Response {
   if (err instanceof StructError) return failure(400, describeStructError(err));
@@ -44,6 +59,19 @@ export function errorResponse(err: unknown, logger: Logger, request?: Request): 
       syscall: e.syscall,
     });
     const failed = new NoSpaceError(NO_SPACE_MESSAGE);
+    return failure(failed.status, failed.message);
+  }
+  const fault = diskFault(err);
+  if (fault) {
+    // EROFS (ext4 remounts itself read-only after an I/O error) or EIO: the operator's to fix.
+    const e = err as { code?: unknown; syscall?: unknown };
+    logger.warn("Request failed: the member's disk refuses writes or fails", {
+      method: request?.method,
+      path: request ? new URL(request.url).pathname : undefined,
+      error_code: e.code,
+      syscall: e.syscall,
+    });
+    const failed = new DiskError(diskMessage(fault));
     return failure(failed.status, failed.message);
   }
   // Only the error's class and code are logged: messages of driver errors can embed bound

@@ -29,7 +29,15 @@ import {
 } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import process from "node:process";
-import { InvalidInputError, isNoSpace, LockedError, NoSpaceError } from "../errors.ts";
+import {
+  describeDiskFault,
+  DiskError,
+  diskFault,
+  InvalidInputError,
+  isNoSpace,
+  LockedError,
+  NoSpaceError,
+} from "../errors.ts";
 
 /** Paths inside a state directory. */
 export interface StatePaths {
@@ -190,6 +198,8 @@ function holder(text: string, paths: StatePaths): number | undefined {
  *
  * @returns a function that releases the lock.
  * @throws {LockedError} when another live daemon holds it.
+ * @throws {NoSpaceError} when the lock cannot be written for a full disk.
+ * @throws {DiskError} when it cannot be written for a read-only file system or an I/O error.
  */
 export function acquireLock(paths: StatePaths): () => void {
   const mine = lockText();
@@ -198,6 +208,13 @@ export function acquireLock(paths: StatePaths): () => void {
     try {
       writeFileSync(aside, mine, { mode: 0o600 });
     } catch (err) {
+      const fault = diskFault(err);
+      if (fault) {
+        throw new DiskError(
+          `Cannot start daemon: ${describeDiskFault(fault, paths.dir)}, and start again`,
+          { cause: err },
+        );
+      }
       if (!isNoSpace(err)) throw err;
       throw new NoSpaceError(
         `Cannot start daemon: no space left on the disk of state directory "${paths.dir}": ` +

@@ -13,6 +13,8 @@
 import {
   CohortError,
   ConflictError,
+  describeDiskFault,
+  DiskError,
   InvalidInputError,
   isCohortError,
   NoSpaceError,
@@ -69,6 +71,15 @@ function uniqueColumns(detail: string): string[] {
   return m[1].split(",").map((s) => s.trim()).filter((s) => /^[\w$]+\.[\w$]+$/.test(s));
 }
 
+/**
+ * Whether SQLite's result code says the disk failed or refuses writes. Not an I/O error that is
+ * no disk's: SQLite out of memory, or the database file moved away under it.
+ */
+function isDiskFault(code: string, ext: string): boolean {
+  if (ext === "SQLITE_IOERR_NOMEM" || ext === "SQLITE_READONLY_DBMOVED") return false;
+  return code === "SQLITE_IOERR" || code === "SQLITE_READONLY";
+}
+
 /** Options for {@link toStoreError}. */
 export interface StoreErrorOptions {
   /**
@@ -88,6 +99,9 @@ export interface StoreErrorOptions {
  * - `SQLITE_FULL` (the disk is full) and `SQLITE_IOERR_SHMSIZE` (the WAL's shared-memory file
  *   could not grow: SQLite's documentation names a full volume as its cause) become a
  *   {@link NoSpaceError} (507), for the operator to act on, even for a user's statement;
+ * - any other `SQLITE_IOERR_…` (SQLite's "disk I/O error": a write to a file system turned
+ *   read-only fails so, as does a failing disk) and `SQLITE_READONLY…` (the database or its
+ *   journal cannot be written) become a {@link DiskError} (507), likewise;
  * - with `userSql`, any other SQLite error becomes an {@link InvalidInputError} with SQLite's
  *   message (e.g. `no such table: foo`);
  * - anything else becomes a {@link DatabaseError} whose message names only `action` and SQLite's
@@ -128,6 +142,11 @@ export function toStoreError(
   }
   if (fault.code === "SQLITE_FULL" || ext === "SQLITE_IOERR_SHMSIZE") {
     return new NoSpaceError(`${action}: no space left on the member's disk (${ext})`, { cause });
+  }
+  if (isDiskFault(fault.code, ext)) {
+    return new DiskError(`${action}: ${describeDiskFault(undefined)} (${ext}): ${fault.detail}`, {
+      cause,
+    });
   }
   if (options.userSql) return new InvalidInputError(`${action}: ${fault.detail}`, { cause });
   return new DatabaseError(`${action}: ${ext}: ${fault.detail}`, { sqliteCode: ext, cause });

@@ -5,6 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
   ConflictError,
+  DiskError,
   InvalidInputError,
   NoSpaceError,
   NotFoundError,
@@ -104,11 +105,34 @@ test("a shared-memory file that cannot grow (SQLITE_IOERR_SHMSIZE) is a NoSpaceE
     err.message,
     "Open database: no space left on the member's disk (SQLITE_IOERR_SHMSIZE)",
   );
-  const other = Object.assign(new Error("SQLITE_IOERR_READ: disk I/O error"), {
-    code: "SQLITE_IOERR",
-    extendedCode: "SQLITE_IOERR_READ",
-  });
-  assert.instance(toStoreError(other, "Read"), DatabaseError);
+});
+
+test("a disk that refuses writes or fails (SQLITE_IOERR_*, SQLITE_READONLY*) is a DiskError", () => {
+  for (
+    const [code, extendedCode] of [
+      ["SQLITE_IOERR", "SQLITE_IOERR_WRITE"], // a file system remounted read-only under SQLite
+      ["SQLITE_IOERR", "SQLITE_IOERR_FSYNC"],
+      ["SQLITE_READONLY", "SQLITE_READONLY_ROLLBACK"],
+    ]
+  ) {
+    const io = Object.assign(new Error(`${extendedCode}: disk I/O error`), { code, extendedCode });
+    const err = toStoreError(io, "Save records", { userSql: true });
+    assert.instance(err, DiskError, extendedCode);
+    assert.is(err.code, "E_DISK");
+    assert.is(err.status, 507);
+    assert.match(err.message, `Save records: the disk of its state directory failed a write`);
+    assert.match(err.message, `(${extendedCode})`);
+  }
+  // Not the disk's fault: SQLite out of memory, or the file moved away under it.
+  for (
+    const [code, extendedCode] of [
+      ["SQLITE_IOERR", "SQLITE_IOERR_NOMEM"],
+      ["SQLITE_READONLY", "SQLITE_READONLY_DBMOVED"],
+    ]
+  ) {
+    const other = Object.assign(new Error(`${extendedCode}: x`), { code, extendedCode });
+    assert.instance(toStoreError(other, "Read"), DatabaseError, extendedCode);
+  }
 });
 
 test("busy maps to Unavailable; cohort errors pass; unknown errors lose their message", () => {
