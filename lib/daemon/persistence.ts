@@ -28,6 +28,7 @@
  */
 import { type FormerCertificate, formerCertificateOf } from "../cluster/former_certificates.ts";
 import type { Clock, ReplicatedRecord } from "../cluster/membership.ts";
+import { files } from "../files.ts";
 import { MEMBER_RECORD, TOKEN_RECORD, tokensOf } from "../cluster/roster.ts";
 import type { Logger } from "../log.ts";
 import { APP_RECORD } from "../records/limits.ts";
@@ -36,6 +37,7 @@ import type { Store } from "../store/open.ts";
 import { saveRecords } from "../store/records.ts";
 import { replaceTokens } from "../store/tokens.ts";
 import type { ClusterMemberEntry } from "./service.ts";
+import { databaseFile } from "./store_reset.ts";
 import type { ClusterView, ViewChange } from "./view.ts";
 
 /** How long after a change the batch holding it is written, in ms. */
@@ -83,6 +85,17 @@ export interface ViewPersistenceOptions {
   stored?: readonly Member[];
   logger: Logger;
   /**
+   * Makes what the store committed durable, off the event loop: called before an
+   * {@link ViewPersistence.afterWritten} callback runs, as those remove what a restart would
+   * otherwise read (the view a join kept). A store commits with `synchronous = NORMAL`, whose
+   * commits an operating-system crash, or a file system that turns read-only after an I/O error,
+   * may take back: a joiner whose file system broke just after its kept view was removed came
+   * back with a store that lacked the cluster's members, refused their gossip (403) and never
+   * caught up. @default fsyncs the store's database file and its WAL (a `file:` URL; nothing
+   * for another)
+   */
+  durable?: () => Promise<void>;
+  /**
    * Resolves once the event loop took a turn (read what waits on its sockets): called between
    * two parts of a batch. @default a zero-delay timer on `clock`, so a simulated member yields
    * in simulated time
@@ -107,6 +120,7 @@ export class ViewPersistence {
   /** Settles at the next turn, with {@link #rowsThisTurn} back to 0 (set while it is above 0). */
   #nextTurn: Promise<void> = Promise.resolve();
   readonly #turn: () => Promise<void>;
+  readonly #durable: () => Promise<void>;
   /** Batches started so far (the number of the one under way). */
   #batches = 0;
   /** Called once a batch started after their registration (number above `after`) wrote whole. */
@@ -123,6 +137,7 @@ export class ViewPersistence {
     for (const m of options.stored ?? []) {
       this.#written.set(m.name, { key: rowKey(m), heartbeat: m.heartbeat });
     }
+    this.#durable = options.durable ?? (() => syncStore(options.store.location.url));
     this.#turn = options.turn ??
       (() => new Promise<void>((resolve) => options.clock.setTimeout(resolve, 0)));
   }
@@ -182,9 +197,10 @@ export class ViewPersistence {
   }
 
   /**
-   * Calls `then` once everything changed before this call is in the store: after the first
-   * batch started from now on that writes whole (a failed one leaves its rows to the next, which
-   * the member's tick runs while something is left). Starts that batch.
+   * Calls `then` once everything changed before this call is in the store, durably: after the
+   * first batch started from now on that writes whole and is then synced (a failed one leaves
+   * its rows, and its callbacks, to the next, which the member's tick runs while something is
+   * left). Starts that batch.
    */
   afterWritten(then: () => void): void {
     this.#onWritten.push({ after: this.#batches, then });
@@ -194,6 +210,14 @@ export class ViewPersistence {
   async #flush(): Promise<void> {
     const batch = ++this.#batches;
     if (!(await this.#write())) return;
+    if (!this.#onWritten.some((w) => w.after < batch)) return;
+    try {
+      await this.#durable();
+    } catch (err) {
+      this.#dirtyView = true; // the next batch syncs again
+      this.#failed(err);
+      return;
+    }
     const done = this.#onWritten.filter((w) => w.after < batch);
     this.#onWritten = this.#onWritten.filter((w) => w.after >= batch);
     for (const w of done) w.then();
@@ -366,4 +390,20 @@ function rowKey(row: NewMember): string {
     row.appVersion,
     row.extensions ?? null,
   ]);
+}
+
+/**
+ * Fsyncs the database file of a `file:` URL and its WAL, off the event loop; a file that is not
+ * there (no WAL yet) is skipped, another URL has nothing to sync.
+ */
+async function syncStore(url: string): Promise<void> {
+  const path = databaseFile(url);
+  if (path === undefined) return;
+  for (const file of [path, `${path}-wal`]) {
+    try {
+      await files().sync(file);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== "ENOENT") throw err;
+    }
+  }
 }
