@@ -25,7 +25,7 @@ export interface CertificateSpec {
   name: string;
   /** Hostnames and IP literals (v4 or v6, brackets allowed) the holder is dialled by. */
   addresses?: readonly string[];
-  /** Validity in days from now. @default 3650 */
+  /** Validity in days, from {@link BACKDATE_MS} before now. @default 3650 */
   days?: number;
 }
 
@@ -45,6 +45,15 @@ export interface CertificateNames {
 
 const DEFAULT_DAYS = 3650;
 const DAY_MS = 86_400_000;
+/**
+ * How long before its making a certificate is valid (`notBefore`), ms: a day. A peer pins a
+ * member's certificate as its only CA, and TLS refuses one not valid yet by the peer's clock, so
+ * a peer whose wall clock was behind the maker's by more than this could not connect to it (the
+ * member looked down). A minute was too little: a peer 10 minutes behind refused every
+ * certificate made in the last 9 (CERT_NOT_YET_VALID). Pinning by fingerprint is what
+ * authenticates; the validity start only has to let members with disagreeing clocks talk.
+ */
+export const BACKDATE_MS = DAY_MS;
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
 function splitNames(spec: CertificateSpec): CertificateNames {
@@ -92,8 +101,7 @@ export async function generateCertificate(spec: CertificateSpec): Promise<KeyPai
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const serial = crypto.getRandomValues(new Uint8Array(16));
   serial[0] = (serial[0] & 0x7f) | 0x40; // positive and exactly 16 bytes in DER
-  // Back-date by a minute so a peer whose clock is slightly behind accepts a fresh certificate.
-  const notBefore = new Date(Date.now() - 60_000);
+  const notBefore = new Date(Date.now() - BACKDATE_MS);
   const x509 = await loadX509();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Buffer.from(serial).toString("hex"),
