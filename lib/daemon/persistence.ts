@@ -207,6 +207,14 @@ export class ViewPersistence {
     void this.flush();
   }
 
+  /**
+   * Makes what the store committed durable (see {@link ViewPersistenceOptions.durable}): for a
+   * caller that writes, after a {@link flush}, a file saying the store holds its state.
+   */
+  sync(): Promise<void> {
+    return this.#durable();
+  }
+
   async #flush(): Promise<void> {
     const batch = ++this.#batches;
     if (!(await this.#write())) return;

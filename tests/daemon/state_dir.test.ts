@@ -24,6 +24,7 @@ import {
 import { InvalidInputError, LockedError } from "../../lib/errors.ts";
 import { moduleCommand } from "../../lib/runtime.ts";
 import { removeDir, spawnTracked, tempDir } from "../helpers/process.ts";
+import { rejection } from "../store/helpers.ts";
 
 const test = suite("state directory");
 
@@ -196,12 +197,12 @@ test("acquireLock() reclaims a lock whose holder is gone", () => {
   }
 });
 
-test("daemon.json round-trips and its absence means uninitialised", () => {
+test("daemon.json round-trips and its absence means uninitialised", async () => {
   const dir = tempDir();
   try {
     const paths = statePaths(dir);
     assert.is(readDaemonConfig(paths), undefined);
-    writeDaemonConfig(paths, { name: "c1", address: "127.0.0.1:9000" });
+    await writeDaemonConfig(paths, { name: "c1", address: "127.0.0.1:9000" });
     assert.equal(readDaemonConfig(paths), { name: "c1", address: "127.0.0.1:9000" });
     removeDaemonConfig(paths);
     assert.is(readDaemonConfig(paths), undefined);
@@ -212,12 +213,12 @@ test("daemon.json round-trips and its absence means uninitialised", () => {
   }
 });
 
-test("a daemon.json write that failed leaves no temporary file behind", () => {
+test("a daemon.json write that failed leaves no temporary file behind", async () => {
   const dir = tempDir();
   try {
     const paths = statePaths(dir);
     mkdirSync(paths.config); // the rename over it fails, as a write on a full disk would
-    assert.throws(() => writeDaemonConfig(paths, { name: "c1", address: "127.0.0.1:9000" }));
+    await rejection(writeDaemonConfig(paths, { name: "c1", address: "127.0.0.1:9000" }));
     assert.equal(readdirSync(dir), ["daemon.json"]);
   } finally {
     removeDir(dir);

@@ -12,15 +12,19 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
 import { MEMBER_RECORD, type RosterEntry } from "../../cluster/roster.ts";
+import { files } from "../../files.ts";
 import { loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
 import { startNetwork } from "../network_start.ts";
 import type { ControlRequest } from "../service.ts";
 import { writeDaemonConfig } from "../state_dir.ts";
-import { syncDirAsync } from "../transition.ts";
 import { clearLeftovers } from "./wipe.ts";
+
+/** The key pairs a bootstrap writes (or keeps), in the state directory. */
+const KEY_FILES = ["server.crt", "server.key", "cluster.crt", "cluster.key"] as const;
 
 /** Bootstraps a cluster of one; see the module docs. */
 export async function bootstrapCluster(ctx: MemberContext, request: ControlRequest): Promise<void> {
@@ -65,9 +69,15 @@ export async function bootstrapCluster(ctx: MemberContext, request: ControlReque
       } satisfies RosterEntry as unknown as Record<string, unknown>,
     );
     await net.persistence.flush();
+    // On disk before daemon.json says the member is initialised: the store's commits and the
+    // key pairs were only written, and a file system that failed seconds after a bootstrap
+    // (an operating-system crash alike) left empty certificates the restart refused.
+    await Promise.all([
+      net.persistence.sync(),
+      ...KEY_FILES.map((file) => files().sync(join(ctx.paths.dir, file))),
+    ]);
     await ctx.hook("postBootstrap", { config: initConfig });
-    writeDaemonConfig(ctx.paths, config);
-    await syncDirAsync(ctx.paths.dir);
+    await writeDaemonConfig(ctx.paths, config);
     ctx.setConfig(config);
   } catch (err) {
     await ctx.dropNetwork(false);
