@@ -169,6 +169,15 @@ async function admit(
   }
   net.persistence.touch();
   await net.persistence.flush();
+  // On disk before the joiner hears it is a member: an admitter that lost its store's last
+  // seconds (an operating-system crash, a file system turned read-only after an I/O error) came
+  // back without the joiner's roster record and refused its gossip (403) for good.
+  const unsynced = await net.persistence.sync().then(() => undefined, (err: unknown) => err);
+  if (unsynced !== undefined) {
+    net.gossip.setRecord(MEMBER_RECORD, request.name, null);
+    net.persistence.touch();
+    throw unsynced;
+  }
   if (signal?.aborted) {
     // The joiner gave up while the admission was written (a slow disk, a starved loop): it never
     // gets its admission, so it would stay listed as joining until the join expired, and its
