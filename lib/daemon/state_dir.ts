@@ -14,10 +14,8 @@
 import { createHash } from "node:crypto";
 import {
   chmodSync,
-  closeSync,
   linkSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -25,7 +23,6 @@ import {
   rmSync,
   statSync,
   writeFileSync,
-  writeSync,
 } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import process from "node:process";
