@@ -28,6 +28,7 @@ import {
   isClean,
   issueToken,
   join_,
+  logLines,
   type Member,
   members,
   newMember,
@@ -99,17 +100,6 @@ function leftovers(dir: string): string[] {
   return readdirSync(dir).filter((f) => /\.(tmp|forget|new)$/.test(f));
 }
 
-/** The log lines of `m` whose message matches `msg`. */
-function lines(m: Member, msg: RegExp): string[] {
-  return (m.daemon?.logs() ?? "").split("\n").filter((l) => {
-    try {
-      return msg.test(JSON.parse(l).msg);
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** A member whose state directory is a tmpfs of `size`, started; with the unmount. */
 async function memberOnTmpfs(name: string, size: string): Promise<[Member, () => void]> {
   const m = await newMember(name);
@@ -174,7 +164,7 @@ faultTest(
       // Tokens a2 must store, 50 at a time (tens of kB), until its store refuses them: the log
       // SQLite reuses may hold the first ones.
       let issued = 0;
-      const failed = () => lines(a2, /persist/).length > 0;
+      const failed = () => logLines(a2, /persist/).length > 0;
       while (!failed() && issued < 1000) {
         for (const end = issued + 50; issued < end; issued++) await issueToken(a1, `x${issued}`);
         await eventually("a2 failing to store them", () => Promise.resolve(failed()), 3000)
@@ -195,7 +185,7 @@ faultTest(
         "a1:ONLINE",
         "a2:ONLINE",
       ]);
-      const logged = lines(a2, /persist/);
+      const logged = logLines(a2, /persist/);
       assert.is(logged.length, 1, `one line for a run of failures:\n${logged.join("\n")}`);
       unfill(a2.dir);
       await eventually("a2 storing the tokens", async () => {
@@ -204,7 +194,7 @@ faultTest(
       });
       await eventually(
         "a2 saying it stores again",
-        () => Promise.resolve(lines(a2, /^Persisted the cluster view again$/).length === 1),
+        () => Promise.resolve(logLines(a2, /^Persisted the cluster view again$/).length === 1),
       );
       // The refused round released its claims: the same token admits j now.
       const joined = await join_(j, token);

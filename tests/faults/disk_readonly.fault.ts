@@ -33,6 +33,7 @@ import {
   isClean,
   issueToken,
   join_,
+  logLines,
   type Member,
   members,
   newMember,
@@ -123,17 +124,6 @@ function ext4(dir: string): Ext4 {
   };
 }
 
-/** The log lines of `m` whose message matches `msg`. */
-function lines(m: Member, msg: RegExp): string[] {
-  return (m.daemon?.logs() ?? "").split("\n").filter((l) => {
-    try {
-      return msg.test(JSON.parse(l).msg);
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** A member whose state directory is an ext4 file system of its own, started. */
 async function memberOnExt4(name: string): Promise<[Member, Ext4]> {
   const m = await newMember(name);
@@ -178,7 +168,7 @@ faultTest(
       await issueToken(a1, "owed"); // a token a2 must store
       await eventually(
         "a2 failing to store it",
-        () => Promise.resolve(lines(a2, /persist/).length > 0),
+        () => Promise.resolve(logLines(a2, /persist/).length > 0),
       );
       // A join needs a2's claim (a majority of two): a2 cannot write it, and says why.
       const token = await issueToken(a1, j.name);
@@ -189,9 +179,9 @@ faultTest(
       await sleep(3000);
       assert.equal(await names(a2), ["a1:ONLINE", "a2:ONLINE"], "a2 still serving");
       assert.equal(await names(a1), ["a1:ONLINE", "a2:ONLINE"], "no half member");
-      const logged = lines(a2, /persist/);
+      const logged = logLines(a2, /persist/);
       assert.is(logged.length, 1, `one line for a run of failures:\n${logged.join("\n")}`);
-      assert.equal(lines(a2, /internal error/), [], "no internal error");
+      assert.equal(logLines(a2, /internal error/), [], "no internal error");
       // Restarted on it: stops saying so, not with the file system's bare error.
       await stop(a2);
       const again = startDaemonProcess(daemonArgs(a2));

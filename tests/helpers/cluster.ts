@@ -256,6 +256,17 @@ export function isClean(m: Member): boolean {
   return ["daemon.json", "cluster.crt", "cluster.key"].every((f) => !existsSync(join(m.dir, f)));
 }
 
+/** The log lines (JSON) of `m`'s daemon whose message matches `msg`. */
+export function logLines(m: Member, msg: RegExp): string[] {
+  return (m.daemon?.logs() ?? "").split("\n").filter((l) => {
+    try {
+      return msg.test(JSON.parse(l).msg);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Reads a file of the member's state directory. */
 export function stateFile(m: Member, file: string): string {
   return readFileSync(join(m.dir, file), "utf8");
