@@ -1,9 +1,10 @@
 /**
- * A join's `daemon.json`: prepared beside the file while the joiner's network starts, synced,
- * and put in place by one rename at the commit; with the seed of the view it was handed, which
- * stays in it until the store holds that view (see `join_view.ts`). Apart from `state_dir.ts`,
- * whose paths every CLI command reads: these need the file system's promises, which a command
- * that only talks to a daemon should not load.
+ * Writing `daemon.json` durably: a bootstrap's ({@link writeDaemonConfig}), and a join's,
+ * prepared beside the file while the joiner's network starts, synced, and put in place by one
+ * rename at the commit, with the seed of the view it was handed, which stays in it until the
+ * store holds that view (see `join_view.ts`). Apart from `state_dir.ts`, whose paths every CLI
+ * command reads: these need the file system's promises, which a command that only talks to a
+ * daemon should not load.
  *
  * @module
  */
@@ -12,6 +13,28 @@ import process from "node:process";
 import type { JsonValue } from "../cluster/membership.ts";
 import { files } from "../files.ts";
 import { configText, type DaemonConfig, readDaemonConfig, type StatePaths } from "./state_dir.ts";
+
+/**
+ * Writes `daemon.json` atomically and durably, off the event loop: temporary file, fsync,
+ * rename, fsync of the directory. Without the fsync before the rename, a file system that
+ * turned read-only after an I/O error (or an operating-system crash) seconds after a bootstrap
+ * left a `daemon.json` of zeros, which the restart refused as "not valid JSON". A failed write
+ * removes its temporary file.
+ */
+export async function writeDaemonConfig(paths: StatePaths, config: DaemonConfig): Promise<void> {
+  const tmp = `${paths.config}.${process.pid}.tmp`;
+  try {
+    await files().writeFile(tmp, configText(config), { mode: 0o600 });
+    await files().sync(tmp);
+    await files().rename(tmp, paths.config);
+  } catch (err) {
+    await files().rm(tmp, { force: true }).catch(() => {}); // torn (a full disk): no use
+    throw err;
+  }
+  try {
+    await files().sync(paths.dir); // the rename; best effort, as not every platform can
+  } catch { /* see above */ }
+}
 
 /** Where a join prepares its `daemon.json` (see {@link prepareDaemonConfig}). */
 function preparedPath(paths: StatePaths): string {

@@ -26,7 +26,6 @@ import {
 } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import process from "node:process";
-import { files } from "../files.ts";
 import {
   describeDiskFault,
   DiskError,
@@ -300,28 +299,6 @@ export function readDaemonConfig(paths: StatePaths): DaemonConfig | undefined {
 /** The text of `daemon.json` holding `config` (and anything a join keeps beside it). */
 export const configText = (config: DaemonConfig & { join_seed?: unknown }): string =>
   JSON.stringify(config, null, 2) + "\n";
-
-/**
- * Writes `daemon.json` atomically and durably, off the event loop: temporary file, fsync,
- * rename, fsync of the directory. Without the fsync before the rename, a file system that
- * turned read-only after an I/O error (or an operating-system crash) seconds after a bootstrap
- * left a `daemon.json` of zeros, which the restart refused as "not valid JSON". A failed write
- * removes its temporary file.
- */
-export async function writeDaemonConfig(paths: StatePaths, config: DaemonConfig): Promise<void> {
-  const tmp = `${paths.config}.${process.pid}.tmp`;
-  try {
-    await files().writeFile(tmp, configText(config), { mode: 0o600 });
-    await files().sync(tmp);
-    await files().rename(tmp, paths.config);
-  } catch (err) {
-    await files().rm(tmp, { force: true }).catch(() => {}); // torn (a full disk): no use
-    throw err;
-  }
-  try {
-    await files().sync(paths.dir); // the rename; best effort, as not every platform can
-  } catch { /* see above */ }
-}
 
 /** Removes `daemon.json`, returning the member to the uninitialised state. */
 export function removeDaemonConfig(paths: StatePaths): void {

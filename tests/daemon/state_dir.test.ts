@@ -19,8 +19,8 @@ import {
   removeDaemonConfig,
   type StatePaths,
   statePaths,
-  writeDaemonConfig,
 } from "../../lib/daemon/state_dir.ts";
+import { writeDaemonConfig } from "../../lib/daemon/join_config.ts";
 import { InvalidInputError, LockedError } from "../../lib/errors.ts";
 import { moduleCommand } from "../../lib/runtime.ts";
 import { removeDir, spawnTracked, tempDir } from "../helpers/process.ts";

@@ -20,7 +20,7 @@ import { loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
 import { startNetwork } from "../network_start.ts";
 import type { ControlRequest } from "../service.ts";
-import { writeDaemonConfig } from "../state_dir.ts";
+import { writeDaemonConfig } from "../join_config.ts";
 import { clearLeftovers } from "./wipe.ts";
 
 /** The key pairs a bootstrap writes (or keeps), in the state directory. */
