@@ -140,15 +140,18 @@ const NO_SPACE_CODES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "SQLITE
  * with code `ENOSPC` or `EDQUOT`, SQLite's `SQLITE_FULL`, or a {@link NoSpaceError}.
  */
 export function isNoSpace(err: unknown): boolean {
+  return codeInChain(err, "E_NO_SPACE", NO_SPACE_CODES) !== undefined;
+}
+
+/** The first `code` in `err`'s `cause` chain (5 deep) that is `own` or one of `codes`. */
+function codeInChain(err: unknown, own: string, codes: ReadonlySet<string>): string | undefined {
   let current: unknown = err;
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
     const { code } = current as Error & { code?: unknown };
-    if (typeof code === "string" && (code === "E_NO_SPACE" || NO_SPACE_CODES.has(code))) {
-      return true;
-    }
+    if (typeof code === "string" && (code === own || codes.has(code))) return code;
     current = (current as { cause?: unknown }).cause;
   }
-  return false;
+  return undefined;
 }
 
 /**
@@ -173,15 +176,7 @@ const DISK_FAULT_CODES: ReadonlySet<string> = new Set(["EROFS", "EIO"]);
  * `undefined` for anything else (a full disk is {@link isNoSpace}).
  */
 export function diskFault(err: unknown): string | undefined {
-  let current: unknown = err;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    const { code } = current as Error & { code?: unknown };
-    if (typeof code === "string" && (code === "E_DISK" || DISK_FAULT_CODES.has(code))) {
-      return code;
-    }
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
+  return codeInChain(err, "E_DISK", DISK_FAULT_CODES);
 }
 
 /**

@@ -49,29 +49,26 @@ export function diskMessage(code: string): string {
 export function errorResponse(err: unknown, logger: Logger, request?: Request): Response {
   if (err instanceof StructError) return failure(400, describeStructError(err));
   if (isCohortError(err)) return failure(err.status, err.message);
-  if (isNoSpace(err)) {
-    // A full disk is the operator's to fix, not a fault of ours: say so (not a bare 500).
+  // A full disk, a read-only file system (ext4 remounts itself so after an I/O error) or EIO is
+  // the operator's to fix, not a fault of ours: a 507 that says so (not a bare 500).
+  const noSpace = isNoSpace(err);
+  const fault = noSpace ? undefined : diskFault(err);
+  if (noSpace || fault !== undefined) {
     const e = err as { code?: unknown; syscall?: unknown };
-    logger.warn("Request failed: no space left on the member's disk", {
-      method: request?.method,
-      path: request ? new URL(request.url).pathname : undefined,
-      error_code: e.code,
-      syscall: e.syscall,
-    });
-    const failed = new NoSpaceError(NO_SPACE_MESSAGE);
-    return failure(failed.status, failed.message);
-  }
-  const fault = diskFault(err);
-  if (fault) {
-    // EROFS (ext4 remounts itself read-only after an I/O error) or EIO: the operator's to fix.
-    const e = err as { code?: unknown; syscall?: unknown };
-    logger.warn("Request failed: the member's disk refuses writes or fails", {
-      method: request?.method,
-      path: request ? new URL(request.url).pathname : undefined,
-      error_code: e.code,
-      syscall: e.syscall,
-    });
-    const failed = new DiskError(diskMessage(fault));
+    logger.warn(
+      fault === undefined
+        ? "Request failed: no space left on the member's disk"
+        : "Request failed: the member's disk refuses writes or fails",
+      {
+        method: request?.method,
+        path: request ? new URL(request.url).pathname : undefined,
+        error_code: e.code,
+        syscall: e.syscall,
+      },
+    );
+    const failed = fault === undefined
+      ? new NoSpaceError(NO_SPACE_MESSAGE)
+      : new DiskError(diskMessage(fault));
     return failure(failed.status, failed.message);
   }
   // Only the error's class and code are logged: messages of driver errors can embed bound
