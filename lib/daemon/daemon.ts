@@ -47,6 +47,7 @@ import type {
   TokenInfo,
   UpgradeReport,
 } from "./service.ts";
+import { checkSocketPath } from "../net/socket_path.ts";
 import { acquireLock, ensureStateDir, type StatePaths, statePaths } from "./state_dir.ts";
 import { JoinTokens } from "./tokens.ts";
 import { type TokenClaim, TokenClaims } from "./token_claims.ts";
@@ -91,7 +92,8 @@ export interface Daemon extends MemberService, AppStore {
  * `databaseUrl: ":memory:"` to run a whole member on a simulated clock.
  *
  * @throws {LockedError} when another daemon uses the state directory.
- * @throws {InvalidInputError} for invalid extension names, app version or configuration.
+ * @throws {InvalidInputError} for invalid extension names, app version or configuration, or a
+ *   state directory too long for its control socket.
  * @throws {IncompatibleError} when the upgrade gate refuses this start.
  */
 export async function startDaemon(
@@ -104,6 +106,7 @@ export async function startDaemon(
     // Validate configuration before touching the state directory, so a typo changes nothing.
     const registry = ExtensionRegistry.create(options.extensions ?? []);
     checkAppVersion(options.appVersion ?? DEFAULT_APP_VERSION, "appVersion");
+    if (env.controlSocket) checkSocketPath(paths.socket);
     ensureStateDir(paths);
     const release = acquireLock(paths);
     daemon = new MemberDaemon(paths, registry, options, env, release);

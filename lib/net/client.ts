@@ -10,6 +10,7 @@ import type { Agent as HttpAgent, ClientRequest, IncomingMessage, RequestOptions
 import type { Agent as HttpsAgent, request as HttpsRequestFn } from "node:https";
 import { ForbiddenError, isCohortError, UnavailableError } from "../errors.ts";
 import type { PinnedTlsOptions } from "./pin.ts";
+import { checkSocketPath } from "./socket_path.ts";
 
 export type { PinnedTlsOptions } from "./pin.ts";
 
@@ -85,9 +86,18 @@ const NOT_PINNED = new Set([
  *   `Cannot reach the cohort daemon at "<path>": is it running?`), the exchange times out, or the
  *   answer is too large or malformed JSON
  * @throws {ForbiddenError} when a pinned peer presents another certificate
+ * @throws {InvalidInputError} when a unix socket's path is too long to dial (`checkSocketPath`)
  */
 export function requestJson(req: UnixRequest | HttpsRequest): Promise<JsonResponse> {
-  if ("socketPath" in req) return exchange(req);
+  if ("socketPath" in req) {
+    // A path too long for a socket is a mistake in the state directory, not a daemon not running.
+    try {
+      checkSocketPath(req.socketPath);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return exchange(req);
+  }
   // Loaded on first use: TLS is no cost of a CLI command that only talks to its local daemon.
   return import("node:https").then(({ request }) => exchange(req, request));
 }

@@ -28,6 +28,7 @@ import {
   UNIX_LIMITS,
 } from "./limits.ts";
 import { joinHostPort } from "./names.ts";
+import { checkSocketPath } from "./socket_path.ts";
 import { tieTcpReadsToTls } from "./tls_flow.ts";
 
 export type { FetchHandler, RequestContext } from "./adapter.ts";
@@ -125,12 +126,14 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<Listener> 
  * Serves `handler` over HTTP on a unix socket at `path` with permission bits `mode`. A leftover
  * socket file is removed only when nothing answers on it.
  *
+ * @throws {InvalidInputError} when `path` is too long for a Unix socket (`checkSocketPath`)
  * @throws {LockedError} when another process is listening on `path`
  * @throws {UnavailableError} when `path` exists but is not a socket, or cannot be bound
  */
 export async function serveUnix(options: ServeUnixOptions): Promise<Listener> {
   const logger = options.logger ?? silentLogger;
   const path = options.path;
+  checkSocketPath(path);
   await reclaimStaleSocket(path, logger);
   const server = createHttpServer();
   noIdleTimeoutOfNode(server);

@@ -2,9 +2,18 @@
  * End to end, with real daemon processes: the state directory. Its lock after a `kill -9`: the
  * pid in `daemon.pid` may belong to another process by the time the member restarts (pids are
  * reused, and after a reboot they start over); only a cohort daemon that took the lock keeps a
- * restart out. Its modes: a directory that exists with looser ones is tightened at start.
+ * restart out. Its modes: a directory that exists with looser ones is tightened at start. Its
+ * path's length: the control socket's path must fit a Unix socket address (107 bytes on Linux).
  */
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -21,6 +30,7 @@ import {
   stopMembers,
 } from "../helpers/cluster.ts";
 import {
+  cohort,
   exitOf,
   removeDir,
   spawnTracked,
@@ -94,6 +104,42 @@ test("a daemon refuses a state directory shared with other users (sticky bit, as
     assert.is(statSync(dir).mode & 0o7777, 0o1777);
   } finally {
     removeDir(dir);
+  }
+});
+
+test("a state directory too long for its control socket is refused before anything is made, by the daemon and by the CLI", async () => {
+  const base = tempDir();
+  // 93 bytes: "DIR/control.socket" is 108 bytes, one more than a Unix socket's path holds.
+  const dir = join(base, "d".repeat(93 - base.length - 1));
+  assert.is(dir.length, 93);
+  try {
+    const d = startDaemonProcess(["--state-dir", dir]);
+    assert.is(await exitOf(d, "the daemon"), 2, "bad input: exit code 2");
+    const expected = `"${dir}/control.socket" is 108 bytes long; a Unix socket's path holds ` +
+      "at most 107: use a state directory of at most 92 bytes";
+    assert.match(d.logs(), expected);
+    // Nothing made: no database, no socket bound at a truncated path (Node bound "contro…").
+    assert.not.ok(existsSync(dir), `nothing made: ${existsSync(dir) ? readdirSync(dir) : ""}`);
+    const list = await cohort(["cluster", "list", "--state-dir", dir]);
+    assert.is(list.code, 2, `cluster list: ${list.stderr}`);
+    assert.match(list.stderr, expected);
+    // One byte shorter fits: the daemon serves its socket there.
+    const fits = join(base, "d".repeat(92 - base.length - 1));
+    const ok = startDaemonProcess(["--state-dir", fits]);
+    try {
+      await waitForSocket(fits, ok, 10_000);
+      const answer = await cohort(["cluster", "list", "--state-dir", fits]);
+      assert.match(
+        answer.stderr,
+        "Database is not yet initialized",
+        `an uninitialised member answers: ${answer.stderr}`,
+      );
+    } finally {
+      ok.child.kill("SIGKILL");
+      await exitOf(ok, "the daemon").catch(() => {});
+    }
+  } finally {
+    removeDir(base);
   }
 });
 
