@@ -22,7 +22,7 @@ import {
   type Struct,
   unknown,
 } from "superstruct";
-import { addressProblem, memberNameProblem } from "../lib/cluster/address.ts";
+import { addressProblem, canonicalAddress, memberNameProblem } from "../lib/cluster/address.ts";
 import { SQL_TIMEOUT_MS } from "../lib/store/sql_console.ts";
 import { appVersionProblem } from "../lib/cluster/app_version.ts";
 import { isClaimRound, isSha256Hex } from "../lib/cluster/token.ts";
@@ -41,8 +41,15 @@ function recordOf<K extends string, V, VS>(
 /** A member name: a DNS name (see `memberNameProblem`). */
 export const MemberName = refine(string(), "member name", (v) => memberNameProblem(v) ?? true);
 
-/** A `host:port` address. */
-export const Address = refine(string(), "address", (v) => addressProblem(v) ?? true);
+/**
+ * A `host:port` address, taken in its one spelling (`canonicalAddress`): a member stored and
+ * compared under another spelling of an address would be a second member at that address.
+ */
+export const Address = coerce(
+  refine(string(), "address", (v) => addressProblem(v) ?? true),
+  string(),
+  (v) => canonicalAddress(v) ?? v,
+);
 
 /** An app version string (see `appVersionProblem`). */
 export const AppVersion = refine(string(), "app version", (v) => appVersionProblem(v) ?? true);

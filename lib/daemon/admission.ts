@@ -8,6 +8,7 @@ import { compareExtensions, describeComparison } from "../cluster/extensions.ts"
 import { compareVersions, describeVersions, type MemberVersion } from "../cluster/compat.ts";
 import type { RosterEntry, TokenEntry } from "../cluster/roster.ts";
 import { ConflictError, ForbiddenError, IncompatibleError } from "../errors.ts";
+import { sameAddress } from "../cluster/address.ts";
 import { certificateNames } from "../net/certificates.ts";
 import type { JoinRequest } from "./service.ts";
 
@@ -81,8 +82,10 @@ export function checkAdmission(ctx: AdmissionContext): void {
   if (ctx.roster.has(request.name)) {
     throw new ConflictError(`A member named "${request.name}" already exists`);
   }
+  // Compared in their one spelling: a record written before addresses were canonicalised may
+  // hold another spelling of the joiner's address.
   for (const [name, member] of ctx.roster) {
-    if (member.address === request.address) {
+    if (sameAddress(member.address, request.address)) {
       throw new ConflictError(`Address ${request.address} is already used by member "${name}"`);
     }
   }

@@ -18,8 +18,8 @@ const V4 = `(?:${V4_PART}\\.){3}${V4_PART}`;
 const H = "[0-9A-Fa-f]{1,4}";
 
 /**
- * An IPv6 address as `node:net` `isIP` accepts it: eight groups, or fewer around one `::`, the
- * last two groups possibly written as IPv4, optionally followed by a `%zone`.
+ * An IPv6 address as `node:net` `isIP` accepts it, without a zone index: eight groups, or fewer
+ * around one `::`, the last two groups possibly written as IPv4.
  */
 function ipv6(): string {
   const forms = [`(?:${H}:){7}${H}`, `(?:${H}:){6}${V4}`];
@@ -30,11 +30,11 @@ function ipv6(): string {
     if (a <= 5) right.unshift(`(?:${H}:){0,${5 - a}}${V4}`);
     forms.push(`${left}::(?:${right.join("|")})`);
   }
-  return `(?:${forms.join("|")})(?:%[-0-9A-Za-z.:]+)?`;
+  return `(?:${forms.join("|")})`;
 }
 
-/** A port from 1 to 65535, leading zeros allowed (the rule reads the digits as a number). */
-const PORT = "0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|" +
+/** A port from 1 to 65535, without leading zeros. */
+const PORT = "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|" +
   "6553[0-5])";
 
 /** Schemas by refinement name; `examples[0]` is what probes of a list of such values use. */
@@ -50,11 +50,13 @@ export const REFINEMENTS: Readonly<Record<string, JsonSchema>> = {
   },
   address: {
     type: "string",
-    // An IPv4 address is a DNS name too; a bracketed host may be an IPv6 address or a name.
+    // A name whose last label a resolver reads as a number (`127.1`, `0x7f.1`) is not a name.
     pattern:
-      `^(?:(?=[^:]{1,253}:)${DNS_NAME}|\\[(?:${ipv6()}|(?=[^\\]]{1,253}\\])${DNS_NAME})\\]):${PORT}$`,
-    description: '"host:port": an IPv4 address, a DNS name or a bracketed IPv6 address, ' +
-      "and a port from 1 to 65535",
+      `^(?:${V4}|(?!(?:[^:]*\\.)?(?:[0-9]+|0[xX][0-9A-Fa-f]*):)(?=[^:]{1,253}:)${DNS_NAME}|` +
+      `\\[${ipv6()}\\]):${PORT}$`,
+    description: '"host:port": an IPv4 address (four numbers 0 to 255 without leading zeros), a ' +
+      "DNS name whose last label is not a number, or a bracketed IPv6 address without a zone " +
+      "index; and a port from 1 to 65535 without leading zeros",
     examples: ["10.0.0.1:9001"],
   },
   "SHA-256 hex digest": {

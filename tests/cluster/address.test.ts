@@ -3,7 +3,10 @@ import * as assert from "uvu/assert";
 import {
   addressProblem,
   advertisedAddressProblem,
+  canonicalAddress,
   memberNameProblem,
+  parseAddress,
+  sameAddress,
   splitHostPort,
 } from "../../lib/cluster/address.ts";
 
@@ -37,11 +40,15 @@ test("advertisedAddressProblem() refuses hosts other members cannot dial", () =>
     ["0.1.2.3:9000", /unspecified/],
     ["[::]:9000", /unspecified \(::\)/],
     ["[0:0:0:0:0:0:0:0]:9000", /unspecified \(::\)/],
-    ["[::ffff:0.0.0.0]:9000", /unspecified/],
     ["224.0.0.1:9000", /multicast/],
     ["239.255.255.250:9000", /multicast/],
     ["[ff02::1]:9000", /multicast/],
-    ["[::ffff:224.0.0.1]:9000", /multicast/],
+    [
+      "[::ffff:127.0.0.1]:9101",
+      /^host is an IPv4-mapped IPv6 address: give the IPv4 address, 127\.0\.0\.1:9101$/,
+    ],
+    ["[::FFFF:7f00:1]:9101", /IPv4-mapped.*127\.0\.0\.1:9101/],
+    ["[0:0:0:0:0:ffff:a00:1]:1", /IPv4-mapped.*10\.0\.0\.1:1/],
     ["255.255.255.255:9000", /reserved or broadcast/],
     ["240.0.0.1:9000", /reserved or broadcast/],
     ["127.0.0.1:0", /port must be/],
@@ -51,7 +58,7 @@ test("advertisedAddressProblem() refuses hosts other members cannot dial", () =>
     assert.match(advertisedAddressProblem(a) ?? "", /^(host is|port must)/, a);
   }
   for (
-    const a of ["127.0.0.1:9000", "10.1.2.3:1", "[::1]:9000", "[fe80::1%eth0]:9", "h.example:9"]
+    const a of ["127.0.0.1:9000", "10.1.2.3:1", "[::1]:9000", "[fe80::1]:9", "h.example:9"]
   ) {
     assert.is(advertisedAddressProblem(a), undefined, a);
   }
@@ -61,6 +68,91 @@ test("splitHostPort() unbrackets IPv6 and refuses a bare one", () => {
   assert.equal(splitHostPort("[::1]:9"), { host: "::1", port: 9 });
   assert.equal(splitHostPort("10.0.0.1:9"), { host: "10.0.0.1", port: 9 });
   assert.is(splitHostPort("::1:9"), undefined);
+});
+
+test("parseAddress() gives every spelling of an IPv6 address one (RFC 5952)", () => {
+  const same: [string, string][] = [
+    ["[::1]:9101", "[::1]:9101"],
+    ["[0:0:0:0:0:0:0:1]:9101", "[::1]:9101"],
+    ["[0::1]:9101", "[::1]:9101"],
+    ["[0000:0000::0001]:9101", "[::1]:9101"],
+    ["[FE80::ABCD]:9101", "[fe80::abcd]:9101"],
+    ["[2001:DB8:0:0:1:0:0:1]:9101", "[2001:db8::1:0:0:1]:9101"],
+    ["[2001:db8:0:1:1:1:1:1]:9101", "[2001:db8:0:1:1:1:1:1]:9101"],
+  ];
+  for (const [given, one] of same) {
+    assert.equal(parseAddress(given), {
+      address: one,
+      host: one.slice(1, one.lastIndexOf("]")),
+      port: 9101,
+    }, given);
+    assert.is(canonicalAddress(given), one, given);
+  }
+});
+
+test("parseAddress() keeps IPv4 and lower-cases host names", () => {
+  assert.equal(parseAddress("127.0.0.1:9101"), {
+    address: "127.0.0.1:9101",
+    host: "127.0.0.1",
+    port: 9101,
+  });
+  assert.equal(parseAddress("LocalHost:9101"), {
+    address: "localhost:9101",
+    host: "localhost",
+    port: 9101,
+  });
+  assert.is(canonicalAddress("Node-1.Example.COM:1"), "node-1.example.com:1");
+});
+
+test("parseAddress() refuses spellings that are not one address, naming the rule", () => {
+  const refused: [string, RegExp][] = [
+    ["[fe80::1%eth0]:9101", /^host must not have a zone index \(%eth0\)/],
+    ["[::1%25lo]:9101", /zone index/],
+    [
+      "127.000.000.001:9101",
+      /^host "127\.000\.000\.001" must be an IPv4 address as four numbers 0 to 255 without leading zeros/,
+    ],
+    ["0127.0.0.1:9101", /IPv4 address as four numbers/],
+    ["127.1:9101", /IPv4 address as four numbers/],
+    ["2130706433:9101", /IPv4 address as four numbers/],
+    ["0x7f.0.0.1:9101", /IPv4 address as four numbers/],
+    ["host.0x1:9101", /IPv4 address as four numbers/],
+    [
+      "127.0.0.1:09101",
+      /^port must be a whole number from 1 to 65535, without a sign or leading zeros$/,
+    ],
+    ["127.0.0.1:+9101", /^port must be/],
+    ["[::1]:0009101", /^port must be/],
+    ["127.0.0.1: 9101", /^port must be/],
+    ["127.0.0.1:", /^port must be/],
+    ["[127.0.0.1]:9101", /^host in brackets must be an IPv6 address$/],
+    ["[h.example]:9101", /^host in brackets must be an IPv6 address$/],
+    ["[1:2:3:4:5:6:7:8:9]:1", /^host in brackets must be an IPv6 address$/],
+    ["::1:9101", /host:port/],
+    ["[::1]9101", /host:port/],
+  ];
+  for (const [a, why] of refused) {
+    const parsed = parseAddress(a);
+    assert.ok("problem" in parsed, a);
+    assert.match((parsed as { problem: string }).problem, why, a);
+    assert.is(canonicalAddress(a), undefined, a);
+    assert.is(addressProblem(a), (parsed as { problem: string }).problem, a);
+    assert.is(advertisedAddressProblem(a), (parsed as { problem: string }).problem, a);
+  }
+});
+
+test("an IPv4-mapped IPv6 address is an address, in its one spelling, but not a member's", () => {
+  assert.is(canonicalAddress("[::FFFF:127.0.0.1]:1"), "[::ffff:7f00:1]:1");
+  assert.match(advertisedAddressProblem("[::ffff:7f00:1]:1")!, /IPv4-mapped/);
+});
+
+test("sameAddress() compares the one spelling, and unparsable addresses as written", () => {
+  assert.ok(sameAddress("[::1]:9101", "[0:0:0:0:0:0:0:1]:9101"));
+  assert.ok(sameAddress("LOCALHOST:1", "localhost:1"));
+  assert.not.ok(sameAddress("[::1]:9101", "[::1]:9102"));
+  assert.not.ok(sameAddress("127.0.0.1:9101", "[::1]:9101"));
+  assert.ok(sameAddress("junk", "junk"));
+  assert.not.ok(sameAddress("junk", "[::1]:9101"));
 });
 
 test.run();

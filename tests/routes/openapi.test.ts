@@ -144,6 +144,11 @@ const ARBITRARY: Record<string, fc.Arbitrary<string>> = {
   "member name": nameLike,
   address: fc.oneof(
     fc.tuple(hostLike, portLike).map(([h, p]) => `${h}:${p}`),
+    // Valid hosts with valid ports, so the rule's accepting side is reached as often.
+    fc.tuple(
+      fc.oneof(fc.ipV4(), fc.domain(), fc.ipV6().map((h) => `[${h}]`)),
+      fc.integer({ min: 1, max: 65535 }),
+    ).map(([h, p]) => `${h}:${p}`),
     fc.string({ maxLength: 30 }),
   ),
   "app version": fc.oneof(

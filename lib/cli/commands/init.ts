@@ -69,6 +69,8 @@ export const initCommand: Command = {
 Initialises the local daemon as member NAME serving on ADDRESS (host:port): either as the
 first member of a new cluster (--bootstrap) or by joining an existing one with a join token.
 ADDRESS is the address other members dial: not 0.0.0.0, ::, a multicast address or port 0.
+The member keeps it in one spelling (IPv6 as "[::1]:9000", lower case); IPv4 is four numbers
+without leading zeros, and IPv4-mapped IPv6 addresses and zone indexes are refused.
 
 A token given as --token TOKEN is visible to every user of the machine (ps, /proc) while the
 command runs: prefer --token - (standard input), --token-file PATH, or the environment variable
