@@ -127,13 +127,48 @@ function restart(
   return sim.start(name, { stateDir: dir, databaseUrl: undefined, ...options }, logger);
 }
 
+/** A restart {@link restartAsking} started: the member, and what it logged and asked. */
+interface Restarted {
+  daemon: Daemon;
+  /** Its log lines, parsed. */
+  lines: Record<string, unknown>[];
+  /** The members it asked whether it was removed, by address, in order. */
+  asked: string[];
+  /** When (simulated ms) each of those questions was sent. */
+  askedAt: number[];
+  /** When (simulated ms) the restart began. */
+  started: number;
+}
+
+/**
+ * Restarts member `name` from `dir` with `lan` timing (unless `options` says otherwise),
+ * recording its log lines and its questions whether it was removed ({@link questionsTo}).
+ */
+async function restartAsking(
+  sim: MemoryCluster,
+  name: string,
+  dir: string,
+  options: Partial<DaemonOptions> = {},
+): Promise<Restarted> {
+  const asked: string[] = [];
+  const askedAt: number[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const started = sim.clock.now();
+  const daemon = await restart(sim, name, dir, lines, {
+    gossipPreset: "lan",
+    ...options,
+    peers: questionsTo(sim, name, asked, askedAt),
+  });
+  return { daemon, lines, asked, askedAt, started };
+}
+
 test("a restart that every member answered asks none of them whether it was removed", async ({ sim, dir }) => {
   const daemons = await form(sim, 4, dir);
   await sim.drive(daemons[3].stop());
   await sim.run(1000);
-  const asked: string[] = [];
-  const lines: Record<string, unknown>[] = [];
-  const again = await restart(sim, "m4", dir, lines, { peers: questionsTo(sim, "m4", asked) });
+  const { daemon: again, asked, lines } = await restartAsking(sim, "m4", dir, {
+    gossipPreset: "local",
+  });
   assert.is(again.status(), "online");
   assert.equal(asked, [], "members that answered its push-pull were asked");
   const rejoined = lines.find((l) => l.msg === "Rejoined the cluster");
@@ -158,9 +193,9 @@ test("a member removed while down learns it from the member holding the tombston
   await sim.run(2000);
   assert.is(m1.removalOf("m3", old.fingerprint).removed, true, "m1 holds the tombstone");
   assert.equal(m2.removalOf("m3", old.fingerprint), { removed: false }, "m2 still lists m3");
-  const asked: string[] = [];
-  const lines: Record<string, unknown>[] = [];
-  const again = await restart(sim, "m3", dir, lines, { peers: questionsTo(sim, "m3", asked) });
+  const { daemon: again, asked, lines } = await restartAsking(sim, "m3", dir, {
+    gossipPreset: "local",
+  });
   assert.ok(
     await sim.until(() => again.status() === "uninitialized", 30_000),
     `m3 is ${again.status()}`,
@@ -180,10 +215,8 @@ test("a member removed while down resets on the first tombstone, not once its pu
   refuseUntrusted(sim, [m1, m2], memberAddress(3), old.fingerprint);
   await sim.drive(m1.removeMember("m3", true));
   await sim.run(2000);
-  const lines: Record<string, unknown>[] = [];
   // `lan`: an unanswered push-pull times out after 10 s; the others refuse m3's frames.
-  const started = sim.clock.now();
-  const again = await restart(sim, "m3", dir, lines, { gossipPreset: "lan" });
+  const { daemon: again, lines, started } = await restartAsking(sim, "m3", dir);
   assert.ok(await sim.until(() => again.status() === "uninitialized", 30_000), again.status());
   const removedAt = lines.find((l) => l.msg === "Phase changed" && l.to === "removed")?.time;
   assert.type(removedAt, "number");
@@ -209,13 +242,8 @@ test("a member removed while down asks a member that refuses its certificate at 
   await sim.drive(m1.removeMember("m3", true));
   await sim.run(2000);
   assert.is(m2.removalOf("m3", old.fingerprint).removed, true, "m2 holds the tombstone too");
-  const asked: string[] = [];
-  const askedAt: number[] = [];
-  const lines: Record<string, unknown>[] = [];
-  const again = await restart(sim, "m3", dir, lines, {
-    gossipPreset: "lan",
+  const { daemon: again, askedAt, lines } = await restartAsking(sim, "m3", dir, {
     gossip: refusals.gossip,
-    peers: questionsTo(sim, "m3", asked, askedAt),
   });
   assert.ok(await sim.until(() => again.status() === "uninitialized", 30_000), again.status());
   assert.ok(refusedAt.length > 0, "no dial of m3 was refused");
@@ -245,14 +273,7 @@ test("a restart asks a remembered member that is down at once, its push-pull ref
     to === a4 && from !== a2 && (f as { t?: string; r?: boolean }).t === "pp" &&
     (f as { r?: boolean }).r === true
   );
-  const asked: string[] = [];
-  const askedAt: number[] = [];
-  const lines: Record<string, unknown>[] = [];
-  const started = sim.clock.now();
-  const again = await restart(sim, "m4", dir, lines, {
-    gossipPreset: "lan",
-    peers: questionsTo(sim, "m4", asked, askedAt),
-  });
+  const { daemon: again, asked, askedAt, started } = await restartAsking(sim, "m4", dir);
   sim.net.dropWhere(undefined);
   assert.is(again.status(), "online");
   const i = asked.indexOf(a2);
@@ -277,14 +298,7 @@ test("a restart whose push-pulls are all answered late (a loaded machine), none 
   // Every frame takes 350 ms: the first push-pull answer comes about 700 ms after the restart
   // began, past ASK_WITHOUT_ANSWER_MS (as on a busy 2-core machine: 900 ms), within ASK_SILENT_MS.
   sim.net.setLatency(350);
-  const asked: string[] = [];
-  const askedAt: number[] = [];
-  const lines: Record<string, unknown>[] = [];
-  const started = sim.clock.now();
-  const again = await restart(sim, "m4", dir, lines, {
-    gossipPreset: "lan",
-    peers: questionsTo(sim, "m4", asked, askedAt),
-  });
+  const { daemon: again, asked, askedAt, lines, started } = await restartAsking(sim, "m4", dir);
   sim.net.setLatency(0.25);
   assert.is(again.status(), "online");
   const rejoined = lines.find((l) => l.msg === "Rejoined the cluster");
@@ -323,13 +337,8 @@ test("a member removed while down, refused late (a loaded machine), asks every m
   await sim.drive(m1.removeMember("m3", true));
   await sim.run(2000);
   assert.is(m2.removalOf("m3", old.fingerprint).removed, true, "m2 holds the tombstone too");
-  const asked: string[] = [];
-  const askedAt: number[] = [];
-  const lines: Record<string, unknown>[] = [];
-  const again = await restart(sim, "m3", dir, lines, {
-    gossipPreset: "lan",
+  const { daemon: again, asked, askedAt, lines } = await restartAsking(sim, "m3", dir, {
     gossip: refusals.gossip,
-    peers: questionsTo(sim, "m3", asked, askedAt),
   });
   assert.ok(await sim.until(() => again.status() === "uninitialized", 30_000), again.status());
   assert.is(refusedAt.length, 1, "m1's refusal was not reported");
@@ -359,12 +368,7 @@ test("a restart whose first push-pull answer came at once asks none of the other
     }
     return false;
   });
-  const asked: string[] = [];
-  const lines: Record<string, unknown>[] = [];
-  const again = await restart(sim, "m4", dir, lines, {
-    gossipPreset: "lan",
-    peers: questionsTo(sim, "m4", asked),
-  });
+  const { daemon: again, asked, lines } = await restartAsking(sim, "m4", dir);
   sim.net.dropWhere(undefined);
   assert.is(again.status(), "online");
   const rejoined = lines.find((l) => l.msg === "Rejoined the cluster")!;
