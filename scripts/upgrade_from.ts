@@ -9,13 +9,19 @@
  * first step the upgraded member first starts with one more extension and must wait (not
  * ready, the others showing the upgrade), then starts with the cluster's extensions and serves.
  *
- * Usage: `npx tsx scripts/upgrade_from.ts <git-ref> [--members N] [--prev-dir DIR] [--keep]`
+ * Usage: `npx tsx scripts/upgrade_from.ts <git-ref> [--members N] [--runtime R] [--prev-dir DIR]
+ * [--keep]`
  * - `<git-ref>`: the older build; it is checked out in a temporary git worktree and built there
  *   (`npm run build`) with this tree's node_modules, which needs an equal package-lock.json.
  * - `--prev-dir DIR`: use an already built checkout of the older build instead (no git, no build).
  * - `--members N`: cluster size, 2 to 9 (default 3).
+ * - `--runtime node|deno|mixed`: what runs each build's daemons and commands (default node):
+ *   `node dist/mod.js` or `deno run -A mod.ts` of its checkout; `mixed` alternates them (u1 under
+ *   Node, u2 under Deno, …) and each upgraded member switches runtime, as when an app moves from
+ *   one runtime to the other during an upgrade.
  * - `--keep`: keep the temporary worktree (its path is printed) for another run.
- * Needs this tree's `dist/` (`npm run build`). Exit 0 when every check held, 1 otherwise.
+ * Needs this tree's `dist/` (`npm run build`) unless every member runs under Deno. Exit 0 when
+ * every check held, 1 otherwise.
  */
 // deno-lint-ignore-file no-explicit-any
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -26,10 +32,12 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { isDeno } from "../lib/runtime.ts";
 import { freePort } from "../tests/helpers/process.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "..");
-const USAGE = "Usage: upgrade_from <git-ref> [--members N] [--prev-dir DIR] [--keep]";
+const USAGE =
+  "Usage: upgrade_from <git-ref> [--members N] [--runtime node|deno|mixed] [--prev-dir DIR] [--keep]";
 const EXTENSIONS = "feature_a,feature_b";
 
 function usage(message: string): never {
@@ -43,6 +51,7 @@ try {
     allowPositionals: true,
     options: {
       members: { type: "string", default: "3" },
+      runtime: { type: "string", default: "node" },
       "prev-dir": { type: "string" },
       keep: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
@@ -60,9 +69,23 @@ const count = Number(args.members);
 if (!Number.isInteger(count) || count < 2 || count > 9) {
   usage(`--members must be a whole number from 2 to 9, got "${args.members}"`);
 }
+const runtimeArg = args.runtime as string;
+if (!["node", "deno", "mixed"].includes(runtimeArg)) {
+  usage(`--runtime must be node, deno or mixed, got "${runtimeArg}"`);
+}
+type Runtime = "node" | "deno";
+/** The runtime member `i` (from 0) runs under on the old build, and on the new one. */
+function runtimesOf(i: number): { old: Runtime; new: Runtime } {
+  if (runtimeArg !== "mixed") return { old: runtimeArg as Runtime, new: runtimeArg as Runtime };
+  return i % 2 === 0 ? { old: "node", new: "deno" } : { old: "deno", new: "node" };
+}
+/** Node's build (`dist/mod.js`) is needed unless every member runs under Deno. */
+const needsDist = runtimeArg !== "deno";
 const ref = parsed.positionals[0];
 if (!ref && !args["prev-dir"]) usage("give the older build's git ref (or --prev-dir DIR)");
-if (!existsSync(join(root, "dist/mod.js"))) usage("dist/mod.js is missing: run `npm run build`");
+if (needsDist && !existsSync(join(root, "dist/mod.js"))) {
+  usage("dist/mod.js is missing: run `npm run build`");
+}
 
 const step = (text: string) => console.error(`[upgrade_from ${elapsed()}] ${text}`);
 const t0 = Date.now();
@@ -89,31 +112,58 @@ function buildOld(gitRef: string): string {
   step(`checking out ${gitRef} (${commit.slice(0, 9)}) in ${dir}`);
   git("worktree", "add", "--detach", dir, commit);
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
-  step("building it (npm run build)");
-  execFileSync("npm", ["run", "build"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
+  if (needsDist) {
+    step("building it (npm run build)");
+    execFileSync("npm", ["run", "build"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
+  }
   return dir;
 }
 
 const prevDir = args["prev-dir"] ? resolve(args["prev-dir"]) : buildOld(ref!);
-if (!existsSync(join(prevDir, "dist/mod.js"))) usage(`${prevDir}/dist/mod.js is missing`);
-const OLD = join(prevDir, "dist/mod.js");
-const NEW = join(root, "dist/mod.js");
+if (needsDist && !existsSync(join(prevDir, "dist/mod.js"))) {
+  usage(`${prevDir}/dist/mod.js is missing`);
+}
+if (runtimeArg !== "node" && !existsSync(join(prevDir, "mod.ts"))) {
+  usage(`${prevDir}/mod.ts is missing`);
+}
+
+/** The Deno executable: this one under Deno, else the package's (`npm i deno`), else PATH's. */
+const DENO = isDeno
+  ? process.execPath
+  : existsSync(join(root, "node_modules/.bin/deno"))
+  ? join(root, "node_modules/.bin/deno")
+  : "deno";
+const NODE = isDeno ? "node" : process.execPath;
+
+type Build = "old" | "new";
+/** The command running `build` under `runtime`, and the folder it runs in (Deno finds deno.json there). */
+function command(build: Build, runtime: Runtime): { command: string; args: string[]; cwd: string } {
+  const dir = build === "old" ? prevDir : root;
+  return runtime === "deno"
+    ? { command: DENO, args: ["run", "-A", join(dir, "mod.ts")], cwd: dir }
+    : { command: NODE, args: [join(dir, "dist/mod.js")], cwd: dir };
+}
 
 interface Member {
   name: string;
   dir: string;
   address: string;
-  entry: string;
+  build: Build;
+  runtime: Runtime;
+  /** The runtime it runs under once upgraded. */
+  upgradedRuntime: Runtime;
   child?: ChildProcess;
   /** Every log line of every daemon process this member ran. */
   log: string;
 }
 const members: Member[] = [];
-const kind = (m: Member) => (m.entry === OLD ? "old" : "new");
+const kind = (m: Member) => `${m.build}, ${m.runtime}`;
 
 function cli(m: Member, argv: string[], input?: string): Promise<{ code: number; out: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [m.entry, ...argv, "--state-dir", m.dir], {
+    const run = command(m.build, m.runtime);
+    const child = spawn(run.command, [...run.args, ...argv, "--state-dir", m.dir], {
+      cwd: run.cwd,
       stdio: ["pipe", "pipe", "pipe"],
     });
     let out = "";
@@ -166,14 +216,15 @@ async function eventually<T>(what: string, f: () => Promise<T | undefined>, ms =
 }
 
 async function startDaemon(m: Member, extensions = EXTENSIONS): Promise<void> {
-  m.child = spawn(process.execPath, [
-    m.entry,
+  const run = command(m.build, m.runtime);
+  m.child = spawn(run.command, [
+    ...run.args,
     "daemon",
     "--state-dir",
     m.dir,
     "--extensions",
     extensions,
-  ], { stdio: ["ignore", "ignore", "pipe"] });
+  ], { cwd: run.cwd, stdio: ["ignore", "ignore", "pipe"] });
   m.child.stderr!.on("data", (d) => (m.log += d));
   const socket = join(m.dir, "control.socket");
   const up = await eventually(`${m.name} control socket`, async () => {
@@ -292,7 +343,9 @@ async function main(): Promise<void> {
       name: `u${i}`,
       dir,
       address: `127.0.0.1:${await freePort()}`,
-      entry: OLD,
+      build: "old",
+      runtime: runtimesOf(i - 1).old,
+      upgradedRuntime: runtimesOf(i - 1).new,
       log: "",
     });
   }
@@ -306,7 +359,10 @@ async function main(): Promise<void> {
     const joined = await cli(m, ["init", m.name, m.address, "--token", "-"], token.out + "\n");
     if (joined.code !== 0) throw new Error(`${m.name} join: ${joined.out}`);
   }
-  step(`formed ${count} members of the old build (${prevDir})`);
+  step(
+    `formed ${count} members of the old build (${prevDir}): ` +
+      members.map((m) => `${m.name} under ${m.runtime}`).join(", "),
+  );
   for (let i = 0; i < EURO_RECORDS; i++) await put(members[i % count], `euro/${i}`, euroValue(i));
   step(
     `put ${EURO_RECORDS} euro records (${EURO_RECORDS * 4002} JSON chars, ` +
@@ -318,14 +374,15 @@ async function main(): Promise<void> {
     const m = members[i];
     const label = `step ${i + 1}/${count}`;
     await stopDaemon(m);
-    m.entry = NEW;
+    m.build = "new";
+    m.runtime = m.upgradedRuntime;
     if (i === 0) {
       // Ahead by one extension: it must wait, and the others must show the upgrade.
       await startDaemon(m, `${EXTENSIONS},feature_upgrade_probe`);
       const ready = (await api(m, "GET", "/core/1.0")).metadata?.ready;
       check(
         ready === false,
-        `${label}: ${m.name} (new, one more extension) waits (ready: ${ready})`,
+        `${label}: ${m.name} (${kind(m)}, one more extension) waits (ready: ${ready})`,
       );
       for (const o of members.slice(1)) {
         let got = "";
@@ -333,7 +390,7 @@ async function main(): Promise<void> {
           got = await view(o);
           return /UPGRADING|NEEDS UPGRADE/.test(got);
         });
-        check(ok, `${label}: ${o.name} (old) shows the upgrade: ${got}`);
+        check(ok, `${label}: ${o.name} (${kind(o)}) shows the upgrade: ${got}`);
       }
       await stopDaemon(m);
     }
@@ -345,11 +402,11 @@ async function main(): Promise<void> {
     });
     check(
       ready === true,
-      `${label}: ${m.name} upgraded with the same extensions serves (ready: ${ready})`,
+      `${label}: ${m.name} (${kind(m)}) upgraded with the same extensions serves (ready: ${ready})`,
     );
     await checkAll(label);
-    const olds = members.filter((o) => o.entry === OLD);
-    const news = members.filter((o) => o.entry === NEW);
+    const olds = members.filter((o) => o.build === "old");
+    const news = members.filter((o) => o.build === "new");
     if (olds.length > 0) {
       await spreads(label, olds[0], news);
       await spreads(label, news[news.length - 1], olds);
