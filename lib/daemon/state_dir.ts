@@ -63,17 +63,72 @@ export function statePaths(dir: string): StatePaths {
  * they exist with looser ones (made by hand or by an earlier version, e.g. 0755): permission
  * bits beyond 0711 and 0700 are removed, stricter modes are kept.
  *
- * @throws {InvalidInputError} when the state directory is shared (sticky bit, as /tmp), or a mode
- *   cannot be tightened (this user does not own the directory)
+ * @throws {InvalidInputError} when the state directory is shared (sticky bit, as /tmp), a mode
+ *   cannot be tightened (this user does not own the directory), it is not a directory, or this
+ *   user may not make or write it
  */
 export function ensureStateDir(paths: StatePaths): void {
-  mkdirSync(paths.dir, { recursive: true, mode: 0o711 });
-  mkdirSync(paths.databaseDir, { recursive: true, mode: 0o700 });
+  const existed = isDirectory(paths.dir);
+  try {
+    mkdirSync(paths.dir, { recursive: true, mode: 0o711 });
+    mkdirSync(paths.databaseDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw unusable(err, paths.dir, existed ? "use" : "create") ?? err;
+  }
   tighten(paths.dir, 0o711);
   tighten(paths.databaseDir, 0o700);
 }
 
 const octal = (mode: number) => `0${mode.toString(8)}`;
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The operator's mistake behind a failure to make or write the state directory, when it is one:
+ * a file in the way, or a directory this user may not write (often one made by root, as after a
+ * `sudo cohort daemon`). Other failures (a full or failing disk) are left to the caller.
+ */
+function unusable(
+  err: unknown,
+  dir: string,
+  doing: "create" | "use",
+): InvalidInputError | undefined {
+  const code = (err as { code?: string }).code;
+  if (code === "EEXIST" || code === "ENOTDIR") {
+    return new InvalidInputError(
+      `State directory "${dir}" is not a directory: a file stands at it or on its path`,
+      { field: "stateDir", cause: err },
+    );
+  }
+  if (code !== "EACCES" && code !== "EPERM") return undefined;
+  const uid = process.getuid?.();
+  let owner = "";
+  try {
+    const holder = doing === "use" ? dir : parentOf(dir);
+    const of = statSync(holder).uid;
+    const subject = holder === dir ? "it" : `"${holder}"`;
+    if (of !== uid) owner = `; ${subject} belongs to uid ${of} and this daemon runs as uid ${uid}`;
+  } catch { /* the owner is only a hint */ }
+  return new InvalidInputError(
+    `Cannot ${doing} state directory "${dir}": permission denied (${code})${owner}: ` +
+      (doing === "use"
+        ? "run the daemon as its owner, or give it a directory of its own"
+        : "give the daemon a directory its user may make and write"),
+    { field: "stateDir", cause: err },
+  );
+}
+
+function parentOf(dir: string): string {
+  let at = resolve(dir);
+  while (!isDirectory(at) && at !== resolve(at, "..")) at = resolve(at, "..");
+  return at;
+}
 
 function tighten(dir: string, allowed: number): void {
   const mode = statSync(dir).mode & 0o7777;
@@ -205,6 +260,8 @@ export function acquireLock(paths: StatePaths): () => void {
     try {
       writeFileSync(aside, mine, { mode: 0o600 });
     } catch (err) {
+      const mistake = unusable(err, paths.dir, "use");
+      if (mistake) throw mistake;
       const fault = diskFault(err);
       if (fault) {
         throw new DiskError(

@@ -14,7 +14,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { Server as HttpsServer } from "node:https";
 import { connect } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
-import { LockedError, UnavailableError } from "../errors.ts";
+import { InvalidInputError, LockedError, UnavailableError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
 import { createRequestListener } from "./adapter.ts";
@@ -98,7 +98,8 @@ export interface ServeUnixOptions extends ServeOptions {
  * verified (`requestCert: true, rejectUnauthorized: false`): the handler receives the peer's
  * fingerprint in its context and decides trust per request.
  *
- * @throws {UnavailableError} when the address cannot be bound (in use, not local, no permission)
+ * @throws {UnavailableError} when the address cannot be bound (in use, no permission)
+ * @throws {InvalidInputError} (field `address`) when the address is not one of this machine's
  */
 export async function serveHttps(options: ServeHttpsOptions): Promise<Listener> {
   const logger = options.logger ?? silentLogger;
@@ -115,7 +116,7 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<Listener> 
   const tracker = track(server, options, "https", logger, limits, options.isMember);
   await listen(server, joinHostPort(options.host, options.port), (done) => {
     server.listen({ host: options.host, port: options.port }, done);
-  });
+  }, true);
   const port = (server.address() as AddressInfo).port;
   const address = joinHostPort(options.host, port);
   logger.info("Listening", { address, transport: "https" });
@@ -179,19 +180,49 @@ async function reclaimStaleSocket(path: string, logger: Logger): Promise<void> {
   logger.info("Removed stale socket file", { path });
 }
 
-function listen(server: HttpServer, where: string, bind: (done: () => void) => void) {
+function listen(
+  server: HttpServer,
+  where: string,
+  bind: (done: () => void) => void,
+  tcp = false,
+) {
   return new Promise<void>((resolve, reject) => {
-    const onError = (err: Error & { code?: string }) => {
-      reject(
-        new UnavailableError(`Listen on "${where}": ${err.code ?? err.message}`, { cause: err }),
-      );
-    };
+    const onError = (err: Error & { code?: string }) => reject(listenError(err, where, tcp));
     server.once("error", onError);
     bind(() => {
       server.off("error", onError);
       resolve();
     });
   });
+}
+
+/** Why a listener could not bind, in the operator's terms; the system's code stays in the text. */
+function listenError(err: Error & { code?: string }, where: string, tcp: boolean) {
+  const at = `Listen on "${where}"`;
+  // Deno answers EINVAL where Node answers EADDRNOTAVAIL.
+  const code = tcp && err.code === "EINVAL" ? "EADDRNOTAVAIL" : err.code;
+  switch (code) {
+    case "EADDRINUSE":
+      return new UnavailableError(
+        `${at}: the port is in use by another process (EADDRINUSE): ` +
+          "choose another port, or stop what listens there",
+        { cause: err },
+      );
+    case "EADDRNOTAVAIL":
+      return new InvalidInputError(
+        `${at}: the address is not one of this machine's (${err.code}): ` +
+          "give an address of one of its network interfaces",
+        { field: "address", cause: err },
+      );
+    case "EACCES":
+      return new UnavailableError(
+        `${at}: permission denied (EACCES): a port below 1024 needs privileges ` +
+          "(CAP_NET_BIND_SERVICE); choose a higher port",
+        { cause: err },
+      );
+    default:
+      return new UnavailableError(`${at}: ${err.code ?? err.message}`, { cause: err });
+  }
 }
 
 /**

@@ -15,6 +15,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
+import { selfCommand } from "../../lib/runtime.ts";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -31,6 +33,7 @@ import {
 } from "../helpers/cluster.ts";
 import {
   cohort,
+  ENTRY,
   exitOf,
   removeDir,
   spawnTracked,
@@ -104,6 +107,60 @@ test("a daemon refuses a state directory shared with other users (sticky bit, as
     assert.is(statSync(dir).mode & 0o7777, 0o1777);
   } finally {
     removeDir(dir);
+  }
+});
+
+/** `cohort daemon` as an unprivileged user: uid 65534 when the tests run as root, else this one. */
+function unprivileged(): { command: string; args: string[] } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const self = selfCommand(ENTRY);
+  return {
+    command: "setpriv",
+    args: [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      "env",
+      "HOME=/tmp",
+      self.command,
+      ...self.args,
+    ],
+  };
+}
+
+test("a state directory the daemon cannot make, write or use as a directory is refused, naming why", async () => {
+  const base = tempDir();
+  try {
+    chmodSync(base, 0o755);
+    const closed = join(base, "closed");
+    mkdirSync(closed, { mode: 0o555 });
+    chmodSync(closed, 0o555);
+    // Its parent is not writable: mkdir fails.
+    const a = startDaemonProcess(["--state-dir", join(closed, "m")], unprivileged());
+    assert.is(await exitOf(a, "the daemon"), 2, `bad input: ${a.logs()}`);
+    assert.match(
+      a.logs(),
+      `Cannot create state directory "${join(closed, "m")}": permission denied`,
+    );
+    // Made by another user (root, as after a "sudo cohort daemon"), unwritable to this one.
+    const owned = join(base, "owned");
+    mkdirSync(owned, { mode: 0o711 });
+    mkdirSync(join(owned, "database"), { mode: 0o700 });
+    if (unprivileged() === undefined) chmodSync(owned, 0o511); // as this user: no write either
+    const b = startDaemonProcess(["--state-dir", owned], unprivileged());
+    assert.is(await exitOf(b, "the daemon"), 2, `bad input: ${b.logs()}`);
+    assert.match(b.logs(), `Cannot use state directory "${owned}": permission denied`);
+    // A file where the directory should be.
+    const file = join(base, "file");
+    writeFileSync(file, "");
+    const c = startDaemonProcess(["--state-dir", file]);
+    assert.is(await exitOf(c, "the daemon"), 2, `bad input: ${c.logs()}`);
+    assert.match(c.logs(), `State directory "${file}" is not a directory`);
+    const d = startDaemonProcess(["--state-dir", join(file, "m")]);
+    assert.is(await exitOf(d, "the daemon"), 2, `bad input: ${d.logs()}`);
+    assert.match(d.logs(), `State directory "${join(file, "m")}" is not a directory`);
+  } finally {
+    removeDir(base);
   }
 });
 

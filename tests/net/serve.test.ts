@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { LockedError, UnavailableError } from "../../lib/errors.ts";
+import { InvalidInputError, LockedError, UnavailableError } from "../../lib/errors.ts";
 import { requestJson } from "../../lib/net/client.ts";
 import { jsonResponse } from "../../lib/net/json_response.ts";
 import { pinnedTlsOptions } from "../../lib/net/pin.ts";
@@ -85,6 +85,16 @@ https("answers 413 with an error envelope for a body over the listener's limit",
   }
 });
 
+https("refuses an address not of this machine as bad input naming the field", async () => {
+  const alpha = await keyPair("alpha");
+  // 192.0.2.0/24 is for documentation (RFC 5737): no interface holds it.
+  const bound = serveHttps({ host: "192.0.2.1", port: 0, ...alpha, handler: echo });
+  const err = await bound.then((l) => l.close().then(() => undefined), (e) => e);
+  assert.instance(err, InvalidInputError);
+  assert.is((err as InvalidInputError).field, "address");
+  assert.match((err as Error).message, "the address is not one of this machine's");
+});
+
 https("refuses a port in use with an UnavailableError", async () => {
   const alpha = await keyPair("alpha");
   const first = await serveHttps({ host: "127.0.0.1", port: 0, ...alpha, handler: echo });
@@ -93,6 +103,10 @@ https("refuses a port in use with an UnavailableError", async () => {
     assert.unreachable("bound twice");
   } catch (err) {
     assert.instance(err, UnavailableError);
+    assert.match(
+      (err as Error).message,
+      `Listen on "127.0.0.1:${first.port}": the port is in use by another process (EADDRINUSE)`,
+    );
   } finally {
     await first.close();
   }
