@@ -24,6 +24,7 @@ export type ErrorCode =
   | "E_TOO_MANY"
   | "E_NO_SPACE"
   | "E_DISK"
+  | "E_FD_LIMIT"
   | "E_INTERNAL";
 
 /** Base class of every error cohort raises on purpose. */
@@ -195,6 +196,49 @@ export function describeDiskFault(code: string | undefined, dir?: string): strin
   }
   return `the disk of ${where} failed a write (read-only or failing): check the disk and its ` +
     "file system";
+}
+
+/**
+ * The member is out of file descriptors (503): it could not open a file or a socket the request
+ * needed (`EMFILE`: its own limit of open files, `ulimit -n` or systemd's `LimitNOFILE`;
+ * `ENFILE`: the machine's). What it holds is unchanged; raising the limit makes the request
+ * work again.
+ */
+export class DescriptorLimitError extends CohortError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("E_FD_LIMIT", 503, message, options);
+  }
+}
+
+/** The codes for a process (`EMFILE`) or a machine (`ENFILE`) out of file descriptors. */
+const DESCRIPTOR_CODES: ReadonlySet<string> = new Set(["EMFILE", "ENFILE"]);
+
+/**
+ * `"EMFILE"` or `"ENFILE"` when `err` (or an error in its `cause` chain) says the process or the
+ * machine is out of file descriptors, `"E_FD_LIMIT"` for a {@link DescriptorLimitError};
+ * `undefined` for anything else.
+ */
+export function descriptorFault(err: unknown): string | undefined {
+  return codeInChain(err, "E_FD_LIMIT", DESCRIPTOR_CODES);
+}
+
+/**
+ * What running out of file descriptors (`code` as {@link descriptorFault} names it) means, for
+ * a message: `who` is out of them ("the member", or a member's name), `limit` its limit of open
+ * files where known.
+ */
+export function describeDescriptorLimit(
+  code: string | undefined,
+  who: string,
+  limit?: number,
+): string {
+  if (code === "ENFILE") {
+    return `the machine of ${who} is out of file descriptors (ENFILE): raise the system's ` +
+      "limit (fs.file-max) or close what holds them";
+  }
+  const of = limit === undefined ? "" : ` (limit ${limit})`;
+  return `${who} is out of file descriptors${of}: raise its limit of open files ` +
+    "(LimitNOFILE, ulimit -n)";
 }
 
 /** Reports whether `err` is one of cohort's own errors (by `code`, so it survives duplicate copies). */
