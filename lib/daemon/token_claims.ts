@@ -23,6 +23,7 @@ import { join } from "node:path";
 import type { Clock } from "../cluster/membership.ts";
 import { ForbiddenError, TooManyRequestsError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { watchOpenFileLimit } from "../open_files.ts";
 import type { StatePaths } from "./state_dir.ts";
 import { writeDurablyAsync } from "./transition.ts";
 
@@ -97,6 +98,9 @@ export class TokenClaims {
     this.#paths = paths;
     this.#clock = clock;
     this.#logger = logger;
+    // A member out of file descriptors first meets it here, writing a claim: its refusal then
+    // names its limit, read from a file it cannot open by then.
+    watchOpenFileLimit();
   }
 
   /**
@@ -226,7 +230,12 @@ export class TokenClaims {
     let text: string | undefined;
     try {
       text = readFileSync(claimsFile(this.#paths), "utf8");
-    } catch { /* none yet */ }
+    } catch (err) {
+      // Only a missing file means no claims yet. Any other failure (out of file descriptors, a
+      // failing disk) is thrown and the file read again next time: taken for "none", the claims
+      // granted before a restart were forgotten, and the next write dropped them from the file.
+      if ((err as { code?: unknown }).code !== "ENOENT") throw err;
+    }
     if (text !== undefined) {
       try {
         for (const c of JSON.parse(text).claims as Stored[]) {

@@ -23,6 +23,10 @@
  * at once rather than after that write; a majority and a few more are asked first, another for
  * each one that refuses or cannot be reached, and every member once half the round is gone.
  *
+ * A member out of file descriptors (its `LimitNOFILE` reached) can neither write its own claim
+ * nor open a connection to ask the others: its refusal says so (503 `E_FD_LIMIT`, naming it and
+ * its limit), rather than calling itself and the members it could not dial unreachable.
+ *
  * A round that fails releases the claims it won (and tells the members that did not answer),
  * so the joiner may try again at once (at this member or another). The one undo path is that
  * release; one that cannot be delivered is tried again for a while, since it would leave the
@@ -32,8 +36,18 @@
  */
 import type { TimerHandle } from "../../cluster/membership.ts";
 import { hasJoined, tokenOf } from "../../cluster/roster.ts";
-import { CohortError, ConflictError, ForbiddenError, UnavailableError } from "../../errors.ts";
+import {
+  CohortError,
+  ConflictError,
+  describeDescriptorLimit,
+  descriptorFault,
+  DescriptorLimitError,
+  ForbiddenError,
+  isCohortError,
+  UnavailableError,
+} from "../../errors.ts";
 import { fingerprint } from "../../net/certificates.ts";
+import { openFileLimit } from "../../open_files.ts";
 import type { MemberContext } from "../context.ts";
 import type { Network } from "../network.ts";
 import { expiryProblem } from "../admission.ts";
@@ -134,6 +148,11 @@ interface Tally {
   refused: { name: string; error: string; status: number }[];
   /** Members that could not be reached or did not answer in time. */
   silent: string[];
+  /**
+   * Where this member was out of file descriptors: its own claim unwritten, or the members it
+   * could not open a connection to (its own name among them for the former), and the code.
+   */
+  starved: { names: string[]; code?: string };
 }
 
 /**
@@ -168,7 +187,16 @@ export async function confirmUse(
   const electorate = [...net.view.roster()].filter(([, entry]) => hasJoined(entry));
   const needed = Math.floor(electorate.length / 2) + 1;
   const inElectorate = electorate.some(([name]) => name === own);
-  const tally: Tally = { granted: [], refused: [], silent: [] };
+  const clockNow = () => ctx.env.clock.now();
+  const tally: Tally = { granted: [], refused: [], silent: [], starved: { names: [] } };
+  /** Notes `name` as not asked for want of descriptors here, when `err` says so. */
+  const starved = (name: string, err: unknown): boolean => {
+    const code = descriptorFault(err);
+    if (code === undefined) return false;
+    tally.starved.names.push(name);
+    tally.starved.code ??= code;
+    return true;
+  };
   // By this member's clock the token expired: its vote is a refusal, and the others decide
   // (its clock may be ahead of the issuer's).
   const token = tokenOf(net.gossip, claim.hash);
@@ -178,9 +206,7 @@ export async function confirmUse(
   if (inElectorate && expired) tally.refused.push({ name: own, error: expired, status: 403 });
   const voter = inElectorate && !expired;
   // Refused at once (held for another machine, …): nobody else is asked.
-  const written = expired
-    ? Promise.resolve()
-    : claims.hold(claim, settledIn(net, ctx.env.clock.now()));
+  const written = expired ? Promise.resolve() : holdOwn(claims, claim, settledIn(net, clockNow()));
   const others = ballot(net, electorate.filter(([name]) => name !== own), ctx.env.random);
   const asked: string[] = [];
   const identity = { cert: net.identity.cert, key: net.identity.key };
@@ -234,7 +260,7 @@ export async function confirmUse(
       }, (err) => {
         ctx.logger.debug("A member did not answer a token claim", { member: name, err });
         if (over) return;
-        tally.silent.push(name);
+        if (!starved(name, err)) tally.silent.push(name);
         settle(true);
       });
     };
@@ -247,7 +273,7 @@ export async function confirmUse(
       }, (err) => {
         ctx.logger.warn("Could not write this member's token claim", { err });
         if (over) return;
-        tally.silent.push(own);
+        if (!starved(own, err)) tally.silent.push(own);
         settle(true);
       });
     }
@@ -259,10 +285,30 @@ export async function confirmUse(
   // Members asked that did not answer yet may claim all the same (their answers lost, or still
   // to come): they are told too.
   const answered = new Set([...tally.granted, ...tally.refused.map((r) => r.name)]);
-  const unanswered = asked.filter((name) => !answered.has(name));
+  const unanswered = asked.filter((name) =>
+    !answered.has(name) && !tally.starved.names.includes(name)
+  );
   tally.silent = [...new Set([...tally.silent, ...unanswered])];
   await releaseClaims(ctx, net, claims, claim, [...tally.granted, ...unanswered]);
-  throw refusal(tally, needed, electorate.length);
+  throw refusal(tally, needed, electorate.length, own);
+}
+
+/**
+ * This member's own claim: its refusals (the token held for another machine, …) thrown at once,
+ * a failure to read its claims (out of file descriptors) returned as the write's failure, so that
+ * the round's refusal says why.
+ */
+function holdOwn(
+  claims: TokenClaims,
+  claim: TokenClaim,
+  settled: (hash: string) => boolean,
+): Promise<void> {
+  try {
+    return claims.hold(claim, settled);
+  } catch (err) {
+    if (isCohortError(err)) throw err;
+    return Promise.reject(err);
+  }
 }
 
 /**
@@ -347,19 +393,32 @@ export async function releaseClaims(
 }
 
 /** The error that tells the joiner why it was not admitted. */
-function refusal(tally: Tally, needed: number, of: number): CohortError {
+function refusal(tally: Tally, needed: number, of: number, own: string): CohortError {
   // A member that knows the token is used or held by another machine has the final word.
   const forbidden = tally.refused.find((r) => r.status === 403);
   if (forbidden) return new ForbiddenError(forbidden.error);
   const conflict = tally.refused.find((r) => r.status === 409);
   if (conflict) return new ConflictError(conflict.error);
   const list = (names: string[]) => names.sort().map((n) => `"${n}"`).join(", ");
+  const others = tally.starved.names.filter((n) => n !== own);
   const why = [
+    others.length ? `not asked, no connection could be opened: ${list(others)}` : "",
     tally.silent.length ? `unreachable: ${list(tally.silent)}` : "",
     tally.refused.length
       ? `refused: ${tally.refused.map((r) => `"${r.name}" (${r.error})`).join(", ")}`
       : "",
   ].filter(Boolean).join("; ");
+  const confirmed = `${tally.granted.length} of ${of} members confirmed the token's single use ` +
+    `(${needed} needed${why ? `; ${why}` : ""})`;
+  // The cause is this member's own: it names it, and how to remedy it, not "unreachable".
+  if (tally.starved.names.length) {
+    const { code } = tally.starved;
+    const limit = code === "ENFILE" ? undefined : openFileLimit();
+    return new DescriptorLimitError(
+      `Join refused: ${describeDescriptorLimit(code, `the admitting member "${own}"`, limit)}; ` +
+        `${confirmed}: try again once its limit is raised, or join through another member`,
+    );
+  }
   return new UnavailableError(
     `Join refused: a majority of the cluster's members must confirm the token's single use, ` +
       `and ${tally.granted.length} of ${of} did (${needed} needed${why ? `; ${why}` : ""}): ` +

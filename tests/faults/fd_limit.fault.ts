@@ -1,0 +1,146 @@
+/**
+ * A member at its limit of open file descriptors (systemd's `LimitNOFILE`, a container's
+ * `ulimit -n`), as an operator meets it: real daemons, the member's soft limit lowered with
+ * `prlimit --pid` while it runs, and raised back.
+ *
+ * - a join admitted by a member that cannot open a file or a socket was refused saying a
+ *   majority was unreachable, naming that member itself and the members it could not dial: it
+ *   now names the admitting member's own want of descriptors and its limit (503 `E_FD_LIMIT`);
+ *   the member keeps running, stays alive for the others, and admits again once raised;
+ * - a member that could not read its token claims for want of descriptors took the file for
+ *   missing: it forgot whom it had promised tokens to, and its next write dropped them from the
+ *   file; it now fails that read and reads the file again.
+ *
+ * Needs `prlimit` (util-linux); registered through `faultTest`, so it skips visibly where the
+ * fault matrix cannot run.
+ */
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import * as assert from "uvu/assert";
+import { moduleCommand } from "../../lib/runtime.ts";
+import {
+  daemonsLastLines,
+  eventually,
+  formCluster,
+  issueToken,
+  join_,
+  type Member,
+  members,
+  newMember,
+  startMember,
+  stopMembers,
+} from "../helpers/cluster.ts";
+import { tempDir } from "../helpers/process.ts";
+import { suite } from "../helpers/suite.ts";
+import { faultTest } from "./suite.ts";
+import { sh } from "./system.ts";
+
+/** The members of the test under way, for its failure report. */
+let current: Member[] = [];
+const test = suite(
+  "a member at its limit of open files",
+  {},
+  () => `daemons' last lines:\n${daemonsLastLines(current, 40)}`,
+);
+
+test.before.each(() => void (current = []));
+
+/** The soft and hard limits of open files of process `pid`. */
+function nofile(pid: number): { soft: number; hard: number } {
+  const r = sh("prlimit", ["--pid", String(pid), "--nofile", "--raw", "--noheadings"]);
+  assert.ok(r.ok, `prlimit --pid ${pid}: ${r.err}`);
+  const [soft, hard] = r.out.trim().split(/\s+/).slice(-3, -1).map(Number);
+  return { soft, hard };
+}
+
+/** Sets the soft limit of open files of process `pid` (its hard limit kept). */
+function setSoft(pid: number, soft: number): void {
+  const { hard } = nofile(pid);
+  const r = sh("prlimit", ["--pid", String(pid), `--nofile=${soft}:${hard}`]);
+  assert.ok(r.ok, `prlimit --pid ${pid} --nofile=${soft}:${hard}: ${r.err}`);
+}
+
+/** How many file descriptors process `pid` holds. */
+function openCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** What a refused joiner reads when the admitting member `name` is out of descriptors. */
+function outOfDescriptors(name: string): RegExp {
+  return new RegExp(
+    `admitting member "${name}" is out of file descriptors \\(limit \\d+\\): raise its limit`,
+  );
+}
+
+faultTest(
+  test,
+  "a join through a member out of file descriptors is refused naming it and its limit, not 'unreachable'; it admits once raised",
+  async () => {
+    const list = await formCluster(["f1", "f2", "f3"]);
+    current = list;
+    const [f1, f2] = list;
+    const pid = f1.daemon!.child.pid!;
+    const { soft } = nofile(pid);
+    // The joiner's connection to f1 must be accepted (a spare descriptor or two) while f1's
+    // claim file and its connections to the others can no longer be opened: how many are spare
+    // at that moment depends on what f1 closes meanwhile, so a few tries, each with its own
+    // joiner; one refused is what the test needs (a join admitted meanwhile is fine).
+    const refused: { joiner: Member; token: string; stderr: string }[] = [];
+    for (let i = 0; i < 5 && refused.length === 0; i++) {
+      const joiner = await newMember(`j${i}`);
+      current.push(joiner);
+      await startMember(joiner);
+      const token = await issueToken(f1, joiner.name);
+      setSoft(pid, openCount(pid) + [1, 0, 2, 1, 0][i]);
+      let r;
+      try {
+        r = await join_(joiner, token);
+      } finally {
+        setSoft(pid, soft);
+      }
+      if (r.code !== 0) refused.push({ joiner, token, stderr: r.stderr });
+    }
+    assert.is(refused.length, 1, "a join refused by f1 at its limit (in 5 tries)");
+    const [{ joiner, token, stderr }] = refused;
+    assert.match(stderr, outOfDescriptors("f1"));
+    assert.not.match(stderr, /unreachable: [^:]*"f1"/, "f1 does not call itself unreachable");
+    assert.is(f1.daemon!.child.exitCode, null, "f1 still runs");
+    // Raised again: the same joiner, with the same token, is admitted (the refused round
+    // released its claims), and every member sees f1 and it ONLINE.
+    const again = await join_(joiner, token);
+    assert.is(again.code, 0, again.stderr);
+    await eventually("f1 and the joiner ONLINE on f2", async () => {
+      const seen = await members(f2);
+      return [f1.name, joiner.name].every((n) =>
+        seen.some((e) => e.name === n && e.status === "ONLINE")
+      );
+    });
+    await stopMembers(current);
+  },
+);
+
+/** The script that reads a state directory's claims with every descriptor taken. */
+const READER = resolve(import.meta.dirname ?? ".", "fd_limit_claims.ts");
+
+faultTest(
+  test,
+  "token claims that cannot be read for want of descriptors are not taken for none",
+  () => {
+    const dir = tempDir("cohort-fd-claims-");
+    const { command, args } = moduleCommand(READER);
+    // Under a low limit: the script takes every descriptor left before it reads.
+    const r = spawnSync("prlimit", ["--nofile=256", command, ...args, dir], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    assert.is(out.full, "EMFILE", "the read failed, saying why");
+    assert.equal(out.after, "f9", "the claim is still held once descriptors are free");
+    assert.equal(out.file, ["f9", "f8"], "the file holds it beside the claim granted since");
+    sh("rm", ["-rf", join(dir)]);
+  },
+);
+
+test.run();
