@@ -10,9 +10,9 @@
 import { readFile } from "node:fs/promises";
 import { createServer, request as httpRequest } from "node:http";
 import type { ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, isIP } from "node:net";
 import { fileURLToPath } from "node:url";
-import { splitHostPort } from "../cluster/address.ts";
+import { parseAddress } from "../cluster/address.ts";
 import { InvalidInputError, UnavailableError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { joinHostPort } from "../net/names.ts";
@@ -59,26 +59,30 @@ export interface UiServer {
 
 /**
  * Parses `--listen`: a loopback `host:port` (`127.0.0.1`, another `127.x.y.z`, `[::1]` or
- * `localhost`), or a bare port on 127.0.0.1.
+ * `localhost`), or a bare port on 127.0.0.1; port 0 picks a free one. The host is taken in its
+ * one spelling (`parseAddress`): the page answers only requests naming the host it printed, and
+ * a browser names `127.0.0.010` as 127.0.0.8 (where the listener was, by the resolver's octal).
  *
  * @throws {InvalidInputError} for anything else (field `listen`).
  */
 export function parseListen(value: string): { host: string; port: number } {
   const address = /^\d{1,5}$/.test(value) ? `127.0.0.1:${value}` : value;
-  const parsed = splitHostPort(address);
-  if (!parsed || !Number.isInteger(parsed.port) || parsed.port < 0 || parsed.port > 65535) {
-    throw new InvalidInputError(`Invalid listen address "${value}": expected HOST:PORT or PORT`, {
+  const zero = /:0$/.test(address);
+  const parsed = parseAddress(zero ? `${address.slice(0, -1)}1` : address);
+  if ("problem" in parsed) {
+    throw new InvalidInputError(`Invalid listen address "${value}": ${parsed.problem}`, {
       field: "listen",
     });
   }
-  if (!/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/.test(parsed.host)) {
+  const { host } = parsed;
+  if (!((isIP(host) === 4 && host.startsWith("127.")) || host === "::1" || host === "localhost")) {
     throw new InvalidInputError(
       `Invalid listen address "${value}": the status page listens on loopback only ` +
         "(127.0.0.1, ::1 or localhost); reach it from elsewhere through an SSH tunnel",
       { field: "listen" },
     );
   }
-  return parsed;
+  return { host, port: zero ? 0 : parsed.port };
 }
 
 /**

@@ -90,6 +90,18 @@ test("--listen accepts loopback only", () => {
   assert.throws(() => parseListen("0.0.0.0:1"), /loopback only/);
 });
 
+test("--listen takes a loopback address in its one spelling, and refuses one resolvers misread", () => {
+  assert.equal(parseListen("LOCALHOST:8001"), { host: "localhost", port: 8001 });
+  assert.equal(parseListen("[0:0:0:0:0:0:0:1]:8001"), { host: "::1", port: 8001 });
+  assert.equal(parseListen("[::1]:0"), { host: "::1", port: 0 });
+  // 127.0.0.010 was listened on as 127.0.0.8 (octal), and its printed URL answered 403.
+  for (const bad of ["127.0.0.010:8001", "127.0.0.01:8001", "127.1:8001"]) {
+    assert.throws(() => parseListen(bad), /must be an IPv4 address as four numbers/, bad);
+  }
+  assert.throws(() => parseListen("127.0.0.1:08001"), /port must be a whole number/);
+  assert.throws(() => parseListen("[fe80::1%lo]:8001"), /zone index/);
+});
+
 test("the event stream is relayed; while the member cannot be reached the browser hears why, and the stream resumes when it is back", async ({ ui, socket }) => {
   const res = await fetch(`${ui.url}events`);
   assert.is(res.status, 200);
