@@ -10,7 +10,7 @@
  * ready, the others showing the upgrade), then starts with the cluster's extensions and serves.
  *
  * Usage: `npx tsx scripts/upgrade_from.ts <git-ref> [--members N] [--runtime R] [--prev-dir DIR]
- * [--keep]`
+ * [--keep] [--log-dir DIR]`
  * - `<git-ref>`: the older build; it is checked out in a temporary git worktree and built there
  *   (`npm run build`) with this tree's node_modules, which needs an equal package-lock.json.
  * - `--prev-dir DIR`: use an already built checkout of the older build instead (no git, no build).
@@ -20,12 +20,22 @@
  *   Node, u2 under Deno, …) and each upgraded member switches runtime, as when an app moves from
  *   one runtime to the other during an upgrade.
  * - `--keep`: keep the temporary worktree (its path is printed) for another run.
- * Needs this tree's `dist/` (`npm run build`) unless every member runs under Deno. Exit 0 when
- * every check held, 1 otherwise.
+ * - `--log-dir DIR`: write each member's daemon log lines (every process it ran) to DIR/<name>.log.
+ * The script itself runs under Node (`npx tsx`) or Deno (`deno run -A`). Needs this tree's
+ * `dist/` (`npm run build`) unless every member runs under Deno. Exit 0 when every check held, 1
+ * otherwise.
  */
 // deno-lint-ignore-file no-explicit-any
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -36,8 +46,8 @@ import { isDeno } from "../lib/runtime.ts";
 import { freePort } from "../tests/helpers/process.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "..");
-const USAGE =
-  "Usage: upgrade_from <git-ref> [--members N] [--runtime node|deno|mixed] [--prev-dir DIR] [--keep]";
+const USAGE = "Usage: upgrade_from <git-ref> [--members N] [--runtime node|deno|mixed] " +
+  "[--prev-dir DIR] [--keep] [--log-dir DIR]";
 const EXTENSIONS = "feature_a,feature_b";
 
 function usage(message: string): never {
@@ -54,6 +64,7 @@ try {
       runtime: { type: "string", default: "node" },
       "prev-dir": { type: "string" },
       keep: { type: "boolean", default: false },
+      "log-dir": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -153,6 +164,10 @@ interface Member {
   /** The runtime it runs under once upgraded. */
   upgradedRuntime: Runtime;
   child?: ChildProcess;
+  /** Resolves once `child` has exited (its 'exit' event: under Deno, not its `signalCode`). */
+  exited?: Promise<void>;
+  /** `child` has not exited yet. */
+  running: boolean;
   /** Every log line of every daemon process this member ran. */
   log: string;
 }
@@ -225,22 +240,80 @@ async function startDaemon(m: Member, extensions = EXTENSIONS): Promise<void> {
     "--extensions",
     extensions,
   ], { cwd: run.cwd, stdio: ["ignore", "ignore", "pipe"] });
-  m.child.stderr!.on("data", (d) => (m.log += d));
+  const child = m.child;
+  let ended = "";
+  m.running = true;
+  m.exited = new Promise((done) =>
+    child.once("exit", (code, signal) => {
+      ended = `exited ${code ?? signal}`;
+      m.running = false;
+      done();
+    })
+  );
+  child.stderr!.on("data", (d) => (m.log += d));
   const socket = join(m.dir, "control.socket");
   const up = await eventually(`${m.name} control socket`, async () => {
-    if (m.child!.exitCode !== null) throw new Error(`exited ${m.child!.exitCode}`);
+    if (ended) throw new Error(ended);
     return existsSync(socket) && (await api(m, "GET", "/core/1.0")).status === 200;
   }, 60_000);
   if (!up) throw new Error(`${m.name} did not start:\n${m.log.slice(-3000)}`);
 }
 
+/**
+ * Stops `m`'s daemon (SIGTERM, SIGKILL after 10 s) and waits until it has exited. Signals go by
+ * PID and the wait is on the 'exit' event: under Deno, `ChildProcess.kill` sets `signalCode` at
+ * once, before the child has exited, and refuses any later signal (the SIGKILL); a wait on
+ * `signalCode` started the upgraded daemon beside the old one, whose exit then removed the new
+ * one's control socket.
+ */
 async function stopDaemon(m: Member): Promise<void> {
   const c = m.child;
-  if (!c || c.exitCode !== null || c.signalCode !== null) return;
-  c.kill("SIGTERM");
-  for (let i = 0; i < 200 && c.exitCode === null && c.signalCode === null; i++) await sleep(50);
-  if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  while (c.exitCode === null && c.signalCode === null) await sleep(20);
+  if (!c?.pid || !m.running) return;
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(c.pid!, name);
+    } catch { /* gone already */ }
+  };
+  signal("SIGTERM");
+  const late = setTimeout(() => signal("SIGKILL"), 10_000);
+  await m.exited;
+  clearTimeout(late);
+}
+
+/** Whether process `pid` runs (a zombie, ended but not reaped, does not). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return !existsSync("/proc/self");
+  }
+}
+
+/**
+ * Stops `m`'s daemon and checks that it is gone before another starts on its directory: its
+ * process ended and its control socket silent (a daemon left running beside the next one
+ * removes the next one's socket as it exits).
+ */
+async function stopChecked(m: Member, label: string): Promise<void> {
+  const pid = m.child?.pid;
+  const was = kind(m);
+  await stopDaemon(m);
+  const running = pid !== undefined && alive(pid);
+  const answers = await api(m, "GET", "/core/1.0").then(() => true, () => false);
+  check(
+    !running && !answers,
+    `${label}: ${m.name}'s daemon (${was}) has exited before the next starts` +
+      (running || answers
+        ? ` (process ${running ? "runs" : "gone"}, socket ` +
+          `${answers ? "answers" : "silent"})`
+        : ""),
+  );
 }
 
 /** `name:STATUS` of every entry `m` lists, sorted. */
@@ -347,6 +420,7 @@ async function main(): Promise<void> {
       runtime: runtimesOf(i - 1).old,
       upgradedRuntime: runtimesOf(i - 1).new,
       log: "",
+      running: false,
     });
   }
   await Promise.all(members.map((m) => startDaemon(m)));
@@ -373,7 +447,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < count; i++) {
     const m = members[i];
     const label = `step ${i + 1}/${count}`;
-    await stopDaemon(m);
+    await stopChecked(m, label);
     m.build = "new";
     m.runtime = m.upgradedRuntime;
     if (i === 0) {
@@ -392,7 +466,7 @@ async function main(): Promise<void> {
         });
         check(ok, `${label}: ${o.name} (${kind(o)}) shows the upgrade: ${got}`);
       }
-      await stopDaemon(m);
+      await stopChecked(m, label);
     }
     await startDaemon(m);
     let ready: unknown;
@@ -422,6 +496,11 @@ try {
   step(`FAIL ${(err as Error).message}`);
 } finally {
   for (const m of members) await stopDaemon(m);
+  if (args["log-dir"]) {
+    mkdirSync(args["log-dir"], { recursive: true });
+    for (const m of members) writeFileSync(join(args["log-dir"], `${m.name}.log`), m.log);
+    step(`daemon logs in ${resolve(args["log-dir"])}`);
+  }
   for (const m of members) rmSync(m.dir, { recursive: true, force: true });
   if (!args["prev-dir"] && !args.keep) {
     execFileSync("git", ["-C", root, "worktree", "remove", "--force", prevDir]);
