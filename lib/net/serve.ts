@@ -27,6 +27,7 @@ import {
   type MemberCheck,
   UNIX_LIMITS,
 } from "./limits.ts";
+import { keepAccepting } from "./keep_accepting.ts";
 import { joinHostPort } from "./names.ts";
 import { checkSocketPath } from "./socket_path.ts";
 import { tieTcpReadsToTls } from "./tls_flow.ts";
@@ -117,6 +118,7 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<Listener> 
   await listen(server, joinHostPort(options.host, options.port), (done) => {
     server.listen({ host: options.host, port: options.port }, done);
   }, true);
+  keepAccepting(server);
   const port = (server.address() as AddressInfo).port;
   const address = joinHostPort(options.host, port);
   logger.info("Listening", { address, transport: "https" });

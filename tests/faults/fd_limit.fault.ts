@@ -7,6 +7,9 @@
  *   majority was unreachable, naming that member itself and the members it could not dial: it
  *   now names the admitting member's own want of descriptors and its limit (503 `E_FD_LIMIT`);
  *   the member keeps running, stays alive for the others, and admits again once raised;
+ * - a member (under Deno) whose member port failed to accept a connection at its limit never
+ *   accepted another one once the limit was raised (no join through it, no claim asked of it):
+ *   it accepts again within a few seconds;
  * - a member that could not read its token claims for want of descriptors took the file for
  *   missing: it forgot whom it had promised tokens to, and its next write dropped them from the
  *   file; it now fails that read and reads the file again.
@@ -16,6 +19,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
+import { connect as tlsConnect } from "node:tls";
 import { join, resolve } from "node:path";
 import * as assert from "uvu/assert";
 import { moduleCommand } from "../../lib/runtime.ts";
@@ -116,6 +120,53 @@ faultTest(
         seen.some((e) => e.name === n && e.status === "ONLINE")
       );
     });
+    await stopMembers(current);
+  },
+);
+
+/** Whether a TLS handshake with `address` (host:port) completes within `ms`. */
+function handshakes(address: string, ms: number): Promise<boolean> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(":")), address.split(":").pop()];
+  return new Promise((done) => {
+    const socket = tlsConnect({ host, port: Number(port), rejectUnauthorized: false });
+    const finish = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      done(ok);
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    socket.once("secureConnect", () => finish(true));
+    socket.once("error", () => finish(false));
+  });
+}
+
+faultTest(
+  test,
+  "a member whose member port met its limit accepts connections again once it is raised",
+  async () => {
+    const list = await formCluster(["g1"]);
+    current = list;
+    const [g1] = list;
+    const pid = g1.daemon!.child.pid!;
+    const { soft } = nofile(pid);
+    assert.ok(await handshakes(g1.address, 10_000), "g1 answers before");
+    setSoft(pid, 16); // below what it holds: no connection can be accepted
+    try {
+      assert.not.ok(await handshakes(g1.address, 2000), "g1 cannot accept at its limit");
+    } finally {
+      setSoft(pid, soft);
+    }
+    await eventually(
+      "a handshake with g1 once its limit is raised",
+      () => handshakes(g1.address, 2000),
+      15_000,
+    );
+    // A join through it works again.
+    const g2 = await newMember("g2");
+    current.push(g2);
+    await startMember(g2);
+    const r = await join_(g2, await issueToken(g1, g2.name));
+    assert.is(r.code, 0, r.stderr);
     await stopMembers(current);
   },
 );
