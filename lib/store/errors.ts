@@ -48,9 +48,17 @@ function driverFault(err: unknown): DriverFault | undefined {
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
     const { code, extendedCode } = current as Error & { code?: unknown; extendedCode?: unknown };
     if (typeof code === "string" && code.startsWith("SQLITE_")) {
+      // The client names the primary code and the extended one apart; the store's writer thread
+      // (the `libsql` driver) names only the extended one (`SQLITE_IOERR_WRITE`), whose read-only
+      // file system was then an internal error (500).
+      const primary = /^SQLITE_[A-Z]+/.exec(code)![0];
       return {
-        code,
-        extendedCode: typeof extendedCode === "string" ? extendedCode : undefined,
+        code: primary,
+        extendedCode: typeof extendedCode === "string"
+          ? extendedCode
+          : code === primary
+          ? undefined
+          : code,
         detail: current.message.replace(CODE_PREFIX, ""),
         error: current,
       };

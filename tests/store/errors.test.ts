@@ -135,6 +135,26 @@ test("a disk that refuses writes or fails (SQLITE_IOERR_*, SQLITE_READONLY*) is 
   }
 });
 
+test("an error naming only its extended code (the writer thread's driver) maps by it", () => {
+  // As the store's writer thread rejected a write to a file system turned read-only.
+  const io = Object.assign(new Error("SQLITE_IOERR_WRITE: disk I/O error"), {
+    code: "SQLITE_IOERR_WRITE",
+    rawCode: 778,
+  });
+  const err = toStoreError(io, "Save replicated records");
+  assert.instance(err, DiskError);
+  assert.is(err.status, 507);
+  assert.match(err.message, "(SQLITE_IOERR_WRITE)");
+  const full = Object.assign(new Error("SQLITE_FULL: database or disk is full"), {
+    code: "SQLITE_FULL",
+  });
+  assert.instance(toStoreError(full, "Save"), NoSpaceError);
+  const unique = Object.assign(new Error("UNIQUE constraint failed: t.a"), {
+    code: "SQLITE_CONSTRAINT_UNIQUE",
+  });
+  assert.instance(toStoreError(unique, "Insert"), ConflictError);
+});
+
 test("busy maps to Unavailable; cohort errors pass; unknown errors lose their message", () => {
   const busy = Object.assign(new Error("SQLITE_BUSY: database is locked"), {
     code: "SQLITE_BUSY",
