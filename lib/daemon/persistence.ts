@@ -126,7 +126,7 @@ export class ViewPersistence {
   /** Called once a batch started after their registration (number above `after`) wrote whole. */
   #onWritten: { after: number; then: () => void }[] = [];
   /** The run of failed batches under way: since when, how many, its last error and log line. */
-  #failing?: { since: number; failures: number; logged: boolean };
+  #failing?: { since: number; failures: number; error: unknown; logged: boolean };
   /** The last warning logged: when, and the kind of error it named. */
   #warned?: { at: number; kind: string };
 
@@ -213,6 +213,19 @@ export class ViewPersistence {
    */
   sync(): Promise<void> {
     return this.#durable();
+  }
+
+  /**
+   * Writes what changed, as {@link flush} does, then makes the store durable (see
+   * {@link sync}): for an answer that says a change is stored (a removal). Rejects with what
+   * failed, the batch (its error as the store gave it) or the sync; what a failed batch did not
+   * write stays to be written by the next one.
+   */
+  async flushDurably(): Promise<void> {
+    await this.flush();
+    const failing = this.#failing;
+    if (failing) throw failing.error;
+    await this.#durable();
   }
 
   async #flush(): Promise<void> {
@@ -335,8 +348,9 @@ export class ViewPersistence {
     // Its kind, not its message: one full disk fails a batch's parts with different actions.
     const { code, sqliteCode } = (err ?? {}) as { code?: unknown; sqliteCode?: unknown };
     const kind = `${err instanceof Error ? err.name : typeof err} ${code} ${sqliteCode}`;
-    const run = this.#failing ??= { since: now, failures: 0, logged: false };
+    const run = this.#failing ??= { since: now, failures: 0, error: err, logged: false };
     run.failures++;
+    run.error = err;
     // Across runs too: a nearly full disk lets small batches through between failed ones.
     const warned = this.#warned;
     if (warned?.kind === kind && now - warned.at < FAILURE_LOG_INTERVAL_MS) return;

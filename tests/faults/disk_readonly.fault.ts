@@ -20,141 +20,38 @@
  * Needs root (mount, losetup); registered through `faultTest`, so it skips visibly where it
  * cannot run.
  */
-import { createClient } from "@libsql/client";
-import { rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as assert from "uvu/assert";
 import {
   bootstrap,
   daemonArgs,
-  daemonsLastLines,
   eventually,
   isClean,
   issueToken,
   join_,
   logLines,
-  type Member,
-  members,
-  newMember,
   run,
   sql,
   startMember,
   stop,
-  stopMembers,
 } from "../helpers/cluster.ts";
 import { exitOf, lastLines, startDaemonProcess } from "../helpers/process.ts";
-import { suite } from "../helpers/suite.ts";
-import { forget, onExit } from "./cleanup.ts";
+import { assertIntact, diskSuite, ext4, names, teardown } from "./disks.ts";
 import { faultTest } from "./suite.ts";
-import { sh } from "./system.ts";
 
-/** The members of the test under way, for its failure report. */
-let current: Member[] = [];
-const test = suite(
-  "a member's file system turns read-only",
-  {},
-  () => `daemons' last lines:\n${daemonsLastLines(current, 40)}`,
-);
+const { test, member, memberOn } = diskSuite("a member's file system turns read-only");
 
 /** What a member whose file system is read-only tells a client (the CLI prints it after "Error: "). */
 const READ_ONLY =
   /Cannot write to the member's disk: the file system of its state directory is read-only/;
 
-test.before.each(() => void (current = []));
-
-/** An ext4 file system of its own under a member's state directory. */
-interface Ext4 {
-  /** Breaks it as an I/O error does: ext4 remounts it read-only. */
-  fail(): void;
-  /** Unmounts it, repairs it with `e2fsck` and mounts it again, writable (the daemon stopped). */
-  repair(): void;
-  /** Unmounts it and removes its image. */
-  remove(): void;
-}
-
-/** Mounts a new 32 MB ext4 file system (`errors=remount-ro`) on `dir`, an empty directory. */
-function ext4(dir: string): Ext4 {
-  const image = `${dir}.ext4`;
-  // A loop device of our own for each mount, detached at each unmount: `mount -o loop` could
-  // reuse the device of the mount before, still attached, whose cache e2fsck bypassed (the file
-  // system then came back read-only once in four runs).
-  let device = "";
-  const mount = () => {
-    const loop = sh("losetup", ["--find", "--show", image]);
-    assert.ok(loop.ok, `losetup ${image}: ${loop.err}`);
-    device = loop.out.trim();
-    const r = sh("mount", ["-o", "errors=remount-ro", device, dir]);
-    assert.ok(r.ok, `mount ${device} on ${dir}: ${r.err}`);
-    sh("chmod", ["0700", dir]);
-  };
-  const unmount = (lazy: boolean) => {
-    const r = sh("umount", lazy ? ["-l", dir] : [dir]);
-    sh("losetup", ["-d", device]);
-    return r;
-  };
-  assert.ok(sh("truncate", ["-s", "32M", image]).ok);
-  const made = sh("mkfs.ext4", ["-q", "-F", image]);
-  assert.ok(made.ok, `mkfs.ext4: ${made.err}`);
-  const remove = () => {
-    unmount(true);
-    rmSync(image, { force: true });
-  };
-  const id = onExit(remove);
-  mount();
-  return {
-    fail() {
-      const name = device.split("/").pop();
-      writeFileSync(`/sys/fs/ext4/${name}/trigger_fs_error`, "cohort fault test\n");
-      assert.throws(() => writeFileSync(join(dir, "probe"), "x"), /EROFS/, "read-only now");
-    },
-    repair() {
-      const r = unmount(false);
-      assert.ok(r.ok, `umount ${dir}: ${r.err}`);
-      const fsck = sh("e2fsck", ["-f", "-y", image]);
-      assert.ok(fsck.ok || /FILE SYSTEM WAS MODIFIED/.test(fsck.out), `e2fsck: ${fsck.out}`);
-      mount();
-      const writable = sh("touch", [join(dir, "probe")]);
-      assert.ok(writable.ok, `writable again: ${writable.err}\ne2fsck: ${fsck.out}`);
-    },
-    remove() {
-      remove();
-      forget(id);
-    },
-  };
-}
-
-/** A member whose state directory is an ext4 file system of its own, started. */
-async function memberOnExt4(name: string): Promise<[Member, Ext4]> {
-  const m = await newMember(name);
-  current.push(m);
-  const fs = ext4(m.dir);
-  try {
-    return [await startMember(m), fs];
-  } catch (err) {
-    fs.remove();
-    throw err;
-  }
-}
-
-/** Stops `list` and removes the file systems (before the directories are removed). */
-async function teardown(list: Member[], fss: Ext4[]): Promise<void> {
-  await Promise.all(list.map((m) => stop(m).catch(() => {})));
-  for (const fs of fss) fs.remove();
-  await stopMembers(list);
-}
-
-const names = async (m: Member) => (await members(m)).map((e) => `${e.name}:${e.status}`);
-
 faultTest(
   test,
   "a member whose file system turns read-only keeps serving, says why, recovers once repaired",
   async () => {
-    const a1 = await startMember(await newMember("a1"));
-    current.push(a1);
-    const [a2, fs] = await memberOnExt4("a2");
-    const j = await startMember(await newMember("j"));
-    current.push(j);
+    const a1 = await member("a1");
+    const [a2, fs] = await memberOn("a2", ext4);
+    const j = await member("j");
     const all = [a1, a2, j];
     try {
       await bootstrap(a1);
@@ -201,13 +98,7 @@ faultTest(
       const joined = await join_(j, token);
       assert.is(joined.code, 0, joined.stderr);
       await stop(a2);
-      const db = createClient({ url: `file:${join(a2.dir, "database", "cohort.db")}` });
-      try {
-        const check = await db.execute("PRAGMA integrity_check");
-        assert.equal(check.rows.map((row) => row[0]), ["ok"]);
-      } finally {
-        db.close();
-      }
+      await assertIntact(a2);
     } finally {
       await teardown(all, [fs]);
     }
@@ -218,9 +109,8 @@ faultTest(
   test,
   "init --bootstrap and init --token on a read-only file system say so, leave no member behind",
   async () => {
-    const a1 = await startMember(await newMember("t1"));
-    current.push(a1);
-    const [b, fs] = await memberOnExt4("tb");
+    const a1 = await member("t1");
+    const [b, fs] = await memberOn("tb", ext4);
     try {
       await bootstrap(a1);
       fs.fail();
@@ -254,9 +144,8 @@ faultTest(
   test,
   "a member whose file system fails seconds after its bootstrap starts with its cluster once repaired",
   async () => {
-    const [b, fs] = await memberOnExt4("pb");
-    const c = await startMember(await newMember("pc"));
-    current.push(c);
+    const [b, fs] = await memberOn("pb", ext4);
+    const c = await member("pc");
     try {
       await bootstrap(b);
       const joined = await join_(c, await issueToken(b, c.name));
@@ -272,6 +161,72 @@ faultTest(
       await eventually("pc seeing pb back", async () => (await names(c)).join() === both);
     } finally {
       await teardown([b, c], [fs]);
+    }
+  },
+);
+
+faultTest(
+  test,
+  "a removal answered stays once the remover's file system fails just after (and with --force)",
+  async () => {
+    const [a, fs] = await memberOn("ra", ext4);
+    const left = await member("rl");
+    const down = await member("rd");
+    const all = [a, left, down];
+    try {
+      await bootstrap(a);
+      for (const m of [left, down]) {
+        const r = await join_(m, await issueToken(a, m.name));
+        assert.is(r.code, 0, r.stderr);
+      }
+      // Nobody else will hold the tombstones: `rl` resets as it leaves, `rd` is down.
+      await stop(down);
+      const removed = await run(a, ["cluster", "remove", left.name]);
+      assert.is(removed.code, 0, removed.stderr);
+      const forced = await run(a, ["cluster", "remove", down.name, "--force"]);
+      assert.is(forced.code, 0, forced.stderr);
+      fs.fail(); // at once: what the removals committed is not written back yet
+      await stop(a);
+      fs.repair();
+      // It came back listing both (UNREACHABLE): its store had them as members.
+      await startMember(a);
+      await eventually("ra online", async () => (await names(a))[0] === "ra:ONLINE");
+      assert.equal(await names(a), ["ra:ONLINE"], "the removed members stay removed");
+    } finally {
+      await teardown(all, [fs]);
+    }
+  },
+);
+
+faultTest(
+  test,
+  "a removal run on a member whose file system is read-only is refused saying so, nothing changed",
+  async () => {
+    const [a, fs] = await memberOn("qa", ext4);
+    const b = await member("qb");
+    try {
+      await bootstrap(a);
+      const r = await join_(b, await issueToken(a, b.name));
+      assert.is(r.code, 0, r.stderr);
+      fs.fail();
+      // It answered success, `qb` reset, and `qa` could not store the removal (a DatabaseError:
+      // "SQLITE_IOERR_WRITE", its failed writes logged as an internal error).
+      for (const force of [[], ["--force"]]) {
+        const refused = await run(a, ["cluster", "remove", b.name, ...force]);
+        assert.is(refused.code, 1, refused.stderr);
+        assert.match(refused.stderr, /Cannot remove "qb": nothing changed: cannot write to /);
+        assert.match(refused.stderr, /is read-only .* or run it on another member/);
+      }
+      await sleep(1000);
+      assert.equal(await names(b), ["qa:ONLINE", "qb:ONLINE"], "qb still a member");
+      assert.equal(await names(a), ["qa:ONLINE", "qb:ONLINE"]);
+      assert.not.ok(isClean(b), "qb not reset");
+      // Run on the other member, the removal works.
+      const removed = await run(b, ["cluster", "remove", a.name, "--force"]);
+      assert.is(removed.code, 0, removed.stderr);
+      assert.equal(await names(b), ["qb:ONLINE"]);
+    } finally {
+      await teardown([a, b], [fs]);
     }
   },
 );

@@ -10,13 +10,28 @@
  *    too, so the removal completes even if this member dies between 1 and 2.
  *
  * An unreachable member is removed only with `force` (its tombstone alone). The remove answers
- * once the tombstone is in this member's store, and fails if this member left the cluster (or
- * stopped) while it waited for the departing member.
+ * once the tombstone is in this member's store and on its disk (synced: a store commits with
+ * `synchronous = NORMAL`), and fails if this member left the cluster (or stopped) while it
+ * waited for the departing member. A remover whose file system had failed answered that the
+ * member was removed, and came back (repaired) with it in its roster: where no other member
+ * held the tombstone (a cluster of two, the others down), for good. So a removal first checks
+ * that this member's disk takes a sync, before step 1 (which cannot be taken back): a read-only
+ * or failing disk refuses it, nothing changed (507); a write that fails after step 1 answers
+ * 507 too, saying the member was removed but this member could not store it yet.
  *
  * @module
  */
 import { MEMBER_RECORD, REMOVAL_NOTE_MS, REMOVAL_RECORD } from "../../cluster/roster.ts";
-import { ConflictError, NotFoundError, UnavailableError } from "../../errors.ts";
+import {
+  ConflictError,
+  describeDiskFault,
+  DiskError,
+  diskFault,
+  isNoSpace,
+  NoSpaceError,
+  NotFoundError,
+  UnavailableError,
+} from "../../errors.ts";
 import { fingerprint } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
 import type { Network } from "../network.ts";
@@ -49,6 +64,11 @@ export async function removeMember(
     syncRoster(net);
     return;
   }
+  // Before the departing member is asked (it cannot be taken back): a disk that refuses a sync
+  // would lose the tombstone this member must keep.
+  await net.persistence.sync().catch((err: unknown) => {
+    throw diskRefusal(err, `Cannot remove "${name}": nothing changed`);
+  });
   try {
     const answer = await ctx.env.peers.request({
       address: entry.address,
@@ -88,8 +108,34 @@ export async function removeMember(
     forcing.delete(name);
   }
   syncRoster(net);
-  // Answered only once this member's store has it: a remove that returned is never forgotten.
-  await net.persistence.flush();
+  // Answered only once this member's disk has it: a remove that returned is never forgotten.
+  await net.persistence.flushDurably().catch((err: unknown) => {
+    throw diskRefusal(
+      err,
+      `Member "${name}" was removed, but this member could not store its removal yet (it retries)`,
+    );
+  });
+}
+
+/**
+ * The 507 a removal answers when this member's disk failed it: `what` happened, then why (a
+ * full disk, or a read-only or failing one); `err` itself when it is no disk's fault.
+ */
+function diskRefusal(err: unknown, what: string): unknown {
+  if (isNoSpace(err)) {
+    return new NoSpaceError(
+      `${what}: no space left on this member's disk: free space in the file system of its ` +
+        "state directory and try again, or run it on another member",
+      { cause: err },
+    );
+  }
+  const fault = diskFault(err);
+  if (fault === undefined) return err;
+  return new DiskError(
+    `${what}: cannot write to this member's disk: ${describeDiskFault(fault)}, or run it on ` +
+      "another member",
+    { cause: err },
+  );
 }
 
 /**

@@ -1,0 +1,178 @@
+/**
+ * What the disk fault files share: a suite that prints its members' last log lines when a test
+ * fails, members whose state directory is a file system of its own (a small tmpfs, an ext4 file
+ * system on a loop device), the teardown that unmounts those before the directories go, and the
+ * checks every case ends with (the roster a member lists, its database's integrity).
+ *
+ * Needs root (mount, losetup); the files register their cases through `faultTest`.
+ *
+ * @module
+ */
+import { createClient } from "@libsql/client";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Test } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  daemonsLastLines,
+  type Member,
+  members,
+  newMember,
+  startMember,
+  stop,
+  stopMembers,
+} from "../helpers/cluster.ts";
+import { suite } from "../helpers/suite.ts";
+import { forget, onExit } from "./cleanup.ts";
+import { sh } from "./system.ts";
+
+/** A file system mounted under a member's state directory, by one of this module's mounts. */
+export interface Mounted {
+  /** Unmounts it (lazily: a daemon may still hold it) and removes what backs it. */
+  remove(): void;
+}
+
+/** A disk fault file's suite and the members of its test under way. */
+export interface DiskSuite {
+  test: Test;
+  /** The members of the test under way (emptied before each), for its failure report. */
+  current: Member[];
+  /** A new member named `name` (in {@link current}), started. */
+  member(name: string): Promise<Member>;
+  /**
+   * A new member named `name` (in {@link current}) whose state directory is the file system
+   * `mount` puts there, started; the mount is removed if the start fails.
+   */
+  memberOn<M extends Mounted>(name: string, mount: (dir: string) => M): Promise<[Member, M]>;
+}
+
+/** A suite titled `title` whose failure report holds the last lines of its members' daemons. */
+export function diskSuite(title: string): DiskSuite {
+  const current: Member[] = [];
+  const test = suite(title, {}, () => `daemons' last lines:\n${daemonsLastLines(current, 40)}`);
+  test.before.each(() => void current.splice(0));
+  return {
+    test,
+    current,
+    async member(name) {
+      const m = await newMember(name);
+      current.push(m);
+      return await startMember(m);
+    },
+    async memberOn(name, mount) {
+      const m = await newMember(name);
+      current.push(m);
+      const mounted = mount(m.dir);
+      try {
+        return [await startMember(m), mounted];
+      } catch (err) {
+        mounted.remove();
+        throw err;
+      }
+    },
+  };
+}
+
+/** Stops `list`, removes what was mounted (before the directories are removed), removes them. */
+export async function teardown(list: Member[], mounted: Mounted[]): Promise<void> {
+  await Promise.all(list.map((m) => stop(m).catch(() => {})));
+  for (const fs of mounted) fs.remove();
+  await stopMembers(list);
+}
+
+/** The members `m` lists, as `name:STATUS`. */
+export async function names(m: Member): Promise<string[]> {
+  return (await members(m)).map((e) => `${e.name}:${e.status}`);
+}
+
+/** Asserts that the database of `m` (stopped) passes SQLite's integrity check. */
+export async function assertIntact(m: Member): Promise<void> {
+  const db = createClient({ url: `file:${join(m.dir, "database", "cohort.db")}` });
+  try {
+    const check = await db.execute("PRAGMA integrity_check");
+    assert.equal(check.rows.map((row) => row[0]), ["ok"], `${m.name}'s database`);
+  } finally {
+    db.close();
+  }
+}
+
+/** A tmpfs of `size` mounted on `dir`, an empty directory. */
+export function tmpfs(dir: string, size: string): Mounted {
+  const r = sh("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir]);
+  assert.ok(r.ok, `mount tmpfs on ${dir}: ${r.err}`);
+  const undo = () => void sh("umount", ["-l", dir]);
+  const id = onExit(undo);
+  return {
+    remove() {
+      undo();
+      forget(id);
+    },
+  };
+}
+
+/** An ext4 file system of its own under a member's state directory. */
+export interface Ext4 extends Mounted {
+  /** The loop device it is mounted from. */
+  readonly device: string;
+  /** Breaks it as an I/O error does: ext4 remounts it read-only. */
+  fail(): void;
+  /** Unmounts it, repairs it with `e2fsck` and mounts it again, writable (the daemon stopped). */
+  repair(): void;
+}
+
+/**
+ * Mounts a new 32 MB ext4 file system (`errors=remount-ro`) on `dir`, an empty directory, from
+ * `image` (default `dir.ext4`, made here); `image` may be a file another file system serves
+ * (see `failing_disk.ts`).
+ */
+export function ext4(dir: string, image = `${dir}.ext4`): Ext4 {
+  // A loop device of our own for each mount, detached at each unmount: `mount -o loop` could
+  // reuse the device of the mount before, still attached, whose cache e2fsck bypassed (the file
+  // system then came back read-only once in four runs).
+  let device = "";
+  const mount = () => {
+    const loop = sh("losetup", ["--find", "--show", image]);
+    assert.ok(loop.ok, `losetup ${image}: ${loop.err}`);
+    device = loop.out.trim();
+    const r = sh("mount", ["-o", "errors=remount-ro", device, dir]);
+    assert.ok(r.ok, `mount ${device} on ${dir}: ${r.err}`);
+    sh("chmod", ["0700", dir]);
+  };
+  const unmount = (lazy: boolean) => {
+    const r = sh("umount", lazy ? ["-l", dir] : [dir]);
+    sh("losetup", ["-d", device]);
+    return r;
+  };
+  assert.ok(sh("truncate", ["-s", "32M", image]).ok);
+  const made = sh("mkfs.ext4", ["-q", "-F", image]);
+  assert.ok(made.ok, `mkfs.ext4: ${made.err}`);
+  const remove = () => {
+    unmount(true);
+    rmSync(image, { force: true });
+  };
+  const id = onExit(remove);
+  mount();
+  return {
+    get device() {
+      return device;
+    },
+    fail() {
+      const name = device.split("/").pop();
+      writeFileSync(`/sys/fs/ext4/${name}/trigger_fs_error`, "cohort fault test\n");
+      assert.throws(() => writeFileSync(join(dir, "probe"), "x"), /EROFS/, "read-only now");
+    },
+    repair() {
+      const r = unmount(false);
+      assert.ok(r.ok, `umount ${dir}: ${r.err}`);
+      const fsck = sh("e2fsck", ["-f", "-y", image]);
+      assert.ok(fsck.ok || /FILE SYSTEM WAS MODIFIED/.test(fsck.out), `e2fsck: ${fsck.out}`);
+      mount();
+      const writable = sh("touch", [join(dir, "probe")]);
+      assert.ok(writable.ok, `writable again: ${writable.err}\ne2fsck: ${fsck.out}`);
+    },
+    remove() {
+      remove();
+      forget(id);
+    },
+  };
+}
