@@ -35,7 +35,12 @@ test.after.each(({ store }) => store.close());
 function persistenceFailing(
   store: Store,
   failures: number,
-  options: { now?: () => number; lines?: string[]; error?: () => [string, string] } = {},
+  options: {
+    now?: () => number;
+    lines?: string[];
+    error?: () => [string, string];
+    durable?: () => Promise<void>;
+  } = {},
 ): { persistence: ViewPersistence; failuresLeft: () => number; fail: (n: number) => void } {
   const db = new Proxy(store.db, {
     get(target, property, receiver) {
@@ -59,6 +64,7 @@ function persistenceFailing(
     logger: options.lines
       ? createLogger({ level: "info", write: (line) => options.lines!.push(line) })
       : silentLogger,
+    durable: options.durable,
   });
   return { persistence, failuresLeft: () => failures, fail: (n) => void (failures += n) };
 }
@@ -110,6 +116,36 @@ test("afterWritten is called once a later batch wrote whole, not after a failed 
   await new Promise((r) => setTimeout(r, 10));
   assert.ok(seen[0].includes("late"), `the later change was in the store when called: ${seen[0]}`);
   assert.equal((await listMembers(store)).map((m) => m.name), ["m1"]);
+});
+
+test("flushDurably rejects with what failed, the batch or the sync, and resolves once both did", async ({ store }) => {
+  let syncs = 0;
+  let syncFails = false;
+  const { persistence, failuresLeft } = persistenceFailing(store, 2, {
+    durable: () => {
+      syncs++;
+      if (!syncFails) return Promise.resolve();
+      return Promise.reject(Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" }));
+    },
+  });
+  persistence.onChange({
+    kind: "record",
+    record: { kind: MEMBER_RECORD, key: "m2", value: null, version: 2, origin: "m1" },
+    previous: { kind: MEMBER_RECORD, key: "m2", value: {}, version: 1, origin: "m1" },
+    removed: { name: "m2", hadJoined: true },
+  });
+  // The roster change's own batch fails, and so does the one flushDurably waits for.
+  const failed = await persistence.flushDurably().then(() => undefined, (err: unknown) => err);
+  assert.is(failuresLeft(), 0);
+  assert.is((failed as { code?: string })?.code, "E_DISK", String(failed));
+  assert.is(syncs, 0, "nothing synced after a failed batch");
+  syncFails = true;
+  const unsynced = await persistence.flushDurably().then(() => undefined, (err: unknown) => err);
+  assert.is((unsynced as { code?: string })?.code, "EIO", "the sync's error");
+  assert.equal((await listMembers(store)).map((m) => m.name), ["m1"], "written, not synced");
+  syncFails = false;
+  await persistence.flushDurably();
+  assert.is(syncs, 2);
 });
 
 test("a run of failed batches is logged as it starts, changes, each minute, and as it ends", async ({ store }) => {
