@@ -11,7 +11,17 @@
 import { hostname } from "node:os";
 import { ExtensionRegistry } from "../cluster/extensions.ts";
 import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts";
-import { ConflictError, ForbiddenError, UnavailableError } from "../errors.ts";
+import {
+  ConflictError,
+  describeDiskFault,
+  DiskError,
+  diskFault,
+  ForbiddenError,
+  isCohortError,
+  isNoSpace,
+  NoSpaceError,
+  UnavailableError,
+} from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { dumpSql, executeSql, SQL_TIMEOUT_MS } from "../store/sql.ts";
 import {
@@ -115,9 +125,30 @@ export async function startDaemon(
     // The daemon owns the given issuer once it exists; before that, nobody else will close it.
     if (daemon) await daemon.stop();
     else options.certificateIssuer?.close();
-    throw err;
+    throw startError(err, paths.dir);
   }
   return daemon;
+}
+
+/**
+ * What a start that failed throws: a disk fault none of its steps named becomes a 507 naming the
+ * state directory (restarted on a failing disk, a member printed the bare `EIO: i/o error, read`
+ * of a file it read); anything else as it was.
+ */
+function startError(err: unknown, dir: string): unknown {
+  if (isCohortError(err)) return err;
+  const fault = diskFault(err);
+  if (fault !== undefined) {
+    return new DiskError(`Cannot start daemon: ${describeDiskFault(fault, dir)}, and start again`, {
+      cause: err,
+    });
+  }
+  if (!isNoSpace(err)) return err;
+  return new NoSpaceError(
+    `Cannot start daemon: no space left on the disk of state directory "${dir}": free space in ` +
+      "its file system and start again",
+    { cause: err },
+  );
 }
 
 class MemberDaemon implements Daemon {

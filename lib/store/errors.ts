@@ -109,7 +109,8 @@ export interface StoreErrorOptions {
  *   {@link NoSpaceError} (507), for the operator to act on, even for a user's statement;
  * - any other `SQLITE_IOERR_…` (SQLite's "disk I/O error": a write to a file system turned
  *   read-only fails so, as does a failing disk) and `SQLITE_READONLY…` (the database or its
- *   journal cannot be written) become a {@link DiskError} (507), likewise;
+ *   journal cannot be written) become a {@link DiskError} (507), likewise, and so do
+ *   `SQLITE_CORRUPT` and `SQLITE_NOTADB` (SQLite reports a read that failed with EIO so);
  * - with `userSql`, any other SQLite error becomes an {@link InvalidInputError} with SQLite's
  *   message (e.g. `no such table: foo`);
  * - anything else becomes a {@link DatabaseError} whose message names only `action` and SQLite's
@@ -155,6 +156,17 @@ export function toStoreError(
     return new DiskError(`${action}: ${describeDiskFault(undefined)} (${ext}): ${fault.detail}`, {
       cause,
     });
+  }
+  if (fault.code === "SQLITE_CORRUPT" || fault.code === "SQLITE_NOTADB") {
+    // SQLite reports a read that failed with EIO as corruption (`SQLITE_IOERR_CORRUPTFS` becomes
+    // `SQLITE_CORRUPT`, or `SQLITE_NOTADB` for the header): a member whose disk failed answered
+    // `cohort sql` with "file is not a database" (400, as if the user's fault) and logged
+    // "database disk image is malformed" as an internal error.
+    return new DiskError(
+      `${action}: the database in its state directory cannot be read (${ext}): its disk ` +
+        "failed a read (EIO), or the file is damaged: check the disk and its file system",
+      { cause },
+    );
   }
   if (options.userSql) return new InvalidInputError(`${action}: ${fault.detail}`, { cause });
   return new DatabaseError(`${action}: ${ext}: ${fault.detail}`, { sqliteCode: ext, cause });

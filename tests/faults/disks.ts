@@ -116,23 +116,27 @@ export interface Ext4 extends Mounted {
   readonly device: string;
   /** Breaks it as an I/O error does: ext4 remounts it read-only. */
   fail(): void;
-  /** Unmounts it, repairs it with `e2fsck` and mounts it again, writable (the daemon stopped). */
-  repair(): void;
+  /**
+   * Unmounts it, repairs it with `e2fsck` and mounts it again, writable (the daemon stopped);
+   * `fix` runs between the unmount and the check (a failing device replaced).
+   */
+  repair(fix?: () => void): void;
 }
 
 /**
- * Mounts a new 32 MB ext4 file system (`errors=remount-ro`) on `dir`, an empty directory, from
- * `image` (default `dir.ext4`, made here); `image` may be a file another file system serves
- * (see `failing_disk.ts`).
+ * Mounts an ext4 file system (`errors=remount-ro`) on `dir`, an empty directory: a new 32 MB one
+ * in `dir.ext4`, or the one made in `image` (a file another file system may serve: see
+ * `failing_disk.ts`), which {@link Ext4.remove} leaves.
  */
-export function ext4(dir: string, image = `${dir}.ext4`): Ext4 {
+export function ext4(dir: string, image?: string): Ext4 {
+  const file = image ?? `${dir}.ext4`;
   // A loop device of our own for each mount, detached at each unmount: `mount -o loop` could
   // reuse the device of the mount before, still attached, whose cache e2fsck bypassed (the file
   // system then came back read-only once in four runs).
   let device = "";
   const mount = () => {
-    const loop = sh("losetup", ["--find", "--show", image]);
-    assert.ok(loop.ok, `losetup ${image}: ${loop.err}`);
+    const loop = sh("losetup", ["--find", "--show", file]);
+    assert.ok(loop.ok, `losetup ${file}: ${loop.err}`);
     device = loop.out.trim();
     const r = sh("mount", ["-o", "errors=remount-ro", device, dir]);
     assert.ok(r.ok, `mount ${device} on ${dir}: ${r.err}`);
@@ -143,12 +147,10 @@ export function ext4(dir: string, image = `${dir}.ext4`): Ext4 {
     sh("losetup", ["-d", device]);
     return r;
   };
-  assert.ok(sh("truncate", ["-s", "32M", image]).ok);
-  const made = sh("mkfs.ext4", ["-q", "-F", image]);
-  assert.ok(made.ok, `mkfs.ext4: ${made.err}`);
+  if (image === undefined) makeExt4(file);
   const remove = () => {
     unmount(true);
-    rmSync(image, { force: true });
+    if (image === undefined) rmSync(file, { force: true });
   };
   const id = onExit(remove);
   mount();
@@ -161,10 +163,11 @@ export function ext4(dir: string, image = `${dir}.ext4`): Ext4 {
       writeFileSync(`/sys/fs/ext4/${name}/trigger_fs_error`, "cohort fault test\n");
       assert.throws(() => writeFileSync(join(dir, "probe"), "x"), /EROFS/, "read-only now");
     },
-    repair() {
+    repair(fix) {
       const r = unmount(false);
       assert.ok(r.ok, `umount ${dir}: ${r.err}`);
-      const fsck = sh("e2fsck", ["-f", "-y", image]);
+      fix?.();
+      const fsck = sh("e2fsck", ["-f", "-y", file]);
       assert.ok(fsck.ok || /FILE SYSTEM WAS MODIFIED/.test(fsck.out), `e2fsck: ${fsck.out}`);
       mount();
       const writable = sh("touch", [join(dir, "probe")]);
@@ -175,4 +178,11 @@ export function ext4(dir: string, image = `${dir}.ext4`): Ext4 {
       forget(id);
     },
   };
+}
+
+/** Makes a new 32 MB ext4 file system in the file `image`. */
+export function makeExt4(image: string): void {
+  assert.ok(sh("truncate", ["-s", "32M", image]).ok, `truncate ${image}`);
+  const made = sh("mkfs.ext4", ["-q", "-F", image]);
+  assert.ok(made.ok, `mkfs.ext4: ${made.err}`);
 }

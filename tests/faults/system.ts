@@ -37,7 +37,7 @@ function has(command: string): boolean {
 let updated = false;
 
 /** `apt-get install -y <pkg>` (after one `apt-get update`); the error text when it failed. */
-function aptInstall(pkg: string): string | undefined {
+export function aptInstall(pkg: string): string | undefined {
   if (!has("apt-get")) return `${pkg} is missing and apt-get is not available to install it`;
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   if (!updated) {

@@ -1,6 +1,9 @@
 import { createClient } from "@libsql/client";
 import { drizzle } from "drizzle-orm/libsql";
 import { sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -153,6 +156,30 @@ test("an error naming only its extended code (the writer thread's driver) maps b
     code: "SQLITE_CONSTRAINT_UNIQUE",
   });
   assert.instance(toStoreError(unique, "Insert"), ConflictError);
+});
+
+test("a database SQLite cannot read (NOTADB, CORRUPT: a read that failed with EIO) is a DiskError", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "cohort-notadb-"));
+  const file = join(dir, "cohort.db");
+  writeFileSync(file, "x".repeat(8192)); // as a failing disk's read of its header looks to SQLite
+  const client = createClient({ url: `file:${file}` });
+  try {
+    const raw = await rejection(client.execute("SELECT 1 FROM sqlite_master"));
+    for (const options of [{}, { userSql: true }]) {
+      const err = toStoreError(raw, "Execute SQL", options);
+      assert.instance(err, DiskError, String(err));
+      assert.is(err.status, 507);
+      assert.match(err.message, "Execute SQL: the database in its state directory cannot be read");
+      assert.match(err.message, "failed a read (EIO), or the file is damaged");
+    }
+  } finally {
+    client.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const corrupt = Object.assign(new Error("SQLITE_CORRUPT: database disk image is malformed"), {
+    code: "SQLITE_CORRUPT",
+  });
+  assert.instance(toStoreError(corrupt, "Save replicated records"), DiskError);
 });
 
 test("busy maps to Unavailable; cohort errors pass; unknown errors lose their message", () => {
