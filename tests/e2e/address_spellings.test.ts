@@ -4,7 +4,7 @@
  * (`lib/cluster/address.ts`), spellings that are not one address refused by the CLI and the
  * control endpoint naming the rule, and a joiner refused the address of a member that is down
  * when it spells that address differently (before, it was admitted: two members at one address,
- * and the one that was down could not listen again).
+ * and the one that was down could not listen again), then restarts, and removes the IPv4 one.
  */
 import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
@@ -127,6 +127,10 @@ test("a joiner cannot take a down member's address by spelling it differently", 
   // The member that was down listens at its address again.
   await startMember(b);
   await allOnline(list, list.map((m) => m.name), 30_000);
+  // An IPv6 member removes the IPv4 one.
+  const removed = await run(b, ["cluster", "remove", c.name]);
+  assert.is(removed.code, 0, removed.stderr);
+  await allOnline([a, b], [a.name, b.name], 30_000);
 });
 
 test.run();
