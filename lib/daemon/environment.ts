@@ -7,8 +7,10 @@
  *
  * @module
  */
+import { lookup as dnsLookup } from "node:dns";
 import { createServer, type Server as HttpsServer } from "node:https";
 import process from "node:process";
+import type { HostLookup } from "../cluster/address_conflict.ts";
 import { type Clock, systemClock } from "../cluster/membership.ts";
 import type { Logger } from "../log.ts";
 import type { CertificateIssuer } from "../net/cert_issuer.ts";
@@ -65,6 +67,26 @@ export interface DaemonEnvironment {
    * restart's steps. Absent in a simulated world, whose logs must replay exactly.
    */
   cpuMs?: () => number;
+  /**
+   * Resolves a host name to its IP addresses, to tell whether a joiner's address names an
+   * existing member's socket under another name (`lib/cluster/address_conflict.ts`). Absent in a
+   * simulated world: host names are then compared as written.
+   */
+  lookup?: HostLookup;
+}
+
+/** How long a host name's resolution may take before it counts as resolving to nothing, ms. */
+export const LOOKUP_MS = 2000;
+
+/** Resolves `host` with the system's resolver, every family, at most {@link LOOKUP_MS}. */
+function systemLookup(host: string): Promise<readonly string[]> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve([]), LOOKUP_MS);
+    dnsLookup(host, { all: true }, (err, addresses) => {
+      clearTimeout(timer);
+      resolve(err ? [] : addresses.map((a) => a.address));
+    });
+  });
 }
 
 /** This process's CPU time (user and system), ms. */
@@ -90,6 +112,7 @@ export const systemEnvironment: DaemonEnvironment = Object.freeze({
     }) as Promise<NetListener>,
   controlSocket: true,
   cpuMs: processCpuMs,
+  lookup: systemLookup,
 });
 
 /**

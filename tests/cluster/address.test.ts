@@ -9,6 +9,7 @@ import {
   sameAddress,
   splitHostPort,
 } from "../../lib/cluster/address.ts";
+import { sharedAddressHolder } from "../../lib/cluster/address_conflict.ts";
 
 const test = suite("address");
 
@@ -153,6 +154,66 @@ test("sameAddress() compares the one spelling, and unparsable addresses as writt
   assert.not.ok(sameAddress("127.0.0.1:9101", "[::1]:9101"));
   assert.ok(sameAddress("junk", "junk"));
   assert.not.ok(sameAddress("junk", "[::1]:9101"));
+});
+
+/** A resolver of a fixed table that counts what it is asked. */
+function table(names: Record<string, string[]>) {
+  const asked: string[] = [];
+  const lookup = (host: string) => {
+    asked.push(host);
+    return host in names ? Promise.resolve(names[host]) : Promise.reject(new Error("ENOTFOUND"));
+  };
+  return { asked, lookup };
+}
+
+test("sharedAddressHolder() finds a member's socket named by a host name, either way", async () => {
+  const { lookup } = table({
+    localhost: ["127.0.0.1", "::1"],
+    "v6.example": ["0:0:0:0:0:0:0:1"],
+    "mapped.example": ["::ffff:10.0.0.1"],
+  });
+  const roster = new Map([
+    ["c4", { address: "127.0.0.1:9001" }],
+    ["c6", { address: "[::1]:9002" }],
+    ["cn", { address: "localhost:9003" }],
+    ["cm", { address: "10.0.0.1:9004" }],
+  ]);
+  assert.equal(await sharedAddressHolder("localhost:9001", roster, lookup), {
+    name: "c4",
+    address: "127.0.0.1:9001",
+  });
+  assert.equal(await sharedAddressHolder("v6.example:9002", roster, lookup), {
+    name: "c6",
+    address: "[::1]:9002",
+  });
+  assert.equal(await sharedAddressHolder("[::1]:9003", roster, lookup), {
+    name: "cn",
+    address: "localhost:9003",
+  });
+  assert.equal((await sharedAddressHolder("mapped.example:9004", roster, lookup))?.name, "cm");
+  // Another port, another address, a name that does not resolve: no one's socket.
+  assert.is(await sharedAddressHolder("localhost:9999", roster, lookup), undefined);
+  assert.is(await sharedAddressHolder("v6.example:9001", roster, lookup), undefined);
+  assert.is(await sharedAddressHolder("nowhere.example:9001", roster, lookup), undefined);
+  // Without a resolver (a simulated world), names are compared as written only.
+  assert.is(await sharedAddressHolder("localhost:9001", roster, undefined), undefined);
+});
+
+test("sharedAddressHolder() resolves nothing unless a host name meets a member's port", async () => {
+  const { asked, lookup } = table({ localhost: ["127.0.0.1"] });
+  const roster = new Map([
+    ["a", { address: "127.0.0.1:9001" }],
+    ["b", { address: "[::1]:9002" }],
+    ["n", { address: "localhost:9003" }],
+  ]);
+  assert.is(await sharedAddressHolder("127.0.0.2:9001", roster, lookup), undefined);
+  assert.is(await sharedAddressHolder("[::2]:9002", roster, lookup), undefined);
+  assert.is(await sharedAddressHolder("localhost:9100", roster, lookup), undefined);
+  // The same address spelled alike is the caller's own check, not a lookup.
+  assert.is(await sharedAddressHolder("LOCALHOST:9003", roster, lookup), undefined);
+  assert.equal(asked, []);
+  assert.is(await sharedAddressHolder("localhost:9001", roster, lookup) !== undefined, true);
+  assert.equal(asked, ["localhost"]);
 });
 
 test.run();

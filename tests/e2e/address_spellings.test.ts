@@ -4,7 +4,8 @@
  * (`lib/cluster/address.ts`), spellings that are not one address refused by the CLI and the
  * control endpoint naming the rule, and a joiner refused the address of a member that is down
  * when it spells that address differently (before, it was admitted: two members at one address,
- * and the one that was down could not listen again), then restarts, and removes the IPv4 one.
+ * and the one that was down could not listen again), nor when it names it with a host name
+ * (`localhost:PORT` for a member at 127.0.0.1:PORT); and an IPv6 member removes the IPv4 one.
  */
 import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
@@ -126,6 +127,22 @@ test("a joiner cannot take a down member's address by spelling it differently", 
   }
   // The member that was down listens at its address again.
   await startMember(b);
+  await allOnline(list, list.map((m) => m.name), 30_000);
+});
+
+test("nor by naming it with a host name", async ({ list }) => {
+  const [a, b, c] = list;
+  await stop(c); // at 127.0.0.1, which localhost names
+  const other = await newMember("as-name");
+  all.push(other);
+  await startMember(other);
+  const token = await issueToken(a, other.name);
+  const r = await run(other, ["init", other.name, `localhost:${c.port}`, "--token", token]);
+  assert.is(r.code, 1, `the join must be refused: ${r.stdout}${r.stderr}`);
+  const why = `Address localhost:${c.port} is already used by member "${c.name}" (at ${c.address})`;
+  assert.match(r.stderr, why);
+  assert.ok(isClean(other), "the refused joiner holds nothing of the cluster");
+  await startMember(c);
   await allOnline(list, list.map((m) => m.name), 30_000);
   // An IPv6 member removes the IPv4 one.
   const removed = await run(b, ["cluster", "remove", c.name]);

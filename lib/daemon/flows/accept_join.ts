@@ -10,10 +10,11 @@
  *
  * @module
  */
+import { sharedAddressHolder } from "../../cluster/address_conflict.ts";
 import type { JsonValue } from "../../cluster/membership.ts";
 import { MEMBER_RECORD, type RosterEntry, tokenOf } from "../../cluster/roster.ts";
 import { hashSecret } from "../../cluster/token.ts";
-import { UnavailableError } from "../../errors.ts";
+import { ConflictError, UnavailableError } from "../../errors.ts";
 import { fingerprint } from "../../net/certificates.ts";
 import { checkAdmission } from "../admission.ts";
 import type { MemberContext } from "../context.ts";
@@ -87,6 +88,15 @@ async function admit(
     return token;
   };
   check();
+  // A host name may name a member's socket in other words (`localhost:9001` for a member at
+  // 127.0.0.1:9001, down or not): only a resolution tells. Before the claim round, which it
+  // spares; nothing is resolved unless a host name and a member's port meet.
+  const holder = await sharedAddressHolder(request.address, net.view.roster(), ctx.env.lookup);
+  if (holder) {
+    throw new ConflictError(
+      `Address ${request.address} is already used by member "${holder.name}" (at ${holder.address})`,
+    );
+  }
   const claim: TokenClaim = {
     hash,
     name: request.name,
