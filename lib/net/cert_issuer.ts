@@ -120,11 +120,17 @@ export function startCertificateProcess(
     c.stdin?.end();
     // The child holds nothing worth finishing (requests in flight are served here now), and one
     // still loading the library reads stdin's end only once loaded, possibly after this process
-    // has exited: end it now. SIGKILL follows should it outlive the signal.
-    try {
-      c.kill("SIGTERM");
-    } catch { /* already gone */ }
-    const timer = setTimeout(() => c.kill("SIGKILL"), 2000);
+    // has exited: end it now. SIGKILL follows should it outlive the signal, by PID: under Deno a
+    // child process object takes no second signal. A child that has exited is signalled no more
+    // (its PID may be another process's by now).
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    const signal = (name: "SIGTERM" | "SIGKILL") => {
+      try {
+        if (c.pid !== undefined) process.kill(c.pid, name);
+      } catch { /* already gone */ }
+    };
+    signal("SIGTERM");
+    const timer = setTimeout(() => signal("SIGKILL"), 2000);
     timer.unref?.();
     c.once("exit", () => clearTimeout(timer));
   };

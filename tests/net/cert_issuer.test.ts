@@ -220,6 +220,51 @@ issuer.close();
   }
 });
 
+fallback("a child that outlives SIGTERM is killed 2 s after close", async () => {
+  // The issuer's backstop: SIGTERM first, SIGKILL should the child outlive it. Under Deno a
+  // child process object takes no second signal once it was sent one (kill() returns false):
+  // the SIGKILL never reached it.
+  const dir = tempDir("cohort-cert-stubborn-");
+  const pidFile = join(dir, "child.pid");
+  const issuer = startCertificateProcess({
+    command: isDeno
+      ? {
+        command: process.execPath,
+        args: [
+          "eval",
+          `Deno.addSignalListener("SIGTERM", () => {});
+Deno.writeTextFileSync(${JSON.stringify(pidFile)}, String(Deno.pid));
+setInterval(() => {}, 1000);`,
+        ],
+      }
+      : {
+        command: process.execPath,
+        args: [
+          "-e",
+          `process.on("SIGTERM", () => {});
+require("node:fs").writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
+setInterval(() => {}, 1000);`,
+        ],
+      },
+  });
+  let pid = 0;
+  try {
+    for (let i = 0; i < 600 && !existsSync(pidFile); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(existsSync(pidFile), "the child started");
+    pid = Number(readFileSync(pidFile, "utf8"));
+    issuer.close();
+    const deadline = Date.now() + 12_000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.not.ok(alive(pid), "the child outlived SIGTERM and was never killed");
+  } finally {
+    issuer.close();
+    if (pid && alive(pid)) process.kill(pid, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 fallback.run();
 
 const environment = suite("certificate process environment");
