@@ -18,12 +18,16 @@ import { fileURLToPath } from "node:url";
 import {
   CohortError,
   ConflictError,
+  describeDescriptorLimit,
+  descriptorFault,
+  DescriptorLimitError,
   type ErrorCode,
   ForbiddenError,
   InvalidInputError,
   NotFoundError,
   UnavailableError,
 } from "../errors.ts";
+import { openFileLimit } from "../open_files.ts";
 import { isDeno, moduleCommand } from "../runtime.ts";
 import type { StoreLocation } from "./types.ts";
 
@@ -151,9 +155,24 @@ export function runInConsole<T>(request: ConsoleRequest, options: ConsoleOptions
         ),
       );
     }, timeoutMs);
-    child.once("error", (err) => finish(new InvalidInputError(`${what}: ${err.message}`)));
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => {
+    child.once("error", (err) => {
+      // A member out of file descriptors cannot start the console (its pipes): a 503 saying
+      // so, not a 400 blaming the query.
+      const fd = descriptorFault(err);
+      finish(
+        fd === undefined
+          ? new InvalidInputError(`${what}: ${err.message}`)
+          : new DescriptorLimitError(
+            `${what}: ${describeDescriptorLimit(fd, "the member", openFileLimit())}, and try again`,
+            { cause: err },
+          ),
+      );
+    });
+    // A spawn that failed at once (EMFILE: no descriptor for its pipes) has no streams: its
+    // 'error' event, next, tells why (reaching for them threw a TypeError, a 500).
+    if (!child.stdout || !child.stdin) return;
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
       size += chunk.length;
       if (size > 2 * MAX_ANSWER_BYTES) {
         finish(new InvalidInputError(`${what}: the answer is larger than the console sends`));
@@ -176,7 +195,7 @@ export function runInConsole<T>(request: ConsoleRequest, options: ConsoleOptions
         ),
       );
     });
-    child.stdin!.on("error", () => {}); // the child died first: its close event tells
-    child.stdin!.end(JSON.stringify(request));
+    child.stdin.on("error", () => {}); // the child died first: its close event tells
+    child.stdin.end(JSON.stringify(request));
   });
 }

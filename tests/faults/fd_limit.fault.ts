@@ -10,6 +10,9 @@
  * - a member (under Deno) whose member port failed to accept a connection at its limit never
  *   accepted another one once the limit was raised (no join through it, no claim asked of it):
  *   it accepts again within a few seconds;
+ * - `cohort sql` on a member that could not start its console process (no descriptor for its
+ *   pipes) printed "Internal server error" (a TypeError reaching for the pipes): it says the
+ *   member is out of file descriptors;
  * - a member that could not read its token claims for want of descriptors took the file for
  *   missing: it forgot whom it had promised tokens to, and its next write dropped them from the
  *   file; it now fails that read and reads the file again.
@@ -32,6 +35,7 @@ import {
   type Member,
   members,
   newMember,
+  run,
   startMember,
   stopMembers,
 } from "../helpers/cluster.ts";
@@ -167,6 +171,39 @@ faultTest(
     await startMember(g2);
     const r = await join_(g2, await issueToken(g1, g2.name));
     assert.is(r.code, 0, r.stderr);
+    await stopMembers(current);
+  },
+);
+
+faultTest(
+  test,
+  "cohort sql on a member out of file descriptors says so, not 'Internal server error'",
+  async () => {
+    const list = await formCluster(["s1"]);
+    current = list;
+    const [s1] = list;
+    const pid = s1.daemon!.child.pid!;
+    const { soft } = nofile(pid);
+    // The control socket's connection accepted, the console's pipes not: a spare descriptor or
+    // two, as many as s1 holds then allows (a few tries; a statement answered meanwhile is fine).
+    const answers: string[] = [];
+    for (const spare of [2, 1, 3, 2, 1]) {
+      setSoft(pid, openCount(pid) + spare);
+      let r;
+      try {
+        r = await run(s1, ["sql", "select 1"]);
+      } finally {
+        setSoft(pid, soft);
+      }
+      if (r.code !== 0) answers.push(r.stderr.trim());
+      if (answers.some((a) => /out of file descriptors/.test(a))) break;
+    }
+    assert.ok(answers.length > 0, "a statement refused at the limit (in 5 tries)");
+    for (const a of answers) {
+      assert.match(a, /the member is out of file descriptors \(limit \d+\): raise its limit/, a);
+    }
+    const r = await run(s1, ["sql", "select 1"]);
+    assert.is(r.code, 0, `answered once raised: ${r.stderr}`);
     await stopMembers(current);
   },
 );
