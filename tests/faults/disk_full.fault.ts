@@ -15,7 +15,6 @@
  *
  * Needs root (mount); registered through `faultTest`, so it skips visibly where it cannot run.
  */
-import { createClient } from "@libsql/client";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,7 +22,6 @@ import * as assert from "uvu/assert";
 import {
   bootstrap,
   daemonArgs,
-  daemonsLastLines,
   eventually,
   isClean,
   issueToken,
@@ -31,43 +29,20 @@ import {
   logLines,
   type Member,
   members,
-  newMember,
   run,
   sql,
   startMember,
   stop,
-  stopMembers,
 } from "../helpers/cluster.ts";
 import { exitOf, lastLines, startDaemonProcess } from "../helpers/process.ts";
-import { suite } from "../helpers/suite.ts";
-import { forget, onExit } from "./cleanup.ts";
+import { assertIntact, diskSuite, type Mounted, teardown, tmpfs } from "./disks.ts";
 import { faultTest } from "./suite.ts";
 import { sh } from "./system.ts";
 
-/** The members of the test under way, for its failure report. */
-let current: Member[] = [];
-const test = suite(
-  "a member's disk fills up",
-  {},
-  () => `daemons' last lines:\n${daemonsLastLines(current, 40)}`,
-);
+const { test, member, memberOn } = diskSuite("a member's disk fills up");
 
 /** What a member whose disk is full tells a client (the CLI prints it after "Error: "). */
 const NO_SPACE = /No space left on the member's disk/;
-
-test.before.each(() => void (current = []));
-
-/** A tmpfs of `size` mounted on `dir` (an empty directory), unmounted by {@link unmount}. */
-function mount(dir: string, size: string): () => void {
-  const r = sh("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir]);
-  assert.ok(r.ok, `mount tmpfs on ${dir}: ${r.err}`);
-  const undo = () => void sh("umount", ["-l", dir]);
-  const id = onExit(undo);
-  return () => {
-    undo();
-    forget(id);
-  };
-}
 
 /**
  * Fills the file system of `dir` with `dir/filler*` until at most `leave` bytes are left for half
@@ -100,31 +75,16 @@ function leftovers(dir: string): string[] {
   return readdirSync(dir).filter((f) => /\.(tmp|forget|new)$/.test(f));
 }
 
-/** A member whose state directory is a tmpfs of `size`, started; with the unmount. */
-async function memberOnTmpfs(name: string, size: string): Promise<[Member, () => void]> {
-  const m = await newMember(name);
-  current.push(m);
-  const unmount = mount(m.dir, size);
-  try {
-    return [await startMember(m), unmount];
-  } catch (err) {
-    unmount();
-    throw err;
-  }
-}
-
-/** Stops `list` and unmounts what was mounted (before the directories are removed). */
-async function teardown(list: Member[], unmounts: (() => void)[]): Promise<void> {
-  await Promise.all(list.map((m) => stop(m).catch(() => {})));
-  for (const u of unmounts) u();
-  await stopMembers(list);
+/** A member whose state directory is a tmpfs of `size`, started; with the mount. */
+function memberOnTmpfs(name: string, size: string): Promise<[Member, Mounted]> {
+  return memberOn(name, (dir) => tmpfs(dir, size));
 }
 
 faultTest(
   test,
   "init --bootstrap on a full disk says so, leaves nothing, works once room is made",
   async () => {
-    const [m, unmount] = await memberOnTmpfs("b1", "2m");
+    const [m, fs] = await memberOnTmpfs("b1", "2m");
     try {
       // Room for its certificates but not for what its store must write (12 kB:
       // SQLite then had no room to delete the rows it wrote, and the undo stopped there, leaving
@@ -141,7 +101,7 @@ faultTest(
       await bootstrap(m);
       assert.equal((await members(m)).map((e) => e.name), ["b1"]);
     } finally {
-      await teardown([m], [unmount]);
+      await teardown([m], [fs]);
     }
   },
 );
@@ -150,11 +110,9 @@ faultTest(
   test,
   "a member whose disk fills keeps serving, logs it once, catches up once room is made",
   async () => {
-    const a1 = await startMember(await newMember("a1"));
-    current.push(a1);
-    const [a2, unmount] = await memberOnTmpfs("a2", "4m");
-    const j = await startMember(await newMember("j"));
-    current.push(j);
+    const a1 = await member("a1");
+    const [a2, fs] = await memberOnTmpfs("a2", "4m");
+    const j = await member("j");
     const all = [a1, a2, j];
     try {
       await bootstrap(a1);
@@ -200,23 +158,16 @@ faultTest(
       const joined = await join_(j, token);
       assert.is(joined.code, 0, joined.stderr);
       await stop(a2);
-      const db = createClient({ url: `file:${join(a2.dir, "database", "cohort.db")}` });
-      try {
-        const check = await db.execute("PRAGMA integrity_check");
-        assert.equal(check.rows.map((row) => row[0]), ["ok"]);
-      } finally {
-        db.close();
-      }
+      await assertIntact(a2);
     } finally {
-      await teardown(all, [unmount]);
+      await teardown(all, [fs]);
     }
   },
 );
 
 faultTest(test, "init --token on a full disk says so and leaves no member behind", async () => {
-  const a1 = await startMember(await newMember("t1"));
-  current.push(a1);
-  const [j, unmount] = await memberOnTmpfs("tj", "2m");
+  const a1 = await member("t1");
+  const [j, fs] = await memberOnTmpfs("tj", "2m");
   try {
     await bootstrap(a1);
     // Nothing left, or room for some of the join's files (8 kB: its mark's temporary file once
@@ -236,7 +187,7 @@ faultTest(test, "init --token on a full disk says so and leaves no member behind
     const again = await join_(j, await issueToken(a1, j.name));
     assert.is(again.code, 0, again.stderr);
   } finally {
-    await teardown([a1, j], [unmount]);
+    await teardown([a1, j], [fs]);
   }
 });
 
@@ -244,7 +195,7 @@ faultTest(
   test,
   "a restart on a full disk says so, leaves nothing, starts once room is made",
   async () => {
-    const [m, unmount] = await memberOnTmpfs("r1", "2m");
+    const [m, fs] = await memberOnTmpfs("r1", "2m");
     try {
       await bootstrap(m);
       await stop(m);
@@ -257,7 +208,7 @@ faultTest(
       await startMember(m);
       await eventually("r1 online", async () => (await members(m))[0]?.status === "ONLINE");
     } finally {
-      await teardown([m], [unmount]);
+      await teardown([m], [fs]);
     }
   },
 );
