@@ -40,6 +40,23 @@ import { underCi } from "./system.ts";
 
 const { test, member, current } = diskSuite("a member's disk fails (EIO)");
 
+/** Where the failing disk's program is built, once for the file. */
+const buildDir = tempDir("cohort-eio-");
+test.after(() => removeDir(buildDir));
+let built: { path?: string; why?: string } | undefined;
+
+/**
+ * The failing disk's program, built on the first call; `undefined` (the case skipped, saying
+ * why, or failed under CI) when it cannot be built.
+ */
+function failingDiskProgram(): string | undefined {
+  built ??= buildFailingDisk(buildDir);
+  if (built.path) return built.path;
+  if (underCi) assert.unreachable(`cannot build the failing disk: ${built.why}`);
+  console.log(`SKIPPED (cannot build the failing disk: ${built.why})`);
+  return undefined;
+}
+
 /** What a member whose disk failed tells a client: EIO, or read-only once ext4 gave up. */
 const DISK =
   /Cannot write to the member's disk: the (disk of its state directory failed an I\/O operation \(EIO\)|file system of its state directory is read-only)/;
@@ -48,18 +65,12 @@ faultTest(
   test,
   "a member whose disk fails keeps serving, says why, and catches up once repaired, nothing half-written",
   async () => {
-    const dir = tempDir("cohort-eio-");
-    const built = buildFailingDisk(dir);
-    if (!built.path) {
-      removeDir(dir);
-      if (underCi) assert.unreachable(`cannot build the failing disk: ${built.why}`);
-      console.log(`SKIPPED (cannot build the failing disk: ${built.why})`);
-      return;
-    }
+    const program = failingDiskProgram();
+    if (!program) return;
     const a1 = await member("e1");
     const a2 = await newMember("e2");
     current.push(a2);
-    const disk = await failingDisk(a2.dir, built.path);
+    const disk = await failingDisk(a2.dir, program);
     const j = await member("ej");
     const all = [a1, a2, j];
     try {
@@ -125,7 +136,6 @@ faultTest(
       assert.equal(torn, [], "no temporary file left");
     } finally {
       await teardown(all, [disk]);
-      removeDir(dir);
     }
   },
 );
@@ -134,17 +144,11 @@ faultTest(
   test,
   "a member restarted on a failing disk stops saying why, and starts with its cluster once repaired",
   async () => {
-    const dir = tempDir("cohort-eio-");
-    const built = buildFailingDisk(dir);
-    if (!built.path) {
-      removeDir(dir);
-      if (underCi) assert.unreachable(`cannot build the failing disk: ${built.why}`);
-      console.log(`SKIPPED (cannot build the failing disk: ${built.why})`);
-      return;
-    }
+    const program = failingDiskProgram();
+    if (!program) return;
     const m = await newMember("er");
     current.push(m);
-    const disk = await failingDisk(m.dir, built.path);
+    const disk = await failingDisk(m.dir, program);
     try {
       await startMember(m);
       await bootstrap(m);
@@ -165,7 +169,6 @@ faultTest(
       await assertIntact(m);
     } finally {
       await teardown([m], [disk]);
-      removeDir(dir);
     }
   },
 );
