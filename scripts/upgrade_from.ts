@@ -488,6 +488,12 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * A log line of a frame refused for its size: ws's close code 1009 (not digits of a timestamp,
+ * which matched before) or its message.
+ */
+const FRAME_REFUSED = /(?<!\d)1009(?!\d)|too big|Max payload/i;
+
 let code = 0;
 try {
   await main();
@@ -506,7 +512,7 @@ try {
     execFileSync("git", ["-C", root, "worktree", "remove", "--force", prevDir]);
   } else if (!args["prev-dir"]) step(`kept the old build in ${prevDir}`);
   const frames = members.flatMap((m) =>
-    m.log.split("\n").filter((l) => /1009|too big|Max payload/i.test(l)).map((l) =>
+    m.log.split("\n").filter((l) => FRAME_REFUSED.test(l)).map((l) =>
       `${m.name}: ${l.slice(0, 200)}`
     )
   );
