@@ -13,7 +13,10 @@ import { ExtensionRegistry } from "../cluster/extensions.ts";
 import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts";
 import {
   ConflictError,
+  describeDescriptorLimit,
   describeDiskFault,
+  descriptorFault,
+  DescriptorLimitError,
   DiskError,
   diskFault,
   ForbiddenError,
@@ -23,6 +26,7 @@ import {
   UnavailableError,
 } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
+import { openFileLimit } from "../open_files.ts";
 import { dumpSql, executeSql, SQL_TIMEOUT_MS } from "../store/sql.ts";
 import {
   type AppStore,
@@ -133,9 +137,20 @@ export async function startDaemon(
 /**
  * What a start that failed throws: a disk fault none of its steps named becomes a 507 naming the
  * state directory (restarted on a failing disk, a member printed the bare `EIO: i/o error, read`
- * of a file it read); anything else as it was.
+ * of a file it read); too low a limit of open files names it and how to raise it, whatever step
+ * met it (it printed `Listen on ".../control.socket": EMFILE`, or the bare `EMFILE: too many open
+ * files, open '.../join_view.json'`); anything else as it was.
  */
 function startError(err: unknown, dir: string): unknown {
+  const descriptors = descriptorFault(err);
+  if (descriptors !== undefined && descriptors !== "E_FD_LIMIT") {
+    const limit = descriptors === "ENFILE" ? undefined : openFileLimit();
+    return new DescriptorLimitError(
+      `Cannot start daemon: ${describeDescriptorLimit(descriptors, "the daemon", limit)}, ` +
+        "and start again",
+      { cause: err },
+    );
+  }
   if (isCohortError(err)) return err;
   const fault = diskFault(err);
   if (fault !== undefined) {

@@ -13,6 +13,9 @@
  * - `cohort sql` on a member that could not start its console process (no descriptor for its
  *   pipes) printed "Internal server error" (a TypeError reaching for the pipes): it says the
  *   member is out of file descriptors;
+ * - a daemon started under too low a limit stopped with the step that met it (`Listen on
+ *   ".../control.socket": EMFILE`, `EMFILE: too many open files, open '.../join_view.json'`): it
+ *   says it is out of file descriptors, names its limit and how to raise it;
  * - a member that could not read its token claims for want of descriptors took the file for
  *   missing: it forgot whom it had promised tokens to, and its next write dropped them from the
  *   file; it now fails that read and reads the file again.
@@ -25,8 +28,10 @@ import { readdirSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
 import { join, resolve } from "node:path";
 import * as assert from "uvu/assert";
-import { moduleCommand } from "../../lib/runtime.ts";
+import { moduleCommand, selfCommand } from "../../lib/runtime.ts";
 import {
+  bootstrap,
+  daemonArgs,
   daemonsLastLines,
   eventually,
   formCluster,
@@ -37,9 +42,10 @@ import {
   newMember,
   run,
   startMember,
+  stop,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { tempDir } from "../helpers/process.ts";
+import { ENTRY, startDaemonProcess, tempDir } from "../helpers/process.ts";
 import { suite } from "../helpers/suite.ts";
 import { faultTest } from "./suite.ts";
 import { sh } from "./system.ts";
@@ -204,6 +210,49 @@ faultTest(
     }
     const r = await run(s1, ["sql", "select 1"]);
     assert.is(r.code, 0, `answered once raised: ${r.stderr}`);
+    await stopMembers(current);
+  },
+);
+
+faultTest(
+  test,
+  "a daemon started under too low a limit of open files says so and names it",
+  async () => {
+    const m = await newMember("r1");
+    current = [m];
+    await startMember(m);
+    await bootstrap(m);
+    const held = openCount(m.daemon!.child.pid!);
+    await stop(m);
+    // From a little above what it held, down one at a time: the first start that fails says why.
+    const { command, args } = selfCommand(ENTRY);
+    let failed: { limit: number; code: number; logs: string } | undefined;
+    for (let limit = held + 3; limit >= 16 && !failed; limit--) {
+      const d = startDaemonProcess(daemonArgs(m), {
+        command: "prlimit",
+        args: [`--nofile=${limit}`, command, ...args],
+      });
+      m.daemon = d;
+      const started = await eventually(`r1 started or stopped under ${limit}`, async () => {
+        if (/"Daemon started"/.test(d.logs())) return "started";
+        if (d.child.exitCode !== null || d.child.signalCode !== null) return "stopped";
+      }, 30_000);
+      if (started === "started") await stop(m);
+      else failed = { limit, code: await d.exited, logs: d.logs() };
+    }
+    assert.ok(failed, `a start refused under some limit from ${held + 3} down`);
+    assert.is(failed.code, 1, failed.logs);
+    assert.match(
+      failed.logs,
+      new RegExp(
+        `Cannot start daemon: the daemon is out of file descriptors \\(limit ${failed.limit}\\): ` +
+          "raise its limit of open files",
+      ),
+      failed.logs,
+    );
+    // Raised again, it starts as the member it was.
+    await startMember(m);
+    assert.equal((await members(m)).map((e) => e.name), ["r1"]);
     await stopMembers(current);
   },
 );
