@@ -20,6 +20,7 @@ import process from "node:process";
 import type { CliDeps, DaemonCommandOptions } from "./lib/cli/command.ts";
 import type { Daemon, DaemonOptions } from "./lib/daemon/daemon.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
+import { flushLogs } from "./lib/log_sink.ts";
 import { startCertificateProcess } from "./lib/net/cert_issuer.ts";
 import { statePaths } from "./lib/daemon/state_dir.ts";
 import { isMainModule } from "./lib/runtime.ts";
@@ -275,6 +276,8 @@ if (isMainModule(import.meta)) {
     stdout: process.stdout,
     stderr: process.stderr,
   });
-  // Exit explicitly: an idle keep-alive socket must not hold a finished command open.
+  // Exit explicitly: an idle keep-alive socket must not hold a finished command open. The log
+  // lines still on their way to stderr go first.
+  await flushLogs();
   process.exit(code);
 }

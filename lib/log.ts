@@ -3,11 +3,13 @@
  * names (`level` as a number, `time` in ms since the epoch, `msg`, then bindings and fields), so
  * its output can be piped into `pino-pretty` or any log shipper.
  *
- * Logs go to stderr by default; stdout is reserved for command output.
+ * Logs go to stderr by default (`log_sink.ts`: a reader that stalls or goes away costs lines, never
+ * the process); stdout is reserved for command output.
  *
  * @module
  */
 import process from "node:process";
+import { stderrSink } from "./log_sink.ts";
 
 /** Level names, lowest first. */
 export type LevelName = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
@@ -42,7 +44,7 @@ export interface Logger {
 export interface LoggerOptions {
   /** Minimum level written. @default "info" (or `COHORT_LOG_LEVEL` when set) */
   level?: LevelName;
-  /** Where lines go. @default a writer to stderr */
+  /** Where lines go. @default stderr, through a queue its reader cannot stall ({@link stderrSink}) */
   write?: (line: string) => void;
   /** Fields added to every line. */
   bindings?: Fields;
@@ -115,7 +117,7 @@ export function parseLevel(name: string | undefined): LevelName | undefined {
 /** Creates an NDJSON logger. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? parseLevel(process.env.COHORT_LOG_LEVEL) ?? "info";
-  const write = options.write ?? ((line: string) => void process.stderr.write(line));
+  const write = options.write ?? ((line: string) => stderrSink().write(line));
   return new JsonLogger(LEVELS[level], write, options.bindings ?? {}, options.now ?? Date.now);
 }
 

@@ -29,13 +29,16 @@ const outfile = resolve(root, "dist/cli.cjs");
 const entry = `
 import process from "node:process";
 import { runCli } from "./lib/cli/main.ts";
+import { flushLogs } from "./lib/log_sink.ts";
 
 runCli(process.argv.slice(2), {
   startDaemon: async (options) => (await import("./mod.js")).createMember(options),
   stdout: process.stdout,
   stderr: process.stderr,
-}).then((code) => {
-  // Exit explicitly: an idle keep-alive socket must not hold a finished command open.
+}).then(async (code) => {
+  // Exit explicitly: an idle keep-alive socket must not hold a finished command open. The log
+  // lines still on their way to stderr (a daemon's) go first.
+  await flushLogs();
   process.exit(code);
 });
 `;

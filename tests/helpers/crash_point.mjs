@@ -1,7 +1,8 @@
 /**
  * A crash point for the kill -9 tests (preloaded like `leash.mjs`, see `process.ts`): when the
  * environment names one, the process kills itself with SIGKILL at the moment it writes the
- * matching JSON log line to stderr, before it runs one more statement. That times a `kill -9`
+ * matching JSON log line to stderr, before it runs one more statement: it installs the process's
+ * log sink (`lib/log_sink.ts`'s `stderrSink`), writing each line in the logging call itself. That times a `kill -9`
  * on the member's own log lines exactly, where a test reading the lines from a pipe would kill
  * it some milliseconds later, at a point that changes from run to run.
  *
@@ -38,13 +39,22 @@ if (spec) {
     }
     return undefined;
   };
-  process.stderr.write = (chunk, ...rest) => {
-    const result = write(chunk, ...rest);
-    const line = matches(chunk);
+  // The process's log sink (lib/log_sink.ts), installed before cohort loads: each line goes to
+  // stderr at once, in the logging call, and the kill follows it there.
+  const kill = (text) => {
+    const line = matches(text);
     if (line !== undefined && ++seen === nth) {
       if (mark) writeFileSync(mark, line + "\n");
       process.kill(process.pid, "SIGKILL");
     }
-    return result;
+  };
+  globalThis[Symbol.for("cohort.stderrSink")] = {
+    dropped: 0,
+    closed: false,
+    write(line) {
+      write(line);
+      kill(line);
+    },
+    flush: () => Promise.resolve(),
   };
 }
