@@ -299,7 +299,7 @@ class MemberDaemon implements Daemon {
     net.gossip.updateMeta({ appVersion: version });
     this.#logger.info("App version changed", { from: previous, to: version });
     net.persistence.touch();
-    await net.persistence.flush();
+    await net.persistence.written();
   }
 
   isTrusted(fp: string): boolean {

@@ -126,7 +126,7 @@ export class Member implements MemberContext {
           )
           : new UnavailableError(`Cannot use replicated records: the member is ${status}`);
       },
-      flush: async () => await this.#network?.persistence.flush(),
+      flush: async () => await this.#network?.persistence.written(),
       name: () => this.#config?.name,
       clock: init.env.clock,
       logger: init.logger.child({ component: "records" }),

@@ -216,15 +216,23 @@ export class ViewPersistence {
   }
 
   /**
-   * Writes what changed, as {@link flush} does, then makes the store durable (see
-   * {@link sync}): for an answer that says a change is stored (a removal). Rejects with what
-   * failed, the batch (its error as the store gave it) or the sync; what a failed batch did not
-   * write stays to be written by the next one.
+   * Writes what changed, as {@link flush} does, but rejects with the error of a batch that
+   * failed (as the store gave it; what it did not write stays to be written by the next one):
+   * for an answer that says a change is in the store ({@link flush} resolves either way, and a
+   * record put or an app version set on a read-only disk was answered as stored).
    */
-  async flushDurably(): Promise<void> {
+  async written(): Promise<void> {
     await this.flush();
     const failing = this.#failing;
     if (failing) throw failing.error;
+  }
+
+  /**
+   * {@link written}, then makes the store durable (see {@link sync}): for an answer that says a
+   * change is on the disk (a removal). Rejects with what failed, the batch or the sync.
+   */
+  async flushDurably(): Promise<void> {
+    await this.written();
     await this.#durable();
   }
 

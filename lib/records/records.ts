@@ -83,6 +83,9 @@ export interface ReplicatedRecords {
    *   value longer than `RECORDS_LIMITS.valueChars` as JSON, a new key while
    *   `RECORDS_LIMITS.maxKeys` are held, or values that would exceed `RECORDS_LIMITS.totalChars`.
    * @throws {UnavailableError} (`E_UNAVAILABLE`) while the member has no cluster.
+   * @throws {DiskError} (`E_DISK`) / {NoSpaceError} (`E_NO_SPACE`) when this member's store
+   *   could not write it (a failing, read-only or full disk): the value is applied and spreads
+   *   all the same, and this member writes it once its disk takes writes again.
    */
   put<T extends RecordInput>(key: string, value: T): Promise<RecordEntry<T>>;
   /**
@@ -132,7 +135,7 @@ export interface RecordsBackend {
   store(): RecordStore | undefined;
   /** The error to throw while there is none (naming the member's state). */
   unavailable(): Error;
-  /** Writes the records changed so far to the member's store. */
+  /** Writes the records changed so far to the member's store; rejects when it could not. */
   flush(): Promise<void>;
   /** This member's name, once it has one. */
   name(): string | undefined;

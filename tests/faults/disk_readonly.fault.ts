@@ -23,6 +23,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import * as assert from "uvu/assert";
 import {
+  api,
   bootstrap,
   daemonArgs,
   eventually,
@@ -227,6 +228,27 @@ faultTest(
       assert.equal(await names(b), ["qb:ONLINE"]);
     } finally {
       await teardown([a, b], [fs]);
+    }
+  },
+);
+
+faultTest(
+  test,
+  "a record put and an app version set on a read-only file system say so, not that they are stored",
+  async () => {
+    const [a, fs] = await memberOn("va", ext4);
+    try {
+      await bootstrap(a);
+      fs.fail();
+      // Both were answered as stored (200, exit 0): the store's failed batch went unseen.
+      const put = await api(a, "PUT", "/core/1.0/records/k", { value: 1 });
+      assert.is(put.status, 507, JSON.stringify(put.body));
+      assert.match(put.body.error, /the disk of its state directory failed a write/);
+      const set = await run(a, ["app-version", "2.0.0"]);
+      assert.is(set.code, 1, set.stderr);
+      assert.match(set.stderr, /the disk of its state directory failed a write/);
+    } finally {
+      await teardown([a], [fs]);
     }
   },
 );
