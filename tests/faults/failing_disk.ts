@@ -14,6 +14,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as assert from "uvu/assert";
@@ -75,13 +76,16 @@ export async function failingDisk(dir: string, program: string): Promise<Failing
   mkdirSync(served, { recursive: true });
   const server: ChildProcess = spawn(program, [image, served], { stdio: "ignore" });
   server.on("error", () => {});
-  const gone = () => {
-    if (server.exitCode === null && server.signalCode === null) server.kill("SIGTERM");
+  // By PID: under Deno a child process object takes no second signal once it sent one.
+  const gone = (signal: "SIGTERM" | "SIGKILL") => {
+    try {
+      process.kill(server.pid!, signal);
+    } catch { /* exited already */ }
     sh("umount", ["-l", served]);
     rmSync(served, { recursive: true, force: true });
     rmSync(image, { force: true });
   };
-  const id = onExit(() => void server.kill("SIGKILL"));
+  const id = onExit(() => gone("SIGKILL"));
   const device = join(served, "disk");
   for (let i = 0; i < 100 && !isFile(device); i++) await sleep(50);
   assert.ok(isFile(device), `the failing device served at ${device}`);
@@ -89,7 +93,7 @@ export async function failingDisk(dir: string, program: string): Promise<Failing
   try {
     fs = ext4(dir, device);
   } catch (err) {
-    gone();
+    gone("SIGTERM");
     forget(id);
     throw err;
   }
@@ -119,7 +123,7 @@ export async function failingDisk(dir: string, program: string): Promise<Failing
     },
     remove() {
       fs.remove();
-      gone();
+      gone("SIGTERM");
       forget(id);
     },
   };
