@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
 import { RATE_LOG_MS } from "./frame_rate.ts";
 
 /** Events per key since the key's last line, and when that line was (the injected clock's ms). */
@@ -16,9 +17,10 @@ export class CountedLog {
 
   /**
    * @param intervalMs least time between two lines of one key, ms (default {@link RATE_LOG_MS})
-   * @param now the clock, ms (default `Date.now`)
+   * @param now the clock, ms (default {@link monotonicNow}: a step of the wall clock neither
+   *   silences the lines nor lets them flood)
    */
-  constructor(intervalMs: number = RATE_LOG_MS, now: () => number = Date.now) {
+  constructor(intervalMs: number = RATE_LOG_MS, now: () => number = monotonicNow) {
     this.#intervalMs = intervalMs;
     this.#now = now;
   }

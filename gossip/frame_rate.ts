@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
 import { CHUNK_CHARS } from "./messages.ts";
 import type { GossipConfig } from "./config.ts";
 
@@ -115,7 +116,11 @@ export class HandlingBudget {
   readonly #now: () => number;
   readonly #peers = new Map<string, { ms: number; at: number }>();
 
-  constructor(msPerSecond: number, burstMs: number = msPerSecond, now: () => number = Date.now) {
+  constructor(
+    msPerSecond: number,
+    burstMs: number = msPerSecond,
+    now: () => number = monotonicNow,
+  ) {
     this.msPerSecond = msPerSecond;
     this.burstMs = burstMs;
     this.#now = now;
@@ -177,7 +182,7 @@ export class PeerRateLimiter {
   readonly #now: () => number;
   readonly #peers = new Map<string, Bucket>();
 
-  constructor(rate: InboundRate, now: () => number = Date.now) {
+  constructor(rate: InboundRate, now: () => number = monotonicNow) {
     this.rate = Object.freeze({ ...rate });
     this.#now = now;
   }

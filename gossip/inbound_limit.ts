@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
 import { CountedLog } from "./counted_log.ts";
 
 /**
@@ -47,7 +48,7 @@ export class InboundLimit<C extends Counted> {
   readonly #closings: CountedLog;
 
   /** @param max connections kept per certificate (at least 1) */
-  constructor(max: number = MAX_INBOUND_PER_CERTIFICATE, now: () => number = Date.now) {
+  constructor(max: number = MAX_INBOUND_PER_CERTIFICATE, now: () => number = monotonicNow) {
     this.max = Math.max(1, Math.floor(max));
     this.#closings = new CountedLog(undefined, now);
   }

@@ -51,7 +51,7 @@ export interface Outbound {
   /** Frames sent before `open`, and their byte total; `undefined` once open. */
   queue: (string | Uint8Array)[] | undefined;
   queued: number;
-  /** When a frame was last sent (`Date.now()`). */
+  /** When a frame was last sent (`monotonicNow()`, `lib/cluster/monotonic_now.ts`). */
   usedAt: number;
   /** Whether a frame was sent since the last sweep. */
   busy: boolean;
@@ -82,7 +82,7 @@ export interface Inbound {
   seen: number;
   /** Not read until `heldUntil` (over its sender's budget) or the next turn (see `hold`). */
   paused?: boolean;
-  /** When the current pause ends (`Date.now()`); the next turn's for a per-turn pause. */
+  /** When the current pause ends (`monotonicNow()`); the next turn's for a per-turn pause. */
   heldUntil?: number;
   /** Counts pauses, so that only the latest one resumes the connection. */
   holds?: number;

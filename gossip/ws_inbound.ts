@@ -14,6 +14,7 @@ import type { Duplex } from "node:stream";
 import { setImmediate } from "node:timers";
 import { WebSocketServer } from "ws";
 import type { RawData } from "ws";
+import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
 import { peerFingerprint } from "../lib/net/pin.ts";
 import {
   HandlingBudget,
@@ -330,7 +331,7 @@ export function createWsInbound(
    */
   function throttle(conn: Inbound, waitMs: number): void {
     s.rateLimited++;
-    const now = Date.now();
+    const now = monotonicNow();
     const dropped = overLimit.add(conn.fingerprint, 1);
     if (dropped > 0) {
       log.warn("Gossip frames over the sender's rate limit dropped", {
@@ -352,7 +353,7 @@ export function createWsInbound(
    * ends sooner than the one in force changes nothing.
    */
   function hold(conn: Inbound, ms: number): void {
-    const until = Date.now() + ms;
+    const until = monotonicNow() + ms;
     if (conn.paused && until <= (conn.heldUntil ?? 0)) return;
     const hold = conn.holds = (conn.holds ?? 0) + 1;
     conn.paused = true;

@@ -9,6 +9,7 @@
 import { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
+import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
 import type { Frame, SendOptions } from "../lib/cluster/membership.ts";
 import type { PinnedTlsOptions } from "../lib/net/pin.ts";
 import { SHARE_CONFIRM, SHARE_HEADER, shareNonce } from "./link_proof.ts";
@@ -55,7 +56,7 @@ export interface WsOutbound {
   /** Closes the open connection we dialled to `to`, if any (one still connecting is kept). */
   drop(to: string): void;
   /**
-   * The dialling side's part of a sweep at `now` (`Date.now()`): closes idle, unresponsive or
+   * The dialling side's part of a sweep at `now` (`monotonicNow()`): closes idle, unresponsive or
    * no longer needed connections and pings the others when due.
    */
   sweep(now: number): void;
@@ -116,7 +117,7 @@ export function createWsOutbound(
       ws,
       queue: [],
       queued: 0,
-      usedAt: Date.now(),
+      usedAt: monotonicNow(),
       busy: true,
       sincePing: 0,
       awaitingPong: false,
@@ -141,7 +142,7 @@ export function createWsOutbound(
     ws.on("message", (data, isBinary) => {
       const reader = peer.reader;
       if (!reader) return; // a listener that did not prove who it is sends nothing we read
-      peer.usedAt = Date.now(); // the listener uses it: keep it open
+      peer.usedAt = monotonicNow(); // the listener uses it: keep it open
       inboundSide.receive(reader, data, isBinary);
     });
     ws.on("pong", () => peer.awaitingPong = false);
@@ -174,7 +175,7 @@ export function createWsOutbound(
 
   /** Dials `to` again after its connection was lost (once per {@link CHECK_MS}). */
   function check(to: string): void {
-    const now = Date.now();
+    const now = monotonicNow();
     if (out.has(to) || now - (checked.get(to) ?? -Infinity) < CHECK_MS) return;
     checked.set(to, now);
     log.debug("Gossip connection lost, dialling again", { to });
@@ -221,7 +222,7 @@ export function createWsOutbound(
       peer = dial(to);
       if (!peer) return void s.dropped++;
     }
-    peer.usedAt = Date.now();
+    peer.usedAt = monotonicNow();
     peer.busy = true;
     const limit = sendOptions?.reliable ? mark * RELIABLE_FACTOR : mark;
     const queue = peer.queue;

@@ -28,6 +28,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import WebSocket from "ws";
+import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
 import type { Transport, TransportHandlers } from "../lib/cluster/membership.ts";
 import type { Logger } from "../lib/log.ts";
 import { pinnedTlsOptions } from "../lib/net/pin.ts";
@@ -254,7 +255,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
   const onUpgrade = inbound.onUpgrade;
 
   function sweep(): void {
-    const now = Date.now();
+    const now = monotonicNow();
     outbound.sweep(now);
     inbound.sweep();
   }

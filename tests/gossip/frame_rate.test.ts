@@ -90,6 +90,33 @@ test("sweep() forgets senders whose budget has refilled", () => {
   assert.is(limiter.size, 1, "a refilled (100 ms for a frame and its bytes), b not yet");
 });
 
+test("the buckets refill across a step of the wall clock back (NTP, date -s): their clock is monotonic", async () => {
+  // A step back of 10 min froze every bucket spent before it for those 10 min: the refill only
+  // counted wall time moving forwards, and a peer's probes were dropped as over its rate.
+  const wall = Date.now;
+  let step = 0;
+  Date.now = () => wall() + step; // the wall clock as a step moves it (before the buckets exist)
+  try {
+    const limiter = new PeerRateLimiter({
+      framesPerSecond: 1000,
+      burstFrames: 3,
+      bytesPerSecond: 1e9,
+      burstBytes: 1e9,
+    });
+    const budget = new HandlingBudget(1000, 5);
+    for (let i = 0; i < 3; i++) assert.is(limiter.take("a", 10), 0);
+    assert.ok(limiter.take("a", 10) > 0, "the frame burst is spent");
+    budget.charge("a", 10);
+    assert.ok(budget.wait("a") > 0, "the handling budget is spent");
+    step = -600_000;
+    await sleep(50); // 50 frames and 50 ms of handling at 1000 a second
+    assert.is(limiter.take("a", 10), 0, "the frame bucket refilled after the step");
+    assert.is(budget.wait("a"), 0, "the handling budget refilled after the step");
+  } finally {
+    Date.now = wall;
+  }
+});
+
 test("the bound is the engine's own largest send rate to one member, with headroom", () => {
   for (const [preset, honest] of [["local", 96], ["lan", 55]] as const) {
     const config = resolveConfig(preset);
