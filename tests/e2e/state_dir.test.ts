@@ -9,6 +9,7 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   statSync,
@@ -129,7 +130,8 @@ function unprivileged(): { command: string; args: string[] } | undefined {
 }
 
 test("a state directory the daemon cannot make, write or use as a directory is refused, naming why", async () => {
-  const base = tempDir();
+  // In /tmp itself: the test runner's own temporary directory (0700) is closed to uid 65534.
+  const base = unprivileged() ? mkdtempSync("/tmp/cohort-perm-") : tempDir();
   try {
     chmodSync(base, 0o755);
     const closed = join(base, "closed");

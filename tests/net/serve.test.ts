@@ -284,9 +284,12 @@ unix("a throwing handler gets a generic 500 and a log line, never the error text
 unix("streams a Response body and aborts the request signal when the client leaves", async () => {
   let aborted: () => void = () => {};
   const sawAbort = new Promise<void>((resolve) => aborted = resolve);
+  let hanging: () => void = () => {};
+  const sawHang = new Promise<void>((resolve) => hanging = resolve);
   const handler: FetchHandler = (request) => {
     if (new URL(request.url).pathname === "/hang") {
       request.signal.addEventListener("abort", () => aborted());
+      hanging();
       return new Promise(() => {});
     }
     const parts = ["[1,", "2,", "3]"];
@@ -307,7 +310,9 @@ unix("streams a Response body and aborts the request signal when the client leav
     const req = httpRequest({ socketPath: listener.address, path: "/hang" });
     req.on("error", () => {});
     req.end();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The client leaves once the handler holds the request (under load, 50 ms was sometimes
+    // before the server had read it: no handler ran, no abort came).
+    await sawHang;
     req.destroy();
     await sawAbort;
   }, handler);
