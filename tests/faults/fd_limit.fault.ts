@@ -233,9 +233,10 @@ faultTest(
         args: [`--nofile=${limit}`, command, ...args],
       });
       m.daemon = d;
-      const started = await eventually(`r1 started or stopped under ${limit}`, async () => {
-        if (/"Daemon started"/.test(d.logs())) return "started";
-        if (d.child.exitCode !== null || d.child.signalCode !== null) return "stopped";
+      const started = await eventually(`r1 started or stopped under ${limit}`, () => {
+        if (/"Daemon started"/.test(d.logs())) return Promise.resolve("started");
+        const ended = d.child.exitCode !== null || d.child.signalCode !== null;
+        return Promise.resolve(ended ? "stopped" : undefined);
       }, 30_000);
       if (started === "started") await stop(m);
       else failed = { limit, code: await d.exited, logs: d.logs() };
