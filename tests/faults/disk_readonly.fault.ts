@@ -234,6 +234,43 @@ faultTest(
 
 faultTest(
   test,
+  "a member asked to leave on a read-only file system refuses saying so; forced, it resets once repaired",
+  async () => {
+    const b = await member("lb");
+    const [a, fs] = await memberOn("la", ext4);
+    try {
+      await bootstrap(b);
+      const r = await join_(a, await issueToken(b, a.name));
+      assert.is(r.code, 0, r.stderr);
+      fs.fail();
+      const refused = await run(b, ["cluster", "remove", a.name]);
+      assert.is(refused.code, 1, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /Member "la" refused to leave: Cannot write to the member's disk/,
+      );
+      // It named the fault, not the way out.
+      assert.match(
+        refused.stderr,
+        /; or use --force to remove it anyway \(it resets once it starts/,
+      );
+      assert.equal(await names(b), ["la:ONLINE", "lb:ONLINE"], "nothing changed");
+      const forced = await run(b, ["cluster", "remove", a.name, "--force"]);
+      assert.is(forced.code, 0, forced.stderr);
+      assert.equal(await names(b), ["lb:ONLINE"]);
+      await stop(a);
+      fs.repair();
+      await startMember(a);
+      await eventually("la reset", () => Promise.resolve(isClean(a)));
+      assert.equal(await names(b), ["lb:ONLINE"]);
+    } finally {
+      await teardown([a, b], [fs]);
+    }
+  },
+);
+
+faultTest(
+  test,
   "a record put and an app version set on a read-only file system say so, not that they are stored",
   async () => {
     const [a, fs] = await memberOn("va", ext4);

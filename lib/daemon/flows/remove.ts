@@ -80,7 +80,12 @@ export async function removeMember(
       timeoutMs: 10_000,
     });
     if (answer.status >= 400 && !force) {
-      throw new ConflictError(`Member "${name}" refused to leave: ${answerError(answer)}`);
+      // A departing member whose disk failed cannot record its leave; forced, it is removed
+      // all the same, and resets once it starts on a repaired disk (it asks the others).
+      const hint = answer.status === 507
+        ? "; or use --force to remove it anyway (it resets once it starts on a repaired disk)"
+        : "";
+      throw new ConflictError(`Member "${name}" refused to leave: ${answerError(answer)}${hint}`);
     }
   } catch (err) {
     if (err instanceof ConflictError) throw err;
