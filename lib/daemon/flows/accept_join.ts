@@ -178,11 +178,14 @@ async function admit(
     );
   }
   net.persistence.touch();
-  await net.persistence.flush();
-  // On disk before the joiner hears it is a member: an admitter that lost its store's last
-  // seconds (an operating-system crash, a file system turned read-only after an I/O error) came
-  // back without the joiner's roster record and refused its gossip (403) for good.
-  const unsynced = await net.persistence.sync().then(() => undefined, (err: unknown) => err);
+  // In the store and on disk before the joiner hears it is a member: an admitter that lost its
+  // store's last seconds (an operating-system crash, a file system turned read-only after an I/O
+  // error) came back without the joiner's roster record and refused its gossip (403) for good;
+  // a write that failed (a full disk) answered for a record no store held.
+  const unsynced = await net.persistence.flushDurably().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   if (unsynced !== undefined) {
     net.gossip.setRecord(MEMBER_RECORD, request.name, null);
     net.persistence.touch();

@@ -68,10 +68,11 @@ export async function bootstrapCluster(ctx: MemberContext, request: ControlReque
         joinedAt: ctx.env.clock.now(),
       } satisfies RosterEntry as unknown as Record<string, unknown>,
     );
-    await net.persistence.flush();
-    // On disk before daemon.json says the member is initialised: the store's commits and the
+    // In the store (a failed write refuses the bootstrap, undone below), then on disk before
+    // daemon.json says the member is initialised: the store's commits and the
     // key pairs were only written, and a file system that failed seconds after a bootstrap
     // (an operating-system crash alike) left empty certificates the restart refused.
+    await net.persistence.written();
     await Promise.all([
       net.persistence.sync(),
       ...KEY_FILES.map((file) => files().sync(join(ctx.paths.dir, file))),

@@ -224,7 +224,7 @@ export async function joinCluster(
     // in `join_view.json`, which a restart takes in while the store does not hold it yet (its
     // batch began with the network's start; what gossip brought since is written by the next,
     // as on every member). Without it, the push-pull at start brought it: written now.
-    if (handed === undefined) await net.persistence.flush();
+    if (handed === undefined) await net.persistence.written();
     commitDaemonConfig(ctx.paths);
     await syncDirAsync(ctx.paths.dir);
     ctx.setConfig(config);
