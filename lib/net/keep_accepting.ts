@@ -13,7 +13,8 @@
  *
  * @module
  */
-import type { Server } from "node:net";
+import { chmod, rm } from "node:fs/promises";
+import { connect, type Server } from "node:net";
 import { isDeno } from "../runtime.ts";
 
 /** How often a listener under Deno is told to listen again, ms: the most a member stays deaf. */
@@ -43,4 +44,75 @@ export function keepAccepting(server: Server): void {
   }, REARM_MS);
   (timer as { unref?(): void }).unref?.();
   server.once("close", () => clearInterval(timer));
+}
+
+/** How often a unix socket's listener under Deno is checked, ms. */
+export const UNIX_CHECK_MS = 5000;
+/** How long a check's connection may wait to be accepted before the listener is renewed, ms. */
+const UNIX_ACCEPT_MS = 2000;
+/** How long after that the check looks again before it renews the listener, ms. */
+const UNIX_RECHECK_MS = 500;
+
+/**
+ * Keeps `server` (listening on the unix socket `path`, mode `mode`) accepting under Deno. Its
+ * handle refuses to listen again (EINVAL), so every {@link UNIX_CHECK_MS} the member connects
+ * to its own socket; a connection the kernel queued but the server did not accept within
+ * UNIX_ACCEPT_MS (and a moment more) means the listener stopped watching: it is closed and bound again, with its
+ * mode, and `onRenew` told. Connections open are kept. Returns the stop of the checks, to call
+ * before the server is closed; does nothing under Node.
+ */
+export function keepAcceptingOnPath(
+  server: Server,
+  path: string,
+  mode: number,
+  onRenew: () => void,
+): () => void {
+  if (!isDeno) return () => {};
+  // Counted as accepted, before any admission decides (a refused check is no stall).
+  let accepted = 0;
+  const emit = server.emit;
+  server.emit = function (this: Server, event: string | symbol, ...args: unknown[]) {
+    if (event === "connection") accepted++;
+    return emit.apply(this, [event, ...args] as Parameters<typeof emit>);
+  } as typeof server.emit;
+  let busy = false; // a check or a renewal under way
+  let stopped = false;
+  const check = () => {
+    if (busy || stopped || !server.listening) return;
+    busy = true;
+    const before = accepted;
+    const probe = connect({ path });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = (stalled: boolean) => {
+      clearTimeout(timer);
+      probe.destroy();
+      if (stalled && !stopped) void renew();
+      else busy = false;
+    };
+    probe.once("error", () => done(false));
+    probe.once("connect", () => {
+      timer = setTimeout(() => {
+        if (accepted !== before) return done(false);
+        // Judged once more a moment later: after the loop was held (a busy machine) this timer
+        // may run before the accept that waited with it.
+        timer = setTimeout(() => done(accepted === before), UNIX_RECHECK_MS);
+      }, UNIX_ACCEPT_MS);
+    });
+  };
+  const renew = async () => {
+    server.close();
+    await rm(path, { force: true }).catch(() => {}); // Deno leaves the file of a closed socket
+    if (stopped) return;
+    server.listen(path, async () => {
+      await chmod(path, mode).catch(() => {}); // meanwhile the state directory (0700) guards it
+      busy = false;
+      onRenew();
+    });
+  };
+  const timer = setInterval(check, UNIX_CHECK_MS);
+  (timer as { unref?(): void }).unref?.();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

@@ -27,7 +27,7 @@ import {
   type MemberCheck,
   UNIX_LIMITS,
 } from "./limits.ts";
-import { keepAccepting } from "./keep_accepting.ts";
+import { keepAccepting, keepAcceptingOnPath } from "./keep_accepting.ts";
 import { joinHostPort } from "./names.ts";
 import { checkSocketPath } from "./socket_path.ts";
 import { tieTcpReadsToTls } from "./tls_flow.ts";
@@ -150,7 +150,14 @@ export async function serveUnix(options: ServeUnixOptions): Promise<Listener> {
     throw new UnavailableError(`Serve on "${path}": cannot set the socket mode`, { cause: err });
   }
   logger.info("Listening", { address: path, transport: "unix" });
+  const stopKeeping = keepAcceptingOnPath(server, path, options.mode ?? 0o660, () =>
+    logger.warn(
+      "The socket had stopped accepting connections (the member ran out of file descriptors): " +
+        "listening on it again",
+      { address: path },
+    ));
   const close = once(async () => {
+    stopKeeping();
     await tracker.close();
     await unlink(path).catch(() => {}); // Node unlinks on close, Deno may not
   });

@@ -7,9 +7,9 @@
  *   majority was unreachable, naming that member itself and the members it could not dial: it
  *   now names the admitting member's own want of descriptors and its limit (503 `E_FD_LIMIT`);
  *   the member keeps running, stays alive for the others, and admits again once raised;
- * - a member (under Deno) whose member port failed to accept a connection at its limit never
- *   accepted another one once the limit was raised (no join through it, no claim asked of it):
- *   it accepts again within a few seconds;
+ * - a member (under Deno) whose member port or control socket failed to accept a connection at
+ *   its limit never accepted another one there once the limit was raised (no join through it, no
+ *   claim asked of it, no command answered): it accepts again within a few seconds;
  * - `cohort sql` on a member that could not start its console process (no descriptor for its
  *   pipes) printed "Internal server error" (a TypeError reaching for the pipes): it says the
  *   member is out of file descriptors;
@@ -30,6 +30,7 @@ import { join, resolve } from "node:path";
 import * as assert from "uvu/assert";
 import { moduleCommand, selfCommand } from "../../lib/runtime.ts";
 import {
+  api,
   bootstrap,
   daemonArgs,
   daemonsLastLines,
@@ -157,7 +158,7 @@ function handshakes(address: string, ms: number): Promise<boolean> {
 
 faultTest(
   test,
-  "a member whose member port met its limit accepts connections again once it is raised",
+  "a member whose member port and control socket met its limit accepts connections again once it is raised",
   async () => {
     const list = await formCluster(["g1"]);
     current = list;
@@ -168,6 +169,8 @@ faultTest(
     setSoft(pid, 16); // below what it holds: no connection can be accepted
     try {
       assert.not.ok(await handshakes(g1.address, 2000), "g1 cannot accept at its limit");
+      const listed = await api(g1, "GET", "/core/1.0/cluster", undefined, 2000).catch(() => null);
+      assert.is(listed, null, "nor answer on its control socket");
     } finally {
       setSoft(pid, soft);
     }
@@ -176,6 +179,11 @@ faultTest(
       () => handshakes(g1.address, 2000),
       15_000,
     );
+    // Its control socket answers again (cohort's commands talk to it).
+    await eventually("g1's control socket answering once its limit is raised", async () => {
+      const res = await api(g1, "GET", "/core/1.0/cluster", undefined, 2000);
+      return res.status === 200;
+    }, 20_000);
     // A join through it works again.
     const g2 = await newMember("g2");
     current.push(g2);
