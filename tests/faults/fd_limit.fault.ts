@@ -102,13 +102,15 @@ faultTest(
     // at that moment depends on what f1 closes meanwhile, so a few tries, each with its own
     // joiner; one refused is what the test needs (a join admitted meanwhile is fine).
     const refused: { joiner: Member; token: string; stderr: string }[] = [];
-    const named = () => refused.find((r) => outOfDescriptors("f1").test(r.stderr));
-    for (let i = 0; i < 5 && !named(); i++) {
+    // The claim round's refusal is what the joiner reads nearly always; another step of the
+    // admission that met the limit answers the request's own 503 (seen once in 25 runs).
+    const round = () => refused.find((r) => /Join refused/.test(r.stderr));
+    for (let i = 0; i < 6 && !round(); i++) {
       const joiner = await newMember(`j${i}`);
       current.push(joiner);
       await startMember(joiner);
       const token = await issueToken(f1, joiner.name);
-      setSoft(pid, openCount(pid) + [1, 0, 2, 1, 0][i]);
+      setSoft(pid, openCount(pid) + [1, 0, 2, 1, 0, 1][i]);
       let r;
       try {
         r = await join_(joiner, token);
@@ -118,13 +120,17 @@ faultTest(
       if (r.code !== 0) refused.push({ joiner, token, stderr: r.stderr });
     }
     const all = refused.map((r) => r.stderr.trim()).join("\n");
-    // No refusal calls f1 itself unreachable (each did, when its own descriptors were the cause).
+    assert.ok(refused.length, "a join refused by f1 at its limit (in 6 tries)");
     for (const r of refused) {
+      // Not "unreachable: f1, ..." (f1 calling itself unreachable), nor a 500.
       assert.not.match(r.stderr, /unreachable: [^:]*"f1"/, `f1 calls itself unreachable:\n${all}`);
+      assert.ok(
+        outOfDescriptors("f1").test(r.stderr) ||
+          /the member is out of file descriptors \(limit \d+\): raise its limit/.test(r.stderr),
+        `each refusal names the member's descriptors and limit:\n${all}`,
+      );
     }
-    const found = named();
-    assert.ok(found, `a join refused naming f1's descriptors and limit (in 5 tries):\n${all}`);
-    const { joiner, token } = found;
+    const { joiner, token } = round() ?? refused[0];
     assert.is(f1.daemon!.child.exitCode, null, "f1 still runs");
     // Raised again: the same joiner, with the same token, is admitted (the refused round
     // released its claims), and every member sees f1 and it ONLINE.
