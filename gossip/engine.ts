@@ -23,6 +23,7 @@ import type {
   TimerHandle,
   Transport,
 } from "../lib/cluster/membership.ts";
+import { wallClockOf, wallTime } from "../lib/cluster/membership.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Trust } from "../lib/cluster/trust.ts";
@@ -106,7 +107,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     // Records first: the trust reads them (whose is which key), and claims need the trust.
     const changes: ((r: ReplicatedRecord, previous: ReplicatedRecord | undefined) => void)[] = [];
     this.#records = new RecordTable(init.name, {
-      clock: this.clock,
+      // Versions and expiry are dates, shared with other members: the wall clock.
+      clock: wallClockOf(this.clock),
       logger: this.logger,
       events,
       trust: () => this.#trust,
@@ -324,7 +326,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
 
   lastHeartbeat(name: string): number | undefined {
     const e = this.state.table.get(name);
-    return e && this.state.table.lastHeartbeat(e);
+    return e && wallTime(this.clock, this.state.table.lastHeartbeat(e));
   }
 
   extensionStatus(name: string): ExtensionStatus | undefined {

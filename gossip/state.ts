@@ -23,7 +23,7 @@ import type {
   MembershipEventName,
   MemberState,
 } from "../lib/cluster/membership.ts";
-import { isLive } from "../lib/cluster/membership.ts";
+import { isLive, wallTime } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Awareness } from "./awareness.ts";
@@ -384,7 +384,14 @@ export class StateMachine {
 
   /** A snapshot of `entry` with its extension list when known. */
   info(entry: MemberEntry): MemberInfo {
-    return entry.snapshot(this.lists.get(entry.wire.ed), this.table.lastHeartbeat(entry));
+    // Reported as dates of the wall clock: the engine measures on a monotonic one.
+    const info = entry.snapshot(
+      this.lists.get(entry.wire.ed),
+      wallTime(this.#clock, this.table.lastHeartbeat(entry)),
+    );
+    return this.#clock.wallOffset
+      ? { ...info, stateChangedAt: wallTime(this.#clock, info.stateChangedAt) }
+      : info;
   }
 
   /** `entry`'s extension status against ours (one object per digest, shared). */

@@ -348,8 +348,20 @@ export type TimerHandle = unknown;
  * simulated clock can drive many members deterministically.
  */
 export interface Clock {
-  /** Current time in milliseconds (any epoch, monotonic). */
+  /**
+   * Current time in milliseconds, for durations and deadlines: monotonic (a step of the wall
+   * clock must not move it, or a suspicion held when the clock stepped forwards is declared
+   * dead at once), near the epoch's ms when {@link wallOffset} is absent.
+   */
   now(): number;
+  /**
+   * How far the wall clock is ahead of {@link now}, ms: `now() + wallOffset()` is the wall
+   * clock's time (ms since the epoch), where a date is meant: replicated records' versions and
+   * expiry, the heartbeats and state changes a member reports. Changes only when the wall clock
+   * steps, so a time reported twice is the same date twice. Absent: {@link now} is both (a
+   * simulated clock, or {@link systemClock}, which is the wall clock).
+   */
+  wallOffset?(): number;
   /** Calls `fn` once after `ms` milliseconds. */
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer; a no-op for a timer that fired or was cancelled. */
@@ -364,7 +376,31 @@ export interface Random {
   int(n: number): number;
 }
 
-/** The real clock: `Date.now` and the runtime's timers, unref'd so they never keep a process up. */
+/**
+ * `clock`'s time `t` (its {@link Clock.now}) as a date of its wall clock: the same when the clock
+ * has no separate wall clock, else `t` moved by how far the wall clock is from it now (after a
+ * step of the wall clock, a time before the step is dated as long before the wall clock's now
+ * as it really was). `0` (never) stays `0`.
+ */
+export function wallTime(clock: Clock, t: number): number {
+  return clock.wallOffset && t !== 0 ? t + clock.wallOffset() : t;
+}
+
+/** `clock` reading its wall clock as `now` (itself when it has none), timers unchanged. */
+export function wallClockOf(clock: Clock): Clock {
+  if (!clock.wallOffset) return clock;
+  return {
+    now: () => clock.now() + clock.wallOffset!(),
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+    clearTimeout: (h) => clock.clearTimeout(h),
+  };
+}
+
+/**
+ * The wall clock: `Date.now` and the runtime's timers, unref'd so they never keep a process up.
+ * A step of the wall clock (NTP, `date -s`, a VM resumed) moves what is measured on it; the
+ * gossip engine runs on `gossip/io_first_clock.ts`, whose `now` is monotonic.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {

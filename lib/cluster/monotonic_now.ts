@@ -13,12 +13,12 @@
 const origin = performance.timeOrigin;
 
 /**
- * Milliseconds on a monotonic clock: the wall time at which the process started plus the
- * monotonic time since (`performance.timeOrigin + performance.now()`). Close to `Date.now()`
- * until the wall clock steps, then apart by the step; never goes back. For durations and
- * deadlines inside this process only: a date shown, stored or sent to another member is the wall
- * clock's (`Date.now()`).
+ * Whole milliseconds on a monotonic clock: the wall time at which the process started plus the
+ * monotonic time since (`performance.timeOrigin + performance.now()`, rounded down as
+ * `Date.now()` is). Close to `Date.now()` until the wall clock steps, then apart by the step;
+ * never goes back. For durations and deadlines inside this process only: a date shown, stored or
+ * sent to another member is the wall clock's (`Date.now()`).
  */
 export function monotonicNow(): number {
-  return origin + performance.now();
+  return Math.floor(origin + performance.now());
 }

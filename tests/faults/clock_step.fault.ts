@@ -49,14 +49,15 @@ interface Ctx {
 
 const test = suite<Ctx>("a member's wall clock steps");
 
-test.before((ctx) => {
+test.before.each((ctx) => {
   ctx.members = [];
 });
 
-test.after(async (ctx) => {
+test.after.each(async (ctx) => {
   await stopMembers(ctx.members);
   if (ctx.fd !== undefined) closeSync(ctx.fd);
   if (ctx.dir) removeDir(ctx.dir);
+  ctx.fd = ctx.dir = undefined;
 });
 
 /** Compiles the clock shim into `dir`: its path, or why it cannot be. */
@@ -112,13 +113,19 @@ async function allOnline(list: Member[]): Promise<string | undefined> {
   return undefined;
 }
 
-faultTest(test, "the cluster does not notice a member's clock stepping", async (ctx) => {
+/**
+ * Forms a, b, c and s, s under the clock shim: the members and `step(ms)`, which sets s's wall
+ * clock to the true time plus `ms`; `undefined` (and a visible skip) when the shim cannot be built.
+ */
+async function formStepped(
+  ctx: Ctx,
+): Promise<{ list: Member[]; step: (ms: number) => void } | undefined> {
   ctx.dir = tempDir("cohort-clock-");
   const shim = compileShim(ctx.dir);
   if (!shim.path) {
     if (underCi) assert.unreachable(`cannot build the clock shim: ${shim.why}`);
     console.log(`SKIPPED (cannot build the clock shim: ${shim.why})`);
-    return;
+    return undefined;
   }
   const offsetFile = join(ctx.dir, "offset");
   ctx.fd = openSync(offsetFile, "w+");
@@ -130,10 +137,17 @@ faultTest(test, "the cluster does not notice a member's clock stepping", async (
   const list: Member[] = [];
   for (const name of ["a", "b", "c", "s"]) list.push(await newMember(name));
   ctx.members.push(...list);
-  const s = list[3];
   await Promise.all(list.slice(0, 3).map((m) => start(m)));
-  await start(s, { LD_PRELOAD: shim.path, CLOCK_STEP_FILE: offsetFile });
+  await start(list[3], { LD_PRELOAD: shim.path, CLOCK_STEP_FILE: offsetFile });
   await bootstrapAndJoin(list);
+  return { list, step };
+}
+
+faultTest(test, "the cluster does not notice a member's clock stepping", async (ctx) => {
+  const formed = await formStepped(ctx);
+  if (!formed) return;
+  const { list, step } = formed;
+  const s = list[3];
   const context = () => `${load()}\n${daemonsLastLines(ctx.members)}`;
   // Formation may suspect a member still starting: only what follows the steps counts.
   await new Promise((r) => setTimeout(r, WATCH_MS));
@@ -166,6 +180,15 @@ faultTest(test, "the cluster does not notice a member's clock stepping", async (
       assert.not(problem, `after a step to ${offset} ms: ${problem}\n${context()}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+    // Heartbeats are reported as dates of the stepped member's own wall clock.
+    for (const e of await members(s)) {
+      const late = Date.now() + offset - Date.parse(e.last_heartbeat);
+      assert.ok(
+        Math.abs(late) < 30_000,
+        `after a step to ${offset} ms, ${s.name} dates ${e.name}'s last heartbeat ` +
+          `${e.last_heartbeat}, ${late} ms before its clock`,
+      );
+    }
   }
   const dialsAfter = await dials(s);
   // A token issued while the clock was 10 min back admits a member (the join's own deadlines
@@ -185,5 +208,56 @@ faultTest(test, "the cluster does not notice a member's clock stepping", async (
   }
   assert.is(dialsAfter - dialsBefore, 0, `the stepped member dialled again\n${context()}`);
 });
+
+faultTest(
+  test,
+  "a member suspected when the clock steps forwards is not declared dead for it",
+  async (ctx) => {
+    const formed = await formStepped(ctx);
+    if (!formed) return;
+    const { list, step } = formed;
+    const [b, s] = [list[1], list[3]];
+    await new Promise((r) => setTimeout(r, 1000));
+    const pid = b.daemon!.child.pid!;
+    const suspected = () =>
+      (s.daemon?.logs() ?? "").split("\n").some((l) =>
+        l.includes('"event":"member-suspect"') && l.includes('"member":"b"')
+      );
+    process.kill(pid, "SIGSTOP");
+    try {
+      const stopped = Date.now();
+      while (!suspected() && Date.now() - stopped < 20_000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(
+        suspected(),
+        `${s.name} never suspected b, stopped 20 s\n${daemonsLastLines(list)}`,
+      );
+      // Before: the next confirmation counted the 10 min as time suspected, and s declared b dead
+      // at once (held_ms 600 088-600 918 in 5 of 6 runs; b stopped 5-6 s, the shortest
+      // suspicion 3 s); everyone followed.
+      step(10 * 60_000);
+      await new Promise((r) => setTimeout(r, 2_000));
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await new Promise((r) => setTimeout(r, 3_000));
+    const verdicts = (s.daemon?.logs() ?? "").split("\n").filter((l) =>
+      l.includes("Suspect timeout reached")
+    );
+    const failed = list.map((m) =>
+      (m.daemon?.logs() ?? "").split("\n").filter((l) => l.includes('"event":"member-failed"'))
+        .length
+    );
+    console.log(
+      `b stopped until 2 s after ${s.name} suspected it and its clock stepped +10 min: ` +
+        `${verdicts.length} verdicts by ${s.name}, member-failed ${failed.join("/")} (${load()})`,
+    );
+    for (const v of verdicts) {
+      const held = JSON.parse(v).held_ms;
+      assert.ok(held < 60_000, `${s.name} counted the step as time suspected (held_ms ${held})`);
+    }
+  },
+);
 
 test.run();

@@ -12,6 +12,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { type Clock, systemClock } from "../../lib/cluster/membership.ts";
 import { ioFirstClock } from "../../gossip/io_first_clock.ts";
+import { Suspicion } from "../../gossip/suspicion.ts";
 import { isDeno } from "../../lib/runtime.ts";
 import { keyPair } from "../net/_helpers.ts";
 
@@ -125,6 +126,54 @@ test("a cleared timer never runs, cleared before it expired or after", async () 
   ioFirstClock.setTimeout(() => (fired = true), 5);
   await new Promise((r) => setTimeout(r, 40));
   assert.ok(fired, "an uncleared timer runs");
+});
+
+/** Runs `fn` with `Date.now` (the wall clock) stepped by `step()` ms, as NTP or `date -s` do. */
+async function withWallStep(fn: (stepTo: (ms: number) => void) => Promise<void>): Promise<void> {
+  const wall = Date.now;
+  let offset = 0;
+  Date.now = () => wall() + offset;
+  try {
+    await fn((ms) => (offset = ms));
+  } finally {
+    Date.now = wall;
+  }
+}
+
+test("a step of the wall clock moves the wall offset, never now", async () => {
+  const wallNow = () => ioFirstClock.now() + ioFirstClock.wallOffset!();
+  const offset = ioFirstClock.wallOffset!();
+  for (let i = 0; i < 1000; i++) {
+    assert.is(ioFirstClock.wallOffset!(), offset, "the offset is one value between steps");
+  }
+  assert.ok(Math.abs(wallNow() - Date.now()) < 1000, "now + offset is the wall clock");
+  await withWallStep(async (stepTo) => {
+    const [now, wall] = [ioFirstClock.now(), wallNow()];
+    stepTo(600_000);
+    await new Promise((r) => setTimeout(r, 20));
+    const [now2, wall2] = [ioFirstClock.now(), wallNow()];
+    assert.ok(now2 - now >= 15 && now2 - now < 5_000, `now moved ${now2 - now} ms in 20 ms`);
+    assert.ok(wall2 - wall >= 600_000, `wallNow moved ${wall2 - wall} ms`);
+    stepTo(-600_000);
+    const now3 = ioFirstClock.now();
+    assert.ok(now3 >= now2, `now went back ${now2 - now3} ms`);
+  });
+});
+
+test("a suspicion held when the wall clock steps forwards is not declared dead at its next confirmation", async () => {
+  await withWallStep(async (stepTo) => {
+    let fired = false;
+    // k 2: the timer starts at max (18 s); one confirmation brings it to well over a second.
+    const s = new Suspicion(ioFirstClock, "a", 2, 3_000, 18_000, () => (fired = true));
+    try {
+      stepTo(600_000);
+      assert.ok(s.confirm("b"), "a new confirmation");
+      await new Promise((r) => setTimeout(r, 100));
+      assert.not.ok(fired, "declared dead at once: the 10 min step counted as time suspected");
+    } finally {
+      s.cancel();
+    }
+  });
 });
 
 test.run();
