@@ -125,6 +125,8 @@ export class ViewPersistence {
   #batches = 0;
   /** Called once a batch started after their registration (number above `after`) wrote whole. */
   #onWritten: { after: number; then: () => void }[] = [];
+  /** Whether the table of live tokens waits to be replaced (its records changed). */
+  #tokensStale = false;
   /** The run of failed batches under way: since when, how many, its last error and log line. */
   #failing?: { since: number; failures: number; error: unknown; logged: boolean };
   /** The last warning logged: when, and the kind of error it named. */
@@ -183,7 +185,7 @@ export class ViewPersistence {
 
   /** Whether a change waits to be written (or a failed batch to be retried). */
   get dirty(): boolean {
-    return this.#dirtyView || this.#dirtyRecords.size > 0;
+    return this.#dirtyView || this.#dirtyRecords.size > 0 || this.#tokensStale;
   }
 
   /**
@@ -278,14 +280,19 @@ export class ViewPersistence {
             throw err;
           }
         }
-        if (records.some((r) => r.kind === TOKEN_RECORD)) {
-          const live = tokensOf(view.gossip)
-            .filter(([, t]) => t.expiresAt === null || t.expiresAt > now)
-            .map(([secretHash, t]) => ({ name: t.name, secretHash, expiresAt: t.expiresAt }));
-          // One transaction (the table is replaced whole); live tokens are few.
-          await this.#room(live.length + 1);
-          await replaceTokens(store, live);
-        }
+        if (records.some((r) => r.kind === TOKEN_RECORD)) this.#tokensStale = true;
+      }
+      // Apart from the records: when only the replacement failed, the retry has no token record
+      // left to write, and the table must still be replaced.
+      if (this.#tokensStale) {
+        const now = this.#o.clock.now();
+        const live = tokensOf(view.gossip)
+          .filter(([, t]) => t.expiresAt === null || t.expiresAt > now)
+          .map(([secretHash, t]) => ({ name: t.name, secretHash, expiresAt: t.expiresAt }));
+        // One transaction (the table is replaced whole); live tokens are few.
+        await this.#room(live.length + 1);
+        await replaceTokens(store, live);
+        this.#tokensStale = false;
       }
       if (!this.#dirtyView) return this.#wrote();
       this.#dirtyView = false;
