@@ -9,10 +9,10 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
-import type { Network } from "../../lib/daemon/network.ts";
 import { DiskError, NoSpaceError } from "../../lib/errors.ts";
 import { toStoreError } from "../../lib/store/errors.ts";
-import { MemoryCluster } from "../helpers/memory_member.ts";
+import { MemoryCluster, networkOf } from "../helpers/memory_member.ts";
+import { rejection } from "../store/helpers.ts";
 
 const test = suite<{ sim: MemoryCluster }>("a removal on a failing disk");
 
@@ -23,21 +23,6 @@ test.before.each((ctx) => {
 test.after.each(async ({ sim }) => {
   await sim.stop();
 });
-
-/** The network of member `d` (its persistence is what the disk fails). */
-function networkOf(d: Daemon): Network {
-  return (d as unknown as { member: { network: Network } }).member.network;
-}
-
-/** What `p` rejects with (fails when it resolves). */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  assert.unreachable("resolved");
-}
 
 const names = async (d: Daemon) => (await d.clusterMembers()).map((e) => e.name).sort();
 

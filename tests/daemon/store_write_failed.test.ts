@@ -9,11 +9,11 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
-import type { Network } from "../../lib/daemon/network.ts";
 import { NoSpaceError } from "../../lib/errors.ts";
 import { ViewPersistence } from "../../lib/daemon/persistence.ts";
 import { toStoreError } from "../../lib/store/errors.ts";
-import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
+import { memberAddress, MemoryCluster, networkOf } from "../helpers/memory_member.ts";
+import { rejection } from "../store/helpers.ts";
 
 const test = suite<{ sim: MemoryCluster }>("a membership change whose store write fails");
 
@@ -25,25 +25,11 @@ test.after.each(async ({ sim }) => {
   await sim.stop();
 });
 
-/** The network of member `d` (its persistence is what the disk fails). */
-function networkOf(d: Daemon): Network {
-  return (d as unknown as { member: { network: Network } }).member.network;
-}
-
 const full = () =>
   toStoreError(
     Object.assign(new Error("SQLITE_FULL: database or disk is full"), { code: "SQLITE_FULL" }),
     "Save replicated records",
   );
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  assert.unreachable("resolved");
-}
 
 const names = async (d: Daemon) => (await d.clusterMembers()).map((e) => e.name).sort();
 
@@ -82,10 +68,7 @@ test("a bootstrap whose store write fails is refused and undone: the member stay
     ViewPersistence.prototype.written = written;
   }
   assert.instance(err, NoSpaceError, String(err));
-  const status = await sim.drive(
-    m1.initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }),
-  );
-  void status;
+  await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }));
   assert.equal(await names(m1), ["m1"], "bootstraps once the disk has room");
 });
 

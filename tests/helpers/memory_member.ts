@@ -25,6 +25,7 @@ import { memoryEnvironment } from "../../lib/daemon/environment.ts";
 import type { GossipFactory, GossipHandle } from "../../lib/daemon/gossip_port.ts";
 import { MemoryPeers } from "../../lib/daemon/memory_peers.ts";
 import type { PeerTransport } from "../../lib/daemon/peers.ts";
+import type { Network } from "../../lib/daemon/network.ts";
 import type { DaemonOptions } from "../../lib/daemon/options.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
 import { inProcessIssuer } from "../../lib/net/cert_issuer.ts";
@@ -54,6 +55,11 @@ export function beginJoin(
     .finally(() => (answered = true));
   join.catch(() => {});
   return { join, answered: () => answered };
+}
+
+/** The network of member `d`, reached past the daemon's API (a test fails its persistence). */
+export function networkOf(d: Daemon): Network {
+  return (d as unknown as { member: { network: Network } }).member.network;
 }
 
 /** The engine as the daemon's {@link GossipHandle}; `close` closes its transport. */
