@@ -13,7 +13,24 @@ export const APP_MIGRATIONS: string = fileURLToPath(
 /** A fresh temp directory and a function removing it. */
 export function tempDir(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "cohort-store-"));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, remove: () => removeTree(dir) };
+}
+
+/**
+ * Removes `dir`, again when a file came or went under it meanwhile: a store's writer thread
+ * closes its connection after `close()` returned, and SQLite removes its `-wal` and `-shm` files
+ * then (under Deno the removal failed once with ENOTEMPTY).
+ */
+function removeTree(dir: string): void {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 10 || (code !== "ENOTEMPTY" && code !== "EBUSY")) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
 }
 
 /** The `file:` URL of a database in `dir`. */
