@@ -127,8 +127,10 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     });
     if (init.records) this.#records.restore(init.records);
     const records = this.#records;
+    const wall = wallClockOf(this.clock);
     this.#trust = components.trust({
       name: init.name,
+      now: () => wall.now(),
       records: {
         setRecord: (kind, key, value, options) => this.setRecord(kind, key, value, options),
         record: (kind, key) => records.get(kind, key),

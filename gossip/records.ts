@@ -1,8 +1,9 @@
 /**
  * Replicated records: the cluster-wide last-writer-wins map behind {@link RecordStore} (join
- * tokens, their single-use tombstones, "member removed" tombstones). A change is queued in the
- * engine's broadcast queue like a member update, and every push-pull carries the whole map, so
- * a member that missed a broadcast converges at its next push-pull.
+ * tokens, their single-use tombstones, "member removed" tombstones, which lapse 30 days on: see
+ * `lapsesAt`). A change is queued in the engine's broadcast queue like a member update, and every
+ * push-pull carries the whole map, so a member that missed a broadcast converges at its next
+ * push-pull.
  *
  * Records from the network are validated here, one by one: a bad record is logged and dropped
  * without its frame, and never reaches the map. Beyond its shape, a record is refused when
@@ -30,7 +31,7 @@ import type {
   ReplicatedRecord,
   SetRecordOptions,
 } from "../lib/cluster/membership.ts";
-import { compareRecords, RECORD_LIMITS, sameJson } from "../lib/cluster/membership.ts";
+import { compareRecords, lapsesAt, RECORD_LIMITS, sameJson } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
@@ -219,7 +220,8 @@ export class RecordTable {
     const ids: string[] = [];
     for (const r of this.all()) {
       ids.push(`${r.kind}\n${r.key}\n${r.version}\n${r.origin}`);
-      if (r.expiresAt !== undefined && r.expiresAt < until) until = r.expiresAt;
+      const ends = lapsesAt(r);
+      if (ends !== undefined && ends < until) until = ends;
     }
     const value = extensionDigest(ids.sort());
     this.#digest = { value, until };
@@ -450,7 +452,8 @@ export class RecordTable {
   }
 
   #expired(r: ReplicatedRecord, now: number): boolean {
-    return r.expiresAt !== undefined && r.expiresAt <= now;
+    const ends = lapsesAt(r);
+    return ends !== undefined && ends <= now;
   }
 
   #store(r: ReplicatedRecord): void {

@@ -196,6 +196,28 @@ export interface ReplicatedRecord {
   readonly expiresAt?: number;
 }
 
+/**
+ * How long a tombstone written without an expiry (a removed member's roster record) is kept
+ * after its version, ms (30 days, as a revoked token's): past it every member forgets the
+ * removal (`gossip/records.ts`, the store), so that what a cluster holds grows with its size
+ * and recent changes, not with every removal it ever made. A member record first heard of
+ * later than that after its admission is refused (`roster_rules.ts`): it can only be a
+ * removed incarnation brought back by a member that was away all that time.
+ */
+export const TOMBSTONE_LAPSE_MS = 30 * 86_400_000;
+
+/**
+ * When `r` stops being held (ms, the wall clock): its expiry, or for a tombstone written without
+ * one (a removed member's roster record), {@link TOMBSTONE_LAPSE_MS} after its version; each
+ * member forgets it by its own clock, so the wire is unchanged. `undefined`: never.
+ */
+export function lapsesAt(
+  r: { readonly value: unknown; readonly version: number; readonly expiresAt?: number | null },
+): number | undefined {
+  if (r.expiresAt !== undefined && r.expiresAt !== null) return r.expiresAt;
+  return r.value === null ? r.version + TOMBSTONE_LAPSE_MS : undefined;
+}
+
 /** Size limits of a {@link ReplicatedRecord}, enforced on local writes and on the wire. */
 export const RECORD_LIMITS: Readonly<{ kind: number; key: number; valueChars: number }> = Object
   .freeze({

@@ -66,7 +66,7 @@
  * @module
  */
 import { APP_RECORD, appRecordProblem, type RecordsUsage } from "../records/limits.ts";
-import type { ReplicatedRecord } from "./membership.ts";
+import { type ReplicatedRecord, TOMBSTONE_LAPSE_MS } from "./membership.ts";
 import {
   admissionPayload,
   canonicalJson,
@@ -99,6 +99,8 @@ export interface RosterKeys {
   verify(certificate: string, payload: string, sig: string): boolean;
   /** Number of live (non-tombstone) records of a kind, for the caps. */
   liveCount(kind: string): number;
+  /** This member's wall clock, ms since the epoch. */
+  now(): number;
   /** Keys and value characters of the app records held, for their budget. */
   appUsage(): RecordsUsage;
 }
@@ -206,6 +208,14 @@ export function rosterRecordProblem(
   const fp = trusted ? keys.digestOf(entry.certificate) : keys.fingerprintOf(entry.certificate);
   if (fp !== entry.fingerprint) {
     return "fingerprint: does not match the certificate";
+  }
+  // Rule 2 once the removal lapsed: every member hears of an admission long before its
+  // removal's tombstone lapses, so a record of a name this member holds nothing for, admitted
+  // longer ago than that, is a removed incarnation brought back by a member that was away.
+  if (!held && !trusted && entry.joinedAt + TOMBSTONE_LAPSE_MS <= keys.now()) {
+    return `joinedAt: admitted ${
+      Math.floor((keys.now() - entry.joinedAt) / 86_400_000)
+    } days ago and unknown here: a removed member whose removal was forgotten`;
   }
   const heldEntry = held?.value != null ? held.value as unknown as RosterEntry : undefined;
   if (!heldEntry && keys.liveCount(MEMBER_RECORD) >= MAX_ROSTER) {

@@ -164,6 +164,7 @@ export function rosterTrust(
       fingerprintOf: (certificate) => parse(certificate)?.fingerprint,
       digestOf: pemDigest,
       verify: verifyWith,
+      now: () => ctx.now(),
       liveCount: (kind) =>
         kind === MEMBER_RECORD
           ? current().byName.size

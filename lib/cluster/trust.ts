@@ -80,6 +80,8 @@ export interface TrustContext {
   /** The local name. */
   readonly name: string;
   readonly records: RecordStore;
+  /** The member's wall clock, ms since the epoch (what record versions are dated by). */
+  now(): number;
   /**
    * Calls `listener` after every change of the record table (not for restored records), with
    * the record it replaced.

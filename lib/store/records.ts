@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
 import type { FormerCertificate } from "../cluster/former_certificates.ts";
-import type { ReplicatedRecord } from "../cluster/membership.ts";
+import { lapsesAt, type ReplicatedRecord, TOMBSTONE_LAPSE_MS } from "../cluster/membership.ts";
 import { toStoreError } from "./errors.ts";
 import { coreRecords } from "./schema.ts";
 import type { HasDb } from "./types.ts";
@@ -27,7 +27,8 @@ export async function loadRecords(store: HasDb, now: number): Promise<Replicated
     const rows = await store.db.select().from(r);
     const out: ReplicatedRecord[] = [];
     for (const row of rows) {
-      if (row.expiresAt !== null && row.expiresAt <= now) continue;
+      const lapses = lapsesAt(row);
+      if (lapses !== undefined && lapses <= now) continue;
       let value: ReplicatedRecord["value"] = null;
       if (row.value !== null) {
         try {
@@ -86,7 +87,13 @@ export async function saveRecords(
         }),
       );
     }
-    queries.push(store.db.delete(r).where(and(isNotNull(r.expiresAt), lte(r.expiresAt, now))));
+    queries.push(
+      store.db.delete(r).where(or(
+        and(isNotNull(r.expiresAt), lte(r.expiresAt, now)),
+        // Tombstones without an expiry lapse by their version (see lapsesAt).
+        and(isNull(r.expiresAt), isNull(r.value), lte(r.version, now - TOMBSTONE_LAPSE_MS)),
+      )),
+    );
     queries.push(...formerCertificateWrites(store.db, former));
     await writeAtomically(store.db, queries);
   } catch (err) {

@@ -39,7 +39,7 @@ const store: RecordStore = {
   records: (kind) => records.filter((r) => r.kind === kind),
 };
 const trusts = pairs.map((p, i) =>
-  rosterTrust(p)({ name: `m${i}`, records: store, onRecordChange: () => {} })
+  rosterTrust(p)({ name: `m${i}`, records: store, now: () => 0, onRecordChange: () => {} })
 );
 for (const [i, p] of pairs.entries()) {
   const unsigned: ReplicatedRecord = {

@@ -69,12 +69,12 @@ async function scrapeLoop(): Promise<void> {
   while (!stopping) {
     for (const s of cluster.slots) {
       if (s.state !== "up" || !s.pid) continue;
-      const { incarnation } = s;
+      const { incarnation, name } = s;
       const figures: Record<string, number> = { ...procFigures(s.pid) };
       const scrape = await cluster.cli(s, ["metrics"]);
       if (scrape.code === 0) Object.assign(figures, scrapeFigures(scrape.stdout));
-      else if (s.state === "up" && s.incarnation === incarnation) {
-        // A member restarted or stopped meanwhile is not a failed scrape.
+      else if (s.state === "up" && s.incarnation === incarnation && name && s.name === name) {
+        // A member restarted, stopped or removed meanwhile is not a failed scrape.
         cluster.fail(`metrics on ${s.name}: ${scrape.stderr.trim().slice(0, 200)}`);
       }
       Object.assign(figures, storeFigures(s.dir, scratch));

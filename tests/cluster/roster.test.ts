@@ -81,6 +81,7 @@ test("a record from a trusted source has its certificate's digest checked, witho
     digestOf: (pem) => (calls.digested++, pem === "PEM" ? "ab".repeat(32) : undefined),
     verify: () => false,
     liveCount: () => 0,
+    now: () => 0,
     appUsage: () => ({ keys: 0, chars: 0 }),
   };
   const record = (key: string, value: unknown): ReplicatedRecord => ({

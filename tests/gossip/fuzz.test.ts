@@ -263,6 +263,7 @@ test("the roster's write rules never throw and refuse what is not a well-formed 
     digestOf: (cert) => (cert.startsWith("cert-") ? "ab".repeat(32) : undefined),
     verify: () => false,
     liveCount: () => 0,
+    now: () => 0,
     appUsage: () => ({ keys: 0, chars: 0 }),
   };
   fc.assert(

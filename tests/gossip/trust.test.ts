@@ -22,7 +22,7 @@ function storeOf(records: ReplicatedRecord[]): RecordStore {
 }
 
 function build(factory: TrustFactory, name: string, records: ReplicatedRecord[]) {
-  return factory({ name, records: storeOf(records), onRecordChange: () => {} });
+  return factory({ name, records: storeOf(records), now: () => 0, onRecordChange: () => {} });
 }
 
 runTrustContract("roster (ECDSA P-256 member keys)", async () => {

@@ -98,8 +98,21 @@ export class MemoryCluster {
   readonly net: MemoryNetwork;
   readonly peers = new MemoryPeers();
   readonly daemons = new Map<string, Daemon>();
+  /**
+   * How far every member's wall clock has stepped ahead of the simulated clock, ms (set it to
+   * play days passing between two steps of a test: record versions and expiry are dates, while
+   * timers and durations keep the simulated pace).
+   */
+  wallStepMs = 0;
   readonly #dirs: string[] = [];
   #seed: number;
+  /** What the gossip engines read: the simulated clock, with the wall clock stepped. */
+  readonly #gossipClock: Clock = {
+    now: () => this.clock.now(),
+    wallOffset: () => this.wallStepMs,
+    setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms),
+    clearTimeout: (h) => this.clock.clearTimeout(h),
+  };
 
   constructor(seed = 1) {
     this.#seed = seed;
@@ -111,7 +124,7 @@ export class MemoryCluster {
     const transport = this.net.endpoint(setup.address);
     const engine = createGossip(
       {
-        clock: this.clock,
+        clock: this.#gossipClock,
         random: createRandom(this.#seed++),
         logger: setup.logger,
         transport,
@@ -181,8 +194,9 @@ export class MemoryCluster {
       & { stateDir?: string; peers?: PeerTransport; clockSkewMs?: number } = {},
     logger: Logger = silentLogger,
   ): Promise<Daemon> {
-    const clock: Clock = clockSkewMs === 0 ? this.clock : {
-      now: () => this.clock.now() + clockSkewMs,
+    // The daemon reads its clock as the wall clock (dates in tokens and admissions).
+    const clock: Clock = {
+      now: () => this.clock.now() + clockSkewMs + this.wallStepMs,
       setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms),
       clearTimeout: (h) => this.clock.clearTimeout(h),
     };

@@ -213,6 +213,7 @@ class Member {
     this.#trust = rosterTrust(pair, { former: this.former })({
       name: "m3",
       records: table,
+      now: () => 0, // the records' times are small numbers
       onRecordChange: (l) => void this.#listeners.push(l),
     });
   }
