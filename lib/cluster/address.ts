@@ -100,14 +100,6 @@ export function canonicalAddress(address: string): string | undefined {
 }
 
 /**
- * Whether `a` and `b` are one address (spelled alike once each is in its one spelling); an
- * address that does not parse is compared as written.
- */
-export function sameAddress(a: string, b: string): boolean {
-  return (canonicalAddress(a) ?? a) === (canonicalAddress(b) ?? b);
-}
-
-/**
  * Returns why `address` is not a valid `host:port`, or `undefined` when it is: the rules of
  * {@link parseAddress} (an address is valid in any spelling that has one canonical form).
  */

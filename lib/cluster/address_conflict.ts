@@ -7,7 +7,8 @@
  * @module
  */
 import { isIP } from "node:net";
-import { parseAddress, sameAddress } from "./address.ts";
+import { parseAddress } from "./address.ts";
+import { mappedIpv4, parseStoredAddress, sameAddress } from "./address_stored.ts";
 
 /**
  * Resolves a host name to the IP addresses it stands for on this machine (every family), as
@@ -29,13 +30,7 @@ async function ipsOf(host: string, lookup: HostLookup): Promise<Set<string>> {
     if (family === 4) out.add(ip);
     else if (family === 6) {
       const one = parseAddress(`[${ip}]:1`);
-      if ("problem" in one) continue;
-      const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(one.host);
-      if (!mapped) out.add(one.host);
-      else {
-        const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
-        out.add([hi >> 8, hi & 255, lo >> 8, lo & 255].join("."));
-      }
+      if (!("problem" in one)) out.add(mappedIpv4(one.host) ?? one.host);
     }
   }
   return out;
@@ -56,8 +51,9 @@ export async function sharedAddressHolder(
   if ("problem" in own || !lookup) return undefined;
   const candidates: { name: string; address: string; host: string }[] = [];
   for (const [name, m] of members) {
-    const other = parseAddress(m.address);
-    if ("problem" in other || other.port !== own.port || sameAddress(m.address, address)) continue;
+    // A member's address may be a spelling an earlier release stored (`LOCALHOST:9001`).
+    const other = parseStoredAddress(m.address);
+    if (!other || other.port !== own.port || sameAddress(m.address, address)) continue;
     if (isIP(own.host) && isIP(other.host)) continue;
     candidates.push({ name, address: m.address, host: other.host });
   }

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { storedAddress } from "./address_stored.ts";
 import type { RecordStore, ReplicatedRecord } from "./membership.ts";
 
 /** Record kind of roster entries. */
@@ -151,11 +152,20 @@ function isTokenEntry(v: unknown): v is TokenEntry {
     (e.expiresAt === null || typeof e.expiresAt === "number") && typeof e.createdAt === "number";
 }
 
-/** Live roster entries by member name (tombstones and malformed records skipped). */
+/**
+ * Live roster entries by member name (tombstones and malformed records skipped), each address in
+ * its one spelling.
+ */
 export function rosterOf(records: RecordStore): Map<string, RosterEntry> {
   const out = new Map<string, RosterEntry>();
   for (const r of records.records(MEMBER_RECORD)) {
-    if (r.value !== null && isRosterEntry(r.value)) out.set(r.key, r.value);
+    const entry: unknown = r.value;
+    if (entry === null || !isRosterEntry(entry)) continue;
+    // A record an earlier release wrote may spell the address otherwise (`127.0.0.1:09101`):
+    // tokens, the list and address checks take its one spelling. The record itself, signed as
+    // written, is left as it is.
+    const address = storedAddress(entry.address);
+    out.set(r.key, address === entry.address ? entry : { ...entry, address });
   }
   // A join still pending whose admitting member was removed since can no longer be vouched
   // for: it is not trusted (a certificate a removed member let in leaves with it, unless the

@@ -12,6 +12,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { InvalidInputError } from "../errors.ts";
 import { addressProblem } from "./address.ts";
+import { parseStoredAddress } from "./address_stored.ts";
 
 /** The decoded content of a join token. */
 export interface JoinToken {
@@ -57,7 +58,9 @@ export function encodeToken(token: JoinToken): string {
 }
 
 /**
- * Decodes and validates a token string.
+ * Decodes and validates a token string; `join_addresses` come in their one spelling (a token
+ * issued by a member of an earlier release may carry a spelling it stored, see
+ * `address_stored.ts`).
  *
  * @throws {InvalidInputError} naming what is wrong (never echoing the secret).
  */
@@ -99,15 +102,20 @@ export function decodeToken(text: string): JoinToken {
       },
     );
   }
-  addresses.forEach((a, i) => {
-    const problem = typeof a === "string" ? addressProblem(a) : "must be a string";
-    if (problem) {
-      throw new InvalidInputError(`Invalid join token: join_addresses.${i} ${problem}`, {
-        field: "join_token",
-      });
-    }
+  // A member issues its roster's addresses: one not yet upgraded may hold a spelling an earlier
+  // release stored (`127.0.0.1:09101`), which a joiner reads in its one spelling rather than
+  // refusing the whole token.
+  const read = addresses.map((a, i) => {
+    const stored = typeof a === "string" ? parseStoredAddress(a) : undefined;
+    if (stored) return stored.address;
+    const problem = typeof a === "string"
+      ? addressProblem(a) ?? "has no one spelling"
+      : "must be a string";
+    throw new InvalidInputError(`Invalid join token: join_addresses.${i} ${problem}`, {
+      field: "join_token",
+    });
   });
-  return { secret: value.secret, fingerprint: value.fingerprint, join_addresses: addresses };
+  return { secret: value.secret, fingerprint: value.fingerprint, join_addresses: read };
 }
 
 /**

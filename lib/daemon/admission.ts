@@ -8,7 +8,7 @@ import { compareExtensions, describeComparison } from "../cluster/extensions.ts"
 import { compareVersions, describeVersions, type MemberVersion } from "../cluster/compat.ts";
 import type { RosterEntry, TokenEntry } from "../cluster/roster.ts";
 import { ConflictError, ForbiddenError, IncompatibleError } from "../errors.ts";
-import { sameAddress } from "../cluster/address.ts";
+import { sameAddress } from "../cluster/address_stored.ts";
 import { certificateNames } from "../net/certificates.ts";
 import type { JoinRequest } from "./service.ts";
 

@@ -35,6 +35,7 @@ import {
   LockedError,
   NoSpaceError,
 } from "../errors.ts";
+import { storedAddress } from "../cluster/address_stored.ts";
 
 /** Paths inside a state directory. */
 export interface StatePaths {
@@ -332,7 +333,10 @@ export interface DaemonConfig {
   address: string;
 }
 
-/** Reads `daemon.json`; `undefined` when the member is not initialised. */
+/**
+ * Reads `daemon.json`; `undefined` when the member is not initialised. The address comes in its
+ * one spelling, also when an earlier release stored another (see `address_stored.ts`).
+ */
 export function readDaemonConfig(paths: StatePaths): DaemonConfig | undefined {
   let text: string;
   try {
@@ -350,7 +354,9 @@ export function readDaemonConfig(paths: StatePaths): DaemonConfig | undefined {
   if (typeof value.name !== "string" || typeof value.address !== "string") {
     throw new InvalidInputError(`Cannot read "${paths.config}": name and address are required`);
   }
-  return { name: value.name, address: value.address };
+  // An earlier release kept the address as typed (`127.0.0.1:09101`): the member listens,
+  // announces and issues tokens at its one spelling.
+  return { name: value.name, address: storedAddress(value.address) };
 }
 
 /** The text of `daemon.json` holding `config` (and anything a join keeps beside it). */

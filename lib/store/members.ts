@@ -11,13 +11,14 @@ import type { HasDb } from "./types.ts";
 import { coreClusterMembers, type MemberRecord, type MemberRole } from "./schema.ts";
 import { writeAtomically } from "./atomic.ts";
 import { rowChunks } from "./row_chunks.ts";
+import { storedAddress } from "../cluster/address_stored.ts";
 
 /** A cluster member as cohort code sees it. */
 export interface Member {
   /** Row id, assigned by the database. */
   id: number;
   name: string;
-  /** `ip:port` it listens on. */
+  /** `host:port` it listens on, in its one spelling (`address_stored.ts`) whatever the row holds. */
   address: string;
   /** The member's server certificate (PEM). */
   certificate: string;
@@ -64,7 +65,8 @@ function toMember(row: MemberRecord): Member {
   return {
     id: row.id,
     name: row.name,
-    address: row.address,
+    // Rows an earlier release wrote may hold another spelling (`LOCALHOST:9101`).
+    address: storedAddress(row.address),
     certificate: row.certificate,
     schemaInternal: row.schemaInternal,
     schemaExternal: row.schemaExternal,

@@ -6,7 +6,6 @@ import {
   canonicalAddress,
   memberNameProblem,
   parseAddress,
-  sameAddress,
   splitHostPort,
 } from "../../lib/cluster/address.ts";
 import { sharedAddressHolder } from "../../lib/cluster/address_conflict.ts";
@@ -145,15 +144,6 @@ test("parseAddress() refuses spellings that are not one address, naming the rule
 test("an IPv4-mapped IPv6 address is an address, in its one spelling, but not a member's", () => {
   assert.is(canonicalAddress("[::FFFF:127.0.0.1]:1"), "[::ffff:7f00:1]:1");
   assert.match(advertisedAddressProblem("[::ffff:7f00:1]:1")!, /IPv4-mapped/);
-});
-
-test("sameAddress() compares the one spelling, and unparsable addresses as written", () => {
-  assert.ok(sameAddress("[::1]:9101", "[0:0:0:0:0:0:0:1]:9101"));
-  assert.ok(sameAddress("LOCALHOST:1", "localhost:1"));
-  assert.not.ok(sameAddress("[::1]:9101", "[::1]:9102"));
-  assert.not.ok(sameAddress("127.0.0.1:9101", "[::1]:9101"));
-  assert.ok(sameAddress("junk", "junk"));
-  assert.not.ok(sameAddress("junk", "[::1]:9101"));
 });
 
 /** A resolver of a fixed table that counts what it is asked. */

@@ -62,6 +62,24 @@ test("a pending join admitted by an earlier incarnation of its admitting member 
   assert.equal([...roster.keys()].sort(), ["m1", "m2", "since"]);
 });
 
+test("an address a record of an earlier release holds reads in its one spelling; the record is kept", () => {
+  const records = store({
+    m1: { ...entry("m1"), address: "LOCALHOST:09101" },
+    m2: { ...entry("m1"), address: "[::ffff:127.0.0.1]:9102" },
+    m3: entry("m1"),
+  });
+  const roster = rosterOf(records);
+  assert.equal([...roster.values()].map((e) => e.address), [
+    "localhost:9101",
+    "127.0.0.1:9102",
+    "10.0.0.1:7443",
+  ]);
+  assert.is(
+    (records.record("member", "m1")!.value as { address: string }).address,
+    "LOCALHOST:09101",
+  );
+});
+
 test("canonical JSON sorts keys at every level", () => {
   assert.is(
     canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: "x" } }),

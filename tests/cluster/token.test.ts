@@ -20,6 +20,24 @@ test("a token round-trips through base64 JSON with MicroCluster's fields", () =>
   assert.equal(decodeToken(text), token);
 });
 
+test("decodeToken() reads the addresses a member of an earlier release issued in their one spelling", () => {
+  const stored = [
+    "127.0.0.1:09101",
+    "LOCALHOST:9102",
+    "127.000.000.001:9103",
+    "[::ffff:127.0.0.1]:9104",
+  ];
+  const text = encodeToken({ secret: newTokenSecret(), fingerprint: FP, join_addresses: stored });
+  const want = ["127.0.0.1:9101", "localhost:9102", "127.0.0.1:9103", "127.0.0.1:9104"];
+  assert.equal(decodeToken(text).join_addresses, want);
+  const zone = encodeToken({
+    secret: newTokenSecret(),
+    fingerprint: FP,
+    join_addresses: ["[fe80::1%lo]:1"],
+  });
+  assert.throws(() => decodeToken(zone), /join_addresses\.0 host must not have a zone index/);
+});
+
 test("newTokenSecret() gives 64 hex digits, different every time", () => {
   const a = newTokenSecret();
   assert.match(a, /^[0-9a-f]{64}$/);

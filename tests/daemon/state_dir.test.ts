@@ -213,6 +213,17 @@ test("daemon.json round-trips and its absence means uninitialised", async () => 
   }
 });
 
+test("daemon.json of an earlier release gives the address in its one spelling", () => {
+  const dir = tempDir();
+  try {
+    const paths = statePaths(dir);
+    writeFileSync(paths.config, JSON.stringify({ name: "c1", address: "127.000.000.001:09000" }));
+    assert.equal(readDaemonConfig(paths), { name: "c1", address: "127.0.0.1:9000" });
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test("a daemon.json write that failed leaves no temporary file behind", async () => {
   const dir = tempDir();
   try {

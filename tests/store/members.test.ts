@@ -67,6 +67,15 @@ test("a hand-edited, malformed api_extensions reads as an empty list", async ({ 
   assert.equal((await getMember(store, "alpha"))?.extensions, []);
 });
 
+test("an address a row of an earlier release holds reads in its one spelling", async ({ store }) => {
+  await insertMember(store, m("alpha", { address: "127.0.0.1:09101" }));
+  await insertMember(store, m("beta", { address: "[0:0:0:0:0:0:0:1]:9102" }));
+  const raw = await store.client.execute("SELECT address FROM core_cluster_members ORDER BY name");
+  assert.equal(raw.rows.map((r) => r[0]), ["127.0.0.1:09101", "[0:0:0:0:0:0:0:1]:9102"]);
+  const read = (await listMembers(store)).map((x) => x.address);
+  assert.equal(read, ["127.0.0.1:9101", "[::1]:9102"]);
+});
+
 test("list is ordered by name", async ({ store }) => {
   for (const name of ["charlie", "alpha", "bravo"]) await insertMember(store, m(name));
   assert.equal((await listMembers(store)).map((x) => x.name), ["alpha", "bravo", "charlie"]);

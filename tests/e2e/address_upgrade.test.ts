@@ -1,0 +1,194 @@
+/**
+ * A cluster formed by the release before addresses had one spelling (e444d00), whose members
+ * were initialised at spellings that release stored as typed and this one refuses or rewrites
+ * (`127.0.0.1:0P`, `LOCALHOST:P`, `127.000.000.001:P`, `[::ffff:127.0.0.1]:P`,
+ * `[0:0:0:0:0:0:0:1]:P`), upgraded to this build member by member, as an operator does: real
+ * daemons, the earlier release run from its git tree under Deno, this build under the test's
+ * runtime. Before, every token carried the stored spellings and a joiner of this build refused
+ * the whole token (`join_addresses.0 port must be … without … leading zeros`), and a joiner could
+ * take the socket of a stopped member by naming its address in the one spelling
+ * (`127.0.0.1:P` for `127.0.0.1:0P`): both sides listed two members at one address. Also played:
+ * the mixed cluster meanwhile (an old member's token, an old member's news), an old member killed
+ * and started on this build at once, a removal and restarts.
+ */
+import { suite } from "../helpers/suite.ts";
+import * as assert from "uvu/assert";
+import {
+  allOnline,
+  daemonArgs,
+  daemonsLastLines,
+  decode,
+  eventually,
+  isClean,
+  issueToken,
+  kill,
+  type Member,
+  members,
+  newMember,
+  run,
+  startMember,
+  stop,
+  stopMembers,
+} from "../helpers/cluster.ts";
+import { type EarlierRelease, earlierRelease, lowPort } from "../helpers/earlier_release.ts";
+
+interface Ctx {
+  old: EarlierRelease;
+  /** a to e, each at the spelling its earlier release stored; `address` is its one spelling. */
+  list: Member[];
+}
+
+const all: Member[] = [];
+const test = suite<Ctx>(
+  "addresses an earlier release stored",
+  undefined,
+  () => daemonsLastLines(all),
+);
+
+/** A member of the earlier release, initialised at `typed` (`P` stands for its port). */
+async function member(name: string, typed: string, one: string, port?: number) {
+  const m = await newMember(name);
+  if (port !== undefined) m.port = port;
+  m.address = one.replace("P", `${m.port}`);
+  all.push(m);
+  return { m, typed: typed.replace("P", `${m.port}`) };
+}
+
+test.before(async (ctx) => {
+  ctx.old = earlierRelease("e444d00");
+  const spelled = [
+    // Below 10000: that release's gossip took ports of at most five digits.
+    await member("au-a", "127.0.0.1:0P", "127.0.0.1:P", await lowPort()),
+    await member("au-b", "LOCALHOST:P", "localhost:P"),
+    await member("au-c", "127.000.000.001:P", "127.0.0.1:P"),
+    await member("au-d", "[::ffff:127.0.0.1]:P", "127.0.0.1:P"),
+    await member("au-e", "[0:0:0:0:0:0:0:1]:P", "[::1]:P"),
+  ];
+  ctx.list = spelled.map((s) => s.m);
+  await Promise.all(ctx.list.map((m) => ctx.old.start(m, daemonArgs(m))));
+  const [first, ...rest] = spelled;
+  const boot = await ctx.old.run(first.m, ["init", first.m.name, first.typed, "--bootstrap"]);
+  assert.is(boot.code, 0, boot.stderr);
+  for (const { m, typed } of rest) {
+    const token = await issueToken(first.m, m.name);
+    const r = await ctx.old.run(m, ["init", m.name, typed, "--token", token]);
+    assert.is(r.code, 0, `${m.name} at ${typed}: ${r.stderr}`);
+  }
+  await allOnline(ctx.list, ctx.list.map((m) => m.name), 60_000);
+  // As that release stored them.
+  const listed = (await members(first.m)).map((e) => e.address);
+  assert.equal(listed, spelled.map((s) => s.typed));
+});
+
+test.after(async (ctx) => {
+  await stopMembers(all);
+  ctx.old?.remove();
+});
+
+/** Restarts `m` on this build (a graceful stop first, as an operator's upgrade). */
+async function upgrade(m: Member): Promise<void> {
+  await stop(m);
+  await startMember(m);
+}
+
+test("mixed: the first member upgraded and the others see each other, and an old member's token admits a joiner of this build", async ({ list }) => {
+  const [a, b] = list;
+  await upgrade(a);
+  await allOnline(list, list.map((m) => m.name), 60_000);
+  const j1 = await newMember("au-j1");
+  all.push(j1);
+  await startMember(j1);
+  const token = await issueToken(b, j1.name); // by a member of the earlier release
+  assert.ok(decode(token).join_addresses.includes(`127.0.0.1:0${a.port}`), "as b stored it");
+  const r = await run(j1, ["init", j1.name, j1.address, "--token", token]);
+  assert.is(r.code, 0, r.stderr);
+  list.push(j1);
+  await allOnline(list, list.map((m) => m.name), 60_000);
+});
+
+test("upgraded members list every address in its one spelling, an old member's too, and so do their tokens", async ({ list }) => {
+  const [a, b, c, d, e, j1] = list;
+  for (const m of [b, c, e]) await upgrade(m); // d stays on the earlier release (next test)
+  await allOnline(list, list.map((m) => m.name), 60_000);
+  const want = list.map((m) => `${m.name} ${m.address}`).sort();
+  const tokens = new Map<Member, string>();
+  for (const m of [a, b, c, e, j1]) {
+    const got = (await members(m)).map((x) => `${x.name} ${x.address}`).sort();
+    assert.equal(got, want, `as ${m.name} sees it`);
+    tokens.set(m, await issueToken(m, `au-t-${m.name}`));
+    const addresses = decode(tokens.get(m)!).join_addresses.sort();
+    assert.equal(addresses, list.map((x) => x.address).sort(), `${m.name}'s token`);
+  }
+  const j2 = await newMember("au-t-au-a");
+  all.push(j2);
+  await startMember(j2);
+  const joined = await run(j2, ["init", j2.name, j2.address, "--token", tokens.get(a)!]);
+  assert.is(joined.code, 0, joined.stderr);
+  list.push(j2);
+  await allOnline(list, list.map((m) => m.name), 60_000);
+  const listed = await run(a, ["cluster", "list"]);
+  assert.is(listed.code, 0, listed.stderr);
+  for (const m of list) {
+    const row = new RegExp(`^${m.name} +${m.address.replace(/[.[\]]/g, "\\$&")} `, "m");
+    assert.match(listed.stdout, row, m.name);
+  }
+  assert.ok(d.daemon, "d still runs the earlier release");
+});
+
+/** Waits until every member of `list` sees `m` ONLINE with app version `version`. */
+function appVersionSeen(list: Member[], m: Member, version: string): Promise<unknown> {
+  return eventually(`${m.name}'s app version ${version} on every member`, async () => {
+    for (const on of list) {
+      const seen = (await members(on)).find((x) => x.name === m.name);
+      if (seen?.app_version !== version || seen.status !== "ONLINE") {
+        throw new Error(`${on.name} sees ${JSON.stringify(seen)}`);
+      }
+    }
+    return true;
+  }, 60_000);
+}
+
+test("an old member's news reaches the upgraded ones, who hold its address in the one spelling", async ({ old, list }) => {
+  const d = list[3]; // announces [::ffff:127.0.0.1]:P, which they hold as 127.0.0.1:P
+  const r = await old.run(d, ["app-version", "1.5.0"]);
+  assert.is(r.code, 0, r.stderr);
+  await appVersionSeen(list, d, "1.5.0");
+});
+
+test("an old member killed and started on this build at once is heard at its one spelling", async ({ list }) => {
+  const d = list[3];
+  await kill(d);
+  await startMember(d, { flags: ["--app-version", "2.0.0"] });
+  await appVersionSeen(list, d, "2.0.0");
+});
+
+test("a joiner cannot take a stopped member's socket by naming it in the one spelling", async ({ list }) => {
+  const [a, b, c] = list;
+  await Promise.all([stop(a), stop(c)]);
+  for (const held of [a, c]) {
+    const evil = await newMember(`au-x-${held.name}`);
+    all.push(evil);
+    await startMember(evil);
+    const token = await issueToken(b, evil.name);
+    const r = await run(evil, ["init", evil.name, held.address, "--token", token]);
+    assert.is(r.code, 1, `the join must be refused: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, `Address ${held.address} is already used by member "${held.name}"`);
+    assert.ok(isClean(evil), "the refused joiner holds nothing of the cluster");
+    await stop(evil);
+  }
+  await Promise.all([startMember(a), startMember(c)]);
+  await allOnline(list, list.map((m) => m.name), 60_000);
+});
+
+test("a member at a stored spelling is removed, and the others restart", async ({ list }) => {
+  const [, , , d, e] = list;
+  const removed = await run(e, ["cluster", "remove", d.name]);
+  assert.is(removed.code, 0, removed.stderr);
+  await stop(d);
+  const rest = list.filter((m) => m !== d);
+  await allOnline(rest, rest.map((m) => m.name), 60_000);
+  for (const m of rest) await upgrade(m);
+  await allOnline(rest, rest.map((m) => m.name), 60_000);
+});
+
+test.run();
