@@ -9,14 +9,17 @@
  * endpoints' flags decide what it answers then), at the address last set by
  * `PUT /core/1.0/daemon/servers` (kept in `STATE_DIR/servers.json`), else the one the app gave.
  * A server without an address is not served. `GET /core/1.0/daemon/servers` lists the addresses
- * as `{"NAME":{"address":"host:port"}}`, MicroCluster's JSON.
+ * as `{"NAME":{"address":"host:port"}}`, MicroCluster's JSON. Addresses follow the rule of member
+ * addresses (`parseAddress`): kept, listed and compared in their one spelling, so that no two
+ * servers, nor a server and the member, are given one address in two spellings.
  *
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { addressProblem, splitHostPort } from "../cluster/address.ts";
+import { addressProblem, canonicalAddress, splitHostPort } from "../cluster/address.ts";
+import { parseStoredAddress, storedAddress } from "../cluster/address_stored.ts";
 import { InvalidInputError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { generateCertificate } from "../net/certificates.ts";
@@ -57,11 +60,13 @@ export interface ServersSource {
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
- * Checks the app's servers (names, endpoints, addresses).
+ * Checks the app's servers (names, endpoints, addresses; no two at one address, in whatever
+ * spellings the app gives it).
  *
  * @throws {InvalidInputError} naming the server and the rule it breaks
  */
 export function checkServers(servers: Readonly<Record<string, AppServer>>): void {
+  const holders = new Map<string, string>();
   for (const [name, s] of Object.entries(servers)) {
     const field = `servers.${name}`;
     if (!NAME.test(name) || name === "core" || name === "unix") {
@@ -76,6 +81,16 @@ export function checkServers(servers: Readonly<Record<string, AppServer>>): void
       if (problem) {
         throw new InvalidInputError(`${field}.address: ${problem}`, { field: `${field}.address` });
       }
+      // Both would be taken, and the second would never listen (a log line only).
+      const one = canonicalAddress(s.address)!;
+      const holder = holders.get(one);
+      if (holder !== undefined) {
+        throw new InvalidInputError(
+          `${field}.address: ${one} is also the address of server "${holder}"`,
+          { field: `${field}.address` },
+        );
+      }
+      holders.set(one, name);
     }
   }
 }
@@ -111,7 +126,8 @@ export class ExtensionServers implements ServersSource {
     const stored = readStored(join(o.dir, "servers.json"));
     this.#config = {};
     for (const [name, s] of Object.entries(o.servers)) {
-      this.#config[name] = { address: stored[name]?.address ?? s.address ?? "" };
+      const given = s.address ? canonicalAddress(s.address) ?? s.address : "";
+      this.#config[name] = { address: stored[name]?.address ?? given };
     }
   }
 
@@ -133,9 +149,9 @@ export class ExtensionServers implements ServersSource {
           field: `${name}.address`,
         });
       }
-      next[name] = { address: c.address };
+      next[name] = { address: c.address === "" ? "" : canonicalAddress(c.address)! };
     }
-    const used = new Set([this.#memberAddress()]);
+    const used = new Set([storedAddress(this.#memberAddress())]);
     for (const c of Object.values(next)) {
       if (c.address === "") continue;
       if (used.has(c.address)) {
@@ -234,6 +250,11 @@ export class ExtensionServers implements ServersSource {
   }
 }
 
+/**
+ * The addresses `PUT` kept in `servers.json`, each in its one spelling: an earlier release kept
+ * them as typed (`127.0.0.1:08443`), and dropping one now refused would move its server back to
+ * the app's default.
+ */
 function readStored(path: string): Record<string, ServerConfig> {
   try {
     const parsed = JSON.parse(readFileSync(path, "utf8")) as unknown;
@@ -241,9 +262,9 @@ function readStored(path: string): Record<string, ServerConfig> {
     const out: Record<string, ServerConfig> = {};
     for (const [name, c] of Object.entries(parsed)) {
       const address = (c as { address?: unknown })?.address;
-      if (typeof address === "string" && (address === "" || !addressProblem(address))) {
-        out[name] = { address };
-      }
+      if (typeof address !== "string") continue;
+      const one = address === "" ? "" : parseStoredAddress(address)?.address;
+      if (one !== undefined) out[name] = { address: one };
     }
     return out;
   } catch {
