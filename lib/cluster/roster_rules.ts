@@ -211,11 +211,13 @@ export function rosterRecordProblem(
   }
   // Rule 2 once the removal lapsed: every member hears of an admission long before its
   // removal's tombstone lapses, so a record of a name this member holds nothing for, admitted
-  // longer ago than that, is a removed incarnation brought back by a member that was away.
+  // longer ago than that, is a removed incarnation brought back by a member that was away. A
+  // member itself away that long refuses the members admitted meanwhile alike: it must join
+  // again (README, Removal), as it cannot tell them from removed ones.
   if (!held && !trusted && entry.joinedAt + TOMBSTONE_LAPSE_MS <= keys.now()) {
-    return `joinedAt: admitted ${
-      Math.floor((keys.now() - entry.joinedAt) / 86_400_000)
-    } days ago and unknown here: a removed member whose removal was forgotten`;
+    const days = Math.floor((keys.now() - entry.joinedAt) / 86_400_000);
+    return `joinedAt: admitted ${days} days ago and never held here: removed since (removals ` +
+      "are remembered 30 days), or this member was away longer than that";
   }
   const heldEntry = held?.value != null ? held.value as unknown as RosterEntry : undefined;
   if (!heldEntry && keys.liveCount(MEMBER_RECORD) >= MAX_ROSTER) {

@@ -121,6 +121,8 @@ export class Cluster {
     const child = slot.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((done) => child.once("exit", done));
+    // Down from the signal on: a scrape or a list meanwhile is not a failed check.
+    slot.state = "down";
     process.kill(child.pid!, signal);
     const late = await Promise.race([exited, sleep(30_000, "late")]);
     if (late === "late") {
