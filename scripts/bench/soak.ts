@@ -142,7 +142,7 @@ function report(started: number): void {
   console.log("\n| figure | slot1 first → last | slot1 per 100 actions | most per 100 (member) |");
   console.log("|---|---|---|---|");
   for (const figure of [...new Set(rows.map((r) => r.figure))]) {
-    if (figure === "cpu_s" || figure === "log_lines") continue; // rates below
+    if (/^(cpu_s|log_lines|list_)/.test(figure)) continue; // rates below
     const mine = rows.filter((r) => r.figure === figure);
     const anchor = mine.find((r) => r.member === "slot1");
     const most = mine.reduce((a, b) => (b.per100 > a.per100 ? b : a));
@@ -164,6 +164,19 @@ function report(started: number): void {
     console.log(
       `  ${member}: CPU ${cpu.toFixed(2)} % of a core (last process, ${mins.toFixed(1)} min), ` +
         `log ${lines.toFixed(1)} lines/min`,
+    );
+  }
+  // The daemon's own time per `cluster list` on slot1, first and last quarter of its samples.
+  const anchor = samples.filter((s) => s.member === "slot1" && s.incarnation === 1);
+  const perList = (a: Sample, b: Sample) =>
+    ((b.figures.list_sum_s ?? 0) - (a.figures.list_sum_s ?? 0)) * 1000 /
+    Math.max(1, (b.figures.list_count ?? 0) - (a.figures.list_count ?? 0));
+  const aq = Math.max(1, Math.floor(anchor.length / 4));
+  if (anchor.length > 2 * aq) {
+    console.log(
+      `\nslot1 daemon time per cluster list: first quarter ` +
+        `${perList(anchor[0], anchor[aq]).toFixed(2)} ms, last quarter ` +
+        `${perList(anchor[anchor.length - 1 - aq], anchor[anchor.length - 1]).toFixed(2)} ms`,
     );
   }
   const q = Math.max(1, Math.floor(lists.length / 4));

@@ -22,8 +22,12 @@ export interface Sample {
 const SCRAPED: Record<string, string> = {
   rss_mb: "process_resident_memory_bytes",
   heap_used_mb: "nodejs_heap_size_used_bytes",
-  handles: "nodejs_active_handles_total",
-  resources: "nodejs_active_resources_total",
+  external_mb: "nodejs_external_memory_bytes",
+  handles: "nodejs_active_handles",
+  resources: "nodejs_active_resources",
+  // The daemon's own time answering `cluster list` (cumulative: the report takes differences).
+  list_sum_s: 'cohort_http_request_duration_seconds_sum{method="GET",route="/core/1.0/cluster"',
+  list_count: 'cohort_http_request_duration_seconds_count{method="GET",route="/core/1.0/cluster"',
   gossip_members: "cohort_gossip_members",
   gossip_connections: "cohort_gossip_connections",
   broadcast_queue: "cohort_gossip_broadcast_queue",
@@ -39,7 +43,8 @@ export function scrapeFigures(text: string): Record<string, number> {
     for (const line of text.split("\n")) {
       if (!line.startsWith(metric) || line.startsWith("#")) continue;
       const rest = line.slice(metric.length);
-      if (rest[0] !== " " && rest[0] !== "{") continue;
+      // A name alone must end there; a name with labels given matches any further labels.
+      if (!metric.includes("{") && rest[0] !== " " && rest[0] !== "{") continue;
       const value = Number(line.slice(line.lastIndexOf(" ") + 1));
       if (Number.isFinite(value)) sum = (sum ?? 0) + value;
     }
