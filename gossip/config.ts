@@ -56,9 +56,15 @@ export interface GossipConfig {
    * lan 10000, local 5000.
    */
   reconnectIntervalMs: number;
-  /** Dead members are forgotten after this long (serf's ReconnectTimeout). 24 h. */
+  /**
+   * Dead members are forgotten after this long (serf's ReconnectTimeout); members no longer in
+   * the cluster (removed) at the next reap. 24 h.
+   */
   reconnectTimeoutMs: number;
-  /** Left members are forgotten after this long (serf's TombstoneTimeout). 24 h. */
+  /**
+   * Left members are forgotten after this long (serf's TombstoneTimeout); members no longer in
+   * the cluster (removed) at the next reap. 24 h.
+   */
   tombstoneTimeoutMs: number;
   /** How often dead and left members are checked for reaping. 15000. */
   reapIntervalMs: number;

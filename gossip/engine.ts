@@ -504,7 +504,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
 
   // --- upkeep --------------------------------------------------------------------------------
 
-  /** Forgets dead and left members after their timeouts, and expired records. */
+  /** Forgets dead and left members after their timeouts (removed ones at once), and expired records. */
   #reap(): void {
     this.#records.purge();
     const now = this.clock.now();
@@ -513,7 +513,12 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       const e = table.at(i);
       if (!e) continue;
       const age = now - e.stateChangedAt;
+      // A member no longer a member (removed) is forgotten at once: nothing would bring it
+      // back (its claims are refused), and kept a day it would ride in every push-pull's
+      // state and, with machines replaced often enough, fill the table.
+      const down = e.state === "dead" || e.state === "left";
       if (
+        (down && e !== this.state.self && !this.state.isMember(e.name)) ||
         (e.state === "dead" && age >= this.config.reconnectTimeoutMs) ||
         (e.state === "left" && age >= this.config.tombstoneTimeoutMs && e !== this.state.self)
       ) {

@@ -6,7 +6,8 @@
  * it ever made, until its record table (8192 records, tokens and tombstones included) was full
  * and refused the next member's record. A removal is now forgotten
  * {@link TOMBSTONE_LAPSE_MS} after it, and a member record that comes back later (from a
- * member that was away all that time) is refused as the removed incarnation it is.
+ * member that was away all that time) is refused as the removed incarnation it is. The gossip
+ * table, which kept a removed member a day (dead or left), forgets it at its next reap.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -85,6 +86,26 @@ test("twelve removals leave no trace once their tombstones lapsed", async ({ sim
   await replace(sim, m2, m3, name, "last");
   await sim.run(5000);
   for (const d of [m1, m2, m3]) assert.equal(await names(d), ["last", "m1", "m2"]);
+});
+
+test("removed members leave the gossip table at once, not a day later", async ({ sim }) => {
+  // The gossip layer forgets a dead or left member after 24 h (serf's timeouts): for a removed
+  // member, every push-pull's state carried it, and the members of a cluster that replaces
+  // machines piled up until the table's cap (4096) left no room for a joiner.
+  const [m1, m2, m3, m4] = await sim.form(4);
+  await sim.run(2000);
+  await sim.drive(m4.stop());
+  sim.peers.setReachable(memberAddress(4), false);
+  await sim.run(5000);
+  await sim.drive(m1.removeMember("m4", true));
+  await sim.drive(m1.removeMember("m3", false));
+  await sim.run(20_000);
+  for (const d of [m1, m2]) {
+    const gossip = networkOf(d).gossip;
+    assert.equal([gossip.stateOf("m3"), gossip.stateOf("m4")], [undefined, undefined]);
+    assert.equal(await names(d), ["m1", "m2"]);
+  }
+  assert.is(m3.status(), "uninitialized");
 });
 
 test("a removed member's record brought back after its removal lapsed is refused", async ({ sim }) => {
