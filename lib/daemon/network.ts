@@ -199,7 +199,11 @@ export class Network {
     };
   }
 
-  /** Stops everything, leaving gossip gracefully when `leave`, and writes what is pending. */
+  /**
+   * Stops everything, leaving gossip gracefully when `leave`, and writes what is pending. A store
+   * that cannot take it (a full, read-only or failing disk) is logged as an error: the stop said
+   * "Daemon stopped" alone, and what this member had learnt but not written was gone unsaid.
+   */
   close(leave: boolean): Promise<void> {
     this.#closing ??= (async () => {
       this.#cancelTick?.();
@@ -208,7 +212,13 @@ export class Network {
       this.view.stop();
       if (leave) await this.gossip.leave().catch(() => {});
       this.persistence.touch({ heartbeats: true });
-      await this.persistence.flush();
+      await this.persistence.written().catch((err: unknown) => {
+        this.#ctx.logger.error(
+          "Stopping without writing what changed since the store last wrote: a change no other " +
+            "member holds (in a cluster of one, any) is lost",
+          { err },
+        );
+      });
       await this.gossip.close().catch(() => {});
       await this.listener.close().catch(() => {});
       this.connections.close();

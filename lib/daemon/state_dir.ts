@@ -244,6 +244,20 @@ function holder(text: string, paths: StatePaths): number | undefined {
 }
 
 /**
+ * The pid of the daemon holding the state directory's lock, or `undefined` when there is none
+ * or it is stale (see `holder`): a daemon on a read-only disk stops without removing its lock.
+ */
+export function lockHolder(paths: StatePaths): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(paths.lock, "utf8");
+  } catch {
+    return undefined;
+  }
+  return holder(text, paths);
+}
+
+/**
  * Takes the state directory's lock, `daemon.pid`, created whole in one step (written aside, then
  * linked into place, which fails when it exists). A lock whose holder is gone, or is not the
  * process that took it (after a `kill -9` or a reboot its pid may belong to any process), is

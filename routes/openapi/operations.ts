@@ -92,7 +92,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     access: "local",
     body: struct(TokenBody),
     metadata: { type: "string", description: "The join token (base64 JSON)" },
-    errors: [409, 503],
+    errors: [409, 503, 507],
   },
   "GET /core/control/tokens": {
     tag: "control",
@@ -107,7 +107,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     access: "local",
     params: NAME,
     metadata: { type: "null" },
-    errors: [404, 503],
+    errors: [404, 503, 507],
   },
   "PUT /core/control/app-version": {
     tag: "control",
@@ -156,7 +156,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     access: "trusted",
     params: NAME,
     metadata: { type: "null" },
-    errors: [404, 503],
+    errors: [404, 503, 507],
   },
   "GET /core/1.0/extensions": {
     tag: "public",

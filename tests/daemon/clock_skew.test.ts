@@ -47,7 +47,7 @@ async function twoMembers(
       bootstrap: false,
       name: "m2",
       address: memberAddress(2),
-      join_token: await m1.createToken("m2", 0),
+      join_token: await sim.drive(m1.createToken("m2", 0)),
     }),
   );
   await sim.run(2000);
@@ -84,7 +84,12 @@ for (const skew of [JOIN_EXPIRY_MS + 60_000, -(JOIN_EXPIRY_MS + 60_000)]) {
     const m3 = await sim.start("m3", {
       hooks: { preJoin: () => new Promise<void>((r) => sim.clock.setTimeout(r, 15_000)) },
     });
-    const { join } = beginJoin(m3, "m3", memberAddress(3), await m1.createToken("m3", 0));
+    const { join } = beginJoin(
+      m3,
+      "m3",
+      memberAddress(3),
+      await sim.drive(m1.createToken("m3", 0)),
+    );
     await sim.drive(join);
     const seen = await untilAllOnline(sim, [m1, m2, m3]);
     const dropped = lines.filter((l) => l.includes("whose join never completed"));
@@ -98,7 +103,7 @@ test("a join that never completes is still dropped, by every clock's measure, af
   const { m1, m2 } = await twoMembers(sim, -(JOIN_EXPIRY_MS + 60_000));
   // m3 is admitted, then never heard from again: its preJoin never returns.
   const m3 = await sim.start("m3", { hooks: { preJoin: () => new Promise<void>(() => {}) } });
-  const { join } = beginJoin(m3, "m3", memberAddress(3), await m1.createToken("m3", 0));
+  const { join } = beginJoin(m3, "m3", memberAddress(3), await sim.drive(m1.createToken("m3", 0)));
   await sim.run(3000);
   await sim.drive(m3.stop());
   join.catch(() => {});
@@ -125,7 +130,7 @@ for (const { skew, after, via, admitted } of cases) {
     `through m${via}: ${admitted ? "admitted" : "refused as expired"}`;
   test(name, async ({ sim }) => {
     const [m1] = await sim.form(3, (i) => (i === 2 ? { clockSkewMs: skew } : {}));
-    const issued = decodeToken(await m1.createToken("m4", 120_000));
+    const issued = decodeToken(await sim.drive(m1.createToken("m4", 120_000)));
     await sim.run(2000); // the token's record reaches m2 and m3
     if (after) await sim.run(after, 500);
     const m4 = await sim.start("m4");
@@ -158,11 +163,11 @@ test("a member removed and joined again, its clock 10 min behind its remover's, 
       bootstrap: false,
       name: "m3",
       address: memberAddress(3),
-      join_token: await m1.createToken("m3", 0),
+      join_token: await sim.drive(m1.createToken("m3", 0)),
     }),
   );
   await sim.run(2000);
-  const issued = decodeToken(await m1.createToken("m4", 0));
+  const issued = decodeToken(await sim.drive(m1.createToken("m4", 0)));
   await sim.run(2000);
   const m4 = await sim.start("m4");
   await sim.drive(

@@ -177,7 +177,7 @@ test("joins, settled roles, an extension update and a dead verdict show at once"
     const roles = new Set<string>();
     for (const i of [2, 3, 4]) {
       const d = await start(i);
-      const token = await m1.createToken(`m${i}`, 0);
+      const token = await sim.drive(m1.createToken(`m${i}`, 0));
       await sim.drive(
         d.initialize({ bootstrap: false, name: `m${i}`, address: address(i), join_token: token }),
       );

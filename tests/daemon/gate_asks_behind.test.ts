@@ -50,7 +50,7 @@ test("r1 missed r2's upgrade: its gate opens within 500 ms of r3's start, not at
     const r = [await start(1, OLD), await start(2, OLD), await start(3, OLD)];
     await sim.drive(r[0].initialize({ bootstrap: true, name: "r1", address: memberAddress(1) }));
     for (const i of [2, 3]) {
-      const token = await r[0].createToken(`r${i}`, 0);
+      const token = await sim.drive(r[0].createToken(`r${i}`, 0));
       await sim.drive(
         r[i - 1].initialize({
           bootstrap: false,

@@ -57,7 +57,7 @@ async function pair(seed: number) {
     const q1 = await start(0, OLD);
     const q2 = await start(1, OLD);
     await sim.drive(q1.initialize({ bootstrap: true, name: "q1", address: memberAddress(1) }));
-    const token = await q1.createToken("q2", 0);
+    const token = await sim.drive(q1.createToken("q2", 0));
     await sim.drive(
       q2.initialize({ bootstrap: false, name: "q2", address: memberAddress(2), join_token: token }),
     );

@@ -51,7 +51,7 @@ async function joinAfter(n: number): Promise<Reads> {
       });
     };
     const joiner = await sim.start("jx", { gossip: counted });
-    const token = await members[0].createToken("jx", 0);
+    const token = await sim.drive(members[0].createToken("jx", 0));
     await sim.drive(joiner.initialize({
       bootstrap: false,
       name: "jx",

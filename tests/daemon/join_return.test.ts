@@ -57,12 +57,12 @@ test("init --token returns while the admitting member's gossip is stalled; the v
       bootstrap: false,
       name: "m2",
       address: address(2),
-      join_token: await m1.createToken("m2", 0),
+      join_token: await sim.drive(m1.createToken("m2", 0)),
     }),
   );
   await sim.run(3000);
   const m3 = await sim.start("m3", lan);
-  const token = await m1.createToken("m3", 0);
+  const token = await sim.drive(m1.createToken("m3", 0));
   sim.net.stall(address(1));
   const t0 = sim.clock.now();
   await sim.drive(
@@ -105,7 +105,7 @@ test("init --token answers before its catch-up exchange starts, and never waits 
     return handle;
   };
   const m2 = await sim.start("m2", { gossip });
-  const token = await m1.createToken("m2", 0);
+  const token = await sim.drive(m1.createToken("m2", 0));
   const begun = beginM2(m2, token);
   const join = begun.join;
   answered = begun.answered;
@@ -133,7 +133,7 @@ test("init --token answers without a directory sync after the join's mark is rem
   const m1 = await sim.start("m1");
   await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: address(1) }));
   const m2 = await sim.start("m2");
-  const token = await m1.createToken("m2", 0);
+  const token = await sim.drive(m1.createToken("m2", 0));
   // From the removal of the joiner's mark on (committed), its file syncs wait until the test
   // lets them go.
   let markRemoved = false;
@@ -175,7 +175,7 @@ test("before its commit a join syncs daemon.json, the certificates and keys and 
   const m1 = await sim.start("m1");
   await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: address(1) }));
   const m2 = await sim.start("m2");
-  const token = await m1.createToken("m2", 0);
+  const token = await sim.drive(m1.createToken("m2", 0));
   // m2's file operations through the seam, in order, each with the files in place then.
   const files_ = ["cluster.crt", "cluster.key", "join_view.json", "daemon.json.next"];
   const seen: { op: string; committed: boolean; marked: boolean; present: string[] }[] = [];

@@ -26,14 +26,14 @@ test("the view is kept in join_view.json until the joiner's store holds it", asy
   try {
     const members = await sim.form(4);
     // Records of every kind the store keeps: a live token too.
-    await members[0].createToken("spare", 0);
+    await sim.drive(members[0].createToken("spare", 0));
     await sim.run(3000);
     const paths = statePaths(dir);
     const names = async () =>
       (await joiner.sql("SELECT name FROM core_cluster_members ORDER BY name")).rows
         .map((r) => String(r.name));
     const joiner = await sim.start("m5", { stateDir: dir });
-    const token = await members[0].createToken("m5", 0);
+    const token = await sim.drive(members[0].createToken("m5", 0));
     await sim.drive(
       joiner.initialize({
         bootstrap: false,
@@ -68,7 +68,7 @@ test("a join cut short after its admission asks the member that admitted it firs
   try {
     const [m1] = await sim.form(2);
     const joiner = await sim.start("m3", { stateDir: dir });
-    const token = await m1.createToken("m3", 0);
+    const token = await sim.drive(m1.createToken("m3", 0));
     await sim.drive(
       joiner.initialize({
         bootstrap: false,

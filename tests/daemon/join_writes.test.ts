@@ -27,7 +27,7 @@ test("a view of 200 records is written over many turns, none above the bound", a
   for (let i = 0; i < 200; i++) await sim.drive(m1.records.put(`k${i}`, { i }));
   await sim.run(3000);
   const joiner = await sim.start("jx");
-  const token = await m1.createToken("jx", 0);
+  const token = await sim.drive(m1.createToken("jx", 0));
   const { join: joined, answered } = beginJoin(joiner, "jx", memberAddress(4), token);
   const steps: number[] = [];
   let last = await rowsWritten(joiner);

@@ -26,7 +26,7 @@ test("a restart logs one line with the time of each step, and the learning's two
     const r = [await start(1), await start(2), await start(3)];
     await sim.drive(r[0].initialize({ bootstrap: true, name: "r1", address: memberAddress(1) }));
     for (const i of [2, 3]) {
-      const token = await r[0].createToken(`r${i}`, 0);
+      const token = await sim.drive(r[0].createToken(`r${i}`, 0));
       await sim.drive(
         r[i - 1].initialize({
           bootstrap: false,

@@ -60,7 +60,7 @@ test("a member whose name was handed on while it was down is told it was removed
   assert.is(tombstone.removed, true, "the tombstone");
   // The name joins again with a new certificate: its admission states the removal it follows.
   const next = await sim.start("m3");
-  const token = await m1.createToken("m3", 0);
+  const token = await sim.drive(m1.createToken("m3", 0));
   await sim.drive(
     next.initialize({ bootstrap: false, name: "m3", address: memberAddress(3), join_token: token }),
   );
@@ -88,7 +88,7 @@ async function formWithDisk(sim: MemoryCluster, dir: string): Promise<Daemon[]> 
     daemons[0].initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }),
   );
   for (const i of [2, 3]) {
-    const token = await daemons[0].createToken(`m${i}`, 0);
+    const token = await sim.drive(daemons[0].createToken(`m${i}`, 0));
     await sim.drive(
       daemons[i - 1].initialize({
         bootstrap: false,

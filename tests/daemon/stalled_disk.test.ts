@@ -83,8 +83,8 @@ function collecting(): { logger: Logger; lines: string[] } {
   return { logger: createLogger({ level: "debug", write: (l) => void lines.push(l) }), lines };
 }
 
-async function begin(m1: Daemon, m2: Daemon) {
-  return beginJoin(m2, "m2", memberAddress(2), await m1.createToken("m2", 0));
+async function begin(sim: MemoryCluster, m1: Daemon, m2: Daemon) {
+  return beginJoin(m2, "m2", memberAddress(2), await sim.drive(m1.createToken("m2", 0)));
 }
 
 async function unusedToken(m1: Daemon): Promise<boolean> {
@@ -97,7 +97,7 @@ test("a joiner's mark is synced off the event loop, and its join request waits u
   const m2 = await sim.start("m2");
   const hold = holdSyncs(isMark);
   try {
-    const { join, answered } = await begin(m1, m2);
+    const { join, answered } = await begin(sim, m1, m2);
     assert.ok(
       await realUntil(() => hold.requested.length > 0),
       "the join's mark was never synced through the member's file operations (a sync on the loop?)",
@@ -122,7 +122,7 @@ test("a mark held past the join's deadline: the join is not requested, its error
   const m2 = await sim.start("m2", {}, logger);
   const hold = holdSyncs(isMark);
   try {
-    const { join } = await begin(m1, m2);
+    const { join } = await begin(sim, m1, m2);
     assert.ok(await realUntil(() => hold.requested.length > 0), "the mark was never synced");
     sim.clock.advance(JOIN_DEADLINE_MS - JOIN_UNDO_RESERVE_MS);
     hold.release();

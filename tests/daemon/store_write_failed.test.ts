@@ -36,11 +36,12 @@ const names = async (d: Daemon) => (await d.clusterMembers()).map((e) => e.name)
 test("an admission whose store write fails is refused and taken back: nobody lists the joiner", async ({ sim }) => {
   const [m1, m2] = await sim.form(2);
   await sim.run(2000);
+  // Issued first: a token whose write fails is refused (see daemon/tokens_disk).
+  const token = await sim.drive(m1.createToken("m3", 0));
   const persistence = networkOf(m1).persistence;
   const written = persistence.written.bind(persistence);
   let failing = true;
   persistence.written = () => failing ? Promise.reject(full()) : written();
-  const token = await sim.drive(m1.createToken("m3", 0));
   const m3 = await sim.start("m3");
   const err = await rejection(sim.drive(m3.initialize({
     bootstrap: false,

@@ -63,7 +63,7 @@ test("the refused join tried again with the same token is admitted", async () =>
   try {
     const [m1] = await sim.form(3, (i) => i === 1 ? { peers: reordering(sim, state) } : {});
     await sim.run(3000);
-    const token = await m1.createToken("jx", 0);
+    const token = await sim.drive(m1.createToken("jx", 0));
     await sim.run(2000); // the token reaches every member
     const jx = await sim.start("jx");
     state.cut = state.late = true;

@@ -88,7 +88,7 @@ test("the admitting member's own claim write stalls: the others' claims admit th
   try {
     const [m1] = await sim.form(5, () => ({ peers: timed(sim) }));
     await sim.run(3000);
-    const token = await m1.createToken("jx", 0);
+    const token = await sim.drive(m1.createToken("jx", 0));
     await sim.run(2000); // the token reaches every member
     const jx = await sim.start("jx", { peers: timed(sim) });
     useFiles(stalled);
@@ -122,7 +122,7 @@ test("a release that could not be delivered at once is delivered later: the toke
   try {
     const [m1] = await sim.form(3, (i) => ({ peers: i === 1 ? timed(sim, lossy) : timed(sim) }));
     await sim.run(3000);
-    const token = await m1.createToken("jx", 0);
+    const token = await sim.drive(m1.createToken("jx", 0));
     await sim.run(2000);
     const jx = await sim.start("jx", { peers: timed(sim) });
     state.lost = true;

@@ -104,7 +104,7 @@ async function settle(ctx: Ctx, daemons: Daemon[], expected: string): Promise<st
 test("the side with a majority admits, the other refuses naming whom it could not reach", async (ctx) => {
   const { sim } = ctx;
   const members = await form(ctx, 5);
-  const token = await members[0].createToken("jx", 0);
+  const token = await sim.drive(members[0].createToken("jx", 0));
   await sim.run(2000); // the token reaches every member
   const ja = await sim.start("ja", { peers: sided(ctx, address(11)) });
   const jb = await sim.start("jb", { peers: sided(ctx, address(12)) });
@@ -135,7 +135,7 @@ test("the side with a majority admits, the other refuses naming whom it could no
 test("an even split admits neither; once healed the token admits one, then no other", async (ctx) => {
   const { sim } = ctx;
   const members = await form(ctx, 4);
-  const token = await members[0].createToken("jx", 0);
+  const token = await sim.drive(members[0].createToken("jx", 0));
   await sim.run(2000);
   const ja = await sim.start("ja", { peers: sided(ctx, address(11)) });
   const jb = await sim.start("jb", { peers: sided(ctx, address(12)) });
@@ -167,7 +167,7 @@ test("an even split admits neither; once healed the token admits one, then no ot
 test("two machines at once, no partition: exactly one is admitted", async (ctx) => {
   const { sim } = ctx;
   const members = await form(ctx, 3);
-  const token = await members[1].createToken("jx", 0);
+  const token = await sim.drive(members[1].createToken("jx", 0));
   await sim.run(2000);
   const ja = await sim.start("ja", { peers: sided(ctx, address(11)) });
   const jb = await sim.start("jb", { peers: sided(ctx, address(12)) });
@@ -187,7 +187,7 @@ test("two machines at once, no partition: exactly one is admitted", async (ctx) 
 test("a one-member cluster confirms alone", async (ctx) => {
   const { sim } = ctx;
   const [m1] = await form(ctx, 1);
-  const token = await m1.createToken("jx", 0);
+  const token = await sim.drive(m1.createToken("jx", 0));
   const j = await sim.start("j", { peers: sided(ctx, address(11)) });
   assert.is(await sim.drive(join(j, token, 1, 11)), "joined");
 });

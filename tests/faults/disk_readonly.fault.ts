@@ -15,7 +15,10 @@
  *   saying so and leave no member behind in any roster;
  * - a member whose file system fails seconds after its bootstrap (what it wrote still in the
  *   page cache: an operating-system crash does the same) starts once repaired, with its cluster
- *   (it left a `daemon.json` of zeros, renamed into place unsynced).
+ *   (it left a `daemon.json` of zeros, renamed into place unsynced);
+ * - `tokens add` on it is refused saying why, nothing spread (it printed a token only the others
+ *   stored); `tokens revoke` takes effect everywhere and says it did not store it; its stop says
+ *   what it could not write (it said "Daemon stopped" alone); repaired, it holds the revocation.
  *
  * Needs root (mount, losetup); registered through `faultTest`, so it skips visibly where it
  * cannot run.
@@ -31,6 +34,7 @@ import {
   issueToken,
   join_,
   logLines,
+  type Member,
   run,
   sql,
   startMember,
@@ -40,7 +44,14 @@ import { exitOf, lastLines, startDaemonProcess } from "../helpers/process.ts";
 import { assertIntact, diskSuite, ext4, names, teardown } from "./disks.ts";
 import { faultTest } from "./suite.ts";
 
-const { test, member, memberOn } = diskSuite("a member's file system turns read-only");
+const { test, current, member, memberOn } = diskSuite("a member's file system turns read-only");
+
+/** The names of the live join tokens `m` lists. */
+async function tokenNames(m: Member): Promise<string[]> {
+  const res = await api(m, "GET", "/core/control/tokens");
+  assert.is(res.status, 200, JSON.stringify(res.body));
+  return res.body.metadata.map((t: { name: string }) => t.name);
+}
 
 /** What a member whose file system is read-only tells a client (the CLI prints it after "Error: "). */
 const READ_ONLY =
@@ -286,6 +297,57 @@ faultTest(
       assert.match(set.stderr, /the disk of its state directory failed a write/);
     } finally {
       await teardown([a], [fs]);
+    }
+  },
+);
+
+faultTest(
+  test,
+  "tokens on a read-only file system: add refused, revoke said unstored, the stop says what it lost",
+  async () => {
+    const [a, fs] = await memberOn("ka", ext4);
+    const b = await member("kb");
+    try {
+      await bootstrap(a);
+      const r = await join_(b, await issueToken(a, b.name));
+      assert.is(r.code, 0, r.stderr);
+      const leaked = await issueToken(b, "leaked");
+      await eventually("ka storing the token", async () => {
+        const res = await sql(a, "SELECT name FROM core_token_records WHERE name = 'leaked'");
+        return res.status === 200 && res.body.metadata.results[0].rows.length === 1;
+      });
+      fs.fail();
+      // It printed a token (exit 0) that only kb stored.
+      const add = await run(a, ["tokens", "add", "x"]);
+      assert.is(add.code, 1, add.stdout + add.stderr);
+      assert.match(add.stderr, /Cannot issue a join token for "x": nothing changed: cannot write /);
+      await sleep(1000);
+      assert.equal(await tokenNames(b), ["leaked"], "nothing spread");
+      // A revocation takes effect everywhere, and says ka did not store it (it said nothing).
+      const revoke = await run(a, ["tokens", "revoke", "leaked"]);
+      assert.is(revoke.code, 1, revoke.stderr);
+      assert.match(revoke.stderr, /"leaked" was revoked, but this member could not store its /);
+      await eventually("kb holding the revocation", async () => (await tokenNames(b)).length === 0);
+      // The stop owes the revocation and heartbeats: it said "Daemon stopped" alone.
+      const down = await run(a, ["shutdown"]);
+      assert.is(down.code, 0, down.stderr);
+      await a.daemon?.exited;
+      assert.is(logLines(a, /^Stopping without writing/).length, 1, lastLines(a.daemon!));
+      fs.repair();
+      await startMember(a);
+      await eventually("ka back", async () => (await names(a)).join() === "ka:ONLINE,kb:ONLINE");
+      await eventually("ka storing the revocation kb kept", async () => {
+        const res = await sql(a, "SELECT name FROM core_token_records");
+        return res.status === 200 && res.body.metadata.results[0].rows.length === 0;
+      });
+      assert.equal(await tokenNames(a), []);
+      const j = await member("kj");
+      const refused = await join_(j, leaked);
+      assert.is(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /Join token was already used or has been revoked/);
+      await stop(j);
+    } finally {
+      await teardown([a, b, ...current.filter((m) => m.name === "kj")], [fs]);
     }
   },
 );

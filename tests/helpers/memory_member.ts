@@ -244,7 +244,7 @@ export class MemoryCluster {
       daemons[0].initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }),
     );
     for (let i = 2; i <= n; i++) {
-      const token = await daemons[0].createToken(`m${i}`, 0);
+      const token = await this.drive(daemons[0].createToken(`m${i}`, 0));
       await this.drive(
         daemons[i - 1].initialize({
           bootstrap: false,

@@ -40,7 +40,7 @@ async function form(ctx: Ctx, n: number, files = false): Promise<Daemon[]> {
   for (let i = 1; i <= n; i++) daemons.push(await start(ctx, `m${i}`, files));
   await ctx.sim.drive(daemons[0].initialize({ bootstrap: true, name: "m1", address: address(1) }));
   for (let i = 2; i <= n; i++) {
-    const token = await daemons[0].createToken(`m${i}`, 0);
+    const token = await ctx.sim.drive(daemons[0].createToken(`m${i}`, 0));
     await ctx.sim.drive(
       daemons[i - 1].initialize({
         bootstrap: false,

@@ -210,7 +210,10 @@ class Operator {
     await boot;
     this.oracle.fate(first.name).inCluster = true;
     for (const m of rest) {
-      const token = await first.daemon!.createToken(m.name, 0);
+      // A token is answered once its issuer stored it: simulated time runs meanwhile.
+      const issued = first.daemon!.createToken(m.name, 0);
+      if (!await this.until(issued, 10_000)) return this.#stuck(`the token of ${m.name}`);
+      const token = await issued;
       const join = m.daemon!.initialize({
         bootstrap: false,
         name: m.name,

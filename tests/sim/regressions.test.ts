@@ -29,7 +29,9 @@ test("an admitter killed right after answering a join still knows the joiner whe
     assert.ok(await w.until(boot, 10_000));
     await boot;
     await w.run(3000);
-    const token = await d1.createToken("m2", 0);
+    const issued = d1.createToken("m2", 0);
+    assert.ok(await w.until(issued, 10_000));
+    const token = await issued;
     const join = d2.initialize({
       bootstrap: false,
       name: "m2",
@@ -63,7 +65,9 @@ async function form(w: World): Promise<void> {
   await boot;
   for (const [i, d] of rest.entries()) {
     const m = w.members[i + 1];
-    const token = await first.createToken(m.name, 0);
+    const issued = first.createToken(m.name, 0);
+    assert.ok(await w.until(issued, 10_000));
+    const token = await issued;
     const join = d.initialize({
       bootstrap: false,
       name: m.name,
@@ -142,7 +146,9 @@ test("a member restarted since the removal of a member that admitted another sti
     assert.ok(await w.until(boot, 10_000));
     await boot;
     for (const [m, d] of [[m2, d2], [m4, d4]] as const) {
-      const token = await d1.createToken(m.name, 0);
+      const issued = d1.createToken(m.name, 0);
+      assert.ok(await w.until(issued, 10_000));
+      const token = await issued;
       const join = d.initialize({
         bootstrap: false,
         name: m.name,
@@ -155,7 +161,9 @@ test("a member restarted since the removal of a member that admitted another sti
     await w.run(3000);
     // Cut off from m2, m1 admits m3 …
     w.partition([["m1", "m3", "m4"], ["m2"]]);
-    const token = await d1.createToken("m3", 0);
+    const issued = d1.createToken("m3", 0);
+    assert.ok(await w.until(issued, 10_000));
+    const token = await issued;
     const join = d3.initialize({
       bootstrap: false,
       name: "m3",

@@ -1,5 +1,4 @@
-import { existsSync } from "node:fs";
-import { statePaths } from "../../daemon/state_dir.ts";
+import { lockHolder, statePaths } from "../../daemon/state_dir.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
 import { parse, parseSeconds, positionals, stateDirFrom } from "../usage.ts";
@@ -25,9 +24,11 @@ Options:
     const timeout = parseSeconds("timeout", values.timeout, 30);
     const stateDir = stateDirFrom(values);
     await callDaemon(stateDir, "POST", "/core/control/shutdown");
-    const { lock } = statePaths(stateDir);
+    const paths = statePaths(stateDir);
     const deadline = Date.now() + timeout * 1000;
-    while (existsSync(lock)) {
+    // Its lock names it until it is gone: a daemon whose disk turned read-only cannot remove the
+    // lock, and its stop was reported as not done within the timeout.
+    while (lockHolder(paths) !== undefined) {
       if (Date.now() > deadline) {
         deps.stderr.write(`Error: the daemon did not stop within ${timeout} s\n`);
         return 1;

@@ -22,18 +22,10 @@
  * @module
  */
 import { MEMBER_RECORD, REMOVAL_NOTE_MS, REMOVAL_RECORD } from "../../cluster/roster.ts";
-import {
-  ConflictError,
-  describeDiskFault,
-  DiskError,
-  diskFault,
-  isNoSpace,
-  NoSpaceError,
-  NotFoundError,
-  UnavailableError,
-} from "../../errors.ts";
+import { ConflictError, NotFoundError, UnavailableError } from "../../errors.ts";
 import { fingerprint } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
+import { diskRefusal } from "../disk_refusal.ts";
 import type { Network } from "../network.ts";
 import { answerError } from "../peers.ts";
 import { syncRoster } from "./accept_join.ts";
@@ -120,27 +112,6 @@ export async function removeMember(
       `Member "${name}" was removed, but this member could not store its removal yet (it retries)`,
     );
   });
-}
-
-/**
- * The 507 a removal answers when this member's disk failed it: `what` happened, then why (a
- * full disk, or a read-only or failing one); `err` itself when it is no disk's fault.
- */
-function diskRefusal(err: unknown, what: string): unknown {
-  if (isNoSpace(err)) {
-    return new NoSpaceError(
-      `${what}: no space left on this member's disk: free space in the file system of its ` +
-        "state directory and try again, or run it on another member",
-      { cause: err },
-    );
-  }
-  const fault = diskFault(err);
-  if (fault === undefined) return err;
-  return new DiskError(
-    `${what}: cannot write to this member's disk: ${describeDiskFault(fault)}, or run it on ` +
-      "another member",
-    { cause: err },
-  );
 }
 
 /**
