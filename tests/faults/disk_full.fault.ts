@@ -11,10 +11,13 @@
  * - `init --token` on a full disk fails saying so and leaves no member behind in any roster;
  * - a member restarted on a full disk stops saying so (it printed `ENOSPC: no space left on
  *   device, write`) and leaves no torn lock file (it left `daemon.pid.PID.new`), and starts once
- *   room is made.
+ *   room is made;
+ * - a restart whose lock fits but whose store cannot take its own row (the versions and app
+ *   version it now runs) stops saying so: it said ready with the row unwritten.
  *
  * Needs root (mount); registered through `faultTest`, so it skips visibly where it cannot run.
  */
+import { createClient } from "@libsql/client";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -73,6 +76,16 @@ function unfill(dir: string): void {
 /** Temporary files a write left behind in `dir` (a torn write of a full disk). */
 function leftovers(dir: string): string[] {
   return readdirSync(dir).filter((f) => /\.(tmp|forget|new)$/.test(f));
+}
+
+/** Checkpoints the database of `m` (stopped) and empties its write-ahead log. */
+async function emptyLog(m: Member): Promise<void> {
+  const db = createClient({ url: `file:${join(m.dir, "database", "cohort.db")}` });
+  try {
+    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+  } finally {
+    db.close();
+  }
 }
 
 /** A member whose state directory is a tmpfs of `size`, started; with the mount. */
@@ -207,6 +220,37 @@ faultTest(
       unfill(m.dir);
       await startMember(m);
       await eventually("r1 online", async () => (await members(m))[0]?.status === "ONLINE");
+    } finally {
+      await teardown([m], [fs]);
+    }
+  },
+);
+
+faultTest(
+  test,
+  "a restart whose store cannot take its own row fails saying so, and writes it once room is made",
+  async () => {
+    const [m, fs] = await memberOnTmpfs("r2", "2m");
+    try {
+      await bootstrap(m);
+      await stop(m);
+      // Room for its lock file, none for what its store appends (its log emptied first: the
+      // start would reuse one left behind): it said ready with its own row (here the app
+      // version it now runs) unwritten.
+      await emptyLog(m);
+      await fill(m.dir, 4096);
+      const upgraded = daemonArgs(m, { flags: ["--app-version", "2.0.0"] });
+      const refused = startDaemonProcess(upgraded);
+      assert.is(await exitOf(refused, "the daemon on a full disk", 60_000), 1, lastLines(refused));
+      assert.match(
+        refused.logs(),
+        /no space left on the disk of state directory "[^"]+" for its own row/,
+      );
+      unfill(m.dir);
+      await startMember(m, { flags: ["--app-version", "2.0.0"] });
+      await eventually("r2 online", async () => (await members(m))[0]?.status === "ONLINE");
+      const row = await sql(m, "SELECT app_version FROM core_cluster_members");
+      assert.equal(row.body.metadata.results[0].rows, [["2.0.0"]], "its own row, once started");
     } finally {
       await teardown([m], [fs]);
     }

@@ -13,8 +13,9 @@
  *    {@link HEAR_BEFORE_WAITING_MS}). Refused: the attempt is published as a
  *    refused start (`refusals.ts`) and the start fails, with nothing applied to the store.
  *    Otherwise the member runs: its app migrations are applied (only when it opens: a waiting
- *    member may still be rolled back), its own row takes its new versions (durable), then they
- *    are announced, and it waits or opens (`onStart`).
+ *    member may still be rolled back), its own row takes its new versions (written: a store
+ *    that cannot write it fails the start), then they are announced, and it waits or opens
+ *    (`onStart`).
  *
  * @module
  */
@@ -23,6 +24,7 @@ import { IncompatibleError } from "../../errors.ts";
 import { listMembers } from "../../store/members.ts";
 import { applyMigrations } from "../../store/open.ts";
 import type { MemberContext } from "../context.ts";
+import { startRefusal } from "../disk_refusal.ts";
 import { UpgradeGate } from "../gating.ts";
 import type { Network } from "../network.ts";
 import type { ClusterView } from "../view.ts";
@@ -263,15 +265,20 @@ export async function listsKnown(
 }
 
 /**
- * This member runs its code's versions from now on: its own row takes them (durably), then they
- * are announced, and a refused start it had published is withdrawn.
+ * This member runs its code's versions from now on: its own row takes them (written), then they
+ * are announced, and a refused start it had published is withdrawn. A store that cannot take
+ * the row (a nearly full or failing disk that let the start write its lock) fails the start,
+ * naming its state directory, before anything is announced: it said "ready" with the row
+ * unwritten, and a restart then announced the versions it ran before.
  */
 async function runWith(ctx: MemberContext, net: Network): Promise<void> {
   const code = ctx.code();
   const name = net.config.name;
   net.view.setLocal(code);
   net.persistence.touch();
-  await net.persistence.flush();
+  await net.persistence.written().catch((err: unknown) => {
+    throw startRefusal(err, "its own row (the versions it runs)", ctx.paths.dir);
+  });
   net.gossip.updateMeta({
     schemaInternal: code.schemaInternal,
     schemaExternal: code.schemaExternal,
