@@ -65,6 +65,8 @@ export interface JsonResponse {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_RESPONSE = 16 * 1024 * 1024;
 const UNREACHABLE = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK"]);
+/** A connection closed by the other end before its answer. */
+const CLOSED = new Set(["EPIPE", "ECONNRESET"]);
 /**
  * Chain verification failures: with options pinned by the peer's certificate (its only CA), a
  * peer presenting any other certificate fails here, before `checkServerIdentity` is asked.
@@ -226,6 +228,16 @@ function translate(err: Error, req: UnixRequest | HttpsRequest, target: string):
   if ("socketPath" in req && code !== undefined && UNREACHABLE.has(code)) {
     return new UnavailableError(
       `Cannot reach the cohort daemon at "${req.socketPath}": is it running?`,
+      { cause: err },
+    );
+  }
+  // Accepted and closed before any answer: Node's way to refuse a connection at its limit of
+  // open files (it accepts on a spare descriptor and closes at once), or a daemon that crashed
+  // meanwhile. The CLI printed a bare EPIPE.
+  if ("socketPath" in req && code !== undefined && CLOSED.has(code)) {
+    return new UnavailableError(
+      `The cohort daemon at "${req.socketPath}" closed the connection without answering: it may ` +
+        "be out of file descriptors or have stopped (see its log)",
       { cause: err },
     );
   }

@@ -18,7 +18,10 @@
  *   says it is out of file descriptors, names its limit and how to raise it;
  * - a member that could not read its token claims for want of descriptors took the file for
  *   missing: it forgot whom it had promised tokens to, and its next write dropped them from the
- *   file; it now fails that read and reads the file again.
+ *   file; it now fails that read and reads the file again;
+ * - `cohort cluster list` on a Node member at its limit (Node accepts on a spare descriptor and
+ *   closes at once) printed a bare `EPIPE`: it says the daemon closed the connection and why it
+ *   may have.
  *
  * Needs `prlimit` (util-linux); registered through `faultTest`, so it skips visibly where the
  * fault matrix cannot run.
@@ -46,7 +49,7 @@ import {
   stop,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { ENTRY, startDaemonProcess, tempDir } from "../helpers/process.ts";
+import { ENTRY, startDaemonProcess, tempDir, waitForSocket } from "../helpers/process.ts";
 import { suite } from "../helpers/suite.ts";
 import { faultTest } from "./suite.ts";
 import { sh } from "./system.ts";
@@ -276,6 +279,54 @@ faultTest(
       const names = (await members(m)).map((e) => e.name);
       return names.length === 1 && names[0] === "r1";
     }, 30_000);
+    await stopMembers(current);
+  },
+);
+
+/** The lowest file descriptor number process `pid` has free: its next open takes it. */
+function lowestFree(pid: number): number {
+  const held = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
+  let fd = 0;
+  while (held.has(fd)) fd++;
+  return fd;
+}
+
+faultTest(
+  test,
+  "cohort cluster list on a Node member at its limit says the daemon closed the connection, not EPIPE",
+  async () => {
+    const m = await newMember("c1");
+    current = [m];
+    // A Node daemon whatever runs the test: at its limit Node accepts on a spare descriptor and
+    // closes at once, and the CLI printed `Error: Request GET /core/1.0/cluster to "…": EPIPE`.
+    m.daemon = startDaemonProcess(daemonArgs(m), {
+      command: "node",
+      args: [resolve(import.meta.dirname ?? ".", "../../dist/mod.js")],
+    });
+    await waitForSocket(m.dir, m.daemon);
+    await bootstrap(m);
+    const pid = m.daemon.child.pid!;
+    const { soft } = nofile(pid);
+    const refusals: string[] = [];
+    for (let i = 0; i < 5 && refusals.length === 0; i++) {
+      setSoft(pid, lowestFree(pid)); // no descriptor left for the connection
+      let r;
+      try {
+        r = await run(m, ["cluster", "list"]);
+      } finally {
+        setSoft(pid, soft);
+      }
+      if (r.code !== 0) refusals.push(r.stderr.trim());
+    }
+    assert.ok(refusals.length > 0, "a listing refused at the limit (in 5 tries)");
+    for (const refusal of refusals) {
+      assert.match(
+        refusal,
+        /^Error: The cohort daemon at "[^"]+" closed the connection without answering: it may be out of file descriptors/,
+      );
+    }
+    const r = await run(m, ["cluster", "list"]);
+    assert.is(r.code, 0, `answered once raised: ${r.stderr}`);
     await stopMembers(current);
   },
 );

@@ -1,4 +1,5 @@
 import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { once } from "node:events";
 import { join } from "node:path";
 import { suite } from "uvu";
@@ -30,6 +31,38 @@ client("names the socket and asks whether the daemon runs when nothing is there"
     await cleanup();
   }
 });
+
+client(
+  "says the daemon closed the connection when it accepts and closes without answering",
+  async () => {
+    // What a Node daemon at its limit of open files does (it accepts on a spare descriptor and
+    // closes at once): the CLI printed a bare EPIPE.
+    const { dir, cleanup } = await tempDir();
+    const socketPath = join(dir, "control.socket");
+    const server = createNetServer((socket) => socket.destroy());
+    server.listen(socketPath);
+    await once(server, "listening");
+    try {
+      const err = await failure(
+        requestJson({
+          method: "POST",
+          path: "/core/1.0/x",
+          socketPath,
+          body: { a: "x".repeat(1e6) },
+        }),
+      );
+      assert.instance(err, UnavailableError);
+      assert.is(
+        err.message,
+        `The cohort daemon at "${socketPath}" closed the connection without answering: it may be ` +
+          "out of file descriptors or have stopped (see its log)",
+      );
+    } finally {
+      server.close();
+      await cleanup();
+    }
+  },
+);
 
 /** A raw server answering `/slow` never, `/text` with text, `/bad` with broken JSON. */
 async function rawServer(path: string) {
