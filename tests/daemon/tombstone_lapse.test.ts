@@ -40,7 +40,7 @@ async function held(d: Daemon): Promise<{ memory: number; rows: number }> {
 async function replace(sim: MemoryCluster, via: Daemon, d: Daemon, name: string, next: string) {
   await sim.drive(via.removeMember(name, false));
   assert.ok(await sim.until(() => d.status() === "uninitialized", 20_000), `${name} reset`);
-  const token = await via.createToken(next, 0);
+  const token = await sim.drive(via.createToken(next, 0));
   // Its reset ends a moment after its status says uninitialised: an operator's init retries.
   for (let tries = 1;; tries++) {
     try {
@@ -76,7 +76,7 @@ test("twelve removals leave no trace once their tombstones lapsed", async ({ sim
   // Days pass; the reap and the next store write run.
   sim.wallStepMs = TOMBSTONE_LAPSE_MS + 60_000;
   await sim.run(20_000);
-  await m1.createToken("later", 0);
+  await sim.drive(m1.createToken("later", 0));
   await sim.run(5000);
   for (const d of [m1, m2, m3]) {
     assert.equal(await names(d), ["m1", "m2", name]);
