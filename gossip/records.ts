@@ -249,6 +249,8 @@ export class RecordTable {
       : value === null && cur.value !== null
       ? Math.max(now, cur.version)
       : Math.max(now, cur.version + 1);
+    // Dated from the version itself, so a bound on expiry by version holds exactly.
+    if (options.lifetimeMs !== undefined) expiresAt = version + Math.ceil(options.lifetimeMs);
     // A deep copy (validated and frozen below): the caller keeps its object mutable, the
     // cluster gets an immutable one. structuredClone keeps NaN and undefined so they are caught.
     let copy: unknown;

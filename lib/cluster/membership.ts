@@ -254,6 +254,14 @@ export interface SetRecordOptions {
    * replaces, so that the tombstone lives exactly as long as anything it must suppress.
    */
   readonly expiresAt?: number;
+  /**
+   * Expiry as a lifetime (ms after the record's version), in place of `expiresAt`. Where the
+   * cluster bounds a record's expiry by its version (a removal note, an app tombstone), the two
+   * must be dated on one clock, the record table's: a date the caller read from another clock
+   * (the daemon's wall clock is not the engine's to the ms) lands past the bound whenever that
+   * clock is ahead, and every other member refuses the record.
+   */
+  readonly lifetimeMs?: number;
 }
 
 /**

@@ -128,7 +128,6 @@ export class Member implements MemberContext {
       },
       flush: async () => await this.#network?.persistence.written(),
       name: () => this.#config?.name,
-      clock: init.env.clock,
       logger: init.logger.child({ component: "records" }),
     });
   }

@@ -13,7 +13,6 @@
  * @module
  */
 import type {
-  Clock,
   JsonValue,
   RecordInput,
   RecordStore,
@@ -139,7 +138,6 @@ export interface RecordsBackend {
   flush(): Promise<void>;
   /** This member's name, once it has one. */
   name(): string | undefined;
-  readonly clock: Clock;
   readonly logger: Logger;
 }
 
@@ -229,8 +227,9 @@ export class AppRecords implements ReplicatedRecords {
     checkKey(key);
     const store = this.#store();
     if (!live(store.record(APP_RECORD, key))) return false;
-    const now = Math.floor(this.#b.clock.now());
-    store.setRecord(APP_RECORD, key, null, { expiresAt: now + RECORDS_LIMITS.tombstoneMs });
+    // Its life from its version: the other members refuse a tombstone that expires later than
+    // tombstoneMs after its version, and this member's clock is not its engine's to the ms.
+    store.setRecord(APP_RECORD, key, null, { lifetimeMs: RECORDS_LIMITS.tombstoneMs });
     await this.#b.flush();
     return true;
   }

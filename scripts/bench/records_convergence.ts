@@ -80,7 +80,6 @@ function simulate(n: number, loss: number, trials: number, seed: number) {
       unavailable: () => new UnavailableError("stopped"),
       flush: () => Promise.resolve(),
       name: () => g.localName,
-      clock: c.clock,
       logger: silentLogger,
     });
     key = `bench/${seed}/${t}`;

@@ -207,6 +207,30 @@ test("expired records are dropped everywhere, tombstones too", () => {
   c.stop();
 });
 
+test("a lifetime dates the expiry from the record's own version, raised or not", () => {
+  const c = createSimCluster({ size: 2, seed: 29 });
+  const g = c.members[0];
+  const first = g.setRecord("token", "t", { n: 1 }, { lifetimeMs: 5000.5 });
+  assert.is(first.expiresAt, first.version + 5001, "whole ms, rounded up");
+  // Held at a version ahead of the clock (a writer whose clock runs ahead): the rewrite's version
+  // is raised above it, and its expiry follows the version, not the clock.
+  const ahead = first.version + 60_000;
+  c.net.endpoint("10.9.9.9:1").send(c.addresses[0], {
+    t: "gossip",
+    f: "spy",
+    pb: [{ k: "rec", r: { ...first, value: { n: 2 }, version: ahead, origin: "spy" } }],
+  });
+  c.clock.advance(10);
+  const tomb = g.setRecord("token", "t", null, { lifetimeMs: 5000 });
+  assert.is(tomb.version, ahead);
+  assert.is(tomb.expiresAt, ahead + 5000);
+  assert.throws(
+    () => g.setRecord("token", "u", { n: 3 }, { lifetimeMs: NaN }),
+    (e: unknown) => e instanceof InvalidInputError,
+  );
+  c.stop();
+});
+
 test("malformed records are logged and dropped alone; bad local writes throw", () => {
   const { logger, lines } = memoryLogger();
   const c = createSimCluster({ size: 10, seed: 28, logger });

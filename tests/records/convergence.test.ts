@@ -10,7 +10,6 @@ import * as assert from "uvu/assert";
 import type { Gossip } from "../../gossip/api.ts";
 import { pushPullScale, resolveConfig } from "../../gossip/config.ts";
 import { createSimCluster, type SimCluster } from "../../gossip/sim.ts";
-import type { SimClock } from "../../gossip/sim_clock.ts";
 import { compareRecords } from "../../lib/cluster/membership.ts";
 import { UnavailableError } from "../../lib/errors.ts";
 import { silentLogger } from "../../lib/log.ts";
@@ -21,13 +20,12 @@ const test = suite("replicated records converge");
 const N = 100;
 
 /** The app API over one simulated member. */
-function recordsOf(g: Gossip, clock: SimClock): AppRecords {
+function recordsOf(g: Gossip): AppRecords {
   return new AppRecords({
     store: () => g,
     unavailable: () => new UnavailableError("stopped"),
     flush: () => Promise.resolve(),
     name: () => g.localName,
-    clock,
     logger: silentLogger,
   });
 }
@@ -41,11 +39,11 @@ for (const loss of [0, 0.1]) {
     try {
       c.clock.advance(3000);
       for (const origin of [0, 37, 99]) {
-        const e = await recordsOf(c.members[origin], c.clock).put(`k${origin}`, { origin });
+        const e = await recordsOf(c.members[origin]).put(`k${origin}`, { origin });
         const took = c.clock.runWhileNot(() => holders(c, e.key, e.version) === N, 60_000, 5);
         assert.ok(took >= 0, `k${origin}: ${holders(c, e.key, e.version)} of ${N} after 60 s`);
         for (const g of c.members) {
-          assert.equal(recordsOf(g, c.clock).get(e.key)?.value, { origin });
+          assert.equal(recordsOf(g).get(e.key)?.value, { origin });
         }
       }
     } finally {
@@ -60,7 +58,7 @@ test("concurrent writes of one key on 10 members: one winner everywhere, the mer
     c.clock.advance(3000);
     const writers = [3, 14, 15, 92, 65, 35, 89, 79, 32, 38];
     const written = await Promise.all(
-      writers.map((i) => recordsOf(c.members[i], c.clock).put("shared", { by: i })),
+      writers.map((i) => recordsOf(c.members[i]).put("shared", { by: i })),
     );
     // One instant: one version, so the greater writer name wins ("m92" > "m89" > …).
     const winner = c.members[92].record(APP_RECORD, "shared")!;
@@ -81,7 +79,7 @@ test("a member down during a write gets it from the full-state exchange after it
   try {
     c.clock.advance(3000);
     c.crash(7);
-    const e = await recordsOf(c.members[0], c.clock).put("while-down", true);
+    const e = await recordsOf(c.members[0]).put("while-down", true);
     c.clock.advance(10_000); // gossip's retransmissions are over
     const g = c.restart(7);
     const lan = resolveConfig("lan");

@@ -34,7 +34,11 @@ export function memoryRecordStore(
         value: structuredClone(value) as JsonValue | null,
         version,
         origin,
-        ...(o.expiresAt !== undefined ? { expiresAt: o.expiresAt } : {}),
+        ...(o.lifetimeMs !== undefined
+          ? { expiresAt: version + o.lifetimeMs }
+          : o.expiresAt !== undefined
+          ? { expiresAt: o.expiresAt }
+          : {}),
       };
       map.set(`${kind}\n${key}`, r);
       changed?.(r, cur);
@@ -54,7 +58,6 @@ export function memoryRecords(clock: Clock, online: () => boolean): AppRecords {
     unavailable: () => new UnavailableError("Cannot use replicated records: not initialized"),
     flush: () => Promise.resolve(),
     name: () => "host1",
-    clock,
     logger: silentLogger,
   });
   return records;

@@ -51,7 +51,7 @@ export async function removeMember(
   }
   if (name === net.config.name) {
     await agreeToLeave(ctx, force);
-    noteRemoval(ctx, net, name, force);
+    noteRemoval(net, name, force);
     net.gossip.setRecord(MEMBER_RECORD, name, null);
     syncRoster(net);
     return;
@@ -99,7 +99,7 @@ export async function removeMember(
   // runs postRemove here (see the member's view reactions), told whether it was forced.
   if (force) forcing.add(name);
   try {
-    noteRemoval(ctx, net, name, force);
+    noteRemoval(net, name, force);
     net.gossip.setRecord(MEMBER_RECORD, name, null);
   } finally {
     forcing.delete(name);
@@ -116,10 +116,11 @@ export async function removeMember(
 
 /**
  * Writes the removal note just before the tombstone, so that every remaining member's
- * `postRemove` is told whether the removal was forced (see `reactions.ts`).
+ * `postRemove` is told whether the removal was forced (see `reactions.ts`). Its life is given
+ * from its version: the other members refuse a note that expires later than
+ * {@link REMOVAL_NOTE_MS} after its version, and an expiry dated on this member's own clock
+ * (not the engine's to the ms) was past that whenever the clock was ahead.
  */
-function noteRemoval(ctx: MemberContext, net: Network, name: string, force: boolean): void {
-  net.gossip.setRecord(REMOVAL_RECORD, name, { force }, {
-    expiresAt: ctx.env.clock.now() + REMOVAL_NOTE_MS,
-  });
+function noteRemoval(net: Network, name: string, force: boolean): void {
+  net.gossip.setRecord(REMOVAL_RECORD, name, { force }, { lifetimeMs: REMOVAL_NOTE_MS });
 }
