@@ -183,6 +183,14 @@ export class ViewPersistence {
     if (options.heartbeats) this.#allHeartbeats = true;
   }
 
+  /**
+   * Whether the last batch failed (a run of failed batches is under way): the store is known not
+   * to take writes until a batch writes whole again.
+   */
+  get failing(): boolean {
+    return this.#failing !== undefined;
+  }
+
   /** Whether a change waits to be written (or a failed batch to be retried). */
   get dirty(): boolean {
     return this.#dirtyView || this.#dirtyRecords.size > 0 || this.#tokensStale;

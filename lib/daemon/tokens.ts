@@ -6,10 +6,11 @@
  * A member that cannot store (a full, read-only or failing disk) refuses to issue a token (507):
  * a token answered must be one this member holds, as any member may be the one a join asks, and a
  * restart must find it. It answered the token, stored by the other members only: in a cluster of
- * one, a restart lost it. Refused before the token spreads when the disk refuses a sync; a write
- * that fails after (a full disk) withdraws it, so no token the operator was not given stays live
- * (its name blocked for a new one, a secret on the wire). A revocation spreads whatever the disk
- * does, and answers 507 when this member did not store it.
+ * one, a restart lost it. Refused before the token spreads when the store is known to fail and
+ * the disk refuses a sync (read-only, failing); a write that fails after (a full disk, a first
+ * failure) withdraws it, so no token the operator was not given stays live (its name blocked for
+ * a new one, a secret on the wire). A revocation spreads whatever the disk does, and answers 507
+ * when this member did not store it.
  *
  * @module
  */
@@ -60,10 +61,14 @@ export class JoinTokens {
    */
   async create(name: string, expireAfterMs: number): Promise<string> {
     const net = this.#online();
-    // Before it spreads: a read-only or failing disk refuses a sync, and the token never leaves.
-    await net.persistence.sync().catch((err: unknown) => {
-      throw diskRefusal(err, `Cannot issue a join token for "${name}": nothing changed`);
-    });
+    // A store already failing its writes is asked for a sync before the token spreads: a
+    // read-only or failing disk refuses it, and the token never leaves this member. Not asked
+    // otherwise: its two fsyncs cost ~8 ms a token, and a first failure withdraws the token.
+    if (net.persistence.failing) {
+      await net.persistence.sync().catch((err: unknown) => {
+        throw diskRefusal(err, `Cannot issue a join token for "${name}": nothing changed`);
+      });
+    }
     const { gossip, view, identity } = this.#online();
     if (view.roster().has(name)) {
       throw new ConflictError(`A member named "${name}" already exists`);
