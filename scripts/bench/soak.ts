@@ -99,9 +99,14 @@ async function listLoop(): Promise<void> {
     const up = cluster.slots.filter((s) => s.state === "up" && s.name);
     const s = up[next++ % Math.max(1, up.length)];
     if (s) {
+      const { name, incarnation } = s;
       const t0 = performance.now();
       const r = await cluster.cli(s, ["cluster", "list"]);
       lists.push({ actions: cluster.actions, ms: performance.now() - t0, ok: r.code === 0 });
+      // A member stopped, restarted or removed meanwhile may refuse; one that stayed may not.
+      if (r.code !== 0 && s.state === "up" && s.name === name && s.incarnation === incarnation) {
+        cluster.fail(`cluster list on ${name}: ${r.stderr.trim().slice(0, 200)}`);
+      }
     }
     await sleep(Number(values["list-every"]) * 1000);
   }
