@@ -299,35 +299,38 @@ faultTest(
     current = [m];
     // A Node daemon whatever runs the test: at its limit Node accepts on a spare descriptor and
     // closes at once, and the CLI printed `Error: Request GET /core/1.0/cluster to "…": EPIPE`.
-    m.daemon = startDaemonProcess(daemonArgs(m), {
-      command: "node",
-      args: [resolve(import.meta.dirname ?? ".", "../../dist/mod.js")],
-    });
-    await waitForSocket(m.dir, m.daemon);
-    await bootstrap(m);
-    const pid = m.daemon.child.pid!;
-    const { soft } = nofile(pid);
-    const refusals: string[] = [];
-    for (let i = 0; i < 5 && refusals.length === 0; i++) {
-      setSoft(pid, lowestFree(pid)); // no descriptor left for the connection
-      let r;
-      try {
-        r = await run(m, ["cluster", "list"]);
-      } finally {
-        setSoft(pid, soft);
+    try {
+      m.daemon = startDaemonProcess(daemonArgs(m), {
+        command: "node",
+        args: [resolve(import.meta.dirname ?? ".", "../../dist/mod.js")],
+      });
+      await waitForSocket(m.dir, m.daemon);
+      await bootstrap(m);
+      const pid = m.daemon.child.pid!;
+      const { soft } = nofile(pid);
+      const refusals: string[] = [];
+      for (let i = 0; i < 5 && refusals.length === 0; i++) {
+        setSoft(pid, lowestFree(pid)); // no descriptor left for the connection
+        let r;
+        try {
+          r = await run(m, ["cluster", "list"]);
+        } finally {
+          setSoft(pid, soft);
+        }
+        if (r.code !== 0) refusals.push(r.stderr.trim());
       }
-      if (r.code !== 0) refusals.push(r.stderr.trim());
+      assert.ok(refusals.length > 0, "a listing refused at the limit (in 5 tries)");
+      for (const refusal of refusals) {
+        assert.match(
+          refusal,
+          /^Error: The cohort daemon at "[^"]+" closed the connection without answering: it may be out of file descriptors/,
+        );
+      }
+      const r = await run(m, ["cluster", "list"]);
+      assert.is(r.code, 0, `answered once raised: ${r.stderr}`);
+    } finally {
+      await stopMembers(current); // its directory too, when a check failed
     }
-    assert.ok(refusals.length > 0, "a listing refused at the limit (in 5 tries)");
-    for (const refusal of refusals) {
-      assert.match(
-        refusal,
-        /^Error: The cohort daemon at "[^"]+" closed the connection without answering: it may be out of file descriptors/,
-      );
-    }
-    const r = await run(m, ["cluster", "list"]);
-    assert.is(r.code, 0, `answered once raised: ${r.stderr}`);
-    await stopMembers(current);
   },
 );
 
