@@ -24,8 +24,8 @@ const STATUS_TEXT: Record<number, string> = {
   500: "Internal error (no details are given)",
   501: "Not offered by this member",
   503: "The member cannot serve this now (its status is named in `error`)",
-  507: "The member's disk could not store it (full: `E_NO_SPACE`; read-only or failing: " +
-    "`E_DISK`): `error` says what was done nonetheless",
+  507: "The member's disk could not store it, or read it (full: `E_NO_SPACE`; read-only or " +
+    "failing: `E_DISK`): `error` says what was done nonetheless",
 };
 
 const ACCESS_TEXT: Record<Access, string> = {

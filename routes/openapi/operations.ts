@@ -83,7 +83,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     access: "local",
     body: struct(ControlBody),
     metadata: ref("ServerInfo"),
-    errors: [409, 503],
+    errors: [409, 503, 507],
   },
   "POST /core/control/tokens": {
     tag: "control",
@@ -115,7 +115,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     access: "local",
     body: struct(AppVersionBody),
     metadata: ref("ServerInfo"),
-    errors: [409, 503],
+    errors: [409, 503, 507],
   },
   "POST /core/control/shutdown": {
     tag: "control",
@@ -148,7 +148,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     params: NAME,
     flags: { force: "Remove the member even when it cannot be reached or refuses" },
     metadata: { type: "null" },
-    errors: [404, 409, 503],
+    errors: [404, 409, 503, 507],
   },
   "DELETE /core/1.0/tokens/:name": {
     tag: "public",
@@ -219,7 +219,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     params: RECORD_KEY,
     body: struct(RecordBody),
     metadata: RECORD_ENTRY,
-    errors: [413, 503],
+    errors: [413, 503, 507],
   },
   "DELETE /core/1.0/records/:key": {
     tag: "public",
@@ -233,7 +233,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       required: ["deleted"],
       additionalProperties: false,
     },
-    errors: [413, 503],
+    errors: [413, 503, 507],
   },
   "GET /core/1.0/cluster": {
     tag: "public",
@@ -299,7 +299,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     access: "token",
     body: struct(JoinBody),
     metadata: ref("JoinResponse"),
-    errors: [409, 429, 503],
+    errors: [409, 429, 503, 507],
   },
   "POST /core/internal/tokens/claim": {
     tag: "internal",
@@ -313,7 +313,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     access: "trusted",
     body: struct(TokenClaimBody),
     metadata: { type: "null" },
-    errors: [409, 429, 503],
+    errors: [409, 429, 503, 507],
   },
   "POST /core/internal/tokens/release": {
     tag: "internal",
@@ -377,7 +377,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     flags: { schema: "Dump the schema only" },
     query: { timeout: "Seconds the dump may take, 0.001 to 60 (the default)" },
     metadata: ref("SqlDump"),
-    errors: [400, 503],
+    errors: [400, 503, 507],
   },
   "POST /core/internal/sql": {
     tag: "internal",
@@ -385,7 +385,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     access: "local",
     body: struct(SqlBody),
     metadata: ref("SqlResults"),
-    errors: [503],
+    errors: [503, 507],
   },
 };
 
