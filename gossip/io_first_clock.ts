@@ -18,7 +18,7 @@
  */
 import { clearImmediate, setImmediate } from "node:timers";
 import { type Clock, systemClock, type TimerHandle } from "../lib/cluster/membership.ts";
-import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
+import { monotonicNow, wallOffsetNow } from "../lib/cluster/monotonic_now.ts";
 import { isDeno } from "../lib/runtime.ts";
 
 /**
@@ -38,28 +38,16 @@ interface Handle {
 }
 
 /**
- * A step of the wall clock smaller than this (ms) is not followed by `wallOffset`: the two clocks
- * are read one after the other, each rounded down to the ms, so their difference wobbles by a
- * ms or so (a stopped member's last heartbeat must stay one date), and a loaded machine may run
- * something else between the two reads.
- */
-const WALL_STEP_MS = 1_000;
-let wallOffset = Date.now() - monotonicNow();
-
-/**
  * {@link systemClock} whose timers fire after the pending I/O (see the module docs), and whose
  * `now` is monotonic ({@link monotonicNow}): a step of the wall clock (NTP, `date -s`, a VM
  * resumed) moved every duration the engine measured, and a suspicion held when the clock stepped
  * forwards 10 min was declared dead at its next confirmation, its member stopped for 5 s. Dates
- * (records, heartbeats reported) add `wallOffset`, which follows the wall clock's steps.
+ * (records, heartbeats reported) add `wallOffset` ({@link wallOffsetNow}), which follows the wall
+ * clock's steps.
  */
 export const ioFirstClock: Clock = {
   now: monotonicNow,
-  wallOffset() {
-    const offset = Date.now() - monotonicNow();
-    if (Math.abs(offset - wallOffset) >= WALL_STEP_MS) wallOffset = offset;
-    return wallOffset;
-  },
+  wallOffset: wallOffsetNow,
   setTimeout(fn, ms) {
     const h: Handle = { timer: undefined, immediate: undefined, cancelled: false };
     const after = (hops: number) => () => {

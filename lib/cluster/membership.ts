@@ -416,6 +416,15 @@ export function wallTime(clock: Clock, t: number): number {
   return clock.wallOffset && t !== 0 ? t + clock.wallOffset() : t;
 }
 
+/**
+ * `clock`'s wall clock now, ms since the epoch: where a date is meant (a token's expiry, a
+ * member's `joinedAt`, a removal note's `expiresAt`, anything stored or sent to another member).
+ * {@link Clock.now} itself when the clock has no separate wall clock (a simulated one).
+ */
+export function wallNow(clock: Clock): number {
+  return clock.wallOffset ? clock.now() + clock.wallOffset() : clock.now();
+}
+
 /** `clock` reading its wall clock as `now` (itself when it has none), timers unchanged. */
 export function wallClockOf(clock: Clock): Clock {
   if (!clock.wallOffset) return clock;
@@ -428,8 +437,9 @@ export function wallClockOf(clock: Clock): Clock {
 
 /**
  * The wall clock: `Date.now` and the runtime's timers, unref'd so they never keep a process up.
- * A step of the wall clock (NTP, `date -s`, a VM resumed) moves what is measured on it; the
- * gossip engine runs on `gossip/io_first_clock.ts`, whose `now` is monotonic.
+ * A step of the wall clock (NTP, `date -s`, a VM resumed) moves what is measured on it: the
+ * gossip engine runs on `gossip/io_first_clock.ts` and a daemon on `monotonicClock`
+ * (`lib/cluster/monotonic_clock.ts`), whose `now` is monotonic.
  */
 export const systemClock: Clock = {
   now: () => Date.now(),

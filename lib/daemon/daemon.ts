@@ -11,6 +11,7 @@
 import { hostname } from "node:os";
 import { ExtensionRegistry } from "../cluster/extensions.ts";
 import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts";
+import { wallClockOf, wallNow } from "../cluster/membership.ts";
 import {
   ConflictError,
   describeDescriptorLimit,
@@ -197,10 +198,12 @@ class MemberDaemon implements Daemon {
     this.closed = this.member.closed;
     this.#tokens = new JoinTokens(
       () => this.member.online(),
-      env.clock,
+      // A token's expiry and its tombstone's are dates the members vote on, each by its clock.
+      wallClockOf(env.clock),
       new TokenClaims(paths, env.clock, this.#logger),
     );
-    this.#tracker = new UpgradeTracker(env.clock);
+    // Since when the upgrade target holds: a date in the report.
+    this.#tracker = new UpgradeTracker(wallClockOf(env.clock));
   }
 
   get view(): GossipHandle | undefined {
@@ -226,7 +229,8 @@ class MemberDaemon implements Daemon {
 
   #common() {
     return {
-      now: this.member.env.clock.now(),
+      // Compared with dates: when a member was seen go down, its last stored heartbeat.
+      now: wallNow(this.member.env.clock),
       deadGraceMs: this.member.options.upgradeDeadGraceMs,
     };
   }

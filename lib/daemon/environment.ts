@@ -11,7 +11,8 @@ import { lookup as dnsLookup } from "node:dns";
 import { createServer, type Server as HttpsServer } from "node:https";
 import process from "node:process";
 import type { HostLookup } from "../cluster/address_conflict.ts";
-import { type Clock, systemClock } from "../cluster/membership.ts";
+import type { Clock } from "../cluster/membership.ts";
+import { monotonicClock } from "../cluster/monotonic_clock.ts";
 import type { Logger } from "../log.ts";
 import type { CertificateIssuer } from "../net/cert_issuer.ts";
 import { serveHttps } from "../net/serve.ts";
@@ -46,7 +47,14 @@ export interface NetListener {
 
 /** The world of one member; see the module docs. */
 export interface DaemonEnvironment {
-  /** Time and every timer of the member. */
+  /**
+   * Time and every timer of the member. `now()` is for durations and deadlines inside this
+   * process, and monotonic in the real world (a step of the wall clock, NTP or `date -s` or a
+   * VM resumed, must not cut a join's deadline short or drop a joiner as under way for 10 min);
+   * a date (a token's expiry, `joinedAt`, a removal note's `expiresAt`, a record's version,
+   * anything stored or sent to another member) is `wallNow(clock)` (`lib/cluster/membership.ts`).
+   * A simulated clock without `wallOffset` is both.
+   */
   clock: Clock;
   /** A float in [0, 1) (the update command's random delay). */
   random: () => number;
@@ -95,9 +103,12 @@ function processCpuMs(): number {
   return Math.round((user + system) / 1000);
 }
 
-/** The real world: the system clock, HTTPS with mutual TLS, a control socket. */
+/**
+ * The real world: the system's clocks (`monotonicClock`: durations on the monotonic clock, dates
+ * on the wall clock), HTTPS with mutual TLS, a control socket.
+ */
 export const systemEnvironment: DaemonEnvironment = Object.freeze({
-  clock: systemClock,
+  clock: monotonicClock,
   random: Math.random,
   peers: httpsPeers,
   listen: (o: ListenOptions) =>

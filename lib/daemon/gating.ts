@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Clock } from "../cluster/membership.ts";
+import { type Clock, wallNow, wallTime } from "../cluster/membership.ts";
 import { evaluateGate, type GateDecision, type GateMember } from "../cluster/gating.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { Logger } from "../log.ts";
@@ -63,6 +63,7 @@ const ASK_BEHIND_AGAIN_MS = 2500;
 export class UpgradeGate {
   readonly #o: UpgradeGateOptions;
   #decision?: GateDecision;
+  /** When the wait began, on `clock.now()` (the time waited is a duration); 0: never. */
   #waitingSince = 0;
   #watching = false;
   #opened = false;
@@ -84,7 +85,7 @@ export class UpgradeGate {
 
   /** Since when (ms since the epoch) the member waits; 0 when it does not. */
   get waitingSince(): number {
-    return this.#opened ? 0 : this.#waitingSince;
+    return this.#opened ? 0 : wallTime(this.#o.clock, this.#waitingSince);
   }
 
   /** The other members as the gate sees them, by name. */
@@ -101,7 +102,9 @@ export class UpgradeGate {
 
   /** Decides now; logs each member newly excluded after the grace period. */
   evaluate(): GateDecision {
-    const now = this.#o.clock.now();
+    // Compared with dates (when a member was seen go down, its last stored heartbeat, which a
+    // restart takes from its store): the wall clock.
+    const now = wallNow(this.#o.clock);
     const members = this.members();
     const grace = this.#o.deadGraceMs ?? 0;
     this.#decision = evaluateGate(this.#o.code, members, { now, deadGraceMs: grace });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { monotonicNow } from "../cluster/monotonic_now.ts";
 import type { JoinToken } from "../cluster/token.ts";
 import { CohortError, type ErrorCode, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -61,7 +62,8 @@ export class JoinRefusedError extends CohortError {
  * or whose certificate does not match the token's fingerprint, is skipped; the first member that
  * answers decides: its admission is returned, its refusal is thrown with its own message (and
  * the addresses skipped before it). Each attempt waits at most {@link JOIN_TIMEOUT_MS} and no
- * later than `until` (on `now`'s clock, ms); the addresses left when `until` comes are not tried.
+ * later than `until` (on `now`'s clock, ms, monotonic by default); the addresses left when `until`
+ * comes are not tried.
  *
  * @throws {JoinRefusedError} the refusal of the member that answered (with the addresses
  *   skipped before it).
@@ -76,7 +78,7 @@ export async function requestJoin(
   logger: Logger,
   deadline: { until: number; now: () => number } = {
     until: Infinity,
-    now: Date.now,
+    now: monotonicNow,
   },
 ): Promise<{ response: JoinResponse; via: string }> {
   const skipped: string[] = [];

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { wallNow } from "../cluster/membership.ts";
 import type { FormerCertificates } from "../cluster/former_certificates.ts";
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/open.ts";
@@ -195,7 +196,8 @@ export class Network {
       roles: this.roles.roles(),
       appVersion: this.#ctx.appVersion,
       selfOnline,
-      now: this.#ctx.env.clock.now(),
+      // A date: this member's own heartbeat as listed, compared with others' down-since dates.
+      now: wallNow(this.#ctx.env.clock),
     };
   }
 

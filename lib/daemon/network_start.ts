@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { splitHostPort } from "../cluster/address.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import { FormerCertificates } from "../cluster/former_certificates.ts";
-import type { JsonValue } from "../cluster/membership.ts";
+import { type JsonValue, wallNow } from "../cluster/membership.ts";
 import { InvalidInputError } from "../errors.ts";
 import { files } from "../files.ts";
 import type { Role } from "../cluster/roles.ts";
@@ -106,7 +106,7 @@ export async function startNetwork(
   const provisional = new Set([own, ...(start.provisional ?? [])]);
   const [stored, records, formerRows] = await Promise.all([
     start.stored ?? listMembers(ctx.store),
-    loadRecords(ctx.store, ctx.env.clock.now()),
+    loadRecords(ctx.store, wallNow(ctx.env.clock)), // records expire at dates
     loadFormerCertificates(ctx.store),
   ]);
   // What this member saw leave a name, before the engine takes a record: its trust reads it.
@@ -171,7 +171,7 @@ export async function startNetwork(
     stored,
     local: start.announce,
     fingerprint: own,
-    startedAt: ctx.env.clock.now(),
+    startedAt: wallNow(ctx.env.clock), // compared with down-since dates
     onChanges: (changes) => ref.network?.dispatch(changes),
     onTrustShrunk: () => {
       gossip.refreshTrust();

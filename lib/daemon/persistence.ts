@@ -27,7 +27,7 @@
  * @module
  */
 import { type FormerCertificate, formerCertificateOf } from "../cluster/former_certificates.ts";
-import type { Clock, ReplicatedRecord } from "../cluster/membership.ts";
+import { type Clock, type ReplicatedRecord, wallNow } from "../cluster/membership.ts";
 import { files } from "../files.ts";
 import { MEMBER_RECORD, TOKEN_RECORD, tokensOf } from "../cluster/roster.ts";
 import type { Logger } from "../log.ts";
@@ -74,6 +74,7 @@ export const PERSISTED_KINDS: ReadonlySet<string> = new Set([
 export interface ViewPersistenceOptions {
   store: Store;
   view: ClusterView;
+  /** Durations on `now()`; records' and tokens' expiry are dates (`wallNow`). */
   clock: Clock;
   /** The member rows to write, as the API lists them. */
   entries(): ClusterMemberEntry[];
@@ -272,7 +273,7 @@ export class ViewPersistence {
         const former = this.#former;
         this.#dirtyRecords.clear();
         this.#former = [];
-        const now = this.#o.clock.now();
+        const now = wallNow(this.#o.clock); // records expire at dates
         const parts = recordParts(records, former);
         for (let i = 0; i < parts.length; i++) {
           try {
@@ -293,7 +294,7 @@ export class ViewPersistence {
       // Apart from the records: when only the replacement failed, the retry has no token record
       // left to write, and the table must still be replaced.
       if (this.#tokensStale) {
-        const now = this.#o.clock.now();
+        const now = wallNow(this.#o.clock); // tokens expire at dates
         const live = tokensOf(view.gossip)
           .filter(([, t]) => t.expiresAt === null || t.expiresAt > now)
           .map(([secretHash, t]) => ({ name: t.name, secretHash, expiresAt: t.expiresAt }));

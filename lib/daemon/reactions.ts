@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { wallNow } from "../cluster/membership.ts";
 import { REMOVAL_RECORD } from "../cluster/roster.ts";
 import type { Cancel } from "./background.ts";
 import type { MemberContext } from "./context.ts";
@@ -62,7 +63,7 @@ export class ViewReactions {
     }
     this.#trigger.check(net.view);
     const common = extensionsReport(net.view, {
-      now: ctx.env.clock.now(),
+      now: wallNow(ctx.env.clock), // compared with down-since dates
       deadGraceMs: ctx.options.upgradeDeadGraceMs,
     }).cluster;
     const previous = this.#common;

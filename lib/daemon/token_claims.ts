@@ -20,7 +20,7 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { Clock } from "../cluster/membership.ts";
+import { type Clock, wallNow } from "../cluster/membership.ts";
 import { ForbiddenError, TooManyRequestsError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { watchOpenFileLimit } from "../open_files.ts";
@@ -87,7 +87,7 @@ export class TokenClaims {
   #claims?: Map<string, Stored>;
   /** The last write of the file (writes are serialised: they share the temporary file). */
   #saving: Promise<void> = Promise.resolve();
-  /** Rounds released before their claim arrived, with when, ms since the epoch. */
+  /** Rounds released before their claim arrived, with when (`clock.now()`: a duration counts). */
   readonly #released = new Map<string, number>();
   /** Claims some write of the file held (granted for good). */
   readonly #durable = new WeakSet<Stored>();
@@ -155,7 +155,7 @@ export class TokenClaims {
       name: claim.name,
       address: claim.address,
       fingerprint: claim.fingerprint,
-      at: this.#clock.now(),
+      at: wallNow(this.#clock), // kept in the file across restarts: a date
       ...(claim.round !== undefined ? { round: claim.round, rounds: [claim.round] } : {}),
     };
     claims.set(claim.hash, stored);

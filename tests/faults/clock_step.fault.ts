@@ -1,38 +1,40 @@
 /**
- * One member's wall clock steps while it runs, as NTP stepping a drifted clock, a VM resumed
+ * A member's wall clock steps while it runs, as NTP stepping a drifted clock, a VM resumed
  * after hours or `date -s` do it. Real daemons; the stepped member runs with `clock_step.c`
- * preloaded (compiled here with gcc, installed with apt-get when missing), which adds the offset
- * written in a file to CLOCK_REALTIME, gettimeofday and time() (the monotonic clock is left
- * alone, as a real step leaves it). The clock steps +10 min, −10 min (20 min back at once),
- * +2 h and back to the true time; after each step the cluster must stay as it was: every member
- * sees every other ONLINE, nobody suspects or declares anyone dead, the stepped member's gossip
- * connections are neither cut nor dialled anew, and its join tokens keep wall-clock dates (a
- * token it issues expires by its stepped clock; one it issued 10 min back admits a member).
+ * preloaded (`clock_step.ts`), which adds the offset written in a file to CLOCK_REALTIME,
+ * gettimeofday and time() (the monotonic clock is left alone, as a real step leaves it).
+ *
+ * - The clock steps +10 min, −10 min (20 min back at once), +2 h and back to the true time;
+ *   after each step the cluster must stay as it was: every member sees every other ONLINE,
+ *   nobody suspects or declares anyone dead, the stepped member's gossip connections are neither
+ *   cut nor dialled anew, and its join tokens keep wall-clock dates (a token it issues expires by
+ *   its stepped clock; one it issued 10 min back admits a member).
+ * - A member suspected when the clock steps forwards is not declared dead for the step.
+ * - A joiner whose clock steps forwards while a member it asks does not answer still asks the
+ *   next one (the join's deadline is a duration).
+ * - A member whose clock steps forwards does not drop a join under way (held up by its joiner's
+ *   disk) as under way for 10 min.
  */
-import { Buffer } from "node:buffer";
-import { spawnSync } from "node:child_process";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
   api,
   bootstrapAndJoin,
-  daemonArgs,
   daemonsLastLines,
+  decode,
+  encode,
+  issueToken,
   type Member,
   members,
   newMember,
   run,
-  stopMembers,
 } from "../helpers/cluster.ts";
 import { value } from "../helpers/metrics.ts";
-import { removeDir, startDaemonProcess, tempDir, waitForSocket } from "../helpers/process.ts";
-import { ensureCommand, load, underCi } from "./system.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { cleanUp, logged, start, type StepCtx, stepper, until } from "./clock_step.ts";
+import { load } from "./system.ts";
 import { faultTest } from "./suite.ts";
-
-const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
 /** The steps of the stepped member's wall clock, as offsets from the true time (ms). */
 const OFFSETS = [10 * 60_000, -10 * 60_000, 2 * 3_600_000, 0];
@@ -40,60 +42,24 @@ const OFFSETS = [10 * 60_000, -10 * 60_000, 2 * 3_600_000, 0];
 const WATCH_MS = 3_000;
 /** Log lines that must not appear anywhere: a suspicion, a verdict, a connection given up. */
 const TROUBLE = /suspect|dead|unresponsive|Removing an unreachable/i;
+const TEN_MIN = 10 * 60_000;
+/**
+ * How long a joiner's disk holds its commit's sync, ms: two of a member's checks of joins
+ * under way (every 10 s) and a margin for a loaded machine, within the CLI's 40 s for a join.
+ */
+const COMMIT_STALL_MS = 28_000;
 
-interface Ctx {
-  members: Member[];
-  dir?: string;
-  fd?: number;
-}
-
-const test = suite<Ctx>("a member's wall clock steps");
+const test = suite<StepCtx>("a member's wall clock steps");
 
 test.before.each((ctx) => {
   ctx.members = [];
 });
 
-test.after.each(async (ctx) => {
-  await stopMembers(ctx.members);
-  if (ctx.fd !== undefined) closeSync(ctx.fd);
-  if (ctx.dir) removeDir(ctx.dir);
-  ctx.fd = ctx.dir = undefined;
-});
-
-/** Compiles the clock shim into `dir`: its path, or why it cannot be. */
-function compileShim(dir: string): { path?: string; why?: string } {
-  const why = ensureCommand("gcc", "gcc");
-  if (why) return { why };
-  const source = fileURLToPath(new URL("./clock_step.c", import.meta.url));
-  const path = join(dir, "clock_step.so");
-  const r = spawnSync("gcc", ["-shared", "-fPIC", "-O2", "-o", path, source, "-ldl"], {
-    encoding: "utf8",
-  });
-  return r.status === 0 ? { path } : { why: `gcc failed: ${r.stderr || r.error}` };
-}
-
-/** Starts `m`'s daemon with debug logs (suspicions are logged at debug) and `env`. */
-async function start(m: Member, env: Record<string, string> = {}): Promise<void> {
-  const deno = "Deno" in globalThis;
-  m.daemon = startDaemonProcess(
-    daemonArgs(m),
-    deno
-      ? { command: join(root, "node_modules/.bin/deno"), args: ["run", "-A", join(root, "mod.ts")] }
-      : undefined,
-    { COHORT_LOG_LEVEL: "debug", ...env },
-  );
-  await waitForSocket(m.dir, m.daemon);
-}
+test.after.each(cleanUp);
 
 /** The log lines of `m` about trouble (see {@link TROUBLE}). */
 function trouble(m: Member): string[] {
-  return (m.daemon?.logs() ?? "").split("\n").filter((l) => {
-    try {
-      return TROUBLE.test(JSON.parse(l).msg);
-    } catch {
-      return false;
-    }
-  });
+  return logged(m, TROUBLE).map((l) => JSON.stringify(l));
 }
 
 /** Connections `m` has dialled since it started (`cohort_gossip_dials_total`). */
@@ -118,29 +84,17 @@ async function allOnline(list: Member[]): Promise<string | undefined> {
  * clock to the true time plus `ms`; `undefined` (and a visible skip) when the shim cannot be built.
  */
 async function formStepped(
-  ctx: Ctx,
+  ctx: StepCtx,
 ): Promise<{ list: Member[]; step: (ms: number) => void } | undefined> {
-  ctx.dir = tempDir("cohort-clock-");
-  const shim = compileShim(ctx.dir);
-  if (!shim.path) {
-    if (underCi) assert.unreachable(`cannot build the clock shim: ${shim.why}`);
-    console.log(`SKIPPED (cannot build the clock shim: ${shim.why})`);
-    return undefined;
-  }
-  const offsetFile = join(ctx.dir, "offset");
-  ctx.fd = openSync(offsetFile, "w+");
-  const fd = ctx.fd;
-  // Rewritten in place at a fixed width: the shim maps the file and never reads past its end.
-  // (A Buffer: Deno's `writeSync` of a string ignores the position and appends.)
-  const step = (ms: number) => writeSync(fd, Buffer.from(String(ms).padEnd(32, " ")), 0, 32, 0);
-  step(0);
+  const clock = stepper(ctx);
+  if (!clock) return undefined;
   const list: Member[] = [];
   for (const name of ["a", "b", "c", "s"]) list.push(await newMember(name));
   ctx.members.push(...list);
   await Promise.all(list.slice(0, 3).map((m) => start(m)));
-  await start(list[3], { LD_PRELOAD: shim.path, CLOCK_STEP_FILE: offsetFile });
+  await start(list[3], clock.env);
   await bootstrapAndJoin(list);
-  return { list, step };
+  return { list, step: clock.step };
 }
 
 faultTest(test, "the cluster does not notice a member's clock stepping", async (ctx) => {
@@ -198,7 +152,7 @@ faultTest(test, "the cluster does not notice a member's clock stepping", async (
   await start(d);
   const joined = await run(d, ["init", "d", d.address, "--token", backToken!]);
   assert.is(joined.code, 0, `join with a token issued 10 min back: ${joined.stderr}\n${context()}`);
-  const troubleAfter = list.map((m) => trouble(m).slice(troubleBefore[list.indexOf(m)]));
+  const troubleAfter = list.map((m, i) => trouble(m).slice(troubleBefore[i]));
   console.log(
     `steps ${OFFSETS.join(", ")} ms on ${s.name}: ${dialsAfter - dialsBefore} dials by it, ` +
       `trouble lines ${troubleAfter.map((l) => l.length).join("/")} (${load()})`,
@@ -208,5 +162,137 @@ faultTest(test, "the cluster does not notice a member's clock stepping", async (
   }
   assert.is(dialsAfter - dialsBefore, 0, `the stepped member dialled again\n${context()}`);
 });
+
+faultTest(
+  test,
+  "a member suspected when the clock steps forwards is not declared dead for it",
+  async (ctx) => {
+    const formed = await formStepped(ctx);
+    if (!formed) return;
+    const { list, step } = formed;
+    const [b, s] = [list[1], list[3]];
+    await new Promise((r) => setTimeout(r, 1000));
+    const pid = b.daemon!.child.pid!;
+    const suspected = () =>
+      (s.daemon?.logs() ?? "").split("\n").some((l) =>
+        l.includes('"event":"member-suspect"') && l.includes('"member":"b"')
+      );
+    process.kill(pid, "SIGSTOP");
+    try {
+      const stopped = Date.now();
+      while (!suspected() && Date.now() - stopped < 20_000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(
+        suspected(),
+        `${s.name} never suspected b, stopped 20 s\n${daemonsLastLines(list)}`,
+      );
+      step(TEN_MIN);
+      await new Promise((r) => setTimeout(r, 2_000));
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await new Promise((r) => setTimeout(r, 3_000));
+    const sLines = (s.daemon?.logs() ?? "").split("\n");
+    const verdicts = sLines.filter((l) => l.includes("Suspect timeout reached"));
+    const failed = list.map((m) =>
+      (m.daemon?.logs() ?? "").split("\n").filter((l) => l.includes('"event":"member-failed"'))
+        .length
+    );
+    console.log(
+      `b stopped until 2 s after ${s.name} suspected it and its clock stepped +10 min: ` +
+        `${verdicts.length} verdicts by ${s.name}, member-failed ${failed.join("/")} (${load()})`,
+    );
+    for (const v of verdicts) {
+      const held = JSON.parse(v).held_ms;
+      assert.ok(
+        held < 60_000,
+        `${s.name} counted the step as time suspected (held_ms ${held})\n` +
+          sLines.filter((l) => l.includes('"b"') || l.includes("suspect")).join("\n"),
+      );
+    }
+  },
+);
+
+faultTest(
+  test,
+  "a joiner whose clock steps forwards while a member it asks does not answer asks the next",
+  async (ctx) => {
+    const clock = stepper(ctx);
+    if (!clock) return;
+    const list: Member[] = [];
+    for (const name of ["a", "b", "c"]) list.push(await newMember(name));
+    ctx.members.push(...list);
+    await Promise.all(list.map((m) => start(m)));
+    await bootstrapAndJoin(list);
+    const [a, b] = list;
+    const d = await newMember("d");
+    ctx.members.push(d);
+    await start(d, clock.env);
+    // The token names b first, and b is stopped: the join's first request waits for it, for
+    // its share of the join's deadline, and the next goes to a.
+    const token = decode(await issueToken(a, "d"));
+    const first = { ...token, join_addresses: [b.address, a.address] };
+    const pid = b.daemon!.child.pid!;
+    process.kill(pid, "SIGSTOP");
+    let r;
+    try {
+      const joined = run(d, ["init", "d", d.address, "--token", encode(first)]);
+      // The join's mark is written right before its first request, its deadline set before it.
+      const marked = await until(() => existsSync(join(d.dir, "transition.json")), 30_000);
+      assert.ok(marked, `d's join never started\n${daemonsLastLines([d])}`);
+      // Before, by when the step landed: "Join not requested: its mark took 600 s to reach the
+      // disk, past the join's deadline; is the disk stalled?", or the request to a found the
+      // join 10 min past its deadline and was never sent ("Join gave up").
+      clock.step(TEN_MIN);
+      r = await joined;
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    console.log(`a join whose clock stepped +10 min: exit ${r.code} (${load()})`);
+    assert.is(r.code, 0, `${r.stderr}\n${daemonsLastLines([a, d])}`);
+  },
+);
+
+faultTest(
+  test,
+  "a member whose clock steps forwards does not drop a join under way",
+  async (ctx) => {
+    const clock = stepper(ctx);
+    if (!clock) return;
+    const a = await newMember("a");
+    const s = await newMember("s");
+    const d = await newMember("d");
+    ctx.members.push(a, s, d);
+    await start(a);
+    await start(s, clock.env);
+    await bootstrapAndJoin([a, s]);
+    // d's commit waits for its disk (the sync of its prepared `daemon.json`) long enough for two
+    // of s's checks of joins under way (every 10 s): admitted, still joining, healthy.
+    await start(d, {
+      LD_PRELOAD: clock.compile("slow_fsync.c"),
+      SLOW_FSYNC_MATCH: "daemon.json.next",
+      SLOW_FSYNC_MS: String(COMMIT_STALL_MS),
+    });
+    const joined = run(d, ["init", "d", d.address, "--token", await issueToken(a, "d")]);
+    const checks = () => logged(s, /^A join under way$/).filter((l) => l.name === "d");
+    const seen = await until(() => checks().length > 0, COMMIT_STALL_MS);
+    assert.ok(seen, `s never timed d's join\n${daemonsLastLines([a, s, d])}`);
+    // Before: s's next check found the join under way for 10 min and dropped it.
+    clock.step(TEN_MIN);
+    const checked = await until(() => checks().length > 1, COMMIT_STALL_MS);
+    const r = await joined;
+    const dropped = logged(s, /whose join never completed/);
+    console.log(
+      `a join under way while s's clock stepped +10 min: s checked it ${checks().length} ` +
+        `times, dropped ${dropped.length}, join exit ${r.code} (${load()})`,
+    );
+    assert.equal(dropped, [], "s dropped a join under way");
+    assert.ok(checked, `s checked d's join only before the step: the stall ended first`);
+    assert.is(r.code, 0, `${r.stderr}\n${daemonsLastLines([a, s, d])}`);
+    const problem = await allOnline([a, s, d]);
+    assert.not(problem, problem);
+  },
+);
 
 test.run();

@@ -185,18 +185,27 @@ export class MemoryCluster {
    * replaces the member's way to the others (e.g. a filter over {@link MemoryCluster.peers} that
    * plays a partition); its endpoint is still served on {@link MemoryCluster.peers}.
    * `clockSkewMs`: how far the member's wall clock (what its own code reads as `now`) is ahead
-   * of the others' (behind when negative); its timers run at the same pace.
+   * of the others' (behind when negative); its timers run at the same pace. `wallOffsetMs`: a
+   * member whose dates and durations part (its clock's `wallOffset`, read at each date): a test
+   * steps its wall clock by changing what it returns, its `now` and timers untouched.
    */
   async start(
     name: string,
-    { peers, clockSkewMs = 0, ...options }:
+    { peers, clockSkewMs = 0, wallOffsetMs, ...options }:
       & Partial<DaemonOptions>
-      & { stateDir?: string; peers?: PeerTransport; clockSkewMs?: number } = {},
+      & {
+        stateDir?: string;
+        peers?: PeerTransport;
+        clockSkewMs?: number;
+        wallOffsetMs?: () => number;
+      } = {},
     logger: Logger = silentLogger,
   ): Promise<Daemon> {
-    // The daemon reads its clock as the wall clock (dates in tokens and admissions).
+    // Durations on the simulated clock (skewed); dates (`wallNow`) also move with the cluster's
+    // wall step and this member's own.
     const clock: Clock = {
-      now: () => this.clock.now() + clockSkewMs + this.wallStepMs,
+      now: () => this.clock.now() + clockSkewMs,
+      wallOffset: () => this.wallStepMs + (wallOffsetMs?.() ?? 0),
       setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms),
       clearTimeout: (h) => this.clock.clearTimeout(h),
     };

@@ -11,7 +11,7 @@
  * @module
  */
 import { sharedAddressHolder } from "../../cluster/address_conflict.ts";
-import type { JsonValue } from "../../cluster/membership.ts";
+import { type JsonValue, wallNow } from "../../cluster/membership.ts";
 import { MEMBER_RECORD, type RosterEntry, tokenOf } from "../../cluster/roster.ts";
 import { hashSecret } from "../../cluster/token.ts";
 import { ConflictError, UnavailableError } from "../../errors.ts";
@@ -144,6 +144,7 @@ async function admit(
   }
   at("admission");
   const now = ctx.env.clock.now();
+  const wall = wallNow(ctx.env.clock); // `joinedAt` is a date every member compares
   // Check and consumption run without an await between them.
   if (token.state === "live") tokens.consume(hash, token.entry.expiresAt);
   // A name removed before is admitted after its removal (`roster_rules.ts`, rule 2), whatever the
@@ -158,7 +159,7 @@ async function admit(
     address: request.address,
     certificate: request.certificate,
     fingerprint: claim.fingerprint,
-    joinedAt: Math.max(now, ownRemoval + 1, removed?.value === null ? removed.version + 1 : now),
+    joinedAt: Math.max(wall, ownRemoval + 1, removed?.value === null ? removed.version + 1 : wall),
     joining: true,
   };
   net.gossip.setRecord(MEMBER_RECORD, request.name, entry as unknown as JsonValue);
@@ -254,7 +255,9 @@ const underWay = new WeakMap<Network, Map<string, { joinedAt: number; seenAt: nu
  * Drops joiners that never completed: those this member has seen admitted, and not completed,
  * for more than {@link JOIN_EXPIRY_MS} on its own clock. Not measured from `joinedAt`, the
  * admitting member's clock: a member whose clock ran 5 minutes ahead of it dropped every join
- * under way. A member that starts (or restarts) times the joins it finds from then on.
+ * under way. Nor on the wall clock: stepped forwards 10 min (NTP, `date -s`, a VM resumed), it
+ * dropped a healthy joiner that had been under way for seconds. A member that starts (or
+ * restarts) times the joins it finds from then on.
  */
 export function expireStaleJoins(ctx: MemberContext, net: Network): void {
   const now = ctx.env.clock.now();
@@ -268,10 +271,13 @@ export function expireStaleJoins(ctx: MemberContext, net: Network): void {
     if (first?.joinedAt !== entry.joinedAt) {
       seen.set(name, first = { joinedAt: entry.joinedAt, seenAt: now });
     }
-    if (now - first.seenAt <= JOIN_EXPIRY_MS) continue;
+    const ms = now - first.seenAt;
+    // Each check says what it found: an operator (and a test) sees the joins it times.
+    ctx.logger.debug("A join under way", { name, seen_under_way_ms: ms });
+    if (ms <= JOIN_EXPIRY_MS) continue;
     ctx.logger.warn("Dropping a member whose join never completed", {
       name,
-      seen_under_way_ms: now - first.seenAt,
+      seen_under_way_ms: ms,
     });
     net.gossip.setRecord(MEMBER_RECORD, name, null);
   }

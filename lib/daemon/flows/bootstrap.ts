@@ -14,6 +14,7 @@
  */
 import { join } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
+import { wallNow } from "../../cluster/membership.ts";
 import { MEMBER_RECORD, type RosterEntry } from "../../cluster/roster.ts";
 import { files } from "../../files.ts";
 import { loadOrCreateKeyPair } from "../../net/certificates.ts";
@@ -65,7 +66,7 @@ export async function bootstrapCluster(ctx: MemberContext, request: ControlReque
         address: config.address,
         certificate: server.cert,
         fingerprint: server.fingerprint,
-        joinedAt: ctx.env.clock.now(),
+        joinedAt: wallNow(ctx.env.clock), // a date every member compares
       } satisfies RosterEntry as unknown as Record<string, unknown>,
     );
     // In the store (a failed write refuses the bootstrap, undone below), then on disk before

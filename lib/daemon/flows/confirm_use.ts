@@ -34,7 +34,7 @@
  *
  * @module
  */
-import type { TimerHandle } from "../../cluster/membership.ts";
+import { type TimerHandle, wallNow } from "../../cluster/membership.ts";
 import { hasJoined, tokenOf } from "../../cluster/roster.ts";
 import {
   CohortError,
@@ -107,7 +107,7 @@ export async function grantClaim(
   claims: TokenClaims,
   claim: TokenClaim,
 ): Promise<void> {
-  const now = ctx.env.clock.now();
+  const now = wallNow(ctx.env.clock); // a token expires at a date
   const token = tokenOf(net.gossip, claim.hash);
   if (token.state === "used") {
     throw new ForbiddenError("Join token was already used or has been revoked");
@@ -187,7 +187,7 @@ export async function confirmUse(
   const electorate = [...net.view.roster()].filter(([, entry]) => hasJoined(entry));
   const needed = Math.floor(electorate.length / 2) + 1;
   const inElectorate = electorate.some(([name]) => name === own);
-  const clockNow = () => ctx.env.clock.now();
+  const wallClockNow = () => wallNow(ctx.env.clock); // a token expires at a date
   const tally: Tally = { granted: [], refused: [], silent: [], starved: { names: [] } };
   /** Notes `name` as not asked for want of descriptors here, when `err` says so. */
   const starved = (name: string, err: unknown): boolean => {
@@ -200,18 +200,20 @@ export async function confirmUse(
   // By this member's clock the token expired: its vote is a refusal, and the others decide
   // (its clock may be ahead of the issuer's).
   const token = tokenOf(net.gossip, claim.hash);
-  const expired = token.state === "live"
-    ? expiryProblem(token.entry, ctx.env.clock.now())
-    : undefined;
+  const expired = token.state === "live" ? expiryProblem(token.entry, wallClockNow()) : undefined;
   if (inElectorate && expired) tally.refused.push({ name: own, error: expired, status: 403 });
   const voter = inElectorate && !expired;
   // Refused at once (held for another machine, …): nobody else is asked.
-  const written = expired ? Promise.resolve() : holdOwn(claims, claim, settledIn(net, clockNow()));
+  const written = expired
+    ? Promise.resolve()
+    : holdOwn(claims, claim, settledIn(net, wallClockNow()));
   const others = ballot(net, electorate.filter(([name]) => name !== own), ctx.env.random);
   const asked: string[] = [];
   const identity = { cert: net.identity.cert, key: net.identity.key };
   const pinned = fingerprint(net.identity.clusterCert);
   const clock = ctx.env.clock;
+  // A duration on the monotonic clock: on the wall clock, a step forwards during the round gave
+  // every member asked after it a timeout of 1 ms.
   const deadline = clock.now() + CLAIM_ROUND_MS;
   const enough = await new Promise<boolean>((resolve) => {
     let open = voter ? 1 : 0; // answers still to come, this member's own included

@@ -29,7 +29,7 @@
 import { writeFileSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
-import type { JsonValue } from "../../cluster/membership.ts";
+import { type JsonValue, wallNow } from "../../cluster/membership.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import { decodeToken } from "../../cluster/token.ts";
 import { UnavailableError } from "../../errors.ts";
@@ -136,7 +136,7 @@ export async function joinCluster(
     // a synchronous fsync froze the joiner for as long as the disk held it (40 s once under a
     // loaded disk), its API, its app and the join's own deadline with it.
     const marking = clock.now();
-    await writeTransition(ctx.paths, { ...mark, peers, at: marking });
+    await writeTransition(ctx.paths, { ...mark, peers, at: wallNow(clock) });
     if (deadline - JOIN_UNDO_RESERVE_MS - clock.now() < MIN_ATTEMPT_MS) {
       throw new UnavailableError(
         `Join not requested: its mark (${joinPath(dir, "transition.json")}) took ` +

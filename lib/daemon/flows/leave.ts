@@ -15,6 +15,7 @@
  * @module
  */
 import { fingerprint } from "../../net/certificates.ts";
+import { wallNow } from "../../cluster/membership.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import type { MemberContext } from "../context.ts";
 import { clearTransition, readTransition, writeTransition } from "../transition.ts";
@@ -43,7 +44,7 @@ function recordLeave(ctx: MemberContext): Promise<void> {
     name: ctx.config?.name ?? "",
     peers: network?.view.otherAddresses() ?? [],
     fingerprint: network ? fingerprint(network.identity.clusterCert) : "",
-    at: ctx.env.clock.now(),
+    at: wallNow(ctx.env.clock), // read after a restart: a date
   }).finally(() => recording.delete(ctx));
   recording.set(ctx, p);
   return p;

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { Clock } from "../../cluster/membership.ts";
+import { type Clock, wallNow } from "../../cluster/membership.ts";
 import { IncompatibleError } from "../../errors.ts";
 import { listMembers } from "../../store/members.ts";
 import { applyMigrations } from "../../store/open.ts";
@@ -297,7 +297,7 @@ async function refuse(
   seeds: readonly string[],
   reason: string,
 ): Promise<void> {
-  const now = ctx.env.clock.now();
+  const now = wallNow(ctx.env.clock); // the refusal's date, read by every member
   try {
     publishRefusal(net.gossip, net.config.name, ctx.code(), reason, now);
     if (seeds.length) await net.gossip.join(seeds);

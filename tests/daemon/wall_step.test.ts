@@ -1,0 +1,131 @@
+/**
+ * A member's wall clock steps (NTP stepping a drifted clock, `date -s`, a VM resumed) while its
+ * monotonic clock runs on: whole members on the simulated clock, one of them with a clock whose
+ * `wallOffset` a test changes. Durations and deadlines inside the member (a join's deadline, the
+ * age of a join under way) must not move with the step; dates (a token's expiry, an admission's
+ * `joinedAt`) must. Before, the daemon read one clock, the wall clock, for both: a step forwards
+ * of 10 min dropped a join under way as 10 min old, and a joiner found its deadline 10 min past.
+ * The real-process cases are in `tests/faults/clock_step.fault.ts`.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { decodeToken, encodeToken } from "../../lib/cluster/token.ts";
+import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
+import type { Daemon } from "../../lib/daemon/daemon.ts";
+import type { PeerTransport } from "../../lib/daemon/peers.ts";
+import { UnavailableError } from "../../lib/errors.ts";
+import { createLogger } from "../../lib/log.ts";
+import { beginJoin, memberAddress, MemoryCluster, networkOf } from "../helpers/memory_member.ts";
+
+const TEN_MIN = 10 * 60_000;
+
+interface Ctx {
+  sim: MemoryCluster;
+}
+
+const test = suite<Ctx>("a member's wall clock steps");
+
+test.before.each((ctx) => {
+  ctx.sim = new MemoryCluster(17);
+});
+
+test.after.each(async (ctx) => {
+  await ctx.sim.stop();
+});
+
+/** A wall clock to step: the member's `wallOffsetMs` option and the step. */
+function steppable(): { wallOffsetMs: () => number; step: (ms: number) => void } {
+  let offset = 0;
+  return { wallOffsetMs: () => offset, step: (ms) => void (offset = ms) };
+}
+
+/** m1 bootstrapped, m2 joined through m1 (m2's options given), its info lines in `lines`. */
+async function twoMembers(
+  sim: MemoryCluster,
+  m2Options: { wallOffsetMs?: () => number } = {},
+): Promise<{ m1: Daemon; m2: Daemon; lines: string[] }> {
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", write: (l) => void lines.push(l) });
+  const m1 = await sim.start("m1");
+  await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }));
+  const m2 = await sim.start("m2", m2Options, logger);
+  await sim.drive(
+    m2.initialize({
+      bootstrap: false,
+      name: "m2",
+      address: memberAddress(2),
+      join_token: await sim.drive(m1.createToken("m2", 0)),
+    }),
+  );
+  await sim.run(2000);
+  return { m1, m2, lines };
+}
+
+const statuses = async (d: Daemon) =>
+  (await d.clusterMembers()).map((e) => `${e.name}:${e.status}`).join(",");
+
+test("a member whose wall clock steps forwards 10 min does not drop a join under way", async ({ sim }) => {
+  const wall = steppable();
+  const { m1, m2, lines } = await twoMembers(sim, wall);
+  // m3's join stays under way for 25 s (its preJoin hook): m2 checks joins every 10 s.
+  const m3 = await sim.start("m3", {
+    hooks: { preJoin: () => new Promise<void>((r) => sim.clock.setTimeout(r, 25_000)) },
+  });
+  const { join } = beginJoin(m3, "m3", memberAddress(3), await sim.drive(m1.createToken("m3", 0)));
+  await sim.run(11_000); // m2 has seen the join under way at a check
+  wall.step(TEN_MIN);
+  await sim.drive(join);
+  await sim.run(12_000);
+  const dropped = lines.filter((l) => l.includes("whose join never completed"));
+  assert.equal(dropped, [], "m2 dropped a join under way for the step");
+  assert.is(await statuses(m2), "m1:ONLINE,m2:ONLINE,m3:ONLINE");
+});
+
+test("a joiner whose wall clock steps forwards during its join asks the next member", async ({ sim }) => {
+  const { m1 } = await twoMembers(sim);
+  const wall = steppable();
+  const silent = memberAddress(9); // nobody: the first address of the token
+  // The step lands while the joiner waits for the first address, which then fails.
+  const peers: PeerTransport = {
+    request: (r) => {
+      if (r.address !== silent) return sim.peers.request(r);
+      wall.step(TEN_MIN);
+      return Promise.reject(new UnavailableError(`${silent} did not answer`));
+    },
+  };
+  const m3 = await sim.start("m3", { wallOffsetMs: wall.wallOffsetMs, peers });
+  const token = decodeToken(await sim.drive(m1.createToken("m3", 0)));
+  const outcome = await sim.drive(
+    m3.initialize({
+      bootstrap: false,
+      name: "m3",
+      address: memberAddress(3),
+      join_token: encodeToken({ ...token, join_addresses: [silent, memberAddress(1)] }),
+    }).then(() => "joined", (err: Error) => err.message),
+  );
+  assert.is(outcome, "joined");
+});
+
+test("after a step its dates follow its wall clock: a token's expiry, an admission's joinedAt", async ({ sim }) => {
+  const wall = steppable();
+  const { m2 } = await twoMembers(sim, wall);
+  wall.step(TEN_MIN);
+  const before = sim.clock.now() + TEN_MIN;
+  const token = await sim.drive(m2.createToken("m3", 120_000));
+  const listed = (await m2.listTokens()).find((t) => t.name === "m3");
+  assert.is(listed?.expires_at, new Date(before + 120_000).toISOString());
+  const m3 = await sim.start("m3");
+  await sim.drive(
+    m3.initialize({
+      bootstrap: false,
+      name: "m3",
+      address: memberAddress(3),
+      join_token: encodeToken({ ...decodeToken(token), join_addresses: [memberAddress(2)] }),
+    }),
+  );
+  const record = networkOf(m2).gossip.record(MEMBER_RECORD, "m3");
+  const joinedAt = (record?.value as { joinedAt: number }).joinedAt;
+  assert.ok(joinedAt >= before, `m3 admitted at ${joinedAt}, before m2's wall clock ${before}`);
+});
+
+test.run();
