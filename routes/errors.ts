@@ -19,6 +19,7 @@ import {
   isNoSpace,
   NoSpaceError,
 } from "../lib/errors.ts";
+import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
 import type { Logger } from "../lib/log.ts";
 import { openFileLimit } from "../lib/open_files.ts";
 import { failure } from "./envelope.ts";
@@ -96,7 +97,7 @@ export function errorResponse(err: unknown, logger: Logger, request?: Request): 
   const descriptors = descriptorFault(err);
   if (descriptors !== undefined) {
     const e = err as { code?: unknown };
-    const now = Date.now();
+    const now = monotonicNow(); // a step back of the wall clock silenced the log for its length
     const note = descriptorLogs.get(logger) ?? { at: -Infinity, since: 0 };
     descriptorLogs.set(logger, note);
     if (now - note.at >= DESCRIPTOR_LOG_MS) {

@@ -12,6 +12,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { monotonicNow } from "../cluster/monotonic_now.ts";
 import { isCohortError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { errorEnvelope, knownBody, knownHeaders } from "./json_response.ts";
@@ -85,7 +86,7 @@ function settleBody(
       dropped += chunk.length;
       if (dropped > discardBytes) settle(true);
     };
-    const timer = setTimeout(() => settle(true), Math.max(0, source.deadline - Date.now()));
+    const timer = setTimeout(() => settle(true), Math.max(0, source.deadline - monotonicNow()));
     timer.unref?.();
     req.on("data", onData);
     req.once("end", () => settle(false));
@@ -283,7 +284,7 @@ export function createRequestListener(
       source = {
         req,
         maxBytes: maxBodyBytes,
-        deadline: Date.now() + bodyTimeoutMs,
+        deadline: monotonicNow() + bodyTimeoutMs,
         timeoutMs: bodyTimeoutMs,
         reserve: (bytes) => guard.reserve(peer, bytes),
         flow: holdConnection(socket, res),

@@ -14,6 +14,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { monotonicNow } from "../cluster/monotonic_now.ts";
 import { InvalidInputError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
@@ -143,7 +144,7 @@ export function startCertificateProcess(
       ),
     );
     const { command, args } = options.command ?? moduleCommand(file);
-    spawnedAt = Date.now();
+    spawnedAt = monotonicNow();
     child = spawn(command, args, { stdio: ["pipe", "pipe", "ignore"], env: childEnv() });
   } catch (err) {
     retire("spawn failed", err);
@@ -186,7 +187,9 @@ export function startCertificateProcess(
         return retire("unreadable answer");
       }
       if ("ready" in answer) {
-        logger.debug("Certificate process ready", { took_ms: Math.round(Date.now() - spawnedAt) });
+        logger.debug("Certificate process ready", {
+          took_ms: Math.round(monotonicNow() - spawnedAt),
+        });
         continue;
       }
       const p = pending.get(answer.id);

@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import { request as httpRequest } from "node:http";
 import type { Agent as HttpAgent, ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import type { Agent as HttpsAgent, request as HttpsRequestFn } from "node:https";
+import { monotonicNow } from "../cluster/monotonic_now.ts";
 import { ForbiddenError, isCohortError, UnavailableError } from "../errors.ts";
 import type { PinnedTlsOptions } from "./pin.ts";
 import { checkSocketPath } from "./socket_path.ts";
@@ -114,12 +115,13 @@ async function exchange(
   req: UnixRequest | HttpsRequest,
   httpsRequest?: typeof HttpsRequestFn,
 ): Promise<JsonResponse> {
-  const started = Date.now();
+  // A duration: on the wall clock, a step forwards left the resend no time at all.
+  const started = monotonicNow();
   try {
     return await exchangeOnce(req, httpsRequest);
   } catch (err) {
     if (!(err instanceof StaleConnection)) throw err;
-    const timeoutMs = (req.timeoutMs ?? DEFAULT_TIMEOUT_MS) - (Date.now() - started);
+    const timeoutMs = (req.timeoutMs ?? DEFAULT_TIMEOUT_MS) - (monotonicNow() - started);
     if (timeoutMs <= 0) throw err.cause;
     return await exchangeOnce({ ...req, timeoutMs }, httpsRequest, false);
   }

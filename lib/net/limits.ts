@@ -16,6 +16,7 @@
  * @module
  */
 import type { Socket } from "node:net";
+import { monotonicNow } from "../cluster/monotonic_now.ts";
 import { TooManyRequestsError, UnavailableError } from "../errors.ts";
 import type { CohortError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -406,7 +407,7 @@ export class ListenerGuard {
     message: string,
     fields: Record<string, unknown>,
   ): void {
-    const now = Date.now();
+    const now = monotonicNow(); // a step back of the wall clock silenced the log for its length
     if (now - this.#lastLogged[kind] < 1000) return;
     this.#lastLogged[kind] = now;
     this.#logger.warn(message, fields);

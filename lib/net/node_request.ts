@@ -9,6 +9,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { monotonicNow } from "../cluster/monotonic_now.ts";
 import { InvalidInputError, RequestTimeoutError, TooLargeError } from "../errors.ts";
 
 /** Where a request's body comes from, and what reading it may cost. */
@@ -16,7 +17,11 @@ export interface BodySource {
   readonly req: IncomingMessage;
   /** The listener's largest body; an endpoint's own limit can only be smaller. */
   readonly maxBytes: number;
-  /** When the body must have arrived (ms since the epoch, `Date.now()` clock). */
+  /**
+   * When the body must have arrived (`monotonicNow()`, `lib/cluster/monotonic_now.ts`: on the
+   * wall clock, a step forwards between the headers and the body's read timed the body out at
+   * once).
+   */
   readonly deadline: number;
   /** The listener's body timeout, for messages (ms). */
   readonly timeoutMs: number;
@@ -119,7 +124,7 @@ async function readSource(source: BodySource, limit: number): Promise<Uint8Array
         reject(
           new RequestTimeoutError(`Request body not received within ${seconds} s of its headers`),
         );
-      }, Math.max(0, source.deadline - Date.now()));
+      }, Math.max(0, source.deadline - monotonicNow()));
       const onData = (chunk: Buffer) => {
         size += chunk.length;
         if (size > limit) {
