@@ -25,6 +25,11 @@ import type { HttpLimits } from "./http_limits.ts";
 import { rawErrorResponse } from "./json_response.ts";
 import { peerFingerprint } from "./pin.ts";
 
+/** How late a head deadline must fire to count as met by a held loop, ms. */
+const HELD_LOOP_MS = 100;
+/** The look more a head deadline met by a held loop gives the connection, ms. */
+const HELD_LOOP_GRACE_MS = 50;
+
 export { type HttpLimits, HTTPS_LIMITS, UNIX_LIMITS } from "./http_limits.ts";
 
 /** Whether a client certificate (lowercase hex SHA-256 fingerprint) is a cluster member's. */
@@ -388,7 +393,18 @@ export class ListenerGuard {
     if (c.headTimer) clearTimeout(c.headTimer);
     const ms = this.limits.headersTimeoutMs;
     c.idleAt = idleAt;
-    c.headTimer = setTimeout(() => {
+    const armedAt = monotonicNow();
+    const timer = setTimeout(() => {
+      // A loop that was held (a stalled machine, a member stopped and continued, a long task)
+      // may run its expired timers before it reads the sockets again: a deadline met late gets
+      // a short look more, so that a request that arrived in time is read and served.
+      if (monotonicNow() - armedAt - ms < HELD_LOOP_MS) return expire();
+      const again = setTimeout(expire, HELD_LOOP_GRACE_MS);
+      again.unref?.();
+      c.headTimer = again;
+    }, ms);
+    c.headTimer = timer;
+    const expire = () => {
       c.headTimer = undefined;
       if (socket.destroyed) return;
       // Nothing arrived: an idle connection is closed without a word (a client may be sending
@@ -397,8 +413,8 @@ export class ListenerGuard {
       socket.end(rawErrorResponse(408, `Request headers not received within ${ms / 1000} s`));
       const kill = setTimeout(() => socket.destroy(), 1000);
       kill.unref?.();
-    }, ms);
-    c.headTimer.unref?.();
+    };
+    timer.unref?.();
   }
 
   /** Logs an event of a kind at most once a second (an attack would flood the log). */
