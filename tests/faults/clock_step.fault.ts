@@ -14,6 +14,7 @@
  *   next one (the join's deadline is a duration).
  * - A member whose clock steps forwards does not drop a join under way (held up by its joiner's
  *   disk) as under way for 10 min.
+ * - `cohort waitready` whose clock steps forwards keeps waiting for its timeout.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -30,6 +31,7 @@ import {
   run,
 } from "../helpers/cluster.ts";
 import { value } from "../helpers/metrics.ts";
+import { cohort } from "../helpers/process.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { cleanUp, logged, start, type StepCtx, stepper, until } from "./clock_step.ts";
@@ -291,6 +293,32 @@ faultTest(
     assert.is(r.code, 0, `${r.stderr}\n${daemonsLastLines([a, s, d])}`);
     const problem = await allOnline([a, s, d]);
     assert.not(problem, problem);
+  },
+);
+
+faultTest(
+  test,
+  "cohort waitready whose clock steps forwards waits for its whole timeout, not at once past it",
+  async (ctx) => {
+    const clock = stepper(ctx);
+    if (!clock) return;
+    const a = await newMember("a");
+    ctx.members.push(a);
+    // No daemon yet: the command asks every 100 ms until its timeout (60 s).
+    let ended = false;
+    const waiting = cohort(["waitready", "--timeout", "60", "--state-dir", a.dir], "", clock.env)
+      .finally(() => (ended = true));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.not.ok(ended, "waitready ended before its clock stepped");
+    // Before: its deadline was a wall-clock date, 10 min behind it after the step: "Error: the
+    // daemon was not ready after 60 s" at once.
+    clock.step(TEN_MIN);
+    const gaveUp = await until(() => ended, 3000);
+    if (gaveUp) assert.unreachable(`waitready gave up at the step: ${(await waiting).stderr}`);
+    await start(a);
+    const r = await waiting;
+    console.log(`waitready across a +10 min step: exit ${r.code} (${load()})`);
+    assert.is(r.code, 0, r.stderr);
   },
 );
 

@@ -110,12 +110,16 @@ function outcome(child: ChildProcess): Promise<Run> {
   });
 }
 
-/** Runs `cohort <args>` to completion (see {@link CLI_ENTRY}). */
-export function cohort(args: string[], input?: string): Promise<Run> {
+/** Runs `cohort <args>` to completion (see {@link CLI_ENTRY}), with `env` added to its environment. */
+export function cohort(
+  args: string[],
+  input?: string,
+  env: Record<string, string> = {},
+): Promise<Run> {
   const { command, args: prefix } = selfCommand(CLI_ENTRY);
   const child = spawnTracked(command, [...prefix, ...args], {
     stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1", ...env },
   });
   const run = outcome(child);
   child.stdin!.end(input ?? "");

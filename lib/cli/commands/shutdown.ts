@@ -25,11 +25,12 @@ Options:
     const stateDir = stateDirFrom(values);
     await callDaemon(stateDir, "POST", "/core/control/shutdown");
     const paths = statePaths(stateDir);
-    const deadline = Date.now() + timeout * 1000;
+    // On the monotonic clock, as every wait of cohort's: a step of the wall clock moves no deadline.
+    const deadline = performance.now() + timeout * 1000;
     // Its lock names it until it is gone: a daemon whose disk turned read-only cannot remove the
     // lock, and its stop was reported as not done within the timeout.
     while (lockHolder(paths) !== undefined) {
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         deps.stderr.write(`Error: the daemon did not stop within ${timeout} s\n`);
         return 1;
       }

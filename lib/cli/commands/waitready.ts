@@ -28,9 +28,10 @@ Options:
     positionals(rest, []);
     const timeout = parseSeconds("timeout", values.timeout, 0);
     const stateDir = stateDirFrom(values);
-    const deadline = timeout > 0 ? Date.now() + timeout * 1000 : Infinity;
+    // On the monotonic clock: a wall clock stepped forwards (NTP, a VM resumed) gave up at once.
+    const deadline = timeout > 0 ? performance.now() + timeout * 1000 : Infinity;
     let last = "the daemon is not running";
-    while (Date.now() < deadline) {
+    while (performance.now() < deadline) {
       try {
         await callDaemon(stateDir, "GET", "/core/1.0/ready", undefined, 5000);
         return 0;
