@@ -43,7 +43,8 @@ export interface RoleTrackerOptions {
 export class RoleTracker {
   readonly #o: RoleTrackerOptions;
   #settled = new Map<string, Role>();
-  #pending?: { key: string; cancel: Cancel };
+  /** A liveness-only change waiting for the settle time: its key and the roles it would give. */
+  #pending?: { key: string; cancel: Cancel; roles: ReadonlyMap<string, Role> };
   #suspects = new Set<string>();
   readonly #reported = new Set<string>();
 
@@ -100,7 +101,7 @@ export class RoleTracker {
       if (keyOf(now) === key) this.#adopt(now, "view settled");
       else this.update();
     });
-    this.#pending = { key, cancel };
+    this.#pending = { key, cancel, roles: computed };
   }
 
   /** Stops the settling timer. */
@@ -111,8 +112,11 @@ export class RoleTracker {
   /**
    * Warns about members whose announced role disagrees with the settled one. Called on every
    * persistence tick; reported once a disagreement held for two ticks in a row (a view still
-   * converging disagrees briefly), once per member and role pair. Returns whether a disagreement
-   * not reported yet was seen (the caller checks again a tick later).
+   * converging disagrees briefly), once per member and role pair. A role the change waiting to
+   * settle would give is no disagreement: a member back after the others adopted its absence
+   * announces the role it never lost in its own view, which the rule gives it again once settled.
+   * Returns whether a disagreement not reported yet was seen (the caller checks again a tick
+   * later).
    */
   checkAnnounced(): boolean {
     const view = this.#o.view;
@@ -123,6 +127,7 @@ export class RoleTracker {
       if (info?.state !== "alive") continue;
       const announced = info.meta.role;
       if (!announced || announced === role || announced === "PENDING") continue;
+      if (this.#pending?.roles.get(name) === announced) continue;
       const key = `${name}\n${announced}\n${role}`;
       now.add(key);
       if (this.#suspects.has(key) && !this.#reported.has(key)) {

@@ -194,6 +194,39 @@ test("a restarted member starts from its stored roles: not PENDING, and no chang
   assert.ok(changes.length <= 1, changes.join(","));
 });
 
+test("a member back after the others adopted its absence announces its old role unwarned while they settle back", () => {
+  // Met by the soak (a member SIGSTOPped 20 s): once back, it announced the role it never lost in
+  // its own view, while the others' settled roles still held it down until their own settle
+  // time (15 s) adopted it back; each of them warned once per member and role pair.
+  const stored = [row("m1", "voter"), row("m2", "voter"), row("m3", "voter")];
+  const { gossip, clock, tracker, roles, roleWarnings } = setup(stored);
+  gossip.set("m2", "alive");
+  gossip.set("m3", "alive");
+  gossip.set("m3", "dead");
+  clock.advance(SETTLE);
+  assert.is(roles(), "m1=voter,m2=stand-by,m3=spare", "m3's absence adopted");
+  gossip.set("m2", "alive", "stand-by");
+  gossip.set("m3", "alive", "voter"); // back, as it was in its own view
+  for (let tick = 0; tick < 5; tick++) {
+    tracker.checkAnnounced();
+    clock.advance(1000);
+  }
+  assert.equal(roleWarnings(), [], "the rule itself is about to give it that role");
+  clock.advance(SETTLE);
+  assert.is(roles(), "m1=voter,m2=voter,m3=voter", "settled back");
+  gossip.set("m2", "alive", "voter");
+  tracker.checkAnnounced();
+  tracker.checkAnnounced();
+  assert.equal(roleWarnings(), []);
+  // A role the rule would not give it, settling or not, is still warned about.
+  gossip.set("m3", "alive", "spare");
+  tracker.checkAnnounced();
+  tracker.checkAnnounced();
+  assert.equal(roleWarnings().map((w) => w.fields), [
+    { member: "m3", announced: "spare", expected: "voter" },
+  ]);
+});
+
 test("a member whose join has not completed stays PENDING, then ranks by its join time at once", () => {
   const { gossip, tracker } = setup();
   gossip.set("m2", "alive");
