@@ -133,6 +133,8 @@ export function createWsInbound(
   let seenCount = 0;
   /** Frames dropped per sender since its last log line. */
   const overLimit = new CountedLog();
+  /** Upgrades refused per status since its last log line. */
+  const rejections = new CountedLog();
   const readers = sharing.readers;
   wss.on("headers", (headers: string[], req: IncomingMessage) => sharing.addProof(headers, req));
   legacyWss.on(
@@ -154,7 +156,11 @@ export function createWsInbound(
   };
 
   function reject(socket: Duplex, status: string, fields: Record<string, unknown>): void {
-    log.warn("Gossip connection rejected", { status, ...fields });
+    // One line per status every RATE_LOG_MS, counting the rest: a removed member dials every
+    // member until it learns its removal (about ten lines a removal before), and strangers
+    // dialling in a loop would flood the log.
+    const rejected = rejections.add(status, 1);
+    if (rejected > 0) log.warn("Gossip connection rejected", { status, ...fields, rejected });
     // node:http drops its own error listener on upgrade; an unhandled ECONNRESET would crash.
     socket.on("error", noop);
     socket.once("finish", () => socket.destroy());
@@ -394,6 +400,9 @@ export function createWsInbound(
       for (const [fingerprint, count] of perCertificate.due()) logEvicted(fingerprint, count);
       for (const [fingerprint, dropped] of overLimit.due()) {
         log.warn("Gossip frames over the sender's rate limit dropped", { fingerprint, dropped });
+      }
+      for (const [status, rejected] of rejections.due()) {
+        log.warn("Gossip connection rejected", { status, rejected });
       }
     },
   };

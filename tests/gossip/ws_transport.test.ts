@@ -123,6 +123,20 @@ test("an untrusted client certificate gets 403 and delivers nothing", async (ctx
   assert.equal(mallory.refused, [], "a 403 is no crash evidence");
 });
 
+test("refused upgrades are logged once per status and interval, with their count", async (ctx) => {
+  // A removed member dials every member until it learns its removal: about ten warnings a
+  // removal across a cluster (met by the soak); strangers dialling in a loop flood the log.
+  const a = await member(ctx, "alpha");
+  const port = a.listener.port!;
+  for (let i = 0; i < 5; i++) assert.is(await upgradeStatus(port, GOSSIP_PATH, "mallory"), 403);
+  assert.is(await upgradeStatus(port, "/other"), 404);
+  const lines = logged(a, /rejected/);
+  assert.equal(lines.map((l) => [l.status, l.rejected]), [["403 Forbidden", 1], [
+    "404 Not Found",
+    1,
+  ]]);
+});
+
 test("a listener's 403 is reported to onCertificateRefused with its address; a closed port and a trusted dial are not", async (ctx) => {
   const a = await member(ctx, "alpha");
   const b = await member(ctx, "beta");
