@@ -12,8 +12,13 @@ import * as assert from "uvu/assert";
 import { decodeToken, encodeToken } from "../../lib/cluster/token.ts";
 import { JOIN_EXPIRY_MS } from "../../lib/daemon/flows/accept_join.ts";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
-import { createLogger } from "../../lib/log.ts";
-import { beginJoin, memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
+import {
+  beginJoin,
+  memberAddress,
+  memberStatuses,
+  MemoryCluster,
+  twoMembers,
+} from "../helpers/memory_member.ts";
 
 interface Ctx {
   sim: MemoryCluster;
@@ -30,41 +35,13 @@ test.after.each(async (ctx) => {
 });
 
 /**
- * m1 bootstrapped and m2 joined through a token of m1's, m2's wall clock `skewMs` off and its
- * log lines collected in `lines`; then 2 s for the admission to settle.
- */
-async function twoMembers(
-  sim: MemoryCluster,
-  skewMs: number,
-): Promise<{ m1: Daemon; m2: Daemon; lines: string[] }> {
-  const lines: string[] = [];
-  const logger = createLogger({ level: "info", write: (l) => void lines.push(l) });
-  const m1 = await sim.start("m1");
-  await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }));
-  const m2 = await sim.start("m2", { clockSkewMs: skewMs }, logger);
-  await sim.drive(
-    m2.initialize({
-      bootstrap: false,
-      name: "m2",
-      address: memberAddress(2),
-      join_token: await sim.drive(m1.createToken("m2", 0)),
-    }),
-  );
-  await sim.run(2000);
-  return { m1, m2, lines };
-}
-
-const statuses = async (d: Daemon) =>
-  (await d.clusterMembers()).map((e) => `${e.name}:${e.status}`).join(",");
-
-/**
  * What `daemons` list, one `name:STATUS,…` each joined by spaces, once each lists every one of
  * them ONLINE or after 30 s of simulated time.
  */
 async function untilAllOnline(sim: MemoryCluster, daemons: Daemon[]): Promise<string> {
   let seen = "";
   for (let t = 0; t < 30_000; t += 500) {
-    seen = (await Promise.all(daemons.map(statuses))).join(" ");
+    seen = (await Promise.all(daemons.map(memberStatuses))).join(" ");
     if (seen === allOnline(daemons.length)) break;
     await sim.run(500);
   }
@@ -79,7 +56,7 @@ function allOnline(n: number): string {
 
 for (const skew of [JOIN_EXPIRY_MS + 60_000, -(JOIN_EXPIRY_MS + 60_000)]) {
   test(`a member whose clock is ${skew / 60_000} min off does not drop a join under way`, async ({ sim }) => {
-    const { m1, m2, lines } = await twoMembers(sim, skew);
+    const { m1, m2, lines } = await twoMembers(sim, { clockSkewMs: skew });
     // m3's join stays under way for 15 s (its preJoin hook), past m2's stale-join check (10 s).
     const m3 = await sim.start("m3", {
       hooks: { preJoin: () => new Promise<void>((r) => sim.clock.setTimeout(r, 15_000)) },
@@ -100,7 +77,7 @@ for (const skew of [JOIN_EXPIRY_MS + 60_000, -(JOIN_EXPIRY_MS + 60_000)]) {
 }
 
 test("a join that never completes is still dropped, by every clock's measure, after JOIN_EXPIRY_MS", async ({ sim }) => {
-  const { m1, m2 } = await twoMembers(sim, -(JOIN_EXPIRY_MS + 60_000));
+  const { m1, m2 } = await twoMembers(sim, { clockSkewMs: -(JOIN_EXPIRY_MS + 60_000) });
   // m3 is admitted, then never heard from again: its preJoin never returns.
   const m3 = await sim.start("m3", { hooks: { preJoin: () => new Promise<void>(() => {}) } });
   const { join } = beginJoin(m3, "m3", memberAddress(3), await sim.drive(m1.createToken("m3", 0)));

@@ -11,11 +11,16 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { decodeToken, encodeToken } from "../../lib/cluster/token.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
-import type { Daemon } from "../../lib/daemon/daemon.ts";
 import type { PeerTransport } from "../../lib/daemon/peers.ts";
 import { UnavailableError } from "../../lib/errors.ts";
-import { createLogger } from "../../lib/log.ts";
-import { beginJoin, memberAddress, MemoryCluster, networkOf } from "../helpers/memory_member.ts";
+import {
+  beginJoin,
+  memberAddress,
+  memberStatuses,
+  MemoryCluster,
+  networkOf,
+  twoMembers,
+} from "../helpers/memory_member.ts";
 
 const TEN_MIN = 10 * 60_000;
 
@@ -39,31 +44,6 @@ function steppable(): { wallOffsetMs: () => number; step: (ms: number) => void }
   return { wallOffsetMs: () => offset, step: (ms) => void (offset = ms) };
 }
 
-/** m1 bootstrapped, m2 joined through m1 (m2's options given), its info lines in `lines`. */
-async function twoMembers(
-  sim: MemoryCluster,
-  m2Options: { wallOffsetMs?: () => number } = {},
-): Promise<{ m1: Daemon; m2: Daemon; lines: string[] }> {
-  const lines: string[] = [];
-  const logger = createLogger({ level: "info", write: (l) => void lines.push(l) });
-  const m1 = await sim.start("m1");
-  await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }));
-  const m2 = await sim.start("m2", m2Options, logger);
-  await sim.drive(
-    m2.initialize({
-      bootstrap: false,
-      name: "m2",
-      address: memberAddress(2),
-      join_token: await sim.drive(m1.createToken("m2", 0)),
-    }),
-  );
-  await sim.run(2000);
-  return { m1, m2, lines };
-}
-
-const statuses = async (d: Daemon) =>
-  (await d.clusterMembers()).map((e) => `${e.name}:${e.status}`).join(",");
-
 test("a member whose wall clock steps forwards 10 min does not drop a join under way", async ({ sim }) => {
   const wall = steppable();
   const { m1, m2, lines } = await twoMembers(sim, wall);
@@ -78,7 +58,7 @@ test("a member whose wall clock steps forwards 10 min does not drop a join under
   await sim.run(12_000);
   const dropped = lines.filter((l) => l.includes("whose join never completed"));
   assert.equal(dropped, [], "m2 dropped a join under way for the step");
-  assert.is(await statuses(m2), "m1:ONLINE,m2:ONLINE,m3:ONLINE");
+  assert.is(await memberStatuses(m2), "m1:ONLINE,m2:ONLINE,m3:ONLINE");
 });
 
 test("a joiner whose wall clock steps forwards during its join asks the next member", async ({ sim }) => {

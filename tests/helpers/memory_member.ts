@@ -27,7 +27,7 @@ import { MemoryPeers } from "../../lib/daemon/memory_peers.ts";
 import type { PeerTransport } from "../../lib/daemon/peers.ts";
 import type { Network } from "../../lib/daemon/network.ts";
 import type { DaemonOptions } from "../../lib/daemon/options.ts";
-import { type Logger, silentLogger } from "../../lib/log.ts";
+import { createLogger, type Logger, silentLogger } from "../../lib/log.ts";
 import { inProcessIssuer } from "../../lib/net/cert_issuer.ts";
 import { createRouter } from "../../routes/router.ts";
 
@@ -56,6 +56,35 @@ export function beginJoin(
   join.catch(() => {});
   return { join, answered: () => answered };
 }
+
+/**
+ * m1 bootstrapped and m2 joined through it (m2 started with `m2Options`: a skewed or stepping
+ * clock), its info lines in `lines`; the cluster then runs 2 s of simulated time.
+ */
+export async function twoMembers(
+  sim: MemoryCluster,
+  m2Options: Parameters<MemoryCluster["start"]>[1] = {},
+): Promise<{ m1: Daemon; m2: Daemon; lines: string[] }> {
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", write: (l) => void lines.push(l) });
+  const m1 = await sim.start("m1");
+  await sim.drive(m1.initialize({ bootstrap: true, name: "m1", address: memberAddress(1) }));
+  const m2 = await sim.start("m2", m2Options, logger);
+  await sim.drive(
+    m2.initialize({
+      bootstrap: false,
+      name: "m2",
+      address: memberAddress(2),
+      join_token: await sim.drive(m1.createToken("m2", 0)),
+    }),
+  );
+  await sim.run(2000);
+  return { m1, m2, lines };
+}
+
+/** `d`'s list as `name:STATUS` joined by commas. */
+export const memberStatuses = async (d: Daemon): Promise<string> =>
+  (await d.clusterMembers()).map((e) => `${e.name}:${e.status}`).join(",");
 
 /** The network of member `d`, reached past the daemon's API (a test fails its persistence). */
 export function networkOf(d: Daemon): Network {
