@@ -14,6 +14,7 @@ import * as assert from "uvu/assert";
 import {
   freePort,
   leashed,
+  outcome,
   removeDir,
   spawnTracked,
   tempDir,
@@ -50,18 +51,12 @@ test.after(async (ctx) => {
 
 /** Runs `node [flags] dist/cli.cjs args` to completion. */
 function bin(args: string[], flags: string[] = [], input = "") {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((done, fail) => {
-    const child = spawnTracked("node", leashed("node", [...flags, BIN, ...args]), {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (d) => (stdout += d));
-    child.stderr!.on("data", (d) => (stderr += d));
-    child.on("error", fail);
-    child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
-    child.stdin!.end(input);
+  const child = spawnTracked("node", leashed("node", [...flags, BIN, ...args]), {
+    stdio: ["pipe", "pipe", "pipe"],
   });
+  const run = outcome(child);
+  child.stdin!.end(input);
+  return run;
 }
 
 /** The files (not `node:` built-ins) a `dist/cli.cjs` command loads, by a loader hook of Node's. */

@@ -13,6 +13,7 @@ import process from "node:process";
 import type { Member } from "./cluster.ts";
 import {
   type DaemonProcess,
+  outcome,
   removeDir,
   type Run,
   spawnTracked,
@@ -72,14 +73,7 @@ export function earlierRelease(ref: string): EarlierRelease {
         stdio: ["ignore", "pipe", "pipe"],
         env: { ...process.env, NO_COLOR: "1" },
       });
-      return new Promise((done, fail) => {
-        let stdout = "";
-        let stderr = "";
-        child.stdout!.on("data", (d) => (stdout += d));
-        child.stderr!.on("data", (d) => (stderr += d));
-        child.on("error", fail);
-        child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
-      });
+      return outcome(child);
     },
     remove: () => removeDir(dir),
   };

@@ -98,8 +98,8 @@ export interface Run {
   stderr: string;
 }
 
-/** What `child` prints, and its exit code once it closed. */
-function outcome(child: ChildProcess): Promise<Run> {
+/** What `child` prints, and its exit code once it closed (-1 when a signal ended it). */
+export function outcome(child: ChildProcess): Promise<Run> {
   return new Promise((done, fail) => {
     let stdout = "";
     let stderr = "";
