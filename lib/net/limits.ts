@@ -23,12 +23,8 @@ import type { Logger } from "../log.ts";
 import { Budget } from "./budget.ts";
 import type { HttpLimits } from "./http_limits.ts";
 import { rawErrorResponse } from "./json_response.ts";
+import { type Deadline, deadlineIn } from "./late_deadline.ts";
 import { peerFingerprint } from "./pin.ts";
-
-/** How late a head deadline must fire to count as met by a held loop, ms. */
-const HELD_LOOP_MS = 100;
-/** The look more a head deadline met by a held loop gives the connection, ms. */
-const HELD_LOOP_GRACE_MS = 50;
 
 export { type HttpLimits, HTTPS_LIMITS, UNIX_LIMITS } from "./http_limits.ts";
 
@@ -57,7 +53,8 @@ interface Connection {
   stage: "waiting" | "pending" | "known";
   /** Hands the connection on (to node:tls or node:http) once it has its turn. */
   start?: () => void;
-  headTimer?: ReturnType<typeof setTimeout>;
+  /** Its turn's deadline while it waits, then its next head's (see `late_deadline.ts`). */
+  headTimer?: Deadline;
   /** `socket.bytesRead` when the connection started waiting for a head. */
   idleAt?: number;
 }
@@ -148,7 +145,7 @@ export class ListenerGuard {
     const key = this.#key(socket);
     this.#tracked.set(key, c);
     socket.once("close", () => {
-      if (c.headTimer) clearTimeout(c.headTimer);
+      c.headTimer?.clear();
       this.#tracked.delete(key);
       this.#connections.give(c.counted, 1);
       this.#known(c);
@@ -172,7 +169,9 @@ export class ListenerGuard {
     else this.#waiting.set(peer, [c]);
     this.#waitingCount++;
     const ms = this.limits.headersTimeoutMs;
-    c.headTimer = setTimeout(() => {
+    // A turn that came while the loop was held is taken before this judges (late_deadline.ts):
+    // the connections ahead are read and answered first.
+    c.headTimer = deadlineIn(ms, () => {
       c.headTimer = undefined;
       if (c.stage !== "waiting") return;
       this.#note("waited", "Connection closed unread: no turn within the head timeout", {
@@ -181,8 +180,7 @@ export class ListenerGuard {
           `${this.limits.maxPendingPerPeer} per address, for ${ms / 1000} s`,
       });
       socket.destroy();
-    }, ms);
-    c.headTimer.unref?.();
+    });
     return true;
   }
 
@@ -265,7 +263,7 @@ export class ListenerGuard {
   /** A request head arrived on `socket`: returns why it is refused, if it is. */
   requestStarted(socket: Socket): CohortError | undefined {
     const c = this.#tracked.get(this.#key(socket));
-    if (c?.headTimer) clearTimeout(c.headTimer);
+    c?.headTimer?.clear();
     if (c) c.headTimer = undefined;
     return c?.refusal;
   }
@@ -332,7 +330,7 @@ export class ListenerGuard {
   /** Stops every head deadline and closes the connections still waiting (the listener closes). */
   close(): void {
     for (const c of this.#tracked.values()) {
-      if (c.headTimer) clearTimeout(c.headTimer);
+      c.headTimer?.clear();
       if (c.stage === "waiting") c.socket.destroy();
     }
   }
@@ -343,7 +341,7 @@ export class ListenerGuard {
     const was = c.stage;
     c.stage = "known";
     if (was === "waiting") {
-      if (c.headTimer) clearTimeout(c.headTimer);
+      c.headTimer?.clear();
       c.headTimer = undefined;
       const queue = this.#waiting.get(c.peer)!;
       queue.splice(queue.indexOf(c), 1);
@@ -378,7 +376,7 @@ export class ListenerGuard {
       this.#waiting.delete(chosen); // to the back of the line
       if (queue.length > 0) this.#waiting.set(chosen, queue);
       this.#waitingCount--;
-      if (c.headTimer) clearTimeout(c.headTimer);
+      c.headTimer?.clear();
       c.headTimer = undefined;
       c.stage = "pending";
       const start = c.start!;
@@ -390,21 +388,13 @@ export class ListenerGuard {
   #awaitHead(socket: Socket, idleAt = socket.bytesRead): void {
     const c = this.#tracked.get(this.#key(socket));
     if (!c) return;
-    if (c.headTimer) clearTimeout(c.headTimer);
+    c.headTimer?.clear();
     const ms = this.limits.headersTimeoutMs;
     c.idleAt = idleAt;
-    const armedAt = monotonicNow();
-    const timer = setTimeout(() => {
-      // A loop that was held (a stalled machine, a member stopped and continued, a long task)
-      // may run its expired timers before it reads the sockets again: a deadline met late gets
-      // a short look more, so that a request that arrived in time is read and served.
-      if (monotonicNow() - armedAt - ms < HELD_LOOP_MS) return expire();
-      const again = setTimeout(expire, HELD_LOOP_GRACE_MS);
-      again.unref?.();
-      c.headTimer = again;
-    }, ms);
-    c.headTimer = timer;
-    const expire = () => {
+    // A loop that was held (a stalled machine, a member stopped and continued, a long task)
+    // may run its expired timers before it reads the sockets again: a deadline met late gets
+    // a short look more (late_deadline.ts), so that a request that arrived in time is served.
+    c.headTimer = deadlineIn(ms, () => {
       c.headTimer = undefined;
       if (socket.destroyed) return;
       // Nothing arrived: an idle connection is closed without a word (a client may be sending
@@ -413,8 +403,7 @@ export class ListenerGuard {
       socket.end(rawErrorResponse(408, `Request headers not received within ${ms / 1000} s`));
       const kill = setTimeout(() => socket.destroy(), 1000);
       kill.unref?.();
-    };
-    timer.unref?.();
+    });
   }
 
   /** Logs an event of a kind at most once a second (an attack would flood the log). */

@@ -9,8 +9,8 @@
  */
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { monotonicNow } from "../cluster/monotonic_now.ts";
 import { InvalidInputError, RequestTimeoutError, TooLargeError } from "../errors.ts";
+import { deadlineAt } from "./late_deadline.ts";
 
 /** Where a request's body comes from, and what reading it may cost. */
 export interface BodySource {
@@ -118,13 +118,15 @@ async function readSource(source: BodySource, limit: number): Promise<Uint8Array
     const body = await new Promise<Uint8Array>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
-      const timer = setTimeout(() => {
+      // A loop held past the deadline runs it before it reads the socket again: what arrived
+      // in time is read first (late_deadline.ts).
+      const deadline = deadlineAt(source.deadline, () => {
         done();
         const seconds = source.timeoutMs / 1000;
         reject(
           new RequestTimeoutError(`Request body not received within ${seconds} s of its headers`),
         );
-      }, Math.max(0, source.deadline - monotonicNow()));
+      });
       const onData = (chunk: Buffer) => {
         size += chunk.length;
         if (size > limit) {
@@ -143,7 +145,7 @@ async function readSource(source: BodySource, limit: number): Promise<Uint8Array
         reject(new InvalidInputError("Request body incomplete: the client closed the connection"));
       };
       const done = () => {
-        clearTimeout(timer);
+        deadline.clear();
         req.off("data", onData);
         req.off("end", onEnd);
         req.off("error", onGone);
