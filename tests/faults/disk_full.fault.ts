@@ -246,7 +246,11 @@ faultTest(
         const refused = startDaemonProcess(upgraded);
         const code = await exitOf(refused, "the daemon on a full disk", 60_000);
         assert.is(code, 1, lastLines(refused));
-        assert.match(refused.logs(), /Cannot start daemon: /, "a start that stops says why");
+        assert.match(
+          refused.logs(),
+          /Cannot start daemon: /,
+          `a start that stops says why:\n${refused.logs()}`,
+        );
         refusals.push(refused.logs());
         unfill(m.dir);
         if (/for its own row/.test(refused.logs())) break;
