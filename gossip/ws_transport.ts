@@ -31,6 +31,7 @@ import WebSocket from "ws";
 import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
 import type { Transport, TransportHandlers } from "../lib/cluster/membership.ts";
 import type { Logger } from "../lib/log.ts";
+import { type Deadline, deadlineIn } from "../lib/net/late_deadline.ts";
 import { pinnedTlsOptions } from "../lib/net/pin.ts";
 import type { PinnedTlsOptions } from "../lib/net/pin.ts";
 import type { InboundRate } from "./frame_rate.ts";
@@ -260,8 +261,19 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     inbound.sweep();
   }
 
-  const timer = setInterval(sweep, sweepMs);
-  (timer as { unref?: () => void }).unref?.();
+  // A check that runs late because the loop was held would drop a connection whose pong is
+  // waiting unread in its socket: it looks once more first (late_deadline.ts).
+  let timer: Deadline;
+  const nextSweep = () => {
+    timer = deadlineIn(sweepMs, () => {
+      try {
+        sweep();
+      } finally {
+        if (!ctx.closed) nextSweep();
+      }
+    });
+  };
+  nextSweep();
   server.on("upgrade", onUpgrade);
 
   return {
@@ -287,7 +299,7 @@ export function createWsTransport(options: WsTransportOptions): WsTransport {
     async close(): Promise<void> {
       if (ctx.closed) return;
       ctx.closed = true;
-      clearInterval(timer);
+      timer.clear();
       server.off("upgrade", onUpgrade);
       for (const p of out.values()) p.dropped = true;
       const sockets = [
