@@ -10,6 +10,7 @@ import type { Agent as HttpAgent, ClientRequest, IncomingMessage, RequestOptions
 import type { Agent as HttpsAgent, request as HttpsRequestFn } from "node:https";
 import { monotonicNow } from "../cluster/monotonic_now.ts";
 import { ForbiddenError, isCohortError, UnavailableError } from "../errors.ts";
+import { deadlineIn } from "./late_deadline.ts";
 import type { PinnedTlsOptions } from "./pin.ts";
 import { checkSocketPath } from "./socket_path.ts";
 
@@ -149,7 +150,7 @@ function exchangeOnce(
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      deadline.clear();
       outgoing.destroy();
       reject(err);
     };
@@ -170,7 +171,7 @@ function exchangeOnce(
         try {
           const body = parseBody(res, Buffer.concat(chunks));
           settled = true;
-          clearTimeout(timer);
+          deadline.clear();
           resolve({ status: res.statusCode ?? 0, body });
         } catch (err) {
           fail(new UnavailableError(`Read answer from ${target}: malformed JSON`, { cause: err }));
@@ -200,9 +201,11 @@ function exchangeOnce(
       const agent = req.agent ?? (req.tls.createConnection ? undefined : false);
       outgoing = httpsRequest!(url, { ...req.tls, method: req.method, headers, agent }, onResponse);
     }
-    const timer = setTimeout(() => {
+    // A loop held past the deadline (a CLI or member stopped and continued, a VM paused) runs
+    // it before it reads the socket again: an answer that arrived in time is read first.
+    const deadline = deadlineIn(timeoutMs, () => {
       fail(new UnavailableError(`Request ${target}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+    }, { ref: true }); // as before: a request awaited keeps the process alive until it ends
     outgoing.once("error", (err) => {
       const code = (err as { code?: string }).code;
       if (

@@ -28,13 +28,18 @@ export interface Deadline {
  * Calls `expire` once the monotonic clock (`monotonicNow()`, ms) reaches `due`, or
  * {@link HELD_LOOP_GRACE_MS} after the timer ran when it ran more than {@link HELD_LOOP_MS}
  * past `due` (the loop was held, or `due` had passed already when armed: what arrived meanwhile
- * is read first). The timer does not keep the process alive (`unref`).
+ * is read first). The timer does not keep the process alive unless `options.ref` is true (a
+ * caller awaiting it may hold nothing else open).
  */
-export function deadlineAt(due: number, expire: () => void): Deadline {
+export function deadlineAt(
+  due: number,
+  expire: () => void,
+  options: { ref?: boolean } = {},
+): Deadline {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = (ms: number, then: () => void) => {
     timer = setTimeout(then, Math.max(0, ms));
-    (timer as { unref?: () => void }).unref?.();
+    if (!options.ref) (timer as { unref?: () => void }).unref?.();
   };
   const fire = () => {
     timer = undefined;
@@ -53,6 +58,10 @@ export function deadlineAt(due: number, expire: () => void): Deadline {
 }
 
 /** {@link deadlineAt} `ms` from now. */
-export function deadlineIn(ms: number, expire: () => void): Deadline {
-  return deadlineAt(monotonicNow() + ms, expire);
+export function deadlineIn(
+  ms: number,
+  expire: () => void,
+  options: { ref?: boolean } = {},
+): Deadline {
+  return deadlineAt(monotonicNow() + ms, expire, options);
 }
