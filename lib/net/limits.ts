@@ -152,7 +152,7 @@ export class ListenerGuard {
     });
     if (!this.#waiting.has(peer) && this.#pending.take(peer, 1) === "ok") {
       c.stage = "pending";
-      start();
+      this.#begin(c, start);
       return true;
     }
     if (this.#waitingCount >= this.limits.maxWaiting && !this.#makeRoom(peer)) {
@@ -381,8 +381,22 @@ export class ListenerGuard {
       c.stage = "pending";
       const start = c.start!;
       c.start = undefined;
-      start();
+      this.#begin(c, start);
     }
+  }
+
+  /**
+   * Hands `c` on: its TLS handshake (none on a unix socket) must be done within the head
+   * timeout, then `ready` gives its head the same time. Timed here rather than by node:tls's
+   * `handshakeTimeout`, whose timer a held loop ran before it read a ClientHello that had
+   * arrived in time (late_deadline.ts).
+   */
+  #begin(c: Connection, start: () => void): void {
+    c.headTimer = deadlineIn(this.limits.headersTimeoutMs, () => {
+      c.headTimer = undefined;
+      c.socket.destroy();
+    });
+    start();
   }
 
   #awaitHead(socket: Socket, idleAt = socket.bytesRead): void {

@@ -110,7 +110,10 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<Listener> 
     key: options.key,
     requestCert: true,
     rejectUnauthorized: false,
-    handshakeTimeout: limits.headersTimeoutMs,
+    // The guard times the handshake (HttpLimits.headersTimeoutMs, see `ListenerGuard.ready`):
+    // node's own timer would reset a connection whose ClientHello came in time but was read
+    // after a held loop ran its timers.
+    handshakeTimeout: 2 ** 31 - 1,
   });
   server.on("tlsClientError", (err) => logger.debug("TLS handshake failed", { err }));
   noIdleTimeoutOfNode(server);

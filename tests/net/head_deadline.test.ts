@@ -2,7 +2,7 @@
  * The head deadline of a new connection, driven through `ListenerGuard` with a socket stand-in:
  * a head begun before the connection was ready (bytes read with the TLS handshake, which Deno's
  * listener reports after reading them) is a head begun, answered 408 at the deadline; a
- * connection that sent nothing is closed without a word.
+ * connection that sent nothing is closed without a word, as is one whose handshake never ends.
  */
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
@@ -61,6 +61,20 @@ test("a connection that sent nothing is closed without a word", async () => {
   const socket = await afterDeadline(0);
   assert.not.ok(socket.ended);
   assert.is(socket.written, "");
+});
+
+test("a connection whose handshake never ends is closed at the deadline", async () => {
+  // The guard times the TLS handshake too (node:tls's own timer ran before a ClientHello that
+  // arrived in time was read when the loop had been held: see held_loop.test.ts).
+  const guard = new ListenerGuard(limits, silentLogger);
+  const socket = new FakeSocket(0);
+  assert.ok(guard.admit(socket as unknown as Socket, () => {}), "admitted");
+  const until = performance.now() + 10_000;
+  while (!socket.destroyed && performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(socket.destroyed, "still open 10 s after a 50 ms deadline");
+  assert.not.ok(socket.ended, "closed without a word: no HTTP was spoken");
 });
 
 test.run();

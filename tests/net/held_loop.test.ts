@@ -12,12 +12,13 @@
  */
 import { stat } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { readRequestText } from "../../lib/net/node_request.ts";
-import { type HttpLimits, type Listener, serveUnix } from "../../lib/net/serve.ts";
-import { tempDir } from "./_helpers.ts";
+import { type HttpLimits, type Listener, serveHttps, serveUnix } from "../../lib/net/serve.ts";
+import { keyPair, tempDir } from "./_helpers.ts";
 
 const test = suite("what arrived while the loop was held");
 
@@ -81,6 +82,41 @@ test("a request on a new connection is answered (head deadline)", async () => {
     const how = await client.ended;
     assert.match(client.answer(), /^HTTP\/1\.1 200 /, `no answer (${how})`);
   });
+});
+
+test("a request on a new TLS connection is answered (handshake deadline)", async () => {
+  const pair = await keyPair("cluster");
+  const { dir, cleanup } = await tempDir();
+  const listener = await serveHttps({
+    host: "127.0.0.1",
+    port: 0,
+    cert: pair.cert,
+    key: pair.key,
+    handler: () => Promise.resolve(new Response("ok")),
+    limits: { headersTimeoutMs: DEADLINE_MS },
+  });
+  try {
+    const raw = connect(listener.port!, "127.0.0.1");
+    await new Promise((r) => raw.once("connect", r));
+    // The listener accepts the connection (and starts its handshake deadline) in the next turns.
+    await new Promise((r) => setTimeout(r, 50));
+    let answer = "";
+    let ended!: Promise<string>;
+    await holdAfter(dir, () => {
+      const tls = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: "cluster" });
+      tls.on("secureConnect", () => tls.write(GET));
+      tls.on("data", (d) => (answer += d));
+      ended = new Promise<string>((done) => {
+        tls.on("error", (err) => done(`error: ${err.message}`));
+        tls.on("close", () => done("closed"));
+      });
+    });
+    const how = await ended;
+    assert.match(answer, /^HTTP\/1\.1 200 /, `no answer (${how})`);
+  } finally {
+    await listener.close();
+    await cleanup();
+  }
 });
 
 test("a request on a connection waiting for its turn is answered (turn deadline)", async () => {
