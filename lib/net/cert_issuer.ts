@@ -22,6 +22,7 @@ import { moduleCommand } from "../runtime.ts";
 import type { CertAnswer } from "./cert_process.ts";
 import { generateCertificate } from "./certificates.ts";
 import type { CertificateSpec, KeyPair } from "./certificates.ts";
+import { deadlineIn } from "./late_deadline.ts";
 
 /** Makes key pairs (the contract of {@link generateCertificate}). */
 export interface CertificateIssuer {
@@ -211,13 +212,14 @@ export function startCertificateProcess(
         if (failed || !child) return generateCertificate(spec);
         return new Promise<KeyPair>((resolve, reject) => {
           const id = nextId++;
-          const timer = setTimeout(() => retire("no answer in time"), timeoutMs);
-          timer.unref?.();
+          // A loop held past the deadline runs it before it reads the child's answer: what
+          // arrived in time is taken first (late_deadline.ts).
+          const deadline = deadlineIn(timeoutMs, () => retire("no answer in time"));
           if (pending.size === 0) hold(true);
           pending.set(id, {
             spec,
-            resolve: (pair) => (clearTimeout(timer), resolve(pair)),
-            reject: (err) => (clearTimeout(timer), reject(err)),
+            resolve: (pair) => (deadline.clear(), resolve(pair)),
+            reject: (err) => (deadline.clear(), reject(err)),
           });
           child!.stdin!.write(JSON.stringify({ id, spec }) + "\n");
         });
