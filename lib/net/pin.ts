@@ -18,6 +18,7 @@ import { connect, createSecureContext } from "node:tls";
 import type { ConnectionOptions, PeerCertificate, SecureContext, TLSSocket } from "node:tls";
 import { ForbiddenError, InvalidInputError, UnavailableError } from "../errors.ts";
 import { fingerprint as certFingerprint } from "./certificates.ts";
+import { deadlineIn } from "./late_deadline.ts";
 
 /** What to pin and what to present. */
 export interface PinOptions {
@@ -161,18 +162,21 @@ export function pinnedTlsOptions(options: PinOptions): PinnedTlsOptions {
     const socket = connect({ ...opts, rejectUnauthorized: false, checkServerIdentity: noCheck });
     const host = String(opts.servername ?? opts.host ?? "peer");
     const fail = (err: Error) => {
-      clearTimeout(timer);
+      deadline.clear();
       socket.destroy();
       done(err);
     };
-    const timer = setTimeout(() => {
+    // A loop held past the deadline runs it before it reads the server's answer: what arrived
+    // in time is read first (late_deadline.ts). Referenced, as before: a dial awaited keeps the
+    // process alive.
+    const deadline = deadlineIn(timeoutMs, () => {
       fail(new UnavailableError(`Connect to "${host}": TLS handshake timed out`));
-    }, timeoutMs);
+    }, { ref: true });
     socket.once("error", fail);
     socket.once("secureConnect", () => {
       const got = derFingerprint(socket.getPeerCertificate()?.raw);
       if (got !== want) return fail(mismatch(host, got, want));
-      clearTimeout(timer);
+      deadline.clear();
       socket.off("error", fail);
       done(null, socket);
     });
