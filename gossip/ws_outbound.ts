@@ -11,6 +11,7 @@ import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
 import type { Frame, SendOptions } from "../lib/cluster/membership.ts";
+import { deadlineIn } from "../lib/net/late_deadline.ts";
 import type { PinnedTlsOptions } from "../lib/net/pin.ts";
 import { SHARE_CONFIRM, SHARE_HEADER, shareNonce } from "./link_proof.ts";
 import {
@@ -90,7 +91,7 @@ export function createWsOutbound(
   const dialOptions = {
     ...options.tls,
     perMessageDeflate: false, // the ws client default is true
-    handshakeTimeout: options.connectMs,
+    // No `handshakeTimeout`: each dial times itself (see `dial`).
     maxPayload: maxFrame,
     headers: { [ADDRESS_HEADER]: ctx.address },
   };
@@ -124,10 +125,20 @@ export function createWsOutbound(
     };
     out.set(to, peer);
     s.dialled++;
+    // The whole dial (TCP, TLS, upgrade) gets `connectMs`. Not ws's `handshakeTimeout`: that is
+    // the socket's silence (a listener answering a byte at a time is never cut), and a loop held
+    // past it runs it before it reads an answer that arrived in time (late_deadline.ts).
+    let timedOut = false;
+    const deadline = deadlineIn(options.connectMs, () => {
+      if (ws.readyState !== WebSocket.CONNECTING) return;
+      timedOut = true;
+      ws.terminate(); // emits "error", then "close"
+    });
     if (nonce) {
       ws.on("upgrade", (res: IncomingMessage) => sharing.checkProof(peer, to, nonce, res));
     }
     ws.on("open", () => {
+      deadline.clear();
       peer.opened = true;
       if (peer.reader) {
         // Before our first frame: the listener may answer it on this connection.
@@ -149,7 +160,9 @@ export function createWsOutbound(
     ws.on("error", (err: Error & { code?: string }) => {
       if (peer.queue) s.dropped += peer.queue.length;
       peer.queue = undefined;
-      if (err.code === "ECONNREFUSED") {
+      if (timedOut) {
+        log.debug("Gossip dial timed out", { to, connectMs: options.connectMs });
+      } else if (err.code === "ECONNREFUSED") {
         s.refused++;
         log.debug("Gossip peer refused the connection", { to });
         if (!ctx.closed) callRefused(to);
@@ -163,6 +176,7 @@ export function createWsOutbound(
       }
     });
     ws.on("close", (code: number) => {
+      deadline.clear();
       if (out.get(to) === peer) out.delete(to);
       if (peer.reader) readers.delete(peer.reader);
       // An open connection lost without a close frame (1006): the peer's process may have
@@ -270,7 +284,7 @@ export function createWsOutbound(
       keptSince = maxKept > 0 ? used[maxKept - 1] : Infinity;
     }
     for (const [to, peer] of out) {
-      if (peer.queue) continue; // still connecting: handshakeTimeout applies
+      if (peer.queue) continue; // still connecting: the dial's own deadline applies
       const busy = peer.busy;
       peer.busy = false;
       const closeMs = peer.usedAt >= keptSince ? keepMs : idleMs;
