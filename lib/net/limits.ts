@@ -3,8 +3,9 @@
  * read, and time. A client that exceeds its share gets a 429, all clients together a 503, a slow
  * one a 408, each with cohort's error envelope; far beyond a cap, connections are closed at once,
  * before any TLS handshake. Connections nobody has answered yet take turns: a few at a time are
- * read, the others wait unread. Nothing here knows endpoints: each endpoint says how large a body it
- * reads (`readRequestBody` in `node_request.ts`) and reads it only once it trusts the caller.
+ * read, the others wait unread (`waiting_room.ts`). Nothing here knows endpoints: each endpoint
+ * says how large a body it reads (`readRequestBody` in `node_request.ts`) and reads it only once
+ * it trusts the caller.
  *
  * Connections are counted per remote address until a TLS client certificate proves one a
  * cluster member's (the listener is told who is one, `isMember`): from then on it counts under
@@ -25,6 +26,7 @@ import type { HttpLimits } from "./http_limits.ts";
 import { rawErrorResponse } from "./json_response.ts";
 import { type Deadline, deadlineIn } from "./late_deadline.ts";
 import { peerFingerprint } from "./pin.ts";
+import { type Turn, WaitingRoom } from "./waiting_room.ts";
 
 export { type HttpLimits, HTTPS_LIMITS, UNIX_LIMITS } from "./http_limits.ts";
 
@@ -36,24 +38,15 @@ export type MemberCheck = (fingerprint: string) => boolean;
  */
 const MEMBER = "member ";
 
-/** One connection as the guard tracks it. */
-interface Connection {
-  readonly socket: Socket;
-  readonly peer: string;
+/** One connection as the guard tracks it (its turns: see `waiting_room.ts`). */
+interface Connection extends Turn {
   /** What it counts under: `peer`, or its member's key once its certificate proved it one's. */
   counted: string;
   /** Why its requests are refused (it was admitted beyond a soft cap), if they are. */
   refusal?: CohortError;
   /** The cap `refusal` stems from. */
   refusedBy?: "address" | "listener" | "member";
-  /**
-   * `waiting` for a turn (not read), `pending` (its turn: handshake, first request), `known`
-   * (answered once, upgraded, or closed).
-   */
-  stage: "waiting" | "pending" | "known";
-  /** Hands the connection on (to node:tls or node:http) once it has its turn. */
-  start?: () => void;
-  /** Its turn's deadline while it waits, then its next head's (see `late_deadline.ts`). */
+  /** Its handshake's deadline once it has its turn, then its next head's (`late_deadline.ts`). */
   headTimer?: Deadline;
   /** `socket.bytesRead` when the connection started waiting for a head. */
   idleAt?: number;
@@ -66,9 +59,6 @@ export function peerOf(socket: Socket): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
-/** A socket's libuv handle, to stop reading a connection that waits for its turn. */
-type Handle = { readStop?(): unknown; reading?: boolean };
-
 /**
  * Enforces {@link HttpLimits} for one listener. `serve.ts` reports each connection's events;
  * the adapter asks whether a connection's requests are refused and reserves body bytes.
@@ -79,13 +69,10 @@ export class ListenerGuard {
   readonly #isMember?: MemberCheck;
   /** Open connections by what they count under: an address, or {@link MEMBER} + fingerprint. */
   readonly #connections = new Budget(Infinity, Infinity);
-  readonly #pending: Budget;
+  readonly #room: WaitingRoom;
   readonly #bytes: Budget;
   /** Tracked connections by key: the socket itself, or `address|port` for TLS (see {@link key}). */
   readonly #tracked = new Map<unknown, Connection>();
-  /** Connections waiting for a turn, per peer, oldest first; peers in turn order. */
-  readonly #waiting = new Map<string, Connection[]>();
-  #waitingCount = 0;
   readonly #lastLogged = { refused: 0, waited: 0, crowded: 0 };
 
   /**
@@ -96,7 +83,9 @@ export class ListenerGuard {
     this.limits = limits;
     this.#logger = logger;
     this.#isMember = isMember;
-    this.#pending = new Budget(limits.maxPending, limits.maxPendingPerPeer);
+    this.#room = new WaitingRoom(limits, (kind, message, fields) => {
+      this.#note(kind, message, fields);
+    });
     this.#bytes = new Budget(limits.maxBufferedBytes, limits.maxBufferedBytesPerPeer);
   }
 
@@ -148,65 +137,9 @@ export class ListenerGuard {
       c.headTimer?.clear();
       this.#tracked.delete(key);
       this.#connections.give(c.counted, 1);
-      this.#known(c);
+      this.#room.leave(c);
     });
-    if (!this.#waiting.has(peer) && this.#pending.take(peer, 1) === "ok") {
-      c.stage = "pending";
-      this.#begin(c, start);
-      return true;
-    }
-    if (this.#waitingCount >= this.limits.maxWaiting && !this.#makeRoom(peer)) {
-      c.stage = "known";
-      return false;
-    }
-    // Not read while it waits: node:tls starts reading it when it takes it up.
-    const handle = (socket as Socket & { _handle?: Handle | null })._handle;
-    handle?.readStop?.();
-    if (handle) handle.reading = false;
-    c.start = start;
-    const queue = this.#waiting.get(peer);
-    if (queue) queue.push(c);
-    else this.#waiting.set(peer, [c]);
-    this.#waitingCount++;
-    const ms = this.limits.headersTimeoutMs;
-    // A turn that came while the loop was held is taken before this judges (late_deadline.ts):
-    // the connections ahead are read and answered first.
-    c.headTimer = deadlineIn(ms, () => {
-      c.headTimer = undefined;
-      if (c.stage !== "waiting") return;
-      this.#note("waited", "Connection closed unread: no turn within the head timeout", {
-        peer,
-        limit: `${this.limits.maxPending} unanswered connections at once, ` +
-          `${this.limits.maxPendingPerPeer} per address, for ${ms / 1000} s`,
-      });
-      socket.destroy();
-    });
-    return true;
-  }
-
-  /**
-   * The waiting room is full and `peer` wants in: closes the newest waiting connection of the
-   * address with the most waiting, if that is another address with more than `peer` has.
-   */
-  #makeRoom(peer: string): boolean {
-    let longest: Connection[] | undefined;
-    for (const queue of this.#waiting.values()) {
-      if (!longest || queue.length > longest.length) longest = queue;
-    }
-    const mine = this.#waiting.get(peer)?.length ?? 0;
-    const limit = `${this.limits.maxWaiting} connections waiting for a turn at once`;
-    if (!longest || longest.length <= mine + 1) {
-      this.#note("crowded", "Connection refused: too many waiting for a turn", { peer, limit });
-      return false;
-    }
-    const victim = longest.at(-1)!;
-    this.#note("crowded", "Connection closed unread: too many waiting for a turn", {
-      peer: victim.peer,
-      limit,
-    });
-    this.#known(victim);
-    victim.socket.destroy();
-    return true;
+    return this.#room.enter(c, () => this.#begin(c, start));
   }
 
   /**
@@ -274,7 +207,7 @@ export class ListenerGuard {
    */
   answering(socket: Socket): void {
     const c = this.#tracked.get(this.#key(socket));
-    if (c) this.#known(c);
+    if (c) this.#room.leave(c);
   }
 
   /** The connection left HTTP (a WebSocket upgrade): no more head deadlines, its turn passes. */
@@ -324,65 +257,13 @@ export class ListenerGuard {
 
   /** Connections not answered yet, and connections waiting for their turn (tests, metrics). */
   get unanswered(): { pending: number; waiting: number } {
-    return { pending: this.#pending.total, waiting: this.#waitingCount };
+    return { pending: this.#room.pending, waiting: this.#room.waiting };
   }
 
   /** Stops every head deadline and closes the connections still waiting (the listener closes). */
   close(): void {
-    for (const c of this.#tracked.values()) {
-      c.headTimer?.clear();
-      if (c.stage === "waiting") c.socket.destroy();
-    }
-  }
-
-  /** `c` is no longer unknown (answered, upgraded or closed): it leaves its turn or the queue. */
-  #known(c: Connection): void {
-    if (c.stage === "known") return;
-    const was = c.stage;
-    c.stage = "known";
-    if (was === "waiting") {
-      c.headTimer?.clear();
-      c.headTimer = undefined;
-      const queue = this.#waiting.get(c.peer)!;
-      queue.splice(queue.indexOf(c), 1);
-      if (queue.length === 0) this.#waiting.delete(c.peer);
-      this.#waitingCount--;
-      return;
-    }
-    this.#pending.give(c.peer, 1);
-    this.#next();
-  }
-
-  /**
-   * Gives free turns to waiting connections: each to the address with the fewest connections in
-   * their turn (the first in line among equals), its oldest connection, and the address goes to
-   * the back of the line. An address that opens one connection now and then (a client, a member)
-   * takes the next turn however many connections others keep waiting.
-   */
-  #next(): void {
-    const { maxPending, maxPendingPerPeer } = this.limits;
-    while (this.#waitingCount > 0 && this.#pending.total < maxPending) {
-      let chosen: string | undefined;
-      let fewest = maxPendingPerPeer;
-      for (const peer of this.#waiting.keys()) {
-        const n = this.#pending.count(peer);
-        if (n < fewest) [chosen, fewest] = [peer, n];
-        if (n === 0) break;
-      }
-      if (chosen === undefined) return;
-      this.#pending.take(chosen, 1);
-      const queue = this.#waiting.get(chosen)!;
-      const c = queue.shift()!;
-      this.#waiting.delete(chosen); // to the back of the line
-      if (queue.length > 0) this.#waiting.set(chosen, queue);
-      this.#waitingCount--;
-      c.headTimer?.clear();
-      c.headTimer = undefined;
-      c.stage = "pending";
-      const start = c.start!;
-      c.start = undefined;
-      this.#begin(c, start);
-    }
+    for (const c of this.#tracked.values()) c.headTimer?.clear();
+    this.#room.close();
   }
 
   /**
