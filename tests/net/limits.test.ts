@@ -2,85 +2,30 @@
 /**
  * The listener's limits (lib/net/limits.ts) from outside: raw connections that hold bodies back,
  * trickle heads, or crowd a listener, against serveHttps and serveUnix with small limits. Every
- * assertion is about answers and closes, never about how long they took.
+ * assertion is about answers and closes, never about how long they took. The turns of
+ * unanswered connections: `waiting_room.test.ts`.
  */
 import { Buffer } from "node:buffer";
 import { type AddressInfo, connect as netConnect, createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { jsonResponse } from "../../lib/net/json_response.ts";
-import { readRequestBody } from "../../lib/net/node_request.ts";
-import { type HttpLimits, type Listener, serveHttps, serveUnix } from "../../lib/net/serve.ts";
-import type { FetchHandler } from "../../lib/net/serve.ts";
+import { serveUnix } from "../../lib/net/serve.ts";
+import { head, tlsConnection, unixConnection, within } from "../helpers/raw_http.ts";
+import { memoryLogger, tempDir } from "./_helpers.ts";
 import {
-  head,
-  type RawConnection,
-  tlsConnection,
-  unixConnection,
-  within,
-} from "../helpers/raw_http.ts";
-import { keyPair, memoryLogger, tempDir } from "./_helpers.ts";
-
-/** `/held` waits for it before reading its body (see the handler). */
-let held = Promise.resolve();
-
-/**
- * `/refuse` answers 403 unread; `/read?max=N` reads up to N bytes and echoes their count;
- * `/held?max=N` does the same once {@link held} resolves.
- */
-const handler: FetchHandler = async (request) => {
-  const url = new URL(request.url);
-  if (url.pathname === "/refuse") return jsonResponse('{"refused":true}', 403);
-  if (url.pathname === "/held") await held;
-  const max = Number(url.searchParams.get("max") ?? 1_000_000);
-  const body = await readRequestBody(request, max);
-  return jsonResponse(JSON.stringify({ bytes: body.length }), 200);
-};
-
-const SMALL: Partial<HttpLimits> = {
-  maxConnections: 6,
-  maxConnectionsPerPeer: 3,
-  maxBodyBytes: 10_000,
-  maxBufferedBytes: 5000,
-  maxBufferedBytesPerPeer: 3000,
-  headersTimeoutMs: 400,
-  bodyTimeoutMs: 400,
-  discardBytes: 1000,
-};
-
-async function withHttps(
-  limits: Partial<HttpLimits>,
-  fn: (port: number, listener: Listener) => Promise<void>,
-  logger = memoryLogger().logger,
-): Promise<void> {
-  const pair = await keyPair("limits");
-  const listener = await serveHttps({
-    host: "127.0.0.1",
-    port: 0,
-    ...pair,
-    handler,
-    limits,
-    logger,
-  });
-  try {
-    await fn(listener.port!, listener);
-  } finally {
-    await listener.close();
-  }
-}
-
-const opened: RawConnection[] = [];
-function open(port: number, from?: string): RawConnection {
-  const c = tlsConnection(port, from);
-  opened.push(c);
-  return c;
-}
+  closeOpened,
+  handler,
+  holdBodies,
+  open,
+  opened,
+  SMALL,
+  waitFor,
+  withHttps,
+} from "./limits_fixture.ts";
 
 const test = suite("listener limits");
-test.after.each(() => {
-  for (const c of opened.splice(0)) c.socket.destroy();
-});
+test.after.each(closeOpened);
 
 test("a request refused before its body is read is answered while the body is held back", async () => {
   await withHttps(SMALL, async (port, listener) => {
@@ -104,8 +49,7 @@ test("a body its handler has not asked for yet is not read from the network; the
     bodyTimeoutMs: 20_000,
   };
   await withHttps(limits, async (port, listener) => {
-    let release = () => {};
-    held = new Promise((resolve) => (release = resolve));
+    const release = holdBodies();
     const accepted: { bytesRead: number }[] = [];
     listener.server.on("secureConnection", (socket) => accepted.push(socket));
     const c = open(port);
@@ -296,118 +240,6 @@ test("connections beyond the listener's cap get 503", async () => {
   });
 });
 
-test("beyond the unanswered cap, connections wait unread; a turn goes to the least served address", async () => {
-  const limits = {
-    ...SMALL,
-    maxConnectionsPerPeer: 10,
-    maxPending: 2,
-    maxPendingPerPeer: 2,
-    headersTimeoutMs: 10_000,
-  };
-  await withHttps(limits, async (port, listener) => {
-    let tlsErrors = 0;
-    listener.server.on("tlsClientError", () => tlsErrors++);
-    let release = () => {};
-    held = new Promise((resolve) => (release = resolve));
-    // Two connections of one address hold both turns; a2's handler waits.
-    const [a1, a2] = [open(port, "127.0.0.5"), open(port, "127.0.0.5")];
-    for (const c of [a1, a2]) await within(c.ready, 5000, "handshake");
-    a2.socket.write(head("GET", "/held"));
-    const ready: string[] = [];
-    const wait = (name: string, from: string) => {
-      const c = open(port, from);
-      c.ready.then(() => ready.push(name), () => {});
-      return c;
-    };
-    const [a3, a4] = [wait("a3", "127.0.0.5"), wait("a4", "127.0.0.5")];
-    await within(waitFor(() => listener.guard.unanswered.waiting === 2), 5000, "two waiting");
-    const b1 = wait("b1", "127.0.0.6");
-    await within(waitFor(() => listener.guard.unanswered.waiting === 3), 5000, "three waiting");
-    assert.equal(listener.guard.unanswered, { pending: 2, waiting: 3 });
-    assert.equal(ready, [], "no handshake without a turn");
-    // a1 is answered: its turn goes to the address with none in its turn, though a3 came first.
-    a1.socket.write(head("GET", "/refuse"));
-    assert.is((await within(a1.answer, 5000, "answer")).status, 403);
-    await within(b1.ready, 5000, "handshake of b1");
-    assert.equal(ready, ["b1"]);
-    assert.equal(listener.guard.unanswered, { pending: 2, waiting: 2 });
-    release(); // a2 is answered: its address now has the fewest in their turn
-    assert.is((await within(a2.answer, 5000, "answer")).status, 200);
-    await within(a3.ready, 5000, "handshake of a3");
-    assert.equal(ready, ["b1", "a3"], "a4 waits: a3 came before it");
-    b1.socket.write(head("GET", "/refuse"));
-    assert.is((await within(b1.answer, 5000, "answer")).status, 403);
-    await within(a4.ready, 5000, "handshake of a4 once b1 was answered");
-    for (const c of [a3, a4]) c.socket.write(head("GET", "/refuse"));
-    for (const c of [a3, a4]) assert.is((await within(c.answer, 5000, "answer")).status, 403);
-    assert.is(tlsErrors, 0);
-  });
-});
-
-test("a full waiting room closes new connections unread, except from a less crowded address", async () => {
-  const { logger, lines } = memoryLogger();
-  const limits = {
-    ...SMALL,
-    maxConnectionsPerPeer: 10,
-    maxPending: 1,
-    maxPendingPerPeer: 1,
-    maxWaiting: 2,
-    headersTimeoutMs: 10_000,
-  };
-  await withHttps(limits, async (port, listener) => {
-    let tlsErrors = 0;
-    listener.server.on("tlsClientError", () => tlsErrors++);
-    let release = () => {};
-    held = new Promise((resolve) => (release = resolve));
-    const first = open(port, "127.0.0.5");
-    await within(first.ready, 5000, "handshake");
-    first.socket.write(head("GET", "/held"));
-    const [a2, a3] = [open(port, "127.0.0.5"), open(port, "127.0.0.5")];
-    await within(waitFor(() => listener.guard.unanswered.waiting === 2), 5000, "two waiting");
-    const a4 = open(port, "127.0.0.5");
-    assert.equal(await within(a4.answer, 5000, "close"), { status: 0, body: "", closed: true });
-    const b1 = open(port, "127.0.0.6"); // its address has none waiting: the newest of .5 leaves
-    assert.equal(await within(a3.answer, 5000, "close"), { status: 0, body: "", closed: true });
-    assert.equal(listener.guard.unanswered, { pending: 1, waiting: 2 });
-    release();
-    assert.is((await within(first.answer, 5000, "answer")).status, 200);
-    for (const c of [a2, b1]) {
-      await within(c.ready, 5000, "handshake");
-      c.socket.write(head("GET", "/refuse"));
-      assert.is((await within(c.answer, 5000, "answer")).status, 403);
-    }
-    assert.is(tlsErrors, 0, "the connections closed never reached node:tls");
-  }, logger);
-  const line = lines.find((l) => String(l.msg).startsWith("Connection refused: too many waiting"));
-  assert.ok(line, "logged");
-  assert.is(line!.limit, "2 connections waiting for a turn at once");
-});
-
-test("a connection that finds no turn within the head timeout is closed unread, and logged", async () => {
-  const { logger, lines } = memoryLogger();
-  const limits = { ...SMALL, maxPending: 1, maxPendingPerPeer: 1 };
-  await withHttps(limits, async (port, listener) => {
-    let tlsErrors = 0;
-    listener.server.on("tlsClientError", () => tlsErrors++);
-    let release = () => {};
-    held = new Promise((resolve) => (release = resolve));
-    const first = open(port, "127.0.0.5");
-    await within(first.ready, 5000, "handshake");
-    first.socket.write(head("GET", "/held"));
-    const late = open(port, "127.0.0.6");
-    const outcome = await within(late.answer, 5000, "close");
-    assert.equal(outcome, { status: 0, body: "", closed: true });
-    assert.is(await late.ready.then(() => "ready", () => "never"), "never");
-    assert.is(tlsErrors, 0, "closed before node:tls took it up");
-    release();
-    assert.is((await within(first.answer, 5000, "answer")).status, 200);
-    assert.equal(listener.guard.unanswered, { pending: 0, waiting: 0 });
-  }, logger);
-  const line = lines.find((l) => String(l.msg).startsWith("Connection closed unread"));
-  assert.ok(line, "logged");
-  assert.is(line!.limit, "1 unanswered connections at once, 1 per address, for 0.4 s");
-});
-
 test("TRACE is a 405 that reaches no handler and logs no error; garbage a 400 envelope", async () => {
   const { logger, lines } = memoryLogger();
   await withHttps(SMALL, async (port) => {
@@ -478,12 +310,5 @@ test("the control socket applies the same rules", async () => {
     await cleanup();
   }
 });
-
-function waitFor(check: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const tick = () => (check() ? resolve() : setTimeout(tick, 10));
-    tick();
-  });
-}
 
 test.run();
