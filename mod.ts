@@ -38,7 +38,7 @@ export * from "./lib/cluster/extensions.ts";
 export * from "./lib/cluster/address.ts";
 export type * from "./lib/daemon/service.ts";
 export type { DaemonHooks, HookContext } from "./lib/daemon/hooks.ts";
-export type { Daemon, DaemonEvents, DaemonOptions } from "./lib/daemon/daemon.ts";
+export type { Daemon, DaemonEvents, DaemonOptions, StopOutcome } from "./lib/daemon/daemon.ts";
 export type { CertificateIssuer } from "./lib/net/cert_issuer.ts";
 export { inProcessIssuer, startCertificateProcess } from "./lib/net/cert_issuer.ts";
 export { createRouter } from "./routes/router.ts";

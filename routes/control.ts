@@ -9,7 +9,7 @@ import { advertisedAddressProblem } from "../lib/cluster/address.ts";
 import { ConflictError, InvalidInputError } from "../lib/errors.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
 import { requireLocal } from "./access.ts";
-import { BODY_LIMITS, param, readBody } from "./body.ts";
+import { BODY_LIMITS, flag, param, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
 import { AppVersionBody, ControlBody, TokenBody } from "./structs.ts";
 
@@ -81,9 +81,12 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
     return sync(service.info());
   });
 
-  router.post("/core/control/shutdown", (_request: Request, caller: Caller) => {
+  router.post("/core/control/shutdown", async (request: Request, caller: Caller) => {
     requireLocal(caller, "Shutdown");
-    service.requestShutdown();
-    return sync(null);
+    const written = service.requestShutdown();
+    // `?wait=1` (cohort's CLI): answer once the stop has written what it had to, saying how it
+    // went; a stop on a read-only disk was reported as clean. Without it, at once, as before.
+    if (!flag(request, "wait")) return sync(null);
+    return sync(await written);
   });
 }

@@ -4,13 +4,18 @@
  * @module
  */
 import type { Writable } from "node:stream";
+import type { StopOutcome } from "../daemon/stop_outcome.ts";
 
-/** A running daemon as the `daemon` command sees it. */
+/** A running daemon as the `daemon` command sees it (a `Daemon` is one). */
 export interface RunningDaemon {
-  /** Resolves once the daemon has stopped (shutdown request, signal or fatal fault). */
-  closed: Promise<void>;
+  /**
+   * Resolves once the daemon has stopped (shutdown request, signal or fatal fault). To a
+   * {@link StopOutcome} not `stored`, the command exits 1; `void` (a daemon of the app's own
+   * making that does not tell) counts as stored.
+   */
+  closed: Promise<StopOutcome | void>;
   /** Stops the daemon gracefully. */
-  stop(): Promise<void>;
+  stop(): Promise<unknown>;
 }
 
 /** Options of `cohort daemon`, as parsed from flags (or given by an embedding app in code). */

@@ -20,6 +20,7 @@ import type { DaemonOptions, Handler } from "./options.ts";
 import type { PhaseMachine } from "./phase.ts";
 import type { MemberService } from "./service.ts";
 import type { DaemonConfig, StatePaths } from "./state_dir.ts";
+import type { StopOutcome } from "./stop_outcome.ts";
 import type { ViewChange } from "./view.ts";
 
 /** One member, as the flows see it; see the module docs. */
@@ -63,8 +64,8 @@ export interface MemberContext extends NetworkHost {
   setConfig(config: DaemonConfig | undefined): void;
   /** Replaces the store (a reset recreated it). */
   replaceStore(store: Store): void;
-  /** Stops the member (as `Daemon.stop`). */
-  stop(): Promise<void>;
+  /** Stops the member (as `Daemon.stop`), resolving to how it went. */
+  stop(): Promise<StopOutcome>;
   /** The member's own reactions to a view change (the last consumer, see `network.ts`). */
   onViewChange(change: ViewChange): void;
   /**

@@ -49,6 +49,7 @@ import { Member } from "./member.ts";
 import type { ReplicatedRecords } from "../records/records.ts";
 import type { DaemonOptions } from "./options.ts";
 import { statusOf } from "./phase.ts";
+import type { StopOutcome } from "./stop_outcome.ts";
 import type {
   ClusterMemberEntry,
   ControlRequest,
@@ -72,20 +73,31 @@ import { extensionsReport, UpgradeTracker } from "./upgrade.ts";
 export type { DaemonEvents } from "./events.ts";
 export type { DaemonOptions, Handler } from "./options.ts";
 export type { DaemonEnvironment } from "./environment.ts";
+export type { StopOutcome } from "./stop_outcome.ts";
 
 /**
  * A started daemon: the member's API for the app (its status and cluster, its store through
  * {@link AppStore}, its events through {@link Daemon.on}).
  */
 export interface Daemon extends MemberService, AppStore {
-  /** Resolves once the daemon has fully stopped. */
-  readonly closed: Promise<void>;
+  /**
+   * Resolves once the daemon has fully stopped, however it was stopped ({@link Daemon.stop}, a
+   * shutdown request), to how its stop went: see {@link Daemon.stop}.
+   */
+  readonly closed: Promise<StopOutcome>;
   /** The state directory's paths. */
   readonly paths: StatePaths;
   /** The gossip view, once the member is initialised. */
   readonly view: GossipHandle | undefined;
-  /** Stops listeners, gossip (telling peers) and the store, and releases the lock. Idempotent. */
-  stop(): Promise<void>;
+  /**
+   * Stops listeners, gossip (telling peers) and the store, and releases the lock. Idempotent.
+   * Resolves to how it went: `{ stored: false, problem }` when the store could not take what the
+   * member had to write before stopping (a full, read-only or failing disk; what changed since
+   * it last wrote and no other member holds is lost), `{ stored: true }` otherwise. It resolves
+   * either way: `cohort daemon` exits 1 on the former, and a process that embeds a member may do
+   * the same so that its supervisor does not record a clean stop.
+   */
+  stop(): Promise<StopOutcome>;
   /**
    * Whether an API extension may be used: `local` (default) asks this member's own list,
    * `cluster` the list every member shares (safe during a rolling upgrade).
@@ -170,7 +182,7 @@ function startError(err: unknown, dir: string): unknown {
 class MemberDaemon implements Daemon {
   readonly member: Member;
   readonly paths: StatePaths;
-  readonly closed: Promise<void>;
+  readonly closed: Promise<StopOutcome>;
   readonly #tokens: JoinTokens;
   readonly #tracker: UpgradeTracker;
   readonly #logger: Logger;
@@ -417,12 +429,13 @@ class MemberDaemon implements Daemon {
     return agreeToLeave(this.member, force);
   }
 
-  requestShutdown(): void {
+  requestShutdown(): Promise<StopOutcome> {
     // Let the current response reach the client before the listener closes.
     this.member.background.after("Shutdown", 10, () => this.stop());
+    return this.member.stopWritten();
   }
 
-  stop(): Promise<void> {
+  stop(): Promise<StopOutcome> {
     return this.member.stop();
   }
 }

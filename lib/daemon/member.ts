@@ -36,6 +36,7 @@ import { readTransition } from "./transition.ts";
 import { unavailable } from "./unavailable.ts";
 import { ViewReactions } from "./reactions.ts";
 import { RemovalCheck } from "./removal_check.ts";
+import { type StopOutcome, StopReport } from "./stop_outcome.ts";
 import type { ViewChange } from "./view.ts";
 
 /** How often an online member looks for admitted joiners that never completed, ms. */
@@ -52,7 +53,8 @@ export class Member implements MemberContext {
   readonly background: Background;
   readonly events: EventHub;
   readonly service: MemberService;
-  readonly closed: Promise<void>;
+  /** Resolves once the member has stopped, to how its stop went. */
+  readonly closed: Promise<StopOutcome>;
   /** The member's own reactions to view changes (and who it removes with force). */
   readonly reactions: ViewReactions;
   /** The questions it asks members that refuse its certificate. */
@@ -69,11 +71,12 @@ export class Member implements MemberContext {
   #givenUsed = false;
   #control?: Listener;
   #cancelStaleJoins: Cancel = () => {};
-  #stopping?: Promise<void>;
+  #stopping?: Promise<StopOutcome>;
+  readonly #report: StopReport;
   #started = false;
   #handler?: Handler;
   #release: () => void;
-  #resolveClosed!: () => void;
+  #resolveClosed!: (outcome: StopOutcome) => void;
 
   constructor(init: {
     paths: StatePaths;
@@ -94,6 +97,7 @@ export class Member implements MemberContext {
     this.#appVersion = init.appVersion;
     this.#release = init.release;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#report = new StopReport(init.paths.dir);
     this.background = new Background(init.env.clock, init.logger);
     this.events = new EventHub(init.logger);
     this.#config = readDaemonConfig(init.paths);
@@ -216,10 +220,15 @@ export class Member implements MemberContext {
   }
 
   async dropNetwork(leave: boolean): Promise<void> {
+    await this.#closeNetwork(leave);
+  }
+
+  /** {@link dropNetwork}, resolving to the store's error when its last writes failed. */
+  #closeNetwork(leave: boolean): Promise<unknown> {
     const network = this.#network;
     this.#network = undefined;
     this.#cancelStaleJoins();
-    await network?.close(leave);
+    return network?.close(leave) ?? Promise.resolve(undefined);
   }
 
   setConfig(config: DaemonConfig | undefined): void {
@@ -353,13 +362,25 @@ export class Member implements MemberContext {
     return this.#started && !this.machine.is("stopping");
   }
 
-  /** Stops listeners, gossip (telling peers) and the store, and releases the lock. Idempotent. */
-  stop(): Promise<void> {
+  /**
+   * Stops listeners, gossip (telling peers) and the store, and releases the lock. Idempotent.
+   * Resolves to how it went: not {@link StopOutcome.stored} when the store refused what the member
+   * had to write (also its last log line, an error).
+   */
+  stop(): Promise<StopOutcome> {
     this.#stopping ??= this.#stop();
     return this.#stopping;
   }
 
-  async #stop(): Promise<void> {
+  /**
+   * Once a stop has written what it had to (or failed to), while its control socket still serves:
+   * how that went, for the answer to a shutdown request. Starts no stop; pending until one.
+   */
+  stopWritten(): Promise<StopOutcome> {
+    return this.#report.written;
+  }
+
+  async #stop(): Promise<StopOutcome> {
     this.machine.to("stopping", "stop requested");
     this.events.emit("stopping", {}); // long-lived answers (event streams) end now
     this.background.stop();
@@ -367,15 +388,16 @@ export class Member implements MemberContext {
     this.records.close();
     // A stopped daemon stays a member (only `cluster remove` takes it out), but it tells its
     // peers it is going, so they show it UNREACHABLE at once instead of after failure detection.
-    await this.dropNetwork(true).catch(() => {});
+    const outcome = this.#report.settle(await this.#closeNetwork(true).catch(() => undefined));
     this.releaseIssuer();
     await this.#control?.close().catch(() => {});
     try {
       this.#store?.close();
     } catch { /* already closed */ }
     this.#release();
-    this.logger.info("Daemon stopped", { state_dir: this.paths.dir });
-    this.#resolveClosed();
+    this.#report.logLast(this.logger);
+    this.#resolveClosed(outcome);
+    return outcome;
   }
 }
 

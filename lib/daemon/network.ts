@@ -82,7 +82,7 @@ export class Network {
   readonly #ctx: NetworkHost;
   #gate?: UpgradeGate;
   #cancelTick?: Cancel;
-  #closing?: Promise<void>;
+  #closing?: Promise<unknown>;
   readonly #entries = new EntryList();
   #changeWaiters: (() => void)[] = [];
 
@@ -205,8 +205,9 @@ export class Network {
    * Stops everything, leaving gossip gracefully when `leave`, and writes what is pending. A store
    * that cannot take it (a full, read-only or failing disk) is logged as an error: the stop said
    * "Daemon stopped" alone, and what this member had learnt but not written was gone unsaid.
+   * Resolves to the store's error then (the member's stop reports it), `undefined` once written.
    */
-  close(leave: boolean): Promise<void> {
+  close(leave: boolean): Promise<unknown> {
     this.#closing ??= (async () => {
       this.#cancelTick?.();
       this.#gate?.stop();
@@ -214,16 +215,18 @@ export class Network {
       this.view.stop();
       if (leave) await this.gossip.leave().catch(() => {});
       this.persistence.touch({ heartbeats: true });
-      await this.persistence.written().catch((err: unknown) => {
+      const unwritten = await this.persistence.written().then(() => undefined, (err: unknown) => {
         this.#ctx.logger.error(
           "Stopping without writing what changed since the store last wrote: a change no other " +
             "member holds (in a cluster of one, any) is lost",
           { err },
         );
+        return err ?? new Error("the store failed a write");
       });
       await this.gossip.close().catch(() => {});
       await this.listener.close().catch(() => {});
       this.connections.close();
+      return unwritten;
     })();
     return this.#closing;
   }

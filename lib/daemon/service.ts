@@ -8,6 +8,7 @@
 import type { ReplicatedRecords } from "../records/records.ts";
 import type { JsonValue } from "../cluster/membership.ts";
 import type { StartRefusal } from "./refusals.ts";
+import type { StopOutcome } from "./stop_outcome.ts";
 import type { TokenClaim } from "./token_claims.ts";
 
 export type { TokenClaim } from "./token_claims.ts";
@@ -178,8 +179,11 @@ export interface MemberService {
   ): Promise<{ results: SqlResult[] }>;
   /** A text dump of the store (schema only when asked), cancelled as {@link executeSql}. */
   dumpSql(schemaOnly: boolean, signal?: AbortSignal, timeoutMs?: number): Promise<string>;
-  /** Asks the daemon to stop once the current response has been sent. */
-  requestShutdown(): void;
+  /**
+   * Asks the daemon to stop once the current response has been sent. Resolves once the stop has
+   * written what it had to, or failed to (while the control socket still answers): how it went.
+   */
+  requestShutdown(): Promise<StopOutcome>;
   /** Issues a join token for member `name`; `expireAfterMs` 0 = never. Returns the token. */
   createToken(name: string, expireAfterMs: number): Promise<string>;
   /** Unexpired, unused tokens. */

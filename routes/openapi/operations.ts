@@ -120,8 +120,11 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   "POST /core/control/shutdown": {
     tag: "control",
     summary: "Stop the daemon once this answer is sent",
+    description: "Answers `null` at once; with `wait`, once the stop has written what it had " +
+      "to (or could not), with how it went (the daemon then exits 1 when not stored).",
     access: "local",
-    metadata: { type: "null" },
+    flags: { wait: "Answer once the stop's writes are done, with its StopOutcome" },
+    metadata: { oneOf: [{ type: "null" }, ref("StopOutcome")] },
   },
   "GET /core/1.0": {
     tag: "public",

@@ -84,6 +84,13 @@ export const SCHEMAS: Record<string, JsonSchema> = {
     ready: { type: "boolean", description: "Whether the member serves the cluster API" },
     extensions: { ...strings, description: "API extensions: cohort's (internal:…) first" },
   }),
+  StopOutcome: object({
+    stored: {
+      type: "boolean",
+      description: "Whether the store took everything the member had to write before it stopped",
+    },
+    problem: { ...str, description: "When not stored: why (the disk's fault), and what to do" },
+  }, ["problem"]),
   ClusterMember: object({
     name: str,
     address: str,

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { CliDeps, DaemonCommandOptions } from "../../lib/cli/command.ts";
+import type { StopOutcome } from "../../lib/daemon/stop_outcome.ts";
 import { COMMANDS, runCli } from "../../lib/cli/main.ts";
 import { VERSION } from "../../lib/version.ts";
 import { InvalidInputError } from "../../lib/errors.ts";
@@ -205,6 +206,22 @@ test("daemon passes its flags to startDaemon", async () => {
     databaseUrl: undefined,
     metricsAddress: "9100",
   }]);
+});
+
+test("daemon exits 1 when its stop could not store what it had to, 0 after a clean one", async () => {
+  const closedWith = (closed: Promise<unknown>): CliDeps => ({
+    ...deps().d,
+    startDaemon: () =>
+      Promise.resolve({
+        closed: closed as Promise<StopOutcome | void>,
+        stop: () => Promise.resolve(),
+      }),
+  });
+  const unstored = { stored: false, problem: "no space left on the disk" };
+  assert.is(await runCli(["daemon"], closedWith(Promise.resolve(unstored))), 1);
+  assert.is(await runCli(["daemon"], closedWith(Promise.resolve({ stored: true }))), 0);
+  // An app's own daemon that resolves `closed` to nothing, as before: a clean stop.
+  assert.is(await runCli(["daemon"], closedWith(Promise.resolve())), 0);
 });
 
 test("daemon with a bad --metrics-address is a usage error and starts nothing", async () => {

@@ -18,11 +18,14 @@
  *   (it left a `daemon.json` of zeros, renamed into place unsynced);
  * - `tokens add` on it is refused saying why, nothing spread (it printed a token only the others
  *   stored); `tokens revoke` takes effect everywhere and says it did not store it; its stop says
- *   what it could not write (it said "Daemon stopped" alone); repaired, it holds the revocation.
+ *   what it could not write (it said "Daemon stopped" alone); repaired, it holds the revocation;
+ * - a stop that could not store what it had to exits 1 (SIGTERM or `cohort shutdown`, which says
+ *   so too) and says so in its last log line: it exited 0, so a supervisor recorded a clean stop.
  *
  * Needs root (mount, losetup); registered through `faultTest`, so it skips visibly where it
  * cannot run.
  */
+import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as assert from "uvu/assert";
 import {
@@ -51,6 +54,16 @@ async function tokenNames(m: Member): Promise<string[]> {
   const res = await api(m, "GET", "/core/control/tokens");
   assert.is(res.status, 200, JSON.stringify(res.body));
   return res.body.metadata.map((t: { name: string }) => t.name);
+}
+
+/** What `cohort shutdown` says of a stop that could not store what it had to. */
+const STOP_UNSTORED =
+  /^Error: the daemon stopped without storing what it had to: the (file system|disk) of its state directory (is read-only|failed a write)/m;
+
+/** The message of the last JSON line `m`'s daemon logged. */
+function lastMessage(m: Member): string {
+  const lines = m.daemon!.logs().trimEnd().split("\n");
+  return JSON.parse(lines[lines.length - 1]!).msg;
 }
 
 /** What a member whose file system is read-only tells a client (the CLI prints it after "Error: "). */
@@ -339,11 +352,14 @@ faultTest(
         again.stderr,
         /Cannot issue a join token for "y": nothing changed: cannot write /,
       );
-      // The stop owes the revocation and heartbeats: it said "Daemon stopped" alone.
+      // The stop owes the revocation and heartbeats: it said "Daemon stopped" alone, then
+      // `shutdown` and the daemon's process both exited 0, as after a clean stop.
       const down = await run(a, ["shutdown"]);
-      assert.is(down.code, 0, down.stderr);
-      await a.daemon?.exited;
+      assert.is(down.code, 1, down.stderr);
+      assert.match(down.stderr, STOP_UNSTORED);
+      assert.is(await a.daemon!.exited, 1, lastLines(a.daemon!));
       assert.is(logLines(a, /^Stopping without writing/).length, 1, lastLines(a.daemon!));
+      assert.match(lastMessage(a), /^Daemon stopped without storing what it had to: /);
       fs.repair();
       await startMember(a);
       await eventually("ka back", async () => (await names(a)).join() === "ka:ONLINE,kb:ONLINE");
@@ -359,6 +375,34 @@ faultTest(
       await stop(j);
     } finally {
       await teardown([a, b, ...current.filter((m) => m.name === "kj")], [fs]);
+    }
+  },
+);
+
+faultTest(
+  test,
+  "a stop on a read-only file system exits 1 and says so last (SIGTERM); a clean stop exits 0",
+  async () => {
+    const [a, fs] = await memberOn("xa", ext4);
+    try {
+      await bootstrap(a);
+      // A supervisor (systemd's Restart=on-failure, a container's restart policy) reads the
+      // status: it recorded a clean stop while the member's heartbeats and any change it alone
+      // held were lost.
+      process.kill(a.daemon!.child.pid!, "SIGTERM");
+      assert.is(await exitOf(a.daemon!, "xa's clean stop", 60_000), 0, lastLines(a.daemon!));
+      assert.is(lastMessage(a), "Daemon stopped");
+      await startMember(a);
+      await eventually("xa online", async () => (await names(a)).join() === "xa:ONLINE");
+      fs.fail();
+      process.kill(a.daemon!.child.pid!, "SIGTERM");
+      assert.is(await exitOf(a.daemon!, "xa's stop", 60_000), 1, lastLines(a.daemon!));
+      assert.match(
+        lastMessage(a),
+        /^Daemon stopped without storing what it had to: the (file system|disk) of state directory "[^"]+" (is read-only|failed a write)/,
+      );
+    } finally {
+      await teardown([a], [fs]);
     }
   },
 );

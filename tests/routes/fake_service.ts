@@ -2,6 +2,7 @@
 import { systemClock } from "../../lib/cluster/membership.ts";
 import { ForbiddenError } from "../../lib/errors.ts";
 import { memoryRecords } from "../records/memory_store.ts";
+import type { StopOutcome } from "../../lib/daemon/stop_outcome.ts";
 import type {
   Caller,
   ClusterMemberEntry,
@@ -90,8 +91,11 @@ export class FakeService implements MemberService {
     this.sqlTimeouts.push(timeoutMs);
     return Promise.resolve(schemaOnly ? "CREATE TABLE t (x);" : "CREATE TABLE t (x);\nINSERT;");
   }
-  requestShutdown(): void {
+  /** What a shutdown request's stop resolves to. */
+  stopOutcome: StopOutcome = { stored: true };
+  requestShutdown(): Promise<StopOutcome> {
     this.shutdowns++;
+    return Promise.resolve(this.stopOutcome);
   }
   tokens: { name: string; expireAfterMs: number }[] = [];
   joins: JoinRequest[] = [];

@@ -364,6 +364,21 @@ test("POST /core/control/shutdown asks the daemon to stop", async ({ call, servi
   assert.is(service.shutdowns, 1);
 });
 
+test("POST /core/control/shutdown?wait=1 answers how the stop's writes went", async (ctx) => {
+  const { call, service } = ctx;
+  const [status, body] = await call("POST", "/core/control/shutdown", UNIX);
+  assert.is(status, 200);
+  assert.is(body.metadata, null, "at once, as before, without it");
+  const [stored, storedBody] = await call("POST", "/core/control/shutdown?wait=1", UNIX);
+  assert.is(stored, 200);
+  assert.equal(storedBody.metadata, { stored: true });
+  service.stopOutcome = { stored: false, problem: "no space left on the disk" };
+  const [unstored, unstoredBody] = await call("POST", "/core/control/shutdown?wait=1", UNIX);
+  assert.is(unstored, 200, "the stop happened");
+  assert.equal(unstoredBody.metadata, { stored: false, problem: "no space left on the disk" });
+  assert.is(service.shutdowns, 3);
+});
+
 test("a waiting member answers 503 naming the members it waits for", async ({ call, service }) => {
   service.state = "waiting";
   service.waiting = ["m2", "m3"];

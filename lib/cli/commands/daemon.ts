@@ -5,7 +5,10 @@ import { parseMetricsAddress } from "../../metrics/listener.ts";
 import type { Command } from "../command.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
-/** `cohort daemon`: runs a member in the foreground until SIGTERM/SIGINT or a shutdown request. */
+/**
+ * `cohort daemon`: runs a member in the foreground until SIGTERM/SIGINT or a shutdown request;
+ * exits 0 once stopped, 1 when its stop could not store what it had to.
+ */
 export const daemonCommand: Command = {
   path: ["daemon"],
   summary: "Run a cohort member in the foreground",
@@ -15,7 +18,9 @@ export const daemonCommand: Command = {
                      [--metrics-address [HOST:]PORT]
 
 Runs a member daemon in the foreground. It serves the control API on DIR/control.socket and,
-once initialised, HTTPS on the member's address. Logs are JSON lines on stderr.
+once initialised, HTTPS on the member's address. Logs are JSON lines on stderr. It stops on
+SIGTERM, SIGINT or "cohort shutdown", and exits 1 when its stop could not store what it had to
+(a full, read-only or failing disk; its last log line says so), 0 otherwise.
 
 Options:
   --state-dir DIR        State directory (default: $COHORT_STATE_DIR or ~/.local/state/cohort)
@@ -103,11 +108,13 @@ Options:
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
     try {
-      await daemon.closed;
+      // A stop that could not store what it had to exits 1 (its last log line says why): with 0,
+      // systemd and other supervisors recorded a clean stop.
+      const outcome = await daemon.closed;
+      return outcome && !outcome.stored ? 1 : 0;
     } finally {
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
     }
-    return 0;
   },
 };

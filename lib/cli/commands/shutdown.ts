@@ -1,4 +1,5 @@
 import { lockHolder, statePaths } from "../../daemon/state_dir.ts";
+import type { StopOutcome } from "../../daemon/stop_outcome.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
 import { parse, parseSeconds, positionals, stateDirFrom } from "../usage.ts";
@@ -9,7 +10,9 @@ export const shutdownCommand: Command = {
   summary: "Stop the local daemon",
   usage: `Usage: cohort shutdown [--timeout S] [--state-dir DIR]
 
-Asks the local daemon to stop and waits until it has released its control socket.
+Asks the local daemon to stop and waits until it has released its control socket. Exits 1
+when the daemon stopped without storing what it had to (a full, read-only or failing disk),
+saying why, as the daemon's own exit status does.
 
 Options:
   -t, --timeout S   Give up waiting after S seconds (default 30)
@@ -23,10 +26,18 @@ Options:
     positionals(rest, []);
     const timeout = parseSeconds("timeout", values.timeout, 30);
     const stateDir = stateDirFrom(values);
-    await callDaemon(stateDir, "POST", "/core/control/shutdown");
-    const paths = statePaths(stateDir);
     // On the monotonic clock, as every wait of cohort's: a step of the wall clock moves no deadline.
     const deadline = performance.now() + timeout * 1000;
+    // Answered once the stop has written what it had to: a stop on a read-only disk was reported
+    // as clean. A daemon of an earlier release answers null at once (no report to give).
+    const outcome = await callDaemon<StopOutcome | null>(
+      stateDir,
+      "POST",
+      "/core/control/shutdown?wait=1",
+      undefined,
+      timeout * 1000,
+    );
+    const paths = statePaths(stateDir);
     // Its lock names it until it is gone: a daemon whose disk turned read-only cannot remove the
     // lock, and its stop was reported as not done within the timeout.
     while (lockHolder(paths) !== undefined) {
@@ -36,6 +47,12 @@ Options:
       }
       // A plain timer: `node:timers/promises` would be one more module for every command to load.
       await new Promise((r) => setTimeout(r, 50));
+    }
+    if (outcome?.stored === false) {
+      deps.stderr.write(
+        `Error: the daemon stopped without storing what it had to: ${outcome.problem}\n`,
+      );
+      return 1;
     }
     return 0;
   },
