@@ -30,24 +30,35 @@ export function diskRefusal(err: unknown, what: string): unknown {
   );
 }
 
+/** How every refused start's message begins (the CLI prints it after "Error: "). */
+export const START_REFUSED = "Cannot start daemon: ";
+
 /**
  * What a start throws when its store could not take `what` (e.g. its own row): the start fails
  * naming state directory `dir` and the fault, as a start that could not write its lock does;
  * `err` itself when it is no disk's fault.
  */
 export function startRefusal(err: unknown, what: string, dir: string): unknown {
-  if (isNoSpace(err)) {
-    return new NoSpaceError(
-      `Cannot start daemon: no space left on the disk of state directory "${dir}" for ${what}: ` +
-        "free space in its file system and start again",
-      { cause: err },
-    );
-  }
+  if (isNoSpace(err)) return startNoSpace(err, what, dir);
   const fault = diskFault(err);
   if (fault === undefined) return err;
   return new DiskError(
-    `Cannot start daemon: cannot write ${what}: ${describeDiskFault(fault, dir)}, and start ` +
+    `${START_REFUSED}cannot write ${what}: ${describeDiskFault(fault, dir)}, and start ` +
       "again",
+    { cause: err },
+  );
+}
+
+/**
+ * What a start throws when a full disk kept it from writing `what` (e.g. its database, which an
+ * open may have to write): the start fails naming state directory `dir`; `err` itself when the
+ * disk is not full (a step that also reads says itself what failed).
+ */
+export function startNoSpace(err: unknown, what: string, dir: string): unknown {
+  if (!isNoSpace(err)) return err;
+  return new NoSpaceError(
+    `${START_REFUSED}no space left on the disk of state directory "${dir}" for ${what}: ` +
+      "free space in its file system and start again",
     { cause: err },
   );
 }

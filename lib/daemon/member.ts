@@ -17,6 +17,7 @@ import { type Listener, serveUnix } from "../net/serve.ts";
 import { openStore, type Store } from "../store/open.ts";
 import { AppRecords } from "../records/records.ts";
 import { Background, type Cancel } from "./background.ts";
+import { startNoSpace } from "./disk_refusal.ts";
 import type { MemberContext } from "./context.ts";
 import type { DaemonEnvironment } from "./environment.ts";
 import { EventHub } from "./events.ts";
@@ -271,6 +272,10 @@ export class Member implements MemberContext {
       logger: this.logger.child({ component: "store" }),
       // An initialised member applies its app's migrations only once the gate lets it run them.
       deferApp: this.machine.is("starting"),
+    }).catch((err: unknown) => {
+      // Its shared memory made anew (its last connection closed cleanly), or cohort's own
+      // migrations: it printed "Open database: no space left…", naming no directory.
+      throw startNoSpace(err, "its database", this.paths.dir);
     });
     await recoverAtStart(this);
     if (this.env.controlSocket) {

@@ -8,23 +8,18 @@
  *   logs the failure once (it logged every retry, each second, and in bursts), refuses to claim
  *   a join token saying why (the joiner read "Internal server error"), and once room is made
  *   writes what it owes, says so, and its database is intact;
- * - `init --token` on a full disk fails saying so and leaves no member behind in any roster;
- * - a member restarted on a full disk stops saying so (it printed `ENOSPC: no space left on
- *   device, write`) and leaves no torn lock file (it left `daemon.pid.PID.new`), and starts once
- *   room is made;
- * - a restart whose lock fits but whose store cannot take its own row (the versions and app
- *   version it now runs) stops saying so: it said ready with the row unwritten.
+ * - `init --token` on a full disk fails saying so and leaves no member behind in any roster.
+ *
+ * A restart on a full disk: `disk_full_start.fault.ts`.
  *
  * Needs root (mount); registered through `faultTest`, so it skips visibly where it cannot run.
  */
-import { createClient } from "@libsql/client";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as assert from "uvu/assert";
 import {
   bootstrap,
-  daemonArgs,
   eventually,
   isClean,
   issueToken,
@@ -34,59 +29,22 @@ import {
   members,
   run,
   sql,
-  startMember,
   stop,
 } from "../helpers/cluster.ts";
-import { exitOf, lastLines, startDaemonProcess } from "../helpers/process.ts";
-import { assertIntact, diskSuite, type Mounted, teardown, tmpfs } from "./disks.ts";
+import {
+  assertIntact,
+  diskSuite,
+  fill,
+  leftovers,
+  type Mounted,
+  NO_SPACE,
+  teardown,
+  tmpfs,
+  unfill,
+} from "./disks.ts";
 import { faultTest } from "./suite.ts";
-import { sh } from "./system.ts";
 
 const { test, member, memberOn } = diskSuite("a member's disk fills up");
-
-/** What a member whose disk is full tells a client (the CLI prints it after "Error: "). */
-const NO_SPACE = /No space left on the member's disk/;
-
-/**
- * Fills the file system of `dir` with `dir/filler*` until at most `leave` bytes are left for half
- * a second: the daemon beside may still write, or remove a file its join no longer needs.
- */
-async function fill(dir: string, leave = 0): Promise<void> {
-  const avail = () => Number(sh("df", ["-B1", "--output=avail", dir]).out.trim().split("\n").pop());
-  for (let i = 0; i < 20; i++) {
-    const left = avail();
-    if (left > leave) {
-      const file = join(dir, `filler${i}`);
-      if (!sh("fallocate", ["-l", String(left - leave), file]).ok && leave === 0) {
-        sh("dd", ["if=/dev/zero", `of=${file}`, "bs=4k"]); // stops at ENOSPC
-      }
-      continue;
-    }
-    await sleep(500);
-    if (avail() <= leave) return;
-  }
-  assert.ok(avail() <= leave, `at most ${leave} bytes left on ${dir}: ${avail()}`);
-}
-
-/** Makes room again. */
-function unfill(dir: string): void {
-  for (const f of readdirSync(dir)) if (f.startsWith("filler")) rmSync(join(dir, f));
-}
-
-/** Temporary files a write left behind in `dir` (a torn write of a full disk). */
-function leftovers(dir: string): string[] {
-  return readdirSync(dir).filter((f) => /\.(tmp|forget|new)$/.test(f));
-}
-
-/** Checkpoints the database of `m` (stopped) and empties its write-ahead log. */
-async function emptyLog(m: Member): Promise<void> {
-  const db = createClient({ url: `file:${join(m.dir, "database", "cohort.db")}` });
-  try {
-    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)");
-  } finally {
-    db.close();
-  }
-}
 
 /** A member whose state directory is a tmpfs of `size`, started; with the mount. */
 function memberOnTmpfs(name: string, size: string): Promise<[Member, Mounted]> {
@@ -203,71 +161,5 @@ faultTest(test, "init --token on a full disk says so and leaves no member behind
     await teardown([a1, j], [fs]);
   }
 });
-
-faultTest(
-  test,
-  "a restart on a full disk says so, leaves nothing, starts once room is made",
-  async () => {
-    const [m, fs] = await memberOnTmpfs("r1", "2m");
-    try {
-      await bootstrap(m);
-      await stop(m);
-      await fill(m.dir);
-      const refused = startDaemonProcess(daemonArgs(m));
-      assert.is(await exitOf(refused, "the daemon on a full disk", 60_000), 1, lastLines(refused));
-      assert.match(refused.logs(), /no space left on the disk of state directory/);
-      assert.equal(leftovers(m.dir), [], "no torn file");
-      unfill(m.dir);
-      await startMember(m);
-      await eventually("r1 online", async () => (await members(m))[0]?.status === "ONLINE");
-    } finally {
-      await teardown([m], [fs]);
-    }
-  },
-);
-
-faultTest(
-  test,
-  "a restart whose store cannot take its own row fails saying so, and writes it once room is made",
-  async () => {
-    const [m, fs] = await memberOnTmpfs("r2", "2m");
-    try {
-      await bootstrap(m);
-      await stop(m);
-      // Room for its lock file, none for what its store appends (its log emptied first: the
-      // start would reuse one left behind): it said ready with its own row (here the app
-      // version it now runs) unwritten. A start may also stop at an earlier write (once in about
-      // ten runs, beside the other cases): then it is tried again.
-      const upgraded = daemonArgs(m, { flags: ["--app-version", "2.0.0"] });
-      const refusals: string[] = [];
-      for (let tries = 0; tries < 3; tries++) {
-        await emptyLog(m);
-        await fill(m.dir, 4096);
-        const refused = startDaemonProcess(upgraded);
-        const code = await exitOf(refused, "the daemon on a full disk", 60_000);
-        assert.is(code, 1, lastLines(refused));
-        assert.match(
-          refused.logs(),
-          /Cannot start daemon: /,
-          `a start that stops says why:\n${refused.logs()}`,
-        );
-        refusals.push(refused.logs());
-        unfill(m.dir);
-        if (/for its own row/.test(refused.logs())) break;
-      }
-      assert.match(
-        refusals.at(-1)!,
-        /no space left on the disk of state directory "[^"]+" for its own row/,
-        refusals.join("\n"),
-      );
-      await startMember(m, { flags: ["--app-version", "2.0.0"] });
-      await eventually("r2 online", async () => (await members(m))[0]?.status === "ONLINE");
-      const row = await sql(m, "SELECT app_version FROM core_cluster_members");
-      assert.equal(row.body.metadata.results[0].rows, [["2.0.0"]], "its own row, once started");
-    } finally {
-      await teardown([m], [fs]);
-    }
-  },
-);
 
 test.run();

@@ -9,8 +9,9 @@
  * @module
  */
 import { createClient } from "@libsql/client";
-import { rmSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Test } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -94,6 +95,40 @@ export async function assertIntact(m: Member): Promise<void> {
   } finally {
     db.close();
   }
+}
+
+/** What a member whose disk is full tells a client (the CLI prints it after "Error: "). */
+export const NO_SPACE = /No space left on the member's disk/;
+
+/**
+ * Fills the file system of `dir` with `dir/filler*` until at most `leave` bytes are left for half
+ * a second: the daemon beside may still write, or remove a file its join no longer needs.
+ */
+export async function fill(dir: string, leave = 0): Promise<void> {
+  const avail = () => Number(sh("df", ["-B1", "--output=avail", dir]).out.trim().split("\n").pop());
+  for (let i = 0; i < 20; i++) {
+    const left = avail();
+    if (left > leave) {
+      const file = join(dir, `filler${i}`);
+      if (!sh("fallocate", ["-l", String(left - leave), file]).ok && leave === 0) {
+        sh("dd", ["if=/dev/zero", `of=${file}`, "bs=4k"]); // stops at ENOSPC
+      }
+      continue;
+    }
+    await sleep(500);
+    if (avail() <= leave) return;
+  }
+  assert.ok(avail() <= leave, `at most ${leave} bytes left on ${dir}: ${avail()}`);
+}
+
+/** Makes room again: removes what {@link fill} wrote in `dir`. */
+export function unfill(dir: string): void {
+  for (const f of readdirSync(dir)) if (f.startsWith("filler")) rmSync(join(dir, f));
+}
+
+/** Temporary files a write left behind in `dir` (a torn write of a full disk). */
+export function leftovers(dir: string): string[] {
+  return readdirSync(dir).filter((f) => /\.(tmp|forget|new)$/.test(f));
 }
 
 /** A tmpfs of `size` mounted on `dir`, an empty directory. */

@@ -144,7 +144,7 @@ export async function openInitialized(ctx: MemberContext): Promise<void> {
       });
     } catch (err) {
       await refuse(ctx, net, seeds, `Cannot apply the app's migrations: ${(err as Error).message}`);
-      throw err;
+      throw startRefusal(err, "the app's migrations", ctx.paths.dir);
     }
   }
   step("migrations");
