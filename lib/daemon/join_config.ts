@@ -2,7 +2,8 @@
  * Writing `daemon.json` durably: a bootstrap's ({@link writeDaemonConfig}), and a join's,
  * prepared beside the file while the joiner's network starts, synced, and put in place by one
  * rename at the commit, with the seed of the view it was handed, which stays in it until the
- * store holds that view (see `join_view.ts`). Apart from `state_dir.ts`, whose paths every CLI
+ * store holds that view (see `join_view.ts`); and an earlier release's spelling of its address
+ * rewritten in the one spelling at a start. Apart from `state_dir.ts`, whose paths every CLI
  * command reads: these need the file system's promises, which a command that only talks to a
  * daemon should not load.
  *
@@ -10,6 +11,7 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
+import { storedAddress } from "../cluster/address_stored.ts";
 import type { JsonValue } from "../cluster/membership.ts";
 import { files } from "../files.ts";
 import { configText, type DaemonConfig, readDaemonConfig, type StatePaths } from "./state_dir.ts";
@@ -126,4 +128,52 @@ export async function forgetJoinSeed(paths: StatePaths): Promise<void> {
   if (now === text) renameSync(tmp, paths.config);
   else rmSync(tmp, { force: true });
   await files().sync(paths.dir).catch(() => {}); // best effort, as every directory sync
+}
+
+/** The address `daemon.json` held and the one spelling it now holds. */
+export interface Respelled {
+  from: string;
+  to: string;
+}
+
+/**
+ * Rewrites the address `daemon.json` holds in its one spelling when an earlier release kept it
+ * as typed (`127.0.0.1:09101`, `LOCALHOST:9101`: see `address_stored.ts`), keeping the rest of
+ * the file (a join's seed), durably, off the event loop; never over a file replaced meanwhile.
+ * `undefined` when it holds the one spelling already (or no file it can read: the start reads
+ * it first and reports that).
+ */
+export async function respellDaemonConfig(paths: StatePaths): Promise<Respelled | undefined> {
+  let text: string;
+  let value: Record<string, unknown>;
+  try {
+    text = readFileSync(paths.config, "utf8");
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const from = value?.address;
+  if (typeof from !== "string" || storedAddress(from) === from) return undefined;
+  const to = storedAddress(from);
+  const tmp = `${paths.config}.${process.pid}.respell.tmp`;
+  try {
+    await files().writeFile(tmp, JSON.stringify({ ...value, address: to }, null, 2) + "\n", {
+      mode: 0o600,
+    });
+    await files().sync(tmp);
+  } catch (err) {
+    await files().rm(tmp, { force: true }).catch(() => {}); // torn (a full disk): no use
+    throw err;
+  }
+  let now: string | undefined;
+  try {
+    now = readFileSync(paths.config, "utf8");
+  } catch { /* removed meanwhile */ }
+  if (now !== text) {
+    rmSync(tmp, { force: true }); // replaced meanwhile (its seed forgotten): read at next start
+    return undefined;
+  }
+  renameSync(tmp, paths.config);
+  await files().sync(paths.dir).catch(() => {}); // best effort, as every directory sync
+  return { from, to };
 }

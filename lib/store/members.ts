@@ -205,3 +205,21 @@ export function upsertMembers(store: HasDb, members: readonly NewMember[]): Prom
     return rows.length;
   });
 }
+
+/**
+ * Rewrites in its one spelling (`address_stored.ts`) every member row's address that an earlier
+ * release stored as typed (`127.0.0.1:09101`, `LOCALHOST:9101`), in one transaction; rows in
+ * the one spelling are left alone. Reading gives the one spelling either way ({@link Member}):
+ * this is for what the store holds (`cohort sql`, a backup). Returns the number of rows
+ * rewritten.
+ */
+export function respellMemberAddresses(store: HasDb): Promise<number> {
+  return guard("Rewrite cluster member addresses in their one spelling", async () => {
+    const rows = await store.db.select({ name: t.name, address: t.address }).from(t);
+    const queries = rows.filter((r) => storedAddress(r.address) !== r.address).map((r) =>
+      store.db.update(t).set({ address: storedAddress(r.address) }).where(eq(t.name, r.name))
+    );
+    await writeAtomically(store.db, queries);
+    return queries.length;
+  });
+}

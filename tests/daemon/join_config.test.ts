@@ -1,9 +1,10 @@
 /**
  * A join's `daemon.json` (`lib/daemon/join_config.ts`): prepared aside and put in place by one
  * rename, the view's seed kept in it until forgotten, and no `daemon.json` a leave removed ever
- * brought back; a seed that could not be dropped (a full disk) leaves no torn copy behind.
+ * brought back; a seed that could not be dropped (a full disk) leaves no torn copy behind; an
+ * earlier release's spelling of the address rewritten in the one spelling, the seed kept.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -12,6 +13,7 @@ import {
   forgetJoinSeed,
   prepareDaemonConfig,
   readJoinSeed,
+  respellDaemonConfig,
   syncPreparedDaemonConfig,
 } from "../../lib/daemon/join_config.ts";
 import { readDaemonConfig, removeDaemonConfig, statePaths } from "../../lib/daemon/state_dir.ts";
@@ -86,6 +88,27 @@ test("forgetJoinSeed() on a full disk keeps the seed and leaves no torn copy", a
     assert.equal(readJoinSeed(paths)?.via, "127.0.0.1:9000", "the seed stays");
   } finally {
     useFiles(previous);
+    removeDir(dir);
+  }
+});
+
+test("respellDaemonConfig() rewrites an earlier release's spelling, keeping a join's seed", async () => {
+  const dir = tempDir();
+  try {
+    const paths = statePaths(dir);
+    const seed = { via: "127.0.0.1:9000", state: { t: "pp" } };
+    prepareDaemonConfig(paths, { name: "j1", address: "LOCALHOST:09001" }, seed);
+    commitDaemonConfig(paths);
+    const raw = () => JSON.parse(readFileSync(paths.config, "utf8")).address;
+    assert.equal(await respellDaemonConfig(paths), {
+      from: "LOCALHOST:09001",
+      to: "localhost:9001",
+    });
+    assert.is(raw(), "localhost:9001");
+    assert.equal(readJoinSeed(paths), seed, "the seed stays");
+    assert.is(await respellDaemonConfig(paths), undefined, "nothing left to rewrite");
+    assert.equal(readdirSync(dir), ["daemon.json"], "nothing left beside it");
+  } finally {
     removeDir(dir);
   }
 });

@@ -9,8 +9,12 @@
  * take the socket of a stopped member by naming its address in the one spelling
  * (`127.0.0.1:P` for `127.0.0.1:0P`): both sides listed two members at one address. Also played:
  * the mixed cluster meanwhile (an old member's token, an old member's news), an old member killed
- * and started on this build at once, a removal and restarts.
+ * and started on this build at once, a removal and restarts. An upgraded member rewrites what it
+ * owns in the one spelling (its `daemon.json`, its store's member rows, its own roster record,
+ * which the old members take); a record another member signed stays as written.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { suite } from "../helpers/suite.ts";
 import * as assert from "uvu/assert";
 import {
@@ -22,10 +26,12 @@ import {
   isClean,
   issueToken,
   kill,
+  logLines,
   type Member,
   members,
   newMember,
   run,
+  sql,
   startMember,
   stop,
   stopMembers,
@@ -98,8 +104,18 @@ test("mixed: the first member upgraded and the others see each other, and an old
   const j1 = await newMember("au-j1");
   all.push(j1);
   await startMember(j1);
+  // a rewrote its own record at its start, in the one spelling: b takes it.
+  await eventually(
+    "b holding a's record in the one spelling",
+    async () => (await members(b)).find((x) => x.name === a.name)?.address === a.address,
+    60_000,
+  );
   const token = await issueToken(b, j1.name); // by a member of the earlier release
-  assert.ok(decode(token).join_addresses.includes(`127.0.0.1:0${a.port}`), "as b stored it");
+  const addresses: string[] = decode(token).join_addresses;
+  // c's as b stored it, a's as a rewrote it.
+  assert.ok(addresses.includes(`127.000.000.001:${list[2].port}`), addresses.join(" "));
+  assert.ok(addresses.includes(`127.0.0.1:${a.port}`), addresses.join(" "));
+  assert.not.ok(addresses.includes(`127.0.0.1:0${a.port}`), addresses.join(" "));
   const r = await run(j1, ["init", j1.name, j1.address, "--token", token]);
   assert.is(r.code, 0, r.stderr);
   list.push(j1);
@@ -133,6 +149,54 @@ test("upgraded members list every address in its one spelling, an old member's t
     assert.match(listed.stdout, row, m.name);
   }
   assert.ok(d.daemon, "d still runs the earlier release");
+});
+
+/** What an upgraded member logs when it rewrote what an earlier release stored. */
+const REWROTE = /^Rewrote the addresses an earlier release stored/;
+
+/** The rows `query` answers on `m` (`cohort sql`), each a list of its columns. */
+async function rows(m: Member, query: string): Promise<unknown[][]> {
+  const res = await sql(m, query);
+  assert.is(res.status, 200, JSON.stringify(res.body));
+  return res.body.metadata.results[0].rows;
+}
+
+test("upgraded members hold the one spelling where they own it, and old members take their records", async ({ old, list }) => {
+  const d = list[3]; // still the earlier release: its record, signed as typed, stays so
+  const upgraded = list.filter((m) => m !== d);
+  const typed = `[::ffff:127.0.0.1]:${d.port}`;
+  const byName = [...list].sort((x, y) => x.name.localeCompare(y.name));
+  for (const m of upgraded) {
+    const config = JSON.parse(readFileSync(join(m.dir, "daemon.json"), "utf8"));
+    assert.is(config.address, m.address, `${m.name}'s daemon.json`);
+    // Once, at its upgrade (j1 and j2 joined on this build: nothing to rewrite).
+    const said = logLines(m, REWROTE).length;
+    assert.is(said, m.name.startsWith("au-j") || m.name.startsWith("au-t") ? 0 : 1, m.name);
+  }
+  await eventually("the one spelling in every upgraded member's store", async () => {
+    for (const m of upgraded) {
+      const held = await rows(m, "SELECT name, address FROM core_cluster_members ORDER BY name");
+      assert.equal(held, byName.map((x) => [x.name, x.address]), `${m.name}'s member rows`);
+      const records = await rows(
+        m,
+        "SELECT key, json_extract(value, '$.address') FROM core_records " +
+          "WHERE kind = 'member' AND value IS NOT NULL ORDER BY key",
+      );
+      const want = byName.map((x) => [x.name, x === d ? typed : x.address]);
+      assert.equal(records, want, `${m.name}'s roster records`);
+    }
+    return true;
+  }, 60_000);
+  // The member of the earlier release took the rewritten records (it lists their addresses).
+  await eventually("d listing the one spellings", async () => {
+    const listed = await old.run(d, ["cluster", "list"]);
+    for (const m of upgraded) {
+      const row = new RegExp(`^${m.name} +${m.address.replace(/[.[\]]/g, "\\$&")} `, "m");
+      assert.match(listed.stdout, row, `${m.name} as d lists it`);
+    }
+    assert.match(listed.stdout, new RegExp(`${d.name} +${typed.replace(/[.[\]]/g, "\\$&")} `));
+    return true;
+  }, 60_000);
 });
 
 /** Waits until every member of `list` sees `m` ONLINE with app version `version`. */
@@ -189,6 +253,9 @@ test("a member at a stored spelling is removed, and the others restart", async (
   await allOnline(rest, rest.map((m) => m.name), 60_000);
   for (const m of rest) await upgrade(m);
   await allOnline(rest, rest.map((m) => m.name), 60_000);
+  for (const m of rest) {
+    assert.equal(logLines(m, REWROTE), [], `${m.name}: nothing left to rewrite`);
+  }
 });
 
 test.run();

@@ -12,15 +12,17 @@
  *   (SQLITE_IOERR_SHMSIZE)", naming no directory);
  * - its own row (the versions and app version it now runs: it said ready with the row
  *   unwritten);
- * - the app's migrations it runs for the first time (it printed "Apply app migrations: …",
- *   naming no directory).
+ * - the app's migrations it runs for the first time (it printed "Apply external migrations: …",
+ *   naming no directory);
+ * - its `daemon.json`, rewritten in the one spelling of its address (`respell.ts`) when an
+ *   earlier release kept it as typed.
  *
  * Each case empties the member's log first (`empty_log.ts`): a start reuses the room of a log
  * left behind.
  *
  * Needs root (mount); registered through `faultTest`, so it skips visibly where it cannot run.
  */
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as assert from "uvu/assert";
 import {
@@ -129,5 +131,27 @@ faultTest(test, "a restart that cannot apply the app's new migrations says so", 
     await teardown([m], [fs]);
   }
 });
+
+faultTest(
+  test,
+  "a restart that cannot rewrite daemon.json in the one spelling says so",
+  async () => {
+    const [m, fs] = await stoppedMember("r5");
+    const config = join(m.dir, "daemon.json");
+    try {
+      // As an earlier release kept the address: as typed (`127.0.0.1:0P`).
+      const typed = m.address.replace(/:(\d+)$/, ":0$1");
+      writeFileSync(config, JSON.stringify({ name: m.name, address: typed }, null, 2) + "\n");
+      emptyLog(m.dir);
+      await fill(m.dir, 4096);
+      await refusedStart(m, {}, "daemon.json");
+      assert.is(JSON.parse(readFileSync(config, "utf8")).address, typed, "left as it was");
+      await startsOnline(m);
+      assert.is(JSON.parse(readFileSync(config, "utf8")).address, m.address, "rewritten");
+    } finally {
+      await teardown([m], [fs]);
+    }
+  },
+);
 
 test.run();

@@ -8,6 +8,7 @@ import {
   insertMember,
   listMembers,
   type NewMember,
+  respellMemberAddresses,
   updateMember,
   upsertMembers,
 } from "../../lib/store/members.ts";
@@ -74,6 +75,22 @@ test("an address a row of an earlier release holds reads in its one spelling", a
   assert.equal(raw.rows.map((r) => r[0]), ["127.0.0.1:09101", "[0:0:0:0:0:0:0:1]:9102"]);
   const read = (await listMembers(store)).map((x) => x.address);
   assert.equal(read, ["127.0.0.1:9101", "[::1]:9102"]);
+});
+
+test("rows an earlier release wrote are rewritten in their one spelling, the others left alone", async ({ store }) => {
+  await insertMember(store, m("alpha", { address: "127.0.0.1:09101" }));
+  await insertMember(store, m("beta", { address: "LOCALHOST:9102" }));
+  await insertMember(store, m("gamma", { address: "10.0.0.5:9103", heartbeat: 7 }));
+  assert.is(await respellMemberAddresses(store), 2);
+  const raw = await store.client.execute(
+    "SELECT address, heartbeat FROM core_cluster_members ORDER BY name",
+  );
+  assert.equal(raw.rows.map((r) => [r[0], r[1]]), [
+    ["127.0.0.1:9101", 0],
+    ["localhost:9102", 0],
+    ["10.0.0.5:9103", 7],
+  ]);
+  assert.is(await respellMemberAddresses(store), 0, "nothing left to rewrite");
 });
 
 test("list is ordered by name", async ({ store }) => {

@@ -31,6 +31,7 @@ import type { ClusterView } from "../view.ts";
 import { readJoinView, removeJoinView } from "../join_view.ts";
 import { readIdentity, startNetwork } from "../network_start.ts";
 import { publishRefusal, withdrawRefusal } from "../refusals.ts";
+import { respellStored } from "../respell.ts";
 import { markJoined } from "./join.ts";
 import { learnAtRestart } from "./rejoin_learn.ts";
 import { learnRemoved } from "./leave.ts";
@@ -265,8 +266,9 @@ export async function listsKnown(
 }
 
 /**
- * This member runs its code's versions from now on: its own row takes them (written), then they
- * are announced, and a refused start it had published is withdrawn. A store that cannot take
+ * This member runs its code's versions from now on: the addresses an earlier release stored are
+ * rewritten in their one spelling (`respell.ts`), its own row takes the versions (written), then
+ * they are announced, and a refused start it had published is withdrawn. A store that cannot take
  * the row (a nearly full or failing disk that let the start write its lock) fails the start,
  * naming its state directory, before anything is announced: it said "ready" with the row
  * unwritten, and a restart then announced the versions it ran before.
@@ -275,6 +277,8 @@ async function runWith(ctx: MemberContext, net: Network): Promise<void> {
   const code = ctx.code();
   const name = net.config.name;
   net.view.setLocal(code);
+  // Only a start that runs rewrites what an earlier release stored: a refused one changes nothing.
+  await respellStored(ctx, net);
   net.persistence.touch();
   await net.persistence.written().catch((err: unknown) => {
     throw startRefusal(err, "its own row (the versions it runs)", ctx.paths.dir);
