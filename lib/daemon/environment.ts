@@ -15,6 +15,7 @@ import type { Clock } from "../cluster/membership.ts";
 import { monotonicClock } from "../cluster/monotonic_clock.ts";
 import type { Logger } from "../log.ts";
 import type { CertificateIssuer } from "../net/cert_issuer.ts";
+import { deadlineIn } from "../net/late_deadline.ts";
 import { serveHttps } from "../net/serve.ts";
 import type { MemoryPeers } from "./memory_peers.ts";
 import type { Handler } from "./options.ts";
@@ -53,7 +54,9 @@ export interface DaemonEnvironment {
    * VM resumed, must not cut a join's deadline short or drop a joiner as under way for 10 min);
    * a date (a token's expiry, `joinedAt`, a removal note's `expiresAt`, a record's version,
    * anything stored or sent to another member) is `wallNow(clock)` (`lib/cluster/membership.ts`).
-   * A simulated clock without `wallOffset` is both.
+   * A simulated clock without `wallOffset` is both. The real one's timers, met clearly late by a
+   * held loop, read what arrived meanwhile before they call back (`monotonicClock`): most of a
+   * member's timers are verdicts on what has not arrived.
    */
   clock: Clock;
   /** A float in [0, 1) (the update command's random delay). */
@@ -86,12 +89,17 @@ export interface DaemonEnvironment {
 /** How long a host name's resolution may take before it counts as resolving to nothing, ms. */
 export const LOOKUP_MS = 2000;
 
-/** Resolves `host` with the system's resolver, every family, at most {@link LOOKUP_MS}. */
+/**
+ * Resolves `host` with the system's resolver, every family, at most {@link LOOKUP_MS}. The bound
+ * is a late-aware deadline (`lib/net/late_deadline.ts`): a loop held past it (a member stopped
+ * and continued) reads the resolver's answer, done meanwhile, before judging that the name
+ * resolves to nothing.
+ */
 function systemLookup(host: string): Promise<readonly string[]> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve([]), LOOKUP_MS);
+    const deadline = deadlineIn(LOOKUP_MS, () => resolve([]));
     dnsLookup(host, { all: true }, (err, addresses) => {
-      clearTimeout(timer);
+      deadline.clear();
       resolve(err ? [] : addresses.map((a) => a.address));
     });
   });

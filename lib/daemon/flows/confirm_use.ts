@@ -219,6 +219,7 @@ export async function confirmUse(
     let open = voter ? 1 : 0; // answers still to come, this member's own included
     let over = false;
     const timers = [
+      // On the daemon's clock: met late by a held loop, it reads the grants waiting first.
       clock.setTimeout(() => finish(false), CLAIM_ROUND_MS),
       clock.setTimeout(() => {
         while (asked.length < others.length) ask();
