@@ -149,7 +149,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       events,
       table: components.memberTable?.(),
     }, {
-      queued: () => this.#out.queued(),
+      queued: (name) => this.#out.queued(name),
       becameLive: (e) => this.#prober?.add(e),
       listMissing: (e) => this.#fetcher?.want(e, this.#from),
     });
@@ -460,7 +460,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
         this.#prober.handlePingReq(msg, from);
         return;
       case "gossip":
-        this.#applyAll(msg.pb, from, sender);
+        if (msg.a === true) this.#out.heardAnnouncement(() => this.#applyAll(msg.pb, from, sender));
+        else this.#applyAll(msg.pb, from, sender);
         return;
       case "pp":
         this.#pushPull.handle(from, msg, sender);

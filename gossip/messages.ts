@@ -113,11 +113,15 @@ export interface PingReqMsg {
   readonly a: string;
   readonly pb?: readonly Update[];
 }
-/** Dedicated gossip message carrying only updates. */
+/**
+ * Dedicated gossip message carrying only updates. `a`: an announcement, sent at once to every
+ * live member (see `dissemination.ts`); members before it ignore the field.
+ */
 export interface GossipMsg {
   readonly t: "gossip";
   readonly f: string;
   readonly pb: readonly Update[];
+  readonly a?: true;
 }
 /**
  * State exchange (anti-entropy). `j`: sent on join; `r`: this is the reply. `x` maps
@@ -377,7 +381,7 @@ const FIELDS: Readonly<Record<string, readonly string[]>> = {
   ack: ["t", "f", "s", "pb"],
   nack: ["t", "f", "s", "r"],
   preq: ["t", "f", "s", "n", "a", "pb"],
-  gossip: ["t", "f", "pb"],
+  gossip: ["t", "f", "pb", "a"],
   pp: ["t", "f", "s", "j", "r", "st", "sh", "sw", "o", "x", "rc", "rh", "rw"],
   extq: ["t", "f", "s", "d"],
   ext: ["t", "f", "s", "d", "l"],
@@ -480,7 +484,7 @@ export function decodeMessage(frame: unknown): Message | string {
         : checkUpdates(v.pb, false);
       break;
     case "gossip":
-      problem = checkUpdates(v.pb, true);
+      problem = v.a !== undefined && v.a !== true ? "a: expected true" : checkUpdates(v.pb, true);
       break;
     case "pp":
       problem = !isUint(v.s)

@@ -44,8 +44,8 @@ import { aliveUpdateOf, leftUpdateOf } from "./entry_updates.ts";
 
 /** What the state machine asks of the engine around it. */
 export interface StateHooks {
-  /** An update was queued for gossip (the engine may push at once). */
-  queued(): void;
+  /** An update about member `name` was queued for gossip (the engine may push at once). */
+  queued(name: string): void;
   /** A member became live (new, or back from dead/left): add it to the probe order. */
   becameLive(entry: MemberEntry): void;
   /** The extension list for `entry`'s digest is unknown: fetch it. */
@@ -422,7 +422,7 @@ export class StateMachine {
     // Quiet merging never silences our own refutation.
     if (this.#merge.quiet && name !== this.self.name) return;
     this.queue.queue(name, u, weight);
-    this.#hooks.queued();
+    this.#hooks.queued(name);
   }
 
   /**

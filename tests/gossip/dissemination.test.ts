@@ -4,10 +4,14 @@
  * reaches whoever the announcement missed. A member's new versions (`updateMeta` with new
  * schemas or extensions: an upgrade taking effect) are announced the same way, so the members
  * waiting in a rolling upgrade open on them (issue 15's wake-up); other metadata changes keep
- * the epidemic. Seeded simulations in simulated time.
+ * the epidemic. The members that take in an announcement pass it on in their regular rounds,
+ * not in an immediate burst: every live member got it already. Seeded simulations in simulated
+ * time.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { resolveConfig } from "../../gossip/config.ts";
+import type { Frame } from "../../lib/cluster/membership.ts";
 import { createSimCluster, simAddress, type SimCluster } from "../../gossip/sim.ts";
 
 const test = suite("gossip dissemination");
@@ -64,6 +68,72 @@ test("a member the announcement missed still gets the admission from the epidemi
   assert.not.ok(holds(c, 8));
   const took = c.clock.runWhileNot(() => holds(c, 7) && holds(c, 8), 2000, 1);
   assert.ok(took >= 0, "the epidemic did not reach the members the announcement missed");
+  c.stop();
+});
+
+/** A frame as the engine sent it (the memory network carries objects or text). */
+function messageOf(
+  frame: Frame,
+): { t?: string; pb?: { k: string; n?: string; r?: { key?: string } }[] } {
+  return (typeof frame === "string" ? JSON.parse(frame) : frame) as ReturnType<typeof messageOf>;
+}
+
+/** Whether a message carries an update about `name` (its state, or its roster record). */
+const carries = (frame: Frame, name: string) =>
+  (messageOf(frame).pb ?? []).some((u) => u.n === name || u.r?.key === name);
+
+test("members that took in an announcement pass it on in their rounds, not in a burst", () => {
+  const interval = resolveConfig("lan").gossipIntervalMs;
+  for (const seed of [1, 2, 3]) {
+    const c = cluster(seed);
+    const by = c.addresses[5];
+    const t0 = c.clock.now();
+    // Gossip messages carrying the join, sent by members other than the admitting one, by when.
+    const sent: number[] = [];
+    c.net.dropWhere((from, _to, frame) => {
+      if (from !== by && messageOf(frame).t === "gossip" && carries(frame, JOINER)) {
+        sent.push(c.clock.now() - t0);
+      }
+      return false;
+    });
+    admit(c, 5);
+    c.clock.advance(HOP_MS + 1);
+    assert.equal(c.running().filter((i) => !holds(c, i)), [], `seed ${seed}: not in one hop`);
+    c.clock.advance(3000);
+    // Before: a burst of 4 rounds × 3 members from each of the 59 receivers within 100 ms.
+    const early = sent.filter((ms) => ms < HOP_MS + interval);
+    assert.is(early.length, 0, `seed ${seed}: pushed on at once ${early.length} times`);
+    // The rounds still pass it on: every receiver, its full count (a gossip message each).
+    assert.ok(sent.length >= N, `seed ${seed}: only ${sent.length} gossip messages passed it on`);
+    c.stop();
+  }
+});
+
+test("a member told of its own suspicion in an announcement refutes it at once", () => {
+  const c = cluster(5);
+  const accused = 7;
+  const name = c.names[accused];
+  const inc = c.members[accused].incarnation;
+  const t0 = c.clock.now();
+  const refuted: number[] = [];
+  c.net.dropWhere((from, _to, frame) => {
+    const msg = messageOf(frame);
+    if (from === c.addresses[accused] && msg.t === "gossip" && carries(frame, name)) {
+      refuted.push(c.clock.now() - t0);
+    }
+    return false;
+  });
+  // An announcement as member 5 sends one, carrying a suspicion of member 7.
+  const sender = c.net.endpoint(simAddress(N + 2), c.names[5]);
+  sender.send(c.addresses[accused], {
+    t: "gossip",
+    f: c.names[5],
+    pb: [{ k: "suspect", n: name, i: inc, by: c.names[5] }],
+    a: true,
+  });
+  c.clock.advance(HOP_MS + 1);
+  assert.ok(c.members[accused].incarnation > inc, "no refutation");
+  assert.ok(refuted.length > 0 && refuted[0] <= HOP_MS + 1, `pushed at ${refuted[0]} ms`);
   c.stop();
 });
 

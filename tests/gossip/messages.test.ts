@@ -19,6 +19,7 @@ const good: Message[] = [
   { t: "nack", f: "b", s: 1, r: true },
   { t: "preq", f: "a", s: 1, n: "c", a: "h:3" },
   { t: "gossip", f: "a", pb: [{ k: "dead", n: "c", i: 2, by: "a" }, { k: "left", n: "d", i: 0 }] },
+  { t: "gossip", f: "a", pb: [{ k: "left", n: "d", i: 0 }], a: true },
   {
     t: "pp",
     f: "a",
@@ -86,6 +87,7 @@ const bad: [string, unknown][] = [
   ["a push-pull whose send-yours flag is a string", { t: "pp", f: "a", s: 1, st: [], sw: "y" }],
   ["an extension reply whose list is a string", { t: "ext", f: "a", s: 1, d: "x", l: "y" }],
   ["a nack whose refusal flag is a string", { t: "nack", f: "a", s: 1, r: "yes" }],
+  ["an announcement flag that is not true", { t: "gossip", f: "a", pb: [], a: 1 }],
 ];
 for (const [what, frame] of bad) {
   decode(`rejects ${what} with a reason, without throwing`, () => {

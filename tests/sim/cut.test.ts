@@ -50,13 +50,15 @@ test("every member lists the other side gone within the design's bound (100 seed
   }
 });
 
-test("seed 2: the side of two still lists one of the other side alive 30 s after the cut, none by the bound", () => {
-  const { c, cut } = cutCluster(2);
+// Seed 299 (seed 2 until the members that take in an announcement stopped pushing it on at once:
+// the draws after the admissions changed).
+test("seed 299: the side of two still lists one of the other side alive 30 s after the cut, none by the bound", () => {
+  const { c, cut } = cutCluster(299);
   const clock = c.sim.clock;
   const [m0] = c.members;
   clock.advance(30_000);
   // The shape the fault test met (there, u0 still listed u2 ONLINE and u4 SUSPECT).
-  assert.equal(RIGHT.map((i) => m0.stateOf(`m${i}`)), ["suspect", "suspect", "alive"]);
+  assert.equal(RIGHT.map((i) => m0.stateOf(`m${i}`)), ["suspect", "alive", "suspect"]);
   assert.is(m0.stateOf("m1"), "alive");
   // Lifeguard: m0's relays were mostly across the cut and sent no nack; it doubts itself, and
   // its probes and suspicion timeouts stretch.
