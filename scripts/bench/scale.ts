@@ -9,7 +9,11 @@
  *   after the other); serf: N−1 agents started with `-join` to the first;
  * - last join visible on every member: from the last join (cohort: its `init --token` started;
  *   serf: its agent spawned) until every other member logged it joined; cohort's `init --token`
- *   duration is given too (median over the joins, and the last one);
+ *   duration is given too (median over the joins, and the last one); then the same join from the
+ *   first member that logged it (cohort: the admitting member, as it admits; serf: the member the
+ *   joiner synced with) to the last, the dissemination without the joiner's own start, and the
+ *   CPU each other member spent over the join beyond its idle rate (threads' run time, the rate
+ *   read over the 3 s before the join);
  * - idle, after a settle pause (`--settle`, default 5 s; ≥ 60 s for the steady state, once the
  *   connections opened while forming have closed or are kept for the probes), over a window
  *   before anything scraped a member, then over a second one after a scrape (which starts
@@ -199,8 +203,14 @@ interface Member {
 /** One system's cluster. */
 interface Cluster {
   members: Member[];
-  /** Forms the cluster; resolves with the last join's start and the init durations (cohort). */
-  form(): Promise<{ lastT0: number; initMs: number[]; refusedJoins?: number }>;
+  /**
+   * Forms the cluster; resolves with the last join's start and the init durations (cohort).
+   * `mark` is called 3 s before the last join starts ("idle") and just as it starts
+   * ("last"), with every member but the last one running.
+   */
+  form(
+    mark: (at: "idle" | "last") => void,
+  ): Promise<{ lastT0: number; initMs: number[]; refusedJoins?: number }>;
   isJoin(text: string, name: string): boolean;
   isFailed(text: string, name?: string): string | undefined;
   isSuspect(text: string): string | undefined;
@@ -237,7 +247,7 @@ function serfCluster(): Cluster {
     ).size;
   return {
     members,
-    async form() {
+    async form(mark) {
       start(0);
       await sleep(500);
       for (let i = 1; i < N - 1; i++) {
@@ -248,7 +258,9 @@ function serfCluster(): Cluster {
         if (members.slice(0, N - 1).every((m) => joins(m) >= N - 1)) break;
         await sleep(100);
       }
-      await sleep(1000);
+      mark("idle");
+      await sleep(3000);
+      mark("last");
       const lastT0 = now();
       start(N - 1);
       return { lastT0, initMs: [] };
@@ -281,7 +293,7 @@ async function cohortCluster(): Promise<Cluster> {
   const socket = (i: number) => join(members[i].dir!, "control.socket");
   return {
     members,
-    async form() {
+    async form(mark) {
       const startOne = async (i: number) => {
         members[i].proc = startProc(process.execPath, [
           MOD,
@@ -316,7 +328,9 @@ async function cohortCluster(): Promise<Cluster> {
         let token = await cli(0, ["tokens", "add", `c${i}`]);
         if (token.code !== 0) throw new Error(`tokens add c${i}: ${token.stderr}`);
         if (i === N - 1) {
-          await sleep(1000);
+          mark("idle");
+          await sleep(3000);
+          mark("last");
           lastT0 = now();
         }
         // A join refused because too few members confirmed the token in time (a loaded
@@ -444,14 +458,40 @@ async function oneRun(kind: Kind, run: number): Promise<Figures> {
     );
   try {
     const formStart = now();
-    const { lastT0, initMs, refusedJoins } = await c.form();
+    // Each other member's CPU over the last join (ms), beside its rate over the second before.
+    const others = () => members.slice(0, N - 1).map((m) => m.proc!.child.pid!);
+    const cpuAt: Partial<Record<"idle" | "last", { t: number; ms: number[] }>> = {};
+    const { lastT0, initMs, refusedJoins } = await c.form((at) => {
+      cpuAt[at] = { t: now(), ms: others().map(threadRunMs) };
+    });
     Object.assign(marks, { formStart, lastT0 });
     if (refusedJoins !== undefined) {
       f["joins refused (too few token confirmations in time) and tried again"] = refusedJoins;
     }
     const last = members[N - 1];
     const seen = await everyone(members.slice(0, N - 1), lastT0, (t) => c.isJoin(t, last.name));
+    const joinCpu = { t: now(), ms: others().map(threadRunMs) };
     f["last join visible on every member (s)"] = seen.all && seen.all / 1000;
+    // From the first member that logged the join (cohort: the admitting member, as it admits;
+    // serf: the member the joiner synced with) to the last: the dissemination alone, without the
+    // joiner's start (cohort: the CLI process, the key pair, the claim round).
+    f["last join: first member → every member (s)"] = seen.all !== undefined &&
+        seen.first !== undefined
+      ? (seen.all - seen.first) / 1000
+      : undefined;
+    const { idle: cpuIdle, last: cpuLast } = cpuAt;
+    if (cpuIdle && cpuLast && seen.all !== undefined) {
+      const window = joinCpu.t - cpuLast.t;
+      const extra = joinCpu.ms.map((ms, i) =>
+        ms - cpuLast.ms[i] -
+        (cpuLast.ms[i] - cpuIdle.ms[i]) / (cpuLast.t - cpuIdle.t) * window
+      );
+      f["last join: CPU per other member beyond its idle rate, median (ms)"] = medianOf(extra);
+      f["last join: CPU of all other members beyond their idle rate (ms)"] = extra.reduce(
+        (a, b) => a + b,
+        0,
+      );
+    }
     if (initMs.length) {
       const sorted = [...initMs].sort((a, b) => a - b);
       f["`init --token` duration, median over the joins (s)"] =
