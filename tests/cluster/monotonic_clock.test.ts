@@ -6,15 +6,11 @@
  * Played in one process: an answer is written to a socket, then the loop held past the timer
  * inside that I/O callback.
  */
-import { stat } from "node:fs";
-import { connect, createServer, type Socket } from "node:net";
-import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { TimerHandle } from "../../lib/cluster/membership.ts";
 import { monotonicClock as clock } from "../../lib/cluster/monotonic_clock.ts";
-import { holdLoop } from "../helpers/held_loop.ts";
-import { tempDir } from "../net/_helpers.ts";
+import { actThenHold, socketLink } from "../helpers/held_loop.ts";
 
 const test = suite("the daemon's clock after a held loop");
 
@@ -27,50 +23,28 @@ async function until(done: () => boolean): Promise<void> {
 }
 
 test("a timer whose answer arrived while the loop was held is cancelled by it", async () => {
-  const { dir, cleanup } = await tempDir();
-  const path = join(dir, "s.sock");
-  const sockets: Socket[] = [];
   let verdict = "";
   let timer: TimerHandle;
   // The answer, read: it decides and cancels the timer, as a claim round's last grant does.
-  const server = createServer((socket) => {
-    sockets.push(socket);
-    socket.on("data", () => {
-      verdict ||= "answered";
-      clock.clearTimeout(timer);
-    });
+  const link = await socketLink(() => {
+    verdict ||= "answered";
+    clock.clearTimeout(timer);
   });
-  await new Promise<void>((r) => server.listen(path, r));
-  const peer = connect(path);
-  await new Promise((r) => peer.once("connect", r));
   try {
-    await new Promise<void>((done) =>
-      stat(dir, () => {
-        timer = clock.setTimeout(() => (verdict ||= "no answer"), TIMER_MS);
-        peer.write("grant");
-        holdLoop(3 * TIMER_MS);
-        done();
-      })
-    );
+    await actThenHold(() => {
+      timer = clock.setTimeout(() => (verdict ||= "no answer"), TIMER_MS);
+      link.peer.write("grant");
+    }, 3 * TIMER_MS);
     await until(() => verdict !== "");
     assert.is(verdict, "answered");
   } finally {
-    peer.destroy();
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-    await cleanup();
+    await link.close();
   }
 });
 
 test("a timer met late with nothing to read calls back, once", async () => {
   let calls = 0;
-  await new Promise<void>((done) =>
-    stat(".", () => {
-      clock.setTimeout(() => calls++, TIMER_MS);
-      holdLoop(3 * TIMER_MS);
-      done();
-    })
-  );
+  await actThenHold(() => clock.setTimeout(() => calls++, TIMER_MS), 3 * TIMER_MS);
   await until(() => calls > 0);
   // Long enough for a second call, were there one.
   await new Promise((r) => setTimeout(r, 2 * TIMER_MS));

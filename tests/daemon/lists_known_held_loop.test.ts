@@ -11,17 +11,13 @@
  * `Network.nextChange` does, its lists learnt from a socket; the list is written to it, then
  * the loop is held past the bound in that I/O callback.
  */
-import { stat } from "node:fs";
-import { connect, createServer, type Socket } from "node:net";
-import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { MemberVersion } from "../../lib/cluster/compat.ts";
 import type { Clock } from "../../lib/cluster/membership.ts";
 import { monotonicClock } from "../../lib/cluster/monotonic_clock.ts";
 import { LISTS_WAIT_MS, listsKnown } from "../../lib/daemon/flows/open.ts";
-import { holdLoop } from "../helpers/held_loop.ts";
-import { tempDir } from "../net/_helpers.ts";
+import { actThenHold, socketLink } from "../helpers/held_loop.ts";
 
 const test = suite("a list that arrived while the loop was held");
 
@@ -62,36 +58,22 @@ class SocketView {
 const NEW: MemberVersion = { schemaInternal: 2, schemaExternal: 0, extensions: ["a", "b"] };
 
 test("is taken before the start goes on", async () => {
-  const { dir, cleanup } = await tempDir();
   const net = new SocketView(monotonicClock);
   net.versions.set("m1", NEW).set("m2", undefined);
-  const sockets: Socket[] = [];
-  const server = createServer((socket) => {
-    sockets.push(socket);
-    socket.on("data", (d) => net.learn(String(d), NEW));
-  });
-  const path = join(dir, "gossip.sock");
-  await new Promise<void>((r) => server.listen(path, r));
-  const peer = connect(path);
-  await new Promise((r) => peer.once("connect", r));
+  const link = await socketLink((name) => net.learn(name, NEW));
   try {
-    let wentOn!: Promise<boolean>;
-    await new Promise<void>((done) =>
-      stat(dir, () => {
-        // Whether m2's list was known when the start went on.
-        wentOn = listsKnown(net, monotonicClock).then(() => net.versions.get("m2") !== undefined);
-        peer.write("m2");
-        // Past the bound by more than a held loop's margin (100 ms).
-        holdLoop(LISTS_WAIT_MS + 500);
-        done();
-      })
-    );
-    assert.ok(await wentOn, "the start went on with m2's list unread");
+    // Whether m2's list was known when the start went on; held past the bound by more than a
+    // held loop's margin (100 ms).
+    const wentOn = await actThenHold(() => {
+      const known = listsKnown(net, monotonicClock).then(() =>
+        net.versions.get("m2") !== undefined
+      );
+      link.peer.write("m2");
+      return known;
+    }, LISTS_WAIT_MS + 500);
+    assert.ok(wentOn, "the start went on with m2's list unread");
   } finally {
-    peer.destroy();
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-    await cleanup();
+    await link.close();
   }
 });
 

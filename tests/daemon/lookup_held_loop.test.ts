@@ -9,12 +9,10 @@
  * Played in one process with the real environment's resolver: the lookup starts, then the loop
  * is held past its bound inside that I/O callback.
  */
-import { stat } from "node:fs";
-import { tmpdir } from "node:os";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { LOOKUP_MS, systemEnvironment } from "../../lib/daemon/environment.ts";
-import { holdLoop } from "../helpers/held_loop.ts";
+import { actThenHold } from "../helpers/held_loop.ts";
 
 const test = suite("a lookup answered while the loop was held");
 
@@ -23,14 +21,8 @@ test("is read", async () => {
   // What the name resolves to, the loop not held: what the held lookup must find too.
   const expected = await lookup("localhost");
   assert.ok(expected.length > 0, "localhost resolves here");
-  const addresses = await new Promise<readonly string[]>((done) =>
-    stat(tmpdir(), () => {
-      const answer = lookup("localhost");
-      // Past the bound by more than a held loop's margin (100 ms).
-      holdLoop(LOOKUP_MS + 500);
-      done(answer);
-    })
-  );
+  // Past the bound by more than a held loop's margin (100 ms).
+  const addresses = await actThenHold(() => lookup("localhost"), LOOKUP_MS + 500);
   assert.equal([...addresses].sort(), [...expected].sort());
 });
 

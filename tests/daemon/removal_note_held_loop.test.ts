@@ -11,9 +11,6 @@
  * then the note is written to the member's socket and the loop held past the wait in that I/O
  * callback; the note is taken in as gossip takes a record in when it reads it.
  */
-import { stat } from "node:fs";
-import { connect, createServer, type Socket } from "node:net";
-import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
@@ -23,8 +20,7 @@ import { Background } from "../../lib/daemon/background.ts";
 import type { MemberContext } from "../../lib/daemon/context.ts";
 import { NOTE_WAIT_MS, ViewReactions } from "../../lib/daemon/reactions.ts";
 import { silentLogger } from "../../lib/log.ts";
-import { holdLoop } from "../helpers/held_loop.ts";
-import { tempDir } from "../net/_helpers.ts";
+import { actThenHold, socketLink } from "../helpers/held_loop.ts";
 
 const test = suite("a removal note that arrived while the loop was held");
 
@@ -36,7 +32,6 @@ const record = (
 ) => ({ kind, key, value } as unknown as ReplicatedRecord);
 
 test("is read before the removal is reported", async () => {
-  const { dir, cleanup } = await tempDir();
   const notes = new Map<string, ReplicatedRecord>();
   const reported: unknown[] = [];
   let hooked!: () => void;
@@ -67,46 +62,31 @@ test("is read before the removal is reported", async () => {
   } as unknown as MemberContext;
   const reactions = new ViewReactions(ctx);
   // The member's gossip socket: a note read from it is taken in (a record change).
-  const sockets: Socket[] = [];
-  const server = createServer((socket) => {
-    sockets.push(socket);
-    socket.on("data", (d) => {
-      const { key, force } = JSON.parse(String(d));
-      const note = record(REMOVAL_RECORD, key, { force });
-      notes.set(`${REMOVAL_RECORD}/${key}`, note);
-      reactions.onChange({ kind: "record", record: note, previous: undefined });
-    });
+  const link = await socketLink((text) => {
+    const { key, force } = JSON.parse(text);
+    const note = record(REMOVAL_RECORD, key, { force });
+    notes.set(`${REMOVAL_RECORD}/${key}`, note);
+    reactions.onChange({ kind: "record", record: note, previous: undefined });
   });
-  const path = join(dir, "gossip.sock");
-  await new Promise<void>((r) => server.listen(path, r));
-  const peer = connect(path);
-  await new Promise((r) => peer.once("connect", r));
   try {
-    await new Promise<void>((done) =>
-      stat(dir, () => {
-        // m3's tombstone first: the removal waits for its note.
-        reactions.onChange({
-          kind: "record",
-          record: record(MEMBER_RECORD, "m3", null),
-          previous: undefined,
-          removed: { name: "m3", hadJoined: true },
-        });
-        peer.write(JSON.stringify({ key: "m3", force: true }));
-        // Past the wait by more than a held loop's margin (100 ms).
-        holdLoop(NOTE_WAIT_MS + 500);
-        done();
-      })
-    );
+    // Held past the wait by more than a held loop's margin (100 ms).
+    await actThenHold(() => {
+      // m3's tombstone first: the removal waits for its note.
+      reactions.onChange({
+        kind: "record",
+        record: record(MEMBER_RECORD, "m3", null),
+        previous: undefined,
+        removed: { name: "m3", hadJoined: true },
+      });
+      link.peer.write(JSON.stringify({ key: "m3", force: true }));
+    }, NOTE_WAIT_MS + 500);
     await hookRan;
     await background.idle();
     assert.equal(reported, [["postRemove", { name: "m3", force: true }]]);
   } finally {
     reactions.stop();
     background.stop();
-    peer.destroy();
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-    await cleanup();
+    await link.close();
   }
 });
 
