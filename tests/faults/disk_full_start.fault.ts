@@ -15,7 +15,9 @@
  * - the app's migrations it runs for the first time (it printed "Apply external migrations: …",
  *   naming no directory);
  * - its `daemon.json`, rewritten in the one spelling of its address (`respell.ts`) when an
- *   earlier release kept it as typed.
+ *   earlier release kept it as typed;
+ * - the store rows an initialisation cut short left, which the start clears (it printed "Clear
+ *   replicated records: …", naming no directory).
  *
  * Each case empties the member's log first (`empty_log.ts`): a start reuses the room of a log
  * left behind.
@@ -30,6 +32,7 @@ import {
   bootstrap,
   daemonArgs,
   eventually,
+  isClean,
   type Member,
   members,
   sql,
@@ -148,6 +151,28 @@ faultTest(
       assert.is(JSON.parse(readFileSync(config, "utf8")).address, typed, "left as it was");
       await startsOnline(m);
       assert.is(JSON.parse(readFileSync(config, "utf8")).address, m.address, "rewritten");
+    } finally {
+      await teardown([m], [fs]);
+    }
+  },
+);
+
+faultTest(
+  test,
+  "a restart that cannot clear what an initialisation cut short says so",
+  async () => {
+    const [m, fs] = await stoppedMember("r6");
+    try {
+      // As a bootstrap killed before its daemon.json was written leaves it: certificates and
+      // store rows, no configuration. The start clears them, its store first.
+      rmSync(join(m.dir, "daemon.json"));
+      emptyLog(m.dir);
+      await fill(m.dir, 4096);
+      await refusedStart(m, {}, "a write at start");
+      await startMember(m);
+      await eventually("the leftovers cleared", () => Promise.resolve(isClean(m)));
+      await bootstrap(m);
+      assert.equal((await members(m)).map((e) => e.name), ["r6"], "a new cluster of one");
     } finally {
       await teardown([m], [fs]);
     }
