@@ -161,6 +161,15 @@ async function rows(m: Member, query: string): Promise<unknown[][]> {
   return res.body.metadata.results[0].rows;
 }
 
+/** The live roster records `m` stores, as `[name, address as written]`, by name. */
+function memberRecords(m: Member): Promise<unknown[][]> {
+  return rows(
+    m,
+    "SELECT key, json_extract(value, '$.address') FROM core_records " +
+      "WHERE kind = 'member' AND value IS NOT NULL ORDER BY key",
+  );
+}
+
 test("upgraded members hold the one spelling where they own it, and old members take their records", async ({ old, list }) => {
   const d = list[3]; // still the earlier release: its record, signed as typed, stays so
   const upgraded = list.filter((m) => m !== d);
@@ -177,11 +186,7 @@ test("upgraded members hold the one spelling where they own it, and old members 
     for (const m of upgraded) {
       const held = await rows(m, "SELECT name, address FROM core_cluster_members ORDER BY name");
       assert.equal(held, byName.map((x) => [x.name, x.address]), `${m.name}'s member rows`);
-      const records = await rows(
-        m,
-        "SELECT key, json_extract(value, '$.address') FROM core_records " +
-          "WHERE kind = 'member' AND value IS NOT NULL ORDER BY key",
-      );
+      const records = await memberRecords(m);
       const want = byName.map((x) => [x.name, x === d ? typed : x.address]);
       assert.equal(records, want, `${m.name}'s roster records`);
     }
@@ -224,6 +229,14 @@ test("an old member killed and started on this build at once is heard at its one
   await kill(d);
   await startMember(d, { flags: ["--app-version", "2.0.0"] });
   await appVersionSeen(list, d, "2.0.0");
+  // It rewrote its own record ([::ffff:127.0.0.1]:P), and every member stores that.
+  await eventually("d's record in the one spelling everywhere", async () => {
+    for (const m of list) {
+      const held = (await memberRecords(m)).find(([name]) => name === d.name);
+      assert.equal(held, [d.name, d.address], `as ${m.name} stores it`);
+    }
+    return true;
+  }, 60_000);
 });
 
 test("a joiner cannot take a stopped member's socket by naming it in the one spelling", async ({ list }) => {
@@ -255,6 +268,13 @@ test("a member at a stored spelling is removed, and the others restart", async (
   await allOnline(rest, rest.map((m) => m.name), 60_000);
   for (const m of rest) {
     assert.equal(logLines(m, REWROTE), [], `${m.name}: nothing left to rewrite`);
+  }
+  // Every member upgraded: no spelling of the earlier release left in any state directory.
+  const byName = [...rest].sort((x, y) => x.name.localeCompare(y.name));
+  for (const m of rest) {
+    const held = await rows(m, "SELECT name, address FROM core_cluster_members ORDER BY name");
+    assert.equal(held, byName.map((x) => [x.name, x.address]), `${m.name}'s member rows`);
+    assert.equal(await memberRecords(m), byName.map((x) => [x.name, x.address]), m.name);
   }
 });
 
