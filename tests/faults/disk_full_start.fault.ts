@@ -50,8 +50,13 @@ const { test, memberOn } = diskSuite("a member restarted on a full disk");
 /** A member whose state directory is a 2 MB tmpfs, bootstrapped and stopped; with the mount. */
 async function stoppedMember(name: string): Promise<[Member, Mounted]> {
   const [m, fs] = await memberOn(name, (dir) => tmpfs(dir, "2m"));
-  await bootstrap(m);
-  await stop(m);
+  try {
+    await bootstrap(m);
+    await stop(m);
+  } catch (err) {
+    await teardown([m], [fs]); // a bootstrap that failed (its port taken meanwhile) leaves nothing
+    throw err;
+  }
   return [m, fs];
 }
 
