@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { CohortError } from "../errors.ts";
+import { CohortError, UnavailableError } from "../errors.ts";
 import { requestJson } from "../net/client.ts";
-import { statePaths } from "../daemon/state_dir.ts";
+import { lockHolder, statePaths } from "../daemon/state_dir.ts";
 
 /** A request the daemon answered with an error envelope. */
 export class DaemonError extends Error {
@@ -26,19 +26,42 @@ export async function callDaemon<T>(
   body?: unknown,
   timeoutMs?: number,
 ): Promise<T> {
-  const { socket } = statePaths(stateDir);
+  const paths = statePaths(stateDir);
   const { status, body: envelope } = await requestJson({
     method,
     path,
     body,
-    socketPath: socket,
+    socketPath: paths.socket,
     timeoutMs,
+  }).catch((err: unknown) => {
+    throw unreachableWhileRunning(err, paths);
   });
   const env = envelope as { type?: string; error?: string; metadata?: unknown } | undefined;
   if (status >= 400 || env?.type === "error") {
     throw new DaemonError(status, env?.error || `Request failed with HTTP ${status}`);
   }
   return env?.metadata as T;
+}
+
+/**
+ * `err`, or, when the control socket is missing or refuses connections while the daemon holding
+ * the state directory runs, what that likely means: "is it running?" misled the operator of a
+ * member at its limit of open files, whose socket (under Deno) is bound again only once a
+ * descriptor is free.
+ */
+function unreachableWhileRunning(err: unknown, paths: ReturnType<typeof statePaths>): unknown {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code;
+  if (!(err instanceof UnavailableError) || (code !== "ENOENT" && code !== "ECONNREFUSED")) {
+    return err;
+  }
+  const pid = lockHolder(paths);
+  if (pid === undefined) return err;
+  return new UnavailableError(
+    `The cohort daemon at "${paths.socket}" runs (pid ${pid}) but does not accept connections ` +
+      "on its control socket: it may be starting or stopping, or be out of file descriptors " +
+      "(see its log)",
+    { cause: err },
+  );
 }
 
 /** Reports whether `err` means the daemon could not be reached at all. */

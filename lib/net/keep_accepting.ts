@@ -15,6 +15,7 @@
  */
 import { chmod, rm } from "node:fs/promises";
 import { connect, type Server } from "node:net";
+import { descriptorFault } from "../errors.ts";
 import { isDeno } from "../runtime.ts";
 
 /** How often a listener under Deno is told to listen again, ms: the most a member stays deaf. */
@@ -54,18 +55,36 @@ const UNIX_ACCEPT_MS = 2000;
 const UNIX_RECHECK_MS = 500;
 
 /**
+ * What {@link keepAcceptingOnPath} tells: the listener was bound again because it had stopped
+ * accepting (`stalled`) or because the member is at its limit of open files (`limit`), or it
+ * could not be bound again (`unbound`, with the error: tried again at the next check).
+ */
+export type Renewal =
+  | { kind: "stalled" | "limit" }
+  | { kind: "unbound"; err: unknown };
+
+/**
  * Keeps `server` (listening on the unix socket `path`, mode `mode`) accepting under Deno. Its
  * handle refuses to listen again (EINVAL), so every {@link UNIX_CHECK_MS} the member connects
  * to its own socket; a connection the kernel queued but the server did not accept within
- * UNIX_ACCEPT_MS (and a moment more) means the listener stopped watching: it is closed and bound again, with its
- * mode, and `onRenew` told. Connections open are kept. Returns the stop of the checks, to call
- * before the server is closed; does nothing under Node.
+ * UNIX_ACCEPT_MS (and a moment more) means the listener stopped watching: it is closed and bound
+ * again, with its mode, and `onRenew` told. Connections open are kept.
+ *
+ * A check that cannot connect for want of descriptors finds the member at its limit, where an
+ * accept fails and leaves the connection in the socket's queue: `cohort cluster list` waited its
+ * 30 s there with no hint (Node accepts on a spare descriptor and closes the connection). The
+ * listener is then renewed too: closing it resets the connections queued, whose clients read at
+ * once that the daemon closed the connection and why it may have. Bound again on the number it
+ * freed; when that fails (another open took it) the socket is missing until a later check binds
+ * it, and the CLI, finding the daemon alive, says why it may not answer.
+ *
+ * Returns the stop of the checks, to call before the server is closed; does nothing under Node.
  */
 export function keepAcceptingOnPath(
   server: Server,
   path: string,
   mode: number,
-  onRenew: () => void,
+  onRenew: (renewal: Renewal) => void,
 ): () => void {
   if (!isDeno) return () => {};
   // Counted as accepted, before any admission decides (a refused check is no stall).
@@ -78,35 +97,50 @@ export function keepAcceptingOnPath(
   let busy = false; // a check or a renewal under way
   let stopped = false;
   const check = () => {
-    if (busy || stopped || !server.listening) return;
+    if (busy || stopped) return;
     busy = true;
+    // A renewal that could not bind: bound again now.
+    if (!server.listening) return void renew("limit");
     const before = accepted;
     const probe = connect({ path });
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = (stalled: boolean) => {
+    const done = (renewal?: "stalled" | "limit") => {
       clearTimeout(timer);
       probe.destroy();
-      if (stalled && !stopped) void renew();
+      if (renewal && !stopped) void renew(renewal);
       else busy = false;
     };
-    probe.once("error", () => done(false));
+    probe.once("error", (err) => done(descriptorFault(err) ? "limit" : undefined));
     probe.once("connect", () => {
       timer = setTimeout(() => {
-        if (accepted !== before) return done(false);
+        if (accepted !== before) return done();
         // Judged once more a moment later: after the loop was held (a busy machine) this timer
         // may run before the accept that waited with it.
-        timer = setTimeout(() => done(accepted === before), UNIX_RECHECK_MS);
+        timer = setTimeout(
+          () => done(accepted === before ? "stalled" : undefined),
+          UNIX_RECHECK_MS,
+        );
       }, UNIX_ACCEPT_MS);
     });
   };
-  const renew = async () => {
-    server.close();
+  const renew = async (kind: "stalled" | "limit") => {
+    if (server.listening) server.close(); // resets the connections queued on it
     await rm(path, { force: true }).catch(() => {}); // Deno leaves the file of a closed socket
     if (stopped) return;
+    // A bind that fails is told through `onRenew` (once a minute in the log), not as the
+    // server's error each check while the member stays at its limit.
+    const others = server.listeners("error") as ((err: unknown) => void)[];
+    server.removeAllListeners("error");
+    const settle = (renewal: Renewal) => {
+      server.removeAllListeners("error");
+      for (const l of others) server.on("error", l);
+      busy = false;
+      onRenew(renewal);
+    };
+    server.once("error", (err) => settle({ kind: "unbound", err }));
     server.listen(path, async () => {
       await chmod(path, mode).catch(() => {}); // meanwhile the state directory (0700) guards it
-      busy = false;
-      onRenew();
+      settle({ kind });
     });
   };
   const timer = setInterval(check, UNIX_CHECK_MS);

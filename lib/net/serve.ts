@@ -153,12 +153,30 @@ export async function serveUnix(options: ServeUnixOptions): Promise<Listener> {
     throw new UnavailableError(`Serve on "${path}": cannot set the socket mode`, { cause: err });
   }
   logger.info("Listening", { address: path, transport: "unix" });
-  const stopKeeping = keepAcceptingOnPath(server, path, options.mode ?? 0o660, () =>
+  let limitLoggedAt = -Infinity;
+  const stopKeeping = keepAcceptingOnPath(server, path, options.mode ?? 0o660, (renewal) => {
+    if (renewal.kind === "stalled") {
+      logger.warn(
+        "The socket had stopped accepting connections (the member ran out of file descriptors): " +
+          "listening on it again",
+        { address: path },
+      );
+      return;
+    }
+    // Each check while the member stays at its limit: said once a minute.
+    if (performance.now() - limitLoggedAt < 60_000) return;
+    limitLoggedAt = performance.now();
     logger.warn(
-      "The socket had stopped accepting connections (the member ran out of file descriptors): " +
-        "listening on it again",
-      { address: path },
-    ));
+      "At its limit of open files: the control socket is bound again every few seconds, " +
+        "closing the connections it could not accept" +
+        (renewal.kind === "unbound"
+          ? " (it could not be bound now: commands cannot reach " +
+            "the member)"
+          : "") +
+        "; raise the member's limit of open files (LimitNOFILE, ulimit -n)",
+      { address: path, ...(renewal.kind === "unbound" ? { err: renewal.err } : {}) },
+    );
+  });
   const close = once(async () => {
     stopKeeping();
     await tracker.close();

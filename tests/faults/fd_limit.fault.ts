@@ -291,48 +291,64 @@ function lowestFree(pid: number): number {
   return fd;
 }
 
-faultTest(
-  test,
-  "cohort cluster list on a Node member at its limit says the daemon closed the connection, not EPIPE",
-  async () => {
-    const m = await newMember("c1");
-    current = [m];
-    // A Node daemon whatever runs the test: at its limit Node accepts on a spare descriptor and
-    // closes at once, and the CLI printed `Error: Request GET /core/1.0/cluster to "…": EPIPE`.
-    try {
-      m.daemon = startDaemonProcess(daemonArgs(m), {
-        command: "node",
-        args: [resolve(import.meta.dirname ?? ".", "../../dist/mod.js")],
-      });
-      await waitForSocket(m.dir, m.daemon);
-      await bootstrap(m);
-      const pid = m.daemon.child.pid!;
-      const { soft } = nofile(pid);
-      const refusals: string[] = [];
-      for (let i = 0; i < 5 && refusals.length === 0; i++) {
-        setSoft(pid, lowestFree(pid)); // no descriptor left for the connection
-        let r;
-        try {
-          r = await run(m, ["cluster", "list"]);
-        } finally {
-          setSoft(pid, soft);
+/** The daemon of `runtime` whatever runs the test, as `startDaemonProcess` takes it. */
+function daemonEntry(runtime: "node" | "deno"): { command: string; args: string[] } {
+  const root = resolve(import.meta.dirname ?? ".", "../..");
+  return runtime === "node"
+    ? { command: "node", args: [join(root, "dist/mod.js")] }
+    : { command: join(root, "node_modules/.bin/deno"), args: ["run", "-A", join(root, "mod.ts")] };
+}
+
+for (const runtime of ["node", "deno"] as const) {
+  faultTest(
+    test,
+    `cohort cluster list on a ${
+      runtime === "node" ? "Node" : "Deno"
+    } member at its limit says the daemon closed the connection and why it may have`,
+    async () => {
+      const m = await newMember(`c${runtime}`);
+      current = [m];
+      // Node accepts on a spare descriptor and closes at once: the CLI printed `Error: Request
+      // GET /core/1.0/cluster to "…": EPIPE`. Deno's accept failed and the connection sat in the
+      // socket's queue: the CLI waited its 30 s and said only that no answer came. Asked twice
+      // at the limit: Deno's member closes its socket to reset what waits, and may not bind it
+      // again before a descriptor is free ("is it running?" would mislead there).
+      try {
+        m.daemon = startDaemonProcess(daemonArgs(m), daemonEntry(runtime));
+        await waitForSocket(m.dir, m.daemon);
+        await bootstrap(m);
+        const pid = m.daemon.child.pid!;
+        const { soft } = nofile(pid);
+        const refusals: string[] = [];
+        for (let i = 0; i < 5 && refusals.length < 2; i++) {
+          refusals.splice(0);
+          setSoft(pid, lowestFree(pid)); // no descriptor left for the connection
+          try {
+            for (let k = 0; k < 2; k++) {
+              const r = await run(m, ["cluster", "list"]);
+              if (r.code !== 0) refusals.push(r.stderr.trim());
+            }
+          } finally {
+            setSoft(pid, soft);
+          }
         }
-        if (r.code !== 0) refusals.push(r.stderr.trim());
+        assert.is(refusals.length, 2, "two listings refused at the limit (in 5 tries)");
+        for (const refusal of refusals) {
+          assert.match(
+            refusal,
+            /^Error: The cohort daemon at "[^"]+" (closed the connection without answering: it may be|runs \(pid \d+\) but does not accept connections on its control socket: it may be starting or stopping, or be) out of file descriptors/,
+          );
+        }
+        await eventually("answered once raised", async () => {
+          const r = await run(m, ["cluster", "list"]);
+          return r.code === 0;
+        }, 30_000);
+      } finally {
+        await stopMembers(current); // its directory too, when a check failed
       }
-      assert.ok(refusals.length > 0, "a listing refused at the limit (in 5 tries)");
-      for (const refusal of refusals) {
-        assert.match(
-          refusal,
-          /^Error: The cohort daemon at "[^"]+" closed the connection without answering: it may be out of file descriptors/,
-        );
-      }
-      const r = await run(m, ["cluster", "list"]);
-      assert.is(r.code, 0, `answered once raised: ${r.stderr}`);
-    } finally {
-      await stopMembers(current); // its directory too, when a check failed
-    }
-  },
-);
+    },
+  );
+}
 
 /** The script that reads a state directory's claims with every descriptor taken. */
 const READER = resolve(import.meta.dirname ?? ".", "fd_limit_claims.ts");
