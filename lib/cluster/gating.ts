@@ -24,13 +24,16 @@ export interface GateMember {
   version?: MemberVersion;
   /** Whether it is up (alive or suspect) in the gossip view. */
   up: boolean;
-  /** Since when it is down (ms since the epoch), when it is down. */
+  /** Since when it is down, when it is down: ms on the clock {@link GateOptions.now} reads. */
   downSince?: number;
 }
 
 /** Gate options. */
 export interface GateOptions {
-  /** Current time, ms since the epoch. */
+  /**
+   * Current time, ms, on the clock the members' `downSince` are on (a member's monotonic clock:
+   * a step of the wall clock must not shorten anyone's grace).
+   */
   now: number;
   /**
    * How long a member may be down before it stops counting, in ms. `0` (the default) waits for

@@ -11,7 +11,7 @@
 import { hostname } from "node:os";
 import { ExtensionRegistry } from "../cluster/extensions.ts";
 import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts";
-import { wallClockOf, wallNow } from "../cluster/membership.ts";
+import { wallClockOf } from "../cluster/membership.ts";
 import {
   ConflictError,
   describeDescriptorLimit,
@@ -248,8 +248,8 @@ class MemberDaemon implements Daemon {
 
   #common() {
     return {
-      // Compared with dates: when a member was seen go down, its last stored heartbeat.
-      now: wallNow(this.member.env.clock),
+      // On the monotonic clock, as the view's down-since times (`ClusterView.liveness`).
+      now: this.member.env.clock.now(),
       deadGraceMs: this.member.options.upgradeDeadGraceMs,
     };
   }

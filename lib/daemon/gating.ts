@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Clock, wallNow, wallTime } from "../cluster/membership.ts";
+import { type Clock, wallTime } from "../cluster/membership.ts";
 import { evaluateGate, type GateDecision, type GateMember } from "../cluster/gating.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { Logger } from "../log.ts";
@@ -102,9 +102,9 @@ export class UpgradeGate {
 
   /** Decides now; logs each member newly excluded after the grace period. */
   evaluate(): GateDecision {
-    // Compared with dates (when a member was seen go down, its last stored heartbeat, which a
-    // restart takes from its store): the wall clock.
-    const now = wallNow(this.#o.clock);
+    // On the monotonic clock, as the view's down-since times (`ClusterView.liveness`): a step of
+    // the wall clock forwards excluded a member down for seconds.
+    const now = this.#o.clock.now();
     const members = this.members();
     const grace = this.#o.deadGraceMs ?? 0;
     this.#decision = evaluateGate(this.#o.code, members, { now, deadGraceMs: grace });

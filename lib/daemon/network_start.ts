@@ -171,7 +171,7 @@ export async function startNetwork(
     stored,
     local: start.announce,
     fingerprint: own,
-    startedAt: wallNow(ctx.env.clock), // compared with down-since dates
+    clock: ctx.env.clock,
     onChanges: (changes) => ref.network?.dispatch(changes),
     onTrustShrunk: () => {
       gossip.refreshTrust();

@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { wallNow } from "../cluster/membership.ts";
 import { REMOVAL_RECORD } from "../cluster/roster.ts";
 import type { Cancel } from "./background.ts";
 import type { MemberContext } from "./context.ts";
@@ -63,7 +62,7 @@ export class ViewReactions {
     }
     this.#trigger.check(net.view);
     const common = extensionsReport(net.view, {
-      now: wallNow(ctx.env.clock), // compared with down-since dates
+      now: ctx.env.clock.now(), // the monotonic clock, as the view's down-since times
       deadGraceMs: ctx.options.upgradeDeadGraceMs,
     }).cluster;
     const previous = this.#common;

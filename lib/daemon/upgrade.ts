@@ -20,7 +20,10 @@ import type { ClusterView } from "./view.ts";
 
 /** Which down members still count in the common list; see {@link extensionsReport}. */
 export interface CommonOptions {
-  /** Current time, ms since the epoch. */
+  /**
+   * Current time on the member's monotonic clock (`clock.now()`), as the view's down-since times
+   * (`ClusterView.liveness`).
+   */
   now: number;
   /** The upgrade's dead grace (`upgradeDeadGraceMs`); 0 or absent: a down member always counts. */
   deadGraceMs?: number;

@@ -10,7 +10,14 @@
  * @module
  */
 import type { MemberVersion } from "../cluster/compat.ts";
-import type { MembershipEventName, MemberState, ReplicatedRecord } from "../cluster/membership.ts";
+import {
+  type Clock,
+  type MembershipEventName,
+  type MemberState,
+  type ReplicatedRecord,
+  wallNow,
+} from "../cluster/membership.ts";
+import { monotonicClock } from "../cluster/monotonic_clock.ts";
 import { hasJoined, MEMBER_RECORD, type RosterEntry, rosterOf } from "../cluster/roster.ts";
 import type { Member as StoredMember } from "../store/members.ts";
 import type { GossipHandle } from "./gossip_port.ts";
@@ -53,11 +60,12 @@ export interface ClusterViewOptions {
    */
   fingerprint?: string;
   /**
-   * When this view started, ms since the epoch (the member's start). A member cannot vouch for
-   * another's absence before it: what it knows from before is its store's memory of a run that
-   * ended when it stopped. @default 0
+   * The member's clock: {@link ClusterView.liveness} measures how long a member has been down on
+   * its monotonic `now()`, from when this view saw it go down; the view starts (the member's
+   * start) when it is made, and a date (a stored heartbeat) only places a member down then.
+   * @default monotonicClock
    */
-  startedAt?: number;
+  clock?: Clock;
   /**
    * Called with the changes, after the view has taken them in: one change at a time, or every
    * change of a {@link ClusterView.batch} at once, in the order they happened.
@@ -88,6 +96,9 @@ export class ClusterView {
   readonly #seenAlive = new Set<string>();
   readonly #storedHeartbeat = new Map<string, number>();
   readonly #storedVersion = new Map<string, MemberVersion>();
+  /** Since when each member that is down is down, as this view saw it: the monotonic clock. */
+  readonly #seenDown = new Map<string, number>();
+  readonly #clock: Clock;
   #unsubscribe: (() => void)[] = [];
   /** The changes of the batch under way, if any (see {@link ClusterView.batch}). */
   #held?: ViewChange[];
@@ -99,6 +110,7 @@ export class ClusterView {
     this.name = options.name;
     this.gossip = options.gossip;
     this.#local = options.local;
+    this.#clock = options.clock ?? monotonicClock;
     for (const m of options.stored) {
       this.#storedHeartbeat.set(m.name, m.heartbeat);
       // An empty list was never learned: every member has at least cohort's own extension.
@@ -112,6 +124,25 @@ export class ClusterView {
     }
     this.#seenAlive.add(options.name);
     this.#reloadRoster();
+    this.#downAtStart();
+  }
+
+  /**
+   * The members down when this view starts (the member's start): down since then, or since the
+   * date they are down since (a last stored heartbeat, when a view handed over saw them go) when
+   * it is later, placed once on the monotonic clock. A member cannot vouch for another's absence
+   * before it started: it may have run all along while this one was down.
+   */
+  #downAtStart(): void {
+    const at = this.#clock.now();
+    const date = wallNow(this.#clock);
+    for (const name of this.#roster.keys()) {
+      if (name === this.name) continue;
+      const info = this.gossip.member(name);
+      if (info && (info.state === "alive" || info.state === "suspect")) continue;
+      const since = info?.stateChangedAt ?? this.storedHeartbeat(name);
+      this.#seenDown.set(name, at + Math.max(0, since - date));
+    }
   }
 
   /** Subscribes to the gossip layer: the view's only subscription. */
@@ -124,6 +155,7 @@ export class ClusterView {
           previous?: MemberState;
         };
         if (member?.state === "alive") this.#seenAlive.add(member.name);
+        if (member) this.#noteDown(member.name, member.state);
         this.#emit({
           kind: "member",
           event,
@@ -172,6 +204,12 @@ export class ClusterView {
       if (this.#stale) this.#reloadRoster();
       if (held.length) this.#o.onChanges(held);
     }
+  }
+
+  /** Notes when a member went down (dead or left), as this member saw it; forgets it once up. */
+  #noteDown(name: string, state: string): void {
+    if (state === "alive" || state === "suspect") this.#seenDown.delete(name);
+    else if (!this.#seenDown.has(name)) this.#seenDown.set(name, this.#clock.now());
   }
 
   #emit(change: ViewChange): void {
@@ -257,18 +295,23 @@ export class ClusterView {
   }
 
   /**
-   * Whether a member is up (alive or suspect), and since when it is down if not: since it was
-   * seen leave or die, or its last stored heartbeat, but never since before this view started
-   * ({@link ClusterViewOptions.startedAt}). A member restarted after a while must not exclude,
-   * after the upgrade's dead grace, members it has simply not heard from yet: they may have run
-   * all along while it was down, and its stored heartbeats stopped when it did.
+   * Whether a member is up (alive or suspect), and since when it is down if not, on the
+   * member's monotonic clock (compare with its `clock.now()`): since this view saw it leave or
+   * die, or since the view started for a member down then (see `#downAtStart`), or else since
+   * this view first found it down. Dates compared with the wall clock (the start's, a stored
+   * heartbeat) excluded a member down for seconds from an upgrade once the clock stepped forwards
+   * past the dead grace.
    */
   liveness(name: string): { up: boolean; downSince?: number } {
     if (name === this.name) return { up: true };
     const info = this.gossip.member(name);
-    if (info && (info.state === "alive" || info.state === "suspect")) return { up: true };
-    const since = info?.stateChangedAt ?? this.storedHeartbeat(name);
-    return { up: false, downSince: Math.max(since, this.#o.startedAt ?? 0) };
+    if (info && (info.state === "alive" || info.state === "suspect")) {
+      this.#seenDown.delete(name); // up again, whether an event said so or not
+      return { up: true };
+    }
+    let since = this.#seenDown.get(name);
+    if (since === undefined) this.#seenDown.set(name, since = this.#clock.now());
+    return { up: false, downSince: since };
   }
 
   /** Addresses of roster members that are up (this one included), for join tokens. */
@@ -292,6 +335,10 @@ export class ClusterView {
     for (const entry of this.#roster.values()) trust.add(entry.fingerprint);
     const shrank = [...this.#trust].some((fp) => !trust.has(fp));
     this.#trust = trust;
+    // Only members of the roster are asked about: a removed one's note goes with it.
+    for (const name of this.#seenDown.keys()) {
+      if (!this.#roster.has(name)) this.#seenDown.delete(name);
+    }
     if (shrank) this.#o.onTrustShrunk();
   }
 }

@@ -5,7 +5,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import { type ReplicatedRecord, systemClock } from "../../lib/cluster/membership.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
 import { ClusterView, type ClusterViewOptions, type ViewChange } from "../../lib/daemon/view.ts";
 
@@ -143,12 +143,14 @@ test("a member not heard from since this member started counts as down only sinc
     stored: [row("m1", 1_000), row("m2", 1_000)] as unknown as ClusterViewOptions["stored"],
     local: { schemaInternal: 1, schemaExternal: 0, extensions: ["internal:x"] },
     fingerprint: "fp1",
-    startedAt: 60_000,
+    // Started at 5 s on its monotonic clock, 60 s on its wall clock.
+    clock: { ...systemClock, now: () => 5_000, wallOffset: () => 55_000 },
     onChanges: () => {},
     onTrustShrunk: () => {},
   });
-  // m2's last stored heartbeat is from before this member stopped: it may have run since.
-  assert.equal(view.liveness("m2"), { up: false, downSince: 60_000 });
+  // m2's last stored heartbeat is from before this member stopped: it may have run since. On
+  // the monotonic clock, which the dead grace compares with.
+  assert.equal(view.liveness("m2"), { up: false, downSince: 5_000 });
 });
 
 test.run();

@@ -4,9 +4,13 @@
  * `wallOffset` a test changes. Durations and deadlines inside the member (a join's deadline, the
  * age of a join under way) must not move with the step; dates (a token's expiry, an admission's
  * `joinedAt`) must. Before, the daemon read one clock, the wall clock, for both: a step forwards
- * of 10 min dropped a join under way as 10 min old, and a joiner found its deadline 10 min past.
+ * of 10 min dropped a join under way as 10 min old, and a joiner found its deadline 10 min past;
+ * a member down for seconds counted as down for the upgrade's dead grace, and stopped counting.
  * The real-process cases are in `tests/faults/clock_step.fault.ts`.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { decodeToken, encodeToken } from "../../lib/cluster/token.ts";
@@ -106,6 +110,47 @@ test("after a step its dates follow its wall clock: a token's expiry, an admissi
   const record = networkOf(m2).gossip.record(MEMBER_RECORD, "m3");
   const joinedAt = (record?.value as { joinedAt: number }).joinedAt;
   assert.ok(joinedAt >= before, `m3 admitted at ${joinedAt}, before m2's wall clock ${before}`);
+});
+
+test("a step forwards past the dead grace does not exclude a member down for seconds", async ({ sim }) => {
+  const OLD = ["feature_a"];
+  const NEW = ["feature_a", "feature_b"];
+  const GRACE_MS = 60_000;
+  const dirs = ["q1", "q2"].map((n) => mkdtempSync(join(tmpdir(), `cohort-grace-${n}-`)));
+  const wall = steppable();
+  const start = (i: number, extensions: string[], more = {}) =>
+    sim.start(`q${i + 1}`, { stateDir: dirs[i], databaseUrl: undefined, extensions, ...more });
+  try {
+    let q1 = await start(0, OLD);
+    const q2 = await start(1, OLD);
+    await sim.drive(q1.initialize({ bootstrap: true, name: "q1", address: memberAddress(1) }));
+    const token = await sim.drive(q1.createToken("q2", 0));
+    await sim.drive(
+      q2.initialize({ bootstrap: false, name: "q2", address: memberAddress(2), join_token: token }),
+    );
+    await sim.run(3000);
+    // q2 goes down (to upgrade, say), q1 restarts upgraded: it waits for q2, which counts with
+    // what it last ran for the grace, from q1's start (its stored heartbeat is older).
+    await sim.drive(q2.stop());
+    await sim.drive(q1.stop());
+    q1 = await start(0, NEW, { upgradeDeadGraceMs: GRACE_MS, wallOffsetMs: wall.wallOffsetMs });
+    assert.is(q1.status(), "waiting", "q1 waits for q2");
+    const common = () => q1.hasExtension("feature_b", { scope: "cluster" });
+    assert.is(common(), false, "q2, down for seconds, still counts with what it ran");
+    wall.step(TEN_MIN);
+    await sim.run(2000);
+    networkOf(q1).gate?.recheck();
+    // It was excluded at once: feature_b common to every member, and q1 opened without it.
+    assert.is(common(), false, "q2 still counts after q1's wall clock stepped");
+    assert.is(q1.status(), "waiting", "q1 still waits for q2");
+    // The grace itself still runs out, on the time q1 observed.
+    await sim.run(GRACE_MS);
+    assert.is(common(), true, "q2 down for longer than the grace stops counting");
+    assert.is(q1.status(), "online", "and q1 stops waiting for it");
+    await sim.drive(q1.stop());
+  } finally {
+    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  }
 });
 
 test.run();

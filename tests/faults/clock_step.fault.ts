@@ -15,6 +15,9 @@
  * - A member whose clock steps forwards does not drop a join under way (held up by its joiner's
  *   disk) as under way for 10 min.
  * - `cohort waitready` whose clock steps forwards keeps waiting for its timeout.
+ * - A member restarted for an upgrade whose clock steps forwards past the upgrade's dead grace
+ *   keeps counting a member down since (it dropped it from the cluster's common extensions and
+ *   its gate at once); the grace still runs out on the time it observed.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -24,12 +27,16 @@ import {
   daemonsLastLines,
   decode,
   encode,
+  eventually,
+  EXTENSIONS,
   issueToken,
   type Member,
   members,
   newMember,
   run,
+  stop,
 } from "../helpers/cluster.ts";
+import { formWith, isReady, startWith } from "../helpers/upgrade.ts";
 import { value } from "../helpers/metrics.ts";
 import { cohort } from "../helpers/process.ts";
 import { existsSync } from "node:fs";
@@ -319,6 +326,45 @@ faultTest(
     const r = await waiting;
     console.log(`waitready across a +10 min step: exit ${r.code} (${load()})`);
     assert.is(r.code, 0, r.stderr);
+  },
+);
+
+faultTest(
+  test,
+  "a member restarted for an upgrade whose clock steps past the dead grace keeps counting a member down since",
+  async (ctx) => {
+    const clock = stepper(ctx);
+    if (!clock) return;
+    const NEW = [...EXTENSIONS, "feature_z"];
+    // Long enough for the steps below on a loaded machine, short enough to see it run out.
+    const flags = ["--upgrade-dead-grace", "30s"];
+    const [u1, u2] = await formWith(["u1", "u2"], (n) => ({
+      flags,
+      env: n === "u1" ? clock.env : {},
+    }));
+    ctx.members.push(u1, u2);
+    // u2 goes down (to upgrade, say), u1 restarts upgraded: it waits for u2, which counts with
+    // what it last ran for the grace, from u1's start.
+    await stop(u2);
+    await stop(u1);
+    await startWith(u1, { extensions: NEW, flags, env: clock.env });
+    assert.is(await isReady(u1), false, "u1 waits for u2, behind");
+    const common = async () => {
+      const res = await api(u1, "GET", "/core/1.0/extensions");
+      assert.is(res.status, 200, JSON.stringify(res.body));
+      return res.body.metadata.cluster as string[];
+    };
+    assert.not.ok((await common()).includes("feature_z"), "u2 counts, down for seconds");
+    // Before: the grace compared wall dates, and u2 stopped counting at the step (feature_z
+    // common to every member, u2 excluded from the gate at its next decision).
+    clock.step(TEN_MIN);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.not.ok((await common()).includes("feature_z"), "u2 counts after u1's clock stepped");
+    assert.is(logged(u1, /excluded from upgrade gating/).length, 0, "u2 not excluded");
+    // The grace runs out on the time u1 observed: then u2 stops counting, and u1 serves.
+    await eventually("u1 leaving u2 out after the grace", async () => {
+      return (await common()).includes("feature_z") && await isReady(u1);
+    }, 90_000);
   },
 );
 
