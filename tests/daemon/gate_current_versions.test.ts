@@ -11,14 +11,11 @@
  * after the point where a start deciding on its store would have decided. Neither test depends
  * on when a random gossip timer fires, nor on how much simulated time the stores' real I/O takes.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Daemon } from "../../lib/daemon/daemon.ts";
 import type { GossipFactory, GossipHandle } from "../../lib/daemon/gossip_port.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
+import { filePair } from "../helpers/file_pair.ts";
 import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
 
 const test = suite("a start refuses only on what it heard");
@@ -29,44 +26,19 @@ const NEW = ["feature_a", "feature_b"];
 const WAITING_TO_HEAR = "Waiting to hear from members before deciding";
 
 /**
- * A cluster of q1 (bootstrapped) and q2 (joined), both running OLD, each with a file store;
- * `start` starts member `i` again with `extensions` (and, when given, the logger and gossip of
- * that run), `close` removes the state directories.
+ * A cluster of q1 (bootstrapped) and q2 (joined), both running OLD, each with a file store (see
+ * `filePair`); `start` starts member `i` again with `extensions` (and, when given, the logger
+ * and gossip of that run), `close` removes the state directories.
  */
 async function pair(seed: number) {
   const sim = new MemoryCluster(seed);
-  const dirs = ["q1", "q2"].map((n) => mkdtempSync(join(tmpdir(), `cohort-gate-${n}-`)));
+  const formed = await filePair(sim, OLD);
   const start = (
     i: number,
     extensions: string[],
     run: { logger?: Logger; gossip?: GossipFactory } = {},
-  ) =>
-    sim.start(
-      `q${i + 1}`,
-      {
-        stateDir: dirs[i],
-        databaseUrl: undefined,
-        extensions,
-        ...run.gossip && { gossip: run.gossip },
-      },
-      run.logger,
-    );
-  const stop = (d: Daemon) => sim.drive(d.stop());
-  const close = () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
-  try {
-    const q1 = await start(0, OLD);
-    const q2 = await start(1, OLD);
-    await sim.drive(q1.initialize({ bootstrap: true, name: "q1", address: memberAddress(1) }));
-    const token = await sim.drive(q1.createToken("q2", 0));
-    await sim.drive(
-      q2.initialize({ bootstrap: false, name: "q2", address: memberAddress(2), join_token: token }),
-    );
-    await sim.run(3000);
-    return { sim, start, stop, close, q1, q2 };
-  } catch (err) {
-    close();
-    throw err;
-  }
+  ) => formed.start(i, extensions, run.gossip ? { gossip: run.gossip } : {}, run.logger);
+  return { ...formed, sim, start };
 }
 
 /**

@@ -8,15 +8,13 @@
  * a member down for seconds counted as down for the upgrade's dead grace, and stopped counting.
  * The real-process cases are in `tests/faults/clock_step.fault.ts`.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { decodeToken, encodeToken } from "../../lib/cluster/token.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
 import type { PeerTransport } from "../../lib/daemon/peers.ts";
 import { UnavailableError } from "../../lib/errors.ts";
+import { filePair } from "../helpers/file_pair.ts";
 import {
   beginJoin,
   memberAddress,
@@ -116,19 +114,10 @@ test("a step forwards past the dead grace does not exclude a member down for sec
   const OLD = ["feature_a"];
   const NEW = ["feature_a", "feature_b"];
   const GRACE_MS = 60_000;
-  const dirs = ["q1", "q2"].map((n) => mkdtempSync(join(tmpdir(), `cohort-grace-${n}-`)));
   const wall = steppable();
-  const start = (i: number, extensions: string[], more = {}) =>
-    sim.start(`q${i + 1}`, { stateDir: dirs[i], databaseUrl: undefined, extensions, ...more });
+  const { q2, start, close, ...formed } = await filePair(sim, OLD);
+  let { q1 } = formed;
   try {
-    let q1 = await start(0, OLD);
-    const q2 = await start(1, OLD);
-    await sim.drive(q1.initialize({ bootstrap: true, name: "q1", address: memberAddress(1) }));
-    const token = await sim.drive(q1.createToken("q2", 0));
-    await sim.drive(
-      q2.initialize({ bootstrap: false, name: "q2", address: memberAddress(2), join_token: token }),
-    );
-    await sim.run(3000);
     // q2 goes down (to upgrade, say), q1 restarts upgraded: it waits for q2, which counts with
     // what it last ran for the grace, from q1's start (its stored heartbeat is older).
     await sim.drive(q2.stop());
@@ -149,7 +138,7 @@ test("a step forwards past the dead grace does not exclude a member down for sec
     assert.is(q1.status(), "online", "and q1 stops waiting for it");
     await sim.drive(q1.stop());
   } finally {
-    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+    close();
   }
 });
 
