@@ -164,7 +164,7 @@ export class Disseminator {
   /**
    * Sends what is queued, at the end of the current turn (so updates made together leave
    * together: a joiner's record and its admission), in one message to every live member but
-   * those the updates are about (a joiner that may not listen yet). Each update counts as
+   * those vouched for by another and never heard from (a joiner that may not listen yet). Each update counts as
    * sent once: the immediate push and the rounds that follow still spread it as they would,
    * reaching whoever this message missed.
    */
@@ -186,13 +186,18 @@ export class Disseminator {
     const pb = state.queue.take(budget, limit, { oversize: true });
     if (pb.length === 0) return;
     const msg: Message = { t: "gossip", f: this.#h.name, pb, a: true };
-    const about = new Set(pb.map((u) => u.k === "rec" ? undefined : u.n));
     const table = state.table;
     for (let i = 0; i < table.slots; i++) {
       const e = table.at(i);
-      if (e && e !== state.self && e.state === "alive" && !about.has(e.name)) {
-        this.#h.send(e.address, msg);
-      }
+      // Not to a member vouched for by another and never heard from (a joiner that may not
+      // listen yet: a refused connection would count against it). Skipping every member some
+      // queued update was about instead skipped them all at a restart, whose queue holds the
+      // others' states: the versions that open the members waiting in an upgrade then waited
+      // for the rounds.
+      if (
+        e && e !== state.self && e.state === "alive" &&
+        (e.signer === undefined || table.contacted(e))
+      ) this.#h.send(e.address, msg);
     }
   };
 

@@ -157,6 +157,23 @@ test("new versions reach every member in one hop", () => {
   }
 });
 
+test("new versions reach every member in one hop while the others' own news is still queued", () => {
+  for (const seed of [1, 2, 3]) {
+    const c = cluster(seed);
+    // Every other member's change reaches the upgrader by the epidemic and stays queued there to
+    // be passed on (as a restarted member holds the states its push-pulls brought).
+    for (const i of c.running()) {
+      if (i !== UPGRADER) c.members[i].updateMeta({ appVersion: "2.0.0" });
+    }
+    c.clock.advance(3 * HOP_MS);
+    c.members[UPGRADER].updateMeta({ schemaExternal: 7, extensions: ["a", "b", "round2"] });
+    c.clock.advance(HOP_MS + 1);
+    const behind = missing(c, (m) => m.schemaExternal === 7);
+    assert.equal(behind, [], `seed ${seed}: not reached in one hop: ${behind.join(",")}`);
+    c.stop();
+  }
+});
+
 test("a change of app version only still spreads by the epidemic, and reaches everyone", () => {
   const c = cluster(4);
   c.members[UPGRADER].updateMeta({ appVersion: "9.9.9" });
