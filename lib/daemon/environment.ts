@@ -16,7 +16,8 @@ import { monotonicClock } from "../cluster/monotonic_clock.ts";
 import type { Logger } from "../log.ts";
 import type { CertificateIssuer } from "../net/cert_issuer.ts";
 import { deadlineIn } from "../net/late_deadline.ts";
-import { serveHttps } from "../net/serve.ts";
+import { joinHostPort } from "../net/names.ts";
+import { probeListen, serveHttps } from "../net/serve.ts";
 import type { MemoryPeers } from "./memory_peers.ts";
 import type { Handler } from "./options.ts";
 import { httpsPeers, type PeerTransport } from "./peers.ts";
@@ -65,6 +66,12 @@ export interface DaemonEnvironment {
   peers: PeerTransport;
   /** Serves the member's API on its address. */
   listen(options: ListenOptions): Promise<NetListener>;
+  /**
+   * Rejects as {@link listen} would for `host:port`, without keeping it: a join asks before it
+   * spends its token, so a port in use fails the join with the token still good. Without it, the
+   * join learns it only once admitted (the token spent).
+   */
+  canListen?(host: string, port: number): Promise<void>;
   /** Whether the member serves its control socket (`DIR/control.socket`). */
   controlSocket: boolean;
   /**
@@ -129,6 +136,7 @@ export const systemEnvironment: DaemonEnvironment = Object.freeze({
       logger: o.logger,
       isMember: o.isMember,
     }) as Promise<NetListener>,
+  canListen: probeListen,
   controlSocket: true,
   cpuMs: processCpuMs,
   lookup: systemLookup,
@@ -149,6 +157,14 @@ export function memoryEnvironment(
     random,
     peers,
     controlSocket: false,
+    canListen(host: string, port: number): Promise<void> {
+      try {
+        peers.checkFree(joinHostPort(host, port));
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    },
     listen(o: ListenOptions): Promise<NetListener> {
       const stop = peers.listen(o.address, o.cert, o.handler);
       // Never listening: it only satisfies the gossip factory's contract, which the in-memory

@@ -29,14 +29,19 @@ export class MemoryPeers implements PeerTransport {
    * that stops serving. A second registration of a live address fails like a busy port.
    */
   listen(address: string, cert: string, handler: Handler): () => void {
-    if (this.#endpoints.has(address)) {
-      throw new UnavailableError(`Cannot listen on ${address}: address already in use`);
-    }
+    this.checkFree(address);
     const endpoint = { handler, serves: fingerprint(cert) };
     this.#endpoints.set(address, endpoint);
     return () => {
       if (this.#endpoints.get(address) === endpoint) this.#endpoints.delete(address);
     };
+  }
+
+  /** Throws as {@link listen} would when `address` is served already. */
+  checkFree(address: string): void {
+    if (this.#endpoints.has(address)) {
+      throw new UnavailableError(`Cannot listen on ${address}: address already in use`);
+    }
   }
 
   /** Makes `address` unreachable (a partition) or reachable again. */

@@ -12,7 +12,8 @@ import { createServer as createHttpServer } from "node:http";
 import type { Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Server as HttpsServer } from "node:https";
-import { connect } from "node:net";
+import { connect, createServer as createNetServer } from "node:net";
+import type { Server as NetServer } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
 import { InvalidInputError, LockedError, UnavailableError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
@@ -210,8 +211,24 @@ async function reclaimStaleSocket(path: string, logger: Logger): Promise<void> {
   logger.info("Removed stale socket file", { path });
 }
 
+/**
+ * Binds `host:port` as {@link serveHttps} would and lets it go at once: whether a member can
+ * listen there now. A join asks before it spends its token (the listener itself starts only
+ * once the cluster admitted the member); another process may still take the port in between.
+ *
+ * @throws {UnavailableError} when the address cannot be bound (in use, no permission)
+ * @throws {InvalidInputError} (field `address`) when the address is not one of this machine's
+ */
+export async function probeListen(host: string, port: number): Promise<void> {
+  const server = createNetServer();
+  await listen(server, joinHostPort(host, port), (done) => {
+    server.listen({ host, port }, done);
+  }, true);
+  await new Promise<void>((done) => server.close(() => done()));
+}
+
 function listen(
-  server: HttpServer,
+  server: NetServer,
   where: string,
   bind: (done: () => void) => void,
   tcp = false,

@@ -155,9 +155,29 @@ export async function issueToken(on: Member, name: string, expireAfterMs = 0): P
   return res.body.metadata;
 }
 
+/**
+ * Runs `attempt` (an `init` of `m`), and again on a fresh port, twice at most, when the daemon
+ * could not listen on `m`'s own: {@link freePort} gives a port that was free a moment ago, and on
+ * a busy machine another process can bind it before the daemon does. A join refused so keeps its
+ * token (the port is checked before the token is spent). Any other outcome is returned as it is.
+ * Says on stderr when it moves `m`.
+ */
+async function onFreePort(m: Member, attempt: () => Promise<Run>): Promise<Run> {
+  for (let tries = 1;; tries++) {
+    const r = await attempt();
+    const taken = r.code !== 0 && r.stderr.includes(`Listen on "${m.address}"`) &&
+      r.stderr.includes("EADDRINUSE");
+    if (!taken || tries === 3) return r;
+    const was = m.address;
+    m.port = await freePort();
+    m.address = `127.0.0.1:${m.port}`;
+    console.error(`[cluster helper] ${m.name}: ${was} was taken meanwhile; init at ${m.address}`);
+  }
+}
+
 /** Bootstraps `m` through the CLI; throws with the CLI's output when it fails. */
 export async function bootstrap(m: Member): Promise<void> {
-  const r = await run(m, ["init", m.name, m.address, "--bootstrap"]);
+  const r = await onFreePort(m, () => run(m, ["init", m.name, m.address, "--bootstrap"]));
   if (r.code !== 0) throw new Error(`bootstrap ${m.name}: ${r.stderr}\n${m.daemon?.logs()}`);
 }
 
@@ -168,7 +188,8 @@ export function join_(m: Member, token: string): Promise<Run> {
 
 /** Joins `m` with a fresh token from `via`; throws with the CLI's output when refused. */
 export async function joinVia(via: Member, m: Member): Promise<void> {
-  const r = await join_(m, await issueToken(via, m.name));
+  const token = await issueToken(via, m.name);
+  const r = await onFreePort(m, () => join_(m, token));
   if (r.code !== 0) throw new Error(`join ${m.name}: ${r.stderr}`);
 }
 
@@ -238,7 +259,7 @@ export async function bootstrapAndJoin(list: Member[]): Promise<Member[]> {
     const tokens = await Promise.all(list.slice(1).map((m) => issueToken(list[0], m.name)));
     await Promise.all(
       list.slice(1).map(async (m, i) => {
-        const r = await join_(m, tokens[i]);
+        const r = await onFreePort(m, () => join_(m, tokens[i]));
         if (r.code !== 0) throw new Error(`join ${m.name}: ${r.stderr}`);
       }),
     );

@@ -114,8 +114,11 @@ export async function joinCluster(
     return now - was;
   };
   try {
+    const { host, port } = splitHostPort(config.address)!;
+    // Before the token is spent (and before the app's hook): a port in use, or an address not
+    // this machine's, refuses the join with the token still good for another try.
+    await ctx.env.canListen?.(host, port);
     await ctx.hook("preInit", { bootstrap: false, config: initConfig });
-    const host = splitHostPort(config.address)!.host;
     const server = await loadOrCreateKeyPair(
       ctx.paths.dir,
       "server",
