@@ -181,14 +181,19 @@ export function diskFault(err: unknown): string | undefined {
 }
 
 /**
- * What a disk fault of `code` (as {@link diskFault} names it) means, for a message: where `dir`
- * is given, it names that state directory.
+ * What a disk fault of `code` (as {@link diskFault} names it, or `"EREAD"`: a read that failed,
+ * which SQLite cannot tell from a damaged file) means, for a message: where `dir` is given, it
+ * names that state directory.
  */
 export function describeDiskFault(code: string | undefined, dir?: string): string {
   const where = dir === undefined ? "its state directory" : `state directory "${dir}"`;
   if (code === "EROFS") {
     return `the file system of ${where} is read-only (it may have been remounted read-only ` +
       "after an I/O error): repair it, make it writable again";
+  }
+  if (code === "EREAD") {
+    return `the disk of ${where} failed a read (EIO), or a file in it is damaged: check the ` +
+      "disk and its file system";
   }
   if (code === "EIO") {
     return `the disk of ${where} failed an I/O operation (EIO): check the disk and its file ` +

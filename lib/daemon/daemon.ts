@@ -15,15 +15,9 @@ import { wallClockOf } from "../cluster/membership.ts";
 import {
   ConflictError,
   describeDescriptorLimit,
-  describeDiskFault,
   descriptorFault,
   DescriptorLimitError,
-  DiskError,
-  diskFault,
   ForbiddenError,
-  isCohortError,
-  isNoSpace,
-  NoSpaceError,
   UnavailableError,
 } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -37,7 +31,7 @@ import {
   type SqlRows,
 } from "../app/store.ts";
 import type { Client } from "@libsql/client";
-import { START_REFUSED, startNoSpace } from "./disk_refusal.ts";
+import { startRefusal } from "./disk_refusal.ts";
 import { type DaemonEnvironment, systemEnvironment } from "./environment.ts";
 import type { DaemonEvents } from "./events.ts";
 import { acceptJoin } from "./flows/accept_join.ts";
@@ -150,10 +144,8 @@ export async function startDaemon(
 
 /**
  * What a start that failed throws: a disk fault none of its steps named becomes a 507 naming the
- * state directory (restarted on a failing disk, a member printed the bare `EIO: i/o error, read`
- * of a file it read; on a full disk, a store write's "Upsert …: no space left on the member's
- * disk", kept in the message); too low a limit of open files names it and how to raise it, whatever step
- * met it (it printed `Listen on ".../control.socket": EMFILE`, or the bare `EMFILE: too many open
+ * state directory (`startRefusal`); too low a limit of open files names it and how to raise it,
+ * whatever step met it (it printed `Listen on ".../control.socket": EMFILE`, or the bare `EMFILE: too many open
  * files, open '.../join_view.json'`); anything else as it was.
  */
 function startError(err: unknown, dir: string): unknown {
@@ -166,24 +158,9 @@ function startError(err: unknown, dir: string): unknown {
       { cause: err },
     );
   }
-  if (isCohortError(err)) {
-    // A full disk a step met without naming the start (a store write: it printed "Upsert …: no
-    // space left on the member's disk", naming no directory) is named here, with its words.
-    if (err.message.startsWith(START_REFUSED)) return err;
-    return startNoSpace(err, `a write at start (${err.message})`, dir);
-  }
-  const fault = diskFault(err);
-  if (fault !== undefined) {
-    return new DiskError(`Cannot start daemon: ${describeDiskFault(fault, dir)}, and start again`, {
-      cause: err,
-    });
-  }
-  if (!isNoSpace(err)) return err;
-  return new NoSpaceError(
-    `Cannot start daemon: no space left on the disk of state directory "${dir}": free space in ` +
-      "its file system and start again",
-    { cause: err },
-  );
+  // A disk fault no step named (a store write: it printed "Upsert …: no space left on the
+  // member's disk", naming no directory; a file read: the bare `EIO: i/o error, read`).
+  return startRefusal(err, undefined, dir);
 }
 
 class MemberDaemon implements Daemon {

@@ -6,7 +6,14 @@
  *
  * @module
  */
-import { describeDiskFault, DiskError, diskFault, isNoSpace, NoSpaceError } from "../errors.ts";
+import {
+  describeDiskFault,
+  DiskError,
+  diskFault,
+  isCohortError,
+  isNoSpace,
+  NoSpaceError,
+} from "../errors.ts";
 
 /**
  * The 507 a request answers when this member's disk failed it: `what` happened (e.g. `Cannot
@@ -34,31 +41,50 @@ export function diskRefusal(err: unknown, what: string): unknown {
 export const START_REFUSED = "Cannot start daemon: ";
 
 /**
- * What a start throws when its store could not take `what` (e.g. its own row): the start fails
- * naming state directory `dir` and the fault, as a start that could not write its lock does;
- * `err` itself when it is no disk's fault.
+ * What a start throws when the disk of its state directory `dir` failed it: the one wording of
+ * every such refusal, whatever the step (its lock, its database, the app's migrations, its own
+ * row, clearing what an initialisation cut short) and whatever the fault (a full disk, a
+ * read-only file system, an I/O error). It names `dir`, the fault and, where given, `what` the
+ * start could not read or write (e.g. "its own row"); `err` itself when it is no disk's fault.
+ * The store's own message is not kept: it names no directory (a member printed "Clear
+ * replicated records: …" or "Open database: …" alone).
  */
-export function startRefusal(err: unknown, what: string, dir: string): unknown {
-  if (isNoSpace(err)) return startNoSpace(err, what, dir);
+export function startRefusal(err: unknown, what: string | undefined, dir: string): unknown {
+  // Named already by the step that met it (the outer steps name it again otherwise).
+  if (isCohortError(err) && err.message.startsWith(START_REFUSED)) return err;
+  if (isNoSpace(err)) {
+    return new NoSpaceError(
+      `${START_REFUSED}no space left on the disk of state directory "${dir}"` +
+        `${
+          what === undefined ? "" : ` for ${what}`
+        }: free space in its file system and start again`,
+      { cause: err },
+    );
+  }
   const fault = diskFault(err);
   if (fault === undefined) return err;
+  const read = failedRead(err);
+  // A store error (E_DISK) hides which fault it was; a read SQLite could not make is named so.
+  const kind = fault === "E_DISK" && read ? "EREAD" : fault;
+  const doing = what === undefined ? "" : `cannot ${read ? "read" : "write"} ${what}: `;
   return new DiskError(
-    `${START_REFUSED}cannot write ${what}: ${describeDiskFault(fault, dir)}, and start ` +
-      "again",
+    `${START_REFUSED}${doing}${describeDiskFault(kind, dir)}, and start again`,
     { cause: err },
   );
 }
 
-/**
- * What a start throws when a full disk kept it from writing `what` (e.g. its database, which an
- * open may have to write): the start fails naming state directory `dir`; `err` itself when the
- * disk is not full (a step that also reads says itself what failed).
- */
-export function startNoSpace(err: unknown, what: string, dir: string): unknown {
-  if (!isNoSpace(err)) return err;
-  return new NoSpaceError(
-    `${START_REFUSED}no space left on the disk of state directory "${dir}" for ${what}: ` +
-      "free space in its file system and start again",
-    { cause: err },
-  );
+/** SQLite's codes for a read that failed (it reports an EIO on a read as a damaged file). */
+const READ_CODES = /^SQLITE_(CORRUPT|NOTADB|IOERR_READ|IOERR_SHORT_READ|IOERR_CORRUPTFS)/;
+
+/** Whether `err` (or its `cause` chain) failed a read rather than a write. */
+function failedRead(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const { code, extendedCode, syscall } = current as Error & Record<string, unknown>;
+    if (typeof extendedCode === "string" && READ_CODES.test(extendedCode)) return true;
+    if (typeof code === "string" && READ_CODES.test(code)) return true;
+    if (syscall === "read") return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }

@@ -17,7 +17,7 @@ import { type Listener, serveUnix } from "../net/serve.ts";
 import { openStore, type Store } from "../store/open.ts";
 import { AppRecords } from "../records/records.ts";
 import { Background, type Cancel } from "./background.ts";
-import { startNoSpace } from "./disk_refusal.ts";
+import { startRefusal } from "./disk_refusal.ts";
 import type { MemberContext } from "./context.ts";
 import type { DaemonEnvironment } from "./environment.ts";
 import { EventHub } from "./events.ts";
@@ -273,11 +273,18 @@ export class Member implements MemberContext {
       // An initialised member applies its app's migrations only once the gate lets it run them.
       deferApp: this.machine.is("starting"),
     }).catch((err: unknown) => {
-      // Its shared memory made anew (its last connection closed cleanly), or cohort's own
-      // migrations: it printed "Open database: no space left…", naming no directory.
-      throw startNoSpace(err, "its database", this.paths.dir);
+      // Its shared memory made anew (its last connection closed cleanly), cohort's own
+      // migrations, a read of a failing disk: it printed "Open database: …", naming no directory.
+      throw startRefusal(err, "its database", this.paths.dir);
     });
-    await recoverAtStart(this);
+    await recoverAtStart(this).catch((err: unknown) => {
+      // It printed "Clear replicated records: …" alone, on a full, read-only or failing disk.
+      throw startRefusal(
+        err,
+        "its store, to finish or undo what a crash cut short",
+        this.paths.dir,
+      );
+    });
     if (this.env.controlSocket) {
       this.#control = await serveUnix({
         path: this.paths.socket,

@@ -26,16 +26,9 @@ import {
 } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import process from "node:process";
-import {
-  describeDiskFault,
-  DiskError,
-  diskFault,
-  InvalidInputError,
-  isNoSpace,
-  LockedError,
-  NoSpaceError,
-} from "../errors.ts";
+import { InvalidInputError, LockedError } from "../errors.ts";
 import { storedAddress } from "../cluster/address_stored.ts";
+import { startRefusal } from "./disk_refusal.ts";
 
 /** Paths inside a state directory. */
 export interface StatePaths {
@@ -277,19 +270,7 @@ export function acquireLock(paths: StatePaths): () => void {
     } catch (err) {
       const mistake = unusable(err, paths.dir, "use");
       if (mistake) throw mistake;
-      const fault = diskFault(err);
-      if (fault) {
-        throw new DiskError(
-          `Cannot start daemon: ${describeDiskFault(fault, paths.dir)}, and start again`,
-          { cause: err },
-        );
-      }
-      if (!isNoSpace(err)) throw err;
-      throw new NoSpaceError(
-        `Cannot start daemon: no space left on the disk of state directory "${paths.dir}": ` +
-          "free space in its file system and start again",
-        { cause: err },
-      );
+      throw startRefusal(err, undefined, paths.dir);
     }
     for (let attempt = 0; attempt < 5; attempt++) {
       try {

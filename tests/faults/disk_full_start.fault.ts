@@ -173,7 +173,7 @@ faultTest(
       rmSync(join(m.dir, "daemon.json"));
       emptyLog(m.dir);
       await fill(m.dir, 4096);
-      await refusedStart(m, {}, "a write at start");
+      await refusedStart(m, {}, "its store, to finish or undo what a crash cut short");
       await startMember(m);
       await eventually("the leftovers cleared", () => Promise.resolve(isClean(m)));
       await bootstrap(m);
