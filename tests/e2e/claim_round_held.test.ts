@@ -147,41 +147,60 @@ async function warmThenStop(via: Member, other: Member, stopped: Member[], name:
   return { kept, unread, gossip: [...gossip] };
 }
 
+/** The tries at setting the scene up (see the test); the verdict is asserted on the first set. */
+const TRIES = 3;
+
 test("admits the joiner whose grants arrived while it was stopped", async (ctx) => {
   const [ch1, ch2, ch3] = ctx.cluster;
-  const second = await issueToken(ch1, "cw");
-  let setup = await warmThenStop(ch1, ch2, [ch2, ch3], "cw1");
-  for (let i = 2; setup.kept.length === 0 && i <= 3; i++) {
-    // Not told apart this time: again, with a fresh first round.
+  const missed: string[] = [];
+  for (let attempt = 1; attempt <= TRIES; attempt++) {
+    const second = await issueToken(ch1, `cw${attempt}`);
+    let setup = await warmThenStop(ch1, ch2, [ch2, ch3], `cw${attempt}a`);
+    for (let i = 2; setup.kept.length === 0 && i <= 3; i++) {
+      // Not told apart this time: again, with a fresh first round.
+      signal(ch2, "SIGCONT");
+      signal(ch3, "SIGCONT");
+      setup = await warmThenStop(ch1, ch2, [ch2, ch3], `cw${attempt}${"abc"[i - 1]}`);
+    }
+    const { kept, unread, gossip } = setup;
+    assert.ok(kept.length > 0, `ch1 keeps a connection to ch2 besides its gossip (${gossip})`);
+    const answer = joinAs(ch1, `cw${attempt}`, second);
+    answer.catch(() => {});
+    let claim = 0;
+    try {
+      await waitFor(() => {
+        claim = unread().find((p) => kept.includes(p)) ?? 0;
+        return claim !== 0;
+      }, "ch1's claim waiting at ch2 on the connection kept from its first round");
+    } catch (err) {
+      // The scene was not set: on a loaded machine the kept connection can pass its idle limit
+      // (PEER_IDLE_MS) before the claim, which then needs a new one, and no grant can be in
+      // time while ch2 is stopped. Everyone continued, the round ends either way; set it again.
+      missed.push(String(err));
+      signal(ch2, "SIGCONT");
+      signal(ch3, "SIGCONT");
+      await answer.catch(() => {});
+      continue;
+    }
+    // The round started before its claim reached ch2.
+    const started = performance.now();
+    const seen = JSON.stringify({ gossip, kept, claim, missed });
+    // ch1 stopped, the others continued: ch2's grant waits in ch1's socket.
+    signal(ch1, "SIGSTOP");
     signal(ch2, "SIGCONT");
     signal(ch3, "SIGCONT");
-    setup = await warmThenStop(ch1, ch2, [ch2, ch3], `cw${i}`);
+    await waitFor(
+      () => connections(ch2.port, { port: claim }).some((c) => c.recvQ > 0),
+      "ch2's grant waiting at ch1",
+    );
+    // Continued past the round's bound by more than a held loop's margin (100 ms).
+    await sleep(Math.max(0, started + CLAIM_ROUND_MS + 1000 - performance.now()));
+    signal(ch1, "SIGCONT");
+    const r = await answer;
+    assert.is(r.status, 200, `${JSON.stringify(r.body)} ${seen}`);
+    return;
   }
-  const { kept, unread, gossip } = setup;
-  assert.ok(kept.length > 0, `ch1 keeps a connection to ch2 besides its gossip (${gossip})`);
-  const answer = joinAs(ch1, "cw", second);
-  answer.catch(() => {});
-  let claim = 0;
-  await waitFor(() => {
-    claim = unread().find((p) => kept.includes(p)) ?? 0;
-    return claim !== 0;
-  }, "ch1's claim waiting at ch2 on the connection kept from its first round");
-  // The round started before its claim reached ch2.
-  const started = performance.now();
-  const seen = JSON.stringify({ gossip, kept, claim });
-  // ch1 stopped, the others continued: ch2's grant waits in ch1's socket.
-  signal(ch1, "SIGSTOP");
-  signal(ch2, "SIGCONT");
-  signal(ch3, "SIGCONT");
-  await waitFor(
-    () => connections(ch2.port, { port: claim }).some((c) => c.recvQ > 0),
-    "ch2's grant waiting at ch1",
-  );
-  // Continued past the round's bound by more than a held loop's margin (100 ms).
-  await sleep(Math.max(0, started + CLAIM_ROUND_MS + 1000 - performance.now()));
-  signal(ch1, "SIGCONT");
-  const r = await answer;
-  assert.is(r.status, 200, `${JSON.stringify(r.body)} ${seen}`);
+  assert.unreachable(`the scene was never set in ${TRIES} tries: ${missed.join("; ")}`);
 });
 
 test.run();
