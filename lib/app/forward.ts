@@ -12,6 +12,7 @@ import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { isCohortError, NotFoundError, UnavailableError } from "../errors.ts";
 import { fingerprint } from "../net/certificates.ts";
+import { deadlineIn } from "../net/late_deadline.ts";
 import { readRequestBody } from "../net/node_request.ts";
 import { pinnedTlsOptions } from "../net/pin.ts";
 import type { MemberService } from "../daemon/service.ts";
@@ -40,11 +41,22 @@ const HOP_BY_HOP = new Set([
 /** Sends app requests to other members; see the module docs. */
 export type Forwarder = (target: string, request: Request) => Promise<Response>;
 
+/** Options of {@link httpsForwarder}. */
+export interface ForwarderOptions {
+  /** How long a forwarded request may take, whole, in ms; default {@link FORWARD_TIMEOUT_MS}. */
+  timeoutMs?: number;
+}
+
 /**
  * The forwarder of the member whose state directory is `dir` (its `server.crt`/`server.key` are
  * presented, `cluster.crt` pinned); `member` finds the target's address in its cluster list.
  */
-export function httpsForwarder(dir: string, member: MemberService): Forwarder {
+export function httpsForwarder(
+  dir: string,
+  member: MemberService,
+  options: ForwarderOptions = {},
+): Forwarder {
+  const timeoutMs = options.timeoutMs ?? FORWARD_TIMEOUT_MS;
   return async (target, request) => {
     const entries = await member.clusterMembers();
     const entry = entries.find((e) => e.name === target);
@@ -75,7 +87,7 @@ export function httpsForwarder(dir: string, member: MemberService): Forwarder {
         headers,
         body,
         tls,
-        what,
+        timeoutMs,
       });
     } catch (err) {
       if (isCohortError(err) && err.status !== 503) throw err;
@@ -93,7 +105,7 @@ function send(
     headers: Record<string, string>;
     body: Buffer | undefined;
     tls: ReturnType<typeof pinnedTlsOptions>;
-    what: string;
+    timeoutMs: number;
   },
 ): Promise<Response> {
   return new Promise((resolve, reject) => {
@@ -101,7 +113,7 @@ function send(
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      timer.clear();
       outgoing.destroy();
       reject(err);
     };
@@ -123,7 +135,7 @@ function send(
       res.once("end", () => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        timer.clear();
         const headers = new Headers();
         for (const [name, value] of Object.entries(res.headers)) {
           if (value === undefined || HOP_BY_HOP.has(name)) continue;
@@ -134,9 +146,11 @@ function send(
         resolve(new Response(nobody ? null : Buffer.concat(chunks), { status, headers }));
       });
     });
-    const timer = setTimeout(
-      () => fail(new Error(`no answer within ${FORWARD_TIMEOUT_MS} ms`)),
-      FORWARD_TIMEOUT_MS,
+    // Late-aware: after a held loop the answer that arrived in time is read before this judges.
+    const timer = deadlineIn(
+      o.timeoutMs,
+      () => fail(new Error(`no answer within ${o.timeoutMs} ms`)),
+      { ref: true },
     );
     outgoing.once("error", (err) => fail(isCohortError(err) ? err : new Error(errorText(err))));
     outgoing.end(o.body);
