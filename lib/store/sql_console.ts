@@ -28,6 +28,7 @@ import {
   UnavailableError,
 } from "../errors.ts";
 import { openFileLimit } from "../open_files.ts";
+import { deadlineIn } from "../net/late_deadline.ts";
 import { isDeno, moduleCommand } from "../runtime.ts";
 import type { StoreLocation } from "./types.ts";
 
@@ -137,7 +138,7 @@ export function runInConsole<T>(request: ConsoleRequest, options: ConsoleOptions
     const finish = (err: Error | undefined, value?: T) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      timer.clear();
       options.signal?.removeEventListener("abort", onAbort);
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       running.delete(child);
@@ -147,14 +148,15 @@ export function runInConsole<T>(request: ConsoleRequest, options: ConsoleOptions
     const onAbort = () =>
       finish(new InvalidInputError(`${what}: cancelled: the caller went away`, { field: "query" }));
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    const timer = setTimeout(() => {
+    // Late-aware: after a held loop, an answer that waits in the child's pipe is read first.
+    const timer = deadlineIn(timeoutMs, () => {
       finish(
         new InvalidInputError(
           `${what}: cancelled after ${timeoutMs / 1000} s, the SQL console's time limit`,
           { field: "query" },
         ),
       );
-    }, timeoutMs);
+    }, { ref: true });
     child.once("error", (err) => {
       // A member out of file descriptors cannot start the console (its pipes): a 503 saying
       // so, not a 400 blaming the query.
