@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { deadlineIn } from "../net/late_deadline.ts";
 
 /** The error a wait longer than its patience ends with: SQLite's own busy code and message. */
 export function lockBusyError(): Error {
@@ -30,14 +31,16 @@ export class WriteLock {
     }
     return new Promise((resolve, reject) => {
       const grant = () => {
-        clearTimeout(timer);
+        timer.clear();
         resolve(this.#releaser());
       };
-      const timer = setTimeout(() => {
+      // Late-aware: after a held loop, a holder whose operation completed meanwhile releases the
+      // lock before this judges the wait too long.
+      const timer = deadlineIn(Math.max(0, timeoutMs), () => {
         const i = this.#waiting.indexOf(grant);
         if (i >= 0) this.#waiting.splice(i, 1);
         reject(lockBusyError());
-      }, Math.max(0, timeoutMs));
+      }, { ref: true });
       this.#waiting.push(grant);
     });
   }
