@@ -13,6 +13,7 @@
  * @module
  */
 import process from "node:process";
+import { deadlineIn } from "./net/late_deadline.ts";
 import { isDeno } from "./runtime.ts";
 
 /** The most bytes (UTF-16 code units, as a bound) of log lines waiting for their reader. */
@@ -88,9 +89,10 @@ class QueuedSink implements LogSink {
   flush(timeoutMs = 1000): Promise<void> {
     if (!this.#busy) return Promise.resolve();
     return new Promise((done) => {
-      const timer = setTimeout(done, timeoutMs);
+      // Late-aware (as below): a writer that took the lines meanwhile is heard from first.
+      const timer = deadlineIn(timeoutMs, done, { ref: true });
       this.#idle.push(() => {
-        clearTimeout(timer);
+        timer.clear();
         done();
       });
     });
@@ -194,11 +196,13 @@ class StreamSink implements LogSink {
     if (this.#closed || this.#stream.writableLength === 0) return Promise.resolve();
     return new Promise((done) => {
       const finish = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.#stream.off("drain", finish);
         done();
       };
-      const timer = setTimeout(finish, timeoutMs);
+      // Late-aware: after a held loop, a reader that emptied the pipe meanwhile takes the rest
+      // before the flush gives up (the exit that follows would drop it).
+      const timer = deadlineIn(timeoutMs, finish, { ref: true });
       this.#stream.once("drain", finish);
     });
   }
