@@ -29,6 +29,7 @@ import {
   UNIX_LIMITS,
 } from "./limits.ts";
 import { keepAccepting, keepAcceptingOnPath } from "./keep_accepting.ts";
+import { deadlineIn } from "./late_deadline.ts";
 import { joinHostPort } from "./names.ts";
 import { checkSocketPath } from "./socket_path.ts";
 import { tieTcpReadsToTls } from "./tls_flow.ts";
@@ -386,11 +387,12 @@ function track(
         guard.close();
         // Idle keep-alive and upgraded (WebSocket) connections never send another request.
         for (const [socket, n] of busy) if (n === 0) socket.destroy();
-        const timer = setTimeout(() => {
+        // Late-aware: after a held loop, work that completed within the grace answers first.
+        const timer = deadlineIn(options.closeGraceMs ?? 2000, () => {
           for (const socket of [...busy.keys(), ...raw]) socket.destroy();
-        }, options.closeGraceMs ?? 2000);
+        }, { ref: true });
         server.close(() => {
-          clearTimeout(timer);
+          timer.clear();
           resolve();
         });
       }),
