@@ -392,6 +392,14 @@ export class Member implements MemberContext {
     return this.#report.written;
   }
 
+  /** The store's error storing what it committed (see `Store.flush`), `undefined` once done. */
+  #flushStore(): Promise<unknown> {
+    return this.#store?.flush().then(() => undefined, (err: unknown) => {
+      this.logger.error("Stopping without storing the store's last commits", { err });
+      return err;
+    }) ?? Promise.resolve(undefined);
+  }
+
   async #stop(): Promise<StopOutcome> {
     this.machine.to("stopping", "stop requested");
     this.events.emit("stopping", {}); // long-lived answers (event streams) end now
@@ -400,7 +408,13 @@ export class Member implements MemberContext {
     this.records.close();
     // A stopped daemon stays a member (only `cluster remove` takes it out), but it tells its
     // peers it is going, so they show it UNREACHABLE at once instead of after failure detection.
-    const outcome = this.#report.settle(await this.#closeNetwork(true).catch(() => undefined));
+    const unwritten = await this.#closeNetwork(true).catch(() => undefined);
+    // Commits reach the disk at a checkpoint: one that fails leaves the last of them (the
+    // network's, the app's: its client is this store's) unsynced, and the stop said "Daemon
+    // stopped" and exited 0 on a failing disk. Closing then has nothing left to store: an error
+    // of the close itself (a closed client) is harmless. An app write refused at stop rejects
+    // the app's own call, which tells it.
+    const outcome = this.#report.settle(unwritten ?? await this.#flushStore());
     this.releaseIssuer();
     await this.#control?.close().catch(() => {});
     try {

@@ -54,6 +54,15 @@ export interface Store {
   readonly location: StoreLocation;
   /** Migrations this code knows, per kind (this member's schema versions). */
   readonly versions: Readonly<SchemaVersions>;
+  /**
+   * Stores what was committed on the disk: waits for the writer's writes, then checkpoints the
+   * log into the database file, which syncs both (commits append to the log without a sync,
+   * `synchronous = NORMAL`). Nothing to do for a database in memory or remote.
+   *
+   * @throws {CohortError} (a {@link NoSpaceError} or `DiskError`, 507) when the disk refused:
+   *   the commits since the last checkpoint may not be on it.
+   */
+  flush(): Promise<void>;
   /** Closes the client. Idempotent. */
   close(): void;
 }

@@ -56,6 +56,12 @@ export interface FailingDisk extends Mounted {
    */
   fail(): void;
   /**
+   * The device fails every read and write from now on (EIO), what the page cache holds kept:
+   * writes into cached pages still succeed, and the next sync fails (as a device that fails
+   * under a running member first shows).
+   */
+  failKeepingCache(): void;
+  /**
    * Syncs the whole file system, as the kernel's next journal commit does within seconds on a
    * busy disk: ext4 meets the failure writing its journal and superblock, and turns itself
    * read-only (until then, writes no sync follows land in the page cache and succeed).
@@ -114,6 +120,9 @@ export async function failingDisk(dir: string, program: string): Promise<Failing
       for (const path of cached) {
         sh("dd", [`if=${path}`, "iflag=nocache", "count=0", "status=none"]);
       }
+    },
+    failKeepingCache() {
+      signal(true);
     },
     sync() {
       assert.not.ok(sh("sync", ["-f", dir]).ok, "the sync fails");

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { createClient } from "@libsql/client";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -71,6 +72,28 @@ test("file database: reopening re-applies nothing and keeps data", async () => {
       assert.equal(await appliedVersions(second), { internal: N, external: 0 });
     } finally {
       second.close();
+    }
+  } finally {
+    tmp.remove();
+  }
+});
+
+test("file database: flush stores the log's commits in the database file", async () => {
+  const tmp = tempDir();
+  try {
+    const url = fileUrl(tmp.dir);
+    const store = await openStore({ url });
+    try {
+      await store.client.execute(
+        "INSERT INTO core_cluster_members (name, address, certificate) VALUES ('m1', 'a:1', 'c1')",
+      );
+      const log = `${url.slice("file:".length)}-wal`;
+      assert.ok(statSync(log).size > 0, "the commit is in the log");
+      await store.flush();
+      assert.is(statSync(log).size, 0, "checkpointed: the log is emptied");
+      assert.is(await count(store.client, "core_cluster_members"), 1);
+    } finally {
+      store.close();
     }
   } finally {
     tmp.remove();
