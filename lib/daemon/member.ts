@@ -39,6 +39,7 @@ import { ViewReactions } from "./reactions.ts";
 import { RemovalCheck } from "./removal_check.ts";
 import { type StopOutcome, StopReport } from "./stop_outcome.ts";
 import type { ViewChange } from "./view.ts";
+import { emitMembership } from "./emit_membership.ts";
 
 /** How often an online member looks for admitted joiners that never completed, ms. */
 const STALE_JOIN_CHECK_MS = 10_000;
@@ -424,27 +425,5 @@ export class Member implements MemberContext {
     this.#report.logLast(this.logger);
     this.#resolveClosed(outcome);
     return outcome;
-  }
-}
-
-/** The app's event for one view change, if it is one (see `events.ts`). */
-function emitMembership(events: EventHub, change: ViewChange): void {
-  if (change.kind === "record") {
-    if (change.removed) events.emit("member-removed", { name: change.removed.name });
-    return;
-  }
-  if (change.name === "") return; // a re-check of the view, not a member's change
-  const payload = { name: change.name, previous: change.previous };
-  switch (change.event) {
-    case "member-join":
-    case "member-suspect":
-    case "member-failed":
-    case "member-left":
-      return events.emit(change.event, payload);
-    case "member-update":
-      return events.emit(
-        change.previous === "suspect" ? "member-alive" : "member-updated",
-        payload,
-      );
   }
 }
