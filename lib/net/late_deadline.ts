@@ -7,7 +7,9 @@
  * the socket, and close a connection whose client did nothing wrong. A deadline that fires
  * clearly late ({@link HELD_LOOP_MS}) therefore gives the sockets one short look more
  * ({@link HELD_LOOP_GRACE_MS}: a poll for I/O runs meanwhile) before it expires; one met on time
- * expires at once, as a plain timer would.
+ * expires at once, as a plain timer would. A look that itself ends clearly late (a machine so
+ * busy that the process gets a turn now and then: what arrived needs a few turns to be read,
+ * decrypted and parsed) is followed by another, {@link HELD_LOOP_LOOKS} at most.
  *
  * @module
  */
@@ -17,6 +19,11 @@ import { monotonicNow } from "../cluster/monotonic_now.ts";
 export const HELD_LOOP_MS = 100;
 /** The look more (ms) a deadline met by a held loop gives the sockets before it expires. */
 export const HELD_LOOP_GRACE_MS = 50;
+/**
+ * The most looks a deadline met by a held loop gives, each after the last one ended clearly late
+ * ({@link HELD_LOOP_MS}): a starved process's verdict waits a few of its turns, never forever.
+ */
+export const HELD_LOOP_LOOKS = 4;
 
 /** A deadline armed with {@link deadlineAt} or {@link deadlineIn}. */
 export interface Deadline {
@@ -28,7 +35,8 @@ export interface Deadline {
  * Calls `expire` once the monotonic clock (`monotonicNow()`, ms) reaches `due`, or
  * {@link HELD_LOOP_GRACE_MS} after the timer ran when it ran more than {@link HELD_LOOP_MS}
  * past `due` (the loop was held, or `due` had passed already when armed: what arrived meanwhile
- * is read first). The timer does not keep the process alive unless `options.ref` is true (a
+ * is read first), again while that look itself ends that late, {@link HELD_LOOP_LOOKS} looks at
+ * most. The timer does not keep the process alive unless `options.ref` is true (a
  * caller awaiting it may hold nothing else open).
  */
 export function deadlineAt(
@@ -45,9 +53,16 @@ export function deadlineAt(
     timer = undefined;
     expire();
   };
+  const look = (left: number) => {
+    const until = monotonicNow() + HELD_LOOP_GRACE_MS;
+    arm(HELD_LOOP_GRACE_MS, () => {
+      if (left > 1 && monotonicNow() - until >= HELD_LOOP_MS) look(left - 1);
+      else fire();
+    });
+  };
   arm(due - monotonicNow(), () => {
     if (monotonicNow() - due < HELD_LOOP_MS) fire();
-    else arm(HELD_LOOP_GRACE_MS, fire);
+    else look(HELD_LOOP_LOOKS);
   });
   return {
     clear() {
