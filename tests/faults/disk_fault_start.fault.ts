@@ -10,10 +10,12 @@
  *   …"/"Open database: …" naming no directory);
  * - the app's migrations it runs for the first time (it printed "Apply external migrations: …");
  * - the store rows an initialisation cut short left, which the start clears (it printed "Clear
- *   replicated records: …").
+ *   replicated records: …");
+ * - opening its database on a device that fails (EIO, `failing_disk.ts`; it printed "Open
+ *   database: the database in its state directory cannot be read", naming no directory).
  *
- * Needs root (mount, losetup); registered through `faultTest`, so it skips visibly where it
- * cannot run.
+ * Needs root (mount, losetup; the failing device also /dev/fuse, gcc, libfuse3); registered
+ * through `faultTest`, so it skips visibly where it cannot run.
  */
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -32,14 +34,24 @@ import {
   type StartOptions,
   stop,
 } from "../helpers/cluster.ts";
-import { exitOf, lastLines, startDaemonProcess } from "../helpers/process.ts";
-import { diskSuite, type Ext4, ext4, teardown } from "./disks.ts";
+import { exitOf, lastLines, removeDir, startDaemonProcess, tempDir } from "../helpers/process.ts";
+import { diskSuite, ext4, type Mounted, teardown } from "./disks.ts";
+import { buildFailingDisk, failingDisk } from "./failing_disk.ts";
 import { faultTest } from "./suite.ts";
+import { underCi } from "./system.ts";
 
 const { test, current } = diskSuite("a member restarted with its database on a failing disk");
 
-/** A bootstrapped, stopped member whose `database/` is moved onto an ext4 volume of its own. */
-async function stoppedOn(name: string): Promise<[Member, Ext4]> {
+/** Where the failing device's program is built, once for the file (see `failing_disk.ts`). */
+const buildDir = tempDir("cohort-dbfault-");
+test.after(() => removeDir(buildDir));
+let built: { path?: string; why?: string } | undefined;
+
+/** A bootstrapped, stopped member whose `database/` is moved onto the volume `mount` makes. */
+async function stoppedOn<V extends Mounted>(
+  name: string,
+  mount: (dir: string) => V | Promise<V>,
+): Promise<[Member, V]> {
   const m = await newMember(name);
   current.push(m);
   await startMember(m);
@@ -50,7 +62,7 @@ async function stoppedOn(name: string): Promise<[Member, Ext4]> {
   try {
     cpSync(db, aside, { recursive: true });
     for (const f of readdirSync(db)) rmSync(join(db, f), { recursive: true });
-    const volume = ext4(db);
+    const volume = await mount(db);
     cpSync(aside, db, { recursive: true });
     // On the disk before it fails: ext4's failure drops what its journal has not committed.
     assert.ok(spawnSync("sync", ["-f", db]).status === 0, "synced");
@@ -89,7 +101,7 @@ async function startsOnline(m: Member, options: StartOptions = {}): Promise<void
 const READ_ONLY = /is read-only|failed a write \(read-only or failing\)/;
 
 faultTest(test, "a restart whose database volume is read-only says so", async () => {
-  const [m, fs] = await stoppedOn("q1");
+  const [m, fs] = await stoppedOn("q1", ext4);
   const upgraded = { flags: ["--app-version", "2.0.0"] };
   try {
     fs.fail();
@@ -103,7 +115,7 @@ faultTest(test, "a restart whose database volume is read-only says so", async ()
 });
 
 faultTest(test, "a restart that cannot apply the app's migrations on it says so", async () => {
-  const [m, fs] = await stoppedOn("q2");
+  const [m, fs] = await stoppedOn("q2", ext4);
   const migrating = { appMigrations: APP_MIGRATIONS };
   try {
     fs.fail();
@@ -120,7 +132,7 @@ faultTest(
   test,
   "a restart that cannot clear what an initialisation cut short says so",
   async () => {
-    const [m, fs] = await stoppedOn("q3");
+    const [m, fs] = await stoppedOn("q3", ext4);
     try {
       rmSync(join(m.dir, "daemon.json")); // as a bootstrap killed before writing it leaves it
       fs.fail();
@@ -134,5 +146,29 @@ faultTest(
     }
   },
 );
+
+faultTest(test, "a restart whose database device fails says so", async () => {
+  built ??= buildFailingDisk(buildDir);
+  if (!built.path) {
+    if (underCi) assert.unreachable(`cannot build the failing disk: ${built.why}`);
+    console.log(`SKIPPED (cannot build the failing disk: ${built.why})`);
+    return;
+  }
+  const program = built.path;
+  const [m, disk] = await stoppedOn("q4", (d) => failingDisk(d, program));
+  try {
+    disk.fail();
+    const said = await refusedStart(
+      m,
+      {},
+      /failed (an I\/O operation|a read|a write)|is read-only/,
+    );
+    assert.match(said, /cannot (read|write) its database: /);
+    disk.repair();
+    await startsOnline(m);
+  } finally {
+    await teardown([m], [disk]);
+  }
+});
 
 test.run();
