@@ -54,19 +54,24 @@ async function stoppedOn<V extends Mounted>(
 ): Promise<[Member, V]> {
   const m = await newMember(name);
   current.push(m);
-  await startMember(m);
-  await bootstrap(m);
-  await stop(m);
   const db = join(m.dir, "database");
   const aside = mkdtempSync(join(tmpdir(), "cohort-db-"));
+  let volume: V | undefined;
   try {
+    await startMember(m);
+    await bootstrap(m);
+    await stop(m);
     cpSync(db, aside, { recursive: true });
     for (const f of readdirSync(db)) rmSync(join(db, f), { recursive: true });
-    const volume = await mount(db);
+    volume = await mount(db);
     cpSync(aside, db, { recursive: true });
     // On the disk before it fails: ext4's failure drops what its journal has not committed.
     assert.ok(spawnSync("sync", ["-f", db]).status === 0, "synced");
     return [m, volume];
+  } catch (err) {
+    // A start or bootstrap that failed (its port taken meanwhile) leaves nothing behind.
+    await teardown([m], volume ? [volume] : []);
+    throw err;
   } finally {
     rmSync(aside, { recursive: true, force: true });
   }
