@@ -275,6 +275,7 @@ export function acquireLock(paths: StatePaths): () => void {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         linkSync(aside, paths.lock);
+        sweepLeftovers(paths);
         return () => {
           try {
             if (readFileSync(paths.lock, "utf8") === mine) rmSync(paths.lock);
@@ -301,6 +302,43 @@ export function acquireLock(paths: StatePaths): () => void {
     rmSync(aside, { force: true });
   }
   throw new LockedError(`Cannot start daemon: could not lock state directory "${paths.dir}"`);
+}
+
+/**
+ * A file an atomic write leaves beside its target until the rename (`daemon.json.PID.tmp`,
+ * `.forget`, `.respell.tmp`, `transition.json.PID.tmp`, `daemon.pid.PID.new`/`.stale`,
+ * `server.crt.tmp-PID-…`), with the writer's pid.
+ */
+const LEFTOVER = /^[\w.-]+?\.(?:(\d+)\.(?:tmp|forget|respell\.tmp|new|stale)|tmp-(\d+)-[0-9a-z]+)$/;
+
+/**
+ * Removes what an earlier daemon's atomic writes left in the state directory: a write cut short
+ * by a crash, or by a disk that turned read-only between the write and its rename (the removal
+ * failed too). Run once the lock is held, so no other daemon of this directory writes there;
+ * a file of a process still alive (an earlier daemon's certificate process) is left. Best effort:
+ * a disk that refuses the removal is reported by the start's own writes.
+ *
+ * @returns the names removed.
+ */
+export function sweepLeftovers(paths: StatePaths): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(paths.dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = LEFTOVER.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1] ?? m[2]);
+    if (pid === process.pid || !Number.isSafeInteger(pid) || pid <= 0 || alive(pid)) continue;
+    try {
+      rmSync(join(paths.dir, name), { force: true });
+      removed.push(name);
+    } catch { /* refused: the start's writes say why */ }
+  }
+  return removed;
 }
 
 /**

@@ -197,6 +197,42 @@ test("acquireLock() reclaims a lock whose holder is gone", () => {
   }
 });
 
+test("acquireLock() removes what an earlier daemon's cut-short writes left, not a live writer's", () => {
+  const dir = tempDir();
+  try {
+    const paths = statePaths(dir);
+    // A pid that is gone, and this test's own parent (alive: an earlier daemon's child, say).
+    const gone = 999999999;
+    const live = process.ppid;
+    const left = [
+      `daemon.json.${gone}.forget`,
+      `daemon.json.${gone}.tmp`,
+      `daemon.json.${gone}.respell.tmp`,
+      `transition.json.${gone}.tmp`,
+      `daemon.pid.${gone}.new`,
+      `daemon.pid.${gone}.stale`,
+      `server.crt.tmp-${gone}-kq3x9`,
+    ];
+    const kept = [
+      `daemon.json.${live}.forget`,
+      `server.crt.tmp-${live}-a1`,
+      "notes.tmp",
+      "a.1.txt",
+    ];
+    for (const name of [...left, ...kept]) writeFileSync(join(dir, name), "x");
+    const release = acquireLock(paths);
+    try {
+      const now = readdirSync(dir);
+      assert.equal(left.filter((n) => now.includes(n)), [], "every leftover of a gone writer");
+      assert.equal(kept.filter((n) => !now.includes(n)), [], "a live writer's and others' files");
+    } finally {
+      release();
+    }
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test("daemon.json round-trips and its absence means uninitialised", async () => {
   const dir = tempDir();
   try {
