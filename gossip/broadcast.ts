@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { updateSize } from "./messages.ts";
+import { updateSize } from "./update_size.ts";
 import type { Update } from "./messages.ts";
 
 interface Item {

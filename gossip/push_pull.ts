@@ -18,7 +18,8 @@
 import type { ReplicatedRecord, TimerHandle } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { MemberEntry } from "./members.ts";
-import { CHUNK_CHARS, updateSize } from "./messages.ts";
+import { CHUNK_CHARS } from "./messages.ts";
+import { updateSize } from "./update_size.ts";
 import type { PushPullMsg, StateEntry, Update } from "./messages.ts";
 import { pickRandom } from "./random.ts";
 import type { RecordTable } from "./records.ts";

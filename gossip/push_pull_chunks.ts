@@ -5,7 +5,8 @@
  * @module
  */
 import type { ReplicatedRecord } from "../lib/cluster/membership.ts";
-import { CHUNK_CHARS, updateSize, utf8Length } from "./messages.ts";
+import { CHUNK_CHARS } from "./messages.ts";
+import { updateSize, utf8Length } from "./update_size.ts";
 import type { PushPullMsg, StateEntry, Update } from "./messages.ts";
 
 /** The fields of a push-pull message besides the state it carries. */

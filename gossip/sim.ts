@@ -18,7 +18,7 @@ import { createRandom } from "./random.ts";
 import { SimClock } from "./sim_clock.ts";
 import { normalizeMeta } from "./state.ts";
 import { MemberEntry } from "./members.ts";
-import { fromWireMeta, toWireMeta } from "./messages.ts";
+import { fromWireMeta, toWireMeta } from "./wire_meta.ts";
 import { SharedMembers } from "./shared_members.ts";
 import { simTrust } from "./sim_trust.ts";
 import type { TrustFactory } from "../lib/cluster/trust.ts";

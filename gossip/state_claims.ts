@@ -22,7 +22,7 @@ import type { Claims, Provenance } from "./claims.ts";
 import { aliveUpdateOf, leftUpdateOf } from "./entry_updates.ts";
 import { MemberEntry, supersedes } from "./members.ts";
 import type { MemberTable } from "./members.ts";
-import { fromWireMeta, sameWireMeta } from "./messages.ts";
+import { fromWireMeta, sameWireMeta } from "./wire_meta.ts";
 import type { Update, WireMeta } from "./messages.ts";
 import type { TableAdmission } from "./table_admission.ts";
 

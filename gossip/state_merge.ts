@@ -17,7 +17,7 @@ import { stateEntryOf } from "./entry_updates.ts";
 import { MemberEntry } from "./members.ts";
 import type { MemberTable } from "./members.ts";
 import { MERGE_CHECKS, MergeQueue } from "./merge_queue.ts";
-import { fromWireMeta, sameWireMeta } from "./messages.ts";
+import { fromWireMeta, sameWireMeta } from "./wire_meta.ts";
 import type { StateEntry, WireMeta } from "./messages.ts";
 import type { TableAdmission } from "./table_admission.ts";
 

@@ -13,7 +13,8 @@
 import { Buffer } from "node:buffer";
 import { loadavg } from "node:os";
 import process from "node:process";
-import { decodeMessage, type StateEntry } from "../../gossip/messages.ts";
+import type { StateEntry } from "../../gossip/messages.ts";
+import { decodeMessage } from "../../gossip/message_decode.ts";
 import { chunkPayload } from "../../gossip/push_pull_chunks.ts";
 import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
 

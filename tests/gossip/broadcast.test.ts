@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { BroadcastQueue } from "../../gossip/broadcast.ts";
-import { updateSize } from "../../gossip/messages.ts";
+import { updateSize } from "../../gossip/update_size.ts";
 import type { Update } from "../../gossip/messages.ts";
 
 const test = suite("BroadcastQueue");

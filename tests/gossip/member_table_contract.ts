@@ -14,7 +14,7 @@ import type { MemberState } from "../../lib/cluster/membership.ts";
 import { MemberEntry, OwnTable } from "../../gossip/members.ts";
 import type { MemberTable } from "../../gossip/members.ts";
 import type { WireMeta } from "../../gossip/messages.ts";
-import { fromWireMeta } from "../../gossip/messages.ts";
+import { fromWireMeta } from "../../gossip/wire_meta.ts";
 
 /** Wire metadata of member `name` (version `v`). */
 export function wireOf(name: string, v = ""): WireMeta {

@@ -2,7 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGossip } from "../../gossip/engine.ts";
 import { simTrust } from "../../gossip/sim_trust.ts";
-import { decodeMessage, encodeMessage } from "../../gossip/messages.ts";
+import { decodeMessage, encodeMessage } from "../../gossip/message_decode.ts";
 import type { Message } from "../../gossip/messages.ts";
 import { MemoryNetwork } from "../../gossip/memory_transport.ts";
 import { createRandom } from "../../gossip/random.ts";
