@@ -40,6 +40,7 @@ import { toWireMeta } from "./wire_meta.ts";
 import type { Message, PushPullMsg, Update } from "./messages.ts";
 import { Disseminator } from "./dissemination.ts";
 import { Prober } from "./probe.ts";
+import { Relayer } from "./relay.ts";
 import { PushPull } from "./push_pull.ts";
 import type { PushPullHost } from "./push_pull.ts";
 import type { ProbeHost } from "./probe.ts";
@@ -62,6 +63,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   readonly timeoutMs: number;
   readonly #transport: Transport;
   readonly #prober: Prober;
+  readonly #relayer: Relayer;
   readonly #fetcher: ExtensionFetcher;
   readonly #records: RecordTable;
   readonly #trust: Trust;
@@ -156,6 +158,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       listMissing: (e) => this.#fetcher?.want(e, this.#from),
     });
     this.#prober = new Prober(this);
+    this.#relayer = new Relayer(this);
     this.#fetcher = new ExtensionFetcher(this);
     if (init.peers) this.state.restore(init.peers);
     this.#pushPull = new PushPull(this, this.#records, {
@@ -226,6 +229,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.#leaving = new Promise((resolve) => {
       if (this.#stopped) return resolve();
       this.#prober.stop();
+      this.#relayer.stop();
       this.state.startLeave();
       // Make sure the `left` goes out now even when immediate pushes are off.
       this.#out.round();
@@ -279,6 +283,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     for (const t of this.#timers) if (t !== undefined) this.clock.clearTimeout(t);
     this.#timers.length = 0;
     this.#prober.stop();
+    this.#relayer.stop();
     this.#fetcher.stop();
     this.state.stopTimers();
     this.#pushPull.stop();
@@ -452,14 +457,16 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       }
       case "ack":
         if (msg.pb) this.#applyAll(msg.pb, from, sender);
-        this.#prober.handleAck(msg.s, { authenticated, name: sender });
+        if (!this.#prober.handleAck(msg.s, { authenticated, name: sender })) {
+          this.#relayer.handleAck(msg.s, { authenticated, name: sender });
+        }
         return;
       case "nack":
         this.#prober.handleNack(msg.s, msg.r === true, { authenticated, name: sender });
         return;
       case "preq":
         if (msg.pb) this.#applyAll(msg.pb, from, sender);
-        this.#prober.handlePingReq(msg, from);
+        this.#relayer.handlePingReq(msg, from);
         return;
       case "gossip":
         if (msg.a === true) this.#out.heardAnnouncement(() => this.#applyAll(msg.pb, from, sender));
@@ -493,6 +500,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   #refused(to: string): void {
     if (this.#stopped) return;
     try {
+      this.#relayer.handleRefused(to);
       this.#prober.handleRefused(to);
       this.#fetcher.handleRefused(to);
       this.#pushPull.handleRefused(to);

@@ -26,12 +26,10 @@
  * failures in a row decide (a joiner that hangs is suspected two probe intervals later; one that
  * crashed is still declared dead at once by the refusal).
  *
- * Also the relay side: probing a member on behalf of another.
+ * The relay side (probing a member on behalf of another) is `relay.ts`.
  *
- * What peers can make it do is bounded: a ping-req is relayed only to the address held for a
- * live member (never to an address a peer names), at most {@link MAX_RELAYS} at a time; on an
- * authenticating transport an ack counts only from the member probed (or, relayed, from a relay
- * asked), and a nack only from a relay asked, so no member can keep a dead member alive or
+ * On an authenticating transport an ack counts only from the member probed (or, relayed, from a
+ * relay asked), and a nack only from a relay asked, so no member can keep a dead member alive or
  * hurry a live one's suspicion with forged answers.
  *
  * @module
@@ -41,7 +39,6 @@ import { isLive } from "../lib/cluster/membership.ts";
 import type { Awareness } from "./awareness.ts";
 import { suspicionTimeout } from "./config.ts";
 import type { MemberEntry } from "./members.ts";
-import type { PingReqMsg } from "./messages.ts";
 import { pickRandom, RandomOrder } from "./random.ts";
 import type { EngineHost } from "./host.ts";
 
@@ -52,9 +49,6 @@ export interface ProbeHost extends EngineHost {
   ping(address: string, targetName: string, seq: number): void;
 }
 
-/** Most ping-reqs relayed at once (each holds a timer until its ack or timeout). */
-export const MAX_RELAYS = 64;
-
 /**
  * Failed probes in a row that make a member still joining suspect (admitted less than the start
  * grace ago, and heard from): its start-up work can hold its event loop for seconds on a loaded
@@ -62,15 +56,6 @@ export const MAX_RELAYS = 64;
  * nacked (proof), else 2.
  */
 export const JOINING_PROBE_FAILURES = 3;
-
-/**
- * How long a relay waits for the target's ack before it nacks, in ms: the probe timeout, but
- * short enough that the nack reaches the prober before the end of its interval (the indirect
- * window is `probeIntervalMs − probeTimeoutMs`; a fifth of it is left for the two trips).
- */
-export function relayTimeout(config: { probeIntervalMs: number; probeTimeoutMs: number }): number {
-  return Math.min(config.probeTimeoutMs, 0.8 * (config.probeIntervalMs - config.probeTimeoutMs));
-}
 
 /** Who a probe answer comes from: the authenticated member, when the transport says. */
 export interface Answerer {
@@ -98,17 +83,6 @@ interface Probe {
   timer: TimerHandle | undefined;
 }
 
-interface Relay {
-  readonly requester: string;
-  readonly origSeq: number;
-  readonly address: string;
-  /** The member probed on the requester's behalf (only its ack counts). */
-  readonly target: string;
-  timer: TimerHandle | undefined;
-  /** Whether the ping was sent a second time (halfway through the relay timeout). */
-  retried: boolean;
-}
-
 const OPEN: Answerer = Object.freeze({ authenticated: false, name: undefined });
 
 /** Drives probing for one member. */
@@ -129,7 +103,6 @@ export class Prober {
   #doubted: string | undefined;
   /** The probes of {@link #doubted} that failed in a row. */
   #failures = 0;
-  readonly #relays = new Map<number, Relay>();
   /**
    * Members admitted (announced vouched for by their admitting member) while this member ran, by
    * name: clock ms when they became live here. Their first seconds are a start-up (see #finish).
@@ -159,8 +132,6 @@ export class Prober {
     const clock = this.#h.clock;
     if (this.#tick !== undefined) clock.clearTimeout(this.#tick);
     if (this.#current?.timer !== undefined) clock.clearTimeout(this.#current.timer);
-    for (const r of this.#relays.values()) if (r.timer !== undefined) clock.clearTimeout(r.timer);
-    this.#relays.clear();
     this.#current = undefined;
   }
 
@@ -178,7 +149,7 @@ export class Prober {
     if (this.#current?.target.name !== entry.name) this.#urgent = entry.name;
   }
 
-  /** An ack for `seq` arrived from `by`. Returns `true` when it belonged to the prober. */
+  /** An ack for `seq` arrived from `by`. Returns `true` when it answered the current probe. */
   handleAck(seq: number, by: Answerer = OPEN): boolean {
     const p = this.#current;
     if (p && p.seq === seq) {
@@ -191,14 +162,6 @@ export class Prober {
         if (p.timer !== undefined) this.#h.clock.clearTimeout(p.timer);
         p.timer = undefined;
       }
-      return true;
-    }
-    const relay = this.#relays.get(seq);
-    if (relay) {
-      if (by.authenticated && by.name !== relay.target) return false;
-      this.#relays.delete(seq);
-      if (relay.timer !== undefined) this.#h.clock.clearTimeout(relay.timer);
-      this.#h.send(relay.requester, { t: "ack", f: this.#h.name, s: relay.origSeq });
       return true;
     }
     return false;
@@ -218,12 +181,6 @@ export class Prober {
 
   /** The transport reports that nothing listens at `address`. */
   handleRefused(address: string): void {
-    for (const [seq, r] of this.#relays) {
-      if (r.address !== address) continue;
-      this.#relays.delete(seq);
-      if (r.timer !== undefined) this.#h.clock.clearTimeout(r.timer);
-      this.#h.send(r.requester, { t: "nack", f: this.#h.name, s: r.origSeq, r: true });
-    }
     const p = this.#current;
     if (p && p.address === address && !p.acked && !p.settled) {
       if (!p.refused) {
@@ -263,46 +220,6 @@ export class Prober {
     if (this.#stopped || (p && !p.acked && !p.settled)) return;
     if (this.#tick !== undefined) this.#h.clock.clearTimeout(this.#tick);
     this.#round();
-  }
-
-  /**
-   * Relays a ping for another member (ping-req), to the address held for it: a member we do
-   * not hold live gets a nack at once, and beyond {@link MAX_RELAYS} relays under way the
-   * request is dropped.
-   */
-  handlePingReq(msg: PingReqMsg, from: string): void {
-    const h = this.#h;
-    const target = h.state.table.get(msg.n);
-    if (!target || target === h.state.self || !isLive(target.state)) {
-      h.send(from, { t: "nack", f: h.name, s: msg.s });
-      return;
-    }
-    if (this.#relays.size >= MAX_RELAYS) return;
-    const seq = h.nextSeq();
-    const relay: Relay = {
-      requester: from,
-      origSeq: msg.s,
-      address: target.address,
-      target: target.name,
-      timer: undefined,
-      retried: false,
-    };
-    this.#relays.set(seq, relay);
-    // Halfway, the ping once more (a lost frame is not a lost member); at the end, the nack.
-    const half = relayTimeout(h.config) / 2;
-    const expire = () => {
-      if (this.#relays.get(seq) !== relay) return;
-      if (!relay.retried) {
-        relay.retried = true;
-        relay.timer = h.clock.setTimeout(expire, half);
-        h.ping(relay.address, relay.target, seq);
-        return;
-      }
-      this.#relays.delete(seq);
-      h.send(from, { t: "nack", f: h.name, s: msg.s });
-    };
-    relay.timer = h.clock.setTimeout(expire, half);
-    h.ping(relay.address, target.name, seq);
   }
 
   #round(): void {
