@@ -38,6 +38,7 @@ import { unavailable } from "./unavailable.ts";
 import { ViewReactions } from "./reactions.ts";
 import { RemovalCheck } from "./removal_check.ts";
 import { type StopOutcome, StopReport } from "./stop_outcome.ts";
+import { stopMember } from "./stop_member.ts";
 import type { ViewChange } from "./view.ts";
 import { emitMembership } from "./emit_membership.ts";
 
@@ -376,12 +377,20 @@ export class Member implements MemberContext {
   }
 
   /**
-   * Stops listeners, gossip (telling peers) and the store, and releases the lock. Idempotent.
-   * Resolves to how it went: not {@link StopOutcome.stored} when the store refused what the member
+   * Stops the member in `stop_member.ts`'s order: gossip (telling peers), the store, the control
+   * socket, then the lock. Idempotent. Resolves to how it went: not {@link StopOutcome.stored} when the store refused what the member
    * had to write (also its last log line, an error).
    */
   stop(): Promise<StopOutcome> {
-    this.#stopping ??= this.#stop();
+    this.#stopping ??= stopMember(this, {
+      control: () => this.#control,
+      report: this.#report,
+      closeNetwork: () => this.#closeNetwork(true),
+      release: this.#release,
+    }).then((outcome) => {
+      this.#resolveClosed(outcome);
+      return outcome;
+    });
     return this.#stopping;
   }
 
@@ -391,39 +400,5 @@ export class Member implements MemberContext {
    */
   stopWritten(): Promise<StopOutcome> {
     return this.#report.written;
-  }
-
-  /** The store's error storing what it committed (see `Store.flush`), `undefined` once done. */
-  #flushStore(): Promise<unknown> {
-    return this.#store?.flush().then(() => undefined, (err: unknown) => {
-      this.logger.error("Stopping without storing the store's last commits", { err });
-      return err;
-    }) ?? Promise.resolve(undefined);
-  }
-
-  async #stop(): Promise<StopOutcome> {
-    this.machine.to("stopping", "stop requested");
-    this.events.emit("stopping", {}); // long-lived answers (event streams) end now
-    this.background.stop();
-    this.reactions.stop();
-    this.records.close();
-    // A stopped daemon stays a member (only `cluster remove` takes it out), but it tells its
-    // peers it is going, so they show it UNREACHABLE at once instead of after failure detection.
-    const unwritten = await this.#closeNetwork(true).catch(() => undefined);
-    // Commits reach the disk at a checkpoint: one that fails leaves the last of them (the
-    // network's, the app's: its client is this store's) unsynced, and the stop said "Daemon
-    // stopped" and exited 0 on a failing disk. Closing then has nothing left to store: an error
-    // of the close itself (a closed client) is harmless. An app write refused at stop rejects
-    // the app's own call, which tells it.
-    const outcome = this.#report.settle(unwritten ?? await this.#flushStore());
-    this.releaseIssuer();
-    await this.#control?.close().catch(() => {});
-    try {
-      this.#store?.close();
-    } catch { /* already closed */ }
-    this.#release();
-    this.#report.logLast(this.logger);
-    this.#resolveClosed(outcome);
-    return outcome;
   }
 }
