@@ -16,7 +16,7 @@
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { addressProblem, canonicalAddress, splitHostPort } from "../cluster/address.ts";
 import { parseStoredAddress, storedAddress } from "../cluster/address_stored.ts";
@@ -25,6 +25,7 @@ import type { Logger } from "../log.ts";
 import { generateCertificate } from "../net/certificates.ts";
 import { type Listener, serveHttps } from "../net/serve.ts";
 import type { Handler } from "../daemon/options.ts";
+import { writeDurablyAsync } from "../daemon/transition.ts";
 import type { MemberStatus } from "../daemon/service.ts";
 import { type AppEndpoint, checkEndpoints } from "./endpoints.ts";
 
@@ -165,8 +166,7 @@ export class ExtensionServers implements ServersSource {
     this.#config = next;
     await mkdir(this.#dir, { recursive: true });
     const path = join(this.#dir, "servers.json");
-    await writeFile(`${path}.tmp`, JSON.stringify(next, null, 2) + "\n", { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+    await writeDurablyAsync(this.#dir, path, JSON.stringify(next, null, 2) + "\n");
     this.#logger.info("Extension servers changed", { servers: changed });
     if (this.#running) await this.#serial(() => this.#restart(changed));
   }

@@ -10,10 +10,10 @@
  * @module
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import process from "node:process";
 import { storedAddress } from "../cluster/address_stored.ts";
 import type { JsonValue } from "../cluster/membership.ts";
 import { files } from "../files.ts";
+import { tempName } from "../temp_name.ts";
 import { configText, type DaemonConfig, readDaemonConfig, type StatePaths } from "./state_dir.ts";
 
 /**
@@ -24,7 +24,7 @@ import { configText, type DaemonConfig, readDaemonConfig, type StatePaths } from
  * removes its temporary file.
  */
 export async function writeDaemonConfig(paths: StatePaths, config: DaemonConfig): Promise<void> {
-  const tmp = `${paths.config}.${process.pid}.tmp`;
+  const tmp = tempName(paths.config);
   try {
     await files().writeFile(tmp, configText(config), { mode: 0o600 });
     await files().sync(tmp);
@@ -113,7 +113,7 @@ export async function forgetJoinSeed(paths: StatePaths): Promise<void> {
     config = readDaemonConfig(paths);
   } catch { /* unreadable: left for the start to report */ }
   if (!config) return;
-  const tmp = `${paths.config}.${process.pid}.forget`;
+  const tmp = tempName(paths.config);
   try {
     await files().writeFile(tmp, configText(config), { mode: 0o600 });
     await files().sync(tmp);
@@ -155,7 +155,7 @@ export async function respellDaemonConfig(paths: StatePaths): Promise<Respelled 
   const from = value?.address;
   if (typeof from !== "string" || storedAddress(from) === from) return undefined;
   const to = storedAddress(from);
-  const tmp = `${paths.config}.${process.pid}.respell.tmp`;
+  const tmp = tempName(paths.config);
   try {
     await files().writeFile(tmp, JSON.stringify({ ...value, address: to }, null, 2) + "\n", {
       mode: 0o600,

@@ -28,6 +28,7 @@ import { join, resolve, sep } from "node:path";
 import process from "node:process";
 import { InvalidInputError, LockedError } from "../errors.ts";
 import { storedAddress } from "../cluster/address_stored.ts";
+import { tempName, tempWriter } from "../temp_name.ts";
 import { startRefusal } from "./disk_refusal.ts";
 
 /** Paths inside a state directory. */
@@ -263,7 +264,7 @@ export function lockHolder(paths: StatePaths): number | undefined {
  */
 export function acquireLock(paths: StatePaths): () => void {
   const mine = lockText();
-  const aside = `${paths.lock}.${process.pid}.new`;
+  const aside = tempName(paths.lock);
   try {
     try {
       writeFileSync(aside, mine, { mode: 0o600 });
@@ -305,15 +306,8 @@ export function acquireLock(paths: StatePaths): () => void {
 }
 
 /**
- * A file an atomic write leaves beside its target until the rename (`daemon.json.PID.tmp`,
- * `.forget`, `.respell.tmp`, `transition.json.PID.tmp`, `daemon.pid.PID.new`/`.stale`,
- * `server.crt.tmp-PID-…`), with the writer's pid.
- */
-const LEFTOVER = /^[\w.-]+?\.(?:(\d+)\.(?:tmp|forget|respell\.tmp|new|stale)|tmp-(\d+)-[0-9a-z]+)$/;
-
-/**
- * Removes what an earlier daemon's atomic writes left in the state directory: a write cut short
- * by a crash, or by a disk that turned read-only between the write and its rename (the removal
+ * Removes the temporary files (named by `temp_name.ts`, which every atomic write of the state
+ * directory uses) that an earlier daemon's writes left in it: a write cut short by a crash, or by a disk that turned read-only between the write and its rename (the removal
  * failed too). Run once the lock is held, so no other daemon of this directory writes there;
  * a file of a process still alive (an earlier daemon's certificate process) is left. Best effort:
  * a disk that refuses the removal is reported by the start's own writes.
@@ -329,10 +323,8 @@ export function sweepLeftovers(paths: StatePaths): string[] {
     return removed;
   }
   for (const name of names) {
-    const m = LEFTOVER.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1] ?? m[2]);
-    if (pid === process.pid || !Number.isSafeInteger(pid) || pid <= 0 || alive(pid)) continue;
+    const pid = tempWriter(name);
+    if (pid === undefined || pid === process.pid || alive(pid)) continue;
     try {
       rmSync(join(paths.dir, name), { force: true });
       removed.push(name);
@@ -346,7 +338,7 @@ export function sweepLeftovers(paths: StatePaths): string[] {
  * starting daemon took in the meantime is put back instead of removed.
  */
 function reclaim(paths: StatePaths, text: string): void {
-  const stale = `${paths.lock}.${process.pid}.stale`;
+  const stale = tempName(paths.lock);
   try {
     renameSync(paths.lock, stale);
   } catch {

@@ -8,8 +8,8 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import { files } from "../files.ts";
+import { tempName } from "../temp_name.ts";
 import type { StatePaths } from "./state_dir.ts";
 
 /** A membership change under way. */
@@ -68,18 +68,19 @@ export function writeTransition(paths: StatePaths, t: Transition): Promise<void>
  * Replaces file `target` in directory `dir` with `text` (mode 0600) atomically and durably, off
  * the event loop: temporary file, fsync, rename, fsync of the directory, each on the thread
  * pool. A failed write removes its temporary file and leaves `target` as it was. Concurrent
- * calls for one `target` must be serialised by the caller (they share the temporary file).
+ * calls for one `target` must be serialised by the caller: each lands whole, but the last
+ * rename wins, whichever call began first.
  */
 export async function writeDurablyAsync(dir: string, target: string, text: string): Promise<void> {
-  const tmp = `${target}.${process.pid}.tmp`;
+  const tmp = tempName(target);
   try {
     await files().writeFile(tmp, text, { mode: 0o600 });
     await files().sync(tmp);
+    await files().rename(tmp, target);
   } catch (err) {
     await files().rm(tmp, { force: true }).catch(() => {});
     throw err;
   }
-  await files().rename(tmp, target);
   await syncDirAsync(dir);
 }
 

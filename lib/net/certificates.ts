@@ -12,11 +12,11 @@
 import { Buffer } from "node:buffer";
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
-import process from "node:process";
 import { InvalidInputError } from "../errors.ts";
 import { files } from "../files.ts";
 import { silentLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
+import { tempName } from "../temp_name.ts";
 import { canonicalIp, isDnsName } from "./names.ts";
 
 /** What a certificate must cover. */
@@ -195,7 +195,7 @@ function staleReason(pair: KeyPair, spec: CertificateSpec): string | undefined {
 }
 
 async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  const tmp = tempName(path);
   try {
     const fs = files();
     await fs.writeFile(tmp, data, { mode, flag: "wx" });

@@ -197,7 +197,7 @@ test("acquireLock() reclaims a lock whose holder is gone", () => {
   }
 });
 
-test("acquireLock() removes what an earlier daemon's cut-short writes left, not a live writer's", () => {
+test("acquireLock() removes what earlier releases' cut-short writes left (their spellings), not a live writer's", () => {
   const dir = tempDir();
   try {
     const paths = statePaths(dir);
@@ -229,6 +229,53 @@ test("acquireLock() removes what an earlier daemon's cut-short writes left, not 
       release();
     }
   } finally {
+    removeDir(dir);
+  }
+});
+
+/**
+ * A process that ran every atomic write of `dir` on a disk turning read-only mid-write (see
+ * fixtures/leave_temporaries.ts), holding on until its standard input ends; with the names it
+ * left in `dir`.
+ */
+async function leaveTemporaries(dir: string): Promise<{ child: ChildProcess; names: string[] }> {
+  const fixture = join(import.meta.dirname!, "fixtures/leave_temporaries.ts");
+  const { command, args } = moduleCommand(fixture);
+  const child = spawnTracked(command, [...args, dir], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  const names = await new Promise<string[]>((done, fail) => {
+    child.stdout!.on("data", (d) => {
+      out += d;
+      if (out.includes("\n")) done(JSON.parse(out));
+    });
+    child.on("exit", (code) => fail(new Error(`the writer exited with ${code}`)));
+  });
+  return { child, names };
+}
+
+/** The files of the state directory whose writes the fixture cuts short. */
+const TARGETS = ["daemon.json", "transition.json", "server.key", "servers.json", "daemon.pid"];
+
+test("acquireLock() removes the temporary every writer of the state directory leaves, once its writer is gone", async () => {
+  const dir = tempDir();
+  const paths = statePaths(dir);
+  const { child, names } = await leaveTemporaries(dir);
+  try {
+    const temporaries = names.filter((n) => !TARGETS.includes(n));
+    const left = (target: string) => temporaries.filter((n) => n.startsWith(`${target}.`));
+    // Three writes of daemon.json (a bootstrap's, a join seed's removal, a respelling).
+    assert.equal(TARGETS.map((t) => left(t).length), [3, 1, 1, 1, 1], names.join(" "));
+    assert.equal(temporaries.length, 7, "nothing else was left");
+    acquireLock(paths)();
+    const whileAlive = readdirSync(dir);
+    assert.equal(temporaries.filter((n) => !whileAlive.includes(n)), [], "a live writer's kept");
+    child.stdin!.end();
+    await exited(child);
+    acquireLock(paths)();
+    const after = readdirSync(dir).sort();
+    assert.equal(after, names.filter((n) => TARGETS.includes(n) && n !== "daemon.pid").sort());
+  } finally {
+    child.kill("SIGKILL");
     removeDir(dir);
   }
 });

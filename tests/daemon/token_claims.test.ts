@@ -7,8 +7,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import process from "node:process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SimClock } from "../../gossip/sim_clock.ts";
@@ -20,6 +19,7 @@ import {
   TokenClaims,
 } from "../../lib/daemon/token_claims.ts";
 import { ForbiddenError, UnavailableError } from "../../lib/errors.ts";
+import { files, useFiles } from "../../lib/files.ts";
 import { silentLogger } from "../../lib/log.ts";
 
 interface Ctx {
@@ -88,17 +88,24 @@ test("a claim on a settled token (used, revoked, expired) is dropped", async ({ 
   assert.is(claims.holder("a".repeat(64))?.address, "10.0.0.2:7443");
 });
 
-/** Makes the claims file's writes fail (its temporary file's path is a directory) until undone. */
+/** Makes the claims file's writes fail (a full disk) until undone. */
 function failWrites(dir: string): () => void {
-  const blocker = `${claimsFile(statePaths(dir))}.${process.pid}.tmp`;
-  mkdirSync(blocker);
-  return () => rmSync(blocker, { recursive: true });
+  const target = claimsFile(statePaths(dir));
+  const previous = files();
+  useFiles({
+    ...previous,
+    writeFile: (path, data, options) =>
+      path.startsWith(`${target}.`)
+        ? Promise.reject(Object.assign(new Error("no space left on device"), { code: "ENOSPC" }))
+        : previous.writeFile(path, data, options),
+  });
+  return () => void useFiles(previous);
 }
 
 test("a claim whose write failed was never granted: another machine may claim the token", async ({ dir }) => {
   const claims = open(dir);
   const undo = failWrites(dir);
-  await rejects(claims.grant(machine(1), never), (e) => (e as { code?: string }).code === "EISDIR");
+  await rejects(claims.grant(machine(1), never), (e) => (e as { code?: string }).code === "ENOSPC");
   undo();
   await claims.grant(machine(2), never);
   assert.is(claims.holder("a".repeat(64))?.address, "10.0.0.2:7443");
@@ -109,7 +116,7 @@ test("a claim granted before stays held when a retry's write fails", async ({ di
   const claims = open(dir);
   await claims.grant(machine(1), never);
   const undo = failWrites(dir);
-  await rejects(claims.grant(machine(1), never), (e) => (e as { code?: string }).code === "EISDIR");
+  await rejects(claims.grant(machine(1), never), (e) => (e as { code?: string }).code === "ENOSPC");
   undo();
   await rejects(claims.grant(machine(2), never), (e) => e instanceof ForbiddenError);
   // Read back from the file too: a restart holds it.

@@ -23,6 +23,7 @@ import {
   stop,
   stopMembers,
 } from "../helpers/cluster.ts";
+import { tempWriter } from "../../lib/temp_name.ts";
 import { suite } from "../helpers/suite.ts";
 import { forget, onExit } from "./cleanup.ts";
 import { sh } from "./system.ts";
@@ -128,7 +129,7 @@ export function unfill(dir: string): void {
 
 /** Temporary files a write left behind in `dir` (a torn write of a full disk). */
 export function leftovers(dir: string): string[] {
-  return readdirSync(dir).filter((f) => /\.(tmp|forget|new)$/.test(f));
+  return readdirSync(dir).filter((f) => tempWriter(f) !== undefined);
 }
 
 /** A tmpfs of `size` mounted on `dir`, an empty directory. */
