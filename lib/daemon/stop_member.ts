@@ -1,7 +1,7 @@
 /**
  * A member's stop, in its order: the member says it is stopping (long-lived answers end), its
  * background work and reactions stop, it leaves its cluster's gossip (telling its peers) and its
- * network's last writes land, its store syncs what it committed, the outcome is known (a shutdown
+ * network's last writes land, its store syncs what it committed (`Store.flush`), the outcome is known (a shutdown
  * request answers with it while the control socket still serves), then the control socket, the
  * store and the state directory's lock are let go and the last log line says how it went.
  * `member.ts` assembles the member and calls this once.
@@ -82,7 +82,18 @@ export async function stopMember(
 
 /** The store's error storing what it committed (see `Store.flush`), `undefined` once done. */
 function flushStore(member: StoppingMember): Promise<unknown> {
-  return member.store?.flush().then(() => undefined, (err: unknown) => {
+  return member.store?.flush().then(({ logKept }) => {
+    if (logKept) {
+      // Nothing is lost (the log is synced), but the database file alone is not up to date: a
+      // copy of it without its `-wal` file misses the last commits.
+      member.logger.info(
+        "Stopping with the database's log kept: another process was reading the database " +
+          "(sqlite3, a backup, the SQL console); the log holds the last commits, synced, and " +
+          "the next start copies them in",
+      );
+    }
+    return undefined;
+  }, (err: unknown) => {
     member.logger.error("Stopping without storing the store's last commits", { err });
     return err;
   }) ?? Promise.resolve(undefined);

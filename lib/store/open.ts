@@ -21,6 +21,7 @@ import { applyMigrations, knownVersions } from "./migrate.ts";
 import * as schema from "./schema.ts";
 import { SYNC_BUSY_WAIT_MS, yieldingOnBusy } from "./busy.ts";
 import { attachWriter, ThreadWriter } from "./thread_writer.ts";
+import { flushLog } from "./flush_log.ts";
 import { WriteLock } from "./write_lock.ts";
 import type { Store } from "./types.ts";
 
@@ -61,6 +62,7 @@ export type {
   SchemaVersions,
   Store,
   StoreDb,
+  StoreFlush,
   StoreLocation,
 } from "./types.ts";
 
@@ -141,16 +143,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     location: Object.freeze(location),
     versions: Object.freeze(known),
     flush: async () => {
-      if (!writer) return;
+      if (!writer) return { logKept: false };
       await writer.idle();
-      try {
-        // A checkpoint another connection keeps from finishing (a reader still open, the SQL
-        // console's) says so in its result, not as an error: the log then stays for the next
-        // open to replay, and is not known to be synced (left: the stop cannot wait for it).
-        await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
-      } catch (err) {
-        throw toStoreError(err, "Store the database's log");
-      }
+      return await flushLog(client, writer.file);
     },
     close: () => {
       writer?.close();

@@ -112,6 +112,11 @@ export class ThreadWriter {
     return db;
   }
 
+  /** The database file it writes (as SQLite resolved it for the main connection). */
+  get file(): string {
+    return this.#options.path;
+  }
+
   /** Texts whose statements the connection keeps (for tests). */
   get statements(): number {
     return this.#statements.size;

@@ -57,12 +57,24 @@ export interface Store {
   /**
    * Stores what was committed on the disk: waits for the writer's writes, then checkpoints the
    * log into the database file, which syncs both (commits append to the log without a sync,
-   * `synchronous = NORMAL`). Nothing to do for a database in memory or remote.
+   * `synchronous = NORMAL`); while another connection reads the database, syncs the log and
+   * keeps it instead (`flush_log.ts`). Nothing to do for a database in memory or remote.
    *
    * @throws {CohortError} (a {@link NoSpaceError} or `DiskError`, 507) when the disk refused:
-   *   the commits since the last checkpoint may not be on it.
+   *   the commits since the last sync may not be on it.
    */
-  flush(): Promise<void>;
+  flush(): Promise<StoreFlush>;
   /** Closes the client. Idempotent. */
   close(): void;
+}
+
+/** How {@link Store.flush} stored what was committed. */
+export interface StoreFlush {
+  /**
+   * `true` when another connection (an operator's `sqlite3`, a backup, the SQL console's
+   * process) was reading the database: the log could not be copied into the database file, so
+   * it was synced where it is and stays, for whoever opens the database next to copy in.
+   * Nothing committed is lost. `false` when the log was copied in and emptied, or there is none.
+   */
+  readonly logKept: boolean;
 }
