@@ -30,8 +30,12 @@ Options:
     const stateDir = stateDirFrom(values);
     // On the monotonic clock: a wall clock stepped forwards (NTP, a VM resumed) gave up at once.
     const deadline = timeout > 0 ? performance.now() + timeout * 1000 : Infinity;
-    let last = "the daemon is not running";
-    while (performance.now() < deadline) {
+    let last: string;
+    for (;;) {
+      // The verdict rests on a question asked once the deadline passed: a command held past it
+      // (stopped and continued, a paused VM, a starved machine) judged on its answer from
+      // before the hold, though the daemon had become ready meanwhile.
+      const asked = performance.now();
       try {
         await callDaemon(stateDir, "GET", "/core/1.0/ready", undefined, 5000);
         return 0;
@@ -40,8 +44,9 @@ Options:
         if (!(err instanceof DaemonError) && !isUnreachable(err)) throw err;
         last = (err as Error).message;
       }
+      if (asked >= deadline) break;
       // A plain timer: `node:timers/promises` would be one more module for every command to load.
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await new Promise((r) => setTimeout(r, Math.min(POLL_MS, deadline - performance.now())));
     }
     deps.stderr.write(`Error: the daemon was not ready after ${timeout} s: ${last}\n`);
     return 1;
