@@ -60,8 +60,8 @@ export interface Run {
 }
 
 /**
- * Runs `command args` in `cwd` to completion. `timeoutMs` kills it (SIGKILL) and fails the
- * run with exit code -1.
+ * Runs `command args` in `cwd` to completion. `timeoutMs` (default 180 000) kills it (SIGKILL)
+ * and fails the run with exit code -1.
  */
 export function run(
   command: string,
@@ -81,10 +81,11 @@ export function run(
     let stderr = "";
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));
+    const timeoutMs = options.timeoutMs ?? 180_000;
     const timer = setTimeout(() => {
-      stderr += `\n[killed after ${options.timeoutMs} ms]`;
+      stderr += `\n[killed after ${timeoutMs} ms]`;
       child.kill("SIGKILL");
-    }, options.timeoutMs ?? 180_000);
+    }, timeoutMs);
     child.on("error", (err) => {
       clearTimeout(timer);
       fail(err);
