@@ -60,6 +60,23 @@ async function reader(m: Member): Promise<DbReader | undefined> {
 
 const database = (m: Member) => join(m.dir, "database", "cohort.db");
 
+/**
+ * Starts and bootstraps `m`, has `sqlite3` hold a read transaction on its database, then has
+ * `m` commit a token: the commit the stop must store. `undefined` when there is no `sqlite3`.
+ */
+async function commitAfterRead(m: Member): Promise<DbReader | undefined> {
+  await startMember(m);
+  await bootstrap(m);
+  const held = await reader(m);
+  try {
+    if (held) await issueToken(m, "after-the-read-began");
+  } catch (err) {
+    await held?.kill();
+    throw err;
+  }
+  return held;
+}
+
 /** The message of the last line `m`'s daemon logged. */
 function lastMessage(m: Member): string {
   const lines = m.daemon!.logs().trimEnd().split("\n");
@@ -98,11 +115,8 @@ faultTest(
     const disk = await failingDisk(m.dir, program);
     let held: DbReader | undefined;
     try {
-      await startMember(m);
-      await bootstrap(m);
-      held = await reader(m);
+      held = await commitAfterRead(m);
       if (!held) return;
-      await issueToken(m, "after-the-read-began");
       assert.ok(logFrames(database(m)) > 0, "the token's commit sits in the log");
       disk.failKeepingCache();
       process.kill(m.daemon!.child.pid!, "SIGTERM");
@@ -124,11 +138,8 @@ faultTest(
     current.push(m);
     let held: DbReader | undefined;
     try {
-      await startMember(m);
-      await bootstrap(m);
-      held = await reader(m);
+      held = await commitAfterRead(m);
       if (!held) return;
-      await issueToken(m, "after-the-read-began");
       process.kill(m.daemon!.child.pid!, "SIGTERM");
       assert.is(await exitOf(m.daemon!, "ek's stop", 60_000), 0, lastLines(m.daemon!));
       assert.is(lastMessage(m), "Daemon stopped", "nothing was lost: a clean stop");
