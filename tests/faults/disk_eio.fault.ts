@@ -34,29 +34,14 @@ import {
 } from "../helpers/cluster.ts";
 import { exitOf, lastLines, removeDir, startDaemonProcess, tempDir } from "../helpers/process.ts";
 import { assertIntact, diskSuite, names, teardown } from "./disks.ts";
-import { buildFailingDisk, failingDisk } from "./failing_disk.ts";
+import { failingDisk, failingDiskProgram } from "./failing_disk.ts";
 import { faultTest } from "./suite.ts";
-import { underCi } from "./system.ts";
 
 const { test, member, current } = diskSuite("a member's disk fails (EIO)");
 
 /** Where the failing disk's program is built, once for the file. */
 const buildDir = tempDir("cohort-eio-");
 test.after(() => removeDir(buildDir));
-let built: { path?: string; why?: string } | undefined;
-
-/**
- * The failing disk's program, built on the first call; `undefined` (the case skipped, saying
- * why, or failed under CI) when it cannot be built.
- */
-function failingDiskProgram(): string | undefined {
-  built ??= buildFailingDisk(buildDir);
-  if (built.path) return built.path;
-  if (underCi) assert.unreachable(`cannot build the failing disk: ${built.why}`);
-  console.log(`SKIPPED (cannot build the failing disk: ${built.why})`);
-  return undefined;
-}
-
 /** What a member whose disk failed tells a client: EIO, or read-only once ext4 gave up. */
 const DISK =
   /Cannot write to the member's disk: the (disk of its state directory failed an I\/O operation \(EIO\)|file system of its state directory is read-only)/;
@@ -65,7 +50,7 @@ faultTest(
   test,
   "a member whose disk fails keeps serving, says why, and catches up once repaired, nothing half-written",
   async () => {
-    const program = failingDiskProgram();
+    const program = failingDiskProgram(buildDir);
     if (!program) return;
     const a1 = await member("e1");
     const a2 = await newMember("e2");
@@ -144,7 +129,7 @@ faultTest(
   test,
   "a member restarted on a failing disk stops saying why, and starts with its cluster once repaired",
   async () => {
-    const program = failingDiskProgram();
+    const program = failingDiskProgram(buildDir);
     if (!program) return;
     const m = await newMember("er");
     current.push(m);

@@ -31,7 +31,7 @@ import {
 import { exitOf, lastLines, removeDir, tempDir } from "../helpers/process.ts";
 import { type DbReader, holdReader, logFrames } from "./db_reader.ts";
 import { diskSuite, teardown } from "./disks.ts";
-import { buildFailingDisk, failingDisk } from "./failing_disk.ts";
+import { failingDisk, failingDiskProgram } from "./failing_disk.ts";
 import { faultTest } from "./suite.ts";
 import { underCi } from "./system.ts";
 
@@ -39,16 +39,6 @@ const { test, current } = diskSuite("a member's disk fails before it stops");
 
 const buildDir = tempDir("cohort-eiostop-");
 test.after(() => removeDir(buildDir));
-
-/** The failing disk's program, or `undefined` after saying why it cannot be built. */
-function failingDiskProgram(): string | undefined {
-  const built = buildFailingDisk(buildDir);
-  if (!built.path) {
-    if (underCi) assert.unreachable(`cannot build the failing disk: ${built.why}`);
-    console.log(`SKIPPED (cannot build the failing disk: ${built.why})`);
-  }
-  return built.path;
-}
 
 /** A `sqlite3` reader holding `m`'s database, or `undefined` after saying why there is none. */
 async function reader(m: Member): Promise<DbReader | undefined> {
@@ -84,7 +74,7 @@ function lastMessage(m: Member): string {
 }
 
 faultTest(test, "a stop whose store cannot sync its log exits 1 and says so", async () => {
-  const program = failingDiskProgram();
+  const program = failingDiskProgram(buildDir);
   if (!program) return;
   const m = await newMember("es");
   current.push(m);
@@ -108,7 +98,7 @@ faultTest(
   test,
   "a stop while sqlite3 reads the database syncs its log, and says when it cannot",
   async () => {
-    const program = failingDiskProgram();
+    const program = failingDiskProgram(buildDir);
     if (!program) return;
     const m = await newMember("er");
     current.push(m);

@@ -20,7 +20,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as assert from "uvu/assert";
 import { type Ext4, ext4, makeExt4, type Mounted } from "./disks.ts";
 import { forget, onExit } from "./cleanup.ts";
-import { aptInstall, ensureCommand, sh } from "./system.ts";
+import { aptInstall, ensureCommand, sh, underCi } from "./system.ts";
 
 /**
  * Compiles `failing_disk.c` into `dir` (installing gcc, pkg-config and libfuse3's headers when
@@ -44,6 +44,22 @@ export function buildFailingDisk(dir: string): { path?: string; why?: string } {
     encoding: "utf8",
   });
   return r.status === 0 ? { path } : { why: `gcc failed: ${r.stderr || r.error}` };
+}
+
+/** What {@link buildFailingDisk} gave, by build directory (one build per test file). */
+const builds = new Map<string, { path?: string; why?: string }>();
+
+/**
+ * The failing disk's program, built into `dir` on the first call: its path, or `undefined` once
+ * it said why it cannot be built (the case then skips, saying so); under CI that fails the case.
+ */
+export function failingDiskProgram(dir: string): string | undefined {
+  let built = builds.get(dir);
+  if (!built) builds.set(dir, built = buildFailingDisk(dir));
+  if (built.path) return built.path;
+  if (underCi) assert.unreachable(`cannot build the failing disk: ${built.why}`);
+  console.log(`SKIPPED (cannot build the failing disk: ${built.why})`);
+  return undefined;
 }
 
 /** An ext4 file system on a device that fails on demand, mounted under a member's state dir. */
