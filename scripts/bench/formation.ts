@@ -18,6 +18,9 @@
  *   over that part (/proc, from when the bench read the admission line), the joiners' own step
  *   durations (the `*_ms` fields of their "Joined the cluster" lines: request, network start,
  *   preJoin, commit, online), and the claim rounds (that line's `confirm_ms`);
+ * - the part after the admission cut into its pieces (`join_tail.ts`): the answer's way to the
+ *   joiner (transfer), each of the joiner's steps after its request, and the reply (its line →
+ *   the answer or the CLI's exit), median and most per run; the three slowest joins in full;
  * - after forming and a settle pause (`--settle`: long enough that connections opened while
  *   forming have closed or are kept for the probes, ≥ 60 s for the steady state), over the idle
  *   window: CPU per member (% of one core, utime+stime from /proc/PID/stat), connections dialled
@@ -64,6 +67,7 @@ import { monotonicMs, type WindowCost, windowCost } from "./profile_window.ts";
 import { summarise, takeHeapSnapshot } from "./heap_summary.ts";
 import { scrape } from "./scrape.ts";
 import { control } from "./control.ts";
+import { type JoinTail, joinTail, tailSummary } from "./join_tail.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 const { values: opts } = parseArgs({
@@ -231,6 +235,8 @@ interface RunResult {
   /** Daemon CPU per `GET /core/1.0/cluster`, ms. */
   listMs?: number;
   longestTasks?: number[];
+  /** Each join's admission → answer in parts (`join_tail.ts`), in join order. */
+  tails: { joiner: string; tail: JoinTail }[];
   /** With `--cpu-prof-all`: each join's admission → answer window in its joiner's profile. */
   joinProfiles?: { joiner: string; afterAcceptMs: number; cost: WindowCost }[];
 }
@@ -250,6 +256,9 @@ async function oneRun(run: number): Promise<RunResult> {
   const roundMs: number[] = [];
   /** When the admitting member logged each admission (its line's own time), by joiner name. */
   const admitted = new Map<string, number>();
+  /** Each joiner's "Joined the cluster" line, parsed, by joiner name. */
+  const joinedLines = new Map<string, Record<string, unknown>>();
+  const tails: RunResult["tails"] = [];
   /** Each join's admission → answer, ms on the wall clock, by joiner index. */
   const windows = new Map<number, { from: number; to: number }>();
   for (let i = 0; i < N; i++) {
@@ -307,6 +316,7 @@ async function oneRun(run: number): Promise<RunResult> {
           if (i > 0 && line.includes('"Joined the cluster"')) {
             try {
               const e = JSON.parse(line) as Record<string, unknown>;
+              joinedLines.set(members[i].name, e);
               for (const [k, v] of Object.entries(e)) {
                 if (!k.endsWith("_ms") || typeof v !== "number") continue;
                 if (!joinSteps.has(k)) joinSteps.set(k, []);
@@ -394,6 +404,10 @@ async function oneRun(run: number): Promise<RunResult> {
       if (at !== undefined) {
         afterAcceptMs.push(done - at);
         windows.set(i, { from: at, to: done });
+        // The joiner's line is read from its pipe, possibly a moment after the answer.
+        for (let k = 0; k < 40 && !joinedLines.has(members[i].name); k++) await sleep(25);
+        const line = joinedLines.get(members[i].name);
+        if (line) tails.push({ joiner: members[i].name, tail: joinTail(at, line, done) });
       }
       const cpu0 = cpuAtAdmission.get(members[i].name);
       if (cpu0 !== undefined) afterAcceptCpuMs.push(cpuMs(members[i].proc!.child.pid!) - cpu0);
@@ -453,6 +467,7 @@ async function oneRun(run: number): Promise<RunResult> {
       joinMs,
       afterAcceptMs,
       afterAcceptCpuMs,
+      tails,
       joinSteps,
       roundMs,
       formSuspicions: suspects.filter((e) => e.t <= formed).length,
@@ -548,8 +563,15 @@ function newestProfile(dir: string): Profile | undefined {
   } catch {
     return undefined;
   }
-  if (files.length === 0) return undefined;
-  return JSON.parse(readFileSync(join(dir, files.sort().at(-1)!), "utf8"));
+  // A profile cut short (its member killed while writing it, under load) is passed over.
+  for (const file of files.sort().reverse()) {
+    try {
+      return JSON.parse(readFileSync(join(dir, file), "utf8"));
+    } catch {
+      note(`${join(dir, file)}: not a whole profile, passed over`);
+    }
+  }
+  return undefined;
 }
 
 /** The longest tasks (ms) in the newest `.cpuprofile` of `dir` (see `long_tasks.ts`). */
@@ -603,6 +625,14 @@ try {
     const res = await oneRun(r);
     results.push(res);
     if (res.joinProfiles) reportJoinProfiles(r, res.joinProfiles);
+    const slowest = [...res.tails].sort((a, b) => b.tail.total - a.tail.total).slice(0, 3);
+    for (const { joiner, tail } of slowest) {
+      note(
+        `run ${r}: ${joiner} admission → answer: ${
+          Object.entries(tail).map(([p, v]) => `${p} ${v.toFixed(0)}`).join(", ")
+        } ms`,
+      );
+    }
     note(
       `run ${r}: formed in ${(res.formMs / 1000).toFixed(1)} s, suspicions ${res.formSuspicions} ` +
         `forming + ${res.idleSuspicions} idle, dead ${res.dead}` +
@@ -669,6 +699,18 @@ for (const step of new Set(results.flatMap((r) => [...r.joinSteps.keys()]))) {
   row(
     `joiner's step ${step}, the slowest of a run`,
     results.map((r) => Math.max(...(r.joinSteps.get(step) ?? [NaN]))),
+  );
+}
+// Admission → answer in parts (join_tail.ts): the answer's way to the joiner, its steps, the reply.
+for (const [part] of tailSummary(results.flatMap((r) => r.tails.map((t) => t.tail)))) {
+  const of = (r: RunResult) => tailSummary(r.tails.map((t) => t.tail)).find(([p]) => p === part);
+  row(
+    `admission → answer, part ${part}, median over a run's joins (ms)`,
+    results.map((r) => of(r)?.[1] ?? NaN),
+  );
+  row(
+    `admission → answer, part ${part}, the most of a run (ms)`,
+    results.map((r) => of(r)?.[2] ?? NaN),
   );
 }
 row(
