@@ -43,6 +43,8 @@ export interface NetworkStart {
   identity?: Identity;
   /** The member rows already read from the store (a restart reads them first); otherwise read. */
   stored?: readonly Member[];
+  /** The store writes nothing of the view before it settles (see `ViewPersistence`). */
+  writesAfter?: Promise<unknown>;
 }
 
 /**
@@ -198,6 +200,7 @@ export async function startNetwork(
     entries: () => ref.network!.entries(true),
     stored,
     logger: ctx.logger.child({ component: "cluster" }),
+    ...(start.writesAfter ? { notBefore: start.writesAfter } : {}),
   });
   const network = new Network(ctx, {
     connections,
