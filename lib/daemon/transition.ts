@@ -65,16 +65,27 @@ export function writeTransition(paths: StatePaths, t: Transition): Promise<void>
 }
 
 /**
- * Replaces file `target` in directory `dir` with `text` (mode 0600) atomically and durably, off
- * the event loop: temporary file, fsync, rename, fsync of the directory, each on the thread
- * pool. A failed write removes its temporary file and leaves `target` as it was. Concurrent
- * calls for one `target` must be serialised by the caller: each lands whole, but the last
- * rename wins, whichever call began first.
+ * Replaces file `target` in directory `dir` with `text` atomically and durably, off the event
+ * loop: temporary file ({@link tempName}), fsync, rename, fsync of the directory, each on the
+ * thread pool. Without the first fsync a rename can reach the disk before the data it names, and
+ * an operating-system crash leaves `target` empty. A failed write removes its temporary file and
+ * leaves `target` as it was. Concurrent calls for one `target` must be serialised by the caller:
+ * each lands whole, but the last rename wins, whichever call began first.
+ *
+ * `mode`: the file's mode (0o600 by default); one given is set exactly, whatever the umask.
  */
-export async function writeDurablyAsync(dir: string, target: string, text: string): Promise<void> {
+export async function writeDurablyAsync(
+  dir: string,
+  target: string,
+  text: string,
+  mode?: number,
+): Promise<void> {
   const tmp = tempName(target);
   try {
-    await files().writeFile(tmp, text, { mode: 0o600 });
+    await files().writeFile(tmp, text, { mode: mode ?? 0o600 });
+    // The umask may have narrowed it (a certificate others read). Only when asked: each step off
+    // the loop waits for a turn of it, and the default's 0o600 a umask cannot widen.
+    if (mode !== undefined) await files().chmod(tmp, mode);
     await files().sync(tmp);
     await files().rename(tmp, target);
   } catch (err) {

@@ -16,7 +16,7 @@ import { InvalidInputError } from "../errors.ts";
 import { files } from "../files.ts";
 import { silentLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
-import { tempName } from "../temp_name.ts";
+import { writeDurablyAsync } from "../daemon/transition.ts";
 import { canonicalIp, isDnsName } from "./names.ts";
 
 /** What a certificate must cover. */
@@ -194,23 +194,11 @@ function staleReason(pair: KeyPair, spec: CertificateSpec): string | undefined {
   return missing.length > 0 ? `names not covered: ${missing.join(", ")}` : undefined;
 }
 
-async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
-  const tmp = tempName(path);
-  try {
-    const fs = files();
-    await fs.writeFile(tmp, data, { mode, flag: "wx" });
-    await fs.chmod(tmp, mode); // the umask may have narrowed or (never) widened the mode
-    await fs.rename(tmp, path);
-  } catch (err) {
-    await files().rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 /**
  * Loads `<dir>/<basename>.crt` and `<dir>/<basename>.key`, or creates them when either is
  * missing, the key does not match, the certificate expired or its SANs do not cover `spec`.
- * Files are replaced atomically (temporary file + rename), key first, the key with mode 0600;
+ * Files are replaced atomically and durably (`writeDurablyAsync`: temporary file, fsync, rename,
+ * fsync of the directory), key first, the key with mode 0600;
  * `dir` is created with mode 0700 when missing. A new pair comes from `issuer` (default:
  * {@link generateCertificate} in this process).
  *
@@ -245,8 +233,8 @@ export async function loadOrCreateKeyPair(
   }
   const pair = await issuer.issue(spec);
   await files().mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeAtomic(keyPath, pair.key, 0o600);
-  await writeAtomic(certPath, pair.cert, 0o644);
+  await writeDurablyAsync(dir, keyPath, pair.key, 0o600);
+  await writeDurablyAsync(dir, certPath, pair.cert, 0o644);
   // Replacing an existing identity changes the fingerprint peers pin, so make it stand out.
   const log = reason === "missing" ? logger.info : logger.warn;
   log.call(logger, "Generated key pair", { file: certPath, reason, fingerprint: pair.fingerprint });
