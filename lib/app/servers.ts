@@ -15,9 +15,10 @@
  *
  * @module
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { addressProblem, canonicalAddress, splitHostPort } from "../cluster/address.ts";
 import { parseStoredAddress, storedAddress } from "../cluster/address_stored.ts";
 import { InvalidInputError } from "../errors.ts";
@@ -225,6 +226,13 @@ export class ExtensionServers implements ServersSource {
     }
   }
 
+  /**
+   * The pair server `name` presents. A dedicated pair is made at first use, each file replaced
+   * whole or not at all (`writeDurablyAsync`): written in place, a full disk left the key and an
+   * empty certificate, which every later start read back, so the server never listened again.
+   * A pair found that does not hold together (cut short by an earlier release, or a crash) is
+   * refused naming the file, never replaced: clients may pin the certificate it was.
+   */
   async #certificate(name: string): Promise<{ cert: string; key: string }> {
     const dir = join(this.#dir, "certificates");
     const certPath = join(dir, `${name}.crt`);
@@ -234,13 +242,14 @@ export class ExtensionServers implements ServersSource {
         readFile(certPath, "utf8"),
         readFile(keyPath, "utf8"),
       ]);
+      checkPair(certPath, cert, keyPath, key);
       return { cert, key };
     }
     if (this.#servers[name]?.dedicatedCertificate) {
       const pair = await generateCertificate({ name });
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(keyPath, pair.key, { mode: 0o600 });
-      await writeFile(certPath, pair.cert, { mode: 0o644 });
+      await writeDurablyAsync(dir, keyPath, pair.key, 0o600);
+      await writeDurablyAsync(dir, certPath, pair.cert, 0o644);
       return pair;
     }
     const [cert, key] = await Promise.all(
@@ -248,6 +257,29 @@ export class ExtensionServers implements ServersSource {
     );
     return { cert: cert!, key: key! };
   }
+}
+
+/**
+ * Throws an {@link InvalidInputError} naming the file when `cert` (from `certPath`) is not a PEM
+ * certificate, `key` (from `keyPath`) not a PEM private key, or the key not the certificate's.
+ */
+function checkPair(certPath: string, cert: string, keyPath: string, key: string): void {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new InvalidInputError(
+      `${certPath} is not a PEM certificate (cut short?): replace it, or remove it and ` +
+        `${basename(keyPath)} to have a new pair made`,
+    );
+  }
+  let ok: boolean;
+  try {
+    ok = x509.checkPrivateKey(createPrivateKey(key));
+  } catch {
+    throw new InvalidInputError(`${keyPath} is not a PEM private key (cut short?): replace it`);
+  }
+  if (!ok) throw new InvalidInputError(`${keyPath} is not the key of ${certPath}`);
 }
 
 /**
