@@ -10,7 +10,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { InvalidInputError } from "../errors.ts";
 import { files } from "../files.ts";
@@ -182,10 +182,35 @@ function parseCertificate(pem: string): X509Certificate {
   }
 }
 
-/** Why an existing pair must be replaced, or `undefined` when it still serves `spec`. */
-function staleReason(pair: KeyPair, spec: CertificateSpec): string | undefined {
-  const cert = parseCertificate(pair.cert);
-  if (!cert.checkPrivateKey(createPrivateKey(pair.key))) return "key does not match certificate";
+/**
+ * Why an existing pair must be replaced, or `undefined` when it still serves `spec`.
+ *
+ * @throws {InvalidInputError} naming the file (its base name: the message may cross the wire)
+ *   that holds no certificate or no private key
+ */
+function staleReason(
+  pair: { cert: string; key: string },
+  base: string,
+  spec: CertificateSpec,
+): string | undefined {
+  const damaged = (file: string, what: string) =>
+    new InvalidInputError(
+      `${file} in the state directory is not ${what}: restore it, or remove ${base}.crt and ` +
+        `${base}.key to have a new pair made`,
+    );
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pair.cert);
+  } catch {
+    throw damaged(`${base}.crt`, "a PEM X.509 certificate");
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pair.key);
+  } catch {
+    throw damaged(`${base}.key`, "a PEM private key");
+  }
+  if (!cert.checkPrivateKey(key)) return "key does not match certificate";
   if (Date.parse(cert.validTo) <= Date.now()) return "certificate expired";
   const want = splitNames(spec);
   const have = certificateNames(pair.cert);
@@ -194,15 +219,25 @@ function staleReason(pair: KeyPair, spec: CertificateSpec): string | undefined {
   return missing.length > 0 ? `names not covered: ${missing.join(", ")}` : undefined;
 }
 
+/** Whether `text` holds nothing but zeros and white space: what a crash leaves of a write. */
+function blank(text: string): boolean {
+  return /^[\s\0]*$/.test(text);
+}
+
 /**
  * Loads `<dir>/<basename>.crt` and `<dir>/<basename>.key`, or creates them when either is
- * missing, the key does not match, the certificate expired or its SANs do not cover `spec`.
+ * missing or blank, the key does not match, the certificate expired or its SANs do not cover
+ * `spec`. For a member that has not joined (bootstrap and join call it): nobody knows its pair
+ * yet, so a blank file (empty or zeros, as an operating-system crash leaves a write it had not
+ * synced, from an earlier release that renamed its pairs unsynced) is replaced, with a warning
+ * naming it; a file holding something else was placed there, and is refused.
  * Files are replaced atomically and durably (`writeDurablyAsync`: temporary file, fsync, rename,
  * fsync of the directory), key first, the key with mode 0600;
  * `dir` is created with mode 0700 when missing. A new pair comes from `issuer` (default:
  * {@link generateCertificate} in this process).
  *
- * @throws {InvalidInputError} when a file exists but holds no valid certificate or key
+ * @throws {InvalidInputError} naming the file, when one exists, not blank, but holds no valid
+ *   certificate or key
  */
 export async function loadOrCreateKeyPair(
   dir: string,
@@ -215,21 +250,17 @@ export async function loadOrCreateKeyPair(
   const keyPath = join(dir, `${basename}.key`);
   const [cert, key] = await Promise.all([readOptional(certPath), readOptional(keyPath)]);
   let reason = "missing";
-  if (cert !== undefined && key !== undefined) {
-    const pair = { cert, key, fingerprint: fingerprint(cert) };
-    try {
-      const stale = staleReason(pair, spec);
-      if (stale === undefined) {
-        await files().chmod(keyPath, 0o600);
-        return pair;
-      }
-      reason = stale;
-    } catch (err) {
-      if (err instanceof InvalidInputError) throw err;
-      throw new InvalidInputError(`Load key pair "${keyPath}": not a valid private key`, {
-        cause: err,
-      });
+  const empty = ([[".crt", cert], [".key", key]] as const).find(([, t]) =>
+    t !== undefined && blank(t)
+  );
+  if (empty) reason = `${basename}${empty[0]} empty (a write a crash cut short)`;
+  else if (cert !== undefined && key !== undefined) {
+    const stale = staleReason({ cert, key }, basename, spec);
+    if (stale === undefined) {
+      await files().chmod(keyPath, 0o600);
+      return { cert, key, fingerprint: fingerprint(cert) };
     }
+    reason = stale;
   }
   const pair = await issuer.issue(spec);
   await files().mkdir(dir, { recursive: true, mode: 0o700 });
