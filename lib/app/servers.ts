@@ -2,8 +2,9 @@
  * The app's extension servers (MicroCluster's additional listeners, `rest.Server`): named groups
  * of app endpoints, each served on an address of its own by a `node:https` listener of its own,
  * presenting the cluster's certificate, or its own (`dedicatedCertificate`: a self-signed pair
- * created at first use in `STATE_DIR/certificates/NAME.crt|key`; a pair placed there by hand is
- * used as it is, dedicated or not).
+ * created at first use in `STATE_DIR/certificates/NAME.crt|key`, each file landing whole or not
+ * at all; a pair placed there by hand is used as it is, dedicated or not, and one that does not
+ * hold together is refused, naming the file).
  *
  * A server listens while the member is initialised (online, or waiting for an upgrade: its
  * endpoints' flags decide what it answers then), at the address last set by
