@@ -8,10 +8,11 @@
  * - `fresh`: one connection per request (`connection: close`), as the CLI and `scale.ts` ask;
  * - `keep-alive`: one connection for all, to tell the connection's cost from the request's.
  *
- * A small real cluster (`--members`, default 3) is formed per build under test (`--dist`, a
- * comma-separated list of built trees: an A/B run keeps a copy of each build), and runs
- * alternate between the targets round by round so drift hits all alike. The list's size
- * hardly matters (the answer is kept between changes): `scale.ts` measures N=50.
+ * One real cluster of `--members` (default 3, up to 100) is formed; member i runs the i-th build
+ * under test (`--dist`, a comma-separated list of built trees: an A/B run keeps a copy of each
+ * build), the members past them the first build. The members measured thus hold the same view
+ * of N members and meet the same gossip beside them; runs alternate between the targets round
+ * by round so drift hits all alike.
  *
  * `--paired`: the builds under test alone (two or more in `--dist`), one request to each in
  * turn, `--requests` times per shape; each request's figure is the member's CPU from its
@@ -60,7 +61,7 @@ const { values: opts } = parseArgs({
     paired: { type: "boolean", default: false },
   },
 });
-const MEMBERS = Math.max(1, Math.min(9, Number(opts.members) || 3));
+const MEMBERS = Math.max(1, Math.min(100, Number(opts.members) || 3));
 const REQUESTS = Math.max(100, Math.min(20_000, Number(opts.requests) || 2000));
 const ROUNDS = Math.max(1, Math.min(15, Number(opts.rounds) || 3));
 const RUNTIME = opts.runtime === "deno" ? "deno" : "node";
@@ -115,13 +116,17 @@ async function answers(socket: string, path = "/core/1.0"): Promise<void> {
   throw new Error(`nothing answers on ${socket}`);
 }
 
-/** Forms a cluster of {@link MEMBERS} from the build in `dist`; returns member 0. */
-async function cluster(dist: string, scratch: string, inspect: number): Promise<Target> {
+/**
+ * Forms one cluster of {@link MEMBERS}, member i from `DISTS[i]` (the first build past them);
+ * returns the members that run the builds under test, in `DISTS`' order.
+ */
+async function cluster(scratch: string, inspect: number): Promise<Target[]> {
+  const dist = (i: number) => DISTS[i] ?? DISTS[0];
   const dirs = Array.from({ length: MEMBERS }, (_, i) => join(scratch, `m${i}`));
-  const ports = [];
+  const ports: number[] = [];
   for (let i = 0; i < MEMBERS; i++) ports.push(await freePort());
   const cli = async (args: string[], input = "") => {
-    const child = spawnTracked(process.execPath, [join(dist, "cli.cjs"), ...args], {
+    const child = spawnTracked(process.execPath, [join(DISTS[0], "cli.cjs"), ...args], {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, NO_COLOR: "1" },
     });
@@ -134,28 +139,45 @@ async function cluster(dist: string, scratch: string, inspect: number): Promise<
     if (code !== 0) throw new Error(`cohort ${args.join(" ")}: ${err}`);
     return out.trim();
   };
-  const members = dirs.map((dir, i) => {
-    const child = start(join(dist, "mod.js"), [
-      "daemon",
-      "--state-dir",
-      dir,
-      "--gossip-preset",
-      "lan",
-      "--extensions",
-      "feature_a",
-    ], i === 0 ? inspect : undefined);
-    return { child, stderr: collect(child), socket: join(dir, "control.socket") };
-  });
-  for (const m of members) await answers(m.socket);
-  await cli(["init", "m0", `127.0.0.1:${ports[0]}`, "--bootstrap", "--state-dir", dirs[0]]);
+  const members: Omit<Target, "label">[] = [];
+  // Five at a time: fifty runtimes starting at once on two cores outlast any timeout.
+  for (let i = 0; i < MEMBERS; i += 5) {
+    const batch = dirs.slice(i, i + 5).map((dir, k) => {
+      const child = start(join(dist(i + k), "mod.js"), [
+        "daemon",
+        "--state-dir",
+        dir,
+        "--gossip-preset",
+        "lan",
+        "--extensions",
+        "feature_a",
+      ], i + k === 0 ? inspect : undefined);
+      return { child, stderr: collect(child), socket: join(dir, "control.socket") };
+    });
+    for (const m of batch) await answers(m.socket);
+    members.push(...batch);
+  }
+  // A port free a moment ago may be taken by another process meanwhile: the init is refused
+  // before the token is spent, and tried again at another port.
+  const init = async (i: number, args: string[], input = "") => {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await cli(["init", `m${i}`, `127.0.0.1:${ports[i]}`, ...args], input);
+      } catch (err) {
+        if (attempt >= 5 || !/EADDRINUSE/.test(String(err))) throw err;
+        ports[i] = await freePort();
+      }
+    }
+  };
+  await init(0, ["--bootstrap", "--state-dir", dirs[0]]);
   for (let i = 1; i < MEMBERS; i++) {
     const token = await cli(["tokens", "add", `m${i}`, "--state-dir", dirs[0]]);
-    await cli(
-      ["init", `m${i}`, `127.0.0.1:${ports[i]}`, "--token", "-", "--state-dir", dirs[i]],
-      token,
-    );
+    await init(i, ["--token", "-", "--state-dir", dirs[i]], token);
   }
-  return { label: `cohort ${dist.replace(root + "/", "")}`, ...members[0] };
+  return DISTS.map((d, i) => ({
+    label: `cohort ${d.replace(root + "/", "")} (m${i})`,
+    ...members[i],
+  }));
 }
 
 const BARE = `
@@ -244,11 +266,12 @@ function quantile(v: number[], p: number): number {
 const scratch = tempDir("cohort-list-");
 const targets: Target[] = [];
 try {
-  for (const [i, dist] of DISTS.entries()) {
-    const port = i === 0 && PROFILE_DIR ? await freePort() : 0;
-    note(`forming ${MEMBERS} members from ${dist} (${RUNTIME}; load ${load()})`);
-    targets.push(await cluster(dist, join(scratch, `c${i}`), port));
-  }
+  if (DISTS.length > MEMBERS) throw new Error(`--members ${MEMBERS}: fewer than the builds`);
+  const port = PROFILE_DIR ? await freePort() : 0;
+  const f0 = performance.now();
+  note(`forming ${MEMBERS} members from ${DISTS.join(", ")} (${RUNTIME}; load ${load()})`);
+  targets.push(...await cluster(scratch, port));
+  note(`formed in ${((performance.now() - f0) / 1000).toFixed(0)} s (load ${load()})`);
   if (opts.paired) {
     await sleep(3000); // the joins' last gossip settles
     console.log(
