@@ -27,7 +27,8 @@
  * of the request path (node:http, cohort's adapter, routes, router, metrics, log, gc, native).
  *
  * Usage: `npm run build && node --import tsx scripts/bench/cluster_list.ts [--members 3]
- *   [--requests 2000] [--rounds 3] [--runtime node|deno] [--dist dist[,DIR…]] [--paired] [--profile DIR]`
+ *   [--requests 2000] [--rounds 3] [--runtime node|deno] [--dist dist[,DIR…]] [--paired] [--profile DIR]
+ *   [--warmup 1000]`
  * (`--runtime`: what runs the members and the bare server; the client is this process).
  *
  * @module
@@ -59,6 +60,7 @@ const { values: opts } = parseArgs({
     dist: { type: "string", default: "dist" },
     profile: { type: "string" },
     paired: { type: "boolean", default: false },
+    warmup: { type: "string", default: "1000" },
   },
 });
 const MEMBERS = Math.max(1, Math.min(100, Number(opts.members) || 3));
@@ -68,6 +70,7 @@ const RUNTIME = opts.runtime === "deno" ? "deno" : "node";
 const DISTS = opts.dist.split(",").map((d) => resolve(d));
 const DENO = join(root, "node_modules", ".bin", "deno");
 const PROFILE_DIR = opts.profile ? resolve(opts.profile) : undefined;
+const WARMUP = Math.max(0, Math.min(20_000, Number(opts.warmup) || 0));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const note = (s: string) => console.error(`[cluster_list] ${s}`);
@@ -235,6 +238,21 @@ async function listOnce(t: Target, agent: Agent | undefined): Promise<void> {
 }
 
 /**
+ * `--warmup` requests of each shape to each target before anything is measured: the first few
+ * hundred answers of a process run its request path cold (interpreted, then compiled on V8's
+ * background threads, whose CPU counts too), about twice a warm answer's cost.
+ */
+async function warm(all: Target[]): Promise<void> {
+  if (!WARMUP) return;
+  for (const t of all) {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < WARMUP; i++) await listOnce(t, i % 2 ? agent : undefined);
+    agent.destroy();
+  }
+  note(`warmed up: ${WARMUP} requests to each target (load ${load()})`);
+}
+
+/**
  * `--paired`: one request to each of `builds` in turn, `REQUESTS` times; each sample is the
  * member's CPU (ms) from the start of its request to the start of its next one.
  */
@@ -274,6 +292,7 @@ try {
   note(`formed in ${((performance.now() - f0) / 1000).toFixed(0)} s (load ${load()})`);
   if (opts.paired) {
     await sleep(3000); // the joins' last gossip settles
+    await warm(targets);
     console.log(
       `\nGET /core/1.0/cluster on the control socket, CPU of the member answering (ms per ` +
         `request), ${REQUESTS} requests to each build in turn, ${MEMBERS} members, ${RUNTIME}\n`,
@@ -333,6 +352,7 @@ try {
   await answers(netSocket);
   targets.unshift(bareTarget, netTarget);
   await sleep(3000); // the joins' last gossip settles
+  await warm(targets);
 
   const figures = new Map<string, number[]>();
   const loads: string[] = [];
