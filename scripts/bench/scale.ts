@@ -26,8 +26,9 @@
  *   listeners; serf's TCP and UDP sockets); for cohort also the
  *   connections each member dialled per minute (each a TLS handshake at both ends);
  * - one list request's cost to the member that answers (daemon CPU, idle CPU over the same time
- *   subtracted, averaged over `--requests` sequential requests): cohort `GET /core/1.0/cluster`
- *   on the control socket, serf `serf members -format=json` over its RPC;
+ *   subtracted, averaged over `--requests` sequential requests, its first ones and again once
+ *   warm, after 3 × as many): cohort `GET /core/1.0/cluster` on the control socket, a fresh
+ *   connection each, serf `serf members -format=json` over its RPC;
  * - kill -9 of the last member, then kill -STOP of another: time until every survivor logged it
  *   failed (cohort: `member-failed`; serf: `EventMemberFailed`), and until the first member
  *   logged a suspicion of it or a failed verdict;
@@ -560,16 +561,19 @@ async function oneRun(kind: Kind, run: number): Promise<Figures> {
     }
     f["suspicions of healthy members while idle"] = count(t0, now(), c.isSuspect);
     f["failed verdicts of healthy members while idle"] = count(t0, now(), (t) => c.isFailed(t));
-    // One list request's cost to member 0.
+    // One list request's cost to member 0: its first `REQUESTS` answers (cohort's run its request
+    // path cold: interpreted, then compiled on V8's threads, whose CPU counts), then as many
+    // again after 3 × REQUESTS more (warm).
     const idleRate = scraped.run[0] / 100;
-    const c0 = threadRunMs(pids[0]);
-    const l0 = now();
-    for (let i = 0; i < REQUESTS; i++) await c.list();
-    const took = now() - l0;
-    f["one member list, CPU of the member answering (ms)"] = Math.max(
-      0,
-      (threadRunMs(pids[0]) - c0 - idleRate * took) / REQUESTS,
-    );
+    const listCpu = async () => {
+      const c0 = threadRunMs(pids[0]);
+      const l0 = now();
+      for (let i = 0; i < REQUESTS; i++) await c.list();
+      return Math.max(0, (threadRunMs(pids[0]) - c0 - idleRate * (now() - l0)) / REQUESTS);
+    };
+    f["one member list, CPU of the member answering (ms)"] = await listCpu();
+    for (let i = 0; i < 3 * REQUESTS; i++) await c.list();
+    f["one member list once warm, CPU of the member answering (ms)"] = await listCpu();
     // kill -9 of the last member.
     const victim9 = members[N - 1];
     const survivors9 = members.slice(0, N - 1);
