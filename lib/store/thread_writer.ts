@@ -157,20 +157,30 @@ export class ThreadWriter {
     if (this.#closed || this.#checkpoint !== undefined) return;
     this.#checkpoint = setTimeout(() => {
       this.#checkpoint = undefined;
-      if (this.#closed) return;
-      this.#queued++;
-      const { lock, busyTimeoutMs } = this.#options;
-      const run = this.#tail.then(() =>
-        lock.run(busyTimeoutMs, async () => {
-          if (this.#closed) return;
-          await this.#ready;
-          await this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
-        })
-      );
       // A checkpoint that failed (busy past the timeout, a closed file) is tried after the next
       // operation: nothing waits for it.
-      this.#tail = run.then(() => {}, () => {}).finally(() => void this.#queued--);
+      this.checkpoint().catch(() => {});
     }, CHECKPOINT_DELAY_MS);
+  }
+
+  /**
+   * Checkpoints the WAL (`PASSIVE`) on the writer's thread now, after the writes queued before
+   * (what {@link checkpointSoon}'s timer runs). Resolves once done (at once when closed); rejects
+   * with SQLite's error. {@link idle} waits for it like for a write.
+   */
+  checkpoint(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#queued++;
+    const { lock, busyTimeoutMs } = this.#options;
+    const run = this.#tail.then(() =>
+      lock.run(busyTimeoutMs, async () => {
+        if (this.#closed) return;
+        await this.#ready;
+        await this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+      })
+    );
+    this.#tail = run.then(() => {}, () => {}).finally(() => void this.#queued--);
+    return run;
   }
 
   async #transaction(statements: readonly SqlStatement[]): Promise<void> {

@@ -2,13 +2,17 @@
  * A seed replays exactly: the same script, log lines and violations from one run to the next,
  * under Node and under Deno, however long its members' store writes take on libSQL's threads
  * (see `determinism.ts`); and the partition step's shuffle is the one Node 20 made when the
- * seeds recorded in the tests were found.
+ * seeds recorded in the tests were found. A member waiting for its writer's thread (a stop, while a
+ * WAL checkpoint runs there) waits with the clock stopped.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import Database from "libsql/promise";
 import { createRandom } from "../../gossip/random.ts";
+import { writerOf } from "../../lib/store/thread_writer.ts";
+import { build } from "./builds.ts";
 import { runSeed, sortLikeNode20 } from "./operator.ts";
+import { World } from "./world.ts";
 
 const test = suite("simulation replay");
 
@@ -24,12 +28,24 @@ async function played(seed: number, steps = 8): Promise<string> {
  */
 let commitDelay: (n: number) => number = () => 0;
 let commits = 0;
+/** How long each WAL checkpoint on a writer's thread is held before it runs, real ms. */
+let checkpointDelay = 0;
+/** Called once the next commit on a writer's thread ended (then cleared). */
+let afterCommit: (() => void) | undefined;
 const asyncDb = Database.prototype as unknown as { exec(sql: string): Promise<unknown> };
 const exec = asyncDb.exec;
 asyncDb.exec = async function (this: unknown, sql: string) {
-  const ms = sql === "COMMIT" ? commitDelay(commits++) : 0;
+  let ms = 0;
+  if (sql === "COMMIT") ms = commitDelay(commits++);
+  else if (sql === "PRAGMA wal_checkpoint(PASSIVE)") ms = checkpointDelay;
   if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-  return await exec.call(this, sql);
+  const result = await exec.call(this, sql);
+  if (sql === "COMMIT" && afterCommit) {
+    const then = afterCommit;
+    afterCommit = undefined;
+    then();
+  }
+  return result;
 };
 
 // Seeds whose scripts restart, kill, join and remove members (file operations of every kind).
@@ -67,6 +83,46 @@ for (const seed of [104, 294]) {
     }
   });
 }
+
+// A member's stop waits until its writer's thread is idle (`Store.flush`), a WAL checkpoint
+// under way included, and the world moved its clock while that checkpoint ran on the thread: the
+// stop took the checkpoint's real time in simulated time, scaled up by the world's pace. Met as
+// seed 104 replaying differently at load 40-60 (every other commit delayed: m3's refused restart
+// failed 300 ms later), and seed 294 at load 30; with 3 busy loops beside seed 104, a checkpoint
+// of 11 ms made m1's stop take 2 s instead of 200 ms. A checkpoint comes on a real timer (a second
+// after an operation of the store's main connection), so a run meets one within a stop only now
+// and then, between the stop's last write and its wait: here one is queued there.
+test("a member's stop takes the same simulated time while a WAL checkpoint runs", async () => {
+  const stopTook = async (checkpointMs: number) => {
+    const world = new World({ seed: 7, members: 1 });
+    let queued = 0;
+    try {
+      const [m] = world.members;
+      const { started } = world.start(m, build("v0"));
+      assert.ok(await world.until(started, 10_000), "started");
+      const boot = m.daemon!.initialize({ bootstrap: true, name: m.name, address: m.address });
+      assert.ok(await world.until(boot, 30_000), "bootstrapped");
+      await world.run(3000);
+      const writer = writerOf(m.member!.store.db)!;
+      checkpointDelay = checkpointMs;
+      // The stop's last write (its view) ends, and a checkpoint follows it on the thread.
+      afterCommit = () => void (queued++, writer.checkpoint());
+      const from = world.clock.now();
+      let at = NaN;
+      const stopped = world.stop(m).then(() => void (at = world.clock.now()));
+      assert.ok(await world.until(stopped, 60_000), "stopped");
+      assert.is(queued, 1, "a checkpoint queued after the stop's write");
+      return at - from;
+    } finally {
+      checkpointDelay = 0;
+      afterCommit = undefined;
+      await world.close();
+    }
+  };
+  const plain = await stopTook(0);
+  assert.ok(plain >= 200 && plain < 1000, `a stop leaves gossip in 200 ms (took ${plain} ms)`);
+  assert.is(await stopTook(300), plain, "with a checkpoint of 300 real ms under way");
+});
 
 test("a seed's key pairs past keys.json are made for its world, not kept from the seed before", async () => {
   // m6 has none in keys.json: a world makes its key pairs, as when its seed runs alone.

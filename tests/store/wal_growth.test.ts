@@ -83,4 +83,27 @@ test("closing the store with a checkpoint pending clears its timer: nothing keep
   assert.is(timers(), before, "close clears the pending checkpoint's timer");
 });
 
+test("a checkpoint asked for runs after the writes queued before it, and idle waits for it", async (ctx) => {
+  const { store, dir } = ctx;
+  const writer = writerOf(store.db)!;
+  await store.client.execute("CREATE TABLE blobs (b BLOB)");
+  const file = () => statSync(join(dir, "db.sqlite")).size;
+  const before = file();
+  // Commits append to the log: the database file grows only when a checkpoint copies them in.
+  const writes = Array.from(
+    { length: 20 },
+    () => writer.write([{ sql: "INSERT INTO blobs VALUES (randomblob(4096))", params: [] }]),
+  );
+  let checkpointed = false;
+  const checkpoint = writer.checkpoint().then(() => (checkpointed = true));
+  await writer.idle();
+  assert.ok(checkpointed, "idle waits for the checkpoint");
+  await checkpoint;
+  await Promise.all(writes);
+  assert.ok(
+    file() >= before + 20 * 4096,
+    `the database file took the rows in (${before} -> ${file()})`,
+  );
+});
+
 test.run();
