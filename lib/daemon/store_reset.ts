@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { Clock } from "../cluster/membership.ts";
 import { files } from "../files.ts";
 import type { Logger } from "../log.ts";
 import { openStore, type Store } from "../store/open.ts";
@@ -39,7 +40,13 @@ async function dropEverything(store: Store): Promise<void> {
  */
 export async function recreateStore(
   store: Store,
-  options: { url: string; appMigrations?: string; logger: Logger },
+  options: {
+    url: string;
+    appMigrations?: string;
+    logger: Logger;
+    /** The member's clock (see `StoreOptions.clock`). */
+    clock?: Pick<Clock, "setTimeout" | "clearTimeout">;
+  },
 ): Promise<Store> {
   const file = databaseFile(options.url);
   if (file) {
@@ -57,5 +64,6 @@ export async function recreateStore(
     url: options.url,
     appMigrations: options.appMigrations,
     logger: options.logger,
+    clock: options.clock,
   });
 }

@@ -16,6 +16,7 @@ import { drizzle } from "drizzle-orm/libsql/sqlite3";
 import { openClient } from "./client.ts";
 import { InvalidInputError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Clock } from "../cluster/membership.ts";
 import { toStoreError } from "./errors.ts";
 import { applyMigrations, knownVersions } from "./migrate.ts";
 import * as schema from "./schema.ts";
@@ -52,6 +53,12 @@ export interface StoreOptions {
    * Other statements, the app's included, stay on the client. @default true
    */
   writer?: boolean;
+  /**
+   * The timers of the store's own delayed work (the writer's checkpoint after the client's
+   * operations): the member's clock, on which every timer of a member runs.
+   * @default the runtime's `setTimeout`
+   */
+  clock?: Pick<Clock, "setTimeout" | "clearTimeout">;
 }
 
 export { appliedVersions, applyMigrations, MIGRATIONS_TABLES } from "./migrate.ts";
@@ -169,7 +176,12 @@ async function openWriter(
   const path = list.rows.find((row) => row.name === "main")?.file;
   if (typeof path !== "string" || path === "") return;
   await client.execute("PRAGMA wal_autocheckpoint = 0");
-  return ThreadWriter.open({ path, busyTimeoutMs: options.busyTimeoutMs ?? 10_000, lock });
+  return ThreadWriter.open({
+    path,
+    busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+    lock,
+    timers: options.clock,
+  });
 }
 
 /** Whether `options` ask for a writer thread and name a database file (not memory, not remote). */

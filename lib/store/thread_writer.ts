@@ -22,6 +22,7 @@
  * @module
  */
 import Database from "libsql/promise";
+import type { Clock, TimerHandle } from "../cluster/membership.ts";
 import type { WriteLock } from "./write_lock.ts";
 
 /** One statement and its bound parameters, as Drizzle's `toSQL()` gives them. */
@@ -72,7 +73,19 @@ export interface ThreadWriterOptions {
   busyTimeoutMs: number;
   /** The lock shared with the store's main connection (`write_lock.ts`). */
   lock: WriteLock;
+  /**
+   * The timers of the delayed checkpoint ({@link ThreadWriter.checkpointSoon}): the member's
+   * clock, on which every timer of a member runs (a simulated member's included).
+   * @default the runtime's `setTimeout`
+   */
+  timers?: Pick<Clock, "setTimeout" | "clearTimeout">;
 }
+
+/** The runtime's timers (a pending checkpoint keeps the process up until it ran). */
+const RUNTIME_TIMERS: Pick<Clock, "setTimeout" | "clearTimeout"> = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
 
 /** Writes run off the event loop, one transaction at a time; see the module docs. */
 export class ThreadWriter {
@@ -87,7 +100,7 @@ export class ThreadWriter {
   #closed = false;
   #queued = 0;
   /** The pending checkpoint's timer (see {@link ThreadWriter.checkpointSoon}). */
-  #checkpoint: ReturnType<typeof setTimeout> | undefined;
+  #checkpoint: TimerHandle | undefined;
 
   private constructor(options: ThreadWriterOptions) {
     this.#options = options;
@@ -155,7 +168,7 @@ export class ThreadWriter {
    */
   checkpointSoon(): void {
     if (this.#closed || this.#checkpoint !== undefined) return;
-    this.#checkpoint = setTimeout(() => {
+    this.#checkpoint = (this.#options.timers ?? RUNTIME_TIMERS).setTimeout(() => {
       this.#checkpoint = undefined;
       // A checkpoint that failed (busy past the timeout, a closed file) is tried after the next
       // operation: nothing waits for it.
@@ -222,7 +235,9 @@ export class ThreadWriter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#checkpoint);
+    if (this.#checkpoint !== undefined) {
+      (this.#options.timers ?? RUNTIME_TIMERS).clearTimeout(this.#checkpoint);
+    }
     this.#checkpoint = undefined;
     void this.#tail.then(() => this.#db.close()).catch(() => {}); // closed already
   }

@@ -30,6 +30,8 @@ let commitDelay: (n: number) => number = () => 0;
 let commits = 0;
 /** How long each WAL checkpoint on a writer's thread is held before it runs, real ms. */
 let checkpointDelay = 0;
+/** WAL checkpoints begun on writers' threads (counted as they begin). */
+let checkpoints = 0;
 /** Called once the next commit on a writer's thread ended (then cleared). */
 let afterCommit: (() => void) | undefined;
 const asyncDb = Database.prototype as unknown as { exec(sql: string): Promise<unknown> };
@@ -37,7 +39,7 @@ const exec = asyncDb.exec;
 asyncDb.exec = async function (this: unknown, sql: string) {
   let ms = 0;
   if (sql === "COMMIT") ms = commitDelay(commits++);
-  else if (sql === "PRAGMA wal_checkpoint(PASSIVE)") ms = checkpointDelay;
+  else if (sql === "PRAGMA wal_checkpoint(PASSIVE)") ms = (checkpoints++, checkpointDelay);
   if (ms > 0) await new Promise((r) => setTimeout(r, ms));
   const result = await exec.call(this, sql);
   if (sql === "COMMIT" && afterCommit) {
@@ -122,6 +124,33 @@ test("a member's stop takes the same simulated time while a WAL checkpoint runs"
   const plain = await stopTook(0);
   assert.ok(plain >= 200 && plain < 1000, `a stop leaves gossip in 200 ms (took ${plain} ms)`);
   assert.is(await stopTook(300), plain, "with a checkpoint of 300 real ms under way");
+});
+
+// The writer's delayed checkpoint (after an operation of the store's main connection) came on a
+// real timer, the one timer of a member not on its clock: in a world it ran at a real second, at
+// whatever simulated moment that was (one that started between a stop's wait for the writer's
+// thread and its own checkpoint made that one find the log busy, and the stop say it kept it).
+test("a member's WAL checkpoint comes on its clock", async () => {
+  const world = new World({ seed: 7, members: 1 });
+  try {
+    const [m] = world.members;
+    const { started } = world.start(m, build("v0"));
+    assert.ok(await world.until(started, 10_000), "started");
+    await world.run(2000);
+    // A checkpoint the clock started may still be queued on the writer's thread, behind one
+    // under way (nothing in the world waits for them): both begin first.
+    const idle = writerOf(m.member!.store.db)!.idle();
+    await world.run(0);
+    await idle;
+    const before = checkpoints;
+    await m.member!.store.client.execute("SELECT 1");
+    await new Promise((r) => setTimeout(r, 1500)); // a real second and a half, the clock stopped
+    assert.is(checkpoints, before, "no checkpoint while the world's clock stands");
+    await world.run(1100);
+    assert.is(checkpoints, before + 1, "one checkpoint a simulated second later");
+  } finally {
+    await world.close();
+  }
 });
 
 test("a seed's key pairs past keys.json are made for its world, not kept from the seed before", async () => {

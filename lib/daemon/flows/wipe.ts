@@ -73,6 +73,7 @@ export async function wipeState(ctx: MemberContext): Promise<void> {
       url,
       appMigrations: ctx.options.appMigrations,
       logger: ctx.logger.child({ component: "store" }),
+      clock: ctx.env.clock,
     }),
   );
   removeClaims(ctx.paths);
