@@ -274,6 +274,7 @@ export class Member implements MemberContext {
       logger: this.logger.child({ component: "store" }),
       // An initialised member applies its app's migrations only once the gate lets it run them.
       deferApp: this.machine.is("starting"),
+      clock: this.env.clock, // its delayed checkpoint too runs on the member's clock
     }).catch((err: unknown) => {
       // Its shared memory made anew (its last connection closed cleanly), cohort's own
       // migrations, a read of a failing disk: it printed "Open database: …", naming no directory.
