@@ -21,10 +21,8 @@
  * the requests taken side by side against the first build. On a loaded machine the rounds'
  * totals swing more than the builds differ; side by side, both builds meet the same load.
  *
- * `--profile DIR`: after the measured rounds, member 0 of the first build and the bare server
- * are profiled through their inspector (Node and Deno alike, `cpu_profile.ts`) over one run of
- * each shape; the profiles are written to DIR and summarised as self time per request by part
- * of the request path (node:http, cohort's adapter, routes, router, metrics, log, gc, native).
+ * `--profile DIR`: after the measured rounds, the member running the first build and the bare
+ * server are profiled over one run of each shape (`list_profile.ts`).
  *
  * Usage: `npm run build && node --import tsx scripts/bench/cluster_list.ts [--members 3]
  *   [--requests 2000] [--rounds 3] [--runtime node|deno] [--dist dist[,DIR…]] [--paired] [--profile DIR]
@@ -34,7 +32,7 @@
  * @module
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -42,13 +40,7 @@ import { parseArgs } from "node:util";
 import { requestJson } from "../../lib/net/client.ts";
 import { freePort, removeDir, spawnTracked, tempDir } from "../../tests/helpers/process.ts";
 import { threadRunMs } from "./run_time.ts";
-import {
-  connectProfiler,
-  type CpuProfile,
-  inspectorUrl,
-  summarise,
-  topFunctions,
-} from "./cpu_profile.ts";
+import { profileList } from "./list_profile.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "../..");
 const { values: opts } = parseArgs({
@@ -383,39 +375,8 @@ try {
   }
 
   if (PROFILE_DIR) {
-    mkdirSync(PROFILE_DIR, { recursive: true });
-    for (const t of [targets[2], bareTarget]) {
-      const url = inspectorUrl(t.stderr());
-      if (!url) throw new Error(`${t.label}: no inspector address in its output`);
-      const profiler = await connectProfiler(url);
-      for (const keepAlive of [false, true]) {
-        const shape = keepAlive ? "keep-alive" : "fresh";
-        await profiler.start();
-        await measure(t, keepAlive);
-        const profile: CpuProfile = await profiler.stop();
-        const name = `${t.label.split(" ")[0]}-${RUNTIME}-${shape}`;
-        writeFileSync(join(PROFILE_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
-        const { parts, wallMs } = summarise(profile);
-        const busy = [...parts].filter(([p]) => p !== "idle").reduce((a, [, ms]) => a + ms, 0);
-        console.log(
-          `\n${t.label}, ${shape}: sampled ${(busy / REQUESTS).toFixed(3)} ms busy per request ` +
-            `over ${(wallMs / 1000).toFixed(1)} s (profiler on: slower than the table)`,
-        );
-        console.log("| part | ms per request | share |");
-        console.log("|---|---|---|");
-        for (const [part, ms] of [...parts].sort((a, b) => b[1] - a[1])) {
-          if (part === "idle") continue;
-          console.log(
-            `| ${part} | ${(ms / REQUESTS).toFixed(4)} | ${(100 * ms / busy).toFixed(1)} % |`,
-          );
-        }
-        console.log("\ntop functions (self ms per request):");
-        for (const [fn, ms] of topFunctions(profile, 30)) {
-          console.log(`  ${(ms / REQUESTS).toFixed(4)}  ${fn}`);
-        }
-      }
-      profiler.close();
-    }
+    const options = { dir: PROFILE_DIR, runtime: RUNTIME, requests: REQUESTS };
+    for (const t of [targets[2], bareTarget]) await profileList(t, measure, options);
   }
 } finally {
   await stopAll();
