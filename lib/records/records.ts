@@ -111,7 +111,8 @@ export interface ReplicatedRecords {
   list<T = JsonValue>(prefix?: string): RecordEntry<T>[];
   /**
    * Calls `listener` with every change of a key starting with `prefix` (`""`: all), local writes
-   * and writes arriving from other members alike, in the order this member applies them.
+   * and writes arriving from other members alike, in the order this member applies them. A
+   * delete of a key that held no value here (deleted before this member joined) is no change.
    * Returns the function that unsubscribes. A listener that throws is logged and kept.
    * Changes only: read the current state with {@link ReplicatedRecords.list} first (in the same
    * tick, nothing is missed in between).
@@ -310,6 +311,9 @@ export class AppRecords implements ReplicatedRecords {
   /** An app record changed (locally or from the network): tells the watchers. */
   notify(record: ReplicatedRecord, previous: ReplicatedRecord | undefined): void {
     if (record.kind !== APP_RECORD || this.#watchers.size === 0) return;
+    // A tombstone over no value (a joiner or a returning member taking in a key deleted before
+    // it held it, or a newer delete over a delete) changes nothing an app can read here.
+    if (record.value === null && !live(previous)) return;
     const change: RecordChange = Object.freeze({
       key: record.key,
       value: record.value,
