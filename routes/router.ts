@@ -15,7 +15,6 @@ import { controlRoutes } from "./control.ts";
 import { failure } from "./envelope.ts";
 import { eventRoutes } from "./events.ts";
 import { errorResponse } from "./errors.ts";
-import { exactFetch } from "./exact_routes.ts";
 import { internalRoutes } from "./internal.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { openApiRoutes } from "./openapi.ts";
@@ -54,8 +53,9 @@ export interface RouterOptions {
 export function createRouter(service: MemberService, options: RouterOptions = {}): FetchHandler {
   const logger = options.logger ?? silentLogger;
   // Our own catch: itty's default turns validation errors into 500s and echoes error fields.
-  const onError = (err: unknown, request: Request) => errorResponse(err, logger, request);
-  const router: RouterType = Router({ catch: onError });
+  const router: RouterType = Router({
+    catch: (err: unknown, request: Request) => errorResponse(err, logger, request),
+  });
   controlRoutes(router, service);
   publicRoutes(router, service);
   internalRoutes(router, service);
@@ -65,14 +65,11 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   serversRoutes(router, service, options.servers);
   openApiRoutes(router, service); // last: it documents the routes registered before it
 
-  // The app's own router: paths outside /core are the app's, and only the app's (itty's alone:
-  // an app's handlers may read what itty gives a request, such as `query`).
+  // The app's own router: paths outside /core are the app's, and only the app's.
   const app = appRouter(service, options.app ?? { endpoints: [] }, logger);
-  const core = { routes: router, fetch: exactFetch(router, pathOf, onError) };
-  const apps = { routes: app, fetch: (r: Request, c: Caller) => app.fetch(r, c) };
-  const routerOf = (request: Request): Routed => {
+  const routerOf = (request: Request): RouterType => {
     const path = pathOf(request.url);
-    return path === "/core" || path.startsWith("/core/") ? core : apps;
+    return path === "/core" || path.startsWith("/core/") ? router : app;
   };
 
   const observer = options.metrics?.http;
@@ -88,29 +85,23 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   };
 }
 
-/** A router's routes (for 404 and 405 answers) and how a request is answered by them. */
-interface Routed {
-  routes: RouterType;
-  fetch(request: Request, caller: Caller): Promise<Response | undefined>;
-}
-
 /**
  * Serves `routerOf(request)`'s routes: HEAD answered as GET without the body, a known path with
  * another method a 405 envelope with an `Allow` header, anything else a 404 envelope.
  */
-function dispatcher(routerOf: (request: Request) => Routed): FetchHandler {
+function dispatcher(routerOf: (request: Request) => RouterType): FetchHandler {
   return async (request: Request, caller: Caller): Promise<Response> => {
-    const { routes: chosen, fetch } = routerOf(request);
+    const chosen = routerOf(request);
     if (request.method === "HEAD") {
       const get = new Request(request.url, { headers: request.headers });
-      const answer = await fetch(get, caller) ?? fallback(chosen, request, "GET");
+      const answer = await chosen.fetch(get, caller) ?? fallback(chosen, request, "GET");
       // The matched route names the request for the metrics, as itty does for a GET.
       (request as { route?: string }).route = (get as { route?: string }).route;
       // A stream (the event stream) would otherwise keep its source subscribed.
       await answer.body?.cancel().catch(() => {});
       return new Response(null, { status: answer.status, headers: answer.headers });
     }
-    return await fetch(request, caller) ?? fallback(chosen, request, request.method);
+    return await chosen.fetch(request, caller) ?? fallback(chosen, request, request.method);
   };
 }
 
@@ -157,6 +148,5 @@ export function createAppHandler(
   options: { logger?: Logger } = {},
 ): FetchHandler {
   const router = appRouter(service, app, options.logger ?? silentLogger);
-  const routed = { routes: router, fetch: (r: Request, c: Caller) => router.fetch(r, c) };
-  return dispatcher(() => routed);
+  return dispatcher(() => router);
 }
