@@ -4,10 +4,10 @@
  * "Crashes": the command returns once the join is committed, before the store holds the view),
  * so the store's write is not part of what the answer says. Written while the join completed
  * (every roster record and member row, in parts of 32 a turn, each a Drizzle statement and a
- * transaction), it took the joiner's event loop between the join's own steps: at N = 50 on a
- * loaded machine the store's work was a sixth of the joiner's CPU after its network started,
- * and every turn it took was a turn the answer waited (issue 15: `init --token` within 1 s of
- * its acceptance). Whole members on the simulated clock, `:memory:` stores.
+ * transaction), it took turns of the joiner's event loop between the join's own steps (1-2 ms
+ * of its CPU at N = 50), each a turn the answer waited for on a loaded machine (issue 15:
+ * `init --token` within 1 s of its acceptance). Whole members on the simulated clock,
+ * `:memory:` stores.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
