@@ -53,7 +53,9 @@ function find(argv: string[]): { command?: Command; rest: string[]; group?: stri
 const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h";
 
 /** `cohort help [COMMAND…]`: the overview, a group's usage or a command's usage. */
-function help(words: string[], deps: CliDeps): number {
+function help(asked: string[], deps: CliDeps): number {
+  // `help --help` and `help tokens --help` ask for the same help as without the flag.
+  const words = asked.filter((w) => !isHelp(w));
   if (words.length === 0) {
     deps.stdout.write(overview(COMMANDS));
     return 0;

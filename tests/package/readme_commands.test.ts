@@ -78,6 +78,22 @@ function script(dirs: string[], ports: number[], pids: string): string {
   return out.join("\n") + "\n";
 }
 
+/** `command args` in `cwd` to its end: exit code and output. */
+function runOut(
+  command: string,
+  args: string[],
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  return new Promise((done) =>
+    child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }))
+  );
+}
+
 /**
  * Runs the script in `cwd` with `C` set, to its exit (not to the end of its output: a daemon it
  * left running would hold that open), at most 300 s; then kills what is left of the daemons, by
@@ -120,6 +136,29 @@ function runScript(
     })
   );
 }
+
+test("`--help` works on every command and command group, and `help` on each and on itself", async () => {
+  const app = await installedApp();
+  const bin = join(app, "node_modules", ".bin", "cohort");
+  const cohort = async (args: string[]) => {
+    const r = await runOut(bin, args, app);
+    assert.is(r.code, 0, `cohort ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+    assert.match(r.stdout, /^Usage: cohort /, `cohort ${args.join(" ")}`);
+  };
+  const overview = await runOut(bin, ["--help"], app);
+  // "  cluster list    List the cluster's members": every command the overview names.
+  const commands = [...overview.stdout.matchAll(/^ {2}([a-z-]+(?: [a-z]+)?) {2,}[A-Z]/gm)].map((
+    m,
+  ) => m[1].split(" "));
+  assert.ok(commands.length >= 10, overview.stdout);
+  const groups = [...new Set(commands.filter((c) => c.length > 1).map((c) => c[0]))];
+  for (const words of [...commands, ...groups.map((g) => [g])]) {
+    await cohort([...words, "--help"]);
+    await cohort(["help", ...words]);
+  }
+  await cohort(["help", "--help"]);
+  await cohort(["help", "tokens", "--help"]);
+});
 
 for (const command of forApps) {
   test(`pasted with C="${command}": every line exits 0 and says what the README says`, async () => {
