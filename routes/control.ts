@@ -8,7 +8,7 @@ import type { RouterType } from "itty-router";
 import { advertisedAddressProblem } from "../lib/cluster/address.ts";
 import { ConflictError, InvalidInputError } from "../lib/errors.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
-import { requireLocal } from "./access.ts";
+import { requireLocal, requireOnline } from "./access.ts";
 import { BODY_LIMITS, flag, param, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
 import { AppVersionBody, ControlBody, TokenBody } from "./structs.ts";
@@ -54,6 +54,8 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
 
   router.post("/core/control/tokens", async (request: Request, caller: Caller) => {
     requireLocal(caller, "Issuing join tokens");
+    // The member's state before the body: a member that cannot issue reads nothing.
+    requireOnline(service);
     const body = await readBody(request, TokenBody, BODY_LIMITS.small);
     // MicroCluster sends nanoseconds; cohort keeps milliseconds.
     return sync(await service.createToken(body.name, Math.ceil(body.expire_after / 1e6)));

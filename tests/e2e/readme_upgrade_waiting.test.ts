@@ -47,6 +47,8 @@ test("it serves status, the upgrade, metrics, records, servers and app-version; 
   const refused: [string, string, unknown?][] = [
     ["GET", "/core/1.0/ready"],
     ["POST", "/core/control/tokens", { name: "w3" }],
+    // The state is checked before the body is read: a mistyped body gets the same 503.
+    ["POST", "/core/control/tokens", { name: "w3", expire: 1 }],
     ["GET", "/core/control/tokens"],
     ["DELETE", "/core/1.0/cluster/w2"],
     ["POST", "/core/internal/sql", { query: "SELECT 1" }],

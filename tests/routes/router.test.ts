@@ -441,6 +441,11 @@ test("GET /core/1.0/extensions and /upgrade answer once initialised", async ({ c
 });
 
 test("POST /core/control/tokens issues a token over the socket only", async ({ call, service }) => {
+  // Before init the member's state answers, before the body is read (a bad one included).
+  const [early, earlyBody] = await call("POST", "/core/control/tokens", UNIX, { name: "c_2" });
+  assert.is(early, 503);
+  assert.is(earlyBody.error, "Database is not yet initialized");
+  service.state = "online";
   const [status, body] = await call("POST", "/core/control/tokens", UNIX, {
     name: "c2",
     expire_after: 3_600_000_000_000,
