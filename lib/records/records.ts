@@ -121,7 +121,8 @@ export interface ReplicatedRecords {
   /**
    * The same changes as an async iterator (`for await (const c of records.changes())`). A slow
    * consumer gets the latest change per key (changes of one key not yet consumed are merged:
-   * the newest value, the oldest previous). Ends when the loop breaks, when `signal` aborts, or
+   * the newest value, the oldest previous; none for a key written and deleted again meanwhile,
+   * which holds no value as before). Ends when the loop breaks, when `signal` aborts, or
    * when the member stops.
    */
   changes(options?: ChangesOptions): AsyncIterableIterator<RecordChange>;
@@ -275,6 +276,8 @@ export class AppRecords implements ReplicatedRecords {
       const before = pending.get(c.key);
       // Re-inserted: the key moves to the end, with the oldest previous value kept.
       pending.delete(c.key);
+      // Written and deleted again before the consumer looked: from nothing to nothing, no change.
+      if (before && before.previous === null && c.value === null) return;
       pending.set(c.key, before ? { ...c, previous: before.previous } : c);
       wake?.();
     });

@@ -76,4 +76,21 @@ test("a joiner's watcher hears of live keys, not of keys deleted before it joine
   assert.equal(seen, ['svc/web={"port":8080}<-null', 'svc/web=null<-{"port":8080}']);
 });
 
+test("a slow changes() consumer is not told of a key written and deleted before it looked", async (ctx) => {
+  const a = await member(ctx);
+  await a.daemon.initialize({ bootstrap: true, name: "a2", address: a.address });
+  const stop = new AbortController();
+  const changes = a.daemon.records.changes({ prefix: "tmp/", signal: stop.signal });
+  // Nothing is read until all three writes are done: the consumer is slow.
+  await a.daemon.records.put("tmp/gone", 1);
+  await a.daemon.records.delete("tmp/gone");
+  await a.daemon.records.put("tmp/kept", 2);
+  const seen: string[] = [];
+  for await (const c of changes) {
+    seen.push(brief(c));
+    if (c.key === "tmp/kept") stop.abort();
+  }
+  assert.equal(seen, ["tmp/kept=2<-null"]);
+});
+
 test.run();
