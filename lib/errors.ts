@@ -144,15 +144,21 @@ export function isNoSpace(err: unknown): boolean {
   return codeInChain(err, "E_NO_SPACE", NO_SPACE_CODES) !== undefined;
 }
 
-/** The first `code` in `err`'s `cause` chain (5 deep) that is `own` or one of `codes`. */
+/**
+ * The first of `codes` in `err`'s `cause` chain (5 deep), else `own` when an error of the chain
+ * has it: the system's code says more than cohort's own (a DiskError around an `EROFS` is a
+ * read-only file system, not "a write failed").
+ */
 function codeInChain(err: unknown, own: string, codes: ReadonlySet<string>): string | undefined {
   let current: unknown = err;
+  let ours = false;
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
     const { code } = current as Error & { code?: unknown };
-    if (typeof code === "string" && (code === own || codes.has(code))) return code;
+    if (typeof code === "string" && codes.has(code)) return code;
+    ours ||= code === own;
     current = (current as { cause?: unknown }).cause;
   }
-  return undefined;
+  return ours ? own : undefined;
 }
 
 /**

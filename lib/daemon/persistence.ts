@@ -34,6 +34,7 @@ import type { Logger } from "../log.ts";
 import { APP_RECORD } from "../records/limits.ts";
 import { deleteMember, type Member, type NewMember, upsertMembers } from "../store/members.ts";
 import type { Store } from "../store/open.ts";
+import { toSyncError } from "../store/errors.ts";
 import { saveRecords } from "../store/records.ts";
 import { replaceTokens } from "../store/tokens.ts";
 import type { ClusterMemberEntry } from "./service.ts";
@@ -450,16 +451,17 @@ function rowKey(row: NewMember): string {
 
 /**
  * Fsyncs the database file of a `file:` URL and its WAL, off the event loop; a file that is not
- * there (no WAL yet) is skipped, another URL has nothing to sync.
+ * there (no WAL yet) is skipped, another URL has nothing to sync. A sync that fails throws a
+ * disk error naming no path (`toSyncError`), as the store's own errors are.
  */
 async function syncStore(url: string): Promise<void> {
   const path = databaseFile(url);
   if (path === undefined) return;
-  for (const file of [path, `${path}-wal`]) {
+  for (const [file, action] of [[path, "Sync the database"], [`${path}-wal`, "Sync its log"]]) {
     try {
       await files().sync(file);
     } catch (err) {
-      if ((err as { code?: unknown }).code !== "ENOENT") throw err;
+      if ((err as { code?: unknown }).code !== "ENOENT") throw toSyncError(err, action);
     }
   }
 }

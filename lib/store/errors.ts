@@ -15,8 +15,10 @@ import {
   ConflictError,
   describeDiskFault,
   DiskError,
+  diskFault,
   InvalidInputError,
   isCohortError,
+  isNoSpace,
   NoSpaceError,
   UnavailableError,
 } from "../errors.ts";
@@ -170,4 +172,27 @@ export function toStoreError(
   }
   if (options.userSql) return new InvalidInputError(`${action}: ${fault.detail}`, { cause });
   return new DatabaseError(`${action}: ${ext}: ${fault.detail}`, { sqliteCode: ext, cause });
+}
+
+/**
+ * Converts the error of an fsync of the database's files (done as files, not through SQLite)
+ * into a safe {@link CohortError}: a full disk a {@link NoSpaceError}, a read-only or failing
+ * one a {@link DiskError} (both 507), anything else a {@link DatabaseError}; the message names
+ * `action` and the fault, never the file's path (the runtime's message may hold it).
+ */
+export function toSyncError(err: unknown, action: string): CohortError {
+  if (isCohortError(err)) return err;
+  if (isNoSpace(err)) {
+    return new NoSpaceError(`${action}: no space left on the disk of its state directory`, {
+      cause: err,
+    });
+  }
+  const fault = diskFault(err);
+  if (fault !== undefined) {
+    return new DiskError(`${action}: ${describeDiskFault(fault)}`, { cause: err });
+  }
+  const code = (err as { code?: unknown }).code;
+  return new DatabaseError(`${action}: unexpected ${typeof code === "string" ? code : "error"}`, {
+    cause: err,
+  });
 }

@@ -17,9 +17,8 @@
  * @module
  */
 import type { Client } from "@libsql/client";
-import { describeDiskFault, DiskError, diskFault, isNoSpace, NoSpaceError } from "../errors.ts";
 import { files } from "../files.ts";
-import { DatabaseError, toStoreError } from "./errors.ts";
+import { toStoreError, toSyncError } from "./errors.ts";
 import type { StoreFlush } from "./types.ts";
 
 /**
@@ -43,25 +42,7 @@ export async function flushLog(client: Client, file: string): Promise<StoreFlush
   try {
     await files().sync(`${file}-wal`);
   } catch (err) {
-    throw syncError(err);
+    throw toSyncError(err, "Sync the database's log");
   }
   return { logKept: true };
-}
-
-/** What a failed sync of the log throws: its disk's fault, named without the file's path. */
-function syncError(err: unknown): Error {
-  const action = "Sync the database's log";
-  if (isNoSpace(err)) {
-    return new NoSpaceError(`${action}: no space left on the disk of its state directory`, {
-      cause: err,
-    });
-  }
-  const fault = diskFault(err);
-  if (fault !== undefined) {
-    return new DiskError(`${action}: ${describeDiskFault(fault)}`, { cause: err });
-  }
-  const code = (err as { code?: unknown }).code;
-  return new DatabaseError(`${action}: unexpected ${typeof code === "string" ? code : "error"}`, {
-    cause: err,
-  });
 }

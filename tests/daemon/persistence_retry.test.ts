@@ -18,6 +18,8 @@ import { loadRecords } from "../../lib/store/records.ts";
 import { openStore, type Store } from "../../lib/store/open.ts";
 import { coreClusterMembers, coreTokenRecords } from "../../lib/store/schema.ts";
 import { listTokens } from "../../lib/store/tokens.ts";
+import { asyncFiles, useFiles } from "../../lib/files.ts";
+import { removeDir, tempDir } from "../helpers/process.ts";
 import { suite } from "../helpers/suite.ts";
 
 const test = suite<{ store: Store }>("view persistence");
@@ -283,6 +285,47 @@ test("a run that starts within a minute of the last warning, of the same kind, i
     "Could not persist the cluster view; retrying",
     "Persisted the cluster view again",
   ]);
+});
+
+test("a sync of the store the disk refuses is a DiskError naming no path, one run with failed batches", async () => {
+  // Met on a file system turned read-only under Deno: the fsync's own error ("Input/output error
+  // (os error 5)", a plain Error) went to flushDurably's callers (a 500 for a removal) and began
+  // a second run of warnings beside the batches' DiskError.
+  const dir = tempDir("cohort-persist-sync-");
+  const store = await openStore({ url: `file:${dir}/cohort.db` });
+  const previous = useFiles({
+    ...asyncFiles,
+    sync: (path) =>
+      Promise.reject(
+        Object.assign(new Error(`Input/output error (os error 5): ${path}`), { code: "EIO" }),
+      ),
+  });
+  const lines: string[] = [];
+  try {
+    const persistence = new ViewPersistence({
+      store,
+      view: {} as ClusterView,
+      clock: systemClock,
+      entries: () => [],
+      logger: createLogger({ level: "info", write: (line) => lines.push(line) }),
+    });
+    persistence.onChange({
+      kind: "record",
+      record: { kind: MEMBER_RECORD, key: "m2", value: {}, version: 1, origin: "m1" },
+      previous: undefined,
+    });
+    const failed = await persistence.flushDurably().then(() => undefined, (err: unknown) => err);
+    const e = failed as { name?: string; code?: string; status?: number; message?: string };
+    assert.is(e?.name, "DiskError", String(failed));
+    assert.is(e.code, "E_DISK");
+    assert.is(e.status, 507);
+    assert.match(e.message!, /^Sync the database: the disk of its state directory failed/);
+    assert.not.ok(e.message!.includes(dir), `no path: ${e.message}`);
+  } finally {
+    useFiles(previous);
+    store.close();
+    removeDir(dir);
+  }
 });
 
 test.run();
