@@ -43,8 +43,6 @@ export interface NetworkStart {
   identity?: Identity;
   /** The member rows already read from the store (a restart reads them first); otherwise read. */
   stored?: readonly Member[];
-  /** The store writes nothing of the view before it settles (see `ViewPersistence`). */
-  writesAfter?: Promise<unknown>;
 }
 
 /**
@@ -200,7 +198,6 @@ export async function startNetwork(
     entries: () => ref.network!.entries(true),
     stored,
     logger: ctx.logger.child({ component: "cluster" }),
-    ...(start.writesAfter ? { notBefore: start.writesAfter } : {}),
   });
   const network = new Network(ctx, {
     connections,

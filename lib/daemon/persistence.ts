@@ -103,11 +103,6 @@ export interface ViewPersistenceOptions {
    * in simulated time
    */
   turn?: () => Promise<void>;
-  /**
-   * Nothing is written before it settles (either way): a joiner's store takes the view it was
-   * handed in after the join's answer went (see `flows/join.ts`). @default writes at once
-   */
-  notBefore?: Promise<unknown>;
 }
 
 /** Batched persistence of one view; see the module docs. */
@@ -138,8 +133,6 @@ export class ViewPersistence {
   #failing?: { since: number; failures: number; error: unknown; logged: boolean };
   /** The last warning logged: when, and the kind of error it named. */
   #warned?: { at: number; kind: string };
-  /** {@link ViewPersistenceOptions.notBefore} until it settled. */
-  #notBefore?: Promise<unknown>;
 
   constructor(options: ViewPersistenceOptions) {
     this.#o = options;
@@ -148,8 +141,6 @@ export class ViewPersistence {
     for (const m of options.stored ?? []) {
       this.#written.set(m.name, { key: rowKey(m), heartbeat: m.heartbeat });
     }
-    const settled = () => void (this.#notBefore = undefined);
-    this.#notBefore = options.notBefore?.then(settled, settled);
     this.#durable = options.durable ?? (() => syncStore(options.store.location.url));
     this.#turn = options.turn ??
       (() => new Promise<void>((resolve) => options.clock.setTimeout(resolve, 0)));
@@ -212,7 +203,6 @@ export class ViewPersistence {
    * another, so what changed before the call is always written when it resolves.
    */
   async flush(): Promise<void> {
-    if (this.#notBefore) await this.#notBefore;
     while (this.#flushing) await this.#flushing;
     this.#flushing = this.#flush().finally(() => (this.#flushing = undefined));
     return this.#flushing;

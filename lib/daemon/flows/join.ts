@@ -107,9 +107,6 @@ export async function joinCluster(
   let requested = false;
   const clock = ctx.env.clock;
   const deadline = clock.now() + JOIN_DEADLINE_MS;
-  // Let go once the answer went (or the join failed): the store's take-in of the handed view.
-  let answered = () => {};
-  const afterAnswer = new Promise<void>((resolve) => (answered = resolve));
   let lapStart = clock.now();
   const lap = () => {
     const [was, now] = [lapStart, clock.now()];
@@ -211,12 +208,6 @@ export async function joinCluster(
         ? []
         : others.map((m) => fingerprint(m.certificate)),
       initialState: response.gossip_state,
-      // The view handed over is kept in `join_view.json` until the store holds it (a restart
-      // takes it from there): the store takes it in once the answer went, not meanwhile. Every
-      // roster record and member row in parts, a Drizzle statement and a transaction each, took
-      // turns of the loop between the join's own steps (1-2 ms of the joiner's CPU at N = 50),
-      // each one the answer waited for on a loaded machine.
-      ...(handed !== undefined ? { writesAfter: afterAnswer } : {}),
       identity: {
         cert: server.cert,
         key: server.key,
@@ -248,8 +239,6 @@ export async function joinCluster(
     }
     markJoined(net);
     const commit_ms = lap();
-    // The answer goes in this turn (a timer runs after it): the store may write from then on.
-    clock.setTimeout(answered, 0);
     // Committed, and listed in our own view as a member that completed its join: the answer
     // goes now. One push-pull with the admitting member catches up with what changed since its
     // view was exported (a member admitted beside us), in the background: the member that
@@ -264,7 +253,6 @@ export async function joinCluster(
     });
     return { request_ms, network_ms, pre_join_ms, files_ms, commit_ms };
   } catch (err) {
-    answered(); // the network's stop writes its last batch
     await written?.catch(() => {}); // settled before the undo removes what it wrote
     discardDaemonConfig(ctx.paths);
     // The member that refused knows the most: it is asked first.
