@@ -16,7 +16,6 @@
  *
  * @module
  */
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -24,7 +23,7 @@ import { addressProblem, canonicalAddress, splitHostPort } from "../cluster/addr
 import { parseStoredAddress, storedAddress } from "../cluster/address_stored.ts";
 import { InvalidInputError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { generateCertificate } from "../net/certificates.ts";
+import { generateCertificate, parsePemPair } from "../net/certificates.ts";
 import { type Listener, serveHttps } from "../net/serve.ts";
 import type { Handler } from "../daemon/options.ts";
 import { writeDurablyAsync } from "../daemon/transition.ts";
@@ -265,22 +264,14 @@ export class ExtensionServers implements ServersSource {
  * certificate, `key` (from `keyPath`) not a PEM private key, or the key not the certificate's.
  */
 function checkPair(certPath: string, cert: string, keyPath: string, key: string): void {
-  let x509: X509Certificate;
-  try {
-    x509 = new X509Certificate(cert);
-  } catch {
-    throw new InvalidInputError(
-      `${certPath} is not a PEM certificate (cut short?): replace it, or remove it and ` +
-        `${basename(keyPath)} to have a new pair made`,
-    );
-  }
-  let ok: boolean;
-  try {
-    ok = x509.checkPrivateKey(createPrivateKey(key));
-  } catch {
-    throw new InvalidInputError(`${keyPath} is not a PEM private key (cut short?): replace it`);
-  }
-  if (!ok) throw new InvalidInputError(`${keyPath} is not the key of ${certPath}`);
+  const { matches } = parsePemPair({ cert, key }, (file) =>
+    new InvalidInputError(
+      file === "crt"
+        ? `${certPath} is not a PEM certificate (cut short?): replace it, or remove it and ` +
+          `${basename(keyPath)} to have a new pair made`
+        : `${keyPath} is not a PEM private key (cut short?): replace it`,
+    ));
+  if (!matches) throw new InvalidInputError(`${keyPath} is not the key of ${certPath}`);
 }
 
 /**

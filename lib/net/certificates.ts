@@ -183,6 +183,30 @@ function parseCertificate(pem: string): X509Certificate {
 }
 
 /**
+ * A pair read from files, parsed: its certificate, and whether the key is the certificate's.
+ * `damaged(file)` is what it throws when the certificate (`"crt"`) or the key (`"key"`) holds no
+ * PEM certificate or private key: each caller names its files in its own words.
+ */
+export function parsePemPair(
+  pair: { cert: string; key: string },
+  damaged: (file: "crt" | "key") => Error,
+): { certificate: X509Certificate; matches: boolean } {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(pair.cert);
+  } catch {
+    throw damaged("crt");
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pair.key);
+  } catch {
+    throw damaged("key");
+  }
+  return { certificate, matches: certificate.checkPrivateKey(key) };
+}
+
+/**
  * Why an existing pair must be replaced, or `undefined` when it still serves `spec`.
  *
  * @throws {InvalidInputError} naming the file (its base name: the message may cross the wire)
@@ -193,24 +217,13 @@ function staleReason(
   base: string,
   spec: CertificateSpec,
 ): string | undefined {
-  const damaged = (file: string, what: string) =>
+  const { certificate: cert, matches } = parsePemPair(pair, (file) =>
     new InvalidInputError(
-      `${file} in the state directory is not ${what}: restore it, or remove ${base}.crt and ` +
-        `${base}.key to have a new pair made`,
-    );
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(pair.cert);
-  } catch {
-    throw damaged(`${base}.crt`, "a PEM X.509 certificate");
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(pair.key);
-  } catch {
-    throw damaged(`${base}.key`, "a PEM private key");
-  }
-  if (!cert.checkPrivateKey(key)) return "key does not match certificate";
+      `${base}.${file} in the state directory is not ${
+        file === "crt" ? "a PEM X.509 certificate" : "a PEM private key"
+      }: restore it, or remove ${base}.crt and ${base}.key to have a new pair made`,
+    ));
+  if (!matches) return "key does not match certificate";
   if (Date.parse(cert.validTo) <= Date.now()) return "certificate expired";
   const want = splitNames(spec);
   const have = certificateNames(pair.cert);
