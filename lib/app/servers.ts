@@ -26,7 +26,7 @@ import type { Logger } from "../log.ts";
 import { generateCertificate, parsePemPair } from "../net/certificates.ts";
 import { type Listener, serveHttps } from "../net/serve.ts";
 import type { Handler } from "../daemon/options.ts";
-import { writeDurablyAsync } from "../daemon/transition.ts";
+import { writeDurablyAsync } from "../write_durably.ts";
 import type { MemberStatus } from "../daemon/service.ts";
 import { type AppEndpoint, checkEndpoints } from "./endpoints.ts";
 

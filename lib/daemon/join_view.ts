@@ -26,7 +26,7 @@ import { MEMBER_RECORD } from "../cluster/roster.ts";
 import { files } from "../files.ts";
 import { forgetJoinSeed, type JoinSeed, readJoinSeed } from "./join_config.ts";
 import type { StatePaths } from "./state_dir.ts";
-import { syncDirAsync } from "./transition.ts";
+import { syncDirAsync } from "../write_durably.ts";
 
 /** What a joiner keeps of its admission until its store holds the view. */
 export interface JoinView {

@@ -25,7 +25,7 @@ import { ForbiddenError, TooManyRequestsError, UnavailableError } from "../error
 import type { Logger } from "../log.ts";
 import { watchOpenFileLimit } from "../open_files.ts";
 import type { StatePaths } from "./state_dir.ts";
-import { writeDurablyAsync } from "./transition.ts";
+import { writeDurablyAsync } from "../write_durably.ts";
 
 /** The joiner a token is claimed for. */
 export interface TokenClaim {

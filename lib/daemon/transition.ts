@@ -1,7 +1,7 @@
 /**
  * The durable mark of a membership change under way, `DIR/transition.json`, so that a member
  * killed in the middle of one finishes or undoes it when it restarts (see `flows/order.ts` for
- * the order of every step). Written atomically (temporary file, fsync, rename) before the first
+ * the order of every step). Written atomically (`writeDurablyAsync`) before the first
  * step that others can see, removed after the last; every sync runs off the event loop.
  *
  * @module
@@ -9,7 +9,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { files } from "../files.ts";
-import { tempName } from "../temp_name.ts";
+import { syncDirAsync, writeDurablyAsync } from "../write_durably.ts";
 import type { StatePaths } from "./state_dir.ts";
 
 /** A membership change under way. */
@@ -62,47 +62,6 @@ export function readTransition(paths: StatePaths): Transition | undefined {
  */
 export function writeTransition(paths: StatePaths, t: Transition): Promise<void> {
   return writeDurablyAsync(paths.dir, path(paths), JSON.stringify(t) + "\n");
-}
-
-/**
- * Replaces file `target` in directory `dir` with `text` atomically and durably, off the event
- * loop: temporary file ({@link tempName}), fsync, rename, fsync of the directory, each on the
- * thread pool. Without the first fsync a rename can reach the disk before the data it names, and
- * an operating-system crash leaves `target` empty. A failed write removes its temporary file and
- * leaves `target` as it was. Concurrent calls for one `target` must be serialised by the caller:
- * each lands whole, but the last rename wins, whichever call began first.
- *
- * `mode`: the file's mode (0o600 by default); one given is set exactly, whatever the umask.
- */
-export async function writeDurablyAsync(
-  dir: string,
-  target: string,
-  text: string,
-  mode?: number,
-): Promise<void> {
-  const tmp = tempName(target);
-  try {
-    await files().writeFile(tmp, text, { mode: mode ?? 0o600 });
-    // The umask may have narrowed it (a certificate others read). Only when asked: each step off
-    // the loop waits for a turn of it, and the default's 0o600 a umask cannot widen.
-    if (mode !== undefined) await files().chmod(tmp, mode);
-    await files().sync(tmp);
-    await files().rename(tmp, target);
-  } catch (err) {
-    await files().rm(tmp, { force: true }).catch(() => {});
-    throw err;
-  }
-  await syncDirAsync(dir);
-}
-
-/**
- * Flushes a directory's entries (a rename or unlink in it) to disk, off the event loop; best
- * effort (not supported on every platform: the rename itself is still atomic).
- */
-export async function syncDirAsync(dir: string): Promise<void> {
-  try {
-    await files().sync(dir);
-  } catch { /* see above */ }
 }
 
 /**

@@ -16,7 +16,7 @@ import { InvalidInputError } from "../errors.ts";
 import { files } from "../files.ts";
 import { silentLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
-import { writeDurablyAsync } from "../daemon/transition.ts";
+import { writeDurablyAsync } from "../write_durably.ts";
 import { canonicalIp, isDnsName } from "./names.ts";
 
 /** What a certificate must cover. */

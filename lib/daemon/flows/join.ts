@@ -53,11 +53,11 @@ import {
   prepareDaemonConfig,
   syncPreparedDaemonConfig,
 } from "../join_config.ts";
+import { syncDirAsync } from "../../write_durably.ts";
 import {
   clearTransition,
   readTransition,
   removeTransition,
-  syncDirAsync,
   writeTransition,
 } from "../transition.ts";
 import { JOIN_EXPIRY_MS } from "./accept_join.ts";

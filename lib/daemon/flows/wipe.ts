@@ -16,7 +16,7 @@ import { removeDaemonConfig } from "../state_dir.ts";
 import { recreateStore } from "../store_reset.ts";
 import { removeJoinView } from "../join_view.ts";
 import { removeClaims } from "../token_claims.ts";
-import { syncDirAsync } from "../transition.ts";
+import { syncDirAsync } from "../../write_durably.ts";
 
 /** The certificate files of an initialised member. */
 export const CERT_FILES = ["server.crt", "server.key", "cluster.crt", "cluster.key"] as const;
