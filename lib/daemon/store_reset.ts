@@ -45,7 +45,7 @@ export async function recreateStore(
     appMigrations?: string;
     logger: Logger;
     /** The member's clock (see `StoreOptions.clock`). */
-    clock?: Pick<Clock, "setTimeout" | "clearTimeout">;
+    clock?: Pick<Clock, "now" | "setTimeout" | "clearTimeout">;
   },
 ): Promise<Store> {
   const file = databaseFile(options.url);

@@ -9,6 +9,7 @@
  * @module
  */
 import type { Client, Transaction } from "@libsql/client";
+import { monotonicNow } from "../cluster/monotonic_now.ts";
 import type { WriteLock } from "./write_lock.ts";
 
 /** What one attempt may wait for a lock on the thread (libSQL's own busy timeout), in ms. */
@@ -23,7 +24,7 @@ export interface BusyOptions {
   patienceMs: number;
   /** Pauses between attempts. @default a `setTimeout` promise */
   sleep?: (ms: number) => Promise<void>;
-  /** The clock that measures patience, in ms. @default Date.now */
+  /** The clock that measures patience, in ms. @default the monotonic clock (`monotonicNow`) */
   now?: () => number;
   /**
    * The lock shared with the store's writer thread (`write_lock.ts`): each operation holds it,
@@ -58,7 +59,7 @@ export function isBusy(err: unknown): boolean {
  */
 export function yieldingOnBusy(client: Client, options: BusyOptions): Client {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const now = options.now ?? Date.now;
+  const now = options.now ?? monotonicNow;
   const after = options.afterOperation ?? (() => {});
   return new Proxy(client, {
     get(target, property, receiver) {

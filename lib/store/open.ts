@@ -54,11 +54,13 @@ export interface StoreOptions {
    */
   writer?: boolean;
   /**
-   * The timers of the store's own delayed work (the writer's checkpoint after the client's
-   * operations): the member's clock, on which every timer of a member runs.
-   * @default the runtime's `setTimeout`
+   * The clock of the store's own waits: the writer's checkpoint after the client's operations,
+   * the pauses between attempts of an operation that met a lock and the patience they measure,
+   * the wait for the lock the store's connections share. The member's clock, on which every
+   * timer of a member runs (a simulated world's waits then end on its simulated time).
+   * @default the runtime's timers and the monotonic clock
    */
-  clock?: Pick<Clock, "setTimeout" | "clearTimeout">;
+  clock?: Pick<Clock, "now" | "setTimeout" | "clearTimeout">;
 }
 
 export { appliedVersions, applyMigrations, MIGRATIONS_TABLES } from "./migrate.ts";
@@ -87,7 +89,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const known = knownVersions(options.appMigrations);
   let client: Client;
   // The member's own connections take turns writing (`write_lock.ts`), when it has a writer.
-  const lock = wantsWriter(options) ? new WriteLock() : undefined;
+  const lock = wantsWriter(options) ? new WriteLock(options.clock) : undefined;
+  const clock = options.clock;
   let writer: ThreadWriter | undefined;
   try {
     client = yieldingOnBusy(
@@ -104,6 +107,12 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       {
         patienceMs: options.busyTimeoutMs ?? 10_000,
         lock,
+        ...(clock
+          ? {
+            now: () => clock.now(),
+            sleep: (ms: number) => new Promise<void>((r) => void clock.setTimeout(r, ms)),
+          }
+          : {}),
         // The main connection's commits append to the log but never checkpoint it (see
         // `openWriter`): the writer does, after them.
         afterOperation: () => writer?.checkpointSoon(),

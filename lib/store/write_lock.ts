@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { Clock, TimerHandle } from "../cluster/membership.ts";
 import { deadlineIn } from "../net/late_deadline.ts";
 
 /** The error a wait longer than its patience ends with: SQLite's own busy code and message. */
@@ -15,10 +16,23 @@ export function lockBusyError(): Error {
   return Object.assign(new Error("SQLITE_BUSY: database is locked"), { code: "SQLITE_BUSY" });
 }
 
+/** The timers a {@link WriteLock} measures its waits' patience on. */
+export type LockTimers = Pick<Clock, "setTimeout" | "clearTimeout">;
+
 /** A first-come first-served lock; see the module docs. */
 export class WriteLock {
   #held = false;
   readonly #waiting: (() => void)[] = [];
+  readonly #timers?: LockTimers;
+
+  /**
+   * @param timers the timers that end a wait: a member's clock (a simulated world's waits end
+   *   on its simulated time, and replay). @default a late-aware deadline on the monotonic clock
+   *   (`lib/net/late_deadline.ts`) that keeps the process alive while it waits
+   */
+  constructor(timers?: LockTimers) {
+    this.#timers = timers;
+  }
 
   /**
    * Resolves with the function that releases the lock once it is the caller's; rejects with
@@ -31,16 +45,26 @@ export class WriteLock {
     }
     return new Promise((resolve, reject) => {
       const grant = () => {
-        timer.clear();
+        clear();
         resolve(this.#releaser());
       };
-      // Late-aware: after a held loop, a holder whose operation completed meanwhile releases the
-      // lock before this judges the wait too long.
-      const timer = deadlineIn(Math.max(0, timeoutMs), () => {
+      const expire = () => {
         const i = this.#waiting.indexOf(grant);
         if (i >= 0) this.#waiting.splice(i, 1);
         reject(lockBusyError());
-      }, { ref: true });
+      };
+      const ms = Math.max(0, timeoutMs);
+      let clear: () => void;
+      if (this.#timers) {
+        const timers = this.#timers;
+        const handle: TimerHandle = timers.setTimeout(expire, ms);
+        clear = () => timers.clearTimeout(handle);
+      } else {
+        // Late-aware: after a held loop, a holder whose operation completed meanwhile releases
+        // the lock before this judges the wait too long.
+        const deadline = deadlineIn(ms, expire, { ref: true });
+        clear = () => deadline.clear();
+      }
       this.#waiting.push(grant);
     });
   }
