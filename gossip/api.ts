@@ -4,16 +4,11 @@
  *
  * @module
  */
-import type {
-  Clock,
-  MemberMeta,
-  MembershipView,
-  MemberState,
-  Random,
-  RecordStore,
-  ReplicatedRecord,
-  Transport,
-} from "../lib/cluster/membership.ts";
+import type { MemberMeta, MembershipView, MemberState } from "../lib/cluster/membership.ts";
+import type { Clock } from "../lib/cluster/clock.ts";
+import type { Random } from "../lib/cluster/random.ts";
+import type { RecordStore, ReplicatedRecord } from "../lib/cluster/replicated_record.ts";
+import type { Transport } from "../lib/cluster/transport.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { Logger } from "../lib/log.ts";
 import type { TrustFactory } from "../lib/cluster/trust.ts";

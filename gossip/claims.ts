@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { Clock } from "../lib/cluster/membership.ts";
+import type { Clock } from "../lib/cluster/clock.ts";
 import type { Trust } from "../lib/cluster/trust.ts";
 import type { WireMeta } from "./messages.ts";
 

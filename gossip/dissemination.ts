@@ -26,7 +26,8 @@
  *
  * @module
  */
-import { isLive, type TimerHandle } from "../lib/cluster/membership.ts";
+import { isLive } from "../lib/cluster/membership.ts";
+import { type TimerHandle } from "../lib/cluster/clock.ts";
 import { retransmitLimit } from "./config.ts";
 import type { Message, Update } from "./messages.ts";
 import { pickRandom } from "./random.ts";

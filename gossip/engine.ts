@@ -7,23 +7,22 @@
  * @module
  */
 import type {
-  Clock,
   ExtensionStatus,
-  Frame,
   MemberInfo,
   MemberMeta,
   MembershipEventName,
   MembershipEvents,
   MemberState,
-  Random,
+} from "../lib/cluster/membership.ts";
+import type { Clock, TimerHandle } from "../lib/cluster/clock.ts";
+import type { Random } from "../lib/cluster/random.ts";
+import type {
   RecordInput,
   ReplicatedRecord,
-  SendOptions,
   SetRecordOptions,
-  TimerHandle,
-  Transport,
-} from "../lib/cluster/membership.ts";
-import { wallClockOf, wallTime } from "../lib/cluster/membership.ts";
+} from "../lib/cluster/replicated_record.ts";
+import type { Frame, SendOptions, Transport } from "../lib/cluster/transport.ts";
+import { wallClockOf, wallTime } from "../lib/cluster/clock.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Trust } from "../lib/cluster/trust.ts";

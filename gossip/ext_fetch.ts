@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { TimerHandle } from "../lib/cluster/membership.ts";
+import type { TimerHandle } from "../lib/cluster/clock.ts";
 import { isLive } from "../lib/cluster/membership.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { MemberEntry } from "./members.ts";

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { Clock, Random } from "../lib/cluster/membership.ts";
+import type { Clock } from "../lib/cluster/clock.ts";
+import type { Random } from "../lib/cluster/random.ts";
 import type { Logger } from "../lib/log.ts";
 import type { GossipConfig } from "./config.ts";
 import type { Message } from "./messages.ts";

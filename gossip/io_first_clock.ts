@@ -17,7 +17,7 @@
  * @module
  */
 import { clearImmediate, setImmediate } from "node:timers";
-import { type Clock, systemClock, type TimerHandle } from "../lib/cluster/membership.ts";
+import { type Clock, systemClock, type TimerHandle } from "../lib/cluster/clock.ts";
 import { monotonicNow, wallOffsetNow } from "../lib/cluster/monotonic_now.ts";
 import { isDeno } from "../lib/runtime.ts";
 

@@ -11,10 +11,11 @@ import type {
   MembershipEventName,
   MembershipEvents,
   MemberState,
-  ReplicatedRecord,
 } from "../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../lib/cluster/replicated_record.ts";
 import { ioFirstClock } from "./io_first_clock.ts";
-import type { ExtensionStatus, JsonValue } from "../lib/cluster/membership.ts";
+import type { ExtensionStatus } from "../lib/cluster/membership.ts";
+import type { JsonValue } from "../lib/json_value.ts";
 import type { GossipFactory, GossipHandle, GossipSetup } from "../lib/daemon/gossip_port.ts";
 import { fingerprint } from "../lib/net/certificates.ts";
 import { rosterTrust } from "../lib/cluster/roster_trust.ts";

@@ -15,13 +15,8 @@
  *
  * @module
  */
-import type {
-  Frame,
-  Random,
-  SendOptions,
-  Transport,
-  TransportHandlers,
-} from "../lib/cluster/membership.ts";
+import type { Random } from "../lib/cluster/random.ts";
+import type { Frame, SendOptions, Transport, TransportHandlers } from "../lib/cluster/transport.ts";
 import type { SimClock } from "./sim_clock.ts";
 
 /** Options of a {@link MemoryNetwork}. */

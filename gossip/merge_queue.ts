@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Clock, TimerHandle } from "../lib/cluster/membership.ts";
+import type { Clock, TimerHandle } from "../lib/cluster/clock.ts";
 import type { StateEntry } from "./messages.ts";
 
 /**

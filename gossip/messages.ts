@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { MemberState, ReplicatedRecord } from "../lib/cluster/membership.ts";
+import type { MemberState } from "../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../lib/cluster/replicated_record.ts";
 
 /** Member metadata on the wire (short keys; the extension list itself is never included). */
 export interface WireMeta {

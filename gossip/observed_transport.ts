@@ -8,12 +8,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type {
-  Frame,
-  SendOptions,
-  Transport,
-  TransportHandlers,
-} from "../lib/cluster/membership.ts";
+import type { Frame, SendOptions, Transport, TransportHandlers } from "../lib/cluster/transport.ts";
 import {
   GOSSIP_MESSAGE_TYPES,
   type GossipMessageType,

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { Clock, TimerHandle } from "../lib/cluster/membership.ts";
+import type { Clock, TimerHandle } from "../lib/cluster/clock.ts";
 
 /** The bounds of a {@link Paced} queue. */
 export interface PacedLimits {

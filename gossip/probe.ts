@@ -34,7 +34,7 @@
  *
  * @module
  */
-import type { TimerHandle } from "../lib/cluster/membership.ts";
+import type { TimerHandle } from "../lib/cluster/clock.ts";
 import { isLive } from "../lib/cluster/membership.ts";
 import type { Awareness } from "./awareness.ts";
 import { suspicionTimeout } from "./config.ts";

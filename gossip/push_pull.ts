@@ -15,7 +15,8 @@
  *
  * @module
  */
-import type { ReplicatedRecord, TimerHandle } from "../lib/cluster/membership.ts";
+import type { TimerHandle } from "../lib/cluster/clock.ts";
+import type { ReplicatedRecord } from "../lib/cluster/replicated_record.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { MemberEntry } from "./members.ts";
 import { CHUNK_CHARS } from "./messages.ts";

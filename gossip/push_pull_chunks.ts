@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ReplicatedRecord } from "../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../lib/cluster/replicated_record.ts";
 import { CHUNK_CHARS } from "./messages.ts";
 import { updateSize, utf8Length } from "./update_size.ts";
 import type { PushPullMsg, StateEntry, Update } from "./messages.ts";

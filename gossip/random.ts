@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Random } from "../lib/cluster/membership.ts";
+import type { Random } from "../lib/cluster/random.ts";
 
 function splitmix32(seed: number): () => number {
   let s = seed >>> 0;

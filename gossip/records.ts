@@ -24,14 +24,19 @@
  *
  * @module
  */
+import type { Clock } from "../lib/cluster/clock.ts";
 import type {
-  Clock,
-  JsonValue,
   RecordInput,
   ReplicatedRecord,
   SetRecordOptions,
-} from "../lib/cluster/membership.ts";
-import { compareRecords, lapsesAt, RECORD_LIMITS, sameJson } from "../lib/cluster/membership.ts";
+} from "../lib/cluster/replicated_record.ts";
+import type { JsonValue } from "../lib/json_value.ts";
+import {
+  compareRecords,
+  lapsesAt,
+  RECORD_LIMITS,
+  sameJson,
+} from "../lib/cluster/replicated_record.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { TimerHandle } from "../lib/cluster/membership.ts";
+import type { TimerHandle } from "../lib/cluster/clock.ts";
 import { isLive } from "../lib/cluster/membership.ts";
 import type { EngineHost } from "./host.ts";
 import type { PingReqMsg } from "./messages.ts";

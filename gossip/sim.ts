@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { MemberMeta, MemberState, ReplicatedRecord } from "../lib/cluster/membership.ts";
+import type { MemberMeta, MemberState } from "../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../lib/cluster/replicated_record.ts";
 import { silentLogger } from "../lib/log.ts";
 import type { Logger } from "../lib/log.ts";
 import type { GossipConfig, GossipPreset } from "./config.ts";

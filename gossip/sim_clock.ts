@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Clock, TimerHandle } from "../lib/cluster/membership.ts";
+import type { Clock, TimerHandle } from "../lib/cluster/clock.ts";
 
 /** One scheduled call. `arg` lets hot paths schedule without allocating a closure. */
 interface Entry {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { ReplicatedRecord } from "../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../lib/cluster/replicated_record.ts";
 import type { Trust, TrustContext, TrustFactory } from "../lib/cluster/trust.ts";
 import { hash53 } from "./hash.ts";
 

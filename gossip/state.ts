@@ -16,14 +16,15 @@
  * @module
  */
 import type {
-  Clock,
   ExtensionStatus,
   MemberInfo,
   MemberMeta,
   MembershipEventName,
   MemberState,
 } from "../lib/cluster/membership.ts";
-import { isLive, wallTime } from "../lib/cluster/membership.ts";
+import type { Clock } from "../lib/cluster/clock.ts";
+import { isLive } from "../lib/cluster/membership.ts";
+import { wallTime } from "../lib/cluster/clock.ts";
 import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Awareness } from "./awareness.ts";

@@ -33,7 +33,8 @@
  *
  * @module
  */
-import type { Clock, MembershipEventName, MemberState } from "../lib/cluster/membership.ts";
+import type { MembershipEventName, MemberState } from "../lib/cluster/membership.ts";
+import type { Clock } from "../lib/cluster/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Awareness } from "./awareness.ts";
 import type { BroadcastQueue } from "./broadcast.ts";

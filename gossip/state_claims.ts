@@ -14,7 +14,8 @@
  *
  * @module
  */
-import type { Clock, MembershipEventName, MemberState } from "../lib/cluster/membership.ts";
+import type { MembershipEventName, MemberState } from "../lib/cluster/membership.ts";
+import type { Clock } from "../lib/cluster/clock.ts";
 import { isLive } from "../lib/cluster/membership.ts";
 import type { Logger } from "../lib/log.ts";
 import { NEWS_WEIGHT } from "./broadcast.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Clock, TimerHandle } from "../lib/cluster/membership.ts";
+import type { Clock, TimerHandle } from "../lib/cluster/clock.ts";
 
 /**
  * The timeout after `confirmations` independent confirmations out of `k` expected:

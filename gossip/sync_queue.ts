@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { Clock, TimerHandle } from "../lib/cluster/membership.ts";
+import type { Clock, TimerHandle } from "../lib/cluster/clock.ts";
 
 /** Most digest exchanges {@link SyncQueue} opens per interval. */
 export const SYNCS_PER_INTERVAL = 4;

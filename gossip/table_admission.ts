@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Clock } from "../lib/cluster/membership.ts";
+import type { Clock } from "../lib/cluster/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Claims } from "./claims.ts";
 import type { MemberTable } from "./members.ts";

@@ -7,7 +7,7 @@
  */
 import type { Buffer } from "node:buffer";
 import type WebSocket from "ws";
-import type { TransportHandlers } from "../lib/cluster/membership.ts";
+import type { TransportHandlers } from "../lib/cluster/transport.ts";
 import type { Logger } from "../lib/log.ts";
 
 /** The HTTP path gossip connections upgrade on. */

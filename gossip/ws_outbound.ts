@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
-import type { Frame, SendOptions } from "../lib/cluster/membership.ts";
+import type { Frame, SendOptions } from "../lib/cluster/transport.ts";
 import { deadlineIn } from "../lib/net/late_deadline.ts";
 import type { PinnedTlsOptions } from "../lib/net/pin.ts";
 import { SHARE_CONFIRM, SHARE_HEADER, shareNonce } from "./link_proof.ts";

@@ -9,7 +9,7 @@
 import type { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
-import type { SendOptions } from "../lib/cluster/membership.ts";
+import type { SendOptions } from "../lib/cluster/transport.ts";
 import { fingerprint as certFingerprint } from "../lib/net/certificates.ts";
 import {
   isShareNonce,

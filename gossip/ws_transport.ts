@@ -29,7 +29,7 @@ import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import WebSocket from "ws";
 import { monotonicNow } from "../lib/cluster/monotonic_now.ts";
-import type { Transport, TransportHandlers } from "../lib/cluster/membership.ts";
+import type { Transport, TransportHandlers } from "../lib/cluster/transport.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Deadline, deadlineIn } from "../lib/net/late_deadline.ts";
 import { pinnedTlsOptions } from "../lib/net/pin.ts";

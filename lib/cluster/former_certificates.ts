@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { ReplicatedRecord } from "./membership.ts";
+import type { ReplicatedRecord } from "./replicated_record.ts";
 import { MEMBER_RECORD, type RosterEntry } from "./roster.ts";
 
 /** The most certificates remembered per name (the latest ones). */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Clock, type TimerHandle } from "./membership.ts";
+import { type Clock, type TimerHandle } from "./clock.ts";
 import { monotonicNow, wallOffsetNow } from "./monotonic_now.ts";
 import { type Deadline, deadlineIn } from "../net/late_deadline.ts";
 
@@ -17,7 +17,7 @@ function isDeadline(handle: TimerHandle): handle is Deadline {
  * The system's clock for a process that measures durations: `now` is {@link monotonicNow} (a
  * step of the wall clock, NTP or `date -s` or a VM resumed, moves no deadline), `wallOffset`
  * is {@link wallOffsetNow} (where a date is meant: `wallNow(clock)` in
- * `lib/cluster/membership.ts`).
+ * `lib/cluster/clock.ts`).
  *
  * Its timers are `deadlineIn`'s (`lib/net/late_deadline.ts`; unref'd): one that runs clearly
  * late (the loop was held: a member stopped with SIGSTOP and continued, a VM paused, swapping)

@@ -9,7 +9,7 @@
  * @module
  */
 import { storedAddress } from "./address_stored.ts";
-import type { RecordStore, ReplicatedRecord } from "./membership.ts";
+import type { RecordStore, ReplicatedRecord } from "./replicated_record.ts";
 
 /** Record kind of roster entries. */
 export const MEMBER_RECORD = "member";

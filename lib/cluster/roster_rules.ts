@@ -66,7 +66,7 @@
  * @module
  */
 import { APP_RECORD, appRecordProblem, type RecordsUsage } from "../records/limits.ts";
-import { type ReplicatedRecord, TOMBSTONE_LAPSE_MS } from "./membership.ts";
+import { type ReplicatedRecord, TOMBSTONE_LAPSE_MS } from "./replicated_record.ts";
 import {
   admissionPayload,
   canonicalJson,

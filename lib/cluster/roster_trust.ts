@@ -20,7 +20,7 @@ import {
   verify,
   X509Certificate,
 } from "node:crypto";
-import type { ReplicatedRecord } from "./membership.ts";
+import type { ReplicatedRecord } from "./replicated_record.ts";
 import {
   admissionPayload,
   MEMBER_RECORD,

@@ -28,7 +28,7 @@
  *
  * @module
  */
-import type { RecordStore, ReplicatedRecord } from "./membership.ts";
+import type { RecordStore, ReplicatedRecord } from "./replicated_record.ts";
 
 /** The engine's authority over claims and records; see the module docs. */
 export interface Trust {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Clock, TimerHandle } from "../cluster/membership.ts";
+import type { Clock, TimerHandle } from "../cluster/clock.ts";
 import type { Logger } from "../log.ts";
 
 /** A cancellable timer of {@link Background}. */

@@ -11,7 +11,7 @@
 import { hostname } from "node:os";
 import { ExtensionRegistry } from "../cluster/extensions.ts";
 import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts";
-import { wallClockOf } from "../cluster/membership.ts";
+import { wallClockOf } from "../cluster/clock.ts";
 import {
   ConflictError,
   describeDescriptorLimit,

@@ -11,7 +11,7 @@ import { lookup as dnsLookup } from "node:dns";
 import { createServer, type Server as HttpsServer } from "node:https";
 import process from "node:process";
 import type { HostLookup } from "../cluster/address_conflict.ts";
-import type { Clock } from "../cluster/membership.ts";
+import type { Clock } from "../cluster/clock.ts";
 import { monotonicClock } from "../cluster/monotonic_clock.ts";
 import type { Logger } from "../log.ts";
 import type { CertificateIssuer } from "../net/cert_issuer.ts";
@@ -54,7 +54,7 @@ export interface DaemonEnvironment {
    * process, and monotonic in the real world (a step of the wall clock, NTP or `date -s` or a
    * VM resumed, must not cut a join's deadline short or drop a joiner as under way for 10 min);
    * a date (a token's expiry, `joinedAt`, a removal note's `expiresAt`, a record's version,
-   * anything stored or sent to another member) is `wallNow(clock)` (`lib/cluster/membership.ts`).
+   * anything stored or sent to another member) is `wallNow(clock)` (`lib/cluster/clock.ts`).
    * A simulated clock without `wallOffset` is both. The real one's timers, met clearly late by a
    * held loop, read what arrived meanwhile before they call back (`monotonicClock`): most of a
    * member's timers are verdicts on what has not arrived.

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Clock, wallTime } from "../cluster/membership.ts";
+import { type Clock, wallTime } from "../cluster/clock.ts";
 import { evaluateGate, type GateDecision, type GateMember } from "../cluster/gating.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { Logger } from "../log.ts";

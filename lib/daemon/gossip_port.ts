@@ -6,13 +6,9 @@
  * @module
  */
 import type { Server as HttpsServer } from "node:https";
-import type {
-  JsonValue,
-  MemberMeta,
-  MembershipView,
-  RecordStore,
-  ReplicatedRecord,
-} from "../cluster/membership.ts";
+import type { MemberMeta, MembershipView } from "../cluster/membership.ts";
+import type { RecordStore, ReplicatedRecord } from "../cluster/replicated_record.ts";
+import type { JsonValue } from "../json_value.ts";
 import type { FormerCertificates } from "../cluster/former_certificates.ts";
 import type { Logger } from "../log.ts";
 

@@ -11,7 +11,7 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { storedAddress } from "../cluster/address_stored.ts";
-import type { JsonValue } from "../cluster/membership.ts";
+import type { JsonValue } from "../json_value.ts";
 import { files } from "../files.ts";
 import { tempName } from "../temp_name.ts";
 import { configText, type DaemonConfig, readDaemonConfig, type StatePaths } from "./state_dir.ts";

@@ -21,7 +21,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { JsonValue } from "../cluster/membership.ts";
+import type { JsonValue } from "../json_value.ts";
 import { MEMBER_RECORD } from "../cluster/roster.ts";
 import { files } from "../files.ts";
 import { forgetJoinSeed, type JoinSeed, readJoinSeed } from "./join_config.ts";

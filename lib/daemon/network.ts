@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { wallNow } from "../cluster/membership.ts";
+import { wallNow } from "../cluster/clock.ts";
 import type { FormerCertificates } from "../cluster/former_certificates.ts";
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/open.ts";

@@ -27,7 +27,8 @@
  * @module
  */
 import { type FormerCertificate, formerCertificateOf } from "../cluster/former_certificates.ts";
-import { type Clock, type ReplicatedRecord, wallNow } from "../cluster/membership.ts";
+import { type Clock, wallNow } from "../cluster/clock.ts";
+import { type ReplicatedRecord } from "../cluster/replicated_record.ts";
 import { files } from "../files.ts";
 import { MEMBER_RECORD, TOKEN_RECORD, tokensOf } from "../cluster/roster.ts";
 import type { Logger } from "../log.ts";

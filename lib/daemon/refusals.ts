@@ -9,8 +9,8 @@
  * @module
  */
 import type { MemberVersion } from "../cluster/compat.ts";
-import { RECORD_LIMITS } from "../cluster/membership.ts";
-import type { JsonValue } from "../cluster/membership.ts";
+import { RECORD_LIMITS } from "../cluster/replicated_record.ts";
+import type { JsonValue } from "../json_value.ts";
 import { MEMBER_RECORD, type RefusedStart, type RosterEntry } from "../cluster/roster.ts";
 import type { GossipHandle } from "./gossip_port.ts";
 

@@ -13,7 +13,7 @@
  * @module
  */
 import { storedAddress } from "../cluster/address_stored.ts";
-import type { JsonValue } from "../cluster/membership.ts";
+import type { JsonValue } from "../json_value.ts";
 import { MEMBER_RECORD } from "../cluster/roster.ts";
 import { respellMemberAddresses } from "../store/members.ts";
 import type { MemberContext } from "./context.ts";

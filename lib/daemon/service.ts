@@ -6,7 +6,7 @@
  * @module
  */
 import type { ReplicatedRecords } from "../records/records.ts";
-import type { JsonValue } from "../cluster/membership.ts";
+import type { JsonValue } from "../json_value.ts";
 import type { StartRefusal } from "./refusals.ts";
 import type { StopOutcome } from "./stop_outcome.ts";
 import type { TokenClaim } from "./token_claims.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Clock } from "../cluster/membership.ts";
+import type { Clock } from "../cluster/clock.ts";
 import { files } from "../files.ts";
 import type { Logger } from "../log.ts";
 import { openStore, type Store } from "../store/open.ts";

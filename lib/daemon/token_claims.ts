@@ -20,7 +20,7 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { type Clock, wallNow } from "../cluster/membership.ts";
+import { type Clock, wallNow } from "../cluster/clock.ts";
 import { ForbiddenError, TooManyRequestsError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { watchOpenFileLimit } from "../open_files.ts";

@@ -17,7 +17,7 @@
 import { TOKEN_RECORD, tokensOf } from "../cluster/roster.ts";
 import { encodeToken, hashSecret, newTokenSecret } from "../cluster/token.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
-import type { Clock } from "../cluster/membership.ts";
+import type { Clock } from "../cluster/clock.ts";
 import { fingerprint } from "../net/certificates.ts";
 import type { Network } from "./network.ts";
 import type { TokenClaims } from "./token_claims.ts";

@@ -11,7 +11,7 @@ import process from "node:process";
 import { compareVersions, describeVersions, type MemberVersion } from "../cluster/compat.ts";
 import { compareExtensions, extensionDigest } from "../cluster/extensions.ts";
 import { commonExtensions, pastGrace } from "../cluster/gating.ts";
-import type { Clock } from "../cluster/membership.ts";
+import type { Clock } from "../cluster/clock.ts";
 import type { Logger } from "../log.ts";
 import type { Background, Cancel } from "./background.ts";
 import { refusalOf } from "./refusals.ts";

@@ -10,13 +10,9 @@
  * @module
  */
 import type { MemberVersion } from "../cluster/compat.ts";
-import {
-  type Clock,
-  type MembershipEventName,
-  type MemberState,
-  type ReplicatedRecord,
-  wallNow,
-} from "../cluster/membership.ts";
+import { type MembershipEventName, type MemberState } from "../cluster/membership.ts";
+import { type Clock, wallNow } from "../cluster/clock.ts";
+import { type ReplicatedRecord } from "../cluster/replicated_record.ts";
 import { monotonicClock } from "../cluster/monotonic_clock.ts";
 import { hasJoined, MEMBER_RECORD, type RosterEntry, rosterOf } from "../cluster/roster.ts";
 import type { Member as StoredMember } from "../store/members.ts";

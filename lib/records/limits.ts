@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { ReplicatedRecord } from "../cluster/membership.ts";
-import { RECORD_LIMITS } from "../cluster/membership.ts";
+import type { ReplicatedRecord } from "../cluster/replicated_record.ts";
+import { RECORD_LIMITS } from "../cluster/replicated_record.ts";
 
 /**
  * The gossip record kind of every app record. cohort's own kinds (`member`, `token`) are never

@@ -12,12 +12,8 @@
  *
  * @module
  */
-import type {
-  JsonValue,
-  RecordInput,
-  RecordStore,
-  ReplicatedRecord,
-} from "../cluster/membership.ts";
+import type { RecordInput, RecordStore, ReplicatedRecord } from "../cluster/replicated_record.ts";
+import type { JsonValue } from "../json_value.ts";
 import { InvalidInputError, isCohortError, TooLargeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import {

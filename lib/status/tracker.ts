@@ -6,12 +6,8 @@
  *
  * @module
  */
-import type {
-  MemberEvent,
-  MembershipEventName,
-  MembershipView,
-  RecordChangeEvent,
-} from "../cluster/membership.ts";
+import type { MemberEvent, MembershipEventName, MembershipView } from "../cluster/membership.ts";
+import type { RecordChangeEvent } from "../cluster/replicated_record.ts";
 import { MEMBER_RECORD } from "../cluster/roster.ts";
 import type { MemberService, MemberStatus } from "../daemon/service.ts";
 import { type Logger, silentLogger } from "../log.ts";

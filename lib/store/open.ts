@@ -16,7 +16,7 @@ import { drizzle } from "drizzle-orm/libsql/sqlite3";
 import { openClient } from "./client.ts";
 import { InvalidInputError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Clock } from "../cluster/membership.ts";
+import type { Clock } from "../cluster/clock.ts";
 import { toStoreError } from "./errors.ts";
 import { applyMigrations, knownVersions } from "./migrate.ts";
 import * as schema from "./schema.ts";

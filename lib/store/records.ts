@@ -6,7 +6,11 @@
  */
 import { and, eq, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
 import type { FormerCertificate } from "../cluster/former_certificates.ts";
-import { lapsesAt, type ReplicatedRecord, TOMBSTONE_LAPSE_MS } from "../cluster/membership.ts";
+import {
+  lapsesAt,
+  type ReplicatedRecord,
+  TOMBSTONE_LAPSE_MS,
+} from "../cluster/replicated_record.ts";
 import { toStoreError } from "./errors.ts";
 import { coreRecords } from "./schema.ts";
 import type { HasDb } from "./types.ts";

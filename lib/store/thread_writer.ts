@@ -22,7 +22,7 @@
  * @module
  */
 import Database from "libsql/promise";
-import type { Clock, TimerHandle } from "../cluster/membership.ts";
+import type { Clock, TimerHandle } from "../cluster/clock.ts";
 import type { WriteLock } from "./write_lock.ts";
 
 /** One statement and its bound parameters, as Drizzle's `toSQL()` gives them. */

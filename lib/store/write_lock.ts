@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Clock, TimerHandle } from "../cluster/membership.ts";
+import type { Clock, TimerHandle } from "../cluster/clock.ts";
 import { deadlineIn } from "../net/late_deadline.ts";
 
 /** The error a wait longer than its patience ends with: SQLite's own busy code and message. */

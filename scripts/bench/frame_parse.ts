@@ -16,7 +16,7 @@ import process from "node:process";
 import type { StateEntry } from "../../gossip/messages.ts";
 import { decodeMessage } from "../../gossip/message_decode.ts";
 import { chunkPayload } from "../../gossip/push_pull_chunks.ts";
-import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 
 const repsArg = process.argv.indexOf("--reps");
 const reps = repsArg > 0 ? Number(process.argv[repsArg + 1]) : 7;

@@ -11,7 +11,7 @@ import process from "node:process";
 import { claimPayload } from "../../gossip/claims.ts";
 import type { WireMeta } from "../../gossip/messages.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
-import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import { rosterTrust } from "../../lib/cluster/roster_trust.ts";
 import { generateCertificate, type KeyPair } from "../../lib/net/certificates.ts";

@@ -8,7 +8,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { TimerHandle } from "../../lib/cluster/membership.ts";
+import type { TimerHandle } from "../../lib/cluster/clock.ts";
 import { monotonicClock as clock } from "../../lib/cluster/monotonic_clock.ts";
 import { actThenHold, socketLink } from "../helpers/held_loop.ts";
 

@@ -5,7 +5,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { canonicalJson, rosterOf } from "../../lib/cluster/roster.ts";
 import { type RosterKeys, rosterRecordProblem } from "../../lib/cluster/roster_rules.ts";
 import { pemDigest } from "../../lib/cluster/roster_trust.ts";

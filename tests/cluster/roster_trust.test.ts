@@ -7,7 +7,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { rosterTrust } from "../../lib/cluster/roster_trust.ts";
 import type { Trust } from "../../lib/cluster/trust.ts";
 import type { KeyPair } from "../../lib/net/certificates.ts";

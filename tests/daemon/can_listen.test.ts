@@ -6,7 +6,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { systemClock } from "../../lib/cluster/membership.ts";
+import { systemClock } from "../../lib/cluster/clock.ts";
 import {
   type DaemonEnvironment,
   memoryEnvironment,

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
-import type { Frame } from "../../lib/cluster/membership.ts";
+import type { Frame } from "../../lib/cluster/transport.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { memberAddress, MemoryCluster } from "../helpers/memory_member.ts";
 

@@ -9,7 +9,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { SimClock } from "../../gossip/sim_clock.ts";
 import type { MemberVersion } from "../../lib/cluster/compat.ts";
-import type { TimerHandle } from "../../lib/cluster/membership.ts";
+import type { TimerHandle } from "../../lib/cluster/clock.ts";
 import { LISTS_WAIT_MS, listsKnown } from "../../lib/daemon/flows/open.ts";
 
 /** A scriptable view and its change notices (`Network.nextChange`'s contract). */

@@ -14,7 +14,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { MemberVersion } from "../../lib/cluster/compat.ts";
-import type { Clock } from "../../lib/cluster/membership.ts";
+import type { Clock } from "../../lib/cluster/clock.ts";
 import { monotonicClock } from "../../lib/cluster/monotonic_clock.ts";
 import { LISTS_WAIT_MS, listsKnown } from "../../lib/daemon/flows/open.ts";
 import { actThenHold, socketLink } from "../helpers/held_loop.ts";

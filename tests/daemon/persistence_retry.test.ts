@@ -8,7 +8,7 @@
  * writes again (it logged every batch: each second, and in bursts).
  */
 import * as assert from "uvu/assert";
-import { systemClock } from "../../lib/cluster/membership.ts";
+import { systemClock } from "../../lib/cluster/clock.ts";
 import { MEMBER_RECORD, TOKEN_RECORD } from "../../lib/cluster/roster.ts";
 import { createLogger, silentLogger } from "../../lib/log.ts";
 import { FAILURE_LOG_INTERVAL_MS, ViewPersistence } from "../../lib/daemon/persistence.ts";

@@ -10,7 +10,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { SimClock } from "../../gossip/sim_clock.ts";
-import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { ROWS_PER_TURN, ViewPersistence } from "../../lib/daemon/persistence.ts";

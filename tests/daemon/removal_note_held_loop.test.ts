@@ -13,7 +13,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { monotonicClock } from "../../lib/cluster/monotonic_clock.ts";
 import { MEMBER_RECORD, REMOVAL_RECORD } from "../../lib/cluster/roster.ts";
 import { Background } from "../../lib/daemon/background.ts";

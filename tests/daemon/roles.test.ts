@@ -8,7 +8,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { SimClock } from "../../gossip/sim_clock.ts";
-import type { MemberInfo, MemberState, ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { MemberInfo, MemberState } from "../../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
 import type { Role } from "../../lib/cluster/roles.ts";
 import { Background } from "../../lib/daemon/background.ts";

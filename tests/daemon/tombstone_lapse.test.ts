@@ -12,7 +12,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
-import { TOMBSTONE_LAPSE_MS } from "../../lib/cluster/membership.ts";
+import { TOMBSTONE_LAPSE_MS } from "../../lib/cluster/replicated_record.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
 import { memberAddress, MemoryCluster, networkOf } from "../helpers/memory_member.ts";
 

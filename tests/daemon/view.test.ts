@@ -5,7 +5,8 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { type ReplicatedRecord, systemClock } from "../../lib/cluster/membership.ts";
+import { systemClock } from "../../lib/cluster/clock.ts";
+import { type ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
 import { ClusterView, type ClusterViewOptions, type ViewChange } from "../../lib/daemon/view.ts";
 

@@ -11,7 +11,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { resolveConfig } from "../../gossip/config.ts";
-import type { Frame } from "../../lib/cluster/membership.ts";
+import type { Frame } from "../../lib/cluster/transport.ts";
 import { createSimCluster, simAddress, type SimCluster } from "../../gossip/sim.ts";
 
 const test = suite("gossip dissemination");

@@ -16,7 +16,7 @@ import {
   RATE_HEADROOM,
 } from "../../gossip/frame_rate.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
-import type { Frame } from "../../lib/cluster/membership.ts";
+import type { Frame } from "../../lib/cluster/transport.ts";
 import { keyPair } from "../net/_helpers.ts";
 import { logged, sleep, startMember, waitFor } from "./ws_helpers.ts";
 import type { WsMember } from "./ws_helpers.ts";

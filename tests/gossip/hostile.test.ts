@@ -14,7 +14,7 @@ import type { StateEntry, WireMeta } from "../../gossip/messages.ts";
 import { MAX_VERSION_AHEAD_MS } from "../../gossip/records.ts";
 import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
-import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import {

@@ -10,7 +10,7 @@ import { createServer, type Server, type Socket, Socket as NetSocket } from "nod
 import * as tls from "node:tls";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { type Clock, systemClock } from "../../lib/cluster/membership.ts";
+import { type Clock, systemClock } from "../../lib/cluster/clock.ts";
 import { ioFirstClock } from "../../gossip/io_first_clock.ts";
 import { Suspicion } from "../../gossip/suspicion.ts";
 import { isDeno } from "../../lib/runtime.ts";

@@ -10,7 +10,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Frame } from "../../lib/cluster/membership.ts";
+import type { Frame } from "../../lib/cluster/transport.ts";
 import { resolveConfig, suspicionTimeout } from "../../gossip/config.ts";
 import { createSimCluster, type SimCluster } from "../../gossip/sim.ts";
 import { REFUTED_DECAY_MS } from "../../gossip/refutations.ts";

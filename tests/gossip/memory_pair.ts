@@ -4,7 +4,7 @@
  */
 import { MemoryNetwork } from "../../gossip/memory_transport.ts";
 import type { MemoryNetworkOptions } from "../../gossip/memory_transport.ts";
-import type { Transport } from "../../lib/cluster/membership.ts";
+import type { Transport } from "../../lib/cluster/transport.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { SimClock } from "../../gossip/sim_clock.ts";
 import type { TransportPair } from "./transport_contract.ts";

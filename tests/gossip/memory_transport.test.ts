@@ -1,6 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Frame } from "../../lib/cluster/membership.ts";
+import type { Frame } from "../../lib/cluster/transport.ts";
 import { MemoryNetwork, RTO_MIN_MS, streamSegment } from "../../gossip/memory_transport.ts";
 import type { LossModel } from "../../gossip/memory_transport.ts";
 import { createRandom } from "../../gossip/random.ts";

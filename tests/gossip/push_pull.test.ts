@@ -14,7 +14,7 @@ import { createRandom } from "../../gossip/random.ts";
 import { createSimCluster, simAddress } from "../../gossip/sim.ts";
 import type { SimCluster } from "../../gossip/sim.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
-import type { Transport } from "../../lib/cluster/membership.ts";
+import type { Transport } from "../../lib/cluster/transport.ts";
 
 const test = suite("gossip push-pull");
 const lan = resolveConfig("lan");

@@ -9,7 +9,8 @@
  */
 import { Buffer } from "node:buffer";
 import { createPrivateKey, sign } from "node:crypto";
-import type { ReplicatedRecord, Transport } from "../../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
+import type { Transport } from "../../lib/cluster/transport.ts";
 import { admissionPayload, recordPayload, type RosterEntry } from "../../lib/cluster/roster.ts";
 import { rosterTrust } from "../../lib/cluster/roster_trust.ts";
 import type { KeyPair } from "../../lib/net/certificates.ts";

@@ -10,7 +10,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Frame, Transport } from "../../lib/cluster/membership.ts";
+import type { Frame, Transport } from "../../lib/cluster/transport.ts";
 
 /** Two endpoints that can reach each other, plus the means to let time pass. */
 export interface TransportPair {

@@ -2,7 +2,7 @@
  * The trust contract against cohort's roster trust (member certificates, signed roster
  * records) and the simulation's.
  */
-import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { rosterTrust } from "../../lib/cluster/roster_trust.ts";
 import type { TrustFactory } from "../../lib/cluster/trust.ts";
 import { simTrust } from "../../gossip/sim_trust.ts";

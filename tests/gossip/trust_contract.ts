@@ -11,7 +11,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import type { Trust } from "../../lib/cluster/trust.ts";
 
 /**

@@ -7,7 +7,7 @@
 import { once } from "node:events";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
-import type { Frame, Transport } from "../../lib/cluster/membership.ts";
+import type { Frame, Transport } from "../../lib/cluster/transport.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { KeyPair } from "../../lib/net/certificates.ts";
 import { serveHttps } from "../../lib/net/serve.ts";

@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import type { Gossip } from "../../gossip/api.ts";
 import { pushPullScale, resolveConfig } from "../../gossip/config.ts";
 import { createSimCluster, type SimCluster } from "../../gossip/sim.ts";
-import { compareRecords } from "../../lib/cluster/membership.ts";
+import { compareRecords } from "../../lib/cluster/replicated_record.ts";
 import { UnavailableError } from "../../lib/errors.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { APP_RECORD } from "../../lib/records/limits.ts";

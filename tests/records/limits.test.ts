@@ -5,7 +5,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { appRecordProblem, keyProblem, RECORDS_LIMITS, usageOf } from "../../lib/records/limits.ts";
 
 const test = suite("app record rules");

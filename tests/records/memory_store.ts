@@ -2,14 +2,14 @@
  * A {@link RecordStore} in a map, with the gossip layer's merge rule and no network: what route
  * tests give {@link AppRecords} behind a fake member.
  */
+import type { Clock } from "../../lib/cluster/clock.ts";
 import type {
-  Clock,
-  JsonValue,
   RecordInput,
   RecordStore,
   ReplicatedRecord,
   SetRecordOptions,
-} from "../../lib/cluster/membership.ts";
+} from "../../lib/cluster/replicated_record.ts";
+import type { JsonValue } from "../../lib/json_value.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { AppRecords } from "../../lib/records/records.ts";
 import { UnavailableError } from "../../lib/errors.ts";

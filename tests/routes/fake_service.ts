@@ -1,5 +1,5 @@
 /** A scriptable in-memory MemberService for route tests. */
-import { systemClock } from "../../lib/cluster/membership.ts";
+import { systemClock } from "../../lib/cluster/clock.ts";
 import { ForbiddenError } from "../../lib/errors.ts";
 import { memoryRecords } from "../records/memory_store.ts";
 import type { StopOutcome } from "../../lib/daemon/stop_outcome.ts";

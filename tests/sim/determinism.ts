@@ -30,7 +30,7 @@
 import crypto from "node:crypto";
 import { createRequire } from "node:module";
 import { createRandom } from "../../gossip/random.ts";
-import type { Random } from "../../lib/cluster/membership.ts";
+import type { Random } from "../../lib/cluster/random.ts";
 import { syncFiles, useFiles } from "../../lib/files.ts";
 import { ThreadWriter, type ThreadWriterOptions } from "../../lib/store/thread_writer.ts";
 import { WriteLock } from "../../lib/store/write_lock.ts";

@@ -15,7 +15,7 @@ import { createClient } from "@libsql/client";
 import { join } from "node:path";
 import process from "node:process";
 import { createRandom } from "../../gossip/random.ts";
-import type { Random } from "../../lib/cluster/membership.ts";
+import type { Random } from "../../lib/cluster/random.ts";
 import { type Build, build, BUILDS } from "./builds.ts";
 import { CONVERGE_BOUND_MS, LIVE_BOUND_MS, Oracle } from "./invariants.ts";
 import { describe, type SimMember, World } from "./world.ts";

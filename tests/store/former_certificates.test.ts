@@ -18,7 +18,7 @@ import {
   type FormerCertificate,
   FormerCertificates,
 } from "../../lib/cluster/former_certificates.ts";
-import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/membership.ts";
+import type { RecordStore, ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { rosterTrust } from "../../lib/cluster/roster_trust.ts";
 import {
   clearFormerCertificates,

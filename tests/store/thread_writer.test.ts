@@ -13,7 +13,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ConflictError } from "../../lib/errors.ts";
 import { silentLogger } from "../../lib/log.ts";
-import { systemClock } from "../../lib/cluster/membership.ts";
+import { systemClock } from "../../lib/cluster/clock.ts";
 import { MEMBER_RECORD } from "../../lib/cluster/roster.ts";
 import { ViewPersistence } from "../../lib/daemon/persistence.ts";
 import type { ClusterMemberEntry } from "../../lib/daemon/service.ts";

@@ -11,7 +11,8 @@
  * @module
  */
 import { sharedAddressHolder } from "../../cluster/address_conflict.ts";
-import { type JsonValue, wallNow } from "../../cluster/membership.ts";
+import { wallNow } from "../../cluster/clock.ts";
+import { type JsonValue } from "../../json_value.ts";
 import { MEMBER_RECORD, type RosterEntry, tokenOf } from "../../cluster/roster.ts";
 import { hashSecret } from "../../cluster/token.ts";
 import { ConflictError, UnavailableError } from "../../errors.ts";

@@ -14,7 +14,7 @@
  */
 import { join } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
-import { wallNow } from "../../cluster/membership.ts";
+import { wallNow } from "../../cluster/clock.ts";
 import { MEMBER_RECORD, type RosterEntry } from "../../cluster/roster.ts";
 import { files } from "../../files.ts";
 import { loadOrCreateKeyPair } from "../../net/certificates.ts";

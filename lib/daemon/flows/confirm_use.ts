@@ -34,7 +34,7 @@
  *
  * @module
  */
-import { type TimerHandle, wallNow } from "../../cluster/membership.ts";
+import { type TimerHandle, wallNow } from "../../cluster/clock.ts";
 import { hasJoined, tokenOf } from "../../cluster/roster.ts";
 import {
   CohortError,

@@ -29,7 +29,8 @@
 import { writeFileSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
-import { type JsonValue, wallNow } from "../../cluster/membership.ts";
+import { wallNow } from "../../cluster/clock.ts";
+import { type JsonValue } from "../../json_value.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import { decodeToken } from "../../cluster/token.ts";
 import { UnavailableError } from "../../errors.ts";

@@ -15,7 +15,7 @@
  * @module
  */
 import { fingerprint } from "../../net/certificates.ts";
-import { wallNow } from "../../cluster/membership.ts";
+import { wallNow } from "../../cluster/clock.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import type { MemberContext } from "../context.ts";
 import { clearTransition, readTransition, writeTransition } from "../transition.ts";

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { type Clock, wallNow } from "../../cluster/membership.ts";
+import { type Clock, wallNow } from "../../cluster/clock.ts";
 import { IncompatibleError } from "../../errors.ts";
 import { listMembers } from "../../store/members.ts";
 import { applyMigrations } from "../../store/open.ts";

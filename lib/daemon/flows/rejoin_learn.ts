@@ -43,7 +43,7 @@
  *
  * @module
  */
-import type { TimerHandle } from "../../cluster/membership.ts";
+import type { TimerHandle } from "../../cluster/clock.ts";
 import type { MemberContext } from "../context.ts";
 import type { Network } from "../network.ts";
 import { askRemoved } from "./ask_peers.ts";
