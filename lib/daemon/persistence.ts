@@ -5,15 +5,10 @@
  * `core_token_records` (MicroCluster's table), and the member rows that changed into
  * `core_cluster_members`; a change of the roster is written at once. A batch is written
  * {@link PERSIST_INTERVAL_MS} after the first change it holds, so an idle member writes nothing
- * and wakes for nothing. A member row is written when a field other than its heartbeat changed,
- * or its heartbeat moved by {@link HEARTBEAT_PERSIST_MS} (every heartbeat is written when the
- * member stops): rewriting every row on every batch held the event loop (a store commit is
- * synchronous) for tens of ms per batch while a cluster of 50 formed. A failed batch is retried
- * by the next one; the view in memory stays authoritative. A run of failed batches (a full disk
- * fails every one, each second) is logged once as it starts, again only when its error changes
- * (its kind: class and code) or every {@link FAILURE_LOG_INTERVAL_MS}, and once more when a batch
- * writes again; a run that starts within that interval of the last warning, of the same kind, is
- * not logged at all (a nearly full disk lets small batches through between failed ones).
+ * and wakes for nothing. A member row is written only when it changed (`member_rows.ts`; every
+ * heartbeat is written when the member stops). A failed batch is retried by the next one; the
+ * view in memory stays authoritative; a run of failed batches is logged as
+ * `persist_failures.ts` says.
  *
  * A batch writes at most {@link ROWS_PER_TURN} rows per turn of the event loop, each part in a
  * transaction of its own, and yields between parts: a joiner's first batch is the whole view it
@@ -29,28 +24,21 @@
 import { type FormerCertificate, formerCertificateOf } from "../cluster/former_certificates.ts";
 import { type Clock, wallNow } from "../cluster/clock.ts";
 import { type ReplicatedRecord } from "../cluster/replicated_record.ts";
-import { files } from "../files.ts";
 import { MEMBER_RECORD, TOKEN_RECORD, tokensOf } from "../cluster/roster.ts";
 import type { Logger } from "../log.ts";
 import { APP_RECORD } from "../records/limits.ts";
 import { deleteMember, type Member, type NewMember, upsertMembers } from "../store/members.ts";
 import type { Store } from "../store/open.ts";
-import { toSyncError } from "../store/errors.ts";
 import { saveRecords } from "../store/records.ts";
 import { replaceTokens } from "../store/tokens.ts";
 import type { ClusterMemberEntry } from "./service.ts";
-import { databaseFile } from "./store_reset.ts";
+import { memberRow, needsWrite, rowKey, type WrittenRow } from "./member_rows.ts";
+import { PersistFailures } from "./persist_failures.ts";
+import { syncStore } from "./sync_store.ts";
 import type { ClusterView, ViewChange } from "./view.ts";
 
 /** How long after a change the batch holding it is written, in ms. */
 export const PERSIST_INTERVAL_MS = 1000;
-
-/**
- * How far a member's last heartbeat may move before its row is written for that alone, in ms.
- * The stored heartbeat only matters after a restart, for members gossip has not heard from yet
- * (their last-seen time and the start of their dead grace).
- */
-export const HEARTBEAT_PERSIST_MS = 10_000;
 
 /**
  * Most rows a batch writes in one turn of the event loop (one transaction). A row costs about
@@ -58,12 +46,6 @@ export const HEARTBEAT_PERSIST_MS = 10_000;
  * loaded 25 times over its cores still far below the probe timeout.
  */
 export const ROWS_PER_TURN = 32;
-
-/**
- * While batches keep failing with the same error, how often that is logged again, in ms (see
- * the module docs).
- */
-export const FAILURE_LOG_INTERVAL_MS = 60_000;
 
 /** The record kinds a member keeps in its store: the roster, join tokens, the app's records. */
 export const PERSISTED_KINDS: ReadonlySet<string> = new Set([
@@ -83,7 +65,7 @@ export interface ViewPersistenceOptions {
   /**
    * The member rows the store held when the view started (a restart): a row the first batch
    * would write exactly as it is there (its heartbeat moved less than
-   * {@link HEARTBEAT_PERSIST_MS}) is not rewritten. @default none: every row is written once
+   * `HEARTBEAT_PERSIST_MS`) is not rewritten. @default none: every row is written once
    */
   stored?: readonly Member[];
   logger: Logger;
@@ -116,8 +98,8 @@ export class ViewPersistence {
   #allHeartbeats = false;
   #removed: string[] = [];
   #flushing?: Promise<void>;
-  /** What each member's stored row holds (as {@link rowKey} and heartbeat), as far as we wrote it. */
-  readonly #written = new Map<string, { key: string; heartbeat: number }>();
+  /** What each member's stored row holds, as far as we wrote it. */
+  readonly #written = new Map<string, WrittenRow>();
   /** Rows written in this turn of the event loop so far. */
   #rowsThisTurn = 0;
   /** Settles at the next turn, with {@link #rowsThisTurn} back to 0 (set while it is above 0). */
@@ -130,10 +112,7 @@ export class ViewPersistence {
   #onWritten: { after: number; then: () => void }[] = [];
   /** Whether the table of live tokens waits to be replaced (its records changed). */
   #tokensStale = false;
-  /** The run of failed batches under way: since when, how many, its last error and log line. */
-  #failing?: { since: number; failures: number; error: unknown; logged: boolean };
-  /** The last warning logged: when, and the kind of error it named. */
-  #warned?: { at: number; kind: string };
+  readonly #failures: PersistFailures;
 
   constructor(options: ViewPersistenceOptions) {
     this.#o = options;
@@ -142,6 +121,7 @@ export class ViewPersistence {
     for (const m of options.stored ?? []) {
       this.#written.set(m.name, { key: rowKey(m), heartbeat: m.heartbeat });
     }
+    this.#failures = new PersistFailures(options.clock, options.logger);
     this.#durable = options.durable ?? (() => syncStore(options.store.location.url));
     this.#turn = options.turn ??
       (() => new Promise<void>((resolve) => options.clock.setTimeout(resolve, 0)));
@@ -191,7 +171,7 @@ export class ViewPersistence {
    * to take writes until a batch writes whole again.
    */
   get failing(): boolean {
-    return this.#failing !== undefined;
+    return this.#failures.failing;
   }
 
   /** Whether a change waits to be written (or a failed batch to be retried). */
@@ -236,8 +216,7 @@ export class ViewPersistence {
    */
   async written(): Promise<void> {
     await this.flush();
-    const failing = this.#failing;
-    if (failing) throw failing.error;
+    this.#failures.throwIfFailing();
   }
 
   /**
@@ -257,7 +236,7 @@ export class ViewPersistence {
       await this.#durable();
     } catch (err) {
       this.#dirtyView = true; // the next batch syncs again
-      this.#failed(err);
+      this.#failures.failed(err);
       return;
     }
     const done = this.#onWritten.filter((w) => w.after < batch);
@@ -318,38 +297,12 @@ export class ViewPersistence {
         this.#removed.shift();
       }
       const rows: NewMember[] = [];
-      const written: [string, { key: string; heartbeat: number }][] = [];
+      const written: [string, WrittenRow][] = [];
       for (const e of this.#o.entries()) {
-        const parsed = Date.parse(e.last_heartbeat);
-        const heartbeat = parsed > 0 ? parsed : 0;
-        const known = e.extension_verdict.verdict !== "unknown";
-        const version = known
-          ? {
-            schemaInternal: e.schema_internal_version,
-            schemaExternal: e.schema_external_version,
-            extensions: e.extensions,
-          }
-          : undefined;
+        const { row, heartbeat, version } = memberRow(e);
         view.remember(e.name, heartbeat, version);
-        const row: NewMember = {
-          name: e.name,
-          address: e.address,
-          certificate: e.certificate,
-          role: e.role as NewMember["role"],
-          heartbeat,
-          schemaInternal: e.schema_internal_version,
-          schemaExternal: e.schema_external_version,
-          appVersion: e.app_version,
-          ...(known ? { extensions: e.extensions } : {}),
-        };
         const key = rowKey(row);
-        const before = this.#written.get(e.name);
-        const moved = before ? heartbeat - before.heartbeat : Infinity;
-        if (
-          before?.key === key &&
-          !(moved >= HEARTBEAT_PERSIST_MS || (allHeartbeats && moved > 0) ||
-            (before.heartbeat === 0 && heartbeat > 0))
-        ) continue;
+        if (!needsWrite(this.#written.get(e.name), key, heartbeat, allHeartbeats)) continue;
         rows.push(row);
         written.push([e.name, { key, heartbeat }]);
       }
@@ -363,46 +316,14 @@ export class ViewPersistence {
     } catch (err) {
       this.#dirtyView = true;
       this.#allHeartbeats ||= allHeartbeats;
-      this.#failed(err);
+      this.#failures.failed(err);
       return false;
     }
   }
 
-  /** Logs a failed batch: the first of a run, and then as the module docs say. */
-  #failed(err: unknown): void {
-    const now = this.#o.clock.now();
-    // Its kind, not its message: one full disk fails a batch's parts with different actions.
-    const { code, sqliteCode } = (err ?? {}) as { code?: unknown; sqliteCode?: unknown };
-    const kind = `${err instanceof Error ? err.name : typeof err} ${code} ${sqliteCode}`;
-    const run = this.#failing ??= { since: now, failures: 0, error: err, logged: false };
-    run.failures++;
-    run.error = err;
-    // Across runs too: a nearly full disk lets small batches through between failed ones.
-    const warned = this.#warned;
-    if (warned?.kind === kind && now - warned.at < FAILURE_LOG_INTERVAL_MS) return;
-    this.#warned = { at: now, kind };
-    if (!run.logged) {
-      run.logged = true;
-      this.#o.logger.warn("Could not persist the cluster view; retrying", { err });
-      return;
-    }
-    this.#o.logger.warn("Still could not persist the cluster view; retrying", {
-      err,
-      failures: run.failures,
-      since_ms: now - run.since,
-    });
-  }
-
-  /** Ends a run of failed batches (a batch wrote whole), saying so; `true`. */
+  /** Ends a run of failed batches (a batch wrote whole); `true`. */
   #wrote(): true {
-    const run = this.#failing;
-    this.#failing = undefined;
-    if (run?.logged) {
-      this.#o.logger.info("Persisted the cluster view again", {
-        failures: run.failures,
-        after_ms: this.#o.clock.now() - run.since,
-      });
-    }
+    this.#failures.wrote();
     return true;
   }
 }
@@ -425,34 +346,4 @@ export function recordParts(
   parts.push([...first, ...rest.slice(0, i)]);
   for (; i < rest.length; i += ROWS_PER_TURN) parts.push(rest.slice(i, i + ROWS_PER_TURN));
   return parts;
-}
-
-/** A member row without its heartbeat, as one comparable string. */
-function rowKey(row: NewMember): string {
-  return JSON.stringify([
-    row.address,
-    row.certificate,
-    row.role,
-    row.schemaInternal,
-    row.schemaExternal,
-    row.appVersion,
-    row.extensions ?? null,
-  ]);
-}
-
-/**
- * Fsyncs the database file of a `file:` URL and its WAL, off the event loop; a file that is not
- * there (no WAL yet) is skipped, another URL has nothing to sync. A sync that fails throws a
- * disk error naming no path (`toSyncError`), as the store's own errors are.
- */
-async function syncStore(url: string): Promise<void> {
-  const path = databaseFile(url);
-  if (path === undefined) return;
-  for (const [file, action] of [[path, "Sync the database"], [`${path}-wal`, "Sync its log"]]) {
-    try {
-      await files().sync(file);
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== "ENOENT") throw toSyncError(err, action);
-    }
-  }
 }

@@ -9,7 +9,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Daemon } from "../../lib/daemon/daemon.ts";
 import type { Member } from "../../lib/daemon/member.ts";
-import { HEARTBEAT_PERSIST_MS, PERSIST_INTERVAL_MS } from "../../lib/daemon/persistence.ts";
+import { HEARTBEAT_PERSIST_MS } from "../../lib/daemon/member_rows.ts";
+import { PERSIST_INTERVAL_MS } from "../../lib/daemon/persistence.ts";
 import { MemoryCluster, rowsWritten } from "../helpers/memory_member.ts";
 
 const test = suite<{ sim: MemoryCluster }>("view persistence");
