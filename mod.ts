@@ -28,7 +28,8 @@ import { InvalidInputError } from "./lib/errors.ts";
 import { createAppHandler, createRouter } from "./routes/router.ts";
 import { checkEndpoints, servesWhile } from "./lib/app/endpoints.ts";
 import { httpsForwarder } from "./lib/app/forward.ts";
-import { type AppServer, checkServers, ExtensionServers } from "./lib/app/servers.ts";
+import { type AppServer, ExtensionServers } from "./lib/app/servers.ts";
+import { checkServers } from "./lib/app/check_servers.ts";
 import type { AppEndpoint } from "./lib/app/endpoints.ts";
 import type { MemberService } from "./lib/daemon/service.ts";
 
@@ -57,7 +58,7 @@ export type {
   AppMethod,
   AppRequestContext,
 } from "./lib/app/endpoints.ts";
-export type { AppServer, ServerConfig } from "./lib/app/servers.ts";
+export type { AppServer, ServerConfig, ServerState } from "./lib/app/servers.ts";
 export type { AppStore, SqlParam, SqlParams, SqlRows } from "./lib/app/store.ts";
 export type { MemberChange } from "./lib/daemon/events.ts";
 export {
@@ -129,6 +130,7 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
       import("./lib/metrics/observed_service.ts"),
       import("./lib/metrics/listener.ts"),
       import("./lib/status/tracker.ts"),
+      import("./lib/daemon/environment.ts"),
     ]);
   } catch (err) {
     certificateIssuer?.close();
@@ -141,6 +143,7 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
     { observeService },
     { parseMetricsAddress, serveMetrics },
     { StatusTracker },
+    { systemEnvironment },
   ] = modules;
   const endpoints = options.endpoints ?? [];
   try {
@@ -185,6 +188,8 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
           logger: logger.child({ component: "api", server: name }),
         }),
       memberAddress: () => bound?.info().address ?? "",
+      // The clock `startDaemon` runs the member on (its default environment's).
+      clock: systemEnvironment.clock,
       logger: logger.child({ component: "servers" }),
     })
     : undefined;

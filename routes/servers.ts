@@ -1,6 +1,9 @@
 /**
  * `GET|PUT /core/1.0/daemon/servers`: the addresses of the app's extension servers (its
- * additional listeners, MicroCluster's `daemon/servers`), as `{"NAME":{"address":"host:port"}}`.
+ * additional listeners, MicroCluster's `daemon/servers`), as `{"NAME":{"address":"host:port"}}`,
+ * and in `GET` each server's state beside its address (`status`, and `error` and `attempts` for
+ * one that could not listen: `ServerState`), which MicroCluster's clients ignore. `PUT` takes
+ * addresses only: a field of the state in its body is a 400, as any unknown field.
  * A member without extension servers lists none and refuses every name.
  *
  * @module

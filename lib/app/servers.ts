@@ -1,34 +1,42 @@
 /**
  * The app's extension servers (MicroCluster's additional listeners, `rest.Server`): named groups
  * of app endpoints, each served on an address of its own by a `node:https` listener of its own,
- * presenting the cluster's certificate, or its own (`dedicatedCertificate`: a self-signed pair
- * created at first use in `STATE_DIR/certificates/NAME.crt|key`, each file landing whole or not
- * at all; a pair placed there by hand is used as it is, dedicated or not, and one that does not
- * hold together is refused, naming the file).
+ * presenting the cluster's certificate, or its own (`server_pair.ts`: a pair placed in
+ * `STATE_DIR/certificates/NAME.crt|key` by hand, or made there at first use for
+ * `dedicatedCertificate`; one that cannot be served is refused, naming the file).
  *
  * A server listens while the member is initialised (online, or waiting for an upgrade: its
  * endpoints' flags decide what it answers then), at the address last set by
  * `PUT /core/1.0/daemon/servers` (kept in `STATE_DIR/servers.json`), else the one the app gave.
  * A server without an address is not served. `GET /core/1.0/daemon/servers` lists the addresses
- * as `{"NAME":{"address":"host:port"}}`, MicroCluster's JSON. Addresses follow the rule of member
- * addresses (`parseAddress`): kept, listed and compared in their one spelling, so that no two
- * servers, nor a server and the member, are given one address in two spellings.
+ * as `{"NAME":{"address":"host:port"}}`, MicroCluster's JSON, each with its state beside
+ * ({@link ServerState}). Addresses follow the rule of member addresses (`parseAddress`): kept,
+ * listed and compared in their one spelling, so that no two servers, nor a server and the
+ * member, are given one address in two spellings.
+ *
+ * A server that cannot listen (its pair refused, a full disk, its port taken) is tried again on
+ * the member's clock, after {@link RETRY_FIRST_MS}, then twice as long each time up to
+ * {@link RETRY_MAX_MS}, until it listens or the member stops: an operator who mends the cause
+ * need not restart the member (it was tried only at the next start). Each change of its state
+ * (listening, or failing for another reason) is logged once. `PUT` tries a server it names
+ * again at once, as MicroCluster's starts every named listener that is not running.
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { addressProblem, canonicalAddress, splitHostPort } from "../cluster/address.ts";
-import { parseStoredAddress, storedAddress } from "../cluster/address_stored.ts";
-import { InvalidInputError } from "../errors.ts";
+import { storedAddress } from "../cluster/address_stored.ts";
+import { type Clock, type TimerHandle, wallNow } from "../cluster/clock.ts";
+import { InvalidInputError, isCohortError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { generateCertificate, parsePemPair } from "../net/certificates.ts";
 import { type Listener, serveHttps } from "../net/serve.ts";
 import type { Handler } from "../daemon/options.ts";
 import { writeDurablyAsync } from "../write_durably.ts";
 import type { MemberStatus } from "../daemon/service.ts";
-import { type AppEndpoint, checkEndpoints } from "./endpoints.ts";
+import type { AppEndpoint } from "./endpoints.ts";
+import { type FileError, serverPair } from "./server_pair.ts";
+import { readStored } from "./servers_stored.ts";
 
 /** One extension server, as the app declares it. */
 export interface AppServer {
@@ -46,55 +54,49 @@ export interface ServerConfig {
   address: string;
 }
 
+/**
+ * An extension server as `GET /core/1.0/daemon/servers` shows it: its {@link ServerConfig} and
+ * what became of it (cohort only: MicroCluster's clients read the address and ignore the rest).
+ */
+export interface ServerState extends ServerConfig {
+  /**
+   * `unserved`: no address; `starting`: not tried yet (or being tried); `listening`; `failed`:
+   * its last try failed (see `error`), tried again later.
+   */
+  status: "unserved" | "starting" | "listening" | "failed";
+  /** Why it failed, naming files relative to the state directory. */
+  error?: string;
+  /** Tries that failed in a row (the first included), while `failed`. */
+  attempts?: number;
+}
+
 /** What the `daemon/servers` routes ask of the member. */
 export interface ServersSource {
-  /** Each server's address, by name. */
-  get(): Record<string, ServerConfig>;
+  /** Each server's address and state, by name. */
+  get(): Record<string, ServerState>;
   /**
    * Sets the addresses of the named servers (the others keep theirs), writes them to the state
-   * directory, and restarts the listeners that changed.
+   * directory, restarts the listeners that changed, and tries again at once a named server that
+   * is not listening.
    *
    * @throws {InvalidInputError} for an unknown name, an invalid address, or one already in use
    */
   set(config: Record<string, ServerConfig>): Promise<void>;
 }
 
-const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** The first wait before a failed server is tried again, ms; each later one doubles. */
+export const RETRY_FIRST_MS = 1_000;
+/** The longest wait between two tries of a failed server, ms. */
+export const RETRY_MAX_MS = 60_000;
 
-/**
- * Checks the app's servers (names, endpoints, addresses; no two at one address, in whatever
- * spellings the app gives it).
- *
- * @throws {InvalidInputError} naming the server and the rule it breaks
- */
-export function checkServers(servers: Readonly<Record<string, AppServer>>): void {
-  const holders = new Map<string, string>();
-  for (const [name, s] of Object.entries(servers)) {
-    const field = `servers.${name}`;
-    if (!NAME.test(name) || name === "core" || name === "unix") {
-      throw new InvalidInputError(
-        `${field}: a server name is a DNS label (lowercase letters, digits, inner hyphens), not "core" or "unix"`,
-        { field },
-      );
-    }
-    checkEndpoints(s.endpoints, `${field}.endpoints`);
-    if (s.address !== undefined && s.address !== "") {
-      const problem = addressProblem(s.address);
-      if (problem) {
-        throw new InvalidInputError(`${field}.address: ${problem}`, { field: `${field}.address` });
-      }
-      // Both would be taken, and the second would never listen (a log line only).
-      const one = canonicalAddress(s.address)!;
-      const holder = holders.get(one);
-      if (holder !== undefined) {
-        throw new InvalidInputError(
-          `${field}.address: ${one} is also the address of server "${holder}"`,
-          { field: `${field}.address` },
-        );
-      }
-      holders.set(one, name);
-    }
-  }
+/** What the member knows of one server besides its address. */
+interface Tried {
+  status: ServerState["status"];
+  error?: string;
+  attempts: number;
+  /** The wait before the next try, ms. */
+  wait: number;
+  timer?: TimerHandle;
 }
 
 /** The listeners of the app's servers; see the module docs. */
@@ -104,10 +106,12 @@ export class ExtensionServers implements ServersSource {
   readonly #handlerFor: (name: string) => Handler;
   readonly #logger: Logger;
   readonly #memberAddress: () => string;
+  readonly #clock: Clock;
   #config: Record<string, ServerConfig>;
   readonly #listeners = new Map<string, Listener>();
+  readonly #tried = new Map<string, Tried>();
   #running = false;
-  /** Starts and stops run one after the other. */
+  /** Starts, stops and tries run one after the other. */
   #queue: Promise<void> = Promise.resolve();
 
   constructor(o: {
@@ -118,12 +122,15 @@ export class ExtensionServers implements ServersSource {
     handlerFor: (name: string) => Handler;
     /** The member's own address (no server may take it). */
     memberAddress: () => string;
+    /** The member's clock: the waits between tries, and the time a certificate must be valid. */
+    clock: Clock;
     logger: Logger;
   }) {
     this.#dir = o.dir;
     this.#servers = o.servers;
     this.#handlerFor = o.handlerFor;
     this.#memberAddress = o.memberAddress;
+    this.#clock = o.clock;
     this.#logger = o.logger;
     const stored = readStored(join(o.dir, "servers.json"));
     this.#config = {};
@@ -133,8 +140,16 @@ export class ExtensionServers implements ServersSource {
     }
   }
 
-  get(): Record<string, ServerConfig> {
-    return structuredClone(this.#config);
+  get(): Record<string, ServerState> {
+    const out: Record<string, ServerState> = {};
+    for (const [name, { address }] of Object.entries(this.#config)) {
+      const t = this.#tried.get(name);
+      const status = address === "" ? "unserved" : t?.status ?? "starting";
+      out[name] = status === "failed"
+        ? { address, status, error: t!.error!, attempts: t!.attempts }
+        : { address, status };
+    }
+    return out;
   }
 
   async set(config: Record<string, ServerConfig>): Promise<void> {
@@ -164,12 +179,16 @@ export class ExtensionServers implements ServersSource {
       used.add(c.address);
     }
     const changed = Object.keys(next).filter((n) => next[n]!.address !== this.#config[n]!.address);
+    // As MicroCluster's: a server named that is not listening is started, changed or not.
+    const again = Object.keys(config).filter((n) =>
+      !changed.includes(n) && !this.#listeners.has(n)
+    );
     this.#config = next;
     await mkdir(this.#dir, { recursive: true });
     const path = join(this.#dir, "servers.json");
     await writeDurablyAsync(this.#dir, path, JSON.stringify(next, null, 2) + "\n");
-    this.#logger.info("Extension servers changed", { servers: changed });
-    if (this.#running) await this.#serial(() => this.#restart(changed));
+    if (changed.length) this.#logger.info("Extension servers changed", { servers: changed });
+    if (this.#running) await this.#serial(() => this.#restart([...changed, ...again]));
   }
 
   /** Follows the member's status: listening while it is online or waiting. */
@@ -180,9 +199,10 @@ export class ExtensionServers implements ServersSource {
     return this.#serial(() => run ? this.#restart(Object.keys(this.#servers)) : this.#closeAll());
   }
 
-  /** Closes every listener. */
+  /** Closes every listener and cancels every try to come: the member stops. */
   close(): Promise<void> {
     this.#running = false;
+    this.#cancelAll();
     return this.#serial(() => this.#closeAll());
   }
 
@@ -193,105 +213,103 @@ export class ExtensionServers implements ServersSource {
     return this.#queue;
   }
 
+  #cancelAll(): void {
+    for (const t of this.#tried.values()) {
+      if (t.timer !== undefined) this.#clock.clearTimeout(t.timer);
+    }
+    this.#tried.clear();
+  }
+
   async #closeAll(): Promise<void> {
+    this.#cancelAll();
     const all = [...this.#listeners.values()];
     this.#listeners.clear();
     await Promise.all(all.map((l) => l.close().catch(() => {})));
   }
 
+  /** Closes the listeners of `names` and tries them again at once. */
   async #restart(names: readonly string[]): Promise<void> {
     for (const name of names) {
+      const t = this.#tried.get(name);
+      if (t?.timer !== undefined) this.#clock.clearTimeout(t.timer);
+      this.#tried.delete(name);
       await this.#listeners.get(name)?.close().catch(() => {});
       this.#listeners.delete(name);
-      if (!this.#running) continue;
-      const address = this.#config[name]?.address ?? "";
-      const hp = address ? splitHostPort(address) : undefined;
-      if (!hp) continue;
-      try {
-        const { cert, key } = await this.#certificate(name);
-        this.#listeners.set(
-          name,
-          await serveHttps({
-            host: hp.host,
-            port: hp.port,
-            cert,
-            key,
-            handler: this.#handlerFor(name),
-            logger: this.#logger.child({ server: name }),
-          }),
-        );
-      } catch (err) {
-        this.#logger.error("Extension server could not listen", { server: name, address, err });
+      // Failures in a row still count, and are logged only when their reason changes; the
+      // waits start over.
+      await this.#listen(name, t && { ...t, wait: RETRY_FIRST_MS, timer: undefined });
+    }
+  }
+
+  /** Tries to serve `name` at its address; after a failure, tries again later. */
+  async #listen(name: string, before?: Tried): Promise<void> {
+    const address = this.#config[name]?.address ?? "";
+    const hp = address ? splitHostPort(address) : undefined;
+    if (!this.#running || !hp) return;
+    try {
+      const { cert, key } = await serverPair({
+        dir: this.#dir,
+        name,
+        dedicated: this.#servers[name]?.dedicatedCertificate === true,
+        now: wallNow(this.#clock),
+        logger: this.#logger.child({ server: name }),
+      });
+      const listener = await serveHttps({
+        host: hp.host,
+        port: hp.port,
+        cert,
+        key,
+        handler: this.#handlerFor(name),
+        logger: this.#logger.child({ server: name }),
+      });
+      if (!this.#running) return void await listener.close();
+      this.#listeners.set(name, listener);
+      this.#tried.set(name, { status: "listening", attempts: 0, wait: RETRY_FIRST_MS });
+      if (before?.status === "failed") {
+        this.#logger.info("Extension server listening", { server: name, address });
       }
+    } catch (err) {
+      const error = describe(err);
+      const wait = before?.status === "failed" ? before.wait : RETRY_FIRST_MS;
+      const t: Tried = {
+        status: "failed",
+        error,
+        attempts: before?.status === "failed" ? before.attempts + 1 : 1,
+        wait: Math.min(wait * 2, RETRY_MAX_MS),
+      };
+      if (!this.#running) return;
+      // Once per state: a pair refused stays refused at every try until it is mended, and a
+      // line a minute of the same reason would bury the rest of the log.
+      if (before?.status !== "failed" || before.error !== error) {
+        this.#logger.error("Extension server could not listen", {
+          server: name,
+          address,
+          ...((err as FileError).file ? { file: (err as FileError).file } : {}),
+          error,
+          ...(isCohortError(err) ? {} : { err }),
+        });
+      }
+      t.timer = this.#clock.setTimeout(() => {
+        t.timer = undefined;
+        void this.#serial(() => this.#again(name, t));
+      }, wait);
+      this.#tried.set(name, t);
     }
   }
 
-  /**
-   * The pair server `name` presents. A dedicated pair is made at first use, each file replaced
-   * whole or not at all (`writeDurablyAsync`): written in place, a full disk left the key and an
-   * empty certificate, which every later start read back, so the server never listened again.
-   * A pair found that does not hold together (cut short by an earlier release, or a crash) is
-   * refused naming the file, never replaced: clients may pin the certificate it was.
-   */
-  async #certificate(name: string): Promise<{ cert: string; key: string }> {
-    const dir = join(this.#dir, "certificates");
-    const certPath = join(dir, `${name}.crt`);
-    const keyPath = join(dir, `${name}.key`);
-    if (existsSync(certPath) && existsSync(keyPath)) {
-      const [cert, key] = await Promise.all([
-        readFile(certPath, "utf8"),
-        readFile(keyPath, "utf8"),
-      ]);
-      checkPair(certPath, cert, keyPath, key);
-      return { cert, key };
-    }
-    if (this.#servers[name]?.dedicatedCertificate) {
-      const pair = await generateCertificate({ name });
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeDurablyAsync(dir, keyPath, pair.key, 0o600);
-      await writeDurablyAsync(dir, certPath, pair.cert, 0o644);
-      return pair;
-    }
-    const [cert, key] = await Promise.all(
-      ["cluster.crt", "cluster.key"].map((f) => readFile(join(this.#dir, f), "utf8")),
-    );
-    return { cert: cert!, key: key! };
+  /** The try a timer of `t` asked for, unless the server was restarted or closed meanwhile. */
+  async #again(name: string, t: Tried): Promise<void> {
+    if (this.#tried.get(name) !== t || !this.#running) return;
+    await this.#listen(name, t);
   }
 }
 
 /**
- * Throws an {@link InvalidInputError} naming the file when `cert` (from `certPath`) is not a PEM
- * certificate, `key` (from `keyPath`) not a PEM private key, or the key not the certificate's.
+ * Why a server could not listen, for `GET /core/1.0/daemon/servers`: cohort's own errors say it
+ * without a path of the machine; another is named by its code only.
  */
-function checkPair(certPath: string, cert: string, keyPath: string, key: string): void {
-  const { matches } = parsePemPair({ cert, key }, (file) =>
-    new InvalidInputError(
-      file === "crt"
-        ? `${certPath} is not a PEM certificate (cut short?): replace it, or remove it and ` +
-          `${basename(keyPath)} to have a new pair made`
-        : `${keyPath} is not a PEM private key (cut short?): replace it`,
-    ));
-  if (!matches) throw new InvalidInputError(`${keyPath} is not the key of ${certPath}`);
-}
-
-/**
- * The addresses `PUT` kept in `servers.json`, each in its one spelling: an earlier release kept
- * them as typed (`127.0.0.1:08443`), and dropping one now refused would move its server back to
- * the app's default.
- */
-function readStored(path: string): Record<string, ServerConfig> {
-  try {
-    const parsed = JSON.parse(readFileSync(path, "utf8")) as unknown;
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
-    const out: Record<string, ServerConfig> = {};
-    for (const [name, c] of Object.entries(parsed)) {
-      const address = (c as { address?: unknown })?.address;
-      if (typeof address !== "string") continue;
-      const one = address === "" ? "" : parseStoredAddress(address)?.address;
-      if (one !== undefined) out[name] = { address: one };
-    }
-    return out;
-  } catch {
-    return {};
-  }
+function describe(err: unknown): string {
+  if (isCohortError(err)) return err.message;
+  const code = (err as { code?: unknown })?.code;
+  return `could not listen (${typeof code === "string" ? code : "unexpected error"})`;
 }

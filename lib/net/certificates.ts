@@ -183,14 +183,15 @@ function parseCertificate(pem: string): X509Certificate {
 }
 
 /**
- * A pair read from files, parsed: its certificate, and whether the key is the certificate's.
- * `damaged(file)` is what it throws when the certificate (`"crt"`) or the key (`"key"`) holds no
- * PEM certificate or private key: each caller names its files in its own words.
+ * A pair read from files, parsed: its certificate (the first of the file, for a chain), its
+ * private key, and whether the key is the certificate's. `damaged(file)` is what it throws when
+ * the certificate (`"crt"`) or the key (`"key"`) holds no PEM certificate or private key: each
+ * caller names its files in its own words.
  */
 export function parsePemPair(
   pair: { cert: string; key: string },
   damaged: (file: "crt" | "key") => Error,
-): { certificate: X509Certificate; matches: boolean } {
+): { certificate: X509Certificate; key: KeyObject; matches: boolean } {
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(pair.cert);
@@ -203,7 +204,7 @@ export function parsePemPair(
   } catch {
     throw damaged("key");
   }
-  return { certificate, matches: certificate.checkPrivateKey(key) };
+  return { certificate, key, matches: certificate.checkPrivateKey(key) };
 }
 
 /**

@@ -9,7 +9,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createAppHandler, createRouter } from "../../routes/router.ts";
 import { type AppEndpoint, checkEndpoints, servesWhile } from "../../lib/app/endpoints.ts";
-import { checkServers } from "../../lib/app/servers.ts";
+import { checkServers } from "../../lib/app/check_servers.ts";
 import { InvalidInputError, NotFoundError } from "../../lib/errors.ts";
 import { failureResponse, syncResponse, thrownResponse } from "../../routes/responses.ts";
 import { ANONYMOUS, FakeService, STRANGER, TRUSTED, UNIX } from "../routes/fake_service.ts";

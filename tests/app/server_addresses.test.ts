@@ -109,7 +109,10 @@ test("a default in a long spelling and a stored one an earlier release kept are 
   });
   await m.initialize({ bootstrap: true, name: "s1", address: `127.0.0.1:${own}` });
   const listed = await control(dir, "GET");
-  assert.equal(listed.body.metadata, {
+  // The addresses (each entry also says whether its server listens yet).
+  const addresses = (metadata: Record<string, any>) =>
+    Object.fromEntries(Object.entries(metadata).map(([n, s]) => [n, { address: s.address }]));
+  assert.equal(addresses(listed.body.metadata), {
     web: { address: `[::1]:${web}` },
     admin: { address: `127.0.0.1:${admin}` },
   });
@@ -120,7 +123,10 @@ test("a default in a long spelling and a stored one an earlier release kept are 
   assert.is(taken.body.error, `Address "[::1]:${web}" is already in use`);
   const ownTaken = await control(dir, "PUT", { admin: { address: `127.0.0.1:${own}` } });
   assert.is(ownTaken.status, 400, JSON.stringify(ownTaken.body));
-  assert.equal((await control(dir, "GET")).body.metadata, listed.body.metadata);
+  assert.equal(
+    addresses((await control(dir, "GET")).body.metadata),
+    addresses(listed.body.metadata),
+  );
 });
 
 test.run();

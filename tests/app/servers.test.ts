@@ -105,10 +105,17 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
   }
 }
 
-test("GET lists each server's address as MicroCluster's map of ServerConfig", async (ctx) => {
+test("GET lists each server's address as MicroCluster's map of ServerConfig, and its state", async (ctx) => {
+  await until(
+    "web listens",
+    async () => (await control(ctx, "GET")).body.metadata.web.status === "listening",
+  );
   const res = await control(ctx, "GET");
   assert.is(res.status, 200);
-  assert.equal(res.body.metadata, { web: { address: ctx.web }, admin: { address: "" } });
+  assert.equal(res.body.metadata, {
+    web: { address: ctx.web, status: "listening" },
+    admin: { address: "", status: "unserved" },
+  });
 });
 
 test("a server serves its own endpoints on the cluster certificate, and nothing of /core", async (ctx) => {
@@ -156,8 +163,8 @@ test("PUT refuses an unknown server, an invalid address and one already in use, 
   const twice = await control(ctx, "PUT", { web: { address: ctx.admin } });
   assert.is(twice.status, 400);
   assert.equal((await control(ctx, "GET")).body.metadata, {
-    web: { address: ctx.web },
-    admin: { address: ctx.admin },
+    web: { address: ctx.web, status: "listening" },
+    admin: { address: ctx.admin, status: "listening" },
   });
 });
 
