@@ -9,7 +9,8 @@
  */
 // deno-lint-ignore-file no-explicit-any
 import { X509Certificate } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import * as assert from "uvu/assert";
@@ -42,6 +43,22 @@ import {
 } from "../helpers/server_pairs.ts";
 
 const APP = join(import.meta.dirname ?? ".", "fixtures/servers_app.ts");
+/**
+ * Whether the test runs as root (as CI does): the daemon then runs without root's power to read
+ * and change any file (as a service's user would), and a key of another user can be placed.
+ */
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.log("servers_pairs: not root: the case of another user's key is left out");
+
+/** The app's command, run as a service's user would run it (see {@link ROOT}). */
+function command(): { command: string; args: string[] } {
+  const app = appCommand(APP);
+  if (!ROOT) return app;
+  return {
+    command: "setpriv",
+    args: ["--bounding-set=-dac_override,-dac_read_search,-fowner", app.command, ...app.args],
+  };
+}
 const DAY = 86_400_000;
 
 /** One server and what its pair (if any) must lead to. */
@@ -182,6 +199,28 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "unreadable",
+    dedicated: true,
+    file: "unreadable.key",
+    refused: /cannot be read by this process \(permission denied\): give it to the member's user/,
+    place: async (c) => {
+      write(c, "unreadable", await pairOf(ca, "unreadable"));
+      chmodSync(join(c, "unreadable.key"), 0o000);
+    },
+  },
+  ...(ROOT
+    ? [{
+      name: "foreignkey",
+      file: "foreignkey.key",
+      refused: /is readable by other users \(mode 0644\) and this process cannot make it 0600/,
+      place: async (c: string) => {
+        write(c, "foreignkey", await pairOf(ca, "foreignkey"));
+        chmodSync(join(c, "foreignkey.key"), 0o644);
+        chownSync(join(c, "foreignkey.key"), 65534, 65534); // another user's
+      },
+    }]
+    : []),
+  {
     name: "crtdir",
     dedicated: true,
     file: "crtdir.crt",
@@ -271,7 +310,7 @@ test.before(async (ctx) => {
     ctx.placed[c.name] = await c.place?.(certs);
   }
   ctx.before = snapshot(certs);
-  ctx.m.daemon = startDaemonProcess(daemonArgs(ctx.m), appCommand(APP), {
+  ctx.m.daemon = startDaemonProcess(daemonArgs(ctx.m), command(), {
     COHORT_TEST_SERVERS: JSON.stringify(wanted),
   });
   await waitForSocket(ctx.m.dir, ctx.m.daemon);
