@@ -14,6 +14,8 @@ import type { Logger } from "../lib/log.ts";
 import type { TrustFactory } from "../lib/cluster/trust.ts";
 import type { GossipConfig, GossipPreset } from "./config.ts";
 import type { MemberTable } from "./members.ts";
+import { MAX_INCARNATION } from "./messages.ts";
+import { InvalidInputError } from "../lib/errors.ts";
 
 /** The injected components ("components + init", as js-libp2p does it). */
 export interface GossipComponents {
@@ -196,4 +198,26 @@ export function startingMeta(address: string, given: Partial<MemberMeta> | undef
     extensionDigest: extensionDigest([]),
     ...given,
   };
+}
+
+/**
+ * Throws {@link InvalidInputError} (field `name` or `incarnation`) unless `init` names the member
+ * with 1 to 256 characters and gives an incarnation, if any, from 0 to {@link MAX_INCARNATION}.
+ */
+export function checkInit(init: GossipInit): void {
+  if (typeof init.name !== "string" || init.name === "" || init.name.length > 256) {
+    throw new InvalidInputError("Invalid gossip member name: expected 1 to 256 characters", {
+      field: "name",
+    });
+  }
+  if (
+    init.incarnation !== undefined &&
+    !(Number.isSafeInteger(init.incarnation) && init.incarnation >= 0 &&
+      init.incarnation <= MAX_INCARNATION)
+  ) {
+    throw new InvalidInputError(
+      `Invalid gossip incarnation: expected an integer from 0 to ${MAX_INCARNATION}`,
+      { field: "incarnation" },
+    );
+  }
 }

@@ -4,6 +4,9 @@
  * {@link MembershipView}. Every dependency (clock, randomness, logger, transport) is injected,
  * so a simulation drives many engines deterministically in one process.
  *
+ * What arrives is routed by message_router.ts, the periodic loops run in periodic.ts, members
+ * are forgotten by reap_members.ts, and the record table and trust are built in record_trust.ts.
+ *
  * @module
  */
 import type {
@@ -14,18 +17,16 @@ import type {
   MembershipEvents,
   MemberState,
 } from "../lib/cluster/membership.ts";
-import type { Clock, TimerHandle } from "../lib/cluster/clock.ts";
+import type { Clock } from "../lib/cluster/clock.ts";
 import type { Random } from "../lib/cluster/random.ts";
 import type {
   RecordInput,
   ReplicatedRecord,
   SetRecordOptions,
 } from "../lib/cluster/replicated_record.ts";
-import type { Frame, SendOptions, Transport } from "../lib/cluster/transport.ts";
-import { wallClockOf, wallTime } from "../lib/cluster/clock.ts";
-import { InvalidInputError } from "../lib/errors.ts";
+import type { SendOptions, Transport } from "../lib/cluster/transport.ts";
+import { wallTime } from "../lib/cluster/clock.ts";
 import type { Logger } from "../lib/log.ts";
-import type { Trust } from "../lib/cluster/trust.ts";
 import { Awareness } from "./awareness.ts";
 import { Claims } from "./claims.ts";
 import { Emitter } from "./events.ts";
@@ -33,19 +34,22 @@ import type { GossipConfig } from "./config.ts";
 import { pushPullScale, resolveConfig } from "./config.ts";
 import { ExtensionFetcher } from "./ext_fetch.ts";
 import type { FetchHost } from "./ext_fetch.ts";
-import { MAX_INCARNATION } from "./messages.ts";
 import { decodeMessage } from "./message_decode.ts";
+import { MessageRouter } from "./message_router.ts";
+import { Periodic } from "./periodic.ts";
+import { reapMembers } from "./reap_members.ts";
 import { toWireMeta } from "./wire_meta.ts";
-import type { Message, PushPullMsg, Update } from "./messages.ts";
+import type { Message, PushPullMsg } from "./messages.ts";
 import { Disseminator } from "./dissemination.ts";
 import { Prober } from "./probe.ts";
 import { Relayer } from "./relay.ts";
 import { PushPull } from "./push_pull.ts";
 import type { PushPullHost } from "./push_pull.ts";
 import type { ProbeHost } from "./probe.ts";
-import { RecordTable } from "./records.ts";
+import type { RecordTable } from "./records.ts";
+import { createRecordsAndTrust } from "./record_trust.ts";
 import { normalizeMeta, StateMachine } from "./state.ts";
-import { startingMeta } from "./api.ts";
+import { checkInit, startingMeta } from "./api.ts";
 import type { Gossip, GossipComponents, GossipInit, GossipStats } from "./api.ts";
 
 const RELIABLE: SendOptions = Object.freeze({ reliable: true });
@@ -65,37 +69,20 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   readonly #relayer: Relayer;
   readonly #fetcher: ExtensionFetcher;
   readonly #records: RecordTable;
-  readonly #trust: Trust;
   readonly #claims: Claims;
   readonly #pushPull: PushPull;
+  readonly #router: MessageRouter;
+  readonly #loops: Periodic;
   #initialState: unknown;
-  readonly #timers: (TimerHandle | undefined)[] = [];
   #seq = 0;
-  /** Address of the member whose piggybacked updates are being applied. */
-  #from: string | undefined;
   readonly #out: Disseminator;
   #started = false;
   #stopped = false;
-  #malformedLogged = -Infinity;
   #leaving: Promise<void> | undefined;
-  readonly #counters = { sent: 0, received: 0, malformed: 0 };
+  #sent = 0;
 
   constructor(components: GossipComponents, init: GossipInit) {
-    if (typeof init.name !== "string" || init.name === "" || init.name.length > 256) {
-      throw new InvalidInputError("Invalid gossip member name: expected 1 to 256 characters", {
-        field: "name",
-      });
-    }
-    if (
-      init.incarnation !== undefined &&
-      !(Number.isSafeInteger(init.incarnation) && init.incarnation >= 0 &&
-        init.incarnation <= MAX_INCARNATION)
-    ) {
-      throw new InvalidInputError(
-        `Invalid gossip incarnation: expected an integer from 0 to ${MAX_INCARNATION}`,
-        { field: "incarnation" },
-      );
-    }
+    checkInit(init);
     this.name = this.localName = init.name;
     this.config = resolveConfig(init.preset, init.config);
     this.clock = components.clock;
@@ -108,40 +95,24 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.#out = new Disseminator(this);
     const events = new Emitter(this.logger);
     // Records first: the trust reads them (whose is which key), and claims need the trust.
-    const changes: ((r: ReplicatedRecord, previous: ReplicatedRecord | undefined) => void)[] = [];
-    this.#records = new RecordTable(init.name, {
-      // Versions and expiry are dates, shared with other members: the wall clock.
-      clock: wallClockOf(this.clock),
+    const { records, trust } = createRecordsAndTrust(components.trust, {
+      name: init.name,
+      clock: this.clock,
       logger: this.logger,
       events,
-      trust: () => this.#trust,
       maxRecords: this.config.maxRecords,
+      restored: init.records,
     }, {
       queue: (key, u) => {
         this.state.queue.queue(key, u);
         this.#out.queued();
       },
       unqueue: (key) => this.state.queue.remove(key),
-      changed: (r, previous) => {
-        for (const fn of changes) fn(r, previous);
-        // Evidence of membership may just have arrived for a claim that waits for it.
-        this.state?.retryWaiting();
-      },
+      // Evidence of membership may just have arrived for a claim that waits for it.
+      changed: () => this.state?.retryWaiting(),
     });
-    if (init.records) this.#records.restore(init.records);
-    const records = this.#records;
-    const wall = wallClockOf(this.clock);
-    this.#trust = components.trust({
-      name: init.name,
-      now: () => wall.now(),
-      records: {
-        setRecord: (kind, key, value, options) => this.setRecord(kind, key, value, options),
-        record: (kind, key) => records.get(kind, key),
-        records: (kind) => records.list(kind),
-      },
-      onRecordChange: (fn) => void changes.push(fn),
-    });
-    this.#claims = new Claims(this.#trust, this.clock);
+    this.#records = records;
+    this.#claims = new Claims(trust, this.clock);
     const meta = startingMeta(components.transport.address, init.meta);
     this.state = new StateMachine(init.name, meta, init.incarnation ?? 0, {
       clock: this.clock,
@@ -154,7 +125,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     }, {
       queued: (name) => this.#out.queued(name),
       becameLive: (e) => this.#prober?.add(e),
-      listMissing: (e) => this.#fetcher?.want(e, this.#from),
+      listMissing: (e) => this.#fetcher?.want(e, this.#router?.applyingFrom),
     });
     this.#prober = new Prober(this);
     this.#relayer = new Relayer(this);
@@ -164,6 +135,16 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       own: components.transport.address,
       seeds: init.seeds ?? [],
     });
+    this.#router = new MessageRouter(this, {
+      trust,
+      records,
+      out: this.#out,
+      prober: this.#prober,
+      relayer: this.#relayer,
+      fetcher: this.#fetcher,
+      pushPull: this.#pushPull,
+    });
+    this.#loops = new Periodic(this.clock, this.random, this.logger);
   }
 
   stateOf(name: string): MemberState | undefined {
@@ -181,8 +162,8 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.#started = true;
     this.#out.start();
     this.#transport.listen({
-      message: (from, frame, peer) => this.#receive(from, frame, peer),
-      refused: (to) => this.#refused(to),
+      message: (from, frame, peer) => this.#router.receive(from, frame, peer),
+      refused: (to) => this.#router.refused(to),
     });
     this.loadState();
     this.#prober.start();
@@ -193,10 +174,10 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.random.int(c.gossipIntervalMs);
     if (c.pushPullIntervalMs > 0) {
       const scaled = () => pushPullScale(c.pushPullIntervalMs, this.state.table.live);
-      this.#every(scaled, () => this.#pushPull.periodic());
+      this.#loops.every(scaled, () => this.#pushPull.periodic());
     }
-    this.#every(() => c.reconnectIntervalMs, () => this.#pushPull.reconnect());
-    this.#every(() => c.reapIntervalMs, () => this.#reap());
+    this.#loops.every(() => c.reconnectIntervalMs, () => this.#pushPull.reconnect());
+    this.#loops.every(() => c.reapIntervalMs, () => this.#reap());
     this.#pushPull.joinSeeds();
   }
 
@@ -278,9 +259,9 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#router.stop();
     this.#out.stop();
-    for (const t of this.#timers) if (t !== undefined) this.clock.clearTimeout(t);
-    this.#timers.length = 0;
+    this.#loops.stop();
     this.#prober.stop();
     this.#relayer.stop();
     this.#fetcher.stop();
@@ -291,9 +272,9 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   stats(): GossipStats {
     const c = this.state.counters;
     return {
-      messagesSent: this.#counters.sent,
-      messagesReceived: this.#counters.received,
-      malformedDropped: this.#counters.malformed,
+      messagesSent: this.#sent,
+      messagesReceived: this.#router.counters.received,
+      malformedDropped: this.#router.counters.malformed,
       probes: this.#prober.counters.probes,
       probesFailed: this.#prober.counters.failed,
       probesDoubted: this.#prober.counters.doubted,
@@ -385,7 +366,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
 
   send(address: string, msg: Message, reliable = false): void {
     if (this.#stopped) return;
-    this.#counters.sent++;
+    this.#sent++;
     try {
       this.#transport.send(address, msg, reliable ? RELIABLE : undefined);
     } catch (err) {
@@ -397,116 +378,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     this.send(address, this.#out.ping(targetName, seq));
   }
 
-  // --- receiving -----------------------------------------------------------------------------
-
-  #receive(from: string, frame: Frame, peer?: string): void {
-    if (this.#stopped) return;
-    const msg = decodeMessage(frame);
-    if (typeof msg === "string") {
-      this.#counters.malformed++;
-      const now = this.clock.now();
-      // One line per 10 s: a flood of garbage must not become a flood of logs.
-      if (now - this.#malformedLogged >= 10_000) {
-        this.#malformedLogged = now;
-        this.logger.warn("Dropping a malformed gossip frame", {
-          from,
-          reason: msg,
-          dropped: this.#counters.malformed,
-        });
-      }
-      return;
-    }
-    this.#counters.received++;
-    try {
-      // The member the transport authenticated, when it does: claims made on its own
-      // connection are first-hand, and `f` counts as contact only when it names that member.
-      const sender = peer === undefined ? undefined : this.#trust.nameOf(peer);
-      // Answers go where the member lives, not to whatever address its connection advertised:
-      // no member can have others dial a third party on its behalf.
-      const held = sender === undefined ? undefined : this.state.table.get(sender)?.address;
-      this.#dispatch(held ?? from, msg, sender, peer !== undefined);
-    } catch (err) {
-      this.logger.error("Failed to handle a gossip message", { from, type: msg.t, err });
-    }
-  }
-
-  #dispatch(from: string, msg: Message, sender: string | undefined, authenticated: boolean): void {
-    const state = this.state;
-    if (!authenticated || sender === msg.f) {
-      const e = state.heard(msg.f);
-      // A member held dead is talking to us: it is back, whatever we concluded.
-      if (e?.state === "dead") this.#pushPull.revive(e);
-    }
-    switch (msg.t) {
-      case "ping": {
-        if (msg.pb) this.#applyAll(msg.pb, from, sender);
-        if (msg.n !== this.name) {
-          this.logger.debug("Ignoring a ping meant for another member", { target: msg.n, from });
-          return;
-        }
-        // Updates first: a refutation queued by the piggybacked suspicion rides on this ack.
-        const pb = this.#out.piggyback(msg.f);
-        this.send(
-          from,
-          pb.length
-            ? { t: "ack", f: this.name, s: msg.s, pb }
-            : { t: "ack", f: this.name, s: msg.s },
-        );
-        return;
-      }
-      case "ack":
-        if (msg.pb) this.#applyAll(msg.pb, from, sender);
-        if (!this.#prober.handleAck(msg.s, { authenticated, name: sender })) {
-          this.#relayer.handleAck(msg.s, { authenticated, name: sender });
-        }
-        return;
-      case "nack":
-        this.#prober.handleNack(msg.s, msg.r === true, { authenticated, name: sender });
-        return;
-      case "preq":
-        if (msg.pb) this.#applyAll(msg.pb, from, sender);
-        this.#relayer.handlePingReq(msg, from);
-        return;
-      case "gossip":
-        if (msg.a === true) this.#out.heardAnnouncement(() => this.#applyAll(msg.pb, from, sender));
-        else this.#applyAll(msg.pb, from, sender);
-        return;
-      case "pp":
-        this.#pushPull.handle(from, msg, sender);
-        return;
-      case "extq":
-        this.#fetcher.handleRequest(msg, from);
-        return;
-      case "ext":
-        this.#fetcher.handleReply(msg);
-        return;
-    }
-  }
-
-  /** Applies piggybacked updates: records first, since they may be the evidence a claim needs. */
-  #applyAll(updates: readonly Update[], from: string, sender: string | undefined): void {
-    this.#from = from;
-    try {
-      let records: unknown[] | undefined;
-      for (const u of updates) if (u.k === "rec") (records ??= []).push(u.r);
-      if (records) this.#records.receiveAll(records, from, false);
-      for (const u of updates) if (u.k !== "rec") this.state.apply(u, sender);
-    } finally {
-      this.#from = undefined;
-    }
-  }
-
-  #refused(to: string): void {
-    if (this.#stopped) return;
-    try {
-      this.#relayer.handleRefused(to);
-      this.#prober.handleRefused(to);
-      this.#fetcher.handleRefused(to);
-      this.#pushPull.handleRefused(to);
-    } catch (err) {
-      this.logger.error("Failed to handle a refused connection", { to, err });
-    }
-  }
+  // --- the parts' needs ----------------------------------------------------------------------
 
   learned(digest: string): void {
     this.#fetcher.learned(digest);
@@ -517,42 +389,13 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   /** Forgets dead and left members after their timeouts (removed ones at once), and expired records. */
   #reap(): void {
     this.#records.purge();
-    const now = this.clock.now();
-    const table = this.state.table;
-    for (let i = table.slots - 1; i >= 0; i--) {
-      const e = table.at(i);
-      if (!e) continue;
-      const age = now - e.stateChangedAt;
-      // A member no longer a member (removed) is forgotten at once: nothing would bring it
-      // back (its claims are refused), and kept a day it would ride in every push-pull's
-      // state and, with machines replaced often enough, fill the table.
-      const down = e.state === "dead" || e.state === "left";
-      if (
-        (down && e !== this.state.self && !this.state.isMember(e.name)) ||
-        (e.state === "dead" && age >= this.config.reconnectTimeoutMs) ||
-        (e.state === "left" && age >= this.config.tombstoneTimeoutMs && e !== this.state.self)
-      ) {
-        table.remove(e);
-        this.state.queue.remove(e.name);
-        this.#pushPull.forgetSeed(e.address);
-      }
-    }
+    reapMembers(
+      this.state,
+      this.config,
+      this.clock.now(),
+      (e) => this.#pushPull.forgetSeed(e.address),
+    );
     this.state.pruneLists();
-  }
-
-  /** Runs `fn` every `period()` ms, first after a random stagger, logging (never throwing) faults. */
-  #every(period: () => number, fn: () => void): void {
-    const slot = this.#timers.length;
-    const tick = () => {
-      if (this.#stopped) return;
-      try {
-        fn();
-      } catch (err) {
-        this.logger.error("Gossip loop failed", { err });
-      }
-      this.#timers[slot] = this.clock.setTimeout(tick, period());
-    };
-    this.#timers.push(this.clock.setTimeout(tick, this.random.int(period()) + 1));
   }
 }
 
