@@ -108,7 +108,7 @@ export interface GossipStats {
   notMembers: number;
   /**
    * Push-pull exchanges other members opened that were dropped unanswered: too many waiting,
-   * in count or in size (see `gossip/push_pull.ts`).
+   * in count or in size (see `gossip/push_pull_answers.ts`).
    */
   openingsDropped: number;
   /**

@@ -1,13 +1,17 @@
 /**
  * How a push-pull's state travels: split into frames of at most {@link CHUNK_CHARS} of state
- * each, one-way pushes first and the message itself last (see `push_pull.ts`).
+ * each, one-way pushes first and the message itself last (see `push_pull.ts`); and every record,
+ * when a peer asked for them, in gossip messages of the same bound ({@link recordMessages}).
  *
  * @module
  */
 import type { ReplicatedRecord } from "../lib/cluster/replicated_record.ts";
 import { CHUNK_CHARS } from "./messages.ts";
 import { updateSize, utf8Length } from "./update_size.ts";
-import type { PushPullMsg, StateEntry, Update } from "./messages.ts";
+import type { GossipMsg, PushPullMsg, StateEntry, Update } from "./messages.ts";
+
+/** Most records per gossip message when a peer asked for all of them. */
+export const RECORDS_PER_MESSAGE = 1024;
 
 /** The fields of a push-pull message besides the state it carries. */
 export type Head = Omit<PushPullMsg, "st" | "x" | "rc">;
@@ -79,4 +83,29 @@ function withParts(
   if (x) m.x = x;
   if (rc.length) m.rc = rc;
   return msg;
+}
+
+/**
+ * `records` as gossip updates from `from` (what a peer that asked with `rw` is sent), in
+ * messages of at most {@link CHUNK_CHARS} and {@link RECORDS_PER_MESSAGE} records; none when
+ * there are no records.
+ */
+export function recordMessages(records: readonly ReplicatedRecord[], from: string): GossipMsg[] {
+  const out: GossipMsg[] = [];
+  let pb: Update[] = [];
+  let size = 0;
+  const flush = () => {
+    if (pb.length) out.push({ t: "gossip", f: from, pb });
+    pb = [];
+    size = 0;
+  };
+  for (const r of records) {
+    const u: Update = { k: "rec", r };
+    const n = updateSize(u);
+    if (pb.length >= RECORDS_PER_MESSAGE || (pb.length > 0 && size + n > CHUNK_CHARS)) flush();
+    pb.push(u);
+    size += n;
+  }
+  flush();
+  return out;
 }

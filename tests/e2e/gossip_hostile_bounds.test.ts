@@ -2,7 +2,7 @@
  * The gossip engine's queue bounds against real daemons (`local` preset), attacked over the real
  * mTLS WebSocket with members' own certificates (read from their state directories) while the
  * cluster goes on. m1 is sent
- * - 24 oversized push-pull openings, all at once from 3 members' certificates (the openings waiting are bounded in JSON chars: `gossip/push_pull.ts`, `gossip/paced.ts`),
+ * - 24 oversized push-pull openings, all at once from 3 members' certificates (the openings waiting are bounded in JSON chars: `gossip/push_pull_answers.ts`, `gossip/paced.ts`),
  *   while m5 joins through m1 (each certificate's frames spread over its connections: 3, the
  *   bound of connections one certificate may hold but one, left to the member itself);
  * - one-way states that open with badly signed claims and go on with large state, at once from
@@ -37,7 +37,7 @@ import * as assert from "uvu/assert";
 import type WebSocket from "ws";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import { fingerprint } from "../../lib/net/certificates.ts";
-import { MAX_WAITING_OPENING_CHARS } from "../../gossip/push_pull.ts";
+import { MAX_WAITING_OPENING_CHARS } from "../../gossip/push_pull_answers.ts";
 import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
 import { RATE_LOG_MS } from "../../gossip/frame_rate.ts";
 import { MAX_INBOUND_PER_CERTIFICATE } from "../../gossip/inbound_limit.ts";

@@ -503,7 +503,7 @@ test("a peer gets at most 8 push-pull answers in 10 s, and lists nobody runs are
   for (let s = 0; s < 50; s++) {
     evil.send(c.addresses[0], { t: "pp", f: "m1", s, j: true, st: [], x });
   }
-  c.clock.advance(5000); // answered a few per gossip interval (push_pull.ts), within the window
+  c.clock.advance(5000); // answered a few per gossip interval (push_pull_answers.ts), within the window
   assert.is(answers.filter((a) => a.t === "pp" && a.r).length, 8);
   assert.is(c.members[0].stats().lists, lists, "no list learned for nobody");
   c.stop();

@@ -10,7 +10,10 @@ import * as assert from "uvu/assert";
 import { resolveConfig, retransmitLimit } from "../../gossip/config.ts";
 import type { PushPullMsg } from "../../gossip/messages.ts";
 import { Paced } from "../../gossip/paced.ts";
-import { MAX_WAITING_OPENING_CHARS, OPENINGS_PER_INTERVAL } from "../../gossip/push_pull.ts";
+import {
+  MAX_WAITING_OPENING_CHARS,
+  OPENINGS_PER_INTERVAL,
+} from "../../gossip/push_pull_answers.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
 import { SimClock } from "../../gossip/sim_clock.ts";
 import { adversary, createRosterCluster } from "./roster_fixture.ts";
