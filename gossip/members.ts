@@ -243,13 +243,43 @@ export class DigestSum {
   }
 }
 
+/**
+ * The running counts both tables keep (members live, members dead) and the one way an entry's
+ * state changes in either: the tables differ in where entries live, not in what a state change
+ * does to the counts, the entry and the digest.
+ */
+export class MemberCounts {
+  /** Members alive or suspect. */
+  live = 0;
+  /** Members dead (not left). */
+  dead = 0;
+
+  /** Counts `d` (+1 or −1) more members in `state`. */
+  count(state: MemberState, d: number): void {
+    if (isLiveState(state)) this.live += d;
+    else if (state === "dead") this.dead += d;
+  }
+
+  /**
+   * Moves `entry` to `state` at clock ms `now` (nothing when it is in `state` already), its hash
+   * out of `sum` until the next digest, the counts kept right.
+   */
+  setState(entry: MemberEntry, state: MemberState, now: number, sum: DigestSum): void {
+    if (entry.state === state) return;
+    sum.touch(entry);
+    this.count(entry.state, -1);
+    entry.state = state;
+    entry.stateChangedAt = now;
+    this.count(state, 1);
+  }
+}
+
 /** A member's own table (the daemon's): every entry its own object. */
 export class OwnTable implements MemberTable {
   readonly #byName = new Map<string, MemberEntry>();
   /** Every entry, in no order (swap-removed on reap). */
   readonly #list: MemberEntry[] = [];
-  #live = 0;
-  #dead = 0;
+  readonly #counts = new MemberCounts();
   readonly #sum = new DigestSum();
 
   get size(): number {
@@ -259,10 +289,10 @@ export class OwnTable implements MemberTable {
     return this.#list.length;
   }
   get live(): number {
-    return this.#live;
+    return this.#counts.live;
   }
   get dead(): number {
-    return this.#dead;
+    return this.#counts.dead;
   }
 
   get(name: string): MemberEntry | undefined {
@@ -277,8 +307,7 @@ export class OwnTable implements MemberTable {
     entry.index = this.#list.length;
     this.#list.push(entry);
     this.#byName.set(entry.name, entry);
-    this.#live += isLiveState(entry.state) ? 1 : 0;
-    this.#dead += entry.state === "dead" ? 1 : 0;
+    this.#counts.count(entry.state, 1);
     this.#sum.touch(entry);
   }
 
@@ -288,12 +317,7 @@ export class OwnTable implements MemberTable {
   }
 
   setState(entry: MemberEntry, state: MemberState, now: number): void {
-    if (entry.state === state) return;
-    this.#sum.touch(entry);
-    this.#count(entry.state, -1);
-    entry.state = state;
-    entry.stateChangedAt = now;
-    this.#count(state, 1);
+    this.#counts.setState(entry, state, now, this.#sum);
   }
 
   remove(entry: MemberEntry): void {
@@ -305,7 +329,7 @@ export class OwnTable implements MemberTable {
     }
     entry.index = -1;
     this.#byName.delete(entry.name);
-    this.#count(entry.state, -1);
+    this.#counts.count(entry.state, -1);
     this.#sum.drop(entry);
   }
 
@@ -324,11 +348,6 @@ export class OwnTable implements MemberTable {
 
   digest(): string {
     return this.#sum.value(this.#list.length);
-  }
-
-  #count(state: MemberState, d: number): void {
-    if (isLiveState(state)) this.#live += d;
-    else if (state === "dead") this.#dead += d;
   }
 }
 

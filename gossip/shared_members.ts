@@ -13,7 +13,7 @@
  * @module
  */
 import type { MemberState } from "../lib/cluster/membership.ts";
-import { DigestSum, entryHash, formatDigest, isLiveState, MemberEntry } from "./members.ts";
+import { DigestSum, entryHash, formatDigest, MemberCounts, MemberEntry } from "./members.ts";
 import type { MemberTable } from "./members.ts";
 
 /** The entries every view starts from. */
@@ -29,24 +29,22 @@ export class SharedMembers {
   /** `entries`: distinct names, their states set; the table takes them over (do not change them). */
   constructor(entries: readonly MemberEntry[]) {
     const byName = new Map<string, number>();
-    let live = 0;
-    let dead = 0;
+    const counts = new MemberCounts();
     let a = 0;
     let b = 0;
     entries.forEach((e, i) => {
       if (byName.has(e.name)) throw new Error(`Duplicate member "${e.name}"`);
       e.index = i;
       byName.set(e.name, i);
-      if (isLiveState(e.state)) live++;
-      else if (e.state === "dead") dead++;
+      counts.count(e.state, 1);
       entryHash(e);
       a = (a + e.hashA) >>> 0;
       b = (b + e.hashB) >>> 0;
     });
     this.#list = entries;
     this.#byName = byName;
-    this.#live = live;
-    this.#dead = dead;
+    this.#live = counts.live;
+    this.#dead = counts.dead;
     this.#a = a;
     this.#b = b;
   }
@@ -116,8 +114,7 @@ class SharedView implements MemberTable {
    */
   readonly #beats = new Map<number, number>();
   #size: number;
-  #live: number;
-  #dead: number;
+  readonly #counts = new MemberCounts();
   /** The shared sum, less the shared entries this view replaced or forgot. */
   #a: number;
   #b: number;
@@ -132,8 +129,8 @@ class SharedView implements MemberTable {
     this.#base = base;
     this.#baseIndex = index;
     this.#size = base.length;
-    this.#live = start.live;
-    this.#dead = start.dead;
+    this.#counts.live = start.live;
+    this.#counts.dead = start.dead;
     this.#a = start.a;
     this.#b = start.b;
   }
@@ -149,10 +146,10 @@ class SharedView implements MemberTable {
     return this.#base.length + this.#extra.length;
   }
   get live(): number {
-    return this.#live;
+    return this.#counts.live;
   }
   get dead(): number {
-    return this.#dead;
+    return this.#counts.dead;
   }
 
   get(name: string): MemberEntry | undefined {
@@ -178,7 +175,7 @@ class SharedView implements MemberTable {
         // The local member's entry replaces what the shared table says of it.
         this.#forget(slot);
         this.#size--;
-        this.#count(this.#base[slot].state, -1);
+        this.#counts.count(this.#base[slot].state, -1);
       } else if (own !== GONE) throw new Error(`Member "${entry.name}" is already held`);
       entry.index = slot;
       this.#own.set(slot, entry);
@@ -191,7 +188,7 @@ class SharedView implements MemberTable {
       this.#extraByName.set(entry.name, entry);
     }
     this.#size++;
-    this.#count(entry.state, 1);
+    this.#counts.count(entry.state, 1);
     this.#sum.touch(entry);
   }
 
@@ -222,12 +219,7 @@ class SharedView implements MemberTable {
   }
 
   setState(entry: MemberEntry, state: MemberState, now: number): void {
-    if (entry.state === state) return;
-    this.#sum.touch(entry);
-    this.#count(entry.state, -1);
-    entry.state = state;
-    entry.stateChangedAt = now;
-    this.#count(state, 1);
+    this.#counts.setState(entry, state, now, this.#sum);
   }
 
   remove(entry: MemberEntry): void {
@@ -244,7 +236,7 @@ class SharedView implements MemberTable {
       this.#extraByName.delete(held.name);
     }
     this.#size--;
-    this.#count(held.state, -1);
+    this.#counts.count(held.state, -1);
   }
 
   heard(entry: MemberEntry, now: number): void {
@@ -307,10 +299,5 @@ class SharedView implements MemberTable {
   #take(e: MemberEntry): void {
     this.#a = (this.#a - e.hashA) >>> 0;
     this.#b = (this.#b - e.hashB) >>> 0;
-  }
-
-  #count(state: MemberState, d: number): void {
-    if (isLiveState(state)) this.#live += d;
-    else if (state === "dead") this.#dead += d;
   }
 }

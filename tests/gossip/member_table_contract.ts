@@ -103,6 +103,40 @@ export function runMemberTableContract(label: string, make: TableFactory): void 
     assert.is(t.get("a"), again);
   });
 
+  test("setState between every two states keeps live and dead equal to a recount; the same state changes nothing", () => {
+    const states: MemberState[] = ["alive", "suspect", "dead", "left"];
+    const recount = (t: MemberTable) => {
+      let live = 0;
+      let dead = 0;
+      for (let i = 0; i < t.slots; i++) {
+        const s = t.at(i)?.state;
+        if (s === "alive" || s === "suspect") live++;
+        else if (s === "dead") dead++;
+      }
+      return `live ${live}, dead ${dead}`;
+    };
+    let now = 100;
+    for (const from of states) {
+      for (const to of states) {
+        const t = make(five());
+        t.setState(t.edit(t.get("a")!), from, ++now);
+        const before = t.digest();
+        const at = t.get("a")!.stateChangedAt;
+        t.setState(t.edit(t.get("a")!), to, ++now);
+        const label = `${from} → ${to}`;
+        assert.is(`live ${t.live}, dead ${t.dead}`, recount(t), label);
+        assert.is(t.get("a")!.state, to, label);
+        if (from === to) {
+          assert.is(t.get("a")!.stateChangedAt, at, `${label}: not a change`);
+          assert.is(t.digest(), before, `${label}: digest`);
+        } else {
+          assert.is(t.get("a")!.stateChangedAt, now, label);
+          assert.is.not(t.digest(), before, `${label}: digest`);
+        }
+      }
+    }
+  });
+
   test("remove forgets a member: lookups, counts and slots", () => {
     const t = make(five());
     t.remove(t.get("c")!);
