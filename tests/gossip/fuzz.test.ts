@@ -20,7 +20,7 @@ import * as assert from "uvu/assert";
 import { resolveConfig } from "../../gossip/config.ts";
 import { LIMITS, MAX_INCARNATION } from "../../gossip/messages.ts";
 import { decodeMessage } from "../../gossip/message_decode.ts";
-import { MAX_VERSION_AHEAD_MS } from "../../gossip/records.ts";
+import { MAX_VERSION_AHEAD_MS } from "../../gossip/record_intake.ts";
 import { createSimCluster, type SimCluster } from "../../gossip/sim.ts";
 import { simTrust } from "../../gossip/sim_trust.ts";
 import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";

@@ -11,7 +11,7 @@ import { resolveConfig, suspicionTimeout } from "../../gossip/config.ts";
 import { MAX_INCARNATION } from "../../gossip/messages.ts";
 import { toWireMeta } from "../../gossip/wire_meta.ts";
 import type { StateEntry, WireMeta } from "../../gossip/messages.ts";
-import { MAX_VERSION_AHEAD_MS } from "../../gossip/records.ts";
+import { MAX_VERSION_AHEAD_MS } from "../../gossip/record_intake.ts";
 import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
 import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
