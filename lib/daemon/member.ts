@@ -1,31 +1,27 @@
 /**
  * One member: the owner of its state machine ({@link PhaseMachine}), its store, its network and
- * its background work. It decides, at start, which flow applies (see `flows/order.ts`), runs the
- * initialisation flows, and reacts to view changes last (after roles, the gate and persistence,
- * see `network.ts`). `daemon.ts` exposes it to the routes and the app.
+ * its background work. It decides, at start, which flow applies (see `flows/order.ts`), and
+ * reacts to view changes last (after roles, the gate and persistence, see `network.ts`); its open,
+ * initialisation and stop run in their own modules (`open_member.ts`, `initialize_member.ts`,
+ * `stop_member.ts`) on what it holds. `member_daemon.ts` exposes it to the routes and the app.
  *
  * @module
  */
 import { join } from "node:path";
 import type { MemberVersion } from "../cluster/compat.ts";
 import type { ExtensionRegistry } from "../cluster/extensions.ts";
-import { ConflictError, UnavailableError } from "../errors.ts";
+import { UnavailableError } from "../errors.ts";
 import { files } from "../files.ts";
 import type { Logger } from "../log.ts";
 import { type CertificateIssuer, startCertificateProcess } from "../net/cert_issuer.ts";
-import { type Listener, serveUnix } from "../net/serve.ts";
-import { openStore, type Store } from "../store/open.ts";
+import type { Listener } from "../net/serve.ts";
+import type { Store } from "../store/open.ts";
 import { AppRecords } from "../records/records.ts";
 import { Background, type Cancel } from "./background.ts";
-import { startRefusal } from "./disk_refusal.ts";
 import type { MemberContext } from "./context.ts";
 import type { DaemonEnvironment } from "./environment.ts";
 import { EventHub } from "./events.ts";
 import { expireStaleJoins } from "./flows/accept_join.ts";
-import { bootstrapCluster } from "./flows/bootstrap.ts";
-import { joinCluster, type JoinSteps } from "./flows/join.ts";
-import { openInitialized } from "./flows/open.ts";
-import { recoverAtStart } from "./flows/start.ts";
 import { guardHandler } from "./guard.ts";
 import { type DaemonHooks, type HookArgs, runHook } from "./hooks.ts";
 import type { Network } from "./network.ts";
@@ -39,6 +35,8 @@ import { ViewReactions } from "./reactions.ts";
 import { RemovalCheck } from "./removal_check.ts";
 import { type StopOutcome, StopReport } from "./stop_outcome.ts";
 import { stopMember } from "./stop_member.ts";
+import { openMember } from "./open_member.ts";
+import { initializeMember } from "./initialize_member.ts";
 import type { ViewChange } from "./view.ts";
 import { emitMembership } from "./emit_membership.ts";
 
@@ -263,88 +261,20 @@ export class Member implements MemberContext {
   }
 
   /**
-   * Opens the member: the store, the control socket, then the flow its state directory calls for
-   * (finish a leave, undo a join, clear leftovers, or start an initialised member).
+   * Opens the member in `open_member.ts`'s order: the store, the control socket, then the flow
+   * its state directory calls for (finish a leave, undo a join, clear leftovers, or start an
+   * initialised member).
    */
-  async open(): Promise<void> {
-    void this.handler; // the app's handler is built now, with the member complete
-    this.#store = await openStore({
-      url: this.options.databaseUrl ?? `file:${this.paths.database}`,
-      appMigrations: this.options.appMigrations,
-      logger: this.logger.child({ component: "store" }),
-      // An initialised member applies its app's migrations only once the gate lets it run them.
-      deferApp: this.machine.is("starting"),
-      clock: this.env.clock, // its delayed checkpoint too runs on the member's clock
-    }).catch((err: unknown) => {
-      // Its shared memory made anew (its last connection closed cleanly), cohort's own
-      // migrations, a read of a failing disk: it printed "Open database: …", naming no directory.
-      throw startRefusal(err, "its database", this.paths.dir);
-    });
-    await recoverAtStart(this).catch((err: unknown) => {
-      // It printed "Clear replicated records: …" alone, on a full, read-only or failing disk.
-      throw startRefusal(
-        err,
-        "its store, to finish or undo what a crash cut short",
-        this.paths.dir,
-      );
-    });
-    if (this.env.controlSocket) {
-      this.#control = await serveUnix({
-        path: this.paths.socket,
-        handler: this.handler,
-        logger: this.logger.child({ component: "control" }),
-      });
-    }
-    if (this.machine.is("starting")) {
-      this.releaseIssuer();
-      await openInitialized(this);
-    } else if (this.machine.is("uninitialized")) {
-      this.issuer(); // loads while nobody waits (see lib/net/cert_issuer.ts)
-      await this.hook("onStart", {});
-    }
-    this.#started = true;
-    this.logger.info("Daemon started", {
-      state_dir: this.paths.dir,
-      status: statusOf(this.machine.phase),
-      name: this.#config?.name,
-      address: this.#config?.address,
-      extensions: this.registry.count,
-      schema_internal: this.#store.versions.internal,
-      schema_external: this.#store.versions.external,
+  open(): Promise<void> {
+    return openMember(this, {
+      control: (listener) => void (this.#control = listener),
+      started: () => void (this.#started = true),
     });
   }
 
-  /** Bootstrap or join, then serve; undone completely on any failure. */
-  async initialize(request: ControlRequest): Promise<void> {
-    if (!this.machine.is("uninitialized")) {
-      const what = this.machine.is("removed")
-        ? "it is resetting after its removal; try again in a moment"
-        : `it is already initialized as "${this.service.info().name}"`;
-      throw new ConflictError(`Cannot initialize this member: ${what}`);
-    }
-    this.machine.to("joining", request.bootstrap ? "bootstrap" : "join");
-    let steps: JoinSteps | undefined;
-    try {
-      if (request.bootstrap) await bootstrapCluster(this, request);
-      else steps = await joinCluster(this, request);
-    } catch (err) {
-      this.machine.to("uninitialized", "initialisation undone");
-      throw err;
-    }
-    const online = this.env.clock.now();
-    this.machine.to("online", request.bootstrap ? "bootstrapped" : "joined");
-    this.releaseIssuer();
-    // A join's last change (its roster record no longer `joining`) is being written already (a
-    // roster change is written at once), and a restart before it lands clears the mark when it
-    // opens: the answer does not wait for the store (up to 1.6 s on a loaded machine at N = 50).
-    if (request.bootstrap) await this.#network?.persistence.flush();
-    this.logger.info(request.bootstrap ? "Bootstrapped a new cluster" : "Joined the cluster", {
-      name: request.name,
-      address: request.address,
-      // Where a join's time went (issue 15: `init --token` returns within 1 s of its admission).
-      ...(steps ? { ...steps, online_ms: this.env.clock.now() - online } : {}),
-    });
-    if (!request.bootstrap) await this.hook("postJoin", { config: request.config ?? {} });
+  /** Bootstrap or join, then serve; undone completely on any failure (`initialize_member.ts`). */
+  initialize(request: ControlRequest): Promise<void> {
+    return initializeMember(this, request);
   }
 
   /**
