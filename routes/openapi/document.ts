@@ -6,7 +6,8 @@
  * @module
  */
 import type { RouteEntry } from "itty-router";
-import { type Access, type OperationDoc, OPERATIONS, OTHER_OPERATIONS } from "./operations.ts";
+import type { Access, OperationDoc } from "./operation_doc.ts";
+import { OPERATIONS, OTHER_OPERATIONS } from "./operations.ts";
 import { ref, SCHEMAS } from "./schemas.ts";
 import type { JsonSchema } from "./json_schema.ts";
 import { structSchema } from "./struct_schema.ts";
@@ -170,7 +171,9 @@ export function openApiDocument(routes: readonly RouteKey[], version: string): J
   for (const { method, path } of routes) {
     const key = `${method} ${path}`;
     const doc = OPERATIONS[key];
-    if (!doc) throw new Error(`The route ${key} is not documented in routes/openapi/operations.ts`);
+    if (!doc) {
+      throw new Error(`The route ${key} is not documented in routes/openapi/*_operations.ts`);
+    }
     if (seen.has(key)) continue;
     seen.add(key);
     add(method, path, doc);
