@@ -36,6 +36,7 @@ import {
   caPem,
   issue,
   newCa,
+  newIntermediate,
   newKey,
   pairOf,
   pemKey,
@@ -101,9 +102,12 @@ const CASES: Case[] = [
   {
     name: "chain",
     serves: "placed",
+    // The server's certificate, then the intermediate CA that issued it: a client that trusts
+    // the root alone verifies it only if the whole chain is presented.
     place: async (c) => {
-      const p = await pairOf(ca, "chain");
-      return write(c, "chain", { cert: p.cert + caPem(ca), key: p.key });
+      const intermediate = await newIntermediate(ca);
+      const p = await pairOf(intermediate, "chain");
+      return write(c, "chain", { cert: p.cert + caPem(intermediate), key: p.key });
     },
   },
   {
@@ -289,6 +293,18 @@ function presented(address: string): Promise<string> {
 
 const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
 
+/** Whether a client trusting `root` alone verifies what `address` presents (else the error). */
+function verified(address: string, root: string): Promise<string> {
+  const [host, port] = address.split(":");
+  return new Promise((resolve) => {
+    const s = connect({ host, port: Number(port), ca: [root] }, () => {
+      s.destroy();
+      resolve("verified");
+    });
+    s.on("error", (err: any) => resolve(`error: ${err.code ?? err.message}`));
+  });
+}
+
 /** The servers' entries of `GET /core/1.0/daemon/servers`. */
 async function listed(m: Member): Promise<Record<string, any>> {
   const res = await api(m, "GET", "/core/1.0/daemon/servers");
@@ -358,6 +374,7 @@ test("each pair that holds together is served as placed; the others are refused,
       assert.is(await presented(at), "error: ECONNREFUSED", c.name);
     }
   }
+  assert.is(await verified(ctx.addresses.chain!, caPem(ca)), "verified", "the whole chain");
   // Nothing placed by hand was replaced (a key too open is only narrowed).
   const after = snapshot(certs);
   for (const c of CASES.filter((c) => c.serves !== "made")) {

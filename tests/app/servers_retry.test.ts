@@ -4,19 +4,24 @@
  * logged once while its reason stays the same, shown at `get()` with its tries, served as soon
  * as the cause is mended, and no longer tried once the member stops.
  *
- * The cause here is one an operator meets without root: `STATE_DIR/certificates` is a file, so
- * a server with a dedicated certificate has nowhere to find or make its pair.
+ * The causes here are ones an operator meets without root: `STATE_DIR/certificates` is a file,
+ * so a server with a dedicated certificate has nowhere to find or make its pair; its port is
+ * held by another process.
  */
 import { rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import * as assert from "uvu/assert";
 import { suite } from "uvu";
 import { ExtensionServers, RETRY_FIRST_MS, RETRY_MAX_MS } from "../../lib/app/servers.ts";
+import { generateCertificate } from "../../lib/net/certificates.ts";
 import { SimClock } from "../../gossip/sim_clock.ts";
 import { freePort, removeDir, tempDir } from "../helpers/process.ts";
 import { memoryLogger } from "../net/_helpers.ts";
 
 const test = suite("an extension server tried again on the member's clock");
+/** The cluster's pair, for a server without a certificate of its own. */
+const pair = await generateCertificate({ name: "c", addresses: ["127.0.0.1"] });
 
 /** A member's servers in a fresh state directory whose `certificates` is a file. */
 async function failing() {
@@ -115,6 +120,38 @@ test("PUT of a server that is not listening tries it again at once, the waits fr
     clock.advance(RETRY_FIRST_MS);
     await until("listening", () => servers.get().web!.status === "listening");
   } finally {
+    await servers.close();
+    removeDir(dir);
+  }
+});
+
+test("a port another process holds is tried again, and served once it is let go", async () => {
+  const dir = tempDir("cohort-srvretry-");
+  const clock = new SimClock(Date.now());
+  const { logger } = memoryLogger();
+  const port = await freePort();
+  const holder = createServer();
+  await new Promise<void>((done) => holder.listen(port, "127.0.0.1", done));
+  writeFileSync(join(dir, "cluster.crt"), pair.cert);
+  writeFileSync(join(dir, "cluster.key"), pair.key, { mode: 0o600 });
+  const servers = new ExtensionServers({
+    dir,
+    servers: { web: { address: `127.0.0.1:${port}`, endpoints: [] } },
+    handlerFor: () => () => Promise.resolve(new Response("web")),
+    memberAddress: () => "127.0.0.1:1",
+    clock,
+    logger,
+  });
+  try {
+    await servers.follow("online");
+    const web = () => servers.get().web!;
+    assert.is(web().status, "failed");
+    assert.match(web().error!, /in use by another process \(EADDRINUSE\)/);
+    await new Promise<void>((done) => holder.close(() => done()));
+    clock.advance(RETRY_FIRST_MS);
+    await until("listening", () => web().status === "listening");
+  } finally {
+    holder.close();
     await servers.close();
     removeDir(dir);
   }

@@ -56,6 +56,29 @@ export async function newCa(): Promise<Ca> {
   return { cert, keys };
 }
 
+/** An intermediate CA issued by `root`, as a public CA hands out leaves under. */
+export async function newIntermediate(root: Ca): Promise<Ca> {
+  const keys = await newKeys();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: "02",
+    subject: "CN=operator intermediate CA",
+    issuer: root.cert.subject,
+    notBefore: new Date(Date.now() - DAY),
+    notAfter: new Date(Date.now() + 365 * DAY),
+    signingAlgorithm: SIGNING,
+    publicKey: keys.publicKey,
+    signingKey: root.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+    ],
+  }, crypto);
+  return { cert, keys };
+}
+
 /**
  * A certificate for `name` (CN and a DNS SAN, plus IP 127.0.0.1) over `publicKey`, issued by
  * `ca`, valid from `from` to `to` (ms since the epoch; default: yesterday to a month ahead).
