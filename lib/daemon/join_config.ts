@@ -14,6 +14,7 @@ import { storedAddress } from "../cluster/address_stored.ts";
 import type { JsonValue } from "../json_value.ts";
 import { files } from "../files.ts";
 import { tempName } from "../temp_name.ts";
+import { writeDurablyAsync } from "../write_durably.ts";
 import { configText, type DaemonConfig, readDaemonConfig, type StatePaths } from "./state_dir.ts";
 
 /**
@@ -24,18 +25,7 @@ import { configText, type DaemonConfig, readDaemonConfig, type StatePaths } from
  * removes its temporary file.
  */
 export async function writeDaemonConfig(paths: StatePaths, config: DaemonConfig): Promise<void> {
-  const tmp = tempName(paths.config);
-  try {
-    await files().writeFile(tmp, configText(config), { mode: 0o600 });
-    await files().sync(tmp);
-    await files().rename(tmp, paths.config);
-  } catch (err) {
-    await files().rm(tmp, { force: true }).catch(() => {}); // torn (a full disk): no use
-    throw err;
-  }
-  try {
-    await files().sync(paths.dir); // the rename; best effort, as not every platform can
-  } catch { /* see above */ }
+  await writeDurablyAsync(paths.dir, paths.config, configText(config));
 }
 
 /** Where a join prepares its `daemon.json` (see {@link prepareDaemonConfig}). */
