@@ -30,21 +30,39 @@ export type ParsedArgs<O extends NonNullable<ParseArgsConfig["options"]>> = Retu
   >
 >;
 
-/** Parses `argv` with `options` (plus the common ones) or throws a {@link UsageError}. */
+/**
+ * Parses `argv` with `options` (plus the common ones) or throws a {@link UsageError}, also for a
+ * flag with a value given more than once: `parseArgs` keeps the last, so `--timeout 5 --timeout
+ * 1000` ran with 1000 whatever the script meant.
+ */
 export function parse<O extends NonNullable<ParseArgsConfig["options"]>>(
   argv: string[],
   options: O,
 ): ParsedArgs<O> {
+  const all = { ...COMMON_OPTIONS, ...options };
+  let parsed;
   try {
-    return parseArgs({
+    parsed = parseArgs({
       args: argv,
-      options: { ...COMMON_OPTIONS, ...options },
+      options: all,
       allowPositionals: true,
       strict: true,
+      tokens: true,
     });
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ""));
   }
+  const given = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== "option" || token.value === undefined) continue;
+    if ((all as ParseArgsConfig["options"])?.[token.name]?.multiple) continue;
+    if (given.has(token.name)) {
+      throw new UsageError(`--${token.name} is given more than once: give it once`);
+    }
+    given.add(token.name);
+  }
+  const { tokens: _, ...result } = parsed;
+  return result as ParsedArgs<O>;
 }
 
 /**
@@ -70,14 +88,4 @@ export function positionals(given: string[], names: string[]): string[] {
     throw new UsageError(`Unexpected argument: "${given[names.length]}"`);
   }
   return given;
-}
-
-/** Parses a whole number of seconds (may be fractional) for `--timeout`-style flags. */
-export function parseSeconds(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
-    throw new UsageError(`--${flag} must be a number of seconds (0 or more), got "${value}"`);
-  }
-  return n;
 }

@@ -82,11 +82,20 @@ test("the daemon gets the time limit and its late answer is read: the user sees 
       "sql",
       ".schema",
       "--timeout",
-      "300",
+      String(SQL_LIMIT_S),
       "--state-dir",
       dir,
     ], { stdout: sink(), stderr: sink() } as unknown as CliDeps);
-    assert.is(seen[1].url, `/core/internal/sql?schema=1&timeout=${SQL_LIMIT_S}`, "at most 60");
+    assert.is(seen[1].url, `/core/internal/sql?schema=1&timeout=${SQL_LIMIT_S}`);
+    // Past the limit the command refuses and sends nothing (it used to send 60 silently).
+    const refused = sink();
+    const code2 = await runCli(
+      ["sql", ".schema", "--timeout", "300", "--state-dir", dir],
+      { stdout: sink(), stderr: refused } as unknown as CliDeps,
+    );
+    assert.is(code2, 2);
+    assert.match(refused.text, /--timeout must be a number of seconds from 0.001 to 60/);
+    assert.is(seen.length, 2);
   } finally {
     await new Promise((resolve) => server.close(resolve));
     removeDir(dir);

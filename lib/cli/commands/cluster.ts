@@ -2,15 +2,12 @@ import type { ClusterMemberEntry } from "../../daemon/service.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
 import { type Format, FORMATS, renderList } from "../format.ts";
-import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
+import { choiceFlag } from "../flag_values.ts";
+import { parse, positionals, stateDirFrom } from "../usage.ts";
 
-/** Parses `-f/--format`. */
+/** Parses `-f/--format` (default `table`). */
 export function formatFrom(value: string | undefined): Format {
-  const format = value ?? "table";
-  if (!(FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, got "${format}"`);
-  }
-  return format as Format;
+  return choiceFlag("format", value, FORMATS, "table");
 }
 
 /** `cohort cluster list [-f table|json|yaml]`. */

@@ -1,9 +1,22 @@
 import process from "node:process";
 import { appVersionProblem } from "../../cluster/app_version.ts";
-import { parseDuration } from "../../cluster/token.ts";
 import { parseMetricsAddress } from "../../metrics/listener.ts";
 import type { Command } from "../command.ts";
+import { choiceFlag, durationFlag } from "../flag_values.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
+
+/**
+ * `--upgrade-dead-grace`'s bounds: 24 days at most. A waiting member arms a timer for the next
+ * grace to run out, and a timer of more than 2^31 - 1 ms (24.8 days) fires at once.
+ */
+export const DEAD_GRACE_BOUNDS = {
+  maxMs: 24 * 86_400_000,
+  maxText: "24d",
+  zero: "wait forever",
+} as const;
+
+const PRESETS = ["lan", "local"] as const;
+const POLICIES = ["strict", "mixed"] as const;
 
 /**
  * `cohort daemon`: runs a member in the foreground until SIGTERM/SIGINT or a shutdown request;
@@ -35,8 +48,8 @@ Options:
   --upgrade-policy P     strict (default): after a restart with new versions, wait until every
                          member runs them; mixed: serve at once (the app uses the cluster's
                          common extensions)
-  --upgrade-dead-grace D Stop waiting for a member that has been down this long (e.g. 10m;
-                         default 0: wait forever)
+  --upgrade-dead-grace D Stop waiting for a member that has been down this long
+                         (e.g. 10m; 1ms to ${DEAD_GRACE_BOUNDS.maxText}; default 0: wait forever)
   --metrics-address A    Also serve the metrics (GET /metrics) over plain HTTP, for a
                          Prometheus without a member certificate: HOST:PORT, or a PORT on
                          127.0.0.1 (default: not served; "cohort metrics" and GET
@@ -71,20 +84,14 @@ Options:
     const appVersion = values["app-version"];
     const problem = appVersion === undefined ? undefined : appVersionProblem(appVersion);
     if (problem) throw new UsageError(`--app-version ${problem}`);
-    const preset = values["gossip-preset"] ?? "lan";
-    if (preset !== "lan" && preset !== "local") {
-      throw new UsageError(`--gossip-preset must be lan or local, got "${preset}"`);
-    }
-    const policy = values["upgrade-policy"] ?? "strict";
-    if (policy !== "strict" && policy !== "mixed") {
-      throw new UsageError(`--upgrade-policy must be strict or mixed, got "${policy}"`);
-    }
-    let grace = 0;
-    try {
-      grace = parseDuration(values["upgrade-dead-grace"] ?? "0", "--upgrade-dead-grace");
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const preset = choiceFlag("gossip-preset", values["gossip-preset"], PRESETS, "lan");
+    const policy = choiceFlag("upgrade-policy", values["upgrade-policy"], POLICIES, "strict");
+    const grace = durationFlag(
+      "upgrade-dead-grace",
+      values["upgrade-dead-grace"],
+      "0",
+      DEAD_GRACE_BOUNDS,
+    );
     const metricsAddress = values["metrics-address"];
     if (metricsAddress !== undefined) {
       try {

@@ -2,7 +2,14 @@ import { lockHolder, statePaths } from "../../daemon/state_dir.ts";
 import type { StopOutcome } from "../../daemon/stop_outcome.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
-import { parse, parseSeconds, positionals, stateDirFrom } from "../usage.ts";
+import { secondsFlag } from "../flag_values.ts";
+import { parse, positionals, stateDirFrom } from "../usage.ts";
+
+/**
+ * `--timeout`'s bounds: a day at most. Its wait is one timer, and Node fires a timer of more
+ * than 24.8 days at once: `--timeout 1e308` gave up within 0.1 s, the daemon still running.
+ */
+export const SHUTDOWN_TIMEOUT_BOUNDS = { min: 0.001, max: 86_400 } as const;
 
 /** `cohort shutdown`. */
 export const shutdownCommand: Command = {
@@ -15,7 +22,7 @@ when the daemon stopped without storing what it had to (a full, read-only or fai
 saying why, as the daemon's own exit status does.
 
 Options:
-  -t, --timeout S   Give up waiting after S seconds (default 30)
+  -t, --timeout S   Give up waiting after S seconds, ${SHUTDOWN_TIMEOUT_BOUNDS.min} to ${SHUTDOWN_TIMEOUT_BOUNDS.max} (default 30)
   --state-dir DIR   State directory of the local daemon
   -h, --help        Show this help
 `,
@@ -24,7 +31,7 @@ Options:
       timeout: { type: "string", short: "t" },
     });
     positionals(rest, []);
-    const timeout = parseSeconds("timeout", values.timeout, 30);
+    const timeout = secondsFlag("timeout", values.timeout, 30, SHUTDOWN_TIMEOUT_BOUNDS);
     const stateDir = stateDirFrom(values);
     // On the monotonic clock, as every wait of cohort's: a step of the wall clock moves no deadline.
     const deadline = performance.now() + timeout * 1000;

@@ -3,13 +3,20 @@ import type { SqlResult } from "../../daemon/service.ts";
 import type { Command } from "../command.ts";
 import { callDaemon } from "../daemon_client.ts";
 import { renderTable } from "../format.ts";
-import { parse, parseSeconds, positionals, stateDirFrom, UsageError } from "../usage.ts";
+import { secondsFlag } from "../flag_values.ts";
+import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
 /**
  * The daemon's own limit on a SQL console run, in seconds (`SQL_TIMEOUT_MS` of the console,
  * not imported: the CLI does not load the store; tests/cli/sql_timeout checks they agree).
  */
 export const SQL_LIMIT_S = 60;
+
+/**
+ * `--timeout`'s bounds: the API's (`timeout` of `POST|GET /core/internal/sql`, which answers 400
+ * outside them), checked here so the user reads the rule, not the daemon's field.
+ */
+export const SQL_TIMEOUT_BOUNDS = { min: 0.001, max: SQL_LIMIT_S } as const;
 
 /**
  * How much longer than the run's time limit the CLI waits for the daemon's answer, in ms: the
@@ -30,13 +37,13 @@ each statement that returns rows and "Rows affected: N" for the others. ".dump" 
 store as SQL, ".schema" only its schema, "-" reads the query from standard input.
 
 Statements run beside the daemon, never blocking it, and the daemon cancels them after
---timeout (at most its own limit of 60 s) and says so; this command waits 15 s more for that
+--timeout (at most its own limit of ${SQL_LIMIT_S} s) and says so; this command waits 15 s more for that
 answer, and cancels them too when it gives up. cohort's own tables (core_* and
 __cohort_*) may be read, not changed; transaction control, ATTACH, VACUUM, file functions and
 pragmas other than reads and connection settings are refused.
 
 Options:
-  --timeout SECONDS   Cancel the statements after this long, at most 60 (default 30)
+  --timeout SECONDS   Cancel the statements after this long: ${SQL_TIMEOUT_BOUNDS.min} to ${SQL_TIMEOUT_BOUNDS.max} (default 30)
   --state-dir DIR     State directory of the local daemon
   -h, --help          Show this help
 `,
@@ -44,8 +51,7 @@ Options:
     const { values, positionals: rest } = parse(argv, { timeout: { type: "string" } });
     let [query] = positionals(rest, ["QUERY"]);
     const stateDir = stateDirFrom(values);
-    const seconds = Math.min(parseSeconds("timeout", values.timeout, 30), SQL_LIMIT_S);
-    if (seconds === 0) throw new UsageError("--timeout must be more than 0 seconds");
+    const seconds = secondsFlag("timeout", values.timeout, 30, SQL_TIMEOUT_BOUNDS);
     // The daemon enforces the limit and answers; the CLI's own deadline is only a backstop.
     const timeoutMs = seconds * 1000 + SQL_ANSWER_GRACE_MS;
     if (query === ".dump" || query === ".schema") {

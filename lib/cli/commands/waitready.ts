@@ -1,9 +1,13 @@
 import type { Command } from "../command.ts";
 import { callDaemon, DaemonError, isUnreachable } from "../daemon_client.ts";
-import { parse, parseSeconds, positionals, stateDirFrom } from "../usage.ts";
+import { secondsFlag } from "../flag_values.ts";
+import { parse, positionals, stateDirFrom } from "../usage.ts";
 
 /** How often `waitready` asks, in ms. */
 const POLL_MS = 100;
+
+/** `--timeout`'s bounds: a day at most (longer: wait forever, with 0). */
+export const WAITREADY_TIMEOUT_BOUNDS = { min: 0.001, max: 86_400, zero: "wait forever" } as const;
 
 /** `cohort waitready [--timeout S]`. */
 export const waitreadyCommand: Command = {
@@ -17,7 +21,7 @@ runs waitready before init); an initialised member once it has rejoined its clus
 waiting for other members to upgrade. Exit code 0 once ready, 1 on timeout.
 
 Options:
-  -t, --timeout S   Give up after S seconds (default 0: wait forever)
+  -t, --timeout S   Give up after S seconds, ${WAITREADY_TIMEOUT_BOUNDS.min} to ${WAITREADY_TIMEOUT_BOUNDS.max} (default 0: wait forever)
   --state-dir DIR   State directory of the local daemon
   -h, --help        Show this help
 `,
@@ -26,7 +30,7 @@ Options:
       timeout: { type: "string", short: "t" },
     });
     positionals(rest, []);
-    const timeout = parseSeconds("timeout", values.timeout, 0);
+    const timeout = secondsFlag("timeout", values.timeout, 0, WAITREADY_TIMEOUT_BOUNDS);
     const stateDir = stateDirFrom(values);
     // On the monotonic clock: a wall clock stepped forwards (NTP, a VM resumed) gave up at once.
     const deadline = timeout > 0 ? performance.now() + timeout * 1000 : Infinity;
