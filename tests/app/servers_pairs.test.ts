@@ -41,6 +41,7 @@ import {
   pairOf,
   pemKey,
   type PemPair,
+  presented,
 } from "../helpers/server_pairs.ts";
 
 const APP = join(import.meta.dirname ?? ".", "fixtures/servers_app.ts");
@@ -276,19 +277,6 @@ function snapshot(certs: string): Record<string, string> {
     }
   }
   return out;
-}
-
-/** The leaf certificate's SHA-256 fingerprint `address` presents, or the error met. */
-function presented(address: string): Promise<string> {
-  const [host, port] = address.split(":");
-  return new Promise((resolve) => {
-    const s = connect({ host, port: Number(port), rejectUnauthorized: false }, () => {
-      const cert = s.getPeerX509Certificate();
-      s.destroy();
-      resolve(cert ? cert.fingerprint256 : "no certificate");
-    });
-    s.on("error", (err: any) => resolve(`error: ${err.code ?? err.message}`));
-  });
 }
 
 const fp = (pem: string) => new X509Certificate(pem).fingerprint256;

@@ -16,7 +16,6 @@
 import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { connect } from "node:tls";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -25,6 +24,7 @@ import { inProcessIssuer } from "../../lib/net/cert_issuer.ts";
 import { requestJson } from "../../lib/net/client.ts";
 import { freePort, removeDir, tempDir } from "../helpers/process.ts";
 import { memoryLogger } from "../net/_helpers.ts";
+import { presented } from "../helpers/server_pairs.ts";
 import { leftovers, tmpfs } from "./disks.ts";
 import { faultTest } from "./suite.ts";
 
@@ -56,19 +56,6 @@ async function start(dir: string, address: string, web: string) {
     await member.initialize({ bootstrap: true, name: "c1", address });
   }
   return { member, lines };
-}
-
-/** The certificate `address` presents, or the error of the attempt. */
-function presented(address: string): Promise<string> {
-  const [host, port] = address.split(":");
-  return new Promise((resolve) => {
-    const s = connect({ host, port: Number(port), rejectUnauthorized: false }, () => {
-      const cert = s.getPeerX509Certificate();
-      s.destroy();
-      resolve(cert ? cert.fingerprint256 : "no certificate");
-    });
-    s.on("error", (err) => resolve(`error: ${err.message}`));
-  });
 }
 
 /** The servers' entries of `GET /core/1.0/daemon/servers` on the member of `dir`. */

@@ -1,10 +1,11 @@
 /**
- * Key pairs as an operator finds them elsewhere and copies into a state directory: self-signed
- * or issued by a CA of their own, of any key algorithm node:crypto makes (RSA, ECDSA on any
- * curve, Ed25519), valid in any window of time.
+ * Key pairs as an operator finds them elsewhere and copies into a state directory: issued by a
+ * CA of their own (or an intermediate of it), of any key algorithm node:crypto makes (RSA, ECDSA
+ * on any curve, Ed25519), valid in any window of time; and the certificate a server presents.
  */
 import { Buffer } from "node:buffer";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { connect } from "node:tls";
 import "reflect-metadata"; // @peculiar/x509's tsyringe needs it first
 import * as x509 from "@peculiar/x509";
 
@@ -124,4 +125,20 @@ export async function pairOf(
 /** The CA's certificate in PEM, to follow a leaf in a chain file. */
 export function caPem(ca: { cert: x509.X509Certificate }): string {
   return ca.cert.toString("pem") + "\n";
+}
+
+/**
+ * The SHA-256 fingerprint (node:crypto's `fingerprint256`) of the certificate `address`
+ * (`host:port`) presents, trusting anything, or `error: CODE` when no handshake completes.
+ */
+export function presented(address: string): Promise<string> {
+  const [host, port] = address.split(":");
+  return new Promise((resolve) => {
+    const s = connect({ host, port: Number(port), rejectUnauthorized: false }, () => {
+      const cert = s.getPeerX509Certificate();
+      s.destroy();
+      resolve(cert ? cert.fingerprint256 : "no certificate");
+    });
+    s.on("error", (err: Error & { code?: string }) => resolve(`error: ${err.code ?? err.message}`));
+  });
 }
