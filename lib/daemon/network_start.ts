@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { splitHostPort } from "../cluster/address.ts";
 import type { MemberVersion } from "../cluster/compat.ts";
@@ -15,7 +14,7 @@ import { type JsonValue } from "../json_value.ts";
 import { InvalidInputError } from "../errors.ts";
 import { files } from "../files.ts";
 import type { Role } from "../cluster/roles.ts";
-import { fingerprint } from "../net/certificates.ts";
+import { fingerprint, parsePemPair } from "../net/certificates.ts";
 import { listMembers, type Member } from "../store/members.ts";
 import { loadFormerCertificates } from "../store/former_certificates.ts";
 import { loadRecords } from "../store/records.ts";
@@ -77,19 +76,14 @@ function checkPair(dir: string, base: "server" | "cluster", cert: string, key: s
         `(\`cohort cluster remove\` on another member) and join it again`,
       { cause },
     );
-  let certificate: X509Certificate;
-  try {
-    certificate = new X509Certificate(cert);
-  } catch (err) {
-    throw damaged(`${base}.crt`, "it holds no PEM certificate", err);
-  }
-  let fits: boolean;
-  try {
-    fits = certificate.checkPrivateKey(createPrivateKey(key));
-  } catch (err) {
-    throw damaged(`${base}.key`, "it holds no PEM private key", err);
-  }
-  if (!fits) throw damaged(`${base}.key`, `it is not the key of ${base}.crt`);
+  const { matches } = parsePemPair(
+    { cert, key },
+    (file, cause) =>
+      file === "crt"
+        ? damaged(`${base}.crt`, "it holds no PEM certificate", cause)
+        : damaged(`${base}.key`, "it holds no PEM private key", cause),
+  );
+  if (!matches) throw damaged(`${base}.key`, `it is not the key of ${base}.crt`);
 }
 
 /**

@@ -184,25 +184,25 @@ function parseCertificate(pem: string): X509Certificate {
 
 /**
  * A pair read from files, parsed: its certificate (the first of the file, for a chain), its
- * private key, and whether the key is the certificate's. `damaged(file)` is what it throws when
- * the certificate (`"crt"`) or the key (`"key"`) holds no PEM certificate or private key: each
- * caller names its files in its own words.
+ * private key, and whether the key is the certificate's. `damaged(file, cause)` is what it throws
+ * when the certificate (`"crt"`) or the key (`"key"`) holds no PEM certificate or private key
+ * (`cause`: the runtime's error): each caller names its files in its own words.
  */
 export function parsePemPair(
   pair: { cert: string; key: string },
-  damaged: (file: "crt" | "key") => Error,
+  damaged: (file: "crt" | "key", cause: unknown) => Error,
 ): { certificate: X509Certificate; key: KeyObject; matches: boolean } {
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(pair.cert);
-  } catch {
-    throw damaged("crt");
+  } catch (err) {
+    throw damaged("crt", err);
   }
   let key: KeyObject;
   try {
     key = createPrivateKey(pair.key);
-  } catch {
-    throw damaged("key");
+  } catch (err) {
+    throw damaged("key", err);
   }
   return { certificate, key, matches: certificate.checkPrivateKey(key) };
 }
