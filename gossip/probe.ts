@@ -26,7 +26,8 @@
  * failures in a row decide (a joiner that hangs is suspected two probe intervals later; one that
  * crashed is still declared dead at once by the refusal).
  *
- * The relay side (probing a member on behalf of another) is `relay.ts`.
+ * The relay side (probing a member on behalf of another) is `relay.ts`; the choice of the next
+ * target, `probe_order.ts`.
  *
  * On an authenticating transport an ack counts only from the member probed (or, relayed, from a
  * relay asked), and a nack only from a relay asked, so no member can keep a dead member alive or
@@ -39,7 +40,8 @@ import { isLive } from "../lib/cluster/membership.ts";
 import type { Awareness } from "./awareness.ts";
 import { suspicionTimeout } from "./config.ts";
 import type { MemberEntry } from "./members.ts";
-import { pickRandom, RandomOrder } from "./random.ts";
+import { pickRandom } from "./random.ts";
+import { ProbeOrder } from "./probe_order.ts";
 import type { EngineHost } from "./host.ts";
 
 /** What the prober needs from the engine. */
@@ -88,20 +90,11 @@ const OPEN: Answerer = Object.freeze({ authenticated: false, name: undefined });
 /** Drives probing for one member. */
 export class Prober {
   readonly #h: ProbeHost;
-  /** This round's order of the table's slots (a fresh random one per round). */
-  #order: RandomOrder | undefined;
-  /** Members that became live in slots this round's order does not cover, by name. */
-  #added: string[] = [];
+  /** Who is probed next (see probe_order.ts). */
+  readonly #order: ProbeOrder;
   #current: Probe | undefined;
   #tick: TimerHandle | undefined;
-  /** A member to probe next (a send to it was refused outside a probe), by name. */
-  #urgent: string | undefined;
-  /**
-   * A target whose last probe failed without deciding (no proof: some relay silent; or a member
-   * still joining): probed again next.
-   */
-  #doubted: string | undefined;
-  /** The probes of {@link #doubted} that failed in a row. */
+  /** The probes of the order's `doubted` target that failed in a row. */
   #failures = 0;
   /**
    * Members admitted (announced vouched for by their admitting member) while this member ran, by
@@ -117,6 +110,10 @@ export class Prober {
 
   constructor(host: ProbeHost) {
     this.#h = host;
+    // Each round forgets the joiners whose start grace is over.
+    this.#order = new ProbeOrder(host.state, host.random, () => {
+      for (const name of this.#joined.keys()) this.#joining(name);
+    });
   }
 
   /** Starts probing after a random stagger within one interval. */
@@ -140,13 +137,13 @@ export class Prober {
    * does not cover joins the rest of the round at a random place; others come in their turn.
    */
   add(entry: MemberEntry): void {
-    if (entry.index >= (this.#order?.size ?? 0)) this.#added.push(entry.name);
+    this.#order.add(entry);
     if (entry.signer !== undefined) this.#joined.set(entry.name, this.#h.clock.now());
   }
 
   /** Probes `entry` next (a send to it was refused outside a probe). */
   prioritize(entry: MemberEntry): void {
-    if (this.#current?.target.name !== entry.name) this.#urgent = entry.name;
+    if (this.#current?.target.name !== entry.name) this.#order.prioritize(entry.name);
   }
 
   /** An ack for `seq` arrived from `by`. Returns `true` when it answered the current probe. */
@@ -227,7 +224,7 @@ export class Prober {
     const h = this.#h;
     try {
       this.#finish();
-      const target = this.#next();
+      const target = this.#order.next();
       if (target) this.#probe(target);
     } catch (err) {
       h.logger.error("Probe round failed", { err });
@@ -236,49 +233,6 @@ export class Prober {
       () => this.#round(),
       h.awareness.scale(h.config.probeIntervalMs),
     );
-  }
-
-  #next(): MemberEntry | undefined {
-    const { table, self } = this.#h.state;
-    const probable = (e: MemberEntry | undefined): e is MemberEntry =>
-      e !== undefined && e !== self && isLive(e.state);
-    const urgent = this.#urgent ?? this.#doubted;
-    this.#urgent = undefined;
-    if (urgent !== undefined) {
-      const e = table.get(urgent);
-      if (probable(e)) return e;
-    }
-    this.#doubted = undefined;
-    for (let pass = 0; pass < 2; pass++) {
-      for (let e = this.#pick(); e !== null; e = this.#pick()) {
-        if (probable(e)) return e;
-      }
-      // Wrap-around: a fresh random order over every slot (dead and reaped ones are skipped).
-      this.#order = new RandomOrder(table.slots, this.#h.random);
-      this.#added = [];
-      for (const name of this.#joined.keys()) this.#joining(name);
-    }
-    return undefined;
-  }
-
-  /**
-   * The next candidate of this round: from the order or, with the odds of their share of what
-   * is left, from the members added during the round; `null` once the round is over.
-   */
-  #pick(): MemberEntry | undefined | null {
-    const { random, state } = this.#h;
-    const order = this.#order;
-    const added = this.#added;
-    const left = order ? order.size - order.produced : 0;
-    if (added.length > 0 && random.int(left + added.length) < added.length) {
-      const j = random.int(added.length);
-      const name = added[j];
-      added[j] = added[added.length - 1];
-      added.pop();
-      return state.table.get(name);
-    }
-    const i = order ? order.next() : -1;
-    return i < 0 ? null : state.table.at(i);
   }
 
   #probe(target: MemberEntry): void {
@@ -376,8 +330,9 @@ export class Prober {
     this.#current = undefined;
     const h = this.#h;
     if (p.timer !== undefined) h.clock.clearTimeout(p.timer);
-    const again = this.#doubted === p.target.name;
-    if (again) this.#doubted = undefined;
+    const order = this.#order;
+    const again = order.doubted === p.target.name;
+    if (again) order.doubted = undefined;
     if (p.acked) {
       h.awareness.apply(-1);
       return;
@@ -419,7 +374,7 @@ export class Prober {
     const allowed = this.#joining(t.name) ? JOINING_PROBE_FAILURES : proven ? 1 : 2;
     if (failures < allowed && t.state === "alive") {
       this.counters.doubted++;
-      this.#doubted = t.name;
+      order.doubted = t.name;
       this.#failures = failures;
       h.logger.debug(
         proven
