@@ -8,7 +8,7 @@
  * memberlist's UDP probes meet it), `stream` loses packets under a TCP connection per pair of
  * members, as the WebSocket transport meets a lossy network: nothing is lost, but a lost packet
  * is sent again after a retransmission timeout that doubles at each loss in a row, and every
- * frame behind it on that connection waits (head-of-line blocking).
+ * frame behind it on that connection waits (head-of-line blocking): see tcp_stream.ts.
  *
  * Cheap enough for 1000 members: one small record per frame, no closure per frame, and
  * optionally no serialization at all (frames are passed by reference).
@@ -18,6 +18,7 @@
 import type { Random } from "../lib/cluster/random.ts";
 import type { Frame, SendOptions, Transport, TransportHandlers } from "../lib/cluster/transport.ts";
 import type { SimClock } from "./sim_clock.ts";
+import { newStream, type Stream, streamArrival, type StreamPath } from "./tcp_stream.ts";
 
 /** Options of a {@link MemoryNetwork}. */
 export interface MemoryNetworkOptions {
@@ -33,7 +34,7 @@ export interface MemoryNetworkOptions {
   readonly loss?: number;
   /**
    * `frames`: a lost frame is gone (a datagram network). `stream`: each ordered pair of
-   * addresses is a TCP connection (see {@link streamSegment}); a lost packet delays its frame
+   * addresses is a TCP connection (see `streamSegment`, tcp_stream.ts); a lost packet delays its frame
    * and every later frame on that connection, and loses nothing. @default "frames"
    */
   readonly lossModel?: LossModel;
@@ -65,43 +66,6 @@ export interface MemoryNetworkOptions {
 /** How {@link MemoryNetworkOptions.loss} acts: see there. */
 export type LossModel = "frames" | "stream";
 
-/** The shortest TCP retransmission timeout (Linux's `TCP_RTO_MIN`), ms. */
-export const RTO_MIN_MS = 200;
-/** The longest (Linux's `TCP_RTO_MAX`), ms. */
-export const RTO_MAX_MS = 120_000;
-
-/**
- * The fate of one TCP segment first sent at `start` over a path that loses each packet with
- * probability `loss`, both ways. `leaves`: when the copy that arrives was sent (it arrives one
- * latency later). `acked`: when the copy whose acknowledgement came back was sent (the sender
- * hears of it two latencies later), or `undefined` when the first copy arrived: later segments
- * were in flight beside it and their acknowledgements cover it, so it held nothing up.
- * A lost copy is sent again after {@link RTO_MIN_MS}, the timeout doubling at each further loss
- * in a row; after a timeout the sender's window is one segment until an acknowledgement comes
- * back, and the receiver acknowledges every copy again, so from then on a copy must arrive and
- * have its acknowledgement arrive. `draw()` gives uniform numbers in [0, 1).
- */
-export function streamSegment(
-  start: number,
-  loss: number,
-  draw: () => number,
-): { leaves: number; acked: number | undefined } {
-  if (!(loss > 0) || draw() >= loss) return { leaves: start, acked: undefined };
-  let t = start;
-  let rto = RTO_MIN_MS;
-  let leaves = -1;
-  for (;;) {
-    t += rto;
-    rto = Math.min(2 * rto, RTO_MAX_MS);
-    if (draw() < loss) continue; // this copy lost
-    if (leaves < 0) leaves = t;
-    if (draw() >= loss) return { leaves, acked: t };
-  }
-}
-
-/** How long a connection cut for a jam takes to come back (`streamCutMs`), ms. */
-const STREAM_REDIAL_MS = 1000;
-
 /** Traffic counters of one address. */
 export interface EndpointStats {
   sentFrames: number;
@@ -119,18 +83,6 @@ interface Delivery {
   readonly bytes: number;
   /** `true`: this is the refusal notice travelling back to `from`. */
   readonly refusal: boolean;
-}
-
-/** One direction of a simulated TCP connection (see {@link streamSegment}). */
-interface Stream {
-  /** When the batch waiting for the sender's window leaves (frames sent before join it). */
-  batchLeaves: number;
-  /** When that batch arrives. */
-  batchAt: number;
-  /** When the sender may send new data (its last timed-out segment was acknowledged). */
-  freeAt: number;
-  /** When the last frame sent arrives: frames arrive in order. */
-  lastAt: number;
 }
 
 class Endpoint implements Transport {
@@ -187,7 +139,8 @@ export class MemoryNetwork {
   #loss: number;
   readonly #stream: boolean;
   readonly #cutMs: number;
-  readonly #draw = () => this.#random.next();
+  /** The path of every stream (see tcp_stream.ts), read at each frame. */
+  readonly #path: StreamPath;
   readonly #json: boolean;
   readonly #countBytes: boolean;
   readonly #connections: boolean;
@@ -208,6 +161,14 @@ export class MemoryNetwork {
     this.#countBytes = options.countBytes ?? false;
     this.#connections = options.connections ?? false;
     this.#idleMs = options.connectionIdleMs ?? 30_000;
+    // One object for the network's life, not one per frame.
+    this.#path = {
+      loss: () => this.#loss,
+      latencyMs: () => this.#latency,
+      cutMs: this.#cutMs,
+      draw: () => this.#random.next(),
+      delay: () => this.#delay(),
+    };
   }
 
   /**
@@ -360,33 +321,12 @@ export class MemoryNetwork {
     const now = this.clock.now();
     const streams = d.from.streams;
     let s = streams.get(d.to);
-    if (!s) {
-      s = { batchLeaves: -Infinity, batchAt: 0, freeAt: -Infinity, lastAt: -Infinity };
-      streams.set(d.to, s);
-    }
-    let at: number;
-    if (now < s.batchLeaves) at = s.batchAt;
-    else {
-      const start = now < s.freeAt ? s.freeAt : now;
-      const seg = streamSegment(start, this.#loss, this.#draw);
-      at = seg.leaves + this.#delay();
-      s.batchLeaves = start;
-      s.batchAt = at;
-      if (seg.acked !== undefined) s.freeAt = seg.acked + 2 * this.#latency;
-    }
-    if (at < s.lastAt) at = s.lastAt;
-    if (at - now > this.#cutMs) {
-      // Cut: this frame is lost with the connection, and a new one is dialled.
+    if (!s) streams.set(d.to, s = newStream());
+    const at = streamArrival(s, now, this.#path);
+    if (at === undefined) {
       d.from.stats.dropped++;
-      streams.set(d.to, {
-        batchLeaves: -Infinity,
-        batchAt: 0,
-        freeAt: now + STREAM_REDIAL_MS,
-        lastAt: -Infinity,
-      });
       return;
     }
-    s.lastAt = at;
     this.clock.schedule(at - now, this.#deliver, d);
   }
 

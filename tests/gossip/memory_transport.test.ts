@@ -1,7 +1,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Frame } from "../../lib/cluster/transport.ts";
-import { MemoryNetwork, RTO_MIN_MS, streamSegment } from "../../gossip/memory_transport.ts";
+import { MemoryNetwork } from "../../gossip/memory_transport.ts";
+import { RTO_MIN_MS, streamSegment } from "../../gossip/tcp_stream.ts";
 import type { LossModel } from "../../gossip/memory_transport.ts";
 import { createRandom } from "../../gossip/random.ts";
 import { SimClock } from "../../gossip/sim_clock.ts";
