@@ -45,7 +45,7 @@ import { createWsSharing } from "./ws_sharing.ts";
 export { coalescingSender } from "./coalescing_sender.ts";
 export { ADDRESS_HEADER, GOSSIP_PATH, RELIABLE_FACTOR } from "./ws_context.ts";
 export type { WsTransportStats } from "./ws_context.ts";
-export { THROTTLE_PAUSE_MS, TURN_FRAMES, TURN_HANDLING_MS } from "./ws_inbound.ts";
+export { THROTTLE_PAUSE_MS, TURN_FRAMES, TURN_HANDLING_MS } from "./ws_frame_pacing.ts";
 
 /** Options of {@link createWsTransport}. */
 export interface WsTransportOptions {
