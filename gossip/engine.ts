@@ -48,7 +48,8 @@ import type { PushPullHost } from "./push_pull.ts";
 import type { ProbeHost } from "./probe.ts";
 import type { RecordTable } from "./records.ts";
 import { createRecordsAndTrust } from "./record_trust.ts";
-import { normalizeMeta, StateMachine } from "./state.ts";
+import { normalizeMeta } from "./member_extensions.ts";
+import { StateMachine } from "./state.ts";
 import { checkInit, startingMeta } from "./api.ts";
 import type { Gossip, GossipComponents, GossipInit, GossipStats } from "./api.ts";
 

@@ -17,7 +17,7 @@ import { MemoryNetwork } from "./memory_transport.ts";
 import type { MemoryNetworkOptions } from "./memory_transport.ts";
 import { createRandom } from "./random.ts";
 import { SimClock } from "./sim_clock.ts";
-import { normalizeMeta } from "./state.ts";
+import { normalizeMeta } from "./member_extensions.ts";
 import { MemberEntry } from "./members.ts";
 import { fromWireMeta, toWireMeta } from "./wire_meta.ts";
 import { SharedMembers } from "./shared_members.ts";

@@ -10,8 +10,10 @@
  * remote member's full state (a push-pull's, or the view handed at our join) and the local full
  * state a push-pull sends in `state_merge.ts` ({@link StateMerge}), which applies those rules
  * through its `MergeRules`.
+ * What each member's extension list means against ours, and the events about it, are
+ * `member_extensions.ts` ({@link MemberExtensions}).
  * What stays here: the table and its wiring, the local member's own claims (its metadata, its
- * leave), the extension lists and verdicts, and the events.
+ * leave), and the membership events.
  *
  * @module
  */
@@ -23,9 +25,7 @@ import type {
   MemberState,
 } from "../lib/cluster/membership.ts";
 import type { Clock } from "../lib/cluster/clock.ts";
-import { isLive } from "../lib/cluster/membership.ts";
 import { wallTime } from "../lib/cluster/clock.ts";
-import { extensionDigest } from "../lib/cluster/extensions.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Awareness } from "./awareness.ts";
 import { BroadcastQueue, NEWS_WEIGHT } from "./broadcast.ts";
@@ -42,6 +42,7 @@ import { ClaimRules } from "./state_claims.ts";
 import { StateMerge } from "./state_merge.ts";
 import { TableAdmission } from "./table_admission.ts";
 import { ExtensionVerdicts } from "./extension_verdicts.ts";
+import { MemberExtensions, normalizeMeta } from "./member_extensions.ts";
 import { aliveUpdateOf, leftUpdateOf } from "./entry_updates.ts";
 
 /** What the state machine asks of the engine around it. */
@@ -54,20 +55,6 @@ export interface StateHooks {
   listMissing(entry: MemberEntry): void;
 }
 
-export { MERGE_CHECKS, MERGE_WAITING_MIN, MERGE_WAITING_SENDERS } from "./merge_queue.ts";
-
-/** Fills in the extension digest and count from the list, when the list is given. */
-export function normalizeMeta(meta: MemberMeta): MemberMeta {
-  if (!meta.extensions) return meta;
-  const list = Object.freeze([...meta.extensions]);
-  return {
-    ...meta,
-    extensions: list,
-    extensionCount: list.length,
-    extensionDigest: extensionDigest(list),
-  };
-}
-
 /** The member table plus every rule that changes it. */
 export class StateMachine {
   readonly table: MemberTable;
@@ -78,8 +65,8 @@ export class StateMachine {
   leaving = false;
   readonly #clock: Clock;
   readonly #hooks: StateHooks;
-  /** The extension lists known and the verdicts on them against ours. */
-  readonly #verdicts: ExtensionVerdicts;
+  /** The extension lists known and what they mean against ours (see member_extensions.ts). */
+  readonly #ext: MemberExtensions;
   readonly #claims: Claims;
   /** The `alive` and `left` rules. */
   readonly #claimRules: ClaimRules;
@@ -95,7 +82,7 @@ export class StateMachine {
     suspicions: 0,
     deaths: 0,
     notMembers: 0,
-    /** Rests of merges dropped: too many entries waiting (see {@link MERGE_WAITING_MIN}). */
+    /** Rests of merges dropped: too many entries waiting (see `MERGE_WAITING_MIN`, merge_queue.ts). */
     mergesDropped: 0,
   };
 
@@ -129,7 +116,7 @@ export class StateMachine {
       counters: this.counters,
     });
     const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? [] });
-    this.#verdicts = new ExtensionVerdicts(
+    const verdicts = new ExtensionVerdicts(
       full.extensions!,
       full.extensionDigest,
       () => this.localDigest,
@@ -138,6 +125,10 @@ export class StateMachine {
     this.self = new MemberEntry(name, incarnation, wire, fromWireMeta(wire), ctx.clock.now());
     this.self.lastHeartbeat = ctx.clock.now();
     this.table.add(this.self);
+    this.#ext = new MemberExtensions(verdicts, this.table, this.self, this.events, {
+      listMissing: (entry) => this.#hooks.listMissing(entry),
+      info: (entry) => this.info(entry),
+    });
     this.#merge = new StateMerge({
       clock: ctx.clock,
       config: ctx.config,
@@ -152,7 +143,7 @@ export class StateMachine {
       alive: (name, inc, wire, from) => this.alive(name, inc, wire, from),
       left: (name, inc, from, m) => this.left(name, inc, from, m),
       suspect: (name, inc, by) => this.suspect(name, inc, by),
-      recorded: (entry) => this.#updateExt(entry),
+      recorded: (entry) => this.#ext.recorded(entry),
       emit: (event, entry, previous) => this.#emit(event, entry, previous),
     });
     this.#accusations = new Accusations({
@@ -169,7 +160,7 @@ export class StateMachine {
       leaving: () => this.leaving,
       queue: (name, u, weight) => this.#queue(name, u, weight),
       signAlive: () => this.#signSelf("alive"),
-      stateChanged: (entry) => this.#trackMismatch(entry),
+      stateChanged: (entry) => this.#ext.stateChanged(entry),
       emit: (event, entry, previous) => this.#emit(event, entry, previous),
     });
     this.#claimRules = new ClaimRules({
@@ -183,20 +174,20 @@ export class StateMachine {
       leaving: () => this.leaving,
       queue: (name, u, weight) => this.#queue(name, u, weight),
       becameLive: (entry) => this.#hooks.becameLive(entry),
-      recorded: (entry) => this.#updateExt(entry),
-      stateChanged: (entry) => this.#trackMismatch(entry),
+      recorded: (entry) => this.#ext.recorded(entry),
+      stateChanged: (entry) => this.#ext.stateChanged(entry),
       emit: (event, entry, previous) => this.#emit(event, entry, previous),
       refute: (accused, penalize) => this.refute(accused, penalize),
       refuted: (name, now) => this.#accusations.refuted(name, now),
     });
     this.#signSelf("alive");
-    this.#updateExt(this.self);
+    this.#ext.recorded(this.self);
     // A table given with members in it: their verdicts, and the lists to fetch (a member that
     // runs our list has nothing to report).
     const local = this.localDigest;
     for (let i = 0; i < this.table.slots; i++) {
       const e = this.table.at(i);
-      if (e && e !== this.self && e.wire.ed !== local) this.#updateExt(e);
+      if (e && e !== this.self && e.wire.ed !== local) this.#ext.recorded(e);
     }
   }
 
@@ -212,12 +203,12 @@ export class StateMachine {
 
   /** Extension lists by digest (members running the same list share one array). */
   get lists(): Map<string, readonly string[]> {
-    return this.#verdicts.lists;
+    return this.#ext.lists;
   }
 
   /** The local member's extension list. */
   get localList(): readonly string[] {
-    return this.#verdicts.localList;
+    return this.#ext.localList;
   }
 
   /** The local member's extension digest. */
@@ -283,7 +274,7 @@ export class StateMachine {
       const entry = new MemberEntry(p.name, p.incarnation, wire, fromWireMeta(wire), now);
       this.table.add(entry);
       this.#hooks.becameLive(entry);
-      this.#updateExt(entry);
+      this.#ext.recorded(entry);
     }
   }
 
@@ -313,10 +304,7 @@ export class StateMachine {
     self.meta = fromWireMeta(wire);
     self.incarnation = Math.min(self.incarnation + 1, MAX_INCARNATION);
     this.#signSelf("alive");
-    if (listChanged) {
-      this.#verdicts.setLocal(full.extensions!, full.extensionDigest);
-      this.#forEach((e) => this.#updateExt(e));
-    }
+    if (listChanged) this.#ext.setLocal(full.extensions!, full.extensionDigest);
     this.#queue(self.name, aliveUpdateOf(self), NEWS_WEIGHT);
   }
 
@@ -363,18 +351,12 @@ export class StateMachine {
 
   /** Stores a fetched extension list and settles the verdicts waiting for it. */
   learnList(digest: string, list: readonly string[]): void {
-    if (!this.#verdicts.learn(digest, list)) return;
-    this.#forEach((e) => {
-      if (e.wire.ed === digest) this.#updateExt(e);
-    });
+    this.#ext.learn(digest, list);
   }
 
   /** Forgets the extension lists no member in the table runs (the local one is kept). */
   pruneLists(): void {
-    if (this.lists.size <= 1) return;
-    const used = new Set<string>([this.localDigest]);
-    this.#forEach((e) => used.add(e.wire.ed));
-    this.#verdicts.prune(used);
+    this.#ext.prune();
   }
 
   /** Records direct contact with `name`; returns its entry, if held. */
@@ -398,7 +380,7 @@ export class StateMachine {
 
   /** `entry`'s extension status against ours (one object per digest, shared). */
   statusOf(entry: MemberEntry): ExtensionStatus {
-    return this.#verdicts.statusOf(entry);
+    return this.#ext.statusOf(entry);
   }
 
   /** Calls `fn` for every entry held. */
@@ -438,26 +420,5 @@ export class StateMachine {
   #emit(event: MembershipEventName, entry: MemberEntry, previous: MemberState | undefined): void {
     if (!this.events.has(event)) return;
     this.events.emit(event as "member-join", { member: this.info(entry), previous });
-  }
-
-  #updateExt(entry: MemberEntry): void {
-    const status = this.statusOf(entry);
-    if (status.verdict === "unknown" && entry !== this.self) this.#hooks.listMissing(entry);
-    this.#trackMismatch(entry);
-  }
-
-  #trackMismatch(entry: MemberEntry): void {
-    if (entry === this.self) return;
-    const change = this.#verdicts.track(entry, isLive(entry.state));
-    if (change === "mismatch") {
-      if (this.events.has("extensions-mismatch")) {
-        this.events.emit("extensions-mismatch", {
-          member: this.info(entry),
-          status: this.statusOf(entry),
-        });
-      }
-    } else if (change === "converged") {
-      this.events.emit("extensions-converged", { members: this.table.live });
-    }
   }
 }

@@ -38,7 +38,7 @@ import type WebSocket from "ws";
 import { extensionDigest } from "../../lib/cluster/extensions.ts";
 import { fingerprint } from "../../lib/net/certificates.ts";
 import { MAX_WAITING_OPENING_CHARS } from "../../gossip/push_pull_answers.ts";
-import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
+import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/merge_queue.ts";
 import { RATE_LOG_MS } from "../../gossip/frame_rate.ts";
 import { MAX_INBOUND_PER_CERTIFICATE } from "../../gossip/inbound_limit.ts";
 import { MAX_FRAME_BYTES } from "../../gossip/messages.ts";

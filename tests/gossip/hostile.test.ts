@@ -12,7 +12,7 @@ import { MAX_INCARNATION } from "../../gossip/messages.ts";
 import { toWireMeta } from "../../gossip/wire_meta.ts";
 import type { StateEntry, WireMeta } from "../../gossip/messages.ts";
 import { MAX_VERSION_AHEAD_MS } from "../../gossip/record_intake.ts";
-import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/state.ts";
+import { MERGE_CHECKS, MERGE_WAITING_MIN } from "../../gossip/merge_queue.ts";
 import { createSimCluster } from "../../gossip/sim.ts";
 import type { ReplicatedRecord } from "../../lib/cluster/replicated_record.ts";
 import { generateCertificate } from "../../lib/net/certificates.ts";
