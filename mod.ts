@@ -213,7 +213,8 @@ export async function createMember(options: MemberOptions): Promise<Daemon> {
       bound = observeService(service, status.hooks, ...(metrics ? [metrics.hooks] : []));
       return handler(bound);
     },
-    serveApp: servesWhile(endpoints),
+    // A handler of the app's own making may serve any path: cohort knows none of them unknown.
+    serveApp: options.handler ? undefined : servesWhile(endpoints),
     gossip: (setup) => {
       const view = gossip(setup);
       status.watch(view);

@@ -139,8 +139,11 @@ function patternOf(path: string): RegExp {
 
 /**
  * Whether a request for an app path may reach the app's router while the member is `status`
- * (uninitialised or waiting): true when an endpoint of that path and method allows it (the
- * router then answers). For the member's phase gate.
+ * (not online): true when an endpoint of that path and method allows it, and when no endpoint
+ * has that path at all (the router then answers 404: a path unknown is unknown whatever the
+ * state, as in MicroCluster, where a client that mistyped a path was told to wait for a member
+ * that would never serve it). A known path that cannot serve yet stays the member's 503,
+ * whatever the method. For the member's phase gate.
  */
 export function servesWhile(
   endpoints: readonly AppEndpoint[],
@@ -149,8 +152,9 @@ export function servesWhile(
   return (request, status) => {
     const path = new URL(request.url).pathname;
     const method = request.method === "HEAD" ? "GET" : request.method;
-    return compiled.some(({ e, re }) =>
-      e.method === method && re.test(path) &&
+    const known = compiled.filter(({ re }) => re.test(path));
+    return known.length === 0 || known.some(({ e }) =>
+      e.method === method &&
       (status === "uninitialized"
         ? e.beforeInit === true
         : status === "waiting" && e.whileWaiting === true)

@@ -1,10 +1,12 @@
 /**
  * The gate in front of a member's HTTP handler: what may be served in each phase, whatever the
  * handler (cohort's routes wrapped by the app's) would answer. cohort's own `/core/` endpoints
- * check the member's status themselves; the app's endpoints are served only while the member is
- * online, or also uninitialised or waiting for an upgrade when `serveApp` says so for the
- * request (the app's router then checks the endpoint's rules itself). A removed member serves nothing but `GET /core/1.0` (its status) and the shutdown
- * request until its reset is done.
+ * check the member's status themselves; a request outside `/core` reaches the handler while the
+ * member is not online only when `serveApp` says so for the request and the member's status (an
+ * endpoint served then, or a path no endpoint has, which the app's router answers 404; the
+ * router checks the endpoint's rules itself), else it gets the member's 503. A removed member
+ * serves nothing but `GET /core/1.0` (its status) and the shutdown request until its reset is
+ * done.
  *
  * @module
  */
@@ -47,9 +49,7 @@ export function guardHandler(
       return handler(request, caller);
     }
     if (path === "/core" || path.startsWith("/core/")) return handler(request, caller);
-    if ((p === "uninitialized" || p === "waiting") && serveApp?.(request, p)) {
-      return handler(request, caller);
-    }
+    if (serveApp?.(request, statusOf(p))) return handler(request, caller);
     return Promise.resolve(failure(503, unavailableMessage(statusOf(p), waitingFor())));
   };
 }

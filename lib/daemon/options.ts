@@ -30,9 +30,10 @@ export interface DaemonOptions {
   /** Builds the HTTP handler for this member (cohort's routes, possibly wrapped by the app). */
   handler: (service: MemberService) => Handler;
   /**
-   * Whether an app request (a path outside `/core`) reaches the handler while the member is
-   * `uninitialized` or `waiting`, where app requests otherwise get the member's 503 (the app's
-   * endpoints served before initialisation or while waiting for an upgrade). @default never
+   * Whether an app request (a path outside `/core`) reaches the handler while the member is not
+   * online, where app requests otherwise get the member's 503 (the app's endpoints served before
+   * initialisation or while waiting for an upgrade, and paths no endpoint has, which the router
+   * answers 404). @default never
    */
   serveApp?: (request: Request, status: MemberStatus) => boolean;
   /** Builds the gossip member once the member serves HTTPS. */

@@ -278,6 +278,18 @@ test("servesWhile lets the phase gate through exactly the flagged endpoints and 
   assert.ok(serves(r("GET", "/1.0/patient"), "waiting"));
   assert.not.ok(serves(r("GET", "/1.0/patient"), "uninitialized"));
   assert.not.ok(serves(r("GET", "/1.0/open"), "uninitialized"));
+  assert.not.ok(serves(r("GET", "/1.0/items/x"), "starting"));
+});
+
+test("servesWhile lets through a path no endpoint has, in every state: the router answers 404", () => {
+  const r = (method: string, path: string) => new Request(`http://x${path}`, { method });
+  for (const status of ["uninitialized", "starting", "waiting", "stopping"] as const) {
+    for (const endpoints of [ENDPOINTS, []]) {
+      assert.ok(servesWhile(endpoints)(r("GET", "/1.0/nosuch"), status), status);
+      assert.ok(servesWhile(endpoints)(r("POST", "/1.0/items"), status), status);
+      assert.ok(servesWhile(endpoints)(r("GET", "/1.0/items/a/b"), status), status);
+    }
+  }
 });
 
 test("the envelope helpers answer exactly cohort's envelopes", async () => {
