@@ -12,11 +12,12 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
 import { wallNow } from "../../cluster/clock.ts";
 import { MEMBER_RECORD, type RosterEntry } from "../../cluster/roster.ts";
 import { files } from "../../files.ts";
+import { syncDirAsync } from "../../write_durably.ts";
 import { loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
 import { startNetwork } from "../network_start.ts";
@@ -77,6 +78,10 @@ export async function bootstrapCluster(ctx: MemberContext, request: ControlReque
     await Promise.all([
       net.persistence.sync(),
       ...KEY_FILES.map((file) => files().sync(join(ctx.paths.dir, file))),
+      // The state directory itself: one the daemon made at its first start (or an operator just
+      // before) is an entry in its parent's page cache only, and an operating-system crash after
+      // the bootstrap was answered could take it whole (tests/faults/crash_order).
+      syncDirAsync(dirname(ctx.paths.dir)),
     ]);
     await ctx.hook("postBootstrap", { config: initConfig });
     await writeDaemonConfig(ctx.paths, config);

@@ -27,7 +27,7 @@
  * @module
  */
 import { writeFileSync } from "node:fs";
-import { join as joinPath } from "node:path";
+import { dirname, join as joinPath } from "node:path";
 import { splitHostPort } from "../../cluster/address.ts";
 import { wallNow } from "../../cluster/clock.ts";
 import { type JsonValue } from "../../json_value.ts";
@@ -190,6 +190,10 @@ export async function joinCluster(
       syncFiles(dir, ["cluster.crt", "cluster.key"]),
       syncPreparedDaemonConfig(ctx.paths),
       syncDirAsync(dir),
+      // The state directory itself: one the daemon made at its first start (or an operator just
+      // before) is an entry in its parent's page cache only, and an operating-system crash after
+      // the join was answered could take it whole (tests/faults/crash_order).
+      syncDirAsync(dirname(dir)),
     ]);
     written.catch(() => {}); // thrown where it is awaited
     const others = response.cluster_members.filter((m) => m.name !== config.name);
