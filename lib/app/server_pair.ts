@@ -23,7 +23,7 @@ import {
 } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { generateCertificate, parsePemPair } from "../net/certificates.ts";
-import { writeDurablyAsync } from "../write_durably.ts";
+import { syncDirAsync, writeDurablyAsync } from "../write_durably.ts";
 
 /** A PEM certificate (or chain, the server's own first) and its PEM private key. */
 export interface PemPair {
@@ -89,7 +89,9 @@ export async function serverPair(o: PairSource): Promise<PemPair> {
   // holds a certificate of it. Each file lands whole or not at all.
   const pair = await generateCertificate({ name: o.name });
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // A new folder is durable once its parent is synced: an operating-system crash could take
+    // the pair clients may pin, and the next start would make another silently.
+    if (await mkdir(dir, { recursive: true, mode: 0o700 })) await syncDirAsync(o.dir);
     await writeDurablyAsync(dir, join(dir, key), pair.key, 0o600);
     await writeDurablyAsync(dir, join(dir, crt), pair.cert, 0o644);
   } catch (err) {
