@@ -15,7 +15,7 @@
  * @module
  */
 import { fingerprint } from "../../net/certificates.ts";
-import { wallNow } from "../../cluster/clock.ts";
+import { type TimerHandle, wallNow } from "../../cluster/clock.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import type { MemberContext } from "../context.ts";
 import { clearTransition, readTransition, writeTransition } from "../transition.ts";
@@ -62,7 +62,42 @@ export async function agreeToLeave(ctx: MemberContext, force: boolean): Promise<
   });
   agreed.add(ctx);
   await recordLeave(ctx);
+  // From here it takes no app write: one answered now would be lost with the member (the others
+  // refuse its gossip once the remover wrote its tombstone).
+  if (ctx.machine.is("online", "waiting")) ctx.machine.to("removed", "asked to leave");
+  await handOver(ctx);
   ctx.background.after("Leaving the cluster", 10, () => finishLeave(ctx));
+}
+
+/**
+ * How long a departing member waits for the others to take its state before it answers the
+ * request to leave, ms: the remover waits 10 s for that answer.
+ */
+export const HAND_OVER_MS = 3000;
+
+/**
+ * Exchanges full state with every other member before the departing member answers: what it
+ * alone held (records written here a moment before, still on their way by gossip) would be
+ * lost once the remover's tombstone makes every member refuse its gossip. Bounded by
+ * {@link HAND_OVER_MS}; a member that did not answer in time may miss it (logged).
+ */
+async function handOver(ctx: MemberContext): Promise<void> {
+  const net = ctx.network;
+  if (!net) return;
+  const others = net.view.otherAddresses();
+  if (others.length === 0) return;
+  let timer: TimerHandle | undefined;
+  const late = new Promise<"late">((
+    r,
+  ) => (timer = ctx.env.clock.setTimeout(() => r("late"), HAND_OVER_MS)));
+  const answered = await Promise.race([net.gossip.join(others), late]);
+  ctx.env.clock.clearTimeout(timer!);
+  if (answered === "late" || answered < others.length) {
+    ctx.logger.warn("Leaving: not every member took this member's state in time", {
+      members: others.length,
+      answered: answered === "late" ? undefined : answered,
+    });
+  }
 }
 
 /**
