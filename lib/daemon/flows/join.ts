@@ -33,7 +33,7 @@ import { wallNow } from "../../cluster/clock.ts";
 import { type JsonValue } from "../../json_value.ts";
 import { MEMBER_RECORD } from "../../cluster/roster.ts";
 import { decodeToken } from "../../cluster/token.ts";
-import { UnavailableError } from "../../errors.ts";
+import { ConflictError, UnavailableError } from "../../errors.ts";
 import { files } from "../../files.ts";
 import { fingerprint, loadOrCreateKeyPair } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
@@ -228,6 +228,15 @@ export async function joinCluster(
     const pre_join_ms = lap();
     await written;
     const files_ms = lap();
+    // Removed while the join was under way (`cluster remove --force`, or the member that
+    // admitted it was removed: `remove.ts`): committed now, it would answer "joined" and then
+    // reset as soon as it heard its tombstone.
+    if (net.gossip.record(MEMBER_RECORD, config.name)?.value === null) {
+      throw new ConflictError(
+        `Join undone: member "${config.name}" was removed while it joined ` +
+          "(removed with --force, or with the member that admitted it); ask for a new token",
+      );
+    }
     // The roster must be durable before the commit. Handed the admitting member's view, it is:
     // in `join_view.json`, which a restart takes in while the store does not hold it yet (its
     // batch began with the network's start; what gossip brought since is written by the next,

@@ -21,7 +21,12 @@
  *
  * @module
  */
-import { MEMBER_RECORD, REMOVAL_NOTE_MS, REMOVAL_RECORD } from "../../cluster/roster.ts";
+import {
+  MEMBER_RECORD,
+  REMOVAL_NOTE_MS,
+  REMOVAL_RECORD,
+  type RosterEntry,
+} from "../../cluster/roster.ts";
 import { ConflictError, NotFoundError, UnavailableError } from "../../errors.ts";
 import { fingerprint } from "../../net/certificates.ts";
 import type { MemberContext } from "../context.ts";
@@ -51,42 +56,56 @@ export async function removeMember(
   }
   if (name === net.config.name) {
     await agreeToLeave(ctx, force);
+    const before = net.view.roster();
     noteRemoval(net, name, force);
     net.gossip.setRecord(MEMBER_RECORD, name, null);
+    dropOrphanedJoins(net, name, before);
     syncRoster(net);
     return;
+  }
+  // A member whose join is under way has no name of its own yet to leave with (it answered
+  // "This member is …" with its host's name): it completes or is undone within its join's
+  // deadline, or is dropped after JOIN_EXPIRY_MS if it never does. Forced, its tombstone alone
+  // undoes the join (the joiner checks for it before it commits).
+  if (entry.joining && !force) {
+    throw new ConflictError(
+      `Cannot remove "${name}": its join is under way; try again once it completed, ` +
+        "or use --force to undo it",
+    );
   }
   // Before the departing member is asked (it cannot be taken back): a disk that refuses a sync
   // would lose the tombstone this member must keep.
   await net.persistence.sync().catch((err: unknown) => {
     throw diskRefusal(err, `Cannot remove "${name}": nothing changed`);
   });
-  try {
-    const answer = await ctx.env.peers.request({
-      address: entry.address,
-      method: "PUT",
-      path: `/core/internal/cluster/${encodeURIComponent(name)}`,
-      body: { force },
-      fingerprint: fingerprint(net.identity.clusterCert),
-      identity: net.identity,
-      timeoutMs: 10_000,
-    });
-    if (answer.status >= 400 && !force) {
-      // A departing member whose disk failed cannot record its leave; forced, it is removed
-      // all the same, and resets once it starts on a repaired disk (it asks the others).
-      const hint = answer.status === 507
-        ? "; or use --force to remove it anyway (it resets once it starts on a repaired disk)"
-        : "";
-      throw new ConflictError(`Member "${name}" refused to leave: ${answerError(answer)}${hint}`);
+  if (!entry.joining) {
+    try {
+      const answer = await ctx.env.peers.request({
+        address: entry.address,
+        method: "PUT",
+        path: `/core/internal/cluster/${encodeURIComponent(name)}`,
+        body: { force },
+        fingerprint: fingerprint(net.identity.clusterCert),
+        identity: net.identity,
+        timeoutMs: 10_000,
+      });
+      if (answer.status >= 400 && !force) {
+        // A departing member whose disk failed cannot record its leave; forced, it is removed
+        // all the same, and resets once it starts on a repaired disk (it asks the others).
+        const hint = answer.status === 507
+          ? "; or use --force to remove it anyway (it resets once it starts on a repaired disk)"
+          : "";
+        throw new ConflictError(`Member "${name}" refused to leave: ${answerError(answer)}${hint}`);
+      }
+    } catch (err) {
+      if (err instanceof ConflictError) throw err;
+      if (!force) {
+        throw new UnavailableError(
+          `Cannot reach member "${name}" at ${entry.address}: use --force to remove it anyway`,
+        );
+      }
+      ctx.logger.warn("Removing an unreachable member", { name });
     }
-  } catch (err) {
-    if (err instanceof ConflictError) throw err;
-    if (!force) {
-      throw new UnavailableError(
-        `Cannot reach member "${name}" at ${entry.address}: use --force to remove it anyway`,
-      );
-    }
-    ctx.logger.warn("Removing an unreachable member", { name });
   }
   // The request may have taken seconds: this member may have been removed (or stopped) since,
   // and a tombstone written on a network it no longer runs would reach nobody.
@@ -99,12 +118,18 @@ export async function removeMember(
   // runs postRemove here (see the member's view reactions), told whether it was forced.
   if (force) forcing.add(name);
   try {
+    // Read before the tombstone, which takes the joins it admitted out of the roster.
+    const before = net.view.roster();
     noteRemoval(net, name, force);
     net.gossip.setRecord(MEMBER_RECORD, name, null);
+    dropOrphanedJoins(net, name, before);
   } finally {
     forcing.delete(name);
   }
   syncRoster(net);
+  // A joiner is no longer in the roster the sync above reaches: told at once, so that it finds
+  // its tombstone before it commits its join.
+  if (entry.joining) net.gossip.sync([entry.address]);
   // Answered only once this member's disk has it: a remove that returned is never forgotten.
   await net.persistence.flushDurably().catch((err: unknown) => {
     throw diskRefusal(
@@ -123,4 +148,24 @@ export async function removeMember(
  */
 function noteRemoval(net: Network, name: string, force: boolean): void {
   net.gossip.setRecord(REMOVAL_RECORD, name, { force }, { lifetimeMs: REMOVAL_NOTE_MS });
+}
+
+/**
+ * Writes the tombstones of the joins `admitter` admitted that are still under way: with their
+ * admitting member removed, nobody vouches for them any more (`rosterOf` drops them) and every
+ * member refuses their gossip. Without a tombstone the joiner committed its join all the same
+ * ("Joined"), and stayed online, listed by nobody, for good: asked why it is refused, the others
+ * found no removal of it. With one, it undoes its join if it hears of it first, or learns it
+ * was removed from the first member that refuses it (`removal_check.ts`), and resets.
+ */
+function dropOrphanedJoins(
+  net: Network,
+  admitter: string,
+  roster: ReadonlyMap<string, RosterEntry>,
+): void {
+  for (const [name, entry] of roster) {
+    if (entry.joining && entry.admission?.by === admitter && name !== admitter) {
+      net.gossip.setRecord(MEMBER_RECORD, name, null);
+    }
+  }
 }
