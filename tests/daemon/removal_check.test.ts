@@ -24,7 +24,8 @@ interface Fake {
   setPhase(p: string): void;
 }
 
-async function fake(ownVersion = 3): Promise<Fake> {
+/** `ownVersion`: its own record's version; `joinedAt`: the admission that record states. */
+async function fake(ownVersion = 3, joinedAt?: number): Promise<Fake> {
   const pair = await keyPair("cluster");
   let now = 1000;
   let phase = "online";
@@ -64,7 +65,10 @@ async function fake(ownVersion = 3): Promise<Fake> {
     network: {
       config: { name: "m3" },
       gossip: {
-        record: (_kind: string, key: string) => key === "m3" ? { version: ownVersion } : undefined,
+        record: (_kind: string, key: string) =>
+          key === "m3"
+            ? { version: ownVersion, value: joinedAt === undefined ? undefined : { joinedAt } }
+            : undefined,
       },
       identity: { cert: pair.cert, key: pair.key, clusterCert: pair.cert, clusterKey: pair.key },
     },
@@ -94,6 +98,15 @@ test("a tombstone newer than its admission ends its membership", async () => {
   assert.is(f.asked[0].address, "10.0.0.1:7443");
   assert.is(f.asked[0].method, "GET");
   assert.is(f.asked[0].path, "/core/internal/cluster/m3");
+  await f.answer(removed(9));
+  assert.equal(f.phases, ["removed: removed, as a member that refused it said"]);
+});
+
+test("a tombstone newer than its admission ends its membership though its record was rewritten after it", async () => {
+  // Removed with --force while its join was under way, it completed the join before it heard
+  // the tombstone (version 9): its own rewrite clearing the join's mark came later (12).
+  const f = await fake(12, 3);
+  f.check.refused("10.0.0.1:7443");
   await f.answer(removed(9));
   assert.equal(f.phases, ["removed: removed, as a member that refused it said"]);
 });

@@ -19,8 +19,12 @@ export const RESUME_ASK_MS = 3000;
 
 /**
  * What a member of `net` asks about its own removal with ({@link askRemoved}'s arguments): its
- * name, the version of its own roster record as it knows it (a tombstone must be newer), and its
- * certificate, with the listeners pinned to the cluster's.
+ * name, its incarnation's admission (`joinedAt`; a tombstone must be newer: a removal wins over
+ * every later write of the incarnation it removed, `roster_rules.ts` rule 2), and its
+ * certificate, with the listeners pinned to the cluster's. Not its record's version: removed
+ * with --force while its join was under way, a member that committed before it heard the
+ * tombstone rewrote its record (the join's mark cleared) after it, asked with that version, was
+ * told the tombstone was older, and stayed online, refused and listed by nobody, for good.
  */
 export function removalQuestion(net: Network): {
   name: string;
@@ -31,9 +35,15 @@ export function removalQuestion(net: Network): {
   const { cert, key, clusterCert } = net.identity;
   return {
     name,
-    since: net.gossip.record(MEMBER_RECORD, name)?.version ?? 0,
+    since: admittedAt(net.gossip.record(MEMBER_RECORD, name)),
     identity: { cert, key, fingerprint: fingerprint(clusterCert) },
   };
+}
+
+/** The admission its own record states, else (no such record) the record's version, or 0. */
+function admittedAt(own: { version: number; value: unknown } | undefined): number {
+  const joinedAt = (own?.value as { joinedAt?: unknown } | null | undefined)?.joinedAt;
+  return typeof joinedAt === "number" ? joinedAt : own?.version ?? 0;
 }
 
 /** What the others say about this member's removal. */
@@ -41,8 +51,7 @@ export type RemovalAnswer = "removed" | "member" | "unknown";
 
 /**
  * Asks every peer in parallel whether `name` was removed; resolves as soon as one answers with
- * its tombstone (newer than `since`, the version of this member's own admission record as it
- * knows it), or once every peer answered or failed. A member removed while it was down learns
+ * its tombstone (newer than `since`, this member's own admission as its record states it), or once every peer answered or failed. A member removed while it was down learns
  * it here: the others no longer trust its certificate, so gossip cannot tell it.
  */
 export function askRemoved(
