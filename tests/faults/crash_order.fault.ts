@@ -4,13 +4,17 @@
  * (`crash_order_app.ts`) go through a user's journey (`crash_order_journey.ts`: bootstrap,
  * tokens, two joins, roles, records, an extension server's address, a removal, shutdown), each
  * daemon under strace. From each trace:
- * 1. the order of its durable writes (`crash_order_check.ts`): every file of the state directory
- *    but SQLite's is synced before it is renamed into place, made durable (its directory synced)
- *    before the member's next answer on its control socket, and never rewritten in place;
- * 2. the states a crash could leave at each point the member answered (`crash_states.ts`),
- *    sampled with a seed (printed; `COHORT_CRASH_SEED` replays it, `COHORT_CRASH_STATES` sets how
- *    many, 20 by default), each started as the member (`crash_state_start.ts`): it must start and
- *    serve, or refuse naming the file; never lose a join or a claim it had acknowledged.
+ * 1. the order of its durable writes (`crash_order_check.ts`): the state directory and every
+ *    file in it but SQLite's is synced before it is renamed into place, durable (data and name)
+ *    before the member answers a changing request on its control socket or logs a durable step,
+ *    and never rewritten in place;
+ * 2. the states a crash could leave at each of those points (`crash_states.ts`), sampled with a
+ *    seed (printed), each started as the member (`crash_state_start.ts`): it must start and
+ *    serve, or refuse naming the file; never lose its init, the members it admitted or a claim.
+ *
+ * `COHORT_CRASH_STATES` sets how many states (20 by default); `COHORT_CRASH_TRACES=DIR` keeps
+ * the journey there (traces, steps); `COHORT_CRASH_REPLAY=DIR` with `COHORT_CRASH_SEED` replays
+ * a kept journey's states exactly, without running it again.
  *
  * Needs root (the fault matrix) and strace (installed with apt-get when missing); registered
  * through `faultTest`, so it skips visibly where it cannot run.
@@ -22,7 +26,7 @@ import { daemonsLastLines, type Member, stopMembers } from "../helpers/cluster.t
 import { suite } from "../helpers/suite.ts";
 import { removeDir, tempDir } from "../helpers/process.ts";
 import { checkOrder, type Violation } from "./crash_order_check.ts";
-import { APP, journey } from "./crash_order_journey.ts";
+import { APP, journey, replayJourney } from "./crash_order_journey.ts";
 import { parseTrace } from "./crash_trace.ts";
 import { judgeStart, lostClaims } from "./crash_state_start.ts";
 import {
@@ -84,7 +88,11 @@ faultTest(
       return;
     }
     const started = Date.now();
-    const { steps, traces } = await journey(traceDir, (m) => members.push(m));
+    const replay = process.env.COHORT_CRASH_REPLAY;
+    if (replay) console.log(`replaying the journey kept in ${replay}`);
+    const { steps, traces } = replay
+      ? replayJourney(replay)
+      : await journey(traceDir, (m) => members.push(m));
     console.log(`journey: ${((Date.now() - started) / 1000).toFixed(1)} s, ${load()}`);
     console.log(
       `steps: ${steps.map((s) => `${s.name} +${(s.at - steps[0].at).toFixed(2)}`).join(", ")}`,
@@ -105,7 +113,7 @@ faultTest(
       violations.push(...found.map((v) => ({ ...v, member: m.name })));
       console.log(`${m.name}: ${ops.length} operations, ${acks.length} answers`);
       for (const point of acks) {
-        for (const pick of ["synced", "written", "mixed"] as Pick[]) {
+        for (const pick of ["synced", "written", "mixed", "mixed", "mixed"] as Pick[]) {
           candidates.push({ m, state: crashState(point, m.dir, pick, rnd) });
         }
       }
@@ -138,7 +146,13 @@ faultTest(
     }
     console.log(`total: ${((Date.now() - started) / 1000).toFixed(1)} s, ${load()}`);
     assert.equal(report, [], `durable order broken:\n${report.join("\n")}`);
-    assert.equal(bad, [], `bad crash states (seed ${seed}):\n${bad.join("\n\n")}`);
+    assert.equal(
+      bad,
+      [],
+      `bad crash states (seed ${seed}; COHORT_CRASH_TRACES keeps the journey to replay):\n${
+        bad.join("\n\n")
+      }`,
+    );
   },
 );
 

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   allOnline,
@@ -103,5 +104,28 @@ export async function journey(traceDir: string, started: (m: Member) => void): P
     await exitOf(m.daemon!, `${m.name}'s shutdown`, 60_000);
     traces.set(m, await traceComplete(m));
   }
+  // What a replay needs beside the traces (see {@link replayJourney}).
+  const kept = members.map(({ name, dir, port, address, trace }) => ({
+    name,
+    dir,
+    port,
+    address,
+    trace,
+  }));
+  writeFileSync(join(traceDir, "journey.json"), JSON.stringify({ steps, members: kept }));
   return { members, steps, traces };
+}
+
+/**
+ * The journey `journey()` recorded into `traceDir` (kept with `COHORT_CRASH_TRACES`), read back
+ * without running anything: its crash states, sampled with the seed a run printed, are then the
+ * same states (a new journey's timings, and so its trace, differ from run to run).
+ */
+export function replayJourney(traceDir: string): Journey {
+  const kept = JSON.parse(readFileSync(join(traceDir, "journey.json"), "utf8")) as {
+    steps: Step[];
+    members: TracedMember[];
+  };
+  const traces = new Map(kept.members.map((m) => [m, readFileSync(m.trace, "latin1")]));
+  return { members: kept.members, steps: kept.steps, traces };
 }
