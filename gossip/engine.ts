@@ -38,7 +38,6 @@ import { decodeMessage } from "./message_decode.ts";
 import { MessageRouter } from "./message_router.ts";
 import { Periodic } from "./periodic.ts";
 import { reapMembers } from "./reap_members.ts";
-import { toWireMeta } from "./wire_meta.ts";
 import type { Message, PushPullMsg } from "./messages.ts";
 import { Disseminator } from "./dissemination.ts";
 import { Prober } from "./probe.ts";
@@ -211,7 +210,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       if (this.#stopped) return resolve();
       this.#prober.stop();
       this.#relayer.stop();
-      this.state.startLeave();
+      this.state.local.startLeave();
       // Make sure the `left` goes out now even when immediate pushes are off.
       this.#out.round();
       this.clock.setTimeout(() => {
@@ -225,9 +224,9 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   updateMeta(meta: Partial<Omit<MemberMeta, "extensionCount" | "extensionDigest">>): void {
     if (this.#stopped) return;
     const before = this.state.self.meta;
-    this.state.setLocalMeta({
+    this.state.local.setMeta({
       ...this.state.self.meta,
-      extensions: this.state.localList,
+      extensions: this.state.extensions.localList,
       ...meta,
     } as MemberMeta);
     const after = this.state.self.meta;
@@ -246,13 +245,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
     const full = normalizeMeta(
       startingMeta(meta.address, { ...meta, extensions: meta.extensions ?? [] }),
     );
-    // Known first, so the verdict is settled at once and no fetch is started for it.
-    this.state.learnList(full.extensionDigest, full.extensions ?? []);
-    // Vouched for by us, its admitting member (see lib/cluster/trust.ts): the others accept it
-    // at incarnation 0 while the join is pending, and the joiner refutes any difference.
-    const wire = toWireMeta(full);
-    const sg = this.#claims.sign("alive", name, 0, wire);
-    this.state.alive(name, 0, wire, { local: true, sg, sb: this.name });
+    this.state.local.vouch(name, full);
     // Every member at once, not in an epidemic's hops (see dissemination.ts).
     this.#out.announce();
   }
@@ -282,7 +275,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       suspicions: c.suspicions,
       refutations: c.refutations,
       listsFetched: this.#fetcher.fetched,
-      lists: this.state.lists.size,
+      lists: this.state.extensions.lists.size,
       queued: this.state.queue.size,
       localHealth: this.awareness.score,
       records: this.#records.size,
@@ -321,7 +314,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
 
   extensionStatus(name: string): ExtensionStatus | undefined {
     const e = this.state.table.get(name);
-    return e && this.state.statusOf(e);
+    return e && this.state.extensions.statusOf(e);
   }
 
   on<E extends MembershipEventName>(
@@ -396,7 +389,7 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
       this.clock.now(),
       (e) => this.#pushPull.forgetSeed(e.address),
     );
-    this.state.pruneLists();
+    this.state.extensions.prune();
   }
 }
 

@@ -50,7 +50,7 @@ export class ExtensionFetcher {
    */
   want(entry: MemberEntry, via?: string): void {
     const digest = entry.wire.ed;
-    if (this.#byDigest.has(digest) || this.#h.state.lists.has(digest)) return;
+    if (this.#byDigest.has(digest) || this.#h.state.extensions.lists.has(digest)) return;
     const p: Pending = {
       digest,
       tries: 0,
@@ -64,7 +64,7 @@ export class ExtensionFetcher {
 
   /** Answers a request with our list when the digest is ours (or one we hold). */
   handleRequest(msg: ExtReqMsg, from: string): void {
-    const list = this.#h.state.lists.get(msg.d);
+    const list = this.#h.state.extensions.lists.get(msg.d);
     const reply: ExtMsg = list
       ? { t: "ext", f: this.#h.name, s: msg.s, d: msg.d, l: list }
       : { t: "ext", f: this.#h.name, s: msg.s, d: msg.d };
@@ -88,7 +88,7 @@ export class ExtensionFetcher {
     }
     this.#byDigest.delete(p.digest);
     this.fetched++;
-    this.#h.state.learnList(msg.d, msg.l);
+    this.#h.state.extensions.learn(msg.d, msg.l);
   }
 
   /** A push-pull brought lists: settle pending fetches for them. */
@@ -131,7 +131,7 @@ export class ExtensionFetcher {
   }
 
   #retry(p: Pending): void {
-    if (this.#h.state.lists.has(p.digest)) {
+    if (this.#h.state.extensions.lists.has(p.digest)) {
       this.#byDigest.delete(p.digest);
       return;
     }

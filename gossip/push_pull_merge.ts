@@ -61,7 +61,7 @@ export function mergePushPull(
       if (e) used.add(e.wire.ed);
     }
     for (const d in msg.x) {
-      if (h.state.lists.has(d) || !used.has(d)) continue;
+      if (h.state.extensions.lists.has(d) || !used.has(d)) continue;
       const list = msg.x[d];
       if (extensionDigest(list) !== d) {
         h.logger.warn("Dropping an extension list that does not match its digest", {
@@ -70,7 +70,7 @@ export function mergePushPull(
         });
         continue;
       }
-      h.state.learnList(d, list);
+      h.state.extensions.learn(d, list);
       h.learned(d);
     }
   }

@@ -12,13 +12,13 @@
  * through its `MergeRules`.
  * What each member's extension list means against ours, and the events about it, are
  * `member_extensions.ts` ({@link MemberExtensions}).
- * What stays here: the table and its wiring, the local member's own claims (its metadata, its
- * leave), and the membership events.
+ * The claims only the local member makes (its own `alive`, its metadata, its leave, the
+ * joiners it vouches for) are `local_member.ts` ({@link LocalMember}).
+ * What stays here: the table and its wiring, and the membership events.
  *
  * @module
  */
 import type {
-  ExtensionStatus,
   MemberInfo,
   MemberMeta,
   MembershipEventName,
@@ -28,7 +28,7 @@ import type { Clock } from "../lib/cluster/clock.ts";
 import { wallTime } from "../lib/cluster/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Awareness } from "./awareness.ts";
-import { BroadcastQueue, NEWS_WEIGHT } from "./broadcast.ts";
+import { BroadcastQueue } from "./broadcast.ts";
 import type { GossipConfig } from "./config.ts";
 import type { Emitter } from "./events.ts";
 import { MemberEntry, OwnTable } from "./members.ts";
@@ -36,14 +36,14 @@ import type { MemberTable } from "./members.ts";
 import { MAX_INCARNATION } from "./messages.ts";
 import { fromWireMeta, toWireMeta } from "./wire_meta.ts";
 import type { MemberUpdate, StateEntry, Update, WireMeta } from "./messages.ts";
-import type { ClaimKind, Claims, Provenance } from "./claims.ts";
+import type { Claims, Provenance } from "./claims.ts";
 import { Accusations } from "./state_accusations.ts";
 import { ClaimRules } from "./state_claims.ts";
 import { StateMerge } from "./state_merge.ts";
 import { TableAdmission } from "./table_admission.ts";
 import { ExtensionVerdicts } from "./extension_verdicts.ts";
 import { MemberExtensions, normalizeMeta } from "./member_extensions.ts";
-import { aliveUpdateOf, leftUpdateOf } from "./entry_updates.ts";
+import { LocalMember } from "./local_member.ts";
 
 /** What the state machine asks of the engine around it. */
 export interface StateHooks {
@@ -61,12 +61,12 @@ export class StateMachine {
   readonly queue: BroadcastQueue = new BroadcastQueue();
   readonly events: Emitter;
   readonly self: MemberEntry;
-  /** Set once `leave()` starts: accusations are no longer refuted. */
-  leaving = false;
+  /** The claims only the local member makes (see local_member.ts). */
+  readonly local: LocalMember;
   readonly #clock: Clock;
   readonly #hooks: StateHooks;
   /** The extension lists known and what they mean against ours (see member_extensions.ts). */
-  readonly #ext: MemberExtensions;
+  readonly extensions: MemberExtensions;
   readonly #claims: Claims;
   /** The `alive` and `left` rules. */
   readonly #claimRules: ClaimRules;
@@ -125,9 +125,18 @@ export class StateMachine {
     this.self = new MemberEntry(name, incarnation, wire, fromWireMeta(wire), ctx.clock.now());
     this.self.lastHeartbeat = ctx.clock.now();
     this.table.add(this.self);
-    this.#ext = new MemberExtensions(verdicts, this.table, this.self, this.events, {
+    this.extensions = new MemberExtensions(verdicts, this.table, this.self, this.events, {
       listMissing: (entry) => this.#hooks.listMissing(entry),
       info: (entry) => this.info(entry),
+    });
+    this.local = new LocalMember(this.self, {
+      table: this.table,
+      claims: ctx.claims,
+      clock: ctx.clock,
+      ext: this.extensions,
+    }, {
+      queue: (name, u, weight) => this.#queue(name, u, weight),
+      alive: (name, inc, wire, from) => this.alive(name, inc, wire, from),
     });
     this.#merge = new StateMerge({
       clock: ctx.clock,
@@ -139,11 +148,11 @@ export class StateMachine {
     }, {
       table: this.table,
       self: this.self,
-      lists: this.lists,
+      lists: this.extensions.lists,
       alive: (name, inc, wire, from) => this.alive(name, inc, wire, from),
       left: (name, inc, from, m) => this.left(name, inc, from, m),
       suspect: (name, inc, by) => this.suspect(name, inc, by),
-      recorded: (entry) => this.#ext.recorded(entry),
+      recorded: (entry) => this.extensions.recorded(entry),
       emit: (event, entry, previous) => this.#emit(event, entry, previous),
     });
     this.#accusations = new Accusations({
@@ -157,10 +166,10 @@ export class StateMachine {
       table: this.table,
       self: this.self,
       broadcast: this.queue,
-      leaving: () => this.leaving,
+      leaving: () => this.local.leaving,
       queue: (name, u, weight) => this.#queue(name, u, weight),
-      signAlive: () => this.#signSelf("alive"),
-      stateChanged: (entry) => this.#ext.stateChanged(entry),
+      signAlive: () => this.local.sign("alive"),
+      stateChanged: (entry) => this.extensions.stateChanged(entry),
       emit: (event, entry, previous) => this.#emit(event, entry, previous),
     });
     this.#claimRules = new ClaimRules({
@@ -171,23 +180,23 @@ export class StateMachine {
     }, {
       table: this.table,
       self: this.self,
-      leaving: () => this.leaving,
+      leaving: () => this.local.leaving,
       queue: (name, u, weight) => this.#queue(name, u, weight),
       becameLive: (entry) => this.#hooks.becameLive(entry),
-      recorded: (entry) => this.#ext.recorded(entry),
-      stateChanged: (entry) => this.#ext.stateChanged(entry),
+      recorded: (entry) => this.extensions.recorded(entry),
+      stateChanged: (entry) => this.extensions.stateChanged(entry),
       emit: (event, entry, previous) => this.#emit(event, entry, previous),
       refute: (accused, penalize) => this.refute(accused, penalize),
       refuted: (name, now) => this.#accusations.refuted(name, now),
     });
-    this.#signSelf("alive");
-    this.#ext.recorded(this.self);
+    this.local.sign("alive");
+    this.extensions.recorded(this.self);
     // A table given with members in it: their verdicts, and the lists to fetch (a member that
     // runs our list has nothing to report).
     const local = this.localDigest;
     for (let i = 0; i < this.table.slots; i++) {
       const e = this.table.at(i);
-      if (e && e !== this.self && e.wire.ed !== local) this.#ext.recorded(e);
+      if (e && e !== this.self && e.wire.ed !== local) this.extensions.recorded(e);
     }
   }
 
@@ -199,16 +208,6 @@ export class StateMachine {
   /** Whether `name` is a member now (see {@link Claims.isMember}). */
   isMember(name: string): boolean {
     return this.#claims.isMember(name);
-  }
-
-  /** Extension lists by digest (members running the same list share one array). */
-  get lists(): Map<string, readonly string[]> {
-    return this.#ext.lists;
-  }
-
-  /** The local member's extension list. */
-  get localList(): readonly string[] {
-    return this.#ext.localList;
   }
 
   /** The local member's extension digest. */
@@ -274,15 +273,8 @@ export class StateMachine {
       const entry = new MemberEntry(p.name, p.incarnation, wire, fromWireMeta(wire), now);
       this.table.add(entry);
       this.#hooks.becameLive(entry);
-      this.#ext.recorded(entry);
+      this.extensions.recorded(entry);
     }
-  }
-
-  /** Signs the local member's current claim of `kind`. */
-  #signSelf(kind: ClaimKind): void {
-    const self = this.table.edit(this.self);
-    self.sig = this.#claims.sign(kind, self.name, self.incarnation, self.wire);
-    self.signer = undefined;
   }
 
   /**
@@ -292,29 +284,6 @@ export class StateMachine {
    */
   retryWaiting(): void {
     this.#admission.retryWaiting();
-  }
-
-  /** Changes the local metadata: bumps the incarnation and gossips it. */
-  setLocalMeta(meta: MemberMeta): void {
-    const self = this.table.edit(this.self);
-    const full = normalizeMeta({ ...meta, extensions: meta.extensions ?? this.localList });
-    const wire = toWireMeta(full);
-    const listChanged = full.extensionDigest !== self.wire.ed;
-    self.wire = wire;
-    self.meta = fromWireMeta(wire);
-    self.incarnation = Math.min(self.incarnation + 1, MAX_INCARNATION);
-    this.#signSelf("alive");
-    if (listChanged) this.#ext.setLocal(full.extensions!, full.extensionDigest);
-    this.#queue(self.name, aliveUpdateOf(self), NEWS_WEIGHT);
-  }
-
-  /** Marks the local member as leaving and queues the (signed) `left` update. */
-  startLeave(): void {
-    this.leaving = true;
-    const self = this.table.edit(this.self);
-    this.table.setState(self, "left", this.#clock.now());
-    this.#signSelf("left");
-    this.#queue(self.name, leftUpdateOf(self));
   }
 
   /**
@@ -349,16 +318,6 @@ export class StateMachine {
     return this.table.digest();
   }
 
-  /** Stores a fetched extension list and settles the verdicts waiting for it. */
-  learnList(digest: string, list: readonly string[]): void {
-    this.#ext.learn(digest, list);
-  }
-
-  /** Forgets the extension lists no member in the table runs (the local one is kept). */
-  pruneLists(): void {
-    this.#ext.prune();
-  }
-
   /** Records direct contact with `name`; returns its entry, if held. */
   heard(name: string): MemberEntry | undefined {
     const e = this.table.get(name);
@@ -370,17 +329,12 @@ export class StateMachine {
   info(entry: MemberEntry): MemberInfo {
     // Reported as dates of the wall clock: the engine measures on a monotonic one.
     const info = entry.snapshot(
-      this.lists.get(entry.wire.ed),
+      this.extensions.lists.get(entry.wire.ed),
       wallTime(this.#clock, this.table.lastHeartbeat(entry)),
     );
     return this.#clock.wallOffset
       ? { ...info, stateChangedAt: wallTime(this.#clock, info.stateChangedAt) }
       : info;
-  }
-
-  /** `entry`'s extension status against ours (one object per digest, shared). */
-  statusOf(entry: MemberEntry): ExtensionStatus {
-    return this.#ext.statusOf(entry);
   }
 
   /** Calls `fn` for every entry held. */
