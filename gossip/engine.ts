@@ -5,7 +5,8 @@
  * so a simulation drives many engines deterministically in one process.
  *
  * What arrives is routed by message_router.ts, the periodic loops run in periodic.ts, members
- * are forgotten by reap_members.ts, and the record table and trust are built in record_trust.ts.
+ * are forgotten by reap_members.ts, the record table and trust are built in record_trust.ts, and
+ * the member's figures are collected by gossip_stats.ts.
  *
  * @module
  */
@@ -35,6 +36,7 @@ import { pushPullScale, resolveConfig } from "./config.ts";
 import { ExtensionFetcher } from "./ext_fetch.ts";
 import type { FetchHost } from "./ext_fetch.ts";
 import { decodeMessage } from "./message_decode.ts";
+import { collectStats } from "./gossip_stats.ts";
 import { MessageRouter } from "./message_router.ts";
 import { Periodic } from "./periodic.ts";
 import { reapMembers } from "./reap_members.ts";
@@ -264,30 +266,17 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   }
 
   stats(): GossipStats {
-    const c = this.state.counters;
-    return {
-      messagesSent: this.#sent,
-      messagesReceived: this.#router.counters.received,
-      malformedDropped: this.#router.counters.malformed,
-      probes: this.#prober.counters.probes,
-      probesFailed: this.#prober.counters.failed,
-      probesDoubted: this.#prober.counters.doubted,
-      suspicions: c.suspicions,
-      refutations: c.refutations,
-      listsFetched: this.#fetcher.fetched,
-      lists: this.state.extensions.lists.size,
-      queued: this.state.queue.size,
-      localHealth: this.awareness.score,
-      records: this.#records.size,
-      recordsDropped: this.#records.dropped,
-      recordsRefused: this.#records.refused,
-      claimsRefused: this.state.refusedClaims,
-      signaturesChecked: this.#claims.verifications,
-      notMembers: c.notMembers,
-      openingsDropped: this.#pushPull.openingsDropped,
-      mergesDropped: c.mergesDropped,
-      mergeEntriesWaiting: this.state.mergeEntriesWaiting,
-    };
+    return collectStats({
+      sent: this.#sent,
+      router: this.#router,
+      prober: this.#prober,
+      fetcher: this.#fetcher,
+      state: this.state,
+      awareness: this.awareness,
+      records: this.#records,
+      claims: this.#claims,
+      pushPull: this.#pushPull,
+    });
   }
 
   // --- MembershipView ------------------------------------------------------------------------
