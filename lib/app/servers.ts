@@ -15,19 +15,22 @@
  * member, are given one address in two spellings.
  *
  * A server that cannot listen (its pair refused, a full disk, its port taken) is tried again on
- * the member's clock, after {@link RETRY_FIRST_MS}, then twice as long each time up to
- * {@link RETRY_MAX_MS}, until it listens or the member stops: an operator who mends the cause
+ * the member's clock, after `RETRY_FIRST_MS`, then twice as long each time up to `RETRY_MAX_MS`
+ * (`server_tries.ts`), until it listens or the member stops: an operator who mends the cause
  * need not restart the member (it was tried only at the next start). Each change of its state
  * (listening, or failing for another reason) is logged once. `PUT` tries a server it names
- * again at once, as MicroCluster's starts every named listener that is not running.
+ * again at once, as MicroCluster's starts every named listener that is not running. A listening
+ * server is tried again when its certificate expires, so that one placed by hand is then
+ * refused (and shown so) rather than served to clients that all refuse it.
  *
  * @module
  */
+import { X509Certificate } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { addressProblem, canonicalAddress, splitHostPort } from "../cluster/address.ts";
 import { storedAddress } from "../cluster/address_stored.ts";
-import { type Clock, type TimerHandle, wallNow } from "../cluster/clock.ts";
+import { type Clock, wallNow } from "../cluster/clock.ts";
 import { InvalidInputError, isCohortError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type Listener, serveHttps } from "../net/serve.ts";
@@ -37,6 +40,13 @@ import type { MemberStatus } from "../daemon/service.ts";
 import type { AppEndpoint } from "./endpoints.ts";
 import { type FileError, serverPair } from "./server_pair.ts";
 import { readStored } from "./servers_stored.ts";
+import {
+  failedTry,
+  RETRY_FIRST_MS,
+  type ServerStatus,
+  type Tried,
+  WATCH_MAX_MS,
+} from "./server_tries.ts";
 
 /** One extension server, as the app declares it. */
 export interface AppServer {
@@ -59,11 +69,8 @@ export interface ServerConfig {
  * what became of it (cohort only: MicroCluster's clients read the address and ignore the rest).
  */
 export interface ServerState extends ServerConfig {
-  /**
-   * `unserved`: no address; `starting`: not tried yet (or being tried); `listening`; `failed`:
-   * its last try failed (see `error`), tried again later.
-   */
-  status: "unserved" | "starting" | "listening" | "failed";
+  /** See {@link ServerStatus}. */
+  status: ServerStatus;
   /** Why it failed, naming files relative to the state directory. */
   error?: string;
   /** Tries that failed in a row (the first included), while `failed`. */
@@ -82,21 +89,6 @@ export interface ServersSource {
    * @throws {InvalidInputError} for an unknown name, an invalid address, or one already in use
    */
   set(config: Record<string, ServerConfig>): Promise<void>;
-}
-
-/** The first wait before a failed server is tried again, ms; each later one doubles. */
-export const RETRY_FIRST_MS = 1_000;
-/** The longest wait between two tries of a failed server, ms. */
-export const RETRY_MAX_MS = 60_000;
-
-/** What the member knows of one server besides its address. */
-interface Tried {
-  status: ServerState["status"];
-  error?: string;
-  attempts: number;
-  /** The wait before the next try, ms. */
-  wait: number;
-  timer?: TimerHandle;
 }
 
 /** The listeners of the app's servers; see the module docs. */
@@ -264,28 +256,21 @@ export class ExtensionServers implements ServersSource {
       });
       if (!this.#running) return void await listener.close();
       this.#listeners.set(name, listener);
-      this.#tried.set(name, { status: "listening", attempts: 0, wait: RETRY_FIRST_MS });
+      const t: Tried = { status: "listening", attempts: 0, wait: RETRY_FIRST_MS };
+      this.#tried.set(name, t);
       if (before?.status === "failed") {
         this.#logger.info("Extension server listening", { server: name, address });
       }
+      this.#watch(name, t, Date.parse(new X509Certificate(cert).validTo));
     } catch (err) {
-      const error = describe(err);
-      const wait = before?.status === "failed" ? before.wait : RETRY_FIRST_MS;
-      const t: Tried = {
-        status: "failed",
-        error,
-        attempts: before?.status === "failed" ? before.attempts + 1 : 1,
-        wait: Math.min(wait * 2, RETRY_MAX_MS),
-      };
       if (!this.#running) return;
-      // Once per state: a pair refused stays refused at every try until it is mended, and a
-      // line a minute of the same reason would bury the rest of the log.
-      if (before?.status !== "failed" || before.error !== error) {
+      const { t, wait, news } = failedTry(before, err);
+      if (news) {
         this.#logger.error("Extension server could not listen", {
           server: name,
           address,
           ...((err as FileError).file ? { file: (err as FileError).file } : {}),
-          error,
+          error: t.error,
           ...(isCohortError(err) ? {} : { err }),
         });
       }
@@ -297,19 +282,34 @@ export class ExtensionServers implements ServersSource {
     }
   }
 
+  /**
+   * Tries `name` again once its certificate expired at `expiry` (ms since the epoch, by the
+   * member's wall clock): every client refuses it from then on (cohort's pinned ones too), and
+   * a server that went on listening with it would look well while serving nobody. A pair of
+   * its own is then refused (`expired at …`) and tried again until it is replaced; the
+   * cluster's, served again, is not watched again.
+   */
+  #watch(name: string, t: Tried, expiry: number): void {
+    const left = expiry - wallNow(this.#clock);
+    if (!(left > 0)) return;
+    t.timer = this.#clock.setTimeout(() => {
+      t.timer = undefined;
+      void this.#serial(async () => {
+        if (this.#tried.get(name) !== t || !this.#running) return;
+        if (wallNow(this.#clock) <= expiry) return this.#watch(name, t, expiry);
+        this.#logger.warn("Extension server certificate expired", {
+          server: name,
+          address: this.#config[name]?.address,
+          expired: new Date(expiry).toISOString(),
+        });
+        await this.#restart([name]);
+      });
+    }, Math.min(left + 1_000, WATCH_MAX_MS));
+  }
+
   /** The try a timer of `t` asked for, unless the server was restarted or closed meanwhile. */
   async #again(name: string, t: Tried): Promise<void> {
     if (this.#tried.get(name) !== t || !this.#running) return;
     await this.#listen(name, t);
   }
-}
-
-/**
- * Why a server could not listen, for `GET /core/1.0/daemon/servers`: cohort's own errors say it
- * without a path of the machine; another is named by its code only.
- */
-function describe(err: unknown): string {
-  if (isCohortError(err)) return err.message;
-  const code = (err as { code?: unknown })?.code;
-  return `could not listen (${typeof code === "string" ? code : "unexpected error"})`;
 }
