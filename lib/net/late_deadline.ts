@@ -25,6 +25,12 @@ export const HELD_LOOP_GRACE_MS = 50;
  */
 export const HELD_LOOP_LOOKS = 4;
 
+/**
+ * The longest delay a runtime timer keeps, ms (2^31 - 1, 24.8 days): Node and Deno fire a longer
+ * one at once, so a deadline further away is reached in steps of at most this.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A deadline armed with {@link deadlineAt} or {@link deadlineIn}. */
 export interface Deadline {
   /** Disarms it: `expire` is not called (again). Idempotent. */
@@ -46,7 +52,7 @@ export function deadlineAt(
 ): Deadline {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = (ms: number, then: () => void) => {
-    timer = setTimeout(then, Math.max(0, ms));
+    timer = setTimeout(then, Math.min(Math.max(0, ms), MAX_TIMER_MS));
     if (!options.ref) (timer as { unref?: () => void }).unref?.();
   };
   const fire = () => {
@@ -60,10 +66,17 @@ export function deadlineAt(
       else fire();
     });
   };
-  arm(due - monotonicNow(), () => {
-    if (monotonicNow() - due < HELD_LOOP_MS) fire();
-    else look(HELD_LOOP_LOOKS);
-  });
+  // A due time past one timer's reach (an upgrade grace of 30 days, a wait of 1e308 s) fired at
+  // once: it is waited for in steps.
+  const wait = () => {
+    const left = due - monotonicNow();
+    arm(left, () => {
+      if (left > MAX_TIMER_MS) wait();
+      else if (monotonicNow() - due < HELD_LOOP_MS) fire();
+      else look(HELD_LOOP_LOOKS);
+    });
+  };
+  wait();
   return {
     clear() {
       if (timer !== undefined) clearTimeout(timer);
