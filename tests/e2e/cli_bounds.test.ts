@@ -119,11 +119,11 @@ const ROWS: Row[] = [
     flag: "--upgrade-dead-grace",
     refusal: rule(
       "--upgrade-dead-grace",
-      `0 (wait forever) or a duration from 1ms to 24d, ${DURATION}`,
+      `0 (wait forever) or a duration from 1ms to 36525d, ${DURATION}`,
     ),
-    help: /1ms to 24d; default 0: wait forever/,
+    help: /1ms to 36525d; default 0: wait forever/,
     ok: [], // a daemon started: see the test below the table
-    out: ["24d1ms", "25d", "0.1ms"],
+    out: ["36525d1ms", "36526d", "0.1ms"],
     takes: ["0", "10s"],
     twice: "10m",
     spare: true,
@@ -258,7 +258,7 @@ test("a daemon starts with its flags at their bounds", async () => {
     "--state-dir",
     dir,
     "--upgrade-dead-grace",
-    "24d",
+    "36525d",
     "--gossip-preset",
     "lan",
     "--upgrade-policy",

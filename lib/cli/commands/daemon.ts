@@ -6,12 +6,12 @@ import { choiceFlag, durationFlag } from "../flag_values.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
 /**
- * `--upgrade-dead-grace`'s bounds: 24 days at most. A waiting member arms a timer for the next
- * grace to run out, and a timer of more than 2^31 - 1 ms (24.8 days) fires at once.
+ * `--upgrade-dead-grace`'s bounds: 100 years at most, as a token's validity: a bound on a number
+ * that is a duration, not a limit anyone meets.
  */
 export const DEAD_GRACE_BOUNDS = {
-  maxMs: 24 * 86_400_000,
-  maxText: "24d",
+  maxMs: 36_525 * 86_400_000,
+  maxText: "36525d",
   zero: "wait forever",
 } as const;
 

@@ -6,8 +6,9 @@ import { secondsFlag } from "../flag_values.ts";
 import { parse, positionals, stateDirFrom } from "../usage.ts";
 
 /**
- * `--timeout`'s bounds: a day at most. Its wait is one timer, and Node fires a timer of more
- * than 24.8 days at once: `--timeout 1e308` gave up within 0.1 s, the daemon still running.
+ * `--timeout`'s bounds: a day at most, a stop's wait with room to spare (`--timeout 1e308` gave
+ * up within 0.1 s, the daemon still running: its timer, past a runtime timer's reach, fired at
+ * once; tests/net/late_deadline_far).
  */
 export const SHUTDOWN_TIMEOUT_BOUNDS = { min: 0.001, max: 86_400 } as const;
 
