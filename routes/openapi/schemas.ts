@@ -165,7 +165,21 @@ export const SCHEMAS: Record<string, JsonSchema> = {
     type: "object",
     description: "The app's extension servers (additional listeners) by name, as MicroCluster's " +
       '`map[string]ServerConfig`; `address` is `""` for a server not served',
-    additionalProperties: object({ address: { ...str, description: "host:port" } }),
+    additionalProperties: object({
+      address: { ...str, description: "host:port" },
+      status: {
+        type: "string",
+        enum: ["unserved", "starting", "listening", "failed"],
+        description: "cohort only (MicroCluster's clients ignore it): `unserved` has no " +
+          "address, `starting` is not tried yet, `failed` is tried again later",
+      },
+      error: {
+        ...str,
+        description: "Why its last try failed (`failed` only), naming files relative to the " +
+          "state directory",
+      },
+      attempts: { ...count, description: "Tries that failed in a row (`failed` only)" },
+    }, ["error", "attempts"]),
   },
   SqlDump: object({ text: { ...str, description: "SQL statements recreating the store" } }),
   StatusSnapshot: {
