@@ -132,8 +132,8 @@ test("init --token run twice at once on one joiner: it joins once", async (ctx) 
 
 /**
  * How the second operation is started beside a join: at once, through the CLI, or over the
- * control socket the moment the joiner's daemon logs that its join is under way (so that it
- * lands inside the admission).
+ * control socket the moment the joiner's daemon logs its key pair, made just before its join
+ * request (so that it lands inside the admission).
  */
 const WHEN = ["at once", "while the join is under way"] as const;
 
@@ -147,7 +147,9 @@ async function beside(
   request: [string, string],
 ): Promise<[Outcome, Outcome]> {
   if (when === "at once") return await Promise.all([join, labelled(argv.join(" "), run(on, argv))]);
-  await logged(joiner, /"to":"joining"/);
+  // Its key pair is made just before it sends the join request: the request meets the other
+  // operation inside the admission (the claim round) rather than before it.
+  await logged(joiner, /"msg":"Generated key pair"/);
   const res = await api(on, request[0], request[1]);
   const other = {
     what: `${request.join(" ")} on ${on.name}`,
