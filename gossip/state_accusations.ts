@@ -126,17 +126,10 @@ export class Accusations {
    * accuses the incarnation held (nobody but the member raises it).
    */
   suspect(name: string, inc: number, by: string, u?: Update): boolean {
-    const self = this.#self;
-    if (name === self.name) {
-      if (!this.#rules.leaving()) this.#accused(inc);
-      return false;
-    }
-    let cur = this.#table.get(name);
-    if (!cur) return false;
-    if (inc > cur.incarnation) {
-      inc = cur.incarnation;
-      u = undefined;
-    }
+    const target = this.#target(name, inc, u);
+    if (!target) return false;
+    let cur = target.cur;
+    ({ inc, u } = target);
     if (cur.state === "suspect" && inc === cur.incarnation && cur.suspicion) {
       // Same suspicion from someone else: an independent confirmation shortens the timer (only
       // a member's: a name nobody admitted confirms nothing).
@@ -176,7 +169,7 @@ export class Accusations {
         local_health: this.#awareness.score,
         held_ms: this.#clock.now() - held.stateChangedAt,
       });
-      this.dead(name, inc, self.name);
+      this.dead(name, inc, this.#self.name);
     });
     this.#counters.suspicions++;
     this.#rules.queue(name, u ?? { k: "suspect", n: name, i: inc, by });
@@ -210,17 +203,10 @@ export class Accusations {
    * would then wait a suspicion timeout (4 s instead of milliseconds in the simulations).
    */
   dead(name: string, inc: number, by: string, u?: Update): boolean {
-    const self = this.#self;
-    if (name === self.name) {
-      if (!this.#rules.leaving()) this.#accused(inc);
-      return false;
-    }
-    let cur = this.#table.get(name);
-    if (!cur) return false;
-    if (inc > cur.incarnation) {
-      inc = cur.incarnation;
-      u = undefined;
-    }
+    const target = this.#target(name, inc, u);
+    if (!target) return false;
+    let cur = target.cur;
+    ({ inc, u } = target);
     if (!supersedes(cur, "dead", inc)) return false;
     const prev = cur.state;
     cur = this.#table.edit(cur);
@@ -233,6 +219,26 @@ export class Accusations {
     this.#rules.stateChanged(cur);
     this.#rules.emit("member-failed", cur, prev);
     return true;
+  }
+
+  /**
+   * Where an accusation (`suspect` or `dead`) of `name` at `inc` lands, the same for both: one of
+   * ourselves is refuted (unless we are leaving) and goes no further; one of a name not held is
+   * dropped; one above the incarnation held accuses the incarnation held (nobody but the member
+   * raises it), and its update `u` is then not relayed as it came. `undefined`: nothing to do.
+   */
+  #target(
+    name: string,
+    inc: number,
+    u: Update | undefined,
+  ): { cur: MemberEntry; inc: number; u: Update | undefined } | undefined {
+    if (name === this.#self.name) {
+      if (!this.#rules.leaving()) this.#accused(inc);
+      return undefined;
+    }
+    const cur = this.#table.get(name);
+    if (!cur) return undefined;
+    return inc > cur.incarnation ? { cur, inc: cur.incarnation, u: undefined } : { cur, inc, u };
   }
 
   /**
