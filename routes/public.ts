@@ -20,6 +20,10 @@ function requireInitialized(service: MemberService): void {
 
 /** Registers the public endpoints on `router`. */
 export function publicRoutes(router: RouterType, service: MemberService): void {
+  // MicroCluster's API listing, for anyone and before init too: `/1.0`, as MicroCluster writes
+  // it (not `/core/1.0`), for a client that reads it.
+  router.get("/", () => sync(["/1.0"]));
+
   // Server info is readable by anyone (MicroCluster: AllowUntrusted): a joiner and a probe need it.
   router.get("/core/1.0", () => sync(service.info()));
 

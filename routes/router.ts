@@ -65,11 +65,12 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   serversRoutes(router, service, options.servers);
   openApiRoutes(router, service); // last: it documents the routes registered before it
 
-  // The app's own router: paths outside /core are the app's, and only the app's.
+  // The app's own router: paths outside /core are the app's, and only the app's; `/` alone is
+  // cohort's (MicroCluster's API listing), which no app path may be (`appPathProblem`).
   const app = appRouter(service, options.app ?? { endpoints: [] }, logger);
   const routerOf = (request: Request): RouterType => {
     const path = pathOf(request.url);
-    return path === "/core" || path.startsWith("/core/") ? router : app;
+    return path === "/" || path === "/core" || path.startsWith("/core/") ? router : app;
   };
 
   const observer = options.metrics?.http;

@@ -48,7 +48,10 @@ export function guardHandler(
       if (!status && !shutdown) return Promise.resolve(failure(503, REMOVED_MESSAGE));
       return handler(request, caller);
     }
-    if (path === "/core" || path.startsWith("/core/")) return handler(request, caller);
+    // `/` is cohort's API listing (MicroCluster's `GET /`), served in every phase as `/core`.
+    if (path === "/" || path === "/core" || path.startsWith("/core/")) {
+      return handler(request, caller);
+    }
     if (serveApp?.(request, statusOf(p))) return handler(request, caller);
     return Promise.resolve(failure(503, unavailableMessage(statusOf(p), waitingFor())));
   };

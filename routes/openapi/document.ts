@@ -151,7 +151,8 @@ export interface RouteKey {
 export function routeKeys(routes: readonly RouteEntry[]): RouteKey[] {
   return routes
     .filter(([method, , , path]) => method !== "ALL" && path !== undefined)
-    .map(([method, , , path]) => ({ method, path: path! }));
+    // itty keeps `/` as "" (it drops a trailing slash).
+    .map(([method, , , path]) => ({ method, path: path || "/" }));
 }
 
 /**

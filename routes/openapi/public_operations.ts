@@ -26,6 +26,14 @@ const RECORD_ENTRY = {
 
 /** {@link OperationDoc} of each `public` operation, keyed by `"METHOD /path"`. */
 export const PUBLIC_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
+  "GET /": {
+    tag: "public",
+    summary: "The API versions served (MicroCluster's listing)",
+    description: 'Readable by anyone, before `init` too: `["/1.0"]`, as MicroCluster answers ' +
+      "(its API is served under `/core/1.0`).",
+    access: "anyone",
+    metadata: { type: "array", items: { type: "string" } },
+  },
   "GET /core/1.0": {
     tag: "public",
     summary: "Server info",

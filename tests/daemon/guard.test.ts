@@ -46,7 +46,7 @@ async function ask(phase: Phase, path: string, method = "GET", serveApp = true) 
 
 test("a path no endpoint has is 404 naming it in every phase but removed", async () => {
   for (const phase of [...NOT_ONLINE, "online"] as Phase[]) {
-    for (const path of ["/1.0/nosuch", "/", "/1.0/early/x"]) {
+    for (const path of ["/1.0/nosuch", "/nosuch", "/1.0/early/x"]) {
       assert.equal(
         await ask(phase, path),
         { status: 404, error: `No endpoint at "${path}"` },
@@ -55,6 +55,15 @@ test("a path no endpoint has is 404 naming it in every phase but removed", async
     }
   }
   assert.is((await ask("removed", "/1.0/nosuch")).status, 503);
+});
+
+test("/ (MicroCluster's API listing) is cohort's, served in every phase but removed", async () => {
+  for (const phase of [...NOT_ONLINE, "online"] as Phase[]) {
+    for (const serveApp of [true, false]) {
+      assert.equal(await ask(phase, "/", "GET", serveApp), { status: 200, error: "" }, phase);
+    }
+  }
+  assert.is((await ask("removed", "/")).status, 503);
 });
 
 test("a known endpoint not served in the phase is the member's 503, whatever the method", async () => {

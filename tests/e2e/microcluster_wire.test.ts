@@ -102,6 +102,16 @@ let token = "";
 
 const ROWS: Row[] = [
   {
+    endpoint: "GET / (before init)",
+    // The API listing: `["/1.0"]`, as MicroCluster answers it, to anyone and before init.
+    decodesAs: slice(str),
+    call: async ({ c1 }) => {
+      const res = await unix(c1, "GET", "/");
+      assert.equal(res.body?.metadata, ["/1.0"], "GET / lists /1.0");
+      return res;
+    },
+  },
+  {
     endpoint: "POST /core/control (bootstrap)",
     decodesAs: any,
     // ControlDaemon(ctx, types.Control{Bootstrap: true, InitConfig: map{}, Name, Address})
@@ -184,6 +194,19 @@ const ROWS: Row[] = [
           key: stateFile(c2, "server.key"),
         }),
       }) as Promise<{ status: number; body: any }>,
+  },
+  {
+    endpoint: "GET / (HTTPS, no client certificate)",
+    decodesAs: slice(str),
+    call: async ({ c1 }) => {
+      const res = await requestJson({
+        method: "GET",
+        url: `https://${c1.address}/`,
+        tls: pinnedTlsOptions({ fingerprint: fingerprint(stateFile(c1, "cluster.crt")) }),
+      }) as { status: number; body: any };
+      assert.equal(res.body?.metadata, ["/1.0"], "GET / over HTTPS lists /1.0");
+      return res;
+    },
   },
   {
     endpoint: "GET /core/1.0/daemon/servers",

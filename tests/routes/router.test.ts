@@ -51,6 +51,21 @@ test("GET /core/1.0 answers server info in a sync envelope to anyone", async ({ 
   });
 });
 
+test('GET / lists ["/1.0"] to anyone, before init and after, as MicroCluster; other methods are 405', async ({ call, service }) => {
+  for (const state of ["uninitialized", "online"] as const) {
+    service.state = state;
+    for (const caller of [ANONYMOUS, STRANGER, UNIX]) {
+      const [status, body] = await call("GET", "/", caller);
+      assert.is(status, 200, state);
+      assert.is(body.type, "sync");
+      assert.equal(body.metadata, ["/1.0"]);
+    }
+  }
+  const [status, body] = await call("POST", "/", UNIX);
+  assert.is(status, 405);
+  assert.match(body.error, 'Method POST is not allowed on "/"');
+});
+
 test("POST /core/control bootstraps over the socket", async ({ call, service }) => {
   const [status, body] = await call("POST", "/core/control", UNIX, bootstrap);
   assert.is(status, 200);
