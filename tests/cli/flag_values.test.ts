@@ -9,11 +9,12 @@ import { is } from "superstruct";
 import { choiceFlag, durationFlag, secondsFlag } from "../../lib/cli/flag_values.ts";
 import { DEAD_GRACE_BOUNDS } from "../../lib/cli/commands/daemon.ts";
 import { SHUTDOWN_TIMEOUT_BOUNDS } from "../../lib/cli/commands/shutdown.ts";
-import { SQL_TIMEOUT_BOUNDS } from "../../lib/cli/commands/sql.ts";
+import { JOIN_TOKEN_MAX_CHARS } from "../../lib/cli/commands/init.ts";
+import { SQL_QUERY_MAX_CHARS, SQL_TIMEOUT_BOUNDS } from "../../lib/cli/commands/sql.ts";
 import { EXPIRE_AFTER_BOUNDS } from "../../lib/cli/commands/tokens.ts";
 import { WAITREADY_TIMEOUT_BOUNDS } from "../../lib/cli/commands/waitready.ts";
 import { UsageError } from "../../lib/cli/usage.ts";
-import { MAX_TOKEN_EXPIRY_NS, SqlTimeout } from "../../routes/structs.ts";
+import { ControlBody, MAX_TOKEN_EXPIRY_NS, SqlBody, SqlTimeout } from "../../routes/structs.ts";
 
 const test = suite("CLI flag values");
 
@@ -33,6 +34,20 @@ test("the SQL timeout's bounds are the API's", () => {
   assert.ok(is(min, SqlTimeout) && is(max, SqlTimeout));
   assert.not.ok(is(min - 1e-6, SqlTimeout), "below the least");
   assert.not.ok(is(max + 1e-6, SqlTimeout), "past the most");
+});
+
+test("the longest query and join token are the API's", () => {
+  const query = (n: number) => ({ query: "x".repeat(n) });
+  assert.ok(is(query(SQL_QUERY_MAX_CHARS), SqlBody));
+  assert.not.ok(is(query(SQL_QUERY_MAX_CHARS + 1), SqlBody));
+  const control = (n: number) => ({
+    bootstrap: false,
+    name: "m1",
+    address: "127.0.0.1:7000",
+    join_token: "x".repeat(n),
+  });
+  assert.ok(is(control(JOIN_TOKEN_MAX_CHARS), ControlBody));
+  assert.not.ok(is(control(JOIN_TOKEN_MAX_CHARS + 1), ControlBody));
 });
 
 test("a token's longest validity is the API's", () => {

@@ -8,6 +8,8 @@
  * `shutdown --timeout 1e308` gave up at once with the daemon running, and a flag given twice
  * silently took its last value.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
 import { selfCommand } from "../../lib/runtime.ts";
 import { suite } from "../helpers/suite.ts";
@@ -242,6 +244,43 @@ async function check(ctx: Ctx, row: Row): Promise<void> {
     assert.is(r.code, 0, `${name}=${JSON.stringify(value)}: ${r.stderr}`);
   }
 }
+
+// Before the rows: `shutdown --timeout` at its bound stops the member.
+test("a query on standard input past the API's size limit exits 2 naming the rule, before the daemon is asked", async (ctx) => {
+  // On standard input: one argument cannot pass 128 KiB (the kernel's E2BIG).
+  const query = `SELECT '${"x".repeat(1024 * 1024)}'`;
+  const { command, args: prefix } = selfCommand(CLI_ENTRY);
+  const child = spawnTracked(command, [...prefix, "sql", "-", "--state-dir", ctx.member.dir], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  child.stdin!.end(query);
+  const r = await outcome(child);
+  assert.is(r.code, 2, r.stderr);
+  assert.is(
+    r.stderr.split("\n")[0],
+    `Error: QUERY must be at most 1048576 characters, got ${query.length}`,
+  );
+});
+
+test("a join token past the API's size limit exits 2 naming where it came from", async (ctx) => {
+  const file = join(ctx.spare, "token");
+  writeFileSync(file, "x".repeat(65_537));
+  const r = await cli([
+    "init",
+    "m9",
+    "127.0.0.1:1",
+    "--token-file",
+    file,
+    "--state-dir",
+    ctx.spare,
+  ]);
+  assert.is(r.code, 2, r.stderr);
+  assert.is(
+    r.stderr.split("\n")[0],
+    `Error: The join token from "${file}" must be at most 65536 characters, got 65537`,
+  );
+});
 
 for (const row of ROWS) {
   test(

@@ -8,6 +8,13 @@ import { callDaemon } from "../daemon_client.ts";
 import { readStdin } from "../input.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
 
+/**
+ * The longest join token, in characters: the API's (`join_token` of `POST /core/control`, which
+ * answers 400 past it; tests/cli/flag_values checks they agree), checked here so the user reads
+ * where the token came from, not the daemon's field.
+ */
+export const JOIN_TOKEN_MAX_CHARS = 65_536;
+
 /** The environment variable `init` reads a join token from. */
 export const TOKEN_ENV = "COHORT_JOIN_TOKEN";
 
@@ -55,6 +62,12 @@ async function joinToken(
   if (token === undefined) return undefined;
   token = token.trim();
   if (token === "") throw new UsageError(`The join token from ${from} is empty`);
+  if (token.length > JOIN_TOKEN_MAX_CHARS) {
+    throw new UsageError(
+      `The join token from ${from} must be at most ${JOIN_TOKEN_MAX_CHARS} characters, ` +
+        `got ${token.length}`,
+    );
+  }
   return token;
 }
 

@@ -19,6 +19,13 @@ export const SQL_LIMIT_S = 60;
 export const SQL_TIMEOUT_BOUNDS = { min: 0.001, max: SQL_LIMIT_S } as const;
 
 /**
+ * The longest query, in characters (UTF-16 code units, as JavaScript counts): the API's (`query`
+ * of `POST /core/internal/sql`, which answers 400 past it; tests/cli/flag_values checks they
+ * agree), checked here so the user reads the rule, not the daemon's field.
+ */
+export const SQL_QUERY_MAX_CHARS = 1_048_576;
+
+/**
  * How much longer than the run's time limit the CLI waits for the daemon's answer, in ms: the
  * daemon cancels the run at the limit and answers why, but on a busy host its answer (and the
  * console's child, started at a lower priority) may come seconds late. The user then reads the
@@ -68,6 +75,11 @@ Options:
     }
     if (query === "-") query = await readStdin("the query");
     if (query.trim() === "") throw new UsageError("QUERY must not be empty");
+    if (query.length > SQL_QUERY_MAX_CHARS) {
+      throw new UsageError(
+        `QUERY must be at most ${SQL_QUERY_MAX_CHARS} characters, got ${query.length}`,
+      );
+    }
     const { results } = await callDaemon<{ results: SqlResult[] }>(
       stateDir,
       "POST",
