@@ -16,12 +16,13 @@ export const MAX_BODY_DEPTH = 32;
  * Body size limits per endpoint, in bytes. Most bodies are a few fields: 4 KiB. More for:
  * `control` (a join token of up to 64 KiB, the longest MicroCluster's own clients send, plus
  * the member's configuration), `join` (a joiner's certificate, up to 16 KiB, and its extension
- * list), `sql` (a script of up to 1 MiB of text, up to twice that once JSON-escaped).
+ * list), `pair` (a certificate chain and its key, up to 64 KiB each, JSON-escaped), `sql` (a script of up to 1 MiB of text, up to twice that once JSON-escaped).
  */
 export const BODY_LIMITS = Object.freeze({
   small: 4 * 1024,
   control: 128 * 1024,
   join: 128 * 1024,
+  pair: 192 * 1024,
   sql: 2 * 1024 * 1024,
 });
 

@@ -11,6 +11,7 @@ import { type Logger, silentLogger } from "../lib/log.ts";
 import type { HttpObserver, MetricsSource } from "../lib/metrics/observers.ts";
 import type { StatusSource } from "../lib/status/tracker.ts";
 import { appRouter, type AppRoutes } from "./app.ts";
+import { certificateRoutes } from "./certificates.ts";
 import { controlRoutes } from "./control.ts";
 import { failure } from "./envelope.ts";
 import { eventRoutes } from "./events.ts";
@@ -41,7 +42,10 @@ export interface RouterOptions {
    * which is cohort's). @default none (404 outside `/core`)
    */
   app?: AppRoutes;
-  /** The app's extension servers (`/core/1.0/daemon/servers`). @default none */
+  /**
+   * The app's extension servers (`/core/1.0/daemon/servers`, their key pairs at
+   * `/core/1.0/cluster/certificates/{name}`). @default none
+   */
   servers?: ServersSource;
 }
 
@@ -63,6 +67,7 @@ export function createRouter(service: MemberService, options: RouterOptions = {}
   recordRoutes(router, service);
   eventRoutes(router, options.status);
   serversRoutes(router, service, options.servers);
+  certificateRoutes(router, service, options.servers);
   openApiRoutes(router, service); // last: it documents the routes registered before it
 
   // The app's own router: paths outside /core are the app's, and only the app's; `/` alone is

@@ -11,14 +11,14 @@
 import type { RouterType } from "itty-router";
 import type { ServersSource } from "../lib/app/servers.ts";
 import type { Caller, MemberService } from "../lib/daemon/service.ts";
-import { InvalidInputError, UnavailableError } from "../lib/errors.ts";
+import { InvalidInputError, NotFoundError, UnavailableError } from "../lib/errors.ts";
 import { requireTrusted, STATUS_MESSAGES } from "./access.ts";
 import { BODY_LIMITS, readBody } from "./body.ts";
 import { sync } from "./envelope.ts";
 import { ServersBody } from "./structs.ts";
 
 /** No extension servers. */
-const NONE: ServersSource = {
+export const NONE: ServersSource = {
   get: () => ({}),
   set: (config) => {
     const [name] = Object.keys(config);
@@ -27,6 +27,8 @@ const NONE: ServersSource = {
       field: name,
     });
   },
+  replacePair: (name) =>
+    Promise.reject(new NotFoundError(`No matching additional server found for "${name}"`)),
 };
 
 /** Allows a member that serves its cluster view (online or waiting for an upgrade). */

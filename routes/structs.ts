@@ -160,3 +160,15 @@ export const RecordBody = object({ value: unknown() });
 export const ServersBody = recordOf(string(), object({ address: Address }));
 /** Validated `PUT /core/1.0/daemon/servers` body. */
 export type ServersBody = Infer<typeof ServersBody>;
+
+/**
+ * `PUT /core/1.0/cluster/certificates/{name}` body: MicroCluster's `KeyPair`. `ca` is what a Go
+ * client always sends (`""` when it has none); cohort's servers verify clients against no CA.
+ */
+export const KeyPairBody = object({
+  cert: size(string(), 1, 64 * 1024),
+  key: size(string(), 1, 64 * 1024),
+  ca: optional(string()),
+});
+/** Validated `PUT /core/1.0/cluster/certificates/{name}` body. */
+export type KeyPairBody = Infer<typeof KeyPairBody>;

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { type KeyObject, X509Certificate } from "node:crypto";
 import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -22,14 +21,11 @@ import {
   NoSpaceError,
 } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { generateCertificate, parsePemPair } from "../net/certificates.ts";
+import { generateCertificate } from "../net/certificates.ts";
+import { pairFault, type PemPair } from "./pair_fault.ts";
 import { syncDirAsync, writeDurablyAsync } from "../write_durably.ts";
 
-/** A PEM certificate (or chain, the server's own first) and its PEM private key. */
-export interface PemPair {
-  cert: string;
-  key: string;
-}
+export type { PemPair } from "./pair_fault.ts";
 
 /** Where server `name`'s pair is found, and what to do when there is none. */
 export interface PairSource {
@@ -158,115 +154,39 @@ function writeError(dir: string, files: string, err: unknown): FileError {
     ? new NoSpaceError(`${files} could not be written: the disk is full; free space`)
     : fault
     ? new DiskError(`${files} could not be written: ${describeDiskFault(fault)}`)
-    : new DiskError(`${files} could not be written (${(err as { code?: string }).code ?? err})`);
+    : new DiskError(
+      `${files} could not be written (${(err as { code?: string }).code ?? "unknown error"})`,
+    );
   made.file = dir;
   return made;
 }
 
-/** Curves TLS clients verify (rustls: these three only), by node:crypto's names. */
-const CURVES: Record<string, string> = {
-  prime256v1: "P-256",
-  secp384r1: "P-384",
-  secp521r1: "P-521",
-};
-
-/** "an EC P-256 key", "an RSA key of 2048 bits", "an Ed25519 key". */
-function describeKey(k: KeyObject): string {
-  const d = k.asymmetricKeyDetails ?? {};
-  switch (k.asymmetricKeyType) {
-    case "rsa":
-    case "rsa-pss":
-      return `an ${k.asymmetricKeyType.toUpperCase()} key of ${d.modulusLength} bits`;
-    case "ec": {
-      const curve = String(d.namedCurve);
-      return `an EC ${CURVES[curve] ?? curve} key`;
-    }
-    case "ed25519":
-      return "an Ed25519 key";
-    default:
-      return `a ${String(k.asymmetricKeyType).toUpperCase()} key`;
-  }
-}
-
-/** Whether TLS clients of both runtimes accept a server key like `k`. */
-function servable(k: KeyObject): boolean {
-  const d = k.asymmetricKeyDetails ?? {};
-  if (k.asymmetricKeyType === "rsa") return (d.modulusLength ?? 0) >= 2048;
-  if (k.asymmetricKeyType === "ec") return String(d.namedCurve) in CURVES;
-  return k.asymmetricKeyType === "ed25519";
-}
-
 /**
- * Refuses (see {@link refusal}) a pair whose files hold no PEM certificate or key, whose
- * certificate's key TLS cannot serve, whose key is not the certificate's, or whose certificate
- * is not valid at `now`.
+ * Refuses (see {@link refusal}) a pair that cannot be served at `now` (`pair_fault.ts`), naming
+ * its file and what to do.
  */
 function checkPair(dir: string, name: string, pair: PemPair, now: number, instead: string): void {
   const [crt, key] = [`${name}.crt`, `${name}.key`];
-  const parsed = parsePemPair(
-    pair,
-    (file) =>
-      file === "crt"
-        ? refusal(
-          dir,
-          crt,
-          `is not a PEM certificate (cut short?): replace it, or remove it and ` +
-            `${rel(key)} ${instead}`,
-        )
-        : refusal(
-          dir,
-          key,
-          pair.key.includes("ENCRYPTED")
-            ? "is encrypted: store the key unencrypted (mode 0600)"
-            : "is not a PEM private key (cut short?): replace it",
-        ),
-  );
-  const { certificate } = parsed;
-  if (!servable(certificate.publicKey)) {
-    throw refusal(
-      dir,
-      crt,
-      `holds ${describeKey(certificate.publicKey)}, which TLS clients do not accept: use ` +
-        "RSA of 2048 bits or more, EC P-256, P-384 or P-521, or Ed25519",
-    );
+  const fault = pairFault(pair, now, rel(crt));
+  if (!fault) return;
+  const file = fault.part === "crt" ? crt : key;
+  switch (fault.kind) {
+    case "not-pem":
+      throw refusal(
+        dir,
+        file,
+        fault.part === "crt"
+          ? `is not a PEM certificate (cut short?): replace it, or remove it and ${rel(key)} ` +
+            instead
+          : "is not a PEM private key (cut short?): replace it",
+      );
+    case "encrypted":
+      throw refusal(dir, file, "is encrypted: store the key unencrypted (mode 0600)");
+    case "expired":
+      throw refusal(dir, file, `${fault.text}: replace the pair`);
+    default:
+      throw refusal(dir, file, fault.text);
   }
-  if (!parsed.matches) {
-    const mine = describeKey(parsed.key);
-    const its = describeKey(certificate.publicKey);
-    const later = chain(pair.cert).findIndex((c, i) => i > 0 && c.checkPrivateKey(parsed.key));
-    const why = mine !== its
-      ? `: ${mine}, the certificate's ${its}`
-      : later > 0
-      ? `: it is the key of the file's certificate ${later + 1} ` +
-        `(${chain(pair.cert)[later]!.subject.replaceAll("\n", ", ")}): put the server's own ` +
-        "certificate first"
-      : "";
-    throw refusal(dir, key, `is not the key of ${rel(crt)}${why}`);
-  }
-  const from = Date.parse(certificate.validFrom);
-  const to = Date.parse(certificate.validTo);
-  if (now < from) {
-    throw refusal(
-      dir,
-      crt,
-      `is not valid before ${new Date(from).toISOString()} by this member's clock`,
-    );
-  }
-  if (now > to) {
-    throw refusal(dir, crt, `expired at ${new Date(to).toISOString()}: replace the pair`);
-  }
-}
-
-/** Every certificate of a PEM file, in its order (those that parse). */
-function chain(pem: string): X509Certificate[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
-  const out: X509Certificate[] = [];
-  for (const b of blocks ?? []) {
-    try {
-      out.push(new X509Certificate(b));
-    } catch { /* not a certificate: the first is checked on its own */ }
-  }
-  return out;
 }
 
 /**

@@ -2,8 +2,9 @@
  * The app's extension servers (MicroCluster's additional listeners, `rest.Server`): named groups
  * of app endpoints, each served on an address of its own by a `node:https` listener of its own,
  * presenting the cluster's certificate, or its own (`server_pair.ts`: a pair placed in
- * `STATE_DIR/certificates/NAME.crt|key` by hand, or made there at first use for
- * `dedicatedCertificate`; one that cannot be served is refused, naming the file).
+ * `STATE_DIR/certificates/NAME.crt|key` by hand or by `PUT /core/1.0/cluster/certificates/NAME`
+ * ({@link ExtensionServers.replacePair}), or made there at first use for `dedicatedCertificate`;
+ * one that cannot be served is refused, naming the file).
  *
  * A server listens while the member is initialised (online, or waiting for an upgrade: its
  * endpoints' flags decide what it answers then), at the address last set by
@@ -31,13 +32,15 @@ import { join } from "node:path";
 import { addressProblem, canonicalAddress, splitHostPort } from "../cluster/address.ts";
 import { storedAddress } from "../cluster/address_stored.ts";
 import { type Clock, wallNow } from "../cluster/clock.ts";
-import { InvalidInputError, isCohortError } from "../errors.ts";
+import { InvalidInputError, isCohortError, NotFoundError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type Listener, serveHttps } from "../net/serve.ts";
 import type { Handler } from "../daemon/options.ts";
 import { writeDurablyAsync } from "../write_durably.ts";
 import type { MemberStatus } from "../daemon/service.ts";
 import type { AppEndpoint } from "./endpoints.ts";
+import { checkHandedPair, type PemPair } from "./pair_fault.ts";
+import { placePair } from "./place_pair.ts";
 import { type FileError, serverPair } from "./server_pair.ts";
 import { readStored } from "./servers_stored.ts";
 import {
@@ -89,6 +92,17 @@ export interface ServersSource {
    * @throws {InvalidInputError} for an unknown name, an invalid address, or one already in use
    */
   set(config: Record<string, ServerConfig>): Promise<void>;
+  /**
+   * Makes `pair` server `name`'s own (`PUT /core/1.0/cluster/certificates/{name}`): checked by
+   * the rules of a pair found on disk, written in its place (both files or neither), and the
+   * server's listener restarted with it when the member serves it. Resolves with the server's
+   * state after the restart.
+   *
+   * @throws {NotFoundError} for a name no server has
+   * @throws {InvalidInputError} naming the field (`cert`, `key`) for a pair that cannot be served
+   * @throws {NoSpaceError} or `DiskError` when it cannot be written (nothing changed)
+   */
+  replacePair(name: string, pair: PemPair): Promise<ServerState>;
 }
 
 /** The listeners of the app's servers; see the module docs. */
@@ -183,6 +197,20 @@ export class ExtensionServers implements ServersSource {
     if (this.#running) await this.#serial(() => this.#restart([...changed, ...again]));
   }
 
+  async replacePair(name: string, pair: PemPair): Promise<ServerState> {
+    if (!(name in this.#servers)) {
+      throw new NotFoundError(`No matching additional server found for "${name}"`);
+    }
+    checkHandedPair(pair, wallNow(this.#clock));
+    // In the queue: a start or try of this server reads the files whole, before or after.
+    await this.#exclusive(async () => {
+      await placePair(this.#dir, name, pair);
+      this.#logger.info("Extension server key pair replaced", { server: name });
+      if (this.#running) await this.#restart([name]);
+    });
+    return this.get()[name]!;
+  }
+
   /** Follows the member's status: listening while it is online or waiting. */
   follow(status: MemberStatus): Promise<void> {
     const run = status === "online" || status === "waiting";
@@ -196,6 +224,13 @@ export class ExtensionServers implements ServersSource {
     this.#running = false;
     this.#cancelAll();
     return this.#serial(() => this.#closeAll());
+  }
+
+  /** {@link ExtensionServers.#serial}, but the step's failure is the caller's. */
+  #exclusive(step: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(step, step);
+    this.#queue = run.catch(() => {});
+    return run;
   }
 
   #serial(step: () => Promise<void>): Promise<void> {

@@ -10,7 +10,9 @@ import { hostname } from "node:os";
 import type { ExtensionRegistry } from "../cluster/extensions.ts";
 import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts";
 import { wallClockOf } from "../cluster/clock.ts";
-import { ConflictError, ForbiddenError, UnavailableError } from "../errors.ts";
+import { ConflictError, ForbiddenError, isCohortError, UnavailableError } from "../errors.ts";
+import { fingerprint } from "../net/certificates.ts";
+import { answerError, NOTIFIER_AGENT } from "./peers.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { dumpSql, executeSql, SQL_TIMEOUT_MS } from "../store/sql.ts";
 import {
@@ -40,6 +42,8 @@ import type {
   ExtensionsReport,
   JoinRequest,
   JoinResponse,
+  MemberAnswer,
+  MemberNotification,
   MemberService,
   MemberStatus,
   ServerInfo,
@@ -197,6 +201,33 @@ export class MemberDaemon implements MemberService, AppStore {
     await net.persistence.written();
   }
 
+  async notifyMembers(request: MemberNotification): Promise<MemberAnswer[]> {
+    const net = this.#initialized();
+    const self = net.config.name;
+    const pinned = fingerprint(net.identity.clusterCert);
+    const others = net.entries(true).filter((e) => e.name !== self)
+      .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return await Promise.all(others.map(async ({ name, address }): Promise<MemberAnswer> => {
+      try {
+        const answer = await this.member.env.peers.request({
+          address,
+          ...request,
+          headers: { "user-agent": NOTIFIER_AGENT },
+          fingerprint: pinned,
+          identity: net.identity,
+          timeoutMs: NOTIFY_TIMEOUT_MS,
+        });
+        return answer.status < 300
+          ? { name, ok: true }
+          : { name, ok: false, error: answerError(answer) };
+      } catch (err) {
+        // The transport's errors are cohort's own (unreachable, a certificate not pinned).
+        const reason = isCohortError(err) ? err.message : "it could not be reached";
+        return { name, ok: false, error: reason };
+      }
+    }));
+  }
+
   isTrusted(fp: string): boolean {
     return this.member.network?.view.isTrusted(fp) ?? false;
   }
@@ -318,6 +349,9 @@ export class MemberDaemon implements MemberService, AppStore {
     return this.member.stop();
   }
 }
+
+/** How long a member may take to answer a notification ({@link MemberDaemon.notifyMembers}), ms. */
+export const NOTIFY_TIMEOUT_MS = 15_000;
 
 /** A SQL console run's time limit: the caller's, within the console's own (`SQL_TIMEOUT_MS`). */
 function consoleLimit(timeoutMs: number | undefined): number {

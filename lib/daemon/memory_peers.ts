@@ -69,7 +69,7 @@ export class MemoryPeers implements PeerTransport {
     }
     const request = new Request(`https://${r.address}${r.path}`, {
       method: r.method,
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...r.headers },
       body: r.body === undefined ? undefined : JSON.stringify(r.body),
     });
     const response = await endpoint.handler(request, {

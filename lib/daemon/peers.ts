@@ -12,6 +12,13 @@ import { requestJson } from "../net/client.ts";
 import { PeerAgents } from "../net/peer_agents.ts";
 import { pinnedTlsOptions } from "../net/pin.ts";
 
+/**
+ * The `User-Agent` of a request a member sends on to the others as a notification
+ * (MicroCluster's, LXD's cluster notifier): the receiver handles it for itself alone, and sends
+ * it on to nobody.
+ */
+export const NOTIFIER_AGENT = "lxd-cluster-notifier";
+
 /** One request to a peer. */
 export interface PeerRequest {
   /** The peer's `host:port`. */
@@ -21,6 +28,8 @@ export interface PeerRequest {
   path: string;
   /** JSON body, when any. */
   body?: unknown;
+  /** Extra request headers, e.g. `user-agent` ({@link NOTIFIER_AGENT}). */
+  headers?: Record<string, string>;
   /** Fingerprint (hex SHA-256) of the cluster certificate the peer must present. */
   fingerprint: string;
   /** This member's certificate and key (PEM), presented to the peer. */
@@ -93,6 +102,7 @@ export const httpsPeers: PeerTransport = Object.freeze({
           ...(agent ? { peerCert: r.peerCert } : {}),
         }),
         timeoutMs: r.timeoutMs,
+        ...(r.headers ? { headers: r.headers } : {}),
         ...(agent ? { agent, resendOnStale: true } : {}),
       });
     } catch (err) {

@@ -249,6 +249,35 @@ export interface MemberService {
    * @throws {UnavailableError} while the member starts its network or shuts down.
    */
   setAppVersion(version: string): Promise<void>;
+  /**
+   * Sends `request` to every other member of the cluster (each one in the roster, reachable or
+   * not) as a notification (`NOTIFIER_AGENT`: each handles it for itself and sends it on to
+   * nobody), in parallel, this member's certificate presented and the cluster's pinned, each
+   * within `NOTIFY_TIMEOUT_MS`. Resolves with every member's answer, in name order; one
+   * member's failure is its answer, never a throw.
+   *
+   * @throws {UnavailableError} while this member does not serve its view
+   */
+  notifyMembers(request: MemberNotification): Promise<MemberAnswer[]>;
+}
+
+/** A request {@link MemberService.notifyMembers} sends on to every other member. */
+export interface MemberNotification {
+  method: "PUT" | "POST" | "DELETE";
+  /** Path and query, e.g. `/core/1.0/cluster/certificates/web`. */
+  path: string;
+  /** JSON body. */
+  body: unknown;
+}
+
+/** One member's answer to a {@link MemberNotification}. */
+export interface MemberAnswer {
+  /** The member's name. */
+  name: string;
+  /** Whether it answered with a success (2xx). */
+  ok: boolean;
+  /** Why not: its error message, or that it could not be reached. */
+  error?: string;
 }
 
 /** `GET /core/1.0/extensions` metadata. */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { RecordBody, ServersBody } from "../structs.ts";
+import { KeyPairBody, RecordBody, ServersBody } from "../structs.ts";
 import { NAME, type OperationDoc, REVOKE_TOKEN, struct } from "./operation_doc.ts";
 import { ref } from "./schemas.ts";
 
@@ -93,6 +93,32 @@ export const PUBLIC_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     body: struct(ServersBody),
     metadata: { type: "null" },
     errors: [UNINITIALIZED_503],
+  },
+  "PUT /core/1.0/cluster/certificates/:name": {
+    tag: "public",
+    summary: "Replace an extension server's key pair on every member (MicroCluster's)",
+    description: "Checks the pair as one found on disk (400 naming `cert` or `key`: nothing " +
+      "changes anywhere), writes it (both files or neither), restarts the server's listener " +
+      "with it, then sends the request to every other member as a notification (`User-Agent: " +
+      "lxd-cluster-notifier`: handled there alone). Answers the members that took it; 503 " +
+      "naming each member that did not, and why. Before `init`, this member alone. `cluster` " +
+      "and `server` are not supported (501); `ca` must be empty.",
+    access: "trusted",
+    params: { name: "The extension server's name" },
+    body: struct(KeyPairBody),
+    metadata: {
+      type: "object",
+      properties: {
+        replaced_on: {
+          type: "array",
+          items: { type: "string" },
+          description: "The members that hold the new pair, this one first",
+        },
+      },
+      required: ["replaced_on"],
+      additionalProperties: false,
+    },
+    errors: [404, 413, 501, 503, 507],
   },
   "GET /core/1.0/upgrade": {
     tag: "public",

@@ -9,7 +9,7 @@ import type { suite } from "uvu";
 import { ForbiddenError, UnavailableError } from "../../lib/errors.ts";
 import type { KeyPair } from "../../lib/net/certificates.ts";
 import type { Handler } from "../../lib/daemon/options.ts";
-import type { PeerTransport } from "../../lib/daemon/peers.ts";
+import { NOTIFIER_AGENT, type PeerTransport } from "../../lib/daemon/peers.ts";
 
 /** One implementation under test. */
 export interface PeerWorld {
@@ -29,7 +29,13 @@ export function peersContract(
   test("a request reaches the handler with the caller's certificate, and its answer comes back", async () => {
     const w = await world();
     const { cluster, member } = keys();
-    const seen: { method: string; path: string; body: unknown; fp?: string }[] = [];
+    const seen: {
+      method: string;
+      path: string;
+      body: unknown;
+      fp?: string;
+      agent: string | null;
+    }[] = [];
     const peer = await w.serve(cluster, async (request, caller) => {
       const url = new URL(request.url);
       seen.push({
@@ -37,6 +43,7 @@ export function peersContract(
         path: url.pathname + url.search,
         body: request.method === "GET" ? null : await request.json(),
         fp: caller.peerFingerprint,
+        agent: request.headers.get("user-agent"),
       });
       return Response.json({ type: "sync", metadata: { ok: true } }, { status: 202 });
     });
@@ -46,6 +53,7 @@ export function peersContract(
         method: "PUT",
         path: "/core/internal/cluster/m2?force=1",
         body: { force: true },
+        headers: { "user-agent": NOTIFIER_AGENT },
         fingerprint: cluster.fingerprint,
         identity: member,
         timeoutMs: 5000,
@@ -57,6 +65,7 @@ export function peersContract(
         path: "/core/internal/cluster/m2?force=1",
         body: { force: true },
         fp: member.fingerprint,
+        agent: NOTIFIER_AGENT,
       }]);
     } finally {
       await peer.stop();

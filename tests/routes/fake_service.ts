@@ -1,6 +1,6 @@
 /** A scriptable in-memory MemberService for route tests. */
 import { systemClock } from "../../lib/cluster/clock.ts";
-import { ForbiddenError } from "../../lib/errors.ts";
+import { ForbiddenError, UnavailableError } from "../../lib/errors.ts";
 import { memoryRecords } from "../records/memory_store.ts";
 import type { StopOutcome } from "../../lib/daemon/stop_outcome.ts";
 import type {
@@ -9,6 +9,8 @@ import type {
   ControlRequest,
   JoinRequest,
   JoinResponse,
+  MemberAnswer,
+  MemberNotification,
   MemberService,
   MemberStatus,
   ServerInfo,
@@ -176,6 +178,17 @@ export class FakeService implements MemberService {
     this.appVersions.push(version);
     this.version = version;
     return Promise.resolve();
+  }
+  /** The notifications sent on (`notifyMembers`), in order. */
+  notifications: MemberNotification[] = [];
+  /** What the other members answer each notification. */
+  notified: MemberAnswer[] = [];
+  notifyMembers(request: MemberNotification): Promise<MemberAnswer[]> {
+    if (this.state !== "online" && this.state !== "waiting") {
+      return Promise.reject(new UnavailableError("Database is not yet initialized"));
+    }
+    this.notifications.push(request);
+    return Promise.resolve(this.notified);
   }
   resetForces: boolean[] = [];
   resetSelf(force = false): Promise<void> {

@@ -260,6 +260,15 @@ const SAMPLES: Record<string, unknown[]> = {
     { web: {} },
     { web: "10.0.0.1:9443" },
   ],
+  "PUT /core/1.0/cluster/certificates/{name}": [
+    { cert: "-----BEGIN CERTIFICATE-----", key: "-----BEGIN PRIVATE KEY-----", ca: "" },
+    { cert: "c", key: "k" },
+    { cert: "c", key: "k", ca: "a" },
+    { cert: "", key: "k", ca: "" },
+    { cert: "c", ca: "" },
+    { cert: "c", key: 1, ca: "" },
+    { cert: "c", key: "k", ca: "", extra: 1 },
+  ],
   "POST /core/internal/tokens/claim": CLAIMS,
   "POST /core/internal/tokens/release": CLAIMS,
   "POST /core/internal/sql": [
@@ -354,6 +363,9 @@ test("request bodies: generated bodies get the same verdict from the structs and
   }
 });
 
+const CERTIFICATE = "/core/1.0/cluster/certificates/{name}";
+const PAIR = { cert: "c", key: "k", ca: "" };
+
 test("answers validate against the documented schemas, errors included", async () => {
   const { body } = await fetchDocument();
   const validator = documentValidator(body);
@@ -391,6 +403,10 @@ test("answers validate against the documented schemas, errors included", async (
     ["GET", "/core/internal/sql", "/core/internal/sql", TRUSTED], // 403
     ["DELETE", "/core/1.0/cluster/{name}", "/core/1.0/cluster/c9", TRUSTED],
     ["GET", "/core/1.0/openapi.json", "/core/1.0/openapi.json", ANONYMOUS], // 403
+    // No extension servers: 404; the cluster's certificate: 501; a bad body: 400.
+    ["PUT", CERTIFICATE, "/core/1.0/cluster/certificates/web", TRUSTED, PAIR],
+    ["PUT", CERTIFICATE, "/core/1.0/cluster/certificates/cluster", TRUSTED, PAIR],
+    ["PUT", CERTIFICATE, "/core/1.0/cluster/certificates/web", TRUSTED, { cert: "c" }],
   ];
   const statuses = new Set<number>();
   for (const [method, path, url, caller, sent] of cases) {
@@ -401,7 +417,10 @@ test("answers validate against the documented schemas, errors included", async (
       `${method} ${url} ${status} ${JSON.stringify(answer).slice(0, 200)}: ${validator.errors()}`,
     );
   }
-  assert.ok([200, 400, 403, 409, 503].every((s) => statuses.has(s)), [...statuses].join(","));
+  assert.ok(
+    [200, 400, 403, 404, 409, 501, 503].every((s) => statuses.has(s)),
+    [...statuses].join(","),
+  );
 });
 
 test("GET /core/1.0/openapi.json is served on the socket and to member certificates, 403 otherwise; the package ships the same document", async () => {
