@@ -38,9 +38,8 @@ export function controlRoutes(router: RouterType, service: MemberService): void 
         { field: "bootstrap" },
       );
     }
-    if (service.status() !== "uninitialized") {
-      throw new ConflictError(`Member is already initialized as "${service.info().name}"`);
-    }
+    // Whether it may initialise is the member's to say (its phase's one owner): a member joining
+    // has no name yet, and its status alone ("starting") cannot tell that from a restart.
     return sync(
       await service.initialize({
         bootstrap: body.bootstrap,

@@ -23,8 +23,11 @@ export async function initializeMember(
   request: ControlRequest,
 ): Promise<void> {
   if (!member.machine.is("uninitialized")) {
+    // A join or bootstrap under way has no name yet (its configuration lands at its commit).
     const what = member.machine.is("removed")
       ? "it is resetting after its removal; try again in a moment"
+      : member.machine.is("joining")
+      ? "an initialization (a bootstrap or a join) is already under way; wait for its answer"
       : `it is already initialized as "${member.service.info().name}"`;
     throw new ConflictError(`Cannot initialize this member: ${what}`);
   }

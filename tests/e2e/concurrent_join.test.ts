@@ -121,6 +121,11 @@ test("init --token run twice at once on one joiner: it joins once", async (ctx) 
     outcomes.some((r) => r.code === 0),
     `one of them joined: ${outcomes.map((r) => r.stderr)}`,
   );
+  // The other says what held it: a join under way, or (once it had ended) the member it became,
+  // never the host's name a member has before it is named.
+  for (const r of outcomes.filter((r) => r.code !== 0)) {
+    assert.match(r.stderr, /already under way|already initialized as "y"/, r.stderr);
+  }
   const on = [...ctx.cluster, y];
   await agree(on, ["j1", "j2", "j3", "j4", "y"]);
   healthy(on);

@@ -1,6 +1,6 @@
 /** A scriptable in-memory MemberService for route tests. */
 import { systemClock } from "../../lib/cluster/clock.ts";
-import { ForbiddenError, UnavailableError } from "../../lib/errors.ts";
+import { ConflictError, ForbiddenError, UnavailableError } from "../../lib/errors.ts";
 import { memoryRecords } from "../records/memory_store.ts";
 import type { StopOutcome } from "../../lib/daemon/stop_outcome.ts";
 import type {
@@ -56,6 +56,13 @@ export class FakeService implements MemberService {
   }
   initialize(request: ControlRequest): Promise<ServerInfo> {
     if (this.fault) return Promise.reject(this.fault);
+    if (this.state !== "uninitialized") {
+      return Promise.reject(
+        new ConflictError(
+          `Cannot initialize this member: it is already initialized as "${this.name}"`,
+        ),
+      );
+    }
     this.initialized.push(request);
     this.state = "online";
     this.name = request.name;

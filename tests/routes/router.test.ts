@@ -197,7 +197,7 @@ test("bootstrapping twice is a 409", async ({ call }) => {
   await call("POST", "/core/control", UNIX, bootstrap);
   const [status, body] = await call("POST", "/core/control", UNIX, bootstrap);
   assert.is(status, 409);
-  assert.is(body.error, 'Member is already initialized as "c1"');
+  assert.is(body.error, 'Cannot initialize this member: it is already initialized as "c1"');
 });
 
 test("a cohort error from the service keeps its status and message", async (ctx) => {
