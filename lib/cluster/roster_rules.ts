@@ -15,7 +15,7 @@
  *   later member receives it in the state its admitting member hands it).
  * - **Any member writes a tombstone** (`null`): removal is anyone's, and it always wins (a
  *   tombstone beats a value of the same version, and versions are bounded: see
- *   `gossip/records.ts`).
+ *   `gossip/record_intake.ts`).
  *
  * ## Incarnations: what proves a record to a member that missed its history
  *

@@ -32,7 +32,7 @@ export interface SeedOptions {
 
 /**
  * Open bugs the simulation meets, each known by the reason members give for refusing a roster
- * record (`gossip/records.ts` logs it): a seed whose violations come with that refusal is counted
+ * record (`gossip/record_intake.ts` logs it): a seed whose violations come with that refusal is counted
  * as meeting the bug (and reported as such), not as a new failure.
  */
 export const KNOWN_BUGS: readonly { name: string; reason: RegExp }[] = Object.freeze([]);

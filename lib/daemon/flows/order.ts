@@ -5,7 +5,7 @@
  * own steps; this table is the one place that lists them all, for people and for tests (a kill
  * matrix can take its kill points from it).
  *
- * What a start reads, in this order (`member.ts`):
+ * What a start reads, in this order (`open_member.ts`):
  * 1. `transition.json` says `leave`: the member is `removed`; the start asks the others to take it
  *    out (its tombstone may not have spread), then wipes it: uninitialised.
  * 2. no `daemon.json`, `transition.json` says `join`: the start asks the members it knew to take
@@ -56,7 +56,7 @@ export const DURABLE_STEPS: readonly DurableStep[] = Object.freeze([
   {
     flow: "join",
     step: "admitted: cluster.crt/key, join_view.json and daemon.json.next (with the view's seed) " +
-      "written, daemon.json.next and the directory synced; HTTPS listening, gossip started",
+      "written; HTTPS listening, gossip started while they and the directory are synced",
     line: `"Listening" transport=https`,
     restart: "withdraw (the admitting member first, named by join_view.json), then undo (2)",
   },
