@@ -3,7 +3,8 @@
  * app's extension server `name` (body MicroCluster's `KeyPair`: `cert`, `key`, `ca`) on this
  * member, then on every other member. The pair is checked by the rules of a pair found on disk
  * (a 400 naming `cert` or `key` and the fault: nothing changes anywhere), written in its place
- * (both files or neither) and the server's listener restarted with it (`lib/app/servers.ts`);
+ * (both files or neither) and presented at once by the server's listener, its open connections
+ * kept (`lib/app/servers.ts`);
  * then the same request goes to every other member as a notification (`NOTIFIER_AGENT`), which
  * each handles for itself alone. The answer lists the members that took it; when one did not
  * (down, or refusing it), the answer is a 503 naming each with its reason and those that took

@@ -94,9 +94,9 @@ export interface ServersSource {
   set(config: Record<string, ServerConfig>): Promise<void>;
   /**
    * Makes `pair` server `name`'s own (`PUT /core/1.0/cluster/certificates/{name}`): checked by
-   * the rules of a pair found on disk, written in its place (both files or neither), and the
-   * server's listener restarted with it when the member serves it. Resolves with the server's
-   * state after the restart.
+   * the rules of a pair found on disk, written in its place (both files or neither), and, when
+   * the member serves it, presented at once by its listener (its open connections kept), or the
+   * server tried again at once when it was not listening. Resolves with the server's state then.
    *
    * @throws {NotFoundError} for a name no server has
    * @throws {InvalidInputError} naming the field (`cert`, `key`) for a pair that cannot be served
@@ -206,7 +206,20 @@ export class ExtensionServers implements ServersSource {
     await this.#exclusive(async () => {
       await placePair(this.#dir, name, pair);
       this.#logger.info("Extension server key pair replaced", { server: name });
-      if (this.#running) await this.#restart([name]);
+      if (!this.#running) return;
+      const server = this.#listeners.get(name)?.server;
+      if (server && "setSecureContext" in server) {
+        // In place, as MicroCluster's listeners: new connections get the new pair, and those
+        // open (a client's keep-alive) are not cut, as a restart would.
+        server.setSecureContext({ cert: pair.cert, key: pair.key });
+        const before = this.#tried.get(name);
+        if (before?.timer !== undefined) this.#clock.clearTimeout(before.timer);
+        const t: Tried = { status: "listening", attempts: 0, wait: RETRY_FIRST_MS };
+        this.#tried.set(name, t);
+        this.#watch(name, t, Date.parse(new X509Certificate(pair.cert).validTo));
+      } else {
+        await this.#restart([name]); // not listening: tried again at once, with the new pair
+      }
     });
     return this.get()[name]!;
   }

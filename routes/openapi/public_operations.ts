@@ -98,8 +98,8 @@ export const PUBLIC_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: "public",
     summary: "Replace an extension server's key pair on every member (MicroCluster's)",
     description: "Checks the pair as one found on disk (400 naming `cert` or `key`: nothing " +
-      "changes anywhere), writes it (both files or neither), restarts the server's listener " +
-      "with it, then sends the request to every other member as a notification (`User-Agent: " +
+      "changes anywhere), writes it (both files or neither), has the server's listener present " +
+      "it at once (open connections kept), then sends the request to every other member as a notification (`User-Agent: " +
       "lxd-cluster-notifier`: handled there alone). Answers the members that took it; 503 " +
       "naming each member that did not, and why. Before `init`, this member alone. `cluster` " +
       "and `server` are not supported (501); `ca` must be empty.",

@@ -6,7 +6,9 @@
  * client; a pair that cannot be served changes nothing anywhere; with one member down, the
  * answer names it, and the members up hold the new pair.
  */
+import type { Buffer } from "node:buffer";
 import { X509Certificate } from "node:crypto";
+import { connect } from "node:tls";
 import { join } from "node:path";
 import * as assert from "uvu/assert";
 import { suite } from "../helpers/suite.ts";
@@ -73,6 +75,61 @@ async function presenting(ctx: Ctx, on: Member[], cert: string): Promise<void> {
   }
 }
 
+/**
+ * A client on one kept-alive connection to `address`, asking `GET /hi` every 300 ms (well within
+ * the server's idle limit) until `stop()`, which resolves with each answer's status line, and
+ * with how the connection ended, if it did.
+ */
+async function keptConnection(address: string) {
+  const [host, port] = address.split(":");
+  const socket = connect({ host, port: Number(port), rejectUnauthorized: false });
+  let ended = "";
+  socket.on("error", (err) => (ended = `error: ${err.message}`));
+  socket.on("close", () => (ended ||= "closed"));
+  await new Promise((r) => socket.once("secureConnect", r));
+  let buffer = "";
+  let waiting: ((line: string) => void) | undefined;
+  const take = () => {
+    const head = buffer.indexOf("\r\n\r\n");
+    if (head < 0 || !waiting) return;
+    const length = Number(/content-length: *(\d+)/i.exec(buffer.slice(0, head))?.[1] ?? 0);
+    if (buffer.length < head + 4 + length) return;
+    const line = buffer.split("\r\n")[0]!;
+    buffer = buffer.slice(head + 4 + length);
+    const w = waiting;
+    waiting = undefined;
+    w(line);
+  };
+  socket.on("data", (d: Buffer) => {
+    buffer += d.toString("latin1");
+    take();
+  });
+  socket.on("close", () => waiting?.(ended));
+  const ask = () =>
+    new Promise<string>((resolve) => {
+      if (ended) return resolve(ended);
+      waiting = resolve;
+      socket.write(`GET /hi HTTP/1.1\r\nHost: ${address}\r\n\r\n`);
+    });
+  const lines: string[] = [await ask()];
+  let stopping = false;
+  const loop = (async () => {
+    while (!stopping && !ended) {
+      await new Promise((r) => setTimeout(r, 300));
+      lines.push(await ask());
+    }
+    lines.push(await ask());
+  })();
+  return {
+    stop: async () => {
+      stopping = true;
+      await loop;
+      socket.destroy();
+      return lines;
+    },
+  };
+}
+
 /** `PUT` of `pair` on `m`'s control socket, as MicroCluster's Go client encodes `KeyPair`. */
 const put = (m: Member, pair: Partial<PemPair>) =>
   api(m, "PUT", PATH, goEncode(KeyPair, { ...pair }));
@@ -81,10 +138,18 @@ test("a pair put on one member is served by every member's web; the answer names
   const [m1, m2, m3] = ctx.members;
   await presenting(ctx, ctx.members, stateFile(m1!, "cluster.crt"));
   const pair = await pairOf(ctx.ca, "web");
-  const res = await put(m1!, pair);
-  assert.is(res.status, 200, res.body?.error);
-  assert.equal(check(Response, res.body), { errors: [], absent: [], extra: [], cased: [] });
-  assert.equal(res.body.metadata, { replaced_on: ["m1", "m2", "m3"] });
+  const client = await keptConnection(ctx.web.m2!);
+  let lines: string[] = [];
+  try {
+    const res = await put(m1!, pair);
+    assert.is(res.status, 200, res.body?.error);
+    assert.equal(check(Response, res.body), { errors: [], absent: [], extra: [], cased: [] });
+    assert.equal(res.body.metadata, { replaced_on: ["m1", "m2", "m3"] });
+  } finally {
+    lines = await client.stop();
+  }
+  // m2's listener took the pair in place: a client's open connection was not cut.
+  assert.equal([...new Set(lines)], ["HTTP/1.1 200 OK"], lines.join(", "));
   await presenting(ctx, [m1!, m2!, m3!], pair.cert);
   for (const m of ctx.members) {
     assert.is(stateFile(m, "certificates/web.crt"), pair.cert, m.name);
