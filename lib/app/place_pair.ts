@@ -30,13 +30,13 @@ export async function placePair(dir: string, name: string, pair: PemPair): Promi
     // A new folder is durable once its parent is synced (see `server_pair.ts`).
     if (await mkdir(certs, { recursive: true, mode: 0o700 })) await syncDirAsync(dir);
   } catch (err) {
-    throw writeError(files, err);
+    throw pairWriteError(files, err);
   }
   const before = await fs().readFile(key).catch(() => undefined);
   try {
     await writeDurablyAsync(certs, key, pair.key, 0o600);
   } catch (err) {
-    throw writeError(files, err);
+    throw pairWriteError(files, err);
   }
   try {
     await writeDurablyAsync(certs, crt, pair.cert, 0o644);
@@ -45,12 +45,15 @@ export async function placePair(dir: string, name: string, pair: PemPair): Promi
     await (before === undefined
       ? fs().rm(key, { force: true }).then(() => syncDirAsync(certs))
       : writeDurablyAsync(certs, key, before, 0o600)).catch(() => {});
-    throw writeError(files, err);
+    throw pairWriteError(files, err);
   }
 }
 
-/** The error for `files` that could not be written: a full disk, a failing one, or another. */
-function writeError(files: string, err: unknown): Error {
+/**
+ * The error for `files` (named relative to the state directory) that could not be written: a
+ * full disk ({@link NoSpaceError}), a failing or read-only one, or another ({@link DiskError}).
+ */
+export function pairWriteError(files: string, err: unknown): Error {
   const fault = diskFault(err);
   return isNoSpace(err)
     ? new NoSpaceError(`${files} could not be written: the disk is full; free space`)

@@ -12,17 +12,11 @@
  */
 import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  describeDiskFault,
-  DiskError,
-  diskFault,
-  InvalidInputError,
-  isNoSpace,
-  NoSpaceError,
-} from "../errors.ts";
+import { InvalidInputError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { generateCertificate } from "../net/certificates.ts";
 import { pairFault, type PemPair } from "./pair_fault.ts";
+import { pairWriteError } from "./place_pair.ts";
 import { syncDirAsync, writeDurablyAsync } from "../write_durably.ts";
 
 export type { PemPair } from "./pair_fault.ts";
@@ -47,7 +41,7 @@ export type FileError = Error & { file?: string };
  * The pair server `o.name` presents; see the module docs.
  *
  * @throws {InvalidInputError} naming the file, for a pair that is there but cannot be served
- * @throws {NoSpaceError} or {@link DiskError} naming the file, when a new pair cannot be written
+ * @throws {NoSpaceError} or `DiskError` naming the file, when a new pair cannot be written
  */
 export async function serverPair(o: PairSource): Promise<PemPair> {
   const dir = join(o.dir, "certificates");
@@ -149,14 +143,7 @@ function readError(dir: string, file: string, err: unknown): FileError {
 }
 
 function writeError(dir: string, files: string, err: unknown): FileError {
-  const fault = diskFault(err);
-  const made: FileError = isNoSpace(err)
-    ? new NoSpaceError(`${files} could not be written: the disk is full; free space`)
-    : fault
-    ? new DiskError(`${files} could not be written: ${describeDiskFault(fault)}`)
-    : new DiskError(
-      `${files} could not be written (${(err as { code?: string }).code ?? "unknown error"})`,
-    );
+  const made: FileError = pairWriteError(files, err);
   made.file = dir;
   return made;
 }
