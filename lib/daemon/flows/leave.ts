@@ -76,26 +76,39 @@ export async function agreeToLeave(ctx: MemberContext, force: boolean): Promise<
 export const HAND_OVER_MS = 3000;
 
 /**
- * Exchanges full state with every other member before the departing member answers: what it
- * alone held (records written here a moment before, still on their way by gossip) would be
- * lost once the remover's tombstone makes every member refuse its gossip. Bounded by
- * {@link HAND_OVER_MS}; a member that did not answer in time may miss it (logged).
+ * How many live members a departing member hands its state to: any one that takes it passes it
+ * on by gossip as it would a write made there, so a few are enough whatever the cluster's size
+ * (an exchange with every member cost one full state per member at every removal).
+ */
+export const HAND_OVER_TO = 3;
+
+/**
+ * Exchanges full state with {@link HAND_OVER_TO} live members, drawn at random, before the
+ * departing member answers: what it alone held (records written here a moment before, still on
+ * their way by gossip) would be lost once the remover's tombstone makes every member refuse its
+ * gossip. Bounded by {@link HAND_OVER_MS}; one that did not answer in time is logged.
  */
 async function handOver(ctx: MemberContext): Promise<void> {
   const net = ctx.network;
   if (!net) return;
-  const others = net.view.otherAddresses();
-  if (others.length === 0) return;
+  const live = [...net.view.roster()]
+    .filter(([name]) => name !== ctx.config?.name && net.view.liveness(name).up)
+    .map(([, entry]) => entry.address);
+  const to: string[] = [];
+  while (to.length < HAND_OVER_TO && live.length > 0) {
+    to.push(live.splice(Math.floor(ctx.env.random() * live.length), 1)[0]);
+  }
+  if (to.length === 0) return;
   let timer: TimerHandle | undefined;
   const late = new Promise<"late">((
     r,
   ) => (timer = ctx.env.clock.setTimeout(() => r("late"), HAND_OVER_MS)));
-  const answered = await Promise.race([net.gossip.join(others), late]);
+  const answered = await Promise.race([net.gossip.join(to), late]);
   ctx.env.clock.clearTimeout(timer!);
-  if (answered === "late" || answered < others.length) {
-    ctx.logger.warn("Leaving: not every member took this member's state in time", {
-      members: others.length,
-      answered: answered === "late" ? undefined : answered,
+  if (answered === "late" || answered < to.length) {
+    ctx.logger.warn("Leaving: not every member asked took this member's state in time", {
+      asked: to.length,
+      ...(answered === "late" ? {} : { answered }),
     });
   }
 }
