@@ -74,6 +74,20 @@ export class Claims {
     return this.#trust.isMember(name);
   }
 
+  /**
+   * Whether metadata `m`, held or received about `name`, belongs to another identity than the
+   * one the name has now: its certificate is not the one the trust knows for `name` (the member
+   * was removed and a new one admitted under its name, with a new key; held in the table, that
+   * is a former identity, since entries enter with the certificate the trust named then). Such
+   * an entry says nothing about the member that holds the name now, whatever its incarnation.
+   * `false` when the trust knows no certificate for `name` (a removed name, or a trust that
+   * checks none).
+   */
+  isFormer(name: string, m: WireMeta): boolean {
+    const fp = this.#trust.fingerprintOf(name);
+    return fp !== undefined && m.fp !== fp;
+  }
+
   /** Signs a claim of the local member. */
   sign(kind: ClaimKind, name: string, inc: number, m: WireMeta): string {
     return this.#trust.sign(claimPayload(kind, name, inc, m));

@@ -243,7 +243,12 @@ class GossipEngine implements Gossip, ProbeHost, FetchHost, PushPullHost {
   }
 
   admit(name: string, meta: Partial<MemberMeta> & { address: string }): void {
-    if (this.#stopped || name === this.name || this.state.table.get(name)) return;
+    if (this.#stopped || name === this.name) return;
+    // A record of an earlier run of the joiner: it refutes that itself. One of a former identity
+    // of the name (removed since): the joiner cannot out-bid it (it was signed with another
+    // key), so the admission replaces it (see `ClaimRules.alive`).
+    const held = this.state.table.get(name);
+    if (held && !this.state.isFormer(held)) return;
     const full = normalizeMeta(
       startingMeta(meta.address, { ...meta, extensions: meta.extensions ?? [] }),
     );

@@ -1,6 +1,7 @@
 /**
  * Forgetting members: a dead member after `reconnectTimeoutMs`, one that left after
- * `tombstoneTimeoutMs`, and one down that is no longer a member (removed) at once.
+ * `tombstoneTimeoutMs`, and one down that is no longer a member (removed), or whose name a new
+ * member holds now, at once.
  *
  * Separate from the engine (engine.ts) because it is the one rule for how long a member table
  * keeps what it no longer needs: its size, and what every push-pull ships, depend on it.
@@ -29,9 +30,11 @@ export function reapMembers(
     // A member no longer a member (removed) is forgotten at once: nothing would bring it
     // back (its claims are refused), and kept a day it would ride in every push-pull's
     // state and, with machines replaced often enough, fill the table.
+    // So is one of a former identity of its name (removed, and admitted again since with a
+    // new certificate): it is news about nobody, and the new member's claims replace it anyway.
     const down = e.state === "dead" || e.state === "left";
     if (
-      (down && e !== state.self && !state.isMember(e.name)) ||
+      (down && e !== state.self && (!state.isMember(e.name) || state.isFormer(e))) ||
       (e.state === "dead" && age >= config.reconnectTimeoutMs) ||
       (e.state === "left" && age >= config.tombstoneTimeoutMs && e !== state.self)
     ) {

@@ -210,6 +210,14 @@ export class StateMachine {
     return this.#claims.isMember(name);
   }
 
+  /**
+   * Whether `entry` is about a former identity of its name: a member removed, and a new one
+   * admitted under the name since (see {@link Claims.isFormer}).
+   */
+  isFormer(entry: MemberEntry): boolean {
+    return this.#claims.isFormer(entry.name, entry.wire);
+  }
+
   /** The local member's extension digest. */
   get localDigest(): string {
     return this.self.wire.ed;

@@ -110,9 +110,24 @@ export class ClaimRules {
       this.#hooks.emit("member-join", entry, undefined);
       return true;
     }
-    if (!supersedes(cur, "alive", inc)) return false;
+    // The entry held is about a former identity of the name (removed, and a new member admitted
+    // under it since): the new member's claim replaces it whatever the incarnations, as a new
+    // member's would (memberlist lets a new address reclaim a name that left; here the roster
+    // says which certificate holds the name). Held, the former identity's `left` at a higher
+    // incarnation kept the new member out until the tombstone timeout: the new member never
+    // out-bids it, since that claim was signed with a key it does not have.
+    const former = this.#claims.isFormer(name, cur.wire);
+    if (!former) {
+      if (wire.fp !== cur.wire.fp) {
+        // Another identity than the one held, which the trust does not name yet: the roster
+        // record of a new admission under this name may be on its way.
+        this.#admission.keep(name, () => this.alive(name, inc, wire, from, u));
+        return false;
+      }
+      if (!supersedes(cur, "alive", inc)) return false;
+    }
     if (!this.#claims.accepts("alive", name, inc, wire, from)) return false;
-    if (cur.wire.a !== wire.a && isLive(cur.state)) {
+    if (!former && cur.wire.a !== wire.a && isLive(cur.state)) {
       this.#log.warn("Conflicting address for a live member: ignoring the claim", {
         member: name,
         address: cur.wire.a,
@@ -122,7 +137,7 @@ export class ClaimRules {
     }
     const prev = cur.state;
     const metaChanged = !sameWireMeta(cur.wire, wire);
-    if (prev === "suspect" || prev === "dead") this.#hooks.refuted(name, now);
+    if (!former && (prev === "suspect" || prev === "dead")) this.#hooks.refuted(name, now);
     cur = this.#table.edit(cur);
     cur.suspicion?.cancel();
     cur.suspicion = undefined;
@@ -135,12 +150,18 @@ export class ClaimRules {
     cur.signer = from.sb;
     cur.lastHeartbeat = now;
     this.#table.setState(cur, "alive", now);
-    const joined = prev === "dead" || prev === "left";
-    if (joined) cur.contacted = false;
-    this.#hooks.queue(name, u ?? aliveUpdateOf(cur), joined || metaChanged ? NEWS_WEIGHT : 1);
-    if (prev === "dead" || prev === "left") this.#hooks.becameLive(cur);
+    const back = prev === "dead" || prev === "left";
+    if (back || former) cur.contacted = false;
+    this.#hooks.queue(
+      name,
+      u ?? aliveUpdateOf(cur),
+      back || former || metaChanged ? NEWS_WEIGHT : 1,
+    );
+    if (back) this.#hooks.becameLive(cur);
     if (metaChanged || prev !== "alive") this.#hooks.recorded(cur);
-    if (prev === "dead" || prev === "left") this.#hooks.emit("member-join", cur, prev);
+    // A new identity is a new member: joined, from no previous state of its own.
+    if (former) this.#hooks.emit("member-join", cur, undefined);
+    else if (back) this.#hooks.emit("member-join", cur, prev);
     else if (prev === "suspect" || metaChanged) this.#hooks.emit("member-update", cur, prev);
     return true;
   }

@@ -54,10 +54,7 @@ export class TableAdmission {
   admissible(name: string, retry: () => void): boolean {
     if (!this.#claims.isMember(name)) {
       this.#counters.notMembers++;
-      const waiting = this.#waiting;
-      waiting.delete(name);
-      if (waiting.size >= WAITING) waiting.delete(waiting.keys().next().value!);
-      waiting.set(name, { at: this.#clock.now(), retry });
+      this.keep(name, retry);
       return false;
     }
     if (this.#table.size >= this.#maxMembers) {
@@ -72,6 +69,18 @@ export class TableAdmission {
       return false;
     }
     return true;
+  }
+
+  /**
+   * Keeps `retry` (a claim about `name` that its evidence does not support yet) for
+   * {@link retryWaiting}: the roster record that admits `name`, or a new identity under it, may
+   * be on its way. At most 64 names wait (the oldest dropped first), one claim each.
+   */
+  keep(name: string, retry: () => void): void {
+    const waiting = this.#waiting;
+    waiting.delete(name);
+    if (waiting.size >= WAITING) waiting.delete(waiting.keys().next().value!);
+    waiting.set(name, { at: this.#clock.now(), retry });
   }
 
   /**
