@@ -23,7 +23,8 @@ import { JoinBody, ResetBody, SqlBody, SqlTimeout, TokenClaimBody } from "./stru
 function sqlTimeoutMs(request: Request): number | undefined {
   const value = new URL(request.url).searchParams.get("timeout");
   if (value === null) return undefined;
-  const seconds = value.trim() === "" ? NaN : Number(value);
+  // Decimal seconds only: `Number` also reads "0x10", "1e1" and "Infinity".
+  const seconds = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
   if (!is(seconds, SqlTimeout)) {
     throw new InvalidInputError(
       "Invalid query parameter timeout: expected a number of seconds from 0.001 to 60",

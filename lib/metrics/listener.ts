@@ -29,9 +29,10 @@ export function parseMetricsAddress(value: string): { host: string; port: number
   const zero = /:0+$/.test(address);
   const problem = addressProblem(zero ? address.replace(/:0+$/, ":1") : address);
   if (problem) {
-    throw new InvalidInputError(`Invalid metrics address "${value}": ${problem}`, {
-      field: "metrics_address",
-    });
+    throw new InvalidInputError(
+      `Invalid metrics address "${value}": ${problem} (or a bare port, on ${DEFAULT_METRICS_HOST})`,
+      { field: "metrics_address" },
+    );
   }
   const { host, port } = splitHostPort(address)!;
   return { host, port };

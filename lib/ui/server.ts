@@ -70,9 +70,10 @@ export function parseListen(value: string): { host: string; port: number } {
   const zero = /:0$/.test(address);
   const parsed = parseAddress(zero ? `${address.slice(0, -1)}1` : address);
   if ("problem" in parsed) {
-    throw new InvalidInputError(`Invalid listen address "${value}": ${parsed.problem}`, {
-      field: "listen",
-    });
+    throw new InvalidInputError(
+      `Invalid listen address "${value}": ${parsed.problem} (or a bare port, on 127.0.0.1)`,
+      { field: "listen" },
+    );
   }
   const { host } = parsed;
   if (!((isIP(host) === 4 && host.startsWith("127.")) || host === "::1" || host === "localhost")) {

@@ -139,6 +139,11 @@ test("--metrics-address: a bare port binds loopback; an address is checked like 
   for (const bad of ["", "localhost", "1.2.3.4:70000", "a b:1", "99999"]) {
     assert.throws(() => parseMetricsAddress(bad), /Invalid metrics address/, bad);
   }
+  assert.throws(
+    () => parseMetricsAddress("localhost"),
+    /\(or a bare port, on 127\.0\.0\.1\)$/,
+    "the rule says both forms",
+  );
 });
 
 test("the plain-HTTP listener serves the metrics at /metrics and /core/1.0/metrics, and nothing else", async () => {

@@ -88,6 +88,11 @@ test("--listen accepts loopback only", () => {
     assert.throws(() => parseListen(bad), /Invalid listen address/, bad);
   }
   assert.throws(() => parseListen("0.0.0.0:1"), /loopback only/);
+  assert.throws(
+    () => parseListen("x"),
+    /\(or a bare port, on 127\.0\.0\.1\)$/,
+    "the rule says both forms",
+  );
 });
 
 test("--listen takes a loopback address in its one spelling, and refuses one resolvers misread", () => {
