@@ -102,9 +102,19 @@ export async function startMember(m: Member, options: StartOptions = {}): Promis
   return m;
 }
 
-/** Allocates and starts members in parallel. */
-export function startMembers(names: string[], options: StartOptions = {}): Promise<Member[]> {
-  return Promise.all(names.map(async (n) => startMember(await newMember(n), options)));
+/**
+ * Allocates and starts members in parallel. When one fails to start, every member is stopped and
+ * every state directory removed before the error is thrown: the caller never gets the list.
+ */
+export async function startMembers(names: string[], options: StartOptions = {}): Promise<Member[]> {
+  const made = await Promise.all(names.map((n) => newMember(n)));
+  const started = await Promise.allSettled(made.map((m) => startMember(m, options)));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await stopMembers(made);
+    throw failed.reason;
+  }
+  return made;
 }
 
 /** Runs `cohort <argv> --state-dir <m.dir>`. */
