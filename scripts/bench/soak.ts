@@ -28,6 +28,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { createRandom } from "../../gossip/random.ts";
 import { removeDir } from "../../tests/helpers/process.ts";
 import {
   growth,
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
   await cluster.form();
   log(`formed: ${cluster.slots.map((s) => `${s.name}(${s.runtime}, pid ${s.pid})`).join(" ")}`);
   const loops = [scrapeLoop(), listLoop()];
-  const random = mulberry32(SEED);
+  const { next: random } = createRandom(SEED);
   const end = started + MINUTES * 60_000;
   while (Date.now() < end) {
     const action = pickAction(cluster, random);
@@ -201,18 +202,6 @@ function report(started: number): void {
 }
 
 const fmt = (x: number) => Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2);
-
-/** A small seeded generator (mulberry32): the same seed plays the same order of actions. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const bail = async (signal: string) => {
   log(`${signal}: stopping`);

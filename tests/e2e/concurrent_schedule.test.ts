@@ -12,6 +12,7 @@
  */
 import process from "node:process";
 import * as assert from "uvu/assert";
+import { createRandom } from "../../gossip/random.ts";
 import { suite } from "../helpers/suite.ts";
 import {
   api,
@@ -56,18 +57,6 @@ test.after(async (ctx) => {
   await stopMembers(ctx.all ?? []);
 });
 
-/** mulberry32: a float in [0, 1) per call, from `seed`. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Waits until every member is settled: a member either uninitialised (clean, and saying so)
  * or initialised and listing itself; returns those initialised.
@@ -94,7 +83,7 @@ async function settledMembers(all: Member[]): Promise<Member[]> {
 
 test(`rounds of operations at once (seed ${seed})`, async (ctx) => {
   console.log(`  seed ${seed}, ${rounds} rounds (COHORT_CONCURRENT_SEED=${seed} replays it)`);
-  const random = prng(seed);
+  const { next: random } = createRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
   for (let round = 1; round <= rounds; round++) {
     const inCluster = await settledMembers(ctx.all);

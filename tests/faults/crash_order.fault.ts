@@ -29,14 +29,8 @@ import { checkOrder, type Violation } from "./crash_order_check.ts";
 import { APP, journey, replayJourney } from "./crash_order_journey.ts";
 import { parseTrace } from "./crash_trace.ts";
 import { judgeStart, lostClaims } from "./crash_state_start.ts";
-import {
-  type CrashState,
-  crashState,
-  materialize,
-  type Pick,
-  random,
-  signature,
-} from "./crash_states.ts";
+import { type CrashState, crashState, materialize, type Pick, signature } from "./crash_states.ts";
+import { createRandom } from "../../gossip/random.ts";
 import { faultTest } from "./suite.ts";
 import { ensureCommand, load, underCi } from "./system.ts";
 
@@ -99,7 +93,7 @@ faultTest(
     );
 
     const violations: (Violation & { member: string })[] = [];
-    const rnd = random(seed);
+    const { next: rnd } = createRandom(seed);
     const candidates: { m: Member; state: CrashState }[] = [];
     for (const [m, text] of traces) {
       const ops = parseTrace(text);

@@ -17,18 +17,6 @@ import { sqliteFile } from "./crash_order_check.ts";
 import type { EntryOp } from "./crash_model.ts";
 import { Replay } from "./crash_model.ts";
 
-/** A seeded generator (mulberry32): the same seed, the same states. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** One crash state: its files (relative path → bytes, or a directory) and how it was chosen. */
 export interface CrashState {
   /** Where it was taken: the journey step and the answer after which. */
