@@ -8,6 +8,7 @@
  * @module
  */
 import { openSync, readSync } from "node:fs";
+import { describeDescriptorLimit, descriptorFault, DescriptorLimitError } from "./errors.ts";
 
 /** The open `/proc/self/limits`, `null` where there is none (not Linux), `undefined` not yet. */
 let limits: number | null | undefined;
@@ -39,4 +40,20 @@ export function openFileLimit(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What a daemon's start that ran out of file descriptors throws, whatever step met it (a listen,
+ * a file, the loading of the daemon's own modules): a {@link DescriptorLimitError} naming the
+ * limit and how to raise it; `undefined` when `err` is not about descriptors or says so already.
+ */
+export function startDescriptorError(err: unknown): DescriptorLimitError | undefined {
+  const descriptors = descriptorFault(err);
+  if (descriptors === undefined || descriptors === "E_FD_LIMIT") return undefined;
+  const limit = descriptors === "ENFILE" ? undefined : openFileLimit();
+  return new DescriptorLimitError(
+    `Cannot start daemon: ${describeDescriptorLimit(descriptors, "the daemon", limit)}, ` +
+      "and start again",
+    { cause: err },
+  );
 }

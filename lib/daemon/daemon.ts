@@ -10,8 +10,7 @@
  */
 import { ExtensionRegistry } from "../cluster/extensions.ts";
 import { checkAppVersion, DEFAULT_APP_VERSION } from "../cluster/app_version.ts";
-import { describeDescriptorLimit, descriptorFault, DescriptorLimitError } from "../errors.ts";
-import { openFileLimit } from "../open_files.ts";
+import { startDescriptorError } from "../open_files.ts";
 import type { AppStore } from "../app/store.ts";
 import { startRefusal } from "./disk_refusal.ts";
 import { type DaemonEnvironment, systemEnvironment } from "./environment.ts";
@@ -108,15 +107,8 @@ export async function startDaemon(
  * files, open '.../join_view.json'`); anything else as it was.
  */
 function startError(err: unknown, dir: string): unknown {
-  const descriptors = descriptorFault(err);
-  if (descriptors !== undefined && descriptors !== "E_FD_LIMIT") {
-    const limit = descriptors === "ENFILE" ? undefined : openFileLimit();
-    return new DescriptorLimitError(
-      `Cannot start daemon: ${describeDescriptorLimit(descriptors, "the daemon", limit)}, ` +
-        "and start again",
-      { cause: err },
-    );
-  }
+  const descriptors = startDescriptorError(err);
+  if (descriptors) return descriptors;
   // A disk fault no step named (a store write: it printed "Upsert …: no space left on the
   // member's disk", naming no directory; a file read: the bare `EIO: i/o error, read`).
   return startRefusal(err, undefined, dir);

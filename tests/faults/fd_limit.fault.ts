@@ -49,7 +49,7 @@ import {
   stop,
   stopMembers,
 } from "../helpers/cluster.ts";
-import { ENTRY, startDaemonProcess, tempDir, waitForSocket } from "../helpers/process.ts";
+import { CLI_ENTRY, startDaemonProcess, tempDir, waitForSocket } from "../helpers/process.ts";
 import { suite } from "../helpers/suite.ts";
 import { faultTest } from "./suite.ts";
 import { sh } from "./system.ts";
@@ -247,7 +247,10 @@ faultTest(
     const held = openCount(m.daemon!.child.pid!);
     await stop(m);
     // From a little above what it held, down one at a time: the first start that fails says why.
-    const { command, args } = selfCommand(ENTRY);
+    // The installed command (`cohort daemon`, whose bundle carries the CLI alone) loads the
+    // daemon's modules as it starts it, and can say why that failed; `node dist/mod.js` loads
+    // them (its chunks, in parallel) before any of cohort's code runs.
+    const { command, args } = selfCommand(CLI_ENTRY);
     let failed: { limit: number; code: number; logs: string } | undefined;
     for (let limit = held + 3; limit >= 16 && !failed; limit--) {
       const d = startDaemonProcess(daemonArgs(m), {

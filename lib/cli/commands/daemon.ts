@@ -1,6 +1,7 @@
 import process from "node:process";
 import { appVersionProblem } from "../../cluster/app_version.ts";
 import { parseMetricsAddress } from "../../metrics/listener.ts";
+import { startDescriptorError, watchOpenFileLimit } from "../../open_files.ts";
 import type { Command } from "../command.ts";
 import { choiceFlag, durationFlag } from "../flag_values.ts";
 import { parse, positionals, stateDirFrom, UsageError } from "../usage.ts";
@@ -100,6 +101,10 @@ Options:
         throw new UsageError(`--metrics-address: ${(err as Error).message}`);
       }
     }
+    // The daemon's modules load here (the installed command's bundle carries the CLI alone): out of
+    // descriptors, their loading fails before the daemon's own start can say why. The limit is
+    // read from a file kept open from now on: at the limit it could not be opened any more.
+    watchOpenFileLimit();
     const daemon = await deps.startDaemon({
       gossipPreset: preset,
       upgradePolicy: policy,
@@ -110,6 +115,8 @@ Options:
       appVersion,
       databaseUrl: values.database,
       metricsAddress,
+    }).catch((err: unknown) => {
+      throw startDescriptorError(err) ?? err;
     });
     const onSignal = () => void daemon.stop();
     process.on("SIGTERM", onSignal);
