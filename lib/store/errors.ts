@@ -13,7 +13,10 @@
 import {
   CohortError,
   ConflictError,
+  describeDescriptorLimit,
   describeDiskFault,
+  descriptorFault,
+  DescriptorLimitError,
   DiskError,
   diskFault,
   InvalidInputError,
@@ -22,6 +25,7 @@ import {
   NoSpaceError,
   UnavailableError,
 } from "../errors.ts";
+import { openFileLimit } from "../open_files.ts";
 
 /** A database failure that is not the caller's fault (500). Its message carries no parameters. */
 export class DatabaseError extends CohortError {
@@ -177,11 +181,21 @@ export function toStoreError(
 /**
  * Converts the error of an fsync of the database's files (done as files, not through SQLite)
  * into a safe {@link CohortError}: a full disk a {@link NoSpaceError}, a read-only or failing
- * one a {@link DiskError} (both 507), anything else a {@link DatabaseError}; the message names
- * `action` and the fault, never the file's path (the runtime's message may hold it).
+ * one a {@link DiskError} (both 507), a member out of file descriptors (the file could not be
+ * opened to sync it) a {@link DescriptorLimitError} naming its limit (503), anything else a
+ * {@link DatabaseError}; the message names `action` and the fault, never the file's path (the
+ * runtime's message may hold it).
  */
 export function toSyncError(err: unknown, action: string): CohortError {
   if (isCohortError(err)) return err;
+  const descriptors = descriptorFault(err);
+  if (descriptors !== undefined) {
+    const limit = descriptors === "ENFILE" ? undefined : openFileLimit();
+    return new DescriptorLimitError(
+      `${action}: ${describeDescriptorLimit(descriptors, "the member", limit)}`,
+      { cause: err },
+    );
+  }
   if (isNoSpace(err)) {
     return new NoSpaceError(`${action}: no space left on the disk of its state directory`, {
       cause: err,

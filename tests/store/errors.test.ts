@@ -14,7 +14,7 @@ import {
   NotFoundError,
   UnavailableError,
 } from "../../lib/errors.ts";
-import { DatabaseError, toStoreError } from "../../lib/store/errors.ts";
+import { DatabaseError, toStoreError, toSyncError } from "../../lib/store/errors.ts";
 import { rejection } from "./helpers.ts";
 
 const test = suite("store/errors");
@@ -193,6 +193,22 @@ test("busy maps to Unavailable; cohort errors pass; unknown errors lose their me
   assert.instance(odd, DatabaseError);
   assert.is(odd.message, "Write: unexpected TypeError");
   assert.is(odd.cause, undefined);
+});
+
+test("a sync that could not open its file for want of descriptors names them and the limit, never 'unexpected EMFILE'", () => {
+  const emfile = Object.assign(new Error("EMFILE: too many open files, open '/secret/path/db'"), {
+    code: "EMFILE",
+  });
+  const err = toSyncError(emfile, "Sync the database");
+  assert.is(err.code, "E_FD_LIMIT");
+  assert.is(err.status, 503);
+  assert.match(
+    err.message,
+    /^Sync the database: the member is out of file descriptors( \(limit \d+\))?: raise its limit of open files/,
+  );
+  assert.not.match(err.message, /secret/);
+  const enfile = toSyncError(Object.assign(new Error("ENFILE"), { code: "ENFILE" }), "Sync x");
+  assert.match(enfile.message, /^Sync x: the machine of the member is out of file descriptors/);
 });
 
 test.run();
