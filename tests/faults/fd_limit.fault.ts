@@ -63,6 +63,11 @@ const test = suite(
 );
 
 test.before.each(() => void (current = []));
+// A case that failed stops before its own cleanup: its daemons and directories go here.
+test.after.each(async () => {
+  await stopMembers(current);
+  current = [];
+});
 
 /** The soft and hard limits of open files of process `pid`. */
 function nofile(pid: number): { soft: number; hard: number } {
