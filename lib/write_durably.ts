@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
 import { files } from "./files.ts";
 import { tempName } from "./temp_name.ts";
 
@@ -49,4 +51,18 @@ export async function syncDirAsync(dir: string): Promise<void> {
   try {
     await files().sync(dir);
   } catch { /* see above */ }
+}
+
+/**
+ * Makes directory `dir` (mode 0o700) and what is missing above it, then syncs the parent of each
+ * directory it made, so that an operating-system crash cannot take a new directory, and the
+ * files later written durably in it, with it. Nothing is synced when `dir` was there already.
+ */
+export async function makeDirDurably(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  for (let made = dir;; made = dirname(made)) {
+    await syncDirAsync(dirname(made));
+    if (made === first || dirname(made) === made) return;
+  }
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { asyncFiles, type Files, useFiles } from "../lib/files.ts";
-import { syncDirAsync, writeDurablyAsync } from "../lib/write_durably.ts";
+import { makeDirDurably, syncDirAsync, writeDurablyAsync } from "../lib/write_durably.ts";
 import { durableProblem, recordFiles } from "./helpers/durable_order.ts";
 import { removeDir, tempDir } from "./helpers/process.ts";
 
@@ -26,6 +26,24 @@ test("a new file and a replaced one: synced before the rename, the directory aft
     assert.is(durableProblem(rec.ops, target), undefined);
     assert.is(readFileSync(target, "utf8"), "two\n");
     assert.equal(readdirSync(dir), ["state.json"], "no temporary left");
+  } finally {
+    rec.restore();
+    removeDir(dir);
+  }
+});
+
+test("makeDirDurably: every directory it made is synced into its parent; one already there syncs nothing", async () => {
+  const dir = tempDir();
+  const rec = recordFiles();
+  try {
+    const deep = join(dir, "a", "b");
+    await makeDirDurably(deep);
+    assert.is(statSync(deep).mode & 0o777, 0o700);
+    const synced = rec.ops.filter((o) => o.op === "sync").map((o) => o.paths[0]);
+    assert.equal(synced.sort(), [dir, join(dir, "a")].sort(), "a into dir, b into a");
+    rec.ops.length = 0;
+    await makeDirDurably(deep);
+    assert.equal(rec.ops, [], "nothing made, nothing synced");
   } finally {
     rec.restore();
     removeDir(dir);

@@ -9,11 +9,10 @@
  *
  * @module
  */
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describeDiskFault, DiskError, diskFault, isNoSpace, NoSpaceError } from "../errors.ts";
 import { files as fs } from "../files.ts";
-import { syncDirAsync, writeDurablyAsync } from "../write_durably.ts";
+import { makeDirDurably, syncDirAsync, writeDurablyAsync } from "../write_durably.ts";
 import type { PemPair } from "./pair_fault.ts";
 
 /**
@@ -27,8 +26,7 @@ export async function placePair(dir: string, name: string, pair: PemPair): Promi
   const [crt, key] = [join(certs, `${name}.crt`), join(certs, `${name}.key`)];
   const files = `certificates/${name}.crt and certificates/${name}.key`;
   try {
-    // A new folder is durable once its parent is synced (see `server_pair.ts`).
-    if (await mkdir(certs, { recursive: true, mode: 0o700 })) await syncDirAsync(dir);
+    await makeDirDurably(certs);
   } catch (err) {
     throw pairWriteError(files, err);
   }

@@ -10,14 +10,14 @@
  *
  * @module
  */
-import { chmod, mkdir, readFile, stat } from "node:fs/promises";
+import { chmod, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidInputError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { generateCertificate } from "../net/certificates.ts";
 import { pairFault, type PemPair } from "./pair_fault.ts";
 import { pairWriteError } from "./place_pair.ts";
-import { syncDirAsync, writeDurablyAsync } from "../write_durably.ts";
+import { makeDirDurably, writeDurablyAsync } from "../write_durably.ts";
 
 export type { PemPair } from "./pair_fault.ts";
 
@@ -81,7 +81,7 @@ export async function serverPair(o: PairSource): Promise<PemPair> {
   try {
     // A new folder is durable once its parent is synced: an operating-system crash could take
     // the pair clients may pin, and the next start would make another silently.
-    if (await mkdir(dir, { recursive: true, mode: 0o700 })) await syncDirAsync(o.dir);
+    await makeDirDurably(dir);
     await writeDurablyAsync(dir, join(dir, key), pair.key, 0o600);
     await writeDurablyAsync(dir, join(dir, crt), pair.cert, 0o644);
   } catch (err) {
